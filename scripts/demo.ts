@@ -1,0 +1,161 @@
+/**
+ * Walks through the authorization code flow with PKCE against a running
+ * Portcullis, printing each step: discovery, sign-in and consent, token
+ * exchange, API calls through the gateway, refresh and revocation.
+ *
+ * Usage: npm run demo -- --username <name> [--client-id <id>] [--redirect-uri <uri>]
+ *                        [--issuer <url>] [--read-order <id>]
+ * The password is read from PORTCULLIS_DEMO_PASSWORD or the first line of standard input.
+ */
+import { parseArgs } from 'node:util';
+import { decodeJwt } from 'jose';
+import * as client from 'openid-client';
+
+import { UserAgent, formEndingWith } from './lib/form-agent.js';
+
+const { values } = parseArgs({
+  options: {
+    username: { type: 'string' },
+    'client-id': { type: 'string', default: 'portcullis-demo' },
+    'redirect-uri': { type: 'string' },
+    issuer: { type: 'string', default: process.env['PORTCULLIS_ISSUER'] ?? 'http://127.0.0.1:8080' },
+    'read-order': { type: 'string' },
+  },
+});
+
+function step(title: string, details: Record<string, unknown> = {}): void {
+  process.stdout.write(`\n== ${title}\n`);
+  for (const [name, value] of Object.entries(details)) {
+    process.stdout.write(`   ${name}: ${typeof value === 'string' ? value : JSON.stringify(value)}\n`);
+  }
+}
+
+function abbreviate(secret: string): string {
+  return `${secret.slice(0, 12)}… (${secret.length} characters)`;
+}
+
+async function readPassword(): Promise<string> {
+  const fromEnvironment = process.env['PORTCULLIS_DEMO_PASSWORD'];
+  if (fromEnvironment !== undefined && fromEnvironment !== '') {
+    return fromEnvironment;
+  }
+
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+}
+
+async function callApi(issuer: string, method: string, path: string, token: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(`${issuer}/api${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? null : JSON.stringify(body),
+  });
+  const text = await response.text();
+  const parsed: unknown = text === '' ? null : JSON.parse(text);
+  step(`${method} /api${path} -> ${response.status}`, { body: parsed });
+  return parsed;
+}
+
+async function signIn(agent: UserAgent, authorizationUrl: URL, redirectUri: string, username: string, password: string): Promise<URL> {
+  let page = await agent.follow(authorizationUrl.href, redirectUri);
+
+  for (let attempt = 0; attempt < 4; attempt += 1) {
+    if (page.url.startsWith(`${redirectUri}?`)) {
+      return new URL(page.url);
+    }
+
+    const html = await page.response.text();
+    if (html.includes('/login"')) {
+      step('Sign-in page: submitting the login form', { page: page.url });
+      page = await agent.submit(formEndingWith(html, '/login'), { username, password }, redirectUri);
+    } else if (html.includes('/confirm"')) {
+      step('Consent page: allowing the requested scopes', { page: page.url });
+      page = await agent.submit(formEndingWith(html, '/confirm'), {}, redirectUri);
+    } else {
+      const notice = /<p class="notice"[^>]*>([^<]*)/.exec(html)?.[1] ?? `HTTP ${page.response.status}`;
+      throw new Error(`sign-in failed: ${notice}`);
+    }
+  }
+
+  throw new Error('the authorization flow did not reach the redirect URI');
+}
+
+async function main(): Promise<void> {
+  const username = values.username;
+  if (username === undefined) {
+    throw new Error('--username is required');
+  }
+
+  const issuer = values.issuer.replace(/\/$/, '');
+  const redirectUri = values['redirect-uri'] ?? `${issuer}/demo/callback`;
+  const password = await readPassword();
+
+  const config = await client.discovery(new URL(issuer), values['client-id'], undefined, client.None(), {
+    execute: [client.allowInsecureRequests],
+  });
+  const metadata = config.serverMetadata();
+  step('Discovered the authorization server', {
+    issuer: metadata.issuer,
+    authorization_endpoint: metadata.authorization_endpoint,
+    token_endpoint: metadata.token_endpoint,
+  });
+
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const authorizationUrl = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid profile email orders:read orders:write',
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+  });
+  step('Built the authorization request with a PKCE S256 challenge', { url: authorizationUrl.href });
+
+  const callbackUrl = await signIn(new UserAgent(issuer), authorizationUrl, redirectUri, username, password);
+  step('Redirected back to the client', {
+    code: abbreviate(callbackUrl.searchParams.get('code') ?? ''),
+    iss: callbackUrl.searchParams.get('iss'),
+  });
+
+  const tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state });
+  const claims = decodeJwt(tokens.access_token);
+  step('Exchanged the code for tokens', {
+    token_type: tokens.token_type,
+    expires_in: tokens.expires_in,
+    scope: tokens.scope,
+    access_token: abbreviate(tokens.access_token),
+    'access token claims': { iss: claims.iss, aud: claims.aud, sub: claims.sub, scope: claims['scope'], roles: claims['roles'] },
+    refresh_token: tokens.refresh_token === undefined ? 'none' : abbreviate(tokens.refresh_token),
+  });
+
+  const order = (await callApi(issuer, 'POST', '/orders', tokens.access_token, { item: 'demo lantern', quantity: 1 })) as { id?: string };
+  await callApi(issuer, 'GET', '/orders?limit=5', tokens.access_token);
+  if (order.id !== undefined) {
+    step('Your new order id (another user reading it gets 404)', { id: order.id });
+  }
+  if (values['read-order'] !== undefined) {
+    await callApi(issuer, 'GET', `/orders/${encodeURIComponent(values['read-order'])}`, tokens.access_token);
+  }
+
+  if (tokens.refresh_token !== undefined) {
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+    step('Refreshed: the refresh token rotated', {
+      'new refresh token differs': refreshed.refresh_token !== tokens.refresh_token,
+    });
+
+    await client.tokenRevocation(config, refreshed.refresh_token ?? '');
+    step('Revoked the refresh token, which revokes the whole grant');
+    await callApi(issuer, 'GET', '/orders', refreshed.access_token);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,67 @@
+import { hashPassword, verifyAgainstDecoy, verifyPassword } from '../core/passwords.js';
+import { checkRegistration, type RegistrationInput, type RuleViolation } from '../core/registration-rules.js';
+import type { Account, AccountRepository } from '../store/account-repository.js';
+import { DuplicateError } from '../store/errors.js';
+
+export const ROLES = ['admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Registration that broke one or more rules; each violation names its field. */
+export class RegistrationError extends Error {
+  readonly violations: RuleViolation[];
+
+  constructor(violations: RuleViolation[]) {
+    super(violations.map((violation) => violation.message).join(' '));
+    this.name = 'RegistrationError';
+    this.violations = violations;
+  }
+}
+
+/** Registers accounts and checks their passwords. */
+export class AccountService {
+  readonly #accounts: AccountRepository;
+
+  constructor(accounts: AccountRepository) {
+    this.#accounts = accounts;
+  }
+
+  /**
+   * Creates an account after checking the registration rules.
+   *
+   * Throws RegistrationError listing every broken rule, including a taken
+   * username or email, and writes nothing in that case.
+   */
+  async register(input: RegistrationInput, roles: Role[] = []): Promise<Account> {
+    const violations = checkRegistration(input);
+    if (violations.length > 0) {
+      throw new RegistrationError(violations);
+    }
+
+    const passwordHash = await hashPassword(input.password);
+
+    try {
+      return await this.#accounts.create({ username: input.username, email: input.email, passwordHash, roles });
+    } catch (error) {
+      if (error instanceof DuplicateError) {
+        const field = error.field === 'email' ? 'email' : 'username';
+        const message = field === 'email' ? 'Email is already registered.' : 'Username is already taken.';
+        throw new RegistrationError([{ field, message }]);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Returns the account when the username and password match, otherwise
+   * undefined, taking the same time whether or not the username exists.
+   */
+  async authenticate(username: string, password: string): Promise<Account | undefined> {
+    const account = await this.#accounts.findByUsername(username);
+    if (account === undefined) {
+      await verifyAgainstDecoy(password);
+      return undefined;
+    }
+
+    return (await verifyPassword(account.passwordHash, password)) ? account : undefined;
+  }
+}

@@ -1,0 +1,357 @@
+import cookie from '@fastify/cookie';
+import csrf from '@fastify/csrf-protection';
+import formbody from '@fastify/formbody';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type Provider from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
+
+import type { AccountService } from '../accounts/account-service.js';
+import { RegistrationError } from '../accounts/account-service.js';
+import type { AccountRepository } from '../store/account-repository.js';
+import { API_SCOPES } from './provider.js';
+import { renderConsentPage } from './views/consent.js';
+import { renderErrorPage } from './views/error-page.js';
+import { pageContentSecurityPolicy } from './views/layout.js';
+import { renderLoginPage } from './views/login.js';
+import { renderRegisterPage, renderRegisteredPage } from './views/register.js';
+
+export interface InteractionDependencies {
+  provider: () => Provider;
+  accountService: AccountService;
+  accounts: AccountRepository;
+  /** Key that signs the CSRF cookie. */
+  cookieSecret: string;
+  /** True when the issuer is https, which makes the CSRF cookie Secure. */
+  secureCookies: boolean;
+}
+
+const UID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
+
+const uidParams = {
+  type: 'object',
+  required: ['uid'],
+  properties: { uid: { type: 'string', pattern: UID_PATTERN } },
+} as const;
+
+const csrfOnlyBody = {
+  type: 'object',
+  required: ['_csrf'],
+  additionalProperties: false,
+  properties: { _csrf: { type: 'string', maxLength: 512 } },
+} as const;
+
+const loginBody = {
+  type: 'object',
+  required: ['_csrf', 'username', 'password'],
+  additionalProperties: false,
+  properties: {
+    _csrf: { type: 'string', maxLength: 512 },
+    username: { type: 'string', maxLength: 256 },
+    password: { type: 'string', maxLength: 1024 },
+  },
+} as const;
+
+const registerBody = {
+  type: 'object',
+  required: ['_csrf', 'username', 'email', 'password'],
+  additionalProperties: false,
+  properties: {
+    _csrf: { type: 'string', maxLength: 512 },
+    username: { type: 'string', maxLength: 256 },
+    email: { type: 'string', maxLength: 1024 },
+    password: { type: 'string', maxLength: 1024 },
+    interaction: { type: 'string', pattern: UID_PATTERN },
+  },
+} as const;
+
+interface UidParams {
+  uid: string;
+}
+
+interface LoginBody {
+  username: string;
+  password: string;
+}
+
+interface RegisterBody {
+  username: string;
+  email: string;
+  password: string;
+  interaction?: string;
+}
+
+function sendPage(reply: FastifyReply, status: number, body: string, formTargets: readonly string[] = []): FastifyReply {
+  return reply
+    .code(status)
+    .header('content-security-policy', pageContentSecurityPolicy(formTargets))
+    .header('cache-control', 'no-store')
+    .type('text/html; charset=utf-8')
+    .send(body);
+}
+
+/** The origin of the client's redirect URI, which a form post on this page ends up redirecting to. */
+function redirectOrigin(redirectUri: unknown): string[] {
+  const origin = typeof redirectUri === 'string' ? URL.parse(redirectUri)?.origin : undefined;
+  return origin === undefined || origin === 'null' ? [] : [origin];
+}
+
+function pageError(error: FastifyError): { status: number; title: string; detail: string } {
+  if (error.name === 'SessionNotFound' || error.name === 'InvalidRequest') {
+    return {
+      status: 400,
+      title: 'sign-in request expired',
+      detail: 'This sign-in request has expired or was opened in another browser. Start again from the application.',
+    };
+  }
+
+  if (error.code?.startsWith('FST_CSRF')) {
+    return { status: 403, title: 'form expired', detail: 'The form expired or did not come from this site. Reload the page and try again.' };
+  }
+
+  if (error.validation !== undefined || error.statusCode === 400 || error.statusCode === 415) {
+    return { status: 400, title: 'invalid form', detail: 'The form submission is incomplete or malformed. Reload the page and try again.' };
+  }
+
+  if (error.statusCode === 413) {
+    return { status: 413, title: 'form too large', detail: 'The form submission is larger than the server accepts.' };
+  }
+
+  return { status: 500, title: 'server error', detail: 'The server failed to process the request. Try again later.' };
+}
+
+/**
+ * Registers the login, consent and registration pages: the user interaction
+ * steps that oidc-provider hands over to its integrator.
+ */
+export async function interactionRoutes(app: FastifyInstance, deps: InteractionDependencies): Promise<void> {
+  await app.register(formbody, { bodyLimit: 16_384 });
+  await app.register(cookie, { secret: deps.cookieSecret });
+  await app.register(csrf, {
+    sessionPlugin: '@fastify/cookie',
+    cookieKey: 'portcullis_csrf',
+    cookieOpts: { signed: true, httpOnly: true, sameSite: 'strict', path: '/', secure: deps.secureCookies },
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const { status, title, detail } = pageError(error);
+    if (status >= 500) {
+      request.log.error({ err: error }, 'interaction failed');
+    } else {
+      request.log.info({ reason: title }, 'interaction rejected');
+    }
+    return sendPage(reply, status, renderErrorPage(title, detail));
+  });
+
+  async function loadInteraction(request: FastifyRequest<{ Params: UidParams }>, reply: FastifyReply) {
+    const details = await deps.provider().interactionDetails(request.raw, reply.raw);
+    if (details.uid !== request.params.uid) {
+      throw Object.assign(new Error('interaction mismatch'), { name: 'SessionNotFound' });
+    }
+
+    const clientId = String(details.params['client_id']);
+    const client = await deps.provider().Client.find(clientId);
+    return { details, clientName: client?.clientName ?? clientId };
+  }
+
+  app.get<{ Params: UidParams; Querystring: { registered?: string } }>(
+    '/interaction/:uid',
+    { schema: { params: uidParams } },
+    async (request, reply) => {
+      const { details, clientName } = await loadInteraction(request, reply);
+      const csrfToken = reply.generateCsrf();
+      const formTargets = redirectOrigin(details.params['redirect_uri']);
+
+      if (details.prompt.name === 'login') {
+        const registered = request.query.registered === '1';
+        return sendPage(reply, 200, renderLoginPage({ uid: details.uid, clientName, csrfToken, registered }), formTargets);
+      }
+
+      const accountId = details.session?.accountId;
+      const account = accountId === undefined ? undefined : await deps.accounts.findById(accountId);
+      if (account === undefined) {
+        throw Object.assign(new Error('account removed during interaction'), { name: 'SessionNotFound' });
+      }
+
+      const { scopes, withheld } = consentScopes(details.prompt.details, account.roles);
+      const page = renderConsentPage({
+        uid: details.uid,
+        clientName,
+        username: account.username,
+        csrfToken,
+        scopes,
+        withheldScopes: withheld,
+      });
+      return sendPage(reply, 200, page, formTargets);
+    },
+  );
+
+  app.post<{ Params: UidParams; Body: LoginBody }>(
+    '/interaction/:uid/login',
+    { schema: { params: uidParams, body: loginBody }, preHandler: app.csrfProtection },
+    async (request, reply) => {
+      const { details, clientName } = await loadInteraction(request, reply);
+      if (details.prompt.name !== 'login') {
+        throw Object.assign(new Error('not a login prompt'), { name: 'SessionNotFound' });
+      }
+
+      const account = await deps.accountService.authenticate(request.body.username, request.body.password);
+      if (account === undefined) {
+        request.log.info({ interaction: details.uid }, 'login failed');
+        const page = renderLoginPage({
+          uid: details.uid,
+          clientName,
+          csrfToken: reply.generateCsrf(),
+          username: request.body.username.slice(0, 30),
+          failed: true,
+        });
+        return sendPage(reply, 401, page, redirectOrigin(details.params['redirect_uri']));
+      }
+
+      request.log.info({ interaction: details.uid, accountId: account.id }, 'login succeeded');
+      const result: InteractionResults = { login: { accountId: account.id } };
+      return finish(request, reply, result);
+    },
+  );
+
+  app.post<{ Params: UidParams }>(
+    '/interaction/:uid/confirm',
+    { schema: { params: uidParams, body: csrfOnlyBody }, preHandler: app.csrfProtection },
+    async (request, reply) => {
+      const { details } = await loadInteraction(request, reply);
+      const accountId = details.session?.accountId;
+      if (details.prompt.name !== 'consent' || accountId === undefined) {
+        throw Object.assign(new Error('not a consent prompt'), { name: 'SessionNotFound' });
+      }
+
+      const account = await deps.accounts.findById(accountId);
+      if (account === undefined) {
+        throw Object.assign(new Error('account removed during interaction'), { name: 'SessionNotFound' });
+      }
+
+      const provider = deps.provider();
+      const clientId = String(details.params['client_id']);
+      const existing = details.grantId === undefined ? undefined : await provider.Grant.find(details.grantId);
+      const grant = existing ?? new provider.Grant({ accountId, clientId });
+      const prompt = details.prompt.details as ConsentDetails;
+
+      if (prompt.missingOIDCScope !== undefined) {
+        grant.addOIDCScope(prompt.missingOIDCScope.join(' '));
+      }
+      if (prompt.missingOIDCClaims !== undefined) {
+        grant.addOIDCClaims(prompt.missingOIDCClaims);
+      }
+      for (const [indicator, scopes] of Object.entries(prompt.missingResourceScopes ?? {})) {
+        const { allowed, withheld } = partitionByRole(scopes, account.roles);
+        if (allowed.length > 0) {
+          grant.addResourceScope(indicator, allowed.join(' '));
+        }
+        if (withheld.length > 0) {
+          grant.rejectResourceScope(indicator, withheld.join(' '));
+        }
+      }
+
+      const grantId = await grant.save();
+      request.log.info({ interaction: details.uid, accountId, clientId }, 'consent granted');
+      return finish(request, reply, { consent: { grantId } });
+    },
+  );
+
+  app.post<{ Params: UidParams }>(
+    '/interaction/:uid/abort',
+    { schema: { params: uidParams, body: csrfOnlyBody }, preHandler: app.csrfProtection },
+    async (request, reply) => {
+      await loadInteraction(request, reply);
+      const result: InteractionResults = { error: 'access_denied', error_description: 'The user denied the request.' };
+      return finish(request, reply, result);
+    },
+  );
+
+  async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults) {
+    const location = await deps.provider().interactionResult(request.raw, reply.raw, result, {
+      mergeWithLastSubmission: false,
+    });
+    return reply.header('cache-control', 'no-store').redirect(location, 303);
+  }
+
+  app.get<{ Querystring: { interaction?: string } }>(
+    '/register',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { interaction: { type: 'string', pattern: UID_PATTERN } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const page = renderRegisterPage({ csrfToken: reply.generateCsrf(), interactionUid: request.query.interaction });
+      return sendPage(reply, 200, page);
+    },
+  );
+
+  app.post<{ Body: RegisterBody }>(
+    '/register',
+    { schema: { body: registerBody }, preHandler: app.csrfProtection },
+    async (request, reply) => {
+      const { username, email, password, interaction } = request.body;
+
+      try {
+        const account = await deps.accountService.register({ username, email, password });
+        request.log.info({ accountId: account.id }, 'account registered');
+      } catch (error) {
+        if (!(error instanceof RegistrationError)) {
+          throw error;
+        }
+
+        const page = renderRegisterPage({
+          csrfToken: reply.generateCsrf(),
+          interactionUid: interaction,
+          username: username.slice(0, 30),
+          email: email.slice(0, 255),
+          violations: error.violations,
+        });
+        return sendPage(reply, 400, page);
+      }
+
+      if (interaction !== undefined) {
+        return reply.redirect(`/interaction/${interaction}?registered=1`, 303);
+      }
+      return sendPage(reply, 201, renderRegisteredPage(username));
+    },
+  );
+}
+
+interface ConsentDetails {
+  missingOIDCScope?: string[];
+  missingOIDCClaims?: string[];
+  missingResourceScopes?: Record<string, string[]>;
+}
+
+/** Scopes that need a role, by scope. */
+const SCOPE_ROLES: Record<string, string> = { admin: 'admin' };
+
+function partitionByRole(scopes: string[], roles: readonly string[]): { allowed: string[]; withheld: string[] } {
+  const allowed: string[] = [];
+  const withheld: string[] = [];
+
+  for (const scope of scopes) {
+    const role = SCOPE_ROLES[scope];
+    if (role === undefined || roles.includes(role)) {
+      allowed.push(scope);
+    } else {
+      withheld.push(scope);
+    }
+  }
+
+  return { allowed, withheld };
+}
+
+function consentScopes(details: unknown, roles: readonly string[]): { scopes: string[]; withheld: string[] } {
+  const prompt = details as ConsentDetails;
+  const resourceScopes = Object.values(prompt.missingResourceScopes ?? {}).flat();
+  const { allowed, withheld } = partitionByRole(resourceScopes, roles);
+  const known = new Set<string>(API_SCOPES);
+  const scopes = [...(prompt.missingOIDCScope ?? []), ...allowed.filter((scope) => known.has(scope))];
+  return { scopes, withheld };
+}

@@ -1,0 +1,213 @@
+import type { Kysely } from 'kysely';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+
+import type { PortcullisConfig } from '../config/schema.js';
+import type { Logger } from '../http/logger.js';
+import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
+import type { AccountRepository } from '../store/account-repository.js';
+import type { ClientRepository } from '../store/client-repository.js';
+import { OidcAdapter } from '../store/oidc-adapter.js';
+import type { Database } from '../store/schema.js';
+import type { SigningKey } from '../store/signing-key-repository.js';
+import { renderErrorPage } from './views/error-page.js';
+
+/** Scopes of the API audience. `admin` is granted only to accounts with the admin role. */
+export const API_SCOPES = ['orders:read', 'orders:write', 'admin'] as const;
+
+/** OpenID Connect scopes. */
+export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
+
+/** Endpoint paths of the authorization server, relative to the issuer. */
+export const ROUTES = {
+  authorization: '/oauth/authorize',
+  token: '/oauth/token',
+  userinfo: '/oauth/userinfo',
+  revocation: '/oauth/revoke',
+  introspection: '/oauth/introspect',
+  jwks: '/.well-known/jwks.json',
+  pushed_authorization_request: '/oauth/par',
+  end_session: '/oauth/logout',
+} as const;
+
+export interface ProviderDependencies {
+  config: Readonly<PortcullisConfig>;
+  db: Kysely<Database>;
+  accounts: AccountRepository;
+  clients: ClientRepository;
+  signingKeys: readonly SigningKey[];
+  cookieKeys: string[];
+  logger: Logger;
+}
+
+function requestedScopes(ctx: KoaContextWithOIDC): string[] {
+  const scope = ctx.oidc.params?.['scope'];
+  return typeof scope === 'string' ? scope.split(' ') : [];
+}
+
+/**
+ * Builds the oidc-provider configuration: Portcullis's policy on top of the
+ * protocol engine.
+ *
+ * - authorization code flow only, PKCE required for every client (oidc-provider
+ *   9 supports only S256, so `plain` is rejected);
+ * - `redirect_uri` always sent and matched exactly;
+ * - refresh tokens rotate on every use; a replayed code or refresh token
+ *   revokes the grant (oidc-provider, plus the atomic consume in OidcAdapter);
+ * - access tokens carrying API scopes are RFC 9068 JWTs for the API audience,
+ *   even without a `resource` parameter. A request with only OpenID scopes
+ *   gets an opaque token for the userinfo endpoint.
+ */
+export function buildConfiguration(deps: ProviderDependencies): Configuration {
+  const { config, accounts, clients, db } = deps;
+  const apiScopes = new Set<string>(API_SCOPES);
+  const corsOrigins = new Set(config.corsOrigins);
+
+  return {
+    adapter: (model: string) => new OidcAdapter(db, model, clients),
+    jwks: { keys: deps.signingKeys.map((key) => key.privateJwk) as never },
+    cookies: {
+      keys: deps.cookieKeys,
+      long: { httpOnly: true, sameSite: 'lax', signed: true },
+      short: { httpOnly: true, sameSite: 'lax', signed: true },
+    },
+
+    async findAccount(_ctx, sub) {
+      const account = await accounts.findById(sub);
+      if (account === undefined) {
+        return undefined;
+      }
+
+      return {
+        accountId: account.id,
+        async claims() {
+          return {
+            sub: account.id,
+            email: account.email,
+            email_verified: false,
+            preferred_username: account.username,
+          };
+        },
+      };
+    },
+
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['preferred_username'],
+    },
+    scopes: [...OIDC_SCOPES],
+
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      id_token_signed_response_alg: SIGNING_ALGORITHM,
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: [SIGNING_ALGORITHM],
+      userinfoSigningAlgValues: [SIGNING_ALGORITHM],
+      introspectionSigningAlgValues: [SIGNING_ALGORITHM],
+      authorizationSigningAlgValues: [SIGNING_ALGORITHM],
+    },
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    allowOmittingSingleRegisteredRedirectUri: false,
+    clockTolerance: config.gateway.clockToleranceSeconds,
+
+    routes: { ...ROUTES },
+
+    features: {
+      devInteractions: { enabled: false },
+      dPoP: { enabled: false },
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        async defaultResource(ctx, _client, oneOf) {
+          if (oneOf !== undefined) {
+            return oneOf;
+          }
+          return requestedScopes(ctx).some((scope) => apiScopes.has(scope)) ? config.audience : undefined;
+        },
+        async useGrantedResource() {
+          return true;
+        },
+        async getResourceServerInfo(_ctx, resourceIndicator) {
+          if (resourceIndicator !== config.audience) {
+            throw new errors.InvalidTarget(`unknown resource indicator; the API audience is ${config.audience}`);
+          }
+
+          return {
+            scope: API_SCOPES.join(' '),
+            audience: config.audience,
+            accessTokenTTL: config.tokens.accessToken,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: SIGNING_ALGORITHM } },
+          };
+        },
+      },
+    },
+
+    formats: {
+      customizers: {
+        // The gateway checks `grant_id` against the store on every request,
+        // which is how revoking a grant (logout, refresh token reuse, code
+        // replay) stops the self-contained JWTs issued under it.
+        async jwt(_ctx, token, jwt) {
+          if (!('accountId' in token)) {
+            return;
+          }
+
+          const account = await accounts.findById(token.accountId);
+          jwt.payload['grant_id'] = token.grantId;
+          jwt.payload['roles'] = account?.roles ?? [];
+        },
+      },
+    },
+
+    rotateRefreshToken: true,
+    // Every client registered with the refresh_token grant gets a refresh
+    // token. Without `offline_access` (which OpenID Connect grants only with
+    // prompt=consent) the refresh token ends with the login session.
+    async issueRefreshToken(_ctx, client) {
+      return client.grantTypeAllowed('refresh_token');
+    },
+
+    ttl: {
+      AccessToken: config.tokens.accessToken,
+      AuthorizationCode: config.tokens.authorizationCode,
+      IdToken: config.tokens.idToken,
+      RefreshToken: config.tokens.refreshToken,
+      Grant: config.tokens.grant,
+      Session: config.tokens.session,
+      Interaction: 3600,
+    },
+
+    interactions: {
+      url: async (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+
+    clientBasedCORS: (_ctx, origin) => corsOrigins.has(origin),
+
+    async renderError(ctx, out) {
+      ctx.type = 'html';
+      ctx.body = renderErrorPage(out.error ?? 'server_error', out.error_description);
+    },
+  };
+}
+
+/** Creates the protocol engine and reports its server errors to the log. */
+export function createProvider(deps: ProviderDependencies): Provider {
+  const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
+
+  provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
+    deps.logger.error({ err: error, route: ctx.oidc?.route }, 'authorization server error');
+  });
+
+  return provider;
+}

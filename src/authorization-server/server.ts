@@ -1,0 +1,102 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type Provider from 'oidc-provider';
+
+import { interactionRoutes, type InteractionDependencies } from './interactions.js';
+import { ROUTES } from './provider.js';
+import { STYLESHEET, STYLESHEET_PATH } from './views/layout.js';
+
+export interface AuthorizationServerOptions extends InteractionDependencies {
+  provider: () => Provider;
+  /** Browser origins allowed to make CORS requests to the OAuth endpoints. */
+  corsOrigins: readonly string[];
+}
+
+/**
+ * Content-Security-Policy of responses from oidc-provider. It lists
+ * `script-src` so that oidc-provider adds the hash of its one inline script,
+ * the form_post auto-submit. It omits `form-action` because that form posts
+ * to the client's redirect URI.
+ */
+const PROVIDER_CONTENT_SECURITY_POLICY =
+  "default-src 'none'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const DISCOVERY_PATH = '/.well-known/openid-configuration';
+const AUTHORIZATION_SERVER_METADATA_PATH = '/.well-known/oauth-authorization-server';
+
+/**
+ * Mounts the authorization server: oidc-provider's endpoints, served by the
+ * protocol engine itself, and the interaction pages served by Fastify.
+ */
+export async function authorizationServer(app: FastifyInstance, options: AuthorizationServerOptions): Promise<void> {
+  await app.register(interactionRoutes, options);
+
+  app.get(STYLESHEET_PATH, async (_request, reply) =>
+    reply.header('cache-control', 'public, max-age=3600').type('text/css; charset=utf-8').send(STYLESHEET),
+  );
+
+  await app.register(async (engine) => {
+    // oidc-provider reads request bodies itself, so Fastify must leave the
+    // stream untouched on these routes.
+    engine.removeAllContentTypeParsers();
+    engine.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+    const allowedOrigins = new Set(options.corsOrigins);
+    const handle = (request: FastifyRequest, reply: FastifyReply) =>
+      delegate(options.provider(), request, reply, allowedOrigins);
+
+    engine.all('/oauth/*', handle);
+    engine.all(DISCOVERY_PATH, handle);
+    engine.all(AUTHORIZATION_SERVER_METADATA_PATH, handle);
+    engine.all(ROUTES.jwks, handle);
+  });
+}
+
+const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+
+/**
+ * Hands a request to oidc-provider.
+ *
+ * oidc-provider responds to every CORS preflight, and to requests for its
+ * public documents, by echoing the Origin. Portcullis allows only listed
+ * origins. For any other origin the preflight ends here without CORS headers,
+ * and CORS headers that oidc-provider sets on other responses are dropped.
+ */
+async function delegate(
+  provider: Provider,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  allowedOrigins: ReadonlySet<string>,
+): Promise<void> {
+  const origin = request.headers.origin;
+  const foreignOrigin = origin !== undefined && !allowedOrigins.has(origin);
+
+  if (foreignOrigin && request.method === 'OPTIONS') {
+    await reply.code(204).header('vary', 'Origin').send();
+    return;
+  }
+
+  let callback = callbacks.get(provider);
+  if (callback === undefined) {
+    callback = provider.callback();
+    callbacks.set(provider, callback);
+  }
+
+  reply.hijack();
+  const response = reply.raw;
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) {
+      response.setHeader(name, value);
+    }
+  }
+  response.setHeader('content-security-policy', PROVIDER_CONTENT_SECURITY_POLICY);
+  response.setHeader('pragma', 'no-cache');
+
+  if (foreignOrigin) {
+    response.setHeader('vary', 'Origin');
+    const setHeader = response.setHeader.bind(response);
+    response.setHeader = (name, value) =>
+      name.toLowerCase().startsWith('access-control-') ? response : setHeader(name, value);
+  }
+
+  await callback(request.raw, response);
+}

@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+
+import { rotateSigningKey } from '../../keys/signing-keys.js';
+import { createOutput } from '../output.js';
+import { withAdminContext } from '../context.js';
+
+const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
+
+/** Registers `portcullis keys rotate` and `portcullis keys list`. */
+export function registerKeyCommands(program: Command): void {
+  const keys = program.command('keys').description('manage token signing keys');
+
+  keys
+    .command('rotate')
+    .description('make a new signing key active; the old key stays published until its tokens expire')
+    .option('--data-dir <path>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (options: { dataDir?: string; json?: boolean }) => {
+      await withAdminContext(options.dataDir, async ({ signingKeys }) => {
+        const kid = await rotateSigningKey(signingKeys);
+        createOutput(options.json === true).result({ kid, active: true }, `new active signing key ${kid}`);
+      });
+    });
+
+  keys
+    .command('list')
+    .description('list signing keys and their state')
+    .option('--data-dir <path>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (options: { dataDir?: string; json?: boolean }) => {
+      await withAdminContext(options.dataDir, async ({ signingKeys }) => {
+        const list = (await signingKeys.listStates()).map((key) => ({
+          kid: key.kid,
+          alg: key.alg,
+          state: key.retiredAt === null ? 'active' : 'retired',
+          createdAt: new Date(key.createdAt * 1000).toISOString(),
+          retiredAt: key.retiredAt === null ? null : new Date(key.retiredAt * 1000).toISOString(),
+        }));
+        const text = list.map((key) => `${key.kid}\t${key.alg}\t${key.state}\t${key.createdAt}`).join('\n');
+        createOutput(options.json === true).result(list, text || 'no signing keys');
+      });
+    });
+}

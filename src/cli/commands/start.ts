@@ -1,0 +1,94 @@
+import type { Command } from 'commander';
+
+import { ConfigError, loadConfig } from '../../config/load.js';
+import type { BootstrapResult } from '../../server/bootstrap.js';
+import { CliError } from '../output.js';
+
+interface StartOptions {
+  port?: string;
+  host?: string;
+  dataDir?: string;
+  issuer?: string;
+  logLevel?: string;
+}
+
+function parsePort(value: string | undefined): number | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  if (!/^\d+$/.test(value) || Number(value) > 65535) {
+    throw new CliError(`--port must be a whole number from 0 to 65535, got '${value}'`);
+  }
+  return Number(value);
+}
+
+/**
+ * Prints what the first start created to standard error, outside the JSON
+ * log stream, so the one-time admin password never enters a log pipeline.
+ */
+function announce(result: BootstrapResult): void {
+  const lines: string[] = [];
+
+  if (result.admin !== undefined) {
+    lines.push(
+      'Portcullis created the administrator account on first start:',
+      `  username: ${result.admin.username}`,
+      `  password: ${result.admin.password}`,
+      'This password is shown only once and stored only as a hash. Keep it safe.',
+    );
+  }
+
+  if (result.demoClient !== undefined) {
+    lines.push(`Demo public client: ${result.demoClient.clientId} (redirect URI ${result.demoClient.redirectUri})`);
+  }
+
+  if (lines.length > 0) {
+    process.stderr.write(`\n${lines.join('\n')}\n\n`);
+  }
+}
+
+/** Registers `portcullis start`. */
+export function registerStartCommand(program: Command): void {
+  program
+    .command('start')
+    .description('start the authorization server, the gateway and the demo API')
+    .option('--port <port>', 'TCP port (default: $PORTCULLIS_PORT or 8080)')
+    .option('--host <address>', 'address to listen on (default: $PORTCULLIS_HOST or 127.0.0.1)')
+    .option('--data-dir <path>', 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)')
+    .option('--issuer <url>', 'issuer URL (default: $PORTCULLIS_ISSUER or http://127.0.0.1:<port>)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: info)')
+    .action(async (options: StartOptions) => {
+      let config;
+      try {
+        config = loadConfig({
+          port: parsePort(options.port),
+          host: options.host,
+          dataDir: options.dataDir,
+          issuer: options.issuer,
+          logLevel: options.logLevel,
+        });
+      } catch (error) {
+        if (error instanceof ConfigError) {
+          throw new CliError(error.message);
+        }
+        throw error;
+      }
+
+      // Loaded here so that admin commands do not load the protocol engine.
+      const { startPortcullis } = await import('../../server/portcullis.js');
+      const running = await startPortcullis(config, { onBootstrap: announce });
+
+      const stop = (signal: string) => {
+        running.logger.info({ signal }, 'shutting down');
+        running.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            running.logger.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+}

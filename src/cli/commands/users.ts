@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+
+import { RegistrationError, ROLES, type Role } from '../../accounts/account-service.js';
+import { CliError, createOutput } from '../output.js';
+import { readSecret } from '../stdin.js';
+import { withAdminContext } from '../context.js';
+
+interface AddOptions {
+  email: string;
+  role: string[];
+  dataDir?: string;
+  json?: boolean;
+}
+
+function parseRoles(roles: string[]): Role[] {
+  for (const role of roles) {
+    if (!(ROLES as readonly string[]).includes(role)) {
+      throw new CliError(`unknown role '${role}'; known roles: ${ROLES.join(', ')}`);
+    }
+  }
+  return roles as Role[];
+}
+
+/** Registers `portcullis users add` and `portcullis users list`. */
+export function registerUserCommands(program: Command): void {
+  const users = program.command('users').description('manage end-user accounts');
+
+  users
+    .command('add')
+    .description('create an account; the password is read from standard input')
+    .argument('<username>', '3 to 30 letters, digits or underscores')
+    .requiredOption('--email <email>', 'email address of the account')
+    .option('--role <role>', `give the account a role (${ROLES.join(', ')}); repeatable`, (value: string, previous: string[]) => [...previous, value], [])
+    .option('--data-dir <path>', 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)')
+    .option('--json', 'print the result as JSON')
+    .action(async (username: string, options: AddOptions) => {
+      const roles = parseRoles(options.role);
+      const password = await readSecret('Password: ');
+
+      await withAdminContext(options.dataDir, async ({ accountService }) => {
+        try {
+          const account = await accountService.register({ username, email: options.email, password }, roles);
+          const summary = { id: account.id, username: account.username, email: account.email, roles: account.roles };
+          createOutput(options.json === true).result(summary, `created account ${account.username} (${account.id})`);
+        } catch (error) {
+          if (error instanceof RegistrationError) {
+            throw new CliError(error.violations.map((violation) => `${violation.field}: ${violation.message}`).join('\n'));
+          }
+          throw error;
+        }
+      });
+    });
+
+  users
+    .command('list')
+    .description('list accounts')
+    .option('--data-dir <path>', 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)')
+    .option('--json', 'print the result as JSON')
+    .action(async (options: { dataDir?: string; json?: boolean }) => {
+      await withAdminContext(options.dataDir, async ({ accounts }) => {
+        const list = (await accounts.list()).map((account) => ({
+          id: account.id,
+          username: account.username,
+          email: account.email,
+          roles: account.roles,
+        }));
+        const text = list.map((account) => `${account.username}\t${account.email}\t${account.roles.join(',') || '-'}\t${account.id}`).join('\n');
+        createOutput(options.json === true).result(list, text || 'no accounts');
+      });
+    });
+}

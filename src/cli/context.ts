@@ -1,0 +1,49 @@
+import type { Kysely } from 'kysely';
+
+import { AccountService } from '../accounts/account-service.js';
+import { loadConfig } from '../config/load.js';
+import type { AccountRepository } from '../store/account-repository.js';
+import type { ClientRepository } from '../store/client-repository.js';
+import { openDatabase } from '../store/database.js';
+import { createRepositories } from '../store/repositories.js';
+import type { Database } from '../store/schema.js';
+import { loadServerSecret } from '../store/server-secret.js';
+import type { SigningKeyRepository } from '../store/signing-key-repository.js';
+
+/** The store of one data directory, opened for an admin command. */
+export interface AdminContext {
+  db: Kysely<Database>;
+  accounts: AccountRepository;
+  accountService: AccountService;
+  clients: ClientRepository;
+  signingKeys: SigningKeyRepository;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the data directory that a running server uses. SQLite in WAL mode
+ * lets this process write while the server runs; the server reads accounts
+ * and clients per request and polls signing keys, so changes apply at once.
+ */
+export async function openAdminContext(dataDir: string | undefined): Promise<AdminContext> {
+  const config = loadConfig({ dataDir });
+  const db = await openDatabase(config.dataDir);
+  const repositories = createRepositories(db, loadServerSecret(config.dataDir));
+
+  return {
+    db,
+    ...repositories,
+    accountService: new AccountService(repositories.accounts),
+    close: () => db.destroy(),
+  };
+}
+
+/** Opens the admin context, runs `action` and always closes the database. */
+export async function withAdminContext<T>(dataDir: string | undefined, action: (context: AdminContext) => Promise<T>): Promise<T> {
+  const context = await openAdminContext(dataDir);
+  try {
+    return await action(context);
+  } finally {
+    await context.close();
+  }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+
+import { registerClientCommands } from './commands/clients.js';
+import { registerKeyCommands } from './commands/keys.js';
+import { registerStartCommand } from './commands/start.js';
+import { registerUserCommands } from './commands/users.js';
+import { CliError } from './output.js';
+
+const program = new Command();
+program
+  .name('portcullis')
+  .description('API security gateway with its own OAuth 2.0 / OpenID Connect authorization server')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerStartCommand(program);
+registerUserCommands(program);
+registerClientCommands(program);
+registerKeyCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exit(error.exitCode);
+  }
+
+  const message = error instanceof CliError ? error.message : `unexpected failure: ${(error as Error).message}`;
+  process.stderr.write(`error: ${message}\n`);
+  process.exit(1);
+}

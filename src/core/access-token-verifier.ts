@@ -1,0 +1,146 @@
+import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+
+/** Claims of a verified access token (RFC 9068) that the gateway relies on. */
+export interface AccessTokenClaims {
+  subject: string;
+  clientId: string;
+  scopes: string[];
+  roles: string[];
+  grantId: string;
+  expiresAt: number;
+  jti: string;
+}
+
+export interface AccessTokenVerifierOptions {
+  issuer: string;
+  audience: string;
+  /** Accepted JWS algorithms; the token's `alg` header never widens this list. */
+  algorithms: readonly string[];
+  clockToleranceSeconds: number;
+  /** Longest accepted lifetime (`exp` minus `iat`), in seconds. */
+  maxLifetimeSeconds: number;
+  /** Returns the current JWK Set; called on every verification, so it must be cheap. */
+  jwks: () => JSONWebKeySet;
+}
+
+/** An access token that failed verification; `reason` is safe to show to the client. */
+export class InvalidAccessTokenError extends Error {
+  readonly reason: string;
+
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(reason, options);
+    this.name = 'InvalidAccessTokenError';
+    this.reason = reason;
+  }
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof errors.JWTExpired) {
+    return 'the access token expired';
+  }
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return `the access token's "${error.claim}" claim is invalid`;
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) {
+    return 'the access token is signed with an algorithm that is not accepted';
+  }
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
+    return 'the access token is signed with an unknown key';
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return 'the access token signature is invalid';
+  }
+  return 'the access token is malformed';
+}
+
+function requireStringArray(value: unknown, claim: string): string[] {
+  if (value === undefined) {
+    return [];
+  }
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+    throw new InvalidAccessTokenError(`the access token's "${claim}" claim is invalid`);
+  }
+  return value;
+}
+
+function requireString(payload: JWTPayload, claim: string): string {
+  const value = payload[claim];
+  if (typeof value !== 'string' || value === '') {
+    throw new InvalidAccessTokenError(`the access token's "${claim}" claim is missing or invalid`);
+  }
+  return value;
+}
+
+/**
+ * Verifies JWT access tokens (RFC 9068) issued by this Portcullis.
+ *
+ * Keys come only from the configured JWK Set, never from the token's header
+ * (`jwk`, `jku`, `x5u` are ignored), algorithms only from the allow-list, and
+ * every claim is type-checked rather than coerced.
+ */
+export class AccessTokenVerifier {
+  readonly #options: AccessTokenVerifierOptions;
+  #jwks: JSONWebKeySet | undefined;
+  #keySet: ReturnType<typeof createLocalJWKSet> | undefined;
+
+  constructor(options: AccessTokenVerifierOptions) {
+    this.#options = options;
+  }
+
+  #currentKeySet(): ReturnType<typeof createLocalJWKSet> {
+    const jwks = this.#options.jwks();
+    if (jwks !== this.#jwks || this.#keySet === undefined) {
+      this.#jwks = jwks;
+      this.#keySet = createLocalJWKSet(jwks);
+    }
+    return this.#keySet;
+  }
+
+  /** Returns the token's claims; throws InvalidAccessTokenError naming the first failed check. */
+  async verify(token: string): Promise<AccessTokenClaims> {
+    let payload: JWTPayload;
+
+    try {
+      ({ payload } = await jwtVerify(token, this.#currentKeySet(), {
+        issuer: this.#options.issuer,
+        audience: this.#options.audience,
+        algorithms: [...this.#options.algorithms],
+        typ: 'at+jwt',
+        clockTolerance: this.#options.clockToleranceSeconds,
+        requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'jti', 'client_id'],
+      }));
+    } catch (error) {
+      throw new InvalidAccessTokenError(describeJoseError(error), { cause: error });
+    }
+
+    // One audience per token: a token minted for several resource servers
+    // could be replayed by any of them against the others.
+    const audience = payload.aud;
+    const audiences = Array.isArray(audience) ? audience : [audience];
+    if (audiences.length !== 1) {
+      throw new InvalidAccessTokenError('the access token\'s "aud" claim must name only this API');
+    }
+
+    // A far-future `exp` is not a valid number of seconds for an access
+    // token, whatever its type: it would outlive every revocation check.
+    const lifetime = (payload.exp as number) - (payload.iat as number);
+    if (!Number.isFinite(lifetime) || lifetime > this.#options.maxLifetimeSeconds) {
+      throw new InvalidAccessTokenError('the access token\'s "exp" claim is too far after its "iat" claim');
+    }
+
+    const scope = payload['scope'];
+    if (scope !== undefined && typeof scope !== 'string') {
+      throw new InvalidAccessTokenError('the access token\'s "scope" claim is invalid');
+    }
+
+    return {
+      subject: requireString(payload, 'sub'),
+      clientId: requireString(payload, 'client_id'),
+      jti: requireString(payload, 'jti'),
+      grantId: requireString(payload, 'grant_id'),
+      scopes: scope === undefined || scope === '' ? [] : scope.split(' '),
+      roles: requireStringArray(payload['roles'], 'roles'),
+      expiresAt: payload.exp as number,
+    };
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Redaction of request targets before they reach a log line.
+ *
+ * Query strings carry credentials often enough (authorization codes on
+ * redirects, `access_token` or API keys sent by mistake) that the log keeps
+ * the value of a query parameter only when its name is on this allow-list.
+ */
+
+const LOGGABLE_QUERY_PARAMETERS = new Set([
+  'client_id',
+  'response_type',
+  'response_mode',
+  'scope',
+  'redirect_uri',
+  'code_challenge_method',
+  'prompt',
+  'resource',
+  'limit',
+  'cursor',
+  'error',
+  'error_description',
+  'iss',
+]);
+
+export const REDACTED = '[redacted]';
+
+/** Returns the request target with every non-allow-listed query value replaced. */
+export function redactUrl(url: string): string {
+  const queryStart = url.indexOf('?');
+  if (queryStart === -1) {
+    return url;
+  }
+
+  const path = url.slice(0, queryStart);
+  const query = url.slice(queryStart + 1);
+  const redacted = query
+    .split('&')
+    .map((pair) => {
+      const separator = pair.indexOf('=');
+      const name = separator === -1 ? pair : pair.slice(0, separator);
+      if (separator === -1 || LOGGABLE_QUERY_PARAMETERS.has(safeDecode(name))) {
+        return pair;
+      }
+      return `${name}=${REDACTED}`;
+    })
+    .join('&');
+
+  return `${path}?${redacted}`;
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value.replaceAll('+', ' '));
+  } catch {
+    return value;
+  }
+}

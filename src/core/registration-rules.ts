@@ -1,0 +1,92 @@
+/**
+ * Rules for usernames, email addresses and passwords of new accounts.
+ *
+ * Usernames and email addresses are restricted to ASCII. That rules out
+ * look-alike registrations (fullwidth or Cyrillic letters that resemble an
+ * existing name) and Unicode case-mapping collisions such as the dotless ı,
+ * and it makes lower-casing a safe case-insensitive key.
+ */
+
+export interface RegistrationInput {
+  username: string;
+  email: string;
+  password: string;
+}
+
+/** One rejected field and the rule it broke. */
+export interface RuleViolation {
+  field: 'username' | 'email' | 'password';
+  message: string;
+}
+
+export const USERNAME_PATTERN = /^[A-Za-z0-9_]{3,30}$/;
+export const EMAIL_MAX_LENGTH = 255;
+export const PASSWORD_MIN_LENGTH = 12;
+/** Upper bound that keeps hashing cost bounded; long passphrases still fit. */
+export const PASSWORD_MAX_LENGTH = 256;
+
+// Local part: RFC 5322 dot-atom characters; domain: LDH labels with a
+// dot-separated top-level label of letters. Quoted local parts and address
+// literals are valid in RFC 5322 but refused here, as most mail providers do.
+const EMAIL_PATTERN =
+  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
+
+export function checkUsername(username: string): RuleViolation[] {
+  if (!USERNAME_PATTERN.test(username)) {
+    return [{ field: 'username', message: 'Username must be 3 to 30 characters of letters, digits and underscore.' }];
+  }
+  return [];
+}
+
+export function checkEmail(email: string): RuleViolation[] {
+  if (email.length > EMAIL_MAX_LENGTH) {
+    return [{ field: 'email', message: `Email must be at most ${EMAIL_MAX_LENGTH} characters.` }];
+  }
+
+  const localPart = email.split('@')[0] ?? '';
+  if (!EMAIL_PATTERN.test(email) || localPart.length > 64) {
+    return [{ field: 'email', message: 'Email must be a valid address such as name@example.com.' }];
+  }
+
+  return [];
+}
+
+export function checkPassword(password: string, username: string, email: string): RuleViolation[] {
+  const violations: RuleViolation[] = [];
+  const add = (message: string) => violations.push({ field: 'password', message });
+
+  if (password.length < PASSWORD_MIN_LENGTH) {
+    add(`Password must be at least ${PASSWORD_MIN_LENGTH} characters.`);
+  }
+  if (password.length > PASSWORD_MAX_LENGTH) {
+    add(`Password must be at most ${PASSWORD_MAX_LENGTH} characters.`);
+  }
+  if (!/[A-Z]/.test(password)) {
+    add('Password must contain an upper-case letter.');
+  }
+  if (!/[a-z]/.test(password)) {
+    add('Password must contain a lower-case letter.');
+  }
+  if (!/[0-9]/.test(password)) {
+    add('Password must contain a digit.');
+  }
+
+  const lowered = password.toLowerCase();
+  if (username !== '' && lowered === username.toLowerCase()) {
+    add('Password must not be the username.');
+  }
+  if (email !== '' && lowered === email.toLowerCase()) {
+    add('Password must not be the email address.');
+  }
+
+  return violations;
+}
+
+/** Checks every field of a registration; returns all violations, in field order. */
+export function checkRegistration(input: RegistrationInput): RuleViolation[] {
+  return [
+    ...checkUsername(input.username),
+    ...checkEmail(input.email),
+    ...checkPassword(input.password, input.username, input.email),
+  ];
+}

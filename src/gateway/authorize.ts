@@ -1,0 +1,23 @@
+import { bearerChallenge } from '../core/bearer.js';
+import type { Identity } from '../core/identity-headers.js';
+import { ProblemError } from '../core/problem.js';
+import { REALM } from './authenticate.js';
+import { missingRequirements, type RoutePolicy } from './route-policy.js';
+
+/**
+ * Checks the caller against the operation's required scopes and roles
+ * (function-level authorization); throws a 403 problem naming what is missing.
+ */
+export function authorize(identity: Identity, policy: RoutePolicy): void {
+  const missing = missingRequirements(policy, identity.scopes, identity.roles);
+
+  if (missing.scopes.length > 0) {
+    const detail = `The access token lacks the scope required by this operation: ${missing.scopes.join(' ')}.`;
+    const challenge = bearerChallenge({ realm: REALM, error: 'insufficient_scope', description: detail, scope: policy.scopes });
+    throw new ProblemError('insufficient_scope', detail, { headers: { 'www-authenticate': challenge } });
+  }
+
+  if (missing.roles.length > 0) {
+    throw new ProblemError('forbidden', `This operation requires the role: ${missing.roles.join(', ')}.`);
+  }
+}

@@ -1,0 +1,119 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+
+import { identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
+import { ProblemError } from '../core/problem.js';
+import { securityHeaders } from '../core/security-headers.js';
+import { sendProblem } from '../http/problems.js';
+import type { RoutePolicy } from './route-policy.js';
+
+/** Request headers that never reach the upstream: credentials for Portcullis itself, and proxy hints the caller could forge. */
+const DROPPED_REQUEST_HEADERS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+]);
+
+/** Response headers from the upstream that would reveal its stack or override the gateway's policy. */
+const DROPPED_RESPONSE_HEADERS = new Set(['x-powered-by', 'server', ...Object.keys(securityHeaders({ https: true }))]);
+
+/**
+ * Builds the upstream path from the route template and the decoded path
+ * parameters, re-encoding each one. An encoded slash or dot segment in a
+ * parameter then cannot make the upstream resolve a different route than the
+ * one the gateway authorized.
+ *
+ * Returns undefined when a parameter cannot name a single path segment.
+ */
+export function upstreamPath(policy: RoutePolicy, params: Record<string, string>): string | undefined {
+  let invalid = false;
+
+  const path = policy.path.replace(/:([A-Za-z0-9_]+)/g, (_match, name: string) => {
+    const value = params[name] ?? '';
+    if (value === '' || value === '.' || value === '..' || /[/\\\u0000-\u001f\u007f]/.test(value)) {
+      invalid = true;
+    }
+    return encodeURIComponent(value);
+  });
+
+  return invalid ? undefined : path;
+}
+
+export interface ForwardOptions {
+  /** Path prefix of the upstream base URL, without a trailing slash. */
+  upstreamPrefix: string;
+}
+
+/** Sends the authorized request to the upstream with identity headers and relays its response. */
+export function forward(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  identity: Identity,
+  policy: RoutePolicy,
+  options: ForwardOptions,
+): FastifyReply {
+  const path = upstreamPath(policy, request.params as Record<string, string>);
+  if (path === undefined) {
+    return sendProblem(reply, new ProblemError('not_found', 'No resource matches the path parameter.'));
+  }
+
+  const queryStart = request.url.indexOf('?');
+  const query = queryStart === -1 ? '' : request.url.slice(queryStart);
+
+  // The body goes on as the caller's bytes, never re-encoded.
+  const body = request.body;
+  const bodyOptions = Buffer.isBuffer(body)
+    ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
+    : {};
+
+  return reply.from(`${options.upstreamPrefix}${path}${query}`, {
+    ...bodyOptions,
+    rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity),
+    rewriteHeaders: (headers) => clientResponseHeaders(headers),
+    onError: (failedReply, { error }) => {
+      const code = (error as Error & { code?: string }).code ?? '';
+      const timedOut = /timeout/i.test(code) || /timeout/i.test(error.message);
+      request.log.warn({ err: error, timedOut }, 'upstream request failed');
+      const problem = timedOut
+        ? new ProblemError('gateway_timeout', 'The upstream service did not respond in time.')
+        : new ProblemError('bad_gateway', 'The upstream service is unavailable.');
+      sendProblem(failedReply as FastifyReply, problem);
+    },
+  });
+}
+
+function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpHeaders, identity: Identity): IncomingHttpHeaders {
+  const headers: IncomingHttpHeaders = {};
+
+  for (const [name, value] of Object.entries(incoming)) {
+    if (!DROPPED_REQUEST_HEADERS.has(name) && !isIdentityHeader(name)) {
+      headers[name] = value;
+    }
+  }
+
+  Object.assign(headers, identityHeaders(identity, request.id));
+  headers['x-forwarded-for'] = request.ip;
+  headers['x-forwarded-proto'] = request.protocol;
+  if (request.headers.host !== undefined) {
+    headers['x-forwarded-host'] = request.headers.host;
+  }
+
+  return headers;
+}
+
+function clientResponseHeaders(incoming: IncomingHttpHeaders): IncomingHttpHeaders {
+  const headers: IncomingHttpHeaders = {};
+
+  for (const [name, value] of Object.entries(incoming)) {
+    if (!DROPPED_RESPONSE_HEADERS.has(name.toLowerCase())) {
+      headers[name] = value;
+    }
+  }
+
+  return headers;
+}

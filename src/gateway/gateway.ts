@@ -1,0 +1,95 @@
+import cors from '@fastify/cors';
+import replyFrom from '@fastify/reply-from';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+import type { AccessTokenVerifier } from '../core/access-token-verifier.js';
+import type { Identity } from '../core/identity-headers.js';
+import { ProblemError } from '../core/problem.js';
+import { authenticate } from './authenticate.js';
+import { authorize } from './authorize.js';
+import { forward } from './forward.js';
+import type { RoutePolicy } from './route-policy.js';
+
+/** Options of the gateway plugin, which is registered with the mount path as its prefix. */
+export interface GatewayOptions {
+  /** Base URL of the upstream. */
+  upstreamUrl: string;
+  routes: readonly RoutePolicy[];
+  verifier: AccessTokenVerifier;
+  isGrantActive: (grantId: string) => Promise<boolean>;
+  /** Browser origins allowed to call the API. */
+  corsOrigins: readonly string[];
+  upstreamTimeoutMs: number;
+  bodyLimitBytes: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    identity?: Identity;
+  }
+}
+
+/** How long a browser may cache a CORS preflight response, in seconds. */
+const PREFLIGHT_MAX_AGE_SECONDS = 600;
+
+/**
+ * Registers the gateway, which authenticates every request under the mount
+ * path, matches it against the declared operations, authorizes it and
+ * forwards it upstream with identity headers.
+ *
+ * The pipeline, in order: CORS → authenticate → route match → authorize →
+ * forward. Every step fails closed: an error in any of them ends the request
+ * with a problem response, and nothing reaches the upstream.
+ */
+export async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
+  const upstream = new URL(options.upstreamUrl);
+  const upstreamPrefix = upstream.pathname.replace(/\/+$/, '');
+  const allowedOrigins = new Set(options.corsOrigins);
+
+  await app.register(cors, {
+    origin: (origin, callback) => {
+      callback(null, origin !== undefined && allowedOrigins.has(origin));
+    },
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: ['authorization', 'content-type'],
+    exposedHeaders: ['location', 'x-request-id', 'www-authenticate'],
+    credentials: false,
+    maxAge: PREFLIGHT_MAX_AGE_SECONDS,
+    strictPreflight: true,
+  });
+
+  await app.register(replyFrom, {
+    base: upstream.origin,
+    undici: { headersTimeout: options.upstreamTimeoutMs, bodyTimeout: options.upstreamTimeoutMs },
+  });
+
+  // The body goes to the upstream byte for byte; the upstream parses it.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimitBytes }, (_request, body, done) => {
+    done(null, body);
+  });
+
+  const authenticationDependencies = { verifier: options.verifier, isGrantActive: options.isGrantActive };
+  const identify = async (request: FastifyRequest) => {
+    request.identity = await authenticate(request, authenticationDependencies);
+  };
+
+  for (const policy of options.routes) {
+    app.route({
+      method: policy.method,
+      url: policy.path,
+      onRequest: identify,
+      preHandler: async (request) => {
+        authorize(request.identity as Identity, policy);
+      },
+      handler: (request, reply) => forward(request, reply, request.identity as Identity, policy, { upstreamPrefix }),
+    });
+  }
+
+  // Undeclared operations: authenticate first, so that an anonymous caller
+  // cannot tell which paths exist from 404s.
+  app.setNotFoundHandler(async (request) => {
+    await identify(request);
+    throw new ProblemError('not_found', `No operation matches ${request.method} ${request.url.split('?')[0]}.`);
+  });
+}

@@ -1,0 +1,151 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
+
+import {
+  PROBLEM_CONTENT_TYPE,
+  ProblemError,
+  internalErrorDocument,
+  toProblemDocument,
+  type ProblemDocument,
+} from '../core/problem.js';
+import { toFieldErrors, type SchemaViolation } from '../core/validation-errors.js';
+
+/** Sends a problem document with the right status, headers and content type. */
+export function sendProblem(reply: FastifyReply, error: ProblemError): FastifyReply {
+  const document = toProblemDocument(error, reply.request.id);
+  return reply
+    .code(error.status)
+    .headers(error.headers)
+    .header('cache-control', 'no-store')
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(document);
+}
+
+/**
+ * Maps the errors that Fastify raises for malformed requests onto problem codes.
+ *
+ * Returns undefined for anything that is not a client error, which the caller
+ * then reports as an internal error.
+ */
+export function problemFromFastifyError(error: FastifyError): ProblemError | undefined {
+  if (error instanceof ProblemError) {
+    return error;
+  }
+
+  if (error.validation !== undefined) {
+    const location = error.validationContext ?? 'request';
+    const errors = toFieldErrors(error.validation as SchemaViolation[], location);
+    const summary = errors.map((field) => `${field.pointer}: ${field.detail}`).join('; ');
+    return new ProblemError('validation_failed', `The request is invalid: ${summary}.`, { errors });
+  }
+
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ProblemError(
+        'unsupported_media_type',
+        'The Content-Type of the request body is not accepted here; send application/json.',
+      );
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ProblemError('invalid_request', 'The Content-Length header does not match the body.');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ProblemError('payload_too_large', 'The request body is larger than the server accepts.');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ProblemError('invalid_json', 'The request body is empty but its Content-Type is application/json.');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ProblemError('invalid_json', 'The request body is not valid JSON.');
+    case 'FST_ERR_BAD_URL':
+      return new ProblemError('invalid_request', 'The request URL is malformed.');
+    case 'FST_ERR_ASYNC_CONSTRAINT':
+      return new ProblemError('invalid_request', 'The request could not be routed.');
+    default:
+      break;
+  }
+
+  if (error instanceof SyntaxError && error.statusCode === 400) {
+    const poisoned = /prototype|constructor/i.test(error.message);
+    const detail = poisoned
+      ? 'The request body contains a forbidden key (__proto__ or constructor.prototype).'
+      : 'The request body is not valid JSON.';
+    return new ProblemError('invalid_json', detail);
+  }
+
+  if (error.statusCode === 413) {
+    return new ProblemError('payload_too_large', 'The request body is larger than the server accepts.');
+  }
+
+  if (error.statusCode === 415) {
+    return new ProblemError('unsupported_media_type', 'The Content-Type of the request body is not accepted here.');
+  }
+
+  return undefined;
+}
+
+function logFailure(request: FastifyRequest, error: Error, problem: ProblemError | undefined): void {
+  if (problem === undefined) {
+    request.log.error({ err: error }, 'request failed');
+  } else if (problem.status >= 500) {
+    request.log.error({ err: error, code: problem.code }, 'request failed');
+  } else {
+    request.log.info({ code: problem.code, status: problem.status }, problem.detail);
+  }
+}
+
+/**
+ * Answers every error and unknown route of `app` with a problem document.
+ *
+ * Unexpected errors become a 500 whose body carries only the request id; the
+ * error itself, with its stack, goes to the log.
+ */
+export function installProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const problem = problemFromFastifyError(error);
+    logFailure(request, error, problem);
+
+    if (problem !== undefined) {
+      return sendProblem(reply, problem);
+    }
+
+    const document: ProblemDocument = internalErrorDocument(request.id);
+    return reply.code(500).header('cache-control', 'no-store').type(PROBLEM_CONTENT_TYPE).send(document);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const detail = `No route matches ${request.method} ${request.url.split('?')[0]}.`;
+    return sendProblem(reply, new ProblemError('not_found', detail));
+  });
+}
+
+const CLIENT_ERROR_BODIES: Record<string, { status: number; code: 'headers_too_large' | 'uri_too_long' | 'invalid_request'; detail: string }> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    code: 'headers_too_large',
+    detail: 'The request headers are larger than the server accepts.',
+  },
+};
+
+/**
+ * Writes a problem response for requests that fail before routing, such as
+ * oversized headers or malformed HTTP, then closes the connection.
+ */
+export function handleClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+
+  const known = error.code === undefined ? undefined : CLIENT_ERROR_BODIES[error.code];
+  const status = known?.status ?? 400;
+  const problem = new ProblemError(known?.code ?? 'invalid_request', known?.detail ?? 'The request is not valid HTTP.');
+  const body = JSON.stringify(toProblemDocument(problem));
+  const reason = status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\n` +
+      `content-type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      'x-content-type-options: nosniff\r\n' +
+      'cache-control: no-store\r\n' +
+      'connection: close\r\n\r\n' +
+      body,
+  );
+}

@@ -1,0 +1,73 @@
+import { EventEmitter } from 'node:events';
+import type { JWK } from 'jose';
+
+import type { SigningKey, SigningKeyRepository } from '../store/signing-key-repository.js';
+import { toPublicJwks } from './signing-keys.js';
+
+export interface KeyRingOptions {
+  /** How long a retired key stays published, in seconds: the longest token lifetime plus clock tolerance. */
+  retentionSeconds: number;
+  /** How often to look for keys rotated by another process, in milliseconds. */
+  pollIntervalMs: number;
+  onError: (error: unknown) => void;
+}
+
+/**
+ * The signing keys currently in force, shared by the authorization server
+ * (which signs with the active key) and the gateway (which verifies against
+ * every published key).
+ *
+ * The admin CLI rotates keys in the database from another process, so the
+ * ring polls a cheap fingerprint of the key table and emits `change` with
+ * the new keys when it differs.
+ */
+export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
+  readonly #repository: SigningKeyRepository;
+  readonly #options: KeyRingOptions;
+  #keys: SigningKey[] = [];
+  #publicJwks: { keys: JWK[] } = { keys: [] };
+  #fingerprint = '';
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(repository: SigningKeyRepository, options: KeyRingOptions) {
+    super();
+    this.#repository = repository;
+    this.#options = options;
+  }
+
+  /** Private keys, the active one first. */
+  get keys(): readonly SigningKey[] {
+    return this.#keys;
+  }
+
+  get publicJwks(): { keys: JWK[] } {
+    return this.#publicJwks;
+  }
+
+  /** Reloads the keys if another process changed them; returns true when they changed. */
+  async refresh(): Promise<boolean> {
+    const fingerprint = await this.#repository.fingerprint();
+    const expired = await this.#repository.deleteExpired(this.#options.retentionSeconds);
+    if (fingerprint === this.#fingerprint && expired === 0) {
+      return false;
+    }
+
+    this.#keys = await this.#repository.listPublished(this.#options.retentionSeconds);
+    this.#publicJwks = toPublicJwks(this.#keys);
+    this.#fingerprint = await this.#repository.fingerprint();
+    this.emit('change', this.#keys);
+    return true;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => {
+      this.refresh().catch(this.#options.onError);
+    }, this.#options.pollIntervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -1,0 +1,181 @@
+import type { AddressInfo } from 'node:net';
+import type { DestinationStream } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import type Provider from 'oidc-provider';
+
+import { AccountService } from '../accounts/account-service.js';
+import { authorizationServer } from '../authorization-server/server.js';
+import { createProvider } from '../authorization-server/provider.js';
+import type { PortcullisConfig } from '../config/schema.js';
+import { AccessTokenVerifier } from '../core/access-token-verifier.js';
+import { deriveKey } from '../core/secret-box.js';
+import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
+import { createOrdersApi } from '../demo/orders-api.js';
+import { gateway } from '../gateway/gateway.js';
+import { DEMO_ROUTES } from '../gateway/route-policy.js';
+import { createHttpApp } from '../http/create-app.js';
+import { createLogger, type Logger } from '../http/logger.js';
+import { KeyRing } from '../keys/key-ring.js';
+import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
+import { openDatabase } from '../store/database.js';
+import { deleteExpiredPayloads, isGrantActive } from '../store/oidc-adapter.js';
+import type { Database } from '../store/schema.js';
+import { createRepositories } from '../store/repositories.js';
+import { loadServerSecret } from '../store/server-secret.js';
+import { bootstrap, type BootstrapResult } from './bootstrap.js';
+
+export interface StartOptions {
+  /** Destination of the JSON log lines; standard output by default. */
+  logDestination?: DestinationStream;
+  /** Receives what the first start created, including the one-time admin password. */
+  onBootstrap?: (result: BootstrapResult) => void;
+}
+
+/** A running Portcullis process. */
+export interface RunningPortcullis {
+  url: string;
+  config: Readonly<PortcullisConfig>;
+  app: FastifyInstance;
+  db: Kysely<Database>;
+  logger: Logger;
+  keyRing: KeyRing;
+  close(): Promise<void>;
+}
+
+/** How often the key ring looks for keys rotated by the CLI, in milliseconds. */
+const KEY_POLL_INTERVAL_MS = 2000;
+/** How often expired codes, tokens and sessions are deleted, in milliseconds. */
+const CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
+
+/**
+ * Starts Portcullis: the authorization server and the gateway on one listener,
+ * and the demo Orders API on a loopback port as the default upstream.
+ */
+export async function startPortcullis(config: Readonly<PortcullisConfig>, options: StartOptions = {}): Promise<RunningPortcullis> {
+  const logger = createLogger(config.logLevel, options.logDestination);
+  const db = await openDatabase(config.dataDir);
+  const serverSecret = loadServerSecret(config.dataDir);
+
+  const { accounts, clients, signingKeys: signingKeyRepository } = createRepositories(db, serverSecret);
+  const accountService = new AccountService(accounts);
+
+  const created = await bootstrap({
+    accounts,
+    accountService,
+    clients,
+    signingKeys: signingKeyRepository,
+    demoRedirectUri: `${config.issuer}${DEMO_CALLBACK_PATH}`,
+  });
+  options.onBootstrap?.(created);
+
+  const keyRing = new KeyRing(signingKeyRepository, {
+    retentionSeconds: Math.max(config.tokens.accessToken, config.tokens.idToken) + config.gateway.clockToleranceSeconds,
+    pollIntervalMs: KEY_POLL_INTERVAL_MS,
+    onError: (error) => logger.error({ err: error }, 'signing key refresh failed'),
+  });
+  await keyRing.refresh();
+
+  const providerDependencies = {
+    config,
+    db,
+    accounts,
+    clients,
+    cookieKeys: [deriveKey(serverSecret, 'oidc cookies').toString('base64url')],
+    logger,
+  };
+  let provider: Provider = createProvider({ ...providerDependencies, signingKeys: keyRing.keys });
+  keyRing.on('change', (keys) => {
+    provider = createProvider({ ...providerDependencies, signingKeys: keys });
+    logger.info({ kids: keys.map((key) => key.kid) }, 'signing keys changed');
+  });
+  keyRing.start();
+
+  const demo =
+    config.demo && config.gateway.upstreamUrl === null
+      ? createOrdersApi({ logger: logger.child({ component: 'demo-orders-api' }), publicPrefix: config.gateway.mountPath })
+      : undefined;
+  let upstreamUrl = config.gateway.upstreamUrl;
+  if (demo !== undefined) {
+    await demo.listen({ host: '127.0.0.1', port: 0 });
+    upstreamUrl = `http://127.0.0.1:${(demo.server.address() as AddressInfo).port}`;
+  }
+
+  const app = createHttpApp({
+    logger,
+    bodyLimit: config.bodyLimitBytes,
+    maxHeaderSize: config.headerLimitBytes,
+    https: config.issuer.startsWith('https:'),
+  });
+
+  await app.register(authorizationServer, {
+    provider: () => provider,
+    accountService,
+    accounts,
+    cookieSecret: deriveKey(serverSecret, 'csrf cookies').toString('base64url'),
+    secureCookies: config.issuer.startsWith('https:'),
+    corsOrigins: config.corsOrigins,
+  });
+
+  if (upstreamUrl !== null) {
+    const verifier = new AccessTokenVerifier({
+      issuer: config.issuer,
+      audience: config.audience,
+      algorithms: [SIGNING_ALGORITHM],
+      clockToleranceSeconds: config.gateway.clockToleranceSeconds,
+      maxLifetimeSeconds: config.tokens.accessToken + config.gateway.clockToleranceSeconds,
+      jwks: () => keyRing.publicJwks,
+    });
+
+    await app.register(gateway, {
+      prefix: config.gateway.mountPath,
+      upstreamUrl,
+      routes: DEMO_ROUTES,
+      verifier,
+      isGrantActive: (grantId) => isGrantActive(db, grantId),
+      corsOrigins: config.corsOrigins,
+      upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
+      bodyLimitBytes: config.bodyLimitBytes,
+    });
+  }
+
+  await app.register(demoCallback);
+
+  app.get('/', async () => ({
+    name: 'Portcullis',
+    issuer: config.issuer,
+    discovery: `${config.issuer}/.well-known/openid-configuration`,
+    api: `${config.issuer}${config.gateway.mountPath}`,
+  }));
+
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+
+  logger.info({ url, issuer: config.issuer }, 'authorization server listening');
+  logger.info({ url: `${url}${config.gateway.mountPath}`, upstream: upstreamUrl }, 'gateway listening');
+  if (demo !== undefined) {
+    logger.info({ url: upstreamUrl }, 'demo Orders API listening on loopback');
+  }
+
+  const cleanup = setInterval(() => {
+    deleteExpiredPayloads(db).catch((error: unknown) => logger.error({ err: error }, 'expired payload cleanup failed'));
+  }, CLEANUP_INTERVAL_MS);
+  cleanup.unref();
+
+  return {
+    url,
+    config,
+    app,
+    db,
+    logger,
+    keyRing,
+    async close() {
+      clearInterval(cleanup);
+      keyRing.stop();
+      await app.close();
+      await demo?.close();
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,169 @@
+import type { Kysely } from 'kysely';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+
+import type { ClientRepository } from './client-repository.js';
+import { epochSeconds } from './database.js';
+import type { Database } from './schema.js';
+
+/**
+ * Persists oidc-provider's models (grants, codes, refresh tokens, sessions,
+ * interactions) in the `oidc_payloads` table, and serves clients from the
+ * `clients` table so that clients added by the CLI take effect at once.
+ */
+export class OidcAdapter implements Adapter {
+  readonly #db: Kysely<Database>;
+  readonly #model: string;
+  readonly #clients: ClientRepository;
+
+  constructor(db: Kysely<Database>, model: string, clients: ClientRepository) {
+    this.#db = db;
+    this.#model = model;
+    this.#clients = clients;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    if (this.#model === 'Client') {
+      throw new Error('Clients are managed with the portcullis CLI, not through oidc-provider');
+    }
+
+    const row = {
+      model: this.#model,
+      id,
+      payload: JSON.stringify(payload),
+      grant_id: payload.grantId ?? null,
+      uid: payload.uid ?? null,
+      user_code: payload.userCode ?? null,
+      expires_at: expiresIn ? epochSeconds() + expiresIn : null,
+      consumed_at: null,
+    };
+
+    await this.#db
+      .insertInto('oidc_payloads')
+      .values(row)
+      .onConflict((conflict) =>
+        conflict.columns(['model', 'id']).doUpdateSet({
+          payload: row.payload,
+          grant_id: row.grant_id,
+          uid: row.uid,
+          user_code: row.user_code,
+          expires_at: row.expires_at,
+        }),
+      )
+      .execute();
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    if (this.#model === 'Client') {
+      return (await this.#clients.find(id)) as AdapterPayload | undefined;
+    }
+
+    return this.#findBy('id', id);
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.#findBy('uid', uid);
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.#findBy('user_code', userCode);
+  }
+
+  /**
+   * Marks a code or refresh token as used, atomically.
+   *
+   * oidc-provider checks `consumed` and then calls this method, so two
+   * requests racing with the same code could both pass its check. The
+   * conditional update lets exactly one of them win; the loser is treated as
+   * a replay, which revokes the whole grant (RFC 6749 section 4.1.2, RFC 9700
+   * section 4.14.2).
+   */
+  async consume(id: string): Promise<void> {
+    const now = epochSeconds();
+    const result = await this.#db
+      .updateTable('oidc_payloads')
+      .set({ consumed_at: now })
+      .where('model', '=', this.#model)
+      .where('id', '=', id)
+      .where('consumed_at', 'is', null)
+      .executeTakeFirst();
+
+    if (result.numUpdatedRows > 0n) {
+      return;
+    }
+
+    const row = await this.#db
+      .selectFrom('oidc_payloads')
+      .select('grant_id')
+      .where('model', '=', this.#model)
+      .where('id', '=', id)
+      .executeTakeFirst();
+
+    if (row?.grant_id != null) {
+      await revokeGrant(this.#db, row.grant_id);
+    }
+
+    throw new errors.InvalidGrant('grant already used');
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.#db.deleteFrom('oidc_payloads').where('model', '=', this.#model).where('id', '=', id).execute();
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.#db
+      .deleteFrom('oidc_payloads')
+      .where('model', '=', this.#model)
+      .where('grant_id', '=', grantId)
+      .execute();
+  }
+
+  async #findBy(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+    const row = await this.#db
+      .selectFrom('oidc_payloads')
+      .select(['payload', 'expires_at', 'consumed_at'])
+      .where('model', '=', this.#model)
+      .where(column, '=', value)
+      .executeTakeFirst();
+
+    if (row === undefined || (row.expires_at !== null && row.expires_at <= epochSeconds())) {
+      return undefined;
+    }
+
+    const payload = JSON.parse(row.payload) as AdapterPayload;
+    if (row.consumed_at !== null) {
+      payload.consumed = row.consumed_at;
+    }
+
+    return payload;
+  }
+}
+
+/** Deletes a grant and everything issued under it. */
+export async function revokeGrant(db: Kysely<Database>, grantId: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
+    await trx.deleteFrom('oidc_payloads').where('model', '=', 'Grant').where('id', '=', grantId).execute();
+  });
+}
+
+/** Deletes payloads that expired more than `graceSeconds` ago; returns how many. */
+export async function deleteExpiredPayloads(db: Kysely<Database>, graceSeconds = 0): Promise<number> {
+  const result = await db
+    .deleteFrom('oidc_payloads')
+    .where('expires_at', 'is not', null)
+    .where('expires_at', '<=', epochSeconds() - graceSeconds)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+/** Tells whether a grant exists and has not expired: the gateway's revocation check for JWT access tokens. */
+export async function isGrantActive(db: Kysely<Database>, grantId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('oidc_payloads')
+    .select('id')
+    .where('model', '=', 'Grant')
+    .where('id', '=', grantId)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', epochSeconds())]))
+    .executeTakeFirst();
+  return row !== undefined;
+}

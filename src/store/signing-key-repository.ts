@@ -1,0 +1,109 @@
+import type { JWK } from 'jose';
+import type { Kysely } from 'kysely';
+
+import type { SecretBox } from '../core/secret-box.js';
+import { epochSeconds } from './database.js';
+import type { Database } from './schema.js';
+
+export interface SigningKey {
+  kid: string;
+  alg: string;
+  /** Private JWK, including `kid`, `alg` and `use`. */
+  privateJwk: JWK;
+  createdAt: number;
+  retiredAt: number | null;
+}
+
+/**
+ * Stores the authorization server's signing keys, sealed with the server secret.
+ *
+ * Exactly one key is active (not retired) once the server has started. A
+ * retired key is still published until every token signed with it has
+ * expired, so verifiers keep accepting those tokens.
+ */
+export class SigningKeyRepository {
+  readonly #db: Kysely<Database>;
+  readonly #box: SecretBox;
+
+  constructor(db: Kysely<Database>, box: SecretBox) {
+    this.#db = db;
+    this.#box = box;
+  }
+
+  /**
+   * Returns the keys to publish: the active key first, then retired keys
+   * whose retirement is less than `retentionSeconds` old, newest first.
+   */
+  async listPublished(retentionSeconds: number): Promise<SigningKey[]> {
+    const cutoff = epochSeconds() - retentionSeconds;
+    const rows = await this.#db
+      .selectFrom('signing_keys')
+      .selectAll()
+      .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', cutoff)]))
+      .orderBy('created_at', 'desc')
+      .orderBy('kid', 'desc')
+      .execute();
+
+    const keys = await Promise.all(
+      rows.map(async (row) => ({
+        kid: row.kid,
+        alg: row.alg,
+        privateJwk: JSON.parse(await this.#box.unseal(row.private_jwk)) as JWK,
+        createdAt: row.created_at,
+        retiredAt: row.retired_at,
+      })),
+    );
+
+    return keys.sort((a, b) => Number(a.retiredAt !== null) - Number(b.retiredAt !== null));
+  }
+
+  /** Lists every stored key, newest first, without unsealing the private parts. */
+  async listStates(): Promise<Array<Omit<SigningKey, 'privateJwk'>>> {
+    const rows = await this.#db
+      .selectFrom('signing_keys')
+      .select(['kid', 'alg', 'created_at', 'retired_at'])
+      .orderBy('created_at', 'desc')
+      .orderBy('kid', 'desc')
+      .execute();
+    return rows.map((row) => ({ kid: row.kid, alg: row.alg, createdAt: row.created_at, retiredAt: row.retired_at }));
+  }
+
+  /** Returns the kid of every key and its state, cheaply, to detect a rotation by another process. */
+  async fingerprint(): Promise<string> {
+    const rows = await this.#db.selectFrom('signing_keys').select(['kid', 'retired_at']).orderBy('kid').execute();
+    return rows.map((row) => `${row.kid}:${row.retired_at ?? ''}`).join(',');
+  }
+
+  async hasActiveKey(): Promise<boolean> {
+    const row = await this.#db.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /**
+   * Makes `privateJwk` the active key and retires the one it replaces, in one
+   * transaction, so there is never a moment without an active key.
+   */
+  async activate(privateJwk: JWK & { kid: string; alg: string }): Promise<void> {
+    const sealed = await this.#box.seal(JSON.stringify(privateJwk));
+    const now = epochSeconds();
+
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.updateTable('signing_keys').set({ retired_at: now }).where('retired_at', 'is', null).execute();
+      await trx
+        .insertInto('signing_keys')
+        .values({ kid: privateJwk.kid, alg: privateJwk.alg, private_jwk: sealed, created_at: now, retired_at: null })
+        .execute();
+    });
+  }
+
+  /** Deletes retired keys whose retirement is older than `retentionSeconds`; returns how many. */
+  async deleteExpired(retentionSeconds: number): Promise<number> {
+    const cutoff = epochSeconds() - retentionSeconds;
+    const result = await this.#db
+      .deleteFrom('signing_keys')
+      .where('retired_at', 'is not', null)
+      .where('retired_at', '<=', cutoff)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}

@@ -1,0 +1,168 @@
+import { decodeProtectedHeader } from 'jose';
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { runCli } from '../support/cli.js';
+import { callApi, obtainTokens } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+describe('admin CLI against a running server', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  const dataDir = () => ['--data-dir', server.dataDir];
+
+  it('prints help for every command', async () => {
+    for (const command of [[], ['start'], ['users', 'add'], ['clients', 'add'], ['clients', 'list'], ['clients', 'remove'], ['keys', 'rotate']]) {
+      const result = await runCli([...command, '--help']);
+      expect(result.code, command.join(' ')).toBe(0);
+      expect(result.stdout).toContain('Usage: portcullis');
+    }
+  });
+
+  it('adds a user with the password from stdin', async () => {
+    const result = await runCli(['users', 'add', 'erin', '--email', 'Erin@Example.com', '--json', ...dataDir()], 'Sturdy-Passw0rd\n');
+    expect(result.code).toBe(0);
+    const account = JSON.parse(result.stdout) as { username: string; email: string; roles: string[] };
+    expect(account).toMatchObject({ username: 'erin', email: 'erin@example.com', roles: [] });
+
+    const { tokens } = await obtainTokens(server, { username: 'erin', password: 'Sturdy-Passw0rd' });
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+  });
+
+  it('adds an admin user', async () => {
+    const result = await runCli(['users', 'add', 'frank', '--email', 'frank@example.com', '--role', 'admin', '--json', ...dataDir()], 'Sturdy-Passw0rd\n');
+    expect(result.code).toBe(0);
+    expect((JSON.parse(result.stdout) as { roles: string[] }).roles).toEqual(['admin']);
+  });
+
+  it('rejects a weak password by field', async () => {
+    const result = await runCli(['users', 'add', 'gina', '--email', 'gina@example.com', ...dataDir()], 'weak\n');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('password: Password must be at least 12 characters.');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('rejects an unknown role', async () => {
+    const result = await runCli(['users', 'add', 'hank', '--email', 'hank@example.com', '--role', 'root', ...dataDir()], 'Sturdy-Passw0rd\n');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("unknown role 'root'");
+  });
+
+  it('adds a public client usable at once', async () => {
+    const redirectUri = 'http://127.0.0.1:7777/callback';
+    const result = await runCli(['clients', 'add', '--name', 'Walkthrough', '--redirect-uri', redirectUri, '--public', '--json', ...dataDir()]);
+    expect(result.code).toBe(0);
+    const created = JSON.parse(result.stdout) as { client_id: string; type: string; client_secret?: string };
+    expect(created.type).toBe('public');
+    expect(created.client_secret).toBeUndefined();
+
+    const config = await client.discovery(new URL(server.issuer), created.client_id, undefined, client.None(), {
+      execute: [client.allowInsecureRequests],
+    });
+    const { tokens } = await obtainTokens(server, { ...server.admin, redirectUri }, config);
+    expect(tokens.access_token).toBeTypeOf('string');
+
+    const listed = await runCli(['clients', 'list', '--json', ...dataDir()]);
+    const clients = JSON.parse(listed.stdout) as Array<{ clientId: string }>;
+    expect(clients.map((entry) => entry.clientId)).toContain(created.client_id);
+  });
+
+  it('adds a confidential client and shows its secret once', async () => {
+    const result = await runCli(['clients', 'add', '--name', 'Server app', '--redirect-uri', 'https://app.example.test/cb', '--confidential', '--json', ...dataDir()]);
+    expect(result.code).toBe(0);
+    const created = JSON.parse(result.stdout) as { client_id: string; client_secret: string };
+    expect(created.client_secret.length).toBeGreaterThanOrEqual(43);
+
+    const listed = await runCli(['clients', 'list', '--json', ...dataDir()]);
+    expect(listed.stdout).not.toContain(created.client_secret);
+
+    const stored = await server.running.db.selectFrom('clients').select('metadata').where('client_id', '=', created.client_id).executeTakeFirst();
+    expect(stored?.metadata).not.toContain(created.client_secret);
+
+    const wrongSecret = await fetch(`${server.url}/oauth/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${created.client_id}:wrong`).toString('base64')}`,
+      },
+      body: 'grant_type=authorization_code&code=x&redirect_uri=https%3A%2F%2Fapp.example.test%2Fcb&code_verifier=x',
+    });
+    expect(wrongSecret.status).toBe(401);
+    expect(((await wrongSecret.json()) as { error: string }).error).toBe('invalid_client');
+  });
+
+  it.each([
+    ['a fragment', 'https://app.example.test/cb#x'],
+    ['user info', 'https://app.example.test@evil.example/cb'],
+    ['http on a public host', 'http://app.example.test/cb'],
+    ['a wildcard', 'https://*.example.test/cb'],
+    ['a non-canonical form', 'https://APP.example.test/cb'],
+    ['a default port', 'https://app.example.test:443/cb'],
+    ['a dot segment', 'https://app.example.test/a/../cb'],
+    ['a relative reference', '/cb'],
+    ['a javascript URI', 'javascript:alert(1)'],
+  ])('rejects a redirect URI with %s', async (_name, uri) => {
+    const result = await runCli(['clients', 'add', '--name', 'Bad', '--redirect-uri', uri, '--public', ...dataDir()]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('--redirect-uri');
+  });
+
+  it('removes a client and its tokens', async () => {
+    const redirectUri = 'http://127.0.0.1:7778/callback';
+    const created = JSON.parse((await runCli(['clients', 'add', '--name', 'Doomed', '--redirect-uri', redirectUri, '--public', '--json', ...dataDir()])).stdout) as { client_id: string };
+    const config = await client.discovery(new URL(server.issuer), created.client_id, undefined, client.None(), {
+      execute: [client.allowInsecureRequests],
+    });
+    const { tokens } = await obtainTokens(server, { ...server.admin, redirectUri }, config);
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+
+    const removed = await runCli(['clients', 'remove', created.client_id, '--json', ...dataDir()]);
+    expect(removed.code).toBe(0);
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
+
+    const again = await runCli(['clients', 'remove', created.client_id, ...dataDir()]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('no client');
+  });
+
+  it('rotates the signing key without a restart', async () => {
+    const before = await obtainTokens(server, server.admin);
+    const oldKid = decodeProtectedHeader(before.tokens.access_token).kid;
+
+    const result = await runCli(['keys', 'rotate', '--json', ...dataDir()]);
+    expect(result.code).toBe(0);
+    const { kid } = JSON.parse(result.stdout) as { kid: string };
+    expect(kid).not.toBe(oldKid);
+
+    // The server polls the key table; wait a bounded time for it to notice.
+    const deadline = Date.now() + 10_000;
+    let kids: string[] = [];
+    while (Date.now() < deadline) {
+      const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> };
+      kids = jwks.keys.map((key) => key.kid);
+      if (kids.includes(kid)) {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(kids).toContain(kid);
+    expect(kids).toContain(oldKid);
+
+    const after = await obtainTokens(server, server.admin);
+    expect(decodeProtectedHeader(after.tokens.access_token).kid).toBe(kid);
+    expect((await callApi(server, '/orders', after.tokens.access_token)).status).toBe(200);
+    expect((await callApi(server, '/orders', before.tokens.access_token)).status).toBe(200);
+
+    const listed = JSON.parse((await runCli(['keys', 'list', '--json', ...dataDir()])).stdout) as Array<{ kid: string; state: string }>;
+    expect(listed.find((key) => key.kid === kid)?.state).toBe('active');
+    expect(listed.find((key) => key.kid === oldKid)?.state).toBe('retired');
+  });
+});

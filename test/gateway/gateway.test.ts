@@ -1,0 +1,237 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createUser } from '../support/accounts.js';
+import { callApi, obtainTokens } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+describe('gateway in front of the demo API', () => {
+  let server: TestServer;
+  let aliceToken: string;
+  let bobToken: string;
+
+  beforeAll(async () => {
+    server = await startTestServer({ corsOrigins: ['https://app.example.test'] });
+    aliceToken = (await obtainTokens(server, await createUser(server, 'gw_alice'))).tokens.access_token;
+    bobToken = (await obtainTokens(server, await createUser(server, 'gw_bob'))).tokens.access_token;
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  async function createOrder(token: string): Promise<{ id: string }> {
+    const response = await callApi(server, '/orders', token, {
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ item: 'rope', quantity: 1 }),
+    });
+    expect(response.status).toBe(201);
+    return (await response.json()) as { id: string };
+  }
+
+  it("hides another user's order", async () => {
+    const order = await createOrder(aliceToken);
+
+    const read = await callApi(server, `/orders/${order.id}`, bobToken);
+    expect(read.status).toBe(404);
+    expect(read.headers.get('content-type')).toContain('application/problem+json');
+
+    const removed = await callApi(server, `/orders/${order.id}`, bobToken, { method: 'DELETE' });
+    expect(removed.status).toBe(404);
+
+    const list = (await (await callApi(server, '/orders', bobToken)).json()) as { items: Array<{ id: string }> };
+    expect(list.items.map((item) => item.id)).not.toContain(order.id);
+    expect((await callApi(server, `/orders/${order.id}`, aliceToken)).status).toBe(200);
+  });
+
+  it('rejects unknown order properties', async () => {
+    const response = await callApi(server, '/orders', aliceToken, {
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ item: 'rope', quantity: 1, owner: 'someone-else' }),
+    });
+
+    expect(response.status).toBe(400);
+    const problem = (await response.json()) as { code: string; errors: Array<{ pointer: string }> };
+    expect(problem.code).toBe('validation_failed');
+    expect(problem.errors.map((error) => error.pointer)).toContain('/body/owner');
+  });
+
+  it('rejects the admin route without admin', async () => {
+    const response = await callApi(server, '/admin/orders', aliceToken);
+    expect(response.status).toBe(403);
+    expect(response.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+    expect(((await response.json()) as { code: string }).code).toBe('insufficient_scope');
+  });
+
+  it('answers undeclared operations with 404', async () => {
+    for (const [method, path] of [
+      ['GET', '/users'],
+      ['PUT', '/orders'],
+      ['GET', '/orders/x/y'],
+      ['GET', '/ORDERS'],
+      ['GET', '/orders/'],
+      ['GET', '//orders'],
+    ] as const) {
+      const response = await callApi(server, path, aliceToken, { method });
+      expect(response.status, `${method} ${path}`).toBe(404);
+      expect(response.headers.get('content-type')).toContain('application/problem+json');
+    }
+  });
+
+  it('authenticates before revealing routes', async () => {
+    expect((await callApi(server, '/no-such-route', undefined)).status).toBe(401);
+  });
+
+  it('rejects encoded path traversal in parameters', async () => {
+    for (const id of ['..', '%2e%2e', '..%2Fadmin%2Forders', '%2F', '.']) {
+      const response = await callApi(server, `/orders/${id}`, aliceToken);
+      expect(response.status, id).toBe(404);
+    }
+  });
+
+  it('answers bad bodies with problems', async () => {
+    const malformed = await callApi(server, '/orders', aliceToken, { method: 'POST', headers: JSON_HEADERS, body: '{"item":' });
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { code: string }).code).toBe('invalid_json');
+
+    const wrongType = await callApi(server, '/orders', aliceToken, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'item=rope',
+    });
+    expect(wrongType.status).toBe(415);
+
+    const oversized = await callApi(server, '/orders', aliceToken, {
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ item: 'x'.repeat(2 * 1024 * 1024), quantity: 1 }),
+    });
+    expect(oversized.status).toBe(413);
+    expect(oversized.headers.get('content-type')).toContain('application/problem+json');
+
+    const badLimit = await callApi(server, '/orders?limit=1000', aliceToken);
+    expect(badLimit.status).toBe(400);
+  });
+
+  it('answers oversized headers with 431', async () => {
+    const response = await fetch(`${server.url}/api/orders`, { headers: { 'x-padding': 'a'.repeat(20_000) } });
+    expect(response.status).toBe(431);
+    expect(response.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  it('sets security headers on every response', async () => {
+    for (const response of [
+      await callApi(server, '/orders', aliceToken),
+      await callApi(server, '/orders', undefined),
+      await fetch(`${server.url}/nowhere`),
+      await fetch(`${server.url}/.well-known/openid-configuration`),
+    ]) {
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('x-frame-options')).toBe('DENY');
+      expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(response.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect(response.headers.get('x-powered-by')).toBeNull();
+      expect(response.headers.get('strict-transport-security')).toBeNull();
+    }
+  });
+
+  it('allows CORS only for listed origins', async () => {
+    const listed = await callApi(server, '/orders', aliceToken, { headers: { origin: 'https://app.example.test' } });
+    expect(listed.headers.get('access-control-allow-origin')).toBe('https://app.example.test');
+    expect(listed.headers.get('vary')).toContain('Origin');
+
+    for (const origin of ['https://evil.example', 'null', 'https://app.example.test.evil.example']) {
+      const response = await callApi(server, '/orders', aliceToken, { headers: { origin } });
+      expect(response.headers.get('access-control-allow-origin')).toBeNull();
+      expect(response.headers.get('access-control-allow-credentials')).toBeNull();
+      expect(response.headers.get('vary')).toContain('Origin');
+
+      const preflight = await fetch(`${server.url}/api/orders`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'DELETE' },
+      });
+      expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+      expect(preflight.headers.get('access-control-allow-credentials')).toBeNull();
+    }
+
+    const token = await fetch(`${server.url}/oauth/token`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(token.headers.get('access-control-allow-origin')).not.toBe('https://evil.example');
+  });
+
+  it('answers 500s without internals', async () => {
+    const response = await fetch(`${server.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=authorization_code&code=x&redirect_uri=y&client_id=nobody',
+    });
+    const text = await response.text();
+    expect(response.status).toBeLessThan(500);
+    expect(text).not.toMatch(/at .*\.js:\d+|node_modules|\/src\//);
+  });
+});
+
+describe('gateway identity headers', () => {
+  let upstream: Server;
+  let received: IncomingHttpHeaders[];
+  let server: TestServer;
+  let token: string;
+
+  beforeAll(async () => {
+    received = [];
+    upstream = createServer((request, response) => {
+      received.push(request.headers);
+      response.setHeader('x-powered-by', 'Express');
+      response.setHeader('server', 'upstream/1.2.3');
+      response.setHeader('content-type', 'application/json');
+      response.end('{"items":[],"next_cursor":null}');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = (upstream.address() as AddressInfo).port;
+
+    server = await startTestServer({ upstreamUrl: `http://127.0.0.1:${port}` });
+    token = (await obtainTokens(server, await createUser(server, 'header_user'))).tokens.access_token;
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await new Promise((resolve) => upstream.close(resolve));
+  });
+
+  it('replaces forged identity headers', async () => {
+    const response = await callApi(server, '/orders', token, {
+      headers: {
+        'x-portcullis-subject': 'forged-admin',
+        'x-portcullis-roles': 'admin',
+        'X-Portcullis-Scope': 'admin',
+        'x-forwarded-for': '10.0.0.1',
+        cookie: 'session=abc',
+      },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-powered-by')).toBeNull();
+    expect(response.headers.get('server')).toBeNull();
+
+    const headers = received.at(-1) ?? {};
+    expect(headers['x-portcullis-subject']).not.toBe('forged-admin');
+    expect(headers['x-portcullis-roles']).toBe('');
+    expect(headers['x-portcullis-scope']).toBe('orders:read orders:write');
+    expect(headers['x-portcullis-client-id']).toBe(server.demoClientId);
+    expect(headers['x-portcullis-credential']).toBe('jwt');
+    expect(headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(headers.authorization).toBeUndefined();
+    expect(headers.cookie).toBeUndefined();
+  });
+
+  it('never forwards unauthenticated requests', async () => {
+    const before = received.length;
+    await callApi(server, '/orders', undefined);
+    await callApi(server, '/orders', 'not.a.token');
+    await callApi(server, '/undeclared', token);
+    expect(received.length).toBe(before);
+  });
+});

@@ -1,0 +1,60 @@
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createUser } from '../support/accounts.js';
+import { authorize, callApi, openSignInPage, publicClient } from '../support/oauth.js';
+import { formEndingWith } from '../support/user-agent.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+describe('log scan', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('keeps every secret out of the logs', async () => {
+    const user = await createUser(server, 'logged_user');
+    const config = await publicClient(server);
+    const secrets: string[] = [user.password, server.admin.password];
+
+    const { callbackUrl, codeVerifier, state, agent } = await authorize(server, config, user);
+    const code = callbackUrl.searchParams.get('code') ?? '';
+    secrets.push(code, codeVerifier);
+
+    const tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state });
+    secrets.push(tokens.access_token, tokens.refresh_token ?? '', tokens.id_token ?? '');
+
+    await callApi(server, '/orders', tokens.access_token);
+    await callApi(server, '/orders', `${tokens.access_token}x`);
+    await fetch(`${server.url}/api/orders?access_token=${tokens.access_token}`);
+    await fetch(`${server.url}/demo/callback?code=${code}&state=${state}`);
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token ?? '');
+    secrets.push(refreshed.access_token, refreshed.refresh_token ?? '');
+    await client.tokenRevocation(config, refreshed.refresh_token ?? '');
+
+    // A failed login, and one with the password typed into the username field.
+    const failed = await openSignInPage(server);
+    await failed.agent.submit(formEndingWith(failed.html, '/login'), { username: 'logged_user', password: 'Wrong-Passw0rd-1' });
+    const misplaced = await openSignInPage(server);
+    await misplaced.agent.submit(formEndingWith(misplaced.html, '/login'), { username: user.password, password: 'x' });
+
+    for (const name of agent.cookieNames()) {
+      expect(name).toBeTypeOf('string');
+    }
+
+    const logs = server.logs.join('\n');
+    expect(logs.length).toBeGreaterThan(0);
+    for (const secret of secrets.filter((value) => value !== '')) {
+      expect(logs, `a secret of length ${secret.length} appears in the logs`).not.toContain(secret);
+    }
+    expect(logs).not.toContain('Wrong-Passw0rd-1');
+    expect(logs).not.toMatch(/"cookie"\s*:\s*"[^[]/i);
+    expect(logs).not.toMatch(/"authorization"\s*:\s*"Bearer/i);
+    expect(logs).not.toMatch(/_session=|_interaction=|portcullis_csrf=/);
+  });
+});

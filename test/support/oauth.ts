@@ -1,0 +1,103 @@
+import * as client from 'openid-client';
+
+import type { TestServer } from './server.js';
+import { UserAgent, formEndingWith } from './user-agent.js';
+
+export const API_SCOPE = 'openid profile email offline_access orders:read orders:write';
+
+/** Discovers the server with openid-client as a public client (PKCE, no secret). */
+export async function publicClient(server: TestServer, clientId = server.demoClientId): Promise<client.Configuration> {
+  return client.discovery(new URL(server.issuer), clientId, undefined, client.None(), {
+    execute: [client.allowInsecureRequests],
+  });
+}
+
+export interface AuthorizationOptions {
+  username: string;
+  password: string;
+  scope?: string;
+  redirectUri?: string;
+  agent?: UserAgent;
+}
+
+export interface AuthorizationResult {
+  callbackUrl: URL;
+  codeVerifier: string;
+  state: string;
+  agent: UserAgent;
+}
+
+/**
+ * Runs the front-channel part of the authorization code flow: builds the
+ * request with openid-client, then signs in and consents through the pages
+ * as a browser would. Returns the redirect to the client's callback.
+ */
+export async function authorize(server: TestServer, config: client.Configuration, options: AuthorizationOptions): Promise<AuthorizationResult> {
+  const agent = options.agent ?? new UserAgent(server.url);
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const authorizationUrl = client.buildAuthorizationUrl(config, {
+    redirect_uri: options.redirectUri ?? server.demoRedirectUri,
+    scope: options.scope ?? API_SCOPE,
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+  });
+
+  const redirectUri = options.redirectUri ?? server.demoRedirectUri;
+  let page = await agent.follow(authorizationUrl.href, redirectUri);
+  for (let step = 0; step < 4; step += 1) {
+    if (page.url.startsWith(`${redirectUri}?`)) {
+      return { callbackUrl: new URL(page.url), codeVerifier, state, agent };
+    }
+
+    const html = await page.response.text();
+    if (html.includes('/login"')) {
+      page = await agent.submit(formEndingWith(html, '/login'), { username: options.username, password: options.password }, redirectUri);
+    } else if (html.includes('/confirm"')) {
+      page = await agent.submit(formEndingWith(html, '/confirm'), {}, redirectUri);
+    } else {
+      throw new Error(`unexpected page (${page.response.status}) at ${page.url}:\n${html.slice(0, 1500)}`);
+    }
+  }
+
+  throw new Error('the authorization flow did not reach the redirect URI');
+}
+
+/** Starts an authorization request in a fresh user agent and returns the sign-in page. */
+export async function openSignInPage(server: TestServer, scope = 'openid orders:read'): Promise<{ agent: UserAgent; html: string }> {
+  const config = await publicClient(server);
+  const agent = new UserAgent(server.url);
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: server.demoRedirectUri,
+    scope,
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+  });
+  const page = await agent.follow(url.href);
+  return { agent, html: await page.response.text() };
+}
+
+/** Runs the whole authorization code flow with PKCE and returns the token response. */
+export async function obtainTokens(
+  server: TestServer,
+  options: AuthorizationOptions,
+  config?: client.Configuration,
+): Promise<{ tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers; config: client.Configuration }> {
+  const configuration = config ?? (await publicClient(server));
+  const { callbackUrl, codeVerifier, state } = await authorize(server, configuration, options);
+  const tokens = await client.authorizationCodeGrant(configuration, callbackUrl, {
+    pkceCodeVerifier: codeVerifier,
+    expectedState: state,
+  });
+  return { tokens, config: configuration };
+}
+
+/** Calls the API through the gateway with a bearer token. */
+export async function callApi(server: TestServer, path: string, token: string | undefined, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (token !== undefined) {
+    headers.set('authorization', `Bearer ${token}`);
+  }
+  return fetch(`${server.url}/api${path}`, { ...init, headers });
+}

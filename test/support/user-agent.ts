@@ -1,0 +1,1 @@
+export { UserAgent, formEndingWith, parseForms, type PageForm } from '../../scripts/lib/form-agent.js';
