@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifySchemaCompiler } from 'fastify';
 
 import { securityHeaders } from '../core/security-headers.js';
 import type { Logger } from './logger.js';
 import { handleClientError, installProblemHandlers } from './problems.js';
+
+// ajv-formats is published as CommonJS with the plugin on `default`.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
+type FastifyValidator = ReturnType<FastifySchemaCompiler<unknown>>;
 
 export interface HttpAppOptions {
   logger: Logger;
@@ -15,15 +22,26 @@ export interface HttpAppOptions {
   https: boolean;
 }
 
-/** The schema compiler settings shared by every Portcullis app. */
-const AJV_OPTIONS = {
-  // Unknown properties are rejected, never silently dropped: dropping them
-  // would hide mass-assignment attempts instead of reporting them.
-  removeAdditional: false,
-  useDefaults: true,
-  coerceTypes: 'array',
-  allErrors: true,
-} as const;
+function createValidator(coerceTypes: false | 'array'): Ajv {
+  const ajv = new Ajv({
+    // Unknown properties are rejected, never silently dropped: dropping them
+    // would hide mass-assignment attempts instead of reporting them.
+    removeAdditional: false,
+    useDefaults: true,
+    coerceTypes,
+    allErrors: true,
+  });
+  addFormats(ajv);
+  return ajv;
+}
+
+/**
+ * Validators by request part. Query strings, path parameters and headers
+ * are text, so their values are coerced to the schema's types. JSON bodies
+ * carry their own types, so `"2"` stays a string and fails an integer field.
+ */
+const TEXT_VALIDATOR = createValidator('array');
+const BODY_VALIDATOR = createValidator(false);
 
 /**
  * Creates a Fastify app with the behaviour every Portcullis listener shares:
@@ -40,9 +58,12 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
     clientErrorHandler: handleClientError,
-    ajv: { customOptions: AJV_OPTIONS },
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true },
   });
+
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? BODY_VALIDATOR : TEXT_VALIDATOR).compile(schema) as FastifyValidator,
+  );
 
   // JSON is the only body format of Portcullis APIs; Fastify would otherwise
   // also accept text/plain.

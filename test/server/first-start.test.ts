@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -56,7 +56,7 @@ describe('first start', () => {
     });
     expect(created).toEqual({ signingKeyCreated: false });
     await restarted.close();
-    await server.close().catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('logs where each part listens', async () => {

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { ProblemError } from '../../src/core/problem.js';
+import { createHttpApp } from '../../src/http/create-app.js';
+import { createLogger } from '../../src/http/logger.js';
+
+describe('shared HTTP behaviour', () => {
+  const logs: string[] = [];
+  const app = createHttpApp({
+    logger: createLogger('info', { write: (line: string) => void logs.push(line) }),
+    bodyLimit: 1024,
+    maxHeaderSize: 8192,
+    https: true,
+  });
+
+  beforeAll(async () => {
+    app.get('/boom', async () => {
+      throw new Error('database password is hunter2 at /srv/app/src/secret.ts:12');
+    });
+    app.get('/gone', async () => {
+      throw new ProblemError('not_found', 'No such thing.');
+    });
+    app.post('/echo', { schema: { body: { type: 'object', additionalProperties: false, properties: { a: { type: 'string' } } } } }, async (request) => request.body);
+    await app.ready();
+  });
+
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('hides the cause of a 500 but logs it', async () => {
+    const response = await app.inject({ method: 'GET', url: '/boom' });
+
+    expect(response.statusCode).toBe(500);
+    expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    const body = response.json<{ request_id: string; code: string; detail: string }>();
+    expect(body.code).toBe('internal_error');
+    expect(response.body).not.toContain('hunter2');
+    expect(response.body).not.toContain('secret.ts');
+    expect(response.body).not.toMatch(/\bat\b.*:\d+/);
+    expect(response.headers['x-request-id']).toBe(body.request_id);
+
+    const logged = logs.map((line) => JSON.parse(line) as { level: number; reqId?: string; err?: { message: string } });
+    const entry = logged.find((line) => line.level === 50 && line.reqId === body.request_id);
+    expect(entry?.err?.message).toContain('hunter2');
+  });
+
+  it('sends HSTS when served over https', async () => {
+    const response = await app.inject({ method: 'GET', url: '/gone' });
+    expect(response.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    expect(response.statusCode).toBe(404);
+    expect(response.json<{ detail: string }>().detail).toBe('No such thing.');
+  });
+
+  it.each([
+    ['a prototype key', '{"a":"x","__proto__":{"admin":true}}'],
+    ['a constructor key', '{"a":"x","constructor":{"prototype":{"admin":true}}}'],
+    ['a nested prototype key', '{"a":"x","b":{"__proto__":{"admin":true}}}'],
+  ])('rejects %s without polluting', async (_name, payload) => {
+    const response = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.json<{ code: string }>().code).toBe('invalid_json');
+    expect(({} as Record<string, unknown>)['admin']).toBeUndefined();
+  });
+
+  it('rejects an empty JSON body', async () => {
+    const response = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '' });
+    expect(response.statusCode).toBe(400);
+    expect(response.json<{ code: string }>().code).toBe('invalid_json');
+  });
+
+  it('rejects a body over the limit', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ a: 'x'.repeat(4096) }),
+    });
+    expect(response.statusCode).toBe(413);
+    expect(response.json<{ code: string }>().code).toBe('payload_too_large');
+  });
+
+  it('rejects text/plain bodies', async () => {
+    const response = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'text/plain' }, payload: 'a' });
+    expect(response.statusCode).toBe(415);
+    expect(response.json<{ code: string }>().code).toBe('unsupported_media_type');
+  });
+});
