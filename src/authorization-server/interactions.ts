@@ -7,6 +7,9 @@ import type { InteractionResults } from 'oidc-provider';
 
 import type { AccountService } from '../accounts/account-service.js';
 import { RegistrationError } from '../accounts/account-service.js';
+import { clientAddressKey } from '../core/client-address.js';
+import { PROBLEMS, ProblemError } from '../core/problem.js';
+import type { LoginThrottle } from '../core/rate-limit/login-throttle.js';
 import type { AccountRepository } from '../store/account-repository.js';
 import { API_SCOPES } from './provider.js';
 import { renderConsentPage } from './views/consent.js';
@@ -23,6 +26,9 @@ export interface InteractionDependencies {
   cookieSecret: string;
   /** True when the issuer is https, which makes the CSRF cookie Secure. */
   secureCookies: boolean;
+  loginThrottle: LoginThrottle;
+  /** IPv6 clients are throttled per network of this many bits. */
+  ipv6PrefixLength: number;
 }
 
 const UID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
@@ -89,13 +95,17 @@ function sendPage(reply: FastifyReply, status: number, body: string, formTargets
     .send(body);
 }
 
-/** The origin of the client's redirect URI, which a form post on this page ends up redirecting to. */
+/** Returns the origin of the client's redirect URI, where a form post on this page ends up. */
 function redirectOrigin(redirectUri: unknown): string[] {
   const origin = typeof redirectUri === 'string' ? URL.parse(redirectUri)?.origin : undefined;
   return origin === undefined || origin === 'null' ? [] : [origin];
 }
 
 function pageError(error: FastifyError): { status: number; title: string; detail: string } {
+  if (error instanceof ProblemError) {
+    return { status: error.status, title: PROBLEMS[error.code].title.toLowerCase(), detail: error.detail };
+  }
+
   if (error.name === 'SessionNotFound' || error.name === 'InvalidRequest') {
     return {
       status: 400,
@@ -134,6 +144,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, title, detail } = pageError(error);
+    if (error instanceof ProblemError) {
+      reply.headers(error.headers);
+    }
     if (status >= 500) {
       request.log.error({ err: error }, 'interaction failed');
     } else {
@@ -194,19 +207,38 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         throw Object.assign(new Error('not a login prompt'), { name: 'SessionNotFound' });
       }
 
-      const account = await deps.accountService.authenticate(request.body.username, request.body.password);
-      if (account === undefined) {
-        request.log.info({ interaction: details.uid }, 'login failed');
+      const { username, password } = request.body;
+      const address = clientAddressKey(request.ip, deps.ipv6PrefixLength);
+      const formTargets = redirectOrigin(details.params['redirect_uri']);
+      const retryPage = (status: number, retryAfterSeconds?: number) => {
         const page = renderLoginPage({
           uid: details.uid,
           clientName,
           csrfToken: reply.generateCsrf(),
-          username: request.body.username.slice(0, 30),
-          failed: true,
+          username: username.slice(0, 30),
+          failed: retryAfterSeconds === undefined,
+          retryAfterSeconds,
         });
-        return sendPage(reply, 401, page, redirectOrigin(details.params['redirect_uri']));
+        if (retryAfterSeconds !== undefined) {
+          reply.header('retry-after', String(retryAfterSeconds));
+        }
+        return sendPage(reply, status, page, formTargets);
+      };
+
+      const verdict = await deps.loginThrottle.check(username, address);
+      if (!verdict.allowed) {
+        request.log.info({ interaction: details.uid }, 'login throttled');
+        return retryPage(429, Math.ceil(verdict.retryAfterMs / 1000));
       }
 
+      const account = await deps.accountService.authenticate(username, password);
+      if (account === undefined) {
+        await deps.loginThrottle.recordFailure(username, address);
+        request.log.info({ interaction: details.uid }, 'login failed');
+        return retryPage(401);
+      }
+
+      await deps.loginThrottle.recordSuccess(username);
       request.log.info({ interaction: details.uid, accountId: account.id }, 'login succeeded');
       const result: InteractionResults = { login: { accountId: account.id } };
       return finish(request, reply, result);

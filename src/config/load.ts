@@ -1,14 +1,20 @@
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import ipaddr from 'ipaddr.js';
+import { YAMLParseError, parse as parseYaml } from 'yaml';
 
-import { CONFIG_SCHEMA, type PortcullisConfig } from './schema.js';
+import { parseDuration } from '../core/duration.js';
+import { CONFIG_SCHEMA, type PortcullisConfig, type RateLimitConfig } from './schema.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
 /** Options given on the command line; each one wins over its environment variable. */
 export interface ConfigOverrides {
+  /** Path of a YAML configuration file. */
+  config?: string;
   host?: string;
   port?: number;
   issuer?: string;
@@ -81,6 +87,7 @@ function readEnvironment(env: Environment, problems: string[]): ConfigOverrides 
     }
   };
 
+  assign('config', env['PORTCULLIS_CONFIG'] || undefined);
   assign('host', env['PORTCULLIS_HOST'] || undefined);
   assign('port', parseInteger('PORTCULLIS_PORT', env['PORTCULLIS_PORT'], problems));
   assign('issuer', env['PORTCULLIS_ISSUER'] || undefined);
@@ -97,18 +104,96 @@ function withoutTrailingSlash(url: string): string {
   return url.endsWith('/') ? url.slice(0, -1) : url;
 }
 
-function buildConfig(options: ConfigOverrides): PortcullisConfig {
-  const port = options.port ?? 8080;
-  const issuer = withoutTrailingSlash(options.issuer ?? `http://127.0.0.1:${port}`);
-
+/** Returns the built-in rate limits: a per-address limit on every route and the demo's order quota. */
+export function defaultRateLimits(): RateLimitConfig {
   return {
-    host: options.host ?? '127.0.0.1',
+    store: 'memory',
+    redisUrl: 'redis://127.0.0.1:6379',
+    storeTimeoutMs: 250,
+    memoryMaxKeys: 100_000,
+    trustedProxies: [],
+    ipv6PrefixLength: 64,
+    global: { name: 'global', key: ['ip'], limit: 100, period: '1s', onStoreFailure: 'open' },
+    routes: [],
+    flows: [
+      {
+        name: 'order-creation',
+        method: 'POST',
+        path: '/orders',
+        key: ['sub'],
+        limit: 5,
+        period: '1h',
+        onStoreFailure: 'closed',
+      },
+    ],
+    login: { accountThreshold: 5, addressThreshold: 20, window: '15m', baseDelay: '1s', maxDelay: '15m' },
+  };
+}
+
+type JsonObject = Record<string, unknown>;
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function isObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Merges `override` into `base`: objects member by member, anything else replaced. */
+function merge(base: unknown, override: unknown, path: string, problems: string[]): unknown {
+  if (!isObject(base) || !isObject(override)) {
+    return override === undefined ? base : override;
+  }
+
+  const result: JsonObject = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    if (FORBIDDEN_KEYS.has(key)) {
+      problems.push(`${path}${key}: is not an allowed option name`);
+      continue;
+    }
+    result[key] = merge(base[key], value, `${path}${key}/`, problems);
+  }
+  return result;
+}
+
+function readConfigFile(path: string, problems: string[]): JsonObject {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    problems.push(`${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return {};
+  }
+
+  try {
+    const document: unknown = parseYaml(text, { maxAliasCount: 100 });
+    if (document === null || document === undefined) {
+      return {};
+    }
+    if (!isObject(document)) {
+      problems.push(`${path}: must contain a mapping of options at the top level`);
+      return {};
+    }
+    return document;
+  } catch (error) {
+    const where = error instanceof YAMLParseError && error.linePos !== undefined ? ` at line ${error.linePos[0].line}` : '';
+    problems.push(`${path}: is not valid YAML${where}`);
+    return {};
+  }
+}
+
+function buildConfig(file: JsonObject, options: ConfigOverrides, problems: string[]): PortcullisConfig {
+  const port = options.port ?? (typeof file['port'] === 'number' ? file['port'] : 8080);
+  const fileIssuer = typeof file['issuer'] === 'string' ? file['issuer'] : undefined;
+  const issuer = withoutTrailingSlash(options.issuer ?? fileIssuer ?? `http://127.0.0.1:${port}`);
+
+  const defaults: PortcullisConfig = {
+    host: '127.0.0.1',
     port,
     issuer,
-    dataDir: resolve(options.dataDir ?? 'data'),
-    logLevel: (options.logLevel ?? 'info') as PortcullisConfig['logLevel'],
+    dataDir: 'data',
+    logLevel: 'info',
     audience: `${issuer}/api`,
-    corsOrigins: options.corsOrigins ?? [],
+    corsOrigins: [],
     tokens: {
       accessToken: 600,
       refreshToken: 14 * 86_400,
@@ -119,14 +204,33 @@ function buildConfig(options: ConfigOverrides): PortcullisConfig {
     },
     gateway: {
       mountPath: '/api',
-      upstreamUrl: options.upstreamUrl ?? null,
+      upstreamUrl: null,
       clockToleranceSeconds: 5,
       upstreamTimeoutMs: 30_000,
     },
     bodyLimitBytes: 1_048_576,
     headerLimitBytes: 16_384,
-    demo: options.demo ?? true,
+    demo: true,
+    rateLimit: defaultRateLimits(),
   };
+
+  const fromFile = merge(defaults, file, '', problems) as PortcullisConfig;
+  const config: PortcullisConfig = {
+    ...fromFile,
+    port,
+    issuer,
+    host: options.host ?? fromFile.host,
+    dataDir: options.dataDir ?? fromFile.dataDir,
+    logLevel: (options.logLevel ?? fromFile.logLevel) as PortcullisConfig['logLevel'],
+    corsOrigins: options.corsOrigins ?? fromFile.corsOrigins,
+    demo: options.demo ?? fromFile.demo,
+    gateway: { ...fromFile.gateway, upstreamUrl: options.upstreamUrl ?? fromFile.gateway?.upstreamUrl ?? null },
+  };
+
+  if (typeof config.dataDir === 'string') {
+    config.dataDir = resolve(config.dataDir);
+  }
+  return config;
 }
 
 /** Checks rules that JSON Schema cannot express; returns one message per violation. */
@@ -138,6 +242,35 @@ function checkSemantics(config: PortcullisConfig): string[] {
     problems.push('issuer: must not contain a query or fragment (RFC 8414 section 2)');
   }
 
+  const limits = config.rateLimit;
+  const rules = [
+    ['rateLimit/global', limits.global] as const,
+    ...limits.routes.flatMap((route, routeIndex) =>
+      route.limits.map((rule, index) => [`rateLimit/routes/${routeIndex}/limits/${index}`, rule] as const),
+    ),
+    ...limits.flows.map((rule, index) => [`rateLimit/flows/${index}`, rule] as const),
+  ];
+  for (const [path, rule] of rules) {
+    if (rule.burst !== undefined && rule.burst > rule.limit * 1000) {
+      problems.push(`${path}/burst: must be at most 1000 times the limit`);
+    }
+  }
+
+  for (const name of ['window', 'baseDelay', 'maxDelay'] as const) {
+    try {
+      parseDuration(limits.login[name]);
+    } catch (error) {
+      problems.push(`rateLimit/login/${name}: ${(error as Error).message}`);
+    }
+  }
+
+  limits.trustedProxies.forEach((entry, index) => {
+    const valid = entry.includes('/') ? isValidCidr(entry) : ipaddr.isValid(entry);
+    if (!valid) {
+      problems.push(`rateLimit/trustedProxies/${index}: '${entry}' is not an IP address or CIDR range`);
+    }
+  });
+
   config.corsOrigins.forEach((origin, index) => {
     const parsed = URL.parse(origin);
     if (parsed === null || parsed.origin !== origin) {
@@ -148,6 +281,15 @@ function checkSemantics(config: PortcullisConfig): string[] {
   });
 
   return problems;
+}
+
+function isValidCidr(value: string): boolean {
+  try {
+    ipaddr.parseCIDR(value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -164,16 +306,20 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Environment = p
   const problems: string[] = [];
   const fromEnv = readEnvironment(env, problems);
   const definedOverrides = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
-  const config = buildConfig({ ...fromEnv, ...definedOverrides });
+  const options: ConfigOverrides = { ...fromEnv, ...definedOverrides };
+  const file = options.config === undefined ? {} : readConfigFile(options.config, problems);
+  const config = buildConfig(file, options, problems);
+  const source = options.config === undefined ? '' : `${basename(options.config)}: `;
 
   if (!validate(config)) {
     for (const error of validate.errors ?? []) {
       const path = error.instancePath === '' ? '(root)' : error.instancePath.slice(1);
-      problems.push(`${path}: ${error.message ?? 'is invalid'}`);
+      const extra = error.keyword === 'additionalProperties' ? ` '${String(error.params['additionalProperty'])}'` : '';
+      problems.push(`${source}${path}: ${error.message ?? 'is invalid'}${extra}`);
     }
+  } else {
+    problems.push(...checkSemantics(config).map((problem) => `${source}${problem}`));
   }
-
-  problems.push(...checkSemantics(config));
 
   if (problems.length > 0) {
     throw new ConfigError(problems);

@@ -32,6 +32,72 @@ export interface GatewayConfig {
   upstreamTimeoutMs: number;
 }
 
+/** A part of a rate-limit key: the client address, the token's subject or its OAuth client. */
+export type LimitKeyPart = 'ip' | 'sub' | 'client_id';
+
+/** A duration such as `500ms`, `1s`, `15m`, `1h` or `1d`. */
+export type Duration = string;
+
+export interface LimitRule {
+  /** Policy name, shown in the RateLimit header fields and in 429 responses. */
+  name: string;
+  /** Key parts of the counter; several parts combine into one key. */
+  key: LimitKeyPart[];
+  /** Requests per period. */
+  limit: number;
+  period: Duration;
+  /** Requests allowed at once. Default: `limit`. */
+  burst?: number;
+  /** Failure mode when the counter store fails: `open` admits, `closed` responds 503. Default `open`. */
+  onStoreFailure: 'open' | 'closed';
+}
+
+export interface RouteLimits {
+  method: string;
+  /** Path template relative to the gateway mount path, as declared for the upstream (`/orders/:id`). */
+  path: string;
+  limits: LimitRule[];
+}
+
+/** A quota on a sensitive business flow, such as placing orders. */
+export interface FlowQuota extends LimitRule {
+  method: string;
+  path: string;
+}
+
+export interface LoginProtection {
+  /** Failed sign-ins per username before delays start. Default 5. */
+  accountThreshold: number;
+  /** Failed sign-ins per client address before delays start. Default 20. */
+  addressThreshold: number;
+  /** How long failures are remembered after the last one. Default `15m`. */
+  window: Duration;
+  /** First delay past a threshold; it doubles with each further failure. Default `1s`. */
+  baseDelay: Duration;
+  /** Maximum delay. Default `15m`. */
+  maxDelay: Duration;
+}
+
+export interface RateLimitConfig {
+  /** Counter store: `memory` for one instance, `redis` for several. Default `memory`. */
+  store: 'memory' | 'redis';
+  /** Redis URL for the `redis` store. Default `redis://127.0.0.1:6379`. */
+  redisUrl: string;
+  /** Maximum wait for the store before a limit's failure mode applies, in milliseconds. Default 250. */
+  storeTimeoutMs: number;
+  /** Most counters the memory store keeps; the least recently used are evicted. Default 100000. */
+  memoryMaxKeys: number;
+  /** Addresses or CIDR ranges of proxies whose X-Forwarded-For is trusted. Default none. */
+  trustedProxies: string[];
+  /** IPv6 clients are counted per network of this many bits. Default 64. */
+  ipv6PrefixLength: number;
+  /** The limit per client address on every route. */
+  global: LimitRule;
+  routes: RouteLimits[];
+  flows: FlowQuota[];
+  login: LoginProtection;
+}
+
 export interface PortcullisConfig {
   /** Address to listen on. Default `127.0.0.1`: nothing outside the machine can connect. */
   host: string;
@@ -55,9 +121,75 @@ export interface PortcullisConfig {
   headerLimitBytes: number;
   /** Start the demo Orders API as the default upstream. Default true. */
   demo: boolean;
+  rateLimit: RateLimitConfig;
 }
 
 const seconds = (maximum: number) => ({ type: 'integer', minimum: 1, maximum });
+
+const DURATION = { type: 'string', pattern: '^[1-9][0-9]{0,8}(ms|s|m|h|d)$' } as const;
+const METHOD = { enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] } as const;
+const ROUTE_PATH = { type: 'string', pattern: '^/[A-Za-z0-9._~:/-]*$' } as const;
+
+const LIMIT_RULE_PROPERTIES = {
+  name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+  key: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['ip', 'sub', 'client_id'] } },
+  limit: { type: 'integer', minimum: 1, maximum: 1_000_000_000 },
+  period: DURATION,
+  burst: { type: 'integer', minimum: 1, maximum: 1_000_000_000 },
+  onStoreFailure: { enum: ['open', 'closed'] },
+} as const;
+
+const LIMIT_RULE = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'key', 'limit', 'period', 'onStoreFailure'],
+  properties: LIMIT_RULE_PROPERTIES,
+} as const;
+
+const RATE_LIMIT_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['store', 'redisUrl', 'storeTimeoutMs', 'memoryMaxKeys', 'trustedProxies', 'ipv6PrefixLength', 'global', 'routes', 'flows', 'login'],
+  properties: {
+    store: { enum: ['memory', 'redis'] },
+    redisUrl: { type: 'string', pattern: '^rediss?://' },
+    storeTimeoutMs: { type: 'integer', minimum: 1, maximum: 60_000 },
+    memoryMaxKeys: { type: 'integer', minimum: 100, maximum: 100_000_000 },
+    trustedProxies: { type: 'array', items: { type: 'string', minLength: 1 } },
+    ipv6PrefixLength: { type: 'integer', minimum: 32, maximum: 128 },
+    global: LIMIT_RULE,
+    routes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['method', 'path', 'limits'],
+        properties: { method: METHOD, path: ROUTE_PATH, limits: { type: 'array', minItems: 1, items: LIMIT_RULE } },
+      },
+    },
+    flows: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'key', 'limit', 'period', 'onStoreFailure', 'method', 'path'],
+        properties: { ...LIMIT_RULE_PROPERTIES, method: METHOD, path: ROUTE_PATH },
+      },
+    },
+    login: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['accountThreshold', 'addressThreshold', 'window', 'baseDelay', 'maxDelay'],
+      properties: {
+        accountThreshold: { type: 'integer', minimum: 1, maximum: 1000 },
+        addressThreshold: { type: 'integer', minimum: 1, maximum: 100_000 },
+        window: DURATION,
+        baseDelay: DURATION,
+        maxDelay: DURATION,
+      },
+    },
+  },
+} as const;
 
 export const CONFIG_SCHEMA = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -105,5 +237,6 @@ export const CONFIG_SCHEMA = {
     bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 104_857_600 },
     headerLimitBytes: { type: 'integer', minimum: 4096, maximum: 65_536 },
     demo: { type: 'boolean' },
+    rateLimit: RATE_LIMIT_SCHEMA,
   },
 } as const;

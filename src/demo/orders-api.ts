@@ -1,24 +1,45 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
+import { bearerChallenge } from '../core/bearer.js';
 import { readIdentityHeaders, type Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { createHttpApp } from '../http/create-app.js';
 import type { Logger } from '../http/logger.js';
-import { InvalidCursorError, OrderLimitError, OrderStore } from './order-store.js';
+import { InvalidCursorError, OrderLimitError, OrderStore, type Order, type OrderPage } from './order-store.js';
 
+/** Options of the demo Orders API. */
 export interface OrdersApiOptions {
   logger: Logger;
-  /** Path prefix under which clients reach this service through the gateway, for `Location` headers. Default `/api`. */
+  /**
+   * Path prefix under which clients reach this service through the gateway,
+   * used in `Location` headers. Default `/api`.
+   */
   publicPrefix?: string;
-  /** Most orders one owner may keep. Default 1000. */
+  /** Maximum number of orders one owner may keep at a time. Default 1000. */
   maxOrdersPerOwner?: number;
 }
 
-/** Largest page size; larger `limit` values are rejected, not clamped, so clients notice. */
+/** Maximum page size. Larger `limit` values are rejected, not clamped, so clients notice. */
 export const MAX_PAGE_SIZE = 100;
-const DEFAULT_PAGE_SIZE = 20;
 
-const orderBody = {
+const DEFAULT_PAGE_SIZE = 20;
+const DEFAULT_PUBLIC_PREFIX = '/api';
+const DEFAULT_MAX_ORDERS_PER_OWNER = 1000;
+
+/** Request body and request head limits, in bytes. An order body is well under 1 KiB. */
+const BODY_LIMIT_BYTES = 16_384;
+const HEADER_LIMIT_BYTES = 16_384;
+
+/** Name of the request decorator that contains the caller's Identity. */
+const CALLER = 'caller';
+
+/** Realm of the bearer challenges (RFC 6750), the same one the gateway sends. */
+const REALM = 'portcullis';
+
+// Route schemas. Unknown properties fail validation, so a client cannot set
+// `owner`, `status` or `id` on an order.
+
+const orderBodySchema = {
   type: 'object',
   required: ['item', 'quantity'],
   additionalProperties: false,
@@ -28,7 +49,7 @@ const orderBody = {
   },
 } as const;
 
-const pageQuery = {
+const pageQuerySchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -37,110 +58,282 @@ const pageQuery = {
   },
 } as const;
 
-const idParams = {
+/**
+ * Only the length of an id is checked here. An id of at most 64 characters
+ * that this service never issued gets the same 404 as another owner's order.
+ */
+const orderParamsSchema = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 64 },
+  },
 } as const;
+
+// Response schemas make Fastify serialize only the listed properties, so a
+// field added to stored orders later is not sent by accident.
+
+const orderSchema = {
+  type: 'object',
+  required: ['id', 'item', 'quantity', 'status', 'owner', 'createdAt'],
+  properties: {
+    id: { type: 'string' },
+    item: { type: 'string' },
+    quantity: { type: 'integer' },
+    status: { type: 'string' },
+    owner: { type: 'string' },
+    createdAt: { type: 'string' },
+  },
+} as const;
+
+const pageSchema = {
+  type: 'object',
+  required: ['items', 'next_cursor'],
+  properties: {
+    items: { type: 'array', items: orderSchema },
+    next_cursor: { type: ['string', 'null'] },
+  },
+} as const;
+
+interface OrderBody {
+  item: string;
+  quantity: number;
+}
 
 interface PageQuery {
   limit: number;
   cursor?: string;
 }
 
-/** Returns the caller established by the gateway, or throws 401. */
-function caller(request: FastifyRequest): Identity {
+interface OrderParams {
+  id: string;
+}
+
+/** The JSON body of a listing response. */
+interface PageBody {
+  items: Order[];
+  next_cursor: string | null;
+}
+
+function normalizePublicPrefix(prefix: string): string {
+  if (prefix !== '' && !prefix.startsWith('/')) {
+    throw new RangeError(`publicPrefix must be empty or start with '/', got '${prefix}'.`);
+  }
+
+  return prefix.replace(/\/+$/, '');
+}
+
+/**
+ * Reads the caller from the gateway's identity headers, or throws 401.
+ *
+ * The headers can be trusted only because this service is reachable through
+ * the gateway alone, which replaces any identity headers a client sends.
+ */
+function authenticateCaller(request: FastifyRequest): Identity {
   const identity = readIdentityHeaders(request.headers);
   if (identity === undefined) {
-    throw new ProblemError('unauthorized', 'This service is reachable only through the gateway, which identifies the caller.');
+    const detail = 'The request has no caller identity. Send it through the Portcullis gateway with a valid access token.';
+    throw new ProblemError('unauthorized', detail, {
+      headers: { 'www-authenticate': bearerChallenge({ realm: REALM }) },
+    });
   }
+
   return identity;
 }
 
-/** Checks a scope again behind the gateway (defence in depth). */
-function requireScope(identity: Identity, scope: string): void {
-  if (!identity.scopes.includes(scope)) {
-    throw new ProblemError('insufficient_scope', `This operation requires the scope ${scope}.`);
+function callerOf(request: FastifyRequest): Identity {
+  return request.getDecorator<Identity>(CALLER);
+}
+
+/**
+ * Creates an onRequest hook that rejects callers without `scope`.
+ *
+ * The gateway checks scopes before it forwards a request, so this check only
+ * matters if the gateway's route policy and this service disagree.
+ */
+function requireScope(scope: string) {
+  return async (request: FastifyRequest): Promise<void> => {
+    if (callerOf(request).scopes.includes(scope)) {
+      return;
+    }
+
+    const detail = `This operation requires the scope '${scope}'.`;
+    const challenge = bearerChallenge({ realm: REALM, error: 'insufficient_scope', description: detail, scope: [scope] });
+    throw new ProblemError('insufficient_scope', detail, { headers: { 'www-authenticate': challenge } });
+  };
+}
+
+async function requireAdminRole(request: FastifyRequest): Promise<void> {
+  if (!callerOf(request).roles.includes('admin')) {
+    throw new ProblemError('forbidden', "This operation requires the 'admin' role.");
   }
 }
 
+/**
+ * Rejects a `limit` that is not plain decimal digits. The shared query
+ * validator coerces strings to numbers, which would otherwise accept `0x10`,
+ * `1e1`, `5.0` and ` 5` as integers.
+ */
+async function requireDecimalLimit(request: FastifyRequest): Promise<void> {
+  const { limit } = request.query as Record<string, unknown>;
+  if (typeof limit !== 'string' || /^[0-9]+$/.test(limit)) {
+    return;
+  }
+
+  const detail = `must be a whole number from 1 to ${MAX_PAGE_SIZE} in decimal digits`;
+  throw new ProblemError('validation_failed', `The request is invalid: /querystring/limit: ${detail}.`, {
+    errors: [{ pointer: '/querystring/limit', detail }],
+  });
+}
+
 function orderNotFound(id: string): ProblemError {
-  return new ProblemError('not_found', `No order with id '${id}'.`);
+  return new ProblemError('not_found', `No order with id '${id}' exists.`);
+}
+
+/** Runs a store listing and maps its errors and result to the response body. */
+function listPage(list: () => OrderPage): PageBody {
+  try {
+    const page = list();
+    return { items: page.items, next_cursor: page.nextCursor };
+  } catch (error) {
+    if (error instanceof InvalidCursorError) {
+      throw new ProblemError(
+        'invalid_request',
+        'The cursor is invalid. Use the next_cursor value of a previous page of the same listing.',
+      );
+    }
+
+    throw error;
+  }
+}
+
+function createOrder(store: OrderStore, owner: string, body: OrderBody): Order {
+  try {
+    return store.create(owner, body.item, body.quantity);
+  } catch (error) {
+    if (error instanceof OrderLimitError) {
+      throw new ProblemError(
+        'conflict',
+        `You already have ${error.limit} orders, the maximum per owner. Delete some before placing new ones.`,
+      );
+    }
+
+    throw error;
+  }
+}
+
+function registerOrderRoutes(app: FastifyInstance, store: OrderStore, publicPrefix: string): void {
+  app.post<{ Body: OrderBody }>(
+    '/orders',
+    {
+      schema: { body: orderBodySchema, response: { 201: orderSchema } },
+      onRequest: requireScope('orders:write'),
+    },
+    async (request, reply) => {
+      const order = createOrder(store, callerOf(request).subject, request.body);
+
+      return reply.code(201).header('location', `${publicPrefix}/orders/${order.id}`).send(order);
+    },
+  );
+
+  app.get<{ Querystring: PageQuery }>(
+    '/orders',
+    {
+      schema: { querystring: pageQuerySchema, response: { 200: pageSchema } },
+      onRequest: requireScope('orders:read'),
+      preValidation: requireDecimalLimit,
+    },
+    async (request) => {
+      const { limit, cursor } = request.query;
+
+      return listPage(() => store.listOwned(callerOf(request).subject, limit, cursor));
+    },
+  );
+
+  app.get<{ Params: OrderParams }>(
+    '/orders/:id',
+    {
+      schema: { params: orderParamsSchema, response: { 200: orderSchema } },
+      onRequest: requireScope('orders:read'),
+    },
+    async (request) => {
+      const order = store.findOwned(request.params.id, callerOf(request).subject);
+      if (order === undefined) {
+        throw orderNotFound(request.params.id);
+      }
+
+      return order;
+    },
+  );
+
+  app.delete<{ Params: OrderParams }>(
+    '/orders/:id',
+    {
+      schema: { params: orderParamsSchema },
+      onRequest: requireScope('orders:write'),
+    },
+    async (request, reply) => {
+      if (!store.deleteOwned(request.params.id, callerOf(request).subject)) {
+        throw orderNotFound(request.params.id);
+      }
+
+      return reply.code(204).send();
+    },
+  );
+}
+
+function registerAdminRoutes(app: FastifyInstance, store: OrderStore): void {
+  app.get<{ Querystring: PageQuery }>(
+    '/admin/orders',
+    {
+      schema: { querystring: pageQuerySchema, response: { 200: pageSchema } },
+      // The scope check runs first, so a caller without the scope gets
+      // insufficient_scope even when the role is missing too.
+      onRequest: [requireScope('admin'), requireAdminRole],
+      preValidation: requireDecimalLimit,
+    },
+    async (request) => {
+      const { limit, cursor } = request.query;
+
+      return listPage(() => store.listAll(limit, cursor));
+    },
+  );
 }
 
 /**
  * Creates the demo Orders API: the upstream that Portcullis protects by
- * default. It trusts the gateway's identity headers, and it enforces
- * object-level authorization itself: a caller sees only their own orders, and
- * someone else's order is treated exactly like a missing one.
+ * default.
+ *
+ * It trusts the gateway's identity headers and enforces object-level
+ * authorization itself. A caller sees only their own orders, and another
+ * owner's order gets the same 404 as a missing one. Orders are kept in
+ * memory and lost when the process stops.
+ *
+ * Paths are relative to the gateway's mount path, which the gateway strips
+ * before it forwards a request: `POST /orders`, `GET /orders`,
+ * `GET /orders/:id`, `DELETE /orders/:id` and `GET /admin/orders`.
  */
 export function createOrdersApi(options: OrdersApiOptions): FastifyInstance {
-  const app = createHttpApp({ logger: options.logger, bodyLimit: 16_384, maxHeaderSize: 16_384, https: false });
-  const store = new OrderStore(options.maxOrdersPerOwner ?? 1000);
-  const publicPrefix = options.publicPrefix ?? '/api';
+  const publicPrefix = normalizePublicPrefix(options.publicPrefix ?? DEFAULT_PUBLIC_PREFIX);
+  const store = new OrderStore(options.maxOrdersPerOwner ?? DEFAULT_MAX_ORDERS_PER_OWNER);
 
-  const listPage = (owner: string | undefined, query: PageQuery) => {
-    try {
-      const page = store.list(owner, query.limit, query.cursor);
-      return { items: page.items, next_cursor: page.nextCursor };
-    } catch (error) {
-      if (error instanceof InvalidCursorError) {
-        throw new ProblemError('invalid_request', 'The cursor is invalid; use next_cursor from a previous page.');
-      }
-      throw error;
-    }
-  };
-
-  app.post<{ Body: { item: string; quantity: number } }>('/orders', { schema: { body: orderBody } }, async (request, reply) => {
-    const identity = caller(request);
-    requireScope(identity, 'orders:write');
-
-    try {
-      const order = store.create(identity.subject, request.body.item, request.body.quantity);
-      return reply.code(201).header('location', `${publicPrefix}/orders/${order.id}`).send(order);
-    } catch (error) {
-      if (error instanceof OrderLimitError) {
-        throw new ProblemError('conflict', `You already have ${error.limit} orders, the most allowed; delete some first.`);
-      }
-      throw error;
-    }
+  const app = createHttpApp({
+    logger: options.logger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    maxHeaderSize: HEADER_LIMIT_BYTES,
+    https: false,
   });
 
-  app.get<{ Querystring: PageQuery }>('/orders', { schema: { querystring: pageQuery } }, async (request) => {
-    const identity = caller(request);
-    requireScope(identity, 'orders:read');
-    return listPage(identity.subject, request.query);
+  // Every path needs a caller, including unknown ones. The check runs before
+  // the body is parsed, so an anonymous request learns nothing from
+  // validation errors.
+  app.decorateRequest(CALLER, null);
+  app.addHook('onRequest', async (request) => {
+    request.setDecorator(CALLER, authenticateCaller(request));
   });
 
-  app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: idParams } }, async (request) => {
-    const identity = caller(request);
-    requireScope(identity, 'orders:read');
-
-    const order = store.findOwned(request.params.id, identity.subject);
-    if (order === undefined) {
-      throw orderNotFound(request.params.id);
-    }
-    return order;
-  });
-
-  app.delete<{ Params: { id: string } }>('/orders/:id', { schema: { params: idParams } }, async (request, reply) => {
-    const identity = caller(request);
-    requireScope(identity, 'orders:write');
-
-    if (!store.deleteOwned(request.params.id, identity.subject)) {
-      throw orderNotFound(request.params.id);
-    }
-    return reply.code(204).send();
-  });
-
-  app.get<{ Querystring: PageQuery }>('/admin/orders', { schema: { querystring: pageQuery } }, async (request) => {
-    const identity = caller(request);
-    requireScope(identity, 'admin');
-    if (!identity.roles.includes('admin')) {
-      throw new ProblemError('forbidden', 'This operation requires the admin role.');
-    }
-    return listPage(undefined, request.query);
-  });
+  registerOrderRoutes(app, store, publicPrefix);
+  registerAdminRoutes(app, store);
 
   return app;
 }

@@ -2,7 +2,11 @@ import cors from '@fastify/cors';
 import replyFrom from '@fastify/reply-from';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
+import type { FlowQuota, RouteLimits } from '../config/schema.js';
 import type { AccessTokenVerifier } from '../core/access-token-verifier.js';
+import type { RateLimiter } from '../core/rate-limit/limiter.js';
+import type { LimitCheck } from '../core/rate-limit/types.js';
+import { buildCheck, enforceLimits } from '../http/rate-limit.js';
 import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { authenticate } from './authenticate.js';
@@ -21,6 +25,15 @@ export interface GatewayOptions {
   corsOrigins: readonly string[];
   upstreamTimeoutMs: number;
   bodyLimitBytes: number;
+  rateLimits: GatewayRateLimits;
+}
+
+/** Per-route limits and business-flow quotas, charged after authentication. */
+export interface GatewayRateLimits {
+  limiter: RateLimiter;
+  routes: readonly RouteLimits[];
+  flows: readonly FlowQuota[];
+  ipv6PrefixLength: number;
 }
 
 declare module 'fastify' {
@@ -69,6 +82,8 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     done(null, body);
   });
 
+  checkLimitTargets(options.routes, options.rateLimits);
+
   const authenticationDependencies = { verifier: options.verifier, isGrantActive: options.isGrantActive };
   const identify = async (request: FastifyRequest) => {
     request.identity = await authenticate(request, authenticationDependencies);
@@ -79,6 +94,10 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
       method: policy.method,
       url: policy.path,
       onRequest: identify,
+      preValidation: async (request, reply) => {
+        const checks = limitChecks(request, policy, options.rateLimits, `${policy.method} ${app.prefix}${policy.path}`);
+        await enforceLimits(request, reply, options.rateLimits.limiter, checks);
+      },
       preHandler: async (request) => {
         authorize(request.identity as Identity, policy);
       },
@@ -92,4 +111,27 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     await identify(request);
     throw new ProblemError('not_found', `No operation matches ${request.method} ${request.url.split('?')[0]}.`);
   });
+}
+
+function matches(target: { method: string; path: string }, policy: RoutePolicy): boolean {
+  return target.method === policy.method && target.path === policy.path;
+}
+
+/** Fails the start when a limit names an operation the gateway does not declare, which would never apply. */
+function checkLimitTargets(routes: readonly RoutePolicy[], limits: GatewayRateLimits): void {
+  for (const target of [...limits.routes, ...limits.flows]) {
+    if (!routes.some((policy) => matches(target, policy))) {
+      throw new Error(`Rate limit configured for ${target.method} ${target.path}, which is not a declared operation`);
+    }
+  }
+}
+
+function limitChecks(request: FastifyRequest, policy: RoutePolicy, limits: GatewayRateLimits, scope: string): LimitCheck[] {
+  const context = { request, identity: request.identity, ipv6PrefixLength: limits.ipv6PrefixLength };
+  const rateChecks = limits.routes
+    .filter((route) => matches(route, policy))
+    .flatMap((route) => route.limits.map((rule) => buildCheck(rule, context, 'rate', scope)));
+  const quotaChecks = limits.flows.filter((flow) => matches(flow, policy)).map((flow) => buildCheck(flow, context, 'quota', scope));
+
+  return [...rateChecks, ...quotaChecks].filter((check): check is LimitCheck => check !== undefined);
 }

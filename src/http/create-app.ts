@@ -20,6 +20,12 @@ export interface HttpAppOptions {
   maxHeaderSize: number;
   /** True when clients reach the app over https, which turns on HSTS. */
   https: boolean;
+  /**
+   * Addresses or CIDR ranges of proxies in front of the app. For a request
+   * from one of them, the client address is the right-most address in
+   * X-Forwarded-For that is not itself a trusted proxy. Default none.
+   */
+  trustedProxies?: readonly string[];
 }
 
 function createValidator(coerceTypes: false | 'array'): Ajv {
@@ -53,6 +59,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     bodyLimit: options.bodyLimit,
     http: { maxHeaderSize: options.maxHeaderSize },
     genReqId: () => randomUUID(),
+    trustProxy: options.trustedProxies !== undefined && options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,
     requestIdHeader: false,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',

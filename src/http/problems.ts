@@ -21,6 +21,13 @@ export function sendProblem(reply: FastifyReply, error: ProblemError): FastifyRe
     .send(document);
 }
 
+function jsonErrorDetail(message: string): string {
+  // secure-json-parse, Fastify's JSON parser, names the prototype keys it rejects.
+  return /prototype|constructor/i.test(message)
+    ? 'The request body contains a forbidden key (__proto__ or constructor.prototype).'
+    : 'The request body is not valid JSON.';
+}
+
 /**
  * Maps the errors that Fastify raises for malformed requests onto problem codes.
  *
@@ -52,7 +59,7 @@ export function problemFromFastifyError(error: FastifyError): ProblemError | und
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ProblemError('invalid_json', 'The request body is empty but its Content-Type is application/json.');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new ProblemError('invalid_json', 'The request body is not valid JSON.');
+      return new ProblemError('invalid_json', jsonErrorDetail(error.message));
     case 'FST_ERR_BAD_URL':
       return new ProblemError('invalid_request', 'The request URL is malformed.');
     case 'FST_ERR_ASYNC_CONSTRAINT':
@@ -62,11 +69,7 @@ export function problemFromFastifyError(error: FastifyError): ProblemError | und
   }
 
   if (error instanceof SyntaxError && error.statusCode === 400) {
-    const poisoned = /prototype|constructor/i.test(error.message);
-    const detail = poisoned
-      ? 'The request body contains a forbidden key (__proto__ or constructor.prototype).'
-      : 'The request body is not valid JSON.';
-    return new ProblemError('invalid_json', detail);
+    return new ProblemError('invalid_json', jsonErrorDetail(error.message));
   }
 
   if (error.statusCode === 413) {

@@ -16,6 +16,7 @@ import { gateway } from '../gateway/gateway.js';
 import { DEMO_ROUTES } from '../gateway/route-policy.js';
 import { createHttpApp } from '../http/create-app.js';
 import { createLogger, type Logger } from '../http/logger.js';
+import { buildCheck, enforceLimits } from '../http/rate-limit.js';
 import { KeyRing } from '../keys/key-ring.js';
 import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 import { openDatabase } from '../store/database.js';
@@ -24,6 +25,7 @@ import type { Database } from '../store/schema.js';
 import { createRepositories } from '../store/repositories.js';
 import { loadServerSecret } from '../store/server-secret.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
+import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
 
 export interface StartOptions {
   /** Destination of the JSON log lines; standard output by default. */
@@ -40,6 +42,7 @@ export interface RunningPortcullis {
   db: Kysely<Database>;
   logger: Logger;
   keyRing: KeyRing;
+  rateLimiting: RateLimiting;
   close(): Promise<void>;
 }
 
@@ -106,6 +109,16 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     bodyLimit: config.bodyLimitBytes,
     maxHeaderSize: config.headerLimitBytes,
     https: config.issuer.startsWith('https:'),
+    trustedProxies: config.rateLimit.trustedProxies,
+  });
+
+  const rateLimiting = await createRateLimiting(config, logger);
+  const { ipv6PrefixLength } = config.rateLimit;
+  // The per-address limit applies to every request, known route or not,
+  // before anything else runs.
+  app.addHook('onRequest', async (request, reply) => {
+    const check = buildCheck(config.rateLimit.global, { request, ipv6PrefixLength }, 'rate', 'all');
+    await enforceLimits(request, reply, rateLimiting.limiter, check === undefined ? [] : [check]);
   });
 
   await app.register(authorizationServer, {
@@ -115,6 +128,8 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     cookieSecret: deriveKey(serverSecret, 'csrf cookies').toString('base64url'),
     secureCookies: config.issuer.startsWith('https:'),
     corsOrigins: config.corsOrigins,
+    loginThrottle: rateLimiting.loginThrottle,
+    ipv6PrefixLength,
   });
 
   if (upstreamUrl !== null) {
@@ -136,6 +151,12 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       corsOrigins: config.corsOrigins,
       upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
       bodyLimitBytes: config.bodyLimitBytes,
+      rateLimits: {
+        limiter: rateLimiting.limiter,
+        routes: config.rateLimit.routes,
+        flows: config.rateLimit.flows,
+        ipv6PrefixLength,
+      },
     });
   }
 
@@ -170,11 +191,13 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     db,
     logger,
     keyRing,
+    rateLimiting,
     async close() {
       clearInterval(cleanup);
       keyRing.stop();
       await app.close();
       await demo?.close();
+      await rateLimiting.close();
       await db.destroy();
     },
   };

@@ -1,106 +1,636 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createOrdersApi } from '../../src/demo/orders-api.js';
+import { MAX_PAGE_SIZE, createOrdersApi } from '../../src/demo/orders-api.js';
 import { createLogger } from '../../src/http/logger.js';
 
-const app = createOrdersApi({ logger: createLogger('silent'), maxOrdersPerOwner: 3 });
+interface Order {
+  id: string;
+  item: string;
+  quantity: number;
+  status: string;
+  owner: string;
+  createdAt: string;
+}
 
-function as(subject: string, scope = 'orders:read orders:write', roles = ''): Record<string, string> {
+interface Page {
+  items: Order[];
+  next_cursor: string | null;
+}
+
+interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  request_id: string;
+  errors?: Array<{ pointer: string; detail: string }>;
+}
+
+interface CallerOptions {
+  scope?: string;
+  roles?: string;
+}
+
+const READ_WRITE = 'orders:read orders:write';
+
+/** Builds the identity headers that the gateway adds to a forwarded request. */
+function caller(subject: string, options: CallerOptions = {}): Record<string, string> {
   return {
     'x-portcullis-subject': subject,
-    'x-portcullis-scope': scope,
-    'x-portcullis-roles': roles,
+    'x-portcullis-scope': options.scope ?? READ_WRITE,
+    'x-portcullis-roles': options.roles ?? '',
     'x-portcullis-client-id': 'test-client',
+    'x-portcullis-credential': 'jwt',
   };
 }
 
-async function place(subject: string, item: string) {
-  return app.inject({ method: 'POST', url: '/orders', headers: as(subject), payload: { item, quantity: 1 } });
+/** Asserts that a response is a problem document with `status` and `code`, and returns it. */
+function expectProblem(response: LightMyRequestResponse, status: number, code: string): Problem {
+  expect(response.statusCode).toBe(status);
+  expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+  expect(response.headers['cache-control']).toBe('no-store');
+
+  const problem = response.json<Problem>();
+  expect(problem.status).toBe(status);
+  expect(problem.code).toBe(code);
+  expect(problem.type).toBe(`urn:portcullis:problem:${code.replaceAll('_', '-')}`);
+  expect(problem.request_id).toBe(response.headers['x-request-id']);
+  expect(problem).not.toHaveProperty('stack');
+  expect(response.body).not.toMatch(/\n\s+at |node_modules|\.ts:\d+/);
+
+  return problem;
 }
 
 describe('demo Orders API', () => {
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    app = createOrdersApi({ logger: createLogger('silent') });
+    await app.ready();
+  });
+
   afterAll(async () => {
     await app.close();
   });
 
-  it('pages through own orders', async () => {
-    for (const item of ['a', 'b', 'c']) {
-      expect((await place('pager', item)).statusCode).toBe(201);
-    }
-    await place('someone-else', 'z');
+  async function place(subject: string, item = 'rope', quantity = 1): Promise<Order> {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/orders',
+      headers: caller(subject),
+      payload: { item, quantity },
+    });
 
-    const first = await app.inject({ url: '/orders?limit=2', headers: as('pager') });
-    const firstPage = first.json<{ items: Array<{ item: string }>; next_cursor: string }>();
-    expect(firstPage.items.map((order) => order.item)).toEqual(['a', 'b']);
-    expect(firstPage.next_cursor).toBeTypeOf('string');
+    expect(response.statusCode).toBe(201);
+    return response.json<Order>();
+  }
 
-    const second = await app.inject({ url: `/orders?limit=2&cursor=${firstPage.next_cursor}`, headers: as('pager') });
-    const secondPage = second.json<{ items: Array<{ item: string }>; next_cursor: string | null }>();
-    expect(secondPage.items.map((order) => order.item)).toEqual(['c']);
-    expect(secondPage.next_cursor).toBeNull();
+  async function listPage(subject: string, query = ''): Promise<Page> {
+    const response = await app.inject({ url: `/orders${query}`, headers: caller(subject) });
+
+    expect(response.statusCode).toBe(200);
+    return response.json<Page>();
+  }
+
+  describe('own orders', () => {
+    it('creates an order', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/orders',
+        headers: caller('alice'),
+        payload: { item: 'lantern', quantity: 3 },
+      });
+
+      expect(response.statusCode).toBe(201);
+      expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+
+      const order = response.json<Order>();
+      expect(order.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(order.item).toBe('lantern');
+      expect(order.quantity).toBe(3);
+      expect(order.status).toBe('placed');
+      expect(order.owner).toBe('alice');
+      expect(Date.parse(order.createdAt)).not.toBeNaN();
+      expect(Object.keys(order).sort()).toEqual(['createdAt', 'id', 'item', 'owner', 'quantity', 'status']);
+      expect(response.headers.location).toBe(`/api/orders/${order.id}`);
+    });
+
+    it('reads an own order', async () => {
+      const order = await place('alice', 'compass', 2);
+
+      const response = await app.inject({ url: `/orders/${order.id}`, headers: caller('alice') });
+
+      expect(response.statusCode).toBe(200);
+      expect(response.json<Order>()).toEqual(order);
+    });
+
+    it('lists own orders newest first', async () => {
+      const first = await place('lister', 'first');
+      const second = await place('lister', 'second');
+      await place('someone-else', 'other');
+
+      const page = await listPage('lister');
+
+      expect(page.items).toEqual([second, first]);
+      expect(page.next_cursor).toBeNull();
+    });
+
+    it('lists nothing for a new caller', async () => {
+      const page = await listPage('newcomer');
+
+      expect(page.items).toEqual([]);
+      expect(page.next_cursor).toBeNull();
+    });
+
+    it('accepts item length bounds', async () => {
+      await place('bounds', 'x');
+      await place('bounds', 'x'.repeat(100), 1000);
+    });
   });
 
-  it('sets Location on creation', async () => {
-    const response = await place('located', 'rope');
-    expect(response.headers.location).toBe(`/api/orders/${response.json<{ id: string }>().id}`);
+  describe('pagination', () => {
+    it('pages through with cursors', async () => {
+      const placed: Order[] = [];
+      for (const item of ['a', 'b', 'c', 'd', 'e']) {
+        placed.push(await place('pager', item));
+      }
+
+      const first = await listPage('pager', '?limit=2');
+      expect(first.items.map((order) => order.item)).toEqual(['e', 'd']);
+      expect(first.next_cursor).toBeTypeOf('string');
+
+      const second = await listPage('pager', `?limit=2&cursor=${first.next_cursor}`);
+      expect(second.items.map((order) => order.item)).toEqual(['c', 'b']);
+      expect(second.next_cursor).toBeTypeOf('string');
+
+      const third = await listPage('pager', `?limit=2&cursor=${second.next_cursor}`);
+      expect(third.items.map((order) => order.item)).toEqual(['a']);
+      expect(third.next_cursor).toBeNull();
+
+      const seen = [...first.items, ...second.items, ...third.items].map((order) => order.id);
+      expect(seen.sort()).toEqual(placed.map((order) => order.id).sort());
+    });
+
+    it('ends exactly on a full page', async () => {
+      await place('exact', 'a');
+      await place('exact', 'b');
+
+      const page = await listPage('exact', '?limit=2');
+
+      expect(page.items).toHaveLength(2);
+      expect(page.next_cursor).toBeNull();
+    });
+
+    it('keeps cursors valid after deletes', async () => {
+      for (const item of ['a', 'b', 'c', 'd']) {
+        await place('shifter', item);
+      }
+      const first = await listPage('shifter', '?limit=2');
+      const lastShown = first.items[1];
+      expect(lastShown?.item).toBe('c');
+
+      const removed = await app.inject({ method: 'DELETE', url: `/orders/${lastShown?.id}`, headers: caller('shifter') });
+      expect(removed.statusCode).toBe(204);
+      await place('shifter', 'e');
+
+      const second = await listPage('shifter', `?limit=2&cursor=${first.next_cursor}`);
+      expect(second.items.map((order) => order.item)).toEqual(['b', 'a']);
+      expect(second.next_cursor).toBeNull();
+    });
+
+    it('defaults the page size to 20', async () => {
+      for (let index = 0; index < 21; index += 1) {
+        await place('bulk', `item ${index}`);
+      }
+
+      const page = await listPage('bulk');
+
+      expect(page.items).toHaveLength(20);
+      expect(page.next_cursor).toBeTypeOf('string');
+    });
+
+    it('accepts the maximum limit', async () => {
+      const page = await listPage('bulk', `?limit=${MAX_PAGE_SIZE}`);
+
+      expect(page.items).toHaveLength(21);
+    });
+
+    it.each(['0', '101', 'abc', '1.5', '5.0', '1e1', '0x10', '-1', '', '%205'])('rejects limit "%s"', async (limit) => {
+      const response = await app.inject({ url: `/orders?limit=${limit}`, headers: caller('pager') });
+
+      const problem = expectProblem(response, 400, 'validation_failed');
+      expect(problem.errors?.map((error) => error.pointer)).toContain('/querystring/limit');
+    });
+
+    it('rejects a repeated limit', async () => {
+      const response = await app.inject({ url: '/orders?limit=1&limit=2', headers: caller('pager') });
+
+      expectProblem(response, 400, 'validation_failed');
+    });
+
+    it.each([
+      ['not base64 of a position', 'bm90LWEtY3Vyc29y'],
+      ['zero position', Buffer.from('own:0').toString('base64url')],
+      ['other listing', Buffer.from('all:1').toString('base64url')],
+      ['padded encoding', `${Buffer.from('own:1').toString('base64url')}==`],
+      ['stray characters', `${Buffer.from('own:1').toString('base64url')}!`],
+    ])('rejects cursor: %s', async (_name, cursor) => {
+      const response = await app.inject({
+        url: `/orders?cursor=${encodeURIComponent(cursor)}`,
+        headers: caller('pager'),
+      });
+
+      const problem = expectProblem(response, 400, 'invalid_request');
+      expect(problem.detail).toContain('cursor');
+    });
+
+    it('rejects an overlong cursor', async () => {
+      const response = await app.inject({ url: `/orders?cursor=${'A'.repeat(65)}`, headers: caller('pager') });
+
+      const problem = expectProblem(response, 400, 'validation_failed');
+      expect(problem.errors?.map((error) => error.pointer)).toContain('/querystring/cursor');
+    });
+
+    it('rejects unknown query parameters', async () => {
+      const response = await app.inject({ url: '/orders?owner=alice', headers: caller('pager') });
+
+      const problem = expectProblem(response, 400, 'validation_failed');
+      expect(problem.errors?.map((error) => error.pointer)).toContain('/querystring/owner');
+    });
   });
 
-  it('rejects a forged cursor', async () => {
-    const response = await app.inject({ url: '/orders?cursor=bm90LWEtY3Vyc29y', headers: as('pager') });
-    expect(response.statusCode).toBe(400);
-    expect(response.json<{ detail: string }>().detail).toContain('cursor');
+  describe('object-level authorization', () => {
+    it("hides another user's order", async () => {
+      const order = await place('owner-a');
+
+      const foreign = await app.inject({ url: `/orders/${order.id}`, headers: caller('owner-b') });
+      const foreignProblem = expectProblem(foreign, 404, 'not_found');
+
+      const missingId = randomUUID();
+      const missing = await app.inject({ url: `/orders/${missingId}`, headers: caller('owner-b') });
+      const missingProblem = expectProblem(missing, 404, 'not_found');
+
+      expect(foreignProblem.detail.replace(order.id, '<id>')).toBe(missingProblem.detail.replace(missingId, '<id>'));
+      expect(foreignProblem.title).toBe(missingProblem.title);
+      expect(foreignProblem.type).toBe(missingProblem.type);
+    });
+
+    it("leaves others' orders out of lists", async () => {
+      const order = await place('owner-a');
+
+      const page = await listPage('owner-b', `?limit=${MAX_PAGE_SIZE}`);
+
+      expect(page.items.map((item) => item.id)).not.toContain(order.id);
+      expect(page.items.every((item) => item.owner === 'owner-b')).toBe(true);
+    });
+
+    it("hides another user's order on delete", async () => {
+      const order = await place('owner-a');
+
+      const removed = await app.inject({ method: 'DELETE', url: `/orders/${order.id}`, headers: caller('owner-b') });
+      expectProblem(removed, 404, 'not_found');
+
+      const ownerRead = await app.inject({ url: `/orders/${order.id}`, headers: caller('owner-a') });
+      expect(ownerRead.statusCode).toBe(200);
+    });
+
+    it('returns 404 for a malformed id', async () => {
+      const response = await app.inject({ url: '/orders/not-an-order-id', headers: caller('owner-a') });
+
+      expectProblem(response, 404, 'not_found');
+    });
+
+    it('rejects an overlong id', async () => {
+      const response = await app.inject({ url: `/orders/${'a'.repeat(65)}`, headers: caller('owner-a') });
+
+      const problem = expectProblem(response, 400, 'validation_failed');
+      expect(problem.errors?.map((error) => error.pointer)).toContain('/params/id');
+    });
   });
 
-  it.each(['0', '101', 'abc', '1.5'])('rejects limit %s', async (limit) => {
-    const response = await app.inject({ url: `/orders?limit=${limit}`, headers: as('pager') });
-    expect(response.statusCode).toBe(400);
-    expect(response.json<{ code: string }>().code).toBe('validation_failed');
+  describe('delete', () => {
+    it('deletes an own order', async () => {
+      const order = await place('deleter');
+
+      const removed = await app.inject({ method: 'DELETE', url: `/orders/${order.id}`, headers: caller('deleter') });
+      expect(removed.statusCode).toBe(204);
+      expect(removed.body).toBe('');
+
+      const read = await app.inject({ url: `/orders/${order.id}`, headers: caller('deleter') });
+      expectProblem(read, 404, 'not_found');
+
+      const page = await listPage('deleter');
+      expect(page.items.map((item) => item.id)).not.toContain(order.id);
+    });
+
+    it('returns 404 on a second delete', async () => {
+      const order = await place('deleter');
+      await app.inject({ method: 'DELETE', url: `/orders/${order.id}`, headers: caller('deleter') });
+
+      const again = await app.inject({ method: 'DELETE', url: `/orders/${order.id}`, headers: caller('deleter') });
+
+      expectProblem(again, 404, 'not_found');
+    });
   });
 
-  it('requires the gateway identity', async () => {
-    const response = await app.inject({ url: '/orders' });
-    expect(response.statusCode).toBe(401);
+  describe('request bodies', () => {
+    it.each(['owner', 'status', 'id', 'createdAt'])('rejects the %s property', async (property) => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/orders',
+        headers: caller('mallory'),
+        payload: { item: 'rope', quantity: 1, [property]: 'forged' },
+      });
+
+      const problem = expectProblem(response, 400, 'validation_failed');
+      expect(problem.errors?.map((error) => error.pointer)).toEqual([`/body/${property}`]);
+      expect(problem.detail).toContain(`/body/${property}`);
+    });
+
+    it.each([
+      ['missing item', { quantity: 1 }, '/body/item'],
+      ['missing quantity', { item: 'rope' }, '/body/quantity'],
+      ['empty item', { item: '', quantity: 1 }, '/body/item'],
+      ['long item', { item: 'x'.repeat(101), quantity: 1 }, '/body/item'],
+      ['numeric item', { item: 7, quantity: 1 }, '/body/item'],
+      ['zero quantity', { item: 'rope', quantity: 0 }, '/body/quantity'],
+      ['large quantity', { item: 'rope', quantity: 1001 }, '/body/quantity'],
+      ['fractional quantity', { item: 'rope', quantity: 1.5 }, '/body/quantity'],
+      ['string quantity', { item: 'rope', quantity: '2' }, '/body/quantity'],
+      ['boolean quantity', { item: 'rope', quantity: true }, '/body/quantity'],
+    ])('rejects %s', async (_name, payload, pointer) => {
+      const response = await app.inject({ method: 'POST', url: '/orders', headers: caller('mallory'), payload });
+
+      const problem = expectProblem(response, 400, 'validation_failed');
+      expect(problem.errors?.map((error) => error.pointer)).toContain(pointer);
+    });
+
+    it('rejects an array body', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/orders',
+        headers: caller('mallory'),
+        payload: [{ item: 'rope', quantity: 1 }],
+      });
+
+      expectProblem(response, 400, 'validation_failed');
+    });
+
+    it.each(['text/plain', 'application/x-www-form-urlencoded', 'application/xml'])(
+      'rejects content type %s',
+      async (contentType) => {
+        const response = await app.inject({
+          method: 'POST',
+          url: '/orders',
+          headers: { ...caller('mallory'), 'content-type': contentType },
+          payload: 'item=rope&quantity=1',
+        });
+
+        expectProblem(response, 415, 'unsupported_media_type');
+      },
+    );
+
+    it('rejects malformed JSON', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/orders',
+        headers: { ...caller('mallory'), 'content-type': 'application/json' },
+        payload: '{"item": "rope", "quantity": ',
+      });
+
+      expectProblem(response, 400, 'invalid_json');
+    });
+
+    it('rejects an empty JSON body', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/orders',
+        headers: { ...caller('mallory'), 'content-type': 'application/json' },
+        payload: '',
+      });
+
+      expectProblem(response, 400, 'invalid_json');
+    });
+
+    it.each([
+      ['__proto__', '{"item":"rope","quantity":1,"__proto__":{"owner":"alice"}}'],
+      ['constructor.prototype', '{"item":"rope","quantity":1,"constructor":{"prototype":{"owner":"alice"}}}'],
+    ])('rejects a %s key', async (_name, payload) => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/orders',
+        headers: { ...caller('mallory'), 'content-type': 'application/json' },
+        payload,
+      });
+
+      expectProblem(response, 400, 'invalid_json');
+      expect(({} as Record<string, unknown>)['owner']).toBeUndefined();
+    });
   });
 
-  it('requires the write scope to create', async () => {
-    const response = await app.inject({ method: 'POST', url: '/orders', headers: as('reader', 'orders:read'), payload: { item: 'x', quantity: 1 } });
-    expect(response.statusCode).toBe(403);
-    expect(response.json<{ code: string }>().code).toBe('insufficient_scope');
+  describe('identity and scopes', () => {
+    it('requires the gateway identity', async () => {
+      const response = await app.inject({ url: '/orders' });
+
+      expectProblem(response, 401, 'unauthorized');
+      expect(response.headers['www-authenticate']).toBe('Bearer realm="portcullis"');
+    });
+
+    it('rejects an empty subject', async () => {
+      const response = await app.inject({ url: '/orders', headers: caller('') });
+
+      expectProblem(response, 401, 'unauthorized');
+    });
+
+    it('checks identity before the body', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/orders',
+        headers: { 'content-type': 'application/json' },
+        payload: '{"owner": ',
+      });
+
+      expectProblem(response, 401, 'unauthorized');
+    });
+
+    it('requires identity on unknown paths', async () => {
+      const anonymous = await app.inject({ url: '/nowhere' });
+      expectProblem(anonymous, 401, 'unauthorized');
+
+      const known = await app.inject({ url: '/nowhere', headers: caller('alice') });
+      expectProblem(known, 404, 'not_found');
+    });
+
+    it.each([
+      ['POST', '/orders', 'orders:read', 'orders:write'],
+      ['GET', '/orders', 'orders:write', 'orders:read'],
+      ['GET', `/orders/${randomUUID()}`, 'orders:write', 'orders:read'],
+      ['DELETE', `/orders/${randomUUID()}`, 'orders:read', 'orders:write'],
+    ] as const)('rejects %s %s without scope', async (method, url, scope, missing) => {
+      const response = await app.inject({
+        method,
+        url,
+        headers: caller('limited', { scope }),
+        payload: method === 'POST' ? { item: 'rope', quantity: 1 } : undefined,
+      });
+
+      const problem = expectProblem(response, 403, 'insufficient_scope');
+      expect(problem.detail).toContain(missing);
+      expect(response.headers['www-authenticate']).toContain('error="insufficient_scope"');
+      expect(response.headers['www-authenticate']).toContain(`scope="${missing}"`);
+    });
+
+    it('checks scope before the body', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/orders',
+        headers: caller('reader', { scope: 'orders:read' }),
+        payload: { owner: 'alice' },
+      });
+
+      expectProblem(response, 403, 'insufficient_scope');
+    });
   });
 
+  describe('admin listing', () => {
+    it('rejects the admin scope without role', async () => {
+      const response = await app.inject({ url: '/admin/orders', headers: caller('boss', { scope: 'admin' }) });
+
+      const problem = expectProblem(response, 403, 'forbidden');
+      expect(problem.detail).toContain('admin');
+    });
+
+    it('rejects the admin role without scope', async () => {
+      const response = await app.inject({
+        url: '/admin/orders',
+        headers: caller('boss', { scope: READ_WRITE, roles: 'admin' }),
+      });
+
+      expectProblem(response, 403, 'insufficient_scope');
+    });
+
+    it("lists everyone's orders", async () => {
+      const alices = await place('admin-view-alice');
+      const bobs = await place('admin-view-bob');
+
+      const response = await app.inject({
+        url: `/admin/orders?limit=${MAX_PAGE_SIZE}`,
+        headers: caller('boss', { scope: 'admin', roles: 'user admin' }),
+      });
+
+      expect(response.statusCode).toBe(200);
+      const page = response.json<Page>();
+      expect(page.items[0]).toEqual(bobs);
+      expect(page.items[1]).toEqual(alices);
+    });
+
+    it('pages through all orders', async () => {
+      const headers = caller('boss', { scope: 'admin', roles: 'admin' });
+
+      const first = await app.inject({ url: '/admin/orders?limit=1', headers });
+      const firstPage = first.json<Page>();
+      expect(firstPage.items).toHaveLength(1);
+      expect(firstPage.next_cursor).toBeTypeOf('string');
+
+      const second = await app.inject({ url: `/admin/orders?limit=1&cursor=${firstPage.next_cursor}`, headers });
+      const secondPage = second.json<Page>();
+      expect(secondPage.items).toHaveLength(1);
+      expect(secondPage.items[0]?.id).not.toBe(firstPage.items[0]?.id);
+    });
+
+    it('rejects an owner listing cursor', async () => {
+      await place('cursor-mixer');
+      await place('cursor-mixer');
+      const own = await listPage('cursor-mixer', '?limit=1');
+
+      const response = await app.inject({
+        url: `/admin/orders?cursor=${own.next_cursor}`,
+        headers: caller('boss', { scope: 'admin', roles: 'admin' }),
+      });
+
+      expectProblem(response, 400, 'invalid_request');
+    });
+
+    it.each(['0', '101', 'abc'])('rejects limit "%s"', async (limit) => {
+      const response = await app.inject({
+        url: `/admin/orders?limit=${limit}`,
+        headers: caller('boss', { scope: 'admin', roles: 'admin' }),
+      });
+
+      expectProblem(response, 400, 'validation_failed');
+    });
+  });
+});
+
+describe('demo Orders API options', () => {
   it('caps orders per owner', async () => {
-    for (const item of ['1', '2', '3']) {
-      await place('hoarder', item);
-    }
-    const response = await place('hoarder', '4');
-    expect(response.statusCode).toBe(409);
-    expect(response.json<{ code: string }>().code).toBe('conflict');
+    const app = createOrdersApi({ logger: createLogger('silent'), maxOrdersPerOwner: 2 });
+    const post = () =>
+      app.inject({ method: 'POST', url: '/orders', headers: caller('hoarder'), payload: { item: 'x', quantity: 1 } });
+
+    const first = await post();
+    expect(first.statusCode).toBe(201);
+    expect((await post()).statusCode).toBe(201);
+
+    const problem = expectProblem(await post(), 409, 'conflict');
+    expect(problem.detail).toContain('2 orders');
+
+    const other = await app.inject({ method: 'POST', url: '/orders', headers: caller('saver'), payload: { item: 'x', quantity: 1 } });
+    expect(other.statusCode).toBe(201);
+
+    const removed = await app.inject({ method: 'DELETE', url: `/orders/${first.json<Order>().id}`, headers: caller('hoarder') });
+    expect(removed.statusCode).toBe(204);
+    expect((await post()).statusCode).toBe(201);
+
+    await app.close();
   });
 
-  it('deletes only own orders', async () => {
-    const order = (await place('deleter', 'x')).json<{ id: string }>();
+  it('uses the public prefix in Location', async () => {
+    const app = createOrdersApi({ logger: createLogger('silent'), publicPrefix: '/shop/v1/' });
 
-    expect((await app.inject({ method: 'DELETE', url: `/orders/${order.id}`, headers: as('thief') })).statusCode).toBe(404);
-    expect((await app.inject({ method: 'DELETE', url: `/orders/${order.id}`, headers: as('deleter') })).statusCode).toBe(204);
-    expect((await app.inject({ url: `/orders/${order.id}`, headers: as('deleter') })).statusCode).toBe(404);
+    const response = await app.inject({
+      method: 'POST',
+      url: '/orders',
+      headers: caller('prefixed'),
+      payload: { item: 'x', quantity: 1 },
+    });
+
+    expect(response.headers.location).toBe(`/shop/v1/orders/${response.json<Order>().id}`);
+    await app.close();
   });
 
-  it('lists everything for admins only', async () => {
-    const withoutRole = await app.inject({ url: '/admin/orders', headers: as('boss', 'admin') });
-    expect(withoutRole.statusCode).toBe(403);
-    expect(withoutRole.json<{ code: string }>().code).toBe('forbidden');
+  it('rejects invalid options', () => {
+    const logger = createLogger('silent');
 
-    const admin = await app.inject({ url: '/admin/orders?limit=100', headers: as('boss', 'admin', 'admin') });
-    expect(admin.statusCode).toBe(200);
-    const owners = new Set(admin.json<{ items: Array<{ owner: string }> }>().items.map((order) => order.owner));
-    expect(owners.has('pager')).toBe(true);
-    expect(owners.has('someone-else')).toBe(true);
+    expect(() => createOrdersApi({ logger, publicPrefix: 'api' })).toThrow(RangeError);
+    expect(() => createOrdersApi({ logger, maxOrdersPerOwner: 0 })).toThrow(RangeError);
+    expect(() => createOrdersApi({ logger, maxOrdersPerOwner: 1.5 })).toThrow(RangeError);
   });
 
-  it('rejects quantities out of range', async () => {
-    for (const quantity of [0, 1001, 1.5, '2']) {
-      const response = await app.inject({ method: 'POST', url: '/orders', headers: as('ranger'), payload: { item: 'x', quantity } });
-      expect(response.statusCode, String(quantity)).toBe(400);
+  it('serves over real HTTP', async () => {
+    const app = createOrdersApi({ logger: createLogger('silent') });
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+
+    try {
+      const created = await fetch(`${address}/orders`, {
+        method: 'POST',
+        headers: { ...caller('wire'), 'content-type': 'application/json' },
+        body: JSON.stringify({ item: 'rope', quantity: 2 }),
+      });
+      expect(created.status).toBe(201);
+
+      const wrongType = await fetch(`${address}/orders`, {
+        method: 'POST',
+        headers: { ...caller('wire'), 'content-type': 'text/plain' },
+        body: 'rope',
+      });
+      expect(wrongType.status).toBe(415);
+      expect(wrongType.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    } finally {
+      await app.close();
     }
   });
 });

@@ -8,11 +8,15 @@ export interface LoginPage {
   username?: string;
   failed?: boolean;
   registered?: boolean;
+  /** Set when sign-in is paused after too many failures. */
+  retryAfterSeconds?: number | undefined;
 }
 
 /** Renders the sign-in form of an authorization request. */
 export function renderLoginPage(page: LoginPage): string {
-  const notice = page.failed
+  const notice = page.retryAfterSeconds !== undefined
+    ? html`<p class="notice" role="alert">Too many failed sign-ins. Try again in ${page.retryAfterSeconds} seconds.</p>`
+    : page.failed
     ? html`<p class="notice" role="alert">Invalid username or password.</p>`
     : page.registered
       ? html`<p class="success" role="status">Account created. Sign in to continue.</p>`

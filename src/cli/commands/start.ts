@@ -5,6 +5,7 @@ import type { BootstrapResult } from '../../server/bootstrap.js';
 import { CliError } from '../output.js';
 
 interface StartOptions {
+  config?: string;
   port?: string;
   host?: string;
   dataDir?: string;
@@ -52,6 +53,7 @@ export function registerStartCommand(program: Command): void {
   program
     .command('start')
     .description('start the authorization server, the gateway and the demo API')
+    .option('--config <file>', 'YAML configuration file (default: $PORTCULLIS_CONFIG, or none)')
     .option('--port <port>', 'TCP port (default: $PORTCULLIS_PORT or 8080)')
     .option('--host <address>', 'address to listen on (default: $PORTCULLIS_HOST or 127.0.0.1)')
     .option('--data-dir <path>', 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)')
@@ -61,6 +63,7 @@ export function registerStartCommand(program: Command): void {
       let config;
       try {
         config = loadConfig({
+          config: options.config,
           port: parsePort(options.port),
           host: options.host,
           dataDir: options.dataDir,

@@ -1,0 +1,30 @@
+import type { LimitResult } from './types.js';
+
+/**
+ * Builds the RateLimit-Policy and RateLimit header fields in the format of
+ * draft-ietf-httpapi-ratelimit-headers-08 and later: one list member per
+ * policy, `q` (quota) and `w` (window, seconds) in the policy, `r`
+ * (remaining) and `t` (seconds until the quota is fully restored) in the
+ * current state.
+ */
+export function rateLimitHeaders(results: readonly LimitResult[]): Record<string, string> {
+  if (results.length === 0) {
+    return {};
+  }
+
+  const policies = results.map(({ check }) => {
+    const windowSeconds = Math.max(1, Math.round(check.rate.periodMs / 1000));
+    return `"${check.policy}";q=${check.rate.limit};w=${windowSeconds}`;
+  });
+  const states = results.map(
+    (result) => `"${result.check.policy}";r=${Math.max(0, result.remaining)};t=${Math.ceil(result.resetAfterMs / 1000)}`,
+  );
+
+  return { 'ratelimit-policy': policies.join(', '), ratelimit: states.join(', ') };
+}
+
+/** Seconds to put in Retry-After: the longest wait among the denied checks, at least 1. */
+export function retryAfterSeconds(results: readonly LimitResult[]): number {
+  const longest = Math.max(0, ...results.filter((result) => !result.allowed).map((result) => result.retryAfterMs));
+  return Math.max(1, Math.ceil(longest / 1000));
+}

@@ -1,0 +1,88 @@
+import type { LimitCheck, LimitResult, RateLimitDecision, RateLimitStore } from './types.js';
+
+export interface RateLimiterOptions {
+  /** Longest wait for the store before its failure mode applies, in milliseconds. */
+  timeoutMs: number;
+  /** Called at most once per `warnIntervalMs` while the store fails, with the count since the last warning. */
+  onStoreFailure: (error: Error, failuresSinceLastWarning: number) => void;
+  warnIntervalMs: number;
+  now?: () => number;
+}
+
+class StoreTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`rate-limit store did not respond within ${timeoutMs} ms`);
+    this.name = 'StoreTimeoutError';
+  }
+}
+
+/**
+ * Decides requests against a store and applies each limit's failure mode
+ * when the store fails or is slow: `open` lets the request through,
+ * `closed` denies it. The limiter never throws for a store failure, and it
+ * recovers as soon as the store answers again.
+ */
+export class RateLimiter {
+  readonly #store: RateLimitStore;
+  readonly #options: RateLimiterOptions;
+  #failuresSinceWarning = 0;
+  #lastWarningAt = Number.NEGATIVE_INFINITY;
+
+  /** Total store failures since start, for metrics. */
+  storeFailures = 0;
+
+  constructor(store: RateLimitStore, options: RateLimiterOptions) {
+    this.#store = store;
+    this.#options = options;
+  }
+
+  get store(): RateLimitStore {
+    return this.#store;
+  }
+
+  async consume(checks: readonly LimitCheck[]): Promise<RateLimitDecision> {
+    if (checks.length === 0) {
+      return { allowed: true, results: [] };
+    }
+
+    try {
+      return await this.#withTimeout(this.#store.consume(checks));
+    } catch (error) {
+      return this.#decideWithoutStore(checks, error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  async #withTimeout<T>(operation: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new StoreTimeoutError(this.#options.timeoutMs)), this.#options.timeoutMs);
+    });
+
+    try {
+      return await Promise.race([operation, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #decideWithoutStore(checks: readonly LimitCheck[], error: Error): RateLimitDecision {
+    this.storeFailures += 1;
+    this.#failuresSinceWarning += 1;
+
+    const now = (this.#options.now ?? Date.now)();
+    if (now - this.#lastWarningAt >= this.#options.warnIntervalMs) {
+      this.#options.onStoreFailure(error, this.#failuresSinceWarning);
+      this.#failuresSinceWarning = 0;
+      this.#lastWarningAt = now;
+    }
+
+    const results: LimitResult[] = checks.map((check) => ({
+      check,
+      allowed: check.onStoreFailure === 'open',
+      remaining: 0,
+      retryAfterMs: check.onStoreFailure === 'open' ? 0 : 1000,
+      resetAfterMs: 0,
+    }));
+    return { allowed: results.every((result) => result.allowed), results, storeFailure: error };
+  }
+}

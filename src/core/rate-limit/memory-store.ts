@@ -1,0 +1,105 @@
+import { decide } from './gcra.js';
+import type { FailureCount, LimitCheck, LimitResult, RateLimitDecision, RateLimitStore } from './types.js';
+
+interface Entry {
+  /** TAT for rate counters, failure count for failure counters. */
+  value: number;
+  /** Epoch milliseconds after which the entry is void. */
+  expiresAt: number;
+}
+
+/**
+ * Rate-limit counters in this process's memory.
+ *
+ * A Map kept in least-recently-used order holds at most `maxKeys` entries:
+ * touching a key moves it to the end, and the first entry is evicted when
+ * the map is full. Expiry is checked on read, so there are no timers.
+ */
+export class MemoryRateLimitStore implements RateLimitStore {
+  readonly #entries = new Map<string, Entry>();
+  readonly #maxKeys: number;
+  readonly #now: () => number;
+
+  constructor(maxKeys: number, now: () => number = Date.now) {
+    this.#maxKeys = maxKeys;
+    this.#now = now;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  async consume(checks: readonly LimitCheck[]): Promise<RateLimitDecision> {
+    return this.consumeSync(checks);
+  }
+
+  /** Decides synchronously: JavaScript runs it to the end, so it is atomic. */
+  consumeSync(checks: readonly LimitCheck[]): RateLimitDecision {
+    const now = this.#now();
+    const decisions = checks.map((check) => ({ check, decision: decide(check.rate, this.#read(check.key, now), now) }));
+    const allowed = decisions.every(({ decision }) => decision.allowed);
+
+    if (allowed) {
+      for (const { check, decision } of decisions) {
+        this.#write(check.key, decision.tat, decision.tat);
+      }
+    }
+
+    const results: LimitResult[] = decisions.map(({ check, decision }) => ({
+      check,
+      allowed: decision.allowed,
+      remaining: decision.remaining,
+      retryAfterMs: decision.retryAfterMs,
+      resetAfterMs: decision.resetAfterMs,
+    }));
+    return { allowed, results };
+  }
+
+  async recordFailure(key: string, windowMs: number): Promise<number> {
+    const now = this.#now();
+    const count = (this.#read(key, now) ?? 0) + 1;
+    this.#write(key, count, now + windowMs);
+    return count;
+  }
+
+  async failures(key: string, windowMs: number): Promise<FailureCount> {
+    const now = this.#now();
+    const count = this.#read(key, now) ?? 0;
+    const expiresAt = this.#entries.get(key)?.expiresAt ?? now;
+    return { count, lastFailureAgoMs: Math.max(0, now - (expiresAt - windowMs)) };
+  }
+
+  async resetFailures(key: string): Promise<void> {
+    this.#entries.delete(key);
+  }
+
+  async close(): Promise<void> {
+    this.#entries.clear();
+  }
+
+  #read(key: string, now: number): number | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) {
+      return undefined;
+    }
+
+    if (entry.expiresAt <= now) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+
+    return entry.value;
+  }
+
+  #write(key: string, value: number, expiresAt: number): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, { value, expiresAt });
+
+    if (this.#entries.size > this.#maxKeys) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) {
+        this.#entries.delete(oldest);
+      }
+    }
+  }
+}

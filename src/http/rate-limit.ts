@@ -1,0 +1,125 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+import { clientAddressKey } from '../core/client-address.js';
+import { parseDuration } from '../core/duration.js';
+import type { Identity } from '../core/identity-headers.js';
+import { ProblemError } from '../core/problem.js';
+import { rateLimitHeaders, retryAfterSeconds } from '../core/rate-limit/headers.js';
+import type { RateLimiter } from '../core/rate-limit/limiter.js';
+import type { LimitCheck, LimitResult } from '../core/rate-limit/types.js';
+import type { LimitKeyPart, LimitRule } from '../config/schema.js';
+
+const SUBJECT_NAMES: Record<LimitKeyPart, string> = { ip: 'client address', sub: 'user', client_id: 'OAuth client' };
+
+/** Context from which limit keys are built. */
+export interface LimitContext {
+  request: FastifyRequest;
+  identity?: Identity | undefined;
+  ipv6PrefixLength: number;
+}
+
+/**
+ * Builds the check of one rule for a request, or undefined when a key part
+ * is unknown (for example `sub` before authentication).
+ *
+ * The key names the consumer first and the policy and route after the `|`,
+ * so all limits of one consumer share a Redis Cluster hash slot. `scope` is
+ * the matched route template, never the raw path, so that case, slashes,
+ * dot segments or percent-encoding cannot open a second counter.
+ */
+export function buildCheck(rule: LimitRule, context: LimitContext, kind: LimitCheck['kind'], scope: string): LimitCheck | undefined {
+  const parts: string[] = [];
+
+  for (const part of rule.key) {
+    const value =
+      part === 'ip'
+        ? clientAddressKey(context.request.ip, context.ipv6PrefixLength)
+        : part === 'sub'
+          ? context.identity?.subject
+          : context.identity?.clientId;
+    if (value === undefined || value === '') {
+      return undefined;
+    }
+    parts.push(`${part}=${value}`);
+  }
+
+  const periodMs = parseDuration(rule.period);
+  return {
+    policy: rule.name,
+    kind,
+    subject: rule.key.map((part) => SUBJECT_NAMES[part]).join(' and '),
+    key: `${parts.join('&')}|${rule.name}:${scope}`,
+    rate: { limit: rule.limit, periodMs, burst: rule.burst ?? rule.limit },
+    onStoreFailure: rule.onStoreFailure,
+  };
+}
+
+function appendHeader(reply: FastifyReply, name: string, value: string): void {
+  const existing = reply.getHeader(name);
+  reply.header(name, existing === undefined ? value : `${String(existing)}, ${value}`);
+}
+
+function describeDenial(result: LimitResult, retryAfter: number): ProblemError {
+  const { check } = result;
+  const windowText = `${check.rate.limit} per ${humanDuration(check.rate.periodMs)} per ${check.subject}`;
+
+  if (check.kind === 'quota') {
+    const resetsAt = new Date(Date.now() + retryAfter * 1000).toISOString();
+    return new ProblemError(
+      'quota_exceeded',
+      `The quota '${check.policy}' (${windowText}) is used up. It allows the next request in ${retryAfter} seconds, at ${resetsAt}.`,
+      { headers: { 'retry-after': String(retryAfter) } },
+    );
+  }
+
+  return new ProblemError('rate_limited', `The rate limit '${check.policy}' (${windowText}) was reached. Retry after ${retryAfter} seconds.`, {
+    headers: { 'retry-after': String(retryAfter) },
+  });
+}
+
+function humanDuration(ms: number): string {
+  const units: Array<[number, string]> = [
+    [86_400_000, 'day'],
+    [3_600_000, 'hour'],
+    [60_000, 'minute'],
+    [1000, 'second'],
+  ];
+  for (const [size, name] of units) {
+    if (ms % size === 0) {
+      const count = ms / size;
+      return count === 1 ? name : `${count} ${name}s`;
+    }
+  }
+  return `${ms} ms`;
+}
+
+/**
+ * Charges the checks of a request, adds the RateLimit header fields to the
+ * response, and throws a 429 problem (or 503 when the store failed and a
+ * limit fails closed) if any check denies the request.
+ */
+export async function enforceLimits(request: FastifyRequest, reply: FastifyReply, limiter: RateLimiter, checks: LimitCheck[]): Promise<void> {
+  if (checks.length === 0) {
+    return;
+  }
+
+  const decision = await limiter.consume(checks);
+  for (const [name, value] of Object.entries(rateLimitHeaders(decision.results))) {
+    appendHeader(reply, name, value);
+  }
+
+  if (decision.allowed) {
+    return;
+  }
+
+  if (decision.storeFailure !== undefined) {
+    throw new ProblemError('service_unavailable', 'Rate limiting is temporarily unavailable. Retry shortly.', {
+      headers: { 'retry-after': '1' },
+    });
+  }
+
+  const retryAfter = retryAfterSeconds(decision.results);
+  const denied = decision.results.find((result) => !result.allowed) as LimitResult;
+  request.log.info({ policy: denied.check.policy, retryAfter }, 'rate limit reached');
+  throw describeDenial(denied, retryAfter);
+}

@@ -1,0 +1,82 @@
+import { Redis } from 'ioredis';
+
+import type { PortcullisConfig } from '../config/schema.js';
+import { parseDuration } from '../core/duration.js';
+import { RateLimiter } from '../core/rate-limit/limiter.js';
+import { LoginThrottle } from '../core/rate-limit/login-throttle.js';
+import { MemoryRateLimitStore } from '../core/rate-limit/memory-store.js';
+import { RedisRateLimitStore } from '../core/rate-limit/redis-store.js';
+import type { RateLimitStore } from '../core/rate-limit/types.js';
+import type { Logger } from '../http/logger.js';
+
+/** How often a failing store is reported, at most, in milliseconds. */
+const STORE_WARNING_INTERVAL_MS = 30_000;
+/** How long the start waits for Redis before serving with the failure modes, in milliseconds. */
+const REDIS_CONNECT_WAIT_MS = 3000;
+
+export interface RateLimiting {
+  limiter: RateLimiter;
+  loginThrottle: LoginThrottle;
+  close(): Promise<void>;
+}
+
+async function createStore(config: Readonly<PortcullisConfig>, logger: Logger): Promise<RateLimitStore> {
+  const settings = config.rateLimit;
+  if (settings.store === 'memory') {
+    return new MemoryRateLimitStore(settings.memoryMaxKeys);
+  }
+
+  // Commands fail at once while Redis is unreachable instead of queueing, so
+  // each limit's failure mode applies without delay. ioredis keeps
+  // reconnecting in the background, and the limiter recovers by itself.
+  const redis = new Redis(settings.redisUrl, {
+    enableOfflineQueue: false,
+    // Commands issued in the same tick go out as one pipeline, so concurrent
+    // requests share round trips.
+    enableAutoPipelining: true,
+    maxRetriesPerRequest: 0,
+    commandTimeout: settings.storeTimeoutMs,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+    lazyConnect: false,
+  });
+  redis.on('error', () => {
+    // Reported through the limiter's rate-limited warning instead.
+  });
+  redis.on('ready', () => logger.info('rate-limit store connected to Redis'));
+
+  const connected = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), REDIS_CONNECT_WAIT_MS);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  if (!connected) {
+    logger.warn('Redis is not reachable yet; rate limits apply their failure modes until it is');
+  }
+
+  return new RedisRateLimitStore(redis);
+}
+
+/** Creates the limiter and the login throttle over the configured store. */
+export async function createRateLimiting(config: Readonly<PortcullisConfig>, logger: Logger): Promise<RateLimiting> {
+  const store = await createStore(config, logger);
+  const settings = config.rateLimit;
+
+  const limiter = new RateLimiter(store, {
+    timeoutMs: settings.storeTimeoutMs,
+    warnIntervalMs: STORE_WARNING_INTERVAL_MS,
+    onStoreFailure: (error, failures) =>
+      logger.warn({ err: error, failures, store: settings.store }, 'rate-limit store failed; applying each limit\'s failure mode'),
+  });
+
+  const loginThrottle = new LoginThrottle(store, {
+    accountThreshold: settings.login.accountThreshold,
+    addressThreshold: settings.login.addressThreshold,
+    windowMs: parseDuration(settings.login.window),
+    baseDelayMs: parseDuration(settings.login.baseDelay),
+    maxDelayMs: parseDuration(settings.login.maxDelay),
+  });
+
+  return { limiter, loginThrottle, close: () => store.close() };
+}

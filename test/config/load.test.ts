@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { writeConfigFile } from '../support/config-file.js';
+
+function problemsOf(action: () => unknown): string[] {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return error.problems;
+    }
+    throw error;
+  }
+  return [];
+}
+
+describe('configuration loading', () => {
+  it('defaults to loopback and port 8080', () => {
+    const config = loadConfig({}, {});
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.port).toBe(8080);
+    expect(config.issuer).toBe('http://127.0.0.1:8080');
+    expect(config.audience).toBe('http://127.0.0.1:8080/api');
+    expect(Object.isFrozen(config.rateLimit.global)).toBe(true);
+  });
+
+  it('lets flags win over environment over file', async () => {
+    const file = await writeConfigFile({ port: 7000, logLevel: 'warn', corsOrigins: ['https://file.example'] });
+    const config = loadConfig({ config: file, port: 9000 }, { PORTCULLIS_PORT: '8000', PORTCULLIS_LOG_LEVEL: 'debug' });
+    expect(config.port).toBe(9000);
+    expect(config.issuer).toBe('http://127.0.0.1:9000');
+    expect(config.logLevel).toBe('debug');
+    expect(config.corsOrigins).toEqual(['https://file.example']);
+  });
+
+  it('names the file and path of a bad option', async () => {
+    const file = await writeConfigFile({ rateLimit: { global: { limit: 0 } } });
+    const problems = problemsOf(() => loadConfig({ config: file }, {}));
+    expect(problems.some((problem) => /^portcullis-config-.*\.yaml: rateLimit\/global\/limit: must be >= 1$/.test(problem))).toBe(true);
+  });
+
+  it('rejects unknown options', async () => {
+    const file = await writeConfigFile({ rateLimit: { stroe: 'redis' } });
+    const problems = problemsOf(() => loadConfig({ config: file }, {}));
+    expect(problems.join('\n')).toContain("rateLimit: must NOT have additional properties 'stroe'");
+  });
+
+  it('rejects invalid YAML with its line', async () => {
+    const file = await writeConfigFile('port: 8080\nrateLimit: [unclosed\n');
+    const problems = problemsOf(() => loadConfig({ config: file }, {}));
+    expect(problems.join('\n')).toMatch(/is not valid YAML at line \d+/);
+  });
+
+  it('rejects prototype keys', async () => {
+    const file = await writeConfigFile('__proto__:\n  polluted: true\nport: 8080\n');
+    const problems = problemsOf(() => loadConfig({ config: file }, {}));
+    expect(problems.join('\n')).toContain('__proto__: is not an allowed option name');
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
+  it.each([
+    ['null', 'null'],
+    ['a wildcard', '*'],
+    ['a path', 'https://app.example/x'],
+    ['a trailing slash', 'https://app.example/'],
+  ])('rejects a CORS origin with %s', (_name, origin) => {
+    const problems = problemsOf(() => loadConfig({ corsOrigins: [origin] }, {}));
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems.join('\n')).toContain('corsOrigins/0');
+  });
+
+  it('rejects a malformed duration', async () => {
+    const file = await writeConfigFile({ rateLimit: { login: { window: '15 minutes' } } });
+    const problems = problemsOf(() => loadConfig({ config: file }, {})).join('\n');
+    expect(problems).toContain('rateLimit/login/window');
+  });
+
+  it('rejects bad trusted proxies', async () => {
+    const file = await writeConfigFile({ rateLimit: { trustedProxies: ['10.0.0.0/99', 'proxy.example', '192.0.2.1', '2001:db8::/32'] } });
+    const problems = problemsOf(() => loadConfig({ config: file }, {}));
+    expect(problems).toHaveLength(2);
+    expect(problems.join('\n')).toContain("rateLimit/trustedProxies/0: '10.0.0.0/99'");
+    expect(problems.join('\n')).toContain("rateLimit/trustedProxies/1: 'proxy.example'");
+  });
+
+  it('rejects a port that is not a number', () => {
+    const problems = problemsOf(() => loadConfig({}, { PORTCULLIS_PORT: 'eighty' }));
+    expect(problems).toContain("PORTCULLIS_PORT: must be a whole number, got 'eighty'");
+  });
+});

@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+
+import { defaultRateLimits } from '../../src/config/load.js';
+import { createUser } from '../support/accounts.js';
+import { REDIS_URL, writeConfigFile } from '../support/config-file.js';
+import { callApi, obtainTokens, openSignInPage } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { formEndingWith } from '../support/user-agent.js';
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+async function startWithLimits(rateLimit: Record<string, unknown>): Promise<TestServer> {
+  const config = await writeConfigFile({ rateLimit: { ...defaultRateLimits(), ...rateLimit } });
+  return startTestServer({ config });
+}
+
+function placeOrder(server: TestServer, token: string): Promise<Response> {
+  return callApi(server, '/orders', token, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ item: 'x', quantity: 1 }) });
+}
+
+function uniqueName(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+describe('gateway rate limits', () => {
+  const servers: TestServer[] = [];
+
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((server) => server.close()));
+  });
+
+  it('enforces the order quota with a clear 429', async () => {
+    const server = await startWithLimits({});
+    servers.push(server);
+    const { tokens } = await obtainTokens(server, await createUser(server, 'quota_user'));
+
+    for (let i = 0; i < 5; i += 1) {
+      const response = await placeOrder(server, tokens.access_token);
+      expect(response.status).toBe(201);
+      expect(response.headers.get('ratelimit-policy')).toContain('"order-creation";q=5;w=3600');
+      expect(response.headers.get('ratelimit')).toContain(`"order-creation";r=${4 - i};`);
+    }
+
+    const refused = await placeOrder(server, tokens.access_token);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(600);
+    const problem = (await refused.json()) as { code: string; detail: string };
+    expect(problem.code).toBe('quota_exceeded');
+    expect(problem.detail).toContain("'order-creation' (5 per hour per user)");
+
+    // Reading is not part of the quota.
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+  });
+
+  it('limits per route template, not per raw path', async () => {
+    const server = await startWithLimits({
+      routes: [{ method: 'GET', path: '/orders/:id', limits: [{ name: 'reads', key: ['sub'], limit: 3, period: '1h', onStoreFailure: 'open' }] }],
+    });
+    servers.push(server);
+    const { tokens } = await obtainTokens(server, await createUser(server, 'path_user'));
+
+    const statuses: number[] = [];
+    for (const path of ['/orders/a', '/orders/B', '/orders/%61', '/orders/c']) {
+      statuses.push((await callApi(server, path, tokens.access_token)).status);
+    }
+    expect(statuses).toEqual([404, 404, 404, 429]);
+  });
+
+  it('ignores X-Forwarded-For from untrusted peers', async () => {
+    const server = await startWithLimits({ global: { name: uniqueName('global'), key: ['ip'], limit: 3, period: '1h', onStoreFailure: 'open' } });
+    servers.push(server);
+
+    const statuses: number[] = [];
+    for (const forwarded of ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4']) {
+      statuses.push((await fetch(`${server.url}/`, { headers: { 'x-forwarded-for': forwarded } })).status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+  });
+
+  it('groups IPv6 clients of a trusted proxy by /64', async () => {
+    const server = await startWithLimits({
+      trustedProxies: ['127.0.0.1'],
+      global: { name: uniqueName('global'), key: ['ip'], limit: 2, period: '1h', onStoreFailure: 'open' },
+    });
+    servers.push(server);
+
+    const status = async (forwarded: string) => (await fetch(`${server.url}/`, { headers: { 'x-forwarded-for': forwarded } })).status;
+    expect(await status('2001:db8::1')).toBe(200);
+    expect(await status('2001:db8::2')).toBe(200);
+    expect(await status('2001:db8::ffff')).toBe(429);
+    expect(await status('2001:db8:0:1::1')).toBe(200);
+    // The right-most untrusted address counts, not what the client put first.
+    expect(await status('203.0.113.9, 2001:db8::3')).toBe(429);
+    expect(await status('2001:db8::3, 203.0.113.9')).toBe(200);
+  });
+
+  it('throttles failed sign-ins the same for unknown accounts', async () => {
+    const server = await startWithLimits({
+      login: { accountThreshold: 3, addressThreshold: 100, window: '15m', baseDelay: '30s', maxDelay: '15m' },
+    });
+    servers.push(server);
+    const user = await createUser(server, 'brute_target');
+
+    async function attempt(username: string, password: string): Promise<{ status: number; html: string; retryAfter: string | null }> {
+      const { agent, html } = await openSignInPage(server);
+      const { response } = await agent.submit(formEndingWith(html, '/login'), { username, password });
+      return { status: response.status, html: await response.text(), retryAfter: response.headers.get('retry-after') };
+    }
+
+    for (const username of ['brute_target', 'no_such_account']) {
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i += 1) {
+        statuses.push((await attempt(username, 'Wrong-Passw0rd-1')).status);
+      }
+      expect(statuses).toEqual([401, 401, 401]);
+
+      const throttled = await attempt(username, username === 'brute_target' ? user.password : 'Wrong-Passw0rd-1');
+      expect(throttled.status).toBe(429);
+      expect(Number(throttled.retryAfter)).toBeGreaterThan(20);
+      expect(throttled.html).toContain('Too many failed sign-ins.');
+    }
+  });
+
+  it('resets the account counter after a successful sign-in', async () => {
+    const server = await startWithLimits({
+      login: { accountThreshold: 3, addressThreshold: 100, window: '15m', baseDelay: '30s', maxDelay: '15m' },
+    });
+    servers.push(server);
+    const user = await createUser(server, 'forgetful');
+
+    // A successful sign-in lands on the consent page.
+    const attempt = async (password: string) => {
+      const { agent, html } = await openSignInPage(server);
+      const { response } = await agent.submit(formEndingWith(html, '/login'), { username: 'forgetful', password });
+      const page = await response.text();
+      return page.includes('/confirm"') ? 'consent' : response.status;
+    };
+
+    expect(await attempt('Wrong-Passw0rd-1')).toBe(401);
+    expect(await attempt('Wrong-Passw0rd-1')).toBe(401);
+    expect(await attempt(user.password)).toBe('consent');
+    expect(await attempt('Wrong-Passw0rd-1')).toBe(401);
+    expect(await attempt('Wrong-Passw0rd-1')).toBe(401);
+    expect(await attempt(user.password)).toBe('consent');
+  });
+});
+
+describe('shared limits across instances', () => {
+  const servers: TestServer[] = [];
+
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.close()));
+  });
+
+  it('admits exactly the limit through three instances on Redis', async () => {
+    const global = { name: uniqueName('exact'), key: ['ip'], limit: 100, period: '1h', onStoreFailure: 'closed' };
+    for (let i = 0; i < 3; i += 1) {
+      servers.push(await startWithLimits({ store: 'redis', redisUrl: REDIS_URL, global, storeTimeoutMs: 5000 }));
+    }
+
+    const responses = await Promise.all(
+      Array.from({ length: 1000 }, (_unused, index) => fetch(`${servers[index % 3]!.url}/`).then((response) => response.status)),
+    );
+    expect(responses.filter((status) => status === 200)).toHaveLength(100);
+    expect(responses.filter((status) => status === 429)).toHaveLength(900);
+  });
+
+  it('admits exactly the limit in one instance in memory', async () => {
+    const server = await startWithLimits({ global: { name: 'exact', key: ['ip'], limit: 100, period: '1h', onStoreFailure: 'closed' } });
+    servers.push(server);
+
+    const responses = await Promise.all(Array.from({ length: 1000 }, () => fetch(`${server.url}/`).then((response) => response.status)));
+    expect(responses.filter((status) => status === 200)).toHaveLength(100);
+  });
+});
+
+describe('Redis outage', () => {
+  const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
+  let server: TestServer;
+
+  afterAll(async () => {
+    await server?.close();
+    await proxy.stop().catch(() => undefined);
+  });
+
+  it('applies each failure mode and recovers', async () => {
+    await proxy.start();
+    server = await startWithLimits({
+      store: 'redis',
+      redisUrl: `redis://127.0.0.1:${proxy.port}`,
+      storeTimeoutMs: 200,
+      global: { name: uniqueName('open'), key: ['ip'], limit: 1000, period: '1h', onStoreFailure: 'open' },
+      flows: [{ name: uniqueName('orders'), method: 'POST', path: '/orders', key: ['sub'], limit: 100, period: '1h', onStoreFailure: 'closed' }],
+    });
+    const { tokens } = await obtainTokens(server, await createUser(server, 'outage_user'));
+    const place = () => placeOrder(server, tokens.access_token);
+
+    expect((await place()).status).toBe(201);
+
+    await proxy.stop();
+    const duringOutage = await Promise.all(Array.from({ length: 20 }, () => place()));
+    for (const response of duringOutage) {
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('1');
+    }
+    // The global limit fails open: reads still work.
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+    const warnings = server.logs.filter((line) => line.includes('rate-limit store failed'));
+    expect(warnings.length).toBe(1);
+
+    await proxy.start(proxy.port);
+    const deadline = Date.now() + 10_000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      status = (await place()).status;
+      if (status === 201) {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(status).toBe(201);
+  });
+});

@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+
+import { clientAddressKey } from '../../src/core/client-address.js';
+import { decide, type Rate } from '../../src/core/rate-limit/gcra.js';
+import { rateLimitHeaders, retryAfterSeconds } from '../../src/core/rate-limit/headers.js';
+import { MemoryRateLimitStore } from '../../src/core/rate-limit/memory-store.js';
+import type { LimitCheck } from '../../src/core/rate-limit/types.js';
+
+const tenPerSecond: Rate = { limit: 10, periodMs: 1000, burst: 10 };
+
+function check(key: string, rate: Rate = tenPerSecond, policy = 'test'): LimitCheck {
+  return { policy, kind: 'rate', subject: 'client address', key, rate, onStoreFailure: 'open' };
+}
+
+describe('GCRA', () => {
+  it('admits the burst at once, then the rate', () => {
+    let tat: number | undefined;
+    let admitted = 0;
+    for (let i = 0; i < 15; i += 1) {
+      const decision = decide(tenPerSecond, tat, 0);
+      if (decision.allowed) {
+        admitted += 1;
+        tat = decision.tat;
+      }
+    }
+    expect(admitted).toBe(10);
+
+    const later = decide(tenPerSecond, tat, 100);
+    expect(later.allowed).toBe(true);
+    expect(decide(tenPerSecond, later.tat, 100).allowed).toBe(false);
+  });
+
+  it('reports remaining and retry time', () => {
+    const first = decide(tenPerSecond, undefined, 0);
+    expect(first.remaining).toBe(9);
+    expect(first.resetAfterMs).toBe(100);
+
+    let tat = first.tat;
+    for (let i = 0; i < 9; i += 1) {
+      tat = decide(tenPerSecond, tat, 0).tat;
+    }
+    const denied = decide(tenPerSecond, tat, 0);
+    expect(denied.allowed).toBe(false);
+    expect(denied.retryAfterMs).toBe(100);
+    expect(denied.remaining).toBe(0);
+  });
+
+  it('never admits more than rate plus burst across a boundary', () => {
+    const rate: Rate = { limit: 100, periodMs: 60_000, burst: 100 };
+    let tat: number | undefined;
+    let admitted = 0;
+
+    // Hammer the last second of one minute and the first second of the next.
+    for (let now = 59_000; now <= 61_000; now += 10) {
+      for (let attempt = 0; attempt < 5; attempt += 1) {
+        const decision = decide(rate, tat, now);
+        if (decision.allowed) {
+          admitted += 1;
+          tat = decision.tat;
+        }
+      }
+    }
+
+    // 100 at once, then one per 600 ms for the 2 seconds: 3 more at most.
+    expect(admitted).toBeLessThanOrEqual(100 + Math.ceil(2000 / 600));
+    expect(admitted).toBeGreaterThanOrEqual(100);
+  });
+});
+
+describe('memory store', () => {
+  it('charges only when every check allows', async () => {
+    const store = new MemoryRateLimitStore(1000, () => 0);
+    const tight = check('tight', { limit: 1, periodMs: 1000, burst: 1 });
+    const loose = check('loose');
+
+    expect((await store.consume([tight, loose])).allowed).toBe(true);
+    const denied = await store.consume([tight, loose]);
+    expect(denied.allowed).toBe(false);
+    expect(denied.results.map((result) => result.allowed)).toEqual([false, true]);
+
+    // The denied request did not use up the loose counter.
+    const looseOnly = await store.consume([loose]);
+    expect(looseOnly.results[0]?.remaining).toBe(8);
+  });
+
+  it('evicts the least recently used key', async () => {
+    const store = new MemoryRateLimitStore(100, () => 0);
+    for (let i = 0; i < 100; i += 1) {
+      await store.consume([check(`key-${i}`)]);
+    }
+    await store.consume([check('key-0')]);
+    await store.consume([check('key-new')]);
+
+    expect(store.size).toBe(100);
+    expect((await store.consume([check('key-0')])).results[0]?.remaining).toBe(7);
+    expect((await store.consume([check('key-1')])).results[0]?.remaining).toBe(9);
+  });
+
+  it('expires failure counters', async () => {
+    let now = 0;
+    const store = new MemoryRateLimitStore(100, () => now);
+    await store.recordFailure('user', 1000);
+    await store.recordFailure('user', 1000);
+    now = 400;
+    expect(await store.failures('user', 1000)).toEqual({ count: 2, lastFailureAgoMs: 400 });
+    now = 1001;
+    expect((await store.failures('user', 1000)).count).toBe(0);
+  });
+});
+
+describe('client address key', () => {
+  it('groups IPv6 addresses by prefix', () => {
+    expect(clientAddressKey('2001:db8::1', 64)).toBe('2001:db8::/64');
+    expect(clientAddressKey('2001:db8::ffff:1', 64)).toBe('2001:db8::/64');
+    expect(clientAddressKey('2001:db8:0:1::1', 64)).toBe('2001:db8:0:1::/64');
+    expect(clientAddressKey('2001:db8:0:1::1', 48)).toBe('2001:db8::/48');
+  });
+
+  it('keeps IPv4 and unwraps mapped addresses', () => {
+    expect(clientAddressKey('192.0.2.7', 64)).toBe('192.0.2.7');
+    expect(clientAddressKey('::ffff:192.0.2.7', 64)).toBe('192.0.2.7');
+  });
+});
+
+describe('RateLimit header fields', () => {
+  it('lists every policy', async () => {
+    const store = new MemoryRateLimitStore(10, () => 0);
+    const decision = await store.consume([check('a', tenPerSecond, 'per-second'), check('b', { limit: 5, periodMs: 3_600_000, burst: 5 }, 'hourly')]);
+    expect(rateLimitHeaders(decision.results)).toEqual({
+      'ratelimit-policy': '"per-second";q=10;w=1, "hourly";q=5;w=3600',
+      ratelimit: '"per-second";r=9;t=1, "hourly";r=4;t=720',
+    });
+  });
+
+  it('rounds Retry-After up', () => {
+    expect(retryAfterSeconds([{ check: check('a'), allowed: false, remaining: 0, retryAfterMs: 1200, resetAfterMs: 0 }])).toBe(2);
+    expect(retryAfterSeconds([])).toBe(1);
+  });
+});

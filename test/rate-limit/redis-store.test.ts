@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { RedisRateLimitStore, redisKey } from '../../src/core/rate-limit/redis-store.js';
+import type { LimitCheck } from '../../src/core/rate-limit/types.js';
+import { REDIS_URL } from '../support/config-file.js';
+
+function check(key: string, limit: number, periodMs: number, burst = limit): LimitCheck {
+  return { policy: 'test', kind: 'rate', subject: 'user', key, rate: { limit, periodMs, burst }, onStoreFailure: 'closed' };
+}
+
+describe('Redis store', () => {
+  const connections: Redis[] = [];
+  let stores: RedisRateLimitStore[];
+
+  beforeAll(async () => {
+    for (let i = 0; i < 3; i += 1) {
+      const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+      connections.push(redis);
+    }
+    await connections[0]?.ping();
+    stores = connections.map((redis) => new RedisRateLimitStore(redis));
+  });
+
+  afterAll(async () => {
+    await Promise.all(stores.map((store) => store.close()));
+  });
+
+  it('admits exactly the limit across three clients', async () => {
+    const key = `exact-${randomUUID()}|test`;
+    const decisions = await Promise.all(
+      Array.from({ length: 1000 }, (_unused, index) => stores[index % 3]!.consume([check(key, 100, 3_600_000)])),
+    );
+    expect(decisions.filter((decision) => decision.allowed)).toHaveLength(100);
+  });
+
+  it('charges nothing when one check denies', async () => {
+    const consumer = `atomic-${randomUUID()}`;
+    const tight = check(`${consumer}|tight`, 1, 60_000);
+    const loose = check(`${consumer}|loose`, 10, 60_000);
+
+    expect((await stores[0]!.consume([tight, loose])).allowed).toBe(true);
+    const denied = await stores[1]!.consume([tight, loose]);
+    expect(denied.allowed).toBe(false);
+    expect(denied.results[0]?.retryAfterMs).toBeGreaterThan(0);
+
+    const remaining = await stores[2]!.consume([loose]);
+    expect(remaining.results[0]?.remaining).toBe(8);
+  });
+
+  it('keeps one consumer in one hash slot', () => {
+    expect(redisKey('sub=alice|per-second:GET /api/orders')).toBe('portcullis:rl:{sub=alice}per-second:GET /api/orders');
+    expect(redisKey('sub=alice|daily:all')).toMatch(/^portcullis:rl:\{sub=alice\}/);
+  });
+
+  it('lets keys expire on their own', async () => {
+    const key = `expiry-${randomUUID()}|test`;
+    await stores[0]!.consume([check(key, 10, 1000)]);
+    const ttl = await connections[0]!.pttl(redisKey(key));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(100);
+  });
+
+  it('counts failures with a window', async () => {
+    const key = `failures-${randomUUID()}|failures`;
+    expect(await stores[0]!.recordFailure(key, 60_000)).toBe(1);
+    expect(await stores[1]!.recordFailure(key, 60_000)).toBe(2);
+    const counted = await stores[2]!.failures(key, 60_000);
+    expect(counted.count).toBe(2);
+    expect(counted.lastFailureAgoMs).toBeLessThan(5000);
+    await stores[0]!.resetFailures(key);
+    expect((await stores[1]!.failures(key, 60_000)).count).toBe(0);
+  });
+});

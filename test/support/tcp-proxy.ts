@@ -1,0 +1,40 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+/**
+ * A loopback TCP relay to a local service, which a test can stop and start
+ * to take the service away from Portcullis without touching the service.
+ */
+export class TcpProxy {
+  readonly #targetPort: number;
+  #server: Server | undefined;
+  readonly #sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(targetPort: number) {
+    this.#targetPort = targetPort;
+  }
+
+  async start(port = this.port): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(this.#targetPort, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        this.#sockets.add(socket);
+        socket.on('close', () => this.#sockets.delete(socket));
+        socket.on('error', () => socket.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    const address = server.address();
+    this.port = typeof address === 'object' && address !== null ? address.port : port;
+    this.#server = server;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.#sockets) {
+      socket.destroy();
+    }
+    await new Promise((resolve) => this.#server?.close(resolve));
+    this.#server = undefined;
+  }
+}
