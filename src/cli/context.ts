@@ -1,7 +1,11 @@
 import type { Kysely } from 'kysely';
 
 import { AccountService } from '../accounts/account-service.js';
+import { ApiKeyService } from '../api-keys/api-key-service.js';
+import { ApiKeyHasher } from '../core/api-keys/hash.js';
+import { deriveKey } from '../core/secret-box.js';
 import { loadConfig } from '../config/load.js';
+import type { PortcullisConfig } from '../config/schema.js';
 import type { AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
 import { openDatabase } from '../store/database.js';
@@ -12,9 +16,11 @@ import type { SigningKeyRepository } from '../store/signing-key-repository.js';
 
 /** The store of one data directory, opened for an admin command. */
 export interface AdminContext {
+  config: Readonly<PortcullisConfig>;
   db: Kysely<Database>;
   accounts: AccountRepository;
   accountService: AccountService;
+  apiKeyService: ApiKeyService;
   clients: ClientRepository;
   signingKeys: SigningKeyRepository;
   close(): Promise<void>;
@@ -28,12 +34,16 @@ export interface AdminContext {
 export async function openAdminContext(dataDir: string | undefined): Promise<AdminContext> {
   const config = loadConfig({ dataDir });
   const db = await openDatabase(config.dataDir);
-  const repositories = createRepositories(db, loadServerSecret(config.dataDir));
+  const secret = loadServerSecret(config.dataDir);
+  const repositories = createRepositories(db, secret);
+  const hasher = new ApiKeyHasher(deriveKey(secret, 'api key hashes'));
 
   return {
+    config,
     db,
     ...repositories,
     accountService: new AccountService(repositories.accounts),
+    apiKeyService: new ApiKeyService(repositories.apiKeys, repositories.accounts, hasher),
     close: () => db.destroy(),
   };
 }

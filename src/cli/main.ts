@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 
+import { registerApiKeyCommands } from './commands/apikeys.js';
 import { registerClientCommands } from './commands/clients.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerStartCommand } from './commands/start.js';
@@ -18,6 +19,7 @@ registerStartCommand(program);
 registerUserCommands(program);
 registerClientCommands(program);
 registerKeyCommands(program);
+registerApiKeyCommands(program);
 
 try {
   await program.parseAsync(process.argv);

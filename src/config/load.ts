@@ -212,6 +212,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     headerLimitBytes: 16_384,
     demo: true,
     rateLimit: defaultRateLimits(),
+    apiKeys: { rotationGrace: '24h' },
   };
 
   const fromFile = merge(defaults, file, '', problems) as PortcullisConfig;

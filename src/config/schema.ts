@@ -32,8 +32,8 @@ export interface GatewayConfig {
   upstreamTimeoutMs: number;
 }
 
-/** A part of a rate-limit key: the client address, the token's subject or its OAuth client. */
-export type LimitKeyPart = 'ip' | 'sub' | 'client_id';
+/** A part of a rate-limit key: the client address, the subject, the OAuth client or the API key id. */
+export type LimitKeyPart = 'ip' | 'sub' | 'client_id' | 'api_key';
 
 /** A duration such as `500ms`, `1s`, `15m`, `1h` or `1d`. */
 export type Duration = string;
@@ -122,6 +122,12 @@ export interface PortcullisConfig {
   /** Start the demo Orders API as the default upstream. Default true. */
   demo: boolean;
   rateLimit: RateLimitConfig;
+  apiKeys: ApiKeysConfig;
+}
+
+export interface ApiKeysConfig {
+  /** How long a rotated key keeps working next to its successor; `0` ends it at once. Default `24h`. */
+  rotationGrace: Duration;
 }
 
 const seconds = (maximum: number) => ({ type: 'integer', minimum: 1, maximum });
@@ -132,7 +138,7 @@ const ROUTE_PATH = { type: 'string', pattern: '^/[A-Za-z0-9._~:/-]*$' } as const
 
 const LIMIT_RULE_PROPERTIES = {
   name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
-  key: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['ip', 'sub', 'client_id'] } },
+  key: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['ip', 'sub', 'client_id', 'api_key'] } },
   limit: { type: 'integer', minimum: 1, maximum: 1_000_000_000 },
   period: DURATION,
   burst: { type: 'integer', minimum: 1, maximum: 1_000_000_000 },
@@ -238,5 +244,11 @@ export const CONFIG_SCHEMA = {
     headerLimitBytes: { type: 'integer', minimum: 4096, maximum: 65_536 },
     demo: { type: 'boolean' },
     rateLimit: RATE_LIMIT_SCHEMA,
+    apiKeys: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['rotationGrace'],
+      properties: { rotationGrace: { type: 'string', pattern: '^(0|[1-9][0-9]{0,8}(s|m|h|d))$' } },
+    },
   },
 } as const;

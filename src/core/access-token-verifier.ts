@@ -6,7 +6,8 @@ export interface AccessTokenClaims {
   clientId: string;
   scopes: string[];
   roles: string[];
-  grantId: string;
+  /** The grant behind a user's token; absent on client credentials tokens. */
+  grantId: string | undefined;
   expiresAt: number;
   jti: string;
 }
@@ -137,7 +138,7 @@ export class AccessTokenVerifier {
       subject: requireString(payload, 'sub'),
       clientId: requireString(payload, 'client_id'),
       jti: requireString(payload, 'jti'),
-      grantId: requireString(payload, 'grant_id'),
+      grantId: payload['grant_id'] === undefined ? undefined : requireString(payload, 'grant_id'),
       scopes: scope === undefined || scope === '' ? [] : scope.split(' '),
       roles: requireStringArray(payload['roles'], 'roles'),
       expiresAt: payload.exp as number,

@@ -17,24 +17,31 @@ export const IDENTITY_HEADERS = {
   roles: 'x-portcullis-roles',
   /** The OAuth client that obtained the token. */
   clientId: 'x-portcullis-client-id',
-  /** The kind of credential the caller presented, for example `jwt`. */
+  /** The kind of credential the caller presented: `jwt` or `api_key`. */
   credential: 'x-portcullis-credential',
+  /** The public id of the API key, when the caller used one (never the key). */
+  keyId: 'x-portcullis-key-id',
   /** The gateway's request id, also sent to the client as `x-request-id`. */
   requestId: 'x-portcullis-request-id',
 } as const;
 
 /** The caller of a request, as established by the gateway. */
+export type CredentialKind = 'jwt' | 'api_key';
+
 export interface Identity {
   subject: string;
   scopes: readonly string[];
   roles: readonly string[];
+  /** The OAuth client that obtained the token; empty for API keys. */
   clientId: string;
-  credential: 'jwt';
+  credential: CredentialKind;
+  /** The public id of the API key, for API key callers. */
+  keyId?: string;
 }
 
 /** Builds the identity headers for an authenticated caller. */
 export function identityHeaders(identity: Identity, requestId: string): Record<string, string> {
-  return {
+  const headers: Record<string, string> = {
     [IDENTITY_HEADERS.subject]: identity.subject,
     [IDENTITY_HEADERS.scope]: identity.scopes.join(' '),
     [IDENTITY_HEADERS.roles]: identity.roles.join(' '),
@@ -42,6 +49,10 @@ export function identityHeaders(identity: Identity, requestId: string): Record<s
     [IDENTITY_HEADERS.credential]: identity.credential,
     [IDENTITY_HEADERS.requestId]: requestId,
   };
+  if (identity.keyId !== undefined) {
+    headers[IDENTITY_HEADERS.keyId] = identity.keyId;
+  }
+  return headers;
 }
 
 /** Tells whether a header name belongs to the gateway's identity headers. */
@@ -80,6 +91,7 @@ export function readIdentityHeaders(headers: Record<string, HeaderValue>): Ident
     scopes: splitList(firstValue(headers[IDENTITY_HEADERS.scope])),
     roles: splitList(firstValue(headers[IDENTITY_HEADERS.roles])),
     clientId: firstValue(headers[IDENTITY_HEADERS.clientId]) ?? '',
-    credential: 'jwt',
+    credential: firstValue(headers[IDENTITY_HEADERS.credential]) === 'api_key' ? 'api_key' : 'jwt',
+    ...(firstValue(headers[IDENTITY_HEADERS.keyId]) === undefined ? {} : { keyId: firstValue(headers[IDENTITY_HEADERS.keyId]) as string }),
   };
 }

@@ -1,9 +1,12 @@
 import type { FastifyRequest } from 'fastify';
 
-import { InvalidAccessTokenError, type AccessTokenVerifier } from '../core/access-token-verifier.js';
-import { bearerChallenge, extractBearerToken } from '../core/bearer.js';
-import type { Identity } from '../core/identity-headers.js';
+import type { ApiKeyService } from '../api-keys/api-key-service.js';
+import { InvalidAccessTokenError, type AccessTokenClaims, type AccessTokenVerifier } from '../core/access-token-verifier.js';
+import { API_KEY_PREFIX } from '../core/api-keys/format.js';
+import { bearerChallenge } from '../core/bearer.js';
+import type { CredentialKind, Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
+import { extractCredential, type PresentedCredential } from './credentials.js';
 
 export const REALM = 'portcullis';
 
@@ -11,64 +14,129 @@ export interface AuthenticationDependencies {
   verifier: AccessTokenVerifier;
   /** Tells whether the grant behind a token still exists (not revoked, not expired). */
   isGrantActive: (grantId: string) => Promise<boolean>;
+  /** Tells whether an OAuth client still exists, for client credentials tokens. */
+  isClientActive: (clientId: string) => Promise<boolean>;
+  apiKeys: ApiKeyService;
 }
 
 /** Query parameters that carry credentials and must be sent in a header instead. */
-const CREDENTIAL_QUERY_PARAMETERS = ['access_token', 'api_key', 'apikey'];
+const CREDENTIAL_QUERY_PARAMETERS = new Set(['access_token', 'api_key', 'apikey', 'api-key', 'key', 'token']);
 
-function unauthorized(detail: string, error?: 'invalid_token' | 'invalid_request'): ProblemError {
-  const challenge =
-    error === undefined ? bearerChallenge({ realm: REALM }) : bearerChallenge({ realm: REALM, error, description: detail });
-  return new ProblemError('unauthorized', detail, { headers: { 'www-authenticate': challenge } });
+function challenges(accepted: readonly CredentialKind[], error?: 'invalid_token' | 'invalid_request', description?: string): string {
+  const list: string[] = [];
+  if (accepted.includes('jwt')) {
+    list.push(error === undefined ? bearerChallenge({ realm: REALM }) : bearerChallenge({ realm: REALM, error, description }));
+  }
+  if (accepted.includes('api_key')) {
+    list.push(`ApiKey realm="${REALM}"`);
+  }
+  return list.join(', ');
 }
 
-function rejectCredentialsInQuery(request: FastifyRequest): void {
-  const query = request.query as Record<string, unknown> | undefined;
-  const found = CREDENTIAL_QUERY_PARAMETERS.find((name) => query?.[name] !== undefined);
-  if (found !== undefined) {
-    const detail = `Credentials are not accepted in the query string ('${found}'); send the token in the Authorization header.`;
-    throw new ProblemError('invalid_request', detail, {
-      headers: { 'www-authenticate': bearerChallenge({ realm: REALM, error: 'invalid_request', description: detail }) },
-    });
-  }
+function unauthorized(detail: string, accepted: readonly CredentialKind[], error?: 'invalid_token' | 'invalid_request'): ProblemError {
+  return new ProblemError('unauthorized', detail, { headers: { 'www-authenticate': challenges(accepted, error, detail) } });
 }
 
 /**
- * Establishes the caller from the bearer access token, or throws a 401
- * problem with an RFC 6750 challenge. The token itself never reaches a log.
+ * Rejects credentials sent in the query string, where proxies and logs
+ * keep them: a parameter with a credential's name, or any value that looks
+ * like an API key.
  */
-export async function authenticate(request: FastifyRequest, deps: AuthenticationDependencies): Promise<Identity> {
-  rejectCredentialsInQuery(request);
-
-  const extraction = extractBearerToken(request.headers.authorization);
-  if (extraction.kind === 'missing') {
-    throw unauthorized('An access token is required; send it as "Authorization: Bearer <token>".');
+function rejectCredentialsInQuery(request: FastifyRequest): void {
+  const query = request.query as Record<string, unknown> | undefined;
+  for (const [name, value] of Object.entries(query ?? {})) {
+    const values = Array.isArray(value) ? value : [value];
+    const looksLikeKey = values.some((item) => typeof item === 'string' && item.startsWith(`${API_KEY_PREFIX}_`));
+    if (CREDENTIAL_QUERY_PARAMETERS.has(name.toLowerCase()) || looksLikeKey) {
+      throw new ProblemError(
+        'invalid_request',
+        `Credentials are not accepted in the query string ('${name}'); send an access token in the Authorization header or an API key in the X-API-Key header.`,
+      );
+    }
   }
-  if (extraction.kind === 'malformed') {
-    throw unauthorized(`The access token is invalid: ${extraction.reason}.`, 'invalid_request');
-  }
+}
 
-  let claims;
+async function authenticateToken(request: FastifyRequest, token: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {
+  let claims: AccessTokenClaims;
   try {
-    claims = await deps.verifier.verify(extraction.token);
+    claims = await deps.verifier.verify(token);
   } catch (error) {
     if (error instanceof InvalidAccessTokenError) {
       request.log.info({ reason: error.reason }, 'access token rejected');
-      throw unauthorized(`The access token is invalid: ${error.reason}.`, 'invalid_token');
+      throw unauthorized(`The access token is invalid: ${error.reason}.`, accepted, 'invalid_token');
     }
     throw error;
   }
 
-  if (!(await deps.isGrantActive(claims.grantId))) {
-    request.log.info({ clientId: claims.clientId, subject: claims.subject }, 'access token of a revoked grant');
-    throw unauthorized('The access token is invalid: it was revoked.', 'invalid_token');
+  const active =
+    claims.grantId === undefined
+      ? claims.subject === claims.clientId && (await deps.isClientActive(claims.clientId))
+      : await deps.isGrantActive(claims.grantId);
+  if (!active) {
+    request.log.info({ clientId: claims.clientId, subject: claims.subject }, 'access token of a revoked grant or client');
+    throw unauthorized('The access token is invalid: it was revoked.', accepted, 'invalid_token');
   }
 
-  return {
-    subject: claims.subject,
-    scopes: claims.scopes,
-    roles: claims.roles,
-    clientId: claims.clientId,
-    credential: 'jwt',
-  };
+  return { subject: claims.subject, scopes: claims.scopes, roles: claims.roles, clientId: claims.clientId, credential: 'jwt' };
+}
+
+async function authenticateApiKey(request: FastifyRequest, key: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {
+  const result = await deps.apiKeys.verify(key, request.ip);
+
+  switch (result.outcome) {
+    case 'malformed':
+      request.log.info({ reason: result.reason }, 'API key rejected');
+      throw unauthorized(`The API key is invalid: ${result.reason}.`, accepted);
+    case 'invalid':
+      request.log.info('API key rejected: unknown, revoked or expired');
+      throw unauthorized('The API key is invalid, revoked or expired.', accepted);
+    case 'address_not_allowed':
+      request.log.warn({ keyId: result.record.id, address: request.ip }, 'API key used from a disallowed address');
+      throw new ProblemError('forbidden', 'This API key may not be used from this address.');
+    case 'valid':
+      return {
+        subject: result.owner.id,
+        scopes: result.record.scopes,
+        roles: result.owner.roles,
+        clientId: '',
+        credential: 'api_key',
+        keyId: result.record.id,
+      };
+  }
+}
+
+function describe(credential: PresentedCredential): string {
+  return credential.kind === 'api_key' ? 'API keys are' : 'access tokens are';
+}
+
+/**
+ * Establishes the caller from one credential of an accepted kind, or throws
+ * a 401 problem with challenges for the accepted kinds. No credential ever
+ * reaches a log or a response.
+ */
+export async function authenticate(
+  request: FastifyRequest,
+  deps: AuthenticationDependencies,
+  accepted: readonly CredentialKind[],
+): Promise<Identity> {
+  rejectCredentialsInQuery(request);
+
+  const presented = extractCredential(request);
+  switch (presented.kind) {
+    case 'missing':
+      throw unauthorized('A credential is required: an access token ("Authorization: Bearer <token>") or an API key ("X-API-Key: <key>").', accepted);
+    case 'malformed':
+      throw unauthorized(`The credentials are invalid: ${presented.reason}.`, accepted, 'invalid_request');
+    default:
+      break;
+  }
+
+  const kind: CredentialKind = presented.kind === 'api_key' ? 'api_key' : 'jwt';
+  if (!accepted.includes(kind)) {
+    throw unauthorized(`${describe(presented)} not accepted for this operation.`, accepted);
+  }
+
+  return presented.kind === 'api_key'
+    ? authenticateApiKey(request, presented.value, deps, accepted)
+    : authenticateToken(request, presented.value, deps, accepted);
 }

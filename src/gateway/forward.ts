@@ -10,6 +10,7 @@ import type { RoutePolicy } from './route-policy.js';
 /** Request headers that never reach the upstream: credentials for Portcullis itself, and proxy hints the caller could forge. */
 const DROPPED_REQUEST_HEADERS = new Set([
   'authorization',
+  'x-api-key',
   'proxy-authorization',
   'cookie',
   'forwarded',

@@ -9,7 +9,10 @@ import type { LimitCheck } from '../core/rate-limit/types.js';
 import { buildCheck, enforceLimits } from '../http/rate-limit.js';
 import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
-import { authenticate } from './authenticate.js';
+import type { ApiKeyService } from '../api-keys/api-key-service.js';
+import type { Account } from '../store/account-repository.js';
+import { apiKeyRoutes } from './api-key-routes.js';
+import { authenticate, type AuthenticationDependencies } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { forward } from './forward.js';
 import type { RoutePolicy } from './route-policy.js';
@@ -21,6 +24,11 @@ export interface GatewayOptions {
   routes: readonly RoutePolicy[];
   verifier: AccessTokenVerifier;
   isGrantActive: (grantId: string) => Promise<boolean>;
+  isClientActive: (clientId: string) => Promise<boolean>;
+  apiKeys: ApiKeyService;
+  findAccount: (id: string) => Promise<Account | undefined>;
+  /** How long a rotated API key keeps working by default, in seconds. */
+  apiKeyGraceSeconds: number;
   /** Browser origins allowed to call the API. */
   corsOrigins: readonly string[];
   upstreamTimeoutMs: number;
@@ -84,16 +92,27 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
 
   checkLimitTargets(options.routes, options.rateLimits);
 
-  const authenticationDependencies = { verifier: options.verifier, isGrantActive: options.isGrantActive };
-  const identify = async (request: FastifyRequest) => {
-    request.identity = await authenticate(request, authenticationDependencies);
+  const authenticationDependencies: AuthenticationDependencies = {
+    verifier: options.verifier,
+    isGrantActive: options.isGrantActive,
+    isClientActive: options.isClientActive,
+    apiKeys: options.apiKeys,
   };
+
+  await app.register(apiKeyRoutes, {
+    authentication: authenticationDependencies,
+    apiKeys: options.apiKeys,
+    findAccount: options.findAccount,
+    defaultGraceSeconds: options.apiKeyGraceSeconds,
+  });
 
   for (const policy of options.routes) {
     app.route({
       method: policy.method,
       url: policy.path,
-      onRequest: identify,
+      onRequest: async (request) => {
+        request.identity = await authenticate(request, authenticationDependencies, policy.credentials);
+      },
       preValidation: async (request, reply) => {
         const checks = limitChecks(request, policy, options.rateLimits, `${policy.method} ${app.prefix}${policy.path}`);
         await enforceLimits(request, reply, options.rateLimits.limiter, checks);
@@ -108,7 +127,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
   // Undeclared operations: authenticate first, so that an anonymous caller
   // cannot tell which paths exist from 404s.
   app.setNotFoundHandler(async (request) => {
-    await identify(request);
+    request.identity = await authenticate(request, authenticationDependencies, ['jwt', 'api_key']);
     throw new ProblemError('not_found', `No operation matches ${request.method} ${request.url.split('?')[0]}.`);
   });
 }

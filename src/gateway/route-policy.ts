@@ -5,6 +5,8 @@
  * 404 from the gateway and never reaches the upstream.
  */
 
+import type { CredentialKind } from '../core/identity-headers.js';
+
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface RoutePolicy {
@@ -15,15 +17,17 @@ export interface RoutePolicy {
   scopes: readonly string[];
   /** Roles that the account must all have. */
   roles: readonly string[];
+  /** Credential kinds accepted on this operation. */
+  credentials: readonly CredentialKind[];
 }
 
 /** The operations of the demo Orders API. */
 export const DEMO_ROUTES: readonly RoutePolicy[] = [
-  { method: 'GET', path: '/orders', scopes: ['orders:read'], roles: [] },
-  { method: 'POST', path: '/orders', scopes: ['orders:write'], roles: [] },
-  { method: 'GET', path: '/orders/:id', scopes: ['orders:read'], roles: [] },
-  { method: 'DELETE', path: '/orders/:id', scopes: ['orders:write'], roles: [] },
-  { method: 'GET', path: '/admin/orders', scopes: ['admin'], roles: ['admin'] },
+  { method: 'GET', path: '/orders', scopes: ['orders:read'], roles: [], credentials: ['jwt', 'api_key'] },
+  { method: 'POST', path: '/orders', scopes: ['orders:write'], roles: [], credentials: ['jwt', 'api_key'] },
+  { method: 'GET', path: '/orders/:id', scopes: ['orders:read'], roles: [], credentials: ['jwt', 'api_key'] },
+  { method: 'DELETE', path: '/orders/:id', scopes: ['orders:write'], roles: [], credentials: ['jwt', 'api_key'] },
+  { method: 'GET', path: '/admin/orders', scopes: ['admin'], roles: ['admin'], credentials: ['jwt'] },
 ];
 
 /** Returns the scopes and roles in `policy` that the caller lacks. */

@@ -9,13 +9,26 @@ import type { RateLimiter } from '../core/rate-limit/limiter.js';
 import type { LimitCheck, LimitResult } from '../core/rate-limit/types.js';
 import type { LimitKeyPart, LimitRule } from '../config/schema.js';
 
-const SUBJECT_NAMES: Record<LimitKeyPart, string> = { ip: 'client address', sub: 'user', client_id: 'OAuth client' };
+const SUBJECT_NAMES: Record<LimitKeyPart, string> = { ip: 'client address', sub: 'user', client_id: 'OAuth client', api_key: 'API key' };
 
 /** Context from which limit keys are built. */
 export interface LimitContext {
   request: FastifyRequest;
   identity?: Identity | undefined;
   ipv6PrefixLength: number;
+}
+
+function keyPartValue(part: LimitKeyPart, context: LimitContext): string | undefined {
+  switch (part) {
+    case 'ip':
+      return clientAddressKey(context.request.ip, context.ipv6PrefixLength);
+    case 'sub':
+      return context.identity?.subject;
+    case 'client_id':
+      return context.identity?.clientId;
+    case 'api_key':
+      return context.identity?.keyId;
+  }
 }
 
 /**
@@ -31,12 +44,7 @@ export function buildCheck(rule: LimitRule, context: LimitContext, kind: LimitCh
   const parts: string[] = [];
 
   for (const part of rule.key) {
-    const value =
-      part === 'ip'
-        ? clientAddressKey(context.request.ip, context.ipv6PrefixLength)
-        : part === 'sub'
-          ? context.identity?.subject
-          : context.identity?.clientId;
+    const value = keyPartValue(part, context);
     if (value === undefined || value === '') {
       return undefined;
     }

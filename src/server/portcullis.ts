@@ -5,6 +5,9 @@ import type { Kysely } from 'kysely';
 import type Provider from 'oidc-provider';
 
 import { AccountService } from '../accounts/account-service.js';
+import { ApiKeyService } from '../api-keys/api-key-service.js';
+import { ApiKeyHasher } from '../core/api-keys/hash.js';
+import { parseDuration } from '../core/duration.js';
 import { authorizationServer } from '../authorization-server/server.js';
 import { createProvider } from '../authorization-server/provider.js';
 import type { PortcullisConfig } from '../config/schema.js';
@@ -60,8 +63,11 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   const db = await openDatabase(config.dataDir);
   const serverSecret = loadServerSecret(config.dataDir);
 
-  const { accounts, clients, signingKeys: signingKeyRepository } = createRepositories(db, serverSecret);
+  const { accounts, apiKeys: apiKeyRepository, clients, signingKeys: signingKeyRepository } = createRepositories(db, serverSecret);
   const accountService = new AccountService(accounts);
+  const apiKeys = new ApiKeyService(apiKeyRepository, accounts, new ApiKeyHasher(deriveKey(serverSecret, 'api key hashes')), (error) =>
+    logger.error({ err: error }, 'recording API key use failed'),
+  );
 
   const created = await bootstrap({
     accounts,
@@ -148,6 +154,10 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       routes: DEMO_ROUTES,
       verifier,
       isGrantActive: (grantId) => isGrantActive(db, grantId),
+      isClientActive: (clientId) => clients.exists(clientId),
+      apiKeys,
+      findAccount: (id) => accounts.findById(id),
+      apiKeyGraceSeconds: config.apiKeys.rotationGrace === '0' ? 0 : parseDuration(config.apiKeys.rotationGrace) / 1000,
       corsOrigins: config.corsOrigins,
       upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
       bodyLimitBytes: config.bodyLimitBytes,

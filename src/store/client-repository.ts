@@ -87,6 +87,11 @@ export class ClientRepository {
     return { ...metadata, client_secret: await this.#box.unseal(sealed) };
   }
 
+  async exists(clientId: string): Promise<boolean> {
+    const row = await this.#db.selectFrom('clients').select('client_id').where('client_id', '=', clientId).executeTakeFirst();
+    return row !== undefined;
+  }
+
   async list(): Promise<ClientSummary[]> {
     const rows = await this.#db.selectFrom('clients').selectAll().orderBy('created_at').orderBy('client_id').execute();
 

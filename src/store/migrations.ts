@@ -59,6 +59,30 @@ const MIGRATIONS: Record<string, Migration> = {
       }
     },
   },
+  '0002_api_keys': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('hash', 'text', (column) => column.notNull())
+        .addColumn('environment', 'text', (column) => column.notNull())
+        .addColumn('owner_id', 'text', (column) => column.notNull())
+        .addColumn('name', 'text', (column) => column.notNull())
+        .addColumn('scopes', 'text', (column) => column.notNull())
+        .addColumn('allowed_cidrs', 'text', (column) => column.notNull().defaultTo('[]'))
+        .addColumn('created_at', 'integer', (column) => column.notNull())
+        .addColumn('expires_at', 'integer')
+        .addColumn('last_used_at', 'integer')
+        .addColumn('revoked_at', 'integer')
+        .addColumn('replaced_by', 'text')
+        .execute();
+
+      await db.schema.createIndex('api_keys_owner_id').on('api_keys').column('owner_id').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table if exists api_keys`.execute(db);
+    },
+  },
 };
 
 /** Serves the migrations from code, so a built package needs no migration files on disk. */

@@ -48,7 +48,29 @@ export interface SigningKeyTable {
   retired_at: number | null;
 }
 
+export interface ApiKeyTable {
+  /** The public key id, the 12 characters after the environment marker. */
+  id: string;
+  /** HMAC-SHA-256 of the whole key, keyed with a key derived from the server secret. */
+  hash: string;
+  environment: string;
+  /** The account that owns the key. */
+  owner_id: string;
+  name: string;
+  /** JSON array of scopes. */
+  scopes: string;
+  /** JSON array of CIDR ranges the key may be used from; empty means any. */
+  allowed_cidrs: string;
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+  /** The key id of the successor after a rotation. */
+  replaced_by: string | null;
+}
+
 export interface Database {
+  api_keys: ApiKeyTable;
   accounts: AccountTable;
   clients: ClientTable;
   oidc_payloads: OidcPayloadTable;

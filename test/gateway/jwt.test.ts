@@ -59,7 +59,7 @@ describe('gateway access token checks', () => {
   it('requires a token', async () => {
     const response = await callApi(server, '/orders', undefined);
     expect(response.status).toBe(401);
-    expect(response.headers.get('www-authenticate')).toBe('Bearer realm="portcullis"');
+    expect(response.headers.get('www-authenticate')).toBe('Bearer realm="portcullis", ApiKey realm="portcullis"');
   });
 
   it('rejects alg none', async () => {

@@ -1,0 +1,263 @@
+import ipaddr from 'ipaddr.js';
+
+import { generateApiKey, parseApiKey, type ApiKeyEnvironment } from '../core/api-keys/format.js';
+import type { ApiKeyHasher } from '../core/api-keys/hash.js';
+import type { Account, AccountRepository } from '../store/account-repository.js';
+import type { ApiKeyRecord, ApiKeyRepository } from '../store/api-key-repository.js';
+import { epochSeconds } from '../store/database.js';
+
+/** Scopes an API key may carry, and the role each one needs. */
+const KEY_SCOPES: Record<string, string | undefined> = { 'orders:read': undefined, 'orders:write': undefined, admin: 'admin' };
+
+/** How often the last-used time of one key is written, at most, in seconds. */
+const LAST_USED_INTERVAL_SECONDS = 60;
+
+/** A request to create a key that breaks a rule; the message is safe to show. */
+export class ApiKeyRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ApiKeyRequestError';
+  }
+}
+
+export interface NewApiKey {
+  name: string;
+  scopes: string[];
+  allowedCidrs?: string[];
+  /** Lifetime in seconds; none means the key does not expire. */
+  expiresInSeconds?: number;
+  environment?: ApiKeyEnvironment;
+  /** Scopes the creator holds; the key may carry no other (for example the scopes of the creating access token). */
+  ceiling?: readonly string[];
+}
+
+/** A key as shown to its owner: never the key or its hash. */
+export interface ApiKeySummary {
+  id: string;
+  name: string;
+  environment: string;
+  scopes: string[];
+  allowedCidrs: string[];
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  state: 'active' | 'revoked' | 'expired' | 'rotating';
+  replacedBy: string | null;
+}
+
+export type ApiKeyVerification =
+  | { outcome: 'valid'; record: ApiKeyRecord; owner: Account }
+  | { outcome: 'malformed'; reason: string }
+  | { outcome: 'invalid' }
+  | { outcome: 'address_not_allowed'; record: ApiKeyRecord };
+
+function isoTime(seconds: number | null): string | null {
+  return seconds === null ? null : new Date(seconds * 1000).toISOString();
+}
+
+function stateOf(record: ApiKeyRecord, now: number): ApiKeySummary['state'] {
+  if (record.revokedAt !== null) {
+    return 'revoked';
+  }
+  if (record.expiresAt !== null && record.expiresAt <= now) {
+    return 'expired';
+  }
+  return record.replacedBy === null ? 'active' : 'rotating';
+}
+
+function addressAllowed(address: string, cidrs: readonly string[]): boolean {
+  if (cidrs.length === 0) {
+    return true;
+  }
+  if (!ipaddr.isValid(address)) {
+    return false;
+  }
+
+  let parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  }
+
+  return cidrs.some((cidr) => {
+    const range = ipaddr.parseCIDR(cidr);
+    return range[0].kind() === parsed.kind() && parsed.match(range);
+  });
+}
+
+/** Issues, verifies, rotates and revokes API keys. */
+export class ApiKeyService {
+  readonly #keys: ApiKeyRepository;
+  readonly #accounts: AccountRepository;
+  readonly #hasher: ApiKeyHasher;
+  readonly #lastTouched = new Map<string, number>();
+  readonly #onTouchError: (error: unknown) => void;
+
+  constructor(keys: ApiKeyRepository, accounts: AccountRepository, hasher: ApiKeyHasher, onTouchError: (error: unknown) => void = () => {}) {
+    this.#keys = keys;
+    this.#accounts = accounts;
+    this.#hasher = hasher;
+    this.#onTouchError = onTouchError;
+  }
+
+  /** Returns the scopes an account may put on its keys. */
+  static allowedScopes(owner: Account): string[] {
+    return Object.entries(KEY_SCOPES)
+      .filter(([, role]) => role === undefined || owner.roles.includes(role))
+      .map(([scope]) => scope);
+  }
+
+  /**
+   * Creates a key for `owner` and returns it with its summary. The key value
+   * exists only in the return value: the store keeps its keyed hash.
+   */
+  async create(owner: Account, request: NewApiKey): Promise<{ value: string; summary: ApiKeySummary }> {
+    const record = this.#validate(owner, request);
+    const generated = generateApiKey(request.environment ?? 'live');
+    const full: ApiKeyRecord = { ...record, id: generated.keyId, environment: generated.environment, hash: this.#hasher.hash(generated.value) };
+
+    await this.#keys.create(full);
+    return { value: generated.value, summary: this.summarize(full) };
+  }
+
+  #validate(owner: Account, request: NewApiKey): ApiKeyRecord {
+    const name = request.name.trim();
+    if (name === '' || name.length > 100) {
+      throw new ApiKeyRequestError('name must be 1 to 100 characters');
+    }
+
+    const scopes = [...new Set(request.scopes)];
+    if (scopes.length === 0) {
+      throw new ApiKeyRequestError('at least one scope is required');
+    }
+    const allowed = new Set(ApiKeyService.allowedScopes(owner));
+    const ceiling = request.ceiling === undefined ? undefined : new Set(request.ceiling);
+    const refused = scopes.filter((scope) => !allowed.has(scope) || (ceiling !== undefined && !ceiling.has(scope)));
+    if (refused.length > 0) {
+      throw new ApiKeyRequestError(`scope not allowed for this owner: ${refused.join(', ')}`);
+    }
+
+    const cidrs = request.allowedCidrs ?? [];
+    for (const cidr of cidrs) {
+      try {
+        ipaddr.parseCIDR(cidr);
+      } catch {
+        throw new ApiKeyRequestError(`'${cidr}' is not a CIDR range such as 203.0.113.0/24`);
+      }
+    }
+
+    const lifetime = request.expiresInSeconds;
+    if (lifetime !== undefined && (!Number.isInteger(lifetime) || lifetime <= 0)) {
+      throw new ApiKeyRequestError('expiry must be a positive whole number of seconds');
+    }
+
+    const now = epochSeconds();
+    return {
+      id: '',
+      hash: '',
+      environment: '',
+      ownerId: owner.id,
+      name,
+      scopes,
+      allowedCidrs: cidrs,
+      createdAt: now,
+      expiresAt: lifetime === undefined ? null : now + lifetime,
+      lastUsedAt: null,
+      revokedAt: null,
+      replacedBy: null,
+    };
+  }
+
+  /**
+   * Checks a presented key: its format and checksum first (no store access),
+   * then the stored hash, state, expiry and allowed addresses.
+   */
+  async verify(value: string, clientAddress: string): Promise<ApiKeyVerification> {
+    const parsed = parseApiKey(value);
+    if (!parsed.valid) {
+      return { outcome: 'malformed', reason: parsed.reason };
+    }
+
+    const record = await this.#keys.findById(parsed.keyId);
+    const now = epochSeconds();
+    if (
+      record === undefined ||
+      !this.#hasher.matches(value, record.hash) ||
+      record.revokedAt !== null ||
+      (record.expiresAt !== null && record.expiresAt <= now)
+    ) {
+      return { outcome: 'invalid' };
+    }
+
+    if (!addressAllowed(clientAddress, record.allowedCidrs)) {
+      return { outcome: 'address_not_allowed', record };
+    }
+
+    const owner = await this.#accounts.findById(record.ownerId);
+    if (owner === undefined) {
+      return { outcome: 'invalid' };
+    }
+
+    this.#touchLater(record.id, now);
+    return { outcome: 'valid', record, owner };
+  }
+
+  /** Records the last use at most once a minute per key, after the request's own work. */
+  #touchLater(id: string, now: number): void {
+    const last = this.#lastTouched.get(id) ?? 0;
+    if (now - last < LAST_USED_INTERVAL_SECONDS) {
+      return;
+    }
+
+    this.#lastTouched.set(id, now);
+    setImmediate(() => {
+      this.#keys.touch(id, now).catch(this.#onTouchError);
+    });
+  }
+
+  /**
+   * Issues a successor with the same owner, name, scopes and addresses, and
+   * keeps the old key working for `graceSeconds` (0 ends it at once).
+   */
+  async rotate(id: string, graceSeconds: number, ownerId?: string): Promise<{ value: string; summary: ApiKeySummary } | undefined> {
+    const current = await this.#keys.findById(id);
+    const now = epochSeconds();
+    if (current === undefined || (ownerId !== undefined && current.ownerId !== ownerId) || stateOf(current, now) !== 'active') {
+      return undefined;
+    }
+
+    const generated = generateApiKey(current.environment as ApiKeyEnvironment);
+    const successor: ApiKeyRecord = {
+      ...current,
+      id: generated.keyId,
+      hash: this.#hasher.hash(generated.value),
+      createdAt: now,
+      lastUsedAt: null,
+      replacedBy: null,
+    };
+    await this.#keys.rotate(id, successor, now + graceSeconds);
+    return { value: generated.value, summary: this.summarize(successor) };
+  }
+
+  async revoke(id: string, ownerId?: string): Promise<boolean> {
+    return this.#keys.revoke(id, ownerId);
+  }
+
+  async list(ownerId?: string): Promise<ApiKeySummary[]> {
+    return (await this.#keys.list(ownerId)).map((record) => this.summarize(record));
+  }
+
+  summarize(record: ApiKeyRecord): ApiKeySummary {
+    return {
+      id: record.id,
+      name: record.name,
+      environment: record.environment,
+      scopes: record.scopes,
+      allowedCidrs: record.allowedCidrs,
+      createdAt: isoTime(record.createdAt) as string,
+      expiresAt: isoTime(record.expiresAt),
+      lastUsedAt: isoTime(record.lastUsedAt),
+      state: stateOf(record, epochSeconds()),
+      replacedBy: record.replacedBy,
+    };
+  }
+}

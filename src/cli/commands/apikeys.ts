@@ -1,0 +1,140 @@
+import type { Command } from 'commander';
+
+import { ApiKeyRequestError, type ApiKeySummary } from '../../api-keys/api-key-service.js';
+import { parseDuration } from '../../core/duration.js';
+import { CliError, createOutput } from '../output.js';
+import { withAdminContext, type AdminContext } from '../context.js';
+
+const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function seconds(option: string, value: string): number {
+  if (value === '0') {
+    return 0;
+  }
+  try {
+    return parseDuration(value) / 1000;
+  } catch {
+    throw new CliError(`${option} must be a duration such as 30m, 24h or 90d, got '${value}'`);
+  }
+}
+
+function describe(summary: ApiKeySummary): string {
+  return `${summary.id}\t${summary.state}\t${summary.name}\t${summary.scopes.join(' ')}\texpires ${summary.expiresAt ?? 'never'}`;
+}
+
+async function ownerId(context: AdminContext, username: string): Promise<string> {
+  const owner = await context.accounts.findByUsername(username);
+  if (owner === undefined) {
+    throw new CliError(`no account with username '${username}'`);
+  }
+  return owner.id;
+}
+
+interface CreateOptions {
+  owner: string;
+  name: string;
+  scope: string[];
+  cidr: string[];
+  expiresIn?: string;
+  env: string;
+  dataDir?: string;
+  json?: boolean;
+}
+
+/** Registers `portcullis apikeys create|list|rotate|revoke`. */
+export function registerApiKeyCommands(program: Command): void {
+  const apikeys = program.command('apikeys').description('manage API keys of any account');
+
+  apikeys
+    .command('create')
+    .description('issue an API key; it is shown once and stored only as a keyed hash')
+    .requiredOption('--owner <username>', 'account that owns the key')
+    .requiredOption('--name <name>', 'name that tells the key apart')
+    .option('--scope <scope>', 'scope the key carries, within the owner\'s; repeatable', collect, [])
+    .option('--cidr <range>', 'source address range allowed to use the key, such as 203.0.113.0/24; repeatable', collect, [])
+    .option('--expires-in <duration>', 'lifetime such as 30d (default: no expiry)')
+    .option('--env <environment>', 'environment marker in the key: live or test', 'live')
+    .option('--data-dir <path>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (options: CreateOptions) => {
+      if (options.env !== 'live' && options.env !== 'test') {
+        throw new CliError(`--env must be live or test, got '${options.env}'`);
+      }
+
+      await withAdminContext(options.dataDir, async (context) => {
+        const owner = await context.accounts.findByUsername(options.owner);
+        if (owner === undefined) {
+          throw new CliError(`no account with username '${options.owner}'`);
+        }
+
+        try {
+          const created = await context.apiKeyService.create(owner, {
+            name: options.name,
+            scopes: options.scope,
+            allowedCidrs: options.cidr,
+            ...(options.expiresIn === undefined ? {} : { expiresInSeconds: seconds('--expires-in', options.expiresIn) }),
+            environment: options.env as 'live' | 'test',
+          });
+          const text = `key: ${created.value}\nid: ${created.summary.id}\nThe key is shown only this once; store it now.`;
+          createOutput(options.json === true).result({ key: created.value, ...created.summary }, text);
+        } catch (error) {
+          if (error instanceof ApiKeyRequestError) {
+            throw new CliError(error.message);
+          }
+          throw error;
+        }
+      });
+    });
+
+  apikeys
+    .command('list')
+    .description('list API keys (never the keys themselves)')
+    .option('--owner <username>', 'only the keys of this account')
+    .option('--data-dir <path>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (options: { owner?: string; dataDir?: string; json?: boolean }) => {
+      await withAdminContext(options.dataDir, async (context) => {
+        const owner = options.owner === undefined ? undefined : await ownerId(context, options.owner);
+        const list = await context.apiKeyService.list(owner);
+        createOutput(options.json === true).result(list, list.map(describe).join('\n') || 'no API keys');
+      });
+    });
+
+  apikeys
+    .command('rotate')
+    .description('issue a successor; the old key keeps working for the grace period')
+    .argument('<id>', 'id of the key to rotate')
+    .option('--grace <duration>', 'how long the old key keeps working, such as 24h, or 0 (default: the configured rotation grace)')
+    .option('--data-dir <path>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, options: { grace?: string; dataDir?: string; json?: boolean }) => {
+      await withAdminContext(options.dataDir, async (context) => {
+        const grace = seconds('--grace', options.grace ?? context.config.apiKeys.rotationGrace);
+        const rotated = await context.apiKeyService.rotate(id, grace);
+        if (rotated === undefined) {
+          throw new CliError(`no active API key with id '${id}'`);
+        }
+        const text = `key: ${rotated.value}\nid: ${rotated.summary.id}\nThe old key ${id} stops working in ${grace} seconds.`;
+        createOutput(options.json === true).result({ key: rotated.value, replaces: id, graceSeconds: grace, ...rotated.summary }, text);
+      });
+    });
+
+  apikeys
+    .command('revoke')
+    .description('revoke an API key; it stops working on the next request')
+    .argument('<id>', 'id of the key to revoke')
+    .option('--data-dir <path>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, options: { dataDir?: string; json?: boolean }) => {
+      await withAdminContext(options.dataDir, async (context) => {
+        if (!(await context.apiKeyService.revoke(id))) {
+          throw new CliError(`no active API key with id '${id}'`);
+        }
+        createOutput(options.json === true).result({ id, revoked: true }, `revoked API key ${id}`);
+      });
+    });
+}

@@ -1,0 +1,25 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Keyed hashes of API keys (HMAC-SHA-256). The HMAC key comes from the
+ * server secret, which lives outside the database, so a database dump alone
+ * neither contains a usable key nor lets anyone test guesses offline.
+ */
+export class ApiKeyHasher {
+  readonly #key: Buffer;
+
+  constructor(hmacKey: Buffer) {
+    this.#key = hmacKey;
+  }
+
+  hash(value: string): string {
+    return createHmac('sha256', this.#key).update(value, 'utf8').digest('base64url');
+  }
+
+  /** Compares a presented key with a stored hash in constant time. */
+  matches(value: string, storedHash: string): boolean {
+    const presented = Buffer.from(this.hash(value), 'base64url');
+    const stored = Buffer.from(storedHash, 'base64url');
+    return presented.length === stored.length && timingSafeEqual(presented, stored);
+  }
+}

@@ -1,0 +1,132 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+import { ApiKeyRequestError, type ApiKeyService } from '../api-keys/api-key-service.js';
+import { parseDuration } from '../core/duration.js';
+import type { Identity } from '../core/identity-headers.js';
+import { ProblemError } from '../core/problem.js';
+import type { Account } from '../store/account-repository.js';
+import { authenticate, type AuthenticationDependencies } from './authenticate.js';
+
+export interface ApiKeyRoutesOptions {
+  authentication: AuthenticationDependencies;
+  apiKeys: ApiKeyService;
+  findAccount: (id: string) => Promise<Account | undefined>;
+  /** How long a rotated key keeps working, in seconds. */
+  defaultGraceSeconds: number;
+}
+
+const createBody = {
+  type: 'object',
+  required: ['name', 'scopes'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 100 },
+    scopes: { type: 'array', minItems: 1, maxItems: 10, items: { type: 'string', maxLength: 64 } },
+    allowed_cidrs: { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 64 } },
+    expires_in: { type: 'string', pattern: '^[1-9][0-9]{0,8}(s|m|h|d)$' },
+    environment: { enum: ['live', 'test'] },
+  },
+} as const;
+
+const rotateBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { grace: { type: 'string', pattern: '^(0|[1-9][0-9]{0,8}(s|m|h|d))$' } },
+} as const;
+
+const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^[0-9A-Za-z]{12}$' } },
+} as const;
+
+interface CreateBody {
+  name: string;
+  scopes: string[];
+  allowed_cidrs?: string[];
+  expires_in?: string;
+  environment?: 'live' | 'test';
+}
+
+function keyNotFound(id: string): ProblemError {
+  return new ProblemError('not_found', `No active API key with id '${id}' belongs to you.`);
+}
+
+/**
+ * Registers `/keys`, where users manage their own API keys with an OAuth
+ * access token. An API key cannot manage keys, so a leaked key cannot mint
+ * or extend others.
+ */
+export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOptions): Promise<void> {
+  // These routes are served by the gateway itself, so they parse JSON
+  // instead of relaying raw bytes as the proxied routes do.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+
+  app.addHook('onRequest', async (request) => {
+    request.identity = await authenticate(request, options.authentication, ['jwt']);
+  });
+
+  async function owner(request: FastifyRequest): Promise<{ identity: Identity; account: Account }> {
+    const identity = request.identity as Identity;
+    const account = identity.subject === identity.clientId ? undefined : await options.findAccount(identity.subject);
+    if (account === undefined) {
+      throw new ProblemError('forbidden', 'API keys belong to user accounts; this token does not represent a user.');
+    }
+    return { identity, account };
+  }
+
+  app.get('/keys', async (request) => {
+    const { account } = await owner(request);
+    return { items: await options.apiKeys.list(account.id) };
+  });
+
+  app.post<{ Body: CreateBody }>('/keys', { schema: { body: createBody } }, async (request, reply) => {
+    const { identity, account } = await owner(request);
+    const body = request.body;
+
+    try {
+      const created = await options.apiKeys.create(account, {
+        name: body.name,
+        scopes: body.scopes,
+        allowedCidrs: body.allowed_cidrs ?? [],
+        ...(body.expires_in === undefined ? {} : { expiresInSeconds: parseDuration(body.expires_in) / 1000 }),
+        environment: body.environment ?? 'live',
+        ceiling: identity.scopes,
+      });
+      request.log.info({ keyId: created.summary.id, ownerId: account.id }, 'API key created');
+      return reply.code(201).header('cache-control', 'no-store').send({ key: created.value, ...created.summary });
+    } catch (error) {
+      if (error instanceof ApiKeyRequestError) {
+        throw new ProblemError('invalid_request', `The API key request is invalid: ${error.message}.`);
+      }
+      throw error;
+    }
+  });
+
+  app.post<{ Params: { id: string }; Body: { grace?: string } }>(
+    '/keys/:id/rotate',
+    { schema: { params: idParams, body: rotateBody } },
+    async (request, reply) => {
+      const { account } = await owner(request);
+      const grace = request.body?.grace;
+      const graceSeconds = grace === undefined ? options.defaultGraceSeconds : grace === '0' ? 0 : parseDuration(grace) / 1000;
+
+      const rotated = await options.apiKeys.rotate(request.params.id, graceSeconds, account.id);
+      if (rotated === undefined) {
+        throw keyNotFound(request.params.id);
+      }
+      request.log.info({ keyId: request.params.id, successor: rotated.summary.id }, 'API key rotated');
+      return reply.code(201).header('cache-control', 'no-store').send({ key: rotated.value, ...rotated.summary });
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>('/keys/:id', { schema: { params: idParams } }, async (request, reply) => {
+    const { account } = await owner(request);
+    if (!(await options.apiKeys.revoke(request.params.id, account.id))) {
+      throw keyNotFound(request.params.id);
+    }
+    request.log.info({ keyId: request.params.id }, 'API key revoked');
+    return reply.code(204).send();
+  });
+}

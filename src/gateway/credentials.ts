@@ -1,0 +1,85 @@
+import type { FastifyRequest } from 'fastify';
+
+import { extractBearerToken } from '../core/bearer.js';
+
+export type PresentedCredential =
+  | { kind: 'missing' }
+  | { kind: 'malformed'; reason: string }
+  | { kind: 'bearer'; value: string }
+  | { kind: 'api_key'; value: string };
+
+/** Longest accepted credential, in characters. */
+const MAX_CREDENTIAL_LENGTH = 8192;
+
+const API_KEY_SCHEME = /^ApiKey (\S+)$/i;
+
+function headerCount(request: FastifyRequest, name: string): number {
+  const raw = request.raw.rawHeaders;
+  let count = 0;
+  for (let index = 0; index < raw.length; index += 2) {
+    if (raw[index]?.toLowerCase() === name) {
+      count += 1;
+    }
+  }
+  return count;
+}
+
+function readApiKeyHeader(value: string): PresentedCredential {
+  if (value.length > MAX_CREDENTIAL_LENGTH || !/^[\x21-\x7e]+$/.test(value)) {
+    return { kind: 'malformed', reason: 'the API key contains whitespace or characters outside printable ASCII' };
+  }
+  return { kind: 'api_key', value };
+}
+
+function readAuthorization(value: string): PresentedCredential {
+  if (/^Bearer(\s|$)/i.test(value)) {
+    const bearer = extractBearerToken(value);
+    if (bearer.kind === 'token') {
+      return { kind: 'bearer', value: bearer.token };
+    }
+    return { kind: 'malformed', reason: bearer.kind === 'malformed' ? bearer.reason : 'the bearer token is missing' };
+  }
+
+  if (/^ApiKey(\s|$)/i.test(value)) {
+    const match = API_KEY_SCHEME.exec(value);
+    return match?.[1] === undefined
+      ? { kind: 'malformed', reason: 'the Authorization header is not in the form "ApiKey <key>"' }
+      : readApiKeyHeader(match[1]);
+  }
+
+  return { kind: 'malformed', reason: 'the Authorization scheme is not supported; use Bearer or ApiKey' };
+}
+
+/**
+ * Reads the one credential of a request: a bearer token or an API key in
+ * `Authorization`, or an API key in `X-API-Key`. Repeated headers, or two
+ * credentials that disagree, are malformed rather than resolved by a guess.
+ */
+export function extractCredential(request: FastifyRequest): PresentedCredential {
+  if (headerCount(request, 'authorization') > 1) {
+    return { kind: 'malformed', reason: 'send exactly one Authorization header' };
+  }
+  if (headerCount(request, 'x-api-key') > 1) {
+    return { kind: 'malformed', reason: 'send exactly one X-API-Key header' };
+  }
+
+  const authorization = request.headers.authorization;
+  const apiKeyHeader = request.headers['x-api-key'];
+  const fromAuthorization = authorization === undefined || authorization === '' ? undefined : readAuthorization(authorization);
+  const fromApiKeyHeader = typeof apiKeyHeader !== 'string' || apiKeyHeader === '' ? undefined : readApiKeyHeader(apiKeyHeader);
+
+  if (fromAuthorization === undefined) {
+    return fromApiKeyHeader ?? { kind: 'missing' };
+  }
+  if (fromApiKeyHeader === undefined || fromAuthorization.kind === 'malformed') {
+    return fromAuthorization;
+  }
+  if (fromApiKeyHeader.kind === 'malformed') {
+    return fromApiKeyHeader;
+  }
+
+  if (fromAuthorization.kind === 'api_key' && fromApiKeyHeader.kind === 'api_key' && fromAuthorization.value === fromApiKeyHeader.value) {
+    return fromAuthorization;
+  }
+  return { kind: 'malformed', reason: 'send one credential, not an Authorization header and a different X-API-Key' };
+}

@@ -1,0 +1,109 @@
+import type { Kysely, Selectable } from 'kysely';
+
+import { epochSeconds } from './database.js';
+import type { ApiKeyTable, Database } from './schema.js';
+
+/** An API key as stored: everything but the key itself. */
+export interface ApiKeyRecord {
+  id: string;
+  hash: string;
+  environment: string;
+  ownerId: string;
+  name: string;
+  scopes: string[];
+  allowedCidrs: string[];
+  createdAt: number;
+  expiresAt: number | null;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+  replacedBy: string | null;
+}
+
+function toRecord(row: Selectable<ApiKeyTable>): ApiKeyRecord {
+  return {
+    id: row.id,
+    hash: row.hash,
+    environment: row.environment,
+    ownerId: row.owner_id,
+    name: row.name,
+    scopes: JSON.parse(row.scopes) as string[],
+    allowedCidrs: JSON.parse(row.allowed_cidrs) as string[],
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
+    replacedBy: row.replaced_by,
+  };
+}
+
+function toRow(record: ApiKeyRecord): Selectable<ApiKeyTable> {
+  return {
+    id: record.id,
+    hash: record.hash,
+    environment: record.environment,
+    owner_id: record.ownerId,
+    name: record.name,
+    scopes: JSON.stringify(record.scopes),
+    allowed_cidrs: JSON.stringify(record.allowedCidrs),
+    created_at: record.createdAt,
+    expires_at: record.expiresAt,
+    last_used_at: record.lastUsedAt,
+    revoked_at: record.revokedAt,
+    replaced_by: record.replacedBy,
+  };
+}
+
+/** Stores API keys as keyed hashes; the keys themselves are never written. */
+export class ApiKeyRepository {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async create(record: ApiKeyRecord): Promise<void> {
+    await this.#db.insertInto('api_keys').values(toRow(record)).execute();
+  }
+
+  async findById(id: string): Promise<ApiKeyRecord | undefined> {
+    const row = await this.#db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : toRecord(row);
+  }
+
+  /** Lists keys, newest first, of one owner or of everyone. */
+  async list(ownerId?: string): Promise<ApiKeyRecord[]> {
+    let query = this.#db.selectFrom('api_keys').selectAll().orderBy('created_at', 'desc').orderBy('id');
+    if (ownerId !== undefined) {
+      query = query.where('owner_id', '=', ownerId);
+    }
+    return (await query.execute()).map(toRecord);
+  }
+
+  /** Revokes a key that is not revoked yet; returns false when there is none (of that owner). */
+  async revoke(id: string, ownerId?: string): Promise<boolean> {
+    let query = this.#db.updateTable('api_keys').set({ revoked_at: epochSeconds() }).where('id', '=', id).where('revoked_at', 'is', null);
+    if (ownerId !== undefined) {
+      query = query.where('owner_id', '=', ownerId);
+    }
+    const result = await query.executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /**
+   * Stores `successor` and lets `id` expire at `oldKeyExpiresAt` (or earlier,
+   * if it already expires sooner), in one transaction.
+   */
+  async rotate(id: string, successor: ApiKeyRecord, oldKeyExpiresAt: number): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.insertInto('api_keys').values(toRow(successor)).execute();
+
+      const current = await trx.selectFrom('api_keys').select('expires_at').where('id', '=', id).executeTakeFirstOrThrow();
+      const expiresAt = current.expires_at === null ? oldKeyExpiresAt : Math.min(current.expires_at, oldKeyExpiresAt);
+      await trx.updateTable('api_keys').set({ expires_at: expiresAt, replaced_by: successor.id }).where('id', '=', id).execute();
+    });
+  }
+
+  async touch(id: string, at: number): Promise<void> {
+    await this.#db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute();
+  }
+}

@@ -1,0 +1,258 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { ApiKeyRepository } from '../../src/store/api-key-repository.js';
+import { createUser } from '../support/accounts.js';
+import { runCli } from '../support/cli.js';
+import { callApi, obtainTokens } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+interface CreatedKey {
+  key: string;
+  id: string;
+  scopes: string[];
+  state: string;
+}
+
+describe('API keys', () => {
+  let upstream: Server;
+  let received: IncomingHttpHeaders[];
+  let server: TestServer;
+  let owner: { id: string; username: string; password: string };
+
+  beforeAll(async () => {
+    received = [];
+    upstream = createServer((request, response) => {
+      received.push(request.headers);
+      response.setHeader('content-type', 'application/json');
+      response.end('{"items":[],"next_cursor":null}');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    server = await startTestServer({ upstreamUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` });
+    owner = await createUser(server, 'key_owner');
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await new Promise((resolve) => upstream.close(resolve));
+  });
+
+  async function createKey(...args: string[]): Promise<CreatedKey> {
+    const result = await runCli(['apikeys', 'create', '--owner', 'key_owner', '--name', 'test key', '--json', '--data-dir', server.dataDir, ...args]);
+    expect(result.code, result.stderr).toBe(0);
+    return JSON.parse(result.stdout) as CreatedKey;
+  }
+
+  async function withKey(key: string, path = '/orders', init: RequestInit = {}): Promise<Response> {
+    return fetch(`${server.url}/api${path}`, { ...init, headers: { 'x-api-key': key, ...(init.headers as Record<string, string>) } });
+  }
+
+  async function expectInvalid(response: Response, key?: string): Promise<string> {
+    expect(response.status).toBe(401);
+    expect(response.headers.get('content-type')).toContain('application/problem+json');
+    expect(response.headers.get('www-authenticate')).toContain('ApiKey realm="portcullis"');
+    const body = await response.text();
+    if (key !== undefined) {
+      expect(body).not.toContain(key);
+      expect(body).not.toContain(key.slice(9, 30));
+    }
+    return (JSON.parse(body) as { detail: string }).detail;
+  }
+
+  it('shows the key once and stores only a hash', async () => {
+    const created = await createKey('--scope', 'orders:read');
+    expect(created.key).toMatch(/^pcs_live_[0-9A-Za-z]{55}_[0-9A-Za-z]{6}$/);
+    expect(created.key.slice(9, 21)).toBe(created.id);
+
+    const listed = await runCli(['apikeys', 'list', '--json', '--data-dir', server.dataDir]);
+    expect(listed.stdout).toContain(created.id);
+    expect(listed.stdout).not.toContain(created.key);
+
+    await server.running.db.selectFrom('api_keys').select('id').execute();
+    for (const file of ['portcullis.sqlite', 'portcullis.sqlite-wal']) {
+      const bytes = await readFile(join(server.dataDir, file)).catch(() => Buffer.alloc(0));
+      expect(bytes.includes(Buffer.from(created.key)), file).toBe(false);
+      expect(bytes.includes(Buffer.from(created.key.slice(21, 64))), file).toBe(false);
+    }
+  });
+
+  it('authenticates in either header', async () => {
+    const created = await createKey('--scope', 'orders:read');
+
+    expect((await withKey(created.key)).status).toBe(200);
+    const headers = received.at(-1) ?? {};
+    expect(headers['x-portcullis-credential']).toBe('api_key');
+    expect(headers['x-portcullis-key-id']).toBe(created.id);
+    expect(headers['x-portcullis-subject']).toBe(owner.id);
+    expect(headers['x-portcullis-scope']).toBe('orders:read');
+    expect(JSON.stringify(headers)).not.toContain(created.key);
+
+    const viaAuthorization = await fetch(`${server.url}/api/orders`, { headers: { authorization: `ApiKey ${created.key}` } });
+    expect(viaAuthorization.status).toBe(200);
+    const both = await fetch(`${server.url}/api/orders`, { headers: { authorization: `ApiKey ${created.key}`, 'x-api-key': created.key } });
+    expect(both.status).toBe(200);
+  });
+
+  it('rejects a bad checksum without a store look-up', async () => {
+    const created = await createKey('--scope', 'orders:read');
+    const lookups = vi.spyOn(ApiKeyRepository.prototype, 'findById');
+    const last = created.key.at(-1) === 'a' ? 'b' : 'a';
+
+    const detail = await expectInvalid(await withKey(`${created.key.slice(0, -1)}${last}`), created.key);
+    expect(detail).toContain('checksum');
+    expect(lookups).not.toHaveBeenCalled();
+    lookups.mockRestore();
+  });
+
+  it('rejects malformed keys in general terms', async () => {
+    const { key } = await createKey('--scope', 'orders:read');
+    const cases: Array<[string, Record<string, string>]> = [
+      ['wrong prefix', { 'x-api-key': `sk_${key.slice(4)}` }],
+      ['truncated', { 'x-api-key': key.slice(0, -3) }],
+      ['too long', { 'x-api-key': `${key}A` }],
+      ['non-ASCII', { 'x-api-key': encodeURIComponent(`${key.slice(0, -1)}é`) }],
+      ['inner whitespace', { authorization: `ApiKey ${key.slice(0, 20)} ${key.slice(20)}` }],
+      ['different keys in both headers', { authorization: `ApiKey ${key}`, 'x-api-key': `${key.slice(0, -1)}Z` }],
+      ['a bearer token and a key', { authorization: 'Bearer abc', 'x-api-key': key }],
+      ['an unknown scheme', { authorization: `Basic ${key}` }],
+    ];
+
+    for (const [name, headers] of cases) {
+      const response = await fetch(`${server.url}/api/orders`, { headers });
+      expect(response.status, name).toBe(401);
+      const body = await response.text();
+      expect(body, name).not.toContain(key);
+    }
+  });
+
+  it('rejects several Authorization headers', async () => {
+    const { key } = await createKey('--scope', 'orders:read');
+    const { request } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      const outgoing = request(`${server.url}/api/orders`, { headers: ['Host', new URL(server.url).host, 'Authorization', `ApiKey ${key}`, 'Authorization', `ApiKey ${key}`] as never }, (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      outgoing.on('error', reject);
+      outgoing.end();
+    });
+    expect(status).toBe(401);
+  });
+
+  it('treats dead keys alike', async () => {
+    const revoked = await createKey('--scope', 'orders:read');
+    expect((await runCli(['apikeys', 'revoke', revoked.id, '--data-dir', server.dataDir])).code).toBe(0);
+
+    const expiring = await createKey('--scope', 'orders:read', '--expires-in', '1s');
+    const rotated = await createKey('--scope', 'orders:read');
+    const rotation = await runCli(['apikeys', 'rotate', rotated.id, '--grace', '0', '--json', '--data-dir', server.dataDir]);
+    const successor = JSON.parse(rotation.stdout) as CreatedKey;
+
+    const { generateApiKey } = await import('../../src/core/api-keys/format.js');
+    const unknown = generateApiKey('live').value;
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+
+    const details = new Set<string>();
+    for (const key of [revoked.key, expiring.key, rotated.key, unknown]) {
+      details.add(await expectInvalid(await withKey(key), key));
+    }
+    expect([...details]).toEqual(['The API key is invalid, revoked or expired.']);
+    expect((await withKey(successor.key)).status).toBe(200);
+  });
+
+  it('keeps a rotated key for the grace period', async () => {
+    const original = await createKey('--scope', 'orders:read');
+    const rotation = await runCli(['apikeys', 'rotate', original.id, '--grace', '2s', '--json', '--data-dir', server.dataDir]);
+    const successor = JSON.parse(rotation.stdout) as CreatedKey;
+
+    expect((await withKey(original.key)).status).toBe(200);
+    expect((await withKey(successor.key)).status).toBe(200);
+
+    await new Promise((resolve) => setTimeout(resolve, 3100));
+    expect((await withKey(original.key)).status).toBe(401);
+    expect((await withKey(successor.key)).status).toBe(200);
+  });
+
+  it('enforces scopes per route', async () => {
+    const reader = await createKey('--scope', 'orders:read');
+    const write = await withKey(reader.key, '/orders', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"item":"x","quantity":1}' });
+    expect(write.status).toBe(403);
+    expect(((await write.json()) as { code: string }).code).toBe('insufficient_scope');
+  });
+
+  it('rejects scopes beyond the owner', async () => {
+    const result = await runCli(['apikeys', 'create', '--owner', 'key_owner', '--name', 'greedy', '--scope', 'admin', '--data-dir', server.dataDir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('scope not allowed for this owner: admin');
+  });
+
+  it('keeps API keys off JWT-only routes', async () => {
+    const admin = await runCli(['apikeys', 'create', '--owner', 'admin', '--name', 'admin key', '--scope', 'admin', '--json', '--data-dir', server.dataDir]);
+    const key = (JSON.parse(admin.stdout) as CreatedKey).key;
+    const response = await withKey(key, '/admin/orders');
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { detail: string }).detail).toBe('API keys are not accepted for this operation.');
+  });
+
+  it('restricts keys to their source ranges', async () => {
+    const outside = await createKey('--scope', 'orders:read', '--cidr', '10.0.0.0/8');
+    const inside = await createKey('--scope', 'orders:read', '--cidr', '127.0.0.0/8');
+
+    const refused = await withKey(outside.key);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { detail: string }).detail).toBe('This API key may not be used from this address.');
+    expect((await withKey(inside.key)).status).toBe(200);
+    expect(server.logs.some((line) => line.includes('API key used from a disallowed address') && line.includes(outside.id))).toBe(true);
+  });
+
+  it('rejects a key in the query string', async () => {
+    const { key } = await createKey('--scope', 'orders:read');
+    for (const query of [`api_key=${key}`, `x=${key}`, `key=${key}`]) {
+      const response = await fetch(`${server.url}/api/orders?${query}`);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { detail: string }).detail).toContain('X-API-Key header');
+    }
+    expect(server.logs.join('\n')).not.toContain(key);
+  });
+
+  it('records the last use', async () => {
+    const created = await createKey('--scope', 'orders:read');
+    expect((await withKey(created.key)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    const row = await server.running.db.selectFrom('api_keys').select('last_used_at').where('id', '=', created.id).executeTakeFirstOrThrow();
+    expect(row.last_used_at).toBeGreaterThan(0);
+  });
+
+  it('lets users manage their own keys', async () => {
+    const { tokens } = await obtainTokens(server, owner);
+    const token = tokens.access_token;
+    const json = { 'content-type': 'application/json' };
+
+    const created = await callApi(server, '/keys', token, { method: 'POST', headers: json, body: JSON.stringify({ name: 'mine', scopes: ['orders:read'] }) });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('cache-control')).toBe('no-store');
+    const key = (await created.json()) as CreatedKey;
+    expect((await withKey(key.key)).status).toBe(200);
+
+    const listed = (await (await callApi(server, '/keys', token)).json()) as { items: Array<{ id: string }> };
+    expect(listed.items.map((item) => item.id)).toContain(key.id);
+    expect(JSON.stringify(listed)).not.toContain(key.key);
+
+    const escalate = await callApi(server, '/keys', token, { method: 'POST', headers: json, body: JSON.stringify({ name: 'x', scopes: ['admin'] }) });
+    expect(escalate.status).toBe(400);
+
+    const byKey = await fetch(`${server.url}/api/keys`, { headers: { 'x-api-key': key.key } });
+    expect(byKey.status).toBe(401);
+
+    const other = await createUser(server, 'other_owner');
+    const otherToken = (await obtainTokens(server, other)).tokens.access_token;
+    expect((await callApi(server, `/keys/${key.id}`, otherToken, { method: 'DELETE' })).status).toBe(404);
+
+    expect((await callApi(server, `/keys/${key.id}`, token, { method: 'DELETE' })).status).toBe(204);
+    expect((await withKey(key.key)).status).toBe(401);
+  });
+});
