@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js';
 
 import { generateApiKey, parseApiKey, type ApiKeyEnvironment } from '../core/api-keys/format.js';
-import type { ApiKeyHasher } from '../core/api-keys/hash.js';
+import type { KeyedHash } from '../core/keyed-hash.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
 import type { ApiKeyRecord, ApiKeyRepository } from '../store/api-key-repository.js';
 import { epochSeconds } from '../store/database.js';
@@ -88,11 +88,11 @@ function addressAllowed(address: string, cidrs: readonly string[]): boolean {
 export class ApiKeyService {
   readonly #keys: ApiKeyRepository;
   readonly #accounts: AccountRepository;
-  readonly #hasher: ApiKeyHasher;
+  readonly #hasher: KeyedHash;
   readonly #lastTouched = new Map<string, number>();
   readonly #onTouchError: (error: unknown) => void;
 
-  constructor(keys: ApiKeyRepository, accounts: AccountRepository, hasher: ApiKeyHasher, onTouchError: (error: unknown) => void = () => {}) {
+  constructor(keys: ApiKeyRepository, accounts: AccountRepository, hasher: KeyedHash, onTouchError: (error: unknown) => void = () => {}) {
     this.#keys = keys;
     this.#accounts = accounts;
     this.#hasher = hasher;

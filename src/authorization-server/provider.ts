@@ -11,11 +11,9 @@ import type { Database } from '../store/schema.js';
 import type { SigningKey } from '../store/signing-key-repository.js';
 import { renderErrorPage } from './views/error-page.js';
 
-/** Scopes of the API audience. `admin` is granted only to accounts with the admin role. */
-export const API_SCOPES = ['orders:read', 'orders:write', 'admin'] as const;
+import { API_SCOPES, OIDC_SCOPES } from '../core/scopes.js';
 
-/** OpenID Connect scopes. */
-export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
+export { API_SCOPES, OIDC_SCOPES };
 
 /** Endpoint paths of the authorization server, relative to the issuer. */
 export const ROUTES = {
@@ -42,6 +40,24 @@ export interface ProviderDependencies {
 function requestedScopes(ctx: KoaContextWithOIDC): string[] {
   const scope = ctx.oidc.params?.['scope'];
   return typeof scope === 'string' ? scope.split(' ') : [];
+}
+
+function isClientCredentialsGrant(ctx: KoaContextWithOIDC): boolean {
+  return ctx.oidc.route === 'token' && ctx.oidc.params?.['grant_type'] === 'client_credentials';
+}
+
+/**
+ * Rejects a client credentials request for a scope outside the client's
+ * `allowed_scopes`, instead of silently issuing a narrower token.
+ */
+async function checkClientCredentialsScope(ctx: KoaContextWithOIDC, clientId: string, clients: ClientRepository): Promise<void> {
+  const metadata = await clients.find(clientId);
+  const allowed = new Set((metadata?.allowed_scopes ?? '').split(' ').filter((scope) => scope !== ''));
+  for (const scope of requestedScopes(ctx)) {
+    if (!allowed.has(scope)) {
+      throw new errors.InvalidScope('requested scope is not allowed for this client', scope);
+    }
+  }
 }
 
 /**
@@ -108,7 +124,9 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
       userinfoSigningAlgValues: [SIGNING_ALGORITHM],
       introspectionSigningAlgValues: [SIGNING_ALGORITHM],
       authorizationSigningAlgValues: [SIGNING_ALGORITHM],
+      clientAuthSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'],
     },
+    clientAuthMethods: ['none', 'client_secret_basic', 'private_key_jwt'],
     responseTypes: ['code'],
     pkce: { required: () => true },
     allowOmittingSingleRegisteredRedirectUri: false,
@@ -125,6 +143,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
       userinfo: { enabled: true },
+      clientCredentials: { enabled: true },
       rpInitiatedLogout: { enabled: false },
       resourceIndicators: {
         enabled: true,
@@ -132,14 +151,20 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
           if (oneOf !== undefined) {
             return oneOf;
           }
+          if (isClientCredentialsGrant(ctx)) {
+            return config.audience;
+          }
           return requestedScopes(ctx).some((scope) => apiScopes.has(scope)) ? config.audience : undefined;
         },
         async useGrantedResource() {
           return true;
         },
-        async getResourceServerInfo(_ctx, resourceIndicator) {
+        async getResourceServerInfo(ctx, resourceIndicator, client) {
           if (resourceIndicator !== config.audience) {
             throw new errors.InvalidTarget(`unknown resource indicator; the API audience is ${config.audience}`);
+          }
+          if (isClientCredentialsGrant(ctx)) {
+            await checkClientCredentialsScope(ctx, client.clientId, clients);
           }
 
           return {

@@ -9,6 +9,13 @@ export interface AuthorizationServerOptions extends InteractionDependencies {
   provider: () => Provider;
   /** Browser origins allowed to make CORS requests to the OAuth endpoints. */
   corsOrigins: readonly string[];
+  clientSecrets: ClientSecretCheck;
+}
+
+/** Checks client secrets that are stored hashed; see ClientSecretHasher. */
+export interface ClientSecretCheck {
+  verify(clientId: string, secret: string): Promise<boolean>;
+  standIn(clientId: string): string;
 }
 
 /**
@@ -41,14 +48,52 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
     engine.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
     const allowedOrigins = new Set(options.corsOrigins);
-    const handle = (request: FastifyRequest, reply: FastifyReply) =>
-      delegate(options.provider(), request, reply, allowedOrigins);
+    const handle = async (request: FastifyRequest, reply: FastifyReply) => {
+      await substituteClientSecret(request, options.clientSecrets);
+      return delegate(options.provider(), request, reply, allowedOrigins);
+    };
 
     engine.all('/oauth/*', handle);
     engine.all(DISCOVERY_PATH, handle);
     engine.all(AUTHORIZATION_SERVER_METADATA_PATH, handle);
     engine.all(ROUTES.jwks, handle);
   });
+}
+
+function formDecode(value: string): string {
+  return decodeURIComponent(value.replaceAll('+', ' '));
+}
+
+/**
+ * Replaces a correct client secret in `Authorization: Basic` with the
+ * client's stand-in before oidc-provider checks it. A wrong secret stays as
+ * it is, so oidc-provider rejects it with `invalid_client`.
+ */
+async function substituteClientSecret(request: FastifyRequest, secrets: ClientSecretCheck): Promise<void> {
+  const authorization = request.raw.headers.authorization;
+  if (authorization === undefined || !/^Basic /i.test(authorization)) {
+    return;
+  }
+
+  let clientId: string;
+  let secret: string;
+  try {
+    const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
+    const separator = decoded.indexOf(':');
+    if (separator === -1) {
+      return;
+    }
+    clientId = formDecode(decoded.slice(0, separator));
+    secret = formDecode(decoded.slice(separator + 1));
+  } catch {
+    // Malformed credentials go on unchanged, for oidc-provider to reject.
+    return;
+  }
+
+  if (clientId !== '' && secret !== '' && (await secrets.verify(clientId, secret))) {
+    const credentials = `${encodeURIComponent(clientId)}:${encodeURIComponent(secrets.standIn(clientId))}`;
+    request.raw.headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
+  }
 }
 
 const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 
 import { AccountService } from '../accounts/account-service.js';
 import { ApiKeyService } from '../api-keys/api-key-service.js';
-import { ApiKeyHasher } from '../core/api-keys/hash.js';
+import { KeyedHash } from '../core/keyed-hash.js';
 import { deriveKey } from '../core/secret-box.js';
 import { loadConfig } from '../config/load.js';
 import type { PortcullisConfig } from '../config/schema.js';
@@ -36,7 +36,7 @@ export async function openAdminContext(dataDir: string | undefined): Promise<Adm
   const db = await openDatabase(config.dataDir);
   const secret = loadServerSecret(config.dataDir);
   const repositories = createRepositories(db, secret);
-  const hasher = new ApiKeyHasher(deriveKey(secret, 'api key hashes'));
+  const hasher = new KeyedHash(deriveKey(secret, 'api key hashes'));
 
   return {
     config,

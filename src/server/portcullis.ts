@@ -6,7 +6,7 @@ import type Provider from 'oidc-provider';
 
 import { AccountService } from '../accounts/account-service.js';
 import { ApiKeyService } from '../api-keys/api-key-service.js';
-import { ApiKeyHasher } from '../core/api-keys/hash.js';
+import { KeyedHash } from '../core/keyed-hash.js';
 import { parseDuration } from '../core/duration.js';
 import { authorizationServer } from '../authorization-server/server.js';
 import { createProvider } from '../authorization-server/provider.js';
@@ -65,7 +65,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
 
   const { accounts, apiKeys: apiKeyRepository, clients, signingKeys: signingKeyRepository } = createRepositories(db, serverSecret);
   const accountService = new AccountService(accounts);
-  const apiKeys = new ApiKeyService(apiKeyRepository, accounts, new ApiKeyHasher(deriveKey(serverSecret, 'api key hashes')), (error) =>
+  const apiKeys = new ApiKeyService(apiKeyRepository, accounts, new KeyedHash(deriveKey(serverSecret, 'api key hashes')), (error) =>
     logger.error({ err: error }, 'recording API key use failed'),
   );
 
@@ -134,6 +134,10 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     cookieSecret: deriveKey(serverSecret, 'csrf cookies').toString('base64url'),
     secureCookies: config.issuer.startsWith('https:'),
     corsOrigins: config.corsOrigins,
+    clientSecrets: {
+      verify: (clientId, secret) => clients.verifySecret(clientId, secret),
+      standIn: (clientId) => clients.standInSecret(clientId),
+    },
     loginThrottle: rateLimiting.loginThrottle,
     ipv6PrefixLength,
   });

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 
+import type { ClientSecretHasher } from '../core/client-secrets.js';
 import type { SecretBox } from '../core/secret-box.js';
 import { epochSeconds } from './database.js';
 import { DuplicateError, uniqueViolationColumn } from './errors.js';
@@ -14,12 +15,22 @@ export interface ClientMetadata {
   redirect_uris: string[];
   grant_types: string[];
   response_types: string[];
-  token_endpoint_auth_method: 'none' | 'client_secret_basic';
+  token_endpoint_auth_method: 'none' | 'client_secret_basic' | 'private_key_jwt';
   application_type: 'web';
   id_token_signed_response_alg?: string;
+  /**
+   * Space-separated scopes the client may request with client credentials.
+   * Not the RFC 7591 `scope` member, which oidc-provider limits to OpenID
+   * scopes.
+   */
+  allowed_scopes?: string;
+  /** Public keys of a `private_key_jwt` client. */
+  jwks?: { keys: Array<Record<string, unknown>> };
 }
 
 interface StoredMetadata extends Omit<ClientMetadata, 'client_secret'> {
+  client_secret_hash?: string;
+  /** Secrets of clients created by earlier versions, sealed rather than hashed. */
   sealed_client_secret?: string;
 }
 
@@ -28,23 +39,27 @@ export interface ClientSummary {
   clientId: string;
   name: string;
   type: 'public' | 'confidential';
+  authMethod: string;
+  /** Scopes the client may request, when it is limited. */
+  scope: string | null;
   redirectUris: string[];
   grantTypes: string[];
   createdAt: number;
 }
 
 /**
- * Stores OAuth clients. A client secret is sealed with the server secret
- * before it is written, because oidc-provider needs the plain value back to
- * check `client_secret_basic` authentication.
+ * Stores OAuth clients. A client secret is stored only as a keyed hash; see
+ * ClientSecretHasher for how oidc-provider still checks it.
  */
 export class ClientRepository {
   readonly #db: Kysely<Database>;
   readonly #box: SecretBox;
+  readonly #secrets: ClientSecretHasher;
 
-  constructor(db: Kysely<Database>, box: SecretBox) {
+  constructor(db: Kysely<Database>, box: SecretBox, secrets: ClientSecretHasher) {
     this.#db = db;
     this.#box = box;
+    this.#secrets = secrets;
   }
 
   /** Inserts a client; throws DuplicateError when the client_id is taken. */
@@ -52,7 +67,7 @@ export class ClientRepository {
     const { client_secret: secret, ...rest } = metadata;
     const stored: StoredMetadata = { ...rest };
     if (secret !== undefined) {
-      stored.sealed_client_secret = await this.#box.seal(secret);
+      stored.client_secret_hash = this.#secrets.hash(secret);
     }
 
     try {
@@ -68,23 +83,44 @@ export class ClientRepository {
     }
   }
 
-  /** Returns the metadata of a client with its secret unsealed, or undefined. */
+  /**
+   * Returns the metadata of a client as oidc-provider needs it, or undefined.
+   * A hashed secret appears as the client's stand-in secret.
+   */
   async find(clientId: string): Promise<ClientMetadata | undefined> {
+    const stored = await this.#findStored(clientId);
+    if (stored === undefined) {
+      return undefined;
+    }
+
+    const { sealed_client_secret: sealed, client_secret_hash: hash, ...metadata } = stored;
+    if (hash !== undefined) {
+      return { ...metadata, client_secret: this.#secrets.standIn(clientId) };
+    }
+    if (sealed !== undefined) {
+      return { ...metadata, client_secret: await this.#box.unseal(sealed) };
+    }
+    return metadata;
+  }
+
+  /** Returns the stand-in secret that oidc-provider sees for a client with a hashed secret. */
+  standInSecret(clientId: string): string {
+    return this.#secrets.standIn(clientId);
+  }
+
+  /** Tells whether `secret` is the secret of a client whose secret is stored hashed. */
+  async verifySecret(clientId: string, secret: string): Promise<boolean> {
+    const hash = (await this.#findStored(clientId))?.client_secret_hash;
+    return hash !== undefined && this.#secrets.matches(secret, hash);
+  }
+
+  async #findStored(clientId: string): Promise<StoredMetadata | undefined> {
     const row = await this.#db
       .selectFrom('clients')
       .select('metadata')
       .where('client_id', '=', clientId)
       .executeTakeFirst();
-    if (row === undefined) {
-      return undefined;
-    }
-
-    const { sealed_client_secret: sealed, ...metadata } = JSON.parse(row.metadata) as StoredMetadata;
-    if (sealed === undefined) {
-      return metadata;
-    }
-
-    return { ...metadata, client_secret: await this.#box.unseal(sealed) };
+    return row === undefined ? undefined : (JSON.parse(row.metadata) as StoredMetadata);
   }
 
   async exists(clientId: string): Promise<boolean> {
@@ -101,6 +137,8 @@ export class ClientRepository {
         clientId: row.client_id,
         name: metadata.client_name,
         type: metadata.token_endpoint_auth_method === 'none' ? 'public' : 'confidential',
+        authMethod: metadata.token_endpoint_auth_method,
+        scope: metadata.allowed_scopes ?? null,
         redirectUris: metadata.redirect_uris,
         grantTypes: metadata.grant_types,
         createdAt: row.created_at,

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 
-import { SecretBox } from '../core/secret-box.js';
+import { ClientSecretHasher } from '../core/client-secrets.js';
+import { SecretBox, deriveKey } from '../core/secret-box.js';
 import { AccountRepository } from './account-repository.js';
 import { ApiKeyRepository } from './api-key-repository.js';
 import { ClientRepository } from './client-repository.js';
@@ -19,7 +20,11 @@ export function createRepositories(db: Kysely<Database>, serverSecret: Buffer): 
   return {
     accounts: new AccountRepository(db),
     apiKeys: new ApiKeyRepository(db),
-    clients: new ClientRepository(db, new SecretBox(serverSecret, 'client secrets')),
+    clients: new ClientRepository(
+      db,
+      new SecretBox(serverSecret, 'client secrets'),
+      new ClientSecretHasher(deriveKey(serverSecret, 'client secret hashes'), deriveKey(serverSecret, 'client secret stand-ins')),
+    ),
     signingKeys: new SigningKeyRepository(db, new SecretBox(serverSecret, 'signing keys')),
   };
 }

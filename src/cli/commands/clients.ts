@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 
+import { readFileSync } from 'node:fs';
+
 import { checkRedirectUri } from '../../core/redirect-uri-rules.js';
+import { API_SCOPES, OIDC_SCOPES } from '../../core/scopes.js';
 import type { ClientMetadata } from '../../store/client-repository.js';
 import { DuplicateError } from '../../store/errors.js';
 import { CliError, createOutput } from '../output.js';
@@ -12,8 +15,51 @@ interface AddOptions {
   redirectUri: string[];
   public?: boolean;
   confidential?: boolean;
+  grant: string[];
+  scope: string[];
+  auth: string;
+  jwksFile?: string;
   dataDir?: string;
   json?: boolean;
+}
+
+const GRANTS = ['authorization_code', 'refresh_token', 'client_credentials'];
+const KNOWN_SCOPES = new Set<string>([...API_SCOPES, ...OIDC_SCOPES]);
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
+
+function readJwks(path: string): { keys: Array<Record<string, unknown>> } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new CliError(`--jwks-file ${path}: cannot be read as JSON (${(error as Error).message})`);
+  }
+
+  const keys = (parsed as { keys?: unknown }).keys;
+  if (!Array.isArray(keys) || keys.length === 0 || !keys.every((key) => key !== null && typeof key === 'object')) {
+    throw new CliError(`--jwks-file ${path}: must be a JWK Set with at least one key ({"keys": [...]})`);
+  }
+  for (const key of keys as Array<Record<string, unknown>>) {
+    if (PRIVATE_JWK_MEMBERS.some((member) => member in key)) {
+      throw new CliError(`--jwks-file ${path}: contains a private or symmetric key; register only public keys`);
+    }
+  }
+  return { keys: keys as Array<Record<string, unknown>> };
+}
+
+function chooseGrants(options: AddOptions): string[] {
+  const grants = options.grant.length > 0 ? [...new Set(options.grant)] : ['authorization_code', 'refresh_token'];
+  const unknown = grants.filter((grant) => !GRANTS.includes(grant));
+  if (unknown.length > 0) {
+    throw new CliError(`unknown --grant ${unknown.join(', ')}; known grants: ${GRANTS.join(', ')}`);
+  }
+  if (options.public && grants.includes('client_credentials')) {
+    throw new CliError('public clients cannot use the client_credentials grant; use --confidential');
+  }
+  if (grants.includes('refresh_token') && !grants.includes('authorization_code')) {
+    throw new CliError('--grant refresh_token needs --grant authorization_code');
+  }
+  return grants;
 }
 
 const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
@@ -32,8 +78,13 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
     throw new CliError('--name must be 1 to 100 characters');
   }
 
-  if (options.redirectUri.length === 0) {
-    throw new CliError('at least one --redirect-uri is required');
+  const grants = chooseGrants(options);
+  const usesRedirects = grants.includes('authorization_code');
+  if (usesRedirects && options.redirectUri.length === 0) {
+    throw new CliError('at least one --redirect-uri is required for the authorization_code grant');
+  }
+  if (!usesRedirects && options.redirectUri.length > 0) {
+    throw new CliError('--redirect-uri applies only to the authorization_code grant');
   }
 
   const problems = options.redirectUri.map(checkRedirectUri).filter((problem) => problem !== undefined);
@@ -41,18 +92,41 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
     throw new CliError(problems.map((problem) => `--redirect-uri ${problem}`).join('\n'));
   }
 
+  const unknownScopes = options.scope.filter((scope) => !KNOWN_SCOPES.has(scope));
+  if (unknownScopes.length > 0) {
+    throw new CliError(`unknown --scope ${unknownScopes.join(', ')}; known scopes: ${[...KNOWN_SCOPES].join(', ')}`);
+  }
+  if (grants.includes('client_credentials') && options.scope.length === 0) {
+    throw new CliError('a client_credentials client needs at least one --scope');
+  }
+
+  if (options.auth !== 'client_secret_basic' && options.auth !== 'private_key_jwt') {
+    throw new CliError(`--auth must be client_secret_basic or private_key_jwt, got '${options.auth}'`);
+  }
+  if (options.public && (options.auth !== 'client_secret_basic' || options.jwksFile !== undefined)) {
+    throw new CliError('--auth and --jwks-file apply only to --confidential clients');
+  }
+  if ((options.auth === 'private_key_jwt') !== (options.jwksFile !== undefined)) {
+    throw new CliError('--auth private_key_jwt needs --jwks-file with the client\'s public keys, and --jwks-file needs it');
+  }
+
   const metadata: ClientMetadata = {
     client_id: randomBytes(16).toString('base64url'),
     client_name: name,
     redirect_uris: [...new Set(options.redirectUri)],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: options.public ? 'none' : 'client_secret_basic',
+    grant_types: grants,
+    response_types: usesRedirects ? ['code'] : [],
+    token_endpoint_auth_method: options.public ? 'none' : (options.auth as ClientMetadata['token_endpoint_auth_method']),
     application_type: 'web',
+    ...(options.scope.length > 0 ? { allowed_scopes: [...new Set(options.scope)].join(' ') } : {}),
   };
 
   if (options.public) {
     return { metadata };
+  }
+
+  if (options.jwksFile !== undefined) {
+    return { metadata: { ...metadata, jwks: readJwks(options.jwksFile) } };
   }
 
   const secret = randomBytes(32).toString('base64url');
@@ -65,11 +139,15 @@ export function registerClientCommands(program: Command): void {
 
   clients
     .command('add')
-    .description('register an OAuth client for the authorization code flow with PKCE')
+    .description('register an OAuth client: authorization code with PKCE, or client credentials for services')
     .requiredOption('--name <name>', 'name shown to users on the consent page')
     .option('--redirect-uri <uri>', 'exact redirect URI; repeatable', collect, [])
     .option('--public', 'a public client (browser or native app): PKCE, no secret')
-    .option('--confidential', 'a confidential client (server-side app): PKCE and a client secret, printed once')
+    .option('--confidential', 'a confidential client (server-side app or service): a client secret, printed once, or private_key_jwt')
+    .option('--grant <grant>', `grant type; repeatable (${GRANTS.join(', ')}; default: authorization_code and refresh_token)`, collect, [])
+    .option('--scope <scope>', 'scope the client may request; repeatable (default: any)', collect, [])
+    .option('--auth <method>', 'token endpoint authentication of a confidential client: client_secret_basic or private_key_jwt', 'client_secret_basic')
+    .option('--jwks-file <path>', 'JWK Set file with the public keys of a private_key_jwt client')
     .option('--data-dir <path>', DATA_DIR_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (options: AddOptions) => {
@@ -91,6 +169,9 @@ export function registerClientCommands(program: Command): void {
         client_name: metadata.client_name,
         type: options.public ? 'public' : 'confidential',
         redirect_uris: metadata.redirect_uris,
+        grant_types: metadata.grant_types,
+        token_endpoint_auth_method: metadata.token_endpoint_auth_method,
+        ...(metadata.allowed_scopes === undefined ? {} : { scope: metadata.allowed_scopes }),
         ...(secret === undefined ? {} : { client_secret: secret }),
       };
       const lines = [`client_id: ${result.client_id}`];

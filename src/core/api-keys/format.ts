@@ -56,13 +56,18 @@ export interface GeneratedApiKey {
   environment: ApiKeyEnvironment;
 }
 
+/** Builds a key from its parts, adding the checksum. */
+export function assembleApiKey(environment: ApiKeyEnvironment, keyId: string, secret: string): string {
+  const body = `${API_KEY_PREFIX}_${environment}_${keyId}${secret}`;
+  return `${body}_${checksum(body)}`;
+}
+
 /** Generates a key with 256 random bits in its secret part. */
 export function generateApiKey(environment: ApiKeyEnvironment): GeneratedApiKey {
   // 9 bytes give 72 bits, enough for 12 base62 characters of id.
   const keyId = toBase62(randomBytes(9), KEY_ID_LENGTH);
   const secret = toBase62(randomBytes(32), SECRET_LENGTH);
-  const body = `${API_KEY_PREFIX}_${environment}_${keyId}${secret}`;
-  return { value: `${body}_${checksum(body)}`, keyId, environment };
+  return { value: assembleApiKey(environment, keyId, secret), keyId, environment };
 }
 
 export type ParsedApiKey =

@@ -1,11 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
- * Keyed hashes of API keys (HMAC-SHA-256). The HMAC key comes from the
- * server secret, which lives outside the database, so a database dump alone
- * neither contains a usable key nor lets anyone test guesses offline.
+ * HMAC-SHA-256 digests of secrets such as API keys and client secrets. The
+ * HMAC key comes from the server secret, which lives outside the database,
+ * so a database dump alone neither contains a usable secret nor lets anyone
+ * test guesses offline.
  */
-export class ApiKeyHasher {
+export class KeyedHash {
   readonly #key: Buffer;
 
   constructor(hmacKey: Buffer) {
@@ -16,7 +17,7 @@ export class ApiKeyHasher {
     return createHmac('sha256', this.#key).update(value, 'utf8').digest('base64url');
   }
 
-  /** Compares a presented key with a stored hash in constant time. */
+  /** Compares a presented secret with a stored digest in constant time. */
   matches(value: string, storedHash: string): boolean {
     const presented = Buffer.from(this.hash(value), 'base64url');
     const stored = Buffer.from(storedHash, 'base64url');

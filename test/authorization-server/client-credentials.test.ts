@@ -1,0 +1,159 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { runCli } from '../support/cli.js';
+import { callApi } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+interface CreatedClient {
+  client_id: string;
+  client_secret?: string;
+  scope?: string;
+}
+
+describe('client credentials grant', () => {
+  let server: TestServer;
+  let service: CreatedClient;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    service = await addClient('--confidential', '--grant', 'client_credentials', '--scope', 'orders:read');
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  async function addClient(...args: string[]): Promise<CreatedClient> {
+    const result = await runCli(['clients', 'add', '--name', 'Service', '--json', '--data-dir', server.dataDir, ...args]);
+    expect(result.code, result.stderr).toBe(0);
+    return JSON.parse(result.stdout) as CreatedClient;
+  }
+
+  async function configure(clientId: string, auth: client.ClientAuth): Promise<client.Configuration> {
+    return client.discovery(new URL(server.issuer), clientId, undefined, auth, { execute: [client.allowInsecureRequests] });
+  }
+
+  async function tokenRequest(body: Record<string, string>, authorization?: string): Promise<Response> {
+    return fetch(`${server.url}/oauth/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        ...(authorization === undefined ? {} : { authorization }),
+      },
+      body: new URLSearchParams(body),
+    });
+  }
+
+  it('issues an API token with client_secret_basic', async () => {
+    const config = await configure(service.client_id, client.ClientSecretBasic(service.client_secret ?? ''));
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'orders:read' });
+
+    const claims = decodeJwt(tokens.access_token);
+    expect(claims.aud).toBe(`${server.issuer}/api`);
+    expect(claims.sub).toBe(service.client_id);
+    expect(claims['client_id']).toBe(service.client_id);
+    expect(claims['scope']).toBe('orders:read');
+    expect(tokens.refresh_token).toBeUndefined();
+
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+    const write = await callApi(server, '/orders', tokens.access_token, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"item":"x","quantity":1}',
+    });
+    expect(write.status).toBe(403);
+  });
+
+  it('rejects a scope the client lacks', async () => {
+    const config = await configure(service.client_id, client.ClientSecretBasic(service.client_secret ?? ''));
+    await expect(client.clientCredentialsGrant(config, { scope: 'orders:read orders:write' })).rejects.toMatchObject({ error: 'invalid_scope' });
+    await expect(client.clientCredentialsGrant(config, { scope: 'admin' })).rejects.toMatchObject({ error: 'invalid_scope' });
+  });
+
+  it('rejects missing or wrong secrets', async () => {
+    const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+    // oidc-provider treats a missing or empty secret as a malformed request (400) and a wrong one as 401.
+    const attempts: Array<[string, Record<string, string>, string | undefined, number, string]> = [
+      ['no secret', { grant_type: 'client_credentials', client_id: service.client_id }, undefined, 401, 'invalid_client'],
+      ['empty secret in body', { grant_type: 'client_credentials', client_id: service.client_id, client_secret: '' }, undefined, 401, 'invalid_client'],
+      ['secret in body', { grant_type: 'client_credentials', client_id: service.client_id, client_secret: service.client_secret ?? '' }, undefined, 401, 'invalid_client'],
+      ['wrong secret', { grant_type: 'client_credentials' }, basic(service.client_id, 'wrong'), 401, 'invalid_client'],
+      ['empty basic secret', { grant_type: 'client_credentials' }, basic(service.client_id, ''), 400, 'invalid_request'],
+      ['stand-in guess', { grant_type: 'client_credentials' }, basic(service.client_id, 'x'.repeat(43)), 401, 'invalid_client'],
+    ];
+
+    for (const [name, body, authorization, status, error] of attempts) {
+      const response = await tokenRequest(body, authorization);
+      const payload = (await response.json()) as { error: string; access_token?: string };
+      expect(response.status, name).toBe(status);
+      expect(payload.error, name).toBe(error);
+      expect(payload.access_token, name).toBeUndefined();
+    }
+  });
+
+  it('keeps public clients off the grant', async () => {
+    const response = await tokenRequest({ grant_type: 'client_credentials', client_id: server.demoClientId });
+    expect(response.status).toBe(400);
+    const payload = (await response.json()) as { error_description: string; access_token?: string };
+    expect(payload.error_description).toBe('requested grant type is not allowed for this client');
+    expect(payload.access_token).toBeUndefined();
+  });
+
+  it('stores the secret only hashed', async () => {
+    await server.running.db.selectFrom('clients').select('client_id').execute();
+    for (const file of ['portcullis.sqlite', 'portcullis.sqlite-wal']) {
+      const bytes = await readFile(join(server.dataDir, file)).catch(() => Buffer.alloc(0));
+      expect(bytes.includes(Buffer.from(service.client_secret ?? 'missing')), file).toBe(false);
+    }
+  });
+
+  it('issues tokens with private_key_jwt', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwksFile = join(tmpdir(), `portcullis-jwks-${Date.now()}.json`);
+    await writeFile(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), alg: 'ES256', use: 'sig' }] }));
+    const created = await addClient('--confidential', '--grant', 'client_credentials', '--scope', 'orders:read', '--auth', 'private_key_jwt', '--jwks-file', jwksFile);
+    expect(created.client_secret).toBeUndefined();
+
+    const config = await configure(created.client_id, client.PrivateKeyJwt(privateKey));
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'orders:read' });
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+
+    const stranger = await generateKeyPair('ES256');
+    const forged = await configure(created.client_id, client.PrivateKeyJwt(stranger.privateKey));
+    await expect(client.clientCredentialsGrant(forged, { scope: 'orders:read' })).rejects.toMatchObject({ error: 'invalid_client' });
+  });
+
+  it('rejects a private key in the JWKS file', async () => {
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwksFile = join(tmpdir(), `portcullis-private-${Date.now()}.json`);
+    await writeFile(jwksFile, JSON.stringify({ keys: [await exportJWK(privateKey)] }));
+    const result = await runCli(['clients', 'add', '--name', 'Leaky', '--confidential', '--grant', 'client_credentials', '--scope', 'orders:read', '--auth', 'private_key_jwt', '--jwks-file', jwksFile, '--data-dir', server.dataDir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('private or symmetric key');
+  });
+
+  it('stops tokens of a removed client', async () => {
+    const doomed = await addClient('--confidential', '--grant', 'client_credentials', '--scope', 'orders:read');
+    const config = await configure(doomed.client_id, client.ClientSecretBasic(doomed.client_secret ?? ''));
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'orders:read' });
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+
+    expect((await runCli(['clients', 'remove', doomed.client_id, '--data-dir', server.dataDir])).code).toBe(0);
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
+  });
+
+  it('authenticates confidential clients on the code flow', async () => {
+    const webApp = await addClient('--confidential', '--redirect-uri', 'https://app.example.test/cb');
+    const response = await tokenRequest(
+      { grant_type: 'refresh_token', refresh_token: 'anything', client_id: webApp.client_id },
+      undefined,
+    );
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
+  });
+});
