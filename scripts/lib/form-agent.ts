@@ -17,14 +17,20 @@ export interface PageForm {
 export class UserAgent {
   readonly #cookies = new Map<string, StoredCookie>();
   readonly #origin: string;
+  readonly #extraHeaders: Record<string, string>;
 
-  constructor(origin: string) {
+  /** `extraHeaders` go with every request, for example a forwarded client address. */
+  constructor(origin: string, extraHeaders: Record<string, string> = {}) {
     this.#origin = origin;
+    this.#extraHeaders = extraHeaders;
   }
 
   async fetch(target: string, init: RequestInit = {}): Promise<Response> {
     const url = new URL(target, this.#origin);
     const headers = new Headers(init.headers);
+    for (const [name, value] of Object.entries(this.#extraHeaders)) {
+      headers.set(name, value);
+    }
     const cookie = this.#cookieHeader(url);
     if (cookie !== '') {
       headers.set('cookie', cookie);

@@ -27,6 +27,8 @@ export interface InteractionDependencies {
   /** True when the issuer is https, which makes the CSRF cookie Secure. */
   secureCookies: boolean;
   loginThrottle: LoginThrottle;
+  /** Whether the registration page is offered. */
+  registrationEnabled: boolean;
   /** IPv6 clients are throttled per network of this many bits. */
   ipv6PrefixLength: number;
 }
@@ -176,7 +178,8 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
       if (details.prompt.name === 'login') {
         const registered = request.query.registered === '1';
-        return sendPage(reply, 200, renderLoginPage({ uid: details.uid, clientName, csrfToken, registered }), formTargets);
+        const page = renderLoginPage({ uid: details.uid, clientName, csrfToken, registered, registration: deps.registrationEnabled });
+        return sendPage(reply, 200, page, formTargets);
       }
 
       const accountId = details.session?.accountId;
@@ -218,6 +221,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
           username: username.slice(0, 30),
           failed: retryAfterSeconds === undefined,
           retryAfterSeconds,
+          registration: deps.registrationEnabled,
         });
         if (retryAfterSeconds !== undefined) {
           reply.header('retry-after', String(retryAfterSeconds));
@@ -225,7 +229,16 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         return sendPage(reply, status, page, formTargets);
       };
 
-      const verdict = await deps.loginThrottle.check(username, address);
+      let verdict;
+      try {
+        verdict = await deps.loginThrottle.begin(username, address);
+      } catch (error) {
+        // Without its counters the throttle cannot protect the account, so
+        // sign-in pauses rather than letting unlimited guesses through.
+        request.log.error({ err: error }, 'login throttle unavailable');
+        return sendPage(reply, 503, renderErrorPage('sign-in unavailable', 'Sign-in is temporarily unavailable. Try again shortly.'));
+      }
+
       if (!verdict.allowed) {
         request.log.info({ interaction: details.uid }, 'login throttled');
         return retryPage(429, Math.ceil(verdict.retryAfterMs / 1000));
@@ -233,12 +246,11 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
       const account = await deps.accountService.authenticate(username, password);
       if (account === undefined) {
-        await deps.loginThrottle.recordFailure(username, address);
         request.log.info({ interaction: details.uid }, 'login failed');
         return retryPage(401);
       }
 
-      await deps.loginThrottle.recordSuccess(username);
+      await deps.loginThrottle.succeeded(username, address);
       request.log.info({ interaction: details.uid, accountId: account.id }, 'login succeeded');
       const result: InteractionResults = { login: { accountId: account.id } };
       return finish(request, reply, result);
@@ -305,6 +317,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     return reply.header('cache-control', 'no-store').redirect(location, 303);
   }
 
+  const registrationDisabled = (reply: FastifyReply) =>
+    sendPage(reply, 404, renderErrorPage('registration closed', 'New accounts are created by an administrator on this server.'));
+
   app.get<{ Querystring: { interaction?: string } }>(
     '/register',
     {
@@ -317,6 +332,10 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       },
     },
     async (request, reply) => {
+      if (!deps.registrationEnabled) {
+        return registrationDisabled(reply);
+      }
+
       const page = renderRegisterPage({ csrfToken: reply.generateCsrf(), interactionUid: request.query.interaction });
       return sendPage(reply, 200, page);
     },
@@ -326,6 +345,10 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     '/register',
     { schema: { body: registerBody }, preHandler: app.csrfProtection },
     async (request, reply) => {
+      if (!deps.registrationEnabled) {
+        return registrationDisabled(reply);
+      }
+
       const { username, email, password, interaction } = request.body;
 
       try {

@@ -210,7 +210,9 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
       RefreshToken: config.tokens.refreshToken,
       Grant: config.tokens.grant,
       Session: config.tokens.session,
-      Interaction: 3600,
+      // A sign-in request is stored until it expires; 30 minutes is ample
+      // time to sign in or register and bounds what abandoned ones occupy.
+      Interaction: 1800,
     },
 
     interactions: {

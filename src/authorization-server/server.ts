@@ -7,6 +7,8 @@ import { STYLESHEET, STYLESHEET_PATH } from './views/layout.js';
 
 export interface AuthorizationServerOptions extends InteractionDependencies {
   provider: () => Provider;
+  /** The issuer URL; its host replaces the request's Host header for oidc-provider. */
+  issuer: string;
   /** Browser origins allowed to make CORS requests to the OAuth endpoints. */
   corsOrigins: readonly string[];
   clientSecrets: ClientSecretCheck;
@@ -48,7 +50,11 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
     engine.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
     const allowedOrigins = new Set(options.corsOrigins);
+    const issuerHost = new URL(options.issuer).host;
     const handle = async (request: FastifyRequest, reply: FastifyReply) => {
+      // oidc-provider builds endpoint URLs in discovery from the Host header;
+      // the configured issuer decides them, never the caller.
+      request.raw.headers.host = issuerHost;
       await substituteClientSecret(request, options.clientSecrets);
       return delegate(options.provider(), request, reply, allowedOrigins);
     };

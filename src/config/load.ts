@@ -114,6 +114,8 @@ export function defaultRateLimits(): RateLimitConfig {
     trustedProxies: [],
     ipv6PrefixLength: 64,
     global: { name: 'global', key: ['ip'], limit: 100, period: '1s', onStoreFailure: 'open' },
+    signIn: { name: 'sign-in', key: ['ip'], limit: 100, period: '100s', onStoreFailure: 'closed' },
+    registration: { name: 'registration', key: ['ip'], limit: 10, period: '1h', onStoreFailure: 'closed' },
     routes: [],
     flows: [
       {
@@ -126,7 +128,7 @@ export function defaultRateLimits(): RateLimitConfig {
         onStoreFailure: 'closed',
       },
     ],
-    login: { accountThreshold: 5, addressThreshold: 20, window: '15m', baseDelay: '1s', maxDelay: '15m' },
+    login: { accountThreshold: 5, accountTotalThreshold: 50, addressThreshold: 20, window: '15m', baseDelay: '1s', maxDelay: '15m' },
   };
 }
 
@@ -213,6 +215,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     demo: true,
     rateLimit: defaultRateLimits(),
     apiKeys: { rotationGrace: '24h' },
+    registration: { enabled: true },
   };
 
   const fromFile = merge(defaults, file, '', problems) as PortcullisConfig;

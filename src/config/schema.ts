@@ -66,8 +66,10 @@ export interface FlowQuota extends LimitRule {
 }
 
 export interface LoginProtection {
-  /** Failed sign-ins per username before delays start. Default 5. */
+  /** Failed sign-ins per username from one client address before delays start. Default 5. */
   accountThreshold: number;
+  /** Failed sign-ins per username from all addresses together before delays start. Default 50. */
+  accountTotalThreshold: number;
   /** Failed sign-ins per client address before delays start. Default 20. */
   addressThreshold: number;
   /** How long failures are remembered after the last one. Default `15m`. */
@@ -93,6 +95,10 @@ export interface RateLimitConfig {
   ipv6PrefixLength: number;
   /** The limit per client address on every route. */
   global: LimitRule;
+  /** The limit on the authorization endpoint and the sign-in, consent and registration pages. */
+  signIn: LimitRule;
+  /** The quota on account registrations. */
+  registration: LimitRule;
   routes: RouteLimits[];
   flows: FlowQuota[];
   login: LoginProtection;
@@ -123,6 +129,12 @@ export interface PortcullisConfig {
   demo: boolean;
   rateLimit: RateLimitConfig;
   apiKeys: ApiKeysConfig;
+  registration: RegistrationConfig;
+}
+
+export interface RegistrationConfig {
+  /** Let anyone create an account on the registration page. Default true. */
+  enabled: boolean;
 }
 
 export interface ApiKeysConfig {
@@ -155,7 +167,20 @@ const LIMIT_RULE = {
 const RATE_LIMIT_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['store', 'redisUrl', 'storeTimeoutMs', 'memoryMaxKeys', 'trustedProxies', 'ipv6PrefixLength', 'global', 'routes', 'flows', 'login'],
+  required: [
+    'store',
+    'redisUrl',
+    'storeTimeoutMs',
+    'memoryMaxKeys',
+    'trustedProxies',
+    'ipv6PrefixLength',
+    'global',
+    'signIn',
+    'registration',
+    'routes',
+    'flows',
+    'login',
+  ],
   properties: {
     store: { enum: ['memory', 'redis'] },
     redisUrl: { type: 'string', pattern: '^rediss?://' },
@@ -164,6 +189,8 @@ const RATE_LIMIT_SCHEMA = {
     trustedProxies: { type: 'array', items: { type: 'string', minLength: 1 } },
     ipv6PrefixLength: { type: 'integer', minimum: 32, maximum: 128 },
     global: LIMIT_RULE,
+    signIn: LIMIT_RULE,
+    registration: LIMIT_RULE,
     routes: {
       type: 'array',
       items: {
@@ -185,9 +212,10 @@ const RATE_LIMIT_SCHEMA = {
     login: {
       type: 'object',
       additionalProperties: false,
-      required: ['accountThreshold', 'addressThreshold', 'window', 'baseDelay', 'maxDelay'],
+      required: ['accountThreshold', 'accountTotalThreshold', 'addressThreshold', 'window', 'baseDelay', 'maxDelay'],
       properties: {
         accountThreshold: { type: 'integer', minimum: 1, maximum: 1000 },
+        accountTotalThreshold: { type: 'integer', minimum: 1, maximum: 100_000 },
         addressThreshold: { type: 'integer', minimum: 1, maximum: 100_000 },
         window: DURATION,
         baseDelay: DURATION,
@@ -244,6 +272,12 @@ export const CONFIG_SCHEMA = {
     headerLimitBytes: { type: 'integer', minimum: 4096, maximum: 65_536 },
     demo: { type: 'boolean' },
     rateLimit: RATE_LIMIT_SCHEMA,
+    registration: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['enabled'],
+      properties: { enabled: { type: 'boolean' } },
+    },
     apiKeys: {
       type: 'object',
       additionalProperties: false,

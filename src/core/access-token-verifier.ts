@@ -122,6 +122,11 @@ export class AccessTokenVerifier {
       throw new InvalidAccessTokenError('the access token\'s "aud" claim must name only this API');
     }
 
+    // An `iat` in the future would let `exp` slip past the lifetime check below.
+    if ((payload.iat as number) > Date.now() / 1000 + this.#options.clockToleranceSeconds) {
+      throw new InvalidAccessTokenError('the access token\'s "iat" claim is in the future');
+    }
+
     // A far-future `exp` is not a valid number of seconds for an access
     // token, whatever its type: it would outlive every revocation check.
     const lifetime = (payload.exp as number) - (payload.iat as number);

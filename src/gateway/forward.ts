@@ -7,7 +7,12 @@ import { securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
 import type { RoutePolicy } from './route-policy.js';
 
-/** Request headers that never reach the upstream: credentials for Portcullis itself, and proxy hints the caller could forge. */
+/**
+ * Request headers that never reach the upstream: credentials for Portcullis
+ * itself, proxy hints the caller could forge, hop-by-hop headers (RFC 9110
+ * section 7.6.1), and overrides that some frameworks honour to change the
+ * method or path after the gateway authorized them.
+ */
 const DROPPED_REQUEST_HEADERS = new Set([
   'authorization',
   'x-api-key',
@@ -17,11 +22,36 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-forwarded-for',
   'x-forwarded-host',
   'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
   'x-real-ip',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-original-url',
+  'x-rewrite-url',
 ]);
 
-/** Response headers from the upstream that would reveal its stack or override the gateway's policy. */
-const DROPPED_RESPONSE_HEADERS = new Set(['x-powered-by', 'server', ...Object.keys(securityHeaders({ https: true }))]);
+/**
+ * Response headers from the upstream that would reveal its stack, set
+ * cookies on the origin that also serves the sign-in pages, or override
+ * the gateway's security headers and CORS policy.
+ */
+const DROPPED_RESPONSE_HEADERS = new Set(['x-powered-by', 'server', 'set-cookie', ...Object.keys(securityHeaders({ https: true }))]);
+
+function isDroppedRequestHeader(name: string): boolean {
+  // Servers that map `_` to `-` (CGI-style) would read x_portcullis_roles as an identity header.
+  const normalized = name.toLowerCase().replaceAll('_', '-');
+  return DROPPED_REQUEST_HEADERS.has(normalized) || isIdentityHeader(normalized);
+}
 
 /**
  * Builds the upstream path from the route template and the decoded path
@@ -92,7 +122,7 @@ function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpH
   const headers: IncomingHttpHeaders = {};
 
   for (const [name, value] of Object.entries(incoming)) {
-    if (!DROPPED_REQUEST_HEADERS.has(name) && !isIdentityHeader(name)) {
+    if (!isDroppedRequestHeader(name)) {
       headers[name] = value;
     }
   }
@@ -111,7 +141,8 @@ function clientResponseHeaders(incoming: IncomingHttpHeaders): IncomingHttpHeade
   const headers: IncomingHttpHeaders = {};
 
   for (const [name, value] of Object.entries(incoming)) {
-    if (!DROPPED_RESPONSE_HEADERS.has(name.toLowerCase())) {
+    const lower = name.toLowerCase();
+    if (!DROPPED_RESPONSE_HEADERS.has(lower) && !lower.startsWith('access-control-')) {
       headers[name] = value;
     }
   }

@@ -81,6 +81,9 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
 
   await app.register(replyFrom, {
     base: upstream.origin,
+    // reply-from would log the upstream URL with its query string, which
+    // can carry secrets; the gateway logs requests itself, redacted.
+    disableRequestLogging: true,
     undici: { headersTimeout: options.upstreamTimeoutMs, bodyTimeout: options.upstreamTimeoutMs },
   });
 

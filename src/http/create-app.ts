@@ -5,7 +5,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifySche
 
 import { securityHeaders } from '../core/security-headers.js';
 import type { Logger } from './logger.js';
-import { handleClientError, installProblemHandlers } from './problems.js';
+import { ProblemError } from '../core/problem.js';
+import { handleClientError, installProblemHandlers, sendProblem } from './problems.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -65,6 +66,18 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
     clientErrorHandler: handleClientError,
+    // Router errors such as a malformed percent-encoding are raised before
+    // any hook runs, so they get their problem response here.
+    frameworkErrors: (error, request, reply) => {
+      reply.headers(securityHeaders({ https: options.https }));
+      reply.header('x-request-id', request.id);
+      const problem =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new ProblemError('uri_too_long', 'A path segment of the request is too long.')
+          : new ProblemError('invalid_request', 'The request URL is malformed.');
+      request.log.info({ code: error.code }, problem.detail);
+      return sendProblem(reply, problem);
+    },
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true },
   });
 

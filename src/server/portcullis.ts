@@ -19,7 +19,6 @@ import { gateway } from '../gateway/gateway.js';
 import { DEMO_ROUTES } from '../gateway/route-policy.js';
 import { createHttpApp } from '../http/create-app.js';
 import { createLogger, type Logger } from '../http/logger.js';
-import { buildCheck, enforceLimits } from '../http/rate-limit.js';
 import { KeyRing } from '../keys/key-ring.js';
 import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 import { openDatabase } from '../store/database.js';
@@ -29,6 +28,7 @@ import { createRepositories } from '../store/repositories.js';
 import { loadServerSecret } from '../store/server-secret.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
+import { requestLimitsHook } from './request-limits.js';
 
 export interface StartOptions {
   /** Destination of the JSON log lines; standard output by default. */
@@ -120,15 +120,11 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
 
   const rateLimiting = await createRateLimiting(config, logger);
   const { ipv6PrefixLength } = config.rateLimit;
-  // The per-address limit applies to every request, known route or not,
-  // before anything else runs.
-  app.addHook('onRequest', async (request, reply) => {
-    const check = buildCheck(config.rateLimit.global, { request, ipv6PrefixLength }, 'rate', 'all');
-    await enforceLimits(request, reply, rateLimiting.limiter, check === undefined ? [] : [check]);
-  });
+  app.addHook('onRequest', requestLimitsHook(config, rateLimiting.limiter));
 
   await app.register(authorizationServer, {
     provider: () => provider,
+    issuer: config.issuer,
     accountService,
     accounts,
     cookieSecret: deriveKey(serverSecret, 'csrf cookies').toString('base64url'),
@@ -139,6 +135,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       standIn: (clientId) => clients.standInSecret(clientId),
     },
     loginThrottle: rateLimiting.loginThrottle,
+    registrationEnabled: config.registration.enabled,
     ipv6PrefixLength,
   });
 

@@ -72,6 +72,7 @@ export async function createRateLimiting(config: Readonly<PortcullisConfig>, log
 
   const loginThrottle = new LoginThrottle(store, {
     accountThreshold: settings.login.accountThreshold,
+    accountTotalThreshold: settings.login.accountTotalThreshold,
     addressThreshold: settings.login.addressThreshold,
     windowMs: parseDuration(settings.login.window),
     baseDelayMs: parseDuration(settings.login.baseDelay),

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
+import { rawRequest } from '../support/raw-http.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -163,6 +164,26 @@ describe('gateway in front of the demo API', () => {
     expect(token.headers.get('access-control-allow-origin')).not.toBe('https://evil.example');
   });
 
+  it('answers malformed URLs with problems', async () => {
+    for (const [path, status] of [
+      ['/api/orders/%ff', 400],
+      [`/api/orders/${'a'.repeat(200)}`, 414],
+    ] as const) {
+      const response = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${aliceToken}` } });
+      expect(response.status, path).toBe(status);
+      expect(response.headers.get('content-type')).toContain('application/problem+json');
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('x-request-id')).toBeTruthy();
+      expect(await response.text()).not.toContain('aaaaaaaaaa');
+    }
+  });
+
+  it('builds discovery from the issuer, not Host', async () => {
+    const { body } = await rawRequest(`${server.url}/.well-known/openid-configuration`, { headers: { host: 'evil.example:666' } });
+    expect(body).not.toContain('evil.example');
+    expect((JSON.parse(body) as { token_endpoint: string }).token_endpoint).toBe(`${server.issuer}/oauth/token`);
+  });
+
   it('answers 500s without internals', async () => {
     const response = await fetch(`${server.url}/oauth/token`, {
       method: 'POST',
@@ -187,6 +208,8 @@ describe('gateway identity headers', () => {
       received.push(request.headers);
       response.setHeader('x-powered-by', 'Express');
       response.setHeader('server', 'upstream/1.2.3');
+      response.setHeader('access-control-allow-origin', '*');
+      response.setHeader('set-cookie', '_session=planted; Path=/');
       response.setHeader('content-type', 'application/json');
       response.end('{"items":[],"next_cursor":null}');
     });
@@ -225,6 +248,40 @@ describe('gateway identity headers', () => {
     expect(headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(headers.authorization).toBeUndefined();
     expect(headers.cookie).toBeUndefined();
+  });
+
+  it('drops hop-by-hop and override headers', async () => {
+    const response = await rawRequest(`${server.url}/api/orders?limit=5&session_token=S3cr3tValue123`, {
+      headers: {
+        authorization: `Bearer ${token}`,
+        'x_portcullis_roles': 'admin',
+        'x-http-method-override': 'DELETE',
+        'x-original-url': '/admin/orders',
+        'x-rewrite-url': '/admin/orders',
+        'keep-alive': 'timeout=5',
+        upgrade: 'websocket',
+        connection: 'upgrade',
+        origin: 'https://evil.example',
+      },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers['access-control-allow-origin']).toBeUndefined();
+    expect(response.headers['set-cookie']).toBeUndefined();
+
+    const headers = received.at(-1) ?? {};
+    for (const name of ['x_portcullis_roles', 'x-http-method-override', 'x-original-url', 'x-rewrite-url', 'keep-alive', 'upgrade']) {
+      expect(headers[name], name).toBeUndefined();
+    }
+    expect(server.logs.join('\n')).not.toContain('S3cr3tValue123');
+  });
+
+  it('forwards a POST that expects 100-continue', async () => {
+    const response = await rawRequest(`${server.url}/api/orders`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', expect: '100-continue' },
+      body: '{"item":"x","quantity":1}',
+    });
+    expect(response.status).toBe(200);
   });
 
   it('never forwards unauthenticated requests', async () => {

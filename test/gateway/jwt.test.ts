@@ -131,6 +131,7 @@ describe('gateway access token checks', () => {
     ['string nbf', { nbf: '0' }],
     ['expired', { exp: Math.floor(Date.now() / 1000) - 120, iat: Math.floor(Date.now() / 1000) - 600 }],
     ['future nbf', { nbf: Math.floor(Date.now() / 1000) + 300 }],
+    ['future iat', { iat: Math.floor(Date.now() / 1000) + 100_000, exp: Math.floor(Date.now() / 1000) + 100_500 }],
   ])('rejects a token with %s', async (_name, change) => {
     await expectRejected(await sign({ ...claims, ...change } as JWTPayload));
   });

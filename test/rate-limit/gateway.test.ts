@@ -7,7 +7,7 @@ import { REDIS_URL, writeConfigFile } from '../support/config-file.js';
 import { callApi, obtainTokens, openSignInPage } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
-import { formEndingWith } from '../support/user-agent.js';
+import { UserAgent, formEndingWith } from '../support/user-agent.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
@@ -99,7 +99,7 @@ describe('gateway rate limits', () => {
 
   it('throttles failed sign-ins the same for unknown accounts', async () => {
     const server = await startWithLimits({
-      login: { accountThreshold: 3, addressThreshold: 100, window: '15m', baseDelay: '30s', maxDelay: '15m' },
+      login: { accountThreshold: 3, accountTotalThreshold: 50, addressThreshold: 100, window: '15m', baseDelay: '30s', maxDelay: '15m' },
     });
     servers.push(server);
     const user = await createUser(server, 'brute_target');
@@ -124,9 +124,99 @@ describe('gateway rate limits', () => {
     }
   });
 
+  it('counts parallel sign-ins before checking them', async () => {
+    const server = await startWithLimits({
+      login: { accountThreshold: 5, accountTotalThreshold: 50, addressThreshold: 100, window: '15m', baseDelay: '30s', maxDelay: '15m' },
+    });
+    servers.push(server);
+    await createUser(server, 'racer');
+
+    const { agent, html } = await openSignInPage(server);
+    const form = formEndingWith(html, '/login');
+    const statuses = await Promise.all(
+      Array.from({ length: 40 }, async () => (await agent.submit(form, { username: 'racer', password: 'Wrong-Passw0rd-1' })).response.status),
+    );
+    expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(5);
+    expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(35);
+  });
+
+  it('keeps a stranger from locking out a user', async () => {
+    const server = await startWithLimits({
+      trustedProxies: ['127.0.0.1'],
+      login: { accountThreshold: 3, accountTotalThreshold: 50, addressThreshold: 100, window: '15m', baseDelay: '30s', maxDelay: '15m' },
+    });
+    servers.push(server);
+    const victim = await createUser(server, 'victim');
+
+    const attempt = async (address: string, password: string) => {
+      const { agent, html } = await openSignInPage(server, 'openid orders:read', { 'x-forwarded-for': address });
+      const { response } = await agent.submit(formEndingWith(html, '/login'), { username: 'victim', password });
+      const page = await response.text();
+      return page.includes('/confirm"') ? 'consent' : response.status;
+    };
+
+    for (let i = 0; i < 4; i += 1) {
+      await attempt('198.51.100.66', 'Wrong-Passw0rd-1');
+    }
+    expect(await attempt('198.51.100.66', victim.password)).toBe(429);
+    expect(await attempt('203.0.113.7', victim.password)).toBe('consent');
+  });
+
+  it('limits registrations per address', async () => {
+    const server = await startWithLimits({ registration: { name: 'registration', key: ['ip'], limit: 2, period: '1h', onStoreFailure: 'closed' } });
+    servers.push(server);
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const agent = new UserAgent(server.url);
+      const form = formEndingWith(await (await agent.fetch('/register')).text(), '/register');
+      const { response } = await agent.submit(form, { username: `joiner_${i}`, email: `joiner${i}@example.com`, password: 'Sturdy-Passw0rd' });
+      statuses.push(response.status);
+    }
+    expect(statuses).toEqual([201, 201, 429]);
+    const accounts = await server.running.db.selectFrom('accounts').select('username').execute();
+    expect(accounts.map((account) => account.username)).not.toContain('joiner_2');
+  });
+
+  it('rejects oversized authorization requests', async () => {
+    const server = await startWithLimits({});
+    servers.push(server);
+    const before = await server.running.db.selectFrom('oidc_payloads').select('id').execute();
+
+    const response = await fetch(`${server.url}/oauth/authorize?client_id=${server.demoClientId}&state=${'s'.repeat(5000)}`, { redirect: 'manual' });
+    expect(response.status).toBe(414);
+    expect(response.headers.get('content-type')).toContain('application/problem+json');
+    const after = await server.running.db.selectFrom('oidc_payloads').select('id').execute();
+    expect(after.length).toBe(before.length);
+  });
+
+  it('limits sign-in requests per address', async () => {
+    const server = await startWithLimits({ signIn: { name: 'sign-in', key: ['ip'], limit: 3, period: '1h', onStoreFailure: 'closed' } });
+    servers.push(server);
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      statuses.push((await fetch(`${server.url}/oauth/authorize?client_id=${server.demoClientId}`, { redirect: 'manual' })).status);
+    }
+    expect(statuses.slice(0, 3).every((status) => status !== 429)).toBe(true);
+    expect(statuses[3]).toBe(429);
+    // The token endpoint is not part of the sign-in limit.
+    expect((await fetch(`${server.url}/.well-known/openid-configuration`)).status).toBe(200);
+  });
+
+  it('closes registration when configured', async () => {
+    const config = await writeConfigFile({ registration: { enabled: false } });
+    const server = await startTestServer({ config });
+    servers.push(server);
+
+    expect((await fetch(`${server.url}/register`)).status).toBe(404);
+    const { html } = await openSignInPage(server);
+    expect(html).not.toContain('/register');
+  });
+
   it('resets the account counter after a successful sign-in', async () => {
     const server = await startWithLimits({
-      login: { accountThreshold: 3, addressThreshold: 100, window: '15m', baseDelay: '30s', maxDelay: '15m' },
+      login: { accountThreshold: 3, accountTotalThreshold: 50, addressThreshold: 100, window: '15m', baseDelay: '30s', maxDelay: '15m' },
     });
     servers.push(server);
     const user = await createUser(server, 'forgetful');

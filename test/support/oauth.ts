@@ -65,9 +65,13 @@ export async function authorize(server: TestServer, config: client.Configuration
 }
 
 /** Starts an authorization request in a fresh user agent and returns the sign-in page. */
-export async function openSignInPage(server: TestServer, scope = 'openid orders:read'): Promise<{ agent: UserAgent; html: string }> {
+export async function openSignInPage(
+  server: TestServer,
+  scope = 'openid orders:read',
+  headers: Record<string, string> = {},
+): Promise<{ agent: UserAgent; html: string }> {
   const config = await publicClient(server);
-  const agent = new UserAgent(server.url);
+  const agent = new UserAgent(server.url, headers);
   const url = client.buildAuthorizationUrl(config, {
     redirect_uri: server.demoRedirectUri,
     scope,

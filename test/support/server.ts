@@ -3,9 +3,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { loadConfig, type ConfigOverrides } from '../../src/config/load.js';
+import { defaultRateLimits, loadConfig, type ConfigOverrides } from '../../src/config/load.js';
 import type { BootstrapResult } from '../../src/server/bootstrap.js';
 import { startPortcullis, type RunningPortcullis } from '../../src/server/portcullis.js';
+import { writeConfigFile } from './config-file.js';
 
 export interface TestServer {
   url: string;
@@ -33,11 +34,27 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Raises the sign-in and registration limits, because suites that run many
+ * flows from one address would otherwise hit them. Tests of those limits
+ * pass a configuration file of their own.
+ */
+async function generousLimitsFile(): Promise<string> {
+  const defaults = defaultRateLimits();
+  return writeConfigFile({
+    rateLimit: {
+      signIn: { ...defaults.signIn, limit: 100_000, burst: 100_000 },
+      registration: { ...defaults.registration, limit: 100_000, burst: 100_000 },
+    },
+  });
+}
+
 /** Starts Portcullis with a fresh data directory on a loopback port, capturing its logs. */
 export async function startTestServer(overrides: ConfigOverrides = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-test-'));
   const port = await freePort();
-  const config = loadConfig({ port, dataDir, logLevel: 'debug', ...overrides }, {});
+  const configFile = overrides.config ?? (await generousLimitsFile());
+  const config = loadConfig({ port, dataDir, logLevel: 'debug', ...overrides, config: configFile }, {});
   const logs: string[] = [];
   let bootstrap: BootstrapResult | undefined;
 

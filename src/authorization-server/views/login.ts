@@ -10,6 +10,8 @@ export interface LoginPage {
   registered?: boolean;
   /** Set when sign-in is paused after too many failures. */
   retryAfterSeconds?: number | undefined;
+  /** Whether to link to the registration page. */
+  registration: boolean;
 }
 
 /** Renders the sign-in form of an authorization request. */
@@ -36,7 +38,7 @@ ${notice}
 <input type="hidden" name="_csrf" value="${page.csrfToken}">
 <button type="submit" class="secondary">Cancel</button>
 </form>
-<p class="hint">No account? <a href="/register?interaction=${page.uid}">Create one</a>.</p>`;
+${page.registration ? html`<p class="hint">No account? <a href="/register?interaction=${page.uid}">Create one</a>.</p>` : html``}`;
 
   return layout('Sign in', content);
 }

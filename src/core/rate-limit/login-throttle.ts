@@ -1,28 +1,39 @@
 import type { RateLimitStore } from './types.js';
 
 export interface LoginThrottleOptions {
-  /** Failures per account before delays start. */
+  /** Failures per username from one client address before delays start. */
   accountThreshold: number;
-  /** Failures per client address before delays start. */
+  /** Failures per username from all addresses together before delays start. */
+  accountTotalThreshold: number;
+  /** Failures per client address, across usernames, before delays start. */
   addressThreshold: number;
   /** How long failures are remembered after the last one, in milliseconds. */
   windowMs: number;
   /** Delay after the first failure past a threshold, in milliseconds; it doubles with each further failure. */
   baseDelayMs: number;
-  /** Longest delay, in milliseconds. */
+  /** Maximum delay, in milliseconds. */
   maxDelayMs: number;
 }
 
 /** Whether a sign-in attempt may proceed, and if not, how long to wait. */
 export type LoginVerdict = { allowed: true } | { allowed: false; retryAfterMs: number };
 
+interface Counter {
+  key: string;
+  threshold: number;
+}
+
 /**
- * Limits failed sign-ins per account and per client address with delays that
- * double after each failure past a threshold.
+ * Limits failed sign-ins with delays that double after each failure past a
+ * threshold, on three counters: the username from one address, the username
+ * from everywhere, and the address across usernames.
  *
- * The account key is the submitted username, whether or not such an account
- * exists, so the throttle behaves the same for unknown and known accounts
- * and cannot be used to find out which usernames exist.
+ * The per-address username counter has the low threshold, so someone who
+ * types wrong passwords for a victim's username from their own address
+ * does not lock the victim out. The username-wide counter has a higher one
+ * and still stops guessing spread over many addresses. Counters are keyed
+ * by the submitted username whether or not such an account exists, so the
+ * throttle behaves the same for unknown and known accounts.
  */
 export class LoginThrottle {
   readonly #store: RateLimitStore;
@@ -33,31 +44,48 @@ export class LoginThrottle {
     this.#options = options;
   }
 
-  /** Checks whether an attempt for `username` from `address` may proceed now. */
-  async check(username: string, address: string): Promise<LoginVerdict> {
-    const [account, client] = await Promise.all([
-      this.#store.failures(accountKey(username), this.#options.windowMs),
-      this.#store.failures(addressKey(address), this.#options.windowMs),
-    ]);
-
-    const waits = [
-      this.#remainingDelay(account.count, account.lastFailureAgoMs, this.#options.accountThreshold),
-      this.#remainingDelay(client.count, client.lastFailureAgoMs, this.#options.addressThreshold),
+  #counters(username: string, address: string): Counter[] {
+    const account = username.toLowerCase();
+    return [
+      { key: `login-account:${account}&address:${address}|failures`, threshold: this.#options.accountThreshold },
+      { key: `login-account:${account}|failures`, threshold: this.#options.accountTotalThreshold },
+      { key: `login-address:${address}|failures`, threshold: this.#options.addressThreshold },
     ];
-    const retryAfterMs = Math.max(...waits);
-    return retryAfterMs > 0 ? { allowed: false, retryAfterMs } : { allowed: true };
   }
 
-  async recordFailure(username: string, address: string): Promise<void> {
-    await Promise.all([
-      this.#store.recordFailure(accountKey(username), this.#options.windowMs),
-      this.#store.recordFailure(addressKey(address), this.#options.windowMs),
-    ]);
+  /**
+   * Decides whether an attempt may check its password, and if so counts it
+   * as a failure before the check. Counting first means attempts sent in
+   * parallel cannot all pass: once a counter goes past its threshold, only
+   * the attempt whose increment immediately followed the observed count
+   * proceeds. A successful sign-in then clears the username's counters.
+   */
+  async begin(username: string, address: string): Promise<LoginVerdict> {
+    const counters = this.#counters(username, address);
+    const observed = await Promise.all(counters.map((counter) => this.#store.failures(counter.key, this.#options.windowMs)));
+
+    const wait = Math.max(
+      ...counters.map((counter, index) => {
+        const seen = observed[index] ?? { count: 0, lastFailureAgoMs: 0 };
+        return this.#remainingDelay(seen.count, seen.lastFailureAgoMs, counter.threshold);
+      }),
+    );
+    if (wait > 0) {
+      return { allowed: false, retryAfterMs: wait };
+    }
+
+    const counts = await Promise.all(counters.map((counter) => this.#store.recordFailure(counter.key, this.#options.windowMs)));
+    const raced = counters.some((counter, index) => {
+      const count = counts[index] ?? 0;
+      return count > counter.threshold && count !== (observed[index]?.count ?? 0) + 1;
+    });
+    return raced ? { allowed: false, retryAfterMs: this.#options.baseDelayMs } : { allowed: true };
   }
 
-  /** Clears the account's failures after a successful sign-in; the address keeps its count. */
-  async recordSuccess(username: string): Promise<void> {
-    await this.#store.resetFailures(accountKey(username));
+  /** Clears the username's counters after a successful sign-in; the address keeps its count. */
+  async succeeded(username: string, address: string): Promise<void> {
+    const [pair, account] = this.#counters(username, address);
+    await Promise.all([pair, account].map((counter) => this.#store.resetFailures((counter as Counter).key)));
   }
 
   #remainingDelay(count: number, lastFailureAgoMs: number, threshold: number): number {
@@ -69,12 +97,4 @@ export class LoginThrottle {
     const delay = Math.min(this.#options.baseDelayMs * 2 ** exponent, this.#options.maxDelayMs);
     return Math.max(0, delay - lastFailureAgoMs);
   }
-}
-
-function accountKey(username: string): string {
-  return `login-account:${username.toLowerCase()}|failures`;
-}
-
-function addressKey(address: string): string {
-  return `login-address:${address}|failures`;
 }

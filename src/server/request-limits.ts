@@ -1,0 +1,51 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+import type { PortcullisConfig } from '../config/schema.js';
+import { ProblemError } from '../core/problem.js';
+import type { RateLimiter } from '../core/rate-limit/limiter.js';
+import type { LimitCheck } from '../core/rate-limit/types.js';
+import { buildCheck, enforceLimits } from '../http/rate-limit.js';
+
+/**
+ * Maximum request target length on the OAuth endpoints, in characters.
+ * Every authorization request is stored until it expires, so an oversized
+ * `state` or other parameter would let anonymous callers fill the store.
+ */
+export const MAX_OAUTH_TARGET_LENGTH = 4096;
+
+/** Matched route templates of the sign-in steps: the authorization endpoint and the pages behind it. */
+function isSignInStep(route: string | undefined, url: string): boolean {
+  if (route === undefined) {
+    return false;
+  }
+  return route.startsWith('/interaction/') || route === '/register' || url.startsWith('/oauth/authorize');
+}
+
+/**
+ * Builds the onRequest hook that applies, before anything else runs: the
+ * per-address limit on every request, the sign-in limit on the
+ * authorization endpoint and the pages behind it, and the registration
+ * limit on account creation.
+ */
+export function requestLimitsHook(config: Readonly<PortcullisConfig>, limiter: RateLimiter) {
+  const { ipv6PrefixLength } = config.rateLimit;
+
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (request.url.startsWith('/oauth/') && request.url.length > MAX_OAUTH_TARGET_LENGTH) {
+      throw new ProblemError('uri_too_long', `The request target is longer than ${MAX_OAUTH_TARGET_LENGTH} characters.`);
+    }
+
+    const context = { request, ipv6PrefixLength };
+    const route = request.routeOptions.url;
+    const checks: Array<LimitCheck | undefined> = [buildCheck(config.rateLimit.global, context, 'rate', 'all')];
+
+    if (isSignInStep(route, request.url)) {
+      checks.push(buildCheck(config.rateLimit.signIn, context, 'rate', 'sign-in'));
+    }
+    if (request.method === 'POST' && route === '/register') {
+      checks.push(buildCheck(config.rateLimit.registration, context, 'quota', 'POST /register'));
+    }
+
+    await enforceLimits(request, reply, limiter, checks.filter((check): check is LimitCheck => check !== undefined));
+  };
+}
