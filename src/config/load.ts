@@ -6,7 +6,7 @@ import ipaddr from 'ipaddr.js';
 import { YAMLParseError, parse as parseYaml } from 'yaml';
 
 import { parseDuration } from '../core/duration.js';
-import { CONFIG_SCHEMA, type PortcullisConfig, type RateLimitConfig } from './schema.js';
+import { CONFIG_SCHEMA, type GatewayRoute, type PortcullisConfig, type RateLimitConfig } from './schema.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -102,6 +102,18 @@ function readEnvironment(env: Environment, problems: string[]): ConfigOverrides 
 
 function withoutTrailingSlash(url: string): string {
   return url.endsWith('/') ? url.slice(0, -1) : url;
+}
+
+/** Returns the operations of the demo Orders API, the default upstream. */
+export function demoRoutes(): GatewayRoute[] {
+  const both: GatewayRoute['credentials'] = ['jwt', 'api_key'];
+  return [
+    { method: 'GET', path: '/orders', scopes: ['orders:read'], roles: [], credentials: both },
+    { method: 'POST', path: '/orders', scopes: ['orders:write'], roles: [], credentials: both },
+    { method: 'GET', path: '/orders/:id', scopes: ['orders:read'], roles: [], credentials: both },
+    { method: 'DELETE', path: '/orders/:id', scopes: ['orders:write'], roles: [], credentials: both },
+    { method: 'GET', path: '/admin/orders', scopes: ['admin'], roles: ['admin'], credentials: ['jwt'] },
+  ];
 }
 
 /** Returns the built-in rate limits: a per-address limit on every route and the demo's order quota. */
@@ -209,6 +221,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
       upstreamUrl: null,
       clockToleranceSeconds: 5,
       upstreamTimeoutMs: 30_000,
+      routes: demoRoutes(),
     },
     bodyLimitBytes: 1_048_576,
     headerLimitBytes: 16_384,
@@ -296,7 +309,7 @@ function isValidCidr(value: string): boolean {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true });
+const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true });
 addFormats(ajv);
 const validate = ajv.compile(CONFIG_SCHEMA);
 

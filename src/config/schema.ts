@@ -21,6 +21,19 @@ export interface TokenLifetimes {
   session: number;
 }
 
+/** One operation the gateway forwards, and what it requires of the caller. */
+export interface GatewayRoute {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path template relative to the mount path, in Fastify syntax (`/orders/:id`). */
+  path: string;
+  /** Scopes the credential must all carry. Default none. */
+  scopes: string[];
+  /** Roles the account must all have. Default none. */
+  roles: string[];
+  /** Credential kinds accepted: `jwt`, `api_key` or both. */
+  credentials: Array<'jwt' | 'api_key'>;
+}
+
 export interface GatewayConfig {
   /** Path prefix under which the gateway proxies to the upstream. Default `/api`. */
   mountPath: string;
@@ -30,6 +43,8 @@ export interface GatewayConfig {
   clockToleranceSeconds: number;
   /** Upstream response timeout, in milliseconds. Default 30000. */
   upstreamTimeoutMs: number;
+  /** The operations forwarded to the upstream; anything else gets 404. Default: the demo Orders API's. */
+  routes: GatewayRoute[];
 }
 
 /** A part of a rate-limit key: the client address, the subject, the OAuth client or the API key id. */
@@ -260,12 +275,28 @@ export const CONFIG_SCHEMA = {
     gateway: {
       type: 'object',
       additionalProperties: false,
-      required: ['mountPath', 'upstreamUrl', 'clockToleranceSeconds', 'upstreamTimeoutMs'],
+      required: ['mountPath', 'upstreamUrl', 'clockToleranceSeconds', 'upstreamTimeoutMs', 'routes'],
       properties: {
         mountPath: { type: 'string', pattern: '^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$' },
         upstreamUrl: { type: ['string', 'null'], format: 'uri', pattern: '^https?://' },
         clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 60 },
         upstreamTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000 },
+        routes: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['method', 'path', 'credentials'],
+            properties: {
+              method: METHOD,
+              path: { type: 'string', pattern: '^/([A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_]*)(/([A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_]*))*$' },
+              scopes: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' }, default: [] },
+              roles: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 64 }, default: [] },
+              credentials: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['jwt', 'api_key'] } },
+            },
+          },
+        },
       },
     },
     bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 104_857_600 },

@@ -21,14 +21,6 @@ export interface RoutePolicy {
   credentials: readonly CredentialKind[];
 }
 
-/** The operations of the demo Orders API. */
-export const DEMO_ROUTES: readonly RoutePolicy[] = [
-  { method: 'GET', path: '/orders', scopes: ['orders:read'], roles: [], credentials: ['jwt', 'api_key'] },
-  { method: 'POST', path: '/orders', scopes: ['orders:write'], roles: [], credentials: ['jwt', 'api_key'] },
-  { method: 'GET', path: '/orders/:id', scopes: ['orders:read'], roles: [], credentials: ['jwt', 'api_key'] },
-  { method: 'DELETE', path: '/orders/:id', scopes: ['orders:write'], roles: [], credentials: ['jwt', 'api_key'] },
-  { method: 'GET', path: '/admin/orders', scopes: ['admin'], roles: ['admin'], credentials: ['jwt'] },
-];
 
 /** Returns the scopes and roles in `policy` that the caller lacks. */
 export function missingRequirements(

@@ -16,7 +16,6 @@ import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
 import { createOrdersApi } from '../demo/orders-api.js';
 import { gateway } from '../gateway/gateway.js';
-import { DEMO_ROUTES } from '../gateway/route-policy.js';
 import { createHttpApp } from '../http/create-app.js';
 import { createLogger, type Logger } from '../http/logger.js';
 import { KeyRing } from '../keys/key-ring.js';
@@ -152,7 +151,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     await app.register(gateway, {
       prefix: config.gateway.mountPath,
       upstreamUrl,
-      routes: DEMO_ROUTES,
+      routes: config.gateway.routes,
       verifier,
       isGrantActive: (grantId) => isGrantActive(db, grantId),
       isClientActive: (clientId) => clients.exists(clientId),

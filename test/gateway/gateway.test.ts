@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
+import { writeConfigFile } from '../support/config-file.js';
 import { rawRequest } from '../support/raw-http.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -290,5 +291,49 @@ describe('gateway identity headers', () => {
     await callApi(server, '/orders', 'not.a.token');
     await callApi(server, '/undeclared', token);
     expect(received.length).toBe(before);
+  });
+});
+
+describe('configured gateway routes', () => {
+  let upstream: Server;
+  let paths: string[];
+  let server: TestServer;
+
+  beforeAll(async () => {
+    paths = [];
+    upstream = createServer((request, response) => {
+      paths.push(`${request.method} ${request.url}`);
+      response.setHeader('content-type', 'application/json');
+      response.end('{}');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const config = await writeConfigFile({
+      gateway: {
+        upstreamUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v2`,
+        routes: [{ method: 'GET', path: '/things/:thing', scopes: ['orders:read'], credentials: ['jwt'] }],
+      },
+      rateLimit: { flows: [] },
+    });
+    server = await startTestServer({ config });
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await new Promise((resolve) => upstream.close(resolve));
+  });
+
+  it('forwards only the configured operations', async () => {
+    const token = (await obtainTokens(server, await createUser(server, 'route_user'))).tokens.access_token;
+
+    expect((await callApi(server, '/things/lamp?x=1', token)).status).toBe(200);
+    expect((await callApi(server, '/orders', token)).status).toBe(404);
+    expect((await callApi(server, '/things/lamp', token, { method: 'DELETE' })).status).toBe(404);
+    expect(paths).toEqual(['GET /v2/things/lamp?x=1']);
+  });
+
+  it('rejects a route without credential kinds', async () => {
+    const { loadConfig, ConfigError } = await import('../../src/config/load.js');
+    const file = await writeConfigFile({ gateway: { routes: [{ method: 'GET', path: '/x', credentials: [] }] } });
+    expect(() => loadConfig({ config: file }, {})).toThrow(ConfigError);
   });
 });
