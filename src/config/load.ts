@@ -258,6 +258,9 @@ function checkSemantics(config: PortcullisConfig): string[] {
   if (issuer !== null && (issuer.search !== '' || issuer.hash !== '')) {
     problems.push('issuer: must not contain a query or fragment (RFC 8414 section 2)');
   }
+  if (issuer !== null && issuer.pathname !== '/') {
+    problems.push('issuer: must have no path, because the authorization server is served at the root of its origin');
+  }
 
   const limits = config.rateLimit;
   const rules = [

@@ -89,3 +89,11 @@ describe('configuration loading', () => {
     expect(problems).toContain("PORTCULLIS_PORT: must be a whole number, got 'eighty'");
   });
 });
+
+describe('issuer rules', () => {
+  it('rejects an issuer with a path or query', () => {
+    expect(problemsOf(() => loadConfig({ issuer: 'https://auth.example.com/tenant' }, {})).join('\n')).toContain('issuer: must have no path');
+    expect(problemsOf(() => loadConfig({ issuer: 'https://auth.example.com/?x=1' }, {})).join('\n')).toContain('issuer: must not contain a query');
+    expect(loadConfig({ issuer: 'https://auth.example.com/' }, {}).issuer).toBe('https://auth.example.com');
+  });
+});
