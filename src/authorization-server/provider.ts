@@ -10,6 +10,7 @@ import { OidcAdapter } from '../store/oidc-adapter.js';
 import type { Database } from '../store/schema.js';
 import type { SigningKey } from '../store/signing-key-repository.js';
 import { renderErrorPage } from './views/error-page.js';
+import { renderLoggedOutPage, renderLogoutPage } from './views/logout.js';
 
 import { API_SCOPES, OIDC_SCOPES } from '../core/scopes.js';
 
@@ -144,7 +145,17 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
       },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
-      rpInitiatedLogout: { enabled: false },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = 'html';
+          ctx.body = renderLogoutPage(form);
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = renderLoggedOutPage();
+        },
+      },
       resourceIndicators: {
         enabled: true,
         async defaultResource(ctx, _client, oneOf) {

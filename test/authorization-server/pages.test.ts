@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '../support/accounts.js';
 import { authorize, openSignInPage, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { UserAgent, formEndingWith } from '../support/user-agent.js';
+import { UserAgent, formEndingWith, parseForms, type PageForm } from '../support/user-agent.js';
 
 describe('registration page', () => {
   let server: TestServer;
@@ -182,5 +182,49 @@ describe('login page', () => {
 
     const result = await authorize(server, config, { username: 'dave', password: 'Sturdy-Passw0rd', agent });
     expect(result.callbackUrl.searchParams.get('code')).toBeTruthy();
+  });
+});
+
+describe('sign-out page', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('ends the session without script', async () => {
+    const user = await createUser(server, 'leaver');
+    const config = await publicClient(server);
+    const { agent } = await authorize(server, config, user);
+
+    const confirm = await agent.fetch('/oauth/logout');
+    const html = await confirm.text();
+    expect(confirm.status).toBe(200);
+    expect(html).toContain('Sign out of Portcullis on this browser?');
+    expect(html).not.toMatch(/<script|<style|style="/);
+    expect(confirm.headers.get('content-security-policy')).toContain("default-src 'none'");
+
+    const form = parseForms(html).find((candidate) => candidate.action.includes('/oauth/logout'));
+    expect(form).toBeDefined();
+    const { response } = await agent.submit(form as PageForm, { logout: 'yes' });
+    expect(await response.text()).toContain('You are signed out of Portcullis on this browser.');
+
+    // A new authorization request asks for the password again.
+    const again = await openSignInPage(server);
+    expect(again.html).toContain('/login"');
+    const resumed = await agent.follow(
+      (await import('openid-client')).buildAuthorizationUrl(config, {
+        redirect_uri: server.demoRedirectUri,
+        scope: 'openid',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        code_challenge_method: 'S256',
+      }).href,
+      server.demoRedirectUri,
+    );
+    expect(await resumed.response.text()).toContain('/login"');
   });
 });
