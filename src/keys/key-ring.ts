@@ -4,6 +4,8 @@ import type { JWK } from 'jose';
 import type { SigningKey, SigningKeyRepository } from '../store/signing-key-repository.js';
 import { toPublicJwks } from './signing-keys.js';
 
+const PRUNE_INTERVAL_MS = 60_000;
+
 export interface KeyRingOptions {
   /** How long a retired key stays published, in seconds: the longest token lifetime plus clock tolerance. */
   retentionSeconds: number;
@@ -28,6 +30,7 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
   #publicJwks: { keys: JWK[] } = { keys: [] };
   #fingerprint = '';
   #timer: NodeJS.Timeout | undefined;
+  #lastPruneAt = Number.NEGATIVE_INFINITY;
 
   constructor(repository: SigningKeyRepository, options: KeyRingOptions) {
     super();
@@ -47,7 +50,7 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
   /** Reloads the keys if another process changed them; returns true when they changed. */
   async refresh(): Promise<boolean> {
     const fingerprint = await this.#repository.fingerprint();
-    const expired = await this.#repository.deleteExpired(this.#options.retentionSeconds);
+    const expired = await this.#pruneExpired();
     if (fingerprint === this.#fingerprint && expired === 0) {
       return false;
     }
@@ -57,6 +60,16 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
     this.#fingerprint = await this.#repository.fingerprint();
     this.emit('change', this.#keys);
     return true;
+  }
+
+  /** Deletes keys past their retention at most once a minute, so polling stays read-only. */
+  async #pruneExpired(): Promise<number> {
+    const now = Date.now();
+    if (now - this.#lastPruneAt < PRUNE_INTERVAL_MS) {
+      return 0;
+    }
+    this.#lastPruneAt = now;
+    return this.#repository.deleteExpired(this.#options.retentionSeconds);
   }
 
   start(): void {
