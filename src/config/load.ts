@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import ipaddr from 'ipaddr.js';
@@ -102,6 +103,14 @@ function readEnvironment(env: Environment, problems: string[]): ConfigOverrides 
 
 function withoutTrailingSlash(url: string): string {
   return url.endsWith('/') ? url.slice(0, -1) : url;
+}
+
+/** The OpenAPI document of the demo Orders API, shipped with the package. */
+export const DEMO_OPENAPI_DOCUMENT = fileURLToPath(new URL('../../openapi/demo-orders.yaml', import.meta.url));
+
+function fileUpstream(file: JsonObject): unknown {
+  const gateway = file['gateway'];
+  return isObject(gateway) ? gateway['upstreamUrl'] : undefined;
 }
 
 /** Returns the operations of the demo Orders API, the default upstream. */
@@ -222,6 +231,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
       clockToleranceSeconds: 5,
       upstreamTimeoutMs: 30_000,
       routes: demoRoutes(),
+      openapi: options.upstreamUrl === undefined && fileUpstream(file) === undefined ? DEMO_OPENAPI_DOCUMENT : null,
     },
     bodyLimitBytes: 1_048_576,
     headerLimitBytes: 16_384,

@@ -45,6 +45,12 @@ export interface GatewayConfig {
   upstreamTimeoutMs: number;
   /** The operations forwarded to the upstream; anything else gets 404. Default: the demo Orders API's. */
   routes: GatewayRoute[];
+  /**
+   * Path of the upstream's OpenAPI 3.0 or 3.1 document. When set, the
+   * operations, their security and their request validation come from it,
+   * and `routes` is ignored. Default none.
+   */
+  openapi: string | null;
 }
 
 /** A part of a rate-limit key: the client address, the subject, the OAuth client or the API key id. */
@@ -275,12 +281,13 @@ export const CONFIG_SCHEMA = {
     gateway: {
       type: 'object',
       additionalProperties: false,
-      required: ['mountPath', 'upstreamUrl', 'clockToleranceSeconds', 'upstreamTimeoutMs', 'routes'],
+      required: ['mountPath', 'upstreamUrl', 'clockToleranceSeconds', 'upstreamTimeoutMs', 'routes', 'openapi'],
       properties: {
         mountPath: { type: 'string', pattern: '^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$' },
         upstreamUrl: { type: ['string', 'null'], format: 'uri', pattern: '^https?://' },
         clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 60 },
         upstreamTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000 },
+        openapi: { type: ['string', 'null'], minLength: 1 },
         routes: {
           type: 'array',
           minItems: 1,

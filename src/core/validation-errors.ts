@@ -31,6 +31,10 @@ function describe(violation: SchemaViolation): { path: string; detail: string } 
     };
   }
 
+  if (keyword === 'false schema') {
+    return { path: instancePath, detail: 'property is read-only or not allowed in requests' };
+  }
+
   return { path: instancePath, detail: violation.message ?? `must satisfy '${keyword}'` };
 }
 

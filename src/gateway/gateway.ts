@@ -14,7 +14,7 @@ import type { Account } from '../store/account-repository.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { authenticate, type AuthenticationDependencies } from './authenticate.js';
 import { authorize } from './authorize.js';
-import { forward } from './forward.js';
+import { forward, upstreamPath } from './forward.js';
 import type { RoutePolicy } from './route-policy.js';
 
 /** Options of the gateway plugin, which is registered with the mount path as its prefix. */
@@ -110,6 +110,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
   });
 
   for (const policy of options.routes) {
+    const scope = `${policy.method} ${app.prefix}${policy.path}`;
     app.route({
       method: policy.method,
       url: policy.path,
@@ -117,11 +118,19 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
         request.identity = await authenticate(request, authenticationDependencies, policy.credentials);
       },
       preValidation: async (request, reply) => {
-        const checks = limitChecks(request, policy, options.rateLimits, `${policy.method} ${app.prefix}${policy.path}`);
+        const checks = limitChecks(request, policy, options.rateLimits, scope, 'rate');
         await enforceLimits(request, reply, options.rateLimits.limiter, checks);
       },
-      preHandler: async (request) => {
+      // Authorization runs before validation, so that a caller without the
+      // operation's scopes learns nothing about its schema from 400s. Quotas
+      // come last: only requests that may reach the upstream use them up.
+      preHandler: async (request, reply) => {
+        if (upstreamPath(policy, request.params as Record<string, string>) === undefined) {
+          throw new ProblemError('not_found', 'No resource matches the path parameter.');
+        }
         authorize(request.identity as Identity, policy);
+        validateRequest(request, policy);
+        await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, policy, options.rateLimits, scope, 'quota'));
       },
       handler: (request, reply) => forward(request, reply, request.identity as Identity, policy, { upstreamPrefix }),
     });
@@ -148,12 +157,30 @@ function checkLimitTargets(routes: readonly RoutePolicy[], limits: GatewayRateLi
   }
 }
 
-function limitChecks(request: FastifyRequest, policy: RoutePolicy, limits: GatewayRateLimits, scope: string): LimitCheck[] {
+function limitChecks(request: FastifyRequest, policy: RoutePolicy, limits: GatewayRateLimits, scope: string, kind: LimitCheck['kind']): LimitCheck[] {
   const context = { request, identity: request.identity, ipv6PrefixLength: limits.ipv6PrefixLength };
-  const rateChecks = limits.routes
-    .filter((route) => matches(route, policy))
-    .flatMap((route) => route.limits.map((rule) => buildCheck(rule, context, 'rate', scope)));
-  const quotaChecks = limits.flows.filter((flow) => matches(flow, policy)).map((flow) => buildCheck(flow, context, 'quota', scope));
+  const checks =
+    kind === 'rate'
+      ? limits.routes.filter((route) => matches(route, policy)).flatMap((route) => route.limits.map((rule) => buildCheck(rule, context, 'rate', scope)))
+      : limits.flows.filter((flow) => matches(flow, policy)).map((flow) => buildCheck(flow, context, 'quota', scope));
 
-  return [...rateChecks, ...quotaChecks].filter((check): check is LimitCheck => check !== undefined);
+  return checks.filter((check): check is LimitCheck => check !== undefined);
+}
+
+function validateRequest(request: FastifyRequest, policy: RoutePolicy): void {
+  if (policy.validate === undefined) {
+    return;
+  }
+
+  const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+  const found = policy.validate({
+    params: request.params as Record<string, string>,
+    query: (request.query ?? {}) as Record<string, unknown>,
+    headers: request.headers,
+    contentType: request.headers['content-type'],
+    body,
+  });
+  if (found !== undefined) {
+    throw new ProblemError(found.code, found.detail, found.errors === undefined ? {} : { errors: found.errors });
+  }
 }

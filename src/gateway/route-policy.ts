@@ -6,6 +6,7 @@
  */
 
 import type { CredentialKind } from '../core/identity-headers.js';
+import type { RequestParts, RequestViolation } from '../core/openapi/operations.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -19,8 +20,9 @@ export interface RoutePolicy {
   roles: readonly string[];
   /** Credential kinds accepted on this operation. */
   credentials: readonly CredentialKind[];
+  /** Checks the request against the operation's declared parameters and body, when the upstream publishes them. */
+  validate?: (parts: RequestParts) => RequestViolation | undefined;
 }
-
 
 /** Returns the scopes and roles in `policy` that the caller lacks. */
 export function missingRequirements(

@@ -15,7 +15,10 @@ import { AccessTokenVerifier } from '../core/access-token-verifier.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
 import { createOrdersApi } from '../demo/orders-api.js';
+import { loadOpenApiDocument } from '../core/openapi/load.js';
+import { compileOperations } from '../core/openapi/operations.js';
 import { gateway } from '../gateway/gateway.js';
+import type { RoutePolicy } from '../gateway/route-policy.js';
 import { createHttpApp } from '../http/create-app.js';
 import { createLogger, type Logger } from '../http/logger.js';
 import { KeyRing } from '../keys/key-ring.js';
@@ -151,7 +154,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     await app.register(gateway, {
       prefix: config.gateway.mountPath,
       upstreamUrl,
-      routes: config.gateway.routes,
+      routes: await gatewayRoutes(config),
       verifier,
       isGrantActive: (grantId) => isGrantActive(db, grantId),
       isClientActive: (clientId) => clients.exists(clientId),
@@ -211,4 +214,21 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       await db.destroy();
     },
   };
+}
+
+/** Returns the operations the gateway enforces: from the upstream's OpenAPI document when one is configured. */
+async function gatewayRoutes(config: Readonly<PortcullisConfig>): Promise<readonly RoutePolicy[]> {
+  if (config.gateway.openapi === null) {
+    return config.gateway.routes;
+  }
+
+  const operations = compileOperations(await loadOpenApiDocument(config.gateway.openapi));
+  return operations.map((operation) => ({
+    method: operation.method,
+    path: operation.path,
+    scopes: operation.scopes,
+    roles: operation.roles,
+    credentials: operation.credentials,
+    validate: (parts) => operation.validate(parts),
+  }));
 }

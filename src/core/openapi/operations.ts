@@ -1,0 +1,274 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import secureJson from 'secure-json-parse';
+
+import type { FieldError } from '../problem.js';
+import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
+import { toRequestSchema } from './request-schema.js';
+
+// ajv-formats is published as CommonJS with the plugin on `default`.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
+export type CredentialKind = 'jwt' | 'api_key';
+
+const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+
+/** The parts of a request that an operation's validator checks. */
+export interface RequestParts {
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+  headers: Record<string, string | string[] | undefined>;
+  contentType: string | undefined;
+  body: Buffer | undefined;
+}
+
+/** A request's breach of its operation's declaration. */
+export interface RequestViolation {
+  code: 'validation_failed' | 'invalid_json' | 'unsupported_media_type' | 'invalid_request';
+  detail: string;
+  errors?: FieldError[];
+}
+
+/** An operation of the upstream, as the gateway enforces it. */
+export interface CompiledOperation {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path template in Fastify syntax, relative to the mount path (`/orders/:id`). */
+  path: string;
+  operationId: string | undefined;
+  scopes: string[];
+  roles: string[];
+  credentials: CredentialKind[];
+  validate(parts: RequestParts): RequestViolation | undefined;
+}
+
+/** An OpenAPI document the gateway cannot enforce; the message names the operation and the reason. */
+export class OpenApiError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OpenApiError';
+  }
+}
+
+type JsonObject = Record<string, unknown>;
+
+function isObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * Creates an ajv instance for the document's JSON Schema dialect. Bodies are
+ * validated without coercion; path, query and header values arrive as text
+ * and are coerced to their declared types.
+ */
+function createValidatorFactory(version: string, coerceTypes: false | 'array'): Ajv {
+  const options = { strict: false, allErrors: true, coerceTypes, useDefaults: false } as const;
+  const ajv = version.startsWith('3.1') ? new Ajv2020(options) : new Ajv(options);
+  addFormats(ajv);
+  return ajv;
+}
+
+function toFastifyPath(path: string): string {
+  return path.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, ':$1');
+}
+
+/** Maps the security requirements of an operation to credential kinds and required scopes. */
+function securityOf(operationName: string, requirements: unknown, schemes: JsonObject): { credentials: CredentialKind[]; scopes: string[] } {
+  if (!Array.isArray(requirements) || requirements.length === 0 || requirements.some((entry) => isObject(entry) && Object.keys(entry).length === 0)) {
+    throw new OpenApiError(`${operationName} declares no security requirement; every operation must require a credential`);
+  }
+
+  const credentials = new Set<CredentialKind>();
+  const scopes = new Set<string>();
+  for (const requirement of requirements as JsonObject[]) {
+    for (const [schemeName, schemeScopes] of Object.entries(requirement)) {
+      const scheme = schemes[schemeName];
+      if (!isObject(scheme)) {
+        throw new OpenApiError(`${operationName} names the unknown security scheme '${schemeName}'`);
+      }
+
+      const type = scheme['type'];
+      if (type === 'apiKey') {
+        credentials.add('api_key');
+      } else if (type === 'oauth2' || type === 'openIdConnect' || (type === 'http' && String(scheme['scheme']).toLowerCase() === 'bearer')) {
+        credentials.add('jwt');
+      } else {
+        throw new OpenApiError(`${operationName}: security scheme '${schemeName}' of type '${String(type)}' is not supported`);
+      }
+
+      for (const scope of Array.isArray(schemeScopes) ? schemeScopes : []) {
+        scopes.add(String(scope));
+      }
+    }
+  }
+
+  return { credentials: [...credentials], scopes: [...scopes] };
+}
+
+interface ParameterSet {
+  path: ValidateFunction | undefined;
+  query: ValidateFunction | undefined;
+  headers: ValidateFunction | undefined;
+}
+
+function compileParameters(ajv: Ajv, parameters: JsonObject[]): ParameterSet {
+  const groups: Record<'path' | 'query' | 'header', { properties: JsonObject; required: string[] }> = {
+    path: { properties: {}, required: [] },
+    query: { properties: {}, required: [] },
+    header: { properties: {}, required: [] },
+  };
+
+  for (const parameter of parameters) {
+    const location = parameter['in'];
+    if (location !== 'path' && location !== 'query' && location !== 'header') {
+      continue;
+    }
+    const name = location === 'header' ? String(parameter['name']).toLowerCase() : String(parameter['name']);
+    groups[location].properties[name] = isObject(parameter['schema']) ? parameter['schema'] : {};
+    if (parameter['required'] === true || location === 'path') {
+      groups[location].required.push(name);
+    }
+  }
+
+  const compile = (group: { properties: JsonObject; required: string[] }, closed: boolean) =>
+    ajv.compile({ type: 'object', properties: group.properties, required: group.required, additionalProperties: !closed });
+
+  // Path and query parameters arrive as text; ajv coerces them to the
+  // declared types in a separate instance configured for it.
+  return {
+    path: compile(groups.path, false),
+    query: compile(groups.query, true),
+    headers: Object.keys(groups.header.properties).length === 0 ? undefined : compile(groups.header, false),
+  };
+}
+
+function violation(location: string, errors: SchemaViolation[] | null | undefined): RequestViolation {
+  const fields = toFieldErrors(errors ?? [], location);
+  const summary = fields.map((field) => `${field.pointer}: ${field.detail}`).join('; ');
+  return { code: 'validation_failed', detail: `The request is invalid: ${summary}.`, errors: fields };
+}
+
+function mediaType(contentType: string | undefined): string | undefined {
+  return contentType?.split(';')[0]?.trim().toLowerCase();
+}
+
+function isJsonMediaType(type: string): boolean {
+  return type === 'application/json' || type.endsWith('+json');
+}
+
+/**
+ * Compiles every operation of a dereferenced OpenAPI 3.0 or 3.1 document
+ * into the rules the gateway enforces: its route, the credential kinds and
+ * scopes from its security requirements, the roles from
+ * `x-portcullis-roles`, and a validator for its parameters and body.
+ * Throws OpenApiError for an operation that cannot be enforced.
+ */
+export function compileOperations(document: JsonObject): CompiledOperation[] {
+  const version = String(document['openapi'] ?? '');
+  if (!/^3\.[01]\./.test(version)) {
+    throw new OpenApiError(`the document declares openapi '${version}'; versions 3.0 and 3.1 are supported`);
+  }
+
+  const bodies = createValidatorFactory(version, false);
+  const textAjv = createValidatorFactory(version, 'array');
+
+  const components = isObject(document['components']) ? document['components'] : {};
+  const schemes = isObject(components['securitySchemes']) ? components['securitySchemes'] : {};
+  const paths = isObject(document['paths']) ? document['paths'] : {};
+  const operations: CompiledOperation[] = [];
+
+  for (const [path, item] of Object.entries(paths)) {
+    if (!isObject(item)) {
+      continue;
+    }
+    const sharedParameters = Array.isArray(item['parameters']) ? (item['parameters'] as JsonObject[]) : [];
+
+    for (const method of METHODS) {
+      const operation = item[method];
+      if (!isObject(operation)) {
+        continue;
+      }
+
+      const name = `${method.toUpperCase()} ${path}`;
+      const { credentials, scopes } = securityOf(name, operation['security'] ?? document['security'], schemes);
+      const roles = Array.isArray(operation['x-portcullis-roles']) ? operation['x-portcullis-roles'].map(String) : [];
+      const parameters = compileParameters(textAjv, [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as JsonObject[]) : [])]);
+      const validateBody = compileBody(bodies, name, operation['requestBody']);
+
+      operations.push({
+        method: method.toUpperCase() as CompiledOperation['method'],
+        path: toFastifyPath(path),
+        operationId: typeof operation['operationId'] === 'string' ? operation['operationId'] : undefined,
+        scopes,
+        roles,
+        credentials,
+        validate(parts) {
+          const params = { ...parts.params };
+          if (parameters.path !== undefined && !parameters.path(params)) {
+            return violation('path', parameters.path.errors as SchemaViolation[]);
+          }
+          const query = { ...parts.query };
+          if (parameters.query !== undefined && !parameters.query(query)) {
+            return violation('query', parameters.query.errors as SchemaViolation[]);
+          }
+          if (parameters.headers !== undefined && !parameters.headers({ ...parts.headers })) {
+            return violation('headers', parameters.headers.errors as SchemaViolation[]);
+          }
+          return validateBody(parts);
+        },
+      });
+    }
+  }
+
+  if (operations.length === 0) {
+    throw new OpenApiError('the document declares no operations');
+  }
+  return operations;
+}
+
+function compileBody(ajv: Ajv, name: string, requestBody: unknown): (parts: RequestParts) => RequestViolation | undefined {
+  if (!isObject(requestBody)) {
+    return (parts) =>
+      parts.body !== undefined && parts.body.length > 0 ? { code: 'invalid_request', detail: `${name} takes no request body.` } : undefined;
+  }
+
+  const content = isObject(requestBody['content']) ? requestBody['content'] : {};
+  const required = requestBody['required'] === true;
+  const validators = new Map<string, ValidateFunction | undefined>();
+  for (const [type, media] of Object.entries(content)) {
+    const schema = isObject(media) && isObject(media['schema']) ? media['schema'] : undefined;
+    validators.set(type.toLowerCase(), schema === undefined ? undefined : ajv.compile(toRequestSchema(schema) as JsonObject));
+  }
+  const accepted = [...validators.keys()].join(', ');
+
+  return (parts) => {
+    if (parts.body === undefined || parts.body.length === 0) {
+      return required ? { code: 'invalid_request', detail: `${name} requires a request body (${accepted}).` } : undefined;
+    }
+
+    const type = mediaType(parts.contentType);
+    if (type === undefined || !validators.has(type)) {
+      return { code: 'unsupported_media_type', detail: `The Content-Type must be one of: ${accepted}.` };
+    }
+
+    const validate = validators.get(type);
+    if (validate === undefined || !isJsonMediaType(type)) {
+      return undefined;
+    }
+
+    let value: unknown;
+    try {
+      value = secureJson.parse(parts.body.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' });
+    } catch (error) {
+      const poisoned = /prototype|constructor/i.test((error as Error).message);
+      return {
+        code: 'invalid_json',
+        detail: poisoned
+          ? 'The request body contains a forbidden key (__proto__ or constructor.prototype).'
+          : 'The request body is not valid JSON.',
+      };
+    }
+
+    return validate(value) ? undefined : violation('body', validate.errors as SchemaViolation[]);
+  };
+}

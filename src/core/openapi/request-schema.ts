@@ -1,0 +1,80 @@
+/**
+ * Rewrites a dereferenced OpenAPI schema into the schema that request
+ * bodies must satisfy at the gateway.
+ *
+ * - An object schema that does not mention extra properties gets
+ *   `additionalProperties: false`, so a caller cannot slip in a property the
+ *   upstream never declared (mass assignment). A schema that wants extra
+ *   properties says so explicitly.
+ * - A `readOnly` property may not appear in a request at all: it becomes the
+ *   `false` schema, and it is dropped from `required`, since OpenAPI only
+ *   requires it in responses.
+ *
+ * NOTE: adding `additionalProperties: false` inside `allOf` branches makes
+ * each branch reject the others' properties; documents that compose object
+ * schemas with `allOf` must declare `additionalProperties` themselves.
+ */
+
+type Schema = Record<string, unknown>;
+
+function isSchemaObject(value: unknown): value is Schema {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+const NESTED_SCHEMA_KEYS = ['items', 'additionalProperties', 'not', 'contains', 'if', 'then', 'else', 'propertyNames'];
+const SCHEMA_LIST_KEYS = ['allOf', 'anyOf', 'oneOf', 'prefixItems'];
+
+function isObjectSchema(schema: Schema): boolean {
+  const type = schema['type'];
+  return type === 'object' || (Array.isArray(type) && type.includes('object')) || isSchemaObject(schema['properties']);
+}
+
+/** Returns the request form of `schema`, leaving the input untouched; `seen` guards against cycles. */
+export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>()): unknown {
+  if (!isSchemaObject(schema)) {
+    return schema;
+  }
+
+  const done = seen.get(schema);
+  if (done !== undefined) {
+    return done;
+  }
+
+  const result: Schema = { ...schema };
+  seen.set(schema, result);
+
+  if (isSchemaObject(schema['properties'])) {
+    const properties: Schema = {};
+    const readOnly = new Set<string>();
+    for (const [name, property] of Object.entries(schema['properties'])) {
+      if (isSchemaObject(property) && property['readOnly'] === true) {
+        readOnly.add(name);
+        properties[name] = false;
+      } else {
+        properties[name] = toRequestSchema(property, seen);
+      }
+    }
+    result['properties'] = properties;
+
+    if (Array.isArray(schema['required'])) {
+      result['required'] = schema['required'].filter((name) => !readOnly.has(String(name)));
+    }
+  }
+
+  if (isObjectSchema(schema) && schema['additionalProperties'] === undefined && schema['unevaluatedProperties'] === undefined) {
+    result['additionalProperties'] = false;
+  }
+
+  for (const key of NESTED_SCHEMA_KEYS) {
+    if (isSchemaObject(result[key])) {
+      result[key] = toRequestSchema(result[key], seen);
+    }
+  }
+  for (const key of SCHEMA_LIST_KEYS) {
+    if (Array.isArray(result[key])) {
+      result[key] = (result[key] as unknown[]).map((entry) => toRequestSchema(entry, seen));
+    }
+  }
+
+  return result;
+}

@@ -1,0 +1,165 @@
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { OpenApiError, compileOperations } from '../../src/core/openapi/operations.js';
+import { createUser } from '../support/accounts.js';
+import { writeConfigFile } from '../support/config-file.js';
+import { callApi, obtainTokens } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const DOCUMENT = fileURLToPath(new URL('../../openapi/demo-orders.yaml', import.meta.url));
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+interface Problem {
+  code: string;
+  detail: string;
+  errors?: Array<{ pointer: string; detail: string }>;
+}
+
+describe('gateway enforcing an OpenAPI document', () => {
+  let server: TestServer;
+  let token: string;
+
+  beforeAll(async () => {
+    const config = await writeConfigFile({ gateway: { openapi: DOCUMENT } });
+    server = await startTestServer({ config });
+    token = (await obtainTokens(server, await createUser(server, 'spec_user'))).tokens.access_token;
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  async function post(body: string, headers: Record<string, string> = JSON_HEADERS): Promise<{ status: number; problem: Problem }> {
+    const response = await callApi(server, '/orders', token, { method: 'POST', headers, body });
+    return { status: response.status, problem: (await response.json()) as Problem };
+  }
+
+  it('forwards a valid order', async () => {
+    const response = await callApi(server, '/orders', token, { method: 'POST', headers: JSON_HEADERS, body: '{"item":"lamp","quantity":2}' });
+    expect(response.status).toBe(201);
+  });
+
+  it.each([
+    ['id', '"forged"'],
+    ['owner', '"someone-else"'],
+    ['status', '"placed"'],
+  ])('rejects the read-only property %s', async (name, value) => {
+    const { status, problem } = await post(`{"item":"lamp","quantity":1,"${name}":${value}}`);
+    expect(status).toBe(400);
+    expect(problem.code).toBe('validation_failed');
+    expect(problem.errors).toContainEqual({ pointer: `/body/${name}`, detail: 'property is read-only or not allowed in requests' });
+  });
+
+  it('rejects an undeclared property', async () => {
+    const { status, problem } = await post('{"item":"lamp","quantity":1,"discount":100}');
+    expect(status).toBe(400);
+    expect(problem.errors).toContainEqual({ pointer: '/body/discount', detail: "unknown property 'discount' is not allowed" });
+  });
+
+  it('rejects wrong types without coercion', async () => {
+    const { status, problem } = await post('{"item":"lamp","quantity":"2"}');
+    expect(status).toBe(400);
+    expect(problem.errors?.map((error) => error.pointer)).toContain('/body/quantity');
+  });
+
+  it('rejects bad JSON and prototype keys', async () => {
+    expect((await post('{"item":')).problem.code).toBe('invalid_json');
+    const poisoned = await post('{"item":"lamp","quantity":1,"__proto__":{"admin":true}}');
+    expect(poisoned.status).toBe(400);
+    expect(poisoned.problem.detail).toContain('forbidden key');
+  });
+
+  it('enforces the declared media type', async () => {
+    const { status, problem } = await post('item=lamp', { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(status).toBe(415);
+    expect(problem.detail).toBe('The Content-Type must be one of: application/json.');
+  });
+
+  it('requires the declared body', async () => {
+    const response = await callApi(server, '/orders', token, { method: 'POST', headers: JSON_HEADERS });
+    expect(response.status).toBe(400);
+  });
+
+  it('validates query parameters', async () => {
+    for (const query of ['limit=0', 'limit=101', 'limit=ten', 'unknown=1']) {
+      const response = await callApi(server, `/orders?${query}`, token);
+      expect(response.status, query).toBe(400);
+      expect(((await response.json()) as Problem).errors?.[0]?.pointer).toMatch(/^\/query\//);
+    }
+    expect((await callApi(server, '/orders?limit=5', token)).status).toBe(200);
+  });
+
+  it('validates path parameters', async () => {
+    const response = await callApi(server, `/orders/${'x'.repeat(65)}`, token);
+    expect(response.status).toBe(400);
+  });
+
+  it('takes roles and scopes from the document', async () => {
+    const response = await callApi(server, '/admin/orders', token);
+    expect(response.status).toBe(403);
+  });
+
+  it('checks scopes before the body', async () => {
+    const reader = await createUser(server, 'spec_reader');
+    const readOnly = (await obtainTokens(server, { ...reader, scope: 'openid orders:read' })).tokens.access_token;
+    const response = await callApi(server, '/orders', readOnly, { method: 'POST', headers: JSON_HEADERS, body: '{"owner":"x"}' });
+    expect(response.status).toBe(403);
+  });
+
+  it('routes only documented operations', async () => {
+    expect((await callApi(server, '/orders', token, { method: 'PUT', headers: JSON_HEADERS, body: '{}' })).status).toBe(404);
+    expect((await callApi(server, '/users', token)).status).toBe(404);
+  });
+});
+
+describe('OpenAPI compilation', () => {
+  const base = {
+    openapi: '3.0.3',
+    info: { title: 't', version: '1' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+  };
+
+  it('refuses an operation without security', () => {
+    const document = { ...base, paths: { '/open': { get: { responses: {} } } } };
+    expect(() => compileOperations(document)).toThrow(new OpenApiError('GET /open declares no security requirement; every operation must require a credential'));
+  });
+
+  it('refuses an empty security requirement', () => {
+    const document = { ...base, paths: { '/open': { get: { security: [{}], responses: {} } } } };
+    expect(() => compileOperations(document)).toThrow(OpenApiError);
+  });
+
+  it('refuses unsupported versions', () => {
+    expect(() => compileOperations({ ...base, openapi: '2.0', paths: {} })).toThrow(/versions 3.0 and 3.1/);
+  });
+
+  it('maps schemes to credential kinds', () => {
+    const document = {
+      ...base,
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, key: { type: 'apiKey', in: 'header', name: 'X-API-Key' } } },
+      paths: { '/things/{id}': { get: { security: [{ bearer: [] }, { key: [] }], responses: {} } } },
+    };
+    const [operation] = compileOperations(document);
+    expect(operation?.path).toBe('/things/:id');
+    expect(operation?.credentials.sort()).toEqual(['api_key', 'jwt']);
+  });
+
+  it('accepts nullable in 3.0 documents', () => {
+    const document = {
+      ...base,
+      security: [{ bearer: [] }],
+      paths: {
+        '/notes': {
+          post: {
+            requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', properties: { text: { type: 'string', nullable: true } } } } } },
+            responses: {},
+          },
+        },
+      },
+    };
+    const [operation] = compileOperations(document);
+    const parts = { params: {}, query: {}, headers: {}, contentType: 'application/json', body: Buffer.from('{"text":null}') };
+    expect(operation?.validate(parts)).toBeUndefined();
+  });
+});
