@@ -1,0 +1,145 @@
+/**
+ * Load generation with wrk, or with autocannon when wrk is not installed,
+ * and parsing of their results into one shape.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+import { pinned } from './processes.js';
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  /** Median latency, in milliseconds. */
+  p50Ms: number;
+  /** 99th percentile latency, in milliseconds. */
+  p99Ms: number;
+  /** Responses with a status other than 2xx or 3xx. */
+  non2xx: number;
+  /** Connection errors and timeouts. */
+  socketErrors: number;
+}
+
+export interface LoadRequest {
+  url: string;
+  headers: Record<string, string>;
+  seconds: number;
+  connections: number;
+  /** Core that the load generator is pinned to, or undefined for no pinning. */
+  core: number | undefined;
+}
+
+export interface LoadGenerator {
+  /** Name and version, for the record of the run. */
+  description: string;
+  run(request: LoadRequest): Promise<LoadResult>;
+}
+
+/** Runs a command to completion with a hard deadline and returns its standard output. */
+function runBounded(command: string, args: string[], deadlineMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) {
+        resolve(stdout);
+      } else {
+        reject(new Error(`${command} ${args.join(' ')} failed with ${signal ?? `code ${code}`}:\n${stderr}${stdout}`));
+      }
+    });
+  });
+}
+
+const WRK_DURATION_UNITS_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
+
+/** Converts a wrk duration such as `812.00us`, `1.23ms` or `2.01s` to milliseconds. */
+export function parseWrkDuration(text: string): number {
+  const match = /^([\d.]+)(us|ms|s|m)$/.exec(text);
+  if (match === null) {
+    throw new Error(`unexpected wrk duration '${text}'`);
+  }
+  return Number(match[1]) * WRK_DURATION_UNITS_MS[match[2]!]!;
+}
+
+/** Extracts requests per second, latency percentiles and error counts from wrk's `--latency` report. */
+export function parseWrkReport(report: string): LoadResult {
+  const requestsPerSecond = /Requests\/sec:\s+([\d.]+)/.exec(report)?.[1];
+  const p50 = /^\s+50%\s+(\S+)/m.exec(report)?.[1];
+  const p99 = /^\s+99%\s+(\S+)/m.exec(report)?.[1];
+  if (requestsPerSecond === undefined || p50 === undefined || p99 === undefined) {
+    throw new Error(`wrk report without requests/s or latency distribution:\n${report}`);
+  }
+
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(report);
+  return {
+    requestsPerSecond: Number(requestsPerSecond),
+    p50Ms: parseWrkDuration(p50),
+    p99Ms: parseWrkDuration(p99),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(report)?.[1] ?? 0),
+    socketErrors: socketErrors === null ? 0 : socketErrors.slice(1).reduce((sum, count) => sum + Number(count), 0),
+  };
+}
+
+/** wrk with one thread: the load generator gets one core, so more threads would only contend. */
+function wrkGenerator(version: string): LoadGenerator {
+  return {
+    description: version,
+    async run(request) {
+      const headerArgs = Object.entries(request.headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
+      const wrkArgs = ['-t1', `-c${request.connections}`, `-d${request.seconds}s`, '--latency', ...headerArgs, request.url];
+      const [command, args] = pinned(request.core, 'wrk', wrkArgs);
+      return parseWrkReport(await runBounded(command, args, (request.seconds + 30) * 1000));
+    },
+  };
+}
+
+interface AutocannonJson {
+  requests: { average: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+function autocannonGenerator(script: string, version: string): LoadGenerator {
+  return {
+    description: `autocannon ${version}`,
+    async run(request) {
+      // autocannon splits a header at the first ':' or '=', and keeps a space after ':'.
+      const headerArgs = Object.entries(request.headers).flatMap(([name, value]) => ['-H', `${name}=${value}`]);
+      const autocannonArgs = [script, '--json', '-c', String(request.connections), '-d', String(request.seconds), ...headerArgs, request.url];
+      const [command, args] = pinned(request.core, process.execPath, autocannonArgs);
+      const report = JSON.parse(await runBounded(command, args, (request.seconds + 30) * 1000)) as AutocannonJson;
+      return {
+        requestsPerSecond: report.requests.average,
+        p50Ms: report.latency.p50,
+        p99Ms: report.latency.p99,
+        non2xx: report.non2xx,
+        socketErrors: report.errors + report.timeouts,
+      };
+    },
+  };
+}
+
+/** Picks wrk when it is on the PATH, otherwise the autocannon dev dependency. */
+export function selectLoadGenerator(): LoadGenerator {
+  const wrk = spawnSync('wrk', ['-v'], { encoding: 'utf8' });
+  if (wrk.error === undefined) {
+    const version = /^wrk \S+/m.exec(`${wrk.stdout}${wrk.stderr}`)?.[0] ?? 'wrk';
+    return wrkGenerator(version);
+  }
+
+  const require = createRequire(import.meta.url);
+  const manifest = require.resolve('autocannon/package.json');
+  const { version } = require(manifest) as { version: string };
+  return autocannonGenerator(join(dirname(manifest), 'autocannon.js'), version);
+}

@@ -1,0 +1,103 @@
+/**
+ * Summaries of the measured rounds and the markdown that goes to the
+ * console and into the `## Gateway throughput` section of BENCHMARKS.md.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+
+import type { LoadResult } from './load.js';
+
+export interface ScenarioSummary {
+  label: string;
+  rounds: LoadResult[];
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** (max − min) / median of requests per second over the rounds, in percent. */
+  spreadPercent: number;
+  non2xx: number;
+  socketErrors: number;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Reduces the rounds of one scenario to the median of each metric and the spread of requests per second. */
+export function summarize(label: string, rounds: LoadResult[]): ScenarioSummary {
+  const perSecond = rounds.map((round) => round.requestsPerSecond);
+  const requestsPerSecond = median(perSecond);
+  return {
+    label,
+    rounds,
+    requestsPerSecond,
+    p50Ms: median(rounds.map((round) => round.p50Ms)),
+    p99Ms: median(rounds.map((round) => round.p99Ms)),
+    spreadPercent: requestsPerSecond === 0 ? 0 : ((Math.max(...perSecond) - Math.min(...perSecond)) / requestsPerSecond) * 100,
+    non2xx: rounds.reduce((sum, round) => sum + round.non2xx, 0),
+    socketErrors: rounds.reduce((sum, round) => sum + round.socketErrors, 0),
+  };
+}
+
+const wholeNumber = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+function milliseconds(value: number): string {
+  return `${value.toFixed(2)} ms`;
+}
+
+function ratio(value: number, reference: number): string {
+  return reference === 0 ? 'n/a' : (value / reference).toFixed(2);
+}
+
+/** Renders the results as a markdown table. The ratio columns divide by the `direct` and `ceiling` rows. */
+export function renderTable(summaries: readonly ScenarioSummary[], direct: ScenarioSummary, ceiling: ScenarioSummary): string {
+  const lines = [
+    '| scenario | requests/s | p50 | p99 | ÷ direct | ÷ bare proxy | spread of rounds |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const summary of summaries) {
+    lines.push(
+      `| ${summary.label} | ${wholeNumber.format(summary.requestsPerSecond)} | ${milliseconds(summary.p50Ms)} | ${milliseconds(summary.p99Ms)} | ` +
+        `${ratio(summary.requestsPerSecond, direct.requestsPerSecond)} | ${ratio(summary.requestsPerSecond, ceiling.requestsPerSecond)} | ` +
+        `${summary.spreadPercent.toFixed(0)} % |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Lists the scenarios whose rounds saw error responses or socket errors, or returns an empty string when none did. */
+export function renderErrors(summaries: readonly ScenarioSummary[]): string {
+  const failing = summaries.filter((summary) => summary.non2xx > 0 || summary.socketErrors > 0);
+  return failing
+    .map((summary) => `- ${summary.label}: ${summary.non2xx} responses other than 2xx or 3xx, ${summary.socketErrors} socket errors or timeouts`)
+    .join('\n');
+}
+
+/**
+ * Replaces the section under `heading` in the markdown file at `path`, up to
+ * the next second-level heading, with `section`. When the file has no such
+ * section, appends it. Other sections stay as they are.
+ */
+export async function replaceSection(path: string, heading: string, section: string): Promise<void> {
+  let text = '';
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw error;
+    }
+  }
+
+  const start = text.search(new RegExp(`^${heading}\\s*$`, 'm'));
+  const body = `${section.trimEnd()}\n`;
+  if (start === -1) {
+    await writeFile(path, `${text.trimEnd()}${text === '' ? '' : '\n\n'}${body}`);
+    return;
+  }
+
+  const afterHeading = start + heading.length;
+  const next = text.slice(afterHeading).search(/^## /m);
+  const rest = next === -1 ? '' : `\n${text.slice(afterHeading + next)}`;
+  await writeFile(path, `${text.slice(0, start)}${body}${rest}`);
+}

@@ -1,0 +1,346 @@
+/**
+ * Measures gateway throughput for the same GET of a 225-byte JSON order.
+ * The request goes directly to a node:http upstream, through a bare
+ * node:http proxy (without and with jose JWT verification) and through
+ * typical Express and Fastify gateways. It also goes through Portcullis with
+ * a JWT, with an API key and with its rate limiter on Redis.
+ *
+ * Usage: npm run bench [-- --seconds 10 --rounds 3 --connections 50 --warmup 2
+ *                          --redis redis://127.0.0.1:6379 --output BENCHMARKS.md]
+ *
+ * Every server runs in a child process pinned to core 1 and the load
+ * generator (wrk, or autocannon when wrk is missing) to core 0, when taskset
+ * works. Every request carries a valid credential and every rate limit is
+ * far above the load, so each scenario does the same work. Rounds run
+ * scenario after scenario, so slow drift of the machine spreads over all of
+ * them; each row reports the median of its rounds.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+
+import { selectLoadGenerator, type LoadGenerator, type LoadResult } from './lib/load.js';
+import { ORDER_BODY } from './lib/order.js';
+import { freePort, obtainCredentials, writePortcullisConfig, type BenchCredentials } from './lib/portcullis.js';
+import { canPinCores, startProcess, stopAll, waitForHttp, waitForPort, type ManagedProcess } from './lib/processes.js';
+import { renderErrors, renderTable, replaceSection, summarize, type ScenarioSummary } from './lib/report.js';
+import { BENCH_ORIGIN } from './lib/server-env.js';
+
+const HELP = `Usage: npm run bench [-- options]
+
+  --seconds <n>      duration of each measurement, in seconds (default 10)
+  --rounds <n>       measurements per scenario; the table shows their median (default 3)
+  --connections <n>  open connections of the load generator (default 50)
+  --warmup <n>       unmeasured load per scenario before the first round, in seconds (default 2)
+  --redis <url>      Redis for the Portcullis Redis scenario (default redis://127.0.0.1:6379)
+  --output <file>    markdown file whose "## Gateway throughput" section is replaced (default BENCHMARKS.md)
+`;
+
+const SECTION_HEADING = '## Gateway throughput';
+/** How long a server may take to start listening, in milliseconds. */
+const START_TIMEOUT_MS = 60_000;
+const REPOSITORY_ROOT = resolve(import.meta.dirname, '..');
+const COMPARED_PACKAGES = [
+  'jose',
+  'express',
+  'helmet',
+  'cors',
+  'express-rate-limit',
+  'http-proxy-middleware',
+  'fastify',
+  '@fastify/helmet',
+  '@fastify/cors',
+  '@fastify/rate-limit',
+  '@fastify/reply-from',
+];
+
+interface Options {
+  seconds: number;
+  rounds: number;
+  connections: number;
+  warmup: number;
+  redisUrl: string;
+  output: string;
+}
+
+function positiveInteger(name: string, value: string, minimum: number): number {
+  if (!/^\d+$/.test(value) || Number(value) < minimum) {
+    throw new Error(`--${name} must be a whole number of at least ${minimum}, got '${value}'`);
+  }
+  return Number(value);
+}
+
+function readOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '10' },
+      rounds: { type: 'string', default: '3' },
+      connections: { type: 'string', default: '50' },
+      warmup: { type: 'string', default: '2' },
+      redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
+      output: { type: 'string', default: join(REPOSITORY_ROOT, 'BENCHMARKS.md') },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  return {
+    seconds: positiveInteger('seconds', values.seconds, 1),
+    rounds: positiveInteger('rounds', values.rounds, 1),
+    connections: positiveInteger('connections', values.connections, 1),
+    warmup: positiveInteger('warmup', values.warmup, 0),
+    redisUrl: values.redis,
+    output: resolve(values.output),
+  };
+}
+
+interface Scenario {
+  label: string;
+  url: string;
+  headers: Record<string, string>;
+  /** True when the stack applies a CORS policy, so the response must allow the benchmark origin. */
+  cors: boolean;
+}
+
+/** Cores of the load generator and of the servers, or undefined for both when pinning is not possible. */
+interface CorePlan {
+  load: number | undefined;
+  servers: number | undefined;
+}
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function nodeServer(name: string, script: string, cores: CorePlan, env: NodeJS.ProcessEnv): ManagedProcess {
+  return startProcess({
+    name,
+    command: process.execPath,
+    args: ['--import', 'tsx', join(REPOSITORY_ROOT, script)],
+    env: { ...process.env, NODE_ENV: 'production', ...env },
+    core: cores.servers,
+  });
+}
+
+async function startNodeServer(name: string, script: string, cores: CorePlan, env: NodeJS.ProcessEnv): Promise<string> {
+  const port = await waitForPort(nodeServer(name, script, cores, env), START_TIMEOUT_MS);
+  return `http://127.0.0.1:${port}`;
+}
+
+/** Starts Portcullis from source with the given store. Instances share `issuer`, so one token works on all of them. */
+async function startPortcullis(
+  store: 'memory' | 'redis',
+  options: { cores: CorePlan; directory: string; dataDir: string; upstreamUrl: string; redisUrl: string; issuer?: string },
+): Promise<{ url: string; issuer: string }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const issuer = options.issuer ?? url;
+  const managed = startProcess({
+    name: `Portcullis (${store} store)`,
+    command: process.execPath,
+    args: ['--import', 'tsx', join(REPOSITORY_ROOT, 'src/cli/main.ts'), 'start'],
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      PORTCULLIS_CONFIG: await writePortcullisConfig(options.directory, store, options.redisUrl),
+      PORTCULLIS_DATA_DIR: options.dataDir,
+      PORTCULLIS_PORT: String(port),
+      PORTCULLIS_HOST: '127.0.0.1',
+      PORTCULLIS_ISSUER: issuer,
+      PORTCULLIS_UPSTREAM_URL: options.upstreamUrl,
+    },
+    core: options.cores.servers,
+  });
+  await waitForHttp(managed, `${url}/`, START_TIMEOUT_MS);
+  return { url, issuer };
+}
+
+/** Sends one request of a scenario and throws unless it returns the upstream's order and the expected CORS header. */
+async function checkScenario(scenario: Scenario): Promise<void> {
+  const response = await fetch(scenario.url, { headers: scenario.headers });
+  const body = await response.text();
+  if (response.status !== 200 || body !== ORDER_BODY) {
+    throw new Error(`${scenario.label}: expected the upstream's order with HTTP 200 from ${scenario.url}, got HTTP ${response.status}: ${body.slice(0, 300)}`);
+  }
+  const allowedOrigin = response.headers.get('access-control-allow-origin');
+  if (scenario.cors && allowedOrigin !== BENCH_ORIGIN) {
+    throw new Error(`${scenario.label}: expected Access-Control-Allow-Origin ${BENCH_ORIGIN}, got ${allowedOrigin ?? 'none'}`);
+  }
+}
+
+async function redisServerVersion(redisUrl: string): Promise<string> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  try {
+    await redis.connect();
+    const info = await redis.info('server');
+    return /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+  } catch (error) {
+    throw new Error(`Redis at ${redisUrl} is not reachable (${(error as Error).message}); start it or pass --redis <url>`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function packageVersion(name: string): Promise<string> {
+  const manifest = JSON.parse(await readFile(join(REPOSITORY_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+function buildScenarios(urls: Record<string, string>, credentials: BenchCredentials): Scenario[] {
+  const bearer = { origin: BENCH_ORIGIN, authorization: `Bearer ${credentials.accessToken}` };
+  const apiKey = { origin: BENCH_ORIGIN, 'x-api-key': credentials.apiKey };
+  return [
+    { label: '1. direct to the upstream', url: `${urls['upstream']}/orders`, headers: bearer, cors: false },
+    { label: '2a. bare node:http proxy, no checks', url: `${urls['bare']}/api/orders`, headers: bearer, cors: false },
+    { label: '2b. bare node:http proxy + jose JWT', url: `${urls['bareJwt']}/api/orders`, headers: bearer, cors: false },
+    { label: '3. Express + helmet + cors + express-rate-limit + jose + http-proxy-middleware', url: `${urls['express']}/api/orders`, headers: bearer, cors: true },
+    { label: '4. Fastify + helmet + cors + rate-limit + reply-from + jose', url: `${urls['fastify']}/api/orders`, headers: bearer, cors: true },
+    { label: '5. Portcullis, JWT, memory rate limit', url: `${urls['portcullis']}/api/orders`, headers: bearer, cors: true },
+    { label: '6. Portcullis, API key, memory rate limit', url: `${urls['portcullis']}/api/orders`, headers: apiKey, cors: true },
+    { label: '7. Portcullis, JWT, Redis rate limit', url: `${urls['portcullisRedis']}/api/orders`, headers: bearer, cors: true },
+  ];
+}
+
+function readingOf(summaries: ScenarioSummary[]): string {
+  const [direct, bare, bareJwt, express, fastify, portcullisJwt, portcullisKey, portcullisRedis] = summaries;
+  const percent = (value: ScenarioSummary, reference: ScenarioSummary) => `${((value.requestsPerSecond / reference.requestsPerSecond) * 100).toFixed(0)} %`;
+  return [
+    `The bare proxy serves ${percent(bare!, direct!)} of the direct requests per second.`,
+    `Verifying the JWT with jose leaves it ${percent(bareJwt!, bare!)} of the bare proxy.`,
+    `Relative to the bare proxy, Express serves ${percent(express!, bare!)} and Fastify ${percent(fastify!, bare!)}.`,
+    `Portcullis serves ${percent(portcullisJwt!, bare!)} with a JWT, ${percent(portcullisKey!, bare!)} with an API key`,
+    `and ${percent(portcullisRedis!, bare!)} with its rate limiter on Redis.`,
+  ].join('\n');
+}
+
+async function measure(options: Options, directory: string): Promise<void> {
+  const pin = availableParallelism() >= 2 && canPinCores();
+  const cores: CorePlan = pin ? { load: 0, servers: 1 } : { load: undefined, servers: undefined };
+  const generator: LoadGenerator = selectLoadGenerator();
+  const redisVersion = await redisServerVersion(options.redisUrl);
+  log(`load generator: ${generator.description}; ${pin ? 'load on core 0, servers on core 1' : 'taskset unavailable, no core pinning'}`);
+
+  const upstreamUrl = await startNodeServer('upstream', 'bench/servers/upstream.ts', cores, {});
+  const dataDir = join(directory, 'data');
+  const portcullisOptions = { cores, directory, dataDir, upstreamUrl, redisUrl: options.redisUrl };
+  const portcullis = await startPortcullis('memory', portcullisOptions);
+  const credentials = await obtainCredentials(portcullis.issuer, dataDir);
+  const portcullisRedis = await startPortcullis('redis', { ...portcullisOptions, issuer: portcullis.issuer });
+
+  const verificationEnv = {
+    BENCH_UPSTREAM_URL: upstreamUrl,
+    BENCH_JWKS: JSON.stringify(credentials.jwks),
+    BENCH_ISSUER: portcullis.issuer,
+    BENCH_AUDIENCE: `${portcullis.issuer}/api`,
+  };
+  const urls: Record<string, string> = {
+    upstream: upstreamUrl,
+    portcullis: portcullis.url,
+    portcullisRedis: portcullisRedis.url,
+    bare: await startNodeServer('bare proxy', 'bench/servers/bare-proxy.ts', cores, { BENCH_UPSTREAM_URL: upstreamUrl }),
+    bareJwt: await startNodeServer('bare proxy with JWT', 'bench/servers/bare-proxy.ts', cores, { ...verificationEnv, BENCH_VERIFY_JWT: '1' }),
+    express: await startNodeServer('Express stack', 'bench/servers/express-stack.ts', cores, verificationEnv),
+    fastify: await startNodeServer('Fastify stack', 'bench/servers/fastify-stack.ts', cores, verificationEnv),
+  };
+
+  const scenarios = buildScenarios(urls, credentials);
+  for (const scenario of scenarios) {
+    await checkScenario(scenario);
+  }
+
+  const load = (scenario: Scenario, seconds: number) =>
+    generator.run({ url: scenario.url, headers: scenario.headers, seconds, connections: options.connections, core: cores.load });
+
+  if (options.warmup > 0) {
+    for (const scenario of scenarios) {
+      log(`warm-up: ${scenario.label}`);
+      await load(scenario, options.warmup);
+    }
+  }
+
+  const rounds: LoadResult[][] = scenarios.map(() => []);
+  for (let round = 1; round <= options.rounds; round += 1) {
+    for (const [index, scenario] of scenarios.entries()) {
+      const result = await load(scenario, options.seconds);
+      rounds[index]!.push(result);
+      log(`round ${round}/${options.rounds}: ${scenario.label}: ${result.requestsPerSecond.toFixed(0)} requests/s`);
+    }
+  }
+
+  const summaries = scenarios.map((scenario, index) => summarize(scenario.label, rounds[index]!));
+  const table = renderTable(summaries, summaries[0]!, summaries[1]!);
+  const errors = renderErrors(summaries);
+  process.stdout.write(`\n${table}\n`);
+  if (errors !== '') {
+    process.stdout.write(`\nErrors during the measurement:\n${errors}\n`);
+  }
+
+  const versions = await Promise.all(COMPARED_PACKAGES.map(async (name) => `${name} ${await packageVersion(name)}`));
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const section = [
+    SECTION_HEADING,
+    '',
+    `Command: \`${command}\`, measured ${new Date().toISOString().slice(0, 10)}.`,
+    `Each scenario ran ${options.rounds} rounds of ${options.seconds} s with ${options.connections} connections, after ${options.warmup} s of warm-up;`,
+    'every round measured all scenarios one after the other, and each cell is the median of the rounds.',
+    '"spread of rounds" is (max − min) / median of requests/s over the rounds.',
+    '',
+    'Every request is `GET /api/orders` (`GET /orders` for the direct scenario) with an `Origin` header',
+    'and a valid credential: the same ES256 access token from Portcullis\'s authorization code flow,',
+    'or an `orders:read` API key in scenario 6. The upstream is a node:http server returning a 225-byte',
+    'JSON order. Every rate limit is far above the load, so no request is refused and all scenarios do',
+    'the same work. The comparison stacks verify the token with jose against Portcullis\'s JWK Set',
+    '(issuer, audience, `typ`, ES256, scope), and all of them reuse upstream connections. Portcullis',
+    'also checks per request that the token\'s grant is not revoked (an SQLite read), applies its',
+    'per-address limit, CORS and security headers, and runs with request logging off (log level',
+    '`warn`), since the comparison stacks log nothing.',
+    '',
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node.js ${process.version}, ${generator.description}`,
+    pin
+      ? 'pinned to core 0, every server (the upstream too) pinned to core 1,'
+      : 'without core pinning (taskset unavailable),',
+    `Redis ${redisVersion} on the same machine over loopback (not pinned).`,
+    `Libraries: ${versions.join(', ')}.`,
+    '',
+    table,
+    '',
+    ...(errors === '' ? [] : ['Errors during the measurement:', '', errors, '']),
+    readingOf(summaries),
+  ].join('\n');
+  await replaceSection(options.output, SECTION_HEADING, section);
+  log(`\nwrote the "${SECTION_HEADING}" section of ${options.output}`);
+}
+
+async function main(): Promise<void> {
+  const options = readOptions();
+  const directory = await mkdtemp(join(tmpdir(), 'portcullis-bench-'));
+  let cleaned = false;
+  const cleanUp = async () => {
+    if (!cleaned) {
+      cleaned = true;
+      await stopAll();
+      await rm(directory, { recursive: true, force: true });
+    }
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`received ${signal}, stopping the servers`);
+      cleanUp().finally(() => process.exit(130));
+    });
+  }
+
+  try {
+    await measure(options, directory);
+  } finally {
+    await cleanUp();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`benchmark failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
