@@ -4,9 +4,11 @@ import { Command, CommanderError } from 'commander';
 import { registerApiKeyCommands } from './commands/apikeys.js';
 import { registerClientCommands } from './commands/clients.js';
 import { registerKeyCommands } from './commands/keys.js';
+import { registerMigrateCommand } from './commands/migrate.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerUserCommands } from './commands/users.js';
 import { CliError } from './output.js';
+import { BackendUnavailableError } from '../backends/backend-error.js';
 
 const program = new Command();
 program
@@ -16,6 +18,7 @@ program
   .exitOverride();
 
 registerStartCommand(program);
+registerMigrateCommand(program);
 registerUserCommands(program);
 registerClientCommands(program);
 registerKeyCommands(program);
@@ -28,7 +31,7 @@ try {
     process.exit(error.exitCode);
   }
 
-  const message = error instanceof CliError ? error.message : `unexpected failure: ${(error as Error).message}`;
+  const message = error instanceof CliError || error instanceof BackendUnavailableError ? error.message : `unexpected failure: ${(error as Error).message}`;
   process.stderr.write(`error: ${message}\n`);
   process.exit(1);
 }

@@ -9,6 +9,7 @@ import {
   type ProblemDocument,
 } from '../core/problem.js';
 import { toFieldErrors, type SchemaViolation } from '../core/validation-errors.js';
+import { isBackendOutage, outageProblem } from '../backends/outage.js';
 
 /** Sends a problem document with the right status, headers and content type. */
 export function sendProblem(reply: FastifyReply, error: ProblemError): FastifyReply {
@@ -78,6 +79,10 @@ export function problemFromFastifyError(error: FastifyError): ProblemError | und
 
   if (error.statusCode === 415) {
     return new ProblemError('unsupported_media_type', 'The Content-Type of the request body is not accepted here.');
+  }
+
+  if (isBackendOutage(error)) {
+    return outageProblem(error);
   }
 
   return undefined;

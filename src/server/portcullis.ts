@@ -23,7 +23,12 @@ import { createHttpApp } from '../http/create-app.js';
 import { createLogger, type Logger } from '../http/logger.js';
 import { KeyRing } from '../keys/key-ring.js';
 import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
-import { openDatabase } from '../store/database.js';
+import { isPostgres, openDatabase } from '../store/database.js';
+import { createOidcAdapterFactory } from '../store/oidc-adapters.js';
+import { connectRedis, type RedisClient } from '../backends/redis.js';
+import { redactUrl } from '../backends/backend-error.js';
+import { healthRoutes, type ReadinessCheck } from './health.js';
+import { sql } from 'kysely';
 import { deleteExpiredPayloads, isGrantActive } from '../store/oidc-adapter.js';
 import type { Database } from '../store/schema.js';
 import { createRepositories } from '../store/repositories.js';
@@ -62,7 +67,16 @@ const CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
  */
 export async function startPortcullis(config: Readonly<PortcullisConfig>, options: StartOptions = {}): Promise<RunningPortcullis> {
   const logger = createLogger(config.logLevel, options.logDestination);
-  const db = await openDatabase(config.dataDir);
+  const db = await openDatabase(config.database, {
+    onIdleError: (error) => logger.error({ err: error }, 'idle PostgreSQL connection failed; the pool replaces it'),
+  });
+  let redis: RedisClient | null;
+  try {
+    redis = await openSharedRedis(config, logger);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
   const serverSecret = loadServerSecret(config.dataDir);
 
   const { accounts, apiKeys: apiKeyRepository, clients, signingKeys: signingKeyRepository } = createRepositories(db, serverSecret);
@@ -94,6 +108,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     clients,
     cookieKeys: [deriveKey(serverSecret, 'oidc cookies').toString('base64url')],
     logger,
+    adapter: createOidcAdapterFactory(db, clients, redis),
   };
   let provider: Provider = createProvider({ ...providerDependencies, signingKeys: keyRing.keys });
   keyRing.on('change', (keys) => {
@@ -175,6 +190,13 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
 
   await app.register(demoCallback);
 
+  const readiness: ReadinessCheck[] = [{ name: isPostgres(db) ? 'postgres' : 'sqlite', probe: () => sql`select 1`.execute(db) }];
+  if (redis !== null) {
+    const client = redis;
+    readiness.push({ name: 'redis', probe: () => client.ping() });
+  }
+  healthRoutes(app, readiness);
+
   app.get('/', async () => ({
     name: 'Portcullis',
     issuer: config.issuer,
@@ -211,9 +233,36 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       await app.close();
       await demo?.close();
       await rateLimiting.close();
+      redis?.disconnect();
       await db.destroy();
     },
   };
+}
+
+/**
+ * Connects to the Redis of the `redis` setting, or returns null and warns that
+ * this instance keeps sessions and rate-limit counters to itself.
+ */
+async function openSharedRedis(config: Readonly<PortcullisConfig>, logger: Logger): Promise<RedisClient | null> {
+  if (config.redis === null) {
+    logger.warn(
+      'no redis setting: sessions, interactions and rate-limit counters stay in this instance, so run only one instance on this database',
+    );
+    return null;
+  }
+
+  let lastReported = 0;
+  const redis = await connectRedis(config.redis, {
+    onError: (error) => {
+      // ioredis retries every 2 seconds at most while Redis is down; one line every 30 seconds is enough.
+      if (Date.now() - lastReported > 30_000) {
+        lastReported = Date.now();
+        logger.error({ err: error, redis: redactUrl(config.redis ?? '') }, 'Redis connection failed; reconnecting');
+      }
+    },
+  });
+  logger.info({ redis: redactUrl(config.redis) }, 'sessions, interactions and codes are kept in Redis');
+  return redis;
 }
 
 /** Returns the operations the gateway enforces: from the upstream's OpenAPI document when one is configured. */

@@ -1,0 +1,77 @@
+import { Cluster, Redis } from 'ioredis';
+
+import { BackendUnavailableError, redactUrl } from './backend-error.js';
+
+/** A Redis connection: one server or a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** How long the start waits for Redis to answer, in milliseconds. */
+const CONNECT_TIMEOUT_MS = 3000;
+/** How long one command may take before it fails, in milliseconds. */
+const COMMAND_TIMEOUT_MS = 2000;
+
+export interface RedisConnectOptions {
+  /** Treat the URL as a seed node of a Redis Cluster. */
+  cluster?: boolean;
+  /** Receives connection errors after the start; ioredis reconnects by itself. */
+  onError?: (error: Error) => void;
+}
+
+/**
+ * Connects to Redis and waits until it answers.
+ *
+ * Commands fail at once while Redis is unreachable instead of queueing, so a
+ * request that needs Redis gets a 503 rather than hanging; ioredis keeps
+ * reconnecting in the background. Throws BackendUnavailableError when Redis
+ * does not answer within three seconds.
+ */
+export async function connectRedis(url: string, options: RedisConnectOptions = {}): Promise<RedisClient> {
+  const client = options.cluster === true ? connectCluster(url) : connectServer(url);
+
+  let lastError: unknown = new Error(`no answer within ${CONNECT_TIMEOUT_MS} ms`);
+  const onStartError = (error: Error) => {
+    lastError = error;
+  };
+  client.on('error', onStartError);
+
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), CONNECT_TIMEOUT_MS);
+    client.once('ready', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+
+  client.off('error', onStartError);
+  if (!ready) {
+    client.disconnect();
+    throw new BackendUnavailableError(options.cluster === true ? 'Redis Cluster' : 'Redis', redactUrl(url), lastError);
+  }
+
+  client.on('error', (error: Error) => options.onError?.(error));
+  return client;
+}
+
+function connectServer(url: string): Redis {
+  return new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+  });
+}
+
+function connectCluster(url: string): Cluster {
+  const seed = new URL(url);
+  return new Cluster([{ host: seed.hostname, port: Number(seed.port || 6379) }], {
+    enableOfflineQueue: false,
+    clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+    redisOptions: {
+      username: seed.username === '' ? undefined : decodeURIComponent(seed.username),
+      password: seed.password === '' ? undefined : decodeURIComponent(seed.password),
+      tls: seed.protocol === 'rediss:' ? {} : undefined,
+      maxRetriesPerRequest: 0,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+    },
+  });
+}
