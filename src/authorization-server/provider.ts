@@ -6,6 +6,7 @@ import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 import type { AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
 import type { SigningKey } from '../store/signing-key-repository.js';
+import { OUTAGE_RETRY_AFTER_SECONDS, isBackendOutage } from '../backends/outage.js';
 import { renderErrorPage } from './views/error-page.js';
 import { renderLoggedOutPage, renderLogoutPage } from './views/logout.js';
 
@@ -243,6 +244,13 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     deps.logger.error({ err: error, route: ctx.oidc?.route }, 'authorization server error');
+
+    // oidc-provider emits this before the response is written, so a backend
+    // outage can still turn its 500 into a 503 that clients may retry.
+    if (isBackendOutage(error)) {
+      ctx.status = 503;
+      ctx.set('retry-after', String(OUTAGE_RETRY_AFTER_SECONDS));
+    }
   });
 
   return provider;

@@ -23,8 +23,8 @@ export interface InstancesOptions {
   rateLimit?: Record<string, unknown>;
   /** Redis URL shared by the instances; null runs them without Redis. */
   redisUrl?: string | null;
-  /** PostgreSQL URL; a fresh schema on the test server by default. */
-  databaseUrl?: string;
+  /** Port to reach PostgreSQL on instead of its own, for a relay a test can cut. */
+  postgresPort?: number;
 }
 
 /**
@@ -36,6 +36,10 @@ export interface InstancesOptions {
 export async function startInstances(options: InstancesOptions): Promise<TestInstances> {
   const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-shared-'));
   const database = await createPostgresSchema();
+  const databaseUrl = new URL(database.url);
+  if (options.postgresPort !== undefined) {
+    databaseUrl.port = String(options.postgresPort);
+  }
   const ports = await Promise.all(Array.from({ length: options.count }, () => freePort()));
   const issuer = `http://127.0.0.1:${ports[0]}`;
   const defaults = defaultRateLimits();
@@ -57,7 +61,7 @@ export async function startInstances(options: InstancesOptions): Promise<TestIns
           port,
           issuer,
           dataDir,
-          databaseUrl: options.databaseUrl ?? database.url,
+          databaseUrl: databaseUrl.href,
           redisUrl: options.redisUrl === null ? undefined : (options.redisUrl ?? REDIS_URL),
           logLevel: 'debug',
           config: configFile,
