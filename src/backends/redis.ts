@@ -1,11 +1,11 @@
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 
 import { BackendUnavailableError, redactUrl } from './backend-error.js';
 
 /** A Redis connection: one server or a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
 
-/** How long the start waits for Redis to answer, in milliseconds. */
+/** How long the start waits for Redis to respond, in milliseconds. */
 const CONNECT_TIMEOUT_MS = 3000;
 /** How long one command may take before it fails, in milliseconds. */
 const COMMAND_TIMEOUT_MS = 2000;
@@ -62,16 +62,25 @@ function connectServer(url: string): Redis {
 }
 
 function connectCluster(url: string): Cluster {
+  return createCluster(url, { maxRetriesPerRequest: 0, commandTimeout: COMMAND_TIMEOUT_MS });
+}
+
+/**
+ * Creates a Redis Cluster client from the URL of one seed node; the client
+ * discovers the other nodes itself. The URL's user, password and `rediss:`
+ * scheme apply to every node.
+ */
+export function createCluster(url: string, redisOptions: RedisOptions, clusterOptions: ClusterOptions = {}): Cluster {
   const seed = new URL(url);
   return new Cluster([{ host: seed.hostname, port: Number(seed.port || 6379) }], {
     enableOfflineQueue: false,
     clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+    ...clusterOptions,
     redisOptions: {
+      ...redisOptions,
       username: seed.username === '' ? undefined : decodeURIComponent(seed.username),
       password: seed.password === '' ? undefined : decodeURIComponent(seed.password),
       tls: seed.protocol === 'rediss:' ? {} : undefined,
-      maxRetriesPerRequest: 0,
-      commandTimeout: COMMAND_TIMEOUT_MS,
     },
   });
 }

@@ -25,6 +25,8 @@ export interface ConfigOverrides {
   databaseUrl?: string;
   /** The `redis` setting. */
   redisUrl?: string;
+  /** The `redisCluster` setting. */
+  redisCluster?: boolean;
   logLevel?: string;
   corsOrigins?: string[];
   upstreamUrl?: string;
@@ -100,6 +102,7 @@ function readEnvironment(env: Environment, problems: string[]): ConfigOverrides 
   assign('dataDir', env['PORTCULLIS_DATA_DIR'] || undefined);
   assign('databaseUrl', env['PORTCULLIS_DATABASE_URL'] || undefined);
   assign('redisUrl', env['PORTCULLIS_REDIS_URL'] || undefined);
+  assign('redisCluster', parseBoolean('PORTCULLIS_REDIS_CLUSTER', env['PORTCULLIS_REDIS_CLUSTER'], problems));
   assign('logLevel', env['PORTCULLIS_LOG_LEVEL'] || undefined);
   assign('corsOrigins', parseList(env['PORTCULLIS_CORS_ORIGINS']));
   assign('upstreamUrl', env['PORTCULLIS_UPSTREAM_URL'] || undefined);
@@ -222,6 +225,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     issuer,
     dataDir: 'data',
     redis: null,
+    redisCluster: false,
     logLevel: 'info',
     audience: `${issuer}/api`,
     corsOrigins: [],
@@ -260,6 +264,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     dataDir,
     database: options.databaseUrl ?? fromFile.database ?? defaultDatabaseUrl(typeof dataDir === 'string' ? resolve(dataDir) : 'data'),
     redis,
+    redisCluster: options.redisCluster ?? fromFile.redisCluster,
     // One Redis setting serves every shared store, the rate-limit counters included.
     rateLimit: redis === null ? fromFile.rateLimit : { ...fromFile.rateLimit, store: 'redis', redisUrl: redis },
     logLevel: (options.logLevel ?? fromFile.logLevel) as PortcullisConfig['logLevel'],

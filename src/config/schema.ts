@@ -146,6 +146,8 @@ export interface PortcullisConfig {
    * is right for one instance only.
    */
   redis: string | null;
+  /** Treat `redis` as a seed node of a Redis Cluster. Default false. */
+  redisCluster: boolean;
   /** pino log level. Default `info`. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** The `aud` of access tokens for the API. Default `<issuer>/api`. */
@@ -264,7 +266,7 @@ export const CONFIG_SCHEMA = {
   title: 'Portcullis configuration',
   type: 'object',
   additionalProperties: false,
-  required: ['host', 'port', 'issuer', 'dataDir', 'database', 'redis', 'logLevel', 'audience', 'corsOrigins', 'tokens', 'gateway'],
+  required: ['host', 'port', 'issuer', 'dataDir', 'database', 'redis', 'redisCluster', 'logLevel', 'audience', 'corsOrigins', 'tokens', 'gateway'],
   properties: {
     host: { type: 'string', minLength: 1 },
     port: { type: 'integer', minimum: 0, maximum: 65535 },
@@ -272,6 +274,7 @@ export const CONFIG_SCHEMA = {
     dataDir: { type: 'string', minLength: 1 },
     database: { type: 'string', pattern: '^(sqlite:.+|postgres(ql)?://.+)$' },
     redis: { type: ['string', 'null'], pattern: '^rediss?://.+$' },
+    redisCluster: { type: 'boolean' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     audience: { type: 'string', minLength: 1, maxLength: 2048 },
     corsOrigins: {

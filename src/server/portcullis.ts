@@ -253,6 +253,7 @@ async function openSharedRedis(config: Readonly<PortcullisConfig>, logger: Logge
 
   let lastReported = 0;
   const redis = await connectRedis(config.redis, {
+    cluster: config.redisCluster,
     onError: (error) => {
       // ioredis retries every 2 seconds at most while Redis is down; one line every 30 seconds is enough.
       if (Date.now() - lastReported > 30_000) {

@@ -41,8 +41,8 @@ export class RedisOidcAdapter implements Adapter {
     this.#redis = redis;
     this.#model = model;
     this.#revokeGrant = revokeGrant;
-    if (!('portcullisConsume' in redis)) {
-      redis.defineCommand('portcullisConsume', { numberOfKeys: 1, lua: CONSUME_SCRIPT });
+    if (!('portcullisConsumePayload' in redis)) {
+      redis.defineCommand('portcullisConsumePayload', { numberOfKeys: 1, lua: CONSUME_SCRIPT });
     }
   }
 
@@ -121,7 +121,7 @@ export class RedisOidcAdapter implements Adapter {
    * grant (RFC 9700 section 4.14.2).
    */
   async consume(id: string): Promise<void> {
-    const consume = (this.#redis as unknown as Record<string, (key: string, at: number) => Promise<number>>)['portcullisConsume'];
+    const consume = (this.#redis as unknown as Record<string, (key: string, at: number) => Promise<number>>)['portcullisConsumePayload'];
     const outcome = Number(await consume?.call(this.#redis, this.#key(id), epochSeconds()));
     if (outcome === 1) {
       return;

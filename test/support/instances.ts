@@ -23,6 +23,8 @@ export interface InstancesOptions {
   rateLimit?: Record<string, unknown>;
   /** Redis URL shared by the instances; null runs them without Redis. */
   redisUrl?: string | null;
+  /** Treat `redisUrl` as a seed node of a Redis Cluster. */
+  redisCluster?: boolean;
   /** Port to reach PostgreSQL on instead of its own, for a relay a test can cut. */
   postgresPort?: number;
 }
@@ -63,6 +65,7 @@ export async function startInstances(options: InstancesOptions): Promise<TestIns
           dataDir,
           databaseUrl: databaseUrl.href,
           redisUrl: options.redisUrl === null ? undefined : (options.redisUrl ?? REDIS_URL),
+          redisCluster: options.redisCluster,
           logLevel: 'debug',
           config: configFile,
         },

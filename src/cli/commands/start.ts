@@ -11,6 +11,7 @@ interface StartOptions {
   dataDir?: string;
   databaseUrl?: string;
   redisUrl?: string;
+  redisCluster?: boolean;
   issuer?: string;
   logLevel?: string;
 }
@@ -61,6 +62,7 @@ export function registerStartCommand(program: Command): void {
     .option('--data-dir <path>', 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)')
     .option('--database-url <url>', 'sqlite:<path> or postgres://… (default: $PORTCULLIS_DATABASE_URL or the data directory\'s SQLite file)')
     .option('--redis-url <url>', 'Redis for state shared by several instances (default: $PORTCULLIS_REDIS_URL or none)')
+    .option('--redis-cluster', 'treat --redis-url as a seed node of a Redis Cluster (default: $PORTCULLIS_REDIS_CLUSTER or false)')
     .option('--issuer <url>', 'issuer URL (default: $PORTCULLIS_ISSUER or http://127.0.0.1:<port>)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: info)')
     .action(async (options: StartOptions) => {
@@ -73,6 +75,7 @@ export function registerStartCommand(program: Command): void {
           dataDir: options.dataDir,
           databaseUrl: options.databaseUrl,
           redisUrl: options.redisUrl,
+          redisCluster: options.redisCluster,
           issuer: options.issuer,
           logLevel: options.logLevel,
         });
