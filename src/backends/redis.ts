@@ -28,28 +28,41 @@ export interface RedisConnectOptions {
 export async function connectRedis(url: string, options: RedisConnectOptions = {}): Promise<RedisClient> {
   const client = options.cluster === true ? connectCluster(url) : connectServer(url);
 
-  let lastError: unknown = new Error(`no answer within ${CONNECT_TIMEOUT_MS} ms`);
-  const onStartError = (error: Error) => {
+  const ready = await waitUntilReady(client, CONNECT_TIMEOUT_MS);
+  if (ready !== true) {
+    client.disconnect();
+    throw new BackendUnavailableError(options.cluster === true ? 'Redis Cluster' : 'Redis', redactUrl(url), ready);
+  }
+
+  client.on('error', (error: Error) => options.onError?.(error));
+  return client;
+}
+
+/**
+ * Waits for `client` to be ready; returns true, or the last connection error
+ * (or a timeout error) when it is not ready within `timeoutMs`.
+ */
+export async function waitUntilReady(client: RedisClient, timeoutMs: number): Promise<true | Error> {
+  if (client.status === 'ready') {
+    return true;
+  }
+
+  let lastError = new Error(`no response within ${timeoutMs} ms`);
+  const onError = (error: Error) => {
     lastError = error;
   };
-  client.on('error', onStartError);
+  client.on('error', onError);
 
   const ready = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), CONNECT_TIMEOUT_MS);
+    const timer = setTimeout(() => resolve(false), timeoutMs);
     client.once('ready', () => {
       clearTimeout(timer);
       resolve(true);
     });
   });
 
-  client.off('error', onStartError);
-  if (!ready) {
-    client.disconnect();
-    throw new BackendUnavailableError(options.cluster === true ? 'Redis Cluster' : 'Redis', redactUrl(url), lastError);
-  }
-
-  client.on('error', (error: Error) => options.onError?.(error));
-  return client;
+  client.off('error', onError);
+  return ready ? true : lastError;
 }
 
 function connectServer(url: string): Redis {

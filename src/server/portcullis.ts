@@ -28,6 +28,8 @@ import { createOidcAdapterFactory } from '../store/oidc-adapters.js';
 import { connectRedis, type RedisClient } from '../backends/redis.js';
 import { redactUrl } from '../backends/backend-error.js';
 import { healthRoutes, type ReadinessCheck } from './health.js';
+import { ActiveCache } from '../backends/active-cache.js';
+import { RevocationBus } from '../backends/revocation-bus.js';
 import { sql } from 'kysely';
 import { deleteExpiredPayloads, isGrantActive } from '../store/oidc-adapter.js';
 import type { Database } from '../store/schema.js';
@@ -58,6 +60,15 @@ export interface RunningPortcullis {
 
 /** How often the key ring looks for keys rotated by the CLI, in milliseconds. */
 const KEY_POLL_INTERVAL_MS = 2000;
+/**
+ * How long the gateway trusts that a grant or client it found active still
+ * is, in milliseconds. Revocations on any instance clear the entry at once
+ * over Redis; this bounds how late one is noticed when that message is lost,
+ * or when the CLI revokes.
+ */
+const ACTIVE_CACHE_TTL_MS = 1000;
+/** Most grants and clients the cache remembers; the oldest entry goes first. */
+const ACTIVE_CACHE_MAX_ENTRIES = 100_000;
 /** How often expired codes, tokens and sessions are deleted, in milliseconds. */
 const CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
 
@@ -101,6 +112,10 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
   await keyRing.refresh();
 
+  const activeCache = new ActiveCache({ ttlMs: ACTIVE_CACHE_TTL_MS, maxEntries: ACTIVE_CACHE_MAX_ENTRIES });
+  const revocations = new RevocationBus(activeCache, redis, logger);
+  await revocations.start();
+
   const providerDependencies = {
     config,
     db,
@@ -108,7 +123,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     clients,
     cookieKeys: [deriveKey(serverSecret, 'oidc cookies').toString('base64url')],
     logger,
-    adapter: createOidcAdapterFactory(db, clients, redis),
+    adapter: createOidcAdapterFactory(db, clients, redis, (grantId) => void revocations.publish('grant', grantId)),
   };
   let provider: Provider = createProvider({ ...providerDependencies, signingKeys: keyRing.keys });
   keyRing.on('change', (keys) => {
@@ -171,8 +186,8 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       upstreamUrl,
       routes: await gatewayRoutes(config),
       verifier,
-      isGrantActive: (grantId) => isGrantActive(db, grantId),
-      isClientActive: (clientId) => clients.exists(clientId),
+      isGrantActive: (grantId) => activeCache.isActive('grant', grantId, () => isGrantActive(db, grantId)),
+      isClientActive: (clientId) => activeCache.isActive('client', clientId, () => clients.exists(clientId)),
       apiKeys,
       findAccount: (id) => accounts.findById(id),
       apiKeyGraceSeconds: config.apiKeys.rotationGrace === '0' ? 0 : parseDuration(config.apiKeys.rotationGrace) / 1000,
@@ -233,6 +248,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       await app.close();
       await demo?.close();
       await rateLimiting.close();
+      revocations.close();
       redis?.disconnect();
       await db.destroy();
     },

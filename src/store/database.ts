@@ -27,7 +27,7 @@ export interface OpenDatabaseOptions {
 
 /**
  * Opens the relational store named by the `database` setting and, unless
- * told otherwise, brings its schema up to date.
+ * `migrate` is false, brings its schema up to date.
  *
  * Throws BackendUnavailableError when PostgreSQL cannot be reached.
  */
@@ -63,7 +63,7 @@ function openSqlite(path: string): Kysely<Database> {
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
 }
 
-/** Opens a PostgreSQL connection pool and checks that the server answers. */
+/** Opens a PostgreSQL connection pool and checks that the server responds. */
 async function openPostgres(location: Extract<DatabaseLocation, { dialect: 'postgres' }>, options: OpenDatabaseOptions): Promise<Kysely<Database>> {
   const pool = new pg.Pool({
     connectionString: location.url,
@@ -83,13 +83,13 @@ async function openPostgres(location: Extract<DatabaseLocation, { dialect: 'post
 }
 
 /**
- * Applies every pending migration. On PostgreSQL, Kysely's migrator holds a
- * session-level advisory lock (pg_advisory_lock) while it runs, so several
- * instances starting at once apply each migration exactly once; the others
- * wait and then find nothing to do.
+ * Applies every pending migration. On PostgreSQL, Kysely's migrator takes a
+ * session-level advisory lock (pg_advisory_lock) while it runs. Several
+ * instances starting at once therefore apply each migration exactly once,
+ * and the others wait and then find nothing to do.
  */
 export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new CodeMigrationProvider() });
+  const migrator = new Migrator({ db, provider: new CodeMigrationProvider(), migrationTableSchema: await migrationSchema(db) });
   const { error, results } = await migrator.migrateToLatest();
 
   const failed = results?.find((result) => result.status === 'Error');
@@ -99,6 +99,25 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
   }
 
   return (results ?? []).map((result) => result.migrationName);
+}
+
+/**
+ * Returns the PostgreSQL schema that tables are created in (the first of the
+ * search path), or undefined on SQLite. Kysely 0.28 looks for its migration
+ * table in every schema unless given one, so a second application, or a
+ * second Portcullis, in another schema of the same database would hide it.
+ */
+async function migrationSchema(db: Kysely<Database>): Promise<string | undefined> {
+  if (!isPostgres(db)) {
+    return undefined;
+  }
+
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema;
+  if (schema == null) {
+    throw new Error('PostgreSQL has no current schema: set search_path to a schema Portcullis may create tables in');
+  }
+  return schema;
 }
 
 /** Tells whether `db` talks to PostgreSQL rather than SQLite. */

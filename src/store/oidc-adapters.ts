@@ -25,15 +25,26 @@ export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'ClientCredentials',
 ]);
 
-/** Chooses, per model, the store of oidc-provider's payloads: Redis when configured and the model is short-lived, SQL otherwise. */
-export function createOidcAdapterFactory(db: Kysely<Database>, clients: ClientRepository, redis: RedisClient | null): (model: string) => Adapter {
+/**
+ * Chooses, per model, the store of oidc-provider's payloads: Redis when
+ * configured and the model is short-lived, SQL otherwise. `onGrantRevoked`
+ * learns of every grant deleted through these adapters.
+ */
+export function createOidcAdapterFactory(
+  db: Kysely<Database>,
+  clients: ClientRepository,
+  redis: RedisClient | null,
+  onGrantRevoked: (grantId: string) => void = () => undefined,
+): (model: string) => Adapter {
   if (redis === null) {
-    return (model) => new OidcAdapter(db, model, clients);
+    return (model) => new OidcAdapter(db, model, clients, onGrantRevoked);
   }
 
   const revokeEverywhere = async (grantId: string) => {
     await revokeGrant(db, grantId);
     await revokeGrantInRedis(redis, grantId);
+    onGrantRevoked(grantId);
   };
-  return (model) => (REDIS_MODELS.has(model) ? new RedisOidcAdapter(redis, model, revokeEverywhere) : new OidcAdapter(db, model, clients));
+  return (model) =>
+    REDIS_MODELS.has(model) ? new RedisOidcAdapter(redis, model, revokeEverywhere) : new OidcAdapter(db, model, clients, onGrantRevoked);
 }
