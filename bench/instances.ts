@@ -3,7 +3,7 @@
  * instances that share PostgreSQL and Redis, for `GET /api/orders` with a
  * JWT access token, and prints a Markdown table.
  *
- * Usage: npx tsx bench/instances.ts [--seconds 10 --connections 50
+ * Usage: npm run bench:instances [-- --seconds 10 --connections 50
  *          --postgres postgres://postgres@127.0.0.1:5432/test --redis redis://127.0.0.1:6379]
  *
  * The instances run as child processes started from source. The benchmark
@@ -115,18 +115,18 @@ async function measure(directory: string, schema: string): Promise<void> {
   await Promise.all([run(first.url, connections / 2), run(second.url, connections / 2)]);
 
   log('one instance');
-  const one = await run(first.url, connections);
+  const single = await run(first.url, connections);
   log('two instances');
-  const two = await Promise.all([run(first.url, connections / 2), run(second.url, connections / 2)]);
+  const pair = await Promise.all([run(first.url, connections / 2), run(second.url, connections / 2)]);
 
   const rows = [
-    ['one instance', one.requestsPerSecond, one.p50Ms, one.p99Ms, one.non2xx + one.socketErrors],
+    ['one instance', single.requestsPerSecond, single.p50Ms, single.p99Ms, single.non2xx + single.socketErrors],
     [
       'two instances',
-      two.reduce((sum, result) => sum + result.requestsPerSecond, 0),
-      Math.max(...two.map((result) => result.p50Ms)),
-      Math.max(...two.map((result) => result.p99Ms)),
-      two.reduce((sum, result) => sum + result.non2xx + result.socketErrors, 0),
+      pair.reduce((sum, result) => sum + result.requestsPerSecond, 0),
+      Math.max(...pair.map((result) => result.p50Ms)),
+      Math.max(...pair.map((result) => result.p99Ms)),
+      pair.reduce((sum, result) => sum + result.non2xx + result.socketErrors, 0),
     ],
   ] as const;
 
