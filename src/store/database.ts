@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
 
 import { BackendUnavailableError, redactUrl } from '../backends/backend-error.js';
 import { parseDatabaseUrl, type DatabaseLocation } from './database-url.js';
@@ -65,6 +64,8 @@ function openSqlite(path: string): Kysely<Database> {
 
 /** Opens a PostgreSQL connection pool and checks that the server responds. */
 async function openPostgres(location: Extract<DatabaseLocation, { dialect: 'postgres' }>, options: OpenDatabaseOptions): Promise<Kysely<Database>> {
+  // Loaded only here, so SQLite deployments and admin commands do not load the driver.
+  const { default: pg } = await import('pg');
   const pool = new pg.Pool({
     connectionString: location.url,
     max: PG_POOL_SIZE,
