@@ -5,7 +5,9 @@ import { identityHeaders, isIdentityHeader, type Identity } from '../core/identi
 import { ProblemError } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
+import { relayCheckedResponse } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
+import type { BodyLimits, UpstreamResponse } from './upstream-response.js';
 
 /**
  * Request headers that never reach the upstream: credentials for Portcullis
@@ -78,6 +80,8 @@ export function upstreamPath(policy: RoutePolicy, params: Record<string, string>
 export interface ForwardOptions {
   /** Path prefix of the upstream base URL, without a trailing slash. */
   upstreamPrefix: string;
+  /** Limits on the upstream response bodies that the gateway reads to check them. */
+  responseLimits: BodyLimits;
 }
 
 /** Sends the authorized request to the upstream with identity headers and relays its response. */
@@ -102,10 +106,19 @@ export function forward(
     ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
     : {};
 
+  const { responses } = policy;
+  const checkOptions = { ...options.responseLimits, relayedHeaders: clientResponseHeaders };
+
   return reply.from(`${options.upstreamPrefix}${path}${query}`, {
     ...bodyOptions,
-    rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity),
+    rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity, responses !== undefined),
     rewriteHeaders: (headers) => clientResponseHeaders(headers),
+    ...(responses === undefined
+      ? {}
+      : {
+          onResponse: (_request, checkedReply, upstream) =>
+            relayCheckedResponse(request, checkedReply as FastifyReply, upstream as unknown as UpstreamResponse, responses, checkOptions),
+        }),
     onError: (failedReply, { error }) => {
       const code = (error as Error & { code?: string }).code ?? '';
       const timedOut = /timeout/i.test(code) || /timeout/i.test(error.message);
@@ -118,7 +131,7 @@ export function forward(
   });
 }
 
-function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpHeaders, identity: Identity): IncomingHttpHeaders {
+function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpHeaders, identity: Identity, checksResponse: boolean): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
 
   for (const [name, value] of Object.entries(incoming)) {
@@ -132,6 +145,11 @@ function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpH
   headers['x-forwarded-proto'] = request.protocol;
   if (request.headers.host !== undefined) {
     headers['x-forwarded-host'] = request.headers.host;
+  }
+
+  // A compressed body could not be parsed and checked.
+  if (checksResponse) {
+    headers['accept-encoding'] = 'identity';
   }
 
   return headers;
