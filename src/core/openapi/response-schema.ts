@@ -130,27 +130,34 @@ function isJsonMediaType(type: string): boolean {
   return type === 'application/json' || type.endsWith('+json');
 }
 
-/** Compiles the rules for the content of one declared response. */
+/**
+ * Compiles the rules for the content of one declared response. A body is
+ * checked when its own media type is JSON and the matching declaration
+ * (exact, then a range such as `application/*`, then `*\/*`) has a schema.
+ */
 function compileContent(ajv: Ajv, content: unknown): (contentType: string | undefined) => ResponseRule {
   if (!isSchemaObject(content) || Object.keys(content).length === 0) {
     return () => ({ kind: 'empty' });
   }
 
-  const rules = new Map<string, ResponseRule>();
+  const checks = new Map<string, ((value: unknown) => ResponseCheck) | undefined>();
   for (const [type, media] of Object.entries(content)) {
-    const lower = type.toLowerCase();
     const schema = isSchemaObject(media) ? media['schema'] : undefined;
     // JSON Schema 2020-12 (OpenAPI 3.1) allows the boolean schemas true and false.
     const body = schema === true ? {} : schema === false ? { not: {} } : schema;
-    const checkable = isJsonMediaType(lower) && isSchemaObject(body);
-    rules.set(lower, checkable ? { kind: 'json', check: compileJsonCheck(ajv, body) } : { kind: 'unchecked' });
+    checks.set(type.toLowerCase(), isSchemaObject(body) ? compileJsonCheck(ajv, body) : undefined);
   }
-  const declared = [...rules.keys()];
+  const declared = [...checks.keys()];
 
   return (contentType) => {
     const type = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
-    const range = `${type.split('/')[0]}/*`;
-    return rules.get(type) ?? rules.get(range) ?? rules.get('*/*') ?? { kind: 'undeclared_media_type', declared };
+    const key = [type, `${type.split('/')[0]}/*`, '*/*'].find((candidate) => checks.has(candidate));
+    if (key === undefined) {
+      return { kind: 'undeclared_media_type', declared };
+    }
+
+    const check = checks.get(key);
+    return check !== undefined && isJsonMediaType(type) ? { kind: 'json', check } : { kind: 'unchecked' };
   };
 }
 
