@@ -17,8 +17,8 @@ import { ProblemError } from '../core/problem.js';
  *   check, so the change lets the caller read and change every profile.
  *
  * The ownership check itself is sound: a caller reaches only their own
- * profile, unless the gateway says, or the stored profile claims, that they
- * are an admin. Profiles live in memory and are created on first access.
+ * profile, unless the gateway's identity headers or the stored profile give
+ * them the admin role. Profiles live in memory and are created on first access.
  */
 
 /** A profile as this service stores it. */

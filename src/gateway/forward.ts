@@ -45,9 +45,10 @@ const DROPPED_REQUEST_HEADERS = new Set([
 /**
  * Response headers from the upstream that would reveal its stack, set
  * cookies on the origin that also serves the sign-in pages, or override
- * the gateway's security headers and CORS policy.
+ * the gateway's security headers, CORS policy and request id (the one its
+ * logs and problem documents carry).
  */
-const DROPPED_RESPONSE_HEADERS = new Set(['x-powered-by', 'server', 'set-cookie', ...Object.keys(securityHeaders({ https: true }))]);
+const DROPPED_RESPONSE_HEADERS = new Set(['x-powered-by', 'server', 'set-cookie', 'x-request-id', ...Object.keys(securityHeaders({ https: true }))]);
 
 function isDroppedRequestHeader(name: string): boolean {
   // Servers that map `_` to `-` (CGI-style) would read x_portcullis_roles as an identity header.

@@ -92,7 +92,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
       headersTimeout: options.upstreamTimeoutMs,
       bodyTimeout: options.upstreamTimeoutMs,
       // reply-from 12 passes `tls: { rejectUnauthorized: false }` to undici
-      // unless told otherwise; `connect` options win over it.
+      // unless its options set it, and `connect` options override it.
       connect: { timeout: options.upstreamConnectTimeoutMs, rejectUnauthorized: true },
     },
   });

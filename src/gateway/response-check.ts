@@ -20,14 +20,13 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Removes the upstream's headers from `reply`, except `keep`, and restores the gateway's request id. */
+/** Removes the upstream's relayed headers from `reply`, except `keep`. */
 function removeUpstreamHeaders(reply: FastifyReply, relayed: IncomingHttpHeaders, keep = new Set<string>()): void {
   for (const name of Object.keys(relayed)) {
     if (!keep.has(name.toLowerCase())) {
       reply.removeHeader(name);
     }
   }
-  reply.header('x-request-id', reply.request.id);
 }
 
 function parseJson(body: Buffer): unknown {
@@ -62,7 +61,7 @@ async function relayJson(reply: FastifyReply, upstream: UpstreamResponse, check:
   reply.send(Buffer.from(JSON.stringify(result.value), 'utf8'));
 }
 
-/** Answers a response that the API declares without content: whatever body the upstream sent is dropped. */
+/** Relays a response that the API declares without content, dropping any body the upstream sent. */
 function relayEmpty(reply: FastifyReply, upstream: UpstreamResponse): void {
   upstream.stream.destroy();
   for (const name of ['content-length', 'content-type', 'content-encoding', 'transfer-encoding']) {

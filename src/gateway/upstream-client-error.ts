@@ -4,10 +4,10 @@ import secureJson from 'secure-json-parse';
 import { PROBLEM_CONTENT_TYPE } from '../core/problem.js';
 import { readUpstreamBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
 
-/** Longest string member copied from an upstream problem document, in characters. */
+/** Maximum length of a string member copied from an upstream problem document, in characters. */
 const MAX_MEMBER_LENGTH = 1000;
 
-/** Most entries of `errors` copied from an upstream problem document. */
+/** Maximum number of `errors` entries copied from an upstream problem document. */
 const MAX_FIELD_ERRORS = 100;
 
 type JsonObject = Record<string, unknown>;

@@ -12,7 +12,7 @@ export interface UpstreamResponse {
 
 /**
  * An upstream response that the gateway will not relay. `problem` is what
- * the caller sees; `reason` and `context` go to the log only.
+ * sent to the caller, and `reason` and `context` go to the log only.
  */
 export class RejectedResponse extends Error {
   constructor(

@@ -145,7 +145,7 @@ describe('response selection', () => {
     expect(compileResponses({ '200': { description: 'a', content: json } }).select(200, 'application/json; charset=utf-8').kind).toBe('json');
   });
 
-  it('refuses an invalid response key', () => {
+  it('rejects an invalid response key', () => {
     expect(() => compileResponses({ '20X': { description: 'a' } })).toThrow(OpenApiError);
   });
 });

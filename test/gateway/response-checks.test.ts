@@ -51,6 +51,7 @@ describe('gateway response checks', () => {
   async function expectBadGateway(detail: string): Promise<Problem> {
     const { status, headers, text } = await getWidget();
     expect(status).toBe(502);
+    expect(headers.get('etag')).toBeNull();
     expect(headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
     const problem = JSON.parse(text) as Problem;
     expect(problem.code).toBe('bad_gateway');
@@ -68,10 +69,15 @@ describe('gateway response checks', () => {
 
   it('relays a valid body', async () => {
     const { id, name, parts, labels } = WIDGET;
-    upstream.respond(json({ id, name, parts, labels }));
-    const { status, text } = await getWidget();
+    const body = JSON.stringify({ id, name, parts, labels });
+    upstream.respond((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'x-request-id': 'upstream-7', etag: '"v1"' }).end(body);
+    });
+    const { status, headers, text } = await getWidget();
     expect(status).toBe(200);
     expect(JSON.parse(text)).toEqual({ id, name, parts, labels });
+    expect(headers.get('etag')).toBe('"v1"');
+    expect(headers.get('x-request-id')).not.toBe('upstream-7');
   });
 
   it('removes undeclared properties at every depth', async () => {
@@ -165,6 +171,7 @@ describe('gateway response checks', () => {
     const response = await callApi(server, '/widgets/w1', token);
     expect(response.status).toBe(404);
     expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    expect(response.headers.get('etag')).toBeNull();
     expect(await response.json()).toEqual({
       type: 'urn:widgets:missing',
       title: 'Not found',

@@ -12,7 +12,7 @@ export interface ScriptedUpstream {
   close(): Promise<void>;
 }
 
-/** Starts a scripted upstream; until `respond` is called it answers 500. */
+/** Starts a scripted upstream, which responds with 500 until a test calls `respond`. */
 export async function startScriptedUpstream(): Promise<ScriptedUpstream> {
   let handler: UpstreamHandler = (_request, response) => {
     response.writeHead(500).end();
@@ -40,10 +40,14 @@ export async function startScriptedUpstream(): Promise<ScriptedUpstream> {
   return upstream;
 }
 
-/** Returns a handler that sends `body` as JSON with `status`. */
+/**
+ * Returns a handler that sends `body`, serialized as JSON unless it is a
+ * string, with `status`, `contentType` and an ETag, a header that a
+ * replacement body must not keep.
+ */
 export function json(body: unknown, status = 200, contentType = 'application/json'): UpstreamHandler {
   return (_request, response) => {
     const text = typeof body === 'string' ? body : JSON.stringify(body);
-    response.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) }).end(text);
+    response.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), etag: '"v1"' }).end(text);
   };
 }

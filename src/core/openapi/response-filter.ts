@@ -12,7 +12,7 @@
  *   and `oneOf`, the branches that the value satisfies apply, or all of them
  *   when it satisfies none (validation then rejects it). `if`/`then`/`else`
  *   applies `then` or `else` by the same test.
- * - A value whose schemas say nothing about objects (no `type: object`, no
+ * - A value whose schemas declare nothing about objects (no `type: object`, no
  *   property keywords) is kept as it is: the document leaves it free-form.
  */
 
@@ -81,7 +81,7 @@ function applicableSchemas(schemas: readonly unknown[], value: unknown, test: Br
   return result;
 }
 
-/** What the applicable schemas of one object declare about its properties. */
+/** The property declarations of the schemas that apply to one object. */
 interface ObjectDeclaration {
   properties: Map<string, unknown[]>;
   /** Properties removed even though declared: `writeOnly` ones and those whose schema is `false`. */

@@ -18,7 +18,7 @@ export interface ResponseCheck {
   errors: FieldError[];
 }
 
-/** How the gateway treats one upstream response, given its status and Content-Type. */
+/** The treatment of one upstream response, chosen by its status and Content-Type. */
 export type ResponseRule =
   | { kind: 'undeclared' }
   | { kind: 'empty' }
@@ -50,15 +50,10 @@ function subschemas(schema: Schema): unknown[] {
  * left untouched; `seen` keeps shared subschemas shared.
  */
 export function toResponseSchema(schema: unknown, seen = new Map<object, Schema>()): unknown {
-  if (!isSchemaObject(schema)) {
-    return schema;
-  }
+  return isSchemaObject(schema) ? (seen.get(schema) ?? copyForResponses(schema, seen)) : schema;
+}
 
-  const done = seen.get(schema);
-  if (done !== undefined) {
-    return done;
-  }
-
+function copyForResponses(schema: Schema, seen: Map<object, Schema>): Schema {
   const result: Schema = { ...schema };
   seen.set(schema, result);
 
