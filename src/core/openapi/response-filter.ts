@@ -47,11 +47,20 @@ function escapePointerToken(token: string): string {
   return token.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
+/** The schemas that apply to one value, and what they declare about its properties once that is needed. */
+interface ApplicableSchemas {
+  schemas: Schema[];
+  /** Whether a combinator branch was chosen by testing the value, so the result cannot be reused for another value. */
+  dependsOnValue: boolean;
+  declaration?: ObjectDeclaration;
+}
+
 /** Collects the schemas that apply to `value`: the given ones and the applicable branches of their combinators. */
-function applicableSchemas(schemas: readonly unknown[], value: unknown, test: BranchTest): Schema[] {
+function applicableSchemas(schemas: readonly unknown[], value: unknown, test: BranchTest): ApplicableSchemas {
   const result: Schema[] = [];
   const seen = new Set<Schema>();
   const pending = [...schemas];
+  let dependsOnValue = false;
 
   while (pending.length > 0) {
     const schema = pending.pop();
@@ -68,17 +77,40 @@ function applicableSchemas(schemas: readonly unknown[], value: unknown, test: Br
     for (const key of ['anyOf', 'oneOf']) {
       const branches = schema[key];
       if (Array.isArray(branches)) {
+        dependsOnValue = true;
         const satisfied = branches.filter((branch) => isSchemaObject(branch) && test(branch, value));
         pending.push(...(satisfied.length > 0 ? satisfied : branches));
       }
     }
 
     if (isSchemaObject(schema['if'])) {
+      dependsOnValue = true;
       pending.push(test(schema['if'], value) ? schema['then'] : schema['else']);
     }
   }
 
-  return result;
+  return { schemas: result, dependsOnValue };
+}
+
+/**
+ * Results of applicableSchemas for single schemas without value-dependent
+ * branches, which most response schemas are. Items of a long array then
+ * share one declaration instead of rebuilding it per item.
+ */
+const staticApplicable = new WeakMap<Schema, ApplicableSchemas>();
+
+function resolveSchemas(schemas: readonly unknown[], value: unknown, test: BranchTest): ApplicableSchemas {
+  const single = schemas.length === 1 && isSchemaObject(schemas[0]) ? schemas[0] : undefined;
+  const cached = single === undefined ? undefined : staticApplicable.get(single);
+  if (cached !== undefined) {
+    return cached;
+  }
+
+  const resolved = applicableSchemas(schemas, value, test);
+  if (single !== undefined && !resolved.dependsOnValue) {
+    staticApplicable.set(single, resolved);
+  }
+  return resolved;
 }
 
 /** The property declarations of the schemas that apply to one object. */
@@ -143,18 +175,18 @@ class ResponseFilter {
 
   filter(value: unknown, schemas: readonly unknown[], pointer: string): unknown {
     if (Array.isArray(value)) {
-      return this.filterArray(value, applicableSchemas(schemas, value, this.test), pointer);
+      return this.filterArray(value, resolveSchemas(schemas, value, this.test), pointer);
     }
     if (isSchemaObject(value)) {
-      return this.filterObject(value, applicableSchemas(schemas, value, this.test), pointer);
+      return this.filterObject(value, resolveSchemas(schemas, value, this.test), pointer);
     }
     return value;
   }
 
-  private filterArray(value: unknown[], schemas: readonly Schema[], pointer: string): unknown[] {
+  private filterArray(value: unknown[], applicable: ApplicableSchemas, pointer: string): unknown[] {
     return value.map((element, index) => {
       const elementSchemas: unknown[] = [];
-      for (const schema of schemas) {
+      for (const schema of applicable.schemas) {
         const prefix = Array.isArray(schema['prefixItems']) ? schema['prefixItems'] : [];
         if (index < prefix.length) {
           elementSchemas.push(prefix[index]);
@@ -167,22 +199,25 @@ class ResponseFilter {
     });
   }
 
-  private filterObject(value: Schema, schemas: readonly Schema[], pointer: string): Schema {
-    if (!schemas.some(describesObjects)) {
+  private filterObject(value: Schema, applicable: ApplicableSchemas, pointer: string): Schema {
+    if (!applicable.schemas.some(describesObjects)) {
       return value;
     }
 
-    const declaration = declarationOf(schemas);
+    applicable.declaration ??= declarationOf(applicable.schemas);
+    const declaration = applicable.declaration;
     const entries: Array<[string, unknown]> = [];
 
     for (const [name, property] of Object.entries(value)) {
-      const propertyPointer = `${pointer}/${escapePointerToken(name)}`;
       const propertySchemas = this.schemasOf(name, declaration);
       if (propertySchemas === undefined) {
-        this.recordRemoval(propertyPointer);
+        this.recordRemoval(`${pointer}/${escapePointerToken(name)}`);
         continue;
       }
-      entries.push([name, this.filter(property, propertySchemas, propertyPointer)]);
+
+      // Only objects and arrays can contain properties to remove.
+      const nested = property !== null && typeof property === 'object';
+      entries.push([name, nested ? this.filter(property, propertySchemas, `${pointer}/${escapePointerToken(name)}`) : property]);
     }
 
     // fromEntries defines own properties, so no key can reach a prototype.
@@ -196,6 +231,10 @@ class ResponseFilter {
     }
 
     const declared = declaration.properties.get(name);
+    if (declaration.patterns.length === 0) {
+      return declared ?? (declaration.additional.length > 0 ? declaration.additional : undefined);
+    }
+
     const matching = declaration.patterns.filter((entry) => entry.pattern.test(name)).map((entry) => entry.schema);
     if (declared !== undefined || matching.length > 0) {
       return [...(declared ?? []), ...matching];
