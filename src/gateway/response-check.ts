@@ -7,6 +7,9 @@ import { sendProblem } from '../http/problems.js';
 import { undeclaredClientError } from './upstream-client-error.js';
 import { RejectedResponse, badGateway, readUpstreamBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
 
+/** Maximum number of schema violations logged for one rejected response. */
+const MAX_LOGGED_ERRORS = 20;
+
 /** Response headers of the upstream that an undeclared client error keeps. */
 const CLIENT_ERROR_HEADERS = new Set(['retry-after', 'allow']);
 
@@ -48,7 +51,8 @@ async function relayJson(reply: FastifyReply, upstream: UpstreamResponse, check:
   const result = check(parseJson(await readUpstreamBody(upstream, options)));
   if (result.errors.length > 0) {
     throw badGateway('The upstream response does not match the schema the API declares.', 'response body violates the declared schema', {
-      errors: result.errors,
+      errors: result.errors.slice(0, MAX_LOGGED_ERRORS),
+      errorCount: result.errors.length,
     });
   }
   if (result.removedCount > 0) {
