@@ -114,6 +114,8 @@ export function forward(
     ...bodyOptions,
     rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity, responses !== undefined),
     rewriteHeaders: (headers) => clientResponseHeaders(headers),
+    // reply-from 12 types `upstream` as a raw server response, but at run
+    // time it is an object with statusCode, headers and the body stream.
     ...(responses === undefined
       ? {}
       : {

@@ -31,6 +31,7 @@ export interface GatewayOptions {
   apiKeyGraceSeconds: number;
   /** Browser origins allowed to call the API. */
   corsOrigins: readonly string[];
+  /** Maximum time to open a connection to the upstream, in milliseconds. */
   upstreamConnectTimeoutMs: number;
   /** Maximum wait for response headers, and then for a checked response body, in milliseconds. */
   upstreamTimeoutMs: number;
