@@ -6,6 +6,7 @@ import { ProblemError } from '../core/problem.js';
 import { createHttpApp } from '../http/create-app.js';
 import type { Logger } from '../http/logger.js';
 import { InvalidCursorError, OrderLimitError, OrderStore, type Order, type OrderPage } from './order-store.js';
+import { registerUserOrderRoutes } from './user-orders.js';
 
 /** Options of the demo Orders API. */
 export interface OrdersApiOptions {
@@ -311,7 +312,9 @@ function registerAdminRoutes(app: FastifyInstance, store: OrderStore): void {
  *
  * Paths are relative to the gateway's mount path, which the gateway strips
  * before it forwards a request: `POST /orders`, `GET /orders`,
- * `GET /orders/:id`, `DELETE /orders/:id` and `GET /admin/orders`.
+ * `GET /orders/:id`, `DELETE /orders/:id`, `GET /users/:userId/orders` and
+ * `GET /admin/orders`. The per-user listing trusts its path and relies on
+ * the gateway's object-level binding.
  */
 export function createOrdersApi(options: OrdersApiOptions): FastifyInstance {
   const publicPrefix = normalizePublicPrefix(options.publicPrefix ?? DEFAULT_PUBLIC_PREFIX);
@@ -333,6 +336,11 @@ export function createOrdersApi(options: OrdersApiOptions): FastifyInstance {
   });
 
   registerOrderRoutes(app, store, publicPrefix);
+  registerUserOrderRoutes(
+    app,
+    { schema: { querystring: pageQuerySchema, response: { 200: pageSchema } }, onRequest: requireScope('orders:read'), preValidation: requireDecimalLimit },
+    (userId, limit, cursor) => listPage(() => store.listOwned(userId, limit, cursor)),
+  );
   registerAdminRoutes(app, store);
 
   return app;

@@ -77,7 +77,14 @@ async function authenticateToken(request: FastifyRequest, token: string, deps: A
     throw unauthorized('The access token is invalid: it was revoked.', accepted, 'invalid_token');
   }
 
-  return { subject: claims.subject, scopes: claims.scopes, roles: claims.roles, clientId: claims.clientId, credential: 'jwt' };
+  return {
+    subject: claims.subject,
+    scopes: claims.scopes,
+    roles: claims.roles,
+    clientId: claims.clientId,
+    credential: 'jwt',
+    claims: claims.payload,
+  };
 }
 
 async function authenticateApiKey(request: FastifyRequest, key: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {

@@ -15,6 +15,8 @@ import { apiKeyRoutes } from './api-key-routes.js';
 import { authenticate, type AuthenticationDependencies } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { forward, upstreamPath } from './forward.js';
+import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
+import { enforceBindings } from './object-binding.js';
 import type { RoutePolicy } from './route-policy.js';
 
 /** Options of the gateway plugin, which is registered with the mount path as its prefix. */
@@ -34,6 +36,8 @@ export interface GatewayOptions {
   upstreamTimeoutMs: number;
   bodyLimitBytes: number;
   rateLimits: GatewayRateLimits;
+  /** Serve the API key management routes (`/keys`) under this mount path; one upstream of several does. */
+  manageApiKeys: boolean;
 }
 
 /** Per-route limits and business-flow quotas, charged after authentication. */
@@ -58,8 +62,9 @@ const PREFLIGHT_MAX_AGE_SECONDS = 600;
  * path, matches it against the declared operations, authorizes it and
  * forwards it upstream with identity headers.
  *
- * The pipeline, in order: CORS → authenticate → route match → authorize →
- * forward. Every step fails closed: an error in any of them ends the request
+ * The pipeline, in order: CORS → route match → sunset check → authenticate
+ * (skipped for public operations) → authorize → object-level bindings →
+ * validate → forward. Every step fails closed: an error in any of them ends the request
  * with a problem response, and nothing reaches the upstream.
  */
 export async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
@@ -102,20 +107,28 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     apiKeys: options.apiKeys,
   };
 
-  await app.register(apiKeyRoutes, {
-    authentication: authenticationDependencies,
-    apiKeys: options.apiKeys,
-    findAccount: options.findAccount,
-    defaultGraceSeconds: options.apiKeyGraceSeconds,
-  });
+  if (options.manageApiKeys) {
+    await app.register(apiKeyRoutes, {
+      authentication: authenticationDependencies,
+      apiKeys: options.apiKeys,
+      findAccount: options.findAccount,
+      defaultGraceSeconds: options.apiKeyGraceSeconds,
+    });
+  }
 
   for (const policy of options.routes) {
     const scope = `${policy.method} ${app.prefix}${policy.path}`;
+    const lifecycle = lifecycleHeaders(policy.lifecycle);
     app.route({
       method: policy.method,
       url: policy.path,
-      onRequest: async (request) => {
-        request.identity = await authenticate(request, authenticationDependencies, policy.credentials);
+      // A retired operation is refused before authentication: its sunset is
+      // public knowledge, and the upstream must not be called at all.
+      onRequest: async (request, reply) => {
+        reply.headers(checkLifecycle(policy.lifecycle, lifecycle, new Date()));
+        if (!policy.public) {
+          request.identity = await authenticate(request, authenticationDependencies, policy.credentials);
+        }
       },
       preValidation: async (request, reply) => {
         const checks = limitChecks(request, policy, options.rateLimits, scope, 'rate');
@@ -128,11 +141,14 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
         if (upstreamPath(policy, request.params as Record<string, string>) === undefined) {
           throw new ProblemError('not_found', 'No resource matches the path parameter.');
         }
-        authorize(request.identity as Identity, policy);
+        if (request.identity !== undefined) {
+          authorize(request.identity, policy);
+          enforceBindings(policy.bindings, { params: request.params as Record<string, string>, query: (request.query ?? {}) as Record<string, unknown> }, request.identity);
+        }
         validateRequest(request, policy);
         await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, policy, options.rateLimits, scope, 'quota'));
       },
-      handler: (request, reply) => forward(request, reply, request.identity as Identity, policy, { upstreamPrefix }),
+      handler: (request, reply) => forward(request, reply, request.identity, policy, { upstreamPrefix }),
     });
   }
 
