@@ -98,8 +98,6 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     done(null, body);
   });
 
-  checkLimitTargets(options.routes, options.rateLimits);
-
   const authenticationDependencies: AuthenticationDependencies = {
     verifier: options.verifier,
     isGrantActive: options.isGrantActive,
@@ -164,8 +162,14 @@ function matches(target: { method: string; path: string }, policy: RoutePolicy):
   return target.method === policy.method && target.path === policy.path;
 }
 
-/** Fails the start when a limit names an operation the gateway does not declare, which would never apply. */
-function checkLimitTargets(routes: readonly RoutePolicy[], limits: GatewayRateLimits): void {
+/**
+ * Fails the start when a limit names an operation that no upstream declares,
+ * which would never apply. `routes` are the operations of every upstream.
+ *
+ * NOTE: limits name an operation by method and path relative to the mount
+ * path, so a limit applies to that operation in every upstream declaring it.
+ */
+export function checkLimitTargets(routes: readonly RoutePolicy[], limits: Pick<GatewayRateLimits, 'routes' | 'flows'>): void {
   for (const target of [...limits.routes, ...limits.flows]) {
     if (!routes.some((policy) => matches(target, policy))) {
       throw new Error(`Rate limit configured for ${target.method} ${target.path}, which is not a declared operation`);

@@ -15,7 +15,7 @@ import { AccessTokenVerifier } from '../core/access-token-verifier.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
 import { createOrdersApi } from '../demo/orders-api.js';
-import { gateway } from '../gateway/gateway.js';
+import { checkLimitTargets, gateway } from '../gateway/gateway.js';
 import { upstreamRoutes } from '../gateway/upstream-routes.js';
 import { createHttpApp } from '../http/create-app.js';
 import { createLogger, type Logger } from '../http/logger.js';
@@ -155,11 +155,14 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       jwks: () => keyRing.publicJwks,
     });
 
+    const routes = await Promise.all(upstreams.map((upstream) => upstreamRoutes(upstream)));
+    checkLimitTargets(routes.flat(), config.rateLimit);
+
     for (const [index, upstream] of upstreams.entries()) {
       await app.register(gateway, {
         prefix: upstream.mountPath,
         upstreamUrl: upstream.url,
-        routes: await upstreamRoutes(upstream),
+        routes: routes[index] ?? [],
         verifier,
         isGrantActive: (grantId) => isGrantActive(db, grantId),
         isClientActive: (clientId) => clients.exists(clientId),

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { OpenApiError, compileOperations } from '../../src/core/openapi/operations.js';
+import { compileOperations } from '../../src/core/openapi/operations.js';
 import { createUser } from '../support/accounts.js';
 import { writeConfigFile } from '../support/config-file.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
