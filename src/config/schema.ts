@@ -34,11 +34,11 @@ export interface GatewayRoute {
   credentials: Array<'jwt' | 'api_key'>;
 }
 
-/** Deprecation and sunset of an upstream or an operation; an operation's values win over its upstream's. */
+/** Deprecation and sunset of an upstream or an operation. An operation's values win over its upstream's. */
 export interface LifecyclePolicy {
-  /** When the deprecation takes or took effect (RFC 3339 date-time); sent as the `Deprecation` header (RFC 9745). Default none. */
+  /** Date-time (RFC 3339) when the deprecation takes or took effect, sent as the `Deprecation` header (RFC 9745). Default none. */
   deprecation?: string;
-  /** When the operation stops working (RFC 3339 date-time); sent as the `Sunset` header (RFC 8594), and afterwards requests get 410. Default none. */
+  /** Date-time (RFC 3339) when the operation stops working, sent as the `Sunset` header (RFC 8594). From then on requests get 410. Default none. */
   sunset?: string;
   /** A page about the deprecation, sent as `Link: <…>; rel="deprecation"`. Default none. */
   deprecationLink?: string;
@@ -51,11 +51,11 @@ export interface LifecyclePolicy {
  * so that a caller cannot name another user's or tenant's objects.
  */
 export interface ObjectBinding {
-  /** Where the parameter is: `path` or `query`. */
+  /** Location of the parameter: `path` or `query`. */
   in: 'path' | 'query';
   /** The parameter name, as the OpenAPI document spells it (`userId`). */
   name: string;
-  /** The claim compared with the parameter; `sub` is the subject, also for API keys (the key's owner). */
+  /** Claim compared with the parameter. `sub` is the subject, which for an API key is the key's owner. */
   claim: string;
   /** `equals`: the claim is the value. `oneOf`: the claim is a list that contains the value. */
   match: 'equals' | 'oneOf';
@@ -69,7 +69,7 @@ export interface OperationPolicy extends LifecyclePolicy {
   scopes: string[];
   /** Roles required in addition to `x-portcullis-roles`. Default none. */
   roles: string[];
-  /** Serve the operation without credentials; the only way an operation without `security` is accepted. Default false. */
+  /** Whether the operation is served without credentials, the only way an operation without `security` is accepted. Default false. */
   public: boolean;
   /** Object-level rules checked after scopes and roles. Default none. */
   bindings: ObjectBinding[];
@@ -79,11 +79,11 @@ export interface OperationPolicy extends LifecyclePolicy {
 export interface UpstreamConfig extends LifecyclePolicy {
   /** Unique name, used in logs and error messages. */
   name: string;
-  /** Base URL of the upstream; null for the built-in demo Orders API. */
+  /** Base URL of the upstream, or null for the built-in demo Orders API. */
   url: string | null;
-  /** Path prefix under which the gateway proxies to this upstream; mount paths must not overlap. */
+  /** Path prefix under which the gateway proxies to this upstream. Mount paths must not overlap. */
   mountPath: string;
-  /** Path of the upstream's OpenAPI 3.0 or 3.1 document; null to use `routes`. */
+  /** Path of the upstream's OpenAPI 3.0 or 3.1 document, or null to use `routes`. */
   openapi: string | null;
   /** The operations forwarded when `openapi` is null. Default none. */
   routes: GatewayRoute[];

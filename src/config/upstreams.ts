@@ -33,7 +33,7 @@ export function demoRoutes(): GatewayRoute[] {
 /**
  * Returns the gateway policy of the demo Orders API. The demo's per-user
  * listing trusts the `userId` in its path, so the gateway binds that
- * parameter to the caller's subject; admins may read anyone's orders.
+ * parameter to the caller's subject. Admins may read anyone's orders.
  */
 export function demoOperations(): Record<string, OperationPolicy> {
   return {
@@ -48,7 +48,7 @@ export function demoOperations(): Record<string, OperationPolicy> {
 
 /**
  * Moves the shorthand keys of `gateway` into `gateway.upstreams`, so that
- * the rest of Portcullis sees a list of upstreams only.
+ * the rest of Portcullis works with a list of upstreams only.
  *
  * `fileGateway` is the `gateway` mapping of the configuration file and
  * `urlOverride` the upstream URL from the environment or the command line;
@@ -117,7 +117,7 @@ function checkOperation(path: string, operation: OperationPolicy, upstream: Upst
   return problems;
 }
 
-/** Checks names, mount paths, dates and operation policies of the upstreams; returns one message per violation. */
+/** Checks names, mount paths, dates and operation policies of the upstreams, returning one message per violation. */
 export function checkUpstreams(upstreams: readonly UpstreamConfig[]): string[] {
   const problems: string[] = [];
 

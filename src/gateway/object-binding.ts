@@ -3,9 +3,9 @@
  * alone: a path or query parameter must match a claim of the caller, as in
  * "`userId` must equal `sub`" or "`tenantId` must be one of `tenants`".
  *
- * A refused request gets 404, the same answer as a resource that does not
- * exist, so that a caller cannot learn which other users or tenants exist.
- * The demo Orders API answers another owner's order with 404 for the same
+ * A rejected request gets 404, the same response as a resource that does
+ * not exist, so that a caller cannot learn which other users or tenants exist.
+ * The demo Orders API returns 404 for another owner's order for the same
  * reason.
  */
 
