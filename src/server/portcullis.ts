@@ -59,6 +59,12 @@ const CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
  * and the demo Orders API on a loopback port as the default upstream.
  */
 export async function startPortcullis(config: Readonly<PortcullisConfig>, options: StartOptions = {}): Promise<RunningPortcullis> {
+  // Upstream documents and policies are checked before anything opens, so
+  // that an unenforceable policy stops the start without leaving state behind.
+  const served = config.gateway.upstreams.filter((upstream) => upstream.url !== null || config.demo);
+  const routes = await Promise.all(served.map((upstream) => upstreamRoutes(upstream)));
+  checkLimitTargets(routes.flat(), config.rateLimit);
+
   const logger = createLogger(config.logLevel, options.logDestination);
   const db = await openDatabase(config.dataDir);
   const serverSecret = loadServerSecret(config.dataDir);
@@ -101,9 +107,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   keyRing.start();
 
   // One demo Orders API serves every upstream configured without a URL.
-  const demoUpstream = config.gateway.upstreams.find((upstream) => upstream.url === null);
+  const demoUpstream = served.find((upstream) => upstream.url === null);
   const demo =
-    config.demo && demoUpstream !== undefined
+    demoUpstream !== undefined
       ? createOrdersApi({ logger: logger.child({ component: 'demo-orders-api' }), publicPrefix: demoUpstream.mountPath })
       : undefined;
   let demoUrl: string | undefined;
@@ -111,10 +117,8 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     await demo.listen({ host: '127.0.0.1', port: 0 });
     demoUrl = `http://127.0.0.1:${(demo.server.address() as AddressInfo).port}`;
   }
-  const upstreams = config.gateway.upstreams.flatMap((upstream) => {
-    const url = upstream.url ?? demoUrl;
-    return url === undefined ? [] : [{ ...upstream, url }];
-  });
+  // A served upstream without a URL is the demo, which has started by now.
+  const upstreams = served.map((upstream) => ({ ...upstream, url: upstream.url ?? (demoUrl as string) }));
 
   const app = createHttpApp({
     logger,
@@ -154,9 +158,6 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       maxLifetimeSeconds: config.tokens.accessToken + config.gateway.clockToleranceSeconds,
       jwks: () => keyRing.publicJwks,
     });
-
-    const routes = await Promise.all(upstreams.map((upstream) => upstreamRoutes(upstream)));
-    checkLimitTargets(routes.flat(), config.rateLimit);
 
     for (const [index, upstream] of upstreams.entries()) {
       await app.register(gateway, {

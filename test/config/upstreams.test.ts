@@ -1,6 +1,10 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { ConfigError, DEMO_OPENAPI_DOCUMENT, loadConfig } from '../../src/config/load.js';
+import { runCli } from '../support/cli.js';
 import { writeConfigFile } from '../support/config-file.js';
 
 function problemsOf(action: () => unknown): string[] {
@@ -100,5 +104,27 @@ describe('upstream configuration', () => {
     const problems = await problemsForUpstreams([{ ...ORDERS, sunset: 'next year', operations: { getOrder: { bindings: [{ in: 'header', name: 'id', claim: 'sub', match: 'equals' }] } } }]);
     expect(problems).toContain('gateway/upstreams/0/sunset: must match format "date-time"');
     expect(problems).toContain('gateway/upstreams/0/operations/getOrder/bindings/0/in: must be equal to one of the allowed values');
+  });
+});
+
+describe('start with an unenforceable policy', () => {
+  it('stops with the fix in the message', async () => {
+    const document = await writeConfigFile({
+      openapi: '3.1.0',
+      info: { title: 'fixture', version: '1' },
+      paths: { '/status': { get: { responses: {} } } },
+    });
+    const config = await writeConfigFile({ gateway: { upstreams: [{ name: 'status', url: 'http://127.0.0.1:9', mountPath: '/status', openapi: document }] } });
+    const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-policy-'));
+
+    try {
+      const result = await runCli(['start', '--config', config, '--port', '0', '--data-dir', dataDir]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain("error: Invalid gateway policy: upstream 'status': GET /status declares no security requirement");
+      expect(result.stderr).toContain("public: true under operations['GET /status']");
+      expect(await readdir(dataDir)).toEqual([]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

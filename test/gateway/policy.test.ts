@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SignJWT, importJWK, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
@@ -23,6 +24,14 @@ const FIXTURE_DOCUMENT = {
     '/items': { get: { operationId: 'listItems', security: SECURED, responses: { '200': { description: 'Items.' } } } },
     '/reports': { get: { operationId: 'listReports', deprecated: true, security: SECURED, responses: { '200': { description: 'Reports.' } } } },
     '/archive': { get: { operationId: 'listArchive', security: SECURED, responses: { '200': { description: 'Archive.' } } } },
+    '/tenant-items': {
+      get: {
+        operationId: 'listTenantItems',
+        security: SECURED,
+        parameters: [{ name: 'tenantId', in: 'query', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'Items.' } },
+      },
+    },
     '/users/{userId}/items': {
       get: {
         operationId: 'listUserItems',
@@ -49,6 +58,7 @@ describe('gateway policy per upstream and operation', () => {
   let received: Received[];
   let server: TestServer;
   let token: string;
+  let tenantToken: string;
   let subject: string;
 
   beforeAll(async () => {
@@ -75,6 +85,7 @@ describe('gateway policy per upstream and operation', () => {
               listReports: { deprecation: RECENT, sunset: FUTURE, deprecationLink: 'https://docs.example/reports', sunsetLink: 'https://docs.example/sunset' },
               listArchive: { deprecation: PAST, sunset: PAST },
               'GET /users/{userId}/items': { bindings: [{ in: 'path', name: 'userId', claim: 'sub', match: 'equals' }] },
+              listTenantItems: { bindings: [{ in: 'query', name: 'tenantId', claim: 'tenants', match: 'oneOf' }] },
             },
           },
           { name: 'previous', url, mountPath: '/v1', openapi: document, deprecation: RECENT, sunset: FUTURE, operations: { status: { public: true } } },
@@ -87,7 +98,20 @@ describe('gateway policy per upstream and operation', () => {
     const user = await createUser(server, 'policy_user');
     subject = user.id;
     token = (await obtainTokens(server, user)).tokens.access_token;
+    tenantToken = await withClaims(token, { tenants: ['t1', 't2'] });
   });
+
+  /** Re-signs an issued token with extra claims, as an authorization server that issues them would. */
+  async function withClaims(issued: string, extra: JWTPayload): Promise<string> {
+    const active = server.running.keyRing.keys[0];
+    if (active === undefined) {
+      throw new Error('no active signing key');
+    }
+
+    const claims = JSON.parse(Buffer.from(issued.split('.')[1] ?? '', 'base64url').toString()) as JWTPayload;
+    const key = await importJWK(active.privateJwk, 'ES256');
+    return new SignJWT({ ...claims, ...extra }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: active.kid }).sign(key);
+  }
 
   afterAll(async () => {
     await server.close();
@@ -183,5 +207,19 @@ describe('gateway policy per upstream and operation', () => {
     expect(response.status).toBe(404);
     expect(((await response.json()) as Problem).detail).toBe('No resource matches the path parameter.');
     expect(received.map((request) => request.path)).toEqual([`/users/${subject}/items`]);
+  });
+
+  it('binds a query parameter to a token claim list', async () => {
+    expect((await call('/v2/tenant-items?tenantId=t2', tenantToken)).status).toBe(200);
+    expect((await call('/v2/tenant-items?tenantId=t3', tenantToken)).status).toBe(404);
+    expect((await call('/v2/tenant-items?tenantId=t1&tenantId=t3', tenantToken)).status).toBe(404);
+    expect(received.map((request) => request.path)).toEqual(['/tenant-items?tenantId=t2']);
+  });
+
+  it('rejects a token without the bound claim', async () => {
+    const response = await call('/v2/tenant-items?tenantId=t1', token);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as Problem).detail).toBe('No resource matches the query parameter.');
+    expect(received).toHaveLength(0);
   });
 });
