@@ -42,7 +42,7 @@ function unauthorized(detail: string, accepted: readonly CredentialKind[], error
  * keep them: a parameter with a credential's name, or any value that looks
  * like an API key.
  */
-function rejectCredentialsInQuery(request: FastifyRequest): void {
+export function rejectCredentialsInQuery(request: FastifyRequest): void {
   const query = request.query as Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(query ?? {})) {
     const values = Array.isArray(value) ? value : [value];

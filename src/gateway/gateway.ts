@@ -12,7 +12,7 @@ import { ProblemError } from '../core/problem.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import type { Account } from '../store/account-repository.js';
 import { apiKeyRoutes } from './api-key-routes.js';
-import { authenticate, type AuthenticationDependencies } from './authenticate.js';
+import { authenticate, rejectCredentialsInQuery, type AuthenticationDependencies } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { forward, upstreamPath } from './forward.js';
 import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
@@ -124,7 +124,11 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
       // public knowledge, and the upstream must not be called at all.
       onRequest: async (request, reply) => {
         reply.headers(checkLifecycle(policy.lifecycle, lifecycle, new Date()));
-        if (!policy.public) {
+        // A public operation reads no credential, but one sent in its query
+        // string would still reach the upstream's logs.
+        if (policy.public) {
+          rejectCredentialsInQuery(request);
+        } else {
           request.identity = await authenticate(request, authenticationDependencies, policy.credentials);
         }
       },

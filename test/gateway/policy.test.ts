@@ -141,6 +141,15 @@ describe('gateway policy per upstream and operation', () => {
     expect(received[0]?.headers['authorization']).toBeUndefined();
   });
 
+  it('rejects credentials in a public query string', async () => {
+    const response = await call('/v2/status?access_token=secret');
+    expect(response.status).toBe(400);
+    const problem = (await response.json()) as Problem;
+    expect(problem.code).toBe('invalid_request');
+    expect(problem.detail).toContain("Credentials are not accepted in the query string ('access_token')");
+    expect(received).toHaveLength(0);
+  });
+
   it('still requires credentials elsewhere', async () => {
     const response = await call('/v2/items');
     expect(response.status).toBe(401);
