@@ -56,7 +56,7 @@ function toLifecycle(policy: LifecyclePolicy, inherited: LifecyclePolicy): Lifec
 
 /** Finds the configured policy of an operation, keyed by its operationId or its `METHOD /path`. */
 function policyOf(upstream: UpstreamConfig, operation: DeclaredOperation, used: Set<string>): OperationPolicy {
-  const keys = [operation.operationId, operationKey(operation)].filter((key): key is string => key !== undefined && key in upstream.operations);
+  const keys = [operation.operationId, operationKey(operation)].filter((key): key is string => key !== undefined && Object.hasOwn(upstream.operations, key));
   if (keys.length > 1) {
     throw new UpstreamPolicyError(`upstream '${upstream.name}': operations '${keys[0]}' and '${keys[1]}' configure the same operation; keep one of them`);
   }

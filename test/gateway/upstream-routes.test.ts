@@ -104,4 +104,11 @@ describe('upstream routes', () => {
     const [route] = await upstreamRoutes(config);
     expect(route?.roles).toEqual(['member']);
   });
+
+  it('ignores inherited names as operationIds', async () => {
+    const config = await upstream({ '/things': { get: { operationId: 'toString', security: SECURED, responses: {} } } });
+    const [route] = await upstreamRoutes(config);
+    expect(route?.public).toBe(false);
+    expect(route?.scopes).toEqual(['things:read']);
+  });
 });
