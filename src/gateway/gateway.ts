@@ -143,9 +143,14 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
         if (upstreamPath(policy, request.params as Record<string, string>) === undefined) {
           throw new ProblemError('not_found', 'No resource matches the path parameter.');
         }
-        if (request.identity !== undefined) {
-          authorize(request.identity, policy);
-          enforceBindings(policy.bindings, { params: request.params as Record<string, string>, query: (request.query ?? {}) as Record<string, unknown> }, request.identity);
+        const identity = request.identity;
+        if (identity !== undefined) {
+          authorize(identity, policy);
+
+          const parameters = { params: request.params as Record<string, string>, query: (request.query ?? {}) as Record<string, unknown> };
+          enforceBindings(policy.bindings, parameters, identity, (binding) => {
+            request.log.info({ subject: identity.subject, parameter: binding.name, location: binding.in, claim: binding.claim }, 'object-level binding rejected the request');
+          });
         }
         validateRequest(request, policy);
         await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, policy, options.rateLimits, scope, 'quota'));

@@ -64,10 +64,19 @@ export function satisfiesBinding(binding: ObjectBinding, parameters: BoundParame
   return values.length > 0 && values.every((value) => valueMatches(binding, value, claim));
 }
 
-/** Throws a 404 problem unless the request satisfies every binding of its operation. */
-export function enforceBindings(bindings: readonly ObjectBinding[], parameters: BoundParameters, identity: Identity): void {
+/**
+ * Throws a 404 problem unless the request satisfies every binding of its
+ * operation, after passing the first failed binding to `onReject`.
+ */
+export function enforceBindings(
+  bindings: readonly ObjectBinding[],
+  parameters: BoundParameters,
+  identity: Identity,
+  onReject: (binding: ObjectBinding) => void = () => undefined,
+): void {
   const failed = bindings.find((binding) => !satisfiesBinding(binding, parameters, identity));
   if (failed !== undefined) {
+    onReject(failed);
     throw new ProblemError('not_found', `No resource matches the ${failed.in} parameter.`);
   }
 }

@@ -67,6 +67,7 @@ describe('per-user order listing of the demo', () => {
     const problem = (await response.json()) as Problem;
     expect(problem.code).toBe('not_found');
     expect(problem.detail).toBe('No resource matches the path parameter.');
+    expect(server.logs.some((line) => line.includes('object-level binding rejected the request') && line.includes(bob.id))).toBe(true);
   });
 
   it('serves the caller’s own listing', async () => {

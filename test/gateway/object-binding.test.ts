@@ -97,6 +97,12 @@ describe('enforceBindings', () => {
     expect((thrown as ProblemError).message).toBe('No resource matches the path parameter.');
   });
 
+  it('reports the failed binding', () => {
+    const rejected: ObjectBinding[] = [];
+    expect(() => enforceBindings([TENANT_BINDING, USER_BINDING], { params: { userId: 'bob' }, query: { tenantId: 't1' } }, identity(), (binding) => rejected.push(binding))).toThrow(ProblemError);
+    expect(rejected).toEqual([USER_BINDING]);
+  });
+
   it('passes without bindings', () => {
     expect(() => enforceBindings([], path('bob'), identity())).not.toThrow();
   });
