@@ -64,8 +64,8 @@ const PREFLIGHT_MAX_AGE_SECONDS = 600;
  *
  * The pipeline, in order: CORS → route match → sunset check → authenticate
  * (skipped for public operations) → authorize → object-level bindings →
- * validate → forward. Every step fails closed: an error in any of them ends the request
- * with a problem response, and nothing reaches the upstream.
+ * validate → forward. Every step fails closed: an error in any of them ends
+ * the request with a problem response, and nothing reaches the upstream.
  */
 export async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
   const upstream = new URL(options.upstreamUrl);
@@ -120,8 +120,8 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     app.route({
       method: policy.method,
       url: policy.path,
-      // A retired operation is refused before authentication: its sunset is
-      // public knowledge, and the upstream must not be called at all.
+      // A retired operation is rejected before authentication, because its
+      // sunset is public knowledge and the upstream must not be called at all.
       onRequest: async (request, reply) => {
         reply.headers(checkLifecycle(policy.lifecycle, lifecycle, new Date()));
         // A public operation reads no credential, but one sent in its query
