@@ -340,7 +340,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Environment = p
   } else {
     const fileGateway = isObject(file['gateway']) ? file['gateway'] : {};
     const semantic = [
-      ...foldShorthandUpstream(config.gateway, fileGateway, options.upstreamUrl),
+      ...foldShorthandUpstream(config.gateway, fileGateway, options.upstreamUrl, DEMO_OPENAPI_DOCUMENT),
       ...checkSemantics(config),
       ...checkUpstreams(config.gateway.upstreams),
     ];

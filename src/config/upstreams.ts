@@ -3,6 +3,8 @@
  * into `gateway.upstreams`, and the checks that JSON Schema cannot express.
  */
 
+import { resolve } from 'node:path';
+
 import type { GatewayConfig, GatewayRoute, LifecyclePolicy, OperationPolicy, UpstreamConfig } from './schema.js';
 
 /** Keys of `gateway` that describe one upstream without an `upstreams` list. */
@@ -49,13 +51,19 @@ export function demoOperations(): Record<string, OperationPolicy> {
 /**
  * Moves the shorthand keys of `gateway` into `gateway.upstreams`, so that
  * the rest of Portcullis works with a list of upstreams only.
+ * `demoDocument` is the path of the demo Orders API's OpenAPI document.
  *
  * `fileGateway` is the `gateway` mapping of the configuration file and
  * `urlOverride` the upstream URL from the environment or the command line;
  * they tell which shorthand keys the operator set, since the others hold
  * defaults. Returns one message per conflict.
  */
-export function foldShorthandUpstream(gateway: GatewayConfig, fileGateway: Record<string, unknown>, urlOverride: string | undefined): string[] {
+export function foldShorthandUpstream(
+  gateway: GatewayConfig,
+  fileGateway: Record<string, unknown>,
+  urlOverride: string | undefined,
+  demoDocument: string,
+): string[] {
   const problems: string[] = [];
 
   if (gateway.upstreams.length > 0) {
@@ -69,14 +77,20 @@ export function foldShorthandUpstream(gateway: GatewayConfig, fileGateway: Recor
     }
   } else {
     const url = gateway.upstreamUrl ?? null;
+    const openapi = gateway.openapi ?? null;
+
+    // The demo's binding applies while the demo's own operations are in
+    // force. An operator who replaces them declares the policy as well.
+    const demoDeclared = openapi === null ? fileGateway['routes'] === undefined : resolve(openapi) === demoDocument;
+
     gateway.upstreams = [
       {
         name: SHORTHAND_UPSTREAM_NAME,
         url,
         mountPath: gateway.mountPath ?? '/api',
-        openapi: gateway.openapi ?? null,
+        openapi,
         routes: gateway.routes ?? demoRoutes(),
-        operations: url === null ? demoOperations() : {},
+        operations: url === null && demoDeclared ? demoOperations() : {},
       },
     ];
   }

@@ -38,6 +38,19 @@ describe('upstream configuration', () => {
     ]);
   });
 
+  it('keeps the demo binding with the demo document', async () => {
+    const file = await writeConfigFile({ gateway: { mountPath: '/v1', openapi: DEMO_OPENAPI_DOCUMENT } });
+    const [upstream] = loadConfig({ config: file }, {}).gateway.upstreams;
+    expect(Object.keys(upstream?.operations ?? {})).toEqual(['GET /users/{userId}/orders']);
+  });
+
+  it('drops the demo binding with another document', async () => {
+    const file = await writeConfigFile({ gateway: { openapi: 'openapi/other.yaml' } });
+    const [upstream] = loadConfig({ config: file }, {}).gateway.upstreams;
+    expect(upstream?.url).toBeNull();
+    expect(upstream?.operations).toEqual({});
+  });
+
   it('folds the shorthand keys into one upstream', async () => {
     const file = await writeConfigFile({ gateway: { mountPath: '/v1', upstreamUrl: 'http://127.0.0.1:3000' } });
     const config = loadConfig({ config: file }, {});
