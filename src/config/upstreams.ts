@@ -51,12 +51,12 @@ export function demoOperations(): Record<string, OperationPolicy> {
 /**
  * Moves the shorthand keys of `gateway` into `gateway.upstreams`, so that
  * the rest of Portcullis works with a list of upstreams only.
- * `demoDocument` is the path of the demo Orders API's OpenAPI document.
  *
- * `fileGateway` is the `gateway` mapping of the configuration file and
- * `urlOverride` the upstream URL from the environment or the command line;
- * they tell which shorthand keys the operator set, since the others hold
- * defaults. Returns one message per conflict.
+ * `fileGateway` is the `gateway` mapping of the configuration file, and
+ * `urlOverride` is the upstream URL from the environment or the command
+ * line. They tell which shorthand keys the operator set, because the others
+ * contain defaults. `demoDocument` is the path of the demo Orders API's
+ * OpenAPI document. Returns one message per conflict.
  */
 export function foldShorthandUpstream(
   gateway: GatewayConfig,
