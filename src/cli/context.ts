@@ -1,7 +1,10 @@
 import type { Kysely } from 'kysely';
+import { pino } from 'pino';
 
 import { AccountService } from '../accounts/account-service.js';
 import { ApiKeyService } from '../api-keys/api-key-service.js';
+import { AuditTrail } from '../audit/audit-trail.js';
+import { AuditRepository } from '../store/audit-repository.js';
 import { KeyedHash } from '../core/keyed-hash.js';
 import { deriveKey } from '../core/secret-box.js';
 import { loadConfig } from '../config/load.js';
@@ -23,6 +26,9 @@ export interface AdminContext {
   apiKeyService: ApiKeyService;
   clients: ClientRepository;
   signingKeys: SigningKeyRepository;
+  auditEvents: AuditRepository;
+  /** Records admin actions; its log lines go to standard error at level warn and above only. */
+  audit: AuditTrail;
   close(): Promise<void>;
 }
 
@@ -37,6 +43,8 @@ export async function openAdminContext(dataDir: string | undefined): Promise<Adm
   const secret = loadServerSecret(config.dataDir);
   const repositories = createRepositories(db, secret);
   const hasher = new KeyedHash(deriveKey(secret, 'api key hashes'));
+  const auditEvents = new AuditRepository(db);
+  const audit = new AuditTrail(auditEvents, pino({ level: 'warn', base: { service: 'portcullis-cli' } }, pino.destination(2)));
 
   return {
     config,
@@ -44,7 +52,12 @@ export async function openAdminContext(dataDir: string | undefined): Promise<Adm
     ...repositories,
     accountService: new AccountService(repositories.accounts),
     apiKeyService: new ApiKeyService(repositories.apiKeys, repositories.accounts, hasher),
-    close: () => db.destroy(),
+    auditEvents,
+    audit,
+    async close() {
+      await audit.close();
+      await db.destroy();
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import { identityHeaders, isIdentityHeader, type Identity } from '../core/identi
 import { ProblemError } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
+import { startUpstreamTimer } from '../metrics/http-hooks.js';
 import type { RoutePolicy } from './route-policy.js';
 
 /**
@@ -102,10 +103,14 @@ export function forward(
     ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
     : {};
 
+  const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
   return reply.from(`${options.upstreamPrefix}${path}${query}`, {
     ...bodyOptions,
     rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity),
-    rewriteHeaders: (headers) => clientResponseHeaders(headers),
+    rewriteHeaders: (headers) => {
+      upstreamResponded();
+      return clientResponseHeaders(headers);
+    },
     onError: (failedReply, { error }) => {
       const code = (error as Error & { code?: string }).code ?? '';
       const timedOut = /timeout/i.test(code) || /timeout/i.test(error.message);
