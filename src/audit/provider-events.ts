@@ -19,8 +19,8 @@ export function trackOAuthRequests(app: FastifyInstance): void {
   });
 }
 
-/** oidc-provider's error descriptions when a refresh token is presented a second time. */
-const REUSE_DESCRIPTIONS = new Set(['refresh token already used', 'grant already used']);
+/** oidc-provider's `error_detail` when a refresh token is presented a second time, in order or in a race. */
+const REUSE_DETAILS = new Set(['refresh token already used', 'grant already used']);
 
 /** What revoked a grant, from the endpoint that did it. */
 const REVOCATION_CAUSES: Record<string, string> = {
@@ -70,8 +70,8 @@ export function auditProviderEvents(provider: Provider, trail: AuditTrail): void
     recordFor(trail, ctx, { type, outcome: 'success', reason: grantType });
   });
 
-  provider.on('grant.error', (ctx: KoaContextWithOIDC, error: { error_description?: string }) => {
-    if (grantTypeOf(ctx) === 'refresh_token' && REUSE_DESCRIPTIONS.has(error.error_description ?? '')) {
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, error: { error_detail?: string }) => {
+    if (grantTypeOf(ctx) === 'refresh_token' && REUSE_DETAILS.has(error.error_detail ?? '')) {
       recordFor(trail, ctx, { type: 'refresh_token.reuse_detected', outcome: 'denied', reason: 'refresh_token', detail: 'The grant was revoked.' });
     }
   });
