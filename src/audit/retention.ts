@@ -5,11 +5,14 @@ import type { AuditRepository } from '../store/audit-repository.js';
 /** How often events past the retention period are deleted, in milliseconds. */
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
 
-/**
- * Deletes audit events older than `retentionMs` now and then every hour.
- * Returns a function that stops the purge.
- */
-export function startAuditRetention(repository: AuditRepository, retentionMs: number, logger: Logger): () => void {
+export interface AuditRetention {
+  /** Settles when the purge at start has finished. */
+  initialPurge: Promise<void>;
+  stop(): void;
+}
+
+/** Deletes audit events older than `retentionMs` now and then every hour. */
+export function startAuditRetention(repository: AuditRepository, retentionMs: number, logger: Logger): AuditRetention {
   const purge = async () => {
     try {
       const deleted = await repository.purgeOlderThan(Date.now() - retentionMs);
@@ -21,8 +24,8 @@ export function startAuditRetention(repository: AuditRepository, retentionMs: nu
     }
   };
 
-  void purge();
+  const initialPurge = purge();
   const timer = setInterval(() => void purge(), PURGE_INTERVAL_MS);
   timer.unref();
-  return () => clearInterval(timer);
+  return { initialPurge, stop: () => clearInterval(timer) };
 }

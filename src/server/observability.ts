@@ -31,7 +31,7 @@ export async function startObservability(config: Readonly<PortcullisConfig>, db:
   const audit = new AuditTrail(repository, logger.child({ component: 'audit' }), {
     onWriteError: (_error, records) => metrics?.countStoreErrors('database', records),
   });
-  const stopRetention = startAuditRetention(repository, parseDuration(config.audit.retention), logger);
+  const retention = startAuditRetention(repository, parseDuration(config.audit.retention), logger);
 
   let metricsServer: MetricsServer | undefined;
   if (metrics !== undefined) {
@@ -53,7 +53,8 @@ export async function startObservability(config: Readonly<PortcullisConfig>, db:
       }
     },
     async close() {
-      stopRetention();
+      retention.stop();
+      await retention.initialPurge;
       await metricsServer?.close();
       await audit.close();
     },
