@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 
 import { MAX_DETAIL_LENGTH, MAX_FIELD_LENGTH, type AuditEvent, type AuditRecord } from './events.js';
 
-/** Where the trail writes its batches: the audit_events table in production. */
+/** Destination of the trail's batches: the audit_events table in production. */
 export interface AuditStore {
   insert(records: readonly AuditRecord[]): Promise<void>;
 }
@@ -32,7 +32,7 @@ function bounded(value: string | null | undefined, length: number): string | nul
 /**
  * Writes security events to the log at once and to the store in batches, so
  * a request never waits for the database. A failed write is logged and the
- * batch dropped; it never reaches the request that reported the event.
+ * batch dropped, so the request that reported the event never sees the error.
  */
 export class AuditTrail {
   readonly #store: AuditStore;
@@ -57,7 +57,7 @@ export class AuditTrail {
     this.#timer.unref();
   }
 
-  /** Adds a listener that sees every record as it is reported, such as the metrics. */
+  /** Adds a listener that receives every record as it is reported, such as the metrics. */
   subscribe(listener: AuditListener): void {
     this.#listeners.push(listener);
   }

@@ -1,6 +1,6 @@
 /**
- * Security events of the audit trail. Each record says who did what, from
- * where and with what outcome; none ever carries a credential, password or
+ * Security events of the audit trail. Each record names who did what, from
+ * where and with what outcome. No record carries a credential, password or
  * authorization code.
  */
 

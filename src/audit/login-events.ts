@@ -5,7 +5,7 @@ import { auditRequest } from './request-events.js';
 
 /**
  * Records a failed sign-in. The actor is the account id when the username
- * exists; the typed username itself is never stored, since users sometimes
+ * exists. The typed username itself is never stored, because users sometimes
  * type their password into that field. The look-up runs after the response,
  * so it adds nothing to the sign-in time.
  */

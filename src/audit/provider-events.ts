@@ -22,7 +22,7 @@ export function trackOAuthRequests(app: FastifyInstance): void {
 /** oidc-provider's `error_detail` when a refresh token is presented a second time, in order or in a race. */
 const REUSE_DETAILS = new Set(['refresh token already used', 'grant already used']);
 
-/** What revoked a grant, from the endpoint that did it. */
+/** Cause of a grant revocation, by the oidc-provider route that revoked it. */
 const REVOCATION_CAUSES: Record<string, string> = {
   revocation: 'revocation_request',
   token: 'token_reuse',
