@@ -29,6 +29,23 @@ function bounded(value: string | null | undefined, length: number): string | nul
   return value.length > length ? value.slice(0, length) : value;
 }
 
+/** Builds the stored form of an event: an id, the current time, and every field present and cut to its maximum length. */
+export function toAuditRecord(event: AuditEvent): AuditRecord {
+  return {
+    id: randomUUID(),
+    time: Date.now(),
+    type: event.type,
+    outcome: event.outcome,
+    actor: bounded(event.actor, MAX_FIELD_LENGTH),
+    clientId: bounded(event.clientId, MAX_FIELD_LENGTH),
+    keyId: bounded(event.keyId, MAX_FIELD_LENGTH),
+    sourceAddress: bounded(event.sourceAddress, MAX_FIELD_LENGTH),
+    requestId: bounded(event.requestId, MAX_FIELD_LENGTH),
+    reason: bounded(event.reason, MAX_FIELD_LENGTH),
+    detail: bounded(event.detail, MAX_DETAIL_LENGTH),
+  };
+}
+
 /**
  * Writes security events to the log at once and to the store in batches, so
  * a request never waits for the database. A failed write is logged and the
@@ -64,19 +81,7 @@ export class AuditTrail {
 
   /** Reports an event. Never throws and never waits for the store. */
   record(event: AuditEvent): void {
-    const record: AuditRecord = {
-      id: randomUUID(),
-      time: Date.now(),
-      type: event.type,
-      outcome: event.outcome,
-      actor: bounded(event.actor, MAX_FIELD_LENGTH),
-      clientId: bounded(event.clientId, MAX_FIELD_LENGTH),
-      keyId: bounded(event.keyId, MAX_FIELD_LENGTH),
-      sourceAddress: bounded(event.sourceAddress, MAX_FIELD_LENGTH),
-      requestId: bounded(event.requestId, MAX_FIELD_LENGTH),
-      reason: bounded(event.reason, MAX_FIELD_LENGTH),
-      detail: bounded(event.detail, MAX_DETAIL_LENGTH),
-    };
+    const record = toAuditRecord(event);
 
     this.#logger.info({ audit: record }, `audit ${record.type}`);
     for (const listener of this.#listeners) {

@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
-import { pino } from 'pino';
 
 import { AccountService } from '../accounts/account-service.js';
 import { ApiKeyService } from '../api-keys/api-key-service.js';
-import { AuditTrail } from '../audit/audit-trail.js';
+import { toAuditRecord } from '../audit/audit-trail.js';
+import type { AuditEvent } from '../audit/events.js';
 import { AuditRepository } from '../store/audit-repository.js';
 import { KeyedHash } from '../core/keyed-hash.js';
 import { deriveKey } from '../core/secret-box.js';
@@ -27,8 +27,8 @@ export interface AdminContext {
   clients: ClientRepository;
   signingKeys: SigningKeyRepository;
   auditEvents: AuditRepository;
-  /** Records admin actions; its log lines go to standard error at level warn and above only. */
-  audit: AuditTrail;
+  /** Stores an audit event of an admin action at once; a failure is reported on standard error, never fails the command. */
+  recordAudit(event: AuditEvent): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,7 +44,6 @@ export async function openAdminContext(dataDir: string | undefined): Promise<Adm
   const repositories = createRepositories(db, secret);
   const hasher = new KeyedHash(deriveKey(secret, 'api key hashes'));
   const auditEvents = new AuditRepository(db);
-  const audit = new AuditTrail(auditEvents, pino({ level: 'warn', base: { service: 'portcullis-cli' } }, pino.destination(2)));
 
   return {
     config,
@@ -53,11 +52,14 @@ export async function openAdminContext(dataDir: string | undefined): Promise<Adm
     accountService: new AccountService(repositories.accounts),
     apiKeyService: new ApiKeyService(repositories.apiKeys, repositories.accounts, hasher),
     auditEvents,
-    audit,
-    async close() {
-      await audit.close();
-      await db.destroy();
+    async recordAudit(event) {
+      try {
+        await auditEvents.insert([toAuditRecord(event)]);
+      } catch (error) {
+        process.stderr.write(`warning: recording the audit event ${event.type} failed: ${(error as Error).message}\n`);
+      }
     },
+    close: () => db.destroy(),
   };
 }
 

@@ -11,6 +11,9 @@ import { formEndingWith } from '../support/user-agent.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
+/** Tests that spawn several CLI processes, each of which compiles the sources with tsx. */
+const CLI_TEST_TIMEOUT_MS = 90_000;
+
 describe('audit events', () => {
   let server: TestServer;
   let alice: { id: string; username: string; password: string };
@@ -129,7 +132,7 @@ describe('audit events', () => {
     expect(limited[0]?.detail).toContain("'order-creation'");
   });
 
-  it('records API key management and misuse', async () => {
+  it('records API key management and misuse', { timeout: CLI_TEST_TIMEOUT_MS }, async () => {
     const cli = ['--json', '--data-dir', server.dataDir];
     const created = await runCli(['apikeys', 'create', '--owner', alice.username, '--name', 'ci', '--scope', 'orders:read', '--cidr', '10.0.0.0/8', ...cli]);
     expect(created.code, created.stderr).toBe(0);
@@ -166,7 +169,24 @@ describe('audit events', () => {
     expect((await expectStored('api_key.revoked', 2))[1]).toMatchObject({ actor: alice.id, keyId: own.id });
   });
 
-  it('lists events with the audit command', async () => {
+  it('records client credentials tokens', async () => {
+    const added = await runCli(['clients', 'add', '--name', 'Service', '--confidential', '--grant', 'client_credentials', '--scope', 'orders:read', '--json', '--data-dir', server.dataDir]);
+    expect(added.code, added.stderr).toBe(0);
+    const service = JSON.parse(added.stdout) as { client_id: string; client_secret: string };
+    secrets.push(service.client_secret);
+
+    const config = await client.discovery(new URL(server.issuer), service.client_id, undefined, client.ClientSecretBasic(service.client_secret), {
+      execute: [client.allowInsecureRequests],
+    });
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'orders:read' });
+    secrets.push(tokens.access_token);
+
+    // Six authorization code flows ran before this one.
+    const issued = await expectStored('token.issued', 7);
+    expect(issued[6]).toMatchObject({ outcome: 'success', actor: service.client_id, clientId: service.client_id, reason: 'client_credentials' });
+  });
+
+  it('lists events with the audit command', { timeout: CLI_TEST_TIMEOUT_MS }, async () => {
     const json = await runCli(['audit', '--since', '1h', '--type', 'login.failed,token.refreshed', '--json', '--data-dir', server.dataDir]);
     expect(json.code, json.stderr).toBe(0);
     const listed = JSON.parse(json.stdout) as Array<{ type: string; time: string; actor: string | null }>;
@@ -181,7 +201,7 @@ describe('audit events', () => {
     expect(JSON.parse(future.stdout)).toEqual([]);
   });
 
-  it('rejects bad audit command options', async () => {
+  it('rejects bad audit command options', { timeout: CLI_TEST_TIMEOUT_MS }, async () => {
     const unknownType = await runCli(['audit', '--type', 'login.maybe', '--data-dir', server.dataDir]);
     expect(unknownType.code).toBe(1);
     expect(unknownType.stderr).toContain("unknown event type 'login.maybe'");

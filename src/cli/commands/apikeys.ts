@@ -80,7 +80,7 @@ export function registerApiKeyCommands(program: Command): void {
             ...(options.expiresIn === undefined ? {} : { expiresInSeconds: seconds('--expires-in', options.expiresIn) }),
             environment: options.env as 'live' | 'test',
           });
-          context.audit.record({ type: 'api_key.created', outcome: 'success', actor: CLI_ACTOR, keyId: created.summary.id, detail: `owner ${owner.id}` });
+          await context.recordAudit({ type: 'api_key.created', outcome: 'success', actor: CLI_ACTOR, keyId: created.summary.id, detail: `owner ${owner.id}` });
           const text = `key: ${created.value}\nid: ${created.summary.id}\nThe key is shown only this once; store it now.`;
           createOutput(options.json === true).result({ key: created.value, ...created.summary }, text);
         } catch (error) {
@@ -120,7 +120,7 @@ export function registerApiKeyCommands(program: Command): void {
         if (rotated === undefined) {
           throw new CliError(`no active API key with id '${id}'`);
         }
-        context.audit.record({ type: 'api_key.rotated', outcome: 'success', actor: CLI_ACTOR, keyId: id, detail: `successor ${rotated.summary.id}` });
+        await context.recordAudit({ type: 'api_key.rotated', outcome: 'success', actor: CLI_ACTOR, keyId: id, detail: `successor ${rotated.summary.id}` });
         const text = `key: ${rotated.value}\nid: ${rotated.summary.id}\nThe old key ${id} stops working in ${grace} seconds.`;
         createOutput(options.json === true).result({ key: rotated.value, replaces: id, graceSeconds: grace, ...rotated.summary }, text);
       });
@@ -137,7 +137,7 @@ export function registerApiKeyCommands(program: Command): void {
         if (!(await context.apiKeyService.revoke(id))) {
           throw new CliError(`no active API key with id '${id}'`);
         }
-        context.audit.record({ type: 'api_key.revoked', outcome: 'success', actor: CLI_ACTOR, keyId: id });
+        await context.recordAudit({ type: 'api_key.revoked', outcome: 'success', actor: CLI_ACTOR, keyId: id });
         createOutput(options.json === true).result({ id, revoked: true }, `revoked API key ${id}`);
       });
     });
