@@ -115,6 +115,8 @@ export class AuditTrail {
     this.#closed = true;
   }
 
+  // NOTE: better-sqlite3 runs each batch insert synchronously on the event
+  // loop, so a batch delays other requests for as long as its insert takes.
   async #writeQueued(): Promise<void> {
     if (this.#dropped > 0) {
       this.#logger.warn({ dropped: this.#dropped }, 'audit records dropped because the queue was full; they are only in the log');

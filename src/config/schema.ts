@@ -161,7 +161,7 @@ export interface AuditConfig {
 }
 
 export interface MetricsConfig {
-  /** Serve Prometheus metrics at `GET /metrics` on a listener of its own. Default false. */
+  /** Prometheus metrics at `GET /metrics` on a listener of its own, when true. Default false. */
   enabled: boolean;
   /** Address of the metrics listener. Default `127.0.0.1`, so only the machine itself can scrape. */
   host: string;

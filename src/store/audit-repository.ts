@@ -30,7 +30,7 @@ function toRow(record: AuditRecord): AuditEventRow {
 function toRecord(row: AuditEventRow): AuditRecord {
   return {
     id: row.id,
-    // PostgreSQL drivers return bigint columns as strings.
+    // node-postgres returns bigint columns as strings by default.
     time: Number(row.occurred_at),
     type: row.type as AuditEventType,
     outcome: row.outcome as AuditRecord['outcome'],
