@@ -25,33 +25,15 @@ async function scrape(server: TestServer): Promise<Sample[]> {
 }
 
 describe('metrics', () => {
-  const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
   let server: TestServer;
 
   beforeAll(async () => {
-    await proxy.start();
-    const defaults = defaultRateLimits();
-    const config = await writeConfigFile({
-      metrics: { enabled: true, host: '127.0.0.1', port: 0 },
-      rateLimit: {
-        ...defaults,
-        store: 'redis',
-        redisUrl: `redis://127.0.0.1:${proxy.port}`,
-        storeTimeoutMs: 200,
-        global: { ...defaults.global, name: `metrics-${randomUUID().slice(0, 8)}` },
-        signIn: { ...defaults.signIn, name: `sign-in-${randomUUID().slice(0, 8)}` },
-        // Other suites fail sign-ins from 127.0.0.1 on the same Redis, and the
-        // throttle's per-address counters are shared, so they must not delay this one.
-        login: { ...defaults.login, accountThreshold: 1000, addressThreshold: 100_000, accountTotalThreshold: 100_000 },
-        flows: [{ name: 'order-creation', method: 'POST', path: '/orders', key: ['sub'], limit: 5, period: '1h', onStoreFailure: 'open' }],
-      },
-    });
+    const config = await writeConfigFile({ metrics: { enabled: true, host: '127.0.0.1', port: 0 } });
     server = await startTestServer({ config });
   });
 
   afterAll(async () => {
     await server?.close();
-    await proxy.stop().catch(() => undefined);
   });
 
   it('listens on loopback only when turned on', async () => {
@@ -136,8 +118,34 @@ describe('metrics', () => {
     const labelValues = after.flatMap((sample) => Object.values(sample.labels));
     expect(labelValues.some((value) => value.includes('no-such-operation') || value.includes(user.id))).toBe(false);
   });
+});
 
-  it('counts rate-limit store errors', async () => {
+describe('metrics of the rate-limit store', () => {
+  const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
+  let server: TestServer;
+
+  beforeAll(async () => {
+    await proxy.start();
+    const defaults = defaultRateLimits();
+    const config = await writeConfigFile({
+      metrics: { enabled: true, host: '127.0.0.1', port: 0 },
+      rateLimit: {
+        ...defaults,
+        store: 'redis',
+        redisUrl: `redis://127.0.0.1:${proxy.port}`,
+        storeTimeoutMs: 200,
+        global: { ...defaults.global, name: `metrics-${randomUUID().slice(0, 8)}` },
+      },
+    });
+    server = await startTestServer({ config });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await proxy.stop().catch(() => undefined);
+  });
+
+  it('counts Redis errors', async () => {
     const before = sampleValue(await scrape(server), 'portcullis_store_errors_total', { store: 'redis' });
 
     await proxy.stop();
