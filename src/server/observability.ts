@@ -24,6 +24,10 @@ export interface Observability {
   close(): Promise<void>;
 }
 
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
 /** Starts the audit trail with its retention purge, and the metrics listener when `metrics.enabled`. */
 export async function startObservability(config: Readonly<PortcullisConfig>, db: Kysely<Database>, logger: Logger): Promise<Observability> {
   const metrics = config.metrics.enabled ? new Metrics() : undefined;
@@ -38,6 +42,9 @@ export async function startObservability(config: Readonly<PortcullisConfig>, db:
     audit.subscribe((record) => metrics.observeAuditRecord(record));
     metricsServer = await startMetricsServer(metrics, config.metrics.host, config.metrics.port, logger);
     logger.info({ url: metricsServer.url }, 'metrics listening');
+    if (!isLoopbackHost(config.metrics.host)) {
+      logger.warn({ host: config.metrics.host }, 'metrics listener accepts connections from other machines; restrict it with a firewall');
+    }
   }
 
   return {
