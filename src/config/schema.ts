@@ -41,8 +41,16 @@ export interface GatewayConfig {
   upstreamUrl: string | null;
   /** Allowed clock difference when checking `exp` and `nbf`, in seconds. Default 5, at most 60. */
   clockToleranceSeconds: number;
-  /** Upstream response timeout, in milliseconds. Default 30000. */
+  /** Maximum time to open a connection to the upstream, in milliseconds. Default 5000. */
+  upstreamConnectTimeoutMs: number;
+  /**
+   * Maximum wait for the upstream's response headers, in milliseconds; a
+   * response body the gateway checks must then arrive within the same time
+   * again. Default 30000.
+   */
   upstreamTimeoutMs: number;
+  /** Largest upstream response body the gateway reads to check it, in bytes. Default 1048576 (1 MiB). */
+  responseLimitBytes: number;
   /** The operations forwarded to the upstream; anything else gets 404. Default: the demo Orders API's. */
   routes: GatewayRoute[];
   /**
@@ -297,12 +305,23 @@ export const CONFIG_SCHEMA = {
     gateway: {
       type: 'object',
       additionalProperties: false,
-      required: ['mountPath', 'upstreamUrl', 'clockToleranceSeconds', 'upstreamTimeoutMs', 'routes', 'openapi'],
+      required: [
+        'mountPath',
+        'upstreamUrl',
+        'clockToleranceSeconds',
+        'upstreamConnectTimeoutMs',
+        'upstreamTimeoutMs',
+        'responseLimitBytes',
+        'routes',
+        'openapi',
+      ],
       properties: {
         mountPath: { type: 'string', pattern: '^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$' },
         upstreamUrl: { type: ['string', 'null'], format: 'uri', pattern: '^https?://' },
         clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 60 },
+        upstreamConnectTimeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
         upstreamTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000 },
+        responseLimitBytes: { type: 'integer', minimum: 1024, maximum: 104_857_600 },
         openapi: { type: ['string', 'null'], minLength: 1 },
         routes: {
           type: 'array',

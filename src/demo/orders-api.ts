@@ -6,6 +6,7 @@ import { ProblemError } from '../core/problem.js';
 import { createHttpApp } from '../http/create-app.js';
 import type { Logger } from '../http/logger.js';
 import { InvalidCursorError, OrderLimitError, OrderStore, type Order, type OrderPage } from './order-store.js';
+import { registerProfileRoutes } from './profiles.js';
 
 /** Options of the demo Orders API. */
 export interface OrdersApiOptions {
@@ -311,7 +312,9 @@ function registerAdminRoutes(app: FastifyInstance, store: OrderStore): void {
  *
  * Paths are relative to the gateway's mount path, which the gateway strips
  * before it forwards a request: `POST /orders`, `GET /orders`,
- * `GET /orders/:id`, `DELETE /orders/:id` and `GET /admin/orders`.
+ * `GET /orders/:id`, `DELETE /orders/:id`, `GET /admin/orders`, and the
+ * deliberately flawed `GET` and `PATCH /users/:userId/profile` (see
+ * profiles.ts), which are safe only behind the gateway's OpenAPI checks.
  */
 export function createOrdersApi(options: OrdersApiOptions): FastifyInstance {
   const publicPrefix = normalizePublicPrefix(options.publicPrefix ?? DEFAULT_PUBLIC_PREFIX);
@@ -334,6 +337,8 @@ export function createOrdersApi(options: OrdersApiOptions): FastifyInstance {
 
   registerOrderRoutes(app, store, publicPrefix);
   registerAdminRoutes(app, store);
+  // The profiles reuse the order scopes, which are the only API scopes the authorization server issues.
+  registerProfileRoutes(app, { caller: callerOf, read: requireScope('orders:read'), write: requireScope('orders:write') });
 
   return app;
 }

@@ -31,7 +31,12 @@ export interface GatewayOptions {
   apiKeyGraceSeconds: number;
   /** Browser origins allowed to call the API. */
   corsOrigins: readonly string[];
+  /** Maximum time to open a connection to the upstream, in milliseconds. */
+  upstreamConnectTimeoutMs: number;
+  /** Maximum wait for response headers, and then for a checked response body, in milliseconds. */
   upstreamTimeoutMs: number;
+  /** Largest upstream response body read for checking, in bytes. */
+  responseLimitBytes: number;
   bodyLimitBytes: number;
   rateLimits: GatewayRateLimits;
 }
@@ -84,7 +89,13 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     // reply-from would log the upstream URL with its query string, which
     // can carry secrets; the gateway logs requests itself, redacted.
     disableRequestLogging: true,
-    undici: { headersTimeout: options.upstreamTimeoutMs, bodyTimeout: options.upstreamTimeoutMs },
+    undici: {
+      headersTimeout: options.upstreamTimeoutMs,
+      bodyTimeout: options.upstreamTimeoutMs,
+      // reply-from 12 passes `tls: { rejectUnauthorized: false }` to undici
+      // unless its options set it, and `connect` options override it.
+      connect: { timeout: options.upstreamConnectTimeoutMs, rejectUnauthorized: true },
+    },
   });
 
   // The body goes to the upstream byte for byte; the upstream parses it.
@@ -94,6 +105,11 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
   });
 
   checkLimitTargets(options.routes, options.rateLimits);
+
+  const forwardOptions = {
+    upstreamPrefix,
+    responseLimits: { limitBytes: options.responseLimitBytes, timeoutMs: options.upstreamTimeoutMs },
+  };
 
   const authenticationDependencies: AuthenticationDependencies = {
     verifier: options.verifier,
@@ -132,7 +148,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
         validateRequest(request, policy);
         await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, policy, options.rateLimits, scope, 'quota'));
       },
-      handler: (request, reply) => forward(request, reply, request.identity as Identity, policy, { upstreamPrefix }),
+      handler: (request, reply) => forward(request, reply, request.identity as Identity, policy, forwardOptions),
     });
   }
 

@@ -7,6 +7,7 @@
 
 import type { CredentialKind } from '../core/identity-headers.js';
 import type { RequestParts, RequestViolation } from '../core/openapi/operations.js';
+import type { ResponseRules } from '../core/openapi/response-schema.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -22,6 +23,8 @@ export interface RoutePolicy {
   credentials: readonly CredentialKind[];
   /** Checks the request against the operation's declared parameters and body, when the upstream publishes them. */
   validate?: (parts: RequestParts) => RequestViolation | undefined;
+  /** The declared responses, checked and filtered before they reach the caller, when the upstream publishes them. */
+  responses?: ResponseRules;
 }
 
 /** Returns the scopes and roles in `policy` that the caller lacks. */

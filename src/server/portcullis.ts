@@ -167,7 +167,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       findAccount: (id) => accounts.findById(id),
       apiKeyGraceSeconds: config.apiKeys.rotationGrace === '0' ? 0 : parseDuration(config.apiKeys.rotationGrace) / 1000,
       corsOrigins: config.corsOrigins,
+      upstreamConnectTimeoutMs: config.gateway.upstreamConnectTimeoutMs,
       upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
+      responseLimitBytes: config.gateway.responseLimitBytes,
       bodyLimitBytes: config.bodyLimitBytes,
       rateLimits: {
         limiter: rateLimiting.limiter,
@@ -237,5 +239,6 @@ async function gatewayRoutes(config: Readonly<PortcullisConfig>): Promise<readon
     roles: operation.roles,
     credentials: operation.credentials,
     validate: (parts) => operation.validate(parts),
+    responses: operation.responses,
   }));
 }

@@ -6,6 +6,7 @@ import secureJson from 'secure-json-parse';
 import type { FieldError } from '../problem.js';
 import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
 import { toRequestSchema } from './request-schema.js';
+import { compileResponses, type ResponseRules } from './response-schema.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -40,6 +41,8 @@ export interface CompiledOperation {
   roles: string[];
   credentials: CredentialKind[];
   validate(parts: RequestParts): RequestViolation | undefined;
+  /** The declared responses, which the gateway checks before relaying the upstream's. */
+  responses: ResponseRules;
 }
 
 /** An OpenAPI document the gateway cannot enforce; the message names the operation and the reason. */
@@ -194,6 +197,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
       const roles = Array.isArray(operation['x-portcullis-roles']) ? operation['x-portcullis-roles'].map(String) : [];
       const parameters = compileParameters(textAjv, [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as JsonObject[]) : [])]);
       const validateBody = compileBody(bodies, name, operation['requestBody']);
+      const responses = compileResponses(bodies, name, operation['responses']);
 
       operations.push({
         method: method.toUpperCase() as CompiledOperation['method'],
@@ -216,6 +220,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
           }
           return validateBody(parts);
         },
+        responses,
       });
     }
   }
