@@ -231,6 +231,8 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     rateLimit: defaultRateLimits(),
     apiKeys: { rotationGrace: '24h' },
     registration: { enabled: true },
+    audit: { retention: '90d' },
+    metrics: { enabled: false, host: '127.0.0.1', port: 9464 },
   };
 
   const fromFile = merge(defaults, file, '', problems) as PortcullisConfig;

@@ -217,6 +217,22 @@ export interface PortcullisConfig {
   rateLimit: RateLimitConfig;
   apiKeys: ApiKeysConfig;
   registration: RegistrationConfig;
+  audit: AuditConfig;
+  metrics: MetricsConfig;
+}
+
+export interface AuditConfig {
+  /** How long audit events are kept in the store before the hourly purge deletes them. Default `90d`. */
+  retention: Duration;
+}
+
+export interface MetricsConfig {
+  /** Prometheus metrics at `GET /metrics` on a listener of its own, when true. Default false. */
+  enabled: boolean;
+  /** Address of the metrics listener. Default `127.0.0.1`, so only the machine itself can scrape. */
+  host: string;
+  /** TCP port of the metrics listener; 0 picks a free one. Default 9464. */
+  port: number;
 }
 
 export interface RegistrationConfig {
@@ -450,6 +466,22 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       required: ['rotationGrace'],
       properties: { rotationGrace: { type: 'string', pattern: '^(0|[1-9][0-9]{0,8}(s|m|h|d))$' } },
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['retention'],
+      properties: { retention: { type: 'string', pattern: '^[1-9][0-9]{0,8}(m|h|d)$' } },
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['enabled', 'host', 'port'],
+      properties: {
+        enabled: { type: 'boolean' },
+        host: { type: 'string', minLength: 1 },
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
+      },
     },
   },
 } as const;

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 
+import { auditRequest } from '../audit/request-events.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import { InvalidAccessTokenError, type AccessTokenClaims, type AccessTokenVerifier } from '../core/access-token-verifier.js';
 import { API_KEY_PREFIX } from '../core/api-keys/format.js';
@@ -99,6 +100,7 @@ async function authenticateApiKey(request: FastifyRequest, key: string, deps: Au
       throw unauthorized('The API key is invalid, revoked or expired.', accepted);
     case 'address_not_allowed':
       request.log.warn({ keyId: result.record.id, address: request.ip }, 'API key used from a disallowed address');
+      auditRequest(request, { type: 'api_key.address_rejected', outcome: 'denied', actor: result.record.ownerId, keyId: result.record.id });
       throw new ProblemError('forbidden', 'This API key may not be used from this address.');
     case 'valid':
       return {

@@ -5,6 +5,7 @@ import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } fr
 import { ProblemError } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
+import { startUpstreamTimer } from '../metrics/http-hooks.js';
 import { relayCheckedResponse } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
 import type { BodyLimits, UpstreamResponse } from './upstream-response.js';
@@ -114,10 +115,14 @@ export function forward(
   const { responses } = policy;
   const checkOptions = { ...options.responseLimits, relayedHeaders: clientResponseHeaders };
 
+  const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
   return reply.from(`${options.upstreamPrefix}${path}${query}`, {
     ...bodyOptions,
     rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity, responses !== undefined),
-    rewriteHeaders: (headers) => clientResponseHeaders(headers),
+    rewriteHeaders: (headers) => {
+      upstreamResponded();
+      return clientResponseHeaders(headers);
+    },
     // reply-from 12 types `upstream` as a raw server response, but at run
     // time it is an object with statusCode, headers and the body stream.
     ...(responses === undefined

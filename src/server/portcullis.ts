@@ -29,6 +29,7 @@ import { loadServerSecret } from '../store/server-secret.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
 import { requestLimitsHook } from './request-limits.js';
+import { startObservability, type Observability } from './observability.js';
 
 export interface StartOptions {
   /** Destination of the JSON log lines; standard output by default. */
@@ -46,6 +47,7 @@ export interface RunningPortcullis {
   logger: Logger;
   keyRing: KeyRing;
   rateLimiting: RateLimiting;
+  observability: Observability;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   const logger = createLogger(config.logLevel, options.logDestination);
   const db = await openDatabase(config.dataDir);
   const serverSecret = loadServerSecret(config.dataDir);
+  const observability = await startObservability(config, db, logger);
 
   const { accounts, apiKeys: apiKeyRepository, clients, signingKeys: signingKeyRepository } = createRepositories(db, serverSecret);
   const accountService = new AccountService(accounts);
@@ -98,6 +101,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     clients,
     cookieKeys: [deriveKey(serverSecret, 'oidc cookies').toString('base64url')],
     logger,
+    audit: observability.audit,
   };
   let provider: Provider = createProvider({ ...providerDependencies, signingKeys: keyRing.keys });
   keyRing.on('change', (keys) => {
@@ -129,6 +133,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
 
   const rateLimiting = await createRateLimiting(config, logger);
+  observability.install(app, rateLimiting.limiter);
   const { ipv6PrefixLength } = config.rateLimit;
   app.addHook('onRequest', requestLimitsHook(config, rateLimiting.limiter));
 
@@ -220,11 +225,13 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     logger,
     keyRing,
     rateLimiting,
+    observability,
     async close() {
       clearInterval(cleanup);
       keyRing.stop();
       await app.close();
       await demo?.close();
+      await observability.close();
       await rateLimiting.close();
       await db.destroy();
     },
