@@ -1,6 +1,8 @@
 import Provider, { errors, type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { PortcullisConfig } from '../config/schema.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import { auditProviderEvents } from '../audit/provider-events.js';
 import type { Logger } from '../http/logger.js';
 import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 import type { AccountRepository } from '../store/account-repository.js';
@@ -35,6 +37,8 @@ export interface ProviderDependencies {
   /** Builds the adapter that persists one oidc-provider model. */
   adapter: (model: string) => Adapter;
   logger: Logger;
+  /** Receives token issuance, refresh, revocation and reuse events. */
+  audit?: AuditTrail;
 }
 
 function requestedScopes(ctx: KoaContextWithOIDC): string[] {
@@ -252,6 +256,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
       ctx.set('retry-after', String(OUTAGE_RETRY_AFTER_SECONDS));
     }
   });
+  if (deps.audit !== undefined) {
+    auditProviderEvents(provider, deps.audit);
+  }
 
   return provider;
 }

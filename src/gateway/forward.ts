@@ -1,10 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 
-import { identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
+import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
+import { startUpstreamTimer } from '../metrics/http-hooks.js';
 import { relayCheckedResponse } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
 import type { BodyLimits, UpstreamResponse } from './upstream-response.js';
@@ -85,11 +86,15 @@ export interface ForwardOptions {
   responseLimits: BodyLimits;
 }
 
-/** Sends the authorized request to the upstream with identity headers and relays its response. */
+/**
+ * Sends the authorized request to the upstream with identity headers and
+ * relays its response. A public operation has no identity, and its upstream
+ * gets only the request id.
+ */
 export function forward(
   request: FastifyRequest,
   reply: FastifyReply,
-  identity: Identity,
+  identity: Identity | undefined,
   policy: RoutePolicy,
   options: ForwardOptions,
 ): FastifyReply {
@@ -110,10 +115,14 @@ export function forward(
   const { responses } = policy;
   const checkOptions = { ...options.responseLimits, relayedHeaders: clientResponseHeaders };
 
+  const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
   return reply.from(`${options.upstreamPrefix}${path}${query}`, {
     ...bodyOptions,
     rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity, responses !== undefined),
-    rewriteHeaders: (headers) => clientResponseHeaders(headers),
+    rewriteHeaders: (headers) => {
+      upstreamResponded();
+      return clientResponseHeaders(headers);
+    },
     // reply-from 12 types `upstream` as a raw server response, but at run
     // time it is an object with statusCode, headers and the body stream.
     ...(responses === undefined
@@ -134,7 +143,7 @@ export function forward(
   });
 }
 
-function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpHeaders, identity: Identity, checksResponse: boolean): IncomingHttpHeaders {
+function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpHeaders, identity: Identity | undefined, checksResponse: boolean): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
 
   for (const [name, value] of Object.entries(incoming)) {
@@ -143,7 +152,7 @@ function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpH
     }
   }
 
-  Object.assign(headers, identityHeaders(identity, request.id));
+  Object.assign(headers, identity === undefined ? { [IDENTITY_HEADERS.requestId]: request.id } : identityHeaders(identity, request.id));
   headers['x-forwarded-for'] = request.ip;
   headers['x-forwarded-proto'] = request.protocol;
   if (request.headers.host !== undefined) {

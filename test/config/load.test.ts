@@ -88,6 +88,20 @@ describe('configuration loading', () => {
     expect(problems).toContain('rateLimit/login/window');
   });
 
+  it('keeps metrics off and audit events 90 days by default', () => {
+    const config = loadConfig({}, {});
+    expect(config.metrics).toEqual({ enabled: false, host: '127.0.0.1', port: 9464 });
+    expect(config.audit.retention).toBe('90d');
+  });
+
+  it('rejects bad audit and metrics options', async () => {
+    const file = await writeConfigFile({ audit: { retention: '10s' }, metrics: { enabled: 'yes', port: 70000 } });
+    const problems = problemsOf(() => loadConfig({ config: file }, {})).join('\n');
+    expect(problems).toContain('audit/retention');
+    expect(problems).toContain('metrics/enabled');
+    expect(problems).toContain('metrics/port');
+  });
+
   it('rejects bad trusted proxies', async () => {
     const file = await writeConfigFile({ rateLimit: { trustedProxies: ['10.0.0.0/99', 'proxy.example', '192.0.2.1', '2001:db8::/32'] } });
     const problems = problemsOf(() => loadConfig({ config: file }, {}));

@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError } from '../../src/backends/backend-error.js';
 import { generateSigningKey } from '../../src/keys/signing-keys.js';
 import { epochSeconds, migrateToLatest, openDatabase } from '../../src/store/database.js';
+import { AUDIT_EVENT_TYPES } from '../../src/audit/events.js';
+import { AuditRepository } from '../../src/store/audit-repository.js';
 import { DuplicateError } from '../../src/store/errors.js';
 import { OidcAdapter, deleteExpiredPayloads, isGrantActive } from '../../src/store/oidc-adapter.js';
 import { createRepositories, type Repositories } from '../../src/store/repositories.js';
@@ -163,6 +165,23 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
     expect(await codes.find('code-race')).toBeUndefined();
   });
 
+  it('stores, queries and purges audit events', async () => {
+    const audit = new AuditRepository(db);
+    const base = { type: AUDIT_EVENT_TYPES[0], outcome: 'success', actor: 'a', clientId: null, keyId: null, sourceAddress: null, requestId: null, reason: null, detail: null } as const;
+    // Milliseconds past 2^31, so the column must be 64 bits wide on both dialects.
+    const now = Date.now();
+    await audit.insert([
+      { ...base, id: 'old', time: now - 60_000 },
+      { ...base, id: 'new', time: now },
+    ]);
+
+    const events = await audit.query({ since: now - 120_000, limit: 10 });
+    expect(events.map((event) => event.id)).toEqual(['new', 'old']);
+    expect(events[0]?.time).toBe(now);
+    expect(await audit.purgeOlderThan(now - 1000)).toBe(1);
+    expect((await audit.query({ since: 0, limit: 10 })).map((event) => event.id)).toEqual(['new']);
+  });
+
   it('revokes by grant id', async () => {
     const refreshTokens = new OidcAdapter(db, 'RefreshToken', repositories.clients);
     await refreshTokens.upsert('rt-1', { grantId: 'g-revoke' }, 3600);
@@ -182,7 +201,7 @@ describe('PostgreSQL migrations', () => {
       const results = await Promise.all([1, 2, 3].map(() => openDatabase(database.url, { migrate: false })));
       opened.push(...results);
       const applied = await Promise.all(opened.map((db) => migrateToLatest(db)));
-      expect(applied.flat().sort()).toEqual(['0001_initial', '0002_api_keys']);
+      expect(applied.flat().sort()).toEqual(['0001_initial', '0002_api_keys', '0003_audit_events']);
     } finally {
       await Promise.all(opened.map((db) => db.destroy()));
       await database.drop();

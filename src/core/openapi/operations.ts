@@ -39,7 +39,10 @@ export interface CompiledOperation {
   operationId: string | undefined;
   scopes: string[];
   roles: string[];
+  /** Credential kinds accepted; empty when the operation declares no security requirement. */
   credentials: CredentialKind[];
+  /** Whether the operation declares `deprecated: true`. */
+  deprecated: boolean;
   validate(parts: RequestParts): RequestViolation | undefined;
   /** The declared responses, which the gateway checks before relaying the upstream's. */
   responses: ResponseRules;
@@ -75,10 +78,15 @@ function toFastifyPath(path: string): string {
   return path.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, ':$1');
 }
 
-/** Maps the security requirements of an operation to credential kinds and required scopes. */
+/**
+ * Maps the security requirements of an operation to credential kinds and
+ * required scopes. An operation without requirements, or with an empty one
+ * (which makes credentials optional), gets no credential kinds: the gateway
+ * serves it only when the configuration marks it public.
+ */
 function securityOf(operationName: string, requirements: unknown, schemes: JsonObject): { credentials: CredentialKind[]; scopes: string[] } {
   if (!Array.isArray(requirements) || requirements.length === 0 || requirements.some((entry) => isObject(entry) && Object.keys(entry).length === 0)) {
-    throw new OpenApiError(`${operationName} declares no security requirement; every operation must require a credential`);
+    return { credentials: [], scopes: [] };
   }
 
   const credentials = new Set<CredentialKind>();
@@ -163,7 +171,8 @@ function isJsonMediaType(type: string): boolean {
  * Compiles every operation of a dereferenced OpenAPI 3.0 or 3.1 document
  * into the rules the gateway enforces: its route, the credential kinds and
  * scopes from its security requirements, the roles from
- * `x-portcullis-roles`, and a validator for its parameters and body.
+ * `x-portcullis-roles`, its `deprecated` flag, and a validator for its
+ * parameters and body.
  * Throws OpenApiError for an operation that cannot be enforced.
  */
 export function compileOperations(document: JsonObject): CompiledOperation[] {
@@ -206,6 +215,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
         scopes,
         roles,
         credentials,
+        deprecated: operation['deprecated'] === true,
         validate(parts) {
           const params = { ...parts.params };
           if (parameters.path !== undefined && !parameters.path(params)) {
