@@ -85,7 +85,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
 
   const logger = createLogger(config.logLevel, options.logDestination);
   const db = await openDatabase(config.database, {
-    onIdleError: (error) => logger.error({ err: error }, 'idle PostgreSQL connection failed; the pool replaces it'),
+    onConnectionError: (error) => logger.error({ err: error }, 'PostgreSQL connection failed; the pool opens a new one when needed'),
   });
   let redis: RedisClient | null;
   try {

@@ -20,8 +20,8 @@ const PG_POOL_SIZE = 10;
 export interface OpenDatabaseOptions {
   /** Apply pending migrations before returning. Default true. */
   migrate?: boolean;
-  /** Receives errors of idle PostgreSQL connections, which would otherwise crash the process. */
-  onIdleError?: (error: Error) => void;
+  /** Receives errors of PostgreSQL connections that drop; the pool replaces them. */
+  onConnectionError?: (error: Error) => void;
 }
 
 /**
@@ -71,7 +71,12 @@ async function openPostgres(location: Extract<DatabaseLocation, { dialect: 'post
     max: PG_POOL_SIZE,
     connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
   });
-  pool.on('error', (error) => options.onIdleError?.(error));
+  // node-postgres emits 'error' on a client whose connection drops, even
+  // while Kysely has it checked out, and an 'error' event without a listener
+  // would crash the process. The pool re-emits errors of idle clients, which
+  // the client's own listener has reported already.
+  pool.on('connect', (client) => client.on('error', (error) => options.onConnectionError?.(error)));
+  pool.on('error', () => undefined);
 
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
@@ -76,6 +77,37 @@ describe('PostgreSQL outage while running', () => {
     // The grant written before the outage is still there: the same token works again.
     expect((await callApi(instance!, '/orders', tokens.access_token)).status).toBe(200);
     expect((await callApi(instance!, '/keys', tokens.access_token)).status).toBe(200);
+  });
+});
+
+describe('PostgreSQL connection dropped mid-query', () => {
+  const proxy = new TcpProxy(POSTGRES_PORT);
+  let cluster: TestInstances;
+
+  beforeAll(async () => {
+    await proxy.start();
+    cluster = await startInstances({ count: 1, postgresPort: proxy.port });
+  });
+
+  afterAll(async () => {
+    await proxy.stop();
+    await proxy.start();
+    await cluster?.close();
+    await proxy.stop();
+  });
+
+  it('fails the query without crashing', async () => {
+    const [instance] = cluster.instances;
+    const query = sql`select pg_sleep(2)`.execute(instance!.running.db);
+    // Give the query time to reach the server, so the connection drops while it runs.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    await proxy.stop();
+    await expect(query).rejects.toThrow(/Connection terminated/);
+    expect(instance!.logs.some((line) => line.includes('PostgreSQL connection failed'))).toBe(true);
+
+    await proxy.start();
+    expect(await waitForStatus(() => fetch(`${instance!.url}/readyz`), 200, 10_000)).toBe(200);
   });
 });
 
