@@ -119,6 +119,7 @@ export function demoRoutes(): GatewayRoute[] {
   return [
     { method: 'GET', path: '/orders', scopes: ['orders:read'], roles: [], credentials: both },
     { method: 'POST', path: '/orders', scopes: ['orders:write'], roles: [], credentials: both },
+    { method: 'POST', path: '/orders/import', scopes: ['orders:write'], roles: [], credentials: both },
     { method: 'GET', path: '/orders/:id', scopes: ['orders:read'], roles: [], credentials: both },
     { method: 'DELETE', path: '/orders/:id', scopes: ['orders:write'], roles: [], credentials: both },
     { method: 'GET', path: '/admin/orders', scopes: ['admin'], roles: ['admin'], credentials: ['jwt'] },
@@ -145,6 +146,16 @@ export function defaultRateLimits(): RateLimitConfig {
         path: '/orders',
         key: ['sub'],
         limit: 5,
+        period: '1h',
+        onStoreFailure: 'closed',
+      },
+      // Each import makes an outbound request, so it gets a quota of its own.
+      {
+        name: 'order-import',
+        method: 'POST',
+        path: '/orders/import',
+        key: ['sub'],
+        limit: 10,
         period: '1h',
         onStoreFailure: 'closed',
       },

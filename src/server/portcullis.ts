@@ -14,6 +14,7 @@ import type { PortcullisConfig } from '../config/schema.js';
 import { AccessTokenVerifier } from '../core/access-token-verifier.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
+import type { OrderImportOptions } from '../demo/order-import.js';
 import { createOrdersApi } from '../demo/orders-api.js';
 import { loadOpenApiDocument } from '../core/openapi/load.js';
 import { compileOperations } from '../core/openapi/operations.js';
@@ -37,6 +38,8 @@ export interface StartOptions {
   logDestination?: DestinationStream;
   /** Receives what the first start created, including the one-time admin password. */
   onBootstrap?: (result: BootstrapResult) => void;
+  /** Outbound policy and collaborators of the demo Orders API's URL import; tests replace the resolver. */
+  demoOrderImport?: OrderImportOptions;
 }
 
 /** A running Portcullis process. */
@@ -104,7 +107,11 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
 
   const demo =
     config.demo && config.gateway.upstreamUrl === null
-      ? createOrdersApi({ logger: logger.child({ component: 'demo-orders-api' }), publicPrefix: config.gateway.mountPath })
+      ? createOrdersApi({
+          logger: logger.child({ component: 'demo-orders-api' }),
+          publicPrefix: config.gateway.mountPath,
+          orderImport: options.demoOrderImport,
+        })
       : undefined;
   let upstreamUrl = config.gateway.upstreamUrl;
   if (demo !== undefined) {
