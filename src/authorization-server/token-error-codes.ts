@@ -4,10 +4,10 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 const GRANT_TYPE_NOT_ALLOWED = 'requested grant type is not allowed for this client';
 
 /**
- * Renames the token endpoint's error for a grant type the client may not use
- * from `invalid_request`, which oidc-provider 9 sends, to
- * `unauthorized_client`, the code RFC 6749 section 5.2 defines for it, so
- * clients can tell a policy refusal from a malformed request.
+ * Renames the token endpoint's error for a grant type the client may not use.
+ * oidc-provider 9 sends `invalid_request`, but RFC 6749 section 5.2 defines
+ * `unauthorized_client` for it, which lets clients tell a policy rejection
+ * from a malformed request.
  */
 export async function unauthorizedClientForDisallowedGrant(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
   await next();

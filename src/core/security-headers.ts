@@ -4,10 +4,11 @@
  *
  * API responses get a Content-Security-Policy that forbids everything, so a
  * JSON body that a browser is tricked into rendering cannot run script or be
- * framed. Pages replace it with their own policy. Responses are not stored
- * by browsers or proxies, because nearly all of them carry or depend on a
- * credential; a response for public content, such as the stylesheet,
- * overrides Cache-Control itself.
+ * framed. Pages replace it with their own policy.
+ *
+ * Cache-Control is no-store because nearly every response carries or
+ * depends on a credential. A response with public content, such as the
+ * stylesheet, sets its own Cache-Control.
  */
 
 export const API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";

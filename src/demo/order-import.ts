@@ -7,7 +7,7 @@ import type { OutboundPolicy } from '../core/outbound/policy.js';
 import { outboundProblem } from '../core/outbound/problems.js';
 import { ProblemError } from '../core/problem.js';
 
-/** Where the order import fetches from, and how. */
+/** Outbound policy and collaborators of the order import. */
 export interface OrderImportOptions {
   /** Default {@link ORDER_IMPORT_POLICY}. */
   policy?: OutboundPolicy;
@@ -75,7 +75,7 @@ export class OrderImporter {
     const response = await this.#fetch(url);
 
     if (response.status < 200 || response.status > 299) {
-      throw new ProblemError('bad_gateway', `The URL at ${URL_POINTER} answered with HTTP status ${response.status}, not an order document.`);
+      throw new ProblemError('bad_gateway', `The URL at ${URL_POINTER} returned HTTP status ${response.status} instead of an order document.`);
     }
 
     const document = parseJson(response.body);

@@ -305,7 +305,7 @@ describe('order import from an allowed host', () => {
 
   it('answers a silent upstream with 504', async () => {
     handler = () => {
-      // Never answers, so the import's deadline fires.
+      // Never responds, so the import's deadline fires.
     };
 
     const response = await importFrom(server, token, url('/slow'));

@@ -19,7 +19,7 @@ const TRICKY = ['.', '/', '\\', '@', ':', '%', '#', '?', '[', ']', '=', ' ', '\t
 const trickyString = fc.string({ unit: fc.oneof(fc.constantFrom(...TRICKY), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 })), maxLength: 80 });
 
 describe('bearer token extraction', () => {
-  it('never throws and accepts only RFC 6750 token characters', () => {
+  it('accepts only RFC 6750 token characters', () => {
     fc.assert(
       fc.property(fc.oneof(trickyString, trickyString.map((value) => `Bearer ${value}`), fc.string({ maxLength: 9000 }).map((value) => `Bearer ${value}`)), (header) => {
         const result = extractBearerToken(header);
@@ -71,7 +71,7 @@ describe('API key parsing', () => {
 });
 
 describe('redirect URI registration rules', () => {
-  it('accepts only canonical URLs without userinfo, fragment or wildcard', () => {
+  it('accepts only canonical URIs without userinfo', () => {
     const candidate = fc.oneof(
       trickyString,
       fc.webUrl({ withFragments: true, withQueryParameters: true }),
