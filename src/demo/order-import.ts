@@ -6,6 +6,7 @@ import { OutboundError } from '../core/outbound/errors.js';
 import type { OutboundPolicy } from '../core/outbound/policy.js';
 import { outboundProblem } from '../core/outbound/problems.js';
 import { ProblemError } from '../core/problem.js';
+import type { Logger } from '../http/logger.js';
 
 /** Outbound policy and collaborators of the order import. */
 export interface OrderImportOptions {
@@ -70,9 +71,13 @@ export class OrderImporter {
     this.#client = new OutboundClient(options.policy ?? ORDER_IMPORT_POLICY, options.dependencies);
   }
 
-  /** Fetches the JSON order document at `url` and returns its item and quantity. */
-  async fetchOrder(url: string): Promise<ImportedOrder> {
-    const response = await this.#fetch(url);
+  /**
+   * Fetches the JSON order document at `url` and returns its item and
+   * quantity. A target the outbound guard rejects is logged to `log` as a
+   * warning with the rule, because that is how a forgery attempt shows up.
+   */
+  async fetchOrder(url: string, log: Logger): Promise<ImportedOrder> {
+    const response = await this.#fetch(url, log);
 
     if (response.status < 200 || response.status > 299) {
       throw new ProblemError('bad_gateway', `The URL at ${URL_POINTER} returned HTTP status ${response.status} instead of an order document.`);
@@ -87,14 +92,19 @@ export class OrderImporter {
     return { item: document.item, quantity: document.quantity };
   }
 
-  async #fetch(url: string) {
+  async #fetch(url: string, log: Logger) {
     try {
       return await this.#client.fetch(url, { headers: { accept: 'application/json' } });
     } catch (error) {
-      if (error instanceof OutboundError) {
-        throw outboundProblem(error, URL_POINTER);
+      if (!(error instanceof OutboundError)) {
+        throw error;
       }
-      throw error;
+
+      const problem = outboundProblem(error, URL_POINTER);
+      if (problem.code === 'target_not_allowed') {
+        log.warn({ host: error.host, rule: error.rule, outboundCode: error.code }, 'order import target rejected');
+      }
+      throw problem;
     }
   }
 }

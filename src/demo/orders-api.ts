@@ -302,7 +302,7 @@ function registerImportRoute(app: FastifyInstance, store: OrderStore, publicPref
       onRequest: requireScope('orders:write'),
     },
     async (request, reply) => {
-      const imported = await importer.fetchOrder(request.body.url);
+      const imported = await importer.fetchOrder(request.body.url, request.log as Logger);
       const order = createOrder(store, callerOf(request).subject, imported);
 
       return reply.code(201).header('location', `${publicPrefix}/orders/${order.id}`).send(order);

@@ -38,12 +38,12 @@ async function withKey(key: string): Promise<Response> {
   return fetch(`${server.url}/api/orders`, { headers: { 'x-api-key': key } });
 }
 
-/** The response body without its request id, which differs on every request. */
+/** Reads the response body without its request id, which differs on every request. */
 async function comparableBody(response: Response): Promise<string> {
   return (await response.text()).replace(/"request_id":"[^"]+"/, '');
 }
 
-/** The key's secret part, between the prefix and id and the checksum. */
+/** Returns the key's secret part, between the id and the checksum. */
 function secretOf(key: string): string {
   return key.slice(21, 64);
 }
@@ -69,7 +69,7 @@ describe('API key compared with === (timing side channel)', () => {
     expect(bodies[1]).toBe(bodies[2]);
   });
 
-  it('answers a wrong key for a real id like an unknown id', async () => {
+  it('treats a wrong secret like an unknown id', async () => {
     const wrongSecret = assembleApiKey('live', created.id, generateApiKey('live').value.slice(21, 64));
     const unknownId = generateApiKey('live').value;
 
@@ -80,7 +80,7 @@ describe('API key compared with === (timing side channel)', () => {
     expect(await comparableBody(known)).toBe(await comparableBody(unknown));
   });
 
-  it('compares digests of equal length whatever the input length', () => {
+  it('compares digests of any input length', () => {
     const hasher = new KeyedHash(randomBytes(32));
     const stored = hasher.hash(created.key);
 

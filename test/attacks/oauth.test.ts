@@ -202,7 +202,7 @@ describe('PKCE downgrade by stripping the challenge', () => {
     expect(location.searchParams.get('code')).toBeNull();
   });
 
-  it('rejects a code verifier sent with a code that does not exist', async () => {
+  it('rejects a verifier with an unknown code', async () => {
     const response = await tokenRequest(
       { grant_type: 'authorization_code', code: 'stripped-challenge-code', redirect_uri: WEB_REDIRECT_URI, code_verifier: VERIFIER },
       basic(webClient.client_id, webClient.client_secret ?? ''),

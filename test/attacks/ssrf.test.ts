@@ -188,6 +188,18 @@ describe('order import with the production outbound policy', () => {
 
       expect(await response.text()).not.toContain('10.0.0.5');
     });
+
+    it('logs the rejected target as a warning', async () => {
+      const logsBefore = server.logs.length;
+
+      await importFrom(server, token, 'https://metadata.attacker.example/latest/meta-data/');
+
+      const warnings = server.logs.slice(logsBefore).filter((line) => line.includes('order import target rejected'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('"host":"metadata.attacker.example"');
+      expect(warnings[0]).toContain('"rule":"cloudMetadata"');
+      expect(warnings[0]).toContain('"level":40');
+    });
   });
 
   it('answers an unresolvable host with 502', async () => {
