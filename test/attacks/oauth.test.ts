@@ -301,14 +301,13 @@ describe('scope widened on refresh', () => {
 
 describe('client credentials without the secret', () => {
   it('rejects missing, empty and wrong secrets', async () => {
-    // oidc-provider treats an empty Basic secret as a malformed request (400) and a wrong one as 401.
     const attempts: Array<[string, Record<string, string>, string | undefined, number, string]> = [
       ['no secret', { grant_type: 'client_credentials', client_id: serviceClient.client_id }, undefined, 401, 'invalid_client'],
       ['empty secret in body', { grant_type: 'client_credentials', client_id: serviceClient.client_id, client_secret: '' }, undefined, 401, 'invalid_client'],
       ['wrong secret in body', { grant_type: 'client_credentials', client_id: serviceClient.client_id, client_secret: 'wrong' }, undefined, 401, 'invalid_client'],
       ['secret in body', { grant_type: 'client_credentials', client_id: serviceClient.client_id, client_secret: serviceClient.client_secret ?? '' }, undefined, 401, 'invalid_client'],
       ['wrong secret', { grant_type: 'client_credentials' }, basic(serviceClient.client_id, 'wrong'), 401, 'invalid_client'],
-      ['empty basic secret', { grant_type: 'client_credentials' }, basic(serviceClient.client_id, ''), 400, 'invalid_request'],
+      ['empty basic secret', { grant_type: 'client_credentials' }, basic(serviceClient.client_id, ''), 401, 'invalid_client'],
       ['stand-in guess', { grant_type: 'client_credentials' }, basic(serviceClient.client_id, 'x'.repeat(43)), 401, 'invalid_client'],
     ];
 
@@ -330,6 +329,18 @@ describe('client credentials without the secret', () => {
     const payload = (await response.json()) as { error: string; access_token?: string };
     expect(payload.error).toBe('unauthorized_client');
     expect(payload.access_token).toBeUndefined();
+  });
+
+  it('rejects an empty Basic secret on introspection', async () => {
+    const response = await fetch(`${server.url}/oauth/introspect`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(serviceClient.client_id, '') },
+      body: new URLSearchParams({ token: 'anything' }),
+    });
+
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
+    expect(response.headers.get('www-authenticate')).toMatch(/^Basic /);
   });
 
   it('authenticates confidential clients on the refresh grant', async () => {
