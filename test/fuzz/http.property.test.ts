@@ -260,3 +260,32 @@ describe('authorization endpoint', () => {
     );
   });
 });
+
+describe('token endpoint', () => {
+  const parameterName = fc.constantFrom('grant_type', 'code', 'redirect_uri', 'code_verifier', 'client_id', 'client_secret', 'refresh_token', 'scope', 'resource', 'client_assertion', 'client_assertion_type');
+  const parameterValue = fc.oneof(
+    fc.string({ maxLength: 60 }),
+    fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'password', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', ''),
+    tokenLike,
+  );
+
+  it('rejects any form without a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(parameterName, parameterValue, { maxKeys: 8 }), fc.option(headerText, { nil: undefined }), async (parameters, authorization) => {
+        const response = await fetch(`${server.url}/oauth/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', ...(authorization === undefined ? {} : { authorization }) },
+          body: new URLSearchParams(parameters),
+        });
+        const body = (await response.json()) as { error?: string; access_token?: string };
+
+        expect(response.status, JSON.stringify(parameters)).toBeGreaterThanOrEqual(400);
+        expect(response.status, JSON.stringify(parameters)).toBeLessThan(500);
+        expect(typeof body.error).toBe('string');
+        expect(body.access_token).toBeUndefined();
+        expect(response.headers.get('cache-control')).toContain('no-store');
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
