@@ -42,7 +42,7 @@ function unauthorized(detail: string, accepted: readonly CredentialKind[], error
  * keep them: a parameter with a credential's name, or any value that looks
  * like an API key.
  */
-function rejectCredentialsInQuery(request: FastifyRequest): void {
+export function rejectCredentialsInQuery(request: FastifyRequest): void {
   const query = request.query as Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(query ?? {})) {
     const values = Array.isArray(value) ? value : [value];
@@ -77,7 +77,14 @@ async function authenticateToken(request: FastifyRequest, token: string, deps: A
     throw unauthorized('The access token is invalid: it was revoked.', accepted, 'invalid_token');
   }
 
-  return { subject: claims.subject, scopes: claims.scopes, roles: claims.roles, clientId: claims.clientId, credential: 'jwt' };
+  return {
+    subject: claims.subject,
+    scopes: claims.scopes,
+    roles: claims.roles,
+    clientId: claims.clientId,
+    credential: 'jwt',
+    claims: claims.payload,
+  };
 }
 
 async function authenticateApiKey(request: FastifyRequest, key: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {

@@ -40,6 +40,18 @@ describe('configuration loading', () => {
     expect(problems.some((problem) => /^portcullis-config-.*\.yaml: rateLimit\/global\/limit: must be >= 1$/.test(problem))).toBe(true);
   });
 
+  it('defaults and bounds upstream limits', async () => {
+    const defaults = loadConfig({}, {}).gateway;
+    expect(defaults.upstreamConnectTimeoutMs).toBe(5000);
+    expect(defaults.upstreamTimeoutMs).toBe(30_000);
+    expect(defaults.responseLimitBytes).toBe(1_048_576);
+
+    const file = await writeConfigFile({ gateway: { upstreamConnectTimeoutMs: 50, responseLimitBytes: 100 } });
+    const problems = problemsOf(() => loadConfig({ config: file }, {})).join('\n');
+    expect(problems).toContain('gateway/upstreamConnectTimeoutMs: must be >= 100');
+    expect(problems).toContain('gateway/responseLimitBytes: must be >= 1024');
+  });
+
   it('rejects unknown options', async () => {
     const file = await writeConfigFile({ rateLimit: { stroe: 'redis' } });
     const problems = problemsOf(() => loadConfig({ config: file }, {}));
