@@ -15,11 +15,14 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 
 let server: TestServer;
 let token: string;
+let userId: string;
 let otherToken: string;
 
 beforeAll(async () => {
   server = await startTestServer();
-  token = (await obtainTokens(server, await createUser(server, 'input_user'))).tokens.access_token;
+  const user = await createUser(server, 'input_user');
+  userId = user.id;
+  token = (await obtainTokens(server, user)).tokens.access_token;
   otherToken = (await obtainTokens(server, await createUser(server, 'input_other'))).tokens.access_token;
 });
 
@@ -50,6 +53,28 @@ describe('__proto__ in a JSON body pollutes every object', () => {
     expectPrototypeClean();
   });
 
+  it.each([
+    ['a prototype key', '{"displayName":"a","__proto__":{"isAdmin":true}}'],
+    ['a constructor key', '{"displayName":"a","constructor":{"prototype":{"isAdmin":true}}}'],
+  ])('rejects %s in a profile PATCH', async (_name, body) => {
+    const response = await callApi(server, `/users/${userId}/profile`, token, { method: 'PATCH', headers: JSON_HEADERS, body });
+
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toContain('application/problem+json');
+    expectPrototypeClean();
+  });
+
+  it('rejects a merge-patch profile body', async () => {
+    const response = await callApi(server, `/users/${userId}/profile`, token, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/merge-patch+json' },
+      body: '{"displayName":"a","__proto__":{"isAdmin":true}}',
+    });
+
+    expect(response.status).toBe(415);
+    expectPrototypeClean();
+  });
+
   it('rejects a merge-patch body the operation does not declare', async () => {
     const response = await callApi(server, '/orders', token, {
       method: 'POST',
@@ -71,6 +96,7 @@ describe('__proto__ in a JSON body pollutes every object', () => {
 
   it('keeps another user out of the admin route afterwards', async () => {
     await callApi(server, '/orders', token, { method: 'POST', headers: JSON_HEADERS, body: '{"item":"a","quantity":1,"__proto__":{"roles":["admin"],"isAdmin":true}}' });
+    await callApi(server, `/users/${userId}/profile`, token, { method: 'PATCH', headers: JSON_HEADERS, body: '{"__proto__":{"role":"admin","isAdmin":true}}' });
 
     const response = await callApi(server, '/admin/orders', otherToken);
 
