@@ -14,6 +14,7 @@ import type { PortcullisConfig } from '../config/schema.js';
 import { AccessTokenVerifier } from '../core/access-token-verifier.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
+import type { OrderImportOptions } from '../demo/order-import.js';
 import { createOrdersApi } from '../demo/orders-api.js';
 import { checkLimitTargets, gateway } from '../gateway/gateway.js';
 import { upstreamRoutes } from '../gateway/upstream-routes.js';
@@ -36,6 +37,8 @@ export interface StartOptions {
   logDestination?: DestinationStream;
   /** Receives what the first start created, including the one-time admin password. */
   onBootstrap?: (result: BootstrapResult) => void;
+  /** Outbound policy and collaborators of the demo Orders API's URL import; tests replace the resolver. */
+  demoOrderImport?: OrderImportOptions;
 }
 
 /** A running Portcullis process. */
@@ -114,7 +117,11 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   const demoUpstream = served.find((upstream) => upstream.url === null);
   const demo =
     demoUpstream !== undefined
-      ? createOrdersApi({ logger: logger.child({ component: 'demo-orders-api' }), publicPrefix: demoUpstream.mountPath })
+      ? createOrdersApi({
+          logger: logger.child({ component: 'demo-orders-api' }),
+          publicPrefix: demoUpstream.mountPath,
+          orderImport: options.demoOrderImport,
+        })
       : undefined;
   let demoUrl: string | undefined;
   if (demo !== undefined) {
