@@ -51,6 +51,20 @@ export interface GatewayConfig {
    * and `routes` is ignored. Default none.
    */
   openapi: string | null;
+  /** Check requests against the OpenAPI document's schemas. Default true. */
+  validateRequests: boolean;
+  tokenCache: TokenCacheConfig;
+}
+
+/**
+ * Reuse of verified access tokens and of revocation checks. While enabled,
+ * a revoked grant or a removed client keeps working for up to one second.
+ */
+export interface TokenCacheConfig {
+  /** Default true. */
+  enabled: boolean;
+  /** Most tokens, and most grants and clients, remembered. Default 10000. */
+  maxEntries: number;
 }
 
 /** A part of a rate-limit key: the client address, the subject, the OAuth client or the API key id. */
@@ -281,13 +295,20 @@ export const CONFIG_SCHEMA = {
     gateway: {
       type: 'object',
       additionalProperties: false,
-      required: ['mountPath', 'upstreamUrl', 'clockToleranceSeconds', 'upstreamTimeoutMs', 'routes', 'openapi'],
+      required: ['mountPath', 'upstreamUrl', 'clockToleranceSeconds', 'upstreamTimeoutMs', 'routes', 'openapi', 'validateRequests', 'tokenCache'],
       properties: {
         mountPath: { type: 'string', pattern: '^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$' },
         upstreamUrl: { type: ['string', 'null'], format: 'uri', pattern: '^https?://' },
         clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 60 },
         upstreamTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000 },
         openapi: { type: ['string', 'null'], minLength: 1 },
+        validateRequests: { type: 'boolean' },
+        tokenCache: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['enabled', 'maxEntries'],
+          properties: { enabled: { type: 'boolean' }, maxEntries: { type: 'integer', minimum: 1, maximum: 10_000_000 } },
+        },
         routes: {
           type: 'array',
           minItems: 1,

@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+
+import type { AccessTokenClaims } from '../access-token-verifier.js';
+import { LruCache } from './lru-cache.js';
+
+/** Anything that turns an access token into verified claims, such as AccessTokenVerifier. */
+export interface TokenVerifier {
+  verify(token: string): Promise<AccessTokenClaims>;
+}
+
+export interface VerifiedTokenCacheOptions {
+  /** Most tokens kept; the least recently used are evicted first. */
+  maxEntries: number;
+  /**
+   * Returns the JWK Set in force. The cache compares it by identity on every
+   * lookup and empties itself when it changes, so a token signed by a key
+   * that was removed or rotated out is verified again, against the new set.
+   */
+  keySet: () => object;
+  /** Current time in seconds since the epoch; replaceable in tests. */
+  now?: () => number;
+}
+
+/**
+ * Wraps a token verifier and remembers the claims of tokens it accepted,
+ * so that a client reusing its token skips the signature check.
+ *
+ * Entries are keyed by the SHA-256 of the token, so the cache never keeps
+ * a usable credential. A cached token is served only from its `nbf` and
+ * strictly before its `exp`: the clock tolerance that the verifier grants
+ * is left to the verifier, which sees the token again once the cache stops
+ * serving it. Rejections are never cached, so a bad token costs a full
+ * verification each time, as it does without the cache.
+ *
+ * Revocation is not the cache's concern: the gateway checks the grant or
+ * client behind the claims on every request, cached or not.
+ */
+export class CachingTokenVerifier implements TokenVerifier {
+  readonly #inner: TokenVerifier;
+  readonly #entries: LruCache<string, AccessTokenClaims>;
+  readonly #keySet: () => object;
+  readonly #now: () => number;
+  #cachedKeySet: object | undefined;
+
+  constructor(inner: TokenVerifier, options: VerifiedTokenCacheOptions) {
+    this.#inner = inner;
+    this.#entries = new LruCache(options.maxEntries);
+    this.#keySet = options.keySet;
+    this.#now = options.now ?? (() => Date.now() / 1000);
+  }
+
+  /** Number of tokens currently cached. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  async verify(token: string): Promise<AccessTokenClaims> {
+    this.#dropEntriesOfOldKeySet();
+
+    const key = createHash('sha256').update(token).digest('base64url');
+    const cached = this.#entries.get(key);
+    if (cached !== undefined && this.#isServable(cached)) {
+      return cached;
+    }
+    if (cached !== undefined) {
+      this.#entries.delete(key);
+    }
+
+    // Read before verifying: a key change during verification then empties
+    // the cache on the next call instead of keeping this token under the new set.
+    const keySet = this.#keySet();
+    const claims = await this.#inner.verify(token);
+    if (keySet === this.#cachedKeySet && this.#isServable(claims)) {
+      this.#entries.set(key, claims);
+    }
+    return claims;
+  }
+
+  /** Empties the cache. */
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  #dropEntriesOfOldKeySet(): void {
+    const keySet = this.#keySet();
+    if (keySet !== this.#cachedKeySet) {
+      this.#entries.clear();
+      this.#cachedKeySet = keySet;
+    }
+  }
+
+  #isServable(claims: AccessTokenClaims): boolean {
+    const now = this.#now();
+    return now < claims.expiresAt && (claims.notBefore === undefined || now >= claims.notBefore);
+  }
+}
