@@ -84,7 +84,9 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     // reply-from would log the upstream URL with its query string, which
     // can carry secrets; the gateway logs requests itself, redacted.
     disableRequestLogging: true,
-    undici: { headersTimeout: options.upstreamTimeoutMs, bodyTimeout: options.upstreamTimeoutMs },
+    // reply-from turns certificate checks off unless told otherwise
+    // (getUndiciOptions in @fastify/reply-from 12.6); an https upstream must prove its identity.
+    undici: { headersTimeout: options.upstreamTimeoutMs, bodyTimeout: options.upstreamTimeoutMs, connect: { rejectUnauthorized: true } },
   });
 
   // The body goes to the upstream byte for byte; the upstream parses it.
