@@ -17,16 +17,16 @@
  * scenario after scenario, so slow drift of the machine spreads over all of
  * them; each row reports the median of its rounds.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 
 import { selectLoadGenerator, type LoadGenerator, type LoadResult } from './lib/load.js';
 import { ORDER_BODY } from './lib/order.js';
 import { buildPortcullis, obtainCredentials, startBenchPortcullis, type BenchCredentials, type StartedPortcullis } from './lib/portcullis.js';
-import { canPinCores, startProcess, stopAll, waitForPort, type ManagedProcess } from './lib/processes.js';
+import { log, positiveInteger, readCommandLine, runBenchmarkCommand } from './lib/command.js';
+import { canPinCores, startProcess, waitForPort, type ManagedProcess } from './lib/processes.js';
 import { renderErrors, renderTable, replaceSection, summarize } from './lib/report.js';
 import { idleMemoryLine, readingOf } from './lib/targets.js';
 import { BENCH_ORIGIN } from './lib/server-env.js';
@@ -74,16 +74,10 @@ interface Options {
   profileDirectory: string | undefined;
 }
 
-function positiveInteger(name: string, value: string, minimum: number): number {
-  if (!/^\d+$/.test(value) || Number(value) < minimum) {
-    throw new Error(`--${name} must be a whole number of at least ${minimum}, got '${value}'`);
-  }
-  return Number(value);
-}
-
 function readOptions(): Options {
-  const { values } = parseArgs({
-    options: {
+  const values = readCommandLine(
+    HELP,
+    {
       seconds: { type: 'string', default: '10' },
       rounds: { type: 'string', default: '3' },
       connections: { type: 'string', default: '50' },
@@ -91,14 +85,9 @@ function readOptions(): Options {
       tokens: { type: 'string', default: '1000' },
       profile: { type: 'string' },
       redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
-      output: { type: 'string', default: join(REPOSITORY_ROOT, 'BENCHMARKS.md') },
-      help: { type: 'boolean', default: false },
     },
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    process.exit(0);
-  }
+    join(REPOSITORY_ROOT, 'BENCHMARKS.md'),
+  );
   return {
     seconds: positiveInteger('seconds', values.seconds, 1),
     rounds: positiveInteger('rounds', values.rounds, 1),
@@ -125,10 +114,6 @@ interface Scenario {
 interface CorePlan {
   load: number | undefined;
   servers: number | undefined;
-}
-
-function log(message: string): void {
-  process.stderr.write(`${message}\n`);
 }
 
 function nodeServer(name: string, script: string, cores: CorePlan, env: NodeJS.ProcessEnv): ManagedProcess {
@@ -333,32 +318,4 @@ function loadAverage(): string {
   return loadavg()[0]!.toFixed(2);
 }
 
-async function main(): Promise<void> {
-  const options = readOptions();
-  const directory = await mkdtemp(join(tmpdir(), 'portcullis-bench-'));
-  let cleaned = false;
-  const cleanUp = async () => {
-    if (!cleaned) {
-      cleaned = true;
-      await stopAll();
-      await rm(directory, { recursive: true, force: true });
-    }
-  };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      log(`received ${signal}, stopping the servers`);
-      cleanUp().finally(() => process.exit(130));
-    });
-  }
-
-  try {
-    await measure(options, directory);
-  } finally {
-    await cleanUp();
-  }
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(`benchmark failed: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exitCode = 1;
-});
+void runBenchmarkCommand('benchmark', readOptions, measure);

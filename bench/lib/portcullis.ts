@@ -42,7 +42,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** What differs between the Portcullis instances of the benchmark. */
+/** Settings that differ between the Portcullis instances of the benchmark. */
 export interface PortcullisVariant {
   /** File name stem of the configuration, unique per instance. */
   name: string;
@@ -110,7 +110,7 @@ export interface StartedPortcullis {
   residentSetSize(): number;
 }
 
-/** Starts `portcullis start` from `dist/` with the variant's configuration and waits until it answers. */
+/** Starts `portcullis start` from `dist/` with the variant's configuration and waits until it responds. */
 export async function startBenchPortcullis(options: StartPortcullisOptions): Promise<StartedPortcullis> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;

@@ -84,8 +84,8 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     // reply-from would log the upstream URL with its query string, which
     // can carry secrets; the gateway logs requests itself, redacted.
     disableRequestLogging: true,
-    // reply-from turns certificate checks off unless told otherwise
-    // (getUndiciOptions in @fastify/reply-from 12.6); an https upstream must prove its identity.
+    // @fastify/reply-from 12.6 turns certificate checks off by default
+    // (getUndiciOptions), but an https upstream must prove its identity.
     undici: { headersTimeout: options.upstreamTimeoutMs, bodyTimeout: options.upstreamTimeoutMs, connect: { rejectUnauthorized: true } },
   });
 

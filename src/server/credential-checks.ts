@@ -7,11 +7,11 @@ import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 
 /**
  * How long a grant or client check is reused while the token cache is on, in
- * milliseconds: the longest a revocation by the CLI takes to reach the gateway.
+ * milliseconds. It is the maximum delay before a revocation by the CLI reaches the gateway.
  */
 export const REVOCATION_CHECK_TTL_MS = 1000;
 
-/** What the gateway asks of every access token, and the hook for revocations made in this process. */
+/** The gateway's checks of every access token, and the hook for revocations made in this process. */
 export interface CredentialChecks {
   verifier: TokenVerifier;
   isGrantActive: ActivityCheck;

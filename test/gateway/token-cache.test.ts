@@ -14,7 +14,7 @@ import { startTestServer, type TestServer } from '../support/server.js';
 /** How long a test waits for a revocation by another process to reach the gateway: the cache TTL and slack for a busy machine. */
 const VISIBLE_WITHIN_MS = REVOCATION_CHECK_TTL_MS + 4000;
 
-/** Calls the API until it answers `status` or `VISIBLE_WITHIN_MS` passes, and returns the last status. */
+/** Calls the API until it returns `status` or `VISIBLE_WITHIN_MS` passes, and returns the last status. */
 async function statusOnceVisible(server: TestServer, token: string, status: number): Promise<number> {
   const deadline = Date.now() + VISIBLE_WITHIN_MS;
   let last = (await callApi(server, '/orders', token)).status;

@@ -4,7 +4,7 @@ import { LruCache } from './lru-cache.js';
 export type ActivityCheck = (id: string) => Promise<boolean>;
 
 export interface ActivityCacheOptions {
-  /** How long an answer is reused, in milliseconds. */
+  /** How long a result is reused, in milliseconds. */
   ttlMs: number;
   /** Most ids kept; the least recently used are evicted first. */
   maxEntries: number;
@@ -18,7 +18,7 @@ interface Entry {
 }
 
 /**
- * Reuses the answer of an activity check for `ttlMs`, so that a busy token
+ * Reuses the result of an activity check for `ttlMs`, so that a busy token
  * costs one database read per period instead of one per request.
  *
  * A revocation in this process calls `forget` and takes effect at once. The
@@ -58,7 +58,7 @@ export class ActivityCache {
     return entry.active;
   }
 
-  /** Drops the answer for `id`, so that the next check reads it again. */
+  /** Drops the result for `id`, so that the next check reads it again. */
   forget(id: string): void {
     this.#entries.delete(id);
   }

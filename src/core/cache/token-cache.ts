@@ -27,9 +27,8 @@ export interface VerifiedTokenCacheOptions {
  *
  * Entries are keyed by the SHA-256 of the token, so the cache never keeps
  * a usable credential. A cached token is served only from its `nbf` and
- * strictly before its `exp`: the clock tolerance that the verifier grants
- * is left to the verifier, which sees the token again once the cache stops
- * serving it. Rejections are never cached, so a bad token costs a full
+ * strictly before its `exp`. After that the wrapped verifier checks the
+ * token again and applies its own clock tolerance. Rejections are never cached, so a bad token costs a full
  * verification each time, as it does without the cache.
  *
  * Revocation is not the cache's concern: the gateway checks the grant or
