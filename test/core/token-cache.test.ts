@@ -93,6 +93,29 @@ describe('verified token cache', () => {
     expect(counter.calls).toBe(1);
   });
 
+  it('shares one verification between concurrent requests', async () => {
+    const { cache, counter } = cachedVerifier();
+    const token = await first.sign(claimsFor('alice'));
+
+    const results = await Promise.all([cache.verify(token), cache.verify(token), cache.verify(token)]);
+
+    expect(results.map((claims) => claims.subject)).toEqual(['alice', 'alice', 'alice']);
+    expect(counter.calls).toBe(1);
+  });
+
+  it('shares a rejection only while it runs', async () => {
+    const { cache, counter } = cachedVerifier();
+    const token = await second.sign(claimsFor('mallory'));
+
+    const results = await Promise.allSettled([cache.verify(token), cache.verify(token)]);
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+    expect(counter.calls).toBe(1);
+
+    await expect(cache.verify(token)).rejects.toThrow(InvalidAccessTokenError);
+    expect(counter.calls).toBe(2);
+    expect(cache.size).toBe(0);
+  });
+
   it('verifies each distinct token', async () => {
     const { cache, counter } = cachedVerifier();
 

@@ -21,6 +21,13 @@ export interface VerifiedTokenCacheOptions {
   now?: () => number;
 }
 
+interface Entry {
+  /** The verification, shared by every request that presents the token while it runs. */
+  pending: Promise<AccessTokenClaims>;
+  /** The claims, once the verification has succeeded. */
+  claims?: AccessTokenClaims;
+}
+
 /**
  * Wraps a token verifier and remembers the claims of tokens it accepted,
  * so that a client reusing its token skips the signature check.
@@ -28,15 +35,17 @@ export interface VerifiedTokenCacheOptions {
  * Entries are keyed by the SHA-256 of the token, so the cache never keeps
  * a usable credential. A cached token is served only from its `nbf` and
  * strictly before its `exp`. After that the wrapped verifier checks the
- * token again and applies its own clock tolerance. Rejections are never cached, so a bad token costs a full
- * verification each time, as it does without the cache.
+ * token again and applies its own clock tolerance. A rejection is shared
+ * only by the requests that waited for the same verification and is then
+ * dropped, so a bad token costs a full verification each time it is sent
+ * again, as it does without the cache.
  *
  * Revocation is not the cache's concern: the gateway checks the grant or
  * client behind the claims on every request, cached or not.
  */
 export class CachingTokenVerifier implements TokenVerifier {
   readonly #inner: TokenVerifier;
-  readonly #entries: LruCache<string, AccessTokenClaims>;
+  readonly #entries: LruCache<string, Entry>;
   readonly #keySet: () => object;
   readonly #now: () => number;
   #cachedKeySet: object | undefined;
@@ -48,7 +57,7 @@ export class CachingTokenVerifier implements TokenVerifier {
     this.#now = options.now ?? (() => Date.now() / 1000);
   }
 
-  /** Number of tokens currently cached. */
+  /** Number of tokens currently cached or being verified. */
   get size(): number {
     return this.#entries.size;
   }
@@ -58,26 +67,45 @@ export class CachingTokenVerifier implements TokenVerifier {
 
     const key = createHash('sha256').update(token).digest('base64url');
     const cached = this.#entries.get(key);
-    if (cached !== undefined && this.#isServable(cached)) {
-      return cached;
+    if (cached !== undefined && cached.claims === undefined) {
+      return cached.pending;
     }
-    if (cached !== undefined) {
-      this.#entries.delete(key);
+    if (cached?.claims !== undefined && this.#isServable(cached.claims)) {
+      return cached.claims;
     }
 
-    // Read before verifying: a key change during verification then empties
-    // the cache on the next call instead of keeping this token under the new set.
-    const keySet = this.#keySet();
-    const claims = await this.#inner.verify(token);
-    if (keySet === this.#cachedKeySet && this.#isServable(claims)) {
-      this.#entries.set(key, claims);
+    // Concurrent requests with one token, as a client opening several
+    // connections sends them, then cost one verification, not one each.
+    const entry: Entry = { pending: this.#inner.verify(token) };
+    this.#entries.set(key, entry);
+    try {
+      const claims = await entry.pending;
+      this.#keep(key, entry, claims);
+      return claims;
+    } catch (error) {
+      this.#forget(key, entry);
+      throw error;
     }
-    return claims;
   }
 
   /** Empties the cache. */
   clear(): void {
     this.#entries.clear();
+  }
+
+  #keep(key: string, entry: Entry, claims: AccessTokenClaims): void {
+    if (this.#isServable(claims)) {
+      entry.claims = claims;
+    } else {
+      this.#forget(key, entry);
+    }
+  }
+
+  /** Removes the entry unless a newer one took its place, for example after the key set changed. */
+  #forget(key: string, entry: Entry): void {
+    if (this.#entries.peek(key) === entry) {
+      this.#entries.delete(key);
+    }
   }
 
   #dropEntriesOfOldKeySet(): void {
