@@ -88,11 +88,6 @@ export class CachingTokenVerifier implements TokenVerifier {
     }
   }
 
-  /** Empties the cache. */
-  clear(): void {
-    this.#entries.clear();
-  }
-
   #keep(key: string, entry: Entry, claims: AccessTokenClaims): void {
     if (this.#isServable(claims)) {
       entry.claims = claims;
