@@ -1,7 +1,7 @@
 /**
- * What the benchmark commands share: option parsing and a run that stops
- * every child process and deletes its temporary directory on exit, on
- * failure and on SIGINT or SIGTERM.
+ * Helpers shared by the benchmark commands: option parsing and a run that
+ * stops every child process and deletes its temporary directory on exit,
+ * on failure and on SIGINT or SIGTERM.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

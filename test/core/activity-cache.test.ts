@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { ActivityCache } from '../../src/core/cache/activity-cache.js';
 
-/** A grant store whose results and read count the test controls. */
+/** Creates a grant store whose results and read count the test controls. */
 function grantStore(): { check: (id: string) => Promise<boolean>; revoked: Set<string>; reads: () => number; failNext: () => void } {
   const revoked = new Set<string>();
   let reads = 0;
