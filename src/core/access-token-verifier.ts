@@ -12,6 +12,8 @@ export interface AccessTokenClaims {
   /** The token's `nbf`, in seconds since the epoch, when it has one. */
   notBefore: number | undefined;
   jti: string;
+  /** Every claim of the verified payload, for object-level rules on claims such as `tenants`. */
+  payload: Readonly<JWTPayload>;
 }
 
 export interface AccessTokenVerifierOptions {
@@ -150,6 +152,7 @@ export class AccessTokenVerifier {
       roles: requireStringArray(payload['roles'], 'roles'),
       expiresAt: payload.exp as number,
       notBefore: payload.nbf,
+      payload,
     };
   }
 }

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 
+import { auditRequest } from '../audit/request-events.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import { InvalidAccessTokenError, type AccessTokenClaims } from '../core/access-token-verifier.js';
 import type { TokenVerifier } from '../core/cache/token-cache.js';
@@ -43,7 +44,7 @@ function unauthorized(detail: string, accepted: readonly CredentialKind[], error
  * keep them: a parameter with a credential's name, or any value that looks
  * like an API key.
  */
-function rejectCredentialsInQuery(request: FastifyRequest): void {
+export function rejectCredentialsInQuery(request: FastifyRequest): void {
   const query = request.query as Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(query ?? {})) {
     const values = Array.isArray(value) ? value : [value];
@@ -78,7 +79,14 @@ async function authenticateToken(request: FastifyRequest, token: string, deps: A
     throw unauthorized('The access token is invalid: it was revoked.', accepted, 'invalid_token');
   }
 
-  return { subject: claims.subject, scopes: claims.scopes, roles: claims.roles, clientId: claims.clientId, credential: 'jwt' };
+  return {
+    subject: claims.subject,
+    scopes: claims.scopes,
+    roles: claims.roles,
+    clientId: claims.clientId,
+    credential: 'jwt',
+    claims: claims.payload,
+  };
 }
 
 async function authenticateApiKey(request: FastifyRequest, key: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {
@@ -93,6 +101,7 @@ async function authenticateApiKey(request: FastifyRequest, key: string, deps: Au
       throw unauthorized('The API key is invalid, revoked or expired.', accepted);
     case 'address_not_allowed':
       request.log.warn({ keyId: result.record.id, address: request.ip }, 'API key used from a disallowed address');
+      auditRequest(request, { type: 'api_key.address_rejected', outcome: 'denied', actor: result.record.ownerId, keyId: result.record.id });
       throw new ProblemError('forbidden', 'This API key may not be used from this address.');
     case 'valid':
       return {

@@ -1,11 +1,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 
-import { identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
+import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
+import { startUpstreamTimer } from '../metrics/http-hooks.js';
+import { relayCheckedResponse } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
+import type { BodyLimits, UpstreamResponse } from './upstream-response.js';
 
 /**
  * Request headers that never reach the upstream: credentials for Portcullis
@@ -43,9 +46,10 @@ const DROPPED_REQUEST_HEADERS = new Set([
 /**
  * Response headers from the upstream that would reveal its stack, set
  * cookies on the origin that also serves the sign-in pages, or override
- * the gateway's security headers and CORS policy.
+ * the gateway's security headers, CORS policy and request id (the one its
+ * logs and problem documents carry).
  */
-const DROPPED_RESPONSE_HEADERS = new Set(['x-powered-by', 'server', 'set-cookie', ...Object.keys(securityHeaders({ https: true }))]);
+const DROPPED_RESPONSE_HEADERS = new Set(['x-powered-by', 'server', 'set-cookie', 'x-request-id', ...Object.keys(securityHeaders({ https: true }))]);
 
 function isDroppedRequestHeader(name: string): boolean {
   // Servers that map `_` to `-` (CGI-style) would read x_portcullis_roles as an identity header.
@@ -78,13 +82,19 @@ export function upstreamPath(policy: RoutePolicy, params: Record<string, string>
 export interface ForwardOptions {
   /** Path prefix of the upstream base URL, without a trailing slash. */
   upstreamPrefix: string;
+  /** Limits on the upstream response bodies that the gateway reads to check them. */
+  responseLimits: BodyLimits;
 }
 
-/** Sends the authorized request to the upstream with identity headers and relays its response. */
+/**
+ * Sends the authorized request to the upstream with identity headers and
+ * relays its response. A public operation has no identity, and its upstream
+ * gets only the request id.
+ */
 export function forward(
   request: FastifyRequest,
   reply: FastifyReply,
-  identity: Identity,
+  identity: Identity | undefined,
   policy: RoutePolicy,
   options: ForwardOptions,
 ): FastifyReply {
@@ -102,10 +112,25 @@ export function forward(
     ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
     : {};
 
+  const { responses } = policy;
+  const checkOptions = { ...options.responseLimits, relayedHeaders: clientResponseHeaders };
+
+  const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
   return reply.from(`${options.upstreamPrefix}${path}${query}`, {
     ...bodyOptions,
-    rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity),
-    rewriteHeaders: (headers) => clientResponseHeaders(headers),
+    rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity, responses !== undefined),
+    rewriteHeaders: (headers) => {
+      upstreamResponded();
+      return clientResponseHeaders(headers);
+    },
+    // reply-from 12 types `upstream` as a raw server response, but at run
+    // time it is an object with statusCode, headers and the body stream.
+    ...(responses === undefined
+      ? {}
+      : {
+          onResponse: (_request, checkedReply, upstream) =>
+            relayCheckedResponse(request, checkedReply as FastifyReply, upstream as unknown as UpstreamResponse, responses, checkOptions),
+        }),
     onError: (failedReply, { error }) => {
       const code = (error as Error & { code?: string }).code ?? '';
       const timedOut = /timeout/i.test(code) || /timeout/i.test(error.message);
@@ -118,7 +143,7 @@ export function forward(
   });
 }
 
-function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpHeaders, identity: Identity): IncomingHttpHeaders {
+function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpHeaders, identity: Identity | undefined, checksResponse: boolean): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
 
   for (const [name, value] of Object.entries(incoming)) {
@@ -127,11 +152,16 @@ function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpH
     }
   }
 
-  Object.assign(headers, identityHeaders(identity, request.id));
+  Object.assign(headers, identity === undefined ? { [IDENTITY_HEADERS.requestId]: request.id } : identityHeaders(identity, request.id));
   headers['x-forwarded-for'] = request.ip;
   headers['x-forwarded-proto'] = request.protocol;
   if (request.headers.host !== undefined) {
     headers['x-forwarded-host'] = request.headers.host;
+  }
+
+  // A compressed body could not be parsed and checked.
+  if (checksResponse) {
+    headers['accept-encoding'] = 'identity';
   }
 
   return headers;

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
+import { auditRequest } from '../audit/request-events.js';
 import { clientAddressKey } from '../core/client-address.js';
 import { parseDuration } from '../core/duration.js';
 import type { Identity } from '../core/identity-headers.js';
@@ -129,5 +130,7 @@ export async function enforceLimits(request: FastifyRequest, reply: FastifyReply
   const retryAfter = retryAfterSeconds(decision.results);
   const denied = decision.results.find((result) => !result.allowed) as LimitResult;
   request.log.info({ policy: denied.check.policy, retryAfter }, 'rate limit reached');
-  throw describeDenial(denied, retryAfter);
+  const problem = describeDenial(denied, retryAfter);
+  auditRequest(request, { type: 'rate_limit.exceeded', outcome: 'denied', reason: denied.check.policy, detail: problem.detail });
+  throw problem;
 }

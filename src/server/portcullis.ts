@@ -14,10 +14,8 @@ import type { PortcullisConfig } from '../config/schema.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
 import { createOrdersApi } from '../demo/orders-api.js';
-import { loadOpenApiDocument } from '../core/openapi/load.js';
-import { compileOperations } from '../core/openapi/operations.js';
-import { gateway } from '../gateway/gateway.js';
-import type { RoutePolicy } from '../gateway/route-policy.js';
+import { checkLimitTargets, gateway } from '../gateway/gateway.js';
+import { upstreamRoutes } from '../gateway/upstream-routes.js';
 import { createHttpApp } from '../http/create-app.js';
 import { createLogger, type Logger } from '../http/logger.js';
 import { KeyRing } from '../keys/key-ring.js';
@@ -30,6 +28,7 @@ import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { createCredentialChecks } from './credential-checks.js';
 import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
 import { requestLimitsHook } from './request-limits.js';
+import { startObservability, type Observability } from './observability.js';
 
 export interface StartOptions {
   /** Destination of the JSON log lines; standard output by default. */
@@ -47,6 +46,7 @@ export interface RunningPortcullis {
   logger: Logger;
   keyRing: KeyRing;
   rateLimiting: RateLimiting;
+  observability: Observability;
   close(): Promise<void>;
 }
 
@@ -60,9 +60,18 @@ const CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
  * and the demo Orders API on a loopback port as the default upstream.
  */
 export async function startPortcullis(config: Readonly<PortcullisConfig>, options: StartOptions = {}): Promise<RunningPortcullis> {
+  // Upstream documents and policies are checked before anything opens, so
+  // that an unenforceable policy stops the start without leaving state behind.
+  const served = config.gateway.upstreams.filter((upstream) => upstream.url !== null || config.demo);
+  const routes = (await Promise.all(served.map((upstream) => upstreamRoutes(upstream)))).map((policies) =>
+    config.gateway.validateRequests ? policies : policies.map((policy) => ({ ...policy, validate: undefined })),
+  );
+  checkLimitTargets(routes.flat(), config.rateLimit);
+
   const logger = createLogger(config.logLevel, options.logDestination);
   const db = await openDatabase(config.dataDir);
   const serverSecret = loadServerSecret(config.dataDir);
+  const observability = await startObservability(config, db, logger);
 
   const { accounts, apiKeys: apiKeyRepository, clients, signingKeys: signingKeyRepository } = createRepositories(db, serverSecret);
   const accountService = new AccountService(accounts);
@@ -93,6 +102,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     clients,
     cookieKeys: [deriveKey(serverSecret, 'oidc cookies').toString('base64url')],
     logger,
+    audit: observability.audit,
   };
   const credentialChecks = createCredentialChecks(config, keyRing, {
     isGrantActive: (grantId) => isGrantActive(db, grantId),
@@ -110,15 +120,19 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
   keyRing.start();
 
+  // One demo Orders API serves every upstream configured without a URL.
+  const demoUpstream = served.find((upstream) => upstream.url === null);
   const demo =
-    config.demo && config.gateway.upstreamUrl === null
-      ? createOrdersApi({ logger: logger.child({ component: 'demo-orders-api' }), publicPrefix: config.gateway.mountPath })
+    demoUpstream !== undefined
+      ? createOrdersApi({ logger: logger.child({ component: 'demo-orders-api' }), publicPrefix: demoUpstream.mountPath })
       : undefined;
-  let upstreamUrl = config.gateway.upstreamUrl;
+  let demoUrl: string | undefined;
   if (demo !== undefined) {
     await demo.listen({ host: '127.0.0.1', port: 0 });
-    upstreamUrl = `http://127.0.0.1:${(demo.server.address() as AddressInfo).port}`;
+    demoUrl = `http://127.0.0.1:${(demo.server.address() as AddressInfo).port}`;
   }
+  // A served upstream without a URL is the demo, which has started by now.
+  const upstreams = served.map((upstream) => ({ ...upstream, url: upstream.url ?? (demoUrl as string) }));
 
   const app = createHttpApp({
     logger,
@@ -129,6 +143,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
 
   const rateLimiting = await createRateLimiting(config, logger);
+  observability.install(app, rateLimiting.limiter);
   const { ipv6PrefixLength } = config.rateLimit;
   app.addHook('onRequest', requestLimitsHook(config, rateLimiting.limiter));
 
@@ -149,27 +164,32 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     ipv6PrefixLength,
   });
 
-  if (upstreamUrl !== null) {
-    await app.register(gateway, {
-      prefix: config.gateway.mountPath,
-      upstreamUrl,
-      routes: await gatewayRoutes(config),
-      verifier: credentialChecks.verifier,
-      isGrantActive: credentialChecks.isGrantActive,
-      isClientActive: credentialChecks.isClientActive,
-      apiKeys,
-      findAccount: (id) => accounts.findById(id),
-      apiKeyGraceSeconds: config.apiKeys.rotationGrace === '0' ? 0 : parseDuration(config.apiKeys.rotationGrace) / 1000,
-      corsOrigins: config.corsOrigins,
-      upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
-      bodyLimitBytes: config.bodyLimitBytes,
-      rateLimits: {
-        limiter: rateLimiting.limiter,
-        routes: config.rateLimit.routes,
-        flows: config.rateLimit.flows,
-        ipv6PrefixLength,
-      },
-    });
+  if (upstreams.length > 0) {
+    for (const [index, upstream] of upstreams.entries()) {
+      await app.register(gateway, {
+        prefix: upstream.mountPath,
+        upstreamUrl: upstream.url,
+        routes: routes[index] ?? [],
+        verifier: credentialChecks.verifier,
+        isGrantActive: credentialChecks.isGrantActive,
+        isClientActive: credentialChecks.isClientActive,
+        apiKeys,
+        findAccount: (id) => accounts.findById(id),
+        apiKeyGraceSeconds: config.apiKeys.rotationGrace === '0' ? 0 : parseDuration(config.apiKeys.rotationGrace) / 1000,
+        corsOrigins: config.corsOrigins,
+        upstreamConnectTimeoutMs: config.gateway.upstreamConnectTimeoutMs,
+        upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
+        responseLimitBytes: config.gateway.responseLimitBytes,
+        bodyLimitBytes: config.bodyLimitBytes,
+        rateLimits: {
+          limiter: rateLimiting.limiter,
+          routes: config.rateLimit.routes,
+          flows: config.rateLimit.flows,
+          ipv6PrefixLength,
+        },
+        manageApiKeys: index === 0,
+      });
+    }
   }
 
   await app.register(demoCallback);
@@ -178,7 +198,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     name: 'Portcullis',
     issuer: config.issuer,
     discovery: `${config.issuer}/.well-known/openid-configuration`,
-    api: `${config.issuer}${config.gateway.mountPath}`,
+    api: upstreams[0] === undefined ? null : `${config.issuer}${upstreams[0].mountPath}`,
   }));
 
   await app.listen({ host: config.host, port: config.port });
@@ -186,9 +206,11 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 
   logger.info({ url, issuer: config.issuer }, 'authorization server listening');
-  logger.info({ url: `${url}${config.gateway.mountPath}`, upstream: upstreamUrl }, 'gateway listening');
+  for (const upstream of upstreams) {
+    logger.info({ url: `${url}${upstream.mountPath}`, upstream: upstream.url, name: upstream.name }, 'gateway listening');
+  }
   if (demo !== undefined) {
-    logger.info({ url: upstreamUrl }, 'demo Orders API listening on loopback');
+    logger.info({ url: demoUrl }, 'demo Orders API listening on loopback');
   }
 
   const cleanup = setInterval(() => {
@@ -204,30 +226,15 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     logger,
     keyRing,
     rateLimiting,
+    observability,
     async close() {
       clearInterval(cleanup);
       keyRing.stop();
       await app.close();
       await demo?.close();
+      await observability.close();
       await rateLimiting.close();
       await db.destroy();
     },
   };
-}
-
-/** Returns the operations the gateway enforces: from the upstream's OpenAPI document when one is configured. */
-async function gatewayRoutes(config: Readonly<PortcullisConfig>): Promise<readonly RoutePolicy[]> {
-  if (config.gateway.openapi === null) {
-    return config.gateway.routes;
-  }
-
-  const operations = compileOperations(await loadOpenApiDocument(config.gateway.openapi));
-  return operations.map((operation) => ({
-    method: operation.method,
-    path: operation.path,
-    scopes: operation.scopes,
-    roles: operation.roles,
-    credentials: operation.credentials,
-    validate: config.gateway.validateRequests ? (parts) => operation.validate(parts) : undefined,
-  }));
 }

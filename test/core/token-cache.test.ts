@@ -164,6 +164,7 @@ describe('verified token cache', () => {
         expiresAt: notBefore + 600,
         notBefore,
         jti: 'jti',
+        payload: { sub: 'alice', nbf: notBefore },
       }),
     };
     const counter = new CountingVerifier(stub);
