@@ -104,7 +104,8 @@ async function measure(directory: string, schema: string): Promise<void> {
   };
   const first = await startInstance(env);
   const second = await startInstance(env, first.issuer);
-  const credentials = await obtainCredentials(first.issuer, env.PORTCULLIS_DATA_DIR);
+  // One token for every request, as in the measured run.
+  const credentials = await obtainCredentials(first.issuer, env.PORTCULLIS_DATA_DIR, 1);
   const headers = { authorization: `Bearer ${credentials.accessToken}` };
 
   const generator = selectLoadGenerator();

@@ -1,50 +1,44 @@
 import type { Logger } from '../http/logger.js';
-import type { ActiveCache, RevocableKind } from './active-cache.js';
 import { waitUntilReady, type RedisClient } from './redis.js';
 
 /** How long the start waits for the subscriber connection, in milliseconds. */
 const SUBSCRIBE_TIMEOUT_MS = 3000;
 
-/** The Redis pub/sub channel on which instances announce revocations. */
+/** The Redis pub/sub channel on which instances announce revoked grants. */
 export const REVOCATION_CHANNEL = 'portcullis:revocations';
 
-interface RevocationMessage {
-  kind: RevocableKind;
-  id: string;
-}
-
-function parseMessage(text: string): RevocationMessage | undefined {
+function parseMessage(text: string): string | undefined {
   try {
-    const message = JSON.parse(text) as Partial<RevocationMessage>;
-    if ((message.kind === 'grant' || message.kind === 'client') && typeof message.id === 'string') {
-      return { kind: message.kind, id: message.id };
-    }
+    const message = JSON.parse(text) as { grantId?: unknown };
+    return typeof message.grantId === 'string' ? message.grantId : undefined;
   } catch {
-    // Falls through to undefined: a malformed message is ignored.
+    // A malformed message is ignored.
+    return undefined;
   }
-  return undefined;
 }
 
 /**
- * Tells every instance's ActiveCache that a grant or client was revoked.
+ * Tells every instance that a grant was revoked, so each drops it from its
+ * cache of active grants at once.
  *
- * Without Redis it clears only this instance's cache. Delivery is best
- * effort (Redis pub/sub does not store messages), which is safe because a
- * missed message only lets the cache answer until its entry expires.
+ * Without Redis it reaches only this instance. Delivery is best effort
+ * (Redis pub/sub does not store messages), which is safe because a missed
+ * message only lets a cache answer until its entry expires.
  */
 export class RevocationBus {
-  readonly #cache: ActiveCache;
+  readonly #onRevoked: (grantId: string) => void;
   readonly #redis: RedisClient | null;
   readonly #logger: Logger;
   #subscriber: RedisClient | undefined;
 
-  constructor(cache: ActiveCache, redis: RedisClient | null, logger: Logger) {
-    this.#cache = cache;
+  /** `onRevoked` runs for every grant revoked on this or, with Redis, any other instance. */
+  constructor(onRevoked: (grantId: string) => void, redis: RedisClient | null, logger: Logger) {
+    this.#onRevoked = onRevoked;
     this.#redis = redis;
     this.#logger = logger;
   }
 
-  /** Subscribes to the channel, so revocations on other instances reach this cache. */
+  /** Subscribes to the channel, so revocations on other instances reach this one. */
   async start(): Promise<void> {
     if (this.#redis === null) {
       return;
@@ -56,9 +50,9 @@ export class RevocationBus {
       // The shared connection reports Redis outages; this one reconnects and resubscribes by itself.
     });
     subscriber.on('message', (_channel: string, text: string) => {
-      const message = parseMessage(text);
-      if (message !== undefined) {
-        this.#cache.invalidate(message.kind, message.id);
+      const grantId = parseMessage(text);
+      if (grantId !== undefined) {
+        this.#onRevoked(grantId);
       }
     });
     this.#subscriber = subscriber;
@@ -70,18 +64,18 @@ export class RevocationBus {
     await subscriber.subscribe(REVOCATION_CHANNEL);
   }
 
-  /** Clears the entry here and announces the revocation to the other instances. */
-  async publish(kind: RevocableKind, id: string): Promise<void> {
-    this.#cache.invalidate(kind, id);
+  /** Runs `onRevoked` here and announces the revocation to the other instances. */
+  async publish(grantId: string): Promise<void> {
+    this.#onRevoked(grantId);
     if (this.#redis === null) {
       return;
     }
 
     try {
-      await this.#redis.publish(REVOCATION_CHANNEL, JSON.stringify({ kind, id }));
+      await this.#redis.publish(REVOCATION_CHANNEL, JSON.stringify({ grantId }));
     } catch (error) {
       // The other instances' cache entries expire on their own.
-      this.#logger.warn({ err: error, kind }, 'revocation broadcast failed; other instances notice within the cache lifetime');
+      this.#logger.warn({ err: error }, 'revocation broadcast failed; other instances notice within the cache lifetime');
     }
   }
 

@@ -147,6 +147,16 @@ export function defaultRateLimits(): RateLimitConfig {
         period: '1h',
         onStoreFailure: 'closed',
       },
+      // Each import makes an outbound request, so it gets a quota of its own.
+      {
+        name: 'order-import',
+        method: 'POST',
+        path: '/orders/import',
+        key: ['sub'],
+        limit: 10,
+        period: '1h',
+        onStoreFailure: 'closed',
+      },
     ],
     login: { accountThreshold: 5, accountTotalThreshold: 50, addressThreshold: 20, window: '15m', baseDelay: '1s', maxDelay: '15m' },
   };
@@ -236,6 +246,8 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
       routes: demoRoutes(),
       openapi: options.upstreamUrl === undefined && fileUpstream(file) === undefined ? DEMO_OPENAPI_DOCUMENT : null,
       upstreams: [],
+      validateRequests: true,
+      tokenCache: { enabled: true, maxEntries: 10_000 },
     },
     bodyLimitBytes: 1_048_576,
     headerLimitBytes: 16_384,

@@ -2,7 +2,8 @@ import type { FastifyRequest } from 'fastify';
 
 import { auditRequest } from '../audit/request-events.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
-import { InvalidAccessTokenError, type AccessTokenClaims, type AccessTokenVerifier } from '../core/access-token-verifier.js';
+import { InvalidAccessTokenError, type AccessTokenClaims } from '../core/access-token-verifier.js';
+import type { TokenVerifier } from '../core/cache/token-cache.js';
 import { API_KEY_PREFIX } from '../core/api-keys/format.js';
 import { bearerChallenge } from '../core/bearer.js';
 import type { CredentialKind, Identity } from '../core/identity-headers.js';
@@ -12,7 +13,7 @@ import { extractCredential, type PresentedCredential } from './credentials.js';
 export const REALM = 'portcullis';
 
 export interface AuthenticationDependencies {
-  verifier: AccessTokenVerifier;
+  verifier: TokenVerifier;
   /** Tells whether the grant behind a token still exists (not revoked, not expired). */
   isGrantActive: (grantId: string) => Promise<boolean>;
   /** Tells whether an OAuth client still exists, for client credentials tokens. */

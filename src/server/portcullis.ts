@@ -11,22 +11,20 @@ import { parseDuration } from '../core/duration.js';
 import { authorizationServer } from '../authorization-server/server.js';
 import { createProvider } from '../authorization-server/provider.js';
 import type { PortcullisConfig } from '../config/schema.js';
-import { AccessTokenVerifier } from '../core/access-token-verifier.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
+import type { OrderImportOptions } from '../demo/order-import.js';
 import { createOrdersApi } from '../demo/orders-api.js';
 import { checkLimitTargets, gateway } from '../gateway/gateway.js';
 import { upstreamRoutes } from '../gateway/upstream-routes.js';
 import { createHttpApp } from '../http/create-app.js';
 import { createLogger, type Logger } from '../http/logger.js';
 import { KeyRing } from '../keys/key-ring.js';
-import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 import { isPostgres, openDatabase } from '../store/database.js';
 import { createOidcAdapterFactory } from '../store/oidc-adapters.js';
 import { connectRedis, type RedisClient } from '../backends/redis.js';
 import { redactUrl } from '../backends/backend-error.js';
 import { healthRoutes, type ReadinessCheck } from './health.js';
-import { ActiveCache } from '../backends/active-cache.js';
 import { RevocationBus } from '../backends/revocation-bus.js';
 import { sql } from 'kysely';
 import { deleteExpiredPayloads, isGrantActive } from '../store/oidc-adapter.js';
@@ -34,6 +32,7 @@ import type { Database } from '../store/schema.js';
 import { createRepositories } from '../store/repositories.js';
 import { loadServerSecret } from '../store/server-secret.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
+import { createCredentialChecks } from './credential-checks.js';
 import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
 import { requestLimitsHook } from './request-limits.js';
 import { startObservability, type Observability } from './observability.js';
@@ -43,6 +42,8 @@ export interface StartOptions {
   logDestination?: DestinationStream;
   /** Receives what the first start created, including the one-time admin password. */
   onBootstrap?: (result: BootstrapResult) => void;
+  /** Outbound policy and collaborators of the demo Orders API's URL import; tests replace the resolver. */
+  demoOrderImport?: OrderImportOptions;
 }
 
 /** A running Portcullis process. */
@@ -60,15 +61,6 @@ export interface RunningPortcullis {
 
 /** How often the key ring looks for keys rotated by the CLI, in milliseconds. */
 const KEY_POLL_INTERVAL_MS = 2000;
-/**
- * How long the gateway trusts that a grant or client it found active still
- * is, in milliseconds. Revocations on any instance clear the entry at once
- * over Redis; this bounds how late one is noticed when that message is lost,
- * or when the CLI revokes.
- */
-const ACTIVE_CACHE_TTL_MS = 1000;
-/** Most grants and clients the cache remembers; the oldest entry goes first. */
-const ACTIVE_CACHE_MAX_ENTRIES = 100_000;
 /** How often expired codes, tokens and sessions are deleted, in milliseconds. */
 const CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
 
@@ -80,7 +72,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   // Upstream documents and policies are checked before anything opens, so
   // that an unenforceable policy stops the start without leaving state behind.
   const served = config.gateway.upstreams.filter((upstream) => upstream.url !== null || config.demo);
-  const routes = await Promise.all(served.map((upstream) => upstreamRoutes(upstream)));
+  const routes = (await Promise.all(served.map((upstream) => upstreamRoutes(upstream)))).map((policies) =>
+    config.gateway.validateRequests ? policies : policies.map((policy) => ({ ...policy, validate: undefined })),
+  );
   checkLimitTargets(routes.flat(), config.rateLimit);
 
   const logger = createLogger(config.logLevel, options.logDestination);
@@ -119,9 +113,6 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
   await keyRing.refresh();
 
-  const activeCache = new ActiveCache({ ttlMs: ACTIVE_CACHE_TTL_MS, maxEntries: ACTIVE_CACHE_MAX_ENTRIES });
-  const revocations = new RevocationBus(activeCache, redis, logger);
-  await revocations.start();
 
   const providerDependencies = {
     config,
@@ -130,12 +121,24 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     clients,
     cookieKeys: [deriveKey(serverSecret, 'oidc cookies').toString('base64url')],
     logger,
-    adapter: createOidcAdapterFactory(db, clients, redis, (grantId) => void revocations.publish('grant', grantId)),
+    adapter: createOidcAdapterFactory(db, clients, redis, (grantId) => void revocations.publish(grantId)),
     audit: observability.audit,
   };
-  let provider: Provider = createProvider({ ...providerDependencies, signingKeys: keyRing.keys });
+  const credentialChecks = createCredentialChecks(config, keyRing, {
+    isGrantActive: (grantId) => isGrantActive(db, grantId),
+    isClientActive: (clientId) => clients.exists(clientId),
+  });
+  // Revocations on other instances reach this instance's cache over Redis.
+  const revocations = new RevocationBus((grantId) => credentialChecks.grantRevoked(grantId), redis, logger);
+  await revocations.start();
+  const newProvider = (signingKeys: typeof keyRing.keys) => {
+    const created = createProvider({ ...providerDependencies, signingKeys });
+    created.on('grant.revoked', (_context: unknown, grantId: string) => credentialChecks.grantRevoked(grantId));
+    return created;
+  };
+  let provider: Provider = newProvider(keyRing.keys);
   keyRing.on('change', (keys) => {
-    provider = createProvider({ ...providerDependencies, signingKeys: keys });
+    provider = newProvider(keys);
     logger.info({ kids: keys.map((key) => key.kid) }, 'signing keys changed');
   });
   keyRing.start();
@@ -144,7 +147,11 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   const demoUpstream = served.find((upstream) => upstream.url === null);
   const demo =
     demoUpstream !== undefined
-      ? createOrdersApi({ logger: logger.child({ component: 'demo-orders-api' }), publicPrefix: demoUpstream.mountPath })
+      ? createOrdersApi({
+          logger: logger.child({ component: 'demo-orders-api' }),
+          publicPrefix: demoUpstream.mountPath,
+          orderImport: options.demoOrderImport,
+        })
       : undefined;
   let demoUrl: string | undefined;
   if (demo !== undefined) {
@@ -185,23 +192,14 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
 
   if (upstreams.length > 0) {
-    const verifier = new AccessTokenVerifier({
-      issuer: config.issuer,
-      audience: config.audience,
-      algorithms: [SIGNING_ALGORITHM],
-      clockToleranceSeconds: config.gateway.clockToleranceSeconds,
-      maxLifetimeSeconds: config.tokens.accessToken + config.gateway.clockToleranceSeconds,
-      jwks: () => keyRing.publicJwks,
-    });
-
     for (const [index, upstream] of upstreams.entries()) {
       await app.register(gateway, {
         prefix: upstream.mountPath,
         upstreamUrl: upstream.url,
         routes: routes[index] ?? [],
-        verifier,
-        isGrantActive: (grantId) => activeCache.isActive('grant', grantId, () => isGrantActive(db, grantId)),
-        isClientActive: (clientId) => activeCache.isActive('client', clientId, () => clients.exists(clientId)),
+        verifier: credentialChecks.verifier,
+        isGrantActive: credentialChecks.isGrantActive,
+        isClientActive: credentialChecks.isClientActive,
         apiKeys,
         findAccount: (id) => accounts.findById(id),
         apiKeyGraceSeconds: config.apiKeys.rotationGrace === '0' ? 0 : parseDuration(config.apiKeys.rotationGrace) / 1000,
