@@ -23,7 +23,7 @@ function parseMessage(text: string): string | undefined {
  *
  * Without Redis it reaches only this instance. Delivery is best effort
  * (Redis pub/sub does not store messages), which is safe because a missed
- * message only lets a cache answer until its entry expires.
+ * message only lets a cache return a stale result until its entry expires.
  */
 export class RevocationBus {
   readonly #onRevoked: (grantId: string) => void;
