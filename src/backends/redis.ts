@@ -13,6 +13,8 @@ const COMMAND_TIMEOUT_MS = 2000;
 export interface RedisConnectOptions {
   /** Treat the URL as a seed node of a Redis Cluster. */
   cluster?: boolean;
+  /** Prefix that the client puts before every key. Default none. */
+  keyPrefix?: string;
   /** Receives connection errors after the start; ioredis reconnects by itself. */
   onError?: (error: Error) => void;
 }
@@ -26,7 +28,8 @@ export interface RedisConnectOptions {
  * does not answer within three seconds.
  */
 export async function connectRedis(url: string, options: RedisConnectOptions = {}): Promise<RedisClient> {
-  const client = options.cluster === true ? connectCluster(url) : connectServer(url);
+  const keyPrefix = options.keyPrefix ?? '';
+  const client = options.cluster === true ? connectCluster(url, keyPrefix) : connectServer(url, keyPrefix);
 
   const ready = await waitUntilReady(client, CONNECT_TIMEOUT_MS);
   if (ready !== true) {
@@ -65,8 +68,9 @@ export async function waitUntilReady(client: RedisClient, timeoutMs: number): Pr
   return ready ? true : lastError;
 }
 
-function connectServer(url: string): Redis {
+function connectServer(url: string, keyPrefix: string): Redis {
   return new Redis(url, {
+    keyPrefix,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: COMMAND_TIMEOUT_MS,
@@ -74,8 +78,8 @@ function connectServer(url: string): Redis {
   });
 }
 
-function connectCluster(url: string): Cluster {
-  return createCluster(url, { maxRetriesPerRequest: 0, commandTimeout: COMMAND_TIMEOUT_MS });
+function connectCluster(url: string, keyPrefix: string): Cluster {
+  return createCluster(url, { keyPrefix, maxRetriesPerRequest: 0, commandTimeout: COMMAND_TIMEOUT_MS });
 }
 
 /**

@@ -4,8 +4,13 @@ import { waitUntilReady, type RedisClient } from './redis.js';
 /** How long the start waits for the subscriber connection, in milliseconds. */
 const SUBSCRIBE_TIMEOUT_MS = 3000;
 
-/** The Redis pub/sub channel on which instances announce revoked grants. */
-export const REVOCATION_CHANNEL = 'portcullis:revocations';
+/**
+ * Returns the Redis pub/sub channel on which instances announce revoked
+ * grants. Channels are not keys, so the client does not prefix them itself.
+ */
+export function revocationChannel(keyPrefix: string): string {
+  return `${keyPrefix}revocations`;
+}
 
 function parseMessage(text: string): string | undefined {
   try {
@@ -29,13 +34,15 @@ export class RevocationBus {
   readonly #onRevoked: (grantId: string) => void;
   readonly #redis: RedisClient | null;
   readonly #logger: Logger;
+  readonly #channel: string;
   #subscriber: RedisClient | undefined;
 
   /** `onRevoked` runs for every grant revoked on this or, with Redis, any other instance. */
-  constructor(onRevoked: (grantId: string) => void, redis: RedisClient | null, logger: Logger) {
+  constructor(onRevoked: (grantId: string) => void, redis: RedisClient | null, logger: Logger, keyPrefix: string) {
     this.#onRevoked = onRevoked;
     this.#redis = redis;
     this.#logger = logger;
+    this.#channel = revocationChannel(keyPrefix);
   }
 
   /** Subscribes to the channel, so revocations on other instances reach this one. */
@@ -61,7 +68,7 @@ export class RevocationBus {
     if (ready !== true) {
       throw ready;
     }
-    await subscriber.subscribe(REVOCATION_CHANNEL);
+    await subscriber.subscribe(this.#channel);
   }
 
   /** Runs `onRevoked` here and announces the revocation to the other instances. */
@@ -72,7 +79,7 @@ export class RevocationBus {
     }
 
     try {
-      await this.#redis.publish(REVOCATION_CHANNEL, JSON.stringify({ grantId }));
+      await this.#redis.publish(this.#channel, JSON.stringify({ grantId }));
     } catch (error) {
       // The other instances' cache entries expire on their own.
       this.#logger.warn({ err: error }, 'revocation broadcast failed; other instances notice within the cache lifetime');

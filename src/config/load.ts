@@ -28,6 +28,8 @@ export interface ConfigOverrides {
   redisUrl?: string;
   /** The `redisCluster` setting. */
   redisCluster?: boolean;
+  /** The `redisKeyPrefix` setting. */
+  redisKeyPrefix?: string;
   logLevel?: string;
   corsOrigins?: string[];
   upstreamUrl?: string;
@@ -104,6 +106,7 @@ function readEnvironment(env: Environment, problems: string[]): ConfigOverrides 
   assign('databaseUrl', env['PORTCULLIS_DATABASE_URL'] || undefined);
   assign('redisUrl', env['PORTCULLIS_REDIS_URL'] || undefined);
   assign('redisCluster', parseBoolean('PORTCULLIS_REDIS_CLUSTER', env['PORTCULLIS_REDIS_CLUSTER'], problems));
+  assign('redisKeyPrefix', env['PORTCULLIS_REDIS_KEY_PREFIX'] || undefined);
   assign('logLevel', env['PORTCULLIS_LOG_LEVEL'] || undefined);
   assign('corsOrigins', parseList(env['PORTCULLIS_CORS_ORIGINS']));
   assign('upstreamUrl', env['PORTCULLIS_UPSTREAM_URL'] || undefined);
@@ -225,6 +228,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     dataDir: 'data',
     redis: null,
     redisCluster: false,
+    redisKeyPrefix: 'portcullis:',
     logLevel: 'info',
     audience: `${issuer}/api`,
     corsOrigins: [],
@@ -271,6 +275,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     database: options.databaseUrl ?? fromFile.database ?? defaultDatabaseUrl(typeof dataDir === 'string' ? resolve(dataDir) : 'data'),
     redis,
     redisCluster: options.redisCluster ?? fromFile.redisCluster,
+    redisKeyPrefix: options.redisKeyPrefix ?? fromFile.redisKeyPrefix,
     // One Redis setting serves every shared store, the rate-limit counters included.
     rateLimit: redis === null ? fromFile.rateLimit : { ...fromFile.rateLimit, store: 'redis', redisUrl: redis },
     logLevel: (options.logLevel ?? fromFile.logLevel) as PortcullisConfig['logLevel'],

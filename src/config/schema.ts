@@ -228,6 +228,11 @@ export interface PortcullisConfig {
   redis: string | null;
   /** Treat `redis` as a seed node of a Redis Cluster. Default false. */
   redisCluster: boolean;
+  /**
+   * Prefix of every Redis key and channel, so that several deployments can
+   * share one Redis without sharing counters or sessions. Default `portcullis:`.
+   */
+  redisKeyPrefix: string;
   /** pino log level. Default `info`. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** The `aud` of access tokens for the API. Default `<issuer>/api`. */
@@ -437,7 +442,7 @@ export const CONFIG_SCHEMA = {
   title: 'Portcullis configuration',
   type: 'object',
   additionalProperties: false,
-  required: ['host', 'port', 'issuer', 'dataDir', 'database', 'redis', 'redisCluster', 'logLevel', 'audience', 'corsOrigins', 'tokens', 'gateway'],
+  required: ['host', 'port', 'issuer', 'dataDir', 'database', 'redis', 'redisCluster', 'redisKeyPrefix', 'logLevel', 'audience', 'corsOrigins', 'tokens', 'gateway'],
   properties: {
     host: { type: 'string', minLength: 1 },
     port: { type: 'integer', minimum: 0, maximum: 65535 },
@@ -446,6 +451,8 @@ export const CONFIG_SCHEMA = {
     database: { type: 'string', pattern: '^(sqlite:.+|postgres(ql)?://.+)$' },
     redis: { type: ['string', 'null'], pattern: '^rediss?://.+$' },
     redisCluster: { type: 'boolean' },
+    // No braces: they would change the Redis Cluster hash slot of every key.
+    redisKeyPrefix: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     audience: { type: 'string', minLength: 1, maxLength: 2048 },
     corsOrigins: {

@@ -129,7 +129,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     isClientActive: (clientId) => clients.exists(clientId),
   });
   // Revocations on other instances reach this instance's cache over Redis.
-  const revocations = new RevocationBus((grantId) => credentialChecks.grantRevoked(grantId), redis, logger);
+  const revocations = new RevocationBus((grantId) => credentialChecks.grantRevoked(grantId), redis, logger, config.redisKeyPrefix);
   await revocations.start();
   const newProvider = (signingKeys: typeof keyRing.keys) => {
     const created = createProvider({ ...providerDependencies, signingKeys });
@@ -290,6 +290,7 @@ async function openSharedRedis(config: Readonly<PortcullisConfig>, logger: Logge
   let lastReported = 0;
   const redis = await connectRedis(config.redis, {
     cluster: config.redisCluster,
+    keyPrefix: config.redisKeyPrefix,
     onError: (error) => {
       // ioredis retries every 2 seconds at most while Redis is down; one line every 30 seconds is enough.
       if (Date.now() - lastReported > 30_000) {

@@ -31,6 +31,7 @@ async function createStore(config: Readonly<PortcullisConfig>, logger: Logger): 
   // each limit's failure mode applies without delay. ioredis keeps
   // reconnecting in the background, and the limiter recovers by itself.
   const options: RedisOptions = {
+    keyPrefix: config.redisKeyPrefix,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: settings.storeTimeoutMs,

@@ -15,7 +15,8 @@ end
 return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1])
 `;
 
-const PREFIX = 'portcullis:oidc';
+/** The client adds the deployment's `redisKeyPrefix` before this. */
+const PREFIX = 'oidc';
 
 /** Returns the key of the set that lists every Redis key issued under one grant. */
 export function grantSetKey(grantId: string): string {
@@ -27,9 +28,9 @@ export function grantSetKey(grantId: string): string {
  * with the payload. Every operation touches one key at a time (the index keys
  * are written separately), so the adapter also works on Redis Cluster.
  *
- * Keys: `portcullis:oidc:<model>:<id>` contains `payload` and `consumed`;
+ * Keys, after the deployment's prefix: `oidc:<model>:<id>` contains `payload` and `consumed`;
  * `…:<model>:uid:<uid>` and `…:<model>:user_code:<code>` point to an id; and
- * `portcullis:oidc:grant:<grantId>` lists the keys issued under a grant.
+ * `oidc:grant:<grantId>` lists the keys issued under a grant.
  */
 export class RedisOidcAdapter implements Adapter {
   readonly #redis: RedisClient;

@@ -11,6 +11,7 @@ describe('backend settings', () => {
     expect(config.database).toBe(`sqlite:${resolve('some/dir', 'portcullis.sqlite')}`);
     expect(config.redis).toBeNull();
     expect(config.redisCluster).toBe(false);
+    expect(config.redisKeyPrefix).toBe('portcullis:');
     expect(config.rateLimit.store).toBe('memory');
   });
 
@@ -21,11 +22,18 @@ describe('backend settings', () => {
         PORTCULLIS_DATABASE_URL: 'postgres://portcullis@db.example:5432/portcullis',
         PORTCULLIS_REDIS_URL: 'redis://cache.example:6379',
         PORTCULLIS_REDIS_CLUSTER: 'true',
+        PORTCULLIS_REDIS_KEY_PREFIX: 'billing-gw:',
       },
     );
     expect(config.database).toBe('postgres://portcullis@db.example:5432/portcullis');
     expect(config.redis).toBe('redis://cache.example:6379');
     expect(config.redisCluster).toBe(true);
+    expect(config.redisKeyPrefix).toBe('billing-gw:');
+  });
+
+  it('reject a key prefix with a hash tag', async () => {
+    const file = await writeConfigFile({ redisKeyPrefix: '{gw}:' });
+    expect(() => loadConfig({ config: file }, {})).toThrow(/redisKeyPrefix: must match pattern/);
   });
 
   it('let flags win over the file', async () => {

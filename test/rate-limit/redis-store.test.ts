@@ -50,8 +50,8 @@ describe('Redis store', () => {
   });
 
   it('keeps one consumer in one hash slot', () => {
-    expect(redisKey('sub=alice|per-second:GET /api/orders')).toBe('portcullis:rl:{sub=alice}per-second:GET /api/orders');
-    expect(redisKey('sub=alice|daily:all')).toMatch(/^portcullis:rl:\{sub=alice\}/);
+    expect(redisKey('sub=alice|per-second:GET /api/orders')).toBe('rl:{sub=alice}per-second:GET /api/orders');
+    expect(redisKey('sub=alice|daily:all')).toMatch(/^rl:\{sub=alice\}/);
   });
 
   it('lets keys expire on their own', async () => {

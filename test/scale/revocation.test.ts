@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { connectRedis, type RedisClient } from '../../src/backends/redis.js';
-import { RevocationBus } from '../../src/backends/revocation-bus.js';
+import { RevocationBus, revocationChannel } from '../../src/backends/revocation-bus.js';
 import { createLogger } from '../../src/http/logger.js';
-import { REDIS_URL } from '../support/config-file.js';
+import { REDIS_KEY_PREFIX, REDIS_URL } from '../support/config-file.js';
 
 describe('revocation broadcast', () => {
   const logger = createLogger('silent');
@@ -28,8 +28,8 @@ describe('revocation broadcast', () => {
   it('reaches the other instance and this one', async () => {
     const local: string[] = [];
     const remote: string[] = [];
-    const publisher = new RevocationBus((grantId) => local.push(grantId), publisherRedis, logger);
-    const subscriber = new RevocationBus((grantId) => remote.push(grantId), subscriberRedis, logger);
+    const publisher = new RevocationBus((grantId) => local.push(grantId), publisherRedis, logger, REDIS_KEY_PREFIX);
+    const subscriber = new RevocationBus((grantId) => remote.push(grantId), subscriberRedis, logger, REDIS_KEY_PREFIX);
     buses.push(publisher, subscriber);
     await subscriber.start();
 
@@ -46,14 +46,14 @@ describe('revocation broadcast', () => {
 
   it('ignores malformed messages', async () => {
     const received: string[] = [];
-    const subscriber = new RevocationBus((grantId) => received.push(grantId), subscriberRedis, logger);
+    const subscriber = new RevocationBus((grantId) => received.push(grantId), subscriberRedis, logger, REDIS_KEY_PREFIX);
     buses.push(subscriber);
     await subscriber.start();
 
-    await publisherRedis.publish('portcullis:revocations', 'not json');
-    await publisherRedis.publish('portcullis:revocations', JSON.stringify({ grantId: 42 }));
+    await publisherRedis.publish(revocationChannel(REDIS_KEY_PREFIX), 'not json');
+    await publisherRedis.publish(revocationChannel(REDIS_KEY_PREFIX), JSON.stringify({ grantId: 42 }));
     const marker = randomUUID();
-    await publisherRedis.publish('portcullis:revocations', JSON.stringify({ grantId: marker }));
+    await publisherRedis.publish(revocationChannel(REDIS_KEY_PREFIX), JSON.stringify({ grantId: marker }));
 
     const deadline = Date.now() + 1000;
     while (!received.includes(marker) && Date.now() < deadline) {
@@ -61,5 +61,23 @@ describe('revocation broadcast', () => {
     }
     expect(received.filter((grantId) => grantId === marker)).toHaveLength(1);
     expect(received.every((grantId) => typeof grantId === 'string')).toBe(true);
+  });
+
+  it('ignores other deployments on the same Redis', async () => {
+    const received: string[] = [];
+    const subscriber = new RevocationBus((grantId) => received.push(grantId), subscriberRedis, logger, REDIS_KEY_PREFIX);
+    const otherDeployment = new RevocationBus(() => undefined, publisherRedis, logger, `other-${REDIS_KEY_PREFIX}`);
+    buses.push(subscriber, otherDeployment);
+    await subscriber.start();
+
+    await otherDeployment.publish(randomUUID());
+    const marker = randomUUID();
+    await publisherRedis.publish(revocationChannel(REDIS_KEY_PREFIX), JSON.stringify({ grantId: marker }));
+
+    const deadline = Date.now() + 1000;
+    while (!received.includes(marker) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(received).toEqual([marker]);
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, type RedisClient } from '../../src/backends/redis.js';
 import { BackendUnavailableError } from '../../src/backends/backend-error.js';
 import { RedisOidcAdapter, grantSetKey, revokeGrantInRedis } from '../../src/store/redis-oidc-adapter.js';
-import { REDIS_URL } from '../support/config-file.js';
+import { REDIS_KEY_PREFIX, REDIS_URL } from '../support/config-file.js';
 import { freePort } from '../support/server.js';
 
 describe('Redis oidc-provider adapter', () => {
@@ -13,7 +13,7 @@ describe('Redis oidc-provider adapter', () => {
   const adapter = (model: string) => new RedisOidcAdapter(redis, model, async (grantId) => void revoked.push(grantId));
 
   beforeAll(async () => {
-    redis = await connectRedis(REDIS_URL);
+    redis = await connectRedis(REDIS_URL, { keyPrefix: REDIS_KEY_PREFIX });
   });
 
   afterAll(() => {
@@ -26,7 +26,7 @@ describe('Redis oidc-provider adapter', () => {
 
     expect((await adapter('Session').find(id))?.accountId).toBe('a');
     expect((await adapter('Session').findByUid(`uid-${id}`))?.accountId).toBe('a');
-    const ttl = await redis.ttl(`portcullis:oidc:Session:${id}`);
+    const ttl = await redis.ttl(`oidc:Session:${id}`);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(30);
 
@@ -49,7 +49,7 @@ describe('Redis oidc-provider adapter', () => {
   it('rejects consuming what does not exist', async () => {
     const id = randomUUID();
     await expect(adapter('AuthorizationCode').consume(id)).rejects.toMatchObject({ error: 'invalid_grant' });
-    expect(await redis.exists(`portcullis:oidc:AuthorizationCode:${id}`)).toBe(0);
+    expect(await redis.exists(`oidc:AuthorizationCode:${id}`)).toBe(0);
   });
 
   it('revokes by grant id, model by model and all at once', async () => {

@@ -64,7 +64,8 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return count
 `;
 
-const KEY_PREFIX = 'portcullis:rl:';
+/** The client adds the deployment's `redisKeyPrefix` before this. */
+const KEY_PREFIX = 'rl:';
 
 /**
  * Names a counter in Redis. The consumer part sits in a hash tag, so every
