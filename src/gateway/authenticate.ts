@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
 
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import { InvalidAccessTokenError, type AccessTokenClaims, type AccessTokenVerifier } from '../core/access-token-verifier.js';
@@ -6,17 +6,27 @@ import { API_KEY_PREFIX } from '../core/api-keys/format.js';
 import { bearerChallenge } from '../core/bearer.js';
 import type { CredentialKind, Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
-import { extractCredential, type PresentedCredential } from './credentials.js';
+import { extractCredential, type CredentialSource, type PresentedCredential } from './credentials.js';
 
 export const REALM = 'portcullis';
 
+/** What authentication checks credentials with; a kind without its checker is not accepted. */
 export interface AuthenticationDependencies {
-  verifier: AccessTokenVerifier;
+  verifier?: AccessTokenVerifier;
   /** Tells whether the grant behind a token still exists (not revoked, not expired). */
   isGrantActive: (grantId: string) => Promise<boolean>;
   /** Tells whether an OAuth client still exists, for client credentials tokens. */
   isClientActive: (clientId: string) => Promise<boolean>;
-  apiKeys: ApiKeyService;
+  apiKeys?: Pick<ApiKeyService, 'verify'>;
+}
+
+/** The parts of a request that authentication reads; a Fastify request is one. */
+export interface AuthenticationRequest extends CredentialSource {
+  /** Parsed query string. */
+  query: unknown;
+  /** Client address. */
+  ip: string;
+  log: Pick<FastifyBaseLogger, 'info' | 'warn'>;
 }
 
 /** Query parameters that carry credentials and must be sent in a header instead. */
@@ -42,7 +52,7 @@ function unauthorized(detail: string, accepted: readonly CredentialKind[], error
  * keep them: a parameter with a credential's name, or any value that looks
  * like an API key.
  */
-function rejectCredentialsInQuery(request: FastifyRequest): void {
+function rejectCredentialsInQuery(request: AuthenticationRequest): void {
   const query = request.query as Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(query ?? {})) {
     const values = Array.isArray(value) ? value : [value];
@@ -56,10 +66,10 @@ function rejectCredentialsInQuery(request: FastifyRequest): void {
   }
 }
 
-async function authenticateToken(request: FastifyRequest, token: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {
+async function authenticateToken(request: AuthenticationRequest, token: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {
   let claims: AccessTokenClaims;
   try {
-    claims = await deps.verifier.verify(token);
+    claims = await (deps.verifier as AccessTokenVerifier).verify(token);
   } catch (error) {
     if (error instanceof InvalidAccessTokenError) {
       request.log.info({ reason: error.reason }, 'access token rejected');
@@ -80,8 +90,8 @@ async function authenticateToken(request: FastifyRequest, token: string, deps: A
   return { subject: claims.subject, scopes: claims.scopes, roles: claims.roles, clientId: claims.clientId, credential: 'jwt' };
 }
 
-async function authenticateApiKey(request: FastifyRequest, key: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {
-  const result = await deps.apiKeys.verify(key, request.ip);
+async function authenticateApiKey(request: AuthenticationRequest, key: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {
+  const result = await (deps.apiKeys as Pick<ApiKeyService, 'verify'>).verify(key, request.ip);
 
   switch (result.outcome) {
     case 'malformed':
@@ -115,7 +125,7 @@ function describe(credential: PresentedCredential): string {
  * reaches a log or a response.
  */
 export async function authenticate(
-  request: FastifyRequest,
+  request: AuthenticationRequest,
   deps: AuthenticationDependencies,
   accepted: readonly CredentialKind[],
 ): Promise<Identity> {
@@ -132,7 +142,8 @@ export async function authenticate(
   }
 
   const kind: CredentialKind = presented.kind === 'api_key' ? 'api_key' : 'jwt';
-  if (!accepted.includes(kind)) {
+  const checker = kind === 'api_key' ? deps.apiKeys : deps.verifier;
+  if (!accepted.includes(kind) || checker === undefined) {
     throw unauthorized(`${describe(presented)} not accepted for this operation.`, accepted);
   }
 

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 
+import { IDENTITY_ASSERTION_HEADER, type IdentityAssertionSigner } from '../core/identity-assertion.js';
 import { identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
@@ -78,16 +79,18 @@ export function upstreamPath(policy: RoutePolicy, params: Record<string, string>
 export interface ForwardOptions {
   /** Path prefix of the upstream base URL, without a trailing slash. */
   upstreamPrefix: string;
+  /** Signs the identity assertion that goes with each forwarded request. */
+  identitySigner: IdentityAssertionSigner;
 }
 
 /** Sends the authorized request to the upstream with identity headers and relays its response. */
-export function forward(
+export async function forward(
   request: FastifyRequest,
   reply: FastifyReply,
   identity: Identity,
   policy: RoutePolicy,
   options: ForwardOptions,
-): FastifyReply {
+): Promise<FastifyReply> {
   const path = upstreamPath(policy, request.params as Record<string, string>);
   if (path === undefined) {
     return sendProblem(reply, new ProblemError('not_found', 'No resource matches the path parameter.'));
@@ -102,9 +105,13 @@ export function forward(
     ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
     : {};
 
-  return reply.from(`${options.upstreamPrefix}${path}${query}`, {
+  // The assertion binds the exact request target the upstream receives.
+  const target = `${options.upstreamPrefix}${path}${query}`;
+  const assertion = await options.identitySigner.sign(identity, { method: request.method, target, requestId: request.id });
+
+  return reply.from(target, {
     ...bodyOptions,
-    rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity),
+    rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity, assertion),
     rewriteHeaders: (headers) => clientResponseHeaders(headers),
     onError: (failedReply, { error }) => {
       const code = (error as Error & { code?: string }).code ?? '';
@@ -118,7 +125,7 @@ export function forward(
   });
 }
 
-function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpHeaders, identity: Identity): IncomingHttpHeaders {
+function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpHeaders, identity: Identity, assertion: string): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
 
   for (const [name, value] of Object.entries(incoming)) {
@@ -128,6 +135,7 @@ function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpH
   }
 
   Object.assign(headers, identityHeaders(identity, request.id));
+  headers[IDENTITY_ASSERTION_HEADER] = assertion;
   headers['x-forwarded-for'] = request.ip;
   headers['x-forwarded-proto'] = request.protocol;
   if (request.headers.host !== undefined) {

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { FlowQuota, RouteLimits } from '../config/schema.js';
 import type { AccessTokenVerifier } from '../core/access-token-verifier.js';
+import type { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
 import type { LimitCheck } from '../core/rate-limit/types.js';
 import { buildCheck, enforceLimits } from '../http/rate-limit.js';
@@ -34,6 +35,8 @@ export interface GatewayOptions {
   upstreamTimeoutMs: number;
   bodyLimitBytes: number;
   rateLimits: GatewayRateLimits;
+  /** Signs the identity assertion sent upstream with every forwarded request. */
+  identitySigner: IdentityAssertionSigner;
 }
 
 /** Per-route limits and business-flow quotas, charged after authentication. */
@@ -132,7 +135,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
         validateRequest(request, policy);
         await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, policy, options.rateLimits, scope, 'quota'));
       },
-      handler: (request, reply) => forward(request, reply, request.identity as Identity, policy, { upstreamPrefix }),
+      handler: (request, reply) => forward(request, reply, request.identity as Identity, policy, { upstreamPrefix, identitySigner: options.identitySigner }),
     });
   }
 

@@ -12,6 +12,7 @@ import { authorizationServer } from '../authorization-server/server.js';
 import { createProvider } from '../authorization-server/provider.js';
 import type { PortcullisConfig } from '../config/schema.js';
 import { AccessTokenVerifier } from '../core/access-token-verifier.js';
+import { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
 import { createOrdersApi } from '../demo/orders-api.js';
@@ -50,6 +51,9 @@ export interface RunningPortcullis {
   rateLimiting: RateLimiting;
   close(): Promise<void>;
 }
+
+/** Where upstream services fetch the public key of the gateway's identity assertions. */
+export const IDENTITY_JWKS_PATH = '/.well-known/portcullis-identity-jwks.json';
 
 /** How often the key ring looks for keys rotated by the CLI, in milliseconds. */
 const KEY_POLL_INTERVAL_MS = 2000;
@@ -102,9 +106,21 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
   keyRing.start();
 
+  // Derived from the server secret, so every instance that shares the data
+  // directory signs with the same key and the key survives restarts.
+  const identitySigner = new IdentityAssertionSigner({
+    seed: deriveKey(serverSecret, 'identity assertion key'),
+    issuer: config.issuer,
+    audience: config.audience,
+  });
+
   const demo =
     config.demo && config.gateway.upstreamUrl === null
-      ? createOrdersApi({ logger: logger.child({ component: 'demo-orders-api' }), publicPrefix: config.gateway.mountPath })
+      ? createOrdersApi({
+          logger: logger.child({ component: 'demo-orders-api' }),
+          publicPrefix: config.gateway.mountPath,
+          identityAssertion: { issuer: config.issuer, audience: config.audience, jwks: await identitySigner.publicJwks() },
+        })
       : undefined;
   let upstreamUrl = config.gateway.upstreamUrl;
   if (demo !== undefined) {
@@ -164,6 +180,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       corsOrigins: config.corsOrigins,
       upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
       bodyLimitBytes: config.bodyLimitBytes,
+      identitySigner,
       rateLimits: {
         limiter: rateLimiting.limiter,
         routes: config.rateLimit.routes,
@@ -174,6 +191,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   }
 
   await app.register(demoCallback);
+
+  const identityJwks = await identitySigner.publicJwks();
+  app.get(IDENTITY_JWKS_PATH, async (_request, reply) => reply.header('cache-control', 'max-age=300').send(identityJwks));
 
   app.get('/', async () => ({
     name: 'Portcullis',
