@@ -1,9 +1,9 @@
 /**
  * Identity assertions: the signed form of the gateway's identity headers.
  *
- * The gateway sends, in the `x-portcullis-identity` header, a short-lived JWT
- * that names the caller and binds the request it was made for: the method,
- * the request target (path and query) as the upstream receives it, and the
+ * The gateway sends a short-lived JWT in the `x-portcullis-identity` header.
+ * It names the caller and binds the request it was made for: the method, the
+ * request target (path and query) as the upstream receives it, and the
  * gateway's request id as `jti`. A service that verifies it no longer has to
  * rely on being reachable only through the gateway: a forged, unsigned or
  * expired assertion fails, and a captured one cannot be replayed against

@@ -172,7 +172,7 @@ export class OrderStore {
     return { ...order };
   }
 
-  /** Finds an order by id, whoever owns it. */
+  /** Finds an order by id, regardless of its owner. */
   find(id: string): Order | undefined {
     const stored = this.#orders.get(id);
     return stored === undefined ? undefined : { ...stored.order };

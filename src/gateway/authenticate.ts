@@ -10,7 +10,7 @@ import { extractCredential, type CredentialSource, type PresentedCredential } fr
 
 export const REALM = 'portcullis';
 
-/** What authentication checks credentials with; a kind without its checker is not accepted. */
+/** The checkers of each credential kind. A kind without its checker is not accepted. */
 export interface AuthenticationDependencies {
   verifier?: AccessTokenVerifier;
   /** Tells whether the grant behind a token still exists (not revoked, not expired). */

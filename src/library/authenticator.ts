@@ -49,7 +49,7 @@ export interface IdentityAssertionSettings {
   maxLifetimeSeconds?: number;
 }
 
-/** Which credentials a service accepts; at least one must be set. */
+/** The credentials a service accepts. At least one must be set. */
 export interface AuthenticatorSettings {
   accessTokens?: AccessTokenSettings;
   identityAssertions?: IdentityAssertionSettings;
@@ -122,9 +122,9 @@ function singleHeader(request: CredentialRequest, name: string): string | undefi
 
 /**
  * Establishes the caller of a request from one accepted credential, or
- * throws a ProblemError: 401 for a missing, invalid, forged, expired or
- * re-bound credential, 403 for an API key used from a disallowed address,
- * 503 when verification keys cannot be fetched.
+ * throws a ProblemError. The status is 401 for a missing, invalid, forged,
+ * expired or re-bound credential, 403 for an API key used from a
+ * disallowed address, and 503 when verification keys cannot be fetched.
  *
  * A request with an identity assertion is judged by the assertion alone.
  */

@@ -1,6 +1,6 @@
 /**
  * CORS settings for the cors packages of Express (`cors`) and Fastify
- * (`@fastify/cors`), which implement the protocol. The settings answer only
+ * (`@fastify/cors`), which implement the protocol. The settings allow only
  * listed origins: `*`, `null` and any unlisted origin are never echoed, and
  * credentials are never allowed.
  */

@@ -1,7 +1,7 @@
 /**
  * Portcullis for Express services: middleware that authenticates requests,
  * applies rate limits and route scopes and roles, and an error handler that
- * answers with RFC 9457 problem details.
+ * responds with RFC 9457 problem details.
  *
  * The types use Node's own request and response, so this module needs
  * neither Express nor its types; it works with Express 4 and 5.
@@ -89,7 +89,7 @@ export function sendProblem(request: IncomingMessage, response: ServerResponse, 
   sendDocument(response, problem.status, toProblemDocument(problem, stateOf(request).requestId), problem.headers);
 }
 
-/** Middleware that authenticates every request it sees and applies the service-wide rate limits. */
+/** Creates middleware that authenticates every request and applies the service-wide rate limits. */
 export function portcullis(options: PortcullisExpressOptions): Middleware & { requireAccess: (access: RouteAccess) => Middleware } {
   const guard = new RequestGuard(options);
   const logger = options.logger ?? SILENT_LOGGER;
@@ -167,7 +167,7 @@ export function identityOf(request: IncomingMessage): Identity {
   return identity;
 }
 
-/** Middleware that sets the security headers on every response. */
+/** Creates middleware that sets the security headers on every response. */
 export function securityHeaders(options: SecurityHeaderOptions = { https: false }): Middleware {
   const headers = buildSecurityHeaders(options);
   return (_request, response, next) => {
@@ -198,8 +198,8 @@ function clientErrorProblem(error: unknown): ProblemError | undefined {
 }
 
 /**
- * Error middleware that answers a ProblemError with its problem document
- * and anything else with a 500 that carries only the request id. Register
+ * Creates error middleware that sends a ProblemError as its problem document,
+ * and anything else as a 500 that carries only the request id. Register
  * it after the routes.
  */
 export function problemHandler(logger: MiddlewareLogger = SILENT_LOGGER): ErrorMiddleware {

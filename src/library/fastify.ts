@@ -1,7 +1,7 @@
 /**
  * Portcullis for Fastify services: a plugin that authenticates every route,
- * applies rate limits and each route's scopes and roles, and answers errors
- * with RFC 9457 problem details.
+ * applies rate limits and each route's scopes and roles, and sends errors
+ * as RFC 9457 problem details.
  */
 
 import cors from '@fastify/cors';
@@ -25,7 +25,7 @@ declare module 'fastify' {
   }
 
   interface FastifyContextConfig {
-    /** What the route requires of its caller; every route requires an authenticated caller by default. */
+    /** The route's requirements of its caller. Without it, the route requires an authenticated caller. */
     portcullis?: RouteAccess;
   }
 }
@@ -35,7 +35,7 @@ export interface PortcullisFastifyOptions extends GuardSettings {
   securityHeaders?: SecurityHeaderOptions | false;
   /** CORS for browser callers, through `@fastify/cors`. Default: no CORS headers. */
   cors?: CorsSettings;
-  /** Answers every error and unknown route with a problem document. Default true. */
+  /** Sends every error and unknown route as a problem document. Default true. */
   problemHandlers?: boolean;
 }
 

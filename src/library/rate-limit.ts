@@ -20,7 +20,7 @@ export interface RateLimitSettings {
 export interface RateLimiterSettings {
   /** Counter store. Default: in memory, at most 100,000 keys, least recently used evicted. */
   store?: RateLimitStore;
-  /** Longest wait for the store before each limit's failure mode applies, in milliseconds. Default 200. */
+  /** Maximum wait for the store before each limit's failure mode applies, in milliseconds. Default 200. */
   timeoutMs?: number;
   /** Called at most every 30 seconds while the store fails. Default: a process warning. */
   onStoreFailure?: (error: Error, failuresSinceLastWarning: number) => void;

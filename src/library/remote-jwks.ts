@@ -31,8 +31,8 @@ function hostOf(url: string): string {
  * `policy`. Keys are cached for 10 minutes and fetched again, at most every
  * 30 seconds, when a token names an unknown `kid` (jose's remote JWK Set).
  *
- * A fetch that fails, answers other than 200 or is not JSON throws
- * KeySetUnavailableError from verification.
+ * When the fetch fails, returns a status other than 200 or returns no
+ * JSON, verification throws KeySetUnavailableError.
  */
 export function remoteJwks(url: string, policy: OutboundPolicy = {}): JWTVerifyGetKey {
   const client = new OutboundClient(policy);

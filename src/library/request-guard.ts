@@ -4,7 +4,7 @@ import { authorize } from '../gateway/authorize.js';
 import { Authenticator, type Authentication, type AuthenticatorSettings, type CredentialRequest } from './authenticator.js';
 import { chargeRequest, validateLimitRule, type RateLimitSettings } from './rate-limit.js';
 
-/** What a route requires of its caller. */
+/** The requirements of a route for its caller. */
 export interface RouteAccess {
   /** Skips authentication, limits and checks for this route. Default false. */
   public?: boolean;

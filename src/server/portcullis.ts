@@ -52,7 +52,7 @@ export interface RunningPortcullis {
   close(): Promise<void>;
 }
 
-/** Where upstream services fetch the public key of the gateway's identity assertions. */
+/** Path of the JWK Set with the public key of the gateway's identity assertions. */
 export const IDENTITY_JWKS_PATH = '/.well-known/portcullis-identity-jwks.json';
 
 /** How often the key ring looks for keys rotated by the CLI, in milliseconds. */
