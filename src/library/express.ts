@@ -133,28 +133,45 @@ export function portcullis(options: PortcullisExpressOptions): Middleware & { re
   };
 
   const middleware = run({}) as Middleware & { requireAccess: (access: RouteAccess) => Middleware };
-  middleware.requireAccess = (access) => requireAccess(access, run);
+  middleware.requireAccess = (access) => {
+    guard.validateAccess(access);
+    return requireAccess(guard, access, logger);
+  };
   return middleware;
 }
 
-function requireAccess(access: RouteAccess, run: (access: RouteAccess) => Middleware): Middleware {
-  if (access.limits !== undefined && access.limits.length > 0) {
-    // Route limits need the route's own counter, so the route runs the full guard again.
-    return run(access);
-  }
+/** Returns the matched route template, so that path spellings cannot open a second counter. */
+function routeTemplate(request: ExpressRequest): string {
+  const { baseUrl, route } = request as ExpressRequest & { baseUrl?: string; route?: { path?: unknown } };
+  const path = typeof route?.path === 'string' ? route.path : (request.url ?? '/').split('?')[0];
+  return `${request.method ?? 'GET'} ${baseUrl ?? ''}${path}`;
+}
 
+function requireAccess(guard: RequestGuard, access: RouteAccess, logger: MiddlewareLogger): Middleware {
   return (request, response, next) => {
     const identity = STATES.get(request)?.identity;
     if (identity === undefined) {
       sendProblem(request, response, new ProblemError('unauthorized', 'This route has no authenticated caller.'));
       return;
     }
-    try {
-      authorize(identity, { scopes: access.scopes ?? [], roles: access.roles ?? [] });
-      next();
-    } catch (error) {
-      next(error);
-    }
+
+    const address = request.ip ?? request.socket.remoteAddress ?? '';
+    guard.chargeRouteLimits({ ip: address, log: logger }, identity, access, routeTemplate(request)).then(
+      ({ headers, problem }) => {
+        // The service-wide limits already set these fields; the route's policies join them.
+        for (const [name, value] of Object.entries(headers)) {
+          const existing = response.getHeader(name);
+          response.setHeader(name, existing === undefined ? value : `${String(existing)}, ${value}`);
+        }
+        if (problem !== undefined) {
+          sendProblem(request, response, problem);
+          return;
+        }
+
+        authorize(identity, { scopes: access.scopes ?? [], roles: access.roles ?? [] });
+        next();
+      },
+    ).catch(next);
   };
 }
 

@@ -1,4 +1,5 @@
 import type { LimitRule } from '../config/schema.js';
+import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { authorize } from '../gateway/authorize.js';
 import { Authenticator, type Authentication, type AuthenticatorSettings, type CredentialRequest } from './authenticator.js';
@@ -51,6 +52,27 @@ export class RequestGuard {
     if ((access.limits ?? []).length > 0 && this.#rateLimit === undefined) {
       throw new RangeError('A route declares limits, but no rateLimit limiter is configured.');
     }
+  }
+
+  /**
+   * Charges only the route's own limits, for a caller that an earlier check
+   * of the same request already authenticated and charged.
+   */
+  async chargeRouteLimits(
+    request: { ip: string; log: CredentialRequest['log'] },
+    identity: Identity,
+    access: RouteAccess,
+    scope: string,
+  ): Promise<{ headers: Record<string, string>; problem: ProblemError | undefined }> {
+    if (this.#rateLimit === undefined || (access.limits ?? []).length === 0) {
+      return { headers: {}, problem: undefined };
+    }
+
+    const outcome = await chargeRequest({ ...this.#rateLimit, limits: [] }, access.limits ?? [], { ip: request.ip, identity }, scope);
+    if (outcome.problem !== undefined) {
+      request.log.info({ code: outcome.problem.code }, 'rate limit reached');
+    }
+    return { headers: outcome.headers, problem: outcome.problem };
   }
 
   /** Guards one request to the route `scope` (method and route template). */
