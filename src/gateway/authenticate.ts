@@ -66,10 +66,16 @@ function rejectCredentialsInQuery(request: AuthenticationRequest): void {
   }
 }
 
-async function authenticateToken(request: AuthenticationRequest, token: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {
+async function authenticateToken(
+  request: AuthenticationRequest,
+  token: string,
+  verifier: AccessTokenVerifier,
+  deps: AuthenticationDependencies,
+  accepted: readonly CredentialKind[],
+): Promise<Identity> {
   let claims: AccessTokenClaims;
   try {
-    claims = await (deps.verifier as AccessTokenVerifier).verify(token);
+    claims = await verifier.verify(token);
   } catch (error) {
     if (error instanceof InvalidAccessTokenError) {
       request.log.info({ reason: error.reason }, 'access token rejected');
@@ -90,8 +96,13 @@ async function authenticateToken(request: AuthenticationRequest, token: string, 
   return { subject: claims.subject, scopes: claims.scopes, roles: claims.roles, clientId: claims.clientId, credential: 'jwt' };
 }
 
-async function authenticateApiKey(request: AuthenticationRequest, key: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {
-  const result = await (deps.apiKeys as Pick<ApiKeyService, 'verify'>).verify(key, request.ip);
+async function authenticateApiKey(
+  request: AuthenticationRequest,
+  key: string,
+  apiKeys: Pick<ApiKeyService, 'verify'>,
+  accepted: readonly CredentialKind[],
+): Promise<Identity> {
+  const result = await apiKeys.verify(key, request.ip);
 
   switch (result.outcome) {
     case 'malformed':
@@ -142,12 +153,20 @@ export async function authenticate(
   }
 
   const kind: CredentialKind = presented.kind === 'api_key' ? 'api_key' : 'jwt';
-  const checker = kind === 'api_key' ? deps.apiKeys : deps.verifier;
-  if (!accepted.includes(kind) || checker === undefined) {
-    throw unauthorized(`${describe(presented)} not accepted for this operation.`, accepted);
+  const notAccepted = unauthorized(`${describe(presented)} not accepted for this operation.`, accepted);
+  if (!accepted.includes(kind)) {
+    throw notAccepted;
   }
 
-  return presented.kind === 'api_key'
-    ? authenticateApiKey(request, presented.value, deps, accepted)
-    : authenticateToken(request, presented.value, deps, accepted);
+  if (presented.kind === 'api_key') {
+    if (deps.apiKeys === undefined) {
+      throw notAccepted;
+    }
+    return authenticateApiKey(request, presented.value, deps.apiKeys, accepted);
+  }
+
+  if (deps.verifier === undefined) {
+    throw notAccepted;
+  }
+  return authenticateToken(request, presented.value, deps.verifier, deps, accepted);
 }
