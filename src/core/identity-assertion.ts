@@ -229,6 +229,9 @@ function identityOf(payload: JWTPayload): Identity {
  * Only EdDSA and the assertion `typ` are accepted, keys come only from the
  * configured set, and the assertion must name the method and request target
  * of the request that carries it.
+ *
+ * NOTE: `jti` values are not remembered, so within its lifetime an
+ * assertion can be replayed for the same method and target, with any body.
  */
 export class IdentityAssertionVerifier {
   readonly #options: IdentityAssertionVerifierOptions;
