@@ -7,6 +7,8 @@ import type { InteractionResults } from 'oidc-provider';
 
 import type { AccountService } from '../accounts/account-service.js';
 import { RegistrationError } from '../accounts/account-service.js';
+import { auditLoginFailure } from '../audit/login-events.js';
+import { auditRequest } from '../audit/request-events.js';
 import { clientAddressKey } from '../core/client-address.js';
 import { PROBLEMS, ProblemError } from '../core/problem.js';
 import type { LoginThrottle } from '../core/rate-limit/login-throttle.js';
@@ -241,17 +243,20 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
       if (!verdict.allowed) {
         request.log.info({ interaction: details.uid }, 'login throttled');
+        auditLoginFailure(request, deps.accounts, { username, clientId: String(details.params['client_id']), reason: 'throttled' });
         return retryPage(429, Math.ceil(verdict.retryAfterMs / 1000));
       }
 
       const account = await deps.accountService.authenticate(username, password);
       if (account === undefined) {
         request.log.info({ interaction: details.uid }, 'login failed');
+        auditLoginFailure(request, deps.accounts, { username, clientId: String(details.params['client_id']), reason: 'invalid_credentials' });
         return retryPage(401);
       }
 
       await deps.loginThrottle.succeeded(username, address);
       request.log.info({ interaction: details.uid, accountId: account.id }, 'login succeeded');
+      auditRequest(request, { type: 'login.succeeded', outcome: 'success', actor: account.id, clientId: String(details.params['client_id']) });
       const result: InteractionResults = { login: { accountId: account.id } };
       return finish(request, reply, result);
     },
@@ -296,6 +301,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
       const grantId = await grant.save();
       request.log.info({ interaction: details.uid, accountId, clientId }, 'consent granted');
+      auditRequest(request, { type: 'consent.granted', outcome: 'success', actor: accountId, clientId, detail: `grant ${grantId}` });
       return finish(request, reply, { consent: { grantId } });
     },
   );

@@ -2,6 +2,8 @@ import type { Kysely } from 'kysely';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { PortcullisConfig } from '../config/schema.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import { auditProviderEvents } from '../audit/provider-events.js';
 import type { Logger } from '../http/logger.js';
 import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 import type { AccountRepository } from '../store/account-repository.js';
@@ -36,6 +38,8 @@ export interface ProviderDependencies {
   signingKeys: readonly SigningKey[];
   cookieKeys: string[];
   logger: Logger;
+  /** Receives token issuance, refresh, revocation and reuse events. */
+  audit?: AuditTrail;
 }
 
 function requestedScopes(ctx: KoaContextWithOIDC): string[] {
@@ -246,6 +250,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     deps.logger.error({ err: error, route: ctx.oidc?.route }, 'authorization server error');
   });
+  if (deps.audit !== undefined) {
+    auditProviderEvents(provider, deps.audit);
+  }
 
   return provider;
 }

@@ -2,6 +2,9 @@ import type { Kysely } from 'kysely';
 
 import { AccountService } from '../accounts/account-service.js';
 import { ApiKeyService } from '../api-keys/api-key-service.js';
+import { toAuditRecord } from '../audit/audit-trail.js';
+import type { AuditEvent } from '../audit/events.js';
+import { AuditRepository } from '../store/audit-repository.js';
 import { KeyedHash } from '../core/keyed-hash.js';
 import { deriveKey } from '../core/secret-box.js';
 import { loadConfig } from '../config/load.js';
@@ -23,6 +26,9 @@ export interface AdminContext {
   apiKeyService: ApiKeyService;
   clients: ClientRepository;
   signingKeys: SigningKeyRepository;
+  auditEvents: AuditRepository;
+  /** Stores an audit event of an admin action at once; a failure is reported on standard error, never fails the command. */
+  recordAudit(event: AuditEvent): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -37,6 +43,7 @@ export async function openAdminContext(dataDir: string | undefined): Promise<Adm
   const secret = loadServerSecret(config.dataDir);
   const repositories = createRepositories(db, secret);
   const hasher = new KeyedHash(deriveKey(secret, 'api key hashes'));
+  const auditEvents = new AuditRepository(db);
 
   return {
     config,
@@ -44,6 +51,14 @@ export async function openAdminContext(dataDir: string | undefined): Promise<Adm
     ...repositories,
     accountService: new AccountService(repositories.accounts),
     apiKeyService: new ApiKeyService(repositories.apiKeys, repositories.accounts, hasher),
+    auditEvents,
+    async recordAudit(event) {
+      try {
+        await auditEvents.insert([toAuditRecord(event)]);
+      } catch (error) {
+        process.stderr.write(`warning: recording the audit event ${event.type} failed: ${(error as Error).message}\n`);
+      }
+    },
     close: () => db.destroy(),
   };
 }

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { registerApiKeyCommands } from './commands/apikeys.js';
+import { registerAuditCommand } from './commands/audit.js';
 import { registerClientCommands } from './commands/clients.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerStartCommand } from './commands/start.js';
@@ -20,6 +21,7 @@ registerUserCommands(program);
 registerClientCommands(program);
 registerKeyCommands(program);
 registerApiKeyCommands(program);
+registerAuditCommand(program);
 
 try {
   await program.parseAsync(process.argv);

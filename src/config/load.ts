@@ -7,7 +7,8 @@ import ipaddr from 'ipaddr.js';
 import { YAMLParseError, parse as parseYaml } from 'yaml';
 
 import { parseDuration } from '../core/duration.js';
-import { CONFIG_SCHEMA, type GatewayRoute, type PortcullisConfig, type RateLimitConfig } from './schema.js';
+import { CONFIG_SCHEMA, type PortcullisConfig, type RateLimitConfig } from './schema.js';
+import { checkUpstreams, demoRoutes, foldShorthandUpstream } from './upstreams.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -111,18 +112,6 @@ export const DEMO_OPENAPI_DOCUMENT = fileURLToPath(new URL('../../openapi/demo-o
 function fileUpstream(file: JsonObject): unknown {
   const gateway = file['gateway'];
   return isObject(gateway) ? gateway['upstreamUrl'] : undefined;
-}
-
-/** Returns the operations of the demo Orders API, the default upstream. */
-export function demoRoutes(): GatewayRoute[] {
-  const both: GatewayRoute['credentials'] = ['jwt', 'api_key'];
-  return [
-    { method: 'GET', path: '/orders', scopes: ['orders:read'], roles: [], credentials: both },
-    { method: 'POST', path: '/orders', scopes: ['orders:write'], roles: [], credentials: both },
-    { method: 'GET', path: '/orders/:id', scopes: ['orders:read'], roles: [], credentials: both },
-    { method: 'DELETE', path: '/orders/:id', scopes: ['orders:write'], roles: [], credentials: both },
-    { method: 'GET', path: '/admin/orders', scopes: ['admin'], roles: ['admin'], credentials: ['jwt'] },
-  ];
 }
 
 /** Returns the built-in rate limits: a per-address limit on every route and the demo's order quota. */
@@ -229,9 +218,12 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
       mountPath: '/api',
       upstreamUrl: null,
       clockToleranceSeconds: 5,
+      upstreamConnectTimeoutMs: 5000,
       upstreamTimeoutMs: 30_000,
+      responseLimitBytes: 1_048_576,
       routes: demoRoutes(),
       openapi: options.upstreamUrl === undefined && fileUpstream(file) === undefined ? DEMO_OPENAPI_DOCUMENT : null,
+      upstreams: [],
     },
     bodyLimitBytes: 1_048_576,
     headerLimitBytes: 16_384,
@@ -239,6 +231,8 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     rateLimit: defaultRateLimits(),
     apiKeys: { rotationGrace: '24h' },
     registration: { enabled: true },
+    audit: { retention: '90d' },
+    metrics: { enabled: false, host: '127.0.0.1', port: 9464 },
   };
 
   const fromFile = merge(defaults, file, '', problems) as PortcullisConfig;
@@ -348,7 +342,13 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Environment = p
       problems.push(`${source}${path}: ${error.message ?? 'is invalid'}${extra}`);
     }
   } else {
-    problems.push(...checkSemantics(config).map((problem) => `${source}${problem}`));
+    const fileGateway = isObject(file['gateway']) ? file['gateway'] : {};
+    const semantic = [
+      ...foldShorthandUpstream(config.gateway, fileGateway, options.upstreamUrl, DEMO_OPENAPI_DOCUMENT),
+      ...checkSemantics(config),
+      ...checkUpstreams(config.gateway.upstreams),
+    ];
+    problems.push(...semantic.map((problem) => `${source}${problem}`));
   }
 
   if (problems.length > 0) {

@@ -34,23 +34,89 @@ export interface GatewayRoute {
   credentials: Array<'jwt' | 'api_key'>;
 }
 
-export interface GatewayConfig {
-  /** Path prefix under which the gateway proxies to the upstream. Default `/api`. */
+/** Deprecation and sunset of an upstream or an operation. An operation's values win over its upstream's. */
+export interface LifecyclePolicy {
+  /** Date-time (RFC 3339) when the deprecation takes or took effect, sent as the `Deprecation` header (RFC 9745). Default none. */
+  deprecation?: string;
+  /** Date-time (RFC 3339) when the operation stops working, sent as the `Sunset` header (RFC 8594). From then on requests get 410. Default none. */
+  sunset?: string;
+  /** A page about the deprecation, sent as `Link: <…>; rel="deprecation"`. Default none. */
+  deprecationLink?: string;
+  /** A page about the sunset, sent as `Link: <…>; rel="sunset"`. Default none. */
+  sunsetLink?: string;
+}
+
+/**
+ * An object-level rule: a request parameter must match a claim of the caller,
+ * so that a caller cannot name another user's or tenant's objects.
+ */
+export interface ObjectBinding {
+  /** Location of the parameter: `path` or `query`. */
+  in: 'path' | 'query';
+  /** The parameter name, as the OpenAPI document spells it (`userId`). */
+  name: string;
+  /** Claim compared with the parameter. `sub` is the subject, which for an API key is the key's owner. */
+  claim: string;
+  /** `equals`: the claim is the value. `oneOf`: the claim is a list that contains the value. */
+  match: 'equals' | 'oneOf';
+  /** Roles whose holders skip this rule, for example `admin`. Default none. */
+  bypassRoles: string[];
+}
+
+/** Gateway policy of one operation, keyed by operationId or `METHOD /path` (`GET /users/{userId}/orders`). */
+export interface OperationPolicy extends LifecyclePolicy {
+  /** Scopes required in addition to those of the OpenAPI document. Default none. */
+  scopes: string[];
+  /** Roles required in addition to `x-portcullis-roles`. Default none. */
+  roles: string[];
+  /** Whether the operation is served without credentials, the only way an operation without `security` is accepted. Default false. */
+  public: boolean;
+  /** Object-level rules checked after scopes and roles. Default none. */
+  bindings: ObjectBinding[];
+}
+
+/** One upstream service behind the gateway. */
+export interface UpstreamConfig extends LifecyclePolicy {
+  /** Unique name, used in logs and error messages. */
+  name: string;
+  /** Base URL of the upstream, or null for the built-in demo Orders API. */
+  url: string | null;
+  /** Path prefix under which the gateway proxies to this upstream. Mount paths must not overlap. */
   mountPath: string;
-  /** Base URL of the upstream. Default: the built-in demo Orders API. */
-  upstreamUrl: string | null;
+  /** Path of the upstream's OpenAPI 3.0 or 3.1 document, or null to use `routes`. */
+  openapi: string | null;
+  /** The operations forwarded when `openapi` is null. Default none. */
+  routes: GatewayRoute[];
+  /** Policy per operation. Default none. */
+  operations: Record<string, OperationPolicy>;
+}
+
+export interface GatewayConfig {
   /** Allowed clock difference when checking `exp` and `nbf`, in seconds. Default 5, at most 60. */
   clockToleranceSeconds: number;
-  /** Upstream response timeout, in milliseconds. Default 30000. */
-  upstreamTimeoutMs: number;
-  /** The operations forwarded to the upstream; anything else gets 404. Default: the demo Orders API's. */
-  routes: GatewayRoute[];
+  /** Maximum time to open a connection to the upstream, in milliseconds. Default 5000. */
+  upstreamConnectTimeoutMs: number;
   /**
-   * Path of the upstream's OpenAPI 3.0 or 3.1 document. When set, the
-   * operations, their security and their request validation come from it,
-   * and `routes` is ignored. Default none.
+   * Maximum wait for the upstream's response headers, in milliseconds; a
+   * response body the gateway checks must then arrive within the same time
+   * again. Default 30000.
    */
-  openapi: string | null;
+  upstreamTimeoutMs: number;
+  /** Largest upstream response body the gateway reads to check it, in bytes. Default 1048576 (1 MiB). */
+  responseLimitBytes: number;
+  /**
+   * The upstreams behind the gateway. Default: when the file lists none, one
+   * upstream built from the shorthand keys below.
+   */
+  upstreams: UpstreamConfig[];
+  /** Shorthand for one upstream: its mount path. Default `/api`. Not allowed together with `upstreams`. */
+  mountPath?: string;
+  /** Shorthand for one upstream: its base URL. Default: the built-in demo Orders API. */
+  upstreamUrl?: string | null;
+  /** Shorthand for one upstream: the operations when no OpenAPI document is set. Default: the demo Orders API's. */
+  routes?: GatewayRoute[];
+  /** Shorthand for one upstream: its OpenAPI document. Default: the demo document when the demo upstream runs. */
+  openapi?: string | null;
 }
 
 /** A part of a rate-limit key: the client address, the subject, the OAuth client or the API key id. */
@@ -151,6 +217,22 @@ export interface PortcullisConfig {
   rateLimit: RateLimitConfig;
   apiKeys: ApiKeysConfig;
   registration: RegistrationConfig;
+  audit: AuditConfig;
+  metrics: MetricsConfig;
+}
+
+export interface AuditConfig {
+  /** How long audit events are kept in the store before the hourly purge deletes them. Default `90d`. */
+  retention: Duration;
+}
+
+export interface MetricsConfig {
+  /** Prometheus metrics at `GET /metrics` on a listener of its own, when true. Default false. */
+  enabled: boolean;
+  /** Address of the metrics listener. Default `127.0.0.1`, so only the machine itself can scrape. */
+  host: string;
+  /** TCP port of the metrics listener; 0 picks a free one. Default 9464. */
+  port: number;
 }
 
 export interface RegistrationConfig {
@@ -168,6 +250,81 @@ const seconds = (maximum: number) => ({ type: 'integer', minimum: 1, maximum });
 const DURATION = { type: 'string', pattern: '^[1-9][0-9]{0,8}(ms|s|m|h|d)$' } as const;
 const METHOD = { enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] } as const;
 const ROUTE_PATH = { type: 'string', pattern: '^/[A-Za-z0-9._~:/-]*$' } as const;
+
+const MOUNT_PATH = { type: 'string', pattern: '^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$' } as const;
+const SCOPES = { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' }, default: [] } as const;
+const ROLES = { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 64 }, default: [] } as const;
+const DATE_TIME = { type: 'string', format: 'date-time' } as const;
+const LINK = { type: 'string', format: 'uri', pattern: '^https?://' } as const;
+
+const GATEWAY_ROUTES = {
+  type: 'array',
+  minItems: 1,
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['method', 'path', 'credentials'],
+    properties: {
+      method: METHOD,
+      path: { type: 'string', pattern: '^/([A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_]*)(/([A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_]*))*$' },
+      scopes: SCOPES,
+      roles: ROLES,
+      credentials: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['jwt', 'api_key'] } },
+    },
+  },
+} as const;
+
+const LIFECYCLE_PROPERTIES = {
+  deprecation: DATE_TIME,
+  sunset: DATE_TIME,
+  deprecationLink: LINK,
+  sunsetLink: LINK,
+} as const;
+
+const OBJECT_BINDING = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['in', 'name', 'claim', 'match'],
+  properties: {
+    in: { enum: ['path', 'query'] },
+    name: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,63}$' },
+    claim: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$' },
+    match: { enum: ['equals', 'oneOf'] },
+    bypassRoles: ROLES,
+  },
+} as const;
+
+const OPERATION_POLICY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    scopes: SCOPES,
+    roles: ROLES,
+    public: { type: 'boolean', default: false },
+    bindings: { type: 'array', items: OBJECT_BINDING, default: [] },
+    ...LIFECYCLE_PROPERTIES,
+  },
+} as const;
+
+const UPSTREAM = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'mountPath'],
+  properties: {
+    name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' },
+    url: { type: ['string', 'null'], format: 'uri', pattern: '^https?://', default: null },
+    mountPath: MOUNT_PATH,
+    openapi: { type: ['string', 'null'], minLength: 1, default: null },
+    routes: { ...GATEWAY_ROUTES, minItems: 0, default: [] },
+    operations: {
+      type: 'object',
+      default: {},
+      propertyNames: { type: 'string', minLength: 1, maxLength: 256 },
+      additionalProperties: OPERATION_POLICY,
+    },
+    ...LIFECYCLE_PROPERTIES,
+  },
+} as const;
 
 const LIMIT_RULE_PROPERTIES = {
   name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
@@ -281,29 +438,17 @@ export const CONFIG_SCHEMA = {
     gateway: {
       type: 'object',
       additionalProperties: false,
-      required: ['mountPath', 'upstreamUrl', 'clockToleranceSeconds', 'upstreamTimeoutMs', 'routes', 'openapi'],
+      required: ['clockToleranceSeconds', 'upstreamConnectTimeoutMs', 'upstreamTimeoutMs', 'responseLimitBytes', 'upstreams'],
       properties: {
-        mountPath: { type: 'string', pattern: '^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$' },
-        upstreamUrl: { type: ['string', 'null'], format: 'uri', pattern: '^https?://' },
         clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 60 },
+        upstreamConnectTimeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
         upstreamTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000 },
+        responseLimitBytes: { type: 'integer', minimum: 1024, maximum: 104_857_600 },
+        upstreams: { type: 'array', items: UPSTREAM },
+        mountPath: MOUNT_PATH,
+        upstreamUrl: { type: ['string', 'null'], format: 'uri', pattern: '^https?://' },
         openapi: { type: ['string', 'null'], minLength: 1 },
-        routes: {
-          type: 'array',
-          minItems: 1,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['method', 'path', 'credentials'],
-            properties: {
-              method: METHOD,
-              path: { type: 'string', pattern: '^/([A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_]*)(/([A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_]*))*$' },
-              scopes: { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' }, default: [] },
-              roles: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 64 }, default: [] },
-              credentials: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['jwt', 'api_key'] } },
-            },
-          },
-        },
+        routes: GATEWAY_ROUTES,
       },
     },
     bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 104_857_600 },
@@ -321,6 +466,22 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       required: ['rotationGrace'],
       properties: { rotationGrace: { type: 'string', pattern: '^(0|[1-9][0-9]{0,8}(s|m|h|d))$' } },
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['retention'],
+      properties: { retention: { type: 'string', pattern: '^[1-9][0-9]{0,8}(m|h|d)$' } },
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['enabled', 'host', 'port'],
+      properties: {
+        enabled: { type: 'boolean' },
+        host: { type: 'string', minLength: 1 },
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
+      },
     },
   },
 } as const;

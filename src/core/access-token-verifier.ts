@@ -10,6 +10,8 @@ export interface AccessTokenClaims {
   grantId: string | undefined;
   expiresAt: number;
   jti: string;
+  /** Every claim of the verified payload, for object-level rules on claims such as `tenants`. */
+  payload: Readonly<JWTPayload>;
 }
 
 export interface AccessTokenVerifierOptions {
@@ -160,6 +162,7 @@ export class AccessTokenVerifier {
       scopes: scope === undefined || scope === '' ? [] : scope.split(' '),
       roles: requireStringArray(payload['roles'], 'roles'),
       expiresAt: payload.exp as number,
+      payload,
     };
   }
 }

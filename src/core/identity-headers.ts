@@ -37,6 +37,11 @@ export interface Identity {
   credential: CredentialKind;
   /** The public id of the API key, for API key callers. */
   keyId?: string;
+  /**
+   * The access token's claims, for object-level rules; absent for API key
+   * callers, who have only their owner as `subject`. Never sent upstream.
+   */
+  claims?: Readonly<Record<string, unknown>>;
 }
 
 /** Builds the identity headers for an authenticated caller. */

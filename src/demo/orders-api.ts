@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
-import { createHttpApp, identityOf, portcullis, type Logger } from '../library/fastify.js';
+import { createHttpApp, identityOf, portcullis, requireAccess, type Logger } from '../library/fastify.js';
 import { ProblemError, requireOwned, type IdentityAssertionSettings } from '../library/index.js';
 import { InvalidCursorError, OrderLimitError, OrderStore, type Order, type OrderPage } from './order-store.js';
+import { registerProfileRoutes } from './profiles.js';
+import { registerUserOrderRoutes } from './user-orders.js';
 
 /** Options of the demo Orders API. */
 export interface OrdersApiOptions {
@@ -256,7 +258,11 @@ function registerAdminRoutes(app: FastifyInstance, store: OrderStore): void {
  *
  * Paths are relative to the gateway's mount path, which the gateway strips
  * before it forwards a request: `POST /orders`, `GET /orders`,
- * `GET /orders/:id`, `DELETE /orders/:id` and `GET /admin/orders`.
+ * `GET /orders/:id`, `DELETE /orders/:id`, `GET /users/:userId/orders`,
+ * `GET /admin/orders`, and the deliberately flawed `GET` and
+ * `PATCH /users/:userId/profile` (see profiles.ts). The per-user listing
+ * trusts its path and relies on the gateway's object-level binding; the
+ * profiles are safe only behind the gateway's OpenAPI checks.
  */
 export function createOrdersApi(options: OrdersApiOptions): FastifyInstance {
   const publicPrefix = normalizePublicPrefix(options.publicPrefix ?? DEFAULT_PUBLIC_PREFIX);
@@ -275,7 +281,18 @@ export function createOrdersApi(options: OrdersApiOptions): FastifyInstance {
   void app.register(portcullis, { identityAssertions: options.identityAssertion, securityHeaders: false, problemHandlers: false });
 
   registerOrderRoutes(app, store, publicPrefix);
+  registerUserOrderRoutes(
+    app,
+    { schema: { querystring: pageQuerySchema, response: { 200: pageSchema } }, onRequest: requireAccess({ scopes: ['orders:read'] }), preValidation: requireDecimalLimit },
+    (userId, limit, cursor) => listPage(() => store.listOwned(userId, limit, cursor)),
+  );
   registerAdminRoutes(app, store);
+  // The profiles reuse the order scopes, which are the only API scopes the authorization server issues.
+  registerProfileRoutes(app, {
+    caller: identityOf,
+    read: requireAccess({ scopes: ['orders:read'] }),
+    write: requireAccess({ scopes: ['orders:write'] }),
+  });
 
   return app;
 }

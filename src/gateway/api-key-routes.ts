@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
+import { auditRequest } from '../audit/request-events.js';
 import { ApiKeyRequestError, type ApiKeyService } from '../api-keys/api-key-service.js';
 import { parseDuration } from '../core/duration.js';
 import type { Identity } from '../core/identity-headers.js';
@@ -95,6 +96,7 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
         ceiling: identity.scopes,
       });
       request.log.info({ keyId: created.summary.id, ownerId: account.id }, 'API key created');
+      auditRequest(request, { type: 'api_key.created', outcome: 'success', keyId: created.summary.id });
       return reply.code(201).header('cache-control', 'no-store').send({ key: created.value, ...created.summary });
     } catch (error) {
       if (error instanceof ApiKeyRequestError) {
@@ -117,6 +119,7 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
         throw keyNotFound(request.params.id);
       }
       request.log.info({ keyId: request.params.id, successor: rotated.summary.id }, 'API key rotated');
+      auditRequest(request, { type: 'api_key.rotated', outcome: 'success', keyId: request.params.id, detail: `successor ${rotated.summary.id}` });
       return reply.code(201).header('cache-control', 'no-store').send({ key: rotated.value, ...rotated.summary });
     },
   );
@@ -127,6 +130,7 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
       throw keyNotFound(request.params.id);
     }
     request.log.info({ keyId: request.params.id }, 'API key revoked');
+    auditRequest(request, { type: 'api_key.revoked', outcome: 'success', keyId: request.params.id });
     return reply.code(204).send();
   });
 }

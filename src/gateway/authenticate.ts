@@ -1,5 +1,7 @@
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 
+import type { AuditEvent } from '../audit/events.js';
+import { auditRequest } from '../audit/request-events.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import { InvalidAccessTokenError, type AccessTokenClaims, type AccessTokenVerifier } from '../core/access-token-verifier.js';
 import { API_KEY_PREFIX } from '../core/api-keys/format.js';
@@ -29,6 +31,16 @@ export interface AuthenticationRequest extends CredentialSource {
   log: Pick<FastifyBaseLogger, 'info' | 'warn'>;
 }
 
+/**
+ * Records a security event when the request is a Fastify request, whose app
+ * may have an audit trail. Requests of the Express adapter have none.
+ */
+function recordAudit(request: AuthenticationRequest, event: AuditEvent): void {
+  if ('server' in request) {
+    auditRequest(request as FastifyRequest, event);
+  }
+}
+
 /** Query parameters that carry credentials and must be sent in a header instead. */
 const CREDENTIAL_QUERY_PARAMETERS = new Set(['access_token', 'api_key', 'apikey', 'api-key', 'key', 'token']);
 
@@ -52,7 +64,7 @@ function unauthorized(detail: string, accepted: readonly CredentialKind[], error
  * keep them: a parameter with a credential's name, or any value that looks
  * like an API key.
  */
-function rejectCredentialsInQuery(request: AuthenticationRequest): void {
+export function rejectCredentialsInQuery(request: AuthenticationRequest): void {
   const query = request.query as Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(query ?? {})) {
     const values = Array.isArray(value) ? value : [value];
@@ -93,7 +105,14 @@ async function authenticateToken(
     throw unauthorized('The access token is invalid: it was revoked.', accepted, 'invalid_token');
   }
 
-  return { subject: claims.subject, scopes: claims.scopes, roles: claims.roles, clientId: claims.clientId, credential: 'jwt' };
+  return {
+    subject: claims.subject,
+    scopes: claims.scopes,
+    roles: claims.roles,
+    clientId: claims.clientId,
+    credential: 'jwt',
+    claims: claims.payload,
+  };
 }
 
 async function authenticateApiKey(
@@ -113,6 +132,7 @@ async function authenticateApiKey(
       throw unauthorized('The API key is invalid, revoked or expired.', accepted);
     case 'address_not_allowed':
       request.log.warn({ keyId: result.record.id, address: request.ip }, 'API key used from a disallowed address');
+      recordAudit(request, { type: 'api_key.address_rejected', outcome: 'denied', actor: result.record.ownerId, keyId: result.record.id });
       throw new ProblemError('forbidden', 'This API key may not be used from this address.');
     case 'valid':
       return {

@@ -2,11 +2,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 
 import { IDENTITY_ASSERTION_HEADER, type IdentityAssertionSigner } from '../core/identity-assertion.js';
-import { identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
+import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
+import { startUpstreamTimer } from '../metrics/http-hooks.js';
+import { relayCheckedResponse } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
+import type { BodyLimits, UpstreamResponse } from './upstream-response.js';
 
 /**
  * Request headers that never reach the upstream: credentials for Portcullis
@@ -44,9 +47,10 @@ const DROPPED_REQUEST_HEADERS = new Set([
 /**
  * Response headers from the upstream that would reveal its stack, set
  * cookies on the origin that also serves the sign-in pages, or override
- * the gateway's security headers and CORS policy.
+ * the gateway's security headers, CORS policy and request id (the one its
+ * logs and problem documents carry).
  */
-const DROPPED_RESPONSE_HEADERS = new Set(['x-powered-by', 'server', 'set-cookie', ...Object.keys(securityHeaders({ https: true }))]);
+const DROPPED_RESPONSE_HEADERS = new Set(['x-powered-by', 'server', 'set-cookie', 'x-request-id', ...Object.keys(securityHeaders({ https: true }))]);
 
 function isDroppedRequestHeader(name: string): boolean {
   // Servers that map `_` to `-` (CGI-style) would read x_portcullis_roles as an identity header.
@@ -79,15 +83,21 @@ export function upstreamPath(policy: RoutePolicy, params: Record<string, string>
 export interface ForwardOptions {
   /** Path prefix of the upstream base URL, without a trailing slash. */
   upstreamPrefix: string;
+  /** Limits on the upstream response bodies that the gateway reads to check them. */
+  responseLimits: BodyLimits;
   /** Signs the identity assertion that goes with each forwarded request. */
   identitySigner: IdentityAssertionSigner;
 }
 
-/** Sends the authorized request to the upstream with identity headers and relays its response. */
+/**
+ * Sends the authorized request to the upstream with identity headers and
+ * relays its response. A public operation has no identity, and its upstream
+ * gets only the request id.
+ */
 export async function forward(
   request: FastifyRequest,
   reply: FastifyReply,
-  identity: Identity,
+  identity: Identity | undefined,
   policy: RoutePolicy,
   options: ForwardOptions,
 ): Promise<FastifyReply> {
@@ -105,14 +115,30 @@ export async function forward(
     ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
     : {};
 
+  const { responses } = policy;
+  const checkOptions = { ...options.responseLimits, relayedHeaders: clientResponseHeaders };
+
   // The assertion binds the exact request target the upstream receives.
   const target = `${options.upstreamPrefix}${path}${query}`;
-  const assertion = await options.identitySigner.sign(identity, { method: request.method, target, requestId: request.id });
+  const assertion =
+    identity === undefined ? undefined : await options.identitySigner.sign(identity, { method: request.method, target, requestId: request.id });
 
+  const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
   return reply.from(target, {
     ...bodyOptions,
-    rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity, assertion),
-    rewriteHeaders: (headers) => clientResponseHeaders(headers),
+    rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity, assertion, responses !== undefined),
+    rewriteHeaders: (headers) => {
+      upstreamResponded();
+      return clientResponseHeaders(headers);
+    },
+    // reply-from 12 types `upstream` as a raw server response, but at run
+    // time it is an object with statusCode, headers and the body stream.
+    ...(responses === undefined
+      ? {}
+      : {
+          onResponse: (_request, checkedReply, upstream) =>
+            relayCheckedResponse(request, checkedReply as FastifyReply, upstream as unknown as UpstreamResponse, responses, checkOptions),
+        }),
     onError: (failedReply, { error }) => {
       const code = (error as Error & { code?: string }).code ?? '';
       const timedOut = /timeout/i.test(code) || /timeout/i.test(error.message);
@@ -125,7 +151,13 @@ export async function forward(
   });
 }
 
-function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpHeaders, identity: Identity, assertion: string): IncomingHttpHeaders {
+function upstreamRequestHeaders(
+  request: FastifyRequest,
+  incoming: IncomingHttpHeaders,
+  identity: Identity | undefined,
+  assertion: string | undefined,
+  checksResponse: boolean,
+): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
 
   for (const [name, value] of Object.entries(incoming)) {
@@ -134,12 +166,19 @@ function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpH
     }
   }
 
-  Object.assign(headers, identityHeaders(identity, request.id));
-  headers[IDENTITY_ASSERTION_HEADER] = assertion;
+  Object.assign(headers, identity === undefined ? { [IDENTITY_HEADERS.requestId]: request.id } : identityHeaders(identity, request.id));
+  if (assertion !== undefined) {
+    headers[IDENTITY_ASSERTION_HEADER] = assertion;
+  }
   headers['x-forwarded-for'] = request.ip;
   headers['x-forwarded-proto'] = request.protocol;
   if (request.headers.host !== undefined) {
     headers['x-forwarded-host'] = request.headers.host;
+  }
+
+  // A compressed body could not be parsed and checked.
+  if (checksResponse) {
+    headers['accept-encoding'] = 'identity';
   }
 
   return headers;

@@ -13,9 +13,11 @@ import { ProblemError } from '../core/problem.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import type { Account } from '../store/account-repository.js';
 import { apiKeyRoutes } from './api-key-routes.js';
-import { authenticate, type AuthenticationDependencies } from './authenticate.js';
+import { authenticate, rejectCredentialsInQuery, type AuthenticationDependencies } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { forward, upstreamPath } from './forward.js';
+import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
+import { enforceBindings } from './object-binding.js';
 import type { RoutePolicy } from './route-policy.js';
 
 /** Options of the gateway plugin, which is registered with the mount path as its prefix. */
@@ -32,9 +34,16 @@ export interface GatewayOptions {
   apiKeyGraceSeconds: number;
   /** Browser origins allowed to call the API. */
   corsOrigins: readonly string[];
+  /** Maximum time to open a connection to the upstream, in milliseconds. */
+  upstreamConnectTimeoutMs: number;
+  /** Maximum wait for response headers, and then for a checked response body, in milliseconds. */
   upstreamTimeoutMs: number;
+  /** Largest upstream response body read for checking, in bytes. */
+  responseLimitBytes: number;
   bodyLimitBytes: number;
   rateLimits: GatewayRateLimits;
+  /** Serve the API key management routes (`/keys`) under this mount path; one upstream of several does. */
+  manageApiKeys: boolean;
   /** Signs the identity assertion sent upstream with every forwarded request. */
   identitySigner: IdentityAssertionSigner;
 }
@@ -61,9 +70,10 @@ const PREFLIGHT_MAX_AGE_SECONDS = 600;
  * path, matches it against the declared operations, authorizes it and
  * forwards it upstream with identity headers.
  *
- * The pipeline, in order: CORS → authenticate → route match → authorize →
- * forward. Every step fails closed: an error in any of them ends the request
- * with a problem response, and nothing reaches the upstream.
+ * The pipeline, in order: CORS → route match → sunset check → authenticate
+ * (skipped for public operations) → authorize → object-level bindings →
+ * validate → forward. Every step fails closed: an error in any of them ends
+ * the request with a problem response, and nothing reaches the upstream.
  */
 export async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
   const upstream = new URL(options.upstreamUrl);
@@ -87,7 +97,13 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     // reply-from would log the upstream URL with its query string, which
     // can carry secrets; the gateway logs requests itself, redacted.
     disableRequestLogging: true,
-    undici: { headersTimeout: options.upstreamTimeoutMs, bodyTimeout: options.upstreamTimeoutMs },
+    undici: {
+      headersTimeout: options.upstreamTimeoutMs,
+      bodyTimeout: options.upstreamTimeoutMs,
+      // reply-from 12 passes `tls: { rejectUnauthorized: false }` to undici
+      // unless its options set it, and `connect` options override it.
+      connect: { timeout: options.upstreamConnectTimeoutMs, rejectUnauthorized: true },
+    },
   });
 
   // The body goes to the upstream byte for byte; the upstream parses it.
@@ -96,7 +112,11 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     done(null, body);
   });
 
-  checkLimitTargets(options.routes, options.rateLimits);
+  const forwardOptions = {
+    upstreamPrefix,
+    responseLimits: { limitBytes: options.responseLimitBytes, timeoutMs: options.upstreamTimeoutMs },
+    identitySigner: options.identitySigner,
+  };
 
   const authenticationDependencies: AuthenticationDependencies = {
     verifier: options.verifier,
@@ -105,20 +125,32 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     apiKeys: options.apiKeys,
   };
 
-  await app.register(apiKeyRoutes, {
-    authentication: authenticationDependencies,
-    apiKeys: options.apiKeys,
-    findAccount: options.findAccount,
-    defaultGraceSeconds: options.apiKeyGraceSeconds,
-  });
+  if (options.manageApiKeys) {
+    await app.register(apiKeyRoutes, {
+      authentication: authenticationDependencies,
+      apiKeys: options.apiKeys,
+      findAccount: options.findAccount,
+      defaultGraceSeconds: options.apiKeyGraceSeconds,
+    });
+  }
 
   for (const policy of options.routes) {
     const scope = `${policy.method} ${app.prefix}${policy.path}`;
+    const lifecycle = lifecycleHeaders(policy.lifecycle);
     app.route({
       method: policy.method,
       url: policy.path,
-      onRequest: async (request) => {
-        request.identity = await authenticate(request, authenticationDependencies, policy.credentials);
+      // A retired operation is rejected before authentication, because its
+      // sunset is public knowledge and the upstream must not be called at all.
+      onRequest: async (request, reply) => {
+        reply.headers(checkLifecycle(policy.lifecycle, lifecycle, new Date()));
+        // A public operation reads no credential, but one sent in its query
+        // string would still reach the upstream's logs.
+        if (policy.public) {
+          rejectCredentialsInQuery(request);
+        } else {
+          request.identity = await authenticate(request, authenticationDependencies, policy.credentials);
+        }
       },
       preValidation: async (request, reply) => {
         const checks = limitChecks(request, policy, options.rateLimits, scope, 'rate');
@@ -131,11 +163,19 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
         if (upstreamPath(policy, request.params as Record<string, string>) === undefined) {
           throw new ProblemError('not_found', 'No resource matches the path parameter.');
         }
-        authorize(request.identity as Identity, policy);
+        const identity = request.identity;
+        if (identity !== undefined) {
+          authorize(identity, policy);
+
+          const parameters = { params: request.params as Record<string, string>, query: (request.query ?? {}) as Record<string, unknown> };
+          enforceBindings(policy.bindings, parameters, identity, (binding) => {
+            request.log.info({ subject: identity.subject, parameter: binding.name, location: binding.in, claim: binding.claim }, 'object-level binding rejected the request');
+          });
+        }
         validateRequest(request, policy);
         await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, policy, options.rateLimits, scope, 'quota'));
       },
-      handler: (request, reply) => forward(request, reply, request.identity as Identity, policy, { upstreamPrefix, identitySigner: options.identitySigner }),
+      handler: (request, reply) => forward(request, reply, request.identity, policy, forwardOptions),
     });
   }
 
@@ -151,8 +191,14 @@ function matches(target: { method: string; path: string }, policy: RoutePolicy):
   return target.method === policy.method && target.path === policy.path;
 }
 
-/** Fails the start when a limit names an operation the gateway does not declare, which would never apply. */
-function checkLimitTargets(routes: readonly RoutePolicy[], limits: GatewayRateLimits): void {
+/**
+ * Fails the start when a limit names an operation that no upstream declares,
+ * which would never apply. `routes` are the operations of every upstream.
+ *
+ * NOTE: limits name an operation by method and path relative to the mount
+ * path, so a limit applies to that operation in every upstream declaring it.
+ */
+export function checkLimitTargets(routes: readonly RoutePolicy[], limits: Pick<GatewayRateLimits, 'routes' | 'flows'>): void {
   for (const target of [...limits.routes, ...limits.flows]) {
     if (!routes.some((policy) => matches(target, policy))) {
       throw new Error(`Rate limit configured for ${target.method} ${target.path}, which is not a declared operation`);

@@ -7,6 +7,9 @@
 
 import type { CredentialKind } from '../core/identity-headers.js';
 import type { RequestParts, RequestViolation } from '../core/openapi/operations.js';
+import type { ResponseRules } from '../core/openapi/response-schema.js';
+import type { Lifecycle } from './lifecycle.js';
+import type { ObjectBinding } from './object-binding.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -20,8 +23,16 @@ export interface RoutePolicy {
   roles: readonly string[];
   /** Credential kinds accepted on this operation. */
   credentials: readonly CredentialKind[];
+  /** Served without authentication; the upstream gets no identity headers. */
+  public: boolean;
+  /** Object-level rules on path and query parameters. */
+  bindings: readonly ObjectBinding[];
+  /** Deprecation and sunset dates. */
+  lifecycle: Lifecycle;
   /** Checks the request against the operation's declared parameters and body, when the upstream publishes them. */
   validate?: (parts: RequestParts) => RequestViolation | undefined;
+  /** The declared responses, checked and filtered before they reach the caller, when the upstream publishes them. */
+  responses?: ResponseRules;
 }
 
 /** Returns the scopes and roles in `policy` that the caller lacks. */

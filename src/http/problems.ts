@@ -8,6 +8,7 @@ import {
   toProblemDocument,
   type ProblemDocument,
 } from '../core/problem.js';
+import { auditProblem } from '../audit/request-events.js';
 import { toFieldErrors, type SchemaViolation } from '../core/validation-errors.js';
 
 /** Sends a problem document with the right status, headers and content type. */
@@ -105,6 +106,7 @@ export function installProblemHandlers(app: FastifyInstance): void {
     logFailure(request, error, problem);
 
     if (problem !== undefined) {
+      auditProblem(request, problem);
       return sendProblem(reply, problem);
     }
 

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
+import { auditRequest } from '../audit/request-events.js';
 import { clientAddressKey } from '../core/client-address.js';
 import { parseDuration } from '../core/duration.js';
 import type { Identity } from '../core/identity-headers.js';
@@ -154,7 +155,9 @@ export async function enforceLimits(request: FastifyRequest, reply: FastifyReply
   }
 
   if (outcome.denied !== undefined) {
-    request.log.info({ policy: outcome.denied.check.policy, retryAfter: Number(outcome.problem.headers['retry-after']) }, 'rate limit reached');
+    const { policy } = outcome.denied.check;
+    request.log.info({ policy, retryAfter: Number(outcome.problem.headers['retry-after']) }, 'rate limit reached');
+    auditRequest(request, { type: 'rate_limit.exceeded', outcome: 'denied', reason: policy, detail: outcome.problem.detail });
   }
   throw outcome.problem;
 }

@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { securityHeaders, type SecurityHeaderOptions } from '../core/security-headers.js';
+import { authorize } from '../gateway/authorize.js';
 import { installProblemHandlers, sendProblem } from '../http/problems.js';
 import { corsOptions, type CorsSettings } from './cors.js';
 import { RequestGuard, type GuardSettings, type RouteAccess } from './request-guard.js';
@@ -87,6 +88,17 @@ Object.defineProperty(portcullisPlugin, Symbol.for('skip-override'), { value: tr
 
 /** The Portcullis plugin; register it before the routes it protects. */
 export const portcullis: FastifyPluginAsync<PortcullisFastifyOptions> = portcullisPlugin;
+
+/**
+ * Creates an onRequest hook that checks the caller's scopes and roles, for
+ * routes that take hooks rather than `config.portcullis`. It runs after the
+ * plugin has authenticated the caller.
+ */
+export function requireAccess(access: Pick<RouteAccess, 'scopes' | 'roles'>): (request: FastifyRequest) => Promise<void> {
+  return async (request) => {
+    authorize(identityOf(request), { scopes: access.scopes ?? [], roles: access.roles ?? [] });
+  };
+}
 
 /** Returns the authenticated caller of a request, or throws 401 on a public route. */
 export function identityOf(request: FastifyRequest): Identity {

@@ -16,10 +16,8 @@ import { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
 import { createOrdersApi } from '../demo/orders-api.js';
-import { loadOpenApiDocument } from '../core/openapi/load.js';
-import { compileOperations } from '../core/openapi/operations.js';
-import { gateway } from '../gateway/gateway.js';
-import type { RoutePolicy } from '../gateway/route-policy.js';
+import { checkLimitTargets, gateway } from '../gateway/gateway.js';
+import { upstreamRoutes } from '../gateway/upstream-routes.js';
 import { createHttpApp } from '../http/create-app.js';
 import { createLogger, type Logger } from '../http/logger.js';
 import { KeyRing } from '../keys/key-ring.js';
@@ -32,6 +30,7 @@ import { loadServerSecret } from '../store/server-secret.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
 import { requestLimitsHook } from './request-limits.js';
+import { startObservability, type Observability } from './observability.js';
 
 export interface StartOptions {
   /** Destination of the JSON log lines; standard output by default. */
@@ -49,6 +48,7 @@ export interface RunningPortcullis {
   logger: Logger;
   keyRing: KeyRing;
   rateLimiting: RateLimiting;
+  observability: Observability;
   close(): Promise<void>;
 }
 
@@ -65,9 +65,16 @@ const CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
  * and the demo Orders API on a loopback port as the default upstream.
  */
 export async function startPortcullis(config: Readonly<PortcullisConfig>, options: StartOptions = {}): Promise<RunningPortcullis> {
+  // Upstream documents and policies are checked before anything opens, so
+  // that an unenforceable policy stops the start without leaving state behind.
+  const served = config.gateway.upstreams.filter((upstream) => upstream.url !== null || config.demo);
+  const routes = await Promise.all(served.map((upstream) => upstreamRoutes(upstream)));
+  checkLimitTargets(routes.flat(), config.rateLimit);
+
   const logger = createLogger(config.logLevel, options.logDestination);
   const db = await openDatabase(config.dataDir);
   const serverSecret = loadServerSecret(config.dataDir);
+  const observability = await startObservability(config, db, logger);
 
   const { accounts, apiKeys: apiKeyRepository, clients, signingKeys: signingKeyRepository } = createRepositories(db, serverSecret);
   const accountService = new AccountService(accounts);
@@ -98,6 +105,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     clients,
     cookieKeys: [deriveKey(serverSecret, 'oidc cookies').toString('base64url')],
     logger,
+    audit: observability.audit,
   };
   let provider: Provider = createProvider({ ...providerDependencies, signingKeys: keyRing.keys });
   keyRing.on('change', (keys) => {
@@ -114,19 +122,23 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     audience: config.audience,
   });
 
+  // One demo Orders API serves every upstream configured without a URL.
+  const demoUpstream = served.find((upstream) => upstream.url === null);
   const demo =
-    config.demo && config.gateway.upstreamUrl === null
+    demoUpstream !== undefined
       ? createOrdersApi({
           logger: logger.child({ component: 'demo-orders-api' }),
-          publicPrefix: config.gateway.mountPath,
+          publicPrefix: demoUpstream.mountPath,
           identityAssertion: { issuer: config.issuer, audience: config.audience, jwks: await identitySigner.publicJwks() },
         })
       : undefined;
-  let upstreamUrl = config.gateway.upstreamUrl;
+  let demoUrl: string | undefined;
   if (demo !== undefined) {
     await demo.listen({ host: '127.0.0.1', port: 0 });
-    upstreamUrl = `http://127.0.0.1:${(demo.server.address() as AddressInfo).port}`;
+    demoUrl = `http://127.0.0.1:${(demo.server.address() as AddressInfo).port}`;
   }
+  // A served upstream without a URL is the demo, which has started by now.
+  const upstreams = served.map((upstream) => ({ ...upstream, url: upstream.url ?? (demoUrl as string) }));
 
   const app = createHttpApp({
     logger,
@@ -137,6 +149,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
 
   const rateLimiting = await createRateLimiting(config, logger);
+  observability.install(app, rateLimiting.limiter);
   const { ipv6PrefixLength } = config.rateLimit;
   app.addHook('onRequest', requestLimitsHook(config, rateLimiting.limiter));
 
@@ -157,7 +170,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     ipv6PrefixLength,
   });
 
-  if (upstreamUrl !== null) {
+  if (upstreams.length > 0) {
     const verifier = new AccessTokenVerifier({
       issuer: config.issuer,
       audience: config.audience,
@@ -167,27 +180,32 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       jwks: () => keyRing.publicJwks,
     });
 
-    await app.register(gateway, {
-      prefix: config.gateway.mountPath,
-      upstreamUrl,
-      routes: await gatewayRoutes(config),
-      verifier,
-      isGrantActive: (grantId) => isGrantActive(db, grantId),
-      isClientActive: (clientId) => clients.exists(clientId),
-      apiKeys,
-      findAccount: (id) => accounts.findById(id),
-      apiKeyGraceSeconds: config.apiKeys.rotationGrace === '0' ? 0 : parseDuration(config.apiKeys.rotationGrace) / 1000,
-      corsOrigins: config.corsOrigins,
-      upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
-      bodyLimitBytes: config.bodyLimitBytes,
-      identitySigner,
-      rateLimits: {
-        limiter: rateLimiting.limiter,
-        routes: config.rateLimit.routes,
-        flows: config.rateLimit.flows,
-        ipv6PrefixLength,
-      },
-    });
+    for (const [index, upstream] of upstreams.entries()) {
+      await app.register(gateway, {
+        prefix: upstream.mountPath,
+        upstreamUrl: upstream.url,
+        routes: routes[index] ?? [],
+        verifier,
+        isGrantActive: (grantId) => isGrantActive(db, grantId),
+        isClientActive: (clientId) => clients.exists(clientId),
+        apiKeys,
+        findAccount: (id) => accounts.findById(id),
+        apiKeyGraceSeconds: config.apiKeys.rotationGrace === '0' ? 0 : parseDuration(config.apiKeys.rotationGrace) / 1000,
+        corsOrigins: config.corsOrigins,
+        upstreamConnectTimeoutMs: config.gateway.upstreamConnectTimeoutMs,
+        upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
+        responseLimitBytes: config.gateway.responseLimitBytes,
+        bodyLimitBytes: config.bodyLimitBytes,
+        rateLimits: {
+          limiter: rateLimiting.limiter,
+          routes: config.rateLimit.routes,
+          flows: config.rateLimit.flows,
+          ipv6PrefixLength,
+        },
+        manageApiKeys: index === 0,
+        identitySigner,
+      });
+    }
   }
 
   await app.register(demoCallback);
@@ -199,7 +217,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     name: 'Portcullis',
     issuer: config.issuer,
     discovery: `${config.issuer}/.well-known/openid-configuration`,
-    api: `${config.issuer}${config.gateway.mountPath}`,
+    api: upstreams[0] === undefined ? null : `${config.issuer}${upstreams[0].mountPath}`,
   }));
 
   await app.listen({ host: config.host, port: config.port });
@@ -207,9 +225,11 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 
   logger.info({ url, issuer: config.issuer }, 'authorization server listening');
-  logger.info({ url: `${url}${config.gateway.mountPath}`, upstream: upstreamUrl }, 'gateway listening');
+  for (const upstream of upstreams) {
+    logger.info({ url: `${url}${upstream.mountPath}`, upstream: upstream.url, name: upstream.name }, 'gateway listening');
+  }
   if (demo !== undefined) {
-    logger.info({ url: upstreamUrl }, 'demo Orders API listening on loopback');
+    logger.info({ url: demoUrl }, 'demo Orders API listening on loopback');
   }
 
   const cleanup = setInterval(() => {
@@ -225,30 +245,15 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     logger,
     keyRing,
     rateLimiting,
+    observability,
     async close() {
       clearInterval(cleanup);
       keyRing.stop();
       await app.close();
       await demo?.close();
+      await observability.close();
       await rateLimiting.close();
       await db.destroy();
     },
   };
-}
-
-/** Returns the operations the gateway enforces: from the upstream's OpenAPI document when one is configured. */
-async function gatewayRoutes(config: Readonly<PortcullisConfig>): Promise<readonly RoutePolicy[]> {
-  if (config.gateway.openapi === null) {
-    return config.gateway.routes;
-  }
-
-  const operations = compileOperations(await loadOpenApiDocument(config.gateway.openapi));
-  return operations.map((operation) => ({
-    method: operation.method,
-    path: operation.path,
-    scopes: operation.scopes,
-    roles: operation.roles,
-    credentials: operation.credentials,
-    validate: (parts) => operation.validate(parts),
-  }));
 }

@@ -83,6 +83,30 @@ const MIGRATIONS: Record<string, Migration> = {
       await sql`drop table if exists api_keys`.execute(db);
     },
   },
+  '0003_audit_events': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('occurred_at', 'bigint', (column) => column.notNull())
+        .addColumn('type', 'text', (column) => column.notNull())
+        .addColumn('outcome', 'text', (column) => column.notNull())
+        .addColumn('actor', 'text')
+        .addColumn('client_id', 'text')
+        .addColumn('key_id', 'text')
+        .addColumn('source_address', 'text')
+        .addColumn('request_id', 'text')
+        .addColumn('reason', 'text')
+        .addColumn('detail', 'text')
+        .execute();
+
+      await db.schema.createIndex('audit_events_occurred_at').on('audit_events').column('occurred_at').execute();
+      await db.schema.createIndex('audit_events_type_occurred_at').on('audit_events').columns(['type', 'occurred_at']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('audit_events').ifExists().execute();
+    },
+  },
 };
 
 /** Serves the migrations from code, so a built package needs no migration files on disk. */

@@ -69,8 +69,26 @@ export interface ApiKeyTable {
   replaced_by: string | null;
 }
 
+/** One security event of the audit trail; see src/audit/events.ts. */
+export interface AuditEventRow {
+  /** Random UUID. */
+  id: string;
+  /** Milliseconds since the Unix epoch, unlike the other tables, so events within a second keep their order. */
+  occurred_at: number;
+  type: string;
+  outcome: string;
+  actor: string | null;
+  client_id: string | null;
+  key_id: string | null;
+  source_address: string | null;
+  request_id: string | null;
+  reason: string | null;
+  detail: string | null;
+}
+
 export interface Database {
   api_keys: ApiKeyTable;
+  audit_events: AuditEventRow;
   accounts: AccountTable;
   clients: ClientTable;
   oidc_payloads: OidcPayloadTable;

@@ -40,6 +40,18 @@ describe('configuration loading', () => {
     expect(problems.some((problem) => /^portcullis-config-.*\.yaml: rateLimit\/global\/limit: must be >= 1$/.test(problem))).toBe(true);
   });
 
+  it('defaults and bounds upstream limits', async () => {
+    const defaults = loadConfig({}, {}).gateway;
+    expect(defaults.upstreamConnectTimeoutMs).toBe(5000);
+    expect(defaults.upstreamTimeoutMs).toBe(30_000);
+    expect(defaults.responseLimitBytes).toBe(1_048_576);
+
+    const file = await writeConfigFile({ gateway: { upstreamConnectTimeoutMs: 50, responseLimitBytes: 100 } });
+    const problems = problemsOf(() => loadConfig({ config: file }, {})).join('\n');
+    expect(problems).toContain('gateway/upstreamConnectTimeoutMs: must be >= 100');
+    expect(problems).toContain('gateway/responseLimitBytes: must be >= 1024');
+  });
+
   it('rejects unknown options', async () => {
     const file = await writeConfigFile({ rateLimit: { stroe: 'redis' } });
     const problems = problemsOf(() => loadConfig({ config: file }, {}));
@@ -74,6 +86,20 @@ describe('configuration loading', () => {
     const file = await writeConfigFile({ rateLimit: { login: { window: '15 minutes' } } });
     const problems = problemsOf(() => loadConfig({ config: file }, {})).join('\n');
     expect(problems).toContain('rateLimit/login/window');
+  });
+
+  it('keeps metrics off and audit events 90 days by default', () => {
+    const config = loadConfig({}, {});
+    expect(config.metrics).toEqual({ enabled: false, host: '127.0.0.1', port: 9464 });
+    expect(config.audit.retention).toBe('90d');
+  });
+
+  it('rejects bad audit and metrics options', async () => {
+    const file = await writeConfigFile({ audit: { retention: '10s' }, metrics: { enabled: 'yes', port: 70000 } });
+    const problems = problemsOf(() => loadConfig({ config: file }, {})).join('\n');
+    expect(problems).toContain('audit/retention');
+    expect(problems).toContain('metrics/enabled');
+    expect(problems).toContain('metrics/port');
   });
 
   it('rejects bad trusted proxies', async () => {

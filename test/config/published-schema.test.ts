@@ -22,4 +22,14 @@ describe('published configuration schema', () => {
     expect(validate({ prot: 9000 })).toBe(false);
     expect(validate({ gateway: { routes: [{ method: 'GET', path: '/x' }] } })).toBe(false);
   });
+
+  it('needs only a name and mount path per upstream', () => {
+    const ajv = new Ajv({ strict: false });
+    addFormats(ajv);
+    const validate = ajv.compile(publishedConfigSchema());
+
+    expect(validate({ gateway: { upstreams: [{ name: 'orders', mountPath: '/api', operations: { listOrders: { public: true } } }] } })).toBe(true);
+    expect(validate({ gateway: { upstreams: [{ name: 'orders' }] } })).toBe(false);
+    expect(validate({ gateway: { upstreams: [{ name: 'orders', mountPath: '/api', operations: { listOrders: { bindings: [{ in: 'path', name: 'id' }] } } }] } })).toBe(false);
+  });
 });

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { OpenApiError, compileOperations } from '../../src/core/openapi/operations.js';
+import { compileOperations } from '../../src/core/openapi/operations.js';
 import { createUser } from '../support/accounts.js';
 import { writeConfigFile } from '../support/config-file.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
@@ -120,14 +120,19 @@ describe('OpenAPI compilation', () => {
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
   };
 
-  it('refuses an operation without security', () => {
+  it('leaves an operation without security without credentials', () => {
     const document = { ...base, paths: { '/open': { get: { responses: {} } } } };
-    expect(() => compileOperations(document)).toThrow(new OpenApiError('GET /open declares no security requirement; every operation must require a credential'));
+    expect(compileOperations(document)[0]?.credentials).toEqual([]);
   });
 
-  it('refuses an empty security requirement', () => {
+  it('treats an empty security requirement as none', () => {
     const document = { ...base, paths: { '/open': { get: { security: [{}], responses: {} } } } };
-    expect(() => compileOperations(document)).toThrow(OpenApiError);
+    expect(compileOperations(document)[0]?.credentials).toEqual([]);
+  });
+
+  it('reads the deprecated flag', () => {
+    const document = { ...base, paths: { '/old': { get: { deprecated: true, security: [{ bearer: [] }], responses: {} } } } };
+    expect(compileOperations(document)[0]?.deprecated).toBe(true);
   });
 
   it('refuses unsupported versions', () => {

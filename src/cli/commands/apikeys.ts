@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 
 import { ApiKeyRequestError, type ApiKeySummary } from '../../api-keys/api-key-service.js';
 import { parseDuration } from '../../core/duration.js';
+import { CLI_ACTOR } from '../../audit/events.js';
 import { CliError, createOutput } from '../output.js';
 import { withAdminContext, type AdminContext } from '../context.js';
 
@@ -79,6 +80,7 @@ export function registerApiKeyCommands(program: Command): void {
             ...(options.expiresIn === undefined ? {} : { expiresInSeconds: seconds('--expires-in', options.expiresIn) }),
             environment: options.env as 'live' | 'test',
           });
+          await context.recordAudit({ type: 'api_key.created', outcome: 'success', actor: CLI_ACTOR, keyId: created.summary.id, detail: `owner ${owner.id}` });
           const text = `key: ${created.value}\nid: ${created.summary.id}\nThe key is shown only this once; store it now.`;
           createOutput(options.json === true).result({ key: created.value, ...created.summary }, text);
         } catch (error) {
@@ -118,6 +120,7 @@ export function registerApiKeyCommands(program: Command): void {
         if (rotated === undefined) {
           throw new CliError(`no active API key with id '${id}'`);
         }
+        await context.recordAudit({ type: 'api_key.rotated', outcome: 'success', actor: CLI_ACTOR, keyId: id, detail: `successor ${rotated.summary.id}` });
         const text = `key: ${rotated.value}\nid: ${rotated.summary.id}\nThe old key ${id} stops working in ${grace} seconds.`;
         createOutput(options.json === true).result({ key: rotated.value, replaces: id, graceSeconds: grace, ...rotated.summary }, text);
       });
@@ -134,6 +137,7 @@ export function registerApiKeyCommands(program: Command): void {
         if (!(await context.apiKeyService.revoke(id))) {
           throw new CliError(`no active API key with id '${id}'`);
         }
+        await context.recordAudit({ type: 'api_key.revoked', outcome: 'success', actor: CLI_ACTOR, keyId: id });
         createOutput(options.json === true).result({ id, revoked: true }, `revoked API key ${id}`);
       });
     });

@@ -79,7 +79,17 @@ export function registerStartCommand(program: Command): void {
 
       // Loaded here so that admin commands do not load the protocol engine.
       const { startPortcullis } = await import('../../server/portcullis.js');
-      const running = await startPortcullis(config, { onBootstrap: announce });
+      const { OpenApiError } = await import('../../core/openapi/operations.js');
+      const { UpstreamPolicyError } = await import('../../gateway/upstream-routes.js');
+      let running;
+      try {
+        running = await startPortcullis(config, { onBootstrap: announce });
+      } catch (error) {
+        if (error instanceof OpenApiError || error instanceof UpstreamPolicyError) {
+          throw new CliError(`Invalid gateway policy: ${error.message}`);
+        }
+        throw error;
+      }
 
       const stop = (signal: string) => {
         running.logger.info({ signal }, 'shutting down');

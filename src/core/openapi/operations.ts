@@ -6,6 +6,7 @@ import secureJson from 'secure-json-parse';
 import type { FieldError } from '../problem.js';
 import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
 import { toRequestSchema } from './request-schema.js';
+import { compileResponses, type ResponseRules } from './response-schema.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -38,8 +39,13 @@ export interface CompiledOperation {
   operationId: string | undefined;
   scopes: string[];
   roles: string[];
+  /** Credential kinds accepted; empty when the operation declares no security requirement. */
   credentials: CredentialKind[];
+  /** Whether the operation declares `deprecated: true`. */
+  deprecated: boolean;
   validate(parts: RequestParts): RequestViolation | undefined;
+  /** The declared responses, which the gateway checks before relaying the upstream's. */
+  responses: ResponseRules;
 }
 
 /** An OpenAPI document the gateway cannot enforce; the message names the operation and the reason. */
@@ -72,10 +78,15 @@ function toFastifyPath(path: string): string {
   return path.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, ':$1');
 }
 
-/** Maps the security requirements of an operation to credential kinds and required scopes. */
+/**
+ * Maps the security requirements of an operation to credential kinds and
+ * required scopes. An operation without requirements, or with an empty one
+ * (which makes credentials optional), gets no credential kinds: the gateway
+ * serves it only when the configuration marks it public.
+ */
 function securityOf(operationName: string, requirements: unknown, schemes: JsonObject): { credentials: CredentialKind[]; scopes: string[] } {
   if (!Array.isArray(requirements) || requirements.length === 0 || requirements.some((entry) => isObject(entry) && Object.keys(entry).length === 0)) {
-    throw new OpenApiError(`${operationName} declares no security requirement; every operation must require a credential`);
+    return { credentials: [], scopes: [] };
   }
 
   const credentials = new Set<CredentialKind>();
@@ -160,7 +171,8 @@ function isJsonMediaType(type: string): boolean {
  * Compiles every operation of a dereferenced OpenAPI 3.0 or 3.1 document
  * into the rules the gateway enforces: its route, the credential kinds and
  * scopes from its security requirements, the roles from
- * `x-portcullis-roles`, and a validator for its parameters and body.
+ * `x-portcullis-roles`, its `deprecated` flag, and a validator for its
+ * parameters and body.
  * Throws OpenApiError for an operation that cannot be enforced.
  */
 export function compileOperations(document: JsonObject): CompiledOperation[] {
@@ -194,6 +206,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
       const roles = Array.isArray(operation['x-portcullis-roles']) ? operation['x-portcullis-roles'].map(String) : [];
       const parameters = compileParameters(textAjv, [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as JsonObject[]) : [])]);
       const validateBody = compileBody(bodies, name, operation['requestBody']);
+      const responses = compileResponses(bodies, name, operation['responses']);
 
       operations.push({
         method: method.toUpperCase() as CompiledOperation['method'],
@@ -202,6 +215,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
         scopes,
         roles,
         credentials,
+        deprecated: operation['deprecated'] === true,
         validate(parts) {
           const params = { ...parts.params };
           if (parameters.path !== undefined && !parameters.path(params)) {
@@ -216,6 +230,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
           }
           return validateBody(parts);
         },
+        responses,
       });
     }
   }

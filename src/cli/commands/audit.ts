@@ -1,0 +1,91 @@
+import type { Command } from 'commander';
+
+import { AUDIT_EVENT_TYPES, isAuditEventType, type AuditEventType, type AuditRecord } from '../../audit/events.js';
+import { parseDuration } from '../../core/duration.js';
+import { withAdminContext } from '../context.js';
+import { CliError, createOutput } from '../output.js';
+
+const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
+
+/** Events listed when --limit is not given. */
+const DEFAULT_LIMIT = 1000;
+const MAX_LIMIT = 100_000;
+
+interface AuditOptions {
+  since: string;
+  type: string[];
+  limit: string;
+  dataDir?: string;
+  json?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, ...value.split(',').map((item) => item.trim()).filter((item) => item !== '')];
+}
+
+/** Parses --since: a duration before now (`15m`, `1h`, `7d`) or an ISO 8601 time. Returns milliseconds since the Unix epoch. */
+export function parseSince(value: string, now = Date.now()): number {
+  if (/^[1-9][0-9]{0,8}(ms|s|m|h|d)$/.test(value)) {
+    return now - parseDuration(value);
+  }
+
+  const time = Date.parse(value);
+  if (/^\d{4}-\d{2}-\d{2}/.test(value) && !Number.isNaN(time)) {
+    return time;
+  }
+  throw new CliError(`--since must be a duration such as 15m, 1h or 7d, or an ISO 8601 time such as 2026-01-31T12:00:00Z, got '${value}'`);
+}
+
+function parseTypes(values: readonly string[]): AuditEventType[] {
+  for (const value of values) {
+    if (!isAuditEventType(value)) {
+      throw new CliError(`unknown event type '${value}'; the types are: ${AUDIT_EVENT_TYPES.join(', ')}`);
+    }
+  }
+  return values as AuditEventType[];
+}
+
+function parseLimit(value: string): number {
+  const limit = Number(value);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+    throw new CliError(`--limit must be a whole number from 1 to ${MAX_LIMIT}, got '${value}'`);
+  }
+  return limit;
+}
+
+function describe(record: AuditRecord): string {
+  const fields: Array<[string, string | null]> = [
+    ['actor', record.actor],
+    ['client', record.clientId],
+    ['key', record.keyId],
+    ['address', record.sourceAddress],
+    ['request', record.requestId],
+    ['reason', record.reason],
+  ];
+  const named = fields.filter(([, value]) => value !== null).map(([name, value]) => `${name}=${value}`);
+  const detail = record.detail === null ? '' : `\t${record.detail}`;
+  return `${new Date(record.time).toISOString()}\t${record.type}\t${record.outcome}\t${named.join(' ')}${detail}`;
+}
+
+/** Registers `portcullis audit`. */
+export function registerAuditCommand(program: Command): void {
+  program
+    .command('audit')
+    .description('list security events, newest first (a running server writes them within about a second)')
+    .option('--since <time>', 'oldest event: a duration before now such as 1h or 7d, or an ISO 8601 time', '1h')
+    .option('--type <type>', `only events of this type; repeatable or comma-separated (${AUDIT_EVENT_TYPES.join(', ')})`, collect, [])
+    .option('--limit <count>', `maximum number of events (default: ${DEFAULT_LIMIT})`, String(DEFAULT_LIMIT))
+    .option('--data-dir <path>', DATA_DIR_HELP)
+    .option('--json', 'print the events as JSON')
+    .action(async (options: AuditOptions) => {
+      const since = parseSince(options.since);
+      const types = parseTypes(options.type);
+      const limit = parseLimit(options.limit);
+
+      await withAdminContext(options.dataDir, async ({ auditEvents }) => {
+        const records = await auditEvents.query({ since, types, limit });
+        const list = records.map((record) => ({ ...record, time: new Date(record.time).toISOString() }));
+        createOutput(options.json === true).result(list, records.map(describe).join('\n') || 'no audit events in this period');
+      });
+    });
+}

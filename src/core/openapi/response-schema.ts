@@ -1,0 +1,181 @@
+import type { Ajv, ValidateFunction } from 'ajv';
+
+import type { FieldError } from '../problem.js';
+import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
+import { OpenApiError } from './operations.js';
+import { filterResponse, isSchemaObject } from './response-filter.js';
+
+type Schema = Record<string, unknown>;
+
+/** The outcome of checking one parsed JSON response body. */
+export interface ResponseCheck {
+  /** The body without undeclared and `writeOnly` properties. */
+  value: unknown;
+  /** Pointers of the first removed properties, for the log. */
+  removed: string[];
+  removedCount: number;
+  /** Violations of the declared schema after filtering; empty when the body is valid. */
+  errors: FieldError[];
+}
+
+/** The treatment of one upstream response, chosen by its status and Content-Type. */
+export type ResponseRule =
+  | { kind: 'undeclared' }
+  | { kind: 'empty' }
+  | { kind: 'undeclared_media_type'; declared: string[] }
+  | { kind: 'unchecked' }
+  | { kind: 'json'; check(value: unknown): ResponseCheck };
+
+/** The declared responses of one operation. */
+export interface ResponseRules {
+  select(status: number, contentType: string | undefined): ResponseRule;
+}
+
+const NESTED_SCHEMA_KEYS = ['items', 'additionalProperties', 'unevaluatedProperties', 'not', 'contains', 'if', 'then', 'else'];
+const SCHEMA_LIST_KEYS = ['allOf', 'anyOf', 'oneOf', 'prefixItems'];
+const SCHEMA_MAP_KEYS = ['properties', 'patternProperties'];
+
+/** Returns the schema objects directly below `schema`. */
+function subschemas(schema: Schema): unknown[] {
+  return [
+    ...NESTED_SCHEMA_KEYS.map((key) => schema[key]),
+    ...SCHEMA_LIST_KEYS.flatMap((key) => (Array.isArray(schema[key]) ? schema[key] : [])),
+    ...SCHEMA_MAP_KEYS.flatMap((key) => (isSchemaObject(schema[key]) ? Object.values(schema[key]) : [])),
+  ];
+}
+
+/**
+ * Returns the response form of `schema`: a `writeOnly` property is dropped
+ * from `required`, since OpenAPI requires it only in requests. The input is
+ * left untouched; `seen` keeps shared subschemas shared.
+ */
+export function toResponseSchema(schema: unknown, seen = new Map<object, Schema>()): unknown {
+  return isSchemaObject(schema) ? (seen.get(schema) ?? copyForResponses(schema, seen)) : schema;
+}
+
+function copyForResponses(schema: Schema, seen: Map<object, Schema>): Schema {
+  const result: Schema = { ...schema };
+  seen.set(schema, result);
+
+  const properties = isSchemaObject(schema['properties']) ? schema['properties'] : undefined;
+  if (properties !== undefined && Array.isArray(schema['required'])) {
+    result['required'] = schema['required'].filter((name) => {
+      const property = properties[String(name)];
+      return !(isSchemaObject(property) && property['writeOnly'] === true);
+    });
+  }
+
+  for (const key of [...NESTED_SCHEMA_KEYS, ...SCHEMA_LIST_KEYS, ...SCHEMA_MAP_KEYS]) {
+    const value = result[key];
+    if (Array.isArray(value)) {
+      result[key] = value.map((entry) => toResponseSchema(entry, seen));
+    } else if (isSchemaObject(value) && SCHEMA_MAP_KEYS.includes(key)) {
+      result[key] = Object.fromEntries(Object.entries(value).map(([name, entry]) => [name, toResponseSchema(entry, seen)]));
+    } else if (isSchemaObject(value)) {
+      result[key] = toResponseSchema(value, seen);
+    }
+  }
+
+  return result;
+}
+
+/**
+ * Compiles a validator for every branch of `anyOf` and `oneOf` and every
+ * `if` below `schema`, so the filter can tell which branches apply without
+ * compiling anything while a response is in flight.
+ */
+function compileBranchTests(ajv: Ajv, schema: unknown): Map<Schema, ValidateFunction> {
+  const tests = new Map<Schema, ValidateFunction>();
+  const visited = new Set<Schema>();
+  const pending = [schema];
+
+  while (pending.length > 0) {
+    const current = pending.pop();
+    if (!isSchemaObject(current) || visited.has(current)) {
+      continue;
+    }
+    visited.add(current);
+
+    const branches = [...['anyOf', 'oneOf'].flatMap((key) => (Array.isArray(current[key]) ? current[key] : [])), current['if']];
+    for (const branch of branches) {
+      if (isSchemaObject(branch) && !tests.has(branch)) {
+        tests.set(branch, ajv.compile(toResponseSchema(branch) as Schema));
+      }
+    }
+    pending.push(...subschemas(current));
+  }
+
+  return tests;
+}
+
+function compileJsonCheck(ajv: Ajv, schema: Schema): (value: unknown) => ResponseCheck {
+  const validate = ajv.compile(toResponseSchema(schema) as Schema);
+  const branchTests = compileBranchTests(ajv, schema);
+  const test = (branch: Schema, value: unknown): boolean => branchTests.get(branch)?.(value) === true;
+
+  return (value) => {
+    const filtered = filterResponse(value, schema, test);
+    const valid = validate(filtered.value);
+    const errors = valid ? [] : toFieldErrors((validate.errors ?? []) as SchemaViolation[], 'body');
+    return { ...filtered, errors };
+  };
+}
+
+function isJsonMediaType(type: string): boolean {
+  return type === 'application/json' || type.endsWith('+json');
+}
+
+/**
+ * Compiles the rules for the content of one declared response. A body is
+ * checked when its own media type is JSON and the matching declaration
+ * (exact, then a range such as `application/*`, then `*\/*`) has a schema.
+ */
+function compileContent(ajv: Ajv, content: unknown): (contentType: string | undefined) => ResponseRule {
+  if (!isSchemaObject(content) || Object.keys(content).length === 0) {
+    return () => ({ kind: 'empty' });
+  }
+
+  const checks = new Map<string, ((value: unknown) => ResponseCheck) | undefined>();
+  for (const [type, media] of Object.entries(content)) {
+    const schema = isSchemaObject(media) ? media['schema'] : undefined;
+    // JSON Schema 2020-12 (OpenAPI 3.1) allows the boolean schemas true and false.
+    const body = schema === true ? {} : schema === false ? { not: {} } : schema;
+    checks.set(type.toLowerCase(), isSchemaObject(body) ? compileJsonCheck(ajv, body) : undefined);
+  }
+  const declared = [...checks.keys()];
+
+  return (contentType) => {
+    const type = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
+    const key = [type, `${type.split('/')[0]}/*`, '*/*'].find((candidate) => checks.has(candidate));
+    if (key === undefined) {
+      return { kind: 'undeclared_media_type', declared };
+    }
+
+    const check = checks.get(key);
+    return check !== undefined && isJsonMediaType(type) ? { kind: 'json', check } : { kind: 'unchecked' };
+  };
+}
+
+/**
+ * Compiles the `responses` object of an operation. A status is looked up
+ * as itself, then as its range (`2XX`), then as `default`, the order that
+ * OpenAPI gives. Throws OpenApiError for a key that is none of these.
+ */
+export function compileResponses(ajv: Ajv, operationName: string, responses: unknown): ResponseRules {
+  const byKey = new Map<string, (contentType: string | undefined) => ResponseRule>();
+
+  for (const [key, response] of Object.entries(isSchemaObject(responses) ? responses : {})) {
+    const normalized = key.toUpperCase();
+    if (!/^([1-5][0-9][0-9]|[1-5]XX|DEFAULT)$/.test(normalized)) {
+      throw new OpenApiError(`${operationName} declares the response '${key}'; use a status code, a range such as 2XX, or default`);
+    }
+    byKey.set(normalized, compileContent(ajv, isSchemaObject(response) ? response['content'] : undefined));
+  }
+
+  return {
+    select(status, contentType) {
+      const rule = byKey.get(String(status)) ?? byKey.get(`${String(status)[0]}XX`) ?? byKey.get('DEFAULT');
+      return rule === undefined ? { kind: 'undeclared' } : rule(contentType);
+    },
+  };
+}

@@ -1,0 +1,151 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import secureJson from 'secure-json-parse';
+
+import type { ResponseCheck, ResponseRules } from '../core/openapi/response-schema.js';
+import { sendProblem } from '../http/problems.js';
+import { undeclaredClientError } from './upstream-client-error.js';
+import { RejectedResponse, badGateway, readUpstreamBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
+
+/** Maximum number of schema violations logged for one rejected response. */
+const MAX_LOGGED_ERRORS = 20;
+
+/** Response headers of the upstream that an undeclared client error keeps. */
+const CLIENT_ERROR_HEADERS = new Set(['retry-after', 'allow']);
+
+/** Options of the response check. */
+export interface ResponseCheckOptions extends BodyLimits {
+  /** The upstream headers as relayed to the caller, which a replacement body must remove again. */
+  relayedHeaders: (upstream: IncomingHttpHeaders) => IncomingHttpHeaders;
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Removes the upstream's relayed headers from `reply`, except `keep`. */
+function removeUpstreamHeaders(reply: FastifyReply, relayed: IncomingHttpHeaders, keep = new Set<string>()): void {
+  for (const name of Object.keys(relayed)) {
+    if (!keep.has(name.toLowerCase())) {
+      reply.removeHeader(name);
+    }
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return secureJson.parse(body.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' });
+  } catch (error) {
+    const poisoned = /prototype|constructor/i.test((error as Error).message);
+    throw badGateway('The upstream response body is not valid JSON.', poisoned ? 'response body contains a forbidden key' : 'response body is not valid JSON');
+  }
+}
+
+async function relayJson(reply: FastifyReply, upstream: UpstreamResponse, check: (value: unknown) => ResponseCheck, options: ResponseCheckOptions): Promise<void> {
+  const encoding = headerValue(upstream.headers['content-encoding'])?.toLowerCase() ?? 'identity';
+  if (encoding !== 'identity') {
+    upstream.stream.destroy();
+    throw badGateway('The upstream response is compressed, so the gateway cannot check it.', 'response body is encoded', { encoding });
+  }
+
+  const result = check(parseJson(await readUpstreamBody(upstream, options)));
+  if (result.errors.length > 0) {
+    throw badGateway('The upstream response does not match the schema the API declares.', 'response body violates the declared schema', {
+      errors: result.errors.slice(0, MAX_LOGGED_ERRORS),
+      errorCount: result.errors.length,
+    });
+  }
+  if (result.removedCount > 0) {
+    reply.request.log.debug({ removed: result.removed, removedCount: result.removedCount }, 'undeclared response properties removed');
+  }
+
+  // Fastify computes Content-Length from the new body.
+  reply.removeHeader('content-length');
+  reply.removeHeader('transfer-encoding');
+  reply.send(Buffer.from(JSON.stringify(result.value), 'utf8'));
+}
+
+/** Relays a response that the API declares without content, dropping any body the upstream sent. */
+function relayEmpty(reply: FastifyReply, upstream: UpstreamResponse): void {
+  upstream.stream.destroy();
+  for (const name of ['content-length', 'content-type', 'content-encoding', 'transfer-encoding']) {
+    reply.removeHeader(name);
+  }
+  reply.send();
+}
+
+async function relayUndeclared(reply: FastifyReply, upstream: UpstreamResponse, options: ResponseCheckOptions): Promise<void> {
+  const status = upstream.statusCode;
+  if (status >= 500) {
+    upstream.stream.destroy();
+    throw badGateway(`The upstream service failed with status ${status}.`, 'upstream server error');
+  }
+  if (status < 400) {
+    upstream.stream.destroy();
+    throw badGateway(`The upstream responded with status ${status}, which the API does not declare for this operation.`, 'undeclared status');
+  }
+
+  const { contentType, document } = await undeclaredClientError(upstream, options, reply.request.id);
+  removeUpstreamHeaders(reply, options.relayedHeaders(upstream.headers), CLIENT_ERROR_HEADERS);
+  reply.code(status).header('cache-control', 'no-store').type(contentType).send(document);
+}
+
+async function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: ResponseRules, options: ResponseCheckOptions): Promise<void> {
+  const rule = rules.select(upstream.statusCode, headerValue(upstream.headers['content-type']));
+
+  switch (rule.kind) {
+    case 'unchecked':
+      reply.send(upstream.stream);
+      return;
+    case 'empty':
+      relayEmpty(reply, upstream);
+      return;
+    case 'json':
+      await relayJson(reply, upstream, rule.check, options);
+      return;
+    case 'undeclared':
+      await relayUndeclared(reply, upstream, options);
+      return;
+    case 'undeclared_media_type':
+      upstream.stream.destroy();
+      throw badGateway('The upstream response has a Content-Type that the API does not declare for its status.', 'undeclared content type', {
+        contentType: headerValue(upstream.headers['content-type'])?.slice(0, 100),
+        declared: rule.declared,
+      });
+  }
+}
+
+/**
+ * Relays an upstream response after checking it against the operation's
+ * declared responses (OWASP API3 and API10):
+ *
+ * - a declared JSON response is read (at most `limitBytes`, within
+ *   `timeoutMs`), parsed without prototype keys, stripped of undeclared and
+ *   `writeOnly` properties, and validated against its schema;
+ * - a declared response without content loses any body the upstream sent;
+ * - a declared response without a JSON schema is streamed unchanged;
+ * - an undeclared client error (4xx) keeps its status, with a problem
+ *   document rebuilt from the upstream's;
+ * - anything else becomes 502 (504 for a body that arrives too slowly), and
+ *   the cause is logged at warn without the body.
+ */
+export function relayCheckedResponse(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  upstream: UpstreamResponse,
+  rules: ResponseRules,
+  options: ResponseCheckOptions,
+): void {
+  relayChecked(reply, upstream, rules, options).catch((error: unknown) => {
+    upstream.stream.destroy();
+    const rejected = error instanceof RejectedResponse ? error : badGateway('The upstream response could not be checked.', 'response check failed', { err: error });
+
+    request.log.warn({ upstreamStatus: upstream.statusCode, reason: rejected.reason, ...rejected.context }, 'upstream response rejected');
+    if (reply.sent) {
+      return;
+    }
+
+    removeUpstreamHeaders(reply, options.relayedHeaders(upstream.headers));
+    sendProblem(reply, rejected.problem);
+  });
+}

@@ -1,0 +1,140 @@
+/**
+ * Builds the operations the gateway enforces for one upstream: declared by
+ * its OpenAPI document (or its `routes`), then tightened by the policy the
+ * configuration sets per upstream and per operation.
+ */
+
+import type { GatewayRoute, LifecyclePolicy, OperationPolicy, UpstreamConfig } from '../config/schema.js';
+import { loadOpenApiDocument } from '../core/openapi/load.js';
+import { compileOperations, type CompiledOperation } from '../core/openapi/operations.js';
+import type { Lifecycle } from './lifecycle.js';
+import type { RoutePolicy } from './route-policy.js';
+
+/** An upstream policy the gateway cannot enforce; the message names the upstream, the operation and the fix. */
+export class UpstreamPolicyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UpstreamPolicyError';
+  }
+}
+
+/** An operation as declared by the upstream, before the configured policy. */
+type DeclaredOperation = Omit<CompiledOperation, 'validate' | 'responses'> & Partial<Pick<CompiledOperation, 'validate' | 'responses'>>;
+
+const NO_POLICY: OperationPolicy = { scopes: [], roles: [], public: false, bindings: [] };
+
+function fromRoute(route: GatewayRoute): DeclaredOperation {
+  return { ...route, operationId: undefined, deprecated: false };
+}
+
+/** Returns the `METHOD /path` key of an operation, with the path in OpenAPI syntax (`/users/{userId}`). */
+export function operationKey(operation: { method: string; path: string }): string {
+  return `${operation.method} ${operation.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`;
+}
+
+function pathParameters(path: string): string[] {
+  return [...path.matchAll(/:([A-Za-z0-9_]+)/g)].map((match) => match[1] as string);
+}
+
+function union(first: readonly string[], second: readonly string[]): string[] {
+  return [...new Set([...first, ...second])];
+}
+
+function toLifecycle(policy: LifecyclePolicy, inherited: LifecyclePolicy): Lifecycle {
+  const deprecation = policy.deprecation ?? inherited.deprecation;
+  const sunset = policy.sunset ?? inherited.sunset;
+  const deprecationLink = policy.deprecationLink ?? inherited.deprecationLink;
+  const sunsetLink = policy.sunsetLink ?? inherited.sunsetLink;
+
+  return {
+    ...(deprecation === undefined ? {} : { deprecation: new Date(deprecation) }),
+    ...(sunset === undefined ? {} : { sunset: new Date(sunset) }),
+    ...(deprecationLink === undefined ? {} : { deprecationLink }),
+    ...(sunsetLink === undefined ? {} : { sunsetLink }),
+  };
+}
+
+/** Finds the configured policy of an operation, keyed by its operationId or its `METHOD /path`. */
+function policyOf(upstream: UpstreamConfig, operation: DeclaredOperation, used: Set<string>): OperationPolicy {
+  const keys = [operation.operationId, operationKey(operation)].filter((key): key is string => key !== undefined && Object.hasOwn(upstream.operations, key));
+  if (keys.length > 1) {
+    throw new UpstreamPolicyError(`upstream '${upstream.name}': operations '${keys[0]}' and '${keys[1]}' configure the same operation; keep one of them`);
+  }
+
+  const key = keys[0];
+  if (key === undefined) {
+    return NO_POLICY;
+  }
+  used.add(key);
+  return upstream.operations[key] as OperationPolicy;
+}
+
+function checkSecurity(upstream: UpstreamConfig, operation: DeclaredOperation, policy: OperationPolicy): void {
+  const name = operationKey(operation);
+
+  if (!policy.public && operation.credentials.length === 0) {
+    throw new UpstreamPolicyError(
+      `upstream '${upstream.name}': ${name} declares no security requirement, and every operation must require a credential. ` +
+        `Declare one in the OpenAPI document, or serve it without credentials with public: true under operations['${name}'] of this upstream in gateway/upstreams.`,
+    );
+  }
+  if (policy.public && operation.credentials.length > 0) {
+    throw new UpstreamPolicyError(
+      `upstream '${upstream.name}': ${name} is configured public but declares a security requirement; remove one of the two`,
+    );
+  }
+
+  const missing = policy.bindings.find((binding) => binding.in === 'path' && !pathParameters(operation.path).includes(binding.name));
+  if (missing !== undefined) {
+    throw new UpstreamPolicyError(`upstream '${upstream.name}': ${name} has no path parameter '${missing.name}' to bind`);
+  }
+}
+
+function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, policy: OperationPolicy): RoutePolicy {
+  checkSecurity(upstream, operation, policy);
+
+  const lifecycle = toLifecycle(policy, upstream);
+  if (operation.deprecated && lifecycle.deprecation === undefined) {
+    throw new UpstreamPolicyError(
+      `upstream '${upstream.name}': ${operationKey(operation)} is deprecated in the OpenAPI document, but the Deprecation header (RFC 9745) needs a date; ` +
+        `set deprecation under operations['${operationKey(operation)}'] or on the upstream`,
+    );
+  }
+
+  const { validate, responses } = operation;
+  return {
+    method: operation.method,
+    path: operation.path,
+    scopes: union(operation.scopes, policy.scopes),
+    roles: union(operation.roles, policy.roles),
+    credentials: operation.credentials,
+    public: policy.public,
+    bindings: policy.bindings,
+    lifecycle,
+    ...(validate === undefined ? {} : { validate: (parts) => validate(parts) }),
+    ...(responses === undefined ? {} : { responses }),
+  };
+}
+
+/**
+ * Returns the route policies of an upstream. Configured scopes and roles add
+ * to the document's, so the configuration can tighten an operation but never
+ * loosen what the upstream declares.
+ *
+ * Throws OpenApiError for a document that cannot be enforced, and
+ * UpstreamPolicyError for a policy that names an unknown operation or
+ * contradicts the document.
+ */
+export async function upstreamRoutes(upstream: UpstreamConfig): Promise<RoutePolicy[]> {
+  const declared: DeclaredOperation[] =
+    upstream.openapi === null ? upstream.routes.map(fromRoute) : compileOperations(await loadOpenApiDocument(upstream.openapi));
+
+  const used = new Set<string>();
+  const routes = declared.map((operation) => toRoutePolicy(upstream, operation, policyOf(upstream, operation, used)));
+
+  const unknown = Object.keys(upstream.operations).find((key) => !used.has(key));
+  if (unknown !== undefined) {
+    throw new UpstreamPolicyError(`upstream '${upstream.name}': operations names '${unknown}', which the upstream does not declare`);
+  }
+  return routes;
+}

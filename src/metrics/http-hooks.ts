@@ -1,0 +1,44 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+import type { Metrics } from './metrics.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The Prometheus metrics, when they are turned on. */
+    metrics?: Metrics;
+  }
+}
+
+/** Tells database errors from others: better-sqlite3 errors carry `SQLITE_*` codes. */
+function isDatabaseError(error: Error & { code?: unknown }): boolean {
+  return error.name === 'SqliteError' || (typeof error.code === 'string' && error.code.startsWith('SQLITE_'));
+}
+
+/** Counts every response of `app` by route template and status, and every database error a request raises. */
+export function installMetricsHooks(app: FastifyInstance, metrics: Metrics): void {
+  app.decorate('metrics', metrics);
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.countRequest(request.method, request.routeOptions.url, reply.statusCode);
+  });
+
+  app.addHook('onError', async (_request, _reply, error) => {
+    if (isDatabaseError(error)) {
+      metrics.countStoreErrors('database');
+    }
+  });
+}
+
+/**
+ * Returns a function to call when the upstream response headers arrive; it
+ * records the time since this call under the operation's route template.
+ */
+export function startUpstreamTimer(request: FastifyRequest, method: string, route: string): () => void {
+  const metrics = request.server.metrics;
+  if (metrics === undefined) {
+    return () => {};
+  }
+
+  const started = process.hrtime.bigint();
+  return () => metrics.observeUpstream(method, route, Number(process.hrtime.bigint() - started) / 1e9);
+}

@@ -1,0 +1,69 @@
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+
+import { AuditTrail } from '../audit/audit-trail.js';
+import { trackOAuthRequests } from '../audit/provider-events.js';
+import { startAuditRetention } from '../audit/retention.js';
+import type { PortcullisConfig } from '../config/schema.js';
+import { parseDuration } from '../core/duration.js';
+import type { RateLimiter } from '../core/rate-limit/limiter.js';
+import type { Logger } from '../http/logger.js';
+import { installMetricsHooks } from '../metrics/http-hooks.js';
+import { Metrics } from '../metrics/metrics.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import { AuditRepository } from '../store/audit-repository.js';
+import type { Database } from '../store/schema.js';
+
+/** The audit trail and, when turned on, the metrics with their listener. */
+export interface Observability {
+  audit: AuditTrail;
+  metrics: Metrics | undefined;
+  metricsServer: MetricsServer | undefined;
+  /** Adds the audit trail and the metrics hooks to the public app; call before registering routes. */
+  install(app: FastifyInstance, limiter: RateLimiter): void;
+  close(): Promise<void>;
+}
+
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/** Starts the audit trail with its retention purge, and the metrics listener when `metrics.enabled`. */
+export async function startObservability(config: Readonly<PortcullisConfig>, db: Kysely<Database>, logger: Logger): Promise<Observability> {
+  const metrics = config.metrics.enabled ? new Metrics() : undefined;
+  const repository = new AuditRepository(db);
+  const audit = new AuditTrail(repository, logger.child({ component: 'audit' }), {
+    onWriteError: (_error, records) => metrics?.countStoreErrors('database', records),
+  });
+  const retention = startAuditRetention(repository, parseDuration(config.audit.retention), logger);
+
+  let metricsServer: MetricsServer | undefined;
+  if (metrics !== undefined) {
+    audit.subscribe((record) => metrics.observeAuditRecord(record));
+    metricsServer = await startMetricsServer(metrics, config.metrics.host, config.metrics.port, logger);
+    logger.info({ url: metricsServer.url }, 'metrics listening');
+    if (!isLoopbackHost(config.metrics.host)) {
+      logger.warn({ host: config.metrics.host }, 'metrics listener accepts connections from other machines; restrict it with a firewall');
+    }
+  }
+
+  return {
+    audit,
+    metrics,
+    metricsServer,
+    install(app, limiter) {
+      app.decorate('audit', audit);
+      trackOAuthRequests(app);
+      if (metrics !== undefined) {
+        installMetricsHooks(app, metrics);
+        metrics.watchRateLimitStore({ limiter, store: config.rateLimit.store });
+      }
+    },
+    async close() {
+      retention.stop();
+      await retention.initialPurge;
+      await metricsServer?.close();
+      await audit.close();
+    },
+  };
+}

@@ -1,0 +1,225 @@
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import type { AuditEventType, AuditRecord } from '../../src/audit/events.js';
+import { AuditRepository } from '../../src/store/audit-repository.js';
+import { createUser } from '../support/accounts.js';
+import { runCli } from '../support/cli.js';
+import { callApi, obtainTokens, openSignInPage, publicClient } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { formEndingWith } from '../support/user-agent.js';
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** Tests that spawn several CLI processes, each of which compiles the sources with tsx. */
+const CLI_TEST_TIMEOUT_MS = 90_000;
+
+describe('audit events', () => {
+  let server: TestServer;
+  let alice: { id: string; username: string; password: string };
+  const secrets: string[] = [];
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    alice = await createUser(server, 'audited_alice');
+    secrets.push(alice.password, server.admin.password);
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  async function stored(type: AuditEventType): Promise<AuditRecord[]> {
+    await server.running.observability.audit.flush();
+    return new AuditRepository(server.running.db).query({ since: 0, types: [type], limit: 1000 });
+  }
+
+  /** Waits until exactly `count` events of `type` are stored, and returns them oldest first. */
+  async function expectStored(type: AuditEventType, count: number): Promise<AuditRecord[]> {
+    return vi.waitFor(
+      async () => {
+        const records = await stored(type);
+        expect(records).toHaveLength(count);
+        return records.reverse();
+      },
+      { timeout: 5000, interval: 100 },
+    );
+  }
+
+  it('records failed and successful sign-ins', async () => {
+    const { agent, html } = await openSignInPage(server);
+    const { response } = await agent.submit(formEndingWith(html, '/login'), { username: alice.username, password: 'Wrong-Passw0rd-1' });
+    expect(response.status).toBe(401);
+
+    const failed = await expectStored('login.failed', 1);
+    expect(failed[0]).toMatchObject({ outcome: 'failure', actor: alice.id, clientId: server.demoClientId, reason: 'invalid_credentials' });
+    expect(failed[0]?.sourceAddress).toBe('127.0.0.1');
+    expect(failed[0]?.requestId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const { tokens } = await obtainTokens(server, alice);
+    secrets.push(tokens.access_token, tokens.refresh_token ?? '', tokens.id_token ?? '');
+
+    const succeeded = await expectStored('login.succeeded', 1);
+    expect(succeeded[0]).toMatchObject({ outcome: 'success', actor: alice.id, clientId: server.demoClientId });
+    const consent = await expectStored('consent.granted', 1);
+    expect(consent[0]).toMatchObject({ outcome: 'success', actor: alice.id, clientId: server.demoClientId });
+    const issued = await expectStored('token.issued', 1);
+    expect(issued[0]).toMatchObject({ outcome: 'success', actor: alice.id, clientId: server.demoClientId, reason: 'authorization_code' });
+    expect(issued[0]?.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('stores no account for an unknown username', async () => {
+    const { agent, html } = await openSignInPage(server);
+    await agent.submit(formEndingWith(html, '/login'), { username: 'Typed-Passw0rd-In-Username', password: 'Wrong-Passw0rd-1' });
+
+    const failed = await expectStored('login.failed', 2);
+    expect(failed[1]?.actor).toBeNull();
+    expect(JSON.stringify(failed)).not.toContain('Typed-Passw0rd-In-Username');
+  });
+
+  it('records refresh, reuse and revocation', async () => {
+    const config = await publicClient(server);
+    const { tokens } = await obtainTokens(server, alice, config);
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token as string);
+    secrets.push(tokens.access_token, tokens.refresh_token ?? '', refreshed.access_token, refreshed.refresh_token ?? '');
+
+    const refreshes = await expectStored('token.refreshed', 1);
+    expect(refreshes[0]).toMatchObject({ outcome: 'success', actor: alice.id, clientId: server.demoClientId, reason: 'refresh_token' });
+
+    await expect(client.refreshTokenGrant(config, tokens.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const reuse = await expectStored('refresh_token.reuse_detected', 1);
+    expect(reuse[0]).toMatchObject({ outcome: 'denied', actor: alice.id, clientId: server.demoClientId });
+    const revokedByReuse = await expectStored('token.revoked', 1);
+    expect(revokedByReuse[0]).toMatchObject({ reason: 'token_reuse', clientId: server.demoClientId });
+
+    const { tokens: second } = await obtainTokens(server, alice, config);
+    secrets.push(second.access_token, second.refresh_token ?? '');
+    await client.tokenRevocation(config, second.refresh_token as string);
+    const revoked = await expectStored('token.revoked', 2);
+    expect(revoked[1]).toMatchObject({ outcome: 'success', actor: alice.id, clientId: server.demoClientId, reason: 'revocation_request' });
+  });
+
+  it('records gateway denials and rejections', async () => {
+    const { tokens: reader } = await obtainTokens(server, { ...alice, scope: 'openid orders:read' });
+    const { tokens: writer } = await obtainTokens(server, alice);
+    secrets.push(reader.access_token, writer.access_token);
+
+    expect((await callApi(server, '/orders', undefined)).status).toBe(401);
+    expect((await callApi(server, '/orders', `${reader.access_token}x`)).status).toBe(401);
+    const failures = await expectStored('authentication.failed', 2);
+    expect(failures.map((record) => record.reason)).toEqual(['missing_credentials', 'invalid_access_token']);
+    expect(failures[1]?.detail).toContain('The access token is invalid');
+
+    const denied = await callApi(server, '/orders', reader.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"item":"x","quantity":1}' });
+    expect(denied.status).toBe(403);
+    const denials = await expectStored('authorization.denied', 1);
+    expect(denials[0]).toMatchObject({ outcome: 'denied', actor: alice.id, clientId: server.demoClientId, reason: 'insufficient_scope' });
+
+    const invalid = await callApi(server, '/orders', writer.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"item":"x","quantity":"many"}' });
+    expect(invalid.status).toBe(400);
+    const rejected = await expectStored('request.rejected', 1);
+    expect(rejected[0]).toMatchObject({ outcome: 'denied', actor: alice.id, reason: 'validation_failed' });
+
+    // The default configuration allows each user 5 orders per hour.
+    const statuses: number[] = [];
+    for (let order = 0; order < 6; order += 1) {
+      const response = await callApi(server, '/orders', writer.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"item":"x","quantity":1}' });
+      statuses.push(response.status);
+    }
+    expect(statuses).toEqual([201, 201, 201, 201, 201, 429]);
+    const limited = await expectStored('rate_limit.exceeded', 1);
+    expect(limited[0]).toMatchObject({ outcome: 'denied', actor: alice.id, reason: 'order-creation' });
+    expect(limited[0]?.detail).toContain("'order-creation'");
+  });
+
+  it('records API key management and misuse', { timeout: CLI_TEST_TIMEOUT_MS }, async () => {
+    const cli = ['--json', '--data-dir', server.dataDir];
+    const created = await runCli(['apikeys', 'create', '--owner', alice.username, '--name', 'ci', '--scope', 'orders:read', '--cidr', '10.0.0.0/8', ...cli]);
+    expect(created.code, created.stderr).toBe(0);
+    const key = JSON.parse(created.stdout) as { key: string; id: string };
+    secrets.push(key.key);
+
+    const fromElsewhere = await fetch(`${server.url}/api/orders`, { headers: { 'x-api-key': key.key } });
+    expect(fromElsewhere.status).toBe(403);
+    const rejected = await expectStored('api_key.address_rejected', 1);
+    expect(rejected[0]).toMatchObject({ outcome: 'denied', actor: alice.id, keyId: key.id, sourceAddress: '127.0.0.1' });
+    await expectStored('authorization.denied', 1);
+
+    const rotated = await runCli(['apikeys', 'rotate', key.id, '--grace', '0', ...cli]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const successor = JSON.parse(rotated.stdout) as { key: string; id: string };
+    secrets.push(successor.key);
+    const revoked = await runCli(['apikeys', 'revoke', successor.id, ...cli]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+
+    expect((await expectStored('api_key.created', 1))[0]).toMatchObject({ actor: 'cli', keyId: key.id, detail: `owner ${alice.id}` });
+    expect((await expectStored('api_key.rotated', 1))[0]).toMatchObject({ actor: 'cli', keyId: key.id, detail: `successor ${successor.id}` });
+    expect((await expectStored('api_key.revoked', 1))[0]).toMatchObject({ actor: 'cli', keyId: successor.id });
+
+    const { tokens } = await obtainTokens(server, alice);
+    secrets.push(tokens.access_token);
+    const viaApi = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"name":"web","scopes":["orders:read"]}' });
+    expect(viaApi.status).toBe(201);
+    const own = (await viaApi.json()) as { key: string; id: string };
+    secrets.push(own.key);
+    expect((await callApi(server, `/keys/${own.id}`, tokens.access_token, { method: 'DELETE' })).status).toBe(204);
+
+    const createdViaApi = (await expectStored('api_key.created', 2))[1];
+    expect(createdViaApi).toMatchObject({ actor: alice.id, clientId: server.demoClientId, keyId: own.id, sourceAddress: '127.0.0.1' });
+    expect((await expectStored('api_key.revoked', 2))[1]).toMatchObject({ actor: alice.id, keyId: own.id });
+  });
+
+  it('records client credentials tokens', async () => {
+    const added = await runCli(['clients', 'add', '--name', 'Service', '--confidential', '--grant', 'client_credentials', '--scope', 'orders:read', '--json', '--data-dir', server.dataDir]);
+    expect(added.code, added.stderr).toBe(0);
+    const service = JSON.parse(added.stdout) as { client_id: string; client_secret: string };
+    secrets.push(service.client_secret);
+
+    const config = await client.discovery(new URL(server.issuer), service.client_id, undefined, client.ClientSecretBasic(service.client_secret), {
+      execute: [client.allowInsecureRequests],
+    });
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'orders:read' });
+    secrets.push(tokens.access_token);
+
+    // Six authorization code flows ran before this one.
+    const issued = await expectStored('token.issued', 7);
+    expect(issued[6]).toMatchObject({ outcome: 'success', actor: service.client_id, clientId: service.client_id, reason: 'client_credentials' });
+  });
+
+  it('lists events with the audit command', { timeout: CLI_TEST_TIMEOUT_MS }, async () => {
+    const json = await runCli(['audit', '--since', '1h', '--type', 'login.failed,token.refreshed', '--json', '--data-dir', server.dataDir]);
+    expect(json.code, json.stderr).toBe(0);
+    const listed = JSON.parse(json.stdout) as Array<{ type: string; time: string; actor: string | null }>;
+    expect(listed.map((record) => record.type).sort()).toEqual(['login.failed', 'login.failed', 'token.refreshed']);
+    expect(Date.parse(listed[0]?.time ?? '')).toBeGreaterThan(Date.now() - 3_600_000);
+
+    const text = await runCli(['audit', '--type', 'rate_limit.exceeded', '--data-dir', server.dataDir]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z\trate_limit\.exceeded\tdenied\tactor=\S+ client=\S+ address=127\.0\.0\.1 request=\S+ reason=order-creation\t/);
+
+    const future = await runCli(['audit', '--since', new Date(Date.now() + 60_000).toISOString(), '--json', '--data-dir', server.dataDir]);
+    expect(JSON.parse(future.stdout)).toEqual([]);
+  });
+
+  it('rejects bad audit command options', { timeout: CLI_TEST_TIMEOUT_MS }, async () => {
+    const unknownType = await runCli(['audit', '--type', 'login.maybe', '--data-dir', server.dataDir]);
+    expect(unknownType.code).toBe(1);
+    expect(unknownType.stderr).toContain("unknown event type 'login.maybe'");
+
+    const badSince = await runCli(['audit', '--since', 'yesterday', '--data-dir', server.dataDir]);
+    expect(badSince.code).toBe(1);
+    expect(badSince.stderr).toContain("--since must be a duration such as 15m, 1h or 7d, or an ISO 8601 time");
+  });
+
+  it('keeps secrets out of stored events and audit log lines', async () => {
+    await server.running.observability.audit.flush();
+    const all = await new AuditRepository(server.running.db).query({ since: 0, limit: 10_000 });
+    const auditLines = server.logs.filter((line) => line.includes('"audit":{'));
+    expect(auditLines.length).toBe(all.filter((record) => record.actor !== 'cli').length);
+
+    const everything = JSON.stringify(all) + auditLines.join('\n');
+    for (const secret of secrets.filter((value) => value.length >= 8)) {
+      expect(everything).not.toContain(secret);
+    }
+  });
+});

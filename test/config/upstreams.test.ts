@@ -1,0 +1,143 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { ConfigError, DEMO_OPENAPI_DOCUMENT, loadConfig } from '../../src/config/load.js';
+import { runCli } from '../support/cli.js';
+import { writeConfigFile } from '../support/config-file.js';
+
+function problemsOf(action: () => unknown): string[] {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return error.problems;
+    }
+    throw error;
+  }
+  return [];
+}
+
+async function problemsForUpstreams(upstreams: unknown[]): Promise<string[]> {
+  const file = await writeConfigFile({ gateway: { upstreams } });
+  return problemsOf(() => loadConfig({ config: file }, {})).map((problem) => problem.replace(/^portcullis-config-[^:]+: /, ''));
+}
+
+const ORDERS = { name: 'orders', url: 'http://127.0.0.1:3000', mountPath: '/api', openapi: DEMO_OPENAPI_DOCUMENT };
+
+describe('upstream configuration', () => {
+  it('runs the demo upstream with its binding by default', () => {
+    const [upstream, ...others] = loadConfig({}, {}).gateway.upstreams;
+    expect(others).toEqual([]);
+    expect(upstream?.url).toBeNull();
+    expect(upstream?.mountPath).toBe('/api');
+    expect(upstream?.openapi).toBe(DEMO_OPENAPI_DOCUMENT);
+    expect(upstream?.operations['GET /users/{userId}/orders']?.bindings).toEqual([
+      { in: 'path', name: 'userId', claim: 'sub', match: 'equals', bypassRoles: ['admin'] },
+    ]);
+  });
+
+  it('keeps the demo binding with the demo document', async () => {
+    const file = await writeConfigFile({ gateway: { mountPath: '/v1', openapi: DEMO_OPENAPI_DOCUMENT } });
+    const [upstream] = loadConfig({ config: file }, {}).gateway.upstreams;
+    expect(Object.keys(upstream?.operations ?? {})).toEqual(['GET /users/{userId}/orders']);
+  });
+
+  it('drops the demo binding with another document', async () => {
+    const file = await writeConfigFile({ gateway: { openapi: 'openapi/other.yaml' } });
+    const [upstream] = loadConfig({ config: file }, {}).gateway.upstreams;
+    expect(upstream?.url).toBeNull();
+    expect(upstream?.operations).toEqual({});
+  });
+
+  it('folds the shorthand keys into one upstream', async () => {
+    const file = await writeConfigFile({ gateway: { mountPath: '/v1', upstreamUrl: 'http://127.0.0.1:3000' } });
+    const config = loadConfig({ config: file }, {});
+    expect(config.gateway.upstreams).toHaveLength(1);
+    expect(config.gateway.upstreams[0]).toMatchObject({ name: 'default', url: 'http://127.0.0.1:3000', mountPath: '/v1', openapi: null, operations: {} });
+    expect(config.gateway.mountPath).toBeUndefined();
+  });
+
+  it('fills defaults of listed upstreams', async () => {
+    const file = await writeConfigFile({ gateway: { upstreams: [ORDERS, { name: 'status', url: 'http://127.0.0.1:3001', mountPath: '/status', openapi: 'status.yaml', operations: { 'GET /': { public: true } } }] } });
+    const [, status] = loadConfig({ config: file }, {}).gateway.upstreams;
+    expect(status?.routes).toEqual([]);
+    expect(status?.operations['GET /']).toEqual({ scopes: [], roles: [], public: true, bindings: [] });
+  });
+
+  it('rejects shorthand keys next to upstreams', async () => {
+    const file = await writeConfigFile({ gateway: { upstreamUrl: 'http://127.0.0.1:3000', upstreams: [ORDERS] } });
+    const problems = problemsOf(() => loadConfig({ config: file }, {}));
+    expect(problems.some((problem) => problem.endsWith('gateway/upstreamUrl: cannot be combined with gateway/upstreams; set it on an entry of gateway/upstreams instead'))).toBe(true);
+  });
+
+  it('rejects the URL override next to upstreams', async () => {
+    const file = await writeConfigFile({ gateway: { upstreams: [ORDERS] } });
+    const problems = problemsOf(() => loadConfig({ config: file }, { PORTCULLIS_UPSTREAM_URL: 'http://127.0.0.1:4000' }));
+    expect(problems.some((problem) => problem.includes('PORTCULLIS_UPSTREAM_URL: cannot be combined with gateway/upstreams'))).toBe(true);
+  });
+
+  it('rejects duplicate names', async () => {
+    const problems = await problemsForUpstreams([ORDERS, { ...ORDERS, mountPath: '/other' }]);
+    expect(problems).toEqual(["gateway/upstreams/1/name: 'orders' is already the name of another upstream"]);
+  });
+
+  it('rejects overlapping mount paths', async () => {
+    const problems = await problemsForUpstreams([ORDERS, { ...ORDERS, name: 'v2', mountPath: '/api/v2' }]);
+    expect(problems).toEqual(["gateway/upstreams/1/mountPath: '/api/v2' overlaps the mount path '/api' of upstream 'orders'"]);
+  });
+
+  it('accepts mount paths that only share a prefix of characters', async () => {
+    expect(await problemsForUpstreams([ORDERS, { ...ORDERS, name: 'apis', mountPath: '/apis' }])).toEqual([]);
+  });
+
+  it('rejects a mount path of the authorization server', async () => {
+    const problems = await problemsForUpstreams([{ ...ORDERS, mountPath: '/oauth' }]);
+    expect(problems).toEqual(["gateway/upstreams/0/mountPath: '/oauth' overlaps '/oauth', which the authorization server serves"]);
+  });
+
+  it('rejects an upstream without operations', async () => {
+    const problems = await problemsForUpstreams([{ ...ORDERS, openapi: null }]);
+    expect(problems).toEqual(["gateway/upstreams/0: declares no operations; set openapi to the upstream's OpenAPI document, or list routes"]);
+  });
+
+  it('rejects a sunset before the deprecation', async () => {
+    const problems = await problemsForUpstreams([{ ...ORDERS, deprecation: '2027-01-01T00:00:00Z', operations: { listOrders: { sunset: '2026-06-01T00:00:00Z' } } }]);
+    expect(problems).toEqual(['gateway/upstreams/0/operations/listOrders: the sunset (2026-06-01T00:00:00Z) is earlier than the deprecation (2027-01-01T00:00:00Z)']);
+  });
+
+  it('rejects bindings on a public operation', async () => {
+    const binding = { in: 'path', name: 'id', claim: 'sub', match: 'equals' };
+    const problems = await problemsForUpstreams([{ ...ORDERS, operations: { getOrder: { public: true, bindings: [binding] } } }]);
+    expect(problems).toEqual(['gateway/upstreams/0/operations/getOrder: a public operation has no caller, so it cannot require scopes, roles or bindings']);
+  });
+
+  it('validates bindings and dates with the schema', async () => {
+    const problems = await problemsForUpstreams([{ ...ORDERS, sunset: 'next year', operations: { getOrder: { bindings: [{ in: 'header', name: 'id', claim: 'sub', match: 'equals' }] } } }]);
+    expect(problems).toContain('gateway/upstreams/0/sunset: must match format "date-time"');
+    expect(problems).toContain('gateway/upstreams/0/operations/getOrder/bindings/0/in: must be equal to one of the allowed values');
+  });
+});
+
+describe('start with an unenforceable policy', () => {
+  it('stops with the fix in the message', async () => {
+    const document = await writeConfigFile({
+      openapi: '3.1.0',
+      info: { title: 'fixture', version: '1' },
+      paths: { '/status': { get: { responses: {} } } },
+    });
+    const config = await writeConfigFile({ gateway: { upstreams: [{ name: 'status', url: 'http://127.0.0.1:9', mountPath: '/status', openapi: document }] } });
+    const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-policy-'));
+
+    try {
+      const result = await runCli(['start', '--config', config, '--port', '0', '--data-dir', dataDir]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain("error: Invalid gateway policy: upstream 'status': GET /status declares no security requirement");
+      expect(result.stderr).toContain("public: true under operations['GET /status']");
+      expect(await readdir(dataDir)).toEqual([]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+
+import { OpenApiError, compileOperations } from '../../src/core/openapi/operations.js';
+import type { ResponseCheck, ResponseRules } from '../../src/core/openapi/response-schema.js';
+
+type Schema = Record<string, unknown>;
+
+function compileResponses(responses: Schema, version = '3.1.0'): ResponseRules {
+  const document = {
+    openapi: version,
+    info: { title: 't', version: '1' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    security: [{ bearer: [] }],
+    paths: { '/things': { get: { responses } } },
+  };
+  const [operation] = compileOperations(document);
+  if (operation === undefined) {
+    throw new Error('no operation compiled');
+  }
+  return operation.responses;
+}
+
+/** Checks `value` against a 200 application/json response with `schema`. */
+function check(schema: unknown, value: unknown, version?: string): ResponseCheck {
+  const rule = compileResponses({ '200': { description: 'ok', content: { 'application/json': { schema } } } }, version).select(200, 'application/json');
+  if (rule.kind !== 'json') {
+    throw new Error(`expected a JSON rule, got ${rule.kind}`);
+  }
+  return rule.check(value);
+}
+
+const circle = { type: 'object', required: ['kind', 'radius'], properties: { kind: { const: 'circle' }, radius: { type: 'number' } } };
+const square = { type: 'object', required: ['kind', 'side'], properties: { kind: { const: 'square' }, side: { type: 'number' } } };
+
+describe('response filtering', () => {
+  it('unites allOf branches', () => {
+    const schema = { allOf: [{ type: 'object', properties: { id: { type: 'string' } } }, { type: 'object', properties: { name: { type: 'string' } } }] };
+    const result = check(schema, { id: '1', name: 'n', hidden: true });
+    expect(result.value).toEqual({ id: '1', name: 'n' });
+    expect(result.removed).toEqual(['/hidden']);
+    expect(result.errors).toEqual([]);
+  });
+
+  it('applies the oneOf branch that matches', () => {
+    const schema = { oneOf: [circle, square] };
+    expect(check(schema, { kind: 'circle', radius: 2, side: 3, owner: 'x' }).value).toEqual({ kind: 'circle', radius: 2 });
+    expect(check(schema, { kind: 'square', side: 3, radius: 2 }).value).toEqual({ kind: 'square', side: 3 });
+  });
+
+  it('rejects a value that matches no anyOf branch', () => {
+    const result = check({ anyOf: [circle, square] }, { kind: 'triangle', radius: 1, secret: 's' });
+    expect(result.value).toEqual({ kind: 'triangle', radius: 1 });
+    expect(result.errors.length).toBeGreaterThan(0);
+  });
+
+  it('applies then or else', () => {
+    const schema = {
+      type: 'object',
+      properties: { kind: { type: 'string' } },
+      if: { properties: { kind: { const: 'circle' } } },
+      then: { properties: { radius: { type: 'number' } } },
+      else: { properties: { side: { type: 'number' } } },
+    };
+    expect(check(schema, { kind: 'circle', radius: 1, side: 2 }).value).toEqual({ kind: 'circle', radius: 1 });
+    expect(check(schema, { kind: 'square', radius: 1, side: 2 }).value).toEqual({ kind: 'square', side: 2 });
+  });
+
+  it('filters array items and tuples', () => {
+    const list = { type: 'array', items: { type: 'object', properties: { id: { type: 'string' } } } };
+    expect(check(list, [{ id: '1', x: 1 }, { id: '2' }]).value).toEqual([{ id: '1' }, { id: '2' }]);
+
+    const tuple = { type: 'array', prefixItems: [{ type: 'object', properties: { a: { type: 'number' } } }], items: { type: 'object', properties: { b: { type: 'number' } } } };
+    const result = check(tuple, [{ a: 1, b: 2 }, { a: 1, b: 2 }]);
+    expect(result.value).toEqual([{ a: 1 }, { b: 2 }]);
+    expect(result.removed).toEqual(['/0/b', '/1/a']);
+  });
+
+  it('keeps what additionalProperties or patternProperties allow', () => {
+    const schema = {
+      type: 'object',
+      properties: { id: { type: 'string' } },
+      patternProperties: { '^x-': { type: 'string' } },
+      additionalProperties: false,
+    };
+    expect(check(schema, { id: '1', 'x-trace': 't', other: 1 }).value).toEqual({ id: '1', 'x-trace': 't' });
+
+    const open = { type: 'object', properties: { id: { type: 'string' } }, additionalProperties: { type: 'object', properties: { n: { type: 'number' } } } };
+    expect(check(open, { id: '1', extra: { n: 1, m: 2 } }).value).toEqual({ id: '1', extra: { n: 1 } });
+  });
+
+  it('empties an object without declared properties', () => {
+    expect(check({ type: 'object' }, { a: 1 }).value).toEqual({});
+  });
+
+  it('keeps a free-form value', () => {
+    expect(check({}, { a: { b: 1 } }).value).toEqual({ a: { b: 1 } });
+    expect(check(true, { a: 1 }).value).toEqual({ a: 1 });
+  });
+
+  it('removes writeOnly properties without requiring them', () => {
+    const schema = { type: 'object', required: ['id', 'password'], properties: { id: { type: 'string' }, password: { type: 'string', writeOnly: true } } };
+    const result = check(schema, { id: '1', password: 'p' });
+    expect(result.value).toEqual({ id: '1' });
+    expect(result.errors).toEqual([]);
+  });
+
+  it('accepts nullable in 3.0 documents', () => {
+    const schema = { type: 'object', nullable: true, properties: { id: { type: 'string' } } };
+    expect(check(schema, null, '3.0.3').errors).toEqual([]);
+  });
+
+  it('reports violations with pointers', () => {
+    const schema = { type: 'object', required: ['id'], properties: { id: { type: 'string' } } };
+    expect(check(schema, {}).errors).toEqual([{ pointer: '/body/id', detail: "required property 'id' is missing" }]);
+  });
+
+  it('does not change the input', () => {
+    const input = { id: '1', hidden: true };
+    check({ type: 'object', properties: { id: { type: 'string' } } }, input);
+    expect(input).toEqual({ id: '1', hidden: true });
+  });
+});
+
+describe('response selection', () => {
+  const json = { 'application/json': { schema: { type: 'object' } } };
+
+  it('prefers the exact status, then the range, then default', () => {
+    const rules = compileResponses({ '200': { description: 'a', content: json }, '2XX': { description: 'b' }, default: { description: 'c', content: { 'text/plain': {} } } });
+    expect(rules.select(200, 'application/json').kind).toBe('json');
+    expect(rules.select(201, 'application/json').kind).toBe('empty');
+    expect(rules.select(500, 'text/plain').kind).toBe('unchecked');
+  });
+
+  it('reports undeclared statuses and media types', () => {
+    const rules = compileResponses({ '200': { description: 'a', content: json } });
+    expect(rules.select(201, 'application/json')).toEqual({ kind: 'undeclared' });
+    expect(rules.select(200, 'text/html')).toEqual({ kind: 'undeclared_media_type', declared: ['application/json'] });
+    expect(rules.select(200, undefined).kind).toBe('undeclared_media_type');
+  });
+
+  it('matches media type parameters and ranges', () => {
+    const rules = compileResponses({ '200': { description: 'a', content: { 'application/*': { schema: { type: 'object' } } } } });
+    expect(rules.select(200, 'Application/Problem+JSON; charset=utf-8').kind).toBe('json');
+    expect(rules.select(200, 'application/xml').kind).toBe('unchecked');
+    expect(compileResponses({ '200': { description: 'a', content: json } }).select(200, 'application/json; charset=utf-8').kind).toBe('json');
+  });
+
+  it('rejects an invalid response key', () => {
+    expect(() => compileResponses({ '20X': { description: 'a' } })).toThrow(OpenApiError);
+  });
+});

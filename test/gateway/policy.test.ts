@@ -1,0 +1,234 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT, importJWK, type JWTPayload } from 'jose';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { createUser } from '../support/accounts.js';
+import { writeConfigFile } from '../support/config-file.js';
+import { obtainTokens } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const PAST = '2020-01-01T00:00:00Z';
+const RECENT = '2025-01-01T00:00:00Z';
+const FUTURE = '2099-12-31T23:59:59Z';
+const FUTURE_HTTP_DATE = 'Thu, 31 Dec 2099 23:59:59 GMT';
+const SECURED = [{ oauth: ['orders:read'] }];
+
+/** The fixture upstream's document: one public operation and several secured ones. */
+const FIXTURE_DOCUMENT = {
+  openapi: '3.1.0',
+  info: { title: 'Fixture', version: '2' },
+  components: { securitySchemes: { oauth: { type: 'http', scheme: 'bearer' } } },
+  paths: {
+    '/status': { get: { operationId: 'status', responses: { '200': { description: 'Up.' } } } },
+    '/items': { get: { operationId: 'listItems', security: SECURED, responses: { '200': { description: 'Items.' } } } },
+    '/reports': { get: { operationId: 'listReports', deprecated: true, security: SECURED, responses: { '200': { description: 'Reports.' } } } },
+    '/archive': { get: { operationId: 'listArchive', security: SECURED, responses: { '200': { description: 'Archive.' } } } },
+    '/tenant-items': {
+      get: {
+        operationId: 'listTenantItems',
+        security: SECURED,
+        parameters: [{ name: 'tenantId', in: 'query', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'Items.' } },
+      },
+    },
+    '/users/{userId}/items': {
+      get: {
+        operationId: 'listUserItems',
+        security: SECURED,
+        parameters: [{ name: 'userId', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'Items.' } },
+      },
+    },
+  },
+};
+
+interface Received {
+  path: string;
+  headers: IncomingHttpHeaders;
+}
+
+interface Problem {
+  code: string;
+  detail: string;
+}
+
+describe('gateway policy per upstream and operation', () => {
+  let upstream: Server;
+  let received: Received[];
+  let server: TestServer;
+  let token: string;
+  let tenantToken: string;
+  let subject: string;
+
+  beforeAll(async () => {
+    received = [];
+    upstream = createServer((request, response) => {
+      received.push({ path: request.url ?? '', headers: request.headers });
+      response.setHeader('content-type', 'application/json');
+      response.end('{"ok":true}');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    const document = await writeConfigFile(FIXTURE_DOCUMENT);
+
+    const config = await writeConfigFile({
+      gateway: {
+        upstreams: [
+          {
+            name: 'current',
+            url,
+            mountPath: '/v2',
+            openapi: document,
+            operations: {
+              status: { public: true },
+              listReports: { deprecation: RECENT, sunset: FUTURE, deprecationLink: 'https://docs.example/reports', sunsetLink: 'https://docs.example/sunset' },
+              listArchive: { deprecation: PAST, sunset: PAST },
+              'GET /users/{userId}/items': { bindings: [{ in: 'path', name: 'userId', claim: 'sub', match: 'equals' }] },
+              listTenantItems: { bindings: [{ in: 'query', name: 'tenantId', claim: 'tenants', match: 'oneOf' }] },
+            },
+          },
+          { name: 'previous', url, mountPath: '/v1', openapi: document, deprecation: RECENT, sunset: FUTURE, operations: { status: { public: true } } },
+          { name: 'retired', url, mountPath: '/v0', openapi: document, deprecation: PAST, sunset: PAST, operations: { status: { public: true } } },
+        ],
+      },
+      rateLimit: { flows: [] },
+    });
+    server = await startTestServer({ config });
+    const user = await createUser(server, 'policy_user');
+    subject = user.id;
+    token = (await obtainTokens(server, user)).tokens.access_token;
+    tenantToken = await withClaims(token, { tenants: ['t1', 't2'] });
+  });
+
+  /** Re-signs an issued token with extra claims, as an authorization server that issues them would. */
+  async function withClaims(issued: string, extra: JWTPayload): Promise<string> {
+    const active = server.running.keyRing.keys[0];
+    if (active === undefined) {
+      throw new Error('no active signing key');
+    }
+
+    const claims = JSON.parse(Buffer.from(issued.split('.')[1] ?? '', 'base64url').toString()) as JWTPayload;
+    const key = await importJWK(active.privateJwk, 'ES256');
+    return new SignJWT({ ...claims, ...extra }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: active.kid }).sign(key);
+  }
+
+  afterAll(async () => {
+    await server.close();
+    await new Promise((resolve) => upstream.close(resolve));
+  });
+
+  beforeEach(() => {
+    received.length = 0;
+  });
+
+  function call(path: string, credential?: string, headers: Record<string, string> = {}): Promise<Response> {
+    const authorization: Record<string, string> = credential === undefined ? {} : { authorization: `Bearer ${credential}` };
+    return fetch(`${server.url}${path}`, { headers: { ...authorization, ...headers } });
+  }
+
+  it('serves a public operation without credentials', async () => {
+    const response = await call('/v2/status', undefined, { 'x-portcullis-subject': 'forged' });
+    expect(response.status).toBe(200);
+    expect(received).toHaveLength(1);
+    expect(received[0]?.headers['x-portcullis-subject']).toBeUndefined();
+    expect(received[0]?.headers['x-portcullis-request-id']).toBeDefined();
+  });
+
+  it('never forwards a credential to a public operation', async () => {
+    const response = await call('/v2/status', 'not-a-token');
+    expect(response.status).toBe(200);
+    expect(received[0]?.headers['authorization']).toBeUndefined();
+  });
+
+  it('rejects credentials in a public query string', async () => {
+    const response = await call('/v2/status?access_token=secret');
+    expect(response.status).toBe(400);
+    const problem = (await response.json()) as Problem;
+    expect(problem.code).toBe('invalid_request');
+    expect(problem.detail).toContain("Credentials are not accepted in the query string ('access_token')");
+    expect(received).toHaveLength(0);
+  });
+
+  it('still requires credentials elsewhere', async () => {
+    const response = await call('/v2/items');
+    expect(response.status).toBe(401);
+    expect(received).toHaveLength(0);
+  });
+
+  it('routes each mount path to its upstream', async () => {
+    expect((await call('/v2/items', token)).status).toBe(200);
+    expect((await call('/v1/items', token)).status).toBe(200);
+    expect(received.map((request) => request.path)).toEqual(['/items', '/items']);
+  });
+
+  it('announces a deprecated operation before its sunset', async () => {
+    const response = await call('/v2/reports', token);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('deprecation')).toBe(`@${Date.parse(RECENT) / 1000}`);
+    expect(response.headers.get('sunset')).toBe(FUTURE_HTTP_DATE);
+    expect(response.headers.get('link')).toBe('<https://docs.example/reports>; rel="deprecation", <https://docs.example/sunset>; rel="sunset"');
+  });
+
+  it('announces the deprecation on refused requests too', async () => {
+    const response = await call('/v2/reports');
+    expect(response.status).toBe(401);
+    expect(response.headers.get('sunset')).toBe(FUTURE_HTTP_DATE);
+  });
+
+  it('leaves other operations unannounced', async () => {
+    const response = await call('/v2/items', token);
+    expect(response.headers.get('deprecation')).toBeNull();
+    expect(response.headers.get('sunset')).toBeNull();
+  });
+
+  it('answers 410 after the sunset without calling the upstream', async () => {
+    for (const credential of [token, undefined]) {
+      const response = await call('/v2/archive', credential);
+      expect(response.status).toBe(410);
+      expect(response.headers.get('sunset')).toBe('Wed, 01 Jan 2020 00:00:00 GMT');
+      const problem = (await response.json()) as Problem;
+      expect(problem.code).toBe('gone');
+      expect(problem.detail).toBe('This operation was retired on 2020-01-01T00:00:00.000Z.');
+    }
+    expect(received).toHaveLength(0);
+  });
+
+  it('deprecates every operation of a deprecated upstream', async () => {
+    for (const path of ['/v1/items', '/v1/status']) {
+      const response = await call(path, token);
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get('deprecation'), path).toBe(`@${Date.parse(RECENT) / 1000}`);
+      expect(response.headers.get('sunset'), path).toBe(FUTURE_HTTP_DATE);
+    }
+  });
+
+  it('retires every operation of a sunset upstream', async () => {
+    expect((await call('/v0/status')).status).toBe(410);
+    expect((await call('/v0/items', token)).status).toBe(410);
+    expect(received).toHaveLength(0);
+  });
+
+  it('binds the path to the caller', async () => {
+    expect((await call(`/v2/users/${subject}/items`, token)).status).toBe(200);
+
+    const response = await call('/v2/users/someone-else/items', token);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as Problem).detail).toBe('No resource matches the path parameter.');
+    expect(received.map((request) => request.path)).toEqual([`/users/${subject}/items`]);
+  });
+
+  it('binds a query parameter to a token claim list', async () => {
+    expect((await call('/v2/tenant-items?tenantId=t2', tenantToken)).status).toBe(200);
+    expect((await call('/v2/tenant-items?tenantId=t3', tenantToken)).status).toBe(404);
+    expect((await call('/v2/tenant-items?tenantId=t1&tenantId=t3', tenantToken)).status).toBe(404);
+    expect(received.map((request) => request.path)).toEqual(['/tenant-items?tenantId=t2']);
+  });
+
+  it('rejects a token without the bound claim', async () => {
+    const response = await call('/v2/tenant-items?tenantId=t1', token);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as Problem).detail).toBe('No resource matches the query parameter.');
+    expect(received).toHaveLength(0);
+  });
+});

@@ -1,0 +1,93 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { createUser } from '../support/accounts.js';
+import { writeConfigFile } from '../support/config-file.js';
+import { callApi, obtainTokens } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/response-checks.yaml', import.meta.url));
+
+interface LogEntry {
+  msg?: string;
+  err?: { code?: string; cause?: { code?: string } };
+}
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return `https://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+}
+
+/** Creates a self-signed certificate for 127.0.0.1 with the openssl command. */
+async function selfSignedCertificate(): Promise<{ key: string; cert: string }> {
+  const directory = await mkdtemp(join(tmpdir(), 'portcullis-tls-'));
+  try {
+    const [key, cert] = [join(directory, 'key.pem'), join(directory, 'cert.pem')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    return { key: await readFile(key, 'utf8'), cert: await readFile(cert, 'utf8') };
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+describe('gateway upstream connections', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup();
+    }
+  });
+
+  async function startGateway(upstreamUrl: string, gateway: Record<string, unknown> = {}): Promise<{ server: TestServer; token: string }> {
+    const config = await writeConfigFile({ gateway: { upstreamUrl, openapi: FIXTURE, ...gateway }, rateLimit: { flows: [] } });
+    const server = await startTestServer({ config });
+    cleanups.push(() => server.close());
+    const token = (await obtainTokens(server, await createUser(server, 'connection_user'))).tokens.access_token;
+    return { server, token };
+  }
+
+  function failures(server: TestServer): LogEntry[] {
+    return server.logs.map((line) => JSON.parse(line) as LogEntry).filter((entry) => entry.msg === 'upstream request failed');
+  }
+
+  it('times out a stalled TLS handshake', async () => {
+    // The socket accepts the connection and never replies to the TLS ClientHello.
+    const sockets = new Set<Socket>();
+    const silent = createTcpServer((socket) => sockets.add(socket));
+    const url = await listen(silent);
+    cleanups.push(async () => {
+      sockets.forEach((socket) => socket.destroy());
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    });
+
+    const { server, token } = await startGateway(url, { upstreamConnectTimeoutMs: 300, upstreamTimeoutMs: 60_000 });
+    const response = await callApi(server, '/widgets/w1', token);
+    expect(response.status).toBe(504);
+    expect(await response.json()).toMatchObject({ code: 'gateway_timeout', detail: 'The upstream service did not respond in time.' });
+    expect(failures(server).at(-1)?.err?.code).toBe('UND_ERR_CONNECT_TIMEOUT');
+  });
+
+  it('rejects an untrusted upstream certificate', async () => {
+    const upstream = createHttpsServer(await selfSignedCertificate(), (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"w1","name":"lamp"}');
+    });
+    const url = await listen(upstream);
+    cleanups.push(async () => {
+      upstream.closeAllConnections();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    });
+
+    const { server, token } = await startGateway(url);
+    const response = await callApi(server, '/widgets/w1', token);
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ code: 'bad_gateway', detail: 'The upstream service is unavailable.' });
+  });
+});

@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+
+import type { OperationPolicy, UpstreamConfig } from '../../src/config/schema.js';
+import { UpstreamPolicyError, upstreamRoutes } from '../../src/gateway/upstream-routes.js';
+import { writeConfigFile } from '../support/config-file.js';
+
+const SECURED = [{ bearer: ['things:read'] }];
+
+async function documentFile(paths: Record<string, unknown>): Promise<string> {
+  return writeConfigFile({
+    openapi: '3.1.0',
+    info: { title: 'fixture', version: '1' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    paths,
+  });
+}
+
+function policy(overrides: Partial<OperationPolicy> = {}): OperationPolicy {
+  return { scopes: [], roles: [], public: false, bindings: [], ...overrides };
+}
+
+async function upstream(paths: Record<string, unknown>, overrides: Partial<UpstreamConfig> = {}): Promise<UpstreamConfig> {
+  return { name: 'things', url: 'http://127.0.0.1:1', mountPath: '/things', openapi: await documentFile(paths), routes: [], operations: {}, ...overrides };
+}
+
+describe('upstream routes', () => {
+  it('refuses an operation without security and says how to fix it', async () => {
+    const config = await upstream({ '/status': { get: { responses: {} } } });
+    await expect(upstreamRoutes(config)).rejects.toThrow(
+      "upstream 'things': GET /status declares no security requirement, and every operation must require a credential. " +
+        "Declare one in the OpenAPI document, or serve it without credentials with public: true under operations['GET /status'] of this upstream in gateway/upstreams.",
+    );
+  });
+
+  it('serves an operation marked public', async () => {
+    const config = await upstream({ '/status': { get: { operationId: 'status', responses: {} } } }, { operations: { status: policy({ public: true }) } });
+    const [route] = await upstreamRoutes(config);
+    expect(route?.public).toBe(true);
+    expect(route?.credentials).toEqual([]);
+  });
+
+  it('refuses public on a secured operation', async () => {
+    const config = await upstream({ '/things': { get: { security: SECURED, responses: {} } } }, { operations: { 'GET /things': policy({ public: true }) } });
+    await expect(upstreamRoutes(config)).rejects.toThrow(/is configured public but declares a security requirement/);
+  });
+
+  it('adds configured scopes and roles to the document', async () => {
+    const config = await upstream(
+      { '/things': { get: { security: SECURED, 'x-portcullis-roles': ['reader'], responses: {} } } },
+      { operations: { 'GET /things': policy({ scopes: ['things:audit'], roles: ['auditor'] }) } },
+    );
+    const [route] = await upstreamRoutes(config);
+    expect(route?.scopes).toEqual(['things:read', 'things:audit']);
+    expect(route?.roles).toEqual(['reader', 'auditor']);
+  });
+
+  it('refuses an unknown operation key', async () => {
+    const config = await upstream({ '/things': { get: { security: SECURED, responses: {} } } }, { operations: { 'GET /other': policy() } });
+    await expect(upstreamRoutes(config)).rejects.toThrow("upstream 'things': operations names 'GET /other', which the upstream does not declare");
+  });
+
+  it('refuses two keys for one operation', async () => {
+    const config = await upstream(
+      { '/things': { get: { operationId: 'listThings', security: SECURED, responses: {} } } },
+      { operations: { listThings: policy(), 'GET /things': policy() } },
+    );
+    await expect(upstreamRoutes(config)).rejects.toThrow(UpstreamPolicyError);
+  });
+
+  it('refuses a binding to a missing path parameter', async () => {
+    const binding = { in: 'path' as const, name: 'userId', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
+    const config = await upstream({ '/things': { get: { security: SECURED, responses: {} } } }, { operations: { 'GET /things': policy({ bindings: [binding] }) } });
+    await expect(upstreamRoutes(config)).rejects.toThrow("upstream 'things': GET /things has no path parameter 'userId' to bind");
+  });
+
+  it('requires a date for a deprecated operation', async () => {
+    const config = await upstream({ '/old': { get: { deprecated: true, security: SECURED, responses: {} } } });
+    await expect(upstreamRoutes(config)).rejects.toThrow(/GET \/old is deprecated in the OpenAPI document, but the Deprecation header \(RFC 9745\) needs a date/);
+  });
+
+  it('inherits the upstream lifecycle and lets the operation override it', async () => {
+    const config = await upstream(
+      {
+        '/old': { get: { deprecated: true, security: SECURED, responses: {} } },
+        '/older': { get: { security: SECURED, responses: {} } },
+      },
+      { deprecation: '2026-01-01T00:00:00Z', sunset: '2030-01-01T00:00:00Z', operations: { 'GET /older': policy({ sunset: '2028-01-01T00:00:00Z' }) } },
+    );
+    const [old, older] = await upstreamRoutes(config);
+    expect(old?.lifecycle.sunset?.toISOString()).toBe('2030-01-01T00:00:00.000Z');
+    expect(older?.lifecycle.sunset?.toISOString()).toBe('2028-01-01T00:00:00.000Z');
+    expect(older?.lifecycle.deprecation?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+  });
+
+  it('matches route-based operations by METHOD and path', async () => {
+    const config: UpstreamConfig = {
+      name: 'routes',
+      url: 'http://127.0.0.1:1',
+      mountPath: '/r',
+      openapi: null,
+      routes: [{ method: 'GET', path: '/users/:userId', scopes: [], roles: [], credentials: ['jwt'] }],
+      operations: { 'GET /users/{userId}': policy({ roles: ['member'] }) },
+    };
+    const [route] = await upstreamRoutes(config);
+    expect(route?.roles).toEqual(['member']);
+  });
+
+  it('ignores inherited names as operationIds', async () => {
+    const config = await upstream({ '/things': { get: { operationId: 'toString', security: SECURED, responses: {} } } });
+    const [route] = await upstreamRoutes(config);
+    expect(route?.public).toBe(false);
+    expect(route?.scopes).toEqual(['things:read']);
+  });
+});

@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { defaultRateLimits } from '../../src/config/load.js';
+import { createUser } from '../support/accounts.js';
+import { REDIS_URL, writeConfigFile } from '../support/config-file.js';
+import { callApi, obtainTokens, openSignInPage, publicClient } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { formEndingWith } from '../support/user-agent.js';
+import { parseSamples, sampleValue, type Sample } from './prometheus-text.js';
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+async function scrape(server: TestServer): Promise<Sample[]> {
+  const url = server.running.observability.metricsServer?.url;
+  if (url === undefined) {
+    throw new Error('the metrics listener is not running');
+  }
+  const response = await fetch(url);
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toContain('text/plain');
+  return parseSamples(await response.text());
+}
+
+describe('metrics', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    const config = await writeConfigFile({ metrics: { enabled: true, host: '127.0.0.1', port: 0 } });
+    server = await startTestServer({ config });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('listens on loopback only when turned on', async () => {
+    expect(server.running.observability.metricsServer?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+
+    const other = await fetch(server.running.observability.metricsServer?.url.replace('/metrics', '/other') ?? '');
+    expect(other.status).toBe(404);
+    const post = await fetch(server.running.observability.metricsServer?.url ?? '', { method: 'POST' });
+    expect(post.status).toBe(404);
+
+    const plain = await startTestServer();
+    try {
+      expect(plain.running.observability.metricsServer).toBeUndefined();
+      expect(plain.running.app.metrics).toBeUndefined();
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('counts a known sequence exactly', async () => {
+    const user = await createUser(server, 'metered_user');
+    const before = await scrape(server);
+    const count = (samples: Sample[], name: string, labels: Record<string, string>) =>
+      sampleValue(samples, name, labels) - sampleValue(before, name, labels);
+
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      expect((await callApi(server, '/orders', undefined)).status).toBe(401);
+    }
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      expect((await callApi(server, '/orders', 'not-a-jwt')).status).toBe(401);
+    }
+    expect((await fetch(`${server.url}/api/no-such-operation/4711?q=private`)).status).toBe(401);
+
+    const { agent, html } = await openSignInPage(server);
+    await agent.submit(formEndingWith(html, '/login'), { username: user.username, password: 'Wrong-Passw0rd-1' });
+
+    const config = await publicClient(server);
+    const { tokens } = await obtainTokens(server, user, config);
+    await client.refreshTokenGrant(config, tokens.refresh_token as string);
+
+    for (let read = 0; read < 2; read += 1) {
+      expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+    }
+    const created: number[] = [];
+    for (let order = 0; order < 6; order += 1) {
+      const response = await callApi(server, '/orders', tokens.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"item":"x","quantity":1}' });
+      created.push(response.status);
+    }
+    expect(created).toEqual([201, 201, 201, 201, 201, 429]);
+
+    // The failed sign-in is recorded after its response, so wait for it.
+    const after = await vi.waitFor(
+      async () => {
+        const samples = await scrape(server);
+        expect(count(samples, 'portcullis_authentication_failures_total', { reason: 'login_invalid_credentials' })).toBe(1);
+        return samples;
+      },
+      { timeout: 5000, interval: 100 },
+    );
+
+    const requests = 'portcullis_http_requests_total';
+    expect(count(after, requests, { method: 'GET', route: '/api/orders', status: '401' })).toBe(5);
+    expect(count(after, requests, { method: 'GET', route: '/api/orders', status: '200' })).toBe(2);
+    expect(count(after, requests, { method: 'POST', route: '/api/orders', status: '201' })).toBe(5);
+    expect(count(after, requests, { method: 'POST', route: '/api/orders', status: '429' })).toBe(1);
+    expect(count(after, requests, { method: 'GET', route: 'unmatched', status: '401' })).toBe(1);
+    expect(count(after, requests, { method: 'POST', route: '/oauth/*', status: '200' })).toBe(2);
+
+    const failures = 'portcullis_authentication_failures_total';
+    expect(count(after, failures, { reason: 'missing_credentials' })).toBe(4);
+    expect(count(after, failures, { reason: 'invalid_access_token' })).toBe(2);
+
+    expect(count(after, 'portcullis_rate_limit_rejections_total', { policy: 'order-creation' })).toBe(1);
+    expect(count(after, 'portcullis_tokens_issued_total', { grant_type: 'authorization_code' })).toBe(1);
+    expect(count(after, 'portcullis_tokens_issued_total', { grant_type: 'refresh_token' })).toBe(1);
+
+    const latency = 'portcullis_upstream_request_duration_seconds_count';
+    expect(count(after, latency, { method: 'GET', route: '/api/orders' })).toBe(2);
+    expect(count(after, latency, { method: 'POST', route: '/api/orders' })).toBe(5);
+    expect(count(after, 'portcullis_store_errors_total', { store: 'redis' })).toBe(0);
+
+    const labelValues = after.flatMap((sample) => Object.values(sample.labels));
+    expect(labelValues.some((value) => value.includes('no-such-operation') || value.includes(user.id))).toBe(false);
+  });
+});
+
+describe('metrics of the rate-limit store', () => {
+  const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
+  let server: TestServer;
+
+  beforeAll(async () => {
+    await proxy.start();
+    const defaults = defaultRateLimits();
+    const config = await writeConfigFile({
+      metrics: { enabled: true, host: '127.0.0.1', port: 0 },
+      rateLimit: {
+        ...defaults,
+        store: 'redis',
+        redisUrl: `redis://127.0.0.1:${proxy.port}`,
+        storeTimeoutMs: 200,
+        global: { ...defaults.global, name: `metrics-${randomUUID().slice(0, 8)}` },
+      },
+    });
+    server = await startTestServer({ config });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await proxy.stop().catch(() => undefined);
+  });
+
+  it('counts Redis errors', async () => {
+    const before = sampleValue(await scrape(server), 'portcullis_store_errors_total', { store: 'redis' });
+
+    await proxy.stop();
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      // The global limit fails open, so the request still reaches authentication.
+      expect((await callApi(server, '/orders', undefined)).status).toBe(401);
+    }
+
+    const after = sampleValue(await scrape(server), 'portcullis_store_errors_total', { store: 'redis' });
+    await proxy.start(proxy.port);
+    expect(after - before).toBe(3);
+  });
+});
