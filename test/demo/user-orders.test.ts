@@ -1,4 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { IdentityAssertionSigner } from '../../src/core/identity-assertion.js';
+import { deriveKey } from '../../src/core/secret-box.js';
+import { loadServerSecret } from '../../src/store/server-secret.js';
 
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
@@ -54,11 +59,26 @@ describe('per-user order listing of the demo', () => {
   });
 
   it('is open to BOLA when called directly', async () => {
+    // Bob's identity, signed as the gateway signs it, for a request the gateway would refuse.
+    const signer = new IdentityAssertionSigner({
+      seed: deriveKey(loadServerSecret(server.dataDir), 'identity assertion key'),
+      issuer: server.issuer,
+      audience: `${server.issuer}/api`,
+    });
+    const path = `/users/${alice.id}/orders`;
+    const bobIdentity = { subject: bob.id, scopes: ['orders:read'], roles: [], clientId: server.demoClientId, credential: 'jwt' as const };
+    const assertion = await signer.sign(bobIdentity, { method: 'GET', target: path, requestId: randomUUID() });
+
+    const response = await fetch(`${demoUrl(server)}${path}`, { headers: { 'x-portcullis-identity': assertion } });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as OrderPage).items.map((order) => order.id)).toEqual([orderId]);
+  });
+
+  it('rejects unsigned identity headers', async () => {
     const response = await fetch(`${demoUrl(server)}/users/${alice.id}/orders`, {
       headers: { 'x-portcullis-subject': bob.id, 'x-portcullis-scope': 'orders:read' },
     });
-    expect(response.status).toBe(200);
-    expect(((await response.json()) as OrderPage).items.map((order) => order.id)).toEqual([orderId]);
+    expect(response.status).toBe(401);
   });
 
   it('refuses another user’s listing at the gateway', async () => {
