@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { IdentityAssertionSigner } from '../../src/core/identity-assertion.js';
-import { deriveKey } from '../../src/core/secret-box.js';
-import { loadServerSecret } from '../../src/store/server-secret.js';
 
 import { createUser } from '../support/accounts.js';
+import { gatewaySigner } from '../support/identity-assertions.js';
 import { runCli } from '../support/cli.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -60,11 +58,7 @@ describe('per-user order listing of the demo', () => {
 
   it('is open to BOLA when called directly', async () => {
     // Bob's identity, signed as the gateway signs it, for a request the gateway would refuse.
-    const signer = new IdentityAssertionSigner({
-      seed: deriveKey(loadServerSecret(server.dataDir), 'identity assertion key'),
-      issuer: server.issuer,
-      audience: `${server.issuer}/api`,
-    });
+    const signer = gatewaySigner(server);
     const path = `/users/${alice.id}/orders`;
     const bobIdentity = { subject: bob.id, scopes: ['orders:read'], roles: [], clientId: server.demoClientId, credential: 'jwt' as const };
     const assertion = await signer.sign(bobIdentity, { method: 'GET', target: path, requestId: randomUUID() });
