@@ -11,6 +11,7 @@ import type { ClientRepository } from '../store/client-repository.js';
 import { OidcAdapter } from '../store/oidc-adapter.js';
 import type { Database } from '../store/schema.js';
 import type { SigningKey } from '../store/signing-key-repository.js';
+import { correctTokenErrorCodes } from './token-error-codes.js';
 import { renderErrorPage } from './views/error-page.js';
 import { renderLoggedOutPage, renderLogoutPage } from './views/logout.js';
 
@@ -156,6 +157,9 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
           ctx.body = renderLogoutPage(form);
         },
         async postLogoutSuccessSource(ctx) {
+          // Tells the browser to drop what it kept for this origin, as the
+          // OWASP Secure Headers Project recommends after sign-out.
+          ctx.set('clear-site-data', '"cache", "cookies", "storage"');
           ctx.type = 'html';
           ctx.body = renderLoggedOutPage();
         },
@@ -246,6 +250,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
 /** Creates the protocol engine and reports its server errors to the log. */
 export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
+  provider.use(correctTokenErrorCodes);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     deps.logger.error({ err: error, route: ctx.oidc?.route }, 'authorization server error');

@@ -137,6 +137,16 @@ export function defaultRateLimits(): RateLimitConfig {
         period: '1h',
         onStoreFailure: 'closed',
       },
+      // Each import makes an outbound request, so it gets a quota of its own.
+      {
+        name: 'order-import',
+        method: 'POST',
+        path: '/orders/import',
+        key: ['sub'],
+        limit: 10,
+        period: '1h',
+        onStoreFailure: 'closed',
+      },
     ],
     login: { accountThreshold: 5, accountTotalThreshold: 50, addressThreshold: 20, window: '15m', baseDelay: '1s', maxDelay: '15m' },
   };

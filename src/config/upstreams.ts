@@ -25,6 +25,7 @@ export function demoRoutes(): GatewayRoute[] {
   return [
     { method: 'GET', path: '/orders', scopes: ['orders:read'], roles: [], credentials: both },
     { method: 'POST', path: '/orders', scopes: ['orders:write'], roles: [], credentials: both },
+    { method: 'POST', path: '/orders/import', scopes: ['orders:write'], roles: [], credentials: both },
     { method: 'GET', path: '/orders/:id', scopes: ['orders:read'], roles: [], credentials: both },
     { method: 'DELETE', path: '/orders/:id', scopes: ['orders:write'], roles: [], credentials: both },
     { method: 'GET', path: '/users/:userId/orders', scopes: ['orders:read'], roles: [], credentials: both },

@@ -30,6 +30,8 @@ export const PROBLEMS = {
   payload_too_large: { status: 413, title: 'Payload too large' },
   uri_too_long: { status: 414, title: 'URI too long' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  target_not_allowed: { status: 422, title: 'Target not allowed' },
+  unprocessable_content: { status: 422, title: 'Unprocessable content' },
   rate_limited: { status: 429, title: 'Too many requests' },
   quota_exceeded: { status: 429, title: 'Quota exceeded' },
   headers_too_large: { status: 431, title: 'Request header fields too large' },

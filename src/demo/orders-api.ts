@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import { createHttpApp, identityOf, portcullis, requireAccess, type Logger } from '../library/fastify.js';
 import { ProblemError, requireOwned, type IdentityAssertionSettings } from '../library/index.js';
+import { OrderImporter, importRequestSchema, type OrderImportOptions } from './order-import.js';
 import { InvalidCursorError, OrderLimitError, OrderStore, type Order, type OrderPage } from './order-store.js';
 import { registerProfileRoutes } from './profiles.js';
 import { registerUserOrderRoutes } from './user-orders.js';
@@ -18,6 +19,8 @@ export interface OrdersApiOptions {
   maxOrdersPerOwner?: number;
   /** How to verify the gateway's signed identity assertions, the only credential this API accepts. */
   identityAssertion: IdentityAssertionSettings;
+  /** Outbound policy and collaborators of `POST /orders/import`. */
+  orderImport?: OrderImportOptions;
 }
 
 /** Maximum page size. Larger `limit` values are rejected, not clamped, so clients notice. */
@@ -93,6 +96,10 @@ const pageSchema = {
 interface OrderBody {
   item: string;
   quantity: number;
+}
+
+interface ImportBody {
+  url: string;
 }
 
 interface PageQuery {
@@ -228,6 +235,27 @@ function registerOrderRoutes(app: FastifyInstance, store: OrderStore, publicPref
   );
 }
 
+/**
+ * Registers `POST /orders/import`, which places an order for the caller from
+ * a JSON order document at a URL the caller names. The URL is fetched only
+ * through the outbound guard, so it cannot reach internal services.
+ */
+function registerImportRoute(app: FastifyInstance, store: OrderStore, publicPrefix: string, importer: OrderImporter): void {
+  app.post<{ Body: ImportBody }>(
+    '/orders/import',
+    {
+      schema: { body: importRequestSchema, response: { 201: orderSchema } },
+      config: { portcullis: { scopes: ['orders:write'] } },
+    },
+    async (request, reply) => {
+      const imported = await importer.fetchOrder(request.body.url, request.log as Logger);
+      const order = createOrder(store, identityOf(request).subject, imported);
+
+      return reply.code(201).header('location', `${publicPrefix}/orders/${order.id}`).send(order);
+    },
+  );
+}
+
 function registerAdminRoutes(app: FastifyInstance, store: OrderStore): void {
   app.get<{ Querystring: PageQuery }>(
     '/admin/orders',
@@ -258,11 +286,11 @@ function registerAdminRoutes(app: FastifyInstance, store: OrderStore): void {
  *
  * Paths are relative to the gateway's mount path, which the gateway strips
  * before it forwards a request: `POST /orders`, `GET /orders`,
- * `GET /orders/:id`, `DELETE /orders/:id`, `GET /users/:userId/orders`,
- * `GET /admin/orders`, and the deliberately flawed `GET` and
- * `PATCH /users/:userId/profile` (see profiles.ts). The per-user listing
- * trusts its path and relies on the gateway's object-level binding; the
- * profiles are safe only behind the gateway's OpenAPI checks.
+ * `GET /orders/:id`, `DELETE /orders/:id`, `POST /orders/import`,
+ * `GET /users/:userId/orders`, `GET /admin/orders`, and the deliberately
+ * flawed `GET` and `PATCH /users/:userId/profile` (see profiles.ts). The
+ * per-user listing trusts its path and relies on the gateway's object-level
+ * binding; the profiles are safe only behind the gateway's OpenAPI checks.
  */
 export function createOrdersApi(options: OrdersApiOptions): FastifyInstance {
   const publicPrefix = normalizePublicPrefix(options.publicPrefix ?? DEFAULT_PUBLIC_PREFIX);
@@ -286,6 +314,7 @@ export function createOrdersApi(options: OrdersApiOptions): FastifyInstance {
     { schema: { querystring: pageQuerySchema, response: { 200: pageSchema } }, onRequest: requireAccess({ scopes: ['orders:read'] }), preValidation: requireDecimalLimit },
     (userId, limit, cursor) => listPage(() => store.listOwned(userId, limit, cursor)),
   );
+  registerImportRoute(app, store, publicPrefix, new OrderImporter(options.orderImport));
   registerAdminRoutes(app, store);
   // The profiles reuse the order scopes, which are the only API scopes the authorization server issues.
   registerProfileRoutes(app, {

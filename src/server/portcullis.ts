@@ -15,6 +15,7 @@ import { AccessTokenVerifier } from '../core/access-token-verifier.js';
 import { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
+import type { OrderImportOptions } from '../demo/order-import.js';
 import { createOrdersApi } from '../demo/orders-api.js';
 import { checkLimitTargets, gateway } from '../gateway/gateway.js';
 import { upstreamRoutes } from '../gateway/upstream-routes.js';
@@ -37,6 +38,8 @@ export interface StartOptions {
   logDestination?: DestinationStream;
   /** Receives what the first start created, including the one-time admin password. */
   onBootstrap?: (result: BootstrapResult) => void;
+  /** Outbound policy and collaborators of the demo Orders API's URL import; tests replace the resolver. */
+  demoOrderImport?: OrderImportOptions;
 }
 
 /** A running Portcullis process. */
@@ -130,6 +133,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
           logger: logger.child({ component: 'demo-orders-api' }),
           publicPrefix: demoUpstream.mountPath,
           identityAssertion: { issuer: config.issuer, audience: config.audience, jwks: await identitySigner.publicJwks() },
+          orderImport: options.demoOrderImport,
         })
       : undefined;
   let demoUrl: string | undefined;

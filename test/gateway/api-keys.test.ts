@@ -107,22 +107,6 @@ describe('API keys', () => {
     lookups.mockRestore();
   });
 
-  it('answers near misses like wild guesses', async () => {
-    const { key, id } = await createKey('--scope', 'orders:read');
-    const { assembleApiKey, generateApiKey } = await import('../../src/core/api-keys/format.js');
-    const secret = key.slice(21, 64);
-    const lastChar = secret.at(-1) === 'a' ? 'b' : 'a';
-    const nearMiss = assembleApiKey('live', id, `${secret.slice(0, -1)}${lastChar}`);
-    const wildGuess = generateApiKey('live').value;
-
-    const near = await withKey(nearMiss);
-    const wild = await withKey(wildGuess);
-    expect(near.status).toBe(401);
-    expect(wild.status).toBe(401);
-    const strip = (body: string) => body.replace(/"request_id":"[^"]+"/, '');
-    expect(strip(await near.text())).toBe(strip(await wild.text()));
-  });
-
   it('rejects malformed keys in general terms', async () => {
     const { key } = await createKey('--scope', 'orders:read');
     const cases: Array<[string, Record<string, string>]> = [

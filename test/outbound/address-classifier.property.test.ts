@@ -5,8 +5,9 @@ import { classifyAddress } from '../../src/core/outbound/address-classifier.js';
 import { OutboundError } from '../../src/core/outbound/errors.js';
 import { resolvePolicy } from '../../src/core/outbound/policy.js';
 import { checkUrl } from '../../src/core/outbound/target.js';
+import { fuzzRuns } from '../support/fuzz.js';
 
-const RUNS = 500;
+const RUNS = fuzzRuns(500);
 
 /** Internal IPv4 ranges as [first octets, prefix length]. */
 const INTERNAL_IPV4_RANGES: readonly (readonly [readonly number[], number])[] = [

@@ -55,31 +55,6 @@ describe('gateway rate limits', () => {
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
   });
 
-  it('limits per route template, not per raw path', async () => {
-    const server = await startWithLimits({
-      routes: [{ method: 'GET', path: '/orders/:id', limits: [{ name: 'reads', key: ['sub'], limit: 3, period: '1h', onStoreFailure: 'open' }] }],
-    });
-    servers.push(server);
-    const { tokens } = await obtainTokens(server, await createUser(server, 'path_user'));
-
-    const statuses: number[] = [];
-    for (const path of ['/orders/a', '/orders/B', '/orders/%61', '/orders/c']) {
-      statuses.push((await callApi(server, path, tokens.access_token)).status);
-    }
-    expect(statuses).toEqual([404, 404, 404, 429]);
-  });
-
-  it('ignores X-Forwarded-For from untrusted peers', async () => {
-    const server = await startWithLimits({ global: { name: uniqueName('global'), key: ['ip'], limit: 3, period: '1h', onStoreFailure: 'open' } });
-    servers.push(server);
-
-    const statuses: number[] = [];
-    for (const forwarded of ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4']) {
-      statuses.push((await fetch(`${server.url}/`, { headers: { 'x-forwarded-for': forwarded } })).status);
-    }
-    expect(statuses).toEqual([200, 200, 200, 429]);
-  });
-
   it('groups IPv6 clients of a trusted proxy by /64', async () => {
     const server = await startWithLimits({
       trustedProxies: ['127.0.0.1'],
@@ -122,22 +97,6 @@ describe('gateway rate limits', () => {
       expect(Number(throttled.retryAfter)).toBeGreaterThan(20);
       expect(throttled.html).toContain('Too many failed sign-ins.');
     }
-  });
-
-  it('counts parallel sign-ins before checking them', async () => {
-    const server = await startWithLimits({
-      login: { accountThreshold: 5, accountTotalThreshold: 50, addressThreshold: 100, window: '15m', baseDelay: '30s', maxDelay: '15m' },
-    });
-    servers.push(server);
-    await createUser(server, 'racer');
-
-    const { agent, html } = await openSignInPage(server);
-    const form = formEndingWith(html, '/login');
-    const statuses = await Promise.all(
-      Array.from({ length: 40 }, async () => (await agent.submit(form, { username: 'racer', password: 'Wrong-Passw0rd-1' })).response.status),
-    );
-    expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(5);
-    expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(35);
   });
 
   it('keeps a stranger from locking out a user', async () => {
@@ -235,35 +194,6 @@ describe('gateway rate limits', () => {
     expect(await attempt('Wrong-Passw0rd-1')).toBe(401);
     expect(await attempt('Wrong-Passw0rd-1')).toBe(401);
     expect(await attempt(user.password)).toBe('consent');
-  });
-});
-
-describe('shared limits across instances', () => {
-  const servers: TestServer[] = [];
-
-  afterAll(async () => {
-    await Promise.all(servers.map((server) => server.close()));
-  });
-
-  it('admits exactly the limit through three instances on Redis', async () => {
-    const global = { name: uniqueName('exact'), key: ['ip'], limit: 100, period: '1h', onStoreFailure: 'closed' };
-    for (let i = 0; i < 3; i += 1) {
-      servers.push(await startWithLimits({ store: 'redis', redisUrl: REDIS_URL, global, storeTimeoutMs: 5000 }));
-    }
-
-    const responses = await Promise.all(
-      Array.from({ length: 1000 }, (_unused, index) => fetch(`${servers[index % 3]!.url}/`).then((response) => response.status)),
-    );
-    expect(responses.filter((status) => status === 200)).toHaveLength(100);
-    expect(responses.filter((status) => status === 429)).toHaveLength(900);
-  });
-
-  it('admits exactly the limit in one instance in memory', async () => {
-    const server = await startWithLimits({ global: { name: 'exact', key: ['ip'], limit: 100, period: '1h', onStoreFailure: 'closed' } });
-    servers.push(server);
-
-    const responses = await Promise.all(Array.from({ length: 1000 }, () => fetch(`${server.url}/`).then((response) => response.status)));
-    expect(responses.filter((status) => status === 200)).toHaveLength(100);
   });
 });
 

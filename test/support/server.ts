@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 import { defaultRateLimits, loadConfig, type ConfigOverrides } from '../../src/config/load.js';
 import type { BootstrapResult } from '../../src/server/bootstrap.js';
-import { startPortcullis, type RunningPortcullis } from '../../src/server/portcullis.js';
+import { startPortcullis, type RunningPortcullis, type StartOptions } from '../../src/server/portcullis.js';
 import { writeConfigFile } from './config-file.js';
 
 export interface TestServer {
@@ -50,7 +50,7 @@ async function generousLimitsFile(): Promise<string> {
 }
 
 /** Starts Portcullis with a fresh data directory on a loopback port, capturing its logs. */
-export async function startTestServer(overrides: ConfigOverrides = {}): Promise<TestServer> {
+export async function startTestServer(overrides: ConfigOverrides = {}, start: Pick<StartOptions, 'demoOrderImport'> = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-test-'));
   const port = await freePort();
   const configFile = overrides.config ?? (await generousLimitsFile());
@@ -59,6 +59,7 @@ export async function startTestServer(overrides: ConfigOverrides = {}): Promise<
   let bootstrap: BootstrapResult | undefined;
 
   const running = await startPortcullis(config, {
+    ...start,
     logDestination: { write: (line: string) => void logs.push(line) },
     onBootstrap: (result) => {
       bootstrap = result;

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { assembleApiKey, generateApiKey } from '../../src/core/api-keys/format.js';
+import { KeyedHash } from '../../src/core/keyed-hash.js';
+import { createUser } from '../support/accounts.js';
+import { runCli } from '../support/cli.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/**
+ * Attacks on API key checking. Response times are not measured: the design
+ * that makes them flat is checked instead. Keys are looked up by their
+ * non-secret id, and the secret is compared as an HMAC-SHA-256 digest with
+ * crypto.timingSafeEqual, so how much of a guess is right changes nothing.
+ */
+
+interface CreatedKey {
+  key: string;
+  id: string;
+}
+
+let server: TestServer;
+let created: CreatedKey;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  await createUser(server, 'key_owner');
+  const result = await runCli(['apikeys', 'create', '--owner', 'key_owner', '--name', 'attack test key', '--scope', 'orders:read', '--json', '--data-dir', server.dataDir]);
+  expect(result.code, result.stderr).toBe(0);
+  created = JSON.parse(result.stdout) as CreatedKey;
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+async function withKey(key: string): Promise<Response> {
+  return fetch(`${server.url}/api/orders`, { headers: { 'x-api-key': key } });
+}
+
+/** Reads the response body without its request id, which differs on every request. */
+async function comparableBody(response: Response): Promise<string> {
+  return (await response.text()).replace(/"request_id":"[^"]+"/, '');
+}
+
+/** Returns the key's secret part, between the id and the checksum. */
+function secretOf(key: string): string {
+  return key.slice(21, 64);
+}
+
+describe('API key compared with === (timing side channel)', () => {
+  it('accepts the issued key', async () => {
+    expect((await withKey(created.key)).status).toBe(200);
+  });
+
+  it('answers near misses like wild guesses', async () => {
+    const secret = secretOf(created.key);
+    const lastChar = secret.at(-1) === 'a' ? 'b' : 'a';
+    const nearMiss = assembleApiKey('live', created.id, `${secret.slice(0, -1)}${lastChar}`);
+    const firstChar = secret.at(0) === 'a' ? 'b' : 'a';
+    const earlyMiss = assembleApiKey('live', created.id, `${firstChar}${secret.slice(1)}`);
+    const wildGuess = generateApiKey('live').value;
+
+    const responses = [await withKey(nearMiss), await withKey(earlyMiss), await withKey(wildGuess)];
+
+    expect(responses.map((response) => response.status)).toEqual([401, 401, 401]);
+    const bodies = await Promise.all(responses.map(comparableBody));
+    expect(bodies[0]).toBe(bodies[2]);
+    expect(bodies[1]).toBe(bodies[2]);
+  });
+
+  it('treats a wrong secret like an unknown id', async () => {
+    const wrongSecret = assembleApiKey('live', created.id, generateApiKey('live').value.slice(21, 64));
+    const unknownId = generateApiKey('live').value;
+
+    const known = await withKey(wrongSecret);
+    const unknown = await withKey(unknownId);
+
+    expect(known.status).toBe(401);
+    expect(await comparableBody(known)).toBe(await comparableBody(unknown));
+  });
+
+  it('compares digests of any input length', () => {
+    const hasher = new KeyedHash(randomBytes(32));
+    const stored = hasher.hash(created.key);
+
+    expect(hasher.matches(created.key, stored)).toBe(true);
+    expect(hasher.matches(created.key.slice(0, 31), stored)).toBe(false);
+    expect(hasher.matches(`${created.key}x`, stored)).toBe(false);
+    expect(hasher.matches('', stored)).toBe(false);
+    expect(hasher.matches('x'.repeat(10_000), stored)).toBe(false);
+    expect(hasher.matches(created.key, stored.slice(0, 10))).toBe(false);
+  });
+
+  it('stores no key in plain text', async () => {
+    const rows = await server.running.db.selectFrom('api_keys').selectAll().execute();
+
+    expect(JSON.stringify(rows)).not.toContain(secretOf(created.key));
+  });
+});

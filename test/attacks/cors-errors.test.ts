@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { createUser } from '../support/accounts.js';
+import { callApi, obtainTokens } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/**
+ * Cross-origin attacks: an Origin reflected into Access-Control-Allow-Origin
+ * lets any site read responses in a victim's browser, and `null` is an
+ * origin anyone can produce from a sandboxed frame.
+ */
+
+const APP_ORIGIN = 'https://app.example.test';
+
+let server: TestServer;
+let token: string;
+
+beforeAll(async () => {
+  server = await startTestServer({ corsOrigins: [APP_ORIGIN] });
+  token = (await obtainTokens(server, await createUser(server, 'cors_user'))).tokens.access_token;
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+/** Requests a victim's browser would send from `origin`: a credentialed GET and a preflight for DELETE. */
+async function crossOriginPair(path: string, origin: string): Promise<Response[]> {
+  const simple = await fetch(`${server.url}${path}`, { headers: { origin, authorization: `Bearer ${token}`, cookie: 'session=victim' } });
+  const preflight = await fetch(`${server.url}${path}`, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': 'DELETE', 'access-control-request-headers': 'authorization' },
+  });
+  return [simple, preflight];
+}
+
+function expectNoCorsGrant(response: Response, label: string): void {
+  expect(response.headers.get('access-control-allow-origin'), label).toBeNull();
+  expect(response.headers.get('access-control-allow-credentials'), label).toBeNull();
+  expect(response.status, label).toBeLessThan(500);
+}
+
+describe('any Origin reflected with credentials', () => {
+  it('allows the listed origin without credentials mode', async () => {
+    const listed = await callApi(server, '/orders', token, { headers: { origin: APP_ORIGIN } });
+
+    expect(listed.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+    expect(listed.headers.get('access-control-allow-credentials')).toBeNull();
+    expect(listed.headers.get('vary')).toContain('Origin');
+  });
+
+  it.each(['https://evil.example', 'https://app.example.test.evil.example', 'https://evil.app.example.test', 'http://app.example.test', 'https://APP.example.test', 'https://app.example.test:444'])(
+    'grants nothing to %s on the gateway',
+    async (origin) => {
+      const [simple, preflight] = await crossOriginPair('/api/orders', origin);
+
+      expectNoCorsGrant(simple as Response, 'GET');
+      expectNoCorsGrant(preflight as Response, 'OPTIONS');
+      expect(simple?.headers.get('vary')).toContain('Origin');
+    },
+  );
+
+  it.each(['/oauth/token', '/oauth/userinfo', '/oauth/introspect', '/oauth/revoke'])('grants nothing to another origin on %s', async (path) => {
+    for (const response of await crossOriginPair(path, 'https://evil.example')) {
+      expect(response.headers.get('access-control-allow-origin')).not.toBe('https://evil.example');
+      expect(response.headers.get('access-control-allow-credentials')).toBeNull();
+    }
+  });
+
+  it('never pairs a wildcard with credentials on public documents', async () => {
+    for (const path of ['/.well-known/openid-configuration', '/.well-known/jwks.json']) {
+      const response = await fetch(`${server.url}${path}`, { headers: { origin: 'https://evil.example' } });
+      expect(response.headers.get('access-control-allow-origin'), path).not.toBe('https://evil.example');
+      expect(response.headers.get('access-control-allow-credentials'), path).toBeNull();
+    }
+  });
+});
+
+describe('Origin null granted credentials', () => {
+  it('grants nothing to null on the gateway', async () => {
+    const [simple, preflight] = await crossOriginPair('/api/orders', 'null');
+
+    expectNoCorsGrant(simple as Response, 'GET');
+    expectNoCorsGrant(preflight as Response, 'OPTIONS');
+  });
+
+  it('grants nothing to null on the token endpoint', async () => {
+    for (const response of await crossOriginPair('/oauth/token', 'null')) {
+      expect(response.headers.get('access-control-allow-origin')).not.toBe('null');
+      expect(response.headers.get('access-control-allow-credentials')).toBeNull();
+    }
+  });
+
+  it.each(['null', '*', 'https://*.example.test', 'https://app.example.test/', 'file://', 'https://APP.example.test'])('refuses %s in corsOrigins', (origin) => {
+    let problems: string[] = [];
+    try {
+      loadConfig({ corsOrigins: [origin] }, {});
+    } catch (error) {
+      if (!(error instanceof ConfigError)) {
+        throw error;
+      }
+      problems = error.problems;
+    }
+
+    expect(problems.join('\n')).toContain('corsOrigins/0');
+  });
+
+  it('refuses null in PORTCULLIS_CORS_ORIGINS', () => {
+    expect(() => loadConfig({}, { PORTCULLIS_CORS_ORIGINS: `${APP_ORIGIN},null` })).toThrow(/corsOrigins\/1/);
+  });
+});

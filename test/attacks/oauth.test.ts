@@ -1,0 +1,382 @@
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createUser } from '../support/accounts.js';
+import { runCli } from '../support/cli.js';
+import { API_SCOPE, authorize, callApi, publicClient } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/**
+ * Attacks on the authorization server: redirect URI tricks, PKCE downgrade,
+ * code and refresh token replay, scope widening, client authentication and
+ * cacheable token responses.
+ */
+
+const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+
+/** Redirect URI of the confidential web client registered for these tests. */
+const WEB_REDIRECT_URI = 'https://client.example.test/cb';
+
+interface CreatedClient {
+  client_id: string;
+  client_secret?: string;
+}
+
+let server: TestServer;
+let config: client.Configuration;
+let user: { username: string; password: string; id: string };
+let webClient: CreatedClient;
+let serviceClient: CreatedClient;
+
+async function addClient(...args: string[]): Promise<CreatedClient> {
+  const result = await runCli(['clients', 'add', '--name', 'Attack test client', '--json', '--data-dir', server.dataDir, ...args]);
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as CreatedClient;
+}
+
+beforeAll(async () => {
+  server = await startTestServer();
+  config = await publicClient(server);
+  user = await createUser(server, 'oauth_attack_user');
+  webClient = await addClient('--confidential', '--redirect-uri', WEB_REDIRECT_URI);
+  serviceClient = await addClient('--confidential', '--grant', 'client_credentials', '--scope', 'orders:read');
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+function authorizationUrl(params: Record<string, string | undefined>): string {
+  const url = new URL('/oauth/authorize', server.url);
+  const defaults: Record<string, string | undefined> = {
+    client_id: server.demoClientId,
+    response_type: 'code',
+    redirect_uri: server.demoRedirectUri,
+    scope: API_SCOPE,
+    state: 'state-1',
+    code_challenge: CHALLENGE,
+    code_challenge_method: 'S256',
+  };
+  for (const [name, value] of Object.entries({ ...defaults, ...params })) {
+    if (value !== undefined) {
+      url.searchParams.set(name, value);
+    }
+  }
+  return url.href;
+}
+
+async function tokenRequest(body: Record<string, string>, authorization?: string): Promise<Response> {
+  return fetch(`${server.url}/oauth/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...(authorization === undefined ? {} : { authorization }),
+    },
+    body: new URLSearchParams(body),
+  });
+}
+
+async function redeem(callbackUrl: URL, verifier: string, redirectUri = server.demoRedirectUri): Promise<Response> {
+  return tokenRequest({
+    grant_type: 'authorization_code',
+    code: callbackUrl.searchParams.get('code') ?? '',
+    redirect_uri: redirectUri,
+    code_verifier: verifier,
+    client_id: server.demoClientId,
+  });
+}
+
+async function refresh(refreshToken: string, extra: Record<string, string> = {}): Promise<Response> {
+  return tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: server.demoClientId, ...extra });
+}
+
+function basic(id: string, secret: string): string {
+  return `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+}
+
+/** Expects the AS to show its own error page: no redirect anywhere, no code. */
+async function expectErrorPageFor(url: string): Promise<void> {
+  const response = await fetch(url, { redirect: 'manual' });
+
+  expect(response.status, url).toBe(400);
+  expect(response.headers.get('location')).toBeNull();
+  expect(response.headers.get('content-type')).toMatch(/text\/html/);
+  const html = await response.text();
+  expect(html).toContain('redirect_uri');
+  expect(html).not.toContain('code=');
+}
+
+describe('redirect URI not checked, or checked before parsing', () => {
+  it.each(['https:evil.example', 'https://evil.example/cb', '//evil.example/cb', 'https:/\\evil.example', 'https://\\evil.example/cb'])(
+    'rejects %s for the web client',
+    async (redirectUri) => {
+      await expectErrorPageFor(authorizationUrl({ client_id: webClient.client_id, redirect_uri: redirectUri }));
+    },
+  );
+
+  it('rejects a missing redirect URI', async () => {
+    await expectErrorPageFor(authorizationUrl({ client_id: webClient.client_id, redirect_uri: undefined }));
+  });
+});
+
+describe('redirect URI matched by prefix or after path normalisation', () => {
+  it.each([
+    `${WEB_REDIRECT_URI}-evil`,
+    `${WEB_REDIRECT_URI}/../../logout?next=https://evil.example`,
+    `${WEB_REDIRECT_URI}/.`,
+    `${WEB_REDIRECT_URI}?x=1`,
+    'https://client.example.test/CB',
+    'https://CLIENT.example.test/cb',
+    'https://client.example.test:443/cb',
+    `${WEB_REDIRECT_URI}/`,
+    `${WEB_REDIRECT_URI}#x`,
+    'https://client.example.test/%63b',
+  ])('rejects %s for the web client', async (redirectUri) => {
+    await expectErrorPageFor(authorizationUrl({ client_id: webClient.client_id, redirect_uri: redirectUri }));
+  });
+
+  it.each([
+    ['a different path', (uri: string) => `${uri}-evil`],
+    ['a trailing dot segment', (uri: string) => `${uri}/.`],
+    ['an added query', (uri: string) => `${uri}?x=1`],
+    ['different case', (uri: string) => uri.toUpperCase()],
+    ['an explicit port', (uri: string) => uri.replace('127.0.0.1:', '127.0.0.1:0')],
+  ])('rejects a loopback redirect URI with %s', async (_name, mutate) => {
+    await expectErrorPageFor(authorizationUrl({ redirect_uri: mutate(server.demoRedirectUri) }));
+  });
+
+  it('rejects a code redeemed with another redirect URI', async () => {
+    const { callbackUrl, codeVerifier } = await authorize(server, config, user);
+
+    const response = await redeem(callbackUrl, codeVerifier, `${server.demoRedirectUri}x`);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+});
+
+describe('userinfo in the redirect URI switches the host', () => {
+  it.each([
+    (uri: string) => uri.replace('http://', 'http://127.0.0.1@'),
+    (uri: string) => uri.replace('http://127.0.0.1:', 'http://localhost:80@evil.example:'),
+    (uri: string) => uri.replace('http://127.0.0.1:', 'http://127.0.0.1:8090%25@evil.example:'),
+    (uri: string) => uri.replace('http://127.0.0.1:', 'http://127.0.0.1%40evil.example:'),
+  ])('rejects a loopback URI with userinfo (%#)', async (mutate) => {
+    await expectErrorPageFor(authorizationUrl({ redirect_uri: mutate(server.demoRedirectUri) }));
+  });
+
+  it.each(['https://client.example.test@evil.example/cb', 'https://client.example.test:443@evil.example/cb', 'https://user:pass@client.example.test/cb'])(
+    'rejects %s for the web client',
+    async (redirectUri) => {
+      await expectErrorPageFor(authorizationUrl({ client_id: webClient.client_id, redirect_uri: redirectUri }));
+    },
+  );
+
+  it('refuses to register a redirect URI with userinfo', async () => {
+    const result = await runCli(['clients', 'add', '--name', 'Sneaky', '--public', '--redirect-uri', 'https://client.example.test@evil.example/cb', '--data-dir', server.dataDir]);
+
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/user name or password/);
+  });
+});
+
+describe('PKCE downgrade by stripping the challenge', () => {
+  it('rejects an authorization request without PKCE', async () => {
+    const response = await fetch(authorizationUrl({ code_challenge: undefined, code_challenge_method: undefined }), { redirect: 'manual' });
+
+    expect(response.status).toBe(303);
+    const location = new URL(response.headers.get('location') ?? '');
+    expect(location.searchParams.get('error')).toBe('invalid_request');
+    expect(location.searchParams.get('error_description')).toMatch(/PKCE/);
+    expect(location.searchParams.get('code')).toBeNull();
+  });
+
+  it('rejects a confidential client without PKCE too', async () => {
+    const response = await fetch(authorizationUrl({ client_id: webClient.client_id, redirect_uri: WEB_REDIRECT_URI, code_challenge: undefined, code_challenge_method: undefined }), {
+      redirect: 'manual',
+    });
+
+    const location = new URL(response.headers.get('location') ?? '');
+    expect(location.origin + location.pathname).toBe(WEB_REDIRECT_URI);
+    expect(location.searchParams.get('error')).toBe('invalid_request');
+    expect(location.searchParams.get('code')).toBeNull();
+  });
+
+  it('rejects a verifier with an unknown code', async () => {
+    const response = await tokenRequest(
+      { grant_type: 'authorization_code', code: 'stripped-challenge-code', redirect_uri: WEB_REDIRECT_URI, code_verifier: VERIFIER },
+      basic(webClient.client_id, webClient.client_secret ?? ''),
+    );
+
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+});
+
+describe('authorization code redeemed twice', () => {
+  it('revokes the first tokens when a code is replayed', async () => {
+    const { callbackUrl, codeVerifier } = await authorize(server, config, user);
+
+    const first = await redeem(callbackUrl, codeVerifier);
+    expect(first.status).toBe(200);
+    const tokens = (await first.json()) as { access_token: string; refresh_token: string };
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+
+    const replay = await redeem(callbackUrl, codeVerifier);
+    expect(replay.status).toBe(400);
+    expect(await replay.json()).toMatchObject({ error: 'invalid_grant' });
+
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
+    const refreshed = await refresh(tokens.refresh_token);
+    expect(refreshed.status).toBe(400);
+    expect(await refreshed.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('lets only one of two parallel code exchanges succeed', async () => {
+    const { callbackUrl, codeVerifier } = await authorize(server, config, user);
+
+    const responses = await Promise.all([redeem(callbackUrl, codeVerifier), redeem(callbackUrl, codeVerifier)]);
+    const statuses = responses.map((response) => response.status).sort();
+    expect(statuses).toEqual([200, 400]);
+  });
+});
+
+describe('refresh token reuse and parallel refresh', () => {
+  it('revokes the grant when a refresh token is reused', async () => {
+    const { callbackUrl, codeVerifier } = await authorize(server, config, user);
+    const tokens = (await (await redeem(callbackUrl, codeVerifier)).json()) as { refresh_token: string };
+
+    const rotated = (await (await refresh(tokens.refresh_token)).json()) as { access_token: string; refresh_token: string };
+    expect(rotated.refresh_token).not.toBe(tokens.refresh_token);
+
+    const reuse = await refresh(tokens.refresh_token);
+    expect(reuse.status).toBe(400);
+    expect(await reuse.json()).toMatchObject({ error: 'invalid_grant' });
+
+    expect((await refresh(rotated.refresh_token)).status).toBe(400);
+    expect((await callApi(server, '/orders', rotated.access_token)).status).toBe(401);
+  });
+
+  it('lets at most one of ten parallel refreshes succeed', async () => {
+    const { callbackUrl, codeVerifier } = await authorize(server, config, user);
+    const tokens = (await (await redeem(callbackUrl, codeVerifier)).json()) as { refresh_token: string };
+
+    const responses = await Promise.all(Array.from({ length: 10 }, () => refresh(tokens.refresh_token)));
+    const succeeded = responses.filter((response) => response.status === 200);
+    expect(succeeded.length).toBeLessThanOrEqual(1);
+    for (const response of responses.filter((candidate) => candidate.status !== 200)) {
+      expect(response.status).toBe(400);
+    }
+  });
+});
+
+describe('scope widened on refresh', () => {
+  async function narrowRefreshToken(): Promise<string> {
+    const { callbackUrl, codeVerifier } = await authorize(server, config, { ...user, scope: 'openid offline_access orders:read' });
+    return ((await (await redeem(callbackUrl, codeVerifier)).json()) as { refresh_token: string }).refresh_token;
+  }
+
+  it('rejects a refresh that asks for an ungranted scope', async () => {
+    const response = await refresh(await narrowRefreshToken(), { scope: 'orders:read admin' });
+
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_scope' });
+  });
+
+  it('ignores a broader code sent along with a refresh', async () => {
+    const narrow = await narrowRefreshToken();
+    const broad = await authorize(server, config, { ...user, scope: 'openid offline_access orders:read orders:write' });
+
+    const response = await refresh(narrow, { code: broad.callbackUrl.searchParams.get('code') ?? '', code_verifier: broad.codeVerifier });
+    if (response.status === 200) {
+      expect(((await response.json()) as { scope: string }).scope).toBe('orders:read');
+    } else {
+      expect(response.status).toBe(400);
+    }
+
+    const broadRedeemed = await redeem(broad.callbackUrl, broad.codeVerifier);
+    expect(broadRedeemed.status).toBe(200);
+  });
+});
+
+describe('client credentials without the secret', () => {
+  it('rejects missing, empty and wrong secrets', async () => {
+    const attempts: Array<[string, Record<string, string>, string | undefined, number, string]> = [
+      ['no secret', { grant_type: 'client_credentials', client_id: serviceClient.client_id }, undefined, 401, 'invalid_client'],
+      ['empty secret in body', { grant_type: 'client_credentials', client_id: serviceClient.client_id, client_secret: '' }, undefined, 401, 'invalid_client'],
+      ['wrong secret in body', { grant_type: 'client_credentials', client_id: serviceClient.client_id, client_secret: 'wrong' }, undefined, 401, 'invalid_client'],
+      ['secret in body', { grant_type: 'client_credentials', client_id: serviceClient.client_id, client_secret: serviceClient.client_secret ?? '' }, undefined, 401, 'invalid_client'],
+      ['wrong secret', { grant_type: 'client_credentials' }, basic(serviceClient.client_id, 'wrong'), 401, 'invalid_client'],
+      ['empty basic secret', { grant_type: 'client_credentials' }, basic(serviceClient.client_id, ''), 401, 'invalid_client'],
+      ['stand-in guess', { grant_type: 'client_credentials' }, basic(serviceClient.client_id, 'x'.repeat(43)), 401, 'invalid_client'],
+    ];
+
+    for (const [name, body, authorization, status, error] of attempts) {
+      const response = await tokenRequest(body, authorization);
+      const payload = (await response.json()) as { error: string; access_token?: string };
+      expect(response.status, name).toBe(status);
+      expect(payload.error, name).toBe(error);
+      expect(payload.access_token, name).toBeUndefined();
+      if (status === 401 && authorization !== undefined) {
+        expect(response.headers.get('www-authenticate'), name).toMatch(/^Basic /);
+      }
+    }
+  });
+
+  it('keeps public clients off the grant', async () => {
+    const response = await tokenRequest({ grant_type: 'client_credentials', client_id: server.demoClientId });
+    expect(response.status).toBe(400);
+    const payload = (await response.json()) as { error: string; access_token?: string };
+    expect(payload.error).toBe('unauthorized_client');
+    expect(payload.access_token).toBeUndefined();
+  });
+
+  it('rejects an empty Basic secret on introspection', async () => {
+    const response = await fetch(`${server.url}/oauth/introspect`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(serviceClient.client_id, '') },
+      body: new URLSearchParams({ token: 'anything' }),
+    });
+
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
+    expect(response.headers.get('www-authenticate')).toMatch(/^Basic /);
+  });
+
+  it('authenticates confidential clients on the refresh grant', async () => {
+    const response = await tokenRequest({ grant_type: 'refresh_token', refresh_token: 'anything', client_id: webClient.client_id });
+
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
+  });
+
+  it('offers no dynamic client registration', async () => {
+    const discovery = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    expect(discovery['registration_endpoint']).toBeUndefined();
+
+    const response = await fetch(`${server.url}/oauth/reg`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"redirect_uris":["https://evil.example/cb"]}' });
+    expect(response.status).toBe(404);
+  });
+});
+
+describe('token responses cached by intermediaries', () => {
+  it('sends no-store on token responses', async () => {
+    const { callbackUrl, codeVerifier } = await authorize(server, config, user);
+
+    const response = await redeem(callbackUrl, codeVerifier);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toContain('no-store');
+    expect(response.headers.get('pragma')).toBe('no-cache');
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(response.headers.get('x-powered-by')).toBeNull();
+    expect(response.headers.get('server')).toBeNull();
+  });
+
+  it('sends no-store on client credentials responses', async () => {
+    const response = await tokenRequest({ grant_type: 'client_credentials', scope: 'orders:read' }, basic(serviceClient.client_id, serviceClient.client_secret ?? ''));
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toContain('no-store');
+    expect(response.headers.get('pragma')).toBe('no-cache');
+  });
+});
