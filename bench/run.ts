@@ -3,10 +3,12 @@
  * The request goes directly to a node:http upstream, through a bare
  * node:http proxy (without and with jose JWT verification) and through
  * typical Express and Fastify gateways. It also goes through Portcullis with
- * a JWT, with an API key and with its rate limiter on Redis.
+ * one JWT, with many JWTs in rotation, with its token cache off, with
+ * OpenAPI validation off, with an API key and with its rate limiter on Redis.
  *
  * Usage: npm run bench [-- --seconds 10 --rounds 3 --connections 50 --warmup 2
- *                          --redis redis://127.0.0.1:6379 --output BENCHMARKS.md]
+ *                          --tokens 1000 --redis redis://127.0.0.1:6379
+ *                          --output BENCHMARKS.md --profile <directory>]
  *
  * Every server runs in a child process pinned to core 1 and the load
  * generator (wrk, or autocannon when wrk is missing) to core 0, when taskset
@@ -15,17 +17,18 @@
  * scenario after scenario, so slow drift of the machine spreads over all of
  * them; each row reports the median of its rounds.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 
 import { selectLoadGenerator, type LoadGenerator, type LoadResult } from './lib/load.js';
 import { ORDER_BODY } from './lib/order.js';
-import { freePort, obtainCredentials, writePortcullisConfig, type BenchCredentials } from './lib/portcullis.js';
-import { canPinCores, startProcess, stopAll, waitForHttp, waitForPort, type ManagedProcess } from './lib/processes.js';
-import { renderErrors, renderTable, replaceSection, summarize, type ScenarioSummary } from './lib/report.js';
+import { buildPortcullis, obtainCredentials, startBenchPortcullis, type BenchCredentials, type StartedPortcullis } from './lib/portcullis.js';
+import { log, positiveInteger, readCommandLine, runBenchmarkCommand } from './lib/command.js';
+import { canPinCores, startProcess, waitForPort, type ManagedProcess } from './lib/processes.js';
+import { renderErrors, renderTable, replaceSection, summarize } from './lib/report.js';
+import { idleMemoryLine, readingOf } from './lib/targets.js';
 import { BENCH_ORIGIN } from './lib/server-env.js';
 
 const HELP = `Usage: npm run bench [-- options]
@@ -34,13 +37,17 @@ const HELP = `Usage: npm run bench [-- options]
   --rounds <n>       measurements per scenario; the table shows their median (default 3)
   --connections <n>  open connections of the load generator (default 50)
   --warmup <n>       unmeasured load per scenario before the first round, in seconds (default 2)
+  --tokens <n>       distinct access tokens of the rotation scenario (default 1000)
   --redis <url>      Redis for the Portcullis Redis scenario (default redis://127.0.0.1:6379)
   --output <file>    markdown file whose "## Gateway throughput" section is replaced (default BENCHMARKS.md)
+  --profile <dir>    write a V8 CPU profile of each Portcullis instance to this directory on exit
 `;
 
 const SECTION_HEADING = '## Gateway throughput';
 /** How long a server may take to start listening, in milliseconds. */
 const START_TIMEOUT_MS = 60_000;
+/** How long Portcullis runs idle before its resident set size is read, in milliseconds. */
+const IDLE_SETTLE_MS = 3000;
 const REPOSITORY_ROOT = resolve(import.meta.dirname, '..');
 const COMPARED_PACKAGES = [
   'jose',
@@ -61,40 +68,35 @@ interface Options {
   rounds: number;
   connections: number;
   warmup: number;
+  tokens: number;
   redisUrl: string;
   output: string;
-}
-
-function positiveInteger(name: string, value: string, minimum: number): number {
-  if (!/^\d+$/.test(value) || Number(value) < minimum) {
-    throw new Error(`--${name} must be a whole number of at least ${minimum}, got '${value}'`);
-  }
-  return Number(value);
+  profileDirectory: string | undefined;
 }
 
 function readOptions(): Options {
-  const { values } = parseArgs({
-    options: {
+  const values = readCommandLine(
+    HELP,
+    {
       seconds: { type: 'string', default: '10' },
       rounds: { type: 'string', default: '3' },
       connections: { type: 'string', default: '50' },
       warmup: { type: 'string', default: '2' },
+      tokens: { type: 'string', default: '1000' },
+      profile: { type: 'string' },
       redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
-      output: { type: 'string', default: join(REPOSITORY_ROOT, 'BENCHMARKS.md') },
-      help: { type: 'boolean', default: false },
     },
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    process.exit(0);
-  }
+    join(REPOSITORY_ROOT, 'BENCHMARKS.md'),
+  );
   return {
     seconds: positiveInteger('seconds', values.seconds, 1),
     rounds: positiveInteger('rounds', values.rounds, 1),
     connections: positiveInteger('connections', values.connections, 1),
     warmup: positiveInteger('warmup', values.warmup, 0),
+    tokens: positiveInteger('tokens', values.tokens, 1),
     redisUrl: values.redis,
     output: resolve(values.output),
+    profileDirectory: values.profile === undefined ? undefined : resolve(values.profile),
   };
 }
 
@@ -102,6 +104,8 @@ interface Scenario {
   label: string;
   url: string;
   headers: Record<string, string>;
+  /** Header sets sent in turn instead of `headers`. */
+  rotatingHeaders?: Record<string, string>[];
   /** True when the stack applies a CORS policy, so the response must allow the benchmark origin. */
   cors: boolean;
 }
@@ -110,10 +114,6 @@ interface Scenario {
 interface CorePlan {
   load: number | undefined;
   servers: number | undefined;
-}
-
-function log(message: string): void {
-  process.stderr.write(`${message}\n`);
 }
 
 function nodeServer(name: string, script: string, cores: CorePlan, env: NodeJS.ProcessEnv): ManagedProcess {
@@ -129,34 +129,6 @@ function nodeServer(name: string, script: string, cores: CorePlan, env: NodeJS.P
 async function startNodeServer(name: string, script: string, cores: CorePlan, env: NodeJS.ProcessEnv): Promise<string> {
   const port = await waitForPort(nodeServer(name, script, cores, env), START_TIMEOUT_MS);
   return `http://127.0.0.1:${port}`;
-}
-
-/** Starts Portcullis from source with the given store. Instances share `issuer`, so one token works on all of them. */
-async function startPortcullis(
-  store: 'memory' | 'redis',
-  options: { cores: CorePlan; directory: string; dataDir: string; upstreamUrl: string; redisUrl: string; issuer?: string },
-): Promise<{ url: string; issuer: string }> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const issuer = options.issuer ?? url;
-  const managed = startProcess({
-    name: `Portcullis (${store} store)`,
-    command: process.execPath,
-    args: ['--import', 'tsx', join(REPOSITORY_ROOT, 'src/cli/main.ts'), 'start'],
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      PORTCULLIS_CONFIG: await writePortcullisConfig(options.directory, store, options.redisUrl),
-      PORTCULLIS_DATA_DIR: options.dataDir,
-      PORTCULLIS_PORT: String(port),
-      PORTCULLIS_HOST: '127.0.0.1',
-      PORTCULLIS_ISSUER: issuer,
-      PORTCULLIS_UPSTREAM_URL: options.upstreamUrl,
-    },
-    core: options.cores.servers,
-  });
-  await waitForHttp(managed, `${url}/`, START_TIMEOUT_MS);
-  return { url, issuer };
 }
 
 /** Sends one request of a scenario and throws unless it returns the upstream's order and the expected CORS header. */
@@ -193,28 +165,26 @@ async function packageVersion(name: string): Promise<string> {
 function buildScenarios(urls: Record<string, string>, credentials: BenchCredentials): Scenario[] {
   const bearer = { origin: BENCH_ORIGIN, authorization: `Bearer ${credentials.accessToken}` };
   const apiKey = { origin: BENCH_ORIGIN, 'x-api-key': credentials.apiKey };
+  const rotating = credentials.rotatingTokens.map((token) => ({ origin: BENCH_ORIGIN, authorization: `Bearer ${token}` }));
   return [
     { label: '1. direct to the upstream', url: `${urls['upstream']}/orders`, headers: bearer, cors: false },
     { label: '2a. bare node:http proxy, no checks', url: `${urls['bare']}/api/orders`, headers: bearer, cors: false },
     { label: '2b. bare node:http proxy + jose JWT', url: `${urls['bareJwt']}/api/orders`, headers: bearer, cors: false },
     { label: '3. Express + helmet + cors + express-rate-limit + jose + http-proxy-middleware', url: `${urls['express']}/api/orders`, headers: bearer, cors: true },
     { label: '4. Fastify + helmet + cors + rate-limit + reply-from + jose', url: `${urls['fastify']}/api/orders`, headers: bearer, cors: true },
-    { label: '5. Portcullis, JWT, memory rate limit', url: `${urls['portcullis']}/api/orders`, headers: bearer, cors: true },
+    { label: '5a. Portcullis, JWT, memory rate limit', url: `${urls['portcullis']}/api/orders`, headers: bearer, cors: true },
+    {
+      label: `5b. Portcullis, ${rotating.length.toLocaleString('en-US')} distinct JWTs in rotation`,
+      url: `${urls['portcullis']}/api/orders`,
+      headers: bearer,
+      rotatingHeaders: rotating,
+      cors: true,
+    },
+    { label: '5c. Portcullis, JWT, token cache off', url: `${urls['portcullisNoCache']}/api/orders`, headers: bearer, cors: true },
+    { label: '5d. Portcullis, JWT, OpenAPI validation off', url: `${urls['portcullisNoValidation']}/api/orders`, headers: bearer, cors: true },
     { label: '6. Portcullis, API key, memory rate limit', url: `${urls['portcullis']}/api/orders`, headers: apiKey, cors: true },
     { label: '7. Portcullis, JWT, Redis rate limit', url: `${urls['portcullisRedis']}/api/orders`, headers: bearer, cors: true },
   ];
-}
-
-function readingOf(summaries: ScenarioSummary[]): string {
-  const [direct, bare, bareJwt, express, fastify, portcullisJwt, portcullisKey, portcullisRedis] = summaries;
-  const percent = (value: ScenarioSummary, reference: ScenarioSummary) => `${((value.requestsPerSecond / reference.requestsPerSecond) * 100).toFixed(0)} %`;
-  return [
-    `The bare proxy serves ${percent(bare!, direct!)} of the direct requests per second.`,
-    `Verifying the JWT with jose leaves it ${percent(bareJwt!, bare!)} of the bare proxy.`,
-    `Relative to the bare proxy, Express serves ${percent(express!, bare!)} and Fastify ${percent(fastify!, bare!)}.`,
-    `Portcullis serves ${percent(portcullisJwt!, bare!)} with a JWT, ${percent(portcullisKey!, bare!)} with an API key`,
-    `and ${percent(portcullisRedis!, bare!)} with its rate limiter on Redis.`,
-  ].join('\n');
 }
 
 async function measure(options: Options, directory: string): Promise<void> {
@@ -224,12 +194,27 @@ async function measure(options: Options, directory: string): Promise<void> {
   const redisVersion = await redisServerVersion(options.redisUrl);
   log(`load generator: ${generator.description}; ${pin ? 'load on core 0, servers on core 1' : 'taskset unavailable, no core pinning'}`);
 
+  log('building Portcullis (npm run build), so that it runs as in production');
+  await buildPortcullis(REPOSITORY_ROOT);
+
   const upstreamUrl = await startNodeServer('upstream', 'bench/servers/upstream.ts', cores, {});
   const dataDir = join(directory, 'data');
-  const portcullisOptions = { cores, directory, dataDir, upstreamUrl, redisUrl: options.redisUrl };
-  const portcullis = await startPortcullis('memory', portcullisOptions);
-  const credentials = await obtainCredentials(portcullis.issuer, dataDir);
-  const portcullisRedis = await startPortcullis('redis', { ...portcullisOptions, issuer: portcullis.issuer });
+  const common = { cores: cores.servers, directory, dataDir, upstreamUrl, profileDirectory: options.profileDirectory, startTimeoutMs: START_TIMEOUT_MS };
+  const variant = { store: 'memory', redisUrl: options.redisUrl, tokenCache: true, validateRequests: true } as const;
+  const portcullis = await startBenchPortcullis({ ...common, variant: { ...variant, name: 'memory' } });
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+  const idleRss = portcullis.residentSetSize();
+  log(`tokens: obtaining ${options.tokens + 1} access tokens through the authorization code flow`);
+  const credentials = await obtainCredentials(portcullis.issuer, dataDir, options.tokens);
+  const started: Record<string, StartedPortcullis> = {
+    portcullisNoCache: await startBenchPortcullis({ ...common, issuer: portcullis.issuer, variant: { ...variant, name: 'no-cache', tokenCache: false } }),
+    portcullisNoValidation: await startBenchPortcullis({
+      ...common,
+      issuer: portcullis.issuer,
+      variant: { ...variant, name: 'no-validation', validateRequests: false },
+    }),
+    portcullisRedis: await startBenchPortcullis({ ...common, issuer: portcullis.issuer, variant: { ...variant, name: 'redis', store: 'redis' } }),
+  };
 
   const verificationEnv = {
     BENCH_UPSTREAM_URL: upstreamUrl,
@@ -240,7 +225,7 @@ async function measure(options: Options, directory: string): Promise<void> {
   const urls: Record<string, string> = {
     upstream: upstreamUrl,
     portcullis: portcullis.url,
-    portcullisRedis: portcullisRedis.url,
+    ...Object.fromEntries(Object.entries(started).map(([name, instance]) => [name, instance.url])),
     bare: await startNodeServer('bare proxy', 'bench/servers/bare-proxy.ts', cores, { BENCH_UPSTREAM_URL: upstreamUrl }),
     bareJwt: await startNodeServer('bare proxy with JWT', 'bench/servers/bare-proxy.ts', cores, { ...verificationEnv, BENCH_VERIFY_JWT: '1' }),
     express: await startNodeServer('Express stack', 'bench/servers/express-stack.ts', cores, verificationEnv),
@@ -253,7 +238,14 @@ async function measure(options: Options, directory: string): Promise<void> {
   }
 
   const load = (scenario: Scenario, seconds: number) =>
-    generator.run({ url: scenario.url, headers: scenario.headers, seconds, connections: options.connections, core: cores.load });
+    generator.run({
+      url: scenario.url,
+      headers: scenario.headers,
+      rotatingHeaders: scenario.rotatingHeaders,
+      seconds,
+      connections: options.connections,
+      core: cores.load,
+    });
 
   if (options.warmup > 0) {
     for (const scenario of scenarios) {
@@ -262,6 +254,7 @@ async function measure(options: Options, directory: string): Promise<void> {
     }
   }
 
+  const loadBefore = loadAverage();
   const rounds: LoadResult[][] = scenarios.map(() => []);
   for (let round = 1; round <= options.rounds; round += 1) {
     for (const [index, scenario] of scenarios.entries()) {
@@ -271,6 +264,7 @@ async function measure(options: Options, directory: string): Promise<void> {
     }
   }
 
+  const loadAfter = loadAverage();
   const summaries = scenarios.map((scenario, index) => summarize(scenario.label, rounds[index]!));
   const table = renderTable(summaries, summaries[0]!, summaries[1]!);
   const errors = renderErrors(summaries);
@@ -291,13 +285,15 @@ async function measure(options: Options, directory: string): Promise<void> {
     '',
     'Every request is `GET /api/orders` (`GET /orders` for the direct scenario) with an `Origin` header',
     'and a valid credential: the same ES256 access token from Portcullis\'s authorization code flow,',
+    `${options.tokens.toLocaleString('en-US')} further tokens of the same grant sent in turn by every connection in scenario 5b,`,
     'or an `orders:read` API key in scenario 6. The upstream is a node:http server returning a 225-byte',
     'JSON order. Every rate limit is far above the load, so no request is refused and all scenarios do',
     'the same work. The comparison stacks verify the token with jose against Portcullis\'s JWK Set',
     '(issuer, audience, `typ`, ES256, scope), and all of them reuse upstream connections. Portcullis',
-    'also checks per request that the token\'s grant is not revoked (an SQLite read), applies its',
-    'per-address limit, CORS and security headers, and runs with request logging off (log level',
-    '`warn`), since the comparison stacks log nothing.',
+    'also checks that the token\'s grant is not revoked (an SQLite read, reused for up to 1 s while',
+    'the token cache is on), validates the request against the demo OpenAPI document (off in 5d),',
+    'applies its per-address limit, CORS and security headers, and runs from the compiled `dist/`',
+    'with request logging off (log level `warn`), since the comparison stacks log nothing.',
     '',
     `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node.js ${process.version}, ${generator.description}`,
     pin
@@ -305,42 +301,21 @@ async function measure(options: Options, directory: string): Promise<void> {
       : 'without core pinning (taskset unavailable),',
     `Redis ${redisVersion} on the same machine over loopback (not pinned).`,
     `Libraries: ${versions.join(', ')}.`,
+    `Load average (1 min) of the machine: ${loadBefore} before the rounds, ${loadAfter} after them.`,
     '',
     table,
     '',
     ...(errors === '' ? [] : ['Errors during the measurement:', '', errors, '']),
     readingOf(summaries),
+    '',
+    idleMemoryLine(idleRss),
   ].join('\n');
   await replaceSection(options.output, SECTION_HEADING, section);
   log(`\nwrote the "${SECTION_HEADING}" section of ${options.output}`);
 }
 
-async function main(): Promise<void> {
-  const options = readOptions();
-  const directory = await mkdtemp(join(tmpdir(), 'portcullis-bench-'));
-  let cleaned = false;
-  const cleanUp = async () => {
-    if (!cleaned) {
-      cleaned = true;
-      await stopAll();
-      await rm(directory, { recursive: true, force: true });
-    }
-  };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      log(`received ${signal}, stopping the servers`);
-      cleanUp().finally(() => process.exit(130));
-    });
-  }
-
-  try {
-    await measure(options, directory);
-  } finally {
-    await cleanUp();
-  }
+function loadAverage(): string {
+  return loadavg()[0]!.toFixed(2);
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`benchmark failed: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exitCode = 1;
-});
+void runBenchmarkCommand('benchmark', readOptions, measure);

@@ -3,8 +3,10 @@
  * and parsing of their results into one shape.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { pinned } from './processes.js';
 
@@ -23,6 +25,10 @@ export interface LoadResult {
 export interface LoadRequest {
   url: string;
   headers: Record<string, string>;
+  /** Header sets that each connection sends in turn instead of `headers`, such as one per access token. */
+  rotatingHeaders?: Record<string, string>[];
+  /** Requests per second over all connections; the most the server takes when undefined. */
+  overallRate?: number;
   seconds: number;
   connections: number;
   /** Core that the load generator is pinned to, or undefined for no pinning. */
@@ -89,11 +95,17 @@ export function parseWrkReport(report: string): LoadResult {
   };
 }
 
-/** wrk with one thread: the load generator gets one core, so more threads would only contend. */
-function wrkGenerator(version: string): LoadGenerator {
+/**
+ * wrk with one thread: the load generator gets one core, so more threads
+ * would only contend. Rotating headers and a fixed rate need autocannon.
+ */
+function wrkGenerator(version: string, fallback: LoadGenerator): LoadGenerator {
   return {
-    description: version,
+    description: `${version} (${fallback.description} for rotating credentials and fixed rates)`,
     async run(request) {
+      if (request.rotatingHeaders !== undefined || request.overallRate !== undefined) {
+        return fallback.run(request);
+      }
       const headerArgs = Object.entries(request.headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
       const wrkArgs = ['-t1', `-c${request.connections}`, `-d${request.seconds}s`, '--latency', ...headerArgs, request.url];
       const [command, args] = pinned(request.core, 'wrk', wrkArgs);
@@ -110,36 +122,54 @@ interface AutocannonJson {
   timeouts: number;
 }
 
-function autocannonGenerator(script: string, version: string): LoadGenerator {
-  return {
-    description: `autocannon ${version}`,
-    async run(request) {
-      // autocannon splits a header at the first ':' or '=', and keeps a space after ':'.
-      const headerArgs = Object.entries(request.headers).flatMap(([name, value]) => ['-H', `${name}=${value}`]);
-      const autocannonArgs = [script, '--json', '-c', String(request.connections), '-d', String(request.seconds), ...headerArgs, request.url];
-      const [command, args] = pinned(request.core, process.execPath, autocannonArgs);
-      const report = JSON.parse(await runBounded(command, args, (request.seconds + 30) * 1000)) as AutocannonJson;
-      return {
-        requestsPerSecond: report.requests.average,
-        p50Ms: report.latency.p50,
-        p99Ms: report.latency.p99,
-        non2xx: report.non2xx,
-        socketErrors: report.errors + report.timeouts,
-      };
-    },
-  };
+const AUTOCANNON_RUNNER = join(import.meta.dirname, 'autocannon-runner.mjs');
+
+/**
+ * Runs autocannon through its API in a child process, which can be pinned
+ * to a core, from a specification file: the header sets of a rotating
+ * scenario are too many for a command line.
+ */
+async function runAutocannon(request: LoadRequest): Promise<LoadResult> {
+  const directory = await mkdtemp(join(tmpdir(), 'portcullis-load-'));
+  try {
+    const specPath = join(directory, 'spec.json');
+    const spec = {
+      url: request.url,
+      connections: request.connections,
+      seconds: request.seconds,
+      headerSets: request.rotatingHeaders ?? [request.headers],
+      overallRate: request.overallRate,
+    };
+    await writeFile(specPath, JSON.stringify(spec));
+
+    const [command, args] = pinned(request.core, process.execPath, [AUTOCANNON_RUNNER, specPath]);
+    const report = JSON.parse(await runBounded(command, args, (request.seconds + 30) * 1000)) as AutocannonJson;
+    return {
+      requestsPerSecond: report.requests.average,
+      p50Ms: report.latency.p50,
+      p99Ms: report.latency.p99,
+      non2xx: report.non2xx,
+      socketErrors: report.errors + report.timeouts,
+    };
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+function autocannonGenerator(version: string): LoadGenerator {
+  return { description: `autocannon ${version}`, run: runAutocannon };
 }
 
 /** Picks wrk when it is on the PATH, otherwise the autocannon dev dependency. */
 export function selectLoadGenerator(): LoadGenerator {
+  const require = createRequire(import.meta.url);
+  const { version } = require('autocannon/package.json') as { version: string };
+  const autocannon = autocannonGenerator(version);
+
   const wrk = spawnSync('wrk', ['-v'], { encoding: 'utf8' });
   if (wrk.error === undefined) {
-    const version = /^wrk \S+/m.exec(`${wrk.stdout}${wrk.stderr}`)?.[0] ?? 'wrk';
-    return wrkGenerator(version);
+    const wrkVersion = /^wrk \S+/m.exec(`${wrk.stdout}${wrk.stderr}`)?.[0] ?? 'wrk';
+    return wrkGenerator(wrkVersion, autocannon);
   }
-
-  const require = createRequire(import.meta.url);
-  const manifest = require.resolve('autocannon/package.json');
-  const { version } = require(manifest) as { version: string };
-  return autocannonGenerator(join(dirname(manifest), 'autocannon.js'), version);
+  return autocannon;
 }

@@ -3,9 +3,11 @@
  * JWT access token through the authorization code flow with openid-client,
  * and an API key created through the ApiKeyService as the CLI does.
  */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import * as client from 'openid-client';
 import { stringify } from 'yaml';
@@ -13,7 +15,10 @@ import { stringify } from 'yaml';
 import { openAdminContext } from '../../src/cli/context.js';
 import { defaultRateLimits } from '../../src/config/load.js';
 import { UserAgent, formEndingWith } from '../../scripts/lib/form-agent.js';
+import { startProcess, waitForHttp } from './processes.js';
 import { BENCH_ORIGIN } from './server-env.js';
+
+const REPOSITORY_ROOT = resolve(import.meta.dirname, '..', '..');
 
 /** The account that the benchmark's token and API key belong to. */
 const BENCH_USER = { username: 'bench', email: 'bench@example.com', password: 'Bench-Passw0rd-2026' };
@@ -37,31 +42,116 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Settings that differ between the Portcullis instances of the benchmark. */
+export interface PortcullisVariant {
+  /** File name stem of the configuration, unique per instance. */
+  name: string;
+  store: 'memory' | 'redis';
+  redisUrl: string;
+  tokenCache: boolean;
+  validateRequests: boolean;
+}
+
 /**
- * Writes a Portcullis configuration file with the per-address limit raised
+ * Writes a Portcullis configuration file with the per-address and sign-in limits raised
  * out of reach, request logging off (log level `warn`, since the comparison
  * stacks log nothing), the benchmark origin allowed for CORS and access
  * tokens that live a day. Returns its path.
  */
-export async function writePortcullisConfig(directory: string, store: 'memory' | 'redis', redisUrl: string): Promise<string> {
+export async function writePortcullisConfig(directory: string, variant: PortcullisVariant): Promise<string> {
   const defaults = defaultRateLimits();
   const config = {
     logLevel: 'warn',
     corsOrigins: [BENCH_ORIGIN],
     tokens: { accessToken: ACCESS_TOKEN_SECONDS },
+    gateway: {
+      validateRequests: variant.validateRequests,
+      tokenCache: { enabled: variant.tokenCache, maxEntries: 10_000 },
+    },
     rateLimit: {
-      store,
-      redisUrl,
+      store: variant.store,
+      redisUrl: variant.redisUrl,
       global: { ...defaults.global, limit: UNREACHABLE_LIMIT_PER_SECOND, period: '1s' },
+      // The rotation scenario's tokens come from as many authorization requests.
+      signIn: { ...defaults.signIn, limit: UNREACHABLE_LIMIT_PER_SECOND, period: '1s' },
     },
   };
-  const path = join(directory, `portcullis-${store}.yaml`);
+  const path = join(directory, `portcullis-${variant.name}.yaml`);
   await writeFile(path, stringify(config));
   return path;
 }
 
+/** Compiles Portcullis to `dist/`, so the benchmark measures it without a TypeScript loader. */
+export async function buildPortcullis(root: string): Promise<void> {
+  const result = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new Error(`npm run build failed:\n${result.stdout}${result.stderr}`);
+  }
+}
+
+export interface StartPortcullisOptions {
+  variant: PortcullisVariant;
+  /** Core to pin the process to, or undefined for none. */
+  cores: number | undefined;
+  directory: string;
+  dataDir: string;
+  upstreamUrl: string;
+  /** Shared by all instances, so that one token works on all of them; the instance's own URL when undefined. */
+  issuer?: string;
+  /** Directory for a V8 CPU profile written on exit, or undefined for none. */
+  profileDirectory: string | undefined;
+  startTimeoutMs: number;
+}
+
+export interface StartedPortcullis {
+  url: string;
+  issuer: string;
+  /** Resident set size of the process, in bytes, from /proc. */
+  residentSetSize(): number;
+}
+
+/** Starts `portcullis start` from `dist/` with the variant's configuration and waits until it responds. */
+export async function startBenchPortcullis(options: StartPortcullisOptions): Promise<StartedPortcullis> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const issuer = options.issuer ?? url;
+  const profile = options.profileDirectory === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDirectory, '--cpu-prof-name', `portcullis-${options.variant.name}.cpuprofile`];
+  const managed = startProcess({
+    name: `Portcullis (${options.variant.name})`,
+    command: process.execPath,
+    args: [...profile, join(REPOSITORY_ROOT, 'dist/cli/main.js'), 'start'],
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      PORTCULLIS_CONFIG: await writePortcullisConfig(options.directory, options.variant),
+      PORTCULLIS_DATA_DIR: options.dataDir,
+      PORTCULLIS_PORT: String(port),
+      PORTCULLIS_HOST: '127.0.0.1',
+      PORTCULLIS_ISSUER: issuer,
+      PORTCULLIS_UPSTREAM_URL: options.upstreamUrl,
+    },
+    core: options.cores,
+  });
+  await waitForHttp(managed, `${url}/`, options.startTimeoutMs);
+
+  const pid = managed.child.pid;
+  return { url, issuer, residentSetSize: () => (pid === undefined ? Number.NaN : residentSetSize(pid)) };
+}
+
+/** Reads VmRSS of a process from /proc, in bytes. */
+export function residentSetSize(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kilobytes = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+  if (kilobytes === undefined) {
+    throw new Error(`/proc/${pid}/status has no VmRSS line`);
+  }
+  return Number(kilobytes) * 1024;
+}
+
 export interface BenchCredentials {
   accessToken: string;
+  /** Further access tokens of the same account, each from its own authorization code flow. */
+  rotatingTokens: string[];
   apiKey: string;
   /** The signing keys published at /.well-known/jwks.json. */
   jwks: JSONWebKeySet;
@@ -85,12 +175,36 @@ async function signIn(agent: UserAgent, authorizationUrl: URL, redirectUri: stri
   throw new Error('the authorization flow did not reach the redirect URI');
 }
 
+/** Flows run at once while collecting rotating tokens. */
+const PARALLEL_FLOWS = 8;
+
+/**
+ * Runs the authorization code flow with PKCE for an access token with the
+ * `orders:read` scope. After the first sign-in, the agent's session cookie
+ * lets the flow reach the redirect URI without the login page.
+ */
+async function authorizationCodeToken(configuration: client.Configuration, agent: UserAgent, issuer: string): Promise<string> {
+  const redirectUri = `${issuer}/demo/callback`;
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const authorizationUrl = client.buildAuthorizationUrl(configuration, {
+    redirect_uri: redirectUri,
+    scope: 'openid orders:read',
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+  });
+  const callbackUrl = await signIn(agent, authorizationUrl, redirectUri);
+  const tokens = await client.authorizationCodeGrant(configuration, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state });
+  return tokens.access_token;
+}
+
 /**
  * Creates the benchmark account and an `orders:read` API key in the data
- * directory of a running Portcullis, then runs the authorization code flow
- * with PKCE for an access token with the `orders:read` scope.
+ * directory of a running Portcullis, then obtains `1 + rotatingTokenCount`
+ * access tokens through the authorization code flow.
  */
-export async function obtainCredentials(issuer: string, dataDir: string): Promise<BenchCredentials> {
+export async function obtainCredentials(issuer: string, dataDir: string, rotatingTokenCount: number): Promise<BenchCredentials> {
   const admin = await openAdminContext(dataDir);
   let apiKey: string;
   try {
@@ -104,22 +218,18 @@ export async function obtainCredentials(issuer: string, dataDir: string): Promis
   const configuration = await client.discovery(new URL(issuer), DEMO_CLIENT_ID, undefined, client.None(), {
     execute: [client.allowInsecureRequests],
   });
-  const redirectUri = `${issuer}/demo/callback`;
-  const codeVerifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const authorizationUrl = client.buildAuthorizationUrl(configuration, {
-    redirect_uri: redirectUri,
-    scope: 'openid orders:read',
-    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
-    code_challenge_method: 'S256',
-    state,
-  });
-  const callbackUrl = await signIn(new UserAgent(issuer), authorizationUrl, redirectUri);
-  const tokens = await client.authorizationCodeGrant(configuration, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state });
+  const agent = new UserAgent(issuer);
+  const accessToken = await authorizationCodeToken(configuration, agent, issuer);
+
+  const rotatingTokens: string[] = [];
+  while (rotatingTokens.length < rotatingTokenCount) {
+    const batch = Math.min(PARALLEL_FLOWS, rotatingTokenCount - rotatingTokens.length);
+    rotatingTokens.push(...(await Promise.all(Array.from({ length: batch }, () => authorizationCodeToken(configuration, agent, issuer)))));
+  }
 
   const jwksResponse = await fetch(`${issuer}/.well-known/jwks.json`);
   if (!jwksResponse.ok) {
     throw new Error(`fetching ${issuer}/.well-known/jwks.json failed with HTTP ${jwksResponse.status}`);
   }
-  return { accessToken: tokens.access_token, apiKey, jwks: (await jwksResponse.json()) as JSONWebKeySet };
+  return { accessToken, rotatingTokens, apiKey, jwks: (await jwksResponse.json()) as JSONWebKeySet };
 }

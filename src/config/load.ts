@@ -234,6 +234,8 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
       routes: demoRoutes(),
       openapi: options.upstreamUrl === undefined && fileUpstream(file) === undefined ? DEMO_OPENAPI_DOCUMENT : null,
       upstreams: [],
+      validateRequests: true,
+      tokenCache: { enabled: true, maxEntries: 10_000 },
     },
     bodyLimitBytes: 1_048_576,
     headerLimitBytes: 16_384,

@@ -117,6 +117,20 @@ export interface GatewayConfig {
   routes?: GatewayRoute[];
   /** Shorthand for one upstream: its OpenAPI document. Default: the demo document when the demo upstream runs. */
   openapi?: string | null;
+  /** Check requests against the OpenAPI documents' schemas. Default true. */
+  validateRequests: boolean;
+  tokenCache: TokenCacheConfig;
+}
+
+/**
+ * Reuse of verified access tokens and of revocation checks. While enabled,
+ * a revoked grant or a removed client keeps working for up to one second.
+ */
+export interface TokenCacheConfig {
+  /** Default true. */
+  enabled: boolean;
+  /** Most tokens, and most grants and clients, remembered. Default 10000. */
+  maxEntries: number;
 }
 
 /** A part of a rate-limit key: the client address, the subject, the OAuth client or the API key id. */
@@ -438,7 +452,7 @@ export const CONFIG_SCHEMA = {
     gateway: {
       type: 'object',
       additionalProperties: false,
-      required: ['clockToleranceSeconds', 'upstreamConnectTimeoutMs', 'upstreamTimeoutMs', 'responseLimitBytes', 'upstreams'],
+      required: ['clockToleranceSeconds', 'upstreamConnectTimeoutMs', 'upstreamTimeoutMs', 'responseLimitBytes', 'upstreams', 'validateRequests', 'tokenCache'],
       properties: {
         clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 60 },
         upstreamConnectTimeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
@@ -448,6 +462,13 @@ export const CONFIG_SCHEMA = {
         mountPath: MOUNT_PATH,
         upstreamUrl: { type: ['string', 'null'], format: 'uri', pattern: '^https?://' },
         openapi: { type: ['string', 'null'], minLength: 1 },
+        validateRequests: { type: 'boolean' },
+        tokenCache: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['enabled', 'maxEntries'],
+          properties: { enabled: { type: 'boolean' }, maxEntries: { type: 'integer', minimum: 1, maximum: 10_000_000 } },
+        },
         routes: GATEWAY_ROUTES,
       },
     },

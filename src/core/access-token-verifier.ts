@@ -9,6 +9,8 @@ export interface AccessTokenClaims {
   /** The grant behind a user's token; absent on client credentials tokens. */
   grantId: string | undefined;
   expiresAt: number;
+  /** The token's `nbf`, in seconds since the epoch, when it has one. */
+  notBefore: number | undefined;
   jti: string;
   /** Every claim of the verified payload, for object-level rules on claims such as `tenants`. */
   payload: Readonly<JWTPayload>;
@@ -162,6 +164,7 @@ export class AccessTokenVerifier {
       scopes: scope === undefined || scope === '' ? [] : scope.split(' '),
       roles: requireStringArray(payload['roles'], 'roles'),
       expiresAt: payload.exp as number,
+      notBefore: payload.nbf,
       payload,
     };
   }

@@ -3,7 +3,8 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { AuditEvent } from '../audit/events.js';
 import { auditRequest } from '../audit/request-events.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
-import { InvalidAccessTokenError, type AccessTokenClaims, type AccessTokenVerifier } from '../core/access-token-verifier.js';
+import { InvalidAccessTokenError, type AccessTokenClaims } from '../core/access-token-verifier.js';
+import type { TokenVerifier } from '../core/cache/token-cache.js';
 import { API_KEY_PREFIX } from '../core/api-keys/format.js';
 import { bearerChallenge } from '../core/bearer.js';
 import type { CredentialKind, Identity } from '../core/identity-headers.js';
@@ -14,7 +15,7 @@ export const REALM = 'portcullis';
 
 /** The checkers of each credential kind. A kind without its checker is not accepted. */
 export interface AuthenticationDependencies {
-  verifier?: AccessTokenVerifier;
+  verifier?: TokenVerifier;
   /** Tells whether the grant behind a token still exists (not revoked, not expired). */
   isGrantActive: (grantId: string) => Promise<boolean>;
   /** Tells whether an OAuth client still exists, for client credentials tokens. */
@@ -81,7 +82,7 @@ export function rejectCredentialsInQuery(request: AuthenticationRequest): void {
 async function authenticateToken(
   request: AuthenticationRequest,
   token: string,
-  verifier: AccessTokenVerifier,
+  verifier: TokenVerifier,
   deps: AuthenticationDependencies,
   accepted: readonly CredentialKind[],
 ): Promise<Identity> {

@@ -3,7 +3,7 @@ import replyFrom from '@fastify/reply-from';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { FlowQuota, RouteLimits } from '../config/schema.js';
-import type { AccessTokenVerifier } from '../core/access-token-verifier.js';
+import type { TokenVerifier } from '../core/cache/token-cache.js';
 import type { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
 import type { LimitCheck } from '../core/rate-limit/types.js';
@@ -25,7 +25,7 @@ export interface GatewayOptions {
   /** Base URL of the upstream. */
   upstreamUrl: string;
   routes: readonly RoutePolicy[];
-  verifier: AccessTokenVerifier;
+  verifier: TokenVerifier;
   isGrantActive: (grantId: string) => Promise<boolean>;
   isClientActive: (clientId: string) => Promise<boolean>;
   apiKeys: ApiKeyService;

@@ -11,7 +11,6 @@ import { parseDuration } from '../core/duration.js';
 import { authorizationServer } from '../authorization-server/server.js';
 import { createProvider } from '../authorization-server/provider.js';
 import type { PortcullisConfig } from '../config/schema.js';
-import { AccessTokenVerifier } from '../core/access-token-verifier.js';
 import { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
@@ -22,13 +21,13 @@ import { upstreamRoutes } from '../gateway/upstream-routes.js';
 import { createHttpApp } from '../http/create-app.js';
 import { createLogger, type Logger } from '../http/logger.js';
 import { KeyRing } from '../keys/key-ring.js';
-import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 import { openDatabase } from '../store/database.js';
 import { deleteExpiredPayloads, isGrantActive } from '../store/oidc-adapter.js';
 import type { Database } from '../store/schema.js';
 import { createRepositories } from '../store/repositories.js';
 import { loadServerSecret } from '../store/server-secret.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
+import { createCredentialChecks } from './credential-checks.js';
 import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
 import { requestLimitsHook } from './request-limits.js';
 import { startObservability, type Observability } from './observability.js';
@@ -71,7 +70,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   // Upstream documents and policies are checked before anything opens, so
   // that an unenforceable policy stops the start without leaving state behind.
   const served = config.gateway.upstreams.filter((upstream) => upstream.url !== null || config.demo);
-  const routes = await Promise.all(served.map((upstream) => upstreamRoutes(upstream)));
+  const routes = (await Promise.all(served.map((upstream) => upstreamRoutes(upstream)))).map((policies) =>
+    config.gateway.validateRequests ? policies : policies.map((policy) => ({ ...policy, validate: undefined })),
+  );
   checkLimitTargets(routes.flat(), config.rateLimit);
 
   const logger = createLogger(config.logLevel, options.logDestination);
@@ -110,9 +111,18 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     logger,
     audit: observability.audit,
   };
-  let provider: Provider = createProvider({ ...providerDependencies, signingKeys: keyRing.keys });
+  const credentialChecks = createCredentialChecks(config, keyRing, {
+    isGrantActive: (grantId) => isGrantActive(db, grantId),
+    isClientActive: (clientId) => clients.exists(clientId),
+  });
+  const newProvider = (signingKeys: typeof keyRing.keys) => {
+    const created = createProvider({ ...providerDependencies, signingKeys });
+    created.on('grant.revoked', (_context: unknown, grantId: string) => credentialChecks.grantRevoked(grantId));
+    return created;
+  };
+  let provider: Provider = newProvider(keyRing.keys);
   keyRing.on('change', (keys) => {
-    provider = createProvider({ ...providerDependencies, signingKeys: keys });
+    provider = newProvider(keys);
     logger.info({ kids: keys.map((key) => key.kid) }, 'signing keys changed');
   });
   keyRing.start();
@@ -175,23 +185,14 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
 
   if (upstreams.length > 0) {
-    const verifier = new AccessTokenVerifier({
-      issuer: config.issuer,
-      audience: config.audience,
-      algorithms: [SIGNING_ALGORITHM],
-      clockToleranceSeconds: config.gateway.clockToleranceSeconds,
-      maxLifetimeSeconds: config.tokens.accessToken + config.gateway.clockToleranceSeconds,
-      jwks: () => keyRing.publicJwks,
-    });
-
     for (const [index, upstream] of upstreams.entries()) {
       await app.register(gateway, {
         prefix: upstream.mountPath,
         upstreamUrl: upstream.url,
         routes: routes[index] ?? [],
-        verifier,
-        isGrantActive: (grantId) => isGrantActive(db, grantId),
-        isClientActive: (clientId) => clients.exists(clientId),
+        verifier: credentialChecks.verifier,
+        isGrantActive: credentialChecks.isGrantActive,
+        isClientActive: credentialChecks.isClientActive,
         apiKeys,
         findAccount: (id) => accounts.findById(id),
         apiKeyGraceSeconds: config.apiKeys.rotationGrace === '0' ? 0 : parseDuration(config.apiKeys.rotationGrace) / 1000,

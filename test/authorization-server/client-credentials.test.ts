@@ -5,6 +5,7 @@ import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { REVOCATION_CHECK_TTL_MS } from '../../src/server/credential-checks.js';
 import { runCli } from '../support/cli.js';
 import { callApi } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -104,6 +105,8 @@ describe('client credentials grant', () => {
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
 
     expect((await runCli(['clients', 'remove', doomed.client_id, '--data-dir', server.dataDir])).code).toBe(0);
+    // The gateway reuses a client check for up to this long, and the CLI's change comes from another process.
+    await new Promise((resolve) => setTimeout(resolve, REVOCATION_CHECK_TTL_MS));
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
   });
 });

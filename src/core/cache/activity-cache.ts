@@ -1,0 +1,71 @@
+import { LruCache } from './lru-cache.js';
+
+/** Tells whether a grant or client is still active: true when it exists and is not revoked. */
+export type ActivityCheck = (id: string) => Promise<boolean>;
+
+export interface ActivityCacheOptions {
+  /** How long a result is reused, in milliseconds. */
+  ttlMs: number;
+  /** Most ids kept; the least recently used are evicted first. */
+  maxEntries: number;
+  /** Current time in milliseconds; replaceable in tests. */
+  now?: () => number;
+}
+
+interface Entry {
+  active: Promise<boolean>;
+  checkedAt: number;
+}
+
+/**
+ * Reuses the result of an activity check for `ttlMs`, so that a busy token
+ * costs one database read per period instead of one per request.
+ *
+ * A revocation in this process calls `forget` and takes effect at once. The
+ * admin CLI revokes from another process, which this one does not observe,
+ * so `ttlMs` is the longest time such a revoked grant or client keeps
+ * working. Concurrent checks of one id share a single read, and a failed
+ * read is not kept, so the next request tries again.
+ */
+export class ActivityCache {
+  readonly #check: ActivityCheck;
+  readonly #entries: LruCache<string, Entry>;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+
+  constructor(check: ActivityCheck, options: ActivityCacheOptions) {
+    this.#check = check;
+    this.#entries = new LruCache(options.maxEntries);
+    this.#ttlMs = options.ttlMs;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Number of ids currently cached. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  isActive(id: string): Promise<boolean> {
+    const time = this.#now();
+    const cached = this.#entries.get(id);
+    if (cached !== undefined && time - cached.checkedAt < this.#ttlMs) {
+      return cached.active;
+    }
+
+    const entry: Entry = { active: this.#check(id), checkedAt: time };
+    this.#entries.set(id, entry);
+    entry.active.catch(() => this.#forgetEntry(id, entry));
+    return entry.active;
+  }
+
+  /** Drops the result for `id`, so that the next check reads it again. */
+  forget(id: string): void {
+    this.#entries.delete(id);
+  }
+
+  #forgetEntry(id: string, entry: Entry): void {
+    if (this.#entries.peek(id) === entry) {
+      this.#entries.delete(id);
+    }
+  }
+}

@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+
+import type { AccessTokenClaims } from '../access-token-verifier.js';
+import { LruCache } from './lru-cache.js';
+
+/** Anything that turns an access token into verified claims, such as AccessTokenVerifier. */
+export interface TokenVerifier {
+  verify(token: string): Promise<AccessTokenClaims>;
+}
+
+export interface VerifiedTokenCacheOptions {
+  /** Most tokens kept; the least recently used are evicted first. */
+  maxEntries: number;
+  /**
+   * Returns the JWK Set in force. The cache compares it by identity on every
+   * lookup and empties itself when it changes, so a token signed by a key
+   * that was removed or rotated out is verified again, against the new set.
+   */
+  keySet: () => object;
+  /** Current time in seconds since the epoch; replaceable in tests. */
+  now?: () => number;
+}
+
+interface Entry {
+  /** The verification, shared by every request that presents the token while it runs. */
+  pending: Promise<AccessTokenClaims>;
+  /** The claims, once the verification has succeeded. */
+  claims?: AccessTokenClaims;
+}
+
+/**
+ * Wraps a token verifier and remembers the claims of tokens it accepted,
+ * so that a client reusing its token skips the signature check.
+ *
+ * Entries are keyed by the SHA-256 of the token, so the cache never keeps
+ * a usable credential. A cached token is served only from its `nbf` and
+ * strictly before its `exp`. After that the wrapped verifier checks the
+ * token again and applies its own clock tolerance. A rejection is shared
+ * only by the requests that waited for the same verification and is then
+ * dropped, so a bad token costs a full verification each time it is sent
+ * again, as it does without the cache.
+ *
+ * Revocation is not the cache's concern: the gateway checks the grant or
+ * client behind the claims on every request, cached or not.
+ */
+export class CachingTokenVerifier implements TokenVerifier {
+  readonly #inner: TokenVerifier;
+  readonly #entries: LruCache<string, Entry>;
+  readonly #keySet: () => object;
+  readonly #now: () => number;
+  #cachedKeySet: object | undefined;
+
+  constructor(inner: TokenVerifier, options: VerifiedTokenCacheOptions) {
+    this.#inner = inner;
+    this.#entries = new LruCache(options.maxEntries);
+    this.#keySet = options.keySet;
+    this.#now = options.now ?? (() => Date.now() / 1000);
+  }
+
+  /** Number of tokens currently cached or being verified. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  async verify(token: string): Promise<AccessTokenClaims> {
+    this.#dropEntriesOfOldKeySet();
+
+    const key = createHash('sha256').update(token).digest('base64url');
+    const cached = this.#entries.get(key);
+    if (cached !== undefined && cached.claims === undefined) {
+      return cached.pending;
+    }
+    if (cached?.claims !== undefined && this.#isServable(cached.claims)) {
+      return cached.claims;
+    }
+
+    // Concurrent requests with one token, as a client opening several
+    // connections sends them, then cost one verification, not one each.
+    const entry: Entry = { pending: this.#inner.verify(token) };
+    this.#entries.set(key, entry);
+    try {
+      const claims = await entry.pending;
+      this.#keep(key, entry, claims);
+      return claims;
+    } catch (error) {
+      this.#forget(key, entry);
+      throw error;
+    }
+  }
+
+  #keep(key: string, entry: Entry, claims: AccessTokenClaims): void {
+    if (this.#isServable(claims)) {
+      entry.claims = claims;
+    } else {
+      this.#forget(key, entry);
+    }
+  }
+
+  /** Removes the entry unless a newer one took its place, for example after the key set changed. */
+  #forget(key: string, entry: Entry): void {
+    if (this.#entries.peek(key) === entry) {
+      this.#entries.delete(key);
+    }
+  }
+
+  #dropEntriesOfOldKeySet(): void {
+    const keySet = this.#keySet();
+    if (keySet !== this.#cachedKeySet) {
+      this.#entries.clear();
+      this.#cachedKeySet = keySet;
+    }
+  }
+
+  #isServable(claims: AccessTokenClaims): boolean {
+    const now = this.#now();
+    return now < claims.expiresAt && (claims.notBefore === undefined || now >= claims.notBefore);
+  }
+}

@@ -1,0 +1,220 @@
+import { SignJWT, exportJWK, generateKeyPair, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { AccessTokenVerifier, InvalidAccessTokenError, type AccessTokenClaims } from '../../src/core/access-token-verifier.js';
+import { CachingTokenVerifier, type TokenVerifier } from '../../src/core/cache/token-cache.js';
+
+const ISSUER = 'https://portcullis.example.test';
+const AUDIENCE = `${ISSUER}/api`;
+
+/** Counts the calls that reach the wrapped verifier. */
+class CountingVerifier implements TokenVerifier {
+  calls = 0;
+  readonly #inner: TokenVerifier;
+
+  constructor(inner: TokenVerifier) {
+    this.#inner = inner;
+  }
+
+  verify(token: string): Promise<AccessTokenClaims> {
+    this.calls += 1;
+    return this.#inner.verify(token);
+  }
+}
+
+interface SigningKey {
+  kid: string;
+  sign(payload: JWTPayload): Promise<string>;
+  publicJwks: JSONWebKeySet;
+}
+
+async function signingKey(kid: string): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+  return {
+    kid,
+    publicJwks: { keys: [jwk] },
+    sign: (payload) => new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid }).sign(privateKey),
+  };
+}
+
+function claimsFor(subject: string, lifetimeSeconds = 600): JWTPayload {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    iss: ISSUER,
+    aud: AUDIENCE,
+    sub: subject,
+    client_id: 'app',
+    jti: `jti-${subject}`,
+    grant_id: `grant-${subject}`,
+    scope: 'orders:read',
+    iat: now,
+    exp: now + lifetimeSeconds,
+  };
+}
+
+describe('verified token cache', () => {
+  let first: SigningKey;
+  let second: SigningKey;
+  let jwks: JSONWebKeySet;
+
+  beforeAll(async () => {
+    first = await signingKey('first');
+    second = await signingKey('second');
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  function cachedVerifier(maxEntries = 100): { cache: CachingTokenVerifier; counter: CountingVerifier } {
+    jwks = { keys: [...first.publicJwks.keys] };
+    const verifier = new AccessTokenVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      algorithms: ['ES256'],
+      clockToleranceSeconds: 0,
+      maxLifetimeSeconds: 3600,
+      jwks: () => jwks,
+    });
+    const counter = new CountingVerifier(verifier);
+    return { cache: new CachingTokenVerifier(counter, { maxEntries, keySet: () => jwks }), counter };
+  }
+
+  it('verifies a repeated token once', async () => {
+    const { cache, counter } = cachedVerifier();
+    const token = await first.sign(claimsFor('alice'));
+
+    const verified = await cache.verify(token);
+    const again = await cache.verify(token);
+
+    expect(again).toEqual(verified);
+    expect(verified.subject).toBe('alice');
+    expect(counter.calls).toBe(1);
+  });
+
+  it('shares one verification between concurrent requests', async () => {
+    const { cache, counter } = cachedVerifier();
+    const token = await first.sign(claimsFor('alice'));
+
+    const results = await Promise.all([cache.verify(token), cache.verify(token), cache.verify(token)]);
+
+    expect(results.map((claims) => claims.subject)).toEqual(['alice', 'alice', 'alice']);
+    expect(counter.calls).toBe(1);
+  });
+
+  it('shares a rejection only while it runs', async () => {
+    const { cache, counter } = cachedVerifier();
+    const token = await second.sign(claimsFor('mallory'));
+
+    const results = await Promise.allSettled([cache.verify(token), cache.verify(token)]);
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+    expect(counter.calls).toBe(1);
+
+    await expect(cache.verify(token)).rejects.toThrow(InvalidAccessTokenError);
+    expect(counter.calls).toBe(2);
+    expect(cache.size).toBe(0);
+  });
+
+  it('verifies each distinct token', async () => {
+    const { cache, counter } = cachedVerifier();
+
+    await cache.verify(await first.sign(claimsFor('alice')));
+    await cache.verify(await first.sign(claimsFor('bob')));
+
+    expect(counter.calls).toBe(2);
+    expect(cache.size).toBe(2);
+  });
+
+  it('rejects an expired token that is cached', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { cache, counter } = cachedVerifier();
+    const token = await first.sign(claimsFor('alice', 60));
+    await cache.verify(token);
+
+    vi.setSystemTime(Date.now() + 61_000);
+
+    await expect(cache.verify(token)).rejects.toThrow(InvalidAccessTokenError);
+    expect(counter.calls).toBe(2);
+    expect(cache.size).toBe(0);
+  });
+
+  it('never serves a token at its exp', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { cache, counter } = cachedVerifier();
+    const claims = claimsFor('alice', 60);
+    const token = await first.sign(claims);
+    await cache.verify(token);
+
+    vi.setSystemTime((claims.exp as number) * 1000);
+
+    await expect(cache.verify(token)).rejects.toThrow('the access token expired');
+    expect(counter.calls).toBe(2);
+  });
+
+  it('does not cache a token before its nbf', async () => {
+    const notBefore = Math.floor(Date.now() / 1000) + 30;
+    const stub: TokenVerifier = {
+      verify: async () => ({
+        subject: 'alice',
+        clientId: 'app',
+        scopes: [],
+        roles: [],
+        grantId: 'grant',
+        expiresAt: notBefore + 600,
+        notBefore,
+        jti: 'jti',
+        payload: { sub: 'alice', nbf: notBefore },
+      }),
+    };
+    const counter = new CountingVerifier(stub);
+    const cache = new CachingTokenVerifier(counter, { maxEntries: 10, keySet: () => first.publicJwks });
+
+    await cache.verify('token');
+    await cache.verify('token');
+
+    expect(counter.calls).toBe(2);
+    expect(cache.size).toBe(0);
+  });
+
+  it('does not cache a rejected token', async () => {
+    const { cache, counter } = cachedVerifier();
+    const token = await second.sign(claimsFor('mallory'));
+
+    await expect(cache.verify(token)).rejects.toThrow('the access token is signed with an unknown key');
+    await expect(cache.verify(token)).rejects.toThrow('the access token is signed with an unknown key');
+
+    expect(counter.calls).toBe(2);
+    expect(cache.size).toBe(0);
+  });
+
+  it('empties itself when the key set changes', async () => {
+    const { cache, counter } = cachedVerifier();
+    const token = await first.sign(claimsFor('alice'));
+    await cache.verify(token);
+    expect(cache.size).toBe(1);
+
+    jwks = { keys: [...second.publicJwks.keys] };
+
+    await expect(cache.verify(token)).rejects.toThrow('the access token is signed with an unknown key');
+    expect(counter.calls).toBe(2);
+    expect(cache.size).toBe(0);
+  });
+
+  it('keeps at most maxEntries tokens', async () => {
+    const { cache, counter } = cachedVerifier(3);
+    const tokens = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((subject) => first.sign(claimsFor(subject))));
+    for (const token of tokens) {
+      await cache.verify(token);
+    }
+    expect(cache.size).toBe(3);
+    expect(counter.calls).toBe(5);
+
+    await cache.verify(tokens[4]!);
+    expect(counter.calls).toBe(5);
+
+    await cache.verify(tokens[0]!);
+    expect(counter.calls).toBe(6);
+    expect(cache.size).toBe(3);
+  });
+});

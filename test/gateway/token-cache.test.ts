@@ -1,0 +1,126 @@
+import { decodeJwt } from 'jose';
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { withAdminContext } from '../../src/cli/context.js';
+import { REVOCATION_CHECK_TTL_MS } from '../../src/server/credential-checks.js';
+import { revokeGrant } from '../../src/store/oidc-adapter.js';
+import { createUser } from '../support/accounts.js';
+import { runCli } from '../support/cli.js';
+import { writeConfigFile } from '../support/config-file.js';
+import { callApi, obtainTokens } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/** How long a test waits for a revocation by another process to reach the gateway: the cache TTL and slack for a busy machine. */
+const VISIBLE_WITHIN_MS = REVOCATION_CHECK_TTL_MS + 4000;
+
+/** Calls the API until it returns `status` or `VISIBLE_WITHIN_MS` passes, and returns the last status. */
+async function statusOnceVisible(server: TestServer, token: string, status: number): Promise<number> {
+  const deadline = Date.now() + VISIBLE_WITHIN_MS;
+  let last = (await callApi(server, '/orders', token)).status;
+  while (last !== status && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    last = (await callApi(server, '/orders', token)).status;
+  }
+  return last;
+}
+
+function grantIdOf(accessToken: string): string {
+  const grantId = decodeJwt(accessToken)['grant_id'];
+  if (typeof grantId !== 'string') {
+    throw new Error('the access token has no grant_id');
+  }
+  return grantId;
+}
+
+async function tokensOf(server: TestServer, username: string): Promise<Awaited<ReturnType<typeof obtainTokens>>> {
+  const user = await createUser(server, username);
+  return obtainTokens(server, user);
+}
+
+describe('gateway token cache', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('refuses a grant revoked by another process', async () => {
+    const { tokens } = await tokensOf(server, 'cache_other_process');
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+
+    // A second connection to the data directory, as the admin CLI opens one.
+    await withAdminContext(server.dataDir, (admin) => revokeGrant(admin.db, grantIdOf(tokens.access_token)));
+
+    expect(await statusOnceVisible(server, tokens.access_token, 401)).toBe(401);
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
+  });
+
+  it('refuses a grant revoked at the revocation endpoint at once', async () => {
+    const { tokens, config } = await tokensOf(server, 'cache_endpoint');
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+
+    await client.tokenRevocation(config, tokens.refresh_token as string);
+
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
+  });
+
+  it('refuses a client removed by the CLI', async () => {
+    const added = await runCli(['clients', 'add', '--name', 'Cached service', '--json', '--confidential', '--grant', 'client_credentials', '--scope', 'orders:read', '--data-dir', server.dataDir]);
+    expect(added.code, added.stderr).toBe(0);
+    const service = JSON.parse(added.stdout) as { client_id: string; client_secret: string };
+    const config = await client.discovery(new URL(server.issuer), service.client_id, undefined, client.ClientSecretBasic(service.client_secret), {
+      execute: [client.allowInsecureRequests],
+    });
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'orders:read' });
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+
+    expect((await runCli(['clients', 'remove', service.client_id, '--data-dir', server.dataDir])).code).toBe(0);
+
+    expect(await statusOnceVisible(server, tokens.access_token, 401)).toBe(401);
+  });
+
+  it('refuses a cached token once its signing key is removed', async () => {
+    const { tokens } = await tokensOf(server, 'cache_key_removed');
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+    const oldKid = server.running.keyRing.keys[0]?.kid ?? '';
+
+    expect((await runCli(['keys', 'rotate', '--data-dir', server.dataDir])).code).toBe(0);
+    await server.running.keyRing.refresh();
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+
+    // Retired long ago: past its retention, so the key is no longer published.
+    await withAdminContext(server.dataDir, (admin) => admin.db.updateTable('signing_keys').set({ retired_at: 1 }).where('kid', '=', oldKid).execute());
+    await server.running.keyRing.refresh();
+
+    expect(server.running.keyRing.publicJwks.keys.map((key) => key.kid)).not.toContain(oldKid);
+    const response = await callApi(server, '/orders', tokens.access_token);
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toContain('signed with an unknown key');
+  });
+});
+
+describe('gateway with the token cache off', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer({ config: await writeConfigFile({ gateway: { tokenCache: { enabled: false, maxEntries: 10 } } }) });
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('refuses a grant revoked by another process at once', async () => {
+    const { tokens } = await tokensOf(server, 'uncached');
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+
+    await withAdminContext(server.dataDir, (admin) => revokeGrant(admin.db, grantIdOf(tokens.access_token)));
+
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
+  });
+});
