@@ -1,5 +1,4 @@
-import type { Kysely } from 'kysely';
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { PortcullisConfig } from '../config/schema.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
@@ -8,9 +7,8 @@ import type { Logger } from '../http/logger.js';
 import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 import type { AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
-import { OidcAdapter } from '../store/oidc-adapter.js';
-import type { Database } from '../store/schema.js';
 import type { SigningKey } from '../store/signing-key-repository.js';
+import { OUTAGE_RETRY_AFTER_SECONDS, isBackendOutage } from '../backends/outage.js';
 import { correctTokenErrorCodes } from './token-error-codes.js';
 import { renderErrorPage } from './views/error-page.js';
 import { renderLoggedOutPage, renderLogoutPage } from './views/logout.js';
@@ -33,11 +31,12 @@ export const ROUTES = {
 
 export interface ProviderDependencies {
   config: Readonly<PortcullisConfig>;
-  db: Kysely<Database>;
   accounts: AccountRepository;
   clients: ClientRepository;
   signingKeys: readonly SigningKey[];
   cookieKeys: string[];
+  /** Builds the adapter that persists one oidc-provider model. */
+  adapter: (model: string) => Adapter;
   logger: Logger;
   /** Receives token issuance, refresh, revocation and reuse events. */
   audit?: AuditTrail;
@@ -80,12 +79,12 @@ async function checkClientCredentialsScope(ctx: KoaContextWithOIDC, clientId: st
  *   gets an opaque token for the userinfo endpoint.
  */
 export function buildConfiguration(deps: ProviderDependencies): Configuration {
-  const { config, accounts, clients, db } = deps;
+  const { config, accounts, clients } = deps;
   const apiScopes = new Set<string>(API_SCOPES);
   const corsOrigins = new Set(config.corsOrigins);
 
   return {
-    adapter: (model: string) => new OidcAdapter(db, model, clients),
+    adapter: deps.adapter,
     jwks: { keys: deps.signingKeys.map((key) => key.privateJwk) as never },
     cookies: {
       keys: deps.cookieKeys,
@@ -254,6 +253,13 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     deps.logger.error({ err: error, route: ctx.oidc?.route }, 'authorization server error');
+
+    // oidc-provider emits this before the response is written, so a backend
+    // outage can still turn its 500 into a 503 that clients may retry.
+    if (isBackendOutage(error)) {
+      ctx.status = 503;
+      ctx.set('retry-after', String(OUTAGE_RETRY_AFTER_SECONDS));
+    }
   });
   if (deps.audit !== undefined) {
     auditProviderEvents(provider, deps.audit);

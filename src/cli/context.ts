@@ -39,7 +39,7 @@ export interface AdminContext {
  */
 export async function openAdminContext(dataDir: string | undefined): Promise<AdminContext> {
   const config = loadConfig({ dataDir });
-  const db = await openDatabase(config.dataDir);
+  const db = await openDatabase(config.database);
   const secret = loadServerSecret(config.dataDir);
   const repositories = createRepositories(db, secret);
   const hasher = new KeyedHash(deriveKey(secret, 'api key hashes'));

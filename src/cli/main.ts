@@ -5,9 +5,11 @@ import { registerApiKeyCommands } from './commands/apikeys.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerClientCommands } from './commands/clients.js';
 import { registerKeyCommands } from './commands/keys.js';
+import { registerMigrateCommand } from './commands/migrate.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerUserCommands } from './commands/users.js';
 import { CliError } from './output.js';
+import { BackendUnavailableError } from '../backends/backend-error.js';
 
 const program = new Command();
 program
@@ -17,6 +19,7 @@ program
   .exitOverride();
 
 registerStartCommand(program);
+registerMigrateCommand(program);
 registerUserCommands(program);
 registerClientCommands(program);
 registerKeyCommands(program);
@@ -30,7 +33,7 @@ try {
     process.exit(error.exitCode);
   }
 
-  const message = error instanceof CliError ? error.message : `unexpected failure: ${(error as Error).message}`;
+  const message = error instanceof CliError || error instanceof BackendUnavailableError ? error.message : `unexpected failure: ${(error as Error).message}`;
   process.stderr.write(`error: ${message}\n`);
   process.exit(1);
 }

@@ -7,6 +7,7 @@ import ipaddr from 'ipaddr.js';
 import { YAMLParseError, parse as parseYaml } from 'yaml';
 
 import { parseDuration } from '../core/duration.js';
+import { defaultDatabaseUrl } from '../store/database-url.js';
 import { CONFIG_SCHEMA, type PortcullisConfig, type RateLimitConfig } from './schema.js';
 import { checkUpstreams, demoRoutes, foldShorthandUpstream } from './upstreams.js';
 
@@ -21,6 +22,12 @@ export interface ConfigOverrides {
   port?: number;
   issuer?: string;
   dataDir?: string;
+  /** The `database` setting: `sqlite:<path>` or a `postgres://` URL. */
+  databaseUrl?: string;
+  /** The `redis` setting. */
+  redisUrl?: string;
+  /** The `redisCluster` setting. */
+  redisCluster?: boolean;
   logLevel?: string;
   corsOrigins?: string[];
   upstreamUrl?: string;
@@ -94,6 +101,9 @@ function readEnvironment(env: Environment, problems: string[]): ConfigOverrides 
   assign('port', parseInteger('PORTCULLIS_PORT', env['PORTCULLIS_PORT'], problems));
   assign('issuer', env['PORTCULLIS_ISSUER'] || undefined);
   assign('dataDir', env['PORTCULLIS_DATA_DIR'] || undefined);
+  assign('databaseUrl', env['PORTCULLIS_DATABASE_URL'] || undefined);
+  assign('redisUrl', env['PORTCULLIS_REDIS_URL'] || undefined);
+  assign('redisCluster', parseBoolean('PORTCULLIS_REDIS_CLUSTER', env['PORTCULLIS_REDIS_CLUSTER'], problems));
   assign('logLevel', env['PORTCULLIS_LOG_LEVEL'] || undefined);
   assign('corsOrigins', parseList(env['PORTCULLIS_CORS_ORIGINS']));
   assign('upstreamUrl', env['PORTCULLIS_UPSTREAM_URL'] || undefined);
@@ -208,11 +218,13 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
   const fileIssuer = typeof file['issuer'] === 'string' ? file['issuer'] : undefined;
   const issuer = withoutTrailingSlash(options.issuer ?? fileIssuer ?? `http://127.0.0.1:${port}`);
 
-  const defaults: PortcullisConfig = {
+  const defaults: Omit<PortcullisConfig, 'database'> = {
     host: '127.0.0.1',
     port,
     issuer,
     dataDir: 'data',
+    redis: null,
+    redisCluster: false,
     logLevel: 'info',
     audience: `${issuer}/api`,
     corsOrigins: [],
@@ -247,13 +259,20 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     metrics: { enabled: false, host: '127.0.0.1', port: 9464 },
   };
 
-  const fromFile = merge(defaults, file, '', problems) as PortcullisConfig;
+  const fromFile = merge(defaults, file, '', problems) as Omit<PortcullisConfig, 'database'> & { database?: string };
+  const dataDir = options.dataDir ?? fromFile.dataDir;
+  const redis = options.redisUrl ?? fromFile.redis;
   const config: PortcullisConfig = {
     ...fromFile,
     port,
     issuer,
     host: options.host ?? fromFile.host,
-    dataDir: options.dataDir ?? fromFile.dataDir,
+    dataDir,
+    database: options.databaseUrl ?? fromFile.database ?? defaultDatabaseUrl(typeof dataDir === 'string' ? resolve(dataDir) : 'data'),
+    redis,
+    redisCluster: options.redisCluster ?? fromFile.redisCluster,
+    // One Redis setting serves every shared store, the rate-limit counters included.
+    rateLimit: redis === null ? fromFile.rateLimit : { ...fromFile.rateLimit, store: 'redis', redisUrl: redis },
     logLevel: (options.logLevel ?? fromFile.logLevel) as PortcullisConfig['logLevel'],
     corsOrigins: options.corsOrigins ?? fromFile.corsOrigins,
     demo: options.demo ?? fromFile.demo,

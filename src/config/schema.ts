@@ -214,6 +214,20 @@ export interface PortcullisConfig {
   issuer: string;
   /** Directory for the SQLite database and the server secret. Default `./data`. */
   dataDir: string;
+  /**
+   * The relational store: `sqlite:<path>` or a `postgres://` URL. Default
+   * `sqlite:<dataDir>/portcullis.sqlite`.
+   */
+  database: string;
+  /**
+   * Redis URL (`redis://` or `rediss://`) for state shared by several
+   * instances: sessions, interactions, authorization codes and rate-limit
+   * counters. Default none: that state stays in this process and SQL, which
+   * is right for one instance only.
+   */
+  redis: string | null;
+  /** Treat `redis` as a seed node of a Redis Cluster. Default false. */
+  redisCluster: boolean;
   /** pino log level. Default `info`. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** The `aud` of access tokens for the API. Default `<issuer>/api`. */
@@ -423,12 +437,15 @@ export const CONFIG_SCHEMA = {
   title: 'Portcullis configuration',
   type: 'object',
   additionalProperties: false,
-  required: ['host', 'port', 'issuer', 'dataDir', 'logLevel', 'audience', 'corsOrigins', 'tokens', 'gateway'],
+  required: ['host', 'port', 'issuer', 'dataDir', 'database', 'redis', 'redisCluster', 'logLevel', 'audience', 'corsOrigins', 'tokens', 'gateway'],
   properties: {
     host: { type: 'string', minLength: 1 },
     port: { type: 'integer', minimum: 0, maximum: 65535 },
     issuer: { type: 'string', format: 'uri', pattern: '^https?://' },
     dataDir: { type: 'string', minLength: 1 },
+    database: { type: 'string', pattern: '^(sqlite:.+|postgres(ql)?://.+)$' },
+    redis: { type: ['string', 'null'], pattern: '^rediss?://.+$' },
+    redisCluster: { type: 'boolean' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     audience: { type: 'string', minLength: 1, maxLength: 2048 },
     corsOrigins: {

@@ -10,6 +10,7 @@ import {
 } from '../core/problem.js';
 import { auditProblem } from '../audit/request-events.js';
 import { toFieldErrors, type SchemaViolation } from '../core/validation-errors.js';
+import { isBackendOutage, outageProblem } from '../backends/outage.js';
 
 /** Sends a problem document with the right status, headers and content type. */
 export function sendProblem(reply: FastifyReply, error: ProblemError): FastifyReply {
@@ -79,6 +80,10 @@ export function problemFromFastifyError(error: FastifyError): ProblemError | und
 
   if (error.statusCode === 415) {
     return new ProblemError('unsupported_media_type', 'The Content-Type of the request body is not accepted here.');
+  }
+
+  if (isBackendOutage(error)) {
+    return outageProblem(error);
   }
 
   return undefined;

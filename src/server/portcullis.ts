@@ -21,7 +21,13 @@ import { upstreamRoutes } from '../gateway/upstream-routes.js';
 import { createHttpApp } from '../http/create-app.js';
 import { createLogger, type Logger } from '../http/logger.js';
 import { KeyRing } from '../keys/key-ring.js';
-import { openDatabase } from '../store/database.js';
+import { isPostgres, openDatabase } from '../store/database.js';
+import { createOidcAdapterFactory } from '../store/oidc-adapters.js';
+import { connectRedis, type RedisClient } from '../backends/redis.js';
+import { redactUrl } from '../backends/backend-error.js';
+import { healthRoutes, type ReadinessCheck } from './health.js';
+import { RevocationBus } from '../backends/revocation-bus.js';
+import { sql } from 'kysely';
 import { deleteExpiredPayloads, isGrantActive } from '../store/oidc-adapter.js';
 import type { Database } from '../store/schema.js';
 import { createRepositories } from '../store/repositories.js';
@@ -76,7 +82,16 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   checkLimitTargets(routes.flat(), config.rateLimit);
 
   const logger = createLogger(config.logLevel, options.logDestination);
-  const db = await openDatabase(config.dataDir);
+  const db = await openDatabase(config.database, {
+    onConnectionError: (error) => logger.error({ err: error }, 'PostgreSQL connection failed; the pool opens a new one when needed'),
+  });
+  let redis: RedisClient | null;
+  try {
+    redis = await openSharedRedis(config, logger);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
   const serverSecret = loadServerSecret(config.dataDir);
   const observability = await startObservability(config, db, logger);
 
@@ -102,6 +117,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
   await keyRing.refresh();
 
+
   const providerDependencies = {
     config,
     db,
@@ -109,12 +125,16 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     clients,
     cookieKeys: [deriveKey(serverSecret, 'oidc cookies').toString('base64url')],
     logger,
+    adapter: createOidcAdapterFactory(db, clients, redis, (grantId) => void revocations.publish(grantId)),
     audit: observability.audit,
   };
   const credentialChecks = createCredentialChecks(config, keyRing, {
     isGrantActive: (grantId) => isGrantActive(db, grantId),
     isClientActive: (clientId) => clients.exists(clientId),
   });
+  // Revocations on other instances reach this instance's cache over Redis.
+  const revocations = new RevocationBus((grantId) => credentialChecks.grantRevoked(grantId), redis, logger);
+  await revocations.start();
   const newProvider = (signingKeys: typeof keyRing.keys) => {
     const created = createProvider({ ...providerDependencies, signingKeys });
     created.on('grant.revoked', (_context: unknown, grantId: string) => credentialChecks.grantRevoked(grantId));
@@ -218,6 +238,13 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   const identityJwks = await identitySigner.publicJwks();
   app.get(IDENTITY_JWKS_PATH, async (_request, reply) => reply.header('cache-control', 'max-age=300').send(identityJwks));
 
+  const readiness: ReadinessCheck[] = [{ name: isPostgres(db) ? 'postgres' : 'sqlite', probe: () => sql`select 1`.execute(db) }];
+  if (redis !== null) {
+    const client = redis;
+    readiness.push({ name: 'redis', probe: () => client.ping() });
+  }
+  healthRoutes(app, readiness);
+
   app.get('/', async () => ({
     name: 'Portcullis',
     issuer: config.issuer,
@@ -258,7 +285,36 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       await demo?.close();
       await observability.close();
       await rateLimiting.close();
+      revocations.close();
+      redis?.disconnect();
       await db.destroy();
     },
   };
+}
+
+/**
+ * Connects to the Redis of the `redis` setting, or returns null and warns that
+ * this instance keeps sessions and rate-limit counters to itself.
+ */
+async function openSharedRedis(config: Readonly<PortcullisConfig>, logger: Logger): Promise<RedisClient | null> {
+  if (config.redis === null) {
+    logger.warn(
+      'no redis setting: sessions, interactions and rate-limit counters stay in this instance, so run only one instance on this database',
+    );
+    return null;
+  }
+
+  let lastReported = 0;
+  const redis = await connectRedis(config.redis, {
+    cluster: config.redisCluster,
+    onError: (error) => {
+      // ioredis retries every 2 seconds at most while Redis is down; one line every 30 seconds is enough.
+      if (Date.now() - lastReported > 30_000) {
+        lastReported = Date.now();
+        logger.error({ err: error, redis: redactUrl(config.redis ?? '') }, 'Redis connection failed; reconnecting');
+      }
+    },
+  });
+  logger.info({ redis: redactUrl(config.redis) }, 'sessions, interactions and codes are kept in Redis');
+  return redis;
 }

@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
+import { createCluster } from '../backends/redis.js';
 import type { PortcullisConfig } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import { RateLimiter } from '../core/rate-limit/limiter.js';
@@ -29,16 +30,16 @@ async function createStore(config: Readonly<PortcullisConfig>, logger: Logger): 
   // Commands fail at once while Redis is unreachable instead of queueing, so
   // each limit's failure mode applies without delay. ioredis keeps
   // reconnecting in the background, and the limiter recovers by itself.
-  const redis = new Redis(settings.redisUrl, {
+  const options: RedisOptions = {
     enableOfflineQueue: false,
-    // Commands issued in the same tick go out as one pipeline, so concurrent
-    // requests share round trips.
-    enableAutoPipelining: true,
     maxRetriesPerRequest: 0,
     commandTimeout: settings.storeTimeoutMs,
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
     lazyConnect: false,
-  });
+  };
+  // Commands issued in the same tick go out as one pipeline (per cluster
+  // node), so concurrent requests share round trips.
+  const redis = config.redisCluster ? createCluster(settings.redisUrl, options, { enableAutoPipelining: true }) : new Redis(settings.redisUrl, { ...options, enableAutoPipelining: true });
   redis.on('error', () => {
     // Reported through the limiter's rate-limited warning instead.
   });

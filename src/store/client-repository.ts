@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 
 import type { ClientSecretHasher } from '../core/client-secrets.js';
 import type { SecretBox } from '../core/secret-box.js';
-import { epochSeconds } from './database.js';
+import { epochSeconds, isPostgres } from './database.js';
 import { DuplicateError, uniqueViolationColumn } from './errors.js';
 import type { Database } from './schema.js';
 
@@ -154,21 +154,19 @@ export class ClientRepository {
    */
   async remove(clientId: string): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
+      const payloadClientId = isPostgres(this.#db) ? sql<string>`payload::jsonb ->> 'clientId'` : sql<string>`json_extract(payload, '$.clientId')`;
       const grantIds = await trx
         .selectFrom('oidc_payloads')
         .select('id')
         .where('model', '=', 'Grant')
-        .where(sql<string>`json_extract(payload, '$.clientId')`, '=', clientId)
+        .where(payloadClientId, '=', clientId)
         .execute();
 
       for (const { id } of grantIds) {
         await trx.deleteFrom('oidc_payloads').where('grant_id', '=', id).execute();
       }
 
-      await trx
-        .deleteFrom('oidc_payloads')
-        .where(sql<string>`json_extract(payload, '$.clientId')`, '=', clientId)
-        .execute();
+      await trx.deleteFrom('oidc_payloads').where(payloadClientId, '=', clientId).execute();
 
       const result = await trx.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
       return result.numDeletedRows > 0n;

@@ -1,39 +1,101 @@
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
 
+import { BackendUnavailableError, redactUrl } from '../backends/backend-error.js';
+import { parseDatabaseUrl, type DatabaseLocation } from './database-url.js';
 import { CodeMigrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
 
-export const DATABASE_FILE = 'portcullis.sqlite';
+export { DATABASE_FILE } from './database-url.js';
 
-/** How long a writer waits for another process's write lock, in milliseconds. */
+/** How long an SQLite writer waits for another process's write lock, in milliseconds. */
 const BUSY_TIMEOUT_MS = 5000;
+/** How long a PostgreSQL query waits for a free or new connection before it fails, in milliseconds. */
+const PG_CONNECT_TIMEOUT_MS = 3000;
+/** Connections per instance in the PostgreSQL pool. */
+const PG_POOL_SIZE = 10;
+
+export interface OpenDatabaseOptions {
+  /** Apply pending migrations before returning. Default true. */
+  migrate?: boolean;
+  /** Receives errors of PostgreSQL connections that drop; the pool replaces them. */
+  onConnectionError?: (error: Error) => void;
+}
 
 /**
- * Opens the embedded SQLite database in `dataDir` and brings its schema up to date.
+ * Opens the relational store named by the `database` setting and, unless
+ * `migrate` is false, brings its schema up to date.
  *
- * WAL mode lets the admin CLI write while the server reads and writes, and the
- * busy timeout makes either side wait for the other's short transactions
- * instead of failing.
+ * Throws BackendUnavailableError when PostgreSQL cannot be reached.
  */
-export async function openDatabase(dataDir: string): Promise<Kysely<Database>> {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+export async function openDatabase(databaseUrl: string, options: OpenDatabaseOptions = {}): Promise<Kysely<Database>> {
+  const location = parseDatabaseUrl(databaseUrl);
+  const db = location.dialect === 'sqlite' ? openSqlite(location.path) : await openPostgres(location, options);
 
-  const sqlite = new SQLite(join(dataDir, DATABASE_FILE));
+  if (options.migrate ?? true) {
+    try {
+      await migrateToLatest(db);
+    } catch (error) {
+      await db.destroy();
+      throw error;
+    }
+  }
+  return db;
+}
+
+/**
+ * Opens an SQLite file. WAL mode lets the admin CLI write while the server
+ * reads and writes, and the busy timeout makes either side wait for the
+ * other's short transactions instead of failing.
+ */
+function openSqlite(path: string): Kysely<Database> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+
+  const sqlite = new SQLite(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
 
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  await migrate(db);
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+/** Opens a PostgreSQL connection pool and checks that the server responds. */
+async function openPostgres(location: Extract<DatabaseLocation, { dialect: 'postgres' }>, options: OpenDatabaseOptions): Promise<Kysely<Database>> {
+  // Loaded only here, so SQLite deployments and admin commands do not load the driver.
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({
+    connectionString: location.url,
+    max: PG_POOL_SIZE,
+    connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+  });
+  // node-postgres emits 'error' on a client whose connection drops, even
+  // while Kysely has it checked out, and an 'error' event without a listener
+  // would crash the process. The pool re-emits errors of idle clients, which
+  // the client's own listener has reported already.
+  pool.on('connect', (client) => client.on('error', (error) => options.onConnectionError?.(error)));
+  pool.on('error', () => undefined);
+
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await sql`select 1`.execute(db);
+  } catch (error) {
+    await db.destroy();
+    throw new BackendUnavailableError('PostgreSQL', redactUrl(location.url), error);
+  }
   return db;
 }
 
-async function migrate(db: Kysely<Database>): Promise<void> {
-  const migrator = new Migrator({ db, provider: new CodeMigrationProvider() });
+/**
+ * Applies every pending migration. On PostgreSQL, Kysely's migrator takes a
+ * session-level advisory lock (pg_advisory_lock) while it runs. Several
+ * instances starting at once therefore apply each migration exactly once,
+ * and the others wait and then find nothing to do.
+ */
+export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new CodeMigrationProvider(), migrationTableSchema: await migrationSchema(db) });
   const { error, results } = await migrator.migrateToLatest();
 
   const failed = results?.find((result) => result.status === 'Error');
@@ -41,6 +103,32 @@ async function migrate(db: Kysely<Database>): Promise<void> {
     const name = failed?.migrationName ?? 'unknown';
     throw new Error(`Database migration ${name} failed`, { cause: error });
   }
+
+  return (results ?? []).map((result) => result.migrationName);
+}
+
+/**
+ * Returns the PostgreSQL schema that tables are created in (the first of the
+ * search path), or undefined on SQLite. Kysely 0.28 looks for its migration
+ * table in every schema unless given one, so a second application, or a
+ * second Portcullis, in another schema of the same database would hide it.
+ */
+async function migrationSchema(db: Kysely<Database>): Promise<string | undefined> {
+  if (!isPostgres(db)) {
+    return undefined;
+  }
+
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema;
+  if (schema == null) {
+    throw new Error('PostgreSQL has no current schema: set search_path to a schema Portcullis may create tables in');
+  }
+  return schema;
+}
+
+/** Tells whether `db` talks to PostgreSQL rather than SQLite. */
+export function isPostgres(db: Kysely<Database>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
 /** Current time in Unix epoch seconds, the unit of every time column. */

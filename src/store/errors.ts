@@ -23,6 +23,9 @@ export function uniqueViolationColumn(error: unknown): string | undefined {
     return undefined;
   }
 
-  const match = /\.(\w+)(?:,|$)/.exec(error.message) ?? /\((\w+)\)=/.exec(error.message);
+  // SQLite names the column in the message (`UNIQUE constraint failed:
+  // accounts.email`), PostgreSQL in the detail (`Key (email)=(…) already exists.`).
+  const detail = (error as { detail?: unknown }).detail;
+  const match = /\.(\w+)(?:,|$)/.exec(error.message) ?? (typeof detail === 'string' ? /\((\w+)\)=/.exec(detail) : null);
   return match?.[1] ?? 'value';
 }

@@ -2,7 +2,13 @@ import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely
 
 /**
  * Schema migrations, in order. A released migration never changes: a new
- * schema change is a new entry.
+ * schema change is a new entry. Each one runs on SQLite and PostgreSQL, so
+ * it uses only Kysely's schema builder and the types `text` and `integer`
+ * (JSON is stored as text, booleans as 0 or 1).
+ *
+ * NOTE: `integer` is 32 bits on PostgreSQL, so the epoch-second columns
+ * overflow in January 2038; a later migration must widen them to `bigint`
+ * (and parse int8 as a number in node-postgres).
  */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': {

@@ -14,11 +14,14 @@ export class OidcAdapter implements Adapter {
   readonly #db: Kysely<Database>;
   readonly #model: string;
   readonly #clients: ClientRepository;
+  readonly #onGrantRevoked: (grantId: string) => void;
 
-  constructor(db: Kysely<Database>, model: string, clients: ClientRepository) {
+  /** `onGrantRevoked` learns of every grant this adapter deletes, so caches of active grants can drop it. */
+  constructor(db: Kysely<Database>, model: string, clients: ClientRepository, onGrantRevoked: (grantId: string) => void = () => undefined) {
     this.#db = db;
     this.#model = model;
     this.#clients = clients;
+    this.#onGrantRevoked = onGrantRevoked;
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -100,6 +103,7 @@ export class OidcAdapter implements Adapter {
 
     if (row?.grant_id != null) {
       await revokeGrant(this.#db, row.grant_id);
+      this.#onGrantRevoked(row.grant_id);
     }
 
     throw new errors.InvalidGrant('grant already used');
@@ -107,6 +111,9 @@ export class OidcAdapter implements Adapter {
 
   async destroy(id: string): Promise<void> {
     await this.#db.deleteFrom('oidc_payloads').where('model', '=', this.#model).where('id', '=', id).execute();
+    if (this.#model === 'Grant') {
+      this.#onGrantRevoked(id);
+    }
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {

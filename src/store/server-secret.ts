@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const SERVER_SECRET_FILE = 'server-secret';
@@ -15,6 +15,8 @@ const SECRET_BYTES = 32;
  */
 export function loadServerSecret(dataDir: string): Buffer {
   const path = join(dataDir, SERVER_SECRET_FILE);
+  // With PostgreSQL nothing else creates the data directory.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
   try {
     writeFileSync(path, randomBytes(SECRET_BYTES).toString('base64url'), { flag: 'wx', mode: 0o600 });

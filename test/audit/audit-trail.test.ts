@@ -9,6 +9,7 @@ import { AuditTrail } from '../../src/audit/audit-trail.js';
 import { startAuditRetention } from '../../src/audit/retention.js';
 import { AuditRepository } from '../../src/store/audit-repository.js';
 import { openDatabase } from '../../src/store/database.js';
+import { defaultDatabaseUrl } from '../../src/store/database-url.js';
 import type { Database } from '../../src/store/schema.js';
 
 const DAY_MS = 86_400_000;
@@ -22,7 +23,7 @@ describe('audit trail', () => {
 
   beforeEach(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'portcullis-audit-'));
-    db = await openDatabase(dataDir);
+    db = await openDatabase(defaultDatabaseUrl(dataDir));
     repository = new AuditRepository(db);
     lines = [];
     logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });

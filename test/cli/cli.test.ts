@@ -20,12 +20,13 @@ describe('admin CLI against a running server', () => {
   const dataDir = () => ['--data-dir', server.dataDir];
 
   it('prints help for every command', async () => {
-    for (const command of [[], ['start'], ['users', 'add'], ['clients', 'add'], ['clients', 'list'], ['clients', 'remove'], ['keys', 'rotate']]) {
+    for (const command of [[], ['start'], ['users', 'add'], ['clients', 'add'], ['clients', 'list'], ['clients', 'remove'], ['keys', 'rotate'], ['migrate']]) {
       const result = await runCli([...command, '--help']);
       expect(result.code, command.join(' ')).toBe(0);
       expect(result.stdout).toContain('Usage: portcullis');
     }
-  });
+    // Each command is a new Node.js process compiling TypeScript, several seconds apiece on a busy machine.
+  }, 120_000);
 
   it('adds a user with the password from stdin', async () => {
     const result = await runCli(['users', 'add', 'erin', '--email', 'Erin@Example.com', '--json', ...dataDir()], 'Sturdy-Passw0rd\n');

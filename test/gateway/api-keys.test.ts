@@ -161,7 +161,8 @@ describe('API keys', () => {
     }
     expect([...details]).toEqual(['The API key is invalid, revoked or expired.']);
     expect((await withKey(successor.key)).status).toBe(200);
-  });
+    // Four CLI processes run in this test, several seconds apiece on a busy machine.
+  }, 90_000);
 
   it('keeps a rotated key for the grace period', async () => {
     const original = await createKey('--scope', 'orders:read');

@@ -34,7 +34,10 @@ export class TcpProxy {
     for (const socket of this.#sockets) {
       socket.destroy();
     }
-    await new Promise((resolve) => this.#server?.close(resolve));
+    const server = this.#server;
     this.#server = undefined;
+    if (server !== undefined) {
+      await new Promise((resolve) => server.close(resolve));
+    }
   }
 }

@@ -9,6 +9,9 @@ interface StartOptions {
   port?: string;
   host?: string;
   dataDir?: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  redisCluster?: boolean;
   issuer?: string;
   logLevel?: string;
 }
@@ -57,6 +60,9 @@ export function registerStartCommand(program: Command): void {
     .option('--port <port>', 'TCP port (default: $PORTCULLIS_PORT or 8080)')
     .option('--host <address>', 'address to listen on (default: $PORTCULLIS_HOST or 127.0.0.1)')
     .option('--data-dir <path>', 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)')
+    .option('--database-url <url>', 'sqlite:<path> or postgres://… (default: $PORTCULLIS_DATABASE_URL or the data directory\'s SQLite file)')
+    .option('--redis-url <url>', 'Redis for state shared by several instances (default: $PORTCULLIS_REDIS_URL or none)')
+    .option('--redis-cluster', 'treat --redis-url as a seed node of a Redis Cluster (default: $PORTCULLIS_REDIS_CLUSTER or false)')
     .option('--issuer <url>', 'issuer URL (default: $PORTCULLIS_ISSUER or http://127.0.0.1:<port>)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: info)')
     .action(async (options: StartOptions) => {
@@ -67,6 +73,9 @@ export function registerStartCommand(program: Command): void {
           port: parsePort(options.port),
           host: options.host,
           dataDir: options.dataDir,
+          databaseUrl: options.databaseUrl,
+          redisUrl: options.redisUrl,
+          redisCluster: options.redisCluster,
           issuer: options.issuer,
           logLevel: options.logLevel,
         });

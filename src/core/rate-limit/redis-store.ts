@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 import type { FailureCount, LimitCheck, LimitResult, RateLimitDecision, RateLimitStore } from './types.js';
 
@@ -93,14 +93,14 @@ function groupByConsumer(checks: readonly LimitCheck[]): LimitCheck[][] {
 /**
  * Rate-limit counters in Redis, shared by every gateway instance.
  *
- * Each consumer's checks are decided by one script call, and the calls for
- * the consumers of one request go out in one pipeline, so a decision costs
- * one round trip.
+ * Each consumer's checks are decided by one script call. The calls for the
+ * consumers of one request are issued together, so a client with
+ * auto-pipelining sends them in one round trip.
  */
 export class RedisRateLimitStore implements RateLimitStore {
-  readonly #redis: Redis;
+  readonly #redis: Redis | Cluster;
 
-  constructor(redis: Redis) {
+  constructor(redis: Redis | Cluster) {
     this.#redis = redis;
     this.#redis.defineCommand('portcullisConsume', { lua: CONSUME_SCRIPT });
     this.#redis.defineCommand('portcullisFailure', { numberOfKeys: 1, lua: FAILURE_SCRIPT });
@@ -108,27 +108,29 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   async consume(checks: readonly LimitCheck[]): Promise<RateLimitDecision> {
     const groups = groupByConsumer(checks);
-    const pipeline = this.#redis.pipeline();
+    const command = (this.#redis as unknown as Record<string, (...values: unknown[]) => Promise<unknown>>)['portcullisConsume'];
 
-    for (const group of groups) {
+    // One call per consumer, issued in the same tick: auto-pipelining sends
+    // them in one round trip to a single server, and a cluster client sends
+    // each to the node of its consumer's hash slot.
+    const calls = groups.map((group) => {
       const keys = group.map((check) => redisKey(check.key));
       const args = group.flatMap((check) => {
         const interval = (check.rate.periodMs * 1000) / check.rate.limit;
         return [interval, interval * check.rate.burst];
       });
-      (pipeline as unknown as Record<string, (...values: unknown[]) => void>)['portcullisConsume']?.(keys.length, ...keys, ...args);
-    }
-
-    const replies = (await pipeline.exec()) ?? [];
+      return command!.call(this.#redis, keys.length, ...keys, ...args);
+    });
+    const replies = await Promise.allSettled(calls);
     const results: LimitResult[] = [];
 
     groups.forEach((group, index) => {
-      const [error, reply] = replies[index] ?? [new Error('missing pipeline reply'), undefined];
-      if (error !== null) {
-        throw error;
+      const reply = replies[index];
+      if (reply === undefined || reply.status === 'rejected') {
+        throw reply?.reason ?? new Error('missing Redis reply');
       }
 
-      const values = reply as number[];
+      const values = reply.value as number[];
       group.forEach((check, position) => {
         const offset = 1 + position * 4;
         results.push({

@@ -1,0 +1,50 @@
+import { ProblemError } from '../core/problem.js';
+
+/** Seconds a client is asked to wait before retrying while a backend is down. */
+export const OUTAGE_RETRY_AFTER_SECONDS = 5;
+
+/** Socket errors that mean the backend cannot be reached, as Node.js reports them. */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND']);
+
+/**
+ * Messages of node-postgres (8.x) and ioredis (5.x) errors that carry no code
+ * but mean the connection is gone or could not be made in time.
+ */
+const OUTAGE_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Connection is closed',
+  "Stream isn't writeable",
+  'Command timed out',
+  'Reached the max retries per request limit',
+  'All sentinels are unreachable',
+  'Failed to refresh slots cache',
+  'Cluster isn\'t ready',
+];
+
+/**
+ * Tells whether `error` (or an error in its cause chain) means that
+ * PostgreSQL or Redis is unreachable, as opposed to a bug or bad input.
+ * SQLSTATE class 08 is a connection exception, 57P01 to 57P03 are an
+ * administrator shutdown, a crash and a server still starting.
+ */
+export function isBackendOutage(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && (SOCKET_CODES.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code))) {
+      return true;
+    }
+    if (OUTAGE_MESSAGES.some((message) => current instanceof Error && current.message.includes(message))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Builds the 503 problem that stands in for a backend outage. */
+export function outageProblem(cause: unknown): ProblemError {
+  return new ProblemError('service_unavailable', 'A storage backend of the server is unavailable. Retry shortly.', {
+    headers: { 'retry-after': String(OUTAGE_RETRY_AFTER_SECONDS) },
+    cause,
+  });
+}

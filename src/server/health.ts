@@ -1,0 +1,59 @@
+import type { FastifyInstance } from 'fastify';
+
+import { OUTAGE_RETRY_AFTER_SECONDS } from '../backends/outage.js';
+import { ProblemError } from '../core/problem.js';
+import { sendProblem } from '../http/problems.js';
+
+/** A backend that must answer for the instance to be ready. */
+export interface ReadinessCheck {
+  /** Name shown in the response, for example `postgres`. */
+  name: string;
+  /** Resolves when the backend answers; rejects otherwise. */
+  probe(): Promise<unknown>;
+}
+
+/** How long each readiness probe may take, in milliseconds. */
+const PROBE_TIMEOUT_MS = 2000;
+
+async function probeWithTimeout(check: ReadinessCheck): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error('timed out')), PROBE_TIMEOUT_MS);
+  });
+
+  try {
+    await Promise.race([check.probe(), timeout]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Registers `GET /healthz` (the process serves requests) and `GET /readyz`
+ * (every backend answers; 503 problem with Retry-After otherwise), for load
+ * balancers and orchestrators.
+ */
+export function healthRoutes(app: FastifyInstance, checks: readonly ReadinessCheck[]): void {
+  app.get('/healthz', async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }));
+
+  app.get('/readyz', async (request, reply) => {
+    const results = await Promise.all(checks.map(async (check) => [check.name, await probeWithTimeout(check)] as const));
+    const down = results.filter(([, up]) => !up).map(([name]) => name);
+
+    if (down.length > 0) {
+      request.log.warn({ down }, 'readiness check failed');
+      return sendProblem(
+        reply,
+        new ProblemError('service_unavailable', `Backends not reachable: ${down.join(', ')}.`, {
+          headers: { 'retry-after': String(OUTAGE_RETRY_AFTER_SECONDS) },
+        }),
+      );
+    }
+
+    const backends = Object.fromEntries(results.map(([name]) => [name, 'up']));
+    return reply.header('cache-control', 'no-store').send({ status: 'ready', backends });
+  });
+}

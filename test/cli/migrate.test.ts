@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { runCli } from '../support/cli.js';
+import { createPostgresSchema, type TestDatabase } from '../support/databases.js';
+import { freePort } from '../support/server.js';
+
+describe('portcullis migrate', () => {
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await createPostgresSchema();
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('applies migrations once on PostgreSQL', async () => {
+    const first = await runCli(['migrate', '--json', '--database-url', database.url]);
+    expect(first.code, first.stderr).toBe(0);
+    expect((JSON.parse(first.stdout) as { applied: string[] }).applied).toEqual(['0001_initial', '0002_api_keys', '0003_audit_events']);
+
+    const second = await runCli(['migrate'], '', { PORTCULLIS_DATABASE_URL: database.url });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain('is up to date');
+  });
+
+  it('names an unreachable database without its password', async () => {
+    const port = await freePort();
+    const result = await runCli(['migrate', '--database-url', `postgres://admin:pa55word@127.0.0.1:${port}/portcullis`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`error: PostgreSQL at postgres://admin:***@127.0.0.1:${port}/portcullis is unreachable: `);
+    expect(result.stderr).not.toContain('pa55word');
+  });
+
+  it('rejects an unknown database scheme', async () => {
+    const result = await runCli(['migrate', '--database-url', 'mysql://127.0.0.1/portcullis']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('database: must match pattern');
+  });
+
+  it('refuses to start when Redis is unreachable', async () => {
+    const port = await freePort();
+    const result = await runCli(['start', '--port', '0', '--database-url', database.url, '--redis-url', `redis://127.0.0.1:${port}`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`error: Redis at redis://127.0.0.1:${port} is unreachable: `);
+  });
+});

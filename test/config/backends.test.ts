@@ -1,0 +1,66 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { parseDatabaseUrl } from '../../src/store/database-url.js';
+import { writeConfigFile } from '../support/config-file.js';
+
+describe('backend settings', () => {
+  it('default to SQLite in the data directory', () => {
+    const config = loadConfig({ dataDir: 'some/dir' }, {});
+    expect(config.database).toBe(`sqlite:${resolve('some/dir', 'portcullis.sqlite')}`);
+    expect(config.redis).toBeNull();
+    expect(config.redisCluster).toBe(false);
+    expect(config.rateLimit.store).toBe('memory');
+  });
+
+  it('come from the environment', () => {
+    const config = loadConfig(
+      {},
+      {
+        PORTCULLIS_DATABASE_URL: 'postgres://portcullis@db.example:5432/portcullis',
+        PORTCULLIS_REDIS_URL: 'redis://cache.example:6379',
+        PORTCULLIS_REDIS_CLUSTER: 'true',
+      },
+    );
+    expect(config.database).toBe('postgres://portcullis@db.example:5432/portcullis');
+    expect(config.redis).toBe('redis://cache.example:6379');
+    expect(config.redisCluster).toBe(true);
+  });
+
+  it('let flags win over the file', async () => {
+    const file = await writeConfigFile({ database: 'sqlite:/tmp/from-file.sqlite', redis: 'redis://file.example:6379' });
+    const config = loadConfig({ config: file, databaseUrl: 'postgres://flag.example/portcullis' }, {});
+    expect(config.database).toBe('postgres://flag.example/portcullis');
+    expect(config.redis).toBe('redis://file.example:6379');
+  });
+
+  it('move the rate-limit counters to Redis', async () => {
+    const file = await writeConfigFile({ rateLimit: { store: 'memory', redisUrl: 'redis://other.example:6379' } });
+    const config = loadConfig({ config: file, redisUrl: 'redis://shared.example:6379' }, {});
+    expect(config.rateLimit.store).toBe('redis');
+    expect(config.rateLimit.redisUrl).toBe('redis://shared.example:6379');
+  });
+
+  it('reject unknown schemes by option name', () => {
+    for (const [overrides, option] of [
+      [{ databaseUrl: 'mysql://db.example/portcullis' }, 'database'],
+      [{ redisUrl: 'memcached://cache.example' }, 'redis'],
+    ] as const) {
+      let problems: string[] = [];
+      try {
+        loadConfig(overrides, {});
+      } catch (error) {
+        problems = (error as ConfigError).problems;
+      }
+      expect(problems.some((problem) => problem.startsWith(`${option}: must match pattern`)), problems.join('\n')).toBe(true);
+    }
+  });
+
+  it('parse database URLs', () => {
+    expect(parseDatabaseUrl('sqlite:relative.sqlite')).toEqual({ dialect: 'sqlite', path: resolve('relative.sqlite') });
+    expect(parseDatabaseUrl('postgresql://db.example/portcullis')).toEqual({ dialect: 'postgres', url: 'postgresql://db.example/portcullis' });
+    expect(() => parseDatabaseUrl('sqlite:')).toThrow("must name a file after 'sqlite:'");
+    expect(() => parseDatabaseUrl('postgres://')).toThrow('is not a valid PostgreSQL URL');
+  });
+});

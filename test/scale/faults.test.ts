@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createUser } from '../support/accounts.js';
+import { callApi, obtainTokens } from '../support/oauth.js';
+import { startInstances, type TestInstances } from '../support/instances.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+
+const POSTGRES_PORT = Number(new URL(process.env['PORTCULLIS_TEST_POSTGRES_URL'] ?? 'postgres://127.0.0.1:5432').port || 5432);
+
+/** Repeats `request` until it returns `status` or `timeoutMs` passes; returns the last status. */
+async function waitForStatus(request: () => Promise<Response>, status: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 0;
+  while (Date.now() < deadline) {
+    last = (await request()).status;
+    if (last === status) {
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return last;
+}
+
+describe('PostgreSQL outage while running', () => {
+  const proxy = new TcpProxy(POSTGRES_PORT);
+  let cluster: TestInstances;
+
+  beforeAll(async () => {
+    await proxy.start();
+    cluster = await startInstances({ count: 1, postgresPort: proxy.port });
+  });
+
+  afterAll(async () => {
+    await proxy.stop();
+    await proxy.start();
+    await cluster?.close();
+    await proxy.stop();
+  });
+
+  it('answers 503 with Retry-After and recovers', async () => {
+    const [instance] = cluster.instances;
+    const user = await createUser(instance!, `outage_${randomUUID().slice(0, 6)}`);
+    const { tokens, config } = await obtainTokens(instance!, user);
+    expect((await callApi(instance!, '/orders', tokens.access_token)).status).toBe(200);
+
+    await proxy.stop();
+
+    // Listing API keys reads the database on every request, past any cache.
+    const refused = await callApi(instance!, '/keys', tokens.access_token);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect(refused.headers.get('retry-after')).toBe('5');
+    const problem = (await refused.json()) as { code: string; detail: string };
+    expect(problem.code).toBe('service_unavailable');
+    expect(problem.detail).not.toContain('127.0.0.1');
+
+    const readiness = await fetch(`${instance!.url}/readyz`);
+    expect(readiness.status).toBe(503);
+    expect(readiness.headers.get('retry-after')).toBe('5');
+    expect(((await readiness.json()) as { detail: string }).detail).toBe('Backends not reachable: postgres.');
+    expect((await fetch(`${instance!.url}/healthz`)).status).toBe(200);
+
+    const refresh = await fetch(`${instance!.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, client_id: config.clientMetadata().client_id }),
+    });
+    expect(refresh.status).toBe(503);
+    expect(refresh.headers.get('retry-after')).toBe('5');
+    expect(((await refresh.json()) as { error: string }).error).toBe('server_error');
+
+    await proxy.start();
+
+    expect(await waitForStatus(() => fetch(`${instance!.url}/readyz`), 200, 10_000)).toBe(200);
+    // The grant written before the outage is still there: the same token works again.
+    expect((await callApi(instance!, '/orders', tokens.access_token)).status).toBe(200);
+    expect((await callApi(instance!, '/keys', tokens.access_token)).status).toBe(200);
+  });
+});
+
+describe('PostgreSQL connection dropped mid-query', () => {
+  const proxy = new TcpProxy(POSTGRES_PORT);
+  let cluster: TestInstances;
+
+  beforeAll(async () => {
+    await proxy.start();
+    cluster = await startInstances({ count: 1, postgresPort: proxy.port });
+  });
+
+  afterAll(async () => {
+    await proxy.stop();
+    await proxy.start();
+    await cluster?.close();
+    await proxy.stop();
+  });
+
+  it('fails the query without crashing', async () => {
+    const [instance] = cluster.instances;
+    const query = sql`select pg_sleep(2)`.execute(instance!.running.db);
+    // Give the query time to reach the server, so the connection drops while it runs.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    await proxy.stop();
+    await expect(query).rejects.toThrow(/Connection terminated/);
+    expect(instance!.logs.some((line) => line.includes('PostgreSQL connection failed'))).toBe(true);
+
+    await proxy.start();
+    expect(await waitForStatus(() => fetch(`${instance!.url}/readyz`), 200, 10_000)).toBe(200);
+  });
+});
+
+describe('Redis outage while running', () => {
+  const proxy = new TcpProxy(6379);
+  let cluster: TestInstances;
+
+  beforeAll(async () => {
+    await proxy.start();
+    cluster = await startInstances({ count: 1, redisUrl: `redis://127.0.0.1:${proxy.port}` });
+  });
+
+  afterAll(async () => {
+    await proxy.stop();
+    await cluster?.close();
+  });
+
+  it('reports not ready, keeps serving tokens and recovers', async () => {
+    const [instance] = cluster.instances;
+    const user = await createUser(instance!, `redis_outage_${randomUUID().slice(0, 6)}`);
+    const { tokens } = await obtainTokens(instance!, user);
+
+    await proxy.stop();
+
+    const readiness = await fetch(`${instance!.url}/readyz`);
+    expect(readiness.status).toBe(503);
+    expect(((await readiness.json()) as { detail: string }).detail).toBe('Backends not reachable: redis.');
+    // JWT checks need only PostgreSQL, and the global limit fails open.
+    expect((await callApi(instance!, '/orders', tokens.access_token)).status).toBe(200);
+
+    await proxy.start();
+    expect(await waitForStatus(() => fetch(`${instance!.url}/readyz`), 200, 10_000)).toBe(200);
+  });
+});

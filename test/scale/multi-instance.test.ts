@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createUser } from '../support/accounts.js';
+import { authorize, callApi, publicClient } from '../support/oauth.js';
+import { routeTo, startInstances, type TestInstances } from '../support/instances.js';
+
+describe('three instances on shared PostgreSQL and Redis', () => {
+  let cluster: TestInstances;
+
+  beforeAll(async () => {
+    cluster = await startInstances({ count: 3 });
+  });
+
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('report ready with both backends', async () => {
+    for (const instance of cluster.instances) {
+      const response = await fetch(`${instance.url}/readyz`);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ status: 'ready', backends: { postgres: 'up', redis: 'up' } });
+    }
+  });
+
+  it('sign in on one, redeem on another, refresh on a third', async () => {
+    const [first, second, third] = cluster.instances;
+    const alice = await createUser(first!, `alice_${randomUUID().slice(0, 6)}`);
+    const config = await publicClient(first!);
+
+    const { callbackUrl, codeVerifier, state } = await authorize(first!, config, alice);
+
+    routeTo(config, second!);
+    const tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state });
+    expect(tokens.refresh_token).toBeTypeOf('string');
+
+    routeTo(config, third!);
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+    expect((await callApi(third!, '/orders', refreshed.access_token)).status).toBe(200);
+
+    // Short-lived state went to Redis; PostgreSQL holds only the long-lived models.
+    const models = await first!.running.db.selectFrom('oidc_payloads').select('model').distinct().execute();
+    expect(models.map((row) => row.model).sort()).toEqual(['Grant', 'RefreshToken']);
+
+    // The code is single-use on every instance, not only on the one that redeemed it.
+    routeTo(config, first!);
+    await expect(
+      client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state }),
+    ).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('refuse a revoked grant on every other instance within a second', async () => {
+    const [first, second, third] = cluster.instances;
+    const bob = await createUser(first!, `bob_${randomUUID().slice(0, 6)}`);
+    const config = await publicClient(first!);
+    const { callbackUrl, codeVerifier, state } = await authorize(first!, config, bob);
+    routeTo(config, first!);
+    const tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state });
+
+    expect((await callApi(second!, '/orders', tokens.access_token)).status).toBe(200);
+    expect((await callApi(third!, '/orders', tokens.access_token)).status).toBe(200);
+
+    await client.tokenRevocation(config, tokens.refresh_token!);
+    const revokedAt = Date.now();
+
+    for (const instance of [second!, third!]) {
+      let status = 0;
+      while (Date.now() - revokedAt < 1000) {
+        status = (await callApi(instance, '/orders', tokens.access_token)).status;
+        if (status === 401) {
+          break;
+        }
+      }
+      expect(status).toBe(401);
+    }
+  });
+});
+
+describe('global rate limit across three instances', () => {
+  let cluster: TestInstances;
+  const globalLimit = 30;
+
+  beforeAll(async () => {
+    // A policy name of its own gives this run counters no other run shares.
+    const name = `global-${randomUUID().slice(0, 8)}`;
+    cluster = await startInstances({
+      count: 3,
+      rateLimit: { global: { name, key: ['ip'], limit: globalLimit, period: '1h', onStoreFailure: 'closed' } },
+    });
+  });
+
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('admits exactly the limit', async () => {
+    const statuses: number[] = [];
+    for (let round = 0; round < globalLimit; round += 1) {
+      const batch = cluster.instances.map((instance) => fetch(`${instance.url}/healthz`).then((response) => response.status));
+      statuses.push(...(await Promise.all(batch)));
+    }
+
+    expect(statuses.filter((status) => status === 200)).toHaveLength(globalLimit);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(globalLimit * 2);
+  });
+});

@@ -1,0 +1,223 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { BackendUnavailableError } from '../../src/backends/backend-error.js';
+import { generateSigningKey } from '../../src/keys/signing-keys.js';
+import { epochSeconds, migrateToLatest, openDatabase } from '../../src/store/database.js';
+import { AUDIT_EVENT_TYPES } from '../../src/audit/events.js';
+import { AuditRepository } from '../../src/store/audit-repository.js';
+import { DuplicateError } from '../../src/store/errors.js';
+import { OidcAdapter, deleteExpiredPayloads, isGrantActive } from '../../src/store/oidc-adapter.js';
+import { createRepositories, type Repositories } from '../../src/store/repositories.js';
+import type { Database } from '../../src/store/schema.js';
+import { DIALECTS, type TestDatabase } from '../support/databases.js';
+
+describe.each(DIALECTS)('store on $name', ({ create }) => {
+  let database: TestDatabase;
+  let db: Kysely<Database>;
+  let repositories: Repositories;
+
+  beforeAll(async () => {
+    database = await create();
+    db = await openDatabase(database.url);
+    repositories = createRepositories(db, randomBytes(32));
+  });
+
+  afterAll(async () => {
+    await db?.destroy();
+    await database?.drop();
+  });
+
+  it('applies migrations once', async () => {
+    expect(await migrateToLatest(db)).toEqual([]);
+  });
+
+  it('stores accounts and names duplicates', async () => {
+    const account = await repositories.accounts.create({ username: 'Alice', email: 'Alice@Example.com', passwordHash: 'h', roles: ['admin'] });
+
+    const found = await repositories.accounts.findByUsername('alice');
+    expect(found).toEqual(account);
+    expect(found?.roles).toEqual(['admin']);
+    expect(typeof found?.createdAt).toBe('number');
+    expect(await repositories.accounts.count()).toBe(1);
+
+    const sameUsername = repositories.accounts.create({ username: 'ALICE', email: 'other@example.com', passwordHash: 'h', roles: [] });
+    await expect(sameUsername).rejects.toThrow(DuplicateError);
+    await expect(sameUsername).rejects.toMatchObject({ field: 'username' });
+
+    const sameEmail = repositories.accounts.create({ username: 'alice2', email: 'alice@example.com', passwordHash: 'h', roles: [] });
+    await expect(sameEmail).rejects.toMatchObject({ field: 'email' });
+  });
+
+  it('stores clients with hashed secrets', async () => {
+    await repositories.clients.create({
+      client_id: 'machine',
+      client_name: 'Machine',
+      client_secret: 'a-secret-value',
+      redirect_uris: [],
+      grant_types: ['client_credentials'],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      application_type: 'web',
+    });
+
+    expect(await repositories.clients.verifySecret('machine', 'a-secret-value')).toBe(true);
+    expect(await repositories.clients.verifySecret('machine', 'wrong')).toBe(false);
+    expect((await repositories.clients.list()).map((client) => client.clientId)).toEqual(['machine']);
+    await expect(repositories.clients.create({ ...(await repositories.clients.find('machine'))!, client_secret: 'x' })).rejects.toMatchObject({
+      field: 'client_id',
+    });
+  });
+
+  it('removes a client with its grants and tokens', async () => {
+    await repositories.clients.create({
+      client_id: 'doomed',
+      client_name: 'Doomed',
+      redirect_uris: ['https://app.example.com/cb'],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      application_type: 'web',
+    });
+    const grants = new OidcAdapter(db, 'Grant', repositories.clients);
+    const refreshTokens = new OidcAdapter(db, 'RefreshToken', repositories.clients);
+    await grants.upsert('grant-doomed', { clientId: 'doomed', accountId: 'a' }, 3600);
+    await refreshTokens.upsert('rt-doomed', { clientId: 'doomed', grantId: 'grant-doomed' }, 3600);
+
+    expect(await repositories.clients.remove('doomed')).toBe(true);
+    expect(await grants.find('grant-doomed')).toBeUndefined();
+    expect(await refreshTokens.find('rt-doomed')).toBeUndefined();
+    expect(await repositories.clients.remove('doomed')).toBe(false);
+  });
+
+  it('rotates and revokes API keys', async () => {
+    const now = epochSeconds();
+    const record = {
+      id: randomUUID().slice(0, 12),
+      hash: 'hash-1',
+      environment: 'live',
+      ownerId: 'owner',
+      name: 'first',
+      scopes: ['orders:read'],
+      allowedCidrs: ['10.0.0.0/8'],
+      createdAt: now,
+      expiresAt: null,
+      lastUsedAt: null,
+      revokedAt: null,
+      replacedBy: null,
+    };
+    await repositories.apiKeys.create(record);
+    const successor = { ...record, id: randomUUID().slice(0, 12), hash: 'hash-2' };
+    await repositories.apiKeys.rotate(record.id, successor, now + 60);
+
+    const old = await repositories.apiKeys.findById(record.id);
+    expect(old?.expiresAt).toBe(now + 60);
+    expect(old?.replacedBy).toBe(successor.id);
+    expect(old?.allowedCidrs).toEqual(['10.0.0.0/8']);
+    expect(await repositories.apiKeys.revoke(successor.id, 'someone-else')).toBe(false);
+    expect(await repositories.apiKeys.revoke(successor.id, 'owner')).toBe(true);
+    expect(await repositories.apiKeys.revoke(successor.id)).toBe(false);
+    expect((await repositories.apiKeys.list('owner')).map((key) => key.id).sort()).toEqual([record.id, successor.id].sort());
+  });
+
+  it('keeps exactly one active signing key', async () => {
+    await repositories.signingKeys.activate(await generateSigningKey());
+    const second = await generateSigningKey();
+    await repositories.signingKeys.activate(second);
+
+    const states = await repositories.signingKeys.listStates();
+    expect(states.filter((key) => key.retiredAt === null).map((key) => key.kid)).toEqual([second.kid]);
+    const published = await repositories.signingKeys.listPublished(3600);
+    expect(published[0]?.kid).toBe(second.kid);
+    expect(published[0]?.privateJwk.d).toBe(second.d);
+    expect(await repositories.signingKeys.deleteExpired(-1)).toBe(1);
+  });
+
+  it('upserts, finds and expires oidc payloads', async () => {
+    const sessions = new OidcAdapter(db, 'Session', repositories.clients);
+    await sessions.upsert('s1', { uid: 'uid-1', accountId: 'a' }, 60);
+    await sessions.upsert('s1', { uid: 'uid-1', accountId: 'b' }, 60);
+    expect((await sessions.find('s1'))?.accountId).toBe('b');
+    expect((await sessions.findByUid('uid-1'))?.accountId).toBe('b');
+
+    const interactions = new OidcAdapter(db, 'Interaction', repositories.clients);
+    await interactions.upsert('gone', { uid: 'u' }, 1);
+    await db.updateTable('oidc_payloads').set({ expires_at: epochSeconds() - 1 }).where('id', '=', 'gone').execute();
+    expect(await interactions.find('gone')).toBeUndefined();
+    expect(await deleteExpiredPayloads(db)).toBeGreaterThanOrEqual(1);
+    expect(await db.selectFrom('oidc_payloads').select('id').where('id', '=', 'gone').executeTakeFirst()).toBeUndefined();
+
+    await sessions.destroy('s1');
+    expect(await sessions.find('s1')).toBeUndefined();
+  });
+
+  it('lets one consume win and revokes the grant on replay', async () => {
+    const grants = new OidcAdapter(db, 'Grant', repositories.clients);
+    const codes = new OidcAdapter(db, 'AuthorizationCode', repositories.clients);
+    await grants.upsert('g-race', { accountId: 'a', clientId: 'c' }, 3600);
+    await codes.upsert('code-race', { grantId: 'g-race' }, 60);
+    expect(await isGrantActive(db, 'g-race')).toBe(true);
+
+    const outcomes = await Promise.allSettled([codes.consume('code-race'), codes.consume('code-race')]);
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+    expect(await isGrantActive(db, 'g-race')).toBe(false);
+    expect(await codes.find('code-race')).toBeUndefined();
+  });
+
+  it('stores, queries and purges audit events', async () => {
+    const audit = new AuditRepository(db);
+    const base = { type: AUDIT_EVENT_TYPES[0], outcome: 'success', actor: 'a', clientId: null, keyId: null, sourceAddress: null, requestId: null, reason: null, detail: null } as const;
+    // Milliseconds past 2^31, so the column must be 64 bits wide on both dialects.
+    const now = Date.now();
+    await audit.insert([
+      { ...base, id: 'old', time: now - 60_000 },
+      { ...base, id: 'new', time: now },
+    ]);
+
+    const events = await audit.query({ since: now - 120_000, limit: 10 });
+    expect(events.map((event) => event.id)).toEqual(['new', 'old']);
+    expect(events[0]?.time).toBe(now);
+    expect(await audit.purgeOlderThan(now - 1000)).toBe(1);
+    expect((await audit.query({ since: 0, limit: 10 })).map((event) => event.id)).toEqual(['new']);
+  });
+
+  it('revokes by grant id', async () => {
+    const refreshTokens = new OidcAdapter(db, 'RefreshToken', repositories.clients);
+    await refreshTokens.upsert('rt-1', { grantId: 'g-revoke' }, 3600);
+    await refreshTokens.upsert('rt-2', { grantId: 'g-keep' }, 3600);
+    await refreshTokens.revokeByGrantId('g-revoke');
+    expect(await refreshTokens.find('rt-1')).toBeUndefined();
+    expect(await refreshTokens.find('rt-2')).toBeDefined();
+  });
+});
+
+describe('PostgreSQL migrations', () => {
+  it('apply once when three instances start at once', async () => {
+    const { createPostgresSchema } = await import('../support/databases.js');
+    const database = await createPostgresSchema();
+    const opened: Array<Kysely<Database>> = [];
+    try {
+      const results = await Promise.all([1, 2, 3].map(() => openDatabase(database.url, { migrate: false })));
+      opened.push(...results);
+      const applied = await Promise.all(opened.map((db) => migrateToLatest(db)));
+      expect(applied.flat().sort()).toEqual(['0001_initial', '0002_api_keys', '0003_audit_events']);
+    } finally {
+      await Promise.all(opened.map((db) => db.destroy()));
+      await database.drop();
+    }
+  });
+});
+
+describe('unreachable PostgreSQL', () => {
+  it('names the backend, the address and the error', async () => {
+    const { freePort } = await import('../support/server.js');
+    const port = await freePort();
+    const opening = openDatabase(`postgres://portcullis:hunter2-password@127.0.0.1:${port}/portcullis`);
+
+    await expect(opening).rejects.toThrow(BackendUnavailableError);
+    await expect(opening).rejects.toThrow(`PostgreSQL at postgres://portcullis:***@127.0.0.1:${port}/portcullis is unreachable: `);
+    await expect(opening).rejects.toThrow(/ECONNREFUSED/);
+    await expect(opening).rejects.not.toThrow(/hunter2/);
+  });
+});
