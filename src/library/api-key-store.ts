@@ -27,7 +27,8 @@ export interface ApiKeyStoreOptions {
  * never load SQLite.
  */
 export async function openApiKeyStore(options: ApiKeyStoreOptions): Promise<ApiKeyStore> {
-  const [{ DATABASE_FILE, openDatabase }, { SERVER_SECRET_FILE, loadServerSecret }] = await Promise.all([
+  const [{ DATABASE_FILE, defaultDatabaseUrl }, { openDatabase }, { SERVER_SECRET_FILE, loadServerSecret }] = await Promise.all([
+    import('../store/database-url.js'),
     import('../store/database.js'),
     import('../store/server-secret.js'),
   ]);
@@ -45,7 +46,8 @@ export async function openApiKeyStore(options: ApiKeyStoreOptions): Promise<ApiK
     import('../core/secret-box.js'),
   ]);
 
-  const db = await openDatabase(options.dataDir);
+  // NOTE: only the default SQLite store of the data directory is supported, not a PostgreSQL `database` setting.
+  const db = await openDatabase(defaultDatabaseUrl(options.dataDir));
   const serverSecret = loadServerSecret(options.dataDir);
   const { accounts, apiKeys } = createRepositories(db, serverSecret);
   const onError = options.onError ?? ((error: unknown) => process.emitWarning(`Recording API key use failed: ${String(error)}`));

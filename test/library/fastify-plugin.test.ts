@@ -15,6 +15,7 @@ import { deriveKey } from '../../src/core/secret-box.js';
 import { createRateLimiter, openApiKeyStore, type ApiKeyStore, type OutboundPolicy } from '../../src/library/index.js';
 import { identityOf, portcullis, type PortcullisFastifyOptions } from '../../src/library/fastify.js';
 import { openDatabase } from '../../src/store/database.js';
+import { defaultDatabaseUrl } from '../../src/store/database-url.js';
 import { createRepositories } from '../../src/store/repositories.js';
 import { loadServerSecret } from '../../src/store/server-secret.js';
 
@@ -59,7 +60,7 @@ function loopbackPolicy(url: string): OutboundPolicy {
 
 /** Creates a Portcullis data directory with one account and returns an API key of that account. */
 async function createDataDirWithKey(dataDir: string): Promise<{ key: string; ownerId: string }> {
-  const db = await openDatabase(dataDir);
+  const db = await openDatabase(defaultDatabaseUrl(dataDir));
   try {
     const serverSecret = loadServerSecret(dataDir);
     const { accounts, apiKeys } = createRepositories(db, serverSecret);
