@@ -1,4 +1,4 @@
-import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
 /** Claims of a verified access token (RFC 9068) that the gateway relies on. */
 export interface AccessTokenClaims {
@@ -24,8 +24,12 @@ export interface AccessTokenVerifierOptions {
   clockToleranceSeconds: number;
   /** Longest accepted lifetime (`exp` minus `iat`), in seconds. */
   maxLifetimeSeconds: number;
-  /** Returns the current JWK Set; called on every verification, so it must be cheap. */
-  jwks: () => JSONWebKeySet;
+  /**
+   * The verification keys: a function that returns the current JWK Set
+   * (called on every verification, so it must be cheap), or a key resolver
+   * such as a remote JWK Set.
+   */
+  jwks: (() => JSONWebKeySet) | { resolver: JWTVerifyGetKey };
 }
 
 /** An access token that failed verification; `reason` is safe to show to the client. */
@@ -92,7 +96,11 @@ export class AccessTokenVerifier {
     this.#options = options;
   }
 
-  #currentKeySet(): ReturnType<typeof createLocalJWKSet> {
+  #currentKeySet(): JWTVerifyGetKey {
+    if (typeof this.#options.jwks !== 'function') {
+      return this.#options.jwks.resolver;
+    }
+
     const jwks = this.#options.jwks();
     if (jwks !== this.#jwks || this.#keySet === undefined) {
       this.#jwks = jwks;
@@ -115,6 +123,11 @@ export class AccessTokenVerifier {
         requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'jti', 'client_id'],
       }));
     } catch (error) {
+      // Anything but a JOSE error, such as a failed fetch of a remote key
+      // set, is the server's problem and must not read as a bad token.
+      if (!(error instanceof errors.JOSEError)) {
+        throw error;
+      }
       throw new InvalidAccessTokenError(describeJoseError(error), { cause: error });
     }
 

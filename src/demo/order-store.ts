@@ -172,6 +172,12 @@ export class OrderStore {
     return { ...order };
   }
 
+  /** Finds an order by id, regardless of its owner. */
+  find(id: string): Order | undefined {
+    const stored = this.#orders.get(id);
+    return stored === undefined ? undefined : { ...stored.order };
+  }
+
   /**
    * Finds an order of `owner`. Returns undefined both when the order does
    * not exist and when someone else owns it, so callers cannot tell the two

@@ -1,10 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
-import { bearerChallenge } from '../core/bearer.js';
-import { readIdentityHeaders, type Identity } from '../core/identity-headers.js';
-import { ProblemError } from '../core/problem.js';
-import { createHttpApp } from '../http/create-app.js';
-import type { Logger } from '../http/logger.js';
+import { createHttpApp, identityOf, portcullis, requireAccess, type Logger } from '../library/fastify.js';
+import { ProblemError, requireOwned, type IdentityAssertionSettings } from '../library/index.js';
 import { OrderImporter, importRequestSchema, type OrderImportOptions } from './order-import.js';
 import { InvalidCursorError, OrderLimitError, OrderStore, type Order, type OrderPage } from './order-store.js';
 import { registerProfileRoutes } from './profiles.js';
@@ -20,6 +17,8 @@ export interface OrdersApiOptions {
   publicPrefix?: string;
   /** Maximum number of orders one owner may keep at a time. Default 1000. */
   maxOrdersPerOwner?: number;
+  /** How to verify the gateway's signed identity assertions, the only credential this API accepts. */
+  identityAssertion: IdentityAssertionSettings;
   /** Outbound policy and collaborators of `POST /orders/import`. */
   orderImport?: OrderImportOptions;
 }
@@ -34,12 +33,6 @@ const DEFAULT_MAX_ORDERS_PER_OWNER = 1000;
 /** Request body and request head limits, in bytes. An order body is well under 1 KiB. */
 const BODY_LIMIT_BYTES = 16_384;
 const HEADER_LIMIT_BYTES = 16_384;
-
-/** Name of the request decorator that contains the caller's Identity. */
-const CALLER = 'caller';
-
-/** Realm of the bearer challenges (RFC 6750), the same one the gateway sends. */
-const REALM = 'portcullis';
 
 // Route schemas. Unknown properties fail validation, so a client cannot set
 // `owner`, `status` or `id` on an order.
@@ -133,52 +126,6 @@ function normalizePublicPrefix(prefix: string): string {
 }
 
 /**
- * Reads the caller from the gateway's identity headers, or throws 401.
- *
- * The headers can be trusted only because this service is reachable through
- * the gateway alone, which replaces any identity headers a client sends.
- */
-function authenticateCaller(request: FastifyRequest): Identity {
-  const identity = readIdentityHeaders(request.headers);
-  if (identity === undefined) {
-    const detail = 'The request has no caller identity. Send it through the Portcullis gateway with a valid access token.';
-    throw new ProblemError('unauthorized', detail, {
-      headers: { 'www-authenticate': bearerChallenge({ realm: REALM }) },
-    });
-  }
-
-  return identity;
-}
-
-function callerOf(request: FastifyRequest): Identity {
-  return request.getDecorator<Identity>(CALLER);
-}
-
-/**
- * Creates an onRequest hook that rejects callers without `scope`.
- *
- * The gateway checks scopes before it forwards a request, so this check only
- * matters if the gateway's route policy and this service disagree.
- */
-function requireScope(scope: string) {
-  return async (request: FastifyRequest): Promise<void> => {
-    if (callerOf(request).scopes.includes(scope)) {
-      return;
-    }
-
-    const detail = `This operation requires the scope '${scope}'.`;
-    const challenge = bearerChallenge({ realm: REALM, error: 'insufficient_scope', description: detail, scope: [scope] });
-    throw new ProblemError('insufficient_scope', detail, { headers: { 'www-authenticate': challenge } });
-  };
-}
-
-async function requireAdminRole(request: FastifyRequest): Promise<void> {
-  if (!callerOf(request).roles.includes('admin')) {
-    throw new ProblemError('forbidden', "This operation requires the 'admin' role.");
-  }
-}
-
-/**
  * Rejects a `limit` that is not plain decimal digits. The shared query
  * validator coerces strings to numbers, which would otherwise accept `0x10`,
  * `1e1`, `5.0` and ` 5` as integers.
@@ -236,10 +183,10 @@ function registerOrderRoutes(app: FastifyInstance, store: OrderStore, publicPref
     '/orders',
     {
       schema: { body: orderBodySchema, response: { 201: orderSchema } },
-      onRequest: requireScope('orders:write'),
+      config: { portcullis: { scopes: ['orders:write'] } },
     },
     async (request, reply) => {
-      const order = createOrder(store, callerOf(request).subject, request.body);
+      const order = createOrder(store, identityOf(request).subject, request.body);
 
       return reply.code(201).header('location', `${publicPrefix}/orders/${order.id}`).send(order);
     },
@@ -249,13 +196,13 @@ function registerOrderRoutes(app: FastifyInstance, store: OrderStore, publicPref
     '/orders',
     {
       schema: { querystring: pageQuerySchema, response: { 200: pageSchema } },
-      onRequest: requireScope('orders:read'),
+      config: { portcullis: { scopes: ['orders:read'] } },
       preValidation: requireDecimalLimit,
     },
     async (request) => {
       const { limit, cursor } = request.query;
 
-      return listPage(() => store.listOwned(callerOf(request).subject, limit, cursor));
+      return listPage(() => store.listOwned(identityOf(request).subject, limit, cursor));
     },
   );
 
@@ -263,15 +210,12 @@ function registerOrderRoutes(app: FastifyInstance, store: OrderStore, publicPref
     '/orders/:id',
     {
       schema: { params: orderParamsSchema, response: { 200: orderSchema } },
-      onRequest: requireScope('orders:read'),
+      config: { portcullis: { scopes: ['orders:read'] } },
     },
     async (request) => {
-      const order = store.findOwned(request.params.id, callerOf(request).subject);
-      if (order === undefined) {
-        throw orderNotFound(request.params.id);
-      }
+      const { id } = request.params;
 
-      return order;
+      return requireOwned(identityOf(request), () => store.find(id), (order) => order.owner, { resourceName: 'order', id });
     },
   );
 
@@ -279,10 +223,10 @@ function registerOrderRoutes(app: FastifyInstance, store: OrderStore, publicPref
     '/orders/:id',
     {
       schema: { params: orderParamsSchema },
-      onRequest: requireScope('orders:write'),
+      config: { portcullis: { scopes: ['orders:write'] } },
     },
     async (request, reply) => {
-      if (!store.deleteOwned(request.params.id, callerOf(request).subject)) {
+      if (!store.deleteOwned(request.params.id, identityOf(request).subject)) {
         throw orderNotFound(request.params.id);
       }
 
@@ -301,11 +245,11 @@ function registerImportRoute(app: FastifyInstance, store: OrderStore, publicPref
     '/orders/import',
     {
       schema: { body: importRequestSchema, response: { 201: orderSchema } },
-      onRequest: requireScope('orders:write'),
+      config: { portcullis: { scopes: ['orders:write'] } },
     },
     async (request, reply) => {
       const imported = await importer.fetchOrder(request.body.url, request.log as Logger);
-      const order = createOrder(store, callerOf(request).subject, imported);
+      const order = createOrder(store, identityOf(request).subject, imported);
 
       return reply.code(201).header('location', `${publicPrefix}/orders/${order.id}`).send(order);
     },
@@ -317,9 +261,9 @@ function registerAdminRoutes(app: FastifyInstance, store: OrderStore): void {
     '/admin/orders',
     {
       schema: { querystring: pageQuerySchema, response: { 200: pageSchema } },
-      // The scope check runs first, so a caller without the scope gets
+      // Scopes are checked before roles, so a caller without the scope gets
       // insufficient_scope even when the role is missing too.
-      onRequest: [requireScope('admin'), requireAdminRole],
+      config: { portcullis: { scopes: ['admin'], roles: ['admin'] } },
       preValidation: requireDecimalLimit,
     },
     async (request) => {
@@ -332,10 +276,11 @@ function registerAdminRoutes(app: FastifyInstance, store: OrderStore): void {
 
 /**
  * Creates the demo Orders API: the upstream that Portcullis protects by
- * default.
+ * default, built on the Portcullis library as any service would be.
  *
- * It trusts the gateway's identity headers and enforces object-level
- * authorization itself. A caller sees only their own orders, and another
+ * It accepts only the gateway's signed identity assertions, so a request
+ * that reaches it without the gateway, or with forged identity headers,
+ * gets 401. It enforces object-level authorization itself. A caller sees only their own orders, and another
  * owner's order gets the same 404 as a missing one. Orders are kept in
  * memory and lost when the process stops.
  *
@@ -358,24 +303,25 @@ export function createOrdersApi(options: OrdersApiOptions): FastifyInstance {
     https: false,
   });
 
-  // Every path needs a caller, including unknown ones. The check runs before
-  // the body is parsed, so an anonymous request learns nothing from
-  // validation errors.
-  app.decorateRequest(CALLER, null);
-  app.addHook('onRequest', async (request) => {
-    request.setDecorator(CALLER, authenticateCaller(request));
-  });
+  // Every path needs a caller, including unknown ones, and the plugin checks
+  // it before the body is parsed. Fastify adds the routes below once the
+  // plugin has loaded, so its hooks apply to them.
+  void app.register(portcullis, { identityAssertions: options.identityAssertion, securityHeaders: false, problemHandlers: false });
 
   registerOrderRoutes(app, store, publicPrefix);
   registerUserOrderRoutes(
     app,
-    { schema: { querystring: pageQuerySchema, response: { 200: pageSchema } }, onRequest: requireScope('orders:read'), preValidation: requireDecimalLimit },
+    { schema: { querystring: pageQuerySchema, response: { 200: pageSchema } }, onRequest: requireAccess({ scopes: ['orders:read'] }), preValidation: requireDecimalLimit },
     (userId, limit, cursor) => listPage(() => store.listOwned(userId, limit, cursor)),
   );
   registerImportRoute(app, store, publicPrefix, new OrderImporter(options.orderImport));
   registerAdminRoutes(app, store);
   // The profiles reuse the order scopes, which are the only API scopes the authorization server issues.
-  registerProfileRoutes(app, { caller: callerOf, read: requireScope('orders:read'), write: requireScope('orders:write') });
+  registerProfileRoutes(app, {
+    caller: identityOf,
+    read: requireAccess({ scopes: ['orders:read'] }),
+    write: requireAccess({ scopes: ['orders:write'] }),
+  });
 
   return app;
 }

@@ -1,5 +1,6 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 
+import type { AuditEvent } from '../audit/events.js';
 import { auditRequest } from '../audit/request-events.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import { InvalidAccessTokenError, type AccessTokenClaims } from '../core/access-token-verifier.js';
@@ -8,17 +9,37 @@ import { API_KEY_PREFIX } from '../core/api-keys/format.js';
 import { bearerChallenge } from '../core/bearer.js';
 import type { CredentialKind, Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
-import { extractCredential, type PresentedCredential } from './credentials.js';
+import { extractCredential, type CredentialSource, type PresentedCredential } from './credentials.js';
 
 export const REALM = 'portcullis';
 
+/** The checkers of each credential kind. A kind without its checker is not accepted. */
 export interface AuthenticationDependencies {
-  verifier: TokenVerifier;
+  verifier?: TokenVerifier;
   /** Tells whether the grant behind a token still exists (not revoked, not expired). */
   isGrantActive: (grantId: string) => Promise<boolean>;
   /** Tells whether an OAuth client still exists, for client credentials tokens. */
   isClientActive: (clientId: string) => Promise<boolean>;
-  apiKeys: ApiKeyService;
+  apiKeys?: Pick<ApiKeyService, 'verify'>;
+}
+
+/** The parts of a request that authentication reads; a Fastify request is one. */
+export interface AuthenticationRequest extends CredentialSource {
+  /** Parsed query string. */
+  query: unknown;
+  /** Client address. */
+  ip: string;
+  log: Pick<FastifyBaseLogger, 'info' | 'warn'>;
+}
+
+/**
+ * Records a security event when the request is a Fastify request, whose app
+ * may have an audit trail. Requests of the Express adapter have none.
+ */
+function recordAudit(request: AuthenticationRequest, event: AuditEvent): void {
+  if ('server' in request) {
+    auditRequest(request as FastifyRequest, event);
+  }
 }
 
 /** Query parameters that carry credentials and must be sent in a header instead. */
@@ -44,7 +65,7 @@ function unauthorized(detail: string, accepted: readonly CredentialKind[], error
  * keep them: a parameter with a credential's name, or any value that looks
  * like an API key.
  */
-export function rejectCredentialsInQuery(request: FastifyRequest): void {
+export function rejectCredentialsInQuery(request: AuthenticationRequest): void {
   const query = request.query as Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(query ?? {})) {
     const values = Array.isArray(value) ? value : [value];
@@ -58,10 +79,16 @@ export function rejectCredentialsInQuery(request: FastifyRequest): void {
   }
 }
 
-async function authenticateToken(request: FastifyRequest, token: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {
+async function authenticateToken(
+  request: AuthenticationRequest,
+  token: string,
+  verifier: TokenVerifier,
+  deps: AuthenticationDependencies,
+  accepted: readonly CredentialKind[],
+): Promise<Identity> {
   let claims: AccessTokenClaims;
   try {
-    claims = await deps.verifier.verify(token);
+    claims = await verifier.verify(token);
   } catch (error) {
     if (error instanceof InvalidAccessTokenError) {
       request.log.info({ reason: error.reason }, 'access token rejected');
@@ -89,8 +116,13 @@ async function authenticateToken(request: FastifyRequest, token: string, deps: A
   };
 }
 
-async function authenticateApiKey(request: FastifyRequest, key: string, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Promise<Identity> {
-  const result = await deps.apiKeys.verify(key, request.ip);
+async function authenticateApiKey(
+  request: AuthenticationRequest,
+  key: string,
+  apiKeys: Pick<ApiKeyService, 'verify'>,
+  accepted: readonly CredentialKind[],
+): Promise<Identity> {
+  const result = await apiKeys.verify(key, request.ip);
 
   switch (result.outcome) {
     case 'malformed':
@@ -101,7 +133,7 @@ async function authenticateApiKey(request: FastifyRequest, key: string, deps: Au
       throw unauthorized('The API key is invalid, revoked or expired.', accepted);
     case 'address_not_allowed':
       request.log.warn({ keyId: result.record.id, address: request.ip }, 'API key used from a disallowed address');
-      auditRequest(request, { type: 'api_key.address_rejected', outcome: 'denied', actor: result.record.ownerId, keyId: result.record.id });
+      recordAudit(request, { type: 'api_key.address_rejected', outcome: 'denied', actor: result.record.ownerId, keyId: result.record.id });
       throw new ProblemError('forbidden', 'This API key may not be used from this address.');
     case 'valid':
       return {
@@ -125,7 +157,7 @@ function describe(credential: PresentedCredential): string {
  * reaches a log or a response.
  */
 export async function authenticate(
-  request: FastifyRequest,
+  request: AuthenticationRequest,
   deps: AuthenticationDependencies,
   accepted: readonly CredentialKind[],
 ): Promise<Identity> {
@@ -142,11 +174,20 @@ export async function authenticate(
   }
 
   const kind: CredentialKind = presented.kind === 'api_key' ? 'api_key' : 'jwt';
+  const notAccepted = unauthorized(`${describe(presented)} not accepted for this operation.`, accepted);
   if (!accepted.includes(kind)) {
-    throw unauthorized(`${describe(presented)} not accepted for this operation.`, accepted);
+    throw notAccepted;
   }
 
-  return presented.kind === 'api_key'
-    ? authenticateApiKey(request, presented.value, deps, accepted)
-    : authenticateToken(request, presented.value, deps, accepted);
+  if (presented.kind === 'api_key') {
+    if (deps.apiKeys === undefined) {
+      throw notAccepted;
+    }
+    return authenticateApiKey(request, presented.value, deps.apiKeys, accepted);
+  }
+
+  if (deps.verifier === undefined) {
+    throw notAccepted;
+  }
+  return authenticateToken(request, presented.value, deps.verifier, deps, accepted);
 }

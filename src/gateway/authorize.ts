@@ -8,7 +8,7 @@ import { missingRequirements, type RoutePolicy } from './route-policy.js';
  * Checks the caller against the operation's required scopes and roles
  * (function-level authorization); throws a 403 problem naming what is missing.
  */
-export function authorize(identity: Identity, policy: RoutePolicy): void {
+export function authorize(identity: Identity, policy: Pick<RoutePolicy, 'scopes' | 'roles'>): void {
   const missing = missingRequirements(policy, identity.scopes, identity.roles);
 
   if (missing.scopes.length > 0) {

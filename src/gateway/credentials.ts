@@ -1,6 +1,12 @@
-import type { FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 
 import { extractBearerToken } from '../core/bearer.js';
+
+/** The parts of a request that carry credentials; a Fastify request is one. */
+export interface CredentialSource {
+  headers: IncomingHttpHeaders;
+  raw: { rawHeaders: readonly string[] };
+}
 
 export type PresentedCredential =
   | { kind: 'missing' }
@@ -13,7 +19,7 @@ const MAX_CREDENTIAL_LENGTH = 8192;
 
 const API_KEY_SCHEME = /^ApiKey (\S+)$/i;
 
-function headerCount(request: FastifyRequest, name: string): number {
+function headerCount(request: CredentialSource, name: string): number {
   const raw = request.raw.rawHeaders;
   let count = 0;
   for (let index = 0; index < raw.length; index += 2) {
@@ -55,7 +61,7 @@ function readAuthorization(value: string): PresentedCredential {
  * `Authorization`, or an API key in `X-API-Key`. Repeated headers, or two
  * credentials that disagree, are malformed rather than resolved by a guess.
  */
-export function extractCredential(request: FastifyRequest): PresentedCredential {
+export function extractCredential(request: CredentialSource): PresentedCredential {
   if (headerCount(request, 'authorization') > 1) {
     return { kind: 'malformed', reason: 'send exactly one Authorization header' };
   }

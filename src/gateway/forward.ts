@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 
+import { IDENTITY_ASSERTION_HEADER, type IdentityAssertionSigner } from '../core/identity-assertion.js';
 import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
@@ -84,6 +85,8 @@ export interface ForwardOptions {
   upstreamPrefix: string;
   /** Limits on the upstream response bodies that the gateway reads to check them. */
   responseLimits: BodyLimits;
+  /** Signs the identity assertion that goes with each forwarded request. */
+  identitySigner: IdentityAssertionSigner;
 }
 
 /**
@@ -91,13 +94,13 @@ export interface ForwardOptions {
  * relays its response. A public operation has no identity, and its upstream
  * gets only the request id.
  */
-export function forward(
+export async function forward(
   request: FastifyRequest,
   reply: FastifyReply,
   identity: Identity | undefined,
   policy: RoutePolicy,
   options: ForwardOptions,
-): FastifyReply {
+): Promise<FastifyReply> {
   const path = upstreamPath(policy, request.params as Record<string, string>);
   if (path === undefined) {
     return sendProblem(reply, new ProblemError('not_found', 'No resource matches the path parameter.'));
@@ -115,10 +118,15 @@ export function forward(
   const { responses } = policy;
   const checkOptions = { ...options.responseLimits, relayedHeaders: clientResponseHeaders };
 
+  // The assertion binds the exact request target the upstream receives.
+  const target = `${options.upstreamPrefix}${path}${query}`;
+  const assertion =
+    identity === undefined ? undefined : await options.identitySigner.sign(identity, { method: request.method, target, requestId: request.id });
+
   const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
-  return reply.from(`${options.upstreamPrefix}${path}${query}`, {
+  return reply.from(target, {
     ...bodyOptions,
-    rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity, responses !== undefined),
+    rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity, assertion, responses !== undefined),
     rewriteHeaders: (headers) => {
       upstreamResponded();
       return clientResponseHeaders(headers);
@@ -143,7 +151,13 @@ export function forward(
   });
 }
 
-function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpHeaders, identity: Identity | undefined, checksResponse: boolean): IncomingHttpHeaders {
+function upstreamRequestHeaders(
+  request: FastifyRequest,
+  incoming: IncomingHttpHeaders,
+  identity: Identity | undefined,
+  assertion: string | undefined,
+  checksResponse: boolean,
+): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
 
   for (const [name, value] of Object.entries(incoming)) {
@@ -153,6 +167,9 @@ function upstreamRequestHeaders(request: FastifyRequest, incoming: IncomingHttpH
   }
 
   Object.assign(headers, identity === undefined ? { [IDENTITY_HEADERS.requestId]: request.id } : identityHeaders(identity, request.id));
+  if (assertion !== undefined) {
+    headers[IDENTITY_ASSERTION_HEADER] = assertion;
+  }
   headers['x-forwarded-for'] = request.ip;
   headers['x-forwarded-proto'] = request.protocol;
   if (request.headers.host !== undefined) {

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { FlowQuota, RouteLimits } from '../config/schema.js';
 import type { TokenVerifier } from '../core/cache/token-cache.js';
+import type { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
 import type { LimitCheck } from '../core/rate-limit/types.js';
 import { buildCheck, enforceLimits } from '../http/rate-limit.js';
@@ -43,6 +44,8 @@ export interface GatewayOptions {
   rateLimits: GatewayRateLimits;
   /** Serve the API key management routes (`/keys`) under this mount path; one upstream of several does. */
   manageApiKeys: boolean;
+  /** Signs the identity assertion sent upstream with every forwarded request. */
+  identitySigner: IdentityAssertionSigner;
 }
 
 /** Per-route limits and business-flow quotas, charged after authentication. */
@@ -112,6 +115,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
   const forwardOptions = {
     upstreamPrefix,
     responseLimits: { limitBytes: options.responseLimitBytes, timeoutMs: options.upstreamTimeoutMs },
+    identitySigner: options.identitySigner,
   };
 
   const authenticationDependencies: AuthenticationDependencies = {

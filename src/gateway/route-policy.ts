@@ -37,7 +37,7 @@ export interface RoutePolicy {
 
 /** Returns the scopes and roles in `policy` that the caller lacks. */
 export function missingRequirements(
-  policy: RoutePolicy,
+  policy: Pick<RoutePolicy, 'scopes' | 'roles'>,
   scopes: readonly string[],
   roles: readonly string[],
 ): { scopes: string[]; roles: string[] } {

@@ -14,7 +14,8 @@ const SUBJECT_NAMES: Record<LimitKeyPart, string> = { ip: 'client address', sub:
 
 /** Context from which limit keys are built. */
 export interface LimitContext {
-  request: FastifyRequest;
+  /** The request, of which only the client address is read. */
+  request: Pick<FastifyRequest, 'ip'>;
   identity?: Identity | undefined;
   ipv6PrefixLength: number;
 }
@@ -102,35 +103,61 @@ function humanDuration(ms: number): string {
   return `${ms} ms`;
 }
 
+/** The outcome of charging a request's limits: response headers, and the problem to send when denied. */
+export interface LimitOutcome {
+  headers: Record<string, string>;
+  problem: ProblemError | undefined;
+  /** The denied check, when the limits (not a store failure) denied the request. */
+  denied: LimitResult | undefined;
+}
+
+/**
+ * Charges the checks of a request and returns the RateLimit header fields,
+ * with a 429 problem (or 503 when the store failed and a limit fails
+ * closed) if any check denies the request.
+ */
+export async function chargeLimits(limiter: RateLimiter, checks: LimitCheck[]): Promise<LimitOutcome> {
+  if (checks.length === 0) {
+    return { headers: {}, problem: undefined, denied: undefined };
+  }
+
+  const decision = await limiter.consume(checks);
+  const headers = rateLimitHeaders(decision.results);
+  if (decision.allowed) {
+    return { headers, problem: undefined, denied: undefined };
+  }
+
+  if (decision.storeFailure !== undefined) {
+    const problem = new ProblemError('service_unavailable', 'Rate limiting is temporarily unavailable. Retry shortly.', {
+      headers: { 'retry-after': '1' },
+    });
+    return { headers, problem, denied: undefined };
+  }
+
+  const retryAfter = retryAfterSeconds(decision.results);
+  const denied = decision.results.find((result) => !result.allowed) as LimitResult;
+  return { headers, problem: describeDenial(denied, retryAfter), denied };
+}
+
 /**
  * Charges the checks of a request, adds the RateLimit header fields to the
  * response, and throws a 429 problem (or 503 when the store failed and a
  * limit fails closed) if any check denies the request.
  */
 export async function enforceLimits(request: FastifyRequest, reply: FastifyReply, limiter: RateLimiter, checks: LimitCheck[]): Promise<void> {
-  if (checks.length === 0) {
-    return;
-  }
-
-  const decision = await limiter.consume(checks);
-  for (const [name, value] of Object.entries(rateLimitHeaders(decision.results))) {
+  const outcome = await chargeLimits(limiter, checks);
+  for (const [name, value] of Object.entries(outcome.headers)) {
     appendHeader(reply, name, value);
   }
 
-  if (decision.allowed) {
+  if (outcome.problem === undefined) {
     return;
   }
 
-  if (decision.storeFailure !== undefined) {
-    throw new ProblemError('service_unavailable', 'Rate limiting is temporarily unavailable. Retry shortly.', {
-      headers: { 'retry-after': '1' },
-    });
+  if (outcome.denied !== undefined) {
+    const { policy } = outcome.denied.check;
+    request.log.info({ policy, retryAfter: Number(outcome.problem.headers['retry-after']) }, 'rate limit reached');
+    auditRequest(request, { type: 'rate_limit.exceeded', outcome: 'denied', reason: policy, detail: outcome.problem.detail });
   }
-
-  const retryAfter = retryAfterSeconds(decision.results);
-  const denied = decision.results.find((result) => !result.allowed) as LimitResult;
-  request.log.info({ policy: denied.check.policy, retryAfter }, 'rate limit reached');
-  const problem = describeDenial(denied, retryAfter);
-  auditRequest(request, { type: 'rate_limit.exceeded', outcome: 'denied', reason: denied.check.policy, detail: problem.detail });
-  throw problem;
+  throw outcome.problem;
 }

@@ -11,6 +11,7 @@ import { parseDuration } from '../core/duration.js';
 import { authorizationServer } from '../authorization-server/server.js';
 import { createProvider } from '../authorization-server/provider.js';
 import type { PortcullisConfig } from '../config/schema.js';
+import { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
 import type { OrderImportOptions } from '../demo/order-import.js';
@@ -58,6 +59,9 @@ export interface RunningPortcullis {
   observability: Observability;
   close(): Promise<void>;
 }
+
+/** Path of the JWK Set with the public key of the gateway's identity assertions. */
+export const IDENTITY_JWKS_PATH = '/.well-known/portcullis-identity-jwks.json';
 
 /** How often the key ring looks for keys rotated by the CLI, in milliseconds. */
 const KEY_POLL_INTERVAL_MS = 2000;
@@ -143,6 +147,14 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
   keyRing.start();
 
+  // Derived from the server secret, so every instance that shares the data
+  // directory signs with the same key and the key survives restarts.
+  const identitySigner = new IdentityAssertionSigner({
+    seed: deriveKey(serverSecret, 'identity assertion key'),
+    issuer: config.issuer,
+    audience: config.audience,
+  });
+
   // One demo Orders API serves every upstream configured without a URL.
   const demoUpstream = served.find((upstream) => upstream.url === null);
   const demo =
@@ -150,6 +162,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       ? createOrdersApi({
           logger: logger.child({ component: 'demo-orders-api' }),
           publicPrefix: demoUpstream.mountPath,
+          identityAssertion: { issuer: config.issuer, audience: config.audience, jwks: await identitySigner.publicJwks() },
           orderImport: options.demoOrderImport,
         })
       : undefined;
@@ -215,11 +228,15 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
           ipv6PrefixLength,
         },
         manageApiKeys: index === 0,
+        identitySigner,
       });
     }
   }
 
   await app.register(demoCallback);
+
+  const identityJwks = await identitySigner.publicJwks();
+  app.get(IDENTITY_JWKS_PATH, async (_request, reply) => reply.header('cache-control', 'max-age=300').send(identityJwks));
 
   const readiness: ReadinessCheck[] = [{ name: isPostgres(db) ? 'postgres' : 'sqlite', probe: () => sql`select 1`.execute(db) }];
   if (redis !== null) {

@@ -1,8 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import { MAX_PAGE_SIZE, createOrdersApi } from '../../src/demo/orders-api.js';
+import { IdentityAssertionSigner } from '../../src/core/identity-assertion.js';
+import { MAX_PAGE_SIZE, createOrdersApi, type OrdersApiOptions } from '../../src/demo/orders-api.js';
 import { createLogger } from '../../src/http/logger.js';
 
 interface Order {
@@ -36,15 +38,45 @@ interface CallerOptions {
 
 const READ_WRITE = 'orders:read orders:write';
 
-/** Builds the identity headers that the gateway adds to a forwarded request. */
+const ISSUER = 'http://127.0.0.1:8080';
+const AUDIENCE = `${ISSUER}/api`;
+const signer = new IdentityAssertionSigner({ seed: randomBytes(32), issuer: ISSUER, audience: AUDIENCE });
+const identityAssertion: OrdersApiOptions['identityAssertion'] = { issuer: ISSUER, audience: AUDIENCE, jwks: await signer.publicJwks() };
+
+/** Header that `inject` replaces with the identity assertion the gateway would sign for the request. */
+const CALLER_HEADER = 'x-test-caller';
+
+/** Names the caller of a request; `inject` turns it into a signed identity assertion. */
 function caller(subject: string, options: CallerOptions = {}): Record<string, string> {
-  return {
-    'x-portcullis-subject': subject,
-    'x-portcullis-scope': options.scope ?? READ_WRITE,
-    'x-portcullis-roles': options.roles ?? '',
-    'x-portcullis-client-id': 'test-client',
-    'x-portcullis-credential': 'jwt',
+  const roles = options.roles ?? '';
+  const identity = {
+    subject,
+    scopes: (options.scope ?? READ_WRITE).split(' '),
+    roles: roles === '' ? [] : roles.split(' '),
+    clientId: 'test-client',
+    credential: 'jwt',
   };
+  return { [CALLER_HEADER]: JSON.stringify(identity) };
+}
+
+/** Signs the assertion for `method` and `url` as the gateway does. */
+async function assertionHeader(callerHeaders: Record<string, string>, method: string, url: string): Promise<Record<string, string>> {
+  const { [CALLER_HEADER]: encoded, ...rest } = callerHeaders;
+  if (encoded === undefined) {
+    return rest;
+  }
+  const assertion = await signer.sign(JSON.parse(encoded), { method, target: url, requestId: randomUUID() });
+  return { ...rest, 'x-portcullis-identity': assertion };
+}
+
+/** Injects a request, with the caller's identity as a signed assertion bound to its method and URL. */
+async function inject(app: FastifyInstance, options: InjectOptions & { url: string }): Promise<LightMyRequestResponse> {
+  const headers = await assertionHeader((options.headers ?? {}) as Record<string, string>, options.method ?? 'GET', options.url);
+  return app.inject({ ...options, headers });
+}
+
+function ordersApi(options: Omit<OrdersApiOptions, 'identityAssertion' | 'logger'> = {}): FastifyInstance {
+  return createOrdersApi({ logger: createLogger('silent'), identityAssertion, ...options });
 }
 
 /** Asserts that a response is a problem document with `status` and `code`, and returns it. */
@@ -68,7 +100,7 @@ describe('demo Orders API', () => {
   let app: FastifyInstance;
 
   beforeAll(async () => {
-    app = createOrdersApi({ logger: createLogger('silent') });
+    app = ordersApi();
     await app.ready();
   });
 
@@ -77,7 +109,7 @@ describe('demo Orders API', () => {
   });
 
   async function place(subject: string, item = 'rope', quantity = 1): Promise<Order> {
-    const response = await app.inject({
+    const response = await inject(app, {
       method: 'POST',
       url: '/orders',
       headers: caller(subject),
@@ -89,7 +121,7 @@ describe('demo Orders API', () => {
   }
 
   async function listPage(subject: string, query = ''): Promise<Page> {
-    const response = await app.inject({ url: `/orders${query}`, headers: caller(subject) });
+    const response = await inject(app, { url: `/orders${query}`, headers: caller(subject) });
 
     expect(response.statusCode).toBe(200);
     return response.json<Page>();
@@ -97,7 +129,7 @@ describe('demo Orders API', () => {
 
   describe('own orders', () => {
     it('creates an order', async () => {
-      const response = await app.inject({
+      const response = await inject(app, {
         method: 'POST',
         url: '/orders',
         headers: caller('alice'),
@@ -121,7 +153,7 @@ describe('demo Orders API', () => {
     it('reads an own order', async () => {
       const order = await place('alice', 'compass', 2);
 
-      const response = await app.inject({ url: `/orders/${order.id}`, headers: caller('alice') });
+      const response = await inject(app, { url: `/orders/${order.id}`, headers: caller('alice') });
 
       expect(response.statusCode).toBe(200);
       expect(response.json<Order>()).toEqual(order);
@@ -192,7 +224,7 @@ describe('demo Orders API', () => {
       const lastShown = first.items[1];
       expect(lastShown?.item).toBe('c');
 
-      const removed = await app.inject({ method: 'DELETE', url: `/orders/${lastShown?.id}`, headers: caller('shifter') });
+      const removed = await inject(app, { method: 'DELETE', url: `/orders/${lastShown?.id}`, headers: caller('shifter') });
       expect(removed.statusCode).toBe(204);
       await place('shifter', 'e');
 
@@ -219,14 +251,14 @@ describe('demo Orders API', () => {
     });
 
     it.each(['0', '101', 'abc', '1.5', '5.0', '1e1', '0x10', '-1', '', '%205'])('rejects limit "%s"', async (limit) => {
-      const response = await app.inject({ url: `/orders?limit=${limit}`, headers: caller('pager') });
+      const response = await inject(app, { url: `/orders?limit=${limit}`, headers: caller('pager') });
 
       const problem = expectProblem(response, 400, 'validation_failed');
       expect(problem.errors?.map((error) => error.pointer)).toContain('/querystring/limit');
     });
 
     it('rejects a repeated limit', async () => {
-      const response = await app.inject({ url: '/orders?limit=1&limit=2', headers: caller('pager') });
+      const response = await inject(app, { url: '/orders?limit=1&limit=2', headers: caller('pager') });
 
       expectProblem(response, 400, 'validation_failed');
     });
@@ -238,7 +270,7 @@ describe('demo Orders API', () => {
       ['padded encoding', `${Buffer.from('own:1').toString('base64url')}==`],
       ['stray characters', `${Buffer.from('own:1').toString('base64url')}!`],
     ])('rejects cursor: %s', async (_name, cursor) => {
-      const response = await app.inject({
+      const response = await inject(app, {
         url: `/orders?cursor=${encodeURIComponent(cursor)}`,
         headers: caller('pager'),
       });
@@ -248,14 +280,14 @@ describe('demo Orders API', () => {
     });
 
     it('rejects an overlong cursor', async () => {
-      const response = await app.inject({ url: `/orders?cursor=${'A'.repeat(65)}`, headers: caller('pager') });
+      const response = await inject(app, { url: `/orders?cursor=${'A'.repeat(65)}`, headers: caller('pager') });
 
       const problem = expectProblem(response, 400, 'validation_failed');
       expect(problem.errors?.map((error) => error.pointer)).toContain('/querystring/cursor');
     });
 
     it('rejects unknown query parameters', async () => {
-      const response = await app.inject({ url: '/orders?owner=alice', headers: caller('pager') });
+      const response = await inject(app, { url: '/orders?owner=alice', headers: caller('pager') });
 
       const problem = expectProblem(response, 400, 'validation_failed');
       expect(problem.errors?.map((error) => error.pointer)).toContain('/querystring/owner');
@@ -266,11 +298,11 @@ describe('demo Orders API', () => {
     it("hides another user's order", async () => {
       const order = await place('owner-a');
 
-      const foreign = await app.inject({ url: `/orders/${order.id}`, headers: caller('owner-b') });
+      const foreign = await inject(app, { url: `/orders/${order.id}`, headers: caller('owner-b') });
       const foreignProblem = expectProblem(foreign, 404, 'not_found');
 
       const missingId = randomUUID();
-      const missing = await app.inject({ url: `/orders/${missingId}`, headers: caller('owner-b') });
+      const missing = await inject(app, { url: `/orders/${missingId}`, headers: caller('owner-b') });
       const missingProblem = expectProblem(missing, 404, 'not_found');
 
       expect(foreignProblem.detail.replace(order.id, '<id>')).toBe(missingProblem.detail.replace(missingId, '<id>'));
@@ -290,21 +322,21 @@ describe('demo Orders API', () => {
     it("hides another user's order on delete", async () => {
       const order = await place('owner-a');
 
-      const removed = await app.inject({ method: 'DELETE', url: `/orders/${order.id}`, headers: caller('owner-b') });
+      const removed = await inject(app, { method: 'DELETE', url: `/orders/${order.id}`, headers: caller('owner-b') });
       expectProblem(removed, 404, 'not_found');
 
-      const ownerRead = await app.inject({ url: `/orders/${order.id}`, headers: caller('owner-a') });
+      const ownerRead = await inject(app, { url: `/orders/${order.id}`, headers: caller('owner-a') });
       expect(ownerRead.statusCode).toBe(200);
     });
 
     it('returns 404 for a malformed id', async () => {
-      const response = await app.inject({ url: '/orders/not-an-order-id', headers: caller('owner-a') });
+      const response = await inject(app, { url: '/orders/not-an-order-id', headers: caller('owner-a') });
 
       expectProblem(response, 404, 'not_found');
     });
 
     it('rejects an overlong id', async () => {
-      const response = await app.inject({ url: `/orders/${'a'.repeat(65)}`, headers: caller('owner-a') });
+      const response = await inject(app, { url: `/orders/${'a'.repeat(65)}`, headers: caller('owner-a') });
 
       const problem = expectProblem(response, 400, 'validation_failed');
       expect(problem.errors?.map((error) => error.pointer)).toContain('/params/id');
@@ -315,11 +347,11 @@ describe('demo Orders API', () => {
     it('deletes an own order', async () => {
       const order = await place('deleter');
 
-      const removed = await app.inject({ method: 'DELETE', url: `/orders/${order.id}`, headers: caller('deleter') });
+      const removed = await inject(app, { method: 'DELETE', url: `/orders/${order.id}`, headers: caller('deleter') });
       expect(removed.statusCode).toBe(204);
       expect(removed.body).toBe('');
 
-      const read = await app.inject({ url: `/orders/${order.id}`, headers: caller('deleter') });
+      const read = await inject(app, { url: `/orders/${order.id}`, headers: caller('deleter') });
       expectProblem(read, 404, 'not_found');
 
       const page = await listPage('deleter');
@@ -328,9 +360,9 @@ describe('demo Orders API', () => {
 
     it('returns 404 on a second delete', async () => {
       const order = await place('deleter');
-      await app.inject({ method: 'DELETE', url: `/orders/${order.id}`, headers: caller('deleter') });
+      await inject(app, { method: 'DELETE', url: `/orders/${order.id}`, headers: caller('deleter') });
 
-      const again = await app.inject({ method: 'DELETE', url: `/orders/${order.id}`, headers: caller('deleter') });
+      const again = await inject(app, { method: 'DELETE', url: `/orders/${order.id}`, headers: caller('deleter') });
 
       expectProblem(again, 404, 'not_found');
     });
@@ -338,7 +370,7 @@ describe('demo Orders API', () => {
 
   describe('request bodies', () => {
     it.each(['owner', 'status', 'id', 'createdAt'])('rejects the %s property', async (property) => {
-      const response = await app.inject({
+      const response = await inject(app, {
         method: 'POST',
         url: '/orders',
         headers: caller('mallory'),
@@ -362,14 +394,14 @@ describe('demo Orders API', () => {
       ['string quantity', { item: 'rope', quantity: '2' }, '/body/quantity'],
       ['boolean quantity', { item: 'rope', quantity: true }, '/body/quantity'],
     ])('rejects %s', async (_name, payload, pointer) => {
-      const response = await app.inject({ method: 'POST', url: '/orders', headers: caller('mallory'), payload });
+      const response = await inject(app, { method: 'POST', url: '/orders', headers: caller('mallory'), payload });
 
       const problem = expectProblem(response, 400, 'validation_failed');
       expect(problem.errors?.map((error) => error.pointer)).toContain(pointer);
     });
 
     it('rejects an array body', async () => {
-      const response = await app.inject({
+      const response = await inject(app, {
         method: 'POST',
         url: '/orders',
         headers: caller('mallory'),
@@ -382,7 +414,7 @@ describe('demo Orders API', () => {
     it.each(['text/plain', 'application/x-www-form-urlencoded', 'application/xml'])(
       'rejects content type %s',
       async (contentType) => {
-        const response = await app.inject({
+        const response = await inject(app, {
           method: 'POST',
           url: '/orders',
           headers: { ...caller('mallory'), 'content-type': contentType },
@@ -394,7 +426,7 @@ describe('demo Orders API', () => {
     );
 
     it('rejects malformed JSON', async () => {
-      const response = await app.inject({
+      const response = await inject(app, {
         method: 'POST',
         url: '/orders',
         headers: { ...caller('mallory'), 'content-type': 'application/json' },
@@ -405,7 +437,7 @@ describe('demo Orders API', () => {
     });
 
     it('rejects an empty JSON body', async () => {
-      const response = await app.inject({
+      const response = await inject(app, {
         method: 'POST',
         url: '/orders',
         headers: { ...caller('mallory'), 'content-type': 'application/json' },
@@ -419,7 +451,7 @@ describe('demo Orders API', () => {
       ['__proto__', '{"item":"rope","quantity":1,"__proto__":{"owner":"alice"}}'],
       ['constructor.prototype', '{"item":"rope","quantity":1,"constructor":{"prototype":{"owner":"alice"}}}'],
     ])('rejects a %s key', async (_name, payload) => {
-      const response = await app.inject({
+      const response = await inject(app, {
         method: 'POST',
         url: '/orders',
         headers: { ...caller('mallory'), 'content-type': 'application/json' },
@@ -433,20 +465,20 @@ describe('demo Orders API', () => {
 
   describe('identity and scopes', () => {
     it('requires the gateway identity', async () => {
-      const response = await app.inject({ url: '/orders' });
+      const response = await inject(app, { url: '/orders' });
 
       expectProblem(response, 401, 'unauthorized');
       expect(response.headers['www-authenticate']).toBe('Bearer realm="portcullis"');
     });
 
     it('rejects an empty subject', async () => {
-      const response = await app.inject({ url: '/orders', headers: caller('') });
+      const response = await inject(app, { url: '/orders', headers: caller('') });
 
       expectProblem(response, 401, 'unauthorized');
     });
 
     it('checks identity before the body', async () => {
-      const response = await app.inject({
+      const response = await inject(app, {
         method: 'POST',
         url: '/orders',
         headers: { 'content-type': 'application/json' },
@@ -457,10 +489,10 @@ describe('demo Orders API', () => {
     });
 
     it('requires identity on unknown paths', async () => {
-      const anonymous = await app.inject({ url: '/nowhere' });
+      const anonymous = await inject(app, { url: '/nowhere' });
       expectProblem(anonymous, 401, 'unauthorized');
 
-      const known = await app.inject({ url: '/nowhere', headers: caller('alice') });
+      const known = await inject(app, { url: '/nowhere', headers: caller('alice') });
       expectProblem(known, 404, 'not_found');
     });
 
@@ -470,7 +502,7 @@ describe('demo Orders API', () => {
       ['GET', `/orders/${randomUUID()}`, 'orders:write', 'orders:read'],
       ['DELETE', `/orders/${randomUUID()}`, 'orders:read', 'orders:write'],
     ] as const)('rejects %s %s without scope', async (method, url, scope, missing) => {
-      const response = await app.inject({
+      const response = await inject(app, {
         method,
         url,
         headers: caller('limited', { scope }),
@@ -484,7 +516,7 @@ describe('demo Orders API', () => {
     });
 
     it('checks scope before the body', async () => {
-      const response = await app.inject({
+      const response = await inject(app, {
         method: 'POST',
         url: '/orders',
         headers: caller('reader', { scope: 'orders:read' }),
@@ -495,16 +527,123 @@ describe('demo Orders API', () => {
     });
   });
 
+  describe('signed identity', () => {
+    const identityClaims = {
+      scope: READ_WRITE,
+      roles: [],
+      client_id: 'test-client',
+      credential: 'jwt',
+      htm: 'GET',
+      target: '/orders',
+    };
+
+    async function getOrders(assertion: string): Promise<LightMyRequestResponse> {
+      return app.inject({ url: '/orders', headers: { 'x-portcullis-identity': assertion } });
+    }
+
+    it('rejects plain identity headers', async () => {
+      const response = await app.inject({
+        url: '/orders',
+        headers: { 'x-portcullis-subject': 'alice', 'x-portcullis-scope': READ_WRITE, 'x-portcullis-credential': 'jwt' },
+      });
+
+      expectProblem(response, 401, 'unauthorized');
+    });
+
+    it('rejects an assertion signed by another key', async () => {
+      const { privateKey } = generateKeyPairSync('ed25519');
+      const forged = await new SignJWT({ ...identityClaims })
+        .setProtectedHeader({ alg: 'EdDSA', typ: 'portcullis-identity+jwt', kid: (await signer.publicJwk()).kid })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setSubject('alice')
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('30s')
+        .sign(privateKey);
+
+      const problem = expectProblem(await getOrders(forged), 401, 'unauthorized');
+      expect(problem.detail).toContain('signature is invalid');
+    });
+
+    it('rejects an unsigned assertion', async () => {
+      const unsigned = new UnsecuredJWT({ ...identityClaims })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setSubject('alice')
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('30s')
+        .encode();
+
+      expectProblem(await getOrders(unsigned), 401, 'unauthorized');
+    });
+
+    it('rejects an expired assertion', async () => {
+      const headers = await assertionHeader(caller('alice'), 'GET', '/orders');
+      expect((await app.inject({ url: '/orders', headers })).statusCode).toBe(200);
+
+      // Past the 30-second lifetime and the verifier's 5 seconds of clock tolerance.
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        vi.setSystemTime(Date.now() + 36_000);
+        const problem = expectProblem(await app.inject({ url: '/orders', headers }), 401, 'unauthorized');
+        expect(problem.detail).toContain('expired');
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    it.each([
+      ['another method', 'DELETE', '/orders'],
+      ['another path', 'GET', '/admin/orders'],
+      ['another query', 'GET', '/orders?limit=1'],
+    ])('rejects an assertion replayed with %s', async (_case, method, url) => {
+      const headers = await assertionHeader(caller('alice'), 'GET', '/orders');
+
+      const response = await app.inject({ method: method as 'GET', url, headers });
+
+      const problem = expectProblem(response, 401, 'unauthorized');
+      expect(problem.detail).toContain('another method or path');
+    });
+
+    it('rejects an assertion for another audience', async () => {
+      const other = new IdentityAssertionSigner({ seed: randomBytes(32), issuer: ISSUER, audience: 'https://other.example/api' });
+      const app2 = createOrdersApi({
+        logger: createLogger('silent'),
+        identityAssertion: { issuer: ISSUER, audience: AUDIENCE, jwks: await other.publicJwks() },
+      });
+      const identity = { subject: 'alice', scopes: ['orders:read'], roles: [], clientId: 'c', credential: 'jwt' as const };
+      const assertion = await other.sign(identity, { method: 'GET', target: '/orders', requestId: randomUUID() });
+
+      const response = await app2.inject({ url: '/orders', headers: { 'x-portcullis-identity': assertion } });
+
+      const problem = expectProblem(response, 401, 'unauthorized');
+      expect(problem.detail).toContain('"aud"');
+      await app2.close();
+    });
+
+    it('rejects two assertion headers', async () => {
+      const { 'x-portcullis-identity': assertion } = await assertionHeader(caller('alice'), 'GET', '/orders');
+      const response = await app.inject({
+        url: '/orders',
+        headers: { 'x-portcullis-identity': [assertion as string, assertion as string] },
+      });
+
+      expectProblem(response, 401, 'unauthorized');
+    });
+  });
+
   describe('admin listing', () => {
     it('rejects the admin scope without role', async () => {
-      const response = await app.inject({ url: '/admin/orders', headers: caller('boss', { scope: 'admin' }) });
+      const response = await inject(app, { url: '/admin/orders', headers: caller('boss', { scope: 'admin' }) });
 
       const problem = expectProblem(response, 403, 'forbidden');
       expect(problem.detail).toContain('admin');
     });
 
     it('rejects the admin role without scope', async () => {
-      const response = await app.inject({
+      const response = await inject(app, {
         url: '/admin/orders',
         headers: caller('boss', { scope: READ_WRITE, roles: 'admin' }),
       });
@@ -516,7 +655,7 @@ describe('demo Orders API', () => {
       const alices = await place('admin-view-alice');
       const bobs = await place('admin-view-bob');
 
-      const response = await app.inject({
+      const response = await inject(app, {
         url: `/admin/orders?limit=${MAX_PAGE_SIZE}`,
         headers: caller('boss', { scope: 'admin', roles: 'user admin' }),
       });
@@ -530,12 +669,12 @@ describe('demo Orders API', () => {
     it('pages through all orders', async () => {
       const headers = caller('boss', { scope: 'admin', roles: 'admin' });
 
-      const first = await app.inject({ url: '/admin/orders?limit=1', headers });
+      const first = await inject(app, { url: '/admin/orders?limit=1', headers });
       const firstPage = first.json<Page>();
       expect(firstPage.items).toHaveLength(1);
       expect(firstPage.next_cursor).toBeTypeOf('string');
 
-      const second = await app.inject({ url: `/admin/orders?limit=1&cursor=${firstPage.next_cursor}`, headers });
+      const second = await inject(app, { url: `/admin/orders?limit=1&cursor=${firstPage.next_cursor}`, headers });
       const secondPage = second.json<Page>();
       expect(secondPage.items).toHaveLength(1);
       expect(secondPage.items[0]?.id).not.toBe(firstPage.items[0]?.id);
@@ -546,7 +685,7 @@ describe('demo Orders API', () => {
       await place('cursor-mixer');
       const own = await listPage('cursor-mixer', '?limit=1');
 
-      const response = await app.inject({
+      const response = await inject(app, {
         url: `/admin/orders?cursor=${own.next_cursor}`,
         headers: caller('boss', { scope: 'admin', roles: 'admin' }),
       });
@@ -555,7 +694,7 @@ describe('demo Orders API', () => {
     });
 
     it.each(['0', '101', 'abc'])('rejects limit "%s"', async (limit) => {
-      const response = await app.inject({
+      const response = await inject(app, {
         url: `/admin/orders?limit=${limit}`,
         headers: caller('boss', { scope: 'admin', roles: 'admin' }),
       });
@@ -567,9 +706,9 @@ describe('demo Orders API', () => {
 
 describe('demo Orders API options', () => {
   it('caps orders per owner', async () => {
-    const app = createOrdersApi({ logger: createLogger('silent'), maxOrdersPerOwner: 2 });
+    const app = ordersApi({ maxOrdersPerOwner: 2 });
     const post = () =>
-      app.inject({ method: 'POST', url: '/orders', headers: caller('hoarder'), payload: { item: 'x', quantity: 1 } });
+      inject(app, { method: 'POST', url: '/orders', headers: caller('hoarder'), payload: { item: 'x', quantity: 1 } });
 
     const first = await post();
     expect(first.statusCode).toBe(201);
@@ -578,10 +717,10 @@ describe('demo Orders API options', () => {
     const problem = expectProblem(await post(), 409, 'conflict');
     expect(problem.detail).toContain('2 orders');
 
-    const other = await app.inject({ method: 'POST', url: '/orders', headers: caller('saver'), payload: { item: 'x', quantity: 1 } });
+    const other = await inject(app, { method: 'POST', url: '/orders', headers: caller('saver'), payload: { item: 'x', quantity: 1 } });
     expect(other.statusCode).toBe(201);
 
-    const removed = await app.inject({ method: 'DELETE', url: `/orders/${first.json<Order>().id}`, headers: caller('hoarder') });
+    const removed = await inject(app, { method: 'DELETE', url: `/orders/${first.json<Order>().id}`, headers: caller('hoarder') });
     expect(removed.statusCode).toBe(204);
     expect((await post()).statusCode).toBe(201);
 
@@ -589,9 +728,9 @@ describe('demo Orders API options', () => {
   });
 
   it('uses the public prefix in Location', async () => {
-    const app = createOrdersApi({ logger: createLogger('silent'), publicPrefix: '/shop/v1/' });
+    const app = ordersApi({ publicPrefix: '/shop/v1/' });
 
-    const response = await app.inject({
+    const response = await inject(app, {
       method: 'POST',
       url: '/orders',
       headers: caller('prefixed'),
@@ -605,26 +744,26 @@ describe('demo Orders API options', () => {
   it('rejects invalid options', () => {
     const logger = createLogger('silent');
 
-    expect(() => createOrdersApi({ logger, publicPrefix: 'api' })).toThrow(RangeError);
-    expect(() => createOrdersApi({ logger, maxOrdersPerOwner: 0 })).toThrow(RangeError);
-    expect(() => createOrdersApi({ logger, maxOrdersPerOwner: 1.5 })).toThrow(RangeError);
+    expect(() => createOrdersApi({ logger, identityAssertion, publicPrefix: 'api' })).toThrow(RangeError);
+    expect(() => createOrdersApi({ logger, identityAssertion, maxOrdersPerOwner: 0 })).toThrow(RangeError);
+    expect(() => createOrdersApi({ logger, identityAssertion, maxOrdersPerOwner: 1.5 })).toThrow(RangeError);
   });
 
   it('serves over real HTTP', async () => {
-    const app = createOrdersApi({ logger: createLogger('silent') });
+    const app = ordersApi();
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
     try {
       const created = await fetch(`${address}/orders`, {
         method: 'POST',
-        headers: { ...caller('wire'), 'content-type': 'application/json' },
+        headers: { ...(await assertionHeader(caller('wire'), 'POST', '/orders')), 'content-type': 'application/json' },
         body: JSON.stringify({ item: 'rope', quantity: 2 }),
       });
       expect(created.status).toBe(201);
 
       const wrongType = await fetch(`${address}/orders`, {
         method: 'POST',
-        headers: { ...caller('wire'), 'content-type': 'text/plain' },
+        headers: { ...(await assertionHeader(caller('wire'), 'POST', '/orders')), 'content-type': 'text/plain' },
         body: 'rope',
       });
       expect(wrongType.status).toBe(415);

@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+
 import { createUser } from '../support/accounts.js';
+import { gatewaySigner } from '../support/identity-assertions.js';
 import { runCli } from '../support/cli.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -54,11 +57,22 @@ describe('per-user order listing of the demo', () => {
   });
 
   it('is open to BOLA when called directly', async () => {
+    // Bob's identity, signed as the gateway signs it, for a request the gateway would refuse.
+    const signer = gatewaySigner(server);
+    const path = `/users/${alice.id}/orders`;
+    const bobIdentity = { subject: bob.id, scopes: ['orders:read'], roles: [], clientId: server.demoClientId, credential: 'jwt' as const };
+    const assertion = await signer.sign(bobIdentity, { method: 'GET', target: path, requestId: randomUUID() });
+
+    const response = await fetch(`${demoUrl(server)}${path}`, { headers: { 'x-portcullis-identity': assertion } });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as OrderPage).items.map((order) => order.id)).toEqual([orderId]);
+  });
+
+  it('rejects unsigned identity headers', async () => {
     const response = await fetch(`${demoUrl(server)}/users/${alice.id}/orders`, {
       headers: { 'x-portcullis-subject': bob.id, 'x-portcullis-scope': 'orders:read' },
     });
-    expect(response.status).toBe(200);
-    expect(((await response.json()) as OrderPage).items.map((order) => order.id)).toEqual([orderId]);
+    expect(response.status).toBe(401);
   });
 
   it('refuses another user’s listing at the gateway', async () => {

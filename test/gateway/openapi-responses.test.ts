@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+
 import { createUser } from '../support/accounts.js';
+import { gatewaySigner } from '../support/identity-assertions.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -43,14 +46,18 @@ describe('demo profiles behind the gateway', () => {
     await server.close();
   });
 
-  /** Calls the demo upstream directly with the identity headers an attacker would forge. */
+  /**
+   * Calls the demo upstream directly, past the gateway's checks, with an
+   * identity signed as the gateway signs it (the demo rejects unsigned
+   * identity headers).
+   */
   async function callUpstream(path: string, subject: string, init: RequestInit = {}): Promise<Response> {
+    const signer = gatewaySigner(server);
+    const identity = { subject, scopes: ['orders:read', 'orders:write'], roles: [], clientId: 'direct', credential: 'jwt' as const };
+    const method = init.method ?? 'GET';
+
     const headers = new Headers(init.headers);
-    headers.set('x-portcullis-subject', subject);
-    headers.set('x-portcullis-scope', 'orders:read orders:write');
-    headers.set('x-portcullis-roles', '');
-    headers.set('x-portcullis-client-id', 'direct');
-    headers.set('x-portcullis-credential', 'jwt');
+    headers.set('x-portcullis-identity', await signer.sign(identity, { method, target: path, requestId: randomUUID() }));
     return fetch(`${upstreamUrl}${path}`, { ...init, headers });
   }
 

@@ -1,0 +1,283 @@
+/**
+ * Identity assertions: the signed form of the gateway's identity headers.
+ *
+ * The gateway sends a short-lived JWT in the `x-portcullis-identity` header.
+ * It names the caller and binds the request it was made for: the method, the
+ * request target (path and query) as the upstream receives it, and the
+ * gateway's request id as `jti`. A service that verifies it no longer has to
+ * rely on being reachable only through the gateway: a forged, unsigned or
+ * expired assertion fails, and a captured one cannot be replayed against
+ * another method or path.
+ *
+ * The signature is EdDSA (Ed25519) with a key of the gateway's own, which is
+ * not the key that signs access tokens, and the JWT type is
+ * `portcullis-identity+jwt`. Upstream services hold only the public key, so a
+ * compromised service cannot mint identities for the others, which a shared
+ * HMAC secret would allow.
+ */
+
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import {
+  SignJWT,
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  errors,
+  exportJWK,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
+
+import type { CredentialKind, Identity } from './identity-headers.js';
+
+/** Request header that carries the identity assertion. */
+export const IDENTITY_ASSERTION_HEADER = 'x-portcullis-identity';
+
+/** JWT `typ` header of identity assertions, so no other JWT can stand in for one. */
+export const IDENTITY_ASSERTION_TYPE = 'portcullis-identity+jwt';
+
+export const IDENTITY_ASSERTION_ALGORITHM = 'EdDSA';
+
+/** Default lifetime of an assertion, in seconds: long enough for one forwarded request. */
+export const DEFAULT_ASSERTION_LIFETIME_SECONDS = 30;
+
+// PKCS #8 header of an Ed25519 private key with a 32-byte seed (RFC 8410
+// section 7), which lets Node.js derive the key pair from the seed.
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** The request an assertion is bound to. */
+export interface AssertedRequest {
+  /** HTTP method, upper case. */
+  method: string;
+  /** Request target in origin form, as the upstream receives it: path and query. */
+  target: string;
+  /** The gateway's request id, sent as `jti`. */
+  requestId: string;
+}
+
+/** A verified assertion: the caller and the request id it was issued for. */
+export interface VerifiedAssertion {
+  identity: Identity;
+  requestId: string;
+}
+
+export interface IdentityAssertionSignerOptions {
+  /** 32 random bytes from which the Ed25519 key pair is derived. */
+  seed: Uint8Array;
+  /** Value of the `iss` claim: the gateway's issuer URL. */
+  issuer: string;
+  /** Value of the `aud` claim: the API that upstream services implement. */
+  audience: string;
+  /** Lifetime of each assertion, in seconds. Default 30. */
+  lifetimeSeconds?: number;
+}
+
+/** Signs identity assertions for forwarded requests. */
+export class IdentityAssertionSigner {
+  readonly #privateKey: KeyObject;
+  readonly #options: IdentityAssertionSignerOptions;
+  readonly #lifetimeSeconds: number;
+  #publicJwk: (JWK & { kid: string }) | undefined;
+
+  constructor(options: IdentityAssertionSignerOptions) {
+    if (options.seed.length !== 32) {
+      throw new RangeError(`The identity assertion key seed must be 32 bytes, got ${options.seed.length}.`);
+    }
+
+    this.#privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, options.seed]), format: 'der', type: 'pkcs8' });
+    this.#options = options;
+    this.#lifetimeSeconds = options.lifetimeSeconds ?? DEFAULT_ASSERTION_LIFETIME_SECONDS;
+  }
+
+  /** Returns the public key as a JWK whose kid is its RFC 7638 thumbprint. */
+  async publicJwk(): Promise<JWK & { kid: string }> {
+    if (this.#publicJwk === undefined) {
+      const jwk = await exportJWK(createPublicKey(this.#privateKey));
+      const kid = await calculateJwkThumbprint(jwk);
+      this.#publicJwk = { ...jwk, kid, alg: IDENTITY_ASSERTION_ALGORITHM, use: 'sig' };
+    }
+
+    return this.#publicJwk;
+  }
+
+  /** Returns the JWK Set that verifiers of assertions use. */
+  async publicJwks(): Promise<{ keys: JWK[] }> {
+    return { keys: [await this.publicJwk()] };
+  }
+
+  /** Signs the assertion for one forwarded request. */
+  async sign(identity: Identity, request: AssertedRequest): Promise<string> {
+    const { kid } = await this.publicJwk();
+    const claims: JWTPayload = {
+      scope: identity.scopes.join(' '),
+      roles: [...identity.roles],
+      client_id: identity.clientId,
+      credential: identity.credential,
+      htm: request.method.toUpperCase(),
+      target: request.target,
+    };
+    if (identity.keyId !== undefined) {
+      claims['key_id'] = identity.keyId;
+    }
+
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: IDENTITY_ASSERTION_ALGORITHM, typ: IDENTITY_ASSERTION_TYPE, kid })
+      .setIssuer(this.#options.issuer)
+      .setAudience(this.#options.audience)
+      .setSubject(identity.subject)
+      .setJti(request.requestId)
+      .setIssuedAt()
+      .setExpirationTime(`${this.#lifetimeSeconds}s`)
+      .sign(this.#privateKey);
+  }
+}
+
+export interface IdentityAssertionVerifierOptions {
+  /** Expected `iss`: the gateway's issuer URL. */
+  issuer: string;
+  /** Expected `aud`: the API this service implements. */
+  audience: string;
+  /** The gateway's assertion keys: a JWK Set, or a key resolver such as a remote JWK Set. */
+  keys: JSONWebKeySet | JWTVerifyGetKey;
+  /** Longest accepted lifetime (`exp` minus `iat`), in seconds. Default 60. */
+  maxLifetimeSeconds?: number;
+  /** Accepted clock difference, in seconds. Default 5. */
+  clockToleranceSeconds?: number;
+}
+
+/** An assertion that failed verification; `reason` is safe to show to the client. */
+export class InvalidIdentityAssertionError extends Error {
+  readonly reason: string;
+
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(reason, options);
+    this.name = 'InvalidIdentityAssertionError';
+    this.reason = reason;
+  }
+}
+
+const DEFAULT_MAX_LIFETIME_SECONDS = 60;
+const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
+
+function describeJoseError(error: errors.JOSEError): string {
+  if (error instanceof errors.JWTExpired) {
+    return 'the identity assertion expired';
+  }
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return `the identity assertion's "${error.claim}" claim is invalid`;
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) {
+    return 'the identity assertion is signed with an algorithm that is not accepted';
+  }
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
+    return 'the identity assertion is signed with an unknown key';
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return 'the identity assertion signature is invalid';
+  }
+  return 'the identity assertion is malformed';
+}
+
+function stringClaim(payload: JWTPayload, claim: string): string {
+  const value = payload[claim];
+  if (typeof value !== 'string') {
+    throw new InvalidIdentityAssertionError(`the identity assertion's "${claim}" claim is missing or invalid`);
+  }
+  return value;
+}
+
+function credentialClaim(payload: JWTPayload): CredentialKind {
+  const value = payload['credential'];
+  if (value !== 'jwt' && value !== 'api_key') {
+    throw new InvalidIdentityAssertionError('the identity assertion\'s "credential" claim is missing or invalid');
+  }
+  return value;
+}
+
+function rolesClaim(payload: JWTPayload): string[] {
+  const value = payload['roles'];
+  if (!Array.isArray(value) || !value.every((role) => typeof role === 'string')) {
+    throw new InvalidIdentityAssertionError('the identity assertion\'s "roles" claim is missing or invalid');
+  }
+  return value;
+}
+
+function identityOf(payload: JWTPayload): Identity {
+  const scope = stringClaim(payload, 'scope');
+  const keyId = payload['key_id'] === undefined ? undefined : stringClaim(payload, 'key_id');
+
+  const subject = stringClaim(payload, 'sub');
+  if (subject === '') {
+    throw new InvalidIdentityAssertionError('the identity assertion\'s "sub" claim is empty');
+  }
+
+  return {
+    subject,
+    scopes: scope === '' ? [] : scope.split(' '),
+    roles: rolesClaim(payload),
+    clientId: stringClaim(payload, 'client_id'),
+    credential: credentialClaim(payload),
+    ...(keyId === undefined ? {} : { keyId }),
+  };
+}
+
+/**
+ * Verifies identity assertions in an upstream service.
+ *
+ * Only EdDSA and the assertion `typ` are accepted, keys come only from the
+ * configured set, and the assertion must name the method and request target
+ * of the request that carries it.
+ *
+ * NOTE: `jti` values are not remembered, so within its lifetime an
+ * assertion can be replayed for the same method and target, with any body.
+ */
+export class IdentityAssertionVerifier {
+  readonly #options: IdentityAssertionVerifierOptions;
+  readonly #getKey: JWTVerifyGetKey;
+
+  constructor(options: IdentityAssertionVerifierOptions) {
+    this.#options = options;
+    this.#getKey = typeof options.keys === 'function' ? options.keys : createLocalJWKSet(options.keys);
+  }
+
+  /**
+   * Returns the caller named by `assertion` for the request `method` and
+   * `target`. Throws InvalidIdentityAssertionError naming the first failed
+   * check, and lets a failure to fetch the keys through unchanged.
+   */
+  async verify(assertion: string, method: string, target: string): Promise<VerifiedAssertion> {
+    const clockTolerance = this.#options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
+    let payload: JWTPayload;
+
+    try {
+      ({ payload } = await jwtVerify(assertion, this.#getKey, {
+        issuer: this.#options.issuer,
+        audience: this.#options.audience,
+        algorithms: [IDENTITY_ASSERTION_ALGORITHM],
+        typ: IDENTITY_ASSERTION_TYPE,
+        clockTolerance,
+        maxTokenAge: this.#options.maxLifetimeSeconds ?? DEFAULT_MAX_LIFETIME_SECONDS,
+        requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'jti'],
+      }));
+    } catch (error) {
+      if (error instanceof errors.JOSEError) {
+        throw new InvalidIdentityAssertionError(describeJoseError(error), { cause: error });
+      }
+      throw error;
+    }
+
+    // maxTokenAge bounds the age from `iat`; this bounds how far `exp` reaches.
+    const lifetime = (payload.exp as number) - (payload.iat as number);
+    if (lifetime > (this.#options.maxLifetimeSeconds ?? DEFAULT_MAX_LIFETIME_SECONDS)) {
+      throw new InvalidIdentityAssertionError('the identity assertion\'s "exp" claim is too far after its "iat" claim');
+    }
+
+    if (stringClaim(payload, 'htm') !== method.toUpperCase() || stringClaim(payload, 'target') !== target) {
+      throw new InvalidIdentityAssertionError('the identity assertion was issued for another method or path');
+    }
+
+    return { identity: identityOf(payload), requestId: stringClaim(payload, 'jti') };
+  }
+}

@@ -1,0 +1,195 @@
+import type { JSONWebKeySet } from 'jose';
+
+import { AccessTokenVerifier } from '../core/access-token-verifier.js';
+import { bearerChallenge } from '../core/bearer.js';
+import { IDENTITY_ASSERTION_HEADER, IdentityAssertionVerifier, InvalidIdentityAssertionError } from '../core/identity-assertion.js';
+import type { CredentialKind, Identity } from '../core/identity-headers.js';
+import type { OutboundPolicy } from '../core/outbound/policy.js';
+import { ProblemError } from '../core/problem.js';
+import { REALM, authenticate, type AuthenticationDependencies, type AuthenticationRequest } from '../gateway/authenticate.js';
+import type { ApiKeyStore } from './api-key-store.js';
+import { KeySetUnavailableError, remoteJwks } from './remote-jwks.js';
+
+/** JWT access tokens (RFC 9068) from Portcullis or another issuer, verified against its JWKS URL. */
+export interface AccessTokenSettings {
+  issuer: string;
+  /** The `aud` the tokens must carry: this API's identifier, for example `https://id.example.com/api`. */
+  audience: string;
+  /** URL of the issuer's JWK Set, fetched through the outbound guard. */
+  jwksUrl: string;
+  /** Accepted JWS algorithms. Default `ES256`. */
+  algorithms?: readonly string[];
+  /** Accepted clock difference, in seconds. Default 5. */
+  clockToleranceSeconds?: number;
+  /** Longest accepted token lifetime, in seconds. Default 3600. */
+  maxLifetimeSeconds?: number;
+  /** Limits of the JWKS fetch. Default: https on port 443 to public addresses only. */
+  outbound?: OutboundPolicy;
+  /**
+   * Tells whether the grant behind a token is still active. Default: every
+   * grant counts as active until its tokens expire, because a service
+   * without access to the issuer's store cannot see revocations.
+   */
+  isGrantActive?: (grantId: string) => Promise<boolean>;
+}
+
+/** The gateway's signed identity assertions, for services behind Portcullis. */
+export interface IdentityAssertionSettings {
+  /** The gateway's issuer URL. */
+  issuer: string;
+  /** The API's identifier, the gateway's `audience` setting (default `<issuer>/api`). */
+  audience: string;
+  /** The gateway's assertion keys, fetched from `<issuer>/.well-known/portcullis-identity-jwks.json`. */
+  jwksUrl?: string;
+  /** The gateway's assertion keys as a JWK Set, in place of `jwksUrl`. */
+  jwks?: JSONWebKeySet;
+  /** Limits of the JWKS fetch. Default: https on port 443 to public addresses only. */
+  outbound?: OutboundPolicy;
+  /** Longest accepted assertion lifetime, in seconds. Default 60. */
+  maxLifetimeSeconds?: number;
+}
+
+/** The credentials a service accepts. At least one must be set. */
+export interface AuthenticatorSettings {
+  accessTokens?: AccessTokenSettings;
+  identityAssertions?: IdentityAssertionSettings;
+  /** Portcullis's API key store, from `openApiKeyStore`. */
+  apiKeys?: Pick<ApiKeyStore, 'verify'>;
+}
+
+/** A request as the authenticator reads it; adapters build it from Express and Fastify requests. */
+export interface CredentialRequest extends AuthenticationRequest {
+  method: string;
+  /** Request target in origin form: path and query, as received. */
+  url: string;
+}
+
+/** The authenticated caller, and the gateway's request id when the caller came through the gateway. */
+export interface Authentication {
+  identity: Identity;
+  gatewayRequestId: string | undefined;
+}
+
+const DEFAULT_ALGORITHMS = ['ES256'];
+const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
+const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 3600;
+
+function assertionKeys(settings: IdentityAssertionSettings): IdentityAssertionVerifier {
+  if ((settings.jwksUrl === undefined) === (settings.jwks === undefined)) {
+    throw new RangeError('identityAssertions needs exactly one of jwksUrl and jwks.');
+  }
+
+  const keys = settings.jwks ?? remoteJwks(settings.jwksUrl as string, settings.outbound);
+  return new IdentityAssertionVerifier({ issuer: settings.issuer, audience: settings.audience, keys, maxLifetimeSeconds: settings.maxLifetimeSeconds });
+}
+
+function accessTokenVerifier(settings: AccessTokenSettings): AccessTokenVerifier {
+  const clockToleranceSeconds = settings.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
+
+  return new AccessTokenVerifier({
+    issuer: settings.issuer,
+    audience: settings.audience,
+    algorithms: settings.algorithms ?? DEFAULT_ALGORITHMS,
+    clockToleranceSeconds,
+    maxLifetimeSeconds: (settings.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS) + clockToleranceSeconds,
+    jwks: { resolver: remoteJwks(settings.jwksUrl, settings.outbound) },
+  });
+}
+
+function unavailable(error: KeySetUnavailableError, request: CredentialRequest): ProblemError {
+  request.log.warn({ err: error }, 'verification keys unavailable');
+  return new ProblemError('service_unavailable', 'The keys to verify the credential could not be fetched. Retry shortly.', {
+    headers: { 'retry-after': '5' },
+  });
+}
+
+function singleHeader(request: CredentialRequest, name: string): string | undefined {
+  const values: string[] = [];
+  const raw = request.raw.rawHeaders;
+  for (let index = 0; index < raw.length; index += 2) {
+    if (raw[index]?.toLowerCase() === name) {
+      values.push(raw[index + 1] ?? '');
+    }
+  }
+
+  if (values.length > 1) {
+    throw new ProblemError('unauthorized', `Send exactly one ${name} header.`, {
+      headers: { 'www-authenticate': bearerChallenge({ realm: REALM, error: 'invalid_request' }) },
+    });
+  }
+  return values[0];
+}
+
+/**
+ * Establishes the caller of a request from one accepted credential, or
+ * throws a ProblemError. The status is 401 for a missing, invalid, forged,
+ * expired or re-bound credential, 403 for an API key used from a
+ * disallowed address, and 503 when verification keys cannot be fetched.
+ *
+ * A request with an identity assertion is judged by the assertion alone.
+ */
+export class Authenticator {
+  readonly #assertions: IdentityAssertionVerifier | undefined;
+  readonly #dependencies: AuthenticationDependencies;
+  readonly #accepted: CredentialKind[];
+
+  constructor(settings: AuthenticatorSettings) {
+    if (settings.accessTokens === undefined && settings.identityAssertions === undefined && settings.apiKeys === undefined) {
+      throw new RangeError('Configure at least one of accessTokens, identityAssertions and apiKeys.');
+    }
+
+    this.#assertions = settings.identityAssertions === undefined ? undefined : assertionKeys(settings.identityAssertions);
+    const isGrantActive = settings.accessTokens?.isGrantActive ?? (async () => true);
+    this.#dependencies = {
+      ...(settings.accessTokens === undefined ? {} : { verifier: accessTokenVerifier(settings.accessTokens) }),
+      ...(settings.apiKeys === undefined ? {} : { apiKeys: settings.apiKeys }),
+      isGrantActive,
+      // Without the issuer's client registry, a client credentials token is trusted until it expires.
+      isClientActive: async () => true,
+    };
+    this.#accepted = [
+      ...(settings.accessTokens === undefined ? [] : (['jwt'] as const)),
+      ...(settings.apiKeys === undefined ? [] : (['api_key'] as const)),
+    ];
+  }
+
+  async authenticate(request: CredentialRequest): Promise<Authentication> {
+    try {
+      const assertion = this.#assertions === undefined ? undefined : singleHeader(request, IDENTITY_ASSERTION_HEADER);
+      if (assertion !== undefined) {
+        return await this.#verifyAssertion(assertion, request);
+      }
+
+      if (this.#accepted.length === 0) {
+        throw new ProblemError('unauthorized', 'The request has no identity assertion. Send it through the Portcullis gateway.', {
+          headers: { 'www-authenticate': bearerChallenge({ realm: REALM }) },
+        });
+      }
+
+      const identity = await authenticate(request, this.#dependencies, this.#accepted);
+      return { identity, gatewayRequestId: undefined };
+    } catch (error) {
+      if (error instanceof KeySetUnavailableError) {
+        throw unavailable(error, request);
+      }
+      throw error;
+    }
+  }
+
+  async #verifyAssertion(assertion: string, request: CredentialRequest): Promise<Authentication> {
+    try {
+      const verified = await (this.#assertions as IdentityAssertionVerifier).verify(assertion, request.method, request.url);
+      return { identity: verified.identity, gatewayRequestId: verified.requestId };
+    } catch (error) {
+      if (!(error instanceof InvalidIdentityAssertionError)) {
+        throw error;
+      }
+
+      request.log.info({ reason: error.reason }, 'identity assertion rejected');
+      const detail = `The identity assertion is invalid: ${error.reason}.`;
+      throw new ProblemError('unauthorized', detail, {
+        headers: { 'www-authenticate': bearerChallenge({ realm: REALM, error: 'invalid_token', description: detail }) },
+      });
+    }
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * CORS settings for the cors packages of Express (`cors`) and Fastify
+ * (`@fastify/cors`), which implement the protocol. The settings allow only
+ * listed origins: `*`, `null` and any unlisted origin are never echoed, and
+ * credentials are never allowed.
+ */
+
+/** How long a browser may cache a preflight response, in seconds. */
+const PREFLIGHT_MAX_AGE_SECONDS = 600;
+
+export interface CorsSettings {
+  /** Browser origins allowed to call the API, each a serialized origin such as `https://app.example.com`. */
+  origins: readonly string[];
+  /** Request headers a browser may send. Default `authorization` and `content-type`. */
+  allowedHeaders?: readonly string[];
+}
+
+/** Options accepted by both `cors` and `@fastify/cors`. */
+export interface CorsOptions {
+  origin: (origin: string | undefined, callback: (error: Error | null, allow: boolean) => void) => void;
+  methods: string[];
+  allowedHeaders: string[];
+  exposedHeaders: string[];
+  credentials: false;
+  maxAge: number;
+  /** Read by `@fastify/cors` only: a preflight without Access-Control-Request-Method is rejected. */
+  strictPreflight: true;
+}
+
+function requireSerializedOrigin(origin: string): void {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    parsed = undefined;
+  }
+
+  if (parsed === undefined || parsed.origin !== origin || parsed.origin === 'null') {
+    throw new RangeError(`Invalid CORS origin '${origin}': use a scheme, host and optional port, such as https://app.example.com.`);
+  }
+}
+
+/** Builds CORS options that allow only `settings.origins`; throws a RangeError for an origin that is not a serialized origin. */
+export function corsOptions(settings: CorsSettings): CorsOptions {
+  for (const origin of settings.origins) {
+    requireSerializedOrigin(origin);
+  }
+  const allowed = new Set(settings.origins);
+
+  return {
+    origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: [...(settings.allowedHeaders ?? ['authorization', 'content-type'])],
+    exposedHeaders: ['location', 'x-request-id', 'www-authenticate', 'retry-after', 'ratelimit', 'ratelimit-policy'],
+    credentials: false,
+    maxAge: PREFLIGHT_MAX_AGE_SECONDS,
+    strictPreflight: true,
+  };
+}

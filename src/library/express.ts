@@ -1,0 +1,239 @@
+/**
+ * Portcullis for Express services: middleware that authenticates requests,
+ * applies rate limits and route scopes and roles, and an error handler that
+ * responds with RFC 9457 problem details.
+ *
+ * The types use Node's own request and response, so this module needs
+ * neither Express nor its types; it works with Express 4 and 5.
+ */
+
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import type { Identity } from '../core/identity-headers.js';
+import { PROBLEM_CONTENT_TYPE, ProblemError, internalErrorDocument, toProblemDocument, type ProblemDocument } from '../core/problem.js';
+import { securityHeaders as buildSecurityHeaders, type SecurityHeaderOptions } from '../core/security-headers.js';
+import { authorize } from '../gateway/authorize.js';
+import { RequestGuard, type GuardSettings, type RouteAccess } from './request-guard.js';
+
+export type { RouteAccess } from './request-guard.js';
+
+/** An Express request, as far as this module reads it. */
+export interface ExpressRequest extends IncomingMessage {
+  /** Client address, which Express derives from its `trust proxy` setting. */
+  ip?: string | undefined;
+  /** The URL before any router stripped its mount path. */
+  originalUrl?: string;
+}
+
+export type NextFunction = (error?: unknown) => void;
+export type Middleware = (request: ExpressRequest, response: ServerResponse, next: NextFunction) => void;
+export type ErrorMiddleware = (error: unknown, request: ExpressRequest, response: ServerResponse, next: NextFunction) => void;
+
+/** Minimal logger; pino and console both fit. */
+export interface MiddlewareLogger {
+  info(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+}
+
+export interface PortcullisExpressOptions extends GuardSettings {
+  /** Receives rejected credentials and unexpected errors, never the credentials themselves. Default: no logging. */
+  logger?: MiddlewareLogger;
+}
+
+interface RequestState {
+  requestId: string;
+  identity?: Identity;
+}
+
+const STATES = new WeakMap<IncomingMessage, RequestState>();
+
+const SILENT_LOGGER: MiddlewareLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function stateOf(request: IncomingMessage): RequestState {
+  let state = STATES.get(request);
+  if (state === undefined) {
+    state = { requestId: randomUUID() };
+    STATES.set(request, state);
+  }
+  return state;
+}
+
+function parseQuery(target: string): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  const start = target.indexOf('?');
+  if (start === -1) {
+    return query;
+  }
+
+  for (const [name, value] of new URLSearchParams(target.slice(start + 1))) {
+    const existing = query[name];
+    query[name] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
+  }
+  return query;
+}
+
+function sendDocument(response: ServerResponse, status: number, document: ProblemDocument, headers: Record<string, string>): void {
+  response.statusCode = status;
+  for (const [name, value] of Object.entries(headers)) {
+    response.setHeader(name, value);
+  }
+  response.setHeader('cache-control', 'no-store');
+  response.setHeader('content-type', PROBLEM_CONTENT_TYPE);
+  response.end(JSON.stringify(document));
+}
+
+/** Sends a problem response for `problem`. */
+export function sendProblem(request: IncomingMessage, response: ServerResponse, problem: ProblemError): void {
+  sendDocument(response, problem.status, toProblemDocument(problem, stateOf(request).requestId), problem.headers);
+}
+
+/** Creates middleware that authenticates every request and applies the service-wide rate limits. */
+export function portcullis(options: PortcullisExpressOptions): Middleware & { requireAccess: (access: RouteAccess) => Middleware } {
+  const guard = new RequestGuard(options);
+  const logger = options.logger ?? SILENT_LOGGER;
+
+  const run = (access: RouteAccess) => {
+    guard.validateAccess(access);
+
+    return (request: ExpressRequest, response: ServerResponse, next: NextFunction): void => {
+      const state = stateOf(request);
+      response.setHeader('x-request-id', state.requestId);
+
+      // The assertion binds the target the service received, before any router stripped a mount path.
+      const url = request.originalUrl ?? request.url ?? '/';
+      const credentialRequest = {
+        method: request.method ?? 'GET',
+        url,
+        headers: request.headers,
+        raw: request,
+        query: parseQuery(url),
+        ip: request.ip ?? request.socket.remoteAddress ?? '',
+        log: logger,
+      };
+      const scope = `${credentialRequest.method} ${url.split('?')[0]}`;
+
+      guard.check(credentialRequest, access, scope).then(
+        (result) => {
+          for (const [name, value] of Object.entries(result.headers)) {
+            response.setHeader(name, value);
+          }
+          if (!result.allowed) {
+            sendProblem(request, response, result.problem);
+            return;
+          }
+
+          state.identity = result.authentication.identity;
+          next();
+        },
+        (error: unknown) => next(error),
+      );
+    };
+  };
+
+  const middleware = run({}) as Middleware & { requireAccess: (access: RouteAccess) => Middleware };
+  middleware.requireAccess = (access) => {
+    guard.validateAccess(access);
+    return requireAccess(guard, access, logger);
+  };
+  return middleware;
+}
+
+/** Returns the matched route template, so that path spellings cannot open a second counter. */
+function routeTemplate(request: ExpressRequest): string {
+  const { baseUrl, route } = request as ExpressRequest & { baseUrl?: string; route?: { path?: unknown } };
+  const path = typeof route?.path === 'string' ? route.path : (request.url ?? '/').split('?')[0];
+  return `${request.method ?? 'GET'} ${baseUrl ?? ''}${path}`;
+}
+
+function requireAccess(guard: RequestGuard, access: RouteAccess, logger: MiddlewareLogger): Middleware {
+  return (request, response, next) => {
+    const identity = STATES.get(request)?.identity;
+    if (identity === undefined) {
+      sendProblem(request, response, new ProblemError('unauthorized', 'This route has no authenticated caller.'));
+      return;
+    }
+
+    const address = request.ip ?? request.socket.remoteAddress ?? '';
+    guard.chargeRouteLimits({ ip: address, log: logger }, identity, access, routeTemplate(request)).then(
+      ({ headers, problem }) => {
+        // The service-wide limits already set these fields; the route's policies join them.
+        for (const [name, value] of Object.entries(headers)) {
+          const existing = response.getHeader(name);
+          response.setHeader(name, existing === undefined ? value : `${String(existing)}, ${value}`);
+        }
+        if (problem !== undefined) {
+          sendProblem(request, response, problem);
+          return;
+        }
+
+        authorize(identity, { scopes: access.scopes ?? [], roles: access.roles ?? [] });
+        next();
+      },
+    ).catch(next);
+  };
+}
+
+/** Returns the authenticated caller of a request, or throws 401 when no Portcullis middleware ran. */
+export function identityOf(request: IncomingMessage): Identity {
+  const identity = STATES.get(request)?.identity;
+  if (identity === undefined) {
+    throw new ProblemError('unauthorized', 'This route has no authenticated caller.');
+  }
+  return identity;
+}
+
+/** Creates middleware that sets the security headers on every response. */
+export function securityHeaders(options: SecurityHeaderOptions = { https: false }): Middleware {
+  const headers = buildSecurityHeaders(options);
+  return (_request, response, next) => {
+    for (const [name, value] of Object.entries(headers)) {
+      response.setHeader(name, value);
+    }
+    next();
+  };
+}
+
+/** Maps the 4xx errors of Express's body parsers (body-parser 2) to problems. */
+function clientErrorProblem(error: unknown): ProblemError | undefined {
+  const { status, type } = (error ?? {}) as { status?: unknown; type?: unknown };
+  if (typeof status !== 'number' || status < 400 || status > 499) {
+    return undefined;
+  }
+
+  if (type === 'entity.parse.failed') {
+    return new ProblemError('invalid_json', 'The request body is not valid JSON.');
+  }
+  if (status === 413) {
+    return new ProblemError('payload_too_large', 'The request body is larger than the server accepts.');
+  }
+  if (status === 415) {
+    return new ProblemError('unsupported_media_type', 'The Content-Type of the request body is not accepted here.');
+  }
+  return new ProblemError('invalid_request', 'The request is invalid.');
+}
+
+/**
+ * Creates error middleware that sends a ProblemError as its problem document,
+ * and anything else as a 500 that carries only the request id. Register
+ * it after the routes.
+ */
+export function problemHandler(logger: MiddlewareLogger = SILENT_LOGGER): ErrorMiddleware {
+  return (error, request, response, next) => {
+    if (response.headersSent) {
+      next(error);
+      return;
+    }
+
+    const problem = error instanceof ProblemError ? error : clientErrorProblem(error);
+    if (problem !== undefined) {
+      sendProblem(request, response, problem);
+      return;
+    }
+
+    const requestId = stateOf(request).requestId;
+    logger.error({ err: error, requestId }, 'request failed');
+    sendDocument(response, 500, internalErrorDocument(requestId), {});
+  };
+}

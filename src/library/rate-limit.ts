@@ -1,0 +1,86 @@
+import type { LimitRule } from '../config/schema.js';
+import { parseDuration } from '../core/duration.js';
+import type { Identity } from '../core/identity-headers.js';
+import { RateLimiter } from '../core/rate-limit/limiter.js';
+import { MemoryRateLimitStore } from '../core/rate-limit/memory-store.js';
+import type { LimitCheck, RateLimitStore } from '../core/rate-limit/types.js';
+import { buildCheck, chargeLimits, type LimitOutcome } from '../http/rate-limit.js';
+
+export type { LimitRule };
+
+/** Rate limits of a service: the limiter and the limits every authenticated request is charged. */
+export interface RateLimitSettings {
+  limiter: RateLimiter;
+  /** Limits charged on every request after authentication, so keys may use `sub`, `client_id` and `api_key`. */
+  limits: readonly LimitRule[];
+  /** IPv6 client addresses are counted per prefix of this length. Default 64. */
+  ipv6PrefixLength?: number;
+}
+
+export interface RateLimiterSettings {
+  /** Counter store. Default: in memory, at most 100,000 keys, least recently used evicted. */
+  store?: RateLimitStore;
+  /** Maximum wait for the store before each limit's failure mode applies, in milliseconds. Default 200. */
+  timeoutMs?: number;
+  /** Called at most every 30 seconds while the store fails. Default: a process warning. */
+  onStoreFailure?: (error: Error, failuresSinceLastWarning: number) => void;
+}
+
+const DEFAULT_MEMORY_MAX_KEYS = 100_000;
+const DEFAULT_STORE_TIMEOUT_MS = 200;
+const STORE_WARNING_INTERVAL_MS = 30_000;
+const DEFAULT_IPV6_PREFIX_LENGTH = 64;
+
+/** Creates a rate limiter over `settings.store`, or over a memory store. */
+export function createRateLimiter(settings: RateLimiterSettings = {}): RateLimiter {
+  const onStoreFailure =
+    settings.onStoreFailure ??
+    ((error: Error, count: number) => process.emitWarning(`Rate-limit store failed ${count} times: ${error.message}`));
+
+  return new RateLimiter(settings.store ?? new MemoryRateLimitStore(DEFAULT_MEMORY_MAX_KEYS), {
+    timeoutMs: settings.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
+    warnIntervalMs: STORE_WARNING_INTERVAL_MS,
+    onStoreFailure,
+  });
+}
+
+/** Checks a limit's numbers and period once, at start; throws a RangeError naming the limit. */
+export function validateLimitRule(rule: LimitRule): void {
+  if (rule.name === '' || !Number.isInteger(rule.limit) || rule.limit < 1) {
+    throw new RangeError(`Invalid rate limit '${rule.name}': it needs a name and a limit that is a whole number of at least 1.`);
+  }
+  if (rule.burst !== undefined && (!Number.isInteger(rule.burst) || rule.burst < 1)) {
+    throw new RangeError(`Invalid rate limit '${rule.name}': burst must be a whole number of at least 1.`);
+  }
+  if (rule.key.length === 0) {
+    throw new RangeError(`Invalid rate limit '${rule.name}': key needs at least one of ip, sub, client_id, api_key.`);
+  }
+  try {
+    parseDuration(rule.period);
+  } catch (error) {
+    throw new RangeError(`Invalid rate limit '${rule.name}': ${(error as Error).message}.`);
+  }
+}
+
+/**
+ * Charges a request's limits: the service-wide ones and the route's own,
+ * keyed by `scope` (the route template, never the raw path).
+ */
+export async function chargeRequest(
+  settings: RateLimitSettings,
+  routeLimits: readonly LimitRule[],
+  request: { ip: string; identity: Identity },
+  scope: string,
+): Promise<LimitOutcome> {
+  const context = {
+    request: { ip: request.ip },
+    identity: request.identity,
+    ipv6PrefixLength: settings.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH,
+  };
+  const checks = [
+    ...settings.limits.map((rule) => buildCheck(rule, context, 'rate', 'service')),
+    ...routeLimits.map((rule) => buildCheck(rule, context, 'rate', scope)),
+  ];
+
+  return chargeLimits(settings.limiter, checks.filter((check): check is LimitCheck => check !== undefined));
+}

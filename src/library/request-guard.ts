@@ -1,0 +1,103 @@
+import type { LimitRule } from '../config/schema.js';
+import type { Identity } from '../core/identity-headers.js';
+import { ProblemError } from '../core/problem.js';
+import { authorize } from '../gateway/authorize.js';
+import { Authenticator, type Authentication, type AuthenticatorSettings, type CredentialRequest } from './authenticator.js';
+import { chargeRequest, validateLimitRule, type RateLimitSettings } from './rate-limit.js';
+
+/** The requirements of a route for its caller. */
+export interface RouteAccess {
+  /** Skips authentication, limits and checks for this route. Default false. */
+  public?: boolean;
+  /** Scopes the caller must all hold (403 `insufficient_scope` otherwise). */
+  scopes?: readonly string[];
+  /** Roles the caller must all have (403 `forbidden` otherwise). */
+  roles?: readonly string[];
+  /** Limits of this route, charged after the service-wide ones. */
+  limits?: readonly LimitRule[];
+}
+
+/** Settings shared by the Express middleware and the Fastify plugin. */
+export interface GuardSettings extends AuthenticatorSettings {
+  rateLimit?: RateLimitSettings;
+}
+
+/** The outcome of guarding one request, with the RateLimit header fields to send either way. */
+export type GuardResult =
+  | { allowed: true; authentication: Authentication; headers: Record<string, string> }
+  | { allowed: false; problem: ProblemError; headers: Record<string, string> };
+
+/**
+ * Runs the checks of a protected request in order: authenticate, charge the
+ * rate limits, then check the route's scopes and roles. Every step fails
+ * closed with a problem.
+ */
+export class RequestGuard {
+  readonly #authenticator: Authenticator;
+  readonly #rateLimit: RateLimitSettings | undefined;
+
+  constructor(settings: GuardSettings) {
+    this.#authenticator = new Authenticator(settings);
+    this.#rateLimit = settings.rateLimit;
+    for (const rule of settings.rateLimit?.limits ?? []) {
+      validateLimitRule(rule);
+    }
+  }
+
+  /** Validates a route's access settings once, when the route is declared. */
+  validateAccess(access: RouteAccess): void {
+    for (const rule of access.limits ?? []) {
+      validateLimitRule(rule);
+    }
+    if ((access.limits ?? []).length > 0 && this.#rateLimit === undefined) {
+      throw new RangeError('A route declares limits, but no rateLimit limiter is configured.');
+    }
+  }
+
+  /**
+   * Charges only the route's own limits, for a caller that an earlier check
+   * of the same request already authenticated and charged.
+   */
+  async chargeRouteLimits(
+    request: { ip: string; log: CredentialRequest['log'] },
+    identity: Identity,
+    access: RouteAccess,
+    scope: string,
+  ): Promise<{ headers: Record<string, string>; problem: ProblemError | undefined }> {
+    if (this.#rateLimit === undefined || (access.limits ?? []).length === 0) {
+      return { headers: {}, problem: undefined };
+    }
+
+    const outcome = await chargeRequest({ ...this.#rateLimit, limits: [] }, access.limits ?? [], { ip: request.ip, identity }, scope);
+    if (outcome.problem !== undefined) {
+      request.log.info({ code: outcome.problem.code }, 'rate limit reached');
+    }
+    return { headers: outcome.headers, problem: outcome.problem };
+  }
+
+  /** Guards one request to the route `scope` (method and route template). */
+  async check(request: CredentialRequest & { ip: string }, access: RouteAccess, scope: string): Promise<GuardResult> {
+    let headers: Record<string, string> = {};
+
+    try {
+      const authentication = await this.#authenticator.authenticate(request);
+
+      if (this.#rateLimit !== undefined) {
+        const outcome = await chargeRequest(this.#rateLimit, access.limits ?? [], { ip: request.ip, identity: authentication.identity }, scope);
+        headers = outcome.headers;
+        if (outcome.problem !== undefined) {
+          request.log.info({ code: outcome.problem.code }, 'rate limit reached');
+          return { allowed: false, problem: outcome.problem, headers };
+        }
+      }
+
+      authorize(authentication.identity, { scopes: access.scopes ?? [], roles: access.roles ?? [] });
+      return { allowed: true, authentication, headers };
+    } catch (error) {
+      if (error instanceof ProblemError) {
+        return { allowed: false, problem: error, headers };
+      }
+      throw error;
+    }
+  }
+}

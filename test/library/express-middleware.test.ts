@@ -1,0 +1,132 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { IdentityAssertionSigner } from '../../src/core/identity-assertion.js';
+import type { Identity } from '../../src/core/identity-headers.js';
+import { ProblemError, createRateLimiter } from '../../src/library/index.js';
+import { identityOf, portcullis, problemHandler, securityHeaders } from '../../src/library/express.js';
+
+const ISSUER = 'https://id.example.com';
+const AUDIENCE = `${ISSUER}/api`;
+
+const reader: Identity = { subject: 'reader', scopes: ['orders:read'], roles: [], clientId: 'app', credential: 'jwt' };
+
+describe('Express middleware', () => {
+  const signer = new IdentityAssertionSigner({ seed: randomBytes(32), issuer: ISSUER, audience: AUDIENCE });
+  let server: Server;
+  let baseUrl: string;
+
+  async function call(method: string, path: string, identity: Identity | undefined, signedPath = path): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (identity !== undefined) {
+      headers['x-portcullis-identity'] = await signer.sign(identity, { method, target: signedPath, requestId: randomUUID() });
+    }
+    return fetch(`${baseUrl}${path}`, { method, headers });
+  }
+
+  beforeAll(async () => {
+    const auth = portcullis({
+      identityAssertions: { issuer: ISSUER, audience: AUDIENCE, jwks: await signer.publicJwks() },
+      rateLimit: { limiter: createRateLimiter(), limits: [{ name: 'per-user', key: ['sub'], limit: 100, period: '1s', onStoreFailure: 'open' }] },
+    });
+
+    const router = express.Router();
+    router.get('/orders', auth.requireAccess({ scopes: ['orders:read'] }), (request, response) => {
+      response.json(identityOf(request));
+    });
+    router.get('/admin', auth.requireAccess({ scopes: ['orders:read'], roles: ['admin'] }), (_request, response) => {
+      response.json({ ok: true });
+    });
+    router.get(
+      '/exports/:id',
+      auth.requireAccess({ limits: [{ name: 'exports', key: ['sub'], limit: 1, period: '1h', onStoreFailure: 'closed' }] }),
+      (_request, response) => {
+        response.json({ ok: true });
+      },
+    );
+    router.get('/fails', () => {
+      throw new Error('database password=hunter2 unreachable');
+    });
+    router.get('/gone', () => {
+      throw new ProblemError('not_found', 'No such thing exists.');
+    });
+
+    const app = express();
+    app.use(securityHeaders());
+    app.use(auth);
+    app.use('/v1', router);
+    app.use(problemHandler());
+
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('accepts an assertion for the full path', async () => {
+    const response = await call('GET', '/v1/orders', reader);
+
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as Identity).subject).toBe('reader');
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(response.headers.get('ratelimit-policy')).toBe('"per-user";q=100;w=1');
+  });
+
+  it('rejects an assertion for the router path', async () => {
+    const response = await call('GET', '/v1/orders', reader, '/orders');
+
+    expect(response.status).toBe(401);
+    expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    expect(((await response.json()) as { detail: string }).detail).toContain('another method or path');
+  });
+
+  it('rejects a missing assertion', async () => {
+    const response = await call('GET', '/v1/orders', undefined);
+
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toBe('Bearer realm="portcullis"');
+  });
+
+  it('enforces scopes and roles', async () => {
+    const withoutScope = await call('GET', '/v1/orders', { ...reader, scopes: [] });
+    const withoutRole = await call('GET', '/v1/admin', reader);
+
+    expect(withoutScope.status).toBe(403);
+    expect(((await withoutScope.json()) as { code: string }).code).toBe('insufficient_scope');
+    expect(withoutRole.status).toBe(403);
+    expect(((await withoutRole.json()) as { code: string }).code).toBe('forbidden');
+  });
+
+  it('keys route limits by template', async () => {
+    const exporter = { ...reader, subject: 'exporter' };
+
+    expect((await call('GET', '/v1/exports/1', exporter)).status).toBe(200);
+    const denied = await call('GET', '/v1/exports/2', exporter);
+
+    expect(denied.status).toBe(429);
+    expect(denied.headers.get('retry-after')).not.toBeNull();
+    expect(denied.headers.get('ratelimit-policy')).toBe('"per-user";q=100;w=1, "exports";q=1;w=3600');
+  });
+
+  it('hides unexpected errors', async () => {
+    const response = await call('GET', '/v1/fails', reader);
+    const body = await response.text();
+
+    expect(response.status).toBe(500);
+    expect(body).not.toContain('hunter2');
+    expect(JSON.parse(body)).toMatchObject({ code: 'internal_error', request_id: response.headers.get('x-request-id') });
+  });
+
+  it('sends thrown problems', async () => {
+    const response = await call('GET', '/v1/gone', reader);
+
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { detail: string }).detail).toBe('No such thing exists.');
+  });
+});

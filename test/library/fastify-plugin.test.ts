@@ -1,0 +1,282 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { AccountService } from '../../src/accounts/account-service.js';
+import { ApiKeyService } from '../../src/api-keys/api-key-service.js';
+import { KeyedHash } from '../../src/core/keyed-hash.js';
+import { deriveKey } from '../../src/core/secret-box.js';
+import { createRateLimiter, openApiKeyStore, type ApiKeyStore, type OutboundPolicy } from '../../src/library/index.js';
+import { identityOf, portcullis, type PortcullisFastifyOptions } from '../../src/library/fastify.js';
+import { openDatabase } from '../../src/store/database.js';
+import { defaultDatabaseUrl } from '../../src/store/database-url.js';
+import { createRepositories } from '../../src/store/repositories.js';
+import { loadServerSecret } from '../../src/store/server-secret.js';
+
+const ISSUER = 'https://id.example.com';
+const AUDIENCE = `${ISSUER}/api`;
+const ALLOWED_ORIGIN = 'https://app.example.com';
+
+interface Problem {
+  code: string;
+  status: number;
+  detail: string;
+}
+
+/** A JWK Set served over HTTP on loopback, counting its fetches. */
+interface KeyServer {
+  url: string;
+  fetches: number;
+  server: Server;
+}
+
+async function startKeyServer(jwks: { keys: JWK[] } | 'error'): Promise<KeyServer> {
+  const keyServer: KeyServer = { url: '', fetches: 0, server: createServer() };
+  keyServer.server.on('request', (_request, response) => {
+    keyServer.fetches += 1;
+    if (jwks === 'error') {
+      response.statusCode = 500;
+      response.end('{}');
+      return;
+    }
+    response.setHeader('content-type', 'application/json');
+    response.end(JSON.stringify(jwks));
+  });
+  await new Promise<void>((resolve) => keyServer.server.listen(0, '127.0.0.1', resolve));
+  keyServer.url = `http://127.0.0.1:${(keyServer.server.address() as AddressInfo).port}/jwks`;
+  return keyServer;
+}
+
+function loopbackPolicy(url: string): OutboundPolicy {
+  const port = Number(new URL(url).port);
+  return { allowHttp: true, allowedPorts: [port], allowedHosts: [{ name: '127.0.0.1', allowInternal: true }] };
+}
+
+/** Creates a Portcullis data directory with one account and returns an API key of that account. */
+async function createDataDirWithKey(dataDir: string): Promise<{ key: string; ownerId: string }> {
+  const db = await openDatabase(defaultDatabaseUrl(dataDir));
+  try {
+    const serverSecret = loadServerSecret(dataDir);
+    const { accounts, apiKeys } = createRepositories(db, serverSecret);
+    const owner = await new AccountService(accounts).register({ username: 'keyholder', email: 'keyholder@example.com', password: 'Correct-Horse-Battery-9' }, []);
+    const service = new ApiKeyService(apiKeys, accounts, new KeyedHash(deriveKey(serverSecret, 'api key hashes')), () => undefined);
+    const created = await service.create(owner, { name: 'library test', scopes: ['orders:read'] });
+    return { key: created.value, ownerId: owner.id };
+  } finally {
+    await db.destroy();
+  }
+}
+
+describe('Fastify plugin', () => {
+  let privateKey: CryptoKey;
+  let keyServer: KeyServer;
+  let failingKeyServer: KeyServer;
+  let dataDir: string;
+  let apiKeyStore: ApiKeyStore;
+  let apiKey: { key: string; ownerId: string };
+  let app: FastifyInstance;
+
+  async function token(claims: Record<string, unknown> = {}, signingKey: CryptoKey = privateKey): Promise<string> {
+    return new SignJWT({ client_id: 'app', grant_id: 'grant-1', scope: 'orders:read', roles: [], ...claims })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'test-key' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject((claims['sub'] as string | undefined) ?? 'alice')
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(signingKey);
+  }
+
+  async function createApp(overrides: Partial<PortcullisFastifyOptions> = {}): Promise<FastifyInstance> {
+    const instance = Fastify();
+    await instance.register(portcullis, {
+      accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url, outbound: loopbackPolicy(keyServer.url) },
+      apiKeys: apiKeyStore,
+      rateLimit: { limiter: createRateLimiter(), limits: [{ name: 'per-user', key: ['sub'], limit: 1000, period: '1s', onStoreFailure: 'open' }] },
+      cors: { origins: [ALLOWED_ORIGIN] },
+      ...overrides,
+    });
+
+    instance.get('/orders', { config: { portcullis: { scopes: ['orders:read'] } } }, async (request) => identityOf(request));
+    instance.get('/admin', { config: { portcullis: { scopes: ['admin'], roles: ['admin'] } } }, async () => ({ ok: true }));
+    instance.get('/public', { config: { portcullis: { public: true } } }, async () => ({ ok: true }));
+    instance.get(
+      '/exports',
+      { config: { portcullis: { limits: [{ name: 'exports', key: ['sub'], limit: 1, period: '1h', onStoreFailure: 'closed' }] } } },
+      async () => ({ ok: true }),
+    );
+    await instance.ready();
+    return instance;
+  }
+
+  function expectProblem(response: LightMyRequestResponse, status: number, code: string): Problem {
+    expect(response.statusCode).toBe(status);
+    expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    const problem = response.json<Problem>();
+    expect(problem.code).toBe(code);
+    expect(problem.status).toBe(status);
+    expect(response.body).not.toMatch(/\n\s+at /);
+    return problem;
+  }
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('ES256');
+    privateKey = pair.privateKey;
+    keyServer = await startKeyServer({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'test-key', alg: 'ES256', use: 'sig' }] });
+    failingKeyServer = await startKeyServer('error');
+
+    dataDir = await mkdtemp(join(tmpdir(), 'portcullis-library-'));
+    apiKey = await createDataDirWithKey(dataDir);
+    apiKeyStore = await openApiKeyStore({ dataDir });
+
+    app = await createApp();
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await apiKeyStore.close();
+    await rm(dataDir, { recursive: true, force: true });
+    await new Promise((resolve) => keyServer.server.close(resolve));
+    await new Promise((resolve) => failingKeyServer.server.close(resolve));
+  });
+
+  it('accepts a valid access token', async () => {
+    const response = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${await token()}` } });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ subject: 'alice', scopes: ['orders:read'], credential: 'jwt', clientId: 'app' });
+    expect(response.headers['ratelimit-policy']).toBe('"per-user";q=1000;w=1');
+    expect(response.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('requires a credential', async () => {
+    const problem = expectProblem(await app.inject({ url: '/orders' }), 401, 'unauthorized');
+
+    expect(problem.detail).toContain('credential is required');
+  });
+
+  it('rejects a token of another key', async () => {
+    const other = await generateKeyPair('ES256');
+    const response = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${await token({}, other.privateKey)}` } });
+
+    const problem = expectProblem(response, 401, 'unauthorized');
+    expect(problem.detail).toContain('signature is invalid');
+  });
+
+  it('rejects a token of another issuer', async () => {
+    const forged = await new SignJWT({ client_id: 'app', scope: 'orders:read' })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'test-key' })
+      .setIssuer('https://evil.example.com')
+      .setAudience(AUDIENCE)
+      .setSubject('alice')
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
+
+    const problem = expectProblem(await app.inject({ url: '/orders', headers: { authorization: `Bearer ${forged}` } }), 401, 'unauthorized');
+    expect(problem.detail).toContain('"iss"');
+  });
+
+  it('enforces route scopes', async () => {
+    const response = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${await token({ scope: 'orders:write' })}` } });
+
+    const problem = expectProblem(response, 403, 'insufficient_scope');
+    expect(problem.detail).toContain('orders:read');
+    expect(response.headers['www-authenticate']).toContain('error="insufficient_scope"');
+  });
+
+  it('enforces route roles', async () => {
+    const withoutRole = await app.inject({ url: '/admin', headers: { authorization: `Bearer ${await token({ scope: 'admin' })}` } });
+    expectProblem(withoutRole, 403, 'forbidden');
+
+    const withRole = await app.inject({ url: '/admin', headers: { authorization: `Bearer ${await token({ scope: 'admin', roles: ['admin'] })}` } });
+    expect(withRole.statusCode).toBe(200);
+  });
+
+  it('accepts an API key from the store', async () => {
+    const response = await app.inject({ url: '/orders', headers: { 'x-api-key': apiKey.key } });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ subject: apiKey.ownerId, credential: 'api_key' });
+  });
+
+  it('rejects an unknown API key', async () => {
+    const unknown = `${apiKey.key.slice(0, -4)}AAAA`;
+
+    expectProblem(await app.inject({ url: '/orders', headers: { 'x-api-key': unknown } }), 401, 'unauthorized');
+  });
+
+  it('applies route limits', async () => {
+    const headers = { authorization: `Bearer ${await token({ sub: 'exporter' })}` };
+
+    expect((await app.inject({ url: '/exports', headers })).statusCode).toBe(200);
+    const denied = await app.inject({ url: '/exports', headers });
+
+    const problem = expectProblem(denied, 429, 'rate_limited');
+    expect(problem.detail).toContain("'exports'");
+    expect(Number(denied.headers['retry-after'])).toBeGreaterThan(0);
+    expect(denied.headers['ratelimit']).toContain('"exports";r=0');
+  });
+
+  it('keeps public routes open', async () => {
+    const response = await app.inject({ url: '/public' });
+
+    expect(response.statusCode).toBe(200);
+  });
+
+  it('authenticates unknown paths first', async () => {
+    expectProblem(await app.inject({ url: '/nowhere' }), 401, 'unauthorized');
+
+    const known = await app.inject({ url: '/nowhere', headers: { authorization: `Bearer ${await token()}` } });
+    expectProblem(known, 404, 'not_found');
+  });
+
+  it('answers only listed CORS origins', async () => {
+    const allowed = await app.inject({ url: '/public', headers: { origin: ALLOWED_ORIGIN } });
+    const other = await app.inject({ url: '/public', headers: { origin: 'https://evil.example.com' } });
+    const nullOrigin = await app.inject({ url: '/public', headers: { origin: 'null' } });
+
+    expect(allowed.headers['access-control-allow-origin']).toBe(ALLOWED_ORIGIN);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    expect(nullOrigin.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('answers 503 when the keys cannot be fetched', async () => {
+    const failing = await createApp({
+      accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: failingKeyServer.url, outbound: loopbackPolicy(failingKeyServer.url) },
+    });
+
+    const response = await failing.inject({ url: '/orders', headers: { authorization: `Bearer ${await token()}` } });
+
+    expectProblem(response, 503, 'service_unavailable');
+    expect(failingKeyServer.fetches).toBeGreaterThan(0);
+    await failing.close();
+  });
+
+  it('fetches keys only through the outbound guard', async () => {
+    const before = keyServer.fetches;
+    const guarded = await createApp({ accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url } });
+
+    const response = await guarded.inject({ url: '/orders', headers: { authorization: `Bearer ${await token()}` } });
+
+    expectProblem(response, 503, 'service_unavailable');
+    expect(keyServer.fetches).toBe(before);
+    await guarded.close();
+  });
+
+  it('rejects invalid settings at start', async () => {
+    await expect(createApp({ accessTokens: undefined, apiKeys: undefined })).rejects.toThrow(/at least one of/);
+    await expect(
+      createApp({ rateLimit: { limiter: createRateLimiter(), limits: [{ name: 'bad', key: ['ip'], limit: 1, period: 'soon', onStoreFailure: 'open' }] } }),
+    ).rejects.toThrow(/Invalid rate limit 'bad'/);
+    await expect(createApp({ cors: { origins: ['*'] } })).rejects.toThrow(/Invalid CORS origin/);
+  });
+});
