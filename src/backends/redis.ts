@@ -89,8 +89,8 @@ function connectCluster(url: string, keyPrefix: string): Cluster {
  */
 export function createCluster(url: string, redisOptions: RedisOptions, clusterOptions: ClusterOptions = {}): Cluster {
   const seed = new URL(url);
-  // The cluster client must add the prefix before it hashes a key to a slot;
-  // a prefix added by each node's client would send keys to the wrong node.
+  // The cluster client adds the prefix before it hashes a key to a slot. A
+  // prefix added later by each node's client would send keys to the wrong node.
   const { keyPrefix, ...nodeOptions } = redisOptions;
   return new Cluster([{ host: seed.hostname, port: Number(seed.port || 6379) }], {
     enableOfflineQueue: false,

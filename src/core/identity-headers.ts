@@ -3,7 +3,8 @@
  *
  * The gateway deletes every header with the `x-portcullis-` prefix from the
  * incoming request before it adds its own, so an upstream that is reachable
- * only through the gateway can trust them.
+ * only through the gateway can trust them. An upstream that others can reach
+ * verifies the signed `x-portcullis-identity` header instead.
  */
 
 export const IDENTITY_HEADER_PREFIX = 'x-portcullis-';
