@@ -147,6 +147,17 @@ async function authenticateApiKey(
   }
 }
 
+const CREDENTIAL_HINTS: Record<CredentialKind, string> = {
+  jwt: 'an access token ("Authorization: Bearer <token>")',
+  api_key: 'an API key ("X-API-Key: <key>")',
+};
+
+/** Names the credential kinds a caller may send here, so the hint never offers one that would be refused. */
+function acceptedCredentials(accepted: readonly CredentialKind[], deps: AuthenticationDependencies): string {
+  const usable = accepted.filter((kind) => (kind === 'api_key' ? deps.apiKeys !== undefined : deps.verifier !== undefined));
+  return usable.map((kind) => CREDENTIAL_HINTS[kind]).join(' or ');
+}
+
 function describe(credential: PresentedCredential): string {
   return credential.kind === 'api_key' ? 'API keys are' : 'access tokens are';
 }
@@ -166,7 +177,7 @@ export async function authenticate(
   const presented = extractCredential(request);
   switch (presented.kind) {
     case 'missing':
-      throw unauthorized('A credential is required: an access token ("Authorization: Bearer <token>") or an API key ("X-API-Key: <key>").', accepted);
+      throw unauthorized(`A credential is required: ${acceptedCredentials(accepted, deps)}.`, accepted);
     case 'malformed':
       throw unauthorized(`The credentials are invalid: ${presented.reason}.`, accepted, 'invalid_request');
     default:

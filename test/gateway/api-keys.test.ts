@@ -196,6 +196,10 @@ describe('API keys', () => {
     const response = await withKey(key, '/admin/orders');
     expect(response.status).toBe(401);
     expect(((await response.json()) as { detail: string }).detail).toBe('API keys are not accepted for this operation.');
+
+    const anonymous = await fetch(`${server.url}/api/admin/orders`);
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { detail: string }).detail).toBe('A credential is required: an access token ("Authorization: Bearer <token>").');
   });
 
   it('restricts keys to their source ranges', async () => {
