@@ -1,5 +1,5 @@
 /**
- * Measures gateway throughput for the same GET of a 225-byte JSON order.
+ * Measures gateway throughput for the same GET of a page with one JSON order.
  * The request goes directly to a node:http upstream, through a bare
  * node:http proxy (without and with jose JWT verification) and through
  * typical Express and Fastify gateways. It also goes through Portcullis with
@@ -23,7 +23,7 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 
 import { selectLoadGenerator, type LoadGenerator, type LoadResult } from './lib/load.js';
-import { ORDER_BODY } from './lib/order.js';
+import { ORDER_BODY, ORDER_BYTES } from './lib/order.js';
 import { buildPortcullis, obtainCredentials, startBenchPortcullis, type BenchCredentials, type StartedPortcullis } from './lib/portcullis.js';
 import { log, positiveInteger, readCommandLine, runBenchmarkCommand } from './lib/command.js';
 import { canPinCores, startProcess, waitForPort, type ManagedProcess } from './lib/processes.js';
@@ -286,12 +286,13 @@ async function measure(options: Options, directory: string): Promise<void> {
     'Every request is `GET /api/orders` (`GET /orders` for the direct scenario) with an `Origin` header',
     'and a valid credential: the same ES256 access token from Portcullis\'s authorization code flow,',
     `${options.tokens.toLocaleString('en-US')} further tokens of the same grant sent in turn by every connection in scenario 5b,`,
-    'or an `orders:read` API key in scenario 6. The upstream is a node:http server returning a 225-byte',
-    'JSON order. Every rate limit is far above the load, so no request is refused and all scenarios do',
+    `or an \`orders:read\` API key in scenario 6. The upstream is a node:http server returning a ${ORDER_BYTES}-byte`,
+    'page of one JSON order. Every rate limit is far above the load, so no request is refused and all scenarios do',
     'the same work. The comparison stacks verify the token with jose against Portcullis\'s JWK Set',
     '(issuer, audience, `typ`, ES256, scope), and all of them reuse upstream connections. Portcullis',
     'also checks that the token\'s grant is not revoked (an SQLite read, reused for up to 1 s while',
     'the token cache is on), validates the request against the demo OpenAPI document (off in 5d),',
+    'checks and filters the response against the same document (in every Portcullis scenario),',
     'applies its per-address limit, CORS and security headers, and runs from the compiled `dist/`',
     'with request logging off (log level `warn`), since the comparison stacks log nothing.',
     '',

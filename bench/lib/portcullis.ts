@@ -65,6 +65,9 @@ export async function writePortcullisConfig(directory: string, variant: Portcull
     corsOrigins: [BENCH_ORIGIN],
     tokens: { accessToken: ACCESS_TOKEN_SECONDS },
     gateway: {
+      // The demo document declares GET /orders, so requests and responses
+      // are checked against it as they would be in front of the demo.
+      openapi: join(REPOSITORY_ROOT, 'openapi/demo-orders.yaml'),
       validateRequests: variant.validateRequests,
       tokenCache: { enabled: variant.tokenCache, maxEntries: 10_000 },
     },

@@ -1,6 +1,6 @@
 /**
  * The benchmark upstream: a plain node:http server that returns one fixed
- * JSON order of 225 bytes for GET /orders and GET /api/orders, and 404
+ * page of one JSON order for GET /orders and GET /api/orders, and 404
  * for anything else. It prints its port as a JSON line when it listens.
  */
 import { createServer } from 'node:http';
