@@ -30,6 +30,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 
+import { SeenIds } from './cache/seen-ids.js';
 import type { CredentialKind, Identity } from './identity-headers.js';
 
 /** Request header that carries the identity assertion. */
@@ -145,6 +146,8 @@ export interface IdentityAssertionVerifierOptions {
   maxLifetimeSeconds?: number;
   /** Accepted clock difference, in seconds. Default 5. */
   clockToleranceSeconds?: number;
+  /** How many used assertion ids are remembered to reject replays. Default 100000. */
+  replayCacheSize?: number;
 }
 
 /** An assertion that failed verification; `reason` is safe to show to the client. */
@@ -160,6 +163,7 @@ export class InvalidIdentityAssertionError extends Error {
 
 const DEFAULT_MAX_LIFETIME_SECONDS = 60;
 const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
+const DEFAULT_REPLAY_CACHE_SIZE = 100_000;
 
 function describeJoseError(error: errors.JOSEError): string {
   if (error instanceof errors.JWTExpired) {
@@ -230,16 +234,22 @@ function identityOf(payload: JWTPayload): Identity {
  * configured set, and the assertion must name the method and request target
  * of the request that carries it.
  *
- * NOTE: `jti` values are not remembered, so within its lifetime an
- * assertion can be replayed for the same method and target, with any body.
+ * Each assertion is accepted once: its `jti` is remembered until it
+ * expires, and a second use gets InvalidIdentityAssertionError.
+ *
+ * NOTE: the used ids live in this process. A service that runs several
+ * instances can still be sent one assertion once per instance, and the body
+ * is not bound to the assertion.
  */
 export class IdentityAssertionVerifier {
   readonly #options: IdentityAssertionVerifierOptions;
   readonly #getKey: JWTVerifyGetKey;
+  readonly #usedIds: SeenIds;
 
   constructor(options: IdentityAssertionVerifierOptions) {
     this.#options = options;
     this.#getKey = typeof options.keys === 'function' ? options.keys : createLocalJWKSet(options.keys);
+    this.#usedIds = new SeenIds(options.replayCacheSize ?? DEFAULT_REPLAY_CACHE_SIZE);
   }
 
   /**
@@ -278,6 +288,13 @@ export class IdentityAssertionVerifier {
       throw new InvalidIdentityAssertionError('the identity assertion was issued for another method or path');
     }
 
-    return { identity: identityOf(payload), requestId: stringClaim(payload, 'jti') };
+    // Checked last, so an assertion presented for the wrong request is not used up.
+    const requestId = stringClaim(payload, 'jti');
+    const expiresAt = ((payload.exp as number) + clockTolerance) * 1000;
+    if (!this.#usedIds.use(requestId, expiresAt)) {
+      throw new InvalidIdentityAssertionError('the identity assertion was already used');
+    }
+
+    return { identity: identityOf(payload), requestId };
   }
 }

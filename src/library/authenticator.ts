@@ -47,6 +47,8 @@ export interface IdentityAssertionSettings {
   outbound?: OutboundPolicy;
   /** Longest accepted assertion lifetime, in seconds. Default 60. */
   maxLifetimeSeconds?: number;
+  /** How many used assertion ids are remembered to reject replays. Default 100000. */
+  replayCacheSize?: number;
 }
 
 /** The credentials a service accepts. At least one must be set. */
@@ -80,7 +82,13 @@ function assertionKeys(settings: IdentityAssertionSettings): IdentityAssertionVe
   }
 
   const keys = settings.jwks ?? remoteJwks(settings.jwksUrl as string, settings.outbound);
-  return new IdentityAssertionVerifier({ issuer: settings.issuer, audience: settings.audience, keys, maxLifetimeSeconds: settings.maxLifetimeSeconds });
+  return new IdentityAssertionVerifier({
+    issuer: settings.issuer,
+    audience: settings.audience,
+    keys,
+    maxLifetimeSeconds: settings.maxLifetimeSeconds,
+    replayCacheSize: settings.replayCacheSize,
+  });
 }
 
 function accessTokenVerifier(settings: AccessTokenSettings): AccessTokenVerifier {

@@ -70,6 +70,16 @@ describe('gateway identity assertion', () => {
     await expect(verifier.verify(assertion, 'GET', '/base/admin/orders')).rejects.toThrow('another method or path');
   });
 
+  it('accepts each assertion once', async () => {
+    await callApi(server, '/orders', token);
+    const forwarded = received.at(-1) as ReceivedRequest;
+    const assertion = forwarded.headers['x-portcullis-identity'] as string;
+
+    await expect(verifier.verify(assertion, 'GET', '/base/other')).rejects.toThrow('another method or path');
+    expect((await verifier.verify(assertion, forwarded.method, forwarded.url)).requestId).toBe(forwarded.headers['x-portcullis-request-id']);
+    await expect(verifier.verify(assertion, forwarded.method, forwarded.url)).rejects.toThrow('already used');
+  });
+
   it('publishes only the assertion key', async () => {
     const response = await fetch(`${server.url}/.well-known/portcullis-identity-jwks.json`);
     const assertionKeys = (await response.json()) as { keys: Array<{ kid: string; alg: string; d?: string }> };

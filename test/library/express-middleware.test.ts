@@ -86,6 +86,15 @@ describe('Express middleware', () => {
     expect(((await response.json()) as { detail: string }).detail).toContain('another method or path');
   });
 
+  it('rejects a replayed assertion', async () => {
+    const headers = { 'x-portcullis-identity': await signer.sign(reader, { method: 'GET', target: '/v1/orders', requestId: randomUUID() }) };
+
+    expect((await fetch(`${baseUrl}/v1/orders`, { headers })).status).toBe(200);
+    const replayed = await fetch(`${baseUrl}/v1/orders`, { headers });
+    expect(replayed.status).toBe(401);
+    expect(((await replayed.json()) as { detail: string }).detail).toContain('already used');
+  });
+
   it('rejects a missing assertion', async () => {
     const response = await call('GET', '/v1/orders', undefined);
 
