@@ -27,6 +27,11 @@ export class LruCache<K, V> {
     return value;
   }
 
+  /** Returns the least recently used entry without marking it as used. */
+  oldest(): [K, V] | undefined {
+    return this.#entries.entries().next().value;
+  }
+
   /** Returns the value without marking it as recently used. */
   peek(key: K): V | undefined {
     return this.#entries.get(key);

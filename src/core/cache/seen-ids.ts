@@ -1,21 +1,19 @@
+import { LruCache } from './lru-cache.js';
+
 /**
  * Remembers single-use ids until they expire, so that a second use within
  * their lifetime can be rejected.
  *
  * Ids arrive with nearly the same lifetime, so insertion order is close to
- * expiry order and expired ids are swept from the front. When more ids are
- * alive than `maxEntries`, the oldest is forgotten first, which bounds memory
- * at the cost of letting that one id be used again.
+ * expiry order and expired ids are swept from the oldest end. When more ids
+ * are alive than `maxEntries`, the oldest is forgotten first, which bounds
+ * memory at the cost of letting that one id be used again.
  */
 export class SeenIds {
-  readonly #expiries = new Map<string, number>();
-  readonly #maxEntries: number;
+  readonly #expiries: LruCache<string, number>;
 
   constructor(maxEntries: number) {
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) {
-      throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
-    }
-    this.#maxEntries = maxEntries;
+    this.#expiries = new LruCache(maxEntries);
   }
 
   get size(): number {
@@ -29,26 +27,18 @@ export class SeenIds {
   use(id: string, expiresAt: number, now = Date.now()): boolean {
     this.#sweep(now);
 
-    const known = this.#expiries.get(id);
+    const known = this.#expiries.peek(id);
     if (known !== undefined && known > now) {
       return false;
     }
 
-    this.#expiries.delete(id);
     this.#expiries.set(id, expiresAt);
-    if (this.#expiries.size > this.#maxEntries) {
-      const oldest = this.#expiries.keys().next().value as string;
-      this.#expiries.delete(oldest);
-    }
     return true;
   }
 
   #sweep(now: number): void {
-    for (const [id, expiresAt] of this.#expiries) {
-      if (expiresAt > now) {
-        return;
-      }
-      this.#expiries.delete(id);
+    for (let entry = this.#expiries.oldest(); entry !== undefined && entry[1] <= now; entry = this.#expiries.oldest()) {
+      this.#expiries.delete(entry[0]);
     }
   }
 }
