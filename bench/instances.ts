@@ -21,7 +21,8 @@ import { writeFile } from 'node:fs/promises';
 
 import { defaultRateLimits } from '../src/config/load.js';
 import { selectLoadGenerator, type LoadResult } from './lib/load.js';
-import { freePort, obtainCredentials } from './lib/portcullis.js';
+import { freePort } from '../test/support/server.js';
+import { obtainCredentials } from './lib/portcullis.js';
 import { startProcess, stopAll, waitForHttp, waitForPort } from './lib/processes.js';
 
 const REPOSITORY_ROOT = join(import.meta.dirname, '..');

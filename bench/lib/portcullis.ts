@@ -6,7 +6,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import * as client from 'openid-client';
@@ -17,6 +16,7 @@ import { defaultRateLimits } from '../../src/config/load.js';
 import { UserAgent, formEndingWith } from '../../scripts/lib/form-agent.js';
 import { startProcess, waitForHttp } from './processes.js';
 import { BENCH_ORIGIN } from './server-env.js';
+import { freePort } from '../../test/support/server.js';
 
 const REPOSITORY_ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -29,18 +29,6 @@ const ACCESS_TOKEN_SECONDS = 86_400;
 /** The highest limit the configuration schema accepts, per second: no benchmark load comes near it. */
 const UNREACHABLE_LIMIT_PER_SECOND = 1_000_000_000;
 
-/** Finds a free loopback port, so that the issuer URL can name it before the server starts. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Settings that differ between the Portcullis instances of the benchmark. */
 export interface PortcullisVariant {

@@ -1,5 +1,7 @@
 import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
+import { describeJwtError } from './jwt-errors.js';
+
 /** Claims of a verified access token (RFC 9068) that the gateway relies on. */
 export interface AccessTokenClaims {
   subject: string;
@@ -41,25 +43,6 @@ export class InvalidAccessTokenError extends Error {
     this.name = 'InvalidAccessTokenError';
     this.reason = reason;
   }
-}
-
-function describeJoseError(error: unknown): string {
-  if (error instanceof errors.JWTExpired) {
-    return 'the access token expired';
-  }
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    return `the access token's "${error.claim}" claim is invalid`;
-  }
-  if (error instanceof errors.JOSEAlgNotAllowed) {
-    return 'the access token is signed with an algorithm that is not accepted';
-  }
-  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
-    return 'the access token is signed with an unknown key';
-  }
-  if (error instanceof errors.JWSSignatureVerificationFailed) {
-    return 'the access token signature is invalid';
-  }
-  return 'the access token is malformed';
 }
 
 function requireStringArray(value: unknown, claim: string): string[] {
@@ -128,7 +111,7 @@ export class AccessTokenVerifier {
       if (!(error instanceof errors.JOSEError)) {
         throw error;
       }
-      throw new InvalidAccessTokenError(describeJoseError(error), { cause: error });
+      throw new InvalidAccessTokenError(describeJwtError(error, 'the access token'), { cause: error });
     }
 
     // One audience per token: a token minted for several resource servers

@@ -32,6 +32,7 @@ import {
 
 import { SeenIds } from './cache/seen-ids.js';
 import type { CredentialKind, Identity } from './identity-headers.js';
+import { describeJwtError } from './jwt-errors.js';
 
 /** Request header that carries the identity assertion. */
 export const IDENTITY_ASSERTION_HEADER = 'x-portcullis-identity';
@@ -165,25 +166,6 @@ const DEFAULT_MAX_LIFETIME_SECONDS = 60;
 const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
 const DEFAULT_REPLAY_CACHE_SIZE = 100_000;
 
-function describeJoseError(error: errors.JOSEError): string {
-  if (error instanceof errors.JWTExpired) {
-    return 'the identity assertion expired';
-  }
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    return `the identity assertion's "${error.claim}" claim is invalid`;
-  }
-  if (error instanceof errors.JOSEAlgNotAllowed) {
-    return 'the identity assertion is signed with an algorithm that is not accepted';
-  }
-  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
-    return 'the identity assertion is signed with an unknown key';
-  }
-  if (error instanceof errors.JWSSignatureVerificationFailed) {
-    return 'the identity assertion signature is invalid';
-  }
-  return 'the identity assertion is malformed';
-}
-
 function stringClaim(payload: JWTPayload, claim: string): string {
   const value = payload[claim];
   if (typeof value !== 'string') {
@@ -273,7 +255,7 @@ export class IdentityAssertionVerifier {
       }));
     } catch (error) {
       if (error instanceof errors.JOSEError) {
-        throw new InvalidIdentityAssertionError(describeJoseError(error), { cause: error });
+        throw new InvalidIdentityAssertionError(describeJwtError(error, 'the identity assertion'), { cause: error });
       }
       throw error;
     }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
-import { API_SCOPE, authorize, callApi, publicClient } from '../support/oauth.js';
+import { PKCE_VERIFIER, authorizationUrl, authorize, callApi, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
@@ -12,8 +12,7 @@ import { startTestServer, type TestServer } from '../support/server.js';
  * cacheable token responses.
  */
 
-const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
-const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+const VERIFIER = PKCE_VERIFIER;
 
 /** Redirect URI of the confidential web client registered for these tests. */
 const WEB_REDIRECT_URI = 'https://client.example.test/cb';
@@ -46,25 +45,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
 });
-
-function authorizationUrl(params: Record<string, string | undefined>): string {
-  const url = new URL('/oauth/authorize', server.url);
-  const defaults: Record<string, string | undefined> = {
-    client_id: server.demoClientId,
-    response_type: 'code',
-    redirect_uri: server.demoRedirectUri,
-    scope: API_SCOPE,
-    state: 'state-1',
-    code_challenge: CHALLENGE,
-    code_challenge_method: 'S256',
-  };
-  for (const [name, value] of Object.entries({ ...defaults, ...params })) {
-    if (value !== undefined) {
-      url.searchParams.set(name, value);
-    }
-  }
-  return url.href;
-}
 
 async function tokenRequest(body: Record<string, string>, authorization?: string): Promise<Response> {
   return fetch(`${server.url}/oauth/token`, {
@@ -111,12 +91,12 @@ describe('redirect URI not checked, or checked before parsing', () => {
   it.each(['https:evil.example', 'https://evil.example/cb', '//evil.example/cb', 'https:/\\evil.example', 'https://\\evil.example/cb'])(
     'rejects %s for the web client',
     async (redirectUri) => {
-      await expectErrorPageFor(authorizationUrl({ client_id: webClient.client_id, redirect_uri: redirectUri }));
+      await expectErrorPageFor(authorizationUrl(server, { client_id: webClient.client_id, redirect_uri: redirectUri }));
     },
   );
 
   it('rejects a missing redirect URI', async () => {
-    await expectErrorPageFor(authorizationUrl({ client_id: webClient.client_id, redirect_uri: undefined }));
+    await expectErrorPageFor(authorizationUrl(server, { client_id: webClient.client_id, redirect_uri: undefined }));
   });
 });
 
@@ -133,7 +113,7 @@ describe('redirect URI matched by prefix or after path normalisation', () => {
     `${WEB_REDIRECT_URI}#x`,
     'https://client.example.test/%63b',
   ])('rejects %s for the web client', async (redirectUri) => {
-    await expectErrorPageFor(authorizationUrl({ client_id: webClient.client_id, redirect_uri: redirectUri }));
+    await expectErrorPageFor(authorizationUrl(server, { client_id: webClient.client_id, redirect_uri: redirectUri }));
   });
 
   it.each([
@@ -143,7 +123,7 @@ describe('redirect URI matched by prefix or after path normalisation', () => {
     ['different case', (uri: string) => uri.toUpperCase()],
     ['an explicit port', (uri: string) => uri.replace('127.0.0.1:', '127.0.0.1:0')],
   ])('rejects a loopback redirect URI with %s', async (_name, mutate) => {
-    await expectErrorPageFor(authorizationUrl({ redirect_uri: mutate(server.demoRedirectUri) }));
+    await expectErrorPageFor(authorizationUrl(server, { redirect_uri: mutate(server.demoRedirectUri) }));
   });
 
   it('rejects a code redeemed with another redirect URI', async () => {
@@ -162,13 +142,13 @@ describe('userinfo in the redirect URI switches the host', () => {
     (uri: string) => uri.replace('http://127.0.0.1:', 'http://127.0.0.1:8090%25@evil.example:'),
     (uri: string) => uri.replace('http://127.0.0.1:', 'http://127.0.0.1%40evil.example:'),
   ])('rejects a loopback URI with userinfo (%#)', async (mutate) => {
-    await expectErrorPageFor(authorizationUrl({ redirect_uri: mutate(server.demoRedirectUri) }));
+    await expectErrorPageFor(authorizationUrl(server, { redirect_uri: mutate(server.demoRedirectUri) }));
   });
 
   it.each(['https://client.example.test@evil.example/cb', 'https://client.example.test:443@evil.example/cb', 'https://user:pass@client.example.test/cb'])(
     'rejects %s for the web client',
     async (redirectUri) => {
-      await expectErrorPageFor(authorizationUrl({ client_id: webClient.client_id, redirect_uri: redirectUri }));
+      await expectErrorPageFor(authorizationUrl(server, { client_id: webClient.client_id, redirect_uri: redirectUri }));
     },
   );
 
@@ -182,7 +162,7 @@ describe('userinfo in the redirect URI switches the host', () => {
 
 describe('PKCE downgrade by stripping the challenge', () => {
   it('rejects an authorization request without PKCE', async () => {
-    const response = await fetch(authorizationUrl({ code_challenge: undefined, code_challenge_method: undefined }), { redirect: 'manual' });
+    const response = await fetch(authorizationUrl(server, { code_challenge: undefined, code_challenge_method: undefined }), { redirect: 'manual' });
 
     expect(response.status).toBe(303);
     const location = new URL(response.headers.get('location') ?? '');
@@ -192,7 +172,7 @@ describe('PKCE downgrade by stripping the challenge', () => {
   });
 
   it('rejects a confidential client without PKCE too', async () => {
-    const response = await fetch(authorizationUrl({ client_id: webClient.client_id, redirect_uri: WEB_REDIRECT_URI, code_challenge: undefined, code_challenge_method: undefined }), {
+    const response = await fetch(authorizationUrl(server, { client_id: webClient.client_id, redirect_uri: WEB_REDIRECT_URI, code_challenge: undefined, code_challenge_method: undefined }), {
       redirect: 'manual',
     });
 

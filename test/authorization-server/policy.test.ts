@@ -2,12 +2,11 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
-import { API_SCOPE, authorize, callApi, publicClient } from '../support/oauth.js';
+import { PKCE_VERIFIER, authorizationUrl, authorize, callApi, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { UserAgent } from '../support/user-agent.js';
 
-const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
-const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+const VERIFIER = PKCE_VERIFIER;
 
 describe('authorization server policy', () => {
   let server: TestServer;
@@ -24,25 +23,6 @@ describe('authorization server policy', () => {
     await server.close();
   });
 
-  function authorizationUrl(params: Record<string, string | undefined>): string {
-    const url = new URL('/oauth/authorize', server.url);
-    const defaults: Record<string, string | undefined> = {
-      client_id: server.demoClientId,
-      response_type: 'code',
-      redirect_uri: server.demoRedirectUri,
-      scope: API_SCOPE,
-      state: 'state-1',
-      code_challenge: CHALLENGE,
-      code_challenge_method: 'S256',
-    };
-    for (const [name, value] of Object.entries({ ...defaults, ...params })) {
-      if (value !== undefined) {
-        url.searchParams.set(name, value);
-      }
-    }
-    return url.href;
-  }
-
   async function redeem(callbackUrl: URL, verifier: string, redirectUri = server.demoRedirectUri): Promise<Response> {
     return fetch(`${server.url}/oauth/token`, {
       method: 'POST',
@@ -58,7 +38,7 @@ describe('authorization server policy', () => {
   }
 
   it('rejects the plain PKCE method', async () => {
-    const response = await fetch(authorizationUrl({ code_challenge_method: 'plain', code_challenge: VERIFIER }), {
+    const response = await fetch(authorizationUrl(server, { code_challenge_method: 'plain', code_challenge: VERIFIER }), {
       redirect: 'manual',
     });
 

@@ -1,19 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { ConfigError, loadConfig } from '../../src/config/load.js';
-import { writeConfigFile } from '../support/config-file.js';
-
-function problemsOf(action: () => unknown): string[] {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      return error.problems;
-    }
-    throw error;
-  }
-  return [];
-}
+import { loadConfig } from '../../src/config/load.js';
+import { problemsOf, writeConfigFile } from '../support/config-file.js';
 
 describe('configuration loading', () => {
   it('defaults to loopback and port 8080', () => {

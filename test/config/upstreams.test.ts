@@ -3,21 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { ConfigError, DEMO_OPENAPI_DOCUMENT, loadConfig } from '../../src/config/load.js';
+import { DEMO_OPENAPI_DOCUMENT, loadConfig } from '../../src/config/load.js';
 import { runCli } from '../support/cli.js';
-import { writeConfigFile } from '../support/config-file.js';
-
-function problemsOf(action: () => unknown): string[] {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      return error.problems;
-    }
-    throw error;
-  }
-  return [];
-}
+import { problemsOf, writeConfigFile } from '../support/config-file.js';
 
 async function problemsForUpstreams(upstreams: unknown[]): Promise<string[]> {
   const file = await writeConfigFile({ gateway: { upstreams } });

@@ -23,9 +23,14 @@ async function waitForStatus(request: () => Promise<Response>, status: number, t
   return last;
 }
 
-describe('PostgreSQL outage while running', () => {
+/**
+ * Starts one instance whose PostgreSQL connection runs through a TCP proxy
+ * that the tests cut, and closes both after the suite. The proxy is opened
+ * again at the end so that the instance can shut down cleanly.
+ */
+function instanceBehindPostgresProxy(): { proxy: TcpProxy; cluster: () => TestInstances } {
   const proxy = new TcpProxy(POSTGRES_PORT);
-  let cluster: TestInstances;
+  let cluster: TestInstances | undefined;
 
   beforeAll(async () => {
     await proxy.start();
@@ -39,8 +44,14 @@ describe('PostgreSQL outage while running', () => {
     await proxy.stop();
   });
 
+  return { proxy, cluster: () => cluster as TestInstances };
+}
+
+describe('PostgreSQL outage while running', () => {
+  const { proxy, cluster } = instanceBehindPostgresProxy();
+
   it('answers 503 with Retry-After and recovers', async () => {
-    const [instance] = cluster.instances;
+    const [instance] = cluster().instances;
     const user = await createUser(instance!, `outage_${randomUUID().slice(0, 6)}`);
     const { tokens, config } = await obtainTokens(instance!, user);
     expect((await callApi(instance!, '/orders', tokens.access_token)).status).toBe(200);
@@ -81,23 +92,10 @@ describe('PostgreSQL outage while running', () => {
 });
 
 describe('PostgreSQL connection dropped mid-query', () => {
-  const proxy = new TcpProxy(POSTGRES_PORT);
-  let cluster: TestInstances;
-
-  beforeAll(async () => {
-    await proxy.start();
-    cluster = await startInstances({ count: 1, postgresPort: proxy.port });
-  });
-
-  afterAll(async () => {
-    await proxy.stop();
-    await proxy.start();
-    await cluster?.close();
-    await proxy.stop();
-  });
+  const { proxy, cluster } = instanceBehindPostgresProxy();
 
   it('fails the query without crashing', async () => {
-    const [instance] = cluster.instances;
+    const [instance] = cluster().instances;
     const query = sql`select pg_sleep(2)`.execute(instance!.running.db);
     // Give the query time to reach the server, so the connection drops while it runs.
     await new Promise((resolve) => setTimeout(resolve, 300));

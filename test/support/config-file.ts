@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { stringify } from 'yaml';
 
+import { ConfigError } from '../../src/config/load.js';
+
 /**
  * Prefix of the Redis keys and channels of this test process. Other test
  * files and other checkouts on the machine share the Redis server, and their
@@ -31,3 +33,16 @@ function withKeyPrefix(content: unknown): unknown {
 }
 
 export const REDIS_URL = process.env['PORTCULLIS_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+/** Returns the problems of the ConfigError that `action` throws, or none when it succeeds. */
+export function problemsOf(action: () => unknown): string[] {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return error.problems;
+    }
+    throw error;
+  }
+  return [];
+}

@@ -5,6 +5,33 @@ import { UserAgent, formEndingWith } from './user-agent.js';
 
 export const API_SCOPE = 'openid profile email offline_access orders:read orders:write';
 
+/** The PKCE verifier and S256 challenge from RFC 7636 appendix B. */
+export const PKCE_VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+export const PKCE_CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+
+/**
+ * Builds an authorization request URL for the demo client with PKCE. A
+ * parameter set to undefined is left out, so tests can drop any of them.
+ */
+export function authorizationUrl(server: TestServer, params: Record<string, string | undefined>): string {
+  const url = new URL('/oauth/authorize', server.url);
+  const defaults: Record<string, string | undefined> = {
+    client_id: server.demoClientId,
+    response_type: 'code',
+    redirect_uri: server.demoRedirectUri,
+    scope: API_SCOPE,
+    state: 'state-1',
+    code_challenge: PKCE_CHALLENGE,
+    code_challenge_method: 'S256',
+  };
+  for (const [name, value] of Object.entries({ ...defaults, ...params })) {
+    if (value !== undefined) {
+      url.searchParams.set(name, value);
+    }
+  }
+  return url.href;
+}
+
 /** Discovers the server with openid-client as a public client (PKCE, no secret). */
 export async function publicClient(server: TestServer, clientId = server.demoClientId): Promise<client.Configuration> {
   return client.discovery(new URL(server.issuer), clientId, undefined, client.None(), {
