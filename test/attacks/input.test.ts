@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
+import { errorFor, register } from '../support/registration.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { UserAgent, formEndingWith } from '../support/user-agent.js';
 
 /**
  * Attacks through request input: prototype pollution from JSON bodies and
@@ -106,18 +106,6 @@ describe('__proto__ in a JSON body pollutes every object', () => {
 });
 
 describe('Unicode look-alikes collide with an existing account', () => {
-  async function register(fields: Record<string, string>): Promise<{ status: number; html: string }> {
-    const agent = new UserAgent(server.url);
-    const page = await agent.fetch('/register');
-    const form = formEndingWith(await page.text(), '/register');
-    const { response } = await agent.submit(form, fields);
-    return { status: response.status, html: await response.text() };
-  }
-
-  function errorFor(html: string, field: string): string[] {
-    return [...html.matchAll(new RegExp(`<p class="error" id="${field}-error">([^<]*)</p>`, 'g'))].map((match) => match[1] ?? '');
-  }
-
   const password = 'Sturdy-Passw0rd';
 
   it.each([
@@ -127,14 +115,14 @@ describe('Unicode look-alikes collide with an existing account', () => {
     ['a combining accent', 'admin\u0301'],
     ['a zero-width space', 'ad\u200bmin'],
   ])('rejects a username with %s', async (_name, username) => {
-    const result = await register({ username, email: 'lookalike@example.com', password });
+    const result = await register(server.url, { username, email: 'lookalike@example.com', password });
 
     expect(result.status).toBe(400);
     expect(errorFor(result.html, 'username')).toEqual(['Username must be 3 to 30 characters of letters, digits and underscore.']);
   });
 
   it('rejects a username taken in another case', async () => {
-    const result = await register({ username: 'ADMIN', email: 'someone@example.com', password });
+    const result = await register(server.url, { username: 'ADMIN', email: 'someone@example.com', password });
 
     expect(result.status).toBe(400);
     expect(errorFor(result.html, 'username')).toEqual(['Username is already taken.']);
@@ -142,7 +130,7 @@ describe('Unicode look-alikes collide with an existing account', () => {
 
   it('rejects an email registered in another case', async () => {
     await createUser(server, 'mike');
-    const result = await register({ username: 'mike2', email: 'MIKE@EXAMPLE.COM', password });
+    const result = await register(server.url, { username: 'mike2', email: 'MIKE@EXAMPLE.COM', password });
 
     expect(result.status).toBe(400);
     expect(errorFor(result.html, 'email')).toEqual(['Email is already registered.']);
@@ -153,7 +141,7 @@ describe('Unicode look-alikes collide with an existing account', () => {
     ['a Kelvin sign', 'mi\u212Ae@example.com'],
     ['fullwidth letters', 'ｍｉｋｅ@example.com'],
   ])('rejects an email with %s', async (_name, email) => {
-    const result = await register({ username: 'mail_user', email, password });
+    const result = await register(server.url, { username: 'mail_user', email, password });
 
     expect(result.status).toBe(400);
     expect(errorFor(result.html, 'email')).toEqual(['Email must be a valid address such as name@example.com.']);

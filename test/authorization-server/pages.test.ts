@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { authorize, openSignInPage, publicClient } from '../support/oauth.js';
+import { errorFor, register } from '../support/registration.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { UserAgent, formEndingWith, parseForms, type PageForm } from '../support/user-agent.js';
 
@@ -16,22 +17,10 @@ describe('registration page', () => {
     await server.close();
   });
 
-  async function register(fields: Record<string, string>): Promise<{ status: number; html: string }> {
-    const agent = new UserAgent(server.url);
-    const page = await agent.fetch('/register');
-    const form = formEndingWith(await page.text(), '/register');
-    const { response } = await agent.submit(form, fields);
-    return { status: response.status, html: await response.text() };
-  }
-
-  function errorFor(html: string, field: string): string[] {
-    return [...html.matchAll(new RegExp(`<p class="error" id="${field}-error">([^<]*)</p>`, 'g'))].map((match) => match[1] ?? '');
-  }
-
   const valid = { username: 'new_user', email: 'New.User@Example.com', password: 'Sturdy-Passw0rd' };
 
   it('creates an account with a lower-cased email', async () => {
-    const result = await register(valid);
+    const result = await register(server.url, valid);
     expect(result.status).toBe(201);
 
     const account = await server.running.db.selectFrom('accounts').selectAll().where('username_key', '=', 'new_user').executeTakeFirst();
@@ -45,7 +34,7 @@ describe('registration page', () => {
     ['a hyphen', 'bad-name'],
     ['a space', 'bad name'],
   ])('rejects a username with %s', async (_name, username) => {
-    const result = await register({ ...valid, username, email: 'other@example.com' });
+    const result = await register(server.url, { ...valid, username, email: 'other@example.com' });
     expect(result.status).toBe(400);
     expect(errorFor(result.html, 'username')).toEqual(['Username must be 3 to 30 characters of letters, digits and underscore.']);
   });
@@ -56,13 +45,13 @@ describe('registration page', () => {
     ['spaces', 'us er@example.com'],
     ['two at signs', 'a@b@example.com'],
   ])('rejects an email with %s', async (_name, email) => {
-    const result = await register({ ...valid, username: 'mail_user', email });
+    const result = await register(server.url, { ...valid, username: 'mail_user', email });
     expect(result.status).toBe(400);
     expect(errorFor(result.html, 'email')).toEqual(['Email must be a valid address such as name@example.com.']);
   });
 
   it('rejects an email over 255 characters', async () => {
-    const result = await register({ ...valid, username: 'long_mail', email: `${'a'.repeat(250)}@example.com` });
+    const result = await register(server.url, { ...valid, username: 'long_mail', email: `${'a'.repeat(250)}@example.com` });
     expect(errorFor(result.html, 'email')).toEqual(['Email must be at most 255 characters.']);
   });
 
@@ -72,22 +61,22 @@ describe('registration page', () => {
     ['without lower case', 'UPPERCASE-ONLY-1', 'Password must contain a lower-case letter.'],
     ['without a digit', 'No-Digits-Here', 'Password must contain a digit.'],
   ])('rejects a password %s', async (_name, password, message) => {
-    const result = await register({ ...valid, username: 'pw_user', email: 'pw@example.com', password });
+    const result = await register(server.url, { ...valid, username: 'pw_user', email: 'pw@example.com', password });
     expect(result.status).toBe(400);
     expect(errorFor(result.html, 'password')).toEqual([message]);
   });
 
   it('rejects a password equal to the username or email', async () => {
-    const sameAsName = await register({ username: 'Passw0rdUser1', email: 'pw1@example.com', password: 'passw0rduser1' });
+    const sameAsName = await register(server.url, { username: 'Passw0rdUser1', email: 'pw1@example.com', password: 'passw0rduser1' });
     expect(errorFor(sameAsName.html, 'password')).toContain('Password must not be the username.');
 
     const email = 'Abcdefgh1@example.com';
-    const sameAsEmail = await register({ username: 'pw_user2', email, password: email });
+    const sameAsEmail = await register(server.url, { username: 'pw_user2', email, password: email });
     expect(errorFor(sameAsEmail.html, 'password')).toContain('Password must not be the email address.');
   });
 
   it('reports every broken field at once', async () => {
-    const result = await register({ username: 'x', email: 'nope', password: 'short' });
+    const result = await register(server.url, { username: 'x', email: 'nope', password: 'short' });
     expect(errorFor(result.html, 'username')).toHaveLength(1);
     expect(errorFor(result.html, 'email')).toHaveLength(1);
     expect(errorFor(result.html, 'password').length).toBeGreaterThanOrEqual(2);
@@ -95,7 +84,7 @@ describe('registration page', () => {
 
   it('writes nothing for a rejected registration', async () => {
     const before = await server.running.db.selectFrom('accounts').select('id').execute();
-    await register({ username: 'ok_name', email: 'bad', password: 'Sturdy-Passw0rd' });
+    await register(server.url, { username: 'ok_name', email: 'bad', password: 'Sturdy-Passw0rd' });
     const after = await server.running.db.selectFrom('accounts').select('id').execute();
     expect(after.length).toBe(before.length);
   });

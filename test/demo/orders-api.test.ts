@@ -425,23 +425,15 @@ describe('demo Orders API', () => {
       },
     );
 
-    it('rejects malformed JSON', async () => {
+    it.each([
+      ['malformed JSON', '{"item": "rope", "quantity": '],
+      ['an empty JSON body', ''],
+    ])('rejects %s', async (_case, payload) => {
       const response = await inject(app, {
         method: 'POST',
         url: '/orders',
         headers: { ...caller('mallory'), 'content-type': 'application/json' },
-        payload: '{"item": "rope", "quantity": ',
-      });
-
-      expectProblem(response, 400, 'invalid_json');
-    });
-
-    it('rejects an empty JSON body', async () => {
-      const response = await inject(app, {
-        method: 'POST',
-        url: '/orders',
-        headers: { ...caller('mallory'), 'content-type': 'application/json' },
-        payload: '',
+        payload,
       });
 
       expectProblem(response, 400, 'invalid_json');
