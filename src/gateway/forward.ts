@@ -90,21 +90,18 @@ export interface ForwardOptions {
 }
 
 /**
- * Sends the authorized request to the upstream with identity headers and
- * relays its response. A public operation has no identity, and its upstream
- * gets only the request id.
+ * Sends the authorized request to `path` on the upstream (from
+ * upstreamPath) with identity headers and relays its response. A public
+ * operation has no identity, and its upstream gets only the request id.
  */
 export async function forward(
   request: FastifyRequest,
   reply: FastifyReply,
   identity: Identity | undefined,
   policy: RoutePolicy,
+  path: string,
   options: ForwardOptions,
 ): Promise<FastifyReply> {
-  const path = upstreamPath(policy, request.params as Record<string, string>);
-  if (path === undefined) {
-    return sendProblem(reply, new ProblemError('not_found', 'No resource matches the path parameter.'));
-  }
 
   const queryStart = request.url.indexOf('?');
   const query = queryStart === -1 ? '' : request.url.slice(queryStart);

@@ -59,6 +59,8 @@ export interface GatewayRateLimits {
 declare module 'fastify' {
   interface FastifyRequest {
     identity?: Identity;
+    /** The upstream path of a matched operation, built once before the request is checked. */
+    upstreamPath?: string;
   }
 }
 
@@ -160,7 +162,8 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
       // operation's scopes learns nothing about its schema from 400s. Quotas
       // come last: only requests that may reach the upstream use them up.
       preHandler: async (request, reply) => {
-        if (upstreamPath(policy, request.params as Record<string, string>) === undefined) {
+        request.upstreamPath = upstreamPath(policy, request.params as Record<string, string>);
+        if (request.upstreamPath === undefined) {
           throw new ProblemError('not_found', 'No resource matches the path parameter.');
         }
         const identity = request.identity;
@@ -175,7 +178,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
         validateRequest(request, policy);
         await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, policy, options.rateLimits, scope, 'quota'));
       },
-      handler: (request, reply) => forward(request, reply, request.identity, policy, forwardOptions),
+      handler: (request, reply) => forward(request, reply, request.identity, policy, request.upstreamPath as string, forwardOptions),
     });
   }
 
