@@ -258,7 +258,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
 
   logger.info({ url, issuer: config.issuer }, 'authorization server listening');
   for (const upstream of upstreams) {
-    logger.info({ url: `${url}${upstream.mountPath}`, upstream: upstream.url, name: upstream.name }, 'gateway listening');
+    // An upstream URL may carry basic-auth credentials, which stay out of the log.
+    const upstreamUrl = upstream.url === null ? null : redactUrl(upstream.url);
+    logger.info({ url: `${url}${upstream.mountPath}`, upstream: upstreamUrl, name: upstream.name }, 'gateway listening');
   }
   if (demo !== undefined) {
     logger.info({ url: demoUrl }, 'demo Orders API listening on loopback');

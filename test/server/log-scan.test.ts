@@ -58,3 +58,14 @@ describe('log scan', () => {
     expect(logs).not.toMatch(/_session=|_interaction=|portcullis_csrf=/);
   });
 });
+
+describe('upstream URL in the start-up log', () => {
+  it('hides the password', async () => {
+    const server = await startTestServer({ upstreamUrl: 'http://gateway:Upstream-Secret-42@127.0.0.1:9/' });
+    await server.close();
+
+    const line = server.logs.find((entry) => entry.includes('gateway listening'));
+    expect(line).toContain('http://gateway:***@127.0.0.1:9/');
+    expect(server.logs.join('\n')).not.toContain('Upstream-Secret-42');
+  });
+});
