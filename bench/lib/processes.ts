@@ -90,12 +90,12 @@ export function waitForPort(managed: ManagedProcess, timeoutMs: number): Promise
   });
 }
 
-/** Polls `url` until it answers with any HTTP status, for servers that log instead of printing a port line. */
+/** Polls `url` until it responds with any HTTP status, for servers that log instead of printing a port line. */
 export async function waitForHttp(managed: ManagedProcess, url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (managed.child.exitCode !== null || managed.child.signalCode !== null) {
-      throw new Error(`${managed.name} exited before answering ${url}; its last output:\n${managed.recentOutput.join('\n')}`);
+      throw new Error(`${managed.name} exited before responding at ${url}; its last output:\n${managed.recentOutput.join('\n')}`);
     }
     try {
       await fetch(url, { signal: AbortSignal.timeout(1000) });
@@ -104,7 +104,7 @@ export async function waitForHttp(managed: ManagedProcess, url: string, timeoutM
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
-  throw new Error(`${managed.name} did not answer ${url} within ${timeoutMs} ms; its last output:\n${managed.recentOutput.join('\n')}`);
+  throw new Error(`${managed.name} did not respond at ${url} within ${timeoutMs} ms; its last output:\n${managed.recentOutput.join('\n')}`);
 }
 
 async function stop(managed: ManagedProcess): Promise<void> {

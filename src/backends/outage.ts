@@ -41,7 +41,7 @@ export function isBackendOutage(error: unknown): boolean {
   return false;
 }
 
-/** Builds the 503 problem that stands in for a backend outage. */
+/** Builds the 503 problem returned during a backend outage. */
 export function outageProblem(cause: unknown): ProblemError {
   return new ProblemError('service_unavailable', 'A storage backend of the server is unavailable. Retry shortly.', {
     headers: { 'retry-after': String(OUTAGE_RETRY_AFTER_SECONDS) },

@@ -27,14 +27,14 @@ export interface AdminContext {
   clients: ClientRepository;
   signingKeys: SigningKeyRepository;
   auditEvents: AuditRepository;
-  /** Stores an audit event of an admin action at once; a failure is reported on standard error, never fails the command. */
+  /** Stores an audit event of an admin action at once. A failure is reported on standard error and does not fail the command. */
   recordAudit(event: AuditEvent): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
  * Opens the data directory that a running server uses. SQLite in WAL mode
- * lets this process write while the server runs; the server reads accounts
+ * lets this process write while the server runs. The server reads accounts
  * and clients per request and polls signing keys, so changes apply at once.
  */
 export async function openAdminContext(dataDir: string | undefined): Promise<AdminContext> {

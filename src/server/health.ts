@@ -4,11 +4,11 @@ import { OUTAGE_RETRY_AFTER_SECONDS } from '../backends/outage.js';
 import { ProblemError } from '../core/problem.js';
 import { sendProblem } from '../http/problems.js';
 
-/** A backend that must answer for the instance to be ready. */
+/** A backend that must respond for the instance to be ready. */
 export interface ReadinessCheck {
   /** Name shown in the response, for example `postgres`. */
   name: string;
-  /** Resolves when the backend answers; rejects otherwise. */
+  /** Resolves when the backend responds, and rejects otherwise. */
   probe(): Promise<unknown>;
 }
 
@@ -33,7 +33,7 @@ async function probeWithTimeout(check: ReadinessCheck): Promise<boolean> {
 
 /**
  * Registers `GET /healthz` (the process serves requests) and `GET /readyz`
- * (every backend answers; 503 problem with Retry-After otherwise), for load
+ * (every backend responds, or a 503 problem with Retry-After), for load
  * balancers and orchestrators.
  */
 export function healthRoutes(app: FastifyInstance, checks: readonly ReadinessCheck[]): void {

@@ -2,7 +2,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 
 export const DATABASE_FILE = 'portcullis.sqlite';
 
-/** Where the relational store lives: an SQLite file or a PostgreSQL server. */
+/** Location of the relational store: an SQLite file or a PostgreSQL server. */
 export type DatabaseLocation = { dialect: 'sqlite'; path: string } | { dialect: 'postgres'; url: string };
 
 /** Builds the default `database` setting: the SQLite file inside the data directory. */
@@ -15,7 +15,7 @@ export function defaultDatabaseUrl(dataDir: string): string {
  * resolved against the working directory) or a `postgres://` or
  * `postgresql://` connection URL as libpq and node-postgres read it.
  *
- * Throws an Error whose message says what is wrong with the value.
+ * Throws an Error whose message names what is wrong with the value.
  */
 export function parseDatabaseUrl(value: string): DatabaseLocation {
   if (value.startsWith('sqlite:')) {

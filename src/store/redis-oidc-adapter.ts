@@ -28,9 +28,10 @@ export function grantSetKey(grantId: string): string {
  * with the payload. Every operation touches one key at a time (the index keys
  * are written separately), so the adapter also works on Redis Cluster.
  *
- * Keys, after the deployment's prefix: `oidc:<model>:<id>` contains `payload` and `consumed`;
- * `…:<model>:uid:<uid>` and `…:<model>:user_code:<code>` point to an id; and
- * `oidc:grant:<grantId>` lists the keys issued under a grant.
+ * Keys follow the deployment's prefix. `oidc:<model>:<id>` contains
+ * `payload` and `consumed`. `…:<model>:uid:<uid>` and
+ * `…:<model>:user_code:<code>` point to an id. `oidc:grant:<grantId>` lists
+ * the keys issued under a grant.
  */
 export class RedisOidcAdapter implements Adapter {
   readonly #redis: RedisClient;

@@ -31,12 +31,12 @@ export function parseSamples(text: string): Sample[] {
 
 /** Returns the value of the sample with exactly these labels, or 0 when the series does not exist yet. */
 export function sampleValue(samples: readonly Sample[], name: string, labels: Record<string, string>): number {
-  const wanted = Object.entries(labels);
+  const expected = Object.entries(labels);
   const found = samples.find(
     (sample) =>
       sample.name === name &&
-      Object.keys(sample.labels).length === wanted.length &&
-      wanted.every(([key, value]) => sample.labels[key] === value),
+      Object.keys(sample.labels).length === expected.length &&
+      expected.every(([key, value]) => sample.labels[key] === value),
   );
   return found?.value ?? 0;
 }

@@ -59,11 +59,11 @@ describe('PostgreSQL outage while running', () => {
     await proxy.stop();
 
     // Listing API keys reads the database on every request, past any cache.
-    const refused = await callApi(instance!, '/keys', tokens.access_token);
-    expect(refused.status).toBe(503);
-    expect(refused.headers.get('content-type')).toContain('application/problem+json');
-    expect(refused.headers.get('retry-after')).toBe('5');
-    const problem = (await refused.json()) as { code: string; detail: string };
+    const rejected = await callApi(instance!, '/keys', tokens.access_token);
+    expect(rejected.status).toBe(503);
+    expect(rejected.headers.get('content-type')).toContain('application/problem+json');
+    expect(rejected.headers.get('retry-after')).toBe('5');
+    const problem = (await rejected.json()) as { code: string; detail: string };
     expect(problem.code).toBe('service_unavailable');
     expect(problem.detail).not.toContain('127.0.0.1');
 
