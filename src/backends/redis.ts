@@ -91,7 +91,10 @@ export function createCluster(url: string, redisOptions: RedisOptions, clusterOp
   const seed = new URL(url);
   // The cluster client adds the prefix before it hashes a key to a slot. A
   // prefix added later by each node's client would send keys to the wrong node.
-  const { keyPrefix, ...nodeOptions } = redisOptions;
+  // Node connections open lazily on their first command, so a node client
+  // must queue while it connects; the cluster client fails fast, and
+  // commandTimeout bounds every command.
+  const { keyPrefix, enableOfflineQueue: _clusterLevel, ...nodeOptions } = redisOptions;
   return new Cluster([{ host: seed.hostname, port: Number(seed.port || 6379) }], {
     enableOfflineQueue: false,
     clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2000),
