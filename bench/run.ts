@@ -41,6 +41,8 @@ const HELP = `Usage: npm run bench [-- options]
   --redis <url>      Redis for the Portcullis Redis scenario (default redis://127.0.0.1:6379)
   --output <file>    markdown file whose "## Gateway throughput" section is replaced (default BENCHMARKS.md)
   --profile <dir>    write a V8 CPU profile of each Portcullis instance to this directory on exit
+  --only <ids>       measure only these scenarios (for example 5a,6) besides 1 and 2a, and
+                     print the table without writing the output file
 `;
 
 const SECTION_HEADING = '## Gateway throughput';
@@ -72,6 +74,8 @@ interface Options {
   redisUrl: string;
   output: string;
   profileDirectory: string | undefined;
+  /** Scenario ids to measure, or undefined for all of them. */
+  only: Set<string> | undefined;
 }
 
 function readOptions(): Options {
@@ -85,6 +89,7 @@ function readOptions(): Options {
       tokens: { type: 'string', default: '1000' },
       profile: { type: 'string' },
       redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
+      only: { type: 'string' },
     },
     join(REPOSITORY_ROOT, 'BENCHMARKS.md'),
   );
@@ -97,6 +102,7 @@ function readOptions(): Options {
     redisUrl: values.redis,
     output: resolve(values.output),
     profileDirectory: values.profile === undefined ? undefined : resolve(values.profile),
+    only: values.only === undefined ? undefined : new Set(values.only.split(',').map((id) => id.trim())),
   };
 }
 
@@ -232,7 +238,11 @@ async function measure(options: Options, directory: string): Promise<void> {
     fastify: await startNodeServer('Fastify stack', 'bench/servers/fastify-stack.ts', cores, verificationEnv),
   };
 
-  const scenarios = buildScenarios(urls, credentials);
+  // The direct and bare proxy scenarios stay in every run: the ratios are relative to them.
+  const scenarios = buildScenarios(urls, credentials).filter((scenario) => {
+    const id = scenario.label.slice(0, scenario.label.indexOf('.'));
+    return options.only === undefined || id === '1' || id === '2a' || options.only.has(id);
+  });
   for (const scenario of scenarios) {
     await checkScenario(scenario);
   }
@@ -271,6 +281,10 @@ async function measure(options: Options, directory: string): Promise<void> {
   process.stdout.write(`\n${table}\n`);
   if (errors !== '') {
     process.stdout.write(`\nErrors during the measurement:\n${errors}\n`);
+  }
+  if (options.only !== undefined) {
+    log(`\nmeasured only some scenarios, so ${options.output} is unchanged`);
+    return;
   }
 
   const versions = await Promise.all(COMPARED_PACKAGES.map(async (name) => `${name} ${await packageVersion(name)}`));

@@ -55,14 +55,13 @@ function isTimeout(error: unknown): boolean {
  * connection, 504 when the body does not arrive within `timeoutMs`.
  */
 export async function readUpstreamBody(upstream: UpstreamResponse, limits: BodyLimits): Promise<Buffer> {
-  const tooLarge = badGateway('The upstream response is larger than the gateway accepts.', 'response body over the limit', {
-    limitBytes: limits.limitBytes,
-  });
+  const tooLarge = () =>
+    badGateway('The upstream response is larger than the gateway accepts.', 'response body over the limit', { limitBytes: limits.limitBytes });
 
   const announced = Number(upstream.headers['content-length']);
   if (Number.isFinite(announced) && announced > limits.limitBytes) {
     upstream.stream.destroy();
-    throw tooLarge;
+    throw tooLarge();
   }
 
   let timedOut = false;
@@ -78,7 +77,7 @@ export async function readUpstreamBody(upstream: UpstreamResponse, limits: BodyL
       const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
       size += buffer.length;
       if (size > limits.limitBytes) {
-        throw tooLarge;
+        throw tooLarge();
       }
       chunks.push(buffer);
     }
