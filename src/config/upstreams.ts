@@ -92,6 +92,7 @@ export function foldShorthandUpstream(
         openapi,
         routes: gateway.routes ?? demoRoutes(),
         operations: url === null && demoDeclared ? demoOperations() : {},
+        identityAssertion: true,
       },
     ];
   }
@@ -151,6 +152,10 @@ export function checkUpstreams(upstreams: readonly UpstreamConfig[]): string[] {
     const reserved = RESERVED_PREFIXES.find((prefix) => overlaps(prefix, upstream.mountPath));
     if (reserved !== undefined) {
       problems.push(`${path}/mountPath: '${upstream.mountPath}' overlaps '${reserved}', which the authorization server serves`);
+    }
+
+    if (upstream.url === null && !upstream.identityAssertion) {
+      problems.push(`${path}/identityAssertion: the demo Orders API accepts only signed identities; keep identityAssertion on, or set url to your own service`);
     }
 
     if (upstream.openapi === null && upstream.routes.length === 0) {

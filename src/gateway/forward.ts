@@ -85,8 +85,8 @@ export interface ForwardOptions {
   upstreamPrefix: string;
   /** Limits on the upstream response bodies that the gateway reads to check them. */
   responseLimits: BodyLimits;
-  /** Signs the identity assertion that goes with each forwarded request. */
-  identitySigner: IdentityAssertionSigner;
+  /** Signs the identity assertion that goes with each forwarded request; undefined when the upstream takes none. */
+  identitySigner: IdentityAssertionSigner | undefined;
 }
 
 /**
@@ -117,8 +117,8 @@ export async function forward(
 
   // The assertion binds the exact request target the upstream receives.
   const target = `${options.upstreamPrefix}${path}${query}`;
-  const assertion =
-    identity === undefined ? undefined : await options.identitySigner.sign(identity, { method: request.method, target, requestId: request.id });
+  const signer = options.identitySigner;
+  const assertion = identity === undefined || signer === undefined ? undefined : await signer.sign(identity, { method: request.method, target, requestId: request.id });
 
   const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
   return reply.from(target, {

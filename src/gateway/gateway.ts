@@ -44,8 +44,8 @@ export interface GatewayOptions {
   rateLimits: GatewayRateLimits;
   /** Serve the API key management routes (`/keys`) under this mount path; one upstream of several does. */
   manageApiKeys: boolean;
-  /** Signs the identity assertion sent upstream with every forwarded request. */
-  identitySigner: IdentityAssertionSigner;
+  /** Signs the identity assertion sent upstream with every forwarded request; undefined when the upstream takes none. */
+  identitySigner: IdentityAssertionSigner | undefined;
 }
 
 /** Per-route limits and business-flow quotas, charged after authentication. */

@@ -228,7 +228,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
           ipv6PrefixLength,
         },
         manageApiKeys: index === 0,
-        identitySigner,
+        identitySigner: upstream.identityAssertion ? identitySigner : undefined,
       });
     }
   }

@@ -85,6 +85,13 @@ describe('upstream configuration', () => {
     expect(problems).toEqual(["gateway/upstreams/0/mountPath: '/oauth' overlaps '/oauth', which the authorization server serves"]);
   });
 
+  it('rejects unsigned identities for the demo', async () => {
+    const problems = await problemsForUpstreams([{ name: 'demo', mountPath: '/api', routes: [{ method: 'GET', path: '/orders', scopes: [], credentials: ['jwt'] }], identityAssertion: false }]);
+    expect(problems).toEqual([
+      'gateway/upstreams/0/identityAssertion: the demo Orders API accepts only signed identities; keep identityAssertion on, or set url to your own service',
+    ]);
+  });
+
   it('rejects an upstream without operations', async () => {
     const problems = await problemsForUpstreams([{ ...ORDERS, openapi: null }]);
     expect(problems).toEqual(["gateway/upstreams/0: declares no operations; set openapi to the upstream's OpenAPI document, or list routes"]);

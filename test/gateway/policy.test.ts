@@ -90,6 +90,7 @@ describe('gateway policy per upstream and operation', () => {
           },
           { name: 'previous', url, mountPath: '/v1', openapi: document, deprecation: RECENT, sunset: FUTURE, operations: { status: { public: true } } },
           { name: 'retired', url, mountPath: '/v0', openapi: document, deprecation: PAST, sunset: PAST, operations: { status: { public: true } } },
+          { name: 'unsigned', url, mountPath: '/v3', openapi: document, identityAssertion: false, deprecation: RECENT, operations: { status: { public: true } } },
         ],
       },
       rateLimit: { flows: [] },
@@ -126,6 +127,16 @@ describe('gateway policy per upstream and operation', () => {
     const authorization: Record<string, string> = credential === undefined ? {} : { authorization: `Bearer ${credential}` };
     return fetch(`${server.url}${path}`, { headers: { ...authorization, ...headers } });
   }
+
+  it('signs identities unless the upstream turns it off', async () => {
+    expect((await call('/v2/items', token)).status).toBe(200);
+    expect((await call('/v3/items', token)).status).toBe(200);
+
+    const [signed, unsigned] = received;
+    expect(signed?.headers['x-portcullis-identity']).toMatch(/^ey/);
+    expect(unsigned?.headers['x-portcullis-identity']).toBeUndefined();
+    expect(unsigned?.headers['x-portcullis-subject']).toBe(subject);
+  });
 
   it('serves a public operation without credentials', async () => {
     const response = await call('/v2/status', undefined, { 'x-portcullis-subject': 'forged' });

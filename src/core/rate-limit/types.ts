@@ -48,6 +48,8 @@ export interface FailureCount {
 export interface RateLimitStore {
   /** Decides all checks of one request; for the same key, decisions are atomic. */
   consume(checks: readonly LimitCheck[]): Promise<RateLimitDecision>;
+  /** Decides like `consume` without waiting, in stores whose counters live in this process. */
+  consumeSync?(checks: readonly LimitCheck[]): RateLimitDecision;
   /** Adds one failure to a counter that expires `windowMs` after the last failure; returns the new count. */
   recordFailure(key: string, windowMs: number): Promise<number>;
   /** Returns a key's failure count and how long ago the last failure was, in milliseconds. */
