@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
 
 import { IDENTITY_ASSERTION_HEADER, type IdentityAssertionSigner } from '../core/identity-assertion.js';
 import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
@@ -9,7 +10,11 @@ import { sendProblem } from '../http/problems.js';
 import { startUpstreamTimer } from '../metrics/http-hooks.js';
 import { relayCheckedResponse } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
+import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
 import type { BodyLimits, UpstreamResponse } from './upstream-response.js';
+
+/** Headers that describe one connection, never the message, in both directions (RFC 9110 section 7.6.1). */
+const HOP_BY_HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /**
  * Request headers that never reach the upstream: credentials for Portcullis
@@ -29,13 +34,7 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-forwarded-port',
   'x-forwarded-prefix',
   'x-real-ip',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
+  ...HOP_BY_HOP_HEADERS,
   'expect',
   'x-http-method-override',
   'x-http-method',
@@ -81,13 +80,20 @@ export function upstreamPath(policy: RoutePolicy, params: Record<string, string>
 }
 
 export interface ForwardOptions {
+  /** The keep-alive connections to the upstream. */
+  upstream: Dispatcher;
+  /** Host and port of the upstream, sent as the Host header. */
+  upstreamHost: string;
   /** Path prefix of the upstream base URL, without a trailing slash. */
   upstreamPrefix: string;
   /** Limits on the upstream response bodies that the gateway reads to check them. */
   responseLimits: BodyLimits;
-  /** Signs the identity assertion that goes with each forwarded request; undefined when the upstream takes none. */
+  /** Signs the identity assertion that goes with each forwarded request, or undefined when the upstream takes none. */
   identitySigner: IdentityAssertionSigner | undefined;
 }
+
+/** The lowest and highest status codes that the gateway relays. Any other status means a broken upstream. */
+const RELAYED_STATUS = { min: 200, max: 599 };
 
 /**
  * Sends the authorized request to `path` on the upstream (from
@@ -102,63 +108,77 @@ export async function forward(
   path: string,
   options: ForwardOptions,
 ): Promise<FastifyReply> {
-
   const queryStart = request.url.indexOf('?');
   const query = queryStart === -1 ? '' : request.url.slice(queryStart);
-
-  // The body goes on as the caller's bytes, never re-encoded.
-  const body = request.body;
-  const bodyOptions = Buffer.isBuffer(body)
-    ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
-    : {};
-
-  const { responses } = policy;
-  const checkOptions = { ...options.responseLimits, relayedHeaders: clientResponseHeaders };
 
   // The assertion binds the exact request target the upstream receives.
   const target = `${options.upstreamPrefix}${path}${query}`;
   const signer = options.identitySigner;
   const assertion = identity === undefined || signer === undefined ? undefined : await signer.sign(identity, { method: request.method, target, requestId: request.id });
 
+  // The body goes on as the caller's bytes, never re-encoded.
+  const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+  const headers = upstreamRequestHeaders(request, identity, assertion, { host: options.upstreamHost, body, checksResponse: policy.responses !== undefined });
+
   const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
-  return reply.from(target, {
-    ...bodyOptions,
-    rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(request, headers, identity, assertion, responses !== undefined),
-    rewriteHeaders: (headers) => {
-      upstreamResponded();
-      return clientResponseHeaders(headers);
-    },
-    // reply-from 12 types `upstream` as a raw server response, but at run
-    // time it is an object with statusCode, headers and the body stream.
-    ...(responses === undefined
-      ? {}
-      : {
-          onResponse: (_request, checkedReply, upstream) =>
-            relayCheckedResponse(request, checkedReply as FastifyReply, upstream as unknown as UpstreamResponse, responses, checkOptions),
-        }),
-    onError: (failedReply, { error }) => {
-      const code = (error as Error & { code?: string }).code ?? '';
-      const timedOut = /timeout/i.test(code) || /timeout/i.test(error.message);
-      request.log.warn({ err: error, timedOut }, 'upstream request failed');
-      const problem = timedOut
-        ? new ProblemError('gateway_timeout', 'The upstream service did not respond in time.')
-        : new ProblemError('bad_gateway', 'The upstream service is unavailable.');
-      sendProblem(failedReply as FastifyReply, problem);
-    },
-  });
+  let upstream: UpstreamResponse;
+  try {
+    const response = await options.upstream.request({ path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null });
+    // Several checks close a body without reading it, which undici reports
+    // as an abort error. Read errors still reach the readers of the body.
+    response.body.on('error', () => {});
+    upstream = { statusCode: response.statusCode, headers: response.headers, stream: response.body };
+  } catch (error) {
+    request.log.warn({ err: error, timedOut: isUpstreamTimeout(error) }, 'upstream request failed');
+    return sendProblem(reply, upstreamFailure(error));
+  }
+  upstreamResponded();
+
+  // A caller that went away gets nothing, and the upstream connection is freed.
+  if (request.raw.socket.destroyed) {
+    upstream.stream.destroy();
+    return reply;
+  }
+  if (upstream.statusCode < RELAYED_STATUS.min || upstream.statusCode > RELAYED_STATUS.max) {
+    upstream.stream.destroy();
+    request.log.warn({ upstreamStatus: upstream.statusCode }, 'upstream responded with a status the gateway does not relay');
+    return sendProblem(reply, new ProblemError('bad_gateway', 'The upstream service sent an invalid response.'));
+  }
+
+  reply.code(upstream.statusCode).headers(clientResponseHeaders(upstream.headers));
+  if (policy.responses === undefined) {
+    return reply.send(upstream.stream);
+  }
+
+  relayCheckedResponse(request, reply, upstream, policy.responses, { ...options.responseLimits, relayedHeaders: clientResponseHeaders });
+  return reply;
+}
+
+/** Returns the names that a Connection header lists, which apply to one connection only (RFC 9110 section 7.6.1). */
+function connectionOptions(value: string | string[] | undefined): Set<string> {
+  const text = Array.isArray(value) ? value.join(',') : (value ?? '');
+  return new Set(text.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== ''));
+}
+
+interface UpstreamRequestParts {
+  /** Host and port of the upstream. */
+  host: string;
+  body: Buffer | undefined;
+  /** True when the gateway reads the response to check it, so it must arrive uncompressed. */
+  checksResponse: boolean;
 }
 
 function upstreamRequestHeaders(
   request: FastifyRequest,
-  incoming: IncomingHttpHeaders,
   identity: Identity | undefined,
   assertion: string | undefined,
-  checksResponse: boolean,
-): IncomingHttpHeaders {
-  const headers: IncomingHttpHeaders = {};
+  parts: UpstreamRequestParts,
+): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  const perConnection = connectionOptions(request.headers.connection);
 
-  for (const [name, value] of Object.entries(incoming)) {
-    if (!isDroppedRequestHeader(name)) {
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined && !isDroppedRequestHeader(name) && !perConnection.has(name)) {
       headers[name] = value;
     }
   }
@@ -172,9 +192,17 @@ function upstreamRequestHeaders(
   if (request.headers.host !== undefined) {
     headers['x-forwarded-host'] = request.headers.host;
   }
+  headers['host'] = parts.host;
+
+  // Content-Length describes the forwarded body, so a length announced on a GET without a body is dropped.
+  delete headers['content-length'];
+  if (parts.body !== undefined) {
+    headers['content-length'] = String(parts.body.length);
+    headers['content-type'] ??= 'application/octet-stream';
+  }
 
   // A compressed body could not be parsed and checked.
-  if (checksResponse) {
+  if (parts.checksResponse) {
     headers['accept-encoding'] = 'identity';
   }
 
@@ -183,10 +211,11 @@ function upstreamRequestHeaders(
 
 function clientResponseHeaders(incoming: IncomingHttpHeaders): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
+  const perConnection = connectionOptions(incoming.connection);
 
   for (const [name, value] of Object.entries(incoming)) {
     const lower = name.toLowerCase();
-    if (!DROPPED_RESPONSE_HEADERS.has(lower) && !lower.startsWith('access-control-')) {
+    if (!DROPPED_RESPONSE_HEADERS.has(lower) && !HOP_BY_HOP_HEADERS.has(lower) && !perConnection.has(lower) && !lower.startsWith('access-control-')) {
       headers[name] = value;
     }
   }

@@ -1,5 +1,4 @@
 import cors from '@fastify/cors';
-import replyFrom from '@fastify/reply-from';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { FlowQuota, RouteLimits } from '../config/schema.js';
@@ -16,6 +15,7 @@ import { apiKeyRoutes } from './api-key-routes.js';
 import { authenticate, rejectCredentialsInQuery, type AuthenticationDependencies } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { forward, upstreamPath } from './forward.js';
+import { createUpstreamPool } from './upstream-client.js';
 import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
 import { enforceBindings } from './object-binding.js';
 import type { RoutePolicy } from './route-policy.js';
@@ -44,7 +44,7 @@ export interface GatewayOptions {
   rateLimits: GatewayRateLimits;
   /** Serve the API key management routes (`/keys`) under this mount path; one upstream of several does. */
   manageApiKeys: boolean;
-  /** Signs the identity assertion sent upstream with every forwarded request; undefined when the upstream takes none. */
+  /** Signs the identity assertion sent upstream with every forwarded request, or undefined when the upstream takes none. */
   identitySigner: IdentityAssertionSigner | undefined;
 }
 
@@ -94,18 +94,9 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     strictPreflight: true,
   });
 
-  await app.register(replyFrom, {
-    base: upstream.origin,
-    // reply-from would log the upstream URL with its query string, which
-    // can carry secrets; the gateway logs requests itself, redacted.
-    disableRequestLogging: true,
-    undici: {
-      headersTimeout: options.upstreamTimeoutMs,
-      bodyTimeout: options.upstreamTimeoutMs,
-      // reply-from 12 passes `tls: { rejectUnauthorized: false }` to undici
-      // unless its options set it, and `connect` options override it.
-      connect: { timeout: options.upstreamConnectTimeoutMs, rejectUnauthorized: true },
-    },
+  const pool = createUpstreamPool({ url: options.upstreamUrl, connectTimeoutMs: options.upstreamConnectTimeoutMs, timeoutMs: options.upstreamTimeoutMs });
+  app.addHook('onClose', async () => {
+    await pool.close();
   });
 
   // The body goes to the upstream byte for byte; the upstream parses it.
@@ -115,6 +106,8 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
   });
 
   const forwardOptions = {
+    upstream: pool,
+    upstreamHost: upstream.host,
     upstreamPrefix,
     responseLimits: { limitBytes: options.responseLimitBytes, timeoutMs: options.upstreamTimeoutMs },
     identitySigner: options.identitySigner,

@@ -2,8 +2,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 
 import { ProblemError } from '../core/problem.js';
+import { isUpstreamTimeout } from './upstream-client.js';
 
-/** The upstream's response as @fastify/reply-from hands it over: status, headers and an unread body. */
+/** The upstream's response as it arrives: status, headers and an unread body. */
 export interface UpstreamResponse {
   statusCode: number;
   headers: IncomingHttpHeaders;
@@ -40,11 +41,6 @@ export function badGateway(detail: string, reason: string, context: Record<strin
 function bodyTimedOut(limits: BodyLimits): RejectedResponse {
   const problem = new ProblemError('gateway_timeout', 'The upstream service did not send its response in time.');
   return new RejectedResponse(problem, 'response body timed out', { timeoutMs: limits.timeoutMs });
-}
-
-function isTimeout(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT';
 }
 
 /**
@@ -85,7 +81,7 @@ export async function readUpstreamBody(upstream: UpstreamResponse, limits: BodyL
     if (error instanceof RejectedResponse) {
       throw error;
     }
-    if (timedOut || isTimeout(error)) {
+    if (timedOut || isUpstreamTimeout(error)) {
       throw bodyTimedOut(limits);
     }
     throw badGateway('The upstream connection failed while sending the response.', 'response body read failed', { err: error });
