@@ -5,6 +5,7 @@ import type { KeyedHash } from '../core/keyed-hash.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
 import type { ApiKeyRecord, ApiKeyRepository } from '../store/api-key-repository.js';
 import { epochSeconds } from '../store/database.js';
+import { ApiKeyLookupCache, type ApiKeyLookupCacheOptions, type ApiKeyMatch } from './lookup-cache.js';
 
 /** Scopes an API key may carry, and the role each one needs. */
 const KEY_SCOPES: Record<string, string | undefined> = { 'orders:read': undefined, 'orders:write': undefined, admin: 'admin' };
@@ -59,10 +60,14 @@ function stateOf(record: ApiKeyRecord, now: number): ApiKeySummary['state'] {
   if (record.revokedAt !== null) {
     return 'revoked';
   }
-  if (record.expiresAt !== null && record.expiresAt <= now) {
+  if (hasExpired(record, now)) {
     return 'expired';
   }
   return record.replacedBy === null ? 'active' : 'rotating';
+}
+
+function hasExpired(record: ApiKeyRecord, now: number): boolean {
+  return record.expiresAt !== null && record.expiresAt <= now;
 }
 
 function addressAllowed(address: string, cidrs: readonly string[]): boolean {
@@ -91,12 +96,21 @@ export class ApiKeyService {
   readonly #hasher: KeyedHash;
   readonly #lastTouched = new Map<string, number>();
   readonly #onTouchError: (error: unknown) => void;
+  readonly #lookupCache: ApiKeyLookupCache | undefined;
 
-  constructor(keys: ApiKeyRepository, accounts: AccountRepository, hasher: KeyedHash, onTouchError: (error: unknown) => void = () => {}) {
+  /** With `lookupCache`, `verify` reuses store lookups (see ApiKeyLookupCache); without it, every call reads the store. */
+  constructor(
+    keys: ApiKeyRepository,
+    accounts: AccountRepository,
+    hasher: KeyedHash,
+    onTouchError: (error: unknown) => void = () => {},
+    lookupCache?: ApiKeyLookupCacheOptions,
+  ) {
     this.#keys = keys;
     this.#accounts = accounts;
     this.#hasher = hasher;
     this.#onTouchError = onTouchError;
+    this.#lookupCache = lookupCache === undefined ? undefined : new ApiKeyLookupCache((value, keyId) => this.#lookup(value, keyId), lookupCache);
   }
 
   /** Returns the scopes an account may put on its keys. */
@@ -169,7 +183,8 @@ export class ApiKeyService {
 
   /**
    * Checks a presented key: its format and checksum first (no store access),
-   * then the stored hash, state, expiry and allowed addresses.
+   * then the stored hash, state and owner (possibly from the lookup cache),
+   * and on every call the expiry and the allowed addresses.
    */
   async verify(value: string, clientAddress: string): Promise<ApiKeyVerification> {
     const parsed = parseApiKey(value);
@@ -177,28 +192,29 @@ export class ApiKeyService {
       return { outcome: 'malformed', reason: parsed.reason };
     }
 
-    const record = await this.#keys.findById(parsed.keyId);
+    const match = this.#lookupCache === undefined ? await this.#lookup(value, parsed.keyId) : await this.#lookupCache.find(value, parsed.keyId);
     const now = epochSeconds();
-    if (
-      record === undefined ||
-      !this.#hasher.matches(value, record.hash) ||
-      record.revokedAt !== null ||
-      (record.expiresAt !== null && record.expiresAt <= now)
-    ) {
+    if (match === undefined || hasExpired(match.record, now)) {
       return { outcome: 'invalid' };
     }
 
+    const { record, owner } = match;
     if (!addressAllowed(clientAddress, record.allowedCidrs)) {
       return { outcome: 'address_not_allowed', record };
     }
 
-    const owner = await this.#accounts.findById(record.ownerId);
-    if (owner === undefined) {
-      return { outcome: 'invalid' };
-    }
-
     this.#touchLater(record.id, now);
     return { outcome: 'valid', record, owner };
+  }
+
+  async #lookup(value: string, keyId: string): Promise<ApiKeyMatch | undefined> {
+    const record = await this.#keys.findById(keyId);
+    if (record === undefined || !this.#hasher.matches(value, record.hash) || record.revokedAt !== null || hasExpired(record, epochSeconds())) {
+      return undefined;
+    }
+
+    const owner = await this.#accounts.findById(record.ownerId);
+    return owner === undefined ? undefined : { record, owner };
   }
 
   /** Records the last use at most once a minute per key, after the request's own work. */
@@ -235,11 +251,16 @@ export class ApiKeyService {
       replacedBy: null,
     };
     await this.#keys.rotate(id, successor, now + graceSeconds);
+    this.#lookupCache?.forget(id);
     return { value: generated.value, summary: this.summarize(successor) };
   }
 
   async revoke(id: string, ownerId?: string): Promise<boolean> {
-    return this.#keys.revoke(id, ownerId);
+    const revoked = await this.#keys.revoke(id, ownerId);
+    if (revoked) {
+      this.#lookupCache?.forget(id);
+    }
+    return revoked;
   }
 
   async list(ownerId?: string): Promise<ApiKeySummary[]> {

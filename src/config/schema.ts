@@ -130,13 +130,14 @@ export interface GatewayConfig {
 }
 
 /**
- * Reuse of verified access tokens and of revocation checks. While enabled,
- * a revoked grant or a removed client keeps working for up to one second.
+ * Reuse of verified access tokens, of API key lookups and of revocation
+ * checks. While enabled, a grant, client or API key revoked by another
+ * process keeps working for up to one second.
  */
 export interface TokenCacheConfig {
   /** Default true. */
   enabled: boolean;
-  /** Most tokens, and most grants and clients, remembered. Default 10000. */
+  /** Maximum number of tokens, of API keys, and of grants and clients that each cache keeps. Default 10000. */
   maxEntries: number;
 }
 

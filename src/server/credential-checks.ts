@@ -1,3 +1,4 @@
+import type { ApiKeyLookupCacheOptions } from '../api-keys/lookup-cache.js';
 import type { PortcullisConfig } from '../config/schema.js';
 import { AccessTokenVerifier } from '../core/access-token-verifier.js';
 import { ActivityCache, type ActivityCheck } from '../core/cache/activity-cache.js';
@@ -6,7 +7,7 @@ import type { KeyRing } from '../keys/key-ring.js';
 import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 
 /**
- * How long a grant or client check is reused while the token cache is on, in
+ * How long a grant, client or API key check is reused while the token cache is on, in
  * milliseconds. It is the maximum delay before a revocation by the CLI reaches the gateway.
  */
 export const REVOCATION_CHECK_TTL_MS = 1000;
@@ -49,4 +50,14 @@ export function createCredentialChecks(
     isClientActive: (clientId) => clients.isActive(clientId),
     grantRevoked: (grantId) => grants.forget(grantId),
   };
+}
+
+/**
+ * Returns the settings of the gateway's API key lookup cache, or undefined
+ * when `gateway.tokenCache` is off, so that every API key is read from the
+ * store on every request, as every token is then verified and checked.
+ */
+export function apiKeyLookupCacheOptions(config: Readonly<PortcullisConfig>): ApiKeyLookupCacheOptions | undefined {
+  const { enabled, maxEntries } = config.gateway.tokenCache;
+  return enabled ? { ttlMs: REVOCATION_CHECK_TTL_MS, maxEntries } : undefined;
 }

@@ -33,7 +33,7 @@ import type { Database } from '../store/schema.js';
 import { createRepositories } from '../store/repositories.js';
 import { loadServerSecret } from '../store/server-secret.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
-import { createCredentialChecks } from './credential-checks.js';
+import { apiKeyLookupCacheOptions, createCredentialChecks } from './credential-checks.js';
 import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
 import { requestLimitsHook } from './request-limits.js';
 import { startObservability, type Observability } from './observability.js';
@@ -97,8 +97,12 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
 
   const { accounts, apiKeys: apiKeyRepository, clients, signingKeys: signingKeyRepository } = createRepositories(db, serverSecret);
   const accountService = new AccountService(accounts);
-  const apiKeys = new ApiKeyService(apiKeyRepository, accounts, new KeyedHash(deriveKey(serverSecret, 'api key hashes')), (error) =>
-    logger.error({ err: error }, 'recording API key use failed'),
+  const apiKeys = new ApiKeyService(
+    apiKeyRepository,
+    accounts,
+    new KeyedHash(deriveKey(serverSecret, 'api key hashes')),
+    (error) => logger.error({ err: error }, 'recording API key use failed'),
+    apiKeyLookupCacheOptions(config),
   );
 
   const created = await bootstrap({

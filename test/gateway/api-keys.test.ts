@@ -260,4 +260,20 @@ describe('API keys', () => {
     expect((await callApi(server, `/keys/${key.id}`, token, { method: 'DELETE' })).status).toBe(204);
     expect((await withKey(key.key)).status).toBe(401);
   });
+
+  it('rejects a key rotated through the API at once', async () => {
+    const { tokens } = await obtainTokens(server, owner);
+    const token = tokens.access_token;
+    const json = { 'content-type': 'application/json' };
+    const created = await callApi(server, '/keys', token, { method: 'POST', headers: json, body: JSON.stringify({ name: 'rotated', scopes: ['orders:read'] }) });
+    const original = (await created.json()) as CreatedKey;
+    expect((await withKey(original.key)).status).toBe(200);
+
+    const rotation = await callApi(server, `/keys/${original.id}/rotate`, token, { method: 'POST', headers: json, body: JSON.stringify({ grace: '0' }) });
+    expect(rotation.status).toBe(201);
+    const successor = (await rotation.json()) as CreatedKey;
+
+    await expectInvalid(await withKey(original.key), original.key);
+    expect((await withKey(successor.key)).status).toBe(200);
+  });
 });

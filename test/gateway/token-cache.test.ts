@@ -14,15 +14,40 @@ import { startTestServer, type TestServer } from '../support/server.js';
 /** How long a test waits for a revocation by another process to reach the gateway: the cache TTL and slack for a busy machine. */
 const VISIBLE_WITHIN_MS = REVOCATION_CHECK_TTL_MS + 4000;
 
-/** Calls the API until it returns `status` or `VISIBLE_WITHIN_MS` passes, and returns the last status. */
-async function statusOnceVisible(server: TestServer, token: string, status: number): Promise<number> {
+/** Calls the API with `call` until it returns `status` or `VISIBLE_WITHIN_MS` passes, and returns the last status. */
+async function statusOnceVisible(
+  server: TestServer,
+  credential: string,
+  status: number,
+  call: (server: TestServer, path: string, credential: string) => Promise<Response> = callApi,
+): Promise<number> {
   const deadline = Date.now() + VISIBLE_WITHIN_MS;
-  let last = (await callApi(server, '/orders', token)).status;
+  let last = (await call(server, '/orders', credential)).status;
   while (last !== status && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    last = (await callApi(server, '/orders', token)).status;
+    last = (await call(server, '/orders', credential)).status;
   }
   return last;
+}
+
+function callWithApiKey(server: TestServer, path: string, key: string): Promise<Response> {
+  return fetch(`${server.url}/api${path}`, { headers: { 'x-api-key': key } });
+}
+
+/** Creates an API key for a new user over a second connection to the data directory, as the admin CLI opens one. */
+async function apiKeyOf(server: TestServer, username: string): Promise<{ key: string; revokeElsewhere: () => Promise<boolean> }> {
+  await createUser(server, username);
+  const created = await withAdminContext(server.dataDir, async (admin) => {
+    const owner = await admin.accounts.findByUsername(username);
+    if (owner === undefined) {
+      throw new Error(`the account ${username} was not created`);
+    }
+    return admin.apiKeyService.create(owner, { name: 'cache test key', scopes: ['orders:read'] });
+  });
+  return {
+    key: created.value,
+    revokeElsewhere: () => withAdminContext(server.dataDir, (admin) => admin.apiKeyService.revoke(created.summary.id)),
+  };
 }
 
 function grantIdOf(accessToken: string): string {
@@ -84,6 +109,16 @@ describe('gateway token cache', () => {
     expect(await statusOnceVisible(server, tokens.access_token, 401)).toBe(401);
   });
 
+  it('rejects an API key revoked elsewhere', async () => {
+    const { key, revokeElsewhere } = await apiKeyOf(server, 'cache_api_key');
+    expect((await callWithApiKey(server, '/orders', key)).status).toBe(200);
+
+    expect(await revokeElsewhere()).toBe(true);
+
+    expect(await statusOnceVisible(server, key, 401, callWithApiKey)).toBe(401);
+    expect((await callWithApiKey(server, '/orders', key)).status).toBe(401);
+  });
+
   it('refuses a cached token once its signing key is removed', async () => {
     const { tokens } = await tokensOf(server, 'cache_key_removed');
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
@@ -122,5 +157,14 @@ describe('gateway with the token cache off', () => {
     await withAdminContext(server.dataDir, (admin) => revokeGrant(admin.db, grantIdOf(tokens.access_token)));
 
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
+  });
+
+  it('rejects an API key revoked elsewhere at once', async () => {
+    const { key, revokeElsewhere } = await apiKeyOf(server, 'uncached_api_key');
+    expect((await callWithApiKey(server, '/orders', key)).status).toBe(200);
+
+    expect(await revokeElsewhere()).toBe(true);
+
+    expect((await callWithApiKey(server, '/orders', key)).status).toBe(401);
   });
 });

@@ -51,6 +51,15 @@ export class LruCache<K, V> {
     this.#entries.delete(key);
   }
 
+  /** Deletes every entry for which `matches` returns true. It visits all entries, so it costs O(size). */
+  deleteMatching(matches: (key: K, value: V) => boolean): void {
+    for (const [key, value] of this.#entries) {
+      if (matches(key, value)) {
+        this.#entries.delete(key);
+      }
+    }
+  }
+
   clear(): void {
     this.#entries.clear();
   }
