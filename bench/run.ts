@@ -188,6 +188,7 @@ function buildScenarios(urls: Record<string, string>, credentials: BenchCredenti
     },
     { label: '5c. Portcullis, JWT, token cache off', url: `${urls['portcullisNoCache']}/api/orders`, headers: bearer, cors: true },
     { label: '5d. Portcullis, JWT, OpenAPI validation off', url: `${urls['portcullisNoValidation']}/api/orders`, headers: bearer, cors: true },
+    { label: '5e. Portcullis, JWT, identity assertion off', url: `${urls['portcullisUnsigned']}/api/orders`, headers: bearer, cors: true },
     { label: '6. Portcullis, API key, memory rate limit', url: `${urls['portcullis']}/api/orders`, headers: apiKey, cors: true },
     { label: '7. Portcullis, JWT, Redis rate limit', url: `${urls['portcullisRedis']}/api/orders`, headers: bearer, cors: true },
   ];
@@ -206,7 +207,7 @@ async function measure(options: Options, directory: string): Promise<void> {
   const upstreamUrl = await startNodeServer('upstream', 'bench/servers/upstream.ts', cores, {});
   const dataDir = join(directory, 'data');
   const common = { cores: cores.servers, directory, dataDir, upstreamUrl, profileDirectory: options.profileDirectory, startTimeoutMs: START_TIMEOUT_MS };
-  const variant = { store: 'memory', redisUrl: options.redisUrl, tokenCache: true, validateRequests: true } as const;
+  const variant = { store: 'memory', redisUrl: options.redisUrl, tokenCache: true, validateRequests: true, identityAssertion: true } as const;
   const portcullis = await startBenchPortcullis({ ...common, variant: { ...variant, name: 'memory' } });
   await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
   const idleRss = portcullis.residentSetSize();
@@ -220,6 +221,11 @@ async function measure(options: Options, directory: string): Promise<void> {
       variant: { ...variant, name: 'no-validation', validateRequests: false },
     }),
     portcullisRedis: await startBenchPortcullis({ ...common, issuer: portcullis.issuer, variant: { ...variant, name: 'redis', store: 'redis' } }),
+    portcullisUnsigned: await startBenchPortcullis({
+      ...common,
+      issuer: portcullis.issuer,
+      variant: { ...variant, name: 'unsigned', identityAssertion: false },
+    }),
   };
 
   const verificationEnv = {
@@ -307,6 +313,7 @@ async function measure(options: Options, directory: string): Promise<void> {
     'also checks that the token\'s grant is not revoked (an SQLite read, reused for up to 1 s while',
     'the token cache is on), validates the request against the demo OpenAPI document (off in 5d),',
     'checks and filters the response against the same document (in every Portcullis scenario),',
+    'signs an Ed25519 identity assertion for the upstream (off in 5e, which the other stacks do not do),',
     'applies its per-address limit, CORS and security headers, and runs from the compiled `dist/`',
     'with request logging off (log level `warn`), since the comparison stacks log nothing.',
     '',

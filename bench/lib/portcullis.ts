@@ -38,6 +38,8 @@ export interface PortcullisVariant {
   redisUrl: string;
   tokenCache: boolean;
   validateRequests: boolean;
+  /** Sign an identity assertion for every forwarded request, as Portcullis does by default. */
+  identityAssertion: boolean;
 }
 
 /**
@@ -46,16 +48,24 @@ export interface PortcullisVariant {
  * stacks log nothing), the benchmark origin allowed for CORS and access
  * tokens that live a day. Returns its path.
  */
-export async function writePortcullisConfig(directory: string, variant: PortcullisVariant): Promise<string> {
+export async function writePortcullisConfig(directory: string, variant: PortcullisVariant, upstreamUrl: string): Promise<string> {
   const defaults = defaultRateLimits();
   const config = {
     logLevel: 'warn',
     corsOrigins: [BENCH_ORIGIN],
     tokens: { accessToken: ACCESS_TOKEN_SECONDS },
     gateway: {
-      // The demo document declares GET /orders, so requests and responses
-      // are checked against it as they would be in front of the demo.
-      openapi: join(REPOSITORY_ROOT, 'openapi/demo-orders.yaml'),
+      upstreams: [
+        {
+          name: 'bench',
+          url: upstreamUrl,
+          mountPath: '/api',
+          // The demo document declares GET /orders, so requests and responses
+          // are checked against it as they would be in front of the demo.
+          openapi: join(REPOSITORY_ROOT, 'openapi/demo-orders.yaml'),
+          identityAssertion: variant.identityAssertion,
+        },
+      ],
       validateRequests: variant.validateRequests,
       tokenCache: { enabled: variant.tokenCache, maxEntries: 10_000 },
     },
@@ -114,12 +124,11 @@ export async function startBenchPortcullis(options: StartPortcullisOptions): Pro
     env: {
       ...process.env,
       NODE_ENV: 'production',
-      PORTCULLIS_CONFIG: await writePortcullisConfig(options.directory, options.variant),
+      PORTCULLIS_CONFIG: await writePortcullisConfig(options.directory, options.variant, options.upstreamUrl),
       PORTCULLIS_DATA_DIR: options.dataDir,
       PORTCULLIS_PORT: String(port),
       PORTCULLIS_HOST: '127.0.0.1',
       PORTCULLIS_ISSUER: issuer,
-      PORTCULLIS_UPSTREAM_URL: options.upstreamUrl,
     },
     core: options.cores,
   });

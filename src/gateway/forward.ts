@@ -154,9 +154,16 @@ export async function forward(
   return reply;
 }
 
+const NO_CONNECTION_OPTIONS: ReadonlySet<string> = new Set();
+
 /** Returns the names that a Connection header lists, which apply to one connection only (RFC 9110 section 7.6.1). */
-function connectionOptions(value: string | string[] | undefined): Set<string> {
-  const text = Array.isArray(value) ? value.join(',') : (value ?? '');
+function connectionOptions(value: string | string[] | undefined): ReadonlySet<string> {
+  // The usual values name no other header, so most requests skip the parsing.
+  if (value === undefined || value === 'keep-alive' || value === 'close') {
+    return NO_CONNECTION_OPTIONS;
+  }
+
+  const text = Array.isArray(value) ? value.join(',') : value;
   return new Set(text.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== ''));
 }
 

@@ -188,6 +188,8 @@ describe('gateway identity headers', () => {
       response.setHeader('server', 'upstream/1.2.3');
       response.setHeader('access-control-allow-origin', '*');
       response.setHeader('set-cookie', '_session=planted; Path=/');
+      response.setHeader('connection', 'keep-alive, x-upstream-hop');
+      response.setHeader('x-upstream-hop', 'one connection only');
       response.setHeader('content-type', 'application/json');
       response.end('{"items":[],"next_cursor":null}');
     });
@@ -251,6 +253,18 @@ describe('gateway identity headers', () => {
       expect(headers[name], name).toBeUndefined();
     }
     expect(server.logs.join('\n')).not.toContain('S3cr3tValue123');
+  });
+
+  it('drops headers that Connection lists', async () => {
+    const response = await rawRequest(`${server.url}/api/orders`, {
+      headers: { authorization: `Bearer ${token}`, connection: 'keep-alive, x-client-hop', 'x-client-hop': 'one connection only', 'x-kept': 'yes' },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers['x-upstream-hop']).toBeUndefined();
+
+    const headers = received.at(-1) ?? {};
+    expect(headers['x-client-hop']).toBeUndefined();
+    expect(headers['x-kept']).toBe('yes');
   });
 
   it('forwards a POST that expects 100-continue', async () => {
