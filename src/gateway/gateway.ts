@@ -147,14 +147,13 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
           request.identity = await authenticate(request, authenticationDependencies, policy.credentials);
         }
       },
-      preValidation: async (request, reply) => {
-        const checks = limitChecks(request, policy, options.rateLimits, scope, 'rate');
-        await enforceLimits(request, reply, options.rateLimits.limiter, checks);
-      },
-      // Authorization runs before validation, so that a caller without the
-      // operation's scopes learns nothing about its schema from 400s. Quotas
-      // come last: only requests that may reach the upstream use them up.
+      // Rate limits come first. Authorization runs before validation, so that
+      // a caller without the operation's scopes learns nothing about its
+      // schema from 400s. Quotas come last: only requests that may reach the
+      // upstream use them up.
       preHandler: async (request, reply) => {
+        await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, policy, options.rateLimits, scope, 'rate'));
+
         request.upstreamPath = upstreamPath(policy, request.params as Record<string, string>);
         if (request.upstreamPath === undefined) {
           throw new ProblemError('not_found', 'No resource matches the path parameter.');

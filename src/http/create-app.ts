@@ -91,9 +91,11 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   const headers = securityHeaders({ https: options.https });
 
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook, unlike an async one, costs no promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.headers(headers);
     reply.header('x-request-id', request.id);
+    done();
   });
 
   installProblemHandlers(app);
