@@ -126,7 +126,7 @@ describe('admin CLI against a running server', () => {
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
 
     const removed = await runCli(['clients', 'remove', created.client_id, '--json', ...dataDir()]);
-    expect(removed.code).toBe(0);
+    expect(removed.code, removed.stderr).toBe(0);
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
 
     const again = await runCli(['clients', 'remove', created.client_id, ...dataDir()]);
