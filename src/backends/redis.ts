@@ -1,4 +1,4 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 
 import { BackendUnavailableError, redactUrl } from './backend-error.js';
 
@@ -29,7 +29,7 @@ export interface RedisConnectOptions {
  */
 export async function connectRedis(url: string, options: RedisConnectOptions = {}): Promise<RedisClient> {
   const keyPrefix = options.keyPrefix ?? '';
-  const client = options.cluster === true ? connectCluster(url, keyPrefix) : connectServer(url, keyPrefix);
+  const client = options.cluster === true ? await connectCluster(url, keyPrefix) : await connectServer(url, keyPrefix);
 
   const ready = await waitUntilReady(client, CONNECT_TIMEOUT_MS);
   if (ready !== true) {
@@ -68,7 +68,16 @@ export async function waitUntilReady(client: RedisClient, timeoutMs: number): Pr
   return ready ? true : lastError;
 }
 
-function connectServer(url: string, keyPrefix: string): Redis {
+/**
+ * Loads ioredis on first use, so that a process configured without Redis
+ * does not keep its code in memory.
+ */
+export async function loadIoredis() {
+  return import('ioredis');
+}
+
+async function connectServer(url: string, keyPrefix: string): Promise<Redis> {
+  const { Redis } = await loadIoredis();
   return new Redis(url, {
     keyPrefix,
     enableOfflineQueue: false,
@@ -78,7 +87,7 @@ function connectServer(url: string, keyPrefix: string): Redis {
   });
 }
 
-function connectCluster(url: string, keyPrefix: string): Cluster {
+function connectCluster(url: string, keyPrefix: string): Promise<Cluster> {
   return createCluster(url, { keyPrefix, maxRetriesPerRequest: 0, commandTimeout: COMMAND_TIMEOUT_MS });
 }
 
@@ -87,7 +96,8 @@ function connectCluster(url: string, keyPrefix: string): Cluster {
  * discovers the other nodes itself. The URL's user, password and `rediss:`
  * scheme apply to every node.
  */
-export function createCluster(url: string, redisOptions: RedisOptions, clusterOptions: ClusterOptions = {}): Cluster {
+export async function createCluster(url: string, redisOptions: RedisOptions, clusterOptions: ClusterOptions = {}): Promise<Cluster> {
+  const { Cluster } = await loadIoredis();
   const seed = new URL(url);
   // The cluster client adds the prefix before it hashes a key to a slot. A
   // prefix added later by each node's client would send keys to the wrong node.

@@ -9,7 +9,7 @@ import { parseDuration } from '../core/duration.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
 import type { Logger } from '../http/logger.js';
 import { installMetricsHooks } from '../metrics/http-hooks.js';
-import { Metrics } from '../metrics/metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { AuditRepository } from '../store/audit-repository.js';
 import type { Database } from '../store/schema.js';
@@ -30,7 +30,8 @@ function isLoopbackHost(host: string): boolean {
 
 /** Starts the audit trail with its retention purge, and the metrics listener when `metrics.enabled`. */
 export async function startObservability(config: Readonly<PortcullisConfig>, db: Kysely<Database>, logger: Logger): Promise<Observability> {
-  const metrics = config.metrics.enabled ? new Metrics() : undefined;
+  // prom-client is loaded only when metrics are on, so that it takes no memory otherwise.
+  const metrics = config.metrics.enabled ? new (await import('../metrics/metrics.js')).Metrics() : undefined;
   const repository = new AuditRepository(db);
   const audit = new AuditTrail(repository, logger.child({ component: 'audit' }), {
     onWriteError: (_error, records) => metrics?.countStoreErrors('database', records),

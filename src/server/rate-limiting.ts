@@ -1,6 +1,6 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 
-import { createCluster } from '../backends/redis.js';
+import { createCluster, loadIoredis } from '../backends/redis.js';
 import type { PortcullisConfig } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import { RateLimiter } from '../core/rate-limit/limiter.js';
@@ -40,7 +40,10 @@ async function createStore(config: Readonly<PortcullisConfig>, logger: Logger): 
   };
   // Commands issued in the same tick go out as one pipeline (per cluster
   // node), so concurrent requests share round trips.
-  const redis = config.redisCluster ? createCluster(settings.redisUrl, options, { enableAutoPipelining: true }) : new Redis(settings.redisUrl, { ...options, enableAutoPipelining: true });
+  const { Redis } = await loadIoredis();
+  const redis = config.redisCluster
+    ? await createCluster(settings.redisUrl, options, { enableAutoPipelining: true })
+    : new Redis(settings.redisUrl, { ...options, enableAutoPipelining: true });
   redis.on('error', () => {
     // Reported through the limiter's rate-limited warning instead.
   });
