@@ -46,9 +46,17 @@ export function readingOf(summaries: readonly ScenarioSummary[]): string {
   return ['| target | measured | required | verdict |', '| --- | ---: | ---: | --- |', ...targets.map(targetLine)].join('\n');
 }
 
-/** Describes the idle resident set size measured after start against its target. */
-export function idleMemoryLine(bytes: number): string {
-  const megabytes = bytes / (1024 * 1024);
-  const verdict = bytes < IDLE_RSS_TARGET_BYTES ? 'under' : 'over';
-  return `Idle resident set size of Portcullis 3 s after start, before any load: ${megabytes.toFixed(1)} MiB (${verdict} the 100 MiB target).`;
+/** A resident set size of the idle Portcullis, read `afterMs` after it started listening. */
+export interface IdleReading {
+  afterMs: number;
+  bytes: number;
+}
+
+/** Describes the idle resident set sizes measured after start against their target. */
+export function idleMemoryLine(readings: readonly IdleReading[]): string {
+  const parts = readings.map(({ afterMs, bytes }) => {
+    const verdict = bytes < IDLE_RSS_TARGET_BYTES ? 'under' : 'over';
+    return `${(bytes / (1024 * 1024)).toFixed(1)} MiB ${afterMs / 1000} s after start (${verdict} the 100 MiB target)`;
+  });
+  return `Idle resident set size of Portcullis before any load: ${parts.join(', ')}.`;
 }
