@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,10 +20,10 @@ interface LogEntry {
   err?: { code?: string; cause?: { code?: string } };
 }
 
-async function listen(server: Server): Promise<string> {
+async function listen(server: Server, scheme = 'https'): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
-  return `https://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+  return `${scheme}://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
 }
 
 /** Creates a self-signed certificate for 127.0.0.1 with the openssl command. */
@@ -73,6 +74,42 @@ describe('gateway upstream connections', () => {
     expect(response.status).toBe(504);
     expect(await response.json()).toMatchObject({ code: 'gateway_timeout', detail: 'The upstream service did not respond in time.' });
     expect(failures(server).at(-1)?.err?.code).toBe('UND_ERR_CONNECT_TIMEOUT');
+  });
+
+  it('sends no credentials from the upstream URL', async () => {
+    const received: Array<string | undefined> = [];
+    const upstream = createHttpServer((request, response) => {
+      received.push(request.headers.authorization);
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"w1","name":"lamp"}');
+    });
+    const url = await listen(upstream, 'http');
+    cleanups.push(async () => {
+      upstream.closeAllConnections();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    });
+
+    const { server, token } = await startGateway(url.replace('http://', 'http://operator:upstream-password@'));
+    expect((await callApi(server, '/widgets/w1', token)).status).toBe(200);
+    expect(received).toEqual([undefined]);
+    expect(server.logs.join('\n')).not.toContain('upstream-password');
+  });
+
+  it('answers 502 for a status outside 200 to 599', async () => {
+    const sockets = new Set<Socket>();
+    const odd = createTcpServer((socket) => {
+      sockets.add(socket);
+      socket.once('data', () => socket.end('HTTP/1.1 999 Odd\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}'));
+    });
+    const url = await listen(odd, 'http');
+    cleanups.push(async () => {
+      sockets.forEach((socket) => socket.destroy());
+      await new Promise<void>((resolve) => odd.close(() => resolve()));
+    });
+
+    const { server, token } = await startGateway(url);
+    const response = await callApi(server, '/widgets/w1', token);
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ code: 'bad_gateway', detail: 'The upstream service sent an invalid response.' });
   });
 
   it('rejects an untrusted upstream certificate', async () => {
