@@ -134,6 +134,15 @@ export async function startBenchPortcullis(options: StartPortcullisOptions): Pro
   });
   await waitForHttp(managed, `${url}/`, options.startTimeoutMs);
 
+  // oidc-provider keeps each OAuth request in an AsyncLocalStorage, and from
+  // its first request on, Node.js 20 runs a promise hook for every promise in
+  // the process. A deployed instance serves OAuth requests, so every
+  // instance here serves one, including those whose tokens come from another.
+  const discovery = await fetch(`${url}/.well-known/openid-configuration`);
+  if (!discovery.ok) {
+    throw new Error(`Portcullis (${options.variant.name}) answered its discovery document with HTTP ${discovery.status}`);
+  }
+
   const pid = managed.child.pid;
   return { url, issuer, residentSetSize: () => (pid === undefined ? Number.NaN : residentSetSize(pid)) };
 }
