@@ -140,7 +140,7 @@ export async function startBenchPortcullis(options: StartPortcullisOptions): Pro
   // instance here serves one, including those whose tokens come from another.
   const discovery = await fetch(`${url}/.well-known/openid-configuration`);
   if (!discovery.ok) {
-    throw new Error(`Portcullis (${options.variant.name}) answered its discovery document with HTTP ${discovery.status}`);
+    throw new Error(`Portcullis (${options.variant.name}) returned HTTP ${discovery.status} for its discovery document`);
   }
 
   const pid = managed.child.pid;
