@@ -8,7 +8,8 @@ export interface SchemaViolation {
   message?: string | undefined;
 }
 
-function escapePointerToken(token: string): string {
+/** Escapes `~` and `/` in one JSON pointer token (RFC 6901 section 3). */
+export function escapePointerToken(token: string): string {
   return token.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { writeConfigFile } from '../support/config-file.js';
+import { fuzzRuns, timeoutForRequests } from '../support/fuzz.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -14,7 +15,7 @@ import { startTestServer, type TestServer } from '../support/server.js';
  *
  * `FUZZ_RUNS` raises the number of generated cases (`npm run fuzz`).
  */
-const RUNS = Number(process.env['FUZZ_RUNS'] ?? 25);
+const RUNS = fuzzRuns(25);
 const JSON_HEADERS = { 'content-type': 'application/json' };
 const PROBLEM_TYPE = 'application/problem+json';
 
@@ -47,7 +48,8 @@ function escapePointer(name: string): string {
   return name.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
-describe('generated demo requests', () => {
+// Round-trips send three requests per case, and the other properties run twice the cases.
+describe('generated demo requests', { timeout: timeoutForRequests(RUNS * 3) }, () => {
   let server: TestServer;
   let token: string;
 

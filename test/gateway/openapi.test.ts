@@ -90,6 +90,14 @@ describe('gateway enforcing an OpenAPI document', () => {
     expect((await callApi(server, '/orders?limit=5', token)).status).toBe(200);
   });
 
+  it('rejects numbers in loose text forms', async () => {
+    for (const limit of ['1.', '0x10', '1e1', '%2010', '%2B5', '5%20']) {
+      const response = await callApi(server, `/orders?limit=${limit}`, token);
+      expect(response.status, limit).toBe(400);
+      expect(((await response.json()) as Problem).errors?.[0], limit).toEqual({ pointer: '/query/limit', detail: 'must be integer' });
+    }
+  });
+
   it('validates path parameters', async () => {
     const response = await callApi(server, `/orders/${'x'.repeat(65)}`, token);
     expect(response.status).toBe(400);

@@ -5,6 +5,7 @@ import secureJson from 'secure-json-parse';
 
 import type { FieldError } from '../problem.js';
 import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
+import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
 import { toRequestSchema } from './request-schema.js';
 import { compileResponses, type ResponseRules } from './response-schema.js';
 
@@ -120,13 +121,15 @@ interface ParameterSet {
   path: ValidateFunction | undefined;
   query: ValidateFunction | undefined;
   headers: ValidateFunction | undefined;
+  /** Typed parameters of each location, whose text is checked before ajv coerces it. */
+  textTypes: Record<'path' | 'query' | 'headers', TextTypes>;
 }
 
 function compileParameters(ajv: Ajv, parameters: JsonObject[]): ParameterSet {
-  const groups: Record<'path' | 'query' | 'header', { properties: JsonObject; required: string[] }> = {
-    path: { properties: {}, required: [] },
-    query: { properties: {}, required: [] },
-    header: { properties: {}, required: [] },
+  const groups: Record<'path' | 'query' | 'header', { properties: JsonObject; required: string[]; textTypes: Map<string, TextType> }> = {
+    path: { properties: {}, required: [], textTypes: new Map() },
+    query: { properties: {}, required: [], textTypes: new Map() },
+    header: { properties: {}, required: [], textTypes: new Map() },
   };
 
   for (const parameter of parameters) {
@@ -135,7 +138,12 @@ function compileParameters(ajv: Ajv, parameters: JsonObject[]): ParameterSet {
       continue;
     }
     const name = location === 'header' ? String(parameter['name']).toLowerCase() : String(parameter['name']);
-    groups[location].properties[name] = isObject(parameter['schema']) ? parameter['schema'] : {};
+    const schema = isObject(parameter['schema']) ? parameter['schema'] : {};
+    groups[location].properties[name] = schema;
+    const textType = textTypeOf(schema);
+    if (textType !== undefined) {
+      groups[location].textTypes.set(name, textType);
+    }
     if (parameter['required'] === true || location === 'path') {
       groups[location].required.push(name);
     }
@@ -150,7 +158,22 @@ function compileParameters(ajv: Ajv, parameters: JsonObject[]): ParameterSet {
     path: compile(groups.path, false),
     query: compile(groups.query, true),
     headers: Object.keys(groups.header.properties).length === 0 ? undefined : compile(groups.header, false),
+    textTypes: { path: groups.path.textTypes, query: groups.query.textTypes, headers: groups.header.textTypes },
   };
+}
+
+/** Checks the text forms of one location's typed parameters, then its schema, which coerces `values` in place. */
+function checkParameters(location: 'path' | 'query' | 'headers', values: Record<string, unknown>, parameters: ParameterSet): RequestViolation | undefined {
+  const forms = checkTextForms(values, parameters.textTypes[location]);
+  if (forms.length > 0) {
+    return violation(location, forms);
+  }
+
+  const validate = parameters[location];
+  if (validate !== undefined && !validate(values)) {
+    return violation(location, validate.errors as SchemaViolation[]);
+  }
+  return undefined;
 }
 
 function violation(location: string, errors: SchemaViolation[] | null | undefined): RequestViolation {
@@ -217,18 +240,12 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
         credentials,
         deprecated: operation['deprecated'] === true,
         validate(parts) {
-          const params = { ...parts.params };
-          if (parameters.path !== undefined && !parameters.path(params)) {
-            return violation('path', parameters.path.errors as SchemaViolation[]);
-          }
-          const query = { ...parts.query };
-          if (parameters.query !== undefined && !parameters.query(query)) {
-            return violation('query', parameters.query.errors as SchemaViolation[]);
-          }
-          if (parameters.headers !== undefined && !parameters.headers({ ...parts.headers })) {
-            return violation('headers', parameters.headers.errors as SchemaViolation[]);
-          }
-          return validateBody(parts);
+          return (
+            checkParameters('path', { ...parts.params }, parameters) ??
+            checkParameters('query', { ...parts.query }, parameters) ??
+            checkParameters('headers', { ...parts.headers }, parameters) ??
+            validateBody(parts)
+          );
         },
         responses,
       });

@@ -1,0 +1,68 @@
+/**
+ * Strict text forms for typed path, query and header parameters.
+ *
+ * ajv coerces any non-empty string that JavaScript's Number() accepts, so `1.`,
+ * ` 1`, `0x10` and `1e2` would all pass as integers. The upstream parses
+ * the raw text with its own rules and may read another value, or reject
+ * it. The gateway therefore accepts only the plain decimal forms below
+ * before ajv coerces a value, so that both sides read the same number.
+ */
+
+import { escapePointerToken, type SchemaViolation } from '../validation-errors.js';
+
+type JsonObject = Record<string, unknown>;
+
+/** A scalar type whose text form is checked. */
+export type TextType = 'integer' | 'number' | 'boolean';
+
+const TEXT_FORMS: Record<TextType, RegExp> = {
+  integer: /^-?\d+$/,
+  number: /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/,
+  boolean: /^(true|false)$/,
+};
+
+/** The parameters of one location whose values must have a strict text form, by name. */
+export type TextTypes = ReadonlyMap<string, TextType>;
+
+function declaredTypes(schema: JsonObject): string[] {
+  const type = schema['type'];
+  if (typeof type === 'string') {
+    return [type];
+  }
+  return Array.isArray(type) ? type.filter((entry): entry is string => typeof entry === 'string') : [];
+}
+
+/**
+ * Returns the scalar type whose text form a parameter schema requires, or
+ * undefined when any text is acceptable (strings, or no declared type). An
+ * array parameter is checked by its item type.
+ */
+export function textTypeOf(schema: JsonObject): TextType | undefined {
+  const types = declaredTypes(schema);
+  if (types.includes('array') && typeof schema['items'] === 'object' && schema['items'] !== null) {
+    return textTypeOf(schema['items'] as JsonObject);
+  }
+  if (types.length === 0 || types.includes('string')) {
+    return undefined;
+  }
+
+  return (['integer', 'number', 'boolean'] as const).find((type) => types.includes(type));
+}
+
+/**
+ * Returns a violation for each value of `values` whose text is not the
+ * plain form of its parameter's type, in the shape of ajv's type errors.
+ */
+export function checkTextForms(values: Record<string, unknown>, types: TextTypes): SchemaViolation[] {
+  const violations: SchemaViolation[] = [];
+
+  for (const [name, type] of types) {
+    const value = values[name];
+    const texts = Array.isArray(value) ? value : [value];
+    if (texts.some((text) => typeof text === 'string' && !TEXT_FORMS[type].test(text))) {
+      violations.push({ keyword: 'type', instancePath: `/${escapePointerToken(name)}`, params: { type }, message: `must be ${type}` });
+    }
+  }
+
+  return violations;
+}
