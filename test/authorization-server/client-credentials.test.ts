@@ -104,7 +104,8 @@ describe('client credentials grant', () => {
     const tokens = await client.clientCredentialsGrant(config, { scope: 'orders:read' });
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
 
-    expect((await runCli(['clients', 'remove', doomed.client_id, '--data-dir', server.dataDir])).code).toBe(0);
+    const removed = await runCli(['clients', 'remove', doomed.client_id, '--data-dir', server.dataDir]);
+    expect(removed.code, removed.stderr).toBe(0);
     // The gateway reuses a client check for up to this long, and the CLI's change comes from another process.
     await new Promise((resolve) => setTimeout(resolve, REVOCATION_CHECK_TTL_MS));
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
