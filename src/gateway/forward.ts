@@ -147,6 +147,13 @@ export async function forward(
 
   reply.code(upstream.statusCode).headers(clientResponseHeaders(upstream.headers));
   if (policy.responses === undefined) {
+    // A 304 has no body even when its Content-Length repeats the 200's
+    // (RFC 9110 section 8.6), which undici 7 reports as a length mismatch
+    // on the body stream. The response is relayed without reading it.
+    if (upstream.statusCode === 304) {
+      upstream.stream.destroy();
+      return reply.send();
+    }
     return reply.send(upstream.stream);
   }
 
