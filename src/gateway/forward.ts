@@ -212,7 +212,9 @@ function upstreamRequestHeaders(
   delete headers['content-length'];
   if (parts.body !== undefined) {
     headers['content-length'] = String(parts.body.length);
-    headers['content-type'] ??= 'application/octet-stream';
+    // The upstream gets the media type that the gateway validated the body
+    // as, even when the caller names Content-Type in its Connection header.
+    headers['content-type'] = request.headers['content-type'] ?? 'application/octet-stream';
   }
 
   // A compressed body could not be parsed and checked.
