@@ -147,6 +147,13 @@ export async function forward(
 
   reply.code(upstream.statusCode).headers(clientResponseHeaders(upstream.headers));
   if (policy.responses === undefined) {
+    // A 304 has no body even when its Content-Length repeats the 200's
+    // (RFC 9110 section 8.6), which undici 7 reports as a length mismatch
+    // on the body stream. The response is relayed without reading it.
+    if (upstream.statusCode === 304) {
+      upstream.stream.destroy();
+      return reply.send();
+    }
     return reply.send(upstream.stream);
   }
 
@@ -205,7 +212,9 @@ function upstreamRequestHeaders(
   delete headers['content-length'];
   if (parts.body !== undefined) {
     headers['content-length'] = String(parts.body.length);
-    headers['content-type'] ??= 'application/octet-stream';
+    // The upstream gets the media type that the gateway validated the body
+    // as, even when the caller names Content-Type in its Connection header.
+    headers['content-type'] = request.headers['content-type'] ?? 'application/octet-stream';
   }
 
   // A compressed body could not be parsed and checked.

@@ -74,6 +74,15 @@ function relayEmpty(reply: FastifyReply, upstream: UpstreamResponse): void {
   reply.send();
 }
 
+/** Relays the response to a HEAD request, which has no body to check (RFC 9110 section 9.3.2). */
+function relayHeadResponse(reply: FastifyReply, upstream: UpstreamResponse): void {
+  // The upstream's length is that of its unchecked body, which the check may
+  // shorten. Sent as a stream, the empty body keeps Fastify from setting the
+  // length of a HEAD response to 0.
+  reply.removeHeader('content-length');
+  reply.send(upstream.stream);
+}
+
 async function relayUndeclared(reply: FastifyReply, upstream: UpstreamResponse, options: ResponseCheckOptions): Promise<void> {
   const status = upstream.statusCode;
   if (status >= 500) {
@@ -101,6 +110,10 @@ async function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rul
       relayEmpty(reply, upstream);
       return;
     case 'json':
+      if (reply.request.method === 'HEAD') {
+        relayHeadResponse(reply, upstream);
+        return;
+      }
       await relayJson(reply, upstream, rule.check, options);
       return;
     case 'undeclared':
@@ -122,6 +135,8 @@ async function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rul
  * - a declared JSON response is read (at most `limitBytes`, within
  *   `timeoutMs`), parsed without prototype keys, stripped of undeclared and
  *   `writeOnly` properties, and validated against its schema;
+ * - the response to a HEAD request for a declared JSON response keeps its
+ *   headers except Content-Length, because it has no body to check;
  * - a declared response without content loses any body the upstream sent;
  * - a declared response without a JSON schema is streamed unchanged;
  * - an undeclared client error (4xx) keeps its status, with a problem

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '../support/accounts.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
 import { writeConfigFile } from '../support/config-file.js';
-import { rawRequest } from '../support/raw-http.js';
+import { rawRequest, type RawResponse } from '../support/raw-http.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -267,12 +267,25 @@ describe('gateway identity headers', () => {
     expect(headers['x-kept']).toBe('yes');
   });
 
-  it('forwards a POST that expects 100-continue', async () => {
-    const response = await rawRequest(`${server.url}/api/orders`, {
+  /** Sends a valid JSON order with `headers` added to its request. */
+  async function postOrder(headers: Record<string, string>): Promise<RawResponse> {
+    return rawRequest(`${server.url}/api/orders`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', expect: '100-continue' },
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
       body: '{"item":"x","quantity":1}',
     });
+  }
+
+  it('keeps Content-Type that Connection lists', async () => {
+    const response = await postOrder({ connection: 'keep-alive, content-type' });
+    expect(response.status).toBe(200);
+
+    const headers = received.at(-1) ?? {};
+    expect(headers['content-type']).toBe('application/json');
+  });
+
+  it('forwards a POST that expects 100-continue', async () => {
+    const response = await postOrder({ expect: '100-continue' });
     expect(response.status).toBe(200);
   });
 

@@ -196,6 +196,19 @@ describe('gateway response checks', () => {
     expect(await response.json()).toEqual({ title: 'Conflict', status: 409 });
   });
 
+  it('relays the headers of a HEAD response', async () => {
+    upstream.respond((request, response) => {
+      const body = JSON.stringify({ id: 'w1', name: 'lamp', secret: 'x' });
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), etag: '"v1"' });
+      response.end(request.method === 'HEAD' ? undefined : body);
+    });
+    const response = await callApi(server, '/widgets/w1', token, { method: 'HEAD' });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('etag')).toBe('"v1"');
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(response.headers.get('content-length')).toBeNull();
+  });
+
   it('relays a declared empty response', async () => {
     upstream.respond((_request, response) => {
       response.writeHead(204).end();

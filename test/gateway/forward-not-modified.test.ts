@@ -1,0 +1,47 @@
+import { createServer, type OutgoingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createUser } from '../support/accounts.js';
+import { writeConfigFile } from '../support/config-file.js';
+import { callApi, obtainTokens } from '../support/oauth.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+describe('gateway relaying 304', () => {
+  let server: TestServer;
+  let token: string;
+  let notModifiedHeaders: OutgoingHttpHeaders = {};
+  const upstream = createServer((request, response) => {
+    request.resume();
+    response.writeHead(304, notModifiedHeaders).end();
+  });
+
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    const routes = [{ method: 'GET', path: '/files/:name', scopes: [], roles: [], credentials: ['jwt'] }];
+    const config = await writeConfigFile({ gateway: { upstreamUrl: url, routes }, rateLimit: { flows: [] } });
+    server = await startTestServer({ config });
+    token = (await obtainTokens(server, await createUser(server, 'not_modified_user'))).tokens.access_token;
+  });
+
+  afterAll(async () => {
+    upstream.closeAllConnections();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    await server.close();
+  });
+
+  it('relays 304 without Content-Length', async () => {
+    notModifiedHeaders = { etag: '"v1"' };
+    const response = await callApi(server, '/files/a', token, { headers: { 'if-none-match': '"v1"' } });
+    expect(response.status).toBe(304);
+    expect(response.headers.get('etag')).toBe('"v1"');
+  });
+
+  it('relays 304 with the 200 Content-Length', async () => {
+    notModifiedHeaders = { etag: '"v1"', 'content-length': '5' };
+    const response = await callApi(server, '/files/a', token, { headers: { 'if-none-match': '"v1"' } });
+    expect(response.status).toBe(304);
+    expect(response.headers.get('etag')).toBe('"v1"');
+  });
+});
