@@ -155,16 +155,12 @@ export class ClientRepository {
   async remove(clientId: string): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
       const payloadClientId = isPostgres(this.#db) ? sql<string>`payload::jsonb ->> 'clientId'` : sql<string>`json_extract(payload, '$.clientId')`;
-      const grantIds = await trx
-        .selectFrom('oidc_payloads')
-        .select('id')
-        .where('model', '=', 'Grant')
-        .where(payloadClientId, '=', clientId)
-        .execute();
 
-      for (const { id } of grantIds) {
-        await trx.deleteFrom('oidc_payloads').where('grant_id', '=', id).execute();
-      }
+      // The first statement writes. An SQLite transaction that reads first
+      // fails with SQLITE_BUSY, without waiting, when another process (the
+      // running server) writes before the transaction's first write.
+      const grantIds = trx.selectFrom('oidc_payloads').select('id').where('model', '=', 'Grant').where(payloadClientId, '=', clientId);
+      await trx.deleteFrom('oidc_payloads').where('grant_id', 'in', grantIds).execute();
 
       await trx.deleteFrom('oidc_payloads').where(payloadClientId, '=', clientId).execute();
 
