@@ -95,7 +95,7 @@ export class ApiKeyLookupCache {
       this.#keep(digest, entry, match);
       return match;
     } catch (error) {
-      this.#forgetEntry(digest, entry);
+      this.#entries.deleteIfCurrent(digest, entry);
       throw error;
     }
   }
@@ -105,6 +105,11 @@ export class ApiKeyLookupCache {
     this.#entries.deleteMatching((_digest, entry) => entry.keyId === keyId);
   }
 
+  /**
+   * Stores the match on its entry. An entry that `forget` removed while the
+   * lookup ran stays out of the cache, so a record read before a revocation
+   * is not served after it.
+   */
   #keep(digest: string, entry: Entry, match: ApiKeyMatch | undefined): void {
     const expiresAt = match?.record.expiresAt ?? null;
     if (expiresAt !== null) {
@@ -114,18 +119,7 @@ export class ApiKeyLookupCache {
     if (match !== undefined && this.#now() < entry.reusableUntil) {
       entry.match = match;
     } else {
-      this.#forgetEntry(digest, entry);
-    }
-  }
-
-  /**
-   * Removes the entry unless another took its place. A `forget` while the
-   * lookup ran has already removed it, so a record read before a revocation
-   * is not kept after it.
-   */
-  #forgetEntry(digest: string, entry: Entry): void {
-    if (this.#entries.peek(digest) === entry) {
-      this.#entries.delete(digest);
+      this.#entries.deleteIfCurrent(digest, entry);
     }
   }
 }

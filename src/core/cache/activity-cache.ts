@@ -54,18 +54,12 @@ export class ActivityCache {
 
     const entry: Entry = { active: this.#check(id), checkedAt: time };
     this.#entries.set(id, entry);
-    entry.active.catch(() => this.#forgetEntry(id, entry));
+    entry.active.catch(() => this.#entries.deleteIfCurrent(id, entry));
     return entry.active;
   }
 
   /** Drops the result for `id`, so that the next check reads it again. */
   forget(id: string): void {
     this.#entries.delete(id);
-  }
-
-  #forgetEntry(id: string, entry: Entry): void {
-    if (this.#entries.peek(id) === entry) {
-      this.#entries.delete(id);
-    }
   }
 }

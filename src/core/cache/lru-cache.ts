@@ -51,6 +51,17 @@ export class LruCache<K, V> {
     this.#entries.delete(key);
   }
 
+  /**
+   * Deletes the entry of `key` only while its value is still `value`. A
+   * pending lookup uses it to drop its own entry without removing one that
+   * a newer lookup stored in its place.
+   */
+  deleteIfCurrent(key: K, value: V): void {
+    if (this.#entries.get(key) === value) {
+      this.#entries.delete(key);
+    }
+  }
+
   /** Deletes every entry for which `matches` returns true. It visits all entries, so it costs O(size). */
   deleteMatching(matches: (key: K, value: V) => boolean): void {
     for (const [key, value] of this.#entries) {

@@ -83,7 +83,7 @@ export class CachingTokenVerifier implements TokenVerifier {
       this.#keep(key, entry, claims);
       return claims;
     } catch (error) {
-      this.#forget(key, entry);
+      this.#entries.deleteIfCurrent(key, entry);
       throw error;
     }
   }
@@ -92,14 +92,7 @@ export class CachingTokenVerifier implements TokenVerifier {
     if (this.#isServable(claims)) {
       entry.claims = claims;
     } else {
-      this.#forget(key, entry);
-    }
-  }
-
-  /** Removes the entry unless a newer one took its place, for example after the key set changed. */
-  #forget(key: string, entry: Entry): void {
-    if (this.#entries.peek(key) === entry) {
-      this.#entries.delete(key);
+      this.#entries.deleteIfCurrent(key, entry);
     }
   }
 
