@@ -13,7 +13,7 @@ import type { RoutePolicy } from './route-policy.js';
 import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
 import type { BodyLimits, UpstreamResponse } from './upstream-response.js';
 
-/** Headers that describe one connection, never the message, in both directions (RFC 9110 section 7.6.1). */
+/** Headers that apply to one connection and not to the message, in requests and responses (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /**
@@ -113,8 +113,10 @@ export async function forward(
 
   // The assertion binds the exact request target the upstream receives.
   const target = `${options.upstreamPrefix}${path}${query}`;
-  const signer = options.identitySigner;
-  const assertion = identity === undefined || signer === undefined ? undefined : await signer.sign(identity, { method: request.method, target, requestId: request.id });
+  let assertion: string | undefined;
+  if (identity !== undefined && options.identitySigner !== undefined) {
+    assertion = await options.identitySigner.sign(identity, { method: request.method, target, requestId: request.id });
+  }
 
   // The body goes on as the caller's bytes, never re-encoded.
   const body = Buffer.isBuffer(request.body) ? request.body : undefined;
@@ -141,7 +143,7 @@ export async function forward(
   }
   if (upstream.statusCode < RELAYED_STATUS.min || upstream.statusCode > RELAYED_STATUS.max) {
     upstream.stream.destroy();
-    request.log.warn({ upstreamStatus: upstream.statusCode }, 'upstream responded with a status the gateway does not relay');
+    request.log.warn({ upstreamStatus: upstream.statusCode }, 'upstream status outside 200-599, answered with 502');
     return sendProblem(reply, new ProblemError('bad_gateway', 'The upstream service sent an invalid response.'));
   }
 

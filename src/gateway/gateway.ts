@@ -1,7 +1,7 @@
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
-import type { FlowQuota, RouteLimits } from '../config/schema.js';
+import type { FlowQuota, LimitRule, RouteLimits } from '../config/schema.js';
 import type { TokenVerifier } from '../core/cache/token-cache.js';
 import type { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
@@ -132,6 +132,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
   for (const policy of options.routes) {
     const scope = `${policy.method} ${app.prefix}${policy.path}`;
     const lifecycle = lifecycleHeaders(policy.lifecycle);
+    const rules = rulesOf(policy, options.rateLimits);
     app.route({
       method: policy.method,
       url: policy.path,
@@ -152,7 +153,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
       // schema from 400s. Quotas come last: only requests that may reach the
       // upstream use them up.
       preHandler: async (request, reply) => {
-        await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, policy, options.rateLimits, scope, 'rate'));
+        await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, rules.rate, options.rateLimits, scope, 'rate'));
 
         request.upstreamPath = upstreamPath(policy, request.params as Record<string, string>);
         if (request.upstreamPath === undefined) {
@@ -168,7 +169,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
           });
         }
         validateRequest(request, policy);
-        await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, policy, options.rateLimits, scope, 'quota'));
+        await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, rules.quota, options.rateLimits, scope, 'quota'));
       },
       handler: (request, reply) => forward(request, reply, request.identity, policy, request.upstreamPath as string, forwardOptions),
     });
@@ -201,13 +202,17 @@ export function checkLimitTargets(routes: readonly RoutePolicy[], limits: Pick<G
   }
 }
 
-function limitChecks(request: FastifyRequest, policy: RoutePolicy, limits: GatewayRateLimits, scope: string, kind: LimitCheck['kind']): LimitCheck[] {
-  const context = { request, identity: request.identity, ipv6PrefixLength: limits.ipv6PrefixLength };
-  const checks =
-    kind === 'rate'
-      ? limits.routes.filter((route) => matches(route, policy)).flatMap((route) => route.limits.map((rule) => buildCheck(rule, context, 'rate', scope)))
-      : limits.flows.filter((flow) => matches(flow, policy)).map((flow) => buildCheck(flow, context, 'quota', scope));
+/** Selects the route limits and the flow quotas of one operation, once at start. */
+function rulesOf(policy: RoutePolicy, limits: GatewayRateLimits): Record<LimitCheck['kind'], LimitRule[]> {
+  return {
+    rate: limits.routes.filter((route) => matches(route, policy)).flatMap((route) => route.limits),
+    quota: limits.flows.filter((flow) => matches(flow, policy)),
+  };
+}
 
+function limitChecks(request: FastifyRequest, rules: readonly LimitRule[], limits: GatewayRateLimits, scope: string, kind: LimitCheck['kind']): LimitCheck[] {
+  const context = { request, identity: request.identity, ipv6PrefixLength: limits.ipv6PrefixLength };
+  const checks = rules.map((rule) => buildCheck(rule, context, kind, scope));
   return checks.filter((check): check is LimitCheck => check !== undefined);
 }
 
