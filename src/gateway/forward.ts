@@ -122,6 +122,9 @@ export async function forward(
   const body = Buffer.isBuffer(request.body) ? request.body : undefined;
   const headers = upstreamRequestHeaders(request, identity, assertion, { host: options.upstreamHost, body, checksResponse: policy.responses !== undefined });
 
+  // NOTE: a caller that closes its connection does not cancel this request.
+  // The pool connection stays busy until the upstream responds or
+  // upstreamTimeoutMs passes, and a shutdown waits for it as well.
   const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
   let upstream: UpstreamResponse;
   try {
