@@ -12,10 +12,11 @@ const requests = new WeakMap<IncomingMessage, FastifyRequest>();
 
 /** Adds the hook that lets provider events find their Fastify request. */
 export function trackOAuthRequests(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     if (request.url.startsWith('/oauth/')) {
       requests.set(request.raw, request);
     }
+    done();
   });
 }
 

@@ -8,6 +8,7 @@ import type { TokenVerifier } from '../core/cache/token-cache.js';
 import { API_KEY_PREFIX } from '../core/api-keys/format.js';
 import { bearerChallenge } from '../core/bearer.js';
 import type { CredentialKind, Identity } from '../core/identity-headers.js';
+import { andThen, isPromise, type Pending } from '../core/pending.js';
 import { ProblemError } from '../core/problem.js';
 import { extractCredential, type CredentialSource, type PresentedCredential } from './credentials.js';
 
@@ -17,9 +18,9 @@ export const REALM = 'portcullis';
 export interface AuthenticationDependencies {
   verifier?: TokenVerifier;
   /** Tells whether the grant behind a token still exists (not revoked, not expired). */
-  isGrantActive: (grantId: string) => Promise<boolean>;
+  isGrantActive: (grantId: string) => Pending<boolean>;
   /** Tells whether an OAuth client still exists, for client credentials tokens. */
-  isClientActive: (clientId: string) => Promise<boolean>;
+  isClientActive: (clientId: string) => Pending<boolean>;
   apiKeys?: Pick<ApiKeyService, 'verify'>;
 }
 
@@ -79,28 +80,58 @@ export function rejectCredentialsInQuery(request: AuthenticationRequest): void {
   }
 }
 
-async function authenticateToken(
+/** Turns a failed verification into the 401 for the caller. Any other error passes unchanged. */
+function tokenRejected(request: AuthenticationRequest, error: unknown, accepted: readonly CredentialKind[]): unknown {
+  if (error instanceof InvalidAccessTokenError) {
+    request.log.info({ reason: error.reason }, 'access token rejected');
+    return unauthorized(`The access token is invalid: ${error.reason}.`, accepted, 'invalid_token');
+  }
+  return error;
+}
+
+/**
+ * Verifies an access token and checks that its grant, or for client
+ * credentials its client, is still active. When both results are cached,
+ * it returns the identity without a promise.
+ */
+function authenticateToken(
   request: AuthenticationRequest,
   token: string,
   verifier: TokenVerifier,
   deps: AuthenticationDependencies,
   accepted: readonly CredentialKind[],
-): Promise<Identity> {
-  let claims: AccessTokenClaims;
+): Pending<Identity> {
+  let claims: Pending<AccessTokenClaims>;
   try {
-    claims = await verifier.verify(token);
+    claims = verifier.verify(token);
   } catch (error) {
-    if (error instanceof InvalidAccessTokenError) {
-      request.log.info({ reason: error.reason }, 'access token rejected');
-      throw unauthorized(`The access token is invalid: ${error.reason}.`, accepted, 'invalid_token');
-    }
-    throw error;
+    throw tokenRejected(request, error, accepted);
   }
 
-  const active =
-    claims.grantId === undefined
-      ? claims.subject === claims.clientId && (await deps.isClientActive(claims.clientId))
-      : await deps.isGrantActive(claims.grantId);
+  if (isPromise(claims)) {
+    return claims.then(
+      (verified) => checkActive(request, verified, deps, accepted),
+      (error: unknown) => {
+        throw tokenRejected(request, error, accepted);
+      },
+    );
+  }
+  return checkActive(request, claims, deps, accepted);
+}
+
+function checkActive(request: AuthenticationRequest, claims: AccessTokenClaims, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Pending<Identity> {
+  // A token without a grant comes from client credentials, where the client is its own subject.
+  let active: Pending<boolean> = false;
+  if (claims.grantId !== undefined) {
+    active = deps.isGrantActive(claims.grantId);
+  } else if (claims.subject === claims.clientId) {
+    active = deps.isClientActive(claims.clientId);
+  }
+
+  return andThen(active, (isActive) => identityOf(request, claims, isActive, accepted));
+}
+
+function identityOf(request: AuthenticationRequest, claims: AccessTokenClaims, active: boolean, accepted: readonly CredentialKind[]): Identity {
   if (!active) {
     request.log.info({ clientId: claims.clientId, subject: claims.subject }, 'access token of a revoked grant or client');
     throw unauthorized('The access token is invalid: it was revoked.', accepted, 'invalid_token');
@@ -164,14 +195,15 @@ function describe(credential: PresentedCredential): string {
 
 /**
  * Establishes the caller from one credential of an accepted kind, or throws
- * a 401 problem with challenges for the accepted kinds. No credential ever
- * reaches a log or a response.
+ * (or rejects with) a 401 problem with challenges for the accepted kinds.
+ * A token whose checks are all cached is established at once. No
+ * credential ever reaches a log or a response.
  */
-export async function authenticate(
+export function authenticate(
   request: AuthenticationRequest,
   deps: AuthenticationDependencies,
   accepted: readonly CredentialKind[],
-): Promise<Identity> {
+): Pending<Identity> {
   rejectCredentialsInQuery(request);
 
   const presented = extractCredential(request);

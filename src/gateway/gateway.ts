@@ -6,7 +6,9 @@ import type { TokenVerifier } from '../core/cache/token-cache.js';
 import type { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
 import type { LimitCheck } from '../core/rate-limit/types.js';
+import { callbackHook } from '../http/hooks.js';
 import { buildCheck, enforceLimits } from '../http/rate-limit.js';
+import { andThen, type Pending } from '../core/pending.js';
 import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
@@ -26,8 +28,8 @@ export interface GatewayOptions {
   upstreamUrl: string;
   routes: readonly RoutePolicy[];
   verifier: TokenVerifier;
-  isGrantActive: (grantId: string) => Promise<boolean>;
-  isClientActive: (clientId: string) => Promise<boolean>;
+  isGrantActive: (grantId: string) => Pending<boolean>;
+  isClientActive: (clientId: string) => Pending<boolean>;
   apiKeys: ApiKeyService;
   findAccount: (id: string) => Promise<Account | undefined>;
   /** How long a rotated API key keeps working by default, in seconds. */
@@ -142,39 +144,29 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
       url: policy.path,
       // A retired operation is rejected before authentication, because its
       // sunset is public knowledge and the upstream must not be called at all.
-      onRequest: async (request, reply) => {
+      onRequest: callbackHook((request, reply) => {
         reply.headers(checkLifecycle(policy.lifecycle, lifecycle, new Date()));
         // A public operation reads no credential, but one sent in its query
         // string would still reach the upstream's logs.
         if (policy.public) {
           rejectCredentialsInQuery(request);
-        } else {
-          request.identity = await authenticate(request, authenticationDependencies, policy.credentials);
+          return;
         }
-      },
+        return andThen(authenticate(request, authenticationDependencies, policy.credentials), (identity) => {
+          request.identity = identity;
+        });
+      }),
       // Rate limits come first. Authorization runs before validation, so that
       // a caller without the operation's scopes learns nothing about its
       // schema from 400s. Quotas come last: only requests that may reach the
       // upstream use them up.
-      preHandler: async (request, reply) => {
-        await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, rules.rate, options.rateLimits, scope, 'rate'));
-
-        request.upstreamPath = upstreamPath(policy, request.params as Record<string, string>);
-        if (request.upstreamPath === undefined) {
-          throw new ProblemError('not_found', 'No resource matches the path parameter.');
-        }
-        const identity = request.identity;
-        if (identity !== undefined) {
-          authorize(identity, policy);
-
-          const parameters = { params: request.params as Record<string, string>, query: (request.query ?? {}) as Record<string, unknown> };
-          enforceBindings(policy.bindings, parameters, identity, (binding) => {
-            request.log.info({ subject: identity.subject, parameter: binding.name, location: binding.in, claim: binding.claim }, 'object-level binding rejected the request');
-          });
-        }
-        validateRequest(request, policy);
-        await enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, rules.quota, options.rateLimits, scope, 'quota'));
-      },
+      preHandler: callbackHook((request, reply) => {
+        const rated = enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, rules.rate, options.rateLimits, scope, 'rate'));
+        return andThen(rated, () => {
+          checkRequest(request, policy);
+          return enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, rules.quota, options.rateLimits, scope, 'quota'));
+        });
+      }),
       handler: (request, reply) => forward(request, reply, request.identity, policy, request.upstreamPath as string, forwardOptions),
     });
   }
@@ -185,6 +177,24 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     request.identity = await authenticate(request, authenticationDependencies, ['jwt', 'api_key']);
     throw new ProblemError('not_found', `No operation matches ${request.method} ${request.url.split('?')[0]}.`);
   });
+}
+
+/** Runs the checks between the rate limits and the quotas: the path, authorization, object-level bindings and validation. */
+function checkRequest(request: FastifyRequest, policy: RoutePolicy): void {
+  request.upstreamPath = upstreamPath(policy, request.params as Record<string, string>);
+  if (request.upstreamPath === undefined) {
+    throw new ProblemError('not_found', 'No resource matches the path parameter.');
+  }
+  const identity = request.identity;
+  if (identity !== undefined) {
+    authorize(identity, policy);
+
+    const parameters = { params: request.params as Record<string, string>, query: (request.query ?? {}) as Record<string, unknown> };
+    enforceBindings(policy.bindings, parameters, identity, (binding) => {
+      request.log.info({ subject: identity.subject, parameter: binding.name, location: binding.in, claim: binding.claim }, 'object-level binding rejected the request');
+    });
+  }
+  validateRequest(request, policy);
 }
 
 function matches(target: { method: string; path: string }, policy: RoutePolicy): boolean {

@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import secureJson from 'secure-json-parse';
 
 import type { ResponseCheck, ResponseRules } from '../core/openapi/response-schema.js';
+import { isPromise, type Pending } from '../core/pending.js';
 import { sendProblem } from '../http/problems.js';
 import { undeclaredClientError } from './upstream-client-error.js';
 import { RejectedResponse, badGateway, readUpstreamBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
@@ -41,14 +42,20 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
-async function relayJson(reply: FastifyReply, upstream: UpstreamResponse, check: (value: unknown) => ResponseCheck, options: ResponseCheckOptions): Promise<void> {
+function relayJson(reply: FastifyReply, upstream: UpstreamResponse, check: (value: unknown) => ResponseCheck, options: ResponseCheckOptions): Promise<void> {
   const encoding = headerValue(upstream.headers['content-encoding'])?.toLowerCase() ?? 'identity';
   if (encoding !== 'identity') {
     upstream.stream.destroy();
     throw badGateway('The upstream response is compressed, so the gateway cannot check it.', 'response body is encoded', { encoding });
   }
 
-  const result = check(parseJson(await readUpstreamBody(upstream, options)));
+  return readUpstreamBody(upstream, options).then((body) => {
+    sendChecked(reply, check(parseJson(body)));
+  });
+}
+
+/** Sends the checked body, re-serialized, or throws a 502 when it violates the schema. */
+function sendChecked(reply: FastifyReply, result: ResponseCheck): void {
   if (result.errors.length > 0) {
     throw badGateway('The upstream response does not match the schema the API declares.', 'response body violates the declared schema', {
       errors: result.errors.slice(0, MAX_LOGGED_ERRORS),
@@ -99,7 +106,8 @@ async function relayUndeclared(reply: FastifyReply, upstream: UpstreamResponse, 
   reply.code(status).header('cache-control', 'no-store').type(contentType).send(document);
 }
 
-async function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: ResponseRules, options: ResponseCheckOptions): Promise<void> {
+/** Relays the response by the rule of its status and Content-Type. Only a body that must be read first returns a promise. */
+function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: ResponseRules, options: ResponseCheckOptions): Pending<void> {
   const rule = rules.select(upstream.statusCode, headerValue(upstream.headers['content-type']));
 
   switch (rule.kind) {
@@ -114,11 +122,9 @@ async function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rul
         relayHeadResponse(reply, upstream);
         return;
       }
-      await relayJson(reply, upstream, rule.check, options);
-      return;
+      return relayJson(reply, upstream, rule.check, options);
     case 'undeclared':
-      await relayUndeclared(reply, upstream, options);
-      return;
+      return relayUndeclared(reply, upstream, options);
     case 'undeclared_media_type':
       upstream.stream.destroy();
       throw badGateway('The upstream response has a Content-Type that the API does not declare for its status.', 'undeclared content type', {
@@ -151,7 +157,7 @@ export function relayCheckedResponse(
   rules: ResponseRules,
   options: ResponseCheckOptions,
 ): void {
-  relayChecked(reply, upstream, rules, options).catch((error: unknown) => {
+  const fail = (error: unknown) => {
     upstream.stream.destroy();
     const rejected = error instanceof RejectedResponse ? error : badGateway('The upstream response could not be checked.', 'response check failed', { err: error });
 
@@ -162,5 +168,14 @@ export function relayCheckedResponse(
 
     removeUpstreamHeaders(reply, options.relayedHeaders(upstream.headers));
     sendProblem(reply, rejected.problem);
-  });
+  };
+
+  try {
+    const relayed = relayChecked(reply, upstream, rules, options);
+    if (isPromise(relayed)) {
+      relayed.catch(fail);
+    }
+  } catch (error) {
+    fail(error);
+  }
 }

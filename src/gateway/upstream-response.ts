@@ -47,52 +47,64 @@ function bodyTimedOut(limits: BodyLimits): RejectedResponse {
  * Reads the whole body of `upstream` into memory. It stops reading and
  * destroys the stream as soon as the body exceeds `limitBytes` (also when
  * Content-Length announces more), so an oversized body is never buffered.
- * Throws RejectedResponse: 502 for an oversized body or a broken
+ * Rejects with RejectedResponse: 502 for an oversized body or a broken
  * connection, 504 when the body does not arrive within `timeoutMs`.
+ *
+ * The body is read through stream events rather than an async iterator,
+ * which would cost a promise per chunk.
  */
-export async function readUpstreamBody(upstream: UpstreamResponse, limits: BodyLimits): Promise<Buffer> {
+export function readUpstreamBody(upstream: UpstreamResponse, limits: BodyLimits): Promise<Buffer> {
   const tooLarge = () =>
     badGateway('The upstream response is larger than the gateway accepts.', 'response body over the limit', { limitBytes: limits.limitBytes });
+  const stream = upstream.stream;
 
   const announced = Number(upstream.headers['content-length']);
   if (Number.isFinite(announced) && announced > limits.limitBytes) {
-    upstream.stream.destroy();
-    throw tooLarge();
+    stream.destroy();
+    return Promise.reject(tooLarge());
   }
 
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    upstream.stream.destroy();
-  }, limits.timeoutMs);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
 
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of upstream.stream) {
-      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    const settle = (failure?: RejectedResponse) => {
+      if (settled) {
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      stream.off('data', onData);
+      if (failure === undefined) {
+        resolve(Buffer.concat(chunks, size));
+      } else {
+        stream.destroy();
+        reject(failure);
+      }
+    };
+
+    const onData = (chunk: Buffer | string) => {
+      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
       size += buffer.length;
       if (size > limits.limitBytes) {
-        throw tooLarge();
+        settle(tooLarge());
+        return;
       }
       chunks.push(buffer);
-    }
-  } catch (error) {
-    if (error instanceof RejectedResponse) {
-      throw error;
-    }
-    if (timedOut || isUpstreamTimeout(error)) {
-      throw bodyTimedOut(limits);
-    }
-    throw badGateway('The upstream connection failed while sending the response.', 'response body read failed', { err: error });
-  } finally {
-    clearTimeout(timer);
-  }
+    };
 
-  // A destroyed stream may end the loop without an error.
-  if (timedOut) {
-    throw bodyTimedOut(limits);
-  }
-
-  return Buffer.concat(chunks, size);
+    const timer = setTimeout(() => settle(bodyTimedOut(limits)), limits.timeoutMs);
+    stream.on('data', onData);
+    stream.once('end', () => settle());
+    stream.once('error', (error) => {
+      settle(isUpstreamTimeout(error) ? bodyTimedOut(limits) : badGateway('The upstream connection failed while sending the response.', 'response body read failed', { err: error }));
+    });
+    // A stream destroyed elsewhere closes without an end or an error.
+    stream.once('close', () => {
+      if (!settled) {
+        settle(badGateway('The upstream connection failed while sending the response.', 'response body read failed'));
+      }
+    });
+  });
 }

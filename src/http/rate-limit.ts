@@ -7,7 +7,8 @@ import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { rateLimitHeaders, retryAfterSeconds } from '../core/rate-limit/headers.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
-import type { LimitCheck, LimitResult } from '../core/rate-limit/types.js';
+import type { LimitCheck, LimitResult, RateLimitDecision } from '../core/rate-limit/types.js';
+import { andThen, type Pending } from '../core/pending.js';
 import type { LimitKeyPart, LimitRule } from '../config/schema.js';
 
 const SUBJECT_NAMES: Record<LimitKeyPart, string> = { ip: 'client address', sub: 'user', client_id: 'OAuth client', api_key: 'API key' };
@@ -53,7 +54,7 @@ export function buildCheck(rule: LimitRule, context: LimitContext, kind: LimitCh
     parts.push(`${part}=${value}`);
   }
 
-  const periodMs = parseDuration(rule.period);
+  const periodMs = periodOf(rule.period);
   return {
     policy: rule.name,
     kind,
@@ -62,6 +63,18 @@ export function buildCheck(rule: LimitRule, context: LimitContext, kind: LimitCh
     rate: { limit: rule.limit, periodMs, burst: rule.burst ?? rule.limit },
     onStoreFailure: rule.onStoreFailure,
   };
+}
+
+/** Rule periods in milliseconds by their text, parsed once rather than on every request. */
+const periods = new Map<string, number>();
+
+function periodOf(period: string): number {
+  let periodMs = periods.get(period);
+  if (periodMs === undefined) {
+    periodMs = parseDuration(period);
+    periods.set(period, periodMs);
+  }
+  return periodMs;
 }
 
 function appendHeader(reply: FastifyReply, name: string, value: string): void {
@@ -116,12 +129,15 @@ export interface LimitOutcome {
  * with a 429 problem (or 503 when the store failed and a limit fails
  * closed) if any check denies the request.
  */
-export async function chargeLimits(limiter: RateLimiter, checks: LimitCheck[]): Promise<LimitOutcome> {
+export function chargeLimits(limiter: RateLimiter, checks: LimitCheck[]): Pending<LimitOutcome> {
   if (checks.length === 0) {
     return { headers: {}, problem: undefined, denied: undefined };
   }
 
-  const decision = await limiter.consume(checks);
+  return andThen(limiter.consume(checks), outcomeOf);
+}
+
+function outcomeOf(decision: RateLimitDecision): LimitOutcome {
   const headers = rateLimitHeaders(decision.results);
   if (decision.allowed) {
     return { headers, problem: undefined, denied: undefined };
@@ -142,10 +158,15 @@ export async function chargeLimits(limiter: RateLimiter, checks: LimitCheck[]): 
 /**
  * Charges the checks of a request, adds the RateLimit header fields to the
  * response, and throws a 429 problem (or 503 when the store failed and a
- * limit fails closed) if any check denies the request.
+ * limit fails closed) if any check denies the request. A store in this
+ * process decides synchronously, so the problem is thrown. A remote store's
+ * problem comes as a rejection.
  */
-export async function enforceLimits(request: FastifyRequest, reply: FastifyReply, limiter: RateLimiter, checks: LimitCheck[]): Promise<void> {
-  const outcome = await chargeLimits(limiter, checks);
+export function enforceLimits(request: FastifyRequest, reply: FastifyReply, limiter: RateLimiter, checks: LimitCheck[]): Pending<void> {
+  return andThen(chargeLimits(limiter, checks), (outcome) => applyOutcome(request, reply, outcome));
+}
+
+function applyOutcome(request: FastifyRequest, reply: FastifyReply, outcome: LimitOutcome): void {
   for (const [name, value] of Object.entries(outcome.headers)) {
     appendHeader(reply, name, value);
   }

@@ -4,6 +4,7 @@ import type { PortcullisConfig } from '../config/schema.js';
 import { ProblemError } from '../core/problem.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
 import type { LimitCheck } from '../core/rate-limit/types.js';
+import { callbackHook } from '../http/hooks.js';
 import { buildCheck, enforceLimits } from '../http/rate-limit.js';
 
 /**
@@ -30,7 +31,7 @@ function isSignInStep(route: string | undefined, url: string): boolean {
 export function requestLimitsHook(config: Readonly<PortcullisConfig>, limiter: RateLimiter) {
   const { ipv6PrefixLength } = config.rateLimit;
 
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  return callbackHook((request: FastifyRequest, reply: FastifyReply) => {
     if (request.url.startsWith('/oauth/') && request.url.length > MAX_OAUTH_TARGET_LENGTH) {
       throw new ProblemError('uri_too_long', `The request target is longer than ${MAX_OAUTH_TARGET_LENGTH} characters.`);
     }
@@ -46,6 +47,6 @@ export function requestLimitsHook(config: Readonly<PortcullisConfig>, limiter: R
       checks.push(buildCheck(config.rateLimit.registration, context, 'quota', 'POST /register'));
     }
 
-    await enforceLimits(request, reply, limiter, checks.filter((check): check is LimitCheck => check !== undefined));
-  };
+    return enforceLimits(request, reply, limiter, checks.filter((check): check is LimitCheck => check !== undefined));
+  });
 }

@@ -34,6 +34,18 @@ describe('activity cache', () => {
     expect(store.reads()).toBe(1);
   });
 
+  it('returns a fresh hit synchronously', async () => {
+    const store = grantStore();
+    const cache = new ActivityCache(store.check, { ttlMs: 1000, maxEntries: 10, now: () => 0 });
+
+    const read = cache.isActive('grant');
+    expect(read).toBeInstanceOf(Promise);
+    await read;
+
+    expect(cache.isActive('grant')).toBe(true);
+    expect(store.reads()).toBe(1);
+  });
+
   it('sees a revocation once the TTL passes', async () => {
     const store = grantStore();
     let now = 0;

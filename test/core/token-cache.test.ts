@@ -3,6 +3,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { AccessTokenVerifier, InvalidAccessTokenError, type AccessTokenClaims } from '../../src/core/access-token-verifier.js';
 import { CachingTokenVerifier, type TokenVerifier } from '../../src/core/cache/token-cache.js';
+import type { Pending } from '../../src/core/pending.js';
 
 const ISSUER = 'https://portcullis.example.test';
 const AUDIENCE = `${ISSUER}/api`;
@@ -16,7 +17,7 @@ class CountingVerifier implements TokenVerifier {
     this.#inner = inner;
   }
 
-  verify(token: string): Promise<AccessTokenClaims> {
+  verify(token: string): Pending<AccessTokenClaims> {
     this.calls += 1;
     return this.#inner.verify(token);
   }
@@ -91,6 +92,19 @@ describe('verified token cache', () => {
     expect(again).toEqual(verified);
     expect(verified.subject).toBe('alice');
     expect(counter.calls).toBe(1);
+  });
+
+  it('returns a cached token synchronously', async () => {
+    const { cache } = cachedVerifier();
+    const token = await first.sign(claimsFor('alice'));
+
+    const verification = cache.verify(token);
+    expect(verification).toBeInstanceOf(Promise);
+    await verification;
+
+    const cached = cache.verify(token);
+    expect(cached).not.toBeInstanceOf(Promise);
+    expect((cached as AccessTokenClaims).subject).toBe('alice');
   });
 
   it('shares one verification between concurrent requests', async () => {

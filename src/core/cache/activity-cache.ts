@@ -1,7 +1,8 @@
+import { isPromise, type Pending } from '../pending.js';
 import { LruCache } from './lru-cache.js';
 
 /** Tells whether a grant or client is still active: true when it exists and is not revoked. */
-export type ActivityCheck = (id: string) => Promise<boolean>;
+export type ActivityCheck = (id: string) => Pending<boolean>;
 
 export interface ActivityCacheOptions {
   /** How long a result is reused, in milliseconds. */
@@ -13,7 +14,8 @@ export interface ActivityCacheOptions {
 }
 
 interface Entry {
-  active: Promise<boolean>;
+  /** The result, or the read that every concurrent check of the id shares until it settles. */
+  active: Pending<boolean>;
   checkedAt: number;
 }
 
@@ -45,7 +47,8 @@ export class ActivityCache {
     return this.#entries.size;
   }
 
-  isActive(id: string): Promise<boolean> {
+  /** Returns a fresh cached result as a plain value, or else the promise of a new read. */
+  isActive(id: string): Pending<boolean> {
     const time = this.#now();
     const cached = this.#entries.get(id);
     if (cached !== undefined && time - cached.checkedAt < this.#ttlMs) {
@@ -54,8 +57,18 @@ export class ActivityCache {
 
     const entry: Entry = { active: this.#check(id), checkedAt: time };
     this.#entries.set(id, entry);
-    entry.active.catch(() => this.#entries.deleteIfCurrent(id, entry));
-    return entry.active;
+    const active = entry.active;
+    if (isPromise(active)) {
+      // Once settled, the result is kept as a plain value, so the hits that
+      // follow cost no promise.
+      active.then(
+        (value) => {
+          entry.active = value;
+        },
+        () => this.#entries.deleteIfCurrent(id, entry),
+      );
+    }
+    return active;
   }
 
   /** Drops the result for `id`, so that the next check reads it again. */

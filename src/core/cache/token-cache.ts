@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 
 import type { AccessTokenClaims } from '../access-token-verifier.js';
+import type { Pending } from '../pending.js';
 import { LruCache } from './lru-cache.js';
 
 /** Anything that turns an access token into verified claims, such as AccessTokenVerifier. */
 export interface TokenVerifier {
-  verify(token: string): Promise<AccessTokenClaims>;
+  /** Returns the claims, without a promise when they are cached. Throws or rejects with InvalidAccessTokenError. */
+  verify(token: string): Pending<AccessTokenClaims>;
 }
 
 export interface VerifiedTokenCacheOptions {
@@ -62,7 +64,7 @@ export class CachingTokenVerifier implements TokenVerifier {
     return this.#entries.size;
   }
 
-  async verify(token: string): Promise<AccessTokenClaims> {
+  verify(token: string): Pending<AccessTokenClaims> {
     this.#dropEntriesOfOldKeySet();
 
     const key = createHash('sha256').update(token).digest('base64url');
@@ -74,9 +76,16 @@ export class CachingTokenVerifier implements TokenVerifier {
       return cached.claims;
     }
 
-    // Concurrent requests with one token, as a client opening several
-    // connections sends them, then cost one verification, not one each.
-    const entry: Entry = { pending: this.#inner.verify(token) };
+    return this.#verifyAndKeep(key, token);
+  }
+
+  /**
+   * Verifies a token that is not cached. Its entry holds the verification
+   * while it runs, so that concurrent requests with one token, as a client
+   * opening several connections sends them, cost one verification, not one each.
+   */
+  async #verifyAndKeep(key: string, token: string): Promise<AccessTokenClaims> {
+    const entry: Entry = { pending: Promise.resolve(this.#inner.verify(token)) };
     this.#entries.set(key, entry);
     try {
       const claims = await entry.pending;

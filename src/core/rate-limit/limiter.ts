@@ -1,3 +1,4 @@
+import type { Pending } from '../pending.js';
 import type { LimitCheck, LimitResult, RateLimitDecision, RateLimitStore } from './types.js';
 
 export interface RateLimiterOptions {
@@ -7,6 +8,10 @@ export interface RateLimiterOptions {
   onStoreFailure: (error: Error, failuresSinceLastWarning: number) => void;
   warnIntervalMs: number;
   now?: () => number;
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 class StoreTimeoutError extends Error {
@@ -40,20 +45,23 @@ export class RateLimiter {
     return this.#store;
   }
 
-  async consume(checks: readonly LimitCheck[]): Promise<RateLimitDecision> {
+  /**
+   * Decides the checks of one request. A store in this process decides at
+   * once, without a promise or a timer, which would cost more than the
+   * decision itself; it cannot be slow or unreachable.
+   */
+  consume(checks: readonly LimitCheck[]): Pending<RateLimitDecision> {
     if (checks.length === 0) {
       return { allowed: true, results: [] };
     }
 
     try {
-      // A store in this process cannot be slow or unreachable, so it needs
-      // no timer, which would cost more than the decision itself.
       if (this.#store.consumeSync !== undefined) {
         return this.#store.consumeSync(checks);
       }
-      return await this.#withTimeout(this.#store.consume(checks));
+      return this.#withTimeout(this.#store.consume(checks)).catch((error: unknown) => this.#decideWithoutStore(checks, asError(error)));
     } catch (error) {
-      return this.#decideWithoutStore(checks, error instanceof Error ? error : new Error(String(error)));
+      return this.#decideWithoutStore(checks, asError(error));
     }
   }
 

@@ -1,0 +1,22 @@
+/**
+ * Values that are ready at once on the common path and arrive later on the
+ * rare one. A cache hit or an in-process counter returns its result at
+ * once, and a database read or a signature check returns a promise.
+ *
+ * The request path passes such values on without wrapping them in promises.
+ * Once oidc-provider has served its first request, Node.js 20 runs an
+ * AsyncLocalStorage hook for every promise in the process, so a promise
+ * costs more than many of the checks that would create one.
+ */
+
+/** A value now, or a promise of it. */
+export type Pending<T> = T | Promise<T>;
+
+export function isPromise<T>(value: Pending<T>): value is Promise<T> {
+  return value instanceof Promise;
+}
+
+/** Applies `next` to `value` now when it is ready, and once it settles otherwise. */
+export function andThen<T, R>(value: Pending<T>, next: (value: T) => Pending<R>): Pending<R> {
+  return isPromise(value) ? value.then(next) : next(value);
+}

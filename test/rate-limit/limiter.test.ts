@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+
+import { RateLimiter } from '../../src/core/rate-limit/limiter.js';
+import { MemoryRateLimitStore } from '../../src/core/rate-limit/memory-store.js';
+import type { LimitCheck, RateLimitDecision, RateLimitStore } from '../../src/core/rate-limit/types.js';
+
+function check(key: string, onStoreFailure: LimitCheck['onStoreFailure'] = 'open'): LimitCheck {
+  return { policy: 'test', kind: 'rate', subject: 'client address', key, rate: { limit: 1, periodMs: 1000, burst: 1 }, onStoreFailure };
+}
+
+const quietOptions = { timeoutMs: 50, warnIntervalMs: 60_000, onStoreFailure: () => {} };
+
+/** A store shared over the network, which returns promises and may fail. */
+function remoteStore(answer: () => Promise<RateLimitDecision>): RateLimitStore {
+  const memory = new MemoryRateLimitStore(100);
+  return {
+    consume: answer,
+    recordFailure: (key, windowMs) => memory.recordFailure(key, windowMs),
+    failures: (key, windowMs) => memory.failures(key, windowMs),
+    resetFailures: (key) => memory.resetFailures(key),
+    close: () => memory.close(),
+  };
+}
+
+describe('rate limiter', () => {
+  it('decides synchronously on the memory store', () => {
+    const limiter = new RateLimiter(new MemoryRateLimitStore(100), quietOptions);
+
+    const first = limiter.consume([check('ip=192.0.2.1|test:all')]);
+    const second = limiter.consume([check('ip=192.0.2.1|test:all')]);
+
+    expect(first).not.toBeInstanceOf(Promise);
+    expect((first as RateLimitDecision).allowed).toBe(true);
+    expect((second as RateLimitDecision).allowed).toBe(false);
+  });
+
+  it('applies failure modes when the store fails', async () => {
+    const limiter = new RateLimiter(
+      remoteStore(() => Promise.reject(new Error('connection refused'))),
+      quietOptions,
+    );
+
+    const decision = limiter.consume([check('a', 'open'), check('b', 'closed')]);
+
+    expect(decision).toBeInstanceOf(Promise);
+    const settled = await decision;
+    expect(settled.allowed).toBe(false);
+    expect(settled.results.map((result) => result.allowed)).toEqual([true, false]);
+    expect(settled.storeFailure?.message).toBe('connection refused');
+    expect(limiter.storeFailures).toBe(1);
+  });
+
+  it('applies failure modes on a store timeout', async () => {
+    const limiter = new RateLimiter(
+      remoteStore(() => new Promise(() => {})),
+      quietOptions,
+    );
+
+    const settled = await limiter.consume([check('a', 'open')]);
+
+    expect(settled.allowed).toBe(true);
+    expect(settled.storeFailure?.name).toBe('StoreTimeoutError');
+  });
+});
