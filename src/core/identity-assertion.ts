@@ -18,7 +18,6 @@
 
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import {
-  SignJWT,
   calculateJwkThumbprint,
   createLocalJWKSet,
   errors,
@@ -31,8 +30,10 @@ import {
 } from 'jose';
 
 import { SeenIds } from './cache/seen-ids.js';
+import { signCompactEd25519 } from './compact-jws.js';
 import type { CredentialKind, Identity } from './identity-headers.js';
 import { describeJwtError } from './jwt-errors.js';
+import type { Pending } from './pending.js';
 
 /** Request header that carries the identity assertion. */
 export const IDENTITY_ASSERTION_HEADER = 'x-portcullis-identity';
@@ -109,9 +110,18 @@ export class IdentityAssertionSigner {
     return { keys: [await this.publicJwk()] };
   }
 
-  /** Signs the assertion for one forwarded request. */
-  async sign(identity: Identity, request: AssertedRequest): Promise<string> {
-    const { kid } = await this.publicJwk();
+  /**
+   * Signs the assertion for one forwarded request. Once the key id is known
+   * (after the first call), the assertion is returned without a promise.
+   */
+  sign(identity: Identity, request: AssertedRequest): Pending<string> {
+    const publicJwk = this.#publicJwk;
+    if (publicJwk === undefined) {
+      return this.publicJwk().then(() => this.sign(identity, request));
+    }
+
+    // The claims are in the order jose's SignJWT writes them, so that its
+    // output and this one can be compared byte for byte.
     const claims: JWTPayload = {
       scope: identity.scopes.join(' '),
       roles: [...identity.roles],
@@ -123,16 +133,18 @@ export class IdentityAssertionSigner {
     if (identity.keyId !== undefined) {
       claims['key_id'] = identity.keyId;
     }
+    const issuedAt = Math.floor(Date.now() / 1000);
+    Object.assign(claims, {
+      iss: this.#options.issuer,
+      aud: this.#options.audience,
+      sub: identity.subject,
+      jti: request.requestId,
+      iat: issuedAt,
+      exp: issuedAt + this.#lifetimeSeconds,
+    });
 
-    return new SignJWT(claims)
-      .setProtectedHeader({ alg: IDENTITY_ASSERTION_ALGORITHM, typ: IDENTITY_ASSERTION_TYPE, kid })
-      .setIssuer(this.#options.issuer)
-      .setAudience(this.#options.audience)
-      .setSubject(identity.subject)
-      .setJti(request.requestId)
-      .setIssuedAt()
-      .setExpirationTime(`${this.#lifetimeSeconds}s`)
-      .sign(this.#privateKey);
+    const header = { alg: IDENTITY_ASSERTION_ALGORITHM, typ: IDENTITY_ASSERTION_TYPE, kid: publicJwk.kid };
+    return signCompactEd25519(header, claims, this.#privateKey);
   }
 }
 

@@ -7,6 +7,7 @@ import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } fr
 import { ProblemError } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
+import { isPromise } from '../core/pending.js';
 import { startUpstreamTimer } from '../metrics/http-hooks.js';
 import { relayCheckedResponse } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
@@ -115,7 +116,8 @@ export async function forward(
   const target = `${options.upstreamPrefix}${path}${query}`;
   let assertion: string | undefined;
   if (identity !== undefined && options.identitySigner !== undefined) {
-    assertion = await options.identitySigner.sign(identity, { method: request.method, target, requestId: request.id });
+    const signed = options.identitySigner.sign(identity, { method: request.method, target, requestId: request.id });
+    assertion = isPromise(signed) ? await signed : signed;
   }
 
   // The body goes on as the caller's bytes, never re-encoded.

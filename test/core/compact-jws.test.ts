@@ -1,0 +1,99 @@
+import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import fc from 'fast-check';
+import { CompactSign, SignJWT, jwtVerify } from 'jose';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import { signCompactEd25519 } from '../../src/core/compact-jws.js';
+import { IdentityAssertionSigner, IDENTITY_ASSERTION_TYPE } from '../../src/core/identity-assertion.js';
+import type { Identity } from '../../src/core/identity-headers.js';
+import { fuzzRuns } from '../support/fuzz.js';
+
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+
+/** Signs like signCompactEd25519, through jose and WebCrypto. */
+function joseCompact(header: Record<string, unknown>, payload: Record<string, unknown>): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ ...header, alg: 'EdDSA' }).sign(privateKey);
+}
+
+const claimValue = fc.oneof(fc.string({ unit: 'binary' }), fc.integer(), fc.boolean(), fc.array(fc.string({ unit: 'grapheme' }), { maxLength: 4 }));
+
+describe('compact JWS with Ed25519', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('matches jose byte for byte', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }), fc.dictionary(fc.string(), claimValue, { maxKeys: 8 }), async (extraHeader, payload) => {
+        const header = { ...extraHeader, alg: 'EdDSA' };
+
+        expect(signCompactEd25519(header, payload, privateKey)).toBe(await joseCompact(header, payload));
+      }),
+      { numRuns: fuzzRuns(200) },
+    );
+  });
+
+  it('verifies with jose', async () => {
+    const token = signCompactEd25519({ alg: 'EdDSA', typ: 'JWT' }, { sub: 'alice', exp: Math.floor(Date.now() / 1000) + 60 }, privateKey);
+
+    const { payload } = await jwtVerify(token, publicKey, { algorithms: ['EdDSA'] });
+
+    expect(payload.sub).toBe('alice');
+  });
+
+  it('rejects keys other than Ed25519 private keys', () => {
+    const ecKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+
+    expect(() => signCompactEd25519({ alg: 'EdDSA' }, {}, ecKey)).toThrow('An Ed25519 private key is required, got a ec private key.');
+    expect(() => signCompactEd25519({ alg: 'EdDSA' }, {}, publicKey)).toThrow('An Ed25519 private key is required, got a ed25519 public key.');
+  });
+
+  it('rejects a header naming another algorithm', () => {
+    expect(() => signCompactEd25519({ alg: 'ES256' }, {}, privateKey)).toThrow('The protected header must name the EdDSA algorithm, got ES256.');
+  });
+});
+
+describe('identity assertion signer', () => {
+  const seed = randomBytes(32);
+  const options = { seed, issuer: 'https://gateway.example.test', audience: 'https://gateway.example.test/api', lifetimeSeconds: 30 };
+  const identity: Identity = { subject: 'alice', scopes: ['openid', 'orders:read'], roles: ['support'], clientId: 'app', credential: 'api_key', keyId: 'key-1' };
+  const request = { method: 'get', target: '/orders?limit=5', requestId: '6f1c2b3a-0000-4000-8000-000000000001' };
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('signs what jose SignJWT signs', async () => {
+    const signer = new IdentityAssertionSigner(options);
+    const { kid } = await signer.publicJwk();
+    vi.useFakeTimers({ now: new Date('2026-06-01T12:00:00.400Z') });
+
+    const assertion = await signer.sign(identity, request);
+    const expected = await new SignJWT({ scope: 'openid orders:read', roles: ['support'], client_id: 'app', credential: 'api_key', htm: 'GET', target: '/orders?limit=5', key_id: 'key-1' })
+      .setProtectedHeader({ alg: 'EdDSA', typ: IDENTITY_ASSERTION_TYPE, kid })
+      .setIssuer(options.issuer)
+      .setAudience(options.audience)
+      .setSubject('alice')
+      .setJti(request.requestId)
+      .setIssuedAt()
+      .setExpirationTime('30s')
+      .sign(signerPrivateKey(seed));
+
+    expect(assertion).toBe(expected);
+  });
+
+  it('returns the assertion synchronously after the first', async () => {
+    const signer = new IdentityAssertionSigner(options);
+
+    const first = signer.sign(identity, request);
+    expect(first).toBeInstanceOf(Promise);
+    await first;
+
+    expect(typeof signer.sign(identity, request)).toBe('string');
+  });
+});
+
+/** Derives the signer's private key from its seed, as an RFC 8410 PKCS #8 Ed25519 key. */
+function signerPrivateKey(seed: Buffer): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
+}
