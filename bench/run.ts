@@ -176,6 +176,7 @@ function buildScenarios(urls: Record<string, string>, credentials: BenchCredenti
     { label: '1. direct to the upstream', url: `${urls['upstream']}/orders`, headers: bearer, cors: false },
     { label: '2a. bare node:http proxy, no checks', url: `${urls['bare']}/api/orders`, headers: bearer, cors: false },
     { label: '2b. bare node:http proxy + jose JWT', url: `${urls['bareJwt']}/api/orders`, headers: bearer, cors: false },
+    { label: '2c. bare node:http server forwarding through an undici pool, no checks', url: `${urls['bareUndici']}/api/orders`, headers: bearer, cors: false },
     { label: '3. Express + helmet + cors + express-rate-limit + jose + http-proxy-middleware', url: `${urls['express']}/api/orders`, headers: bearer, cors: true },
     { label: '4. Fastify + helmet + cors + rate-limit + reply-from + jose', url: `${urls['fastify']}/api/orders`, headers: bearer, cors: true },
     { label: '5a. Portcullis, JWT, memory rate limit', url: `${urls['portcullis']}/api/orders`, headers: bearer, cors: true },
@@ -189,6 +190,7 @@ function buildScenarios(urls: Record<string, string>, credentials: BenchCredenti
     { label: '5c. Portcullis, JWT, token cache off', url: `${urls['portcullisNoCache']}/api/orders`, headers: bearer, cors: true },
     { label: '5d. Portcullis, JWT, OpenAPI validation off', url: `${urls['portcullisNoValidation']}/api/orders`, headers: bearer, cors: true },
     { label: '5e. Portcullis, JWT, identity assertion off', url: `${urls['portcullisUnsigned']}/api/orders`, headers: bearer, cors: true },
+    { label: '5f. Portcullis, JWT, response checks off', url: `${urls['portcullisUnchecked']}/api/orders`, headers: bearer, cors: true },
     { label: '6. Portcullis, API key, memory rate limit', url: `${urls['portcullis']}/api/orders`, headers: apiKey, cors: true },
     { label: '7. Portcullis, JWT, Redis rate limit', url: `${urls['portcullisRedis']}/api/orders`, headers: bearer, cors: true },
   ];
@@ -207,7 +209,7 @@ async function measure(options: Options, directory: string): Promise<void> {
   const upstreamUrl = await startNodeServer('upstream', 'bench/servers/upstream.ts', cores, {});
   const dataDir = join(directory, 'data');
   const common = { cores: cores.servers, directory, dataDir, upstreamUrl, profileDirectory: options.profileDirectory, startTimeoutMs: START_TIMEOUT_MS };
-  const variant = { store: 'memory', redisUrl: options.redisUrl, tokenCache: true, validateRequests: true, identityAssertion: true } as const;
+  const variant = { store: 'memory', redisUrl: options.redisUrl, tokenCache: true, validateRequests: true, identityAssertion: true, checkResponses: true } as const;
   const portcullis = await startBenchPortcullis({ ...common, variant: { ...variant, name: 'memory' } });
   const listeningAt = Date.now();
   await sleepUntil(listeningAt + IDLE_READINGS_MS.early);
@@ -228,6 +230,11 @@ async function measure(options: Options, directory: string): Promise<void> {
       issuer: portcullis.issuer,
       variant: { ...variant, name: 'unsigned', identityAssertion: false },
     }),
+    portcullisUnchecked: await startBenchPortcullis({
+      ...common,
+      issuer: portcullis.issuer,
+      variant: { ...variant, name: 'unchecked', checkResponses: false },
+    }),
   };
   await sleepUntil(listeningAt + IDLE_READINGS_MS.settled);
   const settledRss = portcullis.residentSetSize();
@@ -247,6 +254,7 @@ async function measure(options: Options, directory: string): Promise<void> {
     ...Object.fromEntries(Object.entries(started).map(([name, instance]) => [name, instance.url])),
     bare: await startNodeServer('bare proxy', 'bench/servers/bare-proxy.ts', cores, { BENCH_UPSTREAM_URL: upstreamUrl }),
     bareJwt: await startNodeServer('bare proxy with JWT', 'bench/servers/bare-proxy.ts', cores, { ...verificationEnv, BENCH_VERIFY_JWT: '1' }),
+    bareUndici: await startNodeServer('bare proxy on undici', 'bench/servers/bare-proxy.ts', cores, { BENCH_UPSTREAM_URL: upstreamUrl, BENCH_CLIENT: 'undici' }),
     express: await startNodeServer('Express stack', 'bench/servers/express-stack.ts', cores, verificationEnv),
     fastify: await startNodeServer('Fastify stack', 'bench/servers/fastify-stack.ts', cores, verificationEnv),
   };
@@ -319,7 +327,7 @@ async function measure(options: Options, directory: string): Promise<void> {
     '(issuer, audience, `typ`, ES256, scope), and all of them reuse upstream connections. Portcullis',
     'also checks that the token\'s grant is not revoked (an SQLite read, reused for up to 1 s while',
     'the token cache is on), validates the request against the demo OpenAPI document (off in 5d),',
-    'checks and filters the response against the same document (in every Portcullis scenario),',
+    'checks and filters the response against the same document (off in 5f, whose document declares no responses),',
     'signs an Ed25519 identity assertion for the upstream (off in 5e, which the other stacks do not do),',
     'applies its per-address limit, CORS and security headers, and runs from the compiled `dist/`',
     'with request logging off (log level `warn`), since the comparison stacks log nothing.',

@@ -95,7 +95,7 @@ async function soak(options: Options, directory: string): Promise<void> {
 
   const dataDir = join(directory, 'data');
   const portcullis = await startBenchPortcullis({
-    variant: { name: 'soak', store: 'memory', redisUrl: 'redis://127.0.0.1:6379', tokenCache: true, validateRequests: true, identityAssertion: true },
+    variant: { name: 'soak', store: 'memory', redisUrl: 'redis://127.0.0.1:6379', tokenCache: true, validateRequests: true, identityAssertion: true, checkResponses: true },
     cores: cores.servers,
     directory,
     dataDir,

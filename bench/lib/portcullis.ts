@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import * as client from 'openid-client';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 
 import { openAdminContext } from '../../src/cli/context.js';
 import { defaultRateLimits } from '../../src/config/load.js';
@@ -40,6 +40,33 @@ export interface PortcullisVariant {
   validateRequests: boolean;
   /** Sign an identity assertion for every forwarded request, as Portcullis does by default. */
   identityAssertion: boolean;
+  /** Check responses against their declared schemas. When false, the document's responses declare no schema. */
+  checkResponses: boolean;
+}
+
+type Operation = { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> };
+
+const DEMO_DOCUMENT = join(REPOSITORY_ROOT, 'openapi/demo-orders.yaml');
+
+/**
+ * Writes a copy of the demo document whose responses declare their status
+ * and media type but no schema, so that Portcullis relays their bodies
+ * unchecked.
+ */
+async function writeDocumentWithoutResponseSchemas(directory: string): Promise<string> {
+  const document = parse(readFileSync(DEMO_DOCUMENT, 'utf8')) as { paths: Record<string, Record<string, Operation>> };
+  for (const pathItem of Object.values(document.paths)) {
+    for (const operation of Object.values(pathItem)) {
+      for (const response of Object.values(operation.responses ?? {})) {
+        for (const media of Object.values(response.content ?? {})) {
+          delete media.schema;
+        }
+      }
+    }
+  }
+  const path = join(directory, 'demo-orders-without-response-schemas.yaml');
+  await writeFile(path, stringify(document));
+  return path;
 }
 
 /**
@@ -62,7 +89,7 @@ export async function writePortcullisConfig(directory: string, variant: Portcull
           mountPath: '/api',
           // The demo document declares GET /orders, so requests and responses
           // are checked against it as they would be in front of the demo.
-          openapi: join(REPOSITORY_ROOT, 'openapi/demo-orders.yaml'),
+          openapi: variant.checkResponses ? DEMO_DOCUMENT : await writeDocumentWithoutResponseSchemas(directory),
           identityAssertion: variant.identityAssertion,
         },
       ],

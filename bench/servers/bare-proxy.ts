@@ -2,17 +2,23 @@
  * A bare node:http reverse proxy with no checks: the ceiling for any Node.js
  * gateway on this machine. With BENCH_VERIFY_JWT=1 it verifies the bearer
  * JWT with jose on every request first and responds with 401 when it is invalid.
+ * With BENCH_CLIENT=undici it forwards through an undici Pool, the client
+ * that Portcullis uses, instead of node:http's own client.
  *
- * Environment: BENCH_UPSTREAM_URL, and for verification BENCH_JWKS,
- * BENCH_ISSUER and BENCH_AUDIENCE.
+ * Environment: BENCH_UPSTREAM_URL, BENCH_CLIENT, and for verification
+ * BENCH_JWKS, BENCH_ISSUER and BENCH_AUDIENCE.
  */
 import { Agent, createServer, request as upstreamRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Pool } from 'undici';
 
 import { accessTokenCheck, announcePort, requireEnv } from '../lib/server-env.js';
 
 const upstream = new URL(requireEnv('BENCH_UPSTREAM_URL'));
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+const pool = process.env['BENCH_CLIENT'] === 'undici' ? new Pool(upstream.origin, { connections: 128 }) : undefined;
+/** Request headers that belong to one connection, which undici sets itself. */
+const CONNECTION_HEADERS = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
 const checkToken = process.env['BENCH_VERIFY_JWT'] === '1' ? accessTokenCheck() : undefined;
 
 /** Minimum time between two logged upstream errors, in milliseconds, so that a failing upstream cannot flood the output. */
@@ -56,14 +62,37 @@ function proxy(request: IncomingMessage, response: ServerResponse): void {
   request.pipe(outgoing);
 }
 
+function proxyThroughPool(upstreamPool: Pool, request: IncomingMessage, response: ServerResponse): void {
+  const headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => !CONNECTION_HEADERS.has(name)));
+  upstreamPool.request({ method: request.method as 'GET', path: request.url ?? '/', headers, body: request.method === 'GET' ? null : request }).then(
+    (upstreamResponse) => {
+      response.writeHead(upstreamResponse.statusCode, upstreamResponse.headers);
+      upstreamResponse.body.pipe(response);
+    },
+    (error: Error) => {
+      logUpstreamError(error);
+      response.writeHead(502);
+      response.end();
+    },
+  );
+}
+
+function forward(request: IncomingMessage, response: ServerResponse): void {
+  if (pool === undefined) {
+    proxy(request, response);
+  } else {
+    proxyThroughPool(pool, request, response);
+  }
+}
+
 const server = createServer((request, response) => {
   if (checkToken === undefined) {
-    proxy(request, response);
+    forward(request, response);
     return;
   }
   checkToken(request.headers.authorization).then((valid) => {
     if (valid) {
-      proxy(request, response);
+      forward(request, response);
     } else {
       response.writeHead(401, { 'www-authenticate': 'Bearer' });
       response.end();
