@@ -327,7 +327,7 @@ async function measure(options: Options, directory: string): Promise<void> {
     '(issuer, audience, `typ`, ES256, scope), and all of them reuse upstream connections. Portcullis',
     'also checks that the token\'s grant is not revoked (an SQLite read, reused for up to 1 s while',
     'the token cache is on), validates the request against the demo OpenAPI document (off in 5d),',
-    'checks and filters the response against the same document (off in 5f, whose document declares no responses),',
+    'checks and filters the response against the same document (off in 5f, whose responses declare no schema),',
     'signs an Ed25519 identity assertion for the upstream (off in 5e, which the other stacks do not do),',
     'applies its per-address limit, CORS and security headers, and runs from the compiled `dist/`',
     'with request logging off (log level `warn`), since the comparison stacks log nothing.',

@@ -33,6 +33,36 @@ const circle = { type: 'object', required: ['kind', 'radius'], properties: { kin
 const square = { type: 'object', required: ['kind', 'side'], properties: { kind: { const: 'square' }, side: { type: 'number' } } };
 
 describe('response filtering', () => {
+  const page = {
+    type: 'object',
+    properties: {
+      items: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, owner: { type: 'object', properties: { name: { type: 'string' } } } } } },
+    },
+  };
+
+  it('returns a clean value itself', () => {
+    const value = { items: [{ id: '1', owner: { name: 'a' } }, { id: '2', owner: { name: 'b' } }] };
+
+    const result = check(page, value);
+
+    expect(result.value).toBe(value);
+    expect(result.removedCount).toBe(0);
+  });
+
+  it('copies only what changed', () => {
+    const value = { items: [{ id: '1', owner: { name: 'a' } }, { id: '2', owner: { name: 'b', password: 'secret' } }] };
+    const before = structuredClone(value);
+
+    const result = check(page, value);
+    const items = (result.value as typeof value).items;
+
+    expect(result.value).not.toBe(value);
+    expect(items[0]).toBe(value.items[0]);
+    expect(items[1]).toEqual({ id: '2', owner: { name: 'b' } });
+    expect(result.removed).toEqual(['/items/1/owner/password']);
+    expect(value).toEqual(before);
+  });
+
   it('unites allOf branches', () => {
     const schema = { allOf: [{ type: 'object', properties: { id: { type: 'string' } } }, { type: 'object', properties: { name: { type: 'string' } } }] };
     const result = check(schema, { id: '1', name: 'n', hidden: true });

@@ -184,7 +184,8 @@ class ResponseFilter {
   }
 
   private filterArray(value: unknown[], applicable: ApplicableSchemas, pointer: string): unknown[] {
-    return value.map((element, index) => {
+    let changed = false;
+    const filtered = value.map((element, index) => {
       const elementSchemas: unknown[] = [];
       for (const schema of applicable.schemas) {
         const prefix = Array.isArray(schema['prefixItems']) ? schema['prefixItems'] : [];
@@ -195,8 +196,14 @@ class ResponseFilter {
         }
       }
 
-      return this.filter(element, elementSchemas, `${pointer}/${index}`);
+      const result = this.filter(element, elementSchemas, `${pointer}/${index}`);
+      changed ||= result !== element;
+      return result;
     });
+
+    // An unchanged array is returned itself, so a response with nothing to
+    // remove costs no copies.
+    return changed ? filtered : value;
   }
 
   private filterObject(value: Schema, applicable: ApplicableSchemas, pointer: string): Schema {
@@ -207,21 +214,26 @@ class ResponseFilter {
     applicable.declaration ??= declarationOf(applicable.schemas);
     const declaration = applicable.declaration;
     const entries: Array<[string, unknown]> = [];
+    let changed = false;
 
     for (const [name, property] of Object.entries(value)) {
       const propertySchemas = this.schemasOf(name, declaration);
       if (propertySchemas === undefined) {
         this.recordRemoval(`${pointer}/${escapePointerToken(name)}`);
+        changed = true;
         continue;
       }
 
       // Only objects and arrays can contain properties to remove.
       const nested = property !== null && typeof property === 'object';
-      entries.push([name, nested ? this.filter(property, propertySchemas, `${pointer}/${escapePointerToken(name)}`) : property]);
+      const filtered = nested ? this.filter(property, propertySchemas, `${pointer}/${escapePointerToken(name)}`) : property;
+      changed ||= filtered !== property;
+      entries.push([name, filtered]);
     }
 
     // fromEntries defines own properties, so no key can reach a prototype.
-    return Object.fromEntries(entries);
+    // An unchanged object is returned itself.
+    return changed ? Object.fromEntries(entries) : value;
   }
 
   /** Returns the schemas that govern the property `name`, or undefined when it must be removed. */
@@ -254,7 +266,9 @@ class ResponseFilter {
 /**
  * Removes undeclared and `writeOnly` properties from a parsed response
  * body. `schema` must be dereferenced; `test` decides which combinator
- * branches apply. The input is left untouched.
+ * branches apply. The input is left untouched: the result shares the
+ * objects and arrays in which nothing was removed, and is the input itself
+ * when nothing was removed at all.
  */
 export function filterResponse(value: unknown, schema: unknown, test: BranchTest): FilterResult {
   const filter = new ResponseFilter(test);
