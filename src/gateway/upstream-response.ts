@@ -57,6 +57,12 @@ export function readUpstreamBody(upstream: UpstreamResponse, limits: BodyLimits)
   const tooLarge = () =>
     badGateway('The upstream response is larger than the gateway accepts.', 'response body over the limit', { limitBytes: limits.limitBytes });
   const stream = upstream.stream;
+  const broken = () => badGateway('The upstream connection failed while sending the response.', 'response body read failed');
+
+  // A stream destroyed before this call emits no further event to wait for.
+  if (stream.destroyed) {
+    return Promise.reject(broken());
+  }
 
   const announced = Number(upstream.headers['content-length']);
   if (Number.isFinite(announced) && announced > limits.limitBytes) {
@@ -103,7 +109,7 @@ export function readUpstreamBody(upstream: UpstreamResponse, limits: BodyLimits)
     // A stream destroyed elsewhere closes without an end or an error.
     stream.once('close', () => {
       if (!settled) {
-        settle(badGateway('The upstream connection failed while sending the response.', 'response body read failed'));
+        settle(broken());
       }
     });
   });
