@@ -210,7 +210,11 @@ async function measure(options: Options, directory: string): Promise<void> {
   const dataDir = join(directory, 'data');
   const common = { cores: cores.servers, directory, dataDir, upstreamUrl, profileDirectory: options.profileDirectory, startTimeoutMs: START_TIMEOUT_MS };
   const variant = { store: 'memory', redisUrl: options.redisUrl, tokenCache: true, validateRequests: true, identityAssertion: true, checkResponses: true } as const;
-  const portcullis = await startBenchPortcullis({ ...common, variant: { ...variant, name: 'memory' } });
+  // Tokens come from an instance of their own, so that the measured
+  // instances differ only in their configuration. The one that ran a
+  // thousand sign-ins would otherwise carry their heap and JIT state.
+  const issuing = await startBenchPortcullis({ ...common, variant: { ...variant, name: 'issuer' } });
+  const portcullis = await startBenchPortcullis({ ...common, issuer: issuing.issuer, variant: { ...variant, name: 'memory' } });
   const listeningAt = Date.now();
   await sleepUntil(listeningAt + IDLE_READINGS_MS.early);
   const earlyRss = portcullis.residentSetSize();
@@ -218,21 +222,21 @@ async function measure(options: Options, directory: string): Promise<void> {
   // The other instances start while the first one stays idle, until V8's
   // memory reducer has run on it (about 40 s after start on these machines).
   const started: Record<string, StartedPortcullis> = {
-    portcullisNoCache: await startBenchPortcullis({ ...common, issuer: portcullis.issuer, variant: { ...variant, name: 'no-cache', tokenCache: false } }),
+    portcullisNoCache: await startBenchPortcullis({ ...common, issuer: issuing.issuer, variant: { ...variant, name: 'no-cache', tokenCache: false } }),
     portcullisNoValidation: await startBenchPortcullis({
       ...common,
-      issuer: portcullis.issuer,
+      issuer: issuing.issuer,
       variant: { ...variant, name: 'no-validation', validateRequests: false },
     }),
-    portcullisRedis: await startBenchPortcullis({ ...common, issuer: portcullis.issuer, variant: { ...variant, name: 'redis', store: 'redis' } }),
+    portcullisRedis: await startBenchPortcullis({ ...common, issuer: issuing.issuer, variant: { ...variant, name: 'redis', store: 'redis' } }),
     portcullisUnsigned: await startBenchPortcullis({
       ...common,
-      issuer: portcullis.issuer,
+      issuer: issuing.issuer,
       variant: { ...variant, name: 'unsigned', identityAssertion: false },
     }),
     portcullisUnchecked: await startBenchPortcullis({
       ...common,
-      issuer: portcullis.issuer,
+      issuer: issuing.issuer,
       variant: { ...variant, name: 'unchecked', checkResponses: false },
     }),
   };
@@ -240,13 +244,13 @@ async function measure(options: Options, directory: string): Promise<void> {
   const settledRss = portcullis.residentSetSize();
 
   log(`tokens: obtaining ${options.tokens + 1} access tokens through the authorization code flow`);
-  const credentials = await obtainCredentials(portcullis.issuer, dataDir, options.tokens);
+  const credentials = await obtainCredentials(issuing.issuer, dataDir, options.tokens);
 
   const verificationEnv = {
     BENCH_UPSTREAM_URL: upstreamUrl,
     BENCH_JWKS: JSON.stringify(credentials.jwks),
-    BENCH_ISSUER: portcullis.issuer,
-    BENCH_AUDIENCE: `${portcullis.issuer}/api`,
+    BENCH_ISSUER: issuing.issuer,
+    BENCH_AUDIENCE: `${issuing.issuer}/api`,
   };
   const urls: Record<string, string> = {
     upstream: upstreamUrl,

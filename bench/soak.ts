@@ -7,9 +7,11 @@
  *
  * The load rotates through `--tokens` access tokens, so the token cache
  * and the revocation check cache see many entries, not one. The reference
- * sample is the one at the end of the first fifth of the run, when the
- * caches and V8's heap have grown to their working size. The run is flat
- * when the last sample is within 5 % of the reference.
+ * is the median sample of the second fifth of the run, once the caches and
+ * V8's heap have grown to their working size. The run is flat when the
+ * median sample of the last fifth is within 5 % of the reference. Single
+ * samples would not do: under load, the resident set moves by up to 20 %
+ * between two samples as V8 collects garbage.
  */
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,7 +20,7 @@ import { selectLoadGenerator, type LoadResult } from './lib/load.js';
 import { buildPortcullis, obtainCredentials, startBenchPortcullis } from './lib/portcullis.js';
 import { log, positiveInteger, readCommandLine, runBenchmarkCommand } from './lib/command.js';
 import { canPinCores, startProcess, waitForPort } from './lib/processes.js';
-import { replaceSection } from './lib/report.js';
+import { median, replaceSection } from './lib/report.js';
 import { BENCH_ORIGIN } from './lib/server-env.js';
 
 const HELP = `Usage: npm run bench:soak [-- options]
@@ -37,7 +39,7 @@ const START_TIMEOUT_MS = 60_000;
 const MAXIMUM_PROBE_SECONDS = 10;
 /** Unmeasured full-speed load before the probe, so that every token is verified and cached first, in seconds. */
 const WARMUP_SECONDS = 5;
-/** Largest growth of the resident set from the reference sample to the last one that counts as flat, in percent. */
+/** Largest change of the median resident set, from the reference window to the end window, that counts as flat, in percent. */
 const FLAT_WITHIN_PERCENT = 5;
 
 interface Options {
@@ -135,10 +137,12 @@ async function soak(options: Options, directory: string): Promise<void> {
   }
   samples.push({ seconds: Math.round((Date.now() - started) / 1000), rss: portcullis.residentSetSize() });
 
-  const reference = samples.find((sample) => sample.seconds >= (options.minutes * 60) / 5) ?? samples[0]!;
+  const fifth = (options.minutes * 60) / 5;
+  const reference = windowMedian(samples, fifth, 2 * fifth);
+  const final = windowMedian(samples, 4 * fifth, Number.POSITIVE_INFINITY);
   const last = samples.at(-1)!;
   const peak = Math.max(...samples.map((sample) => sample.rss));
-  const growth = ((last.rss - reference.rss) / reference.rss) * 100;
+  const growth = ((final.rss - reference.rss) / reference.rss) * 100;
   const verdict = Math.abs(growth) <= FLAT_WITHIN_PERCENT ? 'flat' : 'not flat';
 
   const command = `npm run bench:soak${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
@@ -154,10 +158,11 @@ async function soak(options: Options, directory: string): Promise<void> {
     '| measurement | value |',
     '| --- | ---: |',
     `| resident set, idle after start | ${mebibytes(idleRss)} |`,
-    `| resident set at ${reference.seconds} s (reference) | ${mebibytes(reference.rss)} |`,
-    `| resident set at ${last.seconds} s (last) | ${mebibytes(last.rss)} |`,
+    `| median resident set from ${reference.from} s to ${reference.to} s (reference) | ${mebibytes(reference.rss)} |`,
+    `| median resident set from ${final.from} s to ${final.to} s (end) | ${mebibytes(final.rss)} |`,
+    `| resident set at ${last.seconds} s (last sample) | ${mebibytes(last.rss)} |`,
     `| peak resident set | ${mebibytes(peak)} |`,
-    `| growth from reference to last | ${growth.toFixed(1)} % (${verdict}: the target is within ${FLAT_WITHIN_PERCENT} %) |`,
+    `| growth from reference to end | ${growth.toFixed(1)} % (${verdict}: the target is within ${FLAT_WITHIN_PERCENT} %) |`,
     `| requests/s served during the soak | ${result.requestsPerSecond.toFixed(0)} |`,
     `| p99 latency during the soak | ${result.p99Ms.toFixed(2)} ms |`,
     `| non-2xx responses, socket errors | ${result.non2xx}, ${result.socketErrors} |`,
@@ -165,6 +170,13 @@ async function soak(options: Options, directory: string): Promise<void> {
   process.stdout.write(`\n${section}\n`);
   await replaceSection(options.output, SECTION_HEADING, section);
   log(`wrote the "${SECTION_HEADING}" section of ${options.output}`);
+}
+
+/** Returns the median resident set of the samples taken from `from` seconds up to `to`, and the window they span. */
+function windowMedian(samples: readonly Sample[], from: number, to: number): { rss: number; from: number; to: number } {
+  const inWindow = samples.filter((sample) => sample.seconds >= from && sample.seconds < to);
+  const window = inWindow.length > 0 ? inWindow : [samples.at(-1)!];
+  return { rss: median(window.map((sample) => sample.rss)), from: window[0]!.seconds, to: window.at(-1)!.seconds };
 }
 
 void runBenchmarkCommand('soak', readOptions, soak);
