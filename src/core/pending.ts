@@ -12,11 +12,17 @@
 /** A value now, or a promise of it. */
 export type Pending<T> = T | Promise<T>;
 
+/**
+ * Tells whether `value` is still to come. Any thenable counts, not only a
+ * native promise: a check supplied by a library user may return a promise
+ * of another library or realm, and taking it for a ready value would treat
+ * a pending "revoked" as a truthy object.
+ */
 export function isPromise<T>(value: Pending<T>): value is Promise<T> {
-  return value instanceof Promise;
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 /** Applies `next` to `value` now when it is ready, and once it settles otherwise. */
 export function andThen<T, R>(value: Pending<T>, next: (value: T) => Pending<R>): Pending<R> {
-  return isPromise(value) ? value.then(next) : next(value);
+  return isPromise(value) ? Promise.resolve(value).then(next) : next(value);
 }

@@ -132,7 +132,9 @@ function checkActive(request: AuthenticationRequest, claims: AccessTokenClaims, 
 }
 
 function identityOf(request: AuthenticationRequest, claims: AccessTokenClaims, active: boolean, accepted: readonly CredentialKind[]): Identity {
-  if (!active) {
+  // Only a plain true lets the token through: a check that returned
+  // anything else, by a bug in it or in its caller, fails closed.
+  if (active !== true) {
     request.log.info({ clientId: claims.clientId, subject: claims.subject }, 'access token of a revoked grant or client');
     throw unauthorized('The access token is invalid: it was revoked.', accepted, 'invalid_token');
   }

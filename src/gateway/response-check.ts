@@ -173,7 +173,7 @@ export function relayCheckedResponse(
   try {
     const relayed = relayChecked(reply, upstream, rules, options);
     if (isPromise(relayed)) {
-      relayed.catch(fail);
+      Promise.resolve(relayed).catch(fail);
     }
   } catch (error) {
     fail(error);

@@ -102,6 +102,8 @@ export function readUpstreamBody(upstream: UpstreamResponse, limits: BodyLimits)
 
     const timer = setTimeout(() => settle(bodyTimedOut(limits)), limits.timeoutMs);
     stream.on('data', onData);
+    // A 'data' listener does not restart a stream that was paused explicitly.
+    stream.resume();
     stream.once('end', () => settle());
     stream.once('error', (error) => {
       settle(isUpstreamTimeout(error) ? bodyTimedOut(limits) : badGateway('The upstream connection failed while sending the response.', 'response body read failed', { err: error }));

@@ -12,16 +12,20 @@ export type RequestStep = (request: FastifyRequest, reply: FastifyReply) => Pend
  */
 export function callbackHook(step: RequestStep): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
   return (request, reply, done) => {
+    // Fastify takes a falsy error for success, so a step that throws or
+    // rejects with no Error at all must still end the request.
+    const fail = (error: unknown) => done(error instanceof Error ? error : new Error('A request step failed without an Error.'));
+
     let pending: Pending<void>;
     try {
       pending = step(request, reply);
     } catch (error) {
-      done(error as Error);
+      fail(error);
       return;
     }
 
     if (isPromise(pending)) {
-      pending.then(() => done(), done);
+      Promise.resolve(pending).then(() => done(), fail);
     } else {
       done();
     }

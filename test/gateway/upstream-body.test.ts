@@ -31,6 +31,16 @@ describe('upstream body reading', () => {
     expect((await body).toString()).toBe('{"a":1}');
   });
 
+  it('reads a paused stream', async () => {
+    const stream = new PassThrough();
+    stream.pause();
+    const body = readUpstreamBody(upstreamOf(stream), limits);
+
+    stream.end('{}');
+
+    expect((await body).toString()).toBe('{}');
+  });
+
   it('rejects an announced oversized body', async () => {
     const stream = new PassThrough();
 

@@ -23,6 +23,11 @@ describe('callback hooks from request steps', () => {
       throw new ProblemError('forbidden', 'Refused at once.');
     });
     route('/refused-later', () => Promise.reject(new ProblemError('forbidden', 'Refused later.')));
+    route('/thrown-null', () => {
+      throw null;
+    });
+    route('/rejected-undefined', () => Promise.reject(undefined));
+    route('/later-elsewhere', () => ({ then: (resolve: () => void) => setTimeout(resolve, 5) }) as unknown as Promise<void>);
     await app.ready();
   });
 
@@ -30,7 +35,7 @@ describe('callback hooks from request steps', () => {
     await app.close();
   });
 
-  it.each(['/now', '/later'])('continues after a passing step at %s', async (path) => {
+  it.each(['/now', '/later', '/later-elsewhere'])('continues after a passing step at %s', async (path) => {
     const response = await app.inject({ method: 'GET', url: path });
 
     expect(response.statusCode).toBe(200);
@@ -46,6 +51,14 @@ describe('callback hooks from request steps', () => {
     expect(response.statusCode).toBe(403);
     expect(response.headers['content-type']).toContain('application/problem+json');
     expect(response.json()).toMatchObject({ status: 403, detail });
+    expect(reached).not.toContain(path);
+  });
+
+  it.each(['/thrown-null', '/rejected-undefined'])('ends the request at %s without an Error', async (path) => {
+    const response = await app.inject({ method: 'GET', url: path });
+
+    expect(response.statusCode).toBe(500);
+    expect(response.headers['content-type']).toContain('application/problem+json');
     expect(reached).not.toContain(path);
   });
 });

@@ -55,9 +55,10 @@ export class ActivityCache {
       return cached.active;
     }
 
-    const entry: Entry = { active: this.#check(id), checkedAt: time };
+    const checked = this.#check(id);
+    const active = isPromise(checked) ? Promise.resolve(checked) : checked;
+    const entry: Entry = { active, checkedAt: time };
     this.#entries.set(id, entry);
-    const active = entry.active;
     if (isPromise(active)) {
       // Once settled, the result is kept as a plain value, so the hits that
       // follow cost no promise.
