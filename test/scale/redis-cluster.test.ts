@@ -75,7 +75,10 @@ describe('Redis Cluster of three masters', () => {
   });
 
   it('carries a sign-in from one instance to another', async () => {
-    instances = await startInstances({ count: 2, redisUrl: cluster.url, redisCluster: true });
+    // Test files run in parallel on two cores, where a first command to a
+    // cluster node can take longer than the default 250 ms store timeout,
+    // and the sign-in limit fails closed. Store timeouts have tests of their own.
+    instances = await startInstances({ count: 2, redisUrl: cluster.url, redisCluster: true, rateLimit: { storeTimeoutMs: 2000 } });
     const [first, second] = instances.instances;
     const user = await createUser(first!, `cluster_${randomUUID().slice(0, 6)}`);
     const config = await publicClient(first!);
