@@ -247,6 +247,13 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     const client = redis;
     readiness.push({ name: 'redis', probe: () => client.ping() });
   }
+  // The limiter has a Redis client of its own, whose commands fail until it
+  // is connected. Meanwhile every limit applies its failure mode, and the
+  // sign-in limit fails closed, so the instance is not ready for traffic.
+  const storePing = rateLimiting.limiter.store.ping?.bind(rateLimiting.limiter.store);
+  if (storePing !== undefined) {
+    readiness.push({ name: 'rate-limit store', probe: storePing });
+  }
   healthRoutes(app, readiness);
 
   app.get('/', async () => ({

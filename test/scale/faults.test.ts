@@ -132,7 +132,7 @@ describe('Redis outage while running', () => {
 
     const readiness = await fetch(`${instance!.url}/readyz`);
     expect(readiness.status).toBe(503);
-    expect(((await readiness.json()) as { detail: string }).detail).toBe('Backends not reachable: redis.');
+    expect(((await readiness.json()) as { detail: string }).detail).toBe('Backends not reachable: redis, rate-limit store.');
     // JWT checks need only PostgreSQL, and the global limit fails open.
     expect((await callApi(instance!, '/orders', tokens.access_token)).status).toBe(200);
 

@@ -21,7 +21,7 @@ describe('three instances on shared PostgreSQL and Redis', () => {
     for (const instance of cluster.instances) {
       const response = await fetch(`${instance.url}/readyz`);
       expect(response.status).toBe(200);
-      expect(await response.json()).toEqual({ status: 'ready', backends: { postgres: 'up', redis: 'up' } });
+      expect(await response.json()).toEqual({ status: 'ready', backends: { postgres: 'up', redis: 'up', 'rate-limit store': 'up' } });
     }
   });
 

@@ -11,9 +11,31 @@ import { createUser } from '../support/accounts.js';
 import { routeTo, startInstances, type TestInstances } from '../support/instances.js';
 import { authorize, callApi, publicClient } from '../support/oauth.js';
 import { startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
+import type { TestServer } from '../support/server.js';
 
 function check(key: string, limit: number): LimitCheck {
   return { policy: 'test', kind: 'rate', subject: 'user', key, rate: { limit, periodMs: 3_600_000, burst: limit }, onStoreFailure: 'closed' };
+}
+
+/** How long an instance may take to reach every backend after it started, in milliseconds. */
+const READY_WITHIN_MS = 20_000;
+
+async function waitUntilReady(instance: TestServer): Promise<void> {
+  const deadline = Date.now() + READY_WITHIN_MS;
+  let status = 0;
+  while (Date.now() < deadline) {
+    status = (await fetch(`${instance.url}/readyz`)).status;
+    if (status === 200) {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${instance.url} was not ready within ${READY_WITHIN_MS} ms (last /readyz status ${status})\n${storeLogLines(instance).join('\n')}`);
+}
+
+/** Returns the instance's log lines about Redis and the rate-limit store, for a failure message. */
+function storeLogLines(instance: TestServer): string[] {
+  return instance.logs.filter((line) => /redis|rate-limit store|readiness/i.test(line)).slice(-20);
 }
 
 describe('Redis Cluster of three masters', () => {
@@ -75,14 +97,18 @@ describe('Redis Cluster of three masters', () => {
   });
 
   it('carries a sign-in from one instance to another', async () => {
-    // Test files run in parallel on two cores, where a first command to a
-    // cluster node can take longer than the default 250 ms store timeout,
-    // and the sign-in limit fails closed. Store timeouts have tests of their own.
-    instances = await startInstances({ count: 2, redisUrl: cluster.url, redisCluster: true, rateLimit: { storeTimeoutMs: 2000 } });
+    instances = await startInstances({ count: 2, redisUrl: cluster.url, redisCluster: true });
     const [first, second] = instances.instances;
+    // A load balancer sends requests only to ready instances. Until the
+    // cluster client is ready, the sign-in limit fails closed with 503.
+    await waitUntilReady(first!);
+    await waitUntilReady(second!);
+
     const user = await createUser(first!, `cluster_${randomUUID().slice(0, 6)}`);
     const config = await publicClient(first!);
-    const { callbackUrl, codeVerifier, state } = await authorize(first!, config, user);
+    const { callbackUrl, codeVerifier, state } = await authorize(first!, config, user).catch((error: unknown) => {
+      throw new Error(`${String(error)}\nrate-limit store log lines:\n${storeLogLines(first!).join('\n')}`);
+    });
 
     routeTo(config, second!);
     const tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state });

@@ -170,6 +170,10 @@ export class RedisRateLimitStore implements RateLimitStore {
     await this.#redis.del(redisKey(key));
   }
 
+  ping(): Promise<unknown> {
+    return this.#redis.ping();
+  }
+
   async close(): Promise<void> {
     this.#redis.disconnect();
   }

@@ -56,5 +56,7 @@ export interface RateLimitStore {
   failures(key: string, windowMs: number): Promise<FailureCount>;
   /** Forgets a key's failures. */
   resetFailures(key: string): Promise<void>;
+  /** Resolves when a store outside this process responds. Stores in this process have no ping. */
+  ping?(): Promise<unknown>;
   close(): Promise<void>;
 }
