@@ -122,6 +122,7 @@ export class IdentityAssertionSigner {
 
     // The claims are in the order jose's SignJWT writes them, so that its
     // output and this one can be compared byte for byte.
+    const issuedAt = Math.floor(Date.now() / 1000);
     const claims: JWTPayload = {
       scope: identity.scopes.join(' '),
       roles: [...identity.roles],
@@ -129,19 +130,14 @@ export class IdentityAssertionSigner {
       credential: identity.credential,
       htm: request.method.toUpperCase(),
       target: request.target,
-    };
-    if (identity.keyId !== undefined) {
-      claims['key_id'] = identity.keyId;
-    }
-    const issuedAt = Math.floor(Date.now() / 1000);
-    Object.assign(claims, {
+      ...(identity.keyId === undefined ? {} : { key_id: identity.keyId }),
       iss: this.#options.issuer,
       aud: this.#options.audience,
       sub: identity.subject,
       jti: request.requestId,
       iat: issuedAt,
       exp: issuedAt + this.#lifetimeSeconds,
-    });
+    };
 
     const header = { alg: IDENTITY_ASSERTION_ALGORITHM, typ: IDENTITY_ASSERTION_TYPE, kid: publicJwk.kid };
     return signCompactEd25519(header, claims, this.#privateKey);

@@ -41,7 +41,7 @@ describe('compact JWS with Ed25519', () => {
     expect(payload.sub).toBe('alice');
   });
 
-  it('rejects keys other than Ed25519 private keys', () => {
+  it('rejects keys other than Ed25519', () => {
     const ecKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
 
     expect(() => signCompactEd25519({ alg: 'EdDSA' }, {}, ecKey)).toThrow('An Ed25519 private key is required, got a ec private key.');
@@ -82,7 +82,7 @@ describe('identity assertion signer', () => {
     expect(assertion).toBe(expected);
   });
 
-  it('returns the assertion synchronously after the first', async () => {
+  it('signs synchronously after the first', async () => {
     const signer = new IdentityAssertionSigner(options);
 
     const first = signer.sign(identity, request);

@@ -80,9 +80,9 @@ export class CachingTokenVerifier implements TokenVerifier {
   }
 
   /**
-   * Verifies a token that is not cached. Its entry holds the verification
-   * while it runs, so that concurrent requests with one token, as a client
-   * opening several connections sends them, cost one verification, not one each.
+   * Verifies a token that is not cached. Its entry keeps the running
+   * verification, so concurrent requests with one token (a client with
+   * several connections sends them) cost one verification in all.
    */
   async #verifyAndKeep(key: string, token: string): Promise<AccessTokenClaims> {
     const entry: Entry = { pending: Promise.resolve(this.#inner.verify(token)) };

@@ -46,9 +46,9 @@ export class RateLimiter {
   }
 
   /**
-   * Decides the checks of one request. A store in this process decides at
-   * once, without a promise or a timer, which would cost more than the
-   * decision itself; it cannot be slow or unreachable.
+   * Decides the checks of one request. A store in this process cannot be
+   * slow or unreachable, so it decides synchronously, without the promise
+   * and timer that would cost more than the decision itself.
    */
   consume(checks: readonly LimitCheck[]): Pending<RateLimitDecision> {
     if (checks.length === 0) {
