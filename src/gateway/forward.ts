@@ -9,9 +9,11 @@ import { securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
 import { isPromise } from '../core/pending.js';
 import { startUpstreamTimer } from '../metrics/http-hooks.js';
+import { CallerLeftError, callerConnectionOf } from './caller-connection.js';
 import { relayCheckedResponse } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
 import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
+import { UpstreamExchange } from './upstream-exchange.js';
 import type { BodyLimits, UpstreamResponse } from './upstream-response.js';
 
 /** Headers that apply to one connection and not to the message, in requests and responses (RFC 9110 section 7.6.1). */
@@ -124,30 +126,30 @@ export async function forward(
   const body = Buffer.isBuffer(request.body) ? request.body : undefined;
   const headers = upstreamRequestHeaders(request, identity, assertion, { host: options.upstreamHost, body, checksResponse: policy.responses !== undefined });
 
-  // NOTE: a caller that closes its connection does not cancel this request.
-  // The pool connection stays busy until the upstream responds or
-  // upstreamTimeoutMs passes, and a shutdown waits for it as well.
   const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
+  const caller = callerConnectionOf(request.raw.socket);
+  const exchange = new UpstreamExchange();
+  caller.track(exchange);
   let upstream: UpstreamResponse;
   try {
-    const response = await options.upstream.request({ path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null });
-    // Several checks close a body without reading it, which undici reports
-    // as an abort error. Read errors still reach the readers of the body.
-    response.body.on('error', () => {});
-    upstream = { statusCode: response.statusCode, headers: response.headers, stream: response.body };
+    upstream = await exchange.send(options.upstream, { path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null });
   } catch (error) {
+    if (error instanceof CallerLeftError) {
+      request.log.info('caller closed the connection before the upstream responded; upstream request cancelled');
+      return reply;
+    }
     request.log.warn({ err: error, timedOut: isUpstreamTimeout(error) }, 'upstream request failed');
     return sendProblem(reply, upstreamFailure(error));
   }
   upstreamResponded();
 
   // A caller that went away gets nothing, and the upstream connection is freed.
-  if (request.raw.socket.destroyed) {
-    upstream.stream.destroy();
+  if (caller.left) {
+    upstream.body.discard();
     return reply;
   }
   if (upstream.statusCode < RELAYED_STATUS.min || upstream.statusCode > RELAYED_STATUS.max) {
-    upstream.stream.destroy();
+    upstream.body.discard();
     request.log.warn({ upstreamStatus: upstream.statusCode }, 'upstream status outside 200-599, answered with 502');
     return sendProblem(reply, new ProblemError('bad_gateway', 'The upstream service sent an invalid response.'));
   }
@@ -155,13 +157,13 @@ export async function forward(
   reply.code(upstream.statusCode).headers(clientResponseHeaders(upstream.headers));
   if (policy.responses === undefined) {
     // A 304 has no body even when its Content-Length repeats the 200's
-    // (RFC 9110 section 8.6), which undici 7 reports as a length mismatch
-    // on the body stream. The response is relayed without reading it.
+    // (RFC 9110 section 8.6), which undici 7 reports as a length mismatch.
+    // The response is relayed without its body.
     if (upstream.statusCode === 304) {
-      upstream.stream.destroy();
+      upstream.body.discard();
       return reply.send();
     }
-    return reply.send(upstream.stream);
+    return reply.send(upstream.body.stream());
   }
 
   relayCheckedResponse(request, reply, upstream, policy.responses, { ...options.responseLimits, relayedHeaders: clientResponseHeaders });

@@ -45,7 +45,7 @@ function parseJson(body: Buffer): unknown {
 function relayJson(reply: FastifyReply, upstream: UpstreamResponse, check: (value: unknown) => ResponseCheck, options: ResponseCheckOptions): Promise<void> {
   const encoding = headerValue(upstream.headers['content-encoding'])?.toLowerCase() ?? 'identity';
   if (encoding !== 'identity') {
-    upstream.stream.destroy();
+    upstream.body.discard();
     throw badGateway('The upstream response is compressed, so the gateway cannot check it.', 'response body is encoded', { encoding });
   }
 
@@ -74,7 +74,7 @@ function sendChecked(reply: FastifyReply, result: ResponseCheck): void {
 
 /** Relays a response that the API declares without content, dropping any body the upstream sent. */
 function relayEmpty(reply: FastifyReply, upstream: UpstreamResponse): void {
-  upstream.stream.destroy();
+  upstream.body.discard();
   for (const name of ['content-length', 'content-type', 'content-encoding', 'transfer-encoding']) {
     reply.removeHeader(name);
   }
@@ -87,17 +87,17 @@ function relayHeadResponse(reply: FastifyReply, upstream: UpstreamResponse): voi
   // shorten. Sent as a stream, the empty body keeps Fastify from setting the
   // length of a HEAD response to 0.
   reply.removeHeader('content-length');
-  reply.send(upstream.stream);
+  reply.send(upstream.body.stream());
 }
 
 async function relayUndeclared(reply: FastifyReply, upstream: UpstreamResponse, options: ResponseCheckOptions): Promise<void> {
   const status = upstream.statusCode;
   if (status >= 500) {
-    upstream.stream.destroy();
+    upstream.body.discard();
     throw badGateway(`The upstream service failed with status ${status}.`, 'upstream server error');
   }
   if (status < 400) {
-    upstream.stream.destroy();
+    upstream.body.discard();
     throw badGateway(`The upstream responded with status ${status}, which the API does not declare for this operation.`, 'undeclared status');
   }
 
@@ -112,7 +112,7 @@ function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: Re
 
   switch (rule.kind) {
     case 'unchecked':
-      reply.send(upstream.stream);
+      reply.send(upstream.body.stream());
       return;
     case 'empty':
       relayEmpty(reply, upstream);
@@ -126,7 +126,7 @@ function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: Re
     case 'undeclared':
       return relayUndeclared(reply, upstream, options);
     case 'undeclared_media_type':
-      upstream.stream.destroy();
+      upstream.body.discard();
       throw badGateway('The upstream response has a Content-Type that the API does not declare for its status.', 'undeclared content type', {
         contentType: headerValue(upstream.headers['content-type'])?.slice(0, 100),
         declared: rule.declared,
@@ -158,7 +158,15 @@ export function relayCheckedResponse(
   options: ResponseCheckOptions,
 ): void {
   const fail = (error: unknown) => {
-    upstream.stream.destroy();
+    upstream.body.discard();
+
+    // The caller's departure cancels the upstream request. The body read
+    // then fails for a reason unrelated to the upstream, so it is no warning.
+    if (request.raw.socket.destroyed) {
+      request.log.info({ upstreamStatus: upstream.statusCode }, 'caller closed the connection before the response was complete; upstream response dropped');
+      return;
+    }
+
     const rejected = error instanceof RejectedResponse ? error : badGateway('The upstream response could not be checked.', 'response check failed', { err: error });
 
     request.log.warn({ upstreamStatus: upstream.statusCode, reason: rejected.reason, ...rejected.context }, 'upstream response rejected');

@@ -38,7 +38,7 @@ async function readProblem(upstream: UpstreamResponse, limits: BodyLimits): Prom
   const type = String(upstream.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   const encoding = String(upstream.headers['content-encoding'] ?? 'identity').toLowerCase();
   if (type !== 'application/problem+json' || encoding !== 'identity') {
-    upstream.stream.destroy();
+    upstream.body.discard();
     return undefined;
   }
 

@@ -2,13 +2,26 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 
 import { ProblemError } from '../core/problem.js';
-import { isUpstreamTimeout } from './upstream-client.js';
 
-/** The upstream's response as it arrives: status, headers and an unread body. */
+/** The body of an upstream response, claimed once: read whole, relayed as a stream, or discarded. */
+export interface UpstreamBody {
+  /**
+   * Reads the whole body into memory. Rejects with RejectedResponse: 502
+   * when the body exceeds `limitBytes` or the connection fails, 504 when it
+   * does not arrive within `timeoutMs`.
+   */
+  read(limits: BodyLimits): Promise<Buffer>;
+  /** Returns the body as a stream, to relay it unchanged. */
+  stream(): Readable;
+  /** Drops the body. Unless it has arrived already, the upstream connection is closed. */
+  discard(): void;
+}
+
+/** The upstream's response as it arrives: status, headers and an unclaimed body. */
 export interface UpstreamResponse {
   statusCode: number;
   headers: IncomingHttpHeaders;
-  stream: Readable;
+  body: UpstreamBody;
 }
 
 /**
@@ -38,81 +51,30 @@ export function badGateway(detail: string, reason: string, context: Record<strin
   return new RejectedResponse(new ProblemError('bad_gateway', detail), reason, context);
 }
 
-function bodyTimedOut(limits: BodyLimits): RejectedResponse {
+export function bodyTimedOut(limits: BodyLimits): RejectedResponse {
   const problem = new ProblemError('gateway_timeout', 'The upstream service did not send its response in time.');
   return new RejectedResponse(problem, 'response body timed out', { timeoutMs: limits.timeoutMs });
 }
 
+export function bodyTooLarge(limits: BodyLimits): RejectedResponse {
+  return badGateway('The upstream response is larger than the gateway accepts.', 'response body over the limit', { limitBytes: limits.limitBytes });
+}
+
+export function bodyReadFailed(error?: Error): RejectedResponse {
+  return badGateway('The upstream connection failed while sending the response.', 'response body read failed', error === undefined ? {} : { err: error });
+}
+
 /**
- * Reads the whole body of `upstream` into memory. It stops reading and
- * destroys the stream as soon as the body exceeds `limitBytes` (also when
- * Content-Length announces more), so an oversized body is never buffered.
- * Rejects with RejectedResponse: 502 for an oversized body or a broken
- * connection, 504 when the body does not arrive within `timeoutMs`.
- *
- * The body is read through stream events rather than an async iterator,
- * which would cost a promise per chunk.
+ * Reads the whole body of `upstream` into memory. A body whose
+ * Content-Length announces more than `limitBytes` is discarded unread;
+ * otherwise the body's own read applies the limits.
  */
 export function readUpstreamBody(upstream: UpstreamResponse, limits: BodyLimits): Promise<Buffer> {
-  const tooLarge = () =>
-    badGateway('The upstream response is larger than the gateway accepts.', 'response body over the limit', { limitBytes: limits.limitBytes });
-  const stream = upstream.stream;
-  const broken = () => badGateway('The upstream connection failed while sending the response.', 'response body read failed');
-
-  // A stream destroyed before this call emits no further event to wait for.
-  if (stream.destroyed) {
-    return Promise.reject(broken());
-  }
-
   const announced = Number(upstream.headers['content-length']);
   if (Number.isFinite(announced) && announced > limits.limitBytes) {
-    stream.destroy();
-    return Promise.reject(tooLarge());
+    upstream.body.discard();
+    return Promise.reject(bodyTooLarge(limits));
   }
 
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-
-    const settle = (failure?: RejectedResponse) => {
-      if (settled) {
-        return;
-      }
-      settled = true;
-      clearTimeout(timer);
-      stream.off('data', onData);
-      if (failure === undefined) {
-        resolve(Buffer.concat(chunks, size));
-      } else {
-        stream.destroy();
-        reject(failure);
-      }
-    };
-
-    const onData = (chunk: Buffer | string) => {
-      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-      size += buffer.length;
-      if (size > limits.limitBytes) {
-        settle(tooLarge());
-        return;
-      }
-      chunks.push(buffer);
-    };
-
-    const timer = setTimeout(() => settle(bodyTimedOut(limits)), limits.timeoutMs);
-    stream.on('data', onData);
-    // A 'data' listener does not restart a stream that was paused explicitly.
-    stream.resume();
-    stream.once('end', () => settle());
-    stream.once('error', (error) => {
-      settle(isUpstreamTimeout(error) ? bodyTimedOut(limits) : badGateway('The upstream connection failed while sending the response.', 'response body read failed', { err: error }));
-    });
-    // A stream destroyed elsewhere closes without an end or an error.
-    stream.once('close', () => {
-      if (!settled) {
-        settle(broken());
-      }
-    });
-  });
+  return upstream.body.read(limits);
 }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -110,6 +110,87 @@ describe('gateway upstream connections', () => {
     const response = await callApi(server, '/widgets/w1', token);
     expect(response.status).toBe(502);
     expect(await response.json()).toMatchObject({ code: 'bad_gateway', detail: 'The upstream service sent an invalid response.' });
+  });
+
+  /** An upstream that holds each request open, and reports when the gateway closes the connection of one. */
+  async function stallingUpstream(respond: (response: ServerResponse) => void): Promise<{ url: string; received: Promise<void>; closed: Promise<void> }> {
+    let onReceived!: () => void;
+    let onClosed!: () => void;
+    const received = new Promise<void>((resolve) => (onReceived = resolve));
+    const closed = new Promise<void>((resolve) => (onClosed = resolve));
+    const upstream = createHttpServer((request, response) => {
+      request.socket.once('close', onClosed);
+      respond(response);
+      onReceived();
+    });
+    const url = await listen(upstream, 'http');
+    cleanups.push(async () => {
+      upstream.closeAllConnections();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    });
+    return { url, received, closed };
+  }
+
+  /** Sends GET /api/widgets/w1 on a connection of its own and closes that connection once `left` resolves. */
+  async function sendAndLeave(server: TestServer, token: string, left: Promise<void>): Promise<void> {
+    const request = httpRequest(`${server.url}/api/widgets/w1`, { agent: false, headers: { authorization: `Bearer ${token}` } });
+    const closed = new Promise<void>((resolve) => request.once('close', resolve));
+    request.on('error', () => {});
+    request.end();
+
+    await left;
+    request.destroy();
+    await closed;
+  }
+
+  function messages(server: TestServer): string[] {
+    return server.logs.map((line) => (JSON.parse(line) as LogEntry).msg ?? '');
+  }
+
+  it('cancels the upstream request when the caller leaves', async () => {
+    const upstream = await stallingUpstream(() => {});
+    const { server, token } = await startGateway(upstream.url, { upstreamTimeoutMs: 60_000 });
+
+    const caller = sendAndLeave(server, token, upstream.received);
+
+    // Without the cancellation, the upstream connection stays open for the 60 s timeout.
+    await upstream.closed;
+    await caller;
+    await expect.poll(() => messages(server)).toContain('caller closed the connection before the upstream responded; upstream request cancelled');
+    expect(messages(server)).not.toContain('upstream request failed');
+  });
+
+  it('cancels a checked body when the caller leaves', async () => {
+    // Headers and half a body, then nothing: the gateway waits for the rest to check it.
+    const upstream = await stallingUpstream((response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' }).write('{"id":"w1",');
+    });
+    const { server, token } = await startGateway(upstream.url, { upstreamTimeoutMs: 60_000 });
+
+    const caller = sendAndLeave(server, token, upstream.received);
+
+    await upstream.closed;
+    await caller;
+    await expect.poll(() => messages(server)).toContain('caller closed the connection before the response was complete; upstream response dropped');
+    expect(messages(server)).not.toContain('upstream response rejected');
+  });
+
+  it('serves requests after a cancellation', async () => {
+    let stall = true;
+    const upstream = await stallingUpstream((response) => {
+      if (!stall) {
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"w1","name":"lamp","secret":"s"}');
+      }
+    });
+    const { server, token } = await startGateway(upstream.url, { upstreamTimeoutMs: 60_000 });
+
+    await sendAndLeave(server, token, upstream.received);
+    await upstream.closed;
+
+    stall = false;
+    const response = await callApi(server, '/widgets/w1', token);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ id: 'w1', name: 'lamp' });
   });
 
   it('rejects an untrusted upstream certificate', async () => {

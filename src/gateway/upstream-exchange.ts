@@ -1,0 +1,249 @@
+/**
+ * One request to the upstream through the connection pool, and its response
+ * as it arrives: the status and headers first, then a body that the gateway
+ * either reads whole, to check it, or relays as a stream.
+ *
+ * It uses undici's dispatch interface. undici's `request` wraps every
+ * response body in a stream, which costs more than the rest of reading a
+ * small JSON body; here a body read whole is collected from the parser's
+ * chunks, and a stream is made only for a body relayed unchanged.
+ */
+
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+
+import { isUpstreamTimeout } from './upstream-client.js';
+import { RejectedResponse, bodyReadFailed, bodyTimedOut, bodyTooLarge, type BodyLimits, type UpstreamBody, type UpstreamResponse } from './upstream-response.js';
+
+/** Body bytes kept while the gateway has not asked for the body yet. Beyond them, the connection is paused. */
+const UNCLAIMED_BODY_BYTES = 64 * 1024;
+
+/** The request as it goes to the upstream. */
+export interface UpstreamRequest {
+  /** Request target in origin form: path and query. */
+  path: string;
+  method: Dispatcher.HttpMethod;
+  headers: Record<string, string | string[]>;
+  body: Buffer | null;
+}
+
+/** Where the chunks of a claimed body go. */
+interface BodySink {
+  data(chunk: Buffer): void;
+  end(): void;
+  fail(error: Error): void;
+}
+
+/** The reason given to undici when the gateway drops a body it does not need. */
+class DiscardedBody extends Error {
+  constructor() {
+    super('the gateway discarded the upstream response body');
+    this.name = 'DiscardedBody';
+  }
+}
+
+function noop(): void {}
+
+/**
+ * The dispatch handler of one upstream request, and the body of its
+ * response. `send` resolves with the response head; the body's chunks are
+ * kept until `read`, `stream` or `discard` claims them.
+ */
+export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBody {
+  #controller: Dispatcher.DispatchController | undefined;
+  #abortReason: Error | undefined;
+  #head: { resolve: (response: UpstreamResponse) => void; reject: (error: Error) => void } | undefined;
+
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #ended = false;
+  #failure: Error | undefined;
+  #sink: BodySink | undefined;
+  #claimed = false;
+
+  /** Called once when the exchange is over: the body ended, failed or was discarded. */
+  onSettled: () => void = noop;
+
+  /** Sends the request through `dispatcher` and resolves with the status and headers of the response. */
+  send(dispatcher: Dispatcher, request: UpstreamRequest): Promise<UpstreamResponse> {
+    return new Promise((resolve, reject) => {
+      this.#head = { resolve, reject };
+      dispatcher.dispatch({ path: request.path, method: request.method, headers: request.headers, body: request.body }, this);
+    });
+  }
+
+  /**
+   * Ends the exchange with `reason`: a pending `send` rejects with it, and
+   * a body being read or streamed fails with it. A request still waiting
+   * for a pool connection is aborted as soon as it gets one.
+   */
+  abort(reason: Error): void {
+    if (this.#ended || this.#failure !== undefined || this.#abortReason !== undefined) {
+      return;
+    }
+
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  // undici's dispatch handler interface
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#abortReason !== undefined) {
+      controller.abort(this.#abortReason);
+    }
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // Informational responses (1xx) come before the final one.
+    if (statusCode < 200 || this.#head === undefined) {
+      return;
+    }
+
+    const head = this.#head;
+    this.#head = undefined;
+    this.#controller = controller;
+    head.resolve({ statusCode, headers, body: this });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#sink !== undefined) {
+      this.#sink.data(chunk);
+      return;
+    }
+
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    if (this.#size > UNCLAIMED_BODY_BYTES) {
+      controller.pause();
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#ended = true;
+    this.onSettled();
+    this.#sink?.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    this.#failure = this.#abortReason ?? error;
+    this.onSettled();
+
+    if (this.#head !== undefined) {
+      const head = this.#head;
+      this.#head = undefined;
+      head.reject(this.#failure);
+      return;
+    }
+    this.#sink?.fail(this.#failure);
+  }
+
+  // The response body
+
+  read(limits: BodyLimits): Promise<Buffer> {
+    this.#claim();
+
+    if (this.#failure !== undefined) {
+      return Promise.reject(this.#readFailure(this.#failure, limits));
+    }
+    if (this.#size > limits.limitBytes) {
+      this.discard();
+      return Promise.reject(bodyTooLarge(limits));
+    }
+    if (this.#ended) {
+      return Promise.resolve(this.#body());
+    }
+
+    return new Promise((resolve, reject) => {
+      const settle = (failure?: RejectedResponse) => {
+        clearTimeout(timer);
+        this.#sink = undefined;
+        if (failure === undefined) {
+          resolve(this.#body());
+        } else {
+          this.discard();
+          reject(failure);
+        }
+      };
+      const timer = setTimeout(() => settle(bodyTimedOut(limits)), limits.timeoutMs);
+
+      this.#sink = {
+        data: (chunk) => {
+          this.#size += chunk.length;
+          if (this.#size > limits.limitBytes) {
+            settle(bodyTooLarge(limits));
+            return;
+          }
+          this.#chunks.push(chunk);
+        },
+        end: () => settle(),
+        fail: (error) => settle(this.#readFailure(error, limits)),
+      };
+      this.#controller?.resume();
+    });
+  }
+
+  stream(): Readable {
+    this.#claim();
+
+    const readable = new Readable({
+      read: () => this.#controller?.resume(),
+      destroy: (error, callback) => {
+        this.discard();
+        callback(error);
+      },
+    });
+    // Fastify and pipe listen for errors too; this keeps a failure after
+    // they stopped listening from becoming an uncaught exception.
+    readable.on('error', noop);
+
+    for (const chunk of this.#chunks) {
+      readable.push(chunk);
+    }
+    this.#chunks = [];
+
+    if (this.#failure !== undefined) {
+      readable.destroy(this.#failure);
+    } else if (this.#ended) {
+      readable.push(null);
+    } else {
+      this.#sink = {
+        data: (chunk) => {
+          if (!readable.push(chunk)) {
+            this.#controller?.pause();
+          }
+        },
+        end: () => readable.push(null),
+        fail: (error) => readable.destroy(error),
+      };
+      this.#controller?.resume();
+    }
+    return readable;
+  }
+
+  discard(): void {
+    this.#claimed = true;
+    this.#sink = undefined;
+    this.#chunks = [];
+    this.abort(new DiscardedBody());
+  }
+
+  #claim(): void {
+    if (this.#claimed) {
+      throw new Error('The upstream response body was already claimed.');
+    }
+    this.#claimed = true;
+  }
+
+  #body(): Buffer {
+    const body = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#size);
+    this.#chunks = [];
+    return body;
+  }
+
+  #readFailure(error: Error, limits: BodyLimits): RejectedResponse {
+    return isUpstreamTimeout(error) ? bodyTimedOut(limits) : bodyReadFailed(error);
+  }
+}
