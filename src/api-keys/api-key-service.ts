@@ -5,6 +5,7 @@ import type { KeyedHash } from '../core/keyed-hash.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
 import type { ApiKeyRecord, ApiKeyRepository } from '../store/api-key-repository.js';
 import { epochSeconds } from '../store/database.js';
+import { LastUseThrottle } from './last-use-throttle.js';
 import { ApiKeyLookupCache, type ApiKeyLookupCacheOptions, type ApiKeyMatch } from './lookup-cache.js';
 
 /** Scopes an API key may carry, and the role each one needs. */
@@ -12,6 +13,9 @@ const KEY_SCOPES: Record<string, string | undefined> = { 'orders:read': undefine
 
 /** How often the last-used time of one key is written, at most, in seconds. */
 const LAST_USED_INTERVAL_SECONDS = 60;
+
+/** Keys whose last write time is remembered to hold back the next one. */
+const LAST_USED_TRACKED_KEYS = 10_000;
 
 /** A request to create a key that breaks a rule; the message is safe to show. */
 export class ApiKeyRequestError extends Error {
@@ -94,7 +98,7 @@ export class ApiKeyService {
   readonly #keys: ApiKeyRepository;
   readonly #accounts: AccountRepository;
   readonly #hasher: KeyedHash;
-  readonly #lastTouched = new Map<string, number>();
+  readonly #lastUse = new LastUseThrottle(LAST_USED_INTERVAL_SECONDS, LAST_USED_TRACKED_KEYS);
   readonly #onTouchError: (error: unknown) => void;
   readonly #lookupCache: ApiKeyLookupCache | undefined;
 
@@ -219,12 +223,10 @@ export class ApiKeyService {
 
   /** Records the last use at most once a minute per key, after the request's own work. */
   #touchLater(id: string, now: number): void {
-    const last = this.#lastTouched.get(id) ?? 0;
-    if (now - last < LAST_USED_INTERVAL_SECONDS) {
+    if (!this.#lastUse.shouldRecord(id, now)) {
       return;
     }
 
-    this.#lastTouched.set(id, now);
     setImmediate(() => {
       this.#keys.touch(id, now).catch(this.#onTouchError);
     });
