@@ -1,12 +1,12 @@
 /**
- * The caller's side of forwarded requests: when a caller's connection
- * closes, the upstream requests still in flight for it are aborted, as a
- * reverse proxy does when its client leaves. The upstream can stop work
- * whose result nobody reads, and the pool connection is free at once rather
- * than when the upstream timeout ends.
+ * The caller's side of a forwarded request: when the caller closes its
+ * connection before its response is complete, the upstream request is
+ * aborted, as a reverse proxy does when its client leaves. The upstream
+ * can stop work whose result would be discarded, and the pool connection is
+ * free at once rather than when the upstream timeout ends.
  */
 
-import type { Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
 
 import type { UpstreamExchange } from './upstream-exchange.js';
 
@@ -19,43 +19,15 @@ export class CallerLeftError extends Error {
 }
 
 /**
- * A caller's connection and the upstream exchanges in flight for its
- * requests. One object per connection, rather than a listener per request,
- * keeps the cost off the requests of a keep-alive connection.
+ * Aborts `exchange` when `response` closes before it finished, which
+ * happens when the caller's connection closes. A listener on the response
+ * costs less per request than an AbortController, and less than tracking
+ * exchanges per connection in a WeakMap (BENCHMARKS.md).
  */
-export class CallerConnection {
-  left = false;
-  readonly #exchanges = new Set<UpstreamExchange>();
-
-  constructor(socket: Socket) {
-    socket.once('close', () => {
-      this.left = true;
-      for (const exchange of this.#exchanges) {
-        exchange.abort(new CallerLeftError());
-      }
-      this.#exchanges.clear();
-    });
-  }
-
-  /** Aborts `exchange` when the connection closes before the exchange is over, or at once when it has closed already. */
-  track(exchange: UpstreamExchange): void {
-    if (this.left) {
+export function cancelWhenCallerLeaves(response: ServerResponse, exchange: UpstreamExchange): void {
+  response.once('close', () => {
+    if (!response.writableFinished) {
       exchange.abort(new CallerLeftError());
-      return;
     }
-    this.#exchanges.add(exchange);
-    exchange.onSettled = () => this.#exchanges.delete(exchange);
-  }
-}
-
-const callerConnections = new WeakMap<Socket, CallerConnection>();
-
-/** Returns the CallerConnection of `socket`, made on its first request. */
-export function callerConnectionOf(socket: Socket): CallerConnection {
-  let connection = callerConnections.get(socket);
-  if (connection === undefined) {
-    connection = new CallerConnection(socket);
-    callerConnections.set(socket, connection);
-  }
-  return connection;
+  });
 }

@@ -9,12 +9,12 @@ import { securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
 import { isPromise } from '../core/pending.js';
 import { startUpstreamTimer } from '../metrics/http-hooks.js';
-import { CallerLeftError, callerConnectionOf } from './caller-connection.js';
+import { CallerLeftError, cancelWhenCallerLeaves } from './caller-connection.js';
 import { relayCheckedResponse } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
 import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
 import { UpstreamExchange } from './upstream-exchange.js';
-import type { BodyLimits, UpstreamResponse } from './upstream-response.js';
+import { relayedBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
 
 /** Headers that apply to one connection and not to the message, in requests and responses (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -127,9 +127,14 @@ export async function forward(
   const headers = upstreamRequestHeaders(request, identity, assertion, { host: options.upstreamHost, body, checksResponse: policy.responses !== undefined });
 
   const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
-  const caller = callerConnectionOf(request.raw.socket);
+  // A caller that went away before the request was sent costs the upstream nothing.
+  if (request.raw.socket.destroyed) {
+    request.log.info('caller closed the connection before the upstream request was sent; request dropped');
+    return reply;
+  }
+
   const exchange = new UpstreamExchange();
-  caller.track(exchange);
+  cancelWhenCallerLeaves(reply.raw, exchange);
   let upstream: UpstreamResponse;
   try {
     upstream = await exchange.send(options.upstream, { path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null });
@@ -144,7 +149,7 @@ export async function forward(
   upstreamResponded();
 
   // A caller that went away gets nothing, and the upstream connection is freed.
-  if (caller.left) {
+  if (request.raw.socket.destroyed) {
     upstream.body.discard();
     return reply;
   }
@@ -163,7 +168,7 @@ export async function forward(
       upstream.body.discard();
       return reply.send();
     }
-    return reply.send(upstream.body.stream());
+    return reply.send(relayedBody(upstream));
   }
 
   relayCheckedResponse(request, reply, upstream, policy.responses, { ...options.responseLimits, relayedHeaders: clientResponseHeaders });

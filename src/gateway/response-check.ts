@@ -6,7 +6,7 @@ import type { ResponseCheck, ResponseRules } from '../core/openapi/response-sche
 import { isPromise, type Pending } from '../core/pending.js';
 import { sendProblem } from '../http/problems.js';
 import { undeclaredClientError } from './upstream-client-error.js';
-import { RejectedResponse, badGateway, readUpstreamBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
+import { RejectedResponse, badGateway, readUpstreamBody, relayedBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
 
 /** Maximum number of schema violations logged for one rejected response. */
 const MAX_LOGGED_ERRORS = 20;
@@ -112,7 +112,7 @@ function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: Re
 
   switch (rule.kind) {
     case 'unchecked':
-      reply.send(upstream.body.stream());
+      reply.send(relayedBody(upstream));
       return;
     case 'empty':
       relayEmpty(reply, upstream);

@@ -62,9 +62,6 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
   #sink: BodySink | undefined;
   #claimed = false;
 
-  /** Called once when the exchange is over: the body ended, failed or was discarded. */
-  onSettled: () => void = noop;
-
   /** Sends the request through `dispatcher` and resolves with the status and headers of the response. */
   send(dispatcher: Dispatcher, request: UpstreamRequest): Promise<UpstreamResponse> {
     return new Promise((resolve, reject) => {
@@ -123,13 +120,11 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
 
   onResponseEnd(): void {
     this.#ended = true;
-    this.onSettled();
     this.#sink?.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     this.#failure = this.#abortReason ?? error;
-    this.onSettled();
 
     if (this.#head !== undefined) {
       const head = this.#head;
@@ -195,8 +190,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
         callback(error);
       },
     });
-    // Fastify and pipe listen for errors too; this keeps a failure after
-    // they stopped listening from becoming an uncaught exception.
+    // Fastify and pipe also listen for errors. This listener keeps a failure
+    // that arrives after they stopped listening from becoming an uncaught exception.
     readable.on('error', noop);
 
     for (const chunk of this.#chunks) {
@@ -221,6 +216,15 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
       this.#controller?.resume();
     }
     return readable;
+  }
+
+  takeComplete(): Buffer | undefined {
+    if (!this.#ended || this.#claimed) {
+      return undefined;
+    }
+
+    this.#claimed = true;
+    return this.#body();
   }
 
   discard(): void {

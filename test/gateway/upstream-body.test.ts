@@ -4,7 +4,7 @@ import { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { UpstreamExchange } from '../../src/gateway/upstream-exchange.js';
-import { RejectedResponse, readUpstreamBody, type UpstreamResponse } from '../../src/gateway/upstream-response.js';
+import { RejectedResponse, readUpstreamBody, relayedBody, type UpstreamResponse } from '../../src/gateway/upstream-response.js';
 
 const limits = { limitBytes: 16, timeoutMs: 300 };
 
@@ -161,6 +161,32 @@ describe('upstream exchange', () => {
       chunks.push(chunk as Buffer);
     }
     expect(Buffer.concat(chunks).toString()).toBe('{"a":1}');
+  });
+
+  it('relays a complete body as bytes', async () => {
+    const scripted = await upstream((socket) => socket.write(head({ 'content-length': '7' }) + '{"a":1}'));
+
+    const response = await send(scripted);
+    await sleep(20);
+
+    const relayed = relayedBody(response);
+    expect(Buffer.isBuffer(relayed)).toBe(true);
+    expect(relayed.toString()).toBe('{"a":1}');
+  });
+
+  it('relays a body without Content-Type as a stream', async () => {
+    const scripted = await upstream((socket) => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'));
+
+    const response = await send(scripted);
+    await sleep(20);
+
+    const relayed = relayedBody(response);
+    expect(Buffer.isBuffer(relayed)).toBe(false);
+    const chunks: Buffer[] = [];
+    for await (const chunk of relayed) {
+      chunks.push(chunk as Buffer);
+    }
+    expect(Buffer.concat(chunks).toString()).toBe('ok');
   });
 
   it('closes the connection of a destroyed stream', async () => {
