@@ -61,4 +61,34 @@ describe('rate limiter', () => {
     expect(settled.allowed).toBe(true);
     expect(settled.storeFailure?.name).toBe('StoreTimeoutError');
   });
+
+  it('counts a late store failure once', async () => {
+    let fail!: (error: Error) => void;
+    const limiter = new RateLimiter(
+      remoteStore(() => new Promise((_resolve, reject) => (fail = reject))),
+      quietOptions,
+    );
+
+    const settled = await limiter.consume([check('a', 'closed')]);
+    fail(new Error('connection reset'));
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(settled.allowed).toBe(false);
+    expect(settled.storeFailure?.name).toBe('StoreTimeoutError');
+    expect(limiter.storeFailures).toBe(1);
+  });
+
+  it('uses a store decision that arrives in time', async () => {
+    const memory = new MemoryRateLimitStore(100);
+    const limiter = new RateLimiter(
+      remoteStore(() => memory.consume([check('a', 'closed')])),
+      quietOptions,
+    );
+
+    const settled = await limiter.consume([check('a', 'closed')]);
+
+    expect(settled.allowed).toBe(true);
+    expect(settled.storeFailure).toBeUndefined();
+    expect(limiter.storeFailures).toBe(0);
+  });
 });
