@@ -17,8 +17,12 @@ function check(key: string, limit: number): LimitCheck {
   return { policy: 'test', kind: 'rate', subject: 'user', key, rate: { limit, periodMs: 3_600_000, burst: limit }, onStoreFailure: 'closed' };
 }
 
-/** How long an instance may take to reach every backend after it started, in milliseconds. */
-const READY_WITHIN_MS = 20_000;
+/**
+ * How long an instance may take to reach every backend after it started, in
+ * milliseconds. The cluster client retries with a delay that grows to 2 s,
+ * and on a loaded machine its first attempts can time out.
+ */
+const READY_WITHIN_MS = 45_000;
 
 async function waitUntilReady(instance: TestServer): Promise<void> {
   const deadline = Date.now() + READY_WITHIN_MS;
@@ -101,8 +105,7 @@ describe('Redis Cluster of three masters', () => {
     const [first, second] = instances.instances;
     // A load balancer sends requests only to ready instances. Until the
     // cluster client is ready, the sign-in limit fails closed with 503.
-    await waitUntilReady(first!);
-    await waitUntilReady(second!);
+    await Promise.all([waitUntilReady(first!), waitUntilReady(second!)]);
 
     const user = await createUser(first!, `cluster_${randomUUID().slice(0, 6)}`);
     const config = await publicClient(first!);
@@ -114,5 +117,5 @@ describe('Redis Cluster of three masters', () => {
     const tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state });
     expect((await callApi(second!, '/orders', tokens.access_token)).status).toBe(200);
     expect((await fetch(`${first!.url}/readyz`)).status).toBe(200);
-  });
+  }, READY_WITHIN_MS + 30_000);
 });
