@@ -33,15 +33,18 @@ export class LastUseThrottle {
     if (last === undefined && this.#recordedAt.size >= this.#maxKeys) {
       this.#forgetExpired(now);
     }
+    // Deleted first, so that the map's order is the order of the times.
+    this.#recordedAt.delete(id);
     this.#recordedAt.set(id, now);
     return true;
   }
 
   #forgetExpired(now: number): void {
     for (const [id, recordedAt] of this.#recordedAt) {
-      if (now - recordedAt >= this.#intervalSeconds) {
-        this.#recordedAt.delete(id);
+      if (now - recordedAt < this.#intervalSeconds) {
+        break;
       }
+      this.#recordedAt.delete(id);
     }
 
     if (this.#recordedAt.size >= this.#maxKeys) {

@@ -6,7 +6,7 @@
  * free at once rather than when the upstream timeout ends.
  */
 
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { UpstreamExchange } from './upstream-exchange.js';
 
@@ -19,15 +19,22 @@ export class CallerLeftError extends Error {
 }
 
 /**
- * Aborts `exchange` when `response` closes before it finished, which
- * happens when the caller's connection closes. A listener on the response
- * costs less per request than an AbortController, and less than tracking
- * exchanges per connection in a WeakMap (BENCHMARKS.md).
+ * Aborts `exchange` when the caller's connection closes before `response`
+ * has finished. Listeners cost less per request than an AbortController,
+ * and less than tracking exchanges per connection in a WeakMap
+ * (BENCHMARKS.md).
  */
-export function cancelWhenCallerLeaves(response: ServerResponse, exchange: UpstreamExchange): void {
+export function cancelWhenCallerLeaves(request: IncomingMessage, response: ServerResponse, exchange: UpstreamExchange): void {
+  const socket = request.socket;
+  const leave = () => exchange.abort(new CallerLeftError());
+
+  // A pipelined request whose response waits behind an earlier one has no
+  // socket yet, so its response emits no 'close' when the connection closes.
+  socket.once('close', leave);
   response.once('close', () => {
+    socket.removeListener('close', leave);
     if (!response.writableFinished) {
-      exchange.abort(new CallerLeftError());
+      leave();
     }
   });
 }

@@ -134,7 +134,7 @@ export async function forward(
   }
 
   const exchange = new UpstreamExchange();
-  cancelWhenCallerLeaves(reply.raw, exchange);
+  cancelWhenCallerLeaves(request.raw, reply.raw, exchange);
   let upstream: UpstreamResponse;
   try {
     upstream = await exchange.send(options.upstream, { path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null });
@@ -168,7 +168,7 @@ export async function forward(
       upstream.body.discard();
       return reply.send();
     }
-    return reply.send(relayedBody(upstream));
+    return reply.send(relayedBody(upstream, request.method));
   }
 
   relayCheckedResponse(request, reply, upstream, policy.responses, { ...options.responseLimits, relayedHeaders: clientResponseHeaders });

@@ -112,7 +112,7 @@ function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: Re
 
   switch (rule.kind) {
     case 'unchecked':
-      reply.send(relayedBody(upstream));
+      reply.send(relayedBody(upstream, reply.request.method));
       return;
     case 'empty':
       relayEmpty(reply, upstream);

@@ -69,12 +69,13 @@ export function bodyReadFailed(error?: Error): RejectedResponse {
 /**
  * Returns the body of `upstream` to relay unchanged: the bytes themselves
  * when the whole body has arrived already, which Fastify sends with less
- * work than a stream, and a stream otherwise. A response without a
- * Content-Type always gets a stream, because Fastify would label bytes
- * `application/octet-stream`.
+ * work than a stream, and a stream otherwise. Two responses always get a
+ * stream: one without a Content-Type, because Fastify would label bytes
+ * `application/octet-stream`, and the response to HEAD, whose empty body
+ * Fastify would announce as `Content-Length: 0`.
  */
-export function relayedBody(upstream: UpstreamResponse): Buffer | Readable {
-  if (upstream.headers['content-type'] !== undefined) {
+export function relayedBody(upstream: UpstreamResponse, requestMethod: string): Buffer | Readable {
+  if (requestMethod !== 'HEAD' && upstream.headers['content-type'] !== undefined) {
     const complete = upstream.body.takeComplete();
     if (complete !== undefined) {
       return complete;

@@ -32,4 +32,17 @@ describe('last use throttle', () => {
       expect(throttle.size).toBeLessThanOrEqual(3);
     }
   });
+
+  it('keeps a re-recorded key among the recent', () => {
+    const throttle = new LastUseThrottle(60, 2);
+    throttle.shouldRecord('first', 1_000);
+    throttle.shouldRecord('second', 1_030);
+    throttle.shouldRecord('first', 1_065);
+
+    expect(throttle.shouldRecord('third', 1_095)).toBe(true);
+
+    // 'second' expired and went; 'first' was recorded again at 1,065 and stays.
+    expect(throttle.size).toBe(2);
+    expect(throttle.shouldRecord('first', 1_096)).toBe(false);
+  });
 });

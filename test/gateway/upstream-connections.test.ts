@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpServer, request as httpRequest, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -173,6 +173,36 @@ describe('gateway upstream connections', () => {
     await caller;
     await expect.poll(() => messages(server)).toContain('caller closed the connection before the response was complete; upstream response dropped');
     expect(messages(server)).not.toContain('upstream response rejected');
+  });
+
+  it('cancels pipelined requests when the caller leaves', async () => {
+    // The second response waits behind the first, so it has no socket of its own yet.
+    const upstreamSockets: Socket[] = [];
+    let bothReceived!: () => void;
+    const received = new Promise<void>((resolve) => (bothReceived = resolve));
+    const upstream = createHttpServer((request) => {
+      upstreamSockets.push(request.socket);
+      if (upstreamSockets.length === 2) {
+        bothReceived();
+      }
+    });
+    const url = await listen(upstream, 'http');
+    cleanups.push(async () => {
+      upstream.closeAllConnections();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    });
+    const { server, token } = await startGateway(url, { upstreamTimeoutMs: 60_000 });
+
+    const gateway = new URL(server.url);
+    const caller = createConnection({ host: gateway.hostname, port: Number(gateway.port) });
+    caller.on('error', () => {});
+    const request = `GET /api/widgets/w1 HTTP/1.1\r\nhost: ${gateway.host}\r\nauthorization: Bearer ${token}\r\n\r\n`;
+    caller.write(request + request);
+    await received;
+    caller.destroy();
+
+    await Promise.all(upstreamSockets.map((socket) => new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())))));
+    expect(upstreamSockets).toHaveLength(2);
   });
 
   it('serves requests after a cancellation', async () => {
