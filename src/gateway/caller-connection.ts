@@ -25,14 +25,21 @@ export class CallerLeftError extends Error {
  * (BENCHMARKS.md).
  */
 export function cancelWhenCallerLeaves(request: IncomingMessage, response: ServerResponse, exchange: UpstreamExchange): void {
-  const socket = request.socket;
   const leave = () => exchange.abort(new CallerLeftError());
 
   // A pipelined request whose response waits behind an earlier one has no
-  // socket yet, so its response emits no 'close' when the connection closes.
-  socket.once('close', leave);
+  // socket yet, so its response emits no 'close' when the connection
+  // closes. Only such a response needs a listener on the socket.
+  const socket = request.socket;
+  const queued = response.socket === null;
+  if (queued) {
+    socket.once('close', leave);
+  }
+
   response.once('close', () => {
-    socket.removeListener('close', leave);
+    if (queued) {
+      socket.removeListener('close', leave);
+    }
     if (!response.writableFinished) {
       leave();
     }
