@@ -120,6 +120,20 @@ describe('client address key', () => {
     expect(clientAddressKey('192.0.2.7', 64)).toBe('192.0.2.7');
     expect(clientAddressKey('::ffff:192.0.2.7', 64)).toBe('192.0.2.7');
   });
+
+  it('keys a repeated address by each prefix length', () => {
+    expect(clientAddressKey('2001:db8:0:1::1', 64)).toBe('2001:db8:0:1::/64');
+    expect(clientAddressKey('2001:db8:0:1::1', 48)).toBe('2001:db8::/48');
+    expect(clientAddressKey('2001:db8:0:1::1', 64)).toBe('2001:db8:0:1::/64');
+  });
+
+  it('keys addresses correctly past the kept ones', () => {
+    for (let index = 0; index < 10_050; index += 1) {
+      const address = `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
+      expect(clientAddressKey(address, 56)).toBe(address);
+    }
+    expect(clientAddressKey('2001:db8:0:1::1', 56)).toBe('2001:db8::/56');
+  });
 });
 
 describe('RateLimit header fields', () => {
