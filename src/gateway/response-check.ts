@@ -108,6 +108,12 @@ async function relayUndeclared(reply: FastifyReply, upstream: UpstreamResponse, 
 
 /** Relays the response by the rule of its status and Content-Type. Only a body that must be read first returns a promise. */
 function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: ResponseRules, options: ResponseCheckOptions): Pending<void> {
+  // The check would read the body as the first type, and a client as another.
+  if (Array.isArray(upstream.headers['content-type'])) {
+    upstream.body.discard();
+    throw badGateway('The upstream response has more than one Content-Type.', 'several content types', { count: upstream.headers['content-type'].length });
+  }
+
   const rule = rules.select(upstream.statusCode, headerValue(upstream.headers['content-type']));
 
   switch (rule.kind) {

@@ -152,6 +152,15 @@ describe('gateway response checks', () => {
     await expectBadGateway('The upstream responded with status 201, which the API does not declare for this operation.');
   });
 
+  it('rejects two content types', async () => {
+    upstream.respond((_request, response) => {
+      response.setHeader('content-type', ['application/json', 'text/csv']);
+      response.end(JSON.stringify(WIDGET));
+    });
+    const problem = await expectBadGateway('The upstream response has more than one Content-Type.');
+    expect(JSON.stringify(problem)).not.toContain('csv');
+  });
+
   it('rejects an undeclared content type', async () => {
     upstream.respond(json('<html>lamp</html>', 200, 'text/html'));
     const problem = await expectBadGateway('The upstream response has a Content-Type that the API does not declare for its status.');
