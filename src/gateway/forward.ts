@@ -14,7 +14,7 @@ import { relayCheckedResponse } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
 import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
 import { UpstreamExchange } from './upstream-exchange.js';
-import { relayedBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
+import type { BodyLimits, UpstreamResponse } from './upstream-response.js';
 
 /** Headers that apply to one connection and not to the message, in requests and responses (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -168,9 +168,9 @@ export async function forward(
       upstream.body.discard();
       return reply.send();
     }
-    return reply.send(relayedBody(upstream, request.method));
   }
 
+  // Without declared responses, the body is relayed unchecked, with the same handling of a body that fails.
   relayCheckedResponse(request, reply, upstream, policy.responses, { ...options.responseLimits, relayedHeaders: clientResponseHeaders });
   return reply;
 }

@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import secureJson from 'secure-json-parse';
 
 import type { ResponseCheck, ResponseRules } from '../core/openapi/response-schema.js';
-import { isPromise, type Pending } from '../core/pending.js';
+import { andThen, isPromise, type Pending } from '../core/pending.js';
 import { sendProblem } from '../http/problems.js';
 import { undeclaredClientError } from './upstream-client-error.js';
 import { RejectedResponse, badGateway, readUpstreamBody, relayedBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
@@ -106,8 +106,23 @@ async function relayUndeclared(reply: FastifyReply, upstream: UpstreamResponse, 
   reply.code(status).header('cache-control', 'no-store').type(contentType).send(document);
 }
 
+/**
+ * Relays the body unchanged once its first bytes arrived. Fastify would
+ * write the response head only then as well, and a body that fails before
+ * it still gets a 502 or 504 instead of Fastify's 500 for a failed stream.
+ */
+function relayUnchecked(reply: FastifyReply, upstream: UpstreamResponse, limits: BodyLimits): Pending<void> {
+  return andThen(upstream.body.started(limits), () => {
+    reply.send(relayedBody(upstream, reply.request.method));
+  });
+}
+
 /** Relays the response by the rule of its status and Content-Type. Only a body that must be read first returns a promise. */
-function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: ResponseRules, options: ResponseCheckOptions): Pending<void> {
+function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: ResponseRules | undefined, options: ResponseCheckOptions): Pending<void> {
+  if (rules === undefined) {
+    return relayUnchecked(reply, upstream, options);
+  }
+
   // The check would read the body as the first type, and a client as another.
   if (Array.isArray(upstream.headers['content-type'])) {
     upstream.body.discard();
@@ -118,8 +133,7 @@ function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: Re
 
   switch (rule.kind) {
     case 'unchecked':
-      reply.send(relayedBody(upstream, reply.request.method));
-      return;
+      return relayUnchecked(reply, upstream, options);
     case 'empty':
       relayEmpty(reply, upstream);
       return;
@@ -160,7 +174,7 @@ export function relayCheckedResponse(
   request: FastifyRequest,
   reply: FastifyReply,
   upstream: UpstreamResponse,
-  rules: ResponseRules,
+  rules: ResponseRules | undefined,
   options: ResponseCheckOptions,
 ): void {
   const fail = (error: unknown) => {

@@ -61,6 +61,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
   #failure: Error | undefined;
   #sink: BodySink | undefined;
   #claimed = false;
+  #start: { resolve: () => void; reject: (failure: RejectedResponse) => void; limits: BodyLimits } | undefined;
 
   /** Sends the request through `dispatcher` and resolves with the status and headers of the response. */
   send(dispatcher: Dispatcher, request: UpstreamRequest): Promise<UpstreamResponse> {
@@ -116,10 +117,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
     if (this.#size > UNCLAIMED_BODY_BYTES) {
       controller.pause();
     }
+    this.#settleStart();
   }
 
   onResponseEnd(): void {
     this.#ended = true;
+    this.#settleStart();
     this.#sink?.end();
   }
 
@@ -132,6 +135,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
       head.reject(this.#failure);
       return;
     }
+    this.#settleStart();
     this.#sink?.fail(this.#failure);
   }
 
@@ -218,6 +222,19 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
     return readable;
   }
 
+  started(limits: BodyLimits): Promise<void> | undefined {
+    if (this.#failure !== undefined) {
+      throw this.#readFailure(this.#failure, limits);
+    }
+    if (this.#ended || this.#size > 0) {
+      return undefined;
+    }
+
+    return new Promise((resolve, reject) => {
+      this.#start = { resolve, reject, limits };
+    });
+  }
+
   takeComplete(): Buffer | undefined {
     if (!this.#ended || this.#claimed) {
       return undefined;
@@ -232,6 +249,21 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
     this.#sink = undefined;
     this.#chunks = [];
     this.abort(new DiscardedBody());
+  }
+
+  /** Settles a pending `started` once a chunk, the end or a failure arrives. */
+  #settleStart(): void {
+    const start = this.#start;
+    if (start === undefined) {
+      return;
+    }
+
+    this.#start = undefined;
+    if (this.#failure === undefined) {
+      start.resolve();
+    } else {
+      start.reject(this.#readFailure(this.#failure, start.limits));
+    }
   }
 
   #claim(): void {

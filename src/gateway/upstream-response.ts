@@ -13,6 +13,12 @@ export interface UpstreamBody {
   read(limits: BodyLimits): Promise<Buffer>;
   /** Returns the body as a stream, to relay it unchanged. */
   stream(): Readable;
+  /**
+   * Waits, without claiming the body, until its first bytes or its end
+   * arrived. Returns undefined when they have already, and throws or
+   * rejects with RejectedResponse (502 or 504) when the body failed first.
+   */
+  started(limits: BodyLimits): Promise<void> | undefined;
   /** Claims and returns the whole body if it has arrived already. Otherwise returns undefined and leaves the body unclaimed. */
   takeComplete(): Buffer | undefined;
   /** Drops the body. Unless it has arrived already, the upstream connection is closed. */

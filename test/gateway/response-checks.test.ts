@@ -234,6 +234,26 @@ describe('gateway response checks', () => {
     expect(await response.text()).toBe('a,b\n1,2\n');
   });
 
+  it('answers 502 for unchecked content that breaks first', async () => {
+    upstream.respond((request, response) => {
+      response.writeHead(200, { 'content-type': 'text/csv', 'content-length': '100', etag: '"r1"' }).flushHeaders();
+      setTimeout(() => request.socket.destroy(), 50).unref();
+    });
+    const response = await callApi(server, '/reports/r1', token);
+    expect(response.status).toBe(502);
+    expect(response.headers.get('etag')).toBeNull();
+    expect(await response.json()).toMatchObject({ code: 'bad_gateway', detail: 'The upstream connection failed while sending the response.' });
+  });
+
+  it('answers 504 for unchecked content that stalls first', async () => {
+    upstream.respond((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/csv', 'content-length': '100' }).flushHeaders();
+    });
+    const response = await callApi(server, '/reports/r1', token);
+    expect(response.status).toBe(504);
+    expect(await response.json()).toMatchObject({ code: 'gateway_timeout' });
+  });
+
   it('answers 504 when the headers are late', async () => {
     upstream.respond((_request, response) => {
       setTimeout(() => json(WIDGET)(_request, response), TIMEOUT_MS * 3).unref();
