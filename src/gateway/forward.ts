@@ -14,7 +14,7 @@ import { relayCheckedResponse } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
 import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
 import { UpstreamExchange } from './upstream-exchange.js';
-import type { BodyLimits, UpstreamResponse } from './upstream-response.js';
+import { emptyBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
 
 /** Headers that apply to one connection and not to the message, in requests and responses (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -166,7 +166,7 @@ export async function forward(
     // The response is relayed without its body.
     if (upstream.statusCode === 304) {
       upstream.body.discard();
-      return reply.send();
+      return reply.send(emptyBody(request.method));
     }
   }
 

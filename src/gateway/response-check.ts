@@ -6,7 +6,7 @@ import type { ResponseCheck, ResponseRules } from '../core/openapi/response-sche
 import { andThen, isPromise, type Pending } from '../core/pending.js';
 import { sendProblem } from '../http/problems.js';
 import { undeclaredClientError } from './upstream-client-error.js';
-import { RejectedResponse, badGateway, readUpstreamBody, relayedBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
+import { RejectedResponse, badGateway, emptyBody, readUpstreamBody, relayedBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
 
 /** Maximum number of schema violations logged for one rejected response. */
 const MAX_LOGGED_ERRORS = 20;
@@ -78,7 +78,7 @@ function relayEmpty(reply: FastifyReply, upstream: UpstreamResponse): void {
   for (const name of ['content-length', 'content-type', 'content-encoding', 'transfer-encoding']) {
     reply.removeHeader(name);
   }
-  reply.send();
+  reply.send(emptyBody(reply.request.method));
 }
 
 /** Relays the response to a HEAD request, which has no body to check (RFC 9110 section 9.3.2). */

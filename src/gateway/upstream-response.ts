@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 import { ProblemError } from '../core/problem.js';
 
@@ -89,6 +89,16 @@ export function relayedBody(upstream: UpstreamResponse, requestMethod: string): 
   }
 
   return upstream.body.stream();
+}
+
+/**
+ * Returns the payload of a response without a body. Fastify's HEAD route
+ * announces an undefined payload as `Content-Length: 0`, which a 204 or
+ * 304 must not carry (RFC 9110 sections 8.6 and 15.4.5), so HEAD gets an
+ * empty stream, for which it announces no length.
+ */
+export function emptyBody(requestMethod: string): Readable | undefined {
+  return requestMethod === 'HEAD' ? Readable.from([]) : undefined;
 }
 
 /**

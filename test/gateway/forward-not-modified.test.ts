@@ -44,4 +44,12 @@ describe('gateway relaying 304', () => {
     expect(response.status).toBe(304);
     expect(response.headers.get('etag')).toBe('"v1"');
   });
+
+  it('relays 304 to HEAD with the 200 Content-Length', async () => {
+    notModifiedHeaders = { etag: '"v1"', 'content-length': '5' };
+    const response = await callApi(server, '/files/a', token, { method: 'HEAD', headers: { 'if-none-match': '"v1"' } });
+    expect(response.status).toBe(304);
+    // Not the 0 that an empty HEAD response would announce.
+    expect(response.headers.get('content-length')).toBe('5');
+  });
 });

@@ -227,6 +227,15 @@ describe('gateway response checks', () => {
     expect(text).toBe('');
   });
 
+  it('sends no Content-Length with a 204 to HEAD', async () => {
+    upstream.respond((_request, response) => {
+      response.writeHead(204, { 'content-length': '5' }).end();
+    });
+    const response = await callApi(server, '/widgets/w1', token, { method: 'HEAD' });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('content-length')).toBeNull();
+  });
+
   it('streams declared content without a schema', async () => {
     upstream.respond(json('a,b\n1,2\n', 200, 'text/csv'));
     const response = await callApi(server, '/reports/r1', token);
