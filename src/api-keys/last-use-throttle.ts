@@ -1,7 +1,7 @@
 /**
  * Decides when the last use of an API key is written to the store: at most
- * once per interval for each key, so that a busy key costs one write a
- * minute rather than one per request.
+ * once per interval for each key, so that a busy key costs one write per
+ * interval rather than one per request.
  *
  * The times it remembers are bounded. A time older than the interval no
  * longer holds back any write, so those go first; when more keys than the

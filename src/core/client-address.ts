@@ -13,7 +13,7 @@ import ipaddr from 'ipaddr.js';
  */
 export function clientAddressKey(address: string, ipv6PrefixLength: number): string {
   // A forwarded address can be any text. Long text stays out of the cache,
-  // so the cache holds at most MAX_RECENT_ADDRESSES short strings per prefix.
+  // so the cache keeps at most MAX_RECENT_ADDRESSES short strings per prefix.
   if (address.length > MAX_CACHED_ADDRESS_LENGTH) {
     return computeKey(address, ipv6PrefixLength);
   }

@@ -10,7 +10,7 @@ import { sendProblem } from '../http/problems.js';
 import { isPromise } from '../core/pending.js';
 import { startUpstreamTimer } from '../metrics/http-hooks.js';
 import { CallerLeftError, cancelWhenCallerLeaves } from './caller-connection.js';
-import { relayCheckedResponse } from './response-check.js';
+import { relayUpstreamResponse } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
 import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
 import { UpstreamExchange } from './upstream-exchange.js';
@@ -160,18 +160,15 @@ export async function forward(
   }
 
   reply.code(upstream.statusCode).headers(clientResponseHeaders(upstream.headers));
-  if (policy.responses === undefined) {
-    // A 304 has no body even when its Content-Length repeats the 200's
-    // (RFC 9110 section 8.6), which undici 7 reports as a length mismatch.
-    // The response is relayed without its body.
-    if (upstream.statusCode === 304) {
-      upstream.body.discard();
-      return reply.send(emptyBody(request.method));
-    }
+  // A 304 has no body even when its Content-Length repeats the 200's (RFC
+  // 9110 section 8.6), which undici 7 reports as a length mismatch. With no
+  // declared responses to check it against, it is relayed without its body.
+  if (policy.responses === undefined && upstream.statusCode === 304) {
+    upstream.body.discard();
+    return reply.send(emptyBody(request.method));
   }
 
-  // Without declared responses, the body is relayed unchecked, with the same handling of a body that fails.
-  relayCheckedResponse(request, reply, upstream, policy.responses, { ...options.responseLimits, relayedHeaders: clientResponseHeaders });
+  relayUpstreamResponse(request, reply, upstream, policy.responses, { ...options.responseLimits, relayedHeaders: clientResponseHeaders });
   return reply;
 }
 

@@ -110,6 +110,10 @@ async function relayUndeclared(reply: FastifyReply, upstream: UpstreamResponse, 
  * Relays the body unchanged once its first bytes arrived. Fastify would
  * write the response head only then as well, and a body that fails before
  * it still gets a 502 or 504 instead of Fastify's 500 for a failed stream.
+ *
+ * NOTE: only the gap between two chunks is timed (the upstream timeout), so
+ * an upstream that keeps sending a few bytes keeps the response open as
+ * long as the caller stays. There is no limit on the whole relay.
  */
 function relayUnchecked(reply: FastifyReply, upstream: UpstreamResponse, limits: BodyLimits): Pending<void> {
   return andThen(upstream.body.started(limits), () => {
@@ -118,12 +122,8 @@ function relayUnchecked(reply: FastifyReply, upstream: UpstreamResponse, limits:
 }
 
 /** Relays the response by the rule of its status and Content-Type. Only a body that must be read first returns a promise. */
-function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: ResponseRules | undefined, options: ResponseCheckOptions): Pending<void> {
-  if (rules === undefined) {
-    return relayUnchecked(reply, upstream, options);
-  }
-
-  // The check would read the body as the first type, and a client as another.
+function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: ResponseRules, options: ResponseCheckOptions): Pending<void> {
+  // The check would read the body as the first type, and a client could read it as another.
   if (Array.isArray(upstream.headers['content-type'])) {
     upstream.body.discard();
     throw badGateway('The upstream response has more than one Content-Type.', 'several content types', { count: upstream.headers['content-type'].length });
@@ -155,8 +155,9 @@ function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: Re
 }
 
 /**
- * Relays an upstream response after checking it against the operation's
- * declared responses (OWASP API3 and API10):
+ * Relays an upstream response. Without `rules` (the operation declares no
+ * responses), the body is relayed unchanged. With them, it is checked
+ * against the declared responses (OWASP API3 and API10):
  *
  * - a declared JSON response is read (at most `limitBytes`, within
  *   `timeoutMs`), parsed without prototype keys, stripped of undeclared and
@@ -169,8 +170,10 @@ function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: Re
  *   document rebuilt from the upstream's;
  * - anything else becomes 502 (504 for a body that arrives too slowly), and
  *   the cause is logged at warn without the body.
+ *
+ * In both cases, a body that fails before its first bytes gets 502 or 504.
  */
-export function relayCheckedResponse(
+export function relayUpstreamResponse(
   request: FastifyRequest,
   reply: FastifyReply,
   upstream: UpstreamResponse,
@@ -181,7 +184,7 @@ export function relayCheckedResponse(
     upstream.body.discard();
 
     // The caller's departure cancels the upstream request. The body read
-    // then fails for a reason unrelated to the upstream, so it is no warning.
+    // then fails for a reason unrelated to the upstream, so it is logged at info.
     if (request.raw.socket.destroyed) {
       request.log.info({ upstreamStatus: upstream.statusCode }, 'caller closed the connection before the response was complete; upstream response dropped');
       return;
@@ -199,7 +202,7 @@ export function relayCheckedResponse(
   };
 
   try {
-    const relayed = relayChecked(reply, upstream, rules, options);
+    const relayed = rules === undefined ? relayUnchecked(reply, upstream, options) : relayChecked(reply, upstream, rules, options);
     if (isPromise(relayed)) {
       Promise.resolve(relayed).catch(fail);
     }

@@ -5,7 +5,7 @@
  *
  * It uses undici's dispatch interface. undici's `request` wraps every
  * response body in a stream, which costs more than the rest of reading a
- * small JSON body; here a body read whole is collected from the parser's
+ * small JSON body. Here a body read whole is collected from the parser's
  * chunks, and a stream is made only for a body relayed unchanged.
  */
 
@@ -28,7 +28,7 @@ export interface UpstreamRequest {
   body: Buffer | null;
 }
 
-/** Where the chunks of a claimed body go. */
+/** The consumer of a claimed body's chunks: a whole-body read or a stream. */
 interface BodySink {
   data(chunk: Buffer): void;
   end(): void;
@@ -47,8 +47,8 @@ function noop(): void {}
 
 /**
  * The dispatch handler of one upstream request, and the body of its
- * response. `send` resolves with the response head; the body's chunks are
- * kept until `read`, `stream` or `discard` claims them.
+ * response. `send` resolves with the response head. The body's chunks are
+ * kept until `read`, `stream`, `takeComplete` or `discard` claims them.
  */
 export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBody {
   #controller: Dispatcher.DispatchController | undefined;
@@ -268,7 +268,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
 
   #claim(): void {
     if (this.#claimed) {
-      throw new Error('The upstream response body was already claimed.');
+      throw new Error('The upstream response body was already claimed; read, stream or discard it only once.');
     }
     this.#claimed = true;
   }

@@ -41,7 +41,7 @@ describe('last use throttle', () => {
 
     expect(throttle.shouldRecord('third', 1_095)).toBe(true);
 
-    // 'second' expired and went; 'first' was recorded again at 1,065 and stays.
+    // 'second' expired and was dropped. 'first' was recorded again at 1,065, so it stays.
     expect(throttle.size).toBe(2);
     expect(throttle.shouldRecord('first', 1_096)).toBe(false);
   });

@@ -260,7 +260,7 @@ describe('gateway response checks', () => {
     });
     const response = await callApi(server, '/reports/r1', token);
     expect(response.status).toBe(504);
-    expect(await response.json()).toMatchObject({ code: 'gateway_timeout' });
+    expect(await response.json()).toMatchObject({ code: 'gateway_timeout', detail: 'The upstream service did not send its response in time.' });
   });
 
   it('answers 504 when the headers are late', async () => {

@@ -8,7 +8,7 @@ import { RejectedResponse, readUpstreamBody, relayedBody, type UpstreamResponse 
 
 const limits = { limitBytes: 16, timeoutMs: 300 };
 
-/** A raw upstream: `respond` writes whatever bytes a test needs once the request arrives. */
+/** A raw upstream that writes the bytes a test scripts, and the pool that reaches it. */
 interface ScriptedUpstream {
   pool: Pool;
   /** Resolves when the gateway side closes the connection of the last request. */

@@ -112,7 +112,7 @@ describe('gateway upstream connections', () => {
     expect(await response.json()).toMatchObject({ code: 'bad_gateway', detail: 'The upstream service sent an invalid response.' });
   });
 
-  /** An upstream that holds each request open, and reports when the gateway closes the connection of one. */
+  /** An upstream that keeps each request open, and reports when the gateway closes the connection of one. */
   async function stallingUpstream(respond: (response: ServerResponse) => void): Promise<{ url: string; received: Promise<void>; closed: Promise<void> }> {
     let onReceived!: () => void;
     let onClosed!: () => void;
