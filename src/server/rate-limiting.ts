@@ -41,8 +41,12 @@ async function createStore(config: Readonly<PortcullisConfig>, logger: Logger): 
   // Commands issued in the same tick go out as one pipeline (per cluster
   // node), so concurrent requests share round trips.
   const { Redis } = await loadIoredis();
+  // The cluster client's ready check is a CLUSTER INFO under the store's
+  // short command timeout. Each timed-out check makes ioredis 5 reconnect,
+  // and in some test runs the client then stayed not ready for over 45 s.
+  // /readyz probes the store with a PING instead.
   const redis = config.redisCluster
-    ? await createCluster(settings.redisUrl, options, { enableAutoPipelining: true })
+    ? await createCluster(settings.redisUrl, options, { enableAutoPipelining: true, enableReadyCheck: false })
     : new Redis(settings.redisUrl, { ...options, enableAutoPipelining: true });
   redis.on('error', () => {
     // Reported through the limiter's rate-limited warning instead.
