@@ -16,7 +16,6 @@
  * HMAC secret would allow.
  */
 
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import {
   calculateJwkThumbprint,
   createLocalJWKSet,
@@ -31,6 +30,7 @@ import {
 
 import { SeenIds } from './cache/seen-ids.js';
 import { signCompactEd25519 } from './compact-jws.js';
+import { ed25519KeyFromSeed, type Ed25519Implementation, type Ed25519SigningKey } from './ed25519.js';
 import type { CredentialKind, Identity } from './identity-headers.js';
 import { describeJwtError } from './jwt-errors.js';
 import type { Pending } from './pending.js';
@@ -45,10 +45,6 @@ export const IDENTITY_ASSERTION_ALGORITHM = 'EdDSA';
 
 /** Default lifetime of an assertion, in seconds: long enough for one forwarded request. */
 export const DEFAULT_ASSERTION_LIFETIME_SECONDS = 30;
-
-// PKCS #8 header of an Ed25519 private key with a 32-byte seed (RFC 8410
-// section 7), which lets Node.js derive the key pair from the seed.
-const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
 /** The request an assertion is bound to. */
 export interface AssertedRequest {
@@ -75,11 +71,13 @@ export interface IdentityAssertionSignerOptions {
   audience: string;
   /** Lifetime of each assertion, in seconds. Default 30. */
   lifetimeSeconds?: number;
+  /** The library that signs; libsodium when it loads on this platform, otherwise node:crypto. */
+  implementation?: Ed25519Implementation;
 }
 
 /** Signs identity assertions for forwarded requests. */
 export class IdentityAssertionSigner {
-  readonly #privateKey: KeyObject;
+  readonly #key: Ed25519SigningKey;
   readonly #options: IdentityAssertionSignerOptions;
   readonly #lifetimeSeconds: number;
   #publicJwk: (JWK & { kid: string }) | undefined;
@@ -89,15 +87,20 @@ export class IdentityAssertionSigner {
       throw new RangeError(`The identity assertion key seed must be 32 bytes, got ${options.seed.length}.`);
     }
 
-    this.#privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, options.seed]), format: 'der', type: 'pkcs8' });
+    this.#key = ed25519KeyFromSeed(options.seed, options.implementation);
     this.#options = options;
     this.#lifetimeSeconds = options.lifetimeSeconds ?? DEFAULT_ASSERTION_LIFETIME_SECONDS;
+  }
+
+  /** The library that computes the signatures. */
+  get implementation(): Ed25519Implementation {
+    return this.#key.implementation;
   }
 
   /** Returns the public key as a JWK whose kid is its RFC 7638 thumbprint. */
   async publicJwk(): Promise<JWK & { kid: string }> {
     if (this.#publicJwk === undefined) {
-      const jwk = await exportJWK(createPublicKey(this.#privateKey));
+      const jwk = await exportJWK(this.#key.publicKey);
       const kid = await calculateJwkThumbprint(jwk);
       this.#publicJwk = { ...jwk, kid, alg: IDENTITY_ASSERTION_ALGORITHM, use: 'sig' };
     }
@@ -140,7 +143,7 @@ export class IdentityAssertionSigner {
     };
 
     const header = { alg: IDENTITY_ASSERTION_ALGORITHM, typ: IDENTITY_ASSERTION_TYPE, kid: publicJwk.kid };
-    return signCompactEd25519(header, claims, this.#privateKey);
+    return signCompactEd25519(header, claims, this.#key);
   }
 }
 

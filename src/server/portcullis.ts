@@ -271,7 +271,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   for (const upstream of upstreams) {
     // An upstream URL may carry basic-auth credentials, which stay out of the log.
     const upstreamUrl = upstream.url === null ? null : redactUrl(upstream.url);
-    logger.info({ url: `${url}${upstream.mountPath}`, upstream: upstreamUrl, name: upstream.name }, 'gateway listening');
+    // Names the signing library, since node:crypto stands in where libsodium does not load.
+    const identityAssertion = upstream.identityAssertion ? identitySigner.implementation : false;
+    logger.info({ url: `${url}${upstream.mountPath}`, upstream: upstreamUrl, name: upstream.name, identityAssertion }, 'gateway listening');
   }
   if (demo !== undefined) {
     logger.info({ url: demoUrl }, 'demo Orders API listening on loopback');
