@@ -7,6 +7,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 import type { UpstreamExchange } from './upstream-exchange.js';
 
@@ -16,6 +17,31 @@ export class CallerLeftError extends Error {
     super('the caller closed the connection before the response was complete');
     this.name = 'CallerLeftError';
   }
+}
+
+/**
+ * Cancellations of queued responses, by the caller's socket. A caller may
+ * pipeline many requests. One `close` listener for all of them keeps Node.js
+ * from warning about a possible listener leak past ten.
+ */
+const queuedCancellations = new WeakMap<Socket, Set<() => void>>();
+
+/** Returns the cancellations that run when `socket` closes, and adds its one listener the first time. */
+function cancellationsOf(socket: Socket): Set<() => void> {
+  const known = queuedCancellations.get(socket);
+  if (known !== undefined) {
+    return known;
+  }
+
+  const cancellations = new Set<() => void>();
+  queuedCancellations.set(socket, cancellations);
+  socket.once('close', () => {
+    queuedCancellations.delete(socket);
+    for (const cancel of cancellations) {
+      cancel();
+    }
+  });
+  return cancellations;
 }
 
 /**
@@ -29,17 +55,13 @@ export function cancelWhenCallerLeaves(request: IncomingMessage, response: Serve
 
   // A pipelined request whose response waits behind an earlier one has no
   // socket yet, so its response emits no 'close' when the connection
-  // closes. Only such a response needs a listener on the socket.
-  const socket = request.socket;
-  const queued = response.socket === null;
-  if (queued) {
-    socket.once('close', leave);
-  }
+  // closes. Only such a response waits for the socket, so the WeakMap
+  // stays off the path of requests that are not pipelined.
+  const queued = response.socket === null ? cancellationsOf(request.socket) : undefined;
+  queued?.add(leave);
 
   response.once('close', () => {
-    if (queued) {
-      socket.removeListener('close', leave);
-    }
+    queued?.delete(leave);
     if (!response.writableFinished) {
       leave();
     }

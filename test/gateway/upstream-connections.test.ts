@@ -131,6 +131,40 @@ describe('gateway upstream connections', () => {
     return { url, received, closed };
   }
 
+  /**
+   * Sends `count` pipelined requests on one connection, which the upstream
+   * holds open, and closes that connection once all of them have reached the
+   * upstream. Returns the upstream's sockets after every one has closed.
+   */
+  async function pipelineAndLeave(count: number): Promise<Socket[]> {
+    const upstreamSockets: Socket[] = [];
+    let allReceived!: () => void;
+    const received = new Promise<void>((resolve) => (allReceived = resolve));
+    const upstream = createHttpServer((request) => {
+      upstreamSockets.push(request.socket);
+      if (upstreamSockets.length === count) {
+        allReceived();
+      }
+    });
+    const url = await listen(upstream, 'http');
+    cleanups.push(async () => {
+      upstream.closeAllConnections();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    });
+    const { server, token } = await startGateway(url, { upstreamTimeoutMs: 60_000 });
+
+    const gateway = new URL(server.url);
+    const caller = createConnection({ host: gateway.hostname, port: Number(gateway.port) });
+    caller.on('error', () => {});
+    const request = `GET /api/widgets/w1 HTTP/1.1\r\nhost: ${gateway.host}\r\nauthorization: Bearer ${token}\r\n\r\n`;
+    caller.write(request.repeat(count));
+    await received;
+    caller.destroy();
+
+    await Promise.all(upstreamSockets.map((socket) => new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())))));
+    return upstreamSockets;
+  }
+
   /** Sends GET /api/widgets/w1 on a connection of its own and closes that connection once `left` resolves. */
   async function sendAndLeave(server: TestServer, token: string, left: Promise<void>): Promise<void> {
     const request = httpRequest(`${server.url}/api/widgets/w1`, { agent: false, headers: { authorization: `Bearer ${token}` } });
@@ -177,32 +211,25 @@ describe('gateway upstream connections', () => {
 
   it('cancels pipelined requests when the caller leaves', async () => {
     // The second response waits behind the first, so it has no socket of its own yet.
-    const upstreamSockets: Socket[] = [];
-    let bothReceived!: () => void;
-    const received = new Promise<void>((resolve) => (bothReceived = resolve));
-    const upstream = createHttpServer((request) => {
-      upstreamSockets.push(request.socket);
-      if (upstreamSockets.length === 2) {
-        bothReceived();
-      }
-    });
-    const url = await listen(upstream, 'http');
-    cleanups.push(async () => {
-      upstream.closeAllConnections();
-      await new Promise<void>((resolve) => upstream.close(() => resolve()));
-    });
-    const { server, token } = await startGateway(url, { upstreamTimeoutMs: 60_000 });
+    const upstreamSockets = await pipelineAndLeave(2);
 
-    const gateway = new URL(server.url);
-    const caller = createConnection({ host: gateway.hostname, port: Number(gateway.port) });
-    caller.on('error', () => {});
-    const request = `GET /api/widgets/w1 HTTP/1.1\r\nhost: ${gateway.host}\r\nauthorization: Bearer ${token}\r\n\r\n`;
-    caller.write(request + request);
-    await received;
-    caller.destroy();
-
-    await Promise.all(upstreamSockets.map((socket) => new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())))));
     expect(upstreamSockets).toHaveLength(2);
+  });
+
+  it('cancels many pipelined requests with one socket listener', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    cleanups.push(async () => {
+      process.off('warning', onWarning);
+    });
+
+    const upstreamSockets = await pipelineAndLeave(14);
+
+    expect(upstreamSockets).toHaveLength(14);
+    // Node.js emits the warning on the next tick after the eleventh listener.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
   });
 
   it('serves requests after a cancellation', async () => {
