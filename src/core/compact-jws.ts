@@ -15,13 +15,32 @@ function encodeSegment(value: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 }
 
-/** Signs `payload` as a compact JWS with `header` as its protected header. */
-export function signCompactEd25519(header: Record<string, unknown>, payload: Record<string, unknown>, key: Ed25519SigningKey): string {
-  if (header['alg'] !== 'EdDSA') {
-    throw new TypeError(`The protected header must name the EdDSA algorithm, got ${String(header['alg'])}.`);
+/**
+ * Signs payloads under one protected header. The header is encoded once,
+ * since a signer such as the gateway's uses the same one for every request.
+ */
+export class CompactEd25519Signer {
+  readonly #encodedHeader: string;
+  readonly #key: Ed25519SigningKey;
+
+  constructor(header: Record<string, unknown>, key: Ed25519SigningKey) {
+    if (header['alg'] !== 'EdDSA') {
+      throw new TypeError(`The protected header must name the EdDSA algorithm, got ${String(header['alg'])}.`);
+    }
+
+    this.#encodedHeader = encodeSegment(header);
+    this.#key = key;
   }
 
-  const signingInput = `${encodeSegment(header)}.${encodeSegment(payload)}`;
-  const signature = key.sign(Buffer.from(signingInput, 'ascii'));
-  return `${signingInput}.${signature.toString('base64url')}`;
+  /** Signs `payload` as a compact JWS. */
+  sign(payload: Record<string, unknown>): string {
+    const signingInput = `${this.#encodedHeader}.${encodeSegment(payload)}`;
+    const signature = this.#key.sign(Buffer.from(signingInput, 'ascii'));
+    return `${signingInput}.${signature.toString('base64url')}`;
+  }
+}
+
+/** Signs `payload` as a compact JWS with `header` as its protected header. */
+export function signCompactEd25519(header: Record<string, unknown>, payload: Record<string, unknown>, key: Ed25519SigningKey): string {
+  return new CompactEd25519Signer(header, key).sign(payload);
 }

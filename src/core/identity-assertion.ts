@@ -29,7 +29,7 @@ import {
 } from 'jose';
 
 import { SeenIds } from './cache/seen-ids.js';
-import { signCompactEd25519 } from './compact-jws.js';
+import { CompactEd25519Signer } from './compact-jws.js';
 import { ed25519KeyFromSeed, type Ed25519Implementation, type Ed25519SigningKey } from './ed25519.js';
 import type { CredentialKind, Identity } from './identity-headers.js';
 import { describeJwtError } from './jwt-errors.js';
@@ -71,7 +71,7 @@ export interface IdentityAssertionSignerOptions {
   audience: string;
   /** Lifetime of each assertion, in seconds. Default 30. */
   lifetimeSeconds?: number;
-  /** The library that signs; libsodium when it loads on this platform, otherwise node:crypto. */
+  /** The library that signs. Default: libsodium when it loads on this platform, otherwise node:crypto. */
   implementation?: Ed25519Implementation;
 }
 
@@ -81,6 +81,8 @@ export class IdentityAssertionSigner {
   readonly #options: IdentityAssertionSignerOptions;
   readonly #lifetimeSeconds: number;
   #publicJwk: (JWK & { kid: string }) | undefined;
+  /** Signs under the protected header that names the key id, once the key id is known. */
+  #jws: CompactEd25519Signer | undefined;
 
   constructor(options: IdentityAssertionSignerOptions) {
     if (options.seed.length !== 32) {
@@ -103,6 +105,7 @@ export class IdentityAssertionSigner {
       const jwk = await exportJWK(this.#key.publicKey);
       const kid = await calculateJwkThumbprint(jwk);
       this.#publicJwk = { ...jwk, kid, alg: IDENTITY_ASSERTION_ALGORITHM, use: 'sig' };
+      this.#jws = new CompactEd25519Signer({ alg: IDENTITY_ASSERTION_ALGORITHM, typ: IDENTITY_ASSERTION_TYPE, kid }, this.#key);
     }
 
     return this.#publicJwk;
@@ -118,22 +121,23 @@ export class IdentityAssertionSigner {
    * (after the first call), the assertion is returned without a promise.
    */
   sign(identity: Identity, request: AssertedRequest): Pending<string> {
-    const publicJwk = this.#publicJwk;
-    if (publicJwk === undefined) {
+    const jws = this.#jws;
+    if (jws === undefined) {
       return this.publicJwk().then(() => this.sign(identity, request));
     }
 
     // The claims are in the order jose's SignJWT writes them, so that its
-    // output and this one can be compared byte for byte.
+    // output and this one can be compared byte for byte. JSON leaves out
+    // `key_id` when the caller used no API key.
     const issuedAt = Math.floor(Date.now() / 1000);
     const claims: JWTPayload = {
       scope: identity.scopes.join(' '),
-      roles: [...identity.roles],
+      roles: identity.roles,
       client_id: identity.clientId,
       credential: identity.credential,
       htm: request.method.toUpperCase(),
       target: request.target,
-      ...(identity.keyId === undefined ? {} : { key_id: identity.keyId }),
+      key_id: identity.keyId,
       iss: this.#options.issuer,
       aud: this.#options.audience,
       sub: identity.subject,
@@ -142,8 +146,7 @@ export class IdentityAssertionSigner {
       exp: issuedAt + this.#lifetimeSeconds,
     };
 
-    const header = { alg: IDENTITY_ASSERTION_ALGORITHM, typ: IDENTITY_ASSERTION_TYPE, kid: publicJwk.kid };
-    return signCompactEd25519(header, claims, this.#key);
+    return jws.sign(claims);
   }
 }
 

@@ -77,6 +77,17 @@ describe('identity assertion signer', () => {
     expect(assertion).toBe(expected);
   });
 
+  it('leaves out key_id for a token caller', async () => {
+    const signer = new IdentityAssertionSigner(options);
+    const { keyId: _keyId, ...tokenCaller } = identity;
+
+    const assertion = await signer.sign({ ...tokenCaller, credential: 'jwt' }, request);
+    const { payload } = await jwtVerify(assertion, await signer.publicJwk(), { algorithms: ['EdDSA'] });
+
+    expect(payload).not.toHaveProperty('key_id');
+    expect(payload['credential']).toBe('jwt');
+  });
+
   it('signs synchronously after the first', async () => {
     const signer = new IdentityAssertionSigner(options);
 
