@@ -27,7 +27,7 @@ import { ORDER_BODY, ORDER_BYTES } from './lib/order.js';
 import { buildPortcullis, obtainCredentials, startBenchPortcullis, type BenchCredentials, type StartedPortcullis } from './lib/portcullis.js';
 import { log, positiveInteger, readCommandLine, runBenchmarkCommand } from './lib/command.js';
 import { canPinCores, startProcess, waitForPort, type ManagedProcess } from './lib/processes.js';
-import { renderErrors, renderTable, replaceSection, summarize } from './lib/report.js';
+import { renderErrors, renderRatioTable, renderTable, replaceSection, summarize, type ReferenceScenario, type ScenarioSummary } from './lib/report.js';
 import { idleMemoryLine, readingOf } from './lib/targets.js';
 import { BENCH_ORIGIN } from './lib/server-env.js';
 
@@ -302,8 +302,9 @@ async function measure(options: Options, directory: string): Promise<void> {
   const loadAfter = loadAverage();
   const summaries = scenarios.map((scenario, index) => summarize(scenario.label, rounds[index]!));
   const table = renderTable(summaries, summaries[0]!, summaries[1]!);
+  const ratios = renderRatioTable(summaries, referenceScenarios(summaries));
   const errors = renderErrors(summaries);
-  process.stdout.write(`\n${table}\n`);
+  process.stdout.write(`\n${table}\n\n${ratios}\n`);
   if (errors !== '') {
     process.stdout.write(`\nErrors during the measurement:\n${errors}\n`);
   }
@@ -346,6 +347,11 @@ async function measure(options: Options, directory: string): Promise<void> {
     '',
     table,
     '',
+    'Each figure divided by the same figure of the direct scenario (1), the bare proxy (2a) and the bare',
+    'verifying proxy (2b). For p50 and p99, a ratio above 1 means slower than that scenario.',
+    '',
+    ratios,
+    '',
     ...(errors === '' ? [] : ['Errors during the measurement:', '', errors, '']),
     readingOf(summaries),
     '',
@@ -356,6 +362,15 @@ async function measure(options: Options, directory: string): Promise<void> {
   ].join('\n');
   await replaceSection(options.output, SECTION_HEADING, section);
   log(`\nwrote the "${SECTION_HEADING}" section of ${options.output}`);
+}
+
+/** Returns the direct and bare proxy scenarios, which every run measures, and the bare verifying proxy when this run measured it. */
+function referenceScenarios(summaries: readonly ScenarioSummary[]): ReferenceScenario[] {
+  const names = ['1', '2a', '2b'];
+  return names.flatMap((name) => {
+    const summary = summaries.find((candidate) => candidate.label.startsWith(`${name}.`));
+    return summary === undefined ? [] : [{ name, summary }];
+  });
 }
 
 async function sleepUntil(time: number): Promise<void> {

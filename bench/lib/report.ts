@@ -66,6 +66,33 @@ export function renderTable(summaries: readonly ScenarioSummary[], direct: Scena
   return lines.join('\n');
 }
 
+/** A scenario that the ratio table divides by, and its short name in the column headings. */
+export interface ReferenceScenario {
+  name: string;
+  summary: ScenarioSummary;
+}
+
+/**
+ * Renders each scenario's requests/s, p50 and p99 divided by the same
+ * figure of every reference scenario, as a markdown table. For latency, a
+ * ratio above 1 means slower than the reference.
+ */
+export function renderRatioTable(summaries: readonly ScenarioSummary[], references: readonly ReferenceScenario[]): string {
+  const headings = references.flatMap(({ name }) => [`requests/s ÷ ${name}`, `p50 ÷ ${name}`, `p99 ÷ ${name}`]);
+  const lines = [`| scenario | ${headings.join(' | ')} |`, `| --- |${' ---: |'.repeat(headings.length)}`];
+
+  for (const summary of summaries) {
+    const cells = references.flatMap(({ summary: reference }) => [
+      ratio(summary.requestsPerSecond, reference.requestsPerSecond),
+      ratio(summary.p50Ms, reference.p50Ms),
+      ratio(summary.p99Ms, reference.p99Ms),
+    ]);
+    lines.push(`| ${summary.label} | ${cells.join(' | ')} |`);
+  }
+
+  return lines.join('\n');
+}
+
 /** Lists the scenarios whose rounds saw error responses or socket errors, or returns an empty string when none did. */
 export function renderErrors(summaries: readonly ScenarioSummary[]): string {
   const failing = summaries.filter((summary) => summary.non2xx > 0 || summary.socketErrors > 0);

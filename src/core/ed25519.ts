@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 
 export type Ed25519Implementation = 'libsodium' | 'node:crypto';
 
-/** An Ed25519 private key that signs messages in place, without a promise. */
+/** An Ed25519 private key that signs synchronously, without a promise. */
 export interface Ed25519SigningKey {
   /** The library that computes the signatures. */
   readonly implementation: Ed25519Implementation;
@@ -25,6 +25,7 @@ export interface Ed25519SigningKey {
 }
 
 const SEED_BYTES = 32;
+const PUBLIC_KEY_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 const LIBSODIUM_SECRET_KEY_BYTES = 64;
 
@@ -59,9 +60,10 @@ export function preferredEd25519Implementation(): Ed25519Implementation {
 }
 
 function libsodiumKey(library: Sodium, seed: Uint8Array, publicKey: KeyObject): Ed25519SigningKey {
-  // Guarded memory that libsodium wipes when it is released.
+  // Guarded memory, which sodium-native releases with sodium_free, so
+  // libsodium zeroes the key when the signer is collected.
   const secretKey = library.sodium_malloc(LIBSODIUM_SECRET_KEY_BYTES);
-  library.crypto_sign_seed_keypair(Buffer.alloc(32), secretKey, seed);
+  library.crypto_sign_seed_keypair(Buffer.alloc(PUBLIC_KEY_BYTES), secretKey, seed);
 
   return {
     implementation: 'libsodium',

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+
+import { renderRatioTable, summarize } from '../../bench/lib/report.js';
+
+function scenario(label: string, requestsPerSecond: number, p50Ms: number, p99Ms: number) {
+  return summarize(label, [{ requestsPerSecond, p50Ms, p99Ms, non2xx: 0, socketErrors: 0 }]);
+}
+
+describe('benchmark ratio table', () => {
+  it('divides each figure by each reference', () => {
+    const direct = scenario('1. direct', 1000, 1, 2);
+    const bare = scenario('2a. bare', 500, 4, 10);
+    const gateway = scenario('5a. gateway', 250, 8, 5);
+
+    const table = renderRatioTable([direct, bare, gateway], [
+      { name: '1', summary: direct },
+      { name: '2a', summary: bare },
+    ]);
+
+    const lines = table.split('\n');
+    expect(lines[0]).toBe('| scenario | requests/s ÷ 1 | p50 ÷ 1 | p99 ÷ 1 | requests/s ÷ 2a | p50 ÷ 2a | p99 ÷ 2a |');
+    expect(lines[1]).toBe('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    expect(lines[4]).toBe('| 5a. gateway | 0.25 | 8.00 | 2.50 | 0.50 | 2.00 | 0.50 |');
+  });
+
+  it('marks a ratio to a zero figure', () => {
+    const empty = scenario('2b. verifying', 0, 0, 0);
+
+    const table = renderRatioTable([scenario('5a. gateway', 250, 8, 5)], [{ name: '2b', summary: empty }]);
+
+    expect(table.split('\n')[2]).toBe('| 5a. gateway | n/a | n/a | n/a |');
+  });
+});
