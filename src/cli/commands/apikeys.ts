@@ -4,13 +4,10 @@ import { ApiKeyRequestError, type ApiKeySummary } from '../../api-keys/api-key-s
 import { parseDuration } from '../../core/duration.js';
 import { CLI_ACTOR } from '../../audit/events.js';
 import { CliError, createOutput } from '../output.js';
+import { listOption } from '../options.js';
 import { withAdminContext, type AdminContext } from '../context.js';
 
 const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 function seconds(option: string, value: string): number {
   if (value === '0') {
@@ -55,8 +52,8 @@ export function registerApiKeyCommands(program: Command): void {
     .description('issue an API key; it is shown once and stored only as a keyed hash')
     .requiredOption('--owner <username>', 'account that owns the key')
     .requiredOption('--name <name>', 'name that tells the key apart')
-    .option('--scope <scope>', 'scope the key carries, within the owner\'s; repeatable', collect, [])
-    .option('--cidr <range>', 'source address range allowed to use the key, such as 203.0.113.0/24; repeatable', collect, [])
+    .addOption(listOption('--scope <scope>', 'scope the key carries, within the owner\'s; repeatable, at least one', 'none'))
+    .addOption(listOption('--cidr <range>', 'source address range allowed to use the key, such as 203.0.113.0/24; repeatable', 'any address'))
     .option('--expires-in <duration>', 'lifetime such as 30d (default: no expiry)')
     .option('--env <environment>', 'environment marker in the key: live or test', 'live')
     .option('--data-dir <path>', DATA_DIR_HELP)

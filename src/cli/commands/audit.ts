@@ -1,8 +1,9 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 
 import { AUDIT_EVENT_TYPES, isAuditEventType, type AuditEventType, type AuditRecord } from '../../audit/events.js';
 import { parseDuration } from '../../core/duration.js';
 import { withAdminContext } from '../context.js';
+import { listOption } from '../options.js';
 import { CliError, createOutput } from '../output.js';
 
 const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
@@ -19,8 +20,8 @@ interface AuditOptions {
   json?: boolean;
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, ...value.split(',').map((item) => item.trim()).filter((item) => item !== '')];
+function splitList(value: string): string[] {
+  return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
 }
 
 /** Parses --since: a duration before now (`15m`, `1h`, `7d`) or an ISO 8601 time. Returns milliseconds since the Unix epoch. */
@@ -73,8 +74,8 @@ export function registerAuditCommand(program: Command): void {
     .command('audit')
     .description('list security events, newest first (a running server writes them within about a second)')
     .option('--since <time>', 'oldest event: a duration before now such as 1h or 7d, or an ISO 8601 time', '1h')
-    .option('--type <type>', `only events of this type; repeatable or comma-separated (${AUDIT_EVENT_TYPES.join(', ')})`, collect, [])
-    .option('--limit <count>', `maximum number of events (default: ${DEFAULT_LIMIT})`, String(DEFAULT_LIMIT))
+    .addOption(listOption('--type <type>', `only events of this type; repeatable or comma-separated (${AUDIT_EVENT_TYPES.join(', ')})`, 'all types', splitList))
+    .addOption(new Option('--limit <count>', 'maximum number of events').default(String(DEFAULT_LIMIT), String(DEFAULT_LIMIT)))
     .option('--data-dir <path>', DATA_DIR_HELP)
     .option('--json', 'print the events as JSON')
     .action(async (options: AuditOptions) => {

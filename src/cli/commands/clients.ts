@@ -8,6 +8,7 @@ import { API_SCOPES, OIDC_SCOPES } from '../../core/scopes.js';
 import type { ClientMetadata } from '../../store/client-repository.js';
 import { DuplicateError } from '../../store/errors.js';
 import { CliError, createOutput } from '../output.js';
+import { listOption } from '../options.js';
 import { withAdminContext } from '../context.js';
 
 interface AddOptions {
@@ -63,10 +64,6 @@ function chooseGrants(options: AddOptions): string[] {
 }
 
 const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?: string } {
   if (options.public === options.confidential) {
@@ -141,11 +138,11 @@ export function registerClientCommands(program: Command): void {
     .command('add')
     .description('register an OAuth client: authorization code with PKCE, or client credentials for services')
     .requiredOption('--name <name>', 'name shown to users on the consent page')
-    .option('--redirect-uri <uri>', 'exact redirect URI; repeatable', collect, [])
+    .addOption(listOption('--redirect-uri <uri>', 'exact redirect URI; repeatable', 'none'))
     .option('--public', 'a public client (browser or native app): PKCE, no secret')
     .option('--confidential', 'a confidential client (server-side app or service): a client secret, printed once, or private_key_jwt')
-    .option('--grant <grant>', `grant type; repeatable (${GRANTS.join(', ')}; default: authorization_code and refresh_token)`, collect, [])
-    .option('--scope <scope>', 'scope the client may request; repeatable (default: any)', collect, [])
+    .addOption(listOption('--grant <grant>', `grant type; repeatable (${GRANTS.join(', ')})`, 'authorization_code and refresh_token'))
+    .addOption(listOption('--scope <scope>', 'scope the client may request; repeatable', 'any'))
     .option('--auth <method>', 'token endpoint authentication of a confidential client: client_secret_basic or private_key_jwt', 'client_secret_basic')
     .option('--jwks-file <path>', 'JWK Set file with the public keys of a private_key_jwt client')
     .option('--data-dir <path>', DATA_DIR_HELP)

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 
 import { RegistrationError, ROLES, type Role } from '../../accounts/account-service.js';
 import { CliError, createOutput } from '../output.js';
+import { listOption } from '../options.js';
 import { readSecret } from '../stdin.js';
 import { withAdminContext } from '../context.js';
 
@@ -30,7 +31,7 @@ export function registerUserCommands(program: Command): void {
     .description('create an account; the password is read from standard input')
     .argument('<username>', '3 to 30 letters, digits or underscores')
     .requiredOption('--email <email>', 'email address of the account')
-    .option('--role <role>', `give the account a role (${ROLES.join(', ')}); repeatable`, (value: string, previous: string[]) => [...previous, value], [])
+    .addOption(listOption('--role <role>', `give the account a role (${ROLES.join(', ')}); repeatable`, 'none'))
     .option('--data-dir <path>', 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)')
     .option('--json', 'print the result as JSON')
     .action(async (username: string, options: AddOptions) => {
