@@ -41,17 +41,24 @@ interface Sodium {
 }
 
 let sodium: Sodium | null | undefined;
+let sodiumLoadError: Error | undefined;
 
 /** Loads sodium-native once, and returns null when its prebuilt addon does not load. */
 function loadSodium(): Sodium | null {
   if (sodium === undefined) {
     try {
       sodium = createRequire(import.meta.url)('sodium-native') as Sodium;
-    } catch {
+    } catch (error) {
       sodium = null;
+      sodiumLoadError = error instanceof Error ? error : new Error(String(error));
     }
   }
   return sodium;
+}
+
+/** Returns why sodium-native failed to load, or undefined when it loaded or was not tried yet. */
+export function libsodiumLoadError(): Error | undefined {
+  return sodiumLoadError;
 }
 
 /** Tells which implementation `ed25519KeyFromSeed` picks on this platform. */

@@ -12,6 +12,7 @@ import { authorizationServer } from '../authorization-server/server.js';
 import { createProvider } from '../authorization-server/provider.js';
 import type { PortcullisConfig } from '../config/schema.js';
 import { IdentityAssertionSigner } from '../core/identity-assertion.js';
+import { libsodiumLoadError } from '../core/ed25519.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
 import type { OrderImportOptions } from '../demo/order-import.js';
@@ -158,6 +159,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     issuer: config.issuer,
     audience: config.audience,
   });
+  if (identitySigner.implementation === 'node:crypto') {
+    logger.warn({ err: libsodiumLoadError() }, 'sodium-native failed to load, so identity assertions are signed with node:crypto, about twice as slowly');
+  }
 
   // One demo Orders API serves every upstream configured without a URL.
   const demoUpstream = served.find((upstream) => upstream.url === null);
