@@ -3,13 +3,13 @@
  *
  * The gateway signs an identity assertion for every forwarded request, so
  * the cost of one signature counts. libsodium, through sodium-native, signs
- * in about half the time of node:crypto on the benchmark machine (17 against
- * 34 µs). Ed25519 signatures are deterministic, so both give the same bytes
- * for the same seed and message. node:crypto is used where the native addon
- * does not load.
+ * in about half the time of node:crypto on the benchmark machine (18 against
+ * 34 µs, `npm run bench:signing`). Ed25519 signatures are deterministic, so
+ * both give the same bytes for the same seed and message. node:crypto is
+ * used where the native addon does not load.
  */
 
-import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
 
 export type Ed25519Implementation = 'libsodium' | 'node:crypto';
@@ -18,9 +18,9 @@ export type Ed25519Implementation = 'libsodium' | 'node:crypto';
 export interface Ed25519SigningKey {
   /** The library that computes the signatures. */
   readonly implementation: Ed25519Implementation;
-  /** The public key, for publishing as a JWK. */
+  /** The public key that the library derived from the seed, for publishing as a JWK. */
   readonly publicKey: KeyObject;
-  /** Returns the 64-byte signature of `message`. */
+  /** Signs `message` and returns its 64-byte signature. */
   sign(message: Uint8Array): Buffer;
 }
 
@@ -32,6 +32,9 @@ const LIBSODIUM_SECRET_KEY_BYTES = 64;
 // PKCS #8 header of an Ed25519 private key with a 32-byte seed (RFC 8410
 // section 7), which lets Node.js derive the key pair from the seed.
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** The message of the signature that checks a libsodium key pair before its first use. */
+const SELF_TEST_MESSAGE = Buffer.from('portcullis ed25519 self-test');
 
 /** The part of sodium-native's interface that signing uses. */
 interface Sodium {
@@ -61,32 +64,47 @@ export function libsodiumLoadError(): Error | undefined {
   return sodiumLoadError;
 }
 
-/** Tells which implementation `ed25519KeyFromSeed` picks on this platform. */
+/** Returns the implementation that `ed25519KeyFromSeed` picks by default on this platform. */
 export function preferredEd25519Implementation(): Ed25519Implementation {
   return loadSodium() === null ? 'node:crypto' : 'libsodium';
 }
 
-function libsodiumKey(library: Sodium, seed: Uint8Array, publicKey: KeyObject): Ed25519SigningKey {
-  // Guarded memory, which sodium-native releases with sodium_free, so
-  // libsodium zeroes the key when the signer is collected.
+/**
+ * Derives the key pair with libsodium. Its copy of the secret key lives in
+ * memory from sodium_malloc, which sodium-native releases with sodium_free,
+ * so libsodium zeroes it when the key is collected. The seed is the
+ * caller's and stays as it is.
+ */
+function libsodiumKey(library: Sodium, seed: Uint8Array): Ed25519SigningKey {
   const secretKey = library.sodium_malloc(LIBSODIUM_SECRET_KEY_BYTES);
-  library.crypto_sign_seed_keypair(Buffer.alloc(PUBLIC_KEY_BYTES), secretKey, seed);
+  const rawPublicKey = Buffer.alloc(PUBLIC_KEY_BYTES);
+  library.crypto_sign_seed_keypair(rawPublicKey, secretKey, seed);
+  const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: rawPublicKey.toString('base64url') }, format: 'jwk' });
 
-  return {
-    implementation: 'libsodium',
-    publicKey,
-    sign(message) {
-      const signature = Buffer.allocUnsafe(SIGNATURE_BYTES);
-      library.crypto_sign_detached(signature, message, secretKey);
-      return signature;
-    },
+  const signWithLibsodium = (message: Uint8Array) => {
+    const signature = Buffer.allocUnsafe(SIGNATURE_BYTES);
+    library.crypto_sign_detached(signature, message, secretKey);
+    return signature;
   };
+
+  // A faulty addon build would publish a key that every upstream then
+  // rejects, so the key pair is checked with node:crypto before its first use.
+  if (!verify(null, SELF_TEST_MESSAGE, publicKey, signWithLibsodium(SELF_TEST_MESSAGE))) {
+    throw new Error('libsodium produced an Ed25519 signature that its own public key does not verify. Reinstall sodium-native.');
+  }
+
+  return { implementation: 'libsodium', publicKey, sign: signWithLibsodium };
 }
 
-function nodeCryptoKey(privateKey: KeyObject, publicKey: KeyObject): Ed25519SigningKey {
+function nodeCryptoKey(seed: Uint8Array): Ed25519SigningKey {
+  const der = Buffer.concat([ED25519_PKCS8_PREFIX, seed]);
+  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  // The encoding contains the seed, in a buffer that Node.js may reuse.
+  der.fill(0);
+
   return {
     implementation: 'node:crypto',
-    publicKey,
+    publicKey: createPublicKey(privateKey),
     sign: (message) => sign(null, message, privateKey),
   };
 }
@@ -100,17 +118,14 @@ export function ed25519KeyFromSeed(seed: Uint8Array, implementation?: Ed25519Imp
     throw new RangeError(`An Ed25519 seed must be ${SEED_BYTES} bytes, got ${seed.length}.`);
   }
 
-  const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
-  const publicKey = createPublicKey(privateKey);
-
   const chosen = implementation ?? preferredEd25519Implementation();
   if (chosen === 'node:crypto') {
-    return nodeCryptoKey(privateKey, publicKey);
+    return nodeCryptoKey(seed);
   }
 
   const library = loadSodium();
   if (library === null) {
-    throw new Error('libsodium was requested, but sodium-native failed to load on this platform. Reinstall the dependencies or use node:crypto.');
+    throw new Error(`libsodium was requested, but sodium-native failed to load on ${process.platform}-${process.arch}.`, { cause: sodiumLoadError });
   }
-  return libsodiumKey(library, seed, publicKey);
+  return libsodiumKey(library, seed);
 }

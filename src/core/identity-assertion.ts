@@ -78,7 +78,8 @@ export interface IdentityAssertionSignerOptions {
 /** Signs identity assertions for forwarded requests. */
 export class IdentityAssertionSigner {
   readonly #key: Ed25519SigningKey;
-  readonly #options: IdentityAssertionSignerOptions;
+  readonly #issuer: string;
+  readonly #audience: string;
   readonly #lifetimeSeconds: number;
   #publicJwk: (JWK & { kid: string }) | undefined;
   /** Signs under the protected header that names the key id, once the key id is known. */
@@ -90,7 +91,9 @@ export class IdentityAssertionSigner {
     }
 
     this.#key = ed25519KeyFromSeed(options.seed, options.implementation);
-    this.#options = options;
+    // Only the signing key is kept, not the seed.
+    this.#issuer = options.issuer;
+    this.#audience = options.audience;
     this.#lifetimeSeconds = options.lifetimeSeconds ?? DEFAULT_ASSERTION_LIFETIME_SECONDS;
   }
 
@@ -138,8 +141,8 @@ export class IdentityAssertionSigner {
       htm: request.method.toUpperCase(),
       target: request.target,
       key_id: identity.keyId,
-      iss: this.#options.issuer,
-      aud: this.#options.audience,
+      iss: this.#issuer,
+      aud: this.#audience,
       sub: identity.subject,
       jti: request.requestId,
       iat: issuedAt,

@@ -275,7 +275,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   for (const upstream of upstreams) {
     // An upstream URL may carry basic-auth credentials, which stay out of the log.
     const upstreamUrl = upstream.url === null ? null : redactUrl(upstream.url);
-    // Names the signing library, since node:crypto stands in where libsodium does not load.
+    // Names the signing library, since node:crypto is used where libsodium does not load.
     const identityAssertion = upstream.identityAssertion ? identitySigner.implementation : false;
     logger.info({ url: `${url}${upstream.mountPath}`, upstream: upstreamUrl, name: upstream.name, identityAssertion }, 'gateway listening');
   }

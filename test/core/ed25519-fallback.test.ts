@@ -1,0 +1,63 @@
+import { randomBytes, verify } from 'node:crypto';
+import { describe, expect, it, vi } from 'vitest';
+
+// The addon fails to load, as on a platform without a prebuilt one.
+vi.mock('node:module', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:module')>();
+  return {
+    ...actual,
+    createRequire: () => () => {
+      throw new Error('No native build was found for this platform');
+    },
+  };
+});
+
+const { ed25519KeyFromSeed, libsodiumLoadError, preferredEd25519Implementation } = await import('../../src/core/ed25519.js');
+const { IdentityAssertionSigner } = await import('../../src/core/identity-assertion.js');
+
+describe('Ed25519 without sodium-native', () => {
+  it('falls back to node:crypto', () => {
+    const key = ed25519KeyFromSeed(randomBytes(32));
+    const message = Buffer.from('order 42');
+
+    expect(preferredEd25519Implementation()).toBe('node:crypto');
+    expect(key.implementation).toBe('node:crypto');
+    expect(verify(null, message, key.publicKey, key.sign(message))).toBe(true);
+  });
+
+  it('keeps the load error', () => {
+    preferredEd25519Implementation();
+
+    expect(libsodiumLoadError()?.message).toBe('No native build was found for this platform');
+  });
+
+  it('rejects an explicit libsodium request', () => {
+    const request = () => ed25519KeyFromSeed(randomBytes(32), 'libsodium');
+
+    expect(request).toThrow(`libsodium was requested, but sodium-native failed to load on ${process.platform}-${process.arch}.`);
+    expect(request).toThrow(expect.objectContaining({ cause: expect.objectContaining({ message: 'No native build was found for this platform' }) }));
+  });
+
+  it('signs identity assertions with node:crypto', () => {
+    const signer = new IdentityAssertionSigner({ seed: randomBytes(32), issuer: 'https://gateway.example.test', audience: 'https://gateway.example.test/api' });
+
+    expect(signer.implementation).toBe('node:crypto');
+  });
+});
+
+describe('gateway start without sodium-native', () => {
+  it('logs the fallback and its reason', async () => {
+    const { startTestServer } = await import('../support/server.js');
+    const server = await startTestServer();
+
+    try {
+      const entries = server.logs.map((line) => JSON.parse(line) as { msg?: string; identityAssertion?: unknown; err?: { message?: string } });
+      const fallback = entries.find((entry) => entry.msg?.startsWith('sodium-native failed to load'));
+
+      expect(fallback?.err?.message).toBe('No native build was found for this platform');
+      expect(entries.find((entry) => entry.msg === 'gateway listening')?.identityAssertion).toBe('node:crypto');
+    } finally {
+      await server.close();
+    }
+  });
+});
