@@ -21,8 +21,8 @@ export class CallerLeftError extends Error {
 
 /**
  * Cancellations of queued responses, by the caller's socket. A caller may
- * pipeline many requests. One `close` listener for all of them keeps Node.js
- * from warning about a possible listener leak past ten.
+ * pipeline many requests, and one `close` listener for all of them stays
+ * under EventEmitter's default of 10 listeners, past which Node.js warns.
  */
 const queuedCancellations = new WeakMap<Socket, Set<() => void>>();
 
