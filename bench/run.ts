@@ -27,7 +27,7 @@ import { ORDER_BODY, ORDER_BYTES } from './lib/order.js';
 import { buildPortcullis, obtainCredentials, startBenchPortcullis, type BenchCredentials, type StartedPortcullis } from './lib/portcullis.js';
 import { log, positiveInteger, readCommandLine, runBenchmarkCommand } from './lib/command.js';
 import { canPinCores, startProcess, waitForPort, type ManagedProcess } from './lib/processes.js';
-import { renderErrors, renderRatioTable, renderTable, replaceSection, summarize, type ReferenceScenario, type ScenarioSummary } from './lib/report.js';
+import { referenceScenarios, renderErrors, renderRatioTable, renderTable, replaceSection, summarize } from './lib/report.js';
 import { idleMemoryLine, readingOf } from './lib/targets.js';
 import { BENCH_ORIGIN } from './lib/server-env.js';
 
@@ -362,15 +362,6 @@ async function measure(options: Options, directory: string): Promise<void> {
   ].join('\n');
   await replaceSection(options.output, SECTION_HEADING, section);
   log(`\nwrote the "${SECTION_HEADING}" section of ${options.output}`);
-}
-
-/** Returns the direct and bare proxy scenarios, which every run measures, and the bare verifying proxy when this run measured it. */
-function referenceScenarios(summaries: readonly ScenarioSummary[]): ReferenceScenario[] {
-  const names = ['1', '2a', '2b'];
-  return names.flatMap((name) => {
-    const summary = summaries.find((candidate) => candidate.label.startsWith(`${name}.`));
-    return summary === undefined ? [] : [{ name, summary }];
-  });
 }
 
 async function sleepUntil(time: number): Promise<void> {

@@ -72,6 +72,15 @@ export interface ReferenceScenario {
   summary: ScenarioSummary;
 }
 
+/** Returns the direct and bare proxy scenarios, which every run measures, and the bare verifying proxy when this run measured it. */
+export function referenceScenarios(summaries: readonly ScenarioSummary[]): ReferenceScenario[] {
+  const names = ['1', '2a', '2b'];
+  return names.flatMap((name) => {
+    const summary = summaries.find((candidate) => candidate.label.startsWith(`${name}.`));
+    return summary === undefined ? [] : [{ name, summary }];
+  });
+}
+
 /**
  * Renders each scenario's requests/s, p50 and p99 divided by the same
  * figure of every reference scenario, as a markdown table. For latency, a

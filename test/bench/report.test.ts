@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { renderRatioTable, summarize } from '../../bench/lib/report.js';
+import { referenceScenarios, renderRatioTable, summarize } from '../../bench/lib/report.js';
 
 function scenario(label: string, requestsPerSecond: number, p50Ms: number, p99Ms: number) {
   return summarize(label, [{ requestsPerSecond, p50Ms, p99Ms, non2xx: 0, socketErrors: 0 }]);
@@ -20,6 +20,8 @@ describe('benchmark ratio table', () => {
     const lines = table.split('\n');
     expect(lines[0]).toBe('| scenario | requests/s ÷ 1 | p50 ÷ 1 | p99 ÷ 1 | requests/s ÷ 2a | p50 ÷ 2a | p99 ÷ 2a |');
     expect(lines[1]).toBe('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    expect(lines[2]).toBe('| 1. direct | 1.00 | 1.00 | 1.00 | 2.00 | 0.25 | 0.20 |');
+    expect(lines[3]).toBe('| 2a. bare | 0.50 | 4.00 | 5.00 | 1.00 | 1.00 | 1.00 |');
     expect(lines[4]).toBe('| 5a. gateway | 0.25 | 8.00 | 2.50 | 0.50 | 2.00 | 0.50 |');
   });
 
@@ -29,5 +31,19 @@ describe('benchmark ratio table', () => {
     const table = renderRatioTable([scenario('5a. gateway', 250, 8, 5)], [{ name: '2b', summary: empty }]);
 
     expect(table.split('\n')[2]).toBe('| 5a. gateway | n/a | n/a | n/a |');
+  });
+
+  it('takes the references that the run measured', () => {
+    const direct = scenario('1. direct', 1000, 1, 2);
+    const bare = scenario('2a. bare', 500, 4, 10);
+    const verifying = scenario('2b. bare verifying', 200, 9, 20);
+    const gateway = scenario('5a. gateway', 250, 8, 5);
+
+    expect(referenceScenarios([direct, bare, verifying, gateway])).toEqual([
+      { name: '1', summary: direct },
+      { name: '2a', summary: bare },
+      { name: '2b', summary: verifying },
+    ]);
+    expect(referenceScenarios([direct, bare, gateway]).map((reference) => reference.name)).toEqual(['1', '2a']);
   });
 });
