@@ -59,7 +59,7 @@ function loadSodium(): Sodium | null {
   return sodium;
 }
 
-/** Returns why sodium-native failed to load, or undefined when it loaded or was not tried yet. */
+/** Returns why libsodium is not used: its addon failed to load or its keys failed their check. Undefined while it is used or not tried yet. */
 export function libsodiumLoadError(): Error | undefined {
   return sodiumLoadError;
 }
@@ -69,49 +69,63 @@ export function preferredEd25519Implementation(): Ed25519Implementation {
   return loadSodium() === null ? 'node:crypto' : 'libsodium';
 }
 
+/** Derives the key pair with node:crypto, which follows RFC 8032. */
+function nodeCryptoKeyPair(seed: Uint8Array): { privateKey: KeyObject; publicKey: KeyObject } {
+  const der = Buffer.concat([ED25519_PKCS8_PREFIX, seed]);
+  try {
+    const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    return { privateKey, publicKey: createPublicKey(privateKey) };
+  } finally {
+    // The encoding contains the seed, in a buffer that Node.js may reuse.
+    der.fill(0);
+  }
+}
+
+function nodeCryptoKey(seed: Uint8Array): Ed25519SigningKey {
+  const { privateKey, publicKey } = nodeCryptoKeyPair(seed);
+
+  return {
+    implementation: 'node:crypto',
+    publicKey,
+    sign: (message) => sign(null, message, privateKey),
+  };
+}
+
 /**
  * Derives the key pair with libsodium. Its copy of the secret key lives in
  * memory from sodium_malloc, which sodium-native releases with sodium_free,
- * so libsodium zeroes it when the key is collected. The seed is the
- * caller's and stays as it is.
+ * so libsodium zeroes it when the key is collected.
+ *
+ * A faulty addon build would publish a key that the other instances do not
+ * share, or that every upstream rejects. So the public key must equal the
+ * one node:crypto derives, and one signature must verify with node:crypto,
+ * before the key is used.
  */
 function libsodiumKey(library: Sodium, seed: Uint8Array): Ed25519SigningKey {
   const secretKey = library.sodium_malloc(LIBSODIUM_SECRET_KEY_BYTES);
   const rawPublicKey = Buffer.alloc(PUBLIC_KEY_BYTES);
   library.crypto_sign_seed_keypair(rawPublicKey, secretKey, seed);
-  const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: rawPublicKey.toString('base64url') }, format: 'jwk' });
+
+  const { publicKey } = nodeCryptoKeyPair(seed);
+  if (publicKey.export({ format: 'jwk' }).x !== rawPublicKey.toString('base64url')) {
+    throw new Error('libsodium derived another Ed25519 public key from the seed than node:crypto.');
+  }
 
   const signWithLibsodium = (message: Uint8Array) => {
     const signature = Buffer.allocUnsafe(SIGNATURE_BYTES);
     library.crypto_sign_detached(signature, message, secretKey);
     return signature;
   };
-
-  // A faulty addon build would publish a key that every upstream then
-  // rejects, so the key pair is checked with node:crypto before its first use.
   if (!verify(null, SELF_TEST_MESSAGE, publicKey, signWithLibsodium(SELF_TEST_MESSAGE))) {
-    throw new Error('libsodium produced an Ed25519 signature that its own public key does not verify. Reinstall sodium-native.');
+    throw new Error('libsodium produced an Ed25519 signature that its public key does not verify.');
   }
 
   return { implementation: 'libsodium', publicKey, sign: signWithLibsodium };
 }
 
-function nodeCryptoKey(seed: Uint8Array): Ed25519SigningKey {
-  const der = Buffer.concat([ED25519_PKCS8_PREFIX, seed]);
-  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-  // The encoding contains the seed, in a buffer that Node.js may reuse.
-  der.fill(0);
-
-  return {
-    implementation: 'node:crypto',
-    publicKey: createPublicKey(privateKey),
-    sign: (message) => sign(null, message, privateKey),
-  };
-}
-
 /**
- * Derives the Ed25519 key pair of `seed`. Uses libsodium when it loads,
- * unless `implementation` names one.
+ * Derives the Ed25519 key pair of `seed`. Uses libsodium when it loads and
+ * passes its check, unless `implementation` names one.
  */
 export function ed25519KeyFromSeed(seed: Uint8Array, implementation?: Ed25519Implementation): Ed25519SigningKey {
   if (seed.length !== SEED_BYTES) {
@@ -125,7 +139,21 @@ export function ed25519KeyFromSeed(seed: Uint8Array, implementation?: Ed25519Imp
 
   const library = loadSodium();
   if (library === null) {
-    throw new Error(`libsodium was requested, but sodium-native failed to load on ${process.platform}-${process.arch}.`, { cause: sodiumLoadError });
+    throw new Error(`libsodium was requested, but sodium-native failed to load on ${process.platform}-${process.arch}. Reinstall sodium-native, or leave the implementation unset to use node:crypto.`, {
+      cause: sodiumLoadError,
+    });
   }
-  return libsodiumKey(library, seed);
+
+  try {
+    return libsodiumKey(library, seed);
+  } catch (error) {
+    if (implementation !== undefined) {
+      throw error;
+    }
+
+    // Only the speed depends on libsodium, so a failed check falls back.
+    sodium = null;
+    sodiumLoadError = error instanceof Error ? error : new Error(String(error));
+    return nodeCryptoKey(seed);
+  }
 }

@@ -154,13 +154,18 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
 
   // Derived from the server secret, so every instance that shares the data
   // directory signs with the same key and the key survives restarts.
-  const identitySigner = new IdentityAssertionSigner({
-    seed: deriveKey(serverSecret, 'identity assertion key'),
-    issuer: config.issuer,
-    audience: config.audience,
-  });
-  if (identitySigner.implementation === 'node:crypto') {
-    logger.warn({ err: libsodiumLoadError() }, 'sodium-native failed to load, so identity assertions are signed with node:crypto, about twice as slowly');
+  const identitySeed = deriveKey(serverSecret, 'identity assertion key');
+  let identitySigner: IdentityAssertionSigner;
+  try {
+    identitySigner = new IdentityAssertionSigner({ seed: identitySeed, issuer: config.issuer, audience: config.audience });
+  } finally {
+    identitySeed.fill(0);
+  }
+  if (identitySigner.implementation === 'node:crypto' && served.some((upstream) => upstream.identityAssertion)) {
+    logger.warn(
+      { err: libsodiumLoadError() },
+      'libsodium is not available, so identity assertions are signed with node:crypto, about twice as slowly. Reinstall sodium-native to sign with libsodium.',
+    );
   }
 
   // One demo Orders API serves every upstream configured without a URL.

@@ -13,7 +13,7 @@ vi.mock('node:module', async (importOriginal) => {
 });
 
 const { ed25519KeyFromSeed, libsodiumLoadError, preferredEd25519Implementation } = await import('../../src/core/ed25519.js');
-const { IdentityAssertionSigner } = await import('../../src/core/identity-assertion.js');
+const { IdentityAssertionSigner, IdentityAssertionVerifier } = await import('../../src/core/identity-assertion.js');
 
 describe('Ed25519 without sodium-native', () => {
   it('falls back to node:crypto', () => {
@@ -38,10 +38,16 @@ describe('Ed25519 without sodium-native', () => {
     expect(request).toThrow(expect.objectContaining({ cause: expect.objectContaining({ message: 'No native build was found for this platform' }) }));
   });
 
-  it('signs identity assertions with node:crypto', () => {
-    const signer = new IdentityAssertionSigner({ seed: randomBytes(32), issuer: 'https://gateway.example.test', audience: 'https://gateway.example.test/api' });
+  it('signs identity assertions with node:crypto', async () => {
+    const options = { issuer: 'https://gateway.example.test', audience: 'https://gateway.example.test/api' };
+    const signer = new IdentityAssertionSigner({ ...options, seed: randomBytes(32) });
+    const verifier = new IdentityAssertionVerifier({ ...options, keys: await signer.publicJwks() });
+    const identity = { subject: 'alice', scopes: ['orders:read'], roles: [], clientId: 'app', credential: 'jwt' as const };
+
+    const assertion = await signer.sign(identity, { method: 'GET', target: '/orders', requestId: 'request-1' });
 
     expect(signer.implementation).toBe('node:crypto');
+    expect((await verifier.verify(assertion, 'GET', '/orders')).identity.subject).toBe('alice');
   });
 });
 
@@ -52,7 +58,7 @@ describe('gateway start without sodium-native', () => {
 
     try {
       const entries = server.logs.map((line) => JSON.parse(line) as { msg?: string; identityAssertion?: unknown; err?: { message?: string } });
-      const fallback = entries.find((entry) => entry.msg?.startsWith('sodium-native failed to load'));
+      const fallback = entries.find((entry) => entry.msg?.startsWith('libsodium is not available'));
 
       expect(fallback?.err?.message).toBe('No native build was found for this platform');
       expect(entries.find((entry) => entry.msg === 'gateway listening')?.identityAssertion).toBe('node:crypto');
