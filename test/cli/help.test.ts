@@ -24,11 +24,11 @@ describe('CLI help', () => {
     command.options.map((option) => ({ name: `${command.name()} ${option.long ?? option.flags}`, help: command.createHelp().optionDescription(option) })),
   );
 
-  it('covers the repeatable options', () => {
+  it('covers the options with defaults', () => {
     expect(options.map((option) => option.name)).toEqual(expect.arrayContaining(['add --role', 'add --grant', 'audit --type', 'audit --limit', 'create --cidr']));
   });
 
-  it.each(options)('names one default for $name', ({ help }) => {
+  it.each(options)('names at most one default for $name', ({ help }) => {
     expect(help.match(/default:/g)?.length ?? 0).toBeLessThanOrEqual(1);
     expect(help).not.toContain('(default: [])');
   });

@@ -52,7 +52,7 @@ export function registerApiKeyCommands(program: Command): void {
     .description('issue an API key; it is shown once and stored only as a keyed hash')
     .requiredOption('--owner <username>', 'account that owns the key')
     .requiredOption('--name <name>', 'name that tells the key apart')
-    .addOption(listOption('--scope <scope>', 'scope the key carries, within the owner\'s; repeatable, at least one', 'none'))
+    .addOption(listOption('--scope <scope>', 'scope the key carries, within the owner\'s; repeatable, at least one').makeOptionMandatory())
     .addOption(listOption('--cidr <range>', 'source address range allowed to use the key, such as 203.0.113.0/24; repeatable', 'any address'))
     .option('--expires-in <duration>', 'lifetime such as 30d (default: no expiry)')
     .option('--env <environment>', 'environment marker in the key: live or test', 'live')
