@@ -22,8 +22,18 @@ const { values } = parseArgs({
   },
 });
 
-const SECONDS = Number(values.seconds);
-const MESSAGE_BYTES = Number(values.bytes);
+/** Reads a positive number option, or exits with a message that names the value. */
+function positiveNumber(name: string, value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) {
+    process.stderr.write(`--${name} must be a positive number, got '${value}'\n`);
+    process.exit(2);
+  }
+  return parsed;
+}
+
+const SECONDS = positiveNumber('seconds', values.seconds);
+const MESSAGE_BYTES = Math.ceil(positiveNumber('bytes', values.bytes));
 const ROUNDS = 3;
 const WARMUP_SIGNATURES = 2000;
 /** Signatures between two reads of the clock. */
