@@ -14,7 +14,7 @@ const KEY_SCOPES: Record<string, string | undefined> = { 'orders:read': undefine
 /** How often the last-used time of one key is written, at most, in seconds. */
 const LAST_USED_INTERVAL_SECONDS = 60;
 
-/** Keys whose last write time is remembered to hold back the next one. */
+/** Maximum number of keys whose last write time is remembered to delay the next write. */
 const LAST_USED_TRACKED_KEYS = 10_000;
 
 /** A request to create a key that breaks a rule; the message is safe to show. */

@@ -4,7 +4,7 @@
  * interval rather than one per request.
  *
  * The times it remembers are bounded. A time older than the interval no
- * longer holds back any write, so those go first; when more keys than the
+ * longer delays any write, so those go first. When more keys than the
  * bound were used within one interval, everything is forgotten, which costs
  * at most one early write per key.
  */

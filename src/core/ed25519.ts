@@ -44,7 +44,7 @@ interface Sodium {
 }
 
 let sodium: Sodium | null | undefined;
-let sodiumLoadError: Error | undefined;
+let sodiumFailure: Error | undefined;
 
 /** Loads sodium-native once, and returns null when its prebuilt addon does not load. */
 function loadSodium(): Sodium | null {
@@ -53,15 +53,15 @@ function loadSodium(): Sodium | null {
       sodium = createRequire(import.meta.url)('sodium-native') as Sodium;
     } catch (error) {
       sodium = null;
-      sodiumLoadError = error instanceof Error ? error : new Error(String(error));
+      sodiumFailure = error instanceof Error ? error : new Error(String(error));
     }
   }
   return sodium;
 }
 
-/** Returns why libsodium is not used: its addon failed to load or its keys failed their check. Undefined while it is used or not tried yet. */
-export function libsodiumLoadError(): Error | undefined {
-  return sodiumLoadError;
+/** Returns why libsodium is not used: its addon failed to load, or a key failed its check. Undefined while libsodium is used or not tried yet. */
+export function libsodiumFailure(): Error | undefined {
+  return sodiumFailure;
 }
 
 /** Returns the implementation that `ed25519KeyFromSeed` picks by default on this platform. */
@@ -139,8 +139,8 @@ export function ed25519KeyFromSeed(seed: Uint8Array, implementation?: Ed25519Imp
 
   const library = loadSodium();
   if (library === null) {
-    throw new Error(`libsodium was requested, but sodium-native failed to load on ${process.platform}-${process.arch}. Reinstall sodium-native, or leave the implementation unset to use node:crypto.`, {
-      cause: sodiumLoadError,
+    throw new Error(`libsodium was requested, but it is not available on ${process.platform}-${process.arch}. Reinstall sodium-native, or leave the implementation unset to use node:crypto.`, {
+      cause: sodiumFailure,
     });
   }
 
@@ -153,7 +153,7 @@ export function ed25519KeyFromSeed(seed: Uint8Array, implementation?: Ed25519Imp
 
     // Only the speed depends on libsodium, so a failed check falls back.
     sodium = null;
-    sodiumLoadError = error instanceof Error ? error : new Error(String(error));
+    sodiumFailure = error instanceof Error ? error : new Error(String(error));
     return nodeCryptoKey(seed);
   }
 }

@@ -86,10 +86,6 @@ export class IdentityAssertionSigner {
   #jws: CompactEd25519Signer | undefined;
 
   constructor(options: IdentityAssertionSignerOptions) {
-    if (options.seed.length !== 32) {
-      throw new RangeError(`The identity assertion key seed must be 32 bytes, got ${options.seed.length}.`);
-    }
-
     this.#key = ed25519KeyFromSeed(options.seed, options.implementation);
     // Only the signing key is kept, not the seed.
     this.#issuer = options.issuer;

@@ -68,8 +68,8 @@ export function bodyTooLarge(limits: BodyLimits): RejectedResponse {
   return badGateway('The upstream response is larger than the gateway accepts.', 'response body over the limit', { limitBytes: limits.limitBytes });
 }
 
-export function bodyReadFailed(error?: Error): RejectedResponse {
-  return badGateway('The upstream connection failed while sending the response.', 'response body read failed', error === undefined ? {} : { err: error });
+export function bodyReadFailed(error: Error): RejectedResponse {
+  return badGateway('The upstream connection failed while sending the response.', 'response body read failed', { err: error });
 }
 
 /**

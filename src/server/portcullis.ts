@@ -12,7 +12,7 @@ import { authorizationServer } from '../authorization-server/server.js';
 import { createProvider } from '../authorization-server/provider.js';
 import type { PortcullisConfig } from '../config/schema.js';
 import { IdentityAssertionSigner } from '../core/identity-assertion.js';
-import { libsodiumLoadError } from '../core/ed25519.js';
+import { libsodiumFailure } from '../core/ed25519.js';
 import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
 import type { OrderImportOptions } from '../demo/order-import.js';
@@ -163,7 +163,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   }
   if (identitySigner.implementation === 'node:crypto' && served.some((upstream) => upstream.identityAssertion)) {
     logger.warn(
-      { err: libsodiumLoadError() },
+      { err: libsodiumFailure() },
       'libsodium is not available, so identity assertions are signed with node:crypto, about twice as slowly. Reinstall sodium-native to sign with libsodium.',
     );
   }

@@ -106,6 +106,10 @@ describe('identity assertion signer', () => {
     expect(decodeJwt(assertion)).not.toHaveProperty('key_id');
   });
 
+  it('rejects a seed of another length', () => {
+    expect(() => new IdentityAssertionSigner({ ...options, seed: randomBytes(16) })).toThrow('An Ed25519 seed must be 32 bytes, got 16.');
+  });
+
   it('signs synchronously after the first', async () => {
     const signer = new IdentityAssertionSigner(options);
 

@@ -12,7 +12,7 @@ vi.mock('node:module', async (importOriginal) => {
   };
 });
 
-const { ed25519KeyFromSeed, libsodiumLoadError, preferredEd25519Implementation } = await import('../../src/core/ed25519.js');
+const { ed25519KeyFromSeed, libsodiumFailure, preferredEd25519Implementation } = await import('../../src/core/ed25519.js');
 const { IdentityAssertionSigner, IdentityAssertionVerifier } = await import('../../src/core/identity-assertion.js');
 
 describe('Ed25519 without sodium-native', () => {
@@ -28,13 +28,13 @@ describe('Ed25519 without sodium-native', () => {
   it('keeps the load error', () => {
     preferredEd25519Implementation();
 
-    expect(libsodiumLoadError()?.message).toBe('No native build was found for this platform');
+    expect(libsodiumFailure()?.message).toBe('No native build was found for this platform');
   });
 
   it('rejects an explicit libsodium request', () => {
     const request = () => ed25519KeyFromSeed(randomBytes(32), 'libsodium');
 
-    expect(request).toThrow(`libsodium was requested, but sodium-native failed to load on ${process.platform}-${process.arch}.`);
+    expect(request).toThrow(`libsodium was requested, but it is not available on ${process.platform}-${process.arch}.`);
     expect(request).toThrow(expect.objectContaining({ cause: expect.objectContaining({ message: 'No native build was found for this platform' }) }));
   });
 

@@ -24,7 +24,7 @@ vi.mock('node:module', async (importOriginal) => {
   return { ...actual, createRequire: () => () => faulty };
 });
 
-const { ed25519KeyFromSeed, libsodiumLoadError, preferredEd25519Implementation } = await import('../../src/core/ed25519.js');
+const { ed25519KeyFromSeed, libsodiumFailure, preferredEd25519Implementation } = await import('../../src/core/ed25519.js');
 
 describe('Ed25519 with a faulty libsodium', () => {
   it('rejects a public key unlike node:crypto', () => {
@@ -46,7 +46,7 @@ describe('Ed25519 with a faulty libsodium', () => {
     const key = ed25519KeyFromSeed(randomBytes(32));
 
     expect(key.implementation).toBe('node:crypto');
-    expect(libsodiumLoadError()?.message).toBe('libsodium derived another Ed25519 public key from the seed than node:crypto.');
+    expect(libsodiumFailure()?.message).toBe('libsodium derived another Ed25519 public key from the seed than node:crypto.');
     expect(preferredEd25519Implementation()).toBe('node:crypto');
   });
 });

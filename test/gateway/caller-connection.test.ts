@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { CallerLeftError, cancelWhenCallerLeaves } from '../../src/gateway/caller-connection.js';
 import type { UpstreamExchange } from '../../src/gateway/upstream-exchange.js';
 
-/** Creates a caller's socket and a request on it, and returns a function that starts a response to it. */
+/** Creates a caller's socket and a request on it. `respond` starts a response to that request and records the aborts of its exchange. */
 function callerConnection() {
   const socket = new EventEmitter();
   const request = { socket } as unknown as IncomingMessage;

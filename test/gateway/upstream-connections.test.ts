@@ -133,7 +133,7 @@ describe('gateway upstream connections', () => {
 
   /**
    * Sends `count` pipelined requests on one connection, which the upstream
-   * holds open, and closes that connection once all of them have reached the
+   * keeps open, and closes that connection once all of them have reached the
    * upstream, or after 10 s. Returns how many requests reached the upstream,
    * and how many of their connections closed within 10 s after that.
    */
