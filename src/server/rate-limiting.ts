@@ -38,8 +38,10 @@ async function createStore(config: Readonly<PortcullisConfig>, logger: Logger): 
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
     lazyConnect: false,
   };
-  // Commands issued in the same tick go out as one pipeline (per cluster
-  // node), so concurrent requests share round trips.
+  // A cluster client sends the commands of one tick as one pipeline per
+  // node. On a single server, the store puts the decisions of one tick into
+  // one command itself, and auto-pipelining would only delay that command
+  // by another turn of the event loop.
   const { Redis } = await loadIoredis();
   // The cluster client's ready check is a CLUSTER INFO under the store's
   // short command timeout. Each timed-out check makes ioredis 5 reconnect,
@@ -47,7 +49,7 @@ async function createStore(config: Readonly<PortcullisConfig>, logger: Logger): 
   // /readyz probes the store with a PING instead.
   const redis = config.redisCluster
     ? await createCluster(settings.redisUrl, options, { enableAutoPipelining: true, enableReadyCheck: false })
-    : new Redis(settings.redisUrl, { ...options, enableAutoPipelining: true });
+    : new Redis(settings.redisUrl, options);
   redis.on('error', () => {
     // Reported through the limiter's rate-limited warning instead.
   });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { RedisRateLimitStore, redisKey } from '../../src/core/rate-limit/redis-store.js';
 import type { LimitCheck } from '../../src/core/rate-limit/types.js';
@@ -47,6 +47,69 @@ describe('Redis store', () => {
 
     const remaining = await stores[2]!.consume([loose]);
     expect(remaining.results[0]?.remaining).toBe(8);
+  });
+
+  it('decides one turn in order, in two calls', async () => {
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    const store = new RedisRateLimitStore(redis);
+    try {
+      // The first call loads the script, so the calls below are one EVALSHA each.
+      await store.consume([check(`warm-${randomUUID()}|test`, 1, 60_000)]);
+      const send = vi.spyOn(redis, 'sendCommand');
+
+      const key = `ordered-${randomUUID()}|test`;
+      const decisions = await Promise.all(Array.from({ length: 150 }, () => store.consume([check(key, 100, 3_600_000)])));
+
+      expect(decisions.map((decision) => decision.allowed)).toEqual(Array.from({ length: 150 }, (_unused, index) => index < 100));
+      expect(decisions[99]?.results[0]?.remaining).toBe(0);
+      const scriptCalls = send.mock.calls.filter(([command]) => /^eval/i.test(command.name));
+      expect(scriptCalls).toHaveLength(2);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('charges only admitted requests of a call', async () => {
+    const consumer = `shared-call-${randomUUID()}`;
+    const tight = check(`${consumer}|tight`, 1, 60_000);
+    const loose = check(`${consumer}|loose`, 10, 60_000);
+
+    const [first, second, third] = await Promise.all([
+      stores[0]!.consume([tight, loose]),
+      stores[0]!.consume([tight, loose]),
+      stores[0]!.consume([loose]),
+    ]);
+
+    expect(first?.allowed).toBe(true);
+    expect(second?.allowed).toBe(false);
+    expect(second?.results.map((result) => result.allowed)).toEqual([false, true]);
+    expect(third?.allowed).toBe(true);
+    expect(third?.results[0]?.remaining).toBe(8);
+  });
+
+  it('fails every request of a failed call', async () => {
+    const offline = new Redis(REDIS_URL, { lazyConnect: true, enableOfflineQueue: false });
+    const store = new RedisRateLimitStore(offline);
+    try {
+      const outcomes = await Promise.allSettled([1, 2, 3].map((index) => store.consume([check(`offline-${index}|test`, 5, 60_000)])));
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rejects a reply of the wrong length', async () => {
+    // A real Redis cannot be made to return a short reply, so a stand-in client does.
+    const client = {
+      isCluster: false,
+      defineCommand(this: Record<string, unknown>, name: string) {
+        this[name] = async () => [1, 1, 5];
+      },
+      disconnect() {},
+    };
+    const store = new RedisRateLimitStore(client as unknown as Redis);
+
+    await expect(store.consume([check('short-reply|test', 5, 60_000)])).rejects.toThrow('returned 3 values, expected 5');
   });
 
   it('keeps one consumer in one hash slot', () => {

@@ -3,57 +3,71 @@ import type { Cluster, Redis } from 'ioredis';
 import type { FailureCount, LimitCheck, LimitResult, RateLimitDecision, RateLimitStore } from './types.js';
 
 /**
- * GCRA over several counters in one atomic step, on Redis's clock.
+ * GCRA over the counters of several decisions, in one atomic step on
+ * Redis's clock. The decisions run in order, so a later one reads what an
+ * earlier one charged, as if each were its own script call.
  *
- * KEYS: the counters. ARGV: for each key, its emission interval and its
- * tolerance (interval × burst), in microseconds. Returns one flat list with,
- * per key, allowed (1/0), remaining, retry-after and reset-after in
- * microseconds, preceded by the overall verdict. Counters are charged only
- * when every key allows the request, and each expires when its bucket is
- * full again, so idle keys cost no memory.
+ * KEYS: the counters of every decision, decision after decision. ARGV: the
+ * number of decisions, then for each its number of counters followed by,
+ * per counter, its emission interval and its tolerance (interval × burst),
+ * in microseconds. Returns one flat list with, per decision, its verdict
+ * (1/0) followed by, per counter, allowed (1/0), remaining, retry-after and
+ * reset-after in microseconds. A decision charges its counters only when
+ * every one of them allows the request, and each counter expires when its
+ * bucket is full again, so idle keys cost no memory.
  */
 const CONSUME_SCRIPT = `
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local count = #KEYS
-local verdict = 1
 local results = {}
-local tats = {}
+local next_key = 1
+local next_arg = 2
 
-for i = 1, count do
-  local interval = tonumber(ARGV[i * 2 - 1])
-  local tolerance = tonumber(ARGV[i * 2])
-  local stored = tonumber(redis.call('GET', KEYS[i]))
-  local tat = now
-  if stored ~= nil and stored > now then
-    tat = stored
-  end
-  local new_tat = tat + interval
-  local allow_at = new_tat - tolerance
-  if now < allow_at then
-    verdict = 0
-    results[#results + 1] = 0
-    results[#results + 1] = 0
-    results[#results + 1] = allow_at - now
-    results[#results + 1] = tat - now
-    tats[i] = false
-  else
-    results[#results + 1] = 1
-    results[#results + 1] = math.floor((tolerance - (new_tat - now)) / interval + 0.000001)
-    results[#results + 1] = 0
-    results[#results + 1] = new_tat - now
-    tats[i] = new_tat
-  end
-end
+for _ = 1, tonumber(ARGV[1]) do
+  local count = tonumber(ARGV[next_arg])
+  next_arg = next_arg + 1
+  local verdict_at = #results + 1
+  local verdict = 1
+  local tats = {}
+  results[verdict_at] = 0
 
-if verdict == 1 then
   for i = 1, count do
-    local ttl = math.max(1, math.ceil((tats[i] - now) / 1000))
-    redis.call('SET', KEYS[i], string.format('%.0f', tats[i]), 'PX', ttl)
+    local interval = tonumber(ARGV[next_arg])
+    local tolerance = tonumber(ARGV[next_arg + 1])
+    next_arg = next_arg + 2
+    local stored = tonumber(redis.call('GET', KEYS[next_key + i - 1]))
+    local tat = now
+    if stored ~= nil and stored > now then
+      tat = stored
+    end
+    local new_tat = tat + interval
+    local allow_at = new_tat - tolerance
+    if now < allow_at then
+      verdict = 0
+      results[#results + 1] = 0
+      results[#results + 1] = 0
+      results[#results + 1] = allow_at - now
+      results[#results + 1] = tat - now
+      tats[i] = false
+    else
+      results[#results + 1] = 1
+      results[#results + 1] = math.floor((tolerance - (new_tat - now)) / interval + 0.000001)
+      results[#results + 1] = 0
+      results[#results + 1] = new_tat - now
+      tats[i] = new_tat
+    end
   end
+
+  if verdict == 1 then
+    for i = 1, count do
+      local ttl = math.max(1, math.ceil((tats[i] - now) / 1000))
+      redis.call('SET', KEYS[next_key + i - 1], string.format('%.0f', tats[i]), 'PX', ttl)
+    end
+  end
+  results[verdict_at] = verdict
+  next_key = next_key + count
 end
 
-table.insert(results, 1, verdict)
 return results
 `;
 
@@ -91,60 +105,122 @@ function groupByConsumer(checks: readonly LimitCheck[]): LimitCheck[][] {
   return [...groups.values()];
 }
 
+/** Maximum number of decisions in one script call; further decisions go in further calls. */
+const MAX_DECISIONS_PER_CALL = 100;
+
+type ConsumeCommand = (numberOfKeys: number, ...values: (string | number)[]) => Promise<unknown>;
+
+interface QueuedDecision {
+  checks: readonly LimitCheck[];
+  resolve: (decision: RateLimitDecision) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Lays out the keys and arguments of `decisions` as the consume script reads them. */
+function scriptInput(decisions: readonly (readonly LimitCheck[])[]): { keys: string[]; args: number[] } {
+  const keys: string[] = [];
+  const args: number[] = [decisions.length];
+  for (const checks of decisions) {
+    args.push(checks.length);
+    for (const check of checks) {
+      const interval = (check.rate.periodMs * 1000) / check.rate.limit;
+      keys.push(redisKey(check.key));
+      args.push(interval, interval * check.rate.burst);
+    }
+  }
+  return { keys, args };
+}
+
+/** Reads the results of each decision from the script's flat reply. */
+function readReply(decisions: readonly (readonly LimitCheck[])[], values: readonly unknown[]): LimitResult[][] {
+  const expectedLength = decisions.reduce((length, checks) => length + 1 + checks.length * 4, 0);
+  if (!Array.isArray(values) || values.length !== expectedLength) {
+    throw new Error(`rate-limit script returned ${Array.isArray(values) ? values.length : 'no'} values, expected ${expectedLength}`);
+  }
+
+  let offset = 0;
+  return decisions.map((checks) => {
+    // Each decision starts with its verdict, which its results repeat, so it is skipped.
+    offset += 1;
+    return checks.map((check) => {
+      const result = {
+        check,
+        allowed: values[offset] === 1,
+        remaining: Number(values[offset + 1]),
+        retryAfterMs: Math.ceil(Number(values[offset + 2]) / 1000),
+        resetAfterMs: Math.ceil(Number(values[offset + 3]) / 1000),
+      };
+      offset += 4;
+      return result;
+    });
+  });
+}
+
+function decisionOf(results: LimitResult[]): RateLimitDecision {
+  return { allowed: results.every((result) => result.allowed), results };
+}
+
 /**
  * Rate-limit counters in Redis, shared by every gateway instance.
  *
- * Each consumer's checks are decided by one script call. The calls for the
- * consumers of one request are issued together, so a client with
- * auto-pipelining sends them in one round trip.
+ * On a single server, the decisions that requests ask for in one turn of
+ * the event loop go to Redis in one script call, which decides them in
+ * order. Each request then costs the gateway and Redis a share of one
+ * command instead of a command of its own. A script call in a Redis
+ * Cluster must keep its keys in one hash slot, so there each consumer's
+ * checks go in a call of their own, which the client sends to the node of
+ * that slot.
  */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly #redis: Redis | Cluster;
+  readonly #consume: ConsumeCommand;
+  #queue: QueuedDecision[] = [];
 
   constructor(redis: Redis | Cluster) {
     this.#redis = redis;
     this.#redis.defineCommand('portcullisConsume', { lua: CONSUME_SCRIPT });
     this.#redis.defineCommand('portcullisFailure', { numberOfKeys: 1, lua: FAILURE_SCRIPT });
+    this.#consume = (this.#redis as unknown as Record<string, ConsumeCommand>)['portcullisConsume']!;
   }
 
-  async consume(checks: readonly LimitCheck[]): Promise<RateLimitDecision> {
-    const groups = groupByConsumer(checks);
-    const command = (this.#redis as unknown as Record<string, (...values: unknown[]) => Promise<unknown>>)['portcullisConsume'];
+  consume(checks: readonly LimitCheck[]): Promise<RateLimitDecision> {
+    if (this.#redis.isCluster) {
+      return this.#consumeByConsumer(checks);
+    }
 
-    // One call per consumer, issued in the same tick: auto-pipelining sends
-    // them in one round trip to a single server, and a cluster client sends
-    // each to the node of its consumer's hash slot.
-    const calls = groups.map((group) => {
-      const keys = group.map((check) => redisKey(check.key));
-      const args = group.flatMap((check) => {
-        const interval = (check.rate.periodMs * 1000) / check.rate.limit;
-        return [interval, interval * check.rate.burst];
-      });
-      return command!.call(this.#redis, keys.length, ...keys, ...args);
-    });
-    const replies = await Promise.allSettled(calls);
-    const results: LimitResult[] = [];
-
-    groups.forEach((group, index) => {
-      const reply = replies[index];
-      if (reply === undefined || reply.status === 'rejected') {
-        throw reply?.reason ?? new Error('missing Redis reply');
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ checks, resolve, reject });
+      // The decisions of requests read in this turn are queued by the time
+      // the check phase runs.
+      if (this.#queue.length === 1) {
+        setImmediate(() => this.#sendQueued());
       }
-
-      const values = reply.value as number[];
-      group.forEach((check, position) => {
-        const offset = 1 + position * 4;
-        results.push({
-          check,
-          allowed: values[offset] === 1,
-          remaining: Number(values[offset + 1]),
-          retryAfterMs: Math.ceil(Number(values[offset + 2]) / 1000),
-          resetAfterMs: Math.ceil(Number(values[offset + 3]) / 1000),
-        });
-      });
     });
+  }
 
-    return { allowed: results.every((result) => result.allowed), results };
+  #sendQueued(): void {
+    const queued = this.#queue;
+    this.#queue = [];
+
+    for (let start = 0; start < queued.length; start += MAX_DECISIONS_PER_CALL) {
+      const part = queued.slice(start, start + MAX_DECISIONS_PER_CALL);
+      this.#call(part.map((decision) => decision.checks)).then(
+        (results) => part.forEach((decision, index) => decision.resolve(decisionOf(results[index]!))),
+        (error: unknown) => part.forEach((decision) => decision.reject(error)),
+      );
+    }
+  }
+
+  async #consumeByConsumer(checks: readonly LimitCheck[]): Promise<RateLimitDecision> {
+    const groups = groupByConsumer(checks);
+    const replies = await Promise.all(groups.map((group) => this.#call([group])));
+    return decisionOf(replies.flatMap((results) => results[0]!));
+  }
+
+  async #call(decisions: readonly (readonly LimitCheck[])[]): Promise<LimitResult[][]> {
+    const { keys, args } = scriptInput(decisions);
+    const values = await this.#consume.call(this.#redis, keys.length, ...keys, ...args);
+    return readReply(decisions, values as unknown[]);
   }
 
   async recordFailure(key: string, windowMs: number): Promise<number> {
