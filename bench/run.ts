@@ -26,6 +26,7 @@ import { selectLoadGenerator, type LoadGenerator, type LoadResult } from './lib/
 import { ORDER_BODY, ORDER_BYTES } from './lib/order.js';
 import { buildPortcullis, obtainCredentials, startBenchPortcullis, type BenchCredentials, type StartedPortcullis } from './lib/portcullis.js';
 import { log, positiveInteger, readCommandLine, runBenchmarkCommand } from './lib/command.js';
+import { roundOrder } from './lib/rounds.js';
 import { canPinCores, startProcess, waitForPort, type ManagedProcess } from './lib/processes.js';
 import { referenceScenarios, renderErrors, renderRatioTable, renderTable, replaceSection, summarize } from './lib/report.js';
 import { idleMemoryLine, readingOf } from './lib/targets.js';
@@ -292,7 +293,8 @@ async function measure(options: Options, directory: string): Promise<void> {
   const loadBefore = loadAverage();
   const rounds: LoadResult[][] = scenarios.map(() => []);
   for (let round = 1; round <= options.rounds; round += 1) {
-    for (const [index, scenario] of scenarios.entries()) {
+    for (const index of roundOrder(scenarios.length, round, options.rounds)) {
+      const scenario = scenarios[index]!;
       const result = await load(scenario, options.seconds);
       rounds[index]!.push(result);
       log(`round ${round}/${options.rounds}: ${scenario.label}: ${result.requestsPerSecond.toFixed(0)} requests/s`);
@@ -320,7 +322,7 @@ async function measure(options: Options, directory: string): Promise<void> {
     '',
     `Command: \`${command}\`, measured ${new Date().toISOString().slice(0, 10)}.`,
     `Each scenario ran ${options.rounds} rounds of ${options.seconds} s with ${options.connections} connections, after ${options.warmup} s of warm-up;`,
-    'every round measured all scenarios one after the other, and each cell is the median of the rounds.',
+    'every round measured all scenarios one after the other, each round starting further down the list, and each cell is the median of the rounds.',
     '"spread of rounds" is (max − min) / median of requests/s over the rounds.',
     '',
     'Every request is `GET /api/orders` (`GET /orders` for the direct scenario) with an `Origin` header',
