@@ -7,6 +7,7 @@ import { BackendUnavailableError, redactUrl } from '../backends/backend-error.js
 import { parseDatabaseUrl, type DatabaseLocation } from './database-url.js';
 import { CodeMigrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
+import { reusingStatements } from './sqlite-statements.js';
 
 export { DATABASE_FILE } from './database-url.js';
 
@@ -59,7 +60,7 @@ function openSqlite(path: string): Kysely<Database> {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
 
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
 }
 
 /** Opens a PostgreSQL connection pool and checks that the server responds. */
