@@ -38,17 +38,16 @@ async function createStore(config: Readonly<PortcullisConfig>, logger: Logger): 
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
     lazyConnect: false,
   };
-  // A cluster client sends the commands of one tick as one pipeline per
-  // node. On a single server, the store puts the decisions of one tick into
-  // one command itself, and auto-pipelining would only delay that command
-  // by another turn of the event loop.
+  // The store puts the checks of one consumer from one tick into one
+  // command itself, and auto-pipelining would only delay that command by
+  // another turn of the event loop.
   const { Redis } = await loadIoredis();
   // The cluster client's ready check is a CLUSTER INFO under the store's
   // short command timeout. Each timed-out check makes ioredis 5 reconnect,
   // and in some test runs the client then stayed not ready for over 45 s.
   // /readyz probes the store with a PING instead.
   const redis = config.redisCluster
-    ? await createCluster(settings.redisUrl, options, { enableAutoPipelining: true, enableReadyCheck: false })
+    ? await createCluster(settings.redisUrl, options, { enableReadyCheck: false })
     : new Redis(settings.redisUrl, options);
   redis.on('error', () => {
     // Reported through the limiter's rate-limited warning instead.

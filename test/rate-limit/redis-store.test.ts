@@ -1,13 +1,32 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, type Command } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { RedisRateLimitStore, redisKey } from '../../src/core/rate-limit/redis-store.js';
-import type { LimitCheck } from '../../src/core/rate-limit/types.js';
+import type { LimitCheck, RateLimitDecision } from '../../src/core/rate-limit/types.js';
 import { REDIS_URL } from '../support/config-file.js';
 
 function check(key: string, limit: number, periodMs: number, burst = limit): LimitCheck {
   return { policy: 'test', kind: 'rate', subject: 'user', key, rate: { limit, periodMs, burst }, onStoreFailure: 'closed' };
+}
+
+/**
+ * Runs `body` with a store on a client of its own, whose script is already
+ * loaded, so each script call after that is one EVALSHA, and returns the
+ * script calls that `body` made.
+ */
+async function scriptCallsOf(body: (store: RedisRateLimitStore) => Promise<void>): Promise<Command[]> {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  const store = new RedisRateLimitStore(redis);
+  try {
+    await store.consume([check(`warm-${randomUUID()}|test`, 1, 60_000)]);
+    const send = vi.spyOn(redis, 'sendCommand');
+
+    await body(store);
+    return send.mock.calls.map(([command]) => command).filter((command) => /^eval/i.test(command.name));
+  } finally {
+    await store.close();
+  }
 }
 
 describe('Redis store', () => {
@@ -50,23 +69,16 @@ describe('Redis store', () => {
   });
 
   it('decides one turn in order, in two calls', async () => {
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    const store = new RedisRateLimitStore(redis);
-    try {
-      // The first call loads the script, so the calls below are one EVALSHA each.
-      await store.consume([check(`warm-${randomUUID()}|test`, 1, 60_000)]);
-      const send = vi.spyOn(redis, 'sendCommand');
+    const key = `ordered-${randomUUID()}|test`;
+    let decisions: RateLimitDecision[] = [];
 
-      const key = `ordered-${randomUUID()}|test`;
-      const decisions = await Promise.all(Array.from({ length: 150 }, () => store.consume([check(key, 100, 3_600_000)])));
+    const scriptCalls = await scriptCallsOf(async (store) => {
+      decisions = await Promise.all(Array.from({ length: 150 }, () => store.consume([check(key, 100, 3_600_000)])));
+    });
 
-      expect(decisions.map((decision) => decision.allowed)).toEqual(Array.from({ length: 150 }, (_unused, index) => index < 100));
-      expect(decisions[99]?.results[0]?.remaining).toBe(0);
-      const scriptCalls = send.mock.calls.filter(([command]) => /^eval/i.test(command.name));
-      expect(scriptCalls).toHaveLength(2);
-    } finally {
-      await store.close();
-    }
+    expect(decisions.map((decision) => decision.allowed)).toEqual(Array.from({ length: 150 }, (_unused, index) => index < 100));
+    expect(decisions[99]?.results[0]?.remaining).toBe(0);
+    expect(scriptCalls).toHaveLength(2);
   });
 
   it('charges only admitted requests of a call', async () => {
@@ -87,8 +99,32 @@ describe('Redis store', () => {
     expect(third?.results[0]?.remaining).toBe(8);
   });
 
+  it('keeps each call to one consumer', async () => {
+    const address = `ip=${randomUUID()}`;
+    const users = [`sub=${randomUUID()}`, `sub=${randomUUID()}`];
+    let decisions: RateLimitDecision[] = [];
+
+    const scriptCalls = await scriptCallsOf(async (store) => {
+      decisions = await Promise.all(users.map((user) => store.consume([check(`${address}|global`, 100, 60_000), check(`${user}|orders`, 100, 60_000)])));
+    });
+
+    const tagsPerCall = scriptCalls.map((command) => {
+      const keyCount = Number(command.args[1]);
+      const keys = command.args.slice(2, 2 + keyCount).map(String);
+      return new Set(keys.map((key) => /\{([^}]*)\}/.exec(key)?.[1]));
+    });
+    expect(tagsPerCall.map((tags) => tags.size)).toEqual([1, 1, 1]);
+    expect(decisions.map((decision) => decision.results.map((result) => result.check.key))).toEqual(
+      users.map((user) => [`${address}|global`, `${user}|orders`]),
+    );
+    expect(decisions.map((decision) => decision.results[0]?.remaining)).toEqual([99, 98]);
+  });
+
   it('fails every request of a failed call', async () => {
     const offline = new Redis(REDIS_URL, { lazyConnect: true, enableOfflineQueue: false });
+    offline.on('error', () => {
+      // The failed commands below are the point of the test.
+    });
     const store = new RedisRateLimitStore(offline);
     try {
       const outcomes = await Promise.allSettled([1, 2, 3].map((index) => store.consume([check(`offline-${index}|test`, 5, 60_000)])));
@@ -96,6 +132,10 @@ describe('Redis store', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('admits a request without checks', async () => {
+    expect(await stores[0]!.consume([])).toEqual({ allowed: true, results: [] });
   });
 
   it('rejects a reply of the wrong length', async () => {

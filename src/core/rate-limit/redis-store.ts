@@ -89,20 +89,29 @@ const KEY_PREFIX = 'rl:';
  */
 export function redisKey(key: string): string {
   const separator = key.lastIndexOf('|');
-  const consumer = separator === -1 ? key : key.slice(0, separator);
   const rest = separator === -1 ? '' : key.slice(separator + 1);
-  return `${KEY_PREFIX}{${consumer}}${rest}`;
+  return `${KEY_PREFIX}{${consumerOf(key)}}${rest}`;
 }
 
-function groupByConsumer(checks: readonly LimitCheck[]): LimitCheck[][] {
+/** Returns the consumer part of a counter key, which becomes its hash tag. */
+function consumerOf(key: string): string {
+  const separator = key.lastIndexOf('|');
+  return separator === -1 ? key : key.slice(0, separator);
+}
+
+/** Groups checks by consumer, in the order the consumers first appear. */
+function groupByConsumer(checks: readonly LimitCheck[]): Map<string, LimitCheck[]> {
   const groups = new Map<string, LimitCheck[]>();
   for (const check of checks) {
-    const tag = /\{([^}]*)\}/.exec(redisKey(check.key))?.[1] ?? check.key;
-    const group = groups.get(tag) ?? [];
-    group.push(check);
-    groups.set(tag, group);
+    const consumer = consumerOf(check.key);
+    const group = groups.get(consumer);
+    if (group === undefined) {
+      groups.set(consumer, [check]);
+    } else {
+      group.push(check);
+    }
   }
-  return [...groups.values()];
+  return groups;
 }
 
 /** Maximum number of decisions in one script call; further decisions go in further calls. */
@@ -110,10 +119,22 @@ const MAX_DECISIONS_PER_CALL = 100;
 
 type ConsumeCommand = (numberOfKeys: number, ...values: (string | number)[]) => Promise<unknown>;
 
-interface QueuedDecision {
-  checks: readonly LimitCheck[];
+/** A request whose consumers wait for their script calls. */
+interface WaitingRequest {
+  /** The results of each consumer's checks, in the order of the consumers. */
+  parts: LimitResult[][];
+  waiting: number;
+  failed: boolean;
   resolve: (decision: RateLimitDecision) => void;
   reject: (error: unknown) => void;
+}
+
+/** The checks of one consumer of a request, queued for the next script call of that consumer. */
+interface QueuedChecks {
+  checks: readonly LimitCheck[];
+  request: WaitingRequest;
+  /** Position of the consumer in the request. */
+  part: number;
 }
 
 /** Lays out the keys and arguments of `decisions` as the consume script reads them. */
@@ -160,21 +181,42 @@ function decisionOf(results: LimitResult[]): RateLimitDecision {
   return { allowed: results.every((result) => result.allowed), results };
 }
 
+function settle(queued: QueuedChecks, results: LimitResult[]): void {
+  const request = queued.request;
+  if (request.failed) {
+    return;
+  }
+
+  request.parts[queued.part] = results;
+  request.waiting -= 1;
+  if (request.waiting === 0) {
+    request.resolve(decisionOf(request.parts.flat()));
+  }
+}
+
+function fail(queued: QueuedChecks, error: unknown): void {
+  if (!queued.request.failed) {
+    queued.request.failed = true;
+    queued.request.reject(error);
+  }
+}
+
 /**
  * Rate-limit counters in Redis, shared by every gateway instance.
  *
- * On a single server, the decisions that requests ask for in one turn of
- * the event loop go to Redis in one script call, which decides them in
- * order. Each request then costs the gateway and Redis a share of one
- * command instead of a command of its own. A script call in a Redis
- * Cluster must keep its keys in one hash slot, so there each consumer's
- * checks go in a call of their own, which the client sends to the node of
- * that slot.
+ * The checks of one consumer, from every request of one turn of the event
+ * loop, go to Redis in one script call, which decides them request by
+ * request in order. Each request then costs the gateway and Redis a share
+ * of a command instead of a command of its own. A call keeps to one
+ * consumer, so its keys share one hash slot, as a Redis Cluster and
+ * sharding proxies require. A request with several consumers is decided
+ * per consumer: one that denies does not undo the charge of another.
  */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly #redis: Redis | Cluster;
   readonly #consume: ConsumeCommand;
-  #queue: QueuedDecision[] = [];
+  /** Checks waiting for the next script calls, by consumer. */
+  #queues = new Map<string, QueuedChecks[]>();
 
   constructor(redis: Redis | Cluster) {
     this.#redis = redis;
@@ -184,37 +226,43 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   consume(checks: readonly LimitCheck[]): Promise<RateLimitDecision> {
-    if (this.#redis.isCluster) {
-      return this.#consumeByConsumer(checks);
+    if (checks.length === 0) {
+      return Promise.resolve({ allowed: true, results: [] });
     }
 
     return new Promise((resolve, reject) => {
-      this.#queue.push({ checks, resolve, reject });
-      // The decisions of requests read in this turn are queued by the time
-      // the check phase runs.
-      if (this.#queue.length === 1) {
+      const groups = groupByConsumer(checks);
+      const request: WaitingRequest = { parts: [], waiting: groups.size, failed: false, resolve, reject };
+
+      // The checks of requests read in this turn are queued by the time the
+      // check phase runs.
+      if (this.#queues.size === 0) {
         setImmediate(() => this.#sendQueued());
+      }
+
+      let part = 0;
+      for (const [consumer, group] of groups) {
+        const queue = this.#queues.get(consumer) ?? [];
+        queue.push({ checks: group, request, part });
+        this.#queues.set(consumer, queue);
+        part += 1;
       }
     });
   }
 
   #sendQueued(): void {
-    const queued = this.#queue;
-    this.#queue = [];
+    const queues = this.#queues;
+    this.#queues = new Map();
 
-    for (let start = 0; start < queued.length; start += MAX_DECISIONS_PER_CALL) {
-      const part = queued.slice(start, start + MAX_DECISIONS_PER_CALL);
-      this.#call(part.map((decision) => decision.checks)).then(
-        (results) => part.forEach((decision, index) => decision.resolve(decisionOf(results[index]!))),
-        (error: unknown) => part.forEach((decision) => decision.reject(error)),
-      );
+    for (const queue of queues.values()) {
+      for (let start = 0; start < queue.length; start += MAX_DECISIONS_PER_CALL) {
+        const batch = queue.slice(start, start + MAX_DECISIONS_PER_CALL);
+        this.#call(batch.map((queued) => queued.checks)).then(
+          (results) => batch.forEach((queued, index) => settle(queued, results[index]!)),
+          (error: unknown) => batch.forEach((queued) => fail(queued, error)),
+        );
+      }
     }
-  }
-
-  async #consumeByConsumer(checks: readonly LimitCheck[]): Promise<RateLimitDecision> {
-    const groups = groupByConsumer(checks);
-    const replies = await Promise.all(groups.map((group) => this.#call([group])));
-    return decisionOf(replies.flatMap((results) => results[0]!));
   }
 
   async #call(decisions: readonly (readonly LimitCheck[])[]): Promise<LimitResult[][]> {
