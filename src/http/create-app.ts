@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifySche
 
 import { securityHeaders } from '../core/security-headers.js';
 import type { Logger } from './logger.js';
+import { requestLogger } from './request-logger.js';
 import { ProblemError } from '../core/problem.js';
 import { handleClientError, installProblemHandlers, sendProblem } from './problems.js';
 
@@ -60,6 +61,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     bodyLimit: options.bodyLimit,
     http: { maxHeaderSize: options.maxHeaderSize },
     genReqId: () => randomUUID(),
+    childLoggerFactory: requestLogger,
     trustProxy: options.trustedProxies !== undefined && options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,
     requestIdHeader: false,
     onProtoPoisoning: 'error',
