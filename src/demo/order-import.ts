@@ -1,4 +1,5 @@
 import { Ajv } from 'ajv';
+import type { FastifyBaseLogger } from 'fastify';
 import secureJson from 'secure-json-parse';
 
 import { OutboundClient, type OutboundClientDependencies } from '../core/outbound/client.js';
@@ -6,7 +7,6 @@ import { OutboundError } from '../core/outbound/errors.js';
 import type { OutboundPolicy } from '../core/outbound/policy.js';
 import { outboundProblem } from '../core/outbound/problems.js';
 import { ProblemError } from '../core/problem.js';
-import type { Logger } from '../http/logger.js';
 
 /** Outbound policy and collaborators of the order import. */
 export interface OrderImportOptions {
@@ -76,7 +76,7 @@ export class OrderImporter {
    * quantity. A target the outbound guard rejects is logged to `log` as a
    * warning with the rule, because that is how a forgery attempt shows up.
    */
-  async fetchOrder(url: string, log: Logger): Promise<ImportedOrder> {
+  async fetchOrder(url: string, log: FastifyBaseLogger): Promise<ImportedOrder> {
     const response = await this.#fetch(url, log);
 
     if (response.status < 200 || response.status > 299) {
@@ -92,7 +92,7 @@ export class OrderImporter {
     return { item: document.item, quantity: document.quantity };
   }
 
-  async #fetch(url: string, log: Logger) {
+  async #fetch(url: string, log: FastifyBaseLogger) {
     try {
       return await this.#client.fetch(url, { headers: { accept: 'application/json' } });
     } catch (error) {

@@ -248,7 +248,7 @@ function registerImportRoute(app: FastifyInstance, store: OrderStore, publicPref
       config: { portcullis: { scopes: ['orders:write'] } },
     },
     async (request, reply) => {
-      const imported = await importer.fetchOrder(request.body.url, request.log as Logger);
+      const imported = await importer.fetchOrder(request.body.url, request.log);
       const order = createOrder(store, identityOf(request).subject, imported);
 
       return reply.code(201).header('location', `${publicPrefix}/orders/${order.id}`).send(order);
