@@ -2,7 +2,14 @@ import type { Database as BetterSqliteDatabase, Statement } from 'better-sqlite3
 import type { SqliteDatabase } from 'kysely';
 
 /** Maximum number of prepared statements kept per database. */
-const MAX_STATEMENTS = 256;
+const MAX_STATEMENTS = 128;
+
+/**
+ * Longest SQL text whose statement is kept, in characters. Multi-row
+ * inserts, such as the audit trail's batches, have a text for each row
+ * count and a large statement each, and run too rarely to gain.
+ */
+const MAX_KEPT_SQL_LENGTH = 1000;
 
 /**
  * Wraps an SQLite database so that Kysely reuses one prepared statement
@@ -14,6 +21,7 @@ const MAX_STATEMENTS = 256;
  * gets a fresh statement of its own.
  */
 export function reusingStatements(database: BetterSqliteDatabase, maxStatements = MAX_STATEMENTS): SqliteDatabase {
+  // Kept in order of last use, the least recently used first.
   const statements = new Map<string, Statement>();
 
   return {
@@ -24,12 +32,13 @@ export function reusingStatements(database: BetterSqliteDatabase, maxStatements 
     prepare(sql) {
       const cached = statements.get(sql);
       if (cached !== undefined && !cached.busy) {
+        statements.delete(sql);
+        statements.set(sql, cached);
         return cached;
       }
 
       const statement = database.prepare(sql);
-      if (cached === undefined) {
-        // Evicts the oldest statement. Its query is prepared again on its next run.
+      if (cached === undefined && sql.length <= MAX_KEPT_SQL_LENGTH) {
         if (statements.size >= maxStatements) {
           statements.delete(statements.keys().next().value as string);
         }

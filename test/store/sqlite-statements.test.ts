@@ -44,15 +44,29 @@ describe('reused SQLite statements', () => {
     expect(database.prepare(text)).not.toBe(twin);
   });
 
-  it('keeps at most the given number of statements', () => {
+  it('evicts the least recently used statement', () => {
     const database = reusingStatements(sqlite, 2);
 
     const first = database.prepare('SELECT 1');
-    database.prepare('SELECT 2');
+    const second = database.prepare('SELECT 2');
+    database.prepare('SELECT 1');
     database.prepare('SELECT 3');
 
-    expect(database.prepare('SELECT 3')).toBe(database.prepare('SELECT 3'));
-    expect(database.prepare('SELECT 1')).not.toBe(first);
+    expect(database.prepare('SELECT 1')).toBe(first);
+    expect(database.prepare('SELECT 2')).not.toBe(second);
+  });
+
+  it('prepares long SQL each time', () => {
+    const database = reusingStatements(sqlite);
+    const rows = Array.from({ length: 200 }, () => '(?)').join(', ');
+    const text = `INSERT INTO items (name) VALUES ${rows}`;
+    const names = Array.from({ length: 200 }, (_unused, index) => `n${index}`);
+
+    const first = database.prepare(text);
+    first.run(names);
+
+    expect(text.length).toBeGreaterThan(1000);
+    expect(database.prepare(text)).not.toBe(first);
   });
 
   it('reads columns added after a statement was prepared', () => {
