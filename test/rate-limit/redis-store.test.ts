@@ -120,6 +120,31 @@ describe('Redis store', () => {
     expect(decisions.map((decision) => decision.results[0]?.remaining)).toEqual([99, 98]);
   });
 
+  it('refunds consumers of a refused request', async () => {
+    const user = check(`sub=${randomUUID()}|orders`, 10, 60_000);
+    const address = check(`ip=${randomUUID()}|global`, 1, 60_000);
+
+    const admitted = await stores[0]!.consume([user, address]);
+    const refused = await stores[1]!.consume([user, address]);
+    // The refund goes out on the refusing store's connection, ahead of this call.
+    const next = await stores[1]!.consume([user]);
+
+    expect(admitted.allowed).toBe(true);
+    expect(refused.allowed).toBe(false);
+    expect(refused.results.map((result) => result.allowed)).toEqual([true, false]);
+    expect(next.results[0]?.remaining).toBe(8);
+  });
+
+  it('deletes a counter that a refund fills again', async () => {
+    const user = check(`sub=${randomUUID()}|orders`, 10, 60_000);
+    const address = check(`ip=${randomUUID()}|global`, 1, 60_000);
+    await stores[0]!.consume([address]);
+
+    await stores[0]!.consume([user, address]);
+
+    expect(await connections[0]!.exists(redisKey(user.key))).toBe(0);
+  });
+
   it('fails every request of a failed call', async () => {
     const offline = new Redis(REDIS_URL, { lazyConnect: true, enableOfflineQueue: false });
     offline.on('error', () => {

@@ -78,6 +78,34 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return count
 `;
 
+/**
+ * Takes back the charge of one request from counters, on Redis's clock.
+ *
+ * KEYS: the counters. ARGV: each counter's emission interval, in
+ * microseconds. A charge moved a counter's theoretical arrival time one
+ * interval later, so the refund moves it one interval earlier. Charges
+ * made since then stay, and a counter that would be full again is
+ * deleted.
+ */
+const REFUND_SCRIPT = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+
+for i = 1, #KEYS do
+  local stored = tonumber(redis.call('GET', KEYS[i]))
+  if stored ~= nil then
+    local tat = stored - tonumber(ARGV[i])
+    if tat > now then
+      redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+    else
+      redis.call('DEL', KEYS[i])
+    end
+  end
+end
+
+return #KEYS
+`;
+
 /** The client adds the deployment's `redisKeyPrefix` before this. */
 const KEY_PREFIX = 'rl:';
 
@@ -181,26 +209,6 @@ function decisionOf(results: LimitResult[]): RateLimitDecision {
   return { allowed: results.every((result) => result.allowed), results };
 }
 
-function settle(queued: QueuedChecks, results: LimitResult[]): void {
-  const request = queued.request;
-  if (request.failed) {
-    return;
-  }
-
-  request.parts[queued.part] = results;
-  request.waiting -= 1;
-  if (request.waiting === 0) {
-    request.resolve(decisionOf(request.parts.flat()));
-  }
-}
-
-function fail(queued: QueuedChecks, error: unknown): void {
-  if (!queued.request.failed) {
-    queued.request.failed = true;
-    queued.request.reject(error);
-  }
-}
-
 /**
  * Rate-limit counters in Redis, shared by every gateway instance.
  *
@@ -210,7 +218,8 @@ function fail(queued: QueuedChecks, error: unknown): void {
  * of a command instead of a command of its own. A call keeps to one
  * consumer, so its keys share one hash slot, as a Redis Cluster and
  * sharding proxies require. A request with several consumers is decided
- * per consumer: one that denies does not undo the charge of another.
+ * per consumer, and when one of them denies it, the charge on the others
+ * is refunded, so a refused request uses up nothing.
  */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly #redis: Redis | Cluster;
@@ -222,6 +231,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.#redis = redis;
     this.#redis.defineCommand('portcullisConsume', { lua: CONSUME_SCRIPT });
     this.#redis.defineCommand('portcullisFailure', { numberOfKeys: 1, lua: FAILURE_SCRIPT });
+    this.#redis.defineCommand('portcullisRefund', { lua: REFUND_SCRIPT });
     this.#consume = (this.#redis as unknown as Record<string, ConsumeCommand>)['portcullisConsume']!;
   }
 
@@ -258,10 +268,67 @@ export class RedisRateLimitStore implements RateLimitStore {
       for (let start = 0; start < queue.length; start += MAX_DECISIONS_PER_CALL) {
         const batch = queue.slice(start, start + MAX_DECISIONS_PER_CALL);
         this.#call(batch.map((queued) => queued.checks)).then(
-          (results) => batch.forEach((queued, index) => settle(queued, results[index]!)),
-          (error: unknown) => batch.forEach((queued) => fail(queued, error)),
+          (results) => batch.forEach((queued, index) => this.#settle(queued, results[index]!)),
+          (error: unknown) => batch.forEach((queued) => this.#fail(queued, error)),
         );
       }
+    }
+  }
+
+  #settle(queued: QueuedChecks, results: LimitResult[]): void {
+    const request = queued.request;
+    if (request.failed) {
+      return;
+    }
+
+    request.parts[queued.part] = results;
+    request.waiting -= 1;
+    if (request.waiting > 0) {
+      return;
+    }
+
+    const decision = decisionOf(request.parts.flat());
+    if (!decision.allowed) {
+      this.#refundCharged(request.parts);
+    }
+    request.resolve(decision);
+  }
+
+  /**
+   * Rejects the request at its first failed consumer. A consumer that was
+   * charged keeps the charge: the limiter may still admit the request under
+   * the `open` failure mode, and Redis is failing anyway.
+   */
+  #fail(queued: QueuedChecks, error: unknown): void {
+    if (!queued.request.failed) {
+      queued.request.failed = true;
+      queued.request.reject(error);
+    }
+  }
+
+  /**
+   * Refunds the consumers that admitted a request which another consumer
+   * denied. A consumer's checks are charged together or not at all, so
+   * those whose checks all passed were charged. The refund is sent before
+   * the caller learns the decision, so Redis applies it before any later
+   * call on the same connection. When it fails, the charge stays, which
+   * errs on the side of the limit.
+   */
+  #refundCharged(parts: readonly LimitResult[][]): void {
+    const refund = (this.#redis as unknown as Record<string, ConsumeCommand>)['portcullisRefund']!;
+
+    for (const part of parts) {
+      if (part.length === 0 || !part.every((result) => result.allowed)) {
+        continue;
+      }
+      // Checks that share a key charged it once, with the last one's interval.
+      const intervals = new Map<string, number>();
+      for (const { check } of part) {
+        intervals.set(redisKey(check.key), (check.rate.periodMs * 1000) / check.rate.limit);
+      }
+      refund.call(this.#redis, intervals.size, ...intervals.keys(), ...intervals.values()).catch(() => {
+        // The charge stays, as described above.
+      });
     }
   }
 

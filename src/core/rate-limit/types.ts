@@ -28,8 +28,8 @@ export interface LimitResult {
 
 /**
  * The outcome of all checks of one request. The request is admitted only
- * when every check allows it, and a counter is charged only when the
- * request is admitted, so a denied request costs nothing.
+ * when every check allows it, and a denied request costs nothing: a store
+ * that charges one consumer's counters at a time refunds them.
  */
 export interface RateLimitDecision {
   allowed: boolean;
