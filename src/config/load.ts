@@ -247,6 +247,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
       upstreamConnectTimeoutMs: 5000,
       upstreamTimeoutMs: 30_000,
       responseLimitBytes: 1_048_576,
+      relayTimeoutMs: 300_000,
       routes: demoRoutes(),
       openapi: options.upstreamUrl === undefined && fileUpstream(file) === undefined ? DEMO_OPENAPI_DOCUMENT : null,
       upstreams: [],

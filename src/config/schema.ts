@@ -112,6 +112,12 @@ export interface GatewayConfig {
   /** Largest upstream response body the gateway reads to check it, in bytes. Default 1048576 (1 MiB). */
   responseLimitBytes: number;
   /**
+   * Maximum time to relay a response body that the gateway does not check,
+   * from its first bytes to its end, in milliseconds. The gateway then
+   * closes the connection. Default 300000 (5 minutes).
+   */
+  relayTimeoutMs: number;
+  /**
    * The upstreams behind the gateway. Default: when the file lists none, one
    * upstream built from the shorthand keys below.
    */
@@ -485,12 +491,13 @@ export const CONFIG_SCHEMA = {
     gateway: {
       type: 'object',
       additionalProperties: false,
-      required: ['clockToleranceSeconds', 'upstreamConnectTimeoutMs', 'upstreamTimeoutMs', 'responseLimitBytes', 'upstreams', 'validateRequests', 'tokenCache'],
+      required: ['clockToleranceSeconds', 'upstreamConnectTimeoutMs', 'upstreamTimeoutMs', 'responseLimitBytes', 'relayTimeoutMs', 'upstreams', 'validateRequests', 'tokenCache'],
       properties: {
         clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 60 },
         upstreamConnectTimeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
         upstreamTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000 },
         responseLimitBytes: { type: 'integer', minimum: 1024, maximum: 104_857_600 },
+        relayTimeoutMs: { type: 'integer', minimum: 1000, maximum: 86_400_000 },
         upstreams: { type: 'array', items: UPSTREAM },
         mountPath: MOUNT_PATH,
         upstreamUrl: { type: ['string', 'null'], format: 'uri', pattern: '^https?://' },

@@ -10,11 +10,11 @@ import { sendProblem } from '../http/problems.js';
 import { isPromise } from '../core/pending.js';
 import { startUpstreamTimer } from '../metrics/http-hooks.js';
 import { CallerLeftError, cancelWhenCallerLeaves } from './caller-connection.js';
-import { relayUpstreamResponse } from './response-check.js';
+import { relayUpstreamResponse, type ResponseCheckOptions } from './response-check.js';
 import type { RoutePolicy } from './route-policy.js';
 import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
 import { UpstreamExchange } from './upstream-exchange.js';
-import { emptyBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
+import { emptyBody, type UpstreamResponse } from './upstream-response.js';
 
 /** Headers that apply to one connection and not to the message, in requests and responses (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -90,7 +90,7 @@ export interface ForwardOptions {
   /** Path prefix of the upstream base URL, without a trailing slash. */
   upstreamPrefix: string;
   /** Limits on the upstream response bodies that the gateway reads to check them. */
-  responseLimits: BodyLimits;
+  responseLimits: Omit<ResponseCheckOptions, 'relayedHeaders'>;
   /** Signs the identity assertion that goes with each forwarded request, or undefined when the upstream takes none. */
   identitySigner: IdentityAssertionSigner | undefined;
 }

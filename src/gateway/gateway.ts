@@ -42,6 +42,8 @@ export interface GatewayOptions {
   upstreamTimeoutMs: number;
   /** Largest upstream response body read for checking, in bytes. */
   responseLimitBytes: number;
+  /** Maximum time to relay a response body unchecked, from its first bytes to its end, in milliseconds. */
+  relayTimeoutMs: number;
   bodyLimitBytes: number;
   rateLimits: GatewayRateLimits;
   /** Serve the API key management routes (`/keys`) under this mount path; one upstream of several does. */
@@ -117,7 +119,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     upstream: pool,
     upstreamHost: upstream.host,
     upstreamPrefix,
-    responseLimits: { limitBytes: options.responseLimitBytes, timeoutMs: options.upstreamTimeoutMs },
+    responseLimits: { limitBytes: options.responseLimitBytes, timeoutMs: options.upstreamTimeoutMs, relayTimeoutMs: options.relayTimeoutMs },
     identitySigner: options.identitySigner,
   };
 

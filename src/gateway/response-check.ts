@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
 import secureJson from 'secure-json-parse';
 
 import type { ResponseCheck, ResponseRules } from '../core/openapi/response-schema.js';
@@ -18,6 +19,8 @@ const CLIENT_ERROR_HEADERS = new Set(['retry-after', 'allow']);
 export interface ResponseCheckOptions extends BodyLimits {
   /** The upstream headers as relayed to the caller, which a replacement body must remove again. */
   relayedHeaders: (upstream: IncomingHttpHeaders) => IncomingHttpHeaders;
+  /** Maximum time to relay a body unchecked, from its first bytes to its end, in milliseconds. */
+  relayTimeoutMs: number;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
@@ -111,14 +114,31 @@ async function relayUndeclared(reply: FastifyReply, upstream: UpstreamResponse, 
  * write the response head only then as well, and a body that fails before
  * it still gets a 502 or 504 instead of Fastify's 500 for a failed stream.
  *
- * NOTE: only the gap between two chunks is timed (the upstream timeout), so
- * an upstream that keeps sending a few bytes keeps the response open as
- * long as the caller stays. There is no limit on the whole relay.
+ * The upstream timeout bounds the gap between two chunks, and the relay
+ * timeout the whole body, so an upstream that keeps sending a few bytes
+ * cannot hold the connections for longer.
  */
-function relayUnchecked(reply: FastifyReply, upstream: UpstreamResponse, limits: BodyLimits): Pending<void> {
-  return andThen(upstream.body.started(limits), () => {
-    reply.send(relayedBody(upstream, reply.request.method));
+function relayUnchecked(reply: FastifyReply, upstream: UpstreamResponse, options: ResponseCheckOptions): Pending<void> {
+  return andThen(upstream.body.started(options), () => {
+    const body = relayedBody(upstream, reply.request.method);
+    if (body instanceof Readable) {
+      endRelayAfter(reply, body, options.relayTimeoutMs);
+    }
+    reply.send(body);
   });
+}
+
+/**
+ * Destroys a relayed body that is still streaming after `timeoutMs`. The
+ * caller already has the response head, so its connection is closed, and
+ * the upstream request is aborted with the stream.
+ */
+function endRelayAfter(reply: FastifyReply, body: Readable, timeoutMs: number): void {
+  const timer = setTimeout(() => {
+    reply.request.log.warn({ relayTimeoutMs: timeoutMs }, 'relay of the upstream response body timed out; connection closed');
+    body.destroy(new Error(`upstream response body still streaming after ${timeoutMs} ms`));
+  }, timeoutMs);
+  body.once('close', () => clearTimeout(timer));
 }
 
 /** Relays the response by the rule of its status and Content-Type. Only a body that must be read first returns a promise. */

@@ -233,6 +233,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
         upstreamConnectTimeoutMs: config.gateway.upstreamConnectTimeoutMs,
         upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
         responseLimitBytes: config.gateway.responseLimitBytes,
+        relayTimeoutMs: config.gateway.relayTimeoutMs,
         bodyLimitBytes: config.bodyLimitBytes,
         rateLimits: {
           limiter: rateLimiting.limiter,

@@ -33,11 +33,13 @@ describe('configuration loading', () => {
     expect(defaults.upstreamConnectTimeoutMs).toBe(5000);
     expect(defaults.upstreamTimeoutMs).toBe(30_000);
     expect(defaults.responseLimitBytes).toBe(1_048_576);
+    expect(defaults.relayTimeoutMs).toBe(300_000);
 
-    const file = await writeConfigFile({ gateway: { upstreamConnectTimeoutMs: 50, responseLimitBytes: 100 } });
+    const file = await writeConfigFile({ gateway: { upstreamConnectTimeoutMs: 50, responseLimitBytes: 100, relayTimeoutMs: 500 } });
     const problems = problemsOf(() => loadConfig({ config: file }, {})).join('\n');
     expect(problems).toContain('gateway/upstreamConnectTimeoutMs: must be >= 100');
     expect(problems).toContain('gateway/responseLimitBytes: must be >= 1024');
+    expect(problems).toContain('gateway/relayTimeoutMs: must be >= 1000');
   });
 
   it('rejects unknown options', async () => {

@@ -252,6 +252,33 @@ describe('gateway upstream connections', () => {
     expect(await response.json()).toEqual({ id: 'w1', name: 'lamp' });
   });
 
+  it('closes an unchecked relay at the relay timeout', async () => {
+    // A CSV report that never ends: a few bytes every 100 ms, each well within the upstream timeout.
+    const upstream = await stallingUpstream((response) => {
+      response.writeHead(200, { 'content-type': 'text/csv' }).write('a,b\n');
+      const timer = setInterval(() => response.write('1,2\n'), 100);
+      response.once('close', () => clearInterval(timer));
+    });
+    const { server, token } = await startGateway(upstream.url, { upstreamTimeoutMs: 60_000, relayTimeoutMs: 1000 });
+
+    const outcome = await new Promise<{ status: number | undefined; bytes: number; complete: boolean }>((resolve, reject) => {
+      const request = httpRequest(`${server.url}/api/reports/r1`, { agent: false, headers: { authorization: `Bearer ${token}` } }, (response) => {
+        let bytes = 0;
+        response.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        response.once('close', () => resolve({ status: response.statusCode, bytes, complete: response.complete }));
+        response.on('error', () => {});
+      });
+      request.on('error', reject);
+      request.end();
+    });
+
+    expect(outcome.status).toBe(200);
+    expect(outcome.bytes).toBeGreaterThan(0);
+    expect(outcome.complete).toBe(false);
+    await upstream.closed;
+    await expect.poll(() => messages(server)).toContain('relay of the upstream response body timed out; connection closed');
+  });
+
   it('rejects an untrusted upstream certificate', async () => {
     const upstream = createHttpsServer(await selfSignedCertificate(), (_request, response) => {
       response.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"w1","name":"lamp"}');
