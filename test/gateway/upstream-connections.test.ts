@@ -252,6 +252,24 @@ describe('gateway upstream connections', () => {
     expect(await response.json()).toEqual({ id: 'w1', name: 'lamp' });
   });
 
+  /** Reads GET /api/reports/r1 to its end, or for at most 10 s, and returns how the response ended. */
+  function readReport(server: TestServer, token: string): Promise<{ status: number | undefined; bytes: number; complete: boolean }> {
+    return new Promise((resolve, reject) => {
+      const request = httpRequest(`${server.url}/api/reports/r1`, { agent: false, headers: { authorization: `Bearer ${token}` } }, (response) => {
+        let bytes = 0;
+        response.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        response.on('error', () => {});
+        response.once('close', () => {
+          clearTimeout(deadline);
+          resolve({ status: response.statusCode, bytes, complete: response.complete });
+        });
+      });
+      const deadline = setTimeout(() => request.destroy(new Error('the report was still open after 10 s')), 10_000);
+      request.on('error', reject);
+      request.end();
+    });
+  }
+
   it('closes an unchecked relay at the relay timeout', async () => {
     // A CSV report that never ends: a few bytes every 100 ms, each well within the upstream timeout.
     const upstream = await stallingUpstream((response) => {
@@ -261,22 +279,29 @@ describe('gateway upstream connections', () => {
     });
     const { server, token } = await startGateway(upstream.url, { upstreamTimeoutMs: 60_000, relayTimeoutMs: 1000 });
 
-    const outcome = await new Promise<{ status: number | undefined; bytes: number; complete: boolean }>((resolve, reject) => {
-      const request = httpRequest(`${server.url}/api/reports/r1`, { agent: false, headers: { authorization: `Bearer ${token}` } }, (response) => {
-        let bytes = 0;
-        response.on('data', (chunk: Buffer) => (bytes += chunk.length));
-        response.once('close', () => resolve({ status: response.statusCode, bytes, complete: response.complete }));
-        response.on('error', () => {});
-      });
-      request.on('error', reject);
-      request.end();
-    });
+    const outcome = await readReport(server, token);
 
     expect(outcome.status).toBe(200);
     expect(outcome.bytes).toBeGreaterThan(0);
     expect(outcome.complete).toBe(false);
     await upstream.closed;
     await expect.poll(() => messages(server)).toContain('relay of the upstream response body timed out; connection closed');
+    // One warning for the timeout, and none from Fastify for the ended stream.
+    const warnings = server.logs.map((line) => JSON.parse(line) as LogEntry & { level: number; reqId?: string }).filter((entry) => entry.level >= 40 && entry.reqId !== undefined);
+    expect(warnings.map((entry) => entry.msg)).toEqual(['relay of the upstream response body timed out; connection closed']);
+  });
+
+  it('relays a streamed body that ends in time', async () => {
+    const upstream = await stallingUpstream((response) => {
+      response.writeHead(200, { 'content-type': 'text/csv' }).write('a,b\n');
+      setTimeout(() => response.end('1,2\n'), 200);
+    });
+    const { server, token } = await startGateway(upstream.url, { upstreamTimeoutMs: 60_000, relayTimeoutMs: 1000 });
+
+    const outcome = await readReport(server, token);
+
+    expect(outcome).toEqual({ status: 200, bytes: 8, complete: true });
+    expect(messages(server)).not.toContain('relay of the upstream response body timed out; connection closed');
   });
 
   it('rejects an untrusted upstream certificate', async () => {
