@@ -89,8 +89,8 @@ export interface ForwardOptions {
   upstreamHost: string;
   /** Path prefix of the upstream base URL, without a trailing slash. */
   upstreamPrefix: string;
-  /** Limits on the upstream response bodies that the gateway reads to check them. */
-  responseLimits: Omit<ResponseCheckOptions, 'relayedHeaders'>;
+  /** Limits on the upstream response bodies, and the headers relayed with them. */
+  responseCheck: ResponseCheckOptions;
   /** Signs the identity assertion that goes with each forwarded request, or undefined when the upstream takes none. */
   identitySigner: IdentityAssertionSigner | undefined;
 }
@@ -168,7 +168,7 @@ export async function forward(
     return reply.send(emptyBody(request.method));
   }
 
-  relayUpstreamResponse(request, reply, upstream, policy.responses, { ...options.responseLimits, relayedHeaders: clientResponseHeaders });
+  relayUpstreamResponse(request, reply, upstream, policy.responses, options.responseCheck);
   return reply;
 }
 
@@ -236,7 +236,8 @@ function upstreamRequestHeaders(
   return headers;
 }
 
-function clientResponseHeaders(incoming: IncomingHttpHeaders): IncomingHttpHeaders {
+/** Returns the upstream response headers that the caller receives. */
+export function clientResponseHeaders(incoming: IncomingHttpHeaders): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
   const perConnection = connectionOptions(incoming.connection);
 

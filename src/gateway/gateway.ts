@@ -16,7 +16,7 @@ import type { Account } from '../store/account-repository.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { authenticate, rejectCredentialsInQuery, type AuthenticationDependencies } from './authenticate.js';
 import { authorize } from './authorize.js';
-import { forward, upstreamPath } from './forward.js';
+import { clientResponseHeaders, forward, upstreamPath } from './forward.js';
 import { createUpstreamPool } from './upstream-client.js';
 import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
 import { enforceBindings } from './object-binding.js';
@@ -119,7 +119,12 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     upstream: pool,
     upstreamHost: upstream.host,
     upstreamPrefix,
-    responseLimits: { limitBytes: options.responseLimitBytes, timeoutMs: options.upstreamTimeoutMs, relayTimeoutMs: options.relayTimeoutMs },
+    responseCheck: {
+      limitBytes: options.responseLimitBytes,
+      timeoutMs: options.upstreamTimeoutMs,
+      relayTimeoutMs: options.relayTimeoutMs,
+      relayedHeaders: clientResponseHeaders,
+    },
     identitySigner: options.identitySigner,
   };
 
