@@ -39,8 +39,3 @@ export class CompactEd25519Signer {
     return `${signingInput}.${signature.toString('base64url')}`;
   }
 }
-
-/** Signs `payload` as a compact JWS with `header` as its protected header. */
-export function signCompactEd25519(header: Record<string, unknown>, payload: Record<string, unknown>, key: Ed25519SigningKey): string {
-  return new CompactEd25519Signer(header, key).sign(payload);
-}
