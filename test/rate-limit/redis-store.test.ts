@@ -11,9 +11,8 @@ function check(key: string, limit: number, periodMs: number, burst = limit): Lim
 }
 
 /**
- * Runs `body` with a store on a client of its own, whose script is already
- * loaded, so each script call after that is one EVALSHA, and returns the
- * script calls that `body` made.
+ * Runs `body` with a store on a client of its own, whose script is loaded
+ * already, and returns the script calls (one EVALSHA each) that `body` made.
  */
 async function scriptCallsOf(body: (store: RedisRateLimitStore) => Promise<void>): Promise<Command[]> {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
@@ -120,18 +119,18 @@ describe('Redis store', () => {
     expect(decisions.map((decision) => decision.results[0]?.remaining)).toEqual([99, 98]);
   });
 
-  it('refunds consumers of a refused request', async () => {
+  it('refunds consumers of a denied request', async () => {
     const user = check(`sub=${randomUUID()}|orders`, 10, 60_000);
     const address = check(`ip=${randomUUID()}|global`, 1, 60_000);
 
     const admitted = await stores[0]!.consume([user, address]);
-    const refused = await stores[1]!.consume([user, address]);
-    // The refund goes out on the refusing store's connection, ahead of this call.
+    const denied = await stores[1]!.consume([user, address]);
+    // The refund goes out on the denying store's connection, ahead of this call.
     const next = await stores[1]!.consume([user]);
 
     expect(admitted.allowed).toBe(true);
-    expect(refused.allowed).toBe(false);
-    expect(refused.results.map((result) => result.allowed)).toEqual([true, false]);
+    expect(denied.allowed).toBe(false);
+    expect(denied.results.map((result) => result.allowed)).toEqual([true, false]);
     expect(next.results[0]?.remaining).toBe(8);
   });
 
@@ -148,7 +147,7 @@ describe('Redis store', () => {
   it('fails every request of a failed call', async () => {
     const offline = new Redis(REDIS_URL, { lazyConnect: true, enableOfflineQueue: false });
     offline.on('error', () => {
-      // The failed commands below are the point of the test.
+      // The test expects the commands below to fail.
     });
     const store = new RedisRateLimitStore(offline);
     try {
@@ -174,7 +173,7 @@ describe('Redis store', () => {
     };
     const store = new RedisRateLimitStore(client as unknown as Redis);
 
-    await expect(store.consume([check('short-reply|test', 5, 60_000)])).rejects.toThrow('returned 3 values, expected 5');
+    await expect(store.consume([check('short-reply|test', 5, 60_000)])).rejects.toThrow('returned an invalid reply: 3 values, expected 5');
   });
 
   it('keeps one consumer in one hash slot', () => {

@@ -142,7 +142,7 @@ function groupByConsumer(checks: readonly LimitCheck[]): Map<string, LimitCheck[
   return groups;
 }
 
-/** Maximum number of decisions in one script call; further decisions go in further calls. */
+/** Maximum number of decisions in one script call. Further decisions go in further calls. */
 const MAX_DECISIONS_PER_CALL = 100;
 
 type ConsumeCommand = (numberOfKeys: number, ...values: (string | number)[]) => Promise<unknown>;
@@ -184,7 +184,7 @@ function scriptInput(decisions: readonly (readonly LimitCheck[])[]): { keys: str
 function readReply(decisions: readonly (readonly LimitCheck[])[], values: readonly unknown[]): LimitResult[][] {
   const expectedLength = decisions.reduce((length, checks) => length + 1 + checks.length * 4, 0);
   if (!Array.isArray(values) || values.length !== expectedLength) {
-    throw new Error(`rate-limit script returned ${Array.isArray(values) ? values.length : 'no'} values, expected ${expectedLength}`);
+    throw new Error(`rate-limit script returned an invalid reply: ${Array.isArray(values) ? values.length : 'no'} values, expected ${expectedLength}`);
   }
 
   let offset = 0;
@@ -219,11 +219,12 @@ function decisionOf(results: LimitResult[]): RateLimitDecision {
  * consumer, so its keys share one hash slot, as a Redis Cluster and
  * sharding proxies require. A request with several consumers is decided
  * per consumer, and when one of them denies it, the charge on the others
- * is refunded, so a refused request uses up nothing.
+ * is refunded, so a denied request uses up nothing.
  */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly #redis: Redis | Cluster;
   readonly #consume: ConsumeCommand;
+  readonly #refund: ConsumeCommand;
   /** Checks waiting for the next script calls, by consumer. */
   #queues = new Map<string, QueuedChecks[]>();
 
@@ -232,7 +233,9 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.#redis.defineCommand('portcullisConsume', { lua: CONSUME_SCRIPT });
     this.#redis.defineCommand('portcullisFailure', { numberOfKeys: 1, lua: FAILURE_SCRIPT });
     this.#redis.defineCommand('portcullisRefund', { lua: REFUND_SCRIPT });
-    this.#consume = (this.#redis as unknown as Record<string, ConsumeCommand>)['portcullisConsume']!;
+    const commands = this.#redis as unknown as Record<string, ConsumeCommand>;
+    this.#consume = commands['portcullisConsume']!;
+    this.#refund = commands['portcullisRefund']!;
   }
 
   consume(checks: readonly LimitCheck[]): Promise<RateLimitDecision> {
@@ -295,9 +298,11 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   /**
-   * Rejects the request at its first failed consumer. A consumer that was
-   * charged keeps the charge: the limiter may still admit the request under
-   * the `open` failure mode, and Redis is failing anyway.
+   * Rejects the request at its first failed consumer.
+   *
+   * NOTE: a consumer charged before another consumer's call failed keeps
+   * the charge, because the limiter may still admit the request under the
+   * `open` failure mode.
    */
   #fail(queued: QueuedChecks, error: unknown): void {
     if (!queued.request.failed) {
@@ -315,8 +320,6 @@ export class RedisRateLimitStore implements RateLimitStore {
    * errs on the side of the limit.
    */
   #refundCharged(parts: readonly LimitResult[][]): void {
-    const refund = (this.#redis as unknown as Record<string, ConsumeCommand>)['portcullisRefund']!;
-
     for (const part of parts) {
       if (part.length === 0 || !part.every((result) => result.allowed)) {
         continue;
@@ -326,8 +329,8 @@ export class RedisRateLimitStore implements RateLimitStore {
       for (const { check } of part) {
         intervals.set(redisKey(check.key), (check.rate.periodMs * 1000) / check.rate.limit);
       }
-      refund.call(this.#redis, intervals.size, ...intervals.keys(), ...intervals.values()).catch(() => {
-        // The charge stays, as described above.
+      this.#refund.call(this.#redis, intervals.size, ...intervals.keys(), ...intervals.values()).catch(() => {
+        // The charge stays, which errs on the side of the limit.
       });
     }
   }
