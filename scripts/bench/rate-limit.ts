@@ -92,9 +92,10 @@ async function main(): Promise<void> {
   const flexibleMemory = new RateLimiterMemory({ points: LIMIT, duration: 1 });
   results.push(await runAsync('rate-limiter-flexible RateLimiterMemory', (index) => flexibleMemory.consume(keys[index]!)));
 
-  // Each client as its limiter is used: the Portcullis store puts the
-  // decisions of one event-loop turn into one script call itself, and
-  // rate-limiter-flexible leaves that to ioredis's automatic pipelining.
+  // Each client is set up as its limiter uses it. The Portcullis store puts
+  // one consumer's checks from one event-loop turn into one script call
+  // itself, and rate-limiter-flexible leaves batching to ioredis's
+  // automatic pipelining.
   const ours = new Redis(values.redis);
   const theirs = new Redis(values.redis, { enableAutoPipelining: true });
   await ours.ping();

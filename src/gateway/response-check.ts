@@ -116,7 +116,7 @@ async function relayUndeclared(reply: FastifyReply, upstream: UpstreamResponse, 
  *
  * The upstream timeout bounds the gap between two chunks, and the relay
  * timeout the whole body, so an upstream that keeps sending a few bytes
- * cannot hold the connections for longer.
+ * cannot hold the connections past the relay timeout.
  */
 function relayUnchecked(reply: FastifyReply, upstream: UpstreamResponse, options: ResponseCheckOptions): Pending<void> {
   return andThen(upstream.body.started(options), () => {
@@ -133,6 +133,9 @@ function relayUnchecked(reply: FastifyReply, upstream: UpstreamResponse, options
  * upstream is slow to send it or the caller slow to read it. The caller
  * already has the response head, so its connection is closed, and the
  * upstream request is aborted with the stream.
+ *
+ * NOTE: one deadline applies to every upstream and route, so event streams
+ * and long downloads need `gateway.relayTimeoutMs` raised for all of them.
  */
 function endRelayAfter(reply: FastifyReply, body: Readable, timeoutMs: number): void {
   const timer = setTimeout(() => {

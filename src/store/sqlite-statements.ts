@@ -7,7 +7,7 @@ const MAX_STATEMENTS = 128;
 /**
  * Longest SQL text whose statement is kept, in characters. Multi-row
  * inserts, such as the audit trail's batches, have a text for each row
- * count and a large statement each, and run too rarely to gain.
+ * count and a large statement each, and run too rarely to gain from reuse.
  */
 const MAX_KEPT_SQL_LENGTH = 1000;
 
