@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 
 import { interactionRoutes, type InteractionDependencies } from './interactions.js';
 import { ROUTES } from './provider.js';
+import { oauthRequests } from './request-storage.js';
 import { STYLESHEET, STYLESHEET_PATH } from './views/layout.js';
 
 export interface AuthorizationServerOptions extends InteractionDependencies {
@@ -149,5 +150,5 @@ async function delegate(
       name.toLowerCase().startsWith('access-control-') ? response : setHeader(name, value);
   }
 
-  await callback(request.raw, response);
+  await oauthRequests.track(() => callback(request.raw, response));
 }

@@ -4,9 +4,9 @@
  * once, and a database read or a signature check returns a promise.
  *
  * The request path passes such values on without wrapping them in promises.
- * Once oidc-provider has served its first request, Node.js 20 runs an
- * AsyncLocalStorage hook for every promise in the process, so a promise
- * costs more than many of the checks that would create one.
+ * A promise costs more than many of the checks that would create one, and
+ * while oidc-provider serves a request, Node.js 20 also runs an
+ * AsyncLocalStorage hook for every promise in the process.
  */
 
 /** A value now, or a promise of it. */

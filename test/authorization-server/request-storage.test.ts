@@ -1,0 +1,101 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { StorageGate, oauthRequests } from '../../src/authorization-server/request-storage.js';
+import { runCli } from '../support/cli.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/** Returns a promise and the function that resolves it. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((settle) => {
+    resolve = settle;
+  });
+  return { promise, resolve };
+}
+
+/**
+ * Starts `storage.run(store)` with a continuation that waits for `release`
+ * and then reads the store. Disabling the storage before the release makes
+ * the continuation read undefined.
+ */
+function storeAfter(storage: AsyncLocalStorage<string>, store: string, release: Promise<void>): Promise<string | undefined> {
+  return storage.run(store, () => release.then(() => storage.getStore()));
+}
+
+describe('StorageGate', () => {
+  it('disables the storage when the last request ends', async () => {
+    const storage = new AsyncLocalStorage<string>();
+    const gate = new StorageGate(storage);
+    const release = deferred();
+    const pending = storeAfter(storage, 'pending', release.promise);
+
+    await gate.track(async () => {
+      expect(gate.inFlight).toBe(1);
+    });
+    release.resolve();
+
+    expect(gate.inFlight).toBe(0);
+    expect(await pending).toBeUndefined();
+  });
+
+  it('keeps the storage while another request is in flight', async () => {
+    const storage = new AsyncLocalStorage<string>();
+    const gate = new StorageGate(storage);
+    const second = deferred();
+
+    const longer = gate.track(() => storeAfter(storage, 'second', second.promise));
+    await gate.track(async () => 'first');
+    second.resolve();
+
+    expect(await longer).toBe('second');
+    expect(gate.inFlight).toBe(0);
+  });
+
+  it('disables the storage after a request that failed', async () => {
+    const storage = new AsyncLocalStorage<string>();
+    const gate = new StorageGate(storage);
+    const release = deferred();
+    const pending = storeAfter(storage, 'pending', release.promise);
+
+    await expect(gate.track(() => Promise.reject(new Error('handler failed')))).rejects.toThrow('handler failed');
+    release.resolve();
+
+    expect(gate.inFlight).toBe(0);
+    expect(await pending).toBeUndefined();
+  });
+});
+
+describe('oidc-provider request storage', () => {
+  let server: TestServer;
+  let serviceId: string;
+  let serviceSecret: string;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    const result = await runCli(['clients', 'add', '--name', 'Service', '--json', '--data-dir', server.dataDir, '--confidential', '--grant', 'client_credentials', '--scope', 'orders:read']);
+    expect(result.code, result.stderr).toBe(0);
+    const created = JSON.parse(result.stdout) as { client_id: string; client_secret: string };
+    serviceId = created.client_id;
+    serviceSecret = created.client_secret;
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('issues tokens to concurrent requests and ends with none in flight', async () => {
+    const configuration = await client.discovery(new URL(server.issuer), serviceId, undefined, client.ClientSecretBasic(serviceSecret), {
+      execute: [client.allowInsecureRequests],
+    });
+
+    const grants = await Promise.all(Array.from({ length: 8 }, () => client.clientCredentialsGrant(configuration, { scope: 'orders:read' })));
+
+    for (const tokens of grants) {
+      expect(tokens.access_token).toMatch(/^ey/);
+      expect(tokens.expires_in).toBeGreaterThan(0);
+    }
+    expect(oauthRequests.inFlight).toBe(0);
+  });
+});
