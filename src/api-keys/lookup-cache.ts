@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 import { LruCache } from '../core/cache/lru-cache.js';
 import type { Account } from '../store/account-repository.js';
@@ -78,7 +78,7 @@ export class ApiKeyLookupCache {
 
   /** Returns the match of `value`, whose key id is `keyId`, from the cache or from a new lookup. */
   async find(value: string, keyId: string): Promise<ApiKeyMatch | undefined> {
-    const digest = createHash('sha256').update(value).digest('base64url');
+    const digest = hash('sha256', value, 'base64url');
     const startedAt = this.#now();
     const cached = this.#entries.get(digest);
     if (cached !== undefined && cached.match === undefined) {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 import type { AccessTokenClaims } from '../access-token-verifier.js';
 import type { Pending } from '../pending.js';
@@ -67,7 +67,7 @@ export class CachingTokenVerifier implements TokenVerifier {
   verify(token: string): Pending<AccessTokenClaims> {
     this.#dropEntriesOfOldKeySet();
 
-    const key = createHash('sha256').update(token).digest('base64url');
+    const key = hash('sha256', token, 'base64url');
     const cached = this.#entries.get(key);
     if (cached !== undefined && cached.claims === undefined) {
       return cached.pending;
