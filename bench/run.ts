@@ -22,13 +22,14 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 
-import { selectLoadGenerator, type LoadGenerator, type LoadResult } from './lib/load.js';
+import { selectLoadGenerator, type LoadGenerator } from './lib/load.js';
 import { ORDER_BODY, ORDER_BYTES } from './lib/order.js';
 import { buildPortcullis, obtainCredentials, startBenchPortcullis, type BenchCredentials, type StartedPortcullis } from './lib/portcullis.js';
 import { log, positiveInteger, readCommandLine, runBenchmarkCommand } from './lib/command.js';
 import { roundOrder } from './lib/rounds.js';
 import { canPinCores, startProcess, waitForPort, type ManagedProcess } from './lib/processes.js';
-import { referenceScenarios, renderErrors, renderRatioTable, renderTable, replaceSection, summarize } from './lib/report.js';
+import { cpuPerRequest, cpuReading } from './lib/cpu-time.js';
+import { referenceScenarios, renderCpuTable, renderErrors, renderRatioTable, renderTable, replaceSection, summarize, type RoundResult } from './lib/report.js';
 import { idleMemoryLine, readingOf } from './lib/targets.js';
 import { BENCH_ORIGIN } from './lib/server-env.js';
 
@@ -115,6 +116,10 @@ interface Scenario {
   rotatingHeaders?: Record<string, string>[];
   /** True when the stack applies a CORS policy, so the response must allow the benchmark origin. */
   cors: boolean;
+  /** The process that serves `url`. */
+  serverPid: number | undefined;
+  /** The upstream process behind the server, or undefined when the server is the upstream. */
+  upstreamPid: number | undefined;
 }
 
 /** Cores of the load generator and of the servers, or undefined for both when pinning is not possible. */
@@ -133,9 +138,16 @@ function nodeServer(name: string, script: string, cores: CorePlan, env: NodeJS.P
   });
 }
 
-async function startNodeServer(name: string, script: string, cores: CorePlan, env: NodeJS.ProcessEnv): Promise<string> {
-  const port = await waitForPort(nodeServer(name, script, cores, env), START_TIMEOUT_MS);
-  return `http://127.0.0.1:${port}`;
+/** A server process of the benchmark: its base URL and process id. */
+interface BenchServer {
+  url: string;
+  pid: number | undefined;
+}
+
+async function startNodeServer(name: string, script: string, cores: CorePlan, env: NodeJS.ProcessEnv): Promise<BenchServer> {
+  const managed = nodeServer(name, script, cores, env);
+  const port = await waitForPort(managed, START_TIMEOUT_MS);
+  return { url: `http://127.0.0.1:${port}`, pid: managed.child.pid };
 }
 
 /** Sends one request of a scenario and throws unless it returns the upstream's order and the expected CORS header. */
@@ -169,31 +181,37 @@ async function packageVersion(name: string): Promise<string> {
   return manifest.version;
 }
 
-function buildScenarios(urls: Record<string, string>, credentials: BenchCredentials): Scenario[] {
+function buildScenarios(servers: Record<string, BenchServer>, credentials: BenchCredentials): Scenario[] {
+  const upstream = servers['upstream']!;
+  const at = (name: string, path: string) => {
+    const server = servers[name]!;
+    const direct = server === upstream;
+    return { url: `${server.url}${path}`, serverPid: server.pid, upstreamPid: direct ? undefined : upstream.pid };
+  };
   const bearer = { origin: BENCH_ORIGIN, authorization: `Bearer ${credentials.accessToken}` };
   const apiKey = { origin: BENCH_ORIGIN, 'x-api-key': credentials.apiKey };
   const rotating = credentials.rotatingTokens.map((token) => ({ origin: BENCH_ORIGIN, authorization: `Bearer ${token}` }));
   return [
-    { label: '1. direct to the upstream', url: `${urls['upstream']}/orders`, headers: bearer, cors: false },
-    { label: '2a. bare node:http proxy, no checks', url: `${urls['bare']}/api/orders`, headers: bearer, cors: false },
-    { label: '2b. bare node:http proxy + jose JWT', url: `${urls['bareJwt']}/api/orders`, headers: bearer, cors: false },
-    { label: '2c. bare node:http server forwarding through an undici pool, no checks', url: `${urls['bareUndici']}/api/orders`, headers: bearer, cors: false },
-    { label: '3. Express + helmet + cors + express-rate-limit + jose + http-proxy-middleware', url: `${urls['express']}/api/orders`, headers: bearer, cors: true },
-    { label: '4. Fastify + helmet + cors + rate-limit + reply-from + jose', url: `${urls['fastify']}/api/orders`, headers: bearer, cors: true },
-    { label: '5a. Portcullis, JWT, memory rate limit', url: `${urls['portcullis']}/api/orders`, headers: bearer, cors: true },
+    { label: '1. direct to the upstream', ...at('upstream', '/orders'), headers: bearer, cors: false },
+    { label: '2a. bare node:http proxy, no checks', ...at('bare', '/api/orders'), headers: bearer, cors: false },
+    { label: '2b. bare node:http proxy + jose JWT', ...at('bareJwt', '/api/orders'), headers: bearer, cors: false },
+    { label: '2c. bare node:http server forwarding through an undici pool, no checks', ...at('bareUndici', '/api/orders'), headers: bearer, cors: false },
+    { label: '3. Express + helmet + cors + express-rate-limit + jose + http-proxy-middleware', ...at('express', '/api/orders'), headers: bearer, cors: true },
+    { label: '4. Fastify + helmet + cors + rate-limit + reply-from + jose', ...at('fastify', '/api/orders'), headers: bearer, cors: true },
+    { label: '5a. Portcullis, JWT, memory rate limit', ...at('portcullis', '/api/orders'), headers: bearer, cors: true },
     {
       label: `5b. Portcullis, ${rotating.length.toLocaleString('en-US')} distinct JWTs in rotation`,
-      url: `${urls['portcullis']}/api/orders`,
+      ...at('portcullis', '/api/orders'),
       headers: bearer,
       rotatingHeaders: rotating,
       cors: true,
     },
-    { label: '5c. Portcullis, JWT, token cache off', url: `${urls['portcullisNoCache']}/api/orders`, headers: bearer, cors: true },
-    { label: '5d. Portcullis, JWT, OpenAPI validation off', url: `${urls['portcullisNoValidation']}/api/orders`, headers: bearer, cors: true },
-    { label: '5e. Portcullis, JWT, identity assertion off', url: `${urls['portcullisUnsigned']}/api/orders`, headers: bearer, cors: true },
-    { label: '5f. Portcullis, JWT, response checks off', url: `${urls['portcullisUnchecked']}/api/orders`, headers: bearer, cors: true },
-    { label: '6. Portcullis, API key, memory rate limit', url: `${urls['portcullis']}/api/orders`, headers: apiKey, cors: true },
-    { label: '7. Portcullis, JWT, Redis rate limit', url: `${urls['portcullisRedis']}/api/orders`, headers: bearer, cors: true },
+    { label: '5c. Portcullis, JWT, token cache off', ...at('portcullisNoCache', '/api/orders'), headers: bearer, cors: true },
+    { label: '5d. Portcullis, JWT, OpenAPI validation off', ...at('portcullisNoValidation', '/api/orders'), headers: bearer, cors: true },
+    { label: '5e. Portcullis, JWT, identity assertion off', ...at('portcullisUnsigned', '/api/orders'), headers: bearer, cors: true },
+    { label: '5f. Portcullis, JWT, response checks off', ...at('portcullisUnchecked', '/api/orders'), headers: bearer, cors: true },
+    { label: '6. Portcullis, API key, memory rate limit', ...at('portcullis', '/api/orders'), headers: apiKey, cors: true },
+    { label: '7. Portcullis, JWT, Redis rate limit', ...at('portcullisRedis', '/api/orders'), headers: bearer, cors: true },
   ];
 }
 
@@ -207,7 +225,8 @@ async function measure(options: Options, directory: string): Promise<void> {
   log('building Portcullis (npm run build), so that it runs as in production');
   await buildPortcullis(REPOSITORY_ROOT);
 
-  const upstreamUrl = await startNodeServer('upstream', 'bench/servers/upstream.ts', cores, {});
+  const upstream = await startNodeServer('upstream', 'bench/servers/upstream.ts', cores, {});
+  const upstreamUrl = upstream.url;
   const dataDir = join(directory, 'data');
   const common = { cores: cores.servers, directory, dataDir, upstreamUrl, profileDirectory: options.profileDirectory, startTimeoutMs: START_TIMEOUT_MS };
   const variant = { store: 'memory', redisUrl: options.redisUrl, tokenCache: true, validateRequests: true, identityAssertion: true, checkResponses: true } as const;
@@ -253,10 +272,10 @@ async function measure(options: Options, directory: string): Promise<void> {
     BENCH_ISSUER: issuing.issuer,
     BENCH_AUDIENCE: `${issuing.issuer}/api`,
   };
-  const urls: Record<string, string> = {
-    upstream: upstreamUrl,
-    portcullis: portcullis.url,
-    ...Object.fromEntries(Object.entries(started).map(([name, instance]) => [name, instance.url])),
+  const servers: Record<string, BenchServer> = {
+    upstream,
+    portcullis: { url: portcullis.url, pid: portcullis.pid },
+    ...Object.fromEntries(Object.entries(started).map(([name, instance]) => [name, { url: instance.url, pid: instance.pid }])),
     bare: await startNodeServer('bare proxy', 'bench/servers/bare-proxy.ts', cores, { BENCH_UPSTREAM_URL: upstreamUrl }),
     bareJwt: await startNodeServer('bare proxy with JWT', 'bench/servers/bare-proxy.ts', cores, { ...verificationEnv, BENCH_VERIFY_JWT: '1' }),
     bareUndici: await startNodeServer('bare proxy on undici', 'bench/servers/bare-proxy.ts', cores, { BENCH_UPSTREAM_URL: upstreamUrl, BENCH_CLIENT: 'undici' }),
@@ -265,7 +284,7 @@ async function measure(options: Options, directory: string): Promise<void> {
   };
 
   // The direct and bare proxy scenarios stay in every run: the ratios are relative to them.
-  const scenarios = buildScenarios(urls, credentials).filter((scenario) => {
+  const scenarios = buildScenarios(servers, credentials).filter((scenario) => {
     const id = scenario.label.slice(0, scenario.label.indexOf('.'));
     return options.only === undefined || id === '1' || id === '2a' || options.only.has(id);
   });
@@ -291,13 +310,16 @@ async function measure(options: Options, directory: string): Promise<void> {
   }
 
   const loadBefore = loadAverage();
-  const rounds: LoadResult[][] = scenarios.map(() => []);
+  const rounds: RoundResult[][] = scenarios.map(() => []);
   for (let round = 1; round <= options.rounds; round += 1) {
     for (const index of roundOrder(scenarios.length, round, options.rounds)) {
       const scenario = scenarios[index]!;
+      const pids = [scenario.serverPid, scenario.upstreamPid];
+      const before = cpuReading(pids);
       const result = await load(scenario, options.seconds);
-      rounds[index]!.push(result);
-      log(`round ${round}/${options.rounds}: ${scenario.label}: ${result.requestsPerSecond.toFixed(0)} requests/s`);
+      const [serverCpu, upstreamCpu] = cpuPerRequest(before, cpuReading(pids), result.requestsPerSecond * options.seconds);
+      rounds[index]!.push({ ...result, serverCpuMicroseconds: serverCpu, upstreamCpuMicroseconds: upstreamCpu });
+      log(`round ${round}/${options.rounds}: ${scenario.label}: ${result.requestsPerSecond.toFixed(0)} requests/s, server CPU ${serverCpu?.toFixed(0) ?? 'n/a'} µs per request`);
     }
   }
 
@@ -305,8 +327,9 @@ async function measure(options: Options, directory: string): Promise<void> {
   const summaries = scenarios.map((scenario, index) => summarize(scenario.label, rounds[index]!));
   const table = renderTable(summaries, summaries[0]!, summaries[1]!);
   const ratios = renderRatioTable(summaries, referenceScenarios(summaries));
+  const cpuTable = renderCpuTable(summaries, summaries[1]!);
   const errors = renderErrors(summaries);
-  process.stdout.write(`\n${table}\n\n${ratios}\n`);
+  process.stdout.write(`\n${table}\n\n${ratios}\n\n${cpuTable}\n`);
   if (errors !== '') {
     process.stdout.write(`\nErrors during the measurement:\n${errors}\n`);
   }
@@ -353,6 +376,14 @@ async function measure(options: Options, directory: string): Promise<void> {
     'verifying proxy (2b). For p50 and p99, a ratio above 1 means slower than that scenario.',
     '',
     ratios,
+    '',
+    'CPU time per request, the median of the rounds: the user and system time that each server process',
+    '(all its threads) used during a round, from /proc, divided by the requests of that round. It shows',
+    'how a scenario\'s time splits between the gateway or proxy and the upstream. With both on one core,',
+    'the requests/s follow from their total, so the last column, the bare proxy\'s total divided by the',
+    'scenario\'s, comes close to the requests/s ratio to the bare proxy when core 1 was the limit.',
+    '',
+    cpuTable,
     '',
     ...(errors === '' ? [] : ['Errors during the measurement:', '', errors, '']),
     readingOf(summaries),

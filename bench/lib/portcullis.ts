@@ -134,6 +134,8 @@ export interface StartPortcullisOptions {
 export interface StartedPortcullis {
   url: string;
   issuer: string;
+  /** Process id of the instance. */
+  pid: number | undefined;
   /** Resident set size of the process, in bytes, from /proc. */
   residentSetSize(): number;
 }
@@ -171,7 +173,7 @@ export async function startBenchPortcullis(options: StartPortcullisOptions): Pro
   }
 
   const pid = managed.child.pid;
-  return { url, issuer, residentSetSize: () => (pid === undefined ? Number.NaN : residentSetSize(pid)) };
+  return { url, issuer, pid, residentSetSize: () => (pid === undefined ? Number.NaN : residentSetSize(pid)) };
 }
 
 /** Reads VmRSS of a process from /proc, in bytes. */

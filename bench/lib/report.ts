@@ -6,9 +6,17 @@ import { readFile, writeFile } from 'node:fs/promises';
 
 import type { LoadResult } from './load.js';
 
+/** One round of a scenario: the load generator's result and the CPU time of the processes behind it. */
+export interface RoundResult extends LoadResult {
+  /** CPU time of the gateway or proxy per request, in microseconds. In the direct scenario, the server is the upstream. */
+  serverCpuMicroseconds?: number | undefined;
+  /** CPU time of the upstream per request, in microseconds, for scenarios that go through a gateway or proxy. */
+  upstreamCpuMicroseconds?: number | undefined;
+}
+
 export interface ScenarioSummary {
   label: string;
-  rounds: LoadResult[];
+  rounds: RoundResult[];
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
@@ -16,6 +24,10 @@ export interface ScenarioSummary {
   spreadPercent: number;
   non2xx: number;
   socketErrors: number;
+  /** Median of the rounds' server CPU time per request, in microseconds, or undefined when a round has none. */
+  serverCpuMicroseconds: number | undefined;
+  /** Median of the rounds' upstream CPU time per request, in microseconds, or undefined when a round has none. */
+  upstreamCpuMicroseconds: number | undefined;
 }
 
 export function median(values: readonly number[]): number {
@@ -24,8 +36,13 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+/** Returns the median of the values, or undefined when any of them is missing. */
+function medianOfAll(values: ReadonlyArray<number | undefined>): number | undefined {
+  return values.length === 0 || values.some((value) => value === undefined) ? undefined : median(values as number[]);
+}
+
 /** Reduces the rounds of one scenario to the median of each metric and the spread of requests per second. */
-export function summarize(label: string, rounds: LoadResult[]): ScenarioSummary {
+export function summarize(label: string, rounds: RoundResult[]): ScenarioSummary {
   const perSecond = rounds.map((round) => round.requestsPerSecond);
   const requestsPerSecond = median(perSecond);
   return {
@@ -37,6 +54,8 @@ export function summarize(label: string, rounds: LoadResult[]): ScenarioSummary 
     spreadPercent: requestsPerSecond === 0 ? 0 : ((Math.max(...perSecond) - Math.min(...perSecond)) / requestsPerSecond) * 100,
     non2xx: rounds.reduce((sum, round) => sum + round.non2xx, 0),
     socketErrors: rounds.reduce((sum, round) => sum + round.socketErrors, 0),
+    serverCpuMicroseconds: medianOfAll(rounds.map((round) => round.serverCpuMicroseconds)),
+    upstreamCpuMicroseconds: medianOfAll(rounds.map((round) => round.upstreamCpuMicroseconds)),
   };
 }
 
@@ -97,6 +116,45 @@ export function renderRatioTable(summaries: readonly ScenarioSummary[], referenc
       ratio(summary.p99Ms, reference.p99Ms),
     ]);
     lines.push(`| ${summary.label} | ${cells.join(' | ')} |`);
+  }
+
+  return lines.join('\n');
+}
+
+function microseconds(value: number | undefined): string {
+  return value === undefined ? 'n/a' : `${value.toFixed(0)} µs`;
+}
+
+/** CPU time per request of a scenario's processes together: the server's and, behind a gateway or proxy, the upstream's. */
+function totalCpu(summary: ScenarioSummary): number | undefined {
+  if (summary.serverCpuMicroseconds === undefined) {
+    return undefined;
+  }
+  return summary.serverCpuMicroseconds + (summary.upstreamCpuMicroseconds ?? 0);
+}
+
+/**
+ * Renders the CPU time per request of each scenario's server and upstream
+ * as a markdown table. The last column divides the total of `ceiling` by
+ * the scenario's total: the requests/s ratio to `ceiling` that the scenario
+ * would reach if CPU time on the servers' core were all that limited it.
+ */
+export function renderCpuTable(summaries: readonly ScenarioSummary[], ceiling: ScenarioSummary): string {
+  const lines = [
+    '| scenario | gateway or proxy | upstream | both | bare proxy\'s both ÷ this |',
+    '| --- | ---: | ---: | ---: | ---: |',
+  ];
+  const ceilingTotal = totalCpu(ceiling);
+
+  for (const summary of summaries) {
+    const total = totalCpu(summary);
+    // Only the direct scenario has a server reading and no upstream reading: its server is the upstream.
+    const direct = summary.serverCpuMicroseconds !== undefined && summary.upstreamCpuMicroseconds === undefined;
+    const share = ceilingTotal === undefined || total === undefined || total === 0 ? 'n/a' : (ceilingTotal / total).toFixed(2);
+    lines.push(
+      `| ${summary.label} | ${direct ? '—' : microseconds(summary.serverCpuMicroseconds)} | ` +
+        `${microseconds(direct ? summary.serverCpuMicroseconds : summary.upstreamCpuMicroseconds)} | ${microseconds(total)} | ${share} |`,
+    );
   }
 
   return lines.join('\n');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { referenceScenarios, renderRatioTable, summarize } from '../../bench/lib/report.js';
+import { referenceScenarios, renderCpuTable, renderRatioTable, summarize } from '../../bench/lib/report.js';
 
 function scenario(label: string, requestsPerSecond: number, p50Ms: number, p99Ms: number) {
   return summarize(label, [{ requestsPerSecond, p50Ms, p99Ms, non2xx: 0, socketErrors: 0 }]);
@@ -45,5 +45,35 @@ describe('benchmark ratio table', () => {
       { name: '2b', summary: verifying },
     ]);
     expect(referenceScenarios([direct, bare, gateway]).map((reference) => reference.name)).toEqual(['1', '2a']);
+  });
+});
+
+describe('benchmark CPU table', () => {
+  function measured(label: string, serverCpuMicroseconds: number | undefined, upstreamCpuMicroseconds: number | undefined) {
+    return summarize(label, [
+      { requestsPerSecond: 100, p50Ms: 1, p99Ms: 2, non2xx: 0, socketErrors: 0, serverCpuMicroseconds, upstreamCpuMicroseconds },
+      { requestsPerSecond: 100, p50Ms: 1, p99Ms: 2, non2xx: 0, socketErrors: 0, serverCpuMicroseconds: (serverCpuMicroseconds ?? 0) * 3, upstreamCpuMicroseconds },
+      { requestsPerSecond: 100, p50Ms: 1, p99Ms: 2, non2xx: 0, socketErrors: 0, serverCpuMicroseconds, upstreamCpuMicroseconds },
+    ]);
+  }
+
+  it('sums the processes and divides the bare proxy by each', () => {
+    const direct = measured('1. direct', 30, undefined);
+    const bare = measured('2a. bare', 120, 30);
+    const gateway = measured('5a. gateway', 270, 30);
+
+    const lines = renderCpuTable([direct, bare, gateway], bare).split('\n');
+
+    expect(lines[0]).toBe("| scenario | gateway or proxy | upstream | both | bare proxy's both ÷ this |");
+    expect(lines[2]).toBe('| 1. direct | — | 30 µs | 30 µs | 5.00 |');
+    expect(lines[3]).toBe('| 2a. bare | 120 µs | 30 µs | 150 µs | 1.00 |');
+    expect(lines[4]).toBe('| 5a. gateway | 270 µs | 30 µs | 300 µs | 0.50 |');
+  });
+
+  it('marks a scenario without readings', () => {
+    const bare = measured('2a. bare', 120, 30);
+    const unread = measured('5a. gateway', undefined, undefined);
+
+    expect(renderCpuTable([unread], bare).split('\n')[2]).toBe('| 5a. gateway | n/a | n/a | n/a | n/a |');
   });
 });
