@@ -81,11 +81,11 @@ const PREFLIGHT_MAX_AGE_SECONDS = 600;
  * validate → forward. Every step fails closed: an error in any of them ends
  * the request with a problem response, and nothing reaches the upstream.
  *
- * NOTE: BENCHMARKS.md puts the gateway at about half the requests/s of a
- * bare node:http proxy, far from its 0.85 target. Of about 186 µs of CPU
- * time per request in a quiet run, the identity assertion takes about 24,
- * the response check about 19, Fastify and undici about 60, and the other
- * checks and the upstream's share the rest.
+ * NOTE: BENCHMARKS.md puts the gateway at 0.5 to 0.8 of the requests/s
+ * of a bare node:http proxy in recorded runs, short of its 0.85 target. Of
+ * about 186 µs of CPU time per request in a quiet run, the identity
+ * assertion takes about 24, the response check about 19, Fastify and
+ * undici about 60, and the other checks and the upstream's share the rest.
  */
 export async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
   const upstream = new URL(options.upstreamUrl);
