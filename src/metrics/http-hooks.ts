@@ -14,12 +14,26 @@ function isDatabaseError(error: Error & { code?: unknown }): boolean {
   return error.name === 'SqliteError' || (typeof error.code === 'string' && error.code.startsWith('SQLITE_'));
 }
 
-/** Counts every response of `app` by route template and status, and every database error a request raises. */
+/**
+ * Counts every response of `app` by route template and status, and every
+ * database error a request raises.
+ *
+ * A response is counted when its connection closes, once its head was
+ * sent. Fastify's onResponse hook would miss a relay that the gateway cut
+ * off at its relay timeout, whose head went out with its status but whose
+ * body never finished. A request that ends before any response head, such
+ * as one whose caller left first, is not counted.
+ */
 export function installMetricsHooks(app: FastifyInstance, metrics: Metrics): void {
   app.decorate('metrics', metrics);
 
-  app.addHook('onResponse', async (request, reply) => {
-    metrics.countRequest(request.method, request.routeOptions.url, reply.statusCode);
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.raw.once('close', () => {
+      if (reply.raw.headersSent) {
+        metrics.countRequest(request.method, request.routeOptions.url, reply.raw.statusCode);
+      }
+    });
+    done();
   });
 
   app.addHook('onError', async (_request, _reply, error) => {

@@ -12,6 +12,7 @@ import { createUser } from '../support/accounts.js';
 import { writeConfigFile } from '../support/config-file.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { parseSamples, sampleValue } from '../metrics/prometheus-text.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/response-checks.yaml', import.meta.url));
 
@@ -47,8 +48,12 @@ describe('gateway upstream connections', () => {
     }
   });
 
-  async function startGateway(upstreamUrl: string, gateway: Record<string, unknown> = {}): Promise<{ server: TestServer; token: string }> {
-    const config = await writeConfigFile({ gateway: { upstreamUrl, openapi: FIXTURE, ...gateway }, rateLimit: { flows: [] } });
+  async function startGateway(
+    upstreamUrl: string,
+    gateway: Record<string, unknown> = {},
+    settings: Record<string, unknown> = {},
+  ): Promise<{ server: TestServer; token: string }> {
+    const config = await writeConfigFile({ gateway: { upstreamUrl, openapi: FIXTURE, ...gateway }, rateLimit: { flows: [] }, ...settings });
     const server = await startTestServer({ config });
     cleanups.push(() => server.close());
     const token = (await obtainTokens(server, await createUser(server, 'connection_user'))).tokens.access_token;
@@ -289,6 +294,26 @@ describe('gateway upstream connections', () => {
     // One warning for the timeout, and none from Fastify for the ended stream.
     const warnings = server.logs.map((line) => JSON.parse(line) as LogEntry & { level: number; reqId?: string }).filter((entry) => entry.level >= 40 && entry.reqId !== undefined);
     expect(warnings.map((entry) => entry.msg)).toEqual(['relay of the upstream response body timed out; connection closed']);
+  });
+
+  it('counts a relay closed at the relay timeout', async () => {
+    const upstream = await stallingUpstream((response) => {
+      response.writeHead(200, { 'content-type': 'text/csv' }).write('a,b\n');
+      const timer = setInterval(() => response.write('1,2\n'), 100);
+      response.once('close', () => clearInterval(timer));
+    });
+    const metrics = { enabled: true, host: '127.0.0.1', port: 0 };
+    const { server, token } = await startGateway(upstream.url, { upstreamTimeoutMs: 60_000, relayTimeoutMs: 1000 }, { metrics });
+    const counted = async () => {
+      const response = await fetch(server.running.observability.metricsServer?.url ?? '');
+      const samples = parseSamples(await response.text());
+      return sampleValue(samples, 'portcullis_http_requests_total', { method: 'GET', route: '/api/reports/:id', status: '200' });
+    };
+
+    const outcome = await readReport(server, token);
+
+    expect(outcome.complete).toBe(false);
+    await expect.poll(counted).toBe(1);
   });
 
   it('relays a streamed body that ends in time', async () => {
