@@ -163,10 +163,9 @@ export async function startBenchPortcullis(options: StartPortcullisOptions): Pro
   });
   await waitForHttp(managed, `${url}/`, options.startTimeoutMs);
 
-  // oidc-provider keeps each OAuth request in an AsyncLocalStorage, and from
-  // its first request on, Node.js 20 runs a promise hook for every promise in
-  // the process. A deployed instance serves OAuth requests, so every
-  // instance here serves one, including those whose tokens come from another.
+  // A deployed instance serves OAuth requests besides the gateway's, so
+  // every instance here serves one before the load, including those whose
+  // tokens come from another instance.
   const discovery = await fetch(`${url}/.well-known/openid-configuration`);
   if (!discovery.ok) {
     throw new Error(`Portcullis (${options.variant.name}) returned HTTP ${discovery.status} for its discovery document`);

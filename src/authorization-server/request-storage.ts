@@ -33,7 +33,14 @@ export class StorageGate {
     return this.#inFlight;
   }
 
-  /** Runs `handle` as one request in flight and disables the storage when none is left. */
+  /**
+   * Runs `handle` as one request in flight and disables the storage when none is left.
+   *
+   * NOTE: checked on Node.js 20, whose AsyncLocalStorage runs on async_hooks
+   * and whose `run()` enables a disabled storage again. Node.js 24 builds
+   * AsyncLocalStorage on AsyncContextFrame, where the hooks this saves do
+   * not exist. The gate is not checked there.
+   */
   async track<T>(handle: () => Promise<T>): Promise<T> {
     this.#inFlight += 1;
     try {
@@ -48,7 +55,7 @@ export class StorageGate {
 }
 
 if (!(providerStorage instanceof AsyncLocalStorage)) {
-  throw new Error('oidc-provider/lib/helpers/als.js does not export an AsyncLocalStorage, so this oidc-provider version is not supported');
+  throw new Error('oidc-provider/lib/helpers/als.js does not export an AsyncLocalStorage; install the oidc-provider version that package-lock.json names');
 }
 
 /**
