@@ -116,6 +116,8 @@ interface Scenario {
   rotatingHeaders?: Record<string, string>[];
   /** True when the stack applies a CORS policy, so the response must allow the benchmark origin. */
   cors: boolean;
+  /** True when `url` is the upstream itself. */
+  direct: boolean;
   /** The process that serves `url`. */
   serverPid: number | undefined;
   /** The upstream process behind the server, or undefined when the server is the upstream. */
@@ -186,7 +188,7 @@ function buildScenarios(servers: Record<string, BenchServer>, credentials: Bench
   const at = (name: string, path: string) => {
     const server = servers[name]!;
     const direct = server === upstream;
-    return { url: `${server.url}${path}`, serverPid: server.pid, upstreamPid: direct ? undefined : upstream.pid };
+    return { url: `${server.url}${path}`, direct, serverPid: server.pid, upstreamPid: direct ? undefined : upstream.pid };
   };
   const bearer = { origin: BENCH_ORIGIN, authorization: `Bearer ${credentials.accessToken}` };
   const apiKey = { origin: BENCH_ORIGIN, 'x-api-key': credentials.apiKey };
@@ -317,14 +319,14 @@ async function measure(options: Options, directory: string): Promise<void> {
       const pids = [scenario.serverPid, scenario.upstreamPid];
       const before = cpuReading(pids);
       const result = await load(scenario, options.seconds);
-      const [serverCpu, upstreamCpu] = cpuPerRequest(before, cpuReading(pids), result.requestsPerSecond * options.seconds);
+      const [serverCpu, upstreamCpu] = cpuPerRequest(before, cpuReading(pids), result.requests);
       rounds[index]!.push({ ...result, serverCpuMicroseconds: serverCpu, upstreamCpuMicroseconds: upstreamCpu });
       log(`round ${round}/${options.rounds}: ${scenario.label}: ${result.requestsPerSecond.toFixed(0)} requests/s, server CPU ${serverCpu?.toFixed(0) ?? 'n/a'} µs per request`);
     }
   }
 
   const loadAfter = loadAverage();
-  const summaries = scenarios.map((scenario, index) => summarize(scenario.label, rounds[index]!));
+  const summaries = scenarios.map((scenario, index) => summarize(scenario.label, rounds[index]!, scenario.direct));
   const table = renderTable(summaries, summaries[0]!, summaries[1]!);
   const ratios = renderRatioTable(summaries, referenceScenarios(summaries));
   const cpuTable = renderCpuTable(summaries, summaries[1]!);

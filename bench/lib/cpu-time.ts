@@ -22,7 +22,12 @@ let ticksPerSecond: number | undefined;
  * counted from the last closing parenthesis.
  */
 export function parseProcStat(text: string): number {
-  const afterName = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const nameEnd = text.lastIndexOf(')');
+  if (nameEnd === -1) {
+    throw new Error(`unexpected /proc/<pid>/stat line: ${text.slice(0, 200)}`);
+  }
+
+  const afterName = text.slice(nameEnd + 2).split(' ');
   // afterName[0] is field 3 (the state), so field n is afterName[n - 3].
   const userTicks = Number(afterName[11]);
   const systemTicks = Number(afterName[12]);

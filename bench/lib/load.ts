@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { pinned } from './processes.js';
 
 export interface LoadResult {
+  /** Responses received during the measurement. */
+  requests: number;
   requestsPerSecond: number;
   /** Median latency, in milliseconds. */
   p50Ms: number;
@@ -78,15 +80,17 @@ export function parseWrkDuration(text: string): number {
 
 /** Extracts requests per second, latency percentiles and error counts from wrk's `--latency` report. */
 export function parseWrkReport(report: string): LoadResult {
+  const requests = /(\d+) requests in /.exec(report)?.[1];
   const requestsPerSecond = /Requests\/sec:\s+([\d.]+)/.exec(report)?.[1];
   const p50 = /^\s+50%\s+(\S+)/m.exec(report)?.[1];
   const p99 = /^\s+99%\s+(\S+)/m.exec(report)?.[1];
-  if (requestsPerSecond === undefined || p50 === undefined || p99 === undefined) {
-    throw new Error(`wrk report without requests/s or latency distribution:\n${report}`);
+  if (requests === undefined || requestsPerSecond === undefined || p50 === undefined || p99 === undefined) {
+    throw new Error(`wrk report without requests, requests/s or latency distribution:\n${report}`);
   }
 
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(report);
   return {
+    requests: Number(requests),
     requestsPerSecond: Number(requestsPerSecond),
     p50Ms: parseWrkDuration(p50),
     p99Ms: parseWrkDuration(p99),
@@ -115,7 +119,7 @@ function wrkGenerator(version: string, fallback: LoadGenerator): LoadGenerator {
 }
 
 interface AutocannonJson {
-  requests: { average: number };
+  requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   non2xx: number;
   errors: number;
@@ -145,6 +149,7 @@ async function runAutocannon(request: LoadRequest): Promise<LoadResult> {
     const [command, args] = pinned(request.core, process.execPath, [AUTOCANNON_RUNNER, specPath]);
     const report = JSON.parse(await runBounded(command, args, (request.seconds + 30) * 1000)) as AutocannonJson;
     return {
+      requests: report.requests.total,
       requestsPerSecond: report.requests.average,
       p50Ms: report.latency.p50,
       p99Ms: report.latency.p99,

@@ -16,6 +16,8 @@ export interface RoundResult extends LoadResult {
 
 export interface ScenarioSummary {
   label: string;
+  /** True when the load went to the upstream itself, with no gateway or proxy in front. */
+  direct: boolean;
   rounds: RoundResult[];
   requestsPerSecond: number;
   p50Ms: number;
@@ -42,11 +44,12 @@ function medianOfAll(values: ReadonlyArray<number | undefined>): number | undefi
 }
 
 /** Reduces the rounds of one scenario to the median of each metric and the spread of requests per second. */
-export function summarize(label: string, rounds: RoundResult[]): ScenarioSummary {
+export function summarize(label: string, rounds: RoundResult[], direct = false): ScenarioSummary {
   const perSecond = rounds.map((round) => round.requestsPerSecond);
   const requestsPerSecond = median(perSecond);
   return {
     label,
+    direct,
     rounds,
     requestsPerSecond,
     p50Ms: median(rounds.map((round) => round.p50Ms)),
@@ -127,10 +130,13 @@ function microseconds(value: number | undefined): string {
 
 /** CPU time per request of a scenario's processes together: the server's and, behind a gateway or proxy, the upstream's. */
 function totalCpu(summary: ScenarioSummary): number | undefined {
-  if (summary.serverCpuMicroseconds === undefined) {
+  if (summary.direct) {
+    return summary.serverCpuMicroseconds;
+  }
+  if (summary.serverCpuMicroseconds === undefined || summary.upstreamCpuMicroseconds === undefined) {
     return undefined;
   }
-  return summary.serverCpuMicroseconds + (summary.upstreamCpuMicroseconds ?? 0);
+  return summary.serverCpuMicroseconds + summary.upstreamCpuMicroseconds;
 }
 
 /**
@@ -148,8 +154,7 @@ export function renderCpuTable(summaries: readonly ScenarioSummary[], ceiling: S
 
   for (const summary of summaries) {
     const total = totalCpu(summary);
-    // Only the direct scenario has a server reading and no upstream reading: its server is the upstream.
-    const direct = summary.serverCpuMicroseconds !== undefined && summary.upstreamCpuMicroseconds === undefined;
+    const direct = summary.direct;
     const share = ceilingTotal === undefined || total === undefined || total === 0 ? 'n/a' : (ceilingTotal / total).toFixed(2);
     lines.push(
       `| ${summary.label} | ${direct ? '—' : microseconds(summary.serverCpuMicroseconds)} | ` +

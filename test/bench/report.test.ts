@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { referenceScenarios, renderCpuTable, renderRatioTable, summarize } from '../../bench/lib/report.js';
 
 function scenario(label: string, requestsPerSecond: number, p50Ms: number, p99Ms: number) {
-  return summarize(label, [{ requestsPerSecond, p50Ms, p99Ms, non2xx: 0, socketErrors: 0 }]);
+  return summarize(label, [{ requests: requestsPerSecond * 10, requestsPerSecond, p50Ms, p99Ms, non2xx: 0, socketErrors: 0 }]);
 }
 
 describe('benchmark ratio table', () => {
@@ -49,16 +49,16 @@ describe('benchmark ratio table', () => {
 });
 
 describe('benchmark CPU table', () => {
-  function measured(label: string, serverCpuMicroseconds: number | undefined, upstreamCpuMicroseconds: number | undefined) {
+  function measured(label: string, serverCpuMicroseconds: number | undefined, upstreamCpuMicroseconds: number | undefined, direct = false) {
     return summarize(label, [
-      { requestsPerSecond: 100, p50Ms: 1, p99Ms: 2, non2xx: 0, socketErrors: 0, serverCpuMicroseconds, upstreamCpuMicroseconds },
-      { requestsPerSecond: 100, p50Ms: 1, p99Ms: 2, non2xx: 0, socketErrors: 0, serverCpuMicroseconds: (serverCpuMicroseconds ?? 0) * 3, upstreamCpuMicroseconds },
-      { requestsPerSecond: 100, p50Ms: 1, p99Ms: 2, non2xx: 0, socketErrors: 0, serverCpuMicroseconds, upstreamCpuMicroseconds },
-    ]);
+      { requests: 1000, requestsPerSecond: 100, p50Ms: 1, p99Ms: 2, non2xx: 0, socketErrors: 0, serverCpuMicroseconds, upstreamCpuMicroseconds },
+      { requests: 1000, requestsPerSecond: 100, p50Ms: 1, p99Ms: 2, non2xx: 0, socketErrors: 0, serverCpuMicroseconds: (serverCpuMicroseconds ?? 0) * 3, upstreamCpuMicroseconds },
+      { requests: 1000, requestsPerSecond: 100, p50Ms: 1, p99Ms: 2, non2xx: 0, socketErrors: 0, serverCpuMicroseconds, upstreamCpuMicroseconds },
+    ], direct);
   }
 
   it('sums the processes and divides the bare proxy by each', () => {
-    const direct = measured('1. direct', 30, undefined);
+    const direct = measured('1. direct', 30, undefined, true);
     const bare = measured('2a. bare', 120, 30);
     const gateway = measured('5a. gateway', 270, 30);
 
@@ -75,5 +75,12 @@ describe('benchmark CPU table', () => {
     const unread = measured('5a. gateway', undefined, undefined);
 
     expect(renderCpuTable([unread], bare).split('\n')[2]).toBe('| 5a. gateway | n/a | n/a | n/a | n/a |');
+  });
+
+  it('gives no total without the upstream reading', () => {
+    const bare = measured('2a. bare', 120, 30);
+    const halfRead = measured('5a. gateway', 270, undefined);
+
+    expect(renderCpuTable([halfRead], bare).split('\n')[2]).toBe('| 5a. gateway | 270 µs | n/a | n/a | n/a |');
   });
 });
