@@ -43,10 +43,20 @@ function toBase62(bytes: Uint8Array, length: number): string {
   return text.padStart(length, '0').slice(-length);
 }
 
+/**
+ * Returns the checksum of a key body: its CRC-32 in base62. The gateway
+ * computes it for every presented key, so it divides plain numbers, which
+ * hold any 32-bit value exactly, instead of the BigInt of toBase62.
+ */
 function checksum(body: string): string {
-  const value = crc32(body);
-  const bytes = new Uint8Array([(value >>> 24) & 0xff, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff]);
-  return toBase62(bytes, CHECKSUM_LENGTH);
+  let value = crc32(body) >>> 0;
+
+  let text = '';
+  while (value > 0) {
+    text = BASE62[value % 62] + text;
+    value = Math.floor(value / 62);
+  }
+  return text.padStart(CHECKSUM_LENGTH, '0');
 }
 
 /** A newly generated key: the full value, shown once, and its public id. */
