@@ -21,9 +21,15 @@ function byPrefix(summaries: readonly ScenarioSummary[], prefix: string): Scenar
   return found;
 }
 
+/** Formats a measured ratio with two decimals, or three where two would round it up to a target it misses. */
+export function formatRatio(value: number, minimum: number): string {
+  const rounded = value.toFixed(2);
+  return value < minimum && Number(rounded) >= minimum ? value.toFixed(3) : rounded;
+}
+
 function targetLine(target: Target): string {
   const verdict = target.value >= target.minimum ? 'met' : 'not met';
-  return `| ${target.description} | ${target.value.toFixed(2)} | ≥ ${target.minimum.toFixed(2)} | ${verdict} |`;
+  return `| ${target.description} | ${formatRatio(target.value, target.minimum)} | ≥ ${target.minimum.toFixed(2)} | ${verdict} |`;
 }
 
 /** Renders the targets as a markdown table of measured ratio, required ratio and verdict. */
