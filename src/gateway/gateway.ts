@@ -7,7 +7,7 @@ import type { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
 import type { LimitCheck } from '../core/rate-limit/types.js';
 import { callbackHook } from '../http/hooks.js';
-import { buildCheck, enforceLimits } from '../http/rate-limit.js';
+import { compileCheck, enforceLimits, type CheckBuilder } from '../http/rate-limit.js';
 import { andThen, type Pending } from '../core/pending.js';
 import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
@@ -147,7 +147,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
   for (const policy of options.routes) {
     const scope = `${policy.method} ${app.prefix}${policy.path}`;
     const lifecycle = lifecycleHeaders(policy.lifecycle);
-    const rules = rulesOf(policy, options.rateLimits);
+    const rules = rulesOf(policy, options.rateLimits, scope);
     app.route({
       method: policy.method,
       url: policy.path,
@@ -170,10 +170,10 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
       // schema from 400s. Quotas come last: only requests that may reach the
       // upstream use them up.
       preHandler: callbackHook((request, reply) => {
-        const rated = enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, rules.rate, options.rateLimits, scope, 'rate'));
+        const rated = enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, rules.rate, options.rateLimits));
         return andThen(rated, () => {
           checkRequest(request, policy);
-          return enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, rules.quota, options.rateLimits, scope, 'quota'));
+          return enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, rules.quota, options.rateLimits));
         });
       }),
       handler: (request, reply) => forward(request, reply, request.identity, policy, request.upstreamPath as string, forwardOptions),
@@ -225,18 +225,30 @@ export function checkLimitTargets(routes: readonly RoutePolicy[], limits: Pick<G
   }
 }
 
-/** Selects the route limits and the flow quotas of one operation, once at start. */
-function rulesOf(policy: RoutePolicy, limits: GatewayRateLimits): Record<LimitCheck['kind'], LimitRule[]> {
+/** Prepares the checks of the route limits and the flow quotas of one operation, once at start. */
+function rulesOf(policy: RoutePolicy, limits: GatewayRateLimits, scope: string): Record<LimitCheck['kind'], CheckBuilder[]> {
+  const rate: LimitRule[] = limits.routes.filter((route) => matches(route, policy)).flatMap((route) => route.limits);
+  const quota: LimitRule[] = limits.flows.filter((flow) => matches(flow, policy));
   return {
-    rate: limits.routes.filter((route) => matches(route, policy)).flatMap((route) => route.limits),
-    quota: limits.flows.filter((flow) => matches(flow, policy)),
+    rate: rate.map((rule) => compileCheck(rule, 'rate', scope)),
+    quota: quota.map((rule) => compileCheck(rule, 'quota', scope)),
   };
 }
 
-function limitChecks(request: FastifyRequest, rules: readonly LimitRule[], limits: GatewayRateLimits, scope: string, kind: LimitCheck['kind']): LimitCheck[] {
+function limitChecks(request: FastifyRequest, builders: readonly CheckBuilder[], limits: GatewayRateLimits): LimitCheck[] {
+  if (builders.length === 0) {
+    return [];
+  }
+
   const context = { request, identity: request.identity, ipv6PrefixLength: limits.ipv6PrefixLength };
-  const checks = rules.map((rule) => buildCheck(rule, context, kind, scope));
-  return checks.filter((check): check is LimitCheck => check !== undefined);
+  const checks: LimitCheck[] = [];
+  for (const build of builders) {
+    const check = build(context);
+    if (check !== undefined) {
+      checks.push(check);
+    }
+  }
+  return checks;
 }
 
 function validateRequest(request: FastifyRequest, policy: RoutePolicy): void {

@@ -34,35 +34,42 @@ function keyPartValue(part: LimitKeyPart, context: LimitContext): string | undef
   }
 }
 
+/** Builds a request's check of one prepared rule, or returns undefined when a key part is unknown. */
+export type CheckBuilder = (context: LimitContext) => LimitCheck | undefined;
+
 /**
- * Builds the check of one rule for a request, or undefined when a key part
- * is unknown (for example `sub` before authentication).
+ * Prepares the check of one rule for a kind and scope, once for all
+ * requests, so that a request only reads its key parts. The builder
+ * returns undefined when a key part is unknown (for example `sub` before
+ * authentication).
  *
  * The key names the consumer first and the policy and route after the `|`,
  * so all limits of one consumer share a Redis Cluster hash slot. `scope` is
  * the matched route template, never the raw path, so that case, slashes,
  * dot segments or percent-encoding cannot open a second counter.
  */
-export function buildCheck(rule: LimitRule, context: LimitContext, kind: LimitCheck['kind'], scope: string): LimitCheck | undefined {
-  const parts: string[] = [];
+export function compileCheck(rule: LimitRule, kind: LimitCheck['kind'], scope: string): CheckBuilder {
+  const subject = rule.key.map((part) => SUBJECT_NAMES[part]).join(' and ');
+  const suffix = `|${rule.name}:${scope}`;
+  const rate = Object.freeze({ limit: rule.limit, periodMs: periodOf(rule.period), burst: rule.burst ?? rule.limit });
 
-  for (const part of rule.key) {
-    const value = keyPartValue(part, context);
-    if (value === undefined || value === '') {
-      return undefined;
+  return (context) => {
+    let consumer = '';
+    for (const part of rule.key) {
+      const value = keyPartValue(part, context);
+      if (value === undefined || value === '') {
+        return undefined;
+      }
+      consumer += `${consumer === '' ? '' : '&'}${part}=${value}`;
     }
-    parts.push(`${part}=${value}`);
-  }
 
-  const periodMs = periodOf(rule.period);
-  return {
-    policy: rule.name,
-    kind,
-    subject: rule.key.map((part) => SUBJECT_NAMES[part]).join(' and '),
-    key: `${parts.join('&')}|${rule.name}:${scope}`,
-    rate: { limit: rule.limit, periodMs, burst: rule.burst ?? rule.limit },
-    onStoreFailure: rule.onStoreFailure,
+    return { policy: rule.name, kind, subject, key: `${consumer}${suffix}`, rate, onStoreFailure: rule.onStoreFailure };
   };
+}
+
+/** Builds the check of one rule for a request, as compileCheck prepares it. */
+export function buildCheck(rule: LimitRule, context: LimitContext, kind: LimitCheck['kind'], scope: string): LimitCheck | undefined {
+  return compileCheck(rule, kind, scope)(context);
 }
 
 /** Rule periods in milliseconds by their text, parsed once rather than on every request. */

@@ -5,7 +5,7 @@ import { ProblemError } from '../core/problem.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
 import type { LimitCheck } from '../core/rate-limit/types.js';
 import { callbackHook } from '../http/hooks.js';
-import { buildCheck, enforceLimits } from '../http/rate-limit.js';
+import { compileCheck, enforceLimits } from '../http/rate-limit.js';
 
 /**
  * Maximum request target length on the OAuth endpoints, in characters.
@@ -30,6 +30,9 @@ function isSignInStep(route: string | undefined, url: string): boolean {
  */
 export function requestLimitsHook(config: Readonly<PortcullisConfig>, limiter: RateLimiter) {
   const { ipv6PrefixLength } = config.rateLimit;
+  const globalLimit = compileCheck(config.rateLimit.global, 'rate', 'all');
+  const signInLimit = compileCheck(config.rateLimit.signIn, 'rate', 'sign-in');
+  const registrationQuota = compileCheck(config.rateLimit.registration, 'quota', 'POST /register');
 
   return callbackHook((request: FastifyRequest, reply: FastifyReply) => {
     if (request.url.startsWith('/oauth/') && request.url.length > MAX_OAUTH_TARGET_LENGTH) {
@@ -38,13 +41,13 @@ export function requestLimitsHook(config: Readonly<PortcullisConfig>, limiter: R
 
     const context = { request, ipv6PrefixLength };
     const route = request.routeOptions.url;
-    const checks: Array<LimitCheck | undefined> = [buildCheck(config.rateLimit.global, context, 'rate', 'all')];
+    const checks: Array<LimitCheck | undefined> = [globalLimit(context)];
 
     if (isSignInStep(route, request.url)) {
-      checks.push(buildCheck(config.rateLimit.signIn, context, 'rate', 'sign-in'));
+      checks.push(signInLimit(context));
     }
     if (request.method === 'POST' && route === '/register') {
-      checks.push(buildCheck(config.rateLimit.registration, context, 'quota', 'POST /register'));
+      checks.push(registrationQuota(context));
     }
 
     return enforceLimits(request, reply, limiter, checks.filter((check): check is LimitCheck => check !== undefined));
