@@ -161,6 +161,27 @@ describe('response selection', () => {
     expect(rules.select(500, 'text/plain').kind).toBe('unchecked');
   });
 
+  it('selects a repeated media type again', () => {
+    const rules = compileResponses({ '200': { description: 'a', content: json } });
+
+    const first = rules.select(200, 'application/json');
+    const again = rules.select(200, 'application/json');
+
+    expect(first.kind).toBe('json');
+    expect(again).toEqual(first);
+    expect(rules.select(200, 'text/html').kind).toBe('undeclared_media_type');
+    expect(rules.select(200, 'text/html').kind).toBe('undeclared_media_type');
+  });
+
+  it('selects correctly past the kept media types', () => {
+    const rules = compileResponses({ '200': { description: 'a', content: json } });
+
+    for (let index = 0; index < 40; index += 1) {
+      expect(rules.select(200, `application/json; v=${index}`).kind).toBe('json');
+      expect(rules.select(200, `text/x-${index}`).kind).toBe('undeclared_media_type');
+    }
+  });
+
   it('reports undeclared statuses and media types', () => {
     const rules = compileResponses({ '200': { description: 'a', content: json } });
     expect(rules.select(201, 'application/json')).toEqual({ kind: 'undeclared' });

@@ -125,6 +125,9 @@ function isJsonMediaType(type: string): boolean {
   return type === 'application/json' || type.endsWith('+json');
 }
 
+/** Content-Type values per declared response whose rule is kept after its first use. */
+const MAX_KEPT_CONTENT_TYPES = 16;
+
 /**
  * Compiles the rules for the content of one declared response. A body is
  * checked when its own media type is JSON and the matching declaration
@@ -144,7 +147,7 @@ function compileContent(ajv: Ajv, content: unknown): (contentType: string | unde
   }
   const declared = [...checks.keys()];
 
-  return (contentType) => {
+  const ruleOf = (contentType: string | undefined): ResponseRule => {
     const type = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
     const key = [type, `${type.split('/')[0]}/*`, '*/*'].find((candidate) => checks.has(candidate));
     if (key === undefined) {
@@ -153,6 +156,22 @@ function compileContent(ajv: Ajv, content: unknown): (contentType: string | unde
 
     const check = checks.get(key);
     return check !== undefined && isJsonMediaType(type) ? { kind: 'json', check } : { kind: 'unchecked' };
+  };
+
+  // An upstream sends the same few Content-Type values, so their rules are
+  // kept. The upstream chooses the values, so only the first few are.
+  const rules = new Map<string, ResponseRule>();
+  return (contentType) => {
+    const known = rules.get(contentType ?? '');
+    if (known !== undefined) {
+      return known;
+    }
+
+    const rule = ruleOf(contentType);
+    if (rules.size < MAX_KEPT_CONTENT_TYPES) {
+      rules.set(contentType ?? '', rule);
+    }
+    return rule;
   };
 }
 
