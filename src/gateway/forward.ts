@@ -54,10 +54,46 @@ const DROPPED_REQUEST_HEADERS = new Set([
  */
 const DROPPED_RESPONSE_HEADERS = new Set(['x-powered-by', 'server', 'set-cookie', 'x-request-id', ...Object.keys(securityHeaders({ https: true }))]);
 
+/**
+ * Header names whose decision is kept after their first use, and the
+ * longest name kept. Callers and upstreams choose the names, so only the
+ * first short ones are kept.
+ */
+const MAX_KEPT_HEADER_NAMES = 256;
+const MAX_KEPT_HEADER_NAME_LENGTH = 64;
+
+/** Returns the kept decision for a header name, or makes it and keeps it while there is room. */
+function decisionFor(decisions: Map<string, boolean>, name: string, decide: (name: string) => boolean): boolean {
+  const kept = decisions.get(name);
+  if (kept !== undefined) {
+    return kept;
+  }
+
+  const decision = decide(name);
+  if (decisions.size < MAX_KEPT_HEADER_NAMES && name.length <= MAX_KEPT_HEADER_NAME_LENGTH) {
+    decisions.set(name, decision);
+  }
+  return decision;
+}
+
+const droppedRequestHeaders = new Map<string, boolean>();
+
 function isDroppedRequestHeader(name: string): boolean {
-  // Servers that map `_` to `-` (CGI-style) would read x_portcullis_roles as an identity header.
-  const normalized = name.toLowerCase().replaceAll('_', '-');
-  return DROPPED_REQUEST_HEADERS.has(normalized) || isIdentityHeader(normalized);
+  return decisionFor(droppedRequestHeaders, name, (header) => {
+    // Servers that map `_` to `-` (CGI-style) would read x_portcullis_roles as an identity header.
+    const normalized = header.toLowerCase().replaceAll('_', '-');
+    return DROPPED_REQUEST_HEADERS.has(normalized) || isIdentityHeader(normalized);
+  });
+}
+
+const droppedResponseHeaders = new Map<string, boolean>();
+
+/** Tells whether an upstream response header never reaches the caller, whatever its Connection header lists. */
+function isDroppedResponseHeader(name: string): boolean {
+  return decisionFor(droppedResponseHeaders, name, (header) => {
+    const lower = header.toLowerCase();
+    return DROPPED_RESPONSE_HEADERS.has(lower) || HOP_BY_HOP_HEADERS.has(lower) || lower.startsWith('access-control-');
+  });
 }
 
 /**
@@ -69,6 +105,10 @@ function isDroppedRequestHeader(name: string): boolean {
  * Returns undefined when a parameter cannot name a single path segment.
  */
 export function upstreamPath(policy: RoutePolicy, params: Record<string, string>): string | undefined {
+  if (!policy.path.includes(':')) {
+    return policy.path;
+  }
+
   let invalid = false;
 
   const path = policy.path.replace(/:([A-Za-z0-9_]+)/g, (_match, name: string) => {
@@ -242,8 +282,7 @@ export function clientResponseHeaders(incoming: IncomingHttpHeaders): IncomingHt
   const perConnection = connectionOptions(incoming.connection);
 
   for (const [name, value] of Object.entries(incoming)) {
-    const lower = name.toLowerCase();
-    if (!DROPPED_RESPONSE_HEADERS.has(lower) && !HOP_BY_HOP_HEADERS.has(lower) && !perConnection.has(lower) && !lower.startsWith('access-control-')) {
+    if (!isDroppedResponseHeader(name) && !perConnection.has(name.toLowerCase())) {
       headers[name] = value;
     }
   }

@@ -255,6 +255,29 @@ describe('gateway identity headers', () => {
     expect(server.logs.join('\n')).not.toContain('S3cr3tValue123');
   });
 
+  it('drops forged headers after many other names', async () => {
+    // The gateway keeps its decision for the first header names it sees;
+    // names past that limit must still be checked.
+    for (let batch = 0; batch < 3; batch += 1) {
+      const names = Array.from({ length: 100 }, (_, index) => [`x-filler-${batch}-${index}`, 'value']);
+      expect((await callApi(server, '/orders', token, { headers: Object.fromEntries(names) })).status).toBe(200);
+    }
+    const long = `x-${'long-'.repeat(20)}name`;
+
+    const response = await rawRequest(`${server.url}/api/orders`, {
+      headers: { authorization: `Bearer ${token}`, 'x_portcullis_scope': 'admin', 'x-http-method': 'DELETE', 'x-filler-extra': 'kept', [long]: 'kept too' },
+    });
+
+    expect(response.status).toBe(200);
+    const headers = received.at(-1) ?? {};
+    expect(headers['x_portcullis_scope']).toBeUndefined();
+    expect(headers['x-portcullis-scope']).toBe('orders:read orders:write');
+    expect(headers['x-http-method']).toBeUndefined();
+    expect(headers['x-filler-extra']).toBe('kept');
+    expect(headers[long]).toBe('kept too');
+    expect(headers['x-filler-2-99']).toBeUndefined();
+  });
+
   it('drops headers that Connection lists', async () => {
     const response = await rawRequest(`${server.url}/api/orders`, {
       headers: { authorization: `Bearer ${token}`, connection: 'keep-alive, x-client-hop', 'x-client-hop': 'one connection only', 'x-kept': 'yes' },
