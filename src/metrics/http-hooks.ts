@@ -18,11 +18,13 @@ function isDatabaseError(error: Error & { code?: unknown }): boolean {
  * Counts every response of `app` by route template and status, and every
  * database error a request raises.
  *
- * A response is counted when its connection closes, once its head was
+ * A response is counted when it emits `close`, which it does once it has
+ * finished and also when its connection is cut, provided its head was
  * sent. Fastify's onResponse hook would miss a relay that the gateway cut
  * off at its relay timeout, whose head went out with its status but whose
  * body never finished. A request that ends before any response head, such
- * as one whose caller left first, is not counted.
+ * as one whose caller left first, is not counted. The hook must be added
+ * before any onRequest hook that can send a response.
  */
 export function installMetricsHooks(app: FastifyInstance, metrics: Metrics): void {
   app.decorate('metrics', metrics);

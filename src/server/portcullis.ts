@@ -196,6 +196,8 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
 
   const rateLimiting = await createRateLimiting(config, logger);
+  // The metrics hook goes first, so that it also counts the responses that
+  // the per-address limit sends from its own onRequest hook.
   observability.install(app, rateLimiting.limiter);
   const { ipv6PrefixLength } = config.rateLimit;
   app.addHook('onRequest', requestLimitsHook(config, rateLimiting.limiter));
