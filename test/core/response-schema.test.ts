@@ -180,6 +180,8 @@ describe('response selection', () => {
       expect(rules.select(200, `application/json; v=${index}`).kind).toBe('json');
       expect(rules.select(200, `text/x-${index}`).kind).toBe('undeclared_media_type');
     }
+    const long = `application/json; comment=${'x'.repeat(200)}`;
+    expect(compileResponses({ '200': { description: 'a', content: json } }).select(200, long).kind).toBe('json');
   });
 
   it('reports undeclared statuses and media types', () => {

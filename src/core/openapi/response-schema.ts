@@ -125,8 +125,9 @@ function isJsonMediaType(type: string): boolean {
   return type === 'application/json' || type.endsWith('+json');
 }
 
-/** Content-Type values per declared response whose rule is kept after its first use. */
+/** Content-Type values per declared response whose rule is kept after its first use, and the longest value kept. */
 const MAX_KEPT_CONTENT_TYPES = 16;
+const MAX_KEPT_CONTENT_TYPE_LENGTH = 128;
 
 /**
  * Compiles the rules for the content of one declared response. A body is
@@ -159,7 +160,7 @@ function compileContent(ajv: Ajv, content: unknown): (contentType: string | unde
   };
 
   // An upstream sends the same few Content-Type values, so their rules are
-  // kept. The upstream chooses the values, so only the first few are.
+  // kept. The upstream chooses the values, so only the first few short ones are.
   const rules = new Map<string, ResponseRule>();
   return (contentType) => {
     const known = rules.get(contentType ?? '');
@@ -168,7 +169,7 @@ function compileContent(ajv: Ajv, content: unknown): (contentType: string | unde
     }
 
     const rule = ruleOf(contentType);
-    if (rules.size < MAX_KEPT_CONTENT_TYPES) {
+    if (rules.size < MAX_KEPT_CONTENT_TYPES && (contentType?.length ?? 0) <= MAX_KEPT_CONTENT_TYPE_LENGTH) {
       rules.set(contentType ?? '', rule);
     }
     return rule;
