@@ -13,7 +13,8 @@ export interface LimitCheck {
   subject: string;
   /** Counter key; checks with the same key share one counter. */
   key: string;
-  rate: Rate;
+  /** A frozen object that all checks of one rule and route share. */
+  rate: Readonly<Rate>;
   onStoreFailure: StoreFailureMode;
 }
 
