@@ -7,6 +7,9 @@ const KNOWN_KEYS = [
   { environment: 'live', keyId: 'AAAAAAAAAAAA', secret: 'B'.repeat(43), key: 'pcs_live_AAAAAAAAAAAABBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB_3yzxfb' },
   { environment: 'test', keyId: '0123456789ab', secret: 'z'.repeat(43), key: 'pcs_test_0123456789abzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz_2YWGp8' },
   { environment: 'live', keyId: 'ZZZZZZZZZZZZ', secret: '0'.repeat(43), key: 'pcs_live_ZZZZZZZZZZZZ0000000000000000000000000000000000000000000_1jZE6i' },
+  // Checksums below 62^5 start with zeros, as these two do.
+  { environment: 'live', keyId: '111111111111', secret: 'l'.repeat(43), key: 'pcs_live_111111111111lllllllllllllllllllllllllllllllllllllllllll_00uVCn' },
+  { environment: 'live', keyId: '444444444444', secret: 'm'.repeat(43), key: 'pcs_live_444444444444mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm_00i2ET' },
 ] as const;
 
 describe('API key format', () => {
