@@ -109,13 +109,15 @@ describe('API keys', () => {
 
   it('rejects malformed keys in general terms', async () => {
     const { key } = await createKey('--scope', 'orders:read');
+    // A different last character, even for a key that already ends in Z.
+    const otherKey = `${key.slice(0, -1)}${key.at(-1) === 'Z' ? 'Y' : 'Z'}`;
     const cases: Array<[string, Record<string, string>]> = [
       ['wrong prefix', { 'x-api-key': `sk_${key.slice(4)}` }],
       ['truncated', { 'x-api-key': key.slice(0, -3) }],
       ['too long', { 'x-api-key': `${key}A` }],
       ['non-ASCII', { 'x-api-key': encodeURIComponent(`${key.slice(0, -1)}é`) }],
       ['inner whitespace', { authorization: `ApiKey ${key.slice(0, 20)} ${key.slice(20)}` }],
-      ['different keys in both headers', { authorization: `ApiKey ${key}`, 'x-api-key': `${key.slice(0, -1)}Z` }],
+      ['different keys in both headers', { authorization: `ApiKey ${key}`, 'x-api-key': otherKey }],
       ['a bearer token and a key', { authorization: 'Bearer abc', 'x-api-key': key }],
       ['an unknown scheme', { authorization: `Basic ${key}` }],
     ];
