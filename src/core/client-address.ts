@@ -1,5 +1,7 @@
 import ipaddr from 'ipaddr.js';
 
+import { StringMemo } from './cache/string-memo.js';
+
 /**
  * Returns the rate-limit identity of a client address: an IPv4 address as
  * is, an IPv6 address reduced to its network of `ipv6PrefixLength` bits.
@@ -12,23 +14,7 @@ import ipaddr from 'ipaddr.js';
  * machine, so recent results are kept.
  */
 export function clientAddressKey(address: string, ipv6PrefixLength: number): string {
-  // A forwarded address can be any text. Long text stays out of the cache,
-  // so the cache keeps at most MAX_RECENT_ADDRESSES short strings per prefix.
-  if (address.length > MAX_CACHED_ADDRESS_LENGTH) {
-    return computeKey(address, ipv6PrefixLength);
-  }
-
-  const cache = recentKeysFor(ipv6PrefixLength);
-  let key = cache.get(address);
-  if (key === undefined) {
-    key = computeKey(address, ipv6PrefixLength);
-    // Emptied when full, so addresses that rotate cost a parse each, as without the cache.
-    if (cache.size >= MAX_RECENT_ADDRESSES) {
-      cache.clear();
-    }
-    cache.set(address, key);
-  }
-  return key;
+  return recentKeysFor(ipv6PrefixLength).get(address);
 }
 
 /** Addresses whose key is kept, per prefix length. */
@@ -37,15 +23,19 @@ const MAX_RECENT_ADDRESSES = 10_000;
 /** Maximum length of a cached address: the longest IPv6 text form (45 characters), with room for a short zone. */
 const MAX_CACHED_ADDRESS_LENGTH = 64;
 
-const recentKeys = new Map<number, Map<string, string>>();
+const recentKeys = new Map<number, StringMemo<string>>();
 
-function recentKeysFor(ipv6PrefixLength: number): Map<string, string> {
-  let cache = recentKeys.get(ipv6PrefixLength);
-  if (cache === undefined) {
-    cache = new Map();
-    recentKeys.set(ipv6PrefixLength, cache);
+function recentKeysFor(ipv6PrefixLength: number): StringMemo<string> {
+  let memo = recentKeys.get(ipv6PrefixLength);
+  if (memo === undefined) {
+    // A forwarded address can be any text, which the memo bounds.
+    memo = new StringMemo((address) => computeKey(address, ipv6PrefixLength), {
+      maxEntries: MAX_RECENT_ADDRESSES,
+      maxKeyLength: MAX_CACHED_ADDRESS_LENGTH,
+    });
+    recentKeys.set(ipv6PrefixLength, memo);
   }
-  return cache;
+  return memo;
 }
 
 function computeKey(address: string, ipv6PrefixLength: number): string {

@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 
 import { IDENTITY_ASSERTION_HEADER, type IdentityAssertionSigner } from '../core/identity-assertion.js';
 import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
+import { StringMemo } from '../core/cache/string-memo.js';
 import { ProblemError } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
@@ -54,47 +55,20 @@ const DROPPED_REQUEST_HEADERS = new Set([
  */
 const DROPPED_RESPONSE_HEADERS = new Set(['x-powered-by', 'server', 'set-cookie', 'x-request-id', ...Object.keys(securityHeaders({ https: true }))]);
 
-/**
- * Header names whose decision is kept after their first use, and the
- * longest name kept. Callers and upstreams choose the names, so only the
- * first short ones are kept.
- */
-const MAX_KEPT_HEADER_NAMES = 256;
-const MAX_KEPT_HEADER_NAME_LENGTH = 64;
+/** Limits of the remembered decisions per header name, which repeat from request to request. */
+const HEADER_NAME_MEMO = { maxEntries: 256, maxKeyLength: 64 };
 
-/** Returns the kept decision for a header name, or makes it and keeps it while there is room. */
-function decisionFor(decisions: Map<string, boolean>, name: string, decide: (name: string) => boolean): boolean {
-  const kept = decisions.get(name);
-  if (kept !== undefined) {
-    return kept;
-  }
+const droppedRequestHeaders = new StringMemo((name) => {
+  // Servers that map `_` to `-` (CGI-style) would read x_portcullis_roles as an identity header.
+  const normalized = name.toLowerCase().replaceAll('_', '-');
+  return DROPPED_REQUEST_HEADERS.has(normalized) || isIdentityHeader(normalized);
+}, HEADER_NAME_MEMO);
 
-  const decision = decide(name);
-  if (decisions.size < MAX_KEPT_HEADER_NAMES && name.length <= MAX_KEPT_HEADER_NAME_LENGTH) {
-    decisions.set(name, decision);
-  }
-  return decision;
-}
-
-const droppedRequestHeaders = new Map<string, boolean>();
-
-function isDroppedRequestHeader(name: string): boolean {
-  return decisionFor(droppedRequestHeaders, name, (header) => {
-    // Servers that map `_` to `-` (CGI-style) would read x_portcullis_roles as an identity header.
-    const normalized = header.toLowerCase().replaceAll('_', '-');
-    return DROPPED_REQUEST_HEADERS.has(normalized) || isIdentityHeader(normalized);
-  });
-}
-
-const droppedResponseHeaders = new Map<string, boolean>();
-
-/** Tells whether an upstream response header never reaches the caller, whatever its Connection header lists. */
-function isDroppedResponseHeader(name: string): boolean {
-  return decisionFor(droppedResponseHeaders, name, (header) => {
-    const lower = header.toLowerCase();
-    return DROPPED_RESPONSE_HEADERS.has(lower) || HOP_BY_HOP_HEADERS.has(lower) || lower.startsWith('access-control-');
-  });
-}
+/** Upstream response headers that never reach the caller, whatever its Connection header lists. */
+const droppedResponseHeaders = new StringMemo((name) => {
+  const lower = name.toLowerCase();
+  return DROPPED_RESPONSE_HEADERS.has(lower) || HOP_BY_HOP_HEADERS.has(lower) || lower.startsWith('access-control-');
+}, HEADER_NAME_MEMO);
 
 /**
  * Builds the upstream path from the route template and the decoded path
@@ -243,7 +217,7 @@ function upstreamRequestHeaders(
   const perConnection = connectionOptions(request.headers.connection);
 
   for (const [name, value] of Object.entries(request.headers)) {
-    if (value !== undefined && !isDroppedRequestHeader(name) && !perConnection.has(name)) {
+    if (value !== undefined && !droppedRequestHeaders.get(name) && !perConnection.has(name)) {
       headers[name] = value;
     }
   }
@@ -282,7 +256,7 @@ export function clientResponseHeaders(incoming: IncomingHttpHeaders): IncomingHt
   const perConnection = connectionOptions(incoming.connection);
 
   for (const [name, value] of Object.entries(incoming)) {
-    if (!isDroppedResponseHeader(name) && !perConnection.has(name.toLowerCase())) {
+    if (!droppedResponseHeaders.get(name) && !perConnection.has(name.toLowerCase())) {
       headers[name] = value;
     }
   }

@@ -173,7 +173,7 @@ describe('response selection', () => {
     expect(rules.select(200, 'text/html').kind).toBe('undeclared_media_type');
   });
 
-  it('selects correctly past the kept media types', () => {
+  it('selects past the memo bound', () => {
     const rules = compileResponses({ '200': { description: 'a', content: json } });
 
     for (let index = 0; index < 40; index += 1) {

@@ -256,8 +256,8 @@ describe('gateway identity headers', () => {
   });
 
   it('drops forged headers after many other names', async () => {
-    // The gateway keeps its decision for the first header names it sees;
-    // names past that limit must still be checked.
+    // The gateway remembers its decision for a bounded number of header
+    // names, so these requests overflow that memory. Every name must still be checked.
     for (let batch = 0; batch < 3; batch += 1) {
       const names = Array.from({ length: 100 }, (_, index) => [`x-filler-${batch}-${index}`, 'value']);
       expect((await callApi(server, '/orders', token, { headers: Object.fromEntries(names) })).status).toBe(200);

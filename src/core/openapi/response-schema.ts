@@ -1,5 +1,6 @@
 import type { Ajv, ValidateFunction } from 'ajv';
 
+import { StringMemo } from '../cache/string-memo.js';
 import type { FieldError } from '../problem.js';
 import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
 import { OpenApiError } from './operations.js';
@@ -125,9 +126,8 @@ function isJsonMediaType(type: string): boolean {
   return type === 'application/json' || type.endsWith('+json');
 }
 
-/** Content-Type values per declared response whose rule is kept after its first use, and the longest value kept. */
-const MAX_KEPT_CONTENT_TYPES = 16;
-const MAX_KEPT_CONTENT_TYPE_LENGTH = 128;
+/** Limits of the remembered rules per Content-Type value of one declared response. */
+const CONTENT_TYPE_MEMO = { maxEntries: 16, maxKeyLength: 128 };
 
 /**
  * Compiles the rules for the content of one declared response. A body is
@@ -148,8 +148,8 @@ function compileContent(ajv: Ajv, content: unknown): (contentType: string | unde
   }
   const declared = [...checks.keys()];
 
-  const ruleOf = (contentType: string | undefined): ResponseRule => {
-    const type = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
+  const ruleOf = (contentType: string): ResponseRule => {
+    const type = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
     const key = [type, `${type.split('/')[0]}/*`, '*/*'].find((candidate) => checks.has(candidate));
     if (key === undefined) {
       return { kind: 'undeclared_media_type', declared };
@@ -159,21 +159,9 @@ function compileContent(ajv: Ajv, content: unknown): (contentType: string | unde
     return check !== undefined && isJsonMediaType(type) ? { kind: 'json', check } : { kind: 'unchecked' };
   };
 
-  // An upstream sends the same few Content-Type values, so their rules are
-  // kept. The upstream chooses the values, so only the first few short ones are.
-  const rules = new Map<string, ResponseRule>();
-  return (contentType) => {
-    const known = rules.get(contentType ?? '');
-    if (known !== undefined) {
-      return known;
-    }
-
-    const rule = ruleOf(contentType);
-    if (rules.size < MAX_KEPT_CONTENT_TYPES && (contentType?.length ?? 0) <= MAX_KEPT_CONTENT_TYPE_LENGTH) {
-      rules.set(contentType ?? '', rule);
-    }
-    return rule;
-  };
+  // An upstream sends the same few Content-Type values, so their rules are remembered.
+  const rules = new StringMemo(ruleOf, CONTENT_TYPE_MEMO);
+  return (contentType) => rules.get(contentType ?? '');
 }
 
 /**
