@@ -1,5 +1,5 @@
 // oidc-provider 9 publishes no types for its internal modules. This one
-// exports the AsyncLocalStorage that holds the OAuth request in flight.
+// exports the AsyncLocalStorage that contains the OAuth request in flight.
 declare module 'oidc-provider/lib/helpers/als.js' {
   import type { AsyncLocalStorage } from 'node:async_hooks';
 

@@ -34,7 +34,7 @@ function keyPartValue(part: LimitKeyPart, context: LimitContext): string | undef
   }
 }
 
-/** Builds a request's check of one prepared rule, or returns undefined when a key part is unknown. */
+/** A function that builds a request's check of one prepared rule, or returns undefined when a key part is unknown. */
 export type CheckBuilder = (context: LimitContext) => LimitCheck | undefined;
 
 /**
