@@ -119,6 +119,13 @@ function withoutTrailingSlash(url: string): string {
   return url.endsWith('/') ? url.slice(0, -1) : url;
 }
 
+/**
+ * How long a grant, client or API key check is reused by default, in
+ * milliseconds: the maximum delay before a revocation by the admin CLI
+ * reaches the gateway.
+ */
+export const DEFAULT_REVOCATION_CHECK_TTL_MS = 1000;
+
 /** The OpenAPI document of the demo Orders API, shipped with the package. */
 export const DEMO_OPENAPI_DOCUMENT = fileURLToPath(new URL('../../openapi/demo-orders.yaml', import.meta.url));
 
@@ -253,6 +260,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
       upstreams: [],
       validateRequests: true,
       tokenCache: { enabled: true, maxEntries: 10_000 },
+      revocationCheckTtlMs: DEFAULT_REVOCATION_CHECK_TTL_MS,
     },
     bodyLimitBytes: 1_048_576,
     headerLimitBytes: 16_384,

@@ -133,12 +133,19 @@ export interface GatewayConfig {
   /** Check requests against the OpenAPI documents' schemas. Default true. */
   validateRequests: boolean;
   tokenCache: TokenCacheConfig;
+  /**
+   * How long the gateway reuses the check that a grant, an OAuth client or
+   * an API key is still active, in milliseconds: the longest time that one
+   * revoked by another process, such as the admin CLI, keeps working. 0
+   * reads the store on every request. Default 1000, at most 60000.
+   */
+  revocationCheckTtlMs: number;
 }
 
 /**
- * Reuse of verified access tokens, of API key lookups and of revocation
- * checks. While enabled, a grant, client or API key revoked by another
- * process keeps working for up to one second.
+ * Reuse of verified access tokens and of API key lookups, so that a
+ * repeated credential skips its signature check or its store lookup. How
+ * long a revocation check is reused is `revocationCheckTtlMs`.
  */
 export interface TokenCacheConfig {
   /** Default true. */
@@ -491,7 +498,7 @@ export const CONFIG_SCHEMA = {
     gateway: {
       type: 'object',
       additionalProperties: false,
-      required: ['clockToleranceSeconds', 'upstreamConnectTimeoutMs', 'upstreamTimeoutMs', 'responseLimitBytes', 'relayTimeoutMs', 'upstreams', 'validateRequests', 'tokenCache'],
+      required: ['clockToleranceSeconds', 'upstreamConnectTimeoutMs', 'upstreamTimeoutMs', 'responseLimitBytes', 'relayTimeoutMs', 'upstreams', 'validateRequests', 'tokenCache', 'revocationCheckTtlMs'],
       properties: {
         clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 60 },
         upstreamConnectTimeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
@@ -509,6 +516,7 @@ export const CONFIG_SCHEMA = {
           required: ['enabled', 'maxEntries'],
           properties: { enabled: { type: 'boolean' }, maxEntries: { type: 'integer', minimum: 1, maximum: 10_000_000 } },
         },
+        revocationCheckTtlMs: { type: 'integer', minimum: 0, maximum: 60_000 },
         routes: GATEWAY_ROUTES,
       },
     },

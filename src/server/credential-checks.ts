@@ -6,12 +6,6 @@ import { CachingTokenVerifier, type TokenVerifier } from '../core/cache/token-ca
 import type { KeyRing } from '../keys/key-ring.js';
 import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 
-/**
- * How long a grant, client or API key check is reused while the token cache is on, in
- * milliseconds. It is the maximum delay before a revocation by the CLI reaches the gateway.
- */
-export const REVOCATION_CHECK_TTL_MS = 1000;
-
 /** The gateway's checks of every access token, and the hook for revocations made in this process. */
 export interface CredentialChecks {
   verifier: TokenVerifier;
@@ -21,13 +15,20 @@ export interface CredentialChecks {
   grantRevoked(grantId: string): void;
 }
 
-/** Builds the gateway's token verifier and revocation checks, behind caches unless the configuration turns them off. */
+/**
+ * Builds the gateway's token verifier and revocation checks. The token cache
+ * (`gateway.tokenCache`) spares a repeated token its signature check, and
+ * each revocation check is reused for `gateway.revocationCheckTtlMs`. They
+ * are separate settings: one saves work, the other bounds how late a
+ * revocation applies.
+ */
 export function createCredentialChecks(
   config: Readonly<PortcullisConfig>,
   keyRing: KeyRing,
   activity: { isGrantActive: ActivityCheck; isClientActive: ActivityCheck },
 ): CredentialChecks {
-  const verifier = new AccessTokenVerifier({
+  const { enabled, maxEntries } = config.gateway.tokenCache;
+  const uncached = new AccessTokenVerifier({
     issuer: config.issuer,
     audience: config.audience,
     algorithms: [SIGNING_ALGORITHM],
@@ -35,17 +36,18 @@ export function createCredentialChecks(
     maxLifetimeSeconds: config.tokens.accessToken + config.gateway.clockToleranceSeconds,
     jwks: () => keyRing.publicJwks,
   });
+  const verifier = enabled ? new CachingTokenVerifier(uncached, { maxEntries, keySet: () => keyRing.publicJwks }) : uncached;
 
-  const { enabled, maxEntries } = config.gateway.tokenCache;
-  if (!enabled) {
+  const ttlMs = config.gateway.revocationCheckTtlMs;
+  if (ttlMs === 0) {
     return { verifier, ...activity, grantRevoked: () => undefined };
   }
 
-  const cacheOptions = { ttlMs: REVOCATION_CHECK_TTL_MS, maxEntries };
+  const cacheOptions = { ttlMs, maxEntries };
   const grants = new ActivityCache(activity.isGrantActive, cacheOptions);
   const clients = new ActivityCache(activity.isClientActive, cacheOptions);
   return {
-    verifier: new CachingTokenVerifier(verifier, { maxEntries, keySet: () => keyRing.publicJwks }),
+    verifier,
     isGrantActive: (grantId) => grants.isActive(grantId),
     isClientActive: (clientId) => clients.isActive(clientId),
     grantRevoked: (grantId) => grants.forget(grantId),
@@ -54,10 +56,12 @@ export function createCredentialChecks(
 
 /**
  * Returns the settings of the gateway's API key lookup cache, or undefined
- * when `gateway.tokenCache` is off, so that every API key is read from the
- * store on every request, as every token is then verified and checked.
+ * when every request reads its API key from the store: with
+ * `gateway.tokenCache` off, or with `gateway.revocationCheckTtlMs` at 0,
+ * because a kept lookup is also a kept revocation check.
  */
 export function apiKeyLookupCacheOptions(config: Readonly<PortcullisConfig>): ApiKeyLookupCacheOptions | undefined {
   const { enabled, maxEntries } = config.gateway.tokenCache;
-  return enabled ? { ttlMs: REVOCATION_CHECK_TTL_MS, maxEntries } : undefined;
+  const ttlMs = config.gateway.revocationCheckTtlMs;
+  return enabled && ttlMs > 0 ? { ttlMs, maxEntries } : undefined;
 }

@@ -6,7 +6,7 @@ import { ApiKeyService } from '../../src/api-keys/api-key-service.js';
 import type { ApiKeyLookupCacheOptions } from '../../src/api-keys/lookup-cache.js';
 import { assembleApiKey } from '../../src/core/api-keys/format.js';
 import { KeyedHash } from '../../src/core/keyed-hash.js';
-import { REVOCATION_CHECK_TTL_MS } from '../../src/server/credential-checks.js';
+import { DEFAULT_REVOCATION_CHECK_TTL_MS } from '../../src/config/load.js';
 import type { Account } from '../../src/store/account-repository.js';
 import { openDatabase } from '../../src/store/database.js';
 import { createRepositories, type Repositories } from '../../src/store/repositories.js';
@@ -14,7 +14,7 @@ import type { Database } from '../../src/store/schema.js';
 import { createSqliteFile, type TestDatabase } from '../support/databases.js';
 
 /** The lookup cache as the gateway configures it by default. */
-const GATEWAY_CACHE: ApiKeyLookupCacheOptions = { ttlMs: REVOCATION_CHECK_TTL_MS, maxEntries: 100 };
+const GATEWAY_CACHE: ApiKeyLookupCacheOptions = { ttlMs: DEFAULT_REVOCATION_CHECK_TTL_MS, maxEntries: 100 };
 
 const INSIDE = '10.1.2.3';
 const OUTSIDE = '192.0.2.7';
@@ -115,7 +115,7 @@ describe('API key lookup cache', () => {
     const store = countReads();
 
     expect((await keys.verify(value, INSIDE)).outcome).toBe('valid');
-    advance(REVOCATION_CHECK_TTL_MS);
+    advance(DEFAULT_REVOCATION_CHECK_TTL_MS);
     expect((await keys.verify(value, INSIDE)).outcome).toBe('valid');
 
     expect(store.reads()).toBe(2);
@@ -151,7 +151,7 @@ describe('API key lookup cache', () => {
     // The admin CLI revokes through its own process, which this cache does not hear from.
     expect(await repositories.apiKeys.revoke(summary.id)).toBe(true);
 
-    advance(REVOCATION_CHECK_TTL_MS - 1);
+    advance(DEFAULT_REVOCATION_CHECK_TTL_MS - 1);
     expect((await keys.verify(value, INSIDE)).outcome).toBe('valid');
     advance(1);
     expect((await keys.verify(value, INSIDE)).outcome).toBe('invalid');
@@ -249,7 +249,7 @@ describe('API key lookup cache', () => {
   });
 
   it('keeps at most maxEntries keys', async () => {
-    const keys = service({ ttlMs: REVOCATION_CHECK_TTL_MS, maxEntries: 1 });
+    const keys = service({ ttlMs: DEFAULT_REVOCATION_CHECK_TTL_MS, maxEntries: 1 });
     const first = await keys.create(owner, { name: 'first of two', scopes: ['orders:read'] });
     const second = await keys.create(owner, { name: 'second of two', scopes: ['orders:read'] });
     const store = countReads();

@@ -5,7 +5,7 @@ import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { REVOCATION_CHECK_TTL_MS } from '../../src/server/credential-checks.js';
+import { DEFAULT_REVOCATION_CHECK_TTL_MS } from '../../src/config/load.js';
 import { runCli } from '../support/cli.js';
 import { callApi } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -107,7 +107,7 @@ describe('client credentials grant', () => {
     const removed = await runCli(['clients', 'remove', doomed.client_id, '--data-dir', server.dataDir]);
     expect(removed.code, removed.stderr).toBe(0);
     // The gateway reuses a client check for up to this long, and the CLI's change comes from another process.
-    await new Promise((resolve) => setTimeout(resolve, REVOCATION_CHECK_TTL_MS));
+    await new Promise((resolve) => setTimeout(resolve, DEFAULT_REVOCATION_CHECK_TTL_MS));
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
   });
 });

@@ -2,7 +2,7 @@ import { decodeProtectedHeader } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { REVOCATION_CHECK_TTL_MS } from '../../src/server/credential-checks.js';
+import { DEFAULT_REVOCATION_CHECK_TTL_MS } from '../../src/config/load.js';
 import { runCli } from '../support/cli.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -128,9 +128,9 @@ describe('admin CLI against a running server', () => {
 
     const removed = await runCli(['clients', 'remove', created.client_id, '--json', ...dataDir()]);
     expect(removed.code, removed.stderr).toBe(0);
-    // The gateway reuses a client check for up to REVOCATION_CHECK_TTL_MS,
+    // The gateway reuses a client check for up to DEFAULT_REVOCATION_CHECK_TTL_MS,
     // and a CLI process can finish sooner than that.
-    await new Promise((resolve) => setTimeout(resolve, REVOCATION_CHECK_TTL_MS));
+    await new Promise((resolve) => setTimeout(resolve, DEFAULT_REVOCATION_CHECK_TTL_MS));
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
 
     const again = await runCli(['clients', 'remove', created.client_id, ...dataDir()]);

@@ -3,7 +3,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { withAdminContext } from '../../src/cli/context.js';
-import { REVOCATION_CHECK_TTL_MS } from '../../src/server/credential-checks.js';
+import { DEFAULT_REVOCATION_CHECK_TTL_MS } from '../../src/config/load.js';
 import { revokeGrant } from '../../src/store/oidc-adapter.js';
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
@@ -12,7 +12,7 @@ import { callApi, obtainTokens } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /** How long a test waits for a revocation by another process to reach the gateway: the cache TTL and slack for a busy machine. */
-const VISIBLE_WITHIN_MS = REVOCATION_CHECK_TTL_MS + 4000;
+const VISIBLE_WITHIN_MS = DEFAULT_REVOCATION_CHECK_TTL_MS + 4000;
 
 /** Calls the API with `call` until it returns `status` or `VISIBLE_WITHIN_MS` passes, and returns the last status. */
 async function statusOnceVisible(
@@ -139,11 +139,12 @@ describe('gateway token cache', () => {
   });
 });
 
-describe('gateway with the token cache off', () => {
+describe('gateway with revocation checks not reused', () => {
   let server: TestServer;
 
   beforeAll(async () => {
-    server = await startTestServer({ config: await writeConfigFile({ gateway: { tokenCache: { enabled: false, maxEntries: 10 } } }) });
+    // The token cache stays on: it keeps signature checks, not revocation checks.
+    server = await startTestServer({ config: await writeConfigFile({ gateway: { revocationCheckTtlMs: 0 } }) });
   });
 
   afterAll(async () => {
@@ -161,6 +162,38 @@ describe('gateway with the token cache off', () => {
 
   it('rejects an API key revoked elsewhere at once', async () => {
     const { key, revokeElsewhere } = await apiKeyOf(server, 'uncached_api_key');
+    expect((await callWithApiKey(server, '/orders', key)).status).toBe(200);
+
+    expect(await revokeElsewhere()).toBe(true);
+
+    expect((await callWithApiKey(server, '/orders', key)).status).toBe(401);
+  });
+});
+
+describe('gateway with the token cache off', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer({ config: await writeConfigFile({ gateway: { tokenCache: { enabled: false, maxEntries: 10 } } }) });
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('verifies a token on every request', async () => {
+    const { tokens, config } = await tokensOf(server, 'uncached_token');
+    for (let call = 0; call < 3; call += 1) {
+      expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+    }
+
+    await client.tokenRevocation(config, tokens.refresh_token as string);
+
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
+  });
+
+  it('reads every API key from the store', async () => {
+    const { key, revokeElsewhere } = await apiKeyOf(server, 'uncached_api_key_lookup');
     expect((await callWithApiKey(server, '/orders', key)).status).toBe(200);
 
     expect(await revokeElsewhere()).toBe(true);
