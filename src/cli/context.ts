@@ -35,7 +35,9 @@ export interface AdminContext {
 /**
  * Opens the data directory that a running server uses. SQLite in WAL mode
  * lets this process write while the server runs. The server reads accounts
- * and clients per request and polls signing keys, so changes apply at once.
+ * per request, reuses client, grant and API key checks for at most
+ * `gateway.revocationCheckTtlMs` and polls signing keys, so changes apply
+ * within that time or the polling interval.
  */
 export async function openAdminContext(dataDir: string | undefined): Promise<AdminContext> {
   const config = loadConfig({ dataDir });

@@ -148,7 +148,8 @@ export class ClientRepository {
 
   /**
    * Deletes a client together with every grant, token and code issued to it,
-   * so its access tokens stop working at the gateway at once.
+   * so its access tokens stop working at the gateway once its client check
+   * is no longer reused (`gateway.revocationCheckTtlMs`).
    *
    * Returns false when no such client exists.
    */
