@@ -1,4 +1,12 @@
-import { createRemoteJWKSet, customFetch, type FetchImplementation, type JWTVerifyGetKey } from 'jose';
+import {
+  createRemoteJWKSet,
+  customFetch,
+  jwksCache,
+  type ExportedJWKSCache,
+  type FetchImplementation,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from 'jose';
 
 import { OutboundClient } from '../core/outbound/client.js';
 import { OutboundError } from '../core/outbound/errors.js';
@@ -12,9 +20,11 @@ export class KeySetUnavailableError extends Error {
   }
 }
 
-/** How long fetched keys are used before they are fetched again, in milliseconds. */
+/** Maximum age of the keys in use, in milliseconds. Older keys are fetched again before a verification. */
 const CACHE_MAX_AGE_MS = 10 * 60 * 1000;
-/** Shortest time between two fetches caused by an unknown `kid`, in milliseconds. */
+/** Age after which a verification starts a fetch of the keys in the background, in milliseconds. */
+const REFRESH_AFTER_MS = 5 * 60 * 1000;
+/** Shortest time between two fetches caused by an unknown `kid`, and between two background fetches, in milliseconds. */
 const COOLDOWN_MS = 30_000;
 
 function hostOf(url: string): string {
@@ -25,16 +35,28 @@ function hostOf(url: string): string {
   }
 }
 
+/** A key resolver for jose over a remote JWK Set, which also returns the keys it currently uses. */
+export type RemoteKeySet = JWTVerifyGetKey & {
+  /** The JWK Set fetched last, or undefined before the first fetch succeeded. */
+  jwks(): JSONWebKeySet | undefined;
+};
+
 /**
  * Creates a key resolver for jose that fetches a remote JWK Set through the
  * outbound guard, so the URL and every redirect are checked against
- * `policy`. Keys are cached for 10 minutes and fetched again, at most every
- * 30 seconds, when a token names an unknown `kid` (jose's remote JWK Set).
+ * `policy`. Keys are fetched again, at most every 30 seconds, when a token
+ * names an unknown `kid` (jose's remote JWK Set).
+ *
+ * Verifications do not wait for routine fetches: once the keys are 5
+ * minutes old, the next verification starts a fetch in the background and
+ * goes on with the keys it has. A verification waits only for the first
+ * fetch, for an unknown `kid`, and for keys that reached 10 minutes because
+ * no background fetch succeeded in between.
  *
  * When the fetch fails, returns a status other than 200 or returns no
  * JSON, verification throws KeySetUnavailableError.
  */
-export function remoteJwks(url: string, policy: OutboundPolicy = {}): JWTVerifyGetKey {
+export function remoteJwks(url: string, policy: OutboundPolicy = {}): RemoteKeySet {
   const client = new OutboundClient(policy);
 
   const fetchThroughGuard: FetchImplementation = async (resource, init) => {
@@ -56,9 +78,31 @@ export function remoteJwks(url: string, policy: OutboundPolicy = {}): JWTVerifyG
     return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
   };
 
-  return createRemoteJWKSet(new URL(url), {
+  // jose records in this object when it last fetched the keys.
+  const fetched: ExportedJWKSCache | Record<string, never> = {};
+  const keySet = createRemoteJWKSet(new URL(url), {
     cacheMaxAge: CACHE_MAX_AGE_MS,
     cooldownDuration: COOLDOWN_MS,
     [customFetch]: fetchThroughGuard,
+    [jwksCache]: fetched,
   });
+
+  let backgroundFetchAt = 0;
+  const refreshAhead = () => {
+    const time = Date.now();
+    if (fetched.uat === undefined || time - fetched.uat < REFRESH_AFTER_MS || keySet.reloading || time - backgroundFetchAt < COOLDOWN_MS) {
+      return;
+    }
+
+    backgroundFetchAt = time;
+    // A failed fetch keeps the current keys until they reach the maximum
+    // age, when a verification fetches them itself and reports the failure.
+    keySet.reload().catch(() => undefined);
+  };
+
+  const resolve: JWTVerifyGetKey = (protectedHeader, token) => {
+    refreshAhead();
+    return keySet(protectedHeader, token);
+  };
+  return Object.assign(resolve, { jwks: () => keySet.jwks() });
 }

@@ -1,0 +1,182 @@
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { SignJWT, exportJWK, generateKeyPair, jwtVerify, type CryptoKey, type JWK } from 'jose';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import type { OutboundPolicy } from '../../src/core/outbound/policy.js';
+import { KeySetUnavailableError, remoteJwks } from '../../src/library/remote-jwks.js';
+
+const MINUTE_MS = 60_000;
+
+/** A JWK Set on loopback whose responses the test controls: served, delayed until released, or failed. */
+class KeySetServer {
+  readonly server = createServer((_request, response) => this.#answer(response));
+  keys: JWK[] = [];
+  mode: 'serve' | 'hold' | 'fail' = 'serve';
+  fetches = 0;
+  #held: ServerResponse[] = [];
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/jwks`;
+  }
+
+  get policy(): OutboundPolicy {
+    const port = (this.server.address() as AddressInfo).port;
+    return { allowHttp: true, allowedPorts: [port], allowedHosts: [{ name: '127.0.0.1', allowInternal: true }] };
+  }
+
+  release(): void {
+    for (const response of this.#held.splice(0)) {
+      this.#serve(response);
+    }
+  }
+
+  #answer(response: ServerResponse): void {
+    this.fetches += 1;
+    if (this.mode === 'hold') {
+      this.#held.push(response);
+    } else if (this.mode === 'fail') {
+      response.statusCode = 503;
+      response.end();
+    } else {
+      this.#serve(response);
+    }
+  }
+
+  #serve(response: ServerResponse): void {
+    response.setHeader('content-type', 'application/json');
+    response.end(JSON.stringify({ keys: this.keys }));
+  }
+}
+
+interface SigningKey {
+  kid: string;
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+async function signingKey(kid: string): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' } };
+}
+
+function tokenOf(key: SigningKey): Promise<string> {
+  return new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'ES256', kid: key.kid }).setIssuedAt().setExpirationTime('1h').sign(key.privateKey);
+}
+
+/** Waits, in real time, until `condition` is true or 5 seconds pass. */
+async function eventually(condition: () => boolean): Promise<boolean> {
+  for (let attempt = 0; attempt < 100 && !condition(); attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return condition();
+}
+
+describe('remote JWK Set', () => {
+  const keyServer = new KeySetServer();
+  let first: SigningKey;
+  let second: SigningKey;
+
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => keyServer.server.listen(0, '127.0.0.1', resolve));
+    first = await signingKey('first');
+    second = await signingKey('second');
+  });
+
+  afterAll(async () => {
+    keyServer.release();
+    await new Promise((resolve) => keyServer.server.close(resolve));
+  });
+
+  beforeEach(() => {
+    // Only the clock moves: the fetches still use real timers and sockets.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-12-05T10:00:00Z'));
+    keyServer.keys = [first.publicJwk];
+    keyServer.mode = 'serve';
+    keyServer.fetches = 0;
+  });
+
+  afterEach(() => {
+    keyServer.release();
+    vi.useRealTimers();
+  });
+
+  it('fetches fresh keys once', async () => {
+    const keys = remoteJwks(keyServer.url, keyServer.policy);
+    const token = await tokenOf(first);
+
+    for (let call = 0; call < 3; call += 1) {
+      await jwtVerify(token, keys);
+    }
+
+    expect(keyServer.fetches).toBe(1);
+  });
+
+  it('refreshes old keys without waiting', async () => {
+    const keys = remoteJwks(keyServer.url, keyServer.policy);
+    const token = await tokenOf(first);
+    await jwtVerify(token, keys);
+
+    keyServer.mode = 'hold';
+    keyServer.keys = [first.publicJwk, second.publicJwk];
+    vi.setSystemTime(Date.now() + 5 * MINUTE_MS + 1000);
+
+    // The key server delays the background fetch until released, so a
+    // verification that waited for it would time out.
+    await expect(jwtVerify(token, keys)).resolves.toMatchObject({ payload: { sub: 'alice' } });
+    expect(await eventually(() => keyServer.fetches === 2)).toBe(true);
+
+    keyServer.release();
+    expect(await eventually(() => keys.jwks()?.keys.length === 2)).toBe(true);
+    await jwtVerify(await tokenOf(second), keys);
+    expect(keyServer.fetches).toBe(2);
+  });
+
+  it('keeps the keys when a refresh fails', async () => {
+    const keys = remoteJwks(keyServer.url, keyServer.policy);
+    const token = await tokenOf(first);
+    await jwtVerify(token, keys);
+
+    keyServer.mode = 'fail';
+    vi.setSystemTime(Date.now() + 6 * MINUTE_MS);
+    for (let call = 0; call < 5; call += 1) {
+      await jwtVerify(token, keys);
+    }
+
+    // One background fetch for all five: the others fall in its cooldown.
+    expect(await eventually(() => keyServer.fetches >= 2)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(keyServer.fetches).toBe(2);
+    expect(keys.jwks()?.keys).toHaveLength(1);
+  });
+
+  it('retries a failed refresh after the cooldown', async () => {
+    const keys = remoteJwks(keyServer.url, keyServer.policy);
+    const token = await tokenOf(first);
+    await jwtVerify(token, keys);
+
+    keyServer.mode = 'fail';
+    vi.setSystemTime(Date.now() + 6 * MINUTE_MS);
+    await jwtVerify(token, keys);
+    expect(await eventually(() => keyServer.fetches === 2)).toBe(true);
+
+    keyServer.mode = 'serve';
+    vi.setSystemTime(Date.now() + 31_000);
+    await jwtVerify(token, keys);
+
+    expect(await eventually(() => keyServer.fetches === 3)).toBe(true);
+  });
+
+  it('reports unavailable keys once they reach the maximum age', async () => {
+    const keys = remoteJwks(keyServer.url, keyServer.policy);
+    const token = await tokenOf(first);
+    await jwtVerify(token, keys);
+
+    keyServer.mode = 'fail';
+    vi.setSystemTime(Date.now() + 10 * MINUTE_MS + 1000);
+
+    await expect(jwtVerify(token, keys)).rejects.toBeInstanceOf(KeySetUnavailableError);
+  });
+});
