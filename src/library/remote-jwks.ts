@@ -1,12 +1,4 @@
-import {
-  createRemoteJWKSet,
-  customFetch,
-  jwksCache,
-  type ExportedJWKSCache,
-  type FetchImplementation,
-  type JSONWebKeySet,
-  type JWTVerifyGetKey,
-} from 'jose';
+import { createRemoteJWKSet, customFetch, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 
 import { OutboundClient } from '../core/outbound/client.js';
 import { OutboundError } from '../core/outbound/errors.js';
@@ -26,6 +18,12 @@ const CACHE_MAX_AGE_MS = 10 * 60 * 1000;
 const REFRESH_AFTER_MS = 5 * 60 * 1000;
 /** Shortest time between two fetches caused by an unknown `kid`, and between two background fetches, in milliseconds. */
 const COOLDOWN_MS = 30_000;
+/**
+ * How long the error of a failed fetch is reused instead of fetching again,
+ * in milliseconds: the `Retry-After` that callers get. Without it, every
+ * request would fetch again while the issuer is down.
+ */
+const FAILURE_REUSE_MS = 5000;
 
 function hostOf(url: string): string {
   try {
@@ -33,6 +31,14 @@ function hostOf(url: string): string {
   } catch {
     return 'an invalid URL';
   }
+}
+
+/** Tells whether `value` has the shape of a JWK Set: an object whose `keys` is an array of objects. */
+function isKeySet(value: unknown): value is JSONWebKeySet {
+  if (value === null || typeof value !== 'object' || !('keys' in value) || !Array.isArray(value.keys)) {
+    return false;
+  }
+  return value.keys.every((key: unknown) => key !== null && typeof key === 'object' && !Array.isArray(key));
 }
 
 /** A key resolver for jose over a remote JWK Set, which also returns the keys it currently uses. */
@@ -44,8 +50,9 @@ export type RemoteKeySet = JWTVerifyGetKey & {
 /**
  * Creates a key resolver for jose that fetches a remote JWK Set through the
  * outbound guard, so the URL and every redirect are checked against
- * `policy`. Keys are fetched again, at most every 30 seconds, when a token
- * names an unknown `kid` (jose's remote JWK Set).
+ * `policy`. Keys are fetched again, at most every 30 seconds after a
+ * successful fetch, when a token names an unknown `kid` (jose's remote JWK
+ * Set).
  *
  * Verifications do not wait for routine fetches: once the keys are 5
  * minutes old, the next verification starts a fetch in the background and
@@ -53,16 +60,19 @@ export type RemoteKeySet = JWTVerifyGetKey & {
  * fetch, for an unknown `kid`, and for keys that reached 10 minutes because
  * no background fetch succeeded in between.
  *
- * When the fetch fails, returns a status other than 200 or returns no
- * JSON, verification throws KeySetUnavailableError.
+ * When the fetch fails, returns a status other than 200 or returns no JWK
+ * Set, verification throws KeySetUnavailableError, and the same error for
+ * the next 5 seconds without another fetch.
  */
 export function remoteJwks(url: string, policy: OutboundPolicy = {}): RemoteKeySet {
   const client = new OutboundClient(policy);
+  let fetchedAt: number | undefined;
+  let failure: { error: KeySetUnavailableError; at: number } | undefined;
 
-  const fetchThroughGuard: FetchImplementation = async (resource, init) => {
+  const fetchKeySet = async (resource: string, headers: Headers): Promise<JSONWebKeySet> => {
     let body: unknown;
     try {
-      const response = await client.fetch(resource, { method: 'GET', headers: Object.fromEntries(init.headers.entries()) });
+      const response = await client.fetch(resource, { method: 'GET', headers: Object.fromEntries(headers.entries()) });
       if (response.status !== 200) {
         throw new KeySetUnavailableError(`Fetching the JWK Set from ${hostOf(resource)} failed with HTTP status ${response.status}.`);
       }
@@ -75,22 +85,41 @@ export function remoteJwks(url: string, policy: OutboundPolicy = {}): RemoteKeyS
       throw new KeySetUnavailableError(`Fetching the JWK Set from ${hostOf(resource)} failed: ${reason}`, { cause: error });
     }
 
-    return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+    if (!isKeySet(body)) {
+      throw new KeySetUnavailableError(`The response from ${hostOf(resource)} is not a JWK Set.`);
+    }
+    return body;
   };
 
-  // jose records in this object when it last fetched the keys.
-  const fetched: ExportedJWKSCache | Record<string, never> = {};
+  const fetchThroughGuard: FetchImplementation = async (resource, init) => {
+    if (failure !== undefined && Date.now() - failure.at < FAILURE_REUSE_MS) {
+      throw failure.error;
+    }
+
+    let keySet: JSONWebKeySet;
+    try {
+      keySet = await fetchKeySet(resource, init.headers);
+    } catch (error) {
+      failure = { error: error as KeySetUnavailableError, at: Date.now() };
+      throw error;
+    }
+
+    failure = undefined;
+    fetchedAt = Date.now();
+    return new Response(JSON.stringify(keySet), { status: 200, headers: { 'content-type': 'application/json' } });
+  };
+
   const keySet = createRemoteJWKSet(new URL(url), {
     cacheMaxAge: CACHE_MAX_AGE_MS,
     cooldownDuration: COOLDOWN_MS,
     [customFetch]: fetchThroughGuard,
-    [jwksCache]: fetched,
   });
 
   let backgroundFetchAt = 0;
   const refreshAhead = () => {
+    // A fetch in flight is left to finish without using up the cooldown.
     const time = Date.now();
-    if (fetched.uat === undefined || time - fetched.uat < REFRESH_AFTER_MS || keySet.reloading || time - backgroundFetchAt < COOLDOWN_MS) {
+    if (fetchedAt === undefined || time - fetchedAt < REFRESH_AFTER_MS || time - backgroundFetchAt < COOLDOWN_MS || keySet.reloading) {
       return;
     }
 

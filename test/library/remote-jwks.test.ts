@@ -13,7 +13,7 @@ const MINUTE_MS = 60_000;
 class KeySetServer {
   readonly server = createServer((_request, response) => this.#answer(response));
   keys: JWK[] = [];
-  mode: 'serve' | 'hold' | 'fail' = 'serve';
+  mode: 'serve' | 'hold' | 'fail' | 'not-a-key-set' = 'serve';
   fetches = 0;
   #held: ServerResponse[] = [];
 
@@ -39,6 +39,9 @@ class KeySetServer {
     } else if (this.mode === 'fail') {
       response.statusCode = 503;
       response.end();
+    } else if (this.mode === 'not-a-key-set') {
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ keys: 'none' }));
     } else {
       this.#serve(response);
     }
@@ -65,12 +68,16 @@ function tokenOf(key: SigningKey): Promise<string> {
   return new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'ES256', kid: key.kid }).setIssuedAt().setExpirationTime('1h').sign(key.privateKey);
 }
 
-/** Waits, in real time, until `condition` is true or 5 seconds pass. */
-async function eventually(condition: () => boolean): Promise<boolean> {
-  for (let attempt = 0; attempt < 100 && !condition(); attempt += 1) {
+/** Waits, in real time, until `condition` is true or 5 seconds pass, running `step` before each check. */
+async function eventually(condition: () => boolean, step: () => Promise<unknown> = async () => undefined): Promise<boolean> {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    await step();
+    if (condition()) {
+      return true;
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return condition();
+  return false;
 }
 
 describe('remote JWK Set', () => {
@@ -164,9 +171,44 @@ describe('remote JWK Set', () => {
 
     keyServer.mode = 'serve';
     vi.setSystemTime(Date.now() + 31_000);
-    await jwtVerify(token, keys);
 
-    expect(await eventually(() => keyServer.fetches === 3)).toBe(true);
+    // The failed fetch may still be settling, so the verification repeats
+    // while the clock moves on, for at most 2 minutes: the keys stay under
+    // their maximum age, at which a verification would fetch them itself.
+    let clockSteps = 0;
+    const retried = await eventually(
+      () => keyServer.fetches === 3,
+      async () => {
+        if (clockSteps < 20) {
+          clockSteps += 1;
+          vi.setSystemTime(Date.now() + 6000);
+        }
+        await jwtVerify(token, keys);
+      },
+    );
+    expect(retried).toBe(true);
+  });
+
+  it('reuses a failed fetch for 5 seconds', async () => {
+    const keys = remoteJwks(keyServer.url, keyServer.policy);
+    const token = await tokenOf(first);
+    keyServer.mode = 'fail';
+
+    for (let call = 0; call < 4; call += 1) {
+      await expect(jwtVerify(token, keys)).rejects.toBeInstanceOf(KeySetUnavailableError);
+    }
+    expect(keyServer.fetches).toBe(1);
+
+    vi.setSystemTime(Date.now() + 5000);
+    await expect(jwtVerify(token, keys)).rejects.toBeInstanceOf(KeySetUnavailableError);
+    expect(keyServer.fetches).toBe(2);
+  });
+
+  it('rejects a response that is not a JWK Set', async () => {
+    const keys = remoteJwks(keyServer.url, keyServer.policy);
+    keyServer.mode = 'not-a-key-set';
+
+    await expect(jwtVerify(await tokenOf(first), keys)).rejects.toThrow(/is not a JWK Set/);
   });
 
   it('reports unavailable keys once they reach the maximum age', async () => {
