@@ -8,7 +8,7 @@ import type { OutboundPolicy } from '../core/outbound/policy.js';
 import { ProblemError } from '../core/problem.js';
 import { REALM, authenticate, type AuthenticationDependencies, type AuthenticationRequest } from '../gateway/authenticate.js';
 import type { ApiKeyStore } from './api-key-store.js';
-import { KeySetUnavailableError, remoteJwks } from './remote-jwks.js';
+import { KeySetUnavailableError, remoteJwks, type RemoteJwksOptions } from './remote-jwks.js';
 
 /** JWT access tokens (RFC 9068) from Portcullis or another issuer, verified against its JWKS URL. */
 export interface AccessTokenSettings {
@@ -76,12 +76,26 @@ const DEFAULT_ALGORITHMS = ['ES256'];
 const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
 const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 3600;
 
-function assertionKeys(settings: IdentityAssertionSettings): IdentityAssertionVerifier {
+/** The logger that receives failed background fetches of remote key sets; pino and console fit. */
+export interface KeySetLog {
+  warn(details: Record<string, unknown>, message: string): void;
+}
+
+/** Reports a failed background fetch of the key set at `url` to `log`, naming only its host. */
+function keySetOptions(url: string, log: KeySetLog | undefined): RemoteJwksOptions {
+  return {
+    onBackgroundFailure: (error) => {
+      log?.warn({ err: error, jwksHost: new URL(url).host }, 'background fetch of the JWK Set failed; the current keys stay in use');
+    },
+  };
+}
+
+function assertionKeys(settings: IdentityAssertionSettings, log: KeySetLog | undefined): IdentityAssertionVerifier {
   if ((settings.jwksUrl === undefined) === (settings.jwks === undefined)) {
     throw new RangeError('identityAssertions needs exactly one of jwksUrl and jwks.');
   }
 
-  const keys = settings.jwks ?? remoteJwks(settings.jwksUrl as string, settings.outbound);
+  const keys = settings.jwks ?? remoteJwks(settings.jwksUrl as string, settings.outbound, keySetOptions(settings.jwksUrl as string, log));
   return new IdentityAssertionVerifier({
     issuer: settings.issuer,
     audience: settings.audience,
@@ -91,7 +105,7 @@ function assertionKeys(settings: IdentityAssertionSettings): IdentityAssertionVe
   });
 }
 
-function accessTokenVerifier(settings: AccessTokenSettings): AccessTokenVerifier {
+function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | undefined): AccessTokenVerifier {
   const clockToleranceSeconds = settings.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
 
   return new AccessTokenVerifier({
@@ -100,7 +114,7 @@ function accessTokenVerifier(settings: AccessTokenSettings): AccessTokenVerifier
     algorithms: settings.algorithms ?? DEFAULT_ALGORITHMS,
     clockToleranceSeconds,
     maxLifetimeSeconds: (settings.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS) + clockToleranceSeconds,
-    jwks: { resolver: remoteJwks(settings.jwksUrl, settings.outbound) },
+    jwks: { resolver: remoteJwks(settings.jwksUrl, settings.outbound, keySetOptions(settings.jwksUrl, log)) },
   });
 }
 
@@ -141,15 +155,15 @@ export class Authenticator {
   readonly #dependencies: AuthenticationDependencies;
   readonly #accepted: CredentialKind[];
 
-  constructor(settings: AuthenticatorSettings) {
+  constructor(settings: AuthenticatorSettings, log?: KeySetLog) {
     if (settings.accessTokens === undefined && settings.identityAssertions === undefined && settings.apiKeys === undefined) {
       throw new RangeError('Configure at least one of accessTokens, identityAssertions and apiKeys.');
     }
 
-    this.#assertions = settings.identityAssertions === undefined ? undefined : assertionKeys(settings.identityAssertions);
+    this.#assertions = settings.identityAssertions === undefined ? undefined : assertionKeys(settings.identityAssertions, log);
     const isGrantActive = settings.accessTokens?.isGrantActive ?? (async () => true);
     this.#dependencies = {
-      ...(settings.accessTokens === undefined ? {} : { verifier: accessTokenVerifier(settings.accessTokens) }),
+      ...(settings.accessTokens === undefined ? {} : { verifier: accessTokenVerifier(settings.accessTokens, log) }),
       ...(settings.apiKeys === undefined ? {} : { apiKeys: settings.apiKeys }),
       isGrantActive,
       // Without the issuer's client registry, a client credentials token is trusted until it expires.

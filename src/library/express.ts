@@ -38,7 +38,7 @@ export interface MiddlewareLogger {
 }
 
 export interface PortcullisExpressOptions extends GuardSettings {
-  /** Receives rejected credentials and unexpected errors, never the credentials themselves. Default: no logging. */
+  /** Receives rejected credentials, failed background fetches of key sets and unexpected errors, never the credentials themselves. Default: no logging. */
   logger?: MiddlewareLogger;
 }
 
@@ -91,8 +91,8 @@ export function sendProblem(request: IncomingMessage, response: ServerResponse, 
 
 /** Creates middleware that authenticates every request and applies the service-wide rate limits. */
 export function portcullis(options: PortcullisExpressOptions): Middleware & { requireAccess: (access: RouteAccess) => Middleware } {
-  const guard = new RequestGuard(options);
   const logger = options.logger ?? SILENT_LOGGER;
+  const guard = new RequestGuard(options, logger);
 
   const run = (access: RouteAccess) => {
     guard.validateAccess(access);

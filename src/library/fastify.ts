@@ -41,7 +41,7 @@ export interface PortcullisFastifyOptions extends GuardSettings {
 }
 
 async function portcullisPlugin(app: FastifyInstance, options: PortcullisFastifyOptions): Promise<void> {
-  const guard = new RequestGuard(options);
+  const guard = new RequestGuard(options, app.log);
 
   if (options.securityHeaders !== false) {
     const headers = securityHeaders(options.securityHeaders ?? { https: false });

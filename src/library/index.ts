@@ -52,5 +52,5 @@ export {
 export { corsOptions, type CorsOptions, type CorsSettings } from './cors.js';
 export { checkOwnership, requireOwned, type OwnershipResult, type RequireOwnedOptions, type ResourceLoader } from './ownership.js';
 export { createRateLimiter, type LimitRule, type RateLimitSettings, type RateLimiterSettings } from './rate-limit.js';
-export { KeySetUnavailableError, remoteJwks, type RemoteKeySet } from './remote-jwks.js';
+export { KeySetUnavailableError, remoteJwks, type RemoteJwksOptions, type RemoteKeySet } from './remote-jwks.js';
 export { RequestGuard, type GuardResult, type GuardSettings, type RouteAccess } from './request-guard.js';

@@ -41,6 +41,12 @@ function isKeySet(value: unknown): value is JSONWebKeySet {
   return value.keys.every((key: unknown) => key !== null && typeof key === 'object' && !Array.isArray(key));
 }
 
+/** Options of a remote JWK Set. */
+export interface RemoteJwksOptions {
+  /** Called with the error of a failed background fetch, after which the current keys stay in use. */
+  onBackgroundFailure?: (error: unknown) => void;
+}
+
 /** A key resolver for jose over a remote JWK Set, which also returns the keys it currently uses. */
 export type RemoteKeySet = JWTVerifyGetKey & {
   /** The JWK Set fetched last, or undefined before the first fetch succeeded. */
@@ -62,9 +68,10 @@ export type RemoteKeySet = JWTVerifyGetKey & {
  *
  * When the fetch fails, returns a status other than 200 or returns no JWK
  * Set, verification throws KeySetUnavailableError, and the same error for
- * the next 5 seconds without another fetch.
+ * the next 5 seconds without another fetch. A failed background fetch goes
+ * to `options.onBackgroundFailure`.
  */
-export function remoteJwks(url: string, policy: OutboundPolicy = {}): RemoteKeySet {
+export function remoteJwks(url: string, policy: OutboundPolicy = {}, options: RemoteJwksOptions = {}): RemoteKeySet {
   const client = new OutboundClient(policy);
   let fetchedAt: number | undefined;
   let failure: { error: KeySetUnavailableError; at: number } | undefined;
@@ -126,7 +133,7 @@ export function remoteJwks(url: string, policy: OutboundPolicy = {}): RemoteKeyS
     backgroundFetchAt = time;
     // A failed fetch keeps the current keys until they reach the maximum
     // age, when a verification fetches them itself and reports the failure.
-    keySet.reload().catch(() => undefined);
+    keySet.reload().catch((error: unknown) => options.onBackgroundFailure?.(error));
   };
 
   const resolve: JWTVerifyGetKey = (protectedHeader, token) => {

@@ -2,7 +2,7 @@ import type { LimitRule } from '../config/schema.js';
 import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { authorize } from '../gateway/authorize.js';
-import { Authenticator, type Authentication, type AuthenticatorSettings, type CredentialRequest } from './authenticator.js';
+import { Authenticator, type Authentication, type AuthenticatorSettings, type CredentialRequest, type KeySetLog } from './authenticator.js';
 import { chargeRequest, validateLimitRule, type RateLimitSettings } from './rate-limit.js';
 
 /** The requirements of a route for its caller. */
@@ -36,8 +36,9 @@ export class RequestGuard {
   readonly #authenticator: Authenticator;
   readonly #rateLimit: RateLimitSettings | undefined;
 
-  constructor(settings: GuardSettings) {
-    this.#authenticator = new Authenticator(settings);
+  /** `log` receives failed background fetches of remote key sets. */
+  constructor(settings: GuardSettings, log?: KeySetLog) {
+    this.#authenticator = new Authenticator(settings, log);
     this.#rateLimit = settings.rateLimit;
     for (const rule of settings.rateLimit?.limits ?? []) {
       validateLimitRule(rule);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { AccountService } from '../../src/accounts/account-service.js';
 import { ApiKeyService } from '../../src/api-keys/api-key-service.js';
@@ -18,6 +18,7 @@ import { openDatabase } from '../../src/store/database.js';
 import { defaultDatabaseUrl } from '../../src/store/database-url.js';
 import { createRepositories } from '../../src/store/repositories.js';
 import { loadServerSecret } from '../../src/store/server-secret.js';
+import { KeySetServer } from '../support/key-set-server.js';
 
 const ISSUER = 'https://id.example.com';
 const AUDIENCE = `${ISSUER}/api`;
@@ -278,5 +279,54 @@ describe('Fastify plugin', () => {
       createApp({ rateLimit: { limiter: createRateLimiter(), limits: [{ name: 'bad', key: ['ip'], limit: 1, period: 'soon', onStoreFailure: 'open' }] } }),
     ).rejects.toThrow(/Invalid rate limit 'bad'/);
     await expect(createApp({ cors: { origins: ['*'] } })).rejects.toThrow(/Invalid CORS origin/);
+  });
+});
+
+describe('Fastify plugin with a key set that stops answering', () => {
+  const keyServer = new KeySetServer();
+
+  beforeAll(async () => {
+    await keyServer.listen();
+  });
+
+  afterAll(async () => {
+    vi.useRealTimers();
+    await keyServer.close();
+  });
+
+  it('logs a failed background fetch and keeps serving', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    keyServer.keys = [{ ...(await exportJWK(publicKey)), kid: 'test-key', alg: 'ES256', use: 'sig' }];
+    const lines: string[] = [];
+    const instance = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => lines.push(line) } } });
+    await instance.register(portcullis, { accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url, outbound: keyServer.policy } });
+    instance.get('/orders', { config: { portcullis: { scopes: ['orders:read'] } } }, async () => ({ ok: true }));
+    await instance.ready();
+
+    // Only the clock moves: the key server and the fetches use real timers.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const accessToken = await new SignJWT({ client_id: 'app', grant_id: 'grant-1', scope: 'orders:read' })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'test-key' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject('alice')
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('30m')
+      .sign(privateKey);
+    const call = () => instance.inject({ url: '/orders', headers: { authorization: `Bearer ${accessToken}` } });
+    expect((await call()).statusCode).toBe(200);
+
+    keyServer.mode = 'fail';
+    vi.setSystemTime(Date.now() + 6 * 60_000);
+    expect((await call()).statusCode).toBe(200);
+
+    const logged = () => lines.some((line) => line.includes('background fetch of the JWK Set failed'));
+    for (let attempt = 0; attempt < 100 && !logged(); attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(logged()).toBe(true);
+    expect(lines.join('')).not.toContain(accessToken);
+    await instance.close();
   });
 });

@@ -1,57 +1,10 @@
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-
 import { SignJWT, exportJWK, generateKeyPair, jwtVerify, type CryptoKey, type JWK } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import type { OutboundPolicy } from '../../src/core/outbound/policy.js';
 import { KeySetUnavailableError, remoteJwks } from '../../src/library/remote-jwks.js';
+import { KeySetServer } from '../support/key-set-server.js';
 
 const MINUTE_MS = 60_000;
-
-/** A JWK Set on loopback whose responses the test controls: served, delayed until released, or failed. */
-class KeySetServer {
-  readonly server = createServer((_request, response) => this.#answer(response));
-  keys: JWK[] = [];
-  mode: 'serve' | 'hold' | 'fail' | 'not-a-key-set' = 'serve';
-  fetches = 0;
-  #held: ServerResponse[] = [];
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/jwks`;
-  }
-
-  get policy(): OutboundPolicy {
-    const port = (this.server.address() as AddressInfo).port;
-    return { allowHttp: true, allowedPorts: [port], allowedHosts: [{ name: '127.0.0.1', allowInternal: true }] };
-  }
-
-  release(): void {
-    for (const response of this.#held.splice(0)) {
-      this.#serve(response);
-    }
-  }
-
-  #answer(response: ServerResponse): void {
-    this.fetches += 1;
-    if (this.mode === 'hold') {
-      this.#held.push(response);
-    } else if (this.mode === 'fail') {
-      response.statusCode = 503;
-      response.end();
-    } else if (this.mode === 'not-a-key-set') {
-      response.setHeader('content-type', 'application/json');
-      response.end(JSON.stringify({ keys: 'none' }));
-    } else {
-      this.#serve(response);
-    }
-  }
-
-  #serve(response: ServerResponse): void {
-    response.setHeader('content-type', 'application/json');
-    response.end(JSON.stringify({ keys: this.keys }));
-  }
-}
 
 interface SigningKey {
   kid: string;
@@ -86,14 +39,13 @@ describe('remote JWK Set', () => {
   let second: SigningKey;
 
   beforeAll(async () => {
-    await new Promise<void>((resolve) => keyServer.server.listen(0, '127.0.0.1', resolve));
+    await keyServer.listen();
     first = await signingKey('first');
     second = await signingKey('second');
   });
 
   afterAll(async () => {
-    keyServer.release();
-    await new Promise((resolve) => keyServer.server.close(resolve));
+    await keyServer.close();
   });
 
   beforeEach(() => {
@@ -142,7 +94,8 @@ describe('remote JWK Set', () => {
   });
 
   it('keeps the keys when a refresh fails', async () => {
-    const keys = remoteJwks(keyServer.url, keyServer.policy);
+    const failures: unknown[] = [];
+    const keys = remoteJwks(keyServer.url, keyServer.policy, { onBackgroundFailure: (error) => failures.push(error) });
     const token = await tokenOf(first);
     await jwtVerify(token, keys);
 
@@ -157,6 +110,8 @@ describe('remote JWK Set', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(keyServer.fetches).toBe(2);
     expect(keys.jwks()?.keys).toHaveLength(1);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toBeInstanceOf(KeySetUnavailableError);
   });
 
   it('retries a failed refresh after the cooldown', async () => {
