@@ -1,6 +1,7 @@
 import type { JSONWebKeySet } from 'jose';
 
 import { AccessTokenVerifier } from '../core/access-token-verifier.js';
+import { CachingTokenVerifier, type TokenVerifier } from '../core/cache/token-cache.js';
 import { bearerChallenge } from '../core/bearer.js';
 import { IDENTITY_ASSERTION_HEADER, IdentityAssertionVerifier, InvalidIdentityAssertionError } from '../core/identity-assertion.js';
 import type { CredentialKind, Identity } from '../core/identity-headers.js';
@@ -25,6 +26,12 @@ export interface AccessTokenSettings {
   maxLifetimeSeconds?: number;
   /** Limits of the JWKS fetch. Default: https on port 443 to public addresses only. */
   outbound?: OutboundPolicy;
+  /**
+   * Most verified tokens kept, keyed by their SHA-256, so that a repeated
+   * token skips its signature check until its `exp`. The cache empties when
+   * the keys in use change. Default 10000; 0 checks every signature.
+   */
+  tokenCacheSize?: number;
   /**
    * Tells whether the grant behind a token is still active. Default: every
    * grant counts as active until its tokens expire, because a service
@@ -75,6 +82,9 @@ export interface Authentication {
 const DEFAULT_ALGORITHMS = ['ES256'];
 const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
 const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 3600;
+const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
+/** The key set that the token cache compares while no keys are usable. */
+const NO_USABLE_KEYS = Object.freeze({ keys: [] });
 
 /** The logger that receives failed background fetches of remote key sets; pino and console fit. */
 export interface KeySetLog {
@@ -105,17 +115,29 @@ function assertionKeys(settings: IdentityAssertionSettings, log: KeySetLog | und
   });
 }
 
-function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | undefined): AccessTokenVerifier {
-  const clockToleranceSeconds = settings.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
+function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | undefined): TokenVerifier {
+  const cacheSize = settings.tokenCacheSize ?? DEFAULT_TOKEN_CACHE_SIZE;
+  if (!Number.isInteger(cacheSize) || cacheSize < 0) {
+    throw new RangeError(`accessTokens.tokenCacheSize must be a whole number of 0 or more, got ${String(cacheSize)}.`);
+  }
 
-  return new AccessTokenVerifier({
+  const clockToleranceSeconds = settings.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
+  const keys = remoteJwks(settings.jwksUrl, settings.outbound, keySetOptions(settings.jwksUrl, log));
+  const verifier = new AccessTokenVerifier({
     issuer: settings.issuer,
     audience: settings.audience,
     algorithms: settings.algorithms ?? DEFAULT_ALGORITHMS,
     clockToleranceSeconds,
     maxLifetimeSeconds: (settings.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS) + clockToleranceSeconds,
-    jwks: { resolver: remoteJwks(settings.jwksUrl, settings.outbound, keySetOptions(settings.jwksUrl, log)) },
+    jwks: { resolver: keys },
   });
+  if (cacheSize === 0) {
+    return verifier;
+  }
+
+  // Without usable keys the cache compares a stand-in, so it empties once
+  // keys are fetched, and again whenever they change or grow too old.
+  return new CachingTokenVerifier(verifier, { maxEntries: cacheSize, keySet: () => keys.jwks() ?? NO_USABLE_KEYS });
 }
 
 function unavailable(error: KeySetUnavailableError, request: CredentialRequest): ProblemError {

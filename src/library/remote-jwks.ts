@@ -1,4 +1,12 @@
-import { createRemoteJWKSet, customFetch, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import {
+  createRemoteJWKSet,
+  customFetch,
+  jwksCache,
+  type ExportedJWKSCache,
+  type FetchImplementation,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from 'jose';
 
 import { OutboundClient } from '../core/outbound/client.js';
 import { OutboundError } from '../core/outbound/errors.js';
@@ -49,8 +57,14 @@ export interface RemoteJwksOptions {
 
 /** A key resolver for jose over a remote JWK Set, which also returns the keys it currently uses. */
 export type RemoteKeySet = JWTVerifyGetKey & {
-  /** The JWK Set fetched last, or undefined before the first fetch succeeded. */
-  jwks(): JSONWebKeySet | undefined;
+  /**
+   * Returns the JWK Set that verifications use, or undefined when none is
+   * usable without a fetch (before the first one, or at the maximum age).
+   * It is the same object until the keys in use change, so a cache of
+   * verified tokens can compare it by identity. Like a verification, it
+   * starts a background fetch of old keys.
+   */
+  jwks(): Readonly<JSONWebKeySet> | undefined;
 };
 
 /**
@@ -73,7 +87,6 @@ export type RemoteKeySet = JWTVerifyGetKey & {
  */
 export function remoteJwks(url: string, policy: OutboundPolicy = {}, options: RemoteJwksOptions = {}): RemoteKeySet {
   const client = new OutboundClient(policy);
-  let fetchedAt: number | undefined;
   let failure: { error: KeySetUnavailableError; at: number } | undefined;
 
   const fetchKeySet = async (resource: string, headers: Headers): Promise<JSONWebKeySet> => {
@@ -112,20 +125,25 @@ export function remoteJwks(url: string, policy: OutboundPolicy = {}, options: Re
     }
 
     failure = undefined;
-    fetchedAt = Date.now();
     return new Response(JSON.stringify(keySet), { status: 200, headers: { 'content-type': 'application/json' } });
   };
 
+  // jose writes the time and the key set of each fetch here in the same
+  // synchronous step in which it starts using the new keys, so the object
+  // changes exactly when the keys in use do.
+  const applied: ExportedJWKSCache | Record<string, never> = {};
   const keySet = createRemoteJWKSet(new URL(url), {
     cacheMaxAge: CACHE_MAX_AGE_MS,
     cooldownDuration: COOLDOWN_MS,
     [customFetch]: fetchThroughGuard,
+    [jwksCache]: applied,
   });
 
   let backgroundFetchAt = 0;
   const refreshAhead = () => {
     // A fetch in flight is left to finish without using up the cooldown.
     const time = Date.now();
+    const fetchedAt = applied.uat;
     if (fetchedAt === undefined || time - fetchedAt < REFRESH_AFTER_MS || time - backgroundFetchAt < COOLDOWN_MS || keySet.reloading) {
       return;
     }
@@ -140,5 +158,10 @@ export function remoteJwks(url: string, policy: OutboundPolicy = {}, options: Re
     refreshAhead();
     return keySet(protectedHeader, token);
   };
-  return Object.assign(resolve, { jwks: () => keySet.jwks() });
+  const usableKeySet = () => {
+    refreshAhead();
+    const fetchedAt = applied.uat;
+    return fetchedAt !== undefined && Date.now() - fetchedAt < CACHE_MAX_AGE_MS ? applied.jwks : undefined;
+  };
+  return Object.assign(resolve, { jwks: usableKeySet });
 }

@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { AccountService } from '../../src/accounts/account-service.js';
 import { ApiKeyService } from '../../src/api-keys/api-key-service.js';
+import { AccessTokenVerifier } from '../../src/core/access-token-verifier.js';
 import { KeyedHash } from '../../src/core/keyed-hash.js';
 import { deriveKey } from '../../src/core/secret-box.js';
 import { createRateLimiter, openApiKeyStore, type ApiKeyStore, type OutboundPolicy } from '../../src/library/index.js';
@@ -282,30 +283,47 @@ describe('Fastify plugin', () => {
   });
 });
 
-describe('Fastify plugin with a key set that stops answering', () => {
+describe('Fastify plugin with keys that change', () => {
   const keyServer = new KeySetServer();
+  let privateKey: CryptoKey;
+  let publicJwk: JWK;
 
   beforeAll(async () => {
     await keyServer.listen();
+    const pair = await generateKeyPair('ES256');
+    privateKey = pair.privateKey;
+    publicJwk = { ...(await exportJWK(pair.publicKey)), kid: 'test-key', alg: 'ES256', use: 'sig' };
+  });
+
+  beforeEach(() => {
+    // Only the clock moves: the key server and the fetches use real timers.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    keyServer.keys = [publicJwk];
+    keyServer.mode = 'serve';
+    keyServer.fetches = 0;
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
   });
 
   afterAll(async () => {
-    vi.useRealTimers();
     await keyServer.close();
   });
 
-  it('logs a failed background fetch and keeps serving', async () => {
-    const { privateKey, publicKey } = await generateKeyPair('ES256');
-    keyServer.keys = [{ ...(await exportJWK(publicKey)), kid: 'test-key', alg: 'ES256', use: 'sig' }];
-    const lines: string[] = [];
+  async function guardedApp(lines: string[] = [], tokenCacheSize?: number): Promise<FastifyInstance> {
     const instance = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => lines.push(line) } } });
-    await instance.register(portcullis, { accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url, outbound: keyServer.policy } });
+    await instance.register(portcullis, {
+      accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url, outbound: keyServer.policy, tokenCacheSize },
+    });
     instance.get('/orders', { config: { portcullis: { scopes: ['orders:read'] } } }, async () => ({ ok: true }));
     await instance.ready();
+    return instance;
+  }
 
-    // Only the clock moves: the key server and the fetches use real timers.
-    vi.useFakeTimers({ toFake: ['Date'] });
-    const accessToken = await new SignJWT({ client_id: 'app', grant_id: 'grant-1', scope: 'orders:read' })
+  function accessToken(): Promise<string> {
+    return new SignJWT({ client_id: 'app', grant_id: 'grant-1', scope: 'orders:read' })
       .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'test-key' })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
@@ -314,7 +332,67 @@ describe('Fastify plugin with a key set that stops answering', () => {
       .setIssuedAt()
       .setExpirationTime('30m')
       .sign(privateKey);
-    const call = () => instance.inject({ url: '/orders', headers: { authorization: `Bearer ${accessToken}` } });
+  }
+
+  /** Repeats `call`, in real time, until `done` is true for its result or 5 seconds pass; returns the last result. */
+  async function repeatUntil<T>(call: () => Promise<T>, done: (result: T) => boolean): Promise<T> {
+    let result = await call();
+    for (let attempt = 0; attempt < 100 && !done(result); attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      result = await call();
+    }
+    return result;
+  }
+
+  it('checks the signature of a repeated token once per key set', async () => {
+    const verify = vi.spyOn(AccessTokenVerifier.prototype, 'verify');
+    const instance = await guardedApp();
+    const token = await accessToken();
+
+    for (let call = 0; call < 4; call += 1) {
+      expect((await instance.inject({ url: '/orders', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(200);
+    }
+
+    // The first check ran before any keys were known, so the cache emptied
+    // once when the first fetch brought them.
+    expect(verify).toHaveBeenCalledTimes(2);
+    await instance.close();
+  });
+
+  it('checks every signature with a cache size of 0', async () => {
+    const verify = vi.spyOn(AccessTokenVerifier.prototype, 'verify');
+    const instance = await guardedApp([], 0);
+    const token = await accessToken();
+
+    for (let call = 0; call < 4; call += 1) {
+      expect((await instance.inject({ url: '/orders', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(200);
+    }
+
+    expect(verify).toHaveBeenCalledTimes(4);
+    await instance.close();
+  });
+
+  it('rejects a cached token once its key is withdrawn', async () => {
+    const instance = await guardedApp();
+    const token = await accessToken();
+    const call = () => instance.inject({ url: '/orders', headers: { authorization: `Bearer ${token}` } });
+    expect((await call()).statusCode).toBe(200);
+
+    keyServer.keys = [];
+    vi.setSystemTime(Date.now() + 6 * 60_000);
+
+    // The cached token is served until the background fetch has replaced the keys.
+    const last = await repeatUntil(call, (response) => response.statusCode !== 200);
+    expect(last.statusCode).toBe(401);
+    expect(keyServer.fetches).toBeGreaterThanOrEqual(2);
+    await instance.close();
+  });
+
+  it('logs a failed background fetch and keeps serving', async () => {
+    const lines: string[] = [];
+    const instance = await guardedApp(lines);
+    const token = await accessToken();
+    const call = () => instance.inject({ url: '/orders', headers: { authorization: `Bearer ${token}` } });
     expect((await call()).statusCode).toBe(200);
 
     keyServer.mode = 'fail';
@@ -326,7 +404,12 @@ describe('Fastify plugin with a key set that stops answering', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(logged()).toBe(true);
-    expect(lines.join('')).not.toContain(accessToken);
+    expect(lines.join('')).not.toContain(token);
     await instance.close();
+  });
+
+  it('rejects an invalid token cache size', async () => {
+    await expect(guardedApp([], -1)).rejects.toThrow(/tokenCacheSize/);
+    await expect(guardedApp([], 1.5)).rejects.toThrow(/tokenCacheSize/);
   });
 });
