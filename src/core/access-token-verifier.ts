@@ -2,7 +2,7 @@ import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPaylo
 
 import { describeJwtError } from './jwt-errors.js';
 
-/** Claims of a verified access token (RFC 9068) that the gateway relies on. */
+/** Claims of a verified access token (RFC 9068) that the gateway relies on, frozen with everything in them. */
 export interface AccessTokenClaims {
   subject: string;
   clientId: string;
@@ -51,6 +51,25 @@ function requireStringArray(value: unknown, claim: string): string[] {
   }
   if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
     throw new InvalidAccessTokenError(`the access token's "${claim}" claim is invalid`);
+  }
+  return value;
+}
+
+/**
+ * Freezes `value` and every object and array inside it. Cached claims are
+ * shared by every request that presents the token, so no request may change
+ * them. It walks the value without recursion, as a payload may nest deeply.
+ */
+function deepFreeze<T>(value: T): T {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const current = pending.pop();
+    if (current !== null && typeof current === 'object' && !Object.isFrozen(current)) {
+      Object.freeze(current);
+      for (const inner of Object.values(current)) {
+        pending.push(inner);
+      }
+    }
   }
   return value;
 }
@@ -139,7 +158,7 @@ export class AccessTokenVerifier {
       throw new InvalidAccessTokenError('the access token\'s "scope" claim is invalid');
     }
 
-    return {
+    return deepFreeze({
       subject: requireString(payload, 'sub'),
       clientId: requireString(payload, 'client_id'),
       jti: requireString(payload, 'jti'),
@@ -149,6 +168,6 @@ export class AccessTokenVerifier {
       expiresAt: payload.exp as number,
       notBefore: payload.nbf,
       payload,
-    };
+    });
   }
 }
