@@ -28,8 +28,9 @@ export interface AccessTokenSettings {
   outbound?: OutboundPolicy;
   /**
    * Most verified tokens kept, keyed by their SHA-256, so that a repeated
-   * token skips its signature check until its `exp`. The cache empties when
-   * the keys in use change. Default 10000; 0 checks every signature.
+   * token skips its signature check until its `exp`. The cache empties on
+   * every fetch of the key set and serves nothing while the keys are too
+   * old to use. Default 10000; 0 checks every signature.
    */
   tokenCacheSize?: number;
   /**
@@ -83,8 +84,6 @@ const DEFAULT_ALGORITHMS = ['ES256'];
 const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
 const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 3600;
 const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
-/** The key set that the token cache compares while no keys are usable. */
-const NO_USABLE_KEYS = Object.freeze({ keys: [] });
 
 /** The logger that receives failed background fetches of remote key sets; pino and console fit. */
 export interface KeySetLog {
@@ -135,9 +134,10 @@ function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | und
     return verifier;
   }
 
-  // Without usable keys the cache compares a stand-in, so it empties once
-  // keys are fetched, and again whenever they change or grow too old.
-  return new CachingTokenVerifier(verifier, { maxEntries: cacheSize, keySet: () => keys.jwks() ?? NO_USABLE_KEYS });
+  // Each fetch of the key set gives a new object, and none is given while
+  // the keys are too old to use, so the cache empties on every fetch and
+  // serves nothing until the keys are fetched again.
+  return new CachingTokenVerifier(verifier, { maxEntries: cacheSize, keySet: () => keys.jwks() });
 }
 
 function unavailable(error: KeySetUnavailableError, request: CredentialRequest): ProblemError {

@@ -60,9 +60,9 @@ export type RemoteKeySet = JWTVerifyGetKey & {
   /**
    * Returns the JWK Set that verifications use, or undefined when none is
    * usable without a fetch (before the first one, or at the maximum age).
-   * It is the same object until the keys in use change, so a cache of
-   * verified tokens can compare it by identity. Like a verification, it
-   * starts a background fetch of old keys.
+   * It is the same object until the next fetch, so a cache of verified
+   * tokens can compare it by identity. Like a verification, it starts a
+   * background fetch of old keys.
    */
   jwks(): Readonly<JSONWebKeySet> | undefined;
 };
@@ -128,9 +128,9 @@ export function remoteJwks(url: string, policy: OutboundPolicy = {}, options: Re
     return new Response(JSON.stringify(keySet), { status: 200, headers: { 'content-type': 'application/json' } });
   };
 
-  // jose writes the time and the key set of each fetch here in the same
-  // synchronous step in which it starts using the new keys, so the object
-  // changes exactly when the keys in use do.
+  // jose writes the time and the key set of each fetch here in the
+  // synchronous step in which it starts using the new keys. So the object
+  // changes on every fetch, and the keys in use never change without it.
   const applied: ExportedJWKSCache | Record<string, never> = {};
   const keySet = createRemoteJWKSet(new URL(url), {
     cacheMaxAge: CACHE_MAX_AGE_MS,

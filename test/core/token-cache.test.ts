@@ -215,6 +215,40 @@ describe('verified token cache', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('neither serves nor keeps a token without a key set', async () => {
+    const { counter } = cachedVerifier();
+    const token = await first.sign(claimsFor('alice'));
+    let keySet: JSONWebKeySet | undefined = jwks;
+    const gated = new CachingTokenVerifier(counter, { maxEntries: 10, keySet: () => keySet });
+    await gated.verify(token);
+
+    keySet = undefined;
+    await gated.verify(token);
+    await gated.verify(token);
+    expect(counter.calls).toBe(3);
+    expect(gated.size).toBe(0);
+
+    keySet = jwks;
+    await gated.verify(token);
+    await gated.verify(token);
+    expect(counter.calls).toBe(4);
+    expect(gated.size).toBe(1);
+  });
+
+  it('returns frozen claims that requests cannot change', async () => {
+    const { cache } = cachedVerifier();
+    const token = await first.sign({ ...claimsFor('alice'), roles: ['clerk'], tenants: [{ id: 't1' }] });
+
+    const claims = await cache.verify(token);
+
+    expect(Object.isFrozen(claims)).toBe(true);
+    expect(Object.isFrozen(claims.scopes)).toBe(true);
+    expect(Object.isFrozen(claims.roles)).toBe(true);
+    expect(Object.isFrozen((claims.payload['tenants'] as object[])[0])).toBe(true);
+    expect(() => (claims.scopes as string[]).push('orders:write')).toThrow(TypeError);
+    expect((await cache.verify(token)).scopes).toEqual(['orders:read']);
+  });
+
   it('keeps at most maxEntries tokens', async () => {
     const { cache, counter } = cachedVerifier(3);
     const tokens = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((subject) => first.sign(claimsFor(subject))));

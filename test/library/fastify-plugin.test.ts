@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { AccountService } from '../../src/accounts/account-service.js';
 import { ApiKeyService } from '../../src/api-keys/api-key-service.js';
 import { AccessTokenVerifier } from '../../src/core/access-token-verifier.js';
+import { Authenticator } from '../../src/library/authenticator.js';
 import { KeyedHash } from '../../src/core/keyed-hash.js';
 import { deriveKey } from '../../src/core/secret-box.js';
 import { createRateLimiter, openApiKeyStore, type ApiKeyStore, type OutboundPolicy } from '../../src/library/index.js';
@@ -312,12 +313,13 @@ describe('Fastify plugin with keys that change', () => {
     await keyServer.close();
   });
 
-  async function guardedApp(lines: string[] = [], tokenCacheSize?: number): Promise<FastifyInstance> {
+  async function guardedApp(lines: string[] = [], tokenCacheSize?: number, moreRoutes?: (instance: FastifyInstance) => void): Promise<FastifyInstance> {
     const instance = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => lines.push(line) } } });
     await instance.register(portcullis, {
       accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url, outbound: keyServer.policy, tokenCacheSize },
     });
     instance.get('/orders', { config: { portcullis: { scopes: ['orders:read'] } } }, async () => ({ ok: true }));
+    moreRoutes?.(instance);
     await instance.ready();
     return instance;
   }
@@ -408,8 +410,49 @@ describe('Fastify plugin with keys that change', () => {
     await instance.close();
   });
 
-  it('rejects an invalid token cache size', async () => {
-    await expect(guardedApp([], -1)).rejects.toThrow(/tokenCacheSize/);
-    await expect(guardedApp([], 1.5)).rejects.toThrow(/tokenCacheSize/);
+  it('serves no cached token once the keys are too old to use', async () => {
+    const instance = await guardedApp();
+    const token = await accessToken();
+    const call = () => instance.inject({ url: '/orders', headers: { authorization: `Bearer ${token}` } });
+    // A single request: its token was checked before any keys were known.
+    expect((await call()).statusCode).toBe(200);
+
+    keyServer.mode = 'fail';
+    vi.setSystemTime(Date.now() + 11 * 60_000);
+    expect((await call()).statusCode).toBe(503);
+
+    keyServer.mode = 'serve';
+    keyServer.keys = [];
+    vi.setSystemTime(Date.now() + 6000);
+    expect((await call()).statusCode).toBe(401);
+    await instance.close();
+  });
+
+  it('keeps one request from changing the identity of the next', async () => {
+    const instance = await guardedApp([], undefined, (app) => {
+      app.get('/tamper', { config: { portcullis: { scopes: ['orders:read'] } } }, async (request) => {
+        try {
+          (identityOf(request).scopes as string[]).push('orders:write');
+          return { changed: true };
+        } catch {
+          return { changed: false };
+        }
+      });
+      app.get('/write', { config: { portcullis: { scopes: ['orders:write'] } } }, async () => ({ ok: true }));
+    });
+    const token = await accessToken();
+    const headers = { authorization: `Bearer ${token}` };
+
+    expect((await instance.inject({ url: '/orders', headers })).statusCode).toBe(200);
+    expect((await instance.inject({ url: '/tamper', headers })).json()).toEqual({ changed: false });
+    expect((await instance.inject({ url: '/write', headers })).statusCode).toBe(403);
+    await instance.close();
+  });
+
+  it('rejects an invalid token cache size', () => {
+    for (const tokenCacheSize of [-1, 1.5, Number.NaN]) {
+      const settings = { accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url, tokenCacheSize } };
+      expect(() => new Authenticator(settings)).toThrow(RangeError);
+    }
   });
 });

@@ -166,6 +166,20 @@ describe('remote JWK Set', () => {
     await expect(jwtVerify(await tokenOf(first), keys)).rejects.toThrow(/is not a JWK Set/);
   });
 
+  it('returns one key set object until the next fetch', async () => {
+    const keys = remoteJwks(keyServer.url, keyServer.policy);
+    expect(keys.jwks()).toBeUndefined();
+
+    await jwtVerify(await tokenOf(first), keys);
+    const fetched = keys.jwks();
+    expect(fetched?.keys).toHaveLength(1);
+    expect(keys.jwks()).toBe(fetched);
+
+    vi.setSystemTime(Date.now() + 10 * MINUTE_MS + 1000);
+    keyServer.mode = 'fail';
+    expect(keys.jwks()).toBeUndefined();
+  });
+
   it('reports unavailable keys once they reach the maximum age', async () => {
     const keys = remoteJwks(keyServer.url, keyServer.policy);
     const token = await tokenOf(first);

@@ -14,11 +14,13 @@ export interface VerifiedTokenCacheOptions {
   /** Most tokens kept; the least recently used are evicted first. */
   maxEntries: number;
   /**
-   * Returns the JWK Set in force. The cache compares it by identity on every
-   * lookup and empties itself when it changes, so a token signed by a key
-   * that was removed or rotated out is verified again, against the new set.
+   * Returns the JWK Set in force, or undefined while no keys can be used
+   * without a fetch. The cache compares it by identity on every lookup and
+   * empties itself when it changes, so a token signed by a key that was
+   * removed or rotated out is verified again, against the new set. While it
+   * is undefined, every token is verified and none is kept.
    */
-  keySet: () => object;
+  keySet: () => object | undefined;
   /** Current time in seconds since the epoch; replaceable in tests. */
   now?: () => number;
 }
@@ -48,7 +50,7 @@ interface Entry {
 export class CachingTokenVerifier implements TokenVerifier {
   readonly #inner: TokenVerifier;
   readonly #entries: LruCache<string, Entry>;
-  readonly #keySet: () => object;
+  readonly #keySet: () => object | undefined;
   readonly #now: () => number;
   #cachedKeySet: object | undefined;
 
@@ -65,7 +67,9 @@ export class CachingTokenVerifier implements TokenVerifier {
   }
 
   verify(token: string): Pending<AccessTokenClaims> {
-    this.#dropEntriesOfOldKeySet();
+    if (!this.#dropEntriesOfOldKeySet()) {
+      return this.#inner.verify(token);
+    }
 
     const key = hash('sha256', token, 'base64url');
     const cached = this.#entries.get(key);
@@ -105,12 +109,14 @@ export class CachingTokenVerifier implements TokenVerifier {
     }
   }
 
-  #dropEntriesOfOldKeySet(): void {
+  /** Empties the cache when the key set changed; returns false while there is none, when nothing may be served or kept. */
+  #dropEntriesOfOldKeySet(): boolean {
     const keySet = this.#keySet();
     if (keySet !== this.#cachedKeySet) {
       this.#entries.clear();
       this.#cachedKeySet = keySet;
     }
+    return keySet !== undefined;
   }
 
   #isServable(claims: AccessTokenClaims): boolean {
