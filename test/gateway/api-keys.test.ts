@@ -146,7 +146,8 @@ describe('API keys', () => {
 
   it('treats dead keys alike', async () => {
     const revoked = await createKey('--scope', 'orders:read');
-    expect((await runCli(['apikeys', 'revoke', revoked.id, '--data-dir', server.dataDir])).code).toBe(0);
+    const revokedByCli = await runCli(['apikeys', 'revoke', revoked.id, '--data-dir', server.dataDir]);
+    expect(revokedByCli.code, revokedByCli.stderr).toBe(0);
 
     const expiring = await createKey('--scope', 'orders:read', '--expires-in', '1s');
     const rotated = await createKey('--scope', 'orders:read');

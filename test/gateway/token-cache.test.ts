@@ -104,7 +104,8 @@ describe('gateway token cache', () => {
     const tokens = await client.clientCredentialsGrant(config, { scope: 'orders:read' });
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
 
-    expect((await runCli(['clients', 'remove', service.client_id, '--data-dir', server.dataDir])).code).toBe(0);
+    const removed = await runCli(['clients', 'remove', service.client_id, '--data-dir', server.dataDir]);
+    expect(removed.code, removed.stderr).toBe(0);
 
     expect(await statusOnceVisible(server, tokens.access_token, 401)).toBe(401);
   });
@@ -124,7 +125,8 @@ describe('gateway token cache', () => {
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
     const oldKid = server.running.keyRing.keys[0]?.kid ?? '';
 
-    expect((await runCli(['keys', 'rotate', '--data-dir', server.dataDir])).code).toBe(0);
+    const rotated = await runCli(['keys', 'rotate', '--data-dir', server.dataDir]);
+    expect(rotated.code, rotated.stderr).toBe(0);
     await server.running.keyRing.refresh();
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
 
