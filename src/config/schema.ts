@@ -135,7 +135,7 @@ export interface GatewayConfig {
   tokenCache: TokenCacheConfig;
   /**
    * How long the gateway reuses the check that a grant, an OAuth client or
-   * an API key is still active, in milliseconds: the longest time that one
+   * an API key is still active, in milliseconds: the maximum time that one
    * revoked by another process, such as the admin CLI, keeps working. 0
    * reads the store on every request. Default 1000, at most 60000.
    */

@@ -131,19 +131,19 @@ export function remoteJwks(url: string, policy: OutboundPolicy = {}, options: Re
   // jose writes the time and the key set of each fetch here in the
   // synchronous step in which it starts using the new keys. So the object
   // changes on every fetch, and the keys in use never change without it.
-  const applied: ExportedJWKSCache | Record<string, never> = {};
+  const lastFetch: ExportedJWKSCache | Record<string, never> = {};
   const keySet = createRemoteJWKSet(new URL(url), {
     cacheMaxAge: CACHE_MAX_AGE_MS,
     cooldownDuration: COOLDOWN_MS,
     [customFetch]: fetchThroughGuard,
-    [jwksCache]: applied,
+    [jwksCache]: lastFetch,
   });
 
   let backgroundFetchAt = 0;
   const refreshAhead = () => {
     // A fetch in flight is left to finish without using up the cooldown.
     const time = Date.now();
-    const fetchedAt = applied.uat;
+    const fetchedAt = lastFetch.uat;
     if (fetchedAt === undefined || time - fetchedAt < REFRESH_AFTER_MS || time - backgroundFetchAt < COOLDOWN_MS || keySet.reloading) {
       return;
     }
@@ -160,8 +160,8 @@ export function remoteJwks(url: string, policy: OutboundPolicy = {}, options: Re
   };
   const usableKeySet = () => {
     refreshAhead();
-    const fetchedAt = applied.uat;
-    return fetchedAt !== undefined && Date.now() - fetchedAt < CACHE_MAX_AGE_MS ? applied.jwks : undefined;
+    const fetchedAt = lastFetch.uat;
+    return fetchedAt !== undefined && Date.now() - fetchedAt < CACHE_MAX_AGE_MS ? lastFetch.jwks : undefined;
   };
   return Object.assign(resolve, { jwks: usableKeySet });
 }

@@ -36,7 +36,7 @@ export class RequestGuard {
   readonly #authenticator: Authenticator;
   readonly #rateLimit: RateLimitSettings | undefined;
 
-  /** `log` receives failed background fetches of remote key sets. */
+  /** Creates the guard for `settings`. Failed background fetches of remote key sets go to `log`. */
   constructor(settings: GuardSettings, log?: KeySetLog) {
     this.#authenticator = new Authenticator(settings, log);
     this.#rateLimit = settings.rateLimit;

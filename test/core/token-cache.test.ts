@@ -235,7 +235,7 @@ describe('verified token cache', () => {
     expect(gated.size).toBe(1);
   });
 
-  it('returns frozen claims that requests cannot change', async () => {
+  it('returns frozen claims', async () => {
     const { cache } = cachedVerifier();
     const token = await first.sign({ ...claimsFor('alice'), roles: ['clerk'], tenants: [{ id: 't1' }] });
 

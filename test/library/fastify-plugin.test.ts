@@ -346,33 +346,25 @@ describe('Fastify plugin with keys that change', () => {
     return result;
   }
 
-  it('checks the signature of a repeated token once per key set', async () => {
-    const verify = vi.spyOn(AccessTokenVerifier.prototype, 'verify');
-    const instance = await guardedApp();
-    const token = await accessToken();
+  // With the cache, the first check ran before any keys were known, so the
+  // cache emptied once when the first fetch brought them.
+  for (const { tokenCacheSize, checks } of [
+    { tokenCacheSize: undefined, checks: 2 },
+    { tokenCacheSize: 0, checks: 4 },
+  ]) {
+    it(`checks a repeated token ${checks} times in 4 requests with cache size ${String(tokenCacheSize)}`, async () => {
+      const verify = vi.spyOn(AccessTokenVerifier.prototype, 'verify');
+      const instance = await guardedApp([], tokenCacheSize);
+      const token = await accessToken();
 
-    for (let call = 0; call < 4; call += 1) {
-      expect((await instance.inject({ url: '/orders', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(200);
-    }
+      for (let call = 0; call < 4; call += 1) {
+        expect((await instance.inject({ url: '/orders', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(200);
+      }
 
-    // The first check ran before any keys were known, so the cache emptied
-    // once when the first fetch brought them.
-    expect(verify).toHaveBeenCalledTimes(2);
-    await instance.close();
-  });
-
-  it('checks every signature with a cache size of 0', async () => {
-    const verify = vi.spyOn(AccessTokenVerifier.prototype, 'verify');
-    const instance = await guardedApp([], 0);
-    const token = await accessToken();
-
-    for (let call = 0; call < 4; call += 1) {
-      expect((await instance.inject({ url: '/orders', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(200);
-    }
-
-    expect(verify).toHaveBeenCalledTimes(4);
-    await instance.close();
-  });
+      expect(verify).toHaveBeenCalledTimes(checks);
+      await instance.close();
+    });
+  }
 
   it('rejects a cached token once its key is withdrawn', async () => {
     const instance = await guardedApp();
@@ -410,7 +402,7 @@ describe('Fastify plugin with keys that change', () => {
     await instance.close();
   });
 
-  it('serves no cached token once the keys are too old to use', async () => {
+  it('serves no cached token with expired keys', async () => {
     const instance = await guardedApp();
     const token = await accessToken();
     const call = () => instance.inject({ url: '/orders', headers: { authorization: `Bearer ${token}` } });
@@ -428,7 +420,7 @@ describe('Fastify plugin with keys that change', () => {
     await instance.close();
   });
 
-  it('keeps one request from changing the identity of the next', async () => {
+  it('freezes the identity of cached tokens', async () => {
     const instance = await guardedApp([], undefined, (app) => {
       app.get('/tamper', { config: { portcullis: { scopes: ['orders:read'] } } }, async (request) => {
         try {
@@ -449,10 +441,23 @@ describe('Fastify plugin with keys that change', () => {
     await instance.close();
   });
 
+  it('answers 503 for a response that is no JWK Set', async () => {
+    keyServer.mode = 'not-a-key-set';
+    const instance = await guardedApp();
+
+    const response = await instance.inject({ url: '/orders', headers: { authorization: `Bearer ${await accessToken()}` } });
+
+    expect(response.statusCode).toBe(503);
+    expect(response.json<Problem>().code).toBe('service_unavailable');
+    expect(response.headers['retry-after']).toBe('5');
+    await instance.close();
+  });
+
   it('rejects an invalid token cache size', () => {
     for (const tokenCacheSize of [-1, 1.5, Number.NaN]) {
       const settings = { accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url, tokenCacheSize } };
       expect(() => new Authenticator(settings)).toThrow(RangeError);
+      expect(() => new Authenticator(settings)).toThrow(/tokenCacheSize must be a whole number of 0 or more/);
     }
   });
 });

@@ -163,7 +163,10 @@ describe('remote JWK Set', () => {
     const keys = remoteJwks(keyServer.url, keyServer.policy);
     keyServer.mode = 'not-a-key-set';
 
-    await expect(jwtVerify(await tokenOf(first), keys)).rejects.toThrow(/is not a JWK Set/);
+    const verification = jwtVerify(await tokenOf(first), keys);
+
+    await expect(verification).rejects.toBeInstanceOf(KeySetUnavailableError);
+    await expect(verification).rejects.toThrow(/is not a JWK Set/);
   });
 
   it('returns one key set object until the next fetch', async () => {

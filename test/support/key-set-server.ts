@@ -5,7 +5,7 @@ import type { JWK } from 'jose';
 
 import type { OutboundPolicy } from '../../src/core/outbound/policy.js';
 
-/** Serves a JWK Set on loopback whose responses the test controls: served, delayed until released, or failed. */
+/** Serves a JWK Set on loopback whose responses the test controls: served, delayed until released, failed, or not a JWK Set. */
 export class KeySetServer {
   readonly server = createServer((_request, response) => this.#answer(response));
   keys: JWK[] = [];

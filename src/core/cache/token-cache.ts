@@ -67,7 +67,7 @@ export class CachingTokenVerifier implements TokenVerifier {
   }
 
   verify(token: string): Pending<AccessTokenClaims> {
-    if (!this.#dropEntriesOfOldKeySet()) {
+    if (!this.#followKeySet()) {
       return this.#inner.verify(token);
     }
 
@@ -109,8 +109,11 @@ export class CachingTokenVerifier implements TokenVerifier {
     }
   }
 
-  /** Empties the cache when the key set changed; returns false while there is none, when nothing may be served or kept. */
-  #dropEntriesOfOldKeySet(): boolean {
+  /**
+   * Empties the cache when the key set changed. Returns false while there is
+   * no key set, when nothing may be served or kept.
+   */
+  #followKeySet(): boolean {
     const keySet = this.#keySet();
     if (keySet !== this.#cachedKeySet) {
       this.#entries.clear();
