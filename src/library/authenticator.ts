@@ -134,11 +134,10 @@ function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | und
     return verifier;
   }
 
-  // Each fetch of the key set gives a new object, and none is given while
-  // the keys are too old to use, so the cache empties on every fetch and
-  // serves nothing until the keys are fetched again.
-  // NOTE: a fetch that brings the same keys empties the cache too, so each
-  // token's signature is checked again about every 5 minutes under traffic.
+  // The key set object changes when a fetch brings other keys, and none is
+  // given while the keys are too old to use. So the cache empties when a
+  // key is removed, added or changed, and serves nothing until the keys are
+  // fetched again.
   return new CachingTokenVerifier(verifier, { maxEntries: cacheSize, keySet: () => keys.jwks() });
 }
 

@@ -60,9 +60,10 @@ export type RemoteKeySet = JWTVerifyGetKey & {
   /**
    * Returns the JWK Set that verifications use, or undefined when none is
    * usable without a fetch (before the first one, or at the maximum age).
-   * It is the same object until the next fetch, so a cache of verified
-   * tokens can compare it by identity. Like a verification, it starts a
-   * background fetch of old keys.
+   * It is the same object until a fetch brings keys that differ from it, so
+   * a cache of verified tokens can compare it by identity and stays filled
+   * across routine fetches. Like a verification, it starts a background
+   * fetch of old keys.
    */
   jwks(): Readonly<JSONWebKeySet> | undefined;
 };
@@ -158,10 +159,28 @@ export function remoteJwks(url: string, policy: OutboundPolicy = {}, options: Re
     refreshAhead();
     return keySet(protectedHeader, token);
   };
+  // The key set handed out, with the fetched object and its JSON text. A
+  // fetch that brings the same keys keeps it, so that verified tokens stay
+  // cached. Any change to the keys replaces it.
+  let current: { fetched: object; text: string; jwks: JSONWebKeySet } | undefined;
+  const sameUnlessChanged = (fetched: JSONWebKeySet): JSONWebKeySet => {
+    if (fetched === current?.fetched) {
+      return current.jwks;
+    }
+
+    const text = JSON.stringify(fetched);
+    current = text === current?.text ? { ...current, fetched } : { fetched, text, jwks: fetched };
+    return current.jwks;
+  };
+
   const usableKeySet = () => {
     refreshAhead();
     const fetchedAt = lastFetch.uat;
-    return fetchedAt !== undefined && Date.now() - fetchedAt < CACHE_MAX_AGE_MS ? lastFetch.jwks : undefined;
+    const fetched = lastFetch.jwks;
+    if (fetchedAt === undefined || fetched === undefined || Date.now() - fetchedAt >= CACHE_MAX_AGE_MS) {
+      return undefined;
+    }
+    return sameUnlessChanged(fetched);
   };
   return Object.assign(resolve, { jwks: usableKeySet });
 }

@@ -366,6 +366,25 @@ describe('Fastify plugin with keys that change', () => {
     });
   }
 
+  it('keeps cached tokens when keys are unchanged', async () => {
+    const verify = vi.spyOn(AccessTokenVerifier.prototype, 'verify');
+    const instance = await guardedApp();
+    const token = await accessToken();
+    const call = async () => (await instance.inject({ url: '/orders', headers: { authorization: `Bearer ${token}` } })).statusCode;
+    expect([await call(), await call()]).toEqual([200, 200]);
+    expect(verify).toHaveBeenCalledTimes(2);
+
+    // The keys are old enough for a background fetch, which brings the same keys.
+    vi.setSystemTime(Date.now() + 6 * 60_000);
+    expect(await call()).toBe(200);
+    expect(await repeatUntil(async () => keyServer.fetches, (fetches) => fetches >= 2)).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    expect([await call(), await call()]).toEqual([200, 200]);
+    expect(verify).toHaveBeenCalledTimes(2);
+    await instance.close();
+  });
+
   it('rejects a cached token once its key is withdrawn', async () => {
     const instance = await guardedApp();
     const token = await accessToken();

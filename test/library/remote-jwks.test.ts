@@ -169,7 +169,7 @@ describe('remote JWK Set', () => {
     await expect(verification).rejects.toThrow(/is not a JWK Set/);
   });
 
-  it('returns one key set object until the next fetch', async () => {
+  it('returns one key set object until a fetch brings other keys', async () => {
     const keys = remoteJwks(keyServer.url, keyServer.policy);
     expect(keys.jwks()).toBeUndefined();
 
@@ -177,6 +177,22 @@ describe('remote JWK Set', () => {
     const fetched = keys.jwks();
     expect(fetched?.keys).toHaveLength(1);
     expect(keys.jwks()).toBe(fetched);
+
+    // A background fetch of the same keys keeps the object. Once the first
+    // keys are past their maximum age, only the fetched ones are usable.
+    vi.setSystemTime(Date.now() + 5 * MINUTE_MS + 1000);
+    keys.jwks();
+    vi.setSystemTime(Date.now() + 5 * MINUTE_MS);
+    expect(await eventually(() => keys.jwks() !== undefined)).toBe(true);
+    expect(keys.jwks()).toBe(fetched);
+    expect(keyServer.fetches).toBe(2);
+
+    // A fetch that brings another key set replaces it.
+    keyServer.keys = [first.publicJwk, second.publicJwk];
+    vi.setSystemTime(Date.now() + 5 * MINUTE_MS + 1000);
+    keys.jwks();
+    expect(await eventually(() => keys.jwks()?.keys.length === 2)).toBe(true);
+    expect(keys.jwks()).not.toBe(fetched);
 
     vi.setSystemTime(Date.now() + 10 * MINUTE_MS + 1000);
     keyServer.mode = 'fail';
