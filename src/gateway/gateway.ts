@@ -86,6 +86,7 @@ const PREFLIGHT_MAX_AGE_SECONDS = 600;
  * about 186 µs of CPU time per request in a quiet run, the identity
  * assertion takes about 24, the response check about 19, Fastify and
  * undici about 60, and the other checks and the upstream's share the rest.
+ * On a faster machine, the assertion took 35 of 116 µs, the largest share.
  */
 export async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
   const upstream = new URL(options.upstreamUrl);
