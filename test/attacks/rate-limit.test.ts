@@ -81,6 +81,21 @@ describe('limit keyed on a spoofable X-Forwarded-For', () => {
 
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
   });
+
+  it('skips every trusted hop of a proxy chain', async () => {
+    const server = await startWithLimits({ trustedProxies: ['127.0.0.1', '10.0.0.0/8'], login: LOGIN_LIMITS });
+    await createUser(server, 'two_hops');
+
+    const statuses: number[] = [];
+    for (let i = 1; i <= 7; i += 1) {
+      // The first trusted proxy appended the client, the second one the first proxy.
+      statuses.push((await failedSignIn(server, 'two_hops', { 'x-forwarded-for': `203.0.113.${i}, 198.51.100.7, 10.0.0.2` })).status);
+    }
+    const otherClient = await failedSignIn(server, 'two_hops', { 'x-forwarded-for': '203.0.113.1, 198.51.100.8, 10.0.0.2' });
+
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
+    expect(otherClient.status).toBe(401);
+  });
 });
 
 describe('path spellings that would open a second counter', () => {
@@ -126,6 +141,21 @@ describe('path spellings that would open a second counter', () => {
       expect(response.status, action).toBe(404);
     }
     expect(server.logs.filter((line) => line.includes('login failed'))).toEqual([]);
+  });
+
+  it('counts query-string sign-ins too', async () => {
+    const server = await startWithLimits({ login: LOGIN_LIMITS });
+    await createUser(server, 'query_target');
+    const { agent, html } = await openSignInPage(server);
+    const form = formEndingWith(html, '/login');
+
+    const statuses: number[] = [];
+    for (const action of [form.action, form.action, form.action, `${form.action}?x=1`, `${form.action}?x=1`, `${form.action}?x=1`]) {
+      const { response } = await agent.submit({ ...form, action }, { username: 'query_target', password: 'Wrong-Passw0rd-1' });
+      statuses.push(response.status);
+    }
+
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
   });
 });
 
