@@ -80,6 +80,27 @@ describe('API key compared with === (timing side channel)', () => {
     expect(await comparableBody(known)).toBe(await comparableBody(unknown));
   });
 
+  it('rejects malformed keys by format alone', async () => {
+    // A malformed key is rejected before any look-up, so its problem names
+    // the format fault. The same fault in the issued key and in a guess
+    // must give the same response, or the response would tell them apart.
+    const guess = generateApiKey('live').value;
+    const edits: Array<(key: string) => string> = [
+      (key) => `${key.slice(0, -1)}${key.at(-1) === 'a' ? 'b' : 'a'}`,
+      (key) => key.slice(0, 40),
+      (key) => `${key}a`,
+      (key) => key.replace(/^pcs_/, 'pcx_'),
+    ];
+
+    for (const edit of edits) {
+      const fromIssued = await withKey(edit(created.key));
+      const fromGuess = await withKey(edit(guess));
+
+      expect(fromIssued.status).toBe(401);
+      expect(await comparableBody(fromIssued)).toBe(await comparableBody(fromGuess));
+    }
+  });
+
   it('compares digests of any input length', () => {
     const hasher = new KeyedHash(randomBytes(32));
     const stored = hasher.hash(created.key);
