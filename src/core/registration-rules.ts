@@ -3,8 +3,9 @@
  *
  * Usernames and email addresses are restricted to ASCII. That rules out
  * look-alike registrations (fullwidth or Cyrillic letters that resemble an
- * existing name) and Unicode case-mapping collisions such as the dotless ı,
- * and it makes lower-casing a safe case-insensitive key.
+ * existing name) and Unicode case-mapping collisions such as the dotless ı.
+ * Their case-insensitive key (identifierKey) lower-cases ASCII letters only,
+ * so that input which breaks these rules cannot map onto a stored name.
  */
 
 export interface RegistrationInput {
@@ -20,6 +21,16 @@ export interface RuleViolation {
 }
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9_]{3,30}$/;
+
+/**
+ * Returns the case-insensitive key of a username or email address. Unicode
+ * case mapping would turn some non-ASCII letters into ASCII ones, such as
+ * the Kelvin sign (U+212A) into "k", so a look-alike typed at sign-in would
+ * find a stored account.
+ */
+export function identifierKey(value: string): string {
+  return value.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+}
 export const EMAIL_MAX_LENGTH = 255;
 export const PASSWORD_MIN_LENGTH = 12;
 /** Upper bound that keeps hashing cost bounded; long passphrases still fit. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 
+import { identifierKey } from '../core/registration-rules.js';
 import { epochSeconds } from './database.js';
 import { DuplicateError, uniqueViolationColumn } from './errors.js';
 import type { AccountTable, Database } from './schema.js';
@@ -46,8 +47,8 @@ export class AccountRepository {
     const row = {
       id: randomUUID(),
       username: input.username,
-      username_key: input.username.toLowerCase(),
-      email: input.email.toLowerCase(),
+      username_key: identifierKey(input.username),
+      email: identifierKey(input.email),
       password_hash: input.passwordHash,
       roles: JSON.stringify(input.roles),
       created_at: now,
@@ -76,7 +77,7 @@ export class AccountRepository {
     const row = await this.#db
       .selectFrom('accounts')
       .selectAll()
-      .where('username_key', '=', username.toLowerCase())
+      .where('username_key', '=', identifierKey(username))
       .executeTakeFirst();
     return row === undefined ? undefined : toAccount(row);
   }

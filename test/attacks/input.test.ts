@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
-import { callApi, obtainTokens } from '../support/oauth.js';
+import { callApi, obtainTokens, openSignInPage } from '../support/oauth.js';
 import { errorFor, register } from '../support/registration.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { formEndingWith } from '../support/user-agent.js';
 
 /**
  * Attacks through request input: prototype pollution from JSON bodies and
@@ -145,6 +146,18 @@ describe('Unicode look-alikes collide with an existing account', () => {
 
     expect(result.status).toBe(400);
     expect(errorFor(result.html, 'email')).toEqual(['Email must be a valid address such as name@example.com.']);
+  });
+
+  it('ignores Unicode case mapping at sign-in', async () => {
+    const user = await createUser(server, 'kelvin');
+    const signIn = async (username: string) => {
+      const { agent, html } = await openSignInPage(server);
+      return (await agent.submit(formEndingWith(html, '/login'), { username, password: user.password })).response.status;
+    };
+
+    // The Kelvin sign (U+212A) lower-cases to "k" under Unicode case mapping.
+    expect(await signIn('\u212Aelvin')).toBe(401);
+    expect(await signIn('KELVIN')).toBe(200);
   });
 
   it('keeps the stored address of the existing account', async () => {

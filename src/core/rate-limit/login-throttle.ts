@@ -1,3 +1,4 @@
+import { identifierKey } from '../registration-rules.js';
 import type { RateLimitStore } from './types.js';
 
 export interface LoginThrottleOptions {
@@ -45,7 +46,7 @@ export class LoginThrottle {
   }
 
   #counters(username: string, address: string): Counter[] {
-    const account = username.toLowerCase();
+    const account = identifierKey(username);
     return [
       { key: `login-account:${account}&address:${address}|failures`, threshold: this.#options.accountThreshold },
       { key: `login-account:${account}|failures`, threshold: this.#options.accountTotalThreshold },
