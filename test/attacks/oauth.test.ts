@@ -297,9 +297,7 @@ describe('client credentials without the secret', () => {
       expect(response.status, name).toBe(status);
       expect(payload.error, name).toBe(error);
       expect(payload.access_token, name).toBeUndefined();
-      if (status === 401 && authorization !== undefined) {
-        expect(response.headers.get('www-authenticate'), name).toMatch(/^Basic /);
-      }
+      expect(response.headers.get('www-authenticate'), name).toMatch(/^Basic /);
     }
   });
 
@@ -328,6 +326,23 @@ describe('client credentials without the secret', () => {
 
     expect(response.status).toBe(401);
     expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
+  });
+
+  it('rejects a refresh without client authentication', async () => {
+    const webConfig = await client.discovery(new URL(server.issuer), webClient.client_id, undefined, client.ClientSecretBasic(webClient.client_secret ?? ''), {
+      execute: [client.allowInsecureRequests],
+    });
+    const { callbackUrl, codeVerifier, state } = await authorize(server, webConfig, { ...user, redirectUri: WEB_REDIRECT_URI, scope: 'openid offline_access orders:read' });
+    const tokens = await client.authorizationCodeGrant(webConfig, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state });
+    expect(tokens.refresh_token).toBeDefined();
+
+    const response = await tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token ?? '' });
+    const payload = (await response.json()) as { error: string; access_token?: string };
+
+    expect(response.status).toBe(401);
+    expect(payload.error).toBe('invalid_client');
+    expect(payload.access_token).toBeUndefined();
+    expect(response.headers.get('www-authenticate')).toMatch(/^Basic /);
   });
 
   it('offers no dynamic client registration', async () => {
