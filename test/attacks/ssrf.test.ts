@@ -22,8 +22,9 @@ import { defaultRateLimits } from '../../src/config/load.js';
 
 /** Answers of the attacker's DNS; a list of answers is served one per query. */
 const ATTACKER_DNS: Readonly<Record<string, readonly (readonly string[])[]>> = {
-  'rebind.attacker.example': [['203.0.113.10'], ['127.0.0.1']],
-  'mixed.attacker.example': [['203.0.113.10', '127.0.0.1']],
+  // A public address first, then loopback, as a rebinding attacker's DNS answers.
+  'rebind.attacker.example': [['93.184.215.14'], ['127.0.0.1']],
+  'mixed.attacker.example': [['93.184.215.14', '127.0.0.1']],
   '127.0.0.1.nip.example': [['127.0.0.1']],
   'metadata.attacker.example': [['169.254.169.254']],
   'private.attacker.example': [['10.0.0.5']],
@@ -147,12 +148,23 @@ describe('order import with the production outbound policy', () => {
   });
 
   describe('DNS answers that point inside', () => {
-    it.each(['rebind.attacker.example', 'mixed.attacker.example', '127.0.0.1.nip.example', 'metadata.attacker.example', 'private.attacker.example', 'mapped.attacker.example', 'nat64.attacker.example'])(
+    it.each(['mixed.attacker.example', '127.0.0.1.nip.example', 'metadata.attacker.example', 'private.attacker.example', 'mapped.attacker.example', 'nat64.attacker.example'])(
       'rejects %s before connecting',
       async (host) => {
         await expectRejectedTarget(`https://${host}/order.json`);
       },
     );
+
+    it('connects only to the address it checked', async () => {
+      dns.queries.length = 0;
+
+      const response = await importFrom(server, token, 'https://rebind.attacker.example/order.json');
+
+      // The test stops the connection, so the import fails upstream.
+      expect(response.status).toBe(502);
+      expect(dns.queries).toEqual(['rebind.attacker.example']);
+      expect(attempts.map((attempt) => attempt.address)).toEqual(['93.184.215.14']);
+    });
 
     it('resolves a name once per import, never again at connect time', async () => {
       dns.queries.length = 0;
