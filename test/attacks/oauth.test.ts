@@ -374,4 +374,38 @@ describe('token responses cached by intermediaries', () => {
     expect(response.headers.get('cache-control')).toContain('no-store');
     expect(response.headers.get('pragma')).toBe('no-cache');
   });
+
+  it('sends HSTS behind an https issuer', async () => {
+    // Clients reach the issuer over https through a proxy that ends TLS, so
+    // the test calls the server behind that proxy directly.
+    const deployment = await startTestServer({ issuer: 'https://gw.example.test' });
+    try {
+      const result = await runCli(['clients', 'add', '--name', 'HSTS test client', '--json', '--confidential', '--grant', 'client_credentials', '--scope', 'orders:read', '--data-dir', deployment.dataDir]);
+      const service = JSON.parse(result.stdout) as CreatedClient;
+      const tokenResponse = await fetch(`${deployment.url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(service.client_id, service.client_secret ?? '') },
+        body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'orders:read' }),
+      });
+      const accessToken = ((await tokenResponse.clone().json()) as { access_token: string }).access_token;
+
+      const responses: Array<[string, Response]> = [
+        ['token', tokenResponse],
+        ['token error', await fetch(`${deployment.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=nothing' })],
+        ['discovery', await fetch(`${deployment.url}/.well-known/openid-configuration`)],
+        ['gateway', await fetch(`${deployment.url}/api/orders`, { headers: { authorization: `Bearer ${accessToken}` } })],
+        ['gateway without a token', await fetch(`${deployment.url}/api/orders`)],
+        ['unknown path', await fetch(`${deployment.url}/nowhere`)],
+      ];
+
+      expect(tokenResponse.status).toBe(200);
+      for (const [name, response] of responses) {
+        expect(response.headers.get('strict-transport-security'), name).toMatch(/^max-age=\d+/);
+        expect(response.headers.get('x-content-type-options'), name).toBe('nosniff');
+        expect(response.headers.get('server'), name).toBeNull();
+      }
+    } finally {
+      await deployment.close();
+    }
+  });
 });
