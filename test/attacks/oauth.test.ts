@@ -224,7 +224,8 @@ describe('authorization code redeemed twice', () => {
 describe('refresh token reuse and parallel refresh', () => {
   it('revokes the grant when a refresh token is reused', async () => {
     const { callbackUrl, codeVerifier } = await authorize(server, config, user);
-    const tokens = (await (await redeem(callbackUrl, codeVerifier)).json()) as { refresh_token: string };
+    const tokens = (await (await redeem(callbackUrl, codeVerifier)).json()) as { access_token: string; refresh_token: string };
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
 
     const rotated = (await (await refresh(tokens.refresh_token)).json()) as { access_token: string; refresh_token: string };
     expect(rotated.refresh_token).not.toBe(tokens.refresh_token);
@@ -235,6 +236,7 @@ describe('refresh token reuse and parallel refresh', () => {
 
     expect((await refresh(rotated.refresh_token)).status).toBe(400);
     expect((await callApi(server, '/orders', rotated.access_token)).status).toBe(401);
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(401);
   });
 
   it('lets at most one of ten parallel refreshes succeed', async () => {
