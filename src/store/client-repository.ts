@@ -16,7 +16,8 @@ export interface ClientMetadata {
   grant_types: string[];
   response_types: string[];
   token_endpoint_auth_method: 'none' | 'client_secret_basic' | 'private_key_jwt';
-  application_type: 'web';
+  /** `native` for an app on the user's device (RFC 8252), whose loopback redirect URIs accept any port. */
+  application_type: 'web' | 'native';
   id_token_signed_response_alg?: string;
   /**
    * Space-separated scopes the client may request with client credentials.
@@ -39,6 +40,7 @@ export interface ClientSummary {
   clientId: string;
   name: string;
   type: 'public' | 'confidential';
+  applicationType: ClientMetadata['application_type'];
   authMethod: string;
   /** Scopes the client may request, when it is limited. */
   scope: string | null;
@@ -137,6 +139,7 @@ export class ClientRepository {
         clientId: row.client_id,
         name: metadata.client_name,
         type: metadata.token_endpoint_auth_method === 'none' ? 'public' : 'confidential',
+        applicationType: metadata.application_type,
         authMethod: metadata.token_endpoint_auth_method,
         scope: metadata.allowed_scopes ?? null,
         redirectUris: metadata.redirect_uris,

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 
 import { readFileSync } from 'node:fs';
 
-import { checkRedirectUri } from '../../core/redirect-uri-rules.js';
+import { checkNativeRedirectUri, checkRedirectUri } from '../../core/redirect-uri-rules.js';
 import { API_SCOPES, OIDC_SCOPES } from '../../core/scopes.js';
 import type { ClientMetadata } from '../../store/client-repository.js';
 import { DuplicateError } from '../../store/errors.js';
@@ -16,6 +16,7 @@ interface AddOptions {
   redirectUri: string[];
   public?: boolean;
   confidential?: boolean;
+  native?: boolean;
   grant: string[];
   scope: string[];
   auth: string;
@@ -84,7 +85,11 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
     throw new CliError('--redirect-uri applies only to the authorization_code grant');
   }
 
-  const problems = options.redirectUri.map(checkRedirectUri).filter((problem) => problem !== undefined);
+  if (options.native && !options.public) {
+    throw new CliError('--native applies only to --public clients: an app on the user\'s device cannot keep a secret');
+  }
+  const check = options.native ? checkNativeRedirectUri : checkRedirectUri;
+  const problems = options.redirectUri.map(check).filter((problem) => problem !== undefined);
   if (problems.length > 0) {
     throw new CliError(problems.map((problem) => `--redirect-uri ${problem}`).join('\n'));
   }
@@ -114,7 +119,7 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
     grant_types: grants,
     response_types: usesRedirects ? ['code'] : [],
     token_endpoint_auth_method: options.public ? 'none' : (options.auth as ClientMetadata['token_endpoint_auth_method']),
-    application_type: 'web',
+    application_type: options.native ? 'native' : 'web',
     ...(options.scope.length > 0 ? { allowed_scopes: [...new Set(options.scope)].join(' ') } : {}),
   };
 
@@ -141,6 +146,7 @@ export function registerClientCommands(program: Command): void {
     .addOption(listOption('--redirect-uri <uri>', 'exact redirect URI; repeatable', 'none'))
     .option('--public', 'a public client (browser or native app): PKCE, no secret')
     .option('--confidential', 'a confidential client (server-side app or service): a client secret, printed once, or private_key_jwt')
+    .option('--native', 'with --public: an app on the user\'s device (RFC 8252) whose loopback redirect URIs accept any port')
     .addOption(listOption('--grant <grant>', `grant type; repeatable (${GRANTS.join(', ')})`, 'authorization_code and refresh_token'))
     .addOption(listOption('--scope <scope>', 'scope the client may request; repeatable', 'any'))
     .option('--auth <method>', 'token endpoint authentication of a confidential client: client_secret_basic or private_key_jwt', 'client_secret_basic')
@@ -165,6 +171,7 @@ export function registerClientCommands(program: Command): void {
         client_id: metadata.client_id,
         client_name: metadata.client_name,
         type: options.public ? 'public' : 'confidential',
+        application_type: metadata.application_type,
         redirect_uris: metadata.redirect_uris,
         grant_types: metadata.grant_types,
         token_endpoint_auth_method: metadata.token_endpoint_auth_method,
@@ -186,7 +193,9 @@ export function registerClientCommands(program: Command): void {
     .action(async (options: { dataDir?: string; json?: boolean }) => {
       await withAdminContext(options.dataDir, async ({ clients: repository }) => {
         const list = await repository.list();
-        const text = list.map((client) => `${client.clientId}\t${client.type}\t${client.name}\t${client.redirectUris.join(' ')}`).join('\n');
+        const text = list
+          .map((client) => `${client.clientId}\t${client.type}${client.applicationType === 'native' ? ' native' : ''}\t${client.name}\t${client.redirectUris.join(' ')}`)
+          .join('\n');
         createOutput(options.json === true).result(list, text || 'no clients');
       });
     });

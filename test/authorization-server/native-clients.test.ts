@@ -1,0 +1,109 @@
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createUser } from '../support/accounts.js';
+import { runCli, type CliResult } from '../support/cli.js';
+import { authorizationUrl, authorize, callApi, publicClient } from '../support/oauth.js';
+import { freePort, startTestServer, type TestServer } from '../support/server.js';
+
+/**
+ * Native apps (RFC 8252) receive the authorization response on a loopback
+ * port that they pick for each request, so their registered loopback
+ * redirect URI matches with any port, and with nothing else changed.
+ */
+
+const NATIVE_REDIRECT_URI = 'http://127.0.0.1/callback';
+
+let server: TestServer;
+let user: { username: string; password: string };
+let nativeClientId: string;
+
+async function addClient(...args: string[]): Promise<CliResult> {
+  return runCli(['clients', 'add', '--name', 'Native test app', '--json', '--data-dir', server.dataDir, ...args]);
+}
+
+beforeAll(async () => {
+  server = await startTestServer();
+  user = await createUser(server, 'native_user');
+  const result = await addClient('--public', '--native', '--redirect-uri', NATIVE_REDIRECT_URI);
+  expect(result.code, result.stderr).toBe(0);
+  nativeClientId = (JSON.parse(result.stdout) as { client_id: string }).client_id;
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+/** Expects the authorization server's own error page: no redirect, no code. */
+async function expectErrorPage(redirectUri: string, clientId = nativeClientId): Promise<void> {
+  const response = await fetch(authorizationUrl(server, { client_id: clientId, redirect_uri: redirectUri }), { redirect: 'manual' });
+
+  expect(response.status, redirectUri).toBe(400);
+  expect(response.headers.get('location'), redirectUri).toBeNull();
+}
+
+describe('native clients', () => {
+  it('accept any loopback port', async () => {
+    const config = await publicClient(server, nativeClientId);
+    const redirectUri = `http://127.0.0.1:${await freePort()}/callback`;
+
+    const { callbackUrl, codeVerifier, state } = await authorize(server, config, { ...user, redirectUri });
+    const tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state });
+
+    expect(callbackUrl.origin).toBe(new URL(redirectUri).origin);
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+  });
+
+  it.each([
+    ['another path', 'http://127.0.0.1:5000/other'],
+    ['a trailing slash', 'http://127.0.0.1:5000/callback/'],
+    ['another loopback address', 'http://[::1]:5000/callback'],
+    ['localhost', 'http://localhost:5000/callback'],
+    ['https', 'https://127.0.0.1:5000/callback'],
+    ['a query', 'http://127.0.0.1:5000/callback?next=x'],
+  ])('keep %s out', async (_name, redirectUri) => {
+    await expectErrorPage(redirectUri);
+  });
+
+  it.each(['http://localhost:80@evil.example/callback', 'http://127.0.0.1:8090%25@evil.example/callback', 'http://user@127.0.0.1:8090/callback', 'http://127.0.0.1:8090@evil.example/callback'])(
+    'reject the user info in %s',
+    async (redirectUri) => {
+      await expectErrorPage(redirectUri);
+    },
+  );
+
+  it('leave web clients on their registered port', async () => {
+    const port = new URL(server.demoRedirectUri).port;
+    const otherPort = server.demoRedirectUri.replace(`:${port}/`, `:${Number(port) + 1}/`);
+
+    await expectErrorPage(otherPort, server.demoClientId);
+  });
+});
+
+describe('registering a native client', () => {
+  it('requires a public client', async () => {
+    const result = await addClient('--confidential', '--native', '--redirect-uri', NATIVE_REDIRECT_URI);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('--native applies only to --public clients');
+  });
+
+  it.each([
+    ['localhost', 'http://localhost/callback', 'names 127.0.0.1 or [::1]'],
+    ['https on loopback', 'https://127.0.0.1/callback', 'receives loopback redirects over http'],
+    ['http on a public host', 'http://app.example.test/callback', 'not loopback'],
+  ])('rejects %s', async (_name, uri, message) => {
+    const result = await addClient('--public', '--native', '--redirect-uri', uri);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(message);
+  });
+
+  it('lists the client as native', async () => {
+    const listed = await runCli(['clients', 'list', '--json', '--data-dir', server.dataDir]);
+    const clients = JSON.parse(listed.stdout) as Array<{ clientId: string; applicationType: string }>;
+
+    expect(clients.find((entry) => entry.clientId === nativeClientId)?.applicationType).toBe('native');
+    expect(clients.find((entry) => entry.clientId === server.demoClientId)?.applicationType).toBe('web');
+  });
+});
