@@ -22,10 +22,13 @@ const CLIENT_AUTHENTICATING_ROUTES = new Set(['token', 'introspection', 'revocat
  * - `Authorization: Basic` with an empty secret, and a request with no
  *   client authentication at all, are failed client authentications, so
  *   they get 401 `invalid_client` like a wrong secret does;
- * - every 401 `invalid_client` carries a Basic challenge, also when the
- *   client sent its secret in the body or no credentials at all, where
- *   oidc-provider sends none. A client that sent a JWT assertion gets no
- *   challenge, since no HTTP authentication scheme fits its method.
+ * - a 401 `invalid_client` carries a Basic challenge whenever Basic is the
+ *   method the request should have used. oidc-provider sends one only for
+ *   an Authorization header. Portcullis adds it for a secret sent in the
+ *   body, for a client registered for Basic and for a request that names
+ *   no client. A public client, a client that signs JWT assertions and an
+ *   unknown client get no challenge for a method they cannot use, so OAuth
+ *   client libraries report the error from the body.
  */
 export async function correctTokenErrorCodes(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
   await next();
@@ -52,8 +55,24 @@ export async function correctTokenErrorCodes(ctx: KoaContextWithOIDC, next: () =
   }
 
   const error = (ctx.body as { error?: unknown } | undefined)?.error;
-  const sentAssertion = ctx.oidc.params?.['client_assertion'] !== undefined;
-  if (ctx.status === 401 && error === 'invalid_client' && !sentAssertion && !ctx.response.get('www-authenticate')) {
+  if (ctx.status === 401 && error === 'invalid_client' && !ctx.response.get('www-authenticate') && shouldUseBasic(ctx)) {
     ctx.set('www-authenticate', `Basic realm="${ctx.oidc.provider.issuer}", error="invalid_client"`);
   }
+}
+
+/** Tells whether a request whose client authentication failed should have used HTTP Basic. */
+function shouldUseBasic(ctx: KoaContextWithOIDC): boolean {
+  const params = ctx.oidc.params ?? {};
+  if (params['client_assertion'] !== undefined) {
+    return false;
+  }
+  if (ctx.get('authorization') !== '' || params['client_secret'] !== undefined) {
+    return true;
+  }
+
+  const client = ctx.oidc.client;
+  if (client !== undefined) {
+    return client.clientAuthMethod === 'client_secret_basic';
+  }
+  return params['client_id'] === undefined;
 }

@@ -303,6 +303,16 @@ describe('client credentials without the secret', () => {
     }
   });
 
+  it('sends no Basic challenge to a public client', async () => {
+    // openid-client reads the error from the body only when no challenge came with it.
+    const removed = await publicClient(server, 'removed-public-client');
+
+    const failure = await client.refreshTokenGrant(removed, 'anything').catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(client.ResponseBodyError);
+    expect((failure as client.ResponseBodyError).error).toBe('invalid_client');
+  });
+
   it('keeps public clients off the grant', async () => {
     const response = await tokenRequest({ grant_type: 'client_credentials', client_id: server.demoClientId });
     expect(response.status).toBe(400);
