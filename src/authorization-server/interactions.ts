@@ -13,7 +13,7 @@ import { clientAddressKey } from '../core/client-address.js';
 import { PROBLEMS, ProblemError } from '../core/problem.js';
 import type { LoginThrottle } from '../core/rate-limit/login-throttle.js';
 import type { AccountRepository } from '../store/account-repository.js';
-import { API_SCOPES } from './provider.js';
+import { API_SCOPES, OIDC_SCOPES } from './provider.js';
 import { renderConsentPage } from './views/consent.js';
 import { renderErrorPage } from './views/error-page.js';
 import { pageContentSecurityPolicy } from './views/layout.js';
@@ -190,7 +190,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         throw Object.assign(new Error('account removed during interaction'), { name: 'SessionNotFound' });
       }
 
-      const { scopes, withheld } = consentScopes(details.prompt.details, account.roles);
+      const { scopes, withheld } = consentScopes(details.prompt.details, details.params['scope'], account.roles);
       const page = renderConsentPage({
         uid: details.uid,
         clientName,
@@ -408,11 +408,25 @@ function partitionByRole(scopes: string[], roles: readonly string[]): { allowed:
   return { allowed, withheld };
 }
 
-function consentScopes(details: unknown, roles: readonly string[]): { scopes: string[]; withheld: string[] } {
+/**
+ * Returns the scopes that the consent page lists: those not granted yet.
+ * A native app's user is asked again on every request (oidc-provider's
+ * default, as RFC 8252 section 8.6 advises), with nothing missing, and
+ * then the page lists every scope of the request, which the app gets again.
+ */
+function consentScopes(details: unknown, requested: unknown, roles: readonly string[]): { scopes: string[]; withheld: string[] } {
   const prompt = details as ConsentDetails;
-  const resourceScopes = Object.values(prompt.missingResourceScopes ?? {}).flat();
-  const { allowed, withheld } = partitionByRole(resourceScopes, roles);
   const known = new Set<string>(API_SCOPES);
-  const scopes = [...(prompt.missingOIDCScope ?? []), ...allowed.filter((scope) => known.has(scope))];
-  return { scopes, withheld };
+  const openIdScopes = new Set<string>(OIDC_SCOPES);
+  let oidcScopes = prompt.missingOIDCScope ?? [];
+  let resourceScopes = Object.values(prompt.missingResourceScopes ?? {}).flat();
+
+  if (oidcScopes.length === 0 && resourceScopes.length === 0 && typeof requested === 'string') {
+    const scopes = requested.split(' ').filter((scope) => scope !== '');
+    oidcScopes = scopes.filter((scope) => openIdScopes.has(scope));
+    resourceScopes = scopes.filter((scope) => known.has(scope));
+  }
+
+  const { allowed, withheld } = partitionByRole(resourceScopes, roles);
+  return { scopes: [...oidcScopes, ...allowed.filter((scope) => known.has(scope))], withheld };
 }

@@ -9,7 +9,8 @@ import { freePort, startTestServer, type TestServer } from '../support/server.js
 /**
  * Native apps (RFC 8252) receive the authorization response on a loopback
  * port that they pick for each request, so their registered loopback
- * redirect URI matches with any port, and with nothing else changed.
+ * redirect URI matches with any port, and with nothing else changed. Their
+ * users consent to every request.
  */
 
 const NATIVE_REDIRECT_URI = 'http://127.0.0.1/callback';
@@ -52,6 +53,29 @@ describe('native clients', () => {
 
     expect(callbackUrl.origin).toBe(new URL(redirectUri).origin);
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+  });
+
+  it('ask for consent again, naming the scopes', async () => {
+    const config = await publicClient(server, nativeClientId);
+    const redirectUri = `http://127.0.0.1:${await freePort()}/callback`;
+    const first = await authorize(server, config, { ...user, redirectUri, scope: 'openid orders:read' });
+    const again = client.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      scope: 'openid orders:read',
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+
+    const page = await first.agent.follow(again.href, redirectUri);
+    const html = await page.response.text();
+    again.searchParams.set('prompt', 'none');
+    const silent = await first.agent.follow(again.href, redirectUri);
+
+    // RFC 8252 section 8.6: the server cannot tell the app from an impostor on the device.
+    expect(html).toContain('/confirm"');
+    expect(html).toContain('<code>openid</code>');
+    expect(html).toContain('<code>orders:read</code>');
+    expect(new URL(silent.url).searchParams.get('error')).toBe('interaction_required');
   });
 
   it.each([
