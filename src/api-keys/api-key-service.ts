@@ -1,6 +1,7 @@
 import ipaddr from 'ipaddr.js';
 
 import { generateApiKey, parseApiKey, type ApiKeyEnvironment } from '../core/api-keys/format.js';
+import { MAX_KEY_LIFETIME_SECONDS, MAX_ROTATION_GRACE_SECONDS } from '../core/api-keys/lifetimes.js';
 import type { KeyedHash } from '../core/keyed-hash.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
 import type { ApiKeyRecord, ApiKeyRepository } from '../store/api-key-repository.js';
@@ -17,7 +18,20 @@ const LAST_USED_INTERVAL_SECONDS = 60;
 /** Maximum number of keys whose last write time is remembered to delay the next write. */
 const LAST_USED_TRACKED_KEYS = 10_000;
 
-/** A request to create a key that breaks a rule; the message is safe to show. */
+/**
+ * The latest time the store holds, in seconds since the epoch: the
+ * PostgreSQL columns are 32-bit `integer`, which ends at 2038-01-19T03:14:07Z.
+ */
+const LATEST_STORED_TIME = 2 ** 31 - 1;
+
+/** Checks that `seconds` from now is a time the store can hold; `setting` names the value in the message. */
+function checkStorable(now: number, seconds: number, setting: string): void {
+  if (now + seconds > LATEST_STORED_TIME) {
+    throw new ApiKeyRequestError(`${setting} is too long: it must end by ${new Date(LATEST_STORED_TIME * 1000).toISOString()}, the latest time the store holds`);
+  }
+}
+
+/** A request to create or rotate a key that breaks a rule; the message is safe to show. */
 export class ApiKeyRequestError extends Error {
   constructor(message: string) {
     super(message);
@@ -56,8 +70,13 @@ export type ApiKeyVerification =
   | { outcome: 'invalid' }
   | { outcome: 'address_not_allowed'; record: ApiKeyRecord };
 
+/** The latest time a JavaScript Date holds, in milliseconds since the epoch. */
+const LATEST_DATE_MS = 8.64e15;
+
 function isoTime(seconds: number | null): string | null {
-  return seconds === null ? null : new Date(seconds * 1000).toISOString();
+  // Keys stored before lifetimes were bounded may end after the latest Date,
+  // which would make every listing of their owner fail.
+  return seconds === null ? null : new Date(Math.min(seconds * 1000, LATEST_DATE_MS)).toISOString();
 }
 
 function stateOf(record: ApiKeyRecord, now: number): ApiKeySummary['state'] {
@@ -164,11 +183,17 @@ export class ApiKeyService {
     }
 
     const lifetime = request.expiresInSeconds;
-    if (lifetime !== undefined && (!Number.isInteger(lifetime) || lifetime <= 0)) {
-      throw new ApiKeyRequestError('expiry must be a positive whole number of seconds');
+    const now = epochSeconds();
+    if (lifetime !== undefined) {
+      if (!Number.isInteger(lifetime) || lifetime <= 0) {
+        throw new ApiKeyRequestError('expiry must be a positive whole number of seconds');
+      }
+      if (lifetime > MAX_KEY_LIFETIME_SECONDS) {
+        throw new ApiKeyRequestError(`expiry must be at most ${MAX_KEY_LIFETIME_SECONDS / 86_400} days; leave it out for a key that does not expire`);
+      }
+      checkStorable(now, lifetime, 'expiry');
     }
 
-    const now = epochSeconds();
     return {
       id: '',
       hash: '',
@@ -237,8 +262,13 @@ export class ApiKeyService {
    * keeps the old key working for `graceSeconds` (0 ends it at once).
    */
   async rotate(id: string, graceSeconds: number, ownerId?: string): Promise<{ value: string; summary: ApiKeySummary } | undefined> {
+    if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_ROTATION_GRACE_SECONDS) {
+      throw new ApiKeyRequestError(`the grace period must be a whole number of seconds from 0 to ${MAX_ROTATION_GRACE_SECONDS} (${MAX_ROTATION_GRACE_SECONDS / 86_400} days)`);
+    }
+
     const current = await this.#keys.findById(id);
     const now = epochSeconds();
+    checkStorable(now, graceSeconds, 'the grace period');
     if (current === undefined || (ownerId !== undefined && current.ownerId !== ownerId) || stateOf(current, now) !== 'active') {
       return undefined;
     }

@@ -6,6 +6,7 @@ import addFormatsModule from 'ajv-formats';
 import ipaddr from 'ipaddr.js';
 import { YAMLParseError, parse as parseYaml } from 'yaml';
 
+import { MAX_ROTATION_GRACE_SECONDS } from '../core/api-keys/lifetimes.js';
 import { parseDuration } from '../core/duration.js';
 import { defaultDatabaseUrl } from '../store/database-url.js';
 import { CONFIG_SCHEMA, type PortcullisConfig, type RateLimitConfig } from './schema.js';
@@ -331,6 +332,11 @@ function checkSemantics(config: PortcullisConfig): string[] {
     } catch (error) {
       problems.push(`rateLimit/login/${name}: ${(error as Error).message}`);
     }
+  }
+
+  const grace = config.apiKeys.rotationGrace;
+  if (grace !== '0' && parseDuration(grace) / 1000 > MAX_ROTATION_GRACE_SECONDS) {
+    problems.push(`apiKeys/rotationGrace: must be at most ${MAX_ROTATION_GRACE_SECONDS / 86_400}d`);
   }
 
   limits.trustedProxies.forEach((entry, index) => {

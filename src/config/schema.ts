@@ -295,7 +295,7 @@ export interface RegistrationConfig {
 }
 
 export interface ApiKeysConfig {
-  /** How long a rotated key keeps working next to its successor; `0` ends it at once. Default `24h`. */
+  /** How long a rotated key keeps working next to its successor, at most `90d`; `0` ends it at once. Default `24h`. */
   rotationGrace: Duration;
 }
 

@@ -114,7 +114,15 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
       const grace = request.body?.grace;
       const graceSeconds = grace === undefined ? options.defaultGraceSeconds : grace === '0' ? 0 : parseDuration(grace) / 1000;
 
-      const rotated = await options.apiKeys.rotate(request.params.id, graceSeconds, account.id);
+      let rotated: Awaited<ReturnType<ApiKeyService['rotate']>>;
+      try {
+        rotated = await options.apiKeys.rotate(request.params.id, graceSeconds, account.id);
+      } catch (error) {
+        if (error instanceof ApiKeyRequestError) {
+          throw new ProblemError('invalid_request', `The rotation request is invalid: ${error.message}.`);
+        }
+        throw error;
+      }
       if (rotated === undefined) {
         throw keyNotFound(request.params.id);
       }

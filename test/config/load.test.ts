@@ -78,6 +78,14 @@ describe('configuration loading', () => {
     expect(problems).toContain('rateLimit/login/window');
   });
 
+  it('bounds the API key rotation grace', async () => {
+    const accepted = await writeConfigFile({ apiKeys: { rotationGrace: '90d' } });
+    const tooLong = await writeConfigFile({ apiKeys: { rotationGrace: '91d' } });
+
+    expect(loadConfig({ config: accepted }, {}).apiKeys.rotationGrace).toBe('90d');
+    expect(problemsOf(() => loadConfig({ config: tooLong }, {}))).toContainEqual(expect.stringContaining('apiKeys/rotationGrace: must be at most 90d'));
+  });
+
   it('keeps metrics off and audit events 90 days by default', () => {
     const config = loadConfig({}, {});
     expect(config.metrics).toEqual({ enabled: false, host: '127.0.0.1', port: 9464 });

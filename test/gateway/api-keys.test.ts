@@ -264,6 +264,46 @@ describe('API keys', () => {
     expect((await withKey(key.key)).status).toBe(401);
   });
 
+  it('rejects lifetimes beyond the bounds', async () => {
+    const { tokens } = await obtainTokens(server, owner);
+    const json = { 'content-type': 'application/json' };
+    const create = (expiresIn: string) =>
+      callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ name: `lifetime ${expiresIn}`, scopes: ['orders:read'], expires_in: expiresIn }) });
+
+    for (const expiresIn of ['3651d', '999999999d', '87600001h']) {
+      const response = await create(expiresIn);
+      expect(response.status, expiresIn).toBe(400);
+      expect(((await response.json()) as { detail: string }).detail, expiresIn).toContain('at most 3650 days');
+    }
+    const accepted = (await (await create('3650d')).json()) as CreatedKey;
+
+    for (const grace of ['91d', '999999999d']) {
+      const response = await callApi(server, `/keys/${accepted.id}/rotate`, tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ grace }) });
+      expect(response.status, grace).toBe(400);
+      expect(((await response.json()) as { detail: string }).detail, grace).toContain('grace period');
+    }
+
+    const listed = await callApi(server, '/keys', tokens.access_token);
+    expect(listed.status).toBe(200);
+    const names = ((await listed.json()) as { items: Array<{ name: string; state: string; id: string }> }).items;
+    expect(names.filter((item) => item.name.startsWith('lifetime')).map((item) => item.name)).toEqual(['lifetime 3650d']);
+    expect(names.find((item) => item.id === accepted.id)?.state).toBe('active');
+
+    // A key stored before lifetimes were bounded may end after the latest JavaScript Date.
+    await server.running.db.updateTable('api_keys').set({ expires_at: 86_400_000_000_000 }).where('id', '=', accepted.id).execute();
+    const relisted = await callApi(server, '/keys', tokens.access_token);
+    expect(relisted.status).toBe(200);
+    const farKey = ((await relisted.json()) as { items: Array<{ id: string; expiresAt: string }> }).items.find((item) => item.id === accepted.id);
+    expect(farKey?.expiresAt).toBe('+275760-09-13T00:00:00.000Z');
+
+    const cli = await runCli(['apikeys', 'create', '--owner', 'key_owner', '--name', 'cli lifetime', '--scope', 'orders:read', '--expires-in', '999999999d', '--data-dir', server.dataDir]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('at most 3650 days');
+    const rotate = await runCli(['apikeys', 'rotate', accepted.id, '--grace', '100d', '--data-dir', server.dataDir]);
+    expect(rotate.code).toBe(1);
+    expect(rotate.stderr).toContain('--grace: the grace period');
+  });
+
   it('rejects a key rotated through the API at once', async () => {
     const { tokens } = await obtainTokens(server, owner);
     const token = tokens.access_token;

@@ -113,7 +113,9 @@ export function registerApiKeyCommands(program: Command): void {
     .action(async (id: string, options: { grace?: string; dataDir?: string; json?: boolean }) => {
       await withAdminContext(options.dataDir, async (context) => {
         const grace = seconds('--grace', options.grace ?? context.config.apiKeys.rotationGrace);
-        const rotated = await context.apiKeyService.rotate(id, grace);
+        const rotated = await context.apiKeyService.rotate(id, grace).catch((error: unknown) => {
+          throw error instanceof ApiKeyRequestError ? new CliError(`--grace: ${error.message}`) : error;
+        });
         if (rotated === undefined) {
           throw new CliError(`no active API key with id '${id}'`);
         }
