@@ -190,7 +190,8 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         throw Object.assign(new Error('account removed during interaction'), { name: 'SessionNotFound' });
       }
 
-      const { scopes, withheld } = consentScopes(details.prompt.details, details.params['scope'], account.roles);
+      const existingGrant = details.grantId === undefined ? undefined : await deps.provider().Grant.find(details.grantId);
+      const { scopes, withheld } = consentScopes(details, existingGrant, account.roles);
       const page = renderConsentPage({
         uid: details.uid,
         clientName,
@@ -408,25 +409,40 @@ function partitionByRole(scopes: string[], roles: readonly string[]): { allowed:
   return { allowed, withheld };
 }
 
-/**
- * Returns the scopes that the consent page lists: those not granted yet.
- * A native app's user is asked again on every request (oidc-provider's
- * default, as RFC 8252 section 8.6 advises), with nothing missing, and
- * then the page lists every scope of the request, which the app gets again.
- */
-function consentScopes(details: unknown, requested: unknown, roles: readonly string[]): { scopes: string[]; withheld: string[] } {
-  const prompt = details as ConsentDetails;
-  const known = new Set<string>(API_SCOPES);
-  const openIdScopes = new Set<string>(OIDC_SCOPES);
-  let oidcScopes = prompt.missingOIDCScope ?? [];
-  let resourceScopes = Object.values(prompt.missingResourceScopes ?? {}).flat();
+/** The parts of a grant that the consent page reads. */
+interface GrantedScopes {
+  resources?: Record<string, unknown>;
+  getOIDCScopeFiltered(filter: Set<string>): string;
+  getResourceScopeFiltered(resource: string, filter: Set<string>): string;
+}
 
-  if (oidcScopes.length === 0 && resourceScopes.length === 0 && typeof requested === 'string') {
-    const scopes = requested.split(' ').filter((scope) => scope !== '');
-    oidcScopes = scopes.filter((scope) => openIdScopes.has(scope));
-    resourceScopes = scopes.filter((scope) => known.has(scope));
+/**
+ * Returns the scopes that the consent page lists: those not granted yet,
+ * split by the account's roles. A native app's user is asked again on every
+ * request (oidc-provider's default, as RFC 8252 section 8.6 advises), so the
+ * page then also lists the scopes of the request that the existing grant
+ * holds, which the app gets again.
+ */
+function consentScopes(
+  details: { prompt: { reasons: string[]; details: unknown }; params: Record<string, unknown> },
+  existingGrant: GrantedScopes | undefined,
+  roles: readonly string[],
+): { scopes: string[]; withheld: string[] } {
+  const prompt = details.prompt.details as ConsentDetails;
+  const known = new Set<string>(API_SCOPES);
+  const resourceScopes = Object.values(prompt.missingResourceScopes ?? {}).flat();
+  const { allowed, withheld } = partitionByRole(resourceScopes, roles);
+  const scopes = [...(prompt.missingOIDCScope ?? []), ...allowed.filter((scope) => known.has(scope))];
+
+  if (details.prompt.reasons.includes('native_client_prompt') && existingGrant !== undefined) {
+    const requested = new Set(String(details.params['scope'] ?? '').split(' '));
+    const granted = [
+      ...existingGrant.getOIDCScopeFiltered(requested).split(' '),
+      ...Object.keys(existingGrant.resources ?? {}).flatMap((resource) => existingGrant.getResourceScopeFiltered(resource, requested).split(' ')),
+    ];
+    const openIdScopes = new Set<string>(OIDC_SCOPES);
+    scopes.unshift(...granted.filter((scope) => (openIdScopes.has(scope) || known.has(scope)) && !scopes.includes(scope)));
   }
 
-  const { allowed, withheld } = partitionByRole(resourceScopes, roles);
-  return { scopes: [...oidcScopes, ...allowed.filter((scope) => known.has(scope))], withheld };
+  return { scopes: [...new Set(scopes)], withheld };
 }

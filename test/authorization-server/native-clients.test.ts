@@ -5,6 +5,7 @@ import { createUser } from '../support/accounts.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import { authorizationUrl, authorize, callApi, publicClient } from '../support/oauth.js';
 import { freePort, startTestServer, type TestServer } from '../support/server.js';
+import { formEndingWith } from '../support/user-agent.js';
 
 /**
  * Native apps (RFC 8252) receive the authorization response on a loopback
@@ -76,6 +77,28 @@ describe('native clients', () => {
     expect(html).toContain('<code>openid</code>');
     expect(html).toContain('<code>orders:read</code>');
     expect(new URL(silent.url).searchParams.get('error')).toBe('interaction_required');
+  });
+
+  it('list granted and new scopes together', async () => {
+    const config = await publicClient(server, nativeClientId);
+    const redirectUri = `http://127.0.0.1:${await freePort()}/callback`;
+    const first = await authorize(server, config, { ...user, redirectUri, scope: 'openid orders:read' });
+    const verifier = client.randomPKCECodeVerifier();
+    const wider = client.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      scope: 'openid orders:read orders:write',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
+
+    const page = await first.agent.follow(wider.href, redirectUri);
+    const html = await page.response.text();
+    const allowed = await first.agent.submit(formEndingWith(html, '/confirm'), {}, redirectUri);
+    const tokens = await client.authorizationCodeGrant(config, new URL(allowed.url), { pkceCodeVerifier: verifier });
+
+    const listed = [...html.matchAll(/<code>([^<]*)<\/code>/g)].map((match) => match[1]);
+    expect(listed).toEqual(['openid', 'orders:read', 'orders:write']);
+    expect(tokens.scope?.split(' ')).toEqual(expect.arrayContaining(['orders:read', 'orders:write']));
   });
 
   it.each([
