@@ -3,8 +3,16 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 /** The description oidc-provider 9 sends when a client asks for a grant type it is not registered for. */
 const GRANT_TYPE_NOT_ALLOWED = 'requested grant type is not allowed for this client';
 
-/** The description oidc-provider 9 sends for `Authorization: Basic` with an empty secret. */
-const EMPTY_BASIC_SECRET = 'client_secret must be provided in the Authorization header';
+/**
+ * The descriptions oidc-provider 9 sends for an Authorization header that
+ * cannot authenticate a client: an empty secret, another scheme than Basic,
+ * or a value that is not base64 of a percent-encoded `id:secret`.
+ */
+const FAILED_HEADER_AUTHENTICATION = new Set([
+  'client_secret must be provided in the Authorization header',
+  'invalid authorization header value format',
+  'client_id and client_secret in the authorization header are not properly encoded',
+]);
 
 /** The description oidc-provider 9 sends for a request that names no client at all. */
 const NO_CLIENT_AUTHENTICATION = 'no client authentication mechanism provided';
@@ -19,16 +27,17 @@ const CLIENT_AUTHENTICATING_ROUTES = new Set(['token', 'introspection', 'revocat
  *
  * - a grant type the client may not use is `unauthorized_client`, not
  *   `invalid_request`;
- * - `Authorization: Basic` with an empty secret, and a request with no
- *   client authentication at all, are failed client authentications, so
- *   they get 401 `invalid_client` like a wrong secret does;
+ * - an Authorization header that cannot authenticate a client (an empty
+ *   secret, another scheme, a malformed value) and a request with no client
+ *   authentication at all are failed client authentications, so they get
+ *   401 `invalid_client` like a wrong secret does;
  * - a 401 `invalid_client` carries a Basic challenge whenever Basic is the
  *   method the request should have used. oidc-provider sends one only for
- *   an Authorization header. Portcullis adds it for a secret sent in the
- *   body, for a client registered for Basic and for a request that names
- *   no client. A public client, a client that signs JWT assertions and an
- *   unknown client get no challenge for a method they cannot use, so OAuth
- *   client libraries report the error from the body.
+ *   a wrong secret in an Authorization header. Portcullis adds it for any
+ *   other Authorization header, for a client registered for Basic and for
+ *   a request that names no client. A public client, a client that signs
+ *   JWT assertions and an unknown client get no challenge for a method they
+ *   cannot use, so OAuth client libraries report the error from the body.
  */
 export async function correctTokenErrorCodes(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
   await next();
@@ -45,7 +54,7 @@ export async function correctTokenErrorCodes(ctx: KoaContextWithOIDC, next: () =
       return;
     }
 
-    if (body.error_description === EMPTY_BASIC_SECRET) {
+    if (typeof body.error_description === 'string' && FAILED_HEADER_AUTHENTICATION.has(body.error_description)) {
       ctx.status = 401;
       ctx.body = { error: 'invalid_client', error_description: 'client authentication failed' };
     } else if (body.error_description === NO_CLIENT_AUTHENTICATION) {
@@ -62,11 +71,8 @@ export async function correctTokenErrorCodes(ctx: KoaContextWithOIDC, next: () =
 
 /** Tells whether a request whose client authentication failed should have used HTTP Basic. */
 function shouldUseBasic(ctx: KoaContextWithOIDC): boolean {
-  const params = ctx.oidc.params ?? {};
-  if (params['client_assertion'] !== undefined) {
-    return false;
-  }
-  if (ctx.get('authorization') !== '' || params['client_secret'] !== undefined) {
+  // RFC 6749 section 5.2: a client that tried the Authorization header gets a challenge.
+  if (ctx.get('authorization') !== '') {
     return true;
   }
 
@@ -74,5 +80,6 @@ function shouldUseBasic(ctx: KoaContextWithOIDC): boolean {
   if (client !== undefined) {
     return client.clientAuthMethod === 'client_secret_basic';
   }
-  return params['client_id'] === undefined;
+  const params = ctx.oidc.params ?? {};
+  return params['client_id'] === undefined && params['client_assertion'] === undefined;
 }

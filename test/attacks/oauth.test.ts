@@ -1,3 +1,4 @@
+import { generateKeyPair } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -301,6 +302,31 @@ describe('client credentials without the secret', () => {
       expect(payload.access_token, name).toBeUndefined();
       expect(response.headers.get('www-authenticate'), name).toMatch(/^Basic /);
     }
+  });
+
+  it.each([
+    ['another scheme', 'Bearer abc'],
+    ['no credentials', 'Basic'],
+    ['no colon', `Basic ${Buffer.from('abc').toString('base64')}`],
+    ['no base64', 'Basic !!!'],
+    ['a bad percent-encoding', `Basic ${Buffer.from('%zz:x').toString('base64')}`],
+  ])('rejects an Authorization header with %s as a failed authentication', async (_name, authorization) => {
+    const response = await tokenRequest({ grant_type: 'client_credentials' }, authorization);
+
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
+    expect(response.headers.get('www-authenticate')).toMatch(/^Basic /);
+  });
+
+  it('challenges a Basic client that sent an assertion', async () => {
+    const { privateKey } = await generateKeyPair('ES256');
+    const assertionConfig = await client.discovery(new URL(server.issuer), serviceClient.client_id, undefined, client.PrivateKeyJwt(privateKey), {
+      execute: [client.allowInsecureRequests],
+    });
+
+    const failure = await client.clientCredentialsGrant(assertionConfig, { scope: 'orders:read' }).catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(client.WWWAuthenticateChallengeError);
   });
 
   it('sends no Basic challenge to a public client', async () => {
