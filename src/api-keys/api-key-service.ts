@@ -18,19 +18,6 @@ const LAST_USED_INTERVAL_SECONDS = 60;
 /** Maximum number of keys whose last write time is remembered to delay the next write. */
 const LAST_USED_TRACKED_KEYS = 10_000;
 
-/**
- * The latest time the store holds, in seconds since the epoch: the
- * PostgreSQL columns are 32-bit `integer`, which ends at 2038-01-19T03:14:07Z.
- */
-const LATEST_STORED_TIME = 2 ** 31 - 1;
-
-/** Checks that `seconds` from now is a time the store can hold; `setting` names the value in the message. */
-function checkStorable(now: number, seconds: number, setting: string): void {
-  if (now + seconds > LATEST_STORED_TIME) {
-    throw new ApiKeyRequestError(`${setting} is too long: it must end by ${new Date(LATEST_STORED_TIME * 1000).toISOString()}, the latest time the store holds`);
-  }
-}
-
 /** A request to create or rotate a key that breaks a rule; the message is safe to show. */
 export class ApiKeyRequestError extends Error {
   constructor(message: string) {
@@ -191,7 +178,6 @@ export class ApiKeyService {
       if (lifetime > MAX_KEY_LIFETIME_SECONDS) {
         throw new ApiKeyRequestError(`expiry must be at most ${MAX_KEY_LIFETIME_SECONDS / 86_400} days; leave it out for a key that does not expire`);
       }
-      checkStorable(now, lifetime, 'expiry');
     }
 
     return {
@@ -268,7 +254,6 @@ export class ApiKeyService {
 
     const current = await this.#keys.findById(id);
     const now = epochSeconds();
-    checkStorable(now, graceSeconds, 'the grace period');
     if (current === undefined || (ownerId !== undefined && current.ownerId !== ownerId) || stateOf(current, now) !== 'active') {
       return undefined;
     }

@@ -63,6 +63,18 @@ function openSqlite(path: string): Kysely<Database> {
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
 }
 
+/**
+ * Returns node-postgres's type parsers with `bigint` (int8) read as a
+ * number, as SQLite returns it. The store's `bigint` columns hold times in
+ * seconds or milliseconds and counts, far below 2^53, where a number is
+ * exact. node-postgres would otherwise return them as strings.
+ */
+function bigintAsNumber(types: typeof import('pg').types): typeof types.getTypeParser {
+  const parseInteger = (value: string) => Number(value);
+  return ((oid: number, format?: 'text' | 'binary') =>
+    oid === types.builtins.INT8 && format !== 'binary' ? parseInteger : types.getTypeParser(oid, format)) as typeof types.getTypeParser;
+}
+
 /** Opens a PostgreSQL connection pool and checks that the server responds. */
 async function openPostgres(location: Extract<DatabaseLocation, { dialect: 'postgres' }>, options: OpenDatabaseOptions): Promise<Kysely<Database>> {
   // Loaded only here, so SQLite deployments and admin commands do not load the driver.
@@ -71,6 +83,7 @@ async function openPostgres(location: Extract<DatabaseLocation, { dialect: 'post
     connectionString: location.url,
     max: PG_POOL_SIZE,
     connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+    types: { getTypeParser: bigintAsNumber(pg.types) },
   });
   // node-postgres emits 'error' on a client whose connection drops, even
   // while Kysely has it checked out, and an 'error' event without a listener

@@ -1,14 +1,12 @@
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 /**
  * Schema migrations, in order. A released migration never changes: a new
  * schema change is a new entry. Each one runs on SQLite and PostgreSQL, so
- * it uses only Kysely's schema builder and the types `text` and `integer`
- * (JSON is stored as text, booleans as 0 or 1).
- *
- * NOTE: `integer` is 32 bits on PostgreSQL, so the epoch-second columns
- * overflow in January 2038; a later migration must widen them to `bigint`
- * (and parse int8 as a number in node-postgres).
+ * it uses only Kysely's schema builder and the types `text`, `integer` and
+ * `bigint` (JSON is stored as text, booleans as 0 or 1). Times are `bigint`:
+ * PostgreSQL's `integer` has 32 bits and ends in January 2038, while an
+ * SQLite integer has 64 bits either way.
  */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': {
@@ -113,6 +111,33 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable('audit_events').ifExists().execute();
     },
   },
+  '0004_wide_times': {
+    async up(db: Kysely<unknown>) {
+      // SQLite stores every integer in up to 64 bits and cannot alter a column type.
+      if (!(db.getExecutor().adapter instanceof PostgresAdapter)) {
+        return;
+      }
+      for (const [table, columns] of Object.entries(TIME_COLUMNS)) {
+        let alter = db.schema.alterTable(table).alterColumn(columns[0] as string, (column) => column.setDataType('bigint'));
+        for (const name of columns.slice(1)) {
+          alter = alter.alterColumn(name, (column) => column.setDataType('bigint'));
+        }
+        await alter.execute();
+      }
+    },
+    async down() {
+      // Narrowing again could fail on times after January 2038, so the columns stay wide.
+    },
+  },
+};
+
+/** The epoch-second columns that the first migrations created as `integer`, by table. */
+const TIME_COLUMNS: Record<string, readonly [string, ...string[]]> = {
+  accounts: ['created_at', 'updated_at'],
+  clients: ['created_at'],
+  oidc_payloads: ['expires_at', 'consumed_at'],
+  signing_keys: ['created_at', 'retired_at'],
+  api_keys: ['created_at', 'expires_at', 'last_used_at', 'revoked_at'],
 };
 
 /** Serves the migrations from code, so a built package needs no migration files on disk. */

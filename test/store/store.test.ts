@@ -7,11 +7,27 @@ import { generateSigningKey } from '../../src/keys/signing-keys.js';
 import { epochSeconds, migrateToLatest, openDatabase } from '../../src/store/database.js';
 import { AUDIT_EVENT_TYPES } from '../../src/audit/events.js';
 import { AuditRepository } from '../../src/store/audit-repository.js';
+import type { ApiKeyRecord } from '../../src/store/api-key-repository.js';
 import { DuplicateError } from '../../src/store/errors.js';
 import { OidcAdapter, deleteExpiredPayloads, isGrantActive } from '../../src/store/oidc-adapter.js';
 import { createRepositories, type Repositories } from '../../src/store/repositories.js';
 import type { Database } from '../../src/store/schema.js';
 import { DIALECTS, type TestDatabase } from '../support/databases.js';
+
+/** An API key record with a random id, an `orders:read` scope and nothing else set. */
+function apiKeyRecord(fields: Partial<ApiKeyRecord> & Pick<ApiKeyRecord, 'hash' | 'ownerId' | 'name' | 'createdAt'>): ApiKeyRecord {
+  return {
+    id: randomUUID().slice(0, 12),
+    environment: 'live',
+    scopes: ['orders:read'],
+    allowedCidrs: [],
+    expiresAt: null,
+    lastUsedAt: null,
+    revokedAt: null,
+    replacedBy: null,
+    ...fields,
+  };
+}
 
 describe.each(DIALECTS)('store on $name', ({ create }) => {
   let database: TestDatabase;
@@ -93,20 +109,7 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
 
   it('rotates and revokes API keys', async () => {
     const now = epochSeconds();
-    const record = {
-      id: randomUUID().slice(0, 12),
-      hash: 'hash-1',
-      environment: 'live',
-      ownerId: 'owner',
-      name: 'first',
-      scopes: ['orders:read'],
-      allowedCidrs: ['10.0.0.0/8'],
-      createdAt: now,
-      expiresAt: null,
-      lastUsedAt: null,
-      revokedAt: null,
-      replacedBy: null,
-    };
+    const record = apiKeyRecord({ hash: 'hash-1', ownerId: 'owner', name: 'first', allowedCidrs: ['10.0.0.0/8'], createdAt: now });
     await repositories.apiKeys.create(record);
     const successor = { ...record, id: randomUUID().slice(0, 12), hash: 'hash-2' };
     await repositories.apiKeys.rotate(record.id, successor, now + 60);
@@ -119,6 +122,21 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
     expect(await repositories.apiKeys.revoke(successor.id, 'owner')).toBe(true);
     expect(await repositories.apiKeys.revoke(successor.id)).toBe(false);
     expect((await repositories.apiKeys.list('owner')).map((key) => key.id).sort()).toEqual([record.id, successor.id].sort());
+  });
+
+  it('stores times after January 2038', async () => {
+    // 2^31 seconds after the epoch is past the last second a 32-bit column holds.
+    const later = 2 ** 31 + 86_400;
+    const record = apiKeyRecord({ hash: 'hash-far', ownerId: 'far-owner', name: 'far', createdAt: later, expiresAt: later + 60, lastUsedAt: later + 1 });
+
+    await repositories.apiKeys.create(record);
+    await repositories.apiKeys.revoke(record.id);
+    const stored = await repositories.apiKeys.findById(record.id);
+
+    expect(stored?.createdAt).toBe(later);
+    expect(stored?.expiresAt).toBe(later + 60);
+    expect(stored?.lastUsedAt).toBe(later + 1);
+    expect(typeof stored?.revokedAt).toBe('number');
   });
 
   it('keeps exactly one active signing key', async () => {
@@ -201,7 +219,7 @@ describe('PostgreSQL migrations', () => {
       const results = await Promise.all([1, 2, 3].map(() => openDatabase(database.url, { migrate: false })));
       opened.push(...results);
       const applied = await Promise.all(opened.map((db) => migrateToLatest(db)));
-      expect(applied.flat().sort()).toEqual(['0001_initial', '0002_api_keys', '0003_audit_events']);
+      expect(applied.flat().sort()).toEqual(['0001_initial', '0002_api_keys', '0003_audit_events', '0004_wide_times']);
     } finally {
       await Promise.all(opened.map((db) => db.destroy()));
       await database.drop();
