@@ -267,7 +267,9 @@ export class ApiKeyService {
       lastUsedAt: null,
       replacedBy: null,
     };
-    await this.#keys.rotate(id, successor, now + graceSeconds);
+    if (!(await this.#keys.rotate(id, successor, now + graceSeconds))) {
+      return undefined;
+    }
     this.#lookupCache?.forget(id);
     return { value: generated.value, summary: this.summarize(successor) };
   }

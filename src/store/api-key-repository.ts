@@ -91,15 +91,34 @@ export class ApiKeyRepository {
 
   /**
    * Stores `successor` and lets `id` expire at `oldKeyExpiresAt` (or earlier,
-   * if it already expires sooner), in one transaction.
+   * if it already expires sooner), in one transaction. Returns false, and
+   * stores nothing, when `id` is gone, revoked or replaced by then. Of two
+   * rotations of one key at once, or a rotation and a revocation, only the
+   * first to change the row takes effect. The update matches only a key
+   * that is neither revoked nor replaced. PostgreSQL makes the second
+   * writer wait for the first, then checks the row again.
    */
-  async rotate(id: string, successor: ApiKeyRecord, oldKeyExpiresAt: number): Promise<void> {
-    await this.#db.transaction().execute(async (trx) => {
-      await trx.insertInto('api_keys').values(toRow(successor)).execute();
+  async rotate(id: string, successor: ApiKeyRecord, oldKeyExpiresAt: number): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      const current = await trx.selectFrom('api_keys').select('expires_at').where('id', '=', id).executeTakeFirst();
+      if (current === undefined) {
+        return false;
+      }
 
-      const current = await trx.selectFrom('api_keys').select('expires_at').where('id', '=', id).executeTakeFirstOrThrow();
       const expiresAt = current.expires_at === null ? oldKeyExpiresAt : Math.min(current.expires_at, oldKeyExpiresAt);
-      await trx.updateTable('api_keys').set({ expires_at: expiresAt, replaced_by: successor.id }).where('id', '=', id).execute();
+      const replaced = await trx
+        .updateTable('api_keys')
+        .set({ expires_at: expiresAt, replaced_by: successor.id })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .where('replaced_by', 'is', null)
+        .executeTakeFirst();
+      if (replaced.numUpdatedRows === 0n) {
+        return false;
+      }
+
+      await trx.insertInto('api_keys').values(toRow(successor)).execute();
+      return true;
     });
   }
 

@@ -124,6 +124,32 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
     expect((await repositories.apiKeys.list('owner')).map((key) => key.id).sort()).toEqual([record.id, successor.id].sort());
   });
 
+  it('rotates a key once when two rotations race', async () => {
+    const now = epochSeconds();
+    const record = apiKeyRecord({ hash: 'hash-race', ownerId: 'race-owner', name: 'raced', createdAt: now });
+    await repositories.apiKeys.create(record);
+    const successors = [1, 2].map((index) => ({ ...record, id: randomUUID().slice(0, 12), hash: `hash-race-${index}` }));
+
+    const results = await Promise.all(successors.map((successor) => repositories.apiKeys.rotate(record.id, successor, now + 60)));
+    const stored = await repositories.apiKeys.list('race-owner');
+
+    expect(results.filter((result) => result)).toHaveLength(1);
+    expect(stored).toHaveLength(2);
+    expect(stored.find((key) => key.id === record.id)?.replacedBy).toBe(successors[results.indexOf(true)]?.id);
+  });
+
+  it('rotates no revoked key', async () => {
+    const now = epochSeconds();
+    const record = apiKeyRecord({ hash: 'hash-revoked', ownerId: 'revoked-owner', name: 'revoked', createdAt: now });
+    await repositories.apiKeys.create(record);
+    await repositories.apiKeys.revoke(record.id);
+
+    const rotated = await repositories.apiKeys.rotate(record.id, { ...record, id: randomUUID().slice(0, 12), hash: 'hash-revoked-2' }, now + 60);
+
+    expect(rotated).toBe(false);
+    expect((await repositories.apiKeys.list('revoked-owner')).map((key) => key.id)).toEqual([record.id]);
+  });
+
   it('stores times after January 2038', async () => {
     // 2^31 seconds after the epoch is past the last second a 32-bit column holds.
     const later = 2 ** 31 + 86_400;
