@@ -117,6 +117,14 @@ const MIGRATIONS: Record<string, Migration> = {
       if (!(db.getExecutor().adapter instanceof PostgresAdapter)) {
         return;
       }
+
+      // Each ALTER rewrites its table under an exclusive lock, held until the
+      // migrations commit. A migration that waits more than 10 s for a lock
+      // fails, and the start can be retried, instead of queueing every
+      // request behind it.
+      await sql`set local lock_timeout = '10s'`.execute(db);
+      await sql`delete from oidc_payloads where expires_at < extract(epoch from now())`.execute(db);
+
       for (const [table, columns] of Object.entries(TIME_COLUMNS)) {
         let alter = db.schema.alterTable(table).alterColumn(columns[0] as string, (column) => column.setDataType('bigint'));
         for (const name of columns.slice(1)) {
@@ -131,13 +139,17 @@ const MIGRATIONS: Record<string, Migration> = {
   },
 };
 
-/** The epoch-second columns that the first migrations created as `integer`, by table. */
+/**
+ * The epoch-second columns that the first migrations created as `integer`,
+ * by table. The largest table goes first, so the small tables that every
+ * sign-in and API key check reads stay locked for the shortest time.
+ */
 const TIME_COLUMNS: Record<string, readonly [string, ...string[]]> = {
-  accounts: ['created_at', 'updated_at'],
-  clients: ['created_at'],
   oidc_payloads: ['expires_at', 'consumed_at'],
-  signing_keys: ['created_at', 'retired_at'],
   api_keys: ['created_at', 'expires_at', 'last_used_at', 'revoked_at'],
+  signing_keys: ['created_at', 'retired_at'],
+  clients: ['created_at'],
+  accounts: ['created_at', 'updated_at'],
 };
 
 /** Serves the migrations from code, so a built package needs no migration files on disk. */

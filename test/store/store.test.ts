@@ -1,10 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { Migrator, sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { BackendUnavailableError } from '../../src/backends/backend-error.js';
 import { generateSigningKey } from '../../src/keys/signing-keys.js';
 import { epochSeconds, migrateToLatest, openDatabase } from '../../src/store/database.js';
+import { CodeMigrationProvider } from '../../src/store/migrations.js';
 import { AUDIT_EVENT_TYPES } from '../../src/audit/events.js';
 import { AuditRepository } from '../../src/store/audit-repository.js';
 import type { ApiKeyRecord } from '../../src/store/api-key-repository.js';
@@ -14,7 +15,7 @@ import { createRepositories, type Repositories } from '../../src/store/repositor
 import type { Database } from '../../src/store/schema.js';
 import { DIALECTS, type TestDatabase } from '../support/databases.js';
 
-/** An API key record with a random id, an `orders:read` scope and nothing else set. */
+/** Builds an API key record with a random id, an `orders:read` scope and nothing else set. */
 function apiKeyRecord(fields: Partial<ApiKeyRecord> & Pick<ApiKeyRecord, 'hash' | 'ownerId' | 'name' | 'createdAt'>): ApiKeyRecord {
   return {
     id: randomUUID().slice(0, 12),
@@ -248,6 +249,38 @@ describe('PostgreSQL migrations', () => {
       expect(applied.flat().sort()).toEqual(['0001_initial', '0002_api_keys', '0003_audit_events', '0004_wide_times']);
     } finally {
       await Promise.all(opened.map((db) => db.destroy()));
+      await database.drop();
+    }
+  });
+});
+
+describe('PostgreSQL time columns', () => {
+  it('widen on a schema that holds data', async () => {
+    const { createPostgresSchema } = await import('../support/databases.js');
+    const database = await createPostgresSchema();
+    const db = await openDatabase(database.url, { migrate: false });
+    try {
+      // The schema as the release before the widening left it.
+      const migrations = await new CodeMigrationProvider().getMigrations();
+      const before = Object.fromEntries(Object.entries(migrations).filter(([name]) => name < '0004'));
+      const schema = (await sql<{ name: string }>`select current_schema() as name`.execute(db)).rows[0]?.name;
+      const { error } = await new Migrator({ db, provider: { getMigrations: async () => before }, migrationTableSchema: schema }).migrateToLatest();
+      expect(error).toBeUndefined();
+      const now = epochSeconds();
+      await sql`insert into oidc_payloads (model, id, payload, expires_at) values ('AccessToken', 'live', '{}', ${now + 3600}), ('AccessToken', 'expired', '{}', ${now - 60})`.execute(db);
+      await sql`insert into accounts values ('a1', 'old', 'old', 'old@example.com', 'h', '[]', ${2 ** 31 - 1}, ${now})`.execute(db);
+
+      expect(await migrateToLatest(db)).toEqual(['0004_wide_times']);
+
+      const { rows: columns } = await sql<{ data_type: string }>`
+        select data_type from information_schema.columns
+        where table_schema = current_schema() and column_name in ('created_at', 'updated_at', 'expires_at', 'consumed_at', 'retired_at', 'last_used_at', 'revoked_at', 'occurred_at')`.execute(db);
+      expect(columns.length).toBe(12);
+      expect(columns.every((column) => column.data_type === 'bigint')).toBe(true);
+      expect((await db.selectFrom('oidc_payloads').select('id').execute()).map((row) => row.id)).toEqual(['live']);
+      expect((await db.selectFrom('accounts').select('created_at').executeTakeFirstOrThrow()).created_at).toBe(2 ** 31 - 1);
+    } finally {
+      await db.destroy();
       await database.drop();
     }
   });
