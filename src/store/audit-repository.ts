@@ -30,7 +30,7 @@ function toRow(record: AuditRecord): AuditEventRow {
 function toRecord(row: AuditEventRow): AuditRecord {
   return {
     id: row.id,
-    // node-postgres returns bigint columns as strings by default.
+    // Independent of whether the driver returns bigint as a number or a string.
     time: Number(row.occurred_at),
     type: row.type as AuditEventType,
     outcome: row.outcome as AuditRecord['outcome'],
