@@ -66,6 +66,20 @@ function chooseGrants(options: AddOptions): string[] {
 
 const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
 
+/**
+ * Generates a client id: 128 random bits in base64url, drawn again when the
+ * text starts with "-" or "_". An id that starts with "-" reads as an
+ * option on the command line, so `clients remove <id>` would reject it.
+ */
+export function generateClientId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(id)) {
+      return id;
+    }
+  }
+}
+
 function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?: string } {
   if (options.public === options.confidential) {
     throw new CliError('pass exactly one of --public (PKCE, no secret) or --confidential (client secret)');
@@ -113,7 +127,7 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
   }
 
   const metadata: ClientMetadata = {
-    client_id: randomBytes(16).toString('base64url'),
+    client_id: generateClientId(),
     client_name: name,
     redirect_uris: [...new Set(options.redirectUri)],
     grant_types: grants,
