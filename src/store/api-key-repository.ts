@@ -99,16 +99,20 @@ export class ApiKeyRepository {
    * writer wait for the first, then checks the row again.
    */
   async rotate(id: string, successor: ApiKeyRecord, oldKeyExpiresAt: number): Promise<boolean> {
+    // The transaction writes first: an SQLite transaction that read first
+    // fails at once when another process writes before its own write.
     return this.#db.transaction().execute(async (trx) => {
-      const current = await trx.selectFrom('api_keys').select('expires_at').where('id', '=', id).executeTakeFirst();
-      if (current === undefined) {
-        return false;
-      }
-
-      const expiresAt = current.expires_at === null ? oldKeyExpiresAt : Math.min(current.expires_at, oldKeyExpiresAt);
       const replaced = await trx
         .updateTable('api_keys')
-        .set({ expires_at: expiresAt, replaced_by: successor.id })
+        .set((eb) => ({
+          expires_at: eb
+            .case()
+            .when(eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', oldKeyExpiresAt)]))
+            .then(oldKeyExpiresAt)
+            .else(eb.ref('expires_at'))
+            .end(),
+          replaced_by: successor.id,
+        }))
         .where('id', '=', id)
         .where('revoked_at', 'is', null)
         .where('replaced_by', 'is', null)

@@ -127,7 +127,7 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
 
   it('rotates a key once when two rotations race', async () => {
     const now = epochSeconds();
-    const record = apiKeyRecord({ hash: 'hash-race', ownerId: 'race-owner', name: 'raced', createdAt: now });
+    const record = apiKeyRecord({ hash: 'hash-race', ownerId: 'race-owner', name: 'raced', createdAt: now, expiresAt: now + 30 });
     await repositories.apiKeys.create(record);
     const successors = [1, 2].map((index) => ({ ...record, id: randomUUID().slice(0, 12), hash: `hash-race-${index}` }));
 
@@ -137,6 +137,8 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
     expect(results.filter((result) => result)).toHaveLength(1);
     expect(stored).toHaveLength(2);
     expect(stored.find((key) => key.id === record.id)?.replacedBy).toBe(successors[results.indexOf(true)]?.id);
+    // The key already expired sooner than the grace period would end.
+    expect(stored.find((key) => key.id === record.id)?.expiresAt).toBe(now + 30);
   });
 
   it('rotates no revoked key', async () => {
