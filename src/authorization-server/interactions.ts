@@ -190,7 +190,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         throw Object.assign(new Error('account removed during interaction'), { name: 'SessionNotFound' });
       }
 
-      const existingGrant = details.grantId === undefined ? undefined : await deps.provider().Grant.find(details.grantId);
+      // Only a native app's user is asked again with scopes that the grant contains already.
+      const asksAgain = details.prompt.reasons.includes('native_client_prompt') && details.grantId !== undefined;
+      const existingGrant = asksAgain ? await deps.provider().Grant.find(details.grantId as string) : undefined;
       const { scopes, withheld } = consentScopes(details, existingGrant, account.roles);
       const page = renderConsentPage({
         uid: details.uid,
@@ -419,12 +421,12 @@ interface GrantedScopes {
 /**
  * Returns the scopes that the consent page lists: those not granted yet,
  * split by the account's roles. A native app's user is asked again on every
- * request (oidc-provider's default, as RFC 8252 section 8.6 advises), so the
- * page then also lists the scopes of the request that the existing grant
- * holds, which the app gets again.
+ * request (oidc-provider's default, as RFC 8252 section 8.6 advises). With
+ * `existingGrant`, the page also lists the requested scopes that the grant
+ * contains, which the app gets again.
  */
 function consentScopes(
-  details: { prompt: { reasons: string[]; details: unknown }; params: Record<string, unknown> },
+  details: { prompt: { details: unknown }; params: Record<string, unknown> },
   existingGrant: GrantedScopes | undefined,
   roles: readonly string[],
 ): { scopes: string[]; withheld: string[] } {
@@ -434,14 +436,14 @@ function consentScopes(
   const { allowed, withheld } = partitionByRole(resourceScopes, roles);
   const scopes = [...(prompt.missingOIDCScope ?? []), ...allowed.filter((scope) => known.has(scope))];
 
-  if (details.prompt.reasons.includes('native_client_prompt') && existingGrant !== undefined) {
+  if (existingGrant !== undefined) {
     const requested = new Set(String(details.params['scope'] ?? '').split(' '));
     const granted = [
       ...existingGrant.getOIDCScopeFiltered(requested).split(' '),
       ...Object.keys(existingGrant.resources ?? {}).flatMap((resource) => existingGrant.getResourceScopeFiltered(resource, requested).split(' ')),
     ];
     const openIdScopes = new Set<string>(OIDC_SCOPES);
-    scopes.unshift(...granted.filter((scope) => (openIdScopes.has(scope) || known.has(scope)) && !scopes.includes(scope)));
+    scopes.unshift(...granted.filter((scope) => openIdScopes.has(scope) || known.has(scope)));
   }
 
   return { scopes: [...new Set(scopes)], withheld };

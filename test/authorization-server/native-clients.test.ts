@@ -44,8 +44,20 @@ async function expectErrorPage(redirectUri: string, clientId = nativeClientId): 
   expect(response.headers.get('location'), redirectUri).toBeNull();
 }
 
-describe('native clients', () => {
-  it('accept any loopback port', async () => {
+/** Builds a further authorization request with PKCE, as the app sends it in a browser that has signed in already. */
+async function authorizationRequest(config: client.Configuration, redirectUri: string, scope: string): Promise<{ url: URL; verifier: string }> {
+  const verifier = client.randomPKCECodeVerifier();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+  });
+  return { url, verifier };
+}
+
+describe('native client', () => {
+  it('accepts any loopback port', async () => {
     const config = await publicClient(server, nativeClientId);
     const redirectUri = `http://127.0.0.1:${await freePort()}/callback`;
 
@@ -56,40 +68,29 @@ describe('native clients', () => {
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
   });
 
-  it('ask for consent again, naming the scopes', async () => {
+  it('asks for consent each time', async () => {
     const config = await publicClient(server, nativeClientId);
     const redirectUri = `http://127.0.0.1:${await freePort()}/callback`;
     const first = await authorize(server, config, { ...user, redirectUri, scope: 'openid orders:read' });
-    const again = client.buildAuthorizationUrl(config, {
-      redirect_uri: redirectUri,
-      scope: 'openid orders:read',
-      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
+    const { url: again } = await authorizationRequest(config, redirectUri, 'openid orders:read');
 
     const page = await first.agent.follow(again.href, redirectUri);
     const html = await page.response.text();
     again.searchParams.set('prompt', 'none');
     const silent = await first.agent.follow(again.href, redirectUri);
 
-    // RFC 8252 section 8.6: the server cannot tell the app from an impostor on the device.
+    // The server cannot tell the app from another program on the device (RFC 8252 section 8.6).
     expect(html).toContain('/confirm"');
     expect(html).toContain('<code>openid</code>');
     expect(html).toContain('<code>orders:read</code>');
     expect(new URL(silent.url).searchParams.get('error')).toBe('interaction_required');
   });
 
-  it('list granted and new scopes together', async () => {
+  it('lists granted and new scopes', async () => {
     const config = await publicClient(server, nativeClientId);
     const redirectUri = `http://127.0.0.1:${await freePort()}/callback`;
     const first = await authorize(server, config, { ...user, redirectUri, scope: 'openid orders:read' });
-    const verifier = client.randomPKCECodeVerifier();
-    const wider = client.buildAuthorizationUrl(config, {
-      redirect_uri: redirectUri,
-      scope: 'openid orders:read orders:write',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    });
+    const { url: wider, verifier } = await authorizationRequest(config, redirectUri, 'openid orders:read orders:write');
 
     const page = await first.agent.follow(wider.href, redirectUri);
     const html = await page.response.text();
@@ -108,18 +109,18 @@ describe('native clients', () => {
     ['localhost', 'http://localhost:5000/callback'],
     ['https', 'https://127.0.0.1:5000/callback'],
     ['a query', 'http://127.0.0.1:5000/callback?next=x'],
-  ])('keep %s out', async (_name, redirectUri) => {
+  ])('rejects %s', async (_name, redirectUri) => {
     await expectErrorPage(redirectUri);
   });
 
   it.each(['http://localhost:80@evil.example/callback', 'http://127.0.0.1:8090%25@evil.example/callback', 'http://user@127.0.0.1:8090/callback', 'http://127.0.0.1:8090@evil.example/callback'])(
-    'reject the user info in %s',
+    'rejects user info in %s',
     async (redirectUri) => {
       await expectErrorPage(redirectUri);
     },
   );
 
-  it('leave web clients on their registered port', async () => {
+  it('leaves web clients their port', async () => {
     const port = new URL(server.demoRedirectUri).port;
     const otherPort = server.demoRedirectUri.replace(`:${port}/`, `:${Number(port) + 1}/`);
 
