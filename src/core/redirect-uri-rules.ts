@@ -53,7 +53,7 @@ const LOOPBACK_LITERALS = new Set(['127.0.0.1', '[::1]']);
  * it is acceptable. The app receives the redirect either on a loopback IP
  * literal over http, on a port it picks for each request, or on an https
  * URI that it claims on the web (RFC 8252 sections 7.2 and 7.3).
- * `localhost` is refused because it may resolve elsewhere (section 8.3).
+ * `localhost` is rejected because it may resolve elsewhere (section 8.3).
  */
 export function checkNativeRedirectUri(uri: string): string | undefined {
   const problem = checkRedirectUri(uri);

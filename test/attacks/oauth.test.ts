@@ -312,9 +312,11 @@ describe('client credentials without the secret', () => {
     ['a bad percent-encoding', `Basic ${Buffer.from('%zz:x').toString('base64')}`],
   ])('rejects an Authorization header with %s as a failed authentication', async (_name, authorization) => {
     const response = await tokenRequest({ grant_type: 'client_credentials' }, authorization);
+    const payload = (await response.json()) as { error: string; error_description: string };
 
     expect(response.status).toBe(401);
-    expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
+    expect(payload.error).toBe('invalid_client');
+    expect(payload.error_description).toBe('client authentication failed');
     expect(response.headers.get('www-authenticate')).toMatch(/^Basic /);
   });
 
@@ -375,10 +377,11 @@ describe('client credentials without the secret', () => {
     expect(tokens.refresh_token).toBeDefined();
 
     const response = await tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token ?? '' });
-    const payload = (await response.json()) as { error: string; access_token?: string };
+    const payload = (await response.json()) as { error: string; error_description: string; access_token?: string };
 
     expect(response.status).toBe(401);
     expect(payload.error).toBe('invalid_client');
+    expect(payload.error_description).toBe('client authentication is missing');
     expect(payload.access_token).toBeUndefined();
     expect(response.headers.get('www-authenticate')).toMatch(/^Basic /);
   });

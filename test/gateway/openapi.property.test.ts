@@ -31,7 +31,7 @@ const validOrder = fc.record({ item, quantity });
 const READ_ONLY = ['id', 'status', 'owner', 'createdAt'];
 const DECLARED = new Set(['item', 'quantity', ...READ_ONLY]);
 
-// The gateway rejects a __proto__ key, and a constructor key that holds a
+// The gateway rejects a __proto__ key, and a constructor key that contains a
 // prototype, anywhere in a body as invalid JSON before validation. The
 // bodies that test validation leave both names out.
 const PROTOTYPE_KEYS = ['__proto__', 'constructor'];
