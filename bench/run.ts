@@ -212,6 +212,7 @@ function buildScenarios(servers: Record<string, BenchServer>, credentials: Bench
     { label: '5d. Portcullis, JWT, OpenAPI validation off', ...at('portcullisNoValidation', '/api/orders'), headers: bearer, cors: true },
     { label: '5e. Portcullis, JWT, identity assertion off', ...at('portcullisUnsigned', '/api/orders'), headers: bearer, cors: true },
     { label: '5f. Portcullis, JWT, response checks off', ...at('portcullisUnchecked', '/api/orders'), headers: bearer, cors: true },
+    { label: '5g. Portcullis, JWT, identity assertion and response checks off', ...at('portcullisComparable', '/api/orders'), headers: bearer, cors: true },
     { label: '6. Portcullis, API key, memory rate limit', ...at('portcullis', '/api/orders'), headers: apiKey, cors: true },
     { label: '7. Portcullis, JWT, Redis rate limit', ...at('portcullisRedis', '/api/orders'), headers: bearer, cors: true },
   ];
@@ -260,6 +261,11 @@ async function measure(options: Options, directory: string): Promise<void> {
       ...common,
       issuer: issuing.issuer,
       variant: { ...variant, name: 'unchecked', checkResponses: false },
+    }),
+    portcullisComparable: await startBenchPortcullis({
+      ...common,
+      issuer: issuing.issuer,
+      variant: { ...variant, name: 'comparable', identityAssertion: false, checkResponses: false },
     }),
   };
   await sleepUntil(listeningAt + IDLE_READINGS_MS.settled);
@@ -361,9 +367,11 @@ async function measure(options: Options, directory: string): Promise<void> {
     '`gateway.revocationCheckTtlMs` sets by default, also in 5c, whose token cache off makes every request',
     'check the signature), validates the request against the demo OpenAPI document (off in 5d),',
     'checks and filters the response against the same document (off in 5f, whose responses declare no schema),',
-    'signs an Ed25519 identity assertion for the upstream (off in 5e, which the other stacks do not do),',
+    'signs an Ed25519 identity assertion for the upstream (off in 5e),',
     'applies its per-address limit, CORS and security headers, and runs from the compiled `dist/`',
     'with request logging off (log level `warn`), since the comparison stacks log nothing.',
+    'No comparison stack checks responses or signs assertions. With both off, 5g makes the checks of',
+    'the Express and Fastify stacks plus the revocation check and request validation.',
     '',
     `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node.js ${process.version}, ${generator.description}`,
     pin
