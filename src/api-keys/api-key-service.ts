@@ -99,6 +99,20 @@ function addressAllowed(address: string, cidrs: readonly string[]): boolean {
   });
 }
 
+/** The account that rotates one of its own keys, and the scopes its credential may hand on. */
+export interface KeyRotator {
+  owner: Account;
+  /** Scopes the rotator holds, such as those of its access token; the key may carry no other. */
+  ceiling?: readonly string[];
+}
+
+/** Returns the scopes of `scopes` that `owner` may not put on a key, or that lie outside `ceiling`. */
+function refusedScopes(scopes: readonly string[], owner: Account, ceiling: readonly string[] | undefined): string[] {
+  const allowed = new Set(ApiKeyService.allowedScopes(owner));
+  const ceilingScopes = ceiling === undefined ? undefined : new Set(ceiling);
+  return scopes.filter((scope) => !allowed.has(scope) || (ceilingScopes !== undefined && !ceilingScopes.has(scope)));
+}
+
 /** Issues, verifies, rotates and revokes API keys. */
 export class ApiKeyService {
   readonly #keys: ApiKeyRepository;
@@ -153,9 +167,7 @@ export class ApiKeyService {
     if (scopes.length === 0) {
       throw new ApiKeyRequestError('at least one scope is required');
     }
-    const allowed = new Set(ApiKeyService.allowedScopes(owner));
-    const ceiling = request.ceiling === undefined ? undefined : new Set(request.ceiling);
-    const refused = scopes.filter((scope) => !allowed.has(scope) || (ceiling !== undefined && !ceiling.has(scope)));
+    const refused = refusedScopes(scopes, owner, request.ceiling);
     if (refused.length > 0) {
       throw new ApiKeyRequestError(`scope not allowed for this owner: ${refused.join(', ')}`);
     }
@@ -246,16 +258,25 @@ export class ApiKeyService {
   /**
    * Issues a successor with the same owner, name, scopes and addresses, and
    * keeps the old key working for `graceSeconds` (0 ends it at once).
+   * With a `rotator`, only that owner's key is rotated, and only while the
+   * owner and the rotator's ceiling still allow every scope of the key.
+   * The successor is a new key value, so a token that could not create the
+   * key must not obtain it by rotation either.
    */
-  async rotate(id: string, graceSeconds: number, ownerId?: string): Promise<{ value: string; summary: ApiKeySummary } | undefined> {
+  async rotate(id: string, graceSeconds: number, rotator?: KeyRotator): Promise<{ value: string; summary: ApiKeySummary } | undefined> {
     if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_ROTATION_GRACE_SECONDS) {
       throw new ApiKeyRequestError(`the grace period must be a whole number of seconds from 0 to ${MAX_ROTATION_GRACE_SECONDS} (${MAX_ROTATION_GRACE_SECONDS / 86_400} days)`);
     }
 
     const current = await this.#keys.findById(id);
     const now = epochSeconds();
-    if (current === undefined || (ownerId !== undefined && current.ownerId !== ownerId) || stateOf(current, now) !== 'active') {
+    if (current === undefined || (rotator !== undefined && current.ownerId !== rotator.owner.id) || stateOf(current, now) !== 'active') {
       return undefined;
+    }
+
+    const refused = rotator === undefined ? [] : refusedScopes(current.scopes, rotator.owner, rotator.ceiling);
+    if (refused.length > 0) {
+      throw new ApiKeyRequestError(`the key carries scopes not allowed for this owner: ${refused.join(', ')}`);
     }
 
     const generated = generateApiKey(current.environment as ApiKeyEnvironment);

@@ -110,13 +110,13 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
     '/keys/:id/rotate',
     { schema: { params: idParams, body: rotateBody } },
     async (request, reply) => {
-      const { account } = await owner(request);
+      const { identity, account } = await owner(request);
       const grace = request.body?.grace;
       const graceSeconds = grace === undefined ? options.defaultGraceSeconds : grace === '0' ? 0 : parseDuration(grace) / 1000;
 
       let rotated: Awaited<ReturnType<ApiKeyService['rotate']>>;
       try {
-        rotated = await options.apiKeys.rotate(request.params.id, graceSeconds, account.id);
+        rotated = await options.apiKeys.rotate(request.params.id, graceSeconds, { owner: account, ceiling: identity.scopes });
       } catch (error) {
         if (error instanceof ApiKeyRequestError) {
           throw new ProblemError('invalid_request', `The rotation request is invalid: ${error.message}.`);

@@ -136,7 +136,7 @@ describe('API key lookup cache', () => {
     const { value, summary } = await keys.create(owner, { name: 'rotated here', scopes: ['orders:read'] });
     expect((await keys.verify(value, INSIDE)).outcome).toBe('valid');
 
-    const successor = await keys.rotate(summary.id, 0, owner.id);
+    const successor = await keys.rotate(summary.id, 0, { owner });
 
     expect(successor).toBeDefined();
     expect((await keys.verify(value, INSIDE)).outcome).toBe('invalid');
@@ -188,7 +188,7 @@ describe('API key lookup cache', () => {
   it('ends a cached key with its rotation grace', async () => {
     const keys = service({ ttlMs: 60_000, maxEntries: 100 });
     const { value, summary } = await keys.create(owner, { name: 'graceful', scopes: ['orders:read'] });
-    expect(await keys.rotate(summary.id, 3, owner.id)).toBeDefined();
+    expect(await keys.rotate(summary.id, 3, { owner })).toBeDefined();
     expect((await keys.verify(value, INSIDE)).outcome).toBe('valid');
 
     advance(2_999);

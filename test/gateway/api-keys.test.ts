@@ -304,6 +304,22 @@ describe('API keys', () => {
     expect(rotate.stderr).toContain('--grace: the grace period');
   });
 
+  it('limits rotation to the token scopes', async () => {
+    const writer = await createKey('--scope', 'orders:write');
+    const { tokens } = await obtainTokens(server, { ...owner, scope: 'openid orders:read' });
+    const json = { 'content-type': 'application/json' };
+
+    const rotation = await callApi(server, `/keys/${writer.id}/rotate`, tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ grace: '0' }) });
+
+    expect(rotation.status).toBe(400);
+    const body = await rotation.text();
+    expect(body).toContain('not allowed for this owner: orders:write');
+    expect(body).not.toContain('pcs_');
+    expect((await withKey(writer.key, '/orders', { method: 'POST', headers: json, body: '{"item":"pen","quantity":1}' })).status).toBe(200);
+    const listed = (await (await callApi(server, '/keys', tokens.access_token)).json()) as { items: Array<{ id: string; state: string; replacedBy: string | null }> };
+    expect(listed.items.find((item) => item.id === writer.id)).toMatchObject({ state: 'active', replacedBy: null });
+  });
+
   it('rejects a key rotated through the API at once', async () => {
     const { tokens } = await obtainTokens(server, owner);
     const token = tokens.access_token;
