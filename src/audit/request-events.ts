@@ -37,10 +37,15 @@ export function auditRequest(request: FastifyRequest, event: AuditEvent): void {
   });
 }
 
+/** Returns whether a problem rejects the request's credentials: a 401, or a 400 whose challenge carries `invalid_request`. */
+function isAuthenticationFailure(problem: ProblemError): boolean {
+  return problem.code === 'unauthorized' || (problem.headers['www-authenticate'] ?? '').includes('error="invalid_request"');
+}
+
 /**
- * Buckets of 401 responses, from the credential the caller sent and the
- * RFC 6750 error in the challenge. The metrics use them as a label, so the
- * set must stay small.
+ * Buckets of failed authentications, from the credential the caller sent
+ * and the RFC 6750 error in the challenge. The metrics use them as a
+ * label, so the set must stay small.
  */
 function authenticationFailureReason(request: FastifyRequest, problem: ProblemError): string {
   const challenge = problem.headers['www-authenticate'] ?? '';
@@ -69,7 +74,7 @@ const REJECTED_REQUEST_CODES = new Set<string>([
 function eventOfProblem(request: FastifyRequest, problem: ProblemError): AuditEvent | undefined {
   const detail = problem.detail;
 
-  if (problem.code === 'unauthorized') {
+  if (isAuthenticationFailure(problem)) {
     return { type: 'authentication.failed', outcome: 'failure', reason: authenticationFailureReason(request, problem), detail };
   }
   if (problem.code === 'insufficient_scope' || problem.code === 'forbidden') {

@@ -57,8 +57,17 @@ function challenges(accepted: readonly CredentialKind[], error?: 'invalid_token'
   return list.join(', ');
 }
 
-function unauthorized(detail: string, accepted: readonly CredentialKind[], error?: 'invalid_token' | 'invalid_request'): ProblemError {
+function unauthorized(detail: string, accepted: readonly CredentialKind[], error?: 'invalid_token'): ProblemError {
   return new ProblemError('unauthorized', detail, { headers: { 'www-authenticate': challenges(accepted, error, detail) } });
+}
+
+/**
+ * Rejects a request whose credentials cannot be read: 400 with the
+ * challenges and `invalid_request`, as RFC 6750 section 3.1 recommends,
+ * because the same request sent again cannot succeed.
+ */
+function malformedCredentials(detail: string, accepted: readonly CredentialKind[]): ProblemError {
+  return new ProblemError('invalid_request', detail, { headers: { 'www-authenticate': challenges(accepted, 'invalid_request', detail) } });
 }
 
 /**
@@ -197,9 +206,10 @@ function describe(credential: PresentedCredential): string {
 
 /**
  * Establishes the caller from one credential of an accepted kind, or throws
- * (or rejects with) a 401 problem with challenges for the accepted kinds.
- * A token whose checks are all cached is established at once. No
- * credential ever reaches a log or a response.
+ * (or rejects with) a problem with challenges for the accepted kinds: 401
+ * for a missing, unsupported or invalid credential, 400 for credentials
+ * that cannot be read. A token whose checks are all cached is established
+ * at once. No credential ever reaches a log or a response.
  */
 export function authenticate(
   request: AuthenticationRequest,
@@ -213,7 +223,11 @@ export function authenticate(
     case 'missing':
       throw unauthorized(`A credential is required: ${acceptedCredentials(accepted, deps)}.`, accepted);
     case 'malformed':
-      throw unauthorized(`The credentials are invalid: ${presented.reason}.`, accepted, 'invalid_request');
+      throw malformedCredentials(`The credentials are invalid: ${presented.reason}.`, accepted);
+    case 'unsupported':
+      // RFC 6750 section 3.1: a challenge without an error code for an
+      // authentication scheme that the server does not support.
+      throw unauthorized(`The Authorization scheme '${presented.scheme}' is not supported; send ${acceptedCredentials(accepted, deps)}.`, accepted);
     default:
       break;
   }

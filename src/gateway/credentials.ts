@@ -11,6 +11,7 @@ export interface CredentialSource {
 export type PresentedCredential =
   | { kind: 'missing' }
   | { kind: 'malformed'; reason: string }
+  | { kind: 'unsupported'; scheme: string }
   | { kind: 'bearer'; value: string }
   | { kind: 'api_key'; value: string };
 
@@ -53,7 +54,20 @@ function readAuthorization(value: string): PresentedCredential {
       : readApiKeyHeader(match[1]);
   }
 
-  return { kind: 'malformed', reason: 'the Authorization scheme is not supported; use Bearer or ApiKey' };
+  return { kind: 'unsupported', scheme: schemeOf(value) };
+}
+
+/** Maximum length of a scheme name that a message quotes back to the caller. */
+const MAX_SCHEME_LENGTH = 20;
+
+/**
+ * Returns the scheme of an Authorization value for a message, or a
+ * placeholder when it is not a plain token. The rest of the value is a
+ * credential and is never repeated.
+ */
+function schemeOf(value: string): string {
+  const scheme = value.split(/\s/, 1)[0] ?? '';
+  return /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(scheme) && scheme.length <= MAX_SCHEME_LENGTH ? scheme : '(unreadable)';
 }
 
 /**
@@ -77,7 +91,7 @@ export function extractCredential(request: CredentialSource): PresentedCredentia
   if (fromAuthorization === undefined) {
     return fromApiKeyHeader ?? { kind: 'missing' };
   }
-  if (fromApiKeyHeader === undefined || fromAuthorization.kind === 'malformed') {
+  if (fromApiKeyHeader === undefined || fromAuthorization.kind === 'malformed' || fromAuthorization.kind === 'unsupported') {
     return fromAuthorization;
   }
   if (fromApiKeyHeader.kind === 'malformed') {

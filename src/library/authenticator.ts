@@ -158,7 +158,7 @@ function singleHeader(request: CredentialRequest, name: string): string | undefi
   }
 
   if (values.length > 1) {
-    throw new ProblemError('unauthorized', `Send exactly one ${name} header.`, {
+    throw new ProblemError('invalid_request', `Send exactly one ${name} header.`, {
       headers: { 'www-authenticate': bearerChallenge({ realm: REALM, error: 'invalid_request' }) },
     });
   }
@@ -168,7 +168,8 @@ function singleHeader(request: CredentialRequest, name: string): string | undefi
 /**
  * Establishes the caller of a request from one accepted credential, or
  * throws a ProblemError. The status is 401 for a missing, invalid, forged,
- * expired or re-bound credential, 403 for an API key used from a
+ * expired or re-bound credential, 400 for credentials that cannot be read
+ * (such as two Authorization headers), 403 for an API key used from a
  * disallowed address, and 503 when verification keys cannot be fetched.
  *
  * A request with an identity assertion is judged by the assertion alone.

@@ -97,8 +97,20 @@ describe('token basics', () => {
   it('rejects a malformed Authorization header', async () => {
     for (const value of [`Bearer  ${validToken}`, `Bearer ${validToken} x`, 'Bearer', `Bearer\t${validToken}`]) {
       const response = await fetch(`${server.url}/api/orders`, { headers: { authorization: value } });
-      expect(response.status).toBe(401);
+      expect(response.status, value).toBe(400);
+      expect(response.headers.get('www-authenticate'), value).toContain('error="invalid_request"');
+      expect(((await response.json()) as { code: string }).code, value).toBe('invalid_request');
     }
+  });
+
+  it('challenges an unsupported scheme without an error', async () => {
+    const response = await fetch(`${server.url}/api/orders`, { headers: { authorization: 'Basic YWxpY2U6c2VjcmV0' } });
+
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toBe('Bearer realm="portcullis", ApiKey realm="portcullis"');
+    const body = (await response.json()) as { detail: string };
+    expect(body.detail).toContain("scheme 'Basic' is not supported");
+    expect(body.detail).not.toContain('YWxpY2U6c2VjcmV0');
   });
 
   it('rejects a token in the query string', async () => {

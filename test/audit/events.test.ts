@@ -106,8 +106,10 @@ describe('audit events', () => {
 
     expect((await callApi(server, '/orders', undefined)).status).toBe(401);
     expect((await callApi(server, '/orders', `${reader.access_token}x`)).status).toBe(401);
-    const failures = await expectStored('authentication.failed', 2);
-    expect(failures.map((record) => record.reason)).toEqual(['missing_credentials', 'invalid_access_token']);
+    const unreadable = await fetch(`${server.url}/api/orders`, { headers: { authorization: `Bearer  ${reader.access_token}` } });
+    expect(unreadable.status).toBe(400);
+    const failures = await expectStored('authentication.failed', 3);
+    expect(failures.map((record) => record.reason)).toEqual(['missing_credentials', 'invalid_access_token', 'malformed_credentials']);
     expect(failures[1]?.detail).toContain('The access token is invalid');
 
     const denied = await callApi(server, '/orders', reader.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"item":"x","quantity":1}' });

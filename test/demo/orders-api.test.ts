@@ -622,7 +622,8 @@ describe('demo Orders API', () => {
         headers: { 'x-portcullis-identity': [assertion as string, assertion as string] },
       });
 
-      expectProblem(response, 401, 'unauthorized');
+      expectProblem(response, 400, 'invalid_request');
+      expect(response.headers['www-authenticate']).toContain('error="invalid_request"');
     });
   });
 

@@ -111,20 +111,22 @@ describe('API keys', () => {
     const { key } = await createKey('--scope', 'orders:read');
     // A different last character, even for a key that already ends in Z.
     const otherKey = `${key.slice(0, -1)}${key.at(-1) === 'Z' ? 'Y' : 'Z'}`;
-    const cases: Array<[string, Record<string, string>]> = [
-      ['wrong prefix', { 'x-api-key': `sk_${key.slice(4)}` }],
-      ['truncated', { 'x-api-key': key.slice(0, -3) }],
-      ['too long', { 'x-api-key': `${key}A` }],
-      ['non-ASCII', { 'x-api-key': encodeURIComponent(`${key.slice(0, -1)}é`) }],
-      ['inner whitespace', { authorization: `ApiKey ${key.slice(0, 20)} ${key.slice(20)}` }],
-      ['different keys in both headers', { authorization: `ApiKey ${key}`, 'x-api-key': otherKey }],
-      ['a bearer token and a key', { authorization: 'Bearer abc', 'x-api-key': key }],
-      ['an unknown scheme', { authorization: `Basic ${key}` }],
+    // A key of the wrong form is an invalid credential (401); headers that
+    // cannot be read as one credential are a malformed request (400).
+    const cases: Array<[string, Record<string, string>, number]> = [
+      ['wrong prefix', { 'x-api-key': `sk_${key.slice(4)}` }, 401],
+      ['truncated', { 'x-api-key': key.slice(0, -3) }, 401],
+      ['too long', { 'x-api-key': `${key}A` }, 401],
+      ['non-ASCII', { 'x-api-key': encodeURIComponent(`${key.slice(0, -1)}é`) }, 401],
+      ['inner whitespace', { authorization: `ApiKey ${key.slice(0, 20)} ${key.slice(20)}` }, 400],
+      ['different keys in both headers', { authorization: `ApiKey ${key}`, 'x-api-key': otherKey }, 400],
+      ['a bearer token and a key', { authorization: 'Bearer abc', 'x-api-key': key }, 400],
+      ['an unknown scheme', { authorization: `Basic ${key}` }, 401],
     ];
 
-    for (const [name, headers] of cases) {
+    for (const [name, headers, status] of cases) {
       const response = await fetch(`${server.url}/api/orders`, { headers });
-      expect(response.status, name).toBe(401);
+      expect(response.status, name).toBe(status);
       const body = await response.text();
       expect(body, name).not.toContain(key);
     }
@@ -141,7 +143,7 @@ describe('API keys', () => {
       outgoing.on('error', reject);
       outgoing.end();
     });
-    expect(status).toBe(401);
+    expect(status).toBe(400);
   });
 
   it('treats dead keys alike', async () => {
