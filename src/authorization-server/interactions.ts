@@ -11,6 +11,7 @@ import { auditLoginFailure } from '../audit/login-events.js';
 import { auditRequest } from '../audit/request-events.js';
 import { clientAddressKey } from '../core/client-address.js';
 import { PROBLEMS, ProblemError } from '../core/problem.js';
+import { isPrivateUseScheme } from '../core/redirect-uri-rules.js';
 import type { LoginThrottle } from '../core/rate-limit/login-throttle.js';
 import type { AccountRepository } from '../store/account-repository.js';
 import { API_SCOPES, OIDC_SCOPES } from './provider.js';
@@ -99,10 +100,20 @@ function sendPage(reply: FastifyReply, status: number, body: string, formTargets
     .send(body);
 }
 
-/** Returns the origin of the client's redirect URI, where a form post on this page ends up. */
-function redirectOrigin(redirectUri: unknown): string[] {
-  const origin = typeof redirectUri === 'string' ? URL.parse(redirectUri)?.origin : undefined;
-  return origin === undefined || origin === 'null' ? [] : [origin];
+/**
+ * Returns the CSP sources that match the client's redirect URI, where a form
+ * post on this page ends up. That is its origin, except for a native app's
+ * private-use scheme: such a URI has no origin, so the source is the scheme.
+ */
+function redirectFormTargets(redirectUri: unknown): string[] {
+  const parsed = typeof redirectUri === 'string' ? URL.parse(redirectUri) : null;
+  if (parsed === null) {
+    return [];
+  }
+  if (parsed.origin !== 'null') {
+    return [parsed.origin];
+  }
+  return isPrivateUseScheme(parsed.protocol.slice(0, -1)) ? [parsed.protocol] : [];
 }
 
 function pageError(error: FastifyError): { status: number; title: string; detail: string } {
@@ -176,7 +187,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     async (request, reply) => {
       const { details, clientName } = await loadInteraction(request, reply);
       const csrfToken = reply.generateCsrf();
-      const formTargets = redirectOrigin(details.params['redirect_uri']);
+      const formTargets = redirectFormTargets(details.params['redirect_uri']);
 
       if (details.prompt.name === 'login') {
         const registered = request.query.registered === '1';
@@ -217,7 +228,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
       const { username, password } = request.body;
       const address = clientAddressKey(request.ip, deps.ipv6PrefixLength);
-      const formTargets = redirectOrigin(details.params['redirect_uri']);
+      const formTargets = redirectFormTargets(details.params['redirect_uri']);
       const retryPage = (status: number, retryAfterSeconds?: number) => {
         const page = renderLoginPage({
           uid: details.uid,

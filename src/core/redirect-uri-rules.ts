@@ -11,6 +11,46 @@
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
+/**
+ * Schemes that a browser or the operating system handles itself: a redirect
+ * there runs or reads content in the browser, or opens another program,
+ * instead of reaching the app. The first six are the ones oidc-provider
+ * 9.13 rejects for native clients. None contains a period, so the reverse
+ * domain name rule would reject them too, but with a less helpful message.
+ */
+const WELL_KNOWN_SCHEMES = new Set([
+  'javascript',
+  'vbscript',
+  'data',
+  'blob',
+  'file',
+  'about',
+  'filesystem',
+  'view-source',
+  'ftp',
+  'ws',
+  'wss',
+  'mailto',
+  'tel',
+  'sms',
+  'intent',
+]);
+
+/** A DNS label in lowercase: 1 to 63 letters, digits and hyphens, with no hyphen at either end. */
+const DOMAIN_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Returns true for a scheme, without its colon, that reads as a domain name
+ * in reverse order, such as `com.example.app`: at least two DNS labels
+ * joined by periods. RFC 8252 section 8.4 recommends rejecting at least
+ * every private-use scheme without a period. Only lowercase letters pass,
+ * because the WHATWG URL parser lowercases schemes.
+ */
+export function isPrivateUseScheme(scheme: string): boolean {
+  const labels = scheme.split('.');
+  return labels.length >= 2 && labels.every((label) => DOMAIN_LABEL.test(label));
+}
+
 /** Returns the problem with a redirect URI, or undefined when it is acceptable. */
 export function checkRedirectUri(uri: string): string | undefined {
   const parsed = URL.parse(uri);
@@ -19,13 +59,19 @@ export function checkRedirectUri(uri: string): string | undefined {
   }
 
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-    return `'${uri}' must use https (or http on a loopback host)`;
+    return isPrivateUseScheme(parsed.protocol.slice(0, -1))
+      ? `'${uri}' must use https (or http on a loopback host); a private-use URI scheme is accepted only for native app clients`
+      : `'${uri}' must use https (or http on a loopback host)`;
   }
 
   if (parsed.protocol === 'http:' && !LOOPBACK_HOSTS.has(parsed.hostname)) {
     return `'${uri}' uses http on a host that is not loopback; use https`;
   }
 
+  return checkUserInfoFragmentWildcard(uri, parsed) ?? checkCanonicalForm(uri, parsed);
+}
+
+function checkUserInfoFragmentWildcard(uri: string, parsed: URL): string | undefined {
   if (parsed.username !== '' || parsed.password !== '') {
     return `'${uri}' must not contain a user name or password`;
   }
@@ -38,10 +84,13 @@ export function checkRedirectUri(uri: string): string | undefined {
     return `'${uri}' must not contain wildcards`;
   }
 
+  return undefined;
+}
+
+function checkCanonicalForm(uri: string, parsed: URL): string | undefined {
   if (parsed.href !== uri) {
     return `'${uri}' is not in canonical form; register it as '${parsed.href}'`;
   }
-
   return undefined;
 }
 
@@ -50,12 +99,18 @@ const LOOPBACK_LITERALS = new Set(['127.0.0.1', '[::1]']);
 
 /**
  * Returns the problem with a redirect URI of a native app, or undefined when
- * it is acceptable. The app receives the redirect either on a loopback IP
- * literal over http, on a port it picks for each request, or on an https
- * URI that it claims on the web (RFC 8252 sections 7.2 and 7.3).
- * `localhost` is rejected because it may resolve elsewhere (section 8.3).
+ * it is acceptable. RFC 8252 section 7 gives the app three ways to receive
+ * the redirect. It registers a private-use scheme with the operating
+ * system, listens over http on a loopback IP literal and a port it picks
+ * for each request, or claims an https URI on the web. `localhost` is
+ * rejected because it may resolve elsewhere (section 8.3).
  */
 export function checkNativeRedirectUri(uri: string): string | undefined {
+  const parsed = URL.parse(uri);
+  if (parsed !== null && parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    return checkPrivateUseRedirectUri(uri, parsed);
+  }
+
   const problem = checkRedirectUri(uri);
   if (problem !== undefined) {
     return problem;
@@ -70,4 +125,38 @@ export function checkNativeRedirectUri(uri: string): string | undefined {
   }
 
   return undefined;
+}
+
+/**
+ * Returns the problem with a native app's redirect URI whose scheme is
+ * neither http nor https, or undefined when it is acceptable. Any program
+ * on the device may register the same scheme, which is why the user
+ * consents to every authorization request of a native client (RFC 8252
+ * section 8.6).
+ */
+function checkPrivateUseRedirectUri(uri: string, parsed: URL): string | undefined {
+  const scheme = parsed.protocol.slice(0, -1);
+  if (WELL_KNOWN_SCHEMES.has(scheme)) {
+    return `'${uri}' uses the ${scheme} scheme, which the browser or operating system handles itself; register a private-use scheme named after a domain the app controls, such as com.example.app:/oauth2redirect`;
+  }
+  if (!isPrivateUseScheme(scheme)) {
+    return `'${uri}' uses the scheme '${scheme}', which is not a domain name in reverse order; use one based on a domain the app controls, such as com.example.app for app.example.com`;
+  }
+
+  const problem = checkUserInfoFragmentWildcard(uri, parsed);
+  if (problem !== undefined) {
+    return problem;
+  }
+
+  // A private-use scheme has no naming authority, so one slash follows the
+  // colon (RFC 8252 section 7.1, after RFC 3986 section 3.2).
+  if (parsed.href.startsWith(`${parsed.protocol}//`)) {
+    const path = `${parsed.host}${parsed.pathname}`.replace(/^\/+/, '');
+    return `'${uri}' has an authority ('//' after the scheme); register it with one slash after the colon, as '${parsed.protocol}/${path}${parsed.search}'`;
+  }
+  if (!parsed.pathname.startsWith('/')) {
+    return `'${uri}' must have a path that starts with one slash after the colon, such as '${parsed.protocol}/oauth2redirect'`;
+  }
+
+  return checkCanonicalForm(uri, parsed);
 }

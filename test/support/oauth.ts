@@ -49,6 +49,8 @@ export interface AuthorizationOptions {
 
 export interface AuthorizationResult {
   callbackUrl: URL;
+  /** The server's response whose Location header is `callbackUrl`, not followed. */
+  redirect: Response;
   codeVerifier: string;
   state: string;
   agent: UserAgent;
@@ -75,7 +77,7 @@ export async function authorize(server: TestServer, config: client.Configuration
   let page = await agent.follow(authorizationUrl.href, redirectUri);
   for (let step = 0; step < 4; step += 1) {
     if (page.url.startsWith(`${redirectUri}?`)) {
-      return { callbackUrl: new URL(page.url), codeVerifier, state, agent };
+      return { callbackUrl: new URL(page.url), redirect: page.response, codeVerifier, state, agent };
     }
 
     const html = await page.response.text();

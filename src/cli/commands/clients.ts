@@ -160,7 +160,7 @@ export function registerClientCommands(program: Command): void {
     .addOption(listOption('--redirect-uri <uri>', 'exact redirect URI; repeatable', 'none'))
     .option('--public', 'a public client (browser or native app): PKCE, no secret')
     .option('--confidential', 'a confidential client (server-side app or service): a client secret, printed once, or private_key_jwt')
-    .option('--native', 'with --public: an app on the user\'s device (RFC 8252) whose loopback redirect URIs accept any port')
+    .option('--native', 'with --public: an app on the user\'s device (RFC 8252); its redirect URIs may use a private-use scheme (com.example.app:/path), and its loopback ones accept any port')
     .addOption(listOption('--grant <grant>', `grant type; repeatable (${GRANTS.join(', ')})`, 'authorization_code and refresh_token'))
     .addOption(listOption('--scope <scope>', 'scope the client may request; repeatable', 'any'))
     .option('--auth <method>', 'token endpoint authentication of a confidential client: client_secret_basic or private_key_jwt', 'client_secret_basic')
