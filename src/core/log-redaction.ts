@@ -24,7 +24,11 @@ const LOGGABLE_QUERY_PARAMETERS = new Set([
 
 export const REDACTED = '[redacted]';
 
-/** Returns the request target with every non-allow-listed query value replaced. */
+/**
+ * Returns the request target with every non-allow-listed query value
+ * replaced. A parameter without `=` is replaced whole unless its name is
+ * allow-listed, since a credential pasted as `?<key>` is all name.
+ */
 export function redactUrl(url: string): string {
   const queryStart = url.indexOf('?');
   if (queryStart === -1) {
@@ -38,10 +42,10 @@ export function redactUrl(url: string): string {
     .map((pair) => {
       const separator = pair.indexOf('=');
       const name = separator === -1 ? pair : pair.slice(0, separator);
-      if (separator === -1 || LOGGABLE_QUERY_PARAMETERS.has(safeDecode(name))) {
+      if (pair === '' || LOGGABLE_QUERY_PARAMETERS.has(safeDecode(name))) {
         return pair;
       }
-      return `${name}=${REDACTED}`;
+      return separator === -1 ? REDACTED : `${name}=${REDACTED}`;
     })
     .join('&');
 

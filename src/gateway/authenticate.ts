@@ -70,21 +70,32 @@ function malformedCredentials(detail: string, accepted: readonly CredentialKind[
   return new ProblemError('invalid_request', detail, { headers: { 'www-authenticate': challenges(accepted, 'invalid_request', detail) } });
 }
 
+/** A compact JWS: three base64url parts, the first a JSON header, as in Portcullis access tokens. */
+const COMPACT_JWS = /^eyJ[\w-]*\.[\w-]+\.[\w-]*$/;
+
+const CREDENTIAL_HEADERS_HINT = 'send an access token in the Authorization header or an API key in the X-API-Key header';
+
+function isApiKeyText(text: string): boolean {
+  return text.startsWith(`${API_KEY_PREFIX}_`);
+}
+
 /**
  * Rejects credentials sent in the query string, where proxies and logs
- * keep them: a parameter with a credential's name, or any value that looks
- * like an API key.
+ * keep them: a parameter with a credential's name, any value that looks
+ * like an API key, and a parameter name that looks like an API key or an
+ * access token, as in `?<key>`. The message never repeats such a name.
  */
 export function rejectCredentialsInQuery(request: AuthenticationRequest): void {
   const query = request.query as Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(query ?? {})) {
+    if (isApiKeyText(name) || COMPACT_JWS.test(name)) {
+      throw new ProblemError('invalid_request', `A query parameter name has the form of a credential, which is not accepted in the query string; ${CREDENTIAL_HEADERS_HINT}.`);
+    }
+
     const values = Array.isArray(value) ? value : [value];
-    const looksLikeKey = values.some((item) => typeof item === 'string' && item.startsWith(`${API_KEY_PREFIX}_`));
+    const looksLikeKey = values.some((item) => typeof item === 'string' && isApiKeyText(item));
     if (CREDENTIAL_QUERY_PARAMETERS.has(name.toLowerCase()) || looksLikeKey) {
-      throw new ProblemError(
-        'invalid_request',
-        `Credentials are not accepted in the query string ('${name}'); send an access token in the Authorization header or an API key in the X-API-Key header.`,
-      );
+      throw new ProblemError('invalid_request', `Credentials are not accepted in the query string ('${name}'); ${CREDENTIAL_HEADERS_HINT}.`);
     }
   }
 }

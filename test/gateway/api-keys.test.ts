@@ -228,6 +228,34 @@ describe('API keys', () => {
     expect(server.logs.join('\n')).not.toContain(key);
   });
 
+  it('rejects a credential pasted as a query name', async () => {
+    const { key } = await createKey('--scope', 'orders:read');
+    const { tokens } = await obtainTokens(server, owner);
+    const cases: Array<[string, Record<string, string>]> = [
+      [`/api/orders?${key}`, { 'x-api-key': key }],
+      [`/api/orders?limit=5&${key}`, {}],
+      [`/api/orders?${tokens.access_token}`, { authorization: `Bearer ${tokens.access_token}` }],
+    ];
+
+    for (const [target, headers] of cases) {
+      const response = await fetch(`${server.url}${target}`, { headers });
+      const body = await response.text();
+      expect(response.status, target).toBe(400);
+      expect(body, target).toContain('has the form of a credential');
+      expect(body, target).not.toContain(key);
+      expect(body, target).not.toContain(tokens.access_token);
+    }
+
+    // Requests that no route serves are logged too, with the bare name replaced.
+    expect((await fetch(`${server.url}/no-such-page?${key}`)).status).toBe(404);
+
+    const logs = server.logs.join('\n');
+    expect(logs).not.toContain(key);
+    expect(logs).not.toContain(tokens.access_token);
+    const events = await server.running.db.selectFrom('audit_events').selectAll().execute();
+    expect(JSON.stringify(events)).not.toContain(key);
+  });
+
   it('records the last use', async () => {
     const created = await createKey('--scope', 'orders:read');
     expect((await withKey(created.key)).status).toBe(200);
