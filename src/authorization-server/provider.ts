@@ -53,12 +53,18 @@ function isClientCredentialsGrant(ctx: KoaContextWithOIDC): boolean {
 
 /**
  * Rejects a client credentials request for a scope outside the client's
- * `allowed_scopes`, instead of silently issuing a narrower token.
+ * `allowed_scopes`, instead of silently issuing a narrower token, and one
+ * without a scope, which would get a token that no operation accepts
+ * (RFC 6749 section 3.3 leaves a default scope or `invalid_scope`).
  */
 async function checkClientCredentialsScope(ctx: KoaContextWithOIDC, clientId: string, clients: ClientRepository): Promise<void> {
   const metadata = await clients.find(clientId);
   const allowed = new Set((metadata?.allowed_scopes ?? '').split(' ').filter((scope) => scope !== ''));
-  for (const scope of requestedScopes(ctx)) {
+  const requested = requestedScopes(ctx).filter((scope) => scope !== '');
+  if (requested.length === 0) {
+    throw new errors.InvalidScope(`the scope parameter is missing; request one or more of: ${[...allowed].join(' ')}`, '');
+  }
+  for (const scope of requested) {
     if (!allowed.has(scope)) {
       throw new errors.InvalidScope('requested scope is not allowed for this client', scope);
     }

@@ -65,6 +65,15 @@ describe('client credentials grant', () => {
     await expect(client.clientCredentialsGrant(config, { scope: 'admin' })).rejects.toMatchObject({ error: 'invalid_scope' });
   });
 
+  it('rejects a request without a scope', async () => {
+    const config = await configure(service.client_id, client.ClientSecretBasic(service.client_secret ?? ''));
+
+    const rejection = client.clientCredentialsGrant(config, {});
+
+    await expect(rejection).rejects.toMatchObject({ error: 'invalid_scope' });
+    await expect(rejection).rejects.toMatchObject({ error_description: expect.stringContaining('scope parameter is missing; request one or more of: orders:read') });
+  });
+
   it('stores the secret only hashed', async () => {
     await server.running.db.selectFrom('clients').select('client_id').execute();
     for (const file of ['portcullis.sqlite', 'portcullis.sqlite-wal']) {
