@@ -303,6 +303,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       if (prompt.missingOIDCClaims !== undefined) {
         grant.addOIDCClaims(prompt.missingOIDCClaims);
       }
+      const withheldScopes: string[] = [];
       for (const [indicator, scopes] of Object.entries(prompt.missingResourceScopes ?? {})) {
         const { allowed, withheld } = partitionByRole(scopes, account.roles);
         if (allowed.length > 0) {
@@ -310,7 +311,18 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         }
         if (withheld.length > 0) {
           grant.rejectResourceScope(indicator, withheld.join(' '));
+          withheldScopes.push(...withheld);
         }
+      }
+
+      // Without any of the API scopes it asked for, the client would get an
+      // access token for the API with an empty scope, which no operation accepts.
+      if (withheldScopes.length > 0 && !grantsRequestedApiScope(grant, details.params['scope'])) {
+        request.log.info({ interaction: details.uid, accountId, clientId, withheld: withheldScopes }, 'consent denied: no requested API scope allowed');
+        return finish(request, reply, {
+          error: 'access_denied',
+          error_description: `The account does not have the role that the requested scopes require: ${withheldScopes.join(', ')}.`,
+        });
       }
 
       const grantId = await grant.save();
@@ -405,6 +417,13 @@ interface ConsentDetails {
 
 /** Scopes that need a role, by scope. */
 const SCOPE_ROLES: Record<string, string> = { admin: 'admin' };
+
+/** Returns whether `grant` contains at least one of the API scopes in the requested `scope` parameter. */
+function grantsRequestedApiScope(grant: GrantedScopes, scope: unknown): boolean {
+  const requested = String(scope ?? '').split(' ').filter((name) => (API_SCOPES as readonly string[]).includes(name));
+  const granted = new Set(Object.keys(grant.resources ?? {}).flatMap((resource) => grant.getResourceScopeFiltered(resource, new Set(requested)).split(' ')));
+  return requested.some((name) => granted.has(name));
+}
 
 function partitionByRole(scopes: string[], roles: readonly string[]): { allowed: string[]; withheld: string[] } {
   const allowed: string[] = [];

@@ -69,4 +69,22 @@ describe('authorization server policy', () => {
     expect(adminTokens.scope.split(' ')).toContain('admin');
     expect((await callApi(server, '/admin/orders', adminTokens.access_token)).status).toBe(200);
   });
+
+  it('denies a request whose API scopes are all withheld', async () => {
+    const { callbackUrl } = await authorize(server, config, { ...user, scope: 'openid admin' });
+
+    expect(callbackUrl.searchParams.get('code')).toBeNull();
+    expect(callbackUrl.searchParams.get('error')).toBe('access_denied');
+    expect(callbackUrl.searchParams.get('error_description')).toContain('requested scopes require: admin');
+    expect(callbackUrl.searchParams.get('iss')).toBe(server.url);
+  });
+
+  it('allows a withheld scope beside a granted one', async () => {
+    const agent = new UserAgent(server.url);
+    const first = await authorize(server, config, { ...user, scope: 'openid orders:read', agent });
+    expect((await redeem(first.callbackUrl, first.codeVerifier)).status).toBe(200);
+
+    const { callbackUrl } = await authorize(server, config, { ...user, scope: 'openid orders:read admin', agent });
+    expect(callbackUrl.searchParams.get('error')).toBeNull();
+  });
 });
