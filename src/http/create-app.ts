@@ -7,6 +7,7 @@ import { securityHeaders } from '../core/security-headers.js';
 import type { Logger } from './logger.js';
 import { requestLogger } from './request-logger.js';
 import { ProblemError } from '../core/problem.js';
+import { hostHeaderProblem } from './host-header.js';
 import { handleClientError, installProblemHandlers, sendProblem } from './problems.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
@@ -59,7 +60,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
-    http: { maxHeaderSize: options.maxHeaderSize },
+    // Node.js would reject a request without Host with a bare 400 of its
+    // own, so the onRequest hook below checks Host and sends a problem.
+    http: { maxHeaderSize: options.maxHeaderSize, requireHostHeader: false },
     genReqId: () => randomUUID(),
     childLoggerFactory: requestLogger,
     trustProxy: options.trustedProxies !== undefined && options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,
@@ -94,10 +97,12 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const headers = securityHeaders({ https: options.https });
 
   // A callback hook, unlike an async one, costs no promise per request.
+  // It runs first, so no other hook or handler runs for a request with a
+  // missing, repeated or invalid Host.
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(headers);
     reply.header('x-request-id', request.id);
-    done();
+    done(hostHeaderProblem(request.raw));
   });
 
   installProblemHandlers(app);

@@ -24,7 +24,9 @@ function isDatabaseError(error: Error & { code?: unknown }): boolean {
  * off at its relay timeout, whose head went out with its status but whose
  * body never finished. A request that ends before any response head, such
  * as one whose caller left first, is not counted. The hook must be added
- * before any onRequest hook that can send a response.
+ * before any onRequest hook that can send a response. The 400 for a
+ * missing, repeated or invalid Host comes from the app's first onRequest
+ * hook and is not counted.
  */
 export function installMetricsHooks(app: FastifyInstance, metrics: Metrics): void {
   app.decorate('metrics', metrics);

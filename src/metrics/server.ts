@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 
 import type { Logger } from 'pino';
 
+import { PROBLEM_CONTENT_TYPE, toProblemDocument } from '../core/problem.js';
+import { hostHeaderProblem } from '../http/host-header.js';
 import type { Metrics } from './metrics.js';
 
 export interface MetricsServer {
@@ -16,7 +18,23 @@ export interface MetricsServer {
  * limits only where the operator chose to listen.
  */
 export async function startMetricsServer(metrics: Metrics, host: string, port: number, logger: Logger): Promise<MetricsServer> {
-  const server: Server = createServer((request, response) => {
+  // Node.js would reject a request without Host with a bare 400 of its own,
+  // so the handler checks Host and sends a problem document instead.
+  const server: Server = createServer({ requireHostHeader: false }, (request, response) => {
+    const hostProblem = hostHeaderProblem(request);
+    if (hostProblem !== undefined) {
+      const body = JSON.stringify(toProblemDocument(hostProblem));
+      response
+        .writeHead(hostProblem.status, {
+          'content-type': PROBLEM_CONTENT_TYPE,
+          'content-length': Buffer.byteLength(body),
+          'cache-control': 'no-store',
+          'x-content-type-options': 'nosniff',
+        })
+        .end(body);
+      return;
+    }
+
     const path = (request.url ?? '').split('?')[0];
     if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
       response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found. Metrics are at GET /metrics.\n');
