@@ -27,6 +27,10 @@ const OUTAGE_MESSAGES = [
  * PostgreSQL or Redis is unreachable, as opposed to a bug or bad input.
  * SQLSTATE class 08 is a connection exception, 57P01 to 57P03 are an
  * administrator shutdown, a crash and a server still starting.
+ *
+ * Node.js raises the error of an incoming request whose caller left with
+ * the same ECONNRESET code, so an error handler rules that case out first
+ * (`isCallerDisconnect` in src/http/problems.ts).
  */
 export function isBackendOutage(error: unknown): boolean {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {

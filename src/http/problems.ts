@@ -89,6 +89,27 @@ export function problemFromFastifyError(error: FastifyError): ProblemError | und
   return undefined;
 }
 
+/**
+ * Tells whether `error` is the error of the incoming request stream, which
+ * Node.js raises (`aborted`, code ECONNRESET) when the caller closes or
+ * resets its connection before the request is complete. Such an error
+ * reports the caller leaving, never a fault of the server or a backend.
+ */
+export function isCallerDisconnect(request: FastifyRequest, error: unknown): boolean {
+  return error !== null && error !== undefined && request.raw.errored === error;
+}
+
+/** Logs a caller that left mid-request, and sends a problem only while its connection is still open. */
+function handleCallerDisconnect(request: FastifyRequest, reply: FastifyReply, error: Error): FastifyReply | undefined {
+  request.log.info({ code: (error as { code?: unknown }).code }, 'caller closed the connection before the request was complete, so the request was dropped');
+  if (reply.raw.destroyed || request.raw.socket.destroyed) {
+    return undefined;
+  }
+  // NOTE: Node.js 20 raises this error only once the socket has closed, so
+  // this response is for a stream destroyed by other means.
+  return sendProblem(reply, new ProblemError('invalid_request', 'The request ended before its body was complete.'));
+}
+
 function logFailure(request: FastifyRequest, error: Error, problem: ProblemError | undefined): void {
   if (problem === undefined) {
     request.log.error({ err: error }, 'request failed');
@@ -103,10 +124,17 @@ function logFailure(request: FastifyRequest, error: Error, problem: ProblemError
  * Answers every error and unknown route of `app` with a problem document.
  *
  * Unexpected errors become a 500 whose body carries only the request id; the
- * error itself, with its stack, goes to the log.
+ * error itself, with its stack, goes to the log. A caller that left before
+ * its request was complete gets no response and an info line.
  */
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    // Checked first, because the ECONNRESET code of this error would
+    // otherwise count as a backend outage.
+    if (isCallerDisconnect(request, error)) {
+      return handleCallerDisconnect(request, reply, error);
+    }
+
     const problem = problemFromFastifyError(error);
     logFailure(request, error, problem);
 
@@ -138,7 +166,8 @@ const CLIENT_ERROR_BODIES: Record<string, { status: number; code: 'headers_too_l
  * oversized headers or malformed HTTP, then closes the connection.
  */
 export function handleClientError(error: Error & { code?: string }, socket: Socket): void {
-  if (!socket.writable) {
+  // ECONNRESET means the caller reset the connection, so nothing can reach it.
+  if (error.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
     socket.destroy();
     return;
   }
