@@ -9,6 +9,8 @@ import type { AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
 import type { SigningKey } from '../store/signing-key-repository.js';
 import { OUTAGE_RETRY_AFTER_SECONDS, isBackendOutage } from '../backends/outage.js';
+import { answerUnroutedRequests } from './endpoint-methods.js';
+import { ROUTES } from './provider-routes.js';
 import { correctTokenErrorCodes } from './token-error-codes.js';
 import { renderErrorPage } from './views/error-page.js';
 import { renderLoggedOutPage, renderLogoutPage } from './views/logout.js';
@@ -17,17 +19,7 @@ import { API_SCOPES, OIDC_SCOPES } from '../core/scopes.js';
 
 export { API_SCOPES, OIDC_SCOPES };
 
-/** Endpoint paths of the authorization server, relative to the issuer. */
-export const ROUTES = {
-  authorization: '/oauth/authorize',
-  token: '/oauth/token',
-  userinfo: '/oauth/userinfo',
-  revocation: '/oauth/revoke',
-  introspection: '/oauth/introspect',
-  jwks: '/.well-known/jwks.json',
-  pushed_authorization_request: '/oauth/par',
-  end_session: '/oauth/logout',
-} as const;
+export { ROUTES };
 
 export interface ProviderDependencies {
   config: Readonly<PortcullisConfig>;
@@ -255,6 +247,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
 /** Creates the protocol engine and reports its server errors to the log. */
 export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
+  provider.use(answerUnroutedRequests);
   provider.use(correctTokenErrorCodes);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {

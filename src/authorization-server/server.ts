@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 
 import { interactionRoutes, type InteractionDependencies } from './interactions.js';
-import { ROUTES } from './provider.js';
+import { DISCOVERY_PATHS, ROUTES } from './provider-routes.js';
 import { oauthRequests } from './request-storage.js';
 import { STYLESHEET, STYLESHEET_PATH } from './views/layout.js';
 
@@ -29,9 +29,6 @@ export interface ClientSecretCheck {
  */
 const PROVIDER_CONTENT_SECURITY_POLICY =
   "default-src 'none'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-const DISCOVERY_PATH = '/.well-known/openid-configuration';
-const AUTHORIZATION_SERVER_METADATA_PATH = '/.well-known/oauth-authorization-server';
 
 /**
  * Mounts the authorization server: oidc-provider's endpoints, served by the
@@ -61,8 +58,9 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
     };
 
     engine.all('/oauth/*', handle);
-    engine.all(DISCOVERY_PATH, handle);
-    engine.all(AUTHORIZATION_SERVER_METADATA_PATH, handle);
+    for (const path of DISCOVERY_PATHS) {
+      engine.all(path, handle);
+    }
     engine.all(ROUTES.jwks, handle);
   });
 }

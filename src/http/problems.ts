@@ -110,6 +110,11 @@ function handleCallerDisconnect(request: FastifyRequest, reply: FastifyReply, er
   return sendProblem(reply, new ProblemError('invalid_request', 'The request ended before its body was complete.'));
 }
 
+/** Builds the 404 problem for a request that no route serves. `path` excludes the query. */
+export function routeNotFound(method: string, path: string): ProblemError {
+  return new ProblemError('not_found', `No route matches ${method} ${path}.`);
+}
+
 function logFailure(request: FastifyRequest, error: Error, problem: ProblemError | undefined): void {
   if (problem === undefined) {
     request.log.error({ err: error }, 'request failed');
@@ -147,10 +152,7 @@ export function installProblemHandlers(app: FastifyInstance): void {
     return reply.code(500).header('cache-control', 'no-store').type(PROBLEM_CONTENT_TYPE).send(document);
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    const detail = `No route matches ${request.method} ${request.url.split('?')[0]}.`;
-    return sendProblem(reply, new ProblemError('not_found', detail));
-  });
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, routeNotFound(request.method, request.url.split('?')[0] ?? '')));
 }
 
 const CLIENT_ERROR_BODIES: Record<string, { status: number; code: 'headers_too_large' | 'uri_too_long' | 'invalid_request'; detail: string }> = {

@@ -1,0 +1,17 @@
+/** Endpoint paths of the authorization server, relative to the issuer. */
+export const ROUTES = {
+  authorization: '/oauth/authorize',
+  token: '/oauth/token',
+  userinfo: '/oauth/userinfo',
+  revocation: '/oauth/revoke',
+  introspection: '/oauth/introspect',
+  jwks: '/.well-known/jwks.json',
+  pushed_authorization_request: '/oauth/par',
+  end_session: '/oauth/logout',
+} as const;
+
+/**
+ * Paths of the metadata document: OpenID Connect Discovery and RFC 8414.
+ * oidc-provider fixes both and serves the same document at each.
+ */
+export const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'] as const;
