@@ -1,4 +1,11 @@
-import Provider, { errors, type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, {
+  errors,
+  type Adapter,
+  type ClientAuthMethod,
+  type Configuration,
+  type KoaContextWithOIDC,
+  type SigningAlgorithm,
+} from 'oidc-provider';
 
 import type { PortcullisConfig } from '../config/schema.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
@@ -20,6 +27,29 @@ import { API_SCOPES, OIDC_SCOPES } from '../core/scopes.js';
 export { API_SCOPES, OIDC_SCOPES };
 
 export { ROUTES };
+
+/**
+ * Client authentication methods of the token, introspection and revocation
+ * endpoints. oidc-provider 9 authenticates clients the same way at all three.
+ */
+const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['none', 'client_secret_basic', 'private_key_jwt'];
+
+/** Algorithms accepted for `private_key_jwt` client assertions. */
+const CLIENT_AUTH_SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'];
+
+/**
+ * Authentication metadata of the introspection and revocation endpoints,
+ * which oidc-provider 9 leaves out of discovery. RFC 8414 section 2 reads a
+ * missing `revocation_endpoint_auth_methods_supported` as
+ * `client_secret_basic` only, and requires the signing algorithms wherever
+ * `private_key_jwt` is listed.
+ */
+const ENDPOINT_AUTH_METADATA = {
+  introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+  introspection_endpoint_auth_signing_alg_values_supported: CLIENT_AUTH_SIGNING_ALGORITHMS,
+  revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+  revocation_endpoint_auth_signing_alg_values_supported: CLIENT_AUTH_SIGNING_ALGORITHMS,
+};
 
 export interface ProviderDependencies {
   config: Readonly<PortcullisConfig>;
@@ -127,9 +157,10 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
       userinfoSigningAlgValues: [SIGNING_ALGORITHM],
       introspectionSigningAlgValues: [SIGNING_ALGORITHM],
       authorizationSigningAlgValues: [SIGNING_ALGORITHM],
-      clientAuthSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'],
+      clientAuthSigningAlgValues: [...CLIENT_AUTH_SIGNING_ALGORITHMS],
     },
-    clientAuthMethods: ['none', 'client_secret_basic', 'private_key_jwt'],
+    clientAuthMethods: [...CLIENT_AUTH_METHODS],
+    discovery: structuredClone(ENDPOINT_AUTH_METADATA),
     responseTypes: ['code'],
     pkce: { required: () => true },
     allowOmittingSingleRegisteredRedirectUri: false,
