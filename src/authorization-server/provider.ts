@@ -17,6 +17,7 @@ import type { ClientRepository } from '../store/client-repository.js';
 import type { SigningKey } from '../store/signing-key-repository.js';
 import { OUTAGE_RETRY_AFTER_SECONDS, isBackendOutage } from '../backends/outage.js';
 import { answerUnroutedRequests } from './endpoint-methods.js';
+import { answerJwtIntrospection } from './introspection.js';
 import { ROUTES } from './provider-routes.js';
 import { correctTokenErrorCodes } from './token-error-codes.js';
 import { renderErrorPage } from './views/error-page.js';
@@ -280,6 +281,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
   provider.use(answerUnroutedRequests);
   provider.use(correctTokenErrorCodes);
+  provider.use(answerJwtIntrospection);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     deps.logger.error({ err: error, route: ctx.oidc?.route }, 'authorization server error');
