@@ -24,7 +24,9 @@ function headerCount(request: CredentialSource, name: string): number {
   const raw = request.raw.rawHeaders;
   let count = 0;
   for (let index = 0; index < raw.length; index += 2) {
-    if (raw[index]?.toLowerCase() === name) {
+    const rawName = raw[index];
+    // The length test spares the lower-casing of every other header name.
+    if (rawName?.length === name.length && rawName.toLowerCase() === name) {
       count += 1;
     }
   }

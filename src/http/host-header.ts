@@ -13,7 +13,9 @@ const PORT = /^[0-9]*$/;
 function countHostLines(request: IncomingMessage): number {
   let count = 0;
   for (let index = 0; index < request.rawHeaders.length; index += 2) {
-    if (request.rawHeaders[index]?.toLowerCase() === 'host') {
+    const name = request.rawHeaders[index];
+    // The length test spares the lower-casing of every other header name.
+    if (name?.length === 4 && name.toLowerCase() === 'host') {
       count += 1;
     }
   }
