@@ -2,6 +2,7 @@ import ipaddr from 'ipaddr.js';
 
 import { generateApiKey, parseApiKey, type ApiKeyEnvironment } from '../core/api-keys/format.js';
 import { MAX_KEY_LIFETIME_SECONDS, MAX_ROTATION_GRACE_SECONDS } from '../core/api-keys/lifetimes.js';
+import { codePointLabel, findControlCharacter } from '../core/control-characters.js';
 import type { KeyedHash } from '../core/keyed-hash.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
 import type { ApiKeyRecord, ApiKeyRepository } from '../store/api-key-repository.js';
@@ -158,6 +159,12 @@ export class ApiKeyService {
   }
 
   #validate(owner: Account, request: NewApiKey): ApiKeyRecord {
+    // The name is checked before trim(), which would silently drop a newline
+    // or a U+FEFF at either end.
+    const control = findControlCharacter(request.name);
+    if (control !== undefined) {
+      throw new ApiKeyRequestError(`name contains ${codePointLabel(control)}, a control or format character; use printable characters only`);
+    }
     const name = request.name.trim();
     if (name === '' || name.length > 100) {
       throw new ApiKeyRequestError('name must be 1 to 100 characters');

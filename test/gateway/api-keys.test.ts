@@ -294,6 +294,33 @@ describe('API keys', () => {
     expect((await withKey(key.key)).status).toBe(401);
   });
 
+  it('rejects names with control characters', async () => {
+    const { tokens } = await obtainTokens(server, owner);
+    const json = { 'content-type': 'application/json' };
+    const names: Array<[string, string]> = [
+      ['a\u0000b\n\u001b[31m', 'U+0000'],
+      ['trailing newline\n', 'U+000A'],
+      ['right\u202eto left', 'U+202E'],
+      ['zero\u200bwidth', 'U+200B'],
+      ['\ufeffbyte order mark', 'U+FEFF'],
+    ];
+
+    for (const [name, label] of names) {
+      const response = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ name, scopes: ['orders:read'] }) });
+      expect(response.status, label).toBe(400);
+      const problem = (await response.json()) as { code: string; detail: string };
+      expect(problem.code, label).toBe('invalid_request');
+      expect(problem.detail, label).toContain(`name contains ${label}, a control or format character`);
+    }
+
+    const listed = (await (await callApi(server, '/keys', tokens.access_token)).json()) as { items: Array<{ name: string }> };
+    expect(listed.items.filter((item) => /[\u0000-\u001f\u200b\u202e\ufeff]/u.test(item.name))).toEqual([]);
+
+    const cli = await runCli(['apikeys', 'create', '--owner', 'key_owner', '--name', 'tab\tforged', '--scope', 'orders:read', '--data-dir', server.dataDir]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('name contains U+0009, a control or format character');
+  });
+
   it('rejects lifetimes beyond the bounds', async () => {
     const { tokens } = await obtainTokens(server, owner);
     const json = { 'content-type': 'application/json' };

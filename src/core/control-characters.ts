@@ -1,0 +1,20 @@
+/**
+ * Characters that change how text is shown instead of being shown. They are
+ * the control characters (Unicode category Cc, such as NUL, newline and the
+ * ESC that starts an ANSI escape sequence) and the format characters (Cf,
+ * such as bidirectional overrides and zero-width characters). The line and
+ * paragraph separators (Zl, Zp) and unpaired surrogates (Cs) count too.
+ * User-controlled text that contains them can forge or hide lines in a
+ * terminal or a log.
+ */
+const CONTROL_CHARACTER = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+
+/** Formats a code point in the usual notation, such as U+001B. */
+export function codePointLabel(character: string): string {
+  return `U+${(character.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/** Returns the first control or format character of `text`, or undefined when it has none. */
+export function findControlCharacter(text: string): string | undefined {
+  return CONTROL_CHARACTER.exec(text)?.[0];
+}
