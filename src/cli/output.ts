@@ -1,3 +1,5 @@
+import { escapeControlCharacters } from '../core/control-characters.js';
+
 /** Writes command results as text for people or as JSON for scripts. */
 export interface Output {
   json: boolean;
@@ -11,6 +13,16 @@ export function createOutput(json: boolean): Output {
       process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
     },
   };
+}
+
+/**
+ * Joins the fields of one line of text output with tabs. Fields may contain
+ * text that users stored, possibly through an earlier version without input
+ * checks, so control and format characters are escaped. A field therefore
+ * cannot start a line or a column of its own or restyle the terminal.
+ */
+export function textRow(fields: readonly string[]): string {
+  return fields.map(escapeControlCharacters).join('\t');
 }
 
 /** An error the CLI reports as a plain message with exit code 1, without a stack trace. */

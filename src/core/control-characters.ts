@@ -8,6 +8,7 @@
  * terminal or a log.
  */
 const CONTROL_CHARACTER = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+const CONTROL_CHARACTERS = new RegExp(CONTROL_CHARACTER.source, 'gu');
 
 /** Formats a code point in the usual notation, such as U+001B. */
 export function codePointLabel(character: string): string {
@@ -17,4 +18,17 @@ export function codePointLabel(character: string): string {
 /** Returns the first control or format character of `text`, or undefined when it has none. */
 export function findControlCharacter(text: string): string | undefined {
   return CONTROL_CHARACTER.exec(text)?.[0];
+}
+
+/**
+ * Replaces each control or format character with a JavaScript escape, such
+ * as `\u001b` or `\u{e0001}`, so that text can be written to a terminal as
+ * one visible line.
+ */
+export function escapeControlCharacters(text: string): string {
+  return text.replace(CONTROL_CHARACTERS, (character) => {
+    const codePoint = character.codePointAt(0) ?? 0;
+    const hex = codePoint.toString(16);
+    return codePoint > 0xffff ? `\\u{${hex}}` : `\\u${hex.padStart(4, '0')}`;
+  });
 }

@@ -138,6 +138,32 @@ describe('admin CLI against a running server', () => {
     expect(again.stderr).toContain('no client');
   });
 
+  it('rejects a client name with control characters', async () => {
+    const result = await runCli(['clients', 'add', '--name', 'Bank\u202eppa', '--redirect-uri', 'https://app.example.test/cb', '--public', ...dataDir()]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('--name contains U+202E, a control or format character');
+  });
+
+  it('escapes stored text in lists', async () => {
+    // Rows written by an earlier version, or directly in the database.
+    const added = await runCli(['users', 'add', 'ivan', '--email', 'ivan@example.com', '--json', ...dataDir()], 'Sturdy-Passw0rd\n');
+    const account = JSON.parse(added.stdout) as { id: string };
+    await server.running.db.updateTable('accounts').set({ username: 'ivan\nroot', email: 'ivan@example.com\u001b[8m' }).where('id', '=', account.id).execute();
+    const client = JSON.parse((await runCli(['clients', 'add', '--name', 'Plain', '--redirect-uri', 'https://app.example.test/cb', '--public', '--json', ...dataDir()])).stdout) as { client_id: string };
+    const row = await server.running.db.selectFrom('clients').select('metadata').where('client_id', '=', client.client_id).executeTakeFirstOrThrow();
+    const metadata = { ...(JSON.parse(row.metadata) as Record<string, unknown>), client_name: 'Plain\tforged\u200b' };
+    await server.running.db.updateTable('clients').set({ metadata: JSON.stringify(metadata) }).where('client_id', '=', client.client_id).execute();
+
+    const users = await runCli(['users', 'list', ...dataDir()]);
+    expect(users.stdout).toContain('ivan\\u000aroot\tivan@example.com\\u001b[8m\t');
+    expect(users.stdout.split('\n').filter((line) => line.startsWith('root'))).toEqual([]);
+    expect(users.stdout).not.toContain('\u001b');
+
+    const clients = await runCli(['clients', 'list', ...dataDir()]);
+    const line = clients.stdout.split('\n').find((entry) => entry.startsWith(client.client_id));
+    expect(line?.split('\t')[2]).toBe('Plain\\u0009forged\\u200b');
+  });
+
   it('rotates the signing key without a restart', async () => {
     const before = await obtainTokens(server, server.admin);
     const oldKid = decodeProtectedHeader(before.tokens.access_token).kid;

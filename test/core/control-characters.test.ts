@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { codePointLabel, findControlCharacter } from '../../src/core/control-characters.js';
+import { codePointLabel, escapeControlCharacters, findControlCharacter } from '../../src/core/control-characters.js';
 
 describe('findControlCharacter', () => {
   it('finds control and format characters', () => {
@@ -36,5 +36,18 @@ describe('findControlCharacter', () => {
     expect(codePointLabel('\u0000')).toBe('U+0000');
     expect(codePointLabel('\u202e')).toBe('U+202E');
     expect(codePointLabel('\u{e0041}')).toBe('U+E0041');
+  });
+});
+
+describe('escapeControlCharacters', () => {
+  it('escapes each control and format character', () => {
+    expect(escapeControlCharacters('a\u0000b\n\u001b[31m')).toBe('a\\u0000b\\u000a\\u001b[31m');
+    expect(escapeControlCharacters('right\u202eto\u200bleft')).toBe('right\\u202eto\\u200bleft');
+    expect(escapeControlCharacters('tag\u{e0041}')).toBe('tag\\u{e0041}');
+    expect(escapeControlCharacters('lone \ud800')).toBe('lone \\ud800');
+  });
+
+  it('leaves printable text alone', () => {
+    expect(escapeControlCharacters('Grüße 🔑 "quoted"')).toBe('Grüße 🔑 "quoted"');
   });
 });

@@ -321,6 +321,23 @@ describe('API keys', () => {
     expect(cli.stderr).toContain('name contains U+0009, a control or format character');
   });
 
+  it('escapes stored names in the listing', async () => {
+    // A row written by an earlier version, which stored names as given.
+    const created = await createKey('--scope', 'orders:read');
+    await server.running.db.updateTable('api_keys').set({ name: 'a\u0000b\n\u001b[31mforged\u202e' }).where('id', '=', created.id).execute();
+
+    const listed = await runCli(['apikeys', 'list', '--owner', 'key_owner', '--data-dir', server.dataDir]);
+    expect(listed.code, listed.stderr).toBe(0);
+    const line = listed.stdout.split('\n').find((entry) => entry.startsWith(created.id));
+    expect(line).toContain('\ta\\u0000b\\u000a\\u001b[31mforged\\u202e\t');
+    expect(listed.stdout).not.toMatch(/[\u0000\u001b\u202e]/u);
+    expect(listed.stdout.split('\n').filter((entry) => entry.startsWith('forged'))).toEqual([]);
+
+    const json = await runCli(['apikeys', 'list', '--owner', 'key_owner', '--json', '--data-dir', server.dataDir]);
+    const entries = JSON.parse(json.stdout) as Array<{ id: string; name: string }>;
+    expect(entries.find((entry) => entry.id === created.id)?.name).toBe('a\u0000b\n\u001b[31mforged\u202e');
+  });
+
   it('rejects lifetimes beyond the bounds', async () => {
     const { tokens } = await obtainTokens(server, owner);
     const json = { 'content-type': 'application/json' };

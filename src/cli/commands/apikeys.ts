@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ApiKeyRequestError, type ApiKeySummary } from '../../api-keys/api-key-service.js';
 import { parseDuration } from '../../core/duration.js';
 import { CLI_ACTOR } from '../../audit/events.js';
-import { CliError, createOutput } from '../output.js';
+import { CliError, createOutput, textRow } from '../output.js';
 import { listOption } from '../options.js';
 import { withAdminContext, type AdminContext } from '../context.js';
 
@@ -21,7 +21,7 @@ function seconds(option: string, value: string): number {
 }
 
 function describe(summary: ApiKeySummary): string {
-  return `${summary.id}\t${summary.state}\t${summary.name}\t${summary.scopes.join(' ')}\texpires ${summary.expiresAt ?? 'never'}`;
+  return textRow([summary.id, summary.state, summary.name, summary.scopes.join(' '), `expires ${summary.expiresAt ?? 'never'}`]);
 }
 
 async function ownerId(context: AdminContext, username: string): Promise<string> {

@@ -4,7 +4,7 @@ import { AUDIT_EVENT_TYPES, isAuditEventType, type AuditEventType, type AuditRec
 import { parseDuration } from '../../core/duration.js';
 import { withAdminContext } from '../context.js';
 import { listOption } from '../options.js';
-import { CliError, createOutput } from '../output.js';
+import { CliError, createOutput, textRow } from '../output.js';
 
 const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
 
@@ -64,8 +64,8 @@ function describe(record: AuditRecord): string {
     ['reason', record.reason],
   ];
   const named = fields.filter(([, value]) => value !== null).map(([name, value]) => `${name}=${value}`);
-  const detail = record.detail === null ? '' : `\t${record.detail}`;
-  return `${new Date(record.time).toISOString()}\t${record.type}\t${record.outcome}\t${named.join(' ')}${detail}`;
+  const row = [new Date(record.time).toISOString(), record.type, record.outcome, named.join(' ')];
+  return textRow(record.detail === null ? row : [...row, record.detail]);
 }
 
 /** Registers `portcullis audit`. */

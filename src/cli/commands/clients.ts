@@ -3,11 +3,12 @@ import type { Command } from 'commander';
 
 import { readFileSync } from 'node:fs';
 
+import { codePointLabel, findControlCharacter } from '../../core/control-characters.js';
 import { checkNativeRedirectUri, checkRedirectUri } from '../../core/redirect-uri-rules.js';
 import { API_SCOPES, OIDC_SCOPES } from '../../core/scopes.js';
 import type { ClientMetadata } from '../../store/client-repository.js';
 import { DuplicateError } from '../../store/errors.js';
-import { CliError, createOutput } from '../output.js';
+import { CliError, createOutput, textRow } from '../output.js';
 import { listOption } from '../options.js';
 import { withAdminContext } from '../context.js';
 
@@ -85,6 +86,12 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
     throw new CliError('pass exactly one of --public (PKCE, no secret) or --confidential (client secret)');
   }
 
+  // The consent page shows the name to users, so a bidirectional override
+  // or a zero-width character there could disguise the client.
+  const control = findControlCharacter(options.name);
+  if (control !== undefined) {
+    throw new CliError(`--name contains ${codePointLabel(control)}, a control or format character; use printable characters only`);
+  }
   const name = options.name.trim();
   if (name === '' || name.length > 100) {
     throw new CliError('--name must be 1 to 100 characters');
@@ -208,7 +215,7 @@ export function registerClientCommands(program: Command): void {
       await withAdminContext(options.dataDir, async ({ clients: repository }) => {
         const list = await repository.list();
         const text = list
-          .map((client) => `${client.clientId}\t${client.type}${client.applicationType === 'native' ? ' native' : ''}\t${client.name}\t${client.redirectUris.join(' ')}`)
+          .map((client) => textRow([client.clientId, `${client.type}${client.applicationType === 'native' ? ' native' : ''}`, client.name, client.redirectUris.join(' ')]))
           .join('\n');
         createOutput(options.json === true).result(list, text || 'no clients');
       });

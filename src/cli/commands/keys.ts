@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 
 import { rotateSigningKey } from '../../keys/signing-keys.js';
-import { createOutput } from '../output.js';
+import { createOutput, textRow } from '../output.js';
 import { withAdminContext } from '../context.js';
 
 const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
@@ -36,7 +36,7 @@ export function registerKeyCommands(program: Command): void {
           createdAt: new Date(key.createdAt * 1000).toISOString(),
           retiredAt: key.retiredAt === null ? null : new Date(key.retiredAt * 1000).toISOString(),
         }));
-        const text = list.map((key) => `${key.kid}\t${key.alg}\t${key.state}\t${key.createdAt}`).join('\n');
+        const text = list.map((key) => textRow([key.kid, key.alg, key.state, key.createdAt])).join('\n');
         createOutput(options.json === true).result(list, text || 'no signing keys');
       });
     });

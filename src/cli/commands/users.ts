@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 
 import { RegistrationError, ROLES, type Role } from '../../accounts/account-service.js';
-import { CliError, createOutput } from '../output.js';
+import { CliError, createOutput, textRow } from '../output.js';
 import { listOption } from '../options.js';
 import { readSecret } from '../stdin.js';
 import { withAdminContext } from '../context.js';
@@ -65,7 +65,7 @@ export function registerUserCommands(program: Command): void {
           email: account.email,
           roles: account.roles,
         }));
-        const text = list.map((account) => `${account.username}\t${account.email}\t${account.roles.join(',') || '-'}\t${account.id}`).join('\n');
+        const text = list.map((account) => textRow([account.username, account.email, account.roles.join(',') || '-', account.id])).join('\n');
         createOutput(options.json === true).result(list, text || 'no accounts');
       });
     });
