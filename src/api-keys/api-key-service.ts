@@ -27,6 +27,17 @@ export class ApiKeyRequestError extends Error {
   }
 }
 
+/** A request to create a key for an owner that already holds the maximum number of active keys. */
+export class ApiKeyLimitError extends Error {
+  readonly limit: number;
+
+  constructor(limit: number) {
+    super(`the owner already has ${limit} active API keys, the maximum`);
+    this.name = 'ApiKeyLimitError';
+    this.limit = limit;
+  }
+}
+
 export interface NewApiKey {
   name: string;
   scopes: string[];
@@ -36,6 +47,11 @@ export interface NewApiKey {
   environment?: ApiKeyEnvironment;
   /** Scopes the creator holds; the key may carry no other (for example the scopes of the creating access token). */
   ceiling?: readonly string[];
+  /**
+   * Maximum number of active keys the owner may hold, counting the new one;
+   * none means no limit (the admin CLI).
+   */
+  maxActiveKeys?: number;
 }
 
 /** A key as shown to its owner: never the key or its hash. */
@@ -154,7 +170,11 @@ export class ApiKeyService {
     const generated = generateApiKey(request.environment ?? 'live');
     const full: ApiKeyRecord = { ...record, id: generated.keyId, environment: generated.environment, hash: this.#hasher.hash(generated.value) };
 
-    await this.#keys.create(full);
+    if (request.maxActiveKeys === undefined) {
+      await this.#keys.create(full);
+    } else if (!(await this.#keys.createWithinLimit(full, request.maxActiveKeys))) {
+      throw new ApiKeyLimitError(request.maxActiveKeys);
+    }
     return { value: generated.value, summary: this.summarize(full) };
   }
 

@@ -267,7 +267,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     headerLimitBytes: 16_384,
     demo: true,
     rateLimit: defaultRateLimits(),
-    apiKeys: { rotationGrace: '24h' },
+    apiKeys: { rotationGrace: '24h', maxActivePerOwner: 100 },
     registration: { enabled: true },
     audit: { retention: '90d' },
     metrics: { enabled: false, host: '127.0.0.1', port: 9464 },

@@ -297,6 +297,12 @@ export interface RegistrationConfig {
 export interface ApiKeysConfig {
   /** How long a rotated key keeps working next to its successor, at most `90d`; `0` ends it at once. Default `24h`. */
   rotationGrace: Duration;
+  /**
+   * Maximum number of active keys (not revoked, not expired, and not past the
+   * grace period of a rotation) that a user may hold when creating one
+   * through the API. Rotation and the admin CLI are exempt. Default 100.
+   */
+  maxActivePerOwner: number;
 }
 
 const seconds = (maximum: number) => ({ type: 'integer', minimum: 1, maximum });
@@ -533,8 +539,11 @@ export const CONFIG_SCHEMA = {
     apiKeys: {
       type: 'object',
       additionalProperties: false,
-      required: ['rotationGrace'],
-      properties: { rotationGrace: { type: 'string', pattern: '^(0|[1-9][0-9]{0,8}(s|m|h|d))$' } },
+      required: ['rotationGrace', 'maxActivePerOwner'],
+      properties: {
+        rotationGrace: { type: 'string', pattern: '^(0|[1-9][0-9]{0,8}(s|m|h|d))$' },
+        maxActivePerOwner: { type: 'integer', minimum: 1, maximum: 100_000 },
+      },
     },
     audit: {
       type: 'object',

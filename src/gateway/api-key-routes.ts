@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import { auditRequest } from '../audit/request-events.js';
-import { ApiKeyRequestError, type ApiKeyService } from '../api-keys/api-key-service.js';
+import { ApiKeyLimitError, ApiKeyRequestError, type ApiKeyService } from '../api-keys/api-key-service.js';
 import { parseDuration } from '../core/duration.js';
 import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
@@ -14,6 +14,8 @@ export interface ApiKeyRoutesOptions {
   findAccount: (id: string) => Promise<Account | undefined>;
   /** How long a rotated key keeps working, in seconds. */
   defaultGraceSeconds: number;
+  /** Maximum number of active keys a user may hold when creating another. */
+  maxActiveKeysPerOwner: number;
 }
 
 const createBody = {
@@ -94,11 +96,15 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
         ...(body.expires_in === undefined ? {} : { expiresInSeconds: parseDuration(body.expires_in) / 1000 }),
         environment: body.environment ?? 'live',
         ceiling: identity.scopes,
+        maxActiveKeys: options.maxActiveKeysPerOwner,
       });
       request.log.info({ keyId: created.summary.id, ownerId: account.id }, 'API key created');
       auditRequest(request, { type: 'api_key.created', outcome: 'success', keyId: created.summary.id });
       return reply.code(201).header('cache-control', 'no-store').send({ key: created.value, ...created.summary });
     } catch (error) {
+      if (error instanceof ApiKeyLimitError) {
+        throw new ProblemError('conflict', `You have ${error.limit} active API keys, the maximum. Revoke a key you no longer use, then create the new one.`);
+      }
       if (error instanceof ApiKeyRequestError) {
         throw new ProblemError('invalid_request', `The API key request is invalid: ${error.message}.`);
       }

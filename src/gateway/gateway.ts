@@ -34,6 +34,8 @@ export interface GatewayOptions {
   findAccount: (id: string) => Promise<Account | undefined>;
   /** How long a rotated API key keeps working by default, in seconds. */
   apiKeyGraceSeconds: number;
+  /** Maximum number of active API keys a user may hold when creating one through the API. */
+  maxActiveApiKeysPerOwner: number;
   /** Browser origins allowed to call the API. */
   corsOrigins: readonly string[];
   /** Maximum time to open a connection to the upstream, in milliseconds. */
@@ -142,6 +144,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
       apiKeys: options.apiKeys,
       findAccount: options.findAccount,
       defaultGraceSeconds: options.apiKeyGraceSeconds,
+      maxActiveKeysPerOwner: options.maxActiveApiKeysPerOwner,
     });
   }
 

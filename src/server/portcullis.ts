@@ -231,6 +231,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
         apiKeys,
         findAccount: (id) => accounts.findById(id),
         apiKeyGraceSeconds: config.apiKeys.rotationGrace === '0' ? 0 : parseDuration(config.apiKeys.rotationGrace) / 1000,
+        maxActiveApiKeysPerOwner: config.apiKeys.maxActivePerOwner,
         corsOrigins: config.corsOrigins,
         upstreamConnectTimeoutMs: config.gateway.upstreamConnectTimeoutMs,
         upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,

@@ -65,6 +65,40 @@ export class ApiKeyRepository {
     await this.#db.insertInto('api_keys').values(toRow(record)).execute();
   }
 
+  /**
+   * Stores `record` unless its owner would then hold more than `maxActive`
+   * active keys: keys that are not revoked and not expired, which includes
+   * a rotated key until its grace period ends. Returns false, and stores
+   * nothing, in that case. The transaction first writes the owner's account
+   * row, so concurrent creations for one owner run one after another on
+   * SQLite and PostgreSQL alike, and none of them can pass the count check
+   * on a stale count.
+   */
+  async createWithinLimit(record: ApiKeyRecord, maxActive: number): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('accounts')
+        .set((eb) => ({ id: eb.ref('id') }))
+        .where('id', '=', record.ownerId)
+        .execute();
+
+      const now = epochSeconds();
+      const { count } = await trx
+        .selectFrom('api_keys')
+        .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
+        .where('owner_id', '=', record.ownerId)
+        .where('revoked_at', 'is', null)
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+        .executeTakeFirstOrThrow();
+      if (Number(count) >= maxActive) {
+        return false;
+      }
+
+      await trx.insertInto('api_keys').values(toRow(record)).execute();
+      return true;
+    });
+  }
+
   async findById(id: string): Promise<ApiKeyRecord | undefined> {
     const row = await this.#db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
     return row === undefined ? undefined : toRecord(row);
