@@ -116,6 +116,34 @@ function addressAllowed(address: string, cidrs: readonly string[]): boolean {
   });
 }
 
+/** Returns the network address and prefix length of a CIDR range, such as 10.0.0.0/8 for 10.1.2.3/8. */
+function rangeKey(cidr: string): string {
+  let network: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    network = ipaddr.parseCIDR(cidr)[0].kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(cidr) : ipaddr.IPv6.networkAddressFromCIDR(cidr);
+  } catch {
+    throw new ApiKeyRequestError(`'${cidr}' is not a CIDR range such as 203.0.113.0/24`);
+  }
+  return `${network.toNormalizedString()}/${ipaddr.parseCIDR(cidr)[1]}`;
+}
+
+/**
+ * Checks each CIDR range and drops those that repeat an earlier one, also
+ * when spelled differently (10.0.0.0/8 and 10.1.2.3/8). The first spelling
+ * is kept.
+ */
+function uniqueRanges(cidrs: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return cidrs.filter((cidr) => {
+    const key = rangeKey(cidr);
+    if (seen.has(key)) {
+      return false;
+    }
+    seen.add(key);
+    return true;
+  });
+}
+
 /** The account that rotates one of its own keys, and the scopes its credential may hand on. */
 export interface KeyRotator {
   owner: Account;
@@ -199,14 +227,7 @@ export class ApiKeyService {
       throw new ApiKeyRequestError(`scope not allowed for this owner: ${refused.join(', ')}`);
     }
 
-    const cidrs = request.allowedCidrs ?? [];
-    for (const cidr of cidrs) {
-      try {
-        ipaddr.parseCIDR(cidr);
-      } catch {
-        throw new ApiKeyRequestError(`'${cidr}' is not a CIDR range such as 203.0.113.0/24`);
-      }
-    }
+    const cidrs = uniqueRanges(request.allowedCidrs ?? []);
 
     const lifetime = request.expiresInSeconds;
     const now = epochSeconds();

@@ -338,6 +338,23 @@ describe('API keys', () => {
     expect(entries.find((entry) => entry.id === created.id)?.name).toBe('a\u0000b\n\u001b[31mforged\u202e');
   });
 
+  it('stores each source range once', async () => {
+    const { tokens } = await obtainTokens(server, owner);
+    const json = { 'content-type': 'application/json' };
+    const cidrs = ['10.0.0.0/8', '10.0.0.0/8', '10.1.2.3/8', '127.0.0.0/8', '2001:db8::/32', '2001:0db8:0::1/32'];
+    const created = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ name: 'ranges', scopes: ['orders:read'], allowed_cidrs: cidrs }) });
+    expect(created.status).toBe(201);
+    const key = (await created.json()) as CreatedKey & { allowedCidrs: string[] };
+    expect(key.allowedCidrs).toEqual(['10.0.0.0/8', '127.0.0.0/8', '2001:db8::/32']);
+
+    const row = await server.running.db.selectFrom('api_keys').select('allowed_cidrs').where('id', '=', key.id).executeTakeFirstOrThrow();
+    expect(JSON.parse(row.allowed_cidrs)).toEqual(['10.0.0.0/8', '127.0.0.0/8', '2001:db8::/32']);
+
+    const invalid = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ name: 'bad range', scopes: ['orders:read'], allowed_cidrs: ['10.0.0.0/8', 'nonsense'] }) });
+    expect(invalid.status).toBe(400);
+    expect(((await invalid.json()) as { detail: string }).detail).toContain("'nonsense' is not a CIDR range");
+  });
+
   it('rejects lifetimes beyond the bounds', async () => {
     const { tokens } = await obtainTokens(server, owner);
     const json = { 'content-type': 'application/json' };
