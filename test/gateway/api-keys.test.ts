@@ -186,7 +186,9 @@ describe('API keys', () => {
     const reader = await createKey('--scope', 'orders:read');
     const write = await withKey(reader.key, '/orders', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"item":"x","quantity":1}' });
     expect(write.status).toBe(403);
-    expect(((await write.json()) as { code: string }).code).toBe('insufficient_scope');
+    const problem = (await write.json()) as { code: string; detail: string };
+    expect(problem.code).toBe('insufficient_scope');
+    expect(problem.detail).toBe('The API key lacks the scope required by this operation: orders:write.');
   });
 
   it('rejects scopes beyond the owner', async () => {
