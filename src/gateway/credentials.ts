@@ -34,7 +34,10 @@ function headerCount(request: CredentialSource, name: string): number {
 }
 
 function readApiKeyHeader(value: string): PresentedCredential {
-  if (value.length > MAX_CREDENTIAL_LENGTH || !/^[\x21-\x7e]+$/.test(value)) {
+  if (value.length > MAX_CREDENTIAL_LENGTH) {
+    return { kind: 'malformed', reason: `the API key is too long: more than ${MAX_CREDENTIAL_LENGTH} characters` };
+  }
+  if (!/^[\x21-\x7e]+$/.test(value)) {
     return { kind: 'malformed', reason: 'the API key contains whitespace or characters outside printable ASCII' };
   }
   return { kind: 'api_key', value };
