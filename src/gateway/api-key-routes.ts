@@ -114,7 +114,14 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
 
   app.post<{ Params: { id: string }; Body: { grace?: string } }>(
     '/keys/:id/rotate',
-    { schema: { params: idParams, body: rotateBody } },
+    {
+      schema: { params: idParams, body: rotateBody },
+      // Every field of the body is optional, so a rotation may come without
+      // one. Fastify would validate the missing body as undefined and reject it.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
     async (request, reply) => {
       const { identity, account } = await owner(request);
       const grace = request.body?.grace;

@@ -428,4 +428,23 @@ describe('API keys', () => {
     await expectInvalid(await withKey(original.key), original.key);
     expect((await withKey(successor.key)).status).toBe(200);
   });
+
+  it('rotates without a body', async () => {
+    const { tokens } = await obtainTokens(server, owner);
+    const created = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'no body', scopes: ['orders:read'] }) });
+    const original = (await created.json()) as CreatedKey;
+
+    const rotation = await callApi(server, `/keys/${original.id}/rotate`, tokens.access_token, { method: 'POST' });
+    expect(rotation.status).toBe(201);
+    const successor = (await rotation.json()) as CreatedKey & { expiresAt: string | null };
+    expect(successor.expiresAt).toBeNull();
+
+    // The default grace period is 24 hours, so the old key keeps working.
+    expect((await withKey(original.key)).status).toBe(200);
+    expect((await withKey(successor.key)).status).toBe(200);
+    const listed = (await (await callApi(server, '/keys', tokens.access_token)).json()) as { items: Array<{ id: string; state: string; expiresAt: string }> };
+    const old = listed.items.find((item) => item.id === original.id);
+    expect(old?.state).toBe('rotating');
+    expect(Date.parse(old?.expiresAt ?? '') - Date.now()).toBeGreaterThan(23 * 3600 * 1000);
+  });
 });
