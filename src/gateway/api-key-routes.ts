@@ -37,6 +37,9 @@ const rotateBody = {
   properties: { grace: { type: 'string', pattern: '^(0|[1-9][0-9]{0,8}(s|m|h|d))$' } },
 } as const;
 
+/** No route here takes query parameters, so an unknown one gets 400 instead of being ignored. */
+const noQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
+
 const idParams = {
   type: 'object',
   required: ['id'],
@@ -79,12 +82,12 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
     return { identity, account };
   }
 
-  app.get('/keys', async (request) => {
+  app.get('/keys', { schema: { querystring: noQuery } }, async (request) => {
     const { account } = await owner(request);
     return { items: await options.apiKeys.list(account.id) };
   });
 
-  app.post<{ Body: CreateBody }>('/keys', { schema: { body: createBody } }, async (request, reply) => {
+  app.post<{ Body: CreateBody }>('/keys', { schema: { querystring: noQuery, body: createBody } }, async (request, reply) => {
     const { identity, account } = await owner(request);
     const body = request.body;
 
@@ -115,7 +118,7 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
   app.post<{ Params: { id: string }; Body: { grace?: string } }>(
     '/keys/:id/rotate',
     {
-      schema: { params: idParams, body: rotateBody },
+      schema: { querystring: noQuery, params: idParams, body: rotateBody },
       // Every field of the body is optional, so a rotation may come without
       // one. Fastify would validate the missing body as undefined and reject it.
       preValidation: async (request) => {
@@ -145,7 +148,7 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
     },
   );
 
-  app.delete<{ Params: { id: string } }>('/keys/:id', { schema: { params: idParams } }, async (request, reply) => {
+  app.delete<{ Params: { id: string } }>('/keys/:id', { schema: { querystring: noQuery, params: idParams } }, async (request, reply) => {
     const { account } = await owner(request);
     if (!(await options.apiKeys.revoke(request.params.id, account.id))) {
       throw keyNotFound(request.params.id);

@@ -447,4 +447,28 @@ describe('API keys', () => {
     expect(old?.state).toBe('rotating');
     expect(Date.parse(old?.expiresAt ?? '') - Date.now()).toBeGreaterThan(23 * 3600 * 1000);
   });
+
+  it('rejects unknown query parameters', async () => {
+    const { tokens } = await obtainTokens(server, owner);
+    const json = { 'content-type': 'application/json' };
+    const created = (await (await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ name: 'query', scopes: ['orders:read'] }) })).json()) as CreatedKey;
+    const cases: Array<[string, string, RequestInit]> = [
+      ['list', '/keys?owner=someone', {}],
+      ['create', '/keys?owner=someone', { method: 'POST', headers: json, body: JSON.stringify({ name: 'x', scopes: ['orders:read'] }) }],
+      ['rotate', `/keys/${created.id}/rotate?grace=0`, { method: 'POST' }],
+      ['revoke', `/keys/${created.id}?force=1`, { method: 'DELETE' }],
+    ];
+
+    for (const [name, path, init] of cases) {
+      const response = await callApi(server, path, tokens.access_token, init);
+      expect(response.status, name).toBe(400);
+      const problem = (await response.json()) as { code: string; errors: Array<{ pointer: string }> };
+      expect(problem.code, name).toBe('validation_failed');
+      expect(problem.errors[0]?.pointer, name).toMatch(/^\/querystring\/(owner|grace|force)$/);
+    }
+
+    const listed = (await (await callApi(server, '/keys', tokens.access_token)).json()) as { items: Array<{ id: string; state: string; name: string }> };
+    expect(listed.items.find((item) => item.id === created.id)?.state).toBe('active');
+    expect(listed.items.filter((item) => item.name === 'x')).toEqual([]);
+  });
 });
