@@ -12,6 +12,7 @@ import { auditRequest } from '../audit/request-events.js';
 import { clientAddressKey } from '../core/client-address.js';
 import { PROBLEMS, ProblemError } from '../core/problem.js';
 import { isPrivateUseScheme } from '../core/redirect-uri-rules.js';
+import { partitionByRole, requestedApiScopes } from '../core/scopes.js';
 import type { LoginThrottle } from '../core/rate-limit/login-throttle.js';
 import type { AccountRepository } from '../store/account-repository.js';
 import { API_SCOPES, OIDC_SCOPES } from './provider.js';
@@ -201,6 +202,12 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         throw Object.assign(new Error('account removed during interaction'), { name: 'SessionNotFound' });
       }
 
+      const denial = withheldScopesDenial(details.params['scope'], account.roles);
+      if (denial !== undefined) {
+        request.log.info({ interaction: details.uid, accountId }, 'consent denied: the account may get none of the requested API scopes');
+        return finish(request, reply, denial);
+      }
+
       // Only a native app's user is asked again with scopes that the grant contains already.
       const asksAgain = details.prompt.reasons.includes('native_client_prompt') && details.grantId !== undefined;
       const existingGrant = asksAgain ? await deps.provider().Grant.find(details.grantId as string) : undefined;
@@ -291,6 +298,12 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         throw Object.assign(new Error('account removed during interaction'), { name: 'SessionNotFound' });
       }
 
+      const denial = withheldScopesDenial(details.params['scope'], account.roles);
+      if (denial !== undefined) {
+        request.log.info({ interaction: details.uid, accountId }, 'consent denied: the account may get none of the requested API scopes');
+        return finish(request, reply, denial);
+      }
+
       const provider = deps.provider();
       const clientId = String(details.params['client_id']);
       const existing = details.grantId === undefined ? undefined : await provider.Grant.find(details.grantId);
@@ -303,7 +316,6 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       if (prompt.missingOIDCClaims !== undefined) {
         grant.addOIDCClaims(prompt.missingOIDCClaims);
       }
-      const withheldScopes: string[] = [];
       for (const [indicator, scopes] of Object.entries(prompt.missingResourceScopes ?? {})) {
         const { allowed, withheld } = partitionByRole(scopes, account.roles);
         if (allowed.length > 0) {
@@ -311,18 +323,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         }
         if (withheld.length > 0) {
           grant.rejectResourceScope(indicator, withheld.join(' '));
-          withheldScopes.push(...withheld);
         }
-      }
-
-      // Without any of the API scopes it asked for, the client would get an
-      // access token for the API with an empty scope, which no operation accepts.
-      if (withheldScopes.length > 0 && !grantsRequestedApiScope(grant, details.params['scope'])) {
-        request.log.info({ interaction: details.uid, accountId, clientId, withheld: withheldScopes }, 'consent denied: no requested API scope allowed');
-        return finish(request, reply, {
-          error: 'access_denied',
-          error_description: `The account does not have the role that the requested scopes require: ${withheldScopes.join(', ')}.`,
-        });
       }
 
       const grantId = await grant.save();
@@ -415,30 +416,23 @@ interface ConsentDetails {
   missingResourceScopes?: Record<string, string[]>;
 }
 
-/** Scopes that need a role, by scope. */
-const SCOPE_ROLES: Record<string, string> = { admin: 'admin' };
-
-/** Returns whether `grant` contains at least one of the API scopes in the requested `scope` parameter. */
-function grantsRequestedApiScope(grant: GrantedScopes, scope: unknown): boolean {
-  const requested = String(scope ?? '').split(' ').filter((name) => (API_SCOPES as readonly string[]).includes(name));
-  const granted = new Set(Object.keys(grant.resources ?? {}).flatMap((resource) => grant.getResourceScopeFiltered(resource, new Set(requested)).split(' ')));
-  return requested.some((name) => granted.has(name));
-}
-
-function partitionByRole(scopes: string[], roles: readonly string[]): { allowed: string[]; withheld: string[] } {
-  const allowed: string[] = [];
-  const withheld: string[] = [];
-
-  for (const scope of scopes) {
-    const role = SCOPE_ROLES[scope];
-    if (role === undefined || roles.includes(role)) {
-      allowed.push(scope);
-    } else {
-      withheld.push(scope);
-    }
+/**
+ * Returns the result that ends an authorization request whose API scopes
+ * are all withheld for lack of a role, or undefined when the account may
+ * get at least one of them. Otherwise the client would get an access token
+ * for the API with an empty scope, which no operation accepts.
+ */
+export function withheldScopesDenial(scope: unknown, roles: readonly string[]): InteractionResults | undefined {
+  const requested = requestedApiScopes(scope);
+  const { allowed, withheld } = partitionByRole(requested, roles);
+  if (requested.length === 0 || allowed.length > 0) {
+    return undefined;
   }
 
-  return { allowed, withheld };
+  return {
+    error: 'access_denied',
+    error_description: `The account does not have the role that the requested scopes require: ${withheld.join(', ')}.`,
+  };
 }
 
 /** The parts of a grant that the consent page reads. */

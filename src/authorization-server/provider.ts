@@ -1,5 +1,6 @@
 import Provider, {
   errors,
+  interactionPolicy,
   type Adapter,
   type ClientAuthMethod,
   type Configuration,
@@ -23,7 +24,7 @@ import { correctTokenErrorCodes } from './token-error-codes.js';
 import { renderErrorPage } from './views/error-page.js';
 import { renderLoggedOutPage, renderLogoutPage } from './views/logout.js';
 
-import { API_SCOPES, OIDC_SCOPES } from '../core/scopes.js';
+import { API_SCOPES, OIDC_SCOPES, partitionByRole, requestedApiScopes } from '../core/scopes.js';
 
 export { API_SCOPES, OIDC_SCOPES };
 
@@ -92,6 +93,34 @@ async function checkClientCredentialsScope(ctx: KoaContextWithOIDC, clientId: st
       throw new errors.InvalidScope('requested scope is not allowed for this client', scope);
     }
   }
+}
+
+/**
+ * Returns oidc-provider's default interaction policy with one more consent
+ * check: a request whose API scopes the account's roles all withhold goes
+ * to the consent step, which denies it. oidc-provider alone would skip
+ * consent once a grant records those scopes as rejected, and then issue an
+ * access token for the API with an empty scope.
+ */
+function interactionPolicyWithRoles(accounts: AccountRepository): interactionPolicy.Prompt[] {
+  const policy = interactionPolicy.base();
+  const allApiScopesWithheld = new interactionPolicy.Check(
+    'api_scopes_withheld',
+    'the account may get none of the requested API scopes',
+    async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      const requested = requestedApiScopes(ctx.oidc.params?.['scope']);
+      if (accountId === undefined || requested.length === 0) {
+        return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      }
+
+      const account = await accounts.findById(accountId);
+      const { allowed } = partitionByRole(requested, account?.roles ?? []);
+      return allowed.length === 0 ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    },
+  );
+  policy.get('consent')?.checks.add(allApiScopesWithheld);
+  return policy;
 }
 
 /**
@@ -265,6 +294,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
 
     interactions: {
       url: async (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: interactionPolicyWithRoles(accounts),
     },
 
     clientBasedCORS: (_ctx, origin) => corsOrigins.has(origin),

@@ -79,6 +79,19 @@ describe('authorization server policy', () => {
     expect(callbackUrl.searchParams.get('iss')).toBe(server.url);
   });
 
+  it('denies withheld scopes after an earlier grant', async () => {
+    const agent = new UserAgent(server.url);
+    const first = await authorize(server, config, { ...user, scope: 'openid orders:read admin', agent });
+    const firstTokens = (await (await redeem(first.callbackUrl, first.codeVerifier)).json()) as { scope: string };
+    expect(firstTokens.scope.split(' ')).toContain('orders:read');
+    expect(firstTokens.scope.split(' ')).not.toContain('admin');
+
+    const { callbackUrl } = await authorize(server, config, { ...user, scope: 'openid admin', agent });
+
+    expect(callbackUrl.searchParams.get('code')).toBeNull();
+    expect(callbackUrl.searchParams.get('error')).toBe('access_denied');
+  });
+
   it('allows a withheld scope beside a granted one', async () => {
     const agent = new UserAgent(server.url);
     const first = await authorize(server, config, { ...user, scope: 'openid orders:read', agent });
