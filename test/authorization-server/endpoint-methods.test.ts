@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ENDPOINT_METHODS } from '../../src/authorization-server/endpoint-methods.js';
+import { defaultRateLimits } from '../../src/config/load.js';
+import { writeConfigFile } from '../support/config-file.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /** An origin listed in corsOrigins, for the preflights that must keep working. */
@@ -12,7 +14,10 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
 let server: TestServer;
 
 beforeAll(async () => {
-  server = await startTestServer({ corsOrigins: [APP_ORIGIN] });
+  // Several hundred requests in a few seconds would meet the default
+  // per-address limit of 100 per second on a fast machine.
+  const config = await writeConfigFile({ rateLimit: { global: { ...defaultRateLimits().global, limit: 100_000 } } });
+  server = await startTestServer({ corsOrigins: [APP_ORIGIN], config });
 });
 
 afterAll(async () => {
