@@ -55,6 +55,10 @@ function authenticationFailureReason(request: FastifyRequest, problem: ProblemEr
   if (challenge.includes('error="invalid_token"')) {
     return 'invalid_access_token';
   }
+  const authorization = request.headers.authorization;
+  if (authorization !== undefined && authorization !== '' && !/^(Bearer|ApiKey)(\s|$)/i.test(authorization)) {
+    return 'unsupported_scheme';
+  }
   if (request.headers['x-api-key'] !== undefined) {
     return 'rejected_api_key';
   }

@@ -6,6 +6,8 @@
  * the value of a query parameter only when its name is on this allow-list.
  */
 
+import { looksLikeCredential } from './credential-shapes.js';
+
 const LOGGABLE_QUERY_PARAMETERS = new Set([
   'client_id',
   'response_type',
@@ -26,8 +28,10 @@ export const REDACTED = '[redacted]';
 
 /**
  * Returns the request target with every non-allow-listed query value
- * replaced. A parameter without `=` is replaced whole unless its name is
- * allow-listed, since a credential pasted as `?<key>` is all name.
+ * replaced. A parameter whose name has the shape of a credential, or has
+ * no `=` and is not allow-listed, is replaced whole, since a credential
+ * pasted as `?<key>` is all name. An allow-listed value with the shape of
+ * a credential is replaced too.
  */
 export function redactUrl(url: string): string {
   const queryStart = url.indexOf('?');
@@ -42,10 +46,17 @@ export function redactUrl(url: string): string {
     .map((pair) => {
       const separator = pair.indexOf('=');
       const name = separator === -1 ? pair : pair.slice(0, separator);
-      if (pair === '' || LOGGABLE_QUERY_PARAMETERS.has(safeDecode(name))) {
+      const decodedName = safeDecode(name);
+      if (pair === '') {
         return pair;
       }
-      return separator === -1 ? REDACTED : `${name}=${REDACTED}`;
+      if (looksLikeCredential(decodedName) || (separator === -1 && !LOGGABLE_QUERY_PARAMETERS.has(decodedName))) {
+        return REDACTED;
+      }
+      if (LOGGABLE_QUERY_PARAMETERS.has(decodedName) && !looksLikeCredential(safeDecode(pair.slice(separator + 1)))) {
+        return pair;
+      }
+      return `${name}=${REDACTED}`;
     })
     .join('&');
 

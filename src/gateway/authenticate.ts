@@ -5,8 +5,8 @@ import { auditRequest } from '../audit/request-events.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import { InvalidAccessTokenError, type AccessTokenClaims } from '../core/access-token-verifier.js';
 import type { TokenVerifier } from '../core/cache/token-cache.js';
-import { API_KEY_PREFIX } from '../core/api-keys/format.js';
 import { bearerChallenge } from '../core/bearer.js';
+import { looksLikeApiKey, looksLikeCredential } from '../core/credential-shapes.js';
 import type { CredentialKind, Identity } from '../core/identity-headers.js';
 import { andThen, isPromise, type Pending } from '../core/pending.js';
 import { ProblemError } from '../core/problem.js';
@@ -70,14 +70,7 @@ function malformedCredentials(detail: string, accepted: readonly CredentialKind[
   return new ProblemError('invalid_request', detail, { headers: { 'www-authenticate': challenges(accepted, 'invalid_request', detail) } });
 }
 
-/** A compact JWS: three base64url parts, the first a JSON header, as in Portcullis access tokens. */
-const COMPACT_JWS = /^eyJ[\w-]*\.[\w-]+\.[\w-]*$/;
-
 const CREDENTIAL_HEADERS_HINT = 'send an access token in the Authorization header or an API key in the X-API-Key header';
-
-function isApiKeyText(text: string): boolean {
-  return text.startsWith(`${API_KEY_PREFIX}_`);
-}
 
 /**
  * Rejects credentials sent in the query string, where proxies and logs
@@ -88,12 +81,12 @@ function isApiKeyText(text: string): boolean {
 export function rejectCredentialsInQuery(request: AuthenticationRequest): void {
   const query = request.query as Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(query ?? {})) {
-    if (isApiKeyText(name) || COMPACT_JWS.test(name)) {
+    if (looksLikeCredential(name)) {
       throw new ProblemError('invalid_request', `A query parameter name has the form of a credential, which is not accepted in the query string; ${CREDENTIAL_HEADERS_HINT}.`);
     }
 
     const values = Array.isArray(value) ? value : [value];
-    const looksLikeKey = values.some((item) => typeof item === 'string' && isApiKeyText(item));
+    const looksLikeKey = values.some((item) => typeof item === 'string' && looksLikeApiKey(item));
     if (CREDENTIAL_QUERY_PARAMETERS.has(name.toLowerCase()) || looksLikeKey) {
       throw new ProblemError('invalid_request', `Credentials are not accepted in the query string ('${name}'); ${CREDENTIAL_HEADERS_HINT}.`);
     }
@@ -238,7 +231,12 @@ export function authenticate(
     case 'unsupported':
       // RFC 6750 section 3.1: a challenge without an error code for an
       // authentication scheme that the server does not support.
-      throw unauthorized(`The Authorization scheme '${presented.scheme}' is not supported; send ${acceptedCredentials(accepted, deps)}.`, accepted);
+      throw unauthorized(
+        presented.scheme === undefined
+          ? `The Authorization header does not start with a supported scheme; send ${acceptedCredentials(accepted, deps)}.`
+          : `The Authorization scheme '${presented.scheme}' is not supported; send ${acceptedCredentials(accepted, deps)}.`,
+        accepted,
+      );
     default:
       break;
   }

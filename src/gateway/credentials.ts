@@ -11,7 +11,7 @@ export interface CredentialSource {
 export type PresentedCredential =
   | { kind: 'missing' }
   | { kind: 'malformed'; reason: string }
-  | { kind: 'unsupported'; scheme: string }
+  | { kind: 'unsupported'; scheme: string | undefined }
   | { kind: 'bearer'; value: string }
   | { kind: 'api_key'; value: string };
 
@@ -62,17 +62,22 @@ function readAuthorization(value: string): PresentedCredential {
   return { kind: 'unsupported', scheme: schemeOf(value) };
 }
 
-/** Maximum length of a scheme name that a message quotes back to the caller. */
-const MAX_SCHEME_LENGTH = 20;
-
 /**
- * Returns the scheme of an Authorization value for a message, or a
- * placeholder when it is not a plain token. The rest of the value is a
- * credential and is never repeated.
+ * Authentication schemes defined in RFCs other than Bearer, by their lower
+ * case (RFC 7236 registered the first ones: Basic, Digest, Negotiate and
+ * OAuth). Only these are named back to the caller, because a header that
+ * carries a credential with no scheme must not be repeated.
  */
-function schemeOf(value: string): string {
-  const scheme = value.split(/\s/, 1)[0] ?? '';
-  return /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(scheme) && scheme.length <= MAX_SCHEME_LENGTH ? scheme : '(unreadable)';
+const REGISTERED_SCHEMES = new Map(
+  ['Basic', 'Concealed', 'Digest', 'DPoP', 'GNAP', 'HOBA', 'Mutual', 'Negotiate', 'OAuth', 'PrivateToken', 'SCRAM-SHA-1', 'SCRAM-SHA-256', 'vapid'].map(
+    (scheme) => [scheme.toLowerCase(), scheme],
+  ),
+);
+
+/** Returns the registered scheme that an Authorization value names, or undefined for any other first word. */
+function schemeOf(value: string): string | undefined {
+  const first = value.split(/\s/, 1)[0] ?? '';
+  return REGISTERED_SCHEMES.get(first.toLowerCase());
 }
 
 /**

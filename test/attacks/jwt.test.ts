@@ -113,6 +113,16 @@ describe('token basics', () => {
     expect(body.detail).not.toContain('YWxpY2U6c2VjcmV0');
   });
 
+  it('never repeats a credential sent without a scheme', async () => {
+    const response = await fetch(`${server.url}/api/orders`, { headers: { authorization: 'S3cretT0ken-1234567' } });
+
+    expect(response.status).toBe(401);
+    const body = await response.text();
+    expect(body).toContain('does not start with a supported scheme');
+    expect(body).not.toContain('S3cretT0ken');
+    expect(server.logs.join('\n')).not.toContain('S3cretT0ken');
+  });
+
   it('rejects a token in the query string', async () => {
     const response = await fetch(`${server.url}/api/orders?access_token=${validToken}`);
     expect(response.status).toBe(400);

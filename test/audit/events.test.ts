@@ -108,8 +108,10 @@ describe('audit events', () => {
     expect((await callApi(server, '/orders', `${reader.access_token}x`)).status).toBe(401);
     const unreadable = await fetch(`${server.url}/api/orders`, { headers: { authorization: `Bearer  ${reader.access_token}` } });
     expect(unreadable.status).toBe(400);
-    const failures = await expectStored('authentication.failed', 3);
-    expect(failures.map((record) => record.reason)).toEqual(['missing_credentials', 'invalid_access_token', 'malformed_credentials']);
+    const basic = await fetch(`${server.url}/api/orders`, { headers: { authorization: 'Basic YWxpY2U6c2VjcmV0' } });
+    expect(basic.status).toBe(401);
+    const failures = await expectStored('authentication.failed', 4);
+    expect(failures.map((record) => record.reason)).toEqual(['missing_credentials', 'invalid_access_token', 'malformed_credentials', 'unsupported_scheme']);
     expect(failures[1]?.detail).toContain('The access token is invalid');
 
     const denied = await callApi(server, '/orders', reader.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"item":"x","quantity":1}' });

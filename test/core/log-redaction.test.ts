@@ -15,6 +15,17 @@ describe('request target redaction', () => {
     expect(redactUrl('/api/orders?pcs_live_abc&limit=5')).toBe(`/api/orders?${REDACTED}&limit=5`);
   });
 
+  it('replaces a credential-shaped name whole', () => {
+    expect(redactUrl('/api/orders?pcs_live_abc=&limit=5')).toBe(`/api/orders?${REDACTED}&limit=5`);
+    expect(redactUrl('/api/orders?pcs_live_abc=1')).toBe(`/api/orders?${REDACTED}`);
+    expect(redactUrl('/api/orders?eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln=')).toBe(`/api/orders?${REDACTED}`);
+  });
+
+  it('replaces a credential in an allow-listed value', () => {
+    expect(redactUrl('/api/orders?cursor=pcs_live_abc')).toBe(`/api/orders?cursor=${REDACTED}`);
+    expect(redactUrl('/oauth/authorize?scope=eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln')).toBe(`/oauth/authorize?scope=${REDACTED}`);
+  });
+
   it('keeps a bare allow-listed name', () => {
     expect(redactUrl('/api/orders?limit')).toBe('/api/orders?limit');
   });

@@ -248,8 +248,10 @@ describe('API keys', () => {
       expect(body, target).not.toContain(tokens.access_token);
     }
 
-    // Requests that no route serves are logged too, with the bare name replaced.
-    expect((await fetch(`${server.url}/no-such-page?${key}`)).status).toBe(404);
+    // Requests that no route serves are logged too, with the name replaced.
+    for (const query of [key, `${key}=`, `${key}=1`, `cursor=${key}`]) {
+      expect((await fetch(`${server.url}/no-such-page?${query}`)).status, query).toBe(404);
+    }
 
     const logs = server.logs.join('\n');
     expect(logs).not.toContain(key);
