@@ -143,7 +143,7 @@ function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | und
 
 function unavailable(error: KeySetUnavailableError, request: CredentialRequest): ProblemError {
   request.log.warn({ err: error }, 'verification keys unavailable');
-  return new ProblemError('service_unavailable', 'The keys to verify the credential could not be fetched. Retry shortly.', {
+  return new ProblemError('service_unavailable', 'The keys to verify the credential could not be fetched or used. Retry shortly.', {
     headers: { 'retry-after': '5' },
   });
 }
@@ -217,6 +217,12 @@ export class Authenticator {
     } catch (error) {
       if (error instanceof KeySetUnavailableError) {
         throw unavailable(error, request);
+      }
+      // WebCrypto raises a DOMException for key material it cannot import or
+      // use, such as a malformed point or a private key in a public key set:
+      // a fault of the key set, not of the request.
+      if (error instanceof DOMException) {
+        throw unavailable(new KeySetUnavailableError(`the key set contains a key that cannot be used (${error.name})`, { cause: error }), request);
       }
       throw error;
     }

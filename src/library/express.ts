@@ -61,7 +61,9 @@ function stateOf(request: IncomingMessage): RequestState {
 }
 
 function parseQuery(target: string): Record<string, string | string[]> {
-  const query: Record<string, string | string[]> = {};
+  // Without a prototype, a parameter named __proto__ is an own property
+  // like any other, so the query-string credential check reads it.
+  const query = Object.create(null) as Record<string, string | string[]>;
   const start = target.indexOf('?');
   if (start === -1) {
     return query;
@@ -114,8 +116,15 @@ export function portcullis(options: PortcullisExpressOptions): Middleware & { re
       };
       const scope = `${credentialRequest.method} ${url.split('?')[0]}`;
 
-      guard.check(credentialRequest, access, scope).then(
-        (result) => {
+      guard
+        .check(credentialRequest, access, scope)
+        .then((result) => {
+          // Another middleware, such as a timeout, may have sent a response
+          // while the check waited for keys, the store or Redis.
+          if (response.headersSent) {
+            logger.info({ requestId: state.requestId }, 'response already sent before the credential check finished; result dropped');
+            return;
+          }
           for (const [name, value] of Object.entries(result.headers)) {
             response.setHeader(name, value);
           }
@@ -126,9 +135,8 @@ export function portcullis(options: PortcullisExpressOptions): Middleware & { re
 
           state.identity = result.authentication.identity;
           next();
-        },
-        (error: unknown) => next(error),
-      );
+        })
+        .catch(next);
     };
   };
 

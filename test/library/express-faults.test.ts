@@ -1,0 +1,115 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { IdentityAssertionSigner } from '../../src/core/identity-assertion.js';
+import type { Identity } from '../../src/core/identity-headers.js';
+import { portcullis, problemHandler } from '../../src/library/express.js';
+
+const ISSUER = 'https://id.example.com';
+const AUDIENCE = `${ISSUER}/api`;
+const reader: Identity = { subject: 'reader', scopes: ['orders:read'], roles: [], clientId: 'app', credential: 'jwt' };
+
+interface Listening {
+  server: Server;
+  url: string;
+  port: number;
+}
+
+const servers: Server[] = [];
+
+async function listen(server: Server): Promise<Listening> {
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}`, port };
+}
+
+/** Serves `body` as the key set after `delayMs`. */
+async function keyServer(body: () => unknown, delayMs = 0): Promise<Listening> {
+  return listen(
+    createServer((_request, response) => {
+      setTimeout(() => {
+        response.setHeader('content-type', 'application/json');
+        response.end(JSON.stringify(body()));
+      }, delayMs);
+    }),
+  );
+}
+
+async function expressApp(jwksUrl: string, port: number, answerFirstAfterMs?: number): Promise<Listening> {
+  const app = express();
+  if (answerFirstAfterMs !== undefined) {
+    // A timeout middleware, as many services put in front of everything else.
+    app.use((_request, response, next) => {
+      setTimeout(() => {
+        if (!response.headersSent) {
+          response.status(503).json({ error: 'timeout' });
+        }
+      }, answerFirstAfterMs);
+      next();
+    });
+  }
+  const outbound = { allowHttp: true, allowedPorts: [port], allowedHosts: [{ name: '127.0.0.1', allowInternal: true }] };
+  app.use(portcullis({ identityAssertions: { issuer: ISSUER, audience: AUDIENCE, jwksUrl, outbound } }));
+  app.get('/orders', (_request, response) => {
+    response.json({ ok: true });
+  });
+  app.use(problemHandler());
+  return listen(createServer(app));
+}
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+});
+
+describe('Express query parameters', () => {
+  it('rejects a credential in a __proto__ parameter', async () => {
+    const keys = await keyServer(() => ({ keys: [] }));
+    const outbound = { allowHttp: true, allowedPorts: [keys.port], allowedHosts: [{ name: '127.0.0.1', allowInternal: true }] };
+    const app = express();
+    app.use(portcullis({ accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: `${keys.url}/jwks.json`, outbound } }));
+    app.use(problemHandler());
+    const listening = await listen(createServer(app));
+
+    const response = await fetch(`${listening.url}/orders?__proto__=pcs_live_abc`);
+
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { detail: string }).detail).toContain('not accepted in the query string');
+  });
+});
+
+describe('library key set faults', () => {
+  const signer = new IdentityAssertionSigner({ seed: randomBytes(32), issuer: ISSUER, audience: AUDIENCE });
+  const assertion = () => signer.sign(reader, { method: 'GET', target: '/orders', requestId: randomUUID() });
+
+  it('answers 503 for a key it cannot import', async () => {
+    const good = (await signer.publicJwks()).keys[0]!;
+    const keys = await keyServer(() => ({ keys: [{ ...good, x: 'AAAA' }] }));
+    const app = await expressApp(`${keys.url}/jwks.json`, keys.port);
+
+    const response = await fetch(`${app.url}/orders`, { headers: { 'x-portcullis-identity': await assertion() } });
+
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(((await response.json()) as { detail: string }).detail).toContain('could not be fetched or used');
+  });
+
+  it('leaves a response sent during the check alone', async () => {
+    // An empty key set fails the check, which then writes a 401 of its own.
+    const slowKeys = await keyServer(() => ({ keys: [] }), 300);
+    const app = await expressApp(`${slowKeys.url}/jwks.json`, slowKeys.port, 50);
+
+    const first = await fetch(`${app.url}/orders`, { headers: { 'x-portcullis-identity': await assertion() } });
+    expect(first.status).toBe(503);
+    expect(await first.json()).toEqual({ error: 'timeout' });
+
+    // The check ends after the timeout's response. Writing its 401 then
+    // must not throw outside every handler, which would end the process.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const second = await fetch(`${app.url}/orders`, { headers: { 'x-portcullis-identity': await assertion() } });
+    expect(second.status).toBe(401);
+  });
+});
