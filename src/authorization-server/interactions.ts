@@ -8,6 +8,7 @@ import type { InteractionResults } from 'oidc-provider';
 import type { AccountService } from '../accounts/account-service.js';
 import { RegistrationError } from '../accounts/account-service.js';
 import { auditLoginFailure } from '../audit/login-events.js';
+import { OUTAGE_RETRY_AFTER_SECONDS, isBackendOutage } from '../backends/outage.js';
 import { auditRequest } from '../audit/request-events.js';
 import { clientAddressKey } from '../core/client-address.js';
 import { PROBLEMS, ProblemError } from '../core/problem.js';
@@ -142,6 +143,10 @@ function pageError(error: FastifyError): { status: number; title: string; detail
     return { status: 413, title: 'form too large', detail: 'The form submission is larger than the server accepts.' };
   }
 
+  if (isBackendOutage(error)) {
+    return { status: 503, title: 'service unavailable', detail: 'The sign-in service cannot reach its storage right now. Try again in a few seconds.' };
+  }
+
   return { status: 500, title: 'server error', detail: 'The server failed to process the request. Try again later.' };
 }
 
@@ -162,6 +167,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     const { status, title, detail } = pageError(error);
     if (error instanceof ProblemError) {
       reply.headers(error.headers);
+    }
+    if (status === 503) {
+      reply.header('retry-after', String(OUTAGE_RETRY_AFTER_SECONDS));
     }
     if (status >= 500) {
       request.log.error({ err: error }, 'interaction failed');

@@ -208,6 +208,29 @@ describe('failures', () => {
     expect(text).not.toMatch(/\bat .+:\d+/);
   });
 
+  it('answers a sign-in during a storage outage with 503', async () => {
+    const config = await publicClient(server);
+    const agent = new UserAgent(server.url);
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: server.demoRedirectUri,
+      scope: 'openid orders:read',
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+    const html = await (await agent.follow(url.href)).response.text();
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    vi.spyOn(AccountRepository.prototype, 'findByUsername').mockRejectedValue(refused);
+
+    const { response } = await agent.submit(formEndingWith(html, '/login'), { username: user.username, password: user.password });
+    const text = await response.text();
+
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expectSecureHeaders(response, 'sign-in 503');
+    expect(text).toContain('service unavailable');
+    expect(text).not.toContain('ECONNREFUSED');
+  });
+
   it('answers a token endpoint store failure without internals', async () => {
     vi.spyOn(OidcAdapter.prototype, 'find').mockRejectedValue(new Error(STORE_FAILURE));
 
