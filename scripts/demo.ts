@@ -4,9 +4,12 @@
  * exchange, API calls through the gateway, refresh and revocation.
  *
  * Usage: npm run demo -- --username <name> [--client-id <id>] [--redirect-uri <uri>]
- *                        [--issuer <url>] [--read-order <id>]
+ *                        [--issuer <url>] [--read-order <id>] [--save-token <file>]
  * The password is read from PORTCULLIS_DEMO_PASSWORD or the first line of standard input.
+ * With --save-token, the access token is written to the file (mode 0600) and
+ * the grant stays in place instead of being revoked at the end.
  */
+import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
@@ -20,6 +23,7 @@ const { values } = parseArgs({
     'redirect-uri': { type: 'string' },
     issuer: { type: 'string', default: process.env['PORTCULLIS_ISSUER'] ?? 'http://127.0.0.1:8080' },
     'read-order': { type: 'string' },
+    'save-token': { type: 'string' },
   },
 });
 
@@ -141,6 +145,13 @@ async function main(): Promise<void> {
   }
   if (values['read-order'] !== undefined) {
     await callApi(issuer, 'GET', `/orders/${encodeURIComponent(values['read-order'])}`, tokens.access_token);
+  }
+
+  const tokenFile = values['save-token'];
+  if (tokenFile !== undefined) {
+    await writeFile(tokenFile, `${tokens.access_token}\n`, { mode: 0o600 });
+    step('Saved the access token; the grant stays in place until it is revoked or expires', { file: tokenFile, expires_in: tokens.expires_in });
+    return;
   }
 
   if (tokens.refresh_token !== undefined) {
