@@ -22,7 +22,7 @@ import { upstreamRoutes } from '../gateway/upstream-routes.js';
 import { createHttpApp } from '../http/create-app.js';
 import { createLogger, type Logger } from '../http/logger.js';
 import { KeyRing } from '../keys/key-ring.js';
-import { isPostgres, openDatabase } from '../store/database.js';
+import { isPostgres, openDatabase, withSetupLock } from '../store/database.js';
 import { createOidcAdapterFactory } from '../store/oidc-adapters.js';
 import { connectRedis, type RedisClient } from '../backends/redis.js';
 import { redactUrl } from '../backends/backend-error.js';
@@ -106,13 +106,15 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     apiKeyLookupCacheOptions(config),
   );
 
-  const created = await bootstrap({
-    accounts,
-    accountService,
-    clients,
-    signingKeys: signingKeyRepository,
-    demoRedirectUri: `${config.issuer}${DEMO_CALLBACK_PATH}`,
-  });
+  const created = await withSetupLock(db, () =>
+    bootstrap({
+      accounts,
+      accountService,
+      clients,
+      signingKeys: signingKeyRepository,
+      demoRedirectUri: `${config.issuer}${DEMO_CALLBACK_PATH}`,
+    }),
+  );
   options.onBootstrap?.(created);
 
   const keyRing = new KeyRing(signingKeyRepository, {

@@ -121,6 +121,31 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
   return (results ?? []).map((result) => result.migrationName);
 }
 
+/** Advisory lock key of the first-start setup, so that it runs in one instance at a time. */
+const SETUP_LOCK_KEY = 0x706f7274; // "port"
+
+/**
+ * Runs `action` while holding a PostgreSQL advisory lock on a connection of
+ * its own, so that instances starting at once on an empty database create
+ * one admin account and one signing key, not one each. The action's own
+ * queries use the pool as usual. On SQLite, which one process serves, it
+ * runs `action` directly.
+ */
+export async function withSetupLock<T>(db: Kysely<Database>, action: () => Promise<T>): Promise<T> {
+  if (!isPostgres(db)) {
+    return action();
+  }
+
+  return db.connection().execute(async (connection) => {
+    await sql`select pg_advisory_lock(${SETUP_LOCK_KEY})`.execute(connection);
+    try {
+      return await action();
+    } finally {
+      await sql`select pg_advisory_unlock(${SETUP_LOCK_KEY})`.execute(connection);
+    }
+  });
+}
+
 /**
  * Returns the PostgreSQL schema that tables are created in (the first of the
  * search path), or undefined on SQLite. Kysely 0.28 looks for its migration

@@ -14,6 +14,8 @@ import { freePort, type TestServer } from './server.js';
 export interface TestInstances {
   instances: TestServer[];
   database: TestDatabase;
+  /** What each instance's first-start setup created, in the order they finished. */
+  bootstraps: BootstrapResult[];
   close(): Promise<void>;
 }
 
@@ -27,6 +29,8 @@ export interface InstancesOptions {
   redisCluster?: boolean;
   /** Port to reach PostgreSQL on instead of its own, for a relay a test can cut. */
   postgresPort?: number;
+  /** Start every instance at the same moment instead of one after another. */
+  startAtOnce?: boolean;
 }
 
 /**
@@ -58,40 +62,54 @@ export async function startInstances(options: InstancesOptions): Promise<TestIns
   });
 
   const instances: TestServer[] = [];
-  let bootstrap: BootstrapResult | undefined;
-  try {
-    for (const port of ports) {
-      const config = loadConfig(
-        {
-          port,
-          issuer,
-          dataDir,
-          databaseUrl: databaseUrl.href,
-          redisUrl: options.redisUrl === null ? undefined : (options.redisUrl ?? REDIS_URL),
-          redisCluster: options.redisCluster,
-          logLevel: 'debug',
-          config: configFile,
-        },
-        {},
-      );
-      const logs: string[] = [];
-      const running = await startPortcullis(config, {
-        logDestination: { write: (line: string) => void logs.push(line) },
-        onBootstrap: (result) => {
-          bootstrap ??= result;
-        },
-      });
-      instances.push({
-        url: running.url,
+  const bootstraps: BootstrapResult[] = [];
+  const startOne = async (port: number): Promise<TestServer> => {
+    const config = loadConfig(
+      {
+        port,
         issuer,
         dataDir,
-        running,
-        logs,
-        admin: bootstrap?.admin ?? { username: '', password: '' },
-        demoClientId: bootstrap?.demoClient?.clientId ?? '',
-        demoRedirectUri: bootstrap?.demoClient?.redirectUri ?? '',
-        close: () => running.close(),
-      });
+        databaseUrl: databaseUrl.href,
+        redisUrl: options.redisUrl === null ? undefined : (options.redisUrl ?? REDIS_URL),
+        redisCluster: options.redisCluster,
+        logLevel: 'debug',
+        config: configFile,
+      },
+      {},
+    );
+    const logs: string[] = [];
+    const running = await startPortcullis(config, {
+      logDestination: { write: (line: string) => void logs.push(line) },
+      onBootstrap: (result) => {
+        bootstraps.push(result);
+      },
+    });
+    const bootstrap = bootstraps.find((result) => result.admin !== undefined);
+    return {
+      url: running.url,
+      issuer,
+      dataDir,
+      running,
+      logs,
+      admin: bootstrap?.admin ?? { username: '', password: '' },
+      demoClientId: bootstrap?.demoClient?.clientId ?? '',
+      demoRedirectUri: bootstrap?.demoClient?.redirectUri ?? '',
+      close: () => running.close(),
+    };
+  };
+
+  try {
+    if (options.startAtOnce === true) {
+      const started = await Promise.allSettled(ports.map(startOne));
+      instances.push(...started.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : [])));
+      const failure = started.find((outcome) => outcome.status === 'rejected');
+      if (failure !== undefined) {
+        throw (failure as PromiseRejectedResult).reason;
+      }
+    } else {
+      for (const port of ports) {
+        instances.push(await startOne(port));
+      }
     }
   } catch (error) {
     await Promise.all(instances.map((instance) => instance.close()));
@@ -103,6 +121,7 @@ export async function startInstances(options: InstancesOptions): Promise<TestIns
   return {
     instances,
     database,
+    bootstraps,
     async close() {
       await Promise.all(instances.map((instance) => instance.close()));
       await database.drop();
