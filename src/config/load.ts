@@ -116,6 +116,11 @@ function readEnvironment(env: Environment, problems: string[]): ConfigOverrides 
   return fromEnv;
 }
 
+/** Returns the loopback issuer for `port`, or for 8080 when `port` is invalid and rejected later. */
+function defaultIssuer(port: unknown): string {
+  return `http://127.0.0.1:${Number.isInteger(port) ? String(port) : '8080'}`;
+}
+
 function withoutTrailingSlash(url: string): string {
   return url.endsWith('/') ? url.slice(0, -1) : url;
 }
@@ -225,9 +230,11 @@ function readConfigFile(path: string, problems: string[]): JsonObject {
 }
 
 function buildConfig(file: JsonObject, options: ConfigOverrides, problems: string[]): PortcullisConfig {
-  const port = options.port ?? (typeof file['port'] === 'number' ? file['port'] : 8080);
-  const fileIssuer = typeof file['issuer'] === 'string' ? file['issuer'] : undefined;
-  const issuer = withoutTrailingSlash(options.issuer ?? fileIssuer ?? `http://127.0.0.1:${port}`);
+  // A value of the wrong type is kept as it is, so that validation names it
+  // instead of a default taking its place.
+  const port = (options.port ?? file['port'] ?? 8080) as number;
+  const givenIssuer: unknown = options.issuer ?? file['issuer'];
+  const issuer = (typeof givenIssuer === 'string' ? withoutTrailingSlash(givenIssuer) : givenIssuer ?? defaultIssuer(port)) as string;
 
   const defaults: Omit<PortcullisConfig, 'database'> = {
     host: '127.0.0.1',
@@ -287,11 +294,11 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     redisCluster: options.redisCluster ?? fromFile.redisCluster,
     redisKeyPrefix: options.redisKeyPrefix ?? fromFile.redisKeyPrefix,
     // One Redis setting serves every shared store, the rate-limit counters included.
-    rateLimit: redis === null ? fromFile.rateLimit : { ...fromFile.rateLimit, store: 'redis', redisUrl: redis },
+    rateLimit: redis === null || !isObject(fromFile.rateLimit) ? fromFile.rateLimit : { ...fromFile.rateLimit, store: 'redis', redisUrl: redis },
     logLevel: (options.logLevel ?? fromFile.logLevel) as PortcullisConfig['logLevel'],
     corsOrigins: options.corsOrigins ?? fromFile.corsOrigins,
     demo: options.demo ?? fromFile.demo,
-    gateway: { ...fromFile.gateway, upstreamUrl: options.upstreamUrl ?? fromFile.gateway?.upstreamUrl ?? null },
+    gateway: isObject(fromFile.gateway) ? { ...fromFile.gateway, upstreamUrl: options.upstreamUrl ?? fromFile.gateway.upstreamUrl ?? null } : fromFile.gateway,
   };
 
   if (typeof config.dataDir === 'string') {

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
+import { basename } from 'node:path';
+
 import { loadConfig } from '../../src/config/load.js';
+import { CONFIG_SCHEMA } from '../../src/config/schema.js';
 import { problemsOf, writeConfigFile } from '../support/config-file.js';
 
 describe('configuration loading', () => {
@@ -106,6 +109,24 @@ describe('configuration loading', () => {
     expect(problems).toHaveLength(2);
     expect(problems.join('\n')).toContain("rateLimit/trustedProxies/0: '10.0.0.0/99'");
     expect(problems.join('\n')).toContain("rateLimit/trustedProxies/1: 'proxy.example'");
+  });
+
+  it('rejects a mistyped port or issuer', async () => {
+    for (const [key, value] of [['port', 'abc'], ['port', '18411'], ['port', 80.5], ['issuer', 5], ['issuer', true]] as const) {
+      const file = await writeConfigFile({ [key]: value });
+      const problems = problemsOf(() => loadConfig({ config: file }, {}));
+      expect(problems, `${key}: ${String(value)}`).toHaveLength(1);
+      expect(problems[0], `${key}: ${String(value)}`).toMatch(new RegExp(`^portcullis-config-.*\\.yaml: ${key}: must be`));
+    }
+  });
+
+  it('rejects any mistyped top-level option', async () => {
+    for (const [key, property] of Object.entries(CONFIG_SCHEMA.properties)) {
+      const wrong = 'type' in property && property.type === 'object' ? 'text' : { nested: true };
+      const file = await writeConfigFile({ [key]: wrong });
+      const problems = problemsOf(() => loadConfig({ config: file }, {}));
+      expect(problems.some((problem) => problem.startsWith(`${basename(file)}: ${key}: must be`)), `${key}: ${problems.join('; ')}`).toBe(true);
+    }
   });
 
   it('rejects a port that is not a number', () => {
