@@ -10,6 +10,7 @@ import { registerStartCommand } from './commands/start.js';
 import { registerUserCommands } from './commands/users.js';
 import { CliError } from './output.js';
 import { BackendUnavailableError } from '../backends/backend-error.js';
+import { ConfigError } from '../config/load.js';
 
 const program = new Command();
 program
@@ -33,7 +34,8 @@ try {
     process.exit(error.exitCode);
   }
 
-  const message = error instanceof CliError || error instanceof BackendUnavailableError ? error.message : `unexpected failure: ${(error as Error).message}`;
+  const explained = error instanceof CliError || error instanceof BackendUnavailableError || error instanceof ConfigError;
+  const message = explained ? error.message : `unexpected failure: ${(error as Error).message}`;
   process.stderr.write(`error: ${message}\n`);
   process.exit(1);
 }

@@ -103,7 +103,8 @@ function readEnvironment(env: Environment, problems: string[]): ConfigOverrides 
   assign('host', env['PORTCULLIS_HOST'] || undefined);
   assign('port', parseInteger('PORTCULLIS_PORT', env['PORTCULLIS_PORT'], problems));
   assign('issuer', env['PORTCULLIS_ISSUER'] || undefined);
-  assign('dataDir', env['PORTCULLIS_DATA_DIR'] || undefined);
+  // Kept when empty, so that loadConfig rejects it like an empty --data-dir.
+  assign('dataDir', env['PORTCULLIS_DATA_DIR']);
   assign('databaseUrl', env['PORTCULLIS_DATABASE_URL'] || undefined);
   assign('redisUrl', env['PORTCULLIS_REDIS_URL'] || undefined);
   assign('redisCluster', parseBoolean('PORTCULLIS_REDIS_CLUSTER', env['PORTCULLIS_REDIS_CLUSTER'], problems));
@@ -301,7 +302,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     gateway: isObject(fromFile.gateway) ? { ...fromFile.gateway, upstreamUrl: options.upstreamUrl ?? fromFile.gateway.upstreamUrl ?? null } : fromFile.gateway,
   };
 
-  if (typeof config.dataDir === 'string') {
+  if (typeof config.dataDir === 'string' && config.dataDir !== '') {
     config.dataDir = resolve(config.dataDir);
   }
   return config;
@@ -379,6 +380,21 @@ addFormats(ajv);
 const validate = ajv.compile(CONFIG_SCHEMA);
 
 /**
+ * Returns a message when the data directory is set to an empty string.
+ * path.resolve('') is the working directory, where the database and the
+ * server secret would land next to the user's files.
+ */
+function checkDataDirNotEmpty(flags: ConfigOverrides, fromEnv: ConfigOverrides): string | undefined {
+  if (flags.dataDir === '') {
+    return "--data-dir: must not be empty; give the data directory's path, or omit the option to use ./data";
+  }
+  if (flags.dataDir === undefined && fromEnv.dataDir === '') {
+    return "PORTCULLIS_DATA_DIR: must not be empty; give the data directory's path, or unset the variable to use ./data";
+  }
+  return undefined;
+}
+
+/**
  * Builds the configuration from defaults, environment variables and command
  * line options, in rising order of precedence, then validates and freezes it.
  *
@@ -389,6 +405,11 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Environment = p
   const fromEnv = readEnvironment(env, problems);
   const definedOverrides = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
   const options: ConfigOverrides = { ...fromEnv, ...definedOverrides };
+  const emptyDataDir = checkDataDirNotEmpty(definedOverrides, fromEnv);
+  if (emptyDataDir !== undefined) {
+    throw new ConfigError([...problems, emptyDataDir]);
+  }
+
   const file = options.config === undefined ? {} : readConfigFile(options.config, problems);
   const config = buildConfig(file, options, problems);
   const source = options.config === undefined ? '' : `${basename(options.config)}: `;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 
 import { loadConfig } from '../../src/config/load.js';
 import { CONFIG_SCHEMA } from '../../src/config/schema.js';
@@ -127,6 +127,19 @@ describe('configuration loading', () => {
       const problems = problemsOf(() => loadConfig({ config: file }, {}));
       expect(problems.some((problem) => problem.startsWith(`${basename(file)}: ${key}: must be`)), `${key}: ${problems.join('; ')}`).toBe(true);
     }
+  });
+
+  it('rejects an empty data directory', async () => {
+    expect(problemsOf(() => loadConfig({ dataDir: '' }, {}))).toEqual([
+      "--data-dir: must not be empty; give the data directory's path, or omit the option to use ./data",
+    ]);
+    expect(problemsOf(() => loadConfig({}, { PORTCULLIS_DATA_DIR: '' }))).toEqual([
+      "PORTCULLIS_DATA_DIR: must not be empty; give the data directory's path, or unset the variable to use ./data",
+    ]);
+    expect(loadConfig({ dataDir: 'elsewhere' }, { PORTCULLIS_DATA_DIR: '' }).dataDir).toBe(resolve('elsewhere'));
+
+    const file = await writeConfigFile({ dataDir: '' });
+    expect(problemsOf(() => loadConfig({ config: file }, {}))).toEqual([`${basename(file)}: dataDir: must NOT have fewer than 1 characters`]);
   });
 
   it('rejects a port that is not a number', () => {

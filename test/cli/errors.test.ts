@@ -1,0 +1,27 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+import { runCli } from '../support/cli.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+// Each run is a new Node.js process compiling TypeScript, several seconds apiece on a busy machine.
+const TIMEOUT = 60_000;
+
+describe('CLI input errors', () => {
+  it('rejects an empty data directory', async () => {
+    for (const [args, env, name] of [
+      [['users', 'list', '--data-dir', ''], {}, '--data-dir'],
+      [['users', 'list'], { PORTCULLIS_DATA_DIR: '' }, 'PORTCULLIS_DATA_DIR'],
+    ] as const) {
+      const result = await runCli([...args], '', env);
+      expect(result.code, name).toBe(1);
+      expect(result.stderr, name).toContain(`${name}: must not be empty`);
+      expect(result.stderr, name).not.toContain('unexpected failure');
+    }
+    expect(existsSync(join(ROOT, 'server-secret'))).toBe(false);
+    expect(existsSync(join(ROOT, 'portcullis.sqlite'))).toBe(false);
+  }, TIMEOUT);
+});
