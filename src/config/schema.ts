@@ -229,7 +229,7 @@ export interface RateLimitConfig {
 export interface PortcullisConfig {
   /** Address to listen on. Default `127.0.0.1`: nothing outside the machine can connect. */
   host: string;
-  /** TCP port to listen on. Default 8080. */
+  /** TCP port to listen on, 1 to 65535. Default 8080. */
   port: number;
   /** The issuer identifier (RFC 8414). Default `http://127.0.0.1:<port>`. */
   issuer: string;
@@ -473,7 +473,8 @@ export const CONFIG_SCHEMA = {
   required: ['host', 'port', 'issuer', 'dataDir', 'database', 'redis', 'redisCluster', 'redisKeyPrefix', 'logLevel', 'audience', 'corsOrigins', 'tokens', 'gateway'],
   properties: {
     host: { type: 'string', minLength: 1 },
-    port: { type: 'integer', minimum: 0, maximum: 65535 },
+    // No 0: the issuer and the demo client's redirect URI name this port, so it must be known before listening.
+    port: { type: 'integer', minimum: 1, maximum: 65535 },
     issuer: { type: 'string', format: 'uri', pattern: '^https?://' },
     dataDir: { type: 'string', minLength: 1 },
     database: { type: 'string', pattern: '^(sqlite:.+|postgres(ql)?://.+)$' },

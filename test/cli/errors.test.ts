@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -23,5 +25,17 @@ describe('CLI input errors', () => {
     }
     expect(existsSync(join(ROOT, 'server-secret'))).toBe(false);
     expect(existsSync(join(ROOT, 'portcullis.sqlite'))).toBe(false);
+  }, TIMEOUT);
+
+  it('rejects --port 0 before creating anything', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-port-'));
+    try {
+      const result = await runCli(['start', '--port', '0', '--data-dir', dataDir]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain("--port: must be a whole number from 1 to 65535, got '0'");
+      expect(await readdir(dataDir)).toEqual([]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   }, TIMEOUT);
 });

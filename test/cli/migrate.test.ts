@@ -41,7 +41,7 @@ describe('portcullis migrate', () => {
 
   it('refuses to start when Redis is unreachable', async () => {
     const port = await freePort();
-    const result = await runCli(['start', '--port', '0', '--database-url', database.url, '--redis-url', `redis://127.0.0.1:${port}`]);
+    const result = await runCli(['start', '--port', String(await freePort()), '--database-url', database.url, '--redis-url', `redis://127.0.0.1:${port}`]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`error: Redis at redis://127.0.0.1:${port} is unreachable: `);
   });

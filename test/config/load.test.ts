@@ -142,6 +142,14 @@ describe('configuration loading', () => {
     expect(problemsOf(() => loadConfig({ config: file }, {}))).toEqual([`${basename(file)}: dataDir: must NOT have fewer than 1 characters`]);
   });
 
+  it('rejects port 0', async () => {
+    expect(problemsOf(() => loadConfig({ port: 0 }, {}))).toContain('port: must be >= 1');
+    expect(problemsOf(() => loadConfig({}, { PORTCULLIS_PORT: '0' }))).not.toEqual([]);
+
+    const file = await writeConfigFile({ port: 0 });
+    expect(problemsOf(() => loadConfig({ config: file }, {}))).toEqual([`${basename(file)}: port: must be >= 1`]);
+  });
+
   it('rejects a port that is not a number', () => {
     const problems = problemsOf(() => loadConfig({}, { PORTCULLIS_PORT: 'eighty' }));
     expect(problems).toContain("PORTCULLIS_PORT: must be a whole number, got 'eighty'");

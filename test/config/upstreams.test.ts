@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { DEMO_OPENAPI_DOCUMENT, loadConfig } from '../../src/config/load.js';
 import { runCli } from '../support/cli.js';
 import { problemsOf, writeConfigFile } from '../support/config-file.js';
+import { freePort } from '../support/server.js';
 
 async function problemsForUpstreams(upstreams: unknown[]): Promise<string[]> {
   const file = await writeConfigFile({ gateway: { upstreams } });
@@ -126,7 +127,7 @@ describe('start with an unenforceable policy', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-policy-'));
 
     try {
-      const result = await runCli(['start', '--config', config, '--port', '0', '--data-dir', dataDir]);
+      const result = await runCli(['start', '--config', config, '--port', String(await freePort()), '--data-dir', dataDir]);
       expect(result.code).toBe(1);
       expect(result.stderr).toContain("error: Invalid gateway policy: upstream 'status': GET /status declares no security requirement");
       expect(result.stderr).toContain("public: true under operations['GET /status']");

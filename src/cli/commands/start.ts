@@ -20,8 +20,8 @@ function parsePort(value: string | undefined): number | undefined {
   if (value === undefined) {
     return undefined;
   }
-  if (!/^\d+$/.test(value) || Number(value) > 65535) {
-    throw new CliError(`--port must be a whole number from 0 to 65535, got '${value}'`);
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+    throw new CliError(`--port: must be a whole number from 1 to 65535, got '${value}'`);
   }
   return Number(value);
 }
@@ -57,7 +57,7 @@ export function registerStartCommand(program: Command): void {
     .command('start')
     .description('start the authorization server, the gateway and the demo API')
     .option('--config <file>', 'YAML configuration file (default: $PORTCULLIS_CONFIG, or none)')
-    .option('--port <port>', 'TCP port (default: $PORTCULLIS_PORT or 8080)')
+    .option('--port <port>', 'TCP port, 1 to 65535 (default: $PORTCULLIS_PORT or 8080)')
     .option('--host <address>', 'address to listen on (default: $PORTCULLIS_HOST or 127.0.0.1)')
     .option('--data-dir <path>', 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)')
     .option('--database-url <url>', 'sqlite:<path> or postgres://… (default: $PORTCULLIS_DATABASE_URL or the data directory\'s SQLite file)')
