@@ -1,3 +1,5 @@
+import { existsSync, statSync } from 'node:fs';
+
 import type { Kysely } from 'kysely';
 
 import { AccountService } from '../accounts/account-service.js';
@@ -13,6 +15,7 @@ import type { AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
 import { openDatabase } from '../store/database.js';
 import { createRepositories } from '../store/repositories.js';
+import { CliError } from './output.js';
 import type { Database } from '../store/schema.js';
 import { loadServerSecret } from '../store/server-secret.js';
 import type { SigningKeyRepository } from '../store/signing-key-repository.js';
@@ -32,6 +35,29 @@ export interface AdminContext {
   close(): Promise<void>;
 }
 
+export interface AdminContextOptions {
+  /**
+   * Create the data directory, database and server secret when they are
+   * missing, as a first start does. Default false: a command that only reads
+   * or changes existing records fails instead, so a mistyped path does not
+   * look like an empty store.
+   */
+  createStore?: boolean;
+}
+
+/** Throws a CliError naming the option that chose `path` when it is not a directory. */
+function checkDataDirExists(path: string, flag: string | undefined): void {
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    return;
+  }
+
+  const source = flag !== undefined ? '--data-dir' : process.env['PORTCULLIS_DATA_DIR'] !== undefined ? 'PORTCULLIS_DATA_DIR' : 'the default ./data';
+  const problem = existsSync(path) ? 'is not a directory' : 'does not exist';
+  throw new CliError(
+    `data directory ${path} ${problem}; check ${source}, or create the store with 'portcullis start' or 'portcullis users add'`,
+  );
+}
+
 /**
  * Opens the data directory that a running server uses. SQLite in WAL mode
  * lets this process write while the server runs. The server reads accounts
@@ -39,8 +65,11 @@ export interface AdminContext {
  * `gateway.revocationCheckTtlMs` and polls signing keys, so changes apply
  * within that time or the polling interval.
  */
-export async function openAdminContext(dataDir: string | undefined): Promise<AdminContext> {
+export async function openAdminContext(dataDir: string | undefined, options: AdminContextOptions = {}): Promise<AdminContext> {
   const config = loadConfig({ dataDir });
+  if (options.createStore !== true) {
+    checkDataDirExists(config.dataDir, dataDir);
+  }
   const db = await openDatabase(config.database);
   const secret = loadServerSecret(config.dataDir);
   const repositories = createRepositories(db, secret);
@@ -66,8 +95,12 @@ export async function openAdminContext(dataDir: string | undefined): Promise<Adm
 }
 
 /** Opens the admin context, runs `action` and always closes the database. */
-export async function withAdminContext<T>(dataDir: string | undefined, action: (context: AdminContext) => Promise<T>): Promise<T> {
-  const context = await openAdminContext(dataDir);
+export async function withAdminContext<T>(
+  dataDir: string | undefined,
+  action: (context: AdminContext) => Promise<T>,
+  options: AdminContextOptions = {},
+): Promise<T> {
+  const context = await openAdminContext(dataDir, options);
   try {
     return await action(context);
   } finally {

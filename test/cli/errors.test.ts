@@ -38,4 +38,31 @@ describe('CLI input errors', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   }, TIMEOUT);
+
+  it('rejects read commands on a missing data directory', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'portcullis-missing-'));
+    const missing = join(parent, 'dat');
+    try {
+      for (const command of [['users', 'list'], ['keys', 'list'], ['clients', 'list'], ['apikeys', 'list'], ['audit']]) {
+        const result = await runCli([...command, '--data-dir', missing]);
+        expect(result.code, command.join(' ')).toBe(1);
+        expect(result.stderr, command.join(' ')).toContain(`data directory ${missing} does not exist; check --data-dir`);
+      }
+      expect(await readdir(parent)).toEqual([]);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+    // Five CLI processes in a row.
+  }, 5 * TIMEOUT);
+
+  it('creates the store on keys rotate', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'portcullis-new-'));
+    try {
+      const result = await runCli(['keys', 'rotate', '--data-dir', join(parent, 'data')]);
+      expect(result.code).toBe(0);
+      expect(existsSync(join(parent, 'data', 'server-secret'))).toBe(true);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  }, TIMEOUT);
 });

@@ -186,7 +186,7 @@ export function registerClientCommands(program: Command): void {
           }
           throw error;
         }
-      });
+      }, { createStore: true });
 
       const result = {
         client_id: metadata.client_id,

@@ -19,7 +19,7 @@ export function registerKeyCommands(program: Command): void {
       await withAdminContext(options.dataDir, async ({ signingKeys }) => {
         const kid = await rotateSigningKey(signingKeys);
         createOutput(options.json === true).result({ kid, active: true }, `new active signing key ${kid}`);
-      });
+      }, { createStore: true });
     });
 
   keys

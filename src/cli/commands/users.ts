@@ -49,7 +49,7 @@ export function registerUserCommands(program: Command): void {
           }
           throw error;
         }
-      });
+      }, { createStore: true });
     });
 
   users
