@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
+import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import ipaddr from 'ipaddr.js';
 import { YAMLParseError, parse as parseYaml } from 'yaml';
@@ -90,6 +90,22 @@ function parseBoolean(name: string, value: string | undefined, problems: string[
   problems.push(`${name}: must be true or false, got '${value}'`);
   return undefined;
 }
+
+const ENVIRONMENT_VARIABLES: Record<keyof ConfigOverrides, string> = {
+  config: 'PORTCULLIS_CONFIG',
+  host: 'PORTCULLIS_HOST',
+  port: 'PORTCULLIS_PORT',
+  issuer: 'PORTCULLIS_ISSUER',
+  dataDir: 'PORTCULLIS_DATA_DIR',
+  databaseUrl: 'PORTCULLIS_DATABASE_URL',
+  redisUrl: 'PORTCULLIS_REDIS_URL',
+  redisCluster: 'PORTCULLIS_REDIS_CLUSTER',
+  redisKeyPrefix: 'PORTCULLIS_REDIS_KEY_PREFIX',
+  logLevel: 'PORTCULLIS_LOG_LEVEL',
+  corsOrigins: 'PORTCULLIS_CORS_ORIGINS',
+  upstreamUrl: 'PORTCULLIS_UPSTREAM_URL',
+  demo: 'PORTCULLIS_DEMO',
+};
 
 function readEnvironment(env: Environment, problems: string[]): ConfigOverrides {
   const fromEnv: ConfigOverrides = {};
@@ -375,6 +391,59 @@ function isValidCidr(value: string): boolean {
   }
 }
 
+/** The option of ConfigOverrides that sets each configuration path. */
+const OVERRIDE_PATHS: Record<string, keyof ConfigOverrides> = {
+  host: 'host',
+  port: 'port',
+  issuer: 'issuer',
+  dataDir: 'dataDir',
+  database: 'databaseUrl',
+  redis: 'redisUrl',
+  redisCluster: 'redisCluster',
+  redisKeyPrefix: 'redisKeyPrefix',
+  logLevel: 'logLevel',
+  corsOrigins: 'corsOrigins',
+  demo: 'demo',
+  'gateway/upstreamUrl': 'upstreamUrl',
+};
+
+interface ValueSources {
+  flags: ConfigOverrides;
+  fromEnv: ConfigOverrides;
+  fileName: string | undefined;
+}
+
+/**
+ * Prefixes `message` with where the value at `path` came from: the flag,
+ * the environment variable or the configuration file, in that precedence.
+ */
+function describeProblem(path: string, message: string, sources: ValueSources): string {
+  const overridePath = Object.keys(OVERRIDE_PATHS).find((candidate) => path === candidate || path.startsWith(`${candidate}/`));
+  const key = overridePath === undefined ? undefined : OVERRIDE_PATHS[overridePath];
+  let name: string | undefined;
+  if (key !== undefined && sources.flags[key] !== undefined) {
+    name = `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+  } else if (key !== undefined && sources.fromEnv[key] !== undefined) {
+    name = ENVIRONMENT_VARIABLES[key];
+  }
+
+  if (name !== undefined) {
+    return path === overridePath ? `${name}: ${message}` : `${name} (${path}): ${message}`;
+  }
+  return sources.fileName === undefined ? `${path}: ${message}` : `${sources.fileName}: ${path}: ${message}`;
+}
+
+/** Returns the detail that ajv leaves out of its message: the unknown property or the allowed values. */
+function detailOf(error: ErrorObject): string {
+  if (error.keyword === 'additionalProperties') {
+    return ` '${String(error.params['additionalProperty'])}'`;
+  }
+  if (error.keyword === 'enum') {
+    return `: ${(error.params['allowedValues'] as unknown[]).map(String).join(', ')}`;
+  }
+  return '';
+}
+
 const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true });
 addFormats(ajv);
 const validate = ajv.compile(CONFIG_SCHEMA);
@@ -412,13 +481,13 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Environment = p
 
   const file = options.config === undefined ? {} : readConfigFile(options.config, problems);
   const config = buildConfig(file, options, problems);
-  const source = options.config === undefined ? '' : `${basename(options.config)}: `;
+  const fileName = options.config === undefined ? undefined : basename(options.config);
+  const describe = (path: string, message: string) => describeProblem(path, message, { flags: definedOverrides, fromEnv, fileName });
 
   if (!validate(config)) {
     for (const error of validate.errors ?? []) {
       const path = error.instancePath === '' ? '(root)' : error.instancePath.slice(1);
-      const extra = error.keyword === 'additionalProperties' ? ` '${String(error.params['additionalProperty'])}'` : '';
-      problems.push(`${source}${path}: ${error.message ?? 'is invalid'}${extra}`);
+      problems.push(describe(path, `${error.message ?? 'is invalid'}${detailOf(error)}`));
     }
   } else {
     const fileGateway = isObject(file['gateway']) ? file['gateway'] : {};
@@ -427,7 +496,10 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Environment = p
       ...checkSemantics(config),
       ...checkUpstreams(config.gateway.upstreams),
     ];
-    problems.push(...semantic.map((problem) => `${source}${problem}`));
+    for (const problem of semantic) {
+      const separator = problem.indexOf(': ');
+      problems.push(describe(problem.slice(0, separator), problem.slice(separator + 2)));
+    }
   }
 
   if (problems.length > 0) {

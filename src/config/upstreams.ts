@@ -69,12 +69,14 @@ export function foldShorthandUpstream(
 
   if (gateway.upstreams.length > 0) {
     for (const key of SHORTHAND_KEYS) {
-      if (fileGateway[key] !== undefined) {
+      // An upstream URL from the environment replaces the file's, so the conflict is reported once, for it.
+      const overridden = key === 'upstreamUrl' && urlOverride !== undefined;
+      if (fileGateway[key] !== undefined && !overridden) {
         problems.push(`gateway/${key}: cannot be combined with gateway/upstreams; set it on an entry of gateway/upstreams instead`);
       }
     }
     if (urlOverride !== undefined) {
-      problems.push('PORTCULLIS_UPSTREAM_URL: cannot be combined with gateway/upstreams; set the url on an entry of gateway/upstreams instead');
+      problems.push('gateway/upstreamUrl: cannot be combined with gateway/upstreams; set the url on an entry of gateway/upstreams instead');
     }
   } else {
     const url = gateway.upstreamUrl ?? null;

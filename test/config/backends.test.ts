@@ -52,8 +52,8 @@ describe('backend settings', () => {
 
   it('reject unknown schemes by option name', () => {
     for (const [overrides, option] of [
-      [{ databaseUrl: 'mysql://db.example/portcullis' }, 'database'],
-      [{ redisUrl: 'memcached://cache.example' }, 'redis'],
+      [{ databaseUrl: 'mysql://db.example/portcullis' }, '--database-url'],
+      [{ redisUrl: 'memcached://cache.example' }, '--redis-url'],
     ] as const) {
       let problems: string[] = [];
       try {

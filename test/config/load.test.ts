@@ -143,11 +143,24 @@ describe('configuration loading', () => {
   });
 
   it('rejects port 0', async () => {
-    expect(problemsOf(() => loadConfig({ port: 0 }, {}))).toContain('port: must be >= 1');
+    expect(problemsOf(() => loadConfig({ port: 0 }, {}))).toEqual(['--port: must be >= 1']);
     expect(problemsOf(() => loadConfig({}, { PORTCULLIS_PORT: '0' }))).not.toEqual([]);
 
     const file = await writeConfigFile({ port: 0 });
     expect(problemsOf(() => loadConfig({ config: file }, {}))).toEqual([`${basename(file)}: port: must be >= 1`]);
+  });
+
+  it('blames flags and variables, not the file', async () => {
+    const file = await writeConfigFile('');
+    const allowed = 'fatal, error, warn, info, debug, trace, silent';
+    expect(problemsOf(() => loadConfig({ config: file, logLevel: 'bogus' }, {}))).toEqual([`--log-level: must be equal to one of the allowed values: ${allowed}`]);
+    expect(problemsOf(() => loadConfig({ config: file }, { PORTCULLIS_LOG_LEVEL: 'bogus' }))).toEqual([
+      `PORTCULLIS_LOG_LEVEL: must be equal to one of the allowed values: ${allowed}`,
+    ]);
+
+    const upstreams = await writeConfigFile({ gateway: { upstreams: [{ name: 'a', url: 'http://127.0.0.1:9', mountPath: '/a' }] } });
+    const problems = problemsOf(() => loadConfig({ config: upstreams }, { PORTCULLIS_UPSTREAM_URL: 'http://127.0.0.1:9' }));
+    expect(problems).toContain('PORTCULLIS_UPSTREAM_URL: cannot be combined with gateway/upstreams; set the url on an entry of gateway/upstreams instead');
   });
 
   it('rejects a port that is not a number', () => {

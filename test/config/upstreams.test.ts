@@ -112,7 +112,7 @@ describe('upstream configuration', () => {
   it('validates bindings and dates with the schema', async () => {
     const problems = await problemsForUpstreams([{ ...ORDERS, sunset: 'next year', operations: { getOrder: { bindings: [{ in: 'header', name: 'id', claim: 'sub', match: 'equals' }] } } }]);
     expect(problems).toContain('gateway/upstreams/0/sunset: must match format "date-time"');
-    expect(problems).toContain('gateway/upstreams/0/operations/getOrder/bindings/0/in: must be equal to one of the allowed values');
+    expect(problems).toContain('gateway/upstreams/0/operations/getOrder/bindings/0/in: must be equal to one of the allowed values: path, query');
   });
 });
 
