@@ -336,6 +336,17 @@ function checkSemantics(config: PortcullisConfig): string[] {
     problems.push('issuer: must have no path, because the authorization server is served at the root of its origin');
   }
 
+  // An upstream without a URL is the demo Orders API, which runs only with the demo on.
+  if (!config.demo) {
+    config.gateway.upstreams.forEach((upstream, index) => {
+      if (upstream.url === null) {
+        problems.push(
+          `gateway/upstreams/${index}: has no url, so it is the demo Orders API, which demo: false turns off; set gateway.upstreamUrl (or PORTCULLIS_UPSTREAM_URL) to your service, or turn the demo on`,
+        );
+      }
+    });
+  }
+
   const limits = config.rateLimit;
   const rules = [
     ['rateLimit/global', limits.global] as const,

@@ -175,4 +175,17 @@ describe('issuer rules', () => {
     expect(problemsOf(() => loadConfig({ issuer: 'https://auth.example.com/?x=1' }, {})).join('\n')).toContain('issuer: must not contain a query');
     expect(loadConfig({ issuer: 'https://auth.example.com/' }, {}).issuer).toBe('https://auth.example.com');
   });
+
+  it('rejects the demo off without an upstream', () => {
+    const problems = problemsOf(() => loadConfig({}, { PORTCULLIS_DEMO: 'false' }));
+
+    expect(problems.join('\n')).toContain('gateway/upstreams/0: has no url, so it is the demo Orders API, which demo: false turns off');
+  });
+
+  it('accepts the demo off with an upstream', () => {
+    const config = loadConfig({}, { PORTCULLIS_DEMO: 'false', PORTCULLIS_UPSTREAM_URL: 'http://127.0.0.1:3000' });
+
+    expect(config.demo).toBe(false);
+    expect(config.gateway.upstreams[0]?.url).toBe('http://127.0.0.1:3000');
+  });
 });
