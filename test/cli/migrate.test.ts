@@ -33,6 +33,14 @@ describe('portcullis migrate', () => {
     expect(result.stderr).not.toContain('pa55word');
   });
 
+  it('masks a password in the database URL query', async () => {
+    const port = await freePort();
+    const result = await runCli(['migrate', '--database-url', `postgresql://127.0.0.1:${port}/test?password=QuerySecret`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`error: PostgreSQL at postgresql://127.0.0.1:${port}/test?password=*** is unreachable: `);
+    expect(result.stderr).not.toContain('QuerySecret');
+  });
+
   it('rejects an unknown database scheme', async () => {
     const result = await runCli(['migrate', '--database-url', 'mysql://127.0.0.1/portcullis']);
     expect(result.code).toBe(1);
@@ -44,5 +52,16 @@ describe('portcullis migrate', () => {
     const result = await runCli(['start', '--port', String(await freePort()), '--database-url', database.url, '--redis-url', `redis://127.0.0.1:${port}`]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`error: Redis at redis://127.0.0.1:${port} is unreachable: `);
+  });
+
+  it('masks a password in the Redis URL query', async () => {
+    const port = await freePort();
+    const result = await runCli(['start', '--port', '0', '--database-url', database.url], '', {
+      PORTCULLIS_REDIS_URL: `redis://127.0.0.1:${port}/0?password=RedisQuery`,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`error: Redis at redis://127.0.0.1:${port}/0?password=*** is unreachable: `);
+    expect(result.stderr).not.toContain('RedisQuery');
+    expect(result.stdout).not.toContain('RedisQuery');
   });
 });

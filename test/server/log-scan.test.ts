@@ -68,4 +68,13 @@ describe('upstream URL in the start-up log', () => {
     expect(line).toContain('http://gateway:***@127.0.0.1:9/');
     expect(server.logs.join('\n')).not.toContain('Upstream-Secret-42');
   });
+
+  it('hides query values', async () => {
+    const server = await startTestServer({ upstreamUrl: 'http://127.0.0.1:9/v1?api_key=Upstream-Query-Key' });
+    await server.close();
+
+    const line = server.logs.find((entry) => entry.includes('gateway listening'));
+    expect(line).toContain('http://127.0.0.1:9/v1?api_key=***');
+    expect(server.logs.join('\n')).not.toContain('Upstream-Query-Key');
+  });
 });

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Migrator, sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { BackendUnavailableError } from '../../src/backends/backend-error.js';
+import { BackendUnavailableError, redactUrl } from '../../src/backends/backend-error.js';
 import { generateSigningKey } from '../../src/keys/signing-keys.js';
 import { epochSeconds, migrateToLatest, openDatabase } from '../../src/store/database.js';
 import { CodeMigrationProvider } from '../../src/store/migrations.js';
@@ -298,5 +298,26 @@ describe('unreachable PostgreSQL', () => {
     await expect(opening).rejects.toThrow(`PostgreSQL at postgres://portcullis:***@127.0.0.1:${port}/portcullis is unreachable: `);
     await expect(opening).rejects.toThrow(/ECONNREFUSED/);
     await expect(opening).rejects.not.toThrow(/hunter2/);
+  });
+});
+
+describe('redactUrl', () => {
+  it.each([
+    ['postgres://admin:pa55word@127.0.0.1/portcullis', 'postgres://admin:***@127.0.0.1/portcullis'],
+    ['postgresql://127.0.0.1:1/test?password=QuerySecret', 'postgresql://127.0.0.1:1/test?password=***'],
+    ['redis://127.0.0.1:1/0?password=RedisQuery&db=2', 'redis://127.0.0.1:1/0?password=***&db=***'],
+    ['http://127.0.0.1:9/v1?api_key=Key-Value-1', 'http://127.0.0.1:9/v1?api_key=***'],
+    ['http://127.0.0.1:9/v1?Bare-Token-2', 'http://127.0.0.1:9/v1?***'],
+    ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379'],
+    ['sqlite:/var/lib/portcullis/portcullis.sqlite', 'sqlite:/var/lib/portcullis/portcullis.sqlite'],
+  ])('masks %s', (url, expected) => {
+    expect(redactUrl(url)).toBe(expected);
+  });
+
+  it('masks a URL that does not parse', () => {
+    const redacted = redactUrl('postgres://user:Pass-Word-3@[bad/db?password=Query-4#part');
+    expect(redacted).not.toContain('Pass-Word-3');
+    expect(redacted).not.toContain('Query-4');
+    expect(redacted).toContain('password=***');
   });
 });
