@@ -1,3 +1,6 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
 import { decodeProtectedHeader } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +139,18 @@ describe('admin CLI against a running server', () => {
     const again = await runCli(['clients', 'remove', created.client_id, ...dataDir()]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('no client');
+  });
+
+  it('rejects a JWKS file that is not JSON', async () => {
+    const secretFile = join(server.dataDir, 'server-secret');
+    const secret = (await readFile(secretFile, 'utf8')).trim();
+    const args = ['--name', 'Misfiled', '--confidential', '--grant', 'client_credentials', '--scope', 'orders:read'];
+    const result = await runCli(['clients', 'add', ...args, '--auth', 'private_key_jwt', '--jwks-file', secretFile, ...dataDir()]);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`--jwks-file ${secretFile}: is not valid JSON`);
+    expect(result.stderr).not.toContain(secret.slice(0, 4));
+    expect(result.stdout).not.toContain(secret.slice(0, 4));
   });
 
   it('rejects a client name with control characters', async () => {

@@ -57,6 +57,13 @@ describe('configuration loading', () => {
     expect(problems.join('\n')).toMatch(/is not valid YAML at line \d+/);
   });
 
+  it('rejects invalid YAML unquoted', async () => {
+    const file = await writeConfigFile('port: 8080\nredis: [redis://:Config-Secret-6@127.0.0.1\n  a: b: c\n');
+    const problems = problemsOf(() => loadConfig({ config: file }, {}));
+    expect(problems.join('\n')).toMatch(/is not valid YAML at line \d+/);
+    expect(problems.join('\n')).not.toContain('Config-Secret-6');
+  });
+
   it('rejects prototype keys', async () => {
     const file = await writeConfigFile('__proto__:\n  polluted: true\nport: 8080\n');
     const problems = problemsOf(() => loadConfig({ config: file }, {}));

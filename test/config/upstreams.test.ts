@@ -136,4 +136,19 @@ describe('start with an unenforceable policy', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('rejects an unparsable document unquoted', async () => {
+    const document = await writeConfigFile('openapi: 3.1.0\nprivate: [Unclosed-Secret-5\n  a: b: c\n');
+    const config = await writeConfigFile({ gateway: { upstreams: [{ name: 'status', url: 'http://127.0.0.1:9', mountPath: '/status', openapi: document }] } });
+    const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-policy-'));
+
+    try {
+      const result = await runCli(['start', '--config', config, '--port', '0', '--data-dir', dataDir]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`${document}: is not valid YAML or JSON at line \\d+, column \\d+`));
+      expect(result.stderr).not.toContain('Unclosed-Secret-5');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 });

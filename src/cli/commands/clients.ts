@@ -30,15 +30,30 @@ const GRANTS = ['authorization_code', 'refresh_token', 'client_credentials'];
 const KNOWN_SCOPES = new Set<string>([...API_SCOPES, ...OIDC_SCOPES]);
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
 
-function readJwks(path: string): { keys: Array<Record<string, unknown>> } {
-  let parsed: unknown;
+/**
+ * Reads and parses the JWK Set file. Errors name the file but never quote
+ * it, because V8's JSON.parse message quotes the start of the text, and a
+ * wrong path may point at a private key or the server secret.
+ */
+function readJwksFile(path: string): unknown {
+  let text: string;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new CliError(`--jwks-file ${path}: cannot be read as JSON (${(error as Error).message})`);
+    throw new CliError(`--jwks-file ${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
 
-  const keys = (parsed as { keys?: unknown }).keys;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CliError(`--jwks-file ${path}: is not valid JSON. Pass a JWK Set file ({"keys": [...]})`);
+  }
+}
+
+function readJwks(path: string): { keys: Array<Record<string, unknown>> } {
+  const parsed = readJwksFile(path);
+
+  const keys = parsed !== null && typeof parsed === 'object' ? (parsed as { keys?: unknown }).keys : undefined;
   if (!Array.isArray(keys) || keys.length === 0 || !keys.every((key) => key !== null && typeof key === 'object')) {
     throw new CliError(`--jwks-file ${path}: must be a JWK Set with at least one key ({"keys": [...]})`);
   }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import $RefParser from '@apidevtools/json-schema-ref-parser';
-import { parse as parseYaml } from 'yaml';
+import { YAMLParseError, parse as parseYaml } from 'yaml';
 
 import { OpenApiError } from './operations.js';
 
@@ -11,11 +11,18 @@ import { OpenApiError } from './operations.js';
  * because their validators could not be compiled ahead of time.
  */
 export async function loadOpenApiDocument(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new OpenApiError(`${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+
   let document: unknown;
   try {
-    document = parseYaml(await readFile(path, 'utf8'), { maxAliasCount: 100 });
+    document = parseYaml(text, { maxAliasCount: 100 });
   } catch (error) {
-    throw new OpenApiError(`${path}: cannot be read as YAML or JSON (${(error as Error).message})`);
+    throw new OpenApiError(`${path}: is not valid YAML or JSON${describeYamlPosition(error)}`);
   }
 
   if (document === null || typeof document !== 'object' || Array.isArray(document)) {
@@ -30,4 +37,17 @@ export async function loadOpenApiDocument(path: string): Promise<Record<string, 
   } catch (error) {
     throw new OpenApiError(`${path}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Returns where a YAML parse error occurred, as " at line L, column C". The
+ * parser's own message quotes the offending line, which stays out of the
+ * message because a mistyped path may point at a key file.
+ */
+function describeYamlPosition(error: unknown): string {
+  if (!(error instanceof YAMLParseError) || error.linePos === undefined) {
+    return '';
+  }
+  const [start] = error.linePos;
+  return ` at line ${start.line}, column ${start.col}`;
 }
