@@ -17,7 +17,7 @@ import { openDatabase } from '../store/database.js';
 import { createRepositories } from '../store/repositories.js';
 import { CliError } from './output.js';
 import type { Database } from '../store/schema.js';
-import { loadServerSecret } from '../store/server-secret.js';
+import { loadServerSecret, reportingSecretMismatch, serverSecretPath } from '../store/server-secret.js';
 import type { SigningKeyRepository } from '../store/signing-key-repository.js';
 
 /** The store of one data directory, opened for an admin command. */
@@ -102,7 +102,7 @@ export async function withAdminContext<T>(
 ): Promise<T> {
   const context = await openAdminContext(dataDir, options);
   try {
-    return await action(context);
+    return await reportingSecretMismatch(serverSecretPath(context.config.dataDir), context.config.database, () => action(context));
   } finally {
     await context.close();
   }

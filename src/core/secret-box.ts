@@ -1,5 +1,5 @@
 import { hkdfSync } from 'node:crypto';
-import { CompactEncrypt, compactDecrypt } from 'jose';
+import { CompactEncrypt, compactDecrypt, errors } from 'jose';
 
 /**
  * Seals values at rest with a key derived from the server secret.
@@ -10,8 +10,10 @@ import { CompactEncrypt, compactDecrypt } from 'jose';
  */
 export class SecretBox {
   readonly #key: Uint8Array;
+  readonly #purpose: string;
 
   constructor(serverSecret: Uint8Array, purpose: string) {
+    this.#purpose = purpose;
     this.#key = new Uint8Array(hkdfSync('sha256', serverSecret, new Uint8Array(0), `portcullis ${purpose}`, 32));
   }
 
@@ -21,12 +23,31 @@ export class SecretBox {
       .encrypt(this.#key);
   }
 
+  /** Decrypts a value from `seal`. Throws UnsealError when the value was sealed under another server secret. */
   async unseal(sealed: string): Promise<string> {
-    const { plaintext } = await compactDecrypt(sealed, this.#key, {
-      keyManagementAlgorithms: ['dir'],
-      contentEncryptionAlgorithms: ['A256GCM'],
-    });
-    return new TextDecoder().decode(plaintext);
+    try {
+      const { plaintext } = await compactDecrypt(sealed, this.#key, {
+        keyManagementAlgorithms: ['dir'],
+        contentEncryptionAlgorithms: ['A256GCM'],
+      });
+      return new TextDecoder().decode(plaintext);
+    } catch (error) {
+      if (error instanceof errors.JWEDecryptionFailed) {
+        throw new UnsealError(this.#purpose, error);
+      }
+      throw error;
+    }
+  }
+}
+
+/**
+ * Failure to unseal a value whose A256GCM authentication tag does not match
+ * the key, because another server secret sealed it or it was altered.
+ */
+export class UnsealError extends Error {
+  constructor(purpose: string, cause: unknown) {
+    super(`unsealing the stored ${purpose} failed, because another server secret sealed them or they were altered`, { cause });
+    this.name = 'UnsealError';
   }
 }
 

@@ -32,7 +32,7 @@ import { sql } from 'kysely';
 import { deleteExpiredPayloads, isGrantActive } from '../store/oidc-adapter.js';
 import type { Database } from '../store/schema.js';
 import { createRepositories } from '../store/repositories.js';
-import { loadServerSecret } from '../store/server-secret.js';
+import { loadServerSecret, reportingSecretMismatch, serverSecretPath } from '../store/server-secret.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { apiKeyLookupCacheOptions, createCredentialChecks } from './credential-checks.js';
 import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
@@ -106,14 +106,20 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     apiKeyLookupCacheOptions(config),
   );
 
-  const created = await withSetupLock(db, () =>
-    bootstrap({
-      accounts,
-      accountService,
-      clients,
-      signingKeys: signingKeyRepository,
-      demoRedirectUri: `${config.issuer}${DEMO_CALLBACK_PATH}`,
-    }),
+  // Bootstrap and the first key load are where stored values are first
+  // unsealed, so a server secret that does not belong to this database
+  // stops the start there.
+  const secretPath = serverSecretPath(config.dataDir);
+  const created = await reportingSecretMismatch(secretPath, config.database, () =>
+    withSetupLock(db, () =>
+      bootstrap({
+        accounts,
+        accountService,
+        clients,
+        signingKeys: signingKeyRepository,
+        demoRedirectUri: `${config.issuer}${DEMO_CALLBACK_PATH}`,
+      }),
+    ),
   );
   options.onBootstrap?.(created);
 
@@ -122,8 +128,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     pollIntervalMs: KEY_POLL_INTERVAL_MS,
     onError: (error) => logger.error({ err: error }, 'signing key refresh failed'),
   });
-  await keyRing.refresh();
-
+  await reportingSecretMismatch(secretPath, config.database, () => keyRing.refresh());
 
   const providerDependencies = {
     config,

@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { redactUrl } from '../backends/backend-error.js';
+import { UnsealError } from '../core/secret-box.js';
+
 export const SERVER_SECRET_FILE = 'server-secret';
 
 /** Size of the server secret, in bytes (256 bits). */
@@ -14,7 +17,7 @@ const SECRET_BYTES = 32;
  * database dump alone cannot unseal client secrets or signing keys.
  */
 export function loadServerSecret(dataDir: string): Buffer {
-  const path = join(dataDir, SERVER_SECRET_FILE);
+  const path = serverSecretPath(dataDir);
   // With PostgreSQL nothing else creates the data directory.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
@@ -32,4 +35,42 @@ export function loadServerSecret(dataDir: string): Buffer {
   }
 
   return secret;
+}
+
+/** Returns the path of the server secret file in `dataDir`. */
+export function serverSecretPath(dataDir: string): string {
+  return join(dataDir, SERVER_SECRET_FILE);
+}
+
+/**
+ * A server secret file that cannot unseal what the database stores, for
+ * example one copied from another installation or created anew after the
+ * original was lost. The message names both places, never the secret.
+ */
+export class ServerSecretMismatchError extends Error {
+  constructor(secretPath: string, database: string, cause: unknown) {
+    super(
+      `the server secret in ${secretPath} does not match the database ${redactUrl(database)}, ` +
+        'which holds signing keys or client secrets sealed with another secret. ' +
+        `Restore the ${SERVER_SECRET_FILE} file that belongs to this database from a backup, ` +
+        'because no other secret can unseal them',
+      { cause },
+    );
+    this.name = 'ServerSecretMismatchError';
+  }
+}
+
+/**
+ * Runs `action`, turning a failure to unseal a stored value into a
+ * ServerSecretMismatchError that names the secret file and the database.
+ */
+export async function reportingSecretMismatch<T>(secretPath: string, database: string, action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    if (error instanceof UnsealError) {
+      throw new ServerSecretMismatchError(secretPath, database, error);
+    }
+    throw error;
+  }
 }
