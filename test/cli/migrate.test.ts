@@ -56,7 +56,7 @@ describe('portcullis migrate', () => {
 
   it('masks a password in the Redis URL query', async () => {
     const port = await freePort();
-    const result = await runCli(['start', '--port', '0', '--database-url', database.url], '', {
+    const result = await runCli(['start', '--port', String(await freePort()), '--database-url', database.url], '', {
       PORTCULLIS_REDIS_URL: `redis://127.0.0.1:${port}/0?password=RedisQuery`,
     });
     expect(result.code).toBe(1);

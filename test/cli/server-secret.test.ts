@@ -7,10 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { startPortcullis } from '../../src/server/portcullis.js';
 import { runCli } from '../support/cli.js';
+import { freePort } from '../support/server.js';
 
 /** Starts and stops a server once in `dataDir`, which seals a signing key with its server secret. */
 async function initializeDataDir(dataDir: string): Promise<void> {
-  const config = loadConfig({ port: 0, dataDir }, {});
+  const config = loadConfig({ port: await freePort(), dataDir }, {});
   const running = await startPortcullis(config, { logDestination: { write: () => undefined } });
   await running.close();
 }
@@ -25,7 +26,7 @@ describe('start with another server secret', () => {
       const foreign = randomBytes(32).toString('base64url');
       await writeFile(secretFile, foreign);
 
-      const result = await runCli(['start', '--port', '0', '--data-dir', dataDir]);
+      const result = await runCli(['start', '--port', String(await freePort()), '--data-dir', dataDir]);
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(`error: the server secret in ${secretFile} does not match the database sqlite:${join(dataDir, 'portcullis.sqlite')}`);
       expect(result.stderr).toContain('from a backup');

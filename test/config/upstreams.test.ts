@@ -143,7 +143,7 @@ describe('start with an unenforceable policy', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-policy-'));
 
     try {
-      const result = await runCli(['start', '--config', config, '--port', '0', '--data-dir', dataDir]);
+      const result = await runCli(['start', '--config', config, '--port', String(await freePort()), '--data-dir', dataDir]);
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(new RegExp(`${document}: is not valid YAML or JSON at line \\d+, column \\d+`));
       expect(result.stderr).not.toContain('Unclosed-Secret-5');
