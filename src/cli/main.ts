@@ -11,6 +11,7 @@ import { registerUserCommands } from './commands/users.js';
 import { CliError } from './output.js';
 import { BackendUnavailableError } from '../backends/backend-error.js';
 import { ConfigError } from '../config/load.js';
+import { ListenError } from '../server/listen-check.js';
 import { ServerSecretMismatchError } from '../store/server-secret.js';
 
 const program = new Command();
@@ -36,7 +37,11 @@ try {
   }
 
   const explained =
-    error instanceof CliError || error instanceof BackendUnavailableError || error instanceof ConfigError || error instanceof ServerSecretMismatchError;
+    error instanceof CliError ||
+    error instanceof BackendUnavailableError ||
+    error instanceof ConfigError ||
+    error instanceof ServerSecretMismatchError ||
+    error instanceof ListenError;
   const message = explained ? error.message : `unexpected failure: ${(error as Error).message}`;
   process.stderr.write(`error: ${message}\n`);
   process.exit(1);

@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { AuditRepository } from '../store/audit-repository.js';
 import type { Database } from '../store/schema.js';
+import { metricsListener, reportingListenError } from './listen-check.js';
 
 /** The audit trail and, when turned on, the metrics with their listener. */
 export interface Observability {
@@ -41,7 +42,9 @@ export async function startObservability(config: Readonly<PortcullisConfig>, db:
   let metricsServer: MetricsServer | undefined;
   if (metrics !== undefined) {
     audit.subscribe((record) => metrics.observeAuditRecord(record));
-    metricsServer = await startMetricsServer(metrics, config.metrics.host, config.metrics.port, logger);
+    metricsServer = await reportingListenError(metricsListener(config), () =>
+      startMetricsServer(metrics, config.metrics.host, config.metrics.port, logger),
+    );
     logger.info({ url: metricsServer.url }, 'metrics listening');
     if (!isLoopbackHost(config.metrics.host)) {
       logger.warn({ host: config.metrics.host }, 'metrics listener accepts connections from other machines; restrict it with a firewall');

@@ -38,6 +38,7 @@ import { apiKeyLookupCacheOptions, createCredentialChecks } from './credential-c
 import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
 import { requestLimitsHook } from './request-limits.js';
 import { startObservability, type Observability } from './observability.js';
+import { checkCanListen, mainListener, metricsListener, reportingListenError } from './listen-check.js';
 
 export interface StartOptions {
   /** Destination of the JSON log lines; standard output by default. */
@@ -81,6 +82,13 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     config.gateway.validateRequests ? policies : policies.map((policy) => ({ ...policy, validate: undefined })),
   );
   checkLimitTargets(routes.flat(), config.rateLimit);
+
+  // A port in use stops the start before the first start creates the admin
+  // account, so that no password is printed for an instance that never ran.
+  await checkCanListen(mainListener(config));
+  if (config.metrics.enabled) {
+    await checkCanListen(metricsListener(config));
+  }
 
   const logger = createLogger(config.logLevel, options.logDestination);
   const db = await openDatabase(config.database, {
@@ -283,7 +291,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     api: upstreams[0] === undefined ? null : `${config.issuer}${upstreams[0].mountPath}`,
   }));
 
-  await app.listen({ host: config.host, port: config.port });
+  await reportingListenError(mainListener(config), () => app.listen({ host: config.host, port: config.port }));
   const address = app.server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 
