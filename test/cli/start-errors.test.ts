@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,5 +72,14 @@ describe('start failures', () => {
     } finally {
       await release(holder);
     }
+  }, TIMEOUT);
+
+  it('names a data directory that is a file', async () => {
+    const file = join(dataDir, 'data');
+    await writeFile(file, 'not a directory');
+    const result = await runCli(['start', '--port', String(await freePort()), '--data-dir', file]);
+    expectExplainedFailure(result);
+    expect(result.stderr).toContain(`data directory ${file} exists but is not a directory; check --data-dir`);
+    expect(await readdir(dataDir)).toEqual(['data']);
   }, TIMEOUT);
 });

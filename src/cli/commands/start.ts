@@ -1,6 +1,10 @@
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+
 import type { Command } from 'commander';
 
 import { ConfigError, loadConfig } from '../../config/load.js';
+import type { PortcullisConfig } from '../../config/schema.js';
 import type { BootstrapResult } from '../../server/bootstrap.js';
 import { CliError } from '../output.js';
 
@@ -24,6 +28,31 @@ function parsePort(value: string | undefined): number | undefined {
     throw new CliError(`--port: must be a whole number from 1 to 65535, got '${value}'`);
   }
   return Number(value);
+}
+
+/** Returns the flag, variable or config key that chose the data directory. */
+function dataDirSource(config: Readonly<PortcullisConfig>, options: StartOptions): string {
+  if (options.dataDir !== undefined) {
+    return '--data-dir';
+  }
+  if (process.env['PORTCULLIS_DATA_DIR'] !== undefined) {
+    return 'PORTCULLIS_DATA_DIR';
+  }
+  return config.dataDir === resolve('data') ? 'the default ./data' : 'the dataDir config key';
+}
+
+/**
+ * Throws a CliError when the data directory exists but is not a directory.
+ * A missing one is fine, because the first start creates it.
+ */
+function checkDataDir(config: Readonly<PortcullisConfig>, options: StartOptions): void {
+  const stats = statSync(config.dataDir, { throwIfNoEntry: false });
+  if (stats === undefined || stats.isDirectory()) {
+    return;
+  }
+  throw new CliError(
+    `data directory ${config.dataDir} exists but is not a directory; check ${dataDirSource(config, options)}, or move the file away`,
+  );
 }
 
 /**
@@ -85,6 +114,7 @@ export function registerStartCommand(program: Command): void {
         }
         throw error;
       }
+      checkDataDir(config, options);
 
       // Loaded here so that admin commands do not load the protocol engine.
       const { startPortcullis } = await import('../../server/portcullis.js');
