@@ -12,6 +12,7 @@ import { CliError } from './output.js';
 import { BackendUnavailableError } from '../backends/backend-error.js';
 import { ConfigError } from '../config/load.js';
 import { ListenError } from '../server/listen-check.js';
+import { DatabaseFileError } from '../store/database.js';
 import { ServerSecretMismatchError } from '../store/server-secret.js';
 
 const program = new Command();
@@ -41,7 +42,8 @@ try {
     error instanceof BackendUnavailableError ||
     error instanceof ConfigError ||
     error instanceof ServerSecretMismatchError ||
-    error instanceof ListenError;
+    error instanceof ListenError ||
+    error instanceof DatabaseFileError;
   const message = explained ? error.message : `unexpected failure: ${(error as Error).message}`;
   process.stderr.write(`error: ${message}\n`);
   process.exit(1);

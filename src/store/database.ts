@@ -46,6 +46,18 @@ export async function openDatabase(databaseUrl: string, options: OpenDatabaseOpt
   return db;
 }
 
+/** An SQLite database file that SQLite cannot read, such as a file of another format. */
+export class DatabaseFileError extends Error {
+  constructor(path: string, cause: unknown) {
+    super(
+      `the database file ${path} is not an SQLite database; restore it from a backup, ` +
+        'move it away to start with an empty store, or check --data-dir and --database-url',
+      { cause },
+    );
+    this.name = 'DatabaseFileError';
+  }
+}
+
 /**
  * Opens an SQLite file. WAL mode lets the admin CLI write while the server
  * reads and writes, and the busy timeout makes either side wait for the
@@ -55,7 +67,14 @@ function openSqlite(path: string): Kysely<Database> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
 
   const sqlite = new SQLite(path);
-  sqlite.pragma('journal_mode = WAL');
+  try {
+    // SQLite reads the file's header only on the first statement, so a file
+    // of another format fails here rather than in the constructor.
+    sqlite.pragma('journal_mode = WAL');
+  } catch (error) {
+    sqlite.close();
+    throw (error as { code?: string }).code === 'SQLITE_NOTADB' ? new DatabaseFileError(path, error) : error;
+  }
   sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -81,5 +82,14 @@ describe('start failures', () => {
     expectExplainedFailure(result);
     expect(result.stderr).toContain(`data directory ${file} exists but is not a directory; check --data-dir`);
     expect(await readdir(dataDir)).toEqual(['data']);
+  }, TIMEOUT);
+
+  it('names a database file of another format', async () => {
+    const database = join(dataDir, 'portcullis.sqlite');
+    await writeFile(database, randomBytes(4096));
+    const result = await runCli(['start', '--port', String(await freePort()), '--data-dir', dataDir]);
+    expectExplainedFailure(result);
+    expect(result.stderr).toContain(`the database file ${database} is not an SQLite database`);
+    expect(result.stderr).not.toContain('password');
   }, TIMEOUT);
 });
