@@ -8,7 +8,7 @@ import { YAMLParseError, parse as parseYaml } from 'yaml';
 
 import { MAX_ROTATION_GRACE_SECONDS } from '../core/api-keys/lifetimes.js';
 import { parseDuration } from '../core/duration.js';
-import { defaultDatabaseUrl } from '../store/database-url.js';
+import { defaultDatabaseUrl, parseDatabaseUrl } from '../store/database-url.js';
 import { CONFIG_SCHEMA, type PortcullisConfig, type RateLimitConfig } from './schema.js';
 import { checkUpstreams, demoRoutes, foldShorthandUpstream } from './upstreams.js';
 
@@ -347,6 +347,8 @@ function checkSemantics(config: PortcullisConfig): string[] {
     });
   }
 
+  problems.push(...checkBackendUrls(config));
+
   const limits = config.rateLimit;
   const rules = [
     ['rateLimit/global', limits.global] as const,
@@ -391,6 +393,35 @@ function checkSemantics(config: PortcullisConfig): string[] {
   });
 
   return problems;
+}
+
+/**
+ * Checks that the database and Redis URLs parse. The messages leave the
+ * value out, because a URL that does not parse cannot be masked reliably
+ * and may contain a password.
+ */
+function checkBackendUrls(config: PortcullisConfig): string[] {
+  const problems: string[] = [];
+  try {
+    parseDatabaseUrl(config.database);
+  } catch (error) {
+    problems.push(`database: ${(error as Error).message}; check the host and the port (1 to 65535)`);
+  }
+
+  const redisMessage = 'is not a valid Redis URL such as redis://:password@redis.example.com:6379; check the host and the port (1 to 65535)';
+  if (config.redis !== null && !isValidRedisUrl(config.redis)) {
+    problems.push(`redis: ${redisMessage}`);
+  }
+  const limits = config.rateLimit;
+  if (limits.store === 'redis' && limits.redisUrl !== config.redis && !isValidRedisUrl(limits.redisUrl)) {
+    problems.push(`rateLimit/redisUrl: ${redisMessage}`);
+  }
+  return problems;
+}
+
+function isValidRedisUrl(value: string): boolean {
+  const url = URL.parse(value);
+  return url !== null && url.hostname !== '';
 }
 
 function isValidCidr(value: string): boolean {

@@ -196,3 +196,21 @@ describe('issuer rules', () => {
     expect(config.gateway.upstreams[0]?.url).toBe('http://127.0.0.1:3000');
   });
 });
+
+describe('backend URL checks', () => {
+  it('names an unparsable database URL', () => {
+    for (const url of ['postgres://user:hunter2@db.example.com:99999/portcullis', 'postgres://user:hunter2@[::1/portcullis']) {
+      const problems = problemsOf(() => loadConfig({ databaseUrl: url }, {}));
+      expect(problems, url).toHaveLength(1);
+      expect(problems[0], url).toMatch(/^--database-url: is not a valid PostgreSQL URL/);
+      expect(problems[0], url).not.toContain('hunter2');
+    }
+  });
+
+  it('names an unparsable Redis URL', () => {
+    const problems = problemsOf(() => loadConfig({}, { PORTCULLIS_REDIS_URL: 'redis://:hunter2@[::1:6379' }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^PORTCULLIS_REDIS_URL: is not a valid Redis URL/);
+    expect(problems[0]).not.toContain('hunter2');
+  });
+});
