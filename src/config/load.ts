@@ -220,12 +220,20 @@ function merge(base: unknown, override: unknown, path: string, problems: string[
   return result;
 }
 
-function readConfigFile(path: string, problems: string[]): JsonObject {
+/** Reads the YAML file at `path`, which the option `source` (`--config` or `PORTCULLIS_CONFIG`) named. */
+function readConfigFile(path: string, source: string, problems: string[]): JsonObject {
+  if (path === '') {
+    problems.push(`${source}: must not be empty; give the config file's path, or omit the option to use no config file`);
+    return {};
+  }
+
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    problems.push(`${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    const code = (error as NodeJS.ErrnoException).code;
+    const problem = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? 'error'})`;
+    problems.push(`${source}: config file ${path} ${problem}; check the path`);
     return {};
   }
 
@@ -521,7 +529,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Environment = p
     throw new ConfigError([...problems, emptyDataDir]);
   }
 
-  const file = options.config === undefined ? {} : readConfigFile(options.config, problems);
+  const configSource = definedOverrides.config !== undefined ? '--config' : ENVIRONMENT_VARIABLES.config;
+  const file = options.config === undefined ? {} : readConfigFile(options.config, configSource, problems);
   const config = buildConfig(file, options, problems);
   const fileName = options.config === undefined ? undefined : basename(options.config);
   const describe = (path: string, message: string) => describeProblem(path, message, { flags: definedOverrides, fromEnv, fileName });

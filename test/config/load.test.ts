@@ -214,3 +214,18 @@ describe('backend URL checks', () => {
     expect(problems[0]).not.toContain('hunter2');
   });
 });
+
+describe('config file option', () => {
+  it('rejects an empty --config', () => {
+    expect(problemsOf(() => loadConfig({ config: '' }, {}))).toEqual([
+      "--config: must not be empty; give the config file's path, or omit the option to use no config file",
+    ]);
+  });
+
+  it('names a missing config file', () => {
+    const path = resolve('no-such-portcullis.yaml');
+    expect(problemsOf(() => loadConfig({}, { PORTCULLIS_CONFIG: path }))).toEqual([
+      `PORTCULLIS_CONFIG: config file ${path} does not exist; check the path`,
+    ]);
+  });
+});
