@@ -344,6 +344,10 @@ function checkSemantics(config: PortcullisConfig): string[] {
     problems.push('issuer: must have no path, because the authorization server is served at the root of its origin');
   }
 
+  if (config.redisCluster && config.redis === null) {
+    problems.push('redisCluster: treats the Redis URL as a seed node of a cluster, but no Redis URL is set; set --redis-url, PORTCULLIS_REDIS_URL or redis');
+  }
+
   // An upstream without a URL is the demo Orders API, which runs only with the demo on.
   if (!config.demo) {
     config.gateway.upstreams.forEach((upstream, index) => {

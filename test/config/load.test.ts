@@ -228,4 +228,10 @@ describe('config file option', () => {
       `PORTCULLIS_CONFIG: config file ${path} does not exist; check the path`,
     ]);
   });
+
+  it('rejects a Redis Cluster without a Redis URL', () => {
+    const problems = problemsOf(() => loadConfig({ redisCluster: true }, {}));
+
+    expect(problems.join('\n')).toContain('--redis-cluster: treats the Redis URL as a seed node of a cluster, but no Redis URL is set');
+  });
 });

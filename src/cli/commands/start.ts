@@ -93,7 +93,7 @@ export function registerStartCommand(program: Command): void {
     .option('--redis-url <url>', 'Redis for state shared by several instances (default: $PORTCULLIS_REDIS_URL or none)')
     .option('--redis-cluster', 'treat --redis-url as a seed node of a Redis Cluster (default: $PORTCULLIS_REDIS_CLUSTER or false)')
     .option('--issuer <url>', 'issuer URL (default: $PORTCULLIS_ISSUER or http://127.0.0.1:<port>)')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: info)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default: info)')
     .action(async (options: StartOptions) => {
       let config;
       try {
