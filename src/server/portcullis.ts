@@ -341,9 +341,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
  */
 async function openSharedRedis(config: Readonly<PortcullisConfig>, logger: Logger): Promise<RedisClient | null> {
   if (config.redis === null) {
-    logger.warn(
-      'no redis setting: sessions, interactions and rate-limit counters stay in this instance, so run only one instance on this database',
-    );
+    // rateLimit.store: redis keeps the counters in Redis without the redis setting.
+    const state = config.rateLimit.store === 'redis' ? 'sessions and interactions' : 'sessions, interactions and rate-limit counters';
+    logger.warn(`no redis setting: ${state} stay in this instance, so run only one instance on this database`);
     return null;
   }
 
