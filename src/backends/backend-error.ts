@@ -39,7 +39,9 @@ const REDACTED_VALUE = '***';
  */
 export function redactUrl(url: string): string {
   const parsed = URL.parse(url);
-  if (parsed === null) {
+  // An unencoded '/' in a password ends the authority early, so the
+  // password and the real host land in the path: mask up to the last '@'.
+  if (parsed === null || parsed.pathname.includes('@')) {
     return redactUnparsedUrl(url);
   }
   if (parsed.password !== '') {
@@ -51,7 +53,7 @@ export function redactUrl(url: string): string {
 
 /** Masks a URL that the WHATWG parser rejects, with the same rules as a parsed one. */
 function redactUnparsedUrl(url: string): string {
-  const withoutPassword = url.replace(/\/\/[^@/?#]*@/, `//${REDACTED_VALUE}@`);
+  const withoutPassword = url.replace(/\/\/[^?#]*@/, `//${REDACTED_VALUE}@`);
   const queryStart = withoutPassword.indexOf('?');
   if (queryStart === -1) {
     return withoutPassword;

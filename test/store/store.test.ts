@@ -310,6 +310,8 @@ describe('redactUrl', () => {
     ['http://127.0.0.1:9/v1?Bare-Token-2', 'http://127.0.0.1:9/v1?***'],
     ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379'],
     ['sqlite:/var/lib/portcullis/portcullis.sqlite', 'sqlite:/var/lib/portcullis/portcullis.sqlite'],
+    ['postgres://user:2024/Slash-Secret@127.0.0.1:5432/db', 'postgres://***@127.0.0.1:5432/db'],
+    ['postgres://user:At@Secret-5@127.0.0.1/db', 'postgres://user:***@127.0.0.1/db'],
   ])('masks %s', (url, expected) => {
     expect(redactUrl(url)).toBe(expected);
   });
