@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 import type { Kysely } from 'kysely';
 
@@ -51,7 +52,8 @@ function checkDataDirExists(path: string, flag: string | undefined): void {
     return;
   }
 
-  const source = flag !== undefined ? '--data-dir' : process.env['PORTCULLIS_DATA_DIR'] !== undefined ? 'PORTCULLIS_DATA_DIR' : 'the default ./data';
+  const fromConfig = path === resolve('data') ? 'the default ./data' : 'the dataDir config key';
+  const source = flag !== undefined ? '--data-dir' : process.env['PORTCULLIS_DATA_DIR'] !== undefined ? 'PORTCULLIS_DATA_DIR' : fromConfig;
   const problem = existsSync(path) ? 'is not a directory' : 'does not exist';
   throw new CliError(
     `data directory ${path} ${problem}; check ${source}, or create the store with 'portcullis start' or 'portcullis users add'`,

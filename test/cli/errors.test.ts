@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,22 @@ describe('CLI input errors', () => {
     }
     // Five CLI processes in a row.
   }, 5 * TIMEOUT);
+
+  it('names the config key of a missing data directory', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'portcullis-missing-'));
+    const missing = join(parent, 'dat');
+    const config = join(parent, 'portcullis.yaml');
+    try {
+      await writeFile(config, `dataDir: ${missing}\n`);
+
+      const result = await runCli(['users', 'list'], '', { PORTCULLIS_CONFIG: config });
+
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`data directory ${missing} does not exist; check the dataDir config key`);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  }, TIMEOUT);
 
   it('creates the store on keys rotate', async () => {
     const parent = await mkdtemp(join(tmpdir(), 'portcullis-new-'));
