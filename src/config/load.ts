@@ -344,6 +344,12 @@ function checkSemantics(config: PortcullisConfig): string[] {
     problems.push('issuer: must have no path, because the authorization server is served at the root of its origin');
   }
 
+  const wildcard = (host: string) => host === '0.0.0.0' || host === '::';
+  const sameAddress = config.metrics.host === config.host || wildcard(config.metrics.host) || wildcard(config.host);
+  if (config.metrics.enabled && config.metrics.port === config.port && sameAddress) {
+    problems.push('metrics/port: is also the port of the server; choose another port for the metrics listener');
+  }
+
   if (config.redisCluster && config.redis === null) {
     problems.push('redisCluster: treats the Redis URL as a seed node of a cluster, but no Redis URL is set; set --redis-url, PORTCULLIS_REDIS_URL or redis');
   }
@@ -539,9 +545,15 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Environment = p
   const fileName = options.config === undefined ? undefined : basename(options.config);
   const describe = (path: string, message: string) => describeProblem(path, message, { flags: definedOverrides, fromEnv, fileName });
 
+  // The redis setting is copied into rateLimit.redisUrl, where a bad value
+  // would be reported a second time under a key the user never set.
+  const copiedRedisUrl = isObject(config.rateLimit) && config.redis !== null && config.rateLimit.redisUrl === config.redis;
   if (!validate(config)) {
     for (const error of validate.errors ?? []) {
       const path = error.instancePath === '' ? '(root)' : error.instancePath.slice(1);
+      if (copiedRedisUrl && path === 'rateLimit/redisUrl') {
+        continue;
+      }
       problems.push(describe(path, `${error.message ?? 'is invalid'}${detailOf(error)}`));
     }
   } else {

@@ -234,4 +234,19 @@ describe('config file option', () => {
 
     expect(problems.join('\n')).toContain('--redis-cluster: treats the Redis URL as a seed node of a cluster, but no Redis URL is set');
   });
+
+  it('reports a bad Redis URL once', () => {
+    const problems = problemsOf(() => loadConfig({ redisUrl: 'http://127.0.0.1:6379' }, {}));
+
+    expect(problems.filter((problem) => problem.includes('redis'))).toHaveLength(1);
+    expect(problems[0]).toContain('--redis-url');
+  });
+
+  it('rejects the metrics listener on the server port', async () => {
+    const file = await writeConfigFile({ metrics: { enabled: true, port: 9000 } });
+
+    const problems = problemsOf(() => loadConfig({ config: file, port: 9000 }, {}));
+
+    expect(problems.join('\n')).toContain('metrics/port: is also the port of the server');
+  });
 });
