@@ -21,6 +21,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { freePort } from '../test/support/server.js';
+
 const REPOSITORY_ROOT = resolve(import.meta.dirname, '..');
 const PROBE = join(REPOSITORY_ROOT, 'scripts/lib/memory-probe.mjs');
 const MIB = 1024 * 1024;
@@ -97,7 +99,7 @@ async function measureOnce(): Promise<RunResult> {
       ...process.env,
       NODE_ENV: 'production',
       PORTCULLIS_DATA_DIR: join(directory, 'data'),
-      PORTCULLIS_PORT: '0',
+      PORTCULLIS_PORT: String(await freePort()),
       PORTCULLIS_HOST: '127.0.0.1',
       PORTCULLIS_MEMORY_PROBE_FILE: probeFile,
       PORTCULLIS_MEMORY_PROBE_MODULES: values.modules ? '1' : '',
