@@ -3,8 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { isBackendOutage } from '../../src/backends/outage.js';
-import { createHttpApp } from '../../src/http/create-app.js';
-import { createLogger } from '../../src/http/logger.js';
+import { loggedHttpApp } from '../support/http-app.js';
 
 interface LogLine {
   level: number;
@@ -30,13 +29,7 @@ async function sendPartialBody(port: number, leave: (socket: Socket) => void): P
 }
 
 describe('caller leaving mid-body', () => {
-  const logs: string[] = [];
-  const app = createHttpApp({
-    logger: createLogger('info', { write: (line: string) => void logs.push(line) }),
-    bodyLimit: 1024,
-    maxHeaderSize: 8192,
-    https: false,
-  });
+  const { app, logs } = loggedHttpApp({ https: false });
   const sentTo: string[] = [];
   let port: number;
 

@@ -2,11 +2,11 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createHttpApp } from '../../src/http/create-app.js';
 import { isValidHost } from '../../src/http/host-header.js';
 import { createLogger } from '../../src/http/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics/server.js';
+import { loggedHttpApp } from '../support/http-app.js';
 
 interface RawResponse {
   status: number;
@@ -73,13 +73,7 @@ describe('Host header syntax', () => {
 });
 
 describe('Host header on the shared app', () => {
-  const logs: string[] = [];
-  const app = createHttpApp({
-    logger: createLogger('info', { write: (line: string) => void logs.push(line) }),
-    bodyLimit: 1024,
-    maxHeaderSize: 8192,
-    https: false,
-  });
+  const { app, logs } = loggedHttpApp({ https: false });
   let port: number;
 
   beforeAll(async () => {

@@ -1,17 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ProblemError } from '../../src/core/problem.js';
-import { createHttpApp } from '../../src/http/create-app.js';
-import { createLogger } from '../../src/http/logger.js';
+import { loggedHttpApp } from '../support/http-app.js';
 
 describe('shared HTTP behaviour', () => {
-  const logs: string[] = [];
-  const app = createHttpApp({
-    logger: createLogger('info', { write: (line: string) => void logs.push(line) }),
-    bodyLimit: 1024,
-    maxHeaderSize: 8192,
-    https: true,
-  });
+  const { app, logs } = loggedHttpApp({ https: true });
 
   beforeAll(async () => {
     app.get('/boom', async () => {

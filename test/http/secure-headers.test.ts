@@ -6,7 +6,7 @@ import { AccountRepository } from '../../src/store/account-repository.js';
 import { ApiKeyRepository } from '../../src/store/api-key-repository.js';
 import { OidcAdapter } from '../../src/store/oidc-adapter.js';
 import { createUser } from '../support/accounts.js';
-import { authorize, callApi, publicClient } from '../support/oauth.js';
+import { authorize, callApi, openSignInPage, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { UserAgent, formEndingWith } from '../support/user-agent.js';
 
@@ -184,18 +184,7 @@ describe('failures', () => {
   });
 
   it('answers a sign-in store failure without internals', async () => {
-    const { agent, html } = await (async () => {
-      const config = await publicClient(server);
-      const browser = new UserAgent(server.url);
-      const url = client.buildAuthorizationUrl(config, {
-        redirect_uri: server.demoRedirectUri,
-        scope: 'openid orders:read',
-        code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-      });
-      const page = await browser.follow(url.href);
-      return { agent: browser, html: await page.response.text() };
-    })();
+    const { agent, html } = await openSignInPage(server);
     vi.spyOn(AccountRepository.prototype, 'findByUsername').mockRejectedValue(new Error(STORE_FAILURE));
 
     const { response } = await agent.submit(formEndingWith(html, '/login'), { username: user.username, password: user.password });
@@ -209,15 +198,7 @@ describe('failures', () => {
   });
 
   it('answers a sign-in during a storage outage with 503', async () => {
-    const config = await publicClient(server);
-    const agent = new UserAgent(server.url);
-    const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: server.demoRedirectUri,
-      scope: 'openid orders:read',
-      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
-    const html = await (await agent.follow(url.href)).response.text();
+    const { agent, html } = await openSignInPage(server);
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
     vi.spyOn(AccountRepository.prototype, 'findByUsername').mockRejectedValue(refused);
 
