@@ -27,7 +27,7 @@ export class ApiKeyRequestError extends Error {
   }
 }
 
-/** A request to create a key for an owner that already holds the maximum number of active keys. */
+/** A request to create a key for an owner that already has the maximum number of active keys. */
 export class ApiKeyLimitError extends Error {
   readonly limit: number;
 

@@ -1,5 +1,4 @@
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
 
 import type { Kysely } from 'kysely';
 
@@ -16,6 +15,7 @@ import type { AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
 import { openDatabase } from '../store/database.js';
 import { createRepositories } from '../store/repositories.js';
+import { dataDirSource } from './options.js';
 import { CliError } from './output.js';
 import type { Database } from '../store/schema.js';
 import { loadServerSecret, reportingSecretMismatch, serverSecretPath } from '../store/server-secret.js';
@@ -52,8 +52,7 @@ function checkDataDirExists(path: string, flag: string | undefined): void {
     return;
   }
 
-  const fromConfig = path === resolve('data') ? 'the default ./data' : 'the dataDir config key';
-  const source = flag !== undefined ? '--data-dir' : process.env['PORTCULLIS_DATA_DIR'] !== undefined ? 'PORTCULLIS_DATA_DIR' : fromConfig;
+  const source = dataDirSource(path, flag);
   const problem = existsSync(path) ? 'is not a directory' : 'does not exist';
   throw new CliError(
     `data directory ${path} ${problem}; check ${source}, or create the store with 'portcullis start' or 'portcullis users add'`,

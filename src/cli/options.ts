@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+
 import { Option } from 'commander';
 
 /**
@@ -9,4 +11,18 @@ import { Option } from 'commander';
 export function listOption(flags: string, description: string, whenAbsent?: string, split: (value: string) => string[] = (value) => [value]): Option {
   const option = new Option(flags, description).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), ...split(value)]);
   return whenAbsent === undefined ? option : option.default([], whenAbsent);
+}
+
+/**
+ * Returns the flag, variable or config key that chose the data directory
+ * `dataDir`, given the value of `--data-dir`, for messages about it.
+ */
+export function dataDirSource(dataDir: string, flag: string | undefined): string {
+  if (flag !== undefined) {
+    return '--data-dir';
+  }
+  if (process.env['PORTCULLIS_DATA_DIR'] !== undefined) {
+    return 'PORTCULLIS_DATA_DIR';
+  }
+  return dataDir === resolve('data') ? 'the default ./data' : 'the dataDir config key';
 }

@@ -1,11 +1,11 @@
 import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
 
 import type { Command } from 'commander';
 
 import { ConfigError, loadConfig } from '../../config/load.js';
 import type { PortcullisConfig } from '../../config/schema.js';
 import type { BootstrapResult } from '../../server/bootstrap.js';
+import { dataDirSource } from '../options.js';
 import { CliError } from '../output.js';
 
 interface StartOptions {
@@ -30,17 +30,6 @@ function parsePort(value: string | undefined): number | undefined {
   return Number(value);
 }
 
-/** Returns the flag, variable or config key that chose the data directory. */
-function dataDirSource(config: Readonly<PortcullisConfig>, options: StartOptions): string {
-  if (options.dataDir !== undefined) {
-    return '--data-dir';
-  }
-  if (process.env['PORTCULLIS_DATA_DIR'] !== undefined) {
-    return 'PORTCULLIS_DATA_DIR';
-  }
-  return config.dataDir === resolve('data') ? 'the default ./data' : 'the dataDir config key';
-}
-
 /**
  * Throws a CliError when the data directory exists but is not a directory.
  * A missing one is fine, because the first start creates it.
@@ -51,7 +40,7 @@ function checkDataDir(config: Readonly<PortcullisConfig>, options: StartOptions)
     return;
   }
   throw new CliError(
-    `data directory ${config.dataDir} exists but is not a directory; check ${dataDirSource(config, options)}, or move the file away`,
+    `data directory ${config.dataDir} exists but is not a directory; check ${dataDirSource(config.dataDir, options.dataDir)}, or move the file away`,
   );
 }
 
