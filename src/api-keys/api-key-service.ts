@@ -152,7 +152,7 @@ export interface KeyRotator {
 }
 
 /** Returns the scopes of `scopes` that `owner` may not put on a key, or that lie outside `ceiling`. */
-function refusedScopes(scopes: readonly string[], owner: Account, ceiling: readonly string[] | undefined): string[] {
+function disallowedScopes(scopes: readonly string[], owner: Account, ceiling: readonly string[] | undefined): string[] {
   const allowed = new Set(ApiKeyService.allowedScopes(owner));
   const ceilingScopes = ceiling === undefined ? undefined : new Set(ceiling);
   return scopes.filter((scope) => !allowed.has(scope) || (ceilingScopes !== undefined && !ceilingScopes.has(scope)));
@@ -222,9 +222,9 @@ export class ApiKeyService {
     if (scopes.length === 0) {
       throw new ApiKeyRequestError('at least one scope is required');
     }
-    const refused = refusedScopes(scopes, owner, request.ceiling);
-    if (refused.length > 0) {
-      throw new ApiKeyRequestError(`scope not allowed for this owner: ${refused.join(', ')}`);
+    const disallowed = disallowedScopes(scopes, owner, request.ceiling);
+    if (disallowed.length > 0) {
+      throw new ApiKeyRequestError(`scope not allowed for this owner: ${disallowed.join(', ')}`);
     }
 
     const cidrs = uniqueRanges(request.allowedCidrs ?? []);
@@ -322,9 +322,9 @@ export class ApiKeyService {
       return undefined;
     }
 
-    const refused = rotator === undefined ? [] : refusedScopes(current.scopes, rotator.owner, rotator.ceiling);
-    if (refused.length > 0) {
-      throw new ApiKeyRequestError(`the key carries scopes not allowed for this owner: ${refused.join(', ')}`);
+    const disallowed = rotator === undefined ? [] : disallowedScopes(current.scopes, rotator.owner, rotator.ceiling);
+    if (disallowed.length > 0) {
+      throw new ApiKeyRequestError(`the key carries scopes not allowed for this owner: ${disallowed.join(', ')}`);
     }
 
     const generated = generateApiKey(current.environment as ApiKeyEnvironment);

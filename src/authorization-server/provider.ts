@@ -203,7 +203,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
       dPoP: { enabled: false },
       // NOTE: oidc-provider does not find a refresh token whose sign-in
       // session is gone (checkSessionBinding), as after a restart of a Redis
-      // without persistence. Revoking such a token then answers 200 and
+      // without persistence. Revoking such a token then returns 200 and
       // leaves its grant, so the grant's access tokens work until they
       // expire. Seen in a test against a restarted Redis, cause read from
       // oidc-provider's code but not proven.

@@ -199,8 +199,8 @@ describe('failures', () => {
 
   it('answers a sign-in during a storage outage with 503', async () => {
     const { agent, html } = await openSignInPage(server);
-    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-    vi.spyOn(AccountRepository.prototype, 'findByUsername').mockRejectedValue(refused);
+    const outage = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    vi.spyOn(AccountRepository.prototype, 'findByUsername').mockRejectedValue(outage);
 
     const { response } = await agent.submit(formEndingWith(html, '/login'), { username: user.username, password: user.password });
     const text = await response.text();
