@@ -96,6 +96,23 @@ async function checkClientCredentialsScope(ctx: KoaContextWithOIDC, clientId: st
 }
 
 /**
+ * Decides a revocation request for a token issued to `client` or another
+ * client (RFC 7009 section 2.1). An authenticated client that presents
+ * another client's token gets `invalid_request`. A public client is not
+ * authenticated, so it gets the response to an unknown token (200, nothing
+ * revoked) and cannot learn which tokens exist.
+ */
+async function revocationAllowed(_ctx: KoaContextWithOIDC, client: { clientId: string; clientAuthMethod?: string | undefined }, token: { clientId?: string | undefined }): Promise<boolean> {
+  if (token.clientId === client.clientId) {
+    return true;
+  }
+  if (client.clientAuthMethod === 'none') {
+    return false;
+  }
+  throw new errors.InvalidRequest('the token was not issued to this client');
+}
+
+/**
  * Returns oidc-provider's default interaction policy with one more consent
  * check: a request whose API scopes the account's roles all withhold goes
  * to the consent step, which denies it. oidc-provider alone would skip
@@ -207,7 +224,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
       // leaves its grant, so the grant's access tokens work until they
       // expire. Seen in a test against a restarted Redis, cause read from
       // oidc-provider's code but not proven.
-      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      revocation: { enabled: true, allowedPolicy: revocationAllowed },
       introspection: {
         enabled: true,
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
