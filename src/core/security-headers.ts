@@ -19,6 +19,13 @@ const HSTS_MAX_AGE_SECONDS = 31_536_000;
 /** Turns off browser features that no Portcullis page or API response uses. */
 const PERMISSIONS_POLICY = 'accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()';
 
+/**
+ * Response headers that name the server software, its framework or its
+ * version, as Express, IIS with ASP.NET and Rack send them. Portcullis sends
+ * none of them, and the gateway drops them from upstream responses.
+ */
+export const SOFTWARE_BANNER_HEADERS: readonly string[] = ['server', 'x-powered-by', 'x-aspnet-version', 'x-aspnetmvc-version', 'x-runtime'];
+
 export interface SecurityHeaderOptions {
   /** True when clients reach Portcullis over https (directly or through a TLS proxy). */
   https: boolean;

@@ -6,7 +6,7 @@ import { IDENTITY_ASSERTION_HEADER, type IdentityAssertionSigner } from '../core
 import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
 import { StringMemo } from '../core/cache/string-memo.js';
 import { ProblemError } from '../core/problem.js';
-import { securityHeaders } from '../core/security-headers.js';
+import { SOFTWARE_BANNER_HEADERS, securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
 import { isPromise } from '../core/pending.js';
 import { startUpstreamTimer } from '../metrics/http-hooks.js';
@@ -53,7 +53,7 @@ const DROPPED_REQUEST_HEADERS = new Set([
  * the gateway's security headers, CORS policy and request id (the one its
  * logs and problem documents carry).
  */
-const DROPPED_RESPONSE_HEADERS = new Set(['x-powered-by', 'server', 'set-cookie', 'x-request-id', ...Object.keys(securityHeaders({ https: true }))]);
+const DROPPED_RESPONSE_HEADERS = new Set([...SOFTWARE_BANNER_HEADERS, 'set-cookie', 'x-request-id', ...Object.keys(securityHeaders({ https: true }))]);
 
 /** Limits of the remembered decisions per header name, which repeat from request to request. */
 const HEADER_NAME_MEMO = { maxEntries: 256, maxKeyLength: 64 };

@@ -186,6 +186,9 @@ describe('gateway identity headers', () => {
       received.push(request.headers);
       response.setHeader('x-powered-by', 'Express');
       response.setHeader('server', 'upstream/1.2.3');
+      response.setHeader('x-aspnet-version', '4.0.30319');
+      response.setHeader('x-aspnetmvc-version', '5.2');
+      response.setHeader('x-runtime', '0.012345');
       response.setHeader('access-control-allow-origin', '*');
       response.setHeader('set-cookie', '_session=planted; Path=/');
       response.setHeader('connection', 'keep-alive, x-upstream-hop');
@@ -228,6 +231,15 @@ describe('gateway identity headers', () => {
     expect(headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(headers.authorization).toBeUndefined();
     expect(headers.cookie).toBeUndefined();
+  });
+
+  it('drops upstream software banner headers', async () => {
+    const response = await callApi(server, '/orders', token);
+
+    expect(response.status).toBe(200);
+    for (const name of ['server', 'x-powered-by', 'x-aspnet-version', 'x-aspnetmvc-version', 'x-runtime']) {
+      expect(response.headers.get(name), name).toBeNull();
+    }
   });
 
   it('drops hop-by-hop and override headers', async () => {
