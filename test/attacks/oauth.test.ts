@@ -183,6 +183,36 @@ describe('PKCE downgrade by stripping the challenge', () => {
     expect(location.searchParams.get('code')).toBeNull();
   });
 
+  it('rejects a pushed request without PKCE', async () => {
+    const response = await fetch(`${server.url}/oauth/par`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(webClient.client_id, webClient.client_secret ?? '') },
+      body: new URLSearchParams({ client_id: webClient.client_id, response_type: 'code', redirect_uri: WEB_REDIRECT_URI, scope: 'openid orders:read', state: 's1' }),
+    });
+    const payload = (await response.json()) as { error: string; error_description: string; request_uri?: string };
+
+    expect(response.status).toBe(400);
+    expect(payload.error).toBe('invalid_request');
+    expect(payload.error_description).toMatch(/PKCE/);
+    expect(payload.request_uri).toBeUndefined();
+  });
+
+  it('rejects a code redeemed without its verifier', async () => {
+    const { callbackUrl } = await authorize(server, config, user);
+
+    const response = await tokenRequest({
+      grant_type: 'authorization_code',
+      code: callbackUrl.searchParams.get('code') ?? '',
+      redirect_uri: server.demoRedirectUri,
+      client_id: server.demoClientId,
+    });
+    const payload = (await response.json()) as { error: string; access_token?: string };
+
+    expect(response.status).toBe(400);
+    expect(payload.error).toBe('invalid_grant');
+    expect(payload.access_token).toBeUndefined();
+  });
+
   it('rejects a verifier with an unknown code', async () => {
     const response = await tokenRequest(
       { grant_type: 'authorization_code', code: 'stripped-challenge-code', redirect_uri: WEB_REDIRECT_URI, code_verifier: VERIFIER },
