@@ -46,27 +46,34 @@ function templateMatches(template: string, path: string): boolean {
   return path.startsWith(prefix) && uid !== '' && !uid.includes('/');
 }
 
-function findMethods(path: string): readonly string[] | undefined {
-  for (const [template, methods] of ENDPOINT_METHODS) {
+function findTemplate(path: string): string | undefined {
+  for (const template of ENDPOINT_METHODS.keys()) {
     if (templateMatches(template, path)) {
-      return methods;
+      return template;
     }
   }
   return undefined;
 }
 
 /**
- * Returns the methods served on `path`, or undefined when no endpoint has
- * that path. Like oidc-provider's router, it ignores the case of ASCII
+ * Returns the route template of the endpoint that oidc-provider serves on
+ * `path`, such as `/oauth/authorize/:uid`, or undefined when no endpoint
+ * has that path. Like oidc-provider's router, it ignores the case of ASCII
  * letters and one trailing slash.
  */
-export function allowedMethods(path: string): readonly string[] | undefined {
+export function endpointTemplate(path: string): string | undefined {
   const folded = foldCase(path);
-  const exact = findMethods(folded);
+  const exact = findTemplate(folded);
   if (exact !== undefined || folded.length <= 1 || !folded.endsWith('/')) {
     return exact;
   }
-  return findMethods(folded.slice(0, -1));
+  return findTemplate(folded.slice(0, -1));
+}
+
+/** Returns the methods served on `path`, or undefined when no endpoint has that path. */
+export function allowedMethods(path: string): readonly string[] | undefined {
+  const template = endpointTemplate(path);
+  return template === undefined ? undefined : ENDPOINT_METHODS.get(template);
 }
 
 function methodNotAllowed(method: string, path: string, allowed: readonly string[]): ProblemError {

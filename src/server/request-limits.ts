@@ -1,5 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
+import { endpointTemplate } from '../authorization-server/endpoint-methods.js';
+import { ROUTES } from '../authorization-server/provider-routes.js';
 import type { PortcullisConfig } from '../config/schema.js';
 import { ProblemError } from '../core/problem.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
@@ -14,12 +16,24 @@ import { compileCheck, enforceLimits } from '../http/rate-limit.js';
  */
 export const MAX_OAUTH_TARGET_LENGTH = 4096;
 
-/** Matched route templates of the sign-in steps: the authorization endpoint and the pages behind it. */
+/** Route templates of the authorization endpoint, as {@link endpointTemplate} returns them. */
+const AUTHORIZATION_TEMPLATES = new Set([ROUTES.authorization, `${ROUTES.authorization}/:uid`]);
+
+/**
+ * Returns true for the sign-in steps: the authorization endpoint and the
+ * pages behind it. oidc-provider routes `/oauth/Authorize/` like
+ * `/oauth/authorize`, so its requests are matched the way its router does.
+ */
 function isSignInStep(route: string | undefined, url: string): boolean {
   if (route === undefined) {
     return false;
   }
-  return route.startsWith('/interaction/') || route === '/register' || url.startsWith('/oauth/authorize');
+  if (route.startsWith('/interaction/') || route === '/register') {
+    return true;
+  }
+  const queryStart = url.indexOf('?');
+  const template = endpointTemplate(queryStart === -1 ? url : url.slice(0, queryStart));
+  return template !== undefined && AUTHORIZATION_TEMPLATES.has(template);
 }
 
 /**

@@ -4,7 +4,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { defaultRateLimits } from '../../src/config/load.js';
 import { createUser } from '../support/accounts.js';
 import { REDIS_URL, writeConfigFile } from '../support/config-file.js';
-import { callApi, obtainTokens, openSignInPage } from '../support/oauth.js';
+import { authorizationUrl, callApi, obtainTokens, openSignInPage } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { formEndingWith } from '../support/user-agent.js';
 
@@ -128,6 +128,25 @@ describe('path spellings that would open a second counter', () => {
     }
 
     expect(created).toEqual(['/orders', '/orders', '/orders', '/orders', '/orders']);
+  });
+
+  it('counts every spelling of the authorization endpoint', async () => {
+    const server = await startWithLimits({ signIn: { name: uniqueName('sign-in'), key: ['ip'], limit: 3, period: '1h', onStoreFailure: 'closed' } });
+    const storedRequests = async () => (await server.running.db.selectFrom('oidc_payloads').select('id').execute()).length;
+
+    // oidc-provider's router ignores the case of the path and one trailing slash.
+    const statuses: number[] = [];
+    for (const path of ['/oauth/authorize', '/oauth/Authorize', '/oauth/AUTHORIZE/', '/oauth/authorize/', '/oauth/AUTHORIZE', '/oauth/Authorize/']) {
+      const url = new URL(authorizationUrl(server, {}));
+      url.pathname = path;
+      statuses.push((await fetch(url, { redirect: 'manual' })).status);
+    }
+    const storedAfterLimit = await storedRequests();
+    const overLimit = await fetch(authorizationUrl(server, {}).replace('/oauth/authorize', '/oauth/AuThOrIzE'), { redirect: 'manual' });
+
+    expect(statuses).toEqual([303, 303, 303, 429, 429, 429]);
+    expect(overLimit.status).toBe(429);
+    expect(await storedRequests()).toBe(storedAfterLimit);
   });
 
   it('routes sign-in strictly, so variants never reach the handler', async () => {
