@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { assembleApiKey, generateApiKey } from '../../src/core/api-keys/format.js';
 import { KeyedHash } from '../../src/core/keyed-hash.js';
@@ -13,6 +13,13 @@ import { startTestServer, type TestServer } from '../support/server.js';
  * non-secret id, and the secret is compared as an HMAC-SHA-256 digest with
  * crypto.timingSafeEqual, so how much of a guess is right changes nothing.
  */
+
+// The server runs in this process, so a spy on timingSafeEqual records every
+// comparison that the key check makes.
+vi.mock('node:crypto', async (importOriginal) => {
+  const original = await importOriginal<typeof import('node:crypto')>();
+  return { ...original, timingSafeEqual: vi.fn(original.timingSafeEqual) };
+});
 
 interface CreatedKey {
   key: string;
@@ -99,6 +106,41 @@ describe('API key compared with === (timing side channel)', () => {
       expect(fromIssued.status).toBe(401);
       expect(await comparableBody(fromIssued)).toBe(await comparableBody(fromGuess));
     }
+  });
+
+  describe('digest comparison', () => {
+    beforeEach(() => {
+      vi.mocked(timingSafeEqual).mockClear();
+    });
+
+    it('compares a wrong secret in constant time', async () => {
+      const wrongSecret = assembleApiKey('live', created.id, generateApiKey('live').value.slice(21, 64));
+
+      expect((await withKey(wrongSecret)).status).toBe(401);
+
+      const calls = vi.mocked(timingSafeEqual).mock.calls;
+      expect(calls).toHaveLength(1);
+      const [presented, stored] = calls[0] as [Buffer, Buffer];
+      expect(presented).toHaveLength(32);
+      expect(stored).toHaveLength(32);
+    });
+
+    it('compares digests of short and long input alike', () => {
+      const hasher = new KeyedHash(randomBytes(32));
+      const stored = hasher.hash(created.key);
+
+      for (const value of ['', 'x', created.key.slice(0, 31), 'x'.repeat(10_000)]) {
+        expect(hasher.matches(value, stored)).toBe(false);
+      }
+
+      const lengths = vi.mocked(timingSafeEqual).mock.calls.map(([presented, digest]) => [presented.byteLength, digest.byteLength]);
+      expect(lengths).toEqual([
+        [32, 32],
+        [32, 32],
+        [32, 32],
+        [32, 32],
+      ]);
+    });
   });
 
   it('compares digests of any input length', () => {
