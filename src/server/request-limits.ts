@@ -10,36 +10,60 @@ import { callbackHook } from '../http/hooks.js';
 import { compileCheck, enforceLimits } from '../http/rate-limit.js';
 
 /**
- * Maximum request target length on the OAuth endpoints, in characters.
+ * Maximum length of an authorization request on the OAuth endpoints: of the
+ * request target, in characters, and of a pushed request's body, in bytes.
  * Every authorization request is stored until it expires, so an oversized
  * `state` or other parameter would let anonymous callers fill the store.
  */
 export const MAX_OAUTH_TARGET_LENGTH = 4096;
 
-/** Route templates of the authorization endpoint, as {@link endpointTemplate} returns them. */
-const AUTHORIZATION_TEMPLATES = new Set([ROUTES.authorization, `${ROUTES.authorization}/:uid`]);
+/** Route templates of the endpoints that start a sign-in, as {@link endpointTemplate} returns them. */
+const AUTHORIZATION_TEMPLATES: ReadonlySet<string> = new Set([
+  ROUTES.authorization,
+  `${ROUTES.authorization}/:uid`,
+  ROUTES.pushed_authorization_request,
+]);
 
 /**
- * Returns true for the sign-in steps: the authorization endpoint and the
- * pages behind it. oidc-provider routes `/oauth/Authorize/` like
- * `/oauth/authorize`, so its requests are matched the way its router does.
+ * Returns the route template of the oidc-provider endpoint that serves
+ * `url`, or undefined. oidc-provider routes `/oauth/Authorize/` like
+ * `/oauth/authorize`, so the path is matched the way its router does.
  */
-function isSignInStep(route: string | undefined, url: string): boolean {
+function providerEndpoint(url: string): string | undefined {
+  if (!url.startsWith('/oauth/')) {
+    return undefined;
+  }
+  const queryStart = url.indexOf('?');
+  return endpointTemplate(queryStart === -1 ? url : url.slice(0, queryStart));
+}
+
+/** Returns true for the sign-in steps: the authorization endpoints and the pages behind them. */
+function isSignInStep(route: string | undefined, endpoint: string | undefined): boolean {
   if (route === undefined) {
     return false;
   }
-  if (route.startsWith('/interaction/') || route === '/register') {
-    return true;
+  return route.startsWith('/interaction/') || route === '/register' || (endpoint !== undefined && AUTHORIZATION_TEMPLATES.has(endpoint));
+}
+
+/**
+ * Rejects a pushed authorization request (RFC 9126) whose body could be
+ * longer than an authorization request may be. The body is checked by its
+ * declared length because oidc-provider reads the stream itself.
+ */
+function checkPushedRequestLength(request: FastifyRequest): void {
+  const declared = request.headers['content-length'];
+  if (declared === undefined || !(Number(declared) <= MAX_OAUTH_TARGET_LENGTH)) {
+    throw new ProblemError(
+      'payload_too_large',
+      `A pushed authorization request must send a Content-Length header of at most ${MAX_OAUTH_TARGET_LENGTH} bytes.`,
+    );
   }
-  const queryStart = url.indexOf('?');
-  const template = endpointTemplate(queryStart === -1 ? url : url.slice(0, queryStart));
-  return template !== undefined && AUTHORIZATION_TEMPLATES.has(template);
 }
 
 /**
  * Builds the onRequest hook that applies, before anything else runs: the
  * per-address limit on every request, the sign-in limit on the
- * authorization endpoint and the pages behind it, and the registration
+ * authorization endpoints and the pages behind them, and the registration
  * limit on account creation.
  */
 export function requestLimitsHook(config: Readonly<PortcullisConfig>, limiter: RateLimiter) {
@@ -52,12 +76,16 @@ export function requestLimitsHook(config: Readonly<PortcullisConfig>, limiter: R
     if (request.url.startsWith('/oauth/') && request.url.length > MAX_OAUTH_TARGET_LENGTH) {
       throw new ProblemError('uri_too_long', `The request target is longer than ${MAX_OAUTH_TARGET_LENGTH} characters.`);
     }
+    const endpoint = providerEndpoint(request.url);
+    if (endpoint === ROUTES.pushed_authorization_request && request.method === 'POST') {
+      checkPushedRequestLength(request);
+    }
 
     const context = { request, ipv6PrefixLength };
     const route = request.routeOptions.url;
     const checks: Array<LimitCheck | undefined> = [globalLimit(context)];
 
-    if (isSignInStep(route, request.url)) {
+    if (isSignInStep(route, endpoint)) {
       checks.push(signInLimit(context));
     }
     if (request.method === 'POST' && route === '/register') {

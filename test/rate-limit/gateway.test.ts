@@ -4,7 +4,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { defaultRateLimits } from '../../src/config/load.js';
 import { createUser } from '../support/accounts.js';
 import { REDIS_URL, writeConfigFile } from '../support/config-file.js';
-import { callApi, obtainTokens, openSignInPage } from '../support/oauth.js';
+import { PKCE_CHALLENGE, callApi, obtainTokens, openSignInPage } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { UserAgent, formEndingWith } from '../support/user-agent.js';
@@ -147,6 +147,50 @@ describe('gateway rate limits', () => {
     expect(response.headers.get('content-type')).toContain('application/problem+json');
     const after = await server.running.db.selectFrom('oidc_payloads').select('id').execute();
     expect(after.length).toBe(before.length);
+  });
+
+  /** Pushes an authorization request (RFC 9126) for the demo client with `state`. */
+  function pushAuthorizationRequest(server: TestServer, state: string): Promise<Response> {
+    return fetch(`${server.url}/oauth/par`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        client_id: server.demoClientId,
+        response_type: 'code',
+        redirect_uri: server.demoRedirectUri,
+        scope: 'openid',
+        code_challenge: PKCE_CHALLENGE,
+        code_challenge_method: 'S256',
+        state,
+      }),
+    });
+  }
+
+  it('rejects oversized pushed authorization requests', async () => {
+    const server = await startWithLimits({});
+    servers.push(server);
+    const storedRequests = async () => (await server.running.db.selectFrom('oidc_payloads').select('id').execute()).length;
+    const before = await storedRequests();
+
+    const oversized = await pushAuthorizationRequest(server, 's'.repeat(5000));
+
+    expect(oversized.status).toBe(413);
+    expect(oversized.headers.get('content-type')).toContain('application/problem+json');
+    expect(((await oversized.json()) as { detail: string }).detail).toContain('at most 4096 bytes');
+    expect(await storedRequests()).toBe(before);
+    expect((await pushAuthorizationRequest(server, 's'.repeat(100))).status).toBe(201);
+  });
+
+  it('counts pushed requests against the sign-in limit', async () => {
+    const server = await startWithLimits({ signIn: { name: 'sign-in', key: ['ip'], limit: 3, period: '1h', onStoreFailure: 'closed' } });
+    servers.push(server);
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      statuses.push((await pushAuthorizationRequest(server, `state-${i}`)).status);
+    }
+
+    expect(statuses).toEqual([201, 201, 201, 429]);
   });
 
   it('limits sign-in requests per address', async () => {
