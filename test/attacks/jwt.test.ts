@@ -184,6 +184,14 @@ describe('HS256 signed with the public key (algorithm confusion)', () => {
     await expectRejected(`${signingInput}.${mac}`);
   });
 
+  it('rejects the published key as DER bytes', async () => {
+    const publicJwk = server.running.keyRing.publicJwks.keys[0];
+    const der = createPublicKey({ key: publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'der' });
+    const signingInput = `${base64url({ alg: 'HS256', typ: 'at+jwt', kid: publicJwk?.kid })}.${base64url(claims)}`;
+
+    await expectRejected(`${signingInput}.${createHmac('sha256', der).update(signingInput).digest('base64url')}`);
+  });
+
   it('rejects an RSA public key in PKCS#1 form', async () => {
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const pem = publicKey.export({ type: 'pkcs1', format: 'pem' }).toString();
