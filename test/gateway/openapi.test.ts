@@ -175,4 +175,47 @@ describe('OpenAPI compilation', () => {
     const parts = { params: {}, query: {}, headers: {}, contentType: 'application/json', body: Buffer.from('{"text":null}') };
     expect(operation?.validate(parts)).toBeUndefined();
   });
+
+  describe('read-only properties behind composition', () => {
+    // A 3.0 document cannot put siblings next to a $ref, so a described
+    // reference to a read-only schema is commonly wrapped in allOf.
+    const role = { type: 'string', enum: ['user', 'admin'], readOnly: true };
+    const properties = {
+      name: { type: 'string' },
+      role: { allOf: [role], description: 'Set by the service.' },
+      tier: { allOf: [{ allOf: [role] }] },
+      state: { oneOf: [role, { ...role, enum: ['locked'] }] },
+    };
+    const document = {
+      ...base,
+      security: [{ bearer: [] }],
+      paths: {
+        '/accounts': {
+          post: {
+            requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['name', 'role'], properties } } } },
+            responses: {},
+          },
+        },
+      },
+    };
+    const [operation] = compileOperations(document);
+
+    function validate(body: unknown) {
+      return operation?.validate({ params: {}, query: {}, headers: {}, contentType: 'application/json', body: Buffer.from(JSON.stringify(body)) });
+    }
+
+    it.each([
+      ['role', { name: 'a', role: 'admin' }],
+      ['tier', { name: 'a', tier: 'admin' }],
+      ['state', { name: 'a', state: 'user' }],
+    ])('rejects %s', (name, body) => {
+      const found = validate(body);
+      expect(found?.code).toBe('validation_failed');
+      expect(found?.errors).toContainEqual({ pointer: `/body/${name}`, detail: 'property is read-only or not allowed in requests' });
+    });
+
+    it('drops them from required', () => {
+      expect(validate({ name: 'a' })).toBeUndefined();
+    });
+  });
 });

@@ -8,12 +8,15 @@
  *   properties says so explicitly.
  * - A `readOnly` property may not appear in a request at all: it becomes the
  *   `false` schema, and it is dropped from `required`, since OpenAPI only
- *   requires it in responses.
+ *   requires it in responses. A property counts as `readOnly` also when
+ *   its schema is marked through `allOf`, `anyOf` or `oneOf`.
  *
  * NOTE: adding `additionalProperties: false` inside `allOf` branches makes
  * each branch reject the others' properties; documents that compose object
  * schemas with `allOf` must declare `additionalProperties` themselves.
  */
+
+import { hasAccessAnnotation } from './annotations.js';
 
 type Schema = Record<string, unknown>;
 
@@ -47,7 +50,7 @@ export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>(
     const properties: Schema = {};
     const readOnly = new Set<string>();
     for (const [name, property] of Object.entries(schema['properties'])) {
-      if (isSchemaObject(property) && property['readOnly'] === true) {
+      if (hasAccessAnnotation(property, 'readOnly')) {
         readOnly.add(name);
         properties[name] = false;
       } else {
