@@ -134,6 +134,23 @@ describe('response filtering', () => {
     expect(result.errors).toEqual([]);
   });
 
+  it('removes writeOnly properties behind composition', () => {
+    const secret = { type: 'string', writeOnly: true };
+    const schema = {
+      type: 'object',
+      required: ['id', 'password', 'pin'],
+      properties: {
+        id: { type: 'string' },
+        password: { allOf: [secret], description: 'Set on sign-up.' },
+        pin: { oneOf: [secret, { ...secret, pattern: '^[0-9]+$' }] },
+      },
+    };
+    const result = check(schema, { id: '1', password: 'p', pin: '1234' });
+    expect(result.value).toEqual({ id: '1' });
+    expect(result.removed).toEqual(['/password', '/pin']);
+    expect(result.errors).toEqual([]);
+  });
+
   it('accepts nullable in 3.0 documents', () => {
     const schema = { type: 'object', nullable: true, properties: { id: { type: 'string' } } };
     expect(check(schema, null, '3.0.3').errors).toEqual([]);

@@ -7,7 +7,8 @@
  *   every depth, unless a schema allows extra properties with
  *   `additionalProperties` or `unevaluatedProperties` (`true` or a schema)
  *   or the name matches `patternProperties`.
- * - A `writeOnly` property is removed even when it is declared.
+ * - A `writeOnly` property is removed even when it is declared, also when
+ *   its schema is marked through `allOf`, `anyOf` or `oneOf`.
  * - `allOf` branches all apply, so their properties are united. Of `anyOf`
  *   and `oneOf`, the branches that the value satisfies apply, or all of them
  *   when it satisfies none (validation then rejects it). `if`/`then`/`else`
@@ -15,6 +16,8 @@
  * - A value whose schemas declare nothing about objects (no `type: object`, no
  *   property keywords) is kept as it is: the document leaves it free-form.
  */
+
+import { hasAccessAnnotation } from './annotations.js';
 
 type Schema = Record<string, unknown>;
 
@@ -140,7 +143,7 @@ function declarationOf(schemas: readonly Schema[]): ObjectDeclaration {
   for (const schema of schemas) {
     const properties = isSchemaObject(schema['properties']) ? schema['properties'] : {};
     for (const [name, property] of Object.entries(properties)) {
-      if (property === false || (isSchemaObject(property) && property['writeOnly'] === true)) {
+      if (property === false || hasAccessAnnotation(property, 'writeOnly')) {
         declaration.hidden.add(name);
       } else {
         declaration.properties.set(name, [...(declaration.properties.get(name) ?? []), property]);

@@ -3,6 +3,7 @@ import type { Ajv, ValidateFunction } from 'ajv';
 import { StringMemo } from '../cache/string-memo.js';
 import type { FieldError } from '../problem.js';
 import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
+import { hasAccessAnnotation } from './annotations.js';
 import { OpenApiError } from './operations.js';
 import { filterResponse, isSchemaObject } from './response-filter.js';
 
@@ -61,8 +62,7 @@ function copyForResponses(schema: Schema, seen: Map<object, Schema>): Schema {
   const properties = isSchemaObject(schema['properties']) ? schema['properties'] : undefined;
   if (properties !== undefined && Array.isArray(schema['required'])) {
     result['required'] = schema['required'].filter((name) => {
-      const property = properties[String(name)];
-      return !(isSchemaObject(property) && property['writeOnly'] === true);
+      return !hasAccessAnnotation(properties[String(name)], 'writeOnly');
     });
   }
 
