@@ -176,6 +176,51 @@ describe('OpenAPI compilation', () => {
     expect(operation?.validate(parts)).toBeUndefined();
   });
 
+  describe('objects under nested keywords', () => {
+    const entry = { type: 'object', properties: { label: { type: 'string' }, owner: { type: 'string', readOnly: true } } };
+    const schema = {
+      type: 'object',
+      properties: { name: { type: 'string' }, tags: { type: 'array', prefixItems: [{ type: 'string' }], unevaluatedItems: entry } },
+      patternProperties: { '^x-': entry },
+      unevaluatedProperties: entry,
+    };
+    const document = {
+      ...base,
+      openapi: '3.1.0',
+      security: [{ bearer: [] }],
+      paths: { '/labels': { post: { requestBody: { content: { 'application/json': { schema } } }, responses: {} } } },
+    };
+    const [operation] = compileOperations(document);
+
+    function validate(body: unknown) {
+      return operation?.validate({ params: {}, query: {}, headers: {}, contentType: 'application/json', body: Buffer.from(JSON.stringify(body)) });
+    }
+
+    it('accepts declared properties', () => {
+      expect(validate({ name: 'a', 'x-one': { label: 'l' }, tags: ['t', { label: 'u' }], other: { label: 'o' } })).toBeUndefined();
+    });
+
+    it.each([
+      ['patternProperties', { 'x-one': { label: 'l', owner: 'bob' } }, '/body/x-one/owner'],
+      ['unevaluatedItems', { tags: ['t', { owner: 'bob' }] }, '/body/tags/1/owner'],
+      ['unevaluatedProperties', { other: { owner: 'bob' } }, '/body/other/owner'],
+    ])('rejects read-only under %s', (_keyword, body, pointer) => {
+      const found = validate(body);
+      expect(found?.code).toBe('validation_failed');
+      expect(found?.errors).toContainEqual({ pointer, detail: 'property is read-only or not allowed in requests' });
+    });
+
+    it.each([
+      ['patternProperties', { 'x-one': { label: 'l', isAdmin: true } }, '/body/x-one/isAdmin'],
+      ['unevaluatedItems', { tags: ['t', { isAdmin: true }] }, '/body/tags/1/isAdmin'],
+      ['unevaluatedProperties', { other: { isAdmin: true } }, '/body/other/isAdmin'],
+    ])('rejects undeclared under %s', (_keyword, body, pointer) => {
+      const found = validate(body);
+      expect(found?.code).toBe('validation_failed');
+      expect(found?.errors).toContainEqual({ pointer, detail: "unknown property 'isAdmin' is not allowed" });
+    });
+  });
+
   describe('read-only properties behind composition', () => {
     // A 3.0 document cannot put siblings next to a $ref, so a described
     // reference to a read-only schema is commonly wrapped in allOf.

@@ -14,6 +14,8 @@
  * NOTE: adding `additionalProperties: false` inside `allOf` branches makes
  * each branch reject the others' properties; documents that compose object
  * schemas with `allOf` must declare `additionalProperties` themselves.
+ * NOTE: `dependentSchemas` is copied unchanged, so an object declared only
+ * inside it stays open and its `readOnly` properties are accepted.
  */
 
 import { hasAccessAnnotation } from './annotations.js';
@@ -24,7 +26,25 @@ function isSchemaObject(value: unknown): value is Schema {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-const NESTED_SCHEMA_KEYS = ['items', 'additionalProperties', 'not', 'contains', 'if', 'then', 'else', 'propertyNames'];
+/**
+ * Keywords whose schemas describe the value itself or a value inside it.
+ * `additionalItems` is the draft 4 to 7 form that OpenAPI 3.0 documents
+ * may use, and `unevaluatedProperties` and `unevaluatedItems` are OpenAPI
+ * 3.1 (JSON Schema 2020-12).
+ */
+const NESTED_SCHEMA_KEYS = [
+  'items',
+  'additionalItems',
+  'unevaluatedItems',
+  'additionalProperties',
+  'unevaluatedProperties',
+  'not',
+  'contains',
+  'if',
+  'then',
+  'else',
+  'propertyNames',
+];
 const SCHEMA_LIST_KEYS = ['allOf', 'anyOf', 'oneOf', 'prefixItems'];
 
 function isObjectSchema(schema: Schema): boolean {
@@ -77,6 +97,10 @@ export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>(
     if (Array.isArray(result[key])) {
       result[key] = (result[key] as unknown[]).map((entry) => toRequestSchema(entry, seen));
     }
+  }
+  if (isSchemaObject(schema['patternProperties'])) {
+    const patterns = Object.entries(schema['patternProperties']).map(([pattern, entry]) => [pattern, toRequestSchema(entry, seen)]);
+    result['patternProperties'] = Object.fromEntries(patterns);
   }
 
   return result;
