@@ -6,6 +6,7 @@ import type { TokenVerifier } from '../core/cache/token-cache.js';
 import type { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
 import type { LimitCheck } from '../core/rate-limit/types.js';
+import { auditRequest } from '../audit/request-events.js';
 import { callbackHook } from '../http/hooks.js';
 import { compileCheck, enforceLimits, type CheckBuilder } from '../http/rate-limit.js';
 import { andThen, type Pending } from '../core/pending.js';
@@ -202,8 +203,11 @@ function checkRequest(request: FastifyRequest, policy: RoutePolicy): void {
     authorize(identity, policy);
 
     const parameters = { params: request.params as Record<string, string>, query: (request.query ?? {}) as Record<string, unknown> };
-    enforceBindings(policy.bindings, parameters, identity, (binding) => {
+    enforceBindings(policy.bindings, parameters, identity, (binding, detail) => {
       request.log.info({ subject: identity.subject, parameter: binding.name, location: binding.in, claim: binding.claim }, 'object-level binding rejected the request');
+      // The caller gets a 404 like any missing resource, which records no
+      // event of its own, so the denial is recorded here.
+      auditRequest(request, { type: 'authorization.denied', outcome: 'denied', reason: 'object_binding', detail });
     });
   }
   validateRequest(request, policy);

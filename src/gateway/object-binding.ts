@@ -66,17 +66,19 @@ export function satisfiesBinding(binding: ObjectBinding, parameters: BoundParame
 
 /**
  * Throws a 404 problem unless the request satisfies every binding of its
- * operation, after passing the first failed binding to `onReject`.
+ * operation, after passing the first failed binding and the problem's
+ * detail to `onReject`.
  */
 export function enforceBindings(
   bindings: readonly ObjectBinding[],
   parameters: BoundParameters,
   identity: Identity,
-  onReject: (binding: ObjectBinding) => void = () => undefined,
+  onReject: (binding: ObjectBinding, detail: string) => void = () => undefined,
 ): void {
   const failed = bindings.find((binding) => !satisfiesBinding(binding, parameters, identity));
   if (failed !== undefined) {
-    onReject(failed);
-    throw new ProblemError('not_found', `No resource matches the ${failed.in} parameter.`);
+    const detail = `No resource matches the ${failed.in} parameter.`;
+    onReject(failed, detail);
+    throw new ProblemError('not_found', detail);
   }
 }

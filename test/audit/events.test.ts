@@ -227,3 +227,33 @@ describe('audit events', () => {
     }
   });
 });
+
+describe('audit of object-level denials', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('records a rejected object binding', async () => {
+    const alice = await createUser(server, 'bound_alice');
+    const bob = await createUser(server, 'bound_bob');
+    const { tokens } = await obtainTokens(server, bob);
+
+    const own = await callApi(server, `/users/${bob.id}/orders`, tokens.access_token);
+    expect(own.status).toBe(200);
+    const other = await callApi(server, `/users/${alice.id}/orders`, tokens.access_token);
+    expect(other.status).toBe(404);
+
+    await server.running.observability.audit.flush();
+    const denials = await new AuditRepository(server.running.db).query({ since: 0, types: ['authorization.denied'], limit: 10 });
+    expect(denials).toHaveLength(1);
+    expect(denials[0]).toMatchObject({ outcome: 'denied', actor: bob.id, clientId: server.demoClientId, reason: 'object_binding' });
+    expect(denials[0]?.detail).toBe('No resource matches the path parameter.');
+    expect(denials[0]?.requestId).toBe(other.headers.get('x-request-id'));
+  });
+});
