@@ -13,7 +13,7 @@ import { securityHeaders, type SecurityHeaderOptions } from '../core/security-he
 import { authorize } from '../gateway/authorize.js';
 import { installProblemHandlers, sendProblem } from '../http/problems.js';
 import { corsOptions, type CorsSettings } from './cors.js';
-import { RequestGuard, type GuardSettings, type RouteAccess } from './request-guard.js';
+import { RequestGuard, validateRouteAccess, type GuardSettings, type RouteAccess } from './request-guard.js';
 
 export { createHttpApp, type HttpAppOptions } from '../http/create-app.js';
 export { createLogger, type Logger } from '../http/logger.js';
@@ -95,6 +95,7 @@ export const portcullis: FastifyPluginAsync<PortcullisFastifyOptions> = portcull
  * plugin has authenticated the caller.
  */
 export function requireAccess(access: Pick<RouteAccess, 'scopes' | 'roles'>): (request: FastifyRequest) => Promise<void> {
+  validateRouteAccess(access);
   return async (request) => {
     authorize(identityOf(request), { scopes: access.scopes ?? [], roles: access.roles ?? [] });
   };

@@ -17,6 +17,35 @@ export interface RouteAccess {
   limits?: readonly LimitRule[];
 }
 
+function isStringList(value: unknown): boolean {
+  return Array.isArray(value) && value.every((entry) => typeof entry === 'string' && entry !== '');
+}
+
+/**
+ * Throws a TypeError for route access settings of the wrong shape, such as
+ * `scopes: 'admin'` where a list belongs. Checked when the route is
+ * declared, so a typing mistake stops the service at start instead of
+ * failing every request to the route with a 500.
+ */
+export function validateRouteAccess(access: unknown): void {
+  if (access === null || typeof access !== 'object' || Array.isArray(access)) {
+    throw new TypeError(`Route access must be an object such as { scopes: ['orders:read'] }, got ${JSON.stringify(access)}.`);
+  }
+
+  const { public: isPublic, scopes, roles, limits } = access as Record<string, unknown>;
+  if (isPublic !== undefined && typeof isPublic !== 'boolean') {
+    throw new TypeError(`Route access: public must be true or false, got ${JSON.stringify(isPublic)}.`);
+  }
+  for (const [name, value] of [['scopes', scopes], ['roles', roles]] as const) {
+    if (value !== undefined && !isStringList(value)) {
+      throw new TypeError(`Route access: ${name} must be a list of non-empty strings such as ['admin'], got ${JSON.stringify(value)}.`);
+    }
+  }
+  if (limits !== undefined && !Array.isArray(limits)) {
+    throw new TypeError(`Route access: limits must be a list of rate limits, got ${JSON.stringify(limits)}.`);
+  }
+}
+
 /** Settings shared by the Express middleware and the Fastify plugin. */
 export interface GuardSettings extends AuthenticatorSettings {
   rateLimit?: RateLimitSettings;
@@ -47,6 +76,7 @@ export class RequestGuard {
 
   /** Validates a route's access settings once, when the route is declared. */
   validateAccess(access: RouteAccess): void {
+    validateRouteAccess(access);
     for (const rule of access.limits ?? []) {
       validateLimitRule(rule);
     }

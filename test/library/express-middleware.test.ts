@@ -132,6 +132,13 @@ describe('Express middleware', () => {
     expect(JSON.parse(body)).toMatchObject({ code: 'internal_error', request_id: response.headers.get('x-request-id') });
   });
 
+  it('rejects invalid route access', () => {
+    const auth = portcullis({ identityAssertions: { issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [] } } });
+
+    expect(() => auth.requireAccess({ scopes: 'orders:read' as unknown as string[] })).toThrow(/scopes must be a list of non-empty strings/);
+    expect(() => auth.requireAccess({ roles: [1] as unknown as string[] })).toThrow(/roles must be a list of non-empty strings/);
+  });
+
   it('sends thrown problems', async () => {
     const response = await call('GET', '/v1/gone', reader);
 

@@ -15,7 +15,7 @@ import { Authenticator } from '../../src/library/authenticator.js';
 import { KeyedHash } from '../../src/core/keyed-hash.js';
 import { deriveKey } from '../../src/core/secret-box.js';
 import { createRateLimiter, openApiKeyStore, type ApiKeyStore, type OutboundPolicy } from '../../src/library/index.js';
-import { identityOf, portcullis, type PortcullisFastifyOptions } from '../../src/library/fastify.js';
+import { identityOf, portcullis, requireAccess, type PortcullisFastifyOptions, type RouteAccess } from '../../src/library/fastify.js';
 import { openDatabase } from '../../src/store/database.js';
 import { defaultDatabaseUrl } from '../../src/store/database-url.js';
 import { createRepositories } from '../../src/store/repositories.js';
@@ -281,6 +281,19 @@ describe('Fastify plugin', () => {
       createApp({ rateLimit: { limiter: createRateLimiter(), limits: [{ name: 'bad', key: ['ip'], limit: 1, period: 'soon', onStoreFailure: 'open' }] } }),
     ).rejects.toThrow(/Invalid rate limit 'bad'/);
     await expect(createApp({ cors: { origins: ['*'] } })).rejects.toThrow(/Invalid CORS origin/);
+  });
+
+  it.each([
+    [{ scopes: 'admin' }, /scopes must be a list of non-empty strings/],
+    [{ roles: [['admin']] }, /roles must be a list of non-empty strings/],
+    [{ public: 'yes' }, /public must be true or false/],
+  ])('rejects route access %j', async (access, message) => {
+    const instance = Fastify();
+    await instance.register(portcullis, { accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url, outbound: loopbackPolicy(keyServer.url) } });
+
+    expect(() => instance.get('/admin', { config: { portcullis: access as unknown as RouteAccess } }, async () => ({ ok: true }))).toThrow(message);
+    expect(() => requireAccess(access as unknown as RouteAccess)).toThrow(message);
+    await instance.close();
   });
 });
 
