@@ -48,14 +48,34 @@ function valueMatches(binding: ObjectBinding, value: unknown, claim: unknown): b
   return binding.match === 'equals' ? claim === value : Array.isArray(claim) && claim.includes(value);
 }
 
+/** Returns a parameter name as lenient parsers read it: in lower case, without a trailing `[]` or `[key]`. */
+function looseName(name: string): string {
+  return name.replace(/(\[[^\]]*\])+$/, '').toLowerCase();
+}
+
+/**
+ * Tells whether the query names the bound parameter in another spelling.
+ * Some upstreams read `TenantId`, `tenantId[]` or `tenantId[0]` as
+ * `tenantId`, and some merge query parameters into path parameters, so such
+ * a spelling could carry a value that the binding never checked.
+ */
+function hasQueryVariant(binding: ObjectBinding, query: Readonly<Record<string, unknown>>): boolean {
+  const bound = looseName(binding.name);
+  return Object.keys(query).some((name) => looseName(name) === bound && !(binding.in === 'query' && name === binding.name));
+}
+
 /**
  * Tells whether the request satisfies one binding. A missing parameter or
  * claim fails it: an upstream given no `tenantId` might fall back to a
- * tenant the caller does not belong to.
+ * tenant the caller does not belong to. So does another spelling of the
+ * parameter's name in the query string.
  */
 export function satisfiesBinding(binding: ObjectBinding, parameters: BoundParameters, identity: Identity): boolean {
   if (binding.bypassRoles.some((role) => identity.roles.includes(role))) {
     return true;
+  }
+  if (hasQueryVariant(binding, parameters.query)) {
+    return false;
   }
 
   const values = parameterValues(binding, parameters);

@@ -79,6 +79,21 @@ describe('object binding oneOf', () => {
   });
 });
 
+describe('object binding name variants', () => {
+  it.each([['TenantId'], ['tenantid'], ['tenantId[]'], ['tenantId[0]'], ['TENANTID[x]']])('rejects a query binding with %s', (name) => {
+    expect(satisfiesBinding(TENANT_BINDING, { params: {}, query: { tenantId: 't1', [name]: 't3' } }, identity())).toBe(false);
+  });
+
+  it.each([['userId'], ['USERID'], ['userId[]']])('rejects a path binding with query %s', (name) => {
+    expect(satisfiesBinding(USER_BINDING, { params: { userId: 'alice' }, query: { [name]: 'bob' } }, identity())).toBe(false);
+  });
+
+  it('accepts unrelated query parameters', () => {
+    expect(satisfiesBinding(TENANT_BINDING, { params: {}, query: { tenantId: 't1', tenantIds: 't3', limit: '5' } }, identity())).toBe(true);
+    expect(satisfiesBinding(USER_BINDING, { params: { userId: 'alice' }, query: { user: 'bob' } }, identity())).toBe(true);
+  });
+});
+
 describe('enforceBindings', () => {
   it('passes when every binding holds', () => {
     expect(() => enforceBindings([USER_BINDING, TENANT_BINDING], { params: { userId: 'alice' }, query: { tenantId: 't1' } }, identity())).not.toThrow();

@@ -91,6 +91,14 @@ describe('gateway policy per upstream and operation', () => {
           { name: 'previous', url, mountPath: '/v1', openapi: document, deprecation: RECENT, sunset: FUTURE, operations: { status: { public: true } } },
           { name: 'retired', url, mountPath: '/v0', openapi: document, deprecation: PAST, sunset: PAST, operations: { status: { public: true } } },
           { name: 'unsigned', url, mountPath: '/v3', openapi: document, identityAssertion: false, deprecation: RECENT, operations: { status: { public: true } } },
+          {
+            // Without a document the gateway has no declared query to close.
+            name: 'routed',
+            url,
+            mountPath: '/v4',
+            routes: [{ method: 'GET', path: '/tenant-items', scopes: ['orders:read'], roles: [], credentials: ['jwt'] }],
+            operations: { 'GET /tenant-items': { bindings: [{ in: 'query', name: 'tenantId', claim: 'tenants', match: 'oneOf' }] } },
+          },
         ],
       },
       rateLimit: { flows: [] },
@@ -234,6 +242,14 @@ describe('gateway policy per upstream and operation', () => {
     expect((await call('/v2/tenant-items?tenantId=t3', tenantToken)).status).toBe(404);
     expect((await call('/v2/tenant-items?tenantId=t1&tenantId=t3', tenantToken)).status).toBe(404);
     expect(received.map((request) => request.path)).toEqual(['/tenant-items?tenantId=t2']);
+  });
+
+  it('rejects other spellings of a bound query parameter', async () => {
+    expect((await call('/v4/tenant-items?tenantId=t1', tenantToken)).status).toBe(200);
+    for (const variant of ['TenantId=t3', 'tenantid=t3', 'tenantId[]=t3', 'tenantId%5B0%5D=t3']) {
+      expect((await call(`/v4/tenant-items?tenantId=t1&${variant}`, tenantToken)).status, variant).toBe(404);
+    }
+    expect(received.map((request) => request.path)).toEqual(['/tenant-items?tenantId=t1']);
   });
 
   it('rejects a token without the bound claim', async () => {
