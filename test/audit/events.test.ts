@@ -215,6 +215,28 @@ describe('audit events', () => {
     expect(badSince.stderr).toContain("--since must be a duration such as 15m, 1h or 7d, or an ISO 8601 time");
   });
 
+  it('records admin actions of the CLI', { timeout: CLI_TEST_TIMEOUT_MS }, async () => {
+    const cli = ['--json', '--data-dir', server.dataDir];
+    const user = await runCli(['users', 'add', 'audited_admin', '--email', 'audited_admin@example.com', '--role', 'admin', ...cli], 'Admin-Passw0rd-123\n');
+    expect(user.code, user.stderr).toBe(0);
+    const account = JSON.parse(user.stdout) as { id: string };
+    const client = await runCli(['clients', 'add', '--name', 'Audited', '--confidential', '--grant', 'client_credentials', '--scope', 'orders:read', ...cli]);
+    expect(client.code, client.stderr).toBe(0);
+    const registered = JSON.parse(client.stdout) as { client_id: string; client_secret: string };
+    secrets.push(registered.client_secret);
+    const removed = await runCli(['clients', 'remove', registered.client_id, ...cli]);
+    expect(removed.code, removed.stderr).toBe(0);
+    const rotated = await runCli(['keys', 'rotate', ...cli]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const { kid } = JSON.parse(rotated.stdout) as { kid: string };
+
+    expect((await expectStored('account.created', 1))[0]).toMatchObject({ outcome: 'success', actor: 'cli', detail: `account ${account.id} with roles admin` });
+    const created = (await stored('client.created')).find((record) => record.clientId === registered.client_id);
+    expect(created).toMatchObject({ outcome: 'success', actor: 'cli', detail: 'grants client_credentials' });
+    expect((await expectStored('client.removed', 1))[0]).toMatchObject({ outcome: 'success', actor: 'cli', clientId: registered.client_id });
+    expect((await expectStored('signing_key.rotated', 1))[0]).toMatchObject({ outcome: 'success', actor: 'cli', detail: `new key ${kid}` });
+  });
+
   it('keeps secrets out of stored events and audit log lines', async () => {
     await server.running.observability.audit.flush();
     const all = await new AuditRepository(server.running.db).query({ since: 0, limit: 10_000 });

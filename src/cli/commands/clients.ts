@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 
 import { readFileSync } from 'node:fs';
 
+import { CLI_ACTOR } from '../../audit/events.js';
 import { codePointLabel, findControlCharacter } from '../../core/control-characters.js';
 import { checkNativeRedirectUri, checkRedirectUri } from '../../core/redirect-uri-rules.js';
 import { API_SCOPES, OIDC_SCOPES } from '../../core/scopes.js';
@@ -192,7 +193,7 @@ export function registerClientCommands(program: Command): void {
     .action(async (options: AddOptions) => {
       const { metadata, secret } = buildMetadata(options);
 
-      await withAdminContext(options.dataDir, async ({ clients: repository }) => {
+      await withAdminContext(options.dataDir, async ({ clients: repository, recordAudit }) => {
         try {
           await repository.create(metadata);
         } catch (error) {
@@ -201,6 +202,8 @@ export function registerClientCommands(program: Command): void {
           }
           throw error;
         }
+        const detail = `grants ${metadata.grant_types.join(',')}`;
+        await recordAudit({ type: 'client.created', outcome: 'success', actor: CLI_ACTOR, clientId: metadata.client_id, detail });
       }, { createStore: true });
 
       const result = {
@@ -243,10 +246,11 @@ export function registerClientCommands(program: Command): void {
     .option('--data-dir <path>', DATA_DIR_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (clientId: string, options: { dataDir?: string; json?: boolean }) => {
-      await withAdminContext(options.dataDir, async ({ clients: repository }) => {
+      await withAdminContext(options.dataDir, async ({ clients: repository, recordAudit }) => {
         if (!(await repository.remove(clientId))) {
           throw new CliError(`no client with client_id '${clientId}'`);
         }
+        await recordAudit({ type: 'client.removed', outcome: 'success', actor: CLI_ACTOR, clientId });
         createOutput(options.json === true).result({ client_id: clientId, removed: true }, `removed client ${clientId}`);
       });
     });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 
+import { CLI_ACTOR } from '../../audit/events.js';
 import { rotateSigningKey } from '../../keys/signing-keys.js';
 import { createOutput, textRow } from '../output.js';
 import { withAdminContext } from '../context.js';
@@ -16,8 +17,9 @@ export function registerKeyCommands(program: Command): void {
     .option('--data-dir <path>', DATA_DIR_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (options: { dataDir?: string; json?: boolean }) => {
-      await withAdminContext(options.dataDir, async ({ signingKeys }) => {
+      await withAdminContext(options.dataDir, async ({ signingKeys, recordAudit }) => {
         const kid = await rotateSigningKey(signingKeys);
+        await recordAudit({ type: 'signing_key.rotated', outcome: 'success', actor: CLI_ACTOR, detail: `new key ${kid}` });
         createOutput(options.json === true).result({ kid, active: true }, `new active signing key ${kid}`);
       }, { createStore: true });
     });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 
 import { RegistrationError, ROLES, type Role } from '../../accounts/account-service.js';
+import { CLI_ACTOR } from '../../audit/events.js';
 import { CliError, createOutput, textRow } from '../output.js';
 import { listOption } from '../options.js';
 import { readSecret } from '../stdin.js';
@@ -38,9 +39,11 @@ export function registerUserCommands(program: Command): void {
       const roles = parseRoles(options.role);
       const password = await readSecret('Password: ');
 
-      await withAdminContext(options.dataDir, async ({ accountService }) => {
+      await withAdminContext(options.dataDir, async ({ accountService, recordAudit }) => {
         try {
           const account = await accountService.register({ username, email: options.email, password }, roles);
+          const granted = roles.length === 0 ? 'no roles' : `roles ${roles.join(',')}`;
+          await recordAudit({ type: 'account.created', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id} with ${granted}` });
           const summary = { id: account.id, username: account.username, email: account.email, roles: account.roles };
           createOutput(options.json === true).result(summary, `created account ${account.username} (${account.id})`);
         } catch (error) {
