@@ -54,8 +54,15 @@ interface CreateBody {
   environment?: 'live' | 'test';
 }
 
-function keyNotFound(id: string): ProblemError {
-  return new ProblemError('not_found', `No active API key with id '${id}' belongs to you.`);
+/**
+ * Records a rotation or revocation that found no active key of the caller,
+ * such as an attempt on another user's key, and returns the 404 for it. A
+ * 404 records no event of its own.
+ */
+function keyNotFound(request: FastifyRequest, type: 'api_key.rotated' | 'api_key.revoked', id: string): ProblemError {
+  const detail = `No active API key with id '${id}' belongs to you.`;
+  auditRequest(request, { type, outcome: 'failure', keyId: id, reason: 'not_found', detail });
+  return new ProblemError('not_found', detail);
 }
 
 /**
@@ -140,7 +147,7 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
         throw error;
       }
       if (rotated === undefined) {
-        throw keyNotFound(request.params.id);
+        throw keyNotFound(request, 'api_key.rotated', request.params.id);
       }
       request.log.info({ keyId: request.params.id, successor: rotated.summary.id }, 'API key rotated');
       auditRequest(request, { type: 'api_key.rotated', outcome: 'success', keyId: request.params.id, detail: `successor ${rotated.summary.id}` });
@@ -151,7 +158,7 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
   app.delete<{ Params: { id: string } }>('/keys/:id', { schema: { querystring: noQuery, params: idParams } }, async (request, reply) => {
     const { account } = await owner(request);
     if (!(await options.apiKeys.revoke(request.params.id, account.id))) {
-      throw keyNotFound(request.params.id);
+      throw keyNotFound(request, 'api_key.revoked', request.params.id);
     }
     request.log.info({ keyId: request.params.id }, 'API key revoked');
     auditRequest(request, { type: 'api_key.revoked', outcome: 'success', keyId: request.params.id });

@@ -173,6 +173,30 @@ describe('audit events', () => {
     expect((await expectStored('api_key.revoked', 2))[1]).toMatchObject({ actor: alice.id, keyId: own.id });
   });
 
+  it('records failed key changes', async () => {
+    const bob = await createUser(server, 'audited_bob');
+    const { tokens: bobTokens } = await obtainTokens(server, bob);
+    const { tokens: aliceTokens } = await obtainTokens(server, alice);
+    secrets.push(bobTokens.access_token, aliceTokens.access_token);
+    const created = await callApi(server, '/keys', bobTokens.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"name":"bob","scopes":["orders:read"]}' });
+    expect(created.status).toBe(201);
+    const bobKey = (await created.json()) as { key: string; id: string };
+    secrets.push(bobKey.key);
+
+    const revoke = await callApi(server, `/keys/${bobKey.id}`, aliceTokens.access_token, { method: 'DELETE' });
+    expect(revoke.status).toBe(404);
+    const rotate = await callApi(server, `/keys/${bobKey.id}/rotate`, aliceTokens.access_token, { method: 'POST' });
+    expect(rotate.status).toBe(404);
+
+    await server.running.observability.audit.flush();
+    const revocations = (await stored('api_key.revoked')).filter((record) => record.keyId === bobKey.id);
+    expect(revocations).toHaveLength(1);
+    expect(revocations[0]).toMatchObject({ outcome: 'failure', actor: alice.id, reason: 'not_found', requestId: revoke.headers.get('x-request-id') });
+    const rotations = (await stored('api_key.rotated')).filter((record) => record.keyId === bobKey.id);
+    expect(rotations).toHaveLength(1);
+    expect(rotations[0]).toMatchObject({ outcome: 'failure', actor: alice.id, reason: 'not_found', requestId: rotate.headers.get('x-request-id') });
+  });
+
   it('records client credentials tokens', async () => {
     const added = await runCli(['clients', 'add', '--name', 'Service', '--confidential', '--grant', 'client_credentials', '--scope', 'orders:read', '--json', '--data-dir', server.dataDir]);
     expect(added.code, added.stderr).toBe(0);
@@ -185,9 +209,9 @@ describe('audit events', () => {
     const tokens = await client.clientCredentialsGrant(config, { scope: 'orders:read' });
     secrets.push(tokens.access_token);
 
-    // Six authorization code flows ran before this one.
-    const issued = await expectStored('token.issued', 7);
-    expect(issued[6]).toMatchObject({ outcome: 'success', actor: service.client_id, clientId: service.client_id, reason: 'client_credentials' });
+    // Eight authorization code flows ran before this one.
+    const issued = await expectStored('token.issued', 9);
+    expect(issued[8]).toMatchObject({ outcome: 'success', actor: service.client_id, clientId: service.client_id, reason: 'client_credentials' });
   });
 
   it('lists events with the audit command', { timeout: CLI_TEST_TIMEOUT_MS }, async () => {
