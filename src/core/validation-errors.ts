@@ -1,3 +1,5 @@
+import { looksLikeCredential } from './credential-shapes.js';
+import { REDACTED } from './log-redaction.js';
 import type { FieldError } from './problem.js';
 
 /** The subset of an ajv ErrorObject that field errors are built from. */
@@ -13,11 +15,30 @@ export function escapePointerToken(token: string): string {
   return token.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
+/**
+ * Returns a property name fit to repeat in a problem, a log line and the
+ * audit trail. A name with the shape of an API key or an access token is
+ * replaced, because a credential pasted as a JSON key would otherwise be
+ * stored in full.
+ */
+function redactName(name: string): string {
+  return looksLikeCredential(name) ? REDACTED : name;
+}
+
+/** Returns an ajv instance path (a JSON pointer) with each credential-shaped token replaced. */
+function redactPointer(instancePath: string): string {
+  return instancePath
+    .split('/')
+    .map((token) => (looksLikeCredential(token.replaceAll('~1', '/').replaceAll('~0', '~')) ? REDACTED : token))
+    .join('/');
+}
+
 function describe(violation: SchemaViolation): { path: string; detail: string } {
-  const { keyword, instancePath, params } = violation;
+  const { keyword, params } = violation;
+  const instancePath = redactPointer(violation.instancePath);
 
   if (keyword === 'additionalProperties') {
-    const property = String(params['additionalProperty']);
+    const property = redactName(String(params['additionalProperty']));
     return {
       path: `${instancePath}/${escapePointerToken(property)}`,
       detail: `unknown property '${property}' is not allowed`,
@@ -25,7 +46,7 @@ function describe(violation: SchemaViolation): { path: string; detail: string } 
   }
 
   if (keyword === 'required') {
-    const property = String(params['missingProperty']);
+    const property = redactName(String(params['missingProperty']));
     return {
       path: `${instancePath}/${escapePointerToken(property)}`,
       detail: `required property '${property}' is missing`,

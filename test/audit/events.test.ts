@@ -274,7 +274,7 @@ describe('audit events', () => {
   });
 });
 
-describe('audit of object-level denials', () => {
+describe('gateway audit events', () => {
   let server: TestServer;
 
   beforeAll(async () => {
@@ -301,5 +301,31 @@ describe('audit of object-level denials', () => {
     expect(denials[0]).toMatchObject({ outcome: 'denied', actor: bob.id, clientId: server.demoClientId, reason: 'object_binding' });
     expect(denials[0]?.detail).toBe('No resource matches the path parameter.');
     expect(denials[0]?.requestId).toBe(other.headers.get('x-request-id'));
+  });
+
+  it('keeps a credential used as a property name out', async () => {
+    const carol = await createUser(server, 'named_carol');
+    const { tokens } = await obtainTokens(server, carol);
+    const created = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"name":"pasted","scopes":["orders:read"]}' });
+    const { key } = (await created.json()) as { key: string };
+
+    for (const name of [key, tokens.access_token]) {
+      const response = await callApi(server, '/orders', tokens.access_token, {
+        method: 'POST',
+        headers: JSON_HEADERS,
+        body: JSON.stringify({ item: 'lamp', quantity: 1, nested: { [name]: true }, [name]: true }),
+      });
+      expect(response.status).toBe(400);
+      const problem = (await response.json()) as { detail: string; errors: Array<{ pointer: string; detail: string }> };
+      expect(JSON.stringify(problem)).not.toContain(name);
+      expect(problem.errors).toContainEqual({ pointer: '/body/[redacted]', detail: "unknown property '[redacted]' is not allowed" });
+    }
+
+    await server.running.observability.audit.flush();
+    const rejected = await new AuditRepository(server.running.db).query({ since: 0, types: ['request.rejected'], limit: 10 });
+    expect(rejected).toHaveLength(2);
+    const everything = JSON.stringify(rejected) + server.logs.join('\n');
+    expect(everything).not.toContain(key);
+    expect(everything).not.toContain(tokens.access_token);
   });
 });
