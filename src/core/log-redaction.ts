@@ -27,19 +27,31 @@ const LOGGABLE_QUERY_PARAMETERS = new Set([
 export const REDACTED = '[redacted]';
 
 /**
- * Returns the request target with every non-allow-listed query value
- * replaced. A parameter whose name has the shape of a credential, or has
- * no `=` and is not allow-listed, is replaced whole, since a credential
- * pasted as `?<key>` is all name. An allow-listed value with the shape of
- * a credential is replaced too.
+ * Returns the path with every segment that has the shape of a credential,
+ * as sent or percent-decoded, replaced whole.
+ */
+export function redactPath(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => (looksLikeCredential(segment) || looksLikeCredential(safeDecode(segment)) ? REDACTED : segment))
+    .join('/');
+}
+
+/**
+ * Returns the request target with every path segment that has the shape
+ * of a credential and every non-allow-listed query value replaced. A
+ * parameter whose name has the shape of a credential, or has no `=` and is
+ * not allow-listed, is replaced whole, since a credential pasted as
+ * `?<key>` is all name. An allow-listed value with the shape of a
+ * credential is replaced too.
  */
 export function redactUrl(url: string): string {
   const queryStart = url.indexOf('?');
   if (queryStart === -1) {
-    return url;
+    return redactPath(url);
   }
 
-  const path = url.slice(0, queryStart);
+  const path = redactPath(url.slice(0, queryStart));
   const query = url.slice(queryStart + 1);
   const redacted = query
     .split('&')

@@ -11,6 +11,7 @@ import { callbackHook } from '../http/hooks.js';
 import { compileCheck, enforceLimits, type CheckBuilder } from '../http/rate-limit.js';
 import { andThen, type Pending } from '../core/pending.js';
 import type { Identity } from '../core/identity-headers.js';
+import { redactPath } from '../core/log-redaction.js';
 import { ProblemError } from '../core/problem.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import type { Account } from '../store/account-repository.js';
@@ -188,7 +189,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
   // cannot tell which paths exist from 404s.
   app.setNotFoundHandler(async (request) => {
     request.identity = await authenticate(request, authenticationDependencies, ['jwt', 'api_key']);
-    throw new ProblemError('not_found', `No operation matches ${request.method} ${request.url.split('?')[0]}.`);
+    throw new ProblemError('not_found', `No operation matches ${request.method} ${redactPath(request.url.split('?')[0] ?? '')}.`);
   });
 }
 

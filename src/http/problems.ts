@@ -9,6 +9,7 @@ import {
   type ProblemDocument,
 } from '../core/problem.js';
 import { auditProblem } from '../audit/request-events.js';
+import { redactPath } from '../core/log-redaction.js';
 import { toFieldErrors, type SchemaViolation } from '../core/validation-errors.js';
 import { isBackendOutage, outageProblem } from '../backends/outage.js';
 
@@ -110,9 +111,13 @@ function handleCallerDisconnect(request: FastifyRequest, reply: FastifyReply, er
   return sendProblem(reply, new ProblemError('invalid_request', 'The request ended before its body was complete.'));
 }
 
-/** Builds the 404 problem for a request that no route serves. `path` excludes the query. */
+/**
+ * Builds the 404 problem for a request that no route serves. `path`
+ * excludes the query. Its credential-shaped segments are replaced, because
+ * the detail is logged.
+ */
 export function routeNotFound(method: string, path: string): ProblemError {
-  return new ProblemError('not_found', `No route matches ${method} ${path}.`);
+  return new ProblemError('not_found', `No route matches ${method} ${redactPath(path)}.`);
 }
 
 function logFailure(request: FastifyRequest, error: Error, problem: ProblemError | undefined): void {

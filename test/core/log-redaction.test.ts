@@ -30,6 +30,13 @@ describe('request target redaction', () => {
     expect(redactUrl('/api/orders?limit')).toBe('/api/orders?limit');
   });
 
+  it('replaces a credential-shaped path segment', () => {
+    expect(redactUrl('/api/pcs_live_abc/orders?limit=5')).toBe(`/api/${REDACTED}/orders?limit=5`);
+    expect(redactUrl('/api/orders/eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln')).toBe(`/api/orders/${REDACTED}`);
+    expect(redactUrl('/api/orders/pcs%5Flive%5Fabc')).toBe(`/api/orders/${REDACTED}`);
+    expect(redactUrl('/api/orders/%E0%A4%A')).toBe('/api/orders/%E0%A4%A');
+  });
+
   it('keeps empty pairs and paths without a query', () => {
     expect(redactUrl('/api/orders?&limit=5')).toBe('/api/orders?&limit=5');
     expect(redactUrl('/api/orders')).toBe('/api/orders');

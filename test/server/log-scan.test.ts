@@ -32,6 +32,10 @@ describe('log scan', () => {
     await callApi(server, '/orders', tokens.access_token);
     await callApi(server, '/orders', `${tokens.access_token}x`);
     await fetch(`${server.url}/api/orders?access_token=${tokens.access_token}`);
+    // A credential pasted into the path, where no query redaction reaches.
+    await callApi(server, `/${tokens.access_token}`, tokens.access_token);
+    await callApi(server, `/orders/${encodeURIComponent(tokens.access_token)}`, tokens.access_token);
+    await fetch(`${server.url}/nowhere/${tokens.access_token}`);
     await fetch(`${server.url}/demo/callback?code=${code}&state=${state}`);
     const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token ?? '');
     secrets.push(refreshed.access_token, refreshed.refresh_token ?? '');
