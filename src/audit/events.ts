@@ -8,6 +8,7 @@ export const AUDIT_EVENT_TYPES = [
   'login.succeeded',
   'login.failed',
   'consent.granted',
+  'consent.denied',
   'token.issued',
   'token.refreshed',
   'token.revoked',

@@ -150,6 +150,11 @@ function pageError(error: FastifyError): { status: number; title: string; detail
   return { status: 500, title: 'server error', detail: 'The server failed to process the request. Try again later.' };
 }
 
+/** Records an authorization request that ended in `access_denied` at the consent step. */
+function auditConsentDenied(request: FastifyRequest, accountId: string | undefined, clientId: unknown, reason: 'scopes_withheld' | 'user_denied'): void {
+  auditRequest(request, { type: 'consent.denied', outcome: 'denied', actor: accountId, clientId: typeof clientId === 'string' ? clientId : undefined, reason });
+}
+
 /**
  * Registers the login, consent and registration pages: the user interaction
  * steps that oidc-provider hands over to its integrator.
@@ -213,6 +218,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       const denial = withheldScopesDenial(details.params['scope'], account.roles);
       if (denial !== undefined) {
         request.log.info({ interaction: details.uid, accountId }, 'consent denied: the account may get none of the requested API scopes');
+        auditConsentDenied(request, accountId, details.params['client_id'], 'scopes_withheld');
         return finish(request, reply, denial);
       }
 
@@ -309,6 +315,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       const denial = withheldScopesDenial(details.params['scope'], account.roles);
       if (denial !== undefined) {
         request.log.info({ interaction: details.uid, accountId }, 'consent denied: the account may get none of the requested API scopes');
+        auditConsentDenied(request, accountId, details.params['client_id'], 'scopes_withheld');
         return finish(request, reply, denial);
       }
 
@@ -345,7 +352,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     '/interaction/:uid/abort',
     { schema: { params: uidParams, body: csrfOnlyBody }, preHandler: app.csrfProtection },
     async (request, reply) => {
-      await loadInteraction(request, reply);
+      const { details } = await loadInteraction(request, reply);
+      auditConsentDenied(request, details.session?.accountId, details.params['client_id'], 'user_denied');
+
       const result: InteractionResults = { error: 'access_denied', error_description: 'The user denied the request.' };
       return finish(request, reply, result);
     },
@@ -395,6 +404,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       try {
         const account = await deps.accountService.register({ username, email, password });
         request.log.info({ accountId: account.id }, 'account registered');
+        auditRequest(request, { type: 'account.created', outcome: 'success', actor: account.id, reason: 'registration', detail: `account ${account.id} with no roles` });
       } catch (error) {
         if (!(error instanceof RegistrationError)) {
           throw error;

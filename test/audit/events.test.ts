@@ -7,7 +7,7 @@ import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
 import { callApi, obtainTokens, openSignInPage, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { formEndingWith } from '../support/user-agent.js';
+import { UserAgent, formEndingWith } from '../support/user-agent.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
@@ -327,5 +327,62 @@ describe('gateway audit events', () => {
     const everything = JSON.stringify(rejected) + server.logs.join('\n');
     expect(everything).not.toContain(key);
     expect(everything).not.toContain(tokens.access_token);
+  });
+});
+
+describe('registration and consent audit events', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  async function stored(type: AuditEventType): Promise<AuditRecord[]> {
+    await server.running.observability.audit.flush();
+    return new AuditRepository(server.running.db).query({ since: 0, types: [type], limit: 10 });
+  }
+
+  it('records a self-registration', async () => {
+    const agent = new UserAgent(server.url);
+    const page = await agent.follow(`${server.url}/register`);
+    const form = formEndingWith(await page.response.text(), '/register');
+    const { response } = await agent.submit(form, { username: 'registered_dana', email: 'dana@example.test', password: 'Dana-Passw0rd-Long' });
+    expect(response.status).toBe(201);
+
+    const created = await stored('account.created');
+    expect(created).toHaveLength(1);
+    expect(created[0]).toMatchObject({ outcome: 'success', reason: 'registration', sourceAddress: '127.0.0.1' });
+    expect(created[0]?.actor).toMatch(/\S/);
+    expect(created[0]?.detail).toBe(`account ${created[0]?.actor} with no roles`);
+    expect(JSON.stringify(created)).not.toContain('Dana-Passw0rd-Long');
+  });
+
+  it('records a consent the user denies', async () => {
+    const erin = await createUser(server, 'denying_erin');
+    const { agent, html } = await openSignInPage(server);
+    const { response } = await agent.submit(formEndingWith(html, '/login'), { username: erin.username, password: erin.password });
+    const consent = await response.text();
+
+    const denied = await agent.submit(formEndingWith(consent, '/abort'), {});
+    expect(denied.url).toContain('error=access_denied');
+
+    const events = await stored('consent.denied');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ outcome: 'denied', actor: erin.id, clientId: server.demoClientId, reason: 'user_denied' });
+  });
+
+  it('records a consent denied for missing roles', async () => {
+    const frank = await createUser(server, 'roleless_frank');
+    const { agent, html } = await openSignInPage(server, 'openid admin');
+    const { response } = await agent.submit(formEndingWith(html, '/login'), { username: frank.username, password: frank.password });
+    expect(response.status).toBeLessThan(400);
+
+    const events = (await stored('consent.denied')).filter((event) => event.actor === frank.id);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ outcome: 'denied', clientId: server.demoClientId, reason: 'scopes_withheld' });
   });
 });
