@@ -148,6 +148,17 @@ function unavailable(error: KeySetUnavailableError, request: CredentialRequest):
   });
 }
 
+/**
+ * Returns the 401 for a request that reached a protected handler without an
+ * authenticated caller, such as a handler that reads the identity on a
+ * public route. Its challenge asks the client for a bearer credential.
+ */
+export function missingCallerProblem(): ProblemError {
+  return new ProblemError('unauthorized', 'This route has no authenticated caller.', {
+    headers: { 'www-authenticate': bearerChallenge({ realm: REALM }) },
+  });
+}
+
 function singleHeader(request: CredentialRequest, name: string): string | undefined {
   const values: string[] = [];
   const raw = request.raw.rawHeaders;

@@ -14,6 +14,7 @@ import type { Identity } from '../core/identity-headers.js';
 import { PROBLEM_CONTENT_TYPE, ProblemError, internalErrorDocument, toProblemDocument, type ProblemDocument } from '../core/problem.js';
 import { securityHeaders as buildSecurityHeaders, type SecurityHeaderOptions } from '../core/security-headers.js';
 import { authorize } from '../gateway/authorize.js';
+import { missingCallerProblem } from './authenticator.js';
 import { RequestGuard, type GuardSettings, type RouteAccess } from './request-guard.js';
 
 export type { RouteAccess } from './request-guard.js';
@@ -159,7 +160,7 @@ function requireAccess(guard: RequestGuard, access: RouteAccess, logger: Middlew
   return (request, response, next) => {
     const identity = STATES.get(request)?.identity;
     if (identity === undefined) {
-      sendProblem(request, response, new ProblemError('unauthorized', 'This route has no authenticated caller.'));
+      sendProblem(request, response, missingCallerProblem());
       return;
     }
 
@@ -187,7 +188,7 @@ function requireAccess(guard: RequestGuard, access: RouteAccess, logger: Middlew
 export function identityOf(request: IncomingMessage): Identity {
   const identity = STATES.get(request)?.identity;
   if (identity === undefined) {
-    throw new ProblemError('unauthorized', 'This route has no authenticated caller.');
+    throw missingCallerProblem();
   }
   return identity;
 }

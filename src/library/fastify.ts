@@ -8,9 +8,9 @@ import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 
 import type { Identity } from '../core/identity-headers.js';
-import { ProblemError } from '../core/problem.js';
 import { securityHeaders, type SecurityHeaderOptions } from '../core/security-headers.js';
 import { authorize } from '../gateway/authorize.js';
+import { missingCallerProblem } from './authenticator.js';
 import { installProblemHandlers, sendProblem } from '../http/problems.js';
 import { corsOptions, type CorsSettings } from './cors.js';
 import { RequestGuard, validateRouteAccess, type GuardSettings, type RouteAccess } from './request-guard.js';
@@ -104,7 +104,7 @@ export function requireAccess(access: Pick<RouteAccess, 'scopes' | 'roles'>): (r
 /** Returns the authenticated caller of a request, or throws 401 on a public route. */
 export function identityOf(request: FastifyRequest): Identity {
   if (request.identity === undefined) {
-    throw new ProblemError('unauthorized', 'This route has no authenticated caller.');
+    throw missingCallerProblem();
   }
   return request.identity;
 }

@@ -56,6 +56,9 @@ describe('Express middleware', () => {
 
     const app = express();
     app.use(securityHeaders());
+    app.get('/unguarded/identity', (request, response) => {
+      response.json(identityOf(request));
+    });
     app.use(auth);
     app.use('/v1', router);
     app.use(problemHandler());
@@ -100,6 +103,14 @@ describe('Express middleware', () => {
 
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toBe('Bearer realm="portcullis"');
+  });
+
+  it('challenges a route without the middleware', async () => {
+    const response = await fetch(`${baseUrl}/unguarded/identity`);
+
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toBe('Bearer realm="portcullis"');
+    expect(((await response.json()) as { detail: string }).detail).toBe('This route has no authenticated caller.');
   });
 
   it('enforces scopes and roles', async () => {

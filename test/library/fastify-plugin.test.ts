@@ -110,6 +110,7 @@ describe('Fastify plugin', () => {
     instance.get('/orders', { config: { portcullis: { scopes: ['orders:read'] } } }, async (request) => identityOf(request));
     instance.get('/admin', { config: { portcullis: { scopes: ['admin'], roles: ['admin'] } } }, async () => ({ ok: true }));
     instance.get('/public', { config: { portcullis: { public: true } } }, async () => ({ ok: true }));
+    instance.get('/public/identity', { config: { portcullis: { public: true } } }, async (request) => identityOf(request));
     instance.get(
       '/exports',
       { config: { portcullis: { limits: [{ name: 'exports', key: ['sub'], limit: 1, period: '1h', onStoreFailure: 'closed' }] } } },
@@ -163,6 +164,14 @@ describe('Fastify plugin', () => {
     const problem = expectProblem(await app.inject({ url: '/orders' }), 401, 'unauthorized');
 
     expect(problem.detail).toContain('credential is required');
+  });
+
+  it('challenges a public route reading the caller', async () => {
+    const response = await app.inject({ url: '/public/identity' });
+
+    const problem = expectProblem(response, 401, 'unauthorized');
+    expect(problem.detail).toBe('This route has no authenticated caller.');
+    expect(response.headers['www-authenticate']).toBe('Bearer realm="portcullis"');
   });
 
   it('rejects a token of another key', async () => {
