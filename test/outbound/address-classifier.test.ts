@@ -164,6 +164,26 @@ describe('classifyAddress', () => {
     expect(classifyAddress(input)?.metadata).toBe(true);
   });
 
+  // Linux sends traffic for an IPv4-mapped address over IPv4, so it reaches
+  // the metadata service like the dotted form. Translators may route the
+  // other embedded forms the same way.
+  it.each(['::ffff:169.254.169.254', '::ffff:a9fe:a9fe', '[::ffff:169.254.170.2]', '::ffff:0:a9fe:a9fe', '::a9fe:a9fe', '::ffff:168.63.129.16'])(
+    'marks embedded metadata %s as metadata',
+    (input) => {
+      const classification = classifyAddress(input);
+
+      expect(classification?.internal).toBe(true);
+      expect(classification?.metadata).toBe(true);
+    },
+  );
+
+  it.each(['::ffff:127.0.0.1', '::ffff:93.184.215.14', '::7f00:1'])('keeps %s internal but not metadata', (input) => {
+    const classification = classifyAddress(input);
+
+    expect(classification?.internal).toBe(true);
+    expect(classification?.metadata).toBe(false);
+  });
+
   it.each(['example.com', 'localhost', '08.0.0.1', '1.2.3.4.5', '4294967296', '::g', ''])('returns undefined for non-address %s', (input) => {
     expect(classifyAddress(input)).toBeUndefined();
   });

@@ -230,6 +230,20 @@ describe('OutboundClient resolved addresses', () => {
     expect(byAddress.code).toBe('OUTBOUND_BLOCKED_ADDRESS');
     expect(spy.attempts).toEqual([]);
   });
+
+  it('blocks a mapped metadata answer for an internal host', async () => {
+    const spy = connectSpy();
+    const client = new OutboundClient(
+      { allowedHosts: [{ name: 'jwks.internal', allowInternal: true }] },
+      { resolver: sequenceResolver(['::ffff:169.254.169.254']), beforeConnect: spy.beforeConnect },
+    );
+
+    const error = await rejection(client.fetch('https://jwks.internal/'));
+
+    expect(error.code).toBe('OUTBOUND_BLOCKED_ADDRESS');
+    expect(error.rule).toBe('ipv4Mapped');
+    expect(spy.attempts).toEqual([]);
+  });
 });
 
 describe('OutboundClient connection pinning', () => {

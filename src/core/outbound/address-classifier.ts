@@ -129,7 +129,26 @@ function classifyIPv6(address: ipaddr.IPv6): AddressClassification {
     return { address: text, family: 6, rule: 'public', internal: false, metadata: false };
   }
 
-  return { address: text, family: 6, rule, internal: rule !== 'public', metadata: false };
+  // An IPv4-mapped address reaches its IPv4 host directly from a dual-stack
+  // socket, so a mapped metadata address must stay blocked where internal
+  // addresses are allowed.
+  const mapped = mappedIPv4(address);
+  const metadata = mapped !== undefined && METADATA_ADDRESSES.has(mapped.toString());
+
+  return { address: text, family: 6, rule, internal: rule !== 'public', metadata };
+}
+
+/** IPv4-mapped (`::ffff:0:0/96`), IPv4-translated (`::ffff:0:0:0/96`) and IPv4-compatible (`::/96`) forms. */
+const IPV4_IN_LOW_BITS = ['::ffff:0:0/96', '::ffff:0:0:0/96', '::/96'].map((range) => ipaddr.parseCIDR(range));
+
+/** Returns the IPv4 address in the low 32 bits of an address in one of the {@link IPV4_IN_LOW_BITS} ranges. */
+function mappedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  if (!IPV4_IN_LOW_BITS.some((range) => address.match(range))) {
+    return undefined;
+  }
+  const high = address.parts[6] ?? 0;
+  const low = address.parts[7] ?? 0;
+  return new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
 }
 
 /** Returns `public` or the rule that makes an IPv6 address internal, not counting embedded IPv4 addresses. */
