@@ -20,6 +20,7 @@ import { authenticate, rejectCredentialsInQuery, type AuthenticationDependencies
 import { authorize } from './authorize.js';
 import { clientResponseHeaders, forward, upstreamPath } from './forward.js';
 import { createUpstreamPool } from './upstream-client.js';
+import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_METHODS } from './cors.js';
 import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
 import { enforceBindings } from './object-binding.js';
 import type { RoutePolicy } from './route-policy.js';
@@ -100,9 +101,9 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     origin: (origin, callback) => {
       callback(null, origin !== undefined && allowedOrigins.has(origin));
     },
-    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: ['authorization', 'content-type'],
-    exposedHeaders: ['location', 'x-request-id', 'www-authenticate'],
+    methods: CORS_METHODS,
+    allowedHeaders: CORS_ALLOWED_HEADERS,
+    exposedHeaders: CORS_EXPOSED_HEADERS,
     credentials: false,
     maxAge: PREFLIGHT_MAX_AGE_SECONDS,
     strictPreflight: true,

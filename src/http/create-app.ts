@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifySchemaCompiler } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifySchemaCompiler } from 'fastify';
 
 import { securityHeaders } from '../core/security-headers.js';
 import type { Logger } from './logger.js';
@@ -29,6 +30,12 @@ export interface HttpAppOptions {
    * X-Forwarded-For that is not itself a trusted proxy. Default none.
    */
   trustedProxies?: readonly string[];
+  /**
+   * Returns the CORS headers of a request, from its raw target and Origin,
+   * or undefined when none apply. They are set before any hook runs, so
+   * errors from the earliest hooks and from the router carry them too.
+   */
+  corsHeaders?: (url: string, origin: string | undefined) => Record<string, string> | undefined;
 }
 
 function createValidator(coerceTypes: false | 'array'): Ajv {
@@ -57,6 +64,13 @@ const BODY_VALIDATOR = createValidator(false);
  * request ids, problem-details errors, security headers and strict parsing.
  */
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
+  const setCorsHeaders = (raw: IncomingMessage, reply: FastifyReply): void => {
+    const found = options.corsHeaders?.(raw.url ?? '', raw.headers.origin);
+    if (found !== undefined) {
+      reply.headers(found);
+    }
+  };
+
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
@@ -76,6 +90,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     frameworkErrors: (error, request, reply) => {
       reply.headers(securityHeaders({ https: options.https }));
       reply.header('x-request-id', request.id);
+      setCorsHeaders(request.raw, reply);
       const problem =
         error.code === 'FST_ERR_MAX_PARAM_LENGTH'
           ? new ProblemError('uri_too_long', 'A path segment of the request is too long.')
@@ -102,6 +117,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(headers);
     reply.header('x-request-id', request.id);
+    setCorsHeaders(request.raw, reply);
     done(hostHeaderProblem(request.raw));
   });
 

@@ -37,6 +37,7 @@ import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { apiKeyLookupCacheOptions, createCredentialChecks } from './credential-checks.js';
 import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
 import { requestLimitsHook } from './request-limits.js';
+import { gatewayCorsHeaders } from '../gateway/cors.js';
 import { startObservability, type Observability } from './observability.js';
 import { checkCanListen, mainListener, metricsListener, reportingListenError } from './listen-check.js';
 
@@ -208,6 +209,10 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     maxHeaderSize: config.headerLimitBytes,
     https: config.issuer.startsWith('https:'),
     trustedProxies: config.rateLimit.trustedProxies,
+    corsHeaders: gatewayCorsHeaders(
+      config.corsOrigins,
+      upstreams.map((upstream) => upstream.mountPath),
+    ),
   });
 
   const rateLimiting = await createRateLimiting(config, logger);

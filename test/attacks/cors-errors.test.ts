@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { writeConfigFile } from '../support/config-file.js';
 import { createUser } from '../support/accounts.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -111,4 +112,57 @@ describe('Origin null granted credentials', () => {
   it('refuses null in PORTCULLIS_CORS_ORIGINS', () => {
     expect(() => loadConfig({}, { PORTCULLIS_CORS_ORIGINS: `${APP_ORIGIN},null` })).toThrow(/corsOrigins\/1/);
   });
+});
+
+describe('errors sent before the gateway runs', () => {
+  let limited: TestServer;
+
+  beforeAll(async () => {
+    const config = await writeConfigFile({ rateLimit: { global: { name: 'global', key: ['ip'], limit: 2, period: '1m', onStoreFailure: 'open' } } });
+    limited = await startTestServer({ config, corsOrigins: [APP_ORIGIN] });
+  });
+
+  afterAll(async () => {
+    await limited.close();
+  });
+
+  it('lets the listed origin read a global 429', async () => {
+    const responses: Response[] = [];
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      responses.push(await fetch(`${limited.url}/api/orders`, { headers: { origin: APP_ORIGIN } }));
+    }
+    const limitedResponse = responses.at(-1) as Response;
+
+    expect(limitedResponse.status).toBe(429);
+    expect(limitedResponse.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+    expect(limitedResponse.headers.get('vary')).toContain('Origin');
+    expect(limitedResponse.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+
+  it('grants nothing to another origin on a global 429', async () => {
+    const response = await fetch(`${limited.url}/api/orders`, { headers: { origin: 'https://evil.example' } });
+
+    expect(response.status).toBe(429);
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    expect(response.headers.get('vary')).toContain('Origin');
+  });
+
+  it('grants nothing to pages on a global 429', async () => {
+    const response = await fetch(`${limited.url}/register`, { headers: { origin: APP_ORIGIN } });
+
+    expect(response.status).toBe(429);
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('malformed requests from a listed origin', () => {
+  it('lets the listed origin read a malformed URL error', async () => {
+    const response = await callApi(server, '/orders/%ff', token, { headers: { origin: APP_ORIGIN } });
+
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toContain('application/problem+json');
+    expect(response.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+    expect(response.headers.get('vary')).toContain('Origin');
+  });
+
 });
