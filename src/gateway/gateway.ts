@@ -77,6 +77,17 @@ declare module 'fastify' {
 const PREFLIGHT_MAX_AGE_SECONDS = 600;
 
 /**
+ * Rejects an OPTIONS request with an Origin but no
+ * Access-Control-Request-Method, which is no valid preflight. Without this
+ * check `@fastify/cors` sends a plain-text 400 for it.
+ */
+function rejectIncompletePreflight(request: FastifyRequest): void {
+  if (request.method === 'OPTIONS' && request.headers.origin !== undefined && request.headers['access-control-request-method'] === undefined) {
+    throw new ProblemError('invalid_request', 'The CORS preflight request is invalid: the Access-Control-Request-Method header is missing.');
+  }
+}
+
+/**
  * Registers the gateway, which authenticates every request under the mount
  * path, matches it against the declared operations, authorizes it and
  * forwards it upstream with identity headers.
@@ -97,6 +108,8 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
   const upstreamPrefix = upstream.pathname.replace(/\/+$/, '');
   const allowedOrigins = new Set(options.corsOrigins);
 
+  // Registered before the CORS plugin, so this hook runs before its own.
+  app.addHook('onRequest', callbackHook(rejectIncompletePreflight));
   await app.register(cors, {
     origin: (origin, callback) => {
       callback(null, origin !== undefined && allowedOrigins.has(origin));

@@ -165,4 +165,14 @@ describe('malformed requests from a listed origin', () => {
     expect(response.headers.get('vary')).toContain('Origin');
   });
 
+  it('rejects a preflight without method as problem', async () => {
+    const response = await fetch(`${server.url}/api/orders`, { method: 'OPTIONS', headers: { origin: APP_ORIGIN } });
+    const problem = (await response.json()) as { code: string; detail: string };
+
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toContain('application/problem+json');
+    expect(problem.code).toBe('invalid_request');
+    expect(problem.detail).toContain('Access-Control-Request-Method');
+    expect(response.headers.get('access-control-allow-methods')).toBeNull();
+  });
 });
