@@ -12,8 +12,12 @@ export const CORS_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 /** Request headers a preflight allows. */
 export const CORS_ALLOWED_HEADERS = ['authorization', 'content-type'];
 
-/** Response headers a browser lets the calling script read, beyond the CORS-safelisted ones. */
-export const CORS_EXPOSED_HEADERS = ['location', 'x-request-id', 'www-authenticate'];
+/**
+ * Response headers a browser lets the calling script read, beyond the
+ * CORS-safelisted ones. The rate-limit headers tell a browser app when to
+ * retry after a 429.
+ */
+export const CORS_EXPOSED_HEADERS = ['location', 'x-request-id', 'www-authenticate', 'retry-after', 'ratelimit', 'ratelimit-policy'];
 
 /** CORS response headers for one request, or undefined for a request outside the gateway's mount paths. */
 export type CorsHeaders = (url: string, origin: string | undefined) => Record<string, string> | undefined;

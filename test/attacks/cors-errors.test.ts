@@ -139,6 +139,17 @@ describe('errors sent before the gateway runs', () => {
     expect(limitedResponse.headers.get('access-control-allow-credentials')).toBeNull();
   });
 
+  it('exposes the rate-limit headers to the listed origin', async () => {
+    const response = await fetch(`${limited.url}/api/orders`, { headers: { origin: APP_ORIGIN } });
+    const exposed = (response.headers.get('access-control-expose-headers') ?? '').split(',').map((name) => name.trim());
+
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).not.toBeNull();
+    expect(exposed).toContain('retry-after');
+    expect(exposed).toContain('ratelimit');
+    expect(exposed).toContain('ratelimit-policy');
+  });
+
   it('grants nothing to another origin on a global 429', async () => {
     const response = await fetch(`${limited.url}/api/orders`, { headers: { origin: 'https://evil.example' } });
 
