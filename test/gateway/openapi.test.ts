@@ -70,6 +70,17 @@ describe('gateway enforcing an OpenAPI document', () => {
     expect(poisoned.problem.detail).toContain('forbidden key');
   });
 
+  it('rejects duplicate keys in a JSON body', async () => {
+    // The gateway's parser keeps the last value and many upstream parsers keep the first.
+    for (const body of ['{"item":"lamp","quantity":5000,"quantity":1}', '{"item":"lamp","quantity":1,"quantity":5000}', '{"item":"lamp","\\u0071uantity":5000,"quantity":1}']) {
+      const { status, problem } = await post(body);
+
+      expect(status, body).toBe(400);
+      expect(problem.code, body).toBe('invalid_json');
+      expect(problem.detail, body).toBe("The request body is not valid JSON: the member name 'quantity' appears twice in one object.");
+    }
+  });
+
   it('enforces the declared media type', async () => {
     const { status, problem } = await post('item=lamp', { 'content-type': 'application/x-www-form-urlencoded' });
     expect(status).toBe(415);
@@ -156,6 +167,22 @@ describe('OpenAPI compilation', () => {
     const [operation] = compileOperations(document);
     expect(operation?.path).toBe('/things/:id');
     expect(operation?.credentials.sort()).toEqual(['api_key', 'jwt']);
+  });
+
+  it('finds duplicate keys at any depth', () => {
+    const document = {
+      ...base,
+      security: [{ bearer: [] }],
+      paths: { '/notes': { post: { requestBody: { content: { 'application/json': { schema: {} } } }, responses: {} } } },
+    };
+    const [operation] = compileOperations(document);
+    const check = (body: string) => operation?.validate({ params: {}, query: {}, headers: {}, contentType: 'application/json', body: Buffer.from(body) });
+
+    expect(check('{"a":{"b":1,"b":2}}')?.code).toBe('invalid_json');
+    expect(check('[{"a":1},{"a":1,"a":2}]')?.code).toBe('invalid_json');
+    expect(check('{"a":{"b":1},"b":{"a":1}}')).toBeUndefined();
+    expect(check('{"a":"\\"a\\"","b":["a","a"],"c":{}}')).toBeUndefined();
+    expect(check('[{"a":1},{"a":1}]')).toBeUndefined();
   });
 
   it('accepts nullable in 3.0 documents', () => {

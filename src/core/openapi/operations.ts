@@ -1,10 +1,10 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import secureJson from 'secure-json-parse';
 
 import type { FieldError } from '../problem.js';
 import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
+import { parseJsonBody } from './json-body.js';
 import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
 import { toRequestSchema } from './request-schema.js';
 import { compileResponses, type ResponseRules } from './response-schema.js';
@@ -288,19 +288,11 @@ function compileBody(ajv: Ajv, name: string, requestBody: unknown): (parts: Requ
       return undefined;
     }
 
-    let value: unknown;
-    try {
-      value = secureJson.parse(parts.body.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' });
-    } catch (error) {
-      const poisoned = /prototype|constructor/i.test((error as Error).message);
-      return {
-        code: 'invalid_json',
-        detail: poisoned
-          ? 'The request body contains a forbidden key (__proto__ or constructor.prototype).'
-          : 'The request body is not valid JSON.',
-      };
+    const parsed = parseJsonBody(parts.body);
+    if (!parsed.ok) {
+      return { code: 'invalid_json', detail: parsed.detail };
     }
 
-    return validate(value) ? undefined : violation('body', validate.errors as SchemaViolation[]);
+    return validate(parsed.value) ? undefined : violation('body', validate.errors as SchemaViolation[]);
   };
 }

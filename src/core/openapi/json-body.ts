@@ -1,0 +1,93 @@
+/**
+ * Parsing of JSON request bodies at the gateway. The gateway forwards the
+ * caller's bytes unchanged, so it accepts only a body that every JSON
+ * parser reads the same way as its own. A body that repeats a member name
+ * in one object is rejected, because parsers differ in which value they
+ * keep: JSON.parse keeps the last, and others keep the first or fail.
+ */
+
+import secureJson from 'secure-json-parse';
+
+/** A JSON body, or the reason it was rejected as invalid JSON. */
+export type JsonBody = { ok: true; value: unknown } | { ok: false; detail: string };
+
+/** Maximum length of a member name quoted in a problem detail, in characters. */
+const MAX_QUOTED_NAME_LENGTH = 64;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const COMMA = 0x2c;
+
+/** Parses a JSON request body, rejecting prototype keys and repeated member names. */
+export function parseJsonBody(body: Buffer): JsonBody {
+  const text = body.toString('utf8');
+
+  let value: unknown;
+  try {
+    value = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+  } catch (error) {
+    const poisoned = /prototype|constructor/i.test((error as Error).message);
+    return {
+      ok: false,
+      detail: poisoned ? 'The request body contains a forbidden key (__proto__ or constructor.prototype).' : 'The request body is not valid JSON.',
+    };
+  }
+
+  const repeated = findRepeatedName(text);
+  if (repeated !== undefined) {
+    const quotedName = repeated.length > MAX_QUOTED_NAME_LENGTH ? `${repeated.slice(0, MAX_QUOTED_NAME_LENGTH)}…` : repeated;
+    return { ok: false, detail: `The request body is not valid JSON: the member name '${quotedName}' appears twice in one object.` };
+  }
+
+  return { ok: true, value };
+}
+
+/**
+ * Returns the first member name that occurs twice in one object of `text`,
+ * compared after unescaping, or undefined when there is none. `text` must
+ * be valid JSON, which lets the scan track only strings and brackets.
+ */
+export function findRepeatedName(text: string): string | undefined {
+  // One entry per open bracket: the names seen so far in an object, or null for an array.
+  const open: Array<Set<string> | null> = [];
+  let expectName = false;
+
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+
+    if (code === QUOTE) {
+      const start = index;
+      index += 1;
+      while (text.charCodeAt(index) !== QUOTE) {
+        index += text.charCodeAt(index) === BACKSLASH ? 2 : 1;
+      }
+      if (expectName) {
+        const token = text.slice(start, index + 1);
+        const name = token.includes('\\') ? (JSON.parse(token) as string) : token.slice(1, -1);
+        const names = open[open.length - 1] as Set<string>;
+        if (names.has(name)) {
+          return name;
+        }
+        names.add(name);
+        expectName = false;
+      }
+    } else if (code === OPEN_OBJECT) {
+      open.push(new Set());
+      expectName = true;
+    } else if (code === OPEN_ARRAY) {
+      open.push(null);
+      expectName = false;
+    } else if (code === CLOSE_OBJECT || code === CLOSE_ARRAY) {
+      open.pop();
+      expectName = false;
+    } else if (code === COMMA) {
+      expectName = open[open.length - 1] instanceof Set;
+    }
+  }
+
+  return undefined;
+}
