@@ -21,7 +21,8 @@ describe('gateway enforcing an OpenAPI document', () => {
   let token: string;
 
   beforeAll(async () => {
-    const config = await writeConfigFile({ gateway: { openapi: DOCUMENT } });
+    // Without the order-creation quota, every order a test places reaches the upstream.
+    const config = await writeConfigFile({ gateway: { openapi: DOCUMENT }, rateLimit: { flows: [] } });
     server = await startTestServer({ config });
     token = (await obtainTokens(server, await createUser(server, 'spec_user'))).tokens.access_token;
   });
@@ -78,6 +79,34 @@ describe('gateway enforcing an OpenAPI document', () => {
       expect(status, body).toBe(400);
       expect(problem.code, body).toBe('invalid_json');
       expect(problem.detail, body).toBe("The request body is not valid JSON: the member name 'quantity' appears twice in one object.");
+    }
+  });
+
+  it('rejects a JSON body that is not UTF-8', async () => {
+    const body = Buffer.concat([Buffer.from('{"item":"lamp'), Buffer.from([0xff, 0xfe]), Buffer.from('","quantity":1}')]);
+    const response = await callApi(server, '/orders', token, { method: 'POST', headers: JSON_HEADERS, body });
+    const problem = (await response.json()) as Problem;
+
+    expect(response.status).toBe(400);
+    expect(problem.code).toBe('invalid_json');
+    expect(problem.detail).toBe('The request body is not valid JSON: it is not valid UTF-8.');
+  });
+
+  it('rejects a JSON charset other than UTF-8', async () => {
+    for (const contentType of ['application/json; charset=utf-16', 'application/json;charset=ISO-8859-1', 'application/json; charset="ibm037"']) {
+      const { status, problem } = await post('{"item":"lamp","quantity":1}', { 'content-type': contentType });
+
+      expect(status, contentType).toBe(415);
+      expect(problem.code, contentType).toBe('unsupported_media_type');
+      expect(problem.detail, contentType).toContain('charset');
+    }
+  });
+
+  it('accepts a UTF-8 charset in any spelling', async () => {
+    for (const contentType of ['application/json; charset=utf-8', 'application/json;charset=UTF-8', 'application/json; charset="utf-8"', 'application/json; charset=utf8']) {
+      const response = await callApi(server, '/orders', token, { method: 'POST', headers: { 'content-type': contentType }, body: '{"item":"lamp","quantity":1}' });
+
+      expect(response.status, contentType).toBe(201);
     }
   });
 

@@ -1,7 +1,9 @@
 /**
  * Parsing of JSON request bodies at the gateway. The gateway forwards the
  * caller's bytes unchanged, so it accepts only a body that every JSON
- * parser reads the same way as its own. A body that repeats a member name
+ * parser reads the same way as its own. The body must be UTF-8 (RFC 8259
+ * section 8.1), because an upstream that honours another charset would
+ * decode other text than the gateway checked. A body that repeats a member name
  * in one object is rejected, because parsers differ in which value they
  * keep: JSON.parse keeps the last, and others keep the first or fail.
  */
@@ -22,9 +24,35 @@ const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
 
-/** Parses a JSON request body, rejecting prototype keys and repeated member names. */
+/**
+ * Decodes UTF-8 and fails on invalid bytes, which Buffer.toString would
+ * replace with U+FFFD. A leading byte order mark is dropped, as RFC 8259
+ * section 8.1 allows.
+ */
+const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Returns the value of the charset parameter of a Content-Type, lower-cased
+ * and unquoted, or undefined when it has none.
+ */
+export function charsetOf(contentType: string): string | undefined {
+  for (const parameter of contentType.split(';').slice(1)) {
+    const separator = parameter.indexOf('=');
+    if (separator !== -1 && parameter.slice(0, separator).trim().toLowerCase() === 'charset') {
+      return parameter.slice(separator + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    }
+  }
+  return undefined;
+}
+
+/** Parses a JSON request body, rejecting invalid UTF-8, prototype keys and repeated member names. */
 export function parseJsonBody(body: Buffer): JsonBody {
-  const text = body.toString('utf8');
+  let text: string;
+  try {
+    text = UTF8_DECODER.decode(body);
+  } catch {
+    return { ok: false, detail: 'The request body is not valid JSON: it is not valid UTF-8.' };
+  }
 
   let value: unknown;
   try {

@@ -4,7 +4,7 @@ import addFormatsModule from 'ajv-formats';
 
 import type { FieldError } from '../problem.js';
 import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
-import { parseJsonBody } from './json-body.js';
+import { charsetOf, parseJsonBody } from './json-body.js';
 import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
 import { toRequestSchema } from './request-schema.js';
 import { compileResponses, type ResponseRules } from './response-schema.js';
@@ -286,6 +286,11 @@ function compileBody(ajv: Ajv, name: string, requestBody: unknown): (parts: Requ
     const validate = validators.get(type);
     if (validate === undefined || !isJsonMediaType(type)) {
       return undefined;
+    }
+
+    const charset = charsetOf(parts.contentType as string);
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      return { code: 'unsupported_media_type', detail: `The charset of a JSON body must be utf-8, not '${charset}'.` };
     }
 
     const parsed = parseJsonBody(parts.body);
