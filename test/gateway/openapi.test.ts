@@ -214,6 +214,52 @@ describe('OpenAPI compilation', () => {
     expect(check('[{"a":1},{"a":1}]')).toBeUndefined();
   });
 
+  describe('non-JSON request bodies', () => {
+    const formSchema = { type: 'object', required: ['quantity'], properties: { quantity: { type: 'integer', maximum: 10 }, note: { type: 'string', maxLength: 5 } } };
+    const documentWith = (content: Record<string, unknown>) => ({
+      ...base,
+      security: [{ bearer: [] }],
+      paths: { '/notes': { post: { requestBody: { required: true, content }, responses: {} } } },
+    });
+    const FORM = 'application/x-www-form-urlencoded';
+
+    it('validates a form body against its schema', () => {
+      const [operation] = compileOperations(documentWith({ [FORM]: { schema: formSchema } }));
+      const check = (body: string) => operation?.validate({ params: {}, query: {}, headers: {}, contentType: FORM, body: Buffer.from(body) });
+
+      expect(check('quantity=5&note=hi')).toBeUndefined();
+      expect(check('quantity=999')?.errors).toEqual([{ pointer: '/body/quantity', detail: 'must be <= 10' }]);
+      expect(check('quantity=0x5')?.errors).toEqual([{ pointer: '/body/quantity', detail: 'must be integer' }]);
+      expect(check('quantity=5&quantity=999')?.code).toBe('validation_failed');
+      expect(check('note=hi')?.errors).toEqual([{ pointer: '/body/quantity', detail: "required property 'quantity' is missing" }]);
+      expect(check('quantity=5&role=admin')?.errors).toEqual([{ pointer: '/body/role', detail: "unknown property 'role' is not allowed" }]);
+      expect(check('quantity=5&__proto__=x')?.code).toBe('validation_failed');
+    });
+
+    it('rejects a form charset other than UTF-8', () => {
+      const [operation] = compileOperations(documentWith({ [FORM]: { schema: formSchema } }));
+      const check = (contentType: string) => operation?.validate({ params: {}, query: {}, headers: {}, contentType, body: Buffer.from('quantity=5&note=%C3%A9') });
+
+      expect(check(`${FORM}; charset=iso-8859-1`)?.code).toBe('unsupported_media_type');
+      expect(check(`${FORM}; charset=UTF-8`)).toBeUndefined();
+    });
+
+    it('rejects a schema it cannot check', () => {
+      expect(() => compileOperations(documentWith({ 'multipart/form-data': { schema: formSchema } }))).toThrow(/POST \/notes.*multipart\/form-data/);
+      expect(() => compileOperations(documentWith({ 'application/xml': { schema: formSchema } }))).toThrow(/application\/xml/);
+    });
+
+    it('forwards opaque bodies unchecked', () => {
+      const [operation] = compileOperations(
+        documentWith({ 'multipart/form-data': {}, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } }),
+      );
+      const check = (contentType: string) => operation?.validate({ params: {}, query: {}, headers: {}, contentType, body: Buffer.from('--x\r\n') });
+
+      expect(check('multipart/form-data; boundary=x')).toBeUndefined();
+      expect(check('application/octet-stream')).toBeUndefined();
+    });
+  });
+
   it('accepts nullable in 3.0 documents', () => {
     const document = {
       ...base,

@@ -4,6 +4,7 @@ import addFormatsModule from 'ajv-formats';
 
 import type { FieldError } from '../problem.js';
 import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
+import { compileFormBody, FORM_MEDIA_TYPE, isOpaqueBodySchema } from './form-body.js';
 import { charsetOf, parseJsonBody } from './json-body.js';
 import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
 import { toRequestSchema } from './request-schema.js';
@@ -228,7 +229,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
       const { credentials, scopes } = securityOf(name, operation['security'] ?? document['security'], schemes);
       const roles = Array.isArray(operation['x-portcullis-roles']) ? operation['x-portcullis-roles'].map(String) : [];
       const parameters = compileParameters(textAjv, [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as JsonObject[]) : [])]);
-      const validateBody = compileBody(bodies, name, operation['requestBody']);
+      const validateBody = compileBody(bodies, textAjv, name, operation['requestBody']);
       const responses = compileResponses(bodies, name, operation['responses']);
 
       operations.push({
@@ -258,7 +259,71 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
   return operations;
 }
 
-function compileBody(ajv: Ajv, name: string, requestBody: unknown): (parts: RequestParts) => RequestViolation | undefined {
+/** Checks a request body of one media type, given its bytes and Content-Type. */
+type BodyCheck = (body: Buffer, contentType: string) => RequestViolation | undefined;
+
+/**
+ * Rejects a charset other than UTF-8, in which the gateway reads JSON and
+ * form bodies, because an upstream that honours the charset would decode
+ * other text than the gateway checked.
+ */
+function checkCharset(contentType: string, kind: string): RequestViolation | undefined {
+  const charset = charsetOf(contentType);
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    return { code: 'unsupported_media_type', detail: `The charset of a ${kind} body must be utf-8, not '${charset}'.` };
+  }
+  return undefined;
+}
+
+function checkJsonBody(validate: ValidateFunction): BodyCheck {
+  return (body, contentType) => {
+    const wrongCharset = checkCharset(contentType, 'JSON');
+    if (wrongCharset !== undefined) {
+      return wrongCharset;
+    }
+
+    const parsed = parseJsonBody(body);
+    if (!parsed.ok) {
+      return { code: 'invalid_json', detail: parsed.detail };
+    }
+
+    return validate(parsed.value) ? undefined : violation('body', validate.errors as SchemaViolation[]);
+  };
+}
+
+/**
+ * Compiles the check of one declared media type, or returns undefined for
+ * a body forwarded unchecked. JSON bodies are checked with `bodies`, form
+ * bodies with `texts`, which coerces text. Throws OpenApiError for a schema
+ * on any other media type, which the gateway cannot parse.
+ */
+function compileMediaType(bodies: Ajv, texts: Ajv, name: string, type: string, schema: JsonObject | undefined): BodyCheck | undefined {
+  if (isJsonMediaType(type)) {
+    return schema === undefined ? undefined : checkJsonBody(bodies.compile(toRequestSchema(schema) as JsonObject));
+  }
+
+  if (type === FORM_MEDIA_TYPE && schema !== undefined) {
+    const checkForm = compileFormBody(texts, schema);
+    return (body, contentType) => {
+      const wrongCharset = checkCharset(contentType, 'form');
+      if (wrongCharset !== undefined) {
+        return wrongCharset;
+      }
+      const errors = checkForm(body);
+      return errors === undefined ? undefined : violation('body', errors);
+    };
+  }
+
+  if (!isOpaqueBodySchema(schema)) {
+    throw new OpenApiError(
+      `${name}: the gateway cannot check ${type} request bodies against a schema; ` +
+        `declare ${type} without a schema, or with a string schema, to forward its bodies unchecked`,
+    );
+  }
+  return undefined;
+}
+
+function compileBody(bodies: Ajv, texts: Ajv, name: string, requestBody: unknown): (parts: RequestParts) => RequestViolation | undefined {
   if (!isObject(requestBody)) {
     return (parts) =>
       parts.body !== undefined && parts.body.length > 0 ? { code: 'invalid_request', detail: `${name} takes no request body.` } : undefined;
@@ -266,12 +331,13 @@ function compileBody(ajv: Ajv, name: string, requestBody: unknown): (parts: Requ
 
   const content = isObject(requestBody['content']) ? requestBody['content'] : {};
   const required = requestBody['required'] === true;
-  const validators = new Map<string, ValidateFunction | undefined>();
-  for (const [type, media] of Object.entries(content)) {
+  const checks = new Map<string, BodyCheck | undefined>();
+  for (const [declared, media] of Object.entries(content)) {
+    const type = declared.toLowerCase();
     const schema = isObject(media) && isObject(media['schema']) ? media['schema'] : undefined;
-    validators.set(type.toLowerCase(), schema === undefined ? undefined : ajv.compile(toRequestSchema(schema) as JsonObject));
+    checks.set(type, compileMediaType(bodies, texts, name, type, schema));
   }
-  const accepted = [...validators.keys()].join(', ');
+  const accepted = [...checks.keys()].join(', ');
 
   return (parts) => {
     if (parts.body === undefined || parts.body.length === 0) {
@@ -279,25 +345,10 @@ function compileBody(ajv: Ajv, name: string, requestBody: unknown): (parts: Requ
     }
 
     const type = mediaType(parts.contentType);
-    if (type === undefined || !validators.has(type)) {
+    if (type === undefined || !checks.has(type)) {
       return { code: 'unsupported_media_type', detail: `The Content-Type must be one of: ${accepted}.` };
     }
 
-    const validate = validators.get(type);
-    if (validate === undefined || !isJsonMediaType(type)) {
-      return undefined;
-    }
-
-    const charset = charsetOf(parts.contentType as string);
-    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-      return { code: 'unsupported_media_type', detail: `The charset of a JSON body must be utf-8, not '${charset}'.` };
-    }
-
-    const parsed = parseJsonBody(parts.body);
-    if (!parsed.ok) {
-      return { code: 'invalid_json', detail: parsed.detail };
-    }
-
-    return validate(parsed.value) ? undefined : violation('body', validate.errors as SchemaViolation[]);
+    return checks.get(type)?.(parts.body, parts.contentType as string);
   };
 }

@@ -1,0 +1,80 @@
+/**
+ * Validation of `application/x-www-form-urlencoded` request bodies. Their
+ * values arrive as text, like query parameters, so typed properties must
+ * have the strict text form of their type before ajv coerces them, and a
+ * repeated name becomes an array that fails a scalar property.
+ */
+
+import type { Ajv } from 'ajv';
+
+import type { SchemaViolation } from '../validation-errors.js';
+import { checkTextForms, textTypeOf, type TextType } from './parameter-text.js';
+import { toRequestSchema } from './request-schema.js';
+
+type JsonObject = Record<string, unknown>;
+
+export const FORM_MEDIA_TYPE = 'application/x-www-form-urlencoded';
+
+function isObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * Parses a form body with the WHATWG URL standard's parser into one entry
+ * per name: a string, or an array of strings for a repeated name. The
+ * object has no prototype, so a `__proto__` name is an ordinary property.
+ */
+function parseForm(body: Buffer): Record<string, string | string[]> {
+  const values: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+
+  for (const [name, value] of new URLSearchParams(body.toString('utf8'))) {
+    const previous = values[name];
+    if (previous === undefined) {
+      values[name] = value;
+    } else if (Array.isArray(previous)) {
+      previous.push(value);
+    } else {
+      values[name] = [previous, value];
+    }
+  }
+  return values;
+}
+
+/**
+ * Compiles the schema of a form body with `ajv`, which must coerce text to
+ * the declared types. Returns a check that gives the schema violations of
+ * a body, or undefined for a valid one.
+ */
+export function compileFormBody(ajv: Ajv, schema: JsonObject): (body: Buffer) => SchemaViolation[] | undefined {
+  const validate = ajv.compile(toRequestSchema(schema) as JsonObject);
+
+  const textTypes = new Map<string, TextType>();
+  const properties = isObject(schema['properties']) ? schema['properties'] : {};
+  for (const [name, property] of Object.entries(properties)) {
+    const textType = isObject(property) ? textTypeOf(property) : undefined;
+    if (textType !== undefined) {
+      textTypes.set(name, textType);
+    }
+  }
+
+  return (body) => {
+    const values = parseForm(body);
+    const forms = checkTextForms(values, textTypes);
+    if (forms.length > 0) {
+      return forms;
+    }
+    return validate(values) ? undefined : (validate.errors as SchemaViolation[]);
+  };
+}
+
+/**
+ * Tells whether a schema leaves a body of a media type the gateway cannot
+ * parse unconstrained: no schema, an empty one, or a string schema such as
+ * `{ type: string, format: binary }` for a file.
+ */
+export function isOpaqueBodySchema(schema: JsonObject | undefined): boolean {
+  if (schema === undefined || Object.keys(schema).length === 0) {
+    return true;
+  }
+  return schema['type'] === 'string' && schema['properties'] === undefined;
+}
