@@ -250,15 +250,30 @@ function upstreamRequestHeaders(
   return headers;
 }
 
+/**
+ * Adds Origin to an upstream's Vary value. The gateway's CORS headers depend
+ * on the Origin of every request, and the upstream's Vary would otherwise
+ * replace the gateway's `Vary: Origin`.
+ */
+function varyWithOrigin(value: string | string[]): string {
+  const text = Array.isArray(value) ? value.join(', ') : value;
+  const names = text.split(',').map((name) => name.trim().toLowerCase());
+  if (names.includes('*') || names.includes('origin')) {
+    return text;
+  }
+  return text.trim() === '' ? 'Origin' : `${text}, Origin`;
+}
+
 /** Returns the upstream response headers that the caller receives. */
 export function clientResponseHeaders(incoming: IncomingHttpHeaders): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
   const perConnection = connectionOptions(incoming.connection);
 
   for (const [name, value] of Object.entries(incoming)) {
-    if (!droppedResponseHeaders.get(name) && !perConnection.has(name.toLowerCase())) {
-      headers[name] = value;
+    if (droppedResponseHeaders.get(name) || perConnection.has(name.toLowerCase()) || value === undefined) {
+      continue;
     }
+    headers[name] = name.toLowerCase() === 'vary' ? varyWithOrigin(value) : value;
   }
 
   return headers;

@@ -27,10 +27,14 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Removes the upstream's relayed headers from `reply`, except `keep`. */
+/**
+ * Removes the upstream's relayed headers from `reply`, except `keep` and
+ * Vary, which also carries the gateway's own `Vary: Origin`.
+ */
 function removeUpstreamHeaders(reply: FastifyReply, relayed: IncomingHttpHeaders, keep = new Set<string>()): void {
   for (const name of Object.keys(relayed)) {
-    if (!keep.has(name.toLowerCase())) {
+    const lower = name.toLowerCase();
+    if (!keep.has(lower) && lower !== 'vary') {
       reply.removeHeader(name);
     }
   }

@@ -193,6 +193,7 @@ describe('gateway identity headers', () => {
       response.setHeader('set-cookie', '_session=planted; Path=/');
       response.setHeader('connection', 'keep-alive, x-upstream-hop');
       response.setHeader('x-upstream-hop', 'one connection only');
+      response.setHeader('vary', 'Accept-Encoding');
       response.setHeader('content-type', 'application/json');
       response.end('{"items":[],"next_cursor":null}');
     });
@@ -240,6 +241,15 @@ describe('gateway identity headers', () => {
     for (const name of ['server', 'x-powered-by', 'x-aspnet-version', 'x-aspnetmvc-version', 'x-runtime']) {
       expect(response.headers.get(name), name).toBeNull();
     }
+  });
+
+  it("keeps Vary: Origin beside the upstream's Vary", async () => {
+    const response = await callApi(server, '/orders', token, { headers: { origin: 'https://evil.example' } });
+    const vary = (response.headers.get('vary') ?? '').split(',').map((name) => name.trim().toLowerCase());
+
+    expect(response.status).toBe(200);
+    expect(vary).toContain('origin');
+    expect(vary).toContain('accept-encoding');
   });
 
   it('drops hop-by-hop and override headers', async () => {

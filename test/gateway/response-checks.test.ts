@@ -111,6 +111,17 @@ describe('gateway response checks', () => {
     expect(lastRejection()?.['errors']).toEqual([{ pointer: '/body/id', detail: 'must be string' }]);
   });
 
+  it('keeps Vary: Origin on a rejected body', async () => {
+    upstream.respond((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', vary: 'Accept-Language' }).end('{"id":5}');
+    });
+    const { status, headers } = await getWidget();
+    const vary = (headers.get('vary') ?? '').split(',').map((name) => name.trim().toLowerCase());
+
+    expect(status).toBe(502);
+    expect(vary).toContain('origin');
+  });
+
   it('rejects a body that is not JSON', async () => {
     upstream.respond(json('{"id":"w1",'));
     await expectBadGateway('The upstream response body is not valid JSON.');
