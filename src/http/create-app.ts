@@ -59,6 +59,27 @@ function createValidator(coerceTypes: false | 'array'): Ajv {
 const TEXT_VALIDATOR = createValidator('array');
 const BODY_VALIDATOR = createValidator(false);
 
+/** The scheme and authority of an absolute-form request target, such as `http://host:8080`. */
+const ABSOLUTE_FORM_PREFIX = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+
+/**
+ * Returns the origin form (path and query) of a request target. A server
+ * must accept the absolute form `GET http://host/path` (RFC 9112 section
+ * 3.2.2), but the checks that read `request.url`, such as the OAuth target
+ * length and the sign-in limit, match it as a path.
+ */
+export function originFormTarget(url: string): string {
+  if (url.startsWith('/')) {
+    return url;
+  }
+  const prefix = ABSOLUTE_FORM_PREFIX.exec(url);
+  if (prefix === null) {
+    return url;
+  }
+  const rest = url.slice(prefix[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
 /**
  * Creates a Fastify app with the behaviour every Portcullis listener shares:
  * request ids, problem-details errors, security headers and strict parsing.
@@ -99,6 +120,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       return sendProblem(reply, problem);
     },
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true },
+    rewriteUrl: (request) => originFormTarget(request.url ?? '/'),
   });
 
   app.setValidatorCompiler(({ schema, httpPart }) =>

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 import { defaultRateLimits } from '../../src/config/load.js';
@@ -22,6 +23,19 @@ function placeOrder(server: TestServer, token: string): Promise<Response> {
 
 function uniqueName(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/** Sends a GET whose request line names `path` on `server` as an absolute URI. */
+async function requestAbsoluteForm(server: TestServer, path: string): Promise<{ status: number }> {
+  const { hostname, port } = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest({ host: hostname, port, path: `${server.url}${path}` }, (response) => {
+      response.resume();
+      response.on('end', () => resolve({ status: response.statusCode ?? 0 }));
+    });
+    outgoing.on('error', reject);
+    outgoing.end();
+  });
 }
 
 describe('gateway rate limits', () => {
@@ -191,6 +205,24 @@ describe('gateway rate limits', () => {
     }
 
     expect(statuses).toEqual([201, 201, 201, 429]);
+  });
+
+  it('applies OAuth limits to absolute-form targets', async () => {
+    const server = await startWithLimits({ signIn: { name: 'sign-in', key: ['ip'], limit: 2, period: '1h', onStoreFailure: 'closed' } });
+    servers.push(server);
+    const before = await server.running.db.selectFrom('oidc_payloads').select('id').execute();
+
+    // RFC 9112 lets a request name its target as an absolute URI, which a browser's fetch never sends.
+    const oversized = await requestAbsoluteForm(server, `/oauth/authorize?client_id=${server.demoClientId}&state=${'s'.repeat(5000)}`);
+    expect(oversized.status).toBe(414);
+    const after = await server.running.db.selectFrom('oidc_payloads').select('id').execute();
+    expect(after.length).toBe(before.length);
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      statuses.push((await requestAbsoluteForm(server, `/oauth/authorize?client_id=${server.demoClientId}`)).status);
+    }
+    expect(statuses[2]).toBe(429);
   });
 
   it('limits sign-in requests per address', async () => {
