@@ -92,6 +92,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     }
   };
 
+  const headers = securityHeaders({ https: options.https });
+
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
@@ -105,11 +107,11 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
-    clientErrorHandler: handleClientError,
+    clientErrorHandler: (error, socket) => handleClientError(error, socket, headers),
     // Router errors such as a malformed percent-encoding are raised before
     // any hook runs, so they get their problem response here.
     frameworkErrors: (error, request, reply) => {
-      reply.headers(securityHeaders({ https: options.https }));
+      reply.headers(headers);
       reply.header('x-request-id', request.id);
       setCorsHeaders(request.raw, reply);
       const problem =
@@ -130,8 +132,6 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   // JSON is the only body format of Portcullis APIs; Fastify would otherwise
   // also accept text/plain.
   app.removeContentTypeParser('text/plain');
-
-  const headers = securityHeaders({ https: options.https });
 
   // A callback hook, unlike an async one, costs no promise per request.
   // It runs first, so no other hook or handler runs for a request with a

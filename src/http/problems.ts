@@ -168,11 +168,15 @@ const CLIENT_ERROR_BODIES: Record<string, { status: number; code: 'headers_too_l
   },
 };
 
+/** Headers of a response to a request that fails before routing, unless the caller passes its own. */
+const DEFAULT_CLIENT_ERROR_HEADERS: Readonly<Record<string, string>> = { 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' };
+
 /**
  * Writes a problem response for requests that fail before routing, such as
- * oversized headers or malformed HTTP, then closes the connection.
+ * oversized headers or malformed HTTP, with `headers` (the listener's
+ * security headers), then closes the connection.
  */
-export function handleClientError(error: Error & { code?: string }, socket: Socket): void {
+export function handleClientError(error: Error & { code?: string }, socket: Socket, headers: Readonly<Record<string, string>> = DEFAULT_CLIENT_ERROR_HEADERS): void {
   // ECONNRESET means the caller reset the connection, so nothing can reach it.
   if (error.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
     socket.destroy();
@@ -189,8 +193,9 @@ export function handleClientError(error: Error & { code?: string }, socket: Sock
     `HTTP/1.1 ${status} ${reason}\r\n` +
       `content-type: ${PROBLEM_CONTENT_TYPE}\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\n` +
-      'x-content-type-options: nosniff\r\n' +
-      'cache-control: no-store\r\n' +
+      Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('') +
       'connection: close\r\n\r\n' +
       body,
   );

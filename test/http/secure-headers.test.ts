@@ -137,6 +137,15 @@ describe('API responses', () => {
     }
   });
 
+  it('covers oversized request headers', async () => {
+    // Node.js rejects these before Fastify sees the request.
+    const response = await fetch(`${server.url}/api/orders`, { headers: { 'x-padding': 'a'.repeat(20_000) } });
+
+    expect(response.status).toBe(431);
+    expectSecureHeaders(response, '431');
+    expectNoStore(response, '431');
+  });
+
   it('covers authorization server endpoints', async () => {
     const responses: Array<[string, Response]> = [
       ['token', tokenResponse],
