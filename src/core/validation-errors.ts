@@ -33,6 +33,14 @@ function redactPointer(instancePath: string): string {
     .join('/');
 }
 
+/** Maximum length of a property name or pointer quoted in human-readable text, in characters. */
+const MAX_QUOTED_LENGTH = 64;
+
+/** Shortens text that a request supplies, such as a property name, for quoting in a detail. */
+function shorten(text: string): string {
+  return text.length > MAX_QUOTED_LENGTH ? `${text.slice(0, MAX_QUOTED_LENGTH)}…` : text;
+}
+
 function describe(violation: SchemaViolation): { path: string; detail: string } {
   const { keyword, params } = violation;
   const instancePath = redactPointer(violation.instancePath);
@@ -41,7 +49,7 @@ function describe(violation: SchemaViolation): { path: string; detail: string } 
     const property = redactName(String(params['additionalProperty']));
     return {
       path: `${instancePath}/${escapePointerToken(property)}`,
-      detail: `unknown property '${property}' is not allowed`,
+      detail: `unknown property '${shorten(property)}' is not allowed`,
     };
   }
 
@@ -49,7 +57,7 @@ function describe(violation: SchemaViolation): { path: string; detail: string } 
     const property = redactName(String(params['missingProperty']));
     return {
       path: `${instancePath}/${escapePointerToken(property)}`,
-      detail: `required property '${property}' is missing`,
+      detail: `required property '${shorten(property)}' is missing`,
     };
   }
 
@@ -71,4 +79,26 @@ export function toFieldErrors(violations: readonly SchemaViolation[], location: 
     const { path, detail } = describe(violation);
     return { pointer: `/${location}${path}`, detail };
   });
+}
+
+/**
+ * Maximum number of field errors a validation problem lists. A body can break
+ * its schema once per few bytes, and listing every violation would make the
+ * problem document and its log line many times larger than the request.
+ * Property names and pointers quoted in details are shortened for the same
+ * reason.
+ */
+export const MAX_FIELD_ERRORS = 20;
+
+/**
+ * Builds the detail and field errors of a validation problem, listing at
+ * most MAX_FIELD_ERRORS violations and counting the rest in the detail.
+ */
+export function describeViolations(violations: readonly SchemaViolation[], location: string): { detail: string; errors: FieldError[] } {
+  const errors = toFieldErrors(violations.slice(0, MAX_FIELD_ERRORS), location);
+  // Pointers stay exact in `errors` but are shortened in the detail, which is also logged.
+  const summary = errors.map((field) => `${shorten(field.pointer)}: ${field.detail}`).join('; ');
+  const omitted = violations.length - errors.length;
+  const more = omitted > 0 ? `; and ${omitted} more` : '';
+  return { detail: `The request is invalid: ${summary}${more}.`, errors };
 }

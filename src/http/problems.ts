@@ -10,7 +10,7 @@ import {
 } from '../core/problem.js';
 import { auditProblem } from '../audit/request-events.js';
 import { redactPath } from '../core/log-redaction.js';
-import { toFieldErrors, type SchemaViolation } from '../core/validation-errors.js';
+import { describeViolations, type SchemaViolation } from '../core/validation-errors.js';
 import { isBackendOutage, outageProblem } from '../backends/outage.js';
 
 /** Sends a problem document with the right status, headers and content type. */
@@ -44,9 +44,8 @@ export function problemFromFastifyError(error: FastifyError): ProblemError | und
 
   if (error.validation !== undefined) {
     const location = error.validationContext ?? 'request';
-    const errors = toFieldErrors(error.validation as SchemaViolation[], location);
-    const summary = errors.map((field) => `${field.pointer}: ${field.detail}`).join('; ');
-    return new ProblemError('validation_failed', `The request is invalid: ${summary}.`, { errors });
+    const { detail, errors } = describeViolations(error.validation as SchemaViolation[], location);
+    return new ProblemError('validation_failed', detail, { errors });
   }
 
   switch (error.code) {

@@ -58,6 +58,33 @@ describe('gateway enforcing an OpenAPI document', () => {
     expect(problem.errors).toContainEqual({ pointer: '/body/discount', detail: "unknown property 'discount' is not allowed" });
   });
 
+  it('reports a bounded number of field errors', async () => {
+    const unknown = Array.from({ length: 5000 }, (_, index) => `"extra${index}":1`).join(',');
+    const response = await callApi(server, '/orders', token, { method: 'POST', headers: JSON_HEADERS, body: `{"item":"lamp","quantity":1,${unknown}}` });
+    const text = await response.text();
+    const problem = JSON.parse(text) as Problem;
+
+    expect(response.status).toBe(400);
+    expect(problem.errors).toHaveLength(20);
+    expect(problem.errors?.[0]).toEqual({ pointer: '/body/extra0', detail: "unknown property 'extra0' is not allowed" });
+    expect(problem.detail).toContain('and 4980 more');
+    expect(text.length).toBeLessThan(5000);
+  });
+
+  it('shortens long names in the detail', async () => {
+    const name = 'n'.repeat(100_000);
+    const response = await callApi(server, '/orders', token, { method: 'POST', headers: JSON_HEADERS, body: `{"item":"lamp","quantity":1,"${name}":1}` });
+    const text = await response.text();
+    const problem = JSON.parse(text) as Problem;
+
+    expect(response.status).toBe(400);
+    expect(problem.errors?.[0]?.pointer).toBe(`/body/${name}`);
+    expect(problem.errors?.[0]?.detail.length).toBeLessThan(200);
+    expect(problem.detail.length).toBeLessThan(300);
+    expect(text.length).toBeLessThan(name.length + 1000);
+    expect(server.logs.every((line) => line.length < 10_000)).toBe(true);
+  });
+
   it('rejects wrong types without coercion', async () => {
     const { status, problem } = await post('{"item":"lamp","quantity":"2"}');
     expect(status).toBe(400);

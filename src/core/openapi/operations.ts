@@ -3,7 +3,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 
 import type { FieldError } from '../problem.js';
-import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
+import { describeViolations, type SchemaViolation } from '../validation-errors.js';
 import { compileFormBody, FORM_MEDIA_TYPE, isOpaqueBodySchema } from './form-body.js';
 import { charsetOf, parseJsonBody } from './json-body.js';
 import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
@@ -178,9 +178,8 @@ function checkParameters(location: 'path' | 'query' | 'headers', values: Record<
 }
 
 function violation(location: string, errors: SchemaViolation[] | null | undefined): RequestViolation {
-  const fields = toFieldErrors(errors ?? [], location);
-  const summary = fields.map((field) => `${field.pointer}: ${field.detail}`).join('; ');
-  return { code: 'validation_failed', detail: `The request is invalid: ${summary}.`, errors: fields };
+  const { detail, errors: fields } = describeViolations(errors ?? [], location);
+  return { code: 'validation_failed', detail, errors: fields };
 }
 
 function mediaType(contentType: string | undefined): string | undefined {
