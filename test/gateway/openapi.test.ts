@@ -241,6 +241,50 @@ describe('OpenAPI compilation', () => {
     expect(check('[{"a":1},{"a":1}]')).toBeUndefined();
   });
 
+  describe('parameter styles', () => {
+    const integers = { type: 'array', items: { type: 'integer' } };
+    const documentWith = (parameters: unknown[]) => ({
+      ...base,
+      security: [{ bearer: [] }],
+      paths: { '/things/{ids}': { get: { parameters, responses: {} } } },
+    });
+    const parts = (overrides: Record<string, unknown>) => ({ params: { ids: '1' }, query: {}, headers: {}, contentType: undefined, body: undefined, ...overrides });
+
+    it('reads comma-separated arrays', () => {
+      const [operation] = compileOperations(
+        documentWith([
+          { name: 'ids', in: 'path', required: true, schema: integers },
+          { name: 'tags', in: 'query', explode: false, schema: integers },
+          { name: 'X-Ids', in: 'header', schema: integers },
+        ]),
+      );
+
+      expect(operation?.validate(parts({ params: { ids: '1,2' }, query: { tags: '3,4' }, headers: { 'x-ids': '5, 6' } }))).toBeUndefined();
+      expect(operation?.validate(parts({ params: { ids: '1,x' } }))?.errors).toEqual([{ pointer: '/path/ids', detail: 'must be integer' }]);
+      expect(operation?.validate(parts({ query: { tags: '3,0x4' } }))?.errors).toEqual([{ pointer: '/query/tags', detail: 'must be integer' }]);
+      expect(operation?.validate(parts({ headers: { 'x-ids': '5,six' } }))?.errors).toEqual([{ pointer: '/headers/x-ids', detail: 'must be integer' }]);
+    });
+
+    it('keeps repeated names for exploded query arrays', () => {
+      const [operation] = compileOperations(documentWith([{ name: 'ids', in: 'path', required: true, schema: { type: 'string' } }, { name: 'tags', in: 'query', schema: integers }]));
+
+      expect(operation?.validate(parts({ query: { tags: ['3', '4'] } }))).toBeUndefined();
+      expect(operation?.validate(parts({ query: { tags: '3,4' } }))?.errors).toEqual([{ pointer: '/query/tags', detail: 'must be integer' }]);
+    });
+
+    it.each([
+      [{ name: 'filter', in: 'query', style: 'deepObject', explode: true, schema: { type: 'object', properties: { size: { type: 'integer' } } } }, /query parameter 'filter' uses style 'deepObject'/],
+      [{ name: 'ids', in: 'query', style: 'pipeDelimited', schema: integers }, /style 'pipeDelimited'/],
+      [{ name: 'ids', in: 'path', required: true, style: 'matrix', schema: integers }, /path parameter 'ids' uses style 'matrix'/],
+      [{ name: 'filter', in: 'query', schema: { type: 'object', properties: { size: { type: 'integer' } } } }, /query parameter 'filter' is an object/],
+    ])('rejects unreadable style %#', (parameter, message) => {
+      const pathParameter = { name: 'ids', in: 'path', required: true, schema: { type: 'string' } };
+      const parameters = parameter.in === 'path' ? [parameter] : [pathParameter, parameter];
+
+      expect(() => compileOperations(documentWith(parameters))).toThrow(message);
+    });
+  });
+
   describe('non-JSON request bodies', () => {
     const formSchema = { type: 'object', required: ['quantity'], properties: { quantity: { type: 'integer', maximum: 10 }, note: { type: 'string', maxLength: 5 } } };
     const documentWith = (content: Record<string, unknown>) => ({

@@ -6,6 +6,7 @@ import type { FieldError } from '../problem.js';
 import { describeViolations, type SchemaViolation } from '../validation-errors.js';
 import { compileFormBody, FORM_MEDIA_TYPE, isOpaqueBodySchema } from './form-body.js';
 import { charsetOf, parseJsonBody } from './json-body.js';
+import { parameterReading, splitCommaSeparated } from './parameter-style.js';
 import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
 import { toRequestSchema } from './request-schema.js';
 import { compileResponses, type ResponseRules } from './response-schema.js';
@@ -124,14 +125,20 @@ interface ParameterSet {
   headers: ValidateFunction | undefined;
   /** Typed parameters of each location, whose text is checked before ajv coerces it. */
   textTypes: Record<'path' | 'query' | 'headers', TextTypes>;
+  /** Array parameters of each location whose value is a comma-separated list. */
+  commaSeparated: Record<'path' | 'query' | 'headers', ReadonlySet<string>>;
 }
 
-function compileParameters(ajv: Ajv, parameters: JsonObject[]): ParameterSet {
-  const groups: Record<'path' | 'query' | 'header', { properties: JsonObject; required: string[]; textTypes: Map<string, TextType> }> = {
-    path: { properties: {}, required: [], textTypes: new Map() },
-    query: { properties: {}, required: [], textTypes: new Map() },
-    header: { properties: {}, required: [], textTypes: new Map() },
-  };
+interface ParameterGroup {
+  properties: JsonObject;
+  required: string[];
+  textTypes: Map<string, TextType>;
+  commaSeparated: Set<string>;
+}
+
+function compileParameters(ajv: Ajv, operationName: string, parameters: JsonObject[]): ParameterSet {
+  const group = (): ParameterGroup => ({ properties: {}, required: [], textTypes: new Map(), commaSeparated: new Set() });
+  const groups: Record<'path' | 'query' | 'header', ParameterGroup> = { path: group(), query: group(), header: group() };
 
   for (const parameter of parameters) {
     const location = parameter['in'];
@@ -140,6 +147,14 @@ function compileParameters(ajv: Ajv, parameters: JsonObject[]): ParameterSet {
     }
     const name = location === 'header' ? String(parameter['name']).toLowerCase() : String(parameter['name']);
     const schema = isObject(parameter['schema']) ? parameter['schema'] : {};
+    const reading = parameterReading(location, parameter, schema);
+    if (!reading.ok) {
+      throw new OpenApiError(`${operationName}: ${location} parameter '${String(parameter['name'])}' ${reading.reason}`);
+    }
+    if (reading.commaSeparated) {
+      groups[location].commaSeparated.add(name);
+    }
+
     groups[location].properties[name] = schema;
     const textType = textTypeOf(schema);
     if (textType !== undefined) {
@@ -160,11 +175,13 @@ function compileParameters(ajv: Ajv, parameters: JsonObject[]): ParameterSet {
     query: compile(groups.query, true),
     headers: Object.keys(groups.header.properties).length === 0 ? undefined : compile(groups.header, false),
     textTypes: { path: groups.path.textTypes, query: groups.query.textTypes, headers: groups.header.textTypes },
+    commaSeparated: { path: groups.path.commaSeparated, query: groups.query.commaSeparated, headers: groups.header.commaSeparated },
   };
 }
 
 /** Checks the text forms of one location's typed parameters, then its schema, which coerces `values` in place. */
 function checkParameters(location: 'path' | 'query' | 'headers', values: Record<string, unknown>, parameters: ParameterSet): RequestViolation | undefined {
+  splitCommaSeparated(values, parameters.commaSeparated[location], location === 'headers' ? 'header' : location);
   const forms = checkTextForms(values, parameters.textTypes[location]);
   if (forms.length > 0) {
     return violation(location, forms);
@@ -227,7 +244,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
       const name = `${method.toUpperCase()} ${path}`;
       const { credentials, scopes } = securityOf(name, operation['security'] ?? document['security'], schemes);
       const roles = Array.isArray(operation['x-portcullis-roles']) ? operation['x-portcullis-roles'].map(String) : [];
-      const parameters = compileParameters(textAjv, [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as JsonObject[]) : [])]);
+      const parameters = compileParameters(textAjv, name, [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as JsonObject[]) : [])]);
       const validateBody = compileBody(bodies, textAjv, name, operation['requestBody']);
       const responses = compileResponses(bodies, name, operation['responses']);
 

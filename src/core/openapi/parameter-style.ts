@@ -1,0 +1,64 @@
+/**
+ * Serialization styles of path, query and header parameters (OpenAPI 3
+ * `style` and `explode`). The gateway reads the default style of each
+ * location: `simple` for path and header parameters and `form` for query
+ * parameters. An array is then a comma-separated list, except in a query
+ * with `explode: true` (the default), where each item repeats the name.
+ */
+
+type JsonObject = Record<string, unknown>;
+
+export type ParameterLocation = 'path' | 'query' | 'header';
+
+const DEFAULT_STYLES: Readonly<Record<ParameterLocation, string>> = { path: 'simple', query: 'form', header: 'simple' };
+
+/** The way the gateway reads a parameter's text, or the reason it cannot. */
+export type ParameterReading = { ok: true; commaSeparated: boolean } | { ok: false; reason: string };
+
+function declaredTypes(schema: JsonObject): string[] {
+  const type = schema['type'];
+  if (typeof type === 'string') {
+    return [type];
+  }
+  return Array.isArray(type) ? type.filter((entry): entry is string => typeof entry === 'string') : [];
+}
+
+/**
+ * Returns how to read a parameter declared at `location` with `schema`:
+ * whether its value is a comma-separated list. A style other than the
+ * location's default, and an object-typed parameter, cannot be read.
+ */
+export function parameterReading(location: ParameterLocation, parameter: JsonObject, schema: JsonObject): ParameterReading {
+  const style = typeof parameter['style'] === 'string' ? parameter['style'] : DEFAULT_STYLES[location];
+  if (style !== DEFAULT_STYLES[location]) {
+    return { ok: false, reason: `uses style '${style}'; the gateway reads only style '${DEFAULT_STYLES[location]}' in the ${location}` };
+  }
+
+  const types = declaredTypes(schema);
+  if (types.includes('object') || (types.length === 0 && isObject(schema['properties']))) {
+    return { ok: false, reason: 'is an object; the gateway reads only scalar and array parameters' };
+  }
+
+  const explode = typeof parameter['explode'] === 'boolean' ? parameter['explode'] : style === 'form';
+  const isArray = types.includes('array');
+  return { ok: true, commaSeparated: isArray && !(location === 'query' && explode) };
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * Splits the comma-separated values of `names` in `values` into arrays, in
+ * place. Header lists may have whitespace around each comma (RFC 9110
+ * section 5.6.1), and Node.js joins a repeated header with ", ".
+ */
+export function splitCommaSeparated(values: Record<string, unknown>, names: ReadonlySet<string>, location: ParameterLocation): void {
+  const separator = location === 'header' ? /[ \t]*,[ \t]*/ : ',';
+  for (const name of names) {
+    const value = values[name];
+    if (typeof value === 'string') {
+      values[name] = value.split(separator);
+    }
+  }
+}
