@@ -11,6 +11,12 @@ export const ROUTES = {
 } as const;
 
 /**
+ * Endpoints where oidc-provider 9 sends CORS headers to the origins that
+ * `clientBasedCORS` allows, so that browser apps can call them.
+ */
+export const PROVIDER_CORS_PATHS = [ROUTES.token, ROUTES.userinfo, ROUTES.revocation, ROUTES.introspection] as const;
+
+/**
  * Paths of the metadata document: OpenID Connect Discovery and RFC 8414.
  * oidc-provider fixes both and serves the same document at each.
  */

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifySchemaCompiler } from 'fastify';
 
 import { securityHeaders } from '../core/security-headers.js';
+import type { CorsHeaders } from './early-cors.js';
 import type { Logger } from './logger.js';
 import { requestLogger } from './request-logger.js';
 import { ProblemError } from '../core/problem.js';
@@ -31,11 +32,12 @@ export interface HttpAppOptions {
    */
   trustedProxies?: readonly string[];
   /**
-   * Returns the CORS headers of a request, from its raw target and Origin,
-   * or undefined when none apply. They are set before any hook runs, so
-   * errors from the earliest hooks and from the router carry them too.
+   * Returns the CORS headers of a request, from its target in origin form
+   * and its Origin, or undefined when none apply. They are set before any
+   * hook runs, so errors from the earliest hooks and from the router carry
+   * them too.
    */
-  corsHeaders?: (url: string, origin: string | undefined) => Record<string, string> | undefined;
+  corsHeaders?: CorsHeaders;
 }
 
 function createValidator(coerceTypes: false | 'array'): Ajv {

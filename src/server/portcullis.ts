@@ -37,7 +37,9 @@ import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { apiKeyLookupCacheOptions, createCredentialChecks } from './credential-checks.js';
 import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
 import { requestLimitsHook } from './request-limits.js';
-import { gatewayCorsHeaders } from '../gateway/cors.js';
+import { CORS_EXPOSED_HEADERS } from '../gateway/cors.js';
+import { earlyCorsHeaders } from '../http/early-cors.js';
+import { PROVIDER_CORS_PATHS } from '../authorization-server/provider-routes.js';
 import { startObservability, type Observability } from './observability.js';
 import { checkCanListen, mainListener, metricsListener, reportingListenError } from './listen-check.js';
 
@@ -209,10 +211,10 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     maxHeaderSize: config.headerLimitBytes,
     https: config.issuer.startsWith('https:'),
     trustedProxies: config.rateLimit.trustedProxies,
-    corsHeaders: gatewayCorsHeaders(
-      config.corsOrigins,
-      upstreams.map((upstream) => upstream.mountPath),
-    ),
+    corsHeaders: earlyCorsHeaders(config.corsOrigins, [
+      { paths: upstreams.map((upstream) => upstream.mountPath), exposedHeaders: CORS_EXPOSED_HEADERS },
+      { paths: PROVIDER_CORS_PATHS, exposedHeaders: ['www-authenticate', 'retry-after'] },
+    ]),
   });
 
   const rateLimiting = await createRateLimiting(config, logger);

@@ -51,6 +51,19 @@ describe('any Origin reflected with credentials', () => {
     expect(listed.headers.get('vary')).toContain('Origin');
   });
 
+  it('answers the preflight of the listed origin', async () => {
+    const response = await fetch(`${server.url}/api/orders`, {
+      method: 'OPTIONS',
+      headers: { origin: APP_ORIGIN, 'access-control-request-method': 'DELETE', 'access-control-request-headers': 'authorization' },
+    });
+
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+    expect(response.headers.get('access-control-allow-methods')).toContain('DELETE');
+    expect(response.headers.get('access-control-allow-headers')).toContain('authorization');
+    expect(response.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+
   it.each(['https://evil.example', 'https://app.example.test.evil.example', 'https://evil.app.example.test', 'http://app.example.test', 'https://APP.example.test', 'https://app.example.test:444'])(
     'grants nothing to %s on the gateway',
     async (origin) => {
@@ -77,6 +90,20 @@ describe('any Origin reflected with credentials', () => {
       expect(response.headers.get('access-control-allow-origin'), path).not.toBe('https://evil.example');
       expect(response.headers.get('access-control-allow-credentials'), path).toBeNull();
     }
+  });
+});
+
+describe('CORS of the token endpoint for the listed origin', () => {
+  it('keeps the grant on token errors', async () => {
+    const response = await fetch(`${server.url}/oauth/token`, {
+      method: 'POST',
+      headers: { origin: APP_ORIGIN, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=nothing',
+    });
+
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+    expect(response.headers.get('access-control-allow-credentials')).toBeNull();
   });
 });
 
@@ -156,6 +183,15 @@ describe('errors sent before the gateway runs', () => {
     expect(response.status).toBe(429);
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
     expect(response.headers.get('vary')).toContain('Origin');
+  });
+
+  it.each(['/oauth/token', '/oauth/revoke', '/oauth/introspect'])('lets the listed origin read a global 429 on %s', async (path) => {
+    const response = await fetch(`${limited.url}${path}`, { method: 'POST', headers: { origin: APP_ORIGIN } });
+
+    expect(response.status).toBe(429);
+    expect(response.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+    expect(response.headers.get('vary')).toContain('Origin');
+    expect(response.headers.get('access-control-allow-credentials')).toBeNull();
   });
 
   it('grants nothing to pages on a global 429', async () => {
