@@ -48,20 +48,23 @@ function valueMatches(binding: ObjectBinding, value: unknown, claim: unknown): b
   return binding.match === 'equals' ? claim === value : Array.isArray(claim) && claim.includes(value);
 }
 
-/** Returns a parameter name as lenient parsers read it: in lower case, without a trailing `[]` or `[key]`. */
-function looseName(name: string): string {
-  return name.replace(/(\[[^\]]*\])+$/, '').toLowerCase();
-}
-
 /**
  * Tells whether the query names the bound parameter in another spelling.
- * Some upstreams read `TenantId`, `tenantId[]` or `tenantId[0]` as
- * `tenantId`, and some merge query parameters into path parameters, so such
- * a spelling could carry a value that the binding never checked.
+ * Some upstreams read `TenantId`, `tenantId[]`, `tenantId[0]` or, with qs's
+ * `allowDots`, `tenantId.x` as `tenantId`, and some merge query parameters
+ * into path parameters, so such a spelling could carry a value that the
+ * binding never checked.
  */
 function hasQueryVariant(binding: ObjectBinding, query: Readonly<Record<string, unknown>>): boolean {
-  const bound = looseName(binding.name);
-  return Object.keys(query).some((name) => looseName(name) === bound && !(binding.in === 'query' && name === binding.name));
+  const bound = binding.name.toLowerCase();
+
+  return Object.keys(query).some((name) => {
+    if (binding.in === 'query' && name === binding.name) {
+      return false;
+    }
+    const lower = name.toLowerCase();
+    return lower === bound || lower.startsWith(`${bound}[`) || lower.startsWith(`${bound}.`);
+  });
 }
 
 /**

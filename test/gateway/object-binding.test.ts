@@ -80,7 +80,7 @@ describe('object binding oneOf', () => {
 });
 
 describe('object binding name variants', () => {
-  it.each([['TenantId'], ['tenantid'], ['tenantId[]'], ['tenantId[0]'], ['TENANTID[x]']])('rejects a query binding with %s', (name) => {
+  it.each([['TenantId'], ['tenantid'], ['tenantId[]'], ['tenantId[0]'], ['TENANTID[x]'], ['tenantId.x'], ['tenantId[a]b']])('rejects a query binding with %s', (name) => {
     expect(satisfiesBinding(TENANT_BINDING, { params: {}, query: { tenantId: 't1', [name]: 't3' } }, identity())).toBe(false);
   });
 
@@ -89,7 +89,7 @@ describe('object binding name variants', () => {
   });
 
   it('accepts unrelated query parameters', () => {
-    expect(satisfiesBinding(TENANT_BINDING, { params: {}, query: { tenantId: 't1', tenantIds: 't3', limit: '5' } }, identity())).toBe(true);
+    expect(satisfiesBinding(TENANT_BINDING, { params: {}, query: { tenantId: 't1', tenantIds: 't3', tenantIdx: 't4', limit: '5' } }, identity())).toBe(true);
     expect(satisfiesBinding(USER_BINDING, { params: { userId: 'alice' }, query: { user: 'bob' } }, identity())).toBe(true);
   });
 });
