@@ -214,6 +214,22 @@ describe('order import with the production outbound policy', () => {
     });
   });
 
+  it.each(['https://orders..attacker.example/', 'https://-orders.attacker.example/', `https://${'x'.repeat(64)}.attacker.example/`])(
+    'rejects the malformed host name in %s before DNS',
+    async (url) => {
+      const queriesBefore = dns.queries.length;
+
+      const response = await importFrom(server, token, url);
+      const body = (await response.json()) as { code: string; errors: { pointer: string; detail: string }[] };
+
+      expect(response.status).toBe(400);
+      expect(body.code).toBe('validation_failed');
+      expect(body.errors[0]).toEqual({ pointer: '/body/url', detail: 'must name a host that is an IP address or a valid DNS name' });
+      expect(dns.queries.length).toBe(queriesBefore);
+      expect(attempts).toEqual([]);
+    },
+  );
+
   it('answers an unresolvable host with 502', async () => {
     const response = await importFrom(server, token, 'https://unknown.attacker.example/');
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { classifyAddress, classifyHostName, normalizeHostName } from '../../src/core/outbound/address-classifier.js';
+import { classifyAddress, classifyHostName, isValidHostName, normalizeHostName } from '../../src/core/outbound/address-classifier.js';
 import { resolvePolicy } from '../../src/core/outbound/policy.js';
 import { checkUrl } from '../../src/core/outbound/target.js';
 import { OutboundError } from '../../src/core/outbound/errors.js';
@@ -284,4 +284,17 @@ describe('checkUrl', () => {
     expect(checked.port).toBe(443);
     expect(checked.literalAddress).toBeUndefined();
   });
+});
+
+describe('isValidHostName', () => {
+  it.each(['example.com', 'a.b', 'xn--bcher-kva.example', 'my_service.internal.example', '1.example', `${'a'.repeat(63)}.example`])('accepts %s', (name) => {
+    expect(isValidHostName(name)).toBe(true);
+  });
+
+  it.each(['', 'a..b', '.a', '-a.example', 'a-.example', 'a$b.example', 'a b.example', `${'a'.repeat(64)}.example`, `${'abcdefghi.'.repeat(25)}example`])(
+    'rejects %j',
+    (name) => {
+      expect(isValidHostName(name)).toBe(false);
+    },
+  );
 });

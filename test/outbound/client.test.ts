@@ -98,6 +98,13 @@ describe('OutboundClient static checks', () => {
     ['https://example.com:8443/', 'OUTBOUND_BLOCKED_PORT'],
     ['https://example.com:80/', 'OUTBOUND_BLOCKED_PORT'],
     ['not a url', 'OUTBOUND_INVALID_URL'],
+    ['https://a..example.com/', 'OUTBOUND_INVALID_HOST'],
+    ['https://-a.example.com/', 'OUTBOUND_INVALID_HOST'],
+    ['https://a-.example.com/', 'OUTBOUND_INVALID_HOST'],
+    ['https://a$b.example.com/', 'OUTBOUND_INVALID_HOST'],
+    ['https://a*b.example.com/', 'OUTBOUND_INVALID_HOST'],
+    [`https://${'a'.repeat(64)}.example.com/`, 'OUTBOUND_INVALID_HOST'],
+    [`https://${'abcdefghi.'.repeat(25)}example/`, 'OUTBOUND_INVALID_HOST'],
     ['https://localhost/', 'OUTBOUND_BLOCKED_HOST'],
     ['https://127.0.0.1/', 'OUTBOUND_BLOCKED_ADDRESS'],
   ])('rejects %s before DNS', async (url, code) => {

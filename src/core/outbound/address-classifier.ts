@@ -247,6 +247,27 @@ export function classifyHostName(host: string): HostNameClassification {
   return { name, rule: 'public', internal: false };
 }
 
+/** Maximum length of a host name in DNS, in characters, without the trailing dot (RFC 1035 section 2.3.4). */
+const MAX_HOST_NAME_LENGTH = 253;
+
+/**
+ * One label of a host name (RFC 1123 section 2.1): 1 to 63 letters, digits
+ * and hyphens, not starting or ending with a hyphen. Underscores are
+ * accepted too, because some private host names use them and resolvers look
+ * them up.
+ */
+const HOST_NAME_LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
+
+/**
+ * Tells whether a normalized host name (lower case, no trailing dot) can be
+ * looked up in DNS. The URL parser accepts names such as `a..b`, `-a.example`
+ * or `a$b.example` that no DNS server holds, and looking them up would only
+ * send junk queries to the resolver.
+ */
+export function isValidHostName(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_HOST_NAME_LENGTH && name.split('.').every((label) => HOST_NAME_LABEL.test(label));
+}
+
 /**
  * Normalizes a host for comparison: lower case, no brackets around IPv6,
  * no trailing dots, and IP addresses in canonical form.

@@ -1,4 +1,4 @@
-import { classifyAddress, classifyHostName, normalizeHostName } from './address-classifier.js';
+import { classifyAddress, classifyHostName, isValidHostName, normalizeHostName } from './address-classifier.js';
 import { OutboundError } from './errors.js';
 import type { ResolvedPolicy } from './policy.js';
 
@@ -49,6 +49,10 @@ export function checkUrl(input: string | URL, policy: ResolvedPolicy): CheckedUr
   if (literal !== undefined) {
     literalAddress = checkAddress(host, literal.address, allowInternal);
   } else {
+    if (!isValidHostName(host)) {
+      throw new OutboundError('OUTBOUND_INVALID_HOST', `Outbound URL is invalid: its host ${host.slice(0, 64)} is not a valid DNS name.`, { host: host.slice(0, 253), rule: 'hostName' });
+    }
+
     const name = classifyHostName(host);
     if (name.internal && !allowInternal) {
       throw new OutboundError('OUTBOUND_BLOCKED_HOST', `Outbound request to ${host} was blocked: the name is internal (rule: ${name.rule}).`, { host, rule: name.rule });
