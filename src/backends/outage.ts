@@ -7,6 +7,14 @@ export const OUTAGE_RETRY_AFTER_SECONDS = 5;
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND']);
 
 /**
+ * SQLite result codes that mean the database file cannot be used right now.
+ * Another process held the lock past the busy timeout, the file became
+ * read-only, or the disk is full or failing. better-sqlite3 reports the
+ * extended code, such as SQLITE_BUSY_SNAPSHOT or SQLITE_IOERR_WRITE.
+ */
+const SQLITE_OUTAGE_CODES = /^SQLITE_(BUSY|LOCKED|READONLY|IOERR|FULL|CANTOPEN)(_|$)/;
+
+/**
  * Messages of node-postgres (8.x) and ioredis (5.x) errors that carry no code
  * but mean the connection is gone or could not be made in time.
  */
@@ -24,7 +32,8 @@ const OUTAGE_MESSAGES = [
 
 /**
  * Tells whether `error` (or an error in its cause chain) means that
- * PostgreSQL or Redis is unreachable, as opposed to a bug or bad input.
+ * PostgreSQL or Redis is unreachable, or that the SQLite file is locked,
+ * read-only or out of space, as opposed to a bug or bad input.
  * SQLSTATE class 08 is a connection exception, 57P01 to 57P03 are an
  * administrator shutdown, a crash and a server still starting.
  *
@@ -35,7 +44,7 @@ const OUTAGE_MESSAGES = [
 export function isBackendOutage(error: unknown): boolean {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && (SOCKET_CODES.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code))) {
+    if (typeof code === 'string' && (SOCKET_CODES.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code) || SQLITE_OUTAGE_CODES.test(code))) {
       return true;
     }
     if (OUTAGE_MESSAGES.some((message) => current instanceof Error && current.message.includes(message))) {
