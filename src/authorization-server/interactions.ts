@@ -273,6 +273,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         // Without its counters the throttle cannot protect the account, so
         // sign-in pauses rather than letting unlimited guesses through.
         request.log.error({ err: error }, 'login throttle unavailable');
+        reply.header('retry-after', String(OUTAGE_RETRY_AFTER_SECONDS));
         return sendPage(reply, 503, renderErrorPage('sign-in unavailable', 'Sign-in is temporarily unavailable. Try again shortly.'));
       }
 

@@ -322,3 +322,34 @@ describe('Redis outage', () => {
     expect(status).toBe(201);
   });
 });
+
+describe('Redis outage at sign-in', () => {
+  const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
+  let server: TestServer;
+
+  afterAll(async () => {
+    await server?.close();
+    await proxy.stop().catch(() => undefined);
+  });
+
+  it('pauses sign-in with Retry-After', async () => {
+    await proxy.start();
+    server = await startWithLimits({
+      store: 'redis',
+      redisUrl: `redis://127.0.0.1:${proxy.port}`,
+      storeTimeoutMs: 200,
+      global: { name: uniqueName('open'), key: ['ip'], limit: 1000, period: '1h', onStoreFailure: 'open' },
+      // With the sign-in limit open, the request reaches the login throttle, which needs its counters.
+      signIn: { name: uniqueName('sign-in'), key: ['ip'], limit: 1000, period: '1h', onStoreFailure: 'open' },
+      login: { ...defaultRateLimits().login, accountTotalThreshold: 100_000, addressThreshold: 100_000 },
+    });
+    const user = await createUser(server, 'outage_signin');
+    const { agent, html } = await openSignInPage(server);
+
+    await proxy.stop();
+    const { response } = await agent.submit(formEndingWith(html, '/login'), { username: user.username, password: user.password });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(await response.text()).toContain('Sign-in is temporarily unavailable.');
+  });
+});
