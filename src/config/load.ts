@@ -370,6 +370,8 @@ function checkSemantics(config: PortcullisConfig): string[] {
   const limits = config.rateLimit;
   const rules = [
     ['rateLimit/global', limits.global] as const,
+    ['rateLimit/signIn', limits.signIn] as const,
+    ['rateLimit/registration', limits.registration] as const,
     ...limits.routes.flatMap((route, routeIndex) =>
       route.limits.map((rule, index) => [`rateLimit/routes/${routeIndex}/limits/${index}`, rule] as const),
     ),
@@ -378,6 +380,11 @@ function checkSemantics(config: PortcullisConfig): string[] {
   for (const [path, rule] of rules) {
     if (rule.burst !== undefined && rule.burst > rule.limit * 1000) {
       problems.push(`${path}/burst: must be at most 1000 times the limit`);
+    }
+    // The limiter counts time in whole microseconds, so it cannot space requests closer than that.
+    const periodMs = parseDuration(rule.period);
+    if (rule.limit > periodMs * 1000) {
+      problems.push(`${path}/limit: must be at most ${periodMs * 1000} for a period of ${rule.period}, one request per microsecond`);
     }
   }
 

@@ -31,6 +31,16 @@ describe('configuration loading', () => {
     expect(problems.some((problem) => /^portcullis-config-.*\.yaml: rateLimit\/global\/limit: must be >= 1$/.test(problem))).toBe(true);
   });
 
+  it('rejects limits finer than a microsecond', async () => {
+    const file = await writeConfigFile({
+      rateLimit: { global: { limit: 2000, period: '1ms' }, signIn: { limit: 1_000_000, period: '1s' }, registration: { limit: 1_000_001, period: '1s' } },
+    });
+    const problems = problemsOf(() => loadConfig({ config: file }, {}));
+    expect(problems.some((problem) => problem.endsWith('rateLimit/global/limit: must be at most 1000 for a period of 1ms, one request per microsecond'))).toBe(true);
+    expect(problems.some((problem) => problem.includes('rateLimit/signIn/limit'))).toBe(false);
+    expect(problems.some((problem) => problem.endsWith('rateLimit/registration/limit: must be at most 1000000 for a period of 1s, one request per microsecond'))).toBe(true);
+  });
+
   it('defaults and bounds upstream limits', async () => {
     const defaults = loadConfig({}, {}).gateway;
     expect(defaults.upstreamConnectTimeoutMs).toBe(5000);

@@ -30,6 +30,40 @@ describe('GCRA', () => {
     expect(decide(tenPerSecond, later.tat, 100).allowed).toBe(false);
   });
 
+  it('admits whole bursts of fractional intervals', () => {
+    const now = Date.parse('2026-12-05T12:00:00Z');
+    for (const periodMs of [1000, 60_000, 3_600_000, 86_400_000]) {
+      for (let limit = 1; limit <= 300; limit += 1) {
+        const rate: Rate = { limit, periodMs, burst: limit };
+        let tat: number | undefined;
+        let admitted = 0;
+        for (let i = 0; i < limit + 2; i += 1) {
+          const decision = decide(rate, tat, now);
+          if (decision.allowed) {
+            admitted += 1;
+            tat = decision.tat;
+            expect(decision.remaining, `${limit} per ${periodMs} ms, request ${i + 1}`).toBe(limit - admitted);
+          }
+        }
+        expect(admitted, `${limit} per ${periodMs} ms`).toBe(limit);
+      }
+    }
+  });
+
+  it('keeps the sustained rate at most the limit', () => {
+    const rate: Rate = { limit: 3, periodMs: 1000, burst: 1 };
+    let tat: number | undefined;
+    let admitted = 0;
+    for (let now = 0; now < 60_000; now += 1) {
+      const decision = decide(rate, tat, now);
+      if (decision.allowed) {
+        admitted += 1;
+        tat = decision.tat;
+      }
+    }
+    expect(admitted).toBe(180);
+  });
+
   it('reports remaining and retry time', () => {
     const first = decide(tenPerSecond, undefined, 0);
     expect(first.remaining).toBe(9);

@@ -53,6 +53,12 @@ describe('Redis store', () => {
     expect(decisions.filter((decision) => decision.allowed)).toHaveLength(100);
   });
 
+  it.each([3, 6, 7, 13, 999])('admits a burst of exactly %i per hour', async (limit) => {
+    const key = `fraction-${randomUUID()}|test`;
+    const decisions = await Promise.all(Array.from({ length: limit + 5 }, () => stores[0]!.consume([check(key, limit, 3_600_000)])));
+    expect(decisions.filter((decision) => decision.allowed)).toHaveLength(limit);
+  });
+
   it('charges nothing when one check denies', async () => {
     const consumer = `atomic-${randomUUID()}`;
     const tight = check(`${consumer}|tight`, 1, 60_000);

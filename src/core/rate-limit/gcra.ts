@@ -6,6 +6,11 @@
  * requests at once. The only state per key is the theoretical arrival time
  * (TAT) of the next request. There is no window, so no window boundary
  * can let twice the limit through.
+ *
+ * The arithmetic runs in whole microseconds. With a fractional interval
+ * (1000 ms / 3), sums of floating-point intervals drift by a fraction of a
+ * microsecond, and the last request of a burst then landed just past the
+ * tolerance and was denied. Whole numbers below 2^53 add up exactly.
  */
 
 /** A rate: `limit` requests per `periodMs`, with up to `burst` at once. */
@@ -17,7 +22,7 @@ export interface Rate {
 
 export interface GcraDecision {
   allowed: boolean;
-  /** The TAT to store; unchanged when the request is denied. */
+  /** The TAT to store, in epoch milliseconds; unchanged when the request is denied. */
   tat: number;
   /** Requests that could still be made right now. */
   remaining: number;
@@ -27,37 +32,44 @@ export interface GcraDecision {
   resetAfterMs: number;
 }
 
-/** Milliseconds between two requests at the sustained rate. */
-export function emissionInterval(rate: Rate): number {
-  return rate.periodMs / rate.limit;
+/**
+ * Returns the microseconds between two requests at the sustained rate,
+ * rounded up to a whole microsecond so that the rate never exceeds the
+ * limit, and at least 1. The configuration rejects limits of more than
+ * one request per microsecond.
+ */
+export function emissionIntervalUs(rate: Readonly<Rate>): number {
+  return Math.max(1, Math.ceil((rate.periodMs * 1000) / rate.limit));
 }
 
 /**
- * Decides one request of `cost` units at time `now` (milliseconds) against
- * the stored TAT (undefined for a key never seen or expired).
+ * Decides one request of `cost` units at time `now` (epoch milliseconds)
+ * against the stored TAT (undefined for a key never seen or expired).
  */
-export function decide(rate: Rate, storedTat: number | undefined, now: number, cost = 1): GcraDecision {
-  const interval = emissionInterval(rate);
+export function decide(rate: Readonly<Rate>, storedTat: number | undefined, now: number, cost = 1): GcraDecision {
+  const interval = emissionIntervalUs(rate);
   const tolerance = interval * rate.burst;
-  const tat = Math.max(storedTat ?? now, now);
+  const nowUs = Math.round(now * 1000);
+  // A TAT goes through milliseconds between calls, which rounding back recovers exactly.
+  const tat = Math.max(storedTat === undefined ? nowUs : Math.round(storedTat * 1000), nowUs);
   const newTat = tat + interval * cost;
   const allowAt = newTat - tolerance;
 
-  if (now < allowAt) {
+  if (nowUs < allowAt) {
     return {
       allowed: false,
-      tat,
+      tat: tat / 1000,
       remaining: 0,
-      retryAfterMs: Math.ceil(allowAt - now),
-      resetAfterMs: Math.ceil(tat - now),
+      retryAfterMs: Math.ceil((allowAt - nowUs) / 1000),
+      resetAfterMs: Math.ceil((tat - nowUs) / 1000),
     };
   }
 
   return {
     allowed: true,
-    tat: newTat,
-    remaining: Math.floor((tolerance - (newTat - now)) / interval + 1e-9),
+    tat: newTat / 1000,
+    remaining: Math.floor((tolerance - (newTat - nowUs)) / interval),
     retryAfterMs: 0,
-    resetAfterMs: Math.ceil(newTat - now),
+    resetAfterMs: Math.ceil((newTat - nowUs) / 1000),
   };
 }

@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 
+import { emissionIntervalUs } from './gcra.js';
 import type { FailureCount, LimitCheck, LimitResult, RateLimitDecision, RateLimitStore } from './types.js';
 
 /**
@@ -10,7 +11,7 @@ import type { FailureCount, LimitCheck, LimitResult, RateLimitDecision, RateLimi
  * KEYS: the counters of every decision, decision after decision. ARGV: the
  * number of decisions, then for each its number of counters followed by,
  * per counter, its emission interval and its tolerance (interval × burst),
- * in microseconds. Returns one flat list with, per decision, its verdict
+ * in whole microseconds, so that all arithmetic stays exact. Returns one flat list with, per decision, its verdict
  * (1/0) followed by, per counter, allowed (1/0), remaining, retry-after and
  * reset-after in microseconds. A decision charges its counters only when
  * every one of them allows the request, and each counter expires when its
@@ -51,7 +52,7 @@ for _ = 1, tonumber(ARGV[1]) do
       tats[i] = false
     else
       results[#results + 1] = 1
-      results[#results + 1] = math.floor((tolerance - (new_tat - now)) / interval + 0.000001)
+      results[#results + 1] = math.floor((tolerance - (new_tat - now)) / interval)
       results[#results + 1] = 0
       results[#results + 1] = new_tat - now
       tats[i] = new_tat
@@ -172,7 +173,7 @@ function scriptInput(decisions: readonly (readonly LimitCheck[])[]): { keys: str
   for (const checks of decisions) {
     args.push(checks.length);
     for (const check of checks) {
-      const interval = (check.rate.periodMs * 1000) / check.rate.limit;
+      const interval = emissionIntervalUs(check.rate);
       keys.push(redisKey(check.key));
       args.push(interval, interval * check.rate.burst);
     }
@@ -327,7 +328,7 @@ export class RedisRateLimitStore implements RateLimitStore {
       // Checks that share a key charged it once, with the last one's interval.
       const intervals = new Map<string, number>();
       for (const { check } of part) {
-        intervals.set(redisKey(check.key), (check.rate.periodMs * 1000) / check.rate.limit);
+        intervals.set(redisKey(check.key), emissionIntervalUs(check.rate));
       }
       this.#refund.call(this.#redis, intervals.size, ...intervals.keys(), ...intervals.values()).catch(() => {
         // The charge stays, which errs on the side of the limit.
