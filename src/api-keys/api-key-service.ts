@@ -97,6 +97,24 @@ function hasExpired(record: ApiKeyRecord, now: number): boolean {
   return record.expiresAt !== null && record.expiresAt <= now;
 }
 
+/** Returns `address` as IPv4 when it is an IPv4-mapped IPv6 address. */
+function unmapped(address: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
+  return address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress() ? (address as ipaddr.IPv6).toIPv4Address() : address;
+}
+
+/**
+ * Parses a CIDR range. A range inside ::ffff:0:0/96 is the IPv4 range it
+ * maps, as callers with mapped addresses count as IPv4 callers, so
+ * ::ffff:203.0.113.0/120 is 203.0.113.0/24.
+ */
+function parseRange(cidr: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
+  const [address, prefixLength] = ipaddr.parseCIDR(cidr);
+  if (address.kind() === 'ipv6' && prefixLength >= 96 && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
+    return [(address as ipaddr.IPv6).toIPv4Address(), prefixLength - 96];
+  }
+  return [address, prefixLength];
+}
+
 function addressAllowed(address: string, cidrs: readonly string[]): boolean {
   if (cidrs.length === 0) {
     return true;
@@ -105,26 +123,25 @@ function addressAllowed(address: string, cidrs: readonly string[]): boolean {
     return false;
   }
 
-  let parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
-  }
-
+  const parsed = unmapped(ipaddr.parse(address));
   return cidrs.some((cidr) => {
-    const range = ipaddr.parseCIDR(cidr);
+    const range = parseRange(cidr);
     return range[0].kind() === parsed.kind() && parsed.match(range);
   });
 }
 
 /** Returns the network address and prefix length of a CIDR range, such as 10.0.0.0/8 for 10.1.2.3/8. */
 function rangeKey(cidr: string): string {
-  let network: ipaddr.IPv4 | ipaddr.IPv6;
+  let range: [ipaddr.IPv4 | ipaddr.IPv6, number];
   try {
-    network = ipaddr.parseCIDR(cidr)[0].kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(cidr) : ipaddr.IPv6.networkAddressFromCIDR(cidr);
+    range = parseRange(cidr);
   } catch {
     throw new ApiKeyRequestError(`'${cidr}' is not a CIDR range such as 203.0.113.0/24`);
   }
-  return `${network.toNormalizedString()}/${ipaddr.parseCIDR(cidr)[1]}`;
+  const [address, prefixLength] = range;
+  const canonical = `${address.toString()}/${prefixLength}`;
+  const network = address.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(canonical) : ipaddr.IPv6.networkAddressFromCIDR(canonical);
+  return `${network.toNormalizedString()}/${prefixLength}`;
 }
 
 /**
