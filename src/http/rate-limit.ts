@@ -146,6 +146,11 @@ export function chargeLimits(limiter: RateLimiter, checks: LimitCheck[]): Pendin
 
 function outcomeOf(decision: RateLimitDecision): LimitOutcome {
   const headers = rateLimitHeaders(decision.results);
+  if (decision.storeFailure !== undefined) {
+    // The counters are unknown, and `r=0;t=0` would tell clients to stop
+    // although an open limit admits them. The policies are still true.
+    delete headers['ratelimit'];
+  }
   if (decision.allowed) {
     return { headers, problem: undefined, denied: undefined };
   }

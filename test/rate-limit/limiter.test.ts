@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { RateLimiter } from '../../src/core/rate-limit/limiter.js';
 import { MemoryRateLimitStore } from '../../src/core/rate-limit/memory-store.js';
 import type { LimitCheck, RateLimitDecision, RateLimitStore } from '../../src/core/rate-limit/types.js';
+import { chargeLimits } from '../../src/http/rate-limit.js';
 
 function check(key: string, onStoreFailure: LimitCheck['onStoreFailure'] = 'open'): LimitCheck {
   return { policy: 'test', kind: 'rate', subject: 'client address', key, rate: { limit: 1, periodMs: 1000, burst: 1 }, onStoreFailure };
@@ -90,5 +91,25 @@ describe('rate limiter', () => {
     expect(settled.allowed).toBe(true);
     expect(settled.storeFailure).toBeUndefined();
     expect(limiter.storeFailures).toBe(0);
+  });
+});
+
+describe('rate-limit headers without the store', () => {
+  const failing = () => new RateLimiter(remoteStore(() => Promise.reject(new Error('connection refused'))), quietOptions);
+
+  it('omits RateLimit when failing open', async () => {
+    const outcome = await chargeLimits(failing(), [check('ip=192.0.2.1|test:all', 'open')]);
+
+    expect(outcome.problem).toBeUndefined();
+    expect(outcome.headers['ratelimit-policy']).toBe('"test";q=1;w=1');
+    expect(outcome.headers['ratelimit']).toBeUndefined();
+  });
+
+  it('omits RateLimit when failing closed', async () => {
+    const outcome = await chargeLimits(failing(), [check('ip=192.0.2.1|test:all', 'closed')]);
+
+    expect(outcome.problem?.status).toBe(503);
+    expect(outcome.problem?.headers['retry-after']).toBe('1');
+    expect(outcome.headers['ratelimit']).toBeUndefined();
   });
 });
