@@ -171,6 +171,18 @@ describe('client address key', () => {
 });
 
 describe('RateLimit header fields', () => {
+  it.each([
+    [5, 500, 'q=10;w=1'],
+    [3, 1500, 'q=6;w=3'],
+    [1, 250, 'q=4;w=1'],
+    [7, 2000, 'q=7;w=2'],
+    [2, 333, 'q=2000;w=333'],
+  ])('states %i per %i ms in whole seconds', async (limit, periodMs, expected) => {
+    const store = new MemoryRateLimitStore(10, () => 0);
+    const decision = await store.consume([check('odd', { limit, periodMs, burst: limit }, 'odd')]);
+    expect(rateLimitHeaders(decision.results)['ratelimit-policy']).toBe(`"odd";${expected}`);
+  });
+
   it('lists every policy', async () => {
     const store = new MemoryRateLimitStore(10, () => 0);
     const decision = await store.consume([check('a', tenPerSecond, 'per-second'), check('b', { limit: 5, periodMs: 3_600_000, burst: 5 }, 'hourly')]);

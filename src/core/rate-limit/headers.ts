@@ -1,5 +1,19 @@
 import type { LimitResult } from './types.js';
 
+function greatestCommonDivisor(a: number, b: number): number {
+  return b === 0 ? a : greatestCommonDivisor(b, a % b);
+}
+
+/**
+ * Restates `limit` per `periodMs` over the shortest window of whole seconds
+ * that contains a whole number of periods, because `w` is an integer number of
+ * seconds: 5 per 500 ms is q=10 per w=1, and 3 per 1500 ms is q=6 per w=3.
+ */
+function wholeSecondWindow(limit: number, periodMs: number): { quota: number; windowSeconds: number } {
+  const divisor = greatestCommonDivisor(periodMs, 1000);
+  return { quota: (limit * 1000) / divisor, windowSeconds: periodMs / divisor };
+}
+
 /**
  * Builds the RateLimit-Policy and RateLimit header fields in the format of
  * draft-ietf-httpapi-ratelimit-headers-08 and later: one list member per
@@ -13,8 +27,8 @@ export function rateLimitHeaders(results: readonly LimitResult[]): Record<string
   }
 
   const policies = results.map(({ check }) => {
-    const windowSeconds = Math.max(1, Math.round(check.rate.periodMs / 1000));
-    return `"${check.policy}";q=${check.rate.limit};w=${windowSeconds}`;
+    const { quota, windowSeconds } = wholeSecondWindow(check.rate.limit, check.rate.periodMs);
+    return `"${check.policy}";q=${quota};w=${windowSeconds}`;
   });
   const states = results.map(
     (result) => `"${result.check.policy}";r=${Math.max(0, result.remaining)};t=${Math.ceil(result.resetAfterMs / 1000)}`,
