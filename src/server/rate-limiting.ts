@@ -14,6 +14,12 @@ import type { Logger } from '../http/logger.js';
 const STORE_WARNING_INTERVAL_MS = 30_000;
 /** How long the start waits for Redis before serving with the failure modes, in milliseconds. */
 const REDIS_CONNECT_WAIT_MS = 3000;
+/**
+ * How long a command may take past `storeTimeoutMs`, in milliseconds. The
+ * limiter stops waiting at `storeTimeoutMs`, but the client keeps the
+ * command, so a decision that arrives late can still be refunded.
+ */
+const LATE_REPLY_WAIT_MS = 2000;
 
 export interface RateLimiting {
   limiter: RateLimiter;
@@ -34,7 +40,8 @@ async function createStore(config: Readonly<PortcullisConfig>, logger: Logger): 
     keyPrefix: config.redisKeyPrefix,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    commandTimeout: settings.storeTimeoutMs,
+    // NOTE: a reply later than this is dropped, and what its script charged stays.
+    commandTimeout: settings.storeTimeoutMs + LATE_REPLY_WAIT_MS,
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
     lazyConnect: false,
   };

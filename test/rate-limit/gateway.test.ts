@@ -353,3 +353,39 @@ describe('Redis outage at sign-in', () => {
     expect(await response.text()).toContain('Sign-in is temporarily unavailable.');
   });
 });
+
+describe('stalled Redis', () => {
+  const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
+  let server: TestServer;
+
+  afterAll(async () => {
+    await server?.close();
+    await proxy.stop().catch(() => undefined);
+  });
+
+  it('charges nothing for requests refused meanwhile', async () => {
+    await proxy.start();
+    server = await startWithLimits({
+      store: 'redis',
+      redisUrl: `redis://127.0.0.1:${proxy.port}`,
+      storeTimeoutMs: 200,
+      global: { name: uniqueName('open'), key: ['ip'], limit: 1000, period: '1h', onStoreFailure: 'open' },
+      flows: [{ name: uniqueName('orders'), method: 'POST', path: '/orders', key: ['sub'], limit: 2, period: '1h', onStoreFailure: 'closed' }],
+      login: { ...defaultRateLimits().login, accountTotalThreshold: 100_000, addressThreshold: 100_000 },
+    });
+    const { tokens } = await obtainTokens(server, await createUser(server, 'stall_user'));
+    const place = () => placeOrder(server, tokens.access_token);
+
+    proxy.hold();
+    const refused = await Promise.all([place(), place()]);
+    expect(refused.map((response) => response.status)).toEqual([503, 503]);
+    proxy.release();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      statuses.push((await place()).status);
+    }
+    expect(statuses).toEqual([201, 201, 429]);
+  });
+});

@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { Redis, type Command } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
+import { RateLimiter } from '../../src/core/rate-limit/limiter.js';
 import { RedisRateLimitStore, redisKey } from '../../src/core/rate-limit/redis-store.js';
 import type { LimitCheck, RateLimitDecision } from '../../src/core/rate-limit/types.js';
 import { REDIS_URL } from '../support/config-file.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 function check(key: string, limit: number, periodMs: number, burst = limit): LimitCheck {
   return { policy: 'test', kind: 'rate', subject: 'user', key, rate: { limit, periodMs, burst }, onStoreFailure: 'closed' };
@@ -204,5 +206,54 @@ describe('Redis store', () => {
     expect(counted.lastFailureAgoMs).toBeLessThan(5000);
     await stores[0]!.resetFailures(key);
     expect((await stores[1]!.failures(key, 60_000)).count).toBe(0);
+  });
+});
+
+describe('Redis store on a stalled Redis', () => {
+  const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
+  let redis: Redis;
+  let limiter: RateLimiter;
+
+  beforeAll(async () => {
+    await proxy.start();
+    // As the server configures it: commands may take longer than the limiter waits.
+    redis = new Redis(`redis://127.0.0.1:${proxy.port}`, { maxRetriesPerRequest: 0, commandTimeout: 2000 });
+    await redis.ping();
+    limiter = new RateLimiter(new RedisRateLimitStore(redis), { timeoutMs: 100, warnIntervalMs: 60_000, onStoreFailure: () => {} });
+  });
+
+  afterAll(async () => {
+    redis?.disconnect();
+    await proxy.stop();
+  });
+
+  it('takes back what refused requests charged late', async () => {
+    const quota = check(`stalled-${randomUUID()}|test`, 2, 3_600_000);
+
+    proxy.hold();
+    const refused = await Promise.all([limiter.consume([quota]), limiter.consume([quota])]);
+    expect(refused.map((decision) => decision.allowed)).toEqual([false, false]);
+    expect(refused.every((decision) => decision.storeFailure !== undefined)).toBe(true);
+
+    proxy.release();
+    // The late reply arrives, and the refund goes out on the same connection before any later call.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    const later = await Promise.all([limiter.consume([quota]), limiter.consume([quota]), limiter.consume([quota])]);
+    expect(later.map((decision) => decision.allowed)).toEqual([true, true, false]);
+    expect(later.every((decision) => decision.storeFailure === undefined)).toBe(true);
+  });
+
+  it('keeps what admitted requests charged late', async () => {
+    const open = { ...check(`stalled-open-${randomUUID()}|test`, 2, 3_600_000), onStoreFailure: 'open' as const };
+
+    proxy.hold();
+    const admitted = await Promise.all([limiter.consume([open]), limiter.consume([open])]);
+    expect(admitted.map((decision) => decision.allowed)).toEqual([true, true]);
+
+    proxy.release();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    expect((await limiter.consume([open])).allowed).toBe(false);
   });
 });

@@ -59,7 +59,15 @@ export class RateLimiter {
       if (this.#store.consumeSync !== undefined) {
         return this.#store.consumeSync(checks);
       }
-      return this.#withTimeout(this.#store.consume(checks)).catch((error: unknown) => this.#decideWithoutStore(checks, asError(error)));
+      const refusal = new AbortController();
+      return this.#withTimeout(this.#store.consume(checks, refusal.signal)).catch((error: unknown) => {
+        const decision = this.#decideWithoutStore(checks, asError(error));
+        // A refused request uses up nothing, also when a slow store charges it after all.
+        if (!decision.allowed) {
+          refusal.abort();
+        }
+        return decision;
+      });
     } catch (error) {
       return this.#decideWithoutStore(checks, asError(error));
     }

@@ -47,8 +47,13 @@ export interface FailureCount {
 
 /** Counter storage for the limiter: in memory, or shared through Redis. */
 export interface RateLimitStore {
-  /** Decides all checks of one request; for the same key, decisions are atomic. */
-  consume(checks: readonly LimitCheck[]): Promise<RateLimitDecision>;
+  /**
+   * Decides all checks of one request; for the same key, decisions are
+   * atomic. An abort of `signal` means that the caller refused the request
+   * without waiting for the decision, so a store that decides it later
+   * takes back what it charged.
+   */
+  consume(checks: readonly LimitCheck[], signal?: AbortSignal): Promise<RateLimitDecision>;
   /** Decides like `consume` without waiting, in stores whose counters live in this process. */
   consumeSync?(checks: readonly LimitCheck[]): RateLimitDecision;
   /** Adds one failure to a counter that expires `windowMs` after the last failure; returns the new count. */
