@@ -209,7 +209,7 @@ export interface RateLimitConfig {
   redisUrl: string;
   /** Maximum wait for the store before a limit's failure mode applies, in milliseconds. Default 250. */
   storeTimeoutMs: number;
-  /** Most counters the memory store keeps; the least recently used are evicted. Default 100000. */
+  /** Maximum rate counters, and separately failed sign-in counters, that the memory store keeps; the least recently used are evicted. Default 100000. */
   memoryMaxKeys: number;
   /** Addresses or CIDR ranges of proxies whose X-Forwarded-For is trusted. Default none. */
   trustedProxies: string[];

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { clientAddressKey } from '../../src/core/client-address.js';
 import { decide, type Rate } from '../../src/core/rate-limit/gcra.js';
 import { rateLimitHeaders, retryAfterSeconds } from '../../src/core/rate-limit/headers.js';
+import { LoginThrottle } from '../../src/core/rate-limit/login-throttle.js';
 import { MemoryRateLimitStore } from '../../src/core/rate-limit/memory-store.js';
 import type { LimitCheck } from '../../src/core/rate-limit/types.js';
 
@@ -128,6 +129,29 @@ describe('memory store', () => {
     expect(store.size).toBe(100);
     expect((await store.consume([check('key-0')])).results[0]?.remaining).toBe(7);
     expect((await store.consume([check('key-1')])).results[0]?.remaining).toBe(9);
+  });
+
+  it('keeps failure counters through a flood of rate keys', async () => {
+    const store = new MemoryRateLimitStore(100, () => 0);
+    const throttle = new LoginThrottle(store, {
+      accountThreshold: 5,
+      accountTotalThreshold: 50,
+      addressThreshold: 20,
+      windowMs: 900_000,
+      baseDelayMs: 1000,
+      maxDelayMs: 900_000,
+    });
+    for (let i = 0; i < 5; i += 1) {
+      expect((await throttle.begin('victim', '192.0.2.1')).allowed).toBe(true);
+    }
+    expect((await throttle.begin('victim', '192.0.2.1')).allowed).toBe(false);
+
+    // Requests from 200 IPv6 networks, each with a counter of its own.
+    for (let i = 0; i < 200; i += 1) {
+      await store.consume([check(`ip=2001:db8:${i.toString(16)}::/64|global:all`)]);
+    }
+
+    expect((await throttle.begin('victim', '192.0.2.1')).allowed).toBe(false);
   });
 
   it('expires failure counters', async () => {

@@ -11,12 +11,19 @@ interface Entry {
 /**
  * Rate-limit counters in this process's memory.
  *
- * A Map kept in least-recently-used order holds at most `maxKeys` entries:
- * touching a key moves it to the end, and the first entry is evicted when
- * the map is full. Expiry is checked on read, so there are no timers.
+ * Maps kept in least-recently-used order contain at most `maxKeys` entries
+ * each: touching a key moves it to the end, and the first entry is evicted
+ * when the map is full. Expiry is checked on read, so there are no timers.
+ * Failure counters have a map of their own, so that requests from many
+ * addresses, which each add a rate counter, cannot evict the failed
+ * sign-ins of an account and reset its throttle.
+ *
+ * NOTE: failed sign-ins for more than `maxKeys` usernames or addresses
+ * still evict each other; the sign-in limit per address slows such a flood.
  */
 export class MemoryRateLimitStore implements RateLimitStore {
   readonly #entries = new Map<string, Entry>();
+  readonly #failureEntries = new Map<string, Entry>();
   readonly #maxKeys: number;
   readonly #now: () => number;
 
@@ -25,6 +32,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
     this.#now = now;
   }
 
+  /** The number of rate counters. */
   get size(): number {
     return this.#entries.size;
   }
@@ -36,12 +44,12 @@ export class MemoryRateLimitStore implements RateLimitStore {
   /** Decides synchronously: JavaScript runs it to the end, so it is atomic. */
   consumeSync(checks: readonly LimitCheck[]): RateLimitDecision {
     const now = this.#now();
-    const decisions = checks.map((check) => ({ check, decision: decide(check.rate, this.#read(check.key, now), now) }));
+    const decisions = checks.map((check) => ({ check, decision: decide(check.rate, this.#read(this.#entries, check.key, now), now) }));
     const allowed = decisions.every(({ decision }) => decision.allowed);
 
     if (allowed) {
       for (const { check, decision } of decisions) {
-        this.#write(check.key, decision.tat, decision.tat);
+        this.#write(this.#entries, check.key, decision.tat, decision.tat);
       }
     }
 
@@ -57,48 +65,49 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   async recordFailure(key: string, windowMs: number): Promise<number> {
     const now = this.#now();
-    const count = (this.#read(key, now) ?? 0) + 1;
-    this.#write(key, count, now + windowMs);
+    const count = (this.#read(this.#failureEntries, key, now) ?? 0) + 1;
+    this.#write(this.#failureEntries, key, count, now + windowMs);
     return count;
   }
 
   async failures(key: string, windowMs: number): Promise<FailureCount> {
     const now = this.#now();
-    const count = this.#read(key, now) ?? 0;
-    const expiresAt = this.#entries.get(key)?.expiresAt ?? now;
+    const count = this.#read(this.#failureEntries, key, now) ?? 0;
+    const expiresAt = this.#failureEntries.get(key)?.expiresAt ?? now;
     return { count, lastFailureAgoMs: Math.max(0, now - (expiresAt - windowMs)) };
   }
 
   async resetFailures(key: string): Promise<void> {
-    this.#entries.delete(key);
+    this.#failureEntries.delete(key);
   }
 
   async close(): Promise<void> {
     this.#entries.clear();
+    this.#failureEntries.clear();
   }
 
-  #read(key: string, now: number): number | undefined {
-    const entry = this.#entries.get(key);
+  #read(entries: Map<string, Entry>, key: string, now: number): number | undefined {
+    const entry = entries.get(key);
     if (entry === undefined) {
       return undefined;
     }
 
     if (entry.expiresAt <= now) {
-      this.#entries.delete(key);
+      entries.delete(key);
       return undefined;
     }
 
     return entry.value;
   }
 
-  #write(key: string, value: number, expiresAt: number): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, { value, expiresAt });
+  #write(entries: Map<string, Entry>, key: string, value: number, expiresAt: number): void {
+    entries.delete(key);
+    entries.set(key, { value, expiresAt });
 
-    if (this.#entries.size > this.#maxKeys) {
-      const oldest = this.#entries.keys().next().value;
+    if (entries.size > this.#maxKeys) {
+      const oldest = entries.keys().next().value;
       if (oldest !== undefined) {
-        this.#entries.delete(oldest);
+        entries.delete(oldest);
       }
     }
   }
