@@ -1,5 +1,5 @@
 import type { Pending } from '../pending.js';
-import type { LimitCheck, LimitResult, RateLimitDecision, RateLimitStore } from './types.js';
+import type { LateDecision, LimitCheck, LimitResult, RateLimitDecision, RateLimitStore } from './types.js';
 
 export interface RateLimiterOptions {
   /** Longest wait for the store before its failure mode applies, in milliseconds. */
@@ -59,13 +59,11 @@ export class RateLimiter {
       if (this.#store.consumeSync !== undefined) {
         return this.#store.consumeSync(checks);
       }
-      const refusal = new AbortController();
-      return this.#withTimeout(this.#store.consume(checks, refusal.signal)).catch((error: unknown) => {
+      const late: LateDecision = { rejected: false };
+      return this.#withTimeout(this.#store.consume(checks, late)).catch((error: unknown) => {
         const decision = this.#decideWithoutStore(checks, asError(error));
         // A refused request uses up nothing, also when a slow store charges it after all.
-        if (!decision.allowed) {
-          refusal.abort();
-        }
+        late.rejected = !decision.allowed;
         return decision;
       });
     } catch (error) {

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 
 import { emissionIntervalUs } from './gcra.js';
-import type { FailureCount, LimitCheck, LimitResult, RateLimitDecision, RateLimitStore } from './types.js';
+import type { FailureCount, LateDecision, LimitCheck, LimitResult, RateLimitDecision, RateLimitStore } from './types.js';
 
 /**
  * GCRA over the counters of several decisions, in one atomic step on
@@ -154,8 +154,8 @@ interface WaitingRequest {
   parts: LimitResult[][];
   waiting: number;
   failed: boolean;
-  /** Aborted when the caller refused the request without the decision. */
-  signal: AbortSignal | undefined;
+  /** Marked when the caller refused the request without the decision. */
+  late: LateDecision | undefined;
   resolve: (decision: RateLimitDecision) => void;
   reject: (error: unknown) => void;
 }
@@ -241,14 +241,14 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.#refund = commands['portcullisRefund']!;
   }
 
-  consume(checks: readonly LimitCheck[], signal?: AbortSignal): Promise<RateLimitDecision> {
+  consume(checks: readonly LimitCheck[], late?: LateDecision): Promise<RateLimitDecision> {
     if (checks.length === 0) {
       return Promise.resolve({ allowed: true, results: [] });
     }
 
     return new Promise((resolve, reject) => {
       const groups = groupByConsumer(checks);
-      const request: WaitingRequest = { parts: [], waiting: groups.size, failed: false, signal, resolve, reject };
+      const request: WaitingRequest = { parts: [], waiting: groups.size, failed: false, late, resolve, reject };
 
       // The checks of requests read in this turn are queued by the time the
       // check phase runs.
@@ -294,7 +294,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     }
 
     const decision = decisionOf(request.parts.flat());
-    if (!decision.allowed || request.signal?.aborted === true) {
+    if (!decision.allowed || request.late?.rejected === true) {
       this.#refundCharged(request.parts);
     }
     request.resolve(decision);
@@ -316,11 +316,12 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   /**
    * Refunds the consumers that admitted a request which another consumer
-   * denied, or which the caller refused while the decision was late. A consumer's checks are charged together or not at all, so
-   * those whose checks all passed were charged. The refund is sent before
-   * the caller learns the decision, so Redis applies it before any later
-   * call on the same connection. When it fails, the charge stays, which
-   * errs on the side of the limit.
+   * denied, or which the caller refused while the decision was late. A
+   * consumer's checks are charged together or not at all, so those whose
+   * checks all passed were charged. The refund is sent before the caller
+   * learns the decision, so Redis applies it before any later call on the
+   * same connection. When it fails, the charge stays, which errs on the
+   * side of the limit.
    */
   #refundCharged(parts: readonly LimitResult[][]): void {
     for (const part of parts) {

@@ -45,15 +45,24 @@ export interface FailureCount {
   lastFailureAgoMs: number;
 }
 
+/**
+ * The caller's verdict on a request whose decision the store had not
+ * returned in time. A plain object, because an AbortController per request
+ * would cost more than the decision on the limiter's hot path.
+ */
+export interface LateDecision {
+  rejected: boolean;
+}
+
 /** Counter storage for the limiter: in memory, or shared through Redis. */
 export interface RateLimitStore {
   /**
    * Decides all checks of one request; for the same key, decisions are
-   * atomic. An abort of `signal` means that the caller refused the request
+   * atomic. When the caller sets `late.rejected`, it rejected the request
    * without waiting for the decision, so a store that decides it later
    * takes back what it charged.
    */
-  consume(checks: readonly LimitCheck[], signal?: AbortSignal): Promise<RateLimitDecision>;
+  consume(checks: readonly LimitCheck[], late?: LateDecision): Promise<RateLimitDecision>;
   /** Decides like `consume` without waiting, in stores whose counters live in this process. */
   consumeSync?(checks: readonly LimitCheck[]): RateLimitDecision;
   /** Adds one failure to a counter that expires `windowMs` after the last failure; returns the new count. */
