@@ -94,6 +94,7 @@ export async function createRateLimiting(config: Readonly<PortcullisConfig>, log
     windowMs: parseDuration(settings.login.window),
     baseDelayMs: parseDuration(settings.login.baseDelay),
     maxDelayMs: parseDuration(settings.login.maxDelay),
+    storeTimeoutMs: settings.storeTimeoutMs,
   });
 
   return { limiter, loginThrottle, close: () => store.close() };

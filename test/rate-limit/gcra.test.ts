@@ -154,6 +154,22 @@ describe('memory store', () => {
     expect((await throttle.begin('victim', '192.0.2.1')).allowed).toBe(false);
   });
 
+  it('fails an attempt on a store that stalls', async () => {
+    const store = new MemoryRateLimitStore(100, () => 0);
+    store.failures = () => new Promise(() => {});
+    const throttle = new LoginThrottle(store, {
+      accountThreshold: 5,
+      accountTotalThreshold: 50,
+      addressThreshold: 20,
+      windowMs: 900_000,
+      baseDelayMs: 1000,
+      maxDelayMs: 900_000,
+      storeTimeoutMs: 50,
+    });
+
+    await expect(throttle.begin('victim', '192.0.2.1')).rejects.toThrow('login throttle store did not respond within 50 ms');
+  });
+
   it('expires failure counters', async () => {
     let now = 0;
     const store = new MemoryRateLimitStore(100, () => now);

@@ -14,6 +14,8 @@ export interface LoginThrottleOptions {
   baseDelayMs: number;
   /** Maximum delay, in milliseconds. */
   maxDelayMs: number;
+  /** Maximum wait for the store when an attempt begins, in milliseconds; past it the attempt fails as if the store were down. Default: no limit. */
+  storeTimeoutMs?: number;
 }
 
 /** Whether a sign-in attempt may proceed, and if not, how long to wait. */
@@ -63,7 +65,7 @@ export class LoginThrottle {
    */
   async begin(username: string, address: string): Promise<LoginVerdict> {
     const counters = this.#counters(username, address);
-    const observed = await Promise.all(counters.map((counter) => this.#store.failures(counter.key, this.#options.windowMs)));
+    const observed = await this.#bounded(Promise.all(counters.map((counter) => this.#store.failures(counter.key, this.#options.windowMs))));
 
     const wait = Math.max(
       ...counters.map((counter, index) => {
@@ -75,7 +77,7 @@ export class LoginThrottle {
       return { allowed: false, retryAfterMs: wait };
     }
 
-    const counts = await Promise.all(counters.map((counter) => this.#store.recordFailure(counter.key, this.#options.windowMs)));
+    const counts = await this.#bounded(Promise.all(counters.map((counter) => this.#store.recordFailure(counter.key, this.#options.windowMs))));
     const raced = counters.some((counter, index) => {
       const count = counts[index] ?? 0;
       return count > counter.threshold && count !== (observed[index]?.count ?? 0) + 1;
@@ -87,6 +89,28 @@ export class LoginThrottle {
   async succeeded(username: string, address: string): Promise<void> {
     const [pair, account] = this.#counters(username, address);
     await Promise.all([pair, account].map((counter) => this.#store.resetFailures((counter as Counter).key)));
+  }
+
+  /**
+   * Rejects when `operation` takes longer than the store timeout. The Redis
+   * client waits longer than the limiter for each reply, so that late
+   * charges can be refunded, and a sign-in should not wait that long.
+   */
+  async #bounded<T>(operation: Promise<T>): Promise<T> {
+    const timeoutMs = this.#options.storeTimeoutMs;
+    if (timeoutMs === undefined) {
+      return operation;
+    }
+
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`login throttle store did not respond within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([operation, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #remainingDelay(count: number, lastFailureAgoMs: number, threshold: number): number {
