@@ -38,9 +38,15 @@ function recentKeysFor(ipv6PrefixLength: number): StringMemo<string> {
   return memo;
 }
 
+/** An address with a port, as some proxies write it into X-Forwarded-For: `192.0.2.1:5678` or `[2001:db8::1]:443`. */
+const ADDRESS_WITH_PORT = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):\d{1,5}$/;
+
 function computeKey(address: string, ipv6PrefixLength: number): string {
   if (!ipaddr.isValid(address)) {
-    return `unknown:${address}`;
+    // The port changes with every connection, so a key with it would give each request a counter of its own.
+    const withPort = ADDRESS_WITH_PORT.exec(address);
+    const host = withPort?.[1] ?? withPort?.[2];
+    return host !== undefined && ipaddr.isValid(host) ? computeKey(host, ipv6PrefixLength) : `unknown:${address}`;
   }
 
   let parsed = ipaddr.parse(address);

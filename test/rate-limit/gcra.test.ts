@@ -183,6 +183,14 @@ describe('memory store', () => {
 });
 
 describe('client address key', () => {
+  it('drops the port of a forwarded address', () => {
+    expect(clientAddressKey('192.0.2.1:5678', 64)).toBe('192.0.2.1');
+    expect(clientAddressKey('192.0.2.1:5679', 64)).toBe('192.0.2.1');
+    expect(clientAddressKey('[2001:db8::1]:443', 64)).toBe('2001:db8::/64');
+    expect(clientAddressKey('[::ffff:192.0.2.1]:443', 64)).toBe('192.0.2.1');
+    expect(clientAddressKey('host.example:80', 64)).toBe('unknown:host.example:80');
+  });
+
   it('groups IPv6 addresses by prefix', () => {
     expect(clientAddressKey('2001:db8::1', 64)).toBe('2001:db8::/64');
     expect(clientAddressKey('2001:db8::ffff:1', 64)).toBe('2001:db8::/64');
