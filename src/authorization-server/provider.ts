@@ -332,6 +332,10 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
 /** Creates the protocol engine and reports its server errors to the log. */
 export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
+  // The authorization server overwrites X-Forwarded-Host, -Proto and -For
+  // with the issuer's host and scheme and the trusted client address before
+  // a request reaches oidc-provider, so they are safe to trust here.
+  provider.proxy = true;
   provider.use(answerUnroutedRequests);
   provider.use(correctTokenErrorCodes);
   provider.use(answerJwtIntrospection);

@@ -48,11 +48,19 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
     engine.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
     const allowedOrigins = new Set(options.corsOrigins);
-    const issuerHost = new URL(options.issuer).host;
+    const issuer = new URL(options.issuer);
     const handle = async (request: FastifyRequest, reply: FastifyReply) => {
-      // oidc-provider builds endpoint URLs in discovery from the Host header;
-      // the configured issuer decides them, never the caller.
-      request.raw.headers.host = issuerHost;
+      // oidc-provider builds endpoint URLs in discovery and redirects from
+      // the request's scheme and host, and marks its cookies Secure only on
+      // an https request. The configured issuer decides them, never the
+      // caller or the TLS proxy's plain http hop. createProvider sets
+      // `proxy`, so oidc-provider reads these X-Forwarded-* headers, and
+      // X-Forwarded-For carries the address Fastify took from trusted
+      // proxies only.
+      request.raw.headers.host = issuer.host;
+      request.raw.headers['x-forwarded-host'] = issuer.host;
+      request.raw.headers['x-forwarded-proto'] = issuer.protocol.slice(0, -1);
+      request.raw.headers['x-forwarded-for'] = request.ip;
       await substituteClientSecret(request, options.clientSecrets);
       return delegate(options.provider(), request, reply, allowedOrigins);
     };
