@@ -71,6 +71,15 @@ function requestedScopes(ctx: KoaContextWithOIDC): string[] {
   return typeof scope === 'string' ? scope.split(' ') : [];
 }
 
+/**
+ * Tells whether the request's `scope` parameter names no API scope. A request
+ * without the parameter, such as a code exchange or a plain refresh, keeps
+ * the scopes granted before and is not one.
+ */
+function scopeParameterLacksApiScope(ctx: KoaContextWithOIDC, apiScopes: ReadonlySet<string>): boolean {
+  return typeof ctx.oidc.params?.['scope'] === 'string' && !requestedScopes(ctx).some((scope) => apiScopes.has(scope));
+}
+
 function isClientCredentialsGrant(ctx: KoaContextWithOIDC): boolean {
   return ctx.oidc.route === 'token' && ctx.oidc.params?.['grant_type'] === 'client_credentials';
 }
@@ -151,7 +160,8 @@ function interactionPolicyWithRoles(accounts: AccountRepository): interactionPol
  *   revokes the grant (oidc-provider, plus the atomic consume in OidcAdapter);
  * - access tokens carrying API scopes are RFC 9068 JWTs for the API audience,
  *   even without a `resource` parameter. A request with only OpenID scopes
- *   gets an opaque token for the userinfo endpoint.
+ *   gets an opaque token for the userinfo endpoint, and `invalid_target`
+ *   when it names the API as its resource.
  */
 export function buildConfiguration(deps: ProviderDependencies): Configuration {
   const { config, accounts, clients } = deps;
@@ -256,12 +266,20 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
           }
           return requestedScopes(ctx).some((scope) => apiScopes.has(scope)) ? config.audience : undefined;
         },
-        async useGrantedResource() {
-          return true;
+        // A refresh narrowed to OpenID scopes gets a token for the userinfo
+        // endpoint, not one for the API without an API scope.
+        async useGrantedResource(ctx) {
+          return !scopeParameterLacksApiScope(ctx, apiScopes);
         },
         async getResourceServerInfo(ctx, resourceIndicator, client) {
           if (resourceIndicator !== config.audience) {
             throw new errors.InvalidTarget(`unknown resource indicator; the API audience is ${config.audience}`);
+          }
+          // The API key routes accept a user's token for the API whatever its
+          // scope, so a token without an API scope would reach them on a
+          // consent to OpenID scopes only.
+          if (!isClientCredentialsGrant(ctx) && scopeParameterLacksApiScope(ctx, apiScopes)) {
+            throw new errors.InvalidTarget(`a token for ${config.audience} needs an API scope; request one or more of: ${API_SCOPES.join(' ')}`);
           }
           if (isClientCredentialsGrant(ctx)) {
             await checkClientCredentialsScope(ctx, client.clientId, clients);
