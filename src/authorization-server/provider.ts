@@ -36,8 +36,12 @@ export { ROUTES };
  */
 const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['none', 'client_secret_basic', 'private_key_jwt'];
 
-/** Algorithms accepted for `private_key_jwt` client assertions. */
-const CLIENT_AUTH_SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'];
+/**
+ * Algorithms accepted for `private_key_jwt` client assertions. An Ed25519 key
+ * signs under either name: `EdDSA`, and `Ed25519`, the fully-specified name
+ * of RFC 9864 that openid-client 6 uses.
+ */
+const CLIENT_AUTH_SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'ES384', 'PS256', 'RS256', 'Ed25519', 'EdDSA'];
 
 /**
  * Authentication metadata of the introspection and revocation endpoints,

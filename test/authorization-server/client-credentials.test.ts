@@ -98,6 +98,21 @@ describe('client credentials grant', () => {
     await expect(client.clientCredentialsGrant(forged, { scope: 'orders:read' })).rejects.toMatchObject({ error: 'invalid_client' });
   });
 
+  it('issues tokens with an Ed25519 key', async () => {
+    // openid-client signs with an Ed25519 key under the fully-specified
+    // algorithm name `Ed25519` (RFC 9864), not the older `EdDSA`.
+    const { publicKey, privateKey } = await generateKeyPair('Ed25519', { extractable: true });
+    const jwksFile = join(tmpdir(), `portcullis-jwks-ed25519-${Date.now()}.json`);
+    await writeFile(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), use: 'sig' }] }));
+    const created = await addClient('--confidential', '--grant', 'client_credentials', '--scope', 'orders:read', '--auth', 'private_key_jwt', '--jwks-file', jwksFile);
+
+    const config = await configure(created.client_id, client.PrivateKeyJwt(privateKey));
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'orders:read' });
+
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+    expect(config.serverMetadata().token_endpoint_auth_signing_alg_values_supported).toContain('Ed25519');
+  });
+
   it('rejects a private key in the JWKS file', async () => {
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
     const jwksFile = join(tmpdir(), `portcullis-private-${Date.now()}.json`);

@@ -76,7 +76,7 @@ describe('introspection and revocation authentication metadata', () => {
         document['token_endpoint_auth_signing_alg_values_supported'],
       );
     }
-    expect(document['token_endpoint_auth_signing_alg_values_supported']).toEqual(['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA']);
+    expect(document['token_endpoint_auth_signing_alg_values_supported']).toEqual(['ES256', 'ES384', 'PS256', 'RS256', 'Ed25519', 'EdDSA']);
   });
 
   it.each(['none', 'client_secret_basic', 'private_key_jwt'])('introspects and revokes with %s', async (method) => {
