@@ -17,6 +17,7 @@ import type { AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
 import type { SigningKey } from '../store/signing-key-repository.js';
 import { OUTAGE_RETRY_AFTER_SECONDS, isBackendOutage } from '../backends/outage.js';
+import { listApiScopes } from './discovery.js';
 import { answerUnroutedRequests } from './endpoint-methods.js';
 import { answerJwtIntrospection } from './introspection.js';
 import { ROUTES } from './provider-routes.js';
@@ -361,6 +362,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   provider.use(answerUnroutedRequests);
   provider.use(correctTokenErrorCodes);
   provider.use(answerJwtIntrospection);
+  provider.use(listApiScopes);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     deps.logger.error({ err: error, route: ctx.oidc?.route }, 'authorization server error');

@@ -102,6 +102,19 @@ describe('authorization code flow with PKCE', () => {
     expect(openid['jwks_uri']).toBe(`${server.issuer}/.well-known/jwks.json`);
   });
 
+  it('lists every scope it grants in discovery', async () => {
+    const config = await publicClient(server);
+    const { tokens } = await obtainTokens(server, alice, config);
+
+    const advertised = config.serverMetadata().scopes_supported ?? [];
+    for (const scope of [...API_SCOPE.split(' '), 'admin']) {
+      expect(advertised, scope).toContain(scope);
+    }
+    for (const scope of String(tokens.scope).split(' ')) {
+      expect(advertised, scope).toContain(scope);
+    }
+  });
+
   it('includes iss in the authorization response', async () => {
     const config = await publicClient(server);
     const { authorize } = await import('../support/oauth.js');
