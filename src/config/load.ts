@@ -297,6 +297,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     },
     bodyLimitBytes: 1_048_576,
     headerLimitBytes: 16_384,
+    shutdownTimeoutMs: 10_000,
     demo: true,
     rateLimit: defaultRateLimits(),
     apiKeys: { rotationGrace: '24h', maxActivePerOwner: 100 },

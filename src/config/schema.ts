@@ -266,6 +266,12 @@ export interface PortcullisConfig {
   bodyLimitBytes: number;
   /** Largest accepted request head, in bytes. Default 16384 (16 KiB). */
   headerLimitBytes: number;
+  /**
+   * How long a shutdown on SIGTERM or SIGINT waits for running requests,
+   * in milliseconds, before it answers the rest with 503 and closes their
+   * connections. Default 10000.
+   */
+  shutdownTimeoutMs: number;
   /** Start the demo Orders API as the default upstream. Default true. */
   demo: boolean;
   rateLimit: RateLimitConfig;
@@ -529,6 +535,7 @@ export const CONFIG_SCHEMA = {
     },
     bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 104_857_600 },
     headerLimitBytes: { type: 'integer', minimum: 4096, maximum: 65_536 },
+    shutdownTimeoutMs: { type: 'integer', minimum: 0, maximum: 600_000 },
     demo: { type: 'boolean' },
     rateLimit: RATE_LIMIT_SCHEMA,
     registration: {

@@ -108,7 +108,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     requestIdHeader: false,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // Off, because its 503 is not a problem document and lacks the security
+    // headers; GracefulShutdown answers requests during a shutdown instead.
+    return503OnClosing: false,
     clientErrorHandler: (error, socket) => handleClientError(error, socket, headers),
     // Router errors such as a malformed percent-encoding are raised before
     // any hook runs, so they get their problem response here.

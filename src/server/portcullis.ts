@@ -42,6 +42,7 @@ import { earlyCorsHeaders } from '../http/early-cors.js';
 import { PROVIDER_CORS_PATHS } from '../authorization-server/provider-routes.js';
 import { startObservability, type Observability } from './observability.js';
 import { checkCanListen, mainListener, metricsListener, reportingListenError } from './listen-check.js';
+import { GracefulShutdown } from './shutdown.js';
 
 export interface StartOptions {
   /** Destination of the JSON log lines; standard output by default. */
@@ -62,7 +63,19 @@ export interface RunningPortcullis {
   keyRing: KeyRing;
   rateLimiting: RateLimiting;
   observability: Observability;
-  close(): Promise<void>;
+  /**
+   * Stops listening, lets running requests finish for up to
+   * `shutdownTimeoutMs`, answers the rest with 503, then closes the backends.
+   */
+  close(): Promise<ShutdownReport>;
+  /** Responds to every running request with 503 at once, for a second stop signal during `close`. */
+  endRequests(): void;
+}
+
+/** The outcome of `close`. */
+export interface ShutdownReport {
+  /** Requests that did not finish in time and were answered with 503 or cut. */
+  endedRequests: number;
 }
 
 /** Path of the JWK Set with the public key of the gateway's identity assertions. */
@@ -221,6 +234,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   // The metrics hook goes first, so that it also counts the responses that
   // the per-address limit sends from its own onRequest hook.
   observability.install(app, rateLimiting.limiter);
+  const shutdown = new GracefulShutdown(app);
   const { ipv6PrefixLength } = config.rateLimit;
   app.addHook('onRequest', requestLimitsHook(config, rateLimiting.limiter));
 
@@ -331,13 +345,29 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     async close() {
       clearInterval(cleanup);
       keyRing.stop();
-      await app.close();
+      const closed = shutdown.start();
+      const deadline = setTimeout(() => {
+        logger.warn(
+          { running: shutdown.running, shutdownTimeoutMs: config.shutdownTimeoutMs },
+          'shutdown timed out; responding to the running requests with 503',
+        );
+        shutdown.endNow();
+      }, config.shutdownTimeoutMs);
+      try {
+        await closed;
+      } finally {
+        clearTimeout(deadline);
+      }
       await demo?.close();
       await observability.close();
       await rateLimiting.close();
       revocations.close();
       redis?.disconnect();
       await db.destroy();
+      return { endedRequests: shutdown.ended };
+    },
+    endRequests() {
+      shutdown.endNow();
     },
   };
 }

@@ -94,7 +94,9 @@ export async function startInstances(options: InstancesOptions): Promise<TestIns
       admin: bootstrap?.admin ?? { username: '', password: '' },
       demoClientId: bootstrap?.demoClient?.clientId ?? '',
       demoRedirectUri: bootstrap?.demoClient?.redirectUri ?? '',
-      close: () => running.close(),
+      close: async () => {
+        await running.close();
+      },
     };
   };
 

@@ -119,17 +119,32 @@ export function registerStartCommand(program: Command): void {
         throw error;
       }
 
+      let stopping = false;
       const stop = (signal: string) => {
-        running.logger.info({ signal }, 'shutting down');
+        if (stopping) {
+          running.logger.warn({ signal }, 'second stop signal received; responding to the running requests with 503 now');
+          running.endRequests();
+          return;
+        }
+        stopping = true;
+        running.logger.info({ signal, shutdownTimeoutMs: running.config.shutdownTimeoutMs }, 'shutting down');
         running.close().then(
-          () => process.exit(0),
+          ({ endedRequests }) => {
+            // Exit code 1 shows a supervisor that requests were cut short.
+            if (endedRequests > 0) {
+              running.logger.warn({ endedRequests }, 'stopped; requests that did not finish received 503 or were cut');
+              process.exit(1);
+            }
+            running.logger.info('stopped');
+            process.exit(0);
+          },
           (error: unknown) => {
             running.logger.error({ err: error }, 'shutdown failed');
             process.exit(1);
           },
         );
       };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
     });
 }
