@@ -9,7 +9,7 @@ import { YAMLParseError, parse as parseYaml } from 'yaml';
 import { MAX_ROTATION_GRACE_SECONDS } from '../core/api-keys/lifetimes.js';
 import { parseDuration } from '../core/duration.js';
 import { defaultDatabaseUrl, parseDatabaseUrl } from '../store/database-url.js';
-import { CONFIG_SCHEMA, type PortcullisConfig, type RateLimitConfig } from './schema.js';
+import { CONFIG_SCHEMA, type FlowQuota, type PortcullisConfig, type RateLimitConfig } from './schema.js';
 import { checkUpstreams, demoRoutes, foldShorthandUpstream } from './upstreams.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
@@ -571,6 +571,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Environment = p
       ...checkSemantics(config),
       ...checkUpstreams(config.gateway.upstreams),
     ];
+    dropDemoQuotas(config, file);
     for (const problem of semantic) {
       const separator = problem.indexOf(': ');
       problems.push(describe(problem.slice(0, separator), problem.slice(separator + 2)));
@@ -582,6 +583,28 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Environment = p
   }
 
   return deepFreeze(config);
+}
+
+/**
+ * Drops each default `rateLimit.flows` quota that no upstream declares.
+ * The defaults name the demo Orders API's `POST /orders` and
+ * `POST /orders/import`, and a quota on an undeclared operation stops the
+ * start, so without this a configuration for another service would have to
+ * turn them off first.
+ */
+function dropDemoQuotas(config: PortcullisConfig, file: JsonObject): void {
+  const fileRateLimit = isObject(file['rateLimit']) ? file['rateLimit'] : {};
+  if (fileRateLimit['flows'] !== undefined) {
+    return;
+  }
+
+  const declared = (flow: FlowQuota) =>
+    config.gateway.upstreams.some((upstream) =>
+      upstream.openapi === null
+        ? upstream.routes.some((route) => route.method === flow.method && route.path === flow.path)
+        : resolve(upstream.openapi) === DEMO_OPENAPI_DOCUMENT,
+    );
+  config.rateLimit.flows = config.rateLimit.flows.filter(declared);
 }
 
 function deepFreeze<T extends object>(value: T): Readonly<T> {

@@ -40,6 +40,33 @@ describe('upstream configuration', () => {
     expect(upstream?.operations).toEqual({});
   });
 
+  it('keeps the demo quotas for the demo', () => {
+    const flows = loadConfig({}, {}).rateLimit.flows;
+    expect(flows.map((flow) => `${flow.method} ${flow.path}`)).toEqual(['POST /orders', 'POST /orders/import']);
+  });
+
+  it('drops the demo quotas for other upstreams', async () => {
+    const status = { name: 'status', url: 'http://127.0.0.1:3001', mountPath: '/status', openapi: 'status.yaml' };
+    const listed = await writeConfigFile({ gateway: { upstreams: [status] } });
+    const shorthand = await writeConfigFile({ gateway: { upstreamUrl: 'http://127.0.0.1:3000', openapi: 'status.yaml' } });
+    const otherDocument = await writeConfigFile({ gateway: { openapi: 'openapi/other.yaml' } });
+
+    expect(loadConfig({ config: listed }, {}).rateLimit.flows).toEqual([]);
+    expect(loadConfig({ config: shorthand }, {}).rateLimit.flows).toEqual([]);
+    expect(loadConfig({ config: otherDocument }, {}).rateLimit.flows).toEqual([]);
+  });
+
+  it('keeps the demo quotas with the demo routes', () => {
+    const flows = loadConfig({ upstreamUrl: 'http://127.0.0.1:3000' }, {}).rateLimit.flows;
+    expect(flows).toHaveLength(2);
+  });
+
+  it('keeps configured quotas for other upstreams', async () => {
+    const flow = { name: 'reports', method: 'POST', path: '/reports', key: ['sub'], limit: 5, period: '1h', onStoreFailure: 'closed' };
+    const file = await writeConfigFile({ gateway: { upstreamUrl: 'http://127.0.0.1:3000', openapi: 'reports.yaml' }, rateLimit: { flows: [flow] } });
+    expect(loadConfig({ config: file }, {}).rateLimit.flows).toEqual([flow]);
+  });
+
   it('folds the shorthand keys into one upstream', async () => {
     const file = await writeConfigFile({ gateway: { mountPath: '/v1', upstreamUrl: 'http://127.0.0.1:3000' } });
     const config = loadConfig({ config: file }, {});
