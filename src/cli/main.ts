@@ -12,7 +12,7 @@ import { CliError } from './output.js';
 import { BackendUnavailableError } from '../backends/backend-error.js';
 import { ConfigError } from '../config/load.js';
 import { ListenError } from '../server/listen-check.js';
-import { DatabaseFileError } from '../store/database.js';
+import { DatabaseFileError, MissingSchemaError } from '../store/database.js';
 import { ServerSecretMismatchError } from '../store/server-secret.js';
 
 const program = new Command();
@@ -43,7 +43,8 @@ try {
     error instanceof ConfigError ||
     error instanceof ServerSecretMismatchError ||
     error instanceof ListenError ||
-    error instanceof DatabaseFileError;
+    error instanceof DatabaseFileError ||
+    error instanceof MissingSchemaError;
   const message = explained ? error.message : `unexpected failure: ${(error as Error).message}`;
   process.stderr.write(`error: ${message}\n`);
   process.exit(1);

@@ -24,6 +24,7 @@ import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_METHODS } from './cors
 import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
 import { enforceBindings } from './object-binding.js';
 import type { RoutePolicy } from './route-policy.js';
+import { UpstreamPolicyError } from './upstream-routes.js';
 
 /** Options of the gateway plugin, which is registered with the mount path as its prefix. */
 export interface GatewayOptions {
@@ -240,9 +241,15 @@ function matches(target: { method: string; path: string }, policy: RoutePolicy):
  * path, so a limit applies to that operation in every upstream declaring it.
  */
 export function checkLimitTargets(routes: readonly RoutePolicy[], limits: Pick<GatewayRateLimits, 'routes' | 'flows'>): void {
-  for (const target of [...limits.routes, ...limits.flows]) {
+  const targets = [
+    ...limits.routes.map((target, index) => ({ target, path: `rateLimit/routes/${index}` })),
+    ...limits.flows.map((target, index) => ({ target, path: `rateLimit/flows/${index}` })),
+  ];
+  for (const { target, path } of targets) {
     if (!routes.some((policy) => matches(target, policy))) {
-      throw new Error(`Rate limit configured for ${target.method} ${target.path}, which is not a declared operation`);
+      throw new UpstreamPolicyError(
+        `${path}: ${target.method} ${target.path} is not a declared operation of any upstream; declare it in the upstream's OpenAPI document or routes, or remove the limit`,
+      );
     }
   }
 }

@@ -176,12 +176,23 @@ async function migrationSchema(db: Kysely<Database>): Promise<string | undefined
     return undefined;
   }
 
-  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const { rows } = await sql<{ schema: string | null; searchPath: string }>`select current_schema() as schema, current_setting('search_path') as "searchPath"`.execute(db);
   const schema = rows[0]?.schema;
   if (schema == null) {
-    throw new Error('PostgreSQL has no current schema: set search_path to a schema Portcullis may create tables in');
+    throw new MissingSchemaError(rows[0]?.searchPath ?? '');
   }
   return schema;
+}
+
+/** A PostgreSQL database whose search path names no schema that exists, so Portcullis has nowhere to create its tables. */
+export class MissingSchemaError extends Error {
+  constructor(searchPath: string) {
+    super(
+      `PostgreSQL has no schema to create tables in: no schema of the search path (${searchPath}) exists. ` +
+        'Create the schema (CREATE SCHEMA name) and grant the role CREATE on it, or name an existing one in the search_path option of the database URL',
+    );
+    this.name = 'MissingSchemaError';
+  }
 }
 
 /** Tells whether `db` talks to PostgreSQL rather than SQLite. */

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { runCli, type CliResult } from '../support/cli.js';
 import { writeConfigFile } from '../support/config-file.js';
+import { postgresUrlForSchema } from '../support/databases.js';
 import { freePort } from '../support/server.js';
 
 // Each run is a new Node.js process compiling TypeScript, several seconds apiece on a busy machine.
@@ -82,6 +83,23 @@ describe('start failures', () => {
     expectExplainedFailure(result);
     expect(result.stderr).toContain(`data directory ${file} exists but is not a directory; check --data-dir`);
     expect(await readdir(dataDir)).toEqual(['data']);
+  }, TIMEOUT);
+
+  it('names a PostgreSQL schema that does not exist', async () => {
+    const databaseUrl = postgresUrlForSchema(`portcullis_missing_${randomBytes(6).toString('hex')}`);
+    const result = await runCli(['start', '--port', String(await freePort()), '--data-dir', dataDir, '--database-url', databaseUrl]);
+    expectExplainedFailure(result);
+    expect(result.stderr).toContain('PostgreSQL has no schema to create tables in');
+    expect(result.stderr).toContain('CREATE SCHEMA');
+  }, TIMEOUT);
+
+  it('names a quota on an undeclared operation', async () => {
+    const flow = { name: 'reports', method: 'POST', path: '/reports', key: ['sub'], limit: 5, period: '1h', onStoreFailure: 'closed' };
+    const config = await writeConfigFile({ rateLimit: { flows: [flow] } });
+    const result = await runCli(['start', '--config', config, '--port', String(await freePort()), '--data-dir', dataDir]);
+    expectExplainedFailure(result);
+    expect(result.stderr).toContain('rateLimit/flows/0: POST /reports is not a declared operation of any upstream');
+    expect(await readdir(dataDir)).toEqual([]);
   }, TIMEOUT);
 
   it('names a database file of another format', async () => {
