@@ -7,7 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import { securityHeaders } from '../core/security-headers.js';
 import type { CorsHeaders } from './early-cors.js';
 import type { Logger } from './logger.js';
-import { requestLogger } from './request-logger.js';
+import { AccessLogController, requestLogger } from './request-logger.js';
 import { ProblemError } from '../core/problem.js';
 import { hostHeaderProblem } from './host-header.js';
 import { handleClientError, installProblemHandlers, sendProblem } from './problems.js';
@@ -104,6 +104,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     http: { maxHeaderSize: options.maxHeaderSize, requireHostHeader: false },
     genReqId: () => randomUUID(),
     childLoggerFactory: requestLogger,
+    logController: new AccessLogController(),
     trustProxy: options.trustedProxies !== undefined && options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,
     requestIdHeader: false,
     onProtoPoisoning: 'error',

@@ -125,7 +125,8 @@ function logFailure(request: FastifyRequest, error: Error, problem: ProblemError
   } else if (problem.status >= 500) {
     request.log.error({ err: error, code: problem.code }, 'request failed');
   } else {
-    request.log.info({ code: problem.code, status: problem.status }, problem.detail);
+    // Debug, because the request's own line already shows the status.
+    request.log.debug({ code: problem.code, status: problem.status }, problem.detail);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify';
+import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Bindings, ChildLoggerOptions, Level } from 'pino';
 
 /** The parent logger: Fastify's view of it, plus pino's level check. */
@@ -83,4 +83,30 @@ export function requestLogger(parent: FastifyBaseLogger, bindings: Bindings, opt
     return parent.child(bindings, options);
   }
   return new ChildOnFirstLine(parent, bindings, options);
+}
+
+/**
+ * Writes one info line per request, when its response is done, with the
+ * method, path, status and response time. Fastify's default writes a
+ * second line when the request arrives; that one goes to debug here, so
+ * at info the access log has one line per request.
+ */
+export class AccessLogController extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    if (this.isLogDisabled(request)) {
+      return;
+    }
+    request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) {
+      return;
+    }
+    if (error) {
+      reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    } else {
+      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    }
+  }
 }

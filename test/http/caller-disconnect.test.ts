@@ -53,7 +53,7 @@ describe('caller leaving mid-body', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const lines = parsed();
-    const reqId = lines.findLast((line) => line.msg === 'incoming request')?.reqId;
+    const reqId = lines.findLast((line) => line.msg.includes('request was complete'))?.reqId;
     return lines.filter((line) => line.reqId === reqId);
   }
 

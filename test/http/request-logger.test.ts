@@ -9,6 +9,9 @@ interface LogLine {
   msg: string;
   reqId?: string;
   step?: string;
+  req?: { method: string; url: string };
+  res?: { statusCode: number };
+  responseTime?: number;
 }
 
 function capture(level: string): { logger: Logger; lines: () => LogLine[] } {
@@ -93,7 +96,31 @@ describe('request logger', () => {
       const requestId = response.headers['x-request-id'];
 
       const written = lines().filter((line) => line.reqId === requestId).map((line) => line.msg);
-      expect(written).toEqual(['incoming request', 'handled', 'request completed']);
+      expect(written).toEqual(['handled', 'request completed']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('writes one line per request at info', async () => {
+    const { logger, lines } = capture('info');
+    const app = createHttpApp({ logger, bodyLimit: 1024, maxHeaderSize: 8192, https: false });
+    app.get('/hello', async () => ({ ok: true }));
+
+    try {
+      const found = await app.inject({ method: 'GET', url: '/hello?name=secret-value' });
+      const missing = await app.inject({ method: 'GET', url: '/missing' });
+
+      for (const response of [found, missing]) {
+        const written = lines().filter((line) => line.reqId === response.headers['x-request-id']);
+        expect(written).toHaveLength(1);
+        expect(written[0]?.msg).toBe('request completed');
+        expect(written[0]?.req?.method).toBe('GET');
+        expect(written[0]?.res?.statusCode).toBe(response.statusCode);
+        expect(written[0]?.responseTime).toBeTypeOf('number');
+      }
+      const [line] = lines().filter((candidate) => candidate.reqId === found.headers['x-request-id']);
+      expect(line?.req?.url).toBe('/hello?name=[redacted]');
     } finally {
       await app.close();
     }
