@@ -20,6 +20,7 @@ const SQLITE_OUTAGE_CODES = /^SQLITE_(BUSY|LOCKED|READONLY|IOERR|FULL|CANTOPEN)(
  */
 const OUTAGE_MESSAGES = [
   'Connection terminated',
+  'Query read timeout',
   'timeout exceeded when trying to connect',
   'Connection is closed',
   "Stream isn't writeable",

@@ -15,6 +15,12 @@ export { DATABASE_FILE } from './database-url.js';
 const BUSY_TIMEOUT_MS = 5000;
 /** How long a PostgreSQL query waits for a free or new connection before it fails, in milliseconds. */
 const PG_CONNECT_TIMEOUT_MS = 3000;
+/**
+ * How long a PostgreSQL query may wait for its result, in milliseconds.
+ * Without it, a query sent just before the network path to PostgreSQL
+ * silently drops packets waits for TCP to give up, which takes minutes.
+ */
+const PG_QUERY_TIMEOUT_MS = 10_000;
 /** Connections per instance in the PostgreSQL pool. */
 const PG_POOL_SIZE = 10;
 
@@ -33,7 +39,21 @@ export interface OpenDatabaseOptions {
  */
 export async function openDatabase(databaseUrl: string, options: OpenDatabaseOptions = {}): Promise<Kysely<Database>> {
   const location = parseDatabaseUrl(databaseUrl);
-  const db = location.dialect === 'sqlite' ? openSqlite(location.path) : await openPostgres(location, options);
+  if (location.dialect === 'postgres') {
+    // Migrations run on a pool without the query timeout, because rewriting
+    // a large table may take longer than any request should wait.
+    if (options.migrate ?? true) {
+      const migrating = await openPostgres(location, options, undefined);
+      try {
+        await migrateToLatest(migrating);
+      } finally {
+        await migrating.destroy();
+      }
+    }
+    return openPostgres(location, options, PG_QUERY_TIMEOUT_MS);
+  }
+
+  const db = openSqlite(location.path);
 
   if (options.migrate ?? true) {
     try {
@@ -94,21 +114,58 @@ function bigintAsNumber(types: typeof import('pg').types): typeof types.getTypeP
     oid === types.builtins.INT8 && format !== 'binary' ? parseInteger : types.getTypeParser(oid, format)) as typeof types.getTypeParser;
 }
 
-/** Opens a PostgreSQL connection pool and checks that the server responds. */
-async function openPostgres(location: Extract<DatabaseLocation, { dialect: 'postgres' }>, options: OpenDatabaseOptions): Promise<Kysely<Database>> {
+/** The message of node-postgres (8.x) for a query that exceeded `query_timeout`. */
+export const QUERY_TIMEOUT_MESSAGE = 'Query read timeout';
+
+/**
+ * Closes the connection of a query that timed out. node-postgres keeps
+ * waiting for the late result on that connection, so every later query
+ * that the pool sends over it would wait behind it and time out too.
+ */
+function closeOnQueryTimeout(client: import('pg').PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const result = query(...args);
+    if (result instanceof Promise) {
+      result.catch((error: unknown) => {
+        if (error instanceof Error && error.message === QUERY_TIMEOUT_MESSAGE) {
+          (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+        }
+      });
+    }
+    return result;
+  };
+}
+
+/**
+ * Opens a PostgreSQL connection pool and checks that the server responds.
+ * With `queryTimeoutMs`, a query that gets no result in that time fails
+ * and its connection is closed.
+ */
+async function openPostgres(
+  location: Extract<DatabaseLocation, { dialect: 'postgres' }>,
+  options: OpenDatabaseOptions,
+  queryTimeoutMs: number | undefined,
+): Promise<Kysely<Database>> {
   // Loaded only here, so SQLite deployments and admin commands do not load the driver.
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({
     connectionString: location.url,
     max: PG_POOL_SIZE,
     connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+    query_timeout: queryTimeoutMs,
     types: { getTypeParser: bigintAsNumber(pg.types) },
   });
   // node-postgres emits 'error' on a client whose connection drops, even
   // while Kysely has it checked out, and an 'error' event without a listener
   // would crash the process. The pool re-emits errors of idle clients, which
   // the client's own listener has reported already.
-  pool.on('connect', (client) => client.on('error', (error) => options.onConnectionError?.(error)));
+  pool.on('connect', (client) => {
+    client.on('error', (error) => options.onConnectionError?.(error));
+    if (queryTimeoutMs !== undefined) {
+      closeOnQueryTimeout(client);
+    }
+  });
   pool.on('error', () => undefined);
 
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
@@ -156,6 +213,8 @@ export async function withSetupLock<T>(db: Kysely<Database>, action: () => Promi
   }
 
   return db.connection().execute(async (connection) => {
+    // NOTE: the wait for the lock counts against the query timeout, so an
+    // instance whose peer holds the lock for longer than that fails to start.
     await sql`select pg_advisory_lock(${SETUP_LOCK_KEY})`.execute(connection);
     try {
       return await action();

@@ -109,6 +109,30 @@ describe('PostgreSQL connection dropped mid-query', () => {
   });
 });
 
+describe('PostgreSQL silent while running', () => {
+  const { proxy, cluster } = instanceBehindPostgresProxy();
+
+  it('answers 503 within the query timeout', async () => {
+    const [instance] = cluster().instances;
+    const user = await createUser(instance!, `silent_${randomUUID().slice(0, 6)}`);
+    const { tokens } = await obtainTokens(instance!, user);
+    // Leaves a pooled connection open for the next query.
+    expect((await callApi(instance!, '/keys', tokens.access_token)).status).toBe(200);
+
+    proxy.silence();
+    const started = Date.now();
+    const rejected = await callApi(instance!, '/keys', tokens.access_token);
+
+    expect(rejected.status).toBe(503);
+    expect(rejected.headers.get('retry-after')).toBe('5');
+    expect(Date.now() - started).toBeLessThan(15_000);
+
+    // The connection that timed out is closed, so a new one serves again.
+    proxy.resume();
+    expect(await waitForStatus(() => callApi(instance!, '/keys', tokens.access_token), 200, 10_000)).toBe(200);
+  }, 40_000);
+});
+
 describe('Redis outage while running', () => {
   const proxy = new TcpProxy(6379);
   let cluster: TestInstances;

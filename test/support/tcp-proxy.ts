@@ -10,6 +10,7 @@ export class TcpProxy {
   readonly #sockets = new Set<Socket>();
   /** Connections to the service, which `hold` corks. */
   readonly #upstreams = new Set<Socket>();
+  #silent = false;
   port = 0;
 
   constructor(targetPort: number) {
@@ -18,15 +19,25 @@ export class TcpProxy {
 
   async start(port = this.port): Promise<void> {
     const server = createServer((client) => {
-      const upstream = connect(this.#targetPort, '127.0.0.1');
-      this.#upstreams.add(upstream);
-      upstream.on('close', () => this.#upstreams.delete(upstream));
-      for (const socket of [client, upstream]) {
-        this.#sockets.add(socket);
-        socket.on('close', () => this.#sockets.delete(socket));
-        socket.on('error', () => socket.destroy());
+      this.#sockets.add(client);
+      client.on('close', () => this.#sockets.delete(client));
+      client.on('error', () => client.destroy());
+      if (this.#silent) {
+        return;
       }
-      client.pipe(upstream).pipe(client);
+
+      const upstream = connect(this.#targetPort, '127.0.0.1');
+      this.#sockets.add(upstream);
+      this.#upstreams.add(upstream);
+      upstream.on('close', () => {
+        this.#sockets.delete(upstream);
+        this.#upstreams.delete(upstream);
+      });
+      upstream.on('error', () => upstream.destroy());
+      client.on('data', (chunk: Buffer) => void (this.#silent || upstream.write(chunk)));
+      upstream.on('data', (chunk: Buffer) => void (this.#silent || client.write(chunk)));
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
     });
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     const address = server.address();
@@ -48,6 +59,19 @@ export class TcpProxy {
     for (const upstream of this.#upstreams) {
       upstream.uncork();
     }
+  }
+
+  /**
+   * Drops every byte in both directions and leaves connections open, as a
+   * network path that loses packets does: nothing fails until a timeout.
+   */
+  silence(): void {
+    this.#silent = true;
+  }
+
+  /** Relays bytes again after `silence`; bytes dropped meanwhile stay lost. */
+  resume(): void {
+    this.#silent = false;
   }
 
   async stop(): Promise<void> {
