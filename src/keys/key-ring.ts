@@ -11,7 +11,10 @@ export interface KeyRingOptions {
   retentionSeconds: number;
   /** How often to look for keys rotated by another process, in milliseconds. */
   pollIntervalMs: number;
+  /** Receives the error of each failed poll. */
   onError: (error: unknown) => void;
+  /** Called after each poll that succeeded. */
+  onSuccess?: () => void;
 }
 
 /**
@@ -74,7 +77,7 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
 
   start(): void {
     this.#timer = setInterval(() => {
-      this.refresh().catch(this.#options.onError);
+      this.refresh().then(() => this.#options.onSuccess?.(), this.#options.onError);
     }, this.#options.pollIntervalMs);
     this.#timer.unref();
   }

@@ -26,6 +26,7 @@ import { isPostgres, openDatabase, withSetupLock } from '../store/database.js';
 import { createOidcAdapterFactory } from '../store/oidc-adapters.js';
 import { connectRedis, type RedisClient } from '../backends/redis.js';
 import { redactUrl } from '../backends/backend-error.js';
+import { FailureReporter } from '../backends/failure-reporter.js';
 import { healthRoutes, type ReadinessCheck } from './health.js';
 import { RevocationBus } from '../backends/revocation-bus.js';
 import { sql } from 'kysely';
@@ -147,10 +148,13 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   );
   options.onBootstrap?.(created);
 
+  // The poll runs every 2 seconds, so an outage is logged once, not per poll.
+  const keyRefreshFailures = new FailureReporter(logger, 'signing key refresh failed');
   const keyRing = new KeyRing(signingKeyRepository, {
     retentionSeconds: Math.max(config.tokens.accessToken, config.tokens.idToken) + config.gateway.clockToleranceSeconds,
     pollIntervalMs: KEY_POLL_INTERVAL_MS,
-    onError: (error) => logger.error({ err: error }, 'signing key refresh failed'),
+    onError: (error) => keyRefreshFailures.failed(error),
+    onSuccess: () => keyRefreshFailures.succeeded(),
   });
   await reportingSecretMismatch(secretPath, config.database, () => keyRing.refresh());
 

@@ -91,6 +91,28 @@ describe('PostgreSQL outage while running', () => {
   });
 });
 
+describe('PostgreSQL outage in the background', () => {
+  const { proxy, cluster } = instanceBehindPostgresProxy();
+
+  it('logs the key refresh failure once', async () => {
+    const [instance] = cluster().instances;
+    const failures = () => instance!.logs.filter((line) => line.includes('"msg":"signing key refresh failed"'));
+
+    await proxy.stop();
+    // The key ring polls every 2 seconds, so this spans three polls or more.
+    await new Promise((resolve) => setTimeout(resolve, 7000));
+    expect(failures()).toHaveLength(1);
+
+    await proxy.start();
+    const recovered = () => instance!.logs.some((line) => line.includes('signing key refresh failed; succeeded again'));
+    const deadline = Date.now() + 10_000;
+    while (!recovered() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(recovered()).toBe(true);
+  }, 30_000);
+});
+
 describe('PostgreSQL connection dropped mid-query', () => {
   const { proxy, cluster } = instanceBehindPostgresProxy();
 
