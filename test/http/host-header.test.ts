@@ -103,9 +103,10 @@ describe('Host header on the shared app', () => {
     const response = await sendRaw(port, BAD_HOST_REQUESTS[0][1]);
     const requestId = response.headers.get('x-request-id');
 
-    const lines = logs.map((line) => JSON.parse(line) as { level: number; reqId?: string; code?: string });
-    const entry = lines.find((line) => line.reqId === requestId && line.code === 'invalid_request');
+    const lines = logs.map((line) => JSON.parse(line) as { level: number; reqId?: string; msg?: string; res?: { statusCode?: number } });
+    const entry = lines.find((line) => line.reqId === requestId && line.msg === 'request completed');
     expect(entry?.level).toBe(30);
+    expect(entry?.res?.statusCode).toBe(400);
   });
 
   it('serves HTTP/1.0 without Host', async () => {
