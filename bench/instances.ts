@@ -22,7 +22,7 @@ import { writeFile } from 'node:fs/promises';
 import { defaultRateLimits } from '../src/config/load.js';
 import { selectLoadGenerator, type LoadResult } from './lib/load.js';
 import { freePort } from '../test/support/server.js';
-import { obtainCredentials } from './lib/portcullis.js';
+import { UNREACHABLE_LIMIT_PER_SECOND, obtainCredentials } from './lib/portcullis.js';
 import { startProcess, stopAll, waitForHttp, waitForPort } from './lib/processes.js';
 
 const REPOSITORY_ROOT = join(import.meta.dirname, '..');
@@ -78,7 +78,7 @@ async function measure(directory: string, schema: string): Promise<void> {
       logLevel: 'warn',
       tokens: { accessToken: 86_400 },
       rateLimit: {
-        global: { ...defaults.global, limit: 1_000_000_000, period: '1s' },
+        global: { ...defaults.global, limit: UNREACHABLE_LIMIT_PER_SECOND, period: '1s' },
         // Failed sign-ins from 127.0.0.1 by other programs on this Redis must not throttle the benchmark's sign-in.
         login: { ...defaults.login, accountTotalThreshold: 100_000, addressThreshold: 100_000 },
       },

@@ -26,8 +26,12 @@ const BENCH_USER = { username: 'bench', email: 'bench@example.com', password: 'B
 const DEMO_CLIENT_ID = 'portcullis-demo';
 /** The maximum access token lifetime Portcullis accepts (one day), so the token outlives any run. */
 const ACCESS_TOKEN_SECONDS = 86_400;
-/** The highest limit the configuration schema accepts, per second: no benchmark load comes near it. */
-const UNREACHABLE_LIMIT_PER_SECOND = 1_000_000_000;
+/**
+ * The highest limit the configuration accepts for a one-second period (one
+ * request per microsecond, the finest spacing the limiter keeps): no
+ * benchmark load comes near it.
+ */
+export const UNREACHABLE_LIMIT_PER_SECOND = 1_000_000;
 
 
 /** Settings that differ between the Portcullis instances of the benchmark. */
