@@ -32,18 +32,22 @@ function isUnderPath(url: string, path: string): boolean {
  */
 export function earlyCorsHeaders(origins: readonly string[], scopes: readonly CorsScope[]): CorsHeaders {
   const unlisted: Record<string, string> = { vary: 'Origin' };
-  const listedByScope = scopes.map((scope) => {
+  // One entry per path, with the headers of each listed origin built here,
+  // because the lookup runs on every request.
+  const entries = scopes.flatMap((scope) => {
     const exposed = scope.exposedHeaders.join(', ');
-    return new Map<string, Record<string, string>>(
+    const listed = new Map<string, Record<string, string>>(
       origins.map((origin) => [origin, { vary: 'Origin', 'access-control-allow-origin': origin, 'access-control-expose-headers': exposed }]),
     );
+    return scope.paths.map((path) => ({ path, listed }));
   });
 
   return (url, origin) => {
-    const index = scopes.findIndex((scope) => scope.paths.some((path) => isUnderPath(url, path)));
-    if (index === -1) {
-      return undefined;
+    for (const { path, listed } of entries) {
+      if (isUnderPath(url, path)) {
+        return (origin === undefined ? undefined : listed.get(origin)) ?? unlisted;
+      }
     }
-    return (origin === undefined ? undefined : listedByScope[index]?.get(origin)) ?? unlisted;
+    return undefined;
   };
 }
