@@ -49,12 +49,18 @@ function isObject(value: unknown): value is JsonObject {
 }
 
 /**
- * Splits the comma-separated values of `names` in `values` into arrays, in
- * place. Header lists may have whitespace around each comma (RFC 9110
- * section 5.6.1), and Node.js joins a repeated header with ", ".
+ * The separator of a header list, which may have whitespace around each
+ * comma (RFC 9110 section 5.6.1). Node.js joins a repeated header with ", ".
  */
+const HEADER_LIST_SEPARATOR = /[ \t]*,[ \t]*/;
+
+/** Splits the comma-separated values of `names` in `values` into arrays, in place. */
 export function splitCommaSeparated(values: Record<string, unknown>, names: ReadonlySet<string>, location: ParameterLocation): void {
-  const separator = location === 'header' ? /[ \t]*,[ \t]*/ : ',';
+  if (names.size === 0) {
+    return;
+  }
+
+  const separator = location === 'header' ? HEADER_LIST_SEPARATOR : ',';
   for (const name of names) {
     const value = values[name];
     if (typeof value === 'string') {
