@@ -270,10 +270,14 @@ export function clientResponseHeaders(incoming: IncomingHttpHeaders): IncomingHt
   const perConnection = connectionOptions(incoming.connection);
 
   for (const [name, value] of Object.entries(incoming)) {
-    if (droppedResponseHeaders.get(name) || perConnection.has(name.toLowerCase()) || value === undefined) {
+    if (droppedResponseHeaders.get(name) || value === undefined) {
       continue;
     }
-    headers[name] = name.toLowerCase() === 'vary' ? varyWithOrigin(value) : value;
+    const lower = name.toLowerCase();
+    if (perConnection.has(lower)) {
+      continue;
+    }
+    headers[name] = lower === 'vary' ? varyWithOrigin(value) : value;
   }
 
   return headers;
