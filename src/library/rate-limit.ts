@@ -55,10 +55,15 @@ export function validateLimitRule(rule: LimitRule): void {
   if (rule.key.length === 0) {
     throw new RangeError(`Invalid rate limit '${rule.name}': key needs at least one of ip, sub, client_id, api_key.`);
   }
+  let periodMs: number;
   try {
-    parseDuration(rule.period);
+    periodMs = parseDuration(rule.period);
   } catch (error) {
     throw new RangeError(`Invalid rate limit '${rule.name}': ${(error as Error).message}.`);
+  }
+  // The limiter counts time in whole microseconds, so it cannot space requests closer than that.
+  if (rule.limit > periodMs * 1000) {
+    throw new RangeError(`Invalid rate limit '${rule.name}': the limit must be at most ${periodMs * 1000} for a period of ${rule.period}, one request per microsecond.`);
   }
 }
 

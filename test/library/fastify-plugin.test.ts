@@ -292,6 +292,14 @@ describe('Fastify plugin', () => {
     await expect(createApp({ cors: { origins: ['*'] } })).rejects.toThrow(/Invalid CORS origin/);
   });
 
+  it('rejects limits finer than a microsecond', async () => {
+    await expect(
+      createApp({ rateLimit: { limiter: createRateLimiter(), limits: [{ name: 'dense', key: ['ip'], limit: 2001, period: '2ms', onStoreFailure: 'open' }] } }),
+    ).rejects.toThrow(
+      "Invalid rate limit 'dense': the limit must be at most 2000 for a period of 2ms, one request per microsecond.",
+    );
+  });
+
   it.each([
     [{ scopes: 'admin' }, /scopes must be a list of non-empty strings/],
     [{ roles: [['admin']] }, /roles must be a list of non-empty strings/],
