@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { OUTAGE_RETRY_AFTER_SECONDS } from '../backends/outage.js';
 import { ProblemError } from '../core/problem.js';
 import { sendProblem } from '../http/problems.js';
+import { withTimeout } from '../core/timeout.js';
 
 /** A backend that must respond for the instance to be ready. */
 export interface ReadinessCheck {
@@ -16,18 +17,11 @@ export interface ReadinessCheck {
 const PROBE_TIMEOUT_MS = 2000;
 
 async function probeWithTimeout(check: ReadinessCheck): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error('timed out')), PROBE_TIMEOUT_MS);
-  });
-
   try {
-    await Promise.race([check.probe(), timeout]);
+    await withTimeout(check.probe(), PROBE_TIMEOUT_MS, () => new Error('timed out'));
     return true;
   } catch {
     return false;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

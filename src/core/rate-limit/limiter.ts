@@ -1,4 +1,5 @@
 import type { Pending } from '../pending.js';
+import { withTimeout } from '../timeout.js';
 import type { LateDecision, LimitCheck, LimitResult, RateLimitDecision, RateLimitStore } from './types.js';
 
 export interface RateLimiterOptions {
@@ -30,6 +31,8 @@ class StoreTimeoutError extends Error {
 export class RateLimiter {
   readonly #store: RateLimitStore;
   readonly #options: RateLimiterOptions;
+  /** Built once, because it is passed on every request that waits for the store. */
+  readonly #timeoutError: () => Error;
   #failuresSinceWarning = 0;
   #lastWarningAt = Number.NEGATIVE_INFINITY;
 
@@ -39,6 +42,7 @@ export class RateLimiter {
   constructor(store: RateLimitStore, options: RateLimiterOptions) {
     this.#store = store;
     this.#options = options;
+    this.#timeoutError = () => new StoreTimeoutError(options.timeoutMs);
   }
 
   get store(): RateLimitStore {
@@ -60,7 +64,7 @@ export class RateLimiter {
         return this.#store.consumeSync(checks);
       }
       const late: LateDecision = { rejected: false };
-      return this.#withTimeout(this.#store.consume(checks, late)).catch((error: unknown) => {
+      return withTimeout(this.#store.consume(checks, late), this.#options.timeoutMs, this.#timeoutError).catch((error: unknown) => {
         const decision = this.#decideWithoutStore(checks, asError(error));
         // A refused request uses up nothing, also when a slow store charges it after all.
         late.rejected = !decision.allowed;
@@ -68,19 +72,6 @@ export class RateLimiter {
       });
     } catch (error) {
       return this.#decideWithoutStore(checks, asError(error));
-    }
-  }
-
-  async #withTimeout<T>(operation: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new StoreTimeoutError(this.#options.timeoutMs)), this.#options.timeoutMs);
-    });
-
-    try {
-      return await Promise.race([operation, timeout]);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

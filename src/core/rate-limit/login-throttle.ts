@@ -1,4 +1,5 @@
 import { identifierKey } from '../registration-rules.js';
+import { withTimeout } from '../timeout.js';
 import type { RateLimitStore } from './types.js';
 
 export interface LoginThrottleOptions {
@@ -96,21 +97,12 @@ export class LoginThrottle {
    * client waits longer than the limiter for each reply, so that late
    * charges can be refunded, and a sign-in should not wait that long.
    */
-  async #bounded<T>(operation: Promise<T>): Promise<T> {
+  #bounded<T>(operation: Promise<T>): Promise<T> {
     const timeoutMs = this.#options.storeTimeoutMs;
     if (timeoutMs === undefined) {
       return operation;
     }
-
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`login throttle store did not respond within ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([operation, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return withTimeout(operation, timeoutMs, () => new Error(`login throttle store did not respond within ${timeoutMs} ms`));
   }
 
   #remainingDelay(count: number, lastFailureAgoMs: number, threshold: number): number {
