@@ -37,7 +37,7 @@ function redactPointer(instancePath: string): string {
 const MAX_QUOTED_LENGTH = 64;
 
 /** Shortens text that a request supplies, such as a property name, for quoting in a detail. */
-function shorten(text: string): string {
+export function shorten(text: string): string {
   return text.length > MAX_QUOTED_LENGTH ? `${text.slice(0, MAX_QUOTED_LENGTH)}…` : text;
 }
 

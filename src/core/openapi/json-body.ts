@@ -10,11 +10,10 @@
 
 import secureJson from 'secure-json-parse';
 
+import { shorten } from '../validation-errors.js';
+
 /** A JSON body, or the reason it was rejected as invalid JSON. */
 export type JsonBody = { ok: true; value: unknown } | { ok: false; detail: string };
-
-/** Maximum length of a member name quoted in a problem detail, in characters. */
-const MAX_QUOTED_NAME_LENGTH = 64;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -67,8 +66,7 @@ export function parseJsonBody(body: Buffer): JsonBody {
 
   const repeated = findRepeatedName(text);
   if (repeated !== undefined) {
-    const quotedName = repeated.length > MAX_QUOTED_NAME_LENGTH ? `${repeated.slice(0, MAX_QUOTED_NAME_LENGTH)}…` : repeated;
-    return { ok: false, detail: `The request body is not valid JSON: the member name '${quotedName}' appears twice in one object.` };
+    return { ok: false, detail: `The request body is not valid JSON: the member name '${shorten(repeated)}' appears twice in one object.` };
   }
 
   return { ok: true, value };
