@@ -21,7 +21,7 @@ export function escapePointerToken(token: string): string {
  * replaced, because a credential pasted as a JSON key would otherwise be
  * stored in full.
  */
-function redactName(name: string): string {
+export function redactName(name: string): string {
   return looksLikeCredential(name) ? REDACTED : name;
 }
 

@@ -328,6 +328,29 @@ describe('gateway audit events', () => {
     expect(everything).not.toContain(key);
     expect(everything).not.toContain(tokens.access_token);
   });
+
+  it('keeps a repeated credential name out', async () => {
+    const dave = await createUser(server, 'repeated_dave');
+    const { tokens } = await obtainTokens(server, dave);
+    const created = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"name":"repeated","scopes":["orders:read"]}' });
+    const { key } = (await created.json()) as { key: string };
+    const secretPart = key.slice(0, key.lastIndexOf('_')).slice(-43);
+
+    const response = await callApi(server, '/orders', tokens.access_token, {
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: `{"item":"lamp","quantity":1,"${key}":1,"${key}":2}`,
+    });
+    expect(response.status).toBe(400);
+    const problem = (await response.json()) as { code: string; detail: string };
+    expect(problem.code).toBe('invalid_json');
+    expect(problem.detail).toBe("The request body is not valid JSON: the member name '[redacted]' appears twice in one object.");
+
+    await server.running.observability.audit.flush();
+    const rejected = await new AuditRepository(server.running.db).query({ since: 0, types: ['request.rejected'], limit: 10 });
+    const everything = JSON.stringify(rejected) + server.logs.join('\n');
+    expect(everything).not.toContain(secretPart);
+  });
 });
 
 describe('registration and consent audit events', () => {

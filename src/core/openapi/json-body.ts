@@ -10,7 +10,7 @@
 
 import secureJson from 'secure-json-parse';
 
-import { shorten } from '../validation-errors.js';
+import { redactName, shorten } from '../validation-errors.js';
 
 /** A JSON body, or the reason it was rejected as invalid JSON. */
 export type JsonBody = { ok: true; value: unknown } | { ok: false; detail: string };
@@ -66,7 +66,7 @@ export function parseJsonBody(body: Buffer): JsonBody {
 
   const repeated = findRepeatedName(text);
   if (repeated !== undefined) {
-    return { ok: false, detail: `The request body is not valid JSON: the member name '${shorten(repeated)}' appears twice in one object.` };
+    return { ok: false, detail: `The request body is not valid JSON: the member name '${shorten(redactName(repeated))}' appears twice in one object.` };
   }
 
   return { ok: true, value };
