@@ -8,17 +8,13 @@
  * read-only or write-only schema in `allOf` to describe it.
  */
 
-type Schema = Record<string, unknown>;
+import { isJsonObject } from './json-object.js';
 
 export type AccessAnnotation = 'readOnly' | 'writeOnly';
 
-function isSchemaObject(value: unknown): value is Schema {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
 /** Tells whether `schema` marks its values with `annotation`, itself or through composition. */
 export function hasAccessAnnotation(schema: unknown, annotation: AccessAnnotation, visiting = new Set<object>()): boolean {
-  if (!isSchemaObject(schema) || visiting.has(schema)) {
+  if (!isJsonObject(schema) || visiting.has(schema)) {
     return false;
   }
   if (schema[annotation] === true) {

@@ -8,16 +8,13 @@
 import type { Ajv } from 'ajv';
 
 import type { SchemaViolation } from '../validation-errors.js';
+import { isJsonObject } from './json-object.js';
 import { checkTextForms, textTypeOf, type TextType } from './parameter-text.js';
 import { toRequestSchema } from './request-schema.js';
 
 type JsonObject = Record<string, unknown>;
 
 export const FORM_MEDIA_TYPE = 'application/x-www-form-urlencoded';
-
-function isObject(value: unknown): value is JsonObject {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /**
  * Parses a form body with the WHATWG URL standard's parser into one entry
@@ -49,9 +46,9 @@ export function compileFormBody(ajv: Ajv, schema: JsonObject): (body: Buffer) =>
   const validate = ajv.compile(toRequestSchema(schema) as JsonObject);
 
   const textTypes = new Map<string, TextType>();
-  const properties = isObject(schema['properties']) ? schema['properties'] : {};
+  const properties = isJsonObject(schema['properties']) ? schema['properties'] : {};
   for (const [name, property] of Object.entries(properties)) {
-    const textType = isObject(property) ? textTypeOf(property) : undefined;
+    const textType = isJsonObject(property) ? textTypeOf(property) : undefined;
     if (textType !== undefined) {
       textTypes.set(name, textType);
     }

@@ -6,6 +6,7 @@ import type { FieldError } from '../problem.js';
 import { describeViolations, type SchemaViolation } from '../validation-errors.js';
 import { compileFormBody, FORM_MEDIA_TYPE, isOpaqueBodySchema } from './form-body.js';
 import { charsetOf, parseJsonBody } from './json-body.js';
+import { isJsonObject } from './json-object.js';
 import { parameterReading, splitCommaSeparated } from './parameter-style.js';
 import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
 import { toRequestSchema } from './request-schema.js';
@@ -61,10 +62,6 @@ export class OpenApiError extends Error {
 
 type JsonObject = Record<string, unknown>;
 
-function isObject(value: unknown): value is JsonObject {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
 /**
  * Creates an ajv instance for the document's JSON Schema dialect. Bodies are
  * validated without coercion; path, query and header values arrive as text
@@ -88,7 +85,7 @@ function toFastifyPath(path: string): string {
  * serves it only when the configuration marks it public.
  */
 function securityOf(operationName: string, requirements: unknown, schemes: JsonObject): { credentials: CredentialKind[]; scopes: string[] } {
-  if (!Array.isArray(requirements) || requirements.length === 0 || requirements.some((entry) => isObject(entry) && Object.keys(entry).length === 0)) {
+  if (!Array.isArray(requirements) || requirements.length === 0 || requirements.some((entry) => isJsonObject(entry) && Object.keys(entry).length === 0)) {
     return { credentials: [], scopes: [] };
   }
 
@@ -97,7 +94,7 @@ function securityOf(operationName: string, requirements: unknown, schemes: JsonO
   for (const requirement of requirements as JsonObject[]) {
     for (const [schemeName, schemeScopes] of Object.entries(requirement)) {
       const scheme = schemes[schemeName];
-      if (!isObject(scheme)) {
+      if (!isJsonObject(scheme)) {
         throw new OpenApiError(`${operationName} names the unknown security scheme '${schemeName}'`);
       }
 
@@ -146,7 +143,7 @@ function compileParameters(ajv: Ajv, operationName: string, parameters: JsonObje
       continue;
     }
     const name = location === 'header' ? String(parameter['name']).toLowerCase() : String(parameter['name']);
-    const schema = isObject(parameter['schema']) ? parameter['schema'] : {};
+    const schema = isJsonObject(parameter['schema']) ? parameter['schema'] : {};
     const reading = parameterReading(location, parameter, schema);
     if (!reading.ok) {
       throw new OpenApiError(`${operationName}: ${location} parameter '${String(parameter['name'])}' ${reading.reason}`);
@@ -224,20 +221,20 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
   const bodies = createValidatorFactory(version, false);
   const textAjv = createValidatorFactory(version, 'array');
 
-  const components = isObject(document['components']) ? document['components'] : {};
-  const schemes = isObject(components['securitySchemes']) ? components['securitySchemes'] : {};
-  const paths = isObject(document['paths']) ? document['paths'] : {};
+  const components = isJsonObject(document['components']) ? document['components'] : {};
+  const schemes = isJsonObject(components['securitySchemes']) ? components['securitySchemes'] : {};
+  const paths = isJsonObject(document['paths']) ? document['paths'] : {};
   const operations: CompiledOperation[] = [];
 
   for (const [path, item] of Object.entries(paths)) {
-    if (!isObject(item)) {
+    if (!isJsonObject(item)) {
       continue;
     }
     const sharedParameters = Array.isArray(item['parameters']) ? (item['parameters'] as JsonObject[]) : [];
 
     for (const method of METHODS) {
       const operation = item[method];
-      if (!isObject(operation)) {
+      if (!isJsonObject(operation)) {
         continue;
       }
 
@@ -340,17 +337,17 @@ function compileMediaType(bodies: Ajv, texts: Ajv, name: string, type: string, s
 }
 
 function compileBody(bodies: Ajv, texts: Ajv, name: string, requestBody: unknown): (parts: RequestParts) => RequestViolation | undefined {
-  if (!isObject(requestBody)) {
+  if (!isJsonObject(requestBody)) {
     return (parts) =>
       parts.body !== undefined && parts.body.length > 0 ? { code: 'invalid_request', detail: `${name} takes no request body.` } : undefined;
   }
 
-  const content = isObject(requestBody['content']) ? requestBody['content'] : {};
+  const content = isJsonObject(requestBody['content']) ? requestBody['content'] : {};
   const required = requestBody['required'] === true;
   const checks = new Map<string, BodyCheck | undefined>();
   for (const [declared, media] of Object.entries(content)) {
     const type = declared.toLowerCase();
-    const schema = isObject(media) && isObject(media['schema']) ? media['schema'] : undefined;
+    const schema = isJsonObject(media) && isJsonObject(media['schema']) ? media['schema'] : undefined;
     checks.set(type, compileMediaType(bodies, texts, name, type, schema));
   }
   const accepted = [...checks.keys()].join(', ');

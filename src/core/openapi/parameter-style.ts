@@ -6,6 +6,8 @@
  * with `explode: true` (the default), where each item repeats the name.
  */
 
+import { isJsonObject } from './json-object.js';
+
 type JsonObject = Record<string, unknown>;
 
 export type ParameterLocation = 'path' | 'query' | 'header';
@@ -35,17 +37,13 @@ export function parameterReading(location: ParameterLocation, parameter: JsonObj
   }
 
   const types = declaredTypes(schema);
-  if (types.includes('object') || (types.length === 0 && isObject(schema['properties']))) {
+  if (types.includes('object') || (types.length === 0 && isJsonObject(schema['properties']))) {
     return { ok: false, reason: 'is an object; the gateway reads only scalar and array parameters' };
   }
 
   const explode = typeof parameter['explode'] === 'boolean' ? parameter['explode'] : style === 'form';
   const isArray = types.includes('array');
   return { ok: true, commaSeparated: isArray && !(location === 'query' && explode) };
-}
-
-function isObject(value: unknown): value is JsonObject {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /**

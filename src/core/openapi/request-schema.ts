@@ -19,12 +19,9 @@
  */
 
 import { hasAccessAnnotation } from './annotations.js';
+import { isJsonObject } from './json-object.js';
 
 type Schema = Record<string, unknown>;
-
-function isSchemaObject(value: unknown): value is Schema {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /**
  * Keywords whose schemas describe the value itself or a value inside it.
@@ -49,12 +46,12 @@ const SCHEMA_LIST_KEYS = ['allOf', 'anyOf', 'oneOf', 'prefixItems'];
 
 function isObjectSchema(schema: Schema): boolean {
   const type = schema['type'];
-  return type === 'object' || (Array.isArray(type) && type.includes('object')) || isSchemaObject(schema['properties']);
+  return type === 'object' || (Array.isArray(type) && type.includes('object')) || isJsonObject(schema['properties']);
 }
 
 /** Returns the request form of `schema`, leaving the input untouched; `seen` guards against cycles. */
 export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>()): unknown {
-  if (!isSchemaObject(schema)) {
+  if (!isJsonObject(schema)) {
     return schema;
   }
 
@@ -66,7 +63,7 @@ export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>(
   const result: Schema = { ...schema };
   seen.set(schema, result);
 
-  if (isSchemaObject(schema['properties'])) {
+  if (isJsonObject(schema['properties'])) {
     const properties: Schema = {};
     const readOnly = new Set<string>();
     for (const [name, property] of Object.entries(schema['properties'])) {
@@ -89,7 +86,7 @@ export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>(
   }
 
   for (const key of NESTED_SCHEMA_KEYS) {
-    if (isSchemaObject(result[key])) {
+    if (isJsonObject(result[key])) {
       result[key] = toRequestSchema(result[key], seen);
     }
   }
@@ -98,7 +95,7 @@ export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>(
       result[key] = (result[key] as unknown[]).map((entry) => toRequestSchema(entry, seen));
     }
   }
-  if (isSchemaObject(schema['patternProperties'])) {
+  if (isJsonObject(schema['patternProperties'])) {
     const patterns = Object.entries(schema['patternProperties']).map(([pattern, entry]) => [pattern, toRequestSchema(entry, seen)]);
     result['patternProperties'] = Object.fromEntries(patterns);
   }

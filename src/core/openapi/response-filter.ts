@@ -18,6 +18,7 @@
  */
 
 import { hasAccessAnnotation } from './annotations.js';
+import { isJsonObject } from './json-object.js';
 
 type Schema = Record<string, unknown>;
 
@@ -36,10 +37,6 @@ export interface FilterResult {
 const MAX_REPORTED_REMOVALS = 20;
 
 const OBJECT_KEYWORDS = ['properties', 'patternProperties', 'additionalProperties', 'unevaluatedProperties', 'required'];
-
-export function isSchemaObject(value: unknown): value is Schema {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 function describesObjects(schema: Schema): boolean {
   const type = schema['type'];
@@ -67,7 +64,7 @@ function applicableSchemas(schemas: readonly unknown[], value: unknown, test: Br
 
   while (pending.length > 0) {
     const schema = pending.pop();
-    if (!isSchemaObject(schema) || seen.has(schema)) {
+    if (!isJsonObject(schema) || seen.has(schema)) {
       continue;
     }
     seen.add(schema);
@@ -81,12 +78,12 @@ function applicableSchemas(schemas: readonly unknown[], value: unknown, test: Br
       const branches = schema[key];
       if (Array.isArray(branches)) {
         dependsOnValue = true;
-        const satisfied = branches.filter((branch) => isSchemaObject(branch) && test(branch, value));
+        const satisfied = branches.filter((branch) => isJsonObject(branch) && test(branch, value));
         pending.push(...(satisfied.length > 0 ? satisfied : branches));
       }
     }
 
-    if (isSchemaObject(schema['if'])) {
+    if (isJsonObject(schema['if'])) {
       dependsOnValue = true;
       pending.push(test(schema['if'], value) ? schema['then'] : schema['else']);
     }
@@ -103,7 +100,7 @@ function applicableSchemas(schemas: readonly unknown[], value: unknown, test: Br
 const staticApplicable = new WeakMap<Schema, ApplicableSchemas>();
 
 function resolveSchemas(schemas: readonly unknown[], value: unknown, test: BranchTest): ApplicableSchemas {
-  const single = schemas.length === 1 && isSchemaObject(schemas[0]) ? schemas[0] : undefined;
+  const single = schemas.length === 1 && isJsonObject(schemas[0]) ? schemas[0] : undefined;
   const cached = single === undefined ? undefined : staticApplicable.get(single);
   if (cached !== undefined) {
     return cached;
@@ -141,7 +138,7 @@ function declarationOf(schemas: readonly Schema[]): ObjectDeclaration {
   const declaration: ObjectDeclaration = { properties: new Map(), hidden: new Set(), patterns: [], additional: [] };
 
   for (const schema of schemas) {
-    const properties = isSchemaObject(schema['properties']) ? schema['properties'] : {};
+    const properties = isJsonObject(schema['properties']) ? schema['properties'] : {};
     for (const [name, property] of Object.entries(properties)) {
       if (property === false || hasAccessAnnotation(property, 'writeOnly')) {
         declaration.hidden.add(name);
@@ -150,14 +147,14 @@ function declarationOf(schemas: readonly Schema[]): ObjectDeclaration {
       }
     }
 
-    const patterns = isSchemaObject(schema['patternProperties']) ? schema['patternProperties'] : {};
+    const patterns = isJsonObject(schema['patternProperties']) ? schema['patternProperties'] : {};
     for (const [source, property] of Object.entries(patterns)) {
       declaration.patterns.push({ pattern: compilePattern(source), schema: property });
     }
 
     for (const key of ['additionalProperties', 'unevaluatedProperties']) {
       const extra = schema[key];
-      if (extra === true || isSchemaObject(extra)) {
+      if (extra === true || isJsonObject(extra)) {
         declaration.additional.push(extra);
       }
     }
@@ -180,7 +177,7 @@ class ResponseFilter {
     if (Array.isArray(value)) {
       return this.filterArray(value, resolveSchemas(schemas, value, this.test), pointer);
     }
-    if (isSchemaObject(value)) {
+    if (isJsonObject(value)) {
       return this.filterObject(value, resolveSchemas(schemas, value, this.test), pointer);
     }
     return value;

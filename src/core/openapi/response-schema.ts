@@ -5,7 +5,8 @@ import type { FieldError } from '../problem.js';
 import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
 import { hasAccessAnnotation } from './annotations.js';
 import { OpenApiError } from './operations.js';
-import { filterResponse, isSchemaObject } from './response-filter.js';
+import { isJsonObject } from './json-object.js';
+import { filterResponse } from './response-filter.js';
 
 type Schema = Record<string, unknown>;
 
@@ -42,7 +43,7 @@ function subschemas(schema: Schema): unknown[] {
   return [
     ...NESTED_SCHEMA_KEYS.map((key) => schema[key]),
     ...SCHEMA_LIST_KEYS.flatMap((key) => (Array.isArray(schema[key]) ? schema[key] : [])),
-    ...SCHEMA_MAP_KEYS.flatMap((key) => (isSchemaObject(schema[key]) ? Object.values(schema[key]) : [])),
+    ...SCHEMA_MAP_KEYS.flatMap((key) => (isJsonObject(schema[key]) ? Object.values(schema[key]) : [])),
   ];
 }
 
@@ -52,14 +53,14 @@ function subschemas(schema: Schema): unknown[] {
  * left untouched; `seen` keeps shared subschemas shared.
  */
 export function toResponseSchema(schema: unknown, seen = new Map<object, Schema>()): unknown {
-  return isSchemaObject(schema) ? (seen.get(schema) ?? copyForResponses(schema, seen)) : schema;
+  return isJsonObject(schema) ? (seen.get(schema) ?? copyForResponses(schema, seen)) : schema;
 }
 
 function copyForResponses(schema: Schema, seen: Map<object, Schema>): Schema {
   const result: Schema = { ...schema };
   seen.set(schema, result);
 
-  const properties = isSchemaObject(schema['properties']) ? schema['properties'] : undefined;
+  const properties = isJsonObject(schema['properties']) ? schema['properties'] : undefined;
   if (properties !== undefined && Array.isArray(schema['required'])) {
     result['required'] = schema['required'].filter((name) => {
       return !hasAccessAnnotation(properties[String(name)], 'writeOnly');
@@ -70,9 +71,9 @@ function copyForResponses(schema: Schema, seen: Map<object, Schema>): Schema {
     const value = result[key];
     if (Array.isArray(value)) {
       result[key] = value.map((entry) => toResponseSchema(entry, seen));
-    } else if (isSchemaObject(value) && SCHEMA_MAP_KEYS.includes(key)) {
+    } else if (isJsonObject(value) && SCHEMA_MAP_KEYS.includes(key)) {
       result[key] = Object.fromEntries(Object.entries(value).map(([name, entry]) => [name, toResponseSchema(entry, seen)]));
-    } else if (isSchemaObject(value)) {
+    } else if (isJsonObject(value)) {
       result[key] = toResponseSchema(value, seen);
     }
   }
@@ -92,14 +93,14 @@ function compileBranchTests(ajv: Ajv, schema: unknown): Map<Schema, ValidateFunc
 
   while (pending.length > 0) {
     const current = pending.pop();
-    if (!isSchemaObject(current) || visited.has(current)) {
+    if (!isJsonObject(current) || visited.has(current)) {
       continue;
     }
     visited.add(current);
 
     const branches = [...['anyOf', 'oneOf'].flatMap((key) => (Array.isArray(current[key]) ? current[key] : [])), current['if']];
     for (const branch of branches) {
-      if (isSchemaObject(branch) && !tests.has(branch)) {
+      if (isJsonObject(branch) && !tests.has(branch)) {
         tests.set(branch, ajv.compile(toResponseSchema(branch) as Schema));
       }
     }
@@ -135,16 +136,16 @@ const CONTENT_TYPE_MEMO = { maxEntries: 16, maxKeyLength: 128 };
  * (exact, then a range such as `application/*`, then `*\/*`) has a schema.
  */
 function compileContent(ajv: Ajv, content: unknown): (contentType: string | undefined) => ResponseRule {
-  if (!isSchemaObject(content) || Object.keys(content).length === 0) {
+  if (!isJsonObject(content) || Object.keys(content).length === 0) {
     return () => ({ kind: 'empty' });
   }
 
   const checks = new Map<string, ((value: unknown) => ResponseCheck) | undefined>();
   for (const [type, media] of Object.entries(content)) {
-    const schema = isSchemaObject(media) ? media['schema'] : undefined;
+    const schema = isJsonObject(media) ? media['schema'] : undefined;
     // JSON Schema 2020-12 (OpenAPI 3.1) allows the boolean schemas true and false.
     const body = schema === true ? {} : schema === false ? { not: {} } : schema;
-    checks.set(type.toLowerCase(), isSchemaObject(body) ? compileJsonCheck(ajv, body) : undefined);
+    checks.set(type.toLowerCase(), isJsonObject(body) ? compileJsonCheck(ajv, body) : undefined);
   }
   const declared = [...checks.keys()];
 
@@ -172,12 +173,12 @@ function compileContent(ajv: Ajv, content: unknown): (contentType: string | unde
 export function compileResponses(ajv: Ajv, operationName: string, responses: unknown): ResponseRules {
   const byKey = new Map<string, (contentType: string | undefined) => ResponseRule>();
 
-  for (const [key, response] of Object.entries(isSchemaObject(responses) ? responses : {})) {
+  for (const [key, response] of Object.entries(isJsonObject(responses) ? responses : {})) {
     const normalized = key.toUpperCase();
     if (!/^([1-5][0-9][0-9]|[1-5]XX|DEFAULT)$/.test(normalized)) {
       throw new OpenApiError(`${operationName} declares the response '${key}'; use a status code, a range such as 2XX, or default`);
     }
-    byKey.set(normalized, compileContent(ajv, isSchemaObject(response) ? response['content'] : undefined));
+    byKey.set(normalized, compileContent(ajv, isJsonObject(response) ? response['content'] : undefined));
   }
 
   return {
