@@ -2,6 +2,7 @@ import ipaddr from 'ipaddr.js';
 
 import { generateApiKey, parseApiKey, type ApiKeyEnvironment } from '../core/api-keys/format.js';
 import { MAX_KEY_LIFETIME_SECONDS, MAX_ROTATION_GRACE_SECONDS } from '../core/api-keys/lifetimes.js';
+import { unmapIPv4 } from '../core/client-address.js';
 import { codePointLabel, findControlCharacter } from '../core/control-characters.js';
 import type { KeyedHash } from '../core/keyed-hash.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
@@ -97,11 +98,6 @@ function hasExpired(record: ApiKeyRecord, now: number): boolean {
   return record.expiresAt !== null && record.expiresAt <= now;
 }
 
-/** Returns `address` as IPv4 when it is an IPv4-mapped IPv6 address. */
-function unmapped(address: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
-  return address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress() ? (address as ipaddr.IPv6).toIPv4Address() : address;
-}
-
 /**
  * Parses a CIDR range. A range inside ::ffff:0:0/96 is the IPv4 range it
  * maps, as callers with mapped addresses count as IPv4 callers, so
@@ -123,7 +119,7 @@ function addressAllowed(address: string, cidrs: readonly string[]): boolean {
     return false;
   }
 
-  const parsed = unmapped(ipaddr.parse(address));
+  const parsed = unmapIPv4(ipaddr.parse(address));
   return cidrs.some((cidr) => {
     const range = parseRange(cidr);
     return range[0].kind() === parsed.kind() && parsed.match(range);

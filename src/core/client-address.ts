@@ -38,6 +38,11 @@ function recentKeysFor(ipv6PrefixLength: number): StringMemo<string> {
   return memo;
 }
 
+/** Returns `address` as IPv4 when it is an IPv4-mapped IPv6 address, which a dual-stack socket reports for an IPv4 peer. */
+export function unmapIPv4(address: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
+  return address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress() ? (address as ipaddr.IPv6).toIPv4Address() : address;
+}
+
 /** An address with a port, as some proxies write it into X-Forwarded-For: `192.0.2.1:5678` or `[2001:db8::1]:443`. */
 const ADDRESS_WITH_PORT = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):\d{1,5}$/;
 
@@ -49,11 +54,7 @@ function computeKey(address: string, ipv6PrefixLength: number): string {
     return host !== undefined && ipaddr.isValid(host) ? computeKey(host, ipv6PrefixLength) : `unknown:${address}`;
   }
 
-  let parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
-  }
-
+  const parsed = unmapIPv4(ipaddr.parse(address));
   if (parsed.kind() === 'ipv4') {
     return parsed.toString();
   }
