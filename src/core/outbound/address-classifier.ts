@@ -146,8 +146,11 @@ function mappedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
   if (!IPV4_IN_LOW_BITS.some((range) => address.match(range))) {
     return undefined;
   }
-  const high = address.parts[6] ?? 0;
-  const low = address.parts[7] ?? 0;
+  return ipv4FromWords(address.parts[6] ?? 0, address.parts[7] ?? 0);
+}
+
+/** Builds the IPv4 address whose 32 bits are two 16-bit words of an IPv6 address. */
+function ipv4FromWords(high: number, low: number): ipaddr.IPv4 {
   return new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
 }
 
@@ -185,17 +188,15 @@ function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4[] {
   const range = address.range();
   const parts = address.parts;
   const word = (index: number): number => parts[index] ?? 0;
-  const fromWords = (high: number, low: number): ipaddr.IPv4 =>
-    new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
 
   if (range === 'rfc6052' && !address.match(NAT64_LOCAL_USE)) {
-    return [fromWords(word(6), word(7))];
+    return [ipv4FromWords(word(6), word(7))];
   }
   if (range === '6to4') {
-    return [fromWords(word(1), word(2))];
+    return [ipv4FromWords(word(1), word(2))];
   }
   if (range === 'teredo') {
-    return [fromWords(word(2), word(3)), fromWords(~word(6) & 0xffff, ~word(7) & 0xffff)];
+    return [ipv4FromWords(word(2), word(3)), ipv4FromWords(~word(6) & 0xffff, ~word(7) & 0xffff)];
   }
   return [];
 }
