@@ -6,7 +6,7 @@
  * the value of a query parameter only when its name is on this allow-list.
  */
 
-import { looksLikeCredential } from './credential-shapes.js';
+import { looksLikeCredential, mayContainCredential } from './credential-shapes.js';
 
 const LOGGABLE_QUERY_PARAMETERS = new Set([
   'client_id',
@@ -31,6 +31,10 @@ export const REDACTED = '[redacted]';
  * as sent or percent-decoded, replaced whole.
  */
 export function redactPath(path: string): string {
+  // Every logged request passes here, and most paths hold no credential.
+  if (!mayContainCredential(path)) {
+    return path;
+  }
   return path
     .split('/')
     .map((segment) => (looksLikeCredential(segment) || looksLikeCredential(safeDecode(segment)) ? REDACTED : segment))

@@ -34,6 +34,8 @@ describe('request target redaction', () => {
     expect(redactUrl('/api/pcs_live_abc/orders?limit=5')).toBe(`/api/${REDACTED}/orders?limit=5`);
     expect(redactUrl('/api/orders/eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln')).toBe(`/api/orders/${REDACTED}`);
     expect(redactUrl('/api/orders/pcs%5Flive%5Fabc')).toBe(`/api/orders/${REDACTED}`);
+    expect(redactUrl('/api/orders/%70cs_live_abc')).toBe(`/api/orders/${REDACTED}`);
+    expect(redactUrl('/api/orders/ey%4AhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln')).toBe(`/api/orders/${REDACTED}`);
     expect(redactUrl('/api/orders/%E0%A4%A')).toBe('/api/orders/%E0%A4%A');
   });
 
