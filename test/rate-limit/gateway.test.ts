@@ -25,6 +25,22 @@ function uniqueName(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
+/**
+ * Starts a server whose rate-limit store is Redis behind `proxy`, with a
+ * global limit that fails open, and `rateLimit` on top.
+ */
+async function startOnProxiedRedis(proxy: TcpProxy, rateLimit: Record<string, unknown>): Promise<TestServer> {
+  return startWithLimits({
+    store: 'redis',
+    redisUrl: `redis://127.0.0.1:${proxy.port}`,
+    storeTimeoutMs: 200,
+    global: { name: uniqueName('open'), key: ['ip'], limit: 1000, period: '1h', onStoreFailure: 'open' },
+    // Other suites on this machine record failed sign-ins from 127.0.0.1 in the same Redis.
+    login: { ...defaultRateLimits().login, accountTotalThreshold: 100_000, addressThreshold: 100_000 },
+    ...rateLimit,
+  });
+}
+
 /** Sends a GET whose request line names `path` on `server` as an absolute URI. */
 async function requestAbsoluteForm(server: TestServer, path: string): Promise<{ status: number }> {
   const { hostname, port } = new URL(server.url);
@@ -284,14 +300,8 @@ describe('Redis outage', () => {
 
   it('applies each failure mode and recovers', async () => {
     await proxy.start();
-    server = await startWithLimits({
-      store: 'redis',
-      redisUrl: `redis://127.0.0.1:${proxy.port}`,
-      storeTimeoutMs: 200,
-      global: { name: uniqueName('open'), key: ['ip'], limit: 1000, period: '1h', onStoreFailure: 'open' },
+    server = await startOnProxiedRedis(proxy, {
       flows: [{ name: uniqueName('orders'), method: 'POST', path: '/orders', key: ['sub'], limit: 100, period: '1h', onStoreFailure: 'closed' }],
-      // Other suites on this machine record failed sign-ins from 127.0.0.1 in the same Redis.
-      login: { ...defaultRateLimits().login, accountTotalThreshold: 100_000, addressThreshold: 100_000 },
     });
     const { tokens } = await obtainTokens(server, await createUser(server, 'outage_user'));
     const place = () => placeOrder(server, tokens.access_token);
@@ -334,14 +344,9 @@ describe('Redis outage at sign-in', () => {
 
   it('pauses sign-in with Retry-After', async () => {
     await proxy.start();
-    server = await startWithLimits({
-      store: 'redis',
-      redisUrl: `redis://127.0.0.1:${proxy.port}`,
-      storeTimeoutMs: 200,
-      global: { name: uniqueName('open'), key: ['ip'], limit: 1000, period: '1h', onStoreFailure: 'open' },
+    server = await startOnProxiedRedis(proxy, {
       // With the sign-in limit open, the request reaches the login throttle, which needs its counters.
       signIn: { name: uniqueName('sign-in'), key: ['ip'], limit: 1000, period: '1h', onStoreFailure: 'open' },
-      login: { ...defaultRateLimits().login, accountTotalThreshold: 100_000, addressThreshold: 100_000 },
     });
     const user = await createUser(server, 'outage_signin');
     const { agent, html } = await openSignInPage(server);
@@ -365,13 +370,8 @@ describe('stalled Redis', () => {
 
   it('charges nothing for requests refused meanwhile', async () => {
     await proxy.start();
-    server = await startWithLimits({
-      store: 'redis',
-      redisUrl: `redis://127.0.0.1:${proxy.port}`,
-      storeTimeoutMs: 200,
-      global: { name: uniqueName('open'), key: ['ip'], limit: 1000, period: '1h', onStoreFailure: 'open' },
+    server = await startOnProxiedRedis(proxy, {
       flows: [{ name: uniqueName('orders'), method: 'POST', path: '/orders', key: ['sub'], limit: 2, period: '1h', onStoreFailure: 'closed' }],
-      login: { ...defaultRateLimits().login, accountTotalThreshold: 100_000, addressThreshold: 100_000 },
     });
     const { tokens } = await obtainTokens(server, await createUser(server, 'stall_user'));
     const place = () => placeOrder(server, tokens.access_token);
