@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { clientAddressKey } from '../../src/core/client-address.js';
 import { decide, type Rate } from '../../src/core/rate-limit/gcra.js';
 import { rateLimitHeaders, retryAfterSeconds } from '../../src/core/rate-limit/headers.js';
-import { LoginThrottle } from '../../src/core/rate-limit/login-throttle.js';
+import { LoginThrottle, type LoginThrottleOptions } from '../../src/core/rate-limit/login-throttle.js';
 import { MemoryRateLimitStore } from '../../src/core/rate-limit/memory-store.js';
 import type { LimitCheck } from '../../src/core/rate-limit/types.js';
 
@@ -103,6 +103,15 @@ describe('GCRA', () => {
 });
 
 describe('memory store', () => {
+  const THROTTLE_OPTIONS: LoginThrottleOptions = {
+    accountThreshold: 5,
+    accountTotalThreshold: 50,
+    addressThreshold: 20,
+    windowMs: 900_000,
+    baseDelayMs: 1000,
+    maxDelayMs: 900_000,
+  };
+
   it('charges only when every check allows', async () => {
     const store = new MemoryRateLimitStore(1000, () => 0);
     const tight = check('tight', { limit: 1, periodMs: 1000, burst: 1 });
@@ -133,14 +142,7 @@ describe('memory store', () => {
 
   it('keeps failure counters through a flood of rate keys', async () => {
     const store = new MemoryRateLimitStore(100, () => 0);
-    const throttle = new LoginThrottle(store, {
-      accountThreshold: 5,
-      accountTotalThreshold: 50,
-      addressThreshold: 20,
-      windowMs: 900_000,
-      baseDelayMs: 1000,
-      maxDelayMs: 900_000,
-    });
+    const throttle = new LoginThrottle(store, THROTTLE_OPTIONS);
     for (let i = 0; i < 5; i += 1) {
       expect((await throttle.begin('victim', '192.0.2.1')).allowed).toBe(true);
     }
@@ -157,15 +159,7 @@ describe('memory store', () => {
   it('fails an attempt on a store that stalls', async () => {
     const store = new MemoryRateLimitStore(100, () => 0);
     store.failures = () => new Promise(() => {});
-    const throttle = new LoginThrottle(store, {
-      accountThreshold: 5,
-      accountTotalThreshold: 50,
-      addressThreshold: 20,
-      windowMs: 900_000,
-      baseDelayMs: 1000,
-      maxDelayMs: 900_000,
-      storeTimeoutMs: 50,
-    });
+    const throttle = new LoginThrottle(store, { ...THROTTLE_OPTIONS, storeTimeoutMs: 50 });
 
     await expect(throttle.begin('victim', '192.0.2.1')).rejects.toThrow('login throttle store did not respond within 50 ms');
   });
