@@ -58,13 +58,20 @@ function valueMatches(binding: ObjectBinding, value: unknown, claim: unknown): b
 function hasQueryVariant(binding: ObjectBinding, query: Readonly<Record<string, unknown>>): boolean {
   const bound = binding.name.toLowerCase();
 
-  return Object.keys(query).some((name) => {
+  for (const name of Object.keys(query)) {
     if (binding.in === 'query' && name === binding.name) {
-      return false;
+      continue;
     }
     const lower = name.toLowerCase();
-    return lower === bound || lower.startsWith(`${bound}[`) || lower.startsWith(`${bound}.`);
-  });
+    if (!lower.startsWith(bound)) {
+      continue;
+    }
+    const next = lower.charAt(bound.length);
+    if (next === '' || next === '[' || next === '.') {
+      return true;
+    }
+  }
+  return false;
 }
 
 /**
