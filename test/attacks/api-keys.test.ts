@@ -125,34 +125,22 @@ describe('API key compared with === (timing side channel)', () => {
       expect(stored).toHaveLength(32);
     });
 
-    it('compares digests of short and long input alike', () => {
+    it('compares digests of any input length', () => {
       const hasher = new KeyedHash(randomBytes(32));
       const stored = hasher.hash(created.key);
 
-      for (const value of ['', 'x', created.key.slice(0, 31), 'x'.repeat(10_000)]) {
-        expect(hasher.matches(value, stored)).toBe(false);
-      }
+      expect(hasher.matches(created.key, stored)).toBe(true);
+      expect(hasher.matches(created.key.slice(0, 31), stored)).toBe(false);
+      expect(hasher.matches(`${created.key}x`, stored)).toBe(false);
+      expect(hasher.matches('', stored)).toBe(false);
+      expect(hasher.matches('x', stored)).toBe(false);
+      expect(hasher.matches('x'.repeat(10_000), stored)).toBe(false);
+      // A stored hash of the wrong length fails before any comparison.
+      expect(hasher.matches(created.key, stored.slice(0, 10))).toBe(false);
 
       const lengths = vi.mocked(timingSafeEqual).mock.calls.map(([presented, digest]) => [presented.byteLength, digest.byteLength]);
-      expect(lengths).toEqual([
-        [32, 32],
-        [32, 32],
-        [32, 32],
-        [32, 32],
-      ]);
+      expect(lengths).toEqual(Array.from({ length: 6 }, () => [32, 32]));
     });
-  });
-
-  it('compares digests of any input length', () => {
-    const hasher = new KeyedHash(randomBytes(32));
-    const stored = hasher.hash(created.key);
-
-    expect(hasher.matches(created.key, stored)).toBe(true);
-    expect(hasher.matches(created.key.slice(0, 31), stored)).toBe(false);
-    expect(hasher.matches(`${created.key}x`, stored)).toBe(false);
-    expect(hasher.matches('', stored)).toBe(false);
-    expect(hasher.matches('x'.repeat(10_000), stored)).toBe(false);
-    expect(hasher.matches(created.key, stored.slice(0, 10))).toBe(false);
   });
 
   it('stores no key in plain text', async () => {
