@@ -11,11 +11,12 @@ import type { FailureCount, LateDecision, LimitCheck, LimitResult, RateLimitDeci
  * KEYS: the counters of every decision, decision after decision. ARGV: the
  * number of decisions, then for each its number of counters followed by,
  * per counter, its emission interval and its tolerance (interval × burst),
- * in whole microseconds, so that all arithmetic stays exact. Returns one flat list with, per decision, its verdict
- * (1/0) followed by, per counter, allowed (1/0), remaining, retry-after and
- * reset-after in microseconds. A decision charges its counters only when
- * every one of them allows the request, and each counter expires when its
- * bucket is full again, so idle keys cost no memory.
+ * in whole microseconds, so that all arithmetic stays exact. Returns one
+ * flat list with, per decision, its verdict (1/0) followed by, per counter,
+ * allowed (1/0), remaining, retry-after and reset-after in microseconds.
+ * A decision charges its counters only when every one of them allows the
+ * request, and each counter expires when its bucket is full again, so idle
+ * keys cost no memory.
  */
 const CONSUME_SCRIPT = `
 local time = redis.call('TIME')
