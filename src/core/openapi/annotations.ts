@@ -13,29 +13,36 @@ import { isJsonObject } from './json-object.js';
 export type AccessAnnotation = 'readOnly' | 'writeOnly';
 
 /** Tells whether `schema` marks its values with `annotation`, itself or through composition. */
-export function hasAccessAnnotation(schema: unknown, annotation: AccessAnnotation, visiting = new Set<object>()): boolean {
-  if (!isJsonObject(schema) || visiting.has(schema)) {
+export function hasAccessAnnotation(schema: unknown, annotation: AccessAnnotation, visiting?: Set<object>): boolean {
+  if (!isJsonObject(schema) || visiting?.has(schema) === true) {
     return false;
   }
   if (schema[annotation] === true) {
     return true;
   }
+  // Most property schemas compose nothing. A response schema whose branches
+  // depend on the value reads its properties again for every response, so
+  // this common case allocates no set.
+  if (!Array.isArray(schema['allOf']) && !Array.isArray(schema['anyOf']) && !Array.isArray(schema['oneOf'])) {
+    return false;
+  }
 
-  visiting.add(schema);
+  const seen = visiting ?? new Set<object>();
+  seen.add(schema);
   try {
     const allOf = Array.isArray(schema['allOf']) ? schema['allOf'] : [];
-    if (allOf.some((branch) => hasAccessAnnotation(branch, annotation, visiting))) {
+    if (allOf.some((branch) => hasAccessAnnotation(branch, annotation, seen))) {
       return true;
     }
 
     for (const key of ['anyOf', 'oneOf']) {
       const branches = schema[key];
-      if (Array.isArray(branches) && branches.length > 0 && branches.every((branch) => hasAccessAnnotation(branch, annotation, visiting))) {
+      if (Array.isArray(branches) && branches.length > 0 && branches.every((branch) => hasAccessAnnotation(branch, annotation, seen))) {
         return true;
       }
     }
     return false;
   } finally {
-    visiting.delete(schema);
+    seen.delete(schema);
   }
 }
