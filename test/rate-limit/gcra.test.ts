@@ -164,6 +164,14 @@ describe('memory store', () => {
     await expect(throttle.begin('victim', '192.0.2.1')).rejects.toThrow('login throttle store did not respond within 50 ms');
   });
 
+  it('fails a success on a store that stalls', async () => {
+    const store = new MemoryRateLimitStore(100, () => 0);
+    store.resetFailures = () => new Promise(() => {});
+    const throttle = new LoginThrottle(store, { ...THROTTLE_OPTIONS, storeTimeoutMs: 50 });
+
+    await expect(throttle.succeeded('victim', '192.0.2.1')).rejects.toThrow('login throttle store did not respond within 50 ms');
+  });
+
   it('expires failure counters', async () => {
     let now = 0;
     const store = new MemoryRateLimitStore(100, () => now);

@@ -15,7 +15,7 @@ export interface LoginThrottleOptions {
   baseDelayMs: number;
   /** Maximum delay, in milliseconds. */
   maxDelayMs: number;
-  /** Maximum wait for the store when an attempt begins, in milliseconds; past it the attempt fails as if the store were down. Default: no limit. */
+  /** Maximum wait for each store step of a sign-in, in milliseconds. Past it the step fails as if the store were down. Default: no limit. */
   storeTimeoutMs?: number;
 }
 
@@ -89,7 +89,7 @@ export class LoginThrottle {
   /** Clears the username's counters after a successful sign-in; the address keeps its count. */
   async succeeded(username: string, address: string): Promise<void> {
     const [pair, account] = this.#counters(username, address);
-    await Promise.all([pair, account].map((counter) => this.#store.resetFailures((counter as Counter).key)));
+    await this.#bounded(Promise.all([pair, account].map((counter) => this.#store.resetFailures((counter as Counter).key))));
   }
 
   /**
