@@ -8,6 +8,7 @@ import { YAMLParseError, parse as parseYaml } from 'yaml';
 
 import { MAX_ROTATION_GRACE_SECONDS } from '../core/api-keys/lifetimes.js';
 import { parseDuration } from '../core/duration.js';
+import { maxLimitForPeriod } from '../core/rate-limit/gcra.js';
 import { defaultDatabaseUrl, parseDatabaseUrl } from '../store/database-url.js';
 import { CONFIG_SCHEMA, type FlowQuota, type PortcullisConfig, type RateLimitConfig } from './schema.js';
 import { checkUpstreams, demoRoutes, foldShorthandUpstream } from './upstreams.js';
@@ -382,10 +383,9 @@ function checkSemantics(config: PortcullisConfig): string[] {
     if (rule.burst !== undefined && rule.burst > rule.limit * 1000) {
       problems.push(`${path}/burst: must be at most 1000 times the limit`);
     }
-    // The limiter counts time in whole microseconds, so it cannot space requests closer than that.
-    const periodMs = parseDuration(rule.period);
-    if (rule.limit > periodMs * 1000) {
-      problems.push(`${path}/limit: must be at most ${periodMs * 1000} for a period of ${rule.period}, one request per microsecond`);
+    const maxLimit = maxLimitForPeriod(parseDuration(rule.period));
+    if (rule.limit > maxLimit) {
+      problems.push(`${path}/limit: must be at most ${maxLimit} for a period of ${rule.period}, one request per microsecond`);
     }
   }
 

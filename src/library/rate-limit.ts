@@ -1,6 +1,7 @@
 import type { LimitRule } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import type { Identity } from '../core/identity-headers.js';
+import { maxLimitForPeriod } from '../core/rate-limit/gcra.js';
 import { RateLimiter } from '../core/rate-limit/limiter.js';
 import { MemoryRateLimitStore } from '../core/rate-limit/memory-store.js';
 import type { LimitCheck, RateLimitStore } from '../core/rate-limit/types.js';
@@ -61,9 +62,9 @@ export function validateLimitRule(rule: LimitRule): void {
   } catch (error) {
     throw new RangeError(`Invalid rate limit '${rule.name}': ${(error as Error).message}.`);
   }
-  // The limiter counts time in whole microseconds, so it cannot space requests closer than that.
-  if (rule.limit > periodMs * 1000) {
-    throw new RangeError(`Invalid rate limit '${rule.name}': the limit must be at most ${periodMs * 1000} for a period of ${rule.period}, one request per microsecond.`);
+  const maxLimit = maxLimitForPeriod(periodMs);
+  if (rule.limit > maxLimit) {
+    throw new RangeError(`Invalid rate limit '${rule.name}': the limit must be at most ${maxLimit} for a period of ${rule.period}, one request per microsecond.`);
   }
 }
 

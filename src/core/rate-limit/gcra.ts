@@ -33,10 +33,19 @@ export interface GcraDecision {
 }
 
 /**
+ * Returns the largest limit the arithmetic can hold for a period of
+ * `periodMs`: one request per microsecond, because it counts time in whole
+ * microseconds and cannot space requests closer than that.
+ */
+export function maxLimitForPeriod(periodMs: number): number {
+  return periodMs * 1000;
+}
+
+/**
  * Returns the microseconds between two requests at the sustained rate,
  * rounded up to a whole microsecond so that the rate never exceeds the
- * limit, and at least 1. The configuration rejects limits of more than
- * one request per microsecond.
+ * limit, and at least 1. The configuration and the library reject limits
+ * above {@link maxLimitForPeriod}.
  */
 export function emissionIntervalUs(rate: Readonly<Rate>): number {
   return Math.max(1, Math.ceil((rate.periodMs * 1000) / rate.limit));
