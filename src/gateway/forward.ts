@@ -250,6 +250,9 @@ function upstreamRequestHeaders(
   return headers;
 }
 
+/** A Vary list that names Origin or `*` as one of its members, in any case. */
+const VARIES_BY_ORIGIN = /(?:^|,)\s*(?:origin|\*)\s*(?:,|$)/i;
+
 /**
  * Adds Origin to an upstream's Vary value. The gateway's CORS headers depend
  * on the Origin of every request, and the upstream's Vary would otherwise
@@ -257,8 +260,7 @@ function upstreamRequestHeaders(
  */
 function varyWithOrigin(value: string | string[]): string {
   const text = Array.isArray(value) ? value.join(', ') : value;
-  const names = text.split(',').map((name) => name.trim().toLowerCase());
-  if (names.includes('*') || names.includes('origin')) {
+  if (VARIES_BY_ORIGIN.test(text)) {
     return text;
   }
   return text.trim() === '' ? 'Origin' : `${text}, Origin`;
