@@ -17,6 +17,13 @@ export const ROUTES = {
 export const PROVIDER_CORS_PATHS = [ROUTES.token, ROUTES.userinfo, ROUTES.revocation, ROUTES.introspection] as const;
 
 /**
+ * Response headers a browser app may read on errors that Portcullis sends
+ * on {@link PROVIDER_CORS_PATHS} before oidc-provider runs, such as the
+ * Retry-After of a 429.
+ */
+export const PROVIDER_EARLY_EXPOSED_HEADERS = ['www-authenticate', 'retry-after'] as const;
+
+/**
  * Paths of the metadata document: OpenID Connect Discovery and RFC 8414.
  * oidc-provider fixes both and serves the same document at each.
  */

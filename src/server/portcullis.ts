@@ -40,7 +40,7 @@ import { createRateLimiting, type RateLimiting } from './rate-limiting.js';
 import { requestLimitsHook } from './request-limits.js';
 import { CORS_EXPOSED_HEADERS } from '../gateway/cors.js';
 import { earlyCorsHeaders } from '../http/early-cors.js';
-import { PROVIDER_CORS_PATHS } from '../authorization-server/provider-routes.js';
+import { PROVIDER_CORS_PATHS, PROVIDER_EARLY_EXPOSED_HEADERS } from '../authorization-server/provider-routes.js';
 import { startObservability, type Observability } from './observability.js';
 import { checkCanListen, mainListener, metricsListener, reportingListenError } from './listen-check.js';
 import { GracefulShutdown } from './shutdown.js';
@@ -230,7 +230,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     trustedProxies: config.rateLimit.trustedProxies,
     corsHeaders: earlyCorsHeaders(config.corsOrigins, [
       { paths: upstreams.map((upstream) => upstream.mountPath), exposedHeaders: CORS_EXPOSED_HEADERS },
-      { paths: PROVIDER_CORS_PATHS, exposedHeaders: ['www-authenticate', 'retry-after'] },
+      { paths: PROVIDER_CORS_PATHS, exposedHeaders: PROVIDER_EARLY_EXPOSED_HEADERS },
     ]),
   });
 
