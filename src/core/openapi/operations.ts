@@ -304,6 +304,18 @@ function checkJsonBody(validate: ValidateFunction): BodyCheck {
   };
 }
 
+function checkFormBody(checkForm: (body: Buffer) => SchemaViolation[] | undefined): BodyCheck {
+  return (body, contentType) => {
+    const wrongCharset = checkCharset(contentType, 'form');
+    if (wrongCharset !== undefined) {
+      return wrongCharset;
+    }
+
+    const errors = checkForm(body);
+    return errors === undefined ? undefined : violation('body', errors);
+  };
+}
+
 /**
  * Compiles the check of one declared media type, or returns undefined for
  * a body forwarded unchecked. JSON bodies are checked with `bodies`, form
@@ -316,15 +328,7 @@ function compileMediaType(bodies: Ajv, texts: Ajv, name: string, type: string, s
   }
 
   if (type === FORM_MEDIA_TYPE && schema !== undefined) {
-    const checkForm = compileFormBody(texts, schema);
-    return (body, contentType) => {
-      const wrongCharset = checkCharset(contentType, 'form');
-      if (wrongCharset !== undefined) {
-        return wrongCharset;
-      }
-      const errors = checkForm(body);
-      return errors === undefined ? undefined : violation('body', errors);
-    };
+    return checkFormBody(compileFormBody(texts, schema));
   }
 
   if (!isOpaqueBodySchema(schema)) {
