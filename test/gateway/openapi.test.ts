@@ -129,6 +129,14 @@ describe('gateway enforcing an OpenAPI document', () => {
     }
   });
 
+  it('rejects a second charset other than UTF-8', async () => {
+    // A parser that keeps the last parameter would decode the body as UTF-16.
+    const { status, problem } = await post('{"item":"lamp","quantity":1}', { 'content-type': 'application/json; charset=utf-8; charset=utf-16' });
+
+    expect(status).toBe(415);
+    expect(problem.detail).toBe("The charset of a JSON body must be utf-8, not 'utf-16'.");
+  });
+
   it('accepts a UTF-8 charset in any spelling', async () => {
     for (const contentType of ['application/json; charset=utf-8', 'application/json;charset=UTF-8', 'application/json; charset="utf-8"', 'application/json; charset=utf8']) {
       const response = await callApi(server, '/orders', token, { method: 'POST', headers: { 'content-type': contentType }, body: '{"item":"lamp","quantity":1}' });

@@ -31,17 +31,23 @@ const COMMA = 0x2c;
 const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Returns the value of the charset parameter of a Content-Type, lower-cased
- * and unquoted, or undefined when it has none.
+ * Returns the values of the charset parameters of a Content-Type,
+ * lower-cased and unquoted, in order. Parsers that meet the parameter twice
+ * differ in which value they keep, so every one is returned.
  */
-export function charsetOf(contentType: string): string | undefined {
+export function charsetsOf(contentType: string): string[] {
+  if (!contentType.includes(';')) {
+    return [];
+  }
+
+  const charsets: string[] = [];
   for (const parameter of contentType.split(';').slice(1)) {
     const separator = parameter.indexOf('=');
     if (separator !== -1 && parameter.slice(0, separator).trim().toLowerCase() === 'charset') {
-      return parameter.slice(separator + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+      charsets.push(parameter.slice(separator + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase());
     }
   }
-  return undefined;
+  return charsets;
 }
 
 /** Parses a JSON request body, rejecting invalid UTF-8, prototype keys and repeated member names. */

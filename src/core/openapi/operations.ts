@@ -5,7 +5,7 @@ import addFormatsModule from 'ajv-formats';
 import type { FieldError } from '../problem.js';
 import { describeViolations, type SchemaViolation } from '../validation-errors.js';
 import { compileFormBody, FORM_MEDIA_TYPE, isOpaqueBodySchema } from './form-body.js';
-import { charsetOf, parseJsonBody } from './json-body.js';
+import { charsetsOf, parseJsonBody } from './json-body.js';
 import { isJsonObject } from './json-object.js';
 import { parameterReading, splitCommaSeparated } from './parameter-style.js';
 import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
@@ -281,9 +281,10 @@ type BodyCheck = (body: Buffer, contentType: string) => RequestViolation | undef
  * other text than the gateway checked.
  */
 function checkCharset(contentType: string, kind: string): RequestViolation | undefined {
-  const charset = charsetOf(contentType);
-  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-    return { code: 'unsupported_media_type', detail: `The charset of a ${kind} body must be utf-8, not '${charset}'.` };
+  for (const charset of charsetsOf(contentType)) {
+    if (charset !== 'utf-8' && charset !== 'utf8') {
+      return { code: 'unsupported_media_type', detail: `The charset of a ${kind} body must be utf-8, not '${charset}'.` };
+    }
   }
   return undefined;
 }
