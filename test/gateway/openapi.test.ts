@@ -323,6 +323,20 @@ describe('OpenAPI compilation', () => {
       expect(check(`${FORM}; charset=UTF-8`)).toBeUndefined();
     });
 
+    it('rejects a form body that is not UTF-8', () => {
+      const [operation] = compileOperations(documentWith({ [FORM]: { schema: formSchema } }));
+      const check = (body: Buffer) => operation?.validate({ params: {}, query: {}, headers: {}, contentType: FORM, body });
+      const notUtf8 = 'The request body is not valid form data: it is not valid UTF-8.';
+
+      // An overlong encoding of '.', which a lenient decoder reads as '.'.
+      expect(check(Buffer.from('quantity=5&note=%C0%AE%C0%AE'))).toEqual({ code: 'invalid_request', detail: notUtf8 });
+      expect(check(Buffer.from('quantity=5&note%FF=x'))).toEqual({ code: 'invalid_request', detail: notUtf8 });
+      expect(check(Buffer.concat([Buffer.from('quantity=5&note='), Buffer.from([0xe9])]))).toEqual({ code: 'invalid_request', detail: notUtf8 });
+      expect(check(Buffer.from('quantity=5&note=%C3%A9'))).toBeUndefined();
+      expect(check(Buffer.from('quantity=5&note=100%'))).toBeUndefined();
+      expect(check(Buffer.from('quantity=5&note=%zz'))).toBeUndefined();
+    });
+
     it('rejects a schema it cannot check', () => {
       expect(() => compileOperations(documentWith({ 'multipart/form-data': { schema: formSchema } }))).toThrow(/POST \/notes.*multipart\/form-data/);
       expect(() => compileOperations(documentWith({ 'application/xml': { schema: formSchema } }))).toThrow(/application\/xml/);

@@ -11,10 +11,37 @@ import type { SchemaViolation } from '../validation-errors.js';
 import { isJsonObject } from './json-object.js';
 import { checkTextForms, textTypeOf, type TextType } from './parameter-text.js';
 import { toRequestSchema } from './request-schema.js';
+import { decodeUtf8 } from './utf8.js';
 
 type JsonObject = Record<string, unknown>;
 
 export const FORM_MEDIA_TYPE = 'application/x-www-form-urlencoded';
+
+/** A run of consecutive percent-encoded bytes. */
+const PERCENT_ENCODED_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
+
+/**
+ * Tells whether a form body is UTF-8 both as sent and after percent-decoding.
+ * URLSearchParams replaces invalid bytes with U+FFFD, while a lenient
+ * upstream decoder may read them as text, such as the overlong `%C0%AE` as
+ * `.`, so the upstream would read other values than the gateway checked.
+ * Raw text is whole characters, so each run of escapes must decode on its own.
+ */
+export function isUtf8FormBody(body: Buffer): boolean {
+  const text = decodeUtf8(body);
+  if (text === undefined) {
+    return false;
+  }
+
+  for (const [run] of text.matchAll(PERCENT_ENCODED_RUN)) {
+    try {
+      decodeURIComponent(run);
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
 
 /**
  * Parses a form body with the WHATWG URL standard's parser into one entry

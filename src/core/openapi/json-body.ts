@@ -11,6 +11,7 @@
 import secureJson from 'secure-json-parse';
 
 import { redactName, shorten } from '../validation-errors.js';
+import { decodeUtf8 } from './utf8.js';
 
 /** A JSON body, or the reason it was rejected as invalid JSON. */
 export type JsonBody = { ok: true; value: unknown } | { ok: false; detail: string };
@@ -22,13 +23,6 @@ const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
-
-/**
- * Decodes UTF-8 and fails on invalid bytes, which Buffer.toString would
- * replace with U+FFFD. A leading byte order mark is dropped, as RFC 8259
- * section 8.1 allows.
- */
-const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Returns the values of the charset parameters of a Content-Type,
@@ -52,10 +46,9 @@ export function charsetsOf(contentType: string): string[] {
 
 /** Parses a JSON request body, rejecting invalid UTF-8, prototype keys and repeated member names. */
 export function parseJsonBody(body: Buffer): JsonBody {
-  let text: string;
-  try {
-    text = UTF8_DECODER.decode(body);
-  } catch {
+  // RFC 8259 section 8.1 allows a parser to drop a leading byte order mark, as decodeUtf8 does.
+  const text = decodeUtf8(body);
+  if (text === undefined) {
     return { ok: false, detail: 'The request body is not valid JSON: it is not valid UTF-8.' };
   }
 

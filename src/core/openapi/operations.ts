@@ -4,7 +4,7 @@ import addFormatsModule from 'ajv-formats';
 
 import type { FieldError } from '../problem.js';
 import { describeViolations, type SchemaViolation } from '../validation-errors.js';
-import { compileFormBody, FORM_MEDIA_TYPE, isOpaqueBodySchema } from './form-body.js';
+import { compileFormBody, FORM_MEDIA_TYPE, isOpaqueBodySchema, isUtf8FormBody } from './form-body.js';
 import { charsetsOf, parseJsonBody } from './json-body.js';
 import { isJsonObject } from './json-object.js';
 import { parameterReading, splitCommaSeparated } from './parameter-style.js';
@@ -310,6 +310,9 @@ function checkFormBody(checkForm: (body: Buffer) => SchemaViolation[] | undefine
     const wrongCharset = checkCharset(contentType, 'form');
     if (wrongCharset !== undefined) {
       return wrongCharset;
+    }
+    if (!isUtf8FormBody(body)) {
+      return { code: 'invalid_request', detail: 'The request body is not valid form data: it is not valid UTF-8.' };
     }
 
     const errors = checkForm(body);
