@@ -141,12 +141,8 @@ async function delegate(
 
   reply.hijack();
   const response = reply.raw;
-  // The app sets CORS headers for listed origins in its first hook, so that
-  // errors sent before this point carry them. oidc-provider skips its own CORS
-  // handling, preflights included, when a response already has any, so they
-  // are left to it here.
   for (const [name, value] of Object.entries(reply.getHeaders())) {
-    if (value !== undefined && !name.toLowerCase().startsWith('access-control-')) {
+    if (value !== undefined) {
       response.setHeader(name, value);
     }
   }

@@ -33,9 +33,9 @@ export interface HttpAppOptions {
   trustedProxies?: readonly string[];
   /**
    * Returns the CORS headers of a request, from its target in origin form
-   * and its Origin, or undefined when none apply. They are set before any
-   * hook runs, so errors from the earliest hooks and from the router carry
-   * them too.
+   * and its Origin, or undefined when none apply. They are set on every
+   * error response, so errors from the earliest hooks and from the router,
+   * raised before any other CORS handling ran, carry them too.
    */
   corsHeaders?: CorsHeaders;
 }
@@ -144,9 +144,19 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(headers);
     reply.header('x-request-id', request.id);
-    setCorsHeaders(request.raw, reply);
     done(hostHeaderProblem(request.raw));
   });
+
+  // An error raised before the CORS handling of the gateway or the OAuth
+  // endpoints ran, such as the per-address limit's 429, still needs CORS
+  // headers for a listed origin to read it. Setting them on errors only
+  // keeps the lookup off every request that succeeds.
+  if (options.corsHeaders !== undefined) {
+    app.addHook('onError', (request, reply, _error, done) => {
+      setCorsHeaders(request.raw, reply);
+      done();
+    });
+  }
 
   installProblemHandlers(app);
 
