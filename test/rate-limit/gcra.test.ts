@@ -242,6 +242,15 @@ describe('RateLimit header fields', () => {
     });
   });
 
+  it('names the policy of a shared rate', async () => {
+    const store = new MemoryRateLimitStore(10, () => 0);
+    const first = await store.consume([check('a', tenPerSecond, 'first')]);
+    const second = await store.consume([check('b', tenPerSecond, 'second')]);
+
+    expect(rateLimitHeaders(first.results)['ratelimit-policy']).toBe('"first";q=10;w=1');
+    expect(rateLimitHeaders(second.results)['ratelimit-policy']).toBe('"second";q=10;w=1');
+  });
+
   it('rounds Retry-After up', () => {
     expect(retryAfterSeconds([{ check: check('a'), allowed: false, remaining: 0, retryAfterMs: 1200, resetAfterMs: 0 }])).toBe(2);
     expect(retryAfterSeconds([])).toBe(1);

@@ -1,4 +1,4 @@
-import type { LimitResult } from './types.js';
+import type { LimitCheck, LimitResult } from './types.js';
 
 function greatestCommonDivisor(a: number, b: number): number {
   return b === 0 ? a : greatestCommonDivisor(b, a % b);
@@ -15,6 +15,25 @@ function wholeSecondWindow(limit: number, periodMs: number): { quota: number; wi
 }
 
 /**
+ * RateLimit-Policy members by rate. The gateway builds each rule's rate
+ * once and shares it among the checks of all requests, so the member is
+ * built once per rule instead of once per request.
+ */
+const policyMembers = new WeakMap<LimitCheck['rate'], { policy: string; member: string }>();
+
+function policyMember(check: LimitCheck): string {
+  const cached = policyMembers.get(check.rate);
+  if (cached !== undefined && cached.policy === check.policy) {
+    return cached.member;
+  }
+
+  const { quota, windowSeconds } = wholeSecondWindow(check.rate.limit, check.rate.periodMs);
+  const member = `"${check.policy}";q=${quota};w=${windowSeconds}`;
+  policyMembers.set(check.rate, { policy: check.policy, member });
+  return member;
+}
+
+/**
  * Builds the RateLimit-Policy and RateLimit header fields in the format of
  * draft-ietf-httpapi-ratelimit-headers-08 and later: one list member per
  * policy, `q` (quota) and `w` (window, seconds) in the policy, `r`
@@ -26,10 +45,7 @@ export function rateLimitHeaders(results: readonly LimitResult[]): Record<string
     return {};
   }
 
-  const policies = results.map(({ check }) => {
-    const { quota, windowSeconds } = wholeSecondWindow(check.rate.limit, check.rate.periodMs);
-    return `"${check.policy}";q=${quota};w=${windowSeconds}`;
-  });
+  const policies = results.map(({ check }) => policyMember(check));
   const states = results.map(
     (result) => `"${result.check.policy}";r=${Math.max(0, result.remaining)};t=${Math.ceil(result.resetAfterMs / 1000)}`,
   );
