@@ -39,6 +39,9 @@ export class GracefulShutdown {
     this.#app = app;
     // Added after the app's first onRequest hook, which sets the security
     // headers, so the 503 carries them too.
+    // NOTE: in the benchmark, these hooks and the tracking raised the CPU
+    // time of a forwarded request from about 94 to 111 µs (single runs of
+    // scenario 5g); a cheaper way to find the running requests is open.
     app.addHook('onRequest', (_request, reply, done) => {
       if (this.#closing) {
         done(shutdownProblem());
