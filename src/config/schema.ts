@@ -268,7 +268,7 @@ export interface PortcullisConfig {
   headerLimitBytes: number;
   /**
    * How long a shutdown on SIGTERM or SIGINT waits for running requests,
-   * in milliseconds, before it answers the rest with 503 and closes their
+   * in milliseconds, before it responds to the rest with 503 and closes their
    * connections. Default 10000.
    */
   shutdownTimeoutMs: number;

@@ -110,7 +110,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     // Off, because its 503 is not a problem document and lacks the security
-    // headers; GracefulShutdown answers requests during a shutdown instead.
+    // headers; GracefulShutdown responds to requests during a shutdown instead.
     return503OnClosing: false,
     clientErrorHandler: (error, socket) => handleClientError(error, socket, headers),
     // Router errors such as a malformed percent-encoding are raised before

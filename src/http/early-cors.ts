@@ -9,7 +9,7 @@
 /** CORS response headers for one request, or undefined for a request outside every scope. */
 export type CorsHeaders = (url: string, origin: string | undefined) => Record<string, string> | undefined;
 
-/** Paths that answer listed origins with CORS, and the response headers a browser may read there. */
+/** Paths whose responses carry CORS headers for listed origins, and the response headers a browser may read there. */
 export interface CorsScope {
   /** Path prefixes, each matched as a whole path or followed by `/` or `?`. */
   paths: readonly string[];

@@ -87,9 +87,9 @@ export function requestLogger(parent: FastifyBaseLogger, bindings: Bindings, opt
 
 /**
  * Writes one info line per request, when its response is done, with the
- * method, path, status and response time. Fastify's default writes a
- * second line when the request arrives; that one goes to debug here, so
- * at info the access log has one line per request.
+ * method, path, status and response time. Fastify's default also writes
+ * a line when the request arrives. That line goes to debug here, so at
+ * info the access log has one line per request.
  */
 export class AccessLogController extends LogController {
   override incomingRequest(request: FastifyRequest): void {

@@ -151,7 +151,7 @@ function unavailable(error: KeySetUnavailableError, request: CredentialRequest):
 /**
  * Returns the 401 for a request that reached a protected handler without an
  * authenticated caller, such as a handler that reads the identity on a
- * public route. Its challenge asks the client for a bearer credential.
+ * public route. Its challenge tells the client to send a bearer credential.
  */
 export function missingCallerProblem(): ProblemError {
   return new ProblemError('unauthorized', 'This route has no authenticated caller.', {

@@ -66,7 +66,7 @@ export interface RunningPortcullis {
   observability: Observability;
   /**
    * Stops listening, lets running requests finish for up to
-   * `shutdownTimeoutMs`, answers the rest with 503, then closes the backends.
+   * `shutdownTimeoutMs`, responds to the rest with 503, then closes the backends.
    */
   close(): Promise<ShutdownReport>;
   /** Responds to every running request with 503 at once, for a second stop signal during `close`. */
@@ -75,7 +75,7 @@ export interface RunningPortcullis {
 
 /** The outcome of `close`. */
 export interface ShutdownReport {
-  /** Requests that did not finish in time and were answered with 503 or cut. */
+  /** Number of requests that did not finish in time and got a 503 or lost their connection. */
   endedRequests: number;
 }
 

@@ -41,7 +41,7 @@ export class GracefulShutdown {
     // headers, so the 503 carries them too.
     // NOTE: in the benchmark, these hooks and the tracking raised the CPU
     // time of a forwarded request from about 94 to 111 µs (single runs of
-    // scenario 5g); a cheaper way to find the running requests is open.
+    // scenario 5g). A cheaper way to find the running requests is still open.
     app.addHook('onRequest', (_request, reply, done) => {
       if (this.#closing) {
         done(shutdownProblem());

@@ -138,7 +138,7 @@ describe('API responses', () => {
   });
 
   it('covers oversized request headers', async () => {
-    // Node.js rejects these before Fastify sees the request.
+    // Node.js rejects these before Fastify receives the request.
     const response = await fetch(`${server.url}/api/orders`, { headers: { 'x-padding': 'a'.repeat(20_000) } });
 
     expect(response.status).toBe(431);

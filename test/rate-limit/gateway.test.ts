@@ -368,7 +368,7 @@ describe('stalled Redis', () => {
     await proxy.stop().catch(() => undefined);
   });
 
-  it('charges nothing for requests refused meanwhile', async () => {
+  it('charges nothing for rejected requests', async () => {
     await proxy.start();
     server = await startOnProxiedRedis(proxy, {
       flows: [{ name: uniqueName('orders'), method: 'POST', path: '/orders', key: ['sub'], limit: 2, period: '1h', onStoreFailure: 'closed' }],
@@ -377,8 +377,8 @@ describe('stalled Redis', () => {
     const place = () => placeOrder(server, tokens.access_token);
 
     proxy.hold();
-    const refused = await Promise.all([place(), place()]);
-    expect(refused.map((response) => response.status)).toEqual([503, 503]);
+    const rejected = await Promise.all([place(), place()]);
+    expect(rejected.map((response) => response.status)).toEqual([503, 503]);
     proxy.release();
     await new Promise((resolve) => setTimeout(resolve, 300));
 

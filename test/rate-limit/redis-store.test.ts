@@ -227,13 +227,13 @@ describe('Redis store on a stalled Redis', () => {
     await proxy.stop();
   });
 
-  it('takes back what refused requests charged late', async () => {
+  it('refunds late charges of rejected requests', async () => {
     const quota = check(`stalled-${randomUUID()}|test`, 2, 3_600_000);
 
     proxy.hold();
-    const refused = await Promise.all([limiter.consume([quota]), limiter.consume([quota])]);
-    expect(refused.map((decision) => decision.allowed)).toEqual([false, false]);
-    expect(refused.every((decision) => decision.storeFailure !== undefined)).toBe(true);
+    const rejected = await Promise.all([limiter.consume([quota]), limiter.consume([quota])]);
+    expect(rejected.map((decision) => decision.allowed)).toEqual([false, false]);
+    expect(rejected.every((decision) => decision.storeFailure !== undefined)).toBe(true);
 
     proxy.release();
     // The late reply arrives, and the refund goes out on the same connection before any later call.
