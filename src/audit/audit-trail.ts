@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
-
 import type { Logger } from 'pino';
+import { v7 as timeOrderedUuid } from 'uuid';
 
 import { MAX_DETAIL_LENGTH, MAX_FIELD_LENGTH, type AuditEvent, type AuditRecord } from './events.js';
 
@@ -29,10 +28,13 @@ function bounded(value: string | null | undefined, length: number): string | nul
   return value.length > length ? value.slice(0, length) : value;
 }
 
-/** Builds the stored form of an event: an id, the current time, and every field present and cut to its maximum length. */
+/**
+ * Builds the stored form of an event: an id, the current time, and every field present and cut to its maximum length.
+ * The id is a UUIDv7 (RFC 9562), which this process issues in increasing order, so events of the same millisecond keep the order in which they were reported.
+ */
 export function toAuditRecord(event: AuditEvent): AuditRecord {
   return {
-    id: randomUUID(),
+    id: timeOrderedUuid(),
     time: Date.now(),
     type: event.type,
     outcome: event.outcome,

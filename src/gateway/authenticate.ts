@@ -149,7 +149,17 @@ function identityOf(request: AuthenticationRequest, claims: AccessTokenClaims, a
   // anything else, by a bug in it or in its caller, fails closed.
   if (active !== true) {
     request.log.info({ clientId: claims.clientId, subject: claims.subject }, 'access token of a revoked grant or client');
-    throw unauthorized('The access token is invalid: it was revoked.', accepted, 'invalid_token');
+    const problem = unauthorized('The access token is invalid: it was revoked.', accepted, 'invalid_token');
+    // The signature proved who the token was issued to, so the event names them.
+    recordAudit(request, {
+      type: 'authentication.failed',
+      outcome: 'failure',
+      actor: claims.subject,
+      clientId: claims.clientId,
+      reason: 'invalid_access_token',
+      detail: problem.detail,
+    });
+    throw problem;
   }
 
   return {

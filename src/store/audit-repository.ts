@@ -60,14 +60,14 @@ export class AuditRepository {
     await this.#db.insertInto('audit_events').values(records.map(toRow)).execute();
   }
 
-  /** Returns the events since `query.since`, newest first. */
+  /** Returns the events since `query.since`, newest first. Events of one millisecond are ordered by their time-ordered ids. */
   async query(query: AuditQuery): Promise<AuditRecord[]> {
     let select = this.#db.selectFrom('audit_events').selectAll().where('occurred_at', '>=', query.since);
     if (query.types !== undefined && query.types.length > 0) {
       select = select.where('type', 'in', [...query.types]);
     }
 
-    const rows = await select.orderBy('occurred_at', 'desc').orderBy('id').limit(query.limit).execute();
+    const rows = await select.orderBy('occurred_at', 'desc').orderBy('id', 'desc').limit(query.limit).execute();
     return rows.map(toRecord);
   }
 

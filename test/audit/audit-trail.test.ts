@@ -53,6 +53,21 @@ describe('audit trail', () => {
     await trail.close();
   });
 
+  it('keeps report order within a millisecond', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const trail = new AuditTrail(repository, logger, { flushIntervalMs: 60_000 });
+    const actors = Array.from({ length: 50 }, (_, index) => `account-${index}`);
+    for (const actor of actors) {
+      trail.record({ type: 'authentication.failed', outcome: 'failure', actor });
+    }
+    vi.useRealTimers();
+    await trail.close();
+
+    const stored = await repository.query({ since: 0, limit: 100 });
+    expect(new Set(stored.map((record) => record.time)).size).toBe(1);
+    expect(stored.map((record) => record.actor).reverse()).toEqual(actors);
+  });
+
   it('logs each record under the audit field', async () => {
     const trail = new AuditTrail(repository, logger);
     trail.record({ type: 'token.issued', outcome: 'success', clientId: 'client-1', reason: 'client_credentials' });

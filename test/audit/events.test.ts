@@ -214,6 +214,22 @@ describe('audit events', () => {
     expect(issued[8]).toMatchObject({ outcome: 'success', actor: service.client_id, clientId: service.client_id, reason: 'client_credentials' });
   });
 
+  it('names the holder of a revoked token', async () => {
+    const config = await publicClient(server);
+    const { tokens } = await obtainTokens(server, alice, config);
+    secrets.push(tokens.access_token, tokens.refresh_token ?? '');
+    await client.tokenRevocation(config, tokens.refresh_token as string);
+
+    const response = await callApi(server, '/orders', tokens.access_token);
+    expect(response.status).toBe(401);
+    const requestId = response.headers.get('x-request-id');
+    await server.running.observability.audit.flush();
+    const failures = (await stored('authentication.failed')).filter((record) => record.requestId === requestId);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ outcome: 'failure', actor: alice.id, clientId: server.demoClientId, reason: 'invalid_access_token' });
+    expect(failures[0]?.detail).toContain('revoked');
+  });
+
   it('lists events with the audit command', { timeout: CLI_TEST_TIMEOUT_MS }, async () => {
     const json = await runCli(['audit', '--since', '1h', '--type', 'login.failed,token.refreshed', '--json', '--data-dir', server.dataDir]);
     expect(json.code, json.stderr).toBe(0);
