@@ -11,10 +11,44 @@ export interface KeyRingOptions {
   retentionSeconds: number;
   /** How often to look for keys rotated by another process, in milliseconds. */
   pollIntervalMs: number;
+  /**
+   * How long a new key is published before it signs, in milliseconds, so
+   * that every instance and verifier has loaded it first. Default 0.
+   */
+  signingDelayMs?: number;
   /** Receives the error of each failed poll. */
   onError: (error: unknown) => void;
   /** Called after each poll that succeeded. */
   onSuccess?: () => void;
+}
+
+/**
+ * Returns the keys in the order the authorization server tries them for
+ * signing, and how long until that order changes. While the active key is
+ * younger than `delayMs`, the most recently retired key keeps signing,
+ * because an instance that has not polled yet would reject tokens signed
+ * with a key it has not loaded.
+ */
+export function orderForSigning(keys: readonly SigningKey[], nowMs: number, delayMs: number): { keys: SigningKey[]; changesInMs: number | undefined } {
+  const [active] = keys;
+  if (active === undefined || active.retiredAt !== null) {
+    return { keys: [...keys], changesInMs: undefined };
+  }
+
+  // NOTE: created_at comes from the clock of the host that rotated the key,
+  // so clock skew between hosts lengthens or shortens the delay.
+  const heldBackMs = active.createdAt * 1000 + delayMs - nowMs;
+  let predecessor: SigningKey | undefined;
+  for (const key of keys) {
+    if (key.retiredAt !== null && (predecessor === undefined || key.retiredAt > (predecessor.retiredAt ?? 0))) {
+      predecessor = key;
+    }
+  }
+  if (heldBackMs <= 0 || predecessor === undefined) {
+    return { keys: [...keys], changesInMs: undefined };
+  }
+
+  return { keys: [predecessor, ...keys.filter((key) => key !== predecessor)], changesInMs: heldBackMs };
 }
 
 /**
@@ -24,7 +58,8 @@ export interface KeyRingOptions {
  *
  * The admin CLI rotates keys in the database from another process, so the
  * ring polls a cheap fingerprint of the key table and emits `change` with
- * the new keys when it differs.
+ * the new keys when it differs. A new key is published at once but signs
+ * only after `signingDelayMs`, when the ring emits `change` again.
  */
 export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
   readonly #repository: SigningKeyRepository;
@@ -33,6 +68,7 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
   #publicJwks: { keys: JWK[] } = { keys: [] };
   #fingerprint = '';
   #timer: NodeJS.Timeout | undefined;
+  #promotion: NodeJS.Timeout | undefined;
   #lastPruneAt = Number.NEGATIVE_INFINITY;
 
   constructor(repository: SigningKeyRepository, options: KeyRingOptions) {
@@ -41,7 +77,7 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
     this.#options = options;
   }
 
-  /** Private keys, the active one first. */
+  /** Private keys of the published set, the one that signs first. */
   get keys(): readonly SigningKey[] {
     return this.#keys;
   }
@@ -58,11 +94,24 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
       return false;
     }
 
-    this.#keys = await this.#repository.listPublished(this.#options.retentionSeconds);
-    this.#publicJwks = toPublicJwks(this.#keys);
+    const published = await this.#repository.listPublished(this.#options.retentionSeconds);
+    this.#publicJwks = toPublicJwks(published);
     this.#fingerprint = await this.#repository.fingerprint();
-    this.emit('change', this.#keys);
+    this.#order(published);
     return true;
+  }
+
+  /** Puts the keys in signing order, emits `change` and, while a new key is held back, schedules its promotion. */
+  #order(published: readonly SigningKey[]): void {
+    clearTimeout(this.#promotion);
+    const { keys, changesInMs } = orderForSigning(published, Date.now(), this.#options.signingDelayMs ?? 0);
+    this.#keys = keys;
+    this.emit('change', keys);
+
+    if (changesInMs !== undefined) {
+      this.#promotion = setTimeout(() => this.#order(published), changesInMs);
+      this.#promotion.unref();
+    }
   }
 
   /** Deletes keys past their retention at most once a minute, so polling stays read-only. */
@@ -84,6 +133,7 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
 
   stop(): void {
     clearInterval(this.#timer);
+    clearTimeout(this.#promotion);
     this.#timer = undefined;
   }
 }

@@ -74,6 +74,24 @@ export class SigningKeyRepository {
     return rows.map((row) => `${row.kid}:${row.retired_at ?? ''}`).join(',');
   }
 
+  /**
+   * Unseals the newest stored key, if there is one. It throws UnsealError when
+   * another server secret sealed the keys, so a caller can stop before it
+   * seals or hashes anything with the wrong secret.
+   */
+  async checkServerSecret(): Promise<void> {
+    const row = await this.#db
+      .selectFrom('signing_keys')
+      .select('private_jwk')
+      .orderBy('created_at', 'desc')
+      .orderBy('kid', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (row !== undefined) {
+      await this.#box.unseal(row.private_jwk);
+    }
+  }
+
   async hasActiveKey(): Promise<boolean> {
     const row = await this.#db.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).executeTakeFirst();
     return row !== undefined;

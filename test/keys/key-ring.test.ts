@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Kysely } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { SecretBox } from '../../src/core/secret-box.js';
+import { KeyRing, orderForSigning } from '../../src/keys/key-ring.js';
+import { generateSigningKey, rotateSigningKey } from '../../src/keys/signing-keys.js';
+import { openDatabase } from '../../src/store/database.js';
+import { defaultDatabaseUrl } from '../../src/store/database-url.js';
+import type { Database } from '../../src/store/schema.js';
+import { SigningKeyRepository, type SigningKey } from '../../src/store/signing-key-repository.js';
+
+function key(kid: string, createdAt: number, retiredAt: number | null): SigningKey {
+  return { kid, alg: 'ES256', privateJwk: { kid }, createdAt, retiredAt };
+}
+
+describe('signing order', () => {
+  const now = 1_000_000_000;
+
+  it('holds back a young key', () => {
+    const active = key('new', now - 2, null);
+    const previous = key('old', now - 3600, now - 2);
+    const { keys, changesInMs } = orderForSigning([active, previous], now * 1000, 5000);
+    expect(keys.map((entry) => entry.kid)).toEqual(['old', 'new']);
+    expect(changesInMs).toBe(3000);
+  });
+
+  it('signs with a key past the delay', () => {
+    const active = key('new', now - 5, null);
+    const previous = key('old', now - 3600, now - 5);
+    const { keys, changesInMs } = orderForSigning([active, previous], now * 1000, 5000);
+    expect(keys.map((entry) => entry.kid)).toEqual(['new', 'old']);
+    expect(changesInMs).toBeUndefined();
+  });
+
+  it('picks the latest retired key', () => {
+    const active = key('c', now, null);
+    const older = key('a', now - 7200, now - 3600);
+    const newer = key('b', now - 3600, now);
+    const { keys } = orderForSigning([active, older, newer], now * 1000, 5000);
+    expect(keys.map((entry) => entry.kid)).toEqual(['b', 'c', 'a']);
+  });
+
+  it('signs with a first key at once', () => {
+    const { keys, changesInMs } = orderForSigning([key('only', now, null)], now * 1000, 5000);
+    expect(keys.map((entry) => entry.kid)).toEqual(['only']);
+    expect(changesInMs).toBeUndefined();
+  });
+});
+
+describe('key ring', () => {
+  let dataDir: string;
+  let db: Kysely<Database>;
+  let repository: SigningKeyRepository;
+  let ring: KeyRing | undefined;
+
+  beforeEach(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'portcullis-keys-'));
+    db = await openDatabase(defaultDatabaseUrl(dataDir));
+    repository = new SigningKeyRepository(db, new SecretBox(randomBytes(32), 'signing keys'));
+  });
+
+  afterEach(async () => {
+    ring?.stop();
+    await db.destroy().catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('promotes a rotated key after the delay', async () => {
+    const first = await generateSigningKey();
+    await repository.activate(first);
+    ring = new KeyRing(repository, { retentionSeconds: 600, pollIntervalMs: 60_000, signingDelayMs: 1500, onError: () => undefined });
+    await ring.refresh();
+    expect(ring.keys.map((entry) => entry.kid)).toEqual([first.kid]);
+
+    const changes: string[][] = [];
+    ring.on('change', (keys) => changes.push(keys.map((entry) => entry.kid)));
+    const second = await rotateSigningKey(repository);
+    await ring.refresh();
+
+    // Published at once, so verifiers accept it, but the old key still signs.
+    expect(ring.publicJwks.keys.map((jwk) => jwk.kid).sort()).toEqual([first.kid, second].sort());
+    expect(ring.keys[0]?.kid).toBe(first.kid);
+
+    const deadline = Date.now() + 5000;
+    while (changes.length < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(changes).toEqual([
+      [first.kid, second],
+      [second, first.kid],
+    ]);
+    expect(ring.keys[0]?.kid).toBe(second);
+  });
+});
