@@ -4,13 +4,16 @@ import addFormatsModule from 'ajv-formats';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifySchemaCompiler } from 'fastify';
 
+import { ProblemError } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
 import type { CorsHeaders } from './early-cors.js';
+import type { GracefulShutdown } from './graceful-shutdown.js';
 import type { Logger } from './logger.js';
 import { AccessLogController, requestLogger } from './request-logger.js';
-import { ProblemError } from '../core/problem.js';
 import { hostHeaderProblem } from './host-header.js';
-import { handleClientError, installProblemHandlers, sendProblem } from './problems.js';
+import { closeIdleConnections } from './idle-connections.js';
+import { rejectUnsupportedRequests } from './unsupported-requests.js';
+import { handleClientError, installProblemHandlers, sendFrameworkError } from './problems.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -23,6 +26,19 @@ export interface HttpAppOptions {
   bodyLimit: number;
   /** Largest accepted request head (request line and headers), in bytes. */
   maxHeaderSize: number;
+  /**
+   * Maximum time for a client to send a whole request, head and body, in
+   * milliseconds. A request not received in time gets 408
+   * `request_timeout` and its connection is closed. Default 30000.
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Maximum time a connection may make no progress, in milliseconds, before
+   * it is closed: no new request, no byte of a request being received, no
+   * response byte taken by the client. It must cover the longest wait for
+   * a response, such as one from an upstream. Default 120000.
+   */
+  idleTimeoutMs?: number;
   /** True when clients reach the app over https, which turns on HSTS. */
   https: boolean;
   /**
@@ -38,6 +54,8 @@ export interface HttpAppOptions {
    * raised before any other CORS handling ran, carry them too.
    */
   corsHeaders?: CorsHeaders;
+  /** Tracks the app's requests and connections so that it can stop gracefully. */
+  shutdown?: GracefulShutdown;
 }
 
 function createValidator(coerceTypes: false | 'array'): Ajv {
@@ -61,6 +79,19 @@ function createValidator(coerceTypes: false | 'array'): Ajv {
 const TEXT_VALIDATOR = createValidator('array');
 const BODY_VALIDATOR = createValidator(false);
 
+/** Default of {@link HttpAppOptions.requestTimeoutMs}. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/** Default of {@link HttpAppOptions.idleTimeoutMs}. */
+const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+
+/**
+ * How often Node.js checks the request deadlines of all connections, in
+ * milliseconds. Its default of 30000 would let a request run up to 30
+ * seconds past its deadline.
+ */
+const REQUEST_DEADLINE_CHECK_INTERVAL_MS = 1000;
+
 /** The scheme and authority of an absolute-form request target, such as `http://host:8080`. */
 const ABSOLUTE_FORM_PREFIX = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
 
@@ -83,6 +114,24 @@ export function originFormTarget(url: string): string {
 }
 
 /**
+ * Returns the problem of a request with the asterisk form `*` as its
+ * target, or undefined for any other target. The router would match `*`
+ * as the path `/`, so `GET *` would reach the root route. No route
+ * serves `OPTIONS *`, the only method the asterisk form allows
+ * (RFC 9112 section 3.2.4).
+ */
+function asteriskFormProblem(method: string, url: string): ProblemError | undefined {
+  if (url !== '*') {
+    return undefined;
+  }
+  const detail =
+    method === 'OPTIONS'
+      ? 'The request target * (asterisk form) is not supported. Send OPTIONS to a path, such as /oauth/token.'
+      : 'The request target * (asterisk form) is allowed only with OPTIONS. Send the request to a path, such as /.';
+  return new ProblemError('invalid_request', detail);
+}
+
+/**
  * Creates a Fastify app with the behaviour every Portcullis listener shares:
  * request ids, problem-details errors, security headers and strict parsing.
  */
@@ -95,13 +144,24 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   };
 
   const headers = securityHeaders({ https: options.https });
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
 
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
     // Node.js would reject a request without Host with a bare 400 of its
     // own, so the onRequest hook below checks Host and sends a problem.
-    http: { maxHeaderSize: options.maxHeaderSize, requireHostHeader: false },
+    http: {
+      maxHeaderSize: options.maxHeaderSize,
+      requireHostHeader: false,
+      // One deadline covers the head and the body, so a client that sends
+      // either slowly (slowloris, slow POST) gets handleClientError's 408.
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: REQUEST_DEADLINE_CHECK_INTERVAL_MS,
+    },
+    // Fastify sets the server's requestTimeout from this option, 0 if unset.
+    requestTimeout: requestTimeoutMs,
     genReqId: () => randomUUID(),
     childLoggerFactory: requestLogger,
     logController: new AccessLogController(),
@@ -110,25 +170,32 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     // Off, because its 503 is not a problem document and lacks the security
-    // headers; GracefulShutdown responds to requests during a shutdown instead.
+    // headers. GracefulShutdown responds to requests during a shutdown instead.
     return503OnClosing: false,
-    clientErrorHandler: (error, socket) => handleClientError(error, socket, headers),
+    clientErrorHandler: (error: Error & { code?: string }, socket) => {
+      // Logged here, because a request still in the app then ends with the
+      // error of a caller that left, which would hide the cause.
+      if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        app.log.info({ remoteAddress: socket.remoteAddress, requestTimeoutMs }, 'request not received within the request timeout, so its connection was closed after a 408 where possible');
+      }
+      handleClientError(error, socket, headers);
+    },
     // Router errors such as a malformed percent-encoding are raised before
     // any hook runs, so they get their problem response here.
     frameworkErrors: (error, request, reply) => {
       reply.headers(headers);
       reply.header('x-request-id', request.id);
       setCorsHeaders(request.raw, reply);
-      const problem =
-        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-          ? new ProblemError('uri_too_long', 'A path segment of the request is too long.')
-          : new ProblemError('invalid_request', 'The request URL is malformed.');
-      request.log.info({ code: error.code }, problem.detail);
-      return sendProblem(reply, problem);
+      return sendFrameworkError(error, request, reply);
     },
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true },
     rewriteUrl: (request) => originFormTarget(request.url ?? '/'),
   });
+
+  rejectUnsupportedRequests(app.server, headers, options.logger);
+  closeIdleConnections(app.server, options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, (socket, idleMs) =>
+    app.log.debug({ remoteAddress: socket.remoteAddress, idleMs }, 'closed a connection that made no progress for longer than the idle timeout'),
+  );
 
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? BODY_VALIDATOR : TEXT_VALIDATOR).compile(schema) as FastifyValidator,
@@ -140,11 +207,26 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   // A callback hook, unlike an async one, costs no promise per request.
   // It runs first, so no other hook or handler runs for a request with a
-  // missing, repeated or invalid Host.
+  // missing, repeated or invalid Host, with the target `*`, or one that
+  // arrives during a shutdown, and their problem responses carry the
+  // security headers.
+  const shutdown = options.shutdown;
+  shutdown?.watch(app);
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(headers);
     reply.header('x-request-id', request.id);
-    done(hostHeaderProblem(request.raw));
+    // No route upgrades the protocol, so such a request is served as a plain
+    // one. Node.js 20 ignores the bytes read together with it, so a request
+    // pipelined after it would get no response and the connection would
+    // stay open. Closing the connection after the response makes the client
+    // to send that request again.
+    if (request.headers.upgrade !== undefined) {
+      reply.header('connection', 'close');
+    }
+    // The shutdown admits every request before the checks, because it must
+    // know the newest response of each connection, or it could close the
+    // connection before the error response of a pipelined request.
+    done(shutdown?.admit(request.raw, reply) ?? hostHeaderProblem(request.raw) ?? asteriskFormProblem(request.method, request.url));
   });
 
   // An error raised before the CORS handling of the gateway or the OAuth

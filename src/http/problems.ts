@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 import {
@@ -10,6 +11,7 @@ import {
 } from '../core/problem.js';
 import { auditProblem } from '../audit/request-events.js';
 import { redactPath } from '../core/log-redaction.js';
+import { clientErrorProblem } from '../core/client-error-status.js';
 import { describeViolations, type SchemaViolation } from '../core/validation-errors.js';
 import { isBackendOutage, outageProblem } from '../backends/outage.js';
 
@@ -22,13 +24,6 @@ export function sendProblem(reply: FastifyReply, error: ProblemError): FastifyRe
     .header('cache-control', 'no-store')
     .type(PROBLEM_CONTENT_TYPE)
     .send(document);
-}
-
-function jsonErrorDetail(message: string): string {
-  // secure-json-parse, Fastify's JSON parser, names the prototype keys it rejects.
-  return /prototype|constructor/i.test(message)
-    ? 'The request body contains a forbidden key (__proto__ or constructor.prototype).'
-    : 'The request body is not valid JSON.';
 }
 
 /**
@@ -48,45 +43,23 @@ export function problemFromFastifyError(error: FastifyError): ProblemError | und
     return new ProblemError('validation_failed', detail, { errors });
   }
 
-  switch (error.code) {
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ProblemError(
-        'unsupported_media_type',
-        'The Content-Type of the request body is not accepted here; send application/json.',
-      );
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new ProblemError('invalid_request', 'The Content-Length header does not match the body.');
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ProblemError('payload_too_large', 'The request body is larger than the server accepts.');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new ProblemError('invalid_json', 'The request body is empty but its Content-Type is application/json.');
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new ProblemError('invalid_json', jsonErrorDetail(error.message));
-    case 'FST_ERR_BAD_URL':
-      return new ProblemError('invalid_request', 'The request URL is malformed.');
-    case 'FST_ERR_ASYNC_CONSTRAINT':
-      return new ProblemError('invalid_request', 'The request could not be routed.');
-    default:
-      break;
-  }
-
-  if (error instanceof SyntaxError && error.statusCode === 400) {
-    return new ProblemError('invalid_json', jsonErrorDetail(error.message));
-  }
-
-  if (error.statusCode === 413) {
-    return new ProblemError('payload_too_large', 'The request body is larger than the server accepts.');
-  }
-
-  if (error.statusCode === 415) {
-    return new ProblemError('unsupported_media_type', 'The Content-Type of the request body is not accepted here.');
-  }
-
   if (isBackendOutage(error)) {
     return outageProblem(error);
   }
 
-  return undefined;
+  return clientErrorProblem(error);
+}
+
+/**
+ * Sends a problem for an error that the router raises before any hook runs,
+ * such as a malformed percent-encoding (400) or an over-long path segment
+ * (414). Pass it as the `frameworkErrors` option of Fastify, whose default
+ * sends a JSON body of its own shape.
+ */
+export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const problem = clientErrorProblem(error) ?? new ProblemError('invalid_request', 'The request URL is malformed.');
+  request.log.info({ code: error.code }, problem.detail);
+  return sendProblem(reply, problem);
 }
 
 /**
@@ -160,21 +133,37 @@ export function installProblemHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => sendProblem(reply, routeNotFound(request.method, request.url.split('?')[0] ?? '')));
 }
 
-const CLIENT_ERROR_BODIES: Record<string, { status: number; code: 'headers_too_large' | 'uri_too_long' | 'invalid_request'; detail: string }> = {
+const CLIENT_ERROR_BODIES: Record<string, { code: 'headers_too_large' | 'request_timeout'; detail: string }> = {
   HPE_HEADER_OVERFLOW: {
-    status: 431,
     code: 'headers_too_large',
     detail: 'The request headers are larger than the server accepts.',
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    code: 'request_timeout',
+    detail: 'The request was not received in time; send the whole request, headers and body, without pauses.',
   },
 };
 
 /** Headers of a response to a request that fails before routing, unless the caller passes its own. */
 const DEFAULT_CLIENT_ERROR_HEADERS: Readonly<Record<string, string>> = { 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' };
 
+/** Returns the response that Node.js writes next on a connection, from `_httpMessage`, an internal field of node:http. */
+export function currentResponse(socket: Socket): ServerResponse | undefined {
+  return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+}
+
+/** Marks a connection whose error response is already written or waiting for earlier responses. */
+const CLIENT_ERROR_PENDING = Symbol('portcullis.clientErrorPending');
+
 /**
  * Writes a problem response for requests that fail before routing, such as
  * oversized headers or malformed HTTP, with `headers` (the listener's
  * security headers), then closes the connection.
+ *
+ * A client may pipeline requests, so complete requests sent before the
+ * failing one may still be waiting for their responses. Responses must
+ * keep the order of the requests (RFC 9112 section 9.3.2), so the error
+ * response waits until those earlier responses are written.
  */
 export function handleClientError(error: Error & { code?: string }, socket: Socket, headers: Readonly<Record<string, string>> = DEFAULT_CLIENT_ERROR_HEADERS): void {
   // ECONNRESET means the caller reset the connection, so nothing can reach it.
@@ -182,21 +171,57 @@ export function handleClientError(error: Error & { code?: string }, socket: Sock
     socket.destroy();
     return;
   }
+  // Node.js may emit clientError again for later data on the same connection.
+  const marked = socket as Socket & { [CLIENT_ERROR_PENDING]?: true };
+  if (marked[CLIENT_ERROR_PENDING] === true) {
+    return;
+  }
+  marked[CLIENT_ERROR_PENDING] = true;
+  endAfterEarlierResponses(socket, clientErrorResponse(error, headers));
+}
 
+/**
+ * Writes `data`, a whole raw response, and ends the connection once every
+ * complete request received before it has its response written, so that
+ * responses keep the order of pipelined requests.
+ */
+export function endAfterEarlierResponses(socket: Socket, data: string): void {
+  const response = currentResponse(socket);
+  // A response of a complete request belongs to an earlier request, while
+  // a response of an incomplete one belongs to the request that failed.
+  if (response !== undefined && response.req.complete && !response.writableFinished) {
+    // Node.js hands the connection to the next queued response before it emits 'close'.
+    response.once('close', () => endAfterEarlierResponses(socket, data));
+    return;
+  }
+  if (socket.destroyed || !socket.writable || (response !== undefined && response.headersSent)) {
+    socket.destroy();
+    return;
+  }
+  socket.end(data);
+}
+
+function clientErrorResponse(error: Error & { code?: string }, headers: Readonly<Record<string, string>>): string {
   const known = error.code === undefined ? undefined : CLIENT_ERROR_BODIES[error.code];
-  const status = known?.status ?? 400;
-  const problem = new ProblemError(known?.code ?? 'invalid_request', known?.detail ?? 'The request is not valid HTTP.');
-  const body = JSON.stringify(toProblemDocument(problem));
-  const reason = status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+  return rawProblemResponse(new ProblemError(known?.code ?? 'invalid_request', known?.detail ?? 'The request is not valid HTTP.'), headers);
+}
 
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\n` +
-      `content-type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\n` +
-      Object.entries(headers)
-        .map(([name, value]) => `${name}: ${value}\r\n`)
-        .join('') +
-      'connection: close\r\n\r\n' +
-      body,
+/**
+ * Builds a whole HTTP/1.1 response with the problem document of `problem`,
+ * for a connection that no ServerResponse writes to. It ends with
+ * `connection: close`, so the caller closes the connection after it.
+ */
+export function rawProblemResponse(problem: ProblemError, headers: Readonly<Record<string, string>>): string {
+  const body = JSON.stringify(toProblemDocument(problem));
+
+  return (
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}\r\n` +
+    `content-type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\n` +
+    Object.entries(headers)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('') +
+    'connection: close\r\n\r\n' +
+    body
   );
 }

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { Identity } from '../core/identity-headers.js';
+import { clientErrorProblem } from '../core/client-error-status.js';
 import { PROBLEM_CONTENT_TYPE, ProblemError, internalErrorDocument, toProblemDocument, type ProblemDocument } from '../core/problem.js';
 import { securityHeaders as buildSecurityHeaders, type SecurityHeaderOptions } from '../core/security-headers.js';
 import { authorize } from '../gateway/authorize.js';
@@ -202,25 +203,6 @@ export function securityHeaders(options: SecurityHeaderOptions = { https: false 
     }
     next();
   };
-}
-
-/** Maps the 4xx errors of Express's body parsers (body-parser 2) to problems. */
-function clientErrorProblem(error: unknown): ProblemError | undefined {
-  const { status, type } = (error ?? {}) as { status?: unknown; type?: unknown };
-  if (typeof status !== 'number' || status < 400 || status > 499) {
-    return undefined;
-  }
-
-  if (type === 'entity.parse.failed') {
-    return new ProblemError('invalid_json', 'The request body is not valid JSON.');
-  }
-  if (status === 413) {
-    return new ProblemError('payload_too_large', 'The request body is larger than the server accepts.');
-  }
-  if (status === 415) {
-    return new ProblemError('unsupported_media_type', 'The Content-Type of the request body is not accepted here.');
-  }
-  return new ProblemError('invalid_request', 'The request is invalid.');
 }
 
 /**

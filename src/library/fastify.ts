@@ -16,6 +16,7 @@ import { corsOptions, type CorsSettings } from './cors.js';
 import { RequestGuard, validateRouteAccess, type GuardSettings, type RouteAccess } from './request-guard.js';
 
 export { createHttpApp, type HttpAppOptions } from '../http/create-app.js';
+export { sendFrameworkError } from '../http/problems.js';
 export { createLogger, type Logger } from '../http/logger.js';
 export type { RouteAccess } from './request-guard.js';
 

@@ -20,6 +20,7 @@ import { createOrdersApi } from '../demo/orders-api.js';
 import { checkLimitTargets, gateway } from '../gateway/gateway.js';
 import { upstreamRoutes } from '../gateway/upstream-routes.js';
 import { createHttpApp } from '../http/create-app.js';
+import { GracefulShutdown } from '../http/graceful-shutdown.js';
 import { createLogger, type Logger } from '../http/logger.js';
 import { KeyRing } from '../keys/key-ring.js';
 import { isPostgres, openDatabase, withSetupLock } from '../store/database.js';
@@ -43,7 +44,6 @@ import { earlyCorsHeaders } from '../http/early-cors.js';
 import { PROVIDER_CORS_PATHS, PROVIDER_EARLY_EXPOSED_HEADERS } from '../authorization-server/provider-routes.js';
 import { startObservability, type Observability } from './observability.js';
 import { checkCanListen, mainListener, metricsListener, reportingListenError } from './listen-check.js';
-import { GracefulShutdown } from './shutdown.js';
 
 export interface StartOptions {
   /** Destination of the JSON log lines; standard output by default. */
@@ -84,6 +84,8 @@ export const IDENTITY_JWKS_PATH = '/.well-known/portcullis-identity-jwks.json';
 
 /** How often the key ring looks for keys rotated by the CLI, in milliseconds. */
 const KEY_POLL_INTERVAL_MS = 2000;
+/** How long a rotated-in signing key is published before it signs, in milliseconds: two polls and a margin. */
+const SIGNING_DELAY_MS = 2 * KEY_POLL_INTERVAL_MS + 1000;
 /** How often expired codes, tokens and sessions are deleted, in milliseconds. */
 const CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
 
@@ -151,8 +153,10 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   // The poll runs every 2 seconds, so an outage is logged once, not per poll.
   const keyRefreshFailures = new FailureReporter(logger, 'signing key refresh failed');
   const keyRing = new KeyRing(signingKeyRepository, {
-    retentionSeconds: Math.max(config.tokens.accessToken, config.tokens.idToken) + config.gateway.clockToleranceSeconds,
+    // A retired key may still sign during the delay, so its tokens outlive its retirement by that much.
+    retentionSeconds: Math.max(config.tokens.accessToken, config.tokens.idToken) + config.gateway.clockToleranceSeconds + Math.ceil(SIGNING_DELAY_MS / 1000),
     pollIntervalMs: KEY_POLL_INTERVAL_MS,
+    signingDelayMs: SIGNING_DELAY_MS,
     onError: (error) => keyRefreshFailures.failed(error),
     onSuccess: () => keyRefreshFailures.succeeded(),
   });
@@ -183,7 +187,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   let provider: Provider = newProvider(keyRing.keys);
   keyRing.on('change', (keys) => {
     provider = newProvider(keys);
-    logger.info({ kids: keys.map((key) => key.kid) }, 'signing keys changed');
+    logger.info({ kids: keys.map((key) => key.kid), signingKid: keys[0]?.kid }, 'signing keys changed');
   });
   keyRing.start();
 
@@ -222,23 +226,26 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   // A served upstream without a URL is the demo, which has started by now.
   const upstreams = served.map((upstream) => ({ ...upstream, url: upstream.url ?? (demoUrl as string) }));
 
+  const shutdown = new GracefulShutdown();
   const app = createHttpApp({
     logger,
     bodyLimit: config.bodyLimitBytes,
     maxHeaderSize: config.headerLimitBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
     https: config.issuer.startsWith('https:'),
     trustedProxies: config.rateLimit.trustedProxies,
     corsHeaders: earlyCorsHeaders(config.corsOrigins, [
       { paths: upstreams.map((upstream) => upstream.mountPath), exposedHeaders: CORS_EXPOSED_HEADERS },
       { paths: PROVIDER_CORS_PATHS, exposedHeaders: PROVIDER_EARLY_EXPOSED_HEADERS },
     ]),
+    shutdown,
   });
 
   const rateLimiting = await createRateLimiting(config, logger);
   // The metrics hook goes first, so that it also counts the responses that
   // the per-address limit sends from its own onRequest hook.
   observability.install(app, rateLimiting.limiter);
-  const shutdown = new GracefulShutdown(app);
   const { ipv6PrefixLength } = config.rateLimit;
   app.addHook('onRequest', requestLimitsHook(config, rateLimiting.limiter));
 
@@ -264,6 +271,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       await app.register(gateway, {
         prefix: upstream.mountPath,
         upstreamUrl: upstream.url,
+        publicUrl: config.issuer,
         routes: routes[index] ?? [],
         verifier: credentialChecks.verifier,
         isGrantActive: credentialChecks.isGrantActive,

@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { writeConfigFile } from '../support/config-file.js';
 import { freePort, startTestServer, type TestServer } from '../support/server.js';
@@ -74,6 +74,60 @@ describe('shutdown', () => {
     expect(report.endedRequests).toBe(0);
     // The idle connection closed with its response, not at the timeout.
     expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  it('answers a request finished after the start with 503', async () => {
+    server = await startTestServer({ config: await writeConfigFile({ shutdownTimeoutMs: 5000 }) });
+    const { hostname, port, host } = new URL(server.url);
+    const late = await new Promise<Socket>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => resolve(socket));
+      socket.once('error', reject);
+    });
+    let received = '';
+    late.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    const closed = new Promise<void>((resolve) => late.on('close', () => resolve()));
+
+    // A connection that has sent part of a request head is not idle, so the shutdown leaves it open.
+    late.write(`GET /healthz HTTP/1.1\r\nHost: ${host}\r\n`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const closing = server.running.close();
+    late.write('\r\n');
+    await closed;
+
+    expect(statusOf(received)).toBe(503);
+    expect(headerOf(received, 'connection')).toBe('close');
+    expect(headerOf(received, 'retry-after')).toBe('1');
+    expect(headerOf(received, 'content-type')).toBe('application/problem+json; charset=utf-8');
+    expect((await closing).endedRequests).toBe(0);
+    server = undefined;
+  });
+
+  it('closes an idle kept-alive connection at once', async () => {
+    server = await startTestServer({ config: await writeConfigFile({ shutdownTimeoutMs: 5000 }) });
+    const stalled = await stalledRequest(server.url);
+    const response = await fetch(`${server.url}/healthz`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('connection')).not.toBe('close');
+    const { hostname, port, host } = new URL(server.url);
+    const idle = await new Promise<Socket>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => resolve(socket));
+      socket.once('error', reject);
+    });
+    idle.write(`GET /healthz HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    let received = '';
+    idle.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    await vi.waitFor(() => expect(received).toContain('\r\n\r\n'), { timeout: 5000, interval: 20 });
+    const closed = new Promise<number>((resolve) => idle.on('close', () => resolve(Date.now())));
+
+    const started = Date.now();
+    const closing = server.running.close();
+
+    // The stalled request keeps the server open, but the idle connection goes within the sweep interval.
+    expect((await closed) - started).toBeLessThan(2000);
+    stalled.finish();
+    await stalled.response;
+    await closing;
+    server = undefined;
   });
 
   it('answers a stalled request with 503 at the timeout', async () => {
