@@ -3,11 +3,11 @@ import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import ipaddr from 'ipaddr.js';
 import { YAMLParseError, parse as parseYaml } from 'yaml';
 
 import { MAX_ROTATION_GRACE_SECONDS } from '../core/api-keys/lifetimes.js';
 import { parseDuration } from '../core/duration.js';
+import { addressOrCidrNotationProblem } from '../core/ip-notation.js';
 import { maxLimitForPeriod } from '../core/rate-limit/gcra.js';
 import { defaultDatabaseUrl, parseDatabaseUrl } from '../store/database-url.js';
 import { CONFIG_SCHEMA, type FlowQuota, type PortcullisConfig, type RateLimitConfig } from './schema.js';
@@ -255,14 +255,15 @@ function readConfigFile(path: string, source: string, problems: string[]): JsonO
   }
 }
 
-function buildConfig(file: JsonObject, options: ConfigOverrides, problems: string[]): PortcullisConfig {
-  // A value of the wrong type is kept as it is, so that validation names it
-  // instead of a default taking its place.
-  const port = (options.port ?? file['port'] ?? 8080) as number;
-  const givenIssuer: unknown = options.issuer ?? file['issuer'];
-  const issuer = (typeof givenIssuer === 'string' ? withoutTrailingSlash(givenIssuer) : givenIssuer ?? defaultIssuer(port)) as string;
+export const DEFAULT_PORT = 8080;
 
-  const defaults: Omit<PortcullisConfig, 'database'> = {
+/**
+ * Returns the value of every option that the file, the environment and the
+ * flags leave out. `demoUpstream` is true when no upstream URL is given, so
+ * the demo Orders API's document applies.
+ */
+export function configDefaults(port: number, issuer: string, demoUpstream: boolean): Omit<PortcullisConfig, 'database' | 'idleTimeoutMs'> {
+  return {
     host: '127.0.0.1',
     port,
     issuer,
@@ -290,7 +291,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
       responseLimitBytes: 1_048_576,
       relayTimeoutMs: 300_000,
       routes: demoRoutes(),
-      openapi: options.upstreamUrl === undefined && fileUpstream(file) === undefined ? DEMO_OPENAPI_DOCUMENT : null,
+      openapi: demoUpstream ? DEMO_OPENAPI_DOCUMENT : null,
       upstreams: [],
       validateRequests: true,
       tokenCache: { enabled: true, maxEntries: 10_000 },
@@ -298,6 +299,7 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     },
     bodyLimitBytes: 1_048_576,
     headerLimitBytes: 16_384,
+    requestTimeoutMs: 30_000,
     shutdownTimeoutMs: 10_000,
     demo: true,
     rateLimit: defaultRateLimits(),
@@ -306,14 +308,29 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
     audit: { retention: '90d' },
     metrics: { enabled: false, host: '127.0.0.1', port: 9464 },
   };
+}
 
-  const fromFile = merge(defaults, file, '', problems) as Omit<PortcullisConfig, 'database'> & { database?: string };
+function buildConfig(file: JsonObject, options: ConfigOverrides, problems: string[]): PortcullisConfig {
+  // A value of the wrong type is kept as it is, so that validation names it
+  // instead of a default taking its place.
+  const port = (options.port ?? file['port'] ?? DEFAULT_PORT) as number;
+  const givenIssuer: unknown = options.issuer ?? file['issuer'];
+  const issuer = (typeof givenIssuer === 'string' ? withoutTrailingSlash(givenIssuer) : givenIssuer ?? defaultIssuer(port)) as string;
+
+  const demoUpstream = options.upstreamUrl === undefined && fileUpstream(file) === undefined;
+  const defaults = configDefaults(port, issuer, demoUpstream);
+
+  const fromFile = merge(defaults, file, '', problems) as Omit<PortcullisConfig, 'database' | 'idleTimeoutMs'> & {
+    database?: string;
+    idleTimeoutMs?: number;
+  };
   const dataDir = options.dataDir ?? fromFile.dataDir;
   const redis = options.redisUrl ?? fromFile.redis;
   const config: PortcullisConfig = {
     ...fromFile,
     port,
     issuer,
+    idleTimeoutMs: fromFile.idleTimeoutMs ?? defaultIdleTimeoutMs(fromFile.gateway),
     host: options.host ?? fromFile.host,
     dataDir,
     database: options.databaseUrl ?? fromFile.database ?? defaultDatabaseUrl(typeof dataDir === 'string' ? resolve(dataDir) : 'data'),
@@ -334,6 +351,22 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
   return config;
 }
 
+/**
+ * Returns the default idle timeout: long enough for a request that waits
+ * `upstreamTimeoutMs` for the upstream's response headers and as long
+ * again for a checked response body, with 10 seconds to spare.
+ */
+function defaultIdleTimeoutMs(gateway: unknown): number {
+  // NOTE: opening a new upstream connection may take up to
+  // gateway.upstreamConnectTimeoutMs on top. The default covers that only
+  // while the connect timeout fits in the 10 seconds to spare, or while
+  // the connect timeout and twice upstreamTimeoutMs add up to 120 seconds
+  // or less.
+  const upstreamTimeoutMs = isObject(gateway) ? gateway['upstreamTimeoutMs'] : undefined;
+  // An invalid upstream timeout is reported by validation, under its own name.
+  return typeof upstreamTimeoutMs === 'number' ? Math.max(120_000, 2 * upstreamTimeoutMs + 10_000) : 120_000;
+}
+
 /** Checks rules that JSON Schema cannot express; returns one message per violation. */
 function checkSemantics(config: PortcullisConfig): string[] {
   const problems: string[] = [];
@@ -350,6 +383,12 @@ function checkSemantics(config: PortcullisConfig): string[] {
   const sameAddress = config.metrics.host === config.host || wildcard(config.metrics.host) || wildcard(config.host);
   if (config.metrics.enabled && config.metrics.port === config.port && sameAddress) {
     problems.push('metrics/port: is also the port of the server; choose another port for the metrics listener');
+  }
+
+  if (config.idleTimeoutMs < config.gateway.upstreamTimeoutMs) {
+    problems.push(
+      `idleTimeoutMs: is ${config.idleTimeoutMs}, shorter than gateway.upstreamTimeoutMs (${config.gateway.upstreamTimeoutMs}), so a connection waiting on the upstream would be closed before the upstream timed out; raise idleTimeoutMs or lower gateway.upstreamTimeoutMs`,
+    );
   }
 
   if (config.redisCluster && config.redis === null) {
@@ -403,9 +442,9 @@ function checkSemantics(config: PortcullisConfig): string[] {
   }
 
   limits.trustedProxies.forEach((entry, index) => {
-    const valid = entry.includes('/') ? isValidCidr(entry) : ipaddr.isValid(entry);
-    if (!valid) {
-      problems.push(`rateLimit/trustedProxies/${index}: '${entry}' is not an IP address or CIDR range`);
+    const problem = addressOrCidrNotationProblem(entry);
+    if (problem !== undefined) {
+      problems.push(`rateLimit/trustedProxies/${index}: ${problem}`);
     }
   });
 
@@ -448,15 +487,6 @@ function checkBackendUrls(config: PortcullisConfig): string[] {
 function isValidRedisUrl(value: string): boolean {
   const url = URL.parse(value);
   return url !== null && url.hostname !== '';
-}
-
-function isValidCidr(value: string): boolean {
-  try {
-    ipaddr.parseCIDR(value);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The option of ConfigOverrides that sets each configuration path. */

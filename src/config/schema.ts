@@ -267,6 +267,21 @@ export interface PortcullisConfig {
   /** Largest accepted request head, in bytes. Default 16384 (16 KiB). */
   headerLimitBytes: number;
   /**
+   * Maximum time for a client to send a whole request, head and body, in
+   * milliseconds. A slower request gets 408 `request_timeout` and its
+   * connection is closed. Default 30000.
+   */
+  requestTimeoutMs: number;
+  /**
+   * Maximum time a client connection may make no progress, in milliseconds,
+   * before it is closed: no new request, no byte of a request being
+   * received, no response byte taken by the client. Default the larger of
+   * 120000 and 2 × `gateway.upstreamTimeoutMs` + 10000, so that a request
+   * waiting on the upstream for its headers and then its checked body is not
+   * cut off. It may not be shorter than `gateway.upstreamTimeoutMs`.
+   */
+  idleTimeoutMs: number;
+  /**
    * How long a shutdown on SIGTERM or SIGINT waits for running requests,
    * in milliseconds, before it responds to the rest with 503 and closes their
    * connections. Default 10000.
@@ -306,7 +321,8 @@ export interface ApiKeysConfig {
   /**
    * Maximum number of active keys (not revoked, not expired, and not past the
    * grace period of a rotation) that a user may hold when creating one
-   * through the API. Rotation and the admin CLI are exempt. Default 100.
+   * through the API. A rotation through the API may go one key over it,
+   * and the admin CLI is exempt. Default 100.
    */
   maxActivePerOwner: number;
 }
@@ -315,7 +331,8 @@ const seconds = (maximum: number) => ({ type: 'integer', minimum: 1, maximum });
 
 const DURATION = { type: 'string', pattern: '^[1-9][0-9]{0,8}(ms|s|m|h|d)$' } as const;
 const METHOD = { enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] } as const;
-const ROUTE_PATH = { type: 'string', pattern: '^/[A-Za-z0-9._~:/-]*$' } as const;
+/** An operation's path as its OpenAPI template (`/orders/{id}`) or its Fastify route (`/orders/:id`). */
+const ROUTE_PATH = { type: 'string', pattern: '^/[A-Za-z0-9._~:/{}-]*$' } as const;
 
 const MOUNT_PATH = { type: 'string', pattern: '^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$' } as const;
 const SCOPES = { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' }, default: [] } as const;
@@ -535,6 +552,8 @@ export const CONFIG_SCHEMA = {
     },
     bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 104_857_600 },
     headerLimitBytes: { type: 'integer', minimum: 4096, maximum: 65_536 },
+    requestTimeoutMs: { type: 'integer', minimum: 1000, maximum: 600_000 },
+    idleTimeoutMs: { type: 'integer', minimum: 1000, maximum: 3_600_000 },
     shutdownTimeoutMs: { type: 'integer', minimum: 0, maximum: 600_000 },
     demo: { type: 'boolean' },
     rateLimit: RATE_LIMIT_SCHEMA,

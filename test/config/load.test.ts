@@ -55,6 +55,32 @@ describe('configuration loading', () => {
     expect(problems).toContain('gateway/relayTimeoutMs: must be >= 1000');
   });
 
+  it('defaults and bounds the request timeout', async () => {
+    expect(loadConfig({}, {}).requestTimeoutMs).toBe(30_000);
+
+    const file = await writeConfigFile({ requestTimeoutMs: 999 });
+    const problems = problemsOf(() => loadConfig({ config: file }, {})).join('\n');
+    expect(problems).toContain('requestTimeoutMs: must be >= 1000');
+  });
+
+  it('derives the idle timeout', async () => {
+    expect(loadConfig({}, {}).idleTimeoutMs).toBe(120_000);
+
+    const file = await writeConfigFile({ gateway: { upstreamTimeoutMs: 100_000 } });
+    expect(loadConfig({ config: file }, {}).idleTimeoutMs).toBe(210_000);
+  });
+
+  it('keeps an explicit idle timeout', async () => {
+    const file = await writeConfigFile({ idleTimeoutMs: 45_000 });
+    expect(loadConfig({ config: file }, {}).idleTimeoutMs).toBe(45_000);
+  });
+
+  it('rejects an idle timeout below the upstream timeout', async () => {
+    const file = await writeConfigFile({ idleTimeoutMs: 20_000, gateway: { upstreamTimeoutMs: 30_000 } });
+    const problems = problemsOf(() => loadConfig({ config: file }, {})).join('\n');
+    expect(problems).toContain('idleTimeoutMs: is 20000, shorter than gateway.upstreamTimeoutMs (30000)');
+  });
+
   it('rejects unknown options', async () => {
     const file = await writeConfigFile({ rateLimit: { stroe: 'redis' } });
     const problems = problemsOf(() => loadConfig({ config: file }, {}));
@@ -126,6 +152,17 @@ describe('configuration loading', () => {
     expect(problems).toHaveLength(2);
     expect(problems.join('\n')).toContain("rateLimit/trustedProxies/0: '10.0.0.0/99'");
     expect(problems.join('\n')).toContain("rateLimit/trustedProxies/1: 'proxy.example'");
+  });
+
+  it('rejects trusted proxies in legacy notation', async () => {
+    const entries = ['127.1', '0x7f.0.0.1', '017.0.0.1', '2130706433', '10.1/16', '10.0.0.0/08', '::ffff:017.0.0.1', '192.0.2.1', '2001:db8::/32'];
+    const file = await writeConfigFile({ rateLimit: { trustedProxies: entries } });
+    const problems = problemsOf(() => loadConfig({ config: file }, {}));
+
+    expect(problems).toHaveLength(7);
+    for (const [index, entry] of entries.slice(0, 7).entries()) {
+      expect(problems.join('\n')).toContain(`rateLimit/trustedProxies/${index}: '${entry}'`);
+    }
   });
 
   it('rejects a mistyped port or issuer', async () => {
