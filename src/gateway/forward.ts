@@ -1,28 +1,26 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 
 import { IDENTITY_ASSERTION_HEADER, type IdentityAssertionSigner } from '../core/identity-assertion.js';
 import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
 import { StringMemo } from '../core/cache/string-memo.js';
+import { buildUpstreamPath } from '../core/openapi/route-path.js';
 import { ProblemError } from '../core/problem.js';
-import { SOFTWARE_BANNER_HEADERS, securityHeaders } from '../core/security-headers.js';
 import { sendProblem } from '../http/problems.js';
 import { isPromise } from '../core/pending.js';
 import { startUpstreamTimer } from '../metrics/http-hooks.js';
 import { CallerLeftError, cancelWhenCallerLeaves } from './caller-connection.js';
 import { relayUpstreamResponse, type ResponseCheckOptions } from './response-check.js';
+import { HEADER_NAME_MEMO, HOP_BY_HOP_HEADERS, connectionOptions, relayResponseHeaders } from './relayed-headers.js';
 import type { RoutePolicy } from './route-policy.js';
 import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
 import { UpstreamExchange } from './upstream-exchange.js';
 import { emptyBody, type UpstreamResponse } from './upstream-response.js';
 
-/** Headers that apply to one connection and not to the message, in requests and responses (RFC 9110 section 7.6.1). */
-const HOP_BY_HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-
 /**
  * Request headers that never reach the upstream: credentials for Portcullis
- * itself, proxy hints the caller could forge, hop-by-hop headers (RFC 9110
+ * itself, proxy hints of the client's address, host, scheme or identity
+ * that the caller could forge, hop-by-hop headers (RFC 9110
  * section 7.6.1), and overrides that some frameworks honour to change the
  * method or path after the gateway authorized them.
  */
@@ -32,68 +30,110 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'proxy-authorization',
   'cookie',
   'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-  'x-forwarded-port',
-  'x-forwarded-prefix',
   'x-real-ip',
+  'x-client-ip',
+  'client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-cluster-client-ip',
+  'x-original-forwarded-for',
+  'x-original-host',
+  'x-host',
+  'front-end-https',
+  'x-url-scheme',
+  // The caller's identity as TLS-terminating and sign-in proxies pass it
+  // on: client certificates (RFC 9440 and older X-SSL-* forms) and user
+  // names. The gateway carries identity in its own headers only, so none of
+  // these can come from it.
+  'client-cert',
+  'client-cert-chain',
+  'x-client-cert',
+  'x-ssl-client-cert',
+  'x-ssl-client-verify',
+  'x-ssl-client-s-dn',
+  'x-ssl-client-i-dn',
+  'remote-user',
+  'x-remote-user',
+  'x-authenticated-user',
+  'x-auth-request-user',
+  'x-auth-request-email',
+  'x-auth-request-preferred-username',
+  'x-auth-request-groups',
+  'x-auth-request-access-token',
+  // The caller's identity as API gateways in front of a service pass it on:
+  // Kong's consumer and OpenID Connect headers, Google Cloud Endpoints and
+  // API Gateway, and WSO2 API Manager.
+  'x-credential-identifier',
+  'x-anonymous-consumer',
+  'x-userinfo',
+  'x-endpoint-api-userinfo',
+  'x-apigateway-api-userinfo',
+  'x-jwt-assertion',
+  // IIS Application Request Routing's client certificate.
+  'x-arr-clientcert',
   ...HOP_BY_HOP_HEADERS,
   'expect',
   'x-http-method-override',
   'x-http-method',
   'x-method-override',
+  'x-original-method',
   'x-original-url',
+  'x-original-uri',
   'x-rewrite-url',
 ]);
 
 /**
- * Response headers from the upstream that would reveal its stack, set
- * cookies on the origin that also serves the sign-in pages, or override
- * the gateway's security headers, CORS policy and request id (the one its
- * logs and problem documents carry).
+ * Prefixes of request header families that carry the client's address, the
+ * public URL or the caller's identity as a proxy in front of the service
+ * would set them, so none of them can come from the gateway's caller:
+ *
+ * - `x-forwarded-`: For, Host, Proto, Port, Prefix, User, Email and others.
+ *   The gateway writes its own For, Host and Proto;
+ * - `x-remote-`: the user, groups and extra attributes of the Kubernetes
+ *   authenticating proxy, and the client address in some servers;
+ * - `impersonate-`: the user and groups that the Kubernetes API server
+ *   acts as;
+ * - `x-webauth-`: the user, email, name and role of Grafana's auth proxy;
+ * - `x-goog-authenticated-user-` and `x-goog-iap-`: Google Identity-Aware Proxy;
+ * - `x-ms-client-principal` and `x-ms-token-`: Azure App Service authentication;
+ * - `x-amzn-oidc-` and `x-amzn-mtls-`: AWS Application Load Balancer
+ *   sign-in and mutual TLS;
+ * - `cf-access-`: Cloudflare Access;
+ * - `x-consumer-` and `x-authenticated-`: Kong's consumer and the user,
+ *   groups and scope that its plugins verified;
+ * - `x-auth-request-`: oauth2-proxy;
+ * - `x-ssl-client-` and `x-client-cert`: client certificates that
+ *   TLS-terminating proxies pass on.
  */
-const DROPPED_RESPONSE_HEADERS = new Set([...SOFTWARE_BANNER_HEADERS, 'set-cookie', 'x-request-id', ...Object.keys(securityHeaders({ https: true }))]);
-
-/** Limits of the remembered decisions per header name, which repeat from request to request. */
-const HEADER_NAME_MEMO = { maxEntries: 256, maxKeyLength: 64 };
+const DROPPED_REQUEST_HEADER_PREFIXES = [
+  'x-forwarded-',
+  'x-remote-',
+  'impersonate-',
+  'x-webauth-',
+  'x-goog-authenticated-user-',
+  'x-goog-iap-',
+  'x-ms-client-principal',
+  'x-ms-token-',
+  'x-amzn-oidc-',
+  'x-amzn-mtls-',
+  'cf-access-',
+  'x-consumer-',
+  'x-authenticated-',
+  'x-auth-request-',
+  'x-ssl-client-',
+  'x-client-cert',
+];
 
 const droppedRequestHeaders = new StringMemo((name) => {
   // Servers that map `_` to `-` (CGI-style) would read x_portcullis_roles as an identity header.
   const normalized = name.toLowerCase().replaceAll('_', '-');
-  return DROPPED_REQUEST_HEADERS.has(normalized) || isIdentityHeader(normalized);
+  return DROPPED_REQUEST_HEADERS.has(normalized) || DROPPED_REQUEST_HEADER_PREFIXES.some((prefix) => normalized.startsWith(prefix)) || isIdentityHeader(normalized);
 }, HEADER_NAME_MEMO);
 
-/** Upstream response headers that never reach the caller, whatever its Connection header lists. */
-const droppedResponseHeaders = new StringMemo((name) => {
-  const lower = name.toLowerCase();
-  return DROPPED_RESPONSE_HEADERS.has(lower) || HOP_BY_HOP_HEADERS.has(lower) || lower.startsWith('access-control-');
-}, HEADER_NAME_MEMO);
-
-/**
- * Builds the upstream path from the route template and the decoded path
- * parameters, re-encoding each one. An encoded slash or dot segment in a
- * parameter then cannot make the upstream resolve a different route than the
- * one the gateway authorized.
- *
- * Returns undefined when a parameter cannot name a single path segment.
- */
+/** Returns the upstream path of a request, or undefined when a path parameter cannot name a single segment. */
 export function upstreamPath(policy: RoutePolicy, params: Record<string, string>): string | undefined {
-  if (!policy.path.includes(':')) {
-    return policy.path;
-  }
-
-  let invalid = false;
-
-  const path = policy.path.replace(/:([A-Za-z0-9_]+)/g, (_match, name: string) => {
-    const value = params[name] ?? '';
-    if (value === '' || value === '.' || value === '..' || /[/\\\u0000-\u001f\u007f]/.test(value)) {
-      invalid = true;
-    }
-    return encodeURIComponent(value);
-  });
-
-  return invalid ? undefined : path;
+  return buildUpstreamPath(policy.route, params);
 }
 
 export interface ForwardOptions {
@@ -103,6 +143,10 @@ export interface ForwardOptions {
   upstreamHost: string;
   /** Path prefix of the upstream base URL, without a trailing slash. */
   upstreamPrefix: string;
+  /** Host and port of the public URL, sent as X-Forwarded-Host, whatever Host the caller sent. */
+  forwardedHost: string;
+  /** Scheme of the public URL, sent as X-Forwarded-Proto. */
+  forwardedProto: string;
   /** Limits on the upstream response bodies, and the headers relayed with them. */
   responseCheck: ResponseCheckOptions;
   /** Signs the identity assertion that goes with each forwarded request, or undefined when the upstream takes none. */
@@ -138,7 +182,7 @@ export async function forward(
 
   // The body goes on as the caller's bytes, never re-encoded.
   const body = Buffer.isBuffer(request.body) ? request.body : undefined;
-  const headers = upstreamRequestHeaders(request, identity, assertion, { host: options.upstreamHost, body, checksResponse: policy.responses !== undefined });
+  const headers = upstreamRequestHeaders(request, identity, assertion, options, { body, checksResponse: policy.responses !== undefined });
 
   const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
   // A caller that went away before the request was sent costs the upstream nothing.
@@ -173,11 +217,13 @@ export async function forward(
     return sendProblem(reply, new ProblemError('bad_gateway', 'The upstream service sent an invalid response.'));
   }
 
-  reply.code(upstream.statusCode).headers(clientResponseHeaders(upstream.headers));
+  reply.code(upstream.statusCode);
+  relayResponseHeaders(reply, upstream.headers);
   // A 304 has no body even when its Content-Length repeats the 200's (RFC
-  // 9110 section 8.6), which undici 7 reports as a length mismatch. With no
-  // declared responses to check it against, it is relayed without its body.
-  if (policy.responses === undefined && upstream.statusCode === 304) {
+  // 9110 section 8.6), which undici 7 reports as a length mismatch. It is
+  // relayed without its body when no declared responses apply, or when it
+  // responds to a conditional read, since it carries no content to check.
+  if (upstream.statusCode === 304 && (policy.responses === undefined || isConditionalRead(request))) {
     upstream.body.discard();
     return reply.send(emptyBody(request.method));
   }
@@ -186,22 +232,30 @@ export async function forward(
   return reply;
 }
 
-const NO_CONNECTION_OPTIONS: ReadonlySet<string> = new Set();
-
-/** Returns the names that a Connection header lists, which apply to one connection only (RFC 9110 section 7.6.1). */
-function connectionOptions(value: string | string[] | undefined): ReadonlySet<string> {
-  // The usual values name no other header, so most requests skip the parsing.
-  if (value === undefined || value === 'keep-alive' || value === 'close') {
-    return NO_CONNECTION_OPTIONS;
+/** Returns whether a request is a GET or HEAD with a validator, the only kind a 304 may respond to (RFC 9110 section 15.4.5). */
+function isConditionalRead(request: FastifyRequest): boolean {
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    return false;
   }
+  return request.headers['if-none-match'] !== undefined || request.headers['if-modified-since'] !== undefined;
+}
 
-  const text = Array.isArray(value) ? value.join(',') : value;
-  return new Set(text.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== ''));
+/**
+ * Returns the X-Forwarded-For value for the upstream: the addresses that
+ * trusted proxies added, from the client's on, then the address of the
+ * connection's peer. Addresses that an untrusted party wrote are left out.
+ */
+function forwardedFor(request: FastifyRequest): string {
+  // Fastify sets `ips` only when trusted proxies are configured. It lists the
+  // peer first and ends with the client's address, the first untrusted one.
+  const chain = request.ips;
+  if (chain === undefined || chain.length <= 1) {
+    return request.ip;
+  }
+  return chain.toReversed().join(', ');
 }
 
 interface UpstreamRequestParts {
-  /** Host and port of the upstream. */
-  host: string;
   body: Buffer | undefined;
   /** True when the gateway reads the response to check it, so it must arrive uncompressed. */
   checksResponse: boolean;
@@ -211,6 +265,7 @@ function upstreamRequestHeaders(
   request: FastifyRequest,
   identity: Identity | undefined,
   assertion: string | undefined,
+  options: Pick<ForwardOptions, 'upstreamHost' | 'forwardedHost' | 'forwardedProto'>,
   parts: UpstreamRequestParts,
 ): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
@@ -226,12 +281,12 @@ function upstreamRequestHeaders(
   if (assertion !== undefined) {
     headers[IDENTITY_ASSERTION_HEADER] = assertion;
   }
-  headers['x-forwarded-for'] = request.ip;
-  headers['x-forwarded-proto'] = request.protocol;
-  if (request.headers.host !== undefined) {
-    headers['x-forwarded-host'] = request.headers.host;
-  }
-  headers['host'] = parts.host;
+  headers['x-forwarded-for'] = forwardedFor(request);
+  // Taken from the public URL, not from the caller's Host, so that the
+  // upstream builds its absolute links from the address the gateway serves.
+  headers['x-forwarded-proto'] = options.forwardedProto;
+  headers['x-forwarded-host'] = options.forwardedHost;
+  headers['host'] = options.upstreamHost;
 
   // Content-Length describes the forwarded body, so a length announced on a GET without a body is dropped.
   delete headers['content-length'];
@@ -245,41 +300,6 @@ function upstreamRequestHeaders(
   // A compressed body could not be parsed and checked.
   if (parts.checksResponse) {
     headers['accept-encoding'] = 'identity';
-  }
-
-  return headers;
-}
-
-/** A Vary list that names Origin or `*` as one of its members, in any case. */
-const VARIES_BY_ORIGIN = /(?:^|,)\s*(?:origin|\*)\s*(?:,|$)/i;
-
-/**
- * Adds Origin to an upstream's Vary value. The gateway's CORS headers depend
- * on the Origin of every request, and the upstream's Vary would otherwise
- * replace the gateway's `Vary: Origin`.
- */
-function varyWithOrigin(value: string | string[]): string {
-  const text = Array.isArray(value) ? value.join(', ') : value;
-  if (VARIES_BY_ORIGIN.test(text)) {
-    return text;
-  }
-  return text.trim() === '' ? 'Origin' : `${text}, Origin`;
-}
-
-/** Returns the upstream response headers that the caller receives. */
-export function clientResponseHeaders(incoming: IncomingHttpHeaders): IncomingHttpHeaders {
-  const headers: IncomingHttpHeaders = {};
-  const perConnection = connectionOptions(incoming.connection);
-
-  for (const [name, value] of Object.entries(incoming)) {
-    if (droppedResponseHeaders.get(name) || value === undefined) {
-      continue;
-    }
-    const lower = name.toLowerCase();
-    if (perConnection.has(lower)) {
-      continue;
-    }
-    headers[name] = lower === 'vary' ? varyWithOrigin(value) : value;
   }
 
   return headers;

@@ -1,13 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import secureJson from 'secure-json-parse';
 
 import type { ResponseCheck, ResponseRules } from '../core/openapi/response-schema.js';
 import { andThen, isPromise, type Pending } from '../core/pending.js';
 import { sendProblem } from '../http/problems.js';
+import { removeRelayedHeaders } from './relayed-headers.js';
 import { undeclaredClientError } from './upstream-client-error.js';
-import { RejectedResponse, badGateway, emptyBody, readUpstreamBody, relayedBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
+import { RejectedResponse, badGateway, emptyBody, isIdentityEncoding, readUpstreamBody, relayedBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
 
 /** Maximum number of schema violations logged for one rejected response. */
 const MAX_LOGGED_ERRORS = 20;
@@ -17,27 +17,12 @@ const CLIENT_ERROR_HEADERS = new Set(['retry-after', 'allow']);
 
 /** Options of the response check. */
 export interface ResponseCheckOptions extends BodyLimits {
-  /** The upstream headers as relayed to the caller, which a replacement body must remove again. */
-  relayedHeaders: (upstream: IncomingHttpHeaders) => IncomingHttpHeaders;
   /** Maximum time to relay a body unchecked, from its first bytes to its end, in milliseconds. */
   relayTimeoutMs: number;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-/**
- * Removes the upstream's relayed headers from `reply`, except `keep` and
- * Vary, which also carries the gateway's own `Vary: Origin`.
- */
-function removeUpstreamHeaders(reply: FastifyReply, relayed: IncomingHttpHeaders, keep = new Set<string>()): void {
-  for (const name of Object.keys(relayed)) {
-    const lower = name.toLowerCase();
-    if (!keep.has(lower) && lower !== 'vary') {
-      reply.removeHeader(name);
-    }
-  }
 }
 
 function parseJson(body: Buffer): unknown {
@@ -50,8 +35,8 @@ function parseJson(body: Buffer): unknown {
 }
 
 function relayJson(reply: FastifyReply, upstream: UpstreamResponse, check: (value: unknown) => ResponseCheck, options: ResponseCheckOptions): Promise<void> {
-  const encoding = headerValue(upstream.headers['content-encoding'])?.toLowerCase() ?? 'identity';
-  if (encoding !== 'identity') {
+  const encoding = upstream.headers['content-encoding'];
+  if (!isIdentityEncoding(encoding)) {
     upstream.body.discard();
     throw badGateway('The upstream response is compressed, so the gateway cannot check it.', 'response body is encoded', { encoding });
   }
@@ -73,9 +58,10 @@ function sendChecked(reply: FastifyReply, result: ResponseCheck): void {
     reply.request.log.debug({ removed: result.removed, removedCount: result.removedCount }, 'undeclared response properties removed');
   }
 
-  // Fastify computes Content-Length from the new body.
+  // Fastify computes Content-Length from the new body, which has no coding.
   reply.removeHeader('content-length');
   reply.removeHeader('transfer-encoding');
+  reply.removeHeader('content-encoding');
   reply.send(Buffer.from(JSON.stringify(result.value), 'utf8'));
 }
 
@@ -109,7 +95,7 @@ async function relayUndeclared(reply: FastifyReply, upstream: UpstreamResponse, 
   }
 
   const { contentType, document } = await undeclaredClientError(upstream, options, reply.request.id);
-  removeUpstreamHeaders(reply, options.relayedHeaders(upstream.headers), CLIENT_ERROR_HEADERS);
+  removeRelayedHeaders(reply, upstream.headers, CLIENT_ERROR_HEADERS);
   reply.code(status).header('cache-control', 'no-store').type(contentType).send(document);
 }
 
@@ -226,7 +212,7 @@ export function relayUpstreamResponse(
       return;
     }
 
-    removeUpstreamHeaders(reply, options.relayedHeaders(upstream.headers));
+    removeRelayedHeaders(reply, upstream.headers);
     sendProblem(reply, rejected.problem);
   };
 

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import secureJson from 'secure-json-parse';
 
 import { PROBLEM_CONTENT_TYPE } from '../core/problem.js';
-import { readUpstreamBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
+import { isIdentityEncoding, readUpstreamBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
 
 /** Maximum length of a string member copied from an upstream problem document, in characters. */
 const MAX_MEMBER_LENGTH = 1000;
@@ -36,8 +36,7 @@ function fieldErrors(value: unknown): Array<{ pointer: string; detail: string }>
 /** Reads the upstream's problem document, or returns undefined when the body is anything else. */
 async function readProblem(upstream: UpstreamResponse, limits: BodyLimits): Promise<JsonObject | undefined> {
   const type = String(upstream.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  const encoding = String(upstream.headers['content-encoding'] ?? 'identity').toLowerCase();
-  if (type !== 'application/problem+json' || encoding !== 'identity') {
+  if (type !== 'application/problem+json' || !isIdentityEncoding(upstream.headers['content-encoding'])) {
     upstream.body.discard();
     return undefined;
   }

@@ -55,6 +55,21 @@ export interface BodyLimits {
   timeoutMs: number;
 }
 
+/**
+ * Tells whether a Content-Encoding value, in one field line or several,
+ * lists no coding but `identity`, so that the body arrives as its headers declare.
+ */
+export function isIdentityEncoding(value: string | string[] | undefined): boolean {
+  if (value === undefined) {
+    return true;
+  }
+  const codings = (Array.isArray(value) ? value.join(',') : value).split(',');
+  return codings.every((coding) => {
+    const name = coding.trim().toLowerCase();
+    return name === '' || name === 'identity';
+  });
+}
+
 export function badGateway(detail: string, reason: string, context: Record<string, unknown> = {}): RejectedResponse {
   return new RejectedResponse(new ProblemError('bad_gateway', detail), reason, context);
 }

@@ -7,6 +7,7 @@
 import type { GatewayRoute, LifecyclePolicy, OperationPolicy, UpstreamConfig } from '../config/schema.js';
 import { loadOpenApiDocument } from '../core/openapi/load.js';
 import { compileOperations, type CompiledOperation } from '../core/openapi/operations.js';
+import { checkDistinctPaths, fromRouterSyntax, parseRoutePath, RoutePathError } from '../core/openapi/route-path.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { RoutePolicy } from './route-policy.js';
 
@@ -23,17 +24,18 @@ type DeclaredOperation = Omit<CompiledOperation, 'validate' | 'responses'> & Par
 
 const NO_POLICY: OperationPolicy = { scopes: [], roles: [], public: false, bindings: [] };
 
-function fromRoute(route: GatewayRoute): DeclaredOperation {
-  return { ...route, operationId: undefined, deprecated: false };
+function fromRoute(upstream: UpstreamConfig, route: GatewayRoute): DeclaredOperation {
+  try {
+    const path = parseRoutePath(fromRouterSyntax(route.path));
+    return { ...route, path: path.router, route: path, operationId: undefined, deprecated: false };
+  } catch (error) {
+    throw error instanceof RoutePathError ? new UpstreamPolicyError(`upstream '${upstream.name}': ${error.message}`) : error;
+  }
 }
 
 /** Returns the `METHOD /path` key of an operation, with the path in OpenAPI syntax (`/users/{userId}`). */
-export function operationKey(operation: { method: string; path: string }): string {
-  return `${operation.method} ${operation.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`;
-}
-
-function pathParameters(path: string): string[] {
-  return [...path.matchAll(/:([A-Za-z0-9_]+)/g)].map((match) => match[1] as string);
+export function operationKey(operation: Pick<DeclaredOperation, 'method' | 'route'>): string {
+  return `${operation.method} ${operation.route.template}`;
 }
 
 function union(first: readonly string[], second: readonly string[]): string[] {
@@ -84,7 +86,7 @@ function checkSecurity(upstream: UpstreamConfig, operation: DeclaredOperation, p
     );
   }
 
-  const missing = policy.bindings.find((binding) => binding.in === 'path' && !pathParameters(operation.path).includes(binding.name));
+  const missing = policy.bindings.find((binding) => binding.in === 'path' && !operation.route.parameters.includes(binding.name));
   if (missing !== undefined) {
     throw new UpstreamPolicyError(`upstream '${upstream.name}': ${name} has no path parameter '${missing.name}' to bind`);
   }
@@ -105,6 +107,7 @@ function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, p
   return {
     method: operation.method,
     path: operation.path,
+    route: operation.route,
     scopes: union(operation.scopes, policy.scopes),
     roles: union(operation.roles, policy.roles),
     credentials: operation.credentials,
@@ -126,8 +129,17 @@ function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, p
  * contradicts the document.
  */
 export async function upstreamRoutes(upstream: UpstreamConfig): Promise<RoutePolicy[]> {
-  const declared: DeclaredOperation[] =
-    upstream.openapi === null ? upstream.routes.map(fromRoute) : compileOperations(await loadOpenApiDocument(upstream.openapi));
+  let declared: DeclaredOperation[];
+  if (upstream.openapi === null) {
+    declared = upstream.routes.map((route) => fromRoute(upstream, route));
+    try {
+      checkDistinctPaths(declared.map((operation) => operation.route));
+    } catch (error) {
+      throw error instanceof RoutePathError ? new UpstreamPolicyError(`upstream '${upstream.name}': ${error.message}`) : error;
+    }
+  } else {
+    declared = compileOperations(await loadOpenApiDocument(upstream.openapi));
+  }
 
   const used = new Set<string>();
   const routes = declared.map((operation) => toRoutePolicy(upstream, operation, policyOf(upstream, operation, used)));

@@ -151,6 +151,25 @@ describe('response filtering', () => {
     expect(result.errors).toEqual([]);
   });
 
+  it('removes writeOnly values of unnamed properties', () => {
+    const secret = { type: 'string', writeOnly: true };
+    const schema = {
+      type: 'object',
+      properties: {
+        id: { type: 'string' },
+        keys: { type: 'object', properties: { label: { type: 'string' } }, additionalProperties: secret },
+        flags: { type: 'object', patternProperties: { '^secret': { allOf: [secret] }, '^x-': { type: 'string' } }, additionalProperties: true },
+        notes: { type: 'object', unevaluatedProperties: secret },
+      },
+    };
+    const value = { id: '1', keys: { label: 'l', github: 'ghp_x' }, flags: { 'x-a': 'a', secretToken: 't', other: 'o' }, notes: { pin: '1234' } };
+    const result = check(schema, value);
+
+    expect(result.value).toEqual({ id: '1', keys: { label: 'l' }, flags: { 'x-a': 'a', other: 'o' }, notes: {} });
+    expect(result.removed).toEqual(['/keys/github', '/flags/secretToken', '/notes/pin']);
+    expect(result.errors).toEqual([]);
+  });
+
   it('accepts nullable in 3.0 documents', () => {
     const schema = { type: 'object', nullable: true, properties: { id: { type: 'string' } } };
     expect(check(schema, null, '3.0.3').errors).toEqual([]);

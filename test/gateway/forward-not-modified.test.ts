@@ -1,4 +1,5 @@
 import { createServer, type OutgoingHttpHeaders } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -51,5 +52,44 @@ describe('gateway relaying 304', () => {
     expect(response.status).toBe(304);
     // Not the 0 that an empty HEAD response would announce.
     expect(response.headers.get('content-length')).toBe('5');
+  });
+});
+
+describe('gateway relaying 304 for a document', () => {
+  const fixture = fileURLToPath(new URL('../fixtures/not-modified.yaml', import.meta.url));
+  let server: TestServer;
+  let token: string;
+  const upstream = createServer((request, response) => {
+    request.resume();
+    if (request.headers['if-none-match'] === '"v1"') {
+      response.writeHead(304, { etag: '"v1"', 'content-length': '15' }).end();
+      return;
+    }
+    response.writeHead(200, { etag: '"v1"', 'content-type': 'application/json' }).end('{"name":"a"}');
+  });
+
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    const config = await writeConfigFile({ gateway: { upstreamUrl: url, openapi: fixture }, rateLimit: { flows: [] } });
+    server = await startTestServer({ config });
+    token = (await obtainTokens(server, await createUser(server, 'conditional_user'))).tokens.access_token;
+  });
+
+  afterAll(async () => {
+    upstream.closeAllConnections();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    await server.close();
+  });
+
+  it('relays 304 to a conditional read', async () => {
+    const first = await callApi(server, '/files/a', token);
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ name: 'a' });
+
+    const again = await callApi(server, '/files/a', token, { headers: { 'if-none-match': '"v1"' } });
+    expect(again.status).toBe(304);
+    expect(again.headers.get('etag')).toBe('"v1"');
+    expect(await again.text()).toBe('');
   });
 });

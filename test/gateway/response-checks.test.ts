@@ -158,6 +158,17 @@ describe('gateway response checks', () => {
     expect(upstream.lastRequestHeaders?.['accept-encoding']).toBe('identity');
   });
 
+  it('rejects a coding in a second field line', async () => {
+    upstream.respond((_request, response) => {
+      response.writeHead(200, [
+        ['content-type', 'application/json'],
+        ['content-encoding', 'identity'],
+        ['content-encoding', 'gzip'],
+      ]).end(JSON.stringify(WIDGET));
+    });
+    await expectBadGateway('The upstream response is compressed, so the gateway cannot check it.');
+  });
+
   it('rejects an undeclared success status', async () => {
     upstream.respond(json(WIDGET, 201));
     await expectBadGateway('The upstream responded with status 201, which the API does not declare for this operation.');

@@ -112,4 +112,27 @@ describe('upstream routes', () => {
     expect(route?.public).toBe(false);
     expect(route?.scopes).toEqual(['things:read']);
   });
+
+  it('rejects configured routes differing in parameter names', async () => {
+    const route = { scopes: [], roles: [], credentials: ['jwt' as const] };
+    const config = await upstream({}, {
+      openapi: null,
+      routes: [
+        { ...route, method: 'GET', path: '/things/:id' },
+        { ...route, method: 'DELETE', path: '/things/:name' },
+      ],
+    });
+    await expect(upstreamRoutes(config)).rejects.toThrow(UpstreamPolicyError);
+    await expect(upstreamRoutes(config)).rejects.toThrow("upstream 'things': paths '/things/{id}' and '/things/{name}' differ only in parameter names");
+  });
+
+  it('keys an operation with a literal colon by its template', async () => {
+    const config = await upstream(
+      { '/things:batchGet': { get: { security: SECURED, responses: {} } } },
+      { operations: { 'GET /things:batchGet': policy({ scopes: ['things:audit'] }) } },
+    );
+    const [route] = await upstreamRoutes(config);
+    expect(route?.scopes).toEqual(['things:read', 'things:audit']);
+    expect(route?.path).toBe('/things::batchGet');
+  });
 });

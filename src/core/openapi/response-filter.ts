@@ -8,7 +8,9 @@
  *   `additionalProperties` or `unevaluatedProperties` (`true` or a schema)
  *   or the name matches `patternProperties`.
  * - A `writeOnly` property is removed even when it is declared, also when
- *   its schema is marked through `allOf`, `anyOf` or `oneOf`.
+ *   its schema is marked through `allOf`, `anyOf` or `oneOf`. So is a
+ *   property that a `writeOnly` schema under `patternProperties`,
+ *   `additionalProperties` or `unevaluatedProperties` governs.
  * - `allOf` branches all apply, so their properties are united. Of `anyOf`
  *   and `oneOf`, the branches that the value satisfies apply, or all of them
  *   when it satisfies none (validation then rejects it). `if`/`then`/`else`
@@ -47,12 +49,22 @@ function escapePointerToken(token: string): string {
   return token.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
-/** The schemas that apply to one value, and what they declare about its properties once that is needed. */
+/** The schemas that apply to one value, and what they derive from them once that is needed. */
 interface ApplicableSchemas {
   schemas: Schema[];
   /** Whether a combinator branch was chosen by testing the value, so the result cannot be reused for another value. */
   dependsOnValue: boolean;
+  /** Whether any of the schemas describes objects, so an object value gets filtered. */
+  describesObjects?: boolean;
   declaration?: ObjectDeclaration;
+  /** The schemas of the array elements after the longest `prefixItems`. */
+  itemSchemas?: ItemSchemas;
+}
+
+/** The schemas that govern array elements from `prefixLength` on. */
+interface ItemSchemas {
+  prefixLength: number;
+  schemas: unknown[];
 }
 
 /** Collects the schemas that apply to `value`: the given ones and the applicable branches of their combinators. */
@@ -118,9 +130,15 @@ interface ObjectDeclaration {
   properties: Map<string, unknown[]>;
   /** Properties removed even though declared: `writeOnly` ones and those whose schema is `false`. */
   hidden: Set<string>;
-  patterns: Array<{ pattern: RegExp; schema: unknown }>;
-  /** Schemas for undeclared properties; empty when they are not allowed. */
+  /** Schemas of `patternProperties`; a `hidden` one (writeOnly or false) removes every property it matches. */
+  patterns: Array<{ pattern: RegExp; schema: unknown; hidden: boolean }>;
+  /** Schemas for undeclared properties; empty when they are not allowed or are writeOnly. */
   additional: unknown[];
+}
+
+/** Tells whether a property schema keeps its values out of responses: `false`, or marked writeOnly. */
+function hidesValues(schema: unknown): boolean {
+  return schema === false || hasAccessAnnotation(schema, 'writeOnly');
 }
 
 const compiledPatterns = new Map<string, RegExp>();
@@ -140,7 +158,7 @@ function declarationOf(schemas: readonly Schema[]): ObjectDeclaration {
   for (const schema of schemas) {
     const properties = isJsonObject(schema['properties']) ? schema['properties'] : {};
     for (const [name, property] of Object.entries(properties)) {
-      if (property === false || hasAccessAnnotation(property, 'writeOnly')) {
+      if (hidesValues(property)) {
         declaration.hidden.add(name);
       } else {
         declaration.properties.set(name, [...(declaration.properties.get(name) ?? []), property]);
@@ -149,12 +167,12 @@ function declarationOf(schemas: readonly Schema[]): ObjectDeclaration {
 
     const patterns = isJsonObject(schema['patternProperties']) ? schema['patternProperties'] : {};
     for (const [source, property] of Object.entries(patterns)) {
-      declaration.patterns.push({ pattern: compilePattern(source), schema: property });
+      declaration.patterns.push({ pattern: compilePattern(source), schema: property, hidden: hidesValues(property) });
     }
 
     for (const key of ['additionalProperties', 'unevaluatedProperties']) {
       const extra = schema[key];
-      if (extra === true || isJsonObject(extra)) {
+      if (extra === true || (isJsonObject(extra) && !hidesValues(extra))) {
         declaration.additional.push(extra);
       }
     }
@@ -163,9 +181,47 @@ function declarationOf(schemas: readonly Schema[]): ObjectDeclaration {
   return declaration;
 }
 
+function itemSchemasOf(schemas: readonly Schema[]): ItemSchemas {
+  let prefixLength = 0;
+  const items: unknown[] = [];
+  for (const schema of schemas) {
+    if (Array.isArray(schema['prefixItems'])) {
+      prefixLength = Math.max(prefixLength, schema['prefixItems'].length);
+    }
+    if (schema['items'] !== undefined) {
+      items.push(schema['items']);
+    }
+  }
+  return { prefixLength, schemas: items };
+}
+
+/**
+ * Returns the schemas of the element at `index`, which is below the longest
+ * `prefixItems`. Each schema gives its `prefixItems` entry, or its `items`
+ * when its own prefix is shorter.
+ */
+function prefixElementSchemas(schemas: readonly Schema[], index: number): unknown[] {
+  const elementSchemas: unknown[] = [];
+  for (const schema of schemas) {
+    const prefix = Array.isArray(schema['prefixItems']) ? schema['prefixItems'] : [];
+    if (index < prefix.length) {
+      elementSchemas.push(prefix[index]);
+    } else if (schema['items'] !== undefined) {
+      elementSchemas.push(schema['items']);
+    }
+  }
+  return elementSchemas;
+}
+
 class ResponseFilter {
   readonly removed: string[] = [];
   private removedCount = 0;
+  /**
+   * Reference tokens from the root to the value being filtered. The JSON
+   * pointer of a removed property is built from them only when it is
+   * reported, so filtering a body with nothing to remove builds no strings.
+   */
+  private readonly path: Array<string | number> = [];
 
   constructor(private readonly test: BranchTest) {}
 
@@ -173,67 +229,83 @@ class ResponseFilter {
     return this.removedCount;
   }
 
-  filter(value: unknown, schemas: readonly unknown[], pointer: string): unknown {
+  filter(value: unknown, schemas: readonly unknown[]): unknown {
     if (Array.isArray(value)) {
-      return this.filterArray(value, resolveSchemas(schemas, value, this.test), pointer);
+      return this.filterArray(value, resolveSchemas(schemas, value, this.test));
     }
     if (isJsonObject(value)) {
-      return this.filterObject(value, resolveSchemas(schemas, value, this.test), pointer);
+      return this.filterObject(value, resolveSchemas(schemas, value, this.test));
     }
     return value;
   }
 
-  private filterArray(value: unknown[], applicable: ApplicableSchemas, pointer: string): unknown[] {
-    let changed = false;
-    const filtered = value.map((element, index) => {
-      const elementSchemas: unknown[] = [];
-      for (const schema of applicable.schemas) {
-        const prefix = Array.isArray(schema['prefixItems']) ? schema['prefixItems'] : [];
-        if (index < prefix.length) {
-          elementSchemas.push(prefix[index]);
-        } else if (schema['items'] !== undefined) {
-          elementSchemas.push(schema['items']);
-        }
+  private filterArray(value: unknown[], applicable: ApplicableSchemas): unknown[] {
+    applicable.itemSchemas ??= itemSchemasOf(applicable.schemas);
+    const { prefixLength, schemas: itemSchemas } = applicable.itemSchemas;
+    // A copy is made only once an element changes, so a response with
+    // nothing to remove costs no copies.
+    let copy: unknown[] | undefined;
+
+    for (let index = 0; index < value.length; index += 1) {
+      const element = value[index];
+      const elementSchemas = index < prefixLength ? prefixElementSchemas(applicable.schemas, index) : itemSchemas;
+
+      this.path.push(index);
+      const result = this.filter(element, elementSchemas);
+      this.path.pop();
+
+      if (copy === undefined && result !== element) {
+        copy = value.slice(0, index);
       }
+      copy?.push(result);
+    }
 
-      const result = this.filter(element, elementSchemas, `${pointer}/${index}`);
-      changed ||= result !== element;
-      return result;
-    });
-
-    // An unchanged array is returned itself, so a response with nothing to
-    // remove costs no copies.
-    return changed ? filtered : value;
+    return copy ?? value;
   }
 
-  private filterObject(value: Schema, applicable: ApplicableSchemas, pointer: string): Schema {
-    if (!applicable.schemas.some(describesObjects)) {
+  private filterObject(value: Schema, applicable: ApplicableSchemas): Schema {
+    applicable.describesObjects ??= applicable.schemas.some(describesObjects);
+    if (!applicable.describesObjects) {
       return value;
     }
 
     applicable.declaration ??= declarationOf(applicable.schemas);
     const declaration = applicable.declaration;
-    const entries: Array<[string, unknown]> = [];
-    let changed = false;
+    const names = Object.keys(value);
+    // The entries of a copy, started once a property is removed or changed.
+    let entries: Array<[string, unknown]> | undefined;
 
-    for (const [name, property] of Object.entries(value)) {
+    for (let index = 0; index < names.length; index += 1) {
+      const name = names[index]!;
+      const property = value[name];
       const propertySchemas = this.schemasOf(name, declaration);
       if (propertySchemas === undefined) {
-        this.recordRemoval(`${pointer}/${escapePointerToken(name)}`);
-        changed = true;
+        this.recordRemoval(name);
+        entries ??= this.entriesBefore(value, names, index);
         continue;
       }
 
       // Only objects and arrays can contain properties to remove.
-      const nested = property !== null && typeof property === 'object';
-      const filtered = nested ? this.filter(property, propertySchemas, `${pointer}/${escapePointerToken(name)}`) : property;
-      changed ||= filtered !== property;
-      entries.push([name, filtered]);
+      let filtered = property;
+      if (property !== null && typeof property === 'object') {
+        this.path.push(name);
+        filtered = this.filter(property, propertySchemas);
+        this.path.pop();
+      }
+      if (entries === undefined && filtered !== property) {
+        entries = this.entriesBefore(value, names, index);
+      }
+      entries?.push([name, filtered]);
     }
 
     // fromEntries defines own properties, so no key can reach a prototype.
     // An unchanged object is returned itself.
-    return changed ? Object.fromEntries(entries) : value;
+    return entries === undefined ? value : Object.fromEntries(entries);
+  }
+
+  /** Returns the entries of the properties before `end`, which were all kept unchanged. */
+  private entriesBefore(value: Schema, names: readonly string[], end: number): Array<[string, unknown]> {
+    return names.slice(0, end).map((name) => [name, value[name]]);
   }
 
   /** Returns the schemas that govern the property `name`, or undefined when it must be removed. */
@@ -247,18 +319,26 @@ class ResponseFilter {
       return declared ?? (declaration.additional.length > 0 ? declaration.additional : undefined);
     }
 
-    const matching = declaration.patterns.filter((entry) => entry.pattern.test(name)).map((entry) => entry.schema);
+    const matching = declaration.patterns.filter((entry) => entry.pattern.test(name));
+    if (matching.some((entry) => entry.hidden)) {
+      return undefined;
+    }
     if (declared !== undefined || matching.length > 0) {
-      return [...(declared ?? []), ...matching];
+      return [...(declared ?? []), ...matching.map((entry) => entry.schema)];
     }
 
     return declaration.additional.length > 0 ? declaration.additional : undefined;
   }
 
-  private recordRemoval(pointer: string): void {
+  /** Counts the removal of the property `name` of the current value and keeps its JSON pointer for the log. */
+  private recordRemoval(name: string): void {
     this.removedCount += 1;
     if (this.removed.length < MAX_REPORTED_REMOVALS) {
-      this.removed.push(pointer);
+      let pointer = '';
+      for (const token of this.path) {
+        pointer += `/${typeof token === 'number' ? token : escapePointerToken(token)}`;
+      }
+      this.removed.push(`${pointer}/${escapePointerToken(name)}`);
     }
   }
 }
@@ -272,6 +352,6 @@ class ResponseFilter {
  */
 export function filterResponse(value: unknown, schema: unknown, test: BranchTest): FilterResult {
   const filter = new ResponseFilter(test);
-  const filtered = filter.filter(value, [schema], '');
+  const filtered = filter.filter(value, [schema]);
   return { value: filtered, removed: filter.removed, removedCount: filter.count };
 }

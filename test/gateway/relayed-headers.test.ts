@@ -1,0 +1,378 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { writeConfigFile } from '../support/config-file.js';
+import { rawRequest } from '../support/raw-http.js';
+import { startScriptedUpstream, type ScriptedUpstream, type UpstreamHandler } from '../support/scripted-upstream.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/**
+ * Response headers that both the gateway and the upstream set, and the
+ * forwarding headers that the upstream receives.
+ */
+
+const ISSUER = 'https://gw.example.test';
+const APP_ORIGIN = 'https://app.example.test';
+const DEPRECATION = '2025-01-01T00:00:00Z';
+const SUNSET = '2099-12-31T23:59:59Z';
+const GATEWAY_LINK = '<https://docs.example/status>; rel="deprecation"';
+const GATEWAY_POLICY = '"status-per-ip";q=1000;w=60';
+
+const DOCUMENT = {
+  openapi: '3.1.0',
+  info: { title: 'Fixture', version: '1' },
+  paths: {
+    '/status': { get: { operationId: 'status', deprecated: true, responses: { '200': { description: 'Up.' } } } },
+    '/checked': {
+      get: {
+        operationId: 'checked',
+        deprecated: true,
+        responses: { '200': { description: 'Checked.', content: { 'application/json': { schema: { type: 'object' } } } } },
+      },
+    },
+    '/plain': { get: { operationId: 'plain', responses: { '200': { description: 'Plain.' } } } },
+  },
+};
+
+/** An upstream response that sets every field the gateway also sets. */
+const UPSTREAM_HEADERS = {
+  'content-type': 'application/json',
+  ratelimit: '"upstream";r=9;t=30',
+  'ratelimit-policy': '"upstream";q=10;w=60',
+  link: '<https://upstream.example/next>; rel="next"',
+  deprecation: '@1',
+  sunset: 'Thu, 01 Jan 1970 00:00:00 GMT',
+};
+
+function respondWith(status: number, headers: Record<string, string>, body = '{}'): UpstreamHandler {
+  return (_request, response) => {
+    response.writeHead(status, headers).end(body);
+  };
+}
+
+/** Splits a list field into its members, whatever the number of field lines. */
+function members(value: string | null): string[] {
+  return (value ?? '').split(/,\s*(?=[<"])/).filter((member) => member !== '');
+}
+
+function exposedHeaders(response: Response): string[] {
+  return (response.headers.get('access-control-expose-headers') ?? '').split(',').map((name) => name.trim().toLowerCase());
+}
+
+async function startGateway(upstream: ScriptedUpstream, trustedProxies: string[] = []): Promise<TestServer> {
+  const document = await writeConfigFile(DOCUMENT);
+  const limit = { name: 'status-per-ip', key: ['ip'], limit: 1000, period: '1m', onStoreFailure: 'open' };
+  const config = await writeConfigFile({
+    corsOrigins: [APP_ORIGIN],
+    gateway: {
+      upstreams: [
+        {
+          name: 'fixture',
+          url: upstream.url,
+          mountPath: '/v1',
+          openapi: document,
+          operations: {
+            status: { public: true, deprecation: DEPRECATION, sunset: SUNSET, deprecationLink: 'https://docs.example/status' },
+            checked: { public: true, deprecation: DEPRECATION },
+            plain: { public: true },
+          },
+        },
+      ],
+    },
+    rateLimit: {
+      trustedProxies,
+      flows: [],
+      routes: [
+        { method: 'GET', path: '/status', limits: [limit] },
+        { method: 'GET', path: '/checked', limits: [limit] },
+      ],
+    },
+  });
+  return startTestServer({ config, issuer: ISSUER });
+}
+
+describe('response headers set by gateway and upstream', () => {
+  let upstream: ScriptedUpstream;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    upstream = await startScriptedUpstream();
+    server = await startGateway(upstream);
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await upstream.close();
+  });
+
+  beforeEach(() => {
+    upstream.respond(respondWith(200, UPSTREAM_HEADERS));
+  });
+
+  it('combines the RateLimit fields', async () => {
+    const response = await fetch(`${server.url}/v1/status`);
+
+    expect(response.status).toBe(200);
+    const policies = members(response.headers.get('ratelimit-policy'));
+    expect(policies.slice(0, -1)).toContain(GATEWAY_POLICY);
+    expect(policies.at(-1)).toBe('"upstream";q=10;w=60');
+    const limits = members(response.headers.get('ratelimit'));
+    expect(limits.slice(0, -1).some((member) => /^"status-per-ip";r=\d+;t=\d+$/.test(member))).toBe(true);
+    expect(limits.at(-1)).toBe('"upstream";r=9;t=30');
+  });
+
+  it('combines the Link fields', async () => {
+    const response = await fetch(`${server.url}/v1/status`);
+
+    expect(members(response.headers.get('link'))).toEqual([GATEWAY_LINK, '<https://upstream.example/next>; rel="next"']);
+  });
+
+  it("keeps the gateway's Deprecation and Sunset", async () => {
+    const response = await rawRequest(`${server.url}/v1/status`);
+
+    expect(response.headers['deprecation']).toBe(`@${Date.parse(DEPRECATION) / 1000}`);
+    expect(response.headers['sunset']).toBe('Thu, 31 Dec 2099 23:59:59 GMT');
+  });
+
+  it("relays the upstream's fields where the gateway sets none", async () => {
+    const response = await fetch(`${server.url}/v1/plain`);
+
+    expect(response.status).toBe(200);
+    expect(members(response.headers.get('ratelimit')).at(-1)).toBe('"upstream";r=9;t=30');
+    expect(members(response.headers.get('ratelimit-policy')).at(-1)).toBe('"upstream";q=10;w=60');
+    expect(response.headers.get('link')).toBe('<https://upstream.example/next>; rel="next"');
+    expect(response.headers.get('deprecation')).toBe('@1');
+    expect(response.headers.get('sunset')).toBe('Thu, 01 Jan 1970 00:00:00 GMT');
+  });
+
+  it("drops the upstream's proxy authentication fields", async () => {
+    upstream.respond(respondWith(200, { 'content-type': 'application/json', 'proxy-authenticate': 'Basic realm="upstream"', 'proxy-authentication-info': 'nextnonce="1"' }));
+    const response = await fetch(`${server.url}/v1/plain`);
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('proxy-authenticate')).toBeNull();
+    expect(response.headers.get('proxy-authentication-info')).toBeNull();
+  });
+
+  it('joins repeated upstream field lines', async () => {
+    upstream.respond((_request, response) => {
+      response.setHeader('content-type', 'application/json');
+      response.setHeader('link', ['<https://upstream.example/a>; rel="a"', '<https://upstream.example/b>; rel="b"']);
+      response.end('{}');
+    });
+    const response = await fetch(`${server.url}/v1/status`);
+
+    expect(members(response.headers.get('link'))).toEqual([GATEWAY_LINK, '<https://upstream.example/a>; rel="a"', '<https://upstream.example/b>; rel="b"']);
+  });
+
+  it("keeps only the gateway's fields on a replaced response", async () => {
+    upstream.respond(respondWith(500, UPSTREAM_HEADERS));
+    const response = await fetch(`${server.url}/v1/checked`);
+
+    expect(response.status).toBe(502);
+    expect(response.headers.get('content-type')).toContain('application/problem+json');
+    expect(response.headers.get('deprecation')).toBe(`@${Date.parse(DEPRECATION) / 1000}`);
+    expect(response.headers.get('sunset')).toBeNull();
+    expect(response.headers.get('link')).toBeNull();
+    const policies = members(response.headers.get('ratelimit-policy'));
+    expect(policies).toContain(GATEWAY_POLICY);
+    expect(policies).not.toContain('"upstream";q=10;w=60');
+    expect(response.headers.get('ratelimit')).not.toContain('"upstream"');
+  });
+
+  it('exposes the lifecycle fields to a listed origin', async () => {
+    const response = await fetch(`${server.url}/v1/status`, { headers: { origin: APP_ORIGIN } });
+    const exposed = exposedHeaders(response);
+
+    expect(response.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+    expect(exposed).toContain('deprecation');
+    expect(exposed).toContain('sunset');
+    expect(exposed).toContain('link');
+  });
+
+  it('exposes the lifecycle fields on early errors', async () => {
+    const response = await fetch(`${server.url}/v1/status/%ff`, { headers: { origin: APP_ORIGIN } });
+    const exposed = exposedHeaders(response);
+
+    expect(response.status).toBe(400);
+    expect(response.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+    expect(exposed).toContain('deprecation');
+    expect(exposed).toContain('sunset');
+    expect(exposed).toContain('link');
+  });
+});
+
+/** Forwarding headers and identity headers of proxies that a caller writes itself. */
+const FORGED_HEADERS: Record<string, string> = {
+  forwarded: 'for=198.51.100.1;host=evil.example;proto=https',
+  'x-forwarded-for': '198.51.100.1',
+  'x-forwarded-host': 'evil.example',
+  'x-forwarded-proto': 'gopher',
+  'x-forwarded-port': '8443',
+  'x-forwarded-server': 'evil.example',
+  'x-forwarded-scheme': 'https',
+  'x-forwarded-ssl': 'on',
+  'x-real-ip': '198.51.100.2',
+  'x-client-ip': '198.51.100.3',
+  'true-client-ip': '198.51.100.4',
+  'cf-connecting-ip': '198.51.100.5',
+  'fastly-client-ip': '198.51.100.6',
+  'x-cluster-client-ip': '198.51.100.7',
+  'x-original-forwarded-for': '198.51.100.8',
+  'x-original-host': 'evil.example',
+  'x-host': 'evil.example',
+  'front-end-https': 'on',
+  'x-url-scheme': 'https',
+  'x-original-method': 'DELETE',
+  'client-cert': ':Zm9yZ2Vk:',
+  'client-cert-chain': ':Zm9yZ2Vk:',
+  'x-ssl-client-cert': 'forged',
+  'x-ssl-client-verify': 'SUCCESS',
+  'x-ssl-client-s-dn': 'CN=admin',
+  'x-client-cert': 'forged',
+  'x-forwarded-client-cert': 'Hash=forged;Subject="CN=admin"',
+  'x-forwarded-user': 'admin',
+  'x-forwarded-email': 'admin@example.test',
+  'x-remote-user': 'admin',
+  'remote-user': 'admin',
+  'x-auth-request-user': 'admin',
+  'x-auth-request-email': 'admin@example.test',
+  'x-authenticated-user': 'admin',
+  'x-authenticated-userid': 'admin',
+  'x-authenticated-scope': 'admin',
+  'x-consumer-username': 'admin',
+  'x-consumer-id': 'admin',
+  'x-credential-identifier': 'admin',
+  'x-anonymous-consumer': 'false',
+  'x-userinfo': 'eyJzdWIiOiJhZG1pbiJ9',
+  'x-endpoint-api-userinfo': 'eyJzdWIiOiJhZG1pbiJ9',
+  'x-apigateway-api-userinfo': 'eyJzdWIiOiJhZG1pbiJ9',
+  'x-jwt-assertion': 'forged.assertion.value',
+  'x-remote-group': 'system:masters',
+  'x-remote-extra-scopes': 'admin',
+  'impersonate-user': 'admin',
+  'impersonate-group': 'system:masters',
+  'x-webauth-user': 'admin',
+  'x-webauth-role': 'Admin',
+  'x-goog-authenticated-user-email': 'accounts.google.com:admin@example.test',
+  'x-goog-iap-jwt-assertion': 'forged.assertion.value',
+  'x-ms-client-principal': 'eyJ1c2VyX2lkIjoiYWRtaW4ifQ==',
+  'x-ms-client-principal-name': 'admin@example.test',
+  'x-ms-token-aad-id-token': 'forged.token.value',
+  'x-amzn-oidc-identity': 'admin',
+  'x-amzn-oidc-data': 'forged.token.value',
+  'x-amzn-mtls-clientcert': 'forged',
+  'cf-access-authenticated-user-email': 'admin@example.test',
+  'cf-access-jwt-assertion': 'forged.assertion.value',
+  'x-arr-clientcert': 'forged',
+  'x-original-uri': '/admin',
+  'x-portcullis-identity': 'forged.assertion.value',
+  'x-portcullis-subject': 'forged-admin',
+  x_portcullis_roles: 'admin',
+};
+
+/** The forwarding headers that the gateway writes itself. */
+const GATEWAY_FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);
+
+describe('forwarding headers from the caller', () => {
+  let upstream: ScriptedUpstream;
+
+  beforeAll(async () => {
+    upstream = await startScriptedUpstream();
+    upstream.respond(respondWith(200, { 'content-type': 'application/json' }));
+  });
+
+  afterAll(async () => {
+    await upstream.close();
+  });
+
+  async function forwardedHeaders(server: TestServer, headers: Record<string, string>): Promise<Record<string, unknown>> {
+    const response = await rawRequest(`${server.url}/v1/plain`, { headers });
+    expect(response.status).toBe(200);
+    return upstream.lastRequestHeaders ?? {};
+  }
+
+  describe('without a trusted proxy', () => {
+    let server: TestServer;
+
+    beforeAll(async () => {
+      server = await startGateway(upstream);
+    });
+
+    afterAll(async () => {
+      await server.close();
+    });
+
+    it('drops every forged forwarding header', async () => {
+      const received = await forwardedHeaders(server, FORGED_HEADERS);
+
+      for (const name of Object.keys(FORGED_HEADERS).filter((header) => !GATEWAY_FORWARDING.has(header))) {
+        expect(received[name], name).toBeUndefined();
+      }
+      expect(received['x-portcullis-subject']).toBeUndefined();
+      expect(received['x-portcullis-identity']).toBeUndefined();
+    });
+
+    it('writes its own forwarding headers', async () => {
+      const received = await forwardedHeaders(server, FORGED_HEADERS);
+
+      expect(received['x-forwarded-for']).toBe('127.0.0.1');
+      expect(received['x-forwarded-proto']).toBe('https');
+      expect(received['x-forwarded-host']).toBe('gw.example.test');
+    });
+
+    it('takes X-Forwarded-Host from the issuer, not Host', async () => {
+      const received = await forwardedHeaders(server, { host: 'evil.example' });
+
+      expect(received['x-forwarded-host']).toBe('gw.example.test');
+    });
+  });
+
+  describe('behind a trusted proxy', () => {
+    let server: TestServer;
+
+    beforeAll(async () => {
+      server = await startGateway(upstream, ['127.0.0.1', '10.0.0.0/8']);
+    });
+
+    afterAll(async () => {
+      await server.close();
+    });
+
+    it('keeps the addresses the trusted proxies added', async () => {
+      const received = await forwardedHeaders(server, { 'x-forwarded-for': '198.51.100.1, 203.0.113.5, 10.0.0.2' });
+
+      expect(received['x-forwarded-for']).toBe('203.0.113.5, 10.0.0.2, 127.0.0.1');
+    });
+
+    it('drops the other forwarding headers', async () => {
+      const received = await forwardedHeaders(server, FORGED_HEADERS);
+
+      expect(received['x-forwarded-for']).toBe('198.51.100.1, 127.0.0.1');
+      expect(received['x-forwarded-proto']).toBe('https');
+      expect(received['x-forwarded-host']).toBe('gw.example.test');
+      expect(received['forwarded']).toBeUndefined();
+      expect(received['x-forwarded-port']).toBeUndefined();
+      expect(received['x-real-ip']).toBeUndefined();
+    });
+  });
+
+  describe('with a trusted proxy that is not the peer', () => {
+    let server: TestServer;
+
+    beforeAll(async () => {
+      server = await startGateway(upstream, ['10.0.0.0/8']);
+    });
+
+    afterAll(async () => {
+      await server.close();
+    });
+
+    it('ignores the X-Forwarded- headers of an untrusted peer', async () => {
+      const received = await forwardedHeaders(server, { 'x-forwarded-for': '10.0.0.2', 'x-forwarded-proto': 'gopher', 'x-forwarded-host': 'evil.example' });
+
+      expect(received['x-forwarded-for']).toBe('127.0.0.1');
+      expect(received['x-forwarded-proto']).toBe('https');
+      expect(received['x-forwarded-host']).toBe('gw.example.test');
+    });
+  });
+});
