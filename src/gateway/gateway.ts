@@ -18,10 +18,11 @@ import type { Account } from '../store/account-repository.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { authenticate, rejectCredentialsInQuery, type AuthenticationDependencies } from './authenticate.js';
 import { authorize } from './authorize.js';
-import { clientResponseHeaders, forward, upstreamPath } from './forward.js';
+import { forward, upstreamPath } from './forward.js';
 import { createUpstreamPool } from './upstream-client.js';
 import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_METHODS } from './cors.js';
 import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
+import { rejectMethodOverride } from './method-override.js';
 import { enforceBindings } from './object-binding.js';
 import type { RoutePolicy } from './route-policy.js';
 import { UpstreamPolicyError } from './upstream-routes.js';
@@ -30,6 +31,8 @@ import { UpstreamPolicyError } from './upstream-routes.js';
 export interface GatewayOptions {
   /** Base URL of the upstream. */
   upstreamUrl: string;
+  /** The URL at which callers reach Portcullis (the issuer), whose scheme and host the upstream receives as X-Forwarded-Proto and X-Forwarded-Host. */
+  publicUrl: string;
   routes: readonly RoutePolicy[];
   verifier: TokenVerifier;
   isGrantActive: (grantId: string) => Pending<boolean>;
@@ -107,6 +110,7 @@ function rejectIncompletePreflight(request: FastifyRequest): void {
 export async function gateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
   const upstream = new URL(options.upstreamUrl);
   const upstreamPrefix = upstream.pathname.replace(/\/+$/, '');
+  const publicUrl = new URL(options.publicUrl);
   const allowedOrigins = new Set(options.corsOrigins);
 
   // Registered before the CORS plugin, so this hook runs before its own.
@@ -138,11 +142,12 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     upstream: pool,
     upstreamHost: upstream.host,
     upstreamPrefix,
+    forwardedHost: publicUrl.host,
+    forwardedProto: publicUrl.protocol.slice(0, -1),
     responseCheck: {
       limitBytes: options.responseLimitBytes,
       timeoutMs: options.upstreamTimeoutMs,
       relayTimeoutMs: options.relayTimeoutMs,
-      relayedHeaders: clientResponseHeaders,
     },
     identitySigner: options.identitySigner,
   };
@@ -171,6 +176,9 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     app.route({
       method: policy.method,
       url: policy.path,
+      // The path `/` names the mount path with a slash (`/api/`). Fastify's
+      // default would serve it at `/api` too.
+      prefixTrailingSlash: 'slash',
       // A retired operation is rejected before authentication, because its
       // sunset is public knowledge and the upstream must not be called at all.
       onRequest: callbackHook((request, reply) => {
@@ -208,6 +216,20 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
   });
 }
 
+/**
+ * Rejects a query string with a literal `;`. The gateway reads only `&` as
+ * a parameter separator, but some servers also split on `;` (Rack 2, and
+ * Python's parse_qs before 3.9.2), so `?note=x;tenantId=t3&tenantId=t1`
+ * would carry a value that the bindings and the query schema never saw.
+ * Browsers and URLSearchParams send `;` in a value as `%3B`.
+ */
+function rejectQuerySemicolon(url: string): void {
+  const queryStart = url.indexOf('?');
+  if (queryStart !== -1 && url.includes(';', queryStart)) {
+    throw new ProblemError('invalid_request', "The query string contains a literal ';', which some servers read as a parameter separator. Percent-encode it as %3B.");
+  }
+}
+
 /** Runs the checks between the rate limits and the quotas: the path, authorization, object-level bindings and validation. */
 function checkRequest(request: FastifyRequest, policy: RoutePolicy): void {
   request.upstreamPath = upstreamPath(policy, request.params as Record<string, string>);
@@ -217,7 +239,14 @@ function checkRequest(request: FastifyRequest, policy: RoutePolicy): void {
   const identity = request.identity;
   if (identity !== undefined) {
     authorize(identity, policy);
-
+  }
+  // Without a schema or a binding, the gateway decides nothing from the
+  // query, so an upstream may read it with whatever separators it likes.
+  if (policy.validate !== undefined || policy.bindings.length > 0) {
+    rejectQuerySemicolon(request.url);
+  }
+  rejectMethodOverride(request);
+  if (identity !== undefined) {
     const parameters = { params: request.params as Record<string, string>, query: (request.query ?? {}) as Record<string, unknown> };
     enforceBindings(policy.bindings, parameters, identity, (binding, detail) => {
       request.log.info({ subject: identity.subject, parameter: binding.name, location: binding.in, claim: binding.claim }, 'object-level binding rejected the request');
@@ -229,8 +258,9 @@ function checkRequest(request: FastifyRequest, policy: RoutePolicy): void {
   validateRequest(request, policy);
 }
 
+/** Tells whether a limit targets the operation, named by its OpenAPI template (`/orders/{id}`) or its Fastify route (`/orders/:id`). */
 function matches(target: { method: string; path: string }, policy: RoutePolicy): boolean {
-  return target.method === policy.method && target.path === policy.path;
+  return target.method === policy.method && (target.path === policy.path || target.path === policy.route.template);
 }
 
 /**

@@ -51,9 +51,9 @@ function valueMatches(binding: ObjectBinding, value: unknown, claim: unknown): b
 /**
  * Tells whether the query names the bound parameter in another spelling.
  * Some upstreams read `TenantId`, `tenantId[]`, `tenantId[0]` or, with qs's
- * `allowDots`, `tenantId.x` as `tenantId`, and some merge query parameters
- * into path parameters, so such a spelling could carry a value that the
- * binding never checked.
+ * `allowDots`, `tenantId.x` as `tenantId`, PHP reads `tenant.id` as
+ * `tenant_id`, and some merge query parameters into path parameters, so
+ * such a spelling could carry a value that the binding never checked.
  */
 function hasQueryVariant(binding: ObjectBinding, query: Readonly<Record<string, unknown>>): boolean {
   const bound = binding.name.toLowerCase();
@@ -62,16 +62,33 @@ function hasQueryVariant(binding: ObjectBinding, query: Readonly<Record<string, 
     if (binding.in === 'query' && name === binding.name) {
       continue;
     }
-    const lower = name.toLowerCase();
-    if (!lower.startsWith(bound)) {
-      continue;
-    }
-    const next = lower.charAt(bound.length);
-    if (next === '' || next === '[' || next === '.') {
+    if (namesVariant(name.toLowerCase(), bound) || namesVariant(phpSpelling(name).toLowerCase(), bound)) {
       return true;
     }
   }
   return false;
+}
+
+/** Tells whether the lower-case query name `name` is `bound`, or `bound` followed by `[` or `.`. */
+function namesVariant(name: string, bound: string): boolean {
+  if (!name.startsWith(bound)) {
+    return false;
+  }
+  const next = name.charAt(bound.length);
+  return next === '' || next === '[' || next === '.';
+}
+
+/**
+ * Returns a query parameter name as PHP stores it in `$_GET`: without
+ * leading spaces, and with each space, `.` and unmatched `[` in the part
+ * before the first `[...]` replaced by `_`. So PHP reads `tenant.id`,
+ * `tenant id` and `tenant[id` as `tenant_id`.
+ */
+function phpSpelling(name: string): string {
+  const text = name.replace(/^ +/, '');
+  const open = text.indexOf('[');
+  const baseEnd = open !== -1 && text.includes(']', open) ? open : text.length;
+  return text.slice(0, baseEnd).replace(/[ .[]/g, '_') + text.slice(baseEnd);
 }
 
 /**

@@ -8,6 +8,7 @@
 import type { CredentialKind } from '../core/identity-headers.js';
 import type { RequestParts, RequestViolation } from '../core/openapi/operations.js';
 import type { ResponseRules } from '../core/openapi/response-schema.js';
+import type { RoutePath } from '../core/openapi/route-path.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { ObjectBinding } from './object-binding.js';
 
@@ -17,6 +18,8 @@ export interface RoutePolicy {
   method: HttpMethod;
   /** Path template relative to the mount path, in Fastify syntax (`/orders/:id`). */
   path: string;
+  /** The path template in OpenAPI syntax, compiled for the router and the upstream path. */
+  route: RoutePath;
   /** Scopes that the access token must all carry. */
   scopes: readonly string[];
   /** Roles that the account must all have. */

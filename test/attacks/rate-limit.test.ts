@@ -112,6 +112,19 @@ describe('path spellings that would open a second counter', () => {
     expect(statuses).toEqual([404, 404, 404, 429]);
   });
 
+  it('takes the OpenAPI template as a target', async () => {
+    const server = await startWithLimits({
+      routes: [{ method: 'GET', path: '/orders/{id}', limits: [{ name: 'reads', key: ['sub'], limit: 2, period: '1h', onStoreFailure: 'open' }] }],
+    });
+    const { tokens } = await obtainTokens(server, await createUser(server, 'template_user'));
+
+    const statuses: number[] = [];
+    for (const path of ['/orders/a', '/orders/b', '/orders/c']) {
+      statuses.push((await callApi(server, path, tokens.access_token)).status);
+    }
+    expect(statuses).toEqual([404, 404, 429]);
+  });
+
   it('lets no spelling of the order route past the quota', async () => {
     const server = await startWithLimits({});
     const { tokens } = await obtainTokens(server, await createUser(server, 'spelling_user'));

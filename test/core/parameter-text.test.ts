@@ -26,7 +26,14 @@ describe('parameter text forms', () => {
     ['integer', ' 1', false],
     ['integer', '+1', false],
     ['integer', '', false],
+    ['integer', '9007199254740991', true],
+    ['integer', '-9007199254740991', true],
+    ['integer', '9007199254740992', false],
+    ['integer', '-99999999999999999999', false],
     ['number', '1.5', true],
+    ['number', '1e308', true],
+    ['number', '1e400', false],
+    ['number', '-1e400', false],
     ['number', '-2e-3', true],
     ['number', '.5', false],
     ['number', 'Infinity', false],
@@ -42,6 +49,16 @@ describe('parameter text forms', () => {
   it('checks every value of a repeated parameter', () => {
     const violations = checkTextForms({ ids: ['1', '2x'] }, new Map([['ids', 'integer' as const]]));
     expect(violations).toEqual([{ keyword: 'type', instancePath: '/ids', params: { type: 'integer' }, message: 'must be integer' }]);
+  });
+
+  it('names the safe integer range', () => {
+    const violations = checkTextForms({ id: '9007199254740993' }, new Map([['id', 'integer' as const]]));
+    expect(violations[0]?.message).toBe('must be an integer from -9007199254740991 to 9007199254740991');
+  });
+
+  it('names a non-finite number', () => {
+    const violations = checkTextForms({ ratio: '1e400' }, new Map([['ratio', 'number' as const]]));
+    expect(violations[0]?.message).toBe('must be a finite number');
   });
 
   it('skips parameters that are absent', () => {

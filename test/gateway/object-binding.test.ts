@@ -88,6 +88,17 @@ describe('object binding name variants', () => {
     expect(satisfiesBinding(USER_BINDING, { params: { userId: 'alice' }, query: { [name]: 'bob' } }, identity())).toBe(false);
   });
 
+  // PHP stores these names in $_GET as tenant_id, as an array of it, or in another case.
+  it.each([['tenant.id'], ['tenant id'], ['  tenant_id'], ['tenant[id'], ['Tenant.Id[x]'], ['tenant.id[]']])('rejects a PHP spelling %s', (name) => {
+    const binding: ObjectBinding = { ...TENANT_BINDING, name: 'tenant_id' };
+    expect(satisfiesBinding(binding, { params: {}, query: { tenant_id: 't1', [name]: 't3' } }, identity())).toBe(false);
+  });
+
+  it('accepts names that PHP keeps apart', () => {
+    const binding: ObjectBinding = { ...TENANT_BINDING, name: 'tenant_id' };
+    expect(satisfiesBinding(binding, { params: {}, query: { tenant_id: 't1', 'tenant[id]': 't3', 'tenant.ids': 't4', tenant: 't5' } }, identity())).toBe(true);
+  });
+
   it('accepts unrelated query parameters', () => {
     expect(satisfiesBinding(TENANT_BINDING, { params: {}, query: { tenantId: 't1', tenantIds: 't3', tenantIdx: 't4', limit: '5' } }, identity())).toBe(true);
     expect(satisfiesBinding(USER_BINDING, { params: { userId: 'alice' }, query: { user: 'bob' } }, identity())).toBe(true);

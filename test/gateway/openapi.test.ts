@@ -226,7 +226,7 @@ describe('OpenAPI compilation', () => {
     const document = {
       ...base,
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, key: { type: 'apiKey', in: 'header', name: 'X-API-Key' } } },
-      paths: { '/things/{id}': { get: { security: [{ bearer: [] }, { key: [] }], responses: {} } } },
+      paths: { '/things/{id}': { get: { security: [{ bearer: [] }, { key: [] }], parameters: [{ name: 'id', in: 'path', required: true }], responses: {} } } },
     };
     const [operation] = compileOperations(document);
     expect(operation?.path).toBe('/things/:id');
@@ -247,6 +247,60 @@ describe('OpenAPI compilation', () => {
     expect(check('{"a":{"b":1},"b":{"a":1}}')).toBeUndefined();
     expect(check('{"a":"\\"a\\"","b":["a","a"],"c":{}}')).toBeUndefined();
     expect(check('[{"a":1},{"a":1}]')).toBeUndefined();
+  });
+
+  describe('numeric values', () => {
+    const document = {
+      ...base,
+      security: [{ bearer: [] }],
+      paths: {
+        '/counts/{count}': {
+          post: {
+            parameters: [
+              { name: 'count', in: 'path', required: true, schema: { type: 'integer' } },
+              { name: 'limit', in: 'query', schema: { type: 'integer' } },
+              { name: 'ratio', in: 'query', schema: { type: 'number' } },
+              { name: 'x-weight', in: 'header', schema: { type: 'number' } },
+            ],
+            requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { size: { type: 'integer' }, small: { type: 'integer', maximum: 10 }, share: { type: 'number' } } } } } },
+            responses: {},
+          },
+        },
+      },
+    };
+    const [operation] = compileOperations(document);
+    const parts = { params: { count: '1' }, query: {}, headers: {}, contentType: undefined, body: undefined };
+    const unsafe = 'must be an integer from -9007199254740991 to 9007199254740991';
+
+    it.each([
+      ['path', '9007199254740993', { params: { count: '9007199254740993' } }, '/path/count', unsafe],
+      ['path', '-99999999999999999999', { params: { count: '-99999999999999999999' } }, '/path/count', unsafe],
+      ['query', '9007199254740992', { query: { limit: '9007199254740992' } }, '/query/limit', unsafe],
+      ['query', '1e400', { query: { ratio: '1e400' } }, '/query/ratio', 'must be a finite number'],
+      ['query', '-1e400', { query: { ratio: '-1e400' } }, '/query/ratio', 'must be a finite number'],
+      ['query', 'Infinity', { query: { ratio: 'Infinity' } }, '/query/ratio', 'must be number'],
+      ['query', 'NaN', { query: { limit: 'NaN' } }, '/query/limit', 'must be integer'],
+      ['query', '1.0', { query: { limit: '1.0' } }, '/query/limit', 'must be integer'],
+      ['query', ' 1', { query: { limit: ' 1' } }, '/query/limit', 'must be integer'],
+      ['query', '0x10', { query: { limit: '0x10' } }, '/query/limit', 'must be integer'],
+      ['query', '', { query: { limit: '' } }, '/query/limit', 'must be integer'],
+      ['header', '1e400', { headers: { 'x-weight': '1e400' } }, '/headers/x-weight', 'must be a finite number'],
+      ['body', '{"size":1e400}', { contentType: 'application/json', body: Buffer.from('{"size":1e400}') }, '/body/size', 'must be integer'],
+      ['body', '{"size":9007199254740993}', { contentType: 'application/json', body: Buffer.from('{"size":9007199254740993}') }, '/body/size', 'must be <= 9007199254740991'],
+      ['body', '{"size":-9007199254740993}', { contentType: 'application/json', body: Buffer.from('{"size":-9007199254740993}') }, '/body/size', 'must be >= -9007199254740991'],
+      ['body', '{"small":11}', { contentType: 'application/json', body: Buffer.from('{"small":11}') }, '/body/small', 'must be <= 10'],
+      ['body', '{"share":-1e400}', { contentType: 'application/json', body: Buffer.from('{"share":-1e400}') }, '/body/share', 'must be number'],
+    ])('rejects the %s value %j', (_location, _text, values, pointer, detail) => {
+      const found = operation?.validate({ ...parts, ...values });
+      expect(found?.code).toBe('validation_failed');
+      expect(found?.errors).toEqual([{ pointer, detail }]);
+    });
+
+    it('accepts the largest safe integer', () => {
+      expect(operation?.validate({ ...parts, query: { limit: '-9007199254740991' } })).toBeUndefined();
+      expect(operation?.validate({ ...parts, params: { count: '9007199254740991' } })).toBeUndefined();
+      expect(operation?.validate({ ...parts, contentType: 'application/json', body: Buffer.from('{"size":9007199254740991,"share":1e300}') })).toBeUndefined();
+    });
   });
 
   describe('parameter styles', () => {
@@ -337,6 +391,17 @@ describe('OpenAPI compilation', () => {
       expect(check(Buffer.from('quantity=5&note=%zz'))).toBeUndefined();
     });
 
+    it('rejects a literal semicolon in a form body', () => {
+      const [operation] = compileOperations(documentWith({ [FORM]: { schema: formSchema } }));
+      const check = (body: string) => operation?.validate({ params: {}, query: {}, headers: {}, contentType: FORM, body: Buffer.from(body) });
+      const separator = "The request body is not valid form data: it contains a literal ';', which some servers read as a field separator. Percent-encode it as %3B.";
+
+      // URLSearchParams reads the note 'a;q=9', and a parser that splits at ';' reads a field q.
+      expect(check('quantity=5&note=a;q=9')).toEqual({ code: 'invalid_request', detail: separator });
+      expect(check('quantity=5;quantity=999')).toEqual({ code: 'invalid_request', detail: separator });
+      expect(check('quantity=5&note=a%3Bb')).toBeUndefined();
+    });
+
     it('rejects a schema it cannot check', () => {
       expect(() => compileOperations(documentWith({ 'multipart/form-data': { schema: formSchema } }))).toThrow(/POST \/notes.*multipart\/form-data/);
       expect(() => compileOperations(documentWith({ 'application/xml': { schema: formSchema } }))).toThrow(/application\/xml/);
@@ -371,14 +436,8 @@ describe('OpenAPI compilation', () => {
     expect(operation?.validate(parts)).toBeUndefined();
   });
 
-  describe('objects under nested keywords', () => {
-    const entry = { type: 'object', properties: { label: { type: 'string' }, owner: { type: 'string', readOnly: true } } };
-    const schema = {
-      type: 'object',
-      properties: { name: { type: 'string' }, tags: { type: 'array', prefixItems: [{ type: 'string' }], unevaluatedItems: entry } },
-      patternProperties: { '^x-': entry },
-      unevaluatedProperties: entry,
-    };
+  /** Compiles a 3.1 operation that takes a JSON body of `schema`, and returns its check of a body. */
+  function jsonBodyValidator(schema: Record<string, unknown>) {
     const document = {
       ...base,
       openapi: '3.1.0',
@@ -387,9 +446,18 @@ describe('OpenAPI compilation', () => {
     };
     const [operation] = compileOperations(document);
 
-    function validate(body: unknown) {
-      return operation?.validate({ params: {}, query: {}, headers: {}, contentType: 'application/json', body: Buffer.from(JSON.stringify(body)) });
-    }
+    return (body: unknown) => operation?.validate({ params: {}, query: {}, headers: {}, contentType: 'application/json', body: Buffer.from(JSON.stringify(body)) });
+  }
+
+  describe('objects under nested keywords', () => {
+    const entry = { type: 'object', properties: { label: { type: 'string' }, owner: { type: 'string', readOnly: true } } };
+    const schema = {
+      type: 'object',
+      properties: { name: { type: 'string' }, tags: { type: 'array', prefixItems: [{ type: 'string' }], unevaluatedItems: entry } },
+      patternProperties: { '^x-': entry },
+      unevaluatedProperties: entry,
+    };
+    const validate = jsonBodyValidator(schema);
 
     it('accepts declared properties', () => {
       expect(validate({ name: 'a', 'x-one': { label: 'l' }, tags: ['t', { label: 'u' }], other: { label: 'o' } })).toBeUndefined();
@@ -413,6 +481,57 @@ describe('OpenAPI compilation', () => {
       const found = validate(body);
       expect(found?.code).toBe('validation_failed');
       expect(found?.errors).toContainEqual({ pointer, detail: "unknown property 'isAdmin' is not allowed" });
+    });
+  });
+
+  describe('read-only values of unnamed properties', () => {
+    const readOnly = { type: 'string', readOnly: true };
+    const schema = {
+      type: 'object',
+      properties: {
+        name: { type: 'string' },
+        flags: { type: 'object', patternProperties: { '^is': readOnly, '^x-': { type: 'string' } } },
+        labels: { type: 'object', properties: { id: readOnly }, additionalProperties: readOnly },
+        notes: { type: 'object', unevaluatedProperties: { allOf: [readOnly] } },
+        meta: {
+          type: 'object',
+          properties: { createdBy: readOnly, kind: readOnly, 'a-b]': readOnly, note: { type: 'string', maxLength: 10 } },
+          additionalProperties: { type: 'string' },
+        },
+      },
+    };
+    const validate = jsonBodyValidator(schema);
+
+    it('accepts properties that are not read-only', () => {
+      expect(validate({ name: 'a', flags: { 'x-one': 'b' }, labels: {}, notes: {} })).toBeUndefined();
+    });
+
+    it.each([
+      ['patternProperties', { flags: { isAdmin: 'true' } }, '/body/flags/isAdmin'],
+      ['additionalProperties', { labels: { owner: 'bob' } }, '/body/labels/owner'],
+      // ajv reports an unevaluated property at its object.
+      ['unevaluatedProperties', { notes: { owner: 'bob' } }, '/body/notes'],
+    ])('rejects read-only under %s', (_keyword, body, pointer) => {
+      const found = validate(body);
+      expect(found?.code).toBe('validation_failed');
+      expect(found?.errors?.map((error) => error.pointer)).toContain(pointer);
+    });
+
+    it('accepts unnamed properties of an open object', () => {
+      expect(validate({ meta: { creator: 'a', createdByMe: 'b', kinds: 'c', note: 'd' } })).toBeUndefined();
+    });
+
+    it('rejects a checked name in another case in an open object', () => {
+      const found = validate({ meta: { note: 'short', NOTE: 'x'.repeat(100) } });
+      expect(found?.code).toBe('validation_failed');
+      expect(found?.errors).toEqual([{ pointer: '/body/meta/NOTE', detail: 'property is read-only or not allowed in requests' }]);
+    });
+
+    // Go's encoding/json and ASP.NET Core read these as the read-only property.
+    it.each([['createdBy'], ['CreatedBy'], ['CREATEDBY'], ['createdby'], ['Kind'], ['\u212aind'], ['A-B]']])('rejects the read-only name %s in an open object', (name) => {
+      const found = validate({ meta: { [name]: 'bob' } });
+      expect(found?.code).toBe('validation_failed');
+      expect(found?.errors?.map((error) => error.pointer)).toContain(`/body/meta/${name}`);
     });
   });
 

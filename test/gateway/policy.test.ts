@@ -252,6 +252,18 @@ describe('gateway policy per upstream and operation', () => {
     expect(received.map((request) => request.path)).toEqual(['/tenant-items?tenantId=t1']);
   });
 
+  it('rejects a semicolon in a bound query', async () => {
+    // Servers that split at ';' as well as '&' read tenantId=t3 here.
+    for (const path of ['/v4/tenant-items?note=x;tenantId=t3&tenantId=t1', '/v4/tenant-items?tenantId=t1;tenantId=t3', '/v2/tenant-items?tenantId=t1;tenantId=t3']) {
+      const response = await call(path, tenantToken);
+
+      expect(response.status, path).toBe(400);
+      expect(((await response.json()) as Problem).code, path).toBe('invalid_request');
+    }
+    expect((await call('/v4/tenant-items?tenantId=t1&note=x%3By', tenantToken)).status).toBe(200);
+    expect(received.map((request) => request.path)).toEqual(['/tenant-items?tenantId=t1&note=x%3By']);
+  });
+
   it('rejects a token without the bound claim', async () => {
     const response = await call('/v2/tenant-items?tenantId=t1', token);
     expect(response.status).toBe(404);

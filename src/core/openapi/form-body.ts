@@ -43,6 +43,18 @@ export function isUtf8FormBody(body: Buffer): boolean {
   return true;
 }
 
+const SEMICOLON = 0x3b;
+
+/**
+ * Tells whether a form body contains a literal `;`. URLSearchParams splits
+ * fields only at `&`, but Python's parse_qsl before 3.9.2 and 3.8.8
+ * also splits at `;`, so `name=a;role=admin` would carry a field that the
+ * schema never saw. Form serializers send `;` as `%3B`.
+ */
+export function hasLiteralSemicolon(body: Buffer): boolean {
+  return body.includes(SEMICOLON);
+}
+
 /**
  * Parses a form body with the WHATWG URL standard's parser into one entry
  * per name: a string, or an array of strings for a repeated name. The

@@ -4,13 +4,14 @@ import addFormatsModule from 'ajv-formats';
 
 import type { FieldError } from '../problem.js';
 import { describeViolations, type SchemaViolation } from '../validation-errors.js';
-import { compileFormBody, FORM_MEDIA_TYPE, isOpaqueBodySchema, isUtf8FormBody } from './form-body.js';
+import { compileFormBody, FORM_MEDIA_TYPE, hasLiteralSemicolon, isOpaqueBodySchema, isUtf8FormBody } from './form-body.js';
 import { charsetsOf, parseJsonBody } from './json-body.js';
 import { isJsonObject } from './json-object.js';
 import { parameterReading, splitCommaSeparated } from './parameter-style.js';
 import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
 import { toRequestSchema } from './request-schema.js';
 import { compileResponses, type ResponseRules } from './response-schema.js';
+import { checkDistinctPaths, parseRoutePath, RoutePathError, type RoutePath } from './route-path.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -40,6 +41,8 @@ export interface CompiledOperation {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Path template in Fastify syntax, relative to the mount path (`/orders/:id`). */
   path: string;
+  /** The path template as the document declares it, compiled for the router and the upstream path. */
+  route: RoutePath;
   operationId: string | undefined;
   scopes: string[];
   roles: string[];
@@ -65,17 +68,41 @@ type JsonObject = Record<string, unknown>;
 /**
  * Creates an ajv instance for the document's JSON Schema dialect. Bodies are
  * validated without coercion; path, query and header values arrive as text
- * and are coerced to their declared types.
+ * and are coerced to their declared types. `strictNumbers` makes NaN and
+ * Infinity fail `number` and `integer`, as a JSON body's `1e400` parses to
+ * Infinity.
  */
 function createValidatorFactory(version: string, coerceTypes: false | 'array'): Ajv {
-  const options = { strict: false, allErrors: true, coerceTypes, useDefaults: false } as const;
+  const options = { strict: false, allErrors: true, coerceTypes, useDefaults: false, strictNumbers: true } as const;
   const ajv = version.startsWith('3.1') ? new Ajv2020(options) : new Ajv(options);
   addFormats(ajv);
   return ajv;
 }
 
-function toFastifyPath(path: string): string {
-  return path.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, ':$1');
+function compilePath(path: string): RoutePath {
+  try {
+    return parseRoutePath(path);
+  } catch (error) {
+    throw error instanceof RoutePathError ? new OpenApiError(error.message) : error;
+  }
+}
+
+/**
+ * Throws OpenApiError unless the operation declares exactly the path
+ * parameters of its template. A declared parameter missing from the
+ * template would fail every request as missing, and a template parameter
+ * without a declaration would reach the upstream unchecked.
+ */
+function checkPathParameters(operationName: string, route: RoutePath, parameters: JsonObject[]): void {
+  const declared = parameters.filter((parameter) => parameter['in'] === 'path').map((parameter) => String(parameter['name']));
+  const undeclared = route.parameters.find((name) => !declared.includes(name));
+  if (undeclared !== undefined) {
+    throw new OpenApiError(`${operationName}: the path parameter '${undeclared}' is not declared in parameters`);
+  }
+  const absent = declared.find((name) => !route.parameters.includes(name));
+  if (absent !== undefined) {
+    throw new OpenApiError(`${operationName}: the path parameter '${absent}' does not appear in the path`);
+  }
 }
 
 /**
@@ -225,11 +252,14 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
   const schemes = isJsonObject(components['securitySchemes']) ? components['securitySchemes'] : {};
   const paths = isJsonObject(document['paths']) ? document['paths'] : {};
   const operations: CompiledOperation[] = [];
+  const routes: RoutePath[] = [];
 
   for (const [path, item] of Object.entries(paths)) {
     if (!isJsonObject(item)) {
       continue;
     }
+    const route = compilePath(path);
+    routes.push(route);
     const sharedParameters = Array.isArray(item['parameters']) ? (item['parameters'] as JsonObject[]) : [];
 
     for (const method of METHODS) {
@@ -241,13 +271,16 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
       const name = `${method.toUpperCase()} ${path}`;
       const { credentials, scopes } = securityOf(name, operation['security'] ?? document['security'], schemes);
       const roles = Array.isArray(operation['x-portcullis-roles']) ? operation['x-portcullis-roles'].map(String) : [];
-      const parameters = compileParameters(textAjv, name, [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as JsonObject[]) : [])]);
+      const declaredParameters = [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as JsonObject[]) : [])];
+      checkPathParameters(name, route, declaredParameters);
+      const parameters = compileParameters(textAjv, name, declaredParameters);
       const validateBody = compileBody(bodies, textAjv, name, operation['requestBody']);
       const responses = compileResponses(bodies, name, operation['responses']);
 
       operations.push({
         method: method.toUpperCase() as CompiledOperation['method'],
-        path: toFastifyPath(path),
+        path: route.router,
+        route,
         operationId: typeof operation['operationId'] === 'string' ? operation['operationId'] : undefined,
         scopes,
         roles,
@@ -268,6 +301,11 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
 
   if (operations.length === 0) {
     throw new OpenApiError('the document declares no operations');
+  }
+  try {
+    checkDistinctPaths(routes);
+  } catch (error) {
+    throw error instanceof RoutePathError ? new OpenApiError(error.message) : error;
   }
   return operations;
 }
@@ -313,6 +351,12 @@ function checkFormBody(checkForm: (body: Buffer) => SchemaViolation[] | undefine
     }
     if (!isUtf8FormBody(body)) {
       return { code: 'invalid_request', detail: 'The request body is not valid form data: it is not valid UTF-8.' };
+    }
+    if (hasLiteralSemicolon(body)) {
+      return {
+        code: 'invalid_request',
+        detail: "The request body is not valid form data: it contains a literal ';', which some servers read as a field separator. Percent-encode it as %3B.",
+      };
     }
 
     const errors = checkForm(body);

@@ -50,8 +50,28 @@ export function textTypeOf(schema: JsonObject): TextType | undefined {
 }
 
 /**
- * Returns a violation for each value of `values` whose text is not the
- * plain form of its parameter's type, in the shape of ajv's type errors.
+ * Returns why `text` is not a value of `type`, or undefined when it is.
+ * Beyond its plain form, an integer must be a safe integer, because a larger
+ * one would be rounded before ajv checks it, and a number must be finite
+ * (`1e400` would become Infinity).
+ */
+function textProblem(type: TextType, text: string): string | undefined {
+  if (!TEXT_FORMS[type].test(text)) {
+    return `must be ${type}`;
+  }
+  if (type === 'integer' && !Number.isSafeInteger(Number(text))) {
+    return `must be an integer from ${Number.MIN_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}`;
+  }
+  if (type === 'number' && !Number.isFinite(Number(text))) {
+    return 'must be a finite number';
+  }
+  return undefined;
+}
+
+/**
+ * Returns a violation, in the shape of ajv's type errors, for each value
+ * of `values` whose text is not the plain form of its parameter's type or
+ * lies outside the range of exact JavaScript numbers.
  */
 export function checkTextForms(values: Record<string, unknown>, types: TextTypes): SchemaViolation[] {
   const violations: SchemaViolation[] = [];
@@ -59,8 +79,12 @@ export function checkTextForms(values: Record<string, unknown>, types: TextTypes
   for (const [name, type] of types) {
     const value = values[name];
     const texts = Array.isArray(value) ? value : [value];
-    if (texts.some((text) => typeof text === 'string' && !TEXT_FORMS[type].test(text))) {
-      violations.push({ keyword: 'type', instancePath: `/${escapePointerToken(name)}`, params: { type }, message: `must be ${type}` });
+    for (const text of texts) {
+      const message = typeof text === 'string' ? textProblem(type, text) : undefined;
+      if (message !== undefined) {
+        violations.push({ keyword: 'type', instancePath: `/${escapePointerToken(name)}`, params: { type }, message });
+        break;
+      }
     }
   }
 

@@ -9,7 +9,19 @@
  * - A `readOnly` property may not appear in a request at all: it becomes the
  *   `false` schema, and it is dropped from `required`, since OpenAPI only
  *   requires it in responses. A property counts as `readOnly` also when
- *   its schema is marked through `allOf`, `anyOf` or `oneOf`.
+ *   its schema is marked through `allOf`, `anyOf` or `oneOf`. A read-only
+ *   schema under `patternProperties`, `additionalProperties` or
+ *   `unevaluatedProperties` becomes `false` as well.
+ * - An object that admits unnamed properties rejects the name of a
+ *   property in another case (`Role` for `role`), because Go's
+ *   encoding/json and ASP.NET Core's JSON options match member names
+ *   without regard to case. Such a spelling would set a read-only
+ *   property, or one whose value the gateway never checked.
+ *
+ * - An `integer` schema gets `minimum` and `maximum` at the safe integer
+ *   range unless it sets tighter bounds. JSON.parse rounds a larger
+ *   integer (9007199254740993 becomes 9007199254740992), so the gateway
+ *   would check another value than an upstream that reads it exactly.
  *
  * NOTE: adding `additionalProperties: false` inside `allOf` branches makes
  * each branch reject the others' properties; documents that compose object
@@ -43,6 +55,66 @@ const NESTED_SCHEMA_KEYS = [
   'propertyNames',
 ];
 const SCHEMA_LIST_KEYS = ['allOf', 'anyOf', 'oneOf', 'prefixItems'];
+
+/** Keywords whose schema describes the values of properties that `properties` does not name. */
+const MEMBER_SCHEMA_KEYS = ['additionalProperties', 'unevaluatedProperties'];
+
+/**
+ * Non-ASCII characters that case-insensitive decoders can read as an ASCII
+ * letter. Go's encoding/json folds the Kelvin sign into `k` and the long s
+ * into `s` (unicode.SimpleFold). The uppercase of the long s is `S` and
+ * that of the dotless i is `I`, which decoders that compare uppercased
+ * names match.
+ */
+const EXTRA_FOLDS: Readonly<Record<string, string>> = { k: '\u212a', s: '\u017f', i: '\u0131' };
+
+function escapeInClass(character: string): string {
+  return /[\\\]^-]/.test(character) ? `\\${character}` : character;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+}
+
+/** Returns a pattern that matches each of `names` in any other case, and in the folds above, but not as written. */
+function otherCasesPattern(names: ReadonlySet<string>): string {
+  const exact = [...names].map(escapeRegExp).join('|');
+  const alternatives = [...names].map((name) =>
+    [...name]
+      .map((character) => {
+        const lower = character.toLowerCase();
+        const variants = new Set([character, lower, character.toUpperCase(), EXTRA_FOLDS[lower] ?? '']);
+        variants.delete('');
+        return `[${[...variants].map(escapeInClass).join('')}]`;
+      })
+      .join(''),
+  );
+  return `^(?!(?:${exact})$)(?:${alternatives.join('|')})$`;
+}
+
+/** Tells whether a request schema lets an object have properties that `properties` does not name. */
+function admitsUnnamedProperties(result: Schema): boolean {
+  const extra = [result['additionalProperties'], result['unevaluatedProperties']].some((value) => value !== undefined && value !== false);
+  return extra || (isJsonObject(result['patternProperties']) && Object.keys(result['patternProperties']).length > 0);
+}
+
+/** Returns whether `schema` admits integers but no other numbers. */
+function isIntegerSchema(schema: Schema): boolean {
+  const type = schema['type'];
+  const types = Array.isArray(type) ? type : [type];
+  return types.includes('integer') && !types.includes('number');
+}
+
+/** Narrows the bounds of an integer schema to the safe integer range, in place. */
+function boundToSafeIntegers(result: Schema): void {
+  const { minimum, maximum } = result;
+  if (typeof minimum !== 'number' || minimum < Number.MIN_SAFE_INTEGER) {
+    result['minimum'] = Number.MIN_SAFE_INTEGER;
+  }
+  if (typeof maximum !== 'number' || maximum > Number.MAX_SAFE_INTEGER) {
+    result['maximum'] = Number.MAX_SAFE_INTEGER;
+  }
+}
 
 function isObjectSchema(schema: Schema): boolean {
   const type = schema['type'];
@@ -81,8 +153,20 @@ export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>(
     }
   }
 
+  if (isIntegerSchema(schema)) {
+    boundToSafeIntegers(result);
+  }
+
   if (isObjectSchema(schema) && schema['additionalProperties'] === undefined && schema['unevaluatedProperties'] === undefined) {
     result['additionalProperties'] = false;
+  }
+
+  // A read-only schema for the properties that `properties` does not name
+  // forbids those properties in requests, as for a read-only named one.
+  for (const key of MEMBER_SCHEMA_KEYS) {
+    if (hasAccessAnnotation(result[key], 'readOnly')) {
+      result[key] = false;
+    }
   }
 
   for (const key of NESTED_SCHEMA_KEYS) {
@@ -96,8 +180,17 @@ export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>(
     }
   }
   if (isJsonObject(schema['patternProperties'])) {
-    const patterns = Object.entries(schema['patternProperties']).map(([pattern, entry]) => [pattern, toRequestSchema(entry, seen)]);
+    const patterns = Object.entries(schema['patternProperties']).map(([pattern, entry]) => [
+      pattern,
+      hasAccessAnnotation(entry, 'readOnly') ? false : toRequestSchema(entry, seen),
+    ]);
     result['patternProperties'] = Object.fromEntries(patterns);
+  }
+
+  const named = isJsonObject(schema['properties']) ? new Set(Object.keys(schema['properties'])) : new Set<string>();
+  if (named.size > 0 && admitsUnnamedProperties(result)) {
+    const patterns = isJsonObject(result['patternProperties']) ? result['patternProperties'] : {};
+    result['patternProperties'] = { ...patterns, [otherCasesPattern(named)]: false };
   }
 
   return result;

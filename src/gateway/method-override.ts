@@ -1,0 +1,78 @@
+/**
+ * Method overrides that web frameworks read from the query string or body
+ * of a POST rather than from a header. Rails (Rack::MethodOverride) reads a
+ * `_method` field of a form or multipart body, and Laravel and Symfony also
+ * read a `_method` query parameter. The `method-override` package for
+ * Express is commonly set up to read `_method` from the query or the
+ * parsed body, JSON included. The upstream then routes the
+ * request as that method, although the gateway authorized a POST. The
+ * gateway drops the override headers (X-HTTP-Method-Override and the
+ * like) in forward.ts and rejects these spellings here.
+ */
+
+import type { FastifyRequest } from 'fastify';
+
+import { decodeUtf8 } from '../core/openapi/utf8.js';
+import { ProblemError } from '../core/problem.js';
+
+const OVERRIDE_FIELD = '_method';
+
+/**
+ * A Content-Disposition line of a multipart part named `_method`, quoted or
+ * not, as Rack's multipart parser reads it.
+ */
+const MULTIPART_OVERRIDE = /^content-disposition:[^\r\n]*;[ \t]*name[ \t]*=[ \t]*(?:"_method"|_method)(?=[ \t;\r\n]|$)/im;
+
+function mediaType(contentType: string | undefined): string {
+  return contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+/** Tells whether a JSON body is an object with a `_method` member. A body that does not parse is left to the upstream. */
+function jsonNamesOverride(body: Buffer): boolean {
+  let value: unknown;
+  try {
+    // An upstream that drops a leading byte order mark reads the rest, as decodeUtf8 does.
+    value = JSON.parse(decodeUtf8(body) ?? '');
+  } catch {
+    return false;
+  }
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.hasOwn(value, OVERRIDE_FIELD);
+}
+
+/** Tells whether a POST body has a `_method` field, in the body formats that frameworks read it from. */
+function bodyNamesOverride(contentType: string | undefined, body: Buffer): boolean {
+  // Most bodies do not contain the name at all, so they are never parsed.
+  // A form body may spell it `%5Fmethod` or `_%6Dethod`, which this
+  // pre-check would miss, so form bodies with an escape are parsed too.
+  const type = mediaType(contentType);
+  if (type === 'application/x-www-form-urlencoded') {
+    return (body.includes(OVERRIDE_FIELD) || body.includes('%')) && new URLSearchParams(body.toString('utf8')).has(OVERRIDE_FIELD);
+  }
+  if (type === 'application/json' || type.endsWith('+json')) {
+    return (body.includes(OVERRIDE_FIELD) || body.includes('\\u')) && jsonNamesOverride(body);
+  }
+  if (type === 'multipart/form-data') {
+    return body.includes(OVERRIDE_FIELD) && MULTIPART_OVERRIDE.test(body.toString('latin1'));
+  }
+  return false;
+}
+
+/**
+ * Rejects a POST whose query string, or whose form, multipart or JSON
+ * body, has a `_method` field, with 400 `invalid_request`. Other methods pass, because
+ * the frameworks above honour the override only on POST.
+ */
+export function rejectMethodOverride(request: FastifyRequest): void {
+  if (request.method !== 'POST') {
+    return;
+  }
+
+  const query = (request.query ?? {}) as Record<string, unknown>;
+  const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+  if (Object.hasOwn(query, OVERRIDE_FIELD) || (body !== undefined && bodyNamesOverride(request.headers['content-type'], body))) {
+    throw new ProblemError(
+      'invalid_request',
+      `The request has a '${OVERRIDE_FIELD}' field, which some servers read as a method override. The gateway authorizes the request method only; send the request with the method it means.`,
+    );
+  }
+}

@@ -1,0 +1,69 @@
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createUser } from '../support/accounts.js';
+import { writeConfigFile } from '../support/config-file.js';
+import { callApi, obtainTokens } from '../support/oauth.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/route-paths.yaml', import.meta.url));
+
+describe('gateway path templates', () => {
+  let upstream: ScriptedUpstream;
+  let server: TestServer;
+  let token: string;
+  const forwarded: string[] = [];
+
+  beforeAll(async () => {
+    upstream = await startScriptedUpstream();
+    upstream.respond((request, response) => {
+      forwarded.push(request.url ?? '');
+      response.writeHead(204).end();
+    });
+    const config = await writeConfigFile({ gateway: { upstreamUrl: upstream.url, openapi: FIXTURE }, rateLimit: { flows: [] } });
+    server = await startTestServer({ config });
+    token = (await obtainTokens(server, await createUser(server, 'path_user'))).tokens.access_token;
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await upstream.close();
+  });
+
+  async function call(path: string, method = 'GET'): Promise<{ status: number; upstreamPath: string | undefined; code: string | undefined }> {
+    forwarded.length = 0;
+    const response = await callApi(server, path, token, { method });
+    const body = response.status === 204 ? undefined : ((await response.json()) as { code?: string });
+    return { status: response.status, upstreamPath: forwarded[0], code: body?.code };
+  }
+
+  it('forwards a literal colon', async () => {
+    expect(await call('/v1/orders:batchGet')).toEqual({ status: 204, upstreamPath: '/v1/orders:batchGet', code: undefined });
+  });
+
+  it('rejects a path the colon would have matched', async () => {
+    const result = await call('/v1/ordersX');
+    expect(result.status).toBe(404);
+    expect(result.upstreamPath).toBeUndefined();
+  });
+
+  it('validates a parameter before a custom method', async () => {
+    expect(await call('/orders/7:cancel', 'POST')).toEqual({ status: 204, upstreamPath: '/orders/7:cancel', code: undefined });
+
+    const invalid = await call('/orders/x:cancel', 'POST');
+    expect(invalid.status).toBe(400);
+    expect(invalid.code).toBe('validation_failed');
+    expect(invalid.upstreamPath).toBeUndefined();
+  });
+
+  it('forwards a parameter before a suffix', async () => {
+    expect(await call('/files/a.b.json')).toEqual({ status: 204, upstreamPath: '/files/a.b.json', code: undefined });
+    expect((await call('/files/a.b')).status).toBe(404);
+  });
+
+  it('serves the root only with its slash', async () => {
+    expect(await call('/')).toEqual({ status: 204, upstreamPath: '/', code: undefined });
+    expect((await call('')).status).toBe(404);
+  });
+});
