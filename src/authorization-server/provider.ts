@@ -110,6 +110,26 @@ async function checkClientCredentialsScope(ctx: KoaContextWithOIDC, clientId: st
 }
 
 /**
+ * Rejects a user's request for a scope outside the client's
+ * `allowed_scopes` at the authorization and pushed authorization endpoints.
+ * A refresh can only narrow the scopes granted there. A client without
+ * `allowed_scopes` may request every scope.
+ */
+async function checkAllowedScopes(ctx: KoaContextWithOIDC, clientId: string, clients: ClientRepository): Promise<void> {
+  const metadata = await clients.find(clientId);
+  if (metadata?.allowed_scopes === undefined) {
+    return;
+  }
+
+  const allowed = new Set(metadata.allowed_scopes.split(' '));
+  for (const scope of requestedScopes(ctx)) {
+    if (scope !== '' && !allowed.has(scope)) {
+      throw new errors.InvalidScope('requested scope is not allowed for this client', scope);
+    }
+  }
+}
+
+/**
  * Decides a revocation request for a token issued to `client` or another
  * client (RFC 7009 section 2.1). An authenticated client that presents
  * another client's token gets `invalid_request`. A public client is not
@@ -262,7 +282,14 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
       },
       resourceIndicators: {
         enabled: true,
-        async defaultResource(ctx, _client, oneOf) {
+        async defaultResource(ctx, client, oneOf) {
+          // oidc-provider calls this for every authorization and pushed
+          // authorization request without a `resource` parameter, and
+          // getResourceServerInfo for one with it, so the two together see
+          // every scope that such a request names.
+          if (!isClientCredentialsGrant(ctx)) {
+            await checkAllowedScopes(ctx, client.clientId, clients);
+          }
           if (oneOf !== undefined) {
             return oneOf;
           }
@@ -288,6 +315,8 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
           }
           if (isClientCredentialsGrant(ctx)) {
             await checkClientCredentialsScope(ctx, client.clientId, clients);
+          } else {
+            await checkAllowedScopes(ctx, client.clientId, clients);
           }
 
           return {

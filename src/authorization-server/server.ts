@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 
 import { interactionRoutes, type InteractionDependencies } from './interactions.js';
@@ -64,6 +64,19 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
       await substituteClientSecret(request, options.clientSecrets);
       return delegate(options.provider(), request, reply, allowedOrigins);
     };
+
+    // Fastify rejects a Content-Type header that it cannot parse, such as
+    // `;` or a bare word, with a 415 problem document before any parser
+    // runs. oidc-provider handles every other content type itself, so its
+    // endpoints return an RFC 6749 error and a path or method it does not
+    // serve gets a 404 or 405. These requests go to it too, and any other
+    // error reaches the application's error handler.
+    engine.setErrorHandler(async (error: FastifyError, request, reply) => {
+      if (error.code !== 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+        throw error;
+      }
+      await handle(request, reply);
+    });
 
     engine.all('/oauth/*', handle);
     for (const path of DISCOVERY_PATHS) {

@@ -17,8 +17,12 @@ const FAILED_HEADER_AUTHENTICATION = new Set([
 /** The description oidc-provider 9 sends for a request that names no client at all. */
 const NO_CLIENT_AUTHENTICATION = 'no client authentication mechanism provided';
 
-/** Endpoints that authenticate clients and return errors in the RFC 6749 format. */
-const CLIENT_AUTHENTICATING_ROUTES = new Set(['token', 'introspection', 'revocation']);
+/**
+ * Endpoints that authenticate clients and return errors in the RFC 6749
+ * format. RFC 9126 section 2.3 gives the pushed authorization request
+ * endpoint the token endpoint's error responses.
+ */
+const CLIENT_AUTHENTICATING_ROUTES = new Set(['token', 'introspection', 'revocation', 'pushed_authorization_request']);
 
 /**
  * Corrects error codes of oidc-provider 9 to the ones RFC 6749 section 5.2

@@ -20,9 +20,9 @@ export interface ClientMetadata {
   application_type: 'web' | 'native';
   id_token_signed_response_alg?: string;
   /**
-   * Space-separated scopes the client may request with client credentials.
-   * Not the RFC 7591 `scope` member, which oidc-provider limits to OpenID
-   * scopes.
+   * Space-separated scopes the client may request, for a user or with
+   * client credentials. Not the RFC 7591 `scope` member, which
+   * oidc-provider limits to OpenID scopes.
    */
   allowed_scopes?: string;
   /** Public keys of a `private_key_jwt` client. */

@@ -1,9 +1,11 @@
-import type { Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 import type { ClientRepository } from './client-repository.js';
 import { epochSeconds } from './database.js';
 import type { Database } from './schema.js';
+
+type InsertableOidcPayload = Insertable<Database['oidc_payloads']>;
 
 /**
  * Persists oidc-provider's models (grants, codes, refresh tokens, sessions,
@@ -40,6 +42,11 @@ export class OidcAdapter implements Adapter {
       consumed_at: null,
     };
 
+    if (this.#model === 'ReplayDetection') {
+      await this.#insertOnce(row);
+      return;
+    }
+
     await this.#db
       .insertInto('oidc_payloads')
       .values(row)
@@ -53,6 +60,34 @@ export class OidcAdapter implements Adapter {
         }),
       )
       .execute();
+  }
+
+  /**
+   * Stores a client assertion's `jti` unless a live entry with the same id
+   * exists. oidc-provider 9 calls find() and then saves, so two requests
+   * racing with one assertion could both pass its check. The conditional
+   * insert lets exactly one of them store the entry, and the other fails
+   * client authentication. An expired entry is replaced.
+   *
+   * NOTE: oidc-provider also stores DPoP proof ids in this model. DPoP is
+   * off, and if it is turned on, a replayed proof is still rejected but
+   * with `invalid_client` in place of `invalid_dpop_proof`.
+   */
+  async #insertOnce(row: InsertableOidcPayload): Promise<void> {
+    const result = await this.#db
+      .insertInto('oidc_payloads')
+      .values(row)
+      .onConflict((conflict) =>
+        conflict
+          .columns(['model', 'id'])
+          .doUpdateSet({ payload: row.payload, expires_at: row.expires_at, consumed_at: null })
+          .where('oidc_payloads.expires_at', '<=', epochSeconds()),
+      )
+      .executeTakeFirst();
+
+    if (result.numInsertedOrUpdatedRows === 0n) {
+      throw new errors.InvalidClientAuth('the client assertion was used before, so sign a new one with a fresh jti');
+    }
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {

@@ -15,6 +15,19 @@ end
 return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1])
 `;
 
+/**
+ * Stores a payload unless its key exists, and sets its lifetime in seconds.
+ * Returns 1 when this call stored it, 0 when the key existed. Redis drops an
+ * expired key, so an expired entry never blocks a new one.
+ */
+const INSERT_ONCE_SCRIPT = `
+if redis.call('HSETNX', KEYS[1], 'payload', ARGV[1]) == 0 then
+  return 0
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
 /** The client adds the deployment's `redisKeyPrefix` before this. */
 const PREFIX = 'oidc';
 
@@ -46,6 +59,9 @@ export class RedisOidcAdapter implements Adapter {
     if (!('portcullisConsumePayload' in redis)) {
       redis.defineCommand('portcullisConsumePayload', { numberOfKeys: 1, lua: CONSUME_SCRIPT });
     }
+    if (!('portcullisInsertPayloadOnce' in redis)) {
+      redis.defineCommand('portcullisInsertPayloadOnce', { numberOfKeys: 1, lua: INSERT_ONCE_SCRIPT });
+    }
   }
 
   #key(id: string): string {
@@ -53,6 +69,11 @@ export class RedisOidcAdapter implements Adapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    if (this.#model === 'ReplayDetection') {
+      await this.#insertOnce(id, payload, expiresIn);
+      return;
+    }
+
     const key = this.#key(id);
     const transaction = this.#redis.multi().hset(key, 'payload', JSON.stringify(payload));
     if (expiresIn > 0) {
@@ -83,6 +104,27 @@ export class RedisOidcAdapter implements Adapter {
       } else {
         await this.#redis.persist(setKey);
       }
+    }
+  }
+
+  /**
+   * Stores a client assertion's `jti` unless a live entry with the same id
+   * exists. oidc-provider 9 calls find() and then saves, so two requests
+   * racing with one assertion could both pass its check. The script lets
+   * exactly one of them store the entry, and the other fails client
+   * authentication.
+   *
+   * NOTE: oidc-provider also stores DPoP proof ids in this model. DPoP is
+   * off, and if it is turned on, a replayed proof is still rejected but
+   * with `invalid_client` in place of `invalid_dpop_proof`.
+   */
+  async #insertOnce(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    const insertOnce = (this.#redis as unknown as Record<string, (key: string, payload: string, lifetimeSeconds: number) => Promise<number>>)['portcullisInsertPayloadOnce'];
+    // EXPIRE with 0 or less would delete the key at once, which lets the same assertion in again.
+    const lifetimeSeconds = Math.max(1, Math.ceil(expiresIn));
+    const outcome = Number(await insertOnce?.call(this.#redis, this.#key(id), JSON.stringify(payload), lifetimeSeconds));
+    if (outcome !== 1) {
+      throw new errors.InvalidClientAuth('the client assertion was used before, so sign a new one with a fresh jti');
     }
   }
 

@@ -46,6 +46,21 @@ describe('Redis oidc-provider adapter', () => {
     expect((await adapter('AuthorizationCode').find(id))?.consumed).toBeTypeOf('number');
   });
 
+  it('stores a replay detection entry once', async () => {
+    const id = randomUUID();
+    const outcomes = await Promise.allSettled([
+      adapter('ReplayDetection').upsert(id, { iss: 'c' }, 60),
+      adapter('ReplayDetection').upsert(id, { iss: 'c' }, 60),
+      adapter('ReplayDetection').upsert(id, { iss: 'c' }, 60),
+    ]);
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+    expect(outcomes.find((outcome) => outcome.status === 'rejected')).toMatchObject({ reason: { error: 'invalid_client' } });
+    expect((await adapter('ReplayDetection').find(id))?.['iss']).toBe('c');
+    const ttl = await redis.ttl(`oidc:ReplayDetection:${id}`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60);
+  });
+
   it('rejects consuming what does not exist', async () => {
     const id = randomUUID();
     await expect(adapter('AuthorizationCode').consume(id)).rejects.toMatchObject({ error: 'invalid_grant' });
