@@ -3,6 +3,7 @@ import ipaddr from 'ipaddr.js';
 import { generateApiKey, parseApiKey, type ApiKeyEnvironment } from '../core/api-keys/format.js';
 import { MAX_KEY_LIFETIME_SECONDS, MAX_ROTATION_GRACE_SECONDS } from '../core/api-keys/lifetimes.js';
 import { unmapIPv4 } from '../core/client-address.js';
+import { cidrNotationProblem, isStandardAddress } from '../core/ip-notation.js';
 import { codePointLabel, findControlCharacter } from '../core/control-characters.js';
 import type { KeyedHash } from '../core/keyed-hash.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
@@ -28,7 +29,10 @@ export class ApiKeyRequestError extends Error {
   }
 }
 
-/** A request to create a key for an owner that already has the maximum number of active keys. */
+/**
+ * A request to create or rotate a key for an owner that already has the
+ * maximum number of active keys (for a rotation, one more than that).
+ */
 export class ApiKeyLimitError extends Error {
   readonly limit: number;
 
@@ -115,26 +119,36 @@ function addressAllowed(address: string, cidrs: readonly string[]): boolean {
   if (cidrs.length === 0) {
     return true;
   }
-  if (!ipaddr.isValid(address)) {
+
+  // A zone id selects an interface and has no bearing on the range. An
+  // address in a legacy IPv4 notation, which a socket never reports, could
+  // mean another address to the proxy that forwarded it, so it matches no range.
+  const zoneStart = address.indexOf('%');
+  const withoutZone = zoneStart !== -1 && address.includes(':') ? address.slice(0, zoneStart) : address;
+  if (!isStandardAddress(withoutZone)) {
     return false;
   }
 
-  const parsed = unmapIPv4(ipaddr.parse(address));
+  const parsed = unmapIPv4(ipaddr.parse(withoutZone));
+  // NOTE: a range stored before creation checked the notation may be in a
+  // legacy form, and it keeps the meaning ipaddr.js gives it.
   return cidrs.some((cidr) => {
     const range = parseRange(cidr);
     return range[0].kind() === parsed.kind() && parsed.match(range);
   });
 }
 
-/** Returns the network address and prefix length of a CIDR range, such as 10.0.0.0/8 for 10.1.2.3/8. */
+/**
+ * Returns the network address and prefix length of a CIDR range, such as
+ * 10.0.0.0/8 for 10.1.2.3/8. Raises ApiKeyRequestError for a range that is
+ * invalid or not in standard notation.
+ */
 function rangeKey(cidr: string): string {
-  let range: [ipaddr.IPv4 | ipaddr.IPv6, number];
-  try {
-    range = parseRange(cidr);
-  } catch {
-    throw new ApiKeyRequestError(`'${cidr}' is not a CIDR range such as 203.0.113.0/24`);
+  const problem = cidrNotationProblem(cidr);
+  if (problem !== undefined) {
+    throw new ApiKeyRequestError(problem);
   }
-  const [address, prefixLength] = range;
+  const [address, prefixLength] = parseRange(cidr);
   const canonical = `${address.toString()}/${prefixLength}`;
   const network = address.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(canonical) : ipaddr.IPv6.networkAddressFromCIDR(canonical);
   return `${network.toNormalizedString()}/${prefixLength}`;
@@ -162,6 +176,13 @@ export interface KeyRotator {
   owner: Account;
   /** Scopes the rotator holds, such as those of its access token; the key may carry no other. */
   ceiling?: readonly string[];
+  /**
+   * Maximum number of active keys the owner may hold, as for creation. A
+   * rotation may take the owner one key over it, so that the old key keeps
+   * working during its grace period, but no further. None means no limit
+   * (the admin CLI).
+   */
+  maxActiveKeys?: number;
 }
 
 /** Returns the scopes of `scopes` that `owner` may not put on a key, or that lie outside `ceiling`. */
@@ -322,7 +343,8 @@ export class ApiKeyService {
    * With a `rotator`, only that owner's key is rotated, and only while the
    * owner and the rotator's ceiling still allow every scope of the key.
    * The successor is a new key value, so a token that could not create the
-   * key must not obtain it by rotation either.
+   * key must not obtain it by rotation either. Raises ApiKeyLimitError when
+   * the rotation would exceed the rotator's `maxActiveKeys` by more than one.
    */
   async rotate(id: string, graceSeconds: number, rotator?: KeyRotator): Promise<{ value: string; summary: ApiKeySummary } | undefined> {
     if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_ROTATION_GRACE_SECONDS) {
@@ -349,8 +371,12 @@ export class ApiKeyService {
       lastUsedAt: null,
       replacedBy: null,
     };
-    if (!(await this.#keys.rotate(id, successor, now + graceSeconds))) {
+    const result = await this.#keys.rotate(id, successor, now + graceSeconds, rotator?.maxActiveKeys);
+    if (result === 'not_active') {
       return undefined;
+    }
+    if (result === 'over_limit') {
+      throw new ApiKeyLimitError(rotator?.maxActiveKeys as number);
     }
     this.#lookupCache?.forget(id);
     return { value: generated.value, summary: this.summarize(successor) };
@@ -366,6 +392,11 @@ export class ApiKeyService {
 
   async list(ownerId?: string): Promise<ApiKeySummary[]> {
     return (await this.#keys.list(ownerId)).map((record) => this.summarize(record));
+  }
+
+  /** Lists keys with the id of each key's owner, all owners' or one owner's, for administrators. */
+  async listWithOwners(ownerId?: string): Promise<Array<ApiKeySummary & { ownerId: string }>> {
+    return (await this.#keys.list(ownerId)).map((record) => ({ ...this.summarize(record), ownerId: record.ownerId }));
   }
 
   summarize(record: ApiKeyRecord): ApiKeySummary {

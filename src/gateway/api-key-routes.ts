@@ -14,7 +14,10 @@ export interface ApiKeyRoutesOptions {
   findAccount: (id: string) => Promise<Account | undefined>;
   /** How long a rotated key keeps working, in seconds. */
   defaultGraceSeconds: number;
-  /** Maximum number of active keys a user may hold when creating another. */
+  /**
+   * Maximum number of active keys a user may hold when creating another. A
+   * rotation may go one over it while the old key is in its grace period.
+   */
   maxActiveKeysPerOwner: number;
 }
 
@@ -128,19 +131,34 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
       schema: { querystring: noQuery, params: idParams, body: rotateBody },
       // Every field of the body is optional, so a rotation may come without
       // one. Fastify would validate the missing body as undefined and reject it.
+      // A JSON `null` is a body, and validation rejects it like any non-object.
       preValidation: async (request) => {
-        request.body ??= {};
+        if (request.body === undefined) {
+          request.body = {};
+        }
       },
     },
     async (request, reply) => {
       const { identity, account } = await owner(request);
-      const grace = request.body?.grace;
+      const grace = request.body.grace;
       const graceSeconds = grace === undefined ? options.defaultGraceSeconds : grace === '0' ? 0 : parseDuration(grace) / 1000;
 
       let rotated: Awaited<ReturnType<ApiKeyService['rotate']>>;
       try {
-        rotated = await options.apiKeys.rotate(request.params.id, graceSeconds, { owner: account, ceiling: identity.scopes });
+        rotated = await options.apiKeys.rotate(request.params.id, graceSeconds, {
+          owner: account,
+          ceiling: identity.scopes,
+          maxActiveKeys: options.maxActiveKeysPerOwner,
+        });
       } catch (error) {
+        if (error instanceof ApiKeyLimitError) {
+          throw new ProblemError(
+            'conflict',
+            `This rotation would leave you more than ${error.limit + 1} active API keys: the maximum of ${error.limit}, and one more ` +
+              'while a rotated key is in its grace period. Revoke a key you no longer use or wait for the grace period to end, ' +
+              'or rotate with a grace of 0.',
+          );
+        }
         if (error instanceof ApiKeyRequestError) {
           throw new ProblemError('invalid_request', `The rotation request is invalid: ${error.message}.`);
         }

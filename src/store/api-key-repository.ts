@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 
 import { epochSeconds } from './database.js';
 import type { ApiKeyTable, Database } from './schema.js';
@@ -53,6 +53,40 @@ function toRow(record: ApiKeyRecord): Selectable<ApiKeyTable> {
   };
 }
 
+/** The outcome of a rotation; see ApiKeyRepository.rotate. */
+export type RotationResult = 'rotated' | 'not_active' | 'over_limit';
+
+/** Raised inside a rotation's transaction to roll it back when the owner has too many active keys. */
+class RotationOverLimit extends Error {}
+
+/**
+ * Writes the owner's account row, so that transactions that count and add
+ * keys of one owner run one after another on SQLite and PostgreSQL alike,
+ * and none of them can pass a count check on a stale count. Every such
+ * transaction takes this lock before it writes any key row, so two of them
+ * cannot wait on each other.
+ */
+async function lockOwner(trx: Transaction<Database>, ownerId: string): Promise<void> {
+  await trx
+    .updateTable('accounts')
+    .set((eb) => ({ id: eb.ref('id') }))
+    .where('id', '=', ownerId)
+    .execute();
+}
+
+/** Counts the keys of an owner that are neither revoked nor expired, including rotated keys in their grace period. */
+async function countActive(trx: Transaction<Database>, ownerId: string): Promise<number> {
+  const now = epochSeconds();
+  const { count } = await trx
+    .selectFrom('api_keys')
+    .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
+    .where('owner_id', '=', ownerId)
+    .where('revoked_at', 'is', null)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .executeTakeFirstOrThrow();
+  return Number(count);
+}
+
 /** Stores API keys as keyed hashes; the keys themselves are never written. */
 export class ApiKeyRepository {
   readonly #db: Kysely<Database>;
@@ -69,28 +103,12 @@ export class ApiKeyRepository {
    * Stores `record` unless its owner would then hold more than `maxActive`
    * active keys: keys that are not revoked and not expired, which includes
    * a rotated key until its grace period ends. Returns false, and stores
-   * nothing, in that case. The transaction first writes the owner's account
-   * row, so concurrent creations for one owner run one after another on
-   * SQLite and PostgreSQL alike, and none of them can pass the count check
-   * on a stale count.
+   * nothing, in that case.
    */
   async createWithinLimit(record: ApiKeyRecord, maxActive: number): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('accounts')
-        .set((eb) => ({ id: eb.ref('id') }))
-        .where('id', '=', record.ownerId)
-        .execute();
-
-      const now = epochSeconds();
-      const { count } = await trx
-        .selectFrom('api_keys')
-        .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
-        .where('owner_id', '=', record.ownerId)
-        .where('revoked_at', 'is', null)
-        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-        .executeTakeFirstOrThrow();
-      if (Number(count) >= maxActive) {
+      await lockOwner(trx, record.ownerId);
+      if ((await countActive(trx, record.ownerId)) >= maxActive) {
         return false;
       }
 
@@ -125,39 +143,64 @@ export class ApiKeyRepository {
 
   /**
    * Stores `successor` and lets `id` expire at `oldKeyExpiresAt` (or earlier,
-   * if it already expires sooner), in one transaction. Returns false, and
-   * stores nothing, when `id` is gone, revoked or replaced by then. Of two
-   * rotations of one key at once, or a rotation and a revocation, only the
-   * first to change the row takes effect. The update matches only a key
-   * that is neither revoked nor replaced. PostgreSQL makes the second
-   * writer wait for the first, then checks the row again.
+   * if it already expires sooner), in one transaction. Returns 'not_active',
+   * and stores nothing, when `id` is gone, revoked, expired or replaced by
+   * then. Of two rotations of one key at once, or a rotation and a
+   * revocation, only the first to change the row takes effect. The update
+   * matches only an active key that is not replaced yet. PostgreSQL makes
+   * the second writer wait for the first, then checks the row again.
+   *
+   * With `maxActive`, the owner may hold at most `maxActive + 1` active keys
+   * afterwards, the old key in its grace period counted, and 'over_limit'
+   * leaves everything as it was. A key at the limit can thus be rotated,
+   * but rotations and creations during a grace period cannot add more.
    */
-  async rotate(id: string, successor: ApiKeyRecord, oldKeyExpiresAt: number): Promise<boolean> {
-    // The transaction writes first: an SQLite transaction that read first
-    // fails at once when another process writes before its own write.
-    return this.#db.transaction().execute(async (trx) => {
-      const replaced = await trx
-        .updateTable('api_keys')
-        .set((eb) => ({
-          expires_at: eb
-            .case()
-            .when(eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', oldKeyExpiresAt)]))
-            .then(oldKeyExpiresAt)
-            .else(eb.ref('expires_at'))
-            .end(),
-          replaced_by: successor.id,
-        }))
-        .where('id', '=', id)
-        .where('revoked_at', 'is', null)
-        .where('replaced_by', 'is', null)
-        .executeTakeFirst();
-      if (replaced.numUpdatedRows === 0n) {
-        return false;
-      }
+  async rotate(id: string, successor: ApiKeyRecord, oldKeyExpiresAt: number, maxActive?: number): Promise<RotationResult> {
+    try {
+      return await this.#db.transaction().execute(async (trx) => {
+        // The transaction writes first: an SQLite transaction that read first
+        // fails at once when another process writes before its own write.
+        if (maxActive !== undefined) {
+          await lockOwner(trx, successor.ownerId);
+        }
 
-      await trx.insertInto('api_keys').values(toRow(successor)).execute();
-      return true;
-    });
+        const now = epochSeconds();
+        const replaced = await trx
+          .updateTable('api_keys')
+          .set((eb) => ({
+            expires_at: eb
+              .case()
+              .when(eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', oldKeyExpiresAt)]))
+              .then(oldKeyExpiresAt)
+              .else(eb.ref('expires_at'))
+              .end(),
+            replaced_by: successor.id,
+          }))
+          .where('id', '=', id)
+          .where('revoked_at', 'is', null)
+          .where('replaced_by', 'is', null)
+          .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+          .executeTakeFirst();
+        if (replaced.numUpdatedRows === 0n) {
+          return 'not_active';
+        }
+
+        // The count includes the old key's new expiry, so a rotation without a
+        // grace period stops counting the old key at once.
+        if (maxActive !== undefined && (await countActive(trx, successor.ownerId)) > maxActive) {
+          throw new RotationOverLimit();
+        }
+
+        await trx.insertInto('api_keys').values(toRow(successor)).execute();
+        return 'rotated';
+      });
+    } catch (error) {
+      // Throwing out of the transaction rolls back the update of the old key.
+      if (error instanceof RotationOverLimit) {
+        return 'over_limit';
+      }
+      throw error;
+    }
   }
 
   async touch(id: string, at: number): Promise<void> {

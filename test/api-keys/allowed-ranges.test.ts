@@ -42,6 +42,23 @@ describe('API key allowed ranges', () => {
     expect((await keys.verify(value, '2001:db8::1')).outcome).toBe('address_not_allowed');
   });
 
+  it('admits no caller address in legacy notation', async () => {
+    const { value } = await keys.create(owner, { name: 'loopback', scopes: ['orders:read'], allowedCidrs: ['127.0.0.0/8', 'fe80::/10'] });
+
+    expect((await keys.verify(value, '127.0.0.1')).outcome).toBe('valid');
+    expect((await keys.verify(value, 'fe80::1%eth0')).outcome).toBe('valid');
+    for (const address of ['127.1', '0x7f.0.0.1', '0177.0.0.1', '2130706433', '::ffff:0177.0.0.1']) {
+      expect((await keys.verify(value, address)).outcome, address).toBe('address_not_allowed');
+    }
+  });
+
+  it('rejects ranges in legacy notation', async () => {
+    for (const cidr of ['127.1/32', '0x7f.0.0.0/8', '017.0.0.0/8', '2130706433/32']) {
+      const created = keys.create(owner, { name: 'legacy', scopes: ['orders:read'], allowedCidrs: [cidr] });
+      await expect(created, cidr).rejects.toThrow(`'${cidr}' is not in standard notation`);
+    }
+  });
+
   it('stores a mapped range once with its IPv4 twin', async () => {
     const { summary } = await keys.create(owner, {
       name: 'twins',

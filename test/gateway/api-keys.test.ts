@@ -325,6 +325,21 @@ describe('API keys', () => {
     expect(cli.stderr).toContain('name contains U+0009, a control or format character');
   });
 
+  it('names each owner in the listing', async () => {
+    const created = await createKey('--scope', 'orders:read');
+
+    const listed = await runCli(['apikeys', 'list', '--data-dir', server.dataDir]);
+    expect(listed.code, listed.stderr).toBe(0);
+    const line = listed.stdout.split('\n').find((entry) => entry.startsWith(created.id));
+    expect(line?.split('\t')[2]).toBe('owner key_owner');
+
+    const json = await runCli(['apikeys', 'list', '--json', '--data-dir', server.dataDir]);
+    const entries = JSON.parse(json.stdout) as Array<{ id: string; owner: string | null; ownerId?: string }>;
+    const entry = entries.find((candidate) => candidate.id === created.id);
+    expect(entry?.owner).toBe('key_owner');
+    expect(entry).not.toHaveProperty('ownerId');
+  });
+
   it('escapes stored names in the listing', async () => {
     // A row written by an earlier version, which stored names as given.
     const created = await createKey('--scope', 'orders:read');
@@ -357,6 +372,28 @@ describe('API keys', () => {
     const invalid = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ name: 'bad range', scopes: ['orders:read'], allowed_cidrs: ['10.0.0.0/8', 'nonsense'] }) });
     expect(invalid.status).toBe(400);
     expect(((await invalid.json()) as { detail: string }).detail).toContain("'nonsense' is not a CIDR range");
+  });
+
+  it('rejects legacy IPv4 notations in ranges', async () => {
+    const { tokens } = await obtainTokens(server, owner);
+    const json = { 'content-type': 'application/json' };
+    for (const cidr of ['10.1/16', '127.1/32', '0x7f.0.0.1/32', '017.0.0.0/8', '2130706433/32', '::ffff:017.0.0.0/104', '10.0.0.0/08']) {
+      const before = (await server.running.db.selectFrom('api_keys').select('id').execute()).length;
+      const response = await callApi(server, '/keys', tokens.access_token, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ name: 'legacy range', scopes: ['orders:read'], allowed_cidrs: ['192.0.2.0/24', cidr] }),
+      });
+
+      expect(response.status, cidr).toBe(400);
+      expect(response.headers.get('content-type'), cidr).toContain('application/problem+json');
+      expect(((await response.json()) as { detail: string }).detail, cidr).toContain(`'${cidr}'`);
+      expect((await server.running.db.selectFrom('api_keys').select('id').execute()).length, cidr).toBe(before);
+    }
+
+    const cli = await runCli(['apikeys', 'create', '--owner', 'key_owner', '--name', 'legacy', '--scope', 'orders:read', '--cidr', '127.1/32', '--data-dir', server.dataDir]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain("'127.1/32' is not in standard notation");
   });
 
   it('rejects lifetimes beyond the bounds', async () => {
@@ -448,6 +485,28 @@ describe('API keys', () => {
     const old = listed.items.find((item) => item.id === original.id);
     expect(old?.state).toBe('rotating');
     expect(Date.parse(old?.expiresAt ?? '') - Date.now()).toBeGreaterThan(23 * 3600 * 1000);
+  });
+
+  it('rejects bodies that are not objects', async () => {
+    const { tokens } = await obtainTokens(server, owner);
+    const json = { 'content-type': 'application/json' };
+    const created = (await (await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ name: 'not object', scopes: ['orders:read'] }) })).json()) as CreatedKey;
+    const keysBefore = (await server.running.db.selectFrom('api_keys').select('id').execute()).length;
+
+    for (const body of ['null', ' null ', '[]', '"x"', '1', 'true']) {
+      for (const path of ['/keys', `/keys/${created.id}/rotate`]) {
+        const response = await callApi(server, path, tokens.access_token, { method: 'POST', headers: json, body });
+        expect(response.status, `${path} ${body}`).toBe(400);
+        expect(response.headers.get('content-type'), `${path} ${body}`).toContain('application/problem+json');
+        const problem = (await response.json()) as { code: string; detail: string };
+        expect(problem.code, `${path} ${body}`).toBe('validation_failed');
+        expect(problem.detail, `${path} ${body}`).toContain('/body: must be object');
+      }
+    }
+
+    expect((await server.running.db.selectFrom('api_keys').select('id').execute()).length).toBe(keysBefore);
+    const listed = (await (await callApi(server, '/keys', tokens.access_token)).json()) as { items: Array<{ id: string; state: string }> };
+    expect(listed.items.find((item) => item.id === created.id)?.state).toBe('active');
   });
 
   it('rejects unknown query parameters', async () => {

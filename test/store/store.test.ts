@@ -113,7 +113,7 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
     const record = apiKeyRecord({ hash: 'hash-1', ownerId: 'owner', name: 'first', allowedCidrs: ['10.0.0.0/8'], createdAt: now });
     await repositories.apiKeys.create(record);
     const successor = { ...record, id: randomUUID().slice(0, 12), hash: 'hash-2' };
-    await repositories.apiKeys.rotate(record.id, successor, now + 60);
+    expect(await repositories.apiKeys.rotate(record.id, successor, now + 60)).toBe('rotated');
 
     const old = await repositories.apiKeys.findById(record.id);
     expect(old?.expiresAt).toBe(now + 60);
@@ -134,9 +134,10 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
     const results = await Promise.all(successors.map((successor) => repositories.apiKeys.rotate(record.id, successor, now + 60)));
     const stored = await repositories.apiKeys.list('race-owner');
 
-    expect(results.filter((result) => result)).toHaveLength(1);
+    expect(results.filter((result) => result === 'rotated')).toHaveLength(1);
+    expect(results.filter((result) => result === 'not_active')).toHaveLength(1);
     expect(stored).toHaveLength(2);
-    expect(stored.find((key) => key.id === record.id)?.replacedBy).toBe(successors[results.indexOf(true)]?.id);
+    expect(stored.find((key) => key.id === record.id)?.replacedBy).toBe(successors[results.indexOf('rotated')]?.id);
     // The key already expired sooner than the grace period would end.
     expect(stored.find((key) => key.id === record.id)?.expiresAt).toBe(now + 30);
   });
@@ -149,8 +150,108 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
 
     const rotated = await repositories.apiKeys.rotate(record.id, { ...record, id: randomUUID().slice(0, 12), hash: 'hash-revoked-2' }, now + 60);
 
-    expect(rotated).toBe(false);
+    expect(rotated).toBe('not_active');
     expect((await repositories.apiKeys.list('revoked-owner')).map((key) => key.id)).toEqual([record.id]);
+  });
+
+  it('rotates no expired key', async () => {
+    const now = epochSeconds();
+    const record = apiKeyRecord({ hash: 'hash-expired', ownerId: 'expired-owner', name: 'expired', createdAt: now - 60, expiresAt: now - 1 });
+    await repositories.apiKeys.create(record);
+
+    const rotated = await repositories.apiKeys.rotate(record.id, { ...record, id: randomUUID().slice(0, 12), hash: 'hash-expired-2' }, now + 60);
+
+    expect(rotated).toBe('not_active');
+    expect((await repositories.apiKeys.list('expired-owner')).map((key) => key.id)).toEqual([record.id]);
+  });
+
+  describe('API key rotation within the limit', () => {
+    const LIMIT = 3;
+
+    /** Creates an account with `LIMIT` active keys and returns its id and the keys. */
+    async function ownerAtLimit(username: string): Promise<{ ownerId: string; keys: ApiKeyRecord[] }> {
+      const owner = await repositories.accounts.create({ username, email: `${username}@example.com`, passwordHash: 'h', roles: [] });
+      const keys = Array.from({ length: LIMIT }, (_, index) =>
+        apiKeyRecord({ hash: `hash-${username}-${index}`, ownerId: owner.id, name: `key ${index}`, createdAt: epochSeconds() }),
+      );
+      for (const key of keys) {
+        await repositories.apiKeys.create(key);
+      }
+      return { ownerId: owner.id, keys };
+    }
+
+    function successorOf(key: ApiKeyRecord): ApiKeyRecord {
+      return { ...key, id: randomUUID().slice(0, 12), hash: `${key.hash}-next-${randomUUID()}` };
+    }
+
+    async function activeCount(ownerId: string): Promise<number> {
+      const now = epochSeconds();
+      const keys = await repositories.apiKeys.list(ownerId);
+      return keys.filter((key) => key.revokedAt === null && (key.expiresAt === null || key.expiresAt > now)).length;
+    }
+
+    it('allows one key over the limit during grace', async () => {
+      const { ownerId, keys } = await ownerAtLimit('rotation-limit');
+      const [first, second] = keys as [ApiKeyRecord, ApiKeyRecord];
+      const now = epochSeconds();
+
+      const firstSuccessor = successorOf(first);
+      expect(await repositories.apiKeys.rotate(first.id, firstSuccessor, now + 3600, LIMIT)).toBe('rotated');
+      expect(await activeCount(ownerId)).toBe(LIMIT + 1);
+
+      expect(await repositories.apiKeys.rotate(second.id, successorOf(second), now + 3600, LIMIT)).toBe('over_limit');
+      expect(await repositories.apiKeys.rotate(firstSuccessor.id, successorOf(firstSuccessor), now + 3600, LIMIT)).toBe('over_limit');
+      expect(await activeCount(ownerId)).toBe(LIMIT + 1);
+      // The rejected rotation left its key as it was.
+      expect((await repositories.apiKeys.findById(second.id))?.replacedBy).toBeNull();
+      expect((await repositories.apiKeys.findById(second.id))?.expiresAt).toBeNull();
+      expect(await repositories.apiKeys.createWithinLimit(successorOf(second), LIMIT)).toBe(false);
+    });
+
+    it('rotates at the limit with no grace', async () => {
+      const { ownerId, keys } = await ownerAtLimit('rotation-no-grace');
+      const now = epochSeconds();
+
+      for (const key of keys) {
+        expect(await repositories.apiKeys.rotate(key.id, successorOf(key), now, LIMIT)).toBe('rotated');
+      }
+      expect(await activeCount(ownerId)).toBe(LIMIT);
+    });
+
+    it('admits one rotation of concurrent ones at the limit', async () => {
+      const { ownerId, keys } = await ownerAtLimit('rotation-race');
+      const now = epochSeconds();
+
+      const results = await Promise.all([
+        ...keys.map((key) => repositories.apiKeys.rotate(key.id, successorOf(key), now + 3600, LIMIT)),
+        ...keys.map((key) => repositories.apiKeys.rotate(key.id, successorOf(key), now + 3600, LIMIT)),
+      ]);
+
+      expect(results.filter((result) => result === 'rotated')).toHaveLength(1);
+      expect(await activeCount(ownerId)).toBe(LIMIT + 1);
+    });
+
+    it('keeps concurrent creations and rotations within one over', async () => {
+      const username = 'rotation-create-race';
+      const owner = await repositories.accounts.create({ username, email: `${username}@example.com`, passwordHash: 'h', roles: [] });
+      const keys = Array.from({ length: LIMIT - 1 }, (_, index) =>
+        apiKeyRecord({ hash: `hash-${username}-${index}`, ownerId: owner.id, name: `key ${index}`, createdAt: epochSeconds() }),
+      );
+      for (const key of keys) {
+        await repositories.apiKeys.create(key);
+      }
+      const now = epochSeconds();
+
+      await Promise.all([
+        ...keys.map((key) => repositories.apiKeys.rotate(key.id, successorOf(key), now + 3600, LIMIT)),
+        ...Array.from({ length: 4 }, (_, index) =>
+          repositories.apiKeys.createWithinLimit(apiKeyRecord({ hash: `hash-${username}-new-${index}`, ownerId: owner.id, name: 'new', createdAt: now }), LIMIT),
+        ),
+      ]);
+
+      expect(await activeCount(owner.id)).toBeLessThanOrEqual(LIMIT + 1);
+      expect(await activeCount(owner.id)).toBeGreaterThanOrEqual(LIMIT);
+    });
   });
 
   it('stores times after January 2038', async () => {
@@ -210,6 +311,22 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
     expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
     expect(await isGrantActive(db, 'g-race')).toBe(false);
     expect(await codes.find('code-race')).toBeUndefined();
+  });
+
+  it('stores a replay detection entry once', async () => {
+    const replays = new OidcAdapter(db, 'ReplayDetection', repositories.clients);
+    const outcomes = await Promise.allSettled([
+      replays.upsert('jti-race', { iss: 'c' }, 60),
+      replays.upsert('jti-race', { iss: 'c' }, 60),
+      replays.upsert('jti-race', { iss: 'c' }, 60),
+    ]);
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+    expect(outcomes.find((outcome) => outcome.status === 'rejected')).toMatchObject({ reason: { error: 'invalid_client' } });
+    await expect(replays.upsert('jti-race', { iss: 'c' }, 60)).rejects.toMatchObject({ error: 'invalid_client' });
+
+    await db.updateTable('oidc_payloads').set({ expires_at: epochSeconds() - 1 }).where('id', '=', 'jti-race').execute();
+    await replays.upsert('jti-race', { iss: 'c' }, 60);
+    expect(await replays.find('jti-race')).toBeDefined();
   });
 
   it('stores, queries and purges audit events', async () => {

@@ -20,8 +20,19 @@ function seconds(option: string, value: string): number {
   }
 }
 
-function describe(summary: ApiKeySummary): string {
-  return textRow([summary.id, summary.state, summary.name, summary.scopes.join(' '), `expires ${summary.expiresAt ?? 'never'}`]);
+type ListedKey = ApiKeySummary & { owner: string | null };
+
+function describe(summary: ListedKey): string {
+  return textRow([summary.id, summary.state, `owner ${summary.owner ?? 'unknown'}`, summary.name, summary.scopes.join(' '), `expires ${summary.expiresAt ?? 'never'}`]);
+}
+
+/** Adds each key's owner username, or null for an account that no longer exists. */
+async function withOwnerNames(context: AdminContext, keys: Array<ApiKeySummary & { ownerId: string }>): Promise<ListedKey[]> {
+  const names = new Map<string, string | null>();
+  for (const ownerId of new Set(keys.map((key) => key.ownerId))) {
+    names.set(ownerId, (await context.accounts.findById(ownerId))?.username ?? null);
+  }
+  return keys.map(({ ownerId, ...summary }) => ({ ...summary, owner: names.get(ownerId) ?? null }));
 }
 
 async function ownerId(context: AdminContext, username: string): Promise<string> {
@@ -98,7 +109,7 @@ export function registerApiKeyCommands(program: Command): void {
     .action(async (options: { owner?: string; dataDir?: string; json?: boolean }) => {
       await withAdminContext(options.dataDir, async (context) => {
         const owner = options.owner === undefined ? undefined : await ownerId(context, options.owner);
-        const list = await context.apiKeyService.list(owner);
+        const list = await withOwnerNames(context, await context.apiKeyService.listWithOwners(owner));
         createOutput(options.json === true).result(list, list.map(describe).join('\n') || 'no API keys');
       });
     });
