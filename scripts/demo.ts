@@ -66,6 +66,27 @@ async function callApi(issuer: string, method: string, path: string, token: stri
   return parsed;
 }
 
+/** Removes the tags from an HTML fragment and decodes the entities that the pages' escaping writes. */
+function plainText(fragment: string | undefined): string {
+  return (fragment ?? '')
+    .replace(/<[^>]*>/g, '')
+    .replace(/&#39;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
+    .trim();
+}
+
+/** Returns the text of a page's notice and of the paragraph after it, or undefined when the page has no notice. */
+function noticeOf(html: string): string | undefined {
+  const match = /<p class="notice"[^>]*>(.*?)<\/p>\s*(?:<p>(.*?)<\/p>)?/s.exec(html);
+  if (match === null) {
+    return undefined;
+  }
+  return [plainText(match[1]), plainText(match[2])].filter((part) => part !== '').join(': ');
+}
+
 async function signIn(agent: UserAgent, authorizationUrl: URL, redirectUri: string, username: string, password: string): Promise<URL> {
   let page = await agent.follow(authorizationUrl.href, redirectUri);
 
@@ -75,15 +96,18 @@ async function signIn(agent: UserAgent, authorizationUrl: URL, redirectUri: stri
     }
 
     const html = await page.response.text();
-    if (html.includes('/login"')) {
+    const notice = noticeOf(html);
+    if (html.includes('/login"') && notice === undefined) {
       step('Sign-in page: submitting the login form', { page: page.url });
       page = await agent.submit(formEndingWith(html, '/login'), { username, password }, redirectUri);
     } else if (html.includes('/confirm"')) {
       step('Consent page: allowing the requested scopes', { page: page.url });
       page = await agent.submit(formEndingWith(html, '/confirm'), {}, redirectUri);
     } else {
-      const notice = /<p class="notice"[^>]*>([^<]*)/.exec(html)?.[1] ?? `HTTP ${page.response.status}`;
-      throw new Error(`sign-in failed: ${notice}`);
+      // The sign-in page shows a notice after a wrong password or while
+      // sign-ins are throttled, and the error page names the OAuth error,
+      // such as a redirect URI that the client did not register.
+      throw new Error(`sign-in failed: ${notice ?? `HTTP ${page.response.status} from ${page.url}`}`);
     }
   }
 
@@ -100,9 +124,17 @@ async function main(): Promise<void> {
   const redirectUri = values['redirect-uri'] ?? `${issuer}/demo/callback`;
   const password = await readPassword();
 
-  const config = await client.discovery(new URL(issuer), values['client-id'], undefined, client.None(), {
-    execute: [client.allowInsecureRequests],
-  });
+  const config = await client
+    .discovery(new URL(issuer), values['client-id'], undefined, client.None(), {
+      execute: [client.allowInsecureRequests],
+    })
+    .catch((error: unknown) => {
+      const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+      throw new Error(
+        `discovery at ${issuer} failed (${error instanceof Error ? error.message : String(error)}${cause}). ` +
+          'Check that Portcullis is running there (npm start), or pass its URL with --issuer',
+      );
+    });
   const metadata = config.serverMetadata();
   step('Discovered the authorization server', {
     issuer: metadata.issuer,

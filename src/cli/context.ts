@@ -103,7 +103,13 @@ export async function withAdminContext<T>(
 ): Promise<T> {
   const context = await openAdminContext(dataDir, options);
   try {
-    return await reportingSecretMismatch(serverSecretPath(context.config.dataDir), context.config.database, () => action(context));
+    // A command run with another data directory's secret, such as a default
+    // ./data next to a PostgreSQL URL, would otherwise seal a signing key or
+    // hash a client secret or API key that no server can use.
+    return await reportingSecretMismatch(serverSecretPath(context.config.dataDir), context.config.database, async () => {
+      await context.signingKeys.checkServerSecret();
+      return action(context);
+    });
   } finally {
     await context.close();
   }

@@ -52,8 +52,8 @@ export class ServerSecretMismatchError extends Error {
     super(
       `the server secret in ${secretPath} does not match the database ${redactUrl(database)}, ` +
         'which holds signing keys or client secrets sealed with another secret. ' +
-        `Restore the ${SERVER_SECRET_FILE} file that belongs to this database from a backup, ` +
-        'because no other secret can unseal them',
+        `Copy the ${SERVER_SECRET_FILE} file of an instance that uses this database (mode 0600), ` +
+        'or restore it from a backup, because no other secret can unseal them',
       { cause },
     );
     this.name = 'ServerSecretMismatchError';

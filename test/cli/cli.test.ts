@@ -55,6 +55,13 @@ describe('admin CLI against a running server', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('rejects an empty standard input', async () => {
+    const result = await runCli(['users', 'add', 'ida', '--email', 'ida@example.com', ...dataDir()], '');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('no password given: the first line of standard input was empty');
+    expect(result.stderr).not.toContain('Password must');
+  });
+
   it('rejects an unknown role', async () => {
     const result = await runCli(['users', 'add', 'hank', '--email', 'hank@example.com', '--role', 'root', ...dataDir()], 'Sturdy-Passw0rd\n');
     expect(result.code).toBe(1);
@@ -202,7 +209,15 @@ describe('admin CLI against a running server', () => {
     expect(kids).toContain(kid);
     expect(kids).toContain(oldKid);
 
-    const after = await obtainTokens(server, server.admin);
+    // The new key signs a few seconds after it is published, so that every
+    // instance has loaded it. Until then the old key signs.
+    let after = await obtainTokens(server, server.admin);
+    const signingDeadline = Date.now() + 15_000;
+    while (decodeProtectedHeader(after.tokens.access_token).kid !== kid && Date.now() < signingDeadline) {
+      expect(decodeProtectedHeader(after.tokens.access_token).kid).toBe(oldKid);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      after = await obtainTokens(server, server.admin);
+    }
     expect(decodeProtectedHeader(after.tokens.access_token).kid).toBe(kid);
     expect((await callApi(server, '/orders', after.tokens.access_token)).status).toBe(200);
     expect((await callApi(server, '/orders', before.tokens.access_token)).status).toBe(200);

@@ -29,12 +29,51 @@ describe('start with another server secret', () => {
       const result = await runCli(['start', '--port', String(await freePort()), '--data-dir', dataDir]);
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(`error: the server secret in ${secretFile} does not match the database sqlite:${join(dataDir, 'portcullis.sqlite')}`);
+      expect(result.stderr).toContain('Copy the server-secret file of an instance that uses this database');
       expect(result.stderr).toContain('from a backup');
       expect(result.stderr).not.toContain('unexpected failure');
       expect(result.stderr).not.toContain(foreign);
       expect(result.stderr).not.toContain(original);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('admin command with another server secret', () => {
+  it('stops before writing with it', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-secret-'));
+    const otherDir = await mkdtemp(join(tmpdir(), 'portcullis-secret-other-'));
+    try {
+      await initializeDataDir(dataDir);
+      // The other directory holds only a secret of its own, as a default
+      // ./data does when the database URL points at a shared database.
+      const database = ['--data-dir', otherDir];
+      const env = { PORTCULLIS_DATABASE_URL: `sqlite:${join(dataDir, 'portcullis.sqlite')}` };
+      const before = await runCli(['keys', 'list', '--data-dir', dataDir, '--json']);
+      expect(before.code).toBe(0);
+
+      const commands = [
+        ['keys', 'rotate'],
+        ['clients', 'add', '--name', 'billing', '--confidential', '--grant', 'client_credentials', '--scope', 'orders:read'],
+        ['apikeys', 'create', '--owner', 'admin', '--name', 'job', '--scope', 'orders:read'],
+      ];
+      for (const command of commands) {
+        const result = await runCli([...command, ...database], '', env);
+        expect(result.code, command.join(' ')).toBe(1);
+        expect(result.stderr, command.join(' ')).toContain(`error: the server secret in ${join(otherDir, 'server-secret')} does not match the database`);
+        expect(result.stdout, command.join(' ')).toBe('');
+      }
+
+      const after = await runCli(['keys', 'list', '--data-dir', dataDir, '--json']);
+      expect(after.stdout).toBe(before.stdout);
+      const clients = await runCli(['clients', 'list', '--data-dir', dataDir, '--json']);
+      expect(clients.stdout).not.toContain('billing');
+      const apiKeys = await runCli(['apikeys', 'list', '--data-dir', dataDir, '--json']);
+      expect(JSON.parse(apiKeys.stdout)).toEqual([]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+      await rm(otherDir, { recursive: true, force: true });
     }
   });
 });

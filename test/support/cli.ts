@@ -11,8 +11,13 @@ export interface CliResult {
 
 /** Runs the portcullis CLI from source with `args`, writing `input` to its standard input. */
 export async function runCli(args: string[], input = '', env: Record<string, string> = {}): Promise<CliResult> {
+  return runScript('src/cli/main.ts', args, input, env);
+}
+
+/** Runs a TypeScript file of the repository, such as `scripts/demo.ts`, with `args`, writing `input` to its standard input. */
+export async function runScript(script: string, args: string[], input = '', env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],

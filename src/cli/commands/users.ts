@@ -38,6 +38,9 @@ export function registerUserCommands(program: Command): void {
     .action(async (username: string, options: AddOptions) => {
       const roles = parseRoles(options.role);
       const password = await readSecret('Password: ');
+      if (password === '') {
+        throw new CliError('no password given: the first line of standard input was empty. Pipe the password as that line, or type it at the prompt in a terminal');
+      }
 
       await withAdminContext(options.dataDir, async ({ accountService, recordAudit }) => {
         try {

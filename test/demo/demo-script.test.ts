@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createUser } from '../support/accounts.js';
+import { runScript, type CliResult } from '../support/cli.js';
+import { freePort, startTestServer, type TestServer } from '../support/server.js';
+
+/** Runs `npm run demo`'s script with `args` and the password in PORTCULLIS_DEMO_PASSWORD. */
+async function runDemo(args: string[], password: string): Promise<CliResult> {
+  return runScript('scripts/demo.ts', args, '', { PORTCULLIS_DEMO_PASSWORD: password });
+}
+
+describe('demo script failures', () => {
+  let server: TestServer;
+  let user: { username: string; password: string };
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    user = await createUser(server, 'alice');
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('names a wrong password', async () => {
+    const result = await runDemo(['--username', user.username, '--issuer', server.issuer], 'Wrong-Passw0rd-1');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('demo failed: sign-in failed: Invalid username or password.');
+  });
+
+  it('names an unregistered redirect URI', async () => {
+    const args = ['--username', user.username, '--issuer', server.issuer, '--redirect-uri', 'http://127.0.0.1:9876/unregistered'];
+    const result = await runDemo(args, user.password);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("sign-in failed: invalid_redirect_uri: redirect_uri did not match any of the client's registered redirect_uris");
+  });
+
+  it('names an issuer that is not running', async () => {
+    const issuer = `http://127.0.0.1:${await freePort()}`;
+    const result = await runDemo(['--username', user.username, '--issuer', issuer], user.password);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`demo failed: discovery at ${issuer} failed`);
+    expect(result.stderr).toContain('ECONNREFUSED');
+    expect(result.stderr).toContain('Check that Portcullis is running there (npm start), or pass its URL with --issuer');
+  });
+
+  it('completes with the right password', async () => {
+    const result = await runDemo(['--username', user.username, '--issuer', server.issuer], user.password);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('== POST /api/orders -> 201');
+  });
+});
