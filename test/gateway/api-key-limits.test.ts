@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
+import { waitPast } from '../support/clock.js';
 import { writeConfigFile } from '../support/config-file.js';
 import { DIALECTS, type TestDatabase } from '../support/databases.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
@@ -13,6 +14,7 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 interface CreatedKey {
   id: string;
   key: string;
+  expiresAt: string | null;
 }
 
 interface Problem {
@@ -68,10 +70,11 @@ describe('API key limit per owner', () => {
     const token = await tokenFor('limit_freed');
     const first = await createOrFail(token, 'first');
     await createOrFail(token, 'second');
-    await createOrFail(token, 'short-lived', { expires_in: '1s' });
+    // Long enough that the next request surely comes before the expiry.
+    const shortLived = await createOrFail(token, 'short-lived', { expires_in: '4s' });
     await expectLimitReached(await create(token, 'blocked'));
 
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await waitPast(shortLived.expiresAt as string);
     await createOrFail(token, 'after expiry');
     await expectLimitReached(await create(token, 'blocked again'));
 

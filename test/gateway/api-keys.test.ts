@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ApiKeyRepository } from '../../src/store/api-key-repository.js';
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
+import { waitPast } from '../support/clock.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -171,13 +172,15 @@ describe('API keys', () => {
 
   it('keeps a rotated key for the grace period', async () => {
     const original = await createKey('--scope', 'orders:read');
-    const rotation = await runCli(['apikeys', 'rotate', original.id, '--grace', '2s', '--json', '--data-dir', server.dataDir]);
-    const successor = JSON.parse(rotation.stdout) as CreatedKey;
+    // A CLI process can take seconds to exit on a busy machine; the grace
+    // period has to outlast it so that the first check sees the old key alive.
+    const rotation = await runCli(['apikeys', 'rotate', original.id, '--grace', '6s', '--json', '--data-dir', server.dataDir]);
+    const successor = JSON.parse(rotation.stdout) as CreatedKey & { createdAt: string };
 
     expect((await withKey(original.key)).status).toBe(200);
     expect((await withKey(successor.key)).status).toBe(200);
 
-    await new Promise((resolve) => setTimeout(resolve, 3100));
+    await waitPast(Date.parse(successor.createdAt) + 6000);
     expect((await withKey(original.key)).status).toBe(401);
     expect((await withKey(successor.key)).status).toBe(200);
   });
