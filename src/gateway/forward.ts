@@ -14,7 +14,8 @@ import { relayUpstreamResponse, type ResponseCheckOptions } from './response-che
 import { HEADER_NAME_MEMO, HOP_BY_HOP_HEADERS, connectionOptions, relayResponseHeaders } from './relayed-headers.js';
 import type { RoutePolicy } from './route-policy.js';
 import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
-import { UpstreamExchange } from './upstream-exchange.js';
+import { UpstreamExchange, type UpstreamRequest } from './upstream-exchange.js';
+import { isRetriable } from './upstream-retry.js';
 import { emptyBody, type UpstreamResponse } from './upstream-response.js';
 
 /**
@@ -191,11 +192,9 @@ export async function forward(
     return reply;
   }
 
-  const exchange = new UpstreamExchange();
-  cancelWhenCallerLeaves(request.raw, reply.raw, exchange);
   let upstream: UpstreamResponse;
   try {
-    upstream = await exchange.send(options.upstream, { path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null });
+    upstream = await sendUpstream(request, reply, options.upstream, { path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null });
   } catch (error) {
     if (error instanceof CallerLeftError) {
       request.log.info('caller closed the connection before the upstream responded; upstream request cancelled');
@@ -230,6 +229,29 @@ export async function forward(
 
   relayUpstreamResponse(request, reply, upstream, policy.responses, options.responseCheck);
   return reply;
+}
+
+/**
+ * Sends the request through `pool` and resolves with the response head. An
+ * idempotent request whose connection the upstream closed before responding
+ * is sent once more, on another connection.
+ */
+async function sendUpstream(request: FastifyRequest, reply: FastifyReply, pool: Dispatcher, upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
+  const exchange = new UpstreamExchange();
+  cancelWhenCallerLeaves(request.raw, reply.raw, exchange);
+
+  try {
+    return await exchange.send(pool, upstreamRequest);
+  } catch (error) {
+    if (!isRetriable(upstreamRequest.method, error) || request.raw.socket.destroyed) {
+      throw error;
+    }
+    request.log.info({ err: error }, 'upstream connection closed before the response; request sent again on another connection');
+  }
+
+  const retry = new UpstreamExchange();
+  cancelWhenCallerLeaves(request.raw, reply.raw, retry);
+  return retry.send(pool, upstreamRequest);
 }
 
 /** Returns whether a request is a GET or HEAD with a validator, the only kind a 304 may respond to (RFC 9110 section 15.4.5). */
