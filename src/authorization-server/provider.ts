@@ -18,6 +18,7 @@ import type { ClientRepository } from '../store/client-repository.js';
 import type { SigningKey } from '../store/signing-key-repository.js';
 import { OUTAGE_RETRY_AFTER_SECONDS, isBackendOutage } from '../backends/outage.js';
 import { listApiScopes } from './discovery.js';
+import { checkClientAssertionExpiry } from './client-assertion.js';
 import { answerUnroutedRequests } from './endpoint-methods.js';
 import { answerJwtIntrospection } from './introspection.js';
 import { ROUTES } from './provider-routes.js';
@@ -247,6 +248,9 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
     pkce: { required: () => true },
     allowOmittingSingleRegisteredRedirectUri: false,
     clockTolerance: config.gateway.clockToleranceSeconds,
+    assertJwtClientAuthClaimsAndHeader: async (_ctx, claims) => {
+      checkClientAssertionExpiry(claims, config.gateway.clockToleranceSeconds);
+    },
 
     routes: { ...ROUTES },
 

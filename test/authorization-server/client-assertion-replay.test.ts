@@ -13,7 +13,7 @@ const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 /**
  * `private_key_jwt` client assertions sent more than once, for another
- * audience or with a forged signature, on each store of replay detection
+ * audience, with a far expiry or with a forged signature, on each store of replay detection
  * entries: SQL alone and SQL with Redis.
  */
 describe.each([
@@ -41,14 +41,14 @@ describe.each([
     await server?.close();
   });
 
-  async function signAssertion(audience = server.issuer): Promise<string> {
+  async function signAssertion(audience = server.issuer, lifetime = '60s'): Promise<string> {
     return new SignJWT({ jti: randomUUID() })
       .setProtectedHeader({ alg: 'ES256' })
       .setIssuer(clientId)
       .setSubject(clientId)
       .setAudience(audience)
       .setIssuedAt()
-      .setExpirationTime('60s')
+      .setExpirationTime(lifetime)
       .sign(keys.privateKey);
   }
 
@@ -96,6 +96,18 @@ describe.each([
   it('rejects an assertion for another audience', async () => {
     for (const audience of [`${server.issuer}/api`, `${server.issuer}/`, 'https://as.example.test']) {
       expect((await requestToken(await signAssertion(audience))).status, audience).toBe(401);
+    }
+  });
+
+  it('accepts a five-minute lifetime', async () => {
+    expect((await requestToken(await signAssertion(server.issuer, '290s'))).status).toBe(200);
+  });
+
+  it('rejects a far expiry', async () => {
+    for (const lifetime of ['1h', '400d']) {
+      const response = await requestToken(await signAssertion(server.issuer, lifetime));
+      expect(response.status, lifetime).toBe(401);
+      expect(((await response.json()) as { error: string }).error, lifetime).toBe('invalid_client');
     }
   });
 
