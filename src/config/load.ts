@@ -288,6 +288,8 @@ export function configDefaults(port: number, issuer: string, demoUpstream: boole
       clockToleranceSeconds: 5,
       upstreamConnectTimeoutMs: 5000,
       upstreamTimeoutMs: 30_000,
+      upstreamConnections: 128,
+      upstreamQueueLimit: 1024,
       responseLimitBytes: 1_048_576,
       relayTimeoutMs: 300_000,
       routes: demoRoutes(),

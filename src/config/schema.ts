@@ -109,6 +109,15 @@ export interface GatewayConfig {
    * again. Default 30000.
    */
   upstreamTimeoutMs: number;
+  /** Connections the gateway keeps to each upstream, 1 to 4096. Default 128. */
+  upstreamConnections: number;
+  /**
+   * Requests that may wait for a connection to one upstream while all are
+   * busy, 0 to 100000; one more gets 503. A request that waits gets
+   * `upstreamTimeoutMs` for the wait and the response headers together.
+   * Default 1024.
+   */
+  upstreamQueueLimit: number;
   /** Largest upstream response body the gateway reads to check it, in bytes. Default 1048576 (1 MiB). */
   responseLimitBytes: number;
   /**
@@ -528,11 +537,13 @@ export const CONFIG_SCHEMA = {
     gateway: {
       type: 'object',
       additionalProperties: false,
-      required: ['clockToleranceSeconds', 'upstreamConnectTimeoutMs', 'upstreamTimeoutMs', 'responseLimitBytes', 'relayTimeoutMs', 'upstreams', 'validateRequests', 'tokenCache', 'revocationCheckTtlMs'],
+      required: ['clockToleranceSeconds', 'upstreamConnectTimeoutMs', 'upstreamTimeoutMs', 'upstreamConnections', 'upstreamQueueLimit', 'responseLimitBytes', 'relayTimeoutMs', 'upstreams', 'validateRequests', 'tokenCache', 'revocationCheckTtlMs'],
       properties: {
         clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 60 },
         upstreamConnectTimeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
         upstreamTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000 },
+        upstreamConnections: { type: 'integer', minimum: 1, maximum: 4096 },
+        upstreamQueueLimit: { type: 'integer', minimum: 0, maximum: 100_000 },
         responseLimitBytes: { type: 'integer', minimum: 1024, maximum: 104_857_600 },
         relayTimeoutMs: { type: 'integer', minimum: 1000, maximum: 86_400_000 },
         upstreams: { type: 'array', items: UPSTREAM },

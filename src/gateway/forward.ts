@@ -15,6 +15,7 @@ import { HEADER_NAME_MEMO, HOP_BY_HOP_HEADERS, connectionOptions, relayResponseH
 import type { RoutePolicy } from './route-policy.js';
 import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
 import { UpstreamExchange, type UpstreamRequest } from './upstream-exchange.js';
+import { ConnectionWaitTimeout, upstreamBusy, type UpstreamLoad } from './upstream-load.js';
 import { isRetriable } from './upstream-retry.js';
 import { emptyBody, type UpstreamResponse } from './upstream-response.js';
 
@@ -140,6 +141,10 @@ export function upstreamPath(policy: RoutePolicy, params: Record<string, string>
 export interface ForwardOptions {
   /** The keep-alive connections to the upstream. */
   upstream: Dispatcher;
+  /** The count of requests under way to `upstream`, which bounds those that wait for a connection. */
+  upstreamLoad: UpstreamLoad;
+  /** Time for a request that waits for a connection to get its response headers, in milliseconds: the upstream timeout. */
+  upstreamTimeoutMs: number;
   /** Host and port of the upstream, sent as the Host header. */
   upstreamHost: string;
   /** Path prefix of the upstream base URL, without a trailing slash. */
@@ -194,11 +199,19 @@ export async function forward(
 
   let upstream: UpstreamResponse;
   try {
-    upstream = await sendUpstream(request, reply, options.upstream, { path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null });
+    upstream = await sendUpstream(request, reply, options, { path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null });
   } catch (error) {
     if (error instanceof CallerLeftError) {
       request.log.info('caller closed the connection before the upstream responded; upstream request cancelled');
       return reply;
+    }
+    if (error instanceof ProblemError) {
+      request.log.warn({ underWay: options.upstreamLoad.underWay }, 'every upstream connection busy and the queue full; answered with 503');
+      return sendProblem(reply, error);
+    }
+    if (error instanceof ConnectionWaitTimeout) {
+      request.log.warn({ underWay: options.upstreamLoad.underWay }, 'no upstream connection free within the upstream timeout; answered with 503');
+      return sendProblem(reply, upstreamBusy());
     }
     request.log.warn({ err: error, timedOut: isUpstreamTimeout(error) }, 'upstream request failed');
     return sendProblem(reply, upstreamFailure(error));
@@ -232,16 +245,14 @@ export async function forward(
 }
 
 /**
- * Sends the request through `pool` and resolves with the response head. An
+ * Sends the request to the upstream and resolves with the response head. An
  * idempotent request whose connection the upstream closed before responding
- * is sent once more, on another connection.
+ * is sent once more, on another connection. Rejects with the 503 problem
+ * when the queue for connections is full.
  */
-async function sendUpstream(request: FastifyRequest, reply: FastifyReply, pool: Dispatcher, upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
-  const exchange = new UpstreamExchange();
-  cancelWhenCallerLeaves(request.raw, reply.raw, exchange);
-
+async function sendUpstream(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions, upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
   try {
-    return await exchange.send(pool, upstreamRequest);
+    return await sendOnce(request, reply, options, upstreamRequest);
   } catch (error) {
     if (!isRetriable(upstreamRequest.method, error) || request.raw.socket.destroyed) {
       throw error;
@@ -249,9 +260,19 @@ async function sendUpstream(request: FastifyRequest, reply: FastifyReply, pool: 
     request.log.info({ err: error }, 'upstream connection closed before the response; request sent again on another connection');
   }
 
-  const retry = new UpstreamExchange();
-  cancelWhenCallerLeaves(request.raw, reply.raw, retry);
-  return retry.send(pool, upstreamRequest);
+  return sendOnce(request, reply, options, upstreamRequest);
+}
+
+function sendOnce(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions, upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
+  const admission = options.upstreamLoad.admit();
+  if (admission === 'queue full') {
+    throw upstreamBusy();
+  }
+
+  const exchange = new UpstreamExchange();
+  cancelWhenCallerLeaves(request.raw, reply.raw, exchange);
+  const waitLimitMs = admission === 'queued' ? options.upstreamTimeoutMs : undefined;
+  return exchange.send(options.upstream, upstreamRequest, { load: options.upstreamLoad, waitLimitMs });
 }
 
 /** Returns whether a request is a GET or HEAD with a validator, the only kind a 304 may respond to (RFC 9110 section 15.4.5). */

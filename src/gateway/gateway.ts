@@ -20,6 +20,7 @@ import { authenticate, rejectCredentialsInQuery, type AuthenticationDependencies
 import { authorize } from './authorize.js';
 import { forward, upstreamPath } from './forward.js';
 import { createUpstreamPool } from './upstream-client.js';
+import { UpstreamLoad } from './upstream-load.js';
 import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_METHODS } from './cors.js';
 import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
 import { rejectMethodOverride } from './method-override.js';
@@ -49,6 +50,10 @@ export interface GatewayOptions {
   upstreamConnectTimeoutMs: number;
   /** Maximum wait for response headers, and then for a checked response body, in milliseconds. */
   upstreamTimeoutMs: number;
+  /** Connections kept to the upstream. */
+  upstreamConnections: number;
+  /** Requests that may wait for an upstream connection while all are busy. */
+  upstreamQueueLimit: number;
   /** Largest upstream response body read for checking, in bytes. */
   responseLimitBytes: number;
   /** Maximum time to relay a response body unchecked, from its first bytes to its end, in milliseconds. */
@@ -127,7 +132,12 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     strictPreflight: true,
   });
 
-  const pool = createUpstreamPool({ url: options.upstreamUrl, connectTimeoutMs: options.upstreamConnectTimeoutMs, timeoutMs: options.upstreamTimeoutMs });
+  const pool = createUpstreamPool({
+    url: options.upstreamUrl,
+    connections: options.upstreamConnections,
+    connectTimeoutMs: options.upstreamConnectTimeoutMs,
+    timeoutMs: options.upstreamTimeoutMs,
+  });
   app.addHook('onClose', async () => {
     await pool.close();
   });
@@ -140,6 +150,8 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
 
   const forwardOptions = {
     upstream: pool,
+    upstreamLoad: new UpstreamLoad({ connections: options.upstreamConnections, queueLimit: options.upstreamQueueLimit }),
+    upstreamTimeoutMs: options.upstreamTimeoutMs,
     upstreamHost: upstream.host,
     upstreamPrefix,
     forwardedHost: publicUrl.host,

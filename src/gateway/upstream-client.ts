@@ -7,12 +7,11 @@ import { Pool } from 'undici';
 
 import { ProblemError } from '../core/problem.js';
 
-/** Maximum number of connections to one upstream. Further requests wait for a free connection. */
-const MAX_CONNECTIONS = 128;
-
 export interface UpstreamClientOptions {
   /** Base URL of the upstream. The pool connects to its origin. */
   url: string;
+  /** Maximum number of connections. Further requests wait for a free connection. */
+  connections: number;
   /** Maximum time to open a connection, in milliseconds. */
   connectTimeoutMs: number;
   /** Maximum wait for the response headers, and between two chunks of the body, in milliseconds. */
@@ -26,7 +25,7 @@ export interface UpstreamClientOptions {
  */
 export function createUpstreamPool(options: UpstreamClientOptions): Pool {
   return new Pool(new URL(options.url).origin, {
-    connections: MAX_CONNECTIONS,
+    connections: options.connections,
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,
     connect: { timeout: options.connectTimeoutMs, rejectUnauthorized: true },

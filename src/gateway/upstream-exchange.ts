@@ -11,9 +11,10 @@
 
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import { errors, type Dispatcher } from 'undici';
 
 import { isUpstreamTimeout } from './upstream-client.js';
+import { ConnectionWaitTimeout, type UpstreamLoad } from './upstream-load.js';
 import { RejectedResponse, bodyReadFailed, bodyTimedOut, bodyTooLarge, type BodyLimits, type UpstreamBody, type UpstreamResponse } from './upstream-response.js';
 
 /** Body bytes kept while the gateway has not asked for the body yet. Beyond them, the connection is paused. */
@@ -26,6 +27,14 @@ export interface UpstreamRequest {
   method: Dispatcher.HttpMethod;
   headers: Record<string, string | string[]>;
   body: Buffer | null;
+}
+
+/** The load count and wait limit of a request sent to a pool. */
+export interface QueuedSend {
+  /** The count of requests under way to the pool, released once when the exchange ends. */
+  load: UpstreamLoad;
+  /** Time for the wait and the response headers together, in milliseconds, or undefined when the request need not wait. */
+  waitLimitMs: number | undefined;
 }
 
 /** The consumer of a claimed body's chunks: a whole-body read or a stream. */
@@ -62,9 +71,21 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
   #sink: BodySink | undefined;
   #claimed = false;
   #start: { resolve: () => void; reject: (failure: RejectedResponse) => void; limits: BodyLimits } | undefined;
+  #load: UpstreamLoad | undefined;
+  #waitTimer: NodeJS.Timeout | undefined;
 
-  /** Sends the request through `dispatcher` and resolves with the status and headers of the response. */
-  send(dispatcher: Dispatcher, request: UpstreamRequest): Promise<UpstreamResponse> {
+  /**
+   * Sends the request through `dispatcher` and resolves with the status and
+   * headers of the response. With `queued`, the exchange releases its place
+   * in the load count when it ends, and gives up when its headers have not
+   * arrived within the wait limit.
+   */
+  send(dispatcher: Dispatcher, request: UpstreamRequest, queued?: QueuedSend): Promise<UpstreamResponse> {
+    this.#load = queued?.load;
+    if (queued?.waitLimitMs !== undefined) {
+      this.#waitTimer = setTimeout(() => this.#waitExpired(), queued.waitLimitMs);
+    }
+
     return new Promise((resolve, reject) => {
       this.#head = { resolve, reject };
       dispatcher.dispatch({ path: request.path, method: request.method, headers: request.headers, body: request.body }, this);
@@ -82,7 +103,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
     }
 
     this.#abortReason = reason;
-    this.#controller?.abort(reason);
+    if (this.#controller !== undefined) {
+      this.#controller.abort(reason);
+      return;
+    }
+
+    // The request still waits in the pool's queue, which aborts it only once
+    // a connection is free, so the head promise rejects now.
+    this.#rejectHead(reason);
   }
 
   // undici's dispatch handler interface
@@ -103,6 +131,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
     const head = this.#head;
     this.#head = undefined;
     this.#controller = controller;
+    clearTimeout(this.#waitTimer);
     head.resolve({ statusCode, headers, body: this });
   }
 
@@ -122,17 +151,17 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
 
   onResponseEnd(): void {
     this.#ended = true;
+    this.#release();
     this.#settleStart();
     this.#sink?.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     this.#failure = this.#abortReason ?? error;
+    this.#release();
 
     if (this.#head !== undefined) {
-      const head = this.#head;
-      this.#head = undefined;
-      head.reject(this.#failure);
+      this.#rejectHead(this.#failure);
       return;
     }
     this.#settleStart();
@@ -249,6 +278,29 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
     this.#sink = undefined;
     this.#chunks = [];
     this.abort(new DiscardedBody());
+  }
+
+  #rejectHead(reason: Error): void {
+    const head = this.#head;
+    this.#head = undefined;
+    clearTimeout(this.#waitTimer);
+    head?.reject(reason);
+  }
+
+  /** Counts the exchange out of the load once its response has ended or failed. */
+  #release(): void {
+    clearTimeout(this.#waitTimer);
+    this.#load?.release();
+    this.#load = undefined;
+  }
+
+  /**
+   * Ends an exchange whose headers did not arrive within the wait limit: a
+   * request still queued gets ConnectionWaitTimeout, one already sent the
+   * same error as undici's own headers timeout.
+   */
+  #waitExpired(): void {
+    this.abort(this.#controller === undefined ? new ConnectionWaitTimeout() : new errors.HeadersTimeoutError());
   }
 
   /** Settles a pending `started` once a chunk, the end or a failure arrives. */

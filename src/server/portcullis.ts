@@ -283,6 +283,8 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
         corsOrigins: config.corsOrigins,
         upstreamConnectTimeoutMs: config.gateway.upstreamConnectTimeoutMs,
         upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
+        upstreamConnections: config.gateway.upstreamConnections,
+        upstreamQueueLimit: config.gateway.upstreamQueueLimit,
         responseLimitBytes: config.gateway.responseLimitBytes,
         relayTimeoutMs: config.gateway.relayTimeoutMs,
         bodyLimitBytes: config.bodyLimitBytes,

@@ -1,0 +1,122 @@
+import type { ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { createUser } from '../support/accounts.js';
+import { writeConfigFile } from '../support/config-file.js';
+import { callApi, obtainTokens } from '../support/oauth.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/response-checks.yaml', import.meta.url));
+
+interface Problem {
+  code: string;
+  detail: string;
+}
+
+describe('gateway upstream queue', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup();
+    }
+  });
+
+  /** Starts an upstream that keeps every response pending until the test sends it. */
+  async function pendingUpstream(): Promise<{ upstream: ScriptedUpstream; pending: ServerResponse[] }> {
+    const upstream = await startScriptedUpstream();
+    const pending: ServerResponse[] = [];
+    upstream.respond((_request, response) => {
+      pending.push(response);
+    });
+    cleanups.push(() => upstream.close());
+    return { upstream, pending };
+  }
+
+  async function startGateway(upstreamUrl: string, gateway: Record<string, unknown>): Promise<{ server: TestServer; token: string }> {
+    const config = await writeConfigFile({ gateway: { upstreamUrl, openapi: FIXTURE, ...gateway }, rateLimit: { flows: [] } });
+    const server = await startTestServer({ config });
+    cleanups.push(() => server.close());
+    const token = (await obtainTokens(server, await createUser(server, 'queue_user'))).tokens.access_token;
+    return { server, token };
+  }
+
+  async function waitFor(condition: () => boolean): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!condition()) {
+      if (Date.now() > deadline) {
+        throw new Error('the condition did not hold within 10 s');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  function sendAll(pending: ServerResponse[]): void {
+    for (const response of pending.splice(0)) {
+      response.writeHead(204).end();
+    }
+  }
+
+  it('answers 503 beyond the queue limit', async () => {
+    const { upstream, pending } = await pendingUpstream();
+    const { server, token } = await startGateway(upstream.url, { upstreamConnections: 2, upstreamQueueLimit: 2, upstreamTimeoutMs: 20_000 });
+
+    // Of five requests, two take the connections, two wait for them and
+    // one, whichever comes last, finds the queue full.
+    const responses = [1, 2, 3, 4, 5].map((index) => callApi(server, `/widgets/w${index}`, token));
+    await waitFor(() => pending.length === 2);
+
+    const rejected = await Promise.race(responses);
+    expect(rejected.status).toBe(503);
+    expect(rejected.headers.get('retry-after')).toBe('1');
+    const problem = (await rejected.json()) as Problem;
+    expect(problem.code).toBe('service_unavailable');
+    expect(problem.detail).toBe('Every connection to the upstream service is busy. Send the request again later.');
+
+    sendAll(pending);
+    await waitFor(() => pending.length === 2);
+    sendAll(pending);
+    const statuses = await Promise.all(responses.map(async (response) => (await response).status));
+    expect(statuses.toSorted()).toEqual([204, 204, 204, 204, 503]);
+  });
+
+  it('frees the places of ended requests', async () => {
+    const { upstream, pending } = await pendingUpstream();
+    const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 1, upstreamTimeoutMs: 20_000 });
+
+    // One after another, far more requests than connections and queue places together.
+    for (let index = 0; index < 6; index += 1) {
+      const response = callApi(server, `/widgets/s${index}`, token);
+      await waitFor(() => pending.length === 1);
+      sendAll(pending);
+      expect((await response).status, `request ${index}`).toBe(204);
+    }
+  });
+
+  it('answers 503 when the wait outlasts the timeout', async () => {
+    const { upstream, pending } = await pendingUpstream();
+    const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 4, upstreamTimeoutMs: 500 });
+
+    // A report streamed a line at a time keeps the only connection busy
+    // without reaching the upstream timeout, which applies between chunks.
+    upstream.respond((request, response) => {
+      if (request.url?.startsWith('/reports/') !== true) {
+        pending.push(response);
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'text/csv' });
+      const lines = setInterval(() => response.write('line\n'), 100);
+      response.on('close', () => clearInterval(lines));
+    });
+    const streaming = await callApi(server, '/reports/r1', token);
+    expect(streaming.status).toBe(200);
+
+    const waiting = await callApi(server, '/widgets/second', token);
+    expect(waiting.status).toBe(503);
+    expect(((await waiting.json()) as Problem).code).toBe('service_unavailable');
+    expect(pending).toHaveLength(0);
+    await streaming.body?.cancel();
+  });
+});
