@@ -266,10 +266,11 @@ describe('API keys', () => {
   it('records the last use', async () => {
     const created = await createKey('--scope', 'orders:read');
     expect((await withKey(created.key)).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 50));
 
-    const row = await server.running.db.selectFrom('api_keys').select('last_used_at').where('id', '=', created.id).executeTakeFirstOrThrow();
-    expect(row.last_used_at).toBeGreaterThan(0);
+    // The gateway writes the last use after the response, so the test polls for it.
+    const lastUsedAt = async () =>
+      (await server.running.db.selectFrom('api_keys').select('last_used_at').where('id', '=', created.id).executeTakeFirstOrThrow()).last_used_at ?? 0;
+    await expect.poll(lastUsedAt, { timeout: 5000, interval: 50 }).toBeGreaterThan(0);
   });
 
   it('lets users manage their own keys', async () => {
