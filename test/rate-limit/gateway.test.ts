@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 
 import { defaultRateLimits } from '../../src/config/load.js';
 import { createUser } from '../support/accounts.js';
@@ -376,11 +376,16 @@ describe('stalled Redis', () => {
     const { tokens } = await obtainTokens(server, await createUser(server, 'stall_user'));
     const place = () => placeOrder(server, tokens.access_token);
 
+    // Each store call resolves once its reply is in, after any refund went
+    // out, so awaiting them all puts the refunds ahead of the next request.
+    const store = server.running.rateLimiting.limiter.store;
+    const storeCalls = vi.spyOn(store, 'consume');
     proxy.hold();
     const rejected = await Promise.all([place(), place()]);
     expect(rejected.map((response) => response.status)).toEqual([503, 503]);
     proxy.release();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await Promise.allSettled(storeCalls.mock.results.map((result) => result.value as Promise<unknown>));
+    storeCalls.mockRestore();
 
     const statuses: number[] = [];
     for (let i = 0; i < 3; i += 1) {

@@ -211,6 +211,15 @@ describe('Redis store', () => {
   });
 });
 
+/**
+ * Waits until every command sent on `redis` has its reply. A late reply
+ * queues its refund in the same turn of the event loop, so an empty queue
+ * means the refund has been applied too.
+ */
+async function repliesReceived(redis: Redis): Promise<void> {
+  await vi.waitFor(() => expect(redis.commandQueue.length).toBe(0), { timeout: 5000, interval: 20 });
+}
+
 describe('Redis store on a stalled Redis', () => {
   const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
   let redis: Redis;
@@ -239,7 +248,7 @@ describe('Redis store on a stalled Redis', () => {
 
     proxy.release();
     // The late reply arrives, and the refund goes out on the same connection before any later call.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await repliesReceived(redis);
 
     const later = await Promise.all([limiter.consume([quota]), limiter.consume([quota]), limiter.consume([quota])]);
     expect(later.map((decision) => decision.allowed)).toEqual([true, true, false]);
@@ -254,7 +263,7 @@ describe('Redis store on a stalled Redis', () => {
     expect(admitted.map((decision) => decision.allowed)).toEqual([true, true]);
 
     proxy.release();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await repliesReceived(redis);
 
     expect((await limiter.consume([open])).allowed).toBe(false);
   });
