@@ -33,7 +33,9 @@ async function startOnProxiedRedis(proxy: TcpProxy, rateLimit: Record<string, un
   return startWithLimits({
     store: 'redis',
     redisUrl: `redis://127.0.0.1:${proxy.port}`,
-    storeTimeoutMs: 200,
+    // Long enough for a reply through the proxy on a loaded machine, short
+    // enough that the tests of a stalled Redis wait it out quickly.
+    storeTimeoutMs: 1000,
     global: { name: uniqueName('open'), key: ['ip'], limit: 1000, period: '1h', onStoreFailure: 'open' },
     // Other suites on this machine record failed sign-ins from 127.0.0.1 in the same Redis.
     login: { ...defaultRateLimits().login, accountTotalThreshold: 100_000, addressThreshold: 100_000 },
