@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
+import { POSTGRES_URL } from '../support/databases.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
 import { startInstances, type TestInstances } from '../support/instances.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -21,6 +23,21 @@ async function waitForStatus(request: () => Promise<Response>, status: number, t
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   return last;
+}
+
+/** Counts the statements running on the PostgreSQL server whose text contains `marker`. */
+async function runningQueries(marker: string): Promise<number> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ count: string }>(
+      "select count(*) from pg_stat_activity where state = 'active' and position($1 in query) > 0 and pid <> pg_backend_pid()",
+      [marker],
+    );
+    return Number(rows[0]?.count);
+  } finally {
+    await client.end();
+  }
 }
 
 /**
@@ -118,9 +135,10 @@ describe('PostgreSQL connection dropped mid-query', () => {
 
   it('fails the query without crashing', async () => {
     const [instance] = cluster().instances;
-    const query = sql`select pg_sleep(2)`.execute(instance!.running.db);
-    // Give the query time to reach the server, so the connection drops while it runs.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const marker = `dropped mid-query ${randomUUID()}`;
+    const query = sql.raw(`select pg_sleep(5) -- ${marker}`).execute(instance!.running.db);
+    // The connection must drop while the query runs, so the test waits until PostgreSQL reports it running.
+    await vi.waitFor(async () => expect(await runningQueries(marker)).toBe(1), { timeout: 10_000, interval: 50 });
 
     await proxy.stop();
     await expect(query).rejects.toThrow(/Connection terminated/);
