@@ -1,7 +1,7 @@
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { GracefulShutdown } from '../../src/http/graceful-shutdown.js';
 import { loggedHttpApp } from '../support/http-app.js';
@@ -29,7 +29,10 @@ async function startApp(): Promise<{ shutdown: GracefulShutdown; port: number; h
     await new Promise((resolve) => setTimeout(resolve, 3000));
     return { route: 'stall' };
   });
-  app.get('/large', async (_request, reply) => reply.type('text/plain').send(LARGE_BODY));
+  app.get('/large', async (_request, reply) => {
+    handled.push('large');
+    return reply.type('text/plain').send(LARGE_BODY);
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   const stop = async () => {
@@ -57,9 +60,14 @@ async function stallTwoRequests(): Promise<{ started: Awaited<ReturnType<typeof 
   const pipelined = `GET /stall HTTP/1.1\r\n${HOST}\r\nGET /stall HTTP/1.1\r\n${HOST}\r\n`;
 
   const responses = exchange(started.port, (socket) => socket.write(pipelined), 2500);
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await runningRequests(started.shutdown, 2);
   void started.shutdown.start();
   return { started, responses };
+}
+
+/** Waits until `count` requests are running, so that a shutdown started next finds them all. */
+async function runningRequests(shutdown: GracefulShutdown, count: number): Promise<void> {
+  await vi.waitFor(() => expect(shutdown.running).toBe(count), { timeout: 5000, interval: 10 });
 }
 
 /** Returns the garbage collector, which a new context exposes once the flag is set. */
@@ -92,10 +100,16 @@ describe('graceful shutdown tracking', () => {
       client.once('data', () => resolve(client));
       client.once('error', reject);
     });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    for (let round = 0; round < 3; round += 1) {
+    // The reply is released once it has finished, which can come after the
+    // client has read it, so collection repeats. A deref keeps the body alive
+    // until its job ends, so each collection runs in a later job.
+    for (let round = 0; round < 200; round += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
       gc();
       await new Promise((resolve) => setTimeout(resolve, 10));
+      if (body?.deref() === undefined) {
+        break;
+      }
     }
 
     expect(body).toBeDefined();
@@ -121,7 +135,7 @@ describe('graceful shutdown of a response being written', () => {
         resolve(true);
       });
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await vi.waitFor(() => expect(started.handled).toEqual(['large']), { timeout: 5000, interval: 10 });
 
     const closing = started.shutdown.start();
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -142,8 +156,8 @@ describe('graceful shutdown with pipelined requests', () => {
     const pipelined = `GET /slow HTTP/1.1\r\n${HOST}\r\nGET /fast HTTP/1.1\r\n${HOST}\r\nGET /fast HTTP/1.1\r\n${HOST}\r\n`;
 
     const responses = exchange(started.port, (socket) => socket.write(pipelined), 5000);
-    // The three requests are running by then, the first one still waiting.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The first request waits 300 ms, so the other two are running behind it.
+    await runningRequests(started.shutdown, 3);
     const closing = started.shutdown.start();
     const { received, closed } = await responses;
     await closing;
@@ -160,7 +174,8 @@ describe('graceful shutdown with pipelined requests', () => {
     const pipelined = `GET /slow HTTP/1.1\r\n${HOST}\r\nGET /fast HTTP/1.1\r\n\r\n`;
 
     const responses = exchange(started.port, (socket) => socket.write(pipelined), 5000);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The request without Host runs too, and its 400 waits behind the first response.
+    await runningRequests(started.shutdown, 2);
     const closing = started.shutdown.start();
     const { received, closed } = await responses;
     await closing;
