@@ -32,11 +32,19 @@ function stalledRequest(url: string): Promise<StalledRequest> {
       socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
       const response = new Promise<string>((done) => socket.on('close', () => done(received)));
       socket.on('error', () => undefined);
-      // The server counts the request as running once it has read its head.
-      setTimeout(() => resolve({ socket, response, finish: () => socket.write(body.slice(10)) }), 200);
+      resolve({ socket, response, finish: () => socket.write(body.slice(10)) });
     });
     socket.once('error', reject);
   });
+}
+
+/**
+ * Resolves once `server` has read the head of its next request. The server
+ * counts a request as running from then on, so a shutdown started later
+ * finds it.
+ */
+function nextRequestHead(server: TestServer): Promise<void> {
+  return new Promise((resolve) => server.running.app.server.once('request', () => setImmediate(resolve)));
 }
 
 function statusOf(response: string): number {
@@ -59,7 +67,9 @@ describe('shutdown', () => {
 
   it('lets a running request finish', async () => {
     server = await startTestServer({ config: await writeConfigFile({ shutdownTimeoutMs: 5000 }) });
+    const admitted = nextRequestHead(server);
     const stalled = await stalledRequest(server.url);
+    await admitted;
 
     const started = Date.now();
     const closing = server.running.close();
@@ -79,6 +89,7 @@ describe('shutdown', () => {
   it('answers a request finished after the start with 503', async () => {
     server = await startTestServer({ config: await writeConfigFile({ shutdownTimeoutMs: 5000 }) });
     const { hostname, port, host } = new URL(server.url);
+    const accepted = new Promise<Socket>((resolve) => server?.running.app.server.once('connection', resolve));
     const late = await new Promise<Socket>((resolve, reject) => {
       const socket = connect(Number(port), hostname, () => resolve(socket));
       socket.once('error', reject);
@@ -88,8 +99,10 @@ describe('shutdown', () => {
     const closed = new Promise<void>((resolve) => late.on('close', () => resolve()));
 
     // A connection that has sent part of a request head is not idle, so the shutdown leaves it open.
-    late.write(`GET /healthz HTTP/1.1\r\nHost: ${host}\r\n`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const partialHead = `GET /healthz HTTP/1.1\r\nHost: ${host}\r\n`;
+    late.write(partialHead);
+    const serverSide = await accepted;
+    await vi.waitFor(() => expect(serverSide.bytesRead).toBe(partialHead.length), { timeout: 5000, interval: 10 });
     const closing = server.running.close();
     late.write('\r\n');
     await closed;
@@ -104,7 +117,9 @@ describe('shutdown', () => {
 
   it('closes an idle kept-alive connection at once', async () => {
     server = await startTestServer({ config: await writeConfigFile({ shutdownTimeoutMs: 5000 }) });
+    const admitted = nextRequestHead(server);
     const stalled = await stalledRequest(server.url);
+    await admitted;
     const response = await fetch(`${server.url}/healthz`);
     expect(response.status).toBe(200);
     expect(response.headers.get('connection')).not.toBe('close');
@@ -133,7 +148,9 @@ describe('shutdown', () => {
   it('answers a stalled request with 503 at the timeout', async () => {
     server = await startTestServer({ config: await writeConfigFile({ shutdownTimeoutMs: 300 }) });
     const logs = server.logs;
+    const admitted = nextRequestHead(server);
     const stalled = await stalledRequest(server.url);
+    await admitted;
 
     const started = Date.now();
     const report = await server.running.close();
@@ -217,9 +234,12 @@ describe('portcullis start on a stop signal', () => {
       dataDir = await mkdtemp(join(tmpdir(), 'portcullis-stop-'));
       const port = await freePort();
       const config = await writeConfigFile({ shutdownTimeoutMs: 600_000 });
-      const started = await startCli(['--port', String(port), '--data-dir', dataDir, '--config', config]);
+      // At debug level the server logs each request once it has read the head.
+      const started = await startCli(['--port', String(port), '--data-dir', dataDir, '--config', config, '--log-level', 'debug']);
       child = started.child;
       const stalled = await stalledRequest(`http://127.0.0.1:${port}`);
+      const headRead = () => started.output().split('\n').some((line) => line.includes('"msg":"incoming request"') && line.includes('"/register"'));
+      await vi.waitFor(() => expect(headRead()).toBe(true), { timeout: 10_000, interval: 20 });
 
       const exited = exitOf(child);
       child.kill('SIGTERM');
