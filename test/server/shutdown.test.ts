@@ -66,7 +66,9 @@ describe('shutdown', () => {
   });
 
   it('lets a running request finish', async () => {
-    server = await startTestServer({ config: await writeConfigFile({ shutdownTimeoutMs: 5000 }) });
+    // A registration can take seconds on a loaded machine, so the timeout is
+    // well above the bound below, which a close at the timeout would exceed.
+    server = await startTestServer({ config: await writeConfigFile({ shutdownTimeoutMs: 20_000 }) });
     const admitted = nextRequestHead(server);
     const stalled = await stalledRequest(server.url);
     await admitted;
@@ -83,7 +85,7 @@ describe('shutdown', () => {
     expect(headerOf(response, 'connection')).toBe('close');
     expect(report.endedRequests).toBe(0);
     // The idle connection closed with its response, not at the timeout.
-    expect(Date.now() - started).toBeLessThan(4000);
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('answers a request finished after the start with 503', async () => {
