@@ -72,7 +72,9 @@ describe('key ring', () => {
   it('promotes a rotated key after the delay', async () => {
     const first = await generateSigningKey();
     await repository.activate(first);
-    ring = new KeyRing(repository, { retentionSeconds: 600, pollIntervalMs: 60_000, signingDelayMs: 1500, onError: () => undefined });
+    // created_at is stored in whole seconds, so the delay runs from up to a
+    // second before the rotation. 3 s leaves the checks below 2 s or more.
+    ring = new KeyRing(repository, { retentionSeconds: 600, pollIntervalMs: 60_000, signingDelayMs: 3000, onError: () => undefined });
     await ring.refresh();
     expect(ring.keys.map((entry) => entry.kid)).toEqual([first.kid]);
 
@@ -85,7 +87,7 @@ describe('key ring', () => {
     expect(ring.publicJwks.keys.map((jwk) => jwk.kid).sort()).toEqual([first.kid, second].sort());
     expect(ring.keys[0]?.kid).toBe(first.kid);
 
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 10_000;
     while (changes.length < 2 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
