@@ -6,7 +6,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { UpstreamExchange } from '../../src/gateway/upstream-exchange.js';
 import { RejectedResponse, readUpstreamBody, relayedBody, type UpstreamResponse } from '../../src/gateway/upstream-response.js';
 
-const limits = { limitBytes: 16, timeoutMs: 300 };
+/**
+ * Read limits of most tests. The read timeout is far longer than the pauses
+ * the scripted upstreams take, so that a loaded machine cannot turn a late
+ * chunk or close into a timeout.
+ */
+const limits = { limitBytes: 16, timeoutMs: 5000 };
 
 /** A raw upstream that writes the bytes a test scripts, and the pool that reaches it. */
 interface ScriptedUpstream {
@@ -140,7 +145,7 @@ describe('upstream exchange', () => {
   it('times out a stalled body', async () => {
     const scripted = await upstream((socket) => socket.write(head({ 'content-length': '10' }) + '{"a":'));
 
-    const rejected = await rejectionOf(readUpstreamBody(await send(scripted), limits));
+    const rejected = await rejectionOf(readUpstreamBody(await send(scripted), { ...limits, timeoutMs: 300 }));
 
     expect(rejected.problem.status).toBe(504);
     expect(rejected.reason).toBe('response body timed out');
