@@ -5,6 +5,7 @@ import { join } from 'node:path';
 
 import { defaultRateLimits, loadConfig, type ConfigOverrides } from '../../src/config/load.js';
 import type { BootstrapResult } from '../../src/server/bootstrap.js';
+import { ListenError } from '../../src/server/listen-check.js';
 import { startPortcullis, type RunningPortcullis, type StartOptions } from '../../src/server/portcullis.js';
 import { writeConfigFile } from './config-file.js';
 
@@ -49,8 +50,26 @@ async function generousLimitsFile(): Promise<string> {
   });
 }
 
+/** Maximum starts, each on a new port, when another process takes the free port first. */
+const START_ATTEMPTS = 3;
+
 /** Starts Portcullis with a fresh data directory on a loopback port, capturing its logs. */
 export async function startTestServer(overrides: ConfigOverrides = {}, start: Pick<StartOptions, 'demoOrderImport'> = {}): Promise<TestServer> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startTestServerOnce(overrides, start);
+    } catch (error) {
+      // The port that freePort found stays free only until another process
+      // binds it, which on a busy machine can happen before the server listens.
+      const portTaken = error instanceof ListenError && error.code === 'EADDRINUSE';
+      if (!portTaken || overrides.port !== undefined || attempt === START_ATTEMPTS) {
+        throw error;
+      }
+    }
+  }
+}
+
+async function startTestServerOnce(overrides: ConfigOverrides, start: Pick<StartOptions, 'demoOrderImport'>): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-test-'));
   const port = await freePort();
   const configFile = overrides.config ?? (await generousLimitsFile());
@@ -58,13 +77,19 @@ export async function startTestServer(overrides: ConfigOverrides = {}, start: Pi
   const logs: string[] = [];
   let bootstrap: BootstrapResult | undefined;
 
-  const running = await startPortcullis(config, {
-    ...start,
-    logDestination: { write: (line: string) => void logs.push(line) },
-    onBootstrap: (result) => {
-      bootstrap = result;
-    },
-  });
+  let running: RunningPortcullis;
+  try {
+    running = await startPortcullis(config, {
+      ...start,
+      logDestination: { write: (line: string) => void logs.push(line) },
+      onBootstrap: (result) => {
+        bootstrap = result;
+      },
+    });
+  } catch (error) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
 
   if (bootstrap?.admin === undefined || bootstrap.demoClient === undefined) {
     throw new Error('first start did not create the admin account and demo client');
