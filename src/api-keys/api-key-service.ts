@@ -103,6 +103,16 @@ function hasExpired(record: ApiKeyRecord, now: number): boolean {
 }
 
 /**
+ * Returns the epoch second at which a lifetime of `seconds`, starting at
+ * `nowMs`, ends. Times are stored in whole seconds, so the end is rounded
+ * up. A key then never expires before its lifetime has passed, and
+ * outlives it by less than a second. A lifetime of 0 ends at once.
+ */
+function lifetimeEnd(nowMs: number, seconds: number): number {
+  return seconds === 0 ? Math.floor(nowMs / 1000) : Math.ceil(nowMs / 1000) + seconds;
+}
+
+/**
  * Parses a CIDR range. A range inside ::ffff:0:0/96 is the IPv4 range it
  * maps, as callers with mapped addresses count as IPv4 callers, so
  * ::ffff:203.0.113.0/120 is 203.0.113.0/24.
@@ -264,7 +274,8 @@ export class ApiKeyService {
     const cidrs = uniqueRanges(request.allowedCidrs ?? []);
 
     const lifetime = request.expiresInSeconds;
-    const now = epochSeconds();
+    const nowMs = Date.now();
+    const now = Math.floor(nowMs / 1000);
     if (lifetime !== undefined) {
       if (!Number.isInteger(lifetime) || lifetime <= 0) {
         throw new ApiKeyRequestError('expiry must be a positive whole number of seconds');
@@ -283,7 +294,7 @@ export class ApiKeyService {
       scopes,
       allowedCidrs: cidrs,
       createdAt: now,
-      expiresAt: lifetime === undefined ? null : now + lifetime,
+      expiresAt: lifetime === undefined ? null : lifetimeEnd(nowMs, lifetime),
       lastUsedAt: null,
       revokedAt: null,
       replacedBy: null,
@@ -352,7 +363,8 @@ export class ApiKeyService {
     }
 
     const current = await this.#keys.findById(id);
-    const now = epochSeconds();
+    const nowMs = Date.now();
+    const now = Math.floor(nowMs / 1000);
     if (current === undefined || (rotator !== undefined && current.ownerId !== rotator.owner.id) || stateOf(current, now) !== 'active') {
       return undefined;
     }
@@ -371,7 +383,7 @@ export class ApiKeyService {
       lastUsedAt: null,
       replacedBy: null,
     };
-    const result = await this.#keys.rotate(id, successor, now + graceSeconds, rotator?.maxActiveKeys);
+    const result = await this.#keys.rotate(id, successor, lifetimeEnd(nowMs, graceSeconds), rotator?.maxActiveKeys);
     if (result === 'not_active') {
       return undefined;
     }

@@ -185,6 +185,37 @@ describe('API key lookup cache', () => {
     expect((await keys.verify(value, INSIDE)).outcome).toBe('invalid');
   });
 
+  // Each case starts the second-long period 1 ms before a whole second.
+  it.each([
+    ['lifetime', async (keys: ApiKeyService) => (await keys.create(owner, { name: 'one second', scopes: ['orders:read'], expiresInSeconds: 1 })).value],
+    [
+      'rotation grace',
+      async (keys: ApiKeyService) => {
+        const { value, summary } = await keys.create(owner, { name: 'rotated late in a second', scopes: ['orders:read'] });
+        expect(await keys.rotate(summary.id, 1, { owner })).toBeDefined();
+        return value;
+      },
+    ],
+  ])('keeps a key for its whole %s', async (_case, begin) => {
+    const keys = service('off');
+    advance(999);
+    const value = await begin(keys);
+
+    advance(999);
+    expect((await keys.verify(value, INSIDE)).outcome).toBe('valid');
+    advance(2);
+    expect((await keys.verify(value, INSIDE)).outcome).toBe('invalid');
+  });
+
+  it('ends a zero grace at once', async () => {
+    const keys = service('off');
+    const { value, summary } = await keys.create(owner, { name: 'rotated mid-second', scopes: ['orders:read'] });
+    advance(500);
+    expect(await keys.rotate(summary.id, 0, { owner })).toBeDefined();
+
+    expect((await keys.verify(value, INSIDE)).outcome).toBe('invalid');
+  });
+
   it('ends a cached key with its rotation grace', async () => {
     const keys = service({ ttlMs: 60_000, maxEntries: 100 });
     const { value, summary } = await keys.create(owner, { name: 'graceful', scopes: ['orders:read'] });
