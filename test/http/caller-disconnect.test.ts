@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,22 +17,27 @@ interface LogLine {
 const PARTIAL_REQUEST =
   'POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{"item"';
 
-/** Sends the head and 7 of the 50 body bytes, then leaves the way `leave` does. Returns every byte the server sent back. */
-async function sendPartialBody(port: number, leave: (socket: Socket) => void): Promise<string> {
+/**
+ * Sends the head and 7 of the 50 body bytes, then leaves the way `leave`
+ * does, 50 ms after `server` has read the head. Returns every byte the
+ * server sent back.
+ */
+async function sendPartialBody(server: Server, leave: (socket: Socket) => void): Promise<string> {
+  const headRead = new Promise<void>((resolve) => server.once('request', () => resolve()));
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port });
     let received = '';
     socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
     socket.on('error', () => {});
     socket.on('close', () => resolve(received));
-    socket.write(PARTIAL_REQUEST, () => setTimeout(() => leave(socket), 50));
+    socket.write(PARTIAL_REQUEST);
+    void headRead.then(() => setTimeout(() => leave(socket), 50));
   });
 }
 
 describe('caller leaving mid-body', () => {
   const { app, logs } = loggedHttpApp({ https: false });
   const sentTo: string[] = [];
-  let port: number;
 
   beforeAll(async () => {
     app.addHook('onSend', async (request) => {
@@ -39,7 +45,6 @@ describe('caller leaving mid-body', () => {
     });
     app.post('/orders', async (request) => request.body);
     await app.listen({ host: '127.0.0.1', port: 0 });
-    port = (app.server.address() as AddressInfo).port;
   });
 
   afterAll(async () => {
@@ -49,7 +54,7 @@ describe('caller leaving mid-body', () => {
   /** Waits until the request to /orders has written its last line, and returns that request's lines. */
   async function linesOfLastRequest(): Promise<LogLine[]> {
     const parsed = () => logs.map((line) => JSON.parse(line) as LogLine);
-    for (let attempt = 0; attempt < 50 && !parsed().some((line) => line.msg.includes('request was complete')); attempt += 1) {
+    for (let attempt = 0; attempt < 250 && !parsed().some((line) => line.msg.includes('request was complete')); attempt += 1) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const lines = parsed();
@@ -63,7 +68,7 @@ describe('caller leaving mid-body', () => {
   ])('logs a caller that %s at info', async (_case, leave) => {
     logs.length = 0;
 
-    await sendPartialBody(port, leave);
+    await sendPartialBody(app.server, leave);
     const lines = await linesOfLastRequest();
 
     const dropped = lines.find((line) => line.msg.includes('request was complete'));
