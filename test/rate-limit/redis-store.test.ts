@@ -228,9 +228,10 @@ describe('Redis store on a stalled Redis', () => {
   beforeAll(async () => {
     await proxy.start();
     // As the server configures it: commands may take longer than the limiter waits.
-    redis = new Redis(`redis://127.0.0.1:${proxy.port}`, { maxRetriesPerRequest: 0, commandTimeout: 2000 });
+    redis = new Redis(`redis://127.0.0.1:${proxy.port}`, { maxRetriesPerRequest: 0, commandTimeout: 3000 });
     await redis.ping();
-    limiter = new RateLimiter(new RedisRateLimitStore(redis), { timeoutMs: 100, warnIntervalMs: 60_000, onStoreFailure: () => {} });
+    // Long enough that a reply through the proxy comes in time on a loaded machine.
+    limiter = new RateLimiter(new RedisRateLimitStore(redis), { timeoutMs: 1000, warnIntervalMs: 60_000, onStoreFailure: () => {} });
   });
 
   afterAll(async () => {
