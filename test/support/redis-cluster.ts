@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,17 +33,28 @@ async function redisCli(port: number, ...args: string[]): Promise<string> {
   return stdout;
 }
 
+/** Returns whether a loopback listener can bind `port` at this moment. */
+async function canListen(port: number): Promise<boolean> {
+  const probe = createServer();
+  return new Promise((resolve) => {
+    probe.once('error', () => resolve(false));
+    probe.listen({ host: '127.0.0.1', port, exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+}
+
 /**
  * Starts three `redis-server` processes with cluster mode on free loopback
  * ports and joins them with `redis-cli --cluster create`. Their cluster bus
- * listens on port + 10000, so a port whose bus port is taken fails the start.
+ * listens on port + 10000, so only ports whose bus port is free at the
+ * check are used. Another process can still take either port before the
+ * servers bind them, and then the start fails.
  */
 export async function startRedisCluster(): Promise<TestRedisCluster> {
   const directory = await mkdtemp(join(tmpdir(), 'portcullis-redis-cluster-'));
   const ports: number[] = [];
   while (ports.length < 3) {
     const port = await freePort();
-    if (port + 10_000 <= 65_535 && !ports.includes(port)) {
+    if (port + 10_000 <= 65_535 && !ports.includes(port) && (await canListen(port + 10_000))) {
       ports.push(port);
     }
   }
