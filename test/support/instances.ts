@@ -5,10 +5,11 @@ import * as client from 'openid-client';
 
 import { defaultRateLimits, loadConfig } from '../../src/config/load.js';
 import type { BootstrapResult } from '../../src/server/bootstrap.js';
+import { ListenError } from '../../src/server/listen-check.js';
 import { startPortcullis } from '../../src/server/portcullis.js';
 import { REDIS_URL, writeConfigFile } from './config-file.js';
 import { createPostgresSchema, type TestDatabase } from './databases.js';
-import { freePort, type TestServer } from './server.js';
+import { START_ATTEMPTS, freePort, type TestServer } from './server.js';
 
 /** Several Portcullis instances behind one issuer, sharing PostgreSQL, Redis and the server secret. */
 export interface TestInstances {
@@ -40,6 +41,21 @@ export interface InstancesOptions {
  * balancer would. The first instance bootstraps the admin and demo client.
  */
 export async function startInstances(options: InstancesOptions): Promise<TestInstances> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startInstancesOnce(options);
+    } catch (error) {
+      // Each instance starts seconds after freePort found its port, and
+      // another process can bind that port in between.
+      const portTaken = error instanceof ListenError && error.code === 'EADDRINUSE';
+      if (!portTaken || attempt === START_ATTEMPTS) {
+        throw error;
+      }
+    }
+  }
+}
+
+async function startInstancesOnce(options: InstancesOptions): Promise<TestInstances> {
   const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-shared-'));
   const database = await createPostgresSchema();
   const databaseUrl = new URL(database.url);

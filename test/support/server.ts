@@ -51,7 +51,7 @@ async function generousLimitsFile(): Promise<string> {
 }
 
 /** Maximum starts, each on a new port, when another process takes the free port first. */
-const START_ATTEMPTS = 3;
+export const START_ATTEMPTS = 3;
 
 /** Starts Portcullis with a fresh data directory on a loopback port, capturing its logs. */
 export async function startTestServer(overrides: ConfigOverrides = {}, start: Pick<StartOptions, 'demoOrderImport'> = {}): Promise<TestServer> {
