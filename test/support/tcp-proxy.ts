@@ -1,5 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
+import { freePort } from './ports.js';
+
 /**
  * A loopback TCP relay to a local service, which a test can stop and start
  * to take the service away from Portcullis without touching the service.
@@ -17,7 +19,14 @@ export class TcpProxy {
     this.#targetPort = targetPort;
   }
 
+  /**
+   * Listens on `port`, by default the port of the previous start, so that a
+   * restarted proxy is where Portcullis reconnects. The first start takes a
+   * port outside the range the system hands out, which makes it unlikely
+   * that another process binds it while the proxy is stopped.
+   */
   async start(port = this.port): Promise<void> {
+    const listenPort = port === 0 ? await freePort() : port;
     const server = createServer((client) => {
       this.#sockets.add(client);
       client.on('close', () => this.#sockets.delete(client));
@@ -39,9 +48,12 @@ export class TcpProxy {
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(listenPort, '127.0.0.1', resolve);
+    });
     const address = server.address();
-    this.port = typeof address === 'object' && address !== null ? address.port : port;
+    this.port = typeof address === 'object' && address !== null ? address.port : listenPort;
     this.#server = server;
   }
 
