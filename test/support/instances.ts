@@ -73,6 +73,9 @@ async function startInstancesOnce(options: InstancesOptions): Promise<TestInstan
       // Failed sign-ins are counted per address in the shared Redis, where
       // other suites on this machine record failures from 127.0.0.1 too.
       login: { ...defaults.login, accountTotalThreshold: 100_000, addressThreshold: 100_000 },
+      // Limits that fail closed, sign-in among them, deny a request whose
+      // Redis reply comes after this timeout. 5 s covers a loaded machine.
+      storeTimeoutMs: 5000,
       ...options.rateLimit,
     },
   });
