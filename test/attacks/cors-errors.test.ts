@@ -145,7 +145,9 @@ describe('errors sent before the gateway runs', () => {
   let limited: TestServer;
 
   beforeAll(async () => {
-    const config = await writeConfigFile({ rateLimit: { global: { name: 'global', key: ['ip'], limit: 2, period: '1m', onStoreFailure: 'open' } } });
+    // At two per hour, a place that the first requests use comes back only
+    // after 30 minutes, so every test of this group gets a 429.
+    const config = await writeConfigFile({ rateLimit: { global: { name: 'global', key: ['ip'], limit: 2, period: '1h', onStoreFailure: 'open' } } });
     limited = await startTestServer({ config, corsOrigins: [APP_ORIGIN] });
   });
 
