@@ -116,8 +116,10 @@ describe('PostgreSQL outage in the background', () => {
     const failures = () => instance!.logs.filter((line) => line.includes('"msg":"signing key refresh failed"'));
 
     await proxy.stop();
-    // The key ring polls every 2 seconds, so this spans three polls or more.
-    await new Promise((resolve) => setTimeout(resolve, 7000));
+    // The key ring polls every 2 seconds. After the first failure is logged,
+    // the pause spans two polls or more that must not log again.
+    await vi.waitFor(() => expect(failures().length).toBeGreaterThan(0), { timeout: 10_000, interval: 100 });
+    await new Promise((resolve) => setTimeout(resolve, 5000));
     expect(failures()).toHaveLength(1);
 
     await proxy.start();
