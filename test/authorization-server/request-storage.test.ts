@@ -120,7 +120,7 @@ describe('oidc-provider request storage', () => {
 
     const response = await fetch(`${server.issuer}/.well-known/openid-configuration`);
     await response.arrayBuffer();
-    await vi.waitFor(() => expect(oauthRequests.inFlight).toBe(0));
+    await vi.waitFor(() => expect(oauthRequests.inFlight).toBe(0), { timeout: 5000, interval: 20 });
     release.resolve();
 
     expect(response.status).toBe(200);

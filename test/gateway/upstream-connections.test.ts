@@ -15,6 +15,8 @@ import { startTestServer, type TestServer } from '../support/server.js';
 import { parseSamples, sampleValue } from '../metrics/prometheus-text.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/response-checks.yaml', import.meta.url));
+/** Options for polling logs and metrics. The vitest default gives up after 1 s, which a loaded machine can exceed. */
+const POLL = { timeout: 10_000, interval: 50 };
 
 interface LogEntry {
   msg?: string;
@@ -197,7 +199,7 @@ describe('gateway upstream connections', () => {
     // Without the cancellation, the upstream connection stays open for the 60 s timeout.
     await upstream.closed;
     await caller;
-    await expect.poll(() => messages(server)).toContain('caller closed the connection before the upstream responded; upstream request cancelled');
+    await expect.poll(() => messages(server), POLL).toContain('caller closed the connection before the upstream responded; upstream request cancelled');
     expect(messages(server)).not.toContain('upstream request failed');
   });
 
@@ -212,7 +214,7 @@ describe('gateway upstream connections', () => {
 
     await upstream.closed;
     await caller;
-    await expect.poll(() => messages(server)).toContain('caller closed the connection before the response was complete; upstream response dropped');
+    await expect.poll(() => messages(server), POLL).toContain('caller closed the connection before the response was complete; upstream response dropped');
     expect(messages(server)).not.toContain('upstream response rejected');
   });
 
@@ -290,7 +292,7 @@ describe('gateway upstream connections', () => {
     expect(outcome.bytes).toBeGreaterThan(0);
     expect(outcome.complete).toBe(false);
     await upstream.closed;
-    await expect.poll(() => messages(server)).toContain('relay of the upstream response body timed out; connection closed');
+    await expect.poll(() => messages(server), POLL).toContain('relay of the upstream response body timed out; connection closed');
     // One warning for the timeout, and none from Fastify for the ended stream.
     const warnings = server.logs.map((line) => JSON.parse(line) as LogEntry & { level: number; reqId?: string }).filter((entry) => entry.level >= 40 && entry.reqId !== undefined);
     expect(warnings.map((entry) => entry.msg)).toEqual(['relay of the upstream response body timed out; connection closed']);
@@ -313,7 +315,7 @@ describe('gateway upstream connections', () => {
     const outcome = await readReport(server, token);
 
     expect(outcome.complete).toBe(false);
-    await expect.poll(counted).toBe(1);
+    await expect.poll(counted, POLL).toBe(1);
   });
 
   it('relays a streamed body that ends in time', async () => {
