@@ -36,8 +36,10 @@ export function orderForSigning(keys: readonly SigningKey[], nowMs: number, dela
   }
 
   // NOTE: created_at comes from the clock of the host that rotated the key,
-  // so clock skew between hosts lengthens or shortens the delay.
-  const heldBackMs = active.createdAt * 1000 + delayMs - nowMs;
+  // so clock skew between hosts lengthens or shortens the delay. It is in
+  // whole seconds, rounded down, so the delay counts from the next second:
+  // never shorter than `delayMs`, and at most a second longer.
+  const heldBackMs = (active.createdAt + 1) * 1000 + delayMs - nowMs;
   let predecessor: SigningKey | undefined;
   for (const key of keys) {
     if (key.retiredAt !== null && (predecessor === undefined || key.retiredAt > (predecessor.retiredAt ?? 0))) {

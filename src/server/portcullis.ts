@@ -153,8 +153,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   // The poll runs every 2 seconds, so an outage is logged once, not per poll.
   const keyRefreshFailures = new FailureReporter(logger, 'signing key refresh failed');
   const keyRing = new KeyRing(signingKeyRepository, {
-    // A retired key may still sign during the delay, so its tokens outlive its retirement by that much.
-    retentionSeconds: Math.max(config.tokens.accessToken, config.tokens.idToken) + config.gateway.clockToleranceSeconds + Math.ceil(SIGNING_DELAY_MS / 1000),
+    // A retired key may still sign during the delay, which counts from the
+    // second after the rotation, so its tokens outlive its retirement by that much.
+    retentionSeconds: Math.max(config.tokens.accessToken, config.tokens.idToken) + config.gateway.clockToleranceSeconds + Math.ceil(SIGNING_DELAY_MS / 1000) + 1,
     pollIntervalMs: KEY_POLL_INTERVAL_MS,
     signingDelayMs: SIGNING_DELAY_MS,
     onError: (error) => keyRefreshFailures.failed(error),

@@ -25,12 +25,20 @@ describe('signing order', () => {
     const previous = key('old', now - 3600, now - 2);
     const { keys, changesInMs } = orderForSigning([active, previous], now * 1000, 5000);
     expect(keys.map((entry) => entry.kid)).toEqual(['old', 'new']);
-    expect(changesInMs).toBe(3000);
+    expect(changesInMs).toBe(4000);
+  });
+
+  it('counts the delay from the next second', () => {
+    // Late in the second of the rotation, the rounded-down created_at would leave almost a second less.
+    const active = key('new', now, null);
+    const previous = key('old', now - 3600, now);
+    const { changesInMs } = orderForSigning([active, previous], now * 1000 + 999, 5000);
+    expect(changesInMs).toBe(5001);
   });
 
   it('signs with a key past the delay', () => {
-    const active = key('new', now - 5, null);
-    const previous = key('old', now - 3600, now - 5);
+    const active = key('new', now - 6, null);
+    const previous = key('old', now - 3600, now - 6);
     const { keys, changesInMs } = orderForSigning([active, previous], now * 1000, 5000);
     expect(keys.map((entry) => entry.kid)).toEqual(['new', 'old']);
     expect(changesInMs).toBeUndefined();
