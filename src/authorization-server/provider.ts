@@ -361,6 +361,9 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
 
     ttl: {
       AccessToken: config.tokens.accessToken,
+      // Set explicitly, because oidc-provider's default prints a plain-text
+      // notice on standard output into the JSON log.
+      ClientCredentials: config.tokens.accessToken,
       AuthorizationCode: config.tokens.authorizationCode,
       IdToken: config.tokens.idToken,
       RefreshToken: config.tokens.refreshToken,
