@@ -119,10 +119,20 @@ async function main(): Promise<void> {
   if (username === undefined) {
     throw new Error('--username is required');
   }
+  // An unset shell variable, as in `--client-id "$CLIENT_ID"` in a new
+  // terminal, arrives as an empty string.
+  if (values['client-id'] === '') {
+    throw new Error("--client-id is empty: pass the client_id that 'npx portcullis clients add' printed, or omit the option for portcullis-demo");
+  }
 
   const issuer = values.issuer.replace(/\/$/, '');
   const redirectUri = values['redirect-uri'] ?? `${issuer}/demo/callback`;
   const password = await readPassword();
+  // Checked before sign-in, because an empty password would count as a
+  // failed sign-in against the account's throttle.
+  if (password === '') {
+    throw new Error('no password given: set PORTCULLIS_DEMO_PASSWORD, or pipe the password as the first line of standard input');
+  }
 
   const config = await client
     .discovery(new URL(issuer), values['client-id'], undefined, client.None(), {

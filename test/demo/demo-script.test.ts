@@ -35,6 +35,20 @@ describe('demo script failures', () => {
     expect(result.stderr).toContain("sign-in failed: invalid_redirect_uri: redirect_uri did not match any of the client's registered redirect_uris");
   });
 
+  it('names a missing password', async () => {
+    const result = await runDemo(['--username', user.username, '--issuer', server.issuer], '');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('demo failed: no password given: set PORTCULLIS_DEMO_PASSWORD');
+    expect(result.stdout).not.toContain('Sign-in page');
+  });
+
+  it('names an empty client id', async () => {
+    const result = await runDemo(['--username', user.username, '--issuer', server.issuer, '--client-id', ''], user.password);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('demo failed: --client-id is empty');
+    expect(result.stdout).not.toContain('Discovered the authorization server');
+  });
+
   it('names an issuer that is not running', async () => {
     const issuer = `http://127.0.0.1:${await freePort()}`;
     const result = await runDemo(['--username', user.username, '--issuer', issuer], user.password);
