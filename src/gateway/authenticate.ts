@@ -269,5 +269,19 @@ export function authenticate(
   if (deps.verifier === undefined) {
     throw notAccepted();
   }
+  // An API key sent as "Bearer <key>" would fail as a malformed JWT, which
+  // does not tell the caller which header the key belongs in.
+  if (looksLikeApiKey(presented.value)) {
+    request.log.info('access token rejected: an API key sent as a bearer token');
+    throw unauthorized(apiKeyAsBearerDetail(accepted, deps), accepted, 'invalid_token');
+  }
   return authenticateToken(request, presented.value, deps.verifier, deps, accepted);
+}
+
+function apiKeyAsBearerDetail(accepted: readonly CredentialKind[], deps: AuthenticationDependencies): string {
+  const start = 'The access token is invalid: it has the form of an API key';
+  if (accepted.includes('api_key') && deps.apiKeys !== undefined) {
+    return `${start}; send API keys as "X-API-Key: <key>" or "Authorization: ApiKey <key>".`;
+  }
+  return `${start}, and this operation accepts only ${acceptedCredentials(accepted, deps)}.`;
 }

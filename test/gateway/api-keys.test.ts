@@ -214,6 +214,25 @@ describe('API keys', () => {
     expect(((await anonymous.json()) as { detail: string }).detail).toBe('A credential is required: an access token ("Authorization: Bearer <token>").');
   });
 
+  it('names a key sent as a bearer token', async () => {
+    const { key } = await createKey('--scope', 'orders:read');
+
+    const response = await fetch(`${server.url}/api/orders`, { headers: { authorization: `Bearer ${key}` } });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    const body = await response.text();
+    expect(body).not.toContain(key);
+    expect((JSON.parse(body) as { detail: string }).detail).toBe(
+      'The access token is invalid: it has the form of an API key; send API keys as "X-API-Key: <key>" or "Authorization: ApiKey <key>".',
+    );
+
+    const jwtOnly = await fetch(`${server.url}/api/admin/orders`, { headers: { authorization: `Bearer ${key}` } });
+    expect(jwtOnly.status).toBe(401);
+    expect(((await jwtOnly.json()) as { detail: string }).detail).toBe(
+      'The access token is invalid: it has the form of an API key, and this operation accepts only an access token ("Authorization: Bearer <token>").',
+    );
+  });
+
   it('restricts keys to their source ranges', async () => {
     const outside = await createKey('--scope', 'orders:read', '--cidr', '10.0.0.0/8');
     const inside = await createKey('--scope', 'orders:read', '--cidr', '127.0.0.0/8');
