@@ -60,6 +60,23 @@ function checkDataDirExists(path: string, flag: string | undefined): void {
 }
 
 /**
+ * Throws a CliError when `path` has no server secret, so that a command
+ * given an existing directory that contains no store, such as `--data-dir .`,
+ * does not create a database and a secret there and report an empty store.
+ */
+function checkServerSecretExists(path: string, flag: string | undefined): void {
+  const secretPath = serverSecretPath(path);
+  if (existsSync(secretPath)) {
+    return;
+  }
+
+  throw new CliError(
+    `data directory ${path} contains no Portcullis store (${secretPath} is missing); check ${dataDirSource(path, flag)}, ` +
+      "or create the store with 'portcullis start' or 'portcullis users add'",
+  );
+}
+
+/**
  * Opens the data directory that a running server uses. SQLite in WAL mode
  * lets this process write while the server runs. The server reads accounts
  * per request, reuses client, grant and API key checks for at most
@@ -70,6 +87,7 @@ export async function openAdminContext(dataDir: string | undefined, options: Adm
   const config = loadConfig({ dataDir });
   if (options.createStore !== true) {
     checkDataDirExists(config.dataDir, dataDir);
+    checkServerSecretExists(config.dataDir, dataDir);
   }
   const db = await openDatabase(config.database);
   const secret = loadServerSecret(config.dataDir);

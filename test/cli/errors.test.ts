@@ -55,6 +55,22 @@ describe('CLI input errors', () => {
     // Five CLI processes in a row.
   }, 5 * TIMEOUT);
 
+  it('rejects read commands on a directory without a store', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'portcullis-no-store-'));
+    try {
+      for (const command of [['users', 'list'], ['apikeys', 'list']]) {
+        const result = await runCli([...command, '--data-dir', directory]);
+        expect(result.code, command.join(' ')).toBe(1);
+        expect(result.stderr, command.join(' ')).toContain(`data directory ${directory} contains no Portcullis store`);
+        expect(result.stderr, command.join(' ')).toContain('check --data-dir');
+      }
+      expect(await readdir(directory)).toEqual([]);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+    // Two CLI processes in a row.
+  }, 2 * TIMEOUT);
+
   it('names the config key of a missing data directory', async () => {
     const parent = await mkdtemp(join(tmpdir(), 'portcullis-missing-'));
     const missing = join(parent, 'dat');
