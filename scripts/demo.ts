@@ -5,7 +5,8 @@
  *
  * Usage: npm run demo -- --username <name> [--client-id <id>] [--redirect-uri <uri>]
  *                        [--issuer <url>] [--read-order <id>] [--save-token <file>]
- * The password is read from PORTCULLIS_DEMO_PASSWORD or the first line of standard input.
+ * The password is read from PORTCULLIS_DEMO_PASSWORD, the first line of piped standard
+ * input, or a prompt without echo at a terminal.
  * With --save-token, the access token is written to the file (mode 0600) and
  * the grant stays in place instead of being revoked at the end.
  */
@@ -14,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
 
+import { readSecret } from '../src/cli/stdin.js';
 import { UserAgent, formEndingWith } from './lib/form-agent.js';
 
 const { values } = parseArgs({
@@ -38,17 +40,14 @@ function abbreviate(secret: string): string {
   return `${secret.slice(0, 12)}… (${secret.length} characters)`;
 }
 
-async function readPassword(): Promise<string> {
+async function readPassword(username: string): Promise<string> {
   const fromEnvironment = process.env['PORTCULLIS_DEMO_PASSWORD'];
   if (fromEnvironment !== undefined && fromEnvironment !== '') {
     return fromEnvironment;
   }
 
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  // At a terminal this prompts without echo, so the demo does not wait in silence.
+  return readSecret(`Password for ${username}: `);
 }
 
 async function callApi(issuer: string, method: string, path: string, token: string, body?: unknown): Promise<unknown> {
@@ -127,11 +126,11 @@ async function main(): Promise<void> {
 
   const issuer = values.issuer.replace(/\/$/, '');
   const redirectUri = values['redirect-uri'] ?? `${issuer}/demo/callback`;
-  const password = await readPassword();
+  const password = await readPassword(username);
   // Checked before sign-in, because an empty password would count as a
   // failed sign-in against the account's throttle.
   if (password === '') {
-    throw new Error('no password given: set PORTCULLIS_DEMO_PASSWORD, or pipe the password as the first line of standard input');
+    throw new Error('no password given: set PORTCULLIS_DEMO_PASSWORD, type it at the prompt, or pipe it as the first line of standard input');
   }
 
   const config = await client

@@ -1,8 +1,12 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { runScript, type CliResult } from '../support/cli.js';
 import { freePort, startTestServer, type TestServer } from '../support/server.js';
+
+const REPOSITORY_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Runs `npm run demo`'s script with `args` and the password in PORTCULLIS_DEMO_PASSWORD. */
 async function runDemo(args: string[], password: string): Promise<CliResult> {
@@ -41,6 +45,33 @@ describe('demo script failures', () => {
     expect(result.stderr).toContain('demo failed: no password given: set PORTCULLIS_DEMO_PASSWORD');
     expect(result.stdout).not.toContain('Sign-in page');
   });
+
+  it('prompts for the password at a terminal', async () => {
+    // `script` gives the demo a pseudo-terminal as standard input and output.
+    const command = [process.execPath, '--import', 'tsx', 'scripts/demo.ts', '--username', user.username, '--issuer', server.issuer]
+      .map((part) => `'${part}'`)
+      .join(' ');
+    const environment: NodeJS.ProcessEnv = { ...process.env };
+    delete environment['PORTCULLIS_DEMO_PASSWORD'];
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: REPOSITORY_ROOT, env: environment, stdio: ['pipe', 'pipe', 'pipe'] });
+
+    let output = '';
+    const prompted = new Promise<void>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes(`Password for ${user.username}: `)) {
+          resolve();
+        }
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+
+    await prompted;
+    child.stdin.write(`${user.password}\r`);
+    expect(await exited).toBe(0);
+    expect(output).not.toContain(user.password);
+    expect(output).toContain('Exchanged the code for tokens');
+  }, 60_000);
 
   it('names an empty client id', async () => {
     const result = await runDemo(['--username', user.username, '--issuer', server.issuer, '--client-id', ''], user.password);
