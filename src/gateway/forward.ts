@@ -197,24 +197,23 @@ export async function forward(
     return reply;
   }
 
+  // An idempotent request whose kept-alive connection the upstream closed
+  // before responding is sent once more, on another connection.
+  const upstreamRequest: UpstreamRequest = { path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null };
   let upstream: UpstreamResponse;
   try {
-    upstream = await sendUpstream(request, reply, options, { path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null });
+    upstream = await sendOnce(request, reply, options, upstreamRequest);
   } catch (error) {
-    if (error instanceof CallerLeftError) {
-      request.log.info('caller closed the connection before the upstream responded; upstream request cancelled');
-      return reply;
+    if (!isRetriable(upstreamRequest.method, error) || request.raw.socket.destroyed) {
+      return answerUpstreamFailure(request, reply, options, error);
     }
-    if (error instanceof ProblemError) {
-      request.log.warn({ underWay: options.upstreamLoad.underWay }, 'every upstream connection busy and the queue full; answered with 503');
-      return sendProblem(reply, error);
+
+    request.log.info({ err: error }, 'upstream connection closed before the response; request sent again on another connection');
+    try {
+      upstream = await sendOnce(request, reply, options, upstreamRequest);
+    } catch (retryError) {
+      return answerUpstreamFailure(request, reply, options, retryError);
     }
-    if (error instanceof ConnectionWaitTimeout) {
-      request.log.warn({ underWay: options.upstreamLoad.underWay }, 'no upstream connection free within the upstream timeout; answered with 503');
-      return sendProblem(reply, upstreamBusy());
-    }
-    request.log.warn({ err: error, timedOut: isUpstreamTimeout(error) }, 'upstream request failed');
-    return sendProblem(reply, upstreamFailure(error));
   }
   upstreamResponded();
 
@@ -245,24 +244,10 @@ export async function forward(
 }
 
 /**
- * Sends the request to the upstream and resolves with the response head. An
- * idempotent request whose connection the upstream closed before responding
- * is sent once more, on another connection. Rejects with the 503 problem
- * when the queue for connections is full.
+ * Sends the request to the upstream through the pool and resolves with the
+ * response head. Rejects with the 503 problem when the queue for connections
+ * is full.
  */
-async function sendUpstream(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions, upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
-  try {
-    return await sendOnce(request, reply, options, upstreamRequest);
-  } catch (error) {
-    if (!isRetriable(upstreamRequest.method, error) || request.raw.socket.destroyed) {
-      throw error;
-    }
-    request.log.info({ err: error }, 'upstream connection closed before the response; request sent again on another connection');
-  }
-
-  return sendOnce(request, reply, options, upstreamRequest);
-}
-
 function sendOnce(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions, upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
   const admission = options.upstreamLoad.admit();
   if (admission === 'queue full') {
@@ -273,6 +258,25 @@ function sendOnce(request: FastifyRequest, reply: FastifyReply, options: Forward
   cancelWhenCallerLeaves(request.raw, reply.raw, exchange);
   const waitLimitMs = admission === 'queued' ? options.upstreamTimeoutMs : undefined;
   return exchange.send(options.upstream, upstreamRequest, { load: options.upstreamLoad, waitLimitMs });
+}
+
+/** Responds to a request whose upstream exchange failed before the response headers arrived. */
+function answerUpstreamFailure(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions, error: unknown): FastifyReply {
+  if (error instanceof CallerLeftError) {
+    request.log.info('caller closed the connection before the upstream responded; upstream request cancelled');
+    return reply;
+  }
+  if (error instanceof ProblemError) {
+    request.log.warn({ underWay: options.upstreamLoad.underWay }, 'every upstream connection busy and the queue full; answered with 503');
+    return sendProblem(reply, error);
+  }
+  if (error instanceof ConnectionWaitTimeout) {
+    request.log.warn({ underWay: options.upstreamLoad.underWay }, 'no upstream connection free within the upstream timeout; answered with 503');
+    return sendProblem(reply, upstreamBusy());
+  }
+
+  request.log.warn({ err: error, timedOut: isUpstreamTimeout(error) }, 'upstream request failed');
+  return sendProblem(reply, upstreamFailure(error));
 }
 
 /** Returns whether a request is a GET or HEAD with a validator, the only kind a 304 may respond to (RFC 9110 section 15.4.5). */
