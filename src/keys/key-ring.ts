@@ -96,9 +96,11 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
       return false;
     }
 
+    // The ring keeps the fingerprint read before the list, so a rotation
+    // committed after that read still differs from it at the next poll.
     const published = await this.#repository.listPublished(this.#options.retentionSeconds);
     this.#publicJwks = toPublicJwks(published);
-    this.#fingerprint = await this.#repository.fingerprint();
+    this.#fingerprint = fingerprint;
     this.#order(published);
     return true;
   }

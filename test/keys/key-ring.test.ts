@@ -105,4 +105,25 @@ describe('key ring', () => {
     ]);
     expect(ring.keys[0]?.kid).toBe(second);
   });
+
+  it('reloads a key rotated during a reload', async () => {
+    let rotated: string | undefined;
+    // Another process rotates the key while this one lists the keys.
+    class RacingRepository extends SigningKeyRepository {
+      override async listPublished(retentionSeconds: number): Promise<SigningKey[]> {
+        const published = await super.listPublished(retentionSeconds);
+        rotated ??= await rotateSigningKey(this);
+        return published;
+      }
+    }
+    const racing = new RacingRepository(db, new SecretBox(randomBytes(32), 'signing keys'));
+    await racing.activate(await generateSigningKey());
+    ring = new KeyRing(racing, { retentionSeconds: 600, pollIntervalMs: 60_000, onError: () => undefined });
+
+    expect(await ring.refresh()).toBe(true);
+    expect(ring.publicJwks.keys.map((jwk) => jwk.kid)).not.toContain(rotated);
+
+    expect(await ring.refresh()).toBe(true);
+    expect(ring.publicJwks.keys.map((jwk) => jwk.kid)).toContain(rotated);
+  });
 });
