@@ -4,7 +4,6 @@ import type { Dispatcher } from 'undici';
 import { IDENTITY_ASSERTION_HEADER, type IdentityAssertionSigner } from '../core/identity-assertion.js';
 import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
 import { StringMemo } from '../core/cache/string-memo.js';
-import { buildUpstreamPath } from '../core/openapi/route-path.js';
 import { ProblemError } from '../core/problem.js';
 import { sendProblem } from '../http/problems.js';
 import { isPromise } from '../core/pending.js';
@@ -133,11 +132,6 @@ const droppedRequestHeaders = new StringMemo((name) => {
   return DROPPED_REQUEST_HEADERS.has(normalized) || DROPPED_REQUEST_HEADER_PREFIXES.some((prefix) => normalized.startsWith(prefix)) || isIdentityHeader(normalized);
 }, HEADER_NAME_MEMO);
 
-/** Returns the upstream path of a request, or undefined when a path parameter cannot name a single segment. */
-export function upstreamPath(policy: RoutePolicy, params: Record<string, string>): string | undefined {
-  return buildUpstreamPath(policy.route, params);
-}
-
 export interface ForwardOptions {
   /** The keep-alive connections to the upstream. */
   upstream: Dispatcher;
@@ -163,8 +157,8 @@ export interface ForwardOptions {
 const RELAYED_STATUS = { min: 200, max: 599 };
 
 /**
- * Sends the authorized request to `path` on the upstream (from
- * upstreamPath) with identity headers and relays its response. A public
+ * Sends the authorized request to `path` on the upstream (built by
+ * buildUpstreamPath) with identity headers and relays its response. A public
  * operation has no identity, and its upstream gets only the request id.
  */
 export async function forward(

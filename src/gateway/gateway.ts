@@ -12,13 +12,14 @@ import { compileCheck, enforceLimits, type CheckBuilder } from '../http/rate-lim
 import { andThen, type Pending } from '../core/pending.js';
 import type { Identity } from '../core/identity-headers.js';
 import { redactPath } from '../core/log-redaction.js';
+import { buildUpstreamPath } from '../core/openapi/route-path.js';
 import { ProblemError } from '../core/problem.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import type { Account } from '../store/account-repository.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { authenticate, rejectCredentialsInQuery, type AuthenticationDependencies } from './authenticate.js';
 import { authorize } from './authorize.js';
-import { forward, upstreamPath } from './forward.js';
+import { forward } from './forward.js';
 import { createUpstreamPool } from './upstream-client.js';
 import { UpstreamLoad } from './upstream-load.js';
 import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_METHODS } from './cors.js';
@@ -244,7 +245,7 @@ function rejectQuerySemicolon(url: string): void {
 
 /** Runs the checks between the rate limits and the quotas: the path, authorization, object-level bindings and validation. */
 function checkRequest(request: FastifyRequest, policy: RoutePolicy): void {
-  request.upstreamPath = upstreamPath(policy, request.params as Record<string, string>);
+  request.upstreamPath = buildUpstreamPath(policy.route, request.params as Record<string, string>);
   if (request.upstreamPath === undefined) {
     throw new ProblemError('not_found', 'No resource matches the path parameter.');
   }
