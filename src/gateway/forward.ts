@@ -239,8 +239,8 @@ export async function forward(
 
 /**
  * Sends the request to the upstream through the pool and resolves with the
- * response head. Rejects with the 503 problem when the queue for connections
- * is full.
+ * response head. Throws the 503 problem, without sending, when the queue for
+ * connections is full.
  */
 function sendOnce(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions, upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
   const admission = options.upstreamLoad.admit();
