@@ -211,6 +211,11 @@ export async function forward(
   }
   upstreamResponded();
 
+  return relayResponse(request, reply, policy, options.responseCheck, upstream);
+}
+
+/** Relays the upstream's status, headers and body to the caller, or sends 502 for a status outside 200-599. */
+function relayResponse(request: FastifyRequest, reply: FastifyReply, policy: RoutePolicy, responseCheck: ResponseCheckOptions, upstream: UpstreamResponse): FastifyReply {
   // A caller that went away gets nothing, and the upstream connection is freed.
   if (request.raw.socket.destroyed) {
     upstream.body.discard();
@@ -233,7 +238,7 @@ export async function forward(
     return reply.send(emptyBody(request.method));
   }
 
-  relayUpstreamResponse(request, reply, upstream, policy.responses, options.responseCheck);
+  relayUpstreamResponse(request, reply, upstream, policy.responses, responseCheck);
   return reply;
 }
 
