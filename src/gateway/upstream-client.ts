@@ -32,11 +32,17 @@ export function createUpstreamPool(options: UpstreamClientOptions): Pool {
   });
 }
 
+/** Returns the `code` that undici and Node.js set on their errors, or undefined when `error` has none. */
+export function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** Tells whether an undici error means that the upstream was too slow, rather than unreachable or broken. */
 export function isUpstreamTimeout(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = errorCode(error);
   const message = error instanceof Error ? error.message : '';
-  return (typeof code === 'string' && /timeout/i.test(code)) || /timeout/i.test(message);
+  return (code !== undefined && /timeout/i.test(code)) || /timeout/i.test(message);
 }
 
 /** Returns the problem for an upstream request that failed before its response headers arrived. */

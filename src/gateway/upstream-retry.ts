@@ -13,6 +13,8 @@
 
 import type { Dispatcher } from 'undici';
 
+import { errorCode } from './upstream-client.js';
+
 /** Methods whose repetition has the effect of one request (RFC 9110 section 9.2.2). */
 const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
@@ -25,6 +27,6 @@ const CLOSED_CONNECTION_CODES: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 
 
 /** Tells whether a request that failed with `error` before its response headers may be sent once more. */
 export function isRetriable(method: Dispatcher.HttpMethod, error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return IDEMPOTENT_METHODS.has(method) && typeof code === 'string' && CLOSED_CONNECTION_CODES.has(code);
+  const code = errorCode(error);
+  return IDEMPOTENT_METHODS.has(method) && code !== undefined && CLOSED_CONNECTION_CODES.has(code);
 }
