@@ -71,6 +71,7 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
   #fingerprint = '';
   #timer: NodeJS.Timeout | undefined;
   #promotion: NodeJS.Timeout | undefined;
+  #polling = false;
   #lastPruneAt = Number.NEGATIVE_INFINITY;
 
   constructor(repository: SigningKeyRepository, options: KeyRingOptions) {
@@ -128,9 +129,23 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
     return this.#repository.deleteExpired(this.#options.retentionSeconds);
   }
 
+  /**
+   * Polls the key table every `pollIntervalMs`. A poll is skipped while the
+   * previous one still runs, so a stalled database gets one poll at a time
+   * and the polls apply their key lists in order.
+   */
   start(): void {
     this.#timer = setInterval(() => {
-      this.refresh().then(() => this.#options.onSuccess?.(), this.#options.onError);
+      if (this.#polling) {
+        return;
+      }
+
+      this.#polling = true;
+      this.refresh()
+        .then(() => this.#options.onSuccess?.(), this.#options.onError)
+        .finally(() => {
+          this.#polling = false;
+        });
     }, this.#options.pollIntervalMs);
     this.#timer.unref();
   }

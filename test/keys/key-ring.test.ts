@@ -126,4 +126,30 @@ describe('key ring', () => {
     expect(await ring.refresh()).toBe(true);
     expect(ring.publicJwks.keys.map((jwk) => jwk.kid)).toContain(rotated);
   });
+
+  it('polls once at a time', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    let polls = 0;
+    // Each poll takes ten poll intervals, as against a database that stalls.
+    class SlowRepository extends SigningKeyRepository {
+      override async fingerprint(): Promise<string> {
+        polls += 1;
+        running += 1;
+        maxRunning = Math.max(maxRunning, running);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        running -= 1;
+        return super.fingerprint();
+      }
+    }
+    const slow = new SlowRepository(db, new SecretBox(randomBytes(32), 'signing keys'));
+    ring = new KeyRing(slow, { retentionSeconds: 600, pollIntervalMs: 20, onError: () => undefined });
+
+    ring.start();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    ring.stop();
+
+    expect(polls).toBeGreaterThan(1);
+    expect(maxRunning).toBe(1);
+  });
 });
