@@ -359,11 +359,11 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
  * again for a checked response body, with 10 seconds to spare.
  */
 function defaultIdleTimeoutMs(gateway: unknown): number {
-  // NOTE: opening a new upstream connection may take up to
-  // gateway.upstreamConnectTimeoutMs on top. The default covers that only
-  // while the connect timeout fits in the 10 seconds to spare, or while
-  // the connect timeout and twice upstreamTimeoutMs add up to 120 seconds
-  // or less.
+  // NOTE: two waits may come on top and are covered only by the 10 seconds
+  // to spare or by the margin below 120 seconds. Opening a new upstream
+  // connection may take up to gateway.upstreamConnectTimeoutMs. An
+  // idempotent request sent again after the upstream closed its connection
+  // may wait up to upstreamTimeoutMs a second time for its headers.
   const upstreamTimeoutMs = isObject(gateway) ? gateway['upstreamTimeoutMs'] : undefined;
   // An invalid upstream timeout is reported by validation, under its own name.
   return typeof upstreamTimeoutMs === 'number' ? Math.max(120_000, 2 * upstreamTimeoutMs + 10_000) : 120_000;
