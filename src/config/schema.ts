@@ -101,12 +101,13 @@ export interface UpstreamConfig extends LifecyclePolicy {
 export interface GatewayConfig {
   /** Allowed clock difference when checking `exp` and `nbf`, in seconds. Default 5, at most 60. */
   clockToleranceSeconds: number;
-  /** Maximum time to open a connection to the upstream, in milliseconds. Default 5000. */
+  /** Maximum time to open a connection to the upstream, in milliseconds, 100 to 60000. Default 5000. */
   upstreamConnectTimeoutMs: number;
   /**
-   * Maximum wait for the upstream's response headers, in milliseconds; a
-   * response body the gateway checks must then arrive within the same time
-   * again. Default 30000.
+   * Maximum wait for the upstream's response headers, in milliseconds, 100
+   * to 300000. A response body the gateway checks must then arrive within
+   * the same time again, and a body relayed unchecked may pause that long
+   * between two chunks. Default 30000.
    */
   upstreamTimeoutMs: number;
   /** Connections the gateway keeps to each upstream, 1 to 4096. Default 128. */
