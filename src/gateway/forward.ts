@@ -199,14 +199,14 @@ export async function forward(
     upstream = await sendOnce(request, reply, options, upstreamRequest);
   } catch (error) {
     if (!isRetriable(upstreamRequest.method, error) || request.raw.socket.destroyed) {
-      return answerUpstreamFailure(request, reply, options, error);
+      return respondToUpstreamFailure(request, reply, options, error);
     }
 
     request.log.info({ err: error }, 'upstream connection closed before the response; request sent again on another connection');
     try {
       upstream = await sendOnce(request, reply, options, upstreamRequest);
     } catch (retryError) {
-      return answerUpstreamFailure(request, reply, options, retryError);
+      return respondToUpstreamFailure(request, reply, options, retryError);
     }
   }
   upstreamResponded();
@@ -260,7 +260,7 @@ function sendOnce(request: FastifyRequest, reply: FastifyReply, options: Forward
 }
 
 /** Responds to a request whose upstream exchange failed before the response headers arrived. */
-function answerUpstreamFailure(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions, error: unknown): FastifyReply {
+function respondToUpstreamFailure(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions, error: unknown): FastifyReply {
   if (error instanceof CallerLeftError) {
     request.log.info('caller closed the connection before the upstream responded; upstream request cancelled');
     return reply;
