@@ -359,11 +359,11 @@ function buildConfig(file: JsonObject, options: ConfigOverrides, problems: strin
  * again for a checked response body, with 10 seconds to spare.
  */
 function defaultIdleTimeoutMs(gateway: unknown): number {
-  // NOTE: two waits may come on top and are covered only by the 10 seconds
-  // to spare or by the margin below 120 seconds. Opening a new upstream
-  // connection may take up to gateway.upstreamConnectTimeoutMs. An
-  // idempotent request sent again after the upstream closed its connection
-  // may wait up to upstreamTimeoutMs a second time for its headers.
+  // NOTE: opening a new upstream connection may take up to
+  // gateway.upstreamConnectTimeoutMs on top, covered only by the 10 seconds
+  // to spare or by the margin below 120 seconds. A request sent a second
+  // time after its connection closed shares one upstreamTimeoutMs between
+  // both attempts.
   const upstreamTimeoutMs = isObject(gateway) ? gateway['upstreamTimeoutMs'] : undefined;
   // An invalid upstream timeout is reported by validation, under its own name.
   return typeof upstreamTimeoutMs === 'number' ? Math.max(120_000, 2 * upstreamTimeoutMs + 10_000) : 120_000;

@@ -194,17 +194,21 @@ export async function forward(
   // An idempotent request whose kept-alive connection the upstream closed
   // before responding is sent once more, on another connection.
   const upstreamRequest: UpstreamRequest = { path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null };
+  const sentAt = Date.now();
   let upstream: UpstreamResponse;
   try {
-    upstream = await sendOnce(request, reply, options, upstreamRequest);
+    upstream = await sendOnce(request, reply, options, upstreamRequest, undefined);
   } catch (error) {
-    if (!isRetriable(upstreamRequest.method, error) || request.raw.socket.destroyed) {
+    // The second attempt gets what is left of the upstream timeout, so that
+    // a request sent twice waits no longer for its headers than one sent once.
+    const remainingMs = options.upstreamTimeoutMs - (Date.now() - sentAt);
+    if (!isRetriable(upstreamRequest.method, error) || request.raw.socket.destroyed || remainingMs <= 0) {
       return respondToUpstreamFailure(request, reply, options, error);
     }
 
     request.log.info({ err: error }, 'upstream connection closed before the response; request sent again on another connection');
     try {
-      upstream = await sendOnce(request, reply, options, upstreamRequest);
+      upstream = await sendOnce(request, reply, options, upstreamRequest, remainingMs);
     } catch (retryError) {
       return respondToUpstreamFailure(request, reply, options, retryError);
     }
@@ -244,10 +248,18 @@ function relayResponse(request: FastifyRequest, reply: FastifyReply, policy: Rou
 
 /**
  * Sends the request to the upstream through the pool and resolves with the
- * response head. Throws the 503 problem, without sending, when the queue for
- * connections is full.
+ * response head. `headersLimitMs` bounds the wait for a connection and the
+ * headers together; without it, only a request that has to wait for a
+ * connection gets the upstream timeout as that bound. Throws the 503
+ * problem, without sending, when the queue for connections is full.
  */
-function sendOnce(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions, upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> {
+function sendOnce(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  options: ForwardOptions,
+  upstreamRequest: UpstreamRequest,
+  headersLimitMs: number | undefined,
+): Promise<UpstreamResponse> {
   const admission = options.upstreamLoad.admit();
   if (admission === 'queue full') {
     throw upstreamBusy();
@@ -255,7 +267,7 @@ function sendOnce(request: FastifyRequest, reply: FastifyReply, options: Forward
 
   const exchange = new UpstreamExchange();
   cancelWhenCallerLeaves(request.raw, reply.raw, exchange);
-  const waitLimitMs = admission === 'queued' ? options.upstreamTimeoutMs : undefined;
+  const waitLimitMs = headersLimitMs ?? (admission === 'queued' ? options.upstreamTimeoutMs : undefined);
   return exchange.send(options.upstream, upstreamRequest, { load: options.upstreamLoad, waitLimitMs });
 }
 

@@ -170,3 +170,48 @@ describe('gateway retries on closed upstream connections', () => {
     expect(messages).not.toContain('upstream request failed');
   });
 });
+
+describe('gateway retry within the upstream timeout', () => {
+  const UPSTREAM_TIMEOUT_MS = 3000;
+  const sockets = new Set<Socket>();
+  let attempts = 0;
+  let server: TestServer;
+  let token: string;
+  let upstreamServer: Server;
+
+  beforeAll(async () => {
+    // The first attempt is dropped late in the upstream timeout, and the second gets no response.
+    upstreamServer = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('data', () => {
+        attempts += 1;
+        if (attempts === 1) {
+          setTimeout(() => socket.destroy(), UPSTREAM_TIMEOUT_MS - 500);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => upstreamServer.listen(0, '127.0.0.1', resolve));
+    const upstreamUrl = `http://127.0.0.1:${(upstreamServer.address() as AddressInfo).port}`;
+    const config = await writeConfigFile({ gateway: { upstreamUrl, openapi: FIXTURE, upstreamTimeoutMs: UPSTREAM_TIMEOUT_MS }, rateLimit: { flows: [] } });
+    server = await startTestServer({ config });
+    token = (await obtainTokens(server, await createUser(server, 'retry_budget_user'))).tokens.access_token;
+  });
+
+  afterAll(async () => {
+    await server.close();
+    sockets.forEach((socket) => socket.destroy());
+    await new Promise<void>((resolve) => upstreamServer.close(() => resolve()));
+  });
+
+  it('shares the timeout between attempts', async () => {
+    const started = Date.now();
+    const response = await callApi(server, '/items/slow', token);
+    const elapsedMs = Date.now() - started;
+
+    expect(response.status).toBe(504);
+    expect(attempts).toBe(2);
+    // With a timeout of its own, the second attempt would end near 5.5 s; the shared one ends near 3 s.
+    expect(elapsedMs).toBeLessThan(UPSTREAM_TIMEOUT_MS + 1500);
+  });
+});
