@@ -137,7 +137,7 @@ export interface ForwardOptions {
   upstream: Dispatcher;
   /** The count of requests under way to `upstream`, which bounds those that wait for a connection. */
   upstreamLoad: UpstreamLoad;
-  /** Time for a request that waits for a connection to get its response headers, in milliseconds: the upstream timeout. */
+  /** Time for a request to get its final response headers, any wait for a connection included, in milliseconds: the upstream timeout. */
   upstreamTimeoutMs: number;
   /** Host and port of the upstream, sent as the Host header. */
   upstreamHost: string;
@@ -267,8 +267,11 @@ function sendOnce(
 
   const exchange = new UpstreamExchange();
   cancelWhenCallerLeaves(request.raw, reply.raw, exchange);
-  const waitLimitMs = headersLimitMs ?? (admission === 'queued' ? options.upstreamTimeoutMs : undefined);
-  return exchange.send(options.upstream, upstreamRequest, { load: options.upstreamLoad, waitLimitMs });
+  return exchange.send(options.upstream, upstreamRequest, {
+    load: options.upstreamLoad,
+    headersTimeoutMs: headersLimitMs ?? options.upstreamTimeoutMs,
+    timed: admission === 'queued' || headersLimitMs !== undefined,
+  });
 }
 
 /** Responds to a request whose upstream exchange failed before the response headers arrived. */

@@ -29,12 +29,18 @@ export interface UpstreamRequest {
   body: Buffer | null;
 }
 
-/** The load count and wait limit of a request sent to a pool. */
+/** The load count and headers timeout of a request sent to a pool. */
 export interface QueuedSend {
   /** The count of requests under way to the pool, released once when the exchange ends. */
   load: UpstreamLoad;
-  /** Time for the wait and the response headers together, in milliseconds, or undefined when the request need not wait. */
-  waitLimitMs: number | undefined;
+  /** Time for the wait for a connection and the final response headers together, in milliseconds. */
+  headersTimeoutMs: number;
+  /**
+   * True when the gateway times `headersTimeoutMs` from the start, as it
+   * must for a request that waits for a connection. Otherwise undici's
+   * headers timeout applies until an informational (1xx) response arrives.
+   */
+  timed: boolean;
 }
 
 /** The consumer of a claimed body's chunks: a whole-body read or a stream. */
@@ -73,17 +79,22 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
   #start: { resolve: () => void; reject: (failure: RejectedResponse) => void; limits: BodyLimits } | undefined;
   #load: UpstreamLoad | undefined;
   #waitTimer: NodeJS.Timeout | undefined;
+  /** When the final response headers are due, in `Date.now()` milliseconds. */
+  #headersDeadline: number | undefined;
 
   /**
    * Sends the request through `dispatcher` and resolves with the status and
    * headers of the response. With `queued`, the exchange releases its place
-   * in the load count when it ends, and gives up when its headers have not
-   * arrived within the wait limit.
+   * in the load count when it ends, and gives up when its final headers have
+   * not arrived within the headers timeout.
    */
   send(dispatcher: Dispatcher, request: UpstreamRequest, queued?: QueuedSend): Promise<UpstreamResponse> {
     this.#load = queued?.load;
-    if (queued?.waitLimitMs !== undefined) {
-      this.#waitTimer = setTimeout(() => this.#waitExpired(), queued.waitLimitMs);
+    if (queued !== undefined) {
+      this.#headersDeadline = Date.now() + queued.headersTimeoutMs;
+      if (queued.timed) {
+        this.#waitTimer = setTimeout(() => this.#waitExpired(), queued.headersTimeoutMs);
+      }
     }
 
     return new Promise((resolve, reject) => {
@@ -123,8 +134,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    // Informational responses (1xx) come before the final one.
-    if (statusCode < 200 || this.#head === undefined) {
+    // Informational responses (1xx) come before the final one. Each one
+    // restarts undici's headers timeout, so an upstream that keeps sending
+    // them would hold the request and its place in the load count for good.
+    if (statusCode < 200) {
+      this.#timeHeaders();
+      return;
+    }
+    if (this.#head === undefined) {
       return;
     }
 
@@ -301,6 +318,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
    */
   #waitExpired(): void {
     this.abort(this.#controller === undefined ? new ConnectionWaitTimeout() : new errors.HeadersTimeoutError());
+  }
+
+  /** Starts the gateway's own timer for the final headers, unless it runs already. */
+  #timeHeaders(): void {
+    if (this.#waitTimer !== undefined || this.#headersDeadline === undefined) {
+      return;
+    }
+    this.#waitTimer = setTimeout(() => this.#waitExpired(), Math.max(0, this.#headersDeadline - Date.now()));
   }
 
   /** Settles a pending `started` once a chunk, the end or a failure arrives. */

@@ -95,6 +95,25 @@ describe('gateway upstream queue', () => {
     }
   });
 
+  it('answers 504 to endless 1xx responses', async () => {
+    const { upstream } = await pendingUpstream();
+    const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 1, upstreamTimeoutMs: 500 });
+
+    // Each informational response restarts undici's headers timeout.
+    upstream.respond((_request, response) => {
+      const hints = setInterval(() => response.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' }), 100);
+      response.on('close', () => clearInterval(hints));
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const unanswered = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 10_000)));
+
+    const response = await Promise.race([callApi(server, '/widgets/hinted', token), unanswered]);
+    clearTimeout(timer);
+    expect(response, 'no response within 10 s').toBeDefined();
+    expect(response?.status).toBe(504);
+    expect(((await response?.json()) as Problem).code).toBe('gateway_timeout');
+  });
+
   it('answers 503 when the wait outlasts the timeout', async () => {
     const { upstream, pending } = await pendingUpstream();
     const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 4, upstreamTimeoutMs: 500 });
