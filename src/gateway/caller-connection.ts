@@ -20,6 +20,20 @@ export class CallerLeftError extends Error {
 }
 
 /**
+ * The reason of an upstream request cancelled because its caller got a
+ * response without it, such as the 503 of a shutdown. One instance serves
+ * every request, which saves capturing a stack trace that would only point here.
+ */
+export class ResponseSentError extends Error {
+  constructor() {
+    super('the response was sent before the upstream responded');
+    this.name = 'ResponseSentError';
+  }
+}
+
+const RESPONSE_SENT = new ResponseSentError();
+
+/**
  * Cancellations of queued responses, by the caller's socket. A caller may
  * pipeline many requests, and one `close` listener for all of them stays
  * under EventEmitter's default of 10 listeners, past which Node.js warns.
@@ -46,7 +60,8 @@ function cancellationsOf(socket: Socket): Set<() => void> {
 
 /**
  * Aborts `exchange` when the caller's connection closes before `response`
- * has finished. Listeners cost less per request than an AbortController,
+ * has finished, or when `response` finishes while the exchange is still
+ * under way. Listeners cost less per request than an AbortController,
  * and less than tracking exchanges per connection in a WeakMap
  * (BENCHMARKS.md).
  */
@@ -64,6 +79,11 @@ export function cancelWhenCallerLeaves(request: IncomingMessage, response: Serve
     queued?.delete(leave);
     if (!response.writableFinished) {
       leave();
+      return;
     }
+    // The gateway relays a response only once its exchange has ended or
+    // been discarded, so an exchange under way here lost its caller to
+    // another response. A request still queued must then never be sent.
+    exchange.abort(RESPONSE_SENT);
   });
 }

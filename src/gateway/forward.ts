@@ -8,7 +8,7 @@ import { ProblemError } from '../core/problem.js';
 import { sendProblem } from '../http/problems.js';
 import { isPromise } from '../core/pending.js';
 import { startUpstreamTimer } from '../metrics/http-hooks.js';
-import { CallerLeftError, cancelWhenCallerLeaves } from './caller-connection.js';
+import { CallerLeftError, ResponseSentError, cancelWhenCallerLeaves } from './caller-connection.js';
 import { relayUpstreamResponse, type ResponseCheckOptions } from './response-check.js';
 import { HEADER_NAME_MEMO, HOP_BY_HOP_HEADERS, connectionOptions, relayResponseHeaders } from './relayed-headers.js';
 import type { RoutePolicy } from './route-policy.js';
@@ -190,6 +190,10 @@ export async function forward(
     request.log.info('caller closed the connection before the upstream request was sent; request dropped');
     return reply;
   }
+  if (reply.sent) {
+    request.log.info('response sent before the upstream request was sent; request dropped');
+    return reply;
+  }
 
   // An idempotent request whose kept-alive connection the upstream closed
   // before responding is sent once more, on another connection.
@@ -278,6 +282,10 @@ function sendOnce(
 function respondToUpstreamFailure(request: FastifyRequest, reply: FastifyReply, options: ForwardOptions, error: unknown): FastifyReply {
   if (error instanceof CallerLeftError) {
     request.log.info('caller closed the connection before the upstream responded; upstream request cancelled');
+    return reply;
+  }
+  if (error instanceof ResponseSentError) {
+    request.log.info('response sent before the upstream responded; upstream request cancelled');
     return reply;
   }
   if (error instanceof ProblemError) {

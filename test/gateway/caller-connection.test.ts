@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 
-import { CallerLeftError, cancelWhenCallerLeaves } from '../../src/gateway/caller-connection.js';
+import { CallerLeftError, ResponseSentError, cancelWhenCallerLeaves } from '../../src/gateway/caller-connection.js';
 import type { UpstreamExchange } from '../../src/gateway/upstream-exchange.js';
 
 /** Creates a caller's socket and a request on it. `respond` starts a response to that request and records the aborts of its exchange. */
@@ -32,14 +32,17 @@ describe('cancellation when the caller leaves', () => {
     expect(aborts[0]).toBeInstanceOf(CallerLeftError);
   });
 
-  it('leaves a finished response alone', () => {
+  it('ends the exchange of a finished response', () => {
+    // An exchange that has ended ignores this abort, and one still under way
+    // lost its caller to another response, such as a shutdown's 503.
     const { respond } = callerConnection();
     const { response, aborts } = respond(false);
 
     response.writableFinished = true;
     response.emit('close');
 
-    expect(aborts).toHaveLength(0);
+    expect(aborts).toHaveLength(1);
+    expect(aborts[0]).toBeInstanceOf(ResponseSentError);
   });
 
   it('aborts queued responses when the socket closes', () => {
@@ -70,6 +73,7 @@ describe('cancellation when the caller leaves', () => {
     response.emit('close');
     socket.emit('close');
 
-    expect(aborts).toHaveLength(0);
+    expect(aborts).toHaveLength(1);
+    expect(aborts[0]).toBeInstanceOf(ResponseSentError);
   });
 });

@@ -114,6 +114,46 @@ describe('gateway upstream queue', () => {
     expect(((await response?.json()) as Problem).code).toBe('gateway_timeout');
   });
 
+  it('drops a queued request at shutdown', async () => {
+    const { upstream, pending } = await pendingUpstream();
+    const received: string[] = [];
+    upstream.respond((request, response) => {
+      received.push(request.url ?? '');
+      pending.push(response);
+    });
+    const config = await writeConfigFile({
+      shutdownTimeoutMs: 200,
+      gateway: { upstreamUrl: upstream.url, openapi: FIXTURE, upstreamConnections: 1, upstreamQueueLimit: 1, upstreamTimeoutMs: 20_000 },
+      rateLimit: { flows: [] },
+    });
+    const server = await startTestServer({ config });
+    let closed: Promise<void> | undefined;
+    cleanups.push(() => closed ?? server.close());
+    const token = (await obtainTokens(server, await createUser(server, 'shutdown_user'))).tokens.access_token;
+
+    const running = callApi(server, '/widgets/running', token);
+    await waitFor(() => pending.length === 1);
+    const queued = callApi(server, '/widgets/queued', token);
+    // Once it has arrived, the shutdown no longer turns the request away unread.
+    await waitFor(() => server.logs.some((line) => line.includes('/api/widgets/queued')));
+
+    // The shutdown answers both callers with 503 and the promise that the
+    // request was not processed, so the queued one must not go out later.
+    closed = server.close();
+    expect((await running).status).toBe(503);
+    const queuedResponse = await queued;
+    expect(queuedResponse.status).toBe(503);
+    expect(((await queuedResponse.json()) as Problem).code).toBe('service_unavailable');
+    upstream.respond((request, response) => {
+      received.push(request.url ?? '');
+      response.writeHead(204).end();
+    });
+    sendAll(pending);
+    await closed;
+
+    expect(received).toEqual(['/widgets/running']);
+  });
+
   it('answers 503 when the wait outlasts the timeout', async () => {
     const { upstream, pending } = await pendingUpstream();
     const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 4, upstreamTimeoutMs: 500 });
