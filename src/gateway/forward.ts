@@ -273,6 +273,7 @@ function sendOnce(
   cancelWhenCallerLeaves(request.raw, reply.raw, exchange);
   return exchange.send(options.upstream, upstreamRequest, {
     load: options.upstreamLoad,
+    caller: request.raw,
     headersTimeoutMs: headersLimitMs ?? options.upstreamTimeoutMs,
     timed: admission === 'queued' || headersLimitMs !== undefined,
   });

@@ -9,10 +9,11 @@
  * chunks, and a stream is made only for a body relayed unchanged.
  */
 
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { errors, type Dispatcher } from 'undici';
 
+import { markForwarded } from '../http/graceful-shutdown.js';
 import { isUpstreamTimeout } from './upstream-client.js';
 import { ConnectionWaitTimeout, type UpstreamLoad } from './upstream-load.js';
 import { RejectedResponse, bodyReadFailed, bodyTimedOut, bodyTooLarge, type BodyLimits, type UpstreamBody, type UpstreamResponse } from './upstream-response.js';
@@ -33,6 +34,8 @@ export interface UpstreamRequest {
 export interface QueuedSend {
   /** The count of requests under way to the pool, released once when the exchange ends. */
   load: UpstreamLoad;
+  /** The caller's request, recorded as forwarded once the pool writes the upstream request. */
+  caller?: IncomingMessage;
   /** Time for the wait for a connection and the final response headers together, in milliseconds. */
   headersTimeoutMs: number;
   /**
@@ -78,6 +81,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
   #claimed = false;
   #start: { resolve: () => void; reject: (failure: RejectedResponse) => void; limits: BodyLimits } | undefined;
   #load: UpstreamLoad | undefined;
+  #caller: IncomingMessage | undefined;
   #waitTimer: NodeJS.Timeout | undefined;
   /** When the final response headers are due, in `Date.now()` milliseconds. */
   #headersDeadline: number | undefined;
@@ -90,6 +94,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
    */
   send(dispatcher: Dispatcher, request: UpstreamRequest, queued?: QueuedSend): Promise<UpstreamResponse> {
     this.#load = queued?.load;
+    this.#caller = queued?.caller;
     if (queued !== undefined) {
       this.#headersDeadline = Date.now() + queued.headersTimeoutMs;
       if (queued.timed) {
@@ -130,6 +135,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
     this.#controller = controller;
     if (this.#abortReason !== undefined) {
       controller.abort(this.#abortReason);
+      return;
+    }
+    if (this.#caller !== undefined) {
+      markForwarded(this.#caller);
     }
   }
 

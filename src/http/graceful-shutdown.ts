@@ -34,6 +34,29 @@ function shutdownProblem(closesConnection: boolean): ProblemError {
   return new ProblemError('service_unavailable', 'The server is shutting down. Retry the request, which it did not process.', { headers });
 }
 
+/**
+ * Requests that went out to another service, which may act on them even
+ * when the caller gets no response from it. Its entries go away with their requests.
+ */
+const forwardedRequests = new WeakSet<IncomingMessage>();
+
+/** Records that `request` was written to an upstream, so that a shutdown no longer tells its caller it was not processed. */
+export function markForwarded(request: IncomingMessage): void {
+  forwardedRequests.add(request);
+}
+
+/**
+ * Builds the problem of a shutdown for a request that went out to an
+ * upstream without a response yet. The upstream may have acted on it, so
+ * the caller is not asked to send it again.
+ */
+function forwardedShutdownProblem(closesConnection: boolean): ProblemError {
+  const headers: Record<string, string> = closesConnection ? { connection: 'close' } : {};
+  return new ProblemError('gateway_timeout', 'The server shut down before the upstream service responded. The upstream may have processed the request.', {
+    headers,
+  });
+}
+
 function isFinished(reply: FastifyReply): boolean {
   return reply.raw.writableFinished || reply.raw.destroyed;
 }
@@ -93,8 +116,8 @@ function spareConnectionsWithResponses(server: Server): void {
  * open keep-alive connection gets a 503 problem document with
  * `Connection: close`. Requests already running may finish, and close
  * their connections, until `endNow`, which responds to each one that has
- * not sent its response head with the same 503 and then cuts every
- * connection. A response whose head went out cannot be replaced, so its
+ * not sent its response head with the same 503, or a 504 once
+ * `markForwarded` recorded it, and then cuts every connection. A response whose head went out cannot be replaced, so its
  * connection is cut mid-body.
  *
  * The running requests are found through their connections. Each
@@ -198,7 +221,8 @@ export class GracefulShutdown {
           this.#ended += 1;
         }
         if (!reply.sent && !reply.raw.headersSent) {
-          sendProblem(reply, shutdownProblem(index === replies.length - 1));
+          const closesConnection = index === replies.length - 1;
+          sendProblem(reply, forwardedRequests.has(reply.request.raw) ? forwardedShutdownProblem(closesConnection) : shutdownProblem(closesConnection));
         }
       }
     }

@@ -43,6 +43,24 @@ describe('gateway upstream queue', () => {
     return { server, token };
   }
 
+  /** Starts a gateway with a short shutdown timeout, which the test shuts down with `shutDown`. */
+  async function startStoppableGateway(
+    upstreamUrl: string,
+    gateway: Record<string, unknown>,
+    user: string,
+  ): Promise<{ server: TestServer; token: string; shutDown: () => Promise<void> }> {
+    const config = await writeConfigFile({
+      shutdownTimeoutMs: 200,
+      gateway: { upstreamUrl, openapi: FIXTURE, upstreamTimeoutMs: 20_000, ...gateway },
+      rateLimit: { flows: [] },
+    });
+    const server = await startTestServer({ config });
+    let closed: Promise<void> | undefined;
+    cleanups.push(() => closed ?? server.close());
+    const token = (await obtainTokens(server, await createUser(server, user))).tokens.access_token;
+    return { server, token, shutDown: () => (closed ??= server.close()) };
+  }
+
   async function waitFor(condition: () => boolean): Promise<void> {
     const deadline = Date.now() + 10_000;
     while (!condition()) {
@@ -121,15 +139,7 @@ describe('gateway upstream queue', () => {
       received.push(request.url ?? '');
       pending.push(response);
     });
-    const config = await writeConfigFile({
-      shutdownTimeoutMs: 200,
-      gateway: { upstreamUrl: upstream.url, openapi: FIXTURE, upstreamConnections: 1, upstreamQueueLimit: 1, upstreamTimeoutMs: 20_000 },
-      rateLimit: { flows: [] },
-    });
-    const server = await startTestServer({ config });
-    let closed: Promise<void> | undefined;
-    cleanups.push(() => closed ?? server.close());
-    const token = (await obtainTokens(server, await createUser(server, 'shutdown_user'))).tokens.access_token;
+    const { server, token, shutDown } = await startStoppableGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 1 }, 'shutdown_user');
 
     const running = callApi(server, '/widgets/running', token);
     await waitFor(() => pending.length === 1);
@@ -137,10 +147,10 @@ describe('gateway upstream queue', () => {
     // Once it has arrived, the shutdown no longer turns the request away unread.
     await waitFor(() => server.logs.some((line) => line.includes('/api/widgets/queued')));
 
-    // The shutdown answers both callers with 503 and the promise that the
-    // request was not processed, so the queued one must not go out later.
-    closed = server.close();
-    expect((await running).status).toBe(503);
+    // The shutdown answers the queued caller with 503 and the promise that
+    // the request was not processed, so it must not go out later.
+    const closed = shutDown();
+    expect((await running).status).toBe(504);
     const queuedResponse = await queued;
     expect(queuedResponse.status).toBe(503);
     expect(((await queuedResponse.json()) as Problem).code).toBe('service_unavailable');
@@ -152,6 +162,25 @@ describe('gateway upstream queue', () => {
     await closed;
 
     expect(received).toEqual(['/widgets/running']);
+  });
+
+  it('promises no retry for a forwarded request at shutdown', async () => {
+    const { upstream, pending } = await pendingUpstream();
+    const { server, token, shutDown } = await startStoppableGateway(upstream.url, {}, 'forwarded_user');
+
+    const forwarded = callApi(server, '/widgets/forwarded', token);
+    await waitFor(() => pending.length === 1);
+    const closed = shutDown();
+
+    // The upstream has the request and may act on it, so its caller must not send it again.
+    const response = await forwarded;
+    expect(response.status).toBe(504);
+    expect(response.headers.get('retry-after')).toBeNull();
+    const problem = (await response.json()) as Problem;
+    expect(problem.code).toBe('gateway_timeout');
+    expect(problem.detail).toBe('The server shut down before the upstream service responded. The upstream may have processed the request.');
+    sendAll(pending);
+    await closed;
   });
 
   it('answers 503 when the wait outlasts the timeout', async () => {
