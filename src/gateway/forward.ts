@@ -264,8 +264,7 @@ function sendOnce(
   upstreamRequest: UpstreamRequest,
   headersLimitMs: number | undefined,
 ): Promise<UpstreamResponse> {
-  const admission = options.upstreamLoad.admit();
-  if (admission === 'queue full') {
+  if (options.upstreamLoad.full) {
     throw upstreamBusy();
   }
 
@@ -275,7 +274,7 @@ function sendOnce(
     load: options.upstreamLoad,
     caller: request.raw,
     headersTimeoutMs: headersLimitMs ?? options.upstreamTimeoutMs,
-    timed: admission === 'queued' || headersLimitMs !== undefined,
+    timed: headersLimitMs !== undefined,
   });
 }
 

@@ -32,15 +32,16 @@ export interface UpstreamRequest {
 
 /** The load count and headers timeout of a request sent to a pool. */
 export interface QueuedSend {
-  /** The count of requests under way to the pool, released once when the exchange ends. */
+  /** The connections and queue of the pool; the exchange gives its connection back once when it ends. */
   load: UpstreamLoad;
   /** The caller's request, recorded as forwarded once the pool writes the upstream request. */
   caller?: IncomingMessage;
   /** Time for the wait for a connection and the final response headers together, in milliseconds. */
   headersTimeoutMs: number;
   /**
-   * True when the gateway times `headersTimeoutMs` from the start, as it
-   * must for a request that waits for a connection. Otherwise undici's
+   * True when the gateway times `headersTimeoutMs` from the start even if a
+   * connection is free, as for a second attempt. A request that waits for a
+   * connection is timed from the start in any case. Otherwise undici's
    * headers timeout applies until an informational (1xx) response arrives.
    */
   timed: boolean;
@@ -63,6 +64,10 @@ class DiscardedBody extends Error {
 
 function noop(): void {}
 
+function dispatch(dispatcher: Dispatcher, request: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+  dispatcher.dispatch({ path: request.path, method: request.method, headers: request.headers, body: request.body }, handler);
+}
+
 /**
  * The dispatch handler of one upstream request, and the body of its
  * response. `send` resolves with the response head. The body's chunks are
@@ -81,6 +86,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
   #claimed = false;
   #start: { resolve: () => void; reject: (failure: RejectedResponse) => void; limits: BodyLimits } | undefined;
   #load: UpstreamLoad | undefined;
+  /** True while one of the load's connections is taken for this exchange, which gives it back once. */
+  #holdsConnection = false;
+  /** Sends the request once the load hands this exchange a connection, while it waits in the queue. */
+  #startWhenFree: (() => void) | undefined;
   #caller: IncomingMessage | undefined;
   #waitTimer: NodeJS.Timeout | undefined;
   /** When the final response headers are due, in `Date.now()` milliseconds. */
@@ -88,24 +97,54 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
 
   /**
    * Sends the request through `dispatcher` and resolves with the status and
-   * headers of the response. With `queued`, the exchange releases its place
-   * in the load count when it ends, and gives up when its final headers have
-   * not arrived within the headers timeout.
+   * headers of the response. With `queued`, the request first takes one of
+   * the load's connections, or waits in its queue for one, and gives it back
+   * when the exchange ends. It gives up when its final headers have not
+   * arrived within the headers timeout. Throws, sending nothing, when the
+   * queue is full; check `UpstreamLoad.full` first to avoid that.
    */
   send(dispatcher: Dispatcher, request: UpstreamRequest, queued?: QueuedSend): Promise<UpstreamResponse> {
-    this.#load = queued?.load;
-    this.#caller = queued?.caller;
-    if (queued !== undefined) {
-      this.#headersDeadline = Date.now() + queued.headersTimeoutMs;
-      if (queued.timed) {
-        this.#waitTimer = setTimeout(() => this.#waitExpired(), queued.headersTimeoutMs);
-      }
+    const head = new Promise<UpstreamResponse>((resolve, reject) => {
+      this.#head = { resolve, reject };
+    });
+    if (queued === undefined) {
+      dispatch(dispatcher, request, this);
+      return head;
     }
 
-    return new Promise((resolve, reject) => {
-      this.#head = { resolve, reject };
-      dispatcher.dispatch({ path: request.path, method: request.method, headers: request.headers, body: request.body }, this);
-    });
+    this.#load = queued.load;
+    this.#caller = queued.caller;
+    this.#headersDeadline = Date.now() + queued.headersTimeoutMs;
+    if (queued.load.take()) {
+      this.#holdsConnection = true;
+      this.#startTimer(queued.timed, queued.headersTimeoutMs);
+      dispatch(dispatcher, request, this);
+      return head;
+    }
+
+    const load = queued.load;
+    const startWhenFree = () => {
+      this.#startWhenFree = undefined;
+      // Given up between its turn and now: the connection goes to the next in line.
+      if (this.#abortReason !== undefined) {
+        load.release();
+        return;
+      }
+      this.#holdsConnection = true;
+      dispatch(dispatcher, request, this);
+    };
+    if (!load.wait(startWhenFree)) {
+      throw new Error('the upstream queue is full; check UpstreamLoad.full before sending');
+    }
+    this.#startWhenFree = startWhenFree;
+    this.#startTimer(true, queued.headersTimeoutMs);
+    return head;
+  }
+
+  #startTimer(timed: boolean, headersTimeoutMs: number): void {
+    if (timed) {
+      this.#waitTimer = setTimeout(() => this.#waitExpired(), headersTimeoutMs);
+    }
   }
 
   /**
@@ -124,8 +163,15 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
       return;
     }
 
-    // The request still waits in the pool's queue, which aborts it only once
-    // a connection is free, so the head promise rejects now.
+    // A request waiting in the load's queue leaves it, and never reaches the pool.
+    if (this.#startWhenFree !== undefined && this.#load?.withdraw(this.#startWhenFree) === true) {
+      this.#startWhenFree = undefined;
+      this.#rejectHead(reason);
+      return;
+    }
+
+    // The pool aborts a request that has not started only once a connection
+    // is free for it, so the head promise rejects now.
     this.#rejectHead(reason);
   }
 
@@ -313,11 +359,13 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
     head?.reject(reason);
   }
 
-  /** Counts the exchange out of the load once its response has ended or failed. */
+  /** Gives the exchange's connection back to the load once its response has ended or failed. */
   #release(): void {
     clearTimeout(this.#waitTimer);
-    this.#load?.release();
-    this.#load = undefined;
+    if (this.#holdsConnection) {
+      this.#holdsConnection = false;
+      this.#load?.release();
+    }
   }
 
   /**

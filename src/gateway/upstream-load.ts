@@ -5,19 +5,16 @@
  * undici's pool queues a request while all its connections are busy, with
  * no limit on the queue or on the wait: its headers timeout starts only once
  * the request is written. Behind a slow upstream, requests would pile up in
- * memory and callers would wait for minutes. The gateway therefore counts the
- * requests it has sent to each pool and rejects a request with 503 once a set
- * number wait. A request that waits gets the upstream timeout for the wait
- * and the response headers together.
+ * memory and callers would wait for minutes. The gateway therefore keeps its
+ * own bounded queue in front of each pool and rejects a request with 503 once
+ * a set number wait. A request that waits gets the upstream timeout for the
+ * wait and the response headers together.
  */
 
 import { ProblemError } from '../core/problem.js';
 
 /** How long a caller should wait before sending a request again that found every upstream connection busy, in seconds. */
 const BUSY_RETRY_AFTER_SECONDS = 1;
-
-/** The state of a request when it is counted in. */
-export type Admission = 'connection free' | 'queued' | 'queue full';
 
 export interface UpstreamLoadOptions {
   /** Connections of the pool. */
@@ -26,34 +23,71 @@ export interface UpstreamLoadOptions {
   queueLimit: number;
 }
 
-/** Counts the requests sent to one upstream pool whose responses have not ended. */
+/**
+ * Hands out the connections of one upstream pool: at most `connections`
+ * requests go to the pool at once, and up to `queueLimit` more wait here,
+ * first come first served. Waiting here rather than in the pool lets a
+ * request that is given up leave the queue at once, without holding a
+ * place until a connection frees and without costing a connection when it
+ * would be aborted there.
+ */
 export class UpstreamLoad {
   readonly #connections: number;
   readonly #queueLimit: number;
-  #underWay = 0;
+  #sent = 0;
+  /** The requests waiting for a connection, in arrival order; each is started with its function. */
+  readonly #waiting = new Set<() => void>();
 
   constructor(options: UpstreamLoadOptions) {
     this.#connections = options.connections;
     this.#queueLimit = options.queueLimit;
   }
 
-  /** Requests whose responses have not ended, including those waiting for a connection. */
+  /** Requests in the pool or waiting for it. */
   get underWay(): number {
-    return this.#underWay;
+    return this.#sent + this.#waiting.size;
   }
 
-  /** Counts a request in, unless the queue is full. Every admitted request must be counted out with `release`. */
-  admit(): Admission {
-    if (this.#underWay >= this.#connections + this.#queueLimit) {
-      return 'queue full';
+  /** True when a new request would find every connection busy and the queue full. */
+  get full(): boolean {
+    return this.#sent >= this.#connections && this.#waiting.size >= this.#queueLimit;
+  }
+
+  /** Takes a connection for a request that goes to the pool now; false when every connection is taken. */
+  take(): boolean {
+    if (this.#sent >= this.#connections) {
+      return false;
+    }
+    this.#sent += 1;
+    return true;
+  }
+
+  /** Queues a request, which `start` sends once a connection is taken for it; false when the queue is full. */
+  wait(start: () => void): boolean {
+    if (this.#waiting.size >= this.#queueLimit) {
+      return false;
+    }
+    this.#waiting.add(start);
+    return true;
+  }
+
+  /** Removes a request from the queue; false when it was not waiting. */
+  withdraw(start: () => void): boolean {
+    return this.#waiting.delete(start);
+  }
+
+  /** Gives back the connection of a request whose response has ended, to the first request waiting if any. */
+  release(): void {
+    const [next] = this.#waiting;
+    if (next === undefined) {
+      this.#sent -= 1;
+      return;
     }
 
-    this.#underWay += 1;
-    return this.#underWay > this.#connections ? 'queued' : 'connection free';
-  }
-
-  release(): void {
-    this.#underWay -= 1;
+    // Started after the current undici callback, which may be the one that
+    // ended the previous response on this connection.
+    this.#waiting.delete(next);
+    queueMicrotask(next);
   }
 }
 

@@ -35,6 +35,17 @@ describe('gateway upstream queue', () => {
     return { upstream, pending };
   }
 
+  /** Starts an upstream that keeps every response pending and records the path of each request it receives. */
+  async function recordingUpstream(): Promise<{ upstream: ScriptedUpstream; pending: ServerResponse[]; received: string[] }> {
+    const { upstream, pending } = await pendingUpstream();
+    const received: string[] = [];
+    upstream.respond((request, response) => {
+      received.push(request.url ?? '');
+      pending.push(response);
+    });
+    return { upstream, pending, received };
+  }
+
   async function startGateway(upstreamUrl: string, gateway: Record<string, unknown>): Promise<{ server: TestServer; token: string }> {
     const config = await writeConfigFile({ gateway: { upstreamUrl, openapi: FIXTURE, ...gateway }, rateLimit: { flows: [] } });
     const server = await startTestServer({ config });
@@ -133,12 +144,7 @@ describe('gateway upstream queue', () => {
   });
 
   it('drops a queued request at shutdown', async () => {
-    const { upstream, pending } = await pendingUpstream();
-    const received: string[] = [];
-    upstream.respond((request, response) => {
-      received.push(request.url ?? '');
-      pending.push(response);
-    });
+    const { upstream, pending, received } = await recordingUpstream();
     const { server, token, shutDown } = await startStoppableGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 1 }, 'shutdown_user');
 
     const running = callApi(server, '/widgets/running', token);
@@ -206,5 +212,55 @@ describe('gateway upstream queue', () => {
     expect(((await waiting.json()) as Problem).code).toBe('service_unavailable');
     expect(pending).toHaveLength(0);
     await streaming.body?.cancel();
+  });
+
+  it('frees the place of a caller that left', async () => {
+    const { upstream, pending, received } = await recordingUpstream();
+    const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 1, upstreamTimeoutMs: 20_000 });
+
+    const running = callApi(server, '/widgets/running', token);
+    await waitFor(() => pending.length === 1);
+    const leaving = new AbortController();
+    const left = callApi(server, '/widgets/left', token, { signal: leaving.signal }).catch((error: unknown) => error);
+    await waitFor(() => server.logs.some((line) => line.includes('/api/widgets/left')));
+    leaving.abort();
+    await left;
+    // Queued by now as a rule; a caller that left even before its request was queued frees no place either.
+    await waitFor(() => server.logs.some((line) => line.includes('upstream request cancelled') || line.includes('request dropped')));
+
+    // The place in the queue is free at once, not only when the connection is.
+    const next = callApi(server, '/widgets/next', token);
+    sendAll(pending);
+    expect((await running).status).toBe(204);
+    await waitFor(() => pending.length === 1);
+    sendAll(pending);
+    expect((await next).status).toBe(204);
+    expect(received).toEqual(['/widgets/running', '/widgets/next']);
+  });
+
+  it('keeps the connection after a timed-out wait', async () => {
+    const { upstream, pending } = await pendingUpstream();
+    const sockets = new Set<unknown>();
+    upstream.respond((request, response) => {
+      sockets.add(request.socket);
+      if (request.url?.startsWith('/reports/') !== true) {
+        response.writeHead(204).end();
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'text/csv' });
+      const lines = setInterval(() => response.write('line\n'), 100);
+      pending.push(response);
+      response.on('close', () => clearInterval(lines));
+    });
+    const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 1, upstreamTimeoutMs: 500 });
+
+    const streaming = await callApi(server, '/reports/r1', token);
+    expect((await callApi(server, '/widgets/waits', token)).status).toBe(503);
+    pending.splice(0).forEach((response) => response.end());
+    expect(await streaming.text()).toContain('line');
+
+    // The request given up in the queue never reached the pool, so the kept-alive connection serves the next one.
+    expect((await callApi(server, '/widgets/after', token)).status).toBe(204);
+    expect(sockets.size).toBe(1);
   });
 });
