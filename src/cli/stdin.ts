@@ -13,10 +13,12 @@ export async function readSecret(prompt: string): Promise<string> {
     return (Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '');
   }
 
-  process.stderr.write(prompt);
+  // The interface turns the terminal's own echo off, so the prompt comes
+  // after it: a secret typed or pasted right after the prompt is not shown.
   const terminal = createInterface({ input: process.stdin, terminal: true });
   // Replace echoed characters with nothing while the secret is typed.
   (terminal as unknown as { _writeToOutput: (text: string) => void })._writeToOutput = () => {};
+  process.stderr.write(prompt);
 
   return new Promise((resolve) => {
     terminal.question('', (answer) => {
