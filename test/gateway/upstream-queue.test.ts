@@ -126,7 +126,7 @@ describe('gateway upstream queue', () => {
 
   it('answers 504 to endless 1xx responses', async () => {
     const { upstream } = await pendingUpstream();
-    const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 1, upstreamTimeoutMs: 500 });
+    const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 1, upstreamTimeoutMs: 1000 });
 
     // Each informational response restarts undici's headers timeout.
     upstream.respond((_request, response) => {
@@ -191,7 +191,7 @@ describe('gateway upstream queue', () => {
 
   it('answers 503 when the wait outlasts the timeout', async () => {
     const { upstream, pending } = await pendingUpstream();
-    const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 4, upstreamTimeoutMs: 500 });
+    const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 4, upstreamTimeoutMs: 1000 });
 
     // A report streamed a line at a time keeps the only connection busy
     // without reaching the upstream timeout, which applies between chunks.
@@ -252,7 +252,7 @@ describe('gateway upstream queue', () => {
       pending.push(response);
       response.on('close', () => clearInterval(lines));
     });
-    const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 1, upstreamTimeoutMs: 500 });
+    const { server, token } = await startGateway(upstream.url, { upstreamConnections: 1, upstreamQueueLimit: 1, upstreamTimeoutMs: 1000 });
 
     const streaming = await callApi(server, '/reports/r1', token);
     expect((await callApi(server, '/widgets/waits', token)).status).toBe(503);
