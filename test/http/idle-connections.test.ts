@@ -1,8 +1,8 @@
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { writeConfigFile } from '../support/config-file.js';
-import { loggedHttpApp } from '../support/http-app.js';
+import { listenOnLoopback, loggedHttpApp } from '../support/http-app.js';
 import { exchange, statusCodes } from '../support/raw-socket.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -48,8 +48,7 @@ describe('idle connections', () => {
       reply.raw.end('done\n');
       return reply;
     });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    port = (app.server.address() as AddressInfo).port;
+    port = await listenOnLoopback(app);
   });
 
   afterAll(async () => {

@@ -1,7 +1,6 @@
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { loggedHttpApp } from '../support/http-app.js';
+import { listenOnLoopback, loggedHttpApp } from '../support/http-app.js';
 import { lastJsonBody, sendRaw, statusCodes } from '../support/raw-socket.js';
 
 const VALID = 'GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
@@ -16,8 +15,7 @@ describe('pipelined malformed request', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       return { ok: true };
     });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    port = (app.server.address() as AddressInfo).port;
+    port = await listenOnLoopback(app);
   });
 
   afterAll(async () => {

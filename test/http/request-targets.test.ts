@@ -1,7 +1,6 @@
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { loggedHttpApp } from '../support/http-app.js';
+import { listenOnLoopback, loggedHttpApp } from '../support/http-app.js';
 import { lastJsonBody, sendRaw, statusCodes } from '../support/raw-socket.js';
 
 describe('unusual request forms', () => {
@@ -13,8 +12,7 @@ describe('unusual request forms', () => {
     app.get('/', async () => ({ root: true }));
     app.get('/ping', async () => ({ ok: true }));
     app.post('/echo', async (request) => request.body);
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    port = (app.server.address() as AddressInfo).port;
+    port = await listenOnLoopback(app);
   });
 
   afterAll(async () => {

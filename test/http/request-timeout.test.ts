@@ -1,8 +1,8 @@
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { writeConfigFile } from '../support/config-file.js';
-import { loggedHttpApp } from '../support/http-app.js';
+import { listenOnLoopback, loggedHttpApp } from '../support/http-app.js';
 import { exchange, lastJsonBody, statusCodes } from '../support/raw-socket.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -31,8 +31,7 @@ describe('request timeout', () => {
 
   beforeAll(async () => {
     app.post('/echo', async (request) => request.body);
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    port = (app.server.address() as AddressInfo).port;
+    port = await listenOnLoopback(app);
   });
 
   afterAll(async () => {

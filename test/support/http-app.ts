@@ -17,3 +17,13 @@ export function loggedHttpApp(options: { https: boolean } & Partial<Omit<HttpApp
   });
   return { app, logs };
 }
+
+/** Starts `app` on a free loopback port and returns the port. */
+export async function listenOnLoopback(app: FastifyInstance): Promise<number> {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') {
+    throw new Error('the test app is not listening on a TCP port');
+  }
+  return address.port;
+}
