@@ -13,7 +13,7 @@ import { relayUpstreamResponse, type ResponseCheckOptions } from './response-che
 import { HEADER_NAME_MEMO, HOP_BY_HOP_HEADERS, connectionOptions, relayResponseHeaders } from './relayed-headers.js';
 import type { RoutePolicy } from './route-policy.js';
 import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
-import { UpstreamExchange, type UpstreamRequest } from './upstream-exchange.js';
+import { UpstreamExchange, type QueuedSend, type UpstreamRequest } from './upstream-exchange.js';
 import { ConnectionWaitTimeout, upstreamBusy, type UpstreamLoad } from './upstream-load.js';
 import { isRetriable } from './upstream-retry.js';
 import { emptyBody, type UpstreamResponse } from './upstream-response.js';
@@ -198,21 +198,20 @@ export async function forward(
   // An idempotent request whose kept-alive connection the upstream closed
   // before responding is sent once more, on another connection.
   const upstreamRequest: UpstreamRequest = { path: target, method: request.method as Dispatcher.HttpMethod, headers, body: body ?? null };
-  const sentAt = Date.now();
+  // Both attempts share one deadline, so that a request sent twice waits no
+  // longer for its headers than one sent once.
+  const headersDeadline = Date.now() + options.upstreamTimeoutMs;
   let upstream: UpstreamResponse;
   try {
-    upstream = await sendOnce(request, reply, options, upstreamRequest, undefined);
+    upstream = await sendOnce(request, reply, options, upstreamRequest, { headersDeadline, timed: false });
   } catch (error) {
-    // The second attempt gets what is left of the upstream timeout, so that
-    // a request sent twice waits no longer for its headers than one sent once.
-    const remainingMs = options.upstreamTimeoutMs - (Date.now() - sentAt);
-    if (!isRetriable(upstreamRequest.method, error) || request.raw.socket.destroyed || remainingMs <= 0) {
+    if (!isRetriable(upstreamRequest.method, error) || request.raw.socket.destroyed || Date.now() >= headersDeadline) {
       return respondToUpstreamFailure(request, reply, options, error);
     }
 
     request.log.info({ err: error }, 'upstream connection closed before the response; request sent again on another connection');
     try {
-      upstream = await sendOnce(request, reply, options, upstreamRequest, remainingMs);
+      upstream = await sendOnce(request, reply, options, upstreamRequest, { headersDeadline, timed: true });
     } catch (retryError) {
       return respondToUpstreamFailure(request, reply, options, retryError);
     }
@@ -252,9 +251,7 @@ function relayResponse(request: FastifyRequest, reply: FastifyReply, policy: Rou
 
 /**
  * Sends the request to the upstream through the pool and resolves with the
- * response head. `headersLimitMs` bounds the wait for a connection and the
- * headers together; without it, only a request that has to wait for a
- * connection gets the upstream timeout as that bound. Throws the 503
+ * response head, which must arrive by `headersDeadline`. Throws the 503
  * problem, without sending, when the queue for connections is full.
  */
 function sendOnce(
@@ -262,7 +259,7 @@ function sendOnce(
   reply: FastifyReply,
   options: ForwardOptions,
   upstreamRequest: UpstreamRequest,
-  headersLimitMs: number | undefined,
+  timing: Pick<QueuedSend, 'headersDeadline' | 'timed'>,
 ): Promise<UpstreamResponse> {
   if (options.upstreamLoad.full) {
     throw upstreamBusy();
@@ -273,8 +270,8 @@ function sendOnce(
   return exchange.send(options.upstream, upstreamRequest, {
     load: options.upstreamLoad,
     caller: request.raw,
-    headersTimeoutMs: headersLimitMs ?? options.upstreamTimeoutMs,
-    timed: headersLimitMs !== undefined,
+    headersDeadline: timing.headersDeadline,
+    timed: timing.timed,
   });
 }
 

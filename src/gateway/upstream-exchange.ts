@@ -36,10 +36,10 @@ export interface QueuedSend {
   load: UpstreamLoad;
   /** The caller's request, recorded as forwarded once the pool writes the upstream request. */
   caller?: IncomingMessage;
-  /** Time for the wait for a connection and the final response headers together, in milliseconds. */
-  headersTimeoutMs: number;
+  /** When the final response headers are due, in `Date.now()` milliseconds; the wait for a connection counts against it. */
+  headersDeadline: number;
   /**
-   * True when the gateway times `headersTimeoutMs` from the start even if a
+   * True when the gateway times `headersDeadline` from the start even if a
    * connection is free, as for a second attempt. A request that waits for a
    * connection is timed from the start in any case. Otherwise undici's
    * headers timeout applies until an informational (1xx) response arrives.
@@ -114,10 +114,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
 
     this.#load = queued.load;
     this.#caller = queued.caller;
-    this.#headersDeadline = Date.now() + queued.headersTimeoutMs;
+    this.#headersDeadline = queued.headersDeadline;
     if (queued.load.take()) {
       this.#holdsConnection = true;
-      this.#startTimer(queued.timed, queued.headersTimeoutMs);
+      if (queued.timed) {
+        this.#timeHeaders();
+      }
       dispatch(dispatcher, request, this);
       return head;
     }
@@ -137,14 +139,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
       throw new Error('the upstream queue is full; check UpstreamLoad.full before sending');
     }
     this.#startWhenFree = startWhenFree;
-    this.#startTimer(true, queued.headersTimeoutMs);
+    this.#timeHeaders();
     return head;
-  }
-
-  #startTimer(timed: boolean, headersTimeoutMs: number): void {
-    if (timed) {
-      this.#waitTimer = setTimeout(() => this.#waitExpired(), headersTimeoutMs);
-    }
   }
 
   /**
