@@ -40,7 +40,7 @@ function shutdownProblem(closesConnection: boolean): ProblemError {
  */
 const forwardedRequests = new WeakSet<IncomingMessage>();
 
-/** Records that `request` was written to an upstream, so that a shutdown no longer tells its caller it was not processed. */
+/** Records that `request` was written to an upstream, so that a shutdown no longer reports it to its caller as not processed. */
 export function markForwarded(request: IncomingMessage): void {
   forwardedRequests.add(request);
 }

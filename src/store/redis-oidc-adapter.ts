@@ -17,8 +17,8 @@ return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1])
 
 /**
  * Stores a payload unless its key exists, and sets its lifetime in seconds.
- * Returns 1 when this call stored it, 0 when the key existed. Redis drops an
- * expired key, so an expired entry never blocks a new one.
+ * Returns 1 when this call stored it, 0 when the key existed. Redis treats an
+ * expired key as absent, so an expired entry does not block a new one.
  */
 const INSERT_ONCE_SCRIPT = `
 if redis.call('HSETNX', KEYS[1], 'payload', ARGV[1]) == 0 then

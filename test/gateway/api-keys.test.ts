@@ -172,8 +172,8 @@ describe('API keys', () => {
 
   it('keeps a rotated key for the grace period', async () => {
     const original = await createKey('--scope', 'orders:read');
-    // A CLI process can take seconds to exit on a busy machine; the grace
-    // period has to outlast it so that the first check sees the old key alive.
+    // A CLI process can take seconds to exit on a busy machine, so the grace
+    // period outlasts it and the first check still finds the old key valid.
     const rotation = await runCli(['apikeys', 'rotate', original.id, '--grace', '6s', '--json', '--data-dir', server.dataDir]);
     const successor = JSON.parse(rotation.stdout) as CreatedKey;
 

@@ -153,8 +153,8 @@ describe('gateway upstream queue', () => {
     // Once it has arrived, the shutdown no longer turns the request away unread.
     await waitFor(() => server.logs.some((line) => line.includes('/api/widgets/queued')));
 
-    // The shutdown answers the queued caller with 503 and the promise that
-    // the request was not processed, so it must not go out later.
+    // The shutdown responds to the queued caller with a 503 stating that the
+    // request was not processed, so the request must not go out later.
     const closed = shutDown();
     expect((await running).status).toBe(504);
     const queuedResponse = await queued;

@@ -17,7 +17,7 @@ interface Received {
 }
 
 /**
- * An upstream on raw sockets that answers 204 to each request, except that
+ * An upstream on raw sockets that responds with 204 to each request, except that
  * it closes a connection without a response when `closeNext` or `closeEvery`
  * selects it, as an upstream does when it drops a kept-alive connection as idle.
  */
