@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { writeConfigFile } from '../support/config-file.js';
@@ -72,14 +72,9 @@ describe('gateway upstream queue', () => {
     return { server, token, shutDown: () => (closed ??= server.close()) };
   }
 
+  /** Polls `condition` until it returns true, for up to 10 s. */
   async function waitFor(condition: () => boolean): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (!condition()) {
-      if (Date.now() > deadline) {
-        throw new Error('the condition did not hold within 10 s');
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await vi.waitFor(() => expect(condition()).toBe(true), { timeout: 10_000, interval: 20 });
   }
 
   function sendAll(pending: ServerResponse[]): void {
