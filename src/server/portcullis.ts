@@ -92,6 +92,11 @@ const CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
 /**
  * Starts Portcullis: the authorization server and the gateway on one listener,
  * and the demo Orders API on a loopback port as the default upstream.
+ *
+ * NOTE: a start that fails after the database opens (a server secret that
+ * does not match, a port taken after the early check) leaves the database
+ * pool, Redis, timers and the demo server open. The CLI exits then, but a
+ * caller in the same process keeps them.
  */
 export async function startPortcullis(config: Readonly<PortcullisConfig>, options: StartOptions = {}): Promise<RunningPortcullis> {
   // Upstream documents and policies are checked before anything opens, so

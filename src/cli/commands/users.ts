@@ -23,7 +23,12 @@ function parseRoles(roles: string[]): Role[] {
   return roles as Role[];
 }
 
-/** Registers `portcullis users add` and `portcullis users list`. */
+/**
+ * Registers `portcullis users add` and `portcullis users list`.
+ *
+ * NOTE: there is no command to disable or remove an account or to change its
+ * roles, so locking out a compromised account means editing the database.
+ */
 export function registerUserCommands(program: Command): void {
   const users = program.command('users').description('manage end-user accounts');
 
