@@ -2,6 +2,9 @@ import { resolve } from 'node:path';
 
 import { Option } from 'commander';
 
+/** Help text of every command's `--data-dir` option. */
+export const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
+
 /**
  * Creates a repeatable option whose values collect into a list. With
  * `whenAbsent`, an absent option gives an empty list, and help shows

@@ -3,10 +3,9 @@ import { Option, type Command } from 'commander';
 import { AUDIT_EVENT_TYPES, isAuditEventType, type AuditEventType, type AuditRecord } from '../../audit/events.js';
 import { parseDuration } from '../../core/duration.js';
 import { withAdminContext } from '../context.js';
-import { listOption } from '../options.js';
+import { DATA_DIR_HELP, listOption } from '../options.js';
 import { CliError, createOutput, textRow } from '../output.js';
 
-const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
 
 /** Events listed when --limit is not given. */
 const DEFAULT_LIMIT = 1000;

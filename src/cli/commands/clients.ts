@@ -10,7 +10,7 @@ import { API_SCOPES, OIDC_SCOPES } from '../../core/scopes.js';
 import type { ClientMetadata } from '../../store/client-repository.js';
 import { DuplicateError } from '../../store/errors.js';
 import { CliError, createOutput, textRow } from '../output.js';
-import { listOption } from '../options.js';
+import { DATA_DIR_HELP, listOption } from '../options.js';
 import { withAdminContext } from '../context.js';
 
 interface AddOptions {
@@ -81,7 +81,6 @@ function chooseGrants(options: AddOptions): string[] {
   return grants;
 }
 
-const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
 
 /**
  * Generates a client id: 128 random bits in base64url, drawn again when the

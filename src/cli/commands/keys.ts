@@ -4,8 +4,8 @@ import { CLI_ACTOR } from '../../audit/events.js';
 import { rotateSigningKey } from '../../keys/signing-keys.js';
 import { createOutput, textRow } from '../output.js';
 import { withAdminContext } from '../context.js';
+import { DATA_DIR_HELP } from '../options.js';
 
-const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
 
 /** Registers `portcullis keys rotate` and `portcullis keys list`. */
 export function registerKeyCommands(program: Command): void {

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../../config/load.js';
 import { redactUrl } from '../../backends/backend-error.js';
 import { migrateToLatest, openDatabase } from '../../store/database.js';
 import { CliError, createOutput } from '../output.js';
+import { DATA_DIR_HELP } from '../options.js';
 
 interface MigrateOptions {
   dataDir?: string;
@@ -16,7 +17,7 @@ export function registerMigrateCommand(program: Command): void {
   program
     .command('migrate')
     .description('apply pending database migrations and exit (start applies them too)')
-    .option('--data-dir <path>', 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)')
+    .option('--data-dir <path>', DATA_DIR_HELP)
     .option('--database-url <url>', 'sqlite:<path> or postgres://… (default: $PORTCULLIS_DATABASE_URL or the data directory\'s SQLite file)')
     .option('--json', 'print the result as JSON')
     .action(async (options: MigrateOptions) => {

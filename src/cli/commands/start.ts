@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import type { PortcullisConfig } from '../../config/schema.js';
 import type { BootstrapResult } from '../../server/bootstrap.js';
-import { dataDirSource } from '../options.js';
+import { DATA_DIR_HELP, dataDirSource } from '../options.js';
 import { CliError } from '../output.js';
 
 interface StartOptions {
@@ -77,7 +77,7 @@ export function registerStartCommand(program: Command): void {
     .option('--config <file>', 'YAML configuration file (default: $PORTCULLIS_CONFIG, or none)')
     .option('--port <port>', 'TCP port, 1 to 65535 (default: $PORTCULLIS_PORT or 8080)')
     .option('--host <address>', 'address to listen on (default: $PORTCULLIS_HOST or 127.0.0.1)')
-    .option('--data-dir <path>', 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)')
+    .option('--data-dir <path>', DATA_DIR_HELP)
     .option('--database-url <url>', 'sqlite:<path> or postgres://… (default: $PORTCULLIS_DATABASE_URL or the data directory\'s SQLite file)')
     .option('--redis-url <url>', 'Redis for state shared by several instances (default: $PORTCULLIS_REDIS_URL or none)')
     .option('--redis-cluster', 'treat --redis-url as a seed node of a Redis Cluster (default: $PORTCULLIS_REDIS_CLUSTER or false)')
