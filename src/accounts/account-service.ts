@@ -6,6 +6,12 @@ import { DuplicateError } from '../store/errors.js';
 export const ROLES = ['admin'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** The result of a sign-in attempt. */
+export type Authentication =
+  | { outcome: 'authenticated'; account: Account }
+  | { outcome: 'account_disabled'; account: Account }
+  | { outcome: 'invalid_credentials' };
+
 /** Registration that broke one or more rules; each violation names its field. */
 export class RegistrationError extends Error {
   readonly violations: RuleViolation[];
@@ -52,16 +58,22 @@ export class AccountService {
   }
 
   /**
-   * Returns the account when the username and password match, otherwise
-   * undefined, taking the same time whether or not the username exists.
+   * Checks a username and password, taking the same time whether or not the
+   * username exists. A disabled account is `account_disabled` only when its
+   * password matched, so that someone who does not know the password
+   * learns no more than from a wrong one.
    */
-  async authenticate(username: string, password: string): Promise<Account | undefined> {
+  async authenticate(username: string, password: string): Promise<Authentication> {
     const account = await this.#accounts.findByUsername(username);
     if (account === undefined) {
       await verifyAgainstDecoy(password);
-      return undefined;
+      return { outcome: 'invalid_credentials' };
     }
 
-    return (await verifyPassword(account.passwordHash, password)) ? account : undefined;
+    if (!(await verifyPassword(account.passwordHash, password))) {
+      return { outcome: 'invalid_credentials' };
+    }
+
+    return account.disabledAt === null ? { outcome: 'authenticated', account } : { outcome: 'account_disabled', account };
   }
 }

@@ -333,8 +333,17 @@ export class ApiKeyService {
       return undefined;
     }
 
+    // A disabled owner is not found. A key keeps only the scopes that its
+    // owner's roles still allow, so taking a role away takes its scopes off
+    // the owner's keys too.
     const owner = await this.#accounts.findById(record.ownerId);
-    return owner === undefined ? undefined : { record, owner };
+    if (owner === undefined) {
+      return undefined;
+    }
+
+    const allowed = new Set(ApiKeyService.allowedScopes(owner));
+    const scopes = record.scopes.filter((scope) => allowed.has(scope));
+    return { record: scopes.length === record.scopes.length ? record : { ...record, scopes }, owner };
   }
 
   /** Records the last use at most once a minute per key, after the request's own work. */

@@ -12,7 +12,7 @@ import { auditRequest } from './request-events.js';
 export function auditLoginFailure(
   request: FastifyRequest,
   accounts: AccountRepository,
-  attempt: { username: string; clientId: string; reason: 'invalid_credentials' | 'throttled' },
+  attempt: { username: string; clientId: string; reason: 'invalid_credentials' | 'account_disabled' | 'throttled' },
 ): void {
   setImmediate(() => {
     accounts.findByUsername(attempt.username).then(

@@ -283,12 +283,17 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         return retryPage(429, Math.ceil(verdict.retryAfterMs / 1000));
       }
 
-      const account = await deps.accountService.authenticate(username, password);
-      if (account === undefined) {
+      // A disabled account gets the same response as a wrong password,
+      // because a different one would confirm a guessed password, which may
+      // open the same user's accounts elsewhere.
+      const authentication = await deps.accountService.authenticate(username, password);
+      if (authentication.outcome !== 'authenticated') {
         request.log.info({ interaction: details.uid }, 'login failed');
-        auditLoginFailure(request, deps.accounts, { username, clientId: String(details.params['client_id']), reason: 'invalid_credentials' });
+        auditLoginFailure(request, deps.accounts, { username, clientId: String(details.params['client_id']), reason: authentication.outcome });
         return retryPage(401);
       }
+
+      const { account } = authentication;
 
       await deps.loginThrottle.succeeded(username, address);
       request.log.info({ interaction: details.uid, accountId: account.id }, 'login succeeded');

@@ -4,6 +4,7 @@ import type { Kysely, Selectable } from 'kysely';
 import { identifierKey } from '../core/registration-rules.js';
 import { epochSeconds } from './database.js';
 import { DuplicateError, uniqueViolationColumn } from './errors.js';
+import { revokeAccountGrants } from './oidc-adapter.js';
 import type { AccountTable, Database } from './schema.js';
 
 export interface Account {
@@ -13,6 +14,8 @@ export interface Account {
   passwordHash: string;
   roles: string[];
   createdAt: number;
+  /** When the account was disabled, in epoch seconds; null while it may sign in. */
+  disabledAt: number | null;
 }
 
 export interface NewAccount {
@@ -30,7 +33,14 @@ function toAccount(row: Selectable<AccountTable>): Account {
     passwordHash: row.password_hash,
     roles: JSON.parse(row.roles) as string[],
     createdAt: row.created_at,
+    disabledAt: row.disabled_at ?? null,
   };
+}
+
+/** Counts of what an account change revoked: grants (with their tokens and sessions) and API keys. */
+export interface Revoked {
+  grants: number;
+  apiKeys: number;
 }
 
 /** Stores end-user accounts. Usernames are unique case-insensitively. */
@@ -53,6 +63,7 @@ export class AccountRepository {
       roles: JSON.stringify(input.roles),
       created_at: now,
       updated_at: now,
+      disabled_at: null,
     };
 
     try {
@@ -68,11 +79,22 @@ export class AccountRepository {
     return toAccount(row);
   }
 
-  async findById(id: string): Promise<Account | undefined> {
-    const row = await this.#db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+  /**
+   * Finds an account that may act: a disabled one is not found unless
+   * `includeDisabled` is set, so every sign-in, token and API key check that
+   * goes through here fails closed for it.
+   */
+  async findById(id: string, options: { includeDisabled?: boolean } = {}): Promise<Account | undefined> {
+    let query = this.#db.selectFrom('accounts').selectAll().where('id', '=', id);
+    if (options.includeDisabled !== true) {
+      query = query.where('disabled_at', 'is', null);
+    }
+
+    const row = await query.executeTakeFirst();
     return row === undefined ? undefined : toAccount(row);
   }
 
+  /** Finds an account by username, disabled or not: callers check `disabledAt`. */
   async findByUsername(username: string): Promise<Account | undefined> {
     const row = await this.#db
       .selectFrom('accounts')
@@ -85,6 +107,89 @@ export class AccountRepository {
   async list(): Promise<Account[]> {
     const rows = await this.#db.selectFrom('accounts').selectAll().orderBy('created_at').orderBy('username_key').execute();
     return rows.map(toAccount);
+  }
+
+  /**
+   * Disables an account and, in the same transaction, revokes its grants,
+   * tokens and sessions and its active API keys. Returns undefined when no
+   * account has this id, and `alreadyDisabled` when it was disabled before,
+   * in which case nothing changes.
+   */
+  async disable(id: string): Promise<{ alreadyDisabled: boolean; revoked: Revoked } | undefined> {
+    return this.#db.transaction().execute(async (trx) => {
+      // The first statement writes. An SQLite transaction that reads first
+      // fails with SQLITE_BUSY, without waiting, when another process (the
+      // running server) writes before the transaction's first write.
+      const now = epochSeconds();
+      const updated = await trx.updateTable('accounts').set({ disabled_at: now, updated_at: now }).where('id', '=', id).where('disabled_at', 'is', null).executeTakeFirst();
+      if (updated.numUpdatedRows === 0n) {
+        const exists = await trx.selectFrom('accounts').select('id').where('id', '=', id).executeTakeFirst();
+        return exists === undefined ? undefined : { alreadyDisabled: true, revoked: { grants: 0, apiKeys: 0 } };
+      }
+
+      const grants = await revokeAccountGrants(trx, id);
+      const keys = await trx.updateTable('api_keys').set({ revoked_at: now }).where('owner_id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+      return { alreadyDisabled: false, revoked: { grants, apiKeys: Number(keys.numUpdatedRows) } };
+    });
+  }
+
+  /** Lets a disabled account sign in again; returns false when no disabled account has this id. */
+  async enable(id: string): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('accounts')
+      .set({ disabled_at: null, updated_at: epochSeconds() })
+      .where('id', '=', id)
+      .where('disabled_at', 'is not', null)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /**
+   * Replaces an account's roles. Access tokens carry the roles they were
+   * issued with, so when a role is taken away the account's grants, tokens
+   * and sessions are revoked in the same transaction, and the next sign-in
+   * issues tokens with the new roles. Returns undefined when no account has
+   * this id.
+   */
+  async setRoles(id: string, roles: readonly string[]): Promise<{ previous: string[]; revoked: Revoked } | undefined> {
+    return this.#db.transaction().execute(async (trx) => {
+      // Writing first takes SQLite's write lock and PostgreSQL's row lock, so
+      // no other change comes between the read of the old roles and the
+      // write of the new ones. An SQLite transaction that reads first fails
+      // with SQLITE_BUSY when the running server writes before it.
+      const now = epochSeconds();
+      const touched = await trx.updateTable('accounts').set({ updated_at: now }).where('id', '=', id).executeTakeFirst();
+      if (touched.numUpdatedRows === 0n) {
+        return undefined;
+      }
+
+      const row = await trx.selectFrom('accounts').select('roles').where('id', '=', id).executeTakeFirstOrThrow();
+      const previous = JSON.parse(row.roles) as string[];
+      await trx.updateTable('accounts').set({ roles: JSON.stringify(roles) }).where('id', '=', id).execute();
+
+      const lost = previous.some((role) => !roles.includes(role));
+      const grants = lost ? await revokeAccountGrants(trx, id) : 0;
+      return { previous, revoked: { grants, apiKeys: 0 } };
+    });
+  }
+
+  /**
+   * Deletes an account with its grants, tokens, sessions and API keys, in
+   * one transaction. Audit events keep its id. Returns undefined when no
+   * account has this id.
+   */
+  async remove(id: string): Promise<Revoked | undefined> {
+    return this.#db.transaction().execute(async (trx) => {
+      const deleted = await trx.deleteFrom('accounts').where('id', '=', id).executeTakeFirst();
+      if (deleted.numDeletedRows === 0n) {
+        return undefined;
+      }
+
+      const grants = await revokeAccountGrants(trx, id);
+      const keys = await trx.deleteFrom('api_keys').where('owner_id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+      await trx.deleteFrom('api_keys').where('owner_id', '=', id).execute();
+      return { grants, apiKeys: Number(keys.numDeletedRows) };
+    });
   }
 
   async count(): Promise<number> {

@@ -137,6 +137,14 @@ const MIGRATIONS: Record<string, Migration> = {
       // Narrowing again could fail on times after January 2038, so the columns stay wide.
     },
   },
+  '0005_account_status': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('accounts').addColumn('disabled_at', 'bigint').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('accounts').dropColumn('disabled_at').execute();
+    },
+  },
 };
 
 /**

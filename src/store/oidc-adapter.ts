@@ -1,8 +1,8 @@
-import type { Insertable, Kysely } from 'kysely';
+import { sql, type Insertable, type Kysely } from 'kysely';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 import type { ClientRepository } from './client-repository.js';
-import { epochSeconds } from './database.js';
+import { epochSeconds, isPostgres } from './database.js';
 import type { Database } from './schema.js';
 
 type InsertableOidcPayload = Insertable<Database['oidc_payloads']>;
@@ -186,6 +186,23 @@ export async function revokeGrant(db: Kysely<Database>, grantId: string): Promis
     await trx.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
     await trx.deleteFrom('oidc_payloads').where('model', '=', 'Grant').where('id', '=', grantId).execute();
   });
+}
+
+/**
+ * Deletes every grant of an account with what was issued under it (codes,
+ * refresh tokens, stored access tokens), and its sign-in sessions. Returns
+ * the number of grants. Callers run it inside their transaction, so that the
+ * account change and the revocation apply together.
+ */
+export async function revokeAccountGrants(trx: Kysely<Database>, accountId: string): Promise<number> {
+  const payloadAccountId = isPostgres(trx) ? sql<string>`payload::jsonb ->> 'accountId'` : sql<string>`json_extract(payload, '$.accountId')`;
+  const grantIds = trx.selectFrom('oidc_payloads').select('id').where('model', '=', 'Grant').where(payloadAccountId, '=', accountId);
+
+  await trx.deleteFrom('oidc_payloads').where('grant_id', 'in', grantIds).execute();
+
+  const grants = await trx.deleteFrom('oidc_payloads').where('model', '=', 'Grant').where(payloadAccountId, '=', accountId).executeTakeFirst();
+  await trx.deleteFrom('oidc_payloads').where('model', '=', 'Session').where(payloadAccountId, '=', accountId).execute();
+  return Number(grants.numDeletedRows);
 }
 
 /** Deletes payloads that expired more than `graceSeconds` ago; returns how many. */

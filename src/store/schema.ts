@@ -16,6 +16,8 @@ export interface AccountTable {
   roles: string;
   created_at: number;
   updated_at: number;
+  /** When the account was disabled; null while it may sign in. */
+  disabled_at: number | null;
 }
 
 export interface ClientTable {

@@ -365,7 +365,7 @@ describe('PostgreSQL migrations', () => {
       const results = await Promise.all([1, 2, 3].map(() => openDatabase(database.url, { migrate: false })));
       opened.push(...results);
       const applied = await Promise.all(opened.map((db) => migrateToLatest(db)));
-      expect(applied.flat().sort()).toEqual(['0001_initial', '0002_api_keys', '0003_audit_events', '0004_wide_times']);
+      expect(applied.flat().sort()).toEqual(['0001_initial', '0002_api_keys', '0003_audit_events', '0004_wide_times', '0005_account_status']);
     } finally {
       await Promise.all(opened.map((db) => db.destroy()));
       await database.drop();
@@ -389,7 +389,7 @@ describe('PostgreSQL time columns', () => {
       await sql`insert into oidc_payloads (model, id, payload, expires_at) values ('AccessToken', 'live', '{}', ${now + 3600}), ('AccessToken', 'expired', '{}', ${now - 60})`.execute(db);
       await sql`insert into accounts values ('a1', 'old', 'old', 'old@example.com', 'h', '[]', ${2 ** 31 - 1}, ${now})`.execute(db);
 
-      expect(await migrateToLatest(db)).toEqual(['0004_wide_times']);
+      expect(await migrateToLatest(db)).toEqual(['0004_wide_times', '0005_account_status']);
 
       const { rows: columns } = await sql<{ data_type: string }>`
         select data_type from information_schema.columns

@@ -4,10 +4,9 @@ import { ApiKeyRequestError, type ApiKeySummary } from '../../api-keys/api-key-s
 import { parseDuration } from '../../core/duration.js';
 import { CLI_ACTOR } from '../../audit/events.js';
 import { CliError, createOutput, textRow } from '../output.js';
-import { listOption } from '../options.js';
+import { DATA_DIR_HELP, listOption } from '../options.js';
 import { withAdminContext, type AdminContext } from '../context.js';
 
-const DATA_DIR_HELP = 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)';
 
 function seconds(option: string, value: string): number {
   if (value === '0') {
@@ -30,7 +29,7 @@ function describe(summary: ListedKey): string {
 async function withOwnerNames(context: AdminContext, keys: Array<ApiKeySummary & { ownerId: string }>): Promise<ListedKey[]> {
   const names = new Map<string, string | null>();
   for (const ownerId of new Set(keys.map((key) => key.ownerId))) {
-    names.set(ownerId, (await context.accounts.findById(ownerId))?.username ?? null);
+    names.set(ownerId, (await context.accounts.findById(ownerId, { includeDisabled: true }))?.username ?? null);
   }
   return keys.map(({ ownerId, ...summary }) => ({ ...summary, owner: names.get(ownerId) ?? null }));
 }
@@ -78,6 +77,9 @@ export function registerApiKeyCommands(program: Command): void {
         const owner = await context.accounts.findByUsername(options.owner);
         if (owner === undefined) {
           throw new CliError(`no account with username '${options.owner}'`);
+        }
+        if (owner.disabledAt !== null) {
+          throw new CliError(`account '${owner.username}' is disabled; enable it first with 'portcullis users enable ${owner.username}'`);
         }
 
         try {

@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 
 import { RegistrationError, ROLES, type Role } from '../../accounts/account-service.js';
 import { CLI_ACTOR } from '../../audit/events.js';
+import type { Account, AccountRepository, Revoked } from '../../store/account-repository.js';
 import { CliError, createOutput, textRow } from '../output.js';
-import { listOption } from '../options.js';
+import { DATA_DIR_HELP, listOption } from '../options.js';
 import { readSecret } from '../stdin.js';
 import { withAdminContext } from '../context.js';
 
@@ -23,11 +24,25 @@ function parseRoles(roles: string[]): Role[] {
   return roles as Role[];
 }
 
+/** Finds an account by username, disabled or not, or stops with a CliError. */
+async function accountNamed(accounts: AccountRepository, username: string): Promise<Account> {
+  const account = await accounts.findByUsername(username);
+  if (account === undefined) {
+    throw new CliError(`no account with username '${username}'`);
+  }
+  return account;
+}
+
+/** Says what a change revoked, for the text output. */
+function describeRevoked(revoked: Revoked): string {
+  return `revoked ${revoked.grants} grant${revoked.grants === 1 ? '' : 's'} with their tokens and sessions, and ${revoked.apiKeys} API key${revoked.apiKeys === 1 ? '' : 's'}`;
+}
+
 /**
- * Registers `portcullis users add` and `portcullis users list`.
+ * Registers `portcullis users add|list|disable|enable|roles|remove`.
  *
- * NOTE: there is no command to disable or remove an account or to change its
- * roles, so locking out a compromised account means editing the database.
+ * Changes apply to a running server within `gateway.revocationCheckTtlMs`,
+ * the time for which it reuses a grant or API key check.
  */
 export function registerUserCommands(program: Command): void {
   const users = program.command('users').description('manage end-user accounts');
@@ -38,7 +53,7 @@ export function registerUserCommands(program: Command): void {
     .argument('<username>', '3 to 30 letters, digits or underscores')
     .requiredOption('--email <email>', 'email address of the account')
     .addOption(listOption('--role <role>', `give the account a role (${ROLES.join(', ')}); repeatable`, 'none'))
-    .option('--data-dir <path>', 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)')
+    .option('--data-dir <path>', DATA_DIR_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (username: string, options: AddOptions) => {
       const roles = parseRoles(options.role);
@@ -66,7 +81,7 @@ export function registerUserCommands(program: Command): void {
   users
     .command('list')
     .description('list accounts')
-    .option('--data-dir <path>', 'data directory (default: $PORTCULLIS_DATA_DIR or ./data)')
+    .option('--data-dir <path>', DATA_DIR_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (options: { dataDir?: string; json?: boolean }) => {
       await withAdminContext(options.dataDir, async ({ accounts }) => {
@@ -75,9 +90,107 @@ export function registerUserCommands(program: Command): void {
           username: account.username,
           email: account.email,
           roles: account.roles,
+          disabled: account.disabledAt !== null,
         }));
-        const text = list.map((account) => textRow([account.username, account.email, account.roles.join(',') || '-', account.id])).join('\n');
+        const text = list
+          .map((account) => textRow([account.username, account.email, account.roles.join(',') || '-', account.disabled ? 'disabled' : 'active', account.id]))
+          .join('\n');
         createOutput(options.json === true).result(list, text || 'no accounts');
+      });
+    });
+
+  users
+    .command('disable')
+    .description('lock an account out: refuse its sign-ins and revoke its grants, tokens, sessions and API keys')
+    .argument('<username>', 'the account to disable')
+    .option('--data-dir <path>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (username: string, options: { dataDir?: string; json?: boolean }) => {
+      await withAdminContext(options.dataDir, async ({ accounts, recordAudit }) => {
+        const account = await accountNamed(accounts, username);
+        const result = await accounts.disable(account.id);
+        if (result === undefined) {
+          throw new CliError(`no account with username '${username}'`);
+        }
+
+        if (!result.alreadyDisabled) {
+          await recordAudit({ type: 'account.disabled', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id}; ${describeRevoked(result.revoked)}` });
+        }
+        const summary = { id: account.id, username: account.username, disabled: true, revoked: result.revoked };
+        const text = result.alreadyDisabled ? `account ${account.username} was disabled already` : `disabled account ${account.username}; ${describeRevoked(result.revoked)}`;
+        createOutput(options.json === true).result(summary, text);
+      });
+    });
+
+  users
+    .command('enable')
+    .description('let a disabled account sign in again (its revoked grants and API keys stay revoked)')
+    .argument('<username>', 'the account to enable')
+    .option('--data-dir <path>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (username: string, options: { dataDir?: string; json?: boolean }) => {
+      await withAdminContext(options.dataDir, async ({ accounts, recordAudit }) => {
+        const account = await accountNamed(accounts, username);
+        const enabled = await accounts.enable(account.id);
+        if (enabled) {
+          await recordAudit({ type: 'account.enabled', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id}` });
+        }
+        const text = enabled ? `enabled account ${account.username}` : `account ${account.username} was not disabled`;
+        createOutput(options.json === true).result({ id: account.id, username: account.username, disabled: false }, text);
+      });
+    });
+
+  users
+    .command('roles')
+    .description('replace the roles of an account; taking a role away revokes its grants and tokens')
+    .argument('<username>', 'the account to change')
+    .addOption(listOption('--role <role>', `role the account has from now on (${ROLES.join(', ')}); repeatable`))
+    .option('--none', 'take every role away')
+    .option('--data-dir <path>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (username: string, options: { role?: string[]; none?: boolean; dataDir?: string; json?: boolean }) => {
+      // Without either option the command would silently take every role away.
+      const requested = options.role ?? [];
+      if (options.none === true && requested.length > 0) {
+        throw new CliError('give either --role or --none, not both');
+      }
+      if (options.none !== true && requested.length === 0) {
+        throw new CliError('give the new roles with --role, or --none to take every role away');
+      }
+      const roles = [...new Set(parseRoles(requested))];
+
+      await withAdminContext(options.dataDir, async ({ accounts, recordAudit }) => {
+        const account = await accountNamed(accounts, username);
+        const result = await accounts.setRoles(account.id, roles);
+        if (result === undefined) {
+          throw new CliError(`no account with username '${username}'`);
+        }
+
+        const from = result.previous.join(',') || 'none';
+        const to = roles.join(',') || 'none';
+        await recordAudit({ type: 'account.roles_changed', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id} from ${from} to ${to}; ${describeRevoked(result.revoked)}` });
+        const summary = { id: account.id, username: account.username, roles, previousRoles: result.previous, revoked: result.revoked };
+        const revokedText = result.revoked.grants > 0 ? `; ${describeRevoked(result.revoked)}` : '';
+        createOutput(options.json === true).result(summary, `roles of ${account.username}: ${to} (were ${from})${revokedText}`);
+      });
+    });
+
+  users
+    .command('remove')
+    .description('delete an account with its grants, tokens, sessions and API keys; audit events keep its id')
+    .argument('<username>', 'the account to remove')
+    .option('--data-dir <path>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (username: string, options: { dataDir?: string; json?: boolean }) => {
+      await withAdminContext(options.dataDir, async ({ accounts, recordAudit }) => {
+        const account = await accountNamed(accounts, username);
+        const revoked = await accounts.remove(account.id);
+        if (revoked === undefined) {
+          throw new CliError(`no account with username '${username}'`);
+        }
+
+        await recordAudit({ type: 'account.removed', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id}; ${describeRevoked(revoked)}` });
+        createOutput(options.json === true).result({ id: account.id, username: account.username, removed: true, revoked }, `removed account ${account.username}; ${describeRevoked(revoked)}`);
       });
     });
 }
