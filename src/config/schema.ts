@@ -96,6 +96,14 @@ export interface UpstreamConfig extends LifecyclePolicy {
    * in benchmark profiles the signature costs more CPU time than any other step.
    */
   identityAssertion: boolean;
+  /**
+   * Request headers that never reach this upstream from a caller, besides
+   * the credentials, proxy and identity headers the gateway always drops:
+   * headers the service trusts, such as `x-user-id`. Names are compared
+   * without case and with `_` read as `-`, and a name ending in `*` drops
+   * every header that starts with it. Default none.
+   */
+  dropRequestHeaders: string[];
 }
 
 export interface GatewayConfig {
@@ -140,6 +148,8 @@ export interface GatewayConfig {
   routes?: GatewayRoute[];
   /** Shorthand for one upstream: its OpenAPI document. Default: the demo document when the demo upstream runs. */
   openapi?: string | null;
+  /** Shorthand for one upstream: request headers that never reach it (see UpstreamConfig). Default none. */
+  dropRequestHeaders?: string[];
   /** Check requests against the OpenAPI documents' schemas. Default true. */
   validateRequests: boolean;
   tokenCache: TokenCacheConfig;
@@ -399,6 +409,14 @@ const OPERATION_POLICY = {
   },
 } as const;
 
+/** Header names (RFC 9110 tokens), each optionally ending in `*` for a prefix. */
+const DROP_REQUEST_HEADERS = {
+  type: 'array',
+  maxItems: 100,
+  uniqueItems: true,
+  items: { type: 'string', pattern: "^[A-Za-z0-9!#$%&'+.^_`|~-]{1,64}[*]?$" },
+} as const;
+
 const UPSTREAM = {
   type: 'object',
   additionalProperties: false,
@@ -416,6 +434,7 @@ const UPSTREAM = {
       additionalProperties: OPERATION_POLICY,
     },
     identityAssertion: { type: 'boolean', default: true },
+    dropRequestHeaders: { ...DROP_REQUEST_HEADERS, default: [] },
     ...LIFECYCLE_PROPERTIES,
   },
 } as const;
@@ -550,6 +569,7 @@ export const CONFIG_SCHEMA = {
         upstreams: { type: 'array', items: UPSTREAM },
         mountPath: MOUNT_PATH,
         upstreamUrl: { type: ['string', 'null'], format: 'uri', pattern: '^https?://' },
+        dropRequestHeaders: DROP_REQUEST_HEADERS,
         openapi: { type: ['string', 'null'], minLength: 1 },
         validateRequests: { type: 'boolean' },
         tokenCache: {

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { GatewayConfig, GatewayRoute, LifecyclePolicy, OperationPolicy, UpstreamConfig } from './schema.js';
 
 /** Keys of `gateway` that describe one upstream without an `upstreams` list. */
-const SHORTHAND_KEYS = ['mountPath', 'upstreamUrl', 'openapi', 'routes'] as const;
+const SHORTHAND_KEYS = ['mountPath', 'upstreamUrl', 'openapi', 'routes', 'dropRequestHeaders'] as const;
 
 /** Name of the upstream built from the shorthand keys. */
 export const SHORTHAND_UPSTREAM_NAME = 'default';
@@ -95,6 +95,7 @@ export function foldShorthandUpstream(
         routes: gateway.routes ?? demoRoutes(),
         operations: url === null && demoDeclared ? demoOperations() : {},
         identityAssertion: true,
+        dropRequestHeaders: gateway.dropRequestHeaders ?? [],
       },
     ];
   }

@@ -126,11 +126,26 @@ const DROPPED_REQUEST_HEADER_PREFIXES = [
   'x-client-cert',
 ];
 
-const droppedRequestHeaders = new StringMemo((name) => {
-  // Servers that map `_` to `-` (CGI-style) would read x_portcullis_roles as an identity header.
-  const normalized = name.toLowerCase().replaceAll('_', '-');
-  return DROPPED_REQUEST_HEADERS.has(normalized) || DROPPED_REQUEST_HEADER_PREFIXES.some((prefix) => normalized.startsWith(prefix)) || isIdentityHeader(normalized);
-}, HEADER_NAME_MEMO);
+/** Lower-cases a header name and spells `_` as `-`, because servers that map `_` to `-` (CGI-style) read x_portcullis_roles as an identity header. */
+function normalizedHeaderName(name: string): string {
+  return name.toLowerCase().replaceAll('_', '-');
+}
+
+/**
+ * Builds the decision, per request header name, whether a caller's header
+ * stays away from the upstream: the gateway's own lists, and `extra`, the
+ * names and `prefix*` patterns that an upstream's `dropRequestHeaders`
+ * adds for headers the service trusts, such as `x-user-id`.
+ */
+export function requestHeaderFilter(extra: readonly string[] = []): StringMemo<boolean> {
+  const names = new Set([...DROPPED_REQUEST_HEADERS, ...extra.filter((entry) => !entry.endsWith('*')).map(normalizedHeaderName)]);
+  const prefixes = [...DROPPED_REQUEST_HEADER_PREFIXES, ...extra.filter((entry) => entry.endsWith('*')).map((entry) => normalizedHeaderName(entry.slice(0, -1)))];
+
+  return new StringMemo((name) => {
+    const normalized = normalizedHeaderName(name);
+    return names.has(normalized) || prefixes.some((prefix) => normalized.startsWith(prefix)) || isIdentityHeader(normalized);
+  }, HEADER_NAME_MEMO);
+}
 
 export interface ForwardOptions {
   /** The keep-alive connections to the upstream. */
@@ -151,6 +166,8 @@ export interface ForwardOptions {
   responseCheck: ResponseCheckOptions;
   /** Signs the identity assertion that goes with each forwarded request, or undefined when the upstream takes none. */
   identitySigner: IdentityAssertionSigner | undefined;
+  /** Tells, per name, whether a caller's request header is dropped (see requestHeaderFilter). */
+  droppedRequestHeaders: StringMemo<boolean>;
 }
 
 /** The lowest and highest status codes that the gateway relays. Any other status means a broken upstream. */
@@ -331,14 +348,14 @@ function upstreamRequestHeaders(
   request: FastifyRequest,
   identity: Identity | undefined,
   assertion: string | undefined,
-  options: Pick<ForwardOptions, 'upstreamHost' | 'forwardedHost' | 'forwardedProto'>,
+  options: Pick<ForwardOptions, 'upstreamHost' | 'forwardedHost' | 'forwardedProto' | 'droppedRequestHeaders'>,
   parts: UpstreamRequestParts,
 ): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   const perConnection = connectionOptions(request.headers.connection);
 
   for (const [name, value] of Object.entries(request.headers)) {
-    if (value !== undefined && !droppedRequestHeaders.get(name) && !perConnection.has(name)) {
+    if (value !== undefined && !options.droppedRequestHeaders.get(name) && !perConnection.has(name)) {
       headers[name] = value;
     }
   }

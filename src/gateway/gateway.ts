@@ -19,7 +19,7 @@ import type { Account } from '../store/account-repository.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { authenticate, rejectCredentialsInQuery, type AuthenticationDependencies } from './authenticate.js';
 import { authorize } from './authorize.js';
-import { forward } from './forward.js';
+import { forward, requestHeaderFilter } from './forward.js';
 import { createUpstreamPool } from './upstream-client.js';
 import { UpstreamLoad } from './upstream-load.js';
 import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_METHODS } from './cors.js';
@@ -65,6 +65,8 @@ export interface GatewayOptions {
   manageApiKeys: boolean;
   /** Signs the identity assertion sent upstream with every forwarded request, or undefined when the upstream takes none. */
   identitySigner: IdentityAssertionSigner | undefined;
+  /** Request header names, or `prefix*` patterns, that never reach the upstream besides the gateway's own list. Default none. */
+  dropRequestHeaders?: readonly string[];
 }
 
 /** Per-route limits and business-flow quotas, charged after authentication. */
@@ -163,6 +165,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
       relayTimeoutMs: options.relayTimeoutMs,
     },
     identitySigner: options.identitySigner,
+    droppedRequestHeaders: requestHeaderFilter(options.dropRequestHeaders),
   };
 
   const authenticationDependencies: AuthenticationDependencies = {

@@ -302,6 +302,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
         },
         manageApiKeys: index === 0,
         identitySigner: upstream.identityAssertion ? identitySigner : undefined,
+        dropRequestHeaders: upstream.dropRequestHeaders,
       });
     }
   }

@@ -120,6 +120,23 @@ describe('upstream configuration', () => {
     ]);
   });
 
+  it('rejects invalid dropped header names', async () => {
+    const problems = await problemsForUpstreams([{ ...ORDERS, dropRequestHeaders: ['x user', 'x-tenant-*-id', ''] }]);
+
+    expect(problems).toHaveLength(3);
+    expect(problems[0]).toContain('gateway/upstreams/0/dropRequestHeaders/0');
+    expect(problems[1]).toContain('gateway/upstreams/0/dropRequestHeaders/1');
+    expect(problems[2]).toContain('gateway/upstreams/0/dropRequestHeaders/2');
+  });
+
+  it('moves dropped headers of the shorthand to its upstream', async () => {
+    const file = await writeConfigFile({ gateway: { upstreamUrl: 'http://127.0.0.1:3000', openapi: 'status.yaml', dropRequestHeaders: ['x-user-id'] } });
+    const [upstream] = loadConfig({ config: file }, {}).gateway.upstreams;
+
+    expect(upstream?.dropRequestHeaders).toEqual(['x-user-id']);
+    expect(loadConfig({}, {}).gateway.upstreams[0]?.dropRequestHeaders).toEqual([]);
+  });
+
   it('rejects an upstream without operations', async () => {
     const problems = await problemsForUpstreams([{ ...ORDERS, openapi: null }]);
     expect(problems).toEqual(["gateway/upstreams/0: declares no operations; set openapi to the upstream's OpenAPI document, or list routes"]);

@@ -58,7 +58,7 @@ function exposedHeaders(response: Response): string[] {
   return (response.headers.get('access-control-expose-headers') ?? '').split(',').map((name) => name.trim().toLowerCase());
 }
 
-async function startGateway(upstream: ScriptedUpstream, trustedProxies: string[] = []): Promise<TestServer> {
+async function startGateway(upstream: ScriptedUpstream, trustedProxies: string[] = [], dropRequestHeaders: string[] = []): Promise<TestServer> {
   const document = await writeConfigFile(DOCUMENT);
   const limit = { name: 'status-per-ip', key: ['ip'], limit: 1000, period: '1m', onStoreFailure: 'open' };
   const config = await writeConfigFile({
@@ -70,6 +70,7 @@ async function startGateway(upstream: ScriptedUpstream, trustedProxies: string[]
           url: upstream.url,
           mountPath: '/v1',
           openapi: document,
+          dropRequestHeaders,
           operations: {
             status: { public: true, deprecation: DEPRECATION, sunset: SUNSET, deprecationLink: 'https://docs.example/status' },
             checked: { public: true, deprecation: DEPRECATION },
@@ -324,6 +325,48 @@ describe('forwarding headers from the caller', () => {
       const received = await forwardedHeaders(server, { host: 'evil.example' });
 
       expect(received['x-forwarded-host']).toBe('gw.example.test');
+    });
+  });
+
+  describe('with headers the upstream drops', () => {
+    let server: TestServer;
+
+    beforeAll(async () => {
+      server = await startGateway(upstream, [], ['x-user-id', 'X-Tenant-*']);
+    });
+
+    afterAll(async () => {
+      await server.close();
+    });
+
+    it('drops named headers and prefixes', async () => {
+      const received = await forwardedHeaders(server, {
+        'X-User-Id': 'admin',
+        'x-tenant-id': 'other-tenant',
+        'x-tenant-role': 'owner',
+        'x-userid': 'kept',
+        'x-trace-id': 'kept',
+      });
+
+      expect(received['x-user-id']).toBeUndefined();
+      expect(received['x-tenant-id']).toBeUndefined();
+      expect(received['x-tenant-role']).toBeUndefined();
+      expect(received['x-userid']).toBe('kept');
+      expect(received['x-trace-id']).toBe('kept');
+    });
+
+    it('drops underscore spellings too', async () => {
+      const received = await forwardedHeaders(server, { X_User_Id: 'admin', x_tenant_id: 'other-tenant' });
+
+      expect(received['x_user_id']).toBeUndefined();
+      expect(received['x_tenant_id']).toBeUndefined();
+    });
+
+    it('still drops its own list', async () => {
+      const received = await forwardedHeaders(server, FORGED_HEADERS);
+
+      expect(received['x-remote-user']).toBeUndefined();
+      expect(received['x-portcullis-subject']).toBeUndefined();
     });
   });
 

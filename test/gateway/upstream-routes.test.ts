@@ -20,7 +20,7 @@ function policy(overrides: Partial<OperationPolicy> = {}): OperationPolicy {
 }
 
 async function upstream(paths: Record<string, unknown>, overrides: Partial<UpstreamConfig> = {}): Promise<UpstreamConfig> {
-  return { name: 'things', url: 'http://127.0.0.1:1', mountPath: '/things', openapi: await documentFile(paths), routes: [], operations: {}, identityAssertion: true, ...overrides };
+  return { name: 'things', url: 'http://127.0.0.1:1', mountPath: '/things', openapi: await documentFile(paths), routes: [], operations: {}, identityAssertion: true, dropRequestHeaders: [], ...overrides };
 }
 
 describe('upstream routes', () => {
@@ -98,6 +98,7 @@ describe('upstream routes', () => {
       url: 'http://127.0.0.1:1',
       mountPath: '/r',
       openapi: null,
+      dropRequestHeaders: [],
       identityAssertion: true,
       routes: [{ method: 'GET', path: '/users/:userId', scopes: [], roles: [], credentials: ['jwt'] }],
       operations: { 'GET /users/{userId}': policy({ roles: ['member'] }) },
