@@ -10,7 +10,7 @@ import { KeyedHash } from '../core/keyed-hash.js';
 import { parseDuration } from '../core/duration.js';
 import { authorizationServer } from '../authorization-server/server.js';
 import { createProvider } from '../authorization-server/provider.js';
-import type { PortcullisConfig } from '../config/schema.js';
+import type { PortcullisConfig, UpstreamConfig } from '../config/schema.js';
 import { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import { libsodiumFailure } from '../core/ed25519.js';
 import { deriveKey } from '../core/secret-box.js';
@@ -18,6 +18,7 @@ import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
 import type { OrderImportOptions } from '../demo/order-import.js';
 import { createOrdersApi } from '../demo/orders-api.js';
 import { checkLimitTargets, gateway } from '../gateway/gateway.js';
+import type { RoutePolicy } from '../gateway/route-policy.js';
 import { upstreamRoutes } from '../gateway/upstream-routes.js';
 import { createHttpApp } from '../http/create-app.js';
 import { GracefulShutdown } from '../http/graceful-shutdown.js';
@@ -44,6 +45,7 @@ import { earlyCorsHeaders } from '../http/early-cors.js';
 import { PROVIDER_CORS_PATHS, PROVIDER_EARLY_EXPOSED_HEADERS } from '../authorization-server/provider-routes.js';
 import { startObservability, type Observability } from './observability.js';
 import { checkCanListen, mainListener, metricsListener, reportingListenError } from './listen-check.js';
+import { ResourceStack } from './resource-stack.js';
 
 export interface StartOptions {
   /** Destination of the JSON log lines; standard output by default. */
@@ -89,14 +91,22 @@ const SIGNING_DELAY_MS = 2 * KEY_POLL_INTERVAL_MS + 1000;
 /** How often expired codes, tokens and sessions are deleted, in milliseconds. */
 const CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
 
+/** The logger, the resource stack and the checked upstreams, which a start prepares before it opens any resource. */
+interface StartPlan {
+  logger: Logger;
+  resources: ResourceStack;
+  /** The upstreams this instance serves: every one with a URL, and the rest when the demo is on. */
+  served: UpstreamConfig[];
+  /** Route policies of each served upstream, at the same index as in `served`. */
+  routes: RoutePolicy[][];
+}
+
 /**
  * Starts Portcullis: the authorization server and the gateway on one listener,
  * and the demo Orders API on a loopback port as the default upstream.
  *
- * NOTE: a start that fails after the database opens (a server secret that
- * does not match, a port taken after the early check) leaves the database
- * pool, Redis, timers and the demo server open. The CLI exits then, but a
- * caller in the same process keeps them.
+ * A start that fails closes what it had opened, newest first, and throws the
+ * error of the step that failed. A failure to close one of them is logged.
  */
 export async function startPortcullis(config: Readonly<PortcullisConfig>, options: StartOptions = {}): Promise<RunningPortcullis> {
   // Upstream documents and policies are checked before anything opens, so
@@ -115,18 +125,28 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   }
 
   const logger = createLogger(config.logLevel, options.logDestination);
+  const resources = new ResourceStack(logger);
+  try {
+    return await openAndListen(config, options, { logger, resources, served, routes });
+  } catch (error) {
+    await resources.closeAll();
+    throw error;
+  }
+}
+
+/** Opens the backends and listeners of a start, adding each to `plan.resources` as soon as it exists. */
+async function openAndListen(config: Readonly<PortcullisConfig>, options: StartOptions, plan: StartPlan): Promise<RunningPortcullis> {
+  const { logger, resources, served, routes } = plan;
   const db = await openDatabase(config.database, {
     onConnectionError: (error) => logger.error({ err: error }, 'PostgreSQL connection failed; the pool opens a new one when needed'),
   });
-  let redis: RedisClient | null;
-  try {
-    redis = await openSharedRedis(config, logger);
-  } catch (error) {
-    await db.destroy();
-    throw error;
+  resources.defer('database', () => db.destroy());
+  const redis = await openSharedRedis(config, logger);
+  if (redis !== null) {
+    resources.defer('Redis connection', () => redis.disconnect());
   }
   const serverSecret = loadServerSecret(config.dataDir);
-  const observability = await startObservability(config, db, logger);
+  const observability = await startObservability(config, db, logger, resources);
 
   const { accounts, apiKeys: apiKeyRepository, clients, signingKeys: signingKeyRepository } = createRepositories(db, serverSecret);
   const accountService = new AccountService(accounts);
@@ -166,6 +186,8 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     onError: (error) => keyRefreshFailures.failed(error),
     onSuccess: () => keyRefreshFailures.succeeded(),
   });
+  // A refresh can schedule the promotion of a new key, so the ring is stopped even if it never polled.
+  resources.defer('signing key polls', () => keyRing.stop());
   await reportingSecretMismatch(secretPath, config.database, () => keyRing.refresh());
 
   const providerDependencies = {
@@ -184,6 +206,8 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   });
   // Revocations on other instances reach this instance's cache over Redis.
   const revocations = new RevocationBus((grantId) => credentialChecks.grantRevoked(grantId), redis, logger, config.redisKeyPrefix);
+  // A subscriber that never became ready still reconnects until it is closed.
+  resources.defer('revocation subscriber', () => revocations.close());
   await revocations.start();
   const newProvider = (signingKeys: typeof keyRing.keys) => {
     const created = createProvider({ ...providerDependencies, signingKeys });
@@ -226,11 +250,16 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
       : undefined;
   let demoUrl: string | undefined;
   if (demo !== undefined) {
+    resources.defer('demo Orders API', () => demo.close());
     await demo.listen({ host: '127.0.0.1', port: 0 });
     demoUrl = `http://127.0.0.1:${(demo.server.address() as AddressInfo).port}`;
   }
   // A served upstream without a URL is the demo, which has started by now.
   const upstreams = served.map((upstream) => ({ ...upstream, url: upstream.url ?? (demoUrl as string) }));
+
+  // Opened before the app, so that it closes after the app's running requests have finished.
+  const rateLimiting = await createRateLimiting(config, logger);
+  resources.defer('rate-limit store', () => rateLimiting.close());
 
   const shutdown = new GracefulShutdown();
   const app = createHttpApp({
@@ -247,8 +276,8 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     ]),
     shutdown,
   });
+  resources.defer('HTTP server', () => finishRequests(shutdown, config, logger));
 
-  const rateLimiting = await createRateLimiting(config, logger);
   // The metrics hook goes first, so that it also counts the responses that
   // the per-address limit sends from its own onRequest hook.
   observability.install(app, rateLimiting.limiter);
@@ -353,6 +382,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     deleteExpiredPayloads(db).catch((error: unknown) => logger.error({ err: error }, 'expired payload cleanup failed'));
   }, CLEANUP_INTERVAL_MS);
   cleanup.unref();
+  resources.defer('expired payload cleanup', () => clearInterval(cleanup));
 
   return {
     url,
@@ -364,33 +394,37 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     rateLimiting,
     observability,
     async close() {
-      clearInterval(cleanup);
-      keyRing.stop();
-      const closed = shutdown.start();
-      const deadline = setTimeout(() => {
-        logger.warn(
-          { running: shutdown.running, shutdownTimeoutMs: config.shutdownTimeoutMs },
-          'shutdown timed out; responding to the running requests with 503',
-        );
-        shutdown.endNow();
-      }, config.shutdownTimeoutMs);
-      try {
-        await closed;
-      } finally {
-        clearTimeout(deadline);
+      // Every close step runs even when an earlier one fails, and the first failure reaches the caller.
+      const failures = await resources.closeAll();
+      if (failures.length > 0) {
+        throw failures[0];
       }
-      await demo?.close();
-      await observability.close();
-      await rateLimiting.close();
-      revocations.close();
-      redis?.disconnect();
-      await db.destroy();
       return { endedRequests: shutdown.ended };
     },
     endRequests() {
       shutdown.endNow();
     },
   };
+}
+
+/**
+ * Stops listening and lets running requests finish for up to
+ * `shutdownTimeoutMs`, then responds to the rest with 503.
+ */
+async function finishRequests(shutdown: GracefulShutdown, config: Readonly<PortcullisConfig>, logger: Logger): Promise<void> {
+  const closed = shutdown.start();
+  const deadline = setTimeout(() => {
+    logger.warn(
+      { running: shutdown.running, shutdownTimeoutMs: config.shutdownTimeoutMs },
+      'shutdown timed out; responding to the running requests with 503',
+    );
+    shutdown.endNow();
+  }, config.shutdownTimeoutMs);
+  try {
+    await closed;
+  } finally {
+    clearTimeout(deadline);
+  }
 }
 
 /**
