@@ -73,6 +73,8 @@ export class Metrics {
   });
 
   constructor() {
+    // NOTE: prom-client 15 enables an event loop delay histogram here and
+    // never disables it, so it keeps sampling after the instance closes.
     collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' });
   }
 
