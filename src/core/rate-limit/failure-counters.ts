@@ -1,0 +1,79 @@
+import { withTimeout } from '../timeout.js';
+import type { FailureCount, RateLimitStore } from './types.js';
+
+export interface FailureDelayOptions {
+  /** How long failures are remembered after the last one, in milliseconds. */
+  windowMs: number;
+  /** Delay after the first failure past a threshold, in milliseconds. It doubles with each further failure. */
+  baseDelayMs: number;
+  /** Maximum delay, in milliseconds. */
+  maxDelayMs: number;
+  /** Maximum wait for each store step, in milliseconds. Past it the step fails as if the store were down. Default: no limit. */
+  storeTimeoutMs?: number;
+}
+
+/** A failure counter and the count at which delays start. */
+export interface FailureCounter {
+  key: string;
+  threshold: number;
+}
+
+/**
+ * Failure counts in the rate-limit store with delays that double after each
+ * failure past a threshold. Sign-in and client authentication throttles
+ * build their counters on it.
+ */
+export class FailureCounters {
+  readonly #store: RateLimitStore;
+  readonly #options: FailureDelayOptions;
+  readonly #name: string;
+
+  /** `name` names the throttle in the error of a store that does not respond in time. */
+  constructor(store: RateLimitStore, options: FailureDelayOptions, name: string) {
+    this.#store = store;
+    this.#options = options;
+    this.#name = name;
+  }
+
+  get baseDelayMs(): number {
+    return this.#options.baseDelayMs;
+  }
+
+  read(counters: readonly FailureCounter[]): Promise<FailureCount[]> {
+    return this.#bounded(Promise.all(counters.map((counter) => this.#store.failures(counter.key, this.#options.windowMs))));
+  }
+
+  /** Adds a failure to each counter and returns the new counts. */
+  record(counters: readonly FailureCounter[]): Promise<number[]> {
+    return this.#bounded(Promise.all(counters.map((counter) => this.#store.recordFailure(counter.key, this.#options.windowMs))));
+  }
+
+  async reset(counters: readonly FailureCounter[]): Promise<void> {
+    await this.#bounded(Promise.all(counters.map((counter) => this.#store.resetFailures(counter.key))));
+  }
+
+  /** Returns how long, in milliseconds, the next attempt must still wait after `seen` failures on `counter`; 0 when it may go ahead. */
+  remainingDelay(counter: FailureCounter, seen: FailureCount | undefined): number {
+    const count = seen?.count ?? 0;
+    if (count < counter.threshold) {
+      return 0;
+    }
+
+    const exponent = Math.min(count - counter.threshold, 30);
+    const delay = Math.min(this.#options.baseDelayMs * 2 ** exponent, this.#options.maxDelayMs);
+    return Math.max(0, delay - (seen?.lastFailureAgoMs ?? 0));
+  }
+
+  /**
+   * Rejects when `operation` takes longer than the store timeout. The Redis
+   * client waits longer than the limiter for each reply, so that late
+   * charges can be refunded, and an authentication should not wait that long.
+   */
+  #bounded<T>(operation: Promise<T>): Promise<T> {
+    const timeoutMs = this.#options.storeTimeoutMs;
+    if (timeoutMs === undefined) {
+      return operation;
+    }
+    return withTimeout(operation, timeoutMs, () => new Error(`${this.#name} store did not respond within ${timeoutMs} ms`));
+  }
+}
