@@ -1,6 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 
+import type { ClientAuthThrottle } from '../core/rate-limit/client-auth-throttle.js';
+import { authenticatesClient, beginClientAuth, finishClientAuth } from './client-auth-guard.js';
 import { interactionRoutes, type InteractionDependencies } from './interactions.js';
 import { DISCOVERY_PATHS, ROUTES } from './provider-routes.js';
 import { oauthRequests } from './request-storage.js';
@@ -13,6 +15,8 @@ export interface AuthorizationServerOptions extends InteractionDependencies {
   /** Browser origins allowed to make CORS requests to the OAuth endpoints. */
   corsOrigins: readonly string[];
   clientSecrets: ClientSecretCheck;
+  /** Delays clients and addresses after repeated failed client authentications. */
+  clientAuthThrottle: ClientAuthThrottle;
 }
 
 /** Checks client secrets that are stored hashed; see ClientSecretHasher. */
@@ -61,8 +65,18 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
       request.raw.headers['x-forwarded-host'] = issuer.host;
       request.raw.headers['x-forwarded-proto'] = issuer.protocol.slice(0, -1);
       request.raw.headers['x-forwarded-for'] = request.ip;
-      await substituteClientSecret(request, options.clientSecrets);
-      return delegate(options.provider(), request, reply, allowedOrigins);
+
+      const credentials = basicCredentials(request);
+      if (!authenticatesClient(request)) {
+        await substituteClientSecret(request, credentials, options.clientSecrets);
+        return delegate(options.provider(), request, reply, allowedOrigins);
+      }
+
+      // The throttle decides before the secret is checked, so a throttled guess learns nothing.
+      const attempt = await beginClientAuth(request, options.clientAuthThrottle, credentials?.clientId, options.ipv6PrefixLength);
+      const secretVerified = await substituteClientSecret(request, credentials, options.clientSecrets);
+      await delegate(options.provider(), request, reply, allowedOrigins);
+      await finishClientAuth(request, options.clientAuthThrottle, attempt, { secretVerified, status: reply.raw.statusCode });
     };
 
     // Fastify rejects a Content-Type header that it cannot parse, such as
@@ -90,36 +104,46 @@ function formDecode(value: string): string {
   return decodeURIComponent(value.replaceAll('+', ' '));
 }
 
-/**
- * Replaces a correct client secret in `Authorization: Basic` with the
- * client's stand-in before oidc-provider checks it. A wrong secret stays as
- * it is, so oidc-provider rejects it with `invalid_client`.
- */
-async function substituteClientSecret(request: FastifyRequest, secrets: ClientSecretCheck): Promise<void> {
+interface BasicCredentials {
+  clientId: string;
+  secret: string;
+}
+
+/** Reads `Authorization: Basic`; malformed credentials give undefined, for oidc-provider to reject. */
+function basicCredentials(request: FastifyRequest): BasicCredentials | undefined {
   const authorization = request.raw.headers.authorization;
   if (authorization === undefined || !/^Basic /i.test(authorization)) {
-    return;
+    return undefined;
   }
 
-  let clientId: string;
-  let secret: string;
   try {
     const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
     const separator = decoded.indexOf(':');
     if (separator === -1) {
-      return;
+      return undefined;
     }
-    clientId = formDecode(decoded.slice(0, separator));
-    secret = formDecode(decoded.slice(separator + 1));
+    const clientId = formDecode(decoded.slice(0, separator));
+    return clientId === '' ? undefined : { clientId, secret: formDecode(decoded.slice(separator + 1)) };
   } catch {
-    // Malformed credentials go on unchanged, for oidc-provider to reject.
-    return;
+    return undefined;
+  }
+}
+
+/**
+ * Replaces a correct client secret in `Authorization: Basic` with the
+ * client's stand-in before oidc-provider checks it, and returns whether it
+ * was correct. A wrong secret stays as it is, so oidc-provider rejects it
+ * with `invalid_client`.
+ */
+async function substituteClientSecret(request: FastifyRequest, credentials: BasicCredentials | undefined, secrets: ClientSecretCheck): Promise<boolean> {
+  if (credentials === undefined || credentials.secret === '' || !(await secrets.verify(credentials.clientId, credentials.secret))) {
+    return false;
   }
 
-  if (clientId !== '' && secret !== '' && (await secrets.verify(clientId, secret))) {
-    const credentials = `${encodeURIComponent(clientId)}:${encodeURIComponent(secrets.standIn(clientId))}`;
-    request.raw.headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
-  }
+  const { clientId } = credentials;
+  const replaced = `${encodeURIComponent(clientId)}:${encodeURIComponent(secrets.standIn(clientId))}`;
+  request.raw.headers.authorization = `Basic ${Buffer.from(replaced).toString('base64')}`;
+  return true;
 }
 
 const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();

@@ -193,6 +193,8 @@ export function defaultRateLimits(): RateLimitConfig {
       },
     ],
     login: { accountThreshold: 5, accountTotalThreshold: 50, addressThreshold: 20, window: '15m', baseDelay: '1s', maxDelay: '15m' },
+    // Only failed authentications count, so however often a service authenticates, its successes add nothing.
+    clientAuthentication: { clientThreshold: 10, clientTotalThreshold: 100, addressThreshold: 50, window: '15m', baseDelay: '1s', maxDelay: '15m' },
   };
 }
 
@@ -430,11 +432,13 @@ function checkSemantics(config: PortcullisConfig): string[] {
     }
   }
 
-  for (const name of ['window', 'baseDelay', 'maxDelay'] as const) {
-    try {
-      parseDuration(limits.login[name]);
-    } catch (error) {
-      problems.push(`rateLimit/login/${name}: ${(error as Error).message}`);
+  for (const section of ['login', 'clientAuthentication'] as const) {
+    for (const name of ['window', 'baseDelay', 'maxDelay'] as const) {
+      try {
+        parseDuration(limits[section][name]);
+      } catch (error) {
+        problems.push(`rateLimit/${section}/${name}: ${(error as Error).message}`);
+      }
     }
   }
 

@@ -207,19 +207,36 @@ export interface FlowQuota extends LimitRule {
   path: string;
 }
 
-export interface LoginProtection {
-  /** Failed sign-ins per username from one client address before delays start. Default 5. */
-  accountThreshold: number;
-  /** Failed sign-ins per username from all addresses together before delays start. Default 50. */
-  accountTotalThreshold: number;
-  /** Failed sign-ins per client address before delays start. Default 20. */
-  addressThreshold: number;
+/** The delays of a failure throttle. */
+export interface FailureDelays {
   /** How long failures are remembered after the last one. Default `15m`. */
   window: Duration;
   /** First delay past a threshold; it doubles with each further failure. Default `1s`. */
   baseDelay: Duration;
   /** Maximum delay. Default `15m`. */
   maxDelay: Duration;
+}
+
+export interface LoginProtection extends FailureDelays {
+  /** Failed sign-ins per username from one client address before delays start. Default 5. */
+  accountThreshold: number;
+  /** Failed sign-ins per username from all addresses together before delays start. Default 50. */
+  accountTotalThreshold: number;
+  /** Failed sign-ins per client address before delays start. Default 20. */
+  addressThreshold: number;
+}
+
+export interface ClientAuthenticationProtection extends FailureDelays {
+  /** Failed client authentications per client id from one client address before delays start. Default 10. */
+  clientThreshold: number;
+  /**
+   * Failed client authentications per client id from all addresses together
+   * before delays start. It delays only addresses that have failed for that
+   * client since their last success. Default 100.
+   */
+  clientTotalThreshold: number;
+  /** Failed client authentications per client address, across client ids, before delays start. Default 50. */
+  addressThreshold: number;
 }
 
 export interface RateLimitConfig {
@@ -229,7 +246,7 @@ export interface RateLimitConfig {
   redisUrl: string;
   /** Maximum wait for the store before a limit's failure mode applies, in milliseconds. Default 250. */
   storeTimeoutMs: number;
-  /** Maximum rate counters, and separately failed sign-in counters, that the memory store keeps; the least recently used are evicted. Default 100000. */
+  /** Maximum rate counters, and separately failure counters of sign-ins and client authentications, that the memory store keeps; the least recently used are evicted. Default 100000. */
   memoryMaxKeys: number;
   /** Addresses or CIDR ranges of proxies whose X-Forwarded-For is trusted. Default none. */
   trustedProxies: string[];
@@ -244,6 +261,8 @@ export interface RateLimitConfig {
   routes: RouteLimits[];
   flows: FlowQuota[];
   login: LoginProtection;
+  /** Failed client authentications at the token, introspection, revocation and pushed authorization request endpoints. */
+  clientAuthentication: ClientAuthenticationProtection;
 }
 
 export interface PortcullisConfig {
@@ -350,6 +369,8 @@ export interface ApiKeysConfig {
 const seconds = (maximum: number) => ({ type: 'integer', minimum: 1, maximum });
 
 const DURATION = { type: 'string', pattern: '^[1-9][0-9]{0,8}(ms|s|m|h|d)$' } as const;
+/** The delay settings of a failure throttle, as {@link FailureDelays} declares them. */
+const FAILURE_DELAY_PROPERTIES = { window: DURATION, baseDelay: DURATION, maxDelay: DURATION } as const;
 const METHOD = { enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] } as const;
 /** An operation's path as its OpenAPI template (`/orders/{id}`) or its Fastify route (`/orders/:id`). */
 const ROUTE_PATH = { type: 'string', pattern: '^/[A-Za-z0-9._~:/{}-]*$' } as const;
@@ -471,6 +492,7 @@ const RATE_LIMIT_SCHEMA = {
     'routes',
     'flows',
     'login',
+    'clientAuthentication',
   ],
   properties: {
     store: { enum: ['memory', 'redis'] },
@@ -508,9 +530,18 @@ const RATE_LIMIT_SCHEMA = {
         accountThreshold: { type: 'integer', minimum: 1, maximum: 1000 },
         accountTotalThreshold: { type: 'integer', minimum: 1, maximum: 100_000 },
         addressThreshold: { type: 'integer', minimum: 1, maximum: 100_000 },
-        window: DURATION,
-        baseDelay: DURATION,
-        maxDelay: DURATION,
+        ...FAILURE_DELAY_PROPERTIES,
+      },
+    },
+    clientAuthentication: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['clientThreshold', 'clientTotalThreshold', 'addressThreshold', 'window', 'baseDelay', 'maxDelay'],
+      properties: {
+        clientThreshold: { type: 'integer', minimum: 1, maximum: 1000 },
+        clientTotalThreshold: { type: 'integer', minimum: 1, maximum: 100_000 },
+        addressThreshold: { type: 'integer', minimum: 1, maximum: 100_000 },
+        ...FAILURE_DELAY_PROPERTIES,
       },
     },
   },

@@ -297,6 +297,7 @@ async function openAndListen(config: Readonly<PortcullisConfig>, options: StartO
       standIn: (clientId) => clients.standInSecret(clientId),
     },
     loginThrottle: rateLimiting.loginThrottle,
+    clientAuthThrottle: rateLimiting.clientAuthThrottle,
     registrationEnabled: config.registration.enabled,
     ipv6PrefixLength,
   });

@@ -4,6 +4,7 @@ import { createCluster, loadIoredis } from '../backends/redis.js';
 import type { PortcullisConfig } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import { RateLimiter } from '../core/rate-limit/limiter.js';
+import { ClientAuthThrottle } from '../core/rate-limit/client-auth-throttle.js';
 import { LoginThrottle } from '../core/rate-limit/login-throttle.js';
 import { MemoryRateLimitStore } from '../core/rate-limit/memory-store.js';
 import { RedisRateLimitStore } from '../core/rate-limit/redis-store.js';
@@ -24,6 +25,7 @@ const LATE_REPLY_WAIT_MS = 2000;
 export interface RateLimiting {
   limiter: RateLimiter;
   loginThrottle: LoginThrottle;
+  clientAuthThrottle: ClientAuthThrottle;
   close(): Promise<void>;
 }
 
@@ -75,7 +77,7 @@ async function createStore(config: Readonly<PortcullisConfig>, logger: Logger): 
   return new RedisRateLimitStore(redis);
 }
 
-/** Creates the limiter and the login throttle over the configured store. */
+/** Creates the limiter, the login throttle and the client authentication throttle over the configured store. */
 export async function createRateLimiting(config: Readonly<PortcullisConfig>, logger: Logger): Promise<RateLimiting> {
   const store = await createStore(config, logger);
   const settings = config.rateLimit;
@@ -97,5 +99,16 @@ export async function createRateLimiting(config: Readonly<PortcullisConfig>, log
     storeTimeoutMs: settings.storeTimeoutMs,
   });
 
-  return { limiter, loginThrottle, close: () => store.close() };
+  const clientAuth = settings.clientAuthentication;
+  const clientAuthThrottle = new ClientAuthThrottle(store, {
+    clientThreshold: clientAuth.clientThreshold,
+    clientTotalThreshold: clientAuth.clientTotalThreshold,
+    addressThreshold: clientAuth.addressThreshold,
+    windowMs: parseDuration(clientAuth.window),
+    baseDelayMs: parseDuration(clientAuth.baseDelay),
+    maxDelayMs: parseDuration(clientAuth.maxDelay),
+    storeTimeoutMs: settings.storeTimeoutMs,
+  });
+
+  return { limiter, loginThrottle, clientAuthThrottle, close: () => store.close() };
 }

@@ -18,8 +18,9 @@ interface Entry {
  * addresses, which each add a rate counter, cannot evict the failed
  * sign-ins of an account and reset its throttle.
  *
- * NOTE: failed sign-ins for more than `maxKeys` usernames or addresses
- * still evict each other; the sign-in limit per address slows such a flood.
+ * NOTE: failed sign-ins and client authentications for more than `maxKeys`
+ * usernames, client ids or addresses still evict each other. The sign-in
+ * limit and the per-address failure thresholds slow such a flood.
  */
 export class MemoryRateLimitStore implements RateLimitStore {
   readonly #entries = new Map<string, Entry>();

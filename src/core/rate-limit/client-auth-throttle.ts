@@ -1,0 +1,101 @@
+import { FailureCounters, type FailureCounter, type FailureDelayOptions } from './failure-counters.js';
+import type { RateLimitStore } from './types.js';
+
+export interface ClientAuthThrottleOptions extends FailureDelayOptions {
+  /** Failed client authentications per client id from one client address before delays start. */
+  clientThreshold: number;
+  /** Failed client authentications per client id from all addresses together before delays start. */
+  clientTotalThreshold: number;
+  /** Failed client authentications per client address, across client ids, before delays start. */
+  addressThreshold: number;
+}
+
+/** Whether a client authentication may check its credentials, and if not, how long to wait. */
+export type ClientAuthVerdict = { allowed: true } | { allowed: false; retryAfterMs: number };
+
+/**
+ * Limits failed client authentications at the OAuth endpoints with delays
+ * that double after each failure past a threshold, on three counters: the
+ * client id from one address, the client id from everywhere, and the
+ * address across client ids.
+ *
+ * A client that authenticates successfully resets its counter for that
+ * address, and the client-wide counter applies only to an address with
+ * failures for that client since its last success. So guesses spread over
+ * many addresses still slow down, while the real client, whose secret never
+ * fails, is not delayed by them. Counters are keyed by the submitted client
+ * id whether or not such a client exists, so unknown and registered client
+ * ids get the same answers.
+ */
+export class ClientAuthThrottle {
+  readonly #counters: FailureCounters;
+  readonly #options: ClientAuthThrottleOptions;
+
+  constructor(store: RateLimitStore, options: ClientAuthThrottleOptions) {
+    this.#counters = new FailureCounters(store, options, 'client authentication throttle');
+    this.#options = options;
+  }
+
+  #pair(clientId: string, address: string): FailureCounter {
+    return { key: `client-auth:${clientId}&address:${address}|failures`, threshold: this.#options.clientThreshold };
+  }
+
+  #client(clientId: string): FailureCounter {
+    return { key: `client-auth:${clientId}|failures`, threshold: this.#options.clientTotalThreshold };
+  }
+
+  #address(address: string): FailureCounter {
+    return { key: `client-auth-address:${address}|failures`, threshold: this.#options.addressThreshold };
+  }
+
+  /**
+   * Decides whether an attempt may have its credentials checked. `clientId`
+   * is undefined when the client id is not known before oidc-provider reads
+   * the body, and then only the address counter applies.
+   *
+   * An attempt with a client id counts as a failure of its client and
+   * address before the check, so that attempts sent in parallel cannot all
+   * pass: past the threshold only the attempt whose increment immediately
+   * followed the observed count proceeds. {@link succeeded} takes it back.
+   */
+  async begin(clientId: string | undefined, address: string): Promise<ClientAuthVerdict> {
+    const addressCounter = this.#address(address);
+    if (clientId === undefined) {
+      const [seen] = await this.#counters.read([addressCounter]);
+      const wait = this.#counters.remainingDelay(addressCounter, seen);
+      return wait > 0 ? { allowed: false, retryAfterMs: wait } : { allowed: true };
+    }
+
+    const pair = this.#pair(clientId, address);
+    const client = this.#client(clientId);
+    const [pairSeen, clientSeen, addressSeen] = await this.#counters.read([pair, client, addressCounter]);
+    const pairFailed = (pairSeen?.count ?? 0) > 0;
+    const wait = Math.max(
+      this.#counters.remainingDelay(pair, pairSeen),
+      this.#counters.remainingDelay(addressCounter, addressSeen),
+      pairFailed ? this.#counters.remainingDelay(client, clientSeen) : 0,
+    );
+    if (wait > 0) {
+      return { allowed: false, retryAfterMs: wait };
+    }
+
+    const [count = 0] = await this.#counters.record([pair]);
+    const raced = count > pair.threshold && count !== (pairSeen?.count ?? 0) + 1;
+    return raced ? { allowed: false, retryAfterMs: this.#counters.baseDelayMs } : { allowed: true };
+  }
+
+  /**
+   * Counts a rejected authentication against the client id across addresses
+   * and against the address. The client id and address pair was counted by
+   * {@link begin}.
+   */
+  async failed(clientId: string | undefined, address: string): Promise<void> {
+    const counters = clientId === undefined ? [this.#address(address)] : [this.#client(clientId), this.#address(address)];
+    await this.#counters.record(counters);
+  }
+
+  /** Clears the client's counter for this address; the client-wide and address counters keep their counts. */
+  async succeeded(clientId: string, address: string): Promise<void> {
+    await this.#counters.reset([this.#pair(clientId, address)]);
+  }
+}
