@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import { FailureCounters, type FailureCounter, type FailureDelayOptions } from './failure-counters.js';
 import type { RateLimitStore } from './types.js';
 
@@ -37,11 +39,11 @@ export class ClientAuthThrottle {
   }
 
   #pair(clientId: string, address: string): FailureCounter {
-    return { key: `client-auth:${clientId}&address:${address}|failures`, threshold: this.#options.clientThreshold };
+    return { key: `client-auth:${clientKey(clientId)}&address:${address}|failures`, threshold: this.#options.clientThreshold };
   }
 
   #client(clientId: string): FailureCounter {
-    return { key: `client-auth:${clientId}|failures`, threshold: this.#options.clientTotalThreshold };
+    return { key: `client-auth:${clientKey(clientId)}|failures`, threshold: this.#options.clientTotalThreshold };
   }
 
   #address(address: string): FailureCounter {
@@ -94,8 +96,17 @@ export class ClientAuthThrottle {
     await this.#counters.record(counters);
   }
 
-  /** Clears the client's counter for this address; the client-wide and address counters keep their counts. */
+  /** Clears the client's counter for this address. The client-wide and address counters keep their counts. */
   async succeeded(clientId: string, address: string): Promise<void> {
     await this.#counters.reset([this.#pair(clientId, address)]);
   }
+}
+
+/**
+ * Returns a fixed-length key part for a client id as the caller sent it. A
+ * raw id could contain the separators of counter keys, so one client id's
+ * counter could name another client's, and it could be as long as a header.
+ */
+function clientKey(clientId: string): string {
+  return createHash('sha256').update(clientId).digest('base64url');
 }
