@@ -148,6 +148,33 @@ async function revocationAllowed(_ctx: KoaContextWithOIDC, client: { clientId: s
 }
 
 /**
+ * Builds a login check that asks for the password again when the session's
+ * account is disabled or gone, or its sessions were revoked after this one
+ * started. Disabling an account deletes its sessions from SQL, but not from
+ * Redis, where the session would otherwise sign the account in again once
+ * it is enabled.
+ */
+function revokedSessionCheck(accounts: AccountRepository): interactionPolicy.Check {
+  return new interactionPolicy.Check('session_revoked', 'End-User authentication is required again', async (ctx) => {
+    const session = ctx.oidc.session;
+    // A sign-in that this authorization request just completed started a new session.
+    if (session?.accountId === undefined || ctx.oidc.result?.['login'] !== undefined) {
+      return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    }
+
+    const account = await accounts.findById(session.accountId);
+    if (account === undefined) {
+      return interactionPolicy.Check.REQUEST_PROMPT;
+    }
+
+    // Both times are epoch seconds, so a session that started in the second
+    // of the revocation counts as revoked.
+    const revoked = account.sessionsRevokedAt !== null && (session.loginTs ?? 0) <= account.sessionsRevokedAt;
+    return revoked ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+  });
+}
+
+/**
  * Returns oidc-provider's default interaction policy with one more consent
  * check: a request whose API scopes the account's roles all withhold goes
  * to the consent step, which denies it. oidc-provider alone would skip
@@ -172,6 +199,7 @@ function interactionPolicyWithRoles(accounts: AccountRepository): interactionPol
     },
   );
   policy.get('consent')?.checks.add(allApiScopesWithheld);
+  policy.get('login')?.checks.add(revokedSessionCheck(accounts));
   return policy;
 }
 

@@ -16,6 +16,12 @@ export interface Account {
   createdAt: number;
   /** When the account was disabled, in epoch seconds; null while it may sign in. */
   disabledAt: number | null;
+  /**
+   * When the account's sign-in sessions were last revoked, in epoch seconds,
+   * or null. A session that started at or before it no longer signs the
+   * account in, wherever the session is stored (SQL or Redis).
+   */
+  sessionsRevokedAt: number | null;
 }
 
 export interface NewAccount {
@@ -34,6 +40,7 @@ function toAccount(row: Selectable<AccountTable>): Account {
     roles: JSON.parse(row.roles) as string[],
     createdAt: row.created_at,
     disabledAt: row.disabled_at ?? null,
+    sessionsRevokedAt: row.sessions_revoked_at ?? null,
   };
 }
 
@@ -64,6 +71,7 @@ export class AccountRepository {
       created_at: now,
       updated_at: now,
       disabled_at: null,
+      sessions_revoked_at: null,
     };
 
     try {
@@ -111,7 +119,9 @@ export class AccountRepository {
 
   /**
    * Disables an account and, in the same transaction, revokes its grants,
-   * tokens and sessions and its active API keys. Returns undefined when no
+   * tokens and sessions and its active API keys. Sessions kept in Redis are
+   * out of this transaction's reach, so `sessionsRevokedAt` voids them, also
+   * after a later `enable`. Returns undefined when no
    * account has this id, and `alreadyDisabled` when it was disabled before,
    * in which case nothing changes.
    */
@@ -121,7 +131,12 @@ export class AccountRepository {
       // fails with SQLITE_BUSY, without waiting, when another process (the
       // running server) writes before the transaction's first write.
       const now = epochSeconds();
-      const updated = await trx.updateTable('accounts').set({ disabled_at: now, updated_at: now }).where('id', '=', id).where('disabled_at', 'is', null).executeTakeFirst();
+      const updated = await trx
+        .updateTable('accounts')
+        .set({ disabled_at: now, sessions_revoked_at: now, updated_at: now })
+        .where('id', '=', id)
+        .where('disabled_at', 'is', null)
+        .executeTakeFirst();
       if (updated.numUpdatedRows === 0n) {
         const exists = await trx.selectFrom('accounts').select('id').where('id', '=', id).executeTakeFirst();
         return exists === undefined ? undefined : { alreadyDisabled: true, revoked: { grants: 0, apiKeys: 0 } };
@@ -147,7 +162,8 @@ export class AccountRepository {
   /**
    * Replaces an account's roles. Access tokens carry the roles they were
    * issued with, so when a role is taken away the account's grants, tokens
-   * and sessions are revoked in the same transaction, and the next sign-in
+   * and sessions (through `sessionsRevokedAt` too) are revoked in the same
+   * transaction, and the next sign-in
    * issues tokens with the new roles. Returns undefined when no account has
    * this id.
    */
@@ -168,7 +184,12 @@ export class AccountRepository {
       await trx.updateTable('accounts').set({ roles: JSON.stringify(roles) }).where('id', '=', id).execute();
 
       const lost = previous.some((role) => !roles.includes(role));
-      const grants = lost ? await revokeAccountGrants(trx, id) : 0;
+      if (!lost) {
+        return { previous, revoked: { grants: 0, apiKeys: 0 } };
+      }
+
+      await trx.updateTable('accounts').set({ sessions_revoked_at: now }).where('id', '=', id).execute();
+      const grants = await revokeAccountGrants(trx, id);
       return { previous, revoked: { grants, apiKeys: 0 } };
     });
   }

@@ -140,8 +140,10 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005_account_status': {
     async up(db: Kysely<unknown>) {
       await db.schema.alterTable('accounts').addColumn('disabled_at', 'bigint').execute();
+      await db.schema.alterTable('accounts').addColumn('sessions_revoked_at', 'bigint').execute();
     },
     async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('accounts').dropColumn('sessions_revoked_at').execute();
       await db.schema.alterTable('accounts').dropColumn('disabled_at').execute();
     },
   },

@@ -18,6 +18,8 @@ export interface AccountTable {
   updated_at: number;
   /** When the account was disabled; null while it may sign in. */
   disabled_at: number | null;
+  /** Sign-in sessions that started at or before this time are void; null when none were revoked. */
+  sessions_revoked_at: number | null;
 }
 
 export interface ClientTable {

@@ -8,9 +8,10 @@ import { DEFAULT_REVOCATION_CHECK_TTL_MS } from '../../src/config/load.js';
 import { AuditRepository } from '../../src/store/audit-repository.js';
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
-import { callApi, obtainTokens, openSignInPage } from '../support/oauth.js';
+import { REDIS_URL } from '../support/config-file.js';
+import { callApi, obtainTokens, openSignInPage, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { formEndingWith } from '../support/user-agent.js';
+import { UserAgent, formEndingWith } from '../support/user-agent.js';
 
 /** Tests that spawn CLI processes, each of which compiles the sources with tsx. */
 const CLI_TEST_TIMEOUT_MS = 90_000;
@@ -169,6 +170,70 @@ describe('account lockout from the CLI', () => {
       const unknownRole = await runCli(['users', 'roles', 'lockout_alice', '--role', 'root', '--data-dir', server.dataDir]);
       expect(unknownRole.code).toBe(1);
       expect(unknownRole.stderr).toContain("unknown role 'root'");
+    },
+    CLI_TEST_TIMEOUT_MS,
+  );
+});
+
+describe('account lockout with sessions in Redis', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer({ redisUrl: REDIS_URL });
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  async function users(...args: string[]): Promise<void> {
+    const result = await runCli(['users', ...args, '--data-dir', server.dataDir]);
+    expect(result.code, result.stderr).toBe(0);
+  }
+
+  /** Starts an authorization request in `agent` and returns the page that the server shows first. */
+  async function firstPage(agent: UserAgent): Promise<string> {
+    const config = await publicClient(server);
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: server.demoRedirectUri,
+      scope: 'openid orders:read',
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+    const page = await agent.follow(url.href, server.demoRedirectUri);
+    return page.url.startsWith(`${server.demoRedirectUri}?`) ? 'redirect' : await page.response.text();
+  }
+
+  it(
+    'disable ends the browser session for good',
+    async () => {
+      const erin = await createUser(server, 'lockout_erin');
+      const agent = new UserAgent(server.url);
+      await obtainTokens(server, { ...erin, agent });
+
+      await users('disable', erin.username);
+      const whileDisabled = await firstPage(agent);
+      await users('enable', erin.username);
+      const afterEnable = await firstPage(agent);
+
+      expect(whileDisabled).toContain('/login"');
+      expect(afterEnable).toContain('/login"');
+      const { tokens } = await obtainTokens(server, { ...erin, agent });
+      expect(tokens.access_token).toEqual(expect.any(String));
+    },
+    CLI_TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'role removal ends the browser session',
+    async () => {
+      const frank = await createUser(server, 'lockout_frank', ['admin']);
+      const agent = new UserAgent(server.url);
+      await obtainTokens(server, { ...frank, agent });
+
+      await users('roles', frank.username, '--none');
+
+      expect(await firstPage(agent)).toContain('/login"');
     },
     CLI_TEST_TIMEOUT_MS,
   );
