@@ -9,6 +9,7 @@ import { sendProblem } from '../http/problems.js';
 import { isPromise } from '../core/pending.js';
 import { startUpstreamTimer } from '../metrics/http-hooks.js';
 import { CallerLeftError, ResponseSentError, cancelWhenCallerLeaves } from './caller-connection.js';
+import { headerPatternMatcher, normalizedHeaderName } from './header-patterns.js';
 import { relayUpstreamResponse, type ResponseCheckOptions } from './response-check.js';
 import { HEADER_NAME_MEMO, HOP_BY_HOP_HEADERS, connectionOptions, relayResponseHeaders } from './relayed-headers.js';
 import type { RoutePolicy } from './route-policy.js';
@@ -126,11 +127,6 @@ const DROPPED_REQUEST_HEADER_PREFIXES = [
   'x-client-cert',
 ];
 
-/** Lower-cases a header name and spells `_` as `-`, because servers that map `_` to `-` (CGI-style) read x_portcullis_roles as an identity header. */
-function normalizedHeaderName(name: string): string {
-  return name.toLowerCase().replaceAll('_', '-');
-}
-
 /**
  * Builds the decision, per request header name, whether a caller's header
  * stays away from the upstream: the gateway's own lists, and `extra`, the
@@ -138,12 +134,16 @@ function normalizedHeaderName(name: string): string {
  * adds for headers the service trusts, such as `x-user-id`.
  */
 export function requestHeaderFilter(extra: readonly string[] = []): StringMemo<boolean> {
-  const names = new Set([...DROPPED_REQUEST_HEADERS, ...extra.filter((entry) => !entry.endsWith('*')).map(normalizedHeaderName)]);
-  const prefixes = [...DROPPED_REQUEST_HEADER_PREFIXES, ...extra.filter((entry) => entry.endsWith('*')).map((entry) => normalizedHeaderName(entry.slice(0, -1)))];
+  const listedEntry = headerPatternMatcher(extra);
 
   return new StringMemo((name) => {
     const normalized = normalizedHeaderName(name);
-    return names.has(normalized) || prefixes.some((prefix) => normalized.startsWith(prefix)) || isIdentityHeader(normalized);
+    return (
+      DROPPED_REQUEST_HEADERS.has(normalized) ||
+      DROPPED_REQUEST_HEADER_PREFIXES.some((prefix) => normalized.startsWith(prefix)) ||
+      isIdentityHeader(normalized) ||
+      listedEntry(normalized) !== undefined
+    );
   }, HEADER_NAME_MEMO);
 }
 

@@ -8,6 +8,7 @@ import type { GatewayRoute, LifecyclePolicy, OperationPolicy, UpstreamConfig } f
 import { loadOpenApiDocument } from '../core/openapi/load.js';
 import { compileOperations, type CompiledOperation } from '../core/openapi/operations.js';
 import { checkDistinctPaths, fromRouterSyntax, parseRoutePath, RoutePathError } from '../core/openapi/route-path.js';
+import { headerPatternMatcher } from './header-patterns.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { RoutePolicy } from './route-policy.js';
 
@@ -27,7 +28,7 @@ const NO_POLICY: OperationPolicy = { scopes: [], roles: [], public: false, bindi
 function fromRoute(upstream: UpstreamConfig, route: GatewayRoute): DeclaredOperation {
   try {
     const path = parseRoutePath(fromRouterSyntax(route.path));
-    return { ...route, path: path.router, route: path, operationId: undefined, deprecated: false };
+    return { ...route, path: path.router, route: path, operationId: undefined, deprecated: false, headerParameters: [] };
   } catch (error) {
     throw error instanceof RoutePathError ? new UpstreamPolicyError(`upstream '${upstream.name}': ${error.message}`) : error;
   }
@@ -120,6 +121,26 @@ function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, p
 }
 
 /**
+ * Rejects a header parameter that the upstream's `dropRequestHeaders`
+ * removes: the gateway would check it on every request, and the upstream,
+ * which declares that it reads it, would never receive it.
+ */
+function checkDroppedHeaderParameters(upstream: UpstreamConfig, declared: readonly DeclaredOperation[]): void {
+  const droppedBy = headerPatternMatcher(upstream.dropRequestHeaders);
+  for (const operation of declared) {
+    for (const name of operation.headerParameters) {
+      const entry = droppedBy(name);
+      if (entry !== undefined) {
+        throw new UpstreamPolicyError(
+          `upstream '${upstream.name}': ${operationKey(operation)} declares the header parameter '${name}', which dropRequestHeaders removes ('${entry}'), ` +
+            'so the upstream would never receive it. Take the header out of dropRequestHeaders of this upstream, or out of the OpenAPI document.',
+        );
+      }
+    }
+  }
+}
+
+/**
  * Returns the route policies of an upstream. Configured scopes and roles add
  * to the document's, so the configuration can tighten an operation but never
  * loosen what the upstream declares.
@@ -139,6 +160,7 @@ export async function upstreamRoutes(upstream: UpstreamConfig): Promise<RoutePol
     }
   } else {
     declared = compileOperations(await loadOpenApiDocument(upstream.openapi));
+    checkDroppedHeaderParameters(upstream, declared);
   }
 
   const used = new Set<string>();

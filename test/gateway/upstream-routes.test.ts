@@ -67,6 +67,27 @@ describe('upstream routes', () => {
     await expect(upstreamRoutes(config)).rejects.toThrow(UpstreamPolicyError);
   });
 
+  it('rejects a dropped header parameter', async () => {
+    const parameters = [{ in: 'header', name: 'X_Tenant_Id', required: true, schema: { type: 'string' } }];
+    const paths = { '/invoices': { get: { operationId: 'listInvoices', security: SECURED, parameters, responses: {} } } };
+
+    for (const dropped of ['x-tenant-id', 'X-TENANT-*']) {
+      const config = await upstream(paths, { dropRequestHeaders: ['x-user-id', dropped] });
+      await expect(upstreamRoutes(config)).rejects.toThrow(
+        `upstream 'things': GET /invoices declares the header parameter 'X_Tenant_Id', which dropRequestHeaders removes ('${dropped}'), so the upstream would never receive it. ` +
+          'Take the header out of dropRequestHeaders of this upstream, or out of the OpenAPI document.',
+      );
+    }
+  });
+
+  it('keeps header parameters that are not dropped', async () => {
+    const parameters = [{ in: 'header', name: 'X-Tenant-Id', schema: { type: 'string' } }];
+    const config = await upstream({ '/invoices': { get: { security: SECURED, parameters, responses: {} } } }, { dropRequestHeaders: ['x-tenant', 'x-tenant-id-*'] });
+
+    const routes = await upstreamRoutes(config);
+    expect(routes).toHaveLength(1);
+  });
+
   it('refuses a binding to a missing path parameter', async () => {
     const binding = { in: 'path' as const, name: 'userId', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
     const config = await upstream({ '/things': { get: { security: SECURED, responses: {} } } }, { operations: { 'GET /things': policy({ bindings: [binding] }) } });

@@ -50,6 +50,8 @@ export interface CompiledOperation {
   credentials: CredentialKind[];
   /** Whether the operation declares `deprecated: true`. */
   deprecated: boolean;
+  /** Names of the header parameters, as the document spells them. */
+  headerParameters: string[];
   validate(parts: RequestParts): RequestViolation | undefined;
   /** The declared responses, which the gateway checks before relaying the upstream's. */
   responses: ResponseRules;
@@ -286,6 +288,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
         roles,
         credentials,
         deprecated: operation['deprecated'] === true,
+        headerParameters: declaredParameters.filter((parameter) => parameter['in'] === 'header').map((parameter) => String(parameter['name'])),
         validate(parts) {
           return (
             checkParameters('path', { ...parts.params }, parameters) ??
