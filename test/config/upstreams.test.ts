@@ -1,12 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import { DEMO_OPENAPI_DOCUMENT, loadConfig } from '../../src/config/load.js';
 import { runCli } from '../support/cli.js';
 import { problemsOf, writeConfigFile } from '../support/config-file.js';
 import { freePort } from '../support/server.js';
+
+/** The working directory of the commands that runCli starts. */
+const REPOSITORY_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 async function problemsForUpstreams(upstreams: unknown[]): Promise<string[]> {
   const file = await writeConfigFile({ gateway: { upstreams } });
@@ -176,6 +181,21 @@ describe('start with an unenforceable policy', () => {
       expect(result.stderr).toContain("error: Invalid gateway policy: upstream 'status': GET /status declares no security requirement");
       expect(result.stderr).toContain("public: true under operations['GET /status']");
       expect(await readdir(dataDir)).toEqual([]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('names the resolved path of a missing document', async () => {
+    const document = `missing-${randomUUID()}.yaml`;
+    const config = await writeConfigFile({ gateway: { upstreams: [{ name: 'status', url: 'http://127.0.0.1:9', mountPath: '/status', openapi: `./${document}` }] } });
+    const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-policy-'));
+
+    try {
+      const result = await runCli(['start', '--config', config, '--port', String(await freePort()), '--data-dir', dataDir]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`./${document}: does not exist at ${join(REPOSITORY_ROOT, document)}`);
+      expect(result.stderr).toContain('a relative path is read from the working directory, not from the configuration file');
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

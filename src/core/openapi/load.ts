@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
 import $RefParser from '@apidevtools/json-schema-ref-parser';
 import { YAMLParseError, parse as parseYaml } from 'yaml';
 
@@ -15,7 +16,7 @@ export async function loadOpenApiDocument(path: string): Promise<Record<string, 
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new OpenApiError(`${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new OpenApiError(unreadableDocument(path, error as NodeJS.ErrnoException));
   }
 
   let document: unknown;
@@ -37,6 +38,21 @@ export async function loadOpenApiDocument(path: string): Promise<Record<string, 
   } catch (error) {
     throw new OpenApiError(`${path}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Builds the message for a document that cannot be read. A missing one also
+ * gets the absolute path that was tried, because its path may have been
+ * written relative to the configuration file.
+ */
+function unreadableDocument(path: string, error: NodeJS.ErrnoException): string {
+  if (error.code !== 'ENOENT') {
+    return `${path}: cannot be read (${error.code ?? 'error'})`;
+  }
+  if (isAbsolute(path)) {
+    return `${path}: does not exist`;
+  }
+  return `${path}: does not exist at ${resolve(path)}; a relative path is read from the working directory, not from the configuration file, so give an absolute path or start Portcullis in the directory the path is relative to`;
 }
 
 /**
