@@ -5,6 +5,7 @@ import { OUTAGE_RETRY_AFTER_SECONDS } from '../backends/outage.js';
 import { clientAddressKey } from '../core/client-address.js';
 import { ProblemError } from '../core/problem.js';
 import type { ClientAuthThrottle } from '../core/rate-limit/client-auth-throttle.js';
+import { secondsText } from '../core/duration.js';
 import { endpointTemplate } from './endpoint-methods.js';
 import { ROUTES } from './provider-routes.js';
 
@@ -72,7 +73,7 @@ export async function beginClientAuth(
     auditRequest(request, { type: 'rate_limit.exceeded', outcome: 'denied', clientId: attempt.clientId, reason: CLIENT_AUTH_POLICY });
     throw new ProblemError(
       'rate_limited',
-      `Too many failed client authentications from this address. Retry after ${retryAfter} seconds.`,
+      `Too many failed client authentications from this address. Retry after ${secondsText(retryAfter)}.`,
       { headers: { 'retry-after': String(retryAfter) } },
     );
   }

@@ -8,6 +8,7 @@ import { ProblemError } from '../core/problem.js';
 import { rateLimitHeaders, retryAfterSeconds } from '../core/rate-limit/headers.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
 import type { LimitCheck, LimitResult, RateLimitDecision } from '../core/rate-limit/types.js';
+import { secondsText } from '../core/duration.js';
 import { andThen, type Pending } from '../core/pending.js';
 import type { LimitKeyPart, LimitRule } from '../config/schema.js';
 
@@ -102,7 +103,7 @@ function describeDenial(result: LimitResult, retryAfter: number): ProblemError {
     );
   }
 
-  return new ProblemError('rate_limited', `The rate limit '${check.policy}' (${windowText}) was reached. Retry after ${retryAfter} seconds.`, {
+  return new ProblemError('rate_limited', `The rate limit '${check.policy}' (${windowText}) was reached. Retry after ${secondsText(retryAfter)}.`, {
     headers: { 'retry-after': String(retryAfter) },
   });
 }

@@ -4,6 +4,7 @@ import { ApiKeyRequestError, type ApiKeySummary } from '../../api-keys/api-key-s
 import { parseDuration } from '../../core/duration.js';
 import { CLI_ACTOR } from '../../audit/events.js';
 import { CliError, createOutput, textRow } from '../output.js';
+import { secondsText } from '../../core/duration.js';
 import { DATA_DIR_HELP, listOption } from '../options.js';
 import { withAdminContext, type AdminContext } from '../context.js';
 
@@ -133,7 +134,7 @@ export function registerApiKeyCommands(program: Command): void {
           throw new CliError(`no active API key with id '${id}'`);
         }
         await context.recordAudit({ type: 'api_key.rotated', outcome: 'success', actor: CLI_ACTOR, keyId: id, detail: `successor ${rotated.summary.id}` });
-        const text = `key: ${rotated.value}\nid: ${rotated.summary.id}\nThe old key ${id} stops working in ${grace} seconds.`;
+        const text = `key: ${rotated.value}\nid: ${rotated.summary.id}\nThe old key ${id} stops working in ${secondsText(grace)}.`;
         createOutput(options.json === true).result({ key: rotated.value, replaces: id, graceSeconds: grace, ...rotated.summary }, text);
       });
     });

@@ -35,7 +35,8 @@ async function accountNamed(accounts: AccountRepository, username: string): Prom
 
 /** Says what a change revoked, for the text output. */
 function describeRevoked(revoked: Revoked): string {
-  return `revoked ${revoked.grants} grant${revoked.grants === 1 ? '' : 's'} with their tokens and sessions, and ${revoked.apiKeys} API key${revoked.apiKeys === 1 ? '' : 's'}`;
+  const grants = revoked.grants === 1 ? '1 grant with its tokens and sessions' : `${revoked.grants} grants with their tokens and sessions`;
+  return `revoked ${grants}, and ${revoked.apiKeys} API key${revoked.apiKeys === 1 ? '' : 's'}`;
 }
 
 /**
@@ -168,10 +169,15 @@ export function registerUserCommands(program: Command): void {
 
         const from = result.previous.join(',') || 'none';
         const to = roles.join(',') || 'none';
-        await recordAudit({ type: 'account.roles_changed', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id} from ${from} to ${to}; ${describeRevoked(result.revoked)}` });
+        const changed = result.previous.length !== roles.length || result.previous.some((role) => !roles.includes(role as Role));
+        if (changed) {
+          await recordAudit({ type: 'account.roles_changed', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id} from ${from} to ${to}; ${describeRevoked(result.revoked)}` });
+        }
+
         const summary = { id: account.id, username: account.username, roles, previousRoles: result.previous, revoked: result.revoked };
         const revokedText = result.revoked.grants > 0 ? `; ${describeRevoked(result.revoked)}` : '';
-        createOutput(options.json === true).result(summary, `roles of ${account.username}: ${to} (were ${from})${revokedText}`);
+        const text = changed ? `roles of ${account.username}: ${to} (were ${from})${revokedText}` : `roles of ${account.username} unchanged: ${to}`;
+        createOutput(options.json === true).result(summary, text);
       });
     });
 
