@@ -19,10 +19,10 @@ export interface AuthorizationServerOptions extends InteractionDependencies {
   clientAuthThrottle: ClientAuthThrottle;
 }
 
-/** Checks client secrets that are stored hashed; see ClientSecretHasher. */
+/** Checks client secrets, which oidc-provider never sees for clients whose secret is stored hashed; see ClientSecretHasher. */
 export interface ClientSecretCheck {
-  verify(clientId: string, secret: string): Promise<boolean>;
-  standIn(clientId: string): string;
+  /** Returns the secret that oidc-provider compares when `secret` is the client's secret, or undefined when it is not. */
+  providerSecret(clientId: string, secret: string): Promise<string | undefined>;
 }
 
 /**
@@ -133,16 +133,24 @@ function basicCredentials(request: FastifyRequest): BasicCredentials | undefined
  * Replaces a correct client secret in `Authorization: Basic` with the
  * client's stand-in before oidc-provider checks it, and returns whether it
  * was correct. A wrong secret stays as it is, so oidc-provider rejects it
- * with `invalid_client`.
+ * with `invalid_client`. A correct sealed secret also stays, because
+ * oidc-provider holds that secret itself.
  */
 async function substituteClientSecret(request: FastifyRequest, credentials: BasicCredentials | undefined, secrets: ClientSecretCheck): Promise<boolean> {
-  if (credentials === undefined || credentials.secret === '' || !(await secrets.verify(credentials.clientId, credentials.secret))) {
+  if (credentials === undefined || credentials.secret === '') {
     return false;
   }
 
-  const { clientId } = credentials;
-  const replaced = `${encodeURIComponent(clientId)}:${encodeURIComponent(secrets.standIn(clientId))}`;
-  request.raw.headers.authorization = `Basic ${Buffer.from(replaced).toString('base64')}`;
+  const { clientId, secret } = credentials;
+  const providerSecret = await secrets.providerSecret(clientId, secret);
+  if (providerSecret === undefined) {
+    return false;
+  }
+
+  if (providerSecret !== secret) {
+    const replaced = `${encodeURIComponent(clientId)}:${encodeURIComponent(providerSecret)}`;
+    request.raw.headers.authorization = `Basic ${Buffer.from(replaced).toString('base64')}`;
+  }
   return true;
 }
 

@@ -293,8 +293,7 @@ async function openAndListen(config: Readonly<PortcullisConfig>, options: StartO
     secureCookies: config.issuer.startsWith('https:'),
     corsOrigins: config.corsOrigins,
     clientSecrets: {
-      verify: (clientId, secret) => clients.verifySecret(clientId, secret),
-      standIn: (clientId) => clients.standInSecret(clientId),
+      providerSecret: (clientId, secret) => clients.providerSecret(clientId, secret),
     },
     loginThrottle: rateLimiting.loginThrottle,
     clientAuthThrottle: rateLimiting.clientAuthThrottle,

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 
@@ -105,15 +106,26 @@ export class ClientRepository {
     return metadata;
   }
 
-  /** Returns the stand-in secret that oidc-provider sees for a client with a hashed secret. */
-  standInSecret(clientId: string): string {
-    return this.#secrets.standIn(clientId);
-  }
-
   /** Tells whether `secret` is the secret of a client whose secret is stored hashed. */
   async verifySecret(clientId: string, secret: string): Promise<boolean> {
     const hash = (await this.#findStored(clientId))?.client_secret_hash;
     return hash !== undefined && this.#secrets.matches(secret, hash);
+  }
+
+  /**
+   * Returns the secret that oidc-provider compares for the client when
+   * `secret` is the client's secret, or undefined when it is not: the
+   * stand-in for a hashed secret, and the secret itself for a sealed one.
+   */
+  async providerSecret(clientId: string, secret: string): Promise<string | undefined> {
+    const stored = await this.#findStored(clientId);
+    if (stored?.client_secret_hash !== undefined) {
+      return this.#secrets.matches(secret, stored.client_secret_hash) ? this.#secrets.standIn(clientId) : undefined;
+    }
+    if (stored?.sealed_client_secret !== undefined) {
+      return sameSecret(secret, await this.#box.unseal(stored.sealed_client_secret)) ? secret : undefined;
+    }
+    return undefined;
   }
 
   async #findStored(clientId: string): Promise<StoredMetadata | undefined> {
@@ -172,4 +184,10 @@ export class ClientRepository {
       return result.numDeletedRows > 0n;
     });
   }
+}
+
+/** Compares two secrets in constant time, whatever their lengths, through their SHA-256 digests. */
+function sameSecret(presented: string, expected: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+  return timingSafeEqual(digest(presented), digest(expected));
 }

@@ -2,7 +2,9 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { defaultRateLimits } from '../../src/config/load.js';
+import { SecretBox } from '../../src/core/secret-box.js';
 import { AuditRepository } from '../../src/store/audit-repository.js';
+import { loadServerSecret } from '../../src/store/server-secret.js';
 import { runCli } from '../support/cli.js';
 import { REDIS_URL, writeConfigFile } from '../support/config-file.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -95,6 +97,16 @@ describe.each(STORES)('client authentication throttle ($store store)', ({ settin
         expect((await requestToken(service.client_id, 'wrong-secret', '203.0.113.14')).status).toBe(401);
       }
       expect((await requestToken(service.client_id, service.client_secret, '203.0.113.14')).status).toBe(200);
+    }
+  });
+
+  it('accepts a sealed secret every time', async () => {
+    const legacy = await addClient(server);
+    await sealSecret(server, legacy);
+
+    for (let attempt = 1; attempt <= THRESHOLDS.clientThreshold + 2; attempt += 1) {
+      const accepted = await requestToken(legacy.client_id, legacy.client_secret, '203.0.113.18');
+      expect(accepted.status, `attempt ${attempt}`).toBe(200);
     }
   });
 
@@ -251,6 +263,16 @@ async function failUntilThrottledOn(server: TestServer, clientId: string, addres
     expect(rejected.body['error']).toBe('invalid_client');
   }
   return requestTokenFrom(server, clientId, 'wrong-secret', address);
+}
+
+/** Stores the client's secret sealed instead of hashed, as earlier versions stored every client secret. */
+async function sealSecret(server: TestServer, created: CreatedClient): Promise<void> {
+  const db = server.running.db;
+  const row = await db.selectFrom('clients').select('metadata').where('client_id', '=', created.client_id).executeTakeFirstOrThrow();
+  const { client_secret_hash: _hash, ...metadata } = JSON.parse(row.metadata) as Record<string, unknown>;
+  const box = new SecretBox(loadServerSecret(server.dataDir), 'client secrets');
+  const sealed = { ...metadata, sealed_client_secret: await box.seal(created.client_secret) };
+  await db.updateTable('clients').set({ metadata: JSON.stringify(sealed) }).where('client_id', '=', created.client_id).execute();
 }
 
 function withoutVaryingParts(body: Record<string, unknown>): Record<string, unknown> {
