@@ -186,6 +186,21 @@ describe('client authentication throttle across addresses', () => {
     expect(legitimate.status).toBe(200);
   });
 
+  it('accepts parallel right secrets after spread guesses', async () => {
+    const busy = await addClient(server);
+    for (const address of ['192.0.2.30', '192.0.2.31', '192.0.2.32']) {
+      for (let attempt = 0; attempt < 2; attempt += 1) {
+        expect((await requestTokenFrom(server, busy.client_id, 'wrong-secret', address)).status).toBe(401);
+      }
+    }
+
+    for (let round = 0; round < 5; round += 1) {
+      const parallel = Array.from({ length: THRESHOLDS.clientThreshold }, () => requestTokenFrom(server, busy.client_id, busy.client_secret, '192.0.2.33'));
+      const statuses = (await Promise.all(parallel)).map((outcome) => outcome.status);
+      expect(statuses, `round ${round}`).toEqual(statuses.map(() => 200));
+    }
+  });
+
   it('delays an address that tries many client ids', async () => {
     for (let index = 0; index < 8; index += 1) {
       const unauthenticated = await postTokenRequest(server, `grant_type=client_credentials&client_id=guess-${index}`, '192.0.2.20');

@@ -55,6 +55,22 @@ describe('client authentication throttle', () => {
     expect(failedBefore.allowed).toBe(false);
   });
 
+  it('ignores the client-wide count for attempts in flight', async () => {
+    const throttle = new ClientAuthThrottle(new MemoryRateLimitStore(1000), OPTIONS);
+    for (const address of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) {
+      await failOnce(throttle, 'service', address);
+      await failOnce(throttle, 'service', address);
+    }
+
+    // The first attempt has not finished when the second begins, as with two requests of one service in parallel.
+    expect(await throttle.begin('service', '192.0.2.4')).toEqual({ allowed: true });
+    expect(await throttle.begin('service', '192.0.2.4')).toEqual({ allowed: true });
+    await throttle.succeeded('service', '192.0.2.4');
+    await throttle.succeeded('service', '192.0.2.4');
+
+    expect(await throttle.begin('service', '192.0.2.4')).toEqual({ allowed: true });
+  });
+
   it('clears the per-address count on success', async () => {
     const throttle = new ClientAuthThrottle(new MemoryRateLimitStore(1000), OPTIONS);
     for (let attempt = 0; attempt < OPTIONS.clientThreshold; attempt += 1) {

@@ -21,9 +21,9 @@ export type ClientAuthVerdict = { allowed: true } | { allowed: false; retryAfter
  * client id from one address, the client id from everywhere, and the
  * address across client ids.
  *
- * A client that authenticates successfully resets its counter for that
+ * A client that authenticates successfully resets its counters for that
  * address, and the client-wide counter applies only to an address with
- * failures for that client since its last success. So guesses spread over
+ * rejected authentications for that client since its last success. So guesses spread over
  * many addresses still slow down, while the real client, whose secret never
  * fails, is not delayed by them. Counters are keyed by the submitted client
  * id whether or not such a client exists, so unknown and registered client
@@ -40,6 +40,16 @@ export class ClientAuthThrottle {
 
   #pair(clientId: string, address: string): FailureCounter {
     return { key: `client-auth:${clientKey(clientId)}&address:${address}|failures`, threshold: this.#options.clientThreshold };
+  }
+
+  /**
+   * Rejected authentications of the client id from one address. Unlike the
+   * pair counter, it leaves out attempts still in flight, so parallel
+   * requests of a client that has not failed there are not taken for failures.
+   * Only whether its count is zero matters.
+   */
+  #rejected(clientId: string, address: string): FailureCounter {
+    return { key: `client-auth:${clientKey(clientId)}&address:${address}|rejected`, threshold: 1 };
   }
 
   #client(clientId: string): FailureCounter {
@@ -59,6 +69,10 @@ export class ClientAuthThrottle {
    * address before the check, so that attempts sent in parallel cannot all
    * pass: past the threshold only the attempt whose increment immediately
    * followed the observed count proceeds. {@link succeeded} takes it back.
+   *
+   * NOTE: a client that sends more than `clientThreshold` authentications
+   * in parallel from one address gets 429 for those past the threshold,
+   * because before the check they cannot be told from a burst of guesses.
    */
   async begin(clientId: string | undefined, address: string): Promise<ClientAuthVerdict> {
     const addressCounter = this.#address(address);
@@ -70,8 +84,8 @@ export class ClientAuthThrottle {
 
     const pair = this.#pair(clientId, address);
     const client = this.#client(clientId);
-    const [pairSeen, clientSeen, addressSeen] = await this.#counters.read([pair, client, addressCounter]);
-    const pairFailed = (pairSeen?.count ?? 0) > 0;
+    const [pairSeen, clientSeen, addressSeen, rejectedSeen] = await this.#counters.read([pair, client, addressCounter, this.#rejected(clientId, address)]);
+    const pairFailed = (rejectedSeen?.count ?? 0) > 0;
     const wait = Math.max(
       this.#counters.remainingDelay(pair, pairSeen),
       this.#counters.remainingDelay(addressCounter, addressSeen),
@@ -88,17 +102,20 @@ export class ClientAuthThrottle {
 
   /**
    * Counts a rejected authentication against the client id across addresses
-   * and against the address. The client id and address pair was counted by
-   * {@link begin}.
+   * and against the address, and marks the client id as rejected from that
+   * address. The client id and address pair was counted by {@link begin}.
    */
   async failed(clientId: string | undefined, address: string): Promise<void> {
-    const counters = clientId === undefined ? [this.#address(address)] : [this.#client(clientId), this.#address(address)];
+    const counters =
+      clientId === undefined
+        ? [this.#address(address)]
+        : [this.#client(clientId), this.#address(address), this.#rejected(clientId, address)];
     await this.#counters.record(counters);
   }
 
-  /** Clears the client's counter for this address. The client-wide and address counters keep their counts. */
+  /** Clears the client's counters for this address. The client-wide and address counters keep their counts. */
   async succeeded(clientId: string, address: string): Promise<void> {
-    await this.#counters.reset([this.#pair(clientId, address)]);
+    await this.#counters.reset([this.#pair(clientId, address), this.#rejected(clientId, address)]);
   }
 }
 
