@@ -235,7 +235,12 @@ export interface ClientAuthenticationProtection extends FailureDelays {
    * client since their last success. Default 100.
    */
   clientTotalThreshold: number;
-  /** Failed client authentications per client address, across client ids, before delays start. Default 50. */
+  /**
+   * Failed client authentications per client address, across client ids,
+   * before delays start. It delays requests whose client id is in the body,
+   * and client ids that have failed from that address since their last
+   * success. Default 50.
+   */
   addressThreshold: number;
 }
 

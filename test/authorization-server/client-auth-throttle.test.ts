@@ -207,9 +207,29 @@ describe('client authentication throttle across addresses', () => {
       expect(unauthenticated.status).toBe(401);
     }
 
-    const throttled = await requestTokenFrom(server, service.client_id, service.client_secret, '192.0.2.20');
-    expect(throttled.status).toBe(429);
-    expect(throttled.body['type']).toBe('urn:portcullis:problem:rate-limited');
+    const bodyClientId = await postTokenRequest(server, 'grant_type=client_credentials&client_id=guess-9', '192.0.2.20');
+    expect(bodyClientId.status).toBe(429);
+    expect(bodyClientId.body['type']).toBe('urn:portcullis:problem:rate-limited');
+
+    const firstGuess = await requestTokenFrom(server, service.client_id, 'wrong-secret', '192.0.2.20');
+    expect(firstGuess.status).toBe(401);
+    const secondGuess = await requestTokenFrom(server, service.client_id, 'wrong-secret', '192.0.2.20');
+    expect(secondGuess.status).toBe(429);
+    expect(secondGuess.body['type']).toBe('urn:portcullis:problem:rate-limited');
+  });
+
+  it('accepts the right secret at a guessing address', async () => {
+    const neighbour = await addClient(server);
+    for (let index = 0; index < 8; index += 1) {
+      expect((await requestTokenFrom(server, `guess-${index}`, 'wrong-secret', '192.0.2.40')).status).toBe(401);
+    }
+    expect((await requestTokenFrom(server, 'guess-9', 'wrong-secret', '192.0.2.40')).status).toBe(401);
+    expect((await requestTokenFrom(server, 'guess-9', 'wrong-secret', '192.0.2.40')).status).toBe(429);
+
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const accepted = await requestTokenFrom(server, neighbour.client_id, neighbour.client_secret, '192.0.2.40');
+      expect(accepted.status, `attempt ${attempt}`).toBe(200);
+    }
   });
 });
 

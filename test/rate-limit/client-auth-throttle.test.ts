@@ -71,6 +71,17 @@ describe('client authentication throttle', () => {
     expect(await throttle.begin('service', '192.0.2.4')).toEqual({ allowed: true });
   });
 
+  it('applies the address count only after a failure', async () => {
+    const throttle = new ClientAuthThrottle(new MemoryRateLimitStore(1000), { ...OPTIONS, addressThreshold: 4 });
+    for (let index = 0; index < 4; index += 1) {
+      expect(await failOnce(throttle, `guess-${index}`, '192.0.2.1')).toBe(true);
+    }
+
+    expect((await throttle.begin(undefined, '192.0.2.1')).allowed).toBe(false);
+    expect((await throttle.begin('guess-0', '192.0.2.1')).allowed).toBe(false);
+    expect(await throttle.begin('service', '192.0.2.1')).toEqual({ allowed: true });
+  });
+
   it('clears the per-address count on success', async () => {
     const throttle = new ClientAuthThrottle(new MemoryRateLimitStore(1000), OPTIONS);
     for (let attempt = 0; attempt < OPTIONS.clientThreshold; attempt += 1) {

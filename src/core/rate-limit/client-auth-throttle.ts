@@ -22,12 +22,13 @@ export type ClientAuthVerdict = { allowed: true } | { allowed: false; retryAfter
  * address across client ids.
  *
  * A client that authenticates successfully resets its counters for that
- * address, and the client-wide counter applies only to an address with
- * rejected authentications for that client since its last success. So guesses spread over
- * many addresses still slow down, while the real client, whose secret never
- * fails, is not delayed by them. Counters are keyed by the submitted client
- * id whether or not such a client exists, so unknown and registered client
- * ids get the same answers.
+ * address. The client-wide and address counters apply to a client id only
+ * at an address where it was rejected since its last success. Guesses
+ * spread over many addresses or many client ids are therefore delayed after
+ * the first failure of each client id at each address. The real client,
+ * whose secret never fails, is not delayed by other callers' guesses.
+ * Counters are keyed by the submitted client id whether or not such a
+ * client exists, so unknown and registered client ids get the same answers.
  */
 export class ClientAuthThrottle {
   readonly #counters: FailureCounters;
@@ -72,7 +73,8 @@ export class ClientAuthThrottle {
    *
    * NOTE: a client that sends more than `clientThreshold` authentications
    * in parallel from one address gets 429 for those past the threshold,
-   * because before the check they cannot be told from a burst of guesses.
+   * because before the check they cannot be distinguished from a burst of
+   * guesses.
    */
   async begin(clientId: string | undefined, address: string): Promise<ClientAuthVerdict> {
     const addressCounter = this.#address(address);
@@ -85,10 +87,13 @@ export class ClientAuthThrottle {
     const pair = this.#pair(clientId, address);
     const client = this.#client(clientId);
     const [pairSeen, clientSeen, addressSeen, rejectedSeen] = await this.#counters.read([pair, client, addressCounter, this.#rejected(clientId, address)]);
+    // The counters shared with other callers apply only where this client id
+    // was rejected, so guesses from elsewhere or from others behind the same
+    // address do not delay a client that never fails.
     const pairFailed = (rejectedSeen?.count ?? 0) > 0;
     const wait = Math.max(
       this.#counters.remainingDelay(pair, pairSeen),
-      this.#counters.remainingDelay(addressCounter, addressSeen),
+      pairFailed ? this.#counters.remainingDelay(addressCounter, addressSeen) : 0,
       pairFailed ? this.#counters.remainingDelay(client, clientSeen) : 0,
     );
     if (wait > 0) {
