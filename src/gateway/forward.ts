@@ -199,7 +199,11 @@ export async function forward(
 
   // The body goes on as the caller's bytes, never re-encoded.
   const body = Buffer.isBuffer(request.body) ? request.body : undefined;
-  const headers = upstreamRequestHeaders(request, identity, assertion, options, { body, checksResponse: policy.responses !== undefined });
+  const headers = upstreamRequestHeaders(request, identity, assertion, options, {
+    body,
+    checksResponse: policy.responses !== undefined,
+    headerParameters: policy.headerParameters,
+  });
 
   const upstreamResponded = startUpstreamTimer(request, policy.method, request.routeOptions.url ?? policy.path);
   // A caller that went away before the request was sent costs the upstream nothing.
@@ -342,6 +346,38 @@ interface UpstreamRequestParts {
   body: Buffer | undefined;
   /** True when the gateway reads the response to check it, so it must arrive uncompressed. */
   checksResponse: boolean;
+  /** The operation's header parameters, which the gateway validated, as normalizedHeaderName spells them. */
+  headerParameters: ReadonlySet<string>;
+}
+
+/**
+ * Request headers that the gateway writes or removes itself, whatever the
+ * caller sent, and the validators that decide whether it relays a 304
+ * (isConditionalRead).
+ */
+const GATEWAY_HEADERS: ReadonlySet<string> = new Set(['host', 'content-length', 'content-type', 'accept-encoding', 'if-none-match', 'if-modified-since']);
+
+/**
+ * Deletes the caller's headers spelled with `_` that name a header the
+ * gateway writes or reads, a header parameter it validated, or another
+ * forwarded header. CGI and Rack servers map `_` and `-` to the same
+ * variable (both X_Forwarded_Host and X-Forwarded-Host become
+ * HTTP_X_FORWARDED_HOST in Puma), so they would read these as that header.
+ * An underscore name that no other header shares is kept.
+ */
+function dropUnderscoreAliases(headers: Record<string, string | string[]>, underscored: readonly string[], headerParameters: ReadonlySet<string>): void {
+  const spellings = new Map<string, number>();
+  for (const name of Object.keys(headers)) {
+    const normalized = normalizedHeaderName(name);
+    spellings.set(normalized, (spellings.get(normalized) ?? 0) + 1);
+  }
+
+  for (const name of underscored) {
+    const normalized = normalizedHeaderName(name);
+    if (GATEWAY_HEADERS.has(normalized) || headerParameters.has(normalized) || (spellings.get(normalized) ?? 0) > 1) {
+      delete headers[name];
+    }
+  }
 }
 
 function upstreamRequestHeaders(
@@ -353,10 +389,14 @@ function upstreamRequestHeaders(
 ): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   const perConnection = connectionOptions(request.headers.connection);
+  const underscored: string[] = [];
 
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined && !options.droppedRequestHeaders.get(name) && !perConnection.has(name)) {
       headers[name] = value;
+      if (name.includes('_')) {
+        underscored.push(name);
+      }
     }
   }
 
@@ -383,6 +423,11 @@ function upstreamRequestHeaders(
   // A compressed body could not be parsed and checked.
   if (parts.checksResponse) {
     headers['accept-encoding'] = 'identity';
+  }
+
+  // Only requests with an underscore in a header name pay for the check.
+  if (underscored.length > 0) {
+    dropUnderscoreAliases(headers, underscored, parts.headerParameters);
   }
 
   return headers;

@@ -32,6 +32,8 @@ export interface RoutePolicy {
   bindings: readonly ObjectBinding[];
   /** Deprecation and sunset dates. */
   lifecycle: Lifecycle;
+  /** Names of the operation's declared header parameters, lower-cased and with `_` spelled as `-` (see normalizedHeaderName). */
+  headerParameters: ReadonlySet<string>;
   /** Checks the request against the operation's declared parameters and body, when the upstream publishes them. */
   validate?: (parts: RequestParts) => RequestViolation | undefined;
   /** The declared responses, checked and filtered before they reach the caller, when the upstream publishes them. */

@@ -8,7 +8,7 @@ import type { GatewayRoute, LifecyclePolicy, OperationPolicy, UpstreamConfig } f
 import { loadOpenApiDocument } from '../core/openapi/load.js';
 import { compileOperations, type CompiledOperation } from '../core/openapi/operations.js';
 import { checkDistinctPaths, fromRouterSyntax, parseRoutePath, RoutePathError } from '../core/openapi/route-path.js';
-import { headerPatternMatcher } from './header-patterns.js';
+import { headerPatternMatcher, normalizedHeaderName } from './header-patterns.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { RoutePolicy } from './route-policy.js';
 
@@ -115,6 +115,7 @@ function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, p
     public: policy.public,
     bindings: policy.bindings,
     lifecycle,
+    headerParameters: new Set(operation.headerParameters.map(normalizedHeaderName)),
     ...(validate === undefined ? {} : { validate: (parts) => validate(parts) }),
     ...(responses === undefined ? {} : { responses }),
   };

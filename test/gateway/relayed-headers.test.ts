@@ -30,6 +30,13 @@ const DOCUMENT = {
       },
     },
     '/plain': { get: { operationId: 'plain', responses: { '200': { description: 'Plain.' } } } },
+    '/regional': {
+      get: {
+        operationId: 'regional',
+        parameters: [{ name: 'X-Region', in: 'header', schema: { type: 'string', enum: ['eu', 'us'] } }],
+        responses: { '200': { description: 'Regional.' } },
+      },
+    },
   },
 };
 
@@ -75,6 +82,7 @@ async function startGateway(upstream: ScriptedUpstream, trustedProxies: string[]
             status: { public: true, deprecation: DEPRECATION, sunset: SUNSET, deprecationLink: 'https://docs.example/status' },
             checked: { public: true, deprecation: DEPRECATION },
             plain: { public: true },
+            regional: { public: true },
           },
         },
       ],
@@ -286,8 +294,8 @@ describe('forwarding headers from the caller', () => {
     await upstream.close();
   });
 
-  async function forwardedHeaders(server: TestServer, headers: Record<string, string>): Promise<Record<string, unknown>> {
-    const response = await rawRequest(`${server.url}/v1/plain`, { headers });
+  async function forwardedHeaders(server: TestServer, headers: Record<string, string>, path = '/v1/plain'): Promise<Record<string, unknown>> {
+    const response = await rawRequest(`${server.url}${path}`, { headers });
     expect(response.status).toBe(200);
     return upstream.lastRequestHeaders ?? {};
   }
@@ -325,6 +333,49 @@ describe('forwarding headers from the caller', () => {
       const received = await forwardedHeaders(server, { host: 'evil.example' });
 
       expect(received['x-forwarded-host']).toBe('gw.example.test');
+    });
+
+    // Servers that map `_` to `-` read these as the header that the gateway
+    // validated or wrote, so the upstream would see a second, unchecked value.
+    it('drops an underscore spelling of a header parameter', async () => {
+      const alone = await forwardedHeaders(server, { X_Region: 'elsewhere' }, '/v1/regional');
+
+      expect(alone['x_region']).toBeUndefined();
+
+      const both = await forwardedHeaders(server, { 'X-Region': 'eu', X_Region: 'elsewhere' }, '/v1/regional');
+
+      expect(both['x-region']).toBe('eu');
+      expect(both['x_region']).toBeUndefined();
+    });
+
+    it('drops underscore spellings of headers it writes', async () => {
+      const received = await forwardedHeaders(server, { Content_Length: '9999', Content_Type: 'text/xml', Accept_Encoding: 'gzip' }, '/v1/checked');
+
+      expect(received['content_length']).toBeUndefined();
+      expect(received['content_type']).toBeUndefined();
+      expect(received['accept_encoding']).toBeUndefined();
+      expect(received['accept-encoding']).toBe('identity');
+    });
+
+    it('drops underscore spellings of conditional headers', async () => {
+      const received = await forwardedHeaders(server, { If_None_Match: '"v1"', If_Modified_Since: 'Thu, 01 Jan 2099 00:00:00 GMT' }, '/v1/checked');
+
+      expect(received['if_none_match']).toBeUndefined();
+      expect(received['if_modified_since']).toBeUndefined();
+    });
+
+    it('drops underscore spellings of another header', async () => {
+      const received = await forwardedHeaders(server, { 'X-Trace-Id': 'a', X_Trace_Id: 'b', 'X_Trace-Id': 'c' });
+
+      expect(received['x-trace-id']).toBe('a');
+      expect(received['x_trace_id']).toBeUndefined();
+      expect(received['x_trace-id']).toBeUndefined();
+    });
+
+    it('keeps an underscore name that no other header shares', async () => {
+      const received = await forwardedHeaders(server, { X_Trace: 'kept' });
+
+      expect(received['x_trace']).toBe('kept');
     });
   });
 
