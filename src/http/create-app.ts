@@ -11,6 +11,7 @@ import type { GracefulShutdown } from './graceful-shutdown.js';
 import type { Logger } from './logger.js';
 import { AccessLogController, requestLogger } from './request-logger.js';
 import { hostHeaderProblem } from './host-header.js';
+import { transferEncodingProblem } from './transfer-encoding.js';
 import { closeIdleConnections } from './idle-connections.js';
 import { rejectUnsupportedRequests } from './unsupported-requests.js';
 import { handleClientError, installProblemHandlers, sendFrameworkError } from './problems.js';
@@ -207,7 +208,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   // A callback hook, unlike an async one, costs no promise per request.
   // It runs first, so no other hook or handler runs for a request with a
-  // missing, repeated or invalid Host, with the target `*`, or one that
+  // missing, repeated or invalid Host, with the target `*`, with a
+  // Transfer-Encoding that transferEncodingProblem rejects, or one that
   // arrives during a shutdown, and their problem responses carry the
   // security headers.
   const shutdown = options.shutdown;
@@ -226,7 +228,19 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     // The shutdown admits every request before the checks, because it must
     // know the newest response of each connection, or it could close the
     // connection before the error response of a pipelined request.
-    done(shutdown?.admit(request.raw, reply) ?? hostHeaderProblem(request.raw) ?? asteriskFormProblem(request.method, request.url));
+    const problem = shutdown?.admit(request.raw, reply) ?? hostHeaderProblem(request.raw) ?? asteriskFormProblem(request.method, request.url);
+    if (problem !== undefined) {
+      done(problem);
+      return;
+    }
+    // The body of such a request stays unread, and the bytes after it are
+    // no request that a proxy in front of the server sent, so the
+    // connection ends with the response.
+    const framing = transferEncodingProblem(request.raw);
+    if (framing !== undefined) {
+      reply.header('connection', 'close');
+    }
+    done(framing);
   });
 
   // An error raised before the CORS handling of the gateway or the OAuth
