@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { writeConfigFile } from '../support/config-file.js';
+import { HEADER_NAME_MEMO } from '../../src/gateway/relayed-headers.js';
 import { rawRequest } from '../support/raw-http.js';
+import { sendRaw, statusCodes } from '../support/raw-socket.js';
 import { startScriptedUpstream, type ScriptedUpstream, type UpstreamHandler } from '../support/scripted-upstream.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -468,5 +470,97 @@ describe('forwarding headers from the caller', () => {
       expect(received['x-forwarded-proto']).toBe('https');
       expect(received['x-forwarded-host']).toBe('gw.example.test');
     });
+  });
+});
+
+describe('forged headers on a raw connection', () => {
+  let upstream: ScriptedUpstream;
+  let server: TestServer;
+  let port: number;
+  const received: Array<Record<string, unknown>> = [];
+
+  beforeAll(async () => {
+    upstream = await startScriptedUpstream();
+    upstream.respond((request, response) => {
+      received.push(request.headers);
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    server = await startGateway(upstream, [], ['x-user-id', 'X-Tenant-*']);
+    port = Number(new URL(server.url).port);
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await upstream.close();
+  });
+
+  beforeEach(() => {
+    received.length = 0;
+  });
+
+  function request(lines: string[]): string {
+    return `GET /v1/plain HTTP/1.1\r\nHost: gw.example.test\r\n${lines.map((line) => `${line}\r\n`).join('')}\r\n`;
+  }
+
+  it('drops forged headers of a pipelined request', async () => {
+    const forged = request(['X-Portcullis-Subject: admin', 'X_Portcullis_Roles: admin', 'X-User-Id: admin', 'x-tenant-id: other', 'Connection: close']);
+    const exchange = await sendRaw(port, `${request([])}${forged}`);
+
+    expect(statusCodes(exchange.received)).toEqual([200, 200]);
+    expect(received).toHaveLength(2);
+    for (const headers of received) {
+      expect(headers['x-portcullis-subject']).toBeUndefined();
+      expect(headers['x_portcullis_roles']).toBeUndefined();
+      expect(headers['x-user-id']).toBeUndefined();
+      expect(headers['x-tenant-id']).toBeUndefined();
+    }
+  });
+
+  it('drops forged headers after many names', async () => {
+    const names = Array.from({ length: 2 * HEADER_NAME_MEMO.maxEntries }, (_, index) => `X-Name-${index}: v`);
+    const exchange = await sendRaw(port, request([...names, 'X-Portcullis-Subject: admin', 'X-User-Id: admin', 'X-Forwarded-Host: evil.example', 'Connection: close']));
+
+    expect(statusCodes(exchange.received)).toEqual([200]);
+    expect(received[0]?.['x-name-0']).toBe('v');
+    expect(received[0]?.['x-portcullis-subject']).toBeUndefined();
+    expect(received[0]?.['x-user-id']).toBeUndefined();
+    expect(received[0]?.['x-forwarded-host']).toBe('gw.example.test');
+  });
+
+  it('drops names longer than the memo keys', async () => {
+    const tail = 'a'.repeat(HEADER_NAME_MEMO.maxKeyLength);
+    const exchange = await sendRaw(
+      port,
+      request([`x-portcullis-${tail}: admin`, `X-Tenant-${tail}: other`, `x_forwarded_${tail}: evil.example`, `x-trace-${tail}: kept`, 'Connection: close']),
+    );
+
+    expect(statusCodes(exchange.received)).toEqual([200]);
+    expect(received[0]?.[`x-portcullis-${tail}`]).toBeUndefined();
+    expect(received[0]?.[`x-tenant-${tail}`]).toBeUndefined();
+    expect(received[0]?.[`x_forwarded_${tail}`]).toBeUndefined();
+    expect(received[0]?.[`x-trace-${tail}`]).toBe('kept');
+  });
+
+  it('drops headers named in Connection', async () => {
+    const exchange = await sendRaw(port, request(['Connection: x-trace, x-portcullis-subject', 'X-Trace: 1', 'X-Portcullis-Subject: admin', 'Connection: close']));
+
+    expect(statusCodes(exchange.received)).toEqual([200]);
+    expect(received[0]?.['x-trace']).toBeUndefined();
+    expect(received[0]?.['x-portcullis-subject']).toBeUndefined();
+  });
+
+  it('sends its own Host whatever Connection names', async () => {
+    const exchange = await sendRaw(port, request(['Connection: keep-alive, host', 'Connection: close']));
+
+    expect(statusCodes(exchange.received)).toEqual([200]);
+    expect(received[0]?.['host']).toBe(new URL(upstream.url).host);
+  });
+
+  it('ignores the authority of an absolute-form target', async () => {
+    const exchange = await sendRaw(port, 'GET http://evil.example/v1/plain HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n');
+
+    expect(statusCodes(exchange.received)).toEqual([200]);
+    expect(received[0]?.['host']).toBe(new URL(upstream.url).host);
+    expect(received[0]?.['x-forwarded-host']).toBe('gw.example.test');
   });
 });
