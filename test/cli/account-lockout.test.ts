@@ -19,6 +19,12 @@ const CLI_TEST_TIMEOUT_MS = 90_000;
 /** How long a change by the CLI may take to reach the gateway: the reuse time of revocation checks and slack for a busy machine. */
 const VISIBLE_WITHIN_MS = DEFAULT_REVOCATION_CHECK_TTL_MS + 4000;
 
+/**
+ * How long a failed sign-in may take to reach the audit trail. The server
+ * records it after the response, once it has looked the account up.
+ */
+const AUDIT_WAIT_MS = 10_000;
+
 describe('account lockout from the CLI', () => {
   let server: TestServer;
 
@@ -101,9 +107,12 @@ describe('account lockout from the CLI', () => {
       expect(right.status).toBe(401);
       expect(right.html).toContain('Invalid username or password.');
       expect(wrong.status).toBe(401);
-      await vi.waitFor(async () => {
-        expect((await loginFailures(alice.id)).map((record) => record.reason).sort()).toEqual(['account_disabled', 'invalid_credentials']);
-      });
+      await vi.waitFor(
+        async () => {
+          expect((await loginFailures(alice.id)).map((record) => record.reason).sort()).toEqual(['account_disabled', 'invalid_credentials']);
+        },
+        { timeout: AUDIT_WAIT_MS, interval: 100 },
+      );
 
       const listed = (await runCli(['users', 'list', '--json', '--data-dir', server.dataDir])).stdout;
       expect((JSON.parse(listed) as Array<{ username: string; disabled: boolean }>).find((account) => account.username === alice.username)?.disabled).toBe(true);
