@@ -100,8 +100,8 @@ export interface UpstreamConfig extends LifecyclePolicy {
    * Request headers that never reach this upstream from a caller, besides
    * the credentials, proxy and identity headers the gateway always drops:
    * headers the service trusts, such as `x-user-id`. Names are compared
-   * without case and with `_` read as `-`, and a name ending in `*` drops
-   * every header that starts with it. Default none.
+   * without case and with `_` and other punctuation read as `-`, and a
+   * name ending in `*` drops every header that starts with it. Default none.
    */
   dropRequestHeaders: string[];
 }

@@ -9,7 +9,7 @@ import { sendProblem } from '../http/problems.js';
 import { isPromise } from '../core/pending.js';
 import { startUpstreamTimer } from '../metrics/http-hooks.js';
 import { CallerLeftError, ResponseSentError, cancelWhenCallerLeaves } from './caller-connection.js';
-import { headerPatternMatcher, normalizedHeaderName } from './header-patterns.js';
+import { hasPunctuation, headerPatternMatcher, normalizedHeaderName } from './header-patterns.js';
 import { relayUpstreamResponse, type ResponseCheckOptions } from './response-check.js';
 import { HEADER_NAME_MEMO, HOP_BY_HOP_HEADERS, connectionOptions, relayResponseHeaders } from './relayed-headers.js';
 import type { RoutePolicy } from './route-policy.js';
@@ -358,21 +358,21 @@ interface UpstreamRequestParts {
 const GATEWAY_HEADERS: ReadonlySet<string> = new Set(['host', 'content-length', 'content-type', 'accept-encoding', 'if-none-match', 'if-modified-since']);
 
 /**
- * Deletes the caller's headers spelled with `_` that name a header the
- * gateway writes or reads, a header parameter it validated, or another
- * forwarded header. CGI and Rack servers map `_` and `-` to the same
- * variable (both X_Forwarded_Host and X-Forwarded-Host become
- * HTTP_X_FORWARDED_HOST in Puma), so they would read these as that header.
- * An underscore name that no other header shares is kept.
+ * Deletes the caller's headers spelled with `_` or other punctuation that
+ * name a header the gateway writes or reads, a header parameter it
+ * validated, or another forwarded header. CGI and Rack servers map `_` and
+ * `-` to the same variable (both X_Forwarded_Host and X-Forwarded-Host
+ * become HTTP_X_FORWARDED_HOST in Puma), so they would read these as that
+ * header. A respelled name that no other header shares is kept.
  */
-function dropUnderscoreAliases(headers: Record<string, string | string[]>, underscored: readonly string[], headerParameters: ReadonlySet<string>): void {
+function dropSpellingAliases(headers: Record<string, string | string[]>, respelled: readonly string[], headerParameters: ReadonlySet<string>): void {
   const spellings = new Map<string, number>();
   for (const name of Object.keys(headers)) {
     const normalized = normalizedHeaderName(name);
     spellings.set(normalized, (spellings.get(normalized) ?? 0) + 1);
   }
 
-  for (const name of underscored) {
+  for (const name of respelled) {
     const normalized = normalizedHeaderName(name);
     if (GATEWAY_HEADERS.has(normalized) || headerParameters.has(normalized) || (spellings.get(normalized) ?? 0) > 1) {
       delete headers[name];
@@ -389,13 +389,13 @@ function upstreamRequestHeaders(
 ): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   const perConnection = connectionOptions(request.headers.connection);
-  const underscored: string[] = [];
+  const respelled: string[] = [];
 
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined && !options.droppedRequestHeaders.get(name) && !perConnection.has(name)) {
       headers[name] = value;
-      if (name.includes('_')) {
-        underscored.push(name);
+      if (hasPunctuation(name)) {
+        respelled.push(name);
       }
     }
   }
@@ -425,9 +425,9 @@ function upstreamRequestHeaders(
     headers['accept-encoding'] = 'identity';
   }
 
-  // Only requests with an underscore in a header name pay for the check.
-  if (underscored.length > 0) {
-    dropUnderscoreAliases(headers, underscored, parts.headerParameters);
+  // Only requests with punctuation in a header name pay for the check.
+  if (respelled.length > 0) {
+    dropSpellingAliases(headers, respelled, parts.headerParameters);
   }
 
   return headers;

@@ -1,11 +1,27 @@
 /**
  * Header names and `prefix*` patterns, as an upstream's `dropRequestHeaders`
- * lists them, compared without case and with `_` read as `-`.
+ * lists them, compared without case and with any punctuation read as `-`.
  */
 
-/** Lower-cases a header name and spells `_` as `-`, because servers that map `_` to `-` (CGI-style) read x_portcullis_roles as an identity header. */
+/** Characters of a header name other than letters, digits and `-`. */
+const PUNCTUATION = /[^a-z0-9-]/g;
+
+/**
+ * Lower-cases a header name and spells every character other than a letter,
+ * a digit or `-` as `-`. Servers that build CGI-style variable names map `_`
+ * and `-` to the same `_`: x_portcullis_roles and x-portcullis-roles both
+ * become HTTP_X_PORTCULLIS_ROLES. Some may map other punctuation such as `.`
+ * the same way, so such a spelling names the header it is read as.
+ */
 export function normalizedHeaderName(name: string): string {
-  return name.toLowerCase().replaceAll('_', '-');
+  return name.toLowerCase().replace(PUNCTUATION, '-');
+}
+
+const PUNCTUATION_CHARACTER = /[^a-z0-9-]/;
+
+/** Tells whether a lower-case header name contains a character that normalizedHeaderName respells. */
+export function hasPunctuation(name: string): boolean {
+  return PUNCTUATION_CHARACTER.test(name);
 }
 
 /**

@@ -32,7 +32,7 @@ export interface RoutePolicy {
   bindings: readonly ObjectBinding[];
   /** Deprecation and sunset dates. */
   lifecycle: Lifecycle;
-  /** Names of the operation's declared header parameters, lower-cased and with `_` spelled as `-` (see normalizedHeaderName). */
+  /** Names of the operation's declared header parameters, lower-cased and with punctuation spelled as `-` (see normalizedHeaderName). */
   headerParameters: ReadonlySet<string>;
   /** Checks the request against the operation's declared parameters and body, when the upstream publishes them. */
   validate?: (parts: RequestParts) => RequestViolation | undefined;

@@ -379,6 +379,19 @@ describe('forwarding headers from the caller', () => {
 
       expect(received['x_trace']).toBe('kept');
     });
+
+    it('drops other punctuation spellings', async () => {
+      const forged = await forwardedHeaders(server, { 'X.Portcullis.Subject': 'forged-admin', 'x.forwarded.host': 'evil.example', 'X~Remote~User': 'admin' });
+
+      expect(forged['x.portcullis.subject']).toBeUndefined();
+      expect(forged['x.forwarded.host']).toBeUndefined();
+      expect(forged['x~remote~user']).toBeUndefined();
+
+      const parameter = await forwardedHeaders(server, { 'X-Region': 'eu', 'X.Region': 'elsewhere' }, '/v1/regional');
+
+      expect(parameter['x-region']).toBe('eu');
+      expect(parameter['x.region']).toBeUndefined();
+    });
   });
 
   describe('with headers the upstream drops', () => {
@@ -413,6 +426,13 @@ describe('forwarding headers from the caller', () => {
 
       expect(received['x_user_id']).toBeUndefined();
       expect(received['x_tenant_id']).toBeUndefined();
+    });
+
+    it('drops dotted spellings too', async () => {
+      const received = await forwardedHeaders(server, { 'X.User.Id': 'admin', 'x.tenant.id': 'other-tenant' });
+
+      expect(received['x.user.id']).toBeUndefined();
+      expect(received['x.tenant.id']).toBeUndefined();
     });
 
     it('still drops its own list', async () => {
