@@ -15,7 +15,7 @@ import { PROBLEMS, ProblemError } from '../core/problem.js';
 import { isPrivateUseScheme } from '../core/redirect-uri-rules.js';
 import { partitionByRole, requestedApiScopes } from '../core/scopes.js';
 import type { LoginThrottle } from '../core/rate-limit/login-throttle.js';
-import type { AccountRepository } from '../store/account-repository.js';
+import type { Account, AccountRepository } from '../store/account-repository.js';
 import { API_SCOPES, OIDC_SCOPES } from './provider.js';
 import { renderConsentPage } from './views/consent.js';
 import { renderErrorPage } from './views/error-page.js';
@@ -151,6 +151,24 @@ function pageError(error: FastifyError): { status: number; title: string; detail
 }
 
 /** Records an authorization request that ended in `access_denied` at the consent step. */
+/**
+ * Waits, for at most a second, until the current second is past the one in
+ * which the account's sessions were revoked. Session start times and the
+ * revocation are whole epoch seconds. A session that starts in the second of
+ * the revocation counts as revoked, so without the wait the user of a
+ * sign-in right after a role removal would be asked for the password again.
+ */
+async function waitPastSessionRevocation(account: Account): Promise<void> {
+  if (account.sessionsRevokedAt === null) {
+    return;
+  }
+
+  const waitMs = (account.sessionsRevokedAt + 1) * 1000 - Date.now();
+  if (waitMs > 0) {
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
+}
+
 function auditConsentDenied(request: FastifyRequest, accountId: string | undefined, clientId: unknown, reason: 'scopes_withheld' | 'user_denied'): void {
   auditRequest(request, { type: 'consent.denied', outcome: 'denied', actor: accountId, clientId: typeof clientId === 'string' ? clientId : undefined, reason });
 }
@@ -294,6 +312,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       }
 
       const { account } = authentication;
+      await waitPastSessionRevocation(account);
 
       await deps.loginThrottle.succeeded(username, address);
       request.log.info({ interaction: details.uid, accountId: account.id }, 'login succeeded');

@@ -168,10 +168,8 @@ function revokedSessionCheck(accounts: AccountRepository): interactionPolicy.Che
     }
 
     // Both times are epoch seconds, so a session that started in the second
-    // of the revocation counts as revoked.
-    // NOTE: so does a sign-in made in that second after a role removal,
-    // whose user is asked once more for the password when the flow returns
-    // from the consent page.
+    // of the revocation counts as revoked. A sign-in in that second waits
+    // for the next one (see waitPastSessionRevocation in interactions.ts).
     const revoked = account.sessionsRevokedAt !== null && (session.loginTs ?? 0) <= account.sessionsRevokedAt;
     return revoked ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
   });

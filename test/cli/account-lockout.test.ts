@@ -5,6 +5,7 @@ import type { Role } from '../../src/accounts/account-service.js';
 import type { AuditRecord } from '../../src/audit/events.js';
 import { withAdminContext } from '../../src/cli/context.js';
 import { DEFAULT_REVOCATION_CHECK_TTL_MS } from '../../src/config/load.js';
+import { AccountRepository } from '../../src/store/account-repository.js';
 import { AuditRepository } from '../../src/store/audit-repository.js';
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
@@ -246,4 +247,19 @@ describe('account lockout with sessions in Redis', () => {
     },
     CLI_TEST_TIMEOUT_MS,
   );
+
+  it('signs in once right after a role removal', async () => {
+    const grace = await createUser(server, 'lockout_grace', ['admin']);
+    const agent = new UserAgent(server.url);
+
+    // In process, so that the sign-in below most likely falls in the second of the revocation.
+    await new AccountRepository(server.running.db).setRoles(grace.id, []);
+    const signInPage = await firstPage(agent);
+    const consent = await agent.submit(formEndingWith(signInPage, '/login'), { username: grace.username, password: grace.password }, server.demoRedirectUri);
+    const consentPage = await consent.response.text();
+    const done = await agent.submit(formEndingWith(consentPage, '/confirm'), {}, server.demoRedirectUri);
+
+    expect(consentPage).toContain('/confirm"');
+    expect(done.url.startsWith(`${server.demoRedirectUri}?`), `ended at ${done.url}`).toBe(true);
+  });
 });
