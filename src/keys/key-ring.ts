@@ -106,12 +106,21 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
     return true;
   }
 
-  /** Puts the keys in signing order, emits `change` and, while a new key is held back, schedules its promotion. */
+  /**
+   * Puts the keys in signing order, emits `change` when the order differs
+   * from the last one and, while a new key is held back, schedules its
+   * promotion. Node.js counts a timer from the event loop's cached time,
+   * which can lag Date.now(), so the promotion may run before it is due. It
+   * then finds the order unchanged and waits once more.
+   */
   #order(published: readonly SigningKey[]): void {
     clearTimeout(this.#promotion);
     const { keys, changesInMs } = orderForSigning(published, Date.now(), this.#options.signingDelayMs ?? 0);
+    const changed = keys.length !== this.#keys.length || keys.some((key, index) => key.kid !== this.#keys[index]?.kid);
     this.#keys = keys;
-    this.emit('change', keys);
+    if (changed) {
+      this.emit('change', keys);
+    }
 
     if (changesInMs !== undefined) {
       this.#promotion = setTimeout(() => this.#order(published), changesInMs);

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { SecretBox } from '../../src/core/secret-box.js';
 import { KeyRing, orderForSigning } from '../../src/keys/key-ring.js';
@@ -104,6 +104,41 @@ describe('key ring', () => {
       [second, first.kid],
     ]);
     expect(ring.keys[0]?.kid).toBe(second);
+  });
+
+  it('emits one change for an early promotion timer', async () => {
+    const now = Date.now();
+    const nowSeconds = Math.floor(now / 1000);
+    const [older, newer] = [await generateSigningKey(), await generateSigningKey()];
+    const published: SigningKey[] = [
+      { kid: newer.kid, alg: 'ES256', privateJwk: newer, createdAt: nowSeconds, retiredAt: null },
+      { kid: older.kid, alg: 'ES256', privateJwk: older, createdAt: nowSeconds - 3600, retiredAt: nowSeconds },
+    ];
+    const fixed = { fingerprint: async () => 'fixed', listPublished: async () => published, deleteExpired: async () => 0 } as unknown as SigningKeyRepository;
+    const dueMs = (nowSeconds + 1) * 1000 + 3000 - now;
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(now);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const early = new KeyRing(fixed, { retentionSeconds: 600, pollIntervalMs: 60_000, signingDelayMs: 3000, onError: () => undefined });
+      const changes: string[][] = [];
+      early.on('change', (keys) => changes.push(keys.map((entry) => entry.kid)));
+      await early.refresh();
+
+      // The timer runs while Date.now() still reads a millisecond before the promotion is due.
+      clock.mockReturnValue(now + dueMs - 1);
+      vi.advanceTimersByTime(dueMs);
+      clock.mockReturnValue(now + dueMs);
+      vi.advanceTimersByTime(1);
+      early.stop();
+
+      expect(changes).toEqual([
+        [older.kid, newer.kid],
+        [newer.kid, older.kid],
+      ]);
+    } finally {
+      vi.useRealTimers();
+      clock.mockRestore();
+    }
   });
 
   it('reloads a key rotated during a reload', async () => {
