@@ -150,7 +150,6 @@ function pageError(error: FastifyError): { status: number; title: string; detail
   return { status: 500, title: 'server error', detail: 'The server failed to process the request. Try again later.' };
 }
 
-/** Records an authorization request that ended in `access_denied` at the consent step. */
 /**
  * Waits, for at most a second, until the current second is past the one in
  * which the account's sessions were revoked. Session start times and the
@@ -169,6 +168,7 @@ async function waitPastSessionRevocation(account: Account): Promise<void> {
   }
 }
 
+/** Records an authorization request that ended in `access_denied` at the consent step. */
 function auditConsentDenied(request: FastifyRequest, accountId: string | undefined, clientId: unknown, reason: 'scopes_withheld' | 'user_denied'): void {
   auditRequest(request, { type: 'consent.denied', outcome: 'denied', actor: accountId, clientId: typeof clientId === 'string' ? clientId : undefined, reason });
 }
