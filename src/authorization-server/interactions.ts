@@ -150,19 +150,26 @@ function pageError(error: FastifyError): { status: number; title: string; detail
   return { status: 500, title: 'server error', detail: 'The server failed to process the request. Try again later.' };
 }
 
+/** Maximum time a sign-in waits for the second after a session revocation, in milliseconds. */
+const MAX_REVOCATION_WAIT_MS = 1000;
+
 /**
  * Waits, for at most a second, until the current second is past the one in
  * which the account's sessions were revoked. Session start times and the
  * revocation are whole epoch seconds. A session that starts in the second of
  * the revocation counts as revoked, so without the wait the user of a
  * sign-in right after a role removal would be asked for the password again.
+ *
+ * NOTE: the CLI writes the revocation time with its host's clock. When that
+ * clock runs ahead of this server's, the wait stops after a second, and the
+ * new session counts as revoked until this server's clock passes that time.
  */
 async function waitPastSessionRevocation(account: Account): Promise<void> {
   if (account.sessionsRevokedAt === null) {
     return;
   }
 
-  const waitMs = (account.sessionsRevokedAt + 1) * 1000 - Date.now();
+  const waitMs = Math.min((account.sessionsRevokedAt + 1) * 1000 - Date.now(), MAX_REVOCATION_WAIT_MS);
   if (waitMs > 0) {
     await new Promise((resolve) => setTimeout(resolve, waitMs));
   }

@@ -7,6 +7,7 @@ import { withAdminContext } from '../../src/cli/context.js';
 import { DEFAULT_REVOCATION_CHECK_TTL_MS } from '../../src/config/load.js';
 import { AccountRepository } from '../../src/store/account-repository.js';
 import { AuditRepository } from '../../src/store/audit-repository.js';
+import { epochSeconds } from '../../src/store/database.js';
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
 import { REDIS_URL } from '../support/config-file.js';
@@ -261,5 +262,21 @@ describe('account lockout with sessions in Redis', () => {
 
     expect(consentPage).toContain('/confirm"');
     expect(done.url.startsWith(`${server.demoRedirectUri}?`), `ended at ${done.url}`).toBe(true);
+  });
+
+  it('future revocation time stalls no sign-in', async () => {
+    const heidi = await createUser(server, 'lockout_heidi');
+    const agent = new UserAgent(server.url);
+    // As a CLI on a host whose clock runs an hour ahead would write it.
+    const aheadSeconds = epochSeconds() + 3600;
+    await server.running.db.updateTable('accounts').set({ sessions_revoked_at: aheadSeconds }).where('id', '=', heidi.id).execute();
+
+    // Without a bound on the wait, the sign-in would respond after an hour
+    // and the test would time out.
+    const signInPage = await firstPage(agent);
+    const consent = await agent.submit(formEndingWith(signInPage, '/login'), { username: heidi.username, password: heidi.password }, server.demoRedirectUri);
+
+    expect(consent.response.status).toBe(200);
+    expect(await consent.response.text()).toContain('/confirm"');
   });
 });
