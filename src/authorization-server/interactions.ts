@@ -237,7 +237,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       const accountId = details.session?.accountId;
       const account = accountId === undefined ? undefined : await deps.accounts.findById(accountId);
       if (account === undefined) {
-        throw Object.assign(new Error('account removed during interaction'), { name: 'SessionNotFound' });
+        throw Object.assign(new Error('account removed or disabled during interaction'), { name: 'SessionNotFound' });
       }
 
       const denial = withheldScopesDenial(details.params['scope'], account.roles);
@@ -341,7 +341,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
       const account = await deps.accounts.findById(accountId);
       if (account === undefined) {
-        throw Object.assign(new Error('account removed during interaction'), { name: 'SessionNotFound' });
+        throw Object.assign(new Error('account removed or disabled during interaction'), { name: 'SessionNotFound' });
       }
 
       const denial = withheldScopesDenial(details.params['scope'], account.roles);
