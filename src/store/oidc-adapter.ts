@@ -193,6 +193,11 @@ export async function revokeGrant(db: Kysely<Database>, grantId: string): Promis
  * refresh tokens, stored access tokens), and its sign-in sessions. Returns
  * the number of grants. Callers run it inside their transaction, so that the
  * account change and the revocation apply together.
+ *
+ * It reaches only SQL. With Redis configured, codes, opaque access tokens
+ * and sessions kept there stay until they expire. oidc-provider 9 rejects
+ * such a code or token once its grant is gone, and the login check of
+ * `sessionsRevokedAt` voids such a session.
  */
 export async function revokeAccountGrants(trx: Kysely<Database>, accountId: string): Promise<number> {
   const payloadAccountId = isPostgres(trx) ? sql<string>`payload::jsonb ->> 'accountId'` : sql<string>`json_extract(payload, '$.accountId')`;
