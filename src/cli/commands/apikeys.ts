@@ -1,13 +1,11 @@
 import type { Command } from 'commander';
 
 import { ApiKeyRequestError, type ApiKeySummary } from '../../api-keys/api-key-service.js';
-import { parseDuration } from '../../core/duration.js';
+import { parseDuration, secondsText } from '../../core/duration.js';
 import { CLI_ACTOR } from '../../audit/events.js';
 import { CliError, createOutput, textRow } from '../output.js';
-import { secondsText } from '../../core/duration.js';
 import { DATA_DIR_HELP, listOption } from '../options.js';
 import { withAdminContext, type AdminContext } from '../context.js';
-
 
 function seconds(option: string, value: string): number {
   if (value === '0') {
