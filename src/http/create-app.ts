@@ -225,22 +225,18 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     if (request.headers.upgrade !== undefined) {
       reply.header('connection', 'close');
     }
-    // The shutdown admits every request before the checks, because it must
-    // know the newest response of each connection, or it could close the
-    // connection before the error response of a pipelined request.
-    const problem = shutdown?.admit(request.raw, reply) ?? hostHeaderProblem(request.raw) ?? asteriskFormProblem(request.method, request.url);
-    if (problem !== undefined) {
-      done(problem);
-      return;
-    }
-    // The body of such a request stays unread, and the bytes after it are
-    // no request that a proxy in front of the server sent, so the
-    // connection ends with the response.
+    // The body of a request with such a Transfer-Encoding stays unread, and
+    // the bytes after it are no request that a proxy in front of the server
+    // sent. So the connection ends with the response, also when another
+    // check below rejects the request first.
     const framing = transferEncodingProblem(request.raw);
     if (framing !== undefined) {
       reply.header('connection', 'close');
     }
-    done(framing);
+    // The shutdown admits every request before the checks, because it must
+    // know the newest response of each connection, or it could close the
+    // connection before the error response of a pipelined request.
+    done(shutdown?.admit(request.raw, reply) ?? hostHeaderProblem(request.raw) ?? asteriskFormProblem(request.method, request.url) ?? framing);
   });
 
   // An error raised before the CORS handling of the gateway or the OAuth

@@ -90,6 +90,22 @@ describe('request transfer codings', () => {
     expect(forwarded).toBe(0);
   });
 
+  // Another check may reject the request first, but the connection must
+  // still close, or the bytes after the body would be read as a request.
+  it('closes on codings behind other faults', async () => {
+    const twoHosts = 'POST /v1/items HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n';
+    const asterisk = 'OPTIONS * HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n';
+
+    for (const request of [twoHosts, asterisk]) {
+      const { received, closed } = await sendRaw(port, `${request}${HIDDEN}`);
+
+      expect(statusCodes(received)).toEqual([400]);
+      expect(lastJsonBody(received).code).toBe('invalid_request');
+      expect(closed).toBe(true);
+    }
+    expect(forwarded).toBe(0);
+  });
+
   it('forwards chunked HTTP/1.1 bodies', async () => {
     const request = 'POST /v1/items HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n';
     const { received } = await sendRaw(port, request);
