@@ -133,6 +133,27 @@ function asteriskFormProblem(method: string, url: string): ProblemError | undefi
 }
 
 /**
+ * Sets `Connection: close` on the reply to a request after which the server
+ * cannot tell where the next request starts, and returns the problem that
+ * transferEncodingProblem finds in its Transfer-Encoding, if any.
+ *
+ * No route upgrades the protocol, so a request with Upgrade is served as a
+ * plain one. Node.js 20 ignores the bytes read together with it, so a
+ * request pipelined after it would get no response while the connection
+ * stays open. Closing the connection makes the client send that request
+ * again. The body of a request with a rejected Transfer-Encoding stays
+ * unread, and the bytes after it are no request that a proxy in front of
+ * the server sent.
+ */
+function closeAfterUnframedRequest(raw: IncomingMessage, reply: FastifyReply): ProblemError | undefined {
+  const framing = transferEncodingProblem(raw);
+  if (raw.headers.upgrade !== undefined || framing !== undefined) {
+    reply.header('connection', 'close');
+  }
+  return framing;
+}
+
+/**
  * Creates a Fastify app with the behaviour every Portcullis listener shares:
  * request ids, problem-details errors, security headers and strict parsing.
  */
@@ -187,6 +208,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       reply.headers(headers);
       reply.header('x-request-id', request.id);
       setCorsHeaders(request.raw, reply);
+      // No hook runs for these requests, so the router error does not
+      // exempt them from closing the connection.
+      closeAfterUnframedRequest(request.raw, reply);
       return sendFrameworkError(error, request, reply);
     },
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true },
@@ -217,22 +241,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(headers);
     reply.header('x-request-id', request.id);
-    // No route upgrades the protocol, so such a request is served as a plain
-    // one. Node.js 20 ignores the bytes read together with it, so a request
-    // pipelined after it would get no response and the connection would
-    // stay open. Closing the connection after the response makes the client
-    // to send that request again.
-    if (request.headers.upgrade !== undefined) {
-      reply.header('connection', 'close');
-    }
-    // The body of a request with such a Transfer-Encoding stays unread, and
-    // the bytes after it are no request that a proxy in front of the server
-    // sent. So the connection ends with the response, also when another
-    // check below rejects the request first.
-    const framing = transferEncodingProblem(request.raw);
-    if (framing !== undefined) {
-      reply.header('connection', 'close');
-    }
+    // The connection ends with the response also when another check below
+    // rejects the request first.
+    const framing = closeAfterUnframedRequest(request.raw, reply);
     // The shutdown admits every request before the checks, because it must
     // know the newest response of each connection, or it could close the
     // connection before the error response of a pipelined request.

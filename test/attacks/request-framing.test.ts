@@ -92,11 +92,14 @@ describe('request transfer codings', () => {
 
   // Another check may reject the request first, but the connection must
   // still close, or the bytes after the body would be read as a request.
+  // Fastify rejects a malformed request target before any hook runs.
   it('closes on codings behind other faults', async () => {
     const twoHosts = 'POST /v1/items HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n';
     const asterisk = 'OPTIONS * HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n';
+    const malformedTarget = 'POST /v1/%zz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n';
+    const malformedTarget10 = 'POST /v1/%zz HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n';
 
-    for (const request of [twoHosts, asterisk]) {
+    for (const request of [twoHosts, asterisk, malformedTarget, malformedTarget10]) {
       const { received, closed } = await sendRaw(port, `${request}${HIDDEN}`);
 
       expect(statusCodes(received)).toEqual([400]);
@@ -104,6 +107,17 @@ describe('request transfer codings', () => {
       expect(closed).toBe(true);
     }
     expect(forwarded).toBe(0);
+  });
+
+  // Node.js 20 ignores the bytes after a request with Upgrade, so a request
+  // pipelined after it would wait for a response that never comes.
+  it('closes on Upgrade with a malformed target', async () => {
+    const upgrade = 'GET /v1/%zz HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+    const { received, closed } = await sendRaw(port, `${upgrade}GET /v1/items HTTP/1.1\r\nHost: a\r\n\r\n`);
+
+    expect(statusCodes(received)).toEqual([400]);
+    expect(lastJsonBody(received).code).toBe('invalid_request');
+    expect(closed).toBe(true);
   });
 
   it('forwards chunked HTTP/1.1 bodies', async () => {
