@@ -33,10 +33,14 @@ async function accountNamed(accounts: AccountRepository, username: string): Prom
   return account;
 }
 
-/** Says what a change revoked, for the text output. */
+/** Describes revoked grants for the text output and audit details. */
+function describeRevokedGrants(count: number): string {
+  return count === 1 ? 'revoked 1 grant with its tokens and sessions' : `revoked ${count} grants with their tokens and sessions`;
+}
+
+/** Describes what disabling or removing an account revoked: grants and API keys. */
 function describeRevoked(revoked: Revoked): string {
-  const grants = revoked.grants === 1 ? '1 grant with its tokens and sessions' : `${revoked.grants} grants with their tokens and sessions`;
-  return `revoked ${grants}, and ${revoked.apiKeys} API key${revoked.apiKeys === 1 ? '' : 's'}`;
+  return `${describeRevokedGrants(revoked.grants)}, and ${revoked.apiKeys} API key${revoked.apiKeys === 1 ? '' : 's'}`;
 }
 
 /**
@@ -171,11 +175,11 @@ export function registerUserCommands(program: Command): void {
         const to = roles.join(',') || 'none';
         const changed = result.previous.length !== roles.length || result.previous.some((role) => !roles.includes(role as Role));
         if (changed) {
-          await recordAudit({ type: 'account.roles_changed', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id} from ${from} to ${to}; ${describeRevoked(result.revoked)}` });
+          await recordAudit({ type: 'account.roles_changed', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id} from ${from} to ${to}; ${describeRevokedGrants(result.revoked.grants)}` });
         }
 
         const summary = { id: account.id, username: account.username, roles, previousRoles: result.previous, revoked: result.revoked };
-        const revokedText = result.revoked.grants > 0 ? `; ${describeRevoked(result.revoked)}` : '';
+        const revokedText = result.revoked.grants > 0 ? `; ${describeRevokedGrants(result.revoked.grants)}` : '';
         const text = changed ? `roles of ${account.username}: ${to} (were ${from})${revokedText}` : `roles of ${account.username} unchanged: ${to}`;
         createOutput(options.json === true).result(summary, text);
       });
