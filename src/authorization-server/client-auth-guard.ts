@@ -45,7 +45,7 @@ export function authenticatesClient(request: FastifyRequest): boolean {
 
 /**
  * Starts a client authentication attempt, or rejects it with a 429 before
- * any credential is checked. The answer is the same for unknown and
+ * any credential is checked. The response is the same for unknown and
  * registered client ids. Without its counters the throttle cannot stop
  * guessing, so a store failure pauses client authentication with a 503.
  */

@@ -148,7 +148,7 @@ async function revocationAllowed(_ctx: KoaContextWithOIDC, client: { clientId: s
 }
 
 /**
- * Builds a login check that asks for the password again when the session's
+ * Builds a login check that requires the password again when the session's
  * account is disabled or gone, or its sessions were revoked after this one
  * started. Disabling an account deletes its sessions from SQL, but not from
  * Redis, where the session would otherwise sign the account in again once

@@ -19,7 +19,7 @@ export interface AuthorizationServerOptions extends InteractionDependencies {
   clientAuthThrottle: ClientAuthThrottle;
 }
 
-/** Checks client secrets, which oidc-provider never sees for clients whose secret is stored hashed; see ClientSecretHasher. */
+/** Checks client secrets that are stored hashed, which oidc-provider cannot compare itself; see ClientSecretHasher. */
 export interface ClientSecretCheck {
   /** Returns the secret that oidc-provider compares when `secret` is the client's secret, or undefined when it is not. */
   providerSecret(clientId: string, secret: string): Promise<string | undefined>;
@@ -134,7 +134,7 @@ function basicCredentials(request: FastifyRequest): BasicCredentials | undefined
  * client's stand-in before oidc-provider checks it, and returns whether it
  * was correct. A wrong secret stays as it is, so oidc-provider rejects it
  * with `invalid_client`. A correct sealed secret also stays, because
- * oidc-provider holds that secret itself.
+ * oidc-provider compares a sealed secret itself.
  */
 async function substituteClientSecret(request: FastifyRequest, credentials: BasicCredentials | undefined, secrets: ClientSecretCheck): Promise<boolean> {
   if (credentials === undefined || credentials.secret === '') {

@@ -25,8 +25,9 @@ export type ClientAuthVerdict = { allowed: true } | { allowed: false; retryAfter
  * address. The client-wide and address counters apply to a client id only
  * at an address where it was rejected since its last success. Guesses
  * spread over many addresses or many client ids are therefore delayed after
- * the first failure of each client id at each address. The real client,
- * whose secret never fails, is not delayed by other callers' guesses.
+ * the first failure of each client id at each address. Other callers'
+ * guesses do not delay a client whose secret never fails, unless it sends
+ * more authentications at once than `clientThreshold` (see begin).
  * Counters are keyed by the submitted client id whether or not such a
  * client exists, so unknown and registered client ids get the same answers.
  */
@@ -88,8 +89,8 @@ export class ClientAuthThrottle {
     const client = this.#client(clientId);
     const [pairSeen, clientSeen, addressSeen, rejectedSeen] = await this.#counters.read([pair, client, addressCounter, this.#rejected(clientId, address)]);
     // The counters shared with other callers apply only where this client id
-    // was rejected, so guesses from elsewhere or from others behind the same
-    // address do not delay a client that never fails.
+    // was rejected. Guesses from elsewhere, or from others behind the same
+    // address, then leave a client that never fails undelayed.
     const pairFailed = (rejectedSeen?.count ?? 0) > 0;
     const wait = Math.max(
       this.#counters.remainingDelay(pair, pairSeen),
