@@ -14,6 +14,7 @@ import { hostHeaderProblem } from './host-header.js';
 import { transferEncodingProblem } from './transfer-encoding.js';
 import { closeIdleConnections } from './idle-connections.js';
 import { rejectUnsupportedRequests } from './unsupported-requests.js';
+import { continueWhenBodyIsRead } from './expect-continue.js';
 import { handleClientError, installProblemHandlers, sendFrameworkError } from './problems.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
@@ -218,6 +219,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   });
 
   rejectUnsupportedRequests(app.server, headers, options.logger);
+  continueWhenBodyIsRead(app.server);
   closeIdleConnections(app.server, options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, (socket, idleMs) =>
     app.log.debug({ remoteAddress: socket.remoteAddress, idleMs }, 'closed a connection that made no progress for longer than the idle timeout'),
   );
