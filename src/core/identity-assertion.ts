@@ -4,10 +4,11 @@
  * The gateway sends a short-lived JWT in the `x-portcullis-identity` header.
  * It names the caller and binds the request it was made for: the method, the
  * request target (path and query) as the upstream receives it, and the
- * gateway's request id as `jti`. A service that verifies it no longer has to
- * rely on being reachable only through the gateway: a forged, unsigned or
- * expired assertion fails, and a captured one cannot be replayed against
- * another method or path.
+ * gateway's request id as `jti` (assertionId adds a suffix when the request
+ * is sent more than once). A service that verifies it no longer has to rely
+ * on being reachable only through the gateway: a forged, unsigned or expired
+ * assertion fails, and a captured one cannot be replayed against another
+ * method or path.
  *
  * The signature is EdDSA (Ed25519) with a key of the gateway's own, which is
  * not the key that signs access tokens, and the JWT type is
@@ -52,14 +53,37 @@ export interface AssertedRequest {
   method: string;
   /** Request target in origin form, as the upstream receives it: path and query. */
   target: string;
-  /** The gateway's request id, sent as `jti`. */
+  /** The gateway's request id, a UUID, from which the `jti` is built (see assertionId). */
+  requestId: string;
+  /** The number of the attempt to send the request upstream that the assertion goes with, counted from 1. Default 1. */
+  attempt?: number;
+}
+
+/** A verified assertion: the caller and the gateway's request id it was issued for. */
+export interface VerifiedAssertion {
+  identity: Identity;
+  /** The gateway's request id, as the caller got it in X-Request-Id: the `jti` without an attempt suffix. */
   requestId: string;
 }
 
-/** A verified assertion: the caller and the request id it was issued for. */
-export interface VerifiedAssertion {
-  identity: Identity;
-  requestId: string;
+/** The attempt suffix of a `jti`: a dot and a number. Request ids are UUIDs, which contain no dot. */
+const ATTEMPT_SUFFIX = /\.[1-9][0-9]*$/;
+
+/**
+ * Returns the `jti` of the assertion for one attempt to send a request
+ * upstream: the request id for the first attempt, and the request id, a dot
+ * and the attempt number for a later one (`<request id>.2`). A verifier
+ * accepts each `jti` once, so a request sent again after its upstream
+ * connection closed needs an id of its own, and the upstream can still match
+ * it to the request id the caller got.
+ */
+export function assertionId(requestId: string, attempt = 1): string {
+  return attempt === 1 ? requestId : `${requestId}.${attempt}`;
+}
+
+/** Returns the gateway's request id of an assertion's `jti`, without the attempt suffix that assertionId adds. */
+export function requestIdOf(jti: string): string {
+  return jti.replace(ATTEMPT_SUFFIX, '');
 }
 
 export interface IdentityAssertionSignerOptions {
@@ -140,7 +164,7 @@ export class IdentityAssertionSigner {
       iss: this.#issuer,
       aud: this.#audience,
       sub: identity.subject,
-      jti: request.requestId,
+      jti: assertionId(request.requestId, request.attempt),
       iat: issuedAt,
       exp: issuedAt + this.#lifetimeSeconds,
     };
@@ -284,12 +308,12 @@ export class IdentityAssertionVerifier {
     }
 
     // Checked last, so an assertion presented for the wrong request is not used up.
-    const requestId = stringClaim(payload, 'jti');
+    const jti = stringClaim(payload, 'jti');
     const expiresAt = ((payload.exp as number) + clockTolerance) * 1000;
-    if (!this.#usedIds.use(requestId, expiresAt)) {
+    if (!this.#usedIds.use(jti, expiresAt)) {
       throw new InvalidIdentityAssertionError('the identity assertion was already used');
     }
 
-    return { identity: identityOf(payload), requestId };
+    return { identity: identityOf(payload), requestId: requestIdOf(jti) };
   }
 }

@@ -6,7 +6,7 @@ import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } fr
 import { StringMemo } from '../core/cache/string-memo.js';
 import { ProblemError } from '../core/problem.js';
 import { sendProblem } from '../http/problems.js';
-import { isPromise } from '../core/pending.js';
+import { isPromise, type Pending } from '../core/pending.js';
 import { startUpstreamTimer } from '../metrics/http-hooks.js';
 import { CallerLeftError, ResponseSentError, cancelWhenCallerLeaves } from './caller-connection.js';
 import { hasPunctuation, headerPatternMatcher, normalizedHeaderName } from './header-patterns.js';
@@ -191,11 +191,8 @@ export async function forward(
 
   // The assertion binds the exact request target the upstream receives.
   const target = `${options.upstreamPrefix}${path}${query}`;
-  let assertion: string | undefined;
-  if (identity !== undefined && options.identitySigner !== undefined) {
-    const signed = options.identitySigner.sign(identity, { method: request.method, target, requestId: request.id });
-    assertion = isPromise(signed) ? await signed : signed;
-  }
+  const signed = signAssertion(request, identity, target, options.identitySigner, 1);
+  const assertion = isPromise(signed) ? await signed : signed;
 
   // The body goes on as the caller's bytes, never re-encoded.
   const body = Buffer.isBuffer(request.body) ? request.body : undefined;
@@ -231,8 +228,16 @@ export async function forward(
     }
 
     request.log.info({ err: error }, 'upstream connection closed before the response; request sent again on another connection');
+    // The upstream may have verified the first assertion before the
+    // connection closed, and it accepts each jti once.
+    const retryAssertion = await signAssertion(request, identity, target, options.identitySigner, 2);
+    let retryRequest = upstreamRequest;
+    if (retryAssertion !== undefined) {
+      retryRequest = { ...upstreamRequest, headers: { ...headers, [IDENTITY_ASSERTION_HEADER]: retryAssertion } };
+    }
+
     try {
-      upstream = await sendOnce(request, reply, options, upstreamRequest, { headersDeadline, timed: true });
+      upstream = await sendOnce(request, reply, options, retryRequest, { headersDeadline, timed: true });
     } catch (retryError) {
       return respondToUpstreamFailure(request, reply, options, retryError);
     }
@@ -240,6 +245,24 @@ export async function forward(
   upstreamResponded();
 
   return relayResponse(request, reply, policy, options.responseCheck, upstream);
+}
+
+/**
+ * Signs the identity assertion for one attempt to send the request upstream,
+ * or returns undefined for a public operation or an upstream that takes no
+ * assertion. Each attempt gets its own `jti` (see assertionId).
+ */
+function signAssertion(
+  request: FastifyRequest,
+  identity: Identity | undefined,
+  target: string,
+  signer: IdentityAssertionSigner | undefined,
+  attempt: number,
+): Pending<string> | undefined {
+  if (identity === undefined || signer === undefined) {
+    return undefined;
+  }
+  return signer.sign(identity, { method: request.method, target, requestId: request.id, attempt });
 }
 
 /** Relays the upstream's status, headers and body to the caller, or sends 502 for a status outside 200-599. */

@@ -1,8 +1,11 @@
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { decodeJwt, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
+import { IdentityAssertionVerifier, InvalidIdentityAssertionError } from '../../src/core/identity-assertion.js';
 import { createUser } from '../support/accounts.js';
 import { writeConfigFile } from '../support/config-file.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
@@ -213,5 +216,83 @@ describe('gateway retry within the upstream timeout', () => {
     expect(attempts).toBe(2);
     // With a timeout of its own, the second attempt would end near 5.5 s; the shared one ends near 3 s.
     expect(elapsedMs).toBeLessThan(UPSTREAM_TIMEOUT_MS + 2000);
+  });
+});
+
+describe('gateway retry with identity assertions', () => {
+  /** One attempt as the upstream received it: its assertion's jti, its request id header and the result of verifying it. */
+  interface Attempt {
+    jti: unknown;
+    requestIdHeader: string | undefined;
+    verifiedRequestId: string | undefined;
+    rejection: string | undefined;
+  }
+
+  const attempts: Attempt[] = [];
+  let upstream: HttpServer;
+  let server: TestServer;
+  let token: string;
+
+  beforeAll(async () => {
+    let verifier: IdentityAssertionVerifier | undefined;
+
+    // The upstream verifies each assertion, as a service with the library
+    // does, and then closes the connection of the first attempt without a
+    // response, so the gateway sends the request again.
+    upstream = createHttpServer((request, response) => {
+      const assertion = request.headers['x-portcullis-identity'] as string;
+      const attempt: Attempt = {
+        jti: decodeJwt(assertion).jti,
+        requestIdHeader: request.headers['x-portcullis-request-id'] as string | undefined,
+        verifiedRequestId: undefined,
+        rejection: undefined,
+      };
+      attempts.push(attempt);
+
+      void (verifier as IdentityAssertionVerifier).verify(assertion, request.method ?? '', request.url ?? '').then(
+        (verified) => {
+          attempt.verifiedRequestId = verified.requestId;
+          if (attempts.length === 1) {
+            request.socket.destroy();
+            return;
+          }
+          response.setHeader('content-type', 'application/json');
+          response.end('{"items":[],"next_cursor":null}');
+        },
+        (error: unknown) => {
+          attempt.rejection = error instanceof InvalidIdentityAssertionError ? error.reason : String(error);
+          response.statusCode = 401;
+          response.end();
+        },
+      );
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+
+    server = await startTestServer({ upstreamUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` });
+    token = (await obtainTokens(server, await createUser(server, 'retry_assertion_user'))).tokens.access_token;
+    const keys = (await (await fetch(`${server.url}/.well-known/portcullis-identity-jwks.json`)).json()) as JSONWebKeySet;
+    verifier = new IdentityAssertionVerifier({ issuer: server.issuer, audience: `${server.issuer}/api`, keys });
+  });
+
+  afterAll(async () => {
+    await server.close();
+    upstream.closeAllConnections();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  });
+
+  it('signs a fresh assertion for the retry', async () => {
+    const response = await callApi(server, '/orders', token);
+    const requestId = response.headers.get('x-request-id');
+
+    expect(response.status).toBe(200);
+    expect(attempts).toHaveLength(2);
+    expect(attempts[0]?.rejection).toBeUndefined();
+    expect(attempts[1]?.rejection).toBeUndefined();
+    expect(attempts[0]?.jti).toBe(requestId);
+    expect(attempts[1]?.jti).toBe(`${requestId}.2`);
+    expect(attempts[0]?.verifiedRequestId).toBe(requestId);
+    expect(attempts[1]?.verifiedRequestId).toBe(requestId);
+    expect(attempts[0]?.requestIdHeader).toBe(requestId);
+    expect(attempts[1]?.requestIdHeader).toBe(requestId);
   });
 });
