@@ -44,6 +44,9 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-host',
   'front-end-https',
   'x-url-scheme',
+  // The scheme as ingress-nginx passes it on. Tornado with xheaders and
+  // other servers take it for the request's scheme, as X-Forwarded-Proto.
+  'x-scheme',
   // The caller's identity as TLS-terminating and sign-in proxies pass it
   // on: client certificates (RFC 9440 and older X-SSL-* forms) and user
   // names. The gateway carries identity in its own headers only, so none of
@@ -88,7 +91,8 @@ const DROPPED_REQUEST_HEADERS = new Set([
 /**
  * Prefixes of request header families that carry the client's address, the
  * public URL or the caller's identity as a proxy in front of the service
- * would set them, so none of them can come from the gateway's caller:
+ * would set them, or that steer such a proxy, so none of them can come from
+ * the gateway's caller:
  *
  * - `x-forwarded-`: For, Host, Proto, Port, Prefix, User, Email and others.
  *   The gateway writes its own For, Host and Proto;
@@ -106,7 +110,14 @@ const DROPPED_REQUEST_HEADERS = new Set([
  *   groups and scope that its plugins verified;
  * - `x-auth-request-`: oauth2-proxy;
  * - `x-ssl-client-` and `x-client-cert`: client certificates that
- *   TLS-terminating proxies pass on.
+ *   TLS-terminating proxies pass on;
+ * - `x-envoy-`: Envoy's own headers. Envoy removes them only from requests
+ *   it classes as external and honours them on internal ones, which can
+ *   include the gateway's. A caller could otherwise set the timeouts
+ *   (`x-envoy-upstream-rq-timeout-ms`) and retries (`x-envoy-retry-on`,
+ *   `x-envoy-max-retries`) of an Envoy behind the gateway, or the path
+ *   before Envoy rewrote it (`x-envoy-original-path`), which services read
+ *   to build links.
  */
 const DROPPED_REQUEST_HEADER_PREFIXES = [
   'x-forwarded-',
@@ -125,6 +136,7 @@ const DROPPED_REQUEST_HEADER_PREFIXES = [
   'x-auth-request-',
   'x-ssl-client-',
   'x-client-cert',
+  'x-envoy-',
 ];
 
 /**

@@ -233,6 +233,13 @@ const FORGED_HEADERS: Record<string, string> = {
   'x-host': 'evil.example',
   'front-end-https': 'on',
   'x-url-scheme': 'https',
+  'x-scheme': 'https',
+  'x-envoy-upstream-rq-timeout-ms': '600000',
+  'x-envoy-upstream-rq-per-try-timeout-ms': '600000',
+  'x-envoy-retry-on': '5xx,reset',
+  'x-envoy-max-retries': '100',
+  'x-envoy-original-path': '/admin',
+  'x-envoy-internal': 'true',
   'x-original-method': 'DELETE',
   'client-cert': ':Zm9yZ2Vk:',
   'client-cert-chain': ':Zm9yZ2Vk:',
@@ -381,11 +388,19 @@ describe('forwarding headers from the caller', () => {
     });
 
     it('drops other punctuation spellings', async () => {
-      const forged = await forwardedHeaders(server, { 'X.Portcullis.Subject': 'forged-admin', 'x.forwarded.host': 'evil.example', 'X~Remote~User': 'admin' });
+      const forged = await forwardedHeaders(server, {
+        'X.Portcullis.Subject': 'forged-admin',
+        'x.forwarded.host': 'evil.example',
+        'X~Remote~User': 'admin',
+        X_Scheme: 'https',
+        'X.Envoy.Retry-On': '5xx',
+      });
 
       expect(forged['x.portcullis.subject']).toBeUndefined();
       expect(forged['x.forwarded.host']).toBeUndefined();
       expect(forged['x~remote~user']).toBeUndefined();
+      expect(forged['x_scheme']).toBeUndefined();
+      expect(forged['x.envoy.retry-on']).toBeUndefined();
 
       const parameter = await forwardedHeaders(server, { 'X-Region': 'eu', 'X.Region': 'elsewhere' }, '/v1/regional');
 
