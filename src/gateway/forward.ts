@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 
 import { IDENTITY_ASSERTION_HEADER, type IdentityAssertionSigner } from '../core/identity-assertion.js';
-import { IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
+import { IDENTITY_HEADER_PREFIX, IDENTITY_HEADERS, identityHeaders, isIdentityHeader, type Identity } from '../core/identity-headers.js';
 import { StringMemo } from '../core/cache/string-memo.js';
 import { ProblemError } from '../core/problem.js';
 import { sendProblem } from '../http/problems.js';
@@ -19,144 +19,187 @@ import { ConnectionWaitTimeout, upstreamBusy, type UpstreamLoad } from './upstre
 import { isRetriable } from './upstream-retry.js';
 import { emptyBody, type UpstreamResponse } from './upstream-response.js';
 
+/** A group of request headers that never reach the upstream from the caller, with the reason. */
+interface DroppedHeaderGroup {
+  /** The reason, as a clause after "because" that start-up errors show. */
+  reason: string;
+  /** Header names, lower case. */
+  names: readonly string[];
+  /** Prefixes of header families, lower case. */
+  prefixes: readonly string[];
+}
+
 /**
  * Request headers that never reach the upstream: credentials for Portcullis
  * itself, proxy hints of the client's address, host, scheme or identity
  * that the caller could forge, hop-by-hop headers (RFC 9110
- * section 7.6.1), and overrides that some frameworks honour to change the
- * method or path after the gateway authorized them.
+ * section 7.6.1), overrides that some frameworks honour to change the
+ * method or path after the gateway authorized them, and headers that steer
+ * a proxy behind the gateway. The gateway's identity headers are dropped
+ * too (see isIdentityHeader).
  */
-const DROPPED_REQUEST_HEADERS = new Set([
-  'authorization',
-  'x-api-key',
-  'proxy-authorization',
-  'cookie',
-  'forwarded',
-  'x-real-ip',
-  'x-client-ip',
-  'client-ip',
-  'true-client-ip',
-  'cf-connecting-ip',
-  'fastly-client-ip',
-  'x-cluster-client-ip',
-  'x-original-forwarded-for',
-  'x-original-host',
-  'x-host',
-  'front-end-https',
-  'x-url-scheme',
-  // The scheme as ingress-nginx passes it on. Tornado with xheaders and
-  // other servers take it for the request's scheme, as X-Forwarded-Proto.
-  'x-scheme',
-  // The caller's identity as TLS-terminating and sign-in proxies pass it
-  // on: client certificates (RFC 9440 and older X-SSL-* forms) and user
-  // names. The gateway carries identity in its own headers only, so none of
-  // these can come from it.
-  'client-cert',
-  'client-cert-chain',
-  'x-client-cert',
-  'x-ssl-client-cert',
-  'x-ssl-client-verify',
-  'x-ssl-client-s-dn',
-  'x-ssl-client-i-dn',
-  'remote-user',
-  'x-remote-user',
-  'x-authenticated-user',
-  'x-auth-request-user',
-  'x-auth-request-email',
-  'x-auth-request-preferred-username',
-  'x-auth-request-groups',
-  'x-auth-request-access-token',
-  // The caller's identity as API gateways in front of a service pass it on:
-  // Kong's consumer and OpenID Connect headers, Google Cloud Endpoints and
-  // API Gateway, and WSO2 API Manager.
-  'x-credential-identifier',
-  'x-anonymous-consumer',
-  'x-userinfo',
-  'x-endpoint-api-userinfo',
-  'x-apigateway-api-userinfo',
-  'x-jwt-assertion',
-  // IIS Application Request Routing's client certificate.
-  'x-arr-clientcert',
-  ...HOP_BY_HOP_HEADERS,
-  'expect',
-  'x-http-method-override',
-  'x-http-method',
-  'x-method-override',
-  'x-original-method',
-  'x-original-url',
-  'x-original-uri',
-  'x-rewrite-url',
-]);
+const DROPPED_REQUEST_HEADER_GROUPS: readonly DroppedHeaderGroup[] = [
+  {
+    reason: "it carries the caller's credentials for the gateway itself",
+    names: ['authorization', 'x-api-key', 'proxy-authorization', 'cookie'],
+    prefixes: [],
+  },
+  {
+    reason: "proxies in front of a service use it to pass on the client's address, host or scheme, which a caller could forge",
+    names: [
+      'forwarded',
+      'x-real-ip',
+      'x-client-ip',
+      'client-ip',
+      'true-client-ip',
+      'cf-connecting-ip',
+      'fastly-client-ip',
+      'x-cluster-client-ip',
+      'x-original-forwarded-for',
+      'x-original-host',
+      'x-host',
+      'front-end-https',
+      'x-url-scheme',
+      // The scheme as ingress-nginx passes it on. Tornado with xheaders and
+      // other servers take it for the request's scheme, as X-Forwarded-Proto.
+      'x-scheme',
+    ],
+    // For, Host, Proto, Port, Prefix, User, Email and others. The gateway
+    // writes its own For, Host and Proto.
+    prefixes: ['x-forwarded-'],
+  },
+  {
+    reason: "proxies in front of a service use it to pass on the caller's identity, client certificate or address, which a caller could forge",
+    names: [
+      // The caller's identity as TLS-terminating and sign-in proxies pass it
+      // on: client certificates (RFC 9440 and older X-SSL-* forms) and user
+      // names. The gateway carries identity in its own headers only, so none of
+      // these can come from it.
+      'client-cert',
+      'client-cert-chain',
+      'x-client-cert',
+      'x-ssl-client-cert',
+      'x-ssl-client-verify',
+      'x-ssl-client-s-dn',
+      'x-ssl-client-i-dn',
+      'remote-user',
+      'x-remote-user',
+      'x-authenticated-user',
+      'x-auth-request-user',
+      'x-auth-request-email',
+      'x-auth-request-preferred-username',
+      'x-auth-request-groups',
+      'x-auth-request-access-token',
+      // The caller's identity as API gateways in front of a service pass it on:
+      // Kong's consumer and OpenID Connect headers, Google Cloud Endpoints and
+      // API Gateway, and WSO2 API Manager.
+      'x-credential-identifier',
+      'x-anonymous-consumer',
+      'x-userinfo',
+      'x-endpoint-api-userinfo',
+      'x-apigateway-api-userinfo',
+      'x-jwt-assertion',
+      // IIS Application Request Routing's client certificate.
+      'x-arr-clientcert',
+    ],
+    prefixes: [
+      // The user, groups and extra attributes of the Kubernetes
+      // authenticating proxy, and the client address in some servers.
+      'x-remote-',
+      // The user and groups that the Kubernetes API server acts as.
+      'impersonate-',
+      // The user, email, name and role of Grafana's auth proxy.
+      'x-webauth-',
+      // Google Identity-Aware Proxy.
+      'x-goog-authenticated-user-',
+      'x-goog-iap-',
+      // Azure App Service authentication.
+      'x-ms-client-principal',
+      'x-ms-token-',
+      // AWS Application Load Balancer sign-in and mutual TLS.
+      'x-amzn-oidc-',
+      'x-amzn-mtls-',
+      // Cloudflare Access.
+      'cf-access-',
+      // Kong's consumer and the user, groups and scope that its plugins verified.
+      'x-consumer-',
+      'x-authenticated-',
+      // oauth2-proxy.
+      'x-auth-request-',
+      // Client certificates that TLS-terminating proxies pass on.
+      'x-ssl-client-',
+      'x-client-cert',
+    ],
+  },
+  {
+    reason: "it applies only to the caller's connection to the gateway (RFC 9110 section 7.6.1)",
+    names: [...HOP_BY_HOP_HEADERS],
+    prefixes: [],
+  },
+  {
+    reason: 'the gateway answers Expect: 100-continue itself and sends the upstream the whole body',
+    names: ['expect'],
+    prefixes: [],
+  },
+  {
+    reason: 'some frameworks take it to change the method or path after the gateway authorized the request',
+    names: ['x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-method', 'x-original-url', 'x-original-uri', 'x-rewrite-url'],
+    prefixes: [],
+  },
+  {
+    reason: "an Envoy behind the gateway may take it to change its timeouts, its retries or the request's original path",
+    names: [],
+    // Envoy's own headers. Envoy removes them only from requests it classes
+    // as external and honours them on internal ones, which can include the
+    // gateway's. A caller could otherwise set the timeouts
+    // (`x-envoy-upstream-rq-timeout-ms`) and retries (`x-envoy-retry-on`,
+    // `x-envoy-max-retries`) of an Envoy behind the gateway, or the path
+    // before Envoy rewrote it (`x-envoy-original-path`), which services read
+    // to build links.
+    prefixes: ['x-envoy-'],
+  },
+];
+
+const IDENTITY_HEADER_REASON = `it is one of the identity headers (${IDENTITY_HEADER_PREFIX}*) that the gateway writes itself`;
+
+const DROPPED_REQUEST_HEADERS: ReadonlyMap<string, string> = new Map(
+  DROPPED_REQUEST_HEADER_GROUPS.flatMap((group) => group.names.map((name) => [name, group.reason] as const)),
+);
+
+const DROPPED_REQUEST_HEADER_PREFIXES: ReadonlyArray<readonly [prefix: string, reason: string]> = DROPPED_REQUEST_HEADER_GROUPS.flatMap(
+  (group) => group.prefixes.map((prefix) => [prefix, group.reason] as const),
+);
 
 /**
- * Prefixes of request header families that carry the client's address, the
- * public URL or the caller's identity as a proxy in front of the service
- * would set them, or that steer such a proxy, so none of them can come from
- * the gateway's caller:
- *
- * - `x-forwarded-`: For, Host, Proto, Port, Prefix, User, Email and others.
- *   The gateway writes its own For, Host and Proto;
- * - `x-remote-`: the user, groups and extra attributes of the Kubernetes
- *   authenticating proxy, and the client address in some servers;
- * - `impersonate-`: the user and groups that the Kubernetes API server
- *   acts as;
- * - `x-webauth-`: the user, email, name and role of Grafana's auth proxy;
- * - `x-goog-authenticated-user-` and `x-goog-iap-`: Google Identity-Aware Proxy;
- * - `x-ms-client-principal` and `x-ms-token-`: Azure App Service authentication;
- * - `x-amzn-oidc-` and `x-amzn-mtls-`: AWS Application Load Balancer
- *   sign-in and mutual TLS;
- * - `cf-access-`: Cloudflare Access;
- * - `x-consumer-` and `x-authenticated-`: Kong's consumer and the user,
- *   groups and scope that its plugins verified;
- * - `x-auth-request-`: oauth2-proxy;
- * - `x-ssl-client-` and `x-client-cert`: client certificates that
- *   TLS-terminating proxies pass on;
- * - `x-envoy-`: Envoy's own headers. Envoy removes them only from requests
- *   it classes as external and honours them on internal ones, which can
- *   include the gateway's. A caller could otherwise set the timeouts
- *   (`x-envoy-upstream-rq-timeout-ms`) and retries (`x-envoy-retry-on`,
- *   `x-envoy-max-retries`) of an Envoy behind the gateway, or the path
- *   before Envoy rewrote it (`x-envoy-original-path`), which services read
- *   to build links.
+ * Returns why the gateway drops a caller's request header whatever the
+ * upstream configures, or undefined when it forwards the header. The name
+ * is compared as normalizedHeaderName spells it.
  */
-const DROPPED_REQUEST_HEADER_PREFIXES = [
-  'x-forwarded-',
-  'x-remote-',
-  'impersonate-',
-  'x-webauth-',
-  'x-goog-authenticated-user-',
-  'x-goog-iap-',
-  'x-ms-client-principal',
-  'x-ms-token-',
-  'x-amzn-oidc-',
-  'x-amzn-mtls-',
-  'cf-access-',
-  'x-consumer-',
-  'x-authenticated-',
-  'x-auth-request-',
-  'x-ssl-client-',
-  'x-client-cert',
-  'x-envoy-',
-];
+export function gatewayDropReason(name: string): string | undefined {
+  const normalized = normalizedHeaderName(name);
+  const named = DROPPED_REQUEST_HEADERS.get(normalized);
+  if (named !== undefined) {
+    return named;
+  }
+
+  const family = DROPPED_REQUEST_HEADER_PREFIXES.find(([prefix]) => normalized.startsWith(prefix));
+  if (family !== undefined) {
+    return family[1];
+  }
+  return isIdentityHeader(normalized) ? IDENTITY_HEADER_REASON : undefined;
+}
 
 /**
  * Builds the decision, per request header name, whether a caller's header
- * stays away from the upstream: the gateway's own lists, and `extra`, the
- * names and `prefix*` patterns that an upstream's `dropRequestHeaders`
- * adds for headers the service trusts, such as `x-user-id`.
+ * stays away from the upstream. The gateway's own lists decide first
+ * (gatewayDropReason), then `extra`, which contains the names and `prefix*`
+ * patterns that an upstream's `dropRequestHeaders` adds for headers the
+ * service trusts, such as `x-user-id`.
  */
 export function requestHeaderFilter(extra: readonly string[] = []): StringMemo<boolean> {
   const listedEntry = headerPatternMatcher(extra);
 
-  return new StringMemo((name) => {
-    const normalized = normalizedHeaderName(name);
-    return (
-      DROPPED_REQUEST_HEADERS.has(normalized) ||
-      DROPPED_REQUEST_HEADER_PREFIXES.some((prefix) => normalized.startsWith(prefix)) ||
-      isIdentityHeader(normalized) ||
-      listedEntry(normalized) !== undefined
-    );
-  }, HEADER_NAME_MEMO);
+  return new StringMemo((name) => gatewayDropReason(name) !== undefined || listedEntry(name) !== undefined, HEADER_NAME_MEMO);
 }
 
 export interface ForwardOptions {

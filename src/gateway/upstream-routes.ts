@@ -8,6 +8,7 @@ import type { GatewayRoute, LifecyclePolicy, OperationPolicy, UpstreamConfig } f
 import { loadOpenApiDocument } from '../core/openapi/load.js';
 import { compileOperations, type CompiledOperation } from '../core/openapi/operations.js';
 import { checkDistinctPaths, fromRouterSyntax, parseRoutePath, RoutePathError } from '../core/openapi/route-path.js';
+import { gatewayDropReason } from './forward.js';
 import { headerPatternMatcher, normalizedHeaderName } from './header-patterns.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { RoutePolicy } from './route-policy.js';
@@ -122,14 +123,27 @@ function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, p
 }
 
 /**
- * Rejects a header parameter that the upstream's `dropRequestHeaders`
- * removes: the gateway would check it on every request, and the upstream,
- * which declares that it reads it, would never receive it.
+ * Rejects a header parameter that the gateway drops from every request
+ * (gatewayDropReason) or that the upstream's `dropRequestHeaders` removes.
+ * The gateway would check it on every request, but the upstream, which
+ * declares that it reads it, would never receive the caller's value.
+ *
+ * Host, Content-Length, Content-Type and Accept-Encoding, which the gateway
+ * may write itself, are not checked, because the upstream still receives
+ * each of them with the value it has on the forwarded request.
  */
 function checkDroppedHeaderParameters(upstream: UpstreamConfig, declared: readonly DeclaredOperation[]): void {
   const droppedBy = headerPatternMatcher(upstream.dropRequestHeaders);
   for (const operation of declared) {
     for (const name of operation.headerParameters) {
+      const reason = gatewayDropReason(name);
+      if (reason !== undefined) {
+        throw new UpstreamPolicyError(
+          `upstream '${upstream.name}': ${operationKey(operation)} declares the header parameter '${name}', which the gateway drops from every request because ${reason}, ` +
+            "so the upstream would never receive the caller's value. Take the header parameter out of the OpenAPI document.",
+        );
+      }
+
       const entry = droppedBy(name);
       if (entry !== undefined) {
         throw new UpstreamPolicyError(

@@ -80,6 +80,35 @@ describe('upstream routes', () => {
     }
   });
 
+  it.each([
+    ['Authorization', "it carries the caller's credentials for the gateway itself"],
+    ['X-Scheme', "proxies in front of a service use it to pass on the client's address, host or scheme, which a caller could forge"],
+    ['x-forwarded-prefix', "proxies in front of a service use it to pass on the client's address, host or scheme, which a caller could forge"],
+    ['X-Envoy-Retry-On', "an Envoy behind the gateway may take it to change its timeouts, its retries or the request's original path"],
+    ['X_Amzn_Oidc_Identity', "proxies in front of a service use it to pass on the caller's identity, client certificate or address, which a caller could forge"],
+    ['X.HTTP.Method.Override', 'some frameworks take it to change the method or path after the gateway authorized the request'],
+    ['TRANSFER-ENCODING', "it applies only to the caller's connection to the gateway (RFC 9110 section 7.6.1)"],
+    ['X-Portcullis-Subject', 'it is one of the identity headers (x-portcullis-*) that the gateway writes itself'],
+    ['x_portcullis_roles', 'it is one of the identity headers (x-portcullis-*) that the gateway writes itself'],
+  ])('rejects the header parameter %s that the gateway drops', async (name, reason) => {
+    const parameters = [{ in: 'header', name, schema: { type: 'string' } }];
+    const config = await upstream({ '/invoices': { get: { security: SECURED, parameters, responses: {} } } });
+
+    await expect(upstreamRoutes(config)).rejects.toThrow(
+      `upstream 'things': GET /invoices declares the header parameter '${name}', which the gateway drops from every request because ${reason}, ` +
+        "so the upstream would never receive the caller's value. Take the header parameter out of the OpenAPI document.",
+    );
+  });
+
+  it('keeps header parameters the gateway writes or forwards', async () => {
+    const names = ['Host', 'Content-Length', 'Content-Type', 'Accept-Encoding', 'If-None-Match', 'X-Request-Id', 'X-Forwarded', 'X-Envoy'];
+    const parameters = names.map((name) => ({ in: 'header', name, schema: { type: 'string' } }));
+    const config = await upstream({ '/invoices': { get: { security: SECURED, parameters, responses: {} } } });
+
+    const [route] = await upstreamRoutes(config);
+    expect(route?.headerParameters.size).toBe(names.length);
+  });
+
   it('keeps header parameters that are not dropped', async () => {
     const parameters = [{ in: 'header', name: 'X-Tenant-Id', schema: { type: 'string' } }];
     const config = await upstream({ '/invoices': { get: { security: SECURED, parameters, responses: {} } } }, { dropRequestHeaders: ['x-tenant', 'x-tenant-id-*'] });
