@@ -249,6 +249,28 @@ describe('OpenAPI compilation', () => {
     expect(check('[{"a":1},{"a":1}]')).toBeUndefined();
   });
 
+  it('ignores Accept, Content-Type and Authorization parameters', () => {
+    const strict = { type: 'string', enum: ['never-sent'] };
+    const document = {
+      ...base,
+      security: [{ bearer: [] }],
+      paths: {
+        '/notes': {
+          get: {
+            parameters: ['Accept', 'Content-Type', 'Authorization'].map((name) => ({ name, in: 'header', required: true, schema: strict })),
+            responses: {},
+          },
+        },
+      },
+    };
+    const [operation] = compileOperations(document);
+    const headers = { accept: 'application/json', 'content-type': 'text/plain', authorization: 'Bearer x' };
+
+    expect(operation?.headerParameters).toEqual([]);
+    expect(operation?.validate({ params: {}, query: {}, headers, contentType: undefined, body: undefined })).toBeUndefined();
+    expect(operation?.validate({ params: {}, query: {}, headers: {}, contentType: undefined, body: undefined })).toBeUndefined();
+  });
+
   describe('numeric values', () => {
     const document = {
       ...base,

@@ -81,7 +81,7 @@ describe('upstream routes', () => {
   });
 
   it.each([
-    ['Authorization', "it carries the caller's credentials for the gateway itself"],
+    ['Cookie', "it carries the caller's credentials for the gateway itself"],
     ['X-Scheme', "proxies in front of a service use it to pass on the client's address, host or scheme, which a caller could forge"],
     ['x-forwarded-prefix', "proxies in front of a service use it to pass on the client's address, host or scheme, which a caller could forge"],
     ['X-Envoy-Retry-On', "an Envoy behind the gateway may take it to change its timeouts, its retries or the request's original path"],
@@ -101,12 +101,22 @@ describe('upstream routes', () => {
   });
 
   it('keeps header parameters the gateway writes or forwards', async () => {
-    const names = ['Host', 'Content-Length', 'Content-Type', 'Accept-Encoding', 'If-None-Match', 'X-Request-Id', 'X-Forwarded', 'X-Envoy'];
+    const names = ['Host', 'Content-Length', 'Accept-Encoding', 'If-None-Match', 'X-Request-Id', 'X-Forwarded', 'X-Envoy'];
     const parameters = names.map((name) => ({ in: 'header', name, schema: { type: 'string' } }));
     const config = await upstream({ '/invoices': { get: { security: SECURED, parameters, responses: {} } } });
 
     const [route] = await upstreamRoutes(config);
     expect(route?.headerParameters.size).toBe(names.length);
+  });
+
+  it('ignores Accept, Content-Type and Authorization parameters', async () => {
+    // OpenAPI 3 requires tools to ignore these three, which media types and security schemes describe.
+    const names = ['Accept', 'content-type', 'AUTHORIZATION', 'X-Tenant-Id'];
+    const parameters = names.map((name) => ({ in: 'header', name, required: true, schema: { type: 'string', enum: ['never-sent'] } }));
+    const config = await upstream({ '/invoices': { get: { security: SECURED, parameters, responses: {} } } });
+
+    const [route] = await upstreamRoutes(config);
+    expect([...(route?.headerParameters ?? [])]).toEqual(['x-tenant-id']);
   });
 
   it('keeps header parameters that are not dropped', async () => {

@@ -162,6 +162,17 @@ interface ParameterGroup {
   commaSeparated: Set<string>;
 }
 
+/**
+ * Header parameters that OpenAPI 3 requires tools to ignore: the media types of the
+ * request body and responses describe Content-Type and Accept, and the
+ * security schemes describe Authorization.
+ */
+const IGNORED_HEADER_PARAMETERS: ReadonlySet<string> = new Set(['accept', 'content-type', 'authorization']);
+
+function isIgnoredHeaderParameter(parameter: JsonObject): boolean {
+  return parameter['in'] === 'header' && IGNORED_HEADER_PARAMETERS.has(String(parameter['name']).toLowerCase());
+}
+
 function compileParameters(ajv: Ajv, operationName: string, parameters: JsonObject[]): ParameterSet {
   const group = (): ParameterGroup => ({ properties: {}, required: [], textTypes: new Map(), commaSeparated: new Set() });
   const groups: Record<'path' | 'query' | 'header', ParameterGroup> = { path: group(), query: group(), header: group() };
@@ -273,7 +284,9 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
       const name = `${method.toUpperCase()} ${path}`;
       const { credentials, scopes } = securityOf(name, operation['security'] ?? document['security'], schemes);
       const roles = Array.isArray(operation['x-portcullis-roles']) ? operation['x-portcullis-roles'].map(String) : [];
-      const declaredParameters = [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as JsonObject[]) : [])];
+      const declaredParameters = [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as JsonObject[]) : [])].filter(
+        (parameter) => !isIgnoredHeaderParameter(parameter),
+      );
       checkPathParameters(name, route, declaredParameters);
       const parameters = compileParameters(textAjv, name, declaredParameters);
       const validateBody = compileBody(bodies, textAjv, name, operation['requestBody']);
