@@ -51,9 +51,9 @@ export interface LifecyclePolicy {
  * so that a caller cannot name another user's or tenant's objects.
  */
 export interface ObjectBinding {
-  /** Location of the parameter: `path` or `query`. */
-  in: 'path' | 'query';
-  /** The parameter name, as the OpenAPI document spells it (`userId`). */
+  /** Location of the value: a `path` or `query` parameter, or a member of the JSON request `body`. */
+  in: 'path' | 'query' | 'body';
+  /** The parameter name, as the OpenAPI document spells it (`userId`), or for `body` a JSON Pointer (RFC 6901) to the member (`/account/id`). */
   name: string;
   /** Claim compared with the parameter. `sub` is the subject, which for an API key is the key's owner. */
   claim: string;
@@ -415,8 +415,9 @@ const OBJECT_BINDING = {
   additionalProperties: false,
   required: ['in', 'name', 'claim', 'match'],
   properties: {
-    in: { enum: ['path', 'query'] },
-    name: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,63}$' },
+    in: { enum: ['path', 'query', 'body'] },
+    // A parameter name, or a JSON Pointer of up to 8 members for `body`.
+    name: { type: 'string', pattern: '^([A-Za-z_][A-Za-z0-9_.-]{0,63}|(/([A-Za-z0-9_.$-]|~[01]){1,64}){1,8})$' },
     claim: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$' },
     match: { enum: ['equals', 'oneOf'] },
     bypassRoles: ROLES,

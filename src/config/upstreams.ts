@@ -133,6 +133,16 @@ function checkOperation(path: string, operation: OperationPolicy, upstream: Upst
   if (operation.public && (operation.scopes.length > 0 || operation.roles.length > 0 || operation.bindings.length > 0)) {
     problems.push(`${path}: a public operation has no caller, so it cannot require scopes, roles or bindings`);
   }
+
+  operation.bindings.forEach((binding, index) => {
+    const pointer = binding.name.startsWith('/');
+    if (binding.in === 'body' && !pointer) {
+      problems.push(`${path}/bindings/${index}/name: a body binding names a JSON Pointer to the member, such as '/${binding.name}'`);
+    }
+    if (binding.in !== 'body' && pointer) {
+      problems.push(`${path}/bindings/${index}/name: '${binding.name}' is a JSON Pointer, which only a body binding takes; name the ${binding.in} parameter instead`);
+    }
+  });
   return problems;
 }
 

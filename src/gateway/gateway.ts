@@ -25,7 +25,8 @@ import { UpstreamLoad } from './upstream-load.js';
 import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_METHODS } from './cors.js';
 import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
 import { rejectMethodOverride } from './method-override.js';
-import { enforceBindings } from './object-binding.js';
+import { enforceBindings, type ObjectBinding } from './object-binding.js';
+import { isJsonMediaType, mediaType, parseJsonBody } from '../core/openapi/json-body.js';
 import type { RoutePolicy } from './route-policy.js';
 import { UpstreamPolicyError } from './upstream-routes.js';
 
@@ -105,8 +106,8 @@ function rejectIncompletePreflight(request: FastifyRequest): void {
  * forwards it upstream with identity headers.
  *
  * The pipeline, in order: CORS → route match → sunset check → authenticate
- * (skipped for public operations) → authorize → object-level bindings →
- * validate → forward. Every step fails closed: an error in any of them ends
+ * (skipped for public operations) → authorize → object-level bindings on
+ * path and query → validate → bindings on the body → forward. Every step fails closed: an error in any of them ends
  * the request with a problem response, and nothing reaches the upstream.
  *
  * NOTE: BENCHMARKS.md puts the gateway at 0.5 to 0.8 of the requests/s
@@ -258,20 +259,55 @@ function checkRequest(request: FastifyRequest, policy: RoutePolicy): void {
   }
   // Without a schema or a binding, the gateway decides nothing from the
   // query, so an upstream may read it with whatever separators it likes.
-  if (policy.validate !== undefined || policy.bindings.length > 0) {
+  if (policy.validate !== undefined || policy.bindings.length > 0 || policy.bodyBindings.length > 0) {
     rejectQuerySemicolon(request.url);
   }
   rejectMethodOverride(request);
+  const parameters = { params: request.params as Record<string, string>, query: (request.query ?? {}) as Record<string, unknown> };
   if (identity !== undefined) {
-    const parameters = { params: request.params as Record<string, string>, query: (request.query ?? {}) as Record<string, unknown> };
-    enforceBindings(policy.bindings, parameters, identity, (binding, detail) => {
-      request.log.info({ subject: identity.subject, parameter: binding.name, location: binding.in, claim: binding.claim }, 'object-level binding rejected the request');
-      // The caller gets a 404 like any missing resource, which records no
-      // event of its own, so the denial is recorded here.
-      auditRequest(request, { type: 'authorization.denied', outcome: 'denied', reason: 'object_binding', detail });
-    });
+    enforceBindings(policy.bindings, parameters, identity, bindingRejected(request, identity));
   }
+
   validateRequest(request, policy);
+
+  // Body bindings come after validation, so that a malformed body gets its 400.
+  if (identity !== undefined && policy.bodyBindings.length > 0) {
+    enforceBindings(policy.bodyBindings, { ...parameters, body: boundBody(request) }, identity, bindingRejected(request, identity));
+  }
+}
+
+/** Returns the callback that logs and audits a request that an object-level binding rejected. */
+function bindingRejected(request: FastifyRequest, identity: Identity): (binding: ObjectBinding, detail: string) => void {
+  return (binding, detail) => {
+    request.log.info({ subject: identity.subject, parameter: binding.name, location: binding.in, claim: binding.claim }, 'object-level binding rejected the request');
+    // The caller gets a 404 like any missing resource, which records no
+    // event of its own, so the denial is recorded here.
+    auditRequest(request, { type: 'authorization.denied', outcome: 'denied', reason: 'object_binding', detail });
+  };
+}
+
+/**
+ * Returns the parsed JSON body that body bindings read, or undefined for a
+ * request without a body, which fails them. A body that is not JSON gets
+ * 415, and one that is not valid JSON 400, also when the operation's
+ * document declares no schema that validation would have parsed it for.
+ */
+function boundBody(request: FastifyRequest): unknown {
+  const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+  if (body === undefined || body.length === 0) {
+    return undefined;
+  }
+
+  const type = mediaType(request.headers['content-type']);
+  if (type === undefined || !isJsonMediaType(type)) {
+    throw new ProblemError('unsupported_media_type', 'The request body must be JSON, because the operation checks a member of it against the caller.');
+  }
+
+  const parsed = parseJsonBody(body);
+  if (!parsed.ok) {
+    throw new ProblemError('invalid_json', parsed.detail);
+  }
+  return parsed.value;
 }
 
 /** Tells whether a limit targets the operation, named by its OpenAPI template (`/orders/{id}`) or its Fastify route (`/orders/:id`). */

@@ -1,7 +1,8 @@
 /**
  * Object-level authorization that the gateway can decide from the request
- * alone: a path or query parameter must match a claim of the caller, as in
- * "`userId` must equal `sub`" or "`tenantId` must be one of `tenants`".
+ * alone: a path or query parameter, or a member of a JSON request body, must
+ * match a claim of the caller, as in "`userId` must equal `sub`" or
+ * "`/account/tenantId` must be one of `tenants`".
  *
  * A rejected request gets 404, the same response as a resource that does
  * not exist, so that a caller cannot learn which other users or tenants exist.
@@ -19,6 +20,55 @@ export type { ObjectBinding };
 export interface BoundParameters {
   params: Readonly<Record<string, string>>;
   query: Readonly<Record<string, unknown>>;
+  /** The parsed JSON request body, for `body` bindings. Undefined when the request has none. */
+  body?: unknown;
+}
+
+/** A canonical array index in a JSON Pointer (RFC 6901 section 4). */
+const ARRAY_INDEX = /^(0|[1-9][0-9]*)$/;
+
+/** Returns the reference tokens of a JSON Pointer (`/a~1b/c` gives `a/b` and `c`). */
+export function pointerTokens(pointer: string): string[] {
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((token) => token.replaceAll('~1', '/').replaceAll('~0', '~'));
+}
+
+/**
+ * Returns the values at `pointer` in the JSON body: the member's value, or
+ * each element when it is an array, so that every element must match. A
+ * missing member gives none. An object on the way that also has the member
+ * in another case gives undefined, which fails the binding. Some upstreams
+ * read JSON members without regard to case (ASP.NET Core's web defaults),
+ * so `FromAccount` could carry a value that the binding never checked.
+ */
+function bodyValues(pointer: string, body: unknown): unknown[] | undefined {
+  let current = body;
+  for (const token of pointerTokens(pointer)) {
+    if (Array.isArray(current)) {
+      current = ARRAY_INDEX.test(token) ? current[Number(token)] : undefined;
+    } else if (current !== null && typeof current === 'object') {
+      const members = current as Record<string, unknown>;
+      if (hasCaseVariant(members, token)) {
+        return undefined;
+      }
+      current = Object.hasOwn(members, token) ? members[token] : undefined;
+    } else {
+      return [];
+    }
+  }
+
+  if (current === undefined) {
+    return [];
+  }
+  return Array.isArray(current) ? current : [current];
+}
+
+/** Tells whether `members` has a name other than `name` that equals it without regard to case. */
+function hasCaseVariant(members: Record<string, unknown>, name: string): boolean {
+  const lower = name.toLowerCase();
+  return Object.keys(members).some((member) => member !== name && member.toLowerCase() === lower);
 }
 
 /** Returns the value of `claim` for the caller; `sub` is the subject for every credential kind. */
@@ -31,7 +81,11 @@ function claimOf(identity: Identity, claim: string): unknown {
  * several values, and every one of them must match, because upstreams differ
  * in which one they read.
  */
-function parameterValues(binding: ObjectBinding, parameters: BoundParameters): unknown[] {
+function parameterValues(binding: ObjectBinding, parameters: BoundParameters): unknown[] | undefined {
+  if (binding.in === 'body') {
+    return bodyValues(binding.name, parameters.body);
+  }
+
   const value = binding.in === 'path' ? parameters.params[binding.name] : parameters.query[binding.name];
   if (value === undefined) {
     return [];
@@ -40,12 +94,18 @@ function parameterValues(binding: ObjectBinding, parameters: BoundParameters): u
   return Array.isArray(value) ? value : [value];
 }
 
+/**
+ * Compares one value with the claim. A JSON body may carry an id as an
+ * integer, which is compared in its decimal form. Any other number, object,
+ * boolean or null fails.
+ */
 function valueMatches(binding: ObjectBinding, value: unknown, claim: unknown): boolean {
-  if (typeof value !== 'string' || value === '') {
+  const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
+  if (typeof text !== 'string' || text === '') {
     return false;
   }
 
-  return binding.match === 'equals' ? claim === value : Array.isArray(claim) && claim.includes(value);
+  return binding.match === 'equals' ? claim === text : Array.isArray(claim) && claim.includes(text);
 }
 
 /**
@@ -56,7 +116,9 @@ function valueMatches(binding: ObjectBinding, value: unknown, claim: unknown): b
  * such a spelling could carry a value that the binding never checked.
  */
 function hasQueryVariant(binding: ObjectBinding, query: Readonly<Record<string, unknown>>): boolean {
-  const bound = binding.name.toLowerCase();
+  // Rails merges query and body parameters into one tree, so a body
+  // binding also fails on a query parameter named like its first member.
+  const bound = (binding.in === 'body' ? (pointerTokens(binding.name)[0] ?? '') : binding.name).toLowerCase();
 
   for (const name of Object.keys(query)) {
     if (binding.in === 'query' && name === binding.name) {
@@ -92,10 +154,10 @@ function phpSpelling(name: string): string {
 }
 
 /**
- * Tells whether the request satisfies one binding. A missing parameter or
- * claim fails it: an upstream given no `tenantId` might fall back to a
- * tenant the caller does not belong to. So does another spelling of the
- * parameter's name in the query string.
+ * Tells whether the request satisfies one binding. A missing parameter,
+ * body member or claim fails it: an upstream given no `tenantId` might fall
+ * back to a tenant the caller does not belong to. So does another spelling
+ * of the parameter's name in the query string.
  */
 export function satisfiesBinding(binding: ObjectBinding, parameters: BoundParameters, identity: Identity): boolean {
   if (binding.bypassRoles.some((role) => identity.roles.includes(role))) {
@@ -108,7 +170,7 @@ export function satisfiesBinding(binding: ObjectBinding, parameters: BoundParame
   const values = parameterValues(binding, parameters);
   const claim = claimOf(identity, binding.claim);
 
-  return values.length > 0 && values.every((value) => valueMatches(binding, value, claim));
+  return values !== undefined && values.length > 0 && values.every((value) => valueMatches(binding, value, claim));
 }
 
 /**
@@ -124,7 +186,7 @@ export function enforceBindings(
 ): void {
   const failed = bindings.find((binding) => !satisfiesBinding(binding, parameters, identity));
   if (failed !== undefined) {
-    const detail = `No resource matches the ${failed.in} parameter.`;
+    const detail = failed.in === 'body' ? 'No resource matches the request body.' : `No resource matches the ${failed.in} parameter.`;
     onReject(failed, detail);
     throw new ProblemError('not_found', detail);
   }

@@ -28,8 +28,10 @@ export interface RoutePolicy {
   credentials: readonly CredentialKind[];
   /** Served without authentication; the upstream gets no identity headers. */
   public: boolean;
-  /** Object-level rules on path and query parameters. */
+  /** Object-level rules on path and query parameters, checked before validation. */
   bindings: readonly ObjectBinding[];
+  /** Object-level rules on members of the JSON request body, checked after validation. */
+  bodyBindings: readonly ObjectBinding[];
   /** Deprecation and sunset dates. */
   lifecycle: Lifecycle;
   /** Names of the operation's declared header parameters, lower-cased and with punctuation spelled as `-` (see normalizedHeaderName). */

@@ -29,7 +29,8 @@ const NO_POLICY: OperationPolicy = { scopes: [], roles: [], public: false, bindi
 function fromRoute(upstream: UpstreamConfig, route: GatewayRoute): DeclaredOperation {
   try {
     const path = parseRoutePath(fromRouterSyntax(route.path));
-    return { ...route, path: path.router, route: path, operationId: undefined, deprecated: false, headerParameters: [] };
+    // Without a document no body is declared, so a body binding reads whatever JSON arrives.
+    return { ...route, path: path.router, route: path, operationId: undefined, deprecated: false, headerParameters: [], jsonRequestBody: true };
   } catch (error) {
     throw error instanceof RoutePathError ? new UpstreamPolicyError(`upstream '${upstream.name}': ${error.message}`) : error;
   }
@@ -92,6 +93,13 @@ function checkSecurity(upstream: UpstreamConfig, operation: DeclaredOperation, p
   if (missing !== undefined) {
     throw new UpstreamPolicyError(`upstream '${upstream.name}': ${name} has no path parameter '${missing.name}' to bind`);
   }
+
+  const body = policy.bindings.find((binding) => binding.in === 'body');
+  if (body !== undefined && !operation.jsonRequestBody) {
+    throw new UpstreamPolicyError(
+      `upstream '${upstream.name}': ${name} binds the body member '${body.name}', but declares no JSON request body; declare one in the OpenAPI document or remove the binding`,
+    );
+  }
 }
 
 function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, policy: OperationPolicy): RoutePolicy {
@@ -114,7 +122,8 @@ function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, p
     roles: union(operation.roles, policy.roles),
     credentials: operation.credentials,
     public: policy.public,
-    bindings: policy.bindings,
+    bindings: policy.bindings.filter((binding) => binding.in !== 'body'),
+    bodyBindings: policy.bindings.filter((binding) => binding.in === 'body'),
     lifecycle,
     headerParameters: new Set(operation.headerParameters.map(normalizedHeaderName)),
     ...(validate === undefined ? {} : { validate: (parts) => validate(parts) }),

@@ -161,7 +161,21 @@ describe('upstream configuration', () => {
   it('validates bindings and dates with the schema', async () => {
     const problems = await problemsForUpstreams([{ ...ORDERS, sunset: 'next year', operations: { getOrder: { bindings: [{ in: 'header', name: 'id', claim: 'sub', match: 'equals' }] } } }]);
     expect(problems).toContain('gateway/upstreams/0/sunset: must match format "date-time"');
-    expect(problems).toContain('gateway/upstreams/0/operations/getOrder/bindings/0/in: must be equal to one of the allowed values: path, query');
+    expect(problems).toContain('gateway/upstreams/0/operations/getOrder/bindings/0/in: must be equal to one of the allowed values: path, query, body');
+  });
+
+  it('requires a JSON Pointer for body bindings only', async () => {
+    const bindings = [
+      { in: 'body', name: 'accountId', claim: 'accounts', match: 'oneOf' },
+      { in: 'query', name: '/accountId', claim: 'accounts', match: 'oneOf' },
+      { in: 'body', name: '/account/id', claim: 'accounts', match: 'oneOf' },
+    ];
+    const problems = await problemsForUpstreams([{ ...ORDERS, operations: { getOrder: { bindings } } }]);
+
+    expect(problems).toEqual([
+      "gateway/upstreams/0/operations/getOrder/bindings/0/name: a body binding names a JSON Pointer to the member, such as '/accountId'",
+      "gateway/upstreams/0/operations/getOrder/bindings/1/name: '/accountId' is a JSON Pointer, which only a body binding takes; name the query parameter instead",
+    ]);
   });
 });
 

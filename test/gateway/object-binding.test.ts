@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { Identity } from '../../src/core/identity-headers.js';
 import { ProblemError } from '../../src/core/problem.js';
-import { enforceBindings, satisfiesBinding, type ObjectBinding } from '../../src/gateway/object-binding.js';
+import { enforceBindings, pointerTokens, satisfiesBinding, type ObjectBinding } from '../../src/gateway/object-binding.js';
 
 const USER_BINDING: ObjectBinding = { in: 'path', name: 'userId', claim: 'sub', match: 'equals', bypassRoles: ['admin'] };
 const TENANT_BINDING: ObjectBinding = { in: 'query', name: 'tenantId', claim: 'tenants', match: 'oneOf', bypassRoles: [] };
@@ -102,6 +102,76 @@ describe('object binding name variants', () => {
   it('accepts unrelated query parameters', () => {
     expect(satisfiesBinding(TENANT_BINDING, { params: {}, query: { tenantId: 't1', tenantIds: 't3', tenantIdx: 't4', limit: '5' } }, identity())).toBe(true);
     expect(satisfiesBinding(USER_BINDING, { params: { userId: 'alice' }, query: { user: 'bob' } }, identity())).toBe(true);
+  });
+});
+
+describe('object binding body', () => {
+  const ACCOUNT_BINDING: ObjectBinding = { in: 'body', name: '/source/account', claim: 'tenants', match: 'oneOf', bypassRoles: ['admin'] };
+
+  function body(value: unknown) {
+    return { params: {}, query: {}, body: value };
+  }
+
+  it('accepts a member from the claim', () => {
+    expect(satisfiesBinding(ACCOUNT_BINDING, body({ source: { account: 't1' } }), identity())).toBe(true);
+  });
+
+  it('rejects a member outside the claim', () => {
+    expect(satisfiesBinding(ACCOUNT_BINDING, body({ source: { account: 't3' } }), identity())).toBe(false);
+  });
+
+  it.each([
+    ['no body', undefined],
+    ['a missing member', { source: {} }],
+    ['a missing parent', { account: 't1' }],
+    ['a parent that is text', { source: 't1' }],
+    ['a null member', { source: { account: null } }],
+    ['an empty member', { source: { account: '' } }],
+    ['a member in another case too', { source: { account: 't1', ACCOUNT: 't3' } }],
+    ['a parent in another case too', { source: { account: 't1' }, Source: { account: 't3' } }],
+  ])('rejects %s', (_case, value) => {
+    expect(satisfiesBinding(ACCOUNT_BINDING, body(value), identity({ claims: { tenants: ['t1', ''] } }))).toBe(false);
+  });
+
+  it('compares integers in decimal', () => {
+    const caller = identity({ claims: { tenants: ['42'] } });
+    expect(satisfiesBinding(ACCOUNT_BINDING, body({ source: { account: 42 } }), caller)).toBe(true);
+    expect(satisfiesBinding(ACCOUNT_BINDING, body({ source: { account: 42.5 } }), identity({ claims: { tenants: ['42.5'] } }))).toBe(false);
+    expect(satisfiesBinding(ACCOUNT_BINDING, body({ source: { account: 2 ** 60 } }), identity({ claims: { tenants: [String(2 ** 60)] } }))).toBe(false);
+  });
+
+  it('requires every array element to match', () => {
+    const binding: ObjectBinding = { ...ACCOUNT_BINDING, name: '/accounts' };
+    expect(satisfiesBinding(binding, body({ accounts: ['t1', 't2'] }), identity())).toBe(true);
+    expect(satisfiesBinding(binding, body({ accounts: ['t1', 't3'] }), identity())).toBe(false);
+    expect(satisfiesBinding(binding, body({ accounts: [] }), identity())).toBe(false);
+  });
+
+  it('follows array indexes', () => {
+    const binding: ObjectBinding = { ...ACCOUNT_BINDING, name: '/legs/0/account' };
+    expect(satisfiesBinding(binding, body({ legs: [{ account: 't1' }] }), identity())).toBe(true);
+    expect(satisfiesBinding(binding, body({ legs: [] }), identity())).toBe(false);
+    expect(satisfiesBinding({ ...binding, name: '/legs/00/account' }, body({ legs: [{ account: 't1' }] }), identity())).toBe(false);
+  });
+
+  it('reads escaped pointer tokens', () => {
+    expect(pointerTokens('/a~1b/c~0d/~01')).toEqual(['a/b', 'c~d', '~1']);
+    const binding: ObjectBinding = { ...ACCOUNT_BINDING, name: '/tenant~1id' };
+    expect(satisfiesBinding(binding, body({ 'tenant/id': 't1' }), identity())).toBe(true);
+  });
+
+  it('rejects a query named like the first member', () => {
+    for (const name of ['source', 'Source[account]', 'source.account']) {
+      expect(satisfiesBinding(ACCOUNT_BINDING, { params: {}, query: { [name]: 't3' }, body: { source: { account: 't1' } } }, identity()), name).toBe(false);
+    }
+  });
+
+  it('lets a bypass role through', () => {
+    expect(satisfiesBinding(ACCOUNT_BINDING, body({ source: { account: 't9' } }), identity({ roles: ['admin'] }))).toBe(true);
+  });
+
+  it('names the body in the problem', () => {
+    expect(() => enforceBindings([ACCOUNT_BINDING], body({ source: { account: 't3' } }), identity())).toThrow('No resource matches the request body.');
   });
 });
 

@@ -32,6 +32,30 @@ const FIXTURE_DOCUMENT = {
         responses: { '200': { description: 'Items.' } },
       },
     },
+    '/transfers': {
+      post: {
+        operationId: 'createTransfer',
+        security: SECURED,
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['source', 'amount'],
+                properties: {
+                  source: { type: 'object', properties: { account: { type: 'string' } }, additionalProperties: true },
+                  targets: { type: 'array', items: { type: 'string' } },
+                  amount: { type: 'integer' },
+                },
+                additionalProperties: false,
+              },
+            },
+          },
+        },
+        responses: { '200': { description: 'Accepted.' } },
+      },
+    },
     '/users/{userId}/items': {
       get: {
         operationId: 'listUserItems',
@@ -86,6 +110,7 @@ describe('gateway policy per upstream and operation', () => {
               listArchive: { deprecation: PAST, sunset: PAST },
               'GET /users/{userId}/items': { bindings: [{ in: 'path', name: 'userId', claim: 'sub', match: 'equals' }] },
               listTenantItems: { bindings: [{ in: 'query', name: 'tenantId', claim: 'tenants', match: 'oneOf' }] },
+              createTransfer: { bindings: [{ in: 'body', name: '/source/account', claim: 'tenants', match: 'oneOf' }] },
             },
           },
           { name: 'previous', url, mountPath: '/v1', openapi: document, deprecation: RECENT, sunset: FUTURE, operations: { status: { public: true } } },
@@ -96,8 +121,14 @@ describe('gateway policy per upstream and operation', () => {
             name: 'routed',
             url,
             mountPath: '/v4',
-            routes: [{ method: 'GET', path: '/tenant-items', scopes: ['orders:read'], roles: [], credentials: ['jwt'] }],
-            operations: { 'GET /tenant-items': { bindings: [{ in: 'query', name: 'tenantId', claim: 'tenants', match: 'oneOf' }] } },
+            routes: [
+              { method: 'GET', path: '/tenant-items', scopes: ['orders:read'], roles: [], credentials: ['jwt'] },
+              { method: 'POST', path: '/transfers', scopes: ['orders:read'], roles: [], credentials: ['jwt'] },
+            ],
+            operations: {
+              'GET /tenant-items': { bindings: [{ in: 'query', name: 'tenantId', claim: 'tenants', match: 'oneOf' }] },
+              'POST /transfers': { bindings: [{ in: 'body', name: '/targets', claim: 'tenants', match: 'oneOf' }] },
+            },
           },
         ],
       },
@@ -262,6 +293,56 @@ describe('gateway policy per upstream and operation', () => {
     }
     expect((await call('/v4/tenant-items?tenantId=t1&note=x%3By', tenantToken)).status).toBe(200);
     expect(received.map((request) => request.path)).toEqual(['/tenant-items?tenantId=t1&note=x%3By']);
+  });
+
+  /** Posts `body` as JSON, or with `contentType`, to the transfer operation at `mountPath`. */
+  function transfer(mountPath: string, body: string, contentType = 'application/json', query = ''): Promise<Response> {
+    return fetch(`${server.url}${mountPath}/transfers${query}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tenantToken}`, 'content-type': contentType },
+      body,
+    });
+  }
+
+  it('binds a body member to a token claim list', async () => {
+    expect((await transfer('/v2', '{"source":{"account":"t1"},"amount":5}')).status).toBe(200);
+
+    const rejected = await transfer('/v2', '{"source":{"account":"t3"},"amount":5}');
+    expect(rejected.status).toBe(404);
+    expect(((await rejected.json()) as Problem).detail).toBe('No resource matches the request body.');
+    expect(received.map((request) => request.path)).toEqual(['/transfers']);
+  });
+
+  // The routed upstream has no document, so no validation runs before its body binding.
+  it.each([
+    ['another case of the member', '{"targets":["t1"],"Targets":["t3"]}', ''],
+    ['a query parameter named like it', '{"targets":["t1"]}', '?targets[0]=t3'],
+    ['a missing member', '{"source":"t1"}', ''],
+    ['a member that is not text', '{"targets":[{"id":"t1"}]}', ''],
+    ['a member that is true', '{"targets":true}', ''],
+  ])('rejects a body binding with %s', async (_case, body, query) => {
+    expect((await transfer('/v4', body, 'application/json', query)).status).toBe(404);
+    expect(received).toHaveLength(0);
+  });
+
+  it('requires every element of a bound array to match', async () => {
+    expect((await transfer('/v4', '{"targets":["t1","t2"]}')).status).toBe(200);
+    expect((await transfer('/v4', '{"targets":["t1","t3"]}')).status).toBe(404);
+    expect((await transfer('/v4', '{"targets":[]}')).status).toBe(404);
+    expect(received).toHaveLength(1);
+  });
+
+  it('rejects a bound body that is not JSON', async () => {
+    const form = await transfer('/v4', 'targets=t1', 'application/x-www-form-urlencoded');
+    expect(form.status).toBe(415);
+
+    const malformed = await transfer('/v4', '{"targets":["t1"]');
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as Problem).code).toBe('invalid_json');
+
+    const repeated = await transfer('/v4', '{"targets":["t1"],"targets":["t3"]}');
+    expect(repeated.status).toBe(400);
+    expect(received).toHaveLength(0);
   });
 
   it('rejects a token without the bound claim', async () => {

@@ -127,6 +127,29 @@ describe('upstream routes', () => {
     expect(routes).toHaveLength(1);
   });
 
+  it('refuses a body binding without a JSON body', async () => {
+    const binding = { in: 'body' as const, name: '/account', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
+    const form = { content: { 'application/x-www-form-urlencoded': { schema: { type: 'object' } } } };
+    const config = await upstream(
+      { '/things': { get: { security: SECURED, responses: {} }, post: { security: SECURED, requestBody: form, responses: {} } } },
+      { operations: { 'GET /things': policy({ bindings: [binding] }), 'POST /things': policy({ bindings: [binding] }) } },
+    );
+
+    await expect(upstreamRoutes(config)).rejects.toThrow(
+      "upstream 'things': GET /things binds the body member '/account', but declares no JSON request body; declare one in the OpenAPI document or remove the binding",
+    );
+  });
+
+  it('accepts a body binding with a JSON body', async () => {
+    const binding = { in: 'body' as const, name: '/account', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
+    const json = { content: { 'application/merge-patch+json': { schema: { type: 'object' } } } };
+    const config = await upstream({ '/things': { patch: { security: SECURED, requestBody: json, responses: {} } } }, { operations: { 'PATCH /things': policy({ bindings: [binding] }) } });
+
+    const [route] = await upstreamRoutes(config);
+    expect(route?.bodyBindings).toEqual([binding]);
+    expect(route?.bindings).toEqual([]);
+  });
+
   it('refuses a binding to a missing path parameter', async () => {
     const binding = { in: 'path' as const, name: 'userId', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
     const config = await upstream({ '/things': { get: { security: SECURED, responses: {} } } }, { operations: { 'GET /things': policy({ bindings: [binding] }) } });

@@ -13,6 +13,16 @@ import secureJson from 'secure-json-parse';
 import { redactName, shorten } from '../validation-errors.js';
 import { decodeUtf8 } from './utf8.js';
 
+/** Returns the media type of a Content-Type value, lower-cased and without parameters. */
+export function mediaType(contentType: string | undefined): string | undefined {
+  return contentType?.split(';')[0]?.trim().toLowerCase();
+}
+
+/** Tells whether a lower-case media type is JSON: `application/json` or a `+json` suffix (RFC 6839). */
+export function isJsonMediaType(type: string): boolean {
+  return type === 'application/json' || type.endsWith('+json');
+}
+
 /** A JSON body, or the reason it was rejected as invalid JSON. */
 export type JsonBody = { ok: true; value: unknown } | { ok: false; detail: string };
 

@@ -5,7 +5,7 @@ import addFormatsModule from 'ajv-formats';
 import type { FieldError } from '../problem.js';
 import { describeViolations, type SchemaViolation } from '../validation-errors.js';
 import { compileFormBody, FORM_MEDIA_TYPE, hasLiteralSemicolon, isOpaqueBodySchema, isUtf8FormBody } from './form-body.js';
-import { charsetsOf, parseJsonBody } from './json-body.js';
+import { charsetsOf, isJsonMediaType, mediaType, parseJsonBody } from './json-body.js';
 import { isJsonObject } from './json-object.js';
 import { parameterReading, splitCommaSeparated } from './parameter-style.js';
 import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
@@ -52,6 +52,8 @@ export interface CompiledOperation {
   deprecated: boolean;
   /** Names of the header parameters, as the document spells them. */
   headerParameters: string[];
+  /** Whether the operation declares a JSON media type for its request body. */
+  jsonRequestBody: boolean;
   validate(parts: RequestParts): RequestViolation | undefined;
   /** The declared responses, which the gateway checks before relaying the upstream's. */
   responses: ResponseRules;
@@ -236,14 +238,6 @@ function violation(location: string, errors: SchemaViolation[] | null | undefine
   return { code: 'validation_failed', detail, errors: fields };
 }
 
-function mediaType(contentType: string | undefined): string | undefined {
-  return contentType?.split(';')[0]?.trim().toLowerCase();
-}
-
-function isJsonMediaType(type: string): boolean {
-  return type === 'application/json' || type.endsWith('+json');
-}
-
 /**
  * Compiles every operation of a dereferenced OpenAPI 3.0 or 3.1 document
  * into the rules the gateway enforces: its route, the credential kinds and
@@ -302,6 +296,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
         credentials,
         deprecated: operation['deprecated'] === true,
         headerParameters: declaredParameters.filter((parameter) => parameter['in'] === 'header').map((parameter) => String(parameter['name'])),
+        jsonRequestBody: declaresJsonBody(operation['requestBody']),
         validate(parts) {
           return (
             checkParameters('path', { ...parts.params }, parameters) ??
@@ -402,6 +397,11 @@ function compileMediaType(bodies: Ajv, texts: Ajv, name: string, type: string, s
     );
   }
   return undefined;
+}
+
+function declaresJsonBody(requestBody: unknown): boolean {
+  const content = isJsonObject(requestBody) && isJsonObject(requestBody['content']) ? requestBody['content'] : {};
+  return Object.keys(content).some((type) => isJsonMediaType(type.toLowerCase()));
 }
 
 function compileBody(bodies: Ajv, texts: Ajv, name: string, requestBody: unknown): (parts: RequestParts) => RequestViolation | undefined {

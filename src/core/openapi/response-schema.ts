@@ -5,6 +5,7 @@ import type { FieldError } from '../problem.js';
 import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
 import { hasAccessAnnotation } from './annotations.js';
 import { OpenApiError } from './operations.js';
+import { isJsonMediaType } from './json-body.js';
 import { isJsonObject } from './json-object.js';
 import { filterResponse } from './response-filter.js';
 
@@ -121,10 +122,6 @@ function compileJsonCheck(ajv: Ajv, schema: Schema): (value: unknown) => Respons
     const errors = valid ? [] : toFieldErrors((validate.errors ?? []) as SchemaViolation[], 'body');
     return { ...filtered, errors };
   };
-}
-
-function isJsonMediaType(type: string): boolean {
-  return type === 'application/json' || type.endsWith('+json');
 }
 
 /** Limits of the remembered rules per Content-Type value of one declared response. */
