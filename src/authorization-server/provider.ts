@@ -22,6 +22,7 @@ import { checkClientAssertionExpiry } from './client-assertion.js';
 import { answerUnroutedRequests } from './endpoint-methods.js';
 import { answerJwtIntrospection } from './introspection.js';
 import { ROUTES } from './provider-routes.js';
+import { rotateAfterTargetCheck, type RefreshTargetFeatures } from './refresh-rotation.js';
 import { correctTokenErrorCodes } from './token-error-codes.js';
 import { renderErrorPage } from './views/error-page.js';
 import { renderLoggedOutPage, renderLogoutPage } from './views/logout.js';
@@ -223,6 +224,56 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
   const apiScopes = new Set<string>(API_SCOPES);
   const corsOrigins = new Set(config.corsOrigins);
 
+  const resourceIndicators: RefreshTargetFeatures['resourceIndicators'] = {
+    enabled: true,
+    async defaultResource(ctx, client, oneOf) {
+      // oidc-provider calls this for every authorization and pushed
+      // authorization request without a `resource` parameter, and
+      // getResourceServerInfo for one with it, so the two together see
+      // every scope that such a request names.
+      if (!isClientCredentialsGrant(ctx)) {
+        await checkAllowedScopes(ctx, client.clientId, clients);
+      }
+      if (oneOf !== undefined) {
+        return oneOf;
+      }
+      if (isClientCredentialsGrant(ctx)) {
+        return config.audience;
+      }
+      return requestedScopes(ctx).some((scope) => apiScopes.has(scope)) ? config.audience : undefined;
+    },
+    // A refresh narrowed to OpenID scopes gets a token for the userinfo
+    // endpoint, not one for the API without an API scope.
+    async useGrantedResource(ctx) {
+      return !scopeParameterLacksApiScope(ctx, apiScopes);
+    },
+    async getResourceServerInfo(ctx, resourceIndicator, client) {
+      if (resourceIndicator !== config.audience) {
+        throw new errors.InvalidTarget(`unknown resource indicator; the API audience is ${config.audience}`);
+      }
+      // The API key routes accept a user's token for the API whatever its
+      // scope, so a token without an API scope would reach them on a
+      // consent to OpenID scopes only.
+      if (!isClientCredentialsGrant(ctx) && scopeParameterLacksApiScope(ctx, apiScopes)) {
+        throw new errors.InvalidTarget(`a token for ${config.audience} needs an API scope; request one or more of: ${API_SCOPES.join(' ')}`);
+      }
+      if (isClientCredentialsGrant(ctx)) {
+        await checkClientCredentialsScope(ctx, client.clientId, clients);
+      } else {
+        await checkAllowedScopes(ctx, client.clientId, clients);
+      }
+
+      return {
+        scope: API_SCOPES.join(' '),
+        audience: config.audience,
+        accessTokenTTL: config.tokens.accessToken,
+        accessTokenFormat: 'jwt',
+        jwt: { sign: { alg: SIGNING_ALGORITHM } },
+      };
+    },
+  };
+  const userinfo = { enabled: true };
+
   return {
     adapter: deps.adapter,
     jwks: { keys: deps.signingKeys.map((key) => key.privateJwk) as never },
@@ -297,7 +348,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
         enabled: true,
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
-      userinfo: { enabled: true },
+      userinfo,
       clientCredentials: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
@@ -313,54 +364,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
           ctx.body = renderLoggedOutPage();
         },
       },
-      resourceIndicators: {
-        enabled: true,
-        async defaultResource(ctx, client, oneOf) {
-          // oidc-provider calls this for every authorization and pushed
-          // authorization request without a `resource` parameter, and
-          // getResourceServerInfo for one with it, so the two together see
-          // every scope that such a request names.
-          if (!isClientCredentialsGrant(ctx)) {
-            await checkAllowedScopes(ctx, client.clientId, clients);
-          }
-          if (oneOf !== undefined) {
-            return oneOf;
-          }
-          if (isClientCredentialsGrant(ctx)) {
-            return config.audience;
-          }
-          return requestedScopes(ctx).some((scope) => apiScopes.has(scope)) ? config.audience : undefined;
-        },
-        // A refresh narrowed to OpenID scopes gets a token for the userinfo
-        // endpoint, not one for the API without an API scope.
-        async useGrantedResource(ctx) {
-          return !scopeParameterLacksApiScope(ctx, apiScopes);
-        },
-        async getResourceServerInfo(ctx, resourceIndicator, client) {
-          if (resourceIndicator !== config.audience) {
-            throw new errors.InvalidTarget(`unknown resource indicator; the API audience is ${config.audience}`);
-          }
-          // The API key routes accept a user's token for the API whatever its
-          // scope, so a token without an API scope would reach them on a
-          // consent to OpenID scopes only.
-          if (!isClientCredentialsGrant(ctx) && scopeParameterLacksApiScope(ctx, apiScopes)) {
-            throw new errors.InvalidTarget(`a token for ${config.audience} needs an API scope; request one or more of: ${API_SCOPES.join(' ')}`);
-          }
-          if (isClientCredentialsGrant(ctx)) {
-            await checkClientCredentialsScope(ctx, client.clientId, clients);
-          } else {
-            await checkAllowedScopes(ctx, client.clientId, clients);
-          }
-
-          return {
-            scope: API_SCOPES.join(' '),
-            audience: config.audience,
-            accessTokenTTL: config.tokens.accessToken,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: SIGNING_ALGORITHM } },
-          };
-        },
-      },
+      resourceIndicators,
     },
 
     formats: {
@@ -380,7 +384,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
       },
     },
 
-    rotateRefreshToken: true,
+    rotateRefreshToken: rotateAfterTargetCheck({ userinfo, resourceIndicators }),
     // Every client registered with the refresh_token grant gets a refresh
     // token. Without `offline_access` (which OpenID Connect grants only with
     // prompt=consent) the refresh token ends with the login session.
