@@ -22,6 +22,10 @@ export interface RefreshTargetFeatures {
  * revoke the grant. This runs the same resolution and the same
  * `getResourceServerInfo` first, so such a refresh fails with the token
  * unchanged.
+ *
+ * NOTE: oidc-provider 9 offers no such setting before it consumes an
+ * authorization code, so a code exchange rejected for its `resource` still
+ * uses up the code.
  */
 export function rotateAfterTargetCheck(features: RefreshTargetFeatures): (ctx: KoaContextWithOIDC) => Promise<boolean> {
   const { getResourceServerInfo } = features.resourceIndicators;

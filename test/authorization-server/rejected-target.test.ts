@@ -2,7 +2,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
-import { callApi, obtainTokens, publicClient } from '../support/oauth.js';
+import { authorize, callApi, obtainTokens, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
@@ -11,7 +11,7 @@ import { startTestServer, type TestServer } from '../support/server.js';
  * and its scopes, so without Portcullis's earlier check a refresh rejected
  * there consumes the token, and the client's retry revokes the grant.
  */
-describe('refresh request rejected for its target', () => {
+describe('token request rejected for its target', () => {
   let server: TestServer;
   let config: client.Configuration;
   let user: { username: string; password: string; id: string };
@@ -73,4 +73,20 @@ describe('refresh request rejected for its target', () => {
     expect((await callApi(server, '/orders', refreshed.access_token)).status).toBe(401);
   });
 
+  // oidc-provider 9 consumes a code before it resolves the resource, and has
+  // no setting that runs in between, so the retry counts as a replay.
+  it('uses up a code exchanged for an unknown resource', async () => {
+    const { callbackUrl, codeVerifier, state } = await authorize(server, config, user);
+    const checks = { pkceCodeVerifier: codeVerifier, expectedState: state };
+
+    const failure = await client
+      .authorizationCodeGrant(config, callbackUrl, checks, { resource: 'https://elsewhere.example/api' })
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(client.ResponseBodyError);
+    expect((failure as client.ResponseBodyError).error).toBe('invalid_target');
+
+    const retry = await client.authorizationCodeGrant(config, callbackUrl, checks).catch((error: unknown) => error);
+    expect(retry).toBeInstanceOf(client.ResponseBodyError);
+    expect((retry as client.ResponseBodyError).error).toBe('invalid_grant');
+  });
 });
