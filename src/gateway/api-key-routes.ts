@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { auditRequest } from '../audit/request-events.js';
 import { ApiKeyLimitError, ApiKeyRequestError, type ApiKeyService } from '../api-keys/api-key-service.js';
 import { parseDuration } from '../core/duration.js';
+import { charsetsOf, parseJsonBody } from '../core/openapi/json-body.js';
 import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import type { Account } from '../store/account-repository.js';
@@ -69,15 +70,44 @@ function keyNotFound(request: FastifyRequest, type: 'api_key.rotated' | 'api_key
 }
 
 /**
+ * Parses a JSON body of the key routes, which must be UTF-8 and may not
+ * repeat a member name in one object, as for the gateway's validated
+ * operations. Raises ProblemError for any other body.
+ */
+function parseKeyRequestBody(contentType: string, body: Buffer): unknown {
+  const charset = charsetsOf(contentType).find((value) => value !== 'utf-8' && value !== 'utf8');
+  if (charset !== undefined) {
+    throw new ProblemError('unsupported_media_type', `The charset of a JSON body must be utf-8, not '${charset}'.`);
+  }
+  if (body.length === 0) {
+    throw new ProblemError('invalid_json', 'The request body is empty but its Content-Type is application/json.');
+  }
+
+  const parsed = parseJsonBody(body);
+  if (!parsed.ok) {
+    throw new ProblemError('invalid_json', parsed.detail);
+  }
+  return parsed.value;
+}
+
+/**
  * Registers `/keys`, where users manage their own API keys with an OAuth
  * access token. An API key cannot manage keys, so a leaked key cannot mint
  * or extend others.
  */
 export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOptions): Promise<void> {
   // These routes are served by the gateway itself, so they parse JSON
-  // instead of relaying raw bytes as the proxied routes do.
+  // instead of relaying raw bytes as the proxied routes do. They take JSON
+  // bodies on the same terms as those routes, so a proxy or firewall in
+  // front reads the same fields as these routes do.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      done(null, parseKeyRequestBody(request.headers['content-type'] ?? '', body as Buffer));
+    } catch (error) {
+      done(error as Error);
+    }
+  });
 
   app.addHook('onRequest', async (request) => {
     request.identity = await authenticate(request, options.authentication, ['jwt']);

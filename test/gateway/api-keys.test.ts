@@ -534,6 +534,47 @@ describe('API keys', () => {
     expect(listed.items.find((item) => item.id === created.id)?.state).toBe('active');
   });
 
+  it('rejects bodies JSON parsers read differently', async () => {
+    const { tokens } = await obtainTokens(server, owner);
+    const json = { 'content-type': 'application/json' };
+    const created = (await (await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ name: 'parsers', scopes: ['orders:read'] }) })).json()) as CreatedKey;
+    const keysBefore = (await server.running.db.selectFrom('api_keys').select('id').execute()).length;
+    const cases: Array<[string, string, string, string, string]> = [
+      ['repeated member', '/keys', 'application/json', '{"name":"twice","scopes":["orders:write"],"scopes":["orders:read"]}', 'invalid_json'],
+      ['repeated escaped member', '/keys', 'application/json', '{"name":"twice","scopes":["orders:read"],"\\u0073copes":["orders:read"]}', 'invalid_json'],
+      ['repeated member in rotation', `/keys/${created.id}/rotate`, 'application/json', '{"grace":"0","grace":"1h"}', 'invalid_json'],
+      ['invalid UTF-8', '/keys', 'application/json', '{"name":"\xff","scopes":["orders:read"]}', 'invalid_json'],
+      ['UTF-16 charset', '/keys', 'application/json; charset=utf-16', JSON.stringify({ name: 'utf16', scopes: ['orders:read'] }), 'unsupported_media_type'],
+      ['Latin-1 charset', `/keys/${created.id}/rotate`, 'application/json; charset=iso-8859-1', '{}', 'unsupported_media_type'],
+    ];
+
+    for (const [name, path, contentType, text, code] of cases) {
+      const body = name === 'invalid UTF-8' ? Buffer.from(text, 'latin1') : text;
+      const response = await callApi(server, path, tokens.access_token, { method: 'POST', headers: { 'content-type': contentType }, body });
+      expect(response.status, name).toBe(code === 'invalid_json' ? 400 : 415);
+      expect(response.headers.get('content-type'), name).toContain('application/problem+json');
+      expect(((await response.json()) as { code: string }).code, name).toBe(code);
+    }
+
+    expect((await server.running.db.selectFrom('api_keys').select('id').execute()).length).toBe(keysBefore);
+    const listed = (await (await callApi(server, '/keys', tokens.access_token)).json()) as { items: Array<{ id: string; state: string }> };
+    expect(listed.items.find((item) => item.id === created.id)?.state).toBe('active');
+  });
+
+  it('accepts UTF-8 bodies with a charset or BOM', async () => {
+    const { tokens } = await obtainTokens(server, owner);
+    const bodies: Array<[string, string]> = [
+      ['application/json; charset=utf-8', JSON.stringify({ name: 'charset', scopes: ['orders:read'] })],
+      ['application/json; charset="UTF-8"', JSON.stringify({ name: 'quoted charset', scopes: ['orders:read'] })],
+      ['application/json', `\ufeff${JSON.stringify({ name: 'byte order mark', scopes: ['orders:read'] })}`],
+    ];
+
+    for (const [contentType, body] of bodies) {
+      const response = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: { 'content-type': contentType }, body });
+      expect(response.status, contentType).toBe(201);
+    }
+  });
+
   it('rejects unknown query parameters', async () => {
     const { tokens } = await obtainTokens(server, owner);
     const json = { 'content-type': 'application/json' };
