@@ -283,6 +283,59 @@ describe('refresh token reuse and parallel refresh', () => {
   });
 });
 
+describe('code and refresh token presented by another client', () => {
+  let otherClient: CreatedClient;
+
+  beforeAll(async () => {
+    otherClient = await addClient('--public', '--redirect-uri', server.demoRedirectUri);
+  });
+
+  it('rejects the code and keeps it for its client', async () => {
+    const { callbackUrl, codeVerifier } = await authorize(server, config, user);
+    const stolen = await tokenRequest({
+      grant_type: 'authorization_code',
+      code: callbackUrl.searchParams.get('code') ?? '',
+      redirect_uri: server.demoRedirectUri,
+      code_verifier: codeVerifier,
+      client_id: otherClient.client_id,
+    });
+
+    expect(stolen.status).toBe(400);
+    expect(await stolen.json()).toMatchObject({ error: 'invalid_grant' });
+    expect((await redeem(callbackUrl, codeVerifier)).status).toBe(200);
+  });
+
+  it('rejects the refresh token and keeps it for its client', async () => {
+    const { callbackUrl, codeVerifier } = await authorize(server, config, user);
+    const tokens = (await (await redeem(callbackUrl, codeVerifier)).json()) as { access_token: string; refresh_token: string };
+
+    const stolen = await tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: otherClient.client_id });
+    expect(stolen.status).toBe(400);
+    expect(await stolen.json()).toMatchObject({ error: 'invalid_grant' });
+
+    expect((await refresh(tokens.refresh_token)).status).toBe(200);
+    expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
+  });
+
+  it('describes the refresh token to its client only', async () => {
+    const { callbackUrl, codeVerifier } = await authorize(server, config, user);
+    const tokens = (await (await redeem(callbackUrl, codeVerifier)).json()) as { refresh_token: string };
+    const introspect = async (body: Record<string, string>, authorization?: string) => {
+      const response = await fetch(`${server.url}/oauth/introspect`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...(authorization === undefined ? {} : { authorization }) },
+        body: new URLSearchParams({ token: tokens.refresh_token, ...body }),
+      });
+      expect(response.status).toBe(200);
+      return (await response.json()) as { active: boolean };
+    };
+
+    expect((await introspect({ client_id: otherClient.client_id })).active).toBe(false);
+    expect((await introspect({}, basic(webClient.client_id, webClient.client_secret ?? ''))).active).toBe(false);
+    expect((await introspect({ client_id: server.demoClientId, token_type_hint: 'access_token' })).active).toBe(true);
+  });
+});
+
 describe('scope widened on refresh', () => {
   async function narrowRefreshToken(): Promise<string> {
     const { callbackUrl, codeVerifier } = await authorize(server, config, { ...user, scope: 'openid offline_access orders:read' });
