@@ -233,6 +233,26 @@ describe('OpenAPI compilation', () => {
     expect(operation?.credentials.sort()).toEqual(['api_key', 'jwt']);
   });
 
+  it('rejects a token and key required together', () => {
+    const document = {
+      ...base,
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, key: { type: 'apiKey', in: 'header', name: 'X-API-Key' } } },
+      paths: { '/things': { get: { security: [{ bearer: ['things:read'], key: [] }], responses: {} } } },
+    };
+    expect(() => compileOperations(document)).toThrow(/GET \/things: a security requirement names 'bearer' and 'key' together/);
+  });
+
+  it('accepts two token schemes together', () => {
+    const document = {
+      ...base,
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, oauth: { type: 'oauth2', flows: {} } } },
+      paths: { '/things': { get: { security: [{ bearer: [], oauth: ['things:read'] }], responses: {} } } },
+    };
+    const [operation] = compileOperations(document);
+    expect(operation?.credentials).toEqual(['jwt']);
+    expect(operation?.scopes).toEqual(['things:read']);
+  });
+
   it('finds duplicate keys at any depth', () => {
     const document = {
       ...base,

@@ -109,11 +109,33 @@ function checkPathParameters(operationName: string, route: RoutePath, parameters
   }
 }
 
+/** Returns the credential kind of a security scheme, or throws OpenApiError for a scheme the gateway cannot check. */
+function credentialKindOf(operationName: string, schemeName: string, scheme: unknown): CredentialKind {
+  if (!isJsonObject(scheme)) {
+    throw new OpenApiError(`${operationName} names the unknown security scheme '${schemeName}'`);
+  }
+
+  const type = scheme['type'];
+  if (type === 'apiKey') {
+    return 'api_key';
+  }
+  if (type === 'oauth2' || type === 'openIdConnect' || (type === 'http' && String(scheme['scheme']).toLowerCase() === 'bearer')) {
+    return 'jwt';
+  }
+  throw new OpenApiError(`${operationName}: security scheme '${schemeName}' of type '${String(type)}' is not supported`);
+}
+
 /**
  * Maps the security requirements of an operation to credential kinds and
  * required scopes. An operation without requirements, or with an empty one
  * (which makes credentials optional), gets no credential kinds: the gateway
  * serves it only when the configuration marks it public.
+ *
+ * The requirements of the list are alternatives, but the schemes of one
+ * requirement must all be satisfied. The gateway reads one credential per
+ * request, so a requirement that names schemes of both kinds (an access
+ * token and an API key together) throws OpenApiError: accepting either
+ * credential alone would admit requests that the document rejects.
  */
 function securityOf(operationName: string, requirements: unknown, schemes: JsonObject): { credentials: CredentialKind[]; scopes: string[] } {
   if (!Array.isArray(requirements) || requirements.length === 0 || requirements.some((entry) => isJsonObject(entry) && Object.keys(entry).length === 0)) {
@@ -123,20 +145,18 @@ function securityOf(operationName: string, requirements: unknown, schemes: JsonO
   const credentials = new Set<CredentialKind>();
   const scopes = new Set<string>();
   for (const requirement of requirements as JsonObject[]) {
+    const kinds = new Map<CredentialKind, string>();
     for (const [schemeName, schemeScopes] of Object.entries(requirement)) {
-      const scheme = schemes[schemeName];
-      if (!isJsonObject(scheme)) {
-        throw new OpenApiError(`${operationName} names the unknown security scheme '${schemeName}'`);
+      const kind = credentialKindOf(operationName, schemeName, schemes[schemeName]);
+      const otherScheme = [...kinds].find(([otherKind]) => otherKind !== kind)?.[1];
+      if (otherScheme !== undefined) {
+        throw new OpenApiError(
+          `${operationName}: a security requirement names '${otherScheme}' and '${schemeName}' together, so a request would need an access token and an API key, ` +
+            'but the gateway reads one credential per request. List the schemes as separate requirements (alternatives), or keep one of them',
+        );
       }
-
-      const type = scheme['type'];
-      if (type === 'apiKey') {
-        credentials.add('api_key');
-      } else if (type === 'oauth2' || type === 'openIdConnect' || (type === 'http' && String(scheme['scheme']).toLowerCase() === 'bearer')) {
-        credentials.add('jwt');
-      } else {
-        throw new OpenApiError(`${operationName}: security scheme '${schemeName}' of type '${String(type)}' is not supported`);
-      }
+      kinds.set(kind, schemeName);
+      credentials.add(kind);
 
       for (const scope of Array.isArray(schemeScopes) ? schemeScopes : []) {
         scopes.add(String(scope));
