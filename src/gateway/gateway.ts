@@ -12,6 +12,7 @@ import { compileCheck, enforceLimits, type CheckBuilder } from '../http/rate-lim
 import { andThen, type Pending } from '../core/pending.js';
 import type { Identity } from '../core/identity-headers.js';
 import { redactPath } from '../core/log-redaction.js';
+import { isStrictlyPercentEncoded } from '../core/openapi/percent-encoding.js';
 import { buildUpstreamPath } from '../core/openapi/route-path.js';
 import { ProblemError } from '../core/problem.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
@@ -247,6 +248,23 @@ function rejectQuerySemicolon(url: string): void {
   }
 }
 
+/**
+ * Rejects a query string with a `%` that starts no valid escape, or with
+ * escapes that are not UTF-8. Fastify's parser keeps such a name or value
+ * undecoded. The schema would then check `q=%3Cb%3E%zz` as that text, but
+ * Python's parse_qs and Node's querystring give the upstream `<b>%zz`. A
+ * binding would not see `tenant%49d[%zz]` as its `tenantId`, which PHP reads.
+ */
+function rejectQueryEncoding(url: string): void {
+  const queryStart = url.indexOf('?');
+  if (queryStart !== -1 && !isStrictlyPercentEncoded(url.slice(queryStart + 1))) {
+    throw new ProblemError(
+      'invalid_request',
+      "The query string has a '%' that does not start a valid escape, or escapes that are not UTF-8. Send '%' as %25 and other text as UTF-8 escapes.",
+    );
+  }
+}
+
 /** Runs the checks between the rate limits and the quotas: the path, authorization, object-level bindings and validation. */
 function checkRequest(request: FastifyRequest, policy: RoutePolicy): void {
   request.upstreamPath = buildUpstreamPath(policy.route, request.params as Record<string, string>);
@@ -258,9 +276,10 @@ function checkRequest(request: FastifyRequest, policy: RoutePolicy): void {
     authorize(identity, policy);
   }
   // Without a schema or a binding, the gateway decides nothing from the
-  // query, so an upstream may read it with whatever separators it likes.
+  // query, so an upstream may read it with whatever separators and escapes it likes.
   if (policy.validate !== undefined || policy.bindings.length > 0 || policy.bodyBindings.length > 0) {
     rejectQuerySemicolon(request.url);
+    rejectQueryEncoding(request.url);
   }
   rejectMethodOverride(request);
   const parameters = { params: request.params as Record<string, string>, query: (request.query ?? {}) as Record<string, unknown> };

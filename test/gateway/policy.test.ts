@@ -21,7 +21,14 @@ const FIXTURE_DOCUMENT = {
   components: { securitySchemes: { oauth: { type: 'http', scheme: 'bearer' } } },
   paths: {
     '/status': { get: { operationId: 'status', responses: { '200': { description: 'Up.' } } } },
-    '/items': { get: { operationId: 'listItems', security: SECURED, responses: { '200': { description: 'Items.' } } } },
+    '/items': {
+      get: {
+        operationId: 'listItems',
+        security: SECURED,
+        parameters: [{ name: 'q', in: 'query', schema: { type: 'string', pattern: '^[^<>]*$' } }],
+        responses: { '200': { description: 'Items.' } },
+      },
+    },
     '/reports': { get: { operationId: 'listReports', deprecated: true, security: SECURED, responses: { '200': { description: 'Reports.' } } } },
     '/archive': { get: { operationId: 'listArchive', security: SECURED, responses: { '200': { description: 'Archive.' } } } },
     '/tenant-items': {
@@ -343,6 +350,38 @@ describe('gateway policy per upstream and operation', () => {
     const repeated = await transfer('/v4', '{"targets":["t1"],"targets":["t3"]}');
     expect(repeated.status).toBe(400);
     expect(received).toHaveLength(0);
+  });
+
+  it('rejects malformed escapes in a checked query', async () => {
+    // The gateway's query parser keeps a name or value with a bad escape
+    // undecoded, while Python's and Node's parsers decode the escapes around
+    // it. The pattern would see '%3Cb%3E%zz' and the upstream '<b>%zz'. The
+    // binding would see 'tenant%49d[%zz]', which PHP reads as tenantId.
+    const paths = [
+      '/v2/items?q=%3Cb%3E%zz',
+      '/v2/items?q=%3Cb%3E%C0',
+      '/v2/items?q=%3Cb%3E%',
+      '/v2/items?q=%3Cb%3E%2',
+      '/v2/tenant-items?tenantId=t1&tenant%49d[%zz]=t3',
+      '/v4/tenant-items?tenantId=t1&tenant%49d[%zz]=t3',
+      '/v4/tenant-items?tenantId=t1&tenant%49d[%ED%A0%80]=t3',
+    ];
+    for (const path of paths) {
+      const response = await call(path, tenantToken);
+      expect(response.status, path).toBe(400);
+
+      const problem = (await response.json()) as Problem;
+      expect(problem.code, path).toBe('invalid_request');
+      expect(problem.detail, path).toBe(
+        "The query string has a '%' that does not start a valid escape, or escapes that are not UTF-8. Send '%' as %25 and other text as UTF-8 escapes.",
+      );
+    }
+    expect(received).toHaveLength(0);
+
+    expect((await call('/v2/items?q=%3Cb%3E', tenantToken)).status).toBe(400);
+    expect((await call('/v2/items?q=a%20b+%E2%82%AC%25', tenantToken)).status).toBe(200);
+    expect((await call('/v4/tenant-items?tenantId=t1&note=%E2%82%AC%25', tenantToken)).status).toBe(200);
+    expect(received.map((request) => request.path)).toEqual(['/items?q=a%20b+%E2%82%AC%25', '/tenant-items?tenantId=t1&note=%E2%82%AC%25']);
   });
 
   it('rejects a token without the bound claim', async () => {

@@ -10,15 +10,13 @@ import type { Ajv } from 'ajv';
 import type { SchemaViolation } from '../validation-errors.js';
 import { isJsonObject } from './json-object.js';
 import { checkTextForms, textTypeOf, type TextType } from './parameter-text.js';
+import { hasUtf8Escapes } from './percent-encoding.js';
 import { toRequestSchema } from './request-schema.js';
 import { decodeUtf8 } from './utf8.js';
 
 type JsonObject = Record<string, unknown>;
 
 export const FORM_MEDIA_TYPE = 'application/x-www-form-urlencoded';
-
-/** A run of consecutive percent-encoded bytes. */
-const PERCENT_ENCODED_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
 
 /**
  * Tells whether a form body is UTF-8 both as sent and after percent-decoding.
@@ -29,18 +27,7 @@ const PERCENT_ENCODED_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
  */
 export function isUtf8FormBody(body: Buffer): boolean {
   const text = decodeUtf8(body);
-  if (text === undefined) {
-    return false;
-  }
-
-  for (const [run] of text.matchAll(PERCENT_ENCODED_RUN)) {
-    try {
-      decodeURIComponent(run);
-    } catch {
-      return false;
-    }
-  }
-  return true;
+  return text !== undefined && hasUtf8Escapes(text);
 }
 
 const SEMICOLON = 0x3b;
