@@ -20,6 +20,7 @@ import type { Account } from '../store/account-repository.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { authenticate, rejectCredentialsInQuery, type AuthenticationDependencies } from './authenticate.js';
 import { authorize } from './authorize.js';
+import { bodyMemberNames } from './body-names.js';
 import { forward, requestHeaderFilter } from './forward.js';
 import { createUpstreamPool } from './upstream-client.js';
 import { UpstreamLoad } from './upstream-load.js';
@@ -282,7 +283,12 @@ function checkRequest(request: FastifyRequest, policy: RoutePolicy): void {
     rejectQueryEncoding(request.url);
   }
   rejectMethodOverride(request);
-  const parameters = { params: request.params as Record<string, string>, query: (request.query ?? {}) as Record<string, unknown> };
+  const body = policy.bindings.length > 0 && Buffer.isBuffer(request.body) ? request.body : undefined;
+  const parameters = {
+    params: request.params as Record<string, string>,
+    query: (request.query ?? {}) as Record<string, unknown>,
+    bodyNames: body === undefined ? [] : bodyMemberNames(request.headers['content-type'], body),
+  };
   if (identity !== undefined) {
     enforceBindings(policy.bindings, parameters, identity, bindingRejected(request, identity));
   }

@@ -22,6 +22,8 @@ export interface BoundParameters {
   query: Readonly<Record<string, unknown>>;
   /** The parsed JSON request body, for `body` bindings. Undefined when the request has none. */
   body?: unknown;
+  /** Names of the top-level members of the request body (see bodyMemberNames). */
+  bodyNames?: readonly string[];
 }
 
 /** A canonical array index in a JSON Pointer (RFC 6901 section 4). */
@@ -118,17 +120,20 @@ function valueMatches(binding: ObjectBinding, value: unknown, claim: unknown): b
 function hasQueryVariant(binding: ObjectBinding, query: Readonly<Record<string, unknown>>): boolean {
   // Rails merges query and body parameters into one tree, so a body
   // binding also fails on a query parameter named like its first member.
-  const bound = (binding.in === 'body' ? (pointerTokens(binding.name)[0] ?? '') : binding.name).toLowerCase();
+  const boundName = binding.in === 'body' ? (pointerTokens(binding.name)[0] ?? '') : binding.name;
+  const names = Object.keys(query).filter((name) => binding.in !== 'query' || name !== binding.name);
+  return names.some((name) => isVariantName(name, boundName));
+}
 
-  for (const name of Object.keys(query)) {
-    if (binding.in === 'query' && name === binding.name) {
-      continue;
-    }
-    if (namesVariant(name.toLowerCase(), bound) || namesVariant(phpSpelling(name).toLowerCase(), bound)) {
-      return true;
-    }
-  }
-  return false;
+/**
+ * Tells whether `name` is the bound name in any of the spellings above, the
+ * exact one included. A body member so named fails every binding, because
+ * Laravel and ASP.NET Core read a body field before a route parameter, and
+ * Laravel before a query parameter too.
+ */
+function isVariantName(name: string, boundName: string): boolean {
+  const bound = boundName.toLowerCase();
+  return namesVariant(name.toLowerCase(), bound) || namesVariant(phpSpelling(name).toLowerCase(), bound);
 }
 
 /** Tells whether the lower-case query name `name` is `bound`, or `bound` followed by `[` or `.`. */
@@ -157,13 +162,14 @@ function phpSpelling(name: string): string {
  * Tells whether the request satisfies one binding. A missing parameter,
  * body member or claim fails it: an upstream given no `tenantId` might fall
  * back to a tenant the caller does not belong to. So does another spelling
- * of the parameter's name in the query string.
+ * of the parameter's name in the query string, and any spelling of it among
+ * the body's members.
  */
 export function satisfiesBinding(binding: ObjectBinding, parameters: BoundParameters, identity: Identity): boolean {
   if (binding.bypassRoles.some((role) => identity.roles.includes(role))) {
     return true;
   }
-  if (hasQueryVariant(binding, parameters.query)) {
+  if (hasQueryVariant(binding, parameters.query) || (parameters.bodyNames ?? []).some((name) => isVariantName(name, binding.name))) {
     return false;
   }
 

@@ -175,6 +175,24 @@ describe('object binding body', () => {
   });
 });
 
+describe('object binding body names', () => {
+  it.each([['userId'], ['USERID'], ['userId[]'], ['userId.x']])('rejects a path binding with body member %s', (name) => {
+    expect(satisfiesBinding(USER_BINDING, { params: { userId: 'alice' }, query: {}, bodyNames: [name] }, identity())).toBe(false);
+  });
+
+  it.each([['tenantId'], ['TenantId'], ['tenantId[0]']])('rejects a query binding with body member %s', (name) => {
+    expect(satisfiesBinding(TENANT_BINDING, { params: {}, query: { tenantId: 't1' }, bodyNames: [name] }, identity())).toBe(false);
+  });
+
+  it('accepts unrelated body members', () => {
+    expect(satisfiesBinding(USER_BINDING, { params: { userId: 'alice' }, query: {}, bodyNames: ['displayName', 'user', 'userIds'] }, identity())).toBe(true);
+  });
+
+  it('lets a bypass role send the name', () => {
+    expect(satisfiesBinding(USER_BINDING, { params: { userId: 'bob' }, query: {}, bodyNames: ['userId'] }, identity({ roles: ['admin'] }))).toBe(true);
+  });
+});
+
 describe('enforceBindings', () => {
   it('passes when every binding holds', () => {
     expect(() => enforceBindings([USER_BINDING, TENANT_BINDING], { params: { userId: 'alice' }, query: { tenantId: 't1' } }, identity())).not.toThrow();

@@ -131,10 +131,12 @@ describe('gateway policy per upstream and operation', () => {
             routes: [
               { method: 'GET', path: '/tenant-items', scopes: ['orders:read'], roles: [], credentials: ['jwt'] },
               { method: 'POST', path: '/transfers', scopes: ['orders:read'], roles: [], credentials: ['jwt'] },
+              { method: 'PATCH', path: '/users/:userId/profile', scopes: ['orders:read'], roles: [], credentials: ['jwt'] },
             ],
             operations: {
               'GET /tenant-items': { bindings: [{ in: 'query', name: 'tenantId', claim: 'tenants', match: 'oneOf' }] },
               'POST /transfers': { bindings: [{ in: 'body', name: '/targets', claim: 'tenants', match: 'oneOf' }] },
+              'PATCH /users/{userId}/profile': { bindings: [{ in: 'path', name: 'userId', claim: 'sub', match: 'equals' }] },
             },
           },
         ],
@@ -382,6 +384,29 @@ describe('gateway policy per upstream and operation', () => {
     expect((await call('/v2/items?q=a%20b+%E2%82%AC%25', tenantToken)).status).toBe(200);
     expect((await call('/v4/tenant-items?tenantId=t1&note=%E2%82%AC%25', tenantToken)).status).toBe(200);
     expect(received.map((request) => request.path)).toEqual(['/items?q=a%20b+%E2%82%AC%25', '/tenant-items?tenantId=t1&note=%E2%82%AC%25']);
+  });
+
+  it('rejects a bound name in the body', async () => {
+    // Laravel's $request->userId and ASP.NET Core's form value provider
+    // read a body field before the route parameter of the same name.
+    const patch = (contentType: string, body: string) =>
+      fetch(`${server.url}/v4/users/${subject}/profile`, { method: 'PATCH', headers: { authorization: `Bearer ${token}`, 'content-type': contentType }, body });
+    const bodies = [
+      ['application/x-www-form-urlencoded', 'displayName=x&userId=someone-else'],
+      ['application/x-www-form-urlencoded', 'displayName=x&user%49d=someone-else'],
+      ['application/json', '{"displayName":"x","userId":"someone-else"}'],
+      ['application/json', '{"displayName":"x","UserId":"someone-else"}'],
+      ['multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="userId"\r\n\r\nsomeone-else\r\n--b--\r\n'],
+    ];
+    for (const [contentType, body] of bodies) {
+      const response = await patch(contentType as string, body as string);
+      expect(response.status, body).toBe(404);
+      expect(((await response.json()) as Problem).detail, body).toBe('No resource matches the path parameter.');
+    }
+    expect(received).toHaveLength(0);
+
+    expect((await patch('application/json', '{"displayName":"x"}')).status).toBe(200);
+    expect(received.map((request) => request.path)).toEqual([`/users/${subject}/profile`]);
   });
 
   it('rejects a token without the bound claim', async () => {

@@ -1,0 +1,57 @@
+/**
+ * Names of the top-level members of a request body, in the formats that
+ * web frameworks merge with path and query parameters. Laravel's
+ * `$request->userId` reads a form or JSON body field before the route
+ * parameter of that name, and ASP.NET Core's model binding reads form
+ * fields before route values, so such a field can replace a parameter that
+ * an object-level binding checked.
+ */
+
+import { decodeUtf8 } from '../core/openapi/utf8.js';
+
+/** The `name` of each Content-Disposition line of a multipart body, quoted or not. */
+const MULTIPART_NAME = /^content-disposition:[^\r\n]*;[ \t]*name[ \t]*=[ \t]*(?:"([^"\r\n]*)"|([^\s;"]+))/gim;
+
+/** A run of letters, digits and the punctuation that parameter names use. */
+const WORD = /[\p{L}\p{N}_.[\]$-]+/gu;
+
+function mediaType(contentType: string | undefined): string {
+  return contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+/** Tells whether frameworks read a media type as JSON; Laravel's Request::isJson looks for `/json` or `+json`. */
+function isJsonType(type: string): boolean {
+  return type.includes('/json') || type.includes('+json');
+}
+
+function jsonMemberNames(body: Buffer): string[] {
+  const text = decodeUtf8(body) ?? body.toString('latin1');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    // Lenient parsers, such as Json.NET, accept single quotes and
+    // comments, so every word of the text counts as a name.
+    return text.match(WORD) ?? [];
+  }
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : [];
+}
+
+/**
+ * Returns the names of the top-level members of a form, multipart or JSON
+ * body, or of every word of a JSON body that does not parse, and no names
+ * for any other media type.
+ */
+export function bodyMemberNames(contentType: string | undefined, body: Buffer): string[] {
+  const type = mediaType(contentType);
+  if (type === 'application/x-www-form-urlencoded') {
+    return [...new URLSearchParams(body.toString('utf8')).keys()];
+  }
+  if (type === 'multipart/form-data') {
+    return [...body.toString('latin1').matchAll(MULTIPART_NAME)].map((match) => match[1] ?? match[2] ?? '');
+  }
+  if (isJsonType(type)) {
+    return jsonMemberNames(body);
+  }
+  return [];
+}
