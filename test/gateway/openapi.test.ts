@@ -119,6 +119,28 @@ describe('gateway enforcing an OpenAPI document', () => {
     expect(problem.detail).toBe('The request body is not valid JSON: it is not valid UTF-8.');
   });
 
+  it('rejects unpaired surrogate escapes in JSON', async () => {
+    // RFC 8259 section 8.2: parsers differ on such strings. Go's
+    // encoding/json reads U+FFFD, and Rust's serde_json rejects the body.
+    const bodies = [
+      '{"item":"lamp\\ud800","quantity":1}',
+      '{"item":"lamp\\udc00\\ud800","quantity":1}',
+      '{"item":"lamp","quantity":1,"\\udbff":1}',
+      '{"item":"lamp","quantity":1,"tags":[{"x":"\\uDFFF"}]}',
+      `{"item":"lamp","quantity":1,"tags":[${'0,'.repeat(300_000)}"\\ud800"]}`,
+    ];
+    for (const body of bodies) {
+      const { status, problem } = await post(body);
+
+      expect(status, body.slice(0, 60)).toBe(400);
+      expect(problem.code, body.slice(0, 60)).toBe('invalid_json');
+      expect(problem.detail, body.slice(0, 60)).toBe('The request body is not valid JSON: a string contains an unpaired surrogate escape (\\uD800 to \\uDFFF), which encodes no Unicode character.');
+    }
+
+    const paired = await callApi(server, '/orders', token, { method: 'POST', headers: JSON_HEADERS, body: '{"item":"lamp \\ud83d\\ude00 \\\\ud800","quantity":1}' });
+    expect(paired.status).toBe(201);
+  });
+
   it('rejects a JSON charset other than UTF-8', async () => {
     for (const contentType of ['application/json; charset=utf-16', 'application/json;charset=ISO-8859-1', 'application/json; charset="ibm037"']) {
       const { status, problem } = await post('{"item":"lamp","quantity":1}', { 'content-type': contentType });

@@ -5,7 +5,8 @@
  * section 8.1), because an upstream that honours another charset would
  * decode other text than the gateway checked. A body that repeats a member name
  * in one object is rejected, because parsers differ in which value they
- * keep: JSON.parse keeps the last, and others keep the first or fail.
+ * keep: JSON.parse keeps the last, and others keep the first or fail. So is
+ * a string with an unpaired surrogate escape such as `\ud800`.
  */
 
 import secureJson from 'secure-json-parse';
@@ -73,12 +74,61 @@ export function parseJsonBody(body: Buffer): JsonBody {
     };
   }
 
+  if (SURROGATE_ESCAPE.test(text) && hasLoneSurrogate(value)) {
+    return {
+      ok: false,
+      detail: 'The request body is not valid JSON: a string contains an unpaired surrogate escape (\\uD800 to \\uDFFF), which encodes no Unicode character.',
+    };
+  }
+
   const repeated = findRepeatedName(text);
   if (repeated !== undefined) {
     return { ok: false, detail: `The request body is not valid JSON: the member name '${shorten(redactName(repeated))}' appears twice in one object.` };
   }
 
   return { ok: true, value };
+}
+
+/**
+ * An escape of a UTF-16 surrogate. Valid UTF-8 text encodes no surrogate,
+ * so a lone surrogate in a parsed string can come only from such an escape.
+ */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/** A lone surrogate. A `u` pattern reads a valid pair as one code point, which this does not match. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Tells whether a member name or string of a parsed JSON value contains a
+ * lone surrogate. RFC 8259 section 8.2 calls the handling of such strings
+ * unpredictable. Go's encoding/json reads U+FFFD in its place and Rust's
+ * serde_json rejects the text, so the upstream may read another value than
+ * the one checked. The walk uses a stack, because the caller chooses the
+ * nesting depth.
+ */
+function hasLoneSurrogate(root: unknown): boolean {
+  const pending: unknown[] = [root];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) {
+        return true;
+      }
+    } else if (Array.isArray(value)) {
+      // One push per item, because spreading a long array as arguments overflows the call stack.
+      for (const item of value) {
+        pending.push(item);
+      }
+    } else if (value !== null && typeof value === 'object') {
+      for (const [name, member] of Object.entries(value)) {
+        if (LONE_SURROGATE.test(name)) {
+          return true;
+        }
+        pending.push(member);
+      }
+    }
+  }
+  return false;
 }
 
 /**
