@@ -548,6 +548,34 @@ describe('OpenAPI compilation', () => {
     });
   });
 
+  describe('conditions under if and not', () => {
+    // These subschemas test the value rather than describe it, so closing
+    // them would change which bodies they match.
+    const schema = {
+      type: 'object',
+      properties: { kind: { enum: ['user', 'service'] }, serviceId: { type: 'string' }, role: { enum: ['user', 'admin'] }, name: { type: 'string' } },
+      if: { properties: { kind: { const: 'service' } }, required: ['kind'] },
+      then: { required: ['serviceId'] },
+      not: { properties: { role: { const: 'admin' } }, required: ['role'] },
+    };
+    const validate = jsonBodyValidator(schema);
+
+    it('applies then when if matches', () => {
+      expect(validate({ kind: 'service', name: 'a' })?.errors).toContainEqual({ pointer: '/body/serviceId', detail: "required property 'serviceId' is missing" });
+      expect(validate({ kind: 'service', name: 'a', serviceId: 's1' })).toBeUndefined();
+      expect(validate({ kind: 'user', name: 'a' })).toBeUndefined();
+    });
+
+    it('rejects what not matches', () => {
+      expect(validate({ role: 'admin', name: 'a' })?.code).toBe('validation_failed');
+      expect(validate({ role: 'user', name: 'a' })).toBeUndefined();
+    });
+
+    it('still closes the object itself', () => {
+      expect(validate({ kind: 'user', isAdmin: true })?.errors).toEqual([{ pointer: '/body/isAdmin', detail: "unknown property 'isAdmin' is not allowed" }]);
+    });
+  });
+
   describe('read-only values of unnamed properties', () => {
     const readOnly = { type: 'string', readOnly: true };
     const schema = {

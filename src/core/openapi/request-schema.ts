@@ -40,6 +40,12 @@ type Schema = Record<string, unknown>;
  * `additionalItems` is the draft 4 to 7 form that OpenAPI 3.0 documents
  * may use, and `unevaluatedProperties` and `unevaluatedItems` are OpenAPI
  * 3.1 (JSON Schema 2020-12).
+ *
+ * `not` and `if` are missing on purpose and keep the document's schema.
+ * They test the value instead of describing it, so closing an object in
+ * them would change which bodies they match. A closed `if` would skip its
+ * `then` for a body with one more property, and a closed `not` would stop
+ * rejecting such a body.
  */
 const NESTED_SCHEMA_KEYS = [
   'items',
@@ -47,9 +53,7 @@ const NESTED_SCHEMA_KEYS = [
   'unevaluatedItems',
   'additionalProperties',
   'unevaluatedProperties',
-  'not',
   'contains',
-  'if',
   'then',
   'else',
   'propertyNames',
