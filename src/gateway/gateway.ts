@@ -13,7 +13,7 @@ import { andThen, type Pending } from '../core/pending.js';
 import type { Identity } from '../core/identity-headers.js';
 import { redactPath } from '../core/log-redaction.js';
 import { isStrictlyPercentEncoded } from '../core/openapi/percent-encoding.js';
-import { buildUpstreamPath } from '../core/openapi/route-path.js';
+import { buildUpstreamPath, siblingPathCheck } from '../core/openapi/route-path.js';
 import { ProblemError } from '../core/problem.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import type { Account } from '../store/account-repository.js';
@@ -190,6 +190,8 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
 
   for (const policy of options.routes) {
     const scope = `${policy.method} ${app.prefix}${policy.path}`;
+    const siblings = options.routes.filter((other) => other.method === policy.method).map((other) => other.route);
+    const spellsSibling = siblingPathCheck(policy.route, siblings);
     const lifecycle = lifecycleHeaders(policy.lifecycle);
     const rules = rulesOf(policy, options.rateLimits, scope);
     app.route({
@@ -219,7 +221,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
       preHandler: callbackHook((request, reply) => {
         const rated = enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, rules.rate, options.rateLimits));
         return andThen(rated, () => {
-          checkRequest(request, policy);
+          checkRequest(request, policy, spellsSibling);
           return enforceLimits(request, reply, options.rateLimits.limiter, limitChecks(request, rules.quota, options.rateLimits));
         });
       }),
@@ -266,10 +268,20 @@ function rejectQueryEncoding(url: string): void {
   }
 }
 
-/** Runs the checks between the rate limits and the quotas: the path, authorization, object-level bindings and validation. */
-function checkRequest(request: FastifyRequest, policy: RoutePolicy): void {
-  request.upstreamPath = buildUpstreamPath(policy.route, request.params as Record<string, string>);
+/**
+ * Runs the checks between the rate limits and the quotas: the path,
+ * authorization, object-level bindings and validation. `spellsSibling`
+ * returns true when the path parameters spell the path of another
+ * operation (see siblingPathCheck).
+ */
+function checkRequest(request: FastifyRequest, policy: RoutePolicy, spellsSibling: ((values: Readonly<Record<string, string>>) => boolean) | undefined): void {
+  const params = request.params as Record<string, string>;
+  request.upstreamPath = buildUpstreamPath(policy.route, params);
   if (request.upstreamPath === undefined) {
+    throw new ProblemError('not_found', 'No resource matches the path parameter.');
+  }
+  if (spellsSibling?.(params) === true) {
+    request.log.info({ route: policy.route.template }, 'path parameter spells the path of another operation in another case or with a format suffix; rejected');
     throw new ProblemError('not_found', 'No resource matches the path parameter.');
   }
   const identity = request.identity;

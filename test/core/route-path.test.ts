@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { compileOperations } from '../../src/core/openapi/operations.js';
-import { buildUpstreamPath, checkDistinctPaths, parseRoutePath, type RoutePath } from '../../src/core/openapi/route-path.js';
+import { buildUpstreamPath, checkDistinctPaths, parseRoutePath, siblingPathCheck, type RoutePath } from '../../src/core/openapi/route-path.js';
 
 interface Match {
   template: string;
@@ -153,5 +153,40 @@ describe('route paths of an OpenAPI document', () => {
 
     const invalid = await find('/orders/x:cancel');
     expect(operation?.validate({ ...parts, params: invalid?.params ?? {} })?.errors).toEqual([{ pointer: '/path/id', detail: 'must be integer' }]);
+  });
+});
+
+describe('siblingPathCheck', () => {
+  const templates = ['/reports/{id}', '/reports/export', '/reports/{id}/items', '/v/{a}-{b}', '/v/{id}', '/files/{name}.json', '/files/{name}'];
+  const routes = new Map(templates.map((template) => [template, parseRoutePath(template)]));
+  const route = (template: string) => routes.get(template) as RoutePath;
+  const checkOf = (template: string) => siblingPathCheck(route(template), [...routes.values()]);
+
+  it.each([['EXPORT'], ['Export'], ['eXport'], ['export.json'], ['EXPORT.csv']])('flags %s as the static sibling', (id) => {
+    expect(checkOf('/reports/{id}')?.({ id })).toBe(true);
+  });
+
+  it.each([['123'], ['exports'], ['export-2'], ['r.json'], ['xport']])('accepts the id %s', (id) => {
+    expect(checkOf('/reports/{id}')?.({ id })).toBe(false);
+  });
+
+  it('folds Unicode case', () => {
+    const check = siblingPathCheck(parseRoutePath('/k/{id}'), [parseRoutePath('/k/{id}'), parseRoutePath('/k/kpis')]);
+    expect(check?.({ id: '\u212Apis' })).toBe(true);
+  });
+
+  it('ignores exact overlaps', () => {
+    expect(checkOf('/v/{a}-{b}')?.({ a: 'x', b: 'y' }) ?? false).toBe(false);
+    expect(checkOf('/v/{id}')?.({ id: 'x-y' }) ?? false).toBe(false);
+  });
+
+  it('skips templates without a possible sibling', () => {
+    expect(checkOf('/reports/export')).toBeUndefined();
+    expect(checkOf('/reports/{id}/items')).toBeUndefined();
+  });
+
+  it('flags a suffix that spells a sibling template', () => {
+    expect(checkOf('/files/{name}')?.({ name: 'a.JSON' })).toBe(true);
+    expect(checkOf('/files/{name}')?.({ name: 'a.xml' })).toBe(false);
   });
 });

@@ -62,6 +62,20 @@ describe('gateway path templates', () => {
     expect((await call('/files/a.b')).status).toBe(404);
   });
 
+  it('rejects a parameter that spells a sibling path', async () => {
+    // Express and ASP.NET Core match paths without regard to case, and Rails
+    // reads a '.json' suffix as the format, so they would serve these
+    // requests from /reports/export, which needs the admin scope.
+    for (const path of ['/reports/EXPORT', '/reports/Export', '/reports/export.json', '/reports/EXPORT.csv', '/reports/e%58port']) {
+      const result = await call(path);
+      expect(result, path).toEqual({ status: 404, upstreamPath: undefined, code: 'not_found' });
+    }
+
+    expect((await call('/reports/export')).code).toBe('insufficient_scope');
+    expect(await call('/reports/exports')).toEqual({ status: 204, upstreamPath: '/reports/exports', code: undefined });
+    expect(await call('/reports/r-7.json')).toEqual({ status: 204, upstreamPath: '/reports/r-7.json', code: undefined });
+  });
+
   it('serves the root only with its slash', async () => {
     expect(await call('/')).toEqual({ status: 204, upstreamPath: '/', code: undefined });
     expect((await call('')).status).toBe(404);

@@ -213,3 +213,78 @@ export function buildUpstreamPath(route: RoutePath, params: Record<string, strin
   }
   return path;
 }
+
+/** The text a Rails route accepts after a path as its format (`.json`), which its `(.:format)` segment reads. */
+const FORMAT_SUFFIX = '(?:\\.[^/.]+)?';
+
+/** The pattern of a parameter's decoded value, which buildUpstreamPath keeps within one segment. */
+const SEGMENT_VALUE = '[^/]+';
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+}
+
+/** Returns the decoded template with the decoded parameter values in place. */
+function decodedPath(route: RoutePath, values: Readonly<Record<string, string>>): string {
+  return route.parts.map((part) => ('literal' in part ? decodeURI(part.literal) : (values[part.parameter] ?? ''))).join('');
+}
+
+function pathPattern(route: RoutePath, loose: boolean): RegExp {
+  const body = route.parts.map((part) => ('literal' in part ? escapeRegExp(decodeURI(part.literal)) : SEGMENT_VALUE)).join('');
+  return loose ? new RegExp(`^${body}${FORMAT_SUFFIX}$`, 'iu') : new RegExp(`^${body}$`, 'u');
+}
+
+/**
+ * Tells whether a path that `route` matches may also match `other` on an
+ * upstream that compares paths without case or reads a format suffix:
+ * each segment that is literal text in both must be equal that way.
+ */
+function mayOverlap(route: RoutePath, other: RoutePath): boolean {
+  const segments = route.shape.split('/');
+  const otherSegments = other.shape.split('/');
+  if (segments.length !== otherSegments.length) {
+    return false;
+  }
+
+  return segments.every((segment, index) => {
+    const otherSegment = otherSegments[index] as string;
+    if (segment.includes('{}') || otherSegment.includes('{}')) {
+      return true;
+    }
+    const suffix = index === segments.length - 1 ? FORMAT_SUFFIX : '';
+    return new RegExp(`^${escapeRegExp(otherSegment)}${suffix}$`, 'iu').test(segment);
+  });
+}
+
+/**
+ * Builds a check that returns true when a request the router matched to
+ * `route` would match another of `siblings` on a more lenient upstream
+ * router. Express and ASP.NET Core compare paths without regard to case, and Rails
+ * reads a `.json` suffix as the response format. So `/reports/EXPORT` or
+ * `/reports/export.json`, which the gateway authorized as
+ * `/reports/{id}`, could reach the handler of `/reports/export` with
+ * other scopes. The check compares the decoded path with Unicode case
+ * folding and rejects it when it matches a sibling only that way.
+ *
+ * Returns undefined when no sibling can be confused with `route`, which
+ * is true of most templates, so that their requests pay nothing.
+ */
+export function siblingPathCheck(
+  route: RoutePath,
+  siblings: readonly RoutePath[],
+): ((values: Readonly<Record<string, string>>) => boolean) | undefined {
+  if (route.parameters.length === 0) {
+    return undefined;
+  }
+
+  const candidates = siblings.filter((sibling) => sibling !== route && mayOverlap(route, sibling));
+  if (candidates.length === 0) {
+    return undefined;
+  }
+
+  const patterns = candidates.map((sibling) => ({ loose: pathPattern(sibling, true), exact: pathPattern(sibling, false) }));
+  return (values) => {
+    const path = decodedPath(route, values);
+    return patterns.some(({ loose, exact }) => loose.test(path) && !exact.test(path));
+  };
+}
