@@ -264,6 +264,20 @@ describe('OpenAPI compilation', () => {
     expect(() => compileOperations(document)).toThrow(/GET \/things: a security requirement names 'bearer' and 'key' together/);
   });
 
+  it.each([
+    ['scopes as text', { security: [{ bearer: 'things:write' }] }, /GET \/things: the scopes of security scheme 'bearer' must be a list of strings/],
+    ['roles as text', { security: [{ bearer: [] }], 'x-portcullis-roles': 'admin' }, /GET \/things: x-portcullis-roles must be a list of strings/],
+    ['a role that is no string', { security: [{ bearer: [] }], 'x-portcullis-roles': [['admin']] }, /x-portcullis-roles must be a list of strings/],
+  ])('rejects %s', (_case, operation, message) => {
+    const document = { ...base, paths: { '/things': { get: { ...operation, responses: {} } } } };
+    expect(() => compileOperations(document)).toThrow(message);
+  });
+
+  it('rejects roles on a path item', () => {
+    const document = { ...base, paths: { '/things': { 'x-portcullis-roles': ['admin'], get: { security: [{ bearer: [] }], responses: {} } } } };
+    expect(() => compileOperations(document)).toThrow(/\/things: x-portcullis-roles applies to operations only/);
+  });
+
   it('accepts two token schemes together', () => {
     const document = {
       ...base,

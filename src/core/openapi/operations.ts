@@ -109,6 +109,25 @@ function checkPathParameters(operationName: string, route: RoutePath, parameters
   }
 }
 
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((entry) => typeof entry === 'string');
+}
+
+/**
+ * Returns the roles of `x-portcullis-roles`. Throws OpenApiError for a
+ * value other than a list of strings, such as `admin` written as text,
+ * which would otherwise require no role.
+ */
+function rolesOf(operationName: string, roles: unknown): string[] {
+  if (roles === undefined) {
+    return [];
+  }
+  if (!isStringList(roles)) {
+    throw new OpenApiError(`${operationName}: x-portcullis-roles must be a list of strings, such as [admin]`);
+  }
+  return roles;
+}
+
 /** Returns the credential kind of a security scheme, or throws OpenApiError for a scheme the gateway cannot check. */
 function credentialKindOf(operationName: string, schemeName: string, scheme: unknown): CredentialKind {
   if (!isJsonObject(scheme)) {
@@ -158,8 +177,12 @@ function securityOf(operationName: string, requirements: unknown, schemes: JsonO
       kinds.set(kind, schemeName);
       credentials.add(kind);
 
-      for (const scope of Array.isArray(schemeScopes) ? schemeScopes : []) {
-        scopes.add(String(scope));
+      // A scope list written as text would otherwise require no scope at all.
+      if (!isStringList(schemeScopes)) {
+        throw new OpenApiError(`${operationName}: the scopes of security scheme '${schemeName}' must be a list of strings, such as [orders:read]`);
+      }
+      for (const scope of schemeScopes) {
+        scopes.add(scope);
       }
     }
   }
@@ -285,6 +308,9 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
     if (!isJsonObject(item)) {
       continue;
     }
+    if (item['x-portcullis-roles'] !== undefined) {
+      throw new OpenApiError(`${path}: x-portcullis-roles applies to operations only, so put it on each operation of the path`);
+    }
     const route = compilePath(path);
     routes.push(route);
     const sharedParameters = Array.isArray(item['parameters']) ? (item['parameters'] as JsonObject[]) : [];
@@ -297,7 +323,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
 
       const name = `${method.toUpperCase()} ${path}`;
       const { credentials, scopes } = securityOf(name, operation['security'] ?? document['security'], schemes);
-      const roles = Array.isArray(operation['x-portcullis-roles']) ? operation['x-portcullis-roles'].map(String) : [];
+      const roles = rolesOf(name, operation['x-portcullis-roles']);
       const declaredParameters = [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as JsonObject[]) : [])].filter(
         (parameter) => !isIgnoredHeaderParameter(parameter),
       );
