@@ -132,8 +132,22 @@ function hasQueryVariant(binding: ObjectBinding, query: Readonly<Record<string, 
  * Laravel before a query parameter too.
  */
 function isVariantName(name: string, boundName: string): boolean {
-  const bound = boundName.toLowerCase();
-  return namesVariant(name.toLowerCase(), bound) || namesVariant(phpSpelling(name).toLowerCase(), bound);
+  const bound = foldCase(boundName);
+  return namesVariant(foldCase(name), bound) || namesVariant(foldCase(phpSpelling(name)), bound);
+}
+
+/**
+ * Letters whose uppercase is an ASCII letter but whose lowercase is not.
+ * ASP.NET Core keys its query and form collections with .NET's
+ * OrdinalIgnoreCase, which compares the uppercase of each character, so it
+ * reads `tenantıd` as `tenantId`. JavaScript lowercases the Kelvin sign to
+ * `k` by itself.
+ */
+const UPPERCASE_FOLDS: Readonly<Record<string, string>> = { '\u0131': 'i', '\u017f': 's' };
+
+/** Returns `name` lower-cased, with the letters above read as their ASCII letter. */
+function foldCase(name: string): string {
+  return name.toLowerCase().replace(/[\u0131\u017f]/g, (letter) => UPPERCASE_FOLDS[letter] ?? letter);
 }
 
 /** Tells whether the lower-case query name `name` is `bound`, or `bound` followed by `[` or `.`. */

@@ -84,6 +84,16 @@ describe('object binding name variants', () => {
     expect(satisfiesBinding(TENANT_BINDING, { params: {}, query: { tenantId: 't1', [name]: 't3' } }, identity())).toBe(false);
   });
 
+  // ASP.NET Core compares query and form names with OrdinalIgnoreCase,
+  // which reads the dotless i as I and the long s as S.
+  it.each([['tenant\u0131d'], ['TENANT\u0131D'], ['tenant\u0131d[]']])('rejects a query binding with %s', (name) => {
+    expect(satisfiesBinding(TENANT_BINDING, { params: {}, query: { [name]: 't3', tenantId: 't1' } }, identity())).toBe(false);
+  });
+
+  it.each([['u\u017ferId'], ['U\u017fERID']])('rejects a path binding with query %s', (name) => {
+    expect(satisfiesBinding(USER_BINDING, { params: { userId: 'alice' }, query: { [name]: 'bob' } }, identity())).toBe(false);
+  });
+
   it.each([['userId'], ['USERID'], ['userId[]']])('rejects a path binding with query %s', (name) => {
     expect(satisfiesBinding(USER_BINDING, { params: { userId: 'alice' }, query: { [name]: 'bob' } }, identity())).toBe(false);
   });
