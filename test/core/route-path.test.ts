@@ -173,6 +173,8 @@ describe('siblingPathCheck', () => {
   it('folds Unicode case', () => {
     const check = siblingPathCheck(parseRoutePath('/k/{id}'), [parseRoutePath('/k/{id}'), parseRoutePath('/k/kpis')]);
     expect(check?.({ id: '\u212Apis' })).toBe(true);
+    expect(check?.({ id: 'kp\u0131s' })).toBe(true);
+    expect(check?.({ id: 'kpi\u017f' })).toBe(true);
   });
 
   it('ignores exact overlaps', () => {

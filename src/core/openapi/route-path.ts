@@ -285,6 +285,9 @@ export function siblingPathCheck(
   const patterns = candidates.map((sibling) => ({ loose: pathPattern(sibling, true), exact: pathPattern(sibling, false) }));
   return (values) => {
     const path = decodedPath(route, values);
-    return patterns.some(({ loose, exact }) => loose.test(path) && !exact.test(path));
+    // Unicode case folding keeps the dotless i apart from i, but its
+    // uppercase is I, which routers that compare uppercase text match.
+    const folded = path.replaceAll('\u0131', 'i');
+    return patterns.some(({ loose, exact }) => loose.test(folded) && !exact.test(path));
   };
 }
