@@ -19,9 +19,10 @@ function mediaType(contentType: string | undefined): string {
   return contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
 }
 
-/** Tells whether frameworks read a media type as JSON; Laravel's Request::isJson looks for `/json` or `+json`. */
-function isJsonType(type: string): boolean {
-  return type.includes('/json') || type.includes('+json');
+/** Tells whether frameworks may read a body as JSON. Laravel's Request::isJson looks for `/json` or `+json` anywhere in the header, parameters included. */
+function isJsonType(contentType: string): boolean {
+  const header = contentType.toLowerCase();
+  return header.includes('/json') || header.includes('+json');
 }
 
 function jsonMemberNames(body: Buffer): string[] {
@@ -40,18 +41,28 @@ function jsonMemberNames(body: Buffer): string[] {
 /**
  * Returns the names of the top-level members of a form, multipart or JSON
  * body, or of every word of a JSON body that does not parse, and no names
- * for any other media type.
+ * for any other media type. A body that some servers read as a form and
+ * others as JSON gets the names of both readings.
  */
 export function bodyMemberNames(contentType: string | undefined, body: Buffer): string[] {
   const type = mediaType(contentType);
+  // Names are added one at a time, because spreading a long list as
+  // arguments would overflow the call stack.
+  const names: string[] = [];
   if (type === 'application/x-www-form-urlencoded') {
-    return [...new URLSearchParams(body.toString('utf8')).keys()];
+    for (const name of new URLSearchParams(body.toString('utf8')).keys()) {
+      names.push(name);
+    }
+  } else if (type === 'multipart/form-data') {
+    for (const match of body.toString('latin1').matchAll(MULTIPART_NAME)) {
+      names.push(match[1] ?? match[2] ?? '');
+    }
   }
-  if (type === 'multipart/form-data') {
-    return [...body.toString('latin1').matchAll(MULTIPART_NAME)].map((match) => match[1] ?? match[2] ?? '');
+  // A form type with `/json` in a parameter is a form to some servers and JSON to Laravel.
+  if (isJsonType(contentType ?? '')) {
+    for (const name of jsonMemberNames(body)) {
+      names.push(name);
+    }
   }
-  if (isJsonType(type)) {
-    return jsonMemberNames(body);
-  }
-  return [];
+  return names;
 }

@@ -46,6 +46,16 @@ describe('body member names', () => {
     expect(bodyMemberNames('multipart/form-data; boundary=b', Buffer.from(body))).toEqual(['displayName', 'userId', 'avatar']);
   });
 
+  it('reads JSON named in a parameter both ways', () => {
+    expect(bodyMemberNames('application/x-www-form-urlencoded; x=/json', Buffer.from('{"userId":"bob"}'))).toEqual(['{"userId":"bob"}', 'userId']);
+    expect(bodyMemberNames('text/plain; x=a+json', Buffer.from('{"userId":"bob"}'))).toEqual(['userId']);
+  });
+
+  it('reads a very long list of names', () => {
+    expect(bodyMemberNames('application/x-www-form-urlencoded', Buffer.from('a=1&'.repeat(300_000)))).toHaveLength(300_000);
+    expect(bodyMemberNames('application/json', Buffer.from(`{${"'a' ".repeat(300_000)}`))).toHaveLength(300_000);
+  });
+
   it('reads no names from other media types', () => {
     expect(bodyMemberNames('text/plain', Buffer.from('userId=bob'))).toEqual([]);
     expect(bodyMemberNames(undefined, Buffer.from('userId=bob'))).toEqual([]);

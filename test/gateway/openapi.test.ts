@@ -480,6 +480,19 @@ describe('OpenAPI compilation', () => {
       expect(check('quantity=5&note=a%3Bb')).toBeUndefined();
     });
 
+    it('rejects JSON named in the parameters of another type', () => {
+      // Laravel's Request::isJson looks for '/json' or '+json' anywhere in
+      // the header and would read this multipart body as unchecked JSON.
+      const [operation] = compileOperations(documentWith({ 'application/json': { schema: formSchema }, 'multipart/form-data': {} }));
+      const check = (contentType: string) => operation?.validate({ params: {}, query: {}, headers: {}, contentType, body: Buffer.from('{"quantity":5,"role":"admin"}') });
+      const detail = "The Content-Type names JSON in a parameter of another media type, which some servers read as JSON. Send a JSON body as application/json.";
+
+      expect(check('multipart/form-data; boundary=b; x=/json')).toEqual({ code: 'unsupported_media_type', detail });
+      expect(check('multipart/form-data; boundary="a+json"')).toEqual({ code: 'unsupported_media_type', detail });
+      expect(check('multipart/form-data; boundary=b')).toBeUndefined();
+      expect(check('application/json; charset=utf-8')?.code).toBe('validation_failed');
+    });
+
     it('rejects a schema it cannot check', () => {
       expect(() => compileOperations(documentWith({ 'multipart/form-data': { schema: formSchema } }))).toThrow(/POST \/notes.*multipart\/form-data/);
       expect(() => compileOperations(documentWith({ 'application/xml': { schema: formSchema } }))).toThrow(/application\/xml/);

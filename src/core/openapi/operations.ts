@@ -282,6 +282,17 @@ function violation(location: string, errors: SchemaViolation[] | null | undefine
 }
 
 /**
+ * Tells whether the parameters of a Content-Type contain `/json` or
+ * `+json`. Laravel's Request::isJson looks for these anywhere in the
+ * header, so it would read a body sent as `multipart/form-data;
+ * boundary=x; y=/json` as JSON, which the gateway forwards unchecked.
+ */
+function namesJsonInParameters(contentType: string): boolean {
+  const parameters = contentType.slice(contentType.indexOf(';') + 1).toLowerCase();
+  return contentType.includes(';') && (parameters.includes('/json') || parameters.includes('+json'));
+}
+
+/**
  * Compiles every operation of a dereferenced OpenAPI 3.0 or 3.1 document
  * into the rules the gateway enforces: its route, the credential kinds and
  * scopes from its security requirements, the roles from
@@ -474,6 +485,12 @@ function compileBody(bodies: Ajv, texts: Ajv, name: string, requestBody: unknown
     const type = mediaType(parts.contentType);
     if (type === undefined || !checks.has(type)) {
       return { code: 'unsupported_media_type', detail: `The Content-Type must be one of: ${accepted}.` };
+    }
+    if (!isJsonMediaType(type) && namesJsonInParameters(parts.contentType as string)) {
+      return {
+        code: 'unsupported_media_type',
+        detail: 'The Content-Type names JSON in a parameter of another media type, which some servers read as JSON. Send a JSON body as application/json.',
+      };
     }
 
     return checks.get(type)?.(parts.body, parts.contentType as string);
