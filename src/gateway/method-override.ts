@@ -46,13 +46,20 @@ function bodyNamesOverride(contentType: string | undefined, body: Buffer): boole
   // pre-check would miss, so form bodies with an escape are parsed too.
   const type = mediaType(contentType);
   if (type === 'application/x-www-form-urlencoded') {
-    return (body.includes(OVERRIDE_FIELD) || body.includes('%')) && new URLSearchParams(body.toString('utf8')).has(OVERRIDE_FIELD);
+    if ((body.includes(OVERRIDE_FIELD) || body.includes('%')) && new URLSearchParams(body.toString('utf8')).has(OVERRIDE_FIELD)) {
+      return true;
+    }
+  } else if (type === 'multipart/form-data') {
+    if (body.includes(OVERRIDE_FIELD) && MULTIPART_OVERRIDE.test(body.toString('latin1'))) {
+      return true;
+    }
   }
-  if (type === 'application/json' || type.endsWith('+json')) {
+
+  // Laravel's Request::isJson looks for `/json` or `+json` anywhere in the
+  // header, so `text/plain; x=/json` makes a JSON body there too.
+  const header = contentType?.toLowerCase() ?? '';
+  if (header.includes('/json') || header.includes('+json')) {
     return (body.includes(OVERRIDE_FIELD) || body.includes('\\u')) && jsonNamesOverride(body);
-  }
-  if (type === 'multipart/form-data') {
-    return body.includes(OVERRIDE_FIELD) && MULTIPART_OVERRIDE.test(body.toString('latin1'));
   }
   return false;
 }

@@ -116,6 +116,14 @@ describe('method overrides in the request', () => {
     expect(received).toHaveLength(0);
   });
 
+  it('rejects an override in a body Laravel reads as JSON', async () => {
+    // Laravel's Request::isJson looks for '/json' anywhere in the header.
+    for (const type of ['text/plain; x=/json', 'application/octet-stream; profile="a+json"', 'application/x-www-form-urlencoded; x=/json']) {
+      await expectRejected(await post('/v2/things', type, '{"_method":"DELETE"}'), type);
+    }
+    expect(received).toHaveLength(0);
+  });
+
   it('rejects an override in the query string', async () => {
     for (const query of ['_method=DELETE', '%5Fmethod=DELETE']) {
       await expectRejected(await post(`/v2/things?${query}`, 'application/json', '{}'), query);
