@@ -7,6 +7,7 @@
  * an object-level binding checked.
  */
 
+import { mediaType } from '../core/openapi/json-body.js';
 import { decodeUtf8 } from '../core/openapi/utf8.js';
 
 /** The `name` of each Content-Disposition line of a multipart body, quoted or not. */
@@ -14,10 +15,6 @@ const MULTIPART_NAME = /^content-disposition:[^\r\n]*;[ \t]*name[ \t]*=[ \t]*(?:
 
 /** A run of letters, digits and the punctuation that parameter names use. */
 const WORD = /[\p{L}\p{N}_.[\]$-]+/gu;
-
-function mediaType(contentType: string | undefined): string {
-  return contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
-}
 
 /** Tells whether frameworks may read a body as JSON. Laravel's Request::isJson looks for `/json` or `+json` anywhere in the header, parameters included. */
 function isJsonType(contentType: string): boolean {

@@ -12,6 +12,7 @@
 
 import type { FastifyRequest } from 'fastify';
 
+import { mediaType } from '../core/openapi/json-body.js';
 import { decodeUtf8 } from '../core/openapi/utf8.js';
 import { ProblemError } from '../core/problem.js';
 
@@ -22,10 +23,6 @@ const OVERRIDE_FIELD = '_method';
  * not, as Rack's multipart parser reads it.
  */
 const MULTIPART_OVERRIDE = /^content-disposition:[^\r\n]*;[ \t]*name[ \t]*=[ \t]*(?:"_method"|_method)(?=[ \t;\r\n]|$)/im;
-
-function mediaType(contentType: string | undefined): string {
-  return contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
-}
 
 /** Tells whether a JSON body is an object with a `_method` member. A body that does not parse is left to the upstream. */
 function jsonNamesOverride(body: Buffer): boolean {
