@@ -67,10 +67,10 @@ function bodyValues(pointer: string, body: unknown): unknown[] | undefined {
   return Array.isArray(current) ? current : [current];
 }
 
-/** Tells whether `members` has a name other than `name` that equals it without regard to case. */
+/** Tells whether `members` has a name other than `name` that equals it without regard to case (see foldCase). */
 function hasCaseVariant(members: Record<string, unknown>, name: string): boolean {
-  const lower = name.toLowerCase();
-  return Object.keys(members).some((member) => member !== name && member.toLowerCase() === lower);
+  const folded = foldCase(name);
+  return Object.keys(members).some((member) => member !== name && foldCase(member) === folded);
 }
 
 /** Returns the value of `claim` for the caller; `sub` is the subject for every credential kind. */
@@ -140,8 +140,9 @@ function isVariantName(name: string, boundName: string): boolean {
  * Letters whose uppercase is an ASCII letter but whose lowercase is not.
  * ASP.NET Core keys its query and form collections with .NET's
  * OrdinalIgnoreCase, which compares the uppercase of each character, so it
- * reads `tenantıd` as `tenantId`. JavaScript lowercases the Kelvin sign to
- * `k` by itself.
+ * reads `tenantıd` as `tenantId`. Go's encoding/json matches JSON member
+ * names with Unicode case folding, in which the long s is an s too.
+ * JavaScript lowercases the Kelvin sign to `k` by itself.
  */
 const UPPERCASE_FOLDS: Readonly<Record<string, string>> = { '\u0131': 'i', '\u017f': 's' };
 
@@ -150,7 +151,7 @@ function foldCase(name: string): string {
   return name.toLowerCase().replace(/[\u0131\u017f]/g, (letter) => UPPERCASE_FOLDS[letter] ?? letter);
 }
 
-/** Tells whether the lower-case query name `name` is `bound`, or `bound` followed by `[` or `.`. */
+/** Tells whether the query name `name` is `bound`, or `bound` followed by `[` or `.`, both as foldCase spells them. */
 function namesVariant(name: string, bound: string): boolean {
   if (!name.startsWith(bound)) {
     return false;

@@ -139,6 +139,8 @@ describe('object binding body', () => {
     ['an empty member', { source: { account: '' } }],
     ['a member in another case too', { source: { account: 't1', ACCOUNT: 't3' } }],
     ['a parent in another case too', { source: { account: 't1' }, Source: { account: 't3' } }],
+    // Go's encoding/json matches names by Unicode case folding, in which the long s (U+017F) is an s.
+    ['a parent with a long s too', { source: { account: 't1' }, '\u017Fource': { account: 't3' } }],
   ])('rejects %s', (_case, value) => {
     expect(satisfiesBinding(ACCOUNT_BINDING, body(value), identity({ claims: { tenants: ['t1', ''] } }))).toBe(false);
   });
@@ -170,8 +172,15 @@ describe('object binding body', () => {
     expect(satisfiesBinding(binding, body({ 'tenant/id': 't1' }), identity())).toBe(true);
   });
 
+  it('rejects a member spelled with a dotless i', () => {
+    const binding: ObjectBinding = { ...ACCOUNT_BINDING, name: '/tenantId' };
+    expect(satisfiesBinding(binding, body({ tenantId: 't1' }), identity())).toBe(true);
+    // Java's String.equalsIgnoreCase takes the dotless i (U+0131) for an i, because both upper-case to I.
+    expect(satisfiesBinding(binding, body({ tenantId: 't1', 'tenant\u0131d': 't3' }), identity())).toBe(false);
+  });
+
   it('rejects a query named like the first member', () => {
-    for (const name of ['source', 'Source[account]', 'source.account']) {
+    for (const name of ['source', 'Source[account]', 'source.account', '\u017Fource']) {
       expect(satisfiesBinding(ACCOUNT_BINDING, { params: {}, query: { [name]: 't3' }, body: { source: { account: 't1' } } }, identity()), name).toBe(false);
     }
   });

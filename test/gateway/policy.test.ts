@@ -325,6 +325,7 @@ describe('gateway policy per upstream and operation', () => {
   // The routed upstream has no document, so no validation runs before its body binding.
   it.each([
     ['another case of the member', '{"targets":["t1"],"Targets":["t3"]}', ''],
+    ['the member with a long s', '{"targets":["t1"],"target\u017F":["t3"]}', ''],
     ['a query parameter named like it', '{"targets":["t1"]}', '?targets[0]=t3'],
     ['a missing member', '{"source":"t1"}', ''],
     ['a member that is not text', '{"targets":[{"id":"t1"}]}', ''],
