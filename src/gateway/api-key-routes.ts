@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { auditRequest } from '../audit/request-events.js';
 import { ApiKeyLimitError, ApiKeyRequestError, type ApiKeyService } from '../api-keys/api-key-service.js';
 import { parseDuration } from '../core/duration.js';
-import { charsetsOf, parseJsonBody } from '../core/openapi/json-body.js';
+import { nonUtf8Charset, parseJsonBody } from '../core/openapi/json-body.js';
 import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import type { Account } from '../store/account-repository.js';
@@ -75,7 +75,7 @@ function keyNotFound(request: FastifyRequest, type: 'api_key.rotated' | 'api_key
  * operations. Raises ProblemError for any other body.
  */
 function parseKeyRequestBody(contentType: string, body: Buffer): unknown {
-  const charset = charsetsOf(contentType).find((value) => value !== 'utf-8' && value !== 'utf8');
+  const charset = nonUtf8Charset(contentType);
   if (charset !== undefined) {
     throw new ProblemError('unsupported_media_type', `The charset of a JSON body must be utf-8, not '${charset}'.`);
   }

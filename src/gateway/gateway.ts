@@ -28,7 +28,7 @@ import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_METHODS } from './cors
 import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
 import { rejectMethodOverride } from './method-override.js';
 import { enforceBindings, type ObjectBinding } from './object-binding.js';
-import { isJsonMediaType, mediaType, parseJsonBody } from '../core/openapi/json-body.js';
+import { isJsonMediaType, mediaType, nonUtf8Charset, parseJsonBody } from '../core/openapi/json-body.js';
 import type { RoutePolicy } from './route-policy.js';
 import { UpstreamPolicyError } from './upstream-routes.js';
 
@@ -325,9 +325,10 @@ function bindingRejected(request: FastifyRequest, identity: Identity): (binding:
 
 /**
  * Returns the parsed JSON body that body bindings read, or undefined for a
- * request without a body, which fails them. A body that is not JSON gets
- * 415, and one that is not valid JSON 400, also when the operation's
- * document declares no schema that validation would have parsed it for.
+ * request without a body, which fails them. A body that is not JSON or not
+ * UTF-8 gets 415, and one that is not valid JSON 400, also when the
+ * operation's document declares no schema that validation would have
+ * parsed it for.
  */
 function boundBody(request: FastifyRequest): unknown {
   const body = Buffer.isBuffer(request.body) ? request.body : undefined;
@@ -335,9 +336,15 @@ function boundBody(request: FastifyRequest): unknown {
     return undefined;
   }
 
-  const type = mediaType(request.headers['content-type']);
+  const contentType = request.headers['content-type'] ?? '';
+  const type = mediaType(contentType);
   if (type === undefined || !isJsonMediaType(type)) {
     throw new ProblemError('unsupported_media_type', 'The request body must be JSON, because the operation checks a member of it against the caller.');
+  }
+  // Validation checks the charset only against a declared schema.
+  const charset = nonUtf8Charset(contentType);
+  if (charset !== undefined) {
+    throw new ProblemError('unsupported_media_type', `The charset of a JSON body must be utf-8, not '${charset}'.`);
   }
 
   const parsed = parseJsonBody(body);

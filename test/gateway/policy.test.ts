@@ -410,6 +410,17 @@ describe('gateway policy per upstream and operation', () => {
     expect(received.map((request) => request.path)).toEqual([`/users/${subject}/profile`]);
   });
 
+  it('rejects a bound body in another charset', async () => {
+    // In UTF-7, `+AHQ-` is a `t`, so an upstream that honours the charset
+    // (Django REST framework) reads `targets` twice and keeps t3.
+    const utf7 = await transfer('/v4', '{"targets":["t1"],"+AHQ-argets":["t3"]}', 'application/json; charset=utf-7');
+    expect(utf7.status).toBe(415);
+    expect(((await utf7.json()) as Problem).detail).toBe("The charset of a JSON body must be utf-8, not 'utf-7'.");
+
+    expect((await transfer('/v4', '{"targets":["t1"]}', 'application/json; charset="UTF-8"')).status).toBe(200);
+    expect(received).toHaveLength(1);
+  });
+
   it('rejects a token without the bound claim', async () => {
     const response = await call('/v2/tenant-items?tenantId=t1', token);
     expect(response.status).toBe(404);

@@ -55,6 +55,16 @@ export function charsetsOf(contentType: string): string[] {
   return charsets;
 }
 
+/**
+ * Returns the first charset parameter of a Content-Type other than UTF-8,
+ * or undefined when every one is UTF-8 or there is none. The gateway reads
+ * JSON and form bodies as UTF-8, and an upstream that honours another
+ * charset would decode other text than the gateway checked.
+ */
+export function nonUtf8Charset(contentType: string): string | undefined {
+  return charsetsOf(contentType).find((charset) => charset !== 'utf-8' && charset !== 'utf8');
+}
+
 /** Parses a JSON request body, rejecting invalid UTF-8, prototype keys and repeated member names. */
 export function parseJsonBody(body: Buffer): JsonBody {
   // RFC 8259 section 8.1 allows a parser to drop a leading byte order mark, as decodeUtf8 does.

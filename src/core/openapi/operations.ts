@@ -5,7 +5,7 @@ import addFormatsModule from 'ajv-formats';
 import type { FieldError } from '../problem.js';
 import { describeViolations, type SchemaViolation } from '../validation-errors.js';
 import { compileFormBody, FORM_MEDIA_TYPE, hasLiteralSemicolon, isOpaqueBodySchema, isUtf8FormBody } from './form-body.js';
-import { charsetsOf, isJsonMediaType, mediaType, parseJsonBody } from './json-body.js';
+import { isJsonMediaType, mediaType, nonUtf8Charset, parseJsonBody } from './json-body.js';
 import { isJsonObject } from './json-object.js';
 import { parameterReading, splitCommaSeparated } from './parameter-style.js';
 import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
@@ -381,18 +381,10 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
 /** Checks a request body of one media type, given its bytes and Content-Type. */
 type BodyCheck = (body: Buffer, contentType: string) => RequestViolation | undefined;
 
-/**
- * Rejects a charset other than UTF-8, in which the gateway reads JSON and
- * form bodies, because an upstream that honours the charset would decode
- * other text than the gateway checked.
- */
+/** Rejects a charset other than UTF-8 (see nonUtf8Charset). */
 function checkCharset(contentType: string, kind: string): RequestViolation | undefined {
-  for (const charset of charsetsOf(contentType)) {
-    if (charset !== 'utf-8' && charset !== 'utf8') {
-      return { code: 'unsupported_media_type', detail: `The charset of a ${kind} body must be utf-8, not '${charset}'.` };
-    }
-  }
-  return undefined;
+  const charset = nonUtf8Charset(contentType);
+  return charset === undefined ? undefined : { code: 'unsupported_media_type', detail: `The charset of a ${kind} body must be utf-8, not '${charset}'.` };
 }
 
 function checkJsonBody(validate: ValidateFunction): BodyCheck {
