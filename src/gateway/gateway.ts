@@ -230,9 +230,21 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
   }
 
   // Undeclared operations: authenticate first, so that an anonymous caller
-  // cannot tell which paths exist from 404s.
+  // cannot tell which paths exist from 404s. Fastify reads the body before
+  // a not-found handler runs, so the check is an onRequest hook, which
+  // rejects a caller without a credential before it is asked for the body.
+  app.addHook(
+    'onRequest',
+    callbackHook((request) => {
+      if (!request.is404) {
+        return;
+      }
+      return andThen(authenticate(request, authenticationDependencies, ['jwt', 'api_key']), (identity) => {
+        request.identity = identity;
+      });
+    }),
+  );
   app.setNotFoundHandler(async (request) => {
-    request.identity = await authenticate(request, authenticationDependencies, ['jwt', 'api_key']);
     throw new ProblemError('not_found', `No operation matches ${request.method} ${redactPath(request.url.split('?')[0] ?? '')}.`);
   });
 }

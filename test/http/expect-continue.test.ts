@@ -69,6 +69,17 @@ describe('Expect: 100-continue', () => {
     expect(closed).toBe(true);
   });
 
+  it('rejects an undeclared operation first', async () => {
+    const { received, closed } = await sendExpectingContinue(
+      'PUT /api/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n',
+      ORDER,
+    );
+
+    expect(received).not.toContain('100 Continue');
+    expect(statusCodes(received)).toEqual([401]);
+    expect(closed).toBe(true);
+  });
+
   it('rejects an oversize declared length first', async () => {
     const { received, closed } = await exchange(
       port,
