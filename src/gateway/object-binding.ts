@@ -122,6 +122,9 @@ function hasQueryVariant(binding: ObjectBinding, query: Readonly<Record<string, 
   // binding also fails on a query parameter named like its first member.
   const boundName = binding.in === 'body' ? (pointerTokens(binding.name)[0] ?? '') : binding.name;
   const names = Object.keys(query).filter((name) => binding.in !== 'query' || name !== binding.name);
+  if (binding.in === 'body' && names.some((name) => nestsMember(foldCase(name), foldCase(boundName)))) {
+    return true;
+  }
   return names.some((name) => isVariantName(name, boundName));
 }
 
@@ -149,6 +152,18 @@ const UPPERCASE_FOLDS: Readonly<Record<string, string>> = { '\u0131': 'i', '\u01
 /** Returns `name` lower-cased, with the letters above read as their ASCII letter. */
 function foldCase(name: string): string {
   return name.toLowerCase().replace(/[\u0131\u017f]/g, (letter) => UPPERCASE_FOLDS[letter] ?? letter);
+}
+
+/**
+ * Tells whether the query name `name` has `member` as a nested key after
+ * its first, as in `transfer[source]` or `transfer.source`, both as foldCase
+ * spells them. Rails wraps the members of a JSON body in a parameter named
+ * after the controller, unless the request already has a parameter of that
+ * name, so `params.require(:transfer)` would read `transfer[source]` from
+ * the query instead of `source` from the body.
+ */
+function nestsMember(name: string, member: string): boolean {
+  return name.split(/[[\].]+/).slice(1).includes(member);
 }
 
 /** Tells whether the query name `name` is `bound`, or `bound` followed by `[` or `.`, both as foldCase spells them. */

@@ -180,7 +180,7 @@ describe('object binding body', () => {
   });
 
   it('rejects a query named like the first member', () => {
-    for (const name of ['source', 'Source[account]', 'source.account', '\u017Fource']) {
+    for (const name of ['source', 'Source[account]', 'source.account', '\u017Fource', 'transfer[source][account]', 'transfer[Source]']) {
       expect(satisfiesBinding(ACCOUNT_BINDING, { params: {}, query: { [name]: 't3' }, body: { source: { account: 't1' } } }, identity()), name).toBe(false);
     }
   });

@@ -327,6 +327,8 @@ describe('gateway policy per upstream and operation', () => {
     ['another case of the member', '{"targets":["t1"],"Targets":["t3"]}', ''],
     ['the member with a long s', '{"targets":["t1"],"target\u017F":["t3"]}', ''],
     ['a query parameter named like it', '{"targets":["t1"]}', '?targets[0]=t3'],
+    // Rails wraps the body in a member named after the controller unless the query already has one.
+    ['a query parameter that wraps it', '{"targets":["t1"]}', '?transfer[targets][]=t3'],
     ['a missing member', '{"source":"t1"}', ''],
     ['a member that is not text', '{"targets":[{"id":"t1"}]}', ''],
     ['a member that is true', '{"targets":true}', ''],
