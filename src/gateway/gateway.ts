@@ -28,7 +28,8 @@ import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_METHODS } from './cors
 import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
 import { rejectMethodOverride } from './method-override.js';
 import { enforceBindings, type ObjectBinding } from './object-binding.js';
-import { isJsonMediaType, mediaType, nonUtf8Charset, parseJsonBody } from '../core/openapi/json-body.js';
+import { isJsonMediaType, mediaType, nonUtf8Charset, parseJsonBody, withIntegerNumbersOnly } from '../core/openapi/json-body.js';
+import { decodeUtf8 } from '../core/openapi/utf8.js';
 import type { RoutePolicy } from './route-policy.js';
 import { UpstreamPolicyError } from './upstream-routes.js';
 
@@ -363,7 +364,11 @@ function boundBody(request: FastifyRequest): unknown {
   if (!parsed.ok) {
     throw new ProblemError('invalid_json', parsed.detail);
   }
-  return parsed.value;
+
+  // A binding takes a number only as an integer literal, so the others are read as null.
+  const text = decodeUtf8(body) as string;
+  const integral = withIntegerNumbersOnly(text);
+  return integral === text ? parsed.value : JSON.parse(integral);
 }
 
 /** Tells whether a limit targets the operation, named by its OpenAPI template (`/orders/{id}`) or its Fastify route (`/orders/:id`). */

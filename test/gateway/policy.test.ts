@@ -412,6 +412,20 @@ describe('gateway policy per upstream and operation', () => {
     expect(received.map((request) => request.path)).toEqual([`/users/${subject}/profile`]);
   });
 
+  it('binds only integers written as integers', async () => {
+    const numeric = await withClaims(token, { tenants: ['42'] });
+    const post = (body: string) =>
+      fetch(`${server.url}/v4/transfers`, { method: 'POST', headers: { authorization: `Bearer ${numeric}`, 'content-type': 'application/json' }, body });
+    expect((await post('{"targets":[42]}')).status).toBe(200);
+
+    // JSON.parse reads each of these as 42, but Jackson reads the first
+    // into a BigInteger as 41, so a binding takes only integer literals.
+    for (const literal of ['41.99999999999999999', '42.0', '4.2e1', '42.000000000000001']) {
+      expect((await post(`{"targets":[${literal}]}`)).status, literal).toBe(404);
+    }
+    expect(received).toHaveLength(1);
+  });
+
   it('rejects a bound body in another charset', async () => {
     // In UTF-7, `+AHQ-` is a `t`, so an upstream that honours the charset
     // (Django REST framework) reads `targets` twice and keeps t3.

@@ -34,6 +34,12 @@ const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
+const MINUS = 0x2d;
+const DIGIT_ZERO = 0x30;
+const DIGIT_NINE = 0x39;
+
+/** The characters of a JSON number after its first (RFC 8259 section 6). */
+const NUMBER_CHARACTER = /[0-9.eE+-]/;
 
 /**
  * Returns the values of the charset parameters of a Content-Type,
@@ -185,4 +191,38 @@ export function findRepeatedName(text: string): string | undefined {
   }
 
   return undefined;
+}
+
+/**
+ * Returns `text`, which must be valid JSON, with each number that has a
+ * fraction or an exponent replaced by `null`. JSON.parse reads a number as
+ * the nearest double, so it reads 41.99999999999999999 as the integer 42,
+ * while jackson-databind reads it into a BigInteger as 41 (it truncates the
+ * exact decimal value).
+ */
+export function withIntegerNumbersOnly(text: string): string {
+  let result = '';
+  let copiedUpTo = 0;
+
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+
+    if (code === QUOTE) {
+      index += 1;
+      while (text.charCodeAt(index) !== QUOTE) {
+        index += text.charCodeAt(index) === BACKSLASH ? 2 : 1;
+      }
+    } else if (code === MINUS || (code >= DIGIT_ZERO && code <= DIGIT_NINE)) {
+      const start = index;
+      while (index + 1 < text.length && NUMBER_CHARACTER.test(text.charAt(index + 1))) {
+        index += 1;
+      }
+      if (/[.eE]/.test(text.slice(start, index + 1))) {
+        result += `${text.slice(copiedUpTo, start)}null`;
+        copiedUpTo = index + 1;
+      }
+    }
+  }
+
+  return copiedUpTo === 0 ? text : result + text.slice(copiedUpTo);
 }

@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+
+import { withIntegerNumbersOnly } from '../../src/core/openapi/json-body.js';
+
+describe('withIntegerNumbersOnly', () => {
+  it('replaces fractions and exponents', () => {
+    expect(withIntegerNumbersOnly('{"b":-1.5e3,"c":[0,10,2E2,4.0],"d":-7}')).toBe('{"b":null,"c":[0,10,null,null],"d":-7}');
+  });
+
+  it('leaves strings and literals alone', () => {
+    const text = '{"a":"1.5\\"2.5","e1.5":true,"f":false,"n":null}';
+    expect(withIntegerNumbersOnly(text)).toBe(text);
+  });
+
+  it('reads a bare number', () => {
+    expect(withIntegerNumbersOnly(' 0.5 ')).toBe(' null ');
+    expect(JSON.parse(withIntegerNumbersOnly('[1e400, 12345678901234567890]'))).toEqual([null, 12345678901234567890]);
+  });
+});
