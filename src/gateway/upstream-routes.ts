@@ -100,6 +100,12 @@ function checkSecurity(upstream: UpstreamConfig, operation: DeclaredOperation, p
       `upstream '${upstream.name}': ${name} binds the body member '${body.name}', but declares no JSON request body; declare one in the OpenAPI document or remove the binding`,
     );
   }
+  // Fastify reads no body on GET, so such a binding would reject every request.
+  if (body !== undefined && operation.method === 'GET') {
+    throw new UpstreamPolicyError(
+      `upstream '${upstream.name}': ${name} binds the body member '${body.name}', but the gateway reads no body on GET; bind a path or query parameter instead`,
+    );
+  }
 }
 
 function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, policy: OperationPolicy): RoutePolicy {

@@ -140,6 +140,22 @@ describe('upstream routes', () => {
     );
   });
 
+  it('refuses a body binding on GET', async () => {
+    const binding = { in: 'body' as const, name: '/account', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
+    const json = { content: { 'application/json': { schema: { type: 'object' } } } };
+    const documented = await upstream({ '/things': { get: { security: SECURED, requestBody: json, responses: {} } } }, { operations: { 'GET /things': policy({ bindings: [binding] }) } });
+    await expect(upstreamRoutes(documented)).rejects.toThrow(
+      "upstream 'things': GET /things binds the body member '/account', but the gateway reads no body on GET; bind a path or query parameter instead",
+    );
+
+    const routed = await upstream({}, {
+      openapi: null,
+      routes: [{ method: 'GET', path: '/things', scopes: [], roles: [], credentials: ['jwt'] }],
+      operations: { 'GET /things': policy({ bindings: [binding] }) },
+    });
+    await expect(upstreamRoutes(routed)).rejects.toThrow('the gateway reads no body on GET');
+  });
+
   it('accepts a body binding with a JSON body', async () => {
     const binding = { in: 'body' as const, name: '/account', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
     const json = { content: { 'application/merge-patch+json': { schema: { type: 'object' } } } };
