@@ -139,7 +139,8 @@ function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, p
 
 /**
  * Rejects a header parameter that the gateway drops from every request
- * (gatewayDropReason) or that the upstream's `dropRequestHeaders` removes.
+ * (gatewayDropReason), that the upstream's `dropRequestHeaders` removes, or
+ * whose name has punctuation other than `-`.
  * The gateway would check it on every request, but the upstream, which
  * declares that it reads it, would never receive the caller's value.
  *
@@ -164,6 +165,16 @@ function checkDroppedHeaderParameters(upstream: UpstreamConfig, declared: readon
         throw new UpstreamPolicyError(
           `upstream '${upstream.name}': ${operationKey(operation)} declares the header parameter '${name}', which dropRequestHeaders removes ('${entry}'), ` +
             'so the upstream would never receive it. Take the header out of dropRequestHeaders of this upstream, or out of the OpenAPI document.',
+        );
+      }
+
+      // The gateway drops such a spelling of a header parameter it validated (see dropSpellingAliases in forward.ts).
+      const normalized = normalizedHeaderName(name);
+      if (normalized !== name.toLowerCase()) {
+        throw new UpstreamPolicyError(
+          `upstream '${upstream.name}': ${operationKey(operation)} declares the header parameter '${name}', which the gateway drops from every request because a name with ` +
+            `punctuation other than '-' is read as '${normalized}' by servers that map '_' to '-', so the upstream would never receive the caller's value. ` +
+            `Spell the header parameter '${normalized}' in the OpenAPI document.`,
         );
       }
     }

@@ -100,6 +100,18 @@ describe('upstream routes', () => {
     );
   });
 
+  it('rejects a header parameter spelled with an underscore', async () => {
+    // The gateway drops such a spelling of a validated header, because CGI-style servers read it as X-Tenant-Id.
+    const parameters = [{ in: 'header', name: 'X_Tenant_Id', schema: { type: 'string' } }];
+    const config = await upstream({ '/invoices': { get: { security: SECURED, parameters, responses: {} } } });
+
+    await expect(upstreamRoutes(config)).rejects.toThrow(
+      "upstream 'things': GET /invoices declares the header parameter 'X_Tenant_Id', which the gateway drops from every request because a name with " +
+        "punctuation other than '-' is read as 'x-tenant-id' by servers that map '_' to '-', so the upstream would never receive the caller's value. " +
+        "Spell the header parameter 'x-tenant-id' in the OpenAPI document.",
+    );
+  });
+
   it('keeps header parameters the gateway writes or forwards', async () => {
     const names = ['Host', 'Content-Length', 'Accept-Encoding', 'If-None-Match', 'X-Request-Id', 'X-Forwarded', 'X-Envoy'];
     const parameters = names.map((name) => ({ in: 'header', name, schema: { type: 'string' } }));
