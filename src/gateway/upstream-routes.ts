@@ -4,13 +4,14 @@
  * configuration sets per upstream and per operation.
  */
 
-import type { GatewayRoute, LifecyclePolicy, OperationPolicy, UpstreamConfig } from '../config/schema.js';
+import type { GatewayRoute, LifecyclePolicy, ObjectBinding, OperationPolicy, UpstreamConfig } from '../config/schema.js';
 import { loadOpenApiDocument } from '../core/openapi/load.js';
 import { compileOperations, type CompiledOperation } from '../core/openapi/operations.js';
 import { checkDistinctPaths, fromRouterSyntax, parseRoutePath, RoutePathError } from '../core/openapi/route-path.js';
 import { gatewayDropReason } from './forward.js';
 import { headerPatternMatcher, normalizedHeaderName } from './header-patterns.js';
 import type { Lifecycle } from './lifecycle.js';
+import { pointerTokens } from './object-binding.js';
 import type { RoutePolicy } from './route-policy.js';
 
 /** An upstream policy the gateway cannot enforce; the message names the upstream, the operation and the fix. */
@@ -100,12 +101,37 @@ function checkSecurity(upstream: UpstreamConfig, operation: DeclaredOperation, p
       `upstream '${upstream.name}': ${name} binds the body member '${body.name}', but declares no JSON request body; declare one in the OpenAPI document or remove the binding`,
     );
   }
+  // Rails merges path parameters into the request's parameters after the
+  // body members, so `params[:account]` would be the unchecked path value.
+  for (const binding of policy.bindings.filter((bound) => bound.in === 'body')) {
+    const parameter = shadowingPathParameter(binding, operation, policy);
+    if (parameter !== undefined) {
+      throw new UpstreamPolicyError(
+        `upstream '${upstream.name}': ${name} binds the body member '${binding.name}', but not the path parameter '${parameter}', ` +
+          'which Rails reads in place of the body member; bind the path parameter too',
+      );
+    }
+  }
   // Fastify reads no body on GET, so such a binding would reject every request.
   if (body !== undefined && operation.method === 'GET') {
     throw new UpstreamPolicyError(
       `upstream '${upstream.name}': ${name} binds the body member '${body.name}', but the gateway reads no body on GET; bind a path or query parameter instead`,
     );
   }
+}
+
+/**
+ * Returns the path parameter of `operation` named like the first member of
+ * a body binding's pointer, without regard to case, when no path binding
+ * covers it, or undefined.
+ */
+function shadowingPathParameter(binding: ObjectBinding, operation: DeclaredOperation, policy: OperationPolicy): string | undefined {
+  const member = (pointerTokens(binding.name)[0] ?? '').toLowerCase();
+  const parameter = operation.route.parameters.find((name) => name.toLowerCase() === member);
+  if (parameter === undefined || policy.bindings.some((bound) => bound.in === 'path' && bound.name === parameter)) {
+    return undefined;
+  }
+  return parameter;
 }
 
 function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, policy: OperationPolicy): RoutePolicy {

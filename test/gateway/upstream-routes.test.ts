@@ -168,6 +168,21 @@ describe('upstream routes', () => {
     await expect(upstreamRoutes(routed)).rejects.toThrow('the gateway reads no body on GET');
   });
 
+  it('refuses a body binding named like an unbound path parameter', async () => {
+    const binding = { in: 'body' as const, name: '/account/id', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
+    const json = { content: { 'application/json': { schema: { type: 'object' } } } };
+    const paths = { '/things/{account}': { post: { security: SECURED, parameters: [{ in: 'path', name: 'account', required: true, schema: { type: 'string' } }], requestBody: json, responses: {} } } };
+
+    const config = await upstream(paths, { operations: { 'POST /things/{account}': policy({ bindings: [binding] }) } });
+    await expect(upstreamRoutes(config)).rejects.toThrow(
+      "upstream 'things': POST /things/{account} binds the body member '/account/id', but not the path parameter 'account', which Rails reads in place of the body member; bind the path parameter too",
+    );
+
+    const pathBinding = { in: 'path' as const, name: 'account', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
+    const both = await upstream(paths, { operations: { 'POST /things/{account}': policy({ bindings: [binding, pathBinding] }) } });
+    expect(await upstreamRoutes(both)).toHaveLength(1);
+  });
+
   it('accepts a body binding with a JSON body', async () => {
     const binding = { in: 'body' as const, name: '/account', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
     const json = { content: { 'application/merge-patch+json': { schema: { type: 'object' } } } };
