@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { withIntegerNumbersOnly } from '../../src/core/openapi/json-body.js';
+import { charsetsOf, withIntegerNumbersOnly } from '../../src/core/openapi/json-body.js';
 
 describe('withIntegerNumbersOnly', () => {
   it('replaces fractions and exponents', () => {
@@ -15,5 +15,17 @@ describe('withIntegerNumbersOnly', () => {
   it('reads a bare number', () => {
     expect(withIntegerNumbersOnly(' 0.5 ')).toBe(' null ');
     expect(JSON.parse(withIntegerNumbersOnly('[1e400, 12345678901234567890]'))).toEqual([null, 12345678901234567890]);
+  });
+});
+
+describe('charsetsOf', () => {
+  it('reads every charset parameter', () => {
+    expect(charsetsOf('application/json')).toEqual([]);
+    expect(charsetsOf('application/json; Charset="UTF-8"; charset=latin1')).toEqual(['utf-8', 'latin1']);
+  });
+
+  it('reads the RFC 2231 form', () => {
+    expect(charsetsOf("application/json; charset*=utf-8''utf-7")).toEqual(["utf-8''utf-7"]);
+    expect(charsetsOf('application/json; charset* = utf-7')).toEqual(['utf-7']);
   });
 });

@@ -433,6 +433,10 @@ describe('gateway policy per upstream and operation', () => {
     expect(utf7.status).toBe(415);
     expect(((await utf7.json()) as Problem).detail).toBe("The charset of a JSON body must be utf-8, not 'utf-7'.");
 
+    // Django reads `charset*` (RFC 2231) as the charset.
+    expect((await transfer('/v4', '{"targets":["t1"],"+AHQ-argets":["t3"]}', "application/json; charset*=utf-8''utf-7")).status).toBe(415);
+    expect((await transfer('/v4', '{"targets":["t1"],"+AHQ-argets":["t3"]}', 'application/json; CHARSET*=utf-7')).status).toBe(415);
+
     expect((await transfer('/v4', '{"targets":["t1"]}', 'application/json; charset="UTF-8"')).status).toBe(200);
     expect(received).toHaveLength(1);
   });

@@ -44,7 +44,9 @@ const NUMBER_CHARACTER = /[0-9.eE+-]/;
 /**
  * Returns the values of the charset parameters of a Content-Type,
  * lower-cased and unquoted, in order. Parsers that meet the parameter twice
- * differ in which value they keep, so every one is returned.
+ * differ in which value they keep, so every one is returned. That includes
+ * `charset*`, the RFC 2231 form, which Django reads as the charset, so
+ * `charset*=utf-8''utf-7` gives `utf-8''utf-7`.
  */
 export function charsetsOf(contentType: string): string[] {
   if (!contentType.includes(';')) {
@@ -54,7 +56,8 @@ export function charsetsOf(contentType: string): string[] {
   const charsets: string[] = [];
   for (const parameter of contentType.split(';').slice(1)) {
     const separator = parameter.indexOf('=');
-    if (separator !== -1 && parameter.slice(0, separator).trim().toLowerCase() === 'charset') {
+    const name = separator === -1 ? '' : parameter.slice(0, separator).trim().toLowerCase();
+    if (name === 'charset' || name === 'charset*') {
       charsets.push(parameter.slice(separator + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase());
     }
   }
