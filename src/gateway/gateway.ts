@@ -308,6 +308,9 @@ function checkRequest(request: FastifyRequest, policy: RoutePolicy, spellsSiblin
     rejectQueryEncoding(request.url);
   }
   rejectMethodOverride(request);
+  if (policy.validate !== undefined || policy.bindings.length > 0 || policy.bodyBindings.length > 0) {
+    rejectEncodedBody(request);
+  }
   const body = policy.bindings.length > 0 && Buffer.isBuffer(request.body) ? request.body : undefined;
   const parameters = {
     params: request.params as Record<string, string>,
@@ -421,6 +424,25 @@ function limitChecks(request: FastifyRequest, builders: readonly CheckBuilder[],
     }
   }
   return checks;
+}
+
+/**
+ * Rejects a body sent with a content coding (RFC 9110 section 8.4) on an
+ * operation whose body the gateway checks. Validation and bindings read the
+ * bytes as they arrive, so an upstream that decodes the coding would read
+ * other content than the gateway checked. RFC 7694 answers such a request
+ * with 415.
+ */
+function rejectEncodedBody(request: FastifyRequest): void {
+  const coding = request.headers['content-encoding'];
+  if (coding === undefined || coding.trim().toLowerCase() === 'identity') {
+    return;
+  }
+  if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
+    return;
+  }
+
+  throw new ProblemError('unsupported_media_type', 'The request body has a Content-Encoding, which the gateway cannot check. Send the body without a content coding.');
 }
 
 function validateRequest(request: FastifyRequest, policy: RoutePolicy): void {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { SignJWT, importJWK, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
@@ -335,6 +336,25 @@ describe('gateway policy per upstream and operation', () => {
   ])('rejects a body binding with %s', async (_case, body, query) => {
     expect((await transfer('/v4', body, 'application/json', query)).status).toBe(404);
     expect(received).toHaveLength(0);
+  });
+
+  it('rejects a checked body with a content coding', async () => {
+    const post = (mountPath: string, coding: string, body: Buffer) =>
+      fetch(`${server.url}${mountPath}/transfers`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tenantToken}`, 'content-type': 'application/json', 'content-encoding': coding },
+        body,
+      });
+    const json = '{"source":{"account":"t1"},"amount":5}';
+
+    for (const [mountPath, coding] of [['/v2', 'gzip'], ['/v2', 'br'], ['/v4', 'deflate']] as const) {
+      const response = await post(mountPath, coding, mountPath === '/v2' ? gzipSync(json) : deflateSync('{"targets":["t3"]}'));
+      expect(response.status, `${mountPath} ${coding}`).toBe(415);
+      expect(((await response.json()) as Problem).code).toBe('unsupported_media_type');
+    }
+    expect(received).toHaveLength(0);
+
+    expect((await post('/v2', 'identity', Buffer.from(json))).status).toBe(200);
   });
 
   it('requires every element of a bound array to match', async () => {
