@@ -225,8 +225,9 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
 
   // Undeclared operations: authenticate first, so that an anonymous caller
   // cannot tell which paths exist from 404s. Fastify reads the body before
-  // a not-found handler runs, so the check is an onRequest hook, which
-  // rejects a caller without a credential before it is asked for the body.
+  // a not-found handler runs, so both checks are in an onRequest hook, which
+  // responds before a caller that sent `Expect: 100-continue` is asked for
+  // the body.
   app.addHook(
     'onRequest',
     callbackHook((request) => {
@@ -235,12 +236,15 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
       }
       return andThen(authenticate(request, authenticationDependencies, ['jwt', 'api_key']), (identity) => {
         request.identity = identity;
+        rejectUndeclaredOperation(request);
       });
     }),
   );
-  app.setNotFoundHandler(async (request) => {
-    throw new ProblemError('not_found', `No operation matches ${request.method} ${redactPath(request.url.split('?')[0] ?? '')}.`);
-  });
+  app.setNotFoundHandler(async (request) => rejectUndeclaredOperation(request));
+}
+
+function rejectUndeclaredOperation(request: FastifyRequest): never {
+  throw new ProblemError('not_found', `No operation matches ${request.method} ${redactPath(request.url.split('?')[0] ?? '')}.`);
 }
 
 /** Tells whether a limit targets the operation, named by its OpenAPI template (`/orders/{id}`) or its Fastify route (`/orders/:id`). */

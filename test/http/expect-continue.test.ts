@@ -80,6 +80,18 @@ describe('Expect: 100-continue', () => {
     expect(closed).toBe(true);
   });
 
+  it('rejects an authenticated undeclared operation first', async () => {
+    const { received, closed } = await sendExpectingContinue(
+      `PUT /api/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\n`,
+      ORDER,
+    );
+
+    expect(received).not.toContain('100 Continue');
+    expect(statusCodes(received)).toEqual([404]);
+    expect(lastJsonBody(received)).toMatchObject({ code: 'not_found' });
+    expect(closed).toBe(true);
+  });
+
   it('rejects an oversize declared length first', async () => {
     const { received, closed } = await exchange(
       port,
