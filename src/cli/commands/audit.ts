@@ -53,7 +53,21 @@ function parseLimit(value: string): number {
   return limit;
 }
 
-function describe(record: AuditRecord): string {
+/** Characters that leave the end of a value in a `name=value` pair unclear, so a value with any of them is quoted. */
+const AMBIGUOUS_VALUE = /[\s="\\]/u;
+
+/**
+ * Formats one `name=value` pair of a text row. A value can come from the
+ * caller, such as the client id of a throttled client authentication, so a
+ * value with white space, `=`, a quote or a backslash is written as a JSON
+ * string. A client id `x reason=ok` then cannot pass for a second field.
+ */
+function namedField(name: string, value: string): string {
+  return `${name}=${AMBIGUOUS_VALUE.test(value) ? JSON.stringify(value) : value}`;
+}
+
+/** Formats a record as one tab-separated line: time, type, outcome, the named fields and the detail. */
+export function describeAuditRecord(record: AuditRecord): string {
   const fields: Array<[string, string | null]> = [
     ['actor', record.actor],
     ['client', record.clientId],
@@ -62,7 +76,7 @@ function describe(record: AuditRecord): string {
     ['request', record.requestId],
     ['reason', record.reason],
   ];
-  const named = fields.filter(([, value]) => value !== null).map(([name, value]) => `${name}=${value}`);
+  const named = fields.flatMap(([name, value]) => (value === null ? [] : [namedField(name, value)]));
   const row = [new Date(record.time).toISOString(), record.type, record.outcome, named.join(' ')];
   return textRow(record.detail === null ? row : [...row, record.detail]);
 }
@@ -85,7 +99,7 @@ export function registerAuditCommand(program: Command): void {
       await withAdminContext(options.dataDir, async ({ auditEvents }) => {
         const records = await auditEvents.query({ since, types, limit });
         const list = records.map((record) => ({ ...record, time: new Date(record.time).toISOString() }));
-        createOutput(options.json === true).result(list, records.map(describe).join('\n') || 'no audit events in this period');
+        createOutput(options.json === true).result(list, records.map(describeAuditRecord).join('\n') || 'no audit events in this period');
       });
     });
 }
