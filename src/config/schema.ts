@@ -251,7 +251,7 @@ export interface RateLimitConfig {
   redisUrl: string;
   /** Maximum wait for the store before a limit's failure mode applies, in milliseconds. Default 250. */
   storeTimeoutMs: number;
-  /** Maximum rate counters, and separately failure counters of sign-ins and client authentications, that the memory store keeps; the least recently used are evicted. Default 100000. */
+  /** Maximum rate counters, and separately failure counters of sign-ins and client authentications, that the memory store keeps. A full store drops expired counters first and evicts the least recently used only when most are live. Default 100000. */
   memoryMaxKeys: number;
   /** Addresses or CIDR ranges of proxies whose X-Forwarded-For is trusted. Default none. */
   trustedProxies: string[];

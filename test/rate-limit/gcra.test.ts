@@ -140,6 +140,40 @@ describe('memory store', () => {
     expect((await store.consume([check('key-1')])).results[0]?.remaining).toBe(9);
   });
 
+  it('keeps a used-up quota through a flood', async () => {
+    let now = 0;
+    const store = new MemoryRateLimitStore(100, () => now);
+    const quota = check('sub=victim|orders:POST /orders', { limit: 2, periodMs: 3_600_000, burst: 2 });
+    expect((await store.consume([quota])).allowed).toBe(true);
+    expect((await store.consume([quota])).allowed).toBe(true);
+    expect((await store.consume([quota])).allowed).toBe(false);
+
+    // One request from each of 1000 IPv6 networks, 10 ms apart. Each
+    // counter is full again 100 ms after its request, like a new one.
+    for (let i = 0; i < 1000; i += 1) {
+      now += 10;
+      await store.consume([check(`ip=2001:db8:${i.toString(16)}::/64|global:all`)]);
+    }
+
+    expect(store.size).toBeLessThanOrEqual(100);
+    expect((await store.consume([quota])).allowed).toBe(false);
+  });
+
+  it('keeps failure counters through a flood of expired keys', async () => {
+    let now = 0;
+    const store = new MemoryRateLimitStore(100, () => now);
+    for (let i = 0; i < 3; i += 1) {
+      await store.recordFailure('account=victim', 900_000);
+    }
+
+    for (let i = 0; i < 1000; i += 1) {
+      now += 1;
+      await store.recordFailure(`address=2001:db8:${i.toString(16)}::/64`, 10);
+    }
+
+    expect((await store.failures('account=victim', 900_000)).count).toBe(3);
+  });
+
   it('keeps failure counters through a flood of rate keys', async () => {
     const store = new MemoryRateLimitStore(100, () => 0);
     const throttle = new LoginThrottle(store, THROTTLE_OPTIONS);
