@@ -43,13 +43,18 @@ export function unmapIPv4(address: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipa
   return address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress() ? (address as ipaddr.IPv6).toIPv4Address() : address;
 }
 
-/** An address with a port, as some proxies write it into X-Forwarded-For: `192.0.2.1:5678` or `[2001:db8::1]:443`. */
-const ADDRESS_WITH_PORT = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):\d{1,5}$/;
+/**
+ * An address with a port or in brackets, as some proxies write it into
+ * X-Forwarded-For: `192.0.2.1:5678`, `[2001:db8::1]:443` or `[2001:db8::1]`.
+ */
+const ADDRESS_WITH_PORT_OR_BRACKETS = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}|\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?)$/;
 
 function computeKey(address: string, ipv6PrefixLength: number): string {
   if (!ipaddr.isValid(address)) {
-    // The port changes with every connection, so a key with it would give each request a counter of its own.
-    const withPort = ADDRESS_WITH_PORT.exec(address);
+    // The port changes with every connection, so a key with it would give
+    // each request a counter of its own. A bracketed IPv6 address kept as
+    // text would escape the grouping by prefix.
+    const withPort = ADDRESS_WITH_PORT_OR_BRACKETS.exec(address);
     const host = withPort?.[1] ?? withPort?.[2];
     return host !== undefined && ipaddr.isValid(host) ? computeKey(host, ipv6PrefixLength) : `unknown:${address}`;
   }

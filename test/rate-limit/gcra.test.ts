@@ -227,6 +227,13 @@ describe('client address key', () => {
     expect(clientAddressKey('host.example:80', 64)).toBe('unknown:host.example:80');
   });
 
+  it('groups bracketed IPv6 addresses by prefix', () => {
+    expect(clientAddressKey('[2001:db8::1]', 64)).toBe('2001:db8::/64');
+    expect(clientAddressKey('[2001:db8::ffff:2]', 64)).toBe('2001:db8::/64');
+    expect(clientAddressKey('[::ffff:192.0.2.1]', 64)).toBe('192.0.2.1');
+    expect(clientAddressKey('[192.0.2.1]', 64)).toBe('192.0.2.1');
+  });
+
   it('groups IPv6 addresses by prefix', () => {
     expect(clientAddressKey('2001:db8::1', 64)).toBe('2001:db8::/64');
     expect(clientAddressKey('2001:db8::ffff:1', 64)).toBe('2001:db8::/64');
