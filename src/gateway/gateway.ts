@@ -271,6 +271,29 @@ export function checkLimitTargets(routes: readonly RoutePolicy[], limits: Pick<G
       );
     }
   }
+
+  for (const policy of routes) {
+    checkLimitNames(policy, limits);
+  }
+}
+
+/**
+ * Fails the start when two limits of one operation share a name. A counter
+ * key is the consumer, the limit's name and the operation, so two such
+ * limits would write one counter with different rates, and the last write
+ * would decide both limits.
+ */
+function checkLimitNames(policy: RoutePolicy, limits: Pick<GatewayRateLimits, 'routes' | 'flows'>): void {
+  const names = [
+    ...limits.routes.filter((route) => matches(route, policy)).flatMap((route) => route.limits.map((rule) => rule.name)),
+    ...limits.flows.filter((flow) => matches(flow, policy)).map((flow) => flow.name),
+  ];
+  const repeated = names.find((name, index) => names.indexOf(name) !== index);
+  if (repeated !== undefined) {
+    throw new UpstreamPolicyError(
+      `rateLimit: two limits of ${policy.method} ${policy.path} are named '${repeated}', and each limit of an operation needs a name of its own because the name keys its counter; rename one of them`,
+    );
+  }
 }
 
 /** Prepares the checks of the route limits and the flow quotas of one operation, once at start. */

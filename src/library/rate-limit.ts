@@ -69,6 +69,23 @@ export function validateLimitRule(rule: LimitRule): void {
 }
 
 /**
+ * Checks every limit of one list with {@link validateLimitRule}, and that
+ * no two share a name. A counter key is the consumer, the limit's name and
+ * the scope, so two limits with one name would write one counter with
+ * different rates.
+ */
+export function validateLimitRules(rules: readonly LimitRule[]): void {
+  const names = new Set<string>();
+  for (const rule of rules) {
+    validateLimitRule(rule);
+    if (names.has(rule.name)) {
+      throw new RangeError(`Invalid rate limit '${rule.name}': two limits are named '${rule.name}'; give each limit of a list a name of its own.`);
+    }
+    names.add(rule.name);
+  }
+}
+
+/**
  * Charges a request's limits: the service-wide ones and the route's own,
  * keyed by `scope` (the route template, never the raw path).
  */

@@ -3,7 +3,7 @@ import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { authorize } from '../gateway/authorize.js';
 import { Authenticator, type Authentication, type AuthenticatorSettings, type CredentialRequest, type KeySetLog } from './authenticator.js';
-import { chargeRequest, validateLimitRule, type RateLimitSettings } from './rate-limit.js';
+import { chargeRequest, validateLimitRules, type RateLimitSettings } from './rate-limit.js';
 
 /** The requirements of a route for its caller. */
 export interface RouteAccess {
@@ -69,17 +69,13 @@ export class RequestGuard {
   constructor(settings: GuardSettings, log?: KeySetLog) {
     this.#authenticator = new Authenticator(settings, log);
     this.#rateLimit = settings.rateLimit;
-    for (const rule of settings.rateLimit?.limits ?? []) {
-      validateLimitRule(rule);
-    }
+    validateLimitRules(settings.rateLimit?.limits ?? []);
   }
 
   /** Validates a route's access settings once, when the route is declared. */
   validateAccess(access: RouteAccess): void {
     validateRouteAccess(access);
-    for (const rule of access.limits ?? []) {
-      validateLimitRule(rule);
-    }
+    validateLimitRules(access.limits ?? []);
     if ((access.limits ?? []).length > 0 && this.#rateLimit === undefined) {
       throw new RangeError('A route declares limits, but no rateLimit limiter is configured.');
     }

@@ -14,7 +14,7 @@ import { AccessTokenVerifier } from '../../src/core/access-token-verifier.js';
 import { Authenticator } from '../../src/library/authenticator.js';
 import { KeyedHash } from '../../src/core/keyed-hash.js';
 import { deriveKey } from '../../src/core/secret-box.js';
-import { createRateLimiter, openApiKeyStore, type ApiKeyStore, type OutboundPolicy } from '../../src/library/index.js';
+import { createRateLimiter, openApiKeyStore, type ApiKeyStore, type LimitRule, type OutboundPolicy } from '../../src/library/index.js';
 import { identityOf, portcullis, requireAccess, type PortcullisFastifyOptions, type RouteAccess } from '../../src/library/fastify.js';
 import { openDatabase } from '../../src/store/database.js';
 import { defaultDatabaseUrl } from '../../src/store/database-url.js';
@@ -298,6 +298,25 @@ describe('Fastify plugin', () => {
     ).rejects.toThrow(
       "Invalid rate limit 'dense': the limit must be at most 2000 for a period of 2ms, one request per microsecond.",
     );
+  });
+
+  it('rejects two limits with one name', async () => {
+    const perSecond: LimitRule = { name: 'per-user', key: ['sub'], limit: 10, period: '1s', onStoreFailure: 'open' };
+    const perDay: LimitRule = { ...perSecond, limit: 1000, period: '1d' };
+    await expect(createApp({ rateLimit: { limiter: createRateLimiter(), limits: [perSecond, perDay] } })).rejects.toThrow(
+      "Invalid rate limit 'per-user': two limits are named 'per-user'",
+    );
+
+    const instance = Fastify();
+    await instance.register(portcullis, {
+      accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url, outbound: loopbackPolicy(keyServer.url) },
+      rateLimit: { limiter: createRateLimiter(), limits: [] },
+    });
+    const access = { limits: [perSecond, perDay] } as unknown as RouteAccess;
+    expect(() => instance.get('/reports', { config: { portcullis: access } }, async () => ({ ok: true }))).toThrow(
+      "Invalid rate limit 'per-user': two limits are named 'per-user'",
+    );
+    await instance.close();
   });
 
   it.each([
