@@ -82,8 +82,9 @@ export async function beginClientAuth(
 
 /**
  * Records the outcome of an attempt that reached oidc-provider. A 401 from
- * these endpoints is always `invalid_client`. `secretVerified` is true when
- * the Basic secret matched, which is the client's success.
+ * these endpoints is always `invalid_client`, which is counted and recorded
+ * in the audit trail with the client id as sent. `secretVerified` is true
+ * when the Basic secret matched, which is the client's success.
  */
 export async function finishClientAuth(
   request: FastifyRequest,
@@ -91,6 +92,10 @@ export async function finishClientAuth(
   attempt: ClientAuthAttempt,
   outcome: { secretVerified: boolean; status: number },
 ): Promise<void> {
+  if (!outcome.secretVerified && outcome.status === 401) {
+    auditRequest(request, { type: 'authentication.failed', outcome: 'failure', clientId: attempt.clientId, reason: 'invalid_client' });
+  }
+
   try {
     if (outcome.secretVerified && attempt.clientId !== undefined) {
       await throttle.succeeded(attempt.clientId, attempt.address);

@@ -34,7 +34,7 @@ export class Metrics {
 
   readonly #authenticationFailures = new Counter({
     name: 'portcullis_authentication_failures_total',
-    help: 'Failed authentications at the gateway and the sign-in page, by reason.',
+    help: 'Failed authentications at the gateway, the sign-in page and the OAuth endpoints, by reason.',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

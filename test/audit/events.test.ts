@@ -425,3 +425,39 @@ describe('registration and consent audit events', () => {
     expect(events[0]).toMatchObject({ outcome: 'denied', clientId: server.demoClientId, reason: 'scopes_withheld' });
   });
 });
+
+describe('client authentication audit events', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('records a failed client authentication', async () => {
+    const credentials = Buffer.from(`${encodeURIComponent('ghost reason=ok')}:Wrong-Secret-123`).toString('base64');
+    const response = await fetch(`${server.url}/oauth/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${credentials}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials',
+    });
+    expect(response.status).toBe(401);
+
+    const failures = await vi.waitFor(
+      async () => {
+        await server.running.observability.audit.flush();
+        const records = await new AuditRepository(server.running.db).query({ since: 0, types: ['authentication.failed'], limit: 10 });
+        expect(records).toHaveLength(1);
+        return records;
+      },
+      { timeout: 5000, interval: 100 },
+    );
+
+    expect(failures[0]).toMatchObject({ outcome: 'failure', clientId: 'ghost reason=ok', reason: 'invalid_client', sourceAddress: '127.0.0.1' });
+    expect(failures[0]?.requestId).toBe(response.headers.get('x-request-id'));
+    expect(JSON.stringify(failures)).not.toContain('Wrong-Secret-123');
+  });
+});
