@@ -274,6 +274,20 @@ describe('RateLimit header fields', () => {
     expect(rateLimitHeaders(decision.results)['ratelimit-policy']).toBe(`"odd";${expected}`);
   });
 
+  it.each([
+    [50, 1000, 100, 'q=100;w=2', 99],
+    [5, 3_600_000, 12, 'q=15;w=10800', 11],
+    [10, 1000, 4, 'q=10;w=1', 3],
+  ])('keeps %i per %i ms with burst %i within q', async (limit, periodMs, burst, expected, remaining) => {
+    const store = new MemoryRateLimitStore(10, () => 0);
+    const decision = await store.consume([check('burst', { limit, periodMs, burst }, 'burst')]);
+    const headers = rateLimitHeaders(decision.results);
+
+    expect(headers['ratelimit-policy']).toBe(`"burst";${expected}`);
+    expect(decision.results[0]?.remaining).toBe(remaining);
+    expect(headers['ratelimit']).toContain(`r=${remaining};`);
+  });
+
   it('lists every policy', async () => {
     const store = new MemoryRateLimitStore(10, () => 0);
     const decision = await store.consume([check('a', tenPerSecond, 'per-second'), check('b', { limit: 5, periodMs: 3_600_000, burst: 5 }, 'hourly')]);

@@ -15,6 +15,19 @@ function wholeSecondWindow(limit: number, periodMs: number): { quota: number; wi
 }
 
 /**
+ * Restates a rate as {@link wholeSecondWindow} does, over a window long
+ * enough that `q` is at least the burst. A client may send `burst` requests
+ * at once, so `r` can reach `burst - 1`, and a `q` below the burst could be
+ * smaller than `r`. 50 per second with a burst of 100 is q=100 per w=2, the
+ * same rate.
+ */
+function policyWindow(rate: LimitCheck['rate']): { quota: number; windowSeconds: number } {
+  const { quota, windowSeconds } = wholeSecondWindow(rate.limit, rate.periodMs);
+  const factor = Math.max(1, Math.ceil(rate.burst / quota));
+  return { quota: quota * factor, windowSeconds: windowSeconds * factor };
+}
+
+/**
  * RateLimit-Policy members by rate. The gateway builds each rule's rate
  * once and shares it among the checks of all requests, so the member is
  * built once per rule instead of once per request.
@@ -27,7 +40,7 @@ function policyMember(check: LimitCheck): string {
     return cached.member;
   }
 
-  const { quota, windowSeconds } = wholeSecondWindow(check.rate.limit, check.rate.periodMs);
+  const { quota, windowSeconds } = policyWindow(check.rate);
   const member = `"${check.policy}";q=${quota};w=${windowSeconds}`;
   policyMembers.set(check.rate, { policy: check.policy, member });
   return member;
