@@ -45,10 +45,21 @@ export function createRateLimiter(settings: RateLimiterSettings = {}): RateLimit
   });
 }
 
-/** Checks a limit's numbers and period once, at start; throws a RangeError naming the limit. */
+/**
+ * Limit names as the gateway configuration allows them. A name is written
+ * into the RateLimit header fields as a quoted string, where a quote would
+ * corrupt the field, and Node.js rejects a header value with a line break,
+ * which would fail every response of the route.
+ */
+const LIMIT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Checks a limit's name, numbers and period once, at start; throws a RangeError naming the limit. */
 export function validateLimitRule(rule: LimitRule): void {
-  if (rule.name === '' || !Number.isInteger(rule.limit) || rule.limit < 1) {
-    throw new RangeError(`Invalid rate limit '${rule.name}': it needs a name and a limit that is a whole number of at least 1.`);
+  if (typeof rule.name !== 'string' || !LIMIT_NAME.test(rule.name)) {
+    throw new RangeError(`Invalid rate limit ${JSON.stringify(rule.name)}: it needs a name of 1 to 64 letters, digits, \`_\`, \`.\` or \`-\`.`);
+  }
+  if (!Number.isInteger(rule.limit) || rule.limit < 1) {
+    throw new RangeError(`Invalid rate limit '${rule.name}': it needs a limit that is a whole number of at least 1.`);
   }
   if (rule.burst !== undefined && (!Number.isInteger(rule.burst) || rule.burst < 1)) {
     throw new RangeError(`Invalid rate limit '${rule.name}': burst must be a whole number of at least 1.`);

@@ -300,6 +300,13 @@ describe('Fastify plugin', () => {
     );
   });
 
+  it.each(['orders "daily"', 'orders\r\nx-forged: 1', 'per user', ''])('rejects the limit name %j', async (name) => {
+    const limits: LimitRule[] = [{ name, key: ['sub'], limit: 10, period: '1s', onStoreFailure: 'open' }];
+    await expect(createApp({ rateLimit: { limiter: createRateLimiter(), limits } })).rejects.toThrow(
+      'it needs a name of 1 to 64 letters, digits, `_`, `.` or `-`',
+    );
+  });
+
   it('rejects two limits with one name', async () => {
     const perSecond: LimitRule = { name: 'per-user', key: ['sub'], limit: 10, period: '1s', onStoreFailure: 'open' };
     const perDay: LimitRule = { ...perSecond, limit: 1000, period: '1d' };
