@@ -190,6 +190,18 @@ describe('memory store', () => {
     expect((await throttle.begin('victim', '192.0.2.1')).allowed).toBe(false);
   });
 
+  it('keeps a crafted username off another counter', async () => {
+    const store = new MemoryRateLimitStore(1000, () => 0);
+    const throttle = new LoginThrottle(store, THROTTLE_OPTIONS);
+
+    // The username names the victim's counter for the victim's own address.
+    for (let i = 0; i < 10; i += 1) {
+      await throttle.begin('victim&address:192.0.2.1', `198.51.100.${i}`);
+    }
+
+    expect(await throttle.begin('victim', '192.0.2.1')).toEqual({ allowed: true });
+  });
+
   it('fails an attempt on a store that stalls', async () => {
     const store = new MemoryRateLimitStore(100, () => 0);
     store.failures = () => new Promise(() => {});

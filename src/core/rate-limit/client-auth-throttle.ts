@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
-
-import { FailureCounters, type FailureCounter, type FailureDelayOptions } from './failure-counters.js';
+import { callerKeyPart, FailureCounters, type FailureCounter, type FailureDelayOptions } from './failure-counters.js';
 import type { RateLimitStore } from './types.js';
 
 export interface ClientAuthThrottleOptions extends FailureDelayOptions {
@@ -41,7 +39,7 @@ export class ClientAuthThrottle {
   }
 
   #pair(clientId: string, address: string): FailureCounter {
-    return { key: `client-auth:${clientKey(clientId)}&address:${address}|failures`, threshold: this.#options.clientThreshold };
+    return { key: `client-auth:${callerKeyPart(clientId)}&address:${address}|failures`, threshold: this.#options.clientThreshold };
   }
 
   /**
@@ -51,11 +49,11 @@ export class ClientAuthThrottle {
    * Only whether its count is zero matters.
    */
   #rejected(clientId: string, address: string): FailureCounter {
-    return { key: `client-auth:${clientKey(clientId)}&address:${address}|rejected`, threshold: 1 };
+    return { key: `client-auth:${callerKeyPart(clientId)}&address:${address}|rejected`, threshold: 1 };
   }
 
   #client(clientId: string): FailureCounter {
-    return { key: `client-auth:${clientKey(clientId)}|failures`, threshold: this.#options.clientTotalThreshold };
+    return { key: `client-auth:${callerKeyPart(clientId)}|failures`, threshold: this.#options.clientTotalThreshold };
   }
 
   #address(address: string): FailureCounter {
@@ -123,13 +121,4 @@ export class ClientAuthThrottle {
   async succeeded(clientId: string, address: string): Promise<void> {
     await this.#counters.reset([this.#pair(clientId, address), this.#rejected(clientId, address)]);
   }
-}
-
-/**
- * Returns a fixed-length key part for a client id as the caller sent it. A
- * raw id could contain the separators of counter keys, so one client id's
- * counter could name another client's, and it could be as long as a header.
- */
-function clientKey(clientId: string): string {
-  return createHash('sha256').update(clientId).digest('base64url');
 }

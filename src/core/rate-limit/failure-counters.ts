@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import { withTimeout } from '../timeout.js';
 import type { FailureCount, RateLimitStore } from './types.js';
 
@@ -10,6 +12,17 @@ export interface FailureDelayOptions {
   maxDelayMs: number;
   /** Maximum wait for each store step, in milliseconds. Past it the step fails as if the store were down. Default: no limit. */
   storeTimeoutMs?: number;
+}
+
+/**
+ * Returns a fixed-length counter key part for text the caller chose, such as
+ * a username or a client id. Raw text could contain the separators of
+ * counter keys, so one name's counter could be another's, such as a
+ * username `victim&address:192.0.2.1` naming the victim's counter for that
+ * address. It could also be as long as a header.
+ */
+export function callerKeyPart(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
 }
 
 /** A failure counter and the count at which delays start. */

@@ -1,5 +1,5 @@
 import { identifierKey } from '../registration-rules.js';
-import { FailureCounters, type FailureCounter, type FailureDelayOptions } from './failure-counters.js';
+import { callerKeyPart, FailureCounters, type FailureCounter, type FailureDelayOptions } from './failure-counters.js';
 import type { RateLimitStore } from './types.js';
 
 export interface LoginThrottleOptions extends FailureDelayOptions {
@@ -36,7 +36,7 @@ export class LoginThrottle {
   }
 
   #countersOf(username: string, address: string): FailureCounter[] {
-    const account = identifierKey(username);
+    const account = callerKeyPart(identifierKey(username));
     return [
       { key: `login-account:${account}&address:${address}|failures`, threshold: this.#options.accountThreshold },
       { key: `login-account:${account}|failures`, threshold: this.#options.accountTotalThreshold },
