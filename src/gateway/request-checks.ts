@@ -150,8 +150,8 @@ function boundBody(request: FastifyRequest): unknown {
  * Rejects a body sent with a content coding (RFC 9110 section 8.4) on an
  * operation whose body the gateway checks. Validation and bindings read the
  * bytes as they arrive, so an upstream that decodes the coding would read
- * other content than the gateway checked. RFC 7694 answers such a request
- * with 415.
+ * other content than the gateway checked. RFC 7694 specifies 415 for such
+ * a request.
  */
 function rejectEncodedBody(request: FastifyRequest): void {
   const coding = request.headers['content-encoding'];
