@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 
 import { generateApiKey, parseApiKey, type ApiKeyEnvironment } from '../core/api-keys/format.js';
 import { MAX_KEY_LIFETIME_SECONDS, MAX_ROTATION_GRACE_SECONDS } from '../core/api-keys/lifetimes.js';
-import { unmapIPv4 } from '../core/client-address.js';
+import { unmapIPv4, withoutPortOrBrackets } from '../core/client-address.js';
 import { cidrNotationProblem, isStandardAddress } from '../core/ip-notation.js';
 import { codePointLabel, findControlCharacter } from '../core/control-characters.js';
 import type { KeyedHash } from '../core/keyed-hash.js';
@@ -133,8 +133,9 @@ function addressAllowed(address: string, cidrs: readonly string[]): boolean {
   // A zone id selects an interface and has no bearing on the range. An
   // address in a legacy IPv4 notation, which a socket never reports, could
   // mean another address to the proxy that forwarded it, so it matches no range.
-  const zoneStart = address.indexOf('%');
-  const withoutZone = zoneStart !== -1 && address.includes(':') ? address.slice(0, zoneStart) : address;
+  const host = withoutPortOrBrackets(address);
+  const zoneStart = host.indexOf('%');
+  const withoutZone = zoneStart !== -1 && host.includes(':') ? host.slice(0, zoneStart) : host;
   if (!isStandardAddress(withoutZone)) {
     return false;
   }

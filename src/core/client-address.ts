@@ -49,14 +49,25 @@ export function unmapIPv4(address: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipa
  */
 const ADDRESS_WITH_PORT_OR_BRACKETS = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}|\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?)$/;
 
+/**
+ * Returns the address in `address` without a port or brackets, or
+ * `address` unchanged when it has neither. Trusted proxies that write
+ * `192.0.2.1:5678` or `[2001:db8::1]` into X-Forwarded-For mean the same
+ * caller as the bare address.
+ */
+export function withoutPortOrBrackets(address: string): string {
+  const match = ADDRESS_WITH_PORT_OR_BRACKETS.exec(address);
+  const host = match?.[1] ?? match?.[2];
+  return host !== undefined && ipaddr.isValid(host) ? host : address;
+}
+
 function computeKey(address: string, ipv6PrefixLength: number): string {
   if (!ipaddr.isValid(address)) {
     // The port changes with every connection, so a key with it would give
     // each request a counter of its own. A bracketed IPv6 address kept as
     // text would escape the grouping by prefix.
-    const withPort = ADDRESS_WITH_PORT_OR_BRACKETS.exec(address);
-    const host = withPort?.[1] ?? withPort?.[2];
-    return host !== undefined && ipaddr.isValid(host) ? computeKey(host, ipv6PrefixLength) : `unknown:${address}`;
+    const host = withoutPortOrBrackets(address);
+    return host !== address ? computeKey(host, ipv6PrefixLength) : `unknown:${address}`;
   }
 
   const parsed = unmapIPv4(ipaddr.parse(address));

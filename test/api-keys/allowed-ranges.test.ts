@@ -52,6 +52,17 @@ describe('API key allowed ranges', () => {
     }
   });
 
+  it('reads forwarded addresses with a port or brackets', async () => {
+    const { value } = await keys.create(owner, { name: 'forwarded', scopes: ['orders:read'], allowedCidrs: ['203.0.113.0/24', '2001:db8::/32'] });
+
+    for (const address of ['203.0.113.9:5678', '[2001:db8::1]', '[2001:db8::1]:443']) {
+      expect((await keys.verify(value, address)).outcome, address).toBe('valid');
+    }
+    for (const address of ['203.0.114.9:5678', '[2001:db9::1]:443', '0177.0.0.1:80', '[fe80::1%eth0]:443']) {
+      expect((await keys.verify(value, address)).outcome, address).toBe('address_not_allowed');
+    }
+  });
+
   it('rejects ranges in legacy notation', async () => {
     for (const cidr of ['127.1/32', '0x7f.0.0.0/8', '017.0.0.0/8', '2130706433/32']) {
       const created = keys.create(owner, { name: 'legacy', scopes: ['orders:read'], allowedCidrs: [cidr] });
