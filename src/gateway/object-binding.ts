@@ -120,23 +120,32 @@ function valueMatches(binding: ObjectBinding, value: unknown, claim: unknown): b
 function hasQueryVariant(binding: ObjectBinding, query: Readonly<Record<string, unknown>>): boolean {
   // Rails merges query and body parameters into one tree, so a body
   // binding also fails on a query parameter named like its first member.
-  const boundName = binding.in === 'body' ? (pointerTokens(binding.name)[0] ?? '') : binding.name;
+  const bound = foldCase(binding.in === 'body' ? (pointerTokens(binding.name)[0] ?? '') : binding.name);
   const names = Object.keys(query).filter((name) => binding.in !== 'query' || name !== binding.name);
-  if (binding.in === 'body' && names.some((name) => nestsMember(foldCase(name), foldCase(boundName)))) {
+  if (binding.in === 'body' && names.some((name) => nestsMember(foldCase(name), bound))) {
     return true;
   }
-  return names.some((name) => isVariantName(name, boundName));
+  return names.some((name) => isVariantName(name, bound));
 }
 
 /**
- * Tells whether `name` is the bound name in any of the spellings above, the
- * exact one included. A body member so named fails every binding, because
- * Laravel and ASP.NET Core read a body field before a route parameter, and
- * Laravel before a query parameter too.
+ * Tells whether `name` is the bound name `bound`, as foldCase spells it, in
+ * any of the spellings above, the exact one included. A body member so
+ * named fails every binding, because Laravel and ASP.NET Core read a body
+ * field before a route parameter, and Laravel before a query parameter too.
  */
-function isVariantName(name: string, boundName: string): boolean {
-  const bound = foldCase(boundName);
+function isVariantName(name: string, bound: string): boolean {
   return namesVariant(foldCase(name), bound) || namesVariant(foldCase(phpSpelling(name)), bound);
+}
+
+/** Tells whether a member of the body, named in `bodyNames`, spells the bound name (see isVariantName). */
+function hasBodyVariant(binding: ObjectBinding, bodyNames: readonly string[]): boolean {
+  if (bodyNames.length === 0) {
+    return false;
+  }
+
+  const bound = foldCase(binding.name);
+  return bodyNames.some((name) => isVariantName(name, bound));
 }
 
 /**
@@ -199,7 +208,7 @@ export function satisfiesBinding(binding: ObjectBinding, parameters: BoundParame
   if (binding.bypassRoles.some((role) => identity.roles.includes(role))) {
     return true;
   }
-  if (hasQueryVariant(binding, parameters.query) || (parameters.bodyNames ?? []).some((name) => isVariantName(name, binding.name))) {
+  if (hasQueryVariant(binding, parameters.query) || hasBodyVariant(binding, parameters.bodyNames ?? [])) {
     return false;
   }
 

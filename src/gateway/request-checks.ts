@@ -83,21 +83,18 @@ export function checkRequest(request: FastifyRequest, policy: RoutePolicy, spell
   if (checksContent) {
     rejectEncodedBody(request);
   }
-  const body = policy.bindings.length > 0 && Buffer.isBuffer(request.body) ? request.body : undefined;
-  const parameters = {
-    params: request.params as Record<string, string>,
-    query: (request.query ?? {}) as Record<string, unknown>,
-    bodyNames: body === undefined ? [] : bodyMemberNames(request.headers['content-type'], body),
-  };
-  if (identity !== undefined) {
-    enforceBindings(policy.bindings, parameters, identity, bindingRejected(request, identity));
+  // Only an operation with bindings pays for reading the body's member names.
+  const query = (request.query ?? {}) as Record<string, unknown>;
+  if (identity !== undefined && policy.bindings.length > 0) {
+    const bodyNames = Buffer.isBuffer(request.body) ? bodyMemberNames(request.headers['content-type'], request.body) : [];
+    enforceBindings(policy.bindings, { params, query, bodyNames }, identity, bindingRejected(request, identity));
   }
 
   validateRequest(request, policy);
 
   // Body bindings come after validation, so that a malformed body gets its 400.
   if (identity !== undefined && policy.bodyBindings.length > 0) {
-    enforceBindings(policy.bodyBindings, { ...parameters, body: boundBody(request) }, identity, bindingRejected(request, identity));
+    enforceBindings(policy.bodyBindings, { params, query, body: boundBody(request) }, identity, bindingRejected(request, identity));
   }
 }
 
