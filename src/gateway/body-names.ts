@@ -7,7 +7,7 @@
  * an object-level binding checked.
  */
 
-import { mediaType } from '../core/openapi/json-body.js';
+import { mayBeReadAsJson, mediaType } from '../core/openapi/json-body.js';
 import { decodeUtf8 } from '../core/openapi/utf8.js';
 
 /** The `name` of each Content-Disposition line of a multipart body, quoted or not. */
@@ -15,12 +15,6 @@ const MULTIPART_NAME = /^content-disposition:[^\r\n]*;[ \t]*name[ \t]*=[ \t]*(?:
 
 /** A run of letters, digits and the punctuation that parameter names use. */
 const WORD = /[\p{L}\p{N}_.[\]$-]+/gu;
-
-/** Tells whether frameworks may read a body as JSON. Laravel's Request::isJson looks for `/json` or `+json` anywhere in the header, parameters included. */
-function isJsonType(contentType: string): boolean {
-  const header = contentType.toLowerCase();
-  return header.includes('/json') || header.includes('+json');
-}
 
 function jsonMemberNames(body: Buffer): string[] {
   const text = decodeUtf8(body) ?? body.toString('latin1');
@@ -56,7 +50,7 @@ export function bodyMemberNames(contentType: string | undefined, body: Buffer): 
     }
   }
   // A form type with `/json` in a parameter is a form to some servers and JSON to Laravel.
-  if (isJsonType(contentType ?? '')) {
+  if (mayBeReadAsJson(contentType)) {
     for (const name of jsonMemberNames(body)) {
       names.push(name);
     }

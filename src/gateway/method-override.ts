@@ -12,7 +12,7 @@
 
 import type { FastifyRequest } from 'fastify';
 
-import { mediaType } from '../core/openapi/json-body.js';
+import { mayBeReadAsJson, mediaType } from '../core/openapi/json-body.js';
 import { decodeUtf8 } from '../core/openapi/utf8.js';
 import { ProblemError } from '../core/problem.js';
 
@@ -52,10 +52,7 @@ function bodyNamesOverride(contentType: string | undefined, body: Buffer): boole
     }
   }
 
-  // Laravel's Request::isJson looks for `/json` or `+json` anywhere in the
-  // header, so `text/plain; x=/json` makes a JSON body there too.
-  const header = contentType?.toLowerCase() ?? '';
-  if (header.includes('/json') || header.includes('+json')) {
+  if (mayBeReadAsJson(contentType)) {
     return (body.includes(OVERRIDE_FIELD) || body.includes('\\u')) && jsonNamesOverride(body);
   }
   return false;

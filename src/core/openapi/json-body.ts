@@ -24,6 +24,16 @@ export function isJsonMediaType(type: string): boolean {
   return type === 'application/json' || type.endsWith('+json');
 }
 
+/**
+ * Tells whether some server may read a body with this Content-Type as JSON.
+ * Laravel's Request::isJson looks for `/json` or `+json` anywhere in the
+ * header, parameters included, so `text/plain; x=/json` counts.
+ */
+export function mayBeReadAsJson(contentType: string | undefined): boolean {
+  const header = contentType?.toLowerCase() ?? '';
+  return header.includes('/json') || header.includes('+json');
+}
+
 /** A JSON body, or the reason it was rejected as invalid JSON. */
 export type JsonBody = { ok: true; value: unknown } | { ok: false; detail: string };
 
