@@ -350,7 +350,9 @@ describe('gateway policy per upstream and operation', () => {
     for (const [mountPath, coding] of [['/v2', 'gzip'], ['/v2', 'br'], ['/v4', 'deflate']] as const) {
       const response = await post(mountPath, coding, mountPath === '/v2' ? gzipSync(json) : deflateSync('{"targets":["t3"]}'));
       expect(response.status, `${mountPath} ${coding}`).toBe(415);
-      expect(((await response.json()) as Problem).code).toBe('unsupported_media_type');
+      const problem = (await response.json()) as Problem;
+      expect(problem.code).toBe('unsupported_media_type');
+      expect(problem.detail).toBe('The request body has a Content-Encoding, which the gateway cannot check. Send the body without a content coding.');
     }
     expect(received).toHaveLength(0);
 
@@ -367,13 +369,17 @@ describe('gateway policy per upstream and operation', () => {
   it('rejects a bound body that is not JSON', async () => {
     const form = await transfer('/v4', 'targets=t1', 'application/x-www-form-urlencoded');
     expect(form.status).toBe(415);
+    expect(((await form.json()) as Problem).detail).toBe('The request body must be JSON, because the operation checks a member of it against the caller.');
 
     const malformed = await transfer('/v4', '{"targets":["t1"]');
     expect(malformed.status).toBe(400);
-    expect(((await malformed.json()) as Problem).code).toBe('invalid_json');
+    const malformedProblem = (await malformed.json()) as Problem;
+    expect(malformedProblem.code).toBe('invalid_json');
+    expect(malformedProblem.detail).toBe('The request body is not valid JSON.');
 
     const repeated = await transfer('/v4', '{"targets":["t1"],"targets":["t3"]}');
     expect(repeated.status).toBe(400);
+    expect(((await repeated.json()) as Problem).detail).toBe("The request body is not valid JSON: the member name 'targets' appears twice in one object.");
     expect(received).toHaveLength(0);
   });
 

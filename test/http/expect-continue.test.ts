@@ -64,7 +64,8 @@ describe('Expect: 100-continue', () => {
 
     expect(received).not.toContain('100 Continue');
     expect(statusCodes(received)).toEqual([401]);
-    expect(lastJsonBody(received)).toMatchObject({ status: 401 });
+    expect(lastJsonBody(received)).toMatchObject({ status: 401, code: 'unauthorized' });
+    expect(String(lastJsonBody(received)['detail'])).toMatch(/^A credential is required: /);
     // The client may still send the body, so the connection is not reused.
     expect(closed).toBe(true);
   });
