@@ -15,6 +15,10 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
  *
  * The 100 goes out the first time anything reads the body: the JSON parser,
  * the authorization server's form parser, or a handler of its own.
+ *
+ * NOTE: the gateway's scope check, its per-operation limits and its
+ * Content-Type and Content-Encoding checks run after the body is read, so
+ * an authenticated caller rejected by one of them still sends the body.
  */
 export function continueWhenBodyIsRead(server: Server): void {
   server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
