@@ -19,7 +19,10 @@ describe('parameter text forms', () => {
   it.each([
     ['integer', '42', true],
     ['integer', '-7', true],
-    ['integer', '007', true],
+    ['integer', '007', false],
+    ['integer', '0', true],
+    ['integer', '-0', true],
+    ['integer', '-010', false],
     ['integer', '1.', false],
     ['integer', '0x10', false],
     ['integer', '1e2', false],
@@ -36,6 +39,9 @@ describe('parameter text forms', () => {
     ['number', '-1e400', false],
     ['number', '-2e-3', true],
     ['number', '.5', false],
+    ['number', '0.5', true],
+    ['number', '00.5', false],
+    ['number', '010e1', false],
     ['number', 'Infinity', false],
     ['number', 'NaN', false],
     ['boolean', 'true', true],
@@ -49,6 +55,11 @@ describe('parameter text forms', () => {
   it('checks every value of a repeated parameter', () => {
     const violations = checkTextForms({ ids: ['1', '2x'] }, new Map([['ids', 'integer' as const]]));
     expect(violations).toEqual([{ keyword: 'type', instancePath: '/ids', params: { type: 'integer' }, message: 'must be integer' }]);
+  });
+
+  it('names leading zeros, which some parsers read as octal', () => {
+    const violations = checkTextForms({ account: '010' }, new Map([['account', 'integer' as const]]));
+    expect(violations[0]?.message).toBe('must be integer without leading zeros');
   });
 
   it('names the safe integer range', () => {

@@ -195,6 +195,14 @@ describe('gateway enforcing an OpenAPI document', () => {
     }
   });
 
+  it('rejects integers with leading zeros, which some parsers read as octal', async () => {
+    for (const limit of ['010', '-05', '00']) {
+      const response = await callApi(server, `/orders?limit=${limit}`, token);
+      expect(response.status, limit).toBe(400);
+      expect(((await response.json()) as Problem).errors?.[0], limit).toEqual({ pointer: '/query/limit', detail: 'must be integer without leading zeros' });
+    }
+  });
+
   it('validates path parameters', async () => {
     const response = await callApi(server, `/orders/${'x'.repeat(65)}`, token);
     expect(response.status).toBe(400);

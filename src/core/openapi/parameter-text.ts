@@ -6,6 +6,12 @@
  * the raw text with its own rules and may read another value, or reject
  * it. The gateway therefore accepts only the plain decimal forms below
  * before ajv coerces a value, so that both sides read the same number.
+ *
+ * Leading zeros are refused too: ajv reads `010` as ten, while a parser
+ * that guesses the base from the text (C's strtol with base 0, PHP's
+ * intval with base 0, Perl's oct) reads it as octal eight. An object-level
+ * binding that allowed account 10 would then let the upstream serve
+ * account 8. The forms are JSON's number grammar, which has the same rule.
  */
 
 import { escapePointerToken, type SchemaViolation } from '../validation-errors.js';
@@ -16,10 +22,13 @@ type JsonObject = Record<string, unknown>;
 export type TextType = 'integer' | 'number' | 'boolean';
 
 const TEXT_FORMS: Record<TextType, RegExp> = {
-  integer: /^-?\d+$/,
-  number: /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/,
+  integer: /^-?(0|[1-9]\d*)$/,
+  number: /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/,
   boolean: /^(true|false)$/,
 };
+
+/** Digits that start with a zero followed by another digit, after an optional sign. */
+const LEADING_ZERO = /^-?0\d/;
 
 /** The parameters of one location whose values must have a strict text form, by name. */
 export type TextTypes = ReadonlyMap<string, TextType>;
@@ -57,7 +66,7 @@ export function textTypeOf(schema: JsonObject): TextType | undefined {
  */
 function textProblem(type: TextType, text: string): string | undefined {
   if (!TEXT_FORMS[type].test(text)) {
-    return `must be ${type}`;
+    return LEADING_ZERO.test(text) && type !== 'boolean' ? `must be ${type} without leading zeros` : `must be ${type}`;
   }
   if (type === 'integer' && !Number.isSafeInteger(Number(text))) {
     return `must be an integer from ${Number.MIN_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}`;
