@@ -23,7 +23,8 @@ export class UpstreamPolicyError extends Error {
 }
 
 /** An operation as declared by the upstream, before the configured policy. */
-type DeclaredOperation = Omit<CompiledOperation, 'validate' | 'responses'> & Partial<Pick<CompiledOperation, 'validate' | 'responses'>>;
+type DeclaredOperation = Omit<CompiledOperation, 'validate' | 'responses' | 'queryParameters'> &
+  Partial<Pick<CompiledOperation, 'validate' | 'responses' | 'queryParameters'>>;
 
 const NO_POLICY: OperationPolicy = { scopes: [], roles: [], public: false, bindings: [] };
 
@@ -93,6 +94,16 @@ function checkSecurity(upstream: UpstreamConfig, operation: DeclaredOperation, p
   const missing = policy.bindings.find((binding) => binding.in === 'path' && !operation.route.parameters.includes(binding.name));
   if (missing !== undefined) {
     throw new UpstreamPolicyError(`upstream '${upstream.name}': ${name} has no path parameter '${missing.name}' to bind`);
+  }
+  // The document's query is closed, so a request that sends an undeclared
+  // parameter gets 400 and one that leaves it out fails the binding.
+  const undeclared = policy.bindings.find(
+    (binding) => binding.in === 'query' && operation.queryParameters !== undefined && !operation.queryParameters.includes(binding.name),
+  );
+  if (undeclared !== undefined) {
+    throw new UpstreamPolicyError(
+      `upstream '${upstream.name}': ${name} binds the query parameter '${undeclared.name}', which the OpenAPI document does not declare, so every request would be refused; declare it or remove the binding`,
+    );
   }
 
   const body = policy.bindings.find((binding) => binding.in === 'body');

@@ -199,6 +199,18 @@ describe('upstream routes', () => {
     await expect(upstreamRoutes(config)).rejects.toThrow("upstream 'things': GET /things has no path parameter 'userId' to bind");
   });
 
+  it('refuses a binding to a query parameter the document does not declare', async () => {
+    const binding = { in: 'query' as const, name: 'tenant', claim: 'tenants', match: 'oneOf' as const, bypassRoles: [] };
+    const config = await upstream({ '/things': { get: { security: SECURED, responses: {} } } }, { operations: { 'GET /things': policy({ bindings: [binding] }) } });
+    await expect(upstreamRoutes(config)).rejects.toThrow(
+      "upstream 'things': GET /things binds the query parameter 'tenant', which the OpenAPI document does not declare, so every request would be refused",
+    );
+
+    const parameters = [{ in: 'query', name: 'tenant', required: true, schema: { type: 'string' } }];
+    const declared = await upstream({ '/things': { get: { security: SECURED, parameters, responses: {} } } }, { operations: { 'GET /things': policy({ bindings: [binding] }) } });
+    expect((await upstreamRoutes(declared))[0]?.bindings).toEqual([binding]);
+  });
+
   it('requires a date for a deprecated operation', async () => {
     const config = await upstream({ '/old': { get: { deprecated: true, security: SECURED, responses: {} } } });
     await expect(upstreamRoutes(config)).rejects.toThrow(/GET \/old is deprecated in the OpenAPI document, but the Deprecation header \(RFC 9745\) needs a date/);

@@ -52,6 +52,8 @@ export interface CompiledOperation {
   deprecated: boolean;
   /** Names of the header parameters, as the document spells them. */
   headerParameters: string[];
+  /** Names of the query parameters; a query with any other name is refused. */
+  queryParameters: string[];
   /** Whether the operation declares a JSON media type for its request body. */
   jsonRequestBody: boolean;
   validate(parts: RequestParts): RequestViolation | undefined;
@@ -353,6 +355,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
         credentials,
         deprecated: operation['deprecated'] === true,
         headerParameters: declaredParameters.filter((parameter) => parameter['in'] === 'header').map((parameter) => String(parameter['name'])),
+        queryParameters: declaredParameters.filter((parameter) => parameter['in'] === 'query').map((parameter) => String(parameter['name'])),
         jsonRequestBody: declaresJsonBody(operation['requestBody']),
         validate(parts) {
           return (
