@@ -537,6 +537,21 @@ function describeProblem(path: string, message: string, sources: ValueSources): 
   return sources.fileName === undefined ? `${path}: ${message}` : `${sources.fileName}: ${path}: ${message}`;
 }
 
+/**
+ * Returns the message of one schema violation. ajv reports a broken pattern
+ * with the regular expression itself, which says little to someone editing
+ * a YAML file, so every pattern in the schema carries a description that
+ * names the accepted form.
+ */
+function messageOf(error: ErrorObject): string {
+  const parent: unknown = error.parentSchema;
+  if (error.keyword === 'pattern' && isObject(parent) && typeof parent['description'] === 'string') {
+    return `must be ${parent['description']}`;
+  }
+
+  return `${error.message ?? 'is invalid'}${detailOf(error)}`;
+}
+
 /** Returns the detail that ajv leaves out of its message: the unknown property or the allowed values. */
 function detailOf(error: ErrorObject): string {
   if (error.keyword === 'additionalProperties') {
@@ -548,7 +563,8 @@ function detailOf(error: ErrorObject): string {
   return '';
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true });
+// verbose: errors carry their schema, whose description names a pattern's accepted form.
+const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true, verbose: true });
 addFormats(ajv);
 const validate = ajv.compile(CONFIG_SCHEMA);
 
@@ -598,7 +614,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Environment = p
       if (copiedRedisUrl && path === 'rateLimit/redisUrl') {
         continue;
       }
-      problems.push(describe(path, `${error.message ?? 'is invalid'}${detailOf(error)}`));
+      problems.push(describe(path, messageOf(error)));
     }
   } else {
     const fileGateway = isObject(file['gateway']) ? file['gateway'] : {};

@@ -373,18 +373,41 @@ export interface ApiKeysConfig {
 
 const seconds = (maximum: number) => ({ type: 'integer', minimum: 1, maximum });
 
-const DURATION = { type: 'string', pattern: '^[1-9][0-9]{0,8}(ms|s|m|h|d)$' } as const;
+const DURATION = {
+  type: 'string',
+  pattern: '^[1-9][0-9]{0,8}(ms|s|m|h|d)$',
+  description: 'a duration: a whole number followed by ms, s, m, h or d, such as 500ms or 30s',
+} as const;
 /** The delay settings of a failure throttle, as {@link FailureDelays} declares them. */
 const FAILURE_DELAY_PROPERTIES = { window: DURATION, baseDelay: DURATION, maxDelay: DURATION } as const;
 const METHOD = { enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] } as const;
 /** An operation's path as its OpenAPI template (`/orders/{id}`) or its Fastify route (`/orders/:id`). */
-const ROUTE_PATH = { type: 'string', pattern: '^/[A-Za-z0-9._~:/{}-]*$' } as const;
+const ROUTE_PATH = {
+  type: 'string',
+  pattern: '^/[A-Za-z0-9._~:/{}-]*$',
+  description: 'a path that starts with / and holds only letters, digits and . _ ~ : / { } -',
+} as const;
 
-const MOUNT_PATH = { type: 'string', pattern: '^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$' } as const;
-const SCOPES = { type: 'array', uniqueItems: true, items: { type: 'string', pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' }, default: [] } as const;
+const MOUNT_PATH = {
+  type: 'string',
+  pattern: '^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$',
+  description: 'a path such as /api: one or more segments of letters, digits, . _ ~ or -, each after a /, and no / at the end',
+} as const;
+const SCOPES = {
+  type: 'array',
+  uniqueItems: true,
+  items: {
+    type: 'string',
+    pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$',
+    description: 'a scope: printable ASCII characters other than space, " and \\ (RFC 6749)',
+  },
+  default: [],
+} as const;
 const ROLES = { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 64 }, default: [] } as const;
 const DATE_TIME = { type: 'string', format: 'date-time' } as const;
-const LINK = { type: 'string', format: 'uri', pattern: '^https?://' } as const;
+const HTTP_URL_TEXT = 'an http:// or https:// URL';
+const REDIS_URL_TEXT = 'a redis:// or rediss:// URL';
+const LINK = { type: 'string', format: 'uri', pattern: '^https?://', description: HTTP_URL_TEXT } as const;
 
 const GATEWAY_ROUTES = {
   type: 'array',
@@ -395,7 +418,11 @@ const GATEWAY_ROUTES = {
     required: ['method', 'path', 'credentials'],
     properties: {
       method: METHOD,
-      path: { type: 'string', pattern: '^/([A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_]*)(/([A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_]*))*$' },
+      path: {
+        type: 'string',
+        pattern: '^/([A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_]*)(/([A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_]*))*$',
+        description: 'a route such as /orders/:id: segments of letters, digits, . _ ~ or -, or a parameter written :name, each after a /',
+      },
       scopes: SCOPES,
       roles: ROLES,
       credentials: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['jwt', 'api_key'] } },
@@ -417,8 +444,13 @@ const OBJECT_BINDING = {
   properties: {
     in: { enum: ['path', 'query', 'body'] },
     // A parameter name, or a JSON Pointer of up to 8 members for `body`.
-    name: { type: 'string', pattern: '^([A-Za-z_][A-Za-z0-9_.-]{0,63}|(/([A-Za-z0-9_.$-]|~[01]){1,64}){1,8})$' },
-    claim: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$' },
+    name: {
+      type: 'string',
+      pattern: '^([A-Za-z_][A-Za-z0-9_.-]{0,63}|(/([A-Za-z0-9_.$-]|~[01]){1,64}){1,8})$',
+      description:
+        'a parameter name (a letter or _, then up to 63 letters, digits, _ . or -), or for a body binding a JSON Pointer of 1 to 8 members such as /source/account',
+    },
+    claim: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$', description: 'a claim name: a letter or _, then up to 63 letters, digits, _ . : or -' },
     match: { enum: ['equals', 'oneOf'] },
     bypassRoles: ROLES,
   },
@@ -441,7 +473,11 @@ const DROP_REQUEST_HEADERS = {
   type: 'array',
   maxItems: 100,
   uniqueItems: true,
-  items: { type: 'string', pattern: "^[A-Za-z0-9!#$%&'+.^_`|~-]{1,64}[*]?$" },
+  items: {
+    type: 'string',
+    pattern: "^[A-Za-z0-9!#$%&'+.^_`|~-]{1,64}[*]?$",
+    description: 'a header name of 1 to 64 characters (an RFC 9110 token), optionally ending in * to name every header it starts',
+  },
 } as const;
 
 const UPSTREAM = {
@@ -449,8 +485,8 @@ const UPSTREAM = {
   additionalProperties: false,
   required: ['name', 'mountPath'],
   properties: {
-    name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' },
-    url: { type: ['string', 'null'], format: 'uri', pattern: '^https?://', default: null },
+    name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'a name of 1 to 64 lower-case letters, digits, _ or -, starting with a letter or digit' },
+    url: { type: ['string', 'null'], format: 'uri', pattern: '^https?://', description: HTTP_URL_TEXT, default: null },
     mountPath: MOUNT_PATH,
     openapi: { type: ['string', 'null'], minLength: 1, default: null },
     routes: { ...GATEWAY_ROUTES, minItems: 0, default: [] },
@@ -467,7 +503,7 @@ const UPSTREAM = {
 } as const;
 
 const LIMIT_RULE_PROPERTIES = {
-  name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+  name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'a name of 1 to 64 letters, digits, _ . or -' },
   key: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['ip', 'sub', 'client_id', 'api_key'] } },
   limit: { type: 'integer', minimum: 1, maximum: 1_000_000_000 },
   period: DURATION,
@@ -502,7 +538,7 @@ const RATE_LIMIT_SCHEMA = {
   ],
   properties: {
     store: { enum: ['memory', 'redis'] },
-    redisUrl: { type: 'string', pattern: '^rediss?://' },
+    redisUrl: { type: 'string', pattern: '^rediss?://', description: REDIS_URL_TEXT },
     storeTimeoutMs: { type: 'integer', minimum: 1, maximum: 60_000 },
     memoryMaxKeys: { type: 'integer', minimum: 100, maximum: 100_000_000 },
     trustedProxies: { type: 'array', items: { type: 'string', minLength: 1 } },
@@ -564,19 +600,23 @@ export const CONFIG_SCHEMA = {
     host: { type: 'string', minLength: 1 },
     // No 0: the issuer and the demo client's redirect URI name this port, so it must be known before listening.
     port: { type: 'integer', minimum: 1, maximum: 65535 },
-    issuer: { type: 'string', format: 'uri', pattern: '^https?://' },
+    issuer: { type: 'string', format: 'uri', pattern: '^https?://', description: HTTP_URL_TEXT },
     dataDir: { type: 'string', minLength: 1 },
-    database: { type: 'string', pattern: '^(sqlite:.+|postgres(ql)?://.+)$' },
-    redis: { type: ['string', 'null'], pattern: '^rediss?://.+$' },
+    database: { type: 'string', pattern: '^(sqlite:.+|postgres(ql)?://.+)$', description: 'sqlite:<file> or a postgres:// or postgresql:// URL' },
+    redis: { type: ['string', 'null'], pattern: '^rediss?://.+$', description: REDIS_URL_TEXT },
     redisCluster: { type: 'boolean' },
     // No braces: they would change the Redis Cluster hash slot of every key.
-    redisKeyPrefix: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' },
+    redisKeyPrefix: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$', description: '1 to 64 letters, digits, . _ : or -' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     audience: { type: 'string', minLength: 1, maxLength: 2048 },
     corsOrigins: {
       type: 'array',
       uniqueItems: true,
-      items: { type: 'string', pattern: '^https?://[^/?#@*\\s]+$' },
+      items: {
+        type: 'string',
+        pattern: '^https?://[^/?#@*\\s]+$',
+        description: 'an origin such as https://app.example: http or https, a host and an optional port, with no path, user name or *',
+      },
     },
     tokens: {
       type: 'object',
@@ -605,7 +645,7 @@ export const CONFIG_SCHEMA = {
         relayTimeoutMs: { type: 'integer', minimum: 1000, maximum: 86_400_000 },
         upstreams: { type: 'array', items: UPSTREAM },
         mountPath: MOUNT_PATH,
-        upstreamUrl: { type: ['string', 'null'], format: 'uri', pattern: '^https?://' },
+        upstreamUrl: { type: ['string', 'null'], format: 'uri', pattern: '^https?://', description: HTTP_URL_TEXT },
         dropRequestHeaders: DROP_REQUEST_HEADERS,
         openapi: { type: ['string', 'null'], minLength: 1 },
         validateRequests: { type: 'boolean' },
@@ -637,7 +677,11 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       required: ['rotationGrace', 'maxActivePerOwner'],
       properties: {
-        rotationGrace: { type: 'string', pattern: '^(0|[1-9][0-9]{0,8}(s|m|h|d))$' },
+        rotationGrace: {
+          type: 'string',
+          pattern: '^(0|[1-9][0-9]{0,8}(s|m|h|d))$',
+          description: '0, or a whole number followed by s, m, h or d, such as 24h',
+        },
         maxActivePerOwner: { type: 'integer', minimum: 1, maximum: 100_000 },
       },
     },
@@ -645,7 +689,9 @@ export const CONFIG_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       required: ['retention'],
-      properties: { retention: { type: 'string', pattern: '^[1-9][0-9]{0,8}(m|h|d)$' } },
+      properties: {
+        retention: { type: 'string', pattern: '^[1-9][0-9]{0,8}(m|h|d)$', description: 'a whole number followed by m, h or d, such as 90d' },
+      },
     },
     metrics: {
       type: 'object',

@@ -44,7 +44,7 @@ describe('portcullis migrate', () => {
   it('rejects an unknown database scheme', async () => {
     const result = await runCli(['migrate', '--database-url', 'mysql://127.0.0.1/portcullis']);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('--database-url: must match pattern');
+    expect(result.stderr).toContain('--database-url: must be sqlite:<file> or a postgres:// or postgresql:// URL');
   });
 
   it('refuses to start when Redis is unreachable', async () => {

@@ -33,7 +33,7 @@ describe('backend settings', () => {
 
   it('reject a key prefix with a hash tag', async () => {
     const file = await writeConfigFile({ redisKeyPrefix: '{gw}:' });
-    expect(() => loadConfig({ config: file }, {})).toThrow(/redisKeyPrefix: must match pattern/);
+    expect(() => loadConfig({ config: file }, {})).toThrow('redisKeyPrefix: must be 1 to 64 letters, digits, . _ : or -');
   });
 
   it('let flags win over the file', async () => {
@@ -51,9 +51,9 @@ describe('backend settings', () => {
   });
 
   it('reject unknown schemes by option name', () => {
-    for (const [overrides, option] of [
-      [{ databaseUrl: 'mysql://db.example/portcullis' }, '--database-url'],
-      [{ redisUrl: 'memcached://cache.example' }, '--redis-url'],
+    for (const [overrides, message] of [
+      [{ databaseUrl: 'mysql://db.example/portcullis' }, '--database-url: must be sqlite:<file> or a postgres:// or postgresql:// URL'],
+      [{ redisUrl: 'memcached://cache.example' }, '--redis-url: must be a redis:// or rediss:// URL'],
     ] as const) {
       let problems: string[] = [];
       try {
@@ -61,7 +61,7 @@ describe('backend settings', () => {
       } catch (error) {
         problems = (error as ConfigError).problems;
       }
-      expect(problems.some((problem) => problem.startsWith(`${option}: must match pattern`)), problems.join('\n')).toBe(true);
+      expect(problems, problems.join('\n')).toContain(message);
     }
   });
 

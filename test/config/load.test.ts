@@ -121,7 +121,30 @@ describe('configuration loading', () => {
   it('rejects a malformed duration', async () => {
     const file = await writeConfigFile({ rateLimit: { login: { window: '15 minutes' } } });
     const problems = problemsOf(() => loadConfig({ config: file }, {})).join('\n');
-    expect(problems).toContain('rateLimit/login/window');
+    expect(problems).toContain('rateLimit/login/window: must be a duration: a whole number followed by ms, s, m, h or d, such as 500ms or 30s');
+  });
+
+  it('names the accepted form, not the regular expression, of every patterned option', async () => {
+    const { CONFIG_SCHEMA } = await import('../../src/config/schema.js');
+    const undescribed: string[] = [];
+    const visit = (node: unknown, path: string): void => {
+      if (typeof node !== 'object' || node === null) {
+        return;
+      }
+      const record = node as Record<string, unknown>;
+      if (typeof record['pattern'] === 'string' && typeof record['description'] !== 'string') {
+        undescribed.push(path);
+      }
+      for (const [key, child] of Object.entries(record)) {
+        visit(child, `${path}/${key}`);
+      }
+    };
+    visit(CONFIG_SCHEMA, '');
+    expect(undescribed).toEqual([]);
+
+    const problems = problemsOf(() => loadConfig({ corsOrigins: ['https://app.example/path'] }, {})).join('\n');
+    expect(problems).toContain('(corsOrigins/0): must be an origin such as https://app.example');
+    expect(problems).not.toContain('pattern');
   });
 
   it('bounds the API key rotation grace', async () => {
