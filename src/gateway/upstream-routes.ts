@@ -8,6 +8,7 @@ import type { GatewayRoute, LifecyclePolicy, ObjectBinding, OperationPolicy, Ups
 import { loadOpenApiDocument } from '../core/openapi/load.js';
 import { compileOperations, type CompiledOperation } from '../core/openapi/operations.js';
 import { checkDistinctPaths, fromRouterSyntax, parseRoutePath, RoutePathError } from '../core/openapi/route-path.js';
+import { schemaAdmitsMember } from '../core/openapi/schema-members.js';
 import { gatewayDropReason } from './forward.js';
 import { headerPatternMatcher, normalizedHeaderName } from './header-patterns.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -23,8 +24,8 @@ export class UpstreamPolicyError extends Error {
 }
 
 /** An operation as declared by the upstream, before the configured policy. */
-type DeclaredOperation = Omit<CompiledOperation, 'validate' | 'responses' | 'queryParameters'> &
-  Partial<Pick<CompiledOperation, 'validate' | 'responses' | 'queryParameters'>>;
+type DocumentOnly = 'validate' | 'responses' | 'queryParameters' | 'jsonBodySchemas';
+type DeclaredOperation = Omit<CompiledOperation, DocumentOnly> & Partial<Pick<CompiledOperation, DocumentOnly>>;
 
 const NO_POLICY: OperationPolicy = { scopes: [], roles: [], public: false, bindings: [] };
 
@@ -112,6 +113,13 @@ function checkSecurity(upstream: UpstreamConfig, operation: DeclaredOperation, p
       `upstream '${upstream.name}': ${name} binds the body member '${body.name}', but declares no JSON request body; declare one in the OpenAPI document or remove the binding`,
     );
   }
+  const forbidden = policy.bindings.find((binding) => binding.in === 'body' && !bodyAdmits(operation, binding));
+  if (forbidden !== undefined) {
+    throw new UpstreamPolicyError(
+      `upstream '${upstream.name}': ${name} binds the body member '${forbidden.name}', which the request body schema of the OpenAPI document does not allow ` +
+        '(undeclared in a closed object, or readOnly), so every request would be refused; declare the member or remove the binding',
+    );
+  }
   // Rails merges path parameters into the request's parameters after the
   // body members, so `params[:account]` would be the unchecked path value.
   for (const binding of policy.bindings.filter((bound) => bound.in === 'body')) {
@@ -129,6 +137,12 @@ function checkSecurity(upstream: UpstreamConfig, operation: DeclaredOperation, p
       `upstream '${upstream.name}': ${name} binds the body member '${body.name}', but the gateway reads no body on GET; bind a path or query parameter instead`,
     );
   }
+}
+
+/** Returns whether one of the operation's JSON body schemas leaves room for the bound member; true without a document. */
+function bodyAdmits(operation: DeclaredOperation, binding: ObjectBinding): boolean {
+  const schemas = operation.jsonBodySchemas;
+  return schemas === undefined || schemas.length === 0 || schemas.some((schema) => schemaAdmitsMember(schema, pointerTokens(binding.name)));
 }
 
 /**

@@ -154,7 +154,7 @@ describe('upstream routes', () => {
 
   it('refuses a body binding on GET', async () => {
     const binding = { in: 'body' as const, name: '/account', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
-    const json = { content: { 'application/json': { schema: { type: 'object' } } } };
+    const json = { content: { 'application/json': { schema: { type: 'object', properties: { account: { type: 'string' } } } } } };
     const documented = await upstream({ '/things': { get: { security: SECURED, requestBody: json, responses: {} } } }, { operations: { 'GET /things': policy({ bindings: [binding] }) } });
     await expect(upstreamRoutes(documented)).rejects.toThrow(
       "upstream 'things': GET /things binds the body member '/account', but the gateway reads no body on GET; bind a path or query parameter instead",
@@ -170,7 +170,8 @@ describe('upstream routes', () => {
 
   it('refuses a body binding named like an unbound path parameter', async () => {
     const binding = { in: 'body' as const, name: '/account/id', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
-    const json = { content: { 'application/json': { schema: { type: 'object' } } } };
+    const account = { type: 'object', properties: { id: { type: 'string' } } };
+    const json = { content: { 'application/json': { schema: { type: 'object', properties: { account } } } } };
     const paths = { '/things/{account}': { post: { security: SECURED, parameters: [{ in: 'path', name: 'account', required: true, schema: { type: 'string' } }], requestBody: json, responses: {} } } };
 
     const config = await upstream(paths, { operations: { 'POST /things/{account}': policy({ bindings: [binding] }) } });
@@ -185,12 +186,43 @@ describe('upstream routes', () => {
 
   it('accepts a body binding with a JSON body', async () => {
     const binding = { in: 'body' as const, name: '/account', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
-    const json = { content: { 'application/merge-patch+json': { schema: { type: 'object' } } } };
+    const json = { content: { 'application/merge-patch+json': { schema: { type: 'object', additionalProperties: true } } } };
     const config = await upstream({ '/things': { patch: { security: SECURED, requestBody: json, responses: {} } } }, { operations: { 'PATCH /things': policy({ bindings: [binding] }) } });
 
     const [route] = await upstreamRoutes(config);
     expect(route?.bodyBindings).toEqual([binding]);
     expect(route?.bindings).toEqual([]);
+  });
+
+  it.each([
+    ['an undeclared member of a closed object', '/account', { type: 'object', properties: { amount: { type: 'integer' } } }],
+    ['a readOnly member', '/account', { type: 'object', properties: { account: { type: 'string', readOnly: true } } }],
+    ['a member below a text value', '/account/id', { type: 'object', properties: { account: { type: 'string' } } }],
+    ['a member that one allOf branch leaves out', '/account', { allOf: [{ type: 'object', properties: { account: { type: 'string' } } }, { type: 'object', properties: { amount: { type: 'integer' } } }] }],
+    ['a member no oneOf branch declares', '/account', { oneOf: [{ type: 'object', properties: { amount: { type: 'integer' } } }, { type: 'object', properties: { note: { type: 'string' } } }] }],
+    ['an element member of text items', '/legs/0/account', { type: 'object', properties: { legs: { type: 'array', items: { type: 'string' } } } }],
+  ])('refuses a body binding on %s', async (_case, pointer, schema) => {
+    const binding = { in: 'body' as const, name: pointer, claim: 'sub', match: 'equals' as const, bypassRoles: [] };
+    const json = { content: { 'application/json': { schema } } };
+    const config = await upstream({ '/things': { post: { security: SECURED, requestBody: json, responses: {} } } }, { operations: { 'POST /things': policy({ bindings: [binding] }) } });
+    await expect(upstreamRoutes(config)).rejects.toThrow(
+      `upstream 'things': POST /things binds the body member '${pointer}', which the request body schema of the OpenAPI document does not allow`,
+    );
+  });
+
+  it.each([
+    ['a declared member', '/source/account', { type: 'object', properties: { source: { type: 'object', properties: { account: { type: 'string' } } } } }],
+    ['an open object', '/account', { type: 'object', additionalProperties: { type: 'string' } }],
+    ['a matching pattern property', '/account', { type: 'object', patternProperties: { '^acc': { type: 'string' } }, additionalProperties: false }],
+    ['a member one anyOf branch declares', '/account', { anyOf: [{ type: 'object', properties: { account: { type: 'string' } } }, { type: 'object', properties: { note: { type: 'string' } } }] }],
+    ['an array element', '/legs/1/account', { type: 'object', properties: { legs: { type: 'array', items: { type: 'object', properties: { account: { type: 'string' } } } } } }],
+    ['a member under unevaluatedProperties beside allOf', '/account', { allOf: [{ properties: { account: { type: 'string' } }, additionalProperties: true }], unevaluatedProperties: false }],
+    ['a schema without object keywords', '/account', {}],
+  ])('accepts a body binding on %s', async (_case, pointer, schema) => {
+    const binding = { in: 'body' as const, name: pointer, claim: 'sub', match: 'equals' as const, bypassRoles: [] };
+    const json = { content: { 'application/json': { schema } } };
+    const config = await upstream({ '/things': { post: { security: SECURED, requestBody: json, responses: {} } } }, { operations: { 'POST /things': policy({ bindings: [binding] }) } });
+    expect((await upstreamRoutes(config))[0]?.bodyBindings).toEqual([binding]);
   });
 
   it('refuses a binding to a missing path parameter', async () => {

@@ -56,6 +56,8 @@ export interface CompiledOperation {
   queryParameters: string[];
   /** Whether the operation declares a JSON media type for its request body. */
   jsonRequestBody: boolean;
+  /** The request form (see toRequestSchema) of each JSON media type's schema; `true` for one without a schema. */
+  jsonBodySchemas: unknown[];
   validate(parts: RequestParts): RequestViolation | undefined;
   /** The declared responses, which the gateway checks before relaying the upstream's. */
   responses: ResponseRules;
@@ -357,6 +359,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
         headerParameters: declaredParameters.filter((parameter) => parameter['in'] === 'header').map((parameter) => String(parameter['name'])),
         queryParameters: declaredParameters.filter((parameter) => parameter['in'] === 'query').map((parameter) => String(parameter['name'])),
         jsonRequestBody: declaresJsonBody(operation['requestBody']),
+        jsonBodySchemas: jsonBodySchemas(operation['requestBody']),
         validate(parts) {
           return (
             checkParameters('path', { ...parts.params }, parameters) ??
@@ -454,6 +457,13 @@ function compileMediaType(bodies: Ajv, texts: Ajv, name: string, type: string, s
 function declaresJsonBody(requestBody: unknown): boolean {
   const content = isJsonObject(requestBody) && isJsonObject(requestBody['content']) ? requestBody['content'] : {};
   return Object.keys(content).some((type) => isJsonMediaType(type.toLowerCase()));
+}
+
+function jsonBodySchemas(requestBody: unknown): unknown[] {
+  const content = isJsonObject(requestBody) && isJsonObject(requestBody['content']) ? requestBody['content'] : {};
+  return Object.entries(content)
+    .filter(([type]) => isJsonMediaType(type.toLowerCase()))
+    .map(([, media]) => (isJsonObject(media) && isJsonObject(media['schema']) ? toRequestSchema(media['schema']) : true));
 }
 
 function compileBody(bodies: Ajv, texts: Ajv, name: string, requestBody: unknown): (parts: RequestParts) => RequestViolation | undefined {
