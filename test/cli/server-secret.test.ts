@@ -75,5 +75,6 @@ describe('admin command with another server secret', () => {
       await rm(dataDir, { recursive: true, force: true });
       await rm(otherDir, { recursive: true, force: true });
     }
-  });
+    // Seven CLI processes, each compiling the sources through tsx.
+  }, 120_000);
 });
