@@ -83,6 +83,61 @@ describe('response filtering', () => {
     expect(result.errors.length).toBeGreaterThan(0);
   });
 
+  describe('branches of a filtered value', () => {
+    const address = { type: 'object', properties: { city: { type: 'string' } }, additionalProperties: false };
+    const publicProfile = { type: 'object', required: ['kind'], properties: { kind: { const: 'public' }, name: { type: 'string' }, address } };
+    const privateProfile = {
+      type: 'object',
+      required: ['kind'],
+      properties: { kind: { const: 'private' }, name: { type: 'string' }, email: { type: 'string' }, address: { type: 'object', additionalProperties: { type: 'string' } } },
+    };
+    // The undeclared street fails the public branch until it is removed.
+    const leaky = { kind: 'public', name: 'n', email: 'alice@example.com', address: { city: 'c', street: 's' } };
+
+    it.each(['anyOf', 'oneOf'])('keeps only the %s branch the result satisfies', (key) => {
+      const result = check({ [key]: [publicProfile, privateProfile] }, leaky);
+
+      expect(result.value).toEqual({ kind: 'public', name: 'n', address: { city: 'c' } });
+      expect(result.removed).toEqual(['/email', '/address/street']);
+      expect(result.removedCount).toBe(2);
+      expect(result.errors).toEqual([]);
+    });
+
+    it('keeps only then when the result satisfies if', () => {
+      const schema = {
+        type: 'object',
+        properties: { kind: { type: 'string' } },
+        if: { required: ['kind'], properties: { kind: { const: 'public' }, address } },
+        then: { properties: { name: { type: 'string' }, address: { type: 'object', properties: { city: { type: 'string' } } } } },
+        else: { properties: { name: { type: 'string' }, email: { type: 'string' }, address: { type: 'object', properties: { city: { type: 'string' } } } } },
+      };
+
+      const result = check(schema, leaky);
+
+      expect(result.value).toEqual({ kind: 'public', name: 'n', address: { city: 'c' } });
+      expect(result.errors).toEqual([]);
+    });
+
+    it('rejects a list past the filtered test limit', () => {
+      const list = { type: 'array', items: { anyOf: [publicProfile, privateProfile] } };
+
+      const few = check(list, Array.from({ length: 50 }, () => leaky));
+      const many = check(list, Array.from({ length: 150 }, () => leaky));
+
+      expect(few.errors).toEqual([]);
+      expect(JSON.stringify(few.value)).not.toContain('alice@example.com');
+      expect(many.errors.length).toBeGreaterThan(0);
+    });
+
+    it('keeps a private profile whole', () => {
+      const value = { kind: 'private', name: 'n', email: 'alice@example.com', address: { city: 'c', street: 's' } };
+      const result = check({ anyOf: [publicProfile, privateProfile] }, value);
+
+      expect(result.value).toBe(value);
+      expect(result.errors).toEqual([]);
+    });
+  });
+
   it('applies then or else', () => {
     const schema = {
       type: 'object',

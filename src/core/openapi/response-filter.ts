@@ -12,9 +12,14 @@
  *   property that a `writeOnly` schema under `patternProperties`,
  *   `additionalProperties` or `unevaluatedProperties` governs.
  * - `allOf` branches all apply, so their properties are united. Of `anyOf`
- *   and `oneOf`, the branches that the value satisfies apply, or all of them
- *   when it satisfies none (validation then rejects it). `if`/`then`/`else`
- *   applies `then` or `else` by the same test.
+ *   and `oneOf`, the branches that the value satisfies apply. When it
+ *   satisfies none, those that it satisfies once filtered by the branch
+ *   apply, and failing that all of them (validation then rejects it).
+ *   `if`/`then`/`else` applies `then` or `else` by the same test.
+ * - Validation tests the branches on the filtered value, so they are chosen
+ *   again on the result until the choice holds for it. A value that fails
+ *   a branch only for an undeclared member of a closed nested object thus
+ *   keeps no property that only another branch declares.
  * - A value whose schemas declare nothing about objects (no `type: object`, no
  *   property keywords) is kept as it is: the document leaves it free-form.
  */
@@ -27,6 +32,14 @@ type Schema = Record<string, unknown>;
 /** Tests whether `value` satisfies a branch schema of `anyOf`, `oneOf` or `if`. */
 export type BranchTest = (branch: Schema, value: unknown) => boolean;
 
+/** Decides which combinator branches apply to a value. */
+interface BranchChooser {
+  /** Tests the value as it is. */
+  test: BranchTest;
+  /** Tests the value once filtered by the branch alone. */
+  testFiltered: BranchTest;
+}
+
 /** The filtered value and the properties removed from it. */
 export interface FilterResult {
   value: unknown;
@@ -37,6 +50,21 @@ export interface FilterResult {
 
 /** Maximum number of removed pointers kept for the log; the filtering itself has no such limit. */
 const MAX_REPORTED_REMOVALS = 20;
+
+/**
+ * Maximum number of times one value is filtered with branches chosen anew.
+ * Each pass chooses the branches that the previous result satisfies.
+ */
+const MAX_BRANCH_PASSES = 4;
+
+/**
+ * Maximum number of branches tested on a value filtered by the branch, per
+ * response. Each test filters a part of the body once more, and nested
+ * combinators multiply them. Past the limit, a value that satisfies no
+ * branch as it is gets all of them, and the passes of ResponseFilter.filter
+ * narrow them to those that the result satisfies, if any.
+ */
+const MAX_FILTERED_BRANCH_TESTS = 100;
 
 const OBJECT_KEYWORDS = ['properties', 'patternProperties', 'additionalProperties', 'unevaluatedProperties', 'required'];
 
@@ -67,8 +95,12 @@ interface ItemSchemas {
   schemas: unknown[];
 }
 
-/** Collects the schemas that apply to `value`: the given ones and the applicable branches of their combinators. */
-function applicableSchemas(schemas: readonly unknown[], value: unknown, test: BranchTest): ApplicableSchemas {
+/**
+ * Collects the schemas that apply to `value`: the given ones and the
+ * applicable branches of their combinators. Without `chooser`, no branch of
+ * `anyOf`, `oneOf` or `if` applies.
+ */
+function applicableSchemas(schemas: readonly unknown[], value: unknown, chooser: BranchChooser | undefined): ApplicableSchemas {
   const result: Schema[] = [];
   const seen = new Set<Schema>();
   const pending = [...schemas];
@@ -90,14 +122,21 @@ function applicableSchemas(schemas: readonly unknown[], value: unknown, test: Br
       const branches = schema[key];
       if (Array.isArray(branches)) {
         dependsOnValue = true;
-        const satisfied = branches.filter((branch) => isJsonObject(branch) && test(branch, value));
-        pending.push(...(satisfied.length > 0 ? satisfied : branches));
+        if (chooser !== undefined) {
+          let satisfied = branches.filter((branch) => isJsonObject(branch) && chooser.test(branch, value));
+          if (satisfied.length === 0) {
+            satisfied = branches.filter((branch) => isJsonObject(branch) && chooser.testFiltered(branch, value));
+          }
+          pending.push(...(satisfied.length > 0 ? satisfied : branches));
+        }
       }
     }
 
     if (isJsonObject(schema['if'])) {
       dependsOnValue = true;
-      pending.push(test(schema['if'], value) ? schema['then'] : schema['else']);
+      if (chooser !== undefined) {
+        pending.push(chooser.test(schema['if'], value) ? schema['then'] : schema['else']);
+      }
     }
   }
 
@@ -111,14 +150,18 @@ function applicableSchemas(schemas: readonly unknown[], value: unknown, test: Br
  */
 const staticApplicable = new WeakMap<Schema, ApplicableSchemas>();
 
-function resolveSchemas(schemas: readonly unknown[], value: unknown, test: BranchTest): ApplicableSchemas {
+function sameSchemas(first: ApplicableSchemas, second: ApplicableSchemas): boolean {
+  return first.schemas.length === second.schemas.length && first.schemas.every((schema, index) => schema === second.schemas[index]);
+}
+
+function resolveSchemas(schemas: readonly unknown[], value: unknown, chooser: BranchChooser): ApplicableSchemas {
   const single = schemas.length === 1 && isJsonObject(schemas[0]) ? schemas[0] : undefined;
   const cached = single === undefined ? undefined : staticApplicable.get(single);
   if (cached !== undefined) {
     return cached;
   }
 
-  const resolved = applicableSchemas(schemas, value, test);
+  const resolved = applicableSchemas(schemas, value, chooser);
   if (single !== undefined && !resolved.dependsOnValue) {
     staticApplicable.set(single, resolved);
   }
@@ -223,20 +266,62 @@ class ResponseFilter {
    */
   private readonly path: Array<string | number> = [];
 
-  constructor(private readonly test: BranchTest) {}
+  private readonly chooser: BranchChooser;
+
+  /** `budget` counts the filtered branch tests left for the whole response, shared with nested filters. */
+  constructor(
+    private readonly test: BranchTest,
+    private readonly budget: { remaining: number },
+  ) {
+    this.chooser = { test, testFiltered: (branch, value) => this.satisfiesOnceFiltered(branch, value) };
+  }
 
   get count(): number {
     return this.removedCount;
   }
 
   filter(value: unknown, schemas: readonly unknown[]): unknown {
-    if (Array.isArray(value)) {
-      return this.filterArray(value, resolveSchemas(schemas, value, this.test));
+    if (!Array.isArray(value) && !isJsonObject(value)) {
+      return value;
     }
-    if (isJsonObject(value)) {
-      return this.filterObject(value, resolveSchemas(schemas, value, this.test));
+
+    let applicable = resolveSchemas(schemas, value, this.chooser);
+    const reportedBefore = this.removed.length;
+    const countBefore = this.removedCount;
+    let chosenFor: unknown = value;
+    let result = this.filterWith(value, applicable);
+
+    // The branches were chosen by `chosenFor`, but validation tests them on
+    // the result. When filtering changed which branches the result
+    // satisfies, the value is filtered again with those, until the choice
+    // holds for the result it gives.
+    for (let pass = 1; applicable.dependsOnValue && result !== chosenFor; pass += 1) {
+      const again = applicableSchemas(schemas, result, pass < MAX_BRANCH_PASSES ? this.chooser : undefined);
+      if (sameSchemas(again, applicable)) {
+        break;
+      }
+
+      this.removed.length = reportedBefore;
+      this.removedCount = countBefore;
+      applicable = again;
+      // After the last pass no branch applies, so what only a branch
+      // declares is removed and validation rejects a value that needs it.
+      chosenFor = pass < MAX_BRANCH_PASSES ? result : undefined;
+      result = this.filterWith(value, applicable);
     }
-    return value;
+    return result;
+  }
+
+  private filterWith(value: unknown[] | Schema, applicable: ApplicableSchemas): unknown {
+    return Array.isArray(value) ? this.filterArray(value, applicable) : this.filterObject(value, applicable);
+  }
+
+  private satisfiesOnceFiltered(branch: Schema, value: unknown): boolean {
+    if (this.budget.remaining <= 0) {
+      return false;
+    }
+    this.budget.remaining -= 1;
+    return this.test(branch, new ResponseFilter(this.test, this.budget).filter(value, [branch]));
   }
 
   private filterArray(value: unknown[], applicable: ApplicableSchemas): unknown[] {
@@ -351,7 +436,7 @@ class ResponseFilter {
  * when nothing was removed at all.
  */
 export function filterResponse(value: unknown, schema: unknown, test: BranchTest): FilterResult {
-  const filter = new ResponseFilter(test);
+  const filter = new ResponseFilter(test, { remaining: MAX_FILTERED_BRANCH_TESTS });
   const filtered = filter.filter(value, [schema]);
   return { value: filtered, removed: filter.removed, removedCount: filter.count };
 }
