@@ -6,7 +6,7 @@
 
 import type { GatewayRoute, LifecyclePolicy, ObjectBinding, OperationPolicy, UpstreamConfig } from '../config/schema.js';
 import { loadOpenApiDocument } from '../core/openapi/load.js';
-import { compileOperations, type CompiledOperation } from '../core/openapi/operations.js';
+import { compileOperations, OpenApiError, type CompiledOperation } from '../core/openapi/operations.js';
 import { checkDistinctPaths, fromRouterSyntax, parseRoutePath, RoutePathError } from '../core/openapi/route-path.js';
 import { schemaAdmitsMember } from '../core/openapi/schema-members.js';
 import { gatewayDropReason } from './forward.js';
@@ -251,7 +251,12 @@ export async function upstreamRoutes(upstream: UpstreamConfig): Promise<RoutePol
       throw error instanceof RoutePathError ? new UpstreamPolicyError(`upstream '${upstream.name}': ${error.message}`) : error;
     }
   } else {
-    declared = compileOperations(await loadOpenApiDocument(upstream.openapi));
+    const document = await loadOpenApiDocument(upstream.openapi);
+    try {
+      declared = compileOperations(document);
+    } catch (error) {
+      throw error instanceof OpenApiError ? new OpenApiError(`upstream '${upstream.name}': ${upstream.openapi}: ${error.message}`) : error;
+    }
     checkDroppedHeaderParameters(upstream, declared);
   }
 

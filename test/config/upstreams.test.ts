@@ -200,6 +200,28 @@ describe('start with an unenforceable policy', () => {
     }
   });
 
+  it('names the operation of an invalid schema', async () => {
+    const document = await writeConfigFile({
+      openapi: '3.0.3',
+      info: { title: 'fixture', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+      paths: { '/status': { get: { responses: { '200': { description: 'ok', content: { 'application/json': { schema: { type: 'text' } } } } } } } },
+    });
+    const config = await writeConfigFile({ gateway: { upstreams: [{ name: 'status', url: 'http://127.0.0.1:9', mountPath: '/status', openapi: document }] } });
+    const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-policy-'));
+
+    try {
+      const result = await runCli(['start', '--config', config, '--port', String(await freePort()), '--data-dir', dataDir]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`error: Invalid gateway policy: upstream 'status': ${document}: GET /status: response 200: the schema is invalid: data/type`);
+      expect(result.stderr).not.toContain('unexpected failure');
+      expect(await readdir(dataDir)).toEqual([]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('names the resolved path of a missing document', async () => {
     const document = `missing-${randomUUID()}.yaml`;
     const config = await writeConfigFile({ gateway: { upstreams: [{ name: 'status', url: 'http://127.0.0.1:9', mountPath: '/status', openapi: `./${document}` }] } });

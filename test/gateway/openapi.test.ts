@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { compileOperations } from '../../src/core/openapi/operations.js';
+import { OpenApiError, compileOperations } from '../../src/core/openapi/operations.js';
 import { createUser } from '../support/accounts.js';
 import { writeConfigFile } from '../support/config-file.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
@@ -279,6 +279,28 @@ describe('OpenAPI compilation', () => {
   ])('rejects %s', (_case, operation, message) => {
     const document = { ...base, paths: { '/things': { get: { ...operation, responses: {} } } } };
     expect(() => compileOperations(document)).toThrow(message);
+  });
+
+  it.each([
+    ['a null requirement', { security: [null] }, /GET \/things: security must be a list of security requirement objects/],
+    ['a requirement as text', { security: ['bearer'] }, /GET \/things: security must be a list of security requirement objects/],
+    ['security as one object', { security: { bearer: [] } }, /GET \/things: security must be a list of security requirement objects/],
+    ['a null parameter', { security: [{ bearer: [] }], parameters: [null] }, /GET \/things: parameter 0 must be an object with a name and an in/],
+    ['a parameter without a name', { security: [{ bearer: [] }], parameters: [{ in: 'query' }] }, /GET \/things: parameter 0 must be an object with a name/],
+  ])('rejects %s by name', (_case, operation, message) => {
+    const document = { ...base, paths: { '/things': { get: { ...operation, responses: {} } } } };
+    expect(() => compileOperations(document)).toThrow(message);
+  });
+
+  it.each([
+    ['a parameter', { parameters: [{ in: 'query', name: 'q', schema: { type: 'text' } }] }, /GET \/things: parameters: the schema is invalid: data\/properties\/q\/type/],
+    ['a request body', { requestBody: { content: { 'application/json': { schema: { type: 'text' } } } } }, /GET \/things: request body application\/json: the schema is invalid: data\/type/],
+    ['a form body', { requestBody: { content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { a: { pattern: '(' } } } } } } }, /GET \/things: request body application\/x-www-form-urlencoded: the schema is invalid: Invalid regular expression/],
+    ['a response', { responses: { '200': { description: 'ok', content: { 'application/json': { schema: { type: 'object', patternProperties: { '(': {} } } } } } } }, /GET \/things: response 200: the schema is invalid: Invalid regular expression/],
+  ])('names the operation of an invalid schema in %s', (_case, operation, message) => {
+    const document = { ...base, paths: { '/things': { get: { security: [{ bearer: [] }], responses: {}, ...operation } } } };
+    expect(() => compileOperations(document)).toThrow(message);
+    expect(() => compileOperations(document)).toThrow(OpenApiError);
   });
 
   it('rejects roles on a path item', () => {

@@ -74,6 +74,23 @@ export class OpenApiError extends Error {
 type JsonObject = Record<string, unknown>;
 
 /**
+ * Runs `compile` on the schemas of the part of an operation that `where`
+ * names. An error of ajv, such as an unknown type or an invalid regular
+ * expression, becomes an OpenApiError that names that part.
+ */
+export function compilingSchemasOf<T>(where: string, compile: () => T): T {
+  try {
+    return compile();
+  } catch (error) {
+    if (error instanceof OpenApiError) {
+      throw error;
+    }
+    const reason = (error as Error).message.replace(/^schema is invalid: /, '');
+    throw new OpenApiError(`${where}: the schema is invalid: ${reason}`);
+  }
+}
+
+/**
  * Creates an ajv instance for the document's JSON Schema dialect. Bodies are
  * validated without coercion; path, query and header values arrive as text
  * and are coerced to their declared types. `strictNumbers` makes NaN and
@@ -161,7 +178,13 @@ function credentialKindOf(operationName: string, schemeName: string, scheme: unk
  * credential alone would admit requests that the document rejects.
  */
 function securityOf(operationName: string, requirements: unknown, schemes: JsonObject): { credentials: CredentialKind[]; scopes: string[] } {
-  if (!Array.isArray(requirements) || requirements.length === 0 || requirements.some((entry) => isJsonObject(entry) && Object.keys(entry).length === 0)) {
+  if (requirements === undefined) {
+    return { credentials: [], scopes: [] };
+  }
+  if (!Array.isArray(requirements) || !requirements.every(isJsonObject)) {
+    throw new OpenApiError(`${operationName}: security must be a list of security requirement objects, such as [{ oauth: [orders:read] }]`);
+  }
+  if (requirements.length === 0 || requirements.some((entry) => Object.keys(entry).length === 0)) {
     return { credentials: [], scopes: [] };
   }
 
@@ -217,6 +240,19 @@ interface ParameterGroup {
  * security schemes describe Authorization.
  */
 const IGNORED_HEADER_PARAMETERS: ReadonlySet<string> = new Set(['accept', 'content-type', 'authorization']);
+
+/**
+ * Throws OpenApiError unless every parameter is an object with a name and
+ * a location. Anything else would otherwise stop the start with a
+ * TypeError that names neither the operation nor the parameter.
+ */
+function checkParameterObjects(operationName: string, parameters: unknown[]): asserts parameters is JsonObject[] {
+  parameters.forEach((parameter, index) => {
+    if (!isJsonObject(parameter) || typeof parameter['name'] !== 'string' || parameter['name'] === '' || typeof parameter['in'] !== 'string') {
+      throw new OpenApiError(`${operationName}: parameter ${index} must be an object with a name and an in, such as { name: limit, in: query }`);
+    }
+  });
+}
 
 function isIgnoredHeaderParameter(parameter: JsonObject): boolean {
   return parameter['in'] === 'header' && IGNORED_HEADER_PARAMETERS.has(String(parameter['name']).toLowerCase());
@@ -328,7 +364,7 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
     }
     const route = compilePath(path);
     routes.push(route);
-    const sharedParameters = Array.isArray(item['parameters']) ? (item['parameters'] as JsonObject[]) : [];
+    const sharedParameters = Array.isArray(item['parameters']) ? (item['parameters'] as unknown[]) : [];
 
     for (const method of METHODS) {
       const operation = item[method];
@@ -339,11 +375,11 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
       const name = `${method.toUpperCase()} ${path}`;
       const { credentials, scopes } = securityOf(name, operation['security'] ?? document['security'], schemes);
       const roles = rolesOf(name, operation['x-portcullis-roles']);
-      const declaredParameters = [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as JsonObject[]) : [])].filter(
-        (parameter) => !isIgnoredHeaderParameter(parameter),
-      );
-      checkPathParameters(name, route, declaredParameters);
-      const parameters = compileParameters(textAjv, name, declaredParameters);
+      const declaredParameters = [...sharedParameters, ...(Array.isArray(operation['parameters']) ? (operation['parameters'] as unknown[]) : [])];
+      checkParameterObjects(name, declaredParameters);
+      const checkedParameters = declaredParameters.filter((parameter) => !isIgnoredHeaderParameter(parameter));
+      checkPathParameters(name, route, checkedParameters);
+      const parameters = compilingSchemasOf(`${name}: parameters`, () => compileParameters(textAjv, name, checkedParameters));
       const validateBody = compileBody(bodies, textAjv, name, operation['requestBody']);
       const responses = compileResponses(bodies, name, operation['responses']);
 
@@ -356,8 +392,8 @@ export function compileOperations(document: JsonObject): CompiledOperation[] {
         roles,
         credentials,
         deprecated: operation['deprecated'] === true,
-        headerParameters: declaredParameters.filter((parameter) => parameter['in'] === 'header').map((parameter) => String(parameter['name'])),
-        queryParameters: declaredParameters.filter((parameter) => parameter['in'] === 'query').map((parameter) => String(parameter['name'])),
+        headerParameters: checkedParameters.filter((parameter) => parameter['in'] === 'header').map((parameter) => String(parameter['name'])),
+        queryParameters: checkedParameters.filter((parameter) => parameter['in'] === 'query').map((parameter) => String(parameter['name'])),
         jsonRequestBody: declaresJsonBody(operation['requestBody']),
         jsonBodySchemas: jsonBodySchemas(operation['requestBody']),
         validate(parts) {
@@ -437,12 +473,13 @@ function checkFormBody(checkForm: (body: Buffer) => SchemaViolation[] | undefine
  * on any other media type, which the gateway cannot parse.
  */
 function compileMediaType(bodies: Ajv, texts: Ajv, name: string, type: string, schema: JsonObject | undefined): BodyCheck | undefined {
+  const where = `${name}: request body ${type}`;
   if (isJsonMediaType(type)) {
-    return schema === undefined ? undefined : checkJsonBody(bodies.compile(toRequestSchema(schema) as JsonObject));
+    return schema === undefined ? undefined : checkJsonBody(compilingSchemasOf(where, () => bodies.compile(toRequestSchema(schema) as JsonObject)));
   }
 
   if (type === FORM_MEDIA_TYPE && schema !== undefined) {
-    return checkFormBody(compileFormBody(texts, schema));
+    return checkFormBody(compilingSchemasOf(where, () => compileFormBody(texts, schema)));
   }
 
   if (!isOpaqueBodySchema(schema)) {

@@ -186,7 +186,8 @@ function hidesValues(schema: unknown): boolean {
 
 const compiledPatterns = new Map<string, RegExp>();
 
-function compilePattern(source: string): RegExp {
+/** Returns the regular expression of a `patternProperties` name, compiled once; throws SyntaxError for an invalid one. */
+export function compilePattern(source: string): RegExp {
   let pattern = compiledPatterns.get(source);
   if (pattern === undefined) {
     pattern = new RegExp(source, 'u');

@@ -4,10 +4,10 @@ import { StringMemo } from '../cache/string-memo.js';
 import type { FieldError } from '../problem.js';
 import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
 import { hasAccessAnnotation } from './annotations.js';
-import { OpenApiError } from './operations.js';
+import { compilingSchemasOf, OpenApiError } from './operations.js';
 import { isJsonMediaType } from './json-body.js';
 import { isJsonObject } from './json-object.js';
-import { filterResponse } from './response-filter.js';
+import { compilePattern, filterResponse } from './response-filter.js';
 
 type Schema = Record<string, unknown>;
 
@@ -84,10 +84,13 @@ function copyForResponses(schema: Schema, seen: Map<object, Schema>): Schema {
 
 /**
  * Compiles a validator for every branch of `anyOf` and `oneOf` and every
- * `if` below `schema`, so the filter can tell which branches apply without
- * compiling anything while a response is in flight.
+ * `if` below `schema`, and the regular expression of every name in
+ * `patternProperties`. The filter then compiles nothing while a response is
+ * in flight, and an invalid pattern stops the start. Ajv compiles no
+ * pattern whose schema accepts everything in draft 7, which OpenAPI 3.0
+ * documents use, so only this compilation finds it there.
  */
-function compileBranchTests(ajv: Ajv, schema: unknown): Map<Schema, ValidateFunction> {
+function compileFilterChecks(ajv: Ajv, schema: unknown): Map<Schema, ValidateFunction> {
   const tests = new Map<Schema, ValidateFunction>();
   const visited = new Set<Schema>();
   const pending = [schema];
@@ -105,6 +108,9 @@ function compileBranchTests(ajv: Ajv, schema: unknown): Map<Schema, ValidateFunc
         tests.set(branch, ajv.compile(toResponseSchema(branch) as Schema));
       }
     }
+    if (isJsonObject(current['patternProperties'])) {
+      Object.keys(current['patternProperties']).forEach(compilePattern);
+    }
     pending.push(...subschemas(current));
   }
 
@@ -113,7 +119,7 @@ function compileBranchTests(ajv: Ajv, schema: unknown): Map<Schema, ValidateFunc
 
 function compileJsonCheck(ajv: Ajv, schema: Schema): (value: unknown) => ResponseCheck {
   const validate = ajv.compile(toResponseSchema(schema) as Schema);
-  const branchTests = compileBranchTests(ajv, schema);
+  const branchTests = compileFilterChecks(ajv, schema);
   const test = (branch: Schema, value: unknown): boolean => branchTests.get(branch)?.(value) === true;
 
   return (value) => {
@@ -175,7 +181,8 @@ export function compileResponses(ajv: Ajv, operationName: string, responses: unk
     if (!/^([1-5][0-9][0-9]|[1-5]XX|DEFAULT)$/.test(normalized)) {
       throw new OpenApiError(`${operationName} declares the response '${key}'; use a status code, a range such as 2XX, or default`);
     }
-    byKey.set(normalized, compileContent(ajv, isJsonObject(response) ? response['content'] : undefined));
+    const content = isJsonObject(response) ? response['content'] : undefined;
+    byKey.set(normalized, compilingSchemasOf(`${operationName}: response ${key}`, () => compileContent(ajv, content)));
   }
 
   return {
