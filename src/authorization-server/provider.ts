@@ -5,7 +5,6 @@ import Provider, {
   type ClientAuthMethod,
   type Configuration,
   type KoaContextWithOIDC,
-  type SigningAlgorithm,
 } from 'oidc-provider';
 
 import type { PortcullisConfig } from '../config/schema.js';
@@ -27,6 +26,7 @@ import { correctTokenErrorCodes } from './token-error-codes.js';
 import { renderErrorPage } from './views/error-page.js';
 import { renderLoggedOutPage, renderLogoutPage } from './views/logout.js';
 
+import { CLIENT_AUTH_SIGNING_ALGORITHMS } from '../core/client-signing-keys.js';
 import { API_SCOPES, OIDC_SCOPES, partitionByRole, requestedApiScopes } from '../core/scopes.js';
 
 export { API_SCOPES, OIDC_SCOPES };
@@ -38,13 +38,6 @@ export { ROUTES };
  * endpoints. oidc-provider 9 authenticates clients the same way at all three.
  */
 const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['none', 'client_secret_basic', 'private_key_jwt'];
-
-/**
- * Algorithms accepted for `private_key_jwt` client assertions. An Ed25519 key
- * signs under either name: `EdDSA`, and `Ed25519`, the fully-specified name
- * of RFC 9864 that openid-client 6 uses.
- */
-const CLIENT_AUTH_SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'ES384', 'PS256', 'RS256', 'Ed25519', 'EdDSA'];
 
 /**
  * Authentication metadata of the introspection and revocation endpoints,

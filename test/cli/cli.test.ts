@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { decodeProtectedHeader } from 'jose';
@@ -158,6 +158,21 @@ describe('admin CLI against a running server', () => {
     expect(result.stderr).toContain(`--jwks-file ${secretFile}: is not valid JSON`);
     expect(result.stderr).not.toContain(secret.slice(0, 4));
     expect(result.stdout).not.toContain(secret.slice(0, 4));
+  });
+
+  it('rejects a JWK that cannot verify assertions', async () => {
+    const jwksFile = join(server.dataDir, 'broken-jwks.json');
+    await writeFile(jwksFile, JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', kid: 'no-point' }] }));
+    const before = await runCli(['clients', 'list', '--json', ...dataDir()]);
+    const args = ['--name', 'Broken keys', '--confidential', '--grant', 'client_credentials', '--scope', 'orders:read'];
+
+    const result = await runCli(['clients', 'add', ...args, '--auth', 'private_key_jwt', '--jwks-file', jwksFile, ...dataDir()]);
+    const after = await runCli(['clients', 'list', '--json', ...dataDir()]);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`--jwks-file ${jwksFile}: key 0 cannot verify client assertions: it is not a valid public key (kty 'EC')`);
+    expect(result.stderr).not.toContain('unexpected failure');
+    expect(after.stdout).toBe(before.stdout);
   });
 
   it('rejects a client name with control characters', async () => {

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 
 import { CLI_ACTOR } from '../../audit/events.js';
+import { clientSigningKeyProblem } from '../../core/client-signing-keys.js';
 import { codePointLabel, findControlCharacter } from '../../core/control-characters.js';
 import { checkNativeRedirectUri, checkRedirectUri } from '../../core/redirect-uri-rules.js';
 import { API_SCOPES, OIDC_SCOPES } from '../../core/scopes.js';
@@ -58,11 +59,16 @@ function readJwks(path: string): { keys: Array<Record<string, unknown>> } {
   if (!Array.isArray(keys) || keys.length === 0 || !keys.every((key) => key !== null && typeof key === 'object')) {
     throw new CliError(`--jwks-file ${path}: must be a JWK Set with at least one key ({"keys": [...]})`);
   }
-  for (const key of keys as Array<Record<string, unknown>>) {
+  (keys as Array<Record<string, unknown>>).forEach((key, index) => {
     if (PRIVATE_JWK_MEMBERS.some((member) => member in key)) {
       throw new CliError(`--jwks-file ${path}: contains a private or symmetric key; register only public keys`);
     }
-  }
+    // A key that cannot verify assertions would leave a client that can never authenticate.
+    const problem = clientSigningKeyProblem(key);
+    if (problem !== undefined) {
+      throw new CliError(`--jwks-file ${path}: key ${index} cannot verify client assertions: ${problem}`);
+    }
+  });
   return { keys: keys as Array<Record<string, unknown>> };
 }
 
