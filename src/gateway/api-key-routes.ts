@@ -22,6 +22,14 @@ export interface ApiKeyRoutesOptions {
   maxActiveKeysPerOwner: number;
 }
 
+/** The routes of the API key management, relative to the mount path, in Fastify syntax. */
+export const API_KEY_ROUTES = {
+  list: { method: 'GET', url: '/keys' },
+  create: { method: 'POST', url: '/keys' },
+  rotate: { method: 'POST', url: '/keys/:id/rotate' },
+  revoke: { method: 'DELETE', url: '/keys/:id' },
+} as const;
+
 const createBody = {
   type: 'object',
   required: ['name', 'scopes'],
@@ -122,12 +130,12 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
     return { identity, account };
   }
 
-  app.get('/keys', { schema: { querystring: noQuery } }, async (request) => {
+  app.get(API_KEY_ROUTES.list.url, { schema: { querystring: noQuery } }, async (request) => {
     const { account } = await owner(request);
     return { items: await options.apiKeys.list(account.id) };
   });
 
-  app.post<{ Body: CreateBody }>('/keys', { schema: { querystring: noQuery, body: createBody } }, async (request, reply) => {
+  app.post<{ Body: CreateBody }>(API_KEY_ROUTES.create.url, { schema: { querystring: noQuery, body: createBody } }, async (request, reply) => {
     const { identity, account } = await owner(request);
     const body = request.body;
 
@@ -156,7 +164,7 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
   });
 
   app.post<{ Params: { id: string }; Body: { grace?: string } }>(
-    '/keys/:id/rotate',
+    API_KEY_ROUTES.rotate.url,
     {
       schema: { querystring: noQuery, params: idParams, body: rotateBody },
       // Every field of the body is optional, so a rotation may come without
@@ -203,7 +211,7 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
     },
   );
 
-  app.delete<{ Params: { id: string } }>('/keys/:id', { schema: { querystring: noQuery, params: idParams } }, async (request, reply) => {
+  app.delete<{ Params: { id: string } }>(API_KEY_ROUTES.revoke.url, { schema: { querystring: noQuery, params: idParams } }, async (request, reply) => {
     const { account } = await owner(request);
     if (!(await options.apiKeys.revoke(request.params.id, account.id))) {
       throw keyNotFound(request, 'api_key.revoked', request.params.id);

@@ -15,7 +15,7 @@ import { siblingPathCheck } from '../core/openapi/route-path.js';
 import { ProblemError } from '../core/problem.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import type { Account } from '../store/account-repository.js';
-import { apiKeyRoutes } from './api-key-routes.js';
+import { API_KEY_ROUTES, apiKeyRoutes } from './api-key-routes.js';
 import { authenticate, rejectCredentialsInQuery, type AuthenticationDependencies } from './authenticate.js';
 import { forward, requestHeaderFilter } from './forward.js';
 import { createUpstreamPool } from './upstream-client.js';
@@ -245,6 +245,29 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
 
 function rejectUndeclaredOperation(request: FastifyRequest): never {
   throw new ProblemError('not_found', `No operation matches ${request.method} ${redactPath(request.url.split('?')[0] ?? '')}.`);
+}
+
+/** Returns a route path with each parameter name left out, as the router compares paths: `/keys/:` for `/keys/:keyId`. */
+function routeShape(path: string): string {
+  return path.replace(/:[A-Za-z0-9_]+/g, ':');
+}
+
+/**
+ * Fails the start when an operation of the upstream at `mountPath` has the
+ * method and path of an API key management route, which the gateway serves
+ * under that mount path. The router would otherwise reject the second
+ * route only after the store and the listeners were opened.
+ */
+export function checkApiKeyRoutes(upstreamName: string, mountPath: string, routes: readonly RoutePolicy[]): void {
+  for (const policy of routes) {
+    const reserved = Object.values(API_KEY_ROUTES).find((route) => route.method === policy.method && routeShape(route.url) === routeShape(policy.path));
+    if (reserved !== undefined) {
+      throw new UpstreamPolicyError(
+        `upstream '${upstreamName}': ${policy.method} ${policy.route.template} is also the route ${reserved.method} ${mountPath}${reserved.url} of the API key management, ` +
+          'which the gateway serves under the mount path of the first upstream; list another upstream first or mount this one at another path',
+      );
+    }
+  }
 }
 
 /** Tells whether a limit targets the operation, named by its OpenAPI template (`/orders/{id}`) or its Fastify route (`/orders/:id`). */

@@ -17,7 +17,7 @@ import { deriveKey } from '../core/secret-box.js';
 import { DEMO_CALLBACK_PATH, demoCallback } from '../demo/callback.js';
 import type { OrderImportOptions } from '../demo/order-import.js';
 import { createOrdersApi } from '../demo/orders-api.js';
-import { checkLimitTargets, gateway } from '../gateway/gateway.js';
+import { checkApiKeyRoutes, checkLimitTargets, gateway } from '../gateway/gateway.js';
 import type { RoutePolicy } from '../gateway/route-policy.js';
 import { upstreamRoutes } from '../gateway/upstream-routes.js';
 import { createHttpApp } from '../http/create-app.js';
@@ -116,6 +116,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
     config.gateway.validateRequests ? policies : policies.map((policy) => ({ ...policy, validate: undefined })),
   );
   checkLimitTargets(routes.flat(), config.rateLimit);
+  if (served[0] !== undefined) {
+    checkApiKeyRoutes(served[0].name, served[0].mountPath, routes[0] ?? []);
+  }
 
   // A port in use stops the start before the first start creates the admin
   // account, so that no password is printed for an instance that never ran.

@@ -222,6 +222,31 @@ describe('start with an unenforceable policy', () => {
     }
   });
 
+  it('rejects an operation on the API key routes', async () => {
+    const pathParameter = { in: 'path', name: 'keyId', required: true, schema: { type: 'string' } };
+    const document = await writeConfigFile({
+      openapi: '3.1.0',
+      info: { title: 'fixture', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+      paths: { '/keys/{keyId}': { delete: { parameters: [pathParameter], responses: { '204': { description: 'deleted' } } } } },
+    });
+    const config = await writeConfigFile({ gateway: { upstreams: [{ name: 'vault', url: 'http://127.0.0.1:9', mountPath: '/vault', openapi: document }] } });
+    const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-policy-'));
+
+    try {
+      const result = await runCli(['start', '--config', config, '--port', String(await freePort()), '--data-dir', dataDir]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        "error: Invalid gateway policy: upstream 'vault': DELETE /keys/{keyId} is also the route DELETE /vault/keys/:id of the API key management",
+      );
+      expect(result.stderr).not.toContain('unexpected failure');
+      expect(await readdir(dataDir)).toEqual([]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('names the resolved path of a missing document', async () => {
     const document = `missing-${randomUUID()}.yaml`;
     const config = await writeConfigFile({ gateway: { upstreams: [{ name: 'status', url: 'http://127.0.0.1:9', mountPath: '/status', openapi: `./${document}` }] } });
