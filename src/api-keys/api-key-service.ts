@@ -52,6 +52,8 @@ export interface NewApiKey {
   environment?: ApiKeyEnvironment;
   /** Scopes the creator holds; the key may carry no other (for example the scopes of the creating access token). */
   ceiling?: readonly string[];
+  /** The OAuth client whose access token creates the key; none for the admin CLI. */
+  clientId?: string;
   /**
    * Maximum number of active keys the owner may hold, counting the new one;
    * none means no limit (the admin CLI).
@@ -187,6 +189,8 @@ export interface KeyRotator {
   owner: Account;
   /** Scopes the rotator holds, such as those of its access token; the key may carry no other. */
   ceiling?: readonly string[];
+  /** The OAuth client whose access token rotates the key, which receives the successor. */
+  clientId?: string;
   /**
    * Maximum number of active keys the owner may hold, as for creation. A
    * rotation may take the owner one key over it, so that the old key keeps
@@ -299,6 +303,7 @@ export class ApiKeyService {
       lastUsedAt: null,
       revokedAt: null,
       replacedBy: null,
+      clientId: request.clientId ?? null,
     };
   }
 
@@ -392,6 +397,7 @@ export class ApiKeyService {
       createdAt: now,
       lastUsedAt: null,
       replacedBy: null,
+      clientId: rotator?.clientId ?? null,
     };
     const result = await this.#keys.rotate(id, successor, lifetimeEnd(nowMs, graceSeconds), rotator?.maxActiveKeys);
     if (result === 'not_active') {

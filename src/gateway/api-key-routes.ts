@@ -147,6 +147,7 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
         ...(body.expires_in === undefined ? {} : { expiresInSeconds: parseDuration(body.expires_in) / 1000 }),
         environment: body.environment ?? 'live',
         ceiling: identity.scopes,
+        clientId: identity.clientId,
         maxActiveKeys: options.maxActiveKeysPerOwner,
       });
       request.log.info({ keyId: created.summary.id, ownerId: account.id }, 'API key created');
@@ -186,6 +187,7 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
         rotated = await options.apiKeys.rotate(request.params.id, graceSeconds, {
           owner: account,
           ceiling: identity.scopes,
+          clientId: identity.clientId,
           maxActiveKeys: options.maxActiveKeysPerOwner,
         });
       } catch (error) {

@@ -17,6 +17,8 @@ export interface ApiKeyRecord {
   lastUsedAt: number | null;
   revokedAt: number | null;
   replacedBy: string | null;
+  /** The OAuth client that received the key value, or null (see ApiKeyTable.client_id). */
+  clientId: string | null;
 }
 
 function toRecord(row: Selectable<ApiKeyTable>): ApiKeyRecord {
@@ -33,6 +35,7 @@ function toRecord(row: Selectable<ApiKeyTable>): ApiKeyRecord {
     lastUsedAt: row.last_used_at,
     revokedAt: row.revoked_at,
     replacedBy: row.replaced_by,
+    clientId: row.client_id ?? null,
   };
 }
 
@@ -50,6 +53,7 @@ function toRow(record: ApiKeyRecord): Selectable<ApiKeyTable> {
     last_used_at: record.lastUsedAt,
     revoked_at: record.revokedAt,
     replaced_by: record.replacedBy,
+    client_id: record.clientId,
   };
 }
 

@@ -163,8 +163,9 @@ export class ClientRepository {
 
   /**
    * Deletes a client together with every grant, token and code issued to it,
-   * so its access tokens stop working at the gateway once its client check
-   * is no longer reused (`gateway.revocationCheckTtlMs`).
+   * and revokes the API keys created or rotated with its tokens. Its access
+   * tokens and those keys stop working at the gateway once their checks are
+   * no longer reused (`gateway.revocationCheckTtlMs`).
    *
    * Returns false when no such client exists.
    */
@@ -179,6 +180,10 @@ export class ClientRepository {
       await trx.deleteFrom('oidc_payloads').where('grant_id', 'in', grantIds).execute();
 
       await trx.deleteFrom('oidc_payloads').where(payloadClientId, '=', clientId).execute();
+
+      // The client received the values of the API keys created or rotated
+      // with its tokens, so they end with it, as its tokens do.
+      await trx.updateTable('api_keys').set({ revoked_at: epochSeconds() }).where('client_id', '=', clientId).where('revoked_at', 'is', null).execute();
 
       const result = await trx.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
       return result.numDeletedRows > 0n;

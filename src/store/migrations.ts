@@ -147,6 +147,16 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('accounts').dropColumn('disabled_at').execute();
     },
   },
+  '0006_api_key_clients': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('api_keys').addColumn('client_id', 'text').execute();
+      await db.schema.createIndex('api_keys_client_id').on('api_keys').column('client_id').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('api_keys_client_id').ifExists().execute();
+      await db.schema.alterTable('api_keys').dropColumn('client_id').execute();
+    },
+  },
 };
 
 /**

@@ -71,6 +71,12 @@ export interface ApiKeyTable {
   revoked_at: number | null;
   /** The key id of the successor after a rotation. */
   replaced_by: string | null;
+  /**
+   * The OAuth client whose access token created or rotated the key, which
+   * so received its value. It is null for the admin CLI and for keys stored
+   * before this column existed.
+   */
+  client_id: string | null;
 }
 
 /** One security event of the audit trail; see src/audit/events.ts. */

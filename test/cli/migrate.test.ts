@@ -18,7 +18,7 @@ describe('portcullis migrate', () => {
   it('applies migrations once on PostgreSQL', async () => {
     const first = await runCli(['migrate', '--json', '--database-url', database.url]);
     expect(first.code, first.stderr).toBe(0);
-    expect((JSON.parse(first.stdout) as { applied: string[] }).applied).toEqual(['0001_initial', '0002_api_keys', '0003_audit_events', '0004_wide_times', '0005_account_status']);
+    expect((JSON.parse(first.stdout) as { applied: string[] }).applied).toEqual(['0001_initial', '0002_api_keys', '0003_audit_events', '0004_wide_times', '0005_account_status', '0006_api_key_clients']);
 
     const second = await runCli(['migrate'], '', { PORTCULLIS_DATABASE_URL: database.url });
     expect(second.code, second.stderr).toBe(0);

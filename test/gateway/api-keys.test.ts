@@ -2,8 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
+import { DEFAULT_REVOCATION_CHECK_TTL_MS } from '../../src/config/load.js';
 import { ApiKeyRepository } from '../../src/store/api-key-repository.js';
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
@@ -321,6 +323,32 @@ describe('API keys', () => {
 
     expect((await callApi(server, `/keys/${key.id}`, token, { method: 'DELETE' })).status).toBe(204);
     expect((await withKey(key.key)).status).toBe(401);
+  });
+
+  it('revokes the keys of a removed client', async () => {
+    const redirectUri = 'http://127.0.0.1:7777/callback';
+    const added = await runCli(['clients', 'add', '--name', 'Key minter', '--redirect-uri', redirectUri, '--public', '--json', '--data-dir', server.dataDir]);
+    expect(added.code, added.stderr).toBe(0);
+    const clientId = (JSON.parse(added.stdout) as { client_id: string }).client_id;
+    const config = await client.discovery(new URL(server.issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+    const token = (await obtainTokens(server, { ...owner, redirectUri }, config)).tokens.access_token;
+    const json = { 'content-type': 'application/json' };
+    const minted = await callApi(server, '/keys', token, { method: 'POST', headers: json, body: JSON.stringify({ name: 'minted', scopes: ['orders:read'] }) });
+    const mintedKey = (await minted.json()) as CreatedKey;
+    const rotation = await callApi(server, `/keys/${mintedKey.id}/rotate`, token, { method: 'POST', headers: json, body: JSON.stringify({ grace: '1h' }) });
+    const rotatedKey = (await rotation.json()) as CreatedKey;
+    const fromCli = await createKey('--scope', 'orders:read');
+    expect((await withKey(mintedKey.key)).status).toBe(200);
+    expect((await withKey(rotatedKey.key)).status).toBe(200);
+
+    const removed = await runCli(['clients', 'remove', clientId, '--data-dir', server.dataDir]);
+    expect(removed.code, removed.stderr).toBe(0);
+    // The gateway reuses a key's lookup for up to gateway.revocationCheckTtlMs.
+    await new Promise((resolve) => setTimeout(resolve, DEFAULT_REVOCATION_CHECK_TTL_MS));
+
+    await expectInvalid(await withKey(mintedKey.key), mintedKey.key);
+    await expectInvalid(await withKey(rotatedKey.key), rotatedKey.key);
+    expect((await withKey(fromCli.key)).status).toBe(200);
   });
 
   it('rejects names with control characters', async () => {

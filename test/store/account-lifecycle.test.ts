@@ -64,6 +64,7 @@ describe.each(DIALECTS)('account lifecycle on $name', ({ create }) => {
       lastUsedAt: null,
       revokedAt: null,
       replacedBy: null,
+      clientId: null,
     });
     return id;
   }

@@ -26,6 +26,7 @@ function apiKeyRecord(fields: Partial<ApiKeyRecord> & Pick<ApiKeyRecord, 'hash' 
     lastUsedAt: null,
     revokedAt: null,
     replacedBy: null,
+    clientId: null,
     ...fields,
   };
 }
@@ -45,6 +46,18 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
     await db?.destroy();
     await database?.drop();
   });
+
+  async function createPublicClient(clientId: string, name: string): Promise<void> {
+    await repositories.clients.create({
+      client_id: clientId,
+      client_name: name,
+      redirect_uris: ['https://app.example.com/cb'],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      application_type: 'web',
+    });
+  }
 
   it('applies migrations once', async () => {
     expect(await migrateToLatest(db)).toEqual([]);
@@ -88,15 +101,7 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
   });
 
   it('removes a client with its grants and tokens', async () => {
-    await repositories.clients.create({
-      client_id: 'doomed',
-      client_name: 'Doomed',
-      redirect_uris: ['https://app.example.com/cb'],
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-      application_type: 'web',
-    });
+    await createPublicClient('doomed', 'Doomed');
     const grants = new OidcAdapter(db, 'Grant', repositories.clients);
     const refreshTokens = new OidcAdapter(db, 'RefreshToken', repositories.clients);
     await grants.upsert('grant-doomed', { clientId: 'doomed', accountId: 'a' }, 3600);
@@ -106,6 +111,25 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
     expect(await grants.find('grant-doomed')).toBeUndefined();
     expect(await refreshTokens.find('rt-doomed')).toBeUndefined();
     expect(await repositories.clients.remove('doomed')).toBe(false);
+  });
+
+  it('revokes the API keys of a removed client', async () => {
+    await createPublicClient('key-minter', 'Key minter');
+    const now = epochSeconds();
+    const minted = apiKeyRecord({ hash: 'minted', ownerId: 'minter-owner', name: 'minted', createdAt: now, clientId: 'key-minter' });
+    const otherClient = apiKeyRecord({ hash: 'other-client', ownerId: 'minter-owner', name: 'other client', createdAt: now, clientId: 'another-client' });
+    const fromCli = apiKeyRecord({ hash: 'from-cli', ownerId: 'minter-owner', name: 'from the CLI', createdAt: now });
+    for (const record of [minted, otherClient, fromCli]) {
+      await repositories.apiKeys.create(record);
+    }
+
+    expect(await repositories.clients.remove('key-minter')).toBe(true);
+
+    expect((await repositories.apiKeys.findById(minted.id))?.revokedAt).toBeTypeOf('number');
+    expect((await repositories.apiKeys.findById(minted.id))?.clientId).toBe('key-minter');
+    expect((await repositories.apiKeys.findById(otherClient.id))?.revokedAt).toBeNull();
+    expect((await repositories.apiKeys.findById(fromCli.id))?.revokedAt).toBeNull();
+    expect((await repositories.apiKeys.findById(fromCli.id))?.clientId).toBeNull();
   });
 
   it('rotates and revokes API keys', async () => {
@@ -365,7 +389,7 @@ describe('PostgreSQL migrations', () => {
       const results = await Promise.all([1, 2, 3].map(() => openDatabase(database.url, { migrate: false })));
       opened.push(...results);
       const applied = await Promise.all(opened.map((db) => migrateToLatest(db)));
-      expect(applied.flat().sort()).toEqual(['0001_initial', '0002_api_keys', '0003_audit_events', '0004_wide_times', '0005_account_status']);
+      expect(applied.flat().sort()).toEqual(['0001_initial', '0002_api_keys', '0003_audit_events', '0004_wide_times', '0005_account_status', '0006_api_key_clients']);
     } finally {
       await Promise.all(opened.map((db) => db.destroy()));
       await database.drop();
@@ -389,7 +413,7 @@ describe('PostgreSQL time columns', () => {
       await sql`insert into oidc_payloads (model, id, payload, expires_at) values ('AccessToken', 'live', '{}', ${now + 3600}), ('AccessToken', 'expired', '{}', ${now - 60})`.execute(db);
       await sql`insert into accounts values ('a1', 'old', 'old', 'old@example.com', 'h', '[]', ${2 ** 31 - 1}, ${now})`.execute(db);
 
-      expect(await migrateToLatest(db)).toEqual(['0004_wide_times', '0005_account_status']);
+      expect(await migrateToLatest(db)).toEqual(['0004_wide_times', '0005_account_status', '0006_api_key_clients']);
 
       const { rows: columns } = await sql<{ data_type: string }>`
         select data_type from information_schema.columns
