@@ -263,7 +263,9 @@ export class ApiKeyService {
       throw new ApiKeyRequestError(`name contains ${codePointLabel(control)}, a control or format character; use printable characters only`);
     }
     const name = request.name.trim();
-    if (name === '' || name.length > 100) {
+    // Counted in code points, as the API's schema counts them: String.length
+    // would count an emoji outside the BMP as two characters.
+    if (name === '' || [...name].length > 100) {
       throw new ApiKeyRequestError('name must be 1 to 100 characters');
     }
 

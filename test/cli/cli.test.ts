@@ -181,6 +181,14 @@ describe('admin CLI against a running server', () => {
     expect(result.stderr).toContain('--name contains U+202E, a control or format character');
   });
 
+  it('counts client name characters in code points', async () => {
+    const name = '\u{1f511}'.repeat(100);
+    const result = await runCli(['clients', 'add', '--name', name, '--redirect-uri', 'https://app.example.test/cb', '--public', '--json', ...dataDir()]);
+
+    expect(result.code, result.stderr).toBe(0);
+    expect((JSON.parse(result.stdout) as { client_name: string }).client_name).toBe(name);
+  });
+
   it('escapes stored text in lists', async () => {
     // Rows written by an earlier version, or directly in the database.
     const added = await runCli(['users', 'add', 'ivan', '--email', 'ivan@example.com', '--json', ...dataDir()], 'Sturdy-Passw0rd\n');

@@ -378,6 +378,19 @@ describe('API keys', () => {
     expect(cli.stderr).toContain('name contains U+0009, a control or format character');
   });
 
+  it('counts name characters in code points', async () => {
+    const { tokens } = await obtainTokens(server, owner);
+    const json = { 'content-type': 'application/json' };
+    const create = (name: string) => callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ name, scopes: ['orders:read'] }) });
+
+    const longest = await create('\u{1f511}'.repeat(100));
+    const tooLong = await create('\u{1f511}'.repeat(101));
+
+    expect(longest.status).toBe(201);
+    expect(((await longest.json()) as { name: string }).name).toBe('\u{1f511}'.repeat(100));
+    expect(tooLong.status).toBe(400);
+  });
+
   it('names each owner in the listing', async () => {
     const created = await createKey('--scope', 'orders:read');
 

@@ -114,7 +114,8 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
     throw new CliError(`--name contains ${codePointLabel(control)}, a control or format character; use printable characters only`);
   }
   const name = options.name.trim();
-  if (name === '' || name.length > 100) {
+  // Counted in code points: String.length would count an emoji outside the BMP as two characters.
+  if (name === '' || [...name].length > 100) {
     throw new CliError('--name must be 1 to 100 characters');
   }
 
