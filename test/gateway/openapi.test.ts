@@ -297,6 +297,8 @@ describe('OpenAPI compilation', () => {
     ['a request body', { requestBody: { content: { 'application/json': { schema: { type: 'text' } } } } }, /GET \/things: request body application\/json: the schema is invalid: data\/type/],
     ['a form body', { requestBody: { content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { a: { pattern: '(' } } } } } } }, /GET \/things: request body application\/x-www-form-urlencoded: the schema is invalid: Invalid regular expression/],
     ['a response', { responses: { '200': { description: 'ok', content: { 'application/json': { schema: { type: 'object', patternProperties: { '(': {} } } } } } } }, /GET \/things: response 200: the schema is invalid: Invalid regular expression/],
+    ['tuple items of a request body', { requestBody: { content: { 'application/json': { schema: { type: 'array', items: [{ type: 'object' }] } } } } }, /GET \/things: request body application\/json: the schema is invalid: \/items is a list of schemas/],
+    ['tuple items of a response', { responses: { '200': { description: 'ok', content: { 'application/json': { schema: { type: 'object', properties: { list: { type: 'array', items: [{ type: 'object' }] } } } } } } } }, /GET \/things: response 200: the schema is invalid: \/properties\/list\/items is a list of schemas/],
   ])('names the operation of an invalid schema in %s', (_case, operation, message) => {
     const document = { ...base, paths: { '/things': { get: { security: [{ bearer: [] }], responses: {}, ...operation } } } };
     expect(() => compileOperations(document)).toThrow(message);

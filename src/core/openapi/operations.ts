@@ -10,6 +10,7 @@ import { isJsonObject } from './json-object.js';
 import { parameterReading, splitCommaSeparated } from './parameter-style.js';
 import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
 import { toRequestSchema } from './request-schema.js';
+import { checkSchemaForms } from './schema-forms.js';
 import { compileResponses, type ResponseRules } from './response-schema.js';
 import { checkDistinctPaths, parseRoutePath, RoutePathError, type RoutePath } from './route-path.js';
 
@@ -475,11 +476,24 @@ function checkFormBody(checkForm: (body: Buffer) => SchemaViolation[] | undefine
 function compileMediaType(bodies: Ajv, texts: Ajv, name: string, type: string, schema: JsonObject | undefined): BodyCheck | undefined {
   const where = `${name}: request body ${type}`;
   if (isJsonMediaType(type)) {
-    return schema === undefined ? undefined : checkJsonBody(compilingSchemasOf(where, () => bodies.compile(toRequestSchema(schema) as JsonObject)));
+    if (schema === undefined) {
+      return undefined;
+    }
+    return checkJsonBody(
+      compilingSchemasOf(where, () => {
+        checkSchemaForms(schema);
+        return bodies.compile(toRequestSchema(schema) as JsonObject);
+      }),
+    );
   }
 
   if (type === FORM_MEDIA_TYPE && schema !== undefined) {
-    return checkFormBody(compilingSchemasOf(where, () => compileFormBody(texts, schema)));
+    return checkFormBody(
+      compilingSchemasOf(where, () => {
+        checkSchemaForms(schema);
+        return compileFormBody(texts, schema);
+      }),
+    );
   }
 
   if (!isOpaqueBodySchema(schema)) {

@@ -8,6 +8,7 @@ import { compilingSchemasOf, OpenApiError } from './operations.js';
 import { isJsonMediaType } from './json-body.js';
 import { isJsonObject } from './json-object.js';
 import { compilePattern, filterResponse } from './response-filter.js';
+import { checkSchemaForms } from './schema-forms.js';
 
 type Schema = Record<string, unknown>;
 
@@ -118,6 +119,7 @@ function compileFilterChecks(ajv: Ajv, schema: unknown): Map<Schema, ValidateFun
 }
 
 function compileJsonCheck(ajv: Ajv, schema: Schema): (value: unknown) => ResponseCheck {
+  checkSchemaForms(schema);
   const validate = ajv.compile(toResponseSchema(schema) as Schema);
   const branchTests = compileFilterChecks(ajv, schema);
   const test = (branch: Schema, value: unknown): boolean => branchTests.get(branch)?.(value) === true;
