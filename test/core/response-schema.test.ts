@@ -160,6 +160,19 @@ describe('response filtering', () => {
     expect(result.removed).toEqual(['/0/b', '/1/a']);
   });
 
+  it('filters elements under unevaluatedItems', () => {
+    const user = { type: 'object', properties: { name: { type: 'string' } } };
+
+    const list = check({ type: 'array', unevaluatedItems: user }, [{ name: 'a', passwordHash: 'x' }]);
+    const tuple = check({ type: 'array', prefixItems: [{ type: 'string' }], unevaluatedItems: user }, ['head', { name: 'b', passwordHash: 'y' }]);
+
+    expect(list.value).toEqual([{ name: 'a' }]);
+    expect(list.removed).toEqual(['/0/passwordHash']);
+    expect(tuple.value).toEqual(['head', { name: 'b' }]);
+    expect(tuple.removed).toEqual(['/1/passwordHash']);
+    expect(tuple.errors).toEqual([]);
+  });
+
   it('keeps what additionalProperties or patternProperties allow', () => {
     const schema = {
       type: 'object',

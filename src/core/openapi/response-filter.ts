@@ -225,6 +225,14 @@ function declarationOf(schemas: readonly Schema[]): ObjectDeclaration {
   return declaration;
 }
 
+/**
+ * Returns the schema of the elements after a schema's `prefixItems`: its
+ * `items`, or else its `unevaluatedItems`, which then governs them.
+ */
+function restItemSchema(schema: Schema): unknown {
+  return schema['items'] !== undefined ? schema['items'] : schema['unevaluatedItems'];
+}
+
 function itemSchemasOf(schemas: readonly Schema[]): ItemSchemas {
   let prefixLength = 0;
   const items: unknown[] = [];
@@ -232,8 +240,9 @@ function itemSchemasOf(schemas: readonly Schema[]): ItemSchemas {
     if (Array.isArray(schema['prefixItems'])) {
       prefixLength = Math.max(prefixLength, schema['prefixItems'].length);
     }
-    if (schema['items'] !== undefined) {
-      items.push(schema['items']);
+    const rest = restItemSchema(schema);
+    if (rest !== undefined) {
+      items.push(rest);
     }
   }
   return { prefixLength, schemas: items };
@@ -242,7 +251,7 @@ function itemSchemasOf(schemas: readonly Schema[]): ItemSchemas {
 /**
  * Returns the schemas of the element at `index`, which is below the longest
  * `prefixItems`. Each schema gives its `prefixItems` entry, or its `items`
- * when its own prefix is shorter.
+ * (or `unevaluatedItems`) when its own prefix is shorter.
  */
 function prefixElementSchemas(schemas: readonly Schema[], index: number): unknown[] {
   const elementSchemas: unknown[] = [];
@@ -250,8 +259,8 @@ function prefixElementSchemas(schemas: readonly Schema[], index: number): unknow
     const prefix = Array.isArray(schema['prefixItems']) ? schema['prefixItems'] : [];
     if (index < prefix.length) {
       elementSchemas.push(prefix[index]);
-    } else if (schema['items'] !== undefined) {
-      elementSchemas.push(schema['items']);
+    } else if (restItemSchema(schema) !== undefined) {
+      elementSchemas.push(restItemSchema(schema));
     }
   }
   return elementSchemas;
