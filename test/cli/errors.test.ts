@@ -39,6 +39,20 @@ describe('CLI input errors', () => {
     }
   }, TIMEOUT);
 
+  it('creates no store for a rejected account', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'portcullis-users-'));
+    const dataDir = join(parent, 'data');
+    try {
+      const result = await runCli(['users', 'add', 'bob', '--email', 'not-an-email', '--data-dir', dataDir], 'weak\n');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('password: Password must be at least 12 characters.');
+      expect(result.stderr).toContain('email:');
+      expect(existsSync(dataDir)).toBe(false);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  }, TIMEOUT);
+
   it('rejects read commands on a missing data directory', async () => {
     const parent = await mkdtemp(join(tmpdir(), 'portcullis-missing-'));
     const missing = join(parent, 'dat');

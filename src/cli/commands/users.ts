@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 
 import { RegistrationError, ROLES, type Role } from '../../accounts/account-service.js';
 import { CLI_ACTOR } from '../../audit/events.js';
+import { checkRegistration, type RuleViolation } from '../../core/registration-rules.js';
 import type { Account, AccountRepository, Revoked } from '../../store/account-repository.js';
 import { CliError, createOutput, textRow } from '../output.js';
 import { DATA_DIR_HELP, listOption } from '../options.js';
@@ -22,6 +23,11 @@ function parseRoles(roles: string[]): Role[] {
     }
   }
   return roles as Role[];
+}
+
+/** Returns the CliError for a rejected registration, one line per violation. */
+function registrationFailure(violations: readonly RuleViolation[]): CliError {
+  return new CliError(violations.map((violation) => `${violation.field}: ${violation.message}`).join('\n'));
 }
 
 /** Finds an account by username, disabled or not, or stops with a CliError. */
@@ -67,16 +73,24 @@ export function registerUserCommands(program: Command): void {
         throw new CliError('no password given: the first line of standard input was empty. Pipe the password as that line, or type it at the prompt in a terminal');
       }
 
+      // Checked before the store is opened, which creates a missing data
+      // directory, so a rejected account leaves no new store behind.
+      const input = { username, email: options.email, password };
+      const violations = checkRegistration(input);
+      if (violations.length > 0) {
+        throw registrationFailure(violations);
+      }
+
       await withAdminContext(options.dataDir, async ({ accountService, recordAudit }) => {
         try {
-          const account = await accountService.register({ username, email: options.email, password }, roles);
+          const account = await accountService.register(input, roles);
           const granted = roles.length === 0 ? 'no roles' : `roles ${roles.join(',')}`;
           await recordAudit({ type: 'account.created', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id} with ${granted}` });
           const summary = { id: account.id, username: account.username, email: account.email, roles: account.roles };
           createOutput(options.json === true).result(summary, `created account ${account.username} (${account.id})`);
         } catch (error) {
           if (error instanceof RegistrationError) {
-            throw new CliError(error.violations.map((violation) => `${violation.field}: ${violation.message}`).join('\n'));
+            throw registrationFailure(error.violations);
           }
           throw error;
         }
