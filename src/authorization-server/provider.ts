@@ -14,6 +14,7 @@ import type { Logger } from '../http/logger.js';
 import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 import type { AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
+import { revokedGrantOf } from '../store/replayed-grant.js';
 import type { SigningKey } from '../store/signing-key-repository.js';
 import { OUTAGE_RETRY_AFTER_SECONDS, isBackendOutage } from '../backends/outage.js';
 import { listApiScopes } from './discovery.js';
@@ -434,6 +435,16 @@ export function createProvider(deps: ProviderDependencies): Provider {
     if (isBackendOutage(error)) {
       ctx.status = 503;
       ctx.set('retry-after', String(OUTAGE_RETRY_AFTER_SECONDS));
+    }
+  });
+  // When two requests race with one code or refresh token, only the
+  // adapter sees the replay, and it revokes the grant without
+  // oidc-provider emitting `grant.revoked`. Emitting it here lets the audit
+  // trail record the revocation, before the reuse as for other replays.
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, error: unknown) => {
+    const grantId = revokedGrantOf(error);
+    if (grantId !== undefined) {
+      provider.emit('grant.revoked', ctx, grantId);
     }
   });
   if (deps.audit !== undefined) {

@@ -3,6 +3,7 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 import type { ClientRepository } from './client-repository.js';
 import { epochSeconds, isPostgres } from './database.js';
+import { replayedGrantError } from './replayed-grant.js';
 import type { Database } from './schema.js';
 
 type InsertableOidcPayload = Insertable<Database['oidc_payloads']>;
@@ -139,9 +140,10 @@ export class OidcAdapter implements Adapter {
     if (row?.grant_id != null) {
       await revokeGrant(this.#db, row.grant_id);
       this.#onGrantRevoked(row.grant_id);
+      throw replayedGrantError(row.grant_id);
     }
 
-    throw new errors.InvalidGrant('grant already used');
+    throw replayedGrantError();
   }
 
   async destroy(id: string): Promise<void> {

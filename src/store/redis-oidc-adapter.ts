@@ -2,6 +2,7 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 import type { RedisClient } from '../backends/redis.js';
 import { epochSeconds } from './database.js';
+import { replayedGrantError } from './replayed-grant.js';
 
 /**
  * Marks a stored payload as consumed unless it already is. Returns 1 when
@@ -175,10 +176,11 @@ export class RedisOidcAdapter implements Adapter {
       const payload = await this.find(id);
       if (payload?.grantId !== undefined) {
         await this.#revokeGrant(payload.grantId);
+        throw replayedGrantError(payload.grantId);
       }
     }
 
-    throw new errors.InvalidGrant('grant already used');
+    throw replayedGrantError();
   }
 
   async destroy(id: string): Promise<void> {

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import * as client from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { DEFAULT_REVOCATION_CHECK_TTL_MS } from '../../src/config/load.js';
+import { AuditRepository } from '../../src/store/audit-repository.js';
 import { createUser } from '../support/accounts.js';
 import { waitPast } from '../support/clock.js';
 import { authorize, callApi, publicClient } from '../support/oauth.js';
 import { routeTo, startInstances, type TestInstances } from '../support/instances.js';
+import type { TestServer } from '../support/server.js';
 
 describe('three instances on shared PostgreSQL and Redis', () => {
   let cluster: TestInstances;
@@ -74,6 +76,47 @@ describe('three instances on shared PostgreSQL and Redis', () => {
     await waitPast(revokedAt + DEFAULT_REVOCATION_CHECK_TTL_MS, 20);
     for (const instance of [second!, third!]) {
       expect((await callApi(instance, '/orders', tokens.access_token)).status).toBe(401);
+    }
+  });
+
+  it('audit grants revoked by racing replays', async () => {
+    const [first, second] = cluster.instances;
+    const carol = await createUser(first!, `carol_${randomUUID().slice(0, 6)}`);
+    const config = await publicClient(first!);
+    const since = Date.now();
+    const redeem = (instance: TestServer, callbackUrl: URL, codeVerifier: string) =>
+      fetch(`${instance.url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: callbackUrl.searchParams.get('code') ?? '',
+          redirect_uri: first!.demoRedirectUri,
+          code_verifier: codeVerifier,
+          client_id: first!.demoClientId,
+        }),
+      });
+
+    // Two instances that redeem one code at once both find it unused, so
+    // most rounds reach the store's atomic consume, not oidc-provider's check.
+    const rounds = 5;
+    for (let round = 0; round < rounds; round += 1) {
+      const { callbackUrl, codeVerifier } = await authorize(first!, config, carol);
+      const responses = await Promise.all([redeem(first!, callbackUrl, codeVerifier), redeem(second!, callbackUrl, codeVerifier)]);
+      expect(responses.map((response) => response.status).sort()).toEqual([200, 400]);
+    }
+
+    const revocations = await vi.waitFor(
+      async () => {
+        await Promise.all(cluster.instances.map((instance) => instance.running.observability.audit.flush()));
+        const stored = await new AuditRepository(first!.running.db).query({ since, types: ['token.revoked'], limit: 100 });
+        expect(stored).toHaveLength(rounds);
+        return stored;
+      },
+      { timeout: 5000, interval: 100 },
+    );
+    for (const revocation of revocations) {
+      expect(revocation).toMatchObject({ outcome: 'success', clientId: first!.demoClientId, reason: 'token_reuse' });
     }
   });
 });
