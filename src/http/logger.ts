@@ -15,12 +15,52 @@ interface SerializableReply {
   statusCode: number;
 }
 
+type SerializedError = ReturnType<typeof pino.stdSerializers.err>;
+
+/**
+ * Serializes an error as pino's standard serializer does, but keeps only
+ * the name of a failed Redis command. ioredis (5.x) attaches the command
+ * with its arguments (`command.args`) to an error reply and to an aborted
+ * pipeline, and the keys of stored OAuth payloads contain opaque access
+ * tokens, authorization codes and session ids.
+ */
+function serializeError(error: unknown): unknown {
+  // The standard serializer returns a value that is not error-like, such as a thrown string, as it is.
+  return isErrorLike(error) ? withoutCommandArguments(pino.stdSerializers.err(error)) : error;
+}
+
+/** Tells whether pino's standard serializer (pino-std-serializers 7) serializes `value` as an error: it has a string `message`. */
+function isErrorLike(value: unknown): value is Error {
+  return typeof value === 'object' && value !== null && typeof (value as { message?: unknown }).message === 'string';
+}
+
+/** Replaces `command` on a serialized error and on the errors it serialized within it. */
+function withoutCommandArguments(serialized: SerializedError): SerializedError {
+  const command: unknown = serialized['command'];
+  if (typeof command === 'object' && command !== null && 'args' in command) {
+    // A new object, because the serialized error shares `command` with the error itself.
+    serialized['command'] = { name: (command as { name?: unknown }).name };
+  }
+
+  for (const nested of serialized.aggregateErrors ?? []) {
+    withoutCommandArguments(nested);
+  }
+  // The standard serializer also serializes each other property that contains an error, such as ioredis's `lastNodeError`.
+  const raw = serialized.raw as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(serialized)) {
+    if (key !== 'aggregateErrors' && isErrorLike(raw[key])) {
+      withoutCommandArguments(value as SerializedError);
+    }
+  }
+  return serialized;
+}
+
 /**
  * Creates the process logger.
  *
- * Requests are logged without headers and with query values redacted, and
- * the `redact` paths catch credentials that a caller places in a log object
- * by mistake.
+ * Requests are logged without headers and with query values redacted,
+ * errors without the arguments of Redis commands, and the `redact` paths
+ * catch credentials that a caller places in a log object by mistake.
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const options: LoggerOptions = {
@@ -44,6 +84,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       censor: '[redacted]',
     },
     serializers: {
+      err: serializeError,
       req: (request: SerializableRequest) => ({
         id: request.id,
         method: request.method,

@@ -2,9 +2,11 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
-import { authorize, callApi, openSignInPage, publicClient } from '../support/oauth.js';
+import { REDIS_URL } from '../support/config-file.js';
+import { authorizationUrl, authorize, callApi, obtainTokens, openSignInPage, publicClient } from '../support/oauth.js';
 import { formEndingWith } from '../support/user-agent.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 describe('log scan', () => {
   let server: TestServer;
@@ -60,6 +62,42 @@ describe('log scan', () => {
     expect(logs).not.toMatch(/"cookie"\s*:\s*"[^[]/i);
     expect(logs).not.toMatch(/"authorization"\s*:\s*"Bearer/i);
     expect(logs).not.toMatch(/_session=|_interaction=|portcullis_csrf=/);
+  });
+});
+
+describe('log scan on Redis error replies', () => {
+  const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
+  let server: TestServer | undefined;
+
+  afterAll(async () => {
+    await server?.close();
+    await proxy.stop();
+  });
+
+  it('keeps stored token keys out of the logs', async () => {
+    await proxy.start();
+    server = await startTestServer({ redisUrl: `redis://127.0.0.1:${proxy.port}` });
+    const user = await createUser(server, 'redis_logged_user');
+    // Without an API scope the access token is opaque, and Redis keeps it under a key that contains it.
+    const { tokens } = await obtainTokens(server, { ...user, scope: 'openid profile' });
+    const { agent } = await authorize(server, await publicClient(server), user);
+
+    // Redis replies with this error while it loads its data after a restart.
+    proxy.replyWithError('LOADING Redis is loading the dataset in memory');
+    try {
+      await fetch(`${server.url}/oauth/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      await agent.follow(authorizationUrl(server, {}));
+    } finally {
+      proxy.relay();
+    }
+
+    const failures = server.logs.filter((line) => line.includes('LOADING Redis is loading'));
+    expect(failures.length).toBeGreaterThanOrEqual(2);
+    expect(failures.join('\n')).toContain('"command":{"name":"hgetall"}');
+    const logs = server.logs.join('\n');
+    expect(logs).not.toContain(tokens.access_token);
+    // The ids of sessions and sign-in requests are cookie values.
+    expect(logs).not.toMatch(/:oidc:[A-Za-z]+:/);
   });
 });
 

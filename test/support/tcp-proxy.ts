@@ -13,6 +13,8 @@ export class TcpProxy {
   /** Connections to the service, which `hold` corks. */
   readonly #upstreams = new Set<Socket>();
   #silent = false;
+  /** The error that every command gets while set, in place of the service's reply. */
+  #errorReply: string | undefined;
   port = 0;
 
   constructor(targetPort: number) {
@@ -43,7 +45,17 @@ export class TcpProxy {
         this.#upstreams.delete(upstream);
       });
       upstream.on('error', () => upstream.destroy());
-      client.on('data', (chunk: Buffer) => void (this.#silent || upstream.write(chunk)));
+      let pending = Buffer.alloc(0);
+      client.on('data', (chunk: Buffer) => {
+        if (this.#errorReply === undefined) {
+          void (this.#silent || upstream.write(chunk));
+          return;
+        }
+        pending = Buffer.concat([pending, chunk]);
+        const { count, consumed } = countRespCommands(pending);
+        pending = pending.subarray(consumed);
+        client.write(`-${this.#errorReply}\r\n`.repeat(count));
+      });
       upstream.on('data', (chunk: Buffer) => void (this.#silent || client.write(chunk)));
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
@@ -86,6 +98,20 @@ export class TcpProxy {
     this.#silent = false;
   }
 
+  /**
+   * Replies to every Redis command with the error `message` instead of
+   * relaying it, as Redis does while it loads its data after a restart
+   * (`LOADING …`) or as a replica does after a failover (`READONLY …`).
+   */
+  replyWithError(message: string): void {
+    this.#errorReply = message;
+  }
+
+  /** Relays commands to the service again after `replyWithError`. */
+  relay(): void {
+    this.#errorReply = undefined;
+  }
+
   async stop(): Promise<void> {
     for (const socket of this.#sockets) {
       socket.destroy();
@@ -95,5 +121,44 @@ export class TcpProxy {
     if (server !== undefined) {
       await new Promise((resolve) => server.close(resolve));
     }
+  }
+}
+
+/**
+ * Counts the complete RESP commands (arrays of bulk strings, as Redis
+ * clients send them) at the start of `buffer`, and returns how many bytes
+ * they take.
+ */
+function countRespCommands(buffer: Buffer): { count: number; consumed: number } {
+  let count = 0;
+  let consumed = 0;
+  let offset = 0;
+  const readLine = (): string | undefined => {
+    const end = buffer.indexOf('\r\n', offset);
+    if (end === -1) {
+      return undefined;
+    }
+    const line = buffer.toString('latin1', offset, end);
+    offset = end + 2;
+    return line;
+  };
+
+  for (;;) {
+    const header = readLine();
+    if (header === undefined || !header.startsWith('*')) {
+      return { count, consumed };
+    }
+    for (let argument = Number(header.slice(1)); argument > 0; argument -= 1) {
+      const length = readLine();
+      if (length === undefined) {
+        return { count, consumed };
+      }
+      offset += Number(length.slice(1)) + 2;
+      if (offset > buffer.length) {
+        return { count, consumed };
+      }
+    }
+    count += 1;
+    consumed = offset;
   }
 }
