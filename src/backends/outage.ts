@@ -32,9 +32,21 @@ const OUTAGE_MESSAGES = [
 ];
 
 /**
+ * Error replies with which Redis refuses commands for a while. LOADING
+ * comes after a restart, READONLY from a replica after a failover and
+ * MASTERDOWN from a replica without its master. BUSY means a script runs
+ * too long, TRYAGAIN and CLUSTERDOWN a cluster that reshards or lost a
+ * master, and MISCONF, OOM and NOREPLICAS a Redis that cannot persist or
+ * store data. ioredis (5.x) raises each as a ReplyError whose message
+ * starts with the code.
+ */
+const REDIS_UNAVAILABLE_REPLY = /^(LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|MISCONF|OOM|NOREPLICAS) /;
+
+/**
  * Tells whether `error` (or an error in its cause chain) means that
- * PostgreSQL or Redis is unreachable, or that the SQLite file is locked,
- * read-only or out of space, as opposed to a bug or bad input.
+ * PostgreSQL or Redis is unreachable, that Redis refuses commands for a
+ * while, or that the SQLite file is locked, read-only or out of space, as
+ * opposed to a bug or bad input.
  * SQLSTATE class 08 is a connection exception, 57P01 to 57P03 are an
  * administrator shutdown, a crash and a server still starting.
  *
@@ -49,6 +61,9 @@ export function isBackendOutage(error: unknown): boolean {
       return true;
     }
     if (OUTAGE_MESSAGES.some((message) => current instanceof Error && current.message.includes(message))) {
+      return true;
+    }
+    if (current.name === 'ReplyError' && REDIS_UNAVAILABLE_REPLY.test(current.message)) {
       return true;
     }
   }

@@ -5,9 +5,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { POSTGRES_URL } from '../support/databases.js';
-import { callApi, obtainTokens } from '../support/oauth.js';
+import { REDIS_URL } from '../support/config-file.js';
+import { callApi, obtainTokens, openSignInPage } from '../support/oauth.js';
 import { startInstances, type TestInstances } from '../support/instances.js';
+import { startTestServer, type TestServer } from '../support/server.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { formEndingWith } from '../support/user-agent.js';
 
 const POSTGRES_PORT = Number(new URL(process.env['PORTCULLIS_TEST_POSTGRES_URL'] ?? 'postgres://127.0.0.1:5432').port || 5432);
 
@@ -204,5 +207,53 @@ describe('Redis outage while running', () => {
 
     await proxy.start();
     expect(await waitForStatus(() => fetch(`${instance!.url}/readyz`), 200, 10_000)).toBe(200);
+  });
+});
+
+describe('Redis error replies while running', () => {
+  const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
+  let server: TestServer | undefined;
+
+  beforeAll(async () => {
+    await proxy.start();
+    server = await startTestServer({ redisUrl: `redis://127.0.0.1:${proxy.port}` });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await proxy.stop();
+  });
+
+  // Replies of a Redis that loads its data after a restart, of a replica
+  // after a failover, and of a cluster that is resharding or lost a master.
+  const unavailable = [
+    'LOADING Redis is loading the dataset in memory',
+    "READONLY You can't write against a read only replica.",
+    'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no.',
+    'TRYAGAIN Multiple keys request during rehashing of slot',
+    'CLUSTERDOWN The cluster is down',
+  ];
+
+  it.each(unavailable)('answers 503 to %s', async (reply) => {
+    const user = await createUser(server!, `redis_reply_${randomUUID().slice(0, 6)}`);
+    // Without an API scope the access token is opaque and kept in Redis.
+    const { tokens } = await obtainTokens(server!, { ...user, scope: 'openid profile' });
+    const { agent, html } = await openSignInPage(server!);
+
+    proxy.replyWithError(reply);
+    let userinfo: Response;
+    let signIn: Response;
+    try {
+      userinfo = await fetch(`${server!.url}/oauth/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      signIn = (await agent.submit(formEndingWith(html, '/login'), { username: user.username, password: user.password })).response;
+    } finally {
+      proxy.relay();
+    }
+
+    expect(userinfo.status).toBe(503);
+    expect(userinfo.headers.get('retry-after')).toBe('5');
+    expect(await userinfo.json()).toMatchObject({ error: 'server_error' });
+    expect(signIn.status).toBe(503);
+    expect(signIn.headers.get('retry-after')).toBe('5');
   });
 });
