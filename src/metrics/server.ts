@@ -1,11 +1,27 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import type { Logger } from 'pino';
 
-import { PROBLEM_CONTENT_TYPE, toProblemDocument } from '../core/problem.js';
+import { PROBLEM_CONTENT_TYPE, ProblemError, toProblemDocument, type ProblemDocument } from '../core/problem.js';
+import { securityHeaders } from '../core/security-headers.js';
 import { hostHeaderProblem } from '../http/host-header.js';
 import type { Metrics } from './metrics.js';
+
+/** The listener serves plain http, so HSTS does not apply. */
+const SECURITY_HEADERS = securityHeaders({ https: false });
+
+function sendProblem(response: ServerResponse, document: ProblemDocument, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(document);
+  response
+    .writeHead(document.status, {
+      ...SECURITY_HEADERS,
+      ...headers,
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'content-length': Buffer.byteLength(body),
+    })
+    .end(body);
+}
 
 export interface MetricsServer {
   url: string;
@@ -23,29 +39,26 @@ export async function startMetricsServer(metrics: Metrics, host: string, port: n
   const server: Server = createServer({ requireHostHeader: false }, (request, response) => {
     const hostProblem = hostHeaderProblem(request);
     if (hostProblem !== undefined) {
-      const body = JSON.stringify(toProblemDocument(hostProblem));
-      response
-        .writeHead(hostProblem.status, {
-          'content-type': PROBLEM_CONTENT_TYPE,
-          'content-length': Buffer.byteLength(body),
-          'cache-control': 'no-store',
-          'x-content-type-options': 'nosniff',
-        })
-        .end(body);
+      sendProblem(response, toProblemDocument(hostProblem));
       return;
     }
 
     const path = (request.url ?? '').split('?')[0];
-    if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
-      response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found. Metrics are at GET /metrics.\n');
+    if (path !== '/metrics') {
+      sendProblem(response, toProblemDocument(new ProblemError('not_found', 'Nothing is served here. Metrics are at GET /metrics.')));
+      return;
+    }
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      const problem = new ProblemError('method_not_allowed', `The method ${request.method ?? ''} is not allowed on /metrics. Use GET or HEAD.`);
+      sendProblem(response, toProblemDocument(problem), { allow: 'GET, HEAD' });
       return;
     }
 
     metrics.registry.metrics().then(
-      (body) => response.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' }).end(body),
+      (body) => response.writeHead(200, { ...SECURITY_HEADERS, 'content-type': metrics.registry.contentType }).end(body),
       (error: unknown) => {
         logger.error({ err: error }, 'collecting metrics failed');
-        response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('Collecting metrics failed.\n');
+        sendProblem(response, toProblemDocument(new ProblemError('internal_error', 'Collecting the metrics failed. The server log names the cause.')));
       },
     );
   });

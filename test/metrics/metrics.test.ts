@@ -3,9 +3,11 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { defaultRateLimits } from '../../src/config/load.js';
+import { API_CONTENT_SECURITY_POLICY } from '../../src/core/security-headers.js';
 import { createUser } from '../support/accounts.js';
 import { REDIS_URL, writeConfigFile } from '../support/config-file.js';
 import { callApi, obtainTokens, openSignInPage, publicClient } from '../support/oauth.js';
+import { rawRequest } from '../support/raw-http.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { formEndingWith } from '../support/user-agent.js';
@@ -41,8 +43,12 @@ describe('metrics', () => {
 
     const other = await fetch(server.running.observability.metricsServer?.url.replace('/metrics', '/other') ?? '');
     expect(other.status).toBe(404);
+    expect(other.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    expect(await other.json()).toMatchObject({ status: 404, code: 'not_found' });
     const post = await fetch(server.running.observability.metricsServer?.url ?? '', { method: 'POST' });
-    expect(post.status).toBe(404);
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    expect(await post.json()).toMatchObject({ status: 405, code: 'method_not_allowed' });
 
     const plain = await startTestServer();
     try {
@@ -50,6 +56,25 @@ describe('metrics', () => {
       expect(plain.running.app.metrics).toBeUndefined();
     } finally {
       await plain.close();
+    }
+  });
+
+  it('sends the security headers on every response', async () => {
+    const url = server.running.observability.metricsServer?.url ?? '';
+    const responses = [
+      await rawRequest(url),
+      await rawRequest(url, { method: 'HEAD' }),
+      await rawRequest(url.replace('/metrics', '/other')),
+      await rawRequest(url, { method: 'DELETE' }),
+      await rawRequest(url, { headers: { host: 'metrics example' } }),
+    ];
+    expect(responses.map((response) => response.status)).toEqual([200, 200, 404, 405, 400]);
+    for (const { status, headers } of responses) {
+      expect(headers['x-content-type-options'], `${status}`).toBe('nosniff');
+      expect(headers['content-security-policy'], `${status}`).toBe(API_CONTENT_SECURITY_POLICY);
+      expect(headers['x-frame-options'], `${status}`).toBe('DENY');
+      expect(headers['cross-origin-resource-policy'], `${status}`).toBe('same-origin');
+      expect(headers['cache-control'], `${status}`).toBe('no-store');
     }
   });
 
