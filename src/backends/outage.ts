@@ -32,6 +32,16 @@ const OUTAGE_MESSAGES = [
 ];
 
 /**
+ * PostgreSQL SQLSTATE codes that mean the server cannot serve for a while.
+ * Class 08 is a connection exception, and class 53 insufficient resources,
+ * such as 53300 for a server at `max_connections`, which several instances
+ * reach sooner than one, and 53100 for a full disk. 57P01 to 57P03 are an
+ * administrator shutdown, a crash and a server still starting, and 25006
+ * a write sent to a read-only standby, as after a failover.
+ */
+const POSTGRES_OUTAGE_CODES = /^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[1-3]|25006)$/;
+
+/**
  * Error replies with which Redis refuses commands for a while. LOADING
  * comes after a restart, READONLY from a replica after a failover and
  * MASTERDOWN from a replica without its master. BUSY means a script runs
@@ -44,11 +54,9 @@ const REDIS_UNAVAILABLE_REPLY = /^(LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CLU
 
 /**
  * Tells whether `error` (or an error in its cause chain) means that
- * PostgreSQL or Redis is unreachable, that Redis refuses commands for a
- * while, or that the SQLite file is locked, read-only or out of space, as
- * opposed to a bug or bad input.
- * SQLSTATE class 08 is a connection exception, 57P01 to 57P03 are an
- * administrator shutdown, a crash and a server still starting.
+ * PostgreSQL or Redis is unreachable or refuses work for a while, or that
+ * the SQLite file is locked, read-only or out of space, as opposed to a bug
+ * or bad input.
  *
  * Node.js raises the error of an incoming request whose caller left with
  * the same ECONNRESET code, so an error handler rules that case out first
@@ -57,7 +65,7 @@ const REDIS_UNAVAILABLE_REPLY = /^(LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CLU
 export function isBackendOutage(error: unknown): boolean {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && (SOCKET_CODES.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code) || SQLITE_OUTAGE_CODES.test(code))) {
+    if (typeof code === 'string' && (SOCKET_CODES.has(code) || POSTGRES_OUTAGE_CODES.test(code) || SQLITE_OUTAGE_CODES.test(code))) {
       return true;
     }
     if (OUTAGE_MESSAGES.some((message) => current instanceof Error && current.message.includes(message))) {

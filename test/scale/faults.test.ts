@@ -9,7 +9,7 @@ import { REDIS_URL } from '../support/config-file.js';
 import { callApi, obtainTokens, openSignInPage } from '../support/oauth.js';
 import { startInstances, type TestInstances } from '../support/instances.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import { TcpProxy, postgresError } from '../support/tcp-proxy.js';
 import { formEndingWith } from '../support/user-agent.js';
 
 const POSTGRES_PORT = Number(new URL(process.env['PORTCULLIS_TEST_POSTGRES_URL'] ?? 'postgres://127.0.0.1:5432').port || 5432);
@@ -108,6 +108,39 @@ describe('PostgreSQL outage while running', () => {
     // The grant written before the outage is still there: the same token works again.
     expect((await callApi(instance!, '/orders', tokens.access_token)).status).toBe(200);
     expect((await callApi(instance!, '/keys', tokens.access_token)).status).toBe(200);
+  });
+});
+
+describe('PostgreSQL that refuses connections', () => {
+  const { proxy, cluster } = instanceBehindPostgresProxy();
+
+  // PostgreSQL refuses connections past max_connections, or while it
+  // starts, shuts down or recovers, and cannot open files once its disk is full.
+  const refusals = [
+    ['53300', 'sorry, too many clients already'],
+    ['53100', 'could not extend file: No space left on device'],
+    ['53200', 'out of memory'],
+    ['57P03', 'the database system is starting up'],
+  ];
+
+  it.each(refusals)('answers 503 to SQLSTATE %s', async (code, message) => {
+    const [instance] = cluster().instances;
+    const user = await createUser(instance!, `refused_${randomUUID().slice(0, 6)}`);
+    const { tokens } = await obtainTokens(instance!, user);
+
+    // Closing the open connections makes the pool open new ones, which PostgreSQL refuses.
+    await proxy.stop();
+    proxy.refuseConnections(postgresError(code!, message!));
+    await proxy.start();
+    try {
+      const rejected = await callApi(instance!, '/keys', tokens.access_token);
+      expect(rejected.status).toBe(503);
+      expect(rejected.headers.get('retry-after')).toBe('5');
+      expect(((await rejected.json()) as { code: string }).code).toBe('service_unavailable');
+    } finally {
+      proxy.acceptConnections();
+    }
+    expect(await waitForStatus(() => callApi(instance!, '/keys', tokens.access_token), 200, 10_000)).toBe(200);
   });
 });
 

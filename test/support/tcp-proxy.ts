@@ -13,6 +13,8 @@ export class TcpProxy {
   /** Connections to the service, which `hold` corks. */
   readonly #upstreams = new Set<Socket>();
   #silent = false;
+  /** What a new connection gets in reply to its first bytes, before it is closed, while set. */
+  #refusal: Buffer | undefined;
   /** The error that every command gets while set, in place of the service's reply. */
   #errorReply: string | undefined;
   port = 0;
@@ -34,6 +36,11 @@ export class TcpProxy {
       client.on('close', () => this.#sockets.delete(client));
       client.on('error', () => client.destroy());
       if (this.#silent) {
+        return;
+      }
+      const refusal = this.#refusal;
+      if (refusal !== undefined) {
+        client.once('data', () => client.end(refusal));
         return;
       }
 
@@ -107,6 +114,20 @@ export class TcpProxy {
     this.#errorReply = message;
   }
 
+  /**
+   * Replies to each new connection's first bytes with `reply` and closes it,
+   * as a service that refuses connections does, such as PostgreSQL at
+   * `max_connections` (see {@link postgresError}). Open connections are kept.
+   */
+  refuseConnections(reply: Buffer): void {
+    this.#refusal = reply;
+  }
+
+  /** Relays new connections to the service again after `refuseConnections`. */
+  acceptConnections(): void {
+    this.#refusal = undefined;
+  }
+
   /** Relays commands to the service again after `replyWithError`. */
   relay(): void {
     this.#errorReply = undefined;
@@ -161,4 +182,17 @@ function countRespCommands(buffer: Buffer): { count: number; consumed: number } 
     count += 1;
     consumed = offset;
   }
+}
+
+/**
+ * Builds a PostgreSQL ErrorResponse message (protocol 3.0) with severity
+ * FATAL, the SQLSTATE `code` and `message`, as the server sends it to a
+ * connection that it refuses.
+ */
+export function postgresError(code: string, message: string): Buffer {
+  const fields = Buffer.from(`SFATAL\0VFATAL\0C${code}\0M${message}\0\0`, 'utf8');
+  const header = Buffer.alloc(5);
+  header.write('E', 0, 'latin1');
+  header.writeInt32BE(4 + fields.length, 1);
+  return Buffer.concat([header, fields]);
 }
