@@ -3,6 +3,8 @@ import type { FastifyRequest } from 'fastify';
 import { auditRequest } from '../audit/request-events.js';
 import { OUTAGE_RETRY_AFTER_SECONDS } from '../backends/outage.js';
 import { clientAddressKey } from '../core/client-address.js';
+import { looksLikeClientSecret } from '../core/client-secrets.js';
+import { REDACTED } from '../core/log-redaction.js';
 import { ProblemError } from '../core/problem.js';
 import type { ClientAuthThrottle } from '../core/rate-limit/client-auth-throttle.js';
 import { secondsText } from '../core/duration.js';
@@ -30,6 +32,12 @@ export interface ClientAuthAttempt {
    * secret to guess, but a bad assertion is not counted against its client.
    */
   clientId: string | undefined;
+  /**
+   * The client id for log lines and audit events: as sent, but replaced
+   * when it has the shape of a client secret, as when a client swaps its id
+   * and secret.
+   */
+  shownClientId: string | undefined;
   address: string;
 }
 
@@ -55,7 +63,8 @@ export async function beginClientAuth(
   clientId: string | undefined,
   ipv6PrefixLength: number,
 ): Promise<ClientAuthAttempt> {
-  const attempt = { clientId, address: clientAddressKey(request.ip, ipv6PrefixLength) };
+  const shownClientId = clientId !== undefined && looksLikeClientSecret(clientId) ? REDACTED : clientId;
+  const attempt = { clientId, shownClientId, address: clientAddressKey(request.ip, ipv6PrefixLength) };
 
   let verdict;
   try {
@@ -69,8 +78,8 @@ export async function beginClientAuth(
 
   if (!verdict.allowed) {
     const retryAfter = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
-    request.log.info({ clientId: attempt.clientId, retryAfter }, 'client authentication throttled');
-    auditRequest(request, { type: 'rate_limit.exceeded', outcome: 'denied', clientId: attempt.clientId, reason: CLIENT_AUTH_POLICY });
+    request.log.info({ clientId: attempt.shownClientId, retryAfter }, 'client authentication throttled');
+    auditRequest(request, { type: 'rate_limit.exceeded', outcome: 'denied', clientId: attempt.shownClientId, reason: CLIENT_AUTH_POLICY });
     throw new ProblemError(
       'rate_limited',
       `Too many failed client authentications from this address. Retry after ${secondsText(retryAfter)}.`,
@@ -83,7 +92,7 @@ export async function beginClientAuth(
 /**
  * Records the outcome of an attempt that reached oidc-provider. A 401 from
  * these endpoints is always `invalid_client`, which is counted and recorded
- * in the audit trail with the client id as sent. `secretVerified` is true
+ * in the audit trail with the attempt's `shownClientId`. `secretVerified` is true
  * when the Basic secret matched, which is the client's success.
  */
 export async function finishClientAuth(
@@ -93,7 +102,7 @@ export async function finishClientAuth(
   outcome: { secretVerified: boolean; status: number },
 ): Promise<void> {
   if (!outcome.secretVerified && outcome.status === 401) {
-    auditRequest(request, { type: 'authentication.failed', outcome: 'failure', clientId: attempt.clientId, reason: 'invalid_client' });
+    auditRequest(request, { type: 'authentication.failed', outcome: 'failure', clientId: attempt.shownClientId, reason: 'invalid_client' });
   }
 
   try {

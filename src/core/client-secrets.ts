@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 
 import { KeyedHash } from './keyed-hash.js';
 
@@ -26,4 +26,21 @@ export class ClientSecretHasher extends KeyedHash {
   standIn(clientId: string): string {
     return createHmac('sha256', this.#standInKey).update(clientId, 'utf8').digest('base64url');
   }
+}
+
+/** Generates a client secret: 256 random bits in base64url, 43 characters. */
+export function generateClientSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** The shape of the secrets that {@link generateClientSecret} makes. */
+const CLIENT_SECRET_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Returns whether `text` has the shape of a client secret that Portcullis
+ * issues. No client id that Portcullis issues has it, because those are 22
+ * characters long.
+ */
+export function looksLikeClientSecret(text: string): boolean {
+  return CLIENT_SECRET_SHAPE.test(text);
 }

@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import type { AuditEventType, AuditRecord } from '../../src/audit/events.js';
+import { generateClientSecret } from '../../src/core/client-secrets.js';
 import { AuditRepository } from '../../src/store/audit-repository.js';
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
@@ -459,5 +460,38 @@ describe('client authentication audit events', () => {
     expect(failures[0]).toMatchObject({ outcome: 'failure', clientId: 'ghost reason=ok', reason: 'invalid_client', sourceAddress: '127.0.0.1' });
     expect(failures[0]?.requestId).toBe(response.headers.get('x-request-id'));
     expect(JSON.stringify(failures)).not.toContain('Wrong-Secret-123');
+  });
+
+  it('keeps a secret sent as client id out', async () => {
+    // A client that swaps its id and secret in Authorization: Basic sends its secret in the place of the id.
+    const secret = generateClientSecret();
+    const credentials = Buffer.from(`${secret}:${server.demoClientId}`).toString('base64');
+    const statuses: number[] = [];
+    // Past the per-client threshold the throttle responds with 429, which records the client id too.
+    for (let attempt = 0; attempt < 15 && !statuses.includes(429); attempt += 1) {
+      const response = await fetch(`${server.url}/oauth/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${credentials}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      });
+      statuses.push(response.status);
+    }
+    expect(statuses).toContain(401);
+    expect(statuses).toContain(429);
+
+    const events = await vi.waitFor(
+      async () => {
+        await server.running.observability.audit.flush();
+        const records = await new AuditRepository(server.running.db).query({ since: 0, types: ['authentication.failed', 'rate_limit.exceeded'], limit: 100 });
+        expect(records.filter((record) => record.type === 'rate_limit.exceeded')).toHaveLength(1);
+        return records.filter((record) => record.clientId !== 'ghost reason=ok');
+      },
+      { timeout: 5000, interval: 100 },
+    );
+    for (const event of events) {
+      expect(event.clientId).toBe('[redacted]');
+    }
+    expect(JSON.stringify(events)).not.toContain(secret);
+    expect(server.logs.join('\n')).not.toContain(secret);
   });
 });

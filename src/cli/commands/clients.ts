@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 
 import { CLI_ACTOR } from '../../audit/events.js';
 import { clientSigningKeyProblem } from '../../core/client-signing-keys.js';
+import { generateClientSecret } from '../../core/client-secrets.js';
 import { codePointLabel, findControlCharacter } from '../../core/control-characters.js';
 import { checkNativeRedirectUri, checkRedirectUri } from '../../core/redirect-uri-rules.js';
 import { API_SCOPES, OIDC_SCOPES } from '../../core/scopes.js';
@@ -174,7 +175,7 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
     return { metadata: { ...metadata, jwks: readJwks(options.jwksFile) } };
   }
 
-  const secret = randomBytes(32).toString('base64url');
+  const secret = generateClientSecret();
   return { metadata: { ...metadata, client_secret: secret }, secret };
 }
 
