@@ -150,11 +150,34 @@ export function portcullis(options: PortcullisExpressOptions): Middleware & { re
   return middleware;
 }
 
-/** Returns the matched route template, so that path spellings cannot open a second counter. */
+/**
+ * Returns the method, mount path and route pattern of a request, so that
+ * path spellings cannot open a second counter. `baseUrl` is the mount path
+ * as the request spelled it, and Express matches it without regard to case
+ * unless its `caseSensitive` option is set, so it is lower-cased. With
+ * that option set, `/V1` and `/v1` mounts share counters, which errs on
+ * the side of the limit. A middleware mounted with `app.use(path, …)` has
+ * no route, and its mount path is its scope.
+ *
+ * NOTE: a mount path with parameters (`/tenants/:id`) still keys each value apart.
+ */
 function routeTemplate(request: ExpressRequest): string {
   const { baseUrl, route } = request as ExpressRequest & { baseUrl?: string; route?: { path?: unknown } };
-  const path = typeof route?.path === 'string' ? route.path : (request.url ?? '/').split('?')[0];
-  return `${request.method ?? 'GET'} ${baseUrl ?? ''}${path}`;
+  return `${request.method ?? 'GET'} ${(baseUrl ?? '').toLowerCase()}${routePattern(route?.path)}`;
+}
+
+/** Returns the text of a route's path pattern: a string, a regular expression or a list of these. */
+function routePattern(path: unknown): string {
+  if (typeof path === 'string') {
+    return path;
+  }
+  if (path instanceof RegExp) {
+    return String(path);
+  }
+  if (Array.isArray(path)) {
+    return `[${path.map(routePattern).join(', ')}]`;
+  }
+  return '';
 }
 
 function requireAccess(guard: RequestGuard, access: RouteAccess, logger: MiddlewareLogger): Middleware {

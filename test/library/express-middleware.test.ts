@@ -47,6 +47,13 @@ describe('Express middleware', () => {
         response.json({ ok: true });
       },
     );
+    router.get(
+      ['/batches/:id', '/batch-jobs/:id'],
+      auth.requireAccess({ limits: [{ name: 'batches', key: ['sub'], limit: 1, period: '1h', onStoreFailure: 'closed' }] }),
+      (_request, response) => {
+        response.json({ ok: true });
+      },
+    );
     router.get('/fails', () => {
       throw new Error('database password=hunter2 unreachable');
     });
@@ -61,6 +68,9 @@ describe('Express middleware', () => {
     });
     app.use(auth);
     app.use('/v1', router);
+    app.use('/reports', auth.requireAccess({ limits: [{ name: 'reports', key: ['sub'], limit: 1, period: '1h', onStoreFailure: 'closed' }] }), (_request, response) => {
+      response.json({ ok: true });
+    });
     app.use(problemHandler());
 
     server = app.listen(0, '127.0.0.1');
@@ -132,6 +142,34 @@ describe('Express middleware', () => {
     expect(denied.status).toBe(429);
     expect(denied.headers.get('retry-after')).not.toBeNull();
     expect(denied.headers.get('ratelimit-policy')).toBe('"per-user";q=100;w=1, "exports";q=1;w=3600');
+  });
+
+  it('keys route limits by mount path in any case', async () => {
+    const exporter = { ...reader, subject: 'mount-case-exporter' };
+
+    expect((await call('GET', '/v1/exports/1', exporter)).status).toBe(200);
+    // Express routes /V1 to the router mounted at /v1, and its baseUrl spells the path as the request did.
+    for (const path of ['/V1/exports/1', '/v1/EXPORTS/2', '/v1/exports/3/']) {
+      expect((await call('GET', path, exporter)).status, path).toBe(429);
+    }
+  });
+
+  it('keys limits of a route with several paths by its paths', async () => {
+    const batcher = { ...reader, subject: 'batcher' };
+
+    expect((await call('GET', '/v1/batches/1', batcher)).status).toBe(200);
+    for (const path of ['/v1/batches/2', '/v1/batch-jobs/3']) {
+      expect((await call('GET', path, batcher)).status, path).toBe(429);
+    }
+  });
+
+  it('keys mounted middleware limits by mount path', async () => {
+    const writer = { ...reader, subject: 'mounted-writer' };
+
+    expect((await call('GET', '/reports/first', writer)).status).toBe(200);
+    for (const path of ['/reports/second', '/REPORTS/first', '/reports']) {
+      expect((await call('GET', path, writer)).status, path).toBe(429);
+    }
   });
 
   it('hides unexpected errors', async () => {
