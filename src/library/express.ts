@@ -16,6 +16,7 @@ import { PROBLEM_CONTENT_TYPE, ProblemError, internalErrorDocument, toProblemDoc
 import { securityHeaders as buildSecurityHeaders, type SecurityHeaderOptions } from '../core/security-headers.js';
 import { authorize } from '../gateway/authorize.js';
 import { missingCallerProblem } from './authenticator.js';
+import { routeScope } from './rate-limit.js';
 import { RequestGuard, type GuardSettings, type RouteAccess } from './request-guard.js';
 
 export type { RouteAccess } from './request-guard.js';
@@ -163,7 +164,7 @@ export function portcullis(options: PortcullisExpressOptions): Middleware & { re
  */
 function routeTemplate(request: ExpressRequest): string {
   const { baseUrl, route } = request as ExpressRequest & { baseUrl?: string; route?: { path?: unknown } };
-  return `${request.method ?? 'GET'} ${(baseUrl ?? '').toLowerCase()}${routePattern(route?.path)}`;
+  return routeScope(request.method ?? 'GET', `${(baseUrl ?? '').toLowerCase()}${routePattern(route?.path)}`);
 }
 
 /** Returns the text of a route's path pattern: a string, a regular expression or a list of these. */

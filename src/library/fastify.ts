@@ -13,6 +13,7 @@ import { authorize } from '../gateway/authorize.js';
 import { missingCallerProblem } from './authenticator.js';
 import { installProblemHandlers, sendProblem } from '../http/problems.js';
 import { corsOptions, type CorsSettings } from './cors.js';
+import { routeScope } from './rate-limit.js';
 import { RequestGuard, validateRouteAccess, type GuardSettings, type RouteAccess } from './request-guard.js';
 
 export { createHttpApp, type HttpAppOptions } from '../http/create-app.js';
@@ -71,7 +72,7 @@ async function portcullisPlugin(app: FastifyInstance, options: PortcullisFastify
       return;
     }
 
-    const scope = `${request.method} ${request.routeOptions.url ?? '(unknown route)'}`;
+    const scope = routeScope(request.method, request.routeOptions.url ?? '(unknown route)');
     const result = await guard.check(request, access, scope);
     reply.headers(result.headers);
     if (!result.allowed) {

@@ -97,6 +97,15 @@ export function validateLimitRules(rules: readonly LimitRule[]): void {
 }
 
 /**
+ * Returns the scope of a route's counters: its method and its path
+ * pattern. Express and Fastify serve HEAD with the GET route's handler,
+ * so HEAD counts as GET, and alternating the two cannot double a limit.
+ */
+export function routeScope(method: string, pattern: string): string {
+  return `${method === 'HEAD' ? 'GET' : method} ${pattern}`;
+}
+
+/**
  * Charges a request's limits: the service-wide ones and the route's own,
  * keyed by `scope` (the route template, never the raw path).
  */

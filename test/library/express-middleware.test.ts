@@ -154,6 +154,14 @@ describe('Express middleware', () => {
     }
   });
 
+  it('counts HEAD requests with GET', async () => {
+    const peeker = { ...reader, subject: 'head-peeker' };
+
+    expect((await call('GET', '/v1/exports/1', peeker)).status).toBe(200);
+    // Express serves HEAD with the GET route, so a HEAD request runs the same handler.
+    expect((await call('HEAD', '/v1/exports/2', peeker)).status).toBe(429);
+  });
+
   it('keys limits of a route with several paths by its paths', async () => {
     const batcher = { ...reader, subject: 'batcher' };
 

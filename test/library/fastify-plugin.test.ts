@@ -238,6 +238,16 @@ describe('Fastify plugin', () => {
     expect(denied.headers['ratelimit']).toContain('"exports";r=0');
   });
 
+  it('counts HEAD requests with GET', async () => {
+    const headers = { authorization: `Bearer ${await token({ sub: 'head-peeker' })}` };
+
+    expect((await app.inject({ url: '/exports', headers })).statusCode).toBe(200);
+    // Fastify serves HEAD with the handler of the GET route.
+    const denied = await app.inject({ method: 'HEAD', url: '/exports', headers });
+    expect(denied.statusCode).toBe(429);
+    expect(denied.headers['ratelimit']).toContain('"exports";r=0');
+  });
+
   it('keeps public routes open', async () => {
     const response = await app.inject({ url: '/public' });
 
