@@ -2,10 +2,11 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type Provider from 'oidc-provider';
 
 import type { ClientAuthThrottle } from '../core/rate-limit/client-auth-throttle.js';
-import { authenticatesClient, beginClientAuth, finishClientAuth } from './client-auth-guard.js';
+import { authenticatesClient, beginClientAuth, finishClientAuth, type ClientAuthAttempt } from './client-auth-guard.js';
 import { interactionRoutes, type InteractionDependencies } from './interactions.js';
 import { DISCOVERY_PATHS, ROUTES } from './provider-routes.js';
 import { oauthRequests } from './request-storage.js';
+import { sendOAuthServerError } from './server-errors.js';
 import { STYLESHEET, STYLESHEET_PATH } from './views/layout.js';
 
 export interface AuthorizationServerOptions extends InteractionDependencies {
@@ -67,15 +68,25 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
       request.raw.headers['x-forwarded-for'] = request.ip;
 
       const credentials = basicCredentials(request);
-      if (!authenticatesClient(request)) {
-        await substituteClientSecret(request, credentials, options.clientSecrets);
-        return delegate(options.provider(), request, reply, allowedOrigins);
+      let attempt: ClientAuthAttempt | undefined;
+      let secretVerified: boolean;
+      try {
+        // The throttle decides before the secret is checked, so a throttled guess learns nothing.
+        if (authenticatesClient(request)) {
+          attempt = await beginClientAuth(request, options.clientAuthThrottle, credentials?.clientId, options.ipv6PrefixLength);
+        }
+        secretVerified = await substituteClientSecret(request, credentials, options.clientSecrets);
+      } catch (error) {
+        if (sendOAuthServerError(request, reply, error)) {
+          return;
+        }
+        throw error;
       }
 
-      // The throttle decides before the secret is checked, so a throttled guess learns nothing.
-      const attempt = await beginClientAuth(request, options.clientAuthThrottle, credentials?.clientId, options.ipv6PrefixLength);
-      const secretVerified = await substituteClientSecret(request, credentials, options.clientSecrets);
       await delegate(options.provider(), request, reply, allowedOrigins);
+      if (attempt === undefined) {
+        return;
+      }
       await finishClientAuth(request, options.clientAuthThrottle, attempt, { secretVerified, status: reply.raw.statusCode });
     };
 
