@@ -1,38 +1,45 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-import { isBackendOutage, OUTAGE_RETRY_AFTER_SECONDS } from '../backends/outage.js';
+import { isBackendOutage, outageProblem } from '../backends/outage.js';
 import { ProblemError } from '../core/problem.js';
+
+/** Characters that RFC 6749 section 5.2 allows in `error_description`. */
+const DESCRIPTION_CHARACTERS = /^[\x20\x21\x23-\x5B\x5D-\x7E]+$/;
 
 /**
  * Sends a server failure of a step that Portcullis runs before oidc-provider
- * on an OAuth endpoint, such as a store outage while it counts client
- * authentications or checks a client secret. The body is the RFC 6749
- * error `server_error` that oidc-provider sends for its own failures,
- * because the callers of these endpoints are OAuth clients. A backend outage
- * gets 503 with Retry-After, any other failure 500.
+ * on an endpoint where OAuth clients authenticate, such as a store outage
+ * while it applies a rate limit, counts client authentications or checks a
+ * client secret. The body is the RFC 6749 error `server_error` that
+ * oidc-provider sends for its own failures, because OAuth client libraries
+ * parse that format. An outage gets 503 with Retry-After, any other
+ * failure 500.
  *
- * Returns false, and sends nothing, for a client error such as the
- * throttle's 429, which the caller rethrows as a problem document.
+ * Returns false, and sends nothing, for a client error such as a 429, which
+ * the caller rethrows as a problem document.
  */
 export function sendOAuthServerError(request: FastifyRequest, reply: FastifyReply, error: unknown): boolean {
-  if (error instanceof ProblemError && error.status < 500) {
+  let problem: ProblemError | undefined;
+  if (error instanceof ProblemError) {
+    problem = error;
+  } else if (isBackendOutage(error)) {
+    problem = outageProblem(error);
+  }
+  if (problem !== undefined && problem.status < 500) {
     return false;
   }
-  const outage = isBackendOutage(error) || (error instanceof ProblemError && error.code === 'service_unavailable');
 
   request.log.error({ err: error }, 'request failed');
-  if (outage) {
-    reply.code(503).header('retry-after', String(OUTAGE_RETRY_AFTER_SECONDS));
-  } else {
-    reply.code(500);
-  }
+  const detail = problem?.detail ?? '';
   void reply
+    .code(problem?.status ?? 500)
+    .headers(problem?.headers ?? {})
     .header('cache-control', 'no-store')
     .header('pragma', 'no-cache')
     .type('application/json; charset=utf-8')
     .send({
       error: 'server_error',
-      error_description: outage ? 'A storage backend of the server is unavailable. Retry shortly.' : 'The server failed.',
+      error_description: DESCRIPTION_CHARACTERS.test(detail) ? detail : 'The server failed.',
     });
   return true;
 }

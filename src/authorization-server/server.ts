@@ -2,7 +2,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type Provider from 'oidc-provider';
 
 import type { ClientAuthThrottle } from '../core/rate-limit/client-auth-throttle.js';
-import { authenticatesClient, beginClientAuth, finishClientAuth, type ClientAuthAttempt } from './client-auth-guard.js';
+import { isCallerDisconnect } from '../http/problems.js';
+import { authenticatesClient, beginClientAuth, finishClientAuth } from './client-auth-guard.js';
 import { interactionRoutes, type InteractionDependencies } from './interactions.js';
 import { DISCOVERY_PATHS, ROUTES } from './provider-routes.js';
 import { oauthRequests } from './request-storage.js';
@@ -68,25 +69,15 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
       request.raw.headers['x-forwarded-for'] = request.ip;
 
       const credentials = basicCredentials(request);
-      let attempt: ClientAuthAttempt | undefined;
-      let secretVerified: boolean;
-      try {
-        // The throttle decides before the secret is checked, so a throttled guess learns nothing.
-        if (authenticatesClient(request)) {
-          attempt = await beginClientAuth(request, options.clientAuthThrottle, credentials?.clientId, options.ipv6PrefixLength);
-        }
-        secretVerified = await substituteClientSecret(request, credentials, options.clientSecrets);
-      } catch (error) {
-        if (sendOAuthServerError(request, reply, error)) {
-          return;
-        }
-        throw error;
+      if (!authenticatesClient(request)) {
+        await substituteClientSecret(request, credentials, options.clientSecrets);
+        return delegate(options.provider(), request, reply, allowedOrigins);
       }
 
+      // The throttle decides before the secret is checked, so a throttled guess learns nothing.
+      const attempt = await beginClientAuth(request, options.clientAuthThrottle, credentials?.clientId, options.ipv6PrefixLength);
+      const secretVerified = await substituteClientSecret(request, credentials, options.clientSecrets);
       await delegate(options.provider(), request, reply, allowedOrigins);
-      if (attempt === undefined) {
-        return;
-      }
       await finishClientAuth(request, options.clientAuthThrottle, attempt, { secretVerified, status: reply.raw.statusCode });
     };
 
@@ -94,13 +85,23 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
     // `;` or a bare word, with a 415 problem document before any parser
     // runs. oidc-provider handles every other content type itself, so its
     // endpoints return an RFC 6749 error and a path or method it does not
-    // serve gets a 404 or 405. These requests go to it too, and any other
-    // error reaches the application's error handler.
+    // serve gets a 404 or 405. These requests go to it too. A server
+    // failure before oidc-provider on an endpoint where clients
+    // authenticate gets an RFC 6749 error, and any other error reaches the
+    // application's error handler.
+    const sendOrRethrow = (error: unknown, request: FastifyRequest, reply: FastifyReply): void => {
+      const clientEndpoint = !reply.sent && !isCallerDisconnect(request, error) && authenticatesClient(request);
+      if (clientEndpoint && sendOAuthServerError(request, reply, error)) {
+        return;
+      }
+      throw error;
+    };
     engine.setErrorHandler(async (error: FastifyError, request, reply) => {
       if (error.code !== 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-        throw error;
+        sendOrRethrow(error, request, reply);
+        return;
       }
-      await handle(request, reply);
+      await handle(request, reply).catch((failure: unknown) => sendOrRethrow(failure, request, reply));
     });
 
     engine.all('/oauth/*', handle);

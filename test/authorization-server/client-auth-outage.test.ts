@@ -1,15 +1,17 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { ClientAuthThrottle } from '../../src/core/rate-limit/client-auth-throttle.js';
+import { MemoryRateLimitStore } from '../../src/core/rate-limit/memory-store.js';
 import { ClientRepository } from '../../src/store/client-repository.js';
 import { runCli } from '../support/cli.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
- * Portcullis counts failed client authentications and checks hashed client
- * secrets before oidc-provider receives a request. When its store fails there,
- * the OAuth client must get the RFC 6749 `server_error` that oidc-provider
- * sends for its own store failures, not a problem document it cannot read.
+ * Portcullis applies rate limits, counts failed client authentications and
+ * checks hashed client secrets before oidc-provider receives a request. When
+ * its store fails there, the OAuth client must get the RFC 6749
+ * `server_error` that oidc-provider sends for its own store failures, not a
+ * problem document it cannot read.
  */
 
 /** Message of a Redis or PostgreSQL connection failure, as node:net reports it. */
@@ -77,6 +79,41 @@ describe.each(FAILURES)('client authentication $step outage', ({ fail }) => {
     expect(error['type']).toBeUndefined();
     expect(text).not.toContain('ECONNREFUSED');
     expect(server.logs.some((line) => line.includes(OUTAGE_MESSAGE))).toBe(true);
+  });
+});
+
+describe('rate limit store outage', () => {
+  it('returns server_error from /oauth/par', async () => {
+    // The sign-in limit on this endpoint fails closed when its store fails.
+    vi.spyOn(MemoryRateLimitStore.prototype, 'consumeSync').mockImplementation(() => {
+      throw outageError();
+    });
+
+    const response = await post('/oauth/par', {
+      response_type: 'code',
+      redirect_uri: 'http://127.0.0.1:9876/callback',
+      scope: 'openid',
+      code_challenge: 'x'.repeat(43),
+      code_challenge_method: 'S256',
+    });
+    const text = await response.text();
+
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('1');
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect((JSON.parse(text) as Record<string, unknown>)['error']).toBe('server_error');
+    expect(text).not.toContain('ECONNREFUSED');
+  });
+
+  it('keeps a problem document for /oauth/authorize', async () => {
+    vi.spyOn(MemoryRateLimitStore.prototype, 'consumeSync').mockImplementation(() => {
+      throw outageError();
+    });
+
+    const response = await fetch(`${server.url}/oauth/authorize?client_id=${server.demoClientId}&response_type=code`);
+
+    expect(response.status).toBe(503);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   });
 });
 
