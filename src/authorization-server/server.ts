@@ -90,8 +90,8 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
     // authenticate gets an RFC 6749 error, and any other error reaches the
     // application's error handler.
     const sendOrRethrow = (error: unknown, request: FastifyRequest, reply: FastifyReply): void => {
-      const clientEndpoint = !reply.sent && !isCallerDisconnect(request, error) && authenticatesClient(request);
-      if (clientEndpoint && sendOAuthServerError(request, reply, error)) {
+      const pending = !reply.sent && !isCallerDisconnect(request, error);
+      if (pending && authenticatesClient(request) && sendOAuthServerError(request, reply, error)) {
         return;
       }
       throw error;

@@ -82,6 +82,23 @@ describe.each(FAILURES)('client authentication $step outage', ({ fail }) => {
   });
 });
 
+describe('client authentication outage with a malformed Content-Type', () => {
+  it('returns server_error from /oauth/token', async () => {
+    // Fastify cannot parse this Content-Type, so the request reaches the error handler first.
+    vi.spyOn(ClientAuthThrottle.prototype, 'begin').mockRejectedValue(outageError());
+
+    const response = await fetch(`${server.url}/oauth/token`, {
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': ';' },
+      body: 'grant_type=client_credentials',
+    });
+
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(((await response.json()) as Record<string, unknown>)['error']).toBe('server_error');
+  });
+});
+
 describe('rate limit store outage', () => {
   it('returns server_error from /oauth/par', async () => {
     // The sign-in limit on this endpoint fails closed when its store fails.
