@@ -134,6 +134,22 @@ function asteriskFormProblem(method: string, url: string): ProblemError | undefi
 }
 
 /**
+ * Returns the problem of a request target that contains `#`, or undefined.
+ * A fragment is never part of a request target (RFC 9112 section 3.2), and
+ * clients send a `#` of a path or query as `%23`. The router ends the path
+ * at the first `?` or `#` and parses what follows as the query, but the
+ * gateway forwards the query from the first `?`. So `/items#q=a?limit=500`
+ * would be validated with `q` and reach the upstream with `limit`, and an
+ * upstream would read `?q=a#b` as `q=a`.
+ */
+function fragmentProblem(url: string): ProblemError | undefined {
+  if (!url.includes('#')) {
+    return undefined;
+  }
+  return new ProblemError('invalid_request', "The request target contains '#', which a request target must not contain. Send '#' in a path or query as %23.");
+}
+
+/**
  * Sets `Connection: close` on the reply to a request after which the server
  * cannot tell where the next request starts, and returns the problem that
  * transferEncodingProblem finds in its Transfer-Encoding, if any.
@@ -234,10 +250,10 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   // A callback hook, unlike an async one, costs no promise per request.
   // It runs first, so no other hook or handler runs for a request with a
-  // missing, repeated or invalid Host, with the target `*`, with a
-  // Transfer-Encoding that transferEncodingProblem rejects, or one that
-  // arrives during a shutdown, and their problem responses carry the
-  // security headers.
+  // missing, repeated or invalid Host, with the target `*` or a target
+  // with `#`, with a Transfer-Encoding that transferEncodingProblem
+  // rejects, or one that arrives during a shutdown, and their problem
+  // responses carry the security headers.
   const shutdown = options.shutdown;
   shutdown?.watch(app);
   app.addHook('onRequest', (request, reply, done) => {
@@ -249,7 +265,13 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     // The shutdown admits every request before the checks, because it must
     // know the newest response of each connection, or it could close the
     // connection before the error response of a pipelined request.
-    done(shutdown?.admit(request.raw, reply) ?? hostHeaderProblem(request.raw) ?? asteriskFormProblem(request.method, request.url) ?? framing);
+    const problem =
+      shutdown?.admit(request.raw, reply) ??
+      hostHeaderProblem(request.raw) ??
+      asteriskFormProblem(request.method, request.url) ??
+      fragmentProblem(request.url) ??
+      framing;
+    done(problem);
   });
 
   // An error raised before the CORS handling of the gateway or the OAuth

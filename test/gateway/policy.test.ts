@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createUser } from '../support/accounts.js';
 import { writeConfigFile } from '../support/config-file.js';
 import { obtainTokens } from '../support/oauth.js';
+import { lastJsonBody, sendRaw, statusCodes } from '../support/raw-socket.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const PAST = '2020-01-01T00:00:00Z';
@@ -303,6 +304,20 @@ describe('gateway policy per upstream and operation', () => {
     }
     expect((await call('/v4/tenant-items?tenantId=t1&note=x%3By', tenantToken)).status).toBe(200);
     expect(received.map((request) => request.path)).toEqual(['/tenant-items?tenantId=t1&note=x%3By']);
+  });
+
+  // The router reads the query from the first '?' or '#', and the upstream
+  // gets the query from the first '?'. fetch drops a fragment, so the
+  // request goes out on a socket.
+  it('rejects a number sign in a bound query', async () => {
+    const port = Number(new URL(server.url).port);
+    for (const target of ['/v4/tenant-items#tenantId=t1&x?tenantId=t3', '/v2/items#q=a?q=%3Cb%3E', '/v4/tenant-items?tenantId=t1#&tenantId=t3']) {
+      const { received: response } = await sendRaw(port, `GET ${target} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${tenantToken}\r\nConnection: close\r\n\r\n`);
+
+      expect(statusCodes(response), target).toEqual([400]);
+      expect(lastJsonBody(response).code, target).toBe('invalid_request');
+    }
+    expect(received).toEqual([]);
   });
 
   /** Posts `body` as JSON, or with `contentType`, to the transfer operation at `mountPath`. */

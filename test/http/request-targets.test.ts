@@ -32,6 +32,23 @@ describe('unusual request forms', () => {
     expect(closed).toBe(true);
   });
 
+  it.each(['/ping#x', '/ping?q=a#b', '/echo#?q=1', 'http://127.0.0.1/ping#x'])('rejects the target %s with a fragment', async (target) => {
+    const { received } = await sendRaw(port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+
+    expect(statusCodes(received)).toEqual([400]);
+    expect(received).toContain('content-type: application/problem+json; charset=utf-8');
+    expect(lastJsonBody(received)).toMatchObject({
+      code: 'invalid_request',
+      detail: "The request target contains '#', which a request target must not contain. Send '#' in a path or query as %23.",
+    });
+  });
+
+  it('serves an encoded number sign', async () => {
+    const { received } = await sendRaw(port, 'GET /ping?q=a%23b HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+
+    expect(statusCodes(received)).toEqual([200]);
+  });
+
   it('rejects CONNECT with a problem', async () => {
     const { received, closed } = await sendRaw(port, 'CONNECT user:hunter2@example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
 
