@@ -225,6 +225,9 @@ export interface ForwardOptions {
   droppedRequestHeaders: StringMemo<boolean>;
 }
 
+/** The status of a range response (RFC 9110 section 15.3.7). */
+const PARTIAL_CONTENT = 206;
+
 /** The lowest and highest status codes that the gateway relays. Any other status means a broken upstream. */
 const RELAYED_STATUS = { min: 200, max: 599 };
 
@@ -254,6 +257,7 @@ export async function forward(
   const headers = upstreamRequestHeaders(request, identity, assertion, options, {
     body,
     checksResponse: policy.responses !== undefined,
+    forwardsRanges: policy.responses === undefined || policy.responses.declaresStatus(PARTIAL_CONTENT),
     headerParameters: policy.headerParameters,
   });
 
@@ -424,16 +428,44 @@ interface UpstreamRequestParts {
   body: Buffer | undefined;
   /** True when the gateway reads the response to check it, so it must arrive uncompressed. */
   checksResponse: boolean;
+  /** False on an operation with declared responses but no declared 206, whose upstream must send whole representations. */
+  forwardsRanges: boolean;
   /** The operation's header parameters, which the gateway validated, as normalizedHeaderName spells them. */
   headerParameters: ReadonlySet<string>;
 }
+
+/**
+ * Request headers that request part of the representation (RFC 9110
+ * section 14.2). On an operation with declared responses but no 206 of its
+ * own, the gateway would check a 206 body under `2XX` or `default` as if
+ * it were the whole document. A range of a 200 body can itself be valid
+ * JSON, such as an undeclared member that the filter would have removed.
+ * A server may ignore them and send 200.
+ */
+const RANGE_HEADERS: readonly string[] = ['range', 'if-range'];
+
+/**
+ * The request header that requests a delta against a representation the
+ * client holds (RFC 3229), which arrives as a 226 under `2XX` or
+ * `default`. A server may ignore it and send 200.
+ */
+const DELTA_HEADER = 'a-im';
 
 /**
  * Request headers that the gateway writes or removes itself, whatever the
  * caller sent, and the validators that decide whether it relays a 304
  * (isConditionalRead).
  */
-const GATEWAY_HEADERS: ReadonlySet<string> = new Set(['host', 'content-length', 'content-type', 'accept-encoding', 'if-none-match', 'if-modified-since']);
+const GATEWAY_HEADERS: ReadonlySet<string> = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'accept-encoding',
+  'if-none-match',
+  'if-modified-since',
+  ...RANGE_HEADERS,
+  DELTA_HEADER,
+]);
 
 /**
  * Deletes the caller's headers spelled with `_` or other punctuation that
@@ -498,9 +530,15 @@ function upstreamRequestHeaders(
     headers['content-type'] = request.headers['content-type'] ?? 'application/octet-stream';
   }
 
-  // A compressed body could not be parsed and checked.
+  // A compressed body could not be parsed and checked, nor could a part or a delta.
   if (parts.checksResponse) {
     headers['accept-encoding'] = 'identity';
+    delete headers[DELTA_HEADER];
+  }
+  if (!parts.forwardsRanges) {
+    for (const name of RANGE_HEADERS) {
+      delete headers[name];
+    }
   }
 
   // Only requests with punctuation in a header name pay for the check.

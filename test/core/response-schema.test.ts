@@ -265,6 +265,13 @@ describe('response selection', () => {
     expect(rules.select(500, 'text/plain').kind).toBe('unchecked');
   });
 
+  it('declares only exact statuses', () => {
+    const rules = compileResponses({ '200': { description: 'a', content: json }, '2XX': { description: 'b' }, default: { description: 'c' } });
+    expect(rules.declaresStatus(200)).toBe(true);
+    expect(rules.declaresStatus(206)).toBe(false);
+    expect(rules.declaresStatus(500)).toBe(false);
+  });
+
   it('selects a repeated media type again', () => {
     const rules = compileResponses({ '200': { description: 'a', content: json } });
 

@@ -158,6 +158,28 @@ describe('gateway response checks', () => {
     expect(upstream.lastRequestHeaders?.['accept-encoding']).toBe('identity');
   });
 
+  it('asks for the whole checked body', async () => {
+    upstream.respond(json(WIDGET));
+    const headers = { range: 'bytes=10-40', 'if-range': '"v1"', 'a-im': 'vcdiff', if_range: '"v1"' };
+    const response = await callApi(server, '/widgets/w1', token, { headers });
+
+    expect(response.status).toBe(200);
+    expect(upstream.lastRequestHeaders?.['range']).toBeUndefined();
+    expect(upstream.lastRequestHeaders?.['if-range']).toBeUndefined();
+    expect(upstream.lastRequestHeaders?.['a-im']).toBeUndefined();
+    expect(upstream.lastRequestHeaders?.['if_range']).toBeUndefined();
+  });
+
+  it('forwards Range with a declared 206', async () => {
+    upstream.respond(json('a,', 206, 'text/csv'));
+    const response = await callApi(server, '/reports/r1', token, { headers: { range: 'bytes=0-1', 'if-range': '"r1"' } });
+
+    expect(response.status).toBe(206);
+    expect(await response.text()).toBe('a,');
+    expect(upstream.lastRequestHeaders?.['range']).toBe('bytes=0-1');
+    expect(upstream.lastRequestHeaders?.['if-range']).toBe('"r1"');
+  });
+
   it('rejects a coding in a second field line', async () => {
     upstream.respond((_request, response) => {
       response.writeHead(200, [

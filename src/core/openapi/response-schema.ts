@@ -34,6 +34,8 @@ export type ResponseRule =
 /** The declared responses of one operation. */
 export interface ResponseRules {
   select(status: number, contentType: string | undefined): ResponseRule;
+  /** Tells whether the operation declares `status` itself, not through a range such as `2XX` or through `default`. */
+  declaresStatus(status: number): boolean;
 }
 
 const NESTED_SCHEMA_KEYS = ['items', 'additionalProperties', 'unevaluatedProperties', 'not', 'contains', 'if', 'then', 'else'];
@@ -191,6 +193,9 @@ export function compileResponses(ajv: Ajv, operationName: string, responses: unk
     select(status, contentType) {
       const rule = byKey.get(String(status)) ?? byKey.get(`${String(status)[0]}XX`) ?? byKey.get('DEFAULT');
       return rule === undefined ? { kind: 'undeclared' } : rule(contentType);
+    },
+    declaresStatus(status) {
+      return byKey.has(String(status));
     },
   };
 }
