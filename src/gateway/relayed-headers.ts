@@ -45,16 +45,40 @@ export function connectionOptions(value: string | string[] | undefined): Readonl
 type RelayRule = 'dropped' | 'copied' | 'appended' | 'gateway-first' | 'vary';
 
 /**
- * Response headers from the upstream that would reveal its stack, set
- * cookies on the origin that also serves the sign-in pages, or override
- * the gateway's security headers, CORS policy and request id (the one its
+ * Response headers whose effect in a browser reaches past the response to
+ * the whole origin, which also serves the sign-in and consent pages:
+ *
+ * - Set-Cookie and the obsolete Set-Cookie2 (RFC 2965) set cookies on it;
+ * - Clear-Site-Data deletes its cookies, storage and caches, which signs
+ *   the user out of the authorization server;
+ * - NEL and Report-To install a reporting policy that lasts `max_age` and
+ *   sends reports on requests to any of its pages to a URL the upstream chose;
+ * - Alt-Svc (RFC 7838) names other endpoints for the origin, where the
+ *   upstream can only name its own;
+ * - Service-Worker-Allowed lets a script under the mount path register a
+ *   service worker that controls every page of the origin.
+ */
+const ORIGIN_WIDE_RESPONSE_HEADERS: readonly string[] = [
+  'set-cookie',
+  'set-cookie2',
+  'clear-site-data',
+  'nel',
+  'report-to',
+  'alt-svc',
+  'service-worker-allowed',
+];
+
+/**
+ * Response headers from the upstream that would reveal its stack, act on
+ * the whole origin (ORIGIN_WIDE_RESPONSE_HEADERS), or override the
+ * gateway's security headers, CORS policy and request id (the one its
  * logs and problem documents carry). Proxy-Authenticate and
  * Proxy-Authentication-Info apply only to the next client on the response
  * chain (RFC 9110 sections 11.7.1 and 11.7.3), which is the gateway itself.
  */
 const DROPPED_RESPONSE_HEADERS = new Set([
   ...SOFTWARE_BANNER_HEADERS,
-  'set-cookie',
+  ...ORIGIN_WIDE_RESPONSE_HEADERS,
   'x-request-id',
   'proxy-authenticate',
   'proxy-authentication-info',

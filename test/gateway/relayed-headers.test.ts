@@ -164,6 +164,28 @@ describe('response headers set by gateway and upstream', () => {
     expect(response.headers.get('proxy-authentication-info')).toBeNull();
   });
 
+  it("drops the upstream's origin-wide fields", async () => {
+    const originWide = {
+      'set-cookie': '_session=planted; Path=/',
+      'set-cookie2': '_session=planted; Version=1',
+      'clear-site-data': '"cookies", "storage"',
+      nel: '{"report_to":"upstream","max_age":31536000,"include_subdomains":true}',
+      'report-to': '{"group":"upstream","max_age":31536000,"endpoints":[{"url":"https://collector.example/r"}]}',
+      'alt-svc': 'h2="upstream.example:443"; ma=86400',
+      'service-worker-allowed': '/',
+    };
+    upstream.respond(respondWith(200, { 'content-type': 'application/json', ...originWide }));
+
+    for (const path of ['/v1/plain', '/v1/checked']) {
+      const response = await rawRequest(`${server.url}${path}`);
+
+      expect(response.status, path).toBe(200);
+      for (const name of Object.keys(originWide)) {
+        expect(response.headers[name], `${path} ${name}`).toBeUndefined();
+      }
+    }
+  });
+
   it('joins repeated upstream field lines', async () => {
     upstream.respond((_request, response) => {
       response.setHeader('content-type', 'application/json');
