@@ -7,7 +7,18 @@ import { andThen, isPromise, type Pending } from '../core/pending.js';
 import { sendProblem } from '../http/problems.js';
 import { removeRelayedHeaders } from './relayed-headers.js';
 import { undeclaredClientError } from './upstream-client-error.js';
-import { RejectedResponse, badGateway, emptyBody, isIdentityEncoding, readUpstreamBody, relayedBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
+import {
+  RejectedResponse,
+  badGateway,
+  decodeUpstreamText,
+  emptyBody,
+  isIdentityEncoding,
+  readUpstreamBody,
+  relayedBody,
+  withUtf8Charset,
+  type BodyLimits,
+  type UpstreamResponse,
+} from './upstream-response.js';
 
 /** Maximum number of schema violations logged for one rejected response. */
 const MAX_LOGGED_ERRORS = 20;
@@ -25,9 +36,9 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function parseJson(body: Buffer): unknown {
+function parseJson(text: string): unknown {
   try {
-    return secureJson.parse(body.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' });
+    return secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
   } catch (error) {
     const poisoned = /prototype|constructor/i.test((error as Error).message);
     throw badGateway('The upstream response body is not valid JSON.', poisoned ? 'response body contains a forbidden key' : 'response body is not valid JSON');
@@ -41,13 +52,15 @@ function relayJson(reply: FastifyReply, upstream: UpstreamResponse, check: (valu
     throw badGateway('The upstream response is compressed, so the gateway cannot check it.', 'response body is encoded', { encoding });
   }
 
+  const contentType = headerValue(upstream.headers['content-type']);
   return readUpstreamBody(upstream, options).then((body) => {
-    sendChecked(reply, check(parseJson(body)));
+    const value = parseJson(decodeUpstreamText(body, contentType));
+    sendChecked(reply, check(value), contentType);
   });
 }
 
-/** Sends the checked body, re-serialized, or throws a 502 when it violates the schema. */
-function sendChecked(reply: FastifyReply, result: ResponseCheck): void {
+/** Sends the checked body, serialized again as UTF-8, or throws a 502 when it violates the schema. */
+function sendChecked(reply: FastifyReply, result: ResponseCheck, contentType: string | undefined): void {
   if (result.errors.length > 0) {
     throw badGateway('The upstream response does not match the schema the API declares.', 'response body violates the declared schema', {
       errors: result.errors.slice(0, MAX_LOGGED_ERRORS),
@@ -62,6 +75,9 @@ function sendChecked(reply: FastifyReply, result: ResponseCheck): void {
   reply.removeHeader('content-length');
   reply.removeHeader('transfer-encoding');
   reply.removeHeader('content-encoding');
+  if (contentType !== undefined) {
+    reply.header('content-type', withUtf8Charset(contentType));
+  }
   reply.send(Buffer.from(JSON.stringify(result.value), 'utf8'));
 }
 

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import secureJson from 'secure-json-parse';
 
 import { PROBLEM_CONTENT_TYPE } from '../core/problem.js';
-import { isIdentityEncoding, readUpstreamBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
+import { decodeUpstreamText, isIdentityEncoding, readUpstreamBody, type BodyLimits, type UpstreamResponse } from './upstream-response.js';
 
 /** Maximum length of a string member copied from an upstream problem document, in characters. */
 const MAX_MEMBER_LENGTH = 1000;
@@ -43,7 +43,8 @@ async function readProblem(upstream: UpstreamResponse, limits: BodyLimits): Prom
 
   try {
     const body = await readUpstreamBody(upstream, limits);
-    const parsed: unknown = secureJson.parse(body.toString('utf8'), undefined, { protoAction: 'error', constructorAction: 'error' });
+    const text = decodeUpstreamText(body, String(upstream.headers['content-type']));
+    const parsed: unknown = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
     return isObject(parsed) ? parsed : undefined;
   } catch {
     // A body that cannot be read or parsed is replaced like any other body.

@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
+import { TextDecoder } from 'node:util';
 
+import { charsetsOf } from '../core/openapi/json-body.js';
 import { ProblemError } from '../core/problem.js';
 
 /** The body of an upstream response, claimed once: read whole, relayed as a stream, or discarded. */
@@ -129,4 +131,64 @@ export function readUpstreamBody(upstream: UpstreamResponse, limits: BodyLimits)
   }
 
   return upstream.body.read(limits);
+}
+
+/** The charset of a JSON body without a charset parameter (RFC 8259 section 8.1). */
+const JSON_CHARSET = 'utf-8';
+
+/**
+ * Returns the charset that the Content-Type of an upstream body names, or
+ * UTF-8 when it names none. Throws a 502 RejectedResponse when it names
+ * several different ones, since clients differ in which one they honour.
+ */
+function upstreamCharset(contentType: string | undefined): string {
+  const charsets = [...new Set(charsetsOf(contentType ?? ''))];
+  if (charsets.length > 1) {
+    throw badGateway('The upstream response names more than one charset.', 'several charsets', { charsets: charsets.slice(0, 4) });
+  }
+  return charsets[0] ?? JSON_CHARSET;
+}
+
+/**
+ * Decodes an upstream JSON body by the charset its Content-Type names, so
+ * that the gateway checks the text a client that honours the charset reads.
+ * A leading byte order mark is dropped. Throws a 502 RejectedResponse for
+ * a charset that TextDecoder does not know, such as UTF-7, or for bytes
+ * that are invalid in the charset, which a lenient decoder would replace
+ * with U+FFFD.
+ */
+export function decodeUpstreamText(body: Buffer, contentType: string | undefined): string {
+  const charset = upstreamCharset(contentType);
+
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(charset, { fatal: true });
+  } catch {
+    throw badGateway('The upstream response has a charset that the gateway cannot read.', 'unsupported charset', { charset: charset.slice(0, 40) });
+  }
+
+  try {
+    return decoder.decode(body);
+  } catch {
+    throw badGateway('The upstream response body is not valid in its charset.', 'response body has invalid bytes for its charset', { charset });
+  }
+}
+
+/**
+ * Returns `contentType` with its charset parameters replaced by
+ * `charset=utf-8`, or unchanged when it has none. A body that the gateway
+ * decoded and serialized again is UTF-8 whatever the upstream sent, and a
+ * client that honours the charset must read it as such.
+ */
+export function withUtf8Charset(contentType: string): string {
+  if (charsetsOf(contentType).length === 0) {
+    return contentType;
+  }
+
+  const [type = '', ...parameters] = contentType.split(';');
+  const kept = parameters.filter((parameter) => {
+    const name = parameter.split('=')[0]?.trim().toLowerCase();
+    return name !== 'charset' && name !== 'charset*';
+  });
+  return [type.trim(), ...kept.map((parameter) => parameter.trim()), 'charset=utf-8'].join('; ');
 }

@@ -127,6 +127,44 @@ describe('gateway response checks', () => {
     await expectBadGateway('The upstream response body is not valid JSON.');
   });
 
+  it('reads a body in its declared charset', async () => {
+    const body = Buffer.from('{"id":"w1","name":"caf\u00e9","secret":"s"}', 'latin1');
+    upstream.respond((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json; charset=ISO-8859-1' }).end(body);
+    });
+    const { status, headers, text } = await getWidget();
+
+    expect(status).toBe(200);
+    expect(headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(JSON.parse(text)).toEqual({ id: 'w1', name: 'caf\u00e9' });
+  });
+
+  // A client that honours Shift_JIS reads the last UTF-8 byte of 'ぁ' and
+  // the backslash after it as one character, so the escaped quote ends the string.
+  it('labels the serialized body UTF-8', async () => {
+    upstream.respond(json('{"id":"w1","name":"\\u3041\\"","secret":"s"}', 200, 'application/json; charset=shift_jis'));
+    const { status, headers, text } = await getWidget();
+
+    expect(status).toBe(200);
+    expect(headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(JSON.parse(text)).toEqual({ id: 'w1', name: '\u3041"' });
+  });
+
+  it('rejects bytes invalid in the charset', async () => {
+    upstream.respond((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(Buffer.from('{"id":"w1","name":"caf\u00e9","secret":"s"}', 'latin1'));
+    });
+    await expectBadGateway('The upstream response body is not valid in its charset.');
+  });
+
+  it('rejects an unknown or repeated charset', async () => {
+    upstream.respond(json(WIDGET, 200, 'application/json; charset=utf-7'));
+    await expectBadGateway('The upstream response has a charset that the gateway cannot read.');
+
+    upstream.respond(json(WIDGET, 200, 'application/json; charset=utf-8; charset=shift_jis'));
+    await expectBadGateway('The upstream response names more than one charset.');
+  });
+
   it('rejects prototype keys', async () => {
     upstream.respond(json('{"id":"w1","name":"lamp","__proto__":{"isAdmin":true}}'));
     await expectBadGateway('The upstream response body is not valid JSON.');
