@@ -59,6 +59,22 @@ function relayJson(reply: FastifyReply, upstream: UpstreamResponse, check: (valu
   });
 }
 
+/**
+ * Upstream response headers computed from the upstream's own bytes, which a
+ * checked body does not keep. Their values would tell the caller about
+ * what the check removed. Express 5 sends `W/"<length in hex>-<SHA-1>"`
+ * of the whole body as its default ETag (the `etag` package, 1.8), so the
+ * length gives away the size of a removed property. A digest or that hash
+ * lets a caller confirm a guess of its value.
+ */
+const UPSTREAM_BODY_HEADERS: readonly string[] = ['content-length', 'content-digest', 'repr-digest', 'digest', 'content-md5', 'content-range'];
+
+function removeUpstreamBodyHeaders(reply: FastifyReply): void {
+  for (const name of UPSTREAM_BODY_HEADERS) {
+    reply.removeHeader(name);
+  }
+}
+
 /** Sends the checked body, serialized again as UTF-8, or throws a 502 when it violates the schema. */
 function sendChecked(reply: FastifyReply, result: ResponseCheck, contentType: string | undefined): void {
   if (result.errors.length > 0) {
@@ -67,12 +83,15 @@ function sendChecked(reply: FastifyReply, result: ResponseCheck, contentType: st
       errorCount: result.errors.length,
     });
   }
+  // The ETag still identifies the body when the check removed nothing, so
+  // conditional requests keep working for it.
   if (result.removedCount > 0) {
     reply.request.log.debug({ removed: result.removed, removedCount: result.removedCount }, 'undeclared response properties removed');
+    reply.removeHeader('etag');
   }
 
   // Fastify computes Content-Length from the new body, which has no coding.
-  reply.removeHeader('content-length');
+  removeUpstreamBodyHeaders(reply);
   reply.removeHeader('transfer-encoding');
   reply.removeHeader('content-encoding');
   if (contentType !== undefined) {
@@ -92,10 +111,11 @@ function relayEmpty(reply: FastifyReply, upstream: UpstreamResponse): void {
 
 /** Relays the response to a HEAD request, which has no body to check (RFC 9110 section 9.3.2). */
 function relayHeadResponse(reply: FastifyReply, upstream: UpstreamResponse): void {
-  // The upstream's length is that of its unchecked body, which the check may
-  // shorten. Sent as a stream, the empty body keeps Fastify from setting the
-  // length of a HEAD response to 0.
-  reply.removeHeader('content-length');
+  // The upstream's length, ETag and digests are those of its unchecked body,
+  // and the check of a GET may remove properties from it. Sent as a stream,
+  // the empty body keeps Fastify from setting the length of a HEAD response to 0.
+  removeUpstreamBodyHeaders(reply);
+  reply.removeHeader('etag');
   reply.send(upstream.body.stream());
 }
 
