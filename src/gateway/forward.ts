@@ -17,6 +17,7 @@ import { isUpstreamTimeout, upstreamFailure } from './upstream-client.js';
 import { UpstreamExchange, type QueuedSend, type UpstreamRequest } from './upstream-exchange.js';
 import { ConnectionWaitTimeout, upstreamBusy, type UpstreamLoad } from './upstream-load.js';
 import { isRetriable } from './upstream-retry.js';
+import type { UpstreamLinkRewriter } from './upstream-links.js';
 import { emptyBody, type UpstreamResponse } from './upstream-response.js';
 
 /** A group of request headers that never reach the upstream from the caller, with the reason. */
@@ -219,6 +220,8 @@ export interface ForwardOptions {
   forwardedProto: string;
   /** Limits on the upstream response bodies, and the headers relayed with them. */
   responseCheck: ResponseCheckOptions;
+  /** Rewrites the upstream's own URLs in Location, Content-Location and Link into public ones. */
+  links: UpstreamLinkRewriter;
   /** Signs the identity assertion that goes with each forwarded request, or undefined when the upstream takes none. */
   identitySigner: IdentityAssertionSigner | undefined;
   /** Tells, per name, whether a caller's request header is dropped (see requestHeaderFilter). */
@@ -303,7 +306,7 @@ export async function forward(
   }
   upstreamResponded();
 
-  return relayResponse(request, reply, policy, options.responseCheck, upstream);
+  return relayResponse(request, reply, policy, options, upstream);
 }
 
 /**
@@ -325,7 +328,7 @@ function signAssertion(
 }
 
 /** Relays the upstream's status, headers and body to the caller, or sends 502 for a status outside 200-599. */
-function relayResponse(request: FastifyRequest, reply: FastifyReply, policy: RoutePolicy, responseCheck: ResponseCheckOptions, upstream: UpstreamResponse): FastifyReply {
+function relayResponse(request: FastifyRequest, reply: FastifyReply, policy: RoutePolicy, options: ForwardOptions, upstream: UpstreamResponse): FastifyReply {
   // A caller that went away gets nothing, and the upstream connection is freed.
   if (request.raw.socket.destroyed) {
     upstream.body.discard();
@@ -338,7 +341,7 @@ function relayResponse(request: FastifyRequest, reply: FastifyReply, policy: Rou
   }
 
   reply.code(upstream.statusCode);
-  relayResponseHeaders(reply, upstream.headers);
+  relayResponseHeaders(reply, upstream.headers, options.links);
   // A 304 has no body even when its Content-Length repeats the 200's (RFC
   // 9110 section 8.6), which undici 7 reports as a length mismatch. It is
   // relayed without its body when no declared responses apply, or when it
@@ -348,7 +351,7 @@ function relayResponse(request: FastifyRequest, reply: FastifyReply, policy: Rou
     return reply.send(emptyBody(request.method));
   }
 
-  relayUpstreamResponse(request, reply, upstream, policy.responses, responseCheck);
+  relayUpstreamResponse(request, reply, upstream, policy.responses, options.responseCheck);
   return reply;
 }
 

@@ -19,6 +19,7 @@ import { API_KEY_ROUTES, apiKeyRoutes } from './api-key-routes.js';
 import { authenticate, rejectCredentialsInQuery, type AuthenticationDependencies } from './authenticate.js';
 import { forward, requestHeaderFilter } from './forward.js';
 import { createUpstreamPool } from './upstream-client.js';
+import { UpstreamLinkRewriter } from './upstream-links.js';
 import { UpstreamLoad } from './upstream-load.js';
 import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_METHODS } from './cors.js';
 import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
@@ -163,6 +164,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     },
     identitySigner: options.identitySigner,
     droppedRequestHeaders: requestHeaderFilter(options.dropRequestHeaders),
+    links: new UpstreamLinkRewriter(upstream, publicUrl.origin, app.prefix),
   };
 
   const authenticationDependencies: AuthenticationDependencies = {

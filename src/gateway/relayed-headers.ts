@@ -11,6 +11,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 import { StringMemo } from '../core/cache/string-memo.js';
 import { SOFTWARE_BANNER_HEADERS, securityHeaders } from '../core/security-headers.js';
+import type { UpstreamLinkRewriter } from './upstream-links.js';
 
 /** Headers that apply to one connection and not to the message, in requests and responses (RFC 9110 section 7.6.1). */
 export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -40,9 +41,14 @@ export function connectionOptions(value: string | string[] | undefined): Readonl
  *   the gateway's members of the same field, if the gateway set any;
  * - `gateway-first`: the gateway's value, if it set one, replaces the upstream's;
  * - `vary`: it is relayed with Origin added, because the gateway's CORS
- *   headers vary by Origin.
+ *   headers vary by Origin;
+ * - `location`: a URL, relayed with the upstream's base URL replaced by the
+ *   gateway's (see UpstreamLinkRewriter).
  */
-type RelayRule = 'dropped' | 'copied' | 'appended' | 'gateway-first' | 'vary';
+type RelayRule = 'dropped' | 'copied' | 'appended' | 'gateway-first' | 'vary' | 'location';
+
+/** Response headers whose value is one URL, which may name the upstream's internal address. */
+const LOCATION_RESPONSE_HEADERS = new Set(['location', 'content-location']);
 
 /**
  * Response headers whose effect in a browser reaches past the response to
@@ -106,6 +112,9 @@ const relayRules = new StringMemo<RelayRule>((name) => {
   if (GATEWAY_FIRST_RESPONSE_HEADERS.has(lower)) {
     return 'gateway-first';
   }
+  if (LOCATION_RESPONSE_HEADERS.has(lower)) {
+    return 'location';
+  }
   return lower === 'vary' ? 'vary' : 'copied';
 }, HEADER_NAME_MEMO);
 
@@ -151,8 +160,9 @@ function listText(value: ReplyHeaderValue): string {
 /**
  * Sets the upstream response headers on `reply`, following the rule of
  * each name. Fields named in the upstream's Connection header are dropped.
+ * `links` rewrites the URLs of Location, Content-Location and Link.
  */
-export function relayResponseHeaders(reply: FastifyReply, upstream: IncomingHttpHeaders): void {
+export function relayResponseHeaders(reply: FastifyReply, upstream: IncomingHttpHeaders, links?: UpstreamLinkRewriter): void {
   const perConnection = connectionOptions(upstream.connection);
 
   for (const [name, value] of Object.entries(upstream)) {
@@ -169,15 +179,20 @@ export function relayResponseHeaders(reply: FastifyReply, upstream: IncomingHttp
       reply.header(name, varyWithOrigin(value));
       continue;
     }
+    if (rule === 'location') {
+      reply.header(name, links === undefined ? value : links.rewrite(listText(value)));
+      continue;
+    }
 
+    const relayed = links !== undefined && name.toLowerCase() === 'link' ? links.rewriteLinks(listText(value)) : value;
     const own = reply.getHeader(name);
     if (own === undefined) {
-      reply.header(name, value);
+      reply.header(name, relayed);
       continue;
     }
     keepGatewayValue(reply, name.toLowerCase(), own);
     if (rule === 'appended') {
-      reply.header(name, `${listText(own)}, ${listText(value)}`);
+      reply.header(name, `${listText(own)}, ${listText(relayed)}`);
     }
   }
 }

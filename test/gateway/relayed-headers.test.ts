@@ -186,6 +186,36 @@ describe('response headers set by gateway and upstream', () => {
     }
   });
 
+  it("rewrites the upstream's own URLs", async () => {
+    upstream.respond(
+      respondWith(200, {
+        'content-type': 'application/json',
+        location: `${upstream.url}/orders/5?view=full#top`,
+        'content-location': `${upstream.url.replace('http://', 'HTTP://')}/orders/5`,
+        link: `<${upstream.url}/orders?page=2>; rel="next", </orders?page=1>; rel="first", <https://docs.example/orders>; rel="help"`,
+      }),
+    );
+    const response = await fetch(`${server.url}/v1/plain`);
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('location')).toBe(`${ISSUER}/v1/orders/5?view=full#top`);
+    expect(response.headers.get('content-location')).toBe(`${ISSUER}/v1/orders/5`);
+    expect(members(response.headers.get('link'))).toEqual([
+      `<${ISSUER}/v1/orders?page=2>; rel="next"`,
+      '</orders?page=1>; rel="first"',
+      '<https://docs.example/orders>; rel="help"',
+    ]);
+  });
+
+  it('keeps URLs that point elsewhere', async () => {
+    upstream.respond(respondWith(200, { location: 'https://login.example/start', 'content-location': '/orders/5' }, ''));
+    const response = await rawRequest(`${server.url}/v1/plain`);
+
+    expect(response.status).toBe(200);
+    expect(response.headers['location']).toBe('https://login.example/start');
+    expect(response.headers['content-location']).toBe('/orders/5');
+  });
+
   it('joins repeated upstream field lines', async () => {
     upstream.respond((_request, response) => {
       response.setHeader('content-type', 'application/json');

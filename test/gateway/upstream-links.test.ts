@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+
+import { UpstreamLinkRewriter } from '../../src/gateway/upstream-links.js';
+
+describe('upstream link rewriter', () => {
+  const links = new UpstreamLinkRewriter(new URL('http://10.0.0.5:3000/v1/'), 'https://gw.example.test', '/api');
+
+  it.each([
+    ['http://10.0.0.5:3000/v1/orders/5', 'https://gw.example.test/api/orders/5'],
+    ['http://10.0.0.5:3000/v1', 'https://gw.example.test/api'],
+    ['HTTP://10.0.0.5:3000/v1/orders?page=2#x', 'https://gw.example.test/api/orders?page=2#x'],
+  ])('rewrites %s', (uri, expected) => {
+    expect(links.rewrite(uri)).toBe(expected);
+  });
+
+  it.each([
+    ['another path on the upstream', 'http://10.0.0.5:3000/admin'],
+    ['a longer first segment', 'http://10.0.0.5:3000/v10/orders'],
+    ['another port', 'http://10.0.0.5:3001/v1/orders'],
+    ['another scheme', 'https://10.0.0.5:3000/v1/orders'],
+    ['a relative reference', '/v1/orders'],
+    ['an invalid URL', 'http://['],
+  ])('keeps %s', (_case, uri) => {
+    expect(links.rewrite(uri)).toBe(uri);
+  });
+
+  it('rewrites each Link reference', () => {
+    const value = '<http://10.0.0.5:3000/v1/orders?page=3>; rel="next", <https://docs.example/>; rel="help"';
+
+    expect(links.rewriteLinks(value)).toBe('<https://gw.example.test/api/orders?page=3>; rel="next", <https://docs.example/>; rel="help"');
+  });
+});
