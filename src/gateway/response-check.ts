@@ -116,6 +116,11 @@ function relayHeadResponse(reply: FastifyReply, upstream: UpstreamResponse): voi
   // the empty body keeps Fastify from setting the length of a HEAD response to 0.
   removeUpstreamBodyHeaders(reply);
   reply.removeHeader('etag');
+  // A GET gets the body as UTF-8 (sendChecked), and HEAD must name the same Content-Type.
+  const contentType = headerValue(upstream.headers['content-type']);
+  if (contentType !== undefined) {
+    reply.header('content-type', withUtf8Charset(contentType));
+  }
   reply.send(upstream.body.stream());
 }
 

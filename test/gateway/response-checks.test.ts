@@ -175,6 +175,14 @@ describe('gateway response checks', () => {
     expect(JSON.parse(text)).toEqual({ id: 'w1', name: '\u3041"' });
   });
 
+  it('labels a HEAD response UTF-8', async () => {
+    upstream.respond(json(WIDGET, 200, 'application/json; charset=ISO-8859-1'));
+    const response = await callApi(server, '/widgets/w1', token, { method: 'HEAD' });
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+  });
+
   it('rejects bytes invalid in the charset', async () => {
     upstream.respond((_request, response) => {
       response.writeHead(200, { 'content-type': 'application/json' }).end(Buffer.from('{"id":"w1","name":"caf\u00e9","secret":"s"}', 'latin1'));
