@@ -220,7 +220,7 @@ export interface ForwardOptions {
   forwardedProto: string;
   /** Limits on the upstream response bodies, and the headers relayed with them. */
   responseCheck: ResponseCheckOptions;
-  /** Rewrites the upstream's own URLs in Location, Content-Location and Link into public ones. */
+  /** Rewrites the upstream's own URLs in Location, Content-Location, Refresh and Link into public ones. */
   links: UpstreamLinkRewriter;
   /** Signs the identity assertion that goes with each forwarded request, or undefined when the upstream takes none. */
   identitySigner: IdentityAssertionSigner | undefined;

@@ -42,13 +42,13 @@ export function connectionOptions(value: string | string[] | undefined): Readonl
  * - `gateway-first`: the gateway's value, if it set one, replaces the upstream's;
  * - `vary`: it is relayed with Origin added, because the gateway's CORS
  *   headers vary by Origin;
- * - `location`: a URL, relayed with the upstream's base URL replaced by the
- *   gateway's (see UpstreamLinkRewriter).
+ * - `location`: a URL (in Refresh, after the delay), relayed with the
+ *   upstream's base URL replaced by the gateway's (see UpstreamLinkRewriter).
  */
 type RelayRule = 'dropped' | 'copied' | 'appended' | 'gateway-first' | 'vary' | 'location';
 
-/** Response headers whose value is one URL, which may name the upstream's internal address. */
-const LOCATION_RESPONSE_HEADERS = new Set(['location', 'content-location']);
+/** Response headers whose value contains one URL, which may name the upstream's internal address. */
+const LOCATION_RESPONSE_HEADERS = new Set(['location', 'content-location', 'refresh']);
 
 /**
  * Response headers whose effect in a browser reaches past the response to
@@ -157,10 +157,14 @@ function listText(value: ReplyHeaderValue): string {
   return Array.isArray(value) ? value.join(', ') : String(value);
 }
 
+function rewriteLocation(links: UpstreamLinkRewriter, name: string, value: string): string {
+  return name.toLowerCase() === 'refresh' ? links.rewriteRefresh(value) : links.rewrite(value);
+}
+
 /**
  * Sets the upstream response headers on `reply`, following the rule of
  * each name. Fields named in the upstream's Connection header are dropped.
- * `links` rewrites the URLs of Location, Content-Location and Link.
+ * `links` rewrites the URLs of Location, Content-Location, Refresh and Link.
  */
 export function relayResponseHeaders(reply: FastifyReply, upstream: IncomingHttpHeaders, links?: UpstreamLinkRewriter): void {
   const perConnection = connectionOptions(upstream.connection);
@@ -180,7 +184,7 @@ export function relayResponseHeaders(reply: FastifyReply, upstream: IncomingHttp
       continue;
     }
     if (rule === 'location') {
-      reply.header(name, links === undefined ? value : links.rewrite(listText(value)));
+      reply.header(name, links === undefined ? value : rewriteLocation(links, name, listText(value)));
       continue;
     }
 

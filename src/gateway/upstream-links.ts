@@ -6,6 +6,9 @@
  * unchanged, they would show callers that address and send them to a
  * host they cannot reach, past the gateway.
  */
+/** A Refresh value with a URL: the delay and `;` or `,`, an optional `url=` and quote, the URL, and a closing quote. */
+const REFRESH_URL = /^(\s*[0-9.]+\s*[;,]\s*(?:url\s*=\s*)?['"]?)([^'"]+?)(['"]?\s*)$/i;
+
 export class UpstreamLinkRewriter {
   readonly #upstreamOrigin: string;
   readonly #upstreamPrefix: string;
@@ -41,6 +44,20 @@ export class UpstreamLinkRewriter {
       return uri;
     }
     return `${this.#publicBase}${path.slice(prefix.length)}${parsed.search}${parsed.hash}`;
+  }
+
+  /**
+   * Rewrites the URL of a Refresh field value, such as
+   * `0; url=http://upstream/orders`, which browsers follow as a redirect
+   * after the delay. A value without a URL is unchanged.
+   */
+  rewriteRefresh(value: string): string {
+    const parts = REFRESH_URL.exec(value);
+    if (parts === null) {
+      return value;
+    }
+    const [, head = '', uri = '', tail = ''] = parts;
+    return `${head}${this.rewrite(uri)}${tail}`;
   }
 
   /** Rewrites each URI reference of a Link field value (RFC 8288), such as `<http://upstream/orders?page=2>; rel="next"`. */

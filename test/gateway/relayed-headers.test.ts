@@ -192,6 +192,7 @@ describe('response headers set by gateway and upstream', () => {
         'content-type': 'application/json',
         location: `${upstream.url}/orders/5?view=full#top`,
         'content-location': `${upstream.url.replace('http://', 'HTTP://')}/orders/5`,
+        refresh: `0; url=${upstream.url}/orders/5`,
         link: `<${upstream.url}/orders?page=2>; rel="next", </orders?page=1>; rel="first", <https://docs.example/orders>; rel="help"`,
       }),
     );
@@ -200,6 +201,7 @@ describe('response headers set by gateway and upstream', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('location')).toBe(`${ISSUER}/v1/orders/5?view=full#top`);
     expect(response.headers.get('content-location')).toBe(`${ISSUER}/v1/orders/5`);
+    expect(response.headers.get('refresh')).toBe(`0; url=${ISSUER}/v1/orders/5`);
     expect(members(response.headers.get('link'))).toEqual([
       `<${ISSUER}/v1/orders?page=2>; rel="next"`,
       '</orders?page=1>; rel="first"',

@@ -24,6 +24,16 @@ describe('upstream link rewriter', () => {
     expect(links.rewrite(uri)).toBe(uri);
   });
 
+  it.each([
+    ['0; url=http://10.0.0.5:3000/v1/orders', '0; url=https://gw.example.test/api/orders'],
+    ["5;URL='http://10.0.0.5:3000/v1/orders'", "5;URL='https://gw.example.test/api/orders'"],
+    ['1, http://10.0.0.5:3000/v1/orders', '1, https://gw.example.test/api/orders'],
+    ['0; url=https://login.example/', '0; url=https://login.example/'],
+    ['30', '30'],
+  ])('rewrites the Refresh value %s', (value, expected) => {
+    expect(links.rewriteRefresh(value)).toBe(expected);
+  });
+
   it('rewrites each Link reference', () => {
     const value = '<http://10.0.0.5:3000/v1/orders?page=3>; rel="next", <https://docs.example/>; rel="help"';
 
