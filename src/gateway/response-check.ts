@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import secureJson from 'secure-json-parse';
 
+import { hasInexactNumber } from '../core/openapi/json-body.js';
 import type { ResponseCheck, ResponseRules } from '../core/openapi/response-schema.js';
 import { andThen, isPromise, type Pending } from '../core/pending.js';
 import { sendProblem } from '../http/problems.js';
@@ -54,7 +55,12 @@ function relayJson(reply: FastifyReply, upstream: UpstreamResponse, check: (valu
 
   const contentType = headerValue(upstream.headers['content-type']);
   return readUpstreamBody(upstream, options).then((body) => {
-    const value = parseJson(decodeUpstreamText(body, contentType));
+    const text = decodeUpstreamText(body, contentType);
+    const value = parseJson(text);
+    // The body goes out serialized again, so a number that a double cannot hold would reach the caller changed.
+    if (hasInexactNumber(text)) {
+      throw badGateway('The upstream response has a number that the gateway cannot relay without changing its value.', 'response body has a number beyond double precision');
+    }
     sendChecked(reply, check(value), contentType);
   });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { charsetsOf, withIntegerNumbersOnly } from '../../src/core/openapi/json-body.js';
+import { charsetsOf, hasInexactNumber, withIntegerNumbersOnly } from '../../src/core/openapi/json-body.js';
 
 describe('withIntegerNumbersOnly', () => {
   it('replaces fractions and exponents', () => {
@@ -28,4 +28,20 @@ describe('charsetsOf', () => {
     expect(charsetsOf("application/json; charset*=utf-8''utf-7")).toEqual(["utf-8''utf-7"]);
     expect(charsetsOf('application/json; charset* = utf-7')).toEqual(['utf-7']);
   });
+});
+
+describe('hasInexactNumber', () => {
+  it.each(['{"a":1,"b":-2.5,"c":"12345678901234567891"}', '[9007199254740991,-9007199254740991]', '[1.50E2,-0,0.000,1e21,123456789.123456]', '[5e-324,1.7976931348623157e308]'])(
+    'accepts %s',
+    (text) => {
+      expect(hasInexactNumber(text)).toBe(false);
+    },
+  );
+
+  it.each(['[9007199254740993]', '[-12345678901234567891]', '[0.1000000000000000055511151231257827]', '[1e400]', '[1e-400]', '{"a":[{"b":123456789.123456789}]}'])(
+    'rejects %s',
+    (text) => {
+      expect(hasInexactNumber(text)).toBe(true);
+    },
+  );
 });

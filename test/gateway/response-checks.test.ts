@@ -198,6 +198,22 @@ describe('gateway response checks', () => {
     await expectBadGateway('The upstream response names more than one charset.');
   });
 
+  it('relays numbers a double holds', async () => {
+    upstream.respond(json('{"id":"w1","name":"lamp","serial":9007199254740991,"weight":1.50E2}'));
+    const { status, text } = await getWidget();
+
+    expect(status).toBe(200);
+    expect(text).toBe('{"id":"w1","name":"lamp","serial":9007199254740991,"weight":150}');
+  });
+
+  it.each(['"serial":12345678901234567891', '"weight":0.1000000000000000055511151231257827', '"weight":1e400'])(
+    'rejects a number a double changes: %s',
+    async (member) => {
+      upstream.respond(json(`{"id":"w1","name":"lamp",${member}}`));
+      await expectBadGateway('The upstream response has a number that the gateway cannot relay without changing its value.');
+    },
+  );
+
   it('rejects prototype keys', async () => {
     upstream.respond(json('{"id":"w1","name":"lamp","__proto__":{"isAdmin":true}}'));
     await expectBadGateway('The upstream response body is not valid JSON.');

@@ -206,16 +206,9 @@ export function findRepeatedName(text: string): string | undefined {
   return undefined;
 }
 
-/**
- * Returns `text`, which must be valid JSON, with each number that has a
- * fraction or an exponent replaced by `null`. JSON.parse reads a number as
- * the nearest double, so it reads 41.99999999999999999 as the integer 42,
- * while jackson-databind reads it into a BigInteger as 41 (it truncates the
- * exact decimal value).
- */
-export function withIntegerNumbersOnly(text: string): string {
-  let result = '';
-  let copiedUpTo = 0;
+/** Returns the start and end (exclusive) of each number of `text`, which must be valid JSON. */
+function numberSpans(text: string): Array<[start: number, end: number]> {
+  const spans: Array<[number, number]> = [];
 
   for (let index = 0; index < text.length; index += 1) {
     const code = text.charCodeAt(index);
@@ -230,12 +223,80 @@ export function withIntegerNumbersOnly(text: string): string {
       while (index + 1 < text.length && NUMBER_CHARACTER.test(text.charAt(index + 1))) {
         index += 1;
       }
-      if (/[.eE]/.test(text.slice(start, index + 1))) {
-        result += `${text.slice(copiedUpTo, start)}null`;
-        copiedUpTo = index + 1;
-      }
+      spans.push([start, index + 1]);
+    }
+  }
+
+  return spans;
+}
+
+/**
+ * Returns `text`, which must be valid JSON, with each number that has a
+ * fraction or an exponent replaced by `null`. JSON.parse reads a number as
+ * the nearest double, so it reads 41.99999999999999999 as the integer 42,
+ * while jackson-databind reads it into a BigInteger as 41 (it truncates the
+ * exact decimal value).
+ */
+export function withIntegerNumbersOnly(text: string): string {
+  let result = '';
+  let copiedUpTo = 0;
+
+  for (const [start, end] of numberSpans(text)) {
+    if (/[.eE]/.test(text.slice(start, end))) {
+      result += `${text.slice(copiedUpTo, start)}null`;
+      copiedUpTo = end;
     }
   }
 
   return copiedUpTo === 0 ? text : result + text.slice(copiedUpTo);
+}
+
+/** A JSON number: sign, integer digits, fraction digits and exponent. */
+const JSON_NUMBER = /^(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/;
+
+/**
+ * Returns the exact decimal value of a JSON number as its significant
+ * digits and a power of ten (`-15e-1` for `-1.50`), or undefined for text
+ * that is no JSON number, such as `Infinity`.
+ */
+function decimalValue(text: string): string | undefined {
+  const parts = JSON_NUMBER.exec(text);
+  if (parts === null) {
+    return undefined;
+  }
+
+  const [, sign = '', whole = '', fraction = '', exponent = '0'] = parts;
+  const digits = `${whole}${fraction}`.replace(/^0+/, '');
+  if (digits === '') {
+    return '0';
+  }
+  const significant = digits.replace(/0+$/, '');
+  const power = Number(exponent) - fraction.length + (digits.length - significant.length);
+  return `${sign}${significant}e${power}`;
+}
+
+/**
+ * A number with more than 15 significant digits, the most that a double
+ * always keeps, has 16 characters from `[0-9.]` in a row. Any other number
+ * that a double changes has an exponent. Text with neither skips the scan.
+ */
+const MAYBE_INEXACT_NUMBER = /[0-9.]{16,}|[0-9][eE]/;
+
+/**
+ * Tells whether `text`, which must be valid JSON, has a number whose value
+ * changes when JSON.parse reads it as a double and JSON.stringify writes
+ * it back: an integer beyond 2^53 such as 12345678901234567891, a
+ * fraction with more digits than a double keeps, or one out of its range,
+ * such as 1e400, which JSON.stringify writes as null. A client that reads
+ * integers exactly, as Python's json module does, would see the change.
+ */
+export function hasInexactNumber(text: string): boolean {
+  if (!MAYBE_INEXACT_NUMBER.test(text)) {
+    return false;
+  }
+
+  return numberSpans(text).some(([start, end]) => {
+    const source = text.slice(start, end);
+    return decimalValue(source) !== decimalValue(JSON.stringify(Number(source)));
+  });
 }
