@@ -406,6 +406,20 @@ describe('OpenAPI compilation', () => {
       expect(found?.errors).toEqual([{ pointer, detail }]);
     });
 
+    it.each(['{"small":10.0000000000000001}', '{"share":-1e-400}', '{"share":0.1000000000000000055511151231257827}', '{"size":1,"share":123456789.123456789}'])(
+      'rejects the body %s that a double changes',
+      (text) => {
+        const found = operation?.validate({ ...parts, contentType: 'application/json', body: Buffer.from(text) });
+        expect(found?.code).toBe('invalid_json');
+        expect(found?.detail).toContain('Send it with at most 15 significant digits, or as a string.');
+      },
+    );
+
+    it('accepts numbers in any spelling a double holds', () => {
+      const body = Buffer.from('{"small":1.0E1,"share":0.30000000000000004,"size":-0}');
+      expect(operation?.validate({ ...parts, contentType: 'application/json', body })).toBeUndefined();
+    });
+
     it('accepts the largest safe integer', () => {
       expect(operation?.validate({ ...parts, query: { limit: '-9007199254740991' } })).toBeUndefined();
       expect(operation?.validate({ ...parts, params: { count: '9007199254740991' } })).toBeUndefined();

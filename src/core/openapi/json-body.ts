@@ -34,8 +34,8 @@ export function mayBeReadAsJson(contentType: string | undefined): boolean {
   return header.includes('/json') || header.includes('+json');
 }
 
-/** A JSON body, or the reason it was rejected as invalid JSON. */
-export type JsonBody = { ok: true; value: unknown } | { ok: false; detail: string };
+/** A JSON body, parsed and as text, or the reason it was rejected as invalid JSON. */
+export type JsonBody = { ok: true; value: unknown; text: string } | { ok: false; detail: string };
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -115,7 +115,7 @@ export function parseJsonBody(body: Buffer): JsonBody {
     return { ok: false, detail: `The request body is not valid JSON: the member name '${shorten(redactName(repeated))}' appears twice in one object.` };
   }
 
-  return { ok: true, value };
+  return { ok: true, value, text };
 }
 
 /**

@@ -5,7 +5,7 @@ import addFormatsModule from 'ajv-formats';
 import type { FieldError } from '../problem.js';
 import { describeViolations, type SchemaViolation } from '../validation-errors.js';
 import { compileFormBody, FORM_MEDIA_TYPE, hasLiteralSemicolon, isOpaqueBodySchema, isUtf8FormBody } from './form-body.js';
-import { isJsonMediaType, mediaType, nonUtf8Charset, parseJsonBody } from './json-body.js';
+import { hasInexactNumber, isJsonMediaType, mediaType, nonUtf8Charset, parseJsonBody } from './json-body.js';
 import { isJsonObject } from './json-object.js';
 import { parameterReading, splitCommaSeparated } from './parameter-style.js';
 import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
@@ -441,8 +441,21 @@ function checkJsonBody(validate: ValidateFunction): BodyCheck {
     if (!parsed.ok) {
       return { code: 'invalid_json', detail: parsed.detail };
     }
+    if (!validate(parsed.value)) {
+      return violation('body', validate.errors as SchemaViolation[]);
+    }
 
-    return validate(parsed.value) ? undefined : violation('body', validate.errors as SchemaViolation[]);
+    // The schema saw the double that JSON.parse read, but the upstream gets
+    // the text, so `1.0000000000000001` would pass `enum: [1]` and
+    // `-1e-400` would pass `minimum: 0`.
+    if (hasInexactNumber(parsed.text)) {
+      return {
+        code: 'invalid_json',
+        detail:
+          'The request body has a number with more significant digits or a wider range than a double holds exactly, which parsers read differently. Send it with at most 15 significant digits, or as a string.',
+      };
+    }
+    return undefined;
   };
 }
 
