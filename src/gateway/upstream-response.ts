@@ -137,6 +137,13 @@ export function readUpstreamBody(upstream: UpstreamResponse, limits: BodyLimits)
 const JSON_CHARSET = 'utf-8';
 
 /**
+ * Strict decoders by charset label, reused because a decode without the
+ * `stream` option keeps no state. Only labels that TextDecoder knows are
+ * added, so the map stays as small as its list of labels.
+ */
+const decoders = new Map<string, TextDecoder>();
+
+/**
  * Returns the charset that the Content-Type of an upstream body names, or
  * UTF-8 when it names none. Throws a 502 RejectedResponse when it names
  * several different ones, since clients differ in which one they honour.
@@ -160,11 +167,14 @@ function upstreamCharset(contentType: string | undefined): string {
 export function decodeUpstreamText(body: Buffer, contentType: string | undefined): string {
   const charset = upstreamCharset(contentType);
 
-  let decoder: TextDecoder;
-  try {
-    decoder = new TextDecoder(charset, { fatal: true });
-  } catch {
-    throw badGateway('The upstream response has a charset that the gateway cannot read.', 'unsupported charset', { charset: charset.slice(0, 40) });
+  let decoder = decoders.get(charset);
+  if (decoder === undefined) {
+    try {
+      decoder = new TextDecoder(charset, { fatal: true });
+    } catch {
+      throw badGateway('The upstream response has a charset that the gateway cannot read.', 'unsupported charset', { charset: charset.slice(0, 40) });
+    }
+    decoders.set(charset, decoder);
   }
 
   try {
