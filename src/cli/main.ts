@@ -13,7 +13,7 @@ import { BackendUnavailableError } from '../backends/backend-error.js';
 import { ConfigError } from '../config/load.js';
 import { ListenError } from '../server/listen-check.js';
 import { DatabaseFileError, MissingSchemaError } from '../store/database.js';
-import { ServerSecretMismatchError } from '../store/server-secret.js';
+import { ServerSecretFileError, ServerSecretMismatchError } from '../store/server-secret.js';
 
 const program = new Command();
 program
@@ -42,6 +42,7 @@ try {
     error instanceof BackendUnavailableError ||
     error instanceof ConfigError ||
     error instanceof ServerSecretMismatchError ||
+    error instanceof ServerSecretFileError ||
     error instanceof ListenError ||
     error instanceof DatabaseFileError ||
     error instanceof MissingSchemaError;

@@ -24,17 +24,37 @@ export function loadServerSecret(dataDir: string): Buffer {
   try {
     writeFileSync(path, randomBytes(SECRET_BYTES).toString('base64url'), { flag: 'wx', mode: 0o600 });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST') {
+      throw new ServerSecretFileError(`the server secret ${path} cannot be created (${code ?? 'error'}); check that this user may write to ${dataDir}`, error);
     }
   }
 
-  const secret = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new ServerSecretFileError(`the server secret ${path} cannot be read (${code}); it must be a file that this user may read`, error);
+  }
+
+  const secret = Buffer.from(text.trim(), 'base64url');
   if (secret.length !== SECRET_BYTES) {
-    throw new Error(`The server secret in ${path} is not ${SECRET_BYTES} bytes of base64url; restore it from backup`);
+    throw new ServerSecretFileError(`the server secret in ${path} is not ${SECRET_BYTES} bytes of base64url; restore it from a backup`);
   }
 
   return secret;
+}
+
+/**
+ * A server secret file that cannot be created or read, or that contains no
+ * secret of the right length. The message names the file, never its content.
+ */
+export class ServerSecretFileError extends Error {
+  constructor(message: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = 'ServerSecretFileError';
+  }
 }
 
 /** Returns the path of the server secret file in `dataDir`. */
