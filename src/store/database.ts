@@ -66,16 +66,29 @@ export async function openDatabase(databaseUrl: string, options: OpenDatabaseOpt
   return db;
 }
 
-/** An SQLite database file that SQLite cannot read, such as a file of another format. */
+/** Problems of an SQLite database file, by the SQLite error code that reports each one. */
+const DATABASE_FILE_PROBLEMS: Readonly<Record<string, string>> = {
+  SQLITE_NOTADB: 'is not an SQLite database',
+  SQLITE_CORRUPT: 'is damaged (SQLite reports a malformed database image)',
+  SQLITE_CANTOPEN: 'cannot be opened (it must be a file that this user may read and write)',
+};
+
+/** An SQLite database file that SQLite cannot read, such as a file of another format or a damaged one. */
 export class DatabaseFileError extends Error {
-  constructor(path: string, cause: unknown) {
+  constructor(path: string, problem: string, cause: unknown) {
     super(
-      `the database file ${path} is not an SQLite database; restore it from a backup, ` +
+      `the database file ${path} ${problem}; restore it from a backup, ` +
         'move it away to start with an empty store, or check --data-dir and --database-url',
       { cause },
     );
     this.name = 'DatabaseFileError';
   }
+}
+
+/** Returns a DatabaseFileError for an SQLite error about the file at `path`, or the error itself. */
+function databaseFileError(path: string, error: unknown): unknown {
+  const problem = DATABASE_FILE_PROBLEMS[(error as { code?: string }).code ?? ''];
+  return problem === undefined ? error : new DatabaseFileError(path, problem, error);
 }
 
 /**
@@ -86,14 +99,21 @@ export class DatabaseFileError extends Error {
 function openSqlite(path: string): Kysely<Database> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
 
-  const sqlite = new SQLite(path);
+  let sqlite: SQLite.Database;
   try {
-    // SQLite reads the file's header only on the first statement, so a file
-    // of another format fails here rather than in the constructor.
+    sqlite = new SQLite(path);
+  } catch (error) {
+    throw databaseFileError(path, error);
+  }
+  try {
+    // SQLite reads the file's header and schema only on the first
+    // statement, so a file of another format, or one whose schema it cannot
+    // read, fails here rather than in the constructor.
+    // NOTE: damage in other pages shows only in the statements that read them.
     sqlite.pragma('journal_mode = WAL');
   } catch (error) {
     sqlite.close();
-    throw (error as { code?: string }).code === 'SQLITE_NOTADB' ? new DatabaseFileError(path, error) : error;
+    throw databaseFileError(path, error);
   }
   sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   sqlite.pragma('synchronous = NORMAL');

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-import { runCli } from '../support/cli.js';
+import { listUsersAfterDamage, replaceWithDirectory, runCli } from '../support/cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -51,6 +51,17 @@ describe('CLI input errors', () => {
     } finally {
       await rm(parent, { recursive: true, force: true });
     }
+  }, TIMEOUT);
+
+  it.each([
+    ['damaged', (database: string) => truncate(database, 50_000), 'is damaged (SQLite reports a malformed database image)'],
+    ['a directory', replaceWithDirectory, 'cannot be opened (it must be a file that this user may read and write)'],
+  ])('names a database file that is %s', async (_case, damage, problem) => {
+    const { path, result } = await listUsersAfterDamage('portcullis.sqlite', damage);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`error: the database file ${path} ${problem}; restore it from a backup`);
+    expect(result.stderr).not.toContain('unexpected failure');
   }, TIMEOUT);
 
   it('rejects read commands on a missing data directory', async () => {

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../src/config/load.js';
 import { startPortcullis } from '../../src/server/portcullis.js';
-import { runCli } from '../support/cli.js';
+import { listUsersAfterDamage, replaceWithDirectory, runCli } from '../support/cli.js';
 import { freePort } from '../support/server.js';
 
 /** Starts and stops a server once in `dataDir`, which seals a signing key with its server secret. */
@@ -80,32 +80,16 @@ describe('admin command with another server secret', () => {
 });
 
 describe('damaged server secret', () => {
-  const shorten = (secretFile: string) => writeFile(secretFile, 'c2hvcnQ');
-  const replaceWithDirectory = async (secretFile: string) => {
-    await rm(secretFile);
-    await mkdir(secretFile);
-  };
-
   it.each([
-    ['too short', shorten, 'is not 32 bytes of base64url; restore it from a backup'],
+    ['too short', (secretFile: string) => writeFile(secretFile, 'c2hvcnQ'), 'is not 32 bytes of base64url; restore it from a backup'],
     ['a directory', replaceWithDirectory, 'cannot be read (EISDIR); it must be a file that this user may read'],
   ])('names a secret that is %s', async (_case, damage, problem) => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-secret-'));
-    try {
-      const added = await runCli(['users', 'add', 'secret_owner', '--email', 'secret_owner@example.com', '--data-dir', dataDir], 'Secret-Owner-Passw0rd\n');
-      expect(added.code, added.stderr).toBe(0);
-      const secretFile = join(dataDir, 'server-secret');
-      await damage(secretFile);
+    const { path, result } = await listUsersAfterDamage('server-secret', damage);
 
-      const result = await runCli(['users', 'list', '--data-dir', dataDir]);
-
-      expect(result.code).toBe(1);
-      expect(result.stderr).toContain(`error: the server secret`);
-      expect(result.stderr).toContain(secretFile);
-      expect(result.stderr).toContain(problem);
-      expect(result.stderr).not.toContain('unexpected failure');
-    } finally {
-      await rm(dataDir, { recursive: true, force: true });
-    }
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('error: the server secret');
+    expect(result.stderr).toContain(path);
+    expect(result.stderr).toContain(problem);
+    expect(result.stderr).not.toContain('unexpected failure');
   });
 });
