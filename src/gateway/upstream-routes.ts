@@ -91,6 +91,13 @@ function checkSecurity(upstream: UpstreamConfig, operation: DeclaredOperation, p
       `upstream '${upstream.name}': ${name} is configured public but declares a security requirement; remove one of the two`,
     );
   }
+  // A public operation reads no credential, so the roles would never be checked.
+  if (policy.public && operation.roles.length > 0) {
+    throw new UpstreamPolicyError(
+      `upstream '${upstream.name}': ${name} is configured public but requires the roles ${operation.roles.join(', ')} with x-portcullis-roles; ` +
+        'declare a security requirement in the OpenAPI document instead of public: true, or remove x-portcullis-roles',
+    );
+  }
 
   const missing = policy.bindings.find((binding) => binding.in === 'path' && !operation.route.parameters.includes(binding.name));
   if (missing !== undefined) {

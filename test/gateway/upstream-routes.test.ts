@@ -44,6 +44,17 @@ describe('upstream routes', () => {
     await expect(upstreamRoutes(config)).rejects.toThrow(/is configured public but declares a security requirement/);
   });
 
+  it('refuses public on an operation with roles', async () => {
+    const config = await upstream(
+      { '/admin/report': { get: { 'x-portcullis-roles': ['admin'], responses: {} } } },
+      { operations: { 'GET /admin/report': policy({ public: true }) } },
+    );
+    await expect(upstreamRoutes(config)).rejects.toThrow(
+      "upstream 'things': GET /admin/report is configured public but requires the roles admin with x-portcullis-roles; " +
+        'declare a security requirement in the OpenAPI document instead of public: true, or remove x-portcullis-roles',
+    );
+  });
+
   it('adds configured scopes and roles to the document', async () => {
     const config = await upstream(
       { '/things': { get: { security: SECURED, 'x-portcullis-roles': ['reader'], responses: {} } } },
