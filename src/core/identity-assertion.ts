@@ -254,7 +254,9 @@ function identityOf(payload: JWTPayload): Identity {
  * of the request that carries it.
  *
  * Each assertion is accepted once: its `jti` is remembered until it
- * expires, and a second use gets InvalidIdentityAssertionError.
+ * expires, and a second use gets InvalidIdentityAssertionError. When more
+ * live ids arrive than `replayCacheSize`, the oldest are forgotten, and an
+ * assertion that expires no later than a forgotten one is rejected too.
  *
  * NOTE: the used ids live in this process. A service that runs several
  * instances can still be sent one assertion once per instance, and the body
@@ -310,8 +312,12 @@ export class IdentityAssertionVerifier {
     // Checked last, so an assertion presented for the wrong request is not used up.
     const jti = stringClaim(payload, 'jti');
     const expiresAt = ((payload.exp as number) + clockTolerance) * 1000;
-    if (!this.#usedIds.use(jti, expiresAt)) {
+    const use = this.#usedIds.use(jti, expiresAt);
+    if (use === 'reused') {
       throw new InvalidIdentityAssertionError('the identity assertion was already used');
+    }
+    if (use === 'forgotten') {
+      throw new InvalidIdentityAssertionError('the identity assertion is too old to be checked for replay');
     }
 
     return { identity: identityOf(payload), requestId: requestIdOf(jti) };
