@@ -20,9 +20,9 @@ export interface AccessTokenSettings {
   jwksUrl: string;
   /** Accepted JWS algorithms. Default `ES256`. */
   algorithms?: readonly string[];
-  /** Accepted clock difference, in seconds. Default 5. */
+  /** Accepted clock difference, in whole seconds from 0 to 60. Default 5. */
   clockToleranceSeconds?: number;
-  /** Longest accepted token lifetime, in seconds. Default 3600. */
+  /** Longest accepted token lifetime, in whole seconds. Default 3600. */
   maxLifetimeSeconds?: number;
   /** Limits of the JWKS fetch. Default: https on port 443 to public addresses only. */
   outbound?: OutboundPolicy;
@@ -84,6 +84,22 @@ const DEFAULT_ALGORITHMS = ['ES256'];
 const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
 const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 3600;
 const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
+/** Largest accepted clock difference, in seconds, as in the gateway's `clockToleranceSeconds`. */
+const MAX_CLOCK_TOLERANCE_SECONDS = 60;
+
+/**
+ * Throws a RangeError unless `value` is a whole number from `min` to `max`.
+ * jose reads a string such as '5s' as a duration, but the lifetime checks
+ * here add it to numbers and then never fail. NaN would fail every request
+ * with a 500. So both are rejected when the service starts.
+ */
+function requireWholeNumber(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of ${min} or more` : `from ${min} to ${max}`;
+    throw new RangeError(`${name} must be a whole number ${range}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}.`);
+  }
+  return value;
+}
 
 /** The logger that receives failed background fetches of remote key sets. Pino and console both fit. */
 export interface KeySetLog {
@@ -104,30 +120,35 @@ function assertionKeys(settings: IdentityAssertionSettings, log: KeySetLog | und
     throw new RangeError('identityAssertions needs exactly one of jwksUrl and jwks.');
   }
 
+  const maxLifetimeSeconds = settings.maxLifetimeSeconds === undefined ? undefined : requireWholeNumber('identityAssertions.maxLifetimeSeconds', settings.maxLifetimeSeconds, 1);
+  const replayCacheSize = settings.replayCacheSize === undefined ? undefined : requireWholeNumber('identityAssertions.replayCacheSize', settings.replayCacheSize, 1);
   const keys = settings.jwks ?? remoteJwks(settings.jwksUrl as string, settings.outbound, keySetOptions(settings.jwksUrl as string, log));
   return new IdentityAssertionVerifier({
     issuer: settings.issuer,
     audience: settings.audience,
     keys,
-    maxLifetimeSeconds: settings.maxLifetimeSeconds,
-    replayCacheSize: settings.replayCacheSize,
+    maxLifetimeSeconds,
+    replayCacheSize,
   });
 }
 
 function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | undefined): TokenVerifier {
-  const cacheSize = settings.tokenCacheSize ?? DEFAULT_TOKEN_CACHE_SIZE;
-  if (!Number.isInteger(cacheSize) || cacheSize < 0) {
-    throw new RangeError(`accessTokens.tokenCacheSize must be a whole number of 0 or more, got ${String(cacheSize)}.`);
-  }
+  const cacheSize = requireWholeNumber('accessTokens.tokenCacheSize', settings.tokenCacheSize ?? DEFAULT_TOKEN_CACHE_SIZE, 0);
+  const clockToleranceSeconds = requireWholeNumber(
+    'accessTokens.clockToleranceSeconds',
+    settings.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS,
+    0,
+    MAX_CLOCK_TOLERANCE_SECONDS,
+  );
+  const maxLifetimeSeconds = requireWholeNumber('accessTokens.maxLifetimeSeconds', settings.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, 1);
 
-  const clockToleranceSeconds = settings.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
   const keys = remoteJwks(settings.jwksUrl, settings.outbound, keySetOptions(settings.jwksUrl, log));
   const verifier = new AccessTokenVerifier({
     issuer: settings.issuer,
     audience: settings.audience,
     algorithms: settings.algorithms ?? DEFAULT_ALGORITHMS,
     clockToleranceSeconds,
-    maxLifetimeSeconds: (settings.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS) + clockToleranceSeconds,
+    maxLifetimeSeconds: maxLifetimeSeconds + clockToleranceSeconds,
     jwks: { resolver: keys },
   });
   if (cacheSize === 0) {

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+
+import { Authenticator, type AuthenticatorSettings } from '../../src/library/authenticator.js';
+
+const ISSUER = 'https://id.example.com';
+const AUDIENCE = `${ISSUER}/api`;
+const JWKS_URL = `${ISSUER}/.well-known/jwks.json`;
+const ASSERTION_KEYS = { keys: [] };
+
+function accessTokens(extra: Record<string, unknown>): AuthenticatorSettings {
+  return { accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: JWKS_URL, ...extra } };
+}
+
+function identityAssertions(extra: Record<string, unknown>): AuthenticatorSettings {
+  return { identityAssertions: { issuer: ISSUER, audience: AUDIENCE, jwks: ASSERTION_KEYS, ...extra } };
+}
+
+describe('Authenticator settings', () => {
+  // A duration string would reach jose, which reads it, while the lifetime
+  // and future `iat` checks added it to numbers and so never failed.
+  it.each([
+    ['accessTokens.clockToleranceSeconds', accessTokens({ clockToleranceSeconds: '5s' })],
+    ['accessTokens.clockToleranceSeconds', accessTokens({ clockToleranceSeconds: Number.NaN })],
+    ['accessTokens.clockToleranceSeconds', accessTokens({ clockToleranceSeconds: -1 })],
+    ['accessTokens.clockToleranceSeconds', accessTokens({ clockToleranceSeconds: 61 })],
+    ['accessTokens.maxLifetimeSeconds', accessTokens({ maxLifetimeSeconds: '1h' })],
+    ['accessTokens.maxLifetimeSeconds', accessTokens({ maxLifetimeSeconds: Number.POSITIVE_INFINITY })],
+    ['accessTokens.maxLifetimeSeconds', accessTokens({ maxLifetimeSeconds: 0 })],
+    ['accessTokens.tokenCacheSize', accessTokens({ tokenCacheSize: '10' })],
+    ['identityAssertions.maxLifetimeSeconds', identityAssertions({ maxLifetimeSeconds: '60s' })],
+    ['identityAssertions.maxLifetimeSeconds', identityAssertions({ maxLifetimeSeconds: Number.NaN })],
+    ['identityAssertions.replayCacheSize', identityAssertions({ replayCacheSize: 0 })],
+    ['identityAssertions.replayCacheSize', identityAssertions({ replayCacheSize: '1000' })],
+  ])('rejects an invalid %s', (name, settings) => {
+    expect(() => new Authenticator(settings)).toThrow(RangeError);
+    expect(() => new Authenticator(settings)).toThrow(`${name} must be a whole number`);
+  });
+
+  it.each([
+    accessTokens({ clockToleranceSeconds: 0 }),
+    accessTokens({ clockToleranceSeconds: 60, maxLifetimeSeconds: 1 }),
+    accessTokens({ tokenCacheSize: 0 }),
+    identityAssertions({ maxLifetimeSeconds: 1, replayCacheSize: 1 }),
+  ])('accepts boundary values %#', (settings) => {
+    expect(() => new Authenticator(settings)).not.toThrow();
+  });
+});
