@@ -4,7 +4,8 @@
 // and access tokens sent to it directly, and checks both against the
 // issuer's published keys. Run it with `npm run build && node examples/fastify.js`.
 //
-// Settings: PORTCULLIS_ISSUER (default http://127.0.0.1:8080), PORT (default 3000).
+// Settings: PORTCULLIS_ISSUER (default http://127.0.0.1:8080), PORT (default 3000),
+// PORTCULLIS_UPSTREAM: this service's upstream name in the gateway (default `default`).
 
 import Fastify from 'fastify';
 import { createRateLimiter, requireOwned } from 'portcullis';
@@ -13,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 
 const issuer = process.env.PORTCULLIS_ISSUER ?? 'http://127.0.0.1:8080';
 const port = Number(process.env.PORT ?? 3000);
+const upstream = process.env.PORTCULLIS_UPSTREAM ?? 'default';
 
 // The outbound guard that fetches the keys blocks plain http and internal
 // addresses. A Portcullis on this machine needs both opened for its host.
@@ -26,7 +28,7 @@ const outbound = local
 const app = Fastify({ logger: true, ajv: { customOptions: { removeAdditional: false } } });
 
 await app.register(portcullis, {
-  identityAssertions: { issuer, audience: `${issuer}/api`, jwksUrl: `${issuer}/.well-known/portcullis-identity-jwks.json`, outbound },
+  identityAssertions: { issuer, audience: `${issuer}/api`, jwksUrl: `${issuer}/.well-known/portcullis-identity-jwks.json`, outbound, upstream },
   accessTokens: { issuer, audience: `${issuer}/api`, jwksUrl: `${issuer}/.well-known/jwks.json`, outbound },
   rateLimit: {
     limiter: createRateLimiter(),

@@ -57,6 +57,8 @@ export interface AssertedRequest {
   requestId: string;
   /** The number of the attempt to send the request upstream that the assertion goes with, counted from 1. Default 1. */
   attempt?: number;
+  /** The name of the gateway's upstream entry that the request is forwarded to, sent as the `upstream` claim. */
+  upstream?: string;
 }
 
 /** A verified assertion: the caller and the gateway's request id it was issued for. */
@@ -151,7 +153,7 @@ export class IdentityAssertionSigner {
 
     // The claims are in the order jose's SignJWT writes them, so that its
     // output and this one can be compared byte for byte. JSON leaves out
-    // `key_id` when the caller used no API key.
+    // `upstream` when none is named and `key_id` when the caller used no API key.
     const issuedAt = Math.floor(Date.now() / 1000);
     const claims: JWTPayload = {
       scope: identity.scopes.join(' '),
@@ -160,6 +162,7 @@ export class IdentityAssertionSigner {
       credential: identity.credential,
       htm: request.method.toUpperCase(),
       target: request.target,
+      upstream: request.upstream,
       key_id: identity.keyId,
       iss: this.#issuer,
       aud: this.#audience,
@@ -186,6 +189,12 @@ export interface IdentityAssertionVerifierOptions {
   clockToleranceSeconds?: number;
   /** How many used assertion ids are remembered to reject replays. Default 100000. */
   replayCacheSize?: number;
+  /**
+   * The name of this service's entry in the gateway's upstreams. When set,
+   * an assertion must carry it in its `upstream` claim, so that one signed
+   * for another service behind the same gateway is rejected.
+   */
+  upstream?: string;
 }
 
 /** An assertion that failed verification; `reason` is safe to show to the client. */
@@ -260,7 +269,9 @@ function identityOf(payload: JWTPayload): Identity {
  *
  * NOTE: the used ids live in this process. A service that runs several
  * instances can still be sent one assertion once per instance, and the body
- * is not bound to the assertion.
+ * is not bound to the assertion. Without `upstream`, an assertion that one
+ * service received is accepted by another behind the same gateway for a
+ * request with the same method and target.
  */
 export class IdentityAssertionVerifier {
   readonly #options: IdentityAssertionVerifierOptions;
@@ -307,6 +318,9 @@ export class IdentityAssertionVerifier {
 
     if (stringClaim(payload, 'htm') !== method.toUpperCase() || stringClaim(payload, 'target') !== target) {
       throw new InvalidIdentityAssertionError('the identity assertion was issued for another method or path');
+    }
+    if (this.#options.upstream !== undefined && payload['upstream'] !== this.#options.upstream) {
+      throw new InvalidIdentityAssertionError('the identity assertion was issued for another upstream service');
     }
 
     // Checked last, so an assertion presented for the wrong request is not used up.

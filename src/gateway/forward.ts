@@ -224,6 +224,8 @@ export interface ForwardOptions {
   links: UpstreamLinkRewriter;
   /** Signs the identity assertion that goes with each forwarded request, or undefined when the upstream takes none. */
   identitySigner: IdentityAssertionSigner | undefined;
+  /** The upstream's name in the configuration, which binds each identity assertion to this upstream. */
+  upstreamName: string;
   /** Tells, per name, whether a caller's request header is dropped (see requestHeaderFilter). */
   droppedRequestHeaders: StringMemo<boolean>;
 }
@@ -252,7 +254,7 @@ export async function forward(
 
   // The assertion binds the exact request target the upstream receives.
   const target = `${options.upstreamPrefix}${path}${query}`;
-  const signed = signAssertion(request, identity, target, options.identitySigner, 1);
+  const signed = signAssertion(request, identity, target, options, 1);
   const assertion = isPromise(signed) ? await signed : signed;
 
   // The body goes on as the caller's bytes, never re-encoded.
@@ -292,7 +294,7 @@ export async function forward(
     request.log.info({ err: error }, 'upstream connection closed before the response; request sent again on another connection');
     // The upstream may have verified the first assertion before the
     // connection closed, and it accepts each jti once.
-    const retryAssertion = await signAssertion(request, identity, target, options.identitySigner, 2);
+    const retryAssertion = await signAssertion(request, identity, target, options, 2);
     let retryRequest = upstreamRequest;
     if (retryAssertion !== undefined) {
       retryRequest = { ...upstreamRequest, headers: { ...headers, [IDENTITY_ASSERTION_HEADER]: retryAssertion } };
@@ -318,13 +320,14 @@ function signAssertion(
   request: FastifyRequest,
   identity: Identity | undefined,
   target: string,
-  signer: IdentityAssertionSigner | undefined,
+  options: Pick<ForwardOptions, 'identitySigner' | 'upstreamName'>,
   attempt: number,
 ): Pending<string> | undefined {
+  const signer = options.identitySigner;
   if (identity === undefined || signer === undefined) {
     return undefined;
   }
-  return signer.sign(identity, { method: request.method, target, requestId: request.id, attempt });
+  return signer.sign(identity, { method: request.method, target, requestId: request.id, attempt, upstream: options.upstreamName });
 }
 
 /** Relays the upstream's status, headers and body to the caller, or sends 502 for a status outside 200-599. */

@@ -63,6 +63,8 @@ export interface GatewayOptions {
   manageApiKeys: boolean;
   /** Signs the identity assertion sent upstream with every forwarded request, or undefined when the upstream takes none. */
   identitySigner: IdentityAssertionSigner | undefined;
+  /** The upstream's name in the configuration, which each identity assertion carries in its `upstream` claim. */
+  upstreamName: string;
   /** Request header names, or `prefix*` patterns, that never reach the upstream besides the gateway's own list. Default none. */
   dropRequestHeaders?: readonly string[];
 }
@@ -163,6 +165,7 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
       relayTimeoutMs: options.relayTimeoutMs,
     },
     identitySigner: options.identitySigner,
+    upstreamName: options.upstreamName,
     droppedRequestHeaders: requestHeaderFilter(options.dropRequestHeaders),
     links: new UpstreamLinkRewriter(upstream, publicUrl.origin, app.prefix),
   };

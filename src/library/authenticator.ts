@@ -57,6 +57,12 @@ export interface IdentityAssertionSettings {
   maxLifetimeSeconds?: number;
   /** How many used assertion ids are remembered to reject replays. Default 100000. */
   replayCacheSize?: number;
+  /**
+   * The name of this service's entry in the gateway's `upstreams` (`default`
+   * for the shorthand settings). When set, assertions the gateway signed
+   * for another upstream are rejected. Default: assertions for any upstream.
+   */
+  upstream?: string;
 }
 
 /** The credentials a service accepts. At least one must be set. */
@@ -122,6 +128,9 @@ function assertionKeys(settings: IdentityAssertionSettings, log: KeySetLog | und
 
   const maxLifetimeSeconds = settings.maxLifetimeSeconds === undefined ? undefined : requireWholeNumber('identityAssertions.maxLifetimeSeconds', settings.maxLifetimeSeconds, 1);
   const replayCacheSize = settings.replayCacheSize === undefined ? undefined : requireWholeNumber('identityAssertions.replayCacheSize', settings.replayCacheSize, 1);
+  if (settings.upstream !== undefined && (typeof settings.upstream !== 'string' || settings.upstream === '')) {
+    throw new RangeError(`identityAssertions.upstream must be the name of an upstream in the gateway's configuration, got ${JSON.stringify(settings.upstream)}.`);
+  }
   const keys = settings.jwks ?? remoteJwks(settings.jwksUrl as string, settings.outbound, keySetOptions(settings.jwksUrl as string, log));
   return new IdentityAssertionVerifier({
     issuer: settings.issuer,
@@ -129,6 +138,7 @@ function assertionKeys(settings: IdentityAssertionSettings, log: KeySetLog | und
     keys,
     maxLifetimeSeconds,
     replayCacheSize,
+    upstream: settings.upstream,
   });
 }
 

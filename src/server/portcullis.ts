@@ -240,14 +240,17 @@ async function openAndListen(config: Readonly<PortcullisConfig>, options: StartO
     );
   }
 
-  // One demo Orders API serves every upstream configured without a URL.
-  const demoUpstream = served.find((upstream) => upstream.url === null);
+  // One demo Orders API serves every upstream configured without a URL. It
+  // accepts only assertions signed for its upstream when it serves just one.
+  const demoUpstreams = served.filter((upstream) => upstream.url === null);
+  const demoUpstream = demoUpstreams[0];
+  const demoUpstreamName = demoUpstreams.length === 1 ? demoUpstream?.name : undefined;
   const demo =
     demoUpstream !== undefined
       ? createOrdersApi({
           logger: logger.child({ component: 'demo-orders-api' }),
           publicPrefix: demoUpstream.mountPath,
-          identityAssertion: { issuer: config.issuer, audience: config.audience, jwks: await identitySigner.publicJwks() },
+          identityAssertion: { issuer: config.issuer, audience: config.audience, jwks: await identitySigner.publicJwks(), upstream: demoUpstreamName },
           orderImport: options.demoOrderImport,
         })
       : undefined;
@@ -334,6 +337,7 @@ async function openAndListen(config: Readonly<PortcullisConfig>, options: StartO
         },
         manageApiKeys: index === 0,
         identitySigner: upstream.identityAssertion ? identitySigner : undefined,
+        upstreamName: upstream.name,
         dropRequestHeaders: upstream.dropRequestHeaders,
       });
     }

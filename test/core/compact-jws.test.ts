@@ -64,7 +64,7 @@ describe('identity assertion signer', () => {
   const seed = randomBytes(32);
   const options = { seed, issuer: 'https://gateway.example.test', audience: 'https://gateway.example.test/api', lifetimeSeconds: 30 };
   const identity: Identity = { subject: 'alice', scopes: ['openid', 'orders:read'], roles: ['support'], clientId: 'app', credential: 'api_key', keyId: 'key-1' };
-  const request = { method: 'get', target: '/orders?limit=5', requestId: '6f1c2b3a-0000-4000-8000-000000000001' };
+  const request = { method: 'get', target: '/orders?limit=5', requestId: '6f1c2b3a-0000-4000-8000-000000000001', upstream: 'orders' };
 
   afterEach(() => {
     vi.useRealTimers();
@@ -72,7 +72,7 @@ describe('identity assertion signer', () => {
 
   /** Signs the assertion's claims for `request` with jose's SignJWT, under the signer's key id, in the signer's claim order. */
   function joseAssertion(credential: string, keyId: string | undefined, kid: string): Promise<string> {
-    const claims = { scope: 'openid orders:read', roles: ['support'], client_id: 'app', credential, htm: 'GET', target: '/orders?limit=5' };
+    const claims = { scope: 'openid orders:read', roles: ['support'], client_id: 'app', credential, htm: 'GET', target: '/orders?limit=5', upstream: 'orders' };
     return new SignJWT(keyId === undefined ? claims : { ...claims, key_id: keyId })
       .setProtectedHeader({ alg: 'EdDSA', typ: IDENTITY_ASSERTION_TYPE, kid })
       .setIssuer(options.issuer)

@@ -42,3 +42,45 @@ describe('identity assertion replay cache', () => {
     await expect(verifier.verify(second, 'GET', '/orders')).rejects.toThrow('already used');
   });
 });
+
+describe('identity assertion upstream binding', () => {
+  const request = { method: 'DELETE', target: '/items/5' };
+
+  async function setup(upstream: string | undefined) {
+    const signer = new IdentityAssertionSigner({ seed: randomBytes(32), issuer: ISSUER, audience: AUDIENCE });
+    const verifier = new IdentityAssertionVerifier({ issuer: ISSUER, audience: AUDIENCE, keys: await signer.publicJwks(), upstream });
+    const sign = (forUpstream: string | undefined) => signer.sign(caller, { ...request, requestId: randomUUID(), upstream: forUpstream });
+    return { verifier, sign };
+  }
+
+  it('rejects an assertion for another upstream', async () => {
+    const { verifier, sign } = await setup('billing');
+
+    // The orders service received this assertion and sends it on to billing.
+    const forOrders = await sign('orders');
+
+    await expect(verifier.verify(forOrders, request.method, request.target)).rejects.toThrow('issued for another upstream service');
+  });
+
+  it('rejects an assertion without upstream', async () => {
+    const { verifier, sign } = await setup('billing');
+
+    await expect(verifier.verify(await sign(undefined), request.method, request.target)).rejects.toThrow('issued for another upstream service');
+  });
+
+  it('accepts an assertion for its upstream', async () => {
+    const { verifier, sign } = await setup('billing');
+
+    const verified = await verifier.verify(await sign('billing'), request.method, request.target);
+
+    expect(verified.identity.subject).toBe('alice');
+  });
+
+  it('accepts any upstream without the setting', async () => {
+    const { verifier, sign } = await setup(undefined);
+
+    const verified = await verifier.verify(await sign('orders'), request.method, request.target);
+
+    expect(verified.identity.subject).toBe('alice');
+  });
+});

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { SHORTHAND_UPSTREAM_NAME } from '../../src/config/upstreams.js';
 
 import { createUser } from '../support/accounts.js';
 import { gatewaySigner } from '../support/identity-assertions.js';
@@ -61,7 +62,7 @@ describe('per-user order listing of the demo', () => {
     const signer = gatewaySigner(server);
     const path = `/users/${alice.id}/orders`;
     const bobIdentity = { subject: bob.id, scopes: ['orders:read'], roles: [], clientId: server.demoClientId, credential: 'jwt' as const };
-    const assertion = await signer.sign(bobIdentity, { method: 'GET', target: path, requestId: randomUUID() });
+    const assertion = await signer.sign(bobIdentity, { method: 'GET', target: path, requestId: randomUUID(), upstream: SHORTHAND_UPSTREAM_NAME });
 
     const response = await fetch(`${demoUrl(server)}${path}`, { headers: { 'x-portcullis-identity': assertion } });
     expect(response.status).toBe(200);

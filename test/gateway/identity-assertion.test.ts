@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { SHORTHAND_UPSTREAM_NAME } from '../../src/config/upstreams.js';
 import { IdentityAssertionVerifier } from '../../src/core/identity-assertion.js';
 import { createUser } from '../support/accounts.js';
 import { callApi, obtainTokens } from '../support/oauth.js';
@@ -68,6 +69,18 @@ describe('gateway identity assertion', () => {
 
     await expect(verifier.verify(assertion, 'DELETE', forwarded.url)).rejects.toThrow('another method or path');
     await expect(verifier.verify(assertion, 'GET', '/base/admin/orders')).rejects.toThrow('another method or path');
+  });
+
+  it('binds the upstream name', async () => {
+    await callApi(server, '/orders', token);
+    const forwarded = received.at(-1) as ReceivedRequest;
+    const assertion = forwarded.headers['x-portcullis-identity'] as string;
+    const keys = (await (await fetch(`${server.url}/.well-known/portcullis-identity-jwks.json`)).json()) as JSONWebKeySet;
+    const billing = new IdentityAssertionVerifier({ issuer: server.issuer, audience: `${server.issuer}/api`, keys, upstream: 'billing' });
+    const orders = new IdentityAssertionVerifier({ issuer: server.issuer, audience: `${server.issuer}/api`, keys, upstream: SHORTHAND_UPSTREAM_NAME });
+
+    await expect(billing.verify(assertion, forwarded.method, forwarded.url)).rejects.toThrow('another upstream service');
+    expect((await orders.verify(assertion, forwarded.method, forwarded.url)).requestId).toBe(forwarded.headers['x-portcullis-request-id']);
   });
 
   it('accepts each assertion once', async () => {

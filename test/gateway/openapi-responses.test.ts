@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { SHORTHAND_UPSTREAM_NAME } from '../../src/config/upstreams.js';
 
 import { createUser } from '../support/accounts.js';
 import { gatewaySigner } from '../support/identity-assertions.js';
@@ -57,7 +58,7 @@ describe('demo profiles behind the gateway', () => {
     const method = init.method ?? 'GET';
 
     const headers = new Headers(init.headers);
-    headers.set('x-portcullis-identity', await signer.sign(identity, { method, target: path, requestId: randomUUID() }));
+    headers.set('x-portcullis-identity', await signer.sign(identity, { method, target: path, requestId: randomUUID(), upstream: SHORTHAND_UPSTREAM_NAME }));
     return fetch(`${upstreamUrl}${path}`, { ...init, headers });
   }
 

@@ -36,11 +36,15 @@ describe('Authenticator settings', () => {
     expect(() => new Authenticator(settings)).toThrow(`${name} must be a whole number`);
   });
 
+  it.each(['', 5])('rejects the upstream name %j', (upstream) => {
+    expect(() => new Authenticator(identityAssertions({ upstream }))).toThrow('identityAssertions.upstream must be the name of an upstream');
+  });
+
   it.each([
     accessTokens({ clockToleranceSeconds: 0 }),
     accessTokens({ clockToleranceSeconds: 60, maxLifetimeSeconds: 1 }),
     accessTokens({ tokenCacheSize: 0 }),
-    identityAssertions({ maxLifetimeSeconds: 1, replayCacheSize: 1 }),
+    identityAssertions({ maxLifetimeSeconds: 1, replayCacheSize: 1, upstream: 'orders' }),
   ])('accepts boundary values %#', (settings) => {
     expect(() => new Authenticator(settings)).not.toThrow();
   });
