@@ -48,6 +48,8 @@ export interface PortcullisExpressOptions extends GuardSettings {
 interface RequestState {
   requestId: string;
   identity?: Identity;
+  /** The guard that authenticated the request and charged its limits, so that it does neither twice. */
+  checkedBy?: RequestGuard;
 }
 
 const STATES = new WeakMap<IncomingMessage, RequestState>();
@@ -105,6 +107,13 @@ export function portcullis(options: PortcullisExpressOptions): Middleware & { re
     return (request: ExpressRequest, response: ServerResponse, next: NextFunction): void => {
       const state = stateOf(request);
       response.setHeader('x-request-id', state.requestId);
+      // The same middleware may sit both on the app and on a router. Checking
+      // again would reject the identity assertion it just accepted as a
+      // replay, and charge the rate limits twice.
+      if (state.checkedBy === guard) {
+        next();
+        return;
+      }
 
       // The assertion binds the target the service received, before any router stripped a mount path.
       const url = request.originalUrl ?? request.url ?? '/';
@@ -137,6 +146,7 @@ export function portcullis(options: PortcullisExpressOptions): Middleware & { re
           }
 
           state.identity = result.authentication.identity;
+          state.checkedBy = guard;
           next();
         })
         .catch(next);

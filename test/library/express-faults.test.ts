@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { IdentityAssertionSigner } from '../../src/core/identity-assertion.js';
 import type { Identity } from '../../src/core/identity-headers.js';
-import { portcullis, problemHandler } from '../../src/library/express.js';
+import { createRateLimiter } from '../../src/library/index.js';
+import { identityOf, portcullis, problemHandler } from '../../src/library/express.js';
 
 const ISSUER = 'https://id.example.com';
 const AUDIENCE = `${ISSUER}/api`;
@@ -112,5 +113,34 @@ describe('library key set faults', () => {
     // machine and later on a loaded one, a request gets the 401 in time.
     const later = async () => (await fetch(`${app.url}/orders`, { headers: { 'x-portcullis-identity': await assertion() } })).status;
     await expect.poll(later, { timeout: 10_000, interval: 100 }).toBe(401);
+  });
+});
+
+describe('Express middleware used twice', () => {
+  const signer = new IdentityAssertionSigner({ seed: randomBytes(32), issuer: ISSUER, audience: AUDIENCE });
+  const assertion = (target: string) => signer.sign(reader, { method: 'GET', target, requestId: randomUUID() });
+
+  it('checks a request once', async () => {
+    const auth = portcullis({
+      identityAssertions: { issuer: ISSUER, audience: AUDIENCE, jwks: await signer.publicJwks() },
+      rateLimit: { limiter: createRateLimiter(), limits: [{ name: 'per-user', key: ['sub'], limit: 1, period: '1h', onStoreFailure: 'closed' }] },
+    });
+    const router = express.Router();
+    router.use(auth);
+    router.get('/orders', (request, response) => {
+      response.json({ subject: identityOf(request).subject });
+    });
+    const app = express();
+    app.use(auth);
+    app.use('/v1', router);
+    app.use(problemHandler());
+    const listening = await listen(createServer(app));
+
+    const first = await fetch(`${listening.url}/v1/orders`, { headers: { 'x-portcullis-identity': await assertion('/v1/orders') } });
+    const second = await fetch(`${listening.url}/v1/orders`, { headers: { 'x-portcullis-identity': await assertion('/v1/orders') } });
+
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ subject: 'reader' });
+    expect(second.status).toBe(429);
   });
 });
