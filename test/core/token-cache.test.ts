@@ -249,6 +249,38 @@ describe('verified token cache', () => {
     expect((await cache.verify(token)).scopes).toEqual(['orders:read']);
   });
 
+  it('keeps its tokens when rejected ones arrive', async () => {
+    const { cache, counter } = cachedVerifier(2);
+    const alice = await first.sign(claimsFor('alice'));
+    const bob = await first.sign(claimsFor('bob'));
+    await cache.verify(alice);
+    await cache.verify(bob);
+
+    // Each forged token, rejected or not yet verified, must not push out a verified one.
+    const forged = await Promise.all(['m1', 'm2', 'm3'].map((subject) => second.sign(claimsFor(subject))));
+    const outcomes = await Promise.allSettled(forged.map((token) => cache.verify(token)));
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(counter.calls).toBe(5);
+
+    expect(cache.verify(alice)).not.toBeInstanceOf(Promise);
+    expect(cache.verify(bob)).not.toBeInstanceOf(Promise);
+    expect(counter.calls).toBe(5);
+    expect(cache.size).toBe(2);
+  });
+
+  it('keeps no token verified under an old key set', async () => {
+    const { cache, counter } = cachedVerifier();
+    const token = await first.sign(claimsFor('alice'));
+
+    const verification = cache.verify(token);
+    jwks = { keys: [...first.publicJwks.keys, ...second.publicJwks.keys] };
+    expect((await verification).subject).toBe('alice');
+    await cache.verify(token);
+
+    expect(counter.calls).toBe(2);
+    expect(cache.size).toBe(1);
+  });
+
   it('keeps at most maxEntries tokens', async () => {
     const { cache, counter } = cachedVerifier(3);
     const tokens = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((subject) => first.sign(claimsFor(subject))));

@@ -25,13 +25,6 @@ export interface VerifiedTokenCacheOptions {
   now?: () => number;
 }
 
-interface Entry {
-  /** The verification, shared by every request that presents the token while it runs. */
-  pending: Promise<AccessTokenClaims>;
-  /** The claims, once the verification has succeeded. */
-  claims?: AccessTokenClaims;
-}
-
 /**
  * Wraps a token verifier and remembers the claims of tokens it accepted,
  * so that a client reusing its token skips the signature check.
@@ -49,7 +42,10 @@ interface Entry {
  */
 export class CachingTokenVerifier implements TokenVerifier {
   readonly #inner: TokenVerifier;
-  readonly #entries: LruCache<string, Entry>;
+  /** Claims of verified tokens. Only a verification that succeeded adds one, so rejected tokens never evict them. */
+  readonly #entries: LruCache<string, AccessTokenClaims>;
+  /** Running verifications, shared by every request that presents the token meanwhile. The requests in flight bound their number. */
+  readonly #pending = new Map<string, Promise<AccessTokenClaims>>();
   readonly #keySet: () => object | undefined;
   readonly #now: () => number;
   #cachedKeySet: object | undefined;
@@ -63,7 +59,7 @@ export class CachingTokenVerifier implements TokenVerifier {
 
   /** Number of tokens currently cached or being verified. */
   get size(): number {
-    return this.#entries.size;
+    return this.#entries.size + this.#pending.size;
   }
 
   verify(token: string): Pending<AccessTokenClaims> {
@@ -73,39 +69,43 @@ export class CachingTokenVerifier implements TokenVerifier {
 
     const key = hash('sha256', token, 'base64url');
     const cached = this.#entries.get(key);
-    if (cached !== undefined && cached.claims === undefined) {
-      return cached.pending;
-    }
-    if (cached?.claims !== undefined && this.#isServable(cached.claims)) {
-      return cached.claims;
+    if (cached !== undefined) {
+      if (this.#isServable(cached)) {
+        return cached;
+      }
+      this.#entries.delete(key);
     }
 
-    return this.#verifyAndKeep(key, token);
+    return this.#pending.get(key) ?? this.#verifyAndKeep(key, token);
   }
 
   /**
-   * Verifies a token that is not cached. Its entry keeps the running
-   * verification, so concurrent requests with one token (a client with
-   * several connections sends them) cost one verification in all.
+   * Verifies a token that is not cached. The running verification is
+   * shared, so concurrent requests with one token (a client with several
+   * connections sends them) cost one verification in all. Its claims are
+   * kept only when the key set did not change meanwhile.
    */
-  async #verifyAndKeep(key: string, token: string): Promise<AccessTokenClaims> {
-    const entry: Entry = { pending: Promise.resolve(this.#inner.verify(token)) };
-    this.#entries.set(key, entry);
-    try {
-      const claims = await entry.pending;
-      this.#keep(key, entry, claims);
-      return claims;
-    } catch (error) {
-      this.#entries.deleteIfCurrent(key, entry);
-      throw error;
-    }
+  #verifyAndKeep(key: string, token: string): Promise<AccessTokenClaims> {
+    const pending = Promise.resolve(this.#inner.verify(token)).then(
+      (claims) => {
+        if (this.#pending.get(key) === pending && this.#isServable(claims)) {
+          this.#entries.set(key, claims);
+        }
+        this.#deletePending(key, pending);
+        return claims;
+      },
+      (error: unknown) => {
+        this.#deletePending(key, pending);
+        throw error;
+      },
+    );
+    this.#pending.set(key, pending);
+    return pending;
   }
 
-  #keep(key: string, entry: Entry, claims: AccessTokenClaims): void {
-    if (this.#isServable(claims)) {
-      entry.claims = claims;
-    } else {
-      this.#entries.deleteIfCurrent(key, entry);
+  #deletePending(key: string, pending: Promise<AccessTokenClaims>): void {
+    if (this.#pending.get(key) === pending) {
+      this.#pending.delete(key);
     }
   }
 
@@ -117,6 +117,7 @@ export class CachingTokenVerifier implements TokenVerifier {
     const keySet = this.#keySet();
     if (keySet !== this.#cachedKeySet) {
       this.#entries.clear();
+      this.#pending.clear();
       this.#cachedKeySet = keySet;
     }
     return keySet !== undefined;
