@@ -59,10 +59,14 @@ app.post('/orders', auth.requireAccess({ scopes: ['orders:write'] }), (request, 
   response.status(201).json(order);
 });
 
-app.get('/orders/:id', auth.requireAccess({ scopes: ['orders:read'] }), async (request, response) => {
+// Express 4 does not pass a rejected promise to the error handlers, and
+// the process would end on it, so the handler hands errors to next itself.
+app.get('/orders/:id', auth.requireAccess({ scopes: ['orders:read'] }), (request, response, next) => {
   const { id } = request.params;
-  const order = await requireOwned(identityOf(request), () => orders.get(id), (found) => found.owner, { resourceName: 'order', id });
-  response.json(order);
+  requireOwned(identityOf(request), () => orders.get(id), (found) => found.owner, { resourceName: 'order', id }).then(
+    (order) => response.json(order),
+    next,
+  );
 });
 
 app.use(problemHandler(console));

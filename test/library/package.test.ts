@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -68,9 +68,22 @@ async function createConsumer(root: string, tarball: string): Promise<string> {
   return consumer;
 }
 
+/**
+ * Copies the Express example into `directory`, where `express` resolves to
+ * the Express 4 that the repository installs as `express4`.
+ */
+async function expressFourExample(directory: string): Promise<string> {
+  await mkdir(join(directory, 'node_modules'), { recursive: true });
+  await symlink(join(REPOSITORY, 'node_modules', 'express4'), join(directory, 'node_modules', 'express'), 'dir');
+  await symlink(REPOSITORY, join(directory, 'node_modules', 'portcullis'), 'dir');
+  await writeFile(join(directory, 'package.json'), JSON.stringify({ name: 'express-4-example', private: true, type: 'module' }));
+  await copyFile(join(REPOSITORY, 'examples', 'express.js'), join(directory, 'express.js'));
+  return join(directory, 'express.js');
+}
+
 /** Starts an example with `node`, and returns it and the URL it prints once it listens. */
-async function startExample(name: string, issuer: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(REPOSITORY, 'examples', `${name}.js`)], {
+async function startExample(name: string, issuer: string, file = join(REPOSITORY, 'examples', `${name}.js`)): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [file], {
     cwd: REPOSITORY,
     env: { ...process.env, PORT: '0', PORTCULLIS_ISSUER: issuer },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -142,7 +155,11 @@ describe('packed package', () => {
   });
 });
 
-describe.each(['express', 'fastify'])('examples/%s.js', (name) => {
+describe.each([
+  { name: 'express', variant: 'Express 5' },
+  { name: 'express', variant: 'Express 4' },
+  { name: 'fastify', variant: 'Fastify' },
+])('examples/$name.js with $variant', ({ name, variant }) => {
   let server: TestServer;
   let example: { child: ChildProcess; url: string };
   let aliceToken: string;
@@ -152,7 +169,8 @@ describe.each(['express', 'fastify'])('examples/%s.js', (name) => {
     // The example needs the issuer before Portcullis starts, and Portcullis
     // needs the example's URL as its upstream.
     const port = await freePort();
-    example = await startExample(name, `http://127.0.0.1:${port}`);
+    const file = variant === 'Express 4' ? await expressFourExample(join(workDir, 'express-4')) : undefined;
+    example = await startExample(name, `http://127.0.0.1:${port}`, file);
     server = await startTestServer({ port, upstreamUrl: example.url });
 
     aliceToken = (await obtainTokens(server, await createUser(server, `${name}_alice`))).tokens.access_token;
