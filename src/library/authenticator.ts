@@ -172,8 +172,33 @@ function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | und
   return new CachingTokenVerifier(verifier, { maxEntries: cacheSize, keySet: () => keys.jwks() });
 }
 
-function unavailable(error: KeySetUnavailableError, request: CredentialRequest): ProblemError {
-  request.log.warn({ err: error }, 'verification keys unavailable');
+/** Shortest time between two log lines about unavailable keys, in milliseconds: the time a failed fetch is reused. */
+const UNAVAILABLE_LOG_INTERVAL_MS = 5000;
+
+/**
+ * Logs unavailable keys at most once per interval, with the number of
+ * requests that failed the same way in between. Every request fails while
+ * the keys are unavailable, and a line for each would flood the log.
+ */
+class UnavailableKeysLog {
+  #loggedAt = Number.NEGATIVE_INFINITY;
+  #suppressed = 0;
+
+  report(error: KeySetUnavailableError, request: CredentialRequest): void {
+    const now = Date.now();
+    if (now - this.#loggedAt < UNAVAILABLE_LOG_INTERVAL_MS) {
+      this.#suppressed += 1;
+      return;
+    }
+
+    request.log.warn({ err: error, suppressedSinceLastLog: this.#suppressed }, 'verification keys unavailable');
+    this.#loggedAt = now;
+    this.#suppressed = 0;
+  }
+}
+
+function unavailable(error: KeySetUnavailableError, request: CredentialRequest, log: UnavailableKeysLog): ProblemError {
+  log.report(error, request);
   return new ProblemError('service_unavailable', 'The keys to verify the credential could not be fetched or used. Retry shortly.', {
     headers: { 'retry-after': '5' },
   });
@@ -220,6 +245,7 @@ export class Authenticator {
   readonly #assertions: IdentityAssertionVerifier | undefined;
   readonly #dependencies: AuthenticationDependencies;
   readonly #accepted: CredentialKind[];
+  readonly #unavailableLog = new UnavailableKeysLog();
 
   constructor(settings: AuthenticatorSettings, log?: KeySetLog) {
     if (settings.accessTokens === undefined && settings.identityAssertions === undefined && settings.apiKeys === undefined) {
@@ -258,13 +284,13 @@ export class Authenticator {
       return { identity, gatewayRequestId: undefined };
     } catch (error) {
       if (error instanceof KeySetUnavailableError) {
-        throw unavailable(error, request);
+        throw unavailable(error, request, this.#unavailableLog);
       }
       // WebCrypto raises a DOMException for key material it cannot import or
       // use, such as a malformed point or a private key in a public key set:
       // a fault of the key set, not of the request.
       if (error instanceof DOMException) {
-        throw unavailable(new KeySetUnavailableError(`the key set contains a key that cannot be used (${error.name})`, { cause: error }), request);
+        throw unavailable(new KeySetUnavailableError(`the key set contains a key that cannot be used (${error.name})`, { cause: error }), request, this.#unavailableLog);
       }
       throw error;
     }

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { IdentityAssertionSigner } from '../../src/core/identity-assertion.js';
 import type { Identity } from '../../src/core/identity-headers.js';
@@ -142,5 +142,46 @@ describe('Express middleware used twice', () => {
     expect(first.status).toBe(200);
     expect(await first.json()).toEqual({ subject: 'reader' });
     expect(second.status).toBe(429);
+  });
+});
+
+describe('unavailable keys log', () => {
+  const signer = new IdentityAssertionSigner({ seed: randomBytes(32), issuer: ISSUER, audience: AUDIENCE });
+
+  it('logs one line per interval', async () => {
+    const down = await listen(
+      createServer((_request, response) => {
+        response.statusCode = 500;
+        response.end();
+      }),
+    );
+    const warnings: Array<{ details: Record<string, unknown>; message: string | undefined }> = [];
+    const logger = { info: () => undefined, error: () => undefined, warn: (details: object, message?: string) => warnings.push({ details: details as Record<string, unknown>, message }) };
+    const outbound = { allowHttp: true, allowedPorts: [down.port], allowedHosts: [{ name: '127.0.0.1', allowInternal: true }] };
+    const app = express();
+    app.use(portcullis({ identityAssertions: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: `${down.url}/jwks.json`, outbound }, logger }));
+    app.use(problemHandler());
+    const listening = await listen(createServer(app));
+
+    const statuses: number[] = [];
+    for (let request = 0; request < 20; request += 1) {
+      const assertion = await signer.sign(reader, { method: 'GET', target: '/orders', requestId: randomUUID() });
+      statuses.push((await fetch(`${listening.url}/orders`, { headers: { 'x-portcullis-identity': assertion } })).status);
+    }
+
+    expect(statuses).toEqual(Array.from({ length: 20 }, () => 503));
+    const unavailable = () => warnings.filter((warning) => warning.message === 'verification keys unavailable');
+    expect(unavailable()).toHaveLength(1);
+
+    // The next line, one interval later, counts the requests left out.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 5000 });
+    try {
+      const assertion = await signer.sign(reader, { method: 'GET', target: '/orders', requestId: randomUUID() });
+      expect((await fetch(`${listening.url}/orders`, { headers: { 'x-portcullis-identity': assertion } })).status).toBe(503);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(unavailable()).toHaveLength(2);
+    expect(unavailable()[1]?.details['suppressedSinceLastLog']).toBe(19);
   });
 });
