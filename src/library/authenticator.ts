@@ -112,6 +112,23 @@ export interface KeySetLog {
   warn(details: Record<string, unknown>, message: string): void;
 }
 
+/**
+ * Throws a RangeError unless `value` lists JWS algorithms that a public key
+ * verifies. The keys come from a public JWK Set, so `none` and the HMAC
+ * algorithms (`HS256` and the like) could never verify a token, and a
+ * single string would be read as a list of its characters.
+ */
+function requireAlgorithms(value: unknown): readonly string[] {
+  const valid =
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.every((algorithm) => typeof algorithm === 'string' && algorithm !== '' && algorithm.toLowerCase() !== 'none' && !/^HS\d+$/i.test(algorithm));
+  if (!valid) {
+    throw new RangeError(`accessTokens.algorithms must be a list of public key JWS algorithms such as ['ES256'], got ${JSON.stringify(value)}.`);
+  }
+  return value;
+}
+
 /** Reports a failed background fetch of the key set at `url` to `log`, naming only its host. */
 function keySetOptions(url: string, log: KeySetLog | undefined): RemoteJwksOptions {
   return {
@@ -156,7 +173,7 @@ function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | und
   const verifier = new AccessTokenVerifier({
     issuer: settings.issuer,
     audience: settings.audience,
-    algorithms: settings.algorithms ?? DEFAULT_ALGORITHMS,
+    algorithms: requireAlgorithms(settings.algorithms ?? DEFAULT_ALGORITHMS),
     clockToleranceSeconds,
     maxLifetimeSeconds: maxLifetimeSeconds + clockToleranceSeconds,
     jwks: { resolver: keys },

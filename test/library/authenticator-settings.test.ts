@@ -36,6 +36,15 @@ describe('Authenticator settings', () => {
     expect(() => new Authenticator(settings)).toThrow(`${name} must be a whole number`);
   });
 
+  // Each of these made every token fail with 401 instead of stopping the start.
+  it.each([{ algorithms: 'ES256' }, { algorithms: [] }, { algorithms: ['none'] }, { algorithms: ['HS256'] }, { algorithms: ['ES256', 'hs512'] }, { algorithms: [''] }, { algorithms: [256] }])(
+    'rejects the algorithms $algorithms',
+    ({ algorithms }) => {
+    expect(() => new Authenticator(accessTokens({ algorithms }))).toThrow(RangeError);
+    expect(() => new Authenticator(accessTokens({ algorithms }))).toThrow('accessTokens.algorithms must be a list of public key JWS algorithms');
+    },
+  );
+
   it.each(['', 5])('rejects the upstream name %j', (upstream) => {
     expect(() => new Authenticator(identityAssertions({ upstream }))).toThrow('identityAssertions.upstream must be the name of an upstream');
   });
@@ -44,6 +53,7 @@ describe('Authenticator settings', () => {
     accessTokens({ clockToleranceSeconds: 0 }),
     accessTokens({ clockToleranceSeconds: 60, maxLifetimeSeconds: 1 }),
     accessTokens({ tokenCacheSize: 0 }),
+    accessTokens({ algorithms: ['ES256', 'EdDSA', 'PS256'] }),
     identityAssertions({ maxLifetimeSeconds: 1, replayCacheSize: 1, upstream: 'orders' }),
   ])('accepts boundary values %#', (settings) => {
     expect(() => new Authenticator(settings)).not.toThrow();
