@@ -29,7 +29,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 
-import { SeenIds } from './cache/seen-ids.js';
+import { SeenIds, type IdUse } from './cache/seen-ids.js';
 import { CompactEd25519Signer } from './compact-jws.js';
 import { ed25519KeyFromSeed, type Ed25519Implementation, type Ed25519SigningKey } from './ed25519.js';
 import type { CredentialKind, Identity } from './identity-headers.js';
@@ -176,6 +176,20 @@ export class IdentityAssertionSigner {
   }
 }
 
+/** A record of used assertion ids that the instances of a service share, such as RedisAssertionReplayStore. */
+export interface AssertionReplayStore {
+  /** Records `id` as used until `expiresAt` (milliseconds since the epoch). Resolves false when it was already used. */
+  use(id: string, expiresAt: number): Promise<boolean>;
+}
+
+/** The shared record of used assertion ids could not be reached: the service, not the caller, is at fault. */
+export class ReplayStoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ReplayStoreUnavailableError';
+  }
+}
+
 export interface IdentityAssertionVerifierOptions {
   /** Expected `iss`: the gateway's issuer URL. */
   issuer: string;
@@ -189,6 +203,8 @@ export interface IdentityAssertionVerifierOptions {
   clockToleranceSeconds?: number;
   /** How many used assertion ids are remembered to reject replays. Default 100000. */
   replayCacheSize?: number;
+  /** A record of used ids shared by the service's instances, in place of the one in this process (and replayCacheSize). */
+  replayStore?: AssertionReplayStore;
   /**
    * The name of this service's entry in the gateway's upstreams. When set,
    * an assertion must carry it in its `upstream` claim, so that one signed
@@ -267,11 +283,11 @@ function identityOf(payload: JWTPayload): Identity {
  * live ids arrive than `replayCacheSize`, the oldest are forgotten, and an
  * assertion that expires no later than a forgotten one is rejected too.
  *
- * NOTE: the used ids live in this process. A service that runs several
- * instances can still be sent one assertion once per instance, and the body
- * is not bound to the assertion. Without `upstream`, an assertion that one
- * service received is accepted by another behind the same gateway for a
- * request with the same method and target.
+ * NOTE: without `replayStore`, the used ids live in this process. A service
+ * that runs several instances can then be sent one assertion once per
+ * instance. The body is not bound to the assertion. Without `upstream`,
+ * an assertion that one service received is accepted by another behind
+ * the same gateway for a request with the same method and target.
  */
 export class IdentityAssertionVerifier {
   readonly #options: IdentityAssertionVerifierOptions;
@@ -326,7 +342,8 @@ export class IdentityAssertionVerifier {
     // Checked last, so an assertion presented for the wrong request is not used up.
     const jti = stringClaim(payload, 'jti');
     const expiresAt = ((payload.exp as number) + clockTolerance) * 1000;
-    const use = this.#usedIds.use(jti, expiresAt);
+    const store = this.#options.replayStore;
+    const use = store === undefined ? this.#usedIds.use(jti, expiresAt) : await this.#useShared(store, jti, expiresAt);
     if (use === 'reused') {
       throw new InvalidIdentityAssertionError('the identity assertion was already used');
     }
@@ -335,5 +352,13 @@ export class IdentityAssertionVerifier {
     }
 
     return { identity: identityOf(payload), requestId: requestIdOf(jti) };
+  }
+
+  async #useShared(store: AssertionReplayStore, jti: string, expiresAt: number): Promise<IdUse> {
+    try {
+      return (await store.use(jti, expiresAt)) ? 'accepted' : 'reused';
+    } catch (error) {
+      throw new ReplayStoreUnavailableError('The record of used identity assertions could not be reached.', { cause: error });
+    }
   }
 }

@@ -3,7 +3,13 @@ import type { JSONWebKeySet } from 'jose';
 import { AccessTokenVerifier } from '../core/access-token-verifier.js';
 import { CachingTokenVerifier, type TokenVerifier } from '../core/cache/token-cache.js';
 import { bearerChallenge } from '../core/bearer.js';
-import { IDENTITY_ASSERTION_HEADER, IdentityAssertionVerifier, InvalidIdentityAssertionError } from '../core/identity-assertion.js';
+import {
+  IDENTITY_ASSERTION_HEADER,
+  IdentityAssertionVerifier,
+  InvalidIdentityAssertionError,
+  ReplayStoreUnavailableError,
+  type AssertionReplayStore,
+} from '../core/identity-assertion.js';
 import type { CredentialKind, Identity } from '../core/identity-headers.js';
 import type { OutboundPolicy } from '../core/outbound/policy.js';
 import { ProblemError } from '../core/problem.js';
@@ -57,6 +63,12 @@ export interface IdentityAssertionSettings {
   maxLifetimeSeconds?: number;
   /** How many used assertion ids are remembered to reject replays. Default 100000. */
   replayCacheSize?: number;
+  /**
+   * A record of used assertion ids that all instances of the service share,
+   * such as `new RedisAssertionReplayStore(redis)`. Default: a record in
+   * this process, so each instance accepts an assertion once.
+   */
+  replayStore?: AssertionReplayStore;
   /**
    * The name of this service's entry in the gateway's `upstreams` (`default`
    * for the shorthand settings). When set, assertions the gateway signed
@@ -155,6 +167,7 @@ function assertionKeys(settings: IdentityAssertionSettings, log: KeySetLog | und
     keys,
     maxLifetimeSeconds,
     replayCacheSize,
+    replayStore: settings.replayStore,
     upstream: settings.upstream,
   });
 }
@@ -189,37 +202,44 @@ function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | und
   return new CachingTokenVerifier(verifier, { maxEntries: cacheSize, keySet: () => keys.jwks() });
 }
 
-/** Shortest time between two log lines about unavailable keys, in milliseconds: the time a failed fetch is reused. */
+/** Shortest time between two log lines about one unavailable dependency, in milliseconds: the time a failed fetch is reused. */
 const UNAVAILABLE_LOG_INTERVAL_MS = 5000;
 
 /**
- * Logs unavailable keys at most once per interval, with the number of
- * requests that failed the same way in between. Every request fails while
- * the keys are unavailable, and a line for each would flood the log.
+ * Logs an unavailable dependency, such as the verification keys, at most
+ * once per interval, with the number of requests that failed the same way
+ * in between. Every request fails while it is unavailable, and a line for
+ * each would flood the log.
  */
-class UnavailableKeysLog {
+class UnavailableLog {
+  readonly #message: string;
   #loggedAt = Number.NEGATIVE_INFINITY;
   #suppressed = 0;
 
-  report(error: KeySetUnavailableError, request: CredentialRequest): void {
+  constructor(message: string) {
+    this.#message = message;
+  }
+
+  report(error: Error, request: CredentialRequest): void {
     const now = Date.now();
     if (now - this.#loggedAt < UNAVAILABLE_LOG_INTERVAL_MS) {
       this.#suppressed += 1;
       return;
     }
 
-    request.log.warn({ err: error, suppressedSinceLastLog: this.#suppressed }, 'verification keys unavailable');
+    request.log.warn({ err: error, suppressedSinceLastLog: this.#suppressed }, this.#message);
     this.#loggedAt = now;
     this.#suppressed = 0;
   }
 }
 
-function unavailable(error: KeySetUnavailableError, request: CredentialRequest, log: UnavailableKeysLog): ProblemError {
+function unavailable(error: Error, request: CredentialRequest, log: UnavailableLog, detail: string): ProblemError {
   log.report(error, request);
-  return new ProblemError('service_unavailable', 'The keys to verify the credential could not be fetched or used. Retry shortly.', {
-    headers: { 'retry-after': '5' },
-  });
+  return new ProblemError('service_unavailable', detail, { headers: { 'retry-after': '5' } });
 }
+
+const KEYS_UNAVAILABLE = 'The keys to verify the credential could not be fetched or used. Retry shortly.';
+const REPLAY_STORE_UNAVAILABLE = 'The record of used identity assertions could not be reached. Retry shortly.';
 
 /**
  * Returns the 401 for a request that reached a protected handler without an
@@ -262,7 +282,8 @@ export class Authenticator {
   readonly #assertions: IdentityAssertionVerifier | undefined;
   readonly #dependencies: AuthenticationDependencies;
   readonly #accepted: CredentialKind[];
-  readonly #unavailableLog = new UnavailableKeysLog();
+  readonly #keysUnavailableLog = new UnavailableLog('verification keys unavailable');
+  readonly #replayStoreUnavailableLog = new UnavailableLog('record of used identity assertions unavailable');
 
   constructor(settings: AuthenticatorSettings, log?: KeySetLog) {
     if (settings.accessTokens === undefined && settings.identityAssertions === undefined && settings.apiKeys === undefined) {
@@ -301,13 +322,16 @@ export class Authenticator {
       return { identity, gatewayRequestId: undefined };
     } catch (error) {
       if (error instanceof KeySetUnavailableError) {
-        throw unavailable(error, request, this.#unavailableLog);
+        throw unavailable(error, request, this.#keysUnavailableLog, KEYS_UNAVAILABLE);
+      }
+      if (error instanceof ReplayStoreUnavailableError) {
+        throw unavailable(error, request, this.#replayStoreUnavailableLog, REPLAY_STORE_UNAVAILABLE);
       }
       // WebCrypto raises a DOMException for key material it cannot import or
       // use, such as a malformed point or a private key in a public key set:
       // a fault of the key set, not of the request.
       if (error instanceof DOMException) {
-        throw unavailable(new KeySetUnavailableError(`the key set contains a key that cannot be used (${error.name})`, { cause: error }), request, this.#unavailableLog);
+        throw unavailable(new KeySetUnavailableError(`the key set contains a key that cannot be used (${error.name})`, { cause: error }), request, this.#keysUnavailableLog, KEYS_UNAVAILABLE);
       }
       throw error;
     }

@@ -10,9 +10,12 @@ export {
   IDENTITY_ASSERTION_HEADER,
   IdentityAssertionVerifier,
   InvalidIdentityAssertionError,
+  ReplayStoreUnavailableError,
+  type AssertionReplayStore,
   type IdentityAssertionVerifierOptions,
   type VerifiedAssertion,
 } from '../core/identity-assertion.js';
+export { RedisAssertionReplayStore } from '../core/cache/redis-replay-store.js';
 export {
   AccessTokenVerifier,
   InvalidAccessTokenError,
