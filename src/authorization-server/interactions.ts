@@ -324,7 +324,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       await deps.loginThrottle.succeeded(username, address);
       request.log.info({ interaction: details.uid, accountId: account.id }, 'login succeeded');
       auditRequest(request, { type: 'login.succeeded', outcome: 'success', actor: account.id, clientId: String(details.params['client_id']) });
-      const result: InteractionResults = { login: { accountId: account.id } };
+      // The sign-in time becomes the ID token's auth_time. It is recorded
+      // here because the result may be applied later, after a consent step.
+      const result: InteractionResults = { login: { accountId: account.id, ts: Math.floor(Date.now() / 1000) } };
       return finish(request, reply, result);
     },
   );
@@ -392,10 +394,17 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     },
   );
 
+  /**
+   * Completes the interaction and redirects back to the authorization
+   * endpoint. A sign-in result stays merged into the consent result that
+   * follows it. Without it, oidc-provider would see the sign-in that
+   * `prompt=login` or `max_age` requested as still missing after consent,
+   * and ask for the password again, forever when consent is asked every
+   * time (`prompt=consent`, native apps). oidc-provider merges no error
+   * result, so a denial is sent as it is.
+   */
   async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults) {
-    const location = await deps.provider().interactionResult(request.raw, reply.raw, result, {
-      mergeWithLastSubmission: false,
-    });
+    const location = await deps.provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: true });
     return reply.header('cache-control', 'no-store').redirect(location, 303);
   }
 
