@@ -314,6 +314,12 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       const authentication = await deps.accountService.authenticate(username, password);
       if (authentication.outcome !== 'authenticated') {
         request.log.info({ interaction: details.uid }, 'login failed');
+        try {
+          await deps.loginThrottle.failed(address);
+        } catch (error) {
+          // The username counters counted this attempt already, so a lost address count lets one more guess through.
+          request.log.warn({ err: error, interaction: details.uid }, 'recording a failed sign-in for its address failed');
+        }
         auditLoginFailure(request, deps.accounts, { username, clientId: String(details.params['client_id']), reason: authentication.outcome });
         return retryPage(401);
       }
