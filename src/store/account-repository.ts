@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 
 import { identifierKey } from '../core/registration-rules.js';
-import { epochSeconds } from './database.js';
+import { epochSeconds, isStorableText } from './database.js';
 import { DuplicateError, uniqueViolationColumn } from './errors.js';
 import { revokeAccountGrants } from './oidc-adapter.js';
 import type { AccountTable, Database } from './schema.js';
@@ -93,6 +93,10 @@ export class AccountRepository {
    * goes through here fails closed for it.
    */
   async findById(id: string, options: { includeDisabled?: boolean } = {}): Promise<Account | undefined> {
+    if (!isStorableText(id)) {
+      return undefined;
+    }
+
     let query = this.#db.selectFrom('accounts').selectAll().where('id', '=', id);
     if (options.includeDisabled !== true) {
       query = query.where('disabled_at', 'is', null);
@@ -104,6 +108,11 @@ export class AccountRepository {
 
   /** Finds an account by username, disabled or not: callers check `disabledAt`. */
   async findByUsername(username: string): Promise<Account | undefined> {
+    // The username comes straight from the sign-in form.
+    if (!isStorableText(username)) {
+      return undefined;
+    }
+
     const row = await this.#db
       .selectFrom('accounts')
       .selectAll()

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 
 import type { AuditEventType, AuditRecord } from '../audit/events.js';
+import { storableText } from './database.js';
 import type { AuditEventRow, Database } from './schema.js';
 
 export interface AuditQuery {
@@ -11,19 +12,28 @@ export interface AuditQuery {
   limit: number;
 }
 
+/**
+ * Returns a text value in a form that can be stored. Some values are copied from
+ * requests, such as a client id as sent, and one U+0000 would make
+ * PostgreSQL reject the whole batch of events.
+ */
+function storable(value: string | null): string | null {
+  return value === null ? null : storableText(value);
+}
+
 function toRow(record: AuditRecord): AuditEventRow {
   return {
     id: record.id,
     occurred_at: record.time,
     type: record.type,
     outcome: record.outcome,
-    actor: record.actor,
-    client_id: record.clientId,
-    key_id: record.keyId,
-    source_address: record.sourceAddress,
-    request_id: record.requestId,
-    reason: record.reason,
-    detail: record.detail,
+    actor: storable(record.actor),
+    client_id: storable(record.clientId),
+    key_id: storable(record.keyId),
+    source_address: storable(record.sourceAddress),
+    request_id: storable(record.requestId),
+    reason: storable(record.reason),
+    detail: storable(record.detail),
   };
 }
 

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 
 import type { ClientSecretHasher } from '../core/client-secrets.js';
 import type { SecretBox } from '../core/secret-box.js';
-import { epochSeconds, isPostgres } from './database.js';
+import { epochSeconds, isPostgres, isStorableText } from './database.js';
 import { DuplicateError, uniqueViolationColumn } from './errors.js';
 import type { Database } from './schema.js';
 
@@ -129,6 +129,10 @@ export class ClientRepository {
   }
 
   async #findStored(clientId: string): Promise<StoredMetadata | undefined> {
+    if (!isStorableText(clientId)) {
+      return undefined;
+    }
+
     const row = await this.#db
       .selectFrom('clients')
       .select('metadata')
@@ -138,6 +142,10 @@ export class ClientRepository {
   }
 
   async exists(clientId: string): Promise<boolean> {
+    if (!isStorableText(clientId)) {
+      return false;
+    }
+
     const row = await this.#db.selectFrom('clients').select('client_id').where('client_id', '=', clientId).executeTakeFirst();
     return row !== undefined;
   }

@@ -279,6 +279,21 @@ export function isPostgres(db: Kysely<Database>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
+/**
+ * Tells whether a value can be stored in a text column of every supported
+ * database. PostgreSQL rejects U+0000 in text, so a look-up key that
+ * contains it matches no row, and callers return "not found" without
+ * sending a query that would fail.
+ */
+export function isStorableText(value: string): boolean {
+  return !value.includes('\u0000');
+}
+
+/** Replaces U+0000, which PostgreSQL cannot store in text, with U+FFFD, the Unicode replacement character. */
+export function storableText(value: string): string {
+  return value.replaceAll('\u0000', '\ufffd');
+}
+
 /** Current time in Unix epoch seconds, the unit of every time column. */
 export function epochSeconds(): number {
   return Math.floor(Date.now() / 1000);

@@ -2,7 +2,7 @@ import { sql, type Insertable, type Kysely } from 'kysely';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 import type { ClientRepository } from './client-repository.js';
-import { epochSeconds, isPostgres } from './database.js';
+import { epochSeconds, isPostgres, isStorableText } from './database.js';
 import { replayedGrantError } from './replayed-grant.js';
 import type { Database } from './schema.js';
 
@@ -162,6 +162,11 @@ export class OidcAdapter implements Adapter {
   }
 
   async #findBy(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+    // Codes, tokens and client ids come straight from requests.
+    if (!isStorableText(value)) {
+      return undefined;
+    }
+
     const row = await this.#db
       .selectFrom('oidc_payloads')
       .select(['payload', 'expires_at', 'consumed_at'])
