@@ -187,10 +187,16 @@ function auditConsentDenied(request: FastifyRequest, accountId: string | undefin
 export async function interactionRoutes(app: FastifyInstance, deps: InteractionDependencies): Promise<void> {
   await app.register(formbody, { bodyLimit: 16_384 });
   await app.register(cookie, { secret: deps.cookieSecret });
+  // The cookie contains the secret that every form's token is checked against.
+  // It is SameSite=Lax, because users reach the sign-in page by a
+  // navigation from the client's site, on which browsers withhold Strict
+  // cookies. A page would then get a new secret, and the forms of sign-in
+  // pages open in other tabs would fail. Lax still keeps it off cross-site
+  // form posts, and those lack a valid token anyway.
   await app.register(csrf, {
     sessionPlugin: '@fastify/cookie',
     cookieKey: 'portcullis_csrf',
-    cookieOpts: { signed: true, httpOnly: true, sameSite: 'strict', path: '/', secure: deps.secureCookies },
+    cookieOpts: { signed: true, httpOnly: true, sameSite: 'lax', path: '/', secure: deps.secureCookies },
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
