@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { launchChromium } from '../support/browser.js';
-import { publicClient } from '../support/oauth.js';
+import { pkceAuthorizationRequest, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
@@ -51,16 +51,7 @@ afterAll(async () => {
 
 /** Opens the client app in a new tab of `context` and follows its sign-in link to the authorization server. */
 async function startSignIn(context: BrowserContext, path: string): Promise<Page> {
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: server.demoRedirectUri,
-    scope: 'openid orders:read',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-  });
-  authorizationRequests.set(path, { url, verifier, state });
+  authorizationRequests.set(path, await pkceAuthorizationRequest(config, server.demoRedirectUri));
 
   const page = await context.newPage();
   await page.goto(`${clientAppOrigin}${path}`);

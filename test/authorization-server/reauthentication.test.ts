@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
-import { authorize, publicClient } from '../support/oauth.js';
+import { authorize, pkceAuthorizationRequest, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { UserAgent, formEndingWith } from '../support/user-agent.js';
 
@@ -60,24 +60,9 @@ async function walk(agent: UserAgent, url: URL, redirectUri: string): Promise<Wa
   return { pages, callbackUrl: page.url.startsWith(redirectUri) ? new URL(page.url) : undefined };
 }
 
-/** Builds an authorization request of the client with PKCE, a state and `parameters`. */
-async function authorizationRequest(config: client.Configuration, redirectUri: string, parameters: Record<string, string>) {
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: redirectUri,
-    scope: 'openid orders:read',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    ...parameters,
-  });
-  return { url, verifier, state };
-}
-
 /** Runs an authorization request with `parameters` in a fresh browser and redeems its code. */
 async function reauthenticate(config: client.Configuration, redirectUri: string, parameters: Record<string, string>) {
-  const { url, verifier, state } = await authorizationRequest(config, redirectUri, parameters);
+  const { url, verifier, state } = await pkceAuthorizationRequest(config, redirectUri, parameters);
 
   const startedAt = Math.floor(Date.now() / 1000);
   const { pages, callbackUrl } = await walk(new UserAgent(server.url), url, redirectUri);
@@ -112,7 +97,7 @@ describe('sign-in requested again by the client', () => {
   it('signs in again in a signed-in browser', async () => {
     const config = await publicClient(server);
     const { agent } = await authorize(server, config, { ...user, scope: 'openid orders:read' });
-    const { url } = await authorizationRequest(config, server.demoRedirectUri, { prompt: 'login' });
+    const { url } = await pkceAuthorizationRequest(config, server.demoRedirectUri, { prompt: 'login' });
 
     const { pages, callbackUrl } = await walk(agent, url, server.demoRedirectUri);
 

@@ -39,6 +39,29 @@ export async function publicClient(server: TestServer, clientId = server.demoCli
   });
 }
 
+/**
+ * Builds an authorization request of `config`'s client with openid-client:
+ * PKCE with S256, a random state, and `parameters` added or overriding the
+ * scope. Returns the URL with the verifier and state that redeem its code.
+ */
+export async function pkceAuthorizationRequest(
+  config: client.Configuration,
+  redirectUri: string,
+  parameters: Record<string, string> = {},
+): Promise<{ url: URL; verifier: string; state: string }> {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid orders:read',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    ...parameters,
+  });
+  return { url, verifier, state };
+}
+
 export interface AuthorizationOptions {
   username: string;
   password: string;
