@@ -367,7 +367,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
       const provider = deps.provider();
       const clientId = String(details.params['client_id']);
-      const existing = details.grantId === undefined ? undefined : await provider.Grant.find(details.grantId);
+      const existing = await grantToUpdate(provider, details, accountId, clientId);
       const grant = existing ?? new provider.Grant({ accountId, clientId });
       const prompt = details.prompt.details as ConsentDetails;
 
@@ -479,6 +479,25 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       return sendPage(reply, 201, renderRegisteredPage(username));
     },
   );
+}
+
+/**
+ * Returns the grant that consent adds to: the one the authorization request
+ * found, or else the one that an earlier submission of the same consent
+ * form saved, as after a double click. Without the second, every
+ * submission would store a grant of its own. A grant of another account or
+ * client is never returned.
+ */
+async function grantToUpdate(
+  provider: Provider,
+  details: { grantId?: string | undefined; result?: InteractionResults | undefined },
+  accountId: string,
+  clientId: string,
+): Promise<InstanceType<Provider['Grant']> | undefined> {
+  const savedByConsent = (details.result?.['consent'] as { grantId?: unknown } | undefined)?.grantId;
+  const grantId = details.grantId ?? (typeof savedByConsent === 'string' ? savedByConsent : undefined);
+  const grant = grantId === undefined ? undefined : await provider.Grant.find(grantId);
+  return grant?.accountId === accountId && grant.clientId === clientId ? grant : undefined;
 }
 
 interface ConsentDetails {
