@@ -185,7 +185,7 @@ describe('sign-out page', () => {
     expect(form).toBeDefined();
     const { response } = await agent.submit(form as PageForm, { logout: 'yes' });
     expect(await response.text()).toContain('You are signed out of Portcullis on this browser.');
-    expect(response.headers.get('clear-site-data')).toBe('"cache", "cookies", "storage"');
+    expect(response.headers.get('clear-site-data')).toBe('"cache", "storage"');
 
     // A new authorization request asks for the password again.
     const again = await openSignInPage(server);
