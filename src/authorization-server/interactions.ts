@@ -106,11 +106,17 @@ function sendPage(reply: FastifyReply, status: number, body: string, formTargets
  * Returns the CSP sources that match the client's redirect URI, where a form
  * post on this page ends up. That is its origin, except for a native app's
  * private-use scheme: such a URI has no origin, so the source is the scheme.
+ * Chromium ignores a source with an IPv6 address as invalid and then blocks
+ * the redirect (seen in browser-sign-in.test.ts), so a loopback URI such as
+ * http://[::1]:8000/callback gets its scheme, the narrowest source left.
  */
 function redirectFormTargets(redirectUri: unknown): string[] {
   const parsed = typeof redirectUri === 'string' ? URL.parse(redirectUri) : null;
   if (parsed === null) {
     return [];
+  }
+  if (parsed.hostname.startsWith('[')) {
+    return [parsed.protocol];
   }
   if (parsed.origin !== 'null') {
     return [parsed.origin];

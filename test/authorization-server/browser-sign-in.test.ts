@@ -7,13 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { launchChromium } from '../support/browser.js';
+import { runCli } from '../support/cli.js';
 import { pkceAuthorizationRequest, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
- * Sign-in in Chromium, starting from a client app on another site, as users
- * arrive: the authorization request is a cross-site navigation, on which
- * the browser withholds SameSite=Strict cookies.
+ * Sign-in in Chromium, where the browser applies what other clients
+ * ignore: SameSite cookies, withheld on the cross-site navigation from a
+ * client app to the authorization server, and the pages' CSP form-action,
+ * which decides whether the redirect after a form post may reach the app.
  */
 
 let server: TestServer;
@@ -77,5 +79,39 @@ describe('sign-in from another site in Chromium', () => {
     const tokens = await client.authorizationCodeGrant(config, new URL(first.url()), { pkceCodeVerifier: verifier, expectedState: state });
     expect(tokens.claims()?.sub).toBe(user.id);
     await context.close();
+  });
+});
+
+describe('native app sign-in in Chromium', () => {
+  let nativeConfig: client.Configuration;
+
+  beforeAll(async () => {
+    const created = await runCli(['clients', 'add', '--name', 'IPv6 loopback app', '--public', '--native', '--redirect-uri', 'http://[::1]/callback', '--json', '--data-dir', server.dataDir]);
+    expect(created.code, created.stderr).toBe(0);
+    nativeConfig = await publicClient(server, (JSON.parse(created.stdout) as { client_id: string }).client_id);
+  });
+
+  it('redirects to an IPv6 loopback URI', async () => {
+    // The app listens on the IPv6 loopback address, on a port it picked.
+    const app = createServer((_request, response) => response.end('callback'));
+    await new Promise<void>((resolve) => app.listen(0, '::1', resolve));
+    const redirectUri = `http://[::1]:${(app.address() as AddressInfo).port}/callback`;
+    const { url, verifier, state } = await pkceAuthorizationRequest(nativeConfig, redirectUri);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+
+    await page.goto(url.href);
+    const signInUrl = page.url();
+    await page.fill('#username', user.username);
+    await page.fill('#password', user.password);
+    await Promise.all([page.waitForURL((current) => current.href !== signInUrl), page.click('form[action$="/login"] button[type=submit]')]);
+    // A function, because in a glob pattern the brackets of [::1] are a character class.
+    const toApp = (target: URL) => target.href.startsWith(redirectUri);
+    await Promise.all([page.waitForURL(toApp, { timeout: 5000 }), page.click('form[action$="/confirm"] button[type=submit]')]);
+
+    const tokens = await client.authorizationCodeGrant(nativeConfig, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: state });
+    expect(tokens.claims()?.sub).toBe(user.id);
+    await context.close();
+    await new Promise((resolve) => app.close(resolve));
   });
 });
