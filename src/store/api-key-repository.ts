@@ -1,4 +1,4 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { ExpressionBuilder, Kysely, Selectable, Transaction } from 'kysely';
 
 import { epochSeconds } from './database.js';
 import type { ApiKeyTable, Database } from './schema.js';
@@ -91,16 +91,52 @@ async function countActive(trx: Transaction<Database>, ownerId: string): Promise
   return Number(count);
 }
 
+/**
+ * How many ended keys (revoked or expired) of one owner stay listed. A user
+ * who creates and revokes keys in a loop never reaches the limit of active
+ * keys, so without this bound every turn of the loop would add a row for
+ * good, and the owner's listing would grow without end. The audit trail
+ * keeps the history of the keys deleted here.
+ */
+export const ENDED_KEYS_KEPT_PER_OWNER = 100;
+
+/**
+ * Deletes the ended keys of `ownerId` beyond the `keptCount` that ended last
+ * (by revocation, or else by expiry), so that a new key never grows an owner's rows past the
+ * active keys and `kept` ended ones.
+ */
+async function pruneEnded(trx: Transaction<Database>, ownerId: string, keptCount: number): Promise<void> {
+  const now = epochSeconds();
+  const ended = (eb: ExpressionBuilder<Database, 'api_keys'>) =>
+    eb.or([eb('revoked_at', 'is not', null), eb.and([eb('expires_at', 'is not', null), eb('expires_at', '<=', now)])]);
+
+  const newestEnded = trx
+    .selectFrom('api_keys')
+    .select('id')
+    .where('owner_id', '=', ownerId)
+    .where(ended)
+    .orderBy((eb) => eb.fn.coalesce('revoked_at', 'expires_at'), 'desc')
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .limit(keptCount);
+  await trx.deleteFrom('api_keys').where('owner_id', '=', ownerId).where(ended).where('id', 'not in', newestEnded).execute();
+}
+
 /** Stores API keys as keyed hashes; the keys themselves are never written. */
 export class ApiKeyRepository {
   readonly #db: Kysely<Database>;
+  readonly #endedKeysKept: number;
 
-  constructor(db: Kysely<Database>) {
+  constructor(db: Kysely<Database>, endedKeysKept = ENDED_KEYS_KEPT_PER_OWNER) {
     this.#db = db;
+    this.#endedKeysKept = endedKeysKept;
   }
 
   async create(record: ApiKeyRecord): Promise<void> {
-    await this.#db.insertInto('api_keys').values(toRow(record)).execute();
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.insertInto('api_keys').values(toRow(record)).execute();
+      await pruneEnded(trx, record.ownerId, this.#endedKeysKept);
+    });
   }
 
   /**
@@ -117,6 +153,7 @@ export class ApiKeyRepository {
       }
 
       await trx.insertInto('api_keys').values(toRow(record)).execute();
+      await pruneEnded(trx, record.ownerId, this.#endedKeysKept);
       return true;
     });
   }
@@ -196,6 +233,7 @@ export class ApiKeyRepository {
         }
 
         await trx.insertInto('api_keys').values(toRow(successor)).execute();
+        await pruneEnded(trx, successor.ownerId, this.#endedKeysKept);
         return 'rotated';
       });
     } catch (error) {

@@ -8,7 +8,7 @@ import { epochSeconds, migrateToLatest, openDatabase } from '../../src/store/dat
 import { CodeMigrationProvider } from '../../src/store/migrations.js';
 import { AUDIT_EVENT_TYPES } from '../../src/audit/events.js';
 import { AuditRepository } from '../../src/store/audit-repository.js';
-import type { ApiKeyRecord } from '../../src/store/api-key-repository.js';
+import { ApiKeyRepository, type ApiKeyRecord } from '../../src/store/api-key-repository.js';
 import { DuplicateError } from '../../src/store/errors.js';
 import { OidcAdapter, deleteExpiredPayloads, isGrantActive } from '../../src/store/oidc-adapter.js';
 import { createRepositories, type Repositories } from '../../src/store/repositories.js';
@@ -187,6 +187,38 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
 
     expect(rotated).toBe('not_active');
     expect((await repositories.apiKeys.list('expired-owner')).map((key) => key.id)).toEqual([record.id]);
+  });
+
+  it('keeps only the newest ended API keys of an owner', async () => {
+    const keys = new ApiKeyRepository(db, 2);
+    const owner = await repositories.accounts.create({ username: 'key-churn', email: 'key-churn@example.com', passwordHash: 'h', roles: [] });
+    const other = await repositories.accounts.create({ username: 'key-churn-other', email: 'key-churn-other@example.com', passwordHash: 'h', roles: [] });
+    const now = epochSeconds();
+    const record = (ownerId: string, index: number, fields: Partial<ApiKeyRecord> = {}) =>
+      apiKeyRecord({ hash: `churn-${ownerId}-${index}`, ownerId, name: `churn ${index}`, createdAt: now - 100 + index, ...fields });
+
+    const otherEnded = record(other.id, 0, { revokedAt: now - 50 });
+    await keys.create(otherEnded);
+    const active = record(owner.id, 0);
+    await keys.create(active);
+    // Revoked and expired keys, created one after another, then a new key and a rotation.
+    const ended = [record(owner.id, 1, { revokedAt: now - 10 }), record(owner.id, 2, { expiresAt: now - 5 }), record(owner.id, 3, { revokedAt: now - 1 })];
+    for (const key of ended) {
+      await keys.create(key);
+    }
+    const remaining = async () => (await keys.list(owner.id)).map((key) => key.id).sort();
+
+    expect(await remaining()).toEqual([active.id, ended[1]!.id, ended[2]!.id].sort());
+
+    const created = record(owner.id, 4, { revokedAt: now });
+    expect(await keys.createWithinLimit(created, 10)).toBe(true);
+    expect(await remaining()).toEqual([active.id, ended[2]!.id, created.id].sort());
+
+    const successor = record(owner.id, 5);
+    expect(await keys.rotate(active.id, successor, now, 10)).toBe('rotated');
+    expect(await remaining()).toEqual([created.id, successor.id, active.id].sort());
+    // Another owner's ended key stays.
+    expect((await keys.list(other.id)).map((key) => key.id)).toEqual([otherEnded.id]);
   });
 
   describe('API key rotation within the limit', () => {
