@@ -182,7 +182,12 @@ async function waitPastSessionRevocation(account: Account): Promise<void> {
 }
 
 /** Records an authorization request that ended in `access_denied` at the consent step. */
-function auditConsentDenied(request: FastifyRequest, accountId: string | undefined, clientId: unknown, reason: 'scopes_withheld' | 'user_denied'): void {
+function auditConsentDenied(
+  request: FastifyRequest,
+  accountId: string | undefined,
+  clientId: unknown,
+  reason: 'scopes_withheld' | 'user_denied' | 'sign_in_cancelled',
+): void {
   auditRequest(request, { type: 'consent.denied', outcome: 'denied', actor: accountId, clientId: typeof clientId === 'string' ? clientId : undefined, reason });
 }
 
@@ -405,7 +410,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     { schema: { params: uidParams, body: csrfOnlyBody }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const { details } = await loadInteraction(request, reply);
-      auditConsentDenied(request, details.session?.accountId, details.params['client_id'], 'user_denied');
+      // The sign-in page and the consent page both post here to cancel.
+      const reason = details.prompt.name === 'login' ? 'sign_in_cancelled' : 'user_denied';
+      auditConsentDenied(request, details.session?.accountId, details.params['client_id'], reason);
 
       const result: InteractionResults = { error: 'access_denied', error_description: 'The user denied the request.' };
       return finish(request, reply, result);

@@ -415,6 +415,17 @@ describe('registration and consent audit events', () => {
     expect(events[0]).toMatchObject({ outcome: 'denied', actor: erin.id, clientId: server.demoClientId, reason: 'user_denied' });
   });
 
+  it('records a sign-in the user cancels', async () => {
+    const { agent, html } = await openSignInPage(server);
+
+    const cancelled = await agent.submit(formEndingWith(html, '/abort'), {});
+    expect(cancelled.url).toContain('error=access_denied');
+
+    const events = (await stored('consent.denied')).filter((event) => event.reason === 'sign_in_cancelled');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ outcome: 'denied', actor: null, clientId: server.demoClientId });
+  });
+
   it('records a consent denied for missing roles', async () => {
     const frank = await createUser(server, 'roleless_frank');
     const { agent, html } = await openSignInPage(server, 'openid admin');
