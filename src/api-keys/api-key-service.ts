@@ -376,7 +376,8 @@ export class ApiKeyService {
    */
   async rotate(id: string, graceSeconds: number, rotator?: KeyRotator): Promise<{ value: string; summary: ApiKeySummary } | undefined> {
     if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_ROTATION_GRACE_SECONDS) {
-      throw new ApiKeyRequestError(`the grace period must be a whole number of seconds from 0 to ${MAX_ROTATION_GRACE_SECONDS} (${MAX_ROTATION_GRACE_SECONDS / 86_400} days)`);
+      // Callers read the grace period as a duration, such as 24h, so the message names that form.
+      throw new ApiKeyRequestError(`the grace period must be 0 or a duration of whole seconds up to ${MAX_ROTATION_GRACE_SECONDS / 86_400}d, such as 24h`);
     }
 
     const current = await this.#keys.findById(id);

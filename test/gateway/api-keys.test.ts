@@ -478,7 +478,7 @@ describe('API keys', () => {
     for (const grace of ['91d', '999999999d']) {
       const response = await callApi(server, `/keys/${accepted.id}/rotate`, tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ grace }) });
       expect(response.status, grace).toBe(400);
-      expect(((await response.json()) as { detail: string }).detail, grace).toContain('grace period');
+      expect(((await response.json()) as { detail: string }).detail, grace).toContain('the grace period must be 0 or a duration of whole seconds up to 90d, such as 24h');
     }
 
     const listed = await callApi(server, '/keys', tokens.access_token);
@@ -499,7 +499,7 @@ describe('API keys', () => {
     expect(cli.stderr).toContain('at most 3650 days');
     const rotate = await runCli(['apikeys', 'rotate', accepted.id, '--grace', '100d', '--data-dir', server.dataDir]);
     expect(rotate.code).toBe(1);
-    expect(rotate.stderr).toContain('--grace: the grace period');
+    expect(rotate.stderr).toContain('--grace: the grace period must be 0 or a duration of whole seconds up to 90d');
   });
 
   it('limits rotation to the token scopes', async () => {
