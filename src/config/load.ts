@@ -560,6 +560,12 @@ function detailOf(error: ErrorObject): string {
   if (error.keyword === 'enum') {
     return `: ${(error.params['allowedValues'] as unknown[]).map(String).join(', ')}`;
   }
+  // YAML reads an unquoted 10.1 or true as a number or a boolean, which a
+  // reader who meant text would not guess from "must be string" alone.
+  const expected = String(error.params['type']);
+  if (error.keyword === 'type' && expected.split(',').includes('string') && ['number', 'boolean'].includes(typeof error.data)) {
+    return ` (the file gives the ${typeof error.data} ${String(error.data)}; put the value in quotes to give it as text)`;
+  }
   return '';
 }
 
