@@ -248,7 +248,7 @@ function checkDroppedHeaderParameters(upstream: UpstreamConfig, declared: readon
  * UpstreamPolicyError for a policy that names an unknown operation or
  * contradicts the document.
  */
-export async function upstreamRoutes(upstream: UpstreamConfig): Promise<RoutePolicy[]> {
+export async function upstreamRoutes(upstream: UpstreamConfig, onWarning?: (message: string) => void): Promise<RoutePolicy[]> {
   let declared: DeclaredOperation[];
   if (upstream.openapi === null) {
     declared = upstream.routes.map((route) => fromRoute(upstream, route));
@@ -260,7 +260,7 @@ export async function upstreamRoutes(upstream: UpstreamConfig): Promise<RoutePol
   } else {
     const document = await loadOpenApiDocument(upstream.openapi);
     try {
-      declared = compileOperations(document);
+      declared = compileOperations(document, { onWarning });
     } catch (error) {
       throw error instanceof OpenApiError ? new OpenApiError(`upstream '${upstream.name}': ${upstream.openapi}: ${error.message}`) : error;
     }

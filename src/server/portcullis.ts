@@ -112,7 +112,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   // Upstream documents and policies are checked before anything opens, so
   // that an unenforceable policy stops the start without leaving state behind.
   const served = config.gateway.upstreams.filter((upstream) => upstream.url !== null || config.demo);
-  const routes = (await Promise.all(served.map((upstream) => upstreamRoutes(upstream)))).map((policies) =>
+  const warnings: Array<{ upstream: string; warning: string }> = [];
+  const collectWarnings = (upstream: UpstreamConfig) => (warning: string) => warnings.push({ upstream: upstream.name, warning });
+  const routes = (await Promise.all(served.map((upstream) => upstreamRoutes(upstream, collectWarnings(upstream))))).map((policies) =>
     config.gateway.validateRequests ? policies : policies.map((policy) => ({ ...policy, validate: undefined })),
   );
   checkLimitTargets(routes.flat(), config.rateLimit);
@@ -128,6 +130,9 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   }
 
   const logger = createLogger(config.logLevel, options.logDestination);
+  for (const { upstream, warning } of warnings) {
+    logger.warn({ upstream, warning }, 'the OpenAPI document has a part the gateway does not check');
+  }
   const resources = new ResourceStack(logger);
   try {
     return await openAndListen(config, options, { logger, resources, served, routes });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import type { OperationPolicy, UpstreamConfig } from '../../src/config/schema.js';
 import { UpstreamPolicyError, upstreamRoutes } from '../../src/gateway/upstream-routes.js';
@@ -234,6 +234,22 @@ describe('upstream routes', () => {
     const json = { content: { 'application/json': { schema } } };
     const config = await upstream({ '/things': { post: { security: SECURED, requestBody: json, responses: {} } } }, { operations: { 'POST /things': policy({ bindings: [binding] }) } });
     expect((await upstreamRoutes(config))[0]?.bodyBindings).toEqual([binding]);
+  });
+
+  it('hands unchecked formats to the caller instead of standard error', async () => {
+    const schema = { type: 'object', properties: { id: { type: 'string', format: 'snowflake' }, at: { type: 'string', format: 'date-time' } } };
+    const json = { content: { 'application/json': { schema } } };
+    const config = await upstream({ '/things': { post: { security: SECURED, requestBody: json, responses: { '200': { description: 'ok', ...json } } } } });
+    const printed = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const warnings: string[] = [];
+
+    try {
+      await upstreamRoutes(config, (warning) => warnings.push(warning));
+      expect(printed).not.toHaveBeenCalled();
+    } finally {
+      printed.mockRestore();
+    }
+    expect(warnings).toEqual(['unknown format "snowflake" ignored in schema at path "#/properties/id"']);
   });
 
   it('refuses a binding to a missing path parameter', async () => {

@@ -98,8 +98,31 @@ export function compilingSchemasOf<T>(where: string, compile: () => T): T {
  * Infinity fail `number` and `integer`, as a JSON body's `1e400` parses to
  * Infinity.
  */
-function createValidatorFactory(version: string, coerceTypes: false | 'array'): Ajv {
-  const options = { strict: false, allErrors: true, coerceTypes, useDefaults: false, strictNumbers: true } as const;
+/** Options of compileOperations. */
+export interface CompileOptions {
+  /**
+   * Receives each distinct warning of the schema compiler, such as a
+   * `format` it does not know and therefore does not check. ajv would
+   * print them as plain text on standard error.
+   */
+  onWarning?: (message: string) => void;
+}
+
+/** Returns an ajv logger that hands each distinct warning to `onWarning` once. */
+function warningLogger(onWarning: ((message: string) => void) | undefined) {
+  const seen = new Set<string>();
+  const warn = (...args: unknown[]) => {
+    const message = args.map(String).join(' ');
+    if (!seen.has(message)) {
+      seen.add(message);
+      onWarning?.(message);
+    }
+  };
+  return { log: () => undefined, warn, error: warn };
+}
+
+function createValidatorFactory(version: string, coerceTypes: false | 'array', logger: ReturnType<typeof warningLogger>): Ajv {
+  const options = { strict: false, allErrors: true, coerceTypes, useDefaults: false, strictNumbers: true, logger } as const;
   const ajv = version.startsWith('3.1') ? new Ajv2020(options) : new Ajv(options);
   addFormats(ajv);
   return ajv;
@@ -341,14 +364,15 @@ function namesJsonInParameters(contentType: string): boolean {
  * parameters and body.
  * Throws OpenApiError for an operation that cannot be enforced.
  */
-export function compileOperations(document: JsonObject): CompiledOperation[] {
+export function compileOperations(document: JsonObject, options: CompileOptions = {}): CompiledOperation[] {
   const version = String(document['openapi'] ?? '');
   if (!/^3\.[01]\./.test(version)) {
     throw new OpenApiError(`the document declares openapi '${version}'; versions 3.0 and 3.1 are supported`);
   }
 
-  const bodies = createValidatorFactory(version, false);
-  const textAjv = createValidatorFactory(version, 'array');
+  const logger = warningLogger(options.onWarning);
+  const bodies = createValidatorFactory(version, false, logger);
+  const textAjv = createValidatorFactory(version, 'array', logger);
 
   const components = isJsonObject(document['components']) ? document['components'] : {};
   const schemes = isJsonObject(components['securitySchemes']) ? components['securitySchemes'] : {};
