@@ -215,6 +215,7 @@ export class ApiKeyService {
   readonly #lastUse = new LastUseThrottle(LAST_USED_INTERVAL_SECONDS, LAST_USED_TRACKED_KEYS);
   readonly #onTouchError: (error: unknown) => void;
   readonly #lookupCache: ApiKeyLookupCache | undefined;
+  #announceEnded: (keyId: string) => void = (keyId) => this.forgetKey(keyId);
 
   /** With `lookupCache`, `verify` reuses store lookups (see ApiKeyLookupCache); without it, every call reads the store. */
   constructor(
@@ -229,6 +230,21 @@ export class ApiKeyService {
     this.#hasher = hasher;
     this.#onTouchError = onTouchError;
     this.#lookupCache = lookupCache === undefined ? undefined : new ApiKeyLookupCache((value, keyId) => this.#lookup(value, keyId), lookupCache);
+  }
+
+  /**
+   * Hands each key that this service revokes or rotates to `announce`
+   * instead of only forgetting its cached lookup here, so that other
+   * instances can forget theirs too. `announce` must call forgetKey on
+   * this instance.
+   */
+  announceEndedKeys(announce: (keyId: string) => void): void {
+    this.#announceEnded = announce;
+  }
+
+  /** Drops the cached lookup of the key `keyId`, so that its next use reads the store. */
+  forgetKey(keyId: string): void {
+    this.#lookupCache?.forget(keyId);
   }
 
   /** Returns the scopes an account may put on its keys. */
@@ -409,14 +425,14 @@ export class ApiKeyService {
     if (result === 'over_limit') {
       throw new ApiKeyLimitError(rotator?.maxActiveKeys as number);
     }
-    this.#lookupCache?.forget(id);
+    this.#announceEnded(id);
     return { value: generated.value, summary: this.summarize(successor) };
   }
 
   async revoke(id: string, ownerId?: string): Promise<boolean> {
     const revoked = await this.#keys.revoke(id, ownerId);
     if (revoked) {
-      this.#lookupCache?.forget(id);
+      this.#announceEnded(id);
     }
     return revoked;
   }

@@ -6,16 +6,28 @@ const SUBSCRIBE_TIMEOUT_MS = 3000;
 
 /**
  * Returns the Redis pub/sub channel on which instances announce revoked
- * grants. Channels are not keys, so the client does not prefix them itself.
+ * grants and ended API keys. Channels are not keys, so the client does
+ * not prefix them itself.
  */
 export function revocationChannel(keyPrefix: string): string {
   return `${keyPrefix}revocations`;
 }
 
-function parseMessage(text: string): string | undefined {
+/** A grant revoked, or an API key revoked or rotated, whose cached checks every instance drops. */
+export type Revocation = { kind: 'grant'; id: string } | { kind: 'apiKey'; id: string };
+
+/** Returns the message of a revocation. A grant keeps the `grantId` form that instances have always sent. */
+function messageOf(revocation: Revocation): string {
+  return JSON.stringify(revocation.kind === 'grant' ? { grantId: revocation.id } : { apiKeyId: revocation.id });
+}
+
+function parseMessage(text: string): Revocation | undefined {
   try {
-    const message = JSON.parse(text) as { grantId?: unknown };
-    return typeof message.grantId === 'string' ? message.grantId : undefined;
+    const message = JSON.parse(text) as { grantId?: unknown; apiKeyId?: unknown };
+    if (typeof message.grantId === 'string') {
+      return { kind: 'grant', id: message.grantId };
+    }
+    return typeof message.apiKeyId === 'string' ? { kind: 'apiKey', id: message.apiKeyId } : undefined;
   } catch {
     // A malformed message is ignored.
     return undefined;
@@ -23,22 +35,22 @@ function parseMessage(text: string): string | undefined {
 }
 
 /**
- * Tells every instance that a grant was revoked, so each drops it from its
- * cache of active grants at once.
+ * Tells every instance that a grant was revoked, or an API key revoked or
+ * rotated, so each drops it from its caches at once.
  *
  * Without Redis it reaches only this instance. Delivery is best effort
  * (Redis pub/sub does not store messages), which is safe because a missed
  * message only lets a cache return a stale result until its entry expires.
  */
 export class RevocationBus {
-  readonly #onRevoked: (grantId: string) => void;
+  readonly #onRevoked: (revocation: Revocation) => void;
   readonly #redis: RedisClient | null;
   readonly #logger: Logger;
   readonly #channel: string;
   #subscriber: RedisClient | undefined;
 
-  /** `onRevoked` runs for every grant revoked on this or, with Redis, any other instance. */
-  constructor(onRevoked: (grantId: string) => void, redis: RedisClient | null, logger: Logger, keyPrefix: string) {
+  /** `onRevoked` runs for every revocation on this or, with Redis, any other instance. */
+  constructor(onRevoked: (revocation: Revocation) => void, redis: RedisClient | null, logger: Logger, keyPrefix: string) {
     this.#onRevoked = onRevoked;
     this.#redis = redis;
     this.#logger = logger;
@@ -57,9 +69,9 @@ export class RevocationBus {
       // The shared connection reports Redis outages; this one reconnects and resubscribes by itself.
     });
     subscriber.on('message', (_channel: string, text: string) => {
-      const grantId = parseMessage(text);
-      if (grantId !== undefined) {
-        this.#onRevoked(grantId);
+      const revocation = parseMessage(text);
+      if (revocation !== undefined) {
+        this.#onRevoked(revocation);
       }
     });
     this.#subscriber = subscriber;
@@ -72,14 +84,14 @@ export class RevocationBus {
   }
 
   /** Runs `onRevoked` here and announces the revocation to the other instances. */
-  async publish(grantId: string): Promise<void> {
-    this.#onRevoked(grantId);
+  async publish(revocation: Revocation): Promise<void> {
+    this.#onRevoked(revocation);
     if (this.#redis === null) {
       return;
     }
 
     try {
-      await this.#redis.publish(this.#channel, JSON.stringify({ grantId }));
+      await this.#redis.publish(this.#channel, messageOf(revocation));
     } catch (error) {
       // The other instances' cache entries expire on their own.
       this.#logger.warn({ err: error }, 'revocation broadcast failed; other instances notice within the cache lifetime');

@@ -205,7 +205,7 @@ async function openAndListen(config: Readonly<PortcullisConfig>, options: StartO
     clients,
     cookieKeys: [deriveKey(serverSecret, 'oidc cookies').toString('base64url')],
     logger,
-    adapter: createOidcAdapterFactory(db, clients, redis, (grantId) => void revocations.publish(grantId)),
+    adapter: createOidcAdapterFactory(db, clients, redis, (grantId) => void revocations.publish({ kind: 'grant', id: grantId })),
     audit: observability.audit,
   };
   const credentialChecks = createCredentialChecks(config, keyRing, {
@@ -213,7 +213,13 @@ async function openAndListen(config: Readonly<PortcullisConfig>, options: StartO
     isClientActive: (clientId) => clients.exists(clientId),
   });
   // Revocations on other instances reach this instance's cache over Redis.
-  const revocations = new RevocationBus((grantId) => credentialChecks.grantRevoked(grantId), redis, logger, config.redisKeyPrefix);
+  const revocations = new RevocationBus(
+    (revocation) => (revocation.kind === 'grant' ? credentialChecks.grantRevoked(revocation.id) : apiKeys.forgetKey(revocation.id)),
+    redis,
+    logger,
+    config.redisKeyPrefix,
+  );
+  apiKeys.announceEndedKeys((keyId) => void revocations.publish({ kind: 'apiKey', id: keyId }));
   // A subscriber that never became ready still reconnects until it is closed.
   resources.defer('revocation subscriber', () => revocations.close());
   await revocations.start();

@@ -121,6 +121,51 @@ describe('three instances on shared PostgreSQL and Redis', () => {
   });
 });
 
+describe('API key revocation across two instances', () => {
+  let cluster: TestInstances;
+
+  beforeAll(async () => {
+    // Lookups are reused for a minute, so only the broadcast can end them sooner.
+    cluster = await startInstances({ count: 2, gateway: { revocationCheckTtlMs: 60_000 } });
+  });
+
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('refuses a key ended on one instance on the other at once', async () => {
+    const [first, second] = cluster.instances;
+    const carol = await createUser(first!, `carol_${randomUUID().slice(0, 6)}`);
+    const config = await publicClient(first!);
+    const { callbackUrl, codeVerifier, state } = await authorize(first!, config, carol);
+    routeTo(config, first!);
+    const tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state });
+    const json = { 'content-type': 'application/json' };
+    const create = async (name: string) => {
+      const response = await callApi(first!, '/keys', tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ name, scopes: ['orders:read'] }) });
+      expect(response.status).toBe(201);
+      return (await response.json()) as { id: string; key: string };
+    };
+    const useOnSecond = (key: string) => fetch(`${second!.url}/api/orders`, { headers: { 'x-api-key': key } }).then((response) => response.status);
+    const refusedOnSecond = async (key: string) => {
+      await vi.waitFor(async () => expect(await useOnSecond(key)).toBe(401), { timeout: 10_000, interval: 50 });
+    };
+
+    const revoked = await create('revoked');
+    const rotated = await create('rotated');
+    // The second instance caches both lookups for a minute.
+    expect(await useOnSecond(revoked.key)).toBe(200);
+    expect(await useOnSecond(rotated.key)).toBe(200);
+
+    expect((await callApi(first!, `/keys/${revoked.id}`, tokens.access_token, { method: 'DELETE' })).status).toBe(204);
+    await refusedOnSecond(revoked.key);
+
+    const rotation = await callApi(first!, `/keys/${rotated.id}/rotate`, tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ grace: '0' }) });
+    expect(rotation.status).toBe(201);
+    await refusedOnSecond(rotated.key);
+  });
+});
+
 describe('global rate limit across three instances', () => {
   let cluster: TestInstances;
   const globalLimit = 30;

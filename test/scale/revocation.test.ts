@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { connectRedis, type RedisClient } from '../../src/backends/redis.js';
-import { RevocationBus, revocationChannel } from '../../src/backends/revocation-bus.js';
+import { RevocationBus, revocationChannel, type Revocation } from '../../src/backends/revocation-bus.js';
 import { createLogger } from '../../src/http/logger.js';
 import { REDIS_KEY_PREFIX, REDIS_URL } from '../support/config-file.js';
 
@@ -31,13 +31,13 @@ describe('revocation broadcast', () => {
   it('reaches the other instance and this one', async () => {
     const local: string[] = [];
     const remote: string[] = [];
-    const publisher = new RevocationBus((grantId) => local.push(grantId), publisherRedis, logger, REDIS_KEY_PREFIX);
-    const subscriber = new RevocationBus((grantId) => remote.push(grantId), subscriberRedis, logger, REDIS_KEY_PREFIX);
+    const publisher = new RevocationBus((revocation) => local.push(revocation.id), publisherRedis, logger, REDIS_KEY_PREFIX);
+    const subscriber = new RevocationBus((revocation) => remote.push(revocation.id), subscriberRedis, logger, REDIS_KEY_PREFIX);
     buses.push(publisher, subscriber);
     await subscriber.start();
 
     const grantId = randomUUID();
-    await publisher.publish(grantId);
+    await publisher.publish({ kind: 'grant', id: grantId });
     expect(local).toEqual([grantId]);
 
     const deadline = Date.now() + DELIVERY_WITHIN_MS;
@@ -47,9 +47,26 @@ describe('revocation broadcast', () => {
     expect(remote).toContain(grantId);
   });
 
+  it('tells an ended API key from a revoked grant', async () => {
+    const remote: Revocation[] = [];
+    const publisher = new RevocationBus(() => undefined, publisherRedis, logger, REDIS_KEY_PREFIX);
+    const subscriber = new RevocationBus((revocation) => remote.push(revocation), subscriberRedis, logger, REDIS_KEY_PREFIX);
+    buses.push(publisher, subscriber);
+    await subscriber.start();
+
+    const keyId = randomUUID();
+    await publisher.publish({ kind: 'apiKey', id: keyId });
+
+    const deadline = Date.now() + DELIVERY_WITHIN_MS;
+    while (!remote.some((revocation) => revocation.id === keyId) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(remote.filter((revocation) => revocation.id === keyId)).toEqual([{ kind: 'apiKey', id: keyId }]);
+  });
+
   it('ignores malformed messages', async () => {
     const received: string[] = [];
-    const subscriber = new RevocationBus((grantId) => received.push(grantId), subscriberRedis, logger, REDIS_KEY_PREFIX);
+    const subscriber = new RevocationBus((revocation) => received.push(revocation.id), subscriberRedis, logger, REDIS_KEY_PREFIX);
     buses.push(subscriber);
     await subscriber.start();
 
@@ -68,12 +85,12 @@ describe('revocation broadcast', () => {
 
   it('ignores other deployments on the same Redis', async () => {
     const received: string[] = [];
-    const subscriber = new RevocationBus((grantId) => received.push(grantId), subscriberRedis, logger, REDIS_KEY_PREFIX);
+    const subscriber = new RevocationBus((revocation) => received.push(revocation.id), subscriberRedis, logger, REDIS_KEY_PREFIX);
     const otherDeployment = new RevocationBus(() => undefined, publisherRedis, logger, `other-${REDIS_KEY_PREFIX}`);
     buses.push(subscriber, otherDeployment);
     await subscriber.start();
 
-    await otherDeployment.publish(randomUUID());
+    await otherDeployment.publish({ kind: 'grant', id: randomUUID() });
     const marker = randomUUID();
     await publisherRedis.publish(revocationChannel(REDIS_KEY_PREFIX), JSON.stringify({ grantId: marker }));
 

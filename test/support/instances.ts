@@ -32,6 +32,8 @@ export interface InstancesOptions {
   postgresPort?: number;
   /** Start every instance at the same moment instead of one after another. */
   startAtOnce?: boolean;
+  /** Gateway settings of the configuration file, for example a longer revocation check reuse. */
+  gateway?: Record<string, unknown>;
 }
 
 /**
@@ -78,6 +80,7 @@ async function startInstancesOnce(options: InstancesOptions): Promise<TestInstan
       storeTimeoutMs: 5000,
       ...options.rateLimit,
     },
+    ...(options.gateway === undefined ? {} : { gateway: options.gateway }),
   });
 
   const instances: TestServer[] = [];
