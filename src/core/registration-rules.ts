@@ -35,6 +35,11 @@ export const EMAIL_MAX_LENGTH = 255;
 export const PASSWORD_MIN_LENGTH = 12;
 /** Upper bound that keeps hashing cost bounded; long passphrases still fit. */
 export const PASSWORD_MAX_LENGTH = 256;
+/**
+ * The `maxlength` of password fields on the pages. Browsers count UTF-16 code
+ * units there, and each code point takes at most two of them.
+ */
+export const PASSWORD_MAX_UTF16_LENGTH = PASSWORD_MAX_LENGTH * 2;
 
 // Local part: RFC 5322 dot-atom characters; domain: LDH labels with a
 // dot-separated top-level label of letters. Quoted local parts and address
@@ -62,14 +67,20 @@ export function checkEmail(email: string): RuleViolation[] {
   return [];
 }
 
+/**
+ * Checks a password against the rules. Its length is counted in Unicode code
+ * points, because a UTF-16 length counts a character outside the Basic
+ * Multilingual Plane, such as an emoji, twice.
+ */
 export function checkPassword(password: string, username: string, email: string): RuleViolation[] {
   const violations: RuleViolation[] = [];
   const add = (message: string) => violations.push({ field: 'password', message });
 
-  if (password.length < PASSWORD_MIN_LENGTH) {
+  const length = [...password].length;
+  if (length < PASSWORD_MIN_LENGTH) {
     add(`Password must be at least ${PASSWORD_MIN_LENGTH} characters.`);
   }
-  if (password.length > PASSWORD_MAX_LENGTH) {
+  if (length > PASSWORD_MAX_LENGTH) {
     add(`Password must be at most ${PASSWORD_MAX_LENGTH} characters.`);
   }
   if (!/[A-Z]/.test(password)) {

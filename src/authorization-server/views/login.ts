@@ -1,3 +1,4 @@
+import { PASSWORD_MAX_UTF16_LENGTH } from '../../core/registration-rules.js';
 import { html } from './html.js';
 import { layout } from './layout.js';
 
@@ -31,7 +32,7 @@ ${notice}
 <label for="username">Username</label>
 <input id="username" name="username" type="text" required maxlength="30" autocomplete="username" value="${page.username ?? ''}" autofocus>
 <label for="password">Password</label>
-<input id="password" name="password" type="password" required maxlength="256" autocomplete="current-password">
+<input id="password" name="password" type="password" required maxlength="${PASSWORD_MAX_UTF16_LENGTH}" autocomplete="current-password">
 <div class="actions"><button type="submit">Sign in</button></div>
 </form>
 <form method="post" action="/interaction/${page.uid}/abort">

@@ -1,4 +1,4 @@
-import type { RuleViolation } from '../../core/registration-rules.js';
+import { PASSWORD_MAX_UTF16_LENGTH, type RuleViolation } from '../../core/registration-rules.js';
 import { html } from './html.js';
 import { layout } from './layout.js';
 
@@ -34,7 +34,7 @@ ${fieldErrors(violations, 'username')}
 <input id="email" name="email" type="email" required maxlength="255" autocomplete="email" value="${page.email ?? ''}">
 ${fieldErrors(violations, 'email')}
 <label for="password">Password</label>
-<input id="password" name="password" type="password" required minlength="12" maxlength="256" autocomplete="new-password">
+<input id="password" name="password" type="password" required minlength="12" maxlength="${PASSWORD_MAX_UTF16_LENGTH}" autocomplete="new-password">
 <p class="hint">At least 12 characters with an upper-case letter, a lower-case letter and a digit.</p>
 ${fieldErrors(violations, 'password')}
 <div class="actions"><button type="submit">Create account</button></div>

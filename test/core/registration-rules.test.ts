@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, checkPassword } from '../../src/core/registration-rules.js';
+
+/** Password rule messages for `password`, with a username and email that it does not match. */
+function passwordMessages(password: string): string[] {
+  return checkPassword(password, 'rule_user', 'rule@example.com').map((violation) => violation.message);
+}
+
+describe('password length rule', () => {
+  const tooShort = `Password must be at least ${PASSWORD_MIN_LENGTH} characters.`;
+  const tooLong = `Password must be at most ${PASSWORD_MAX_LENGTH} characters.`;
+
+  it('counts an emoji as one character', () => {
+    // 8 code points, 13 UTF-16 code units.
+    expect(passwordMessages(`Aa1${'\u{1F600}'.repeat(5)}`)).toEqual([tooShort]);
+  });
+
+  it('accepts twelve emoji-padded code points', () => {
+    expect(passwordMessages(`Aa1${'\u{1F600}'.repeat(9)}`)).toEqual([]);
+  });
+
+  it('allows the maximum in astral characters', () => {
+    const password = `Aa1${'\u{1F600}'.repeat(PASSWORD_MAX_LENGTH - 3)}`;
+
+    expect(password.length).toBeGreaterThan(PASSWORD_MAX_LENGTH);
+    expect(passwordMessages(password)).toEqual([]);
+  });
+
+  it('rejects one code point over the maximum', () => {
+    expect(passwordMessages(`Aa1${'\u{1F600}'.repeat(PASSWORD_MAX_LENGTH - 2)}`)).toEqual([tooLong]);
+  });
+});
