@@ -48,6 +48,16 @@ describe('admin CLI against a running server', () => {
     expect((JSON.parse(result.stdout) as { roles: string[] }).roles).toEqual(['admin']);
   });
 
+  it('stores a repeated role once', async () => {
+    const result = await runCli(['users', 'add', 'frida', '--email', 'frida@example.com', '--role', 'admin', '--role', 'admin', '--json', ...dataDir()], 'Sturdy-Passw0rd\n');
+    expect(result.code, result.stderr).toBe(0);
+    expect((JSON.parse(result.stdout) as { roles: string[] }).roles).toEqual(['admin']);
+
+    const unchanged = await runCli(['users', 'roles', 'frida', '--role', 'admin', ...dataDir()]);
+    expect(unchanged.code, unchanged.stderr).toBe(0);
+    expect(unchanged.stdout).toContain('roles of frida unchanged: admin');
+  }, 60_000);
+
   it('rejects a weak password by field', async () => {
     const result = await runCli(['users', 'add', 'gina', '--email', 'gina@example.com', ...dataDir()], 'weak\n');
     expect(result.code).toBe(1);

@@ -16,13 +16,14 @@ interface AddOptions {
   json?: boolean;
 }
 
+/** Checks the roles given on the command line; returns each once, in the order given. */
 function parseRoles(roles: string[]): Role[] {
   for (const role of roles) {
     if (!(ROLES as readonly string[]).includes(role)) {
       throw new CliError(`unknown role '${role}'; known roles: ${ROLES.join(', ')}`);
     }
   }
-  return roles as Role[];
+  return [...new Set(roles)] as Role[];
 }
 
 /** Returns the CliError for a rejected registration, one line per violation. */
@@ -176,7 +177,7 @@ export function registerUserCommands(program: Command): void {
       if (options.none !== true && requested.length === 0) {
         throw new CliError('give the new roles with --role, or --none to take every role away');
       }
-      const roles = [...new Set(parseRoles(requested))];
+      const roles = parseRoles(requested);
 
       await withAdminContext(options.dataDir, async ({ accounts, recordAudit }) => {
         const account = await accountNamed(accounts, username);
@@ -187,7 +188,7 @@ export function registerUserCommands(program: Command): void {
 
         const from = result.previous.join(',') || 'none';
         const to = roles.join(',') || 'none';
-        const changed = result.previous.length !== roles.length || result.previous.some((role) => !roles.includes(role as Role));
+        const changed = new Set(result.previous).size !== roles.length || result.previous.some((role) => !roles.includes(role as Role));
         if (changed) {
           await recordAudit({ type: 'account.roles_changed', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id} from ${from} to ${to}; ${describeRevokedGrants(result.revoked.grants)}` });
         }
