@@ -1,5 +1,7 @@
 import argon2 from 'argon2';
 
+import { normalizePassword } from './registration-rules.js';
+
 /**
  * argon2id parameters: 19 MiB of memory, 2 passes, 1 lane, the minimum that
  * the OWASP Password Storage Cheat Sheet (2023) recommends for argon2id.
@@ -13,16 +15,28 @@ const HASH_OPTIONS = {
 
 /** Hashes a password with argon2id; returns a PHC string that carries its parameters. */
 export async function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, HASH_OPTIONS);
+  return argon2.hash(normalizePassword(password), HASH_OPTIONS);
 }
 
-/** Checks a password against a PHC string; a malformed hash counts as a mismatch. */
-export async function verifyPassword(hash: string, password: string): Promise<boolean> {
+async function verifyExact(hash: string, password: string): Promise<boolean> {
   try {
     return await argon2.verify(hash, password);
   } catch {
     return false;
   }
+}
+
+/**
+ * Checks a password against a PHC string; a malformed hash counts as a
+ * mismatch. A password that NFC changes is also checked as typed, because
+ * hashes stored before passwords were normalized contain it that way.
+ */
+export async function verifyPassword(hash: string, password: string): Promise<boolean> {
+  const normalized = normalizePassword(password);
+  if (await verifyExact(hash, normalized)) {
+    return true;
+  }
+  return normalized !== password && verifyExact(hash, password);
 }
 
 let decoyHash: Promise<string> | undefined;

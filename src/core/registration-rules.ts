@@ -68,15 +68,26 @@ export function checkEmail(email: string): RuleViolation[] {
 }
 
 /**
+ * Returns the form of a password that is checked and hashed: Unicode NFC. An
+ * accented letter can arrive composed (U+00E9) or decomposed (e + U+0301),
+ * depending on the keyboard, operating system or clipboard, and both must
+ * match.
+ */
+export function normalizePassword(password: string): string {
+  return password.normalize('NFC');
+}
+
+/**
  * Checks a password against the rules. Its length is counted in Unicode code
- * points, because a UTF-16 length counts a character outside the Basic
- * Multilingual Plane, such as an emoji, twice.
+ * points of its NFC form, which is what gets hashed, because a UTF-16 length
+ * counts a character outside the Basic Multilingual Plane, such as an emoji,
+ * twice.
  */
 export function checkPassword(password: string, username: string, email: string): RuleViolation[] {
   const violations: RuleViolation[] = [];
   const add = (message: string) => violations.push({ field: 'password', message });
 
-  const length = [...password].length;
+  const length = [...normalizePassword(password)].length;
   if (length < PASSWORD_MIN_LENGTH) {
     add(`Password must be at least ${PASSWORD_MIN_LENGTH} characters.`);
   }

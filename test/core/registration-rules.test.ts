@@ -16,6 +16,11 @@ describe('password length rule', () => {
     expect(passwordMessages(`Aa1${'\u{1F600}'.repeat(5)}`)).toEqual([tooShort]);
   });
 
+  it('counts a combining sequence once', () => {
+    // 13 code points as typed, 8 after NFC composes each e and U+0301 into U+00E9.
+    expect(passwordMessages(`Aa1${'e\u0301'.repeat(5)}`)).toEqual([tooShort]);
+  });
+
   it('accepts twelve emoji-padded code points', () => {
     expect(passwordMessages(`Aa1${'\u{1F600}'.repeat(9)}`)).toEqual([]);
   });
