@@ -14,7 +14,7 @@ export const DEMO_CLIENT_ID = 'portcullis-demo';
 /** What the first start created; the password is shown once and stored only as a hash. */
 export interface BootstrapResult {
   signingKeyCreated: boolean;
-  admin?: { username: string; password: string };
+  admin?: { id: string; username: string; password: string };
   demoClient?: { clientId: string; redirectUri: string };
 }
 
@@ -47,8 +47,8 @@ export async function bootstrap(deps: BootstrapDependencies): Promise<BootstrapR
 
   if ((await deps.accounts.count()) === 0) {
     const password = generatePassword();
-    await deps.accountService.register({ username: ADMIN_USERNAME, email: ADMIN_EMAIL, password }, ['admin']);
-    result.admin = { username: ADMIN_USERNAME, password };
+    const admin = await deps.accountService.register({ username: ADMIN_USERNAME, email: ADMIN_EMAIL, password }, ['admin']);
+    result.admin = { id: admin.id, username: ADMIN_USERNAME, password };
   }
 
   // Only on the very first start, so a demo client that an administrator

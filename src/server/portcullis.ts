@@ -181,6 +181,10 @@ async function openAndListen(config: Readonly<PortcullisConfig>, options: StartO
       }),
     ),
   );
+  if (created.admin !== undefined) {
+    const adminId = created.admin.id;
+    observability.audit.record({ type: 'account.created', outcome: 'success', actor: adminId, reason: 'bootstrap', detail: `account ${adminId} with roles admin` });
+  }
   options.onBootstrap?.(created);
 
   // The poll runs every 2 seconds, so an outage is logged once, not per poll.

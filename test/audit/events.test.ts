@@ -271,7 +271,9 @@ describe('audit events', () => {
     expect(rotated.code, rotated.stderr).toBe(0);
     const { kid } = JSON.parse(rotated.stdout) as { kid: string };
 
-    expect((await expectStored('account.created', 1))[0]).toMatchObject({ outcome: 'success', actor: 'cli', detail: `account ${account.id} with roles admin` });
+    // The other account.created event is the admin account that the start created.
+    const accountsCreated = await expectStored('account.created', 2);
+    expect(accountsCreated.find((record) => record.actor === 'cli')).toMatchObject({ outcome: 'success', detail: `account ${account.id} with roles admin` });
     const created = (await stored('client.created')).find((record) => record.clientId === registered.client_id);
     expect(created).toMatchObject({ outcome: 'success', actor: 'cli', detail: 'grants client_credentials' });
     expect((await expectStored('client.removed', 1))[0]).toMatchObject({ outcome: 'success', actor: 'cli', clientId: registered.client_id });
@@ -393,7 +395,8 @@ describe('registration and consent audit events', () => {
     const { response } = await agent.submit(form, { username: 'registered_dana', email: 'dana@example.test', password: 'Dana-Passw0rd-Long' });
     expect(response.status).toBe(201);
 
-    const created = await stored('account.created');
+    // The start created the admin account, which is recorded too.
+    const created = (await stored('account.created')).filter((record) => record.reason === 'registration');
     expect(created).toHaveLength(1);
     expect(created[0]).toMatchObject({ outcome: 'success', reason: 'registration', sourceAddress: '127.0.0.1' });
     expect(created[0]?.actor).toMatch(/\S/);

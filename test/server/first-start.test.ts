@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { verifyPassword } from '../../src/core/passwords.js';
 import { startPortcullis } from '../../src/server/portcullis.js';
+import { AuditRepository } from '../../src/store/audit-repository.js';
 import { freePort, startTestServer, type TestServer } from '../support/server.js';
 
 describe('first start', () => {
@@ -28,6 +29,18 @@ describe('first start', () => {
     expect(await verifyPassword(stored.password_hash, first.admin.password)).toBe(true);
     expect(JSON.parse(stored.roles)).toEqual(['admin']);
     expect(first.logs.join('\n')).not.toContain(first.admin.password);
+  });
+
+  it('records the admin in the audit trail', async () => {
+    const server = await startTestServer();
+    servers.push(server);
+
+    await server.running.observability.audit.flush();
+    const records = await new AuditRepository(server.running.db).query({ since: 0, types: ['account.created'], limit: 10 });
+    const admin = await server.running.db.selectFrom('accounts').select('id').where('username_key', '=', 'admin').executeTakeFirstOrThrow();
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ actor: admin.id, outcome: 'success', reason: 'bootstrap', detail: `account ${admin.id} with roles admin` });
+    expect(JSON.stringify(records)).not.toContain(server.admin.password);
   });
 
   it('keeps the data directory private', async () => {
