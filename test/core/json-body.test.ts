@@ -44,4 +44,12 @@ describe('hasInexactNumber', () => {
       expect(hasInexactNumber(text)).toBe(true);
     },
   );
+
+  it('reads a long run of zeros in linear time', () => {
+    const zeros = '0'.repeat(300_000);
+    const started = performance.now();
+    expect(hasInexactNumber(`[1${zeros}1,1.${zeros}1]`)).toBe(true);
+    // A scan quadratic in the length takes seconds on this input.
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
 });

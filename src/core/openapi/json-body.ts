@@ -251,6 +251,19 @@ export function withIntegerNumbersOnly(text: string): string {
   return copiedUpTo === 0 ? text : result + text.slice(copiedUpTo);
 }
 
+/**
+ * Returns `digits` without its trailing zeros. A loop from the end, because
+ * `/0+$/` tries every run of zeros to the end of the text, which takes time
+ * quadratic in the length of `1000…0001`, a number a caller chooses.
+ */
+function withoutTrailingZeros(digits: string): string {
+  let end = digits.length;
+  while (end > 0 && digits.charCodeAt(end - 1) === DIGIT_ZERO) {
+    end -= 1;
+  }
+  return digits.slice(0, end);
+}
+
 /** A JSON number: sign, integer digits, fraction digits and exponent. */
 const JSON_NUMBER = /^(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/;
 
@@ -270,7 +283,7 @@ function decimalValue(text: string): string | undefined {
   if (digits === '') {
     return '0';
   }
-  const significant = digits.replace(/0+$/, '');
+  const significant = withoutTrailingZeros(digits);
   const power = Number(exponent) - fraction.length + (digits.length - significant.length);
   return `${sign}${significant}e${power}`;
 }
