@@ -38,6 +38,12 @@ describe('parameter text forms', () => {
     ['number', '1e400', false],
     ['number', '-1e400', false],
     ['number', '-2e-3', true],
+    ['number', '19.99', true],
+    ['number', '1e-7', true],
+    ['number', '0.30000000000000004', true],
+    ['number', '10.0000000000000001', false],
+    ['number', '-1e-400', false],
+    ['number', '12345678901234567891', false],
     ['number', '.5', false],
     ['number', '0.5', true],
     ['number', '00.5', false],
@@ -70,6 +76,11 @@ describe('parameter text forms', () => {
   it('names a non-finite number', () => {
     const violations = checkTextForms({ ratio: '1e400' }, new Map([['ratio', 'number' as const]]));
     expect(violations[0]?.message).toBe('must be a finite number');
+  });
+
+  it('names a number a double changes', () => {
+    const violations = checkTextForms({ ratio: '1.0000000000000001' }, new Map([['ratio', 'number' as const]]));
+    expect(violations[0]?.message).toBe('must be a number that a double holds exactly, such as one with at most 15 significant digits');
   });
 
   it('skips parameters that are absent', () => {

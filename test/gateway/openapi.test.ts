@@ -381,6 +381,7 @@ describe('OpenAPI compilation', () => {
     const [operation] = compileOperations(document);
     const parts = { params: { count: '1' }, query: {}, headers: {}, contentType: undefined, body: undefined };
     const unsafe = 'must be an integer from -9007199254740991 to 9007199254740991';
+    const inexact = 'must be a number that a double holds exactly, such as one with at most 15 significant digits';
 
     it.each([
       ['path', '9007199254740993', { params: { count: '9007199254740993' } }, '/path/count', unsafe],
@@ -388,6 +389,8 @@ describe('OpenAPI compilation', () => {
       ['query', '9007199254740992', { query: { limit: '9007199254740992' } }, '/query/limit', unsafe],
       ['query', '1e400', { query: { ratio: '1e400' } }, '/query/ratio', 'must be a finite number'],
       ['query', '-1e400', { query: { ratio: '-1e400' } }, '/query/ratio', 'must be a finite number'],
+      ['query', '10.0000000000000001', { query: { ratio: '10.0000000000000001' } }, '/query/ratio', inexact],
+      ['header', '-1e-400', { headers: { 'x-weight': '-1e-400' } }, '/headers/x-weight', inexact],
       ['query', 'Infinity', { query: { ratio: 'Infinity' } }, '/query/ratio', 'must be number'],
       ['query', 'NaN', { query: { limit: 'NaN' } }, '/query/limit', 'must be integer'],
       ['query', '1.0', { query: { limit: '1.0' } }, '/query/limit', 'must be integer'],

@@ -15,6 +15,7 @@
  */
 
 import { escapePointerToken, type SchemaViolation } from '../validation-errors.js';
+import { hasInexactNumber } from './json-body.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -62,7 +63,7 @@ export function textTypeOf(schema: JsonObject): TextType | undefined {
  * Returns why `text` is not a value of `type`, or undefined when it is.
  * Beyond its plain form, an integer must be a safe integer, because a larger
  * one would be rounded before ajv checks it, and a number must be finite
- * (`1e400` would become Infinity).
+ * (`1e400` would become Infinity) and keep its value as a double.
  */
 function textProblem(type: TextType, text: string): string | undefined {
   if (!TEXT_FORMS[type].test(text)) {
@@ -73,6 +74,12 @@ function textProblem(type: TextType, text: string): string | undefined {
   }
   if (type === 'number' && !Number.isFinite(Number(text))) {
     return 'must be a finite number';
+  }
+  // The text form is JSON's number grammar, so the body check applies. ajv
+  // checks the double, so `10.0000000000000001` would pass `maximum: 10`
+  // while an upstream that parses the exact decimal reads more than 10.
+  if (type === 'number' && hasInexactNumber(text)) {
+    return 'must be a number that a double holds exactly, such as one with at most 15 significant digits';
   }
   return undefined;
 }
