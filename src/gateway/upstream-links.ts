@@ -6,8 +6,17 @@
  * unchanged, they would show callers that address and send them to a
  * host they cannot reach, past the gateway.
  */
-/** A Refresh value with a URL: the delay and `;` or `,`, an optional `url=` and quote, the URL, and a closing quote. */
-const REFRESH_URL = /^(\s*[0-9.]+\s*[;,]\s*(?:url\s*=\s*)?['"]?)([^'"]+?)(['"]?\s*)$/i;
+/**
+ * The start of a Refresh value with a URL: the delay, `;` or `,`, an
+ * optional `url=` and an optional quote. The rest of the value is the URL
+ * and a closing quote. The URL is split off without a regular expression,
+ * because a lazy match of it backtracks over a run of spaces once per
+ * position, in time quadratic in the field's length.
+ */
+const REFRESH_HEAD = /^\s*[0-9.]+\s*[;,]\s*(?:url\s*=\s*)?['"]?/i;
+
+/** A URI reference in a Link value. `[^<>]` keeps a run of unclosed `<` from being scanned once per bracket. */
+const LINK_TARGET = /<([^<>]*)>/g;
 
 export class UpstreamLinkRewriter {
   readonly #upstreamOrigin: string;
@@ -52,16 +61,23 @@ export class UpstreamLinkRewriter {
    * after the delay. A value without a URL is unchanged.
    */
   rewriteRefresh(value: string): string {
-    const parts = REFRESH_URL.exec(value);
-    if (parts === null) {
+    const head = REFRESH_HEAD.exec(value)?.[0];
+    if (head === undefined) {
       return value;
     }
-    const [, head = '', uri = '', tail = ''] = parts;
-    return `${head}${this.rewrite(uri)}${tail}`;
+
+    const rest = value.slice(head.length);
+    const trimmed = rest.trimEnd();
+    const closingQuote = trimmed.endsWith('"') || trimmed.endsWith("'") ? 1 : 0;
+    const uri = rest.slice(0, trimmed.length - closingQuote);
+    if (uri === '' || uri.includes('"') || uri.includes("'")) {
+      return value;
+    }
+    return `${head}${this.rewrite(uri)}${rest.slice(uri.length)}`;
   }
 
   /** Rewrites each URI reference of a Link field value (RFC 8288), such as `<http://upstream/orders?page=2>; rel="next"`. */
   rewriteLinks(value: string): string {
-    return value.replace(/<([^>]*)>/g, (_match, uri: string) => `<${this.rewrite(uri)}>`);
+    return value.replace(LINK_TARGET, (_match, uri: string) => `<${this.rewrite(uri)}>`);
   }
 }

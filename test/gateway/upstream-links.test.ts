@@ -30,8 +30,20 @@ describe('upstream link rewriter', () => {
     ['1, http://10.0.0.5:3000/v1/orders', '1, https://gw.example.test/api/orders'],
     ['0; url=https://login.example/', '0; url=https://login.example/'],
     ['30', '30'],
+    ['0; url="http://10.0.0.5:3000/v1/orders"  ', '0; url="https://gw.example.test/api/orders"  '],
+    ["0; url='http://10.0.0.5:3000/v1/o'rders'", "0; url='http://10.0.0.5:3000/v1/o'rders'"],
   ])('rewrites the Refresh value %s', (value, expected) => {
     expect(links.rewriteRefresh(value)).toBe(expected);
+  });
+
+  it('reads long Refresh and Link values in linear time', () => {
+    const spaces = ' '.repeat(200_000);
+    const started = performance.now();
+
+    expect(links.rewriteRefresh(`0;url=a${spaces}b"`)).toBe(`0;url=a${spaces}b"`);
+    expect(links.rewriteLinks('<'.repeat(200_000))).toBe('<'.repeat(200_000));
+    // Scans quadratic in the length take seconds on these values.
+    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it('rewrites each Link reference', () => {
