@@ -204,18 +204,28 @@ describe('response headers set by gateway and upstream', () => {
     expect(response.headers.get('refresh')).toBe(`0; url=${ISSUER}/v1/orders/5`);
     expect(members(response.headers.get('link'))).toEqual([
       `<${ISSUER}/v1/orders?page=2>; rel="next"`,
-      '</orders?page=1>; rel="first"',
+      '</v1/orders?page=1>; rel="first"',
       '<https://docs.example/orders>; rel="help"',
     ]);
   });
 
+  it('puts path-absolute references under the mount path', async () => {
+    upstream.respond(respondWith(200, { location: '/orders/5', 'content-location': `//${new URL(upstream.url).host}/orders/5` }, ''));
+    const response = await rawRequest(`${server.url}/v1/plain`);
+
+    expect(response.status).toBe(200);
+    expect(response.headers['location']).toBe('/v1/orders/5');
+    expect(response.headers['content-location']).toBe('/v1/orders/5');
+  });
+
   it('keeps URLs that point elsewhere', async () => {
-    upstream.respond(respondWith(200, { location: 'https://login.example/start', 'content-location': '/orders/5' }, ''));
+    upstream.respond(respondWith(200, { location: 'https://login.example/start', 'content-location': 'orders/5', refresh: '0; url=//login.example/start' }, ''));
     const response = await rawRequest(`${server.url}/v1/plain`);
 
     expect(response.status).toBe(200);
     expect(response.headers['location']).toBe('https://login.example/start');
-    expect(response.headers['content-location']).toBe('/orders/5');
+    expect(response.headers['content-location']).toBe('orders/5');
+    expect(response.headers['refresh']).toBe('0; url=//login.example/start');
   });
 
   it('joins repeated upstream field lines', async () => {

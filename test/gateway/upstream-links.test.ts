@@ -9,6 +9,10 @@ describe('upstream link rewriter', () => {
     ['http://10.0.0.5:3000/v1/orders/5', 'https://gw.example.test/api/orders/5'],
     ['http://10.0.0.5:3000/v1', 'https://gw.example.test/api'],
     ['HTTP://10.0.0.5:3000/v1/orders?page=2#x', 'https://gw.example.test/api/orders?page=2#x'],
+    ['/v1/orders?page=2', '/api/orders?page=2'],
+    ['/v1', '/api'],
+    ['//10.0.0.5:3000/v1/orders', '/api/orders'],
+    ['\\v1\\orders', '/api/orders'],
   ])('rewrites %s', (uri, expected) => {
     expect(links.rewrite(uri)).toBe(expected);
   });
@@ -18,7 +22,9 @@ describe('upstream link rewriter', () => {
     ['a longer first segment', 'http://10.0.0.5:3000/v10/orders'],
     ['another port', 'http://10.0.0.5:3001/v1/orders'],
     ['another scheme', 'https://10.0.0.5:3000/v1/orders'],
-    ['a relative reference', '/v1/orders'],
+    ['a path outside the base path', '/admin'],
+    ['a relative path reference', 'orders/5'],
+    ['a network-path reference to another host', '//login.example/v1/orders'],
     ['an invalid URL', 'http://['],
   ])('keeps %s', (_case, uri) => {
     expect(links.rewrite(uri)).toBe(uri);
@@ -30,6 +36,7 @@ describe('upstream link rewriter', () => {
     ['1, http://10.0.0.5:3000/v1/orders', '1, https://gw.example.test/api/orders'],
     ['0; url=https://login.example/', '0; url=https://login.example/'],
     ['30', '30'],
+    ['0;url=/v1/orders', '0;url=/api/orders'],
     ['0; url="http://10.0.0.5:3000/v1/orders"  ', '0; url="https://gw.example.test/api/orders"  '],
     ["0; url='http://10.0.0.5:3000/v1/o'rders'", "0; url='http://10.0.0.5:3000/v1/o'rders'"],
   ])('rewrites the Refresh value %s', (value, expected) => {
@@ -50,5 +57,11 @@ describe('upstream link rewriter', () => {
     const value = '<http://10.0.0.5:3000/v1/orders?page=3>; rel="next", <https://docs.example/>; rel="help"';
 
     expect(links.rewriteLinks(value)).toBe('<https://gw.example.test/api/orders?page=3>; rel="next", <https://docs.example/>; rel="help"');
+  });
+
+  it('rewrites Link anchors, not titles', () => {
+    const value = '</v1/orders/5>; rel="up"; anchor="http://10.0.0.5:3000/v1/orders/5/items"; title="see <http://10.0.0.5:3000/v1/>"';
+
+    expect(links.rewriteLinks(value)).toBe('</api/orders/5>; rel="up"; anchor="https://gw.example.test/api/orders/5/items"; title="see <http://10.0.0.5:3000/v1/>"');
   });
 });
