@@ -26,7 +26,7 @@ type SerializedError = ReturnType<typeof pino.stdSerializers.err>;
  */
 function serializeError(error: unknown): unknown {
   // The standard serializer returns a value that is not error-like, such as a thrown string, as it is.
-  return isErrorLike(error) ? withoutCommandArguments(pino.stdSerializers.err(error)) : error;
+  return isErrorLike(error) ? withoutCommandArguments(pino.stdSerializers.err(error), new Set([error])) : error;
 }
 
 /** Tells whether pino's standard serializer (pino-std-serializers 7) serializes `value` as an error: it has a string `message`. */
@@ -34,8 +34,12 @@ function isErrorLike(value: unknown): value is Error {
   return typeof value === 'object' && value !== null && typeof (value as { message?: unknown }).message === 'string';
 }
 
-/** Replaces `command` on a serialized error and on the errors it serialized within it. */
-function withoutCommandArguments(serialized: SerializedError): SerializedError {
+/**
+ * Replaces `command` on a serialized error and on the errors within it,
+ * those in a list property included. `enclosing` contains the errors being
+ * serialized around it, which stop a cycle through a list.
+ */
+function withoutCommandArguments(serialized: SerializedError, enclosing: ReadonlySet<unknown>): SerializedError {
   const command: unknown = serialized['command'];
   if (typeof command === 'object' && command !== null && 'args' in command) {
     // A new object, because the serialized error shares `command` with the error itself.
@@ -43,13 +47,28 @@ function withoutCommandArguments(serialized: SerializedError): SerializedError {
   }
 
   for (const nested of serialized.aggregateErrors ?? []) {
-    withoutCommandArguments(nested);
+    withoutCommandArguments(nested, enclosing);
   }
   // The standard serializer also serializes each other property that contains an error, such as ioredis's `lastNodeError`.
   const raw = serialized.raw as unknown as Record<string, unknown>;
   for (const [key, value] of Object.entries(serialized)) {
-    if (key !== 'aggregateErrors' && isErrorLike(raw[key])) {
-      withoutCommandArguments(value as SerializedError);
+    if (key === 'aggregateErrors' || key === 'raw') {
+      continue;
+    }
+    const rawValue = raw[key];
+    if (isErrorLike(rawValue)) {
+      withoutCommandArguments(value as SerializedError, enclosing);
+    } else if (Array.isArray(rawValue) && rawValue.some(isErrorLike)) {
+      // The standard serializer copies a list as it is, and JSON.stringify
+      // writes each error's own properties, `command` included. ioredis lists
+      // the replies to the commands of an aborted MULTI in `previousErrors`.
+      // An error that lists itself or an enclosing error becomes a mark.
+      serialized[key] = rawValue.map((item) => {
+        if (!isErrorLike(item)) {
+          return item;
+        }
+        return enclosing.has(item) ? '[Circular]' : withoutCommandArguments(pino.stdSerializers.err(item), new Set([...enclosing, item]));
+      });
     }
   }
   return serialized;

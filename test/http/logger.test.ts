@@ -37,6 +37,26 @@ describe('logged errors', () => {
     expect(line).toContain('"command":{"name":"hgetall"}');
   });
 
+  it('drop command arguments of errors in a list', () => {
+    // ioredis rejects an aborted MULTI with EXECABORT and lists the replies to the queued commands in previousErrors.
+    const aborted = Object.assign(new Error('EXECABORT Transaction discarded because of previous errors.'), {
+      name: 'ReplyError',
+      previousErrors: [replyError('oidc:AccessToken:queued-token-value'), 'not an error'],
+    });
+    const line = logged({ err: aborted });
+
+    expect(JSON.stringify(line)).not.toContain('queued-token-value');
+    expect(line['err']).toMatchObject({ previousErrors: [{ type: 'Error', command: { name: 'hgetall' } }, 'not an error'] });
+    expect((aborted.previousErrors[0] as unknown as { command: { args: string[] } }).command.args).toEqual(['oidc:AccessToken:queued-token-value']);
+  });
+
+  it('mark an error that lists itself', () => {
+    const error = Object.assign(new Error('EXECABORT'), { previousErrors: [] as unknown[] });
+    error.previousErrors.push(error);
+
+    expect(logged({ err: error })['err']).toMatchObject({ message: 'EXECABORT', previousErrors: ['[Circular]'] });
+  });
+
   it('pass values that are not errors through', () => {
     expect(logged({ err: 'thrown text' })['err']).toBe('thrown text');
     expect(logged({ err: { code: 'E_THROWN' } })['err']).toEqual({ code: 'E_THROWN' });
