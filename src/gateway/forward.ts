@@ -408,8 +408,12 @@ function respondToUpstreamFailure(request: FastifyRequest, reply: FastifyReply, 
 }
 
 /** Returns whether a request is a GET or HEAD with a validator, the only kind a 304 may respond to (RFC 9110 section 15.4.5). */
+function isSafeRead(method: string): boolean {
+  return method === 'GET' || method === 'HEAD';
+}
+
 function isConditionalRead(request: FastifyRequest): boolean {
-  if (request.method !== 'GET' && request.method !== 'HEAD') {
+  if (!isSafeRead(request.method)) {
     return false;
   }
   return request.headers['if-none-match'] !== undefined || request.headers['if-modified-since'] !== undefined;
@@ -540,6 +544,15 @@ function upstreamRequestHeaders(
   if (parts.checksResponse) {
     headers['accept-encoding'] = 'identity';
     delete headers[DELTA_HEADER];
+  }
+  // The upstream would compare If-None-Match with the validator of its
+  // unchecked body, so a 304 would confirm a caller's guess of a property
+  // that the check removes. The gateway compares it with the ETag it relays
+  // (sendChecked). If-Modified-Since counts only without If-None-Match
+  // (RFC 9110 section 13.1.3), so it goes too.
+  if (parts.checksResponse && isSafeRead(request.method) && headers['if-none-match'] !== undefined) {
+    delete headers['if-none-match'];
+    delete headers['if-modified-since'];
   }
   if (!parts.forwardsRanges) {
     for (const name of RANGE_HEADERS) {

@@ -103,7 +103,58 @@ function sendChecked(reply: FastifyReply, result: ResponseCheck, contentType: st
   if (contentType !== undefined) {
     reply.header('content-type', withUtf8Charset(contentType));
   }
+  if (isNotModified(reply)) {
+    sendNotModified(reply);
+    return;
+  }
   reply.send(Buffer.from(JSON.stringify(result.value), 'utf8'));
+}
+
+/**
+ * Tells whether a successful response to a GET would be a 304, because
+ * its If-None-Match matches the ETag that the gateway relays. The upstream
+ * of a checked operation does not get If-None-Match (see forward.ts).
+ */
+function isNotModified(reply: FastifyReply): boolean {
+  const successful = reply.statusCode >= 200 && reply.statusCode < 300;
+  return successful && reply.request.method === 'GET' && matchesIfNoneMatch(reply.request.headers['if-none-match'], reply.getHeader('etag'));
+}
+
+function sendNotModified(reply: FastifyReply): void {
+  reply.code(NOT_MODIFIED);
+  for (const name of ['content-type', 'content-length', 'transfer-encoding']) {
+    reply.removeHeader(name);
+  }
+  reply.send();
+}
+
+const NOT_MODIFIED = 304;
+
+/** Returns the opaque tag of an entity tag, without the `W/` of a weak one. */
+function opaqueTag(entityTag: string): string {
+  const tag = entityTag.trim();
+  return tag.startsWith('W/') ? tag.slice(2) : tag;
+}
+
+/**
+ * Tells whether an If-None-Match value matches `etag` by the weak
+ * comparison that RFC 9110 section 13.1.2 prescribes for GET: `*`, or a
+ * listed tag with the same opaque tag. A response without an ETag matches
+ * only `*`.
+ */
+function matchesIfNoneMatch(condition: string | undefined, etag: unknown): boolean {
+  if (condition === undefined) {
+    return false;
+  }
+  if (condition.trim() === '*') {
+    return true;
+  }
+  if (typeof etag !== 'string') {
+    return false;
+  }
+  const current = opaqueTag(etag);
+  // An opaque tag cannot contain a comma (RFC 9110 section 8.8.3), so the list splits at each one.
+  return condition.split(',').some((tag) => opaqueTag(tag) === current);
 }
 
 /** Relays a response that the API declares without content, dropping any body the upstream sent. */
@@ -195,6 +246,12 @@ function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: Re
 
   switch (rule.kind) {
     case 'unchecked':
+      // The body goes out unchanged, so its ETag is the upstream's own.
+      if (isNotModified(reply)) {
+        upstream.body.discard();
+        sendNotModified(reply);
+        return;
+      }
       return relayUnchecked(reply, upstream, options);
     case 'empty':
       relayEmpty(reply, upstream);

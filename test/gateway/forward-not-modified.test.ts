@@ -61,11 +61,14 @@ describe('gateway relaying 304 for a document', () => {
   let token: string;
   const upstream = createServer((request, response) => {
     request.resume();
-    if (request.headers['if-none-match'] === '"v1"') {
-      response.writeHead(304, { etag: '"v1"', 'content-length': '15' }).end();
+    // The b file has a property that the document does not declare, and its ETag is the hash of the whole body.
+    const etag = request.url === '/files/b' ? '"hash-of-secret-7"' : '"v1"';
+    if (request.headers['if-none-match'] === etag) {
+      response.writeHead(304, { etag, 'content-length': '15' }).end();
       return;
     }
-    response.writeHead(200, { etag: '"v1"', 'content-type': 'application/json' }).end('{"name":"a"}');
+    const body = request.url === '/files/b' ? '{"name":"b","secret":7}' : '{"name":"a"}';
+    response.writeHead(200, { etag, 'content-type': 'application/json' }).end(body);
   });
 
   beforeAll(async () => {
@@ -91,5 +94,26 @@ describe('gateway relaying 304 for a document', () => {
     expect(again.status).toBe(304);
     expect(again.headers.get('etag')).toBe('"v1"');
     expect(await again.text()).toBe('');
+  });
+
+  it('answers If-None-Match with the relayed ETag', async () => {
+    const matching = await callApi(server, '/files/a', token, { headers: { 'if-none-match': '"v0", W/"v1"' } });
+    expect(matching.status).toBe(304);
+    expect(await matching.text()).toBe('');
+
+    const other = await callApi(server, '/files/a', token, { headers: { 'if-none-match': '"v0"' } });
+    expect(other.status).toBe(200);
+    expect(await other.json()).toEqual({ name: 'a' });
+  });
+
+  it('confirms no guess of a removed property', async () => {
+    const first = await callApi(server, '/files/b', token);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('etag')).toBeNull();
+
+    // The ETag of the unchecked body, which a caller can compute for a guessed value.
+    const guess = await callApi(server, '/files/b', token, { headers: { 'if-none-match': '"hash-of-secret-7"' } });
+    expect(guess.status).toBe(200);
+    expect(await guess.json()).toEqual({ name: 'b' });
   });
 });
