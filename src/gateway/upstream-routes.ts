@@ -248,7 +248,21 @@ function checkDroppedHeaderParameters(upstream: UpstreamConfig, declared: readon
  * UpstreamPolicyError for a policy that names an unknown operation or
  * contradicts the document.
  */
-export async function upstreamRoutes(upstream: UpstreamConfig, onWarning?: (message: string) => void): Promise<RoutePolicy[]> {
+/** Options of upstreamRoutes. */
+export interface UpstreamRoutesOptions {
+  /**
+   * Whether the gateway validates requests against the document (the
+   * `gateway.validateRequests` setting). Default true. Without validation,
+   * the query is not closed and the body schema not enforced, so bindings
+   * to undeclared query parameters and to body members that the schema
+   * does not allow can pass and are accepted.
+   */
+  validateRequests?: boolean;
+  /** Receives each distinct warning of the schema compiler (see CompileOptions). */
+  onWarning?: (message: string) => void;
+}
+
+export async function upstreamRoutes(upstream: UpstreamConfig, options: UpstreamRoutesOptions = {}): Promise<RoutePolicy[]> {
   let declared: DeclaredOperation[];
   if (upstream.openapi === null) {
     declared = upstream.routes.map((route) => fromRoute(upstream, route));
@@ -260,9 +274,13 @@ export async function upstreamRoutes(upstream: UpstreamConfig, onWarning?: (mess
   } else {
     const document = await loadOpenApiDocument(upstream.openapi);
     try {
-      declared = compileOperations(document, { onWarning });
+      declared = compileOperations(document, { onWarning: options.onWarning });
     } catch (error) {
       throw error instanceof OpenApiError ? new OpenApiError(`upstream '${upstream.name}': ${upstream.openapi}: ${error.message}`) : error;
+    }
+    if (options.validateRequests === false) {
+      // checkSecurity skips the query and body checks of an operation without these lists.
+      declared = declared.map(({ queryParameters: _query, jsonBodySchemas: _bodies, ...operation }) => operation);
     }
     checkDroppedHeaderParameters(upstream, declared);
   }

@@ -114,7 +114,7 @@ export async function startPortcullis(config: Readonly<PortcullisConfig>, option
   const served = config.gateway.upstreams.filter((upstream) => upstream.url !== null || config.demo);
   const warnings: Array<{ upstream: string; warning: string }> = [];
   const collectWarnings = (upstream: UpstreamConfig) => (warning: string) => warnings.push({ upstream: upstream.name, warning });
-  const routes = (await Promise.all(served.map((upstream) => upstreamRoutes(upstream, collectWarnings(upstream))))).map((policies) =>
+  const routes = (await Promise.all(served.map((upstream) => upstreamRoutes(upstream, { validateRequests: config.gateway.validateRequests, onWarning: collectWarnings(upstream) })))).map((policies) =>
     config.gateway.validateRequests ? policies : policies.map((policy) => ({ ...policy, validate: undefined })),
   );
   checkLimitTargets(routes.flat(), config.rateLimit);

@@ -244,7 +244,7 @@ describe('upstream routes', () => {
     const warnings: string[] = [];
 
     try {
-      await upstreamRoutes(config, (warning) => warnings.push(warning));
+      await upstreamRoutes(config, { onWarning: (warning) => warnings.push(warning) });
       expect(printed).not.toHaveBeenCalled();
     } finally {
       printed.mockRestore();
@@ -268,6 +268,20 @@ describe('upstream routes', () => {
     const parameters = [{ in: 'query', name: 'tenant', required: true, schema: { type: 'string' } }];
     const declared = await upstream({ '/things': { get: { security: SECURED, parameters, responses: {} } } }, { operations: { 'GET /things': policy({ bindings: [binding] }) } });
     expect((await upstreamRoutes(declared))[0]?.bindings).toEqual([binding]);
+  });
+
+  it('accepts query and body bindings the schema refuses without validation', async () => {
+    const query = { in: 'query' as const, name: 'tenant', claim: 'tenants', match: 'oneOf' as const, bypassRoles: [] };
+    const body = { in: 'body' as const, name: '/account', claim: 'sub', match: 'equals' as const, bypassRoles: [] };
+    const json = { content: { 'application/json': { schema: { type: 'object', properties: { amount: { type: 'integer' } } } } } };
+    const config = await upstream(
+      { '/things': { post: { security: SECURED, requestBody: json, responses: {} } } },
+      { operations: { 'POST /things': policy({ bindings: [query, body] }) } },
+    );
+
+    const [route] = await upstreamRoutes(config, { validateRequests: false });
+    expect(route?.bindings).toEqual([query]);
+    expect(route?.bodyBindings).toEqual([body]);
   });
 
   it('requires a date for a deprecated operation', async () => {
