@@ -328,11 +328,20 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       // A disabled account gets the same response as a wrong password,
       // because a different one would confirm a guessed password, which may
       // open the same user's accounts elsewhere.
-      const authentication = await deps.accountService.authenticate(username, password);
+      let authentication;
+      try {
+        authentication = await deps.accountService.authenticate(username, password);
+      } catch (error) {
+        // An attempt that never ends would hold one of the address's places for checks in progress.
+        await deps.loginThrottle.abandoned(verdict.attempt).catch((abandonError: unknown) => {
+          request.log.warn({ err: abandonError, interaction: details.uid }, 'ending a sign-in attempt for its address failed');
+        });
+        throw error;
+      }
       if (authentication.outcome !== 'authenticated') {
         request.log.info({ interaction: details.uid }, 'login failed');
         try {
-          await deps.loginThrottle.failed(address);
+          await deps.loginThrottle.failed(verdict.attempt);
         } catch (error) {
           // The username counters counted this attempt already, so a lost address count lets one more guess through.
           request.log.warn({ err: error, interaction: details.uid }, 'recording a failed sign-in for its address failed');
@@ -344,7 +353,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       const { account } = authentication;
       await waitPastSessionRevocation(account);
 
-      await deps.loginThrottle.succeeded(username, address);
+      await deps.loginThrottle.succeeded(username, verdict.attempt);
       request.log.info({ interaction: details.uid, accountId: account.id }, 'login succeeded');
       auditRequest(request, { type: 'login.succeeded', outcome: 'success', actor: account.id, clientId: String(details.params['client_id']) });
       // The sign-in time becomes the ID token's auth_time. It is recorded

@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { defaultRateLimits } from '../../src/config/load.js';
-import { LoginThrottle } from '../../src/core/rate-limit/login-throttle.js';
+import { LoginThrottle, type LoginAttempt } from '../../src/core/rate-limit/login-throttle.js';
 import { MemoryRateLimitStore } from '../../src/core/rate-limit/memory-store.js';
 import { createUser } from '../support/accounts.js';
 import { writeConfigFile } from '../support/config-file.js';
@@ -75,10 +76,35 @@ describe('sign-in throttle per address', () => {
 
     expect(statuses).toEqual([200, 401, 200, 401, 200, 401, 429]);
   });
+
+  it('ends checks that failed with an error', async () => {
+    // Without its table, the account look-up of each check throws.
+    await sql`alter table accounts rename to accounts_away`.execute(server.running.db);
+    const statuses: number[] = [];
+    try {
+      for (let i = 0; i < ADDRESS_THRESHOLD; i += 1) {
+        statuses.push(await signIn(users[i]!.username, users[i]!.password));
+      }
+    } finally {
+      await sql`alter table accounts_away rename to accounts`.execute(server.running.db);
+    }
+    statuses.push(await signIn(users[ADDRESS_THRESHOLD]!.username, users[ADDRESS_THRESHOLD]!.password));
+
+    expect(statuses).toEqual([...Array.from({ length: ADDRESS_THRESHOLD }, () => 500), 200]);
+  });
 });
 
 describe('sign-in throttle per address, in parallel', () => {
   const options = { accountThreshold: 5, accountTotalThreshold: 50, addressThreshold: 20, windowMs: 900_000, baseDelayMs: 1000, maxDelayMs: 900_000 };
+
+  /** Begins a sign-in of `username` from 192.0.2.1 that the throttle must let through, and returns it. */
+  async function allowedAttempt(throttle: LoginThrottle, username: string): Promise<LoginAttempt> {
+    const verdict = await throttle.begin(username, '192.0.2.1');
+    if (!verdict.allowed) {
+      throw new Error(`the sign-in of ${username} was throttled for ${verdict.retryAfterMs} ms`);
+    }
+    return verdict.attempt;
+  }
 
   it('checks at most the threshold of guesses', async () => {
     const throttle = new LoginThrottle(new MemoryRateLimitStore(1000), options);
@@ -91,12 +117,69 @@ describe('sign-in throttle per address, in parallel', () => {
   it('delays the address after those guesses fail', async () => {
     const throttle = new LoginThrottle(new MemoryRateLimitStore(1000), options);
     for (let index = 0; index < options.addressThreshold; index += 1) {
-      expect((await throttle.begin(`sprayed_${index}`, '192.0.2.1')).allowed).toBe(true);
-      await throttle.failed('192.0.2.1');
+      await throttle.failed(await allowedAttempt(throttle, `sprayed_${index}`));
     }
 
     expect((await throttle.begin('another_user', '192.0.2.1')).allowed).toBe(false);
     expect((await throttle.begin('another_user', '198.51.100.1')).allowed).toBe(true);
+  });
+
+  it('counts guesses still being checked', async () => {
+    const throttle = new LoginThrottle(new MemoryRateLimitStore(1000), options);
+
+    // Each guess begins after the previous one was let through and before
+    // its password check ends, as a client that sends them a few
+    // milliseconds apart gets.
+    const verdicts = [];
+    for (let index = 0; index < 50; index += 1) {
+      verdicts.push(await throttle.begin(`sprayed_${index}`, '192.0.2.1'));
+    }
+
+    expect(verdicts.filter((verdict) => verdict.allowed)).toHaveLength(options.addressThreshold);
+  });
+
+  it('frees the place of finished and rejected attempts', async () => {
+    const throttle = new LoginThrottle(new MemoryRateLimitStore(1000), options);
+    const first = await Promise.all(Array.from({ length: 25 }, (_unused, index) => throttle.begin(`colleague_${index}`, '192.0.2.1')));
+    const allowed = first.filter((verdict) => verdict.allowed);
+    expect(allowed).toHaveLength(options.addressThreshold);
+    for (const [index, verdict] of allowed.entries()) {
+      await throttle.succeeded(`colleague_${index}`, verdict.attempt);
+    }
+
+    const second = [];
+    for (let index = 0; index < options.addressThreshold; index += 1) {
+      second.push(await throttle.begin(`colleague_${index}`, '192.0.2.1'));
+    }
+
+    expect(second.every((verdict) => verdict.allowed)).toBe(true);
+  });
+
+  it('frees the place of an abandoned attempt', async () => {
+    const throttle = new LoginThrottle(new MemoryRateLimitStore(1000), options);
+    for (let index = 0; index < options.addressThreshold; index += 1) {
+      await throttle.abandoned(await allowedAttempt(throttle, `colleague_${index}`));
+    }
+
+    expect((await throttle.begin('another_colleague', '192.0.2.1')).allowed).toBe(true);
+  });
+
+  it('stops counting attempts that never end', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const throttle = new LoginThrottle(new MemoryRateLimitStore(1000), options);
+      // These attempts stay in progress, as when the process stops during their checks.
+      for (let index = 0; index < options.addressThreshold; index += 1) {
+        await allowedAttempt(throttle, `colleague_${index}`);
+      }
+      expect((await throttle.begin('another_colleague', '192.0.2.1')).allowed).toBe(false);
+
+      vi.setSystemTime(Date.now() + 120_000);
+
+      expect((await throttle.begin('another_colleague', '192.0.2.1')).allowed).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('lets parallel sign-ins through below the threshold', async () => {

@@ -11,8 +11,24 @@ export interface LoginThrottleOptions extends FailureDelayOptions {
   addressThreshold: number;
 }
 
+/** A sign-in attempt that the throttle let through, to end with its outcome. */
+export interface LoginAttempt {
+  address: string;
+  /** The period in which the attempt began, whose counters its end is recorded in. */
+  period: number;
+}
+
 /** Whether a sign-in attempt may proceed, and if not, how long to wait. */
-export type LoginVerdict = { allowed: true } | { allowed: false; retryAfterMs: number };
+export type LoginVerdict = { allowed: true; attempt: LoginAttempt } | { allowed: false; retryAfterMs: number };
+
+/**
+ * Length of the periods in which attempts in progress are counted, in
+ * milliseconds. An attempt counts as in progress in its own period and the
+ * next, so one whose end is never recorded, as when the process stops
+ * during its check, stops counting after two periods at most. It is an
+ * estimate chosen far above the time of a password check.
+ */
+const ATTEMPT_PERIOD_MS = 60_000;
 
 /**
  * Limits failed sign-ins with delays that double after each failure past a
@@ -53,12 +69,16 @@ export class LoginThrottle {
   }
 
   /**
-   * Counter of the attempts from the address that the throttle let through
-   * to their password check. Only the difference between two reads matters,
-   * which is the number of attempts that began in between.
+   * Counters of the attempts from the address that began their password
+   * check in `period` and of those among them that ended, whatever the
+   * outcome. Their difference is the number of checks in progress, whose
+   * failures the address counter does not contain yet.
    */
-  #attemptCounter(address: string): FailureCounter {
-    return { key: `login-address:${address}|attempts`, threshold: Number.POSITIVE_INFINITY };
+  #attemptCounters(address: string, period: number): [begun: FailureCounter, ended: FailureCounter] {
+    return [
+      { key: `login-address:${address}|attempts:${period}`, threshold: Number.POSITIVE_INFINITY },
+      { key: `login-address:${address}|ended:${period}`, threshold: Number.POSITIVE_INFINITY },
+    ];
   }
 
   /**
@@ -67,15 +87,27 @@ export class LoginThrottle {
    * attempts sent in parallel cannot all pass: once a counter goes past its
    * threshold, only the attempt whose increment immediately followed the
    * observed count proceeds. A successful sign-in then clears the
-   * username's counters. The address counter is counted after the check
-   * ({@link failed}), so there the attempts that began between this
-   * attempt's read and its own count stand for failures still to come.
+   * username's counters.
+   *
+   * The address counter is counted after the check ({@link failed}), so
+   * there every check in progress stands for a failure still to come, and
+   * an attempt is rejected when the failures and those checks, its own
+   * included, would go past the threshold. Each allowed attempt must end
+   * with {@link failed}, {@link succeeded} or {@link abandoned}.
    */
   async begin(username: string, address: string): Promise<LoginVerdict> {
     const usernameCounters = this.#usernameCounters(username, address);
     const addressCounter = this.#addressCounter(address);
-    const attemptCounter = this.#attemptCounter(address);
-    const [pairSeen, accountSeen, addressSeen, attemptsSeen] = await this.#counters.read([...usernameCounters, addressCounter, attemptCounter]);
+    const period = Math.floor(Date.now() / ATTEMPT_PERIOD_MS);
+    const [begunCounter, endedCounter] = this.#attemptCounters(address, period);
+    const [previousBegunCounter, previousEndedCounter] = this.#attemptCounters(address, period - 1);
+    const [pairSeen, accountSeen, addressSeen, endedSeen, previousBegunSeen, previousEndedSeen] = await this.#counters.read([
+      ...usernameCounters,
+      addressCounter,
+      endedCounter,
+      previousBegunCounter,
+      previousEndedCounter,
+    ]);
     const usernameSeen = [pairSeen, accountSeen];
 
     const wait = Math.max(
@@ -86,23 +118,37 @@ export class LoginThrottle {
       return { allowed: false, retryAfterMs: wait };
     }
 
-    const [pairCount = 0, accountCount = 0, attemptCount = 0] = await this.#counters.record([...usernameCounters, attemptCounter]);
+    const [pairCount = 0, accountCount = 0, begunCount = 0] = await this.#counters.record([...usernameCounters, begunCounter]);
     const usernameRaced = [pairCount, accountCount].some((count, index) => {
       const counter = usernameCounters[index] as FailureCounter;
       return count > counter.threshold && count !== (usernameSeen[index]?.count ?? 0) + 1;
     });
-    const attemptsSince = attemptCount - (attemptsSeen?.count ?? 0);
-    const addressRaced = attemptsSince > 1 && (addressSeen?.count ?? 0) + attemptsSince > addressCounter.threshold;
-    return usernameRaced || addressRaced ? { allowed: false, retryAfterMs: this.#counters.baseDelayMs } : { allowed: true };
+    const inProgress =
+      Math.max(0, begunCount - (endedSeen?.count ?? 0)) + Math.max(0, (previousBegunSeen?.count ?? 0) - (previousEndedSeen?.count ?? 0));
+    const addressRaced = (addressSeen?.count ?? 0) + inProgress > addressCounter.threshold;
+    if (usernameRaced || addressRaced) {
+      await this.#counters.record([endedCounter]);
+      return { allowed: false, retryAfterMs: this.#counters.baseDelayMs };
+    }
+    return { allowed: true, attempt: { address, period } };
   }
 
-  /** Counts a sign-in whose password check failed against its address. */
-  async failed(address: string): Promise<void> {
-    await this.#counters.record([this.#addressCounter(address)]);
+  /** Counts a sign-in whose password check failed against its address, and ends the attempt. */
+  async failed(attempt: LoginAttempt): Promise<void> {
+    await this.#counters.record([this.#addressCounter(attempt.address), this.#endedCounter(attempt)]);
   }
 
-  /** Clears the username's counters after a successful sign-in. The address counter never counted it. */
-  async succeeded(username: string, address: string): Promise<void> {
-    await this.#counters.reset(this.#usernameCounters(username, address));
+  /** Clears the username's counters after a successful sign-in, and ends the attempt. The address counter never counted it. */
+  async succeeded(username: string, attempt: LoginAttempt): Promise<void> {
+    await Promise.all([this.#counters.reset(this.#usernameCounters(username, attempt.address)), this.#counters.record([this.#endedCounter(attempt)])]);
+  }
+
+  /** Ends an allowed attempt whose password check did not finish, such as when the account store failed. */
+  async abandoned(attempt: LoginAttempt): Promise<void> {
+    await this.#counters.record([this.#endedCounter(attempt)]);
+  }
+
+  #endedCounter(attempt: LoginAttempt): FailureCounter {
+    return this.#attemptCounters(attempt.address, attempt.period)[1];
   }
 }
