@@ -47,10 +47,12 @@ const POSTGRES_OUTAGE_CODES = /^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[1-3]|25006)$/;
  * MASTERDOWN from a replica without its master. BUSY means a script runs
  * too long, TRYAGAIN and CLUSTERDOWN a cluster that reshards or lost a
  * master, and MISCONF, OOM and NOREPLICAS a Redis that cannot persist or
- * store data. ioredis (5.x) raises each as a ReplyError whose message
- * starts with the code.
+ * store data. Redis at its `maxclients` sends `ERR max number of clients
+ * reached` on a new connection, the counterpart of PostgreSQL's 53300.
+ * ioredis (5.x) raises each as a ReplyError whose message starts with the
+ * code.
  */
-const REDIS_UNAVAILABLE_REPLY = /^(LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|MISCONF|OOM|NOREPLICAS) /;
+const REDIS_UNAVAILABLE_REPLY = /^((LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|MISCONF|OOM|NOREPLICAS) |ERR max number of clients reached)/;
 
 /**
  * Tells whether `error` (or an error in its cause chain) means that

@@ -33,6 +33,10 @@ describe('backend outage classification', () => {
     expect(isBackendOutage(new Error('request failed', { cause: redisReply('CLUSTERDOWN The cluster is down') }))).toBe(true);
   });
 
+  it('counts a Redis at its client limit as an outage', () => {
+    expect(isBackendOutage(redisReply('ERR max number of clients reached'))).toBe(true);
+  });
+
   it('counts other Redis replies as a fault', () => {
     expect(isBackendOutage(redisReply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
     expect(isBackendOutage(redisReply('ERR unknown command'))).toBe(false);
