@@ -65,7 +65,12 @@ const REDIS_UNAVAILABLE_REPLY = /^((LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CL
  * (`isCallerDisconnect` in src/http/problems.ts).
  */
 export function isBackendOutage(error: unknown): boolean {
-  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
+  return isOutageAt(error, 0);
+}
+
+/** Checks `error` and its causes, `depth` levels below the error that isBackendOutage was given. */
+function isOutageAt(error: unknown, depth: number): boolean {
+  for (let current = error; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string' && (SOCKET_CODES.has(code) || POSTGRES_OUTAGE_CODES.test(code) || SQLITE_OUTAGE_CODES.test(code))) {
       return true;
@@ -74,6 +79,13 @@ export function isBackendOutage(error: unknown): boolean {
       return true;
     }
     if (current.name === 'ReplyError' && REDIS_UNAVAILABLE_REPLY.test(current.message)) {
+      return true;
+    }
+    // A Redis that refuses the commands of a MULTI aborts the transaction
+    // with EXECABORT, or rejects EXEC without MULTI when it refused MULTI
+    // too. ioredis (5.x) then lists the refusals in `previousErrors`.
+    const previousErrors: unknown = (current as { previousErrors?: unknown }).previousErrors;
+    if (Array.isArray(previousErrors) && previousErrors.some((previous) => isOutageAt(previous, depth + 1))) {
       return true;
     }
   }

@@ -3,6 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { isBackendOutage } from '../../src/backends/outage.js';
 import { createLogger } from '../../src/http/logger.js';
 import { RedisOidcAdapter } from '../../src/store/redis-oidc-adapter.js';
 
@@ -75,6 +76,10 @@ describe('Redis transaction aborted by error replies', () => {
       (error: unknown) => error,
     );
   }
+
+  it('counts as an outage', async () => {
+    expect(isBackendOutage(await failedUpsert())).toBe(true);
+  });
 
   it('keeps command arguments out of the log', async () => {
     const error = await failedUpsert();
