@@ -125,18 +125,42 @@ export interface KeySetLog {
 }
 
 /**
+ * The public key JWS algorithms that jose (6.2) verifies, by their
+ * case-sensitive names. The ML-DSA ones need a runtime whose Web Crypto
+ * API has ML-DSA, which Node.js 20 lacks.
+ */
+const PUBLIC_KEY_JWS_ALGORITHMS: ReadonlySet<string> = new Set([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+  'ML-DSA-44',
+  'ML-DSA-65',
+  'ML-DSA-87',
+]);
+
+/**
  * Throws a RangeError unless `value` lists JWS algorithms that a public key
  * verifies. The keys come from a public JWK Set, so `none` and the HMAC
- * algorithms (`HS256` and the like) could never verify a token, and a
- * single string would be read as a list of its characters.
+ * algorithms (`HS256` and the like) could never verify a token, and
+ * neither could a misspelt name, an encryption algorithm such as
+ * `RSA-OAEP-256`, or one that jose does not implement. A single string
+ * would be read as a list of its characters.
  */
 function requireAlgorithms(value: unknown): readonly string[] {
-  const valid =
-    Array.isArray(value) &&
-    value.length > 0 &&
-    value.every((algorithm) => typeof algorithm === 'string' && algorithm !== '' && algorithm.toLowerCase() !== 'none' && !/^HS\d+$/i.test(algorithm));
+  const valid = Array.isArray(value) && value.length > 0 && value.every((algorithm) => typeof algorithm === 'string' && PUBLIC_KEY_JWS_ALGORITHMS.has(algorithm));
   if (!valid) {
-    throw new RangeError(`accessTokens.algorithms must be a list of public key JWS algorithms such as ['ES256'], got ${JSON.stringify(value)}.`);
+    throw new RangeError(
+      `accessTokens.algorithms must be a list of public key JWS algorithms such as ['ES256'], got ${JSON.stringify(value)}. ` +
+        `The algorithms are ${[...PUBLIC_KEY_JWS_ALGORITHMS].join(', ')}.`,
+    );
   }
   return value;
 }

@@ -37,7 +37,7 @@ describe('Authenticator settings', () => {
   });
 
   // Each of these made every token fail with 401 instead of stopping the start.
-  it.each([{ algorithms: 'ES256' }, { algorithms: [] }, { algorithms: ['none'] }, { algorithms: ['HS256'] }, { algorithms: ['ES256', 'hs512'] }, { algorithms: [''] }, { algorithms: [256] }])(
+  it.each([{ algorithms: 'ES256' }, { algorithms: [] }, { algorithms: ['none'] }, { algorithms: ['HS256'] }, { algorithms: ['ES256', 'hs512'] }, { algorithms: [''] }, { algorithms: [256] }, { algorithms: ['ES265'] }, { algorithms: ['es256'] }, { algorithms: ['RSA-OAEP-256'] }, { algorithms: ['ES256K'] }])(
     'rejects the algorithms $algorithms',
     ({ algorithms }) => {
     expect(() => new Authenticator(accessTokens({ algorithms }))).toThrow(RangeError);
@@ -54,6 +54,7 @@ describe('Authenticator settings', () => {
     accessTokens({ clockToleranceSeconds: 60, maxLifetimeSeconds: 1 }),
     accessTokens({ tokenCacheSize: 0 }),
     accessTokens({ algorithms: ['ES256', 'EdDSA', 'PS256'] }),
+    accessTokens({ algorithms: ['RS512', 'ES512', 'Ed25519', 'ML-DSA-65'] }),
     identityAssertions({ maxLifetimeSeconds: 1, replayCacheSize: 1, upstream: 'orders' }),
   ])('accepts boundary values %#', (settings) => {
     expect(() => new Authenticator(settings)).not.toThrow();
