@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
 import formbody from '@fastify/formbody';
@@ -388,7 +390,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       const provider = deps.provider();
       const clientId = String(details.params['client_id']);
       const existing = await grantToUpdate(provider, details, accountId, clientId);
-      const grant = existing ?? new provider.Grant({ accountId, clientId });
+      // oidc-provider 9 reads `jti` from the properties, though its typings leave it out.
+      const properties = { jti: consentGrantId(details.uid), accountId, clientId };
+      const grant = existing ?? new provider.Grant(properties);
       const prompt = details.prompt.details as ConsentDetails;
 
       if (prompt.missingOIDCScope !== undefined) {
@@ -504,21 +508,28 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 }
 
 /**
+ * Returns the id of the grant that the consent form of interaction `uid`
+ * creates. Each submission of the form, also one sent in parallel with
+ * another, as by a double click, saves to this one id, so the store keeps
+ * one grant for the form. The id is a hash, not the uid itself, because
+ * the interaction is stored under its uid in the same table.
+ */
+function consentGrantId(uid: string): string {
+  return createHash('sha256').update(`consent grant:${uid}`).digest('base64url');
+}
+
+/**
  * Returns the grant that consent adds to: the one the authorization request
  * found, or else the one that an earlier submission of the same consent
- * form saved, as after a double click. Without the second, every
- * submission would store a grant of its own. A grant of another account or
- * client is never returned.
+ * form saved. A grant of another account or client is never returned.
  */
 async function grantToUpdate(
   provider: Provider,
-  details: { grantId?: string | undefined; result?: InteractionResults | undefined },
+  details: { uid: string; grantId?: string | undefined },
   accountId: string,
   clientId: string,
 ): Promise<InstanceType<Provider['Grant']> | undefined> {
-  const savedByConsent = (details.result?.['consent'] as { grantId?: unknown } | undefined)?.grantId;
-  const grantId = details.grantId ?? (typeof savedByConsent === 'string' ? savedByConsent : undefined);
-  const grant = grantId === undefined ? undefined : await provider.Grant.find(grantId);
+  const grant = await provider.Grant.find(details.grantId ?? consentGrantId(details.uid));
   return grant?.accountId === accountId && grant.clientId === clientId ? grant : undefined;
 }
 
