@@ -407,11 +407,12 @@ function respondToUpstreamFailure(request: FastifyRequest, reply: FastifyReply, 
   return sendProblem(reply, upstreamFailure(error));
 }
 
-/** Returns whether a request is a GET or HEAD with a validator, the only kind a 304 may respond to (RFC 9110 section 15.4.5). */
+/** Returns whether a method is GET or HEAD, the only ones a 304 may respond to (RFC 9110 section 15.4.5). */
 function isSafeRead(method: string): boolean {
   return method === 'GET' || method === 'HEAD';
 }
 
+/** Returns whether a request is a GET or HEAD with a validator. */
 function isConditionalRead(request: FastifyRequest): boolean {
   if (!isSafeRead(request.method)) {
     return false;

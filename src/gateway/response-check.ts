@@ -111,13 +111,17 @@ function sendChecked(reply: FastifyReply, result: ResponseCheck, contentType: st
 }
 
 /**
- * Tells whether a successful response to a GET would be a 304, because
- * its If-None-Match matches the ETag that the gateway relays. The upstream
- * of a checked operation does not get If-None-Match (see forward.ts).
+ * Tells whether a successful response to a GET or HEAD would be a 304,
+ * because its If-None-Match matches the ETag that the gateway relays. The
+ * upstream of a checked operation does not get If-None-Match (see
+ * forward.ts), so the gateway must answer it for both methods (RFC 9110
+ * section 13.1.2).
  */
 function isNotModified(reply: FastifyReply): boolean {
+  const { method } = reply.request;
   const successful = reply.statusCode >= 200 && reply.statusCode < 300;
-  return successful && reply.request.method === 'GET' && matchesIfNoneMatch(reply.request.headers['if-none-match'], reply.getHeader('etag'));
+  const read = method === 'GET' || method === 'HEAD';
+  return successful && read && matchesIfNoneMatch(reply.request.headers['if-none-match'], reply.getHeader('etag'));
 }
 
 function sendNotModified(reply: FastifyReply): void {
@@ -129,6 +133,9 @@ function sendNotModified(reply: FastifyReply): void {
 }
 
 const NOT_MODIFIED = 304;
+
+/** An entity tag in a list: an optional `W/` and a quoted opaque tag. */
+const ENTITY_TAG = /(?:W\/)?"[^"]*"/g;
 
 /** Returns the opaque tag of an entity tag, without the `W/` of a weak one. */
 function opaqueTag(entityTag: string): string {
@@ -153,8 +160,8 @@ function matchesIfNoneMatch(condition: string | undefined, etag: unknown): boole
     return false;
   }
   const current = opaqueTag(etag);
-  // An opaque tag cannot contain a comma (RFC 9110 section 8.8.3), so the list splits at each one.
-  return condition.split(',').some((tag) => opaqueTag(tag) === current);
+  // An opaque tag may contain commas but no DQUOTE (RFC 9110 section 8.8.3), so the tags are read quote to quote.
+  return (condition.match(ENTITY_TAG) ?? []).some((tag) => opaqueTag(tag) === current);
 }
 
 /** Relays a response that the API declares without content, dropping any body the upstream sent. */
@@ -173,6 +180,12 @@ function relayHeadResponse(reply: FastifyReply, upstream: UpstreamResponse): voi
   // the empty body keeps Fastify from setting the length of a HEAD response to 0.
   removeUpstreamBodyHeaders(reply);
   reply.removeHeader('etag');
+  // Without an ETag, only `If-None-Match: *` matches.
+  if (isNotModified(reply)) {
+    upstream.body.discard();
+    sendNotModified(reply);
+    return;
+  }
   // A GET gets the body as UTF-8 (sendChecked), and HEAD must name the same Content-Type.
   const contentType = headerValue(upstream.headers['content-type']);
   if (contentType !== undefined) {

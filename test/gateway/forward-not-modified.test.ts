@@ -67,6 +67,10 @@ describe('gateway relaying 304 for a document', () => {
       response.writeHead(304, { etag, 'content-length': '15' }).end();
       return;
     }
+    if (request.url === '/notes/a') {
+      response.writeHead(200, { etag: '"note,1"', 'content-type': 'text/plain' }).end('a note');
+      return;
+    }
     const body = request.url === '/files/b' ? '{"name":"b","secret":7}' : '{"name":"a"}';
     response.writeHead(200, { etag, 'content-type': 'application/json' }).end(body);
   });
@@ -115,5 +119,23 @@ describe('gateway relaying 304 for a document', () => {
     const guess = await callApi(server, '/files/b', token, { headers: { 'if-none-match': '"hash-of-secret-7"' } });
     expect(guess.status).toBe(200);
     expect(await guess.json()).toEqual({ name: 'b' });
+  });
+
+  it('answers If-None-Match of HEAD', async () => {
+    const unchecked = await callApi(server, '/notes/a', token, { method: 'HEAD', headers: { 'if-none-match': '"note,1"' } });
+    expect(unchecked.status).toBe(304);
+    expect(unchecked.headers.get('etag')).toBe('"note,1"');
+
+    const checked = await callApi(server, '/files/a', token, { method: 'HEAD', headers: { 'if-none-match': '*' } });
+    expect(checked.status).toBe(304);
+  });
+
+  it('matches an ETag with a comma', async () => {
+    const matching = await callApi(server, '/notes/a', token, { headers: { 'if-none-match': '"v0", W/"note,1"' } });
+    expect(matching.status).toBe(304);
+
+    const other = await callApi(server, '/notes/a', token, { headers: { 'if-none-match': '"note", "1"' } });
+    expect(other.status).toBe(200);
+    expect(await other.text()).toBe('a note');
   });
 });
