@@ -37,9 +37,12 @@ export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 256;
 /**
  * The `maxlength` of password fields on the pages. Browsers count UTF-16 code
- * units there, and each code point takes at most two of them.
+ * units of the password as typed, which some keyboards send decomposed
+ * (NFD), while the rules count code points of its NFC form. With the
+ * Unicode 17 data of Node.js 20, one NFC code point decomposes into at most
+ * six UTF-16 code units, such as U+16126 into three astral code points.
  */
-export const PASSWORD_MAX_UTF16_LENGTH = PASSWORD_MAX_LENGTH * 2;
+export const PASSWORD_MAX_UTF16_LENGTH = PASSWORD_MAX_LENGTH * 6;
 
 // Local part: RFC 5322 dot-atom characters; domain: LDH labels with a
 // dot-separated top-level label of letters. Quoted local parts and address

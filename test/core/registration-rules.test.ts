@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, checkPassword } from '../../src/core/registration-rules.js';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MAX_UTF16_LENGTH, PASSWORD_MIN_LENGTH, checkPassword } from '../../src/core/registration-rules.js';
 
 /** Password rule messages for `password`, with a username and email that it does not match. */
 function passwordMessages(password: string): string[] {
@@ -30,6 +30,18 @@ describe('password length rule', () => {
 
     expect(password.length).toBeGreaterThan(PASSWORD_MAX_LENGTH);
     expect(passwordMessages(password)).toEqual([]);
+  });
+
+  it.each([
+    ['Greek with three accents', '\u1F82'],
+    ['Gurung Khema', '\u{16126}'],
+  ])('fits the decomposed maximum in %s', (_script, character) => {
+    const password = `Aa1${character.repeat(PASSWORD_MAX_LENGTH - 3)}`;
+    const decomposed = password.normalize('NFD');
+
+    expect(passwordMessages(decomposed)).toEqual([]);
+    // The sign-in page must let the password be typed as the keyboard sends it.
+    expect(decomposed.length).toBeLessThanOrEqual(PASSWORD_MAX_UTF16_LENGTH);
   });
 
   it('rejects one code point over the maximum', () => {
