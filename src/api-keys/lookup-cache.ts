@@ -48,8 +48,9 @@ interface Entry {
  * request, such as the allowed CIDRs, are the caller's to run on every use.
  *
  * ApiKeyService calls `forget` when it revokes or rotates a key, so both
- * take effect in this process at once. A key revoked or rotated by another
- * process keeps its cached match for up to `ttlMs`. Concurrent requests with one key share a single
+ * take effect in this process at once, and with Redis also when another
+ * instance announces that it did. A key revoked or rotated by the CLI, or
+ * whose announcement was lost, keeps its cached match for up to `ttlMs`. Concurrent requests with one key share a single
  * lookup, and a failed lookup is not kept, so the next request tries again.
  *
  * A lookup that finds no match is not kept either. Keeping it would not
