@@ -239,15 +239,6 @@ function checkDroppedHeaderParameters(upstream: UpstreamConfig, declared: readon
   }
 }
 
-/**
- * Returns the route policies of an upstream. Configured scopes and roles add
- * to the document's, so the configuration can tighten an operation but never
- * loosen what the upstream declares.
- *
- * Throws OpenApiError for a document that cannot be enforced, and
- * UpstreamPolicyError for a policy that names an unknown operation or
- * contradicts the document.
- */
 /** Options of upstreamRoutes. */
 export interface UpstreamRoutesOptions {
   /**
@@ -262,6 +253,15 @@ export interface UpstreamRoutesOptions {
   onWarning?: (message: string) => void;
 }
 
+/**
+ * Returns the route policies of an upstream. Configured scopes and roles add
+ * to the document's, so the configuration can tighten an operation but never
+ * loosen what the upstream declares.
+ *
+ * Throws OpenApiError for a document that cannot be enforced, and
+ * UpstreamPolicyError for a policy that names an unknown operation or
+ * contradicts the document.
+ */
 export async function upstreamRoutes(upstream: UpstreamConfig, options: UpstreamRoutesOptions = {}): Promise<RoutePolicy[]> {
   let declared: DeclaredOperation[];
   if (upstream.openapi === null) {

@@ -91,13 +91,6 @@ export function compilingSchemasOf<T>(where: string, compile: () => T): T {
   }
 }
 
-/**
- * Creates an ajv instance for the document's JSON Schema dialect. Bodies are
- * validated without coercion; path, query and header values arrive as text
- * and are coerced to their declared types. `strictNumbers` makes NaN and
- * Infinity fail `number` and `integer`, as a JSON body's `1e400` parses to
- * Infinity.
- */
 /** Options of compileOperations. */
 export interface CompileOptions {
   /**
@@ -121,6 +114,13 @@ function warningLogger(onWarning: ((message: string) => void) | undefined) {
   return { log: () => undefined, warn, error: warn };
 }
 
+/**
+ * Creates an ajv instance for the document's JSON Schema dialect. Bodies are
+ * validated without coercion; path, query and header values arrive as text
+ * and are coerced to their declared types. `strictNumbers` makes NaN and
+ * Infinity fail `number` and `integer`, as a JSON body's `1e400` parses to
+ * Infinity.
+ */
 function createValidatorFactory(version: string, coerceTypes: false | 'array', logger: ReturnType<typeof warningLogger>): Ajv {
   const options = { strict: false, allErrors: true, coerceTypes, useDefaults: false, strictNumbers: true, logger } as const;
   const ajv = version.startsWith('3.1') ? new Ajv2020(options) : new Ajv(options);
