@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { AccountService } from '../../src/accounts/account-service.js';
+import { PASSWORD_MAX_LENGTH } from '../../src/core/registration-rules.js';
+import { AccountRepository } from '../../src/store/account-repository.js';
 import { createUser } from '../support/accounts.js';
 import { authorize, openSignInPage, publicClient } from '../support/oauth.js';
 import { errorFor, register } from '../support/registration.js';
@@ -139,6 +142,20 @@ describe('login page', () => {
     const message = (html: string) => /<p class="notice"[^>]*>([^<]*)<\/p>/.exec(html)?.[1];
     expect(message(unknown.html)).toBe('Invalid username or password.');
     expect(message(wrong.html)).toBe(message(unknown.html));
+  });
+
+  it('signs in with a long decomposed password', async () => {
+    // 256 code points in NFC, 1024 UTF-16 code units as a decomposing keyboard sends them.
+    const password = `Aa1${'\u1F82'.repeat(PASSWORD_MAX_LENGTH - 3)}`;
+    const service = new AccountService(new AccountRepository(server.running.db));
+    await service.register({ username: 'greek_user', email: 'greek_user@example.com', password });
+    const typed = password.normalize('NFD');
+
+    const { agent, html } = await openSignInPage(server);
+    const maxLength = Number(/<input id="password"[^>]* maxlength="([0-9]+)"/.exec(html)?.[1]);
+    expect(maxLength).toBeGreaterThanOrEqual(typed.length);
+    const { response } = await agent.submit(formEndingWith(html, '/login'), { username: 'greek_user', password: typed });
+    expect(response.status).toBe(200);
   });
 
   it('lets a user register from the sign-in page', async () => {
