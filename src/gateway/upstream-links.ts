@@ -23,9 +23,12 @@ const REFRESH_HEAD = /^\s*[0-9.]+\s*[;,]\s*(?:url\s*=\s*)?['"]?/i;
  * brackets, or an `anchor` parameter, which RFC 8288 section 3.2 makes a
  * quoted URI reference. Other quoted strings are matched whole, so that
  * brackets inside a `title` stay as they are. `[^<>]` keeps a run of
- * unclosed `<` from being scanned once per bracket.
+ * unclosed `<` from being scanned once per bracket. For the same reason a
+ * quoted string that is never closed runs to the end of the value, as does
+ * one that ends in a lone backslash: a failed match would be tried again
+ * from each escaped quote in it, such as in `"\"\"\"…`.
  */
-const LINK_URL = /<([^<>]*)>|(\banchor\s*=\s*)"([^"\\]*)"|"(?:[^"\\]|\\.)*"/gi;
+const LINK_URL = /<([^<>]*)>|(\banchor\s*=\s*)"([^"\\]*)"|"(?:[^"\\]|\\[\s\S]|\\$)*(?:"|$)/gi;
 
 /** A URI scheme and its colon (RFC 3986 section 3.1). */
 const SCHEME = /^[a-z][a-z0-9+.-]*:/i;

@@ -49,6 +49,7 @@ describe('upstream link rewriter', () => {
 
     expect(links.rewriteRefresh(`0;url=a${spaces}b"`)).toBe(`0;url=a${spaces}b"`);
     expect(links.rewriteLinks('<'.repeat(200_000))).toBe('<'.repeat(200_000));
+    expect(links.rewriteLinks(`"${'\\"'.repeat(50_000)}`)).toBe(`"${'\\"'.repeat(50_000)}`);
     // Scans quadratic in the length take seconds on these values.
     expect(performance.now() - started).toBeLessThan(1000);
   });
