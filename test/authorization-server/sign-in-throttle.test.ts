@@ -182,6 +182,25 @@ describe('sign-in throttle per address, in parallel', () => {
     }
   });
 
+  it('ends attempts whose begin timed out', async () => {
+    const store = new MemoryRateLimitStore(1000);
+    const recordFailure = store.recordFailure.bind(store);
+    let writeDelayMs = 50;
+    // A store that completes each write after the throttle stopped waiting for it.
+    store.recordFailure = async (key, windowMs) => {
+      await new Promise((resolve) => setTimeout(resolve, writeDelayMs));
+      return recordFailure(key, windowMs);
+    };
+    const throttle = new LoginThrottle(store, { ...options, storeTimeoutMs: 10 });
+
+    const failures = await Promise.allSettled(Array.from({ length: options.addressThreshold }, (_unused, index) => throttle.begin(`colleague_${index}`, '192.0.2.1')));
+    expect(failures.every((result) => result.status === 'rejected')).toBe(true);
+    writeDelayMs = 0;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    expect((await throttle.begin('another_colleague', '192.0.2.1')).allowed).toBe(true);
+  });
+
   it('lets parallel sign-ins through below the threshold', async () => {
     const throttle = new LoginThrottle(new MemoryRateLimitStore(1000), options);
 

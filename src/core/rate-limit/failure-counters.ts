@@ -56,9 +56,18 @@ export class FailureCounters {
     return this.#bounded(Promise.all(counters.map((counter) => this.#store.failures(counter.key, this.#options.windowMs))));
   }
 
-  /** Adds a failure to each counter and returns the new counts. */
-  record(counters: readonly FailureCounter[]): Promise<number[]> {
-    return this.#bounded(Promise.all(counters.map((counter) => this.#store.recordFailure(counter.key, this.#options.windowMs))));
+  /**
+   * Adds a failure to each counter and returns the new counts. When the
+   * store timeout rejects the returned promise but every write still
+   * completes afterwards, `onLateWrite` runs.
+   */
+  record(counters: readonly FailureCounter[], onLateWrite?: () => void): Promise<number[]> {
+    const writes = Promise.all(counters.map((counter) => this.#store.recordFailure(counter.key, this.#options.windowMs)));
+    const bounded = this.#bounded(writes);
+    if (onLateWrite !== undefined) {
+      bounded.catch(() => writes.then(onLateWrite, () => undefined));
+    }
+    return bounded;
   }
 
   async reset(counters: readonly FailureCounter[]): Promise<void> {

@@ -118,7 +118,15 @@ export class LoginThrottle {
       return { allowed: false, retryAfterMs: wait };
     }
 
-    const [pairCount = 0, accountCount = 0, begunCount = 0] = await this.#counters.record([...usernameCounters, begunCounter]);
+    // An attempt whose begin timed out gets an error and never ends, so a
+    // begun count that the store writes after the timeout is ended at once.
+    // Otherwise a slow store would fill the address's places for checks in
+    // progress for up to two periods. If this end fails too, the place stays
+    // taken for that long, as the caller already got the error.
+    const endLateAttempt = () => {
+      this.#counters.record([endedCounter]).catch(() => undefined);
+    };
+    const [pairCount = 0, accountCount = 0, begunCount = 0] = await this.#counters.record([...usernameCounters, begunCounter], endLateAttempt);
     const usernameRaced = [pairCount, accountCount].some((count, index) => {
       const counter = usernameCounters[index] as FailureCounter;
       return count > counter.threshold && count !== (usernameSeen[index]?.count ?? 0) + 1;
