@@ -355,7 +355,14 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       const { account } = authentication;
       await waitPastSessionRevocation(account);
 
-      await deps.loginThrottle.succeeded(username, verdict.attempt);
+      try {
+        await deps.loginThrottle.succeeded(username, verdict.attempt);
+      } catch (error) {
+        // The password was right: a counter reset that failed only leaves
+        // earlier failures counted, which errs toward caution, so the user
+        // signs in as with a failed count above.
+        request.log.warn({ err: error, interaction: details.uid }, 'recording a successful sign-in for its counters failed');
+      }
       request.log.info({ interaction: details.uid, accountId: account.id }, 'login succeeded');
       auditRequest(request, { type: 'login.succeeded', outcome: 'success', actor: account.id, clientId: String(details.params['client_id']) });
       // The sign-in time becomes the ID token's auth_time. It is recorded

@@ -77,6 +77,18 @@ describe('sign-in throttle per address', () => {
     expect(statuses).toEqual([200, 401, 200, 401, 200, 401, 429]);
   });
 
+  it('signs in when recording the success fails', async () => {
+    const throttle = server.running.rateLimiting.loginThrottle;
+    const succeeded = vi.spyOn(throttle, 'succeeded').mockRejectedValue(new Error('store unavailable'));
+    try {
+      expect(await signIn(users[0]!.username, users[0]!.password)).toBe(200);
+      expect(succeeded).toHaveBeenCalledTimes(1);
+    } finally {
+      succeeded.mockRestore();
+    }
+    expect(server.logs.some((line) => line.includes('recording a successful sign-in for its counters failed'))).toBe(true);
+  });
+
   it('ends checks that failed with an error', async () => {
     // Without its table, the account look-up of each check throws.
     await sql`alter table accounts rename to accounts_away`.execute(server.running.db);
