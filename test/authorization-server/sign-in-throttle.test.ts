@@ -194,6 +194,25 @@ describe('sign-in throttle per address, in parallel', () => {
     }
   });
 
+  it('lets the counters of attempts expire after three periods', async () => {
+    let now = Date.now();
+    const store = new MemoryRateLimitStore(1000, () => now);
+    const throttle = new LoginThrottle(store, options);
+    const attempt = await allowedAttempt(throttle, 'colleague');
+    await throttle.succeeded('colleague', attempt);
+    const periodCounters = async () => {
+      const period = Math.floor(Date.now() / 60_000);
+      const keys = [period - 1, period, period + 1].flatMap((at) => [`login-address:192.0.2.1|attempts:${at}`, `login-address:192.0.2.1|ended:${at}`]);
+      const counts = await Promise.all(keys.map((key) => store.failures(key, 180_000)));
+      return counts.reduce((sum, count) => sum + count.count, 0);
+    };
+    expect(await periodCounters()).toBe(2);
+
+    // The address counter lives for the whole window; the attempt counters do not.
+    now += 180_001;
+    expect(await periodCounters()).toBe(0);
+  });
+
   it('ends attempts whose begin timed out', async () => {
     const store = new MemoryRateLimitStore(1000);
     const recordFailure = store.recordFailure.bind(store);

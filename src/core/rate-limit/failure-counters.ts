@@ -29,6 +29,8 @@ export function callerKeyPart(text: string): string {
 export interface FailureCounter {
   key: string;
   threshold: number;
+  /** How long the count lives after its last failure, in milliseconds; the throttle's window when left out. */
+  windowMs?: number;
 }
 
 /**
@@ -53,7 +55,7 @@ export class FailureCounters {
   }
 
   read(counters: readonly FailureCounter[]): Promise<FailureCount[]> {
-    return this.#bounded(Promise.all(counters.map((counter) => this.#store.failures(counter.key, this.#options.windowMs))));
+    return this.#bounded(Promise.all(counters.map((counter) => this.#store.failures(counter.key, counter.windowMs ?? this.#options.windowMs))));
   }
 
   /**
@@ -62,7 +64,7 @@ export class FailureCounters {
    * completes afterwards, `onLateWrite` runs.
    */
   record(counters: readonly FailureCounter[], onLateWrite?: () => void): Promise<number[]> {
-    const writes = Promise.all(counters.map((counter) => this.#store.recordFailure(counter.key, this.#options.windowMs)));
+    const writes = Promise.all(counters.map((counter) => this.#store.recordFailure(counter.key, counter.windowMs ?? this.#options.windowMs)));
     const bounded = this.#bounded(writes);
     if (onLateWrite !== undefined) {
       bounded.catch(() => writes.then(onLateWrite, () => undefined));

@@ -31,6 +31,15 @@ export type LoginVerdict = { allowed: true; attempt: LoginAttempt } | { allowed:
 const ATTEMPT_PERIOD_MS = 60_000;
 
 /**
+ * How long the counters of a period live after their last write: past the
+ * end of the next period, when they stop being read. With the throttle's
+ * window (15 minutes by default), each address would keep about thirty of
+ * them in the store, crowding out the failure counters of a memory store
+ * that has to evict.
+ */
+const ATTEMPT_COUNTER_LIFETIME_MS = 3 * ATTEMPT_PERIOD_MS;
+
+/**
  * Limits failed sign-ins with delays that double after each failure past a
  * threshold, on three counters: the username from one address, the username
  * from everywhere, and the address across usernames.
@@ -76,8 +85,8 @@ export class LoginThrottle {
    */
   #attemptCounters(address: string, period: number): [begun: FailureCounter, ended: FailureCounter] {
     return [
-      { key: `login-address:${address}|attempts:${period}`, threshold: Number.POSITIVE_INFINITY },
-      { key: `login-address:${address}|ended:${period}`, threshold: Number.POSITIVE_INFINITY },
+      { key: `login-address:${address}|attempts:${period}`, threshold: Number.POSITIVE_INFINITY, windowMs: ATTEMPT_COUNTER_LIFETIME_MS },
+      { key: `login-address:${address}|ended:${period}`, threshold: Number.POSITIVE_INFINITY, windowMs: ATTEMPT_COUNTER_LIFETIME_MS },
     ];
   }
 
