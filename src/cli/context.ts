@@ -7,6 +7,7 @@ import { ApiKeyService } from '../api-keys/api-key-service.js';
 import { toAuditRecord } from '../audit/audit-trail.js';
 import type { AuditEvent } from '../audit/events.js';
 import { AuditRepository } from '../store/audit-repository.js';
+import { escapeControlCharacters } from '../core/control-characters.js';
 import { KeyedHash } from '../core/keyed-hash.js';
 import { deriveKey } from '../core/secret-box.js';
 import { loadConfig } from '../config/load.js';
@@ -106,7 +107,7 @@ export async function openAdminContext(dataDir: string | undefined, options: Adm
       try {
         await auditEvents.insert([toAuditRecord(event)]);
       } catch (error) {
-        process.stderr.write(`warning: recording the audit event ${event.type} failed: ${(error as Error).message}\n`);
+        process.stderr.write(`warning: recording the audit event ${event.type} failed: ${escapeControlCharacters((error as Error).message)}\n`);
       }
     },
     close: () => db.destroy(),

@@ -1,4 +1,22 @@
+import type { ConfigError } from '../config/load.js';
 import { escapeControlCharacters } from '../core/control-characters.js';
+
+/**
+ * Escapes every control and format character of `text` except the line
+ * feeds and tabs that lay out lines and columns. Every text the CLI writes
+ * to a terminal passes through it, so a value from an argument, a file, an
+ * environment variable or the store cannot send an escape sequence to the
+ * terminal. Values that must not start a line or a column of their own are
+ * escaped completely where the text is built, with escapeControlCharacters
+ * or textRow. Escaped text contains no control character, so escaping it
+ * again changes nothing.
+ */
+export function escapeOutputText(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => line.split('\t').map(escapeControlCharacters).join('\t'))
+    .join('\n');
+}
 
 /** Writes command results as text for people or as JSON for scripts. */
 export interface Output {
@@ -10,7 +28,7 @@ export function createOutput(json: boolean): Output {
   return {
     json,
     result(value, text) {
-      process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+      process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${escapeOutputText(text)}\n`);
     },
   };
 }
@@ -25,10 +43,19 @@ export function textRow(fields: readonly string[]): string {
   return fields.map(escapeControlCharacters).join('\t');
 }
 
-/** An error the CLI reports as a plain message with exit code 1, without a stack trace. */
+/**
+ * An error the CLI reports as a plain message with exit code 1, without a
+ * stack trace. Each of `lines` is escaped completely, including line feeds,
+ * so a value quoted in the message stays on its line.
+ */
 export class CliError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(lines: string | readonly string[]) {
+    super((typeof lines === 'string' ? [lines] : lines).map(escapeControlCharacters).join('\n'));
     this.name = 'CliError';
   }
+}
+
+/** Converts a configuration error to a CliError with one line per invalid option. */
+export function configFailure(error: ConfigError): CliError {
+  return new CliError(['Invalid configuration:', ...error.problems.map((problem) => `  ${problem}`)]);
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ApiKeyRequestError, type ApiKeySummary } from '../../api-keys/api-key-service.js';
 import { parseDuration, secondsText } from '../../core/duration.js';
 import { CLI_ACTOR } from '../../audit/events.js';
+import { escapeControlCharacters } from '../../core/control-characters.js';
 import { CliError, createOutput, textRow } from '../output.js';
 import { DATA_DIR_HELP, listOption } from '../options.js';
 import { withAdminContext, type AdminContext } from '../context.js';
@@ -132,7 +133,7 @@ export function registerApiKeyCommands(program: Command): void {
           throw new CliError(`no active API key with id '${id}'`);
         }
         await context.recordAudit({ type: 'api_key.rotated', outcome: 'success', actor: CLI_ACTOR, keyId: id, detail: `successor ${rotated.summary.id}` });
-        const text = `key: ${rotated.value}\nid: ${rotated.summary.id}\nThe old key ${id} stops working in ${secondsText(grace)}.`;
+        const text = `key: ${rotated.value}\nid: ${rotated.summary.id}\nThe old key ${escapeControlCharacters(id)} stops working in ${secondsText(grace)}.`;
         createOutput(options.json === true).result({ key: rotated.value, replaces: id, graceSeconds: grace, ...rotated.summary }, text);
       });
     });
@@ -149,7 +150,7 @@ export function registerApiKeyCommands(program: Command): void {
           throw new CliError(`no active API key with id '${id}'`);
         }
         await context.recordAudit({ type: 'api_key.revoked', outcome: 'success', actor: CLI_ACTOR, keyId: id });
-        createOutput(options.json === true).result({ id, revoked: true }, `revoked API key ${id}`);
+        createOutput(options.json === true).result({ id, revoked: true }, `revoked API key ${escapeControlCharacters(id)}`);
       });
     });
 }

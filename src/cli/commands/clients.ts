@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { CLI_ACTOR } from '../../audit/events.js';
 import { clientSigningKeyProblem } from '../../core/client-signing-keys.js';
 import { generateClientSecret } from '../../core/client-secrets.js';
-import { codePointLabel, findControlCharacter } from '../../core/control-characters.js';
+import { codePointLabel, escapeControlCharacters, findControlCharacter } from '../../core/control-characters.js';
 import { checkNativeRedirectUri, checkRedirectUri } from '../../core/redirect-uri-rules.js';
 import { API_SCOPES, OIDC_SCOPES } from '../../core/scopes.js';
 import type { ClientMetadata } from '../../store/client-repository.js';
@@ -135,7 +135,7 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
   const check = options.native ? checkNativeRedirectUri : checkRedirectUri;
   const problems = options.redirectUri.map(check).filter((problem) => problem !== undefined);
   if (problems.length > 0) {
-    throw new CliError(problems.map((problem) => `--redirect-uri ${problem}`).join('\n'));
+    throw new CliError(problems.map((problem) => `--redirect-uri ${problem}`));
   }
 
   const unknownScopes = options.scope.filter((scope) => !KNOWN_SCOPES.has(scope));
@@ -258,7 +258,7 @@ export function registerClientCommands(program: Command): void {
           throw new CliError(`no client with client_id '${clientId}'`);
         }
         await recordAudit({ type: 'client.removed', outcome: 'success', actor: CLI_ACTOR, clientId });
-        createOutput(options.json === true).result({ client_id: clientId, removed: true }, `removed client ${clientId}`);
+        createOutput(options.json === true).result({ client_id: clientId, removed: true }, `removed client ${escapeControlCharacters(clientId)}`);
       });
     });
 }

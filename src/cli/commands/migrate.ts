@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import { redactUrl } from '../../backends/backend-error.js';
 import { migrateToLatest, openDatabase } from '../../store/database.js';
-import { CliError, createOutput } from '../output.js';
+import { configFailure, createOutput } from '../output.js';
 import { DATA_DIR_HELP } from '../options.js';
 
 interface MigrateOptions {
@@ -26,7 +26,7 @@ export function registerMigrateCommand(program: Command): void {
         config = loadConfig({ dataDir: options.dataDir, databaseUrl: options.databaseUrl });
       } catch (error) {
         if (error instanceof ConfigError) {
-          throw new CliError(error.message);
+          throw configFailure(error);
         }
         throw error;
       }

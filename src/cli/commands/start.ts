@@ -4,9 +4,10 @@ import type { Command } from 'commander';
 
 import { ConfigError, loadConfig } from '../../config/load.js';
 import type { PortcullisConfig } from '../../config/schema.js';
+import { escapeControlCharacters } from '../../core/control-characters.js';
 import type { BootstrapResult } from '../../server/bootstrap.js';
 import { DATA_DIR_HELP, dataDirSource } from '../options.js';
-import { CliError } from '../output.js';
+import { CliError, configFailure, escapeOutputText } from '../output.js';
 
 interface StartOptions {
   config?: string;
@@ -61,11 +62,12 @@ function announce(result: BootstrapResult): void {
   }
 
   if (result.demoClient !== undefined) {
-    lines.push(`Demo public client: ${result.demoClient.clientId} (redirect URI ${result.demoClient.redirectUri})`);
+    // The redirect URI comes from the configured issuer.
+    lines.push(`Demo public client: ${result.demoClient.clientId} (redirect URI ${escapeControlCharacters(result.demoClient.redirectUri)})`);
   }
 
   if (lines.length > 0) {
-    process.stderr.write(`\n${lines.join('\n')}\n\n`);
+    process.stderr.write(`\n${escapeOutputText(lines.join('\n'))}\n\n`);
   }
 }
 
@@ -99,7 +101,7 @@ export function registerStartCommand(program: Command): void {
         });
       } catch (error) {
         if (error instanceof ConfigError) {
-          throw new CliError(error.message);
+          throw configFailure(error);
         }
         throw error;
       }

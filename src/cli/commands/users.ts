@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 
 import { RegistrationError, ROLES, type Role } from '../../accounts/account-service.js';
 import { CLI_ACTOR } from '../../audit/events.js';
+import { escapeControlCharacters } from '../../core/control-characters.js';
 import { checkRegistration, type RuleViolation } from '../../core/registration-rules.js';
 import type { Account, AccountRepository, Revoked } from '../../store/account-repository.js';
 import { CliError, createOutput, textRow } from '../output.js';
@@ -28,7 +29,12 @@ function parseRoles(roles: string[]): Role[] {
 
 /** Returns the CliError for a rejected registration, one line per violation. */
 function registrationFailure(violations: readonly RuleViolation[]): CliError {
-  return new CliError(violations.map((violation) => `${violation.field}: ${violation.message}`).join('\n'));
+  return new CliError(violations.map((violation) => `${violation.field}: ${violation.message}`));
+}
+
+/** Returns the username of `account` with control and format characters escaped, for the text output. */
+function printableUsername(account: Account): string {
+  return escapeControlCharacters(account.username);
 }
 
 /** Finds an account by username, disabled or not, or stops with a CliError. */
@@ -88,7 +94,7 @@ export function registerUserCommands(program: Command): void {
           const granted = roles.length === 0 ? 'no roles' : `roles ${roles.join(',')}`;
           await recordAudit({ type: 'account.created', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id} with ${granted}` });
           const summary = { id: account.id, username: account.username, email: account.email, roles: account.roles };
-          createOutput(options.json === true).result(summary, `created account ${account.username} (${account.id})`);
+          createOutput(options.json === true).result(summary, `created account ${printableUsername(account)} (${account.id})`);
         } catch (error) {
           if (error instanceof RegistrationError) {
             throw registrationFailure(error.violations);
@@ -137,7 +143,7 @@ export function registerUserCommands(program: Command): void {
           await recordAudit({ type: 'account.disabled', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id}; ${describeRevoked(result.revoked)}` });
         }
         const summary = { id: account.id, username: account.username, disabled: true, revoked: result.revoked };
-        const text = result.alreadyDisabled ? `account ${account.username} was disabled already` : `disabled account ${account.username}; ${describeRevoked(result.revoked)}`;
+        const text = result.alreadyDisabled ? `account ${printableUsername(account)} was disabled already` : `disabled account ${printableUsername(account)}; ${describeRevoked(result.revoked)}`;
         createOutput(options.json === true).result(summary, text);
       });
     });
@@ -155,7 +161,7 @@ export function registerUserCommands(program: Command): void {
         if (enabled) {
           await recordAudit({ type: 'account.enabled', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id}` });
         }
-        const text = enabled ? `enabled account ${account.username}` : `account ${account.username} was not disabled`;
+        const text = enabled ? `enabled account ${printableUsername(account)}` : `account ${printableUsername(account)} was not disabled`;
         createOutput(options.json === true).result({ id: account.id, username: account.username, disabled: false }, text);
       });
     });
@@ -195,7 +201,7 @@ export function registerUserCommands(program: Command): void {
 
         const summary = { id: account.id, username: account.username, roles, previousRoles: result.previous, revoked: result.revoked };
         const revokedText = result.revoked.grants > 0 ? `; ${describeRevokedGrants(result.revoked.grants)}` : '';
-        const text = changed ? `roles of ${account.username}: ${to} (were ${from})${revokedText}` : `roles of ${account.username} unchanged: ${to}`;
+        const text = changed ? `roles of ${printableUsername(account)}: ${to} (were ${from})${revokedText}` : `roles of ${printableUsername(account)} unchanged: ${to}`;
         createOutput(options.json === true).result(summary, text);
       });
     });
@@ -215,7 +221,7 @@ export function registerUserCommands(program: Command): void {
         }
 
         await recordAudit({ type: 'account.removed', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id}; ${describeRevoked(revoked)}` });
-        createOutput(options.json === true).result({ id: account.id, username: account.username, removed: true, revoked }, `removed account ${account.username}; ${describeRevoked(revoked)}`);
+        createOutput(options.json === true).result({ id: account.id, username: account.username, removed: true, revoked }, `removed account ${printableUsername(account)}; ${describeRevoked(revoked)}`);
       });
     });
 }
