@@ -3,10 +3,10 @@ import { escapeControlCharacters } from '../core/control-characters.js';
 
 /**
  * Escapes every control and format character of `text` except the line
- * feeds and tabs that lay out lines and columns. Every text the CLI writes
- * to a terminal passes through it, so a value from an argument, a file, an
- * environment variable or the store cannot send an escape sequence to the
- * terminal. Values that must not start a line or a column of their own are
+ * feeds and tabs that lay out lines and columns. Command results and the
+ * first-start notice pass through it, so a value from an argument, a file,
+ * an environment variable or the store cannot send an escape sequence to
+ * the terminal. Values that must not start a line or a column of their own are
  * escaped completely where the text is built, with escapeControlCharacters
  * or textRow. Escaped text contains no control character, so escaping it
  * again changes nothing.
@@ -28,7 +28,10 @@ export function createOutput(json: boolean): Output {
   return {
     json,
     result(value, text) {
-      process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${escapeOutputText(text)}\n`);
+      // Of the control characters, JSON.stringify (ECMAScript 2019 and later)
+      // escapes only U+0000 to U+001F, so DEL, C1 controls such as U+009B
+      // (CSI) and format characters are escaped here. The escapes are JSON's own, so values parse unchanged.
+      process.stdout.write(`${escapeOutputText(json ? JSON.stringify(value, null, 2) : text)}\n`);
     },
   };
 }

@@ -21,14 +21,14 @@ export function findControlCharacter(text: string): string | undefined {
 }
 
 /**
- * Replaces each control or format character with a JavaScript escape, such
- * as `\u001b` or `\u{e0001}`, so that text can be written to a terminal as
- * one visible line.
+ * Replaces each control or format character with `\uXXXX` escapes of its
+ * UTF-16 code units, such as `\u001b`, or `\udb40\udc01` for U+E0001, so
+ * that text can be written to a terminal as one visible line. The escapes
+ * are valid in JSON strings and JavaScript, so escaping a JSON text keeps
+ * the values it parses to.
  */
 export function escapeControlCharacters(text: string): string {
-  return text.replace(CONTROL_CHARACTERS, (character) => {
-    const codePoint = character.codePointAt(0) ?? 0;
-    const hex = codePoint.toString(16);
-    return codePoint > 0xffff ? `\\u{${hex}}` : `\\u${hex.padStart(4, '0')}`;
-  });
+  return text.replace(CONTROL_CHARACTERS, (character) =>
+    Array.from({ length: character.length }, (_, index) => `\\u${character.charCodeAt(index).toString(16).padStart(4, '0')}`).join(''),
+  );
 }

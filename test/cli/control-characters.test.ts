@@ -12,9 +12,12 @@ import { runCli } from '../support/cli.js';
 // Each run is a new Node.js process compiling TypeScript, several seconds apiece on a busy machine.
 const TIMEOUT = 300_000;
 
-/** Text that clears the terminal and then forges a line of its own. */
-const HOSTILE = 'x\u001b[2J\nforged\u202e';
-const ESCAPED = 'x\\u001b[2J\\u000aforged\\u202e';
+/**
+ * Text that clears the terminal, forges a line of its own and ends with a
+ * bidirectional override and U+009B, the one-byte CSI of some terminals.
+ */
+const HOSTILE = 'x\u001b[2J\nforged\u202e\u009b';
+const ESCAPED = 'x\\u001b[2J\\u000aforged\\u202e\\u009b';
 
 /** Returns the first control or format character of `text` other than the line feeds and tabs of the layout. */
 function rawControlCharacter(text: string): string | undefined {
@@ -111,6 +114,13 @@ describe('CLI output with control characters', () => {
       expect(result.code, result.stderr).toBe(0);
       expectEscaped(result.stdout, command);
     }
+    // JSON.stringify leaves U+007F to U+009F and format characters as they are.
+    const listed = await runCli(['users', 'list', '--json', '--data-dir', dataDir]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(rawControlCharacter(listed.stdout)).toBeUndefined();
+    expect(listed.stdout).toContain('"username": "x\\u001b[2J\\nforged\\u202e\\u009b"');
+    expect((JSON.parse(listed.stdout) as Array<{ username: string }>)[0]?.username).toBe(HOSTILE);
+
     const removed = await runCli(['users', 'remove', HOSTILE, '--data-dir', dataDir]);
     expect(removed.code, removed.stderr).toBe(0);
     expectEscaped(removed.stdout, 'remove');

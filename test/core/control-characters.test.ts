@@ -43,7 +43,7 @@ describe('escapeControlCharacters', () => {
   it('escapes each control and format character', () => {
     expect(escapeControlCharacters('a\u0000b\n\u001b[31m')).toBe('a\\u0000b\\u000a\\u001b[31m');
     expect(escapeControlCharacters('right\u202eto\u200bleft')).toBe('right\\u202eto\\u200bleft');
-    expect(escapeControlCharacters('tag\u{e0041}')).toBe('tag\\u{e0041}');
+    expect(escapeControlCharacters('tag\u{e0041}')).toBe('tag\\udb40\\udc41');
     expect(escapeControlCharacters('lone \ud800')).toBe('lone \\ud800');
   });
 
