@@ -62,7 +62,9 @@ const LOCATION_RESPONSE_HEADERS = new Set(['location', 'content-location', 'refr
  * - Alt-Svc (RFC 7838) names other endpoints for the origin, where the
  *   upstream can only name its own;
  * - Service-Worker-Allowed lets a script under the mount path register a
- *   service worker that controls every page of the origin.
+ *   service worker that controls every page of the origin;
+ * - Accept-CH and Critical-CH set which client hints the browser sends to
+ *   every page of the origin from then on, the sign-in page included.
  */
 const ORIGIN_WIDE_RESPONSE_HEADERS: readonly string[] = [
   'set-cookie',
@@ -72,6 +74,8 @@ const ORIGIN_WIDE_RESPONSE_HEADERS: readonly string[] = [
   'report-to',
   'alt-svc',
   'service-worker-allowed',
+  'accept-ch',
+  'critical-ch',
 ];
 
 /**

@@ -173,6 +173,8 @@ describe('response headers set by gateway and upstream', () => {
       'report-to': '{"group":"upstream","max_age":31536000,"endpoints":[{"url":"https://collector.example/r"}]}',
       'alt-svc': 'h2="upstream.example:443"; ma=86400',
       'service-worker-allowed': '/',
+      'accept-ch': 'Sec-CH-UA-Model, Sec-CH-UA-Platform-Version',
+      'critical-ch': 'Sec-CH-UA-Model',
     };
     upstream.respond(respondWith(200, { 'content-type': 'application/json', ...originWide }));
 
