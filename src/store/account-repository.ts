@@ -157,6 +157,25 @@ export class AccountRepository {
     });
   }
 
+  /**
+   * Ends an account's sessions and revokes its grants with their tokens, in
+   * one transaction, and leaves the account and its API keys as they are:
+   * the response to a stolen session or token, or a lost device. Returns
+   * undefined when no account has this id.
+   */
+  async signOut(id: string): Promise<{ grants: number } | undefined> {
+    return this.#db.transaction().execute(async (trx) => {
+      // The first statement writes, for the reason given in disable.
+      const now = epochSeconds();
+      const updated = await trx.updateTable('accounts').set({ sessions_revoked_at: now, updated_at: now }).where('id', '=', id).executeTakeFirst();
+      if (updated.numUpdatedRows === 0n) {
+        return undefined;
+      }
+
+      return { grants: await revokeAccountGrants(trx, id) };
+    });
+  }
+
   /** Lets a disabled account sign in again; returns false when no disabled account has this id. */
   async enable(id: string): Promise<boolean> {
     const result = await this.#db

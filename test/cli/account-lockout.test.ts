@@ -140,6 +140,28 @@ describe('account lockout from the CLI', () => {
   );
 
   it(
+    'sign-out ends tokens but keeps the account and its keys',
+    async () => {
+      const frank = await user('lockout_frank');
+      const { tokens, config } = await obtainTokens(server, frank);
+      const key = await apiKeyOf(frank.username, ['orders:read']);
+
+      const signedOut = await users('sign-out', frank.username);
+
+      expect(signedOut).toMatchObject({ id: frank.id, username: frank.username, revoked: { grants: 1 } });
+      expect(await statusOnceVisible(() => callApi(server, '/orders', tokens.access_token), 401)).toBe(401);
+      await expect(client.refreshTokenGrant(config, tokens.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
+      expect((await callWithApiKey('/orders', key)).status).toBe(200);
+      expect((await signIn(frank.username, frank.password)).status).toBe(200);
+
+      await server.running.observability.audit.flush();
+      const revoked = await new AuditRepository(server.running.db).query({ since: 0, types: ['token.revoked'], limit: 1000 });
+      expect(revoked.find((record) => record.reason === 'signed_out')).toMatchObject({ actor: 'cli', detail: `account ${frank.id}; revoked 1 grant with its tokens and sessions` });
+    },
+    CLI_TEST_TIMEOUT_MS,
+  );
+
+  it(
     'role removal reaches tokens and keys',
     async () => {
       const carol = await user('lockout_carol', ['admin']);

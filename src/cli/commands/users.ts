@@ -57,7 +57,7 @@ function describeRevoked(revoked: Revoked): string {
 }
 
 /**
- * Registers `portcullis users add|list|disable|enable|roles|remove`.
+ * Registers `portcullis users add|list|disable|sign-out|enable|roles|remove`.
  *
  * Changes apply to a running server within `gateway.revocationCheckTtlMs`,
  * the time for which it reuses a grant or API key check.
@@ -145,6 +145,32 @@ export function registerUserCommands(program: Command): void {
         const summary = { id: account.id, username: account.username, disabled: true, revoked: result.revoked };
         const text = result.alreadyDisabled ? `account ${printableUsername(account)} was disabled already` : `disabled account ${printableUsername(account)}; ${describeRevoked(result.revoked)}`;
         createOutput(options.json === true).result(summary, text);
+      });
+    });
+
+  users
+    .command('sign-out')
+    .description('end an account\'s sessions and revoke its grants and tokens, keeping the account and its API keys')
+    .argument('<username>', 'the account to sign out everywhere')
+    .option('--data-dir <path>', DATA_DIR_HELP)
+    .option('--json', 'print the result as JSON')
+    .action(async (username: string, options: { dataDir?: string; json?: boolean }) => {
+      await withAdminContext(options.dataDir, async ({ accounts, recordAudit }) => {
+        const account = await accountNamed(accounts, username);
+        const result = await accounts.signOut(account.id);
+        if (result === undefined) {
+          throw new CliError(`no account with username '${username}'`);
+        }
+
+        await recordAudit({
+          type: 'token.revoked',
+          outcome: 'success',
+          actor: CLI_ACTOR,
+          reason: 'signed_out',
+          detail: `account ${account.id}; ${describeRevokedGrants(result.grants)}`,
+        });
+        const text = `signed out account ${printableUsername(account)}; ${describeRevokedGrants(result.grants)}`;
+        createOutput(options.json === true).result({ id: account.id, username: account.username, revoked: { grants: result.grants } }, text);
       });
     });
 
