@@ -443,7 +443,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     }
   });
   // When two requests race with one code or refresh token, only the
-  // adapter sees the replay, and it revokes the grant without
+  // adapter detects the replay, and it revokes the grant without
   // oidc-provider emitting `grant.revoked`. Emitting it here lets the audit
   // trail record the revocation, before the reuse as for other replays.
   provider.on('grant.error', (ctx: KoaContextWithOIDC, error: unknown) => {

@@ -539,8 +539,8 @@ function describeProblem(path: string, message: string, sources: ValueSources): 
 
 /**
  * Returns the message of one schema violation. ajv reports a broken pattern
- * with the regular expression itself, which says little to someone editing
- * a YAML file, so every pattern in the schema carries a description that
+ * with the regular expression itself, which is hard to read for someone
+ * editing a YAML file, so every pattern in the schema carries a description that
  * names the accepted form.
  */
 function messageOf(error: ErrorObject): string {

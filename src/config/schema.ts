@@ -385,7 +385,7 @@ const METHOD = { enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] } as const;
 const ROUTE_PATH = {
   type: 'string',
   pattern: '^/[A-Za-z0-9._~:/{}-]*$',
-  description: 'a path that starts with / and holds only letters, digits and . _ ~ : / { } -',
+  description: 'a path that starts with / and contains only letters, digits and . _ ~ : / { } -',
 } as const;
 
 const MOUNT_PATH = {

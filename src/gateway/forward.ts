@@ -457,7 +457,7 @@ const RANGE_HEADERS: readonly string[] = ['range', 'if-range'];
 
 /**
  * The request header that requests a delta against a representation the
- * client holds (RFC 3229), which arrives as a 226 under `2XX` or
+ * client has cached (RFC 3229), which arrives as a 226 under `2XX` or
  * `default`. A server may ignore it and send 200.
  */
 const DELTA_HEADER = 'a-im';

@@ -114,7 +114,7 @@ function sendChecked(reply: FastifyReply, result: ResponseCheck, contentType: st
  * Tells whether a successful response to a GET or HEAD would be a 304,
  * because its If-None-Match matches the ETag that the gateway relays. The
  * upstream of a checked operation does not get If-None-Match (see
- * forward.ts), so the gateway must answer it for both methods (RFC 9110
+ * forward.ts), so the gateway must evaluate it for both methods (RFC 9110
  * section 13.1.2).
  */
 function isNotModified(reply: FastifyReply): boolean {

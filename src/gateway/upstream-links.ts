@@ -24,9 +24,9 @@ const REFRESH_HEAD = /^\s*[0-9.]+\s*[;,]\s*(?:url\s*=\s*)?['"]?/i;
  * quoted URI reference. Other quoted strings are matched whole, so that
  * brackets inside a `title` stay as they are. `[^<>]` keeps a run of
  * unclosed `<` from being scanned once per bracket. For the same reason a
- * quoted string that is never closed runs to the end of the value, as does
- * one that ends in a lone backslash: a failed match would be tried again
- * from each escaped quote in it, such as in `"\"\"\"…`.
+ * quoted string that is never closed, or ends in a lone backslash, runs to
+ * the end of the value. Otherwise a failed match would be tried again from
+ * each escaped quote in it, such as in `"\"\"\"…`.
  */
 const LINK_URL = /<([^<>]*)>|(\banchor\s*=\s*)"([^"\\]*)"|"(?:[^"\\]|\\[\s\S]|\\$)*(?:"|$)/gi;
 

@@ -138,8 +138,8 @@ const JSON_CHARSET = 'utf-8';
 
 /**
  * Strict decoders by charset label, reused because a decode without the
- * `stream` option keeps no state. Only labels that TextDecoder knows are
- * added, so the map stays as small as its list of labels.
+ * `stream` option keeps no state. Only labels that TextDecoder supports
+ * are added, so the map is no larger than TextDecoder's list of labels.
  */
 const decoders = new Map<string, TextDecoder>();
 

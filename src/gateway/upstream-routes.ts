@@ -110,7 +110,7 @@ function checkSecurity(upstream: UpstreamConfig, operation: DeclaredOperation, p
   );
   if (undeclared !== undefined) {
     throw new UpstreamPolicyError(
-      `upstream '${upstream.name}': ${name} binds the query parameter '${undeclared.name}', which the OpenAPI document does not declare, so every request would be refused; declare it or remove the binding`,
+      `upstream '${upstream.name}': ${name} binds the query parameter '${undeclared.name}', which the OpenAPI document does not declare, so every request would be rejected; declare it or remove the binding`,
     );
   }
 
@@ -124,7 +124,7 @@ function checkSecurity(upstream: UpstreamConfig, operation: DeclaredOperation, p
   if (forbidden !== undefined) {
     throw new UpstreamPolicyError(
       `upstream '${upstream.name}': ${name} binds the body member '${forbidden.name}', which the request body schema of the OpenAPI document does not allow ` +
-        '(undeclared in a closed object, or readOnly), so every request would be refused; declare the member or remove the binding',
+        '(undeclared in a closed object, or readOnly), so every request would be rejected; declare the member or remove the binding',
     );
   }
   // Rails merges path parameters into the request's parameters after the

@@ -108,8 +108,8 @@ const MAX_CLOCK_TOLERANCE_SECONDS = 60;
 /**
  * Throws a RangeError unless `value` is a whole number from `min` to `max`.
  * jose reads a string such as '5s' as a duration, but the lifetime checks
- * here add it to numbers and then never fail. NaN would fail every request
- * with a 500. So both are rejected when the service starts.
+ * here add the value to numbers, and with a string they never fail. NaN
+ * would fail every request with a 500, so both are rejected at start.
  */
 function requireWholeNumber(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -149,10 +149,10 @@ const PUBLIC_KEY_JWS_ALGORITHMS: ReadonlySet<string> = new Set([
 /**
  * Throws a RangeError unless `value` lists JWS algorithms that a public key
  * verifies. The keys come from a public JWK Set, so `none` and the HMAC
- * algorithms (`HS256` and the like) could never verify a token, and
- * neither could a misspelt name, an encryption algorithm such as
- * `RSA-OAEP-256`, or one that jose does not implement. A single string
- * would be read as a list of its characters.
+ * algorithms (`HS256` and the like) could never verify a token. Neither
+ * could a misspelt name, an encryption algorithm such as `RSA-OAEP-256`,
+ * or one that jose does not implement. A single string would be read as a
+ * list of its characters.
  */
 function requireAlgorithms(value: unknown): readonly string[] {
   const valid = Array.isArray(value) && value.length > 0 && value.every((algorithm) => typeof algorithm === 'string' && PUBLIC_KEY_JWS_ALGORITHMS.has(algorithm));
@@ -232,8 +232,7 @@ const UNAVAILABLE_LOG_INTERVAL_MS = 5000;
 /**
  * Logs an unavailable dependency, such as the verification keys, at most
  * once per interval, with the number of requests that failed the same way
- * in between. Every request fails while it is unavailable, and a line for
- * each would flood the log.
+ * in between, because a line for every failed request would flood the log.
  */
 class UnavailableLog {
   readonly #message: string;

@@ -262,7 +262,7 @@ describe('upstream routes', () => {
     const binding = { in: 'query' as const, name: 'tenant', claim: 'tenants', match: 'oneOf' as const, bypassRoles: [] };
     const config = await upstream({ '/things': { get: { security: SECURED, responses: {} } } }, { operations: { 'GET /things': policy({ bindings: [binding] }) } });
     await expect(upstreamRoutes(config)).rejects.toThrow(
-      "upstream 'things': GET /things binds the query parameter 'tenant', which the OpenAPI document does not declare, so every request would be refused",
+      "upstream 'things': GET /things binds the query parameter 'tenant', which the OpenAPI document does not declare, so every request would be rejected",
     );
 
     const parameters = [{ in: 'query', name: 'tenant', required: true, schema: { type: 'string' } }];

@@ -147,7 +147,7 @@ describe('API key revocation across two instances', () => {
       return (await response.json()) as { id: string; key: string };
     };
     const useOnSecond = (key: string) => fetch(`${second!.url}/api/orders`, { headers: { 'x-api-key': key } }).then((response) => response.status);
-    const refusedOnSecond = async (key: string) => {
+    const rejectedOnSecond = async (key: string) => {
       await vi.waitFor(async () => expect(await useOnSecond(key)).toBe(401), { timeout: 10_000, interval: 50 });
     };
 
@@ -158,11 +158,11 @@ describe('API key revocation across two instances', () => {
     expect(await useOnSecond(rotated.key)).toBe(200);
 
     expect((await callApi(first!, `/keys/${revoked.id}`, tokens.access_token, { method: 'DELETE' })).status).toBe(204);
-    await refusedOnSecond(revoked.key);
+    await rejectedOnSecond(revoked.key);
 
     const rotation = await callApi(first!, `/keys/${rotated.id}/rotate`, tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ grace: '0' }) });
     expect(rotation.status).toBe(201);
-    await refusedOnSecond(rotated.key);
+    await rejectedOnSecond(rotated.key);
   });
 });
 

@@ -13,7 +13,7 @@ import { RedisOidcAdapter } from '../../src/store/redis-oidc-adapter.js';
  * ioredis (5.x) raises carries the rejected commands, with their arguments,
  * in `previousErrors`.
  */
-function startRefusingRedis(reply: string): Promise<Server> {
+function startRejectingRedis(reply: string): Promise<Server> {
   const server = createServer((socket: Socket) => {
     let buffered = '';
     let inTransaction = false;
@@ -58,7 +58,7 @@ describe('Redis transaction aborted by error replies', () => {
   let redis: Redis;
 
   beforeAll(async () => {
-    server = await startRefusingRedis("OOM command not allowed when used memory > 'maxmemory'.");
+    server = await startRejectingRedis("OOM command not allowed when used memory > 'maxmemory'.");
     const address = server.address() as { port: number };
     redis = new Redis({ host: '127.0.0.1', port: address.port, maxRetriesPerRequest: 0, lazyConnect: true });
     await redis.connect();

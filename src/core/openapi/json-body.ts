@@ -298,9 +298,9 @@ const MAYBE_INEXACT_NUMBER = /[0-9.]{16,}|[0-9][eE]/;
 /**
  * Tells whether `text`, which must be valid JSON, has a number whose value
  * changes when JSON.parse reads it as a double and JSON.stringify writes
- * it back: an integer beyond 2^53 such as 12345678901234567891, a
- * fraction with more digits than a double keeps, or one out of its range,
- * such as 1e400, which JSON.stringify writes as null. A client that reads
+ * it back. Such numbers are integers beyond 2^53 (12345678901234567891),
+ * fractions with more digits than a double keeps, and values out of its
+ * range, such as 1e400, which JSON.stringify writes as null. A client that reads
  * integers exactly, as Python's json module does, would see the change.
  */
 export function hasInexactNumber(text: string): boolean {
