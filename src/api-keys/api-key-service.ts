@@ -4,7 +4,7 @@ import { generateApiKey, parseApiKey, type ApiKeyEnvironment } from '../core/api
 import { MAX_KEY_LIFETIME_SECONDS, MAX_ROTATION_GRACE_SECONDS } from '../core/api-keys/lifetimes.js';
 import { unmapIPv4, withoutPortOrBrackets } from '../core/client-address.js';
 import { cidrNotationProblem, isStandardAddress } from '../core/ip-notation.js';
-import { codePointLabel, findControlCharacter } from '../core/control-characters.js';
+import { codePointCount, codePointLabel, findControlCharacter } from '../core/control-characters.js';
 import type { KeyedHash } from '../core/keyed-hash.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
 import type { ApiKeyRecord, ApiKeyRepository } from '../store/api-key-repository.js';
@@ -279,9 +279,8 @@ export class ApiKeyService {
       throw new ApiKeyRequestError(`name contains ${codePointLabel(control)}, a control or format character; use printable characters only`);
     }
     const name = request.name.trim();
-    // Counted in code points, as the API's schema counts them: String.length
-    // would count an emoji outside the BMP as two characters.
-    if (name === '' || [...name].length > 100) {
+    // Counted in code points, as the API's schema counts them.
+    if (name === '' || codePointCount(name) > 100) {
       throw new ApiKeyRequestError('name must be 1 to 100 characters');
     }
 

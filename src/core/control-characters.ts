@@ -10,6 +10,15 @@
 const CONTROL_CHARACTER = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
 const CONTROL_CHARACTERS = new RegExp(CONTROL_CHARACTER.source, 'gu');
 
+/**
+ * Returns the number of characters in `text` as code points. String.length
+ * counts UTF-16 units, so an emoji outside the BMP would count as two, while
+ * ajv's `maxLength` and people count it as one.
+ */
+export function codePointCount(text: string): number {
+  return [...text].length;
+}
+
 /** Formats a code point in the usual notation, such as U+001B. */
 export function codePointLabel(character: string): string {
   return `U+${(character.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;

@@ -8,6 +8,8 @@
  * so that input which breaks these rules cannot map onto a stored name.
  */
 
+import { codePointCount } from './control-characters.js';
+
 export interface RegistrationInput {
   username: string;
   email: string;
@@ -90,7 +92,7 @@ export function checkPassword(password: string, username: string, email: string)
   const violations: RuleViolation[] = [];
   const add = (message: string) => violations.push({ field: 'password', message });
 
-  const length = [...normalizePassword(password)].length;
+  const length = codePointCount(normalizePassword(password));
   if (length < PASSWORD_MIN_LENGTH) {
     add(`Password must be at least ${PASSWORD_MIN_LENGTH} characters.`);
   }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { CLI_ACTOR } from '../../audit/events.js';
 import { clientSigningKeyProblem } from '../../core/client-signing-keys.js';
 import { generateClientSecret } from '../../core/client-secrets.js';
-import { codePointLabel, escapeControlCharacters, findControlCharacter } from '../../core/control-characters.js';
+import { codePointCount, codePointLabel, escapeControlCharacters, findControlCharacter } from '../../core/control-characters.js';
 import { checkNativeRedirectUri, checkRedirectUri } from '../../core/redirect-uri-rules.js';
 import { API_SCOPES, OIDC_SCOPES } from '../../core/scopes.js';
 import type { ClientMetadata } from '../../store/client-repository.js';
@@ -115,8 +115,7 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
     throw new CliError(`--name contains ${codePointLabel(control)}, a control or format character; use printable characters only`);
   }
   const name = options.name.trim();
-  // Counted in code points: String.length would count an emoji outside the BMP as two characters.
-  if (name === '' || [...name].length > 100) {
+  if (name === '' || codePointCount(name) > 100) {
     throw new CliError('--name must be 1 to 100 characters');
   }
 
