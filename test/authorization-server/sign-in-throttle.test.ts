@@ -194,7 +194,7 @@ describe('sign-in throttle per address, in parallel', () => {
     }
   });
 
-  it('lets the counters of attempts expire after three periods', async () => {
+  it('expires attempt counters after three periods', async () => {
     let now = Date.now();
     const store = new MemoryRateLimitStore(1000, () => now);
     const throttle = new LoginThrottle(store, options);

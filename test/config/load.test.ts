@@ -124,13 +124,13 @@ describe('configuration loading', () => {
     expect(problems).toContain('rateLimit/login/window: must be a duration: a whole number followed by ms, s, m, h or d, such as 500ms or 30s');
   });
 
-  it('says to quote a value that YAML reads as a number', async () => {
+  it('hints to quote YAML numbers', async () => {
     const file = await writeConfigFile('rateLimit:\n  trustedProxies: [10.1]\n');
     const problems = problemsOf(() => loadConfig({ config: file }, {})).join('\n');
     expect(problems).toContain('rateLimit/trustedProxies/0: must be string (the file gives the number 10.1; put the value in quotes to give it as text)');
   });
 
-  it('names the accepted form, not the regular expression, of every patterned option', async () => {
+  it('describes every pattern in words', async () => {
     const { CONFIG_SCHEMA } = await import('../../src/config/schema.js');
     const undescribed: string[] = [];
     const visit = (node: unknown, path: string): void => {

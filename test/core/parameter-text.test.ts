@@ -63,7 +63,7 @@ describe('parameter text forms', () => {
     expect(violations).toEqual([{ keyword: 'type', instancePath: '/ids', params: { type: 'integer' }, message: 'must be integer' }]);
   });
 
-  it('names leading zeros, which some parsers read as octal', () => {
+  it('names leading zeros', () => {
     const violations = checkTextForms({ account: '010' }, new Map([['account', 'integer' as const]]));
     expect(violations[0]?.message).toBe('must be integer without leading zeros');
   });

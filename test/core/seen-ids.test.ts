@@ -43,7 +43,7 @@ describe('SeenIds', () => {
     expect(seen.size).toBe(2);
   });
 
-  it('rejects unknown ids that expire no later than a forgotten one', () => {
+  it('rejects ids older than forgotten ones', () => {
     const seen = new SeenIds(2);
     seen.use('a', 5000, 1000);
     seen.use('b', 6000, 1000);

@@ -133,7 +133,7 @@ describe('API key revocation across two instances', () => {
     await cluster?.close();
   });
 
-  it('refuses a key ended on one instance on the other at once', async () => {
+  it('ends keys on other instances', async () => {
     const [first, second] = cluster.instances;
     const carol = await createUser(first!, `carol_${randomUUID().slice(0, 6)}`);
     const config = await publicClient(first!);

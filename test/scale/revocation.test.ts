@@ -47,7 +47,7 @@ describe('revocation broadcast', () => {
     expect(remote).toContain(grantId);
   });
 
-  it('tells an ended API key from a revoked grant', async () => {
+  it('carries ended API keys', async () => {
     const remote: Revocation[] = [];
     const publisher = new RevocationBus(() => undefined, publisherRedis, logger, REDIS_KEY_PREFIX);
     const subscriber = new RevocationBus((revocation) => remote.push(revocation), subscriberRedis, logger, REDIS_KEY_PREFIX);

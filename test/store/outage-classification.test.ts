@@ -33,7 +33,7 @@ describe('backend outage classification', () => {
     expect(isBackendOutage(new Error('request failed', { cause: redisReply('CLUSTERDOWN The cluster is down') }))).toBe(true);
   });
 
-  it('counts a Redis at its client limit as an outage', () => {
+  it('counts Redis maxclients as outage', () => {
     expect(isBackendOutage(redisReply('ERR max number of clients reached'))).toBe(true);
   });
 

@@ -189,7 +189,7 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
     expect((await repositories.apiKeys.list('expired-owner')).map((key) => key.id)).toEqual([record.id]);
   });
 
-  it('keeps only the newest ended API keys of an owner', async () => {
+  it('keeps the newest ended API keys', async () => {
     const keys = new ApiKeyRepository(db, 2);
     const owner = await repositories.accounts.create({ username: 'key-churn', email: 'key-churn@example.com', passwordHash: 'h', roles: [] });
     const other = await repositories.accounts.create({ username: 'key-churn-other', email: 'key-churn-other@example.com', passwordHash: 'h', roles: [] });
