@@ -551,6 +551,8 @@ function upstreamRequestHeaders(
   // that the check removes. The gateway compares it with the ETag it relays
   // (sendChecked). If-Modified-Since counts only without If-None-Match
   // (RFC 9110 section 13.1.3), so it goes too.
+  // NOTE: If-Match on writes, and If-Range where a 206 is declared, still
+  // reach the upstream, so a caller with write access can test such a guess.
   if (parts.checksResponse && isSafeRead(request.method) && headers['if-none-match'] !== undefined) {
     delete headers['if-none-match'];
     delete headers['if-modified-since'];
