@@ -45,6 +45,14 @@ describe('hasInexactNumber', () => {
     },
   );
 
+  it.each(['1e400', '{"a": -1e400}', '[\n\t1.5e-400]', '{"id":"5a6c7d8e9f01","n":1e400}', '{"x":"8e9","n":[0,2E400]}'])('rejects out-of-range number in %s', (text) => {
+    expect(hasInexactNumber(text)).toBe(true);
+  });
+
+  it.each(['{"id":"0f8b6a52-3c1e-4d7a-9b2e-5a6c7d8e9f01"}', '["1e400","a 1e400"]'])('accepts exponent text in strings %s', (text) => {
+    expect(hasInexactNumber(text)).toBe(false);
+  });
+
   it('reads long zero runs linearly', () => {
     const zeros = '0'.repeat(300_000);
     const started = performance.now();

@@ -45,6 +45,7 @@ const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
 const MINUS = 0x2d;
+const POINT = 0x2e;
 const DIGIT_ZERO = 0x30;
 const DIGIT_NINE = 0x39;
 
@@ -290,10 +291,47 @@ function decimalValue(text: string): string | undefined {
 
 /**
  * A number with more than 15 significant digits, the most that a double
- * always keeps, has 16 characters from `[0-9.]` in a row. Any other number
- * that a double changes has an exponent. Text with neither skips the scan.
+ * always keeps, has 16 characters from `[0-9.]` in a row.
  */
-const MAYBE_INEXACT_NUMBER = /[0-9.]{16,}|[0-9][eE]/;
+const LONG_DIGIT_RUN = /[0-9.]{16,}/;
+
+/** A digit followed by the letter of an exponent, as in `1e400`, but also in `8e9f`. */
+const DIGIT_BEFORE_EXPONENT = /[0-9][eE]/g;
+
+/** Characters that may come right before a JSON number (RFC 8259 section 2), besides the start of the text. */
+const BEFORE_NUMBER = new Set([0x3a, 0x2c, 0x5b, 0x20, 0x09, 0x0a, 0x0d]);
+
+/**
+ * Tells whether `text` may have a number that a double changes: one with
+ * more than 15 significant digits, or one with an exponent. Hexadecimal
+ * identifiers such as UUIDs often have a digit before an `e`, so a match
+ * counts only where the digits before it could start a number: at the
+ * start of the text or after a colon, comma, bracket or whitespace.
+ * Strings are not skipped, so `"x 1e5"` still counts, and the scan after
+ * this check decides.
+ */
+function mayHaveInexactNumber(text: string): boolean {
+  if (LONG_DIGIT_RUN.test(text)) {
+    return true;
+  }
+
+  DIGIT_BEFORE_EXPONENT.lastIndex = 0;
+  for (let match = DIGIT_BEFORE_EXPONENT.exec(text); match !== null; match = DIGIT_BEFORE_EXPONENT.exec(text)) {
+    let start = match.index;
+    while (start > 0 && isNumberStartPart(text.charCodeAt(start - 1))) {
+      start -= 1;
+    }
+    if (start === 0 || BEFORE_NUMBER.has(text.charCodeAt(start - 1))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Tells whether `code` may appear in a JSON number before its exponent: a digit, the point or the minus sign. */
+function isNumberStartPart(code: number): boolean {
+  return (code >= DIGIT_ZERO && code <= DIGIT_NINE) || code === POINT || code === MINUS;
+}
 
 /**
  * Tells whether `text`, which must be valid JSON, has a number whose value
@@ -304,7 +342,7 @@ const MAYBE_INEXACT_NUMBER = /[0-9.]{16,}|[0-9][eE]/;
  * integers exactly, as Python's json module does, would see the change.
  */
 export function hasInexactNumber(text: string): boolean {
-  if (!MAYBE_INEXACT_NUMBER.test(text)) {
+  if (!mayHaveInexactNumber(text)) {
     return false;
   }
 
