@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { TextDecoder } from 'node:util';
 
+import { StringMemo } from '../core/cache/string-memo.js';
 import { charsetsOf } from '../core/openapi/json-body.js';
 import { ProblemError } from '../core/problem.js';
 
@@ -143,13 +144,19 @@ const JSON_CHARSET = 'utf-8';
  */
 const decoders = new Map<string, TextDecoder>();
 
+/** Limits of the results remembered per Content-Type value. An upstream sends only a few distinct values. */
+const CONTENT_TYPE_MEMO = { maxEntries: 16, maxKeyLength: 128 };
+
+/** The distinct charset parameters of a Content-Type, remembered per value. */
+const distinctCharsets = new StringMemo((contentType) => [...new Set(charsetsOf(contentType))], CONTENT_TYPE_MEMO);
+
 /**
  * Returns the charset that the Content-Type of an upstream body names, or
  * UTF-8 when it names none. Throws a 502 RejectedResponse when it names
  * several different ones, since clients differ in which one they honour.
  */
 function upstreamCharset(contentType: string | undefined): string {
-  const charsets = [...new Set(charsetsOf(contentType ?? ''))];
+  const charsets = distinctCharsets.get(contentType ?? '');
   if (charsets.length > 1) {
     throw badGateway('The upstream response names more than one charset.', 'several charsets', { charsets: charsets.slice(0, 4) });
   }
@@ -190,7 +197,7 @@ export function decodeUpstreamText(body: Buffer, contentType: string | undefined
  * decoded and serialized again is UTF-8 whatever the upstream sent, and a
  * client that honours the charset must read it as such.
  */
-export function withUtf8Charset(contentType: string): string {
+function replaceCharset(contentType: string): string {
   if (charsetsOf(contentType).length === 0) {
     return contentType;
   }
@@ -201,4 +208,11 @@ export function withUtf8Charset(contentType: string): string {
     return name !== 'charset' && name !== 'charset*';
   });
   return [type.trim(), ...kept.map((parameter) => parameter.trim()), 'charset=utf-8'].join('; ');
+}
+
+const utf8ContentTypes = new StringMemo(replaceCharset, CONTENT_TYPE_MEMO);
+
+/** Returns `contentType` with `charset=utf-8` in place of its charset parameters, remembered per value. */
+export function withUtf8Charset(contentType: string): string {
+  return utf8ContentTypes.get(contentType);
 }
