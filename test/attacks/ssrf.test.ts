@@ -335,6 +335,21 @@ describe('order import from an allowed host', () => {
     expect(response.status).toBe(502);
   });
 
+  it('answers a cut-off document with 502', async () => {
+    handler = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      response.write('{"item":');
+      setTimeout(() => response.destroy(), 20);
+    };
+
+    const response = await importFrom(server, token, url('/order.json'));
+    const body = (await response.json()) as { code: string; detail: string };
+
+    expect(response.status).toBe(502);
+    expect(body.code).toBe('bad_gateway');
+    expect(body.detail).toContain('/body/url');
+  });
+
   it('answers a redirect to an internal address with 422', async () => {
     handler = (_request, response) => response.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' }).end();
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
@@ -46,6 +46,30 @@ async function startServer(handler: (request: IncomingMessage, response: ServerR
       await once(server, 'close');
     },
   };
+  servers.push(state);
+  return state;
+}
+
+/**
+ * Starts a TCP server on 127.0.0.1 that passes each connection to `reply`
+ * once the request arrives, for responses that no HTTP server library sends.
+ */
+async function startRawServer(reply: (socket: Socket) => void): Promise<LoopbackServer> {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.once('data', () => reply(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+
+  const close = async (): Promise<void> => {
+    sockets.forEach((socket) => socket.destroy());
+    server.close();
+    await once(server, 'close');
+  };
+  const state = { port: (server.address() as AddressInfo).port, requests: [], connections: 0, close };
   servers.push(state);
   return state;
 }
@@ -502,6 +526,29 @@ describe('OutboundClient limits', () => {
     const response = await client.fetch(`http://hooks.test:${server.port}/`);
 
     expect(response.body).toHaveLength(1000);
+  });
+
+  it.each([
+    ['a body shorter than its length', (socket: Socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"keys":');
+      setTimeout(() => socket.destroy(), 20);
+    }],
+    ['a reset inside a chunked body', (socket: Socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n8\r\n{"keys":\r\n');
+      setTimeout(() => socket.resetAndDestroy(), 20);
+    }],
+    ['an invalid chunk size', (socket: Socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{"keys":\r\n');
+    }],
+  ])('reports %s as connection failure', async (_name, reply) => {
+    const server = await startRawServer(reply);
+    const client = new OutboundClient(policyFor(server.port), { resolver: sequenceResolver(['127.0.0.1']) });
+
+    const error = await rejection(client.fetch(`http://hooks.test:${server.port}/`));
+
+    expect(error.code).toBe('OUTBOUND_CONNECTION_FAILED');
+    expect(error.host).toBe('hooks.test');
+    expect(error.rule).toBe('responseBody');
   });
 
   it('times out a server that never answers', async () => {

@@ -123,7 +123,7 @@ export class OutboundClient {
         const location = redirectLocation(response);
 
         if (location === undefined) {
-          const body = await readCapped(response, target.host, this.#policy.maxResponseBytes, hop.method);
+          const body = await readCapped(response, target.host, this.#policy.maxResponseBytes, hop.method, signal);
           return { url: target.url.href, status: response.statusCode, headers: response.headers, body, address, redirects };
         }
 
@@ -229,8 +229,12 @@ function redirectedHop(hop: Hop, status: number, from: URL, to: URL): Hop {
   return becomesGet ? { method: 'GET', headers, body: undefined } : { ...hop, headers };
 }
 
-/** Reads the body and aborts as soon as it exceeds `maxBytes`, without buffering the rest. */
-async function readCapped(response: Dispatcher.ResponseData, host: string, maxBytes: number, method: OutboundMethod): Promise<Buffer> {
+/**
+ * Reads the body and aborts as soon as it exceeds `maxBytes`, without
+ * buffering the rest. A connection that fails while the body arrives (closed
+ * early, reset, or a malformed chunk) throws OUTBOUND_CONNECTION_FAILED.
+ */
+async function readCapped(response: Dispatcher.ResponseData, host: string, maxBytes: number, method: OutboundMethod, signal: AbortSignal): Promise<Buffer> {
   const tooLarge = (): OutboundError =>
     new OutboundError('OUTBOUND_RESPONSE_TOO_LARGE', `Outbound response from ${host} was rejected: the body exceeds ${maxBytes} bytes.`, { host, rule: 'maxResponseBytes' });
 
@@ -247,14 +251,23 @@ async function readCapped(response: Dispatcher.ResponseData, host: string, maxBy
 
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of response.body) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > maxBytes) {
-      discardBody(response);
-      throw tooLarge();
+  try {
+    for await (const chunk of response.body) {
+      const buffer = chunk as Buffer;
+      size += buffer.length;
+      if (size > maxBytes) {
+        discardBody(response);
+        throw tooLarge();
+      }
+      chunks.push(buffer);
     }
-    chunks.push(buffer);
+  } catch (error) {
+    // After the deadline the stream fails with an abort error, which
+    // fetch reports as a timeout.
+    if (error instanceof OutboundError || signal.aborted) {
+      throw error;
+    }
+    throw new OutboundError('OUTBOUND_CONNECTION_FAILED', `Outbound response from ${host} failed before its body was complete: ${describeError(error)}.`, { host, rule: 'responseBody', cause: error });
   }
 
   return Buffer.concat(chunks, size);

@@ -23,7 +23,7 @@ const OUTBOUND_PROBLEMS: Readonly<Record<OutboundErrorCode, OutboundProblem>> = 
   OUTBOUND_BLOCKED_HOST: { code: 'target_not_allowed', reason: 'names a host that is not allowed' },
   OUTBOUND_BLOCKED_ADDRESS: { code: 'target_not_allowed', reason: 'names a host that is or resolves to an internal address' },
   OUTBOUND_DNS_FAILED: { code: 'bad_gateway', reason: 'names a host that could not be resolved' },
-  OUTBOUND_CONNECTION_FAILED: { code: 'bad_gateway', reason: 'could not be reached' },
+  OUTBOUND_CONNECTION_FAILED: { code: 'bad_gateway', reason: 'could not be reached, or its response was cut off' },
   OUTBOUND_TOO_MANY_REDIRECTS: { code: 'bad_gateway', reason: 'redirected too many times' },
   OUTBOUND_RESPONSE_TOO_LARGE: { code: 'bad_gateway', reason: 'returned a response that is too large' },
   OUTBOUND_TIMEOUT: { code: 'gateway_timeout', reason: 'did not answer in time' },
