@@ -358,6 +358,19 @@ describe('order import from an allowed host', () => {
     expect(response.status).toBe(422);
   });
 
+  it.each(['http://[::1/admin', 'http://user:secret@HOST/order.json'])('answers a redirect to %s with 502', async (location) => {
+    const host = `orders.example.test:${(upstream.address() as AddressInfo).port}`;
+    handler = (_request, response) => response.writeHead(302, { location: location.replace('HOST', host) }).end();
+
+    const response = await importFrom(server, token, url('/moved'));
+    const body = (await response.json()) as { code: string; detail: string };
+
+    expect(response.status).toBe(502);
+    expect(body.code).toBe('bad_gateway');
+    expect(body.detail).toContain('redirected to an invalid URL');
+    expect(body.detail).not.toContain('secret');
+  });
+
   it('answers a silent upstream with 504', async () => {
     handler = () => {
       // Never responds, so the import's deadline fires.

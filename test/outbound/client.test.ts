@@ -402,6 +402,25 @@ describe('OutboundClient redirects', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it.each([
+    ['http://[::1/admin', 'redirectLocation'],
+    ['http://user:secret@hooks.test:PORT/admin', 'credentials'],
+    ['http://a..b.test:PORT/admin', 'hostName'],
+  ])('rejects an invalid redirect to %s', async (location, rule) => {
+    const server = await startServer((_request, response) => {
+      response.writeHead(302, { location: location.replace('PORT', String(server.port)) }).end();
+    });
+    const client = new OutboundClient(internalPolicy(server.port, [{ name: 'a..b.test' }]), { resolver: sequenceResolver(['127.0.0.1']) });
+
+    const error = await rejection(client.fetch(`http://hooks.test:${server.port}/start`));
+
+    expect(error.code).toBe('OUTBOUND_INVALID_REDIRECT');
+    expect(error.host).toBe('hooks.test');
+    expect(error.rule).toBe(rule);
+    expect(error.message).not.toContain('secret');
+    expect(server.requests).toHaveLength(1);
+  });
+
   it('follows redirects up to the limit', async () => {
     const server = await startServer((request, response) => {
       const step = Number(request.url?.slice(1));

@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { request as undiciRequest } from 'undici';
 import type { Dispatcher } from 'undici';
 
-import { OutboundError } from './errors.js';
+import { OutboundError, type OutboundErrorCode } from './errors.js';
 import { createPinnedAgent } from './pinned-agent.js';
 import type { ConnectAttempt } from './pinned-agent.js';
 import { resolvePolicy } from './policy.js';
@@ -132,7 +132,7 @@ export class OutboundClient {
           throw new OutboundError('OUTBOUND_TOO_MANY_REDIRECTS', `Outbound request to ${first.host} was blocked: more than ${this.#policy.maxRedirects} redirects.`, { host: first.host, rule: 'maxRedirects' });
         }
 
-        const next = checkUrl(resolveLocation(location, target), this.#policy);
+        const next = checkRedirect(location, target, this.#policy);
         hop = redirectedHop(hop, response.statusCode, target.url, next.url);
         target = next;
       } finally {
@@ -198,11 +198,33 @@ function redirectLocation(response: Dispatcher.ResponseData): string | undefined
   return typeof location === 'string' && location !== '' ? location : undefined;
 }
 
-function resolveLocation(location: string, from: CheckedUrl): URL {
+/** Faults of a URL's own text, as opposed to a target that the policy rejects. */
+const MALFORMED_URL_CODES: ReadonlySet<OutboundErrorCode> = new Set(['OUTBOUND_INVALID_URL', 'OUTBOUND_INVALID_HOST']);
+
+/**
+ * Checks the target of a redirect by the same rules as the first URL. A
+ * Location that is not a valid URL, contains credentials or names an invalid
+ * host throws OUTBOUND_INVALID_REDIRECT for the host that sent it, because
+ * the remote server is at fault there and the caller's URL was fine.
+ */
+function checkRedirect(location: string, from: CheckedUrl, policy: ResolvedPolicy): CheckedUrl {
+  const invalidRedirect = (rule: string, cause?: unknown): OutboundError =>
+    new OutboundError('OUTBOUND_INVALID_REDIRECT', `Outbound request to ${from.host} failed: its redirect Location is invalid (rule: ${rule}).`, { host: from.host, rule, cause });
+
+  let url: URL;
   try {
-    return new URL(location, from.url);
+    url = new URL(location, from.url);
   } catch {
-    throw new OutboundError('OUTBOUND_INVALID_URL', `Outbound request to ${from.host} failed: the redirect Location is not a valid URL.`, { host: from.host, rule: 'redirectLocation' });
+    throw invalidRedirect('redirectLocation');
+  }
+
+  try {
+    return checkUrl(url, policy);
+  } catch (error) {
+    if (error instanceof OutboundError && MALFORMED_URL_CODES.has(error.code)) {
+      throw invalidRedirect(error.rule ?? 'syntax', error);
+    }
+    throw error;
   }
 }
 

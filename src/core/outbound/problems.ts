@@ -18,6 +18,7 @@ interface OutboundProblem {
 const OUTBOUND_PROBLEMS: Readonly<Record<OutboundErrorCode, OutboundProblem>> = {
   OUTBOUND_INVALID_URL: { code: 'validation_failed', reason: 'must be an absolute URL without user name, password or IPv6 zone id' },
   OUTBOUND_INVALID_HOST: { code: 'validation_failed', reason: 'must name a host that is an IP address or a valid DNS name' },
+  OUTBOUND_INVALID_REDIRECT: { code: 'bad_gateway', reason: 'redirected to an invalid URL' },
   OUTBOUND_BLOCKED_SCHEME: { code: 'target_not_allowed', reason: 'uses a scheme that is not allowed' },
   OUTBOUND_BLOCKED_PORT: { code: 'target_not_allowed', reason: 'uses a port that is not allowed' },
   OUTBOUND_BLOCKED_HOST: { code: 'target_not_allowed', reason: 'names a host that is not allowed' },
