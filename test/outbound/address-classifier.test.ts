@@ -61,6 +61,9 @@ const INTERNAL_ADDRESSES: readonly (readonly [string, string])[] = [
   ['168.63.129.16', 'cloudMetadata'],
   ['fd00:ec2::254', 'cloudMetadata'],
   ['[FD00:EC2:0:0:0:0:0:254]', 'cloudMetadata'],
+  ['fd20:ce::254', 'cloudMetadata'],
+  ['fe80::a9fe:a9fe', 'cloudMetadata'],
+  ['fe80::a9fe:a9fe%eth0', 'cloudMetadata'],
 
   // IPv6 loopback and unspecified.
   ['::1', 'loopback'],
@@ -177,7 +180,21 @@ describe('classifyAddress', () => {
     },
   );
 
-  it.each(['::ffff:127.0.0.1', '::ffff:93.184.215.14', '::7f00:1'])('keeps %s internal but not metadata', (input) => {
+  // An operator's NAT64 may use any RFC 6052 prefix length within
+  // 64:ff9b:1::/48, and each length puts the IPv4 address at other bytes.
+  it.each([
+    ['/48', '64:ff9b:1:a9fe:a9:fe00::'],
+    ['/56', '64:ff9b:1:a9:fe:a9fe::'],
+    ['/64', '64:ff9b:1:0:a9:fea9:fe00:0'],
+    ['/96', '64:ff9b:1::a9fe:a9fe'],
+  ])('marks local-use NAT64 %s metadata', (_prefixLength, input) => {
+    const classification = classifyAddress(input);
+
+    expect(classification?.rule).toBe('nat64LocalUse');
+    expect(classification?.metadata).toBe(true);
+  });
+
+  it.each(['::ffff:127.0.0.1', '::ffff:93.184.215.14', '::7f00:1', '64:ff9b:1::a00:1'])('keeps %s internal but not metadata', (input) => {
     const classification = classifyAddress(input);
 
     expect(classification?.internal).toBe(true);

@@ -262,6 +262,24 @@ describe('OutboundClient resolved addresses', () => {
     expect(spy.attempts).toEqual([]);
   });
 
+  it.each([
+    ['64:ff9b:1::a9fe:a9fe', 'nat64LocalUse'],
+    ['fd20:ce::254', 'cloudMetadata'],
+    ['fe80::a9fe:a9fe', 'cloudMetadata'],
+  ])('blocks metadata answer %s for an internal host', async (answer, rule) => {
+    const spy = connectSpy();
+    const client = new OutboundClient(
+      { allowedHosts: [{ name: 'jwks.internal', allowInternal: true }] },
+      { resolver: sequenceResolver([answer]), beforeConnect: spy.beforeConnect },
+    );
+
+    const error = await rejection(client.fetch('https://jwks.internal/'));
+
+    expect(error.code).toBe('OUTBOUND_BLOCKED_ADDRESS');
+    expect(error.rule).toBe(rule);
+    expect(spy.attempts).toEqual([]);
+  });
+
   it('blocks a mapped metadata answer for an internal host', async () => {
     const spy = connectSpy();
     const client = new OutboundClient(

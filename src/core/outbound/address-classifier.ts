@@ -38,6 +38,10 @@ const METADATA_ADDRESSES: ReadonlyMap<string, string> = new Map([
   ['168.63.129.16', 'cloudMetadata'],
   // AWS IMDS over IPv6.
   ['fd00:ec2::254', 'cloudMetadata'],
+  // Google Compute Engine metadata over IPv6.
+  ['fd20:ce::254', 'cloudMetadata'],
+  // OpenStack Neutron metadata over IPv6, a link-local address.
+  ['fe80::a9fe:a9fe', 'cloudMetadata'],
 ]);
 
 /** Global unicast space (RFC 4291). ipaddr.js files all other unlisted IPv6 addresses as `unicast` too. */
@@ -130,10 +134,11 @@ function classifyIPv6(address: ipaddr.IPv6): AddressClassification {
   }
 
   // An IPv4-mapped address reaches its IPv4 host directly from a dual-stack
-  // socket, so a mapped metadata address must stay blocked where internal
+  // socket, and an operator's NAT64 translates a local-use address, so a
+  // metadata address inside either must stay blocked where internal
   // addresses are allowed.
-  const mapped = mappedIPv4(address);
-  const metadata = mapped !== undefined && METADATA_ADDRESSES.has(mapped.toString());
+  const carried = [mappedIPv4(address), ...nat64LocalUseIPv4(address)];
+  const metadata = carried.some((inner) => inner !== undefined && METADATA_ADDRESSES.has(inner.toString()));
 
   return { address: text, family: 6, rule, internal: rule !== 'public', metadata };
 }
@@ -147,6 +152,31 @@ function mappedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
     return undefined;
   }
   return ipv4FromWords(address.parts[6] ?? 0, address.parts[7] ?? 0);
+}
+
+/**
+ * Byte positions of the IPv4 address inside an IPv6 address for each NAT64
+ * prefix length that fits in the local-use prefix: /48, /56, /64 and /96
+ * (RFC 6052 section 2.2). Byte 8 is reserved and never carries address bits.
+ */
+const NAT64_LOCAL_USE_IPV4_BYTES: readonly (readonly number[])[] = [
+  [6, 7, 9, 10],
+  [7, 9, 10, 11],
+  [9, 10, 11, 12],
+  [12, 13, 14, 15],
+];
+
+/**
+ * Returns the IPv4 addresses that a local-use NAT64 address carries under each
+ * possible prefix length, because the operator's prefix length is not known here.
+ */
+function nat64LocalUseIPv4(address: ipaddr.IPv6): ipaddr.IPv4[] {
+  if (!address.match(NAT64_LOCAL_USE)) {
+    return [];
+  }
+
+  const bytes = address.toByteArray();
+  return NAT64_LOCAL_USE_IPV4_BYTES.map((positions) => new ipaddr.IPv4(positions.map((position) => bytes[position] ?? 0)));
 }
 
 /** Builds the IPv4 address whose 32 bits are two 16-bit words of an IPv6 address. */
