@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 
 import { request as undiciRequest } from 'undici';
@@ -9,17 +8,11 @@ import { createPinnedAgent } from './pinned-agent.js';
 import type { ConnectAttempt } from './pinned-agent.js';
 import { resolvePolicy } from './policy.js';
 import type { OutboundPolicy, ResolvedPolicy } from './policy.js';
+import { systemResolver, type Resolver } from './system-resolver.js';
 import { checkAddress, checkUrl } from './target.js';
 import type { CheckedUrl } from './target.js';
 
-/** Resolves a host name to every address it has, as IP address text. */
-export type Resolver = (hostname: string) => Promise<readonly string[]>;
-
-/** Resolves through the operating system, like Node's own connections do, and returns all addresses. */
-export const systemResolver: Resolver = async (hostname) => {
-  const answers = await lookup(hostname, { all: true, verbatim: true });
-  return answers.map((answer) => answer.address);
-};
+export { systemResolver, type Resolver } from './system-resolver.js';
 
 export type OutboundMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -149,7 +142,7 @@ export class OutboundClient {
 
     let answers: readonly string[];
     try {
-      answers = await abortable(this.#resolver(target.host), signal);
+      answers = await abortable(this.#resolver(target.host, signal), signal);
     } catch (error) {
       if (signal.aborted) {
         throw error;
