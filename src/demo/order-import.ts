@@ -100,11 +100,10 @@ export class OrderImporter {
         throw error;
       }
 
-      const problem = outboundProblem(error, URL_POINTER);
-      if (problem.code === 'target_not_allowed') {
+      if (error.code.startsWith('OUTBOUND_BLOCKED_')) {
         log.warn({ host: error.host, rule: error.rule, outboundCode: error.code }, 'order import target rejected');
       }
-      throw problem;
+      throw outboundProblem(error, URL_POINTER);
     }
   }
 }

@@ -230,11 +230,26 @@ describe('order import with the production outbound policy', () => {
     },
   );
 
-  it('answers an unresolvable host with 502', async () => {
+  it('answers an unresolvable host with 422', async () => {
     const response = await importFrom(server, token, 'https://unknown.attacker.example/');
+    const body = (await response.json()) as { code: string; detail: string };
 
-    expect(response.status).toBe(502);
-    expect(((await response.json()) as { code: string }).code).toBe('bad_gateway');
+    expect(response.status).toBe(422);
+    expect(body.code).toBe('target_not_allowed');
+    expect(body.detail).toBe('The URL at /body/url (host unknown.attacker.example) names a host that does not resolve, or resolves to an internal address.');
+  });
+
+  // Different answers would tell which names the private network's DNS
+  // serves, since Portcullis resolves through it.
+  it('answers internal and unknown names alike', async () => {
+    const internal = await importFrom(server, token, 'https://private.attacker.example/');
+    const unknown = await importFrom(server, token, 'https://unknown.attacker.example/');
+    const internalBody = (await internal.json()) as Record<string, unknown>;
+    const unknownBody = (await unknown.json()) as Record<string, unknown>;
+
+    expect(unknown.status).toBe(internal.status);
+    expect(unknownBody['code']).toBe(internalBody['code']);
+    expect(String(unknownBody['detail']).replace('unknown.', '')).toBe(String(internalBody['detail']).replace('private.', ''));
   });
 
   it('requires the orders:write scope', async () => {
