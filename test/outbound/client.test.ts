@@ -588,6 +588,35 @@ describe('OutboundClient limits', () => {
     expect(error.rule).toBe('responseBody');
   });
 
+  it.each([
+    ['chunk extensions', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1;', `${'x'.repeat(1023)};`],
+    ['interim responses', '', 'HTTP/1.1 102 Processing\r\n\r\n'.repeat(40)],
+  ])('caps received bytes of endless %s', async (_name, head, filler) => {
+    let written = 0;
+    const server = await startRawServer((socket) => {
+      socket.write(head);
+      // Stops at 64 MiB, so a client without a cap still ends the test.
+      const writeMore = (): void => {
+        while (!socket.destroyed && written < 64 * 1024 * 1024) {
+          written += filler.length;
+          if (!socket.write(filler)) {
+            socket.once('drain', writeMore);
+            return;
+          }
+        }
+        socket.end();
+      };
+      writeMore();
+    });
+    const client = new OutboundClient({ ...policyFor(server.port), maxResponseBytes: 1000, timeoutMs: 20_000 }, { resolver: sequenceResolver(['127.0.0.1']) });
+
+    const error = await rejection(client.fetch(`http://hooks.test:${server.port}/`));
+
+    expect(error.code).toBe('OUTBOUND_RESPONSE_TOO_LARGE');
+    expect(error.rule).toBe('maxReceivedBytes');
+    expect(written).toBeLessThan(4 * 1024 * 1024);
+  });
+
   it('times out a server that never answers', async () => {
     const server = await startServer(() => {
       // Never respond.

@@ -4,7 +4,7 @@ import { request as undiciRequest } from 'undici';
 import type { Dispatcher } from 'undici';
 
 import { OutboundError, type OutboundErrorCode } from './errors.js';
-import { createPinnedAgent } from './pinned-agent.js';
+import { createPinnedAgent, RECEIVE_LIMIT_CODE } from './pinned-agent.js';
 import type { ConnectAttempt } from './pinned-agent.js';
 import { resolvePolicy } from './policy.js';
 import type { OutboundPolicy, ResolvedPolicy } from './policy.js';
@@ -47,6 +47,19 @@ export interface OutboundClientDependencies {
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/** Bytes a connection may receive on top of the body limit's multiple, for the TLS handshake and response headers. */
+const RECEIVED_BYTES_ALLOWANCE = 64 * 1024;
+
+/**
+ * Returns how many bytes one connection may receive for a body limit of
+ * `maxResponseBytes`. NOTE: the factor 4 is an estimate of the chunked
+ * framing that legitimate servers add. A server that sends one body byte per
+ * chunk needs more and fails with OUTBOUND_RESPONSE_TOO_LARGE.
+ */
+function maxReceivedBytes(maxResponseBytes: number): number {
+  return maxResponseBytes * 4 + RECEIVED_BYTES_ALLOWANCE;
+}
 
 /** Headers that must not follow a redirect to another origin. */
 const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
@@ -109,7 +122,11 @@ export class OutboundClient {
 
     for (let redirects = 0; ; redirects += 1) {
       const address = await this.#resolveChecked(target, signal);
-      const agent = createPinnedAgent(address, { connectTimeoutMs: this.#policy.timeoutMs, beforeConnect: this.#beforeConnect });
+      const agent = createPinnedAgent(address, {
+        connectTimeoutMs: this.#policy.timeoutMs,
+        beforeConnect: this.#beforeConnect,
+        maxReceivedBytes: maxReceivedBytes(this.#policy.maxResponseBytes),
+      });
 
       try {
         const response = await this.#send(agent, target, hop, signal);
@@ -172,6 +189,9 @@ export class OutboundClient {
     } catch (error) {
       if (signal.aborted) {
         throw error;
+      }
+      if (isReceiveLimitError(error)) {
+        throw receivedTooMuch(target.host, this.#policy.maxResponseBytes, error);
       }
       throw new OutboundError('OUTBOUND_CONNECTION_FAILED', `Outbound request to ${target.host} failed: ${describeError(error)}.`, { host: target.host, rule: 'connection', cause: error });
     }
@@ -282,10 +302,23 @@ async function readCapped(response: Dispatcher.ResponseData, host: string, maxBy
     if (error instanceof OutboundError || signal.aborted) {
       throw error;
     }
+    if (isReceiveLimitError(error)) {
+      throw receivedTooMuch(host, maxBytes, error);
+    }
     throw new OutboundError('OUTBOUND_CONNECTION_FAILED', `Outbound response from ${host} failed before its body was complete: ${describeError(error)}.`, { host, rule: 'responseBody', cause: error });
   }
 
   return Buffer.concat(chunks, size);
+}
+
+function isReceiveLimitError(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === RECEIVE_LIMIT_CODE;
+}
+
+function receivedTooMuch(host: string, maxResponseBytes: number, cause: unknown): OutboundError {
+  const limit = maxReceivedBytes(maxResponseBytes);
+  const message = `Outbound response from ${host} was rejected: the connection received more than ${limit} bytes for a body limit of ${maxResponseBytes} bytes.`;
+  return new OutboundError('OUTBOUND_RESPONSE_TOO_LARGE', message, { host, rule: 'maxReceivedBytes', cause });
 }
 
 /** Closes a body that will not be read. undici reports that as an abort error, which is expected here. */

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 
 import { Agent, buildConnector } from 'undici';
 
@@ -17,7 +17,12 @@ export interface PinnedAgentOptions {
   readonly beforeConnect?: (attempt: ConnectAttempt) => void;
   /** Connect timeout in milliseconds; the overall deadline of the request still applies. */
   readonly connectTimeoutMs: number;
+  /** Bytes a connection may receive in all, TLS and HTTP framing included, before it is destroyed with {@link RECEIVE_LIMIT_CODE}. */
+  readonly maxReceivedBytes: number;
 }
+
+/** `code` of the error that destroys a connection which received more than `maxReceivedBytes`. */
+export const RECEIVE_LIMIT_CODE = 'OUTBOUND_RECEIVE_LIMIT';
 
 /**
  * Creates an undici Agent whose every connection goes to `address`, the
@@ -47,7 +52,15 @@ export function createPinnedAgent(address: string, options: PinnedAgentOptions):
     // An IP literal is no valid server name (RFC 6066), so SNI is left out
     // and Node checks the certificate against the address instead.
     const servername = isIP(host) === 0 ? host : undefined;
-    connectSocket({ ...connectOptions, hostname: address, ...(servername === undefined ? {} : { servername }) }, callback);
+    const target = { ...connectOptions, hostname: address, ...(servername === undefined ? {} : { servername }) };
+    connectSocket(target, (...result) => {
+      // undici passes the error alone when connecting fails, so the socket may be undefined too.
+      const socket = result[1] as Socket | null | undefined;
+      if (socket !== null && socket !== undefined) {
+        limitReceivedBytes(socket, options.maxReceivedBytes);
+      }
+      callback(...result);
+    });
   };
 
   return new Agent({ connect, connections: 1, pipelining: 1 });
@@ -55,4 +68,19 @@ export function createPinnedAgent(address: string, options: PinnedAgentOptions):
 
 function stripBrackets(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/**
+ * Destroys `socket` once it has received more than `maxBytes`. The body cap
+ * counts body bytes only, and a server could otherwise keep a request busy
+ * until its deadline with bytes that never reach the body: chunk extensions
+ * or an endless series of interim (1xx) responses. The check runs on each
+ * `readable` event and reads nothing, so undici still consumes the data.
+ */
+function limitReceivedBytes(socket: Socket, maxBytes: number): void {
+  socket.on('readable', () => {
+    if (socket.bytesRead > maxBytes && !socket.destroyed) {
+      socket.destroy(Object.assign(new Error(`the connection received more than ${maxBytes} bytes`), { code: RECEIVE_LIMIT_CODE }));
+    }
+  });
 }

@@ -21,7 +21,11 @@ export interface OutboundPolicy {
   readonly allowedHosts?: readonly AllowedHost[];
   /** Maximum redirects followed per request. Default 3. */
   readonly maxRedirects?: number;
-  /** Maximum response body size in bytes. Default 1 MiB. */
+  /**
+   * Maximum response body size in bytes. Default 1 MiB. Each connection may
+   * also receive at most 4 times this plus 64 KiB in all, TLS and HTTP
+   * framing included.
+   */
   readonly maxResponseBytes?: number;
   /** Maximum total time of a request, from DNS through the last body byte and across redirects, in milliseconds. Default 5000. */
   readonly timeoutMs?: number;
