@@ -178,6 +178,33 @@ describe('OutboundClient static checks', () => {
     expect(resolver.calls).toEqual([]);
   });
 
+  it.each([
+    ['Bücher.Example', 'https://xn--bcher-kva.example/'],
+    ['xn--bcher-kva.example', 'https://bücher.example/'],
+    ['JWKS.example.com.', 'https://jwks.example.com/'],
+    ['[2001:db8::1]', 'https://[2001:db8:0::1]/'],
+    ['0x7f.1', 'https://127.0.0.1/'],
+  ])('matches allow-list name %s', async (name, url) => {
+    const attempts: ConnectAttempt[] = [];
+    const beforeConnect = (attempt: ConnectAttempt): void => {
+      attempts.push(attempt);
+      throw new Error('test stopped the connection');
+    };
+    const client = new OutboundClient({ allowedHosts: [{ name, allowInternal: true }] }, { resolver: sequenceResolver(['192.0.2.1']), beforeConnect });
+
+    const error = await rejection(client.fetch(url));
+
+    expect(error.code).toBe('OUTBOUND_CONNECTION_FAILED');
+    expect(attempts).toHaveLength(1);
+  });
+
+  it.each(['jwks.example.com:8443', 'https://jwks.example.com', 'jwks.example.com/keys', 'user@jwks.example.com', 'jwks example.com', ''])(
+    'rejects allow-list name %j',
+    (name) => {
+      expect(() => new OutboundClient({ allowedHosts: [{ name }] })).toThrow(RangeError);
+    },
+  );
+
   it('rejects an invalid policy', () => {
     expect(() => new OutboundClient({ maxRedirects: -1 })).toThrow(RangeError);
     expect(() => new OutboundClient({ allowedPorts: [0] })).toThrow(RangeError);

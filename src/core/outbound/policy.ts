@@ -1,8 +1,12 @@
-import { normalizeHostName } from './address-classifier.js';
+import { classifyAddress, normalizeHostName } from './address-classifier.js';
 
 /** A host that a policy's allow-list opens. */
 export interface AllowedHost {
-  /** Exact host name or IP address; matched case-insensitively, without trailing dots, never as a suffix. */
+  /**
+   * Exact host name or IP address, without scheme, port or path. Matched
+   * case-insensitively, without trailing dots and never as a suffix. An
+   * internationalized name matches its punycode form, as URLs carry it.
+   */
   readonly name: string;
   /**
    * Lets this host resolve to internal addresses and use internal names
@@ -63,7 +67,7 @@ export function resolvePolicy(policy: OutboundPolicy): ResolvedPolicy {
 
   let allowedHosts: Map<string, AllowedHost> | undefined;
   if (policy.allowedHosts !== undefined) {
-    allowedHosts = new Map(policy.allowedHosts.map((host) => [normalizeHostName(host.name), host]));
+    allowedHosts = new Map(policy.allowedHosts.map((host) => [allowListKey(host.name), host]));
   }
 
   return {
@@ -74,6 +78,39 @@ export function resolvePolicy(policy: OutboundPolicy): ResolvedPolicy {
     maxResponseBytes,
     timeoutMs,
   };
+}
+
+/**
+ * Returns the allow-list key of `name`: the host as the URL parser writes it
+ * (lower case, punycode for an internationalized name, canonical IP
+ * address), which is the form that checkUrl looks up. Throws a RangeError for
+ * a name that is not a host alone, because such an entry would never match.
+ */
+function allowListKey(name: string): string {
+  if (classifyAddress(name) !== undefined) {
+    return normalizeHostName(name);
+  }
+
+  const hostname = parseHostAlone(name);
+  if (hostname === undefined) {
+    throw new RangeError(`Invalid outbound policy: allowedHosts name ${JSON.stringify(name)} is not a host name or IP address. Give the host alone, without scheme, port or path.`);
+  }
+  return normalizeHostName(hostname);
+}
+
+/** Returns the host name the URL parser reads from `name`, or undefined when `name` is more than a host name or none. */
+function parseHostAlone(name: string): string | undefined {
+  // A colon can only be a port or a scheme here, since IP addresses were handled before.
+  if (name === '' || name.includes(':')) {
+    return undefined;
+  }
+
+  try {
+    const url = new URL(`https://${name}/`);
+    return url.href === `https://${url.hostname}/` ? url.hostname : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function requireInteger(name: string, value: number, min: number, max: number): void {
