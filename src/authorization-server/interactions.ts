@@ -18,7 +18,7 @@ import { isPrivateUseScheme } from '../core/redirect-uri-rules.js';
 import { partitionByRole, requestedApiScopes } from '../core/scopes.js';
 import type { LoginThrottle } from '../core/rate-limit/login-throttle.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
-import { API_SCOPES, OIDC_SCOPES } from './provider.js';
+import { API_SCOPES, OIDC_SCOPES, SIGN_IN_REVOCATION_MARK } from './provider.js';
 import { renderConsentPage } from './views/consent.js';
 import { renderErrorPage } from './views/error-page.js';
 import { pageContentSecurityPolicy } from './views/layout.js';
@@ -366,8 +366,10 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       request.log.info({ interaction: details.uid, accountId: account.id }, 'login succeeded');
       auditRequest(request, { type: 'login.succeeded', outcome: 'success', actor: account.id, clientId: String(details.params['client_id']) });
       // The sign-in time becomes the ID token's auth_time. It is recorded
-      // here because the result may be applied later, after a consent step.
-      const result: InteractionResults = { login: { accountId: account.id, ts: Math.floor(Date.now() / 1000) } };
+      // here because the result may be applied later, after a consent step,
+      // which is also why the result records the revocation time it read.
+      const login = { accountId: account.id, ts: Math.floor(Date.now() / 1000), [SIGN_IN_REVOCATION_MARK]: account.sessionsRevokedAt };
+      const result: InteractionResults = { login };
       return finish(request, reply, result);
     },
   );

@@ -12,7 +12,7 @@ import type { AuditTrail } from '../audit/audit-trail.js';
 import { auditProviderEvents } from '../audit/provider-events.js';
 import type { Logger } from '../http/logger.js';
 import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
-import type { AccountRepository } from '../store/account-repository.js';
+import type { Account, AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
 import { revokedGrantOf } from '../store/replayed-grant.js';
 import type { SigningKey } from '../store/signing-key-repository.js';
@@ -143,23 +143,48 @@ async function revocationAllowed(_ctx: KoaContextWithOIDC, client: { clientId: s
 }
 
 /**
+ * The property of a login result that records the account's
+ * `sessionsRevokedAt` as the sign-in read it. Another value at a later step
+ * of the same authorization request, such as the consent form, means that
+ * the account's sessions were revoked after the sign-in.
+ */
+export const SIGN_IN_REVOCATION_MARK = 'sessionsRevokedAt';
+
+/**
+ * Tells whether the account's sessions were revoked after the sign-in that
+ * `login`, a login result of this authorization request, records. It
+ * compares the revocation time with the one that the sign-in read, not with
+ * the sign-in time, so a CLI host whose clock runs ahead cannot hold up a
+ * sign-in that came after the revocation.
+ */
+function revokedSinceSignIn(account: Account, login: Record<string, unknown>): boolean {
+  return account.sessionsRevokedAt !== (login[SIGN_IN_REVOCATION_MARK] ?? null);
+}
+
+/**
  * Builds a login check that requires the password again when the session's
  * account is disabled or gone, or its sessions were revoked after this one
  * started. Disabling an account deletes its sessions from SQL, but not from
  * Redis, where the session would otherwise sign the account in again once
- * it is enabled.
+ * it is enabled. A sign-in that this authorization request completed is
+ * checked too, because the revocation may have come while the user was on
+ * the consent page, and the consent step carries that sign-in forward.
  */
 function revokedSessionCheck(accounts: AccountRepository): interactionPolicy.Check {
   return new interactionPolicy.Check('session_revoked', 'End-User authentication is required again', async (ctx) => {
     const session = ctx.oidc.session;
-    // A sign-in that this authorization request just completed started a new session.
-    if (session?.accountId === undefined || ctx.oidc.result?.['login'] !== undefined) {
+    if (session?.accountId === undefined) {
       return interactionPolicy.Check.NO_NEED_TO_PROMPT;
     }
 
     const account = await accounts.findById(session.accountId);
     if (account === undefined) {
       return interactionPolicy.Check.REQUEST_PROMPT;
+    }
+
+    const login = ctx.oidc.result?.['login'] as Record<string, unknown> | undefined;
+    if (login !== undefined) {
+      return revokedSinceSignIn(account, login) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
     }
 
     // Both times are epoch seconds, so a session that started in the second

@@ -271,6 +271,30 @@ describe('account lockout with sessions in Redis', () => {
     CLI_TEST_TIMEOUT_MS,
   );
 
+  it(
+    'sign-out voids a sign-in awaiting consent',
+    async () => {
+      const ivan = await createUser(server, 'lockout_ivan');
+      const agent = new UserAgent(server.url);
+      const signInPage = await firstPage(agent);
+      const consent = await agent.submit(formEndingWith(signInPage, '/login'), { username: ivan.username, password: ivan.password }, server.demoRedirectUri);
+      const consentPage = await consent.response.text();
+
+      await users('sign-out', ivan.username);
+      const afterConsent = await agent.submit(formEndingWith(consentPage, '/confirm'), {}, server.demoRedirectUri);
+      const afterConsentPage = await afterConsent.response.text();
+
+      expect(consentPage).toContain('/confirm"');
+      expect(afterConsent.url.startsWith(`${server.demoRedirectUri}?`), `ended at ${afterConsent.url}`).toBe(false);
+      expect(afterConsentPage).toContain('/login"');
+
+      // The consent given above still applies once the password is entered again.
+      const signedInAgain = await agent.submit(formEndingWith(afterConsentPage, '/login'), { username: ivan.username, password: ivan.password }, server.demoRedirectUri);
+      expect(signedInAgain.url.startsWith(`${server.demoRedirectUri}?`), `ended at ${signedInAgain.url}`).toBe(true);
+    },
+    CLI_TEST_TIMEOUT_MS,
+  );
+
   it('signs in once right after a role removal', async () => {
     const grace = await createUser(server, 'lockout_grace', ['admin']);
     const agent = new UserAgent(server.url);
