@@ -18,7 +18,7 @@ import { revokedGrantOf } from '../store/replayed-grant.js';
 import type { SigningKey } from '../store/signing-key-repository.js';
 import { OUTAGE_RETRY_AFTER_SECONDS, isBackendOutage } from '../backends/outage.js';
 import { listApiScopes } from './discovery.js';
-import { checkClientAssertionExpiry } from './client-assertion.js';
+import { checkClientAssertionAudience, checkClientAssertionExpiry } from './client-assertion.js';
 import { answerUnroutedRequests } from './endpoint-methods.js';
 import { answerJwtIntrospection } from './introspection.js';
 import { ROUTES } from './provider-routes.js';
@@ -347,7 +347,8 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
     pkce: { required: () => true },
     allowOmittingSingleRegisteredRedirectUri: false,
     clockTolerance: config.gateway.clockToleranceSeconds,
-    assertJwtClientAuthClaimsAndHeader: async (_ctx, claims) => {
+    assertJwtClientAuthClaimsAndHeader: async (ctx, claims) => {
+      checkClientAssertionAudience(claims, ctx.oidc.clientJwtAuthExpectedAudience());
       checkClientAssertionExpiry(claims, config.gateway.clockToleranceSeconds);
     },
 

@@ -13,7 +13,7 @@ const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 /**
  * `private_key_jwt` client assertions sent more than once, for another
- * audience, with a far expiry or with a forged signature, on each store of replay detection
+ * audience or for several, with a far expiry or with a forged signature, on each store of replay detection
  * entries: SQL alone and SQL with Redis.
  */
 describe.each([
@@ -41,7 +41,7 @@ describe.each([
     await server?.close();
   });
 
-  async function signAssertion(audience = server.issuer, lifetime = '60s'): Promise<string> {
+  async function signAssertion(audience: string | string[] = server.issuer, lifetime = '60s'): Promise<string> {
     return new SignJWT({ jti: randomUUID() })
       .setProtectedHeader({ alg: 'ES256' })
       .setIssuer(clientId)
@@ -96,6 +96,19 @@ describe.each([
   it('rejects an assertion for another audience', async () => {
     for (const audience of [`${server.issuer}/api`, `${server.issuer}/`, 'https://as.example.test']) {
       expect((await requestToken(await signAssertion(audience))).status, audience).toBe(401);
+    }
+  });
+
+  it('rejects an audience list naming others', async () => {
+    const response = await requestToken(await signAssertion([server.issuer, 'https://as.example.test']));
+
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
+  });
+
+  it('accepts a list of its own identifiers', async () => {
+    for (const audience of [[server.issuer], [server.issuer, `${server.issuer}/oauth/token`]]) {
+      expect((await requestToken(await signAssertion(audience))).status, audience.join(' ')).toBe(200);
     }
   });
 
