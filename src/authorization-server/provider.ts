@@ -24,6 +24,7 @@ import { answerJwtIntrospection } from './introspection.js';
 import { ROUTES } from './provider-routes.js';
 import { rotateAfterTargetCheck, type RefreshTargetFeatures } from './refresh-rotation.js';
 import { correctTokenErrorCodes } from './token-error-codes.js';
+import { explainJwtAtUserinfo } from './userinfo-errors.js';
 import { renderErrorPage } from './views/error-page.js';
 import { renderLoggedOutPage, renderLogoutPage } from './views/logout.js';
 
@@ -456,6 +457,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   provider.use(answerUnroutedRequests);
   provider.use(correctTokenErrorCodes);
   provider.use(answerJwtIntrospection);
+  provider.use(explainJwtAtUserinfo);
   provider.use(listApiScopes);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {

@@ -77,6 +77,17 @@ describe('authorization code flow with PKCE', () => {
     expect(userinfo['preferred_username']).toBe('alice');
   });
 
+  it('explains why userinfo rejects API tokens', async () => {
+    const { tokens, config } = await obtainTokens(server, alice);
+
+    const failure = await client.fetchUserInfo(config, tokens.access_token, alice.id).catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(client.WWWAuthenticateChallengeError);
+    const challenge = (failure as client.WWWAuthenticateChallengeError).cause[0];
+    expect(challenge?.parameters.error).toBe('invalid_token');
+    expect(challenge?.parameters.error_description).toContain('accepts no JWT access tokens');
+  });
+
   it('introspects a refresh token', async () => {
     const { tokens, config } = await obtainTokens(server, alice);
 
