@@ -19,6 +19,7 @@ import type { SigningKey } from '../store/signing-key-repository.js';
 import { OUTAGE_RETRY_AFTER_SECONDS, isBackendOutage } from '../backends/outage.js';
 import { listApiScopes } from './discovery.js';
 import { checkClientAssertionAudience, checkClientAssertionExpiry } from './client-assertion.js';
+import { checkCodeChallenge } from './code-challenge.js';
 import { answerUnroutedRequests } from './endpoint-methods.js';
 import { answerJwtIntrospection } from './introspection.js';
 import { ROUTES } from './provider-routes.js';
@@ -250,8 +251,9 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
       // oidc-provider calls this for every authorization and pushed
       // authorization request without a `resource` parameter, and
       // getResourceServerInfo for one with it, so the two together see
-      // every scope that such a request names.
+      // every scope and code challenge that such a request names.
       if (!isClientCredentialsGrant(ctx)) {
+        checkCodeChallenge(ctx);
         await checkAllowedScopes(ctx, client.clientId, clients);
       }
       if (oneOf !== undefined) {
@@ -280,6 +282,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
       if (isClientCredentialsGrant(ctx)) {
         await checkClientCredentialsScope(ctx, client.clientId, clients);
       } else {
+        checkCodeChallenge(ctx);
         await checkAllowedScopes(ctx, client.clientId, clients);
       }
 

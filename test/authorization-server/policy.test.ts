@@ -47,6 +47,36 @@ describe('authorization server policy', () => {
     expect(location.searchParams.get('error_description')).toMatch(/code_challenge_method/);
   });
 
+  it('rejects a challenge of another length', async () => {
+    const hexDigest = 'a'.repeat(64);
+    for (const resource of [undefined, `${server.issuer}/api`]) {
+      const response = await fetch(authorizationUrl(server, { code_challenge: hexDigest, resource }), { redirect: 'manual' });
+
+      const location = new URL(response.headers.get('location') ?? '');
+      expect(location.pathname, `resource ${resource}`).toBe(new URL(server.demoRedirectUri).pathname);
+      expect(location.searchParams.get('error'), `resource ${resource}`).toBe('invalid_request');
+      expect(location.searchParams.get('error_description'), `resource ${resource}`).toMatch(/code_challenge .* 43 characters, not 64/);
+    }
+  });
+
+  it('rejects such a challenge when pushed', async () => {
+    const response = await fetch(`${server.url}/oauth/par`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        client_id: server.demoClientId,
+        response_type: 'code',
+        redirect_uri: server.demoRedirectUri,
+        scope: 'openid orders:read',
+        code_challenge: 'a'.repeat(64),
+        code_challenge_method: 'S256',
+      }),
+    });
+
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/43 characters, not 64/) });
+  });
+
   it('rejects a wrong code verifier', async () => {
     const { callbackUrl } = await authorize(server, config, user);
 
