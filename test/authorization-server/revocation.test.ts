@@ -78,3 +78,14 @@ describe('revocation of a token issued to another client', () => {
     await expect(client.refreshTokenGrant(config, refreshToken)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 });
+
+describe('revocation of an opaque access token', () => {
+  it('ends the refresh token too', async () => {
+    const user = await createUser(server, 'opaque_revocation_user');
+    const { tokens, config: openIdConfig } = await obtainTokens(server, { ...user, scope: 'openid email' });
+
+    await client.tokenRevocation(openIdConfig, tokens.access_token);
+
+    await expect(client.refreshTokenGrant(openIdConfig, tokens.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+});
