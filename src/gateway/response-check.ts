@@ -277,6 +277,13 @@ function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: Re
       return relayJson(reply, upstream, rule.check, options);
     case 'undeclared':
       return relayUndeclared(reply, upstream, options);
+    case 'unfilterable_media_type':
+      upstream.body.discard();
+      throw badGateway(
+        'The upstream response is not JSON, so the gateway cannot remove the properties that the schema the API declares leaves out.',
+        'response body not JSON under a schema that describes objects',
+        { contentType: headerValue(upstream.headers['content-type'])?.slice(0, 100) },
+      );
     case 'undeclared_media_type':
       upstream.body.discard();
       throw badGateway('The upstream response has a Content-Type that the API does not declare for its status.', 'undeclared content type', {
@@ -297,7 +304,8 @@ function relayChecked(reply: FastifyReply, upstream: UpstreamResponse, rules: Re
  * - the response to a HEAD request for a declared JSON response keeps its
  *   headers except Content-Length, because it has no body to check;
  * - a declared response without content loses any body the upstream sent;
- * - a declared response without a JSON schema is streamed unchanged;
+ * - a declared response without a JSON schema is streamed unchanged,
+ *   unless its schema describes objects and the body is not JSON;
  * - an undeclared client error (4xx) keeps its status, with a problem
  *   document rebuilt from the upstream's;
  * - anything else becomes 502 (504 for a body that arrives too slowly), and

@@ -305,8 +305,25 @@ describe('response selection', () => {
   it('matches media type parameters and ranges', () => {
     const rules = compileResponses({ '200': { description: 'a', content: { 'application/*': { schema: { type: 'object' } } } } });
     expect(rules.select(200, 'Application/Problem+JSON; charset=utf-8').kind).toBe('json');
-    expect(rules.select(200, 'application/xml').kind).toBe('unchecked');
+    expect(rules.select(200, 'application/xml').kind).toBe('unfilterable_media_type');
     expect(compileResponses({ '200': { description: 'a', content: json } }).select(200, 'application/json; charset=utf-8').kind).toBe('json');
+  });
+
+  it('refuses unfilterable non-JSON objects', () => {
+    const widget = { type: 'object', properties: { id: { type: 'string' } } };
+    const rules = compileResponses({
+      '200': { description: 'a', content: { '*/*': { schema: widget } } },
+      '201': { description: 'b', content: { 'application/xml': { schema: { type: 'array', items: { allOf: [widget] } } } } },
+      '202': { description: 'c', content: { '*/*': { schema: { type: 'array', items: { type: 'string' } } } } },
+      '203': { description: 'd', content: { '*/*': { schema: {} } } },
+    });
+
+    expect(rules.select(200, 'application/json').kind).toBe('json');
+    expect(rules.select(200, 'application/xml').kind).toBe('unfilterable_media_type');
+    expect(rules.select(200, 'text/json').kind).toBe('unfilterable_media_type');
+    expect(rules.select(201, 'application/xml').kind).toBe('unfilterable_media_type');
+    expect(rules.select(202, 'text/csv').kind).toBe('unchecked');
+    expect(rules.select(203, 'text/html').kind).toBe('unchecked');
   });
 
   it('rejects an invalid response key', () => {

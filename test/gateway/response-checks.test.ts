@@ -375,6 +375,34 @@ describe('gateway response checks', () => {
     expect(await response.text()).toBe('a,b\n1,2\n');
   });
 
+  it('rejects non-JSON content of objects', async () => {
+    upstream.respond((request, response) => {
+      const xml = request.headers['accept'] === 'application/xml';
+      const body = xml ? '<Widget><id>w1</id><name>lamp</name><secret>sealed-value</secret></Widget>' : JSON.stringify(WIDGET);
+      response.writeHead(200, { 'content-type': xml ? 'application/xml' : 'application/json' }).end(body);
+    });
+
+    const filtered = await callApi(server, '/gadgets/g1', token);
+    expect(filtered.status).toBe(200);
+    expect(await filtered.json()).not.toHaveProperty('secret');
+
+    const response = await callApi(server, '/gadgets/g1', token, { headers: { accept: 'application/xml' } });
+    const text = await response.text();
+    expect(response.status).toBe(502);
+    expect(text).not.toContain('sealed-value');
+    expect((JSON.parse(text) as Problem).detail).toBe(
+      'The upstream response is not JSON, so the gateway cannot remove the properties that the schema the API declares leaves out.',
+    );
+    expect(lastRejection()?.['reason']).toBe('response body not JSON under a schema that describes objects');
+  });
+
+  it('streams non-JSON content of a string', async () => {
+    upstream.respond(json('lamp', 203, 'text/plain'));
+    const response = await callApi(server, '/gadgets/g1', token);
+    expect(response.status).toBe(203);
+    expect(await response.text()).toBe('lamp');
+  });
+
   it('answers 502 for unchecked content that breaks first', async () => {
     upstream.respond((request, response) => {
       response.writeHead(200, { 'content-type': 'text/csv', 'content-length': '100', etag: '"r1"' }).flushHeaders();

@@ -68,7 +68,8 @@ const MAX_FILTERED_BRANCH_TESTS = 100;
 
 const OBJECT_KEYWORDS = ['properties', 'patternProperties', 'additionalProperties', 'unevaluatedProperties', 'required'];
 
-function describesObjects(schema: Schema): boolean {
+/** Tells whether `schema` itself describes objects: it names the type `object` or has a property keyword. */
+export function describesObjects(schema: Schema): boolean {
   const type = schema['type'];
   return type === 'object' || (Array.isArray(type) && type.includes('object')) || OBJECT_KEYWORDS.some((key) => schema[key] !== undefined);
 }

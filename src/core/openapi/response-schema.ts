@@ -7,7 +7,7 @@ import { hasAccessAnnotation } from './annotations.js';
 import { compilingSchemasOf, OpenApiError } from './operations.js';
 import { isJsonMediaType } from './json-body.js';
 import { isJsonObject } from './json-object.js';
-import { compilePattern, filterResponse } from './response-filter.js';
+import { compilePattern, describesObjects, filterResponse } from './response-filter.js';
 import { checkSchemaForms } from './schema-forms.js';
 
 type Schema = Record<string, unknown>;
@@ -29,6 +29,7 @@ export type ResponseRule =
   | { kind: 'empty' }
   | { kind: 'undeclared_media_type'; declared: string[] }
   | { kind: 'unchecked' }
+  | { kind: 'unfilterable_media_type' }
   | { kind: 'json'; check(value: unknown): ResponseCheck };
 
 /** The declared responses of one operation. */
@@ -95,16 +96,8 @@ function copyForResponses(schema: Schema, seen: Map<object, Schema>): Schema {
  */
 function compileFilterChecks(ajv: Ajv, schema: unknown): Map<Schema, ValidateFunction> {
   const tests = new Map<Schema, ValidateFunction>();
-  const visited = new Set<Schema>();
-  const pending = [schema];
 
-  while (pending.length > 0) {
-    const current = pending.pop();
-    if (!isJsonObject(current) || visited.has(current)) {
-      continue;
-    }
-    visited.add(current);
-
+  for (const current of schemasWithin(schema)) {
     const branches = [...['anyOf', 'oneOf'].flatMap((key) => (Array.isArray(current[key]) ? current[key] : [])), current['if']];
     for (const branch of branches) {
       if (isJsonObject(branch) && !tests.has(branch)) {
@@ -114,10 +107,25 @@ function compileFilterChecks(ajv: Ajv, schema: unknown): Map<Schema, ValidateFun
     if (isJsonObject(current['patternProperties'])) {
       Object.keys(current['patternProperties']).forEach(compilePattern);
     }
-    pending.push(...subschemas(current));
   }
 
   return tests;
+}
+
+/** Yields `schema` and every schema object below it, each once. */
+function* schemasWithin(schema: unknown): Generator<Schema> {
+  const visited = new Set<Schema>();
+  const pending = [schema];
+
+  while (pending.length > 0) {
+    const current = pending.pop();
+    if (!isJsonObject(current) || visited.has(current)) {
+      continue;
+    }
+    visited.add(current);
+    yield current;
+    pending.push(...subschemas(current));
+  }
 }
 
 function compileJsonCheck(ajv: Ajv, schema: Schema): (value: unknown) => ResponseCheck {
@@ -138,33 +146,62 @@ function compileJsonCheck(ajv: Ajv, schema: Schema): (value: unknown) => Respons
 const CONTENT_TYPE_MEMO = { maxEntries: 16, maxKeyLength: 128 };
 
 /**
+ * Tells whether `schema`, or a schema below it, describes objects, so that
+ * the filter could remove properties from a value it governs.
+ */
+function mayHoldObjects(schema: unknown): boolean {
+  for (const current of schemasWithin(schema)) {
+    if (describesObjects(current)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** One declared media type: the check of a JSON body, and whether its schema describes objects. */
+interface DeclaredContent {
+  check: ((value: unknown) => ResponseCheck) | undefined;
+  hasObjects: boolean;
+}
+
+/**
  * Compiles the rules for the content of one declared response. A body is
  * checked when its own media type is JSON and the matching declaration
  * (exact, then a range such as `application/*`, then `*\/*`) has a schema.
+ * A body of another media type is relayed unchecked, unless that schema
+ * describes objects. The gateway cannot remove undeclared or `writeOnly`
+ * properties from XML, YAML or CSV. An upstream that picks the format by
+ * Accept, as Spring MVC does, would send every property of such an object
+ * in them, and springdoc-openapi 2 declares its responses as `*\/*` by
+ * default (`springdoc.default-produces-media-type`).
  */
 function compileContent(ajv: Ajv, content: unknown): (contentType: string | undefined) => ResponseRule {
   if (!isJsonObject(content) || Object.keys(content).length === 0) {
     return () => ({ kind: 'empty' });
   }
 
-  const checks = new Map<string, ((value: unknown) => ResponseCheck) | undefined>();
+  const declarations = new Map<string, DeclaredContent>();
   for (const [type, media] of Object.entries(content)) {
     const schema = isJsonObject(media) ? media['schema'] : undefined;
     // JSON Schema 2020-12 (OpenAPI 3.1) allows the boolean schemas true and false.
     const body = schema === true ? {} : schema === false ? { not: {} } : schema;
-    checks.set(type.toLowerCase(), isJsonObject(body) ? compileJsonCheck(ajv, body) : undefined);
+    const check = isJsonObject(body) ? compileJsonCheck(ajv, body) : undefined;
+    declarations.set(type.toLowerCase(), { check, hasObjects: mayHoldObjects(body) });
   }
-  const declared = [...checks.keys()];
+  const declared = [...declarations.keys()];
 
   const ruleOf = (contentType: string): ResponseRule => {
     const type = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
-    const key = [type, `${type.split('/')[0]}/*`, '*/*'].find((candidate) => checks.has(candidate));
+    const key = [type, `${type.split('/')[0]}/*`, '*/*'].find((candidate) => declarations.has(candidate));
     if (key === undefined) {
       return { kind: 'undeclared_media_type', declared };
     }
 
-    const check = checks.get(key);
-    return check !== undefined && isJsonMediaType(type) ? { kind: 'json', check } : { kind: 'unchecked' };
+    const { check, hasObjects } = declarations.get(key) as DeclaredContent;
+    if (check !== undefined && isJsonMediaType(type)) {
+      return { kind: 'json', check };
+    }
+    return hasObjects ? { kind: 'unfilterable_media_type' } : { kind: 'unchecked' };
   };
 
   // An upstream sends the same few Content-Type values, so their rules are remembered.
