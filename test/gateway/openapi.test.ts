@@ -466,6 +466,11 @@ describe('OpenAPI compilation', () => {
       [{ name: 'ids', in: 'query', style: 'pipeDelimited', schema: integers }, /style 'pipeDelimited'/],
       [{ name: 'ids', in: 'path', required: true, style: 'matrix', schema: integers }, /path parameter 'ids' uses style 'matrix'/],
       [{ name: 'filter', in: 'query', schema: { type: 'object', properties: { size: { type: 'integer' } } } }, /query parameter 'filter' is an object/],
+      [
+        { name: 'filter', in: 'query', content: { 'application/json': { schema: { type: 'object', properties: { owner: { type: 'string' } }, additionalProperties: false } } } },
+        /query parameter 'filter' declares its value with content, which the gateway cannot check/,
+      ],
+      [{ name: 'X-Filter', in: 'header', content: { 'text/plain': { schema: { type: 'string', maxLength: 3 } } } }, /header parameter 'X-Filter' declares its value with content/],
     ])('rejects unreadable style %#', (parameter, message) => {
       const pathParameter = { name: 'ids', in: 'path', required: true, schema: { type: 'string' } };
       const parameters = parameter.in === 'path' ? [parameter] : [pathParameter, parameter];

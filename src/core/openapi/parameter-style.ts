@@ -28,9 +28,17 @@ function declaredTypes(schema: JsonObject): string[] {
 /**
  * Returns how to read a parameter declared at `location` with `schema`:
  * whether its value is a comma-separated list. A style other than the
- * location's default, and an object-typed parameter, cannot be read.
+ * location's default, an object-typed parameter and one declared with
+ * `content` cannot be read.
  */
 export function parameterReading(location: ParameterLocation, parameter: JsonObject, schema: JsonObject): ParameterReading {
+  // OpenAPI 3 lets `content` (a media type and its schema, such as JSON)
+  // stand in for `schema`. The gateway does not parse such values, so it
+  // would forward them without checking them against the declared schema.
+  if (parameter['content'] !== undefined) {
+    return { ok: false, reason: 'declares its value with content, which the gateway cannot check; declare it with a schema instead' };
+  }
+
   const style = typeof parameter['style'] === 'string' ? parameter['style'] : DEFAULT_STYLES[location];
   if (style !== DEFAULT_STYLES[location]) {
     return { ok: false, reason: `uses style '${style}'; the gateway reads only style '${DEFAULT_STYLES[location]}' in the ${location}` };
