@@ -12,6 +12,7 @@
 
 import type { ObjectBinding } from '../config/schema.js';
 import type { Identity } from '../core/identity-headers.js';
+import { foldCase, isVariantName } from '../core/openapi/parameter-names.js';
 import { ProblemError } from '../core/problem.js';
 
 export type { ObjectBinding };
@@ -129,16 +130,11 @@ function hasQueryVariant(binding: ObjectBinding, query: Readonly<Record<string, 
 }
 
 /**
- * Tells whether `name` is the bound name `bound`, as foldCase spells it, in
- * any of the spellings above, the exact one included. A body member so
- * named fails every binding, because Laravel and ASP.NET Core read a body
- * field before a route parameter, and Laravel before a query parameter too.
+ * Tells whether a member of the body, named in `bodyNames`, spells the
+ * bound name (see isVariantName). A body member so named fails every
+ * binding, because Laravel and ASP.NET Core read a body field before a
+ * route parameter, and Laravel before a query parameter too.
  */
-function isVariantName(name: string, bound: string): boolean {
-  return namesVariant(foldCase(name), bound) || namesVariant(foldCase(phpSpelling(name)), bound);
-}
-
-/** Tells whether a member of the body, named in `bodyNames`, spells the bound name (see isVariantName). */
 function hasBodyVariant(binding: ObjectBinding, bodyNames: readonly string[]): boolean {
   if (bodyNames.length === 0) {
     return false;
@@ -146,21 +142,6 @@ function hasBodyVariant(binding: ObjectBinding, bodyNames: readonly string[]): b
 
   const bound = foldCase(binding.name);
   return bodyNames.some((name) => isVariantName(name, bound));
-}
-
-/**
- * Letters whose uppercase is an ASCII letter but whose lowercase is not.
- * ASP.NET Core keys its query and form collections with .NET's
- * OrdinalIgnoreCase, which compares the uppercase of each character, so it
- * reads `tenantıd` as `tenantId`. Go's encoding/json matches JSON member
- * names with Unicode case folding, in which the long s is an s too.
- * JavaScript lowercases the Kelvin sign to `k` by itself.
- */
-const UPPERCASE_FOLDS: Readonly<Record<string, string>> = { '\u0131': 'i', '\u017f': 's' };
-
-/** Returns `name` lower-cased, with the letters above read as their ASCII letter. */
-function foldCase(name: string): string {
-  return name.toLowerCase().replace(/[\u0131\u017f]/g, (letter) => UPPERCASE_FOLDS[letter] ?? letter);
 }
 
 /**
@@ -173,28 +154,6 @@ function foldCase(name: string): string {
  */
 function nestsMember(name: string, member: string): boolean {
   return name.split(/[[\].]+/).slice(1).includes(member);
-}
-
-/** Tells whether the query name `name` is `bound`, or `bound` followed by `[` or `.`, both as foldCase spells them. */
-function namesVariant(name: string, bound: string): boolean {
-  if (!name.startsWith(bound)) {
-    return false;
-  }
-  const next = name.charAt(bound.length);
-  return next === '' || next === '[' || next === '.';
-}
-
-/**
- * Returns a query parameter name as PHP stores it in `$_GET`: without
- * leading spaces, and with each space, `.` and unmatched `[` in the part
- * before the first `[...]` replaced by `_`. So PHP reads `tenant.id`,
- * `tenant id` and `tenant[id` as `tenant_id`.
- */
-function phpSpelling(name: string): string {
-  const text = name.replace(/^ +/, '');
-  const open = text.indexOf('[');
-  const baseEnd = open !== -1 && text.includes(']', open) ? open : text.length;
-  return text.slice(0, baseEnd).replace(/[ .[]/g, '_') + text.slice(baseEnd);
 }
 
 /**
