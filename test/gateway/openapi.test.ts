@@ -501,6 +501,30 @@ describe('OpenAPI compilation', () => {
       expect(check('quantity=5&__proto__=x')?.code).toBe('validation_failed');
     });
 
+    it('rejects nested spellings in open forms', () => {
+      const openSchema = {
+        type: 'object',
+        additionalProperties: true,
+        properties: { owner: { type: 'string', readOnly: true }, tenant_id: { type: 'string', maxLength: 2 }, limits: { type: 'object', properties: { max: { type: 'integer', maximum: 5 } } } },
+      };
+      const [operation] = compileOperations(documentWith({ [FORM]: { schema: openSchema } }));
+      const check = (body: string) => operation?.validate({ params: {}, query: {}, headers: {}, contentType: FORM, body: Buffer.from(body) });
+
+      expect(check('tenant_id=t1&colour=red&owners=x')).toBeUndefined();
+      for (const [body, field, property] of [
+        ['owner[]=admin', 'owner[]', 'owner'],
+        ['OWNER[x]=admin', 'OWNER[x]', 'owner'],
+        ['owner.x=admin', 'owner.x', 'owner'],
+        ['limits[max]=99', 'limits[max]', 'limits'],
+        ['tenant_id=t1&tenant.id=t9999', 'tenant.id', 'tenant_id'],
+        ['tenant_id=t1&tenant%5Bid=t9999', 'tenant[id', 'tenant_id'],
+      ]) {
+        expect(check(body as string)?.errors, body).toEqual([
+          { pointer: `/body/${field}`, detail: `is read by some servers as the property '${property}' or a member of it, which the schema did not check` },
+        ]);
+      }
+    });
+
     it('rejects a form charset other than UTF-8', () => {
       const [operation] = compileOperations(documentWith({ [FORM]: { schema: formSchema } }));
       const check = (contentType: string) => operation?.validate({ params: {}, query: {}, headers: {}, contentType, body: Buffer.from('quantity=5&note=%C3%A9') });

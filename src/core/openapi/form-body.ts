@@ -7,8 +7,9 @@
 
 import type { Ajv } from 'ajv';
 
-import type { SchemaViolation } from '../validation-errors.js';
+import { escapePointerToken, type SchemaViolation } from '../validation-errors.js';
 import { isJsonObject } from './json-object.js';
+import { foldCase, variantOf } from './parameter-names.js';
 import { checkTextForms, textTypeOf, type TextType } from './parameter-text.js';
 import { hasUtf8Escapes } from './percent-encoding.js';
 import { toRequestSchema } from './request-schema.js';
@@ -80,14 +81,47 @@ export function compileFormBody(ajv: Ajv, schema: JsonObject): (body: Buffer) =>
     }
   }
 
+  const declared = Object.keys(properties);
+  const foldedNames = declared.map(foldCase);
   return (body) => {
     const values = parseForm(body);
     const forms = checkTextForms(values, textTypes);
     if (forms.length > 0) {
       return forms;
     }
-    return validate(values) ? undefined : (validate.errors as SchemaViolation[]);
+    if (!validate(values)) {
+      return validate.errors as SchemaViolation[];
+    }
+    const respelled = respelledFields(Object.keys(values), declared, foldedNames);
+    return respelled.length > 0 ? respelled : undefined;
   };
+}
+
+/**
+ * Returns a violation for each field that is not a declared property but
+ * spells one (see variantOf), such as `owner[]` or `limits[max]`. Only a
+ * schema that admits undeclared properties lets such a field through its
+ * validation, and Rails, PHP and qs would read it as the property it
+ * spells, or as a member of it, which the schema never checked.
+ */
+function respelledFields(fields: readonly string[], declared: readonly string[], foldedNames: readonly string[]): SchemaViolation[] {
+  const violations: SchemaViolation[] = [];
+  for (const field of fields) {
+    if (declared.includes(field)) {
+      continue;
+    }
+    const spelled = variantOf(field, foldedNames);
+    if (spelled !== undefined) {
+      const property = declared[foldedNames.indexOf(spelled)] ?? spelled;
+      violations.push({
+        keyword: 'respelledProperty',
+        instancePath: `/${escapePointerToken(field)}`,
+        params: { property },
+        message: `is read by some servers as the property '${property}' or a member of it, which the schema did not check`,
+      });
+    }
+  }
+  return violations;
 }
 
 /**

@@ -29,6 +29,17 @@ export function isVariantName(name: string, bound: string): boolean {
   return namesVariant(foldCase(name), bound) || namesVariant(foldCase(phpSpelling(name)), bound);
 }
 
+/**
+ * Returns the first of `names`, each as foldCase spells it, that `name`
+ * spells in any of these ways, the exact one included, or undefined.
+ * The spellings of `name` are built once for the whole list.
+ */
+export function variantOf(name: string, names: readonly string[]): string | undefined {
+  const folded = foldCase(name);
+  const php = foldCase(phpSpelling(name));
+  return names.find((bound) => namesVariant(folded, bound) || namesVariant(php, bound));
+}
+
 /** Tells whether `name` is `bound`, or `bound` followed by `[` or `.`, both as foldCase spells them. */
 function namesVariant(name: string, bound: string): boolean {
   if (!name.startsWith(bound)) {
