@@ -732,6 +732,59 @@ describe('OpenAPI compilation', () => {
     });
   });
 
+  describe('schemas under dependentSchemas', () => {
+    const schema = {
+      type: 'object',
+      properties: { name: { type: 'string' }, card: { type: 'string' } },
+      dependentSchemas: {
+        card: {
+          properties: {
+            billing: { type: 'object', properties: { city: { type: 'string' } } },
+            verifiedBy: { type: 'string', readOnly: true },
+          },
+        },
+      },
+      unevaluatedProperties: false,
+    };
+    const validate = jsonBodyValidator(schema);
+
+    it('accepts the properties they declare', () => {
+      expect(validate({ name: 'a', card: '4111', billing: { city: 'Oslo' } })).toBeUndefined();
+    });
+
+    it('rejects their read-only properties', () => {
+      const found = validate({ name: 'a', card: '4111', verifiedBy: 'bank' });
+      expect(found?.code).toBe('validation_failed');
+      expect(found?.errors).toContainEqual({ pointer: '/body/verifiedBy', detail: 'property is read-only or not allowed in requests' });
+    });
+
+    it('closes the objects they declare', () => {
+      const found = validate({ name: 'a', card: '4111', billing: { city: 'Oslo', owner: 'bob' } });
+      expect(found?.code).toBe('validation_failed');
+      expect(found?.errors).toContainEqual({ pointer: '/body/billing/owner', detail: "unknown property 'owner' is not allowed" });
+    });
+
+    it('rejects read-only under dependencies', () => {
+      const draft7 = {
+        type: 'object',
+        additionalProperties: true,
+        properties: { card: { type: 'string' } },
+        dependencies: { card: { properties: { verifiedBy: { type: 'string', readOnly: true } } }, name: ['card'] },
+      };
+      const [operation] = compileOperations({
+        ...base,
+        openapi: '3.0.3',
+        security: [{ bearer: [] }],
+        paths: { '/labels': { post: { requestBody: { content: { 'application/json': { schema: draft7 } } }, responses: {} } } },
+      });
+      const check = (body: unknown) => operation?.validate({ params: {}, query: {}, headers: {}, contentType: 'application/json', body: Buffer.from(JSON.stringify(body)) });
+
+      expect(check({ card: '4111', note: 'x' })).toBeUndefined();
+      expect(check({ card: '4111', verifiedBy: 'bank' })?.errors).toContainEqual({ pointer: '/body/verifiedBy', detail: 'property is read-only or not allowed in requests' });
+      expect(check({ name: 'a' })?.code).toBe('validation_failed');
+    });
+  });
+
   describe('read-only properties behind composition', () => {
     // A 3.0 document cannot put siblings next to a $ref, so a described
     // reference to a read-only schema is commonly wrapped in allOf.

@@ -23,11 +23,14 @@
  *   integer (9007199254740993 becomes 9007199254740992), so the gateway
  *   would check another value than an upstream that reads it exactly.
  *
+ * - A schema under `dependentSchemas` (or `dependencies`, its draft 7
+ *   form) gets the same rewrite, but stays as open as the document wrote
+ *   it, because it applies to the object that contains it. Closing it
+ *   would reject every property of that object that it does not name.
+ *
  * NOTE: adding `additionalProperties: false` inside `allOf` branches makes
  * each branch reject the others' properties; documents that compose object
  * schemas with `allOf` must declare `additionalProperties` themselves.
- * NOTE: `dependentSchemas` is copied unchanged, so an object declared only
- * inside it stays open and its `readOnly` properties are accepted.
  */
 
 import { hasAccessAnnotation } from './annotations.js';
@@ -59,6 +62,13 @@ const NESTED_SCHEMA_KEYS = [
   'propertyNames',
 ];
 const SCHEMA_LIST_KEYS = ['allOf', 'anyOf', 'oneOf', 'prefixItems'];
+
+/**
+ * Keywords that map a property name to a schema that applies to the whole
+ * object when the property is present. `dependencies` is the draft 4 to 7
+ * form, whose values may also be lists of property names.
+ */
+const DEPENDENT_SCHEMA_KEYS = ['dependentSchemas', 'dependencies'];
 
 /** Keywords whose schema describes the values of properties that `properties` does not name. */
 const MEMBER_SCHEMA_KEYS = ['additionalProperties', 'unevaluatedProperties'];
@@ -191,11 +201,32 @@ export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>(
     result['patternProperties'] = Object.fromEntries(patterns);
   }
 
+  for (const key of DEPENDENT_SCHEMA_KEYS) {
+    if (isJsonObject(schema[key])) {
+      const entries = Object.entries(schema[key]).map(([name, entry]) => [name, isJsonObject(entry) ? toDependentSchema(entry, seen) : entry]);
+      result[key] = Object.fromEntries(entries);
+    }
+  }
+
   const named = isJsonObject(schema['properties']) ? new Set(Object.keys(schema['properties'])) : new Set<string>();
   if (named.size > 0 && admitsUnnamedProperties(result)) {
     const patterns = isJsonObject(result['patternProperties']) ? result['patternProperties'] : {};
     result['patternProperties'] = { ...patterns, [otherCasesPattern(named)]: false };
   }
 
+  return result;
+}
+
+/**
+ * Returns the request form of a schema under `dependentSchemas`, without
+ * the `additionalProperties: false` that toRequestSchema adds to an object
+ * schema that does not mention extra properties. The result is a copy,
+ * because `seen` shares the closed form with other places that use it.
+ */
+function toDependentSchema(schema: Schema, seen: Map<object, Schema>): Schema {
+  const result = { ...(toRequestSchema(schema, seen) as Schema) };
+  if (schema['additionalProperties'] === undefined) {
+    delete result['additionalProperties'];
+  }
   return result;
 }
