@@ -9,7 +9,8 @@ import type { FastifyRequest } from 'fastify';
 
 import { auditRequest } from '../audit/request-events.js';
 import type { Identity } from '../core/identity-headers.js';
-import { isJsonMediaType, mediaType, nonUtf8Charset, parseJsonBody, withIntegerNumbersOnly } from '../core/openapi/json-body.js';
+import { FORM_MEDIA_TYPE } from '../core/openapi/form-body.js';
+import { isJsonMediaType, mayBeReadAsJson, mediaType, nonUtf8Charset, parseJsonBody, withIntegerNumbersOnly } from '../core/openapi/json-body.js';
 import { isStrictlyPercentEncoded } from '../core/openapi/percent-encoding.js';
 import { buildUpstreamPath } from '../core/openapi/route-path.js';
 import { decodeUtf8 } from '../core/openapi/utf8.js';
@@ -86,7 +87,7 @@ export function checkRequest(request: FastifyRequest, policy: RoutePolicy, spell
   // Only an operation with bindings pays for reading the body's member names.
   const query = (request.query ?? {}) as Record<string, unknown>;
   if (identity !== undefined && policy.bindings.length > 0) {
-    const bodyNames = Buffer.isBuffer(request.body) ? bodyMemberNames(request.headers['content-type'], request.body) : [];
+    const bodyNames = bodyNamesOf(request);
     enforceBindings(policy.bindings, { params, query, bodyNames }, identity, bindingRejected(request, identity));
   }
 
@@ -96,6 +97,31 @@ export function checkRequest(request: FastifyRequest, policy: RoutePolicy, spell
   if (identity !== undefined && policy.bodyBindings.length > 0) {
     enforceBindings(policy.bodyBindings, { params, query, body: boundBody(request) }, identity, bindingRejected(request, identity));
   }
+}
+
+/**
+ * Returns the names of the body's top-level members that bindings on path
+ * and query parameters compare with their own (see bodyMemberNames). The
+ * names are read as UTF-8, so a form or JSON body whose Content-Type names
+ * another charset gets 415. ASP.NET Core decodes a form in the charset its
+ * Content-Type names and reads its fields before route values, so a
+ * `userId` field written in UTF-16 would otherwise go unseen.
+ */
+function bodyNamesOf(request: FastifyRequest): string[] {
+  const body = request.body;
+  if (!Buffer.isBuffer(body) || body.length === 0) {
+    return [];
+  }
+
+  const contentType = request.headers['content-type'];
+  const charset = contentType === undefined ? undefined : nonUtf8Charset(contentType);
+  if (charset !== undefined && (mediaType(contentType) === FORM_MEDIA_TYPE || mayBeReadAsJson(contentType))) {
+    throw new ProblemError(
+      'unsupported_media_type',
+      `The charset of the request body must be utf-8, not '${charset}', because the operation checks parameters that some servers also read from the body.`,
+    );
+  }
+  return bodyMemberNames(contentType, body);
 }
 
 /** Returns the callback that logs and audits a request that an object-level binding rejected. */

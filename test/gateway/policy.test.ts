@@ -453,6 +453,25 @@ describe('gateway policy per upstream and operation', () => {
     expect(received.map((request) => request.path)).toEqual([`/users/${subject}/profile`]);
   });
 
+  it('rejects a form in another charset', async () => {
+    // ASP.NET Core decodes a form in the charset that its Content-Type names.
+    const patch = (contentType: string, body: Buffer) =>
+      fetch(`${server.url}/v4/users/${subject}/profile`, { method: 'PATCH', headers: { authorization: `Bearer ${token}`, 'content-type': contentType }, body });
+    const utf16 = Buffer.from('displayName=x&userId=someone-else', 'utf16le');
+    for (const contentType of ['application/x-www-form-urlencoded; charset=utf-16le', 'application/json; charset=utf-16', "text/plain; x=/json; charset*=utf-8''utf-16le"]) {
+      const response = await patch(contentType, utf16);
+      expect(response.status, contentType).toBe(415);
+      const problem = (await response.json()) as Problem;
+      expect(problem.code, contentType).toBe('unsupported_media_type');
+      expect(problem.detail, contentType).toMatch(/^The charset of the request body must be utf-8, not 'utf-/);
+    }
+    expect(received).toHaveLength(0);
+
+    expect((await patch('application/x-www-form-urlencoded; charset=UTF-8', Buffer.from('displayName=x'))).status).toBe(200);
+    expect((await patch('text/plain; charset=utf-16le', utf16)).status).toBe(200);
+    expect(received).toHaveLength(2);
+  });
+
   it('binds only integers written as integers', async () => {
     const numeric = await withClaims(token, { tenants: ['42'] });
     const post = (body: string) =>
