@@ -732,6 +732,50 @@ describe('OpenAPI compilation', () => {
     });
   });
 
+  describe('object schemas composed with allOf', () => {
+    const pet = { type: 'object', required: ['name'], properties: { id: { type: 'string', readOnly: true }, name: { type: 'string', maxLength: 5 } } };
+    const paths = {
+      '/pets': { post: { requestBody: { content: { 'application/json': { schema: { allOf: [pet, { type: 'object', properties: { color: { type: 'string' } } }] } } } }, responses: {} } },
+      '/tags': {
+        post: {
+          requestBody: {
+            content: { 'application/json': { schema: { type: 'object', properties: { tag: { type: 'string' } }, allOf: [{ allOf: [pet] }, { properties: { size: { type: 'integer' } } }] } } },
+          },
+          responses: {},
+        },
+      },
+      '/names': { post: { requestBody: { content: { 'application/json': { schema: pet } } }, responses: {} } },
+    };
+
+    describe.each(['3.0.3', '3.1.0'])('in OpenAPI %s', (version) => {
+      const operations = compileOperations({ ...base, openapi: version, security: [{ bearer: [] }], paths });
+      const validate = (path: string, body: unknown) =>
+        operations
+          .find((operation) => operation.path === path)
+          ?.validate({ params: {}, query: {}, headers: {}, contentType: 'application/json', body: Buffer.from(JSON.stringify(body)) });
+
+      it('accepts properties of every branch', () => {
+        expect(validate('/pets', { name: 'rex', color: 'red' })).toBeUndefined();
+        expect(validate('/tags', { name: 'rex', tag: 't', size: 2 })).toBeUndefined();
+      });
+
+      it('rejects undeclared and read-only properties', () => {
+        expect(validate('/pets', { name: 'rex', color: 'red', owner: 'bob' })?.errors).toContainEqual({ pointer: '/body/owner', detail: "unknown property 'owner' is not allowed" });
+        expect(validate('/tags', { name: 'rex', color: 'red' })?.errors).toContainEqual({ pointer: '/body/color', detail: "unknown property 'color' is not allowed" });
+        expect(validate('/pets', { name: 'rex', id: 'p1' })?.errors).toContainEqual({ pointer: '/body/id', detail: 'property is read-only or not allowed in requests' });
+      });
+
+      it('checks each branch value', () => {
+        expect(validate('/pets', { name: 'rex-the-dog', color: 'red' })?.errors).toEqual([{ pointer: '/body/name', detail: 'must NOT have more than 5 characters' }]);
+        expect(validate('/tags', { name: 'rex', size: 'big' })?.errors).toEqual([{ pointer: '/body/size', detail: 'must be integer' }]);
+      });
+
+      it('keeps a shared branch closed elsewhere', () => {
+        expect(validate('/names', { name: 'rex', color: 'red' })?.errors).toEqual([{ pointer: '/body/color', detail: "unknown property 'color' is not allowed" }]);
+      });
+    });
+  });
+
   describe('schemas under dependentSchemas', () => {
     const schema = {
       type: 'object',

@@ -28,9 +28,10 @@
  *   it, because it applies to the object that contains it. Closing it
  *   would reject every property of that object that it does not name.
  *
- * NOTE: adding `additionalProperties: false` inside `allOf` branches makes
- * each branch reject the others' properties; documents that compose object
- * schemas with `allOf` must declare `additionalProperties` themselves.
+ * - The object schemas of an `allOf`, and the schema that contains it,
+ *   admit the properties that any of them names, because all of them
+ *   apply to one object. Closed on its own names, each would reject the
+ *   properties of the others.
  */
 
 import { hasAccessAnnotation } from './annotations.js';
@@ -135,6 +136,69 @@ function isObjectSchema(schema: Schema): boolean {
   return type === 'object' || (Array.isArray(type) && type.includes('object')) || isJsonObject(schema['properties']);
 }
 
+/** Request forms that toRequestSchema closed with `additionalProperties: false`, as opposed to documents that wrote it. */
+const closedObjects = new WeakSet<Schema>();
+
+/** Returns the names that `schema` and the schemas of its `allOf`, at any depth, declare in `properties`. */
+function composedNames(schema: Schema, names = new Set<string>(), visited = new Set<Schema>()): Set<string> {
+  if (visited.has(schema)) {
+    return names;
+  }
+  visited.add(schema);
+
+  if (isJsonObject(schema['properties'])) {
+    for (const name of Object.keys(schema['properties'])) {
+      names.add(name);
+    }
+  }
+  if (Array.isArray(schema['allOf'])) {
+    for (const branch of schema['allOf']) {
+      if (isJsonObject(branch)) {
+        composedNames(branch, names, visited);
+      }
+    }
+  }
+  return names;
+}
+
+/**
+ * Lets `result`, the request form of a schema with `allOf`, and the object
+ * schemas of its `allOf` at any depth admit each of `names`, where
+ * toRequestSchema closed them. A name gets the empty schema, so the schema
+ * that declares it still checks its value, and a read-only one stays
+ * `false` there. `result` changes in place, and each branch is copied,
+ * because `seen` shares a branch's request form with other places.
+ */
+function admitComposedNames(result: Schema, names: ReadonlySet<string>): void {
+  if (closedObjects.has(result)) {
+    result['properties'] = withNames(result['properties'], names);
+  }
+  if (Array.isArray(result['allOf'])) {
+    result['allOf'] = result['allOf'].map((branch) => (isJsonObject(branch) ? admittingNames(branch, names) : branch));
+  }
+}
+
+/** Returns a copy of a branch's request form that admits `names` (see admitComposedNames). */
+function admittingNames(branch: Schema, names: ReadonlySet<string>): Schema {
+  const copy = { ...branch };
+  if (closedObjects.has(branch)) {
+    closedObjects.add(copy);
+  }
+  admitComposedNames(copy, names);
+  return copy;
+}
+
+/** Returns `properties` with the empty schema for each of `names` that it does not declare. */
+function withNames(properties: unknown, names: ReadonlySet<string>): Schema {
+  const result: Schema = isJsonObject(properties) ? { ...properties } : {};
+  for (const name of names) {
+    if (!Object.hasOwn(result, name)) {
+      result[name] = {};
+    }
+  }
+  return result;
+}
+
 /** Returns the request form of `schema`, leaving the input untouched; `seen` guards against cycles. */
 export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>()): unknown {
   if (!isJsonObject(schema)) {
@@ -173,6 +237,7 @@ export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>(
 
   if (isObjectSchema(schema) && schema['additionalProperties'] === undefined && schema['unevaluatedProperties'] === undefined) {
     result['additionalProperties'] = false;
+    closedObjects.add(result);
   }
 
   // A read-only schema for the properties that `properties` does not name
@@ -199,6 +264,10 @@ export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>(
       hasAccessAnnotation(entry, 'readOnly') ? false : toRequestSchema(entry, seen),
     ]);
     result['patternProperties'] = Object.fromEntries(patterns);
+  }
+
+  if (Array.isArray(schema['allOf'])) {
+    admitComposedNames(result, composedNames(schema));
   }
 
   for (const key of DEPENDENT_SCHEMA_KEYS) {
