@@ -310,6 +310,14 @@ describe('OpenAPI compilation', () => {
     expect(() => compileOperations(document)).toThrow(/\/things: x-portcullis-roles applies to operations only/);
   });
 
+  it.each([
+    ['the top of the document', { 'x-portcullis-roles': ['admin'] }, {}],
+    ['paths', {}, { 'x-portcullis-roles': ['admin'] }],
+  ])('rejects roles at %s', (where, top, paths) => {
+    const document = { ...base, ...top, security: [{ bearer: [] }], paths: { ...paths, '/admin/things': { get: { responses: {} } } } };
+    expect(() => compileOperations(document)).toThrow(`x-portcullis-roles at ${where} would require no role, because it applies to operations only`);
+  });
+
   it('accepts two token schemes together', () => {
     const document = {
       ...base,

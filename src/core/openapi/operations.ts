@@ -374,6 +374,14 @@ export function compileOperations(document: JsonObject, options: CompileOptions 
   const bodies = createValidatorFactory(version, false, logger);
   const textAjv = createValidatorFactory(version, 'array', logger);
 
+  // Roles there would look like a default for every operation, as a
+  // top-level `security` is, but the gateway reads them per operation only.
+  for (const [where, holder] of [['the top of the document', document], ['paths', document['paths']]] as const) {
+    if (isJsonObject(holder) && holder['x-portcullis-roles'] !== undefined) {
+      throw new OpenApiError(`x-portcullis-roles at ${where} would require no role, because it applies to operations only; put it on each operation that needs it`);
+    }
+  }
+
   const components = isJsonObject(document['components']) ? document['components'] : {};
   const schemes = isJsonObject(components['securitySchemes']) ? components['securitySchemes'] : {};
   const paths = isJsonObject(document['paths']) ? document['paths'] : {};
