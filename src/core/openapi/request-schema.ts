@@ -32,6 +32,9 @@
  *   admit the properties that any of them names, because all of them
  *   apply to one object. Closed on its own names, each would reject the
  *   properties of the others.
+ *
+ * NOTE: names declared only under an `anyOf` or `oneOf` inside an `allOf`
+ * are not shared that way, so the other branches still reject them.
  */
 
 import { hasAccessAnnotation } from './annotations.js';
