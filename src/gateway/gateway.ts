@@ -11,7 +11,7 @@ import { compileCheck, enforceLimits, type CheckBuilder } from '../http/rate-lim
 import { andThen, type Pending } from '../core/pending.js';
 import type { Identity } from '../core/identity-headers.js';
 import { redactPath } from '../core/log-redaction.js';
-import { siblingPathCheck } from '../core/openapi/route-path.js';
+import { foreignPathCheck, siblingPathCheck } from '../core/openapi/route-path.js';
 import { ProblemError } from '../core/problem.js';
 import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import type { Account } from '../store/account-repository.js';
@@ -25,7 +25,7 @@ import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_METHODS } from './cors
 import { checkLifecycle, lifecycleHeaders } from './lifecycle.js';
 import { checkRequest } from './request-checks.js';
 import type { RoutePolicy } from './route-policy.js';
-import { UpstreamPolicyError } from './upstream-routes.js';
+import { UpstreamPolicyError, type ForeignOperation } from './upstream-routes.js';
 
 /** Options of the gateway plugin, which is registered with the mount path as its prefix. */
 export interface GatewayOptions {
@@ -67,6 +67,8 @@ export interface GatewayOptions {
   upstreamName: string;
   /** Request header names, or `prefix*` patterns, that never reach the upstream besides the gateway's own list. Default none. */
   dropRequestHeaders?: readonly string[];
+  /** Operations of other upstreams on the same service, relative to this upstream's base path (see sharedServiceOperations). Default none. */
+  foreignOperations?: readonly ForeignOperation[];
 }
 
 /** Per-route limits and business-flow quotas, charged after authentication. */
@@ -190,7 +192,8 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
   for (const policy of options.routes) {
     const scope = `${policy.method} ${app.prefix}${policy.path}`;
     const siblings = options.routes.filter((other) => other.method === policy.method).map((other) => other.route);
-    const spellsSibling = siblingPathCheck(policy.route, siblings);
+    const foreign = (options.foreignOperations ?? []).filter((operation) => operation.method === policy.method).map((operation) => operation.route);
+    const spellsSibling = eitherCheck(siblingPathCheck(policy.route, siblings), foreignPathCheck(policy.route, foreign));
     const lifecycle = lifecycleHeaders(policy.lifecycle);
     const rules = rulesOf(policy, options.rateLimits, scope);
     app.route({
@@ -246,6 +249,16 @@ export async function gateway(app: FastifyInstance, options: GatewayOptions): Pr
     }),
   );
   app.setNotFoundHandler(async (request) => rejectUndeclaredOperation(request));
+}
+
+type PathCheck = (values: Readonly<Record<string, string>>) => boolean;
+
+/** Returns a check that is true when either of two checks is, or undefined when both are. */
+function eitherCheck(first: PathCheck | undefined, second: PathCheck | undefined): PathCheck | undefined {
+  if (first === undefined || second === undefined) {
+    return first ?? second;
+  }
+  return (values) => first(values) || second(values);
 }
 
 function rejectUndeclaredOperation(request: FastifyRequest): never {

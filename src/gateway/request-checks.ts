@@ -56,7 +56,7 @@ function rejectQueryEncoding(url: string): void {
  * Runs the checks between the rate limits and the quotas: the path,
  * authorization, object-level bindings and validation. `spellsSibling`
  * returns true when the path parameters spell the path of another
- * operation (see siblingPathCheck).
+ * operation (see siblingPathCheck and foreignPathCheck).
  */
 export function checkRequest(request: FastifyRequest, policy: RoutePolicy, spellsSibling: ((values: Readonly<Record<string, string>>) => boolean) | undefined): void {
   const params = request.params as Record<string, string>;
@@ -65,7 +65,7 @@ export function checkRequest(request: FastifyRequest, policy: RoutePolicy, spell
     throw new ProblemError('not_found', 'No resource matches the path parameter.');
   }
   if (spellsSibling?.(params) === true) {
-    request.log.info({ route: policy.route.template }, 'path parameter spells the path of another operation in another case or with a format suffix; rejected');
+    request.log.info({ route: policy.route.template }, 'path parameter spells the path of another operation, in another case, with a format suffix or under another mount path; rejected');
     throw new ProblemError('not_found', 'No resource matches the path parameter.');
   }
   const identity = request.identity;

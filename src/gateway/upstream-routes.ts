@@ -7,7 +7,7 @@
 import type { GatewayRoute, LifecyclePolicy, ObjectBinding, OperationPolicy, UpstreamConfig } from '../config/schema.js';
 import { loadOpenApiDocument } from '../core/openapi/load.js';
 import { compileOperations, OpenApiError, type CompiledOperation } from '../core/openapi/operations.js';
-import { checkDistinctPaths, fromRouterSyntax, parseRoutePath, RoutePathError } from '../core/openapi/route-path.js';
+import { checkDistinctPaths, fromRouterSyntax, parseRoutePath, RoutePathError, type RoutePath } from '../core/openapi/route-path.js';
 import { schemaAdmitsMember } from '../core/openapi/schema-members.js';
 import { gatewayDropReason } from './forward.js';
 import { headerPatternMatcher, normalizedHeaderName } from './header-patterns.js';
@@ -294,3 +294,43 @@ export async function upstreamRoutes(upstream: UpstreamConfig, options: Upstream
   }
   return routes;
 }
+
+/** An operation of another upstream on the same service, with its path relative to the base path of the upstream at hand. */
+export interface ForeignOperation {
+  method: string;
+  route: RoutePath;
+}
+
+/** Returns the origin and the base path, without a trailing slash, of an upstream URL. */
+function serviceOf(url: string): { origin: string; basePath: string } {
+  const parsed = new URL(url);
+  return { origin: parsed.origin, basePath: parsed.pathname.replace(/\/+$/, '') };
+}
+
+/**
+ * Returns, for the upstream at each index of `urls`, the operations of the
+ * other upstreams with the same origin whose upstream paths lie under its
+ * base path, relative to that base path. `routes` holds the operations of
+ * each upstream at the same index. Two mount paths can thus lead to one
+ * service, and a request through one may name an operation of the other
+ * (see foreignPathCheck).
+ */
+export function sharedServiceOperations(urls: readonly string[], routes: ReadonlyArray<readonly RoutePolicy[]>): ForeignOperation[][] {
+  const services = urls.map(serviceOf);
+  return services.map((service, index) => {
+    const foreign: ForeignOperation[] = [];
+    services.forEach((other, otherIndex) => {
+      if (otherIndex === index || other.origin !== service.origin) {
+        return;
+      }
+      for (const policy of routes[otherIndex] ?? []) {
+        const path = `${other.basePath}${policy.route.template}`;
+        if (service.basePath === '' || path.startsWith(`${service.basePath}/`)) {
+          foreign.push({ method: policy.method, route: parseRoutePath(path.slice(service.basePath.length)) });
+        }
+      }
+    });
+    return foreign;
+  });
+}
+

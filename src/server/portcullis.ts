@@ -19,7 +19,7 @@ import type { OrderImportOptions } from '../demo/order-import.js';
 import { createOrdersApi } from '../demo/orders-api.js';
 import { checkApiKeyRoutes, checkLimitTargets, gateway } from '../gateway/gateway.js';
 import type { RoutePolicy } from '../gateway/route-policy.js';
-import { upstreamRoutes } from '../gateway/upstream-routes.js';
+import { sharedServiceOperations, upstreamRoutes } from '../gateway/upstream-routes.js';
 import { createHttpApp } from '../http/create-app.js';
 import { GracefulShutdown } from '../http/graceful-shutdown.js';
 import { createLogger, type Logger } from '../http/logger.js';
@@ -323,12 +323,14 @@ async function openAndListen(config: Readonly<PortcullisConfig>, options: StartO
   });
 
   if (upstreams.length > 0) {
+    const foreignOperations = sharedServiceOperations(upstreams.map((upstream) => upstream.url), routes);
     for (const [index, upstream] of upstreams.entries()) {
       await app.register(gateway, {
         prefix: upstream.mountPath,
         upstreamUrl: upstream.url,
         publicUrl: config.issuer,
         routes: routes[index] ?? [],
+        foreignOperations: foreignOperations[index] ?? [],
         verifier: credentialChecks.verifier,
         isGrantActive: credentialChecks.isGrantActive,
         isClientActive: credentialChecks.isClientActive,

@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { compileOperations } from '../../src/core/openapi/operations.js';
-import { buildUpstreamPath, checkDistinctPaths, parseRoutePath, siblingPathCheck, type RoutePath } from '../../src/core/openapi/route-path.js';
+import { buildUpstreamPath, checkDistinctPaths, foreignPathCheck, parseRoutePath, siblingPathCheck, type RoutePath } from '../../src/core/openapi/route-path.js';
 
 interface Match {
   template: string;
@@ -192,3 +192,22 @@ describe('siblingPathCheck', () => {
     expect(checkOf('/files/{name}')?.({ name: 'a.xml' })).toBe(false);
   });
 });
+
+describe('foreignPathCheck', () => {
+  const foreign = ['/reports/export', '/{section}/summary', '/reports/{id}', '/files/{name}.json'].map(parseRoutePath);
+  const checkOf = (template: string) => foreignPathCheck(parseRoutePath(template), foreign);
+
+  it.each([['export'], ['EXPORT'], ['export.json']])('flags the foreign literal %s', (id) => {
+    expect(checkOf('/reports/{id}')?.({ id })).toBe(true);
+  });
+
+  it.each([['r-7'], ['exports'], ['export-2']])('accepts the id %s', (id) => {
+    expect(checkOf('/reports/{id}')?.({ id })).toBe(false);
+  });
+
+  it('ignores foreign parameters in place of literals', () => {
+    expect(checkOf('/reports/summary')).toBeUndefined();
+    expect(checkOf('/files/{name}')?.({ name: 'a.json' }) ?? false).toBe(false);
+  });
+});
+

@@ -9,6 +9,16 @@ import { startTestServer, type TestServer } from '../support/server.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/route-paths.yaml', import.meta.url));
 
+/** Starts an upstream that responds 204 to every request and records its target in `forwarded`. */
+async function recordingUpstream(forwarded: string[]): Promise<ScriptedUpstream> {
+  const upstream = await startScriptedUpstream();
+  upstream.respond((request, response) => {
+    forwarded.push(request.url ?? '');
+    response.writeHead(204).end();
+  });
+  return upstream;
+}
+
 describe('gateway path templates', () => {
   let upstream: ScriptedUpstream;
   let server: TestServer;
@@ -16,11 +26,7 @@ describe('gateway path templates', () => {
   const forwarded: string[] = [];
 
   beforeAll(async () => {
-    upstream = await startScriptedUpstream();
-    upstream.respond((request, response) => {
-      forwarded.push(request.url ?? '');
-      response.writeHead(204).end();
-    });
+    upstream = await recordingUpstream(forwarded);
     const config = await writeConfigFile({ gateway: { upstreamUrl: upstream.url, openapi: FIXTURE }, rateLimit: { flows: [] } });
     server = await startTestServer({ config });
     token = (await obtainTokens(server, await createUser(server, 'path_user'))).tokens.access_token;
@@ -79,5 +85,60 @@ describe('gateway path templates', () => {
   it('serves the root only with its slash', async () => {
     expect(await call('/')).toEqual({ status: 204, upstreamPath: '/', code: undefined });
     expect((await call('')).status).toBe(404);
+  });
+});
+
+describe('gateway mount paths on one service', () => {
+  const secured = (scope: string) => ({ security: [{ oauth: [scope] }], responses: { '204': { description: 'Done.' } } });
+  const documentWith = (paths: Record<string, unknown>) => ({
+    openapi: '3.0.3',
+    info: { title: 'Shared service', version: '1' },
+    components: { securitySchemes: { oauth: { type: 'http', scheme: 'bearer' } } },
+    paths,
+  });
+  const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+
+  let upstream: ScriptedUpstream;
+  let server: TestServer;
+  let token: string;
+  const forwarded: string[] = [];
+
+  beforeAll(async () => {
+    upstream = await recordingUpstream(forwarded);
+    const shop = await writeConfigFile(documentWith({ '/orders/{id}': { parameters: [idParameter], get: secured('orders:read') } }));
+    const office = await writeConfigFile(documentWith({ '/orders/export': { get: secured('admin') }, '/reports/{id}': { parameters: [idParameter], get: secured('admin') } }));
+    const config = await writeConfigFile({
+      gateway: {
+        upstreams: [
+          { name: 'shop', url: upstream.url, mountPath: '/shop', openapi: shop },
+          { name: 'office', url: upstream.url, mountPath: '/office', openapi: office },
+        ],
+      },
+      rateLimit: { flows: [] },
+    });
+    server = await startTestServer({ config });
+    token = (await obtainTokens(server, await createUser(server, 'mount_user'))).tokens.access_token;
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await upstream.close();
+  });
+
+  async function call(path: string): Promise<{ status: number; upstreamPath: string | undefined }> {
+    forwarded.length = 0;
+    const response = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: response.status, upstreamPath: forwarded[0] };
+  }
+
+  it('rejects a parameter naming another mount', async () => {
+    // The service routes /orders/export to its export handler, which the
+    // office mount path requires the admin scope for.
+    for (const path of ['/shop/orders/export', '/shop/orders/EXPORT', '/shop/orders/export.json']) {
+      expect(await call(path), path).toEqual({ status: 404, upstreamPath: undefined });
+    }
+
+    expect(await call('/shop/orders/o-7')).toEqual({ status: 204, upstreamPath: '/orders/o-7' });
+    expect((await call('/office/orders/export')).status).toBe(403);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 
 import type { OperationPolicy, UpstreamConfig } from '../../src/config/schema.js';
-import { UpstreamPolicyError, upstreamRoutes } from '../../src/gateway/upstream-routes.js';
+import { sharedServiceOperations, UpstreamPolicyError, upstreamRoutes } from '../../src/gateway/upstream-routes.js';
 import { writeConfigFile } from '../support/config-file.js';
 
 const SECURED = [{ bearer: ['things:read'] }];
@@ -348,3 +348,23 @@ describe('upstream routes', () => {
     expect(route?.path).toBe('/things::batchGet');
   });
 });
+
+describe('shared service operations', () => {
+  it('maps operations under each base path', async () => {
+    const routesOf = async (paths: Record<string, unknown>) => upstreamRoutes(await upstream(paths));
+    const get = { security: SECURED, responses: {} };
+    const routes = [
+      await routesOf({ '/orders/{id}': { parameters: [{ name: 'id', in: 'path', required: true }], get } }),
+      await routesOf({ '/orders/export': { get }, '/orders/{id}:cancel': { parameters: [{ name: 'id', in: 'path', required: true }], post: get } }),
+      await routesOf({ '/stats': { get } }),
+    ];
+    const urls = ['http://svc.test:8080', 'http://svc.test:8080/staff/', 'http://other.test:8080'];
+
+    const shared = sharedServiceOperations(urls, routes);
+
+    expect(shared[0]?.map((operation) => `${operation.method} ${operation.route.template}`)).toEqual(['GET /staff/orders/export', 'POST /staff/orders/{id}:cancel']);
+    expect(shared[1]).toEqual([]);
+    expect(shared[2]).toEqual([]);
+  });
+});
+

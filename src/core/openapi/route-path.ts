@@ -291,3 +291,41 @@ export function siblingPathCheck(
     return patterns.some(({ loose, exact }) => loose.test(folded) && !exact.test(path));
   };
 }
+
+/** Tells whether `other` has literal text in a segment where `route` has a parameter, which upstream routers prefer. */
+function hasLiteralWhereParameter(route: RoutePath, other: RoutePath): boolean {
+  const otherSegments = other.shape.split('/');
+  return route.shape.split('/').some((segment, index) => segment.includes('{}') && !(otherSegments[index] ?? '{}').includes('{}'));
+}
+
+/**
+ * Builds a check that returns true when a request the router matched to
+ * `route` names an operation of another upstream on the same service.
+ * `foreign` contains those operations, with their paths relative to the base
+ * path of `route`'s upstream. With `/orders/{id}` under one mount path and
+ * an admin-only `/orders/export` under another, `GET /orders/export`
+ * through the first would reach the export handler with the first's
+ * scopes, since routers prefer literal segments. So a path that matches
+ * such an operation, exactly or in the lenient ways of siblingPathCheck,
+ * is rejected where the operation has literal text in place of one of
+ * `route`'s parameters.
+ *
+ * Returns undefined when no foreign operation can be confused with `route`.
+ */
+export function foreignPathCheck(route: RoutePath, foreign: readonly RoutePath[]): ((values: Readonly<Record<string, string>>) => boolean) | undefined {
+  if (route.parameters.length === 0) {
+    return undefined;
+  }
+
+  const candidates = foreign.filter((other) => mayOverlap(route, other) && hasLiteralWhereParameter(route, other));
+  if (candidates.length === 0) {
+    return undefined;
+  }
+
+  const patterns = candidates.map((other) => pathPattern(other, true));
+  return (values) => {
+    const folded = decodedPath(route, values).replaceAll('\u0131', 'i');
+    return patterns.some((pattern) => pattern.test(folded));
+  };
+}
+
