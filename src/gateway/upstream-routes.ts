@@ -314,6 +314,9 @@ function serviceOf(url: string): { origin: string; basePath: string } {
  * each upstream at the same index. Two mount paths can thus lead to one
  * service, and a request through one may name an operation of the other
  * (see foreignPathCheck).
+ *
+ * NOTE: origins are compared as text, so two names or addresses of one
+ * service, such as `localhost` and `127.0.0.1`, count as two services.
  */
 export function sharedServiceOperations(urls: readonly string[], routes: ReadonlyArray<readonly RoutePolicy[]>): ForeignOperation[][] {
   const services = urls.map(serviceOf);
