@@ -1,11 +1,15 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 import type { Logger } from 'pino';
 
 import { PROBLEM_CONTENT_TYPE, ProblemError, toProblemDocument, type ProblemDocument } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
+import { originFormTarget } from '../http/create-app.js';
 import { hostHeaderProblem } from '../http/host-header.js';
+import { handleClientError } from '../http/problems.js';
+import { transferEncodingProblem } from '../http/transfer-encoding.js';
+import { rejectUnsupportedRequests } from '../http/unsupported-requests.js';
 import type { Metrics } from './metrics.js';
 
 /** The listener serves plain http, so HSTS does not apply. */
@@ -42,8 +46,14 @@ export async function startMetricsServer(metrics: Metrics, host: string, port: n
       sendProblem(response, toProblemDocument(hostProblem));
       return;
     }
+    // The unread body of such a request would be parsed as the next request.
+    const framingProblem = transferEncodingProblem(request);
+    if (framingProblem !== undefined) {
+      sendProblem(response, toProblemDocument(framingProblem), { connection: 'close' });
+      return;
+    }
 
-    const path = (request.url ?? '').split('?')[0];
+    const path = originFormTarget(request.url ?? '').split('?')[0];
     if (path !== '/metrics') {
       sendProblem(response, toProblemDocument(new ProblemError('not_found', 'Nothing is served here. Metrics are at GET /metrics.')));
       return;
@@ -62,6 +72,12 @@ export async function startMetricsServer(metrics: Metrics, host: string, port: n
       },
     );
   });
+
+  // Without these, Node.js responds to malformed HTTP, oversized headers, an
+  // unknown Expect and CONNECT with bare responses that lack the security
+  // headers, or closes the connection without any response.
+  server.on('clientError', (error: Error & { code?: string }, socket: Socket) => handleClientError(error, socket, SECURITY_HEADERS));
+  rejectUnsupportedRequests(server, SECURITY_HEADERS, logger);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

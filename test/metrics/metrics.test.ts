@@ -8,6 +8,7 @@ import { createUser } from '../support/accounts.js';
 import { REDIS_URL, writeConfigFile } from '../support/config-file.js';
 import { callApi, obtainTokens, openSignInPage, publicClient } from '../support/oauth.js';
 import { rawRequest } from '../support/raw-http.js';
+import { lastJsonBody, sendRaw, statusCodes } from '../support/raw-socket.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { formEndingWith } from '../support/user-agent.js';
@@ -76,6 +77,36 @@ describe('metrics', () => {
       expect(headers['cross-origin-resource-policy'], `${status}`).toBe('same-origin');
       expect(headers['cache-control'], `${status}`).toBe('no-store');
     }
+  });
+
+  it('rejects malformed requests with problems', async () => {
+    const port = Number(new URL(server.running.observability.metricsServer?.url ?? '').port);
+    const requests: Array<[string, string, number]> = [
+      ['oversized headers', `GET /metrics HTTP/1.1\r\nHost: a\r\nX-Padding: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+      ['lower-case method', 'get /metrics HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+      ['CONNECT', 'CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n', 400],
+      ['unknown expectation', 'GET /metrics HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n', 417],
+      ['transfer coding', 'GET /metrics HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', 400],
+    ];
+    for (const [name, request, status] of requests) {
+      const { received, closed } = await sendRaw(port, request);
+      expect(statusCodes(received), name).toEqual([status]);
+      expect(closed, name).toBe(true);
+      const head = received.slice(0, received.indexOf('\r\n\r\n')).toLowerCase();
+      expect(head, name).toContain('content-type: application/problem+json; charset=utf-8');
+      expect(head, name).toContain('x-content-type-options: nosniff');
+      expect(head, name).toContain(`content-security-policy: ${API_CONTENT_SECURITY_POLICY.toLowerCase()}`);
+      expect(head, name).toContain('x-frame-options: deny');
+      expect(head, name).toContain('cache-control: no-store');
+      expect(lastJsonBody(received), name).toMatchObject({ status });
+    }
+  });
+
+  it('serves absolute-form request targets', async () => {
+    const port = Number(new URL(server.running.observability.metricsServer?.url ?? '').port);
+    const { received } = await sendRaw(port, `GET http://127.0.0.1:${port}/metrics HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+    expect(statusCodes(received)).toEqual([200]);
+    expect(received).toContain('portcullis_http_requests_total');
   });
 
   it('counts a known sequence exactly', async () => {
