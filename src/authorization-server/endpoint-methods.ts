@@ -1,7 +1,7 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
 import { PROBLEM_CONTENT_TYPE, ProblemError, toProblemDocument } from '../core/problem.js';
-import { routeNotFound } from '../http/problems.js';
+import { methodNotAllowed, routeNotFound } from '../http/problems.js';
 import { DISCOVERY_PATHS, ROUTES } from './provider-routes.js';
 
 const READ = ['GET', 'HEAD'];
@@ -74,13 +74,6 @@ export function endpointTemplate(path: string): string | undefined {
 export function allowedMethods(path: string): readonly string[] | undefined {
   const template = endpointTemplate(path);
   return template === undefined ? undefined : ENDPOINT_METHODS.get(template);
-}
-
-function methodNotAllowed(method: string, path: string, allowed: readonly string[]): ProblemError {
-  const allow = allowed.join(', ');
-  return new ProblemError('method_not_allowed', `${path} does not accept ${method}. It accepts ${allow}.`, {
-    headers: { allow },
-  });
 }
 
 function sendProblem(ctx: KoaContextWithOIDC, problem: ProblemError): void {

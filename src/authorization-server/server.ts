@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { ClientAuthThrottle } from '../core/rate-limit/client-auth-throttle.js';
 import { isCallerDisconnect } from '../http/problems.js';
 import { authenticatesClient, beginClientAuth, finishClientAuth } from './client-auth-guard.js';
+import { allowedMethods } from './endpoint-methods.js';
 import { interactionRoutes, type InteractionDependencies } from './interactions.js';
 import { DISCOVERY_PATHS, ROUTES } from './provider-routes.js';
 import { oauthRequests } from './request-storage.js';
@@ -104,11 +105,15 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
       await handle(request, reply).catch((failure: unknown) => sendOrRethrow(failure, request, reply));
     });
 
-    engine.all('/oauth/*', handle);
+    // A method that Fastify does not route, such as PROPFIND, reaches the
+    // application's not-found handler, which reads the endpoint's methods
+    // from `allowedMethods` for its 405.
+    const routeOptions = { config: { allowedMethods } };
+    engine.all('/oauth/*', routeOptions, handle);
     for (const path of DISCOVERY_PATHS) {
-      engine.all(path, handle);
+      engine.all(path, routeOptions, handle);
     }
-    engine.all(ROUTES.jwks, handle);
+    engine.all(ROUTES.jwks, routeOptions, handle);
   });
 }
 

@@ -16,6 +16,7 @@ import { closeIdleConnections } from './idle-connections.js';
 import { rejectUnsupportedRequests } from './unsupported-requests.js';
 import { continueWhenBodyIsRead } from './expect-continue.js';
 import { handleClientError, installProblemHandlers, sendFrameworkError } from './problems.js';
+import { trackServedMethods } from './served-methods.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -240,6 +241,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     app.log.debug({ remoteAddress: socket.remoteAddress, idleMs }, 'closed a connection that made no progress for longer than the idle timeout'),
   );
 
+  // Added before any route, so that it records every route of the app.
+  const servedMethods = trackServedMethods(app);
+
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? BODY_VALIDATOR : TEXT_VALIDATOR).compile(schema) as FastifyValidator,
   );
@@ -285,7 +289,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     });
   }
 
-  installProblemHandlers(app);
+  installProblemHandlers(app, servedMethods);
 
   return app;
 }

@@ -14,6 +14,7 @@ import { redactPath } from '../core/log-redaction.js';
 import { clientErrorProblem } from '../core/client-error-status.js';
 import { describeViolations, type SchemaViolation } from '../core/validation-errors.js';
 import { isBackendOutage, outageProblem } from '../backends/outage.js';
+import type { ServedMethods } from './served-methods.js';
 
 /** Sends a problem document with the right status, headers and content type. */
 export function sendProblem(reply: FastifyReply, error: ProblemError): FastifyReply {
@@ -92,6 +93,19 @@ export function routeNotFound(method: string, path: string): ProblemError {
   return new ProblemError('not_found', `No route matches ${method} ${redactPath(path)}.`);
 }
 
+/**
+ * Builds the 405 problem for a request whose path is served with other
+ * methods, with `Allow` listing them (RFC 9110 section 15.5.6). `path`
+ * excludes the query, and its credential-shaped segments are replaced, as
+ * in {@link routeNotFound}.
+ */
+export function methodNotAllowed(method: string, path: string, allowed: readonly string[]): ProblemError {
+  const allow = allowed.join(', ');
+  return new ProblemError('method_not_allowed', `${redactPath(path)} does not accept ${method}. It accepts ${allow}.`, {
+    headers: { allow },
+  });
+}
+
 function logFailure(request: FastifyRequest, error: Error, problem: ProblemError | undefined): void {
   if (problem === undefined) {
     request.log.error({ err: error }, 'request failed');
@@ -108,9 +122,11 @@ function logFailure(request: FastifyRequest, error: Error, problem: ProblemError
  *
  * Unexpected errors become a 500 whose body carries only the request id; the
  * error itself, with its stack, goes to the log. A caller that left before
- * its request was complete gets no response and an info line.
+ * its request was complete gets no response and an info line. With
+ * `servedMethods`, a request whose path a route serves with other methods
+ * gets 405 instead of 404.
  */
-export function installProblemHandlers(app: FastifyInstance): void {
+export function installProblemHandlers(app: FastifyInstance, servedMethods?: ServedMethods): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     // Checked first, because the ECONNRESET code of this error would
     // otherwise count as a backend outage.
@@ -130,7 +146,12 @@ export function installProblemHandlers(app: FastifyInstance): void {
     return reply.code(500).header('cache-control', 'no-store').type(PROBLEM_CONTENT_TYPE).send(document);
   });
 
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, routeNotFound(request.method, request.url.split('?')[0] ?? '')));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = servedMethods?.allowed(path);
+    const problem = allowed === undefined ? routeNotFound(request.method, path) : methodNotAllowed(request.method, path, allowed);
+    return sendProblem(reply, problem);
+  });
 }
 
 const CLIENT_ERROR_BODIES: Record<string, { code: 'headers_too_large' | 'request_timeout'; detail: string }> = {

@@ -76,6 +76,37 @@ describe('method not allowed on an OAuth endpoint', () => {
   });
 });
 
+describe('method not allowed on any own path', () => {
+  it.each([
+    ['PROPFIND', '/oauth/token', 'OPTIONS, POST'],
+    ['MKCOL', '/oauth/authorize/some-uid', 'GET, HEAD'],
+    ['SEARCH', '/.well-known/openid-configuration', 'GET, HEAD, OPTIONS'],
+    ['LOCK', '/.well-known/jwks.json', 'GET, HEAD, OPTIONS'],
+    ['DELETE', '/healthz', 'GET, HEAD'],
+    ['POST', '/readyz', 'GET, HEAD'],
+    ['PUT', '/', 'GET, HEAD'],
+    ['PATCH', '/register', 'GET, HEAD, POST'],
+    ['PROPFIND', '/register', 'GET, HEAD, POST'],
+    ['GET', '/interaction/some-uid/login', 'POST'],
+    ['POST', '/assets/portcullis.css', 'GET, HEAD'],
+    ['DELETE', '/.well-known/portcullis-identity-jwks.json', 'GET, HEAD'],
+  ])('rejects %s %s with 405', async (method, path, allow) => {
+    const response = await send(method, path);
+
+    expect(response.headers.get('allow')).toBe(allow);
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    const body = await expectProblem(response, 405, 'method_not_allowed');
+    expect(body['detail']).toBe(`${path} does not accept ${method}. It accepts ${allow}.`);
+  });
+
+  it('returns 404 for an unknown path', async () => {
+    const response = await send('PROPFIND', '/oauth/nope');
+
+    await expectProblem(response, 404, 'not_found');
+    expect(response.headers.get('allow')).toBeNull();
+  });
+});
+
 describe('unknown path under the OAuth routes', () => {
   it.each([
     ['GET', '/oauth/nope'],

@@ -13,6 +13,7 @@ describe('shared HTTP behaviour', () => {
     app.get('/gone', async () => {
       throw new ProblemError('not_found', 'No such thing.');
     });
+    app.get('/items/:id', async () => ({}));
     app.post('/echo', { schema: { body: { type: 'object', additionalProperties: false, properties: { a: { type: 'string' } } } } }, async (request) => request.body);
     await app.ready();
   });
@@ -66,5 +67,35 @@ describe('shared HTTP behaviour', () => {
     const response = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'text/plain' }, payload: 'a' });
     expect(response.statusCode).toBe(415);
     expect(response.json<{ code: string }>().code).toBe('unsupported_media_type');
+  });
+
+  it('rejects other methods with 405', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['DELETE', '/gone', 'GET, HEAD'],
+      ['PROPFIND', '/gone', 'GET, HEAD'],
+      ['GET', '/echo', 'POST'],
+      ['POST', '/items/5', 'GET, HEAD'],
+    ];
+    for (const [method, url, allow] of cases) {
+      const response = await app.inject({ method: method as 'GET', url: `${url}?q=1` });
+
+      expect(response.statusCode, `${method} ${url}`).toBe(405);
+      expect(response.headers['allow'], `${method} ${url}`).toBe(allow);
+      expect(response.headers['content-type'], `${method} ${url}`).toBe('application/problem+json; charset=utf-8');
+      expect(response.headers['x-content-type-options'], `${method} ${url}`).toBe('nosniff');
+      const body = response.json<{ code: string; detail: string }>();
+      expect(body.code, `${method} ${url}`).toBe('method_not_allowed');
+      expect(body.detail, `${method} ${url}`).toBe(`${url} does not accept ${method}. It accepts ${allow}.`);
+    }
+  });
+
+  it('returns 404 for unserved paths', async () => {
+    for (const url of ['/nothing', '/items', '/items/5/more', '/gone/']) {
+      const response = await app.inject({ method: 'DELETE', url });
+
+      expect(response.statusCode, url).toBe(404);
+      expect(response.headers['allow'], url).toBeUndefined();
+      expect(response.json<{ code: string }>().code, url).toBe('not_found');
+    }
   });
 });
