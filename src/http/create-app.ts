@@ -11,6 +11,7 @@ import type { GracefulShutdown } from './graceful-shutdown.js';
 import type { Logger } from './logger.js';
 import { AccessLogController, requestLogger } from './request-logger.js';
 import { hostHeaderProblem } from './host-header.js';
+import { httpVersionProblem } from './http-version.js';
 import { transferEncodingProblem } from './transfer-encoding.js';
 import { closeIdleConnections } from './idle-connections.js';
 import { rejectUnsupportedRequests } from './unsupported-requests.js';
@@ -153,7 +154,8 @@ function fragmentProblem(url: string): ProblemError | undefined {
 /**
  * Sets `Connection: close` on the reply to a request after which the server
  * cannot tell where the next request starts, and returns the problem that
- * transferEncodingProblem finds in its Transfer-Encoding, if any.
+ * httpVersionProblem finds in its HTTP version or transferEncodingProblem
+ * in its Transfer-Encoding, if any.
  *
  * No route upgrades the protocol, so a request with Upgrade is served as a
  * plain one. Node.js 20 ignores the bytes read together with it, so a
@@ -164,7 +166,7 @@ function fragmentProblem(url: string): ProblemError | undefined {
  * the server sent.
  */
 function closeAfterUnframedRequest(raw: IncomingMessage, reply: FastifyReply): ProblemError | undefined {
-  const framing = transferEncodingProblem(raw);
+  const framing = httpVersionProblem(raw) ?? transferEncodingProblem(raw);
   if (raw.headers.upgrade !== undefined || framing !== undefined) {
     reply.header('connection', 'close');
   }

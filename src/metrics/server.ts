@@ -7,6 +7,7 @@ import { PROBLEM_CONTENT_TYPE, ProblemError, toProblemDocument, type ProblemDocu
 import { securityHeaders } from '../core/security-headers.js';
 import { originFormTarget } from '../http/create-app.js';
 import { hostHeaderProblem } from '../http/host-header.js';
+import { httpVersionProblem } from '../http/http-version.js';
 import { handleClientError } from '../http/problems.js';
 import { transferEncodingProblem } from '../http/transfer-encoding.js';
 import { rejectUnsupportedRequests } from '../http/unsupported-requests.js';
@@ -46,8 +47,8 @@ export async function startMetricsServer(metrics: Metrics, host: string, port: n
       sendProblem(response, toProblemDocument(hostProblem));
       return;
     }
-    // The unread body of such a request would be parsed as the next request.
-    const framingProblem = transferEncodingProblem(request);
+    // The server cannot tell where the next request of such a connection starts.
+    const framingProblem = httpVersionProblem(request) ?? transferEncodingProblem(request);
     if (framingProblem !== undefined) {
       sendProblem(response, toProblemDocument(framingProblem), { connection: 'close' });
       return;

@@ -43,6 +43,21 @@ describe('unusual request forms', () => {
     });
   });
 
+  it.each(['2.0', '0.9'])('rejects the version HTTP/%s', async (version) => {
+    // A second request follows, which the server must not serve on this connection.
+    const request = `GET /ping HTTP/${version}\r\nHost: 127.0.0.1\r\n\r\n`;
+    const { received, closed } = await sendRaw(port, `${request}GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+
+    expect(statusCodes(received)).toEqual([400]);
+    expect(received).toContain('content-type: application/problem+json; charset=utf-8');
+    expect(received).toContain('x-content-type-options: nosniff');
+    expect(lastJsonBody(received)).toMatchObject({
+      code: 'invalid_request',
+      detail: `The request line names HTTP/${version}, but this server accepts HTTP/1.1 and HTTP/1.0 only.`,
+    });
+    expect(closed).toBe(true);
+  });
+
   it('serves an encoded number sign', async () => {
     const { received } = await sendRaw(port, 'GET /ping?q=a%23b HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
 

@@ -87,6 +87,7 @@ describe('metrics', () => {
       ['CONNECT', 'CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n', 400],
       ['unknown expectation', 'GET /metrics HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n', 417],
       ['transfer coding', 'GET /metrics HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', 400],
+      ['HTTP/2.0', 'GET /metrics HTTP/2.0\r\nHost: a\r\n\r\n', 400],
     ];
     for (const [name, request, status] of requests) {
       const { received, closed } = await sendRaw(port, request);
