@@ -17,6 +17,13 @@ import { compileCheck, enforceLimits } from '../http/rate-limit.js';
  */
 export const MAX_OAUTH_TARGET_LENGTH = 4096;
 
+/**
+ * Largest request body that oidc-provider 9 reads, in bytes (`LIMIT` in its
+ * lib/shared/selective_body.js). A larger one gets its 400 `invalid_request`
+ * "failed to parse the request body", which does not name the cause.
+ */
+const PROVIDER_BODY_LIMIT = 56 * 1024;
+
 /** Route templates of the endpoints that start a sign-in, as {@link endpointTemplate} returns them. */
 const AUTHORIZATION_TEMPLATES: ReadonlySet<string> = new Set([
   ROUTES.authorization,
@@ -61,6 +68,20 @@ function checkPushedRequestLength(request: FastifyRequest): void {
 }
 
 /**
+ * Rejects a request to an oidc-provider endpoint whose declared body is
+ * larger than oidc-provider reads, before any of it is read.
+ *
+ * NOTE: a chunked body has no declared length, so one over the limit still
+ * gets oidc-provider's 400 `invalid_request`.
+ */
+function checkProviderBodyLength(request: FastifyRequest): void {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > PROVIDER_BODY_LIMIT) {
+    throw new ProblemError('payload_too_large', `The request body is larger than ${PROVIDER_BODY_LIMIT} bytes, the most that the OAuth endpoints accept.`);
+  }
+}
+
+/**
  * Builds the onRequest hook that applies, before anything else runs: the
  * per-address limit on every request, the sign-in limit on the
  * authorization endpoints and the pages behind them, and the registration
@@ -79,6 +100,8 @@ export function requestLimitsHook(config: Readonly<PortcullisConfig>, limiter: R
     const endpoint = providerEndpoint(request.url);
     if (endpoint === ROUTES.pushed_authorization_request && request.method === 'POST') {
       checkPushedRequestLength(request);
+    } else if (endpoint !== undefined) {
+      checkProviderBodyLength(request);
     }
 
     const context = { request, ipv6PrefixLength };
