@@ -16,7 +16,7 @@ import { transferEncodingProblem } from './transfer-encoding.js';
 import { closeIdleConnections } from './idle-connections.js';
 import { rejectUnsupportedRequests } from './unsupported-requests.js';
 import { continueWhenBodyIsRead } from './expect-continue.js';
-import { handleClientError, installProblemHandlers, sendFrameworkError } from './problems.js';
+import { handleClientError, installProblemHandlers, sendFrameworkError, sendProblem, unroutedProblem } from './problems.js';
 import { trackServedMethods } from './served-methods.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
@@ -292,6 +292,20 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   }
 
   installProblemHandlers(app, servedMethods);
+
+  // Fastify parses the body of a request before the not-found handler
+  // runs. Without this hook, a request that no route serves would get 400
+  // for a malformed body instead of its 404 or 405, and anyone could make
+  // the server parse up to bodyLimit of JSON for nothing. A plugin with a
+  // not-found handler of its own, such as the gateway at its mount path,
+  // handles its requests itself.
+  app.addHook('preParsing', (request, reply, payload, done) => {
+    if (request.is404 && request.server === app) {
+      sendProblem(reply, unroutedProblem(request, servedMethods));
+      return;
+    }
+    done(null, payload);
+  });
 
   return app;
 }

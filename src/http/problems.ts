@@ -106,6 +106,17 @@ export function methodNotAllowed(method: string, path: string, allowed: readonly
   });
 }
 
+/**
+ * Builds the problem of a request that no route serves: 405 when a route
+ * serves its path with other methods, as `servedMethods` records them,
+ * and 404 otherwise.
+ */
+export function unroutedProblem(request: FastifyRequest, servedMethods?: ServedMethods): ProblemError {
+  const path = request.url.split('?')[0] ?? '';
+  const allowed = servedMethods?.allowed(path);
+  return allowed === undefined ? routeNotFound(request.method, path) : methodNotAllowed(request.method, path, allowed);
+}
+
 function logFailure(request: FastifyRequest, error: Error, problem: ProblemError | undefined): void {
   if (problem === undefined) {
     request.log.error({ err: error }, 'request failed');
@@ -146,12 +157,7 @@ export function installProblemHandlers(app: FastifyInstance, servedMethods?: Ser
     return reply.code(500).header('cache-control', 'no-store').type(PROBLEM_CONTENT_TYPE).send(document);
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0] ?? '';
-    const allowed = servedMethods?.allowed(path);
-    const problem = allowed === undefined ? routeNotFound(request.method, path) : methodNotAllowed(request.method, path, allowed);
-    return sendProblem(reply, problem);
-  });
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, unroutedProblem(request, servedMethods)));
 }
 
 const CLIENT_ERROR_BODIES: Record<string, { code: 'headers_too_large' | 'request_timeout'; detail: string }> = {

@@ -98,4 +98,17 @@ describe('shared HTTP behaviour', () => {
       expect(response.json<{ code: string }>().code, url).toBe('not_found');
     }
   });
+
+  it('ignores the body of unserved routes', async () => {
+    const cases: Array<[string, number]> = [
+      ['/nothing', 404],
+      ['/gone', 405],
+    ];
+    for (const [url, status] of cases) {
+      const response = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: '{"a":' });
+
+      expect(response.statusCode, url).toBe(status);
+      expect(response.json<{ status: number }>().status, url).toBe(status);
+    }
+  });
 });
