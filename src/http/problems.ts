@@ -163,7 +163,8 @@ export function installProblemHandlers(app: FastifyInstance, servedMethods?: Ser
 const CLIENT_ERROR_BODIES: Record<string, { code: 'headers_too_large' | 'request_timeout'; detail: string }> = {
   HPE_HEADER_OVERFLOW: {
     code: 'headers_too_large',
-    detail: 'The request headers are larger than the server accepts.',
+    // Node.js counts the request line into the header size limit, so a long URL ends here too.
+    detail: 'The request line and headers together are larger than the server accepts. Send a shorter URL, or fewer or smaller headers.',
   },
   ERR_HTTP_REQUEST_TIMEOUT: {
     code: 'request_timeout',

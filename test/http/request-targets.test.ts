@@ -58,6 +58,16 @@ describe('unusual request forms', () => {
     expect(closed).toBe(true);
   });
 
+  it('names the request line in a 431', async () => {
+    const { received } = await sendRaw(port, `GET /ping?q=${'a'.repeat(20_000)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+
+    expect(statusCodes(received)).toEqual([431]);
+    expect(lastJsonBody(received)).toMatchObject({
+      code: 'headers_too_large',
+      detail: 'The request line and headers together are larger than the server accepts. Send a shorter URL, or fewer or smaller headers.',
+    });
+  });
+
   it('serves an encoded number sign', async () => {
     const { received } = await sendRaw(port, 'GET /ping?q=a%23b HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
 
