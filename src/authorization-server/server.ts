@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type Provider from 'oidc-provider';
 
 import type { ClientAuthThrottle } from '../core/rate-limit/client-auth-throttle.js';
-import { isCallerDisconnect } from '../http/problems.js';
+import { isCallerDisconnect, logCallerDisconnect } from '../http/problems.js';
 import { authenticatesClient, beginClientAuth, finishClientAuth } from './client-auth-guard.js';
 import { allowedMethods } from './endpoint-methods.js';
 import { interactionRoutes, type InteractionDependencies } from './interactions.js';
@@ -219,4 +219,12 @@ async function delegate(
   }
 
   await oauthRequests.track(() => callback(request.raw, response));
+
+  // oidc-provider reads the body itself and writes its error for a body
+  // cut short to a closed connection, so neither the error handler nor
+  // the access log would record the request.
+  const errored = request.raw.errored;
+  if (errored !== null) {
+    logCallerDisconnect(request, errored);
+  }
 }

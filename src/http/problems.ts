@@ -73,9 +73,14 @@ export function isCallerDisconnect(request: FastifyRequest, error: unknown): boo
   return error !== null && error !== undefined && request.raw.errored === error;
 }
 
+/** Logs, at info, a caller that closed or reset its connection before its request was complete. */
+export function logCallerDisconnect(request: FastifyRequest, error: Error): void {
+  request.log.info({ code: (error as { code?: unknown }).code }, 'caller closed the connection before the request was complete, so the request was dropped');
+}
+
 /** Logs a caller that left mid-request, and sends a problem only while its connection is still open. */
 function handleCallerDisconnect(request: FastifyRequest, reply: FastifyReply, error: Error): FastifyReply | undefined {
-  request.log.info({ code: (error as { code?: unknown }).code }, 'caller closed the connection before the request was complete, so the request was dropped');
+  logCallerDisconnect(request, error);
   if (reply.raw.destroyed || request.raw.socket.destroyed) {
     return undefined;
   }
