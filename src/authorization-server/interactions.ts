@@ -15,6 +15,7 @@ import { auditRequest } from '../audit/request-events.js';
 import { clientAddressKey } from '../core/client-address.js';
 import { PROBLEMS, ProblemError } from '../core/problem.js';
 import { isPrivateUseScheme } from '../core/redirect-uri-rules.js';
+import { isCallerDisconnect, logCallerDisconnect } from '../http/problems.js';
 import { partitionByRole, requestedApiScopes } from '../core/scopes.js';
 import type { LoginThrottle } from '../core/rate-limit/login-throttle.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
@@ -213,6 +214,15 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    // Nothing reaches a caller that left before its form was sent, so
+    // only a stream destroyed by other means gets the error page.
+    if (isCallerDisconnect(request, error)) {
+      logCallerDisconnect(request, error);
+      if (reply.raw.destroyed || request.raw.socket.destroyed) {
+        return;
+      }
+    }
+
     const { status, title, detail } = pageError(error);
     if (error instanceof ProblemError) {
       reply.headers(error.headers);

@@ -10,7 +10,7 @@ interface LogLine {
   code?: string;
 }
 
-describe('caller leaving an OAuth request mid-body', () => {
+describe('caller leaving mid-body', () => {
   let server: TestServer;
 
   beforeAll(async () => {
@@ -34,7 +34,7 @@ describe('caller leaving an OAuth request mid-body', () => {
     });
   }
 
-  it.each(['/oauth/token', '/oauth/introspect'])('logs a caller that left %s at info', async (path) => {
+  it.each(['/oauth/token', '/oauth/introspect', '/register', '/interaction/some-uid/login'])('logs a caller that left %s at info', async (path) => {
     const before = server.logs.length;
     await leaveMidBody(path);
 
@@ -52,5 +52,6 @@ describe('caller leaving an OAuth request mid-body', () => {
     expect(dropped?.level).toBe(30);
     expect(dropped?.code).toBe('ECONNRESET');
     expect(lines.filter((line) => line.level >= 40)).toEqual([]);
+    expect(lines.filter((line) => line.msg === 'interaction rejected')).toEqual([]);
   });
 });
