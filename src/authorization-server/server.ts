@@ -2,11 +2,12 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type Provider from 'oidc-provider';
 
 import type { ClientAuthThrottle } from '../core/rate-limit/client-auth-throttle.js';
+import { earlyCorsHeaders, type CorsHeaders } from '../http/early-cors.js';
 import { isCallerDisconnect, logCallerDisconnect } from '../http/problems.js';
 import { authenticatesClient, beginClientAuth, finishClientAuth } from './client-auth-guard.js';
 import { allowedMethods } from './endpoint-methods.js';
 import { interactionRoutes, type InteractionDependencies } from './interactions.js';
-import { DISCOVERY_PATHS, ROUTES } from './provider-routes.js';
+import { DISCOVERY_PATHS, PROVIDER_CORS_PATHS, PROVIDER_EARLY_EXPOSED_HEADERS, ROUTES } from './provider-routes.js';
 import { oauthRequests } from './request-storage.js';
 import { sendOAuthServerError } from './server-errors.js';
 import { STYLESHEET, STYLESHEET_PATH } from './views/layout.js';
@@ -55,6 +56,7 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
     engine.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
     const allowedOrigins = new Set(options.corsOrigins);
+    const corsHeaders = earlyCorsHeaders(options.corsOrigins, [{ paths: PROVIDER_CORS_PATHS, exposedHeaders: PROVIDER_EARLY_EXPOSED_HEADERS }]);
     const issuer = new URL(options.issuer);
     const handle = async (request: FastifyRequest, reply: FastifyReply) => {
       // oidc-provider builds endpoint URLs in discovery and redirects from
@@ -72,13 +74,13 @@ export async function authorizationServer(app: FastifyInstance, options: Authori
       const credentials = basicCredentials(request);
       if (!authenticatesClient(request)) {
         await substituteClientSecret(request, credentials, options.clientSecrets);
-        return delegate(options.provider(), request, reply, allowedOrigins);
+        return delegate(options.provider(), request, reply, allowedOrigins, corsHeaders);
       }
 
       // The throttle decides before the secret is checked, so a throttled guess learns nothing.
       const attempt = await beginClientAuth(request, options.clientAuthThrottle, credentials?.clientId, options.ipv6PrefixLength);
       const secretVerified = await substituteClientSecret(request, credentials, options.clientSecrets);
-      await delegate(options.provider(), request, reply, allowedOrigins);
+      await delegate(options.provider(), request, reply, allowedOrigins, corsHeaders);
       await finishClientAuth(request, options.clientAuthThrottle, attempt, { secretVerified, status: reply.raw.statusCode });
     };
 
@@ -186,6 +188,7 @@ async function delegate(
   request: FastifyRequest,
   reply: FastifyReply,
   allowedOrigins: ReadonlySet<string>,
+  corsHeaders: CorsHeaders,
 ): Promise<void> {
   const origin = request.headers.origin;
   const foreignOrigin = origin !== undefined && !allowedOrigins.has(origin);
@@ -193,6 +196,16 @@ async function delegate(
   if (foreignOrigin && request.method === 'OPTIONS') {
     await reply.code(204).header('vary', 'Origin').send();
     return;
+  }
+
+  // oidc-provider sends CORS headers only from the endpoints it routes, so
+  // without these a listed origin could not read the 404 or 405 that
+  // answerUnroutedRequests sends. oidc-provider replaces them on the
+  // responses of its endpoints. Preflights are left to oidc-provider,
+  // which answers each one with CORS headers of its own.
+  const cors = foreignOrigin || request.method === 'OPTIONS' ? undefined : corsHeaders(request.url, origin);
+  if (cors !== undefined) {
+    reply.headers(cors);
   }
 
   let callback = callbacks.get(provider);

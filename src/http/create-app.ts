@@ -301,6 +301,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   // handles its requests itself.
   app.addHook('preParsing', (request, reply, payload, done) => {
     if (request.is404 && request.server === app) {
+      setCorsHeaders(request.raw, reply);
       sendProblem(reply, unroutedProblem(request, servedMethods));
       return;
     }

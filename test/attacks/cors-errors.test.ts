@@ -105,6 +105,28 @@ describe('CORS of the token endpoint for the listed origin', () => {
     expect(response.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
     expect(response.headers.get('access-control-allow-credentials')).toBeNull();
   });
+
+  it.each([
+    ['GET', '/oauth/token', 405],
+    ['PROPFIND', '/oauth/token', 405],
+    ['PUT', '/oauth/revoke', 405],
+    ['POST', '/oauth/token/extra', 404],
+  ])('lets the listed origin read %s %s', async (method, path, status) => {
+    const response = await fetch(`${server.url}${path}`, { method, headers: { origin: APP_ORIGIN } });
+
+    expect(response.status).toBe(status);
+    expect(response.headers.get('content-type')).toContain('application/problem+json');
+    expect(response.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+    expect(response.headers.get('access-control-allow-credentials')).toBeNull();
+    expect(response.headers.get('vary')).toContain('Origin');
+  });
+
+  it('grants nothing to another origin on a 405', async () => {
+    const response = await fetch(`${server.url}/oauth/token`, { headers: { origin: 'https://evil.example' } });
+
+    expect(response.status).toBe(405);
+    expectNoCorsGrant(response, 'GET /oauth/token');
+  });
 });
 
 describe('Origin null granted credentials', () => {
