@@ -422,6 +422,7 @@ function checkSemantics(config: PortcullisConfig): string[] {
     ),
     ...limits.flows.map((rule, index) => [`rateLimit/flows/${index}`, rule] as const),
   ];
+  problems.push(...checkRequestLimitKeys(limits));
   for (const [path, rule] of rules) {
     if (rule.burst !== undefined && rule.burst > rule.limit * 1000) {
       problems.push(`${path}/burst: must be at most 1000 times the limit`);
@@ -464,6 +465,26 @@ function checkSemantics(config: PortcullisConfig): string[] {
   });
 
   return problems;
+}
+
+/**
+ * Checks that the limits applied to every request, to sign-in and to
+ * registration are keyed by the client address only. They run before the
+ * gateway reads any credential, so a `sub`, `client_id` or `api_key` part
+ * is never known there, and a limit with one would silently never apply.
+ */
+function checkRequestLimitKeys(limits: RateLimitConfig): string[] {
+  const sections = ['global', 'signIn', 'registration'] as const;
+  return sections.flatMap((section) => {
+    const unknownParts = limits[section].key.filter((part) => part !== 'ip');
+    if (unknownParts.length === 0) {
+      return [];
+    }
+    return [
+      `rateLimit/${section}/key: must be [ip], because this limit applies before any credential is read, so ${unknownParts.join(' and ')} is never known and the limit would never apply. ` +
+        'Put per-user, per-client or per-key limits in rateLimit.routes.',
+    ];
+  });
 }
 
 /**

@@ -41,6 +41,27 @@ describe('configuration loading', () => {
     expect(problems.some((problem) => problem.endsWith('rateLimit/registration/limit: must be at most 1000000 for a period of 1s, one request per microsecond'))).toBe(true);
   });
 
+  it('rejects request limits keyed by identity', async () => {
+    const file = await writeConfigFile({
+      rateLimit: {
+        global: { key: ['ip', 'sub'] },
+        signIn: { key: ['client_id'] },
+        registration: { key: ['api_key'] },
+      },
+    });
+    const problems = problemsOf(() => loadConfig({ config: file }, {}));
+    const keyProblem = (section: string) => problems.find((problem) => problem.includes(`rateLimit/${section}/key:`));
+    expect(keyProblem('global')).toContain('must be [ip], because this limit applies before any credential is read, so sub is never known');
+    expect(keyProblem('signIn')).toContain('so client_id is never known');
+    expect(keyProblem('registration')).toContain('so api_key is never known');
+    expect(keyProblem('global')).toContain('Put per-user, per-client or per-key limits in rateLimit.routes.');
+  });
+
+  it('accepts request limits keyed by address', async () => {
+    const file = await writeConfigFile({ rateLimit: { global: { key: ['ip'] } } });
+    expect(loadConfig({ config: file }, {}).rateLimit.global.key).toEqual(['ip']);
+  });
+
   it('defaults and bounds upstream limits', async () => {
     const defaults = loadConfig({}, {}).gateway;
     expect(defaults.upstreamConnectTimeoutMs).toBe(5000);
