@@ -1,7 +1,7 @@
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
-import type { FlowQuota, LimitRule, RouteLimits } from '../config/schema.js';
+import type { FlowQuota, LimitKeyPart, LimitRule, RouteLimits } from '../config/schema.js';
 import type { TokenVerifier } from '../core/cache/token-cache.js';
 import type { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
@@ -9,7 +9,7 @@ import type { LimitCheck } from '../core/rate-limit/types.js';
 import { callbackHook } from '../http/hooks.js';
 import { compileCheck, enforceLimits, type CheckBuilder } from '../http/rate-limit.js';
 import { andThen, type Pending } from '../core/pending.js';
-import type { Identity } from '../core/identity-headers.js';
+import type { CredentialKind, Identity } from '../core/identity-headers.js';
 import { redactPath } from '../core/log-redaction.js';
 import { foreignPathCheck, siblingPathCheck } from '../core/openapi/route-path.js';
 import { ProblemError } from '../core/problem.js';
@@ -315,6 +315,46 @@ export function checkLimitTargets(routes: readonly RoutePolicy[], limits: Pick<G
 
   for (const policy of routes) {
     checkLimitNames(policy, limits);
+  }
+  checkLimitKeys(routes, limits);
+}
+
+/** Key parts of a request with each credential kind. Only access tokens carry an OAuth client, and only API keys an API key id. */
+const CREDENTIAL_KEY_PARTS: Record<CredentialKind, ReadonlySet<LimitKeyPart>> = {
+  jwt: new Set(['ip', 'sub', 'client_id']),
+  api_key: new Set(['ip', 'sub', 'api_key']),
+};
+
+/** Returns the key parts of each kind of request an operation admits. A public operation reads no credential, so it has the address only. */
+function keyPartSetsOf(policy: RoutePolicy): ReadonlySet<LimitKeyPart>[] {
+  return policy.public ? [new Set(['ip'])] : policy.credentials.map((kind) => CREDENTIAL_KEY_PARTS[kind]);
+}
+
+/**
+ * Fails the start when a limit is keyed by a part that no request of its
+ * operations has, such as `sub` on a public operation, `api_key` on one
+ * that accepts access tokens only, or `client_id` with `api_key`, which no
+ * single credential carries. A rule applies only to requests that have
+ * every part of its key, so such a limit would silently never apply.
+ */
+function checkLimitKeys(routes: readonly RoutePolicy[], limits: Pick<GatewayRateLimits, 'routes' | 'flows'>): void {
+  const rules = [
+    ...limits.routes.flatMap((target, index) => target.limits.map((rule, ruleIndex) => ({ target, rule, path: `rateLimit/routes/${index}/limits/${ruleIndex}` }))),
+    ...limits.flows.map((target, index) => ({ target, rule: target, path: `rateLimit/flows/${index}` })),
+  ];
+
+  for (const { target, rule, path } of rules) {
+    const partSets = routes.filter((policy) => matches(target, policy)).flatMap(keyPartSetsOf);
+    if (partSets.some((parts) => rule.key.every((part) => parts.has(part)))) {
+      continue;
+    }
+
+    const available = new Set(partSets.flatMap((parts) => [...parts]));
+    const missing = rule.key.filter((part) => !available.has(part));
+    throw new UpstreamPolicyError(
+      `${path}: the limit '${rule.name}' is keyed by ${(missing.length > 0 ? missing : rule.key).join(' and ')}, which no request of ${target.method} ${target.path} has, ` +
+        `so the limit would never apply. Key it by parts that these requests have: ${[...available].join(', ')}.`,
+    );
   }
 }
 

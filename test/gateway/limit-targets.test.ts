@@ -33,8 +33,13 @@ async function thingRoutes(): Promise<RoutePolicy[]> {
   return upstreamRoutes(config);
 }
 
-function rule(name: string, limit: number, period: string): LimitRule {
-  return { name, key: ['sub'], limit, period, onStoreFailure: 'open' };
+function rule(name: string, limit: number, period: string, key: LimitRule['key'] = ['sub']): LimitRule {
+  return { name, key, limit, period, onStoreFailure: 'open' };
+}
+
+/** The fixture's operations with `changes` applied to each, such as making them public. */
+async function thingRoutesWith(changes: Partial<RoutePolicy>): Promise<RoutePolicy[]> {
+  return (await thingRoutes()).map((policy) => ({ ...policy, ...changes }));
 }
 
 describe('checkLimitTargets', () => {
@@ -93,5 +98,40 @@ describe('checkLimitTargets', () => {
     };
 
     expect(() => checkLimitTargets(routes, limits)).toThrow("two limits of POST /things are named 'creation'");
+  });
+
+  it('rejects a user limit on a public operation', async () => {
+    const routes = await thingRoutesWith({ public: true, credentials: [] });
+    const limits = { routes: [{ method: 'GET' as const, path: '/things/:id', limits: [rule('reads', 20, '1s')] }], flows: [] };
+
+    expect(() => checkLimitTargets(routes, limits)).toThrow(UpstreamPolicyError);
+    expect(() => checkLimitTargets(routes, limits)).toThrow(
+      "rateLimit/routes/0/limits/0: the limit 'reads' is keyed by sub, which no request of GET /things/:id has, so the limit would never apply. " +
+        'Key it by parts that these requests have: ip.',
+    );
+  });
+
+  it('rejects a key quota on token operations', async () => {
+    const routes = await thingRoutes();
+    const limits = { routes: [], flows: [{ ...rule('creation', 5, '1h', ['api_key']), method: 'POST' as const, path: '/things' }] };
+
+    expect(() => checkLimitTargets(routes, limits)).toThrow("rateLimit/flows/0: the limit 'creation' is keyed by api_key, which no request of POST /things has");
+  });
+
+  it('rejects client and key together', async () => {
+    const routes = await thingRoutesWith({ credentials: ['jwt', 'api_key'] });
+    const limits = { routes: [{ method: 'GET' as const, path: '/things/:id', limits: [rule('reads', 20, '1s', ['client_id', 'api_key'])] }], flows: [] };
+
+    expect(() => checkLimitTargets(routes, limits)).toThrow("the limit 'reads' is keyed by client_id and api_key, which no request of GET /things/:id has");
+  });
+
+  it('accepts keys some credential carries', async () => {
+    const routes = await thingRoutesWith({ credentials: ['jwt', 'api_key'] });
+    const limits = {
+      routes: [{ method: 'GET' as const, path: '/things/:id', limits: [rule('per-client', 20, '1s', ['client_id']), rule('per-key', 20, '1s', ['api_key', 'ip'])] }],
+      flows: [{ ...rule('creation', 5, '1h', ['ip']), method: 'POST' as const, path: '/things' }],
+    };
+
+    expect(() => checkLimitTargets(routes, limits)).not.toThrow();
   });
 });
