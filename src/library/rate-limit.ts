@@ -1,4 +1,4 @@
-import type { LimitRule } from '../config/schema.js';
+import type { LimitKeyPart, LimitRule } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import type { Identity } from '../core/identity-headers.js';
 import { maxLimitForPeriod } from '../core/rate-limit/gcra.js';
@@ -53,6 +53,8 @@ export function createRateLimiter(settings: RateLimiterSettings = {}): RateLimit
  */
 const LIMIT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
+const KEY_PARTS: readonly LimitKeyPart[] = ['ip', 'sub', 'client_id', 'api_key'];
+
 /** Checks a limit's name, numbers and period once, at start; throws a RangeError naming the limit. */
 export function validateLimitRule(rule: LimitRule): void {
   if (typeof rule.name !== 'string' || !LIMIT_NAME.test(rule.name)) {
@@ -64,8 +66,12 @@ export function validateLimitRule(rule: LimitRule): void {
   if (rule.burst !== undefined && (!Number.isInteger(rule.burst) || rule.burst < 1)) {
     throw new RangeError(`Invalid rate limit '${rule.name}': burst must be a whole number of at least 1.`);
   }
-  if (rule.key.length === 0) {
-    throw new RangeError(`Invalid rate limit '${rule.name}': key needs at least one of ip, sub, client_id, api_key.`);
+  // A key part the limiter does not know is never present on a request, so
+  // a limit with a misspelled part, or a key given as text, would never apply.
+  if (!Array.isArray(rule.key) || rule.key.length === 0 || !rule.key.every((part) => KEY_PARTS.includes(part))) {
+    throw new RangeError(
+      `Invalid rate limit '${rule.name}': key must be a list of one or more of ${KEY_PARTS.join(', ')}, such as ['sub'], got ${JSON.stringify(rule.key)}.`,
+    );
   }
   let periodMs: number;
   try {

@@ -317,6 +317,13 @@ describe('Fastify plugin', () => {
     );
   });
 
+  it.each<[unknown]>([[['user']], ['sub'], [[]], [['sub', 'Sub']]])('rejects the limit key %j', async (key) => {
+    const limits = [{ name: 'per-user', key, limit: 10, period: '1s', onStoreFailure: 'open' }] as unknown as LimitRule[];
+    await expect(createApp({ rateLimit: { limiter: createRateLimiter(), limits } })).rejects.toThrow(
+      `Invalid rate limit 'per-user': key must be a list of one or more of ip, sub, client_id, api_key, such as ['sub'], got ${JSON.stringify(key)}.`,
+    );
+  });
+
   it('rejects two limits with one name', async () => {
     const perSecond: LimitRule = { name: 'per-user', key: ['sub'], limit: 10, period: '1s', onStoreFailure: 'open' };
     const perDay: LimitRule = { ...perSecond, limit: 1000, period: '1d' };
