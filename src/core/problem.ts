@@ -76,6 +76,11 @@ export interface ProblemOptions {
   headers?: Record<string, string>;
   errors?: FieldError[];
   cause?: unknown;
+  /**
+   * Set when the failure behind the problem was logged where it happened,
+   * at a bounded rate, so the error handler logs no error line per request.
+   */
+  alreadyLogged?: boolean;
 }
 
 /**
@@ -90,6 +95,7 @@ export class ProblemError extends Error {
   readonly detail: string;
   readonly headers: Record<string, string>;
   readonly errors: FieldError[] | undefined;
+  readonly alreadyLogged: boolean;
 
   constructor(code: ProblemCode, detail: string, options: ProblemOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
@@ -99,6 +105,7 @@ export class ProblemError extends Error {
     this.detail = detail;
     this.headers = options.headers ?? {};
     this.errors = options.errors;
+    this.alreadyLogged = options.alreadyLogged ?? false;
   }
 }
 

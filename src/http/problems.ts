@@ -125,7 +125,7 @@ export function unroutedProblem(request: FastifyRequest, servedMethods?: ServedM
 function logFailure(request: FastifyRequest, error: Error, problem: ProblemError | undefined): void {
   if (problem === undefined) {
     request.log.error({ err: error }, 'request failed');
-  } else if (problem.status >= 500) {
+  } else if (problem.status >= 500 && !problem.alreadyLogged) {
     request.log.error({ err: error, code: problem.code }, 'request failed');
   } else {
     // Debug, because the request's own line already shows the status.

@@ -157,8 +157,11 @@ function outcomeOf(decision: RateLimitDecision): LimitOutcome {
   }
 
   if (decision.storeFailure !== undefined) {
+    // The limiter logs store failures at most every 30 seconds, which an
+    // error line for each rejected request would defeat during an outage.
     const problem = new ProblemError('service_unavailable', 'Rate limiting is temporarily unavailable. Retry shortly.', {
       headers: { 'retry-after': '1' },
+      alreadyLogged: true,
     });
     return { headers, problem, denied: undefined };
   }

@@ -335,6 +335,37 @@ describe('Redis outage', () => {
   });
 });
 
+describe('Redis outage under load', () => {
+  const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
+  let server: TestServer;
+
+  afterAll(async () => {
+    await server?.close();
+    await proxy.stop().catch(() => undefined);
+  });
+
+  it('logs one warning, not each request', async () => {
+    await proxy.start();
+    server = await startOnProxiedRedis(proxy, {
+      global: { name: uniqueName('closed'), key: ['ip'], limit: 1000, period: '1h', onStoreFailure: 'closed' },
+    });
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+
+    await proxy.stop();
+    const duringOutage = await Promise.all(Array.from({ length: 20 }, () => fetch(`${server.url}/healthz`)));
+    for (const response of duringOutage) {
+      expect(response.status).toBe(503);
+    }
+
+    const errorLines = server.logs.filter((line) => (JSON.parse(line) as { level: number }).level >= 50);
+    expect(errorLines).toEqual([]);
+    const warnings = server.logs.filter((line) => line.includes('rate-limit store failed'));
+    expect(warnings).toHaveLength(1);
+    const completed = server.logs.filter((line) => line.includes('"statusCode":503') && line.includes('request completed'));
+    expect(completed).toHaveLength(20);
+  });
+});
+
 describe('Redis outage at sign-in', () => {
   const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
   let server: TestServer;
