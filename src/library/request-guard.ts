@@ -76,6 +76,10 @@ export class RequestGuard {
   validateAccess(access: RouteAccess): void {
     validateRouteAccess(access);
     validateLimitRules(access.limits ?? []);
+    // A public route skips the guard, so its limits would never be charged.
+    if (access.public === true && (access.limits ?? []).length > 0) {
+      throw new RangeError('A public route declares limits, but the guard charges no limits on public routes; remove public: true or the limits.');
+    }
     if ((access.limits ?? []).length > 0 && this.#rateLimit === undefined) {
       throw new RangeError('A route declares limits, but no rateLimit limiter is configured.');
     }

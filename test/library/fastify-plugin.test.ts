@@ -324,6 +324,19 @@ describe('Fastify plugin', () => {
     );
   });
 
+  it('rejects limits on public routes', async () => {
+    const instance = Fastify();
+    await instance.register(portcullis, {
+      accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url, outbound: loopbackPolicy(keyServer.url) },
+      rateLimit: { limiter: createRateLimiter(), limits: [] },
+    });
+    const access: RouteAccess = { public: true, limits: [{ name: 'searches', key: ['ip'], limit: 1, period: '1h', onStoreFailure: 'closed' }] };
+    expect(() => instance.get('/search', { config: { portcullis: access } }, async () => ({ ok: true }))).toThrow(
+      'A public route declares limits, but the guard charges no limits on public routes; remove public: true or the limits.',
+    );
+    await instance.close();
+  });
+
   it('rejects two limits with one name', async () => {
     const perSecond: LimitRule = { name: 'per-user', key: ['sub'], limit: 10, period: '1s', onStoreFailure: 'open' };
     const perDay: LimitRule = { ...perSecond, limit: 1000, period: '1d' };
