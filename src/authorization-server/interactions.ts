@@ -14,7 +14,7 @@ import { OUTAGE_RETRY_AFTER_SECONDS, isBackendOutage } from '../backends/outage.
 import { auditRequest } from '../audit/request-events.js';
 import { clientAddressKey } from '../core/client-address.js';
 import { PROBLEMS, ProblemError } from '../core/problem.js';
-import { isPrivateUseScheme } from '../core/redirect-uri-rules.js';
+import { isDnsOrIpHost, isPrivateUseScheme } from '../core/redirect-uri-rules.js';
 import { isCallerDisconnect, logCallerDisconnect } from '../http/problems.js';
 import { partitionByRole, requestedApiScopes } from '../core/scopes.js';
 import type { LoginThrottle } from '../core/rate-limit/login-throttle.js';
@@ -112,8 +112,10 @@ function sendPage(reply: FastifyReply, status: number, body: string, formTargets
  * Chromium ignores a source with an IPv6 address as invalid and then blocks
  * the redirect (seen in browser-sign-in.test.ts), so a loopback URI such as
  * http://[::1]:8000/callback gets its scheme, the narrowest source left.
+ * A host that is not a DNS name or IP address, which client registration
+ * rejects, gets no source, so that it cannot add directives to the policy.
  */
-function redirectFormTargets(redirectUri: unknown): string[] {
+export function redirectFormTargets(redirectUri: unknown): string[] {
   const parsed = typeof redirectUri === 'string' ? URL.parse(redirectUri) : null;
   if (parsed === null) {
     return [];
@@ -122,7 +124,7 @@ function redirectFormTargets(redirectUri: unknown): string[] {
     return [parsed.protocol];
   }
   if (parsed.origin !== 'null') {
-    return [parsed.origin];
+    return isDnsOrIpHost(parsed.hostname) ? [parsed.origin] : [];
   }
   return isPrivateUseScheme(parsed.protocol.slice(0, -1)) ? [parsed.protocol] : [];
 }

@@ -68,7 +68,30 @@ export function checkRedirectUri(uri: string): string | undefined {
     return `'${uri}' uses http on a host that is not loopback; use https`;
   }
 
-  return checkUserInfoFragmentWildcard(uri, parsed) ?? checkCanonicalForm(uri, parsed);
+  return checkUserInfoFragmentWildcard(uri, parsed) ?? checkHostName(uri, parsed) ?? checkCanonicalForm(uri, parsed);
+}
+
+/**
+ * Returns whether `hostname`, as the WHATWG URL parser outputs it, is a DNS
+ * name, an IPv4 address or a bracketed IPv6 address. The parser lets other
+ * characters such as `;`, `,` and `'` through in a host, but CSP host
+ * sources allow only letters, digits, hyphens and periods. The sign-in
+ * pages put the redirect URI's origin into their form-action directive, so
+ * such a host would add directives to that policy or break it.
+ */
+export function isDnsOrIpHost(hostname: string): boolean {
+  if (hostname.startsWith('[')) {
+    return true;
+  }
+  const labels = hostname.endsWith('.') ? hostname.slice(0, -1).split('.') : hostname.split('.');
+  return labels.every((label) => DOMAIN_LABEL.test(label));
+}
+
+function checkHostName(uri: string, parsed: URL): string | undefined {
+  if (!isDnsOrIpHost(parsed.hostname)) {
+    return `'${uri}' has the host '${parsed.hostname}', which is not a DNS name or IP address; use letters, digits, hyphens and periods only`;
+  }
+  return undefined;
 }
 
 function checkUserInfoFragmentWildcard(uri: string, parsed: URL): string | undefined {

@@ -94,6 +94,33 @@ describe('private-use scheme for web clients', () => {
   });
 });
 
+describe('host of a redirect URI', () => {
+  it.each([
+    ['a semicolon', 'https://app.example;sandbox/callback', 'app.example;sandbox'],
+    ['a comma', 'https://app,example.com/callback', 'app,example.com'],
+    ['a quote', "https://app'example.com/callback", "app'example.com"],
+    ['an underscore', 'https://app_1.example.com/callback', 'app_1.example.com'],
+    ['an empty label', 'https://app..example.com/callback', 'app..example.com'],
+  ])('rejects a host with %s', (_case, uri, host) => {
+    for (const check of [checkRedirectUri, checkNativeRedirectUri]) {
+      const problem = check(uri);
+
+      expect(problem).toContain(`has the host '${host}', which is not a DNS name or IP address`);
+    }
+  });
+
+  it.each([
+    'https://app.example.com/callback',
+    'https://app.example.com./callback',
+    'https://xn--bcher-kva.example/callback',
+    'https://192.0.2.10/callback',
+    'https://[2001:db8::1]/callback',
+    'http://[::1]:8000/callback',
+  ])('accepts %s', (uri) => {
+    expect(checkRedirectUri(uri)).toBeUndefined();
+  });
+});
+
 describe('isPrivateUseScheme', () => {
   it.each(['com.example.app', 'net.example.usercontent.client1234', 'com.example.my-app', 'io.x'])('accepts %s', (scheme) => {
     expect(isPrivateUseScheme(scheme)).toBe(true);
