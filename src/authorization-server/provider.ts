@@ -27,7 +27,7 @@ import { rotateAfterTargetCheck, type RefreshTargetFeatures } from './refresh-ro
 import { correctTokenErrorCodes } from './token-error-codes.js';
 import { explainJwtAtUserinfo } from './userinfo-errors.js';
 import { renderErrorPage } from './views/error-page.js';
-import { renderLoggedOutPage, renderLogoutPage } from './views/logout.js';
+import { renderLoggedOutPage, renderLogoutPage, renderStillSignedInPage } from './views/logout.js';
 
 import { CLIENT_AUTH_SIGNING_ALGORITHMS } from '../core/client-signing-keys.js';
 import { API_SCOPES, OIDC_SCOPES, partitionByRole, requestedApiScopes } from '../core/scopes.js';
@@ -381,6 +381,16 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
           ctx.body = renderLogoutPage(form);
         },
         async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          // oidc-provider ends up here also when the user chose to stay
+          // signed in, and anyone may open this page, so it reports the
+          // session that the browser's cookie names.
+          const session = await ctx.oidc.provider.Session.get(ctx);
+          if (session.accountId !== undefined) {
+            ctx.body = renderStillSignedInPage();
+            return;
+          }
+
           // Tells the browser to drop what it kept for this origin, as the
           // OWASP Secure Headers Project recommends after sign-out. It
           // leaves out "cookies", which clears the cookies of the whole
@@ -389,7 +399,6 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
           // would also sign the user out of app.example.com.
           // oidc-provider has expired its own session cookie already.
           ctx.set('clear-site-data', '"cache", "storage"');
-          ctx.type = 'html';
           ctx.body = renderLoggedOutPage();
         },
       },

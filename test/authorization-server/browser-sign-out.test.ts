@@ -1,4 +1,4 @@
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
@@ -30,6 +30,15 @@ afterAll(async () => {
   await server?.close();
 });
 
+/** Signs the test user in on the sign-in page that `page` shows, and approves the consent page. */
+async function signInAndConsent(page: Page): Promise<void> {
+  const signInUrl = page.url();
+  await page.fill('#username', user.username);
+  await page.fill('#password', user.password);
+  await Promise.all([page.waitForURL((url) => url.href !== signInUrl), page.click('form[action$="/login"] button[type=submit]')]);
+  await Promise.all([page.waitForURL(`${server.demoRedirectUri}**`), page.click('form[action$="/confirm"] button[type=submit]')]);
+}
+
 describe('sign-out in Chromium', () => {
   it('keeps the cookies of sibling apps', async () => {
     const context = await browser.newContext();
@@ -39,11 +48,7 @@ describe('sign-out in Chromium', () => {
 
     // The browser reaches the server under the issuer's name, as users do.
     await page.goto(authorizationUrl({ ...server, url: server.issuer }, { scope: 'openid' }));
-    const signInUrl = page.url();
-    await page.fill('#username', user.username);
-    await page.fill('#password', user.password);
-    await Promise.all([page.waitForURL((url) => url.href !== signInUrl), page.click('form[action$="/login"] button[type=submit]')]);
-    await Promise.all([page.waitForURL(`${server.demoRedirectUri}**`), page.click('form[action$="/confirm"] button[type=submit]')]);
+    await signInAndConsent(page);
     expect((await context.cookies(server.issuer)).map((cookie) => cookie.name)).toContain('_session');
 
     await page.goto(`${server.issuer}/oauth/logout`);
@@ -52,6 +57,24 @@ describe('sign-out in Chromium', () => {
 
     expect((await context.cookies(server.issuer)).map((cookie) => cookie.name)).not.toContain('_session');
     expect((await context.cookies(`http://${APP_HOST}`)).map((cookie) => cookie.name)).toEqual(['app_session']);
+    await context.close();
+  });
+
+  it('keeps a user who stays signed in', async () => {
+    const context = await browser.newContext();
+    await context.route(`${server.demoRedirectUri}**`, (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'callback' }));
+    const page = await context.newPage();
+    await page.goto(authorizationUrl({ ...server, url: server.issuer }, { scope: 'openid' }));
+    await signInAndConsent(page);
+
+    await page.goto(`${server.issuer}/oauth/logout`);
+    const [response] = await Promise.all([page.waitForResponse('**/oauth/logout/success'), page.click('button.secondary')]);
+    await page.waitForURL('**/oauth/logout/success');
+
+    expect(await page.textContent('main')).toContain('You are still signed in to Portcullis on this browser.');
+    expect(await page.textContent('main')).not.toContain('signed out');
+    expect(response.headers()['clear-site-data']).toBeUndefined();
+    expect((await context.cookies(server.issuer)).map((cookie) => cookie.name)).toContain('_session');
     await context.close();
   });
 });

@@ -20,3 +20,8 @@ export function renderLogoutPage(form: string): string {
 export function renderLoggedOutPage(): string {
   return layout('Signed out', html`<p class="success" role="status">You are signed out of Portcullis on this browser.</p>`);
 }
+
+/** Renders the page shown after the sign-out confirmation when the user chose to stay signed in. */
+export function renderStillSignedInPage(): string {
+  return layout('Still signed in', html`<p role="status">You are still signed in to Portcullis on this browser.</p>`);
+}
