@@ -23,14 +23,39 @@ function splitList(value: string): string[] {
   return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
 }
 
+/**
+ * An ISO 8601 date, or a date and time with an optional UTC offset, as
+ * `Date.parse` reads it. Without an offset, a time is local and a date
+ * alone is UTC.
+ */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
+
+/**
+ * Returns the time of an ISO 8601 value, or undefined for any other text.
+ * `Date.parse` alone is not enough: in Node.js 20 it moves 2026-02-30 to
+ * March 2, and it reads text after a date, such as `2026-01-01 junk`, as
+ * another date.
+ */
+function parseIsoTime(value: string): number | undefined {
+  const match = ISO_TIME.exec(value);
+  const time = Date.parse(value);
+  if (match === null || Number.isNaN(time)) {
+    return undefined;
+  }
+
+  const [year, month, day] = match.slice(1, 4).map(Number) as [number, number, number];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth ? time : undefined;
+}
+
 /** Parses --since: a duration before now (`15m`, `1h`, `7d`) or an ISO 8601 time. Returns milliseconds since the Unix epoch. */
 export function parseSince(value: string, now = Date.now()): number {
   if (/^[1-9][0-9]{0,8}(ms|s|m|h|d)$/.test(value)) {
     return now - parseDuration(value);
   }
 
-  const time = Date.parse(value);
-  if (/^\d{4}-\d{2}-\d{2}/.test(value) && !Number.isNaN(time)) {
+  const time = parseIsoTime(value);
+  if (time !== undefined) {
     return time;
   }
   throw new CliError(`--since must be a duration such as 15m, 1h or 7d, or an ISO 8601 time such as 2026-01-31T12:00:00Z, got '${value}'`);
