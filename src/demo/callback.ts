@@ -1,23 +1,40 @@
 import type { FastifyInstance } from 'fastify';
 
+import { ProblemError } from '../core/problem.js';
+
 export const DEMO_CALLBACK_PATH = '/demo/callback';
 
 /**
- * The shape of the error codes that RFC 6749 and OpenID Connect register,
- * such as `access_denied`. Anyone can link to the page with any `error`,
- * and other text would read as a message from this origin, so it is never
- * shown.
+ * Error codes of RFC 6749 and its extensions are lowercase words joined by
+ * underscores. The page quotes only such a code, because anyone can link to
+ * it with any text, which would then read as a message from this server.
  */
-const ERROR_CODE = /^[a-z_]{1,64}$/;
+const OAUTH_ERROR_CODE = /^[a-z_]{1,64}$/;
 
-function describeOutcome(error: unknown): string {
-  if (error === undefined) {
-    return 'The authorization server issued an authorization code.';
+/** Returns the single value of a query parameter, or undefined when it is absent. */
+function singleValue(query: Record<string, unknown>, name: string): string | undefined {
+  const value = query[name];
+  if (value === undefined || typeof value === 'string') {
+    return value;
   }
-  if (typeof error === 'string' && ERROR_CODE.test(error)) {
+  throw new ProblemError('invalid_request', `The query parameter '${name}' is repeated, but an authorization response sends it once.`);
+}
+
+/** Returns the first line of the page: what the authorization response carries. */
+function describeOutcome(query: Record<string, unknown>): string {
+  const error = singleValue(query, 'error');
+  const code = singleValue(query, 'code');
+
+  if (error !== undefined) {
+    if (!OAUTH_ERROR_CODE.test(error)) {
+      throw new ProblemError('invalid_request', "The query parameter 'error' is not an OAuth error code, which consists of lowercase letters and underscores.");
+    }
     return `The authorization server returned the error '${error}'.`;
   }
-  return 'The authorization server returned an error.';
+  if (code === undefined || code === '') {
+    throw new ProblemError('invalid_request', "The request has neither a 'code' nor an 'error' query parameter, so it is not an authorization response.");
+  }
+  return 'The authorization server issued an authorization code.';
 }
 
 /**
@@ -28,8 +45,7 @@ function describeOutcome(error: unknown): string {
  */
 export async function demoCallback(app: FastifyInstance): Promise<void> {
   app.get(DEMO_CALLBACK_PATH, async (request, reply) => {
-    const query = request.query as Record<string, unknown>;
-    const outcome = describeOutcome(query['error']);
+    const outcome = describeOutcome(request.query as Record<string, unknown>);
 
     return reply
       .header('cache-control', 'no-store')

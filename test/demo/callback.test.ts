@@ -1,42 +1,55 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { DEMO_CALLBACK_PATH, demoCallback } from '../../src/demo/callback.js';
-import { loggedHttpApp } from '../support/http-app.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+function callback(query: string): Promise<Response> {
+  return fetch(`${server.url}/demo/callback?${query}`);
+}
 
 describe('demo callback page', () => {
-  const { app } = loggedHttpApp({ https: false });
+  it('reports an issued code', async () => {
+    const response = await callback('code=abc&state=xyz');
 
-  beforeAll(async () => {
-    await app.register(demoCallback);
-    await app.ready();
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(await response.text()).toMatch(/^The authorization server issued an authorization code\.\n/);
   });
 
-  afterAll(async () => {
-    await app.close();
+  it('quotes an OAuth error code', async () => {
+    const response = await callback('error=access_denied&error_description=The+user+denied+the+request.');
+
+    const text = await response.text();
+
+    expect(response.status).toBe(200);
+    expect(text).toMatch(/^The authorization server returned the error 'access_denied'\.\n/);
+    expect(text).not.toContain('denied the request');
   });
 
-  async function page(query: Record<string, string>): Promise<string> {
-    const response = await app.inject({ method: 'GET', url: `${DEMO_CALLBACK_PATH}?${new URLSearchParams(query).toString()}` });
-    expect(response.statusCode).toBe(200);
-    expect(response.headers['content-type']).toBe('text/plain; charset=utf-8');
-    return response.body;
-  }
+  it.each([
+    ['text in the error', 'error=x%27.%0AYour+account+is+locked.+Call+555-0100', "The query parameter 'error' is not an OAuth error code"],
+    ['markup in the error', 'error=%3Cscript%3E', "The query parameter 'error' is not an OAuth error code"],
+    ['a repeated error', 'error=access_denied&error=server_error', "The query parameter 'error' is repeated"],
+    ['a repeated code', 'code=a&code=b', "The query parameter 'code' is repeated"],
+    ['an error beside a code', 'code=a&error=access_denied&error=x', "The query parameter 'error' is repeated"],
+    ['no code or error', 'state=xyz', "neither a 'code' nor an 'error' query parameter"],
+    ['an empty code', 'code=', "neither a 'code' nor an 'error' query parameter"],
+  ])('rejects %s', async (_case, query, detail) => {
+    const response = await callback(query);
+    const problem = (await response.json()) as { code: string; detail: string };
 
-  it('names an OAuth error code', async () => {
-    const body = await page({ error: 'access_denied', error_description: 'The user declined.' });
-
-    expect(body).toContain("returned the error 'access_denied'");
-    expect(body).not.toContain('declined');
-  });
-
-  it('never shows arbitrary error text', async () => {
-    const texts = ['Your account is locked. Call +1 555 0100 to unlock it', 'a\nSecurity notice: sign in at https://evil.example', '<b>x</b>', '%zz', 'x'.repeat(200)];
-    for (const error of texts) {
-      const body = await page({ error });
-
-      expect(body, error).toContain('returned an error');
-      expect(body, error).not.toContain(error);
-      expect(body.split('\n'), error).toHaveLength(3);
-    }
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    expect(problem.code).toBe('invalid_request');
+    expect(problem.detail).toContain(detail);
   });
 });
