@@ -19,8 +19,13 @@ interface AuditOptions {
   json?: boolean;
 }
 
+/** Splits one --type value. An empty one is an error, because an empty list of types would list events of every type. */
 function splitList(value: string): string[] {
-  return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  if (items.length === 0) {
+    throw new CliError(`--type must name at least one event type, got '${value}'; the types are: ${AUDIT_EVENT_TYPES.join(', ')}`);
+  }
+  return items;
 }
 
 /**
@@ -71,7 +76,8 @@ function parseTypes(values: readonly string[]): AuditEventType[] {
 }
 
 function parseLimit(value: string): number {
-  const limit = Number(value);
+  // Number() alone would also take ' 5', '1e3' and '0x10'.
+  const limit = /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
     throw new CliError(`--limit must be a whole number from 1 to ${MAX_LIMIT}, got '${value}'`);
   }
