@@ -26,8 +26,12 @@ interface ServedRoute {
 /** A path segment that Fastify reads as one whole parameter, such as `:uid`. */
 const PARAMETER_SEGMENT = /^:[A-Za-z0-9_]+$/;
 
+/**
+ * Tells whether a path segment matches a route segment. Fastify's router
+ * matches a parameter to an empty segment too, so `/items/` matches `/items/:id`.
+ */
 function segmentMatches(pattern: string, segment: string): boolean {
-  return PARAMETER_SEGMENT.test(pattern) ? segment !== '' : pattern === segment;
+  return PARAMETER_SEGMENT.test(pattern) || pattern === segment;
 }
 
 function routeMatches(route: ServedRoute, path: string): boolean {

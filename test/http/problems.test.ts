@@ -89,6 +89,17 @@ describe('shared HTTP behaviour', () => {
     }
   });
 
+  it('rejects other methods on empty parameters', async () => {
+    // The router matches an empty parameter value, so GET /items/ reaches the /items/:id route.
+    expect((await app.inject({ method: 'GET', url: '/items/' })).statusCode).toBe(200);
+
+    const response = await app.inject({ method: 'DELETE', url: '/items/' });
+
+    expect(response.statusCode).toBe(405);
+    expect(response.headers['allow']).toBe('GET, HEAD');
+    expect(response.json<{ code: string }>().code).toBe('method_not_allowed');
+  });
+
   it('returns 404 for unserved paths', async () => {
     for (const url of ['/nothing', '/items', '/items/5/more', '/gone/']) {
       const response = await app.inject({ method: 'DELETE', url });
