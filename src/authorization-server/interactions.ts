@@ -232,7 +232,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     if (status === 503) {
       reply.header('retry-after', String(OUTAGE_RETRY_AFTER_SECONDS));
     }
-    if (status >= 500) {
+    // A rate-limit store outage is logged by the limiter at a bounded rate.
+    const alreadyLogged = error instanceof ProblemError && error.alreadyLogged;
+    if (status >= 500 && !alreadyLogged) {
       request.log.error({ err: error }, 'interaction failed');
     } else {
       request.log.info({ reason: title }, 'interaction rejected');

@@ -29,7 +29,10 @@ export function sendOAuthServerError(request: FastifyRequest, reply: FastifyRepl
     return false;
   }
 
-  request.log.error({ err: error }, 'request failed');
+  // A rate-limit store outage is logged by the limiter at a bounded rate.
+  if (problem?.alreadyLogged !== true) {
+    request.log.error({ err: error }, 'request failed');
+  }
   const detail = problem?.detail ?? '';
   void reply
     .code(problem?.status ?? 500)

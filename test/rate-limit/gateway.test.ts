@@ -364,6 +364,24 @@ describe('Redis outage under load', () => {
     const completed = server.logs.filter((line) => line.includes('"statusCode":503') && line.includes('request completed'));
     expect(completed).toHaveLength(20);
   });
+
+  it('logs no error on other pages', async () => {
+    // Runs during the outage of the test above, with the same server.
+    const before = server.logs.length;
+    const paths = ['/interaction/some-uid', '/register', '/oauth/authorize', '/.well-known/openid-configuration'];
+    const duringOutage = await Promise.all(paths.map((path) => fetch(`${server.url}${path}`)));
+    const tokenRequest = await fetch(`${server.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=authorization_code&client_id=${server.demoClientId}&code=x`,
+    });
+    for (const response of [...duringOutage, tokenRequest]) {
+      expect(response.status).toBe(503);
+    }
+
+    const errorLines = server.logs.slice(before).filter((line) => (JSON.parse(line) as { level: number }).level >= 50);
+    expect(errorLines).toEqual([]);
+  });
 });
 
 describe('Redis outage at sign-in', () => {
