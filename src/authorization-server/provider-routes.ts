@@ -24,6 +24,13 @@ export const PROVIDER_CORS_PATHS = [ROUTES.token, ROUTES.userinfo, ROUTES.revoca
 export const PROVIDER_EARLY_EXPOSED_HEADERS = ['www-authenticate', 'retry-after'] as const;
 
 /**
+ * Request headers that a preflight to oidc-provider's endpoints allows. The
+ * endpoints read only client or bearer credentials and a form body, and
+ * DPoP is off. oidc-provider 9 would allow any header the preflight lists.
+ */
+export const PROVIDER_CORS_ALLOWED_HEADERS = ['authorization', 'content-type'] as const;
+
+/**
  * Paths of the metadata document: OpenID Connect Discovery and RFC 8414.
  * oidc-provider fixes both and serves the same document at each.
  */

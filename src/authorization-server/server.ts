@@ -7,7 +7,7 @@ import { isCallerDisconnect, logCallerDisconnect } from '../http/problems.js';
 import { authenticatesClient, beginClientAuth, finishClientAuth } from './client-auth-guard.js';
 import { allowedMethods } from './endpoint-methods.js';
 import { interactionRoutes, type InteractionDependencies } from './interactions.js';
-import { DISCOVERY_PATHS, PROVIDER_CORS_PATHS, PROVIDER_EARLY_EXPOSED_HEADERS, ROUTES } from './provider-routes.js';
+import { DISCOVERY_PATHS, PROVIDER_CORS_ALLOWED_HEADERS, PROVIDER_CORS_PATHS, PROVIDER_EARLY_EXPOSED_HEADERS, ROUTES } from './provider-routes.js';
 import { oauthRequests } from './request-storage.js';
 import { sendOAuthServerError } from './server-errors.js';
 import { STYLESHEET, STYLESHEET_PATH } from './views/layout.js';
@@ -182,6 +182,7 @@ const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
  * public documents, by echoing the Origin. Portcullis allows only listed
  * origins. For any other origin the preflight ends here without CORS headers,
  * and CORS headers that oidc-provider sets on other responses are dropped.
+ * A preflight of a listed origin may send only {@link PROVIDER_CORS_ALLOWED_HEADERS}.
  */
 async function delegate(
   provider: Provider,
@@ -229,6 +230,12 @@ async function delegate(
     const setHeader = response.setHeader.bind(response);
     response.setHeader = (name, value) =>
       name.toLowerCase().startsWith('access-control-') ? response : setHeader(name, value);
+  } else if (request.method === 'OPTIONS') {
+    // oidc-provider copies Access-Control-Request-Headers into its answer,
+    // which would let a listed origin send headers such as Cookie.
+    const setHeader = response.setHeader.bind(response);
+    response.setHeader = (name, value) =>
+      name.toLowerCase() === 'access-control-allow-headers' ? setHeader(name, PROVIDER_CORS_ALLOWED_HEADERS.join(', ')) : setHeader(name, value);
   }
 
   await oauthRequests.track(() => callback(request.raw, response));

@@ -121,6 +121,21 @@ describe('CORS of the token endpoint for the listed origin', () => {
     expect(response.headers.get('vary')).toContain('Origin');
   });
 
+  it.each(['/oauth/token', '/oauth/revoke', '/oauth/introspect', '/oauth/par', '/oauth/userinfo'])(
+    'allows only OAuth headers on %s',
+    async (path) => {
+      const response = await fetch(`${server.url}${path}`, {
+        method: 'OPTIONS',
+        headers: { origin: APP_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-evil, cookie, authorization' },
+      });
+
+      expect(response.status).toBe(204);
+      expect(response.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+      expect(response.headers.get('access-control-allow-headers')).toBe('authorization, content-type');
+      expect(response.headers.get('access-control-allow-credentials')).toBeNull();
+    },
+  );
+
   it('grants nothing to another origin on a 405', async () => {
     const response = await fetch(`${server.url}/oauth/token`, { headers: { origin: 'https://evil.example' } });
 
