@@ -18,6 +18,14 @@ const FAILED_HEADER_AUTHENTICATION = new Set([
 const NO_CLIENT_AUTHENTICATION = 'no client authentication mechanism provided';
 
 /**
+ * The description of a failed client authentication that sent its secret
+ * in the form body. Without `client_secret_post` among the methods,
+ * oidc-provider 9 drops that parameter unread, so the request reaches it
+ * with a client id and no secret.
+ */
+const SECRET_IN_BODY = 'client_secret in the request body is not supported, send the client credentials in the Authorization header (client_secret_basic)';
+
+/**
  * Endpoints that authenticate clients and return errors in the RFC 6749
  * format. RFC 9126 section 2.3 gives the pushed authorization request
  * endpoint the token endpoint's error responses.
@@ -35,6 +43,9 @@ const CLIENT_AUTHENTICATING_ROUTES = new Set(['token', 'introspection', 'revocat
  *   secret, another scheme, a malformed value) and a request with no client
  *   authentication at all are failed client authentications, so they get
  *   401 `invalid_client` like a wrong secret does;
+ * - a 401 `invalid_client` of a request without an Authorization header
+ *   that sent `client_secret` in the body gets a description stating that the
+ *   secret belongs in the header, for known and unknown client ids alike;
  * - a 401 `invalid_client` carries a Basic challenge whenever Basic is the
  *   method the request should have used. oidc-provider sends one only for
  *   a wrong secret in an Authorization header. Portcullis adds it for any
@@ -68,6 +79,9 @@ export async function correctTokenErrorCodes(ctx: KoaContextWithOIDC, next: () =
   }
 
   const error = (ctx.body as { error?: unknown } | undefined)?.error;
+  if (ctx.status === 401 && error === 'invalid_client' && sentSecretInBody(ctx)) {
+    ctx.body = { error: 'invalid_client', error_description: SECRET_IN_BODY };
+  }
   if (ctx.status === 401 && error === 'invalid_client' && !ctx.response.get('www-authenticate') && shouldUseBasic(ctx)) {
     ctx.set('www-authenticate', `Basic realm="${ctx.oidc.provider.issuer}", error="invalid_client"`);
   }
@@ -86,4 +100,11 @@ function shouldUseBasic(ctx: KoaContextWithOIDC): boolean {
   }
   const params = ctx.oidc.params ?? {};
   return params['client_id'] === undefined && params['client_assertion'] === undefined;
+}
+
+/** Tells whether a request sent a client secret in the form body and no Authorization header. */
+function sentSecretInBody(ctx: KoaContextWithOIDC): boolean {
+  const secret = ctx.oidc.body?.['client_secret'];
+  // oidc-provider treats an empty parameter as a missing one.
+  return ctx.get('authorization') === '' && secret !== undefined && secret !== '';
 }

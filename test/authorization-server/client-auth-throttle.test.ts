@@ -7,6 +7,7 @@ import { AuditRepository } from '../../src/store/audit-repository.js';
 import { loadServerSecret } from '../../src/store/server-secret.js';
 import { runCli } from '../support/cli.js';
 import { REDIS_URL, writeConfigFile } from '../support/config-file.js';
+import { clientEndpointMetadata } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 interface CreatedClient {
@@ -258,15 +259,7 @@ async function exchange(
   operation: (config: client.Configuration) => Promise<unknown>,
 ): Promise<Exchange> {
   let last: Response | undefined;
-  const metadata = {
-    issuer: server.issuer,
-    token_endpoint: `${server.issuer}/oauth/token`,
-    introspection_endpoint: `${server.issuer}/oauth/introspect`,
-    revocation_endpoint: `${server.issuer}/oauth/revoke`,
-    pushed_authorization_request_endpoint: `${server.issuer}/oauth/par`,
-    authorization_endpoint: `${server.issuer}/oauth/authorize`,
-  };
-  const config = new client.Configuration(metadata, clientId, undefined, client.ClientSecretBasic(secret));
+  const config = new client.Configuration(clientEndpointMetadata(server), clientId, undefined, client.ClientSecretBasic(secret));
   client.allowInsecureRequests(config);
   config[client.customFetch] = async (url, options) => {
     const headers = new Headers(options.headers);

@@ -32,6 +32,21 @@ export function authorizationUrl(server: TestServer, params: Record<string, stri
   return url.href;
 }
 
+/**
+ * Returns the endpoints of the client-authenticating requests, for
+ * openid-client configurations built without discovery.
+ */
+export function clientEndpointMetadata(server: TestServer): client.ServerMetadata {
+  return {
+    issuer: server.issuer,
+    token_endpoint: `${server.issuer}/oauth/token`,
+    introspection_endpoint: `${server.issuer}/oauth/introspect`,
+    revocation_endpoint: `${server.issuer}/oauth/revoke`,
+    pushed_authorization_request_endpoint: `${server.issuer}/oauth/par`,
+    authorization_endpoint: `${server.issuer}/oauth/authorize`,
+  };
+}
+
 /** Discovers the server with openid-client as a public client (PKCE, no secret). */
 export async function publicClient(server: TestServer, clientId = server.demoClientId): Promise<client.Configuration> {
   return client.discovery(new URL(server.issuer), clientId, undefined, client.None(), {
