@@ -14,7 +14,7 @@ export const ROUTES = {
  * Endpoints where oidc-provider 9 sends CORS headers to the origins that
  * `clientBasedCORS` allows, so that browser apps can call them.
  */
-export const PROVIDER_CORS_PATHS = [ROUTES.token, ROUTES.userinfo, ROUTES.revocation, ROUTES.introspection] as const;
+export const PROVIDER_CORS_PATHS = [ROUTES.token, ROUTES.userinfo, ROUTES.revocation, ROUTES.introspection, ROUTES.pushed_authorization_request] as const;
 
 /**
  * Response headers a browser app may read on errors that Portcullis sends

@@ -110,6 +110,7 @@ describe('CORS of the token endpoint for the listed origin', () => {
     ['GET', '/oauth/token', 405],
     ['PROPFIND', '/oauth/token', 405],
     ['PUT', '/oauth/revoke', 405],
+    ['GET', '/oauth/par', 405],
     ['POST', '/oauth/token/extra', 404],
   ])('lets the listed origin read %s %s', async (method, path, status) => {
     const response = await fetch(`${server.url}${path}`, { method, headers: { origin: APP_ORIGIN } });
@@ -224,7 +225,7 @@ describe('errors sent before the gateway runs', () => {
     expect(response.headers.get('vary')).toContain('Origin');
   });
 
-  it.each(['/oauth/token', '/oauth/revoke', '/oauth/introspect'])('lets the listed origin read a global 429 on %s', async (path) => {
+  it.each(['/oauth/token', '/oauth/revoke', '/oauth/introspect', '/oauth/par'])('lets the listed origin read a global 429 on %s', async (path) => {
     const response = await fetch(`${limited.url}${path}`, { method: 'POST', headers: { origin: APP_ORIGIN } });
 
     expect(response.status).toBe(429);
