@@ -10,6 +10,8 @@ import { registerStartCommand } from './commands/start.js';
 import { registerUserCommands } from './commands/users.js';
 import { CliError, configFailure } from './output.js';
 import { escapeControlCharacters } from '../core/control-characters.js';
+import { redactEmbeddedSecrets } from '../core/credential-shapes.js';
+import { REDACTED } from '../core/log-redaction.js';
 import { BackendUnavailableError } from '../backends/backend-error.js';
 import { ConfigError } from '../config/load.js';
 import { ListenError } from '../server/listen-check.js';
@@ -31,6 +33,16 @@ function escapeCommanderError(text: string): string {
   return `${escapeControlCharacters(message.slice(0, suggestionStart))}\n${escapeControlCharacters(message.slice(suggestionStart + 1))}\n`;
 }
 
+/**
+ * Replaces every part of an error message with the shape of a credential.
+ * Commander and the errors of libraries quote arguments, option values and
+ * paths, and an admin may paste an API key, a token or a client secret into
+ * any of them, so no message on standard error repeats one.
+ */
+function redactErrorText(text: string): string {
+  return redactEmbeddedSecrets(text, REDACTED);
+}
+
 const program = new Command();
 program
   .name('portcullis')
@@ -39,7 +51,7 @@ program
   .exitOverride()
   // Commander quotes unknown commands, options and arguments in its errors.
   // Set before the subcommands are added, which copy it.
-  .configureOutput({ outputError: (text, write) => write(escapeCommanderError(text)) });
+  .configureOutput({ outputError: (text, write) => write(redactErrorText(escapeCommanderError(text))) });
 
 registerStartCommand(program);
 registerMigrateCommand(program);
@@ -77,6 +89,6 @@ try {
   } else {
     message = escapeControlCharacters(`unexpected failure: ${(error as Error).message}`);
   }
-  process.stderr.write(`error: ${message}\n`);
+  process.stderr.write(`error: ${redactErrorText(message)}\n`);
   process.exit(1);
 }

@@ -33,3 +33,41 @@ export function mayContainCredential(text: string): boolean {
 export function looksLikeCredential(text: string): boolean {
   return looksLikeApiKey(text) || COMPACT_JWS.test(text);
 }
+
+/**
+ * A client secret as Portcullis issues it, and an opaque token or code as
+ * oidc-provider issues it (refresh tokens, authorization codes): 43
+ * base64url characters, 256 bits.
+ */
+const OPAQUE_SECRET = /^[\w-]{43}$/;
+
+/**
+ * Returns the kind of secret whose shape `text` has, as a noun phrase for
+ * messages, or undefined when it has none. A password has no shape, so it
+ * is not recognized here.
+ */
+export function secretShape(text: string): string | undefined {
+  if (looksLikeApiKey(text)) {
+    return 'an API key';
+  }
+  if (COMPACT_JWS.test(text)) {
+    return 'a JWT such as an access token';
+  }
+  if (OPAQUE_SECRET.test(text)) {
+    return 'a client secret or a refresh token';
+  }
+  return undefined;
+}
+
+/**
+ * Credential shapes anywhere inside a longer text: an API key or its start,
+ * a compact JWS, and a run of exactly 43 base64url characters. The last
+ * also matches RFC 7638 key thumbprints, which are public, so use this only
+ * on text such as error messages that never needs to show one.
+ */
+const EMBEDDED_SECRETS = [/pcs_\w+/g, /eyJ[\w-]*\.[\w-]+\.[\w-]*/g, /(?<![\w-])[\w-]{43}(?![\w-])/g];
+
+/** Returns `text` with every part that has the shape of a credential replaced by `replacement`. */
+export function redactEmbeddedSecrets(text: string, replacement: string): string {
+  return EMBEDDED_SECRETS.reduce((redacted, pattern) => redacted.replace(pattern, replacement), text);
+}

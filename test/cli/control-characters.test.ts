@@ -51,9 +51,7 @@ describe('CLI output with control characters', () => {
     const store = ['--data-dir', dataDir];
     const cases: Array<[string, string[]]> = [
       ['unknown command', ['users', HOSTILE]],
-      ['users disable', ['users', 'disable', HOSTILE, ...store]],
       ['users roles', ['users', 'roles', 'alice', '--role', HOSTILE, ...store]],
-      ['apikeys create', ['apikeys', 'create', '--owner', HOSTILE, '--name', 'n', '--scope', 'orders:read', ...store]],
       ['apikeys rotate', ['apikeys', 'rotate', HOSTILE, ...store]],
       ['apikeys rotate --grace', ['apikeys', 'rotate', 'id', '--grace', HOSTILE, ...store]],
       ['audit --since', ['audit', '--since', HOSTILE, ...store]],
@@ -66,6 +64,21 @@ describe('CLI output with control characters', () => {
       const result = await runCli(args);
       expect(result.code, label).toBe(1);
       expectEscaped(result.stderr, label);
+    }
+  }, TIMEOUT);
+
+  it('withholds usernames that cannot exist', async () => {
+    const store = ['--data-dir', dataDir];
+    const cases: Array<[string, string[]]> = [
+      ['users disable', ['users', 'disable', HOSTILE, ...store]],
+      ['apikeys create', ['apikeys', 'create', '--owner', HOSTILE, '--name', 'n', '--scope', 'orders:read', ...store]],
+    ];
+    for (const [label, args] of cases) {
+      const result = await runCli(args);
+      expect(result.code, label).toBe(1);
+      expect(rawControlCharacter(result.stderr), label).toBeUndefined();
+      expect(result.stderr, label).not.toContain('forged');
+      expect(result.stderr, label).toContain('no account with the given username');
     }
   }, TIMEOUT);
 

@@ -7,6 +7,7 @@ import { escapeControlCharacters } from '../../core/control-characters.js';
 import { CliError, createOutput, textRow } from '../output.js';
 import { DATA_DIR_HELP, listOption } from '../options.js';
 import { withAdminContext, type AdminContext } from '../context.js';
+import { quoteArgument, unknownApiKeyIdMessage, unknownUsernameMessage } from '../arguments.js';
 
 function seconds(option: string, value: string): number {
   if (value === '0') {
@@ -15,7 +16,7 @@ function seconds(option: string, value: string): number {
   try {
     return parseDuration(value) / 1000;
   } catch {
-    throw new CliError(`${option} must be a duration such as 30m, 24h or 90d, got '${value}'`);
+    throw new CliError(`${option} must be a duration such as 30m, 24h or 90d, got ${quoteArgument(value)}`);
   }
 }
 
@@ -37,7 +38,7 @@ async function withOwnerNames(context: AdminContext, keys: Array<ApiKeySummary &
 async function ownerId(context: AdminContext, username: string): Promise<string> {
   const owner = await context.accounts.findByUsername(username);
   if (owner === undefined) {
-    throw new CliError(`no account with username '${username}'`);
+    throw new CliError(`--owner: ${unknownUsernameMessage(username)}`);
   }
   return owner.id;
 }
@@ -70,13 +71,13 @@ export function registerApiKeyCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (options: CreateOptions) => {
       if (options.env !== 'live' && options.env !== 'test') {
-        throw new CliError(`--env must be live or test, got '${options.env}'`);
+        throw new CliError(`--env must be live or test, got ${quoteArgument(options.env)}`);
       }
 
       await withAdminContext(options.dataDir, async (context) => {
         const owner = await context.accounts.findByUsername(options.owner);
         if (owner === undefined) {
-          throw new CliError(`no account with username '${options.owner}'`);
+          throw new CliError(`--owner: ${unknownUsernameMessage(options.owner)}`);
         }
         if (owner.disabledAt !== null) {
           throw new CliError(`account '${owner.username}' is disabled; enable it first with 'portcullis users enable ${owner.username}'`);
@@ -130,7 +131,7 @@ export function registerApiKeyCommands(program: Command): void {
           throw error instanceof ApiKeyRequestError ? new CliError(`--grace: ${error.message}`) : error;
         });
         if (rotated === undefined) {
-          throw new CliError(`no active API key with id '${id}'`);
+          throw new CliError(unknownApiKeyIdMessage(id));
         }
         await context.recordAudit({ type: 'api_key.rotated', outcome: 'success', actor: CLI_ACTOR, keyId: id, detail: `successor ${rotated.summary.id}` });
         const text = `key: ${rotated.value}\nid: ${rotated.summary.id}\nThe old key ${escapeControlCharacters(id)} stops working in ${secondsText(grace)}.`;
@@ -147,7 +148,7 @@ export function registerApiKeyCommands(program: Command): void {
     .action(async (id: string, options: { dataDir?: string; json?: boolean }) => {
       await withAdminContext(options.dataDir, async (context) => {
         if (!(await context.apiKeyService.revoke(id))) {
-          throw new CliError(`no active API key with id '${id}'`);
+          throw new CliError(unknownApiKeyIdMessage(id));
         }
         await context.recordAudit({ type: 'api_key.revoked', outcome: 'success', actor: CLI_ACTOR, keyId: id });
         createOutput(options.json === true).result({ id, revoked: true }, `revoked API key ${escapeControlCharacters(id)}`);

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 
 import { AUDIT_EVENT_TYPES, isAuditEventType, type AuditEventType, type AuditRecord } from '../../audit/events.js';
 import { parseDuration } from '../../core/duration.js';
+import { quoteArgument } from '../arguments.js';
 import { withAdminContext } from '../context.js';
 import { DATA_DIR_HELP, listOption } from '../options.js';
 import { CliError, createOutput, textRow } from '../output.js';
@@ -23,7 +24,7 @@ interface AuditOptions {
 function splitList(value: string): string[] {
   const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
   if (items.length === 0) {
-    throw new CliError(`--type must name at least one event type, got '${value}'; the types are: ${AUDIT_EVENT_TYPES.join(', ')}`);
+    throw new CliError(`--type must name at least one event type, got ${quoteArgument(value)}; the types are: ${AUDIT_EVENT_TYPES.join(', ')}`);
   }
   return items;
 }
@@ -63,13 +64,13 @@ export function parseSince(value: string, now = Date.now()): number {
   if (time !== undefined) {
     return time;
   }
-  throw new CliError(`--since must be a duration such as 15m, 1h or 7d, or an ISO 8601 time such as 2026-01-31T12:00:00Z, got '${value}'`);
+  throw new CliError(`--since must be a duration such as 15m, 1h or 7d, or an ISO 8601 time such as 2026-01-31T12:00:00Z, got ${quoteArgument(value)}`);
 }
 
 function parseTypes(values: readonly string[]): AuditEventType[] {
   for (const value of values) {
     if (!isAuditEventType(value)) {
-      throw new CliError(`unknown event type '${value}'; the types are: ${AUDIT_EVENT_TYPES.join(', ')}`);
+      throw new CliError(`unknown event type ${quoteArgument(value)}; the types are: ${AUDIT_EVENT_TYPES.join(', ')}`);
     }
   }
   return values as AuditEventType[];
@@ -79,7 +80,7 @@ function parseLimit(value: string): number {
   // Number() alone would also take ' 5', '1e3' and '0x10'.
   const limit = /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-    throw new CliError(`--limit must be a whole number from 1 to ${MAX_LIMIT}, got '${value}'`);
+    throw new CliError(`--limit must be a whole number from 1 to ${MAX_LIMIT}, got ${quoteArgument(value)}`);
   }
   return limit;
 }

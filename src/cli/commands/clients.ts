@@ -14,6 +14,7 @@ import { DuplicateError } from '../../store/errors.js';
 import { CliError, createOutput, textRow } from '../output.js';
 import { DATA_DIR_HELP, listOption } from '../options.js';
 import { withAdminContext } from '../context.js';
+import { quoteArgument } from '../arguments.js';
 
 interface AddOptions {
   name: string;
@@ -146,7 +147,7 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
   }
 
   if (options.auth !== 'client_secret_basic' && options.auth !== 'private_key_jwt') {
-    throw new CliError(`--auth must be client_secret_basic or private_key_jwt, got '${options.auth}'`);
+    throw new CliError(`--auth must be client_secret_basic or private_key_jwt, got ${quoteArgument(options.auth)}`);
   }
   if (options.public && (options.auth !== 'client_secret_basic' || options.jwksFile !== undefined)) {
     throw new CliError('--auth and --jwks-file apply only to --confidential clients');
@@ -254,7 +255,7 @@ export function registerClientCommands(program: Command): void {
     .action(async (clientId: string, options: { dataDir?: string; json?: boolean }) => {
       await withAdminContext(options.dataDir, async ({ clients: repository, recordAudit }) => {
         if (!(await repository.remove(clientId))) {
-          throw new CliError(`no client with client_id '${clientId}'`);
+          throw new CliError(`no client with client_id ${quoteArgument(clientId)}; run 'portcullis clients list' for the client ids`);
         }
         await recordAudit({ type: 'client.removed', outcome: 'success', actor: CLI_ACTOR, clientId });
         createOutput(options.json === true).result({ client_id: clientId, removed: true }, `removed client ${escapeControlCharacters(clientId)}`);

@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from '../../config/load.js';
 import type { PortcullisConfig } from '../../config/schema.js';
 import { escapeControlCharacters } from '../../core/control-characters.js';
 import type { BootstrapResult } from '../../server/bootstrap.js';
+import { quoteArgument } from '../arguments.js';
 import { DATA_DIR_HELP, dataDirSource } from '../options.js';
 import { CliError, configFailure, escapeOutputText } from '../output.js';
 
@@ -26,7 +27,7 @@ function parsePort(value: string | undefined): number | undefined {
     return undefined;
   }
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
-    throw new CliError(`--port: must be a whole number from 1 to 65535, got '${value}'`);
+    throw new CliError(`--port: must be a whole number from 1 to 65535, got ${quoteArgument(value)}`);
   }
   return Number(value);
 }

@@ -9,6 +9,7 @@ import { CliError, createOutput, textRow } from '../output.js';
 import { DATA_DIR_HELP, listOption } from '../options.js';
 import { readSecret } from '../stdin.js';
 import { withAdminContext } from '../context.js';
+import { quoteArgument, unknownUsernameMessage } from '../arguments.js';
 
 interface AddOptions {
   email: string;
@@ -21,7 +22,7 @@ interface AddOptions {
 function parseRoles(roles: string[]): Role[] {
   for (const role of roles) {
     if (!(ROLES as readonly string[]).includes(role)) {
-      throw new CliError(`unknown role '${role}'; known roles: ${ROLES.join(', ')}`);
+      throw new CliError(`unknown role ${quoteArgument(role)}; known roles: ${ROLES.join(', ')}`);
     }
   }
   return [...new Set(roles)] as Role[];
@@ -41,7 +42,7 @@ function printableUsername(account: Account): string {
 async function accountNamed(accounts: AccountRepository, username: string): Promise<Account> {
   const account = await accounts.findByUsername(username);
   if (account === undefined) {
-    throw new CliError(`no account with username '${username}'`);
+    throw new CliError(unknownUsernameMessage(username));
   }
   return account;
 }
@@ -136,7 +137,7 @@ export function registerUserCommands(program: Command): void {
         const account = await accountNamed(accounts, username);
         const result = await accounts.disable(account.id);
         if (result === undefined) {
-          throw new CliError(`no account with username '${username}'`);
+          throw new CliError(unknownUsernameMessage(username));
         }
 
         if (!result.alreadyDisabled) {
@@ -159,7 +160,7 @@ export function registerUserCommands(program: Command): void {
         const account = await accountNamed(accounts, username);
         const result = await accounts.signOut(account.id);
         if (result === undefined) {
-          throw new CliError(`no account with username '${username}'`);
+          throw new CliError(unknownUsernameMessage(username));
         }
 
         await recordAudit({
@@ -215,7 +216,7 @@ export function registerUserCommands(program: Command): void {
         const account = await accountNamed(accounts, username);
         const result = await accounts.setRoles(account.id, roles);
         if (result === undefined) {
-          throw new CliError(`no account with username '${username}'`);
+          throw new CliError(unknownUsernameMessage(username));
         }
 
         const from = result.previous.join(',') || 'none';
@@ -243,7 +244,7 @@ export function registerUserCommands(program: Command): void {
         const account = await accountNamed(accounts, username);
         const revoked = await accounts.remove(account.id);
         if (revoked === undefined) {
-          throw new CliError(`no account with username '${username}'`);
+          throw new CliError(unknownUsernameMessage(username));
         }
 
         await recordAudit({ type: 'account.removed', outcome: 'success', actor: CLI_ACTOR, detail: `account ${account.id}; ${describeRevoked(revoked)}` });
