@@ -6,7 +6,7 @@
  * the value of a query parameter only when its name is on this allow-list.
  */
 
-import { looksLikeCredential, mayContainCredential } from './credential-shapes.js';
+import { looksLikeCredential, mayContainCredential, secretShape } from './credential-shapes.js';
 
 const LOGGABLE_QUERY_PARAMETERS = new Set([
   'client_id',
@@ -47,7 +47,8 @@ export function redactPath(path: string): string {
  * parameter whose name has the shape of a credential, or has no `=` and is
  * not allow-listed, is replaced whole, since a credential pasted as
  * `?<key>` is all name. An allow-listed value with the shape of a
- * credential is replaced too.
+ * credential or of a client secret is replaced too, such as a client
+ * secret sent as `client_id` by mistake.
  */
 export function redactUrl(url: string): string {
   const queryStart = url.indexOf('?');
@@ -69,7 +70,7 @@ export function redactUrl(url: string): string {
       if (looksLikeCredential(decodedName) || (separator === -1 && !LOGGABLE_QUERY_PARAMETERS.has(decodedName))) {
         return REDACTED;
       }
-      if (LOGGABLE_QUERY_PARAMETERS.has(decodedName) && !looksLikeCredential(safeDecode(pair.slice(separator + 1)))) {
+      if (LOGGABLE_QUERY_PARAMETERS.has(decodedName) && secretShape(safeDecode(pair.slice(separator + 1))) === undefined) {
         return pair;
       }
       return `${name}=${REDACTED}`;

@@ -26,6 +26,12 @@ describe('request target redaction', () => {
     expect(redactUrl('/oauth/authorize?scope=eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln')).toBe(`/oauth/authorize?scope=${REDACTED}`);
   });
 
+  it('replaces a client secret as client_id', () => {
+    const secret = 'Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE';
+    expect(redactUrl(`/oauth/authorize?client_id=${secret}&scope=openid`)).toBe(`/oauth/authorize?client_id=${REDACTED}&scope=openid`);
+    expect(redactUrl('/oauth/authorize?client_id=kTq1bX9mN2pL4vR8sW6yZa')).toBe('/oauth/authorize?client_id=kTq1bX9mN2pL4vR8sW6yZa');
+  });
+
   it('keeps a bare allow-listed name', () => {
     expect(redactUrl('/api/orders?limit')).toBe('/api/orders?limit');
   });
