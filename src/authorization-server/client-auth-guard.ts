@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { auditRequest } from '../audit/request-events.js';
 import { OUTAGE_RETRY_AFTER_SECONDS } from '../backends/outage.js';
 import { clientAddressKey } from '../core/client-address.js';
-import { looksLikeClientSecret } from '../core/client-secrets.js';
+import { secretShape } from '../core/credential-shapes.js';
 import { REDACTED } from '../core/log-redaction.js';
 import { ProblemError } from '../core/problem.js';
 import type { ClientAuthThrottle } from '../core/rate-limit/client-auth-throttle.js';
@@ -34,8 +34,7 @@ export interface ClientAuthAttempt {
   clientId: string | undefined;
   /**
    * The client id for log lines and audit events: as sent, but replaced
-   * when it has the shape of a client secret, as when a client swaps its id
-   * and secret.
+   * when it has the shape of a client secret, an API key or a JWT.
    */
   shownClientId: string | undefined;
   address: string;
@@ -52,6 +51,15 @@ export function authenticatesClient(request: FastifyRequest): boolean {
 }
 
 /**
+ * Returns the client id to write to logs and the audit trail. A client that
+ * swaps its id and secret, or sends a token or an API key as its id, would
+ * otherwise have that credential stored, so such an id is replaced.
+ */
+export function showClientId(clientId: string | undefined): string | undefined {
+  return clientId !== undefined && secretShape(clientId) !== undefined ? REDACTED : clientId;
+}
+
+/**
  * Starts a client authentication attempt, or rejects it with a 429 before
  * any credential is checked. The response is the same for unknown and
  * registered client ids. Without its counters the throttle cannot stop
@@ -63,8 +71,7 @@ export async function beginClientAuth(
   clientId: string | undefined,
   ipv6PrefixLength: number,
 ): Promise<ClientAuthAttempt> {
-  const shownClientId = clientId !== undefined && looksLikeClientSecret(clientId) ? REDACTED : clientId;
-  const attempt = { clientId, shownClientId, address: clientAddressKey(request.ip, ipv6PrefixLength) };
+  const attempt = { clientId, shownClientId: showClientId(clientId), address: clientAddressKey(request.ip, ipv6PrefixLength) };
 
   let verdict;
   try {

@@ -32,15 +32,3 @@ export class ClientSecretHasher extends KeyedHash {
 export function generateClientSecret(): string {
   return randomBytes(32).toString('base64url');
 }
-
-/** The shape of the secrets that {@link generateClientSecret} makes. */
-const CLIENT_SECRET_SHAPE = /^[A-Za-z0-9_-]{43}$/;
-
-/**
- * Returns whether `text` has the shape of a client secret that Portcullis
- * issues. No client id that Portcullis issues has it, because those are 22
- * characters long.
- */
-export function looksLikeClientSecret(text: string): boolean {
-  return CLIENT_SECRET_SHAPE.test(text);
-}

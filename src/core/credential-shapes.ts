@@ -37,7 +37,8 @@ export function looksLikeCredential(text: string): boolean {
 /**
  * A client secret as Portcullis issues it, and an opaque token or code as
  * oidc-provider issues it (refresh tokens, authorization codes): 43
- * base64url characters, 256 bits.
+ * base64url characters, 256 bits. No client id that Portcullis issues has
+ * this shape, because those are 22 characters long.
  */
 const OPAQUE_SECRET = /^[\w-]{43}$/;
 
