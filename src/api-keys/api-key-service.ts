@@ -23,9 +23,13 @@ const LAST_USED_TRACKED_KEYS = 10_000;
 
 /** A request to create or rotate a key that breaks a rule; the message is safe to show. */
 export class ApiKeyRequestError extends Error {
-  constructor(message: string) {
+  /** The field of the new key that breaks the rule, when one field does, so that callers can name their own option for it. */
+  readonly field: keyof NewApiKey | undefined;
+
+  constructor(message: string, field?: keyof NewApiKey) {
     super(message);
     this.name = 'ApiKeyRequestError';
+    this.field = field;
   }
 }
 
@@ -159,7 +163,7 @@ function addressAllowed(address: string, cidrs: readonly string[]): boolean {
 function rangeKey(cidr: string): string {
   const problem = cidrNotationProblem(cidr);
   if (problem !== undefined) {
-    throw new ApiKeyRequestError(problem);
+    throw new ApiKeyRequestError(problem, 'allowedCidrs');
   }
   const [address, prefixLength] = parseRange(cidr);
   const canonical = `${address.toString()}/${prefixLength}`;
@@ -276,21 +280,21 @@ export class ApiKeyService {
     // or a U+FEFF at either end.
     const control = findControlCharacter(request.name);
     if (control !== undefined) {
-      throw new ApiKeyRequestError(`name contains ${codePointLabel(control)}, a control or format character; use printable characters only`);
+      throw new ApiKeyRequestError(`name contains ${codePointLabel(control)}, a control or format character; use printable characters only`, 'name');
     }
     const name = request.name.trim();
     // Counted in code points, as the API's schema counts them.
     if (name === '' || codePointCount(name) > 100) {
-      throw new ApiKeyRequestError('name must be 1 to 100 characters');
+      throw new ApiKeyRequestError('name must be 1 to 100 characters', 'name');
     }
 
     const scopes = [...new Set(request.scopes)];
     if (scopes.length === 0) {
-      throw new ApiKeyRequestError('at least one scope is required');
+      throw new ApiKeyRequestError('at least one scope is required', 'scopes');
     }
     const disallowed = disallowedScopes(scopes, owner, request.ceiling);
     if (disallowed.length > 0) {
-      throw new ApiKeyRequestError(`scope not allowed for this owner: ${disallowed.join(', ')}`);
+      throw new ApiKeyRequestError(`scope not allowed for this owner: ${disallowed.join(', ')}`, 'scopes');
     }
 
     const cidrs = uniqueRanges(request.allowedCidrs ?? []);
@@ -300,10 +304,10 @@ export class ApiKeyService {
     const now = Math.floor(nowMs / 1000);
     if (lifetime !== undefined) {
       if (!Number.isInteger(lifetime) || lifetime <= 0) {
-        throw new ApiKeyRequestError('expiry must be a positive whole number of seconds');
+        throw new ApiKeyRequestError('expiry must be a positive whole number of seconds', 'expiresInSeconds');
       }
       if (lifetime > MAX_KEY_LIFETIME_SECONDS) {
-        throw new ApiKeyRequestError(`expiry must be at most ${MAX_KEY_LIFETIME_SECONDS / 86_400} days; leave it out for a key that does not expire`);
+        throw new ApiKeyRequestError(`expiry must be at most ${MAX_KEY_LIFETIME_SECONDS / 86_400} days; leave it out for a key that does not expire`, 'expiresInSeconds');
       }
     }
 

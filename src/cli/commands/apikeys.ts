@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-import { ApiKeyRequestError, type ApiKeySummary } from '../../api-keys/api-key-service.js';
+import { ApiKeyRequestError, type ApiKeySummary, type NewApiKey } from '../../api-keys/api-key-service.js';
 import { parseDuration, secondsText } from '../../core/duration.js';
 import { CLI_ACTOR } from '../../audit/events.js';
 import { escapeControlCharacters } from '../../core/control-characters.js';
@@ -18,6 +18,20 @@ function seconds(option: string, value: string): number {
   } catch {
     throw new CliError(`${option} must be a duration such as 30m, 24h or 90d, got ${quoteArgument(value)}`);
   }
+}
+
+/** The option of `apikeys create` that sets each field of a new key. */
+const CREATE_OPTIONS: Partial<Record<keyof NewApiKey, string>> = {
+  name: '--name',
+  scopes: '--scope',
+  allowedCidrs: '--cidr',
+  expiresInSeconds: '--expires-in',
+};
+
+/** Returns the message of a rejected `apikeys create`, led by the option at fault. */
+function createOptionProblem(error: ApiKeyRequestError): string {
+  const option = error.field === undefined ? undefined : CREATE_OPTIONS[error.field];
+  return option === undefined ? error.message : `${option}: ${error.message}`;
 }
 
 type ListedKey = ApiKeySummary & { owner: string | null };
@@ -96,7 +110,7 @@ export function registerApiKeyCommands(program: Command): void {
           createOutput(options.json === true).result({ key: created.value, ...created.summary }, text);
         } catch (error) {
           if (error instanceof ApiKeyRequestError) {
-            throw new CliError(error.message);
+            throw new CliError(createOptionProblem(error));
           }
           throw error;
         }
