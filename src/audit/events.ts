@@ -7,6 +7,7 @@
 export const AUDIT_EVENT_TYPES = [
   'login.succeeded',
   'login.failed',
+  'logout.succeeded',
   'consent.granted',
   'consent.denied',
   'token.issued',

@@ -60,9 +60,9 @@ function recordFor(trail: AuditTrail, ctx: KoaContextWithOIDC, event: AuditEvent
 }
 
 /**
- * Records the token events of oidc-provider: tokens issued and refreshed at
- * the token endpoint, grants revoked (by the revocation endpoint, logout or
- * a replayed code or refresh token) and refresh token reuse.
+ * Records the events of oidc-provider: tokens issued and refreshed at the
+ * token endpoint, sign-outs, grants revoked (by the revocation endpoint,
+ * logout or a replayed code or refresh token) and refresh token reuse.
  */
 export function auditProviderEvents(provider: Provider, trail: AuditTrail): void {
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
@@ -75,6 +75,15 @@ export function auditProviderEvents(provider: Provider, trail: AuditTrail): void
     if (grantTypeOf(ctx) === 'refresh_token' && REUSE_DETAILS.has(error.error_detail ?? '')) {
       recordFor(trail, ctx, { type: 'refresh_token.reuse_detected', outcome: 'denied', reason: 'refresh_token', detail: 'The grant was revoked.' });
     }
+  });
+
+  provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
+    const accountId = ctx.oidc.session?.accountId;
+    // oidc-provider emits the same event after "Stay signed in", which keeps the session.
+    if (ctx.oidc.params?.['logout'] === undefined || accountId === undefined) {
+      return;
+    }
+    recordFor(trail, ctx, { type: 'logout.succeeded', outcome: 'success', actor: accountId });
   });
 
   provider.on('grant.revoked', (ctx: KoaContextWithOIDC) => {

@@ -6,7 +6,7 @@ import { generateClientSecret } from '../../src/core/client-secrets.js';
 import { AuditRepository } from '../../src/store/audit-repository.js';
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
-import { callApi, obtainTokens, openSignInPage, publicClient } from '../support/oauth.js';
+import { authorize, callApi, obtainTokens, openSignInPage, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { UserAgent, formEndingWith } from '../support/user-agent.js';
 
@@ -290,6 +290,19 @@ describe('audit events', () => {
     for (const secret of secrets.filter((value) => value.length >= 8)) {
       expect(everything).not.toContain(secret);
     }
+  });
+
+  it('records a confirmed sign-out only', async () => {
+    const { agent } = await authorize(server, await publicClient(server), { username: alice.username, password: alice.password, scope: 'openid' });
+
+    const staying = await agent.follow(`${server.url}/oauth/logout`);
+    await agent.submit(formEndingWith(await staying.response.text(), '/confirm'), {});
+    expect(await stored('logout.succeeded')).toHaveLength(0);
+
+    const leaving = await agent.follow(`${server.url}/oauth/logout`);
+    await agent.submit(formEndingWith(await leaving.response.text(), '/confirm'), { logout: 'yes' });
+    const [signOut] = await expectStored('logout.succeeded', 1);
+    expect(signOut).toMatchObject({ outcome: 'success', actor: alice.id, sourceAddress: '127.0.0.1' });
   });
 });
 
