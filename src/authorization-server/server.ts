@@ -203,7 +203,7 @@ async function delegate(
   // without these a listed origin could not read the 404 or 405 that
   // answerUnroutedRequests sends. oidc-provider replaces them on the
   // responses of its endpoints. Preflights are left to oidc-provider,
-  // which answers each one with CORS headers of its own.
+  // which sets CORS headers of its own on each one.
   const cors = foreignOrigin || request.method === 'OPTIONS' ? undefined : corsHeaders(request.url, origin);
   if (cors !== undefined) {
     reply.headers(cors);
@@ -231,8 +231,8 @@ async function delegate(
     response.setHeader = (name, value) =>
       name.toLowerCase().startsWith('access-control-') ? response : setHeader(name, value);
   } else if (request.method === 'OPTIONS') {
-    // oidc-provider copies Access-Control-Request-Headers into its answer,
-    // which would let a listed origin send headers such as Cookie.
+    // oidc-provider copies Access-Control-Request-Headers into its
+    // response, which would let a listed origin send headers such as Cookie.
     const setHeader = response.setHeader.bind(response);
     response.setHeader = (name, value) =>
       name.toLowerCase() === 'access-control-allow-headers' ? setHeader(name, PROVIDER_CORS_ALLOWED_HEADERS.join(', ')) : setHeader(name, value);

@@ -332,10 +332,10 @@ function keyPartSetsOf(policy: RoutePolicy): ReadonlySet<LimitKeyPart>[] {
 
 /**
  * Fails the start when a limit is keyed by a part that no request of its
- * operations has, such as `sub` on a public operation, `api_key` on one
- * that accepts access tokens only, or `client_id` with `api_key`, which no
- * single credential carries. A rule applies only to requests that have
- * every part of its key, so such a limit would silently never apply.
+ * operations has. Examples are `sub` on a public operation, `api_key` on
+ * one that accepts access tokens only, and `client_id` with `api_key`,
+ * which no single credential carries. A rule applies only to requests
+ * that have every part of its key, so such a limit would never apply.
  */
 function checkLimitKeys(routes: readonly RoutePolicy[], limits: Pick<GatewayRateLimits, 'routes' | 'flows'>): void {
   const rules = [

@@ -310,8 +310,8 @@ function serviceOf(url: string): { origin: string; basePath: string } {
 /**
  * Returns, for the upstream at each index of `urls`, the operations of the
  * other upstreams with the same origin whose upstream paths lie under its
- * base path, relative to that base path. `routes` holds the operations of
- * each upstream at the same index. Two mount paths can thus lead to one
+ * base path, relative to that base path. `routes` contains the operations
+ * of each upstream at the same index. Two mount paths can thus lead to one
  * service, and a request through one may name an operation of the other
  * (see foreignPathCheck).
  *

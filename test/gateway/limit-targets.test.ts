@@ -37,7 +37,7 @@ function rule(name: string, limit: number, period: string, key: LimitRule['key']
   return { name, key, limit, period, onStoreFailure: 'open' };
 }
 
-/** The fixture's operations with `changes` applied to each, such as making them public. */
+/** Returns the fixture's operations with `changes` applied to each, such as making them public. */
 async function thingRoutesWith(changes: Partial<RoutePolicy>): Promise<RoutePolicy[]> {
   return (await thingRoutes()).map((policy) => ({ ...policy, ...changes }));
 }
