@@ -19,6 +19,7 @@ import { isCallerDisconnect, logCallerDisconnect } from '../http/problems.js';
 import { partitionByRole, requestedApiScopes } from '../core/scopes.js';
 import type { LoginThrottle } from '../core/rate-limit/login-throttle.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
+import { issuerCookieNames } from './cookie-names.js';
 import { API_SCOPES, OIDC_SCOPES, SIGN_IN_REVOCATION_MARK } from './provider.js';
 import { renderConsentPage } from './views/consent.js';
 import { renderErrorPage } from './views/error-page.js';
@@ -211,7 +212,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   // form posts, and those lack a valid token anyway.
   await app.register(csrf, {
     sessionPlugin: '@fastify/cookie',
-    cookieKey: 'portcullis_csrf',
+    cookieKey: issuerCookieNames(deps.secureCookies).csrf,
     cookieOpts: { signed: true, httpOnly: true, sameSite: 'lax', path: '/', secure: deps.secureCookies },
   });
 

@@ -20,6 +20,7 @@ import { OUTAGE_RETRY_AFTER_SECONDS, isBackendOutage } from '../backends/outage.
 import { listApiScopes } from './discovery.js';
 import { checkClientAssertionAudience, checkClientAssertionExpiry } from './client-assertion.js';
 import { checkCodeChallenge } from './code-challenge.js';
+import { issuerCookieNames } from './cookie-names.js';
 import { answerUnroutedRequests } from './endpoint-methods.js';
 import { answerJwtIntrospection } from './introspection.js';
 import { ROUTES } from './provider-routes.js';
@@ -304,6 +305,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
     adapter: deps.adapter,
     jwks: { keys: deps.signingKeys.map((key) => key.privateJwk) as never },
     cookies: {
+      names: { session: issuerCookieNames(deps.config.issuer.startsWith('https:')).session },
       keys: deps.cookieKeys,
       long: { httpOnly: true, sameSite: 'lax', signed: true },
       short: { httpOnly: true, sameSite: 'lax', signed: true },

@@ -66,31 +66,100 @@ describe('https issuer behind a TLS proxy', () => {
   });
 
   it('sets only Secure cookies during sign-in', async () => {
-    const agent = new UserAgent(server.url);
-    const cookies: string[] = [];
-    const record = (response: Response) => cookies.push(...response.headers.getSetCookie());
-
-    const start = await agent.fetch(authorizationUrl(server, { scope: 'openid' }).replace(ISSUER, server.url));
-    record(start);
-    const page = await agent.fetch(new URL(start.headers.get('location') ?? '', server.url).pathname);
-    record(page);
-    const form = formEndingWith(await page.text(), '/login');
-    const login = await agent.fetch(form.action, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ ...form.fields, username: user.username, password: user.password }),
-    });
-    record(login);
-    const resumeUrl = login.headers.get('location') ?? '';
-    expect(resumeUrl).toMatch(new RegExp(`^${ISSUER}/oauth/authorize/`));
-    const resume = await agent.fetch(new URL(resumeUrl).pathname);
-    record(resume);
+    const { cookies } = await signIn();
 
     const names = cookies.map((cookie) => cookie.slice(0, cookie.indexOf('=')));
-    expect(names).toContain('_session');
+    expect(names).toContain('__Host-portcullis_session');
     expect(names).toContain('_interaction');
     for (const cookie of cookies) {
       expect(cookie.toLowerCase(), cookie).toMatch(/;\s*secure(;|$)/);
     }
   });
+
+  it('prefixes session and CSRF cookies with __Host-', async () => {
+    const { cookies } = await signIn();
+
+    const prefixed = cookies.filter((cookie) => /^__Host-portcullis_(session|csrf)(\.sig)?=/.test(cookie));
+    expect(prefixed.map((cookie) => cookie.slice(0, cookie.indexOf('=')))).toEqual(
+      expect.arrayContaining(['__Host-portcullis_session', '__Host-portcullis_session.sig', '__Host-portcullis_csrf']),
+    );
+    for (const cookie of prefixed) {
+      expect(cookie, cookie).toMatch(/;\s*path=\/(;|$)/i);
+      expect(cookie, cookie).not.toMatch(/;\s*domain=/i);
+    }
+  });
+
+  it('ignores a session planted without the prefix', async () => {
+    const { cookies } = await signIn();
+
+    // A sibling subdomain can set any cookie on the issuer's host except a
+    // __Host- one, so it plants the attacker's session cookies without it.
+    const session = latestSessionCookies(cookies);
+    const planted = [...session].map(([name, value]) => `${name.replace(/^__Host-/, '')}=${value}`).join('; ');
+    const genuine = [...session].map(([name, value]) => `${name}=${value}`).join('; ');
+
+    const silentWithPlanted = await silentAuthorization(planted);
+    const silentWithGenuine = await silentAuthorization(genuine);
+
+    expect(silentWithPlanted.searchParams.get('code')).toBeNull();
+    expect(silentWithPlanted.searchParams.get('error')).toBe('login_required');
+    expect(silentWithGenuine.searchParams.get('code')).toBeTruthy();
+  });
 });
+
+/** Signs `user` in through the sign-in page and returns every Set-Cookie line of the flow. */
+async function signIn(): Promise<{ cookies: string[] }> {
+  const agent = new UserAgent(server.url);
+  const cookies: string[] = [];
+  const record = (response: Response) => cookies.push(...response.headers.getSetCookie());
+
+  const start = await agent.fetch(authorizationUrl(server, { scope: 'openid' }).replace(ISSUER, server.url));
+  record(start);
+  const page = await agent.fetch(new URL(start.headers.get('location') ?? '', server.url).pathname);
+  record(page);
+  const form = formEndingWith(await page.text(), '/login');
+  const login = await agent.fetch(form.action, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ ...form.fields, username: user.username, password: user.password }),
+  });
+  record(login);
+  const resume = await agent.fetch(new URL(login.headers.get('location') ?? '').pathname);
+  record(resume);
+  const consentPage = await agent.fetch(resume.headers.get('location') ?? '');
+  record(consentPage);
+  const consent = formEndingWith(await consentPage.text(), '/confirm');
+  const confirmed = await agent.fetch(consent.action, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(consent.fields),
+  });
+  record(confirmed);
+  const finish = await agent.fetch(new URL(confirmed.headers.get('location') ?? '').pathname);
+  record(finish);
+  expect(finish.headers.get('location')).toMatch(/[?&]code=/);
+
+  return { cookies };
+}
+
+/** Returns the last value that the Set-Cookie lines gave each session cookie, since sign-in replaces the session. */
+function latestSessionCookies(setCookies: string[]): Map<string, string> {
+  const latest = new Map<string, string>();
+  for (const line of setCookies) {
+    const pair = line.slice(0, line.indexOf(';'));
+    const name = pair.slice(0, pair.indexOf('='));
+    if (name.includes('session')) {
+      latest.set(name, pair.slice(name.length + 1));
+    }
+  }
+  return latest;
+}
+
+/** Sends an authorization request with `prompt=none` and the given Cookie header, and returns the redirect it gets. */
+async function silentAuthorization(cookie: string): Promise<URL> {
+  const response = await fetch(authorizationUrl(server, { scope: 'openid', prompt: 'none' }).replace(ISSUER, server.url), {
+    headers: { cookie },
+    redirect: 'manual',
+  });
+  return new URL(response.headers.get('location') ?? '', ISSUER);
+}

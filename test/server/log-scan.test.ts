@@ -61,7 +61,7 @@ describe('log scan', () => {
     expect(logs).not.toContain('Wrong-Passw0rd-1');
     expect(logs).not.toMatch(/"cookie"\s*:\s*"[^[]/i);
     expect(logs).not.toMatch(/"authorization"\s*:\s*"Bearer/i);
-    expect(logs).not.toMatch(/_session=|_interaction=|portcullis_csrf=/);
+    expect(logs).not.toMatch(/_session=|_interaction=|portcullis_csrf=|portcullis_session=/);
   });
 });
 
