@@ -509,13 +509,41 @@ describe('OutboundClient redirects', () => {
     const client = new OutboundClient(internalPolicy(server.port, [{ name: 'other.test', allowInternal: true }]), {
       resolver: sequenceResolver(['127.0.0.1']),
     });
+    const headers = {
+      authorization: 'Bearer abc',
+      'x-api-key': 'pk_live_secret',
+      'x-webhook-signature': 'sha256=abc',
+      accept: 'application/json',
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    };
 
-    await client.fetch(`http://hooks.test:${server.port}/`, { headers: { authorization: 'Bearer abc', 'x-trace': '1' } });
+    await client.fetch(`http://hooks.test:${server.port}/`, { headers });
 
     expect(server.requests).toHaveLength(2);
     expect(server.requests[0]?.headers.authorization).toBe('Bearer abc');
+    expect(server.requests[0]?.headers['x-api-key']).toBe('pk_live_secret');
     expect(server.requests[1]?.headers.authorization).toBeUndefined();
-    expect(server.requests[1]?.headers['x-trace']).toBe('1');
+    expect(server.requests[1]?.headers['x-api-key']).toBeUndefined();
+    expect(server.requests[1]?.headers['x-webhook-signature']).toBeUndefined();
+    expect(server.requests[1]?.headers.accept).toBe('application/json');
+    expect(server.requests[1]?.headers.traceparent).toBe(headers.traceparent);
+  });
+
+  it('keeps every header on the same origin', async () => {
+    const server = await startServer((request, response) => {
+      if (request.url === '/') {
+        response.writeHead(302, { location: '/next' }).end();
+      } else {
+        response.end('next');
+      }
+    });
+    const client = new OutboundClient(internalPolicy(server.port), { resolver: sequenceResolver(['127.0.0.1']) });
+
+    await client.fetch(`http://hooks.test:${server.port}/`, { headers: { authorization: 'Bearer abc', 'x-api-key': 'pk_live_secret' } });
+
+    expect(server.requests).toHaveLength(2);
+    expect(server.requests[1]?.headers.authorization).toBe('Bearer abc');
+    expect(server.requests[1]?.headers['x-api-key']).toBe('pk_live_secret');
   });
 
   it('turns a POST into a GET after 303', async () => {

@@ -61,8 +61,14 @@ function maxReceivedBytes(maxResponseBytes: number): number {
   return maxResponseBytes * 4 + RECEIVED_BYTES_ALLOWANCE;
 }
 
-/** Headers that must not follow a redirect to another origin. */
-const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
+/**
+ * The only request headers that follow a redirect to another origin: the
+ * CORS-safelisted names, the user agent and W3C Trace Context. The Fetch
+ * standard drops only Authorization, but callers also authenticate with
+ * headers such as `X-API-Key` or a webhook signature, which the new origin
+ * must not get.
+ */
+const CROSS_ORIGIN_HEADERS = new Set(['accept', 'accept-language', 'content-language', 'content-type', 'user-agent', 'traceparent', 'tracestate']);
 
 interface Hop {
   readonly method: OutboundMethod;
@@ -243,8 +249,8 @@ function checkRedirect(location: string, from: CheckedUrl, policy: ResolvedPolic
 
 /**
  * Builds the next hop the way the Fetch standard does: 303, and 301 or 302
- * after a POST, continue as GET without a body, and credentials are dropped
- * when the origin changes.
+ * after a POST, continue as GET without a body. When the origin changes,
+ * only the headers of CROSS_ORIGIN_HEADERS are kept.
  */
 function redirectedHop(hop: Hop, status: number, from: URL, to: URL): Hop {
   const becomesGet = (status === 303 && hop.method !== 'HEAD') || ((status === 301 || status === 302) && hop.method === 'POST');
@@ -255,7 +261,7 @@ function redirectedHop(hop: Hop, status: number, from: URL, to: URL): Hop {
     if (becomesGet && lower.startsWith('content-')) {
       continue;
     }
-    if (from.origin !== to.origin && CREDENTIAL_HEADERS.includes(lower)) {
+    if (from.origin !== to.origin && !CROSS_ORIGIN_HEADERS.has(lower)) {
       continue;
     }
     headers[name] = value;
