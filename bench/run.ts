@@ -8,7 +8,8 @@
  *
  * Usage: npm run bench [-- --seconds 10 --rounds 3 --connections 50 --warmup 2
  *                          --tokens 1000 --redis redis://127.0.0.1:6379
- *                          --output BENCHMARKS.md --profile <directory>]
+ *                          --output BENCHMARKS.md --profile <directory>
+ *                          --node-options "<options>" --log-dir <directory>]
  *
  * Every server runs in a child process pinned to core 1 and the load
  * generator (wrk, or autocannon when wrk is missing) to core 0, when taskset
@@ -17,7 +18,7 @@
  * scenario after scenario, so slow drift of the machine spreads over all of
  * them; each row reports the median of its rounds.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -43,6 +44,9 @@ const HELP = `Usage: npm run bench [-- options]
   --redis <url>      Redis for the Portcullis Redis scenario (default redis://127.0.0.1:6379)
   --output <file>    markdown file whose "## Gateway throughput" section is replaced (default BENCHMARKS.md)
   --profile <dir>    write a V8 CPU profile of each Portcullis instance to this directory on exit
+  --node-options <s> Node.js or V8 options for every Portcullis instance, separated by spaces
+                     (for example --node-options="--trace-gc --max-semi-space-size=32")
+  --log-dir <dir>    write the output of each Portcullis instance to this directory
   --only <ids>       measure only these scenarios (for example 5a,6) besides 1 and 2a, and
                      print the table without writing the output file
 `;
@@ -76,6 +80,10 @@ interface Options {
   redisUrl: string;
   output: string;
   profileDirectory: string | undefined;
+  /** Node.js or V8 options put before the CLI of every Portcullis instance. */
+  nodeOptions: string[];
+  /** Directory for the output of every Portcullis instance, or undefined for none. */
+  logDirectory: string | undefined;
   /** Scenario ids to measure, or undefined for all of them. */
   only: Set<string> | undefined;
 }
@@ -90,6 +98,8 @@ function readOptions(): Options {
       warmup: { type: 'string', default: '2' },
       tokens: { type: 'string', default: '1000' },
       profile: { type: 'string' },
+      'node-options': { type: 'string', default: '' },
+      'log-dir': { type: 'string' },
       redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
       only: { type: 'string' },
     },
@@ -104,6 +114,8 @@ function readOptions(): Options {
     redisUrl: values.redis,
     output: resolve(values.output),
     profileDirectory: values.profile === undefined ? undefined : resolve(values.profile),
+    nodeOptions: values['node-options'].split(/\s+/).filter((option) => option !== ''),
+    logDirectory: values['log-dir'] === undefined ? undefined : resolve(values['log-dir']),
     only: values.only === undefined ? undefined : new Set(values.only.split(',').map((id) => id.trim())),
   };
 }
@@ -225,13 +237,16 @@ async function measure(options: Options, directory: string): Promise<void> {
   const redisVersion = await redisServerVersion(options.redisUrl);
   log(`load generator: ${generator.description}; ${pin ? 'load on core 0, servers on core 1' : 'taskset unavailable, no core pinning'}`);
 
+  if (options.logDirectory !== undefined) {
+    await mkdir(options.logDirectory, { recursive: true });
+  }
   log('building Portcullis (npm run build), so that it runs as in production');
   await buildPortcullis(REPOSITORY_ROOT);
 
   const upstream = await startNodeServer('upstream', 'bench/servers/upstream.ts', cores, {});
   const upstreamUrl = upstream.url;
   const dataDir = join(directory, 'data');
-  const common = { cores: cores.servers, directory, dataDir, upstreamUrl, profileDirectory: options.profileDirectory, startTimeoutMs: START_TIMEOUT_MS };
+  const common = { cores: cores.servers, directory, dataDir, upstreamUrl, profileDirectory: options.profileDirectory, nodeOptions: options.nodeOptions, logDirectory: options.logDirectory, startTimeoutMs: START_TIMEOUT_MS };
   const variant = { store: 'memory', redisUrl: options.redisUrl, tokenCache: true, validateRequests: true, identityAssertion: true, checkResponses: true } as const;
   // Tokens come from an instance of their own, so that the measured
   // instances differ only in their configuration. The one that ran a

@@ -132,6 +132,10 @@ export interface StartPortcullisOptions {
   issuer?: string;
   /** Directory for a V8 CPU profile written on exit, or undefined for none. */
   profileDirectory: string | undefined;
+  /** Node.js or V8 options put before the CLI, none by default. */
+  nodeOptions?: string[];
+  /** Directory that receives the instance's output as `portcullis-<variant>.log`, or undefined for none. */
+  logDirectory?: string;
   startTimeoutMs: number;
 }
 
@@ -153,7 +157,7 @@ export async function startBenchPortcullis(options: StartPortcullisOptions): Pro
   const managed = startProcess({
     name: `Portcullis (${options.variant.name})`,
     command: process.execPath,
-    args: [...profile, join(REPOSITORY_ROOT, 'dist/cli/main.js'), 'start'],
+    args: [...profile, ...(options.nodeOptions ?? []), join(REPOSITORY_ROOT, 'dist/cli/main.js'), 'start'],
     env: {
       ...process.env,
       NODE_ENV: 'production',
@@ -164,6 +168,7 @@ export async function startBenchPortcullis(options: StartPortcullisOptions): Pro
       PORTCULLIS_ISSUER: issuer,
     },
     core: options.cores,
+    logFile: options.logDirectory === undefined ? undefined : join(options.logDirectory, `portcullis-${options.variant.name}.log`),
   });
   await waitForHttp(managed, `${url}/`, options.startTimeoutMs);
 

@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 /** Lines of a child's output kept for error messages. */
@@ -40,6 +41,8 @@ export interface StartOptions {
   args: string[];
   env: NodeJS.ProcessEnv;
   core: number | undefined;
+  /** File that receives every line of the child's output, or undefined for none. */
+  logFile?: string;
 }
 
 /** Starts a child process and records it for `stopAll`. */
@@ -50,7 +53,10 @@ export function startProcess(options: StartOptions): ManagedProcess {
   running.add(managed);
   child.once('exit', () => running.delete(managed));
 
+  const log = options.logFile === undefined ? undefined : createWriteStream(options.logFile, { flags: 'a' });
+  child.once('exit', () => log?.end());
   const keep = (line: string) => {
+    log?.write(`${line}\n`);
     managed.recentOutput.push(line);
     if (managed.recentOutput.length > KEPT_OUTPUT_LINES) {
       managed.recentOutput.shift();
