@@ -105,10 +105,29 @@ describe('https issuer behind a TLS proxy', () => {
     expect(silentWithPlanted.searchParams.get('error')).toBe('login_required');
     expect(silentWithGenuine.searchParams.get('code')).toBeTruthy();
   });
+  it('clears the prefixed session at sign-out', async () => {
+    const { agent } = await signIn();
+
+    const page = await agent.fetch('/oauth/logout');
+    const form = formEndingWith(await page.text(), '/confirm');
+    const signOut = await agent.fetch(new URL(form.action, ISSUER).pathname, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ ...form.fields, logout: 'yes' }),
+    });
+
+    const cleared = signOut.headers.getSetCookie().filter((cookie) => cookie.startsWith('__Host-portcullis_session='));
+    expect(cleared.length).toBeGreaterThan(0);
+    for (const cookie of cleared) {
+      expect(cookie, cookie).toMatch(/expires=Thu, 01 Jan 1970/i);
+      expect(cookie, cookie).toMatch(/;\s*secure(;|$)/i);
+      expect(cookie, cookie).toMatch(/;\s*path=\/(;|$)/i);
+    }
+  });
 });
 
-/** Signs `user` in through the sign-in page and returns every Set-Cookie line of the flow. */
-async function signIn(): Promise<{ cookies: string[] }> {
+/** Signs `user` in through the sign-in page and returns the user agent and every Set-Cookie line of the flow. */
+async function signIn(): Promise<{ agent: UserAgent; cookies: string[] }> {
   const agent = new UserAgent(server.url);
   const cookies: string[] = [];
   const record = (response: Response) => cookies.push(...response.headers.getSetCookie());
@@ -139,7 +158,7 @@ async function signIn(): Promise<{ cookies: string[] }> {
   record(finish);
   expect(finish.headers.get('location')).toMatch(/[?&]code=/);
 
-  return { cookies };
+  return { agent, cookies };
 }
 
 /** Returns the last value that the Set-Cookie lines gave each session cookie, since sign-in replaces the session. */
