@@ -11,7 +11,7 @@ import type { PortcullisConfig } from '../config/schema.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { auditProviderEvents } from '../audit/provider-events.js';
 import type { Logger } from '../http/logger.js';
-import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
+import { ACCESS_TOKEN_SIGNING_ALGORITHM, DEFAULT_ID_TOKEN_SIGNING_ALGORITHM, SIGNING_ALGORITHMS } from '../keys/signing-keys.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
 import { revokedGrantOf } from '../store/replayed-grant.js';
@@ -295,7 +295,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
         audience: config.audience,
         accessTokenTTL: config.tokens.accessToken,
         accessTokenFormat: 'jwt',
-        jwt: { sign: { alg: SIGNING_ALGORITHM } },
+        jwt: { sign: { alg: ACCESS_TOKEN_SIGNING_ALGORITHM } },
       };
     },
   };
@@ -341,13 +341,17 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'none',
-      id_token_signed_response_alg: SIGNING_ALGORITHM,
+      id_token_signed_response_alg: DEFAULT_ID_TOKEN_SIGNING_ALGORITHM,
     },
+    // Discovery lists these ID token algorithms whether or not `jwks`
+    // contains a key of each, so every start creates a missing key before the
+    // provider exists (ensureSigningKeys). Signed userinfo, introspection
+    // and authorization responses stay ES256 only.
     enabledJWA: {
-      idTokenSigningAlgValues: [SIGNING_ALGORITHM],
-      userinfoSigningAlgValues: [SIGNING_ALGORITHM],
-      introspectionSigningAlgValues: [SIGNING_ALGORITHM],
-      authorizationSigningAlgValues: [SIGNING_ALGORITHM],
+      idTokenSigningAlgValues: [...SIGNING_ALGORITHMS],
+      userinfoSigningAlgValues: ['ES256'],
+      introspectionSigningAlgValues: ['ES256'],
+      authorizationSigningAlgValues: ['ES256'],
       clientAuthSigningAlgValues: [...CLIENT_AUTH_SIGNING_ALGORITHMS],
     },
     clientAuthMethods: [...CLIENT_AUTH_METHODS],

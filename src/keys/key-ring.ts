@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { JWK } from 'jose';
 
 import type { SigningKey, SigningKeyRepository } from '../store/signing-key-repository.js';
-import { toPublicJwks } from './signing-keys.js';
+import { ACCESS_TOKEN_SIGNING_ALGORITHM, SIGNING_ALGORITHMS, toPublicJwks, type SigningAlgorithm } from './signing-keys.js';
 
 const PRUNE_INTERVAL_MS = 60_000;
 
@@ -23,16 +23,16 @@ export interface KeyRingOptions {
 }
 
 /**
- * Returns the keys in the order the authorization server tries them for
- * signing, and how long until that order changes. While the active key is
- * younger than `delayMs`, the most recently retired key keeps signing,
+ * Returns the key that signs for one algorithm, given that algorithm's keys
+ * in published order, and how long until that changes. While the active key
+ * is younger than `delayMs`, the most recently retired key keeps signing,
  * because an instance that has not polled yet would reject tokens signed
  * with a key it has not loaded.
  */
-export function orderForSigning(keys: readonly SigningKey[], nowMs: number, delayMs: number): { keys: SigningKey[]; changesInMs: number | undefined } {
+function chooseSigner(keys: readonly SigningKey[], nowMs: number, delayMs: number): { signer: SigningKey | undefined; changesInMs: number | undefined } {
   const [active] = keys;
   if (active === undefined || active.retiredAt !== null) {
-    return { keys: [...keys], changesInMs: undefined };
+    return { signer: active, changesInMs: undefined };
   }
 
   // NOTE: created_at comes from the clock of the host that rotated the key,
@@ -47,16 +47,64 @@ export function orderForSigning(keys: readonly SigningKey[], nowMs: number, dela
     }
   }
   if (heldBackMs <= 0 || predecessor === undefined) {
-    return { keys: [...keys], changesInMs: undefined };
+    return { signer: active, changesInMs: undefined };
   }
 
-  return { keys: [predecessor, ...keys.filter((key) => key !== predecessor)], changesInMs: heldBackMs };
+  return { signer: predecessor, changesInMs: heldBackMs };
+}
+
+/** Returns the position of `alg` in SIGNING_ALGORITHMS, and a larger number for any other algorithm. */
+function algorithmRank(alg: string): number {
+  const index = SIGNING_ALGORITHMS.indexOf(alg as SigningAlgorithm);
+  return index === -1 ? SIGNING_ALGORITHMS.length : index;
+}
+
+/**
+ * Returns the keys in the order the authorization server tries them for
+ * signing, and how long until that order changes. oidc-provider signs with
+ * the first key of the requested algorithm, so the key that signs for each
+ * algorithm comes first, in the order of SIGNING_ALGORITHMS (the access
+ * token key first), followed by the other keys in published order. The
+ * signing delay applies to each algorithm on its own, and only a key of the
+ * same algorithm signs in place of one held back.
+ */
+export function orderForSigning(keys: readonly SigningKey[], nowMs: number, delayMs: number): { keys: SigningKey[]; changesInMs: number | undefined } {
+  const byAlgorithm = new Map<string, SigningKey[]>();
+  for (const key of keys) {
+    const group = byAlgorithm.get(key.alg) ?? [];
+    group.push(key);
+    byAlgorithm.set(key.alg, group);
+  }
+
+  const signers: SigningKey[] = [];
+  let changesInMs: number | undefined;
+  for (const group of byAlgorithm.values()) {
+    const choice = chooseSigner(group, nowMs, delayMs);
+    if (choice.signer !== undefined) {
+      signers.push(choice.signer);
+    }
+    if (choice.changesInMs !== undefined) {
+      changesInMs = Math.min(changesInMs ?? Number.POSITIVE_INFINITY, choice.changesInMs);
+    }
+  }
+
+  signers.sort((a, b) => algorithmRank(a.alg) - algorithmRank(b.alg));
+  return { keys: [...signers, ...keys.filter((key) => !signers.includes(key))], changesInMs };
+}
+
+/** Returns the kid of the key that signs for each algorithm, given keys in the order of orderForSigning. */
+export function signingKidsByAlgorithm(keys: readonly SigningKey[]): Record<string, string> {
+  const kids: Record<string, string> = {};
+  for (const key of keys) {
+    kids[key.alg] ??= key.kid;
+  }
+  return kids;
 }
 
 /**
  * The signing keys currently in force, shared by the authorization server
- * (which signs with the active key) and the gateway (which verifies against
- * every published key).
+ * (which signs with the active key of each algorithm) and the gateway (which
+ * verifies access tokens against every published key of their algorithm).
  *
  * The admin CLI rotates keys in the database from another process, so the
  * ring polls a cheap fingerprint of the key table and emits `change` with
@@ -68,6 +116,7 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
   readonly #options: KeyRingOptions;
   #keys: SigningKey[] = [];
   #publicJwks: { keys: JWK[] } = { keys: [] };
+  #accessTokenJwks: { keys: JWK[] } = { keys: [] };
   #fingerprint = '';
   #timer: NodeJS.Timeout | undefined;
   #promotion: NodeJS.Timeout | undefined;
@@ -80,13 +129,22 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
     this.#options = options;
   }
 
-  /** Private keys of the published set, the one that signs first. */
+  /** Private keys of the published set, in the order of orderForSigning: the access token key first. */
   get keys(): readonly SigningKey[] {
     return this.#keys;
   }
 
+  /** Public halves of every published key, of every algorithm. */
   get publicJwks(): { keys: JWK[] } {
     return this.#publicJwks;
+  }
+
+  /**
+   * Public halves of the published ES256 keys, the only ones that verify
+   * access tokens. A new object after each reload that changed the keys.
+   */
+  get accessTokenJwks(): { keys: JWK[] } {
+    return this.#accessTokenJwks;
   }
 
   /** Reloads the keys if another process changed them; returns true when they changed. */
@@ -101,6 +159,7 @@ export class KeyRing extends EventEmitter<{ change: [SigningKey[]] }> {
     // committed after that read still differs from it at the next poll.
     const published = await this.#repository.listPublished(this.#options.retentionSeconds);
     this.#publicJwks = toPublicJwks(published);
+    this.#accessTokenJwks = toPublicJwks(published.filter((key) => key.alg === ACCESS_TOKEN_SIGNING_ALGORITHM));
     this.#fingerprint = fingerprint;
     this.#order(published);
     return true;

@@ -2,32 +2,56 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jo
 
 import type { SigningKey, SigningKeyRepository } from '../store/signing-key-repository.js';
 
-/** The JWS algorithm of access and ID tokens. */
-export const SIGNING_ALGORITHM = 'ES256';
+/**
+ * The JWS algorithms of the authorization server's keys. Each rotation
+ * creates one key for each. RS256 is here because OpenID Connect Core 1.0
+ * section 15.1 requires an OpenID Provider to sign ID tokens with it.
+ */
+export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const;
 
-/** Creates a new private signing JWK whose kid is its RFC 7638 thumbprint. */
-export async function generateSigningKey(): Promise<JWK & { kid: string; alg: string }> {
-  const { privateKey } = await generateKeyPair(SIGNING_ALGORITHM, { extractable: true });
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+
+/** The JWS algorithm of access tokens, the only one the gateway accepts. */
+export const ACCESS_TOKEN_SIGNING_ALGORITHM: SigningAlgorithm = 'ES256';
+
+/** The ID token algorithm of a client without `id_token_signed_response_alg`. */
+export const DEFAULT_ID_TOKEN_SIGNING_ALGORITHM: SigningAlgorithm = 'ES256';
+
+/** Modulus length of RS256 keys, in bits: the minimum that RFC 7518 section 3.3 allows. */
+export const RSA_MODULUS_LENGTH = 2048;
+
+/** Creates a new private signing JWK for `alg` whose kid is its RFC 7638 thumbprint. */
+export async function generateSigningKey(alg: SigningAlgorithm = ACCESS_TOKEN_SIGNING_ALGORITHM): Promise<JWK & { kid: string; alg: string }> {
+  const options = alg === 'RS256' ? { extractable: true, modulusLength: RSA_MODULUS_LENGTH } : { extractable: true };
+  const { privateKey } = await generateKeyPair(alg, options);
   const jwk = await exportJWK(privateKey);
   const kid = await calculateJwkThumbprint(jwk);
-  return { ...jwk, kid, alg: SIGNING_ALGORITHM, use: 'sig' };
+  return { ...jwk, kid, alg, use: 'sig' };
 }
 
-/** Creates the first signing key when the store has no active key; returns true if it did. */
-export async function ensureSigningKey(keys: SigningKeyRepository): Promise<boolean> {
-  if (await keys.hasActiveKey()) {
-    return false;
+/**
+ * Creates and activates a key for each signing algorithm that has no active
+ * key, in one transaction, and returns those algorithms. On a store made
+ * before RS256 keys existed, this adds the RS256 key and keeps the ES256 key.
+ */
+export async function ensureSigningKeys(keys: SigningKeyRepository): Promise<SigningAlgorithm[]> {
+  const active = new Set(await keys.listActiveAlgorithms());
+  const missing = SIGNING_ALGORITHMS.filter((alg) => !active.has(alg));
+  if (missing.length > 0) {
+    await keys.activate(...(await Promise.all(missing.map((alg) => generateSigningKey(alg)))));
   }
-
-  await keys.activate(await generateSigningKey());
-  return true;
+  return missing;
 }
 
-/** Makes a new key active; the previous key stays published until its tokens expire. Returns the new kid. */
-export async function rotateSigningKey(keys: SigningKeyRepository): Promise<string> {
-  const key = await generateSigningKey();
-  await keys.activate(key);
-  return key.kid;
+/**
+ * Makes a new key active for every signing algorithm, in one transaction.
+ * Each previous key stays published until its tokens expire. Returns the new
+ * keys' kid and algorithm.
+ */
+export async function rotateSigningKeys(keys: SigningKeyRepository): Promise<Array<{ kid: string; alg: SigningAlgorithm }>> {
+  const created = await Promise.all(SIGNING_ALGORITHMS.map(async (alg) => ({ alg, jwk: await generateSigningKey(alg) })));
+  await keys.activate(...created.map(({ jwk }) => jwk));
+  return created.map(({ alg, jwk }) => ({ kid: jwk.kid, alg }));
 }
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'] as const;

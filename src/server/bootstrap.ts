@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import type { AccountService } from '../accounts/account-service.js';
 import { checkPassword } from '../core/registration-rules.js';
-import { ensureSigningKey } from '../keys/signing-keys.js';
+import { ensureSigningKeys, type SigningAlgorithm } from '../keys/signing-keys.js';
 import type { AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
 import type { SigningKeyRepository } from '../store/signing-key-repository.js';
@@ -13,7 +13,8 @@ export const DEMO_CLIENT_ID = 'portcullis-demo';
 
 /** What the first start created; the password is shown once and stored only as a hash. */
 export interface BootstrapResult {
-  signingKeyCreated: boolean;
+  /** Algorithms whose signing key this start created: all of them on the first start. */
+  signingKeysCreated: SigningAlgorithm[];
   admin?: { id: string; username: string; password: string };
   demoClient?: { clientId: string; redirectUri: string };
 }
@@ -38,12 +39,15 @@ export interface BootstrapDependencies {
 }
 
 /**
- * Prepares an empty data directory: a signing key, an `admin` account with a
- * random password (there are no default credentials) and a public demo client.
- * Each step runs only when its part is missing, so later starts change nothing.
+ * Prepares an empty data directory: a signing key for each algorithm, an
+ * `admin` account with a random password (there are no default credentials)
+ * and a public demo client. Each step runs only when its part is missing, so
+ * later starts change nothing, and a store made before RS256 keys existed
+ * gets only its RS256 key.
  */
 export async function bootstrap(deps: BootstrapDependencies): Promise<BootstrapResult> {
-  const result: BootstrapResult = { signingKeyCreated: await ensureSigningKey(deps.signingKeys) };
+  const firstStart = (await deps.signingKeys.listActiveAlgorithms()).length === 0;
+  const result: BootstrapResult = { signingKeysCreated: await ensureSigningKeys(deps.signingKeys) };
 
   if ((await deps.accounts.count()) === 0) {
     const password = generatePassword();
@@ -53,7 +57,7 @@ export async function bootstrap(deps: BootstrapDependencies): Promise<BootstrapR
 
   // Only on the very first start, so a demo client that an administrator
   // removed does not come back.
-  if (result.signingKeyCreated && (await deps.clients.find(DEMO_CLIENT_ID)) === undefined) {
+  if (firstStart && (await deps.clients.find(DEMO_CLIENT_ID)) === undefined) {
     await deps.clients.create({
       client_id: DEMO_CLIENT_ID,
       client_name: 'Portcullis demo',

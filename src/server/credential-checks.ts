@@ -4,7 +4,7 @@ import { AccessTokenVerifier } from '../core/access-token-verifier.js';
 import { ActivityCache, type ActivityCheck } from '../core/cache/activity-cache.js';
 import { CachingTokenVerifier, type TokenVerifier } from '../core/cache/token-cache.js';
 import type { KeyRing } from '../keys/key-ring.js';
-import { SIGNING_ALGORITHM } from '../keys/signing-keys.js';
+import { ACCESS_TOKEN_SIGNING_ALGORITHM } from '../keys/signing-keys.js';
 
 /** The gateway's checks of every access token, and the hook for revocations made in this process. */
 export interface CredentialChecks {
@@ -31,12 +31,13 @@ export function createCredentialChecks(
   const uncached = new AccessTokenVerifier({
     issuer: config.issuer,
     audience: config.audience,
-    algorithms: [SIGNING_ALGORITHM],
+    algorithms: [ACCESS_TOKEN_SIGNING_ALGORITHM],
     clockToleranceSeconds: config.gateway.clockToleranceSeconds,
     maxLifetimeSeconds: config.tokens.accessToken + config.gateway.clockToleranceSeconds,
-    jwks: () => keyRing.publicJwks,
+    // The ring also publishes RS256 keys, which sign only ID tokens.
+    jwks: () => keyRing.accessTokenJwks,
   });
-  const verifier = enabled ? new CachingTokenVerifier(uncached, { maxEntries, keySet: () => keyRing.publicJwks }) : uncached;
+  const verifier = enabled ? new CachingTokenVerifier(uncached, { maxEntries, keySet: () => keyRing.accessTokenJwks }) : uncached;
 
   const ttlMs = config.gateway.revocationCheckTtlMs;
   if (ttlMs === 0) {

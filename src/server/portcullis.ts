@@ -23,7 +23,7 @@ import { sharedServiceOperations, upstreamRoutes } from '../gateway/upstream-rou
 import { createHttpApp } from '../http/create-app.js';
 import { GracefulShutdown } from '../http/graceful-shutdown.js';
 import { createLogger, type Logger } from '../http/logger.js';
-import { KeyRing } from '../keys/key-ring.js';
+import { KeyRing, signingKidsByAlgorithm } from '../keys/key-ring.js';
 import { isPostgres, openDatabase, withSetupLock } from '../store/database.js';
 import { createOidcAdapterFactory } from '../store/oidc-adapters.js';
 import { connectRedis, type RedisClient } from '../backends/redis.js';
@@ -235,7 +235,7 @@ async function openAndListen(config: Readonly<PortcullisConfig>, options: StartO
   let provider: Provider = newProvider(keyRing.keys);
   keyRing.on('change', (keys) => {
     provider = newProvider(keys);
-    logger.info({ kids: keys.map((key) => key.kid), signingKid: keys[0]?.kid }, 'signing keys changed');
+    logger.info({ kids: keys.map((key) => key.kid), signingKids: signingKidsByAlgorithm(keys) }, 'signing keys changed');
   });
   keyRing.start();
 

@@ -17,9 +17,9 @@ export interface SigningKey {
 /**
  * Stores the authorization server's signing keys, sealed with the server secret.
  *
- * Exactly one key is active (not retired) once the server has started. A
- * retired key is still published until every token signed with it has
- * expired, so verifiers keep accepting those tokens.
+ * Once the server has started, exactly one key of each algorithm is active
+ * (not retired). A retired key is still published until every token signed
+ * with it has expired, so verifiers keep accepting those tokens.
  */
 export class SigningKeyRepository {
   readonly #db: Kysely<Database>;
@@ -31,8 +31,9 @@ export class SigningKeyRepository {
   }
 
   /**
-   * Returns the keys to publish: the active key first, then retired keys
-   * whose retirement is less than `retentionSeconds` old, newest first.
+   * Returns the keys to publish: the active keys first, then retired keys
+   * whose retirement is less than `retentionSeconds` old, each group newest
+   * first.
    */
   async listPublished(retentionSeconds: number): Promise<SigningKey[]> {
     const cutoff = epochSeconds() - retentionSeconds;
@@ -92,25 +93,38 @@ export class SigningKeyRepository {
     }
   }
 
-  async hasActiveKey(): Promise<boolean> {
-    const row = await this.#db.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).executeTakeFirst();
-    return row !== undefined;
+  /** Lists the algorithms that have an active key. */
+  async listActiveAlgorithms(): Promise<string[]> {
+    const rows = await this.#db.selectFrom('signing_keys').select('alg').distinct().where('retired_at', 'is', null).orderBy('alg').execute();
+    return rows.map((row) => row.alg);
   }
 
   /**
-   * Makes `privateJwk` the active key and retires the one it replaces, in one
-   * transaction, so there is never a moment without an active key.
+   * Makes each of `privateJwks` the active key of its algorithm and retires
+   * the key it replaces, in one transaction, so there is never a moment
+   * without an active key and a failure stores none of them. Keys of other
+   * algorithms stay active. At most one key per algorithm may be given.
    */
-  async activate(privateJwk: JWK & { kid: string; alg: string }): Promise<void> {
-    const sealed = await this.#box.seal(JSON.stringify(privateJwk));
+  async activate(...privateJwks: Array<JWK & { kid: string; alg: string }>): Promise<void> {
+    const algorithms = privateJwks.map((jwk) => jwk.alg);
+    if (algorithms.length === 0 || new Set(algorithms).size !== algorithms.length) {
+      throw new TypeError(`activate takes one key per algorithm, got ${algorithms.length === 0 ? 'none' : algorithms.join(', ')}`);
+    }
+
     const now = epochSeconds();
+    const rows = await Promise.all(
+      privateJwks.map(async (jwk) => ({
+        kid: jwk.kid,
+        alg: jwk.alg,
+        private_jwk: await this.#box.seal(JSON.stringify(jwk)),
+        created_at: now,
+        retired_at: null,
+      })),
+    );
 
     await this.#db.transaction().execute(async (trx) => {
-      await trx.updateTable('signing_keys').set({ retired_at: now }).where('retired_at', 'is', null).execute();
-      await trx
-        .insertInto('signing_keys')
-        .values({ kid: privateJwk.kid, alg: privateJwk.alg, private_jwk: sealed, created_at: now, retired_at: null })
-        .execute();
+      await trx.updateTable('signing_keys').set({ retired_at: now }).where('retired_at', 'is', null).where('alg', 'in', algorithms).execute();
+      await trx.insertInto('signing_keys').values(rows).execute();
     });
   }
 

@@ -166,30 +166,42 @@ describe('empty, missing or extra signature segment', () => {
 });
 
 describe('HS256 signed with the public key (algorithm confusion)', () => {
+  // The key set holds an EC key for access tokens and an RSA key for ID tokens; each is tried.
   it('rejects the published key as PEM with any prefix', async () => {
-    const publicJwk = server.running.keyRing.publicJwks.keys[0];
-    const pem = createPublicKey({ key: publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
-    const signingInput = `${base64url({ alg: 'HS256', typ: 'at+jwt', kid: publicJwk?.kid })}.${base64url(claims)}`;
+    expect(server.running.keyRing.publicJwks.keys.map((key) => key.kty).sort()).toEqual(['EC', 'RSA']);
+    for (const publicJwk of server.running.keyRing.publicJwks.keys) {
+      const pem = createPublicKey({ key: publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+      const signingInput = `${base64url({ alg: 'HS256', typ: 'at+jwt', kid: publicJwk.kid })}.${base64url(claims)}`;
 
-    for (const prefix of ['', '\n', ' ', '\u200b', '#']) {
-      const mac = createHmac('sha256', `${prefix}${pem}`).update(signingInput).digest('base64url');
-      await expectRejected(`${signingInput}.${mac}`);
+      for (const prefix of ['', '\n', ' ', '\u200b', '#']) {
+        const mac = createHmac('sha256', `${prefix}${pem}`).update(signingInput).digest('base64url');
+        await expectRejected(`${signingInput}.${mac}`);
+      }
     }
   });
 
   it('rejects the published key as JWK JSON', async () => {
-    const publicJwk = server.running.keyRing.publicJwks.keys[0];
-    const signingInput = `${base64url({ alg: 'HS256', typ: 'at+jwt', kid: publicJwk?.kid })}.${base64url(claims)}`;
-    const mac = createHmac('sha256', JSON.stringify(publicJwk)).update(signingInput).digest('base64url');
-    await expectRejected(`${signingInput}.${mac}`);
+    for (const publicJwk of server.running.keyRing.publicJwks.keys) {
+      const signingInput = `${base64url({ alg: 'HS256', typ: 'at+jwt', kid: publicJwk.kid })}.${base64url(claims)}`;
+      const mac = createHmac('sha256', JSON.stringify(publicJwk)).update(signingInput).digest('base64url');
+      await expectRejected(`${signingInput}.${mac}`);
+    }
   });
 
   it('rejects the published key as DER bytes', async () => {
-    const publicJwk = server.running.keyRing.publicJwks.keys[0];
-    const der = createPublicKey({ key: publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'der' });
-    const signingInput = `${base64url({ alg: 'HS256', typ: 'at+jwt', kid: publicJwk?.kid })}.${base64url(claims)}`;
+    for (const publicJwk of server.running.keyRing.publicJwks.keys) {
+      const der = createPublicKey({ key: publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'der' });
+      const signingInput = `${base64url({ alg: 'HS256', typ: 'at+jwt', kid: publicJwk.kid })}.${base64url(claims)}`;
 
-    await expectRejected(`${signingInput}.${createHmac('sha256', der).update(signingInput).digest('base64url')}`);
+      await expectRejected(`${signingInput}.${createHmac('sha256', der).update(signingInput).digest('base64url')}`);
+    }
+  });
+
+  it('rejects the published RSA key in PKCS#1 form', async () => {
+    const rsaJwk = server.running.keyRing.publicJwks.keys.find((key) => key.kty === 'RSA');
+    const pem = createPublicKey({ key: rsaJwk as never, format: 'jwk' }).export({ type: 'pkcs1', format: 'pem' }).toString();
+    const signingInput = `${base64url({ alg: 'HS256', typ: 'at+jwt', kid: rsaJwk?.kid })}.${base64url(claims)}`;
+    await expectRejected(`${signingInput}.${createHmac('sha256', pem).update(signingInput).digest('base64url')}`);
   });
 
   it('rejects an RSA public key in PKCS#1 form', async () => {
@@ -197,6 +209,17 @@ describe('HS256 signed with the public key (algorithm confusion)', () => {
     const pem = publicKey.export({ type: 'pkcs1', format: 'pem' }).toString();
     const signingInput = `${base64url({ alg: 'HS256', typ: 'at+jwt' })}.${base64url(claims)}`;
     await expectRejected(`${signingInput}.${createHmac('sha256', pem).update(signingInput).digest('base64url')}`);
+  });
+});
+
+describe('ID token key used for an access token', () => {
+  it('rejects RS256 signed with our own RSA key', async () => {
+    const rsa = server.running.keyRing.keys.find((key) => key.alg === 'RS256');
+    if (rsa === undefined) {
+      throw new Error('no RS256 signing key');
+    }
+    const forged = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: rsa.kid }).sign(await importJWK(rsa.privateJwk, 'RS256'));
+    await expectRejected(forged);
   });
 });
 

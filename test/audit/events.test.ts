@@ -269,7 +269,7 @@ describe('audit events', () => {
     expect(removed.code, removed.stderr).toBe(0);
     const rotated = await runCli(['keys', 'rotate', ...cli]);
     expect(rotated.code, rotated.stderr).toBe(0);
-    const { kid } = JSON.parse(rotated.stdout) as { kid: string };
+    const rotatedKeys = JSON.parse(rotated.stdout) as Array<{ kid: string; alg: string }>;
 
     // The other account.created event is the admin account that the start created.
     const accountsCreated = await expectStored('account.created', 2);
@@ -277,7 +277,8 @@ describe('audit events', () => {
     const created = (await stored('client.created')).find((record) => record.clientId === registered.client_id);
     expect(created).toMatchObject({ outcome: 'success', actor: 'cli', detail: 'grants client_credentials' });
     expect((await expectStored('client.removed', 1))[0]).toMatchObject({ outcome: 'success', actor: 'cli', clientId: registered.client_id });
-    expect((await expectStored('signing_key.rotated', 1))[0]).toMatchObject({ outcome: 'success', actor: 'cli', detail: `new key ${kid}` });
+    expect((await expectStored('signing_key.rotated', 1))[0]).toMatchObject({ outcome: 'success', actor: 'cli', detail: `new keys ${rotatedKeys.map((key) => `${key.kid} (${key.alg})`).join(', ')}` });
+    expect(rotatedKeys.map((key) => key.alg)).toEqual(['ES256', 'RS256']);
   });
 
   it('keeps secrets out of stored events and audit log lines', async () => {

@@ -225,7 +225,8 @@ describe('admin CLI against a running server', () => {
 
     const result = await runCli(['keys', 'rotate', '--json', ...dataDir()]);
     expect(result.code).toBe(0);
-    const { kid } = JSON.parse(result.stdout) as { kid: string };
+    const rotated = JSON.parse(result.stdout) as Array<{ kid: string; alg: string }>;
+    const kid = rotated.find((key) => key.alg === 'ES256')?.kid ?? '';
     expect(kid).not.toBe(oldKid);
 
     // The server polls the key table; wait a bounded time for it to notice.

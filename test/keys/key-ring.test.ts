@@ -6,15 +6,15 @@ import type { Kysely } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { SecretBox } from '../../src/core/secret-box.js';
-import { KeyRing, orderForSigning } from '../../src/keys/key-ring.js';
-import { generateSigningKey, rotateSigningKey } from '../../src/keys/signing-keys.js';
+import { KeyRing, orderForSigning, signingKidsByAlgorithm } from '../../src/keys/key-ring.js';
+import { ensureSigningKeys, generateSigningKey, rotateSigningKeys } from '../../src/keys/signing-keys.js';
 import { openDatabase } from '../../src/store/database.js';
 import { defaultDatabaseUrl } from '../../src/store/database-url.js';
 import type { Database } from '../../src/store/schema.js';
 import { SigningKeyRepository, type SigningKey } from '../../src/store/signing-key-repository.js';
 
-function key(kid: string, createdAt: number, retiredAt: number | null): SigningKey {
-  return { kid, alg: 'ES256', privateJwk: { kid }, createdAt, retiredAt };
+function key(kid: string, createdAt: number, retiredAt: number | null, alg = 'ES256'): SigningKey {
+  return { kid, alg, privateJwk: { kid }, createdAt, retiredAt };
 }
 
 describe('signing order', () => {
@@ -57,6 +57,43 @@ describe('signing order', () => {
     expect(keys.map((entry) => entry.kid)).toEqual(['only']);
     expect(changesInMs).toBeUndefined();
   });
+
+  it('delays each algorithm separately', () => {
+    // The ES256 key is 2 s old and held back; the RS256 key is past the delay.
+    const keys = [
+      key('es-new', now - 2, null, 'ES256'),
+      key('rs-new', now - 60, null, 'RS256'),
+      key('es-old', now - 3600, now - 2, 'ES256'),
+      key('rs-old', now - 3600, now - 60, 'RS256'),
+    ];
+    const ordered = orderForSigning(keys, now * 1000, 5000);
+    expect(ordered.keys.map((entry) => entry.kid)).toEqual(['es-old', 'rs-new', 'es-new', 'rs-old']);
+    expect(ordered.changesInMs).toBe(4000);
+    expect(signingKidsByAlgorithm(ordered.keys)).toEqual({ ES256: 'es-old', RS256: 'rs-new' });
+  });
+
+  it('holds back with a key of the same algorithm', () => {
+    // A young RS256 key with no RS256 predecessor signs at once, and never
+    // hands its place to a retired ES256 key.
+    const keys = [key('rs-new', now - 1, null, 'RS256'), key('es-new', now - 60, null, 'ES256'), key('es-old', now - 3600, now - 60, 'ES256')];
+    const ordered = orderForSigning(keys, now * 1000, 5000);
+    expect(signingKidsByAlgorithm(ordered.keys)).toEqual({ RS256: 'rs-new', ES256: 'es-new' });
+    // The ES256 key, which signs access tokens, comes first.
+    expect(ordered.keys.map((entry) => entry.kid)).toEqual(['es-new', 'rs-new', 'es-old']);
+    expect(ordered.changesInMs).toBeUndefined();
+  });
+
+  it('takes the shortest delay of all algorithms', () => {
+    const keys = [
+      key('es-new', now - 1, null, 'ES256'),
+      key('rs-new', now - 3, null, 'RS256'),
+      key('es-old', now - 3600, now - 1, 'ES256'),
+      key('rs-old', now - 3600, now - 3, 'RS256'),
+    ];
+    const ordered = orderForSigning(keys, now * 1000, 5000);
+    expect(signingKidsByAlgorithm(ordered.keys)).toEqual({ ES256: 'es-old', RS256: 'rs-old' });
+    expect(ordered.changesInMs).toBe(3000);
+  });
 });
 
 describe('key ring', () => {
@@ -77,6 +114,25 @@ describe('key ring', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
+  it('publishes keys of both algorithms', async () => {
+    await ensureSigningKeys(repository);
+    ring = new KeyRing(repository, { retentionSeconds: 600, pollIntervalMs: 60_000, onError: () => undefined });
+    await ring.refresh();
+
+    expect(ring.publicJwks.keys.map((jwk) => `${jwk.kty} ${jwk.alg}`).sort()).toEqual(['EC ES256', 'RSA RS256']);
+    expect(ring.publicJwks.keys.every((jwk) => jwk.d === undefined && jwk.p === undefined)).toBe(true);
+    expect(ring.accessTokenJwks.keys.map((jwk) => jwk.alg)).toEqual(['ES256']);
+    expect(Object.keys(signingKidsByAlgorithm(ring.keys)).sort()).toEqual(['ES256', 'RS256']);
+
+    // A reload that changed the keys makes a new access token key set, which empties the token cache.
+    const before = ring.accessTokenJwks;
+    await rotateSigningKeys(repository);
+    await ring.refresh();
+    expect(ring.accessTokenJwks).not.toBe(before);
+    expect(ring.accessTokenJwks.keys).toHaveLength(2);
+    expect(ring.publicJwks.keys).toHaveLength(4);
+  });
+
   it('promotes a rotated key after the delay', async () => {
     const first = await generateSigningKey();
     await repository.activate(first);
@@ -88,7 +144,9 @@ describe('key ring', () => {
 
     const changes: string[][] = [];
     ring.on('change', (keys) => changes.push(keys.map((entry) => entry.kid)));
-    const second = await rotateSigningKey(repository);
+    const secondKey = await generateSigningKey();
+    await repository.activate(secondKey);
+    const second = secondKey.kid;
     await ring.refresh();
 
     // Published at once, so verifiers accept it, but the old key still signs.
@@ -147,7 +205,7 @@ describe('key ring', () => {
     class RacingRepository extends SigningKeyRepository {
       override async listPublished(retentionSeconds: number): Promise<SigningKey[]> {
         const published = await super.listPublished(retentionSeconds);
-        rotated ??= await rotateSigningKey(this);
+        rotated ??= (await rotateSigningKeys(this))[0]?.kid;
         return published;
       }
     }

@@ -25,11 +25,11 @@ describe('instances that start at once on an empty PostgreSQL schema', () => {
     expect(cluster.bootstraps.filter((result) => result.admin !== undefined)).toHaveLength(1);
   });
 
-  it('create one signing key', async () => {
+  it('create one signing key per algorithm', async () => {
     const db = cluster.instances[0]!.running.db;
-    const keys = await db.selectFrom('signing_keys').select('kid').execute();
+    const keys = await db.selectFrom('signing_keys').select('alg').orderBy('alg').execute();
 
-    expect(keys).toHaveLength(1);
-    expect(cluster.bootstraps.filter((result) => result.signingKeyCreated)).toHaveLength(1);
+    expect(keys.map((key) => key.alg)).toEqual(['ES256', 'RS256']);
+    expect(cluster.bootstraps.filter((result) => result.signingKeysCreated.length > 0)).toHaveLength(1);
   });
 });

@@ -7,7 +7,7 @@ import type { KeyRing } from '../../src/keys/key-ring.js';
 import { apiKeyLookupCacheOptions, createCredentialChecks } from '../../src/server/credential-checks.js';
 import { writeConfigFile } from '../support/config-file.js';
 
-const KEY_RING = { publicJwks: { keys: [] } } as unknown as KeyRing;
+const KEY_RING = { publicJwks: { keys: [] }, accessTokenJwks: { keys: [] } } as unknown as KeyRing;
 
 async function configWith(gateway: Record<string, unknown>) {
   return loadConfig({ config: await writeConfigFile({ gateway }) }, {});

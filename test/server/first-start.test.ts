@@ -1,11 +1,16 @@
-import { rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../src/config/load.js';
 import { verifyPassword } from '../../src/core/passwords.js';
+import type { BootstrapResult } from '../../src/server/bootstrap.js';
 import { startPortcullis } from '../../src/server/portcullis.js';
 import { AuditRepository } from '../../src/store/audit-repository.js';
+import { openDatabase } from '../../src/store/database.js';
+import { defaultDatabaseUrl } from '../../src/store/database-url.js';
 import { freePort, startTestServer, type TestServer } from '../support/server.js';
 
 describe('first start', () => {
@@ -67,9 +72,78 @@ describe('first start', () => {
         created = result;
       },
     });
-    expect(created).toEqual({ signingKeyCreated: false });
+    expect(created).toEqual({ signingKeysCreated: [] });
     await restarted.close();
     await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('adds the RS256 key to an older store', async () => {
+    const server = await startTestServer();
+    const dataDir = server.dataDir;
+    await server.running.close();
+
+    // A store of an earlier version holds only an ES256 key. Its
+    // administrator removed the demo client, which must not come back.
+    const db = await openDatabase(defaultDatabaseUrl(dataDir));
+    await db.deleteFrom('signing_keys').where('alg', '=', 'RS256').execute();
+    await db.deleteFrom('clients').where('client_id', '=', server.demoClientId).execute();
+    const [es256] = await db.selectFrom('signing_keys').select(['kid', 'alg', 'retired_at']).execute();
+    await db.destroy();
+
+    let created: BootstrapResult | undefined;
+    const restarted = await startPortcullis(loadConfig({ port: await freePort(), dataDir, logLevel: 'silent' }, {}), {
+      onBootstrap: (result) => {
+        created = result;
+      },
+    });
+    try {
+      expect(created).toEqual({ signingKeysCreated: ['RS256'] });
+      const keys = await restarted.db.selectFrom('signing_keys').select(['kid', 'alg', 'retired_at']).orderBy('alg').execute();
+      expect(keys.map((key) => [key.alg, key.retired_at])).toEqual([
+        ['ES256', null],
+        ['RS256', null],
+      ]);
+      expect(keys[0]?.kid).toBe(es256?.kid);
+      expect(await restarted.db.selectFrom('clients').select('client_id').execute()).toEqual([]);
+
+      const discovery = (await (await fetch(`${restarted.url}/.well-known/openid-configuration`)).json()) as { id_token_signing_alg_values_supported: string[] };
+      expect([...discovery.id_token_signing_alg_values_supported].sort()).toEqual(['ES256', 'RS256']);
+    } finally {
+      await restarted.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('retries a failed first start', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-test-'));
+    try {
+      // The store rejects RS256 keys, so the first start fails after writing the ES256 key in the same transaction.
+      const db = await openDatabase(defaultDatabaseUrl(dataDir));
+      await sql`create trigger reject_rsa_key before insert on signing_keys when new.alg = 'RS256' begin select raise(abort, 'RS256 insert rejected'); end`.execute(db);
+      await db.destroy();
+      const config = loadConfig({ port: await freePort(), dataDir, logLevel: 'silent' }, {});
+      await expect(startPortcullis(config, { logDestination: { write: () => undefined } })).rejects.toThrow('RS256 insert rejected');
+
+      const inspected = await openDatabase(defaultDatabaseUrl(dataDir));
+      expect(await inspected.selectFrom('signing_keys').select('kid').execute()).toEqual([]);
+      expect(await inspected.selectFrom('accounts').select('id').execute()).toEqual([]);
+      await sql`drop trigger reject_rsa_key`.execute(inspected);
+      await inspected.destroy();
+
+      let created: BootstrapResult | undefined;
+      const restarted = await startPortcullis(config, {
+        logDestination: { write: () => undefined },
+        onBootstrap: (result) => {
+          created = result;
+        },
+      });
+      await restarted.close();
+      expect(created?.signingKeysCreated).toEqual(['ES256', 'RS256']);
+      expect(created?.admin).toBeDefined();
+      expect(created?.demoClient).toBeDefined();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('logs where each part listens', async () => {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 
 import { CLI_ACTOR } from '../../audit/events.js';
-import { rotateSigningKey } from '../../keys/signing-keys.js';
+import { rotateSigningKeys, SIGNING_ALGORITHMS } from '../../keys/signing-keys.js';
 import { createOutput, textRow } from '../output.js';
 import { withAdminContext } from '../context.js';
 import { DATA_DIR_HELP } from '../options.js';
@@ -13,14 +13,19 @@ export function registerKeyCommands(program: Command): void {
 
   keys
     .command('rotate')
-    .description('make a new signing key active; the old key stays published until its tokens expire')
+    .description(`make a new signing key active for each algorithm (${SIGNING_ALGORITHMS.join(', ')}); the old keys stay published until their tokens expire`)
     .option('--data-dir <path>', DATA_DIR_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (options: { dataDir?: string; json?: boolean }) => {
       await withAdminContext(options.dataDir, async ({ signingKeys, recordAudit }) => {
-        const kid = await rotateSigningKey(signingKeys);
-        await recordAudit({ type: 'signing_key.rotated', outcome: 'success', actor: CLI_ACTOR, detail: `new key ${kid}` });
-        createOutput(options.json === true).result({ kid, active: true }, `new active signing key ${kid}`);
+        const created = await rotateSigningKeys(signingKeys);
+        const names = created.map((key) => `${key.kid} (${key.alg})`).join(', ');
+        await recordAudit({ type: 'signing_key.rotated', outcome: 'success', actor: CLI_ACTOR, detail: `new keys ${names}` });
+        const text = created.map((key) => `new active ${key.alg} signing key ${key.kid}`).join('\n');
+        createOutput(options.json === true).result(
+          created.map((key) => ({ kid: key.kid, alg: key.alg, active: true })),
+          text,
+        );
       }, { createStore: true });
     });
 
