@@ -11,7 +11,7 @@ import type { PortcullisConfig } from '../config/schema.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { auditProviderEvents } from '../audit/provider-events.js';
 import type { Logger } from '../http/logger.js';
-import { ACCESS_TOKEN_SIGNING_ALGORITHM, DEFAULT_ID_TOKEN_SIGNING_ALGORITHM, SIGNING_ALGORITHMS } from '../keys/signing-keys.js';
+import { ACCESS_TOKEN_SIGNING_ALGORITHM, LEGACY_CLIENT_ID_TOKEN_SIGNING_ALGORITHM, SIGNING_ALGORITHMS } from '../keys/signing-keys.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
 import { revokedGrantOf } from '../store/replayed-grant.js';
@@ -341,7 +341,8 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'none',
-      id_token_signed_response_alg: DEFAULT_ID_TOKEN_SIGNING_ALGORITHM,
+      // Applies only to clients stored without the member; new ones store it.
+      id_token_signed_response_alg: LEGACY_CLIENT_ID_TOKEN_SIGNING_ALGORITHM,
     },
     // Discovery lists these ID token algorithms whether or not `jwks`
     // contains a key of each, so every start creates a missing key before the

@@ -14,11 +14,27 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 /** The JWS algorithm of access tokens, the only one the gateway accepts. */
 export const ACCESS_TOKEN_SIGNING_ALGORITHM: SigningAlgorithm = 'ES256';
 
-/** The ID token algorithm of a client without `id_token_signed_response_alg`. */
-export const DEFAULT_ID_TOKEN_SIGNING_ALGORITHM: SigningAlgorithm = 'ES256';
+/**
+ * The ID token algorithm stored for a client registered without
+ * `id_token_signed_response_alg`: RS256, the default that OpenID Connect
+ * Dynamic Client Registration 1.0 section 2 gives and relying parties assume.
+ */
+export const DEFAULT_ID_TOKEN_SIGNING_ALGORITHM: SigningAlgorithm = 'RS256';
+
+/**
+ * The ID token algorithm of a stored client without
+ * `id_token_signed_response_alg`. Only clients stored by earlier versions
+ * lack it, and ES256 signed every ID token they received.
+ */
+export const LEGACY_CLIENT_ID_TOKEN_SIGNING_ALGORITHM: SigningAlgorithm = 'ES256';
 
 /** Modulus length of RS256 keys, in bits: the minimum that RFC 7518 section 3.3 allows. */
 export const RSA_MODULUS_LENGTH = 2048;
+
+/** Tells whether `value` is one of SIGNING_ALGORITHMS. */
+export function isSigningAlgorithm(value: unknown): value is SigningAlgorithm {
+  return SIGNING_ALGORITHMS.includes(value as SigningAlgorithm);
+}
 
 /** Creates a new private signing JWK for `alg` whose kid is its RFC 7638 thumbprint. */
 export async function generateSigningKey(alg: SigningAlgorithm = ACCESS_TOKEN_SIGNING_ALGORITHM): Promise<JWK & { kid: string; alg: string }> {

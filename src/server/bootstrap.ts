@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import type { AccountService } from '../accounts/account-service.js';
 import { checkPassword } from '../core/registration-rules.js';
-import { ensureSigningKeys, type SigningAlgorithm } from '../keys/signing-keys.js';
+import { DEFAULT_ID_TOKEN_SIGNING_ALGORITHM, ensureSigningKeys, type SigningAlgorithm } from '../keys/signing-keys.js';
 import type { AccountRepository } from '../store/account-repository.js';
 import type { ClientRepository } from '../store/client-repository.js';
 import type { SigningKeyRepository } from '../store/signing-key-repository.js';
@@ -66,6 +66,7 @@ export async function bootstrap(deps: BootstrapDependencies): Promise<BootstrapR
       response_types: ['code'],
       token_endpoint_auth_method: 'none',
       application_type: 'web',
+      id_token_signed_response_alg: DEFAULT_ID_TOKEN_SIGNING_ALGORITHM,
     });
     result.demoClient = { clientId: DEMO_CLIENT_ID, redirectUri: deps.demoRedirectUri };
   }

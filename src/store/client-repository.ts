@@ -45,6 +45,11 @@ export interface ClientSummary {
   authMethod: string;
   /** Scopes the client may request, when it is limited. */
   scope: string | null;
+  /**
+   * The stored `id_token_signed_response_alg`. Null for a client stored by an
+   * earlier version, which gets ES256, and for one that gets no ID tokens.
+   */
+  idTokenSignedResponseAlg: string | null;
   redirectUris: string[];
   grantTypes: string[];
   createdAt: number;
@@ -162,6 +167,7 @@ export class ClientRepository {
         applicationType: metadata.application_type,
         authMethod: metadata.token_endpoint_auth_method,
         scope: metadata.allowed_scopes ?? null,
+        idTokenSignedResponseAlg: metadata.id_token_signed_response_alg ?? null,
         redirectUris: metadata.redirect_uris,
         grantTypes: metadata.grant_types,
         createdAt: row.created_at,

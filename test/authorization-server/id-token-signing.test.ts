@@ -19,17 +19,14 @@ describe('ID token signing', () => {
 
   beforeAll(async () => {
     server = await startTestServer();
-    rsaClientId = 'rsa-relying-party';
-    await createRepositories(server.running.db, loadServerSecret(server.dataDir)).clients.create({
-      client_id: rsaClientId,
-      client_name: 'RSA relying party',
-      redirect_uris: [server.demoRedirectUri],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-      application_type: 'web',
-      id_token_signed_response_alg: 'RS256',
-    });
+    const added = await runCli([
+      'clients', 'add', '--name', 'RSA relying party', '--public', '--redirect-uri', server.demoRedirectUri,
+      '--id-token-signed-response-alg', 'RS256', '--json', '--data-dir', server.dataDir,
+    ]);
+    expect(added.code, added.stderr).toBe(0);
+    const registered = JSON.parse(added.stdout) as { client_id: string; id_token_signed_response_alg: string };
+    expect(registered.id_token_signed_response_alg).toBe('RS256');
+    rsaClientId = registered.client_id;
   });
 
   afterAll(async () => {
@@ -97,13 +94,42 @@ describe('ID token signing', () => {
     expect((await callApi(server, '/orders', tokens.access_token)).status).toBe(200);
   });
 
-  it('signs with ES256 by default', async () => {
-    const config = await client.discovery(new URL(server.issuer), server.demoClientId, undefined, client.None(), {
+  it('signs with RS256 by default', async () => {
+    const added = await runCli(['clients', 'add', '--name', 'Default relying party', '--public', '--redirect-uri', server.demoRedirectUri, '--json', '--data-dir', server.dataDir]);
+    expect(added.code, added.stderr).toBe(0);
+    const registered = JSON.parse(added.stdout) as { client_id: string; id_token_signed_response_alg: string };
+    expect(registered.id_token_signed_response_alg).toBe('RS256');
+
+    // openid-client without id_token_signed_response_alg expects RS256, the registration default.
+    for (const clientId of [registered.client_id, server.demoClientId]) {
+      const config = await client.discovery(new URL(server.issuer), clientId, undefined, client.None(), {
+        execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks],
+      });
+      const { tokens } = await obtainTokens(server, server.admin, config);
+      expect(decodeProtectedHeader(tokens.id_token ?? '').alg).toBe('RS256');
+    }
+  });
+
+  it('keeps ES256 for clients stored without one', async () => {
+    // Clients stored by earlier versions have no id_token_signed_response_alg.
+    const clients = createRepositories(server.running.db, loadServerSecret(server.dataDir)).clients;
+    await clients.create({
+      client_id: 'earlier-client',
+      client_name: 'Earlier relying party',
+      redirect_uris: [server.demoRedirectUri],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      application_type: 'web',
+    });
+    const config = await client.discovery(new URL(server.issuer), 'earlier-client', { id_token_signed_response_alg: 'ES256' }, client.None(), {
       execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks],
     });
     const { tokens } = await obtainTokens(server, server.admin, config);
+    const idToken = tokens.id_token ?? '';
 
-    expect(decodeProtectedHeader(tokens.id_token ?? '').alg).toBe('ES256');
+    expect(decodeProtectedHeader(idToken).alg).toBe('ES256');
+    await jwtVerify(idToken, createLocalJWKSet({ keys: await publishedKeys() }), { algorithms: ['ES256'], issuer: server.issuer, audience: 'earlier-client' });
   });
 
   it('rejects RS256 tokens as access tokens', async () => {

@@ -199,6 +199,56 @@ describe('admin CLI against a running server', () => {
     expect((JSON.parse(result.stdout) as { client_name: string }).client_name).toBe(name);
   });
 
+  it('stores the ID token algorithm', async () => {
+    const add = async (extra: string[]) => {
+      const result = await runCli(['clients', 'add', '--name', 'Signed', '--json', ...extra, ...dataDir()]);
+      expect(result.code, result.stderr).toBe(0);
+      return JSON.parse(result.stdout) as { client_id: string; id_token_signed_response_alg?: string };
+    };
+    const rsa = await add(['--redirect-uri', 'https://app.example.test/cb', '--public', '--id-token-signed-response-alg', 'RS256']);
+    const plain = await add(['--redirect-uri', 'https://app.example.test/cb', '--public']);
+    const service = await add(['--confidential', '--grant', 'client_credentials', '--scope', 'orders:read']);
+    const es = await add(['--redirect-uri', 'https://app.example.test/cb', '--public', '--id-token-signed-response-alg', 'ES256']);
+    expect(rsa.id_token_signed_response_alg).toBe('RS256');
+    expect(plain.id_token_signed_response_alg).toBe('RS256');
+    expect(es.id_token_signed_response_alg).toBe('ES256');
+    expect(service.id_token_signed_response_alg).toBeUndefined();
+    // A client stored by an earlier version has no algorithm and gets ES256.
+    const earlier = (await server.running.db.selectFrom('clients').select('metadata').where('client_id', '=', plain.client_id).executeTakeFirstOrThrow()).metadata;
+    const { id_token_signed_response_alg: _stored, ...withoutAlgorithm } = JSON.parse(earlier) as Record<string, unknown>;
+    await server.running.db
+      .insertInto('clients')
+      .values({ client_id: 'earlier-client', metadata: JSON.stringify({ ...withoutAlgorithm, client_id: 'earlier-client' }), created_at: 1 })
+      .execute();
+
+    const listed = JSON.parse((await runCli(['clients', 'list', '--json', ...dataDir()])).stdout) as Array<{ clientId: string; idTokenSignedResponseAlg: string | null }>;
+    const algorithmOf = (clientId: string) => listed.find((entry) => entry.clientId === clientId)?.idTokenSignedResponseAlg;
+    expect(algorithmOf(rsa.client_id)).toBe('RS256');
+    expect(algorithmOf(plain.client_id)).toBe('RS256');
+    expect(algorithmOf(es.client_id)).toBe('ES256');
+    expect(algorithmOf('earlier-client')).toBe('ES256');
+    expect(algorithmOf(service.client_id)).toBeNull();
+  });
+
+  it.each(['HS256', 'none', 'RS512', 'rs256', ''])('rejects the ID token algorithm %j', async (alg) => {
+    const before = (await server.running.db.selectFrom('clients').select('client_id').execute()).length;
+    const result = await runCli(['clients', 'add', '--name', 'Bad', '--redirect-uri', 'https://app.example.test/cb', '--public', '--id-token-signed-response-alg', alg, ...dataDir()]);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('--id-token-signed-response-alg must be one of ES256, RS256');
+    expect((await server.running.db.selectFrom('clients').select('client_id').execute()).length).toBe(before);
+  });
+
+  it('rejects an ID token algorithm without code', async () => {
+    const result = await runCli([
+      'clients', 'add', '--name', 'Service', '--confidential', '--grant', 'client_credentials', '--scope', 'orders:read',
+      '--id-token-signed-response-alg', 'RS256', ...dataDir(),
+    ]);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('--id-token-signed-response-alg applies only to the authorization_code grant');
+  });
+
   it('escapes stored text in lists', async () => {
     // Rows written by an earlier version, or directly in the database.
     const added = await runCli(['users', 'add', 'ivan', '--email', 'ivan@example.com', '--json', ...dataDir()], 'Sturdy-Passw0rd\n');

@@ -9,6 +9,7 @@ import { generateClientSecret } from '../../core/client-secrets.js';
 import { codePointCount, codePointLabel, escapeControlCharacters, findControlCharacter } from '../../core/control-characters.js';
 import { checkNativeRedirectUri, checkRedirectUri } from '../../core/redirect-uri-rules.js';
 import { API_SCOPES, OIDC_SCOPES } from '../../core/scopes.js';
+import { DEFAULT_ID_TOKEN_SIGNING_ALGORITHM, LEGACY_CLIENT_ID_TOKEN_SIGNING_ALGORITHM, SIGNING_ALGORITHMS, isSigningAlgorithm } from '../../keys/signing-keys.js';
 import type { ClientMetadata } from '../../store/client-repository.js';
 import { DuplicateError } from '../../store/errors.js';
 import { CliError, createOutput, textRow } from '../output.js';
@@ -26,6 +27,7 @@ interface AddOptions {
   scope: string[];
   auth: string;
   jwksFile?: string;
+  idTokenSignedResponseAlg?: string;
   dataDir?: string;
   json?: boolean;
 }
@@ -72,6 +74,26 @@ function readJwks(path: string): { keys: Array<Record<string, unknown>> } {
     }
   });
   return { keys: keys as Array<Record<string, unknown>> };
+}
+
+/**
+ * Returns the client's ID token algorithm, or undefined for a client without
+ * the authorization_code grant, which gets no ID tokens. The default is
+ * stored as well, because the provider signs ES256 ID tokens, as earlier
+ * versions did, for a client stored without one.
+ */
+function chooseIdTokenAlgorithm(options: AddOptions, usesRedirects: boolean): string | undefined {
+  const alg = options.idTokenSignedResponseAlg;
+  if (alg === undefined) {
+    return usesRedirects ? DEFAULT_ID_TOKEN_SIGNING_ALGORITHM : undefined;
+  }
+  if (!isSigningAlgorithm(alg)) {
+    throw new CliError(`--id-token-signed-response-alg must be one of ${SIGNING_ALGORITHMS.join(', ')}, got ${quoteArgument(alg)}`);
+  }
+  if (!usesRedirects) {
+    throw new CliError('--id-token-signed-response-alg applies only to the authorization_code grant, the one that issues ID tokens');
+  }
+  return alg;
 }
 
 function chooseGrants(options: AddOptions): string[] {
@@ -156,6 +178,8 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
     throw new CliError('--auth private_key_jwt needs --jwks-file with the client\'s public keys, and --jwks-file needs it');
   }
 
+  const idTokenAlgorithm = chooseIdTokenAlgorithm(options, usesRedirects);
+
   const metadata: ClientMetadata = {
     client_id: generateClientId(),
     client_name: name,
@@ -165,6 +189,7 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
     token_endpoint_auth_method: options.public ? 'none' : (options.auth as ClientMetadata['token_endpoint_auth_method']),
     application_type: options.native ? 'native' : 'web',
     ...(options.scope.length > 0 ? { allowed_scopes: [...new Set(options.scope)].join(' ') } : {}),
+    ...(idTokenAlgorithm === undefined ? {} : { id_token_signed_response_alg: idTokenAlgorithm }),
   };
 
   if (options.public) {
@@ -195,6 +220,10 @@ export function registerClientCommands(program: Command): void {
     .addOption(listOption('--scope <scope>', 'scope the client may request; repeatable', 'any'))
     .option('--auth <method>', 'token endpoint authentication of a confidential client: client_secret_basic or private_key_jwt', 'client_secret_basic')
     .option('--jwks-file <path>', 'JWK Set file with the public keys of a private_key_jwt client')
+    .option(
+      '--id-token-signed-response-alg <alg>',
+      `JWS algorithm of the client's ID tokens: ${SIGNING_ALGORITHMS.join(' or ')} (default ${DEFAULT_ID_TOKEN_SIGNING_ALGORITHM}; authorization_code grant only)`,
+    )
     .option('--data-dir <path>', DATA_DIR_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (options: AddOptions) => {
@@ -221,6 +250,7 @@ export function registerClientCommands(program: Command): void {
         redirect_uris: metadata.redirect_uris,
         grant_types: metadata.grant_types,
         token_endpoint_auth_method: metadata.token_endpoint_auth_method,
+        ...(metadata.id_token_signed_response_alg === undefined ? {} : { id_token_signed_response_alg: metadata.id_token_signed_response_alg }),
         ...(metadata.allowed_scopes === undefined ? {} : { scope: metadata.allowed_scopes }),
         ...(secret === undefined ? {} : { client_secret: secret }),
       };
@@ -238,7 +268,11 @@ export function registerClientCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (options: { dataDir?: string; json?: boolean }) => {
       await withAdminContext(options.dataDir, async ({ clients: repository }) => {
-        const list = await repository.list();
+        // A client stored by an earlier version, without an ID token algorithm, gets ES256.
+        const list = (await repository.list()).map((client) => ({
+          ...client,
+          idTokenSignedResponseAlg: client.idTokenSignedResponseAlg ?? (client.grantTypes.includes('authorization_code') ? LEGACY_CLIENT_ID_TOKEN_SIGNING_ALGORITHM : null),
+        }));
         const text = list
           .map((client) => textRow([client.clientId, `${client.type}${client.applicationType === 'native' ? ' native' : ''}`, client.name, client.redirectUris.join(' ')]))
           .join('\n');
