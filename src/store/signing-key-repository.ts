@@ -1,8 +1,8 @@
 import type { JWK } from 'jose';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 
 import type { SecretBox } from '../core/secret-box.js';
-import { epochSeconds } from './database.js';
+import { epochSeconds, isPostgres } from './database.js';
 import type { Database } from './schema.js';
 
 export interface SigningKey {
@@ -123,6 +123,13 @@ export class SigningKeyRepository {
     );
 
     await this.#db.transaction().execute(async (trx) => {
+      // Under READ COMMITTED the update below would miss a key that a
+      // concurrent activation inserts, and both keys would stay active. The
+      // lock makes activations wait for each other while reads go on.
+      // SQLite runs one write transaction at a time anyway.
+      if (isPostgres(this.#db)) {
+        await sql`lock table signing_keys in share row exclusive mode`.execute(trx);
+      }
       await trx.updateTable('signing_keys').set({ retired_at: now }).where('retired_at', 'is', null).where('alg', 'in', algorithms).execute();
       await trx.insertInto('signing_keys').values(rows).execute();
     });

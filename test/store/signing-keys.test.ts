@@ -132,6 +132,18 @@ describe.each(DIALECTS)('signing keys on $name', ({ create }) => {
     }
   });
 
+  it('keeps one active key under concurrent rotations', async () => {
+    await ensureSigningKeys(keys);
+    // Keys are made first, so the transactions themselves overlap.
+    const batches = await Promise.all(Array.from({ length: 6 }, async () => [await generateSigningKey('ES256'), await generateSigningKey('RS256')]));
+
+    await Promise.all(batches.map((batch) => keys.activate(...batch)));
+
+    const active = await activeKids(keys);
+    expect(active['ES256']).toHaveLength(1);
+    expect(active['RS256']).toHaveLength(1);
+  });
+
   it('rejects two keys of one algorithm', async () => {
     const [first, second] = [await generateSigningKey('ES256'), await generateSigningKey('ES256')];
 
