@@ -185,6 +185,9 @@ async function openAndListen(config: Readonly<PortcullisConfig>, options: StartO
     const adminId = created.admin.id;
     observability.audit.record({ type: 'account.created', outcome: 'success', actor: adminId, reason: 'bootstrap', detail: `account ${adminId} with roles admin` });
   }
+  if (created.signingKeysCreated.length > 0) {
+    logger.info({ algorithms: created.signingKeysCreated }, 'signing keys created');
+  }
   options.onBootstrap?.(created);
 
   // The poll runs every 2 seconds, so an outage is logged once, not per poll.

@@ -91,13 +91,17 @@ describe('first start', () => {
     await db.destroy();
 
     let created: BootstrapResult | undefined;
-    const restarted = await startPortcullis(loadConfig({ port: await freePort(), dataDir, logLevel: 'silent' }, {}), {
+    const logs: string[] = [];
+    const restarted = await startPortcullis(loadConfig({ port: await freePort(), dataDir, logLevel: 'info' }, {}), {
+      logDestination: { write: (line: string) => void logs.push(line) },
       onBootstrap: (result) => {
         created = result;
       },
     });
     try {
       expect(created).toEqual({ signingKeysCreated: ['RS256'] });
+      const notices = logs.map((line) => JSON.parse(line) as { msg: string; algorithms?: string[] }).filter((line) => line.msg === 'signing keys created');
+      expect(notices.map((line) => line.algorithms)).toEqual([['RS256']]);
       const keys = await restarted.db.selectFrom('signing_keys').select(['kid', 'alg', 'retired_at']).orderBy('alg').execute();
       expect(keys.map((key) => [key.alg, key.retired_at])).toEqual([
         ['ES256', null],
