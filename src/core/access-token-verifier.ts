@@ -1,6 +1,6 @@
 import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
-import { describeJwtError } from './jwt-errors.js';
+import { describeJwtError, unusableKeyError } from './jwt-errors.js';
 
 /** Claims of a verified access token (RFC 9068) that the gateway relies on, frozen with everything in them. */
 export interface AccessTokenClaims {
@@ -125,8 +125,13 @@ export class AccessTokenVerifier {
         requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'jti', 'client_id'],
       }));
     } catch (error) {
-      // Anything but a JOSE error, such as a failed fetch of a remote key
-      // set, is the server's problem and must not read as a bad token.
+      // An unusable key, or anything but a JOSE error, such as a failed
+      // fetch of a remote key set, is the server's problem and must not
+      // read as a bad token.
+      const keyError = unusableKeyError(error);
+      if (keyError !== undefined) {
+        throw keyError;
+      }
       if (!(error instanceof errors.JOSEError)) {
         throw error;
       }

@@ -33,7 +33,7 @@ import { SeenIds, type IdUse } from './cache/seen-ids.js';
 import { CompactEd25519Signer } from './compact-jws.js';
 import { ed25519KeyFromSeed, type Ed25519Implementation, type Ed25519SigningKey } from './ed25519.js';
 import type { CredentialKind, Identity } from './identity-headers.js';
-import { describeJwtError } from './jwt-errors.js';
+import { describeJwtError, unusableKeyError } from './jwt-errors.js';
 import type { Pending } from './pending.js';
 
 /** Request header that carries the identity assertion. */
@@ -320,6 +320,10 @@ export class IdentityAssertionVerifier {
         requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'jti'],
       }));
     } catch (error) {
+      const keyError = unusableKeyError(error);
+      if (keyError !== undefined) {
+        throw keyError;
+      }
       if (error instanceof errors.JOSEError) {
         throw new InvalidIdentityAssertionError(describeJwtError(error, 'the identity assertion'), { cause: error });
       }

@@ -11,6 +11,7 @@ import {
   type AssertionReplayStore,
 } from '../core/identity-assertion.js';
 import type { CredentialKind, Identity } from '../core/identity-headers.js';
+import { UnusableKeyError } from '../core/jwt-errors.js';
 import type { OutboundPolicy } from '../core/outbound/policy.js';
 import { ProblemError } from '../core/problem.js';
 import { REALM, authenticate, type AuthenticationDependencies, type AuthenticationRequest } from '../gateway/authenticate.js';
@@ -350,11 +351,10 @@ export class Authenticator {
       if (error instanceof ReplayStoreUnavailableError) {
         throw unavailable(error, request, this.#replayStoreUnavailableLog, REPLAY_STORE_UNAVAILABLE);
       }
-      // WebCrypto raises a DOMException for key material it cannot import or
-      // use, such as a malformed point or a private key in a public key set:
-      // a fault of the key set, not of the request.
-      if (error instanceof DOMException) {
-        throw unavailable(new KeySetUnavailableError(`the key set contains a key that cannot be used (${error.name})`, { cause: error }), request, this.#keysUnavailableLog, KEYS_UNAVAILABLE);
+      // A malformed point, a private key or a short RSA key in the key set
+      // is a fault of the key set, not of the request.
+      if (error instanceof UnusableKeyError) {
+        throw unavailable(error, request, this.#keysUnavailableLog, KEYS_UNAVAILABLE);
       }
       throw error;
     }

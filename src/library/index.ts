@@ -16,6 +16,7 @@ export {
   type VerifiedAssertion,
 } from '../core/identity-assertion.js';
 export { RedisAssertionReplayStore } from '../core/cache/redis-replay-store.js';
+export { UnusableKeyError } from '../core/jwt-errors.js';
 export {
   AccessTokenVerifier,
   InvalidAccessTokenError,

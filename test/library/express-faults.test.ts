@@ -1,7 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID, sign as signBytes, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import type { JWK } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { IdentityAssertionSigner } from '../../src/core/identity-assertion.js';
@@ -96,6 +97,55 @@ describe('library key set faults', () => {
     expect(response.status).toBe(503);
     expect(response.headers.get('retry-after')).toBe('5');
     expect(((await response.json()) as { detail: string }).detail).toContain('could not be fetched or used');
+  });
+
+  /** Signs an access token with node:crypto, since jose rejects signing with an RSA key under 2048 bits. */
+  function accessToken(alg: 'RS256' | 'ES256', privateKey: KeyObject): string {
+    const now = Math.floor(Date.now() / 1000);
+    const header = { alg, typ: 'at+jwt', kid: 'issuer-key' };
+    const claims = { iss: ISSUER, aud: AUDIENCE, sub: 'reader', client_id: 'app', grant_id: 'grant-1', jti: randomUUID(), iat: now, exp: now + 60 };
+    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    const signature = signBytes('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${signature.toString('base64url')}`;
+  }
+
+  const shortRsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  it.each([
+    ['an RSA key under 2048 bits', 'RS256', shortRsa.privateKey, shortRsa.publicKey.export({ format: 'jwk' })],
+    ['a private key', 'ES256', ec.privateKey, ec.privateKey.export({ format: 'jwk' })],
+  ] as const)('answers 503 for %s', async (_name, alg, privateKey, jwk) => {
+    const keys = await keyServer(() => ({ keys: [{ ...(jwk as JWK), kid: 'issuer-key' }] }));
+    const outbound = { allowHttp: true, allowedPorts: [keys.port], allowedHosts: [{ name: '127.0.0.1', allowInternal: true }] };
+    const app = express();
+    app.use(portcullis({ accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: `${keys.url}/jwks.json`, outbound, algorithms: ['RS256', 'ES256'] } }));
+    app.get('/orders', (_request, response) => {
+      response.json({ ok: true });
+    });
+    app.use(problemHandler());
+    const listening = await listen(createServer(app));
+
+    const response = await fetch(`${listening.url}/orders`, { headers: { authorization: `Bearer ${accessToken(alg, privateKey)}` } });
+
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(((await response.json()) as { detail: string }).detail).toContain('could not be fetched or used');
+  });
+
+  it('answers 503 for private assertion key', async () => {
+    const pair = generateKeyPairSync('ed25519');
+    const keys = await keyServer(() => ({ keys: [{ ...pair.privateKey.export({ format: 'jwk' }), kid: 'assertion-key' }] }));
+    const app = await expressApp(`${keys.url}/jwks.json`, keys.port);
+    const header = { alg: 'EdDSA', typ: 'portcullis-identity+jwt', kid: 'assertion-key' };
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { iss: ISSUER, aud: AUDIENCE, sub: 'reader', jti: randomUUID(), iat: now, exp: now + 30, htm: 'GET', target: '/orders' };
+    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    const forged = `${input}.${signBytes(null, Buffer.from(input), pair.privateKey).toString('base64url')}`;
+
+    const response = await fetch(`${app.url}/orders`, { headers: { 'x-portcullis-identity': forged } });
+
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
   });
 
   it('leaves a response sent during the check alone', async () => {
