@@ -24,8 +24,16 @@ export class KeySetUnavailableError extends Error {
 const CACHE_MAX_AGE_MS = 10 * 60 * 1000;
 /** Age after which a verification starts a fetch of the keys in the background, in milliseconds. */
 const REFRESH_AFTER_MS = 5 * 60 * 1000;
-/** Shortest time between two fetches caused by an unknown `kid`, and between two background fetches, in milliseconds. */
+/** Shortest time between two background fetches, in milliseconds. */
 const COOLDOWN_MS = 30_000;
+/**
+ * Shortest time between a successful fetch and one caused by an unknown
+ * `kid`, in milliseconds. Portcullis publishes a new signing key up to 2
+ * seconds after a rotation and signs with it 5 seconds after, so keys
+ * fetched in between must be fetched again within 3 seconds, or its first
+ * tokens are rejected.
+ */
+const UNKNOWN_KEY_COOLDOWN_MS = 1000;
 /**
  * How long the error of a failed fetch is reused instead of fetching again,
  * in milliseconds: the `Retry-After` that callers get. Without it, every
@@ -71,7 +79,7 @@ export type RemoteKeySet = JWTVerifyGetKey & {
 /**
  * Creates a key resolver for jose that fetches a remote JWK Set through the
  * outbound guard, so the URL and every redirect are checked against
- * `policy`. Keys are fetched again, at most every 30 seconds after a
+ * `policy`. Keys are fetched again, at most once a second after a
  * successful fetch, when a token names an unknown `kid` (jose's remote JWK
  * Set).
  *
@@ -135,7 +143,7 @@ export function remoteJwks(url: string, policy: OutboundPolicy = {}, options: Re
   const lastFetch: ExportedJWKSCache | Record<string, never> = {};
   const keySet = createRemoteJWKSet(new URL(url), {
     cacheMaxAge: CACHE_MAX_AGE_MS,
-    cooldownDuration: COOLDOWN_MS,
+    cooldownDuration: UNKNOWN_KEY_COOLDOWN_MS,
     [customFetch]: fetchThroughGuard,
     [jwksCache]: lastFetch,
   });

@@ -73,6 +73,31 @@ describe('remote JWK Set', () => {
     expect(keyServer.fetches).toBe(1);
   });
 
+  it('finds a key that signs after rotation', async () => {
+    const keys = remoteJwks(keyServer.url, keyServer.policy);
+    await jwtVerify(await tokenOf(first), keys);
+
+    // Portcullis publishes a new key up to 2 seconds after a rotation and
+    // signs with it 5 seconds after, so a fetch just before the key was
+    // published is 3 seconds old when the first token names the key.
+    keyServer.keys = [first.publicJwk, second.publicJwk];
+    vi.setSystemTime(Date.now() + 3000);
+
+    await expect(jwtVerify(await tokenOf(second), keys)).resolves.toMatchObject({ payload: { sub: 'alice' } });
+    expect(keyServer.fetches).toBe(2);
+  });
+
+  it('fetches for unknown keys at most once a second', async () => {
+    const keys = remoteJwks(keyServer.url, keyServer.policy);
+    await jwtVerify(await tokenOf(first), keys);
+    vi.setSystemTime(Date.now() + 1000);
+
+    for (let call = 0; call < 3; call += 1) {
+      await expect(jwtVerify(await tokenOf(second), keys)).rejects.toThrow(/no applicable key found/);
+    }
+    expect(keyServer.fetches).toBe(2);
+  });
+
   it('refreshes old keys without waiting', async () => {
     const keys = remoteJwks(keyServer.url, keyServer.policy);
     const token = await tokenOf(first);
