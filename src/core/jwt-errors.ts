@@ -36,6 +36,10 @@ export function describeJwtError(error: unknown, subject: string): string {
   if (error instanceof errors.JWTExpired) {
     return `${subject} expired`;
   }
+  // jose reports a wrong `typ` header parameter as a failed "typ" claim.
+  if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'typ') {
+    return `${subject}'s "typ" header parameter is invalid`;
+  }
   if (error instanceof errors.JWTClaimValidationFailed) {
     return `${subject}'s "${error.claim}" claim is invalid`;
   }

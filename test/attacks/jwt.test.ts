@@ -94,6 +94,14 @@ describe('token basics', () => {
     await expectRejected(await sign(claims, { typ: 'JWT' }));
   });
 
+  it('names typ as a header parameter', async () => {
+    const response = await callApi(server, '/orders', await sign(claims, { typ: 'JWT' }));
+
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toContain('error_description="The access token is invalid: the access token\'s typ header parameter is invalid."');
+    expect(((await response.json()) as { detail: string }).detail).toBe('The access token is invalid: the access token\'s "typ" header parameter is invalid.');
+  });
+
   it('rejects a malformed Authorization header', async () => {
     for (const value of [`Bearer  ${validToken}`, `Bearer ${validToken} x`, 'Bearer', `Bearer\t${validToken}`]) {
       const response = await fetch(`${server.url}/api/orders`, { headers: { authorization: value } });
