@@ -8,7 +8,7 @@ export interface AccessTokenClaims {
   clientId: string;
   scopes: string[];
   roles: string[];
-  /** The grant behind a user's token; absent on client credentials tokens. */
+  /** The grant behind a user's token; absent only on client credentials tokens, whose subject is their client. */
   grantId: string | undefined;
   expiresAt: number;
   /** The token's `nbf`, in seconds since the epoch, when it has one. */
@@ -163,11 +163,20 @@ export class AccessTokenVerifier {
       throw new InvalidAccessTokenError('the access token\'s "scope" claim is invalid');
     }
 
+    // A user's token ends early only when its grant is revoked, so only a
+    // client credentials token, whose client is its own subject, may lack one.
+    const subject = requireString(payload, 'sub');
+    const clientId = requireString(payload, 'client_id');
+    const grantId = payload['grant_id'] === undefined ? undefined : requireString(payload, 'grant_id');
+    if (grantId === undefined && subject !== clientId) {
+      throw new InvalidAccessTokenError('the access token\'s "grant_id" claim is missing, which a token whose "sub" is not its "client_id" needs');
+    }
+
     return deepFreeze({
-      subject: requireString(payload, 'sub'),
-      clientId: requireString(payload, 'client_id'),
+      subject,
+      clientId,
       jti: requireString(payload, 'jti'),
-      grantId: payload['grant_id'] === undefined ? undefined : requireString(payload, 'grant_id'),
+      grantId,
       scopes: scope === undefined || scope === '' ? [] : scope.split(' '),
       roles: requireStringArray(payload['roles'], 'roles'),
       expiresAt: payload.exp as number,

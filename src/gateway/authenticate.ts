@@ -133,7 +133,8 @@ function authenticateToken(
 }
 
 function checkActive(request: AuthenticationRequest, claims: AccessTokenClaims, deps: AuthenticationDependencies, accepted: readonly CredentialKind[]): Pending<Identity> {
-  // A token without a grant comes from client credentials, where the client is its own subject.
+  // The verifier accepts a token without a grant only from client
+  // credentials, where the client is its own subject.
   let active: Pending<boolean> = false;
   if (claims.grantId !== undefined) {
     active = deps.isGrantActive(claims.grantId);

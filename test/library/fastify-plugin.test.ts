@@ -197,6 +197,14 @@ describe('Fastify plugin', () => {
     expect(problem.detail).toContain('"iss"');
   });
 
+  it('rejects a user token without grant_id', async () => {
+    const response = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${await token({ grant_id: undefined })}` } });
+
+    const problem = expectProblem(response, 401, 'unauthorized');
+    expect(problem.detail).toBe('The access token is invalid: the access token\'s "grant_id" claim is missing, which a token whose "sub" is not its "client_id" needs.');
+    expect(response.headers['www-authenticate']).toContain('error="invalid_token"');
+  });
+
   it('enforces route scopes', async () => {
     const response = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${await token({ scope: 'orders:write' })}` } });
 
