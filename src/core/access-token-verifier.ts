@@ -1,6 +1,7 @@
-import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
 import { describeJwtError, unusableKeyError } from './jwt-errors.js';
+import { verifyJwt } from './jwt-verify.js';
 
 /** Claims of a verified access token (RFC 9068) that the gateway relies on, frozen with everything in them. */
 export interface AccessTokenClaims {
@@ -116,7 +117,7 @@ export class AccessTokenVerifier {
     let payload: JWTPayload;
 
     try {
-      ({ payload } = await jwtVerify(token, this.#currentKeySet(), {
+      ({ payload } = await verifyJwt(token, this.#currentKeySet(), {
         issuer: this.#options.issuer,
         audience: this.#options.audience,
         algorithms: [...this.#options.algorithms],

@@ -22,7 +22,6 @@ import {
   createLocalJWKSet,
   errors,
   exportJWK,
-  jwtVerify,
   type JSONWebKeySet,
   type JWK,
   type JWTPayload,
@@ -34,6 +33,7 @@ import { CompactEd25519Signer } from './compact-jws.js';
 import { ed25519KeyFromSeed, type Ed25519Implementation, type Ed25519SigningKey } from './ed25519.js';
 import type { CredentialKind, Identity } from './identity-headers.js';
 import { describeJwtError, unusableKeyError } from './jwt-errors.js';
+import { verifyJwt } from './jwt-verify.js';
 import type { Pending } from './pending.js';
 
 /** Request header that carries the identity assertion. */
@@ -310,7 +310,7 @@ export class IdentityAssertionVerifier {
     let payload: JWTPayload;
 
     try {
-      ({ payload } = await jwtVerify(assertion, this.#getKey, {
+      ({ payload } = await verifyJwt(assertion, this.#getKey, {
         issuer: this.#options.issuer,
         audience: this.#options.audience,
         algorithms: [IDENTITY_ASSERTION_ALGORITHM],

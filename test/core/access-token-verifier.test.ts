@@ -1,0 +1,80 @@
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { AccessTokenVerifier, InvalidAccessTokenError } from '../../src/core/access-token-verifier.js';
+
+const ISSUER = 'https://portcullis.example.test';
+const AUDIENCE = `${ISSUER}/api`;
+
+interface KeyPair {
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+async function keyPair(kid?: string): Promise<KeyPair> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  return { privateKey, publicJwk: { ...(await exportJWK(publicKey)), ...(kid === undefined ? {} : { kid }), alg: 'ES256', use: 'sig' } };
+}
+
+function claims(): JWTPayload {
+  const now = Math.floor(Date.now() / 1000);
+  return { iss: ISSUER, aud: AUDIENCE, sub: 'alice', client_id: 'app', grant_id: 'grant-1', jti: 'token-1', scope: 'orders:read', iat: now, exp: now + 600 };
+}
+
+function sign(key: KeyPair, header: { kid?: string } = {}): Promise<string> {
+  return new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', ...header }).sign(key.privateKey);
+}
+
+function verifierOf(keys: JWK[]): AccessTokenVerifier {
+  return new AccessTokenVerifier({
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    algorithms: ['ES256'],
+    clockToleranceSeconds: 5,
+    maxLifetimeSeconds: 3600,
+    jwks: () => ({ keys }),
+  });
+}
+
+describe('access token keys', () => {
+  let first: KeyPair;
+  let second: KeyPair;
+
+  beforeAll(async () => {
+    first = await keyPair();
+    second = await keyPair();
+  });
+
+  it('accepts a token without kid among several keys', async () => {
+    const verifier = verifierOf([first.publicJwk, second.publicJwk]);
+
+    await expect(verifier.verify(await sign(second))).resolves.toMatchObject({ subject: 'alice' });
+    await expect(verifier.verify(await sign(first))).resolves.toMatchObject({ subject: 'alice' });
+  });
+
+  it('accepts a kid that two keys share', async () => {
+    const verifier = verifierOf([
+      { ...first.publicJwk, kid: 'shared' },
+      { ...second.publicJwk, kid: 'shared' },
+    ]);
+
+    await expect(verifier.verify(await sign(second, { kid: 'shared' }))).resolves.toMatchObject({ subject: 'alice' });
+  });
+
+  it('rejects a token no matching key signed', async () => {
+    const other = await keyPair();
+    const verifier = verifierOf([first.publicJwk, second.publicJwk]);
+
+    const verification = verifier.verify(await sign(other));
+
+    await expect(verification).rejects.toBeInstanceOf(InvalidAccessTokenError);
+    await expect(verification).rejects.toThrow('the access token signature is invalid');
+  });
+
+  it('checks claims with the matching key', async () => {
+    const verifier = verifierOf([first.publicJwk, second.publicJwk]);
+    const expired = await new SignJWT({ ...claims(), iat: 1000, exp: 2000 }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).sign(second.privateKey);
+
+    await expect(verifier.verify(expired)).rejects.toThrow('the access token expired');
+  });
+});
