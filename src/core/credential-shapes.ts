@@ -5,8 +5,13 @@
 
 import { API_KEY_PREFIX } from './api-keys/format.js';
 
-/** A compact JWS: three base64url parts, the first a JSON header, as in Portcullis access tokens. */
-const COMPACT_JWS = /^eyJ[\w-]*\.[\w-]+\.[\w-]*$/;
+/**
+ * A compact JWS: three base64url parts, the first a JSON header, as in
+ * Portcullis access tokens. The signature may end in `=` padding, because
+ * jose 6.2 on Node.js 20 decodes it with atob, which accepts padding, so
+ * the padded token verifies too.
+ */
+const COMPACT_JWS = /^eyJ[\w-]*\.[\w-]+\.[\w-]*=*$/;
 
 /** The start of every Portcullis API key. */
 const API_KEY_START = `${API_KEY_PREFIX}_`;

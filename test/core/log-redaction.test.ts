@@ -45,6 +45,15 @@ describe('request target redaction', () => {
     expect(redactUrl('/api/orders/%E0%A4%A')).toBe('/api/orders/%E0%A4%A');
   });
 
+  it('replaces a token with base64 padding', () => {
+    // jose decodes the signature with atob, which accepts the padding, so the gateway accepts such a token.
+    const padded = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl==';
+    expect(redactUrl(`/api/orders/${padded}`)).toBe(`/api/orders/${REDACTED}`);
+    expect(redactUrl(`/api/orders/${padded.replace('==', '%3D%3D')}`)).toBe(`/api/orders/${REDACTED}`);
+    expect(redactUrl(`/api/orders?cursor=${padded}`)).toBe(`/api/orders?cursor=${REDACTED}`);
+    expect(redactUrl(`/api/orders?scope=${padded.replace('==', '%3D%3D')}`)).toBe(`/api/orders?scope=${REDACTED}`);
+  });
+
   it('keeps empty pairs and paths without a query', () => {
     expect(redactUrl('/api/orders?&limit=5')).toBe('/api/orders?&limit=5');
     expect(redactUrl('/api/orders')).toBe('/api/orders');
