@@ -16,6 +16,7 @@ import type { OutboundPolicy } from '../core/outbound/policy.js';
 import { ProblemError } from '../core/problem.js';
 import { REALM, authenticate, type AuthenticationDependencies, type AuthenticationRequest } from '../gateway/authenticate.js';
 import type { ApiKeyStore } from './api-key-store.js';
+import { GrantCheckUnavailableError, guardGrantCheck } from './grant-check.js';
 import { KeySetUnavailableError, remoteJwks, type RemoteJwksOptions } from './remote-jwks.js';
 
 /** JWT access tokens (RFC 9068) from Portcullis or another issuer, verified against its JWKS URL. */
@@ -43,7 +44,8 @@ export interface AccessTokenSettings {
   /**
    * Tells whether the grant behind a token is still active. Default: every
    * grant counts as active until its tokens expire, because a service
-   * without access to the issuer's store cannot see revocations.
+   * without access to the issuer's store cannot see revocations. When it
+   * throws or rejects, the request gets 503 with `Retry-After: 5`.
    */
   isGrantActive?: (grantId: string) => Promise<boolean>;
 }
@@ -264,6 +266,7 @@ function unavailable(error: Error, request: CredentialRequest, log: UnavailableL
 
 const KEYS_UNAVAILABLE = 'The keys to verify the credential could not be fetched or used. Retry shortly.';
 const REPLAY_STORE_UNAVAILABLE = 'The record of used identity assertions could not be reached. Retry shortly.';
+const GRANT_CHECK_UNAVAILABLE = "The check of the token's grant failed. Retry shortly.";
 
 /**
  * Returns the 401 for a request that reached a protected handler without an
@@ -298,7 +301,8 @@ function singleHeader(request: CredentialRequest, name: string): string | undefi
  * throws a ProblemError. The status is 401 for a missing, invalid, forged,
  * expired or re-bound credential, 400 for credentials that cannot be read
  * (such as two Authorization headers), 403 for an API key used from a
- * disallowed address, and 503 when verification keys cannot be fetched.
+ * disallowed address, and 503 when verification keys cannot be fetched or
+ * the grant check fails.
  *
  * A request with an identity assertion is judged by the assertion alone.
  */
@@ -308,6 +312,7 @@ export class Authenticator {
   readonly #accepted: CredentialKind[];
   readonly #keysUnavailableLog = new UnavailableLog('verification keys unavailable');
   readonly #replayStoreUnavailableLog = new UnavailableLog('record of used identity assertions unavailable');
+  readonly #grantCheckUnavailableLog = new UnavailableLog('grant check unavailable');
 
   constructor(settings: AuthenticatorSettings, log?: KeySetLog) {
     if (settings.accessTokens === undefined && settings.identityAssertions === undefined && settings.apiKeys === undefined) {
@@ -315,7 +320,8 @@ export class Authenticator {
     }
 
     this.#assertions = settings.identityAssertions === undefined ? undefined : assertionKeys(settings.identityAssertions, log);
-    const isGrantActive = settings.accessTokens?.isGrantActive ?? (async () => true);
+    const grantCheck = settings.accessTokens?.isGrantActive;
+    const isGrantActive = grantCheck === undefined ? async () => true : guardGrantCheck(grantCheck);
     this.#dependencies = {
       ...(settings.accessTokens === undefined ? {} : { verifier: accessTokenVerifier(settings.accessTokens, log) }),
       ...(settings.apiKeys === undefined ? {} : { apiKeys: settings.apiKeys }),
@@ -350,6 +356,9 @@ export class Authenticator {
       }
       if (error instanceof ReplayStoreUnavailableError) {
         throw unavailable(error, request, this.#replayStoreUnavailableLog, REPLAY_STORE_UNAVAILABLE);
+      }
+      if (error instanceof GrantCheckUnavailableError) {
+        throw unavailable(error, request, this.#grantCheckUnavailableLog, GRANT_CHECK_UNAVAILABLE);
       }
       // A malformed point, a private key or a short RSA key in the key set
       // is a fault of the key set, not of the request.

@@ -205,6 +205,31 @@ describe('Fastify plugin', () => {
     expect(response.headers['www-authenticate']).toContain('error="invalid_token"');
   });
 
+  it('answers 503 when the grant check fails', async () => {
+    const lines: string[] = [];
+    const instance = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => lines.push(line) } } });
+    const isGrantActive = async () => {
+      throw new Error('connection refused');
+    };
+    await instance.register(portcullis, {
+      accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url, outbound: loopbackPolicy(keyServer.url), isGrantActive },
+    });
+    instance.get('/orders', async () => ({ ok: true }));
+    const bearer = `Bearer ${await token()}`;
+
+    const first = await instance.inject({ url: '/orders', headers: { authorization: bearer } });
+    const second = await instance.inject({ url: '/orders', headers: { authorization: bearer } });
+
+    const problem = expectProblem(first, 503, 'service_unavailable');
+    expect(problem.detail).toBe('The check of the token\'s grant failed. Retry shortly.');
+    expect(first.headers['retry-after']).toBe('5');
+    expect(second.statusCode).toBe(503);
+    const logged = lines.filter((line) => line.includes('grant check unavailable'));
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain('connection refused');
+    await instance.close();
+  });
+
   it('enforces route scopes', async () => {
     const response = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${await token({ scope: 'orders:write' })}` } });
 
