@@ -72,25 +72,35 @@ function malformedCredentials(detail: string, accepted: readonly CredentialKind[
 
 const CREDENTIAL_HEADERS_HINT = 'send an access token in the Authorization header or an API key in the X-API-Key header';
 
+/** The challenge description of a credential in the query string, which never repeats a parameter name, since header values cannot carry every character. */
+const QUERY_CREDENTIAL_CHALLENGE = 'Credentials are not accepted in the query string';
+
 /**
  * Rejects credentials sent in the query string, where proxies and logs
  * keep them: a parameter with a credential's name, any value that looks
  * like an API key, and a parameter name that looks like an API key or an
  * access token, as in `?<key>`. The message never repeats such a name.
+ * The 400 carries the challenges of the `accepted` kinds with
+ * `invalid_request` (RFC 6750 section 3.1), and none on a public operation.
  */
-export function rejectCredentialsInQuery(request: AuthenticationRequest): void {
+export function rejectCredentialsInQuery(request: AuthenticationRequest, accepted: readonly CredentialKind[] = []): void {
   const query = request.query as Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(query ?? {})) {
     if (looksLikeCredential(name)) {
-      throw new ProblemError('invalid_request', `A query parameter name has the form of a credential, which is not accepted in the query string; ${CREDENTIAL_HEADERS_HINT}.`);
+      throw queryCredential(`A query parameter name has the form of a credential, which is not accepted in the query string; ${CREDENTIAL_HEADERS_HINT}.`, accepted);
     }
 
     const values = Array.isArray(value) ? value : [value];
     const looksLikeKey = values.some((item) => typeof item === 'string' && looksLikeApiKey(item));
     if (CREDENTIAL_QUERY_PARAMETERS.has(name.toLowerCase()) || looksLikeKey) {
-      throw new ProblemError('invalid_request', `Credentials are not accepted in the query string ('${name}'); ${CREDENTIAL_HEADERS_HINT}.`);
+      throw queryCredential(`Credentials are not accepted in the query string ('${name}'); ${CREDENTIAL_HEADERS_HINT}.`, accepted);
     }
   }
+}
+
+function queryCredential(detail: string, accepted: readonly CredentialKind[]): ProblemError {
+  const challenge = challenges(accepted, 'invalid_request', QUERY_CREDENTIAL_CHALLENGE);
+  return new ProblemError('invalid_request', detail, challenge === '' ? {} : { headers: { 'www-authenticate': challenge } });
 }
 
 /** Turns a failed verification into the 401 for the caller. Any other error passes unchanged. */
@@ -231,7 +241,7 @@ export function authenticate(
   deps: AuthenticationDependencies,
   accepted: readonly CredentialKind[],
 ): Pending<Identity> {
-  rejectCredentialsInQuery(request);
+  rejectCredentialsInQuery(request, accepted);
 
   const presented = extractCredential(request);
   switch (presented.kind) {

@@ -131,6 +131,16 @@ describe('token basics', () => {
     expect(server.logs.join('\n')).not.toContain('S3cretT0ken');
   });
 
+  it('challenges a token in the query string', async () => {
+    const response = await fetch(`${server.url}/api/orders?access_token=${validToken}`);
+
+    expect(response.status).toBe(400);
+    const challenge = response.headers.get('www-authenticate') ?? '';
+    expect(challenge).toMatch(/^Bearer realm="portcullis", error="invalid_request", error_description="[^"]*query string[^"]*"/);
+    expect(challenge).toContain('ApiKey realm="portcullis"');
+    expect(challenge).not.toContain(validToken);
+  });
+
   it('rejects a token in the query string', async () => {
     const response = await fetch(`${server.url}/api/orders?access_token=${validToken}`);
     expect(response.status).toBe(400);
