@@ -462,6 +462,40 @@ describe('OpenAPI compilation', () => {
       expect(operation?.validate(parts({ headers: { 'x-ids': '5,six' } }))?.errors).toEqual([{ pointer: '/headers/x-ids', detail: 'must be integer' }]);
     });
 
+    it('checks text forms of composed parameters', () => {
+      const integer = { type: 'integer', minimum: 1, maximum: 100 };
+      const [operation] = compileOperations(
+        documentWith([
+          { name: 'ids', in: 'path', required: true, schema: { allOf: [integer] } },
+          { name: 'limit', in: 'query', schema: { oneOf: [integer, { type: 'integer', minimum: 500, maximum: 500 }] } },
+          { name: 'X-Page', in: 'header', schema: { anyOf: [{ allOf: [integer] }] } },
+        ]),
+      );
+
+      expect(operation?.validate(parts({ params: { ids: '7' }, query: { limit: '500' }, headers: { 'x-page': '2' } }))).toBeUndefined();
+      for (const text of ['010', '0x10', '1e1', ' 5', '5.', '0b11']) {
+        expect(operation?.validate(parts({ params: { ids: text } }))?.code, text).toBe('validation_failed');
+        expect(operation?.validate(parts({ query: { limit: text } }))?.errors?.[0]?.pointer, text).toBe('/query/limit');
+        expect(operation?.validate(parts({ headers: { 'x-page': text } }))?.errors?.[0]?.pointer, text).toBe('/headers/x-page');
+      }
+    });
+
+    it('accepts every declared text type', () => {
+      const [operation] = compileOperations(
+        documentWith([
+          { name: 'ids', in: 'path', required: true, schema: { type: ['integer', 'boolean'] } },
+          { name: 'ratio', in: 'query', schema: { type: ['integer', 'number'] } },
+          { name: 'mode', in: 'query', schema: { anyOf: [{ type: 'integer' }, { type: 'boolean' }] } },
+        ]),
+      );
+
+      expect(operation?.validate(parts({ params: { ids: 'true' }, query: { ratio: '1.5', mode: 'false' } }))).toBeUndefined();
+      expect(operation?.validate(parts({ params: { ids: '3' }, query: { ratio: '2', mode: '4' } }))).toBeUndefined();
+      expect(operation?.validate(parts({ params: { ids: 'yes' } }))?.errors).toEqual([{ pointer: '/path/ids', detail: 'must be integer or boolean' }]);
+      expect(operation?.validate(parts({ query: { mode: '010' } }))?.errors).toEqual([{ pointer: '/query/mode', detail: 'must be integer or boolean' }]);
+      expect(operation?.validate(parts({ query: { ratio: '9007199254740993' } }))?.errors).toEqual([{ pointer: '/query/ratio', detail: 'must be an integer from -9007199254740991 to 9007199254740991' }]);
+    });
+
     it('keeps repeated names for exploded query arrays', () => {
       const [operation] = compileOperations(documentWith([{ name: 'ids', in: 'path', required: true, schema: { type: 'string' } }, { name: 'tags', in: 'query', schema: integers }]));
 
@@ -507,6 +541,19 @@ describe('OpenAPI compilation', () => {
       expect(check('note=hi')?.errors).toEqual([{ pointer: '/body/quantity', detail: "required property 'quantity' is missing" }]);
       expect(check('quantity=5&role=admin')?.errors).toEqual([{ pointer: '/body/role', detail: "unknown property 'role' is not allowed" }]);
       expect(check('quantity=5&__proto__=x')?.code).toBe('validation_failed');
+    });
+
+    it('checks text forms in composed form schemas', () => {
+      const composed = {
+        allOf: [{ type: 'object', properties: { quantity: { type: 'integer', minimum: 1 } } }, { properties: { note: { type: 'string' }, gift: { allOf: [{ type: 'boolean' }] } } }],
+      };
+      const [operation] = compileOperations(documentWith({ [FORM]: { schema: composed } }));
+      const check = (body: string) => operation?.validate({ params: {}, query: {}, headers: {}, contentType: FORM, body: Buffer.from(body) });
+
+      expect(check('quantity=5&note=0x5&gift=true')).toBeUndefined();
+      for (const body of ['quantity=0x1', 'quantity=%201', 'quantity=1e0', 'quantity=010', 'gift=1']) {
+        expect(check(body)?.code, body).toBe('validation_failed');
+      }
     });
 
     it('rejects nested spellings in open forms', () => {

@@ -10,9 +10,10 @@ import type { Ajv } from 'ajv';
 import { escapePointerToken, type SchemaViolation } from '../validation-errors.js';
 import { isJsonObject } from './json-object.js';
 import { foldCase, variantOf } from './parameter-names.js';
-import { checkTextForms, textTypeOf, type TextType } from './parameter-text.js';
+import { checkTextForms, type TextType } from './parameter-text.js';
 import { hasUtf8Escapes } from './percent-encoding.js';
 import { toRequestSchema } from './request-schema.js';
+import { declaredMemberNames, memberTextTypesOf } from './text-types.js';
 import { decodeUtf8 } from './utf8.js';
 
 type JsonObject = Record<string, unknown>;
@@ -72,16 +73,16 @@ function parseForm(body: Buffer): Record<string, string | string[]> {
 export function compileFormBody(ajv: Ajv, schema: JsonObject): (body: Buffer) => SchemaViolation[] | undefined {
   const validate = ajv.compile(toRequestSchema(schema) as JsonObject);
 
-  const textTypes = new Map<string, TextType>();
-  const properties = isJsonObject(schema['properties']) ? schema['properties'] : {};
-  for (const [name, property] of Object.entries(properties)) {
-    const textType = isJsonObject(property) ? textTypeOf(property) : undefined;
-    if (textType !== undefined) {
-      textTypes.set(name, textType);
+  // Properties declared in `allOf`, `anyOf` and `oneOf` branches are coerced too.
+  const textTypes = new Map<string, readonly TextType[]>();
+  for (const name of declaredMemberNames(schema)) {
+    const accepted = memberTextTypesOf(schema, name);
+    if (accepted !== undefined) {
+      textTypes.set(name, accepted);
     }
   }
 
-  const declared = Object.keys(properties);
+  const declared = Object.keys(isJsonObject(schema['properties']) ? schema['properties'] : {});
   const foldedNames = declared.map(foldCase);
   return (body) => {
     const values = parseForm(body);

@@ -8,11 +8,12 @@ import { compileFormBody, FORM_MEDIA_TYPE, hasLiteralSemicolon, isOpaqueBodySche
 import { hasInexactNumber, isJsonMediaType, mediaType, nonUtf8Charset, parseJsonBody } from './json-body.js';
 import { isJsonObject } from './json-object.js';
 import { parameterReading, splitCommaSeparated } from './parameter-style.js';
-import { checkTextForms, textTypeOf, type TextType, type TextTypes } from './parameter-text.js';
+import { checkTextForms, type TextType, type TextTypes } from './parameter-text.js';
 import { toRequestSchema } from './request-schema.js';
 import { checkSchemaForms } from './schema-forms.js';
 import { compileResponses, type ResponseRules } from './response-schema.js';
 import { checkDistinctPaths, parseRoutePath, RoutePathError, type RoutePath } from './route-path.js';
+import { textTypesOf } from './text-types.js';
 
 // ajv-formats is published as CommonJS with the plugin on `default`.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -254,7 +255,7 @@ interface ParameterSet {
 interface ParameterGroup {
   properties: JsonObject;
   required: string[];
-  textTypes: Map<string, TextType>;
+  textTypes: Map<string, readonly TextType[]>;
   commaSeparated: Set<string>;
 }
 
@@ -302,9 +303,9 @@ function compileParameters(ajv: Ajv, operationName: string, parameters: JsonObje
     }
 
     groups[location].properties[name] = schema;
-    const textType = textTypeOf(schema);
-    if (textType !== undefined) {
-      groups[location].textTypes.set(name, textType);
+    const textTypes = textTypesOf(schema);
+    if (textTypes !== undefined) {
+      groups[location].textTypes.set(name, textTypes);
     }
     if (parameter['required'] === true || location === 'path') {
       groups[location].required.push(name);

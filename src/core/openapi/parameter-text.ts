@@ -16,11 +16,9 @@
 
 import { escapePointerToken, type SchemaViolation } from '../validation-errors.js';
 import { hasInexactNumber } from './json-body.js';
+import type { TextType } from './text-types.js';
 
-type JsonObject = Record<string, unknown>;
-
-/** A scalar type whose text form is checked. */
-export type TextType = 'integer' | 'number' | 'boolean';
+export type { TextType };
 
 const TEXT_FORMS: Record<TextType, RegExp> = {
   integer: /^-?(0|[1-9]\d*)$/,
@@ -31,33 +29,8 @@ const TEXT_FORMS: Record<TextType, RegExp> = {
 /** Digits that start with a zero followed by another digit, after an optional sign. */
 const LEADING_ZERO = /^-?0\d/;
 
-/** The parameters of one location whose values must have a strict text form, by name. */
-export type TextTypes = ReadonlyMap<string, TextType>;
-
-function declaredTypes(schema: JsonObject): string[] {
-  const type = schema['type'];
-  if (typeof type === 'string') {
-    return [type];
-  }
-  return Array.isArray(type) ? type.filter((entry): entry is string => typeof entry === 'string') : [];
-}
-
-/**
- * Returns the scalar type whose text form a parameter schema requires, or
- * undefined when any text is acceptable (strings, or no declared type). An
- * array parameter is checked by its item type.
- */
-export function textTypeOf(schema: JsonObject): TextType | undefined {
-  const types = declaredTypes(schema);
-  if (types.includes('array') && typeof schema['items'] === 'object' && schema['items'] !== null) {
-    return textTypeOf(schema['items'] as JsonObject);
-  }
-  if (types.length === 0 || types.includes('string')) {
-    return undefined;
-  }
-
-  return (['integer', 'number', 'boolean'] as const).find((type) => types.includes(type));
-}
+/** The text types that each parameter of one location accepts (see textTypesOf), by name. */
+export type TextTypes = ReadonlyMap<string, readonly TextType[]>;
 
 /**
  * Returns why `text` is not a value of `type`, or undefined when it is.
@@ -69,6 +42,11 @@ function textProblem(type: TextType, text: string): string | undefined {
   if (!TEXT_FORMS[type].test(text)) {
     return LEADING_ZERO.test(text) && type !== 'boolean' ? `must be ${type} without leading zeros` : `must be ${type}`;
   }
+  return rangeProblem(type, text);
+}
+
+/** Returns why `text`, in the plain form of `type`, is outside the values that both sides read alike. */
+function rangeProblem(type: TextType, text: string): string | undefined {
   if (type === 'integer' && !Number.isSafeInteger(Number(text))) {
     return `must be an integer from ${Number.MIN_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}`;
   }
@@ -85,20 +63,41 @@ function textProblem(type: TextType, text: string): string | undefined {
 }
 
 /**
+ * Returns why `text` is a value of none of `types`, or undefined when it is
+ * a value of one of them. A text in the plain form of a type but outside its
+ * range gets that type's reason.
+ */
+function textProblemOfAny(types: readonly TextType[], text: string): string | undefined {
+  if (types.length === 1) {
+    return textProblem(types[0] as TextType, text);
+  }
+
+  const plain = types.filter((type) => TEXT_FORMS[type].test(text));
+  if (plain.some((type) => rangeProblem(type, text) === undefined)) {
+    return undefined;
+  }
+  const first = plain[0];
+  if (first !== undefined) {
+    return rangeProblem(first, text);
+  }
+  return types.length === 0 ? 'must match every type that the schema declares, which no text does' : `must be ${types.join(' or ')}`;
+}
+
+/**
  * Returns a violation, in the shape of ajv's type errors, for each value
- * of `values` whose text is not the plain form of its parameter's type or
- * lies outside the range of exact JavaScript numbers.
+ * of `values` whose text is not the plain form of one of its parameter's
+ * types or lies outside the range of exact JavaScript numbers.
  */
 export function checkTextForms(values: Record<string, unknown>, types: TextTypes): SchemaViolation[] {
   const violations: SchemaViolation[] = [];
 
-  for (const [name, type] of types) {
+  for (const [name, accepted] of types) {
     const value = values[name];
     const texts = Array.isArray(value) ? value : [value];
     for (const text of texts) {
-      const message = typeof text === 'string' ? textProblem(type, text) : undefined;
+      const message = typeof text === 'string' ? textProblemOfAny(accepted, text) : undefined;
       if (message !== undefined) {
-        violations.push({ keyword: 'type', instancePath: `/${escapePointerToken(name)}`, params: { type }, message });
+        violations.push({ keyword: 'type', instancePath: `/${escapePointerToken(name)}`, params: { type: accepted.join(',') }, message });
         break;
       }
     }
