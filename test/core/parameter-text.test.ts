@@ -44,6 +44,22 @@ describe('parameter text forms', () => {
     expect(memberTextTypesOf(alternatives, 'note')).toBeUndefined();
   });
 
+  it('finds the text types of unnamed members', () => {
+    const schema = {
+      properties: { size: { type: 'number' } },
+      patternProperties: { '^(size|count)$': { type: 'integer' } },
+      additionalProperties: { type: 'boolean' },
+      allOf: [{ properties: { note: { type: 'string' } } }],
+      unevaluatedProperties: { type: 'integer' },
+    };
+
+    expect(memberTextTypesOf(schema, 'size')).toEqual(['integer']);
+    expect(memberTextTypesOf(schema, 'count')).toEqual(['integer']);
+    expect(memberTextTypesOf(schema, 'gift')).toEqual(['boolean']);
+    expect(memberTextTypesOf({ unevaluatedProperties: { type: 'integer' }, allOf: [{ properties: { note: { type: 'string' } } }] }, 'note')).toBeUndefined();
+    expect(memberTextTypesOf({ unevaluatedProperties: { type: 'integer' } }, 'other')).toEqual(['integer']);
+  });
+
   it.each([
     ['integer', '42', true],
     ['integer', '-7', true],

@@ -556,6 +556,17 @@ describe('OpenAPI compilation', () => {
       }
     });
 
+    it('checks text forms of undeclared form fields', () => {
+      const open = { type: 'object', properties: { note: { type: 'string' } }, patternProperties: { '^flag_': { type: 'boolean' } }, additionalProperties: { type: 'integer', maximum: 5 } };
+      const [operation] = compileOperations(documentWith({ [FORM]: { schema: open } }));
+      const check = (body: string) => operation?.validate({ params: {}, query: {}, headers: {}, contentType: FORM, body: Buffer.from(body) });
+
+      expect(check('note=0x5&size=5&flag_gift=true')).toBeUndefined();
+      expect(check('size=0x5')?.errors).toEqual([{ pointer: '/body/size', detail: 'must be integer' }]);
+      expect(check('size=%205')?.errors).toEqual([{ pointer: '/body/size', detail: 'must be integer' }]);
+      expect(check('flag_gift=1')?.errors).toEqual([{ pointer: '/body/flag_gift', detail: 'must be boolean' }]);
+    });
+
     it('rejects nested spellings in open forms', () => {
       const openSchema = {
         type: 'object',

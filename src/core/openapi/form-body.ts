@@ -7,13 +7,15 @@
 
 import type { Ajv } from 'ajv';
 
+import { StringMemo } from '../cache/string-memo.js';
+
 import { escapePointerToken, type SchemaViolation } from '../validation-errors.js';
 import { isJsonObject } from './json-object.js';
 import { foldCase, variantOf } from './parameter-names.js';
-import { checkTextForms, type TextType } from './parameter-text.js';
+import { checkTextForms, type TextType, type TextTypes } from './parameter-text.js';
 import { hasUtf8Escapes } from './percent-encoding.js';
 import { toRequestSchema } from './request-schema.js';
-import { declaredMemberNames, memberTextTypesOf } from './text-types.js';
+import { declaredMemberNames, hasPatternOrExtraMembers, memberTextTypesOf } from './text-types.js';
 import { decodeUtf8 } from './utf8.js';
 
 type JsonObject = Record<string, unknown>;
@@ -73,20 +75,13 @@ function parseForm(body: Buffer): Record<string, string | string[]> {
 export function compileFormBody(ajv: Ajv, schema: JsonObject): (body: Buffer) => SchemaViolation[] | undefined {
   const validate = ajv.compile(toRequestSchema(schema) as JsonObject);
 
-  // Properties declared in `allOf`, `anyOf` and `oneOf` branches are coerced too.
-  const textTypes = new Map<string, readonly TextType[]>();
-  for (const name of declaredMemberNames(schema)) {
-    const accepted = memberTextTypesOf(schema, name);
-    if (accepted !== undefined) {
-      textTypes.set(name, accepted);
-    }
-  }
+  const textTypes = declaredTextTypes(schema);
 
   const declared = Object.keys(isJsonObject(schema['properties']) ? schema['properties'] : {});
   const foldedNames = declared.map(foldCase);
   return (body) => {
     const values = parseForm(body);
-    const forms = checkTextForms(values, textTypes);
+    const forms = checkTextForms(values, textTypes(values));
     if (forms.length > 0) {
       return forms;
     }
@@ -95,6 +90,41 @@ export function compileFormBody(ajv: Ajv, schema: JsonObject): (body: Buffer) =>
     }
     const respelled = respelledFields(Object.keys(values), declared, foldedNames);
     return respelled.length > 0 ? respelled : undefined;
+  };
+}
+
+/** Limits of the remembered text types of undeclared field names, which callers choose. */
+const FIELD_NAME_MEMO = { maxEntries: 256, maxKeyLength: 128 };
+
+/**
+ * Returns the text types of the fields of a parsed form body, by name.
+ * Properties declared in `allOf`, `anyOf` and `oneOf` branches are coerced
+ * too, and so are fields that only `patternProperties` or
+ * `additionalProperties` govern.
+ */
+function declaredTextTypes(schema: JsonObject): (values: Record<string, unknown>) => TextTypes {
+  const declared = new Map<string, readonly TextType[]>();
+  for (const name of declaredMemberNames(schema)) {
+    const accepted = memberTextTypesOf(schema, name);
+    if (accepted !== undefined) {
+      declared.set(name, accepted);
+    }
+  }
+  if (!hasPatternOrExtraMembers(schema)) {
+    return () => declared;
+  }
+
+  // The memo keeps no undefined result, so each one is wrapped.
+  const undeclared = new StringMemo((name) => ({ accepted: memberTextTypesOf(schema, name) }), FIELD_NAME_MEMO);
+  return (values) => {
+    const types = new Map(declared);
+    for (const name of Object.keys(values)) {
+      const accepted = declared.has(name) ? undefined : undeclared.get(name).accepted;
+      if (accepted !== undefined) {
+        types.set(name, accepted);
+      }
+    }
+    return types;
   };
 }
 

@@ -8,6 +8,7 @@
  */
 
 import { isJsonObject } from './json-object.js';
+import { compilePattern } from './response-filter.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -16,6 +17,9 @@ export type TextType = 'integer' | 'number' | 'boolean';
 
 /** The text types in the order that messages name them. */
 const TEXT_TYPES: readonly TextType[] = ['integer', 'number', 'boolean'];
+
+/** The keywords whose schema governs the members that neither `properties` nor `patternProperties` names. */
+const EXTRA_MEMBER_KEYS = ['additionalProperties', 'unevaluatedProperties'];
 
 /** Text types a value may have, or undefined when any text is acceptable. An empty list accepts no text. */
 type Accepted = readonly TextType[] | undefined;
@@ -28,7 +32,7 @@ function declaredTypes(schema: JsonObject): string[] {
   return Array.isArray(type) ? type.filter((entry): entry is string => typeof entry === 'string') : [];
 }
 
-/** Tells whether `accepted` admits the text of `type`; every integer is also a number. */
+/** Tells whether `accepted` admits the text of `type`, counting every integer as a number. */
 function admits(accepted: readonly TextType[], type: TextType): boolean {
   return accepted.includes(type) || (type === 'integer' && accepted.includes('number'));
 }
@@ -49,7 +53,7 @@ function union(branches: readonly Accepted[]): Accepted {
   return TEXT_TYPES.filter((type) => branches.some((accepted) => accepted?.includes(type) === true));
 }
 
-/** Returns the text types of the schema's own `type`; an array parameter is checked by its item type. */
+/** Returns the text types of the schema's own `type`, or of its `items` for an array. */
 function ownTextTypes(schema: JsonObject, visiting: Set<object>): Accepted {
   const types = declaredTypes(schema);
   if (types.includes('array') && isJsonObject(schema['items'])) {
@@ -94,7 +98,7 @@ function isClosedObject(schema: unknown): boolean {
   }
   const type = schema['type'];
   const isObject = type === 'object' || (Array.isArray(type) && type.includes('object')) || isJsonObject(schema['properties']);
-  const extra = ['additionalProperties', 'unevaluatedProperties'].some((key) => schema[key] !== undefined && schema[key] !== false);
+  const extra = EXTRA_MEMBER_KEYS.some((key) => schema[key] !== undefined && schema[key] !== false);
   return isObject && !extra && !isJsonObject(schema['patternProperties']);
 }
 
@@ -111,6 +115,63 @@ function acceptedTextTypes(schema: unknown, visiting: Set<object>): Accepted {
   }
 }
 
+/** Tells whether a `patternProperties` name matches `name`. ajv has compiled every pattern of the document at start. */
+function matchesPattern(pattern: string, name: string): boolean {
+  try {
+    return compilePattern(pattern).test(name);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Returns the text types that the schemas of one object schema give its
+ * member `name`, before its branches: the one in `properties`, and every
+ * matching one in `patternProperties`. A member that neither names gets
+ * the schema of `additionalProperties` or `unevaluatedProperties`. The
+ * latter is left out for a name that a branch declares, which evaluates it.
+ */
+function ownMemberTextTypes(schema: JsonObject, name: string): Accepted {
+  const properties = isJsonObject(schema['properties']) ? schema['properties'] : {};
+  const patterns = isJsonObject(schema['patternProperties']) ? Object.entries(schema['patternProperties']) : [];
+  const matching = patterns.filter(([pattern]) => matchesPattern(pattern, name));
+  let accepted = Object.hasOwn(properties, name) ? acceptedTextTypes(properties[name], new Set()) : undefined;
+  for (const [, member] of matching) {
+    accepted = intersection(accepted, acceptedTextTypes(member, new Set()));
+  }
+  if (Object.hasOwn(properties, name) || matching.length > 0) {
+    return accepted;
+  }
+
+  if (isJsonObject(schema['additionalProperties'])) {
+    return acceptedTextTypes(schema['additionalProperties'], new Set());
+  }
+  if (isJsonObject(schema['unevaluatedProperties']) && !declaredMemberNames(schema).has(name)) {
+    return acceptedTextTypes(schema['unevaluatedProperties'], new Set());
+  }
+  return undefined;
+}
+
+/**
+ * Tells whether `schema` or a schema of its `allOf`, `anyOf` and `oneOf`
+ * branches, at any depth, has a schema for members that `properties` does
+ * not name, so that a member of any name may have text types.
+ */
+export function hasPatternOrExtraMembers(schema: unknown, visited = new Set<object>()): boolean {
+  if (!isJsonObject(schema) || visited.has(schema)) {
+    return false;
+  }
+  visited.add(schema);
+
+  if (isJsonObject(schema['patternProperties']) || EXTRA_MEMBER_KEYS.some((key) => isJsonObject(schema[key]))) {
+    return true;
+  }
+  return ['allOf', 'anyOf', 'oneOf'].some((key) => {
+    const branches = schema[key];
+    return Array.isArray(branches) && branches.some((branch) => hasPatternOrExtraMembers(branch, visited));
+  });
+}
+
 function acceptedMemberTextTypes(schema: unknown, name: string, visiting: Set<object>): Accepted {
   if (!isJsonObject(schema) || visiting.has(schema)) {
     return undefined;
@@ -118,8 +179,7 @@ function acceptedMemberTextTypes(schema: unknown, name: string, visiting: Set<ob
 
   visiting.add(schema);
   try {
-    const properties = isJsonObject(schema['properties']) ? schema['properties'] : {};
-    const own = Object.hasOwn(properties, name) ? acceptedTextTypes(properties[name], new Set()) : undefined;
+    const own = ownMemberTextTypes(schema, name);
     // An alternative that is a closed object without the member rejects
     // every body that has it, so it admits no text for it.
     const alternative = (branch: unknown): Accepted =>
@@ -140,8 +200,9 @@ export function textTypesOf(schema: unknown): readonly TextType[] | undefined {
 
 /**
  * Returns the scalar types whose text form the property `name` of an object
- * schema must have, from `properties` in the schema and in its `allOf`,
- * `anyOf` and `oneOf` branches, or undefined when any text is acceptable.
+ * schema must have, from the schemas that govern it in the schema and in
+ * its `allOf`, `anyOf` and `oneOf` branches (see ownMemberTextTypes), or
+ * undefined when any text is acceptable.
  */
 export function memberTextTypesOf(schema: unknown, name: string): readonly TextType[] | undefined {
   return acceptedMemberTextTypes(schema, name, new Set());
