@@ -438,6 +438,64 @@ describe('OpenAPI compilation', () => {
     });
   });
 
+  describe('exclusive bounds of OpenAPI 3.0', () => {
+    const positive = { type: 'integer', minimum: 0, exclusiveMinimum: true, maximum: 10, exclusiveMaximum: true };
+    const documentWith = (openapi: string, bounds: Record<string, unknown>) => ({
+      ...base,
+      openapi,
+      security: [{ bearer: [] }],
+      paths: {
+        '/counts': {
+          post: {
+            parameters: [{ name: 'limit', in: 'query', schema: bounds }],
+            requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { size: bounds } } } } },
+            responses: { '200': { description: 'Counted.', content: { 'application/json': { schema: { type: 'object', properties: { size: bounds } } } } } },
+          },
+        },
+      },
+    });
+    const parts = { params: {}, query: {}, headers: {}, contentType: undefined, body: undefined };
+    const body = (text: string) => ({ ...parts, contentType: 'application/json', body: Buffer.from(text) });
+
+    it('reads boolean exclusive bounds', () => {
+      const [operation] = compileOperations(documentWith('3.0.3', positive));
+
+      expect(operation?.validate({ ...parts, query: { limit: '1' } })).toBeUndefined();
+      expect(operation?.validate({ ...parts, query: { limit: '0' } })?.errors).toEqual([{ pointer: '/query/limit', detail: 'must be > 0' }]);
+      expect(operation?.validate({ ...parts, query: { limit: '10' } })?.errors).toEqual([{ pointer: '/query/limit', detail: 'must be < 10' }]);
+      expect(operation?.validate(body('{"size":9}'))).toBeUndefined();
+      expect(operation?.validate(body('{"size":0}'))?.errors).toEqual([{ pointer: '/body/size', detail: 'must be > 0' }]);
+      expect(operation?.validate(body('{"size":10}'))?.errors).toEqual([{ pointer: '/body/size', detail: 'must be < 10' }]);
+
+      const rule = operation?.responses.select(200, 'application/json');
+      expect(rule?.kind === 'json' && rule.check({ size: 0 }).errors).toEqual([{ pointer: '/body/size', detail: 'must be > 0' }]);
+    });
+
+    it('treats false exclusive bounds as inclusive', () => {
+      const [operation] = compileOperations(documentWith('3.0.3', { type: 'integer', minimum: 0, exclusiveMinimum: false, maximum: 10, exclusiveMaximum: false }));
+
+      expect(operation?.validate({ ...parts, query: { limit: '0' } })).toBeUndefined();
+      expect(operation?.validate(body('{"size":10}'))).toBeUndefined();
+      expect(operation?.validate(body('{"size":11}'))?.errors).toEqual([{ pointer: '/body/size', detail: 'must be <= 10' }]);
+    });
+
+    it('reads bounds of properties named like data', () => {
+      const withExample = { ...positive, example: { minimum: 1, exclusiveMinimum: true } };
+      const document = documentWith('3.0.3', withExample);
+      document.paths['/counts'].post.requestBody.content['application/json'].schema.properties = { default: positive, enum: positive } as never;
+      const [operation] = compileOperations(document);
+
+      expect(operation?.validate(body('{"default":0}'))?.errors).toEqual([{ pointer: '/body/default', detail: 'must be > 0' }]);
+      expect(operation?.validate(body('{"enum":10}'))?.errors).toEqual([{ pointer: '/body/enum', detail: 'must be < 10' }]);
+      expect(withExample.example).toEqual({ minimum: 1, exclusiveMinimum: true });
+      expect(withExample.exclusiveMinimum).toBe(true);
+    });
+
+    it('rejects boolean bounds in 3.1', () => {
+      expect(() => compileOperations(documentWith('3.1.0', positive))).toThrow(/exclusiveMinimum must be number/);
+    });
+  });
+
   describe('parameter styles', () => {
     const integers = { type: 'array', items: { type: 'integer' } };
     const documentWith = (parameters: unknown[]) => ({

@@ -4,6 +4,7 @@ import addFormatsModule from 'ajv-formats';
 
 import type { FieldError } from '../problem.js';
 import { describeViolations, type SchemaViolation } from '../validation-errors.js';
+import { withDraft7ExclusiveBounds } from './exclusive-bounds.js';
 import { compileFormBody, FORM_MEDIA_TYPE, hasLiteralSemicolon, isOpaqueBodySchema, isUtf8FormBody } from './form-body.js';
 import { hasInexactNumber, isJsonMediaType, mediaType, nonUtf8Charset, parseJsonBody } from './json-body.js';
 import { isJsonObject } from './json-object.js';
@@ -365,11 +366,12 @@ function namesJsonInParameters(contentType: string): boolean {
  * parameters and body.
  * Throws OpenApiError for an operation that cannot be enforced.
  */
-export function compileOperations(document: JsonObject, options: CompileOptions = {}): CompiledOperation[] {
-  const version = String(document['openapi'] ?? '');
+export function compileOperations(source: JsonObject, options: CompileOptions = {}): CompiledOperation[] {
+  const version = String(source['openapi'] ?? '');
   if (!/^3\.[01]\./.test(version)) {
     throw new OpenApiError(`the document declares openapi '${version}'; versions 3.0 and 3.1 are supported`);
   }
+  const document = version.startsWith('3.0') ? withDraft7ExclusiveBounds(source) : source;
 
   const logger = warningLogger(options.onWarning);
   const bodies = createValidatorFactory(version, false, logger);
