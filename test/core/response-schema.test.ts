@@ -309,6 +309,22 @@ describe('response selection', () => {
     expect(compileResponses({ '200': { description: 'a', content: json } }).select(200, 'application/json; charset=utf-8').kind).toBe('json');
   });
 
+  it('matches keys with media type parameters', () => {
+    const account = { type: 'object', properties: { id: { type: 'string' }, password: { type: 'string', writeOnly: true } } };
+    const rules = compileResponses({ '200': { description: 'a', content: { 'application/json;charset=UTF-8': { schema: account } } } });
+    const rule = rules.select(200, 'application/json;charset=UTF-8');
+
+    expect(rule.kind).toBe('json');
+    expect(rule.kind === 'json' && rule.check({ id: 'a', password: 'p' }).value).toEqual({ id: 'a' });
+    expect(rules.select(200, 'application/json').kind).toBe('json');
+    expect(rules.select(200, 'text/html')).toEqual({ kind: 'undeclared_media_type', declared: ['application/json'] });
+  });
+
+  it('rejects a media type declared twice', () => {
+    const content = { 'application/json': { schema: { type: 'object' } }, 'Application/JSON; charset=utf-8': { schema: { type: 'array' } } };
+    expect(() => compileResponses({ '200': { description: 'a', content } })).toThrow(/response 200 declares the media type application\/json twice/);
+  });
+
   it('refuses unfilterable non-JSON objects', () => {
     const widget = { type: 'object', properties: { id: { type: 'string' } } };
     const rules = compileResponses({

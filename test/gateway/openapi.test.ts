@@ -601,6 +601,21 @@ describe('OpenAPI compilation', () => {
       expect(check('quantity=5&__proto__=x')?.code).toBe('validation_failed');
     });
 
+    it('reads media type keys with parameters', () => {
+      const [operation] = compileOperations(documentWith({ 'application/json;charset=UTF-8': { schema: formSchema }, [`${FORM}; charset=utf-8`]: { schema: formSchema } }));
+      const check = (contentType: string, body: string) => operation?.validate({ params: {}, query: {}, headers: {}, contentType, body: Buffer.from(body) });
+
+      expect(check('application/json;charset=UTF-8', '{"quantity":5}')).toBeUndefined();
+      expect(check('application/json', '{"quantity":"5"}')?.errors).toEqual([{ pointer: '/body/quantity', detail: 'must be integer' }]);
+      expect(check(FORM, 'quantity=0x5')?.errors).toEqual([{ pointer: '/body/quantity', detail: 'must be integer' }]);
+      expect(check('text/plain', 'quantity=5')?.detail).toBe('The Content-Type must be one of: application/json, application/x-www-form-urlencoded.');
+    });
+
+    it('rejects a media type declared twice', () => {
+      const content = { 'application/json': { schema: formSchema }, 'application/json; charset=utf-8': {} };
+      expect(() => compileOperations(documentWith(content))).toThrow(/POST \/notes: request body declares the media type application\/json twice/);
+    });
+
     it('checks text forms in composed form schemas', () => {
       const composed = {
         allOf: [{ type: 'object', properties: { quantity: { type: 'integer', minimum: 1 } } }, { properties: { note: { type: 'string' }, gift: { allOf: [{ type: 'boolean' }] } } }],

@@ -93,6 +93,25 @@ export function compilingSchemasOf<T>(where: string, compile: () => T): T {
   }
 }
 
+/**
+ * Returns the entries of an OpenAPI `content` map keyed by media type
+ * alone, lower-cased and without parameters. A document generated from
+ * code that names a charset in its media type has keys such as
+ * `application/json;charset=UTF-8`, and a body is matched by its media type. Throws OpenApiError when two keys
+ * name one media type, because either schema could then apply.
+ */
+export function mediaTypeEntries(where: string, content: JsonObject): Array<[type: string, media: unknown]> {
+  const entries = new Map<string, unknown>();
+  for (const [key, media] of Object.entries(content)) {
+    const type = mediaType(key) ?? '';
+    if (entries.has(type)) {
+      throw new OpenApiError(`${where} declares the media type ${type} twice, with and without parameters or in another case; keep one of them`);
+    }
+    entries.set(type, media);
+  }
+  return [...entries];
+}
+
 /** Options of compileOperations. */
 export interface CompileOptions {
   /**
@@ -555,13 +574,13 @@ function compileMediaType(bodies: Ajv, texts: Ajv, name: string, type: string, s
 
 function declaresJsonBody(requestBody: unknown): boolean {
   const content = isJsonObject(requestBody) && isJsonObject(requestBody['content']) ? requestBody['content'] : {};
-  return Object.keys(content).some((type) => isJsonMediaType(type.toLowerCase()));
+  return Object.keys(content).some((type) => isJsonMediaType(mediaType(type) ?? ''));
 }
 
 function jsonBodySchemas(requestBody: unknown): unknown[] {
   const content = isJsonObject(requestBody) && isJsonObject(requestBody['content']) ? requestBody['content'] : {};
   return Object.entries(content)
-    .filter(([type]) => isJsonMediaType(type.toLowerCase()))
+    .filter(([type]) => isJsonMediaType(mediaType(type) ?? ''))
     .map(([, media]) => (isJsonObject(media) && isJsonObject(media['schema']) ? toRequestSchema(media['schema']) : true));
 }
 
@@ -574,8 +593,7 @@ function compileBody(bodies: Ajv, texts: Ajv, name: string, requestBody: unknown
   const content = isJsonObject(requestBody['content']) ? requestBody['content'] : {};
   const required = requestBody['required'] === true;
   const checks = new Map<string, BodyCheck | undefined>();
-  for (const [declared, media] of Object.entries(content)) {
-    const type = declared.toLowerCase();
+  for (const [type, media] of mediaTypeEntries(`${name}: request body`, content)) {
     const schema = isJsonObject(media) && isJsonObject(media['schema']) ? media['schema'] : undefined;
     checks.set(type, compileMediaType(bodies, texts, name, type, schema));
   }

@@ -4,7 +4,7 @@ import { StringMemo } from '../cache/string-memo.js';
 import type { FieldError } from '../problem.js';
 import { toFieldErrors, type SchemaViolation } from '../validation-errors.js';
 import { hasAccessAnnotation } from './annotations.js';
-import { compilingSchemasOf, OpenApiError } from './operations.js';
+import { compilingSchemasOf, mediaTypeEntries, OpenApiError } from './operations.js';
 import { isJsonMediaType } from './json-body.js';
 import { isJsonObject } from './json-object.js';
 import { compilePattern, describesObjects, filterResponse } from './response-filter.js';
@@ -175,18 +175,18 @@ interface DeclaredContent {
  * in them, and springdoc-openapi 2 declares its responses as `*\/*` by
  * default (`springdoc.default-produces-media-type`).
  */
-function compileContent(ajv: Ajv, content: unknown): (contentType: string | undefined) => ResponseRule {
+function compileContent(ajv: Ajv, where: string, content: unknown): (contentType: string | undefined) => ResponseRule {
   if (!isJsonObject(content) || Object.keys(content).length === 0) {
     return () => ({ kind: 'empty' });
   }
 
   const declarations = new Map<string, DeclaredContent>();
-  for (const [type, media] of Object.entries(content)) {
+  for (const [type, media] of mediaTypeEntries(where, content)) {
     const schema = isJsonObject(media) ? media['schema'] : undefined;
     // JSON Schema 2020-12 (OpenAPI 3.1) allows the boolean schemas true and false.
     const body = schema === true ? {} : schema === false ? { not: {} } : schema;
     const check = isJsonObject(body) ? compileJsonCheck(ajv, body) : undefined;
-    declarations.set(type.toLowerCase(), { check, hasObjects: mayHoldObjects(body) });
+    declarations.set(type, { check, hasObjects: mayHoldObjects(body) });
   }
   const declared = [...declarations.keys()];
 
@@ -223,7 +223,8 @@ export function compileResponses(ajv: Ajv, operationName: string, responses: unk
       throw new OpenApiError(`${operationName} declares the response '${key}'; use a status code, a range such as 2XX, or default`);
     }
     const content = isJsonObject(response) ? response['content'] : undefined;
-    byKey.set(normalized, compilingSchemasOf(`${operationName}: response ${key}`, () => compileContent(ajv, content)));
+    const where = `${operationName}: response ${key}`;
+    byKey.set(normalized, compilingSchemasOf(where, () => compileContent(ajv, where, content)));
   }
 
   return {
