@@ -29,13 +29,8 @@ function jsonMemberNames(body: Buffer): string[] {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : [];
 }
 
-/**
- * Returns the names of the top-level members of a form, multipart or JSON
- * body, or of every word of a JSON body that does not parse, and no names
- * for any other media type. A body that some servers read as a form and
- * others as JSON gets the names of both readings.
- */
-export function bodyMemberNames(contentType: string | undefined, body: Buffer): string[] {
+/** Returns the field names of a form or multipart body, and no names for any other media type. */
+export function formFieldNames(contentType: string | undefined, body: Buffer): string[] {
   const type = mediaType(contentType);
   // Names are added one at a time, because spreading a long list as
   // arguments would overflow the call stack.
@@ -49,6 +44,17 @@ export function bodyMemberNames(contentType: string | undefined, body: Buffer): 
       names.push(match[1] ?? match[2] ?? '');
     }
   }
+  return names;
+}
+
+/**
+ * Returns the names of the top-level members of a form, multipart or JSON
+ * body, or of every word of a JSON body that does not parse, and no names
+ * for any other media type. A body that some servers read as a form and
+ * others as JSON gets the names of both readings.
+ */
+export function bodyMemberNames(contentType: string | undefined, body: Buffer): string[] {
+  const names = formFieldNames(contentType, body);
   // A form type with `/json` in a parameter is a form to some servers and JSON to Laravel.
   if (mayBeReadAsJson(contentType)) {
     for (const name of jsonMemberNames(body)) {

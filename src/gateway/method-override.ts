@@ -13,16 +13,22 @@
 import type { FastifyRequest } from 'fastify';
 
 import { mayBeReadAsJson, mediaType } from '../core/openapi/json-body.js';
+import { phpSpelling } from '../core/openapi/parameter-names.js';
 import { decodeUtf8 } from '../core/openapi/utf8.js';
 import { ProblemError } from '../core/problem.js';
+import { formFieldNames } from './body-names.js';
 
 const OVERRIDE_FIELD = '_method';
 
 /**
- * A Content-Disposition line of a multipart part named `_method`, quoted or
- * not, as Rack's multipart parser reads it.
+ * Tells whether a query, form or multipart field name is read as `_method`:
+ * as written, or as PHP stores it in `$_GET` and `$_POST`, where Laravel and
+ * Symfony read the override. PHP stores `.method`, ` _method` and `[method`
+ * as `_method` too.
  */
-const MULTIPART_OVERRIDE = /^content-disposition:[^\r\n]*;[ \t]*name[ \t]*=[ \t]*(?:"_method"|_method)(?=[ \t;\r\n]|$)/im;
+function isOverrideName(name: string): boolean {
+  return name === OVERRIDE_FIELD || phpSpelling(name) === OVERRIDE_FIELD;
+}
 
 /** Tells whether a JSON body is an object with a `_method` member. A body that does not parse is left to the upstream. */
 function jsonNamesOverride(body: Buffer): boolean {
@@ -41,15 +47,11 @@ function bodyNamesOverride(contentType: string | undefined, body: Buffer): boole
   // Most bodies do not contain the name at all, so they are never parsed.
   // A form body may spell it `%5Fmethod` or `_%6Dethod`, which this
   // pre-check would miss, so form bodies with an escape are parsed too.
+  // Every spelling of the name contains `method`, except one with escapes in a form body (`_%6Dethod`).
   const type = mediaType(contentType);
-  if (type === 'application/x-www-form-urlencoded') {
-    if ((body.includes(OVERRIDE_FIELD) || body.includes('%')) && new URLSearchParams(body.toString('utf8')).has(OVERRIDE_FIELD)) {
-      return true;
-    }
-  } else if (type === 'multipart/form-data') {
-    if (body.includes(OVERRIDE_FIELD) && MULTIPART_OVERRIDE.test(body.toString('latin1'))) {
-      return true;
-    }
+  const mayNameOverride = body.includes('method') || (type === 'application/x-www-form-urlencoded' && body.includes('%'));
+  if (mayNameOverride && formFieldNames(contentType, body).some(isOverrideName)) {
+    return true;
   }
 
   if (mayBeReadAsJson(contentType)) {
@@ -70,7 +72,7 @@ export function rejectMethodOverride(request: FastifyRequest): void {
 
   const query = (request.query ?? {}) as Record<string, unknown>;
   const body = Buffer.isBuffer(request.body) ? request.body : undefined;
-  if (Object.hasOwn(query, OVERRIDE_FIELD) || (body !== undefined && bodyNamesOverride(request.headers['content-type'], body))) {
+  if (Object.keys(query).some(isOverrideName) || (body !== undefined && bodyNamesOverride(request.headers['content-type'], body))) {
     throw new ProblemError(
       'invalid_request',
       `The request has a '${OVERRIDE_FIELD}' field, which some servers read as a method override. The gateway authorizes the request method only; send the request with the method it means.`,

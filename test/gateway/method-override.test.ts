@@ -124,6 +124,18 @@ describe('method overrides in the request', () => {
     expect(received).toHaveLength(0);
   });
 
+  it('rejects an override in PHP spellings', async () => {
+    // PHP stores the fields '.method', ' _method' and '[method' as '_method',
+    // where Laravel and Symfony read the override.
+    const type = `multipart/form-data; boundary=${BOUNDARY}`;
+    for (const name of ['.method', ' _method', '[method']) {
+      await expectRejected(await post('/v1/uploads', type, multipart({ [name]: 'DELETE' })), `multipart ${name}`);
+      await expectRejected(await post('/v2/things', 'application/x-www-form-urlencoded', `${encodeURIComponent(name)}=DELETE`), `form ${name}`);
+      await expectRejected(await post(`/v2/things?${encodeURIComponent(name)}=DELETE`, 'application/json', '{}'), `query ${name}`);
+    }
+    expect(received).toHaveLength(0);
+  });
+
   it('rejects an override in the query string', async () => {
     for (const query of ['_method=DELETE', '%5Fmethod=DELETE']) {
       await expectRejected(await post(`/v2/things?${query}`, 'application/json', '{}'), query);

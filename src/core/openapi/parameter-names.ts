@@ -55,7 +55,7 @@ function namesVariant(name: string, bound: string): boolean {
  * before the first `[...]` replaced by `_`. So PHP reads `tenant.id`,
  * `tenant id` and `tenant[id` as `tenant_id`.
  */
-function phpSpelling(name: string): string {
+export function phpSpelling(name: string): string {
   const text = name.replace(/^ +/, '');
   const open = text.indexOf('[');
   const baseEnd = open !== -1 && text.includes(']', open) ? open : text.length;
