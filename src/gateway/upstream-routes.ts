@@ -33,7 +33,7 @@ function fromRoute(upstream: UpstreamConfig, route: GatewayRoute): DeclaredOpera
   try {
     const path = parseRoutePath(fromRouterSyntax(route.path));
     // Without a document no body is declared, so a body binding reads whatever JSON arrives.
-    return { ...route, path: path.router, route: path, operationId: undefined, deprecated: false, headerParameters: [], jsonRequestBody: true };
+    return { ...route, path: path.router, route: path, operationId: undefined, deprecated: false, headerParameters: [], cookieParameters: [], jsonRequestBody: true };
   } catch (error) {
     throw error instanceof RoutePathError ? new UpstreamPolicyError(`upstream '${upstream.name}': ${error.message}`) : error;
   }
@@ -196,7 +196,8 @@ function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, p
 }
 
 /**
- * Rejects a header parameter that the gateway drops from every request
+ * Rejects a cookie parameter, since the gateway drops the Cookie header,
+ * and a header parameter that the gateway drops from every request
  * (gatewayDropReason), that the upstream's `dropRequestHeaders` removes, or
  * whose name has punctuation other than `-`.
  * The gateway would check it on every request, but the upstream, which
@@ -209,6 +210,14 @@ function toRoutePolicy(upstream: UpstreamConfig, operation: DeclaredOperation, p
 function checkDroppedHeaderParameters(upstream: UpstreamConfig, declared: readonly DeclaredOperation[]): void {
   const droppedBy = headerPatternMatcher(upstream.dropRequestHeaders);
   for (const operation of declared) {
+    const cookie = operation.cookieParameters[0];
+    if (cookie !== undefined) {
+      throw new UpstreamPolicyError(
+        `upstream '${upstream.name}': ${operationKey(operation)} declares the cookie parameter '${cookie}', but the gateway drops the Cookie header from every request because ${gatewayDropReason('cookie') ?? ''}, ` +
+          "so the upstream would never receive the caller's value. Take the cookie parameter out of the OpenAPI document.",
+      );
+    }
+
     for (const name of operation.headerParameters) {
       const reason = gatewayDropReason(name);
       if (reason !== undefined) {

@@ -111,6 +111,16 @@ describe('upstream routes', () => {
     );
   });
 
+  it('rejects a cookie parameter', async () => {
+    const parameters = [{ in: 'cookie', name: 'sid', required: true, schema: { type: 'string' } }];
+    const config = await upstream({ '/invoices': { get: { security: SECURED, parameters, responses: {} } } });
+
+    await expect(upstreamRoutes(config)).rejects.toThrow(
+      "upstream 'things': GET /invoices declares the cookie parameter 'sid', but the gateway drops the Cookie header from every request because it carries the caller's credentials for the gateway itself, " +
+        "so the upstream would never receive the caller's value. Take the cookie parameter out of the OpenAPI document.",
+    );
+  });
+
   it('rejects a header parameter spelled with an underscore', async () => {
     // The gateway drops such a spelling of a validated header, because CGI-style servers read it as X-Tenant-Id.
     const parameters = [{ in: 'header', name: 'X_Tenant_Id', schema: { type: 'string' } }];

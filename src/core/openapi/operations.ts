@@ -55,6 +55,8 @@ export interface CompiledOperation {
   deprecated: boolean;
   /** Names of the header parameters, as the document spells them. */
   headerParameters: string[];
+  /** Names of the cookie parameters, which the gateway does not check. */
+  cookieParameters: string[];
   /** Names of the query parameters; a query with any other name is refused. */
   queryParameters: string[];
   /** Whether the operation declares a JSON media type for its request body. */
@@ -448,6 +450,7 @@ export function compileOperations(source: JsonObject, options: CompileOptions = 
         credentials,
         deprecated: operation['deprecated'] === true,
         headerParameters: checkedParameters.filter((parameter) => parameter['in'] === 'header').map((parameter) => String(parameter['name'])),
+        cookieParameters: checkedParameters.filter((parameter) => parameter['in'] === 'cookie').map((parameter) => String(parameter['name'])),
         queryParameters: checkedParameters.filter((parameter) => parameter['in'] === 'query').map((parameter) => String(parameter['name'])),
         jsonRequestBody: declaresJsonBody(operation['requestBody']),
         jsonBodySchemas: jsonBodySchemas(operation['requestBody']),
