@@ -554,6 +554,15 @@ describe('OpenAPI compilation', () => {
       expect(operation?.validate(parts({ query: { ratio: '9007199254740993' } }))?.errors).toEqual([{ pointer: '/query/ratio', detail: 'must be an integer from -9007199254740991 to 9007199254740991' }]);
     });
 
+    it('rejects a repeated comma-separated query array', () => {
+      const tags = { type: 'array', items: { type: 'string' }, maxItems: 2 };
+      const [operation] = compileOperations(documentWith([{ name: 'ids', in: 'path', required: true, schema: { type: 'string' } }, { name: 'tags', in: 'query', explode: false, schema: tags }]));
+
+      expect(operation?.validate(parts({ query: { tags: 'a,b' } }))).toBeUndefined();
+      expect(operation?.validate(parts({ query: { tags: 'a,b,c' } }))?.errors).toEqual([{ pointer: '/query/tags', detail: 'must NOT have more than 2 items' }]);
+      expect(operation?.validate(parts({ query: { tags: ['a,b,c,d', 'e'] } }))?.errors).toEqual([{ pointer: '/query/tags', detail: 'must appear once, with its items separated by commas' }]);
+    });
+
     it('keeps repeated names for exploded query arrays', () => {
       const [operation] = compileOperations(documentWith([{ name: 'ids', in: 'path', required: true, schema: { type: 'string' } }, { name: 'tags', in: 'query', schema: integers }]));
 

@@ -8,7 +8,7 @@ import { withDraft7ExclusiveBounds } from './exclusive-bounds.js';
 import { compileFormBody, FORM_MEDIA_TYPE, hasLiteralSemicolon, isOpaqueBodySchema, isUtf8FormBody } from './form-body.js';
 import { hasInexactNumber, isJsonMediaType, mediaType, nonUtf8Charset, parseJsonBody } from './json-body.js';
 import { isJsonObject } from './json-object.js';
-import { parameterReading, splitCommaSeparated } from './parameter-style.js';
+import { parameterReading, repeatedListViolations, splitCommaSeparated } from './parameter-style.js';
 import { checkTextForms, type TextType, type TextTypes } from './parameter-text.js';
 import { toRequestSchema } from './request-schema.js';
 import { checkSchemaForms } from './schema-forms.js';
@@ -350,6 +350,10 @@ function compileParameters(ajv: Ajv, operationName: string, parameters: JsonObje
 
 /** Checks the text forms of one location's typed parameters, then its schema, which coerces `values` in place. */
 function checkParameters(location: 'path' | 'query' | 'headers', values: Record<string, unknown>, parameters: ParameterSet): RequestViolation | undefined {
+  const repeated = repeatedListViolations(values, parameters.commaSeparated[location]);
+  if (repeated.length > 0) {
+    return violation(location, repeated);
+  }
   splitCommaSeparated(values, parameters.commaSeparated[location], location === 'headers' ? 'header' : location);
   const forms = checkTextForms(values, parameters.textTypes[location]);
   if (forms.length > 0) {

@@ -6,6 +6,7 @@
  * with `explode: true` (the default), where each item repeats the name.
  */
 
+import { escapePointerToken, type SchemaViolation } from '../validation-errors.js';
 import { isJsonObject } from './json-object.js';
 
 type JsonObject = Record<string, unknown>;
@@ -59,6 +60,22 @@ export function parameterReading(location: ParameterLocation, parameter: JsonObj
  * comma (RFC 9110 section 5.6.1). Node.js joins a repeated header with ", ".
  */
 const HEADER_LIST_SEPARATOR = /[ \t]*,[ \t]*/;
+
+/**
+ * Returns a violation for each of `names` that `values` has more than once,
+ * as a query array with `explode: false` can be. Servers differ in which
+ * occurrence they read, and the schema would count each occurrence as one
+ * item, so `?tags=a,b,c&tags=d` would pass `maxItems: 2`.
+ */
+export function repeatedListViolations(values: Record<string, unknown>, names: ReadonlySet<string>): SchemaViolation[] {
+  const violations: SchemaViolation[] = [];
+  for (const name of names) {
+    if (Array.isArray(values[name])) {
+      violations.push({ keyword: 'repeatedList', instancePath: `/${escapePointerToken(name)}`, params: {}, message: 'must appear once, with its items separated by commas' });
+    }
+  }
+  return violations;
+}
 
 /** Splits the comma-separated values of `names` in `values` into arrays, in place. */
 export function splitCommaSeparated(values: Record<string, unknown>, names: ReadonlySet<string>, location: ParameterLocation): void {
