@@ -1018,5 +1018,19 @@ describe('OpenAPI compilation', () => {
     it('drops them from required', () => {
       expect(validate({ name: 'a' })).toBeUndefined();
     });
+
+    it('rejects a read-only alternative', () => {
+      const nullable = { name: { type: 'string' }, level: { anyOf: [role, { type: 'null' }] }, grade: { oneOf: [{ type: 'null' }, { allOf: [role] }] } };
+      const [nullableOperation] = compileOperations({
+        ...document,
+        paths: { '/accounts': { post: { requestBody: { content: { 'application/json': { schema: { type: 'object', properties: nullable } } } }, responses: {} } } },
+      });
+      const check = (body: unknown) =>
+        nullableOperation?.validate({ params: {}, query: {}, headers: {}, contentType: 'application/json', body: Buffer.from(JSON.stringify(body)) });
+
+      expect(check({ name: 'a', level: null, grade: null })).toBeUndefined();
+      expect(check({ name: 'a', level: 'admin' })?.errors).toContainEqual({ pointer: '/body/level', detail: 'property is read-only or not allowed in requests' });
+      expect(check({ name: 'a', grade: 'admin' })?.errors).toContainEqual({ pointer: '/body/grade', detail: 'property is read-only or not allowed in requests' });
+    });
   });
 });

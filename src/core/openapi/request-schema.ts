@@ -11,7 +11,8 @@
  *   requires it in responses. A property counts as `readOnly` also when
  *   its schema is marked through `allOf`, `anyOf` or `oneOf`. A read-only
  *   schema under `patternProperties`, `additionalProperties` or
- *   `unevaluatedProperties` becomes `false` as well.
+ *   `unevaluatedProperties` becomes `false` as well, and so does a
+ *   read-only branch of `anyOf` or `oneOf`.
  * - An object that admits unnamed properties rejects the name of a
  *   property in another case (`Role` for `role`), because Go's
  *   encoding/json and ASP.NET Core's JSON options match member names
@@ -114,6 +115,16 @@ function otherCasesPattern(names: ReadonlySet<string>): string {
 function admitsUnnamedProperties(result: Schema): boolean {
   const extra = [result['additionalProperties'], result['unevaluatedProperties']].some((value) => value !== undefined && value !== false);
   return extra || (isJsonObject(result['patternProperties']) && Object.keys(result['patternProperties']).length > 0);
+}
+
+/**
+ * Tells whether the branches of `key` are alternatives (`anyOf`, `oneOf`).
+ * A read-only alternative becomes `false`, so that a nullable read-only
+ * property, written `anyOf: [{ $ref: Role }, { type: 'null' }]`, admits
+ * only null in requests.
+ */
+function isAlternative(key: string): boolean {
+  return key === 'anyOf' || key === 'oneOf';
 }
 
 /** Returns whether `schema` admits integers but no other numbers. */
@@ -258,7 +269,7 @@ export function toRequestSchema(schema: unknown, seen = new Map<object, Schema>(
   }
   for (const key of SCHEMA_LIST_KEYS) {
     if (Array.isArray(result[key])) {
-      result[key] = (result[key] as unknown[]).map((entry) => toRequestSchema(entry, seen));
+      result[key] = (result[key] as unknown[]).map((entry) => (isAlternative(key) && hasAccessAnnotation(entry, 'readOnly') ? false : toRequestSchema(entry, seen)));
     }
   }
   if (isJsonObject(schema['patternProperties'])) {
