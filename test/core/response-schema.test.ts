@@ -83,6 +83,22 @@ describe('response filtering', () => {
     expect(result.errors.length).toBeGreaterThan(0);
   });
 
+  it('removes values of write-only alternatives', () => {
+    const secret = { type: 'string', writeOnly: true };
+    const schema = {
+      type: 'object',
+      properties: {
+        id: { type: 'string' },
+        password: { anyOf: [secret, { type: 'null' }] },
+        pin: { oneOf: [{ type: 'null' }, { allOf: [{ type: 'integer', writeOnly: true }] }] },
+      },
+    };
+
+    expect(check(schema, { id: 'a', password: 'hunter2', pin: 1234 }).value).toEqual({ id: 'a' });
+    expect(check(schema, { id: 'a', password: null, pin: null }).value).toEqual({ id: 'a', password: null, pin: null });
+    expect(check({ ...schema, required: ['id', 'password'] }, { id: 'a', password: 'hunter2' })).toMatchObject({ value: { id: 'a' }, errors: [] });
+  });
+
   describe('branches of a filtered value', () => {
     const address = { type: 'object', properties: { city: { type: 'string' } }, additionalProperties: false };
     const publicProfile = { type: 'object', required: ['kind'], properties: { kind: { const: 'public' }, name: { type: 'string' }, address } };

@@ -8,7 +8,8 @@
  *   `additionalProperties` or `unevaluatedProperties` (`true` or a schema)
  *   or the name matches `patternProperties`.
  * - A `writeOnly` property is removed even when it is declared, also when
- *   its schema is marked through `allOf`, `anyOf` or `oneOf`. So is a
+ *   its schema is marked through `allOf`, `anyOf` or `oneOf`, and when its
+ *   value satisfies a `writeOnly` branch of an `anyOf` or `oneOf`. So is a
  *   property that a `writeOnly` schema under `patternProperties`,
  *   `additionalProperties` or `unevaluatedProperties` governs.
  * - `allOf` branches all apply, so their properties are united. Of `anyOf`
@@ -178,6 +179,8 @@ interface ObjectDeclaration {
   patterns: Array<{ pattern: RegExp; schema: unknown; hidden: boolean }>;
   /** Schemas for undeclared properties; empty when they are not allowed or are writeOnly. */
   additional: unknown[];
+  /** Properties removed when the `anyOf` or `oneOf` branches that their value satisfies include a writeOnly one. */
+  hiddenWhenChosen: Set<string>;
 }
 
 /** Tells whether a property schema keeps its values out of responses: `false`, or marked writeOnly. */
@@ -197,8 +200,29 @@ export function compilePattern(source: string): RegExp {
   return pattern;
 }
 
+/**
+ * Tells whether a branch of an `anyOf` or `oneOf` in `schema`, or in its
+ * `allOf` at any depth, hides its values (see hidesValues). A nullable
+ * write-only property is written `anyOf: [{ $ref: Secret }, { type: 'null' }]`.
+ */
+export function hasHidingAlternative(schema: unknown, visited = new Set<object>()): boolean {
+  if (!isJsonObject(schema) || visited.has(schema)) {
+    return false;
+  }
+  visited.add(schema);
+
+  for (const key of ['anyOf', 'oneOf']) {
+    const branches = schema[key];
+    if (Array.isArray(branches) && branches.some((branch) => hidesValues(branch) || hasHidingAlternative(branch, visited))) {
+      return true;
+    }
+  }
+  const allOf = schema['allOf'];
+  return Array.isArray(allOf) && allOf.some((branch) => hasHidingAlternative(branch, visited));
+}
+
 function declarationOf(schemas: readonly Schema[]): ObjectDeclaration {
-  const declaration: ObjectDeclaration = { properties: new Map(), hidden: new Set(), patterns: [], additional: [] };
+  const declaration: ObjectDeclaration = { properties: new Map(), hidden: new Set(), patterns: [], additional: [], hiddenWhenChosen: new Set() };
 
   for (const schema of schemas) {
     const properties = isJsonObject(schema['properties']) ? schema['properties'] : {};
@@ -207,6 +231,9 @@ function declarationOf(schemas: readonly Schema[]): ObjectDeclaration {
         declaration.hidden.add(name);
       } else {
         declaration.properties.set(name, [...(declaration.properties.get(name) ?? []), property]);
+      }
+      if (hasHidingAlternative(property)) {
+        declaration.hiddenWhenChosen.add(name);
       }
     }
 
@@ -375,7 +402,7 @@ class ResponseFilter {
       const name = names[index]!;
       const property = value[name];
       const propertySchemas = this.schemasOf(name, declaration);
-      if (propertySchemas === undefined) {
+      if (propertySchemas === undefined || (declaration.hiddenWhenChosen.has(name) && this.choosesHidingBranch(property, propertySchemas))) {
         this.recordRemoval(name);
         entries ??= this.entriesBefore(value, names, index);
         continue;
@@ -397,6 +424,11 @@ class ResponseFilter {
     // fromEntries defines own properties, so no key can reach a prototype.
     // An unchanged object is returned itself.
     return entries === undefined ? value : Object.fromEntries(entries);
+  }
+
+  /** Tells whether the branches that `value` satisfies among those of `schemas` include one that hides its values. */
+  private choosesHidingBranch(value: unknown, schemas: readonly unknown[]): boolean {
+    return applicableSchemas(schemas, value, this.chooser).schemas.some(hidesValues);
   }
 
   /** Returns the entries of the properties before `end`, which were all kept unchanged. */

@@ -7,7 +7,7 @@ import { hasAccessAnnotation } from './annotations.js';
 import { compilingSchemasOf, mediaTypeEntries, OpenApiError } from './operations.js';
 import { isJsonMediaType } from './json-body.js';
 import { isJsonObject } from './json-object.js';
-import { compilePattern, describesObjects, filterResponse } from './response-filter.js';
+import { compilePattern, describesObjects, filterResponse, hasHidingAlternative } from './response-filter.js';
 import { checkSchemaForms } from './schema-forms.js';
 
 type Schema = Record<string, unknown>;
@@ -54,7 +54,8 @@ function subschemas(schema: Schema): unknown[] {
 
 /**
  * Returns the response form of `schema`: a `writeOnly` property is dropped
- * from `required`, since OpenAPI requires it only in requests. The input is
+ * from `required`, since OpenAPI requires it only in requests, and so is
+ * one with a `writeOnly` branch, which the filter may remove. The input is
  * left untouched; `seen` keeps shared subschemas shared.
  */
 export function toResponseSchema(schema: unknown, seen = new Map<object, Schema>()): unknown {
@@ -68,7 +69,8 @@ function copyForResponses(schema: Schema, seen: Map<object, Schema>): Schema {
   const properties = isJsonObject(schema['properties']) ? schema['properties'] : undefined;
   if (properties !== undefined && Array.isArray(schema['required'])) {
     result['required'] = schema['required'].filter((name) => {
-      return !hasAccessAnnotation(properties[String(name)], 'writeOnly');
+      const property = properties[String(name)];
+      return !hasAccessAnnotation(property, 'writeOnly') && !hasHidingAlternative(property);
     });
   }
 
