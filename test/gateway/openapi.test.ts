@@ -649,6 +649,22 @@ describe('OpenAPI compilation', () => {
       expect(check('flag_gift=1')?.errors).toEqual([{ pointer: '/body/flag_gift', detail: 'must be boolean' }]);
     });
 
+    it('rejects spellings of composed form properties', () => {
+      const base = { type: 'object', additionalProperties: true, properties: { owner: { type: 'string', readOnly: true }, limit: { type: 'integer', maximum: 5 } } };
+      const [operation] = compileOperations(documentWith({ [FORM]: { schema: { allOf: [base], additionalProperties: true } } }));
+      const check = (body: string) => operation?.validate({ params: {}, query: {}, headers: {}, contentType: FORM, body: Buffer.from(body) });
+
+      expect(check('limit=5&colour=red')).toBeUndefined();
+      for (const [body, field, property] of [
+        ['owner[]=admin', 'owner[]', 'owner'],
+        ['limit.max=99', 'limit.max', 'limit'],
+      ]) {
+        expect(check(body as string)?.errors, body).toEqual([
+          { pointer: `/body/${field}`, detail: `is read by some servers as the property '${property}' or a member of it, which the schema did not check` },
+        ]);
+      }
+    });
+
     it('rejects nested spellings in open forms', () => {
       const openSchema = {
         type: 'object',

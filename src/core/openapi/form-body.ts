@@ -10,7 +10,6 @@ import type { Ajv } from 'ajv';
 import { StringMemo } from '../cache/string-memo.js';
 
 import { escapePointerToken, type SchemaViolation } from '../validation-errors.js';
-import { isJsonObject } from './json-object.js';
 import { foldCase, variantOf } from './parameter-names.js';
 import { checkTextForms, type TextType, type TextTypes } from './parameter-text.js';
 import { hasUtf8Escapes } from './percent-encoding.js';
@@ -77,7 +76,7 @@ export function compileFormBody(ajv: Ajv, schema: JsonObject): (body: Buffer) =>
 
   const textTypes = declaredTextTypes(schema);
 
-  const declared = Object.keys(isJsonObject(schema['properties']) ? schema['properties'] : {});
+  const declared = [...declaredMemberNames(schema)];
   const foldedNames = declared.map(foldCase);
   return (body) => {
     const values = parseForm(body);
