@@ -99,6 +99,13 @@ describe('response filtering', () => {
     expect(check({ ...schema, required: ['id', 'password'] }, { id: 'a', password: 'hunter2' })).toMatchObject({ value: { id: 'a' }, errors: [] });
   });
 
+  it('removes unnamed values of write-only alternatives', () => {
+    const secret = { anyOf: [{ type: 'string', writeOnly: true }, { type: 'null' }] };
+    const schema = { type: 'object', properties: { id: { type: 'string' } }, patternProperties: { '^pin_': secret }, additionalProperties: secret };
+
+    expect(check(schema, { id: 'a', pin_card: '1234', token: 't', reset: null }).value).toEqual({ id: 'a', reset: null });
+  });
+
   describe('branches of a filtered value', () => {
     const address = { type: 'object', properties: { city: { type: 'string' } }, additionalProperties: false };
     const publicProfile = { type: 'object', required: ['kind'], properties: { kind: { const: 'public' }, name: { type: 'string' }, address } };

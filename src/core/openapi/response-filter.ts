@@ -181,6 +181,8 @@ interface ObjectDeclaration {
   additional: unknown[];
   /** Properties removed when the `anyOf` or `oneOf` branches that their value satisfies include a writeOnly one. */
   hiddenWhenChosen: Set<string>;
+  /** Whether a schema of `patternProperties` or for undeclared properties has such a branch, so any property may be removed that way. */
+  unnamedHiddenWhenChosen: boolean;
 }
 
 /** Tells whether a property schema keeps its values out of responses: `false`, or marked writeOnly. */
@@ -222,7 +224,14 @@ export function hasHidingAlternative(schema: unknown, visited = new Set<object>(
 }
 
 function declarationOf(schemas: readonly Schema[]): ObjectDeclaration {
-  const declaration: ObjectDeclaration = { properties: new Map(), hidden: new Set(), patterns: [], additional: [], hiddenWhenChosen: new Set() };
+  const declaration: ObjectDeclaration = {
+    properties: new Map(),
+    hidden: new Set(),
+    patterns: [],
+    additional: [],
+    hiddenWhenChosen: new Set(),
+    unnamedHiddenWhenChosen: false,
+  };
 
   for (const schema of schemas) {
     const properties = isJsonObject(schema['properties']) ? schema['properties'] : {};
@@ -240,12 +249,14 @@ function declarationOf(schemas: readonly Schema[]): ObjectDeclaration {
     const patterns = isJsonObject(schema['patternProperties']) ? schema['patternProperties'] : {};
     for (const [source, property] of Object.entries(patterns)) {
       declaration.patterns.push({ pattern: compilePattern(source), schema: property, hidden: hidesValues(property) });
+      declaration.unnamedHiddenWhenChosen ||= hasHidingAlternative(property);
     }
 
     for (const key of ['additionalProperties', 'unevaluatedProperties']) {
       const extra = schema[key];
       if (extra === true || (isJsonObject(extra) && !hidesValues(extra))) {
         declaration.additional.push(extra);
+        declaration.unnamedHiddenWhenChosen ||= hasHidingAlternative(extra);
       }
     }
   }
@@ -402,7 +413,8 @@ class ResponseFilter {
       const name = names[index]!;
       const property = value[name];
       const propertySchemas = this.schemasOf(name, declaration);
-      if (propertySchemas === undefined || (declaration.hiddenWhenChosen.has(name) && this.choosesHidingBranch(property, propertySchemas))) {
+      const mayBeHidden = declaration.unnamedHiddenWhenChosen || declaration.hiddenWhenChosen.has(name);
+      if (propertySchemas === undefined || (mayBeHidden && this.choosesHidingBranch(property, propertySchemas))) {
         this.recordRemoval(name);
         entries ??= this.entriesBefore(value, names, index);
         continue;
