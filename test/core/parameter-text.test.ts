@@ -127,6 +127,11 @@ describe('parameter text forms', () => {
     expect(violations[0]?.message).toBe('must be a number that a double holds exactly, such as one with at most 15 significant digits');
   });
 
+  it('names types that exclude each other', () => {
+    const violations = checkTextForms({ flag: 'true' }, new Map([['flag', []]]));
+    expect(violations[0]?.message).toBe("has no valid value, because the schema's types exclude each other");
+  });
+
   it('skips parameters that are absent', () => {
     expect(checkTextForms({}, new Map([['limit', ['integer' as const]]]))).toEqual([]);
   });

@@ -80,7 +80,7 @@ function textProblemOfAny(types: readonly TextType[], text: string): string | un
   if (first !== undefined) {
     return rangeProblem(first, text);
   }
-  return types.length === 0 ? 'must match every type that the schema declares, which no text does' : `must be ${types.join(' or ')}`;
+  return types.length === 0 ? "has no valid value, because the schema's types exclude each other" : `must be ${types.join(' or ')}`;
 }
 
 /**
