@@ -95,17 +95,23 @@ function isClientCredentialsGrant(ctx: KoaContextWithOIDC): boolean {
  * Rejects a client credentials request for a scope outside the client's
  * `allowed_scopes`, instead of silently issuing a narrower token, and one
  * without a scope, which would get a token that no operation accepts
- * (RFC 6749 section 3.3 leaves a default scope or `invalid_scope`).
+ * (RFC 6749 section 3.3 leaves a default scope or `invalid_scope`). An
+ * OpenID scope is rejected too, even when the client may request it for
+ * its users, because it describes a user and the API token of this grant
+ * would silently leave it out.
  */
-async function checkClientCredentialsScope(ctx: KoaContextWithOIDC, clientId: string, clients: ClientRepository): Promise<void> {
+async function checkClientCredentialsScope(ctx: KoaContextWithOIDC, clientId: string, clients: ClientRepository, apiScopes: ReadonlySet<string>): Promise<void> {
   const metadata = await clients.find(clientId);
-  const allowed = new Set((metadata?.allowed_scopes ?? '').split(' ').filter((scope) => scope !== ''));
+  const allowed = (metadata?.allowed_scopes ?? '').split(' ').filter((scope) => apiScopes.has(scope));
   const requested = requestedScopes(ctx).filter((scope) => scope !== '');
   if (requested.length === 0) {
-    throw new errors.InvalidScope(`the scope parameter is missing; request one or more of: ${[...allowed].join(' ')}`, '');
+    throw new errors.InvalidScope(`the scope parameter is missing; request one or more of: ${allowed.join(' ')}`, '');
   }
   for (const scope of requested) {
-    if (!allowed.has(scope)) {
+    if (!apiScopes.has(scope)) {
+      throw new errors.InvalidScope(`the client credentials grant issues API scopes only; request one or more of: ${allowed.join(' ')}`, scope);
+    }
+    if (!allowed.includes(scope)) {
       throw new errors.InvalidScope('requested scope is not allowed for this client', scope);
     }
   }
@@ -284,7 +290,7 @@ export function buildConfiguration(deps: ProviderDependencies): Configuration {
         throw new errors.InvalidTarget(`a token for ${config.audience} needs an API scope; request one or more of: ${API_SCOPES.join(' ')}`);
       }
       if (isClientCredentialsGrant(ctx)) {
-        await checkClientCredentialsScope(ctx, client.clientId, clients);
+        await checkClientCredentialsScope(ctx, client.clientId, clients, apiScopes);
       } else {
         checkCodeChallenge(ctx);
         await checkAllowedScopes(ctx, client.clientId, clients);

@@ -74,6 +74,28 @@ describe('client credentials grant', () => {
     await expect(rejection).rejects.toMatchObject({ error_description: expect.stringContaining('scope parameter is missing; request one or more of: orders:read') });
   });
 
+  it('rejects OpenID scopes', async () => {
+    // A client that also signs users in may list OpenID scopes, which mean
+    // nothing without a user: the token would carry no scope at all.
+    const both = await addClient('--confidential', '--grant', 'client_credentials', '--grant', 'authorization_code', '--redirect-uri', 'https://service.example.test/cb', '--scope', 'openid', '--scope', 'orders:read');
+    const config = await configure(both.client_id, client.ClientSecretBasic(both.client_secret ?? ''));
+
+    for (const scope of ['openid', 'openid orders:read']) {
+      const rejection = client.clientCredentialsGrant(config, { scope });
+      await expect(rejection, scope).rejects.toMatchObject({ error: 'invalid_scope' });
+      await expect(rejection, scope).rejects.toMatchObject({ error_description: expect.stringContaining('client credentials grant') });
+    }
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'orders:read' });
+    expect(decodeJwt(tokens.access_token)['scope']).toBe('orders:read');
+  });
+
+  it('registers no client without API scopes', async () => {
+    const result = await runCli(['clients', 'add', '--name', 'Scopeless', '--confidential', '--grant', 'client_credentials', '--scope', 'openid', '--data-dir', server.dataDir]);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('needs at least one API --scope');
+  });
+
   it('stores the secret only hashed', async () => {
     await server.running.db.selectFrom('clients').select('client_id').execute();
     for (const file of ['portcullis.sqlite', 'portcullis.sqlite-wal']) {

@@ -164,8 +164,10 @@ function buildMetadata(options: AddOptions): { metadata: ClientMetadata; secret?
   if (unknownScopes.length > 0) {
     throw new CliError(`unknown --scope ${unknownScopes.join(', ')}; known scopes: ${[...KNOWN_SCOPES].join(', ')}`);
   }
-  if (grants.includes('client_credentials') && options.scope.length === 0) {
-    throw new CliError('a client_credentials client needs at least one --scope');
+  // Client credentials tokens carry API scopes only, because there is no user for an OpenID scope to describe.
+  const apiScopes: ReadonlySet<string> = new Set(API_SCOPES);
+  if (grants.includes('client_credentials') && !options.scope.some((scope) => apiScopes.has(scope))) {
+    throw new CliError(`a client_credentials client needs at least one API --scope (${API_SCOPES.join(', ')})`);
   }
 
   if (options.auth !== 'client_secret_basic' && options.auth !== 'private_key_jwt') {
