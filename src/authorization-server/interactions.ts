@@ -21,6 +21,7 @@ import type { LoginThrottle } from '../core/rate-limit/login-throttle.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
 import { issuerCookieNames } from './cookie-names.js';
 import { API_SCOPES, OIDC_SCOPES, SIGN_IN_REVOCATION_MARK } from './provider.js';
+import { regrantResourceScopes, scopesToRegrant } from './regranted-scopes.js';
 import { renderConsentPage } from './views/consent.js';
 import { renderErrorPage } from './views/error-page.js';
 import { pageContentSecurityPolicy } from './views/layout.js';
@@ -281,16 +282,17 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         return finish(request, reply, denial);
       }
 
+      const grant = details.grantId === undefined ? undefined : await deps.provider().Grant.find(details.grantId);
       // Only a native app's user is asked again with scopes that the grant contains already.
-      const asksAgain = details.prompt.reasons.includes('native_client_prompt') && details.grantId !== undefined;
-      const existingGrant = asksAgain ? await deps.provider().Grant.find(details.grantId as string) : undefined;
-      const { scopes, withheld } = consentScopes(details, existingGrant, account.roles);
+      const asksAgain = details.prompt.reasons.includes('native_client_prompt');
+      const { scopes, withheld } = consentScopes(details, asksAgain ? grant : undefined, account.roles);
+      const regranted = grant === undefined ? [] : [...scopesToRegrant(grant, details.params['scope'], account.roles).values()].flat();
       const page = renderConsentPage({
         uid: details.uid,
         clientName,
         username: account.username,
         csrfToken,
-        scopes,
+        scopes: [...new Set([...scopes, ...regranted])],
         withheldScopes: withheld,
       });
       return sendPage(reply, 200, page, formTargets);
@@ -424,6 +426,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       }
       if (prompt.missingOIDCClaims !== undefined) {
         grant.addOIDCClaims(prompt.missingOIDCClaims);
+      }
+      for (const [indicator, scopes] of scopesToRegrant(grant, details.params['scope'], account.roles)) {
+        regrantResourceScopes(grant, indicator, scopes);
       }
       for (const [indicator, scopes] of Object.entries(prompt.missingResourceScopes ?? {})) {
         const { allowed, withheld } = partitionByRole(scopes, account.roles);

@@ -25,6 +25,7 @@ import { answerUnroutedRequests } from './endpoint-methods.js';
 import { answerJwtIntrospection } from './introspection.js';
 import { ROUTES } from './provider-routes.js';
 import { rotateAfterTargetCheck, type RefreshTargetFeatures } from './refresh-rotation.js';
+import { scopesToRegrant } from './regranted-scopes.js';
 import { correctTokenErrorCodes } from './token-error-codes.js';
 import { explainJwtAtUserinfo } from './userinfo-errors.js';
 import { renderErrorPage } from './views/error-page.js';
@@ -208,11 +209,13 @@ function revokedSessionCheck(accounts: AccountRepository): interactionPolicy.Che
 }
 
 /**
- * Returns oidc-provider's default interaction policy with one more consent
- * check: a request whose API scopes the account's roles all withhold goes
+ * Returns oidc-provider's default interaction policy with two more consent
+ * checks. A request whose API scopes the account's roles all withhold goes
  * to the consent step, which denies it. oidc-provider alone would skip
  * consent once a grant records those scopes as rejected, and then issue an
- * access token for the API with an empty scope.
+ * access token for the API with an empty scope. A request for a scope that
+ * the grant rejected, and that a role the account has since gained allows,
+ * goes to the consent step too, which grants it.
  */
 function interactionPolicyWithRoles(accounts: AccountRepository): interactionPolicy.Prompt[] {
   const policy = interactionPolicy.base();
@@ -231,7 +234,24 @@ function interactionPolicyWithRoles(accounts: AccountRepository): interactionPol
       return allowed.length === 0 ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
     },
   );
+  const withheldScopesNowAllowed = new interactionPolicy.Check(
+    'withheld_scopes_now_allowed',
+    'the account now has the role of a requested scope that an earlier consent withheld',
+    'consent_required',
+    async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      const grant = ctx.oidc.grant;
+      if (accountId === undefined || grant?.rejected?.resources === undefined) {
+        return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      }
+
+      const account = await accounts.findById(accountId);
+      const regranted = scopesToRegrant(grant, ctx.oidc.params?.['scope'], account?.roles ?? []);
+      return regranted.size > 0 ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    },
+  );
   policy.get('consent')?.checks.add(allApiScopesWithheld);
+  policy.get('consent')?.checks.add(withheldScopesNowAllowed);
   policy.get('login')?.checks.add(revokedSessionCheck(accounts));
   return policy;
 }

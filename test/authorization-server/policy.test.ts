@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
+import { runCli } from '../support/cli.js';
 import { PKCE_VERIFIER, authorizationUrl, authorize, callApi, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { UserAgent } from '../support/user-agent.js';
@@ -120,6 +121,24 @@ describe('authorization server policy', () => {
 
     expect(callbackUrl.searchParams.get('code')).toBeNull();
     expect(callbackUrl.searchParams.get('error')).toBe('access_denied');
+  });
+
+  it('grants admin once the role is added', async () => {
+    const promoted = await createUser(server, 'policy_promoted');
+    const agent = new UserAgent(server.url);
+    const scope = 'openid orders:read admin';
+    const first = await authorize(server, config, { ...promoted, scope, agent });
+    const firstTokens = (await (await redeem(first.callbackUrl, first.codeVerifier)).json()) as { scope: string };
+    expect(firstTokens.scope.split(' ')).not.toContain('admin');
+
+    const roles = await runCli(['users', 'roles', promoted.username, '--role', 'admin', '--data-dir', server.dataDir]);
+    expect(roles.code, roles.stderr).toBe(0);
+
+    // The same browser session keeps the grant that rejected admin.
+    const second = await authorize(server, config, { ...promoted, scope, agent });
+    const secondTokens = (await (await redeem(second.callbackUrl, second.codeVerifier)).json()) as { access_token: string; scope: string };
+    expect(secondTokens.scope.split(' ')).toContain('admin');
+    expect((await callApi(server, '/admin/orders', secondTokens.access_token)).status).toBe(200);
   });
 
   it('allows a withheld scope beside a granted one', async () => {
