@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
-import { PKCE_VERIFIER, authorizationUrl, authorize, callApi, publicClient } from '../support/oauth.js';
+import { PKCE_CHALLENGE, PKCE_VERIFIER, authorizationUrl, authorize, callApi, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { UserAgent } from '../support/user-agent.js';
 
@@ -57,6 +57,20 @@ describe('authorization server policy', () => {
       expect(location.pathname, `resource ${resource}`).toBe(new URL(server.demoRedirectUri).pathname);
       expect(location.searchParams.get('error'), `resource ${resource}`).toBe('invalid_request');
       expect(location.searchParams.get('error_description'), `resource ${resource}`).toMatch(/code_challenge .* 43 characters, not 64/);
+    }
+  });
+
+  it('rejects a challenge no hash encodes', async () => {
+    // 43 characters, but not base64url of 32 bytes: '.' and '~' are no
+    // base64url digits, and the last digit of 32 bytes has its two low bits clear.
+    const challenges = [`${PKCE_CHALLENGE.slice(0, -1)}N`, `${PKCE_CHALLENGE.slice(0, -1)}.`, `~${PKCE_CHALLENGE.slice(1)}`];
+    for (const challenge of challenges) {
+      const response = await fetch(authorizationUrl(server, { code_challenge: challenge }), { redirect: 'manual' });
+
+      const location = new URL(response.headers.get('location') ?? '');
+      expect(location.pathname, challenge).toBe(new URL(server.demoRedirectUri).pathname);
+      expect(location.searchParams.get('error'), challenge).toBe('invalid_request');
+      expect(location.searchParams.get('error_description'), challenge).toMatch(/not the base64url encoding of a SHA-256 hash/);
     }
   });
 
