@@ -3,6 +3,15 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 /** The description oidc-provider 9 sends when a client asks for a grant type it is not registered for. */
 const GRANT_TYPE_NOT_ALLOWED = 'requested grant type is not allowed for this client';
 
+/** The description oidc-provider 9 sends when a client asks for a response type it is not registered for. */
+const RESPONSE_TYPE_NOT_ALLOWED = 'requested response_type is not allowed for this client';
+
+/** The description, by route, of a request for a grant or response type that the client is not registered for. */
+const NOT_REGISTERED_FOR: Readonly<Record<string, string>> = {
+  token: GRANT_TYPE_NOT_ALLOWED,
+  pushed_authorization_request: RESPONSE_TYPE_NOT_ALLOWED,
+};
+
 /**
  * The descriptions oidc-provider 9 sends for an Authorization header that
  * cannot authenticate a client: an empty secret, another scheme than Basic,
@@ -37,7 +46,8 @@ const CLIENT_AUTHENTICATING_ROUTES = new Set(['token', 'introspection', 'revocat
  * defines, so clients can tell a policy rejection or a failed client
  * authentication from a malformed request:
  *
- * - a grant type the client may not use is `unauthorized_client`, not
+ * - a grant type the client may not use, and a response type it may not
+ *   use in a pushed authorization request, get `unauthorized_client`, not
  *   `invalid_request`;
  * - an Authorization header that cannot authenticate a client (an empty
  *   secret, another scheme, a malformed value) and a request with no client
@@ -64,7 +74,7 @@ export async function correctTokenErrorCodes(ctx: KoaContextWithOIDC, next: () =
 
   const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
   if (ctx.status === 400 && body?.error === 'invalid_request') {
-    if (route === 'token' && body.error_description === GRANT_TYPE_NOT_ALLOWED) {
+    if (body.error_description === NOT_REGISTERED_FOR[route]) {
       ctx.body = { ...body, error: 'unauthorized_client' };
       return;
     }

@@ -96,6 +96,25 @@ describe('client credentials grant', () => {
     expect(result.stderr).toContain('needs at least one API --scope');
   });
 
+  it('keeps the client off pushed requests', async () => {
+    const authorization = `Basic ${Buffer.from(`${service.client_id}:${service.client_secret ?? ''}`).toString('base64')}`;
+    const response = await fetch(`${server.url}/oauth/par`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization },
+      body: new URLSearchParams({
+        client_id: service.client_id,
+        response_type: 'code',
+        redirect_uri: 'https://service.example.test/cb',
+        scope: 'orders:read',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        code_challenge_method: 'S256',
+      }),
+    });
+
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'unauthorized_client' });
+  });
+
   it('stores the secret only hashed', async () => {
     await server.running.db.selectFrom('clients').select('client_id').execute();
     for (const file of ['portcullis.sqlite', 'portcullis.sqlite-wal']) {
