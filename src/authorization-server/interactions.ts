@@ -283,8 +283,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       }
 
       const grant = details.grantId === undefined ? undefined : await deps.provider().Grant.find(details.grantId);
-      // Only a native app's user is asked again with scopes that the grant contains already.
-      const asksAgain = details.prompt.reasons.includes('native_client_prompt');
+      // For a user asked again, by a native app or by prompt=consent, the
+      // page also lists the requested scopes that the grant contains.
+      const asksAgain = details.prompt.reasons.includes('native_client_prompt') || details.prompt.reasons.includes('consent_prompt');
       const { scopes, withheld } = consentScopes(details, asksAgain ? grant : undefined, account.roles);
       const regranted = grant === undefined ? [] : [...scopesToRegrant(grant, details.params['scope'], account.roles).values()].flat();
       const page = renderConsentPage({
@@ -597,9 +598,10 @@ interface GrantedScopes {
 /**
  * Returns the scopes that the consent page lists: those not granted yet,
  * split by the account's roles. A native app's user is asked again on every
- * request (oidc-provider's default, as RFC 8252 section 8.6 advises). With
- * `existingGrant`, the page also lists the requested scopes that the grant
- * contains, which the app gets again.
+ * request (oidc-provider's default, as RFC 8252 section 8.6 advises), and
+ * any user on a request with `prompt=consent`. With `existingGrant`, the
+ * page also lists the requested scopes that the grant contains, which the
+ * client gets again.
  */
 function consentScopes(
   details: { prompt: { details: unknown }; params: Record<string, unknown> },

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser } from '../support/accounts.js';
 import { runCli } from '../support/cli.js';
-import { PKCE_CHALLENGE, PKCE_VERIFIER, authorizationUrl, authorize, callApi, publicClient } from '../support/oauth.js';
+import { PKCE_CHALLENGE, PKCE_VERIFIER, authorizationUrl, authorize, callApi, pkceAuthorizationRequest, publicClient } from '../support/oauth.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { UserAgent } from '../support/user-agent.js';
 
@@ -153,6 +153,19 @@ describe('authorization server policy', () => {
     const secondTokens = (await (await redeem(second.callbackUrl, second.codeVerifier)).json()) as { access_token: string; scope: string };
     expect(secondTokens.scope.split(' ')).toContain('admin');
     expect((await callApi(server, '/admin/orders', secondTokens.access_token)).status).toBe(200);
+  });
+
+  it('lists granted scopes on prompt=consent', async () => {
+    const agent = new UserAgent(server.url);
+    await authorize(server, config, { ...user, scope: 'openid orders:read', agent });
+    const { url } = await pkceAuthorizationRequest(config, server.demoRedirectUri, { scope: 'openid orders:read', prompt: 'consent' });
+
+    const page = await agent.follow(url.href, server.demoRedirectUri);
+    const html = await page.response.text();
+
+    expect(html).toContain('/confirm"');
+    const listed = [...html.matchAll(/<code>([^<]*)<\/code>/g)].map((match) => match[1]);
+    expect(listed).toEqual(['openid', 'orders:read']);
   });
 
   it('allows a withheld scope beside a granted one', async () => {
