@@ -36,6 +36,15 @@ const WELL_KNOWN_SCHEMES = new Set([
   'intent',
 ]);
 
+/**
+ * Parameters of the authorization response: those of the authorization
+ * code flow and its errors (RFC 6749 section 4.1.2) and `iss` (RFC 9207).
+ * oidc-provider 9 replaces a query parameter of the redirect URI that it
+ * sends itself but keeps the others, so a registered `?code=x` reached the
+ * client beside `error` in every error response.
+ */
+const RESPONSE_PARAMETERS = ['code', 'state', 'iss', 'error', 'error_description', 'error_uri'];
+
 /** A DNS label in lowercase: 1 to 63 letters, digits and hyphens, with no hyphen at either end. */
 const DOMAIN_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -68,7 +77,7 @@ export function checkRedirectUri(uri: string): string | undefined {
     return `'${uri}' uses http on a host that is not loopback; use https`;
   }
 
-  return checkUserInfoFragmentWildcard(uri, parsed) ?? checkHostName(uri, parsed) ?? checkCanonicalForm(uri, parsed);
+  return checkUserInfoFragmentWildcard(uri, parsed) ?? checkHostName(uri, parsed) ?? checkResponseParameters(uri, parsed) ?? checkCanonicalForm(uri, parsed);
 }
 
 /**
@@ -107,6 +116,14 @@ function checkUserInfoFragmentWildcard(uri: string, parsed: URL): string | undef
     return `'${uri}' must not contain wildcards`;
   }
 
+  return undefined;
+}
+
+function checkResponseParameters(uri: string, parsed: URL): string | undefined {
+  const named = RESPONSE_PARAMETERS.filter((name) => parsed.searchParams.has(name));
+  if (named.length > 0) {
+    return `'${uri}' has the query parameter ${named.join(', ')}, which the authorization response sets; remove it from the redirect URI`;
+  }
   return undefined;
 }
 
@@ -166,7 +183,7 @@ function checkPrivateUseRedirectUri(uri: string, parsed: URL): string | undefine
     return `'${uri}' uses the scheme '${scheme}', which is not a domain name in reverse order; use one based on a domain the app controls, such as com.example.app for app.example.com`;
   }
 
-  const problem = checkUserInfoFragmentWildcard(uri, parsed);
+  const problem = checkUserInfoFragmentWildcard(uri, parsed) ?? checkResponseParameters(uri, parsed);
   if (problem !== undefined) {
     return problem;
   }

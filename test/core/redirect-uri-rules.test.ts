@@ -121,6 +121,26 @@ describe('host of a redirect URI', () => {
   });
 });
 
+describe('query of a redirect URI', () => {
+  it.each([
+    ['https://app.example.com/callback?code=x', 'code'],
+    ['https://app.example.com/callback?tenant=a&state=fixed', 'state'],
+    ['https://app.example.com/callback?c%6Fde=x', 'code'],
+    ['http://127.0.0.1:8000/callback?iss=https%3A%2F%2Fevil.example', 'iss'],
+    ['https://app.example.com/callback?error=x&error_description=y', 'error, error_description'],
+    ['com.example.app:/callback?error_uri=x', 'error_uri'],
+  ])('rejects %s', (uri, names) => {
+    const checks = uri.startsWith('com.') ? [checkNativeRedirectUri] : [checkRedirectUri, checkNativeRedirectUri];
+    for (const check of checks) {
+      expect(check(uri)).toContain(`has the query parameter ${names}, which the authorization response sets`);
+    }
+  });
+
+  it('accepts other parameters', () => {
+    expect(checkRedirectUri('https://app.example.com/callback?tenant=a&codes=1')).toBeUndefined();
+  });
+});
+
 describe('isPrivateUseScheme', () => {
   it.each(['com.example.app', 'net.example.usercontent.client1234', 'com.example.my-app', 'io.x'])('accepts %s', (scheme) => {
     expect(isPrivateUseScheme(scheme)).toBe(true);
