@@ -182,9 +182,12 @@ function revokedSinceSignIn(account: Account, login: Record<string, unknown>): b
  * it is enabled. A sign-in that this authorization request completed is
  * checked too, because the revocation may have come while the user was on
  * the consent page, and the consent step carries that sign-in forward.
+ * Checks added to a prompt after oidc-provider built it get no error code
+ * of their own, so a request with prompt=none would get
+ * `interaction_required` instead of `login_required`.
  */
 function revokedSessionCheck(accounts: AccountRepository): interactionPolicy.Check {
-  return new interactionPolicy.Check('session_revoked', 'End-User authentication is required again', async (ctx) => {
+  return new interactionPolicy.Check('session_revoked', 'End-User authentication is required again', 'login_required', async (ctx) => {
     const session = ctx.oidc.session;
     if (session?.accountId === undefined) {
       return interactionPolicy.Check.NO_NEED_TO_PROMPT;
@@ -222,6 +225,7 @@ function interactionPolicyWithRoles(accounts: AccountRepository): interactionPol
   const allApiScopesWithheld = new interactionPolicy.Check(
     'api_scopes_withheld',
     'the account may get none of the requested API scopes',
+    'consent_required',
     async (ctx) => {
       const accountId = ctx.oidc.session?.accountId;
       const requested = requestedApiScopes(ctx.oidc.params?.['scope']);

@@ -224,15 +224,21 @@ describe('account lockout with sessions in Redis', () => {
     expect(result.code, result.stderr).toBe(0);
   }
 
-  /** Starts an authorization request in `agent` and returns the page that the server shows first. */
-  async function firstPage(agent: UserAgent): Promise<string> {
+  /** Builds an authorization request of the demo client, with `parameters` added. */
+  async function authorizationRequest(parameters: Record<string, string> = {}): Promise<URL> {
     const config = await publicClient(server);
-    const url = client.buildAuthorizationUrl(config, {
+    return client.buildAuthorizationUrl(config, {
       redirect_uri: server.demoRedirectUri,
       scope: 'openid orders:read',
       code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
       code_challenge_method: 'S256',
+      ...parameters,
     });
+  }
+
+  /** Starts an authorization request in `agent` and returns the page that the server shows first. */
+  async function firstPage(agent: UserAgent): Promise<string> {
+    const url = await authorizationRequest();
     const page = await agent.follow(url.href, server.demoRedirectUri);
     return page.url.startsWith(`${server.demoRedirectUri}?`) ? 'redirect' : await page.response.text();
   }
@@ -267,6 +273,23 @@ describe('account lockout with sessions in Redis', () => {
       await users('roles', frank.username, '--none');
 
       expect(await firstPage(agent)).toContain('/login"');
+    },
+    CLI_TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'silent request after sign-out needs login',
+    async () => {
+      const judy = await createUser(server, 'lockout_judy');
+      const agent = new UserAgent(server.url);
+      await obtainTokens(server, { ...judy, agent });
+
+      await users('sign-out', judy.username);
+      const url = await authorizationRequest({ prompt: 'none' });
+      const page = await agent.follow(url.href, server.demoRedirectUri);
+
+      // OpenID Connect Core's error for a silent request whose user must sign in again.
+      expect(new URL(page.url).searchParams.get('error')).toBe('login_required');
     },
     CLI_TEST_TIMEOUT_MS,
   );
