@@ -11,10 +11,27 @@ export const ROUTES = {
 } as const;
 
 /**
- * Endpoints where oidc-provider 9 sends CORS headers to the origins that
- * `clientBasedCORS` allows, so that browser apps can call them.
+ * Paths of the metadata document: OpenID Connect Discovery and RFC 8414.
+ * oidc-provider fixes both and serves the same document at each.
  */
-export const PROVIDER_CORS_PATHS = [ROUTES.token, ROUTES.userinfo, ROUTES.revocation, ROUTES.introspection, ROUTES.pushed_authorization_request] as const;
+export const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'] as const;
+
+/**
+ * Endpoints where oidc-provider 9 sends CORS headers, so that browser apps
+ * can call them. It allows the origins that `clientBasedCORS` allows, and
+ * any origin on the discovery documents and the JWKS, where Portcullis
+ * allows only the listed ones. Errors that Portcullis sends on these paths
+ * before oidc-provider runs, such as a global 429, carry the same headers.
+ */
+export const PROVIDER_CORS_PATHS = [
+  ROUTES.token,
+  ROUTES.userinfo,
+  ROUTES.revocation,
+  ROUTES.introspection,
+  ROUTES.pushed_authorization_request,
+  ROUTES.jwks,
+  ...DISCOVERY_PATHS,
+] as const;
 
 /**
  * Response headers a browser app may read on errors that Portcullis sends
@@ -29,9 +46,3 @@ export const PROVIDER_EARLY_EXPOSED_HEADERS = ['www-authenticate', 'retry-after'
  * DPoP is off. oidc-provider 9 would allow any header the preflight lists.
  */
 export const PROVIDER_CORS_ALLOWED_HEADERS = ['authorization', 'content-type'] as const;
-
-/**
- * Paths of the metadata document: OpenID Connect Discovery and RFC 8414.
- * oidc-provider fixes both and serves the same document at each.
- */
-export const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'] as const;

@@ -234,6 +234,26 @@ describe('errors sent before the gateway runs', () => {
     expect(response.headers.get('access-control-allow-credentials')).toBeNull();
   });
 
+  it.each(['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server', '/.well-known/jwks.json'])(
+    'lets the listed origin read a global 429 on %s',
+    async (path) => {
+      const response = await fetch(`${limited.url}${path}`, { headers: { origin: APP_ORIGIN } });
+
+      expect(response.status).toBe(429);
+      expect(response.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+      expect(response.headers.get('vary')).toContain('Origin');
+      expect(response.headers.get('access-control-allow-credentials')).toBeNull();
+    },
+  );
+
+  it('denies other origins a discovery 429', async () => {
+    const response = await fetch(`${limited.url}/.well-known/openid-configuration`, { headers: { origin: 'https://evil.example' } });
+
+    expect(response.status).toBe(429);
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    expect(response.headers.get('vary')).toContain('Origin');
+  });
+
   it('grants nothing to pages on a global 429', async () => {
     const response = await fetch(`${limited.url}/register`, { headers: { origin: APP_ORIGIN } });
 
