@@ -17,7 +17,8 @@ export interface CorsSettings {
 
 /** Options accepted by both `cors` and `@fastify/cors`. */
 export interface CorsOptions {
-  origin: (origin: string | undefined, callback: (error: Error | null, allow: boolean) => void) => void;
+  /** Passes the listed origins to `callback`, from which both packages name only a request's own origin if it is listed. */
+  origin: (origin: string | undefined, callback: (error: Error | null, allowed: string[]) => void) => void;
   methods: string[];
   allowedHeaders: string[];
   exposedHeaders: string[];
@@ -45,10 +46,14 @@ export function corsOptions(settings: CorsSettings): CorsOptions {
   for (const origin of settings.origins) {
     requireSerializedOrigin(origin);
   }
-  const allowed = new Set(settings.origins);
+  const listed = [...settings.origins];
 
   return {
-    origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
+    // The list, not a boolean, because `cors` sets no header at all for an
+    // origin resolved to false, Vary included. A response that names the
+    // origin for some requests must vary by Origin on all of them, or a
+    // shared cache could serve one origin's response to another.
+    origin: (_origin, callback) => callback(null, listed),
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowedHeaders: [...(settings.allowedHeaders ?? ['authorization', 'content-type'])],
     exposedHeaders: ['location', 'x-request-id', 'www-authenticate', 'retry-after', 'ratelimit', 'ratelimit-policy'],

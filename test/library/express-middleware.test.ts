@@ -1,16 +1,24 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import cors from 'cors';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { IdentityAssertionSigner } from '../../src/core/identity-assertion.js';
 import type { Identity } from '../../src/core/identity-headers.js';
-import { ProblemError, createRateLimiter } from '../../src/library/index.js';
+import { ProblemError, corsOptions, createRateLimiter } from '../../src/library/index.js';
 import { identityOf, portcullis, problemHandler, securityHeaders } from '../../src/library/express.js';
 
 const ISSUER = 'https://id.example.com';
 const AUDIENCE = `${ISSUER}/api`;
+
+/** Starts `app` on a free loopback port. */
+async function listenOnLoopback(app: express.Express): Promise<{ server: Server; baseUrl: string }> {
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  return { server, baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
 
 const reader: Identity = { subject: 'reader', scopes: ['orders:read'], roles: [], clientId: 'app', credential: 'jwt' };
 
@@ -73,9 +81,7 @@ describe('Express middleware', () => {
     });
     app.use(problemHandler());
 
-    server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, baseUrl } = await listenOnLoopback(app));
   });
 
   afterAll(async () => {
@@ -201,5 +207,58 @@ describe('Express middleware', () => {
 
     expect(response.status).toBe(404);
     expect(((await response.json()) as { detail: string }).detail).toBe('No such thing exists.');
+  });
+});
+
+describe('Express CORS options', () => {
+  const appOrigin = 'https://app.example.com';
+  let server: Server;
+  let baseUrl: string;
+
+  beforeAll(async () => {
+    const app = express();
+    app.use(cors(corsOptions({ origins: [appOrigin] })));
+    app.get('/items', (_request, response) => {
+      response.json([]);
+    });
+
+    ({ server, baseUrl } = await listenOnLoopback(app));
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('names the listed origin only', async () => {
+    const listed = await fetch(`${baseUrl}/items`, { headers: { origin: appOrigin } });
+    const other = await fetch(`${baseUrl}/items`, { headers: { origin: 'https://evil.example' } });
+    const nullOrigin = await fetch(`${baseUrl}/items`, { headers: { origin: 'null' } });
+
+    expect(listed.headers.get('access-control-allow-origin')).toBe(appOrigin);
+    expect(listed.headers.get('access-control-allow-credentials')).toBeNull();
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    expect(nullOrigin.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it.each([
+    ['the listed origin', appOrigin],
+    ['another origin', 'https://evil.example'],
+    ['the null origin', 'null'],
+    ['no origin', undefined],
+  ])('varies by Origin for %s', async (_label, origin) => {
+    const response = await fetch(`${baseUrl}/items`, { headers: origin === undefined ? {} : { origin } });
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('vary')).toContain('Origin');
+  });
+
+  it('grants no preflight to another origin', async () => {
+    const response = await fetch(`${baseUrl}/items`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'DELETE' },
+    });
+
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    expect(response.headers.get('access-control-allow-credentials')).toBeNull();
   });
 });

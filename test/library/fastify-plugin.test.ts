@@ -302,6 +302,18 @@ describe('Fastify plugin', () => {
     expect(allowed.headers['access-control-allow-origin']).toBe(ALLOWED_ORIGIN);
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
     expect(nullOrigin.headers['access-control-allow-origin']).toBeUndefined();
+    expect(other.headers.vary).toContain('Origin');
+  });
+
+  it('grants no preflight to another origin', async () => {
+    const response = await app.inject({
+      method: 'OPTIONS',
+      url: '/public',
+      headers: { origin: 'https://evil.example.com', 'access-control-request-method': 'DELETE' },
+    });
+
+    expect(response.headers['access-control-allow-origin']).toBeUndefined();
+    expect(response.headers['access-control-allow-credentials']).toBeUndefined();
   });
 
   it('answers 503 when the keys cannot be fetched', async () => {
