@@ -7,7 +7,7 @@ import { YAMLParseError, parse as parseYaml } from 'yaml';
 
 import { MAX_ROTATION_GRACE_SECONDS } from '../core/api-keys/lifetimes.js';
 import { parseDuration } from '../core/duration.js';
-import { addressOrCidrNotationProblem } from '../core/ip-notation.js';
+import { trustedProxyProblem } from '../core/trusted-proxies.js';
 import { maxLimitForPeriod } from '../core/rate-limit/gcra.js';
 import { defaultDatabaseUrl, parseDatabaseUrl } from '../store/database-url.js';
 import { CONFIG_SCHEMA, type FlowQuota, type PortcullisConfig, type RateLimitConfig } from './schema.js';
@@ -449,7 +449,7 @@ function checkSemantics(config: PortcullisConfig): string[] {
   }
 
   limits.trustedProxies.forEach((entry, index) => {
-    const problem = addressOrCidrNotationProblem(entry);
+    const problem = trustedProxyProblem(entry);
     if (problem !== undefined) {
       problems.push(`rateLimit/trustedProxies/${index}: ${problem}`);
     }

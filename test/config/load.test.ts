@@ -204,6 +204,20 @@ describe('configuration loading', () => {
     expect(problems.join('\n')).toContain("rateLimit/trustedProxies/1: 'proxy.example'");
   });
 
+  it('rejects catch-all trusted proxy ranges', async () => {
+    // Each of these makes nearly every peer a trusted proxy, whose
+    // X-Forwarded-For then names any client address it likes.
+    const broad = ['0.0.0.0/0', '::/0', '0.0.0.0/1', '128.0.0.0/1', '2000::/3', '::ffff:0.0.0.0/96', '::ffff:0:0/100', '8.0.0.0/7'];
+    const narrow = ['10.0.0.0/8', 'fc00::/7', '::ffff:10.0.0.0/104', '2001:db8::/32', '192.0.2.1'];
+    const file = await writeConfigFile({ rateLimit: { trustedProxies: [...broad, ...narrow] } });
+    const problems = problemsOf(() => loadConfig({ config: file }, {}));
+
+    expect(problems).toHaveLength(broad.length);
+    for (const [index, entry] of broad.entries()) {
+      expect(problems[index]).toContain(`rateLimit/trustedProxies/${index}: '${entry}'`);
+    }
+  });
+
   it('rejects trusted proxies in legacy notation', async () => {
     const entries = ['127.1', '0x7f.0.0.1', '017.0.0.1', '2130706433', '10.1/16', '10.0.0.0/08', '::ffff:017.0.0.1', '192.0.2.1', '2001:db8::/32'];
     const file = await writeConfigFile({ rateLimit: { trustedProxies: entries } });
