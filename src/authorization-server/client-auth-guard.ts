@@ -7,6 +7,7 @@ import { secretShape } from '../core/credential-shapes.js';
 import { REDACTED } from '../core/log-redaction.js';
 import { ProblemError } from '../core/problem.js';
 import type { ClientAuthThrottle } from '../core/rate-limit/client-auth-throttle.js';
+import { ThrottleStoreError } from '../core/rate-limit/failure-counters.js';
 import { secondsText } from '../core/duration.js';
 import { endpointTemplate } from './endpoint-methods.js';
 import { ROUTES } from './provider-routes.js';
@@ -77,9 +78,13 @@ export async function beginClientAuth(
   try {
     verdict = await throttle.begin(attempt.clientId, attempt.address);
   } catch (error) {
-    request.log.error({ err: error }, 'client authentication throttle unavailable');
+    // The throttle reports its store failures at a bounded rate.
+    if (!(error instanceof ThrottleStoreError)) {
+      request.log.error({ err: error }, 'client authentication throttle unavailable');
+    }
     throw new ProblemError('service_unavailable', 'Client authentication is temporarily unavailable. Retry shortly.', {
       headers: { 'retry-after': String(OUTAGE_RETRY_AFTER_SECONDS) },
+      alreadyLogged: true,
     });
   }
 

@@ -17,6 +17,7 @@ import { PROBLEMS, ProblemError } from '../core/problem.js';
 import { isDnsOrIpHost, isPrivateUseScheme } from '../core/redirect-uri-rules.js';
 import { isCallerDisconnect, logCallerDisconnect } from '../http/problems.js';
 import { partitionByRole, requestedApiScopes } from '../core/scopes.js';
+import { ThrottleStoreError } from '../core/rate-limit/failure-counters.js';
 import type { LoginThrottle } from '../core/rate-limit/login-throttle.js';
 import type { Account, AccountRepository } from '../store/account-repository.js';
 import { issuerCookieNames } from './cookie-names.js';
@@ -333,8 +334,11 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         verdict = await deps.loginThrottle.begin(username, address);
       } catch (error) {
         // Without its counters the throttle cannot protect the account, so
-        // sign-in pauses rather than letting unlimited guesses through.
-        request.log.error({ err: error }, 'login throttle unavailable');
+        // sign-in pauses rather than letting unlimited guesses through. The
+        // throttle reports its store failures at a bounded rate.
+        if (!(error instanceof ThrottleStoreError)) {
+          request.log.error({ err: error }, 'login throttle unavailable');
+        }
         reply.header('retry-after', String(OUTAGE_RETRY_AFTER_SECONDS));
         return sendPage(reply, 503, renderErrorPage('sign-in unavailable', 'Sign-in is temporarily unavailable. Try again shortly.'));
       }

@@ -5,6 +5,7 @@ import type { PortcullisConfig } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import { RateLimiter } from '../core/rate-limit/limiter.js';
 import { ClientAuthThrottle } from '../core/rate-limit/client-auth-throttle.js';
+import { RepeatedFailureReports } from '../core/rate-limit/failure-reports.js';
 import { LoginThrottle } from '../core/rate-limit/login-throttle.js';
 import { MemoryRateLimitStore } from '../core/rate-limit/memory-store.js';
 import { RedisRateLimitStore } from '../core/rate-limit/redis-store.js';
@@ -89,6 +90,16 @@ export async function createRateLimiting(config: Readonly<PortcullisConfig>, log
       logger.warn({ err: error, failures, store: settings.store }, 'rate-limit store failed; applying each limit\'s failure mode'),
   });
 
+  // Sign-in and client authentication get 503 while the throttles cannot
+  // read their counters, and each such request would otherwise log an
+  // error of its own.
+  const throttleFailures = new RepeatedFailureReports(
+    (error, failures) =>
+      logger.warn({ err: error, failures, store: settings.store }, 'throttle store failed; sign-ins and client authentications get 503 until it recovers'),
+    STORE_WARNING_INTERVAL_MS,
+  );
+  const onStoreFailure = (error: Error) => throttleFailures.add(error);
+
   const loginThrottle = new LoginThrottle(store, {
     accountThreshold: settings.login.accountThreshold,
     accountTotalThreshold: settings.login.accountTotalThreshold,
@@ -97,6 +108,7 @@ export async function createRateLimiting(config: Readonly<PortcullisConfig>, log
     baseDelayMs: parseDuration(settings.login.baseDelay),
     maxDelayMs: parseDuration(settings.login.maxDelay),
     storeTimeoutMs: settings.storeTimeoutMs,
+    onStoreFailure,
   });
 
   const clientAuth = settings.clientAuthentication;
@@ -108,6 +120,7 @@ export async function createRateLimiting(config: Readonly<PortcullisConfig>, log
     baseDelayMs: parseDuration(clientAuth.baseDelay),
     maxDelayMs: parseDuration(clientAuth.maxDelay),
     storeTimeoutMs: settings.storeTimeoutMs,
+    onStoreFailure,
   });
 
   return { limiter, loginThrottle, clientAuthThrottle, close: () => store.close() };

@@ -408,6 +408,38 @@ describe('Redis outage at sign-in', () => {
     expect(response.headers.get('retry-after')).toBe('5');
     expect(await response.text()).toContain('Sign-in is temporarily unavailable.');
   });
+
+  it('logs one warning, not each request', async () => {
+    // Runs during the outage of the test above, with the same server.
+    const user = await createUser(server, 'outage_throttles');
+    const pages = await Promise.all(Array.from({ length: 5 }, () => openSignInPage(server)));
+    const before = server.logs.length;
+
+    const tokenRequests = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        fetch(`${server.url}/oauth/token`, {
+          method: 'POST',
+          headers: {
+            authorization: `Basic ${Buffer.from('some-client:some-secret').toString('base64')}`,
+            'content-type': 'application/x-www-form-urlencoded',
+          },
+          body: 'grant_type=client_credentials',
+        }),
+      ),
+    );
+    const signIns = await Promise.all(
+      pages.map(async ({ agent, html }) => (await agent.submit(formEndingWith(html, '/login'), { username: user.username, password: user.password })).response),
+    );
+
+    for (const response of [...tokenRequests, ...signIns]) {
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('5');
+    }
+    const errorLines = server.logs.slice(before).filter((line) => (JSON.parse(line) as { level: number }).level >= 50);
+    expect(errorLines).toEqual([]);
+    const warnings = server.logs.filter((line) => line.includes('throttle store failed'));
+    expect(warnings).toHaveLength(1);
+  });
 });
 
 describe('stalled Redis', () => {

@@ -12,6 +12,20 @@ export interface FailureDelayOptions {
   maxDelayMs: number;
   /** Maximum wait for each store step, in milliseconds. Past it the step fails as if the store were down. Default: no limit. */
   storeTimeoutMs?: number;
+  /** Called with each store step that fails or times out, before the step rejects with the same ThrottleStoreError. */
+  onStoreFailure?: (error: ThrottleStoreError) => void;
+}
+
+/**
+ * A store step of a throttle that failed or timed out. The store's own
+ * error, if any, is the cause. Callers reported it through
+ * `onStoreFailure` already, so they need not log it again.
+ */
+export class ThrottleStoreError extends Error {
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = 'ThrottleStoreError';
+  }
 }
 
 /**
@@ -89,15 +103,25 @@ export class FailureCounters {
   }
 
   /**
-   * Rejects when `operation` takes longer than the store timeout. The Redis
-   * client waits longer than the limiter for each reply, so that late
-   * charges can be refunded, and an authentication should not wait that long.
+   * Rejects with a ThrottleStoreError when `operation` fails or takes longer
+   * than the store timeout, and reports it. The Redis client waits longer
+   * than the limiter for each reply, so that late charges can be refunded,
+   * and an authentication should not wait that long.
    */
   #bounded<T>(operation: Promise<T>): Promise<T> {
     const timeoutMs = this.#options.storeTimeoutMs;
-    if (timeoutMs === undefined) {
-      return operation;
-    }
-    return withTimeout(operation, timeoutMs, () => new Error(`${this.#name} store did not respond within ${timeoutMs} ms`));
+    const bounded =
+      timeoutMs === undefined
+        ? operation
+        : withTimeout(operation, timeoutMs, () => new ThrottleStoreError(`${this.#name} store did not respond within ${timeoutMs} ms`));
+
+    return bounded.catch((error: unknown) => {
+      const failure =
+        error instanceof ThrottleStoreError
+          ? error
+          : new ThrottleStoreError(`${this.#name} store failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      this.#options.onStoreFailure?.(failure);
+      throw failure;
+    });
   }
 }

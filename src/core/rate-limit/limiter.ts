@@ -1,5 +1,6 @@
 import type { Pending } from '../pending.js';
 import { withTimeout } from '../timeout.js';
+import { RepeatedFailureReports } from './failure-reports.js';
 import type { LateDecision, LimitCheck, LimitResult, RateLimitDecision, RateLimitStore } from './types.js';
 
 export interface RateLimiterOptions {
@@ -33,8 +34,7 @@ export class RateLimiter {
   readonly #options: RateLimiterOptions;
   /** Built once, because it is passed on every request that waits for the store. */
   readonly #timeoutError: () => Error;
-  #failuresSinceWarning = 0;
-  #lastWarningAt = Number.NEGATIVE_INFINITY;
+  readonly #failureReports: RepeatedFailureReports;
 
   /** Total store failures since start, for metrics. */
   storeFailures = 0;
@@ -43,6 +43,7 @@ export class RateLimiter {
     this.#store = store;
     this.#options = options;
     this.#timeoutError = () => new StoreTimeoutError(options.timeoutMs);
+    this.#failureReports = new RepeatedFailureReports(options.onStoreFailure, options.warnIntervalMs, options.now);
   }
 
   get store(): RateLimitStore {
@@ -77,14 +78,7 @@ export class RateLimiter {
 
   #decideWithoutStore(checks: readonly LimitCheck[], error: Error): RateLimitDecision {
     this.storeFailures += 1;
-    this.#failuresSinceWarning += 1;
-
-    const now = (this.#options.now ?? Date.now)();
-    if (now - this.#lastWarningAt >= this.#options.warnIntervalMs) {
-      this.#options.onStoreFailure(error, this.#failuresSinceWarning);
-      this.#failuresSinceWarning = 0;
-      this.#lastWarningAt = now;
-    }
+    this.#failureReports.add(error);
 
     const results: LimitResult[] = checks.map((check) => ({
       check,
