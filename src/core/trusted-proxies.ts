@@ -52,3 +52,14 @@ export function trustedProxyProblem(entry: string): string | undefined {
     `List the proxies' addresses, or ranges with a prefix length of at least ${MIN_IPV4_PREFIX_LENGTH} for IPv4 and ${MIN_IPV6_PREFIX_LENGTH} for IPv6`
   );
 }
+
+/** Throws a RangeError that names each entry of `entries` that cannot be a trusted proxy, as {@link trustedProxyProblem} explains it. */
+export function checkTrustedProxies(entries: readonly string[]): void {
+  const problems = entries.flatMap((entry, index) => {
+    const problem = trustedProxyProblem(entry);
+    return problem === undefined ? [] : [`trustedProxies/${index}: ${problem}`];
+  });
+  if (problems.length > 0) {
+    throw new RangeError(problems.join('; '));
+  }
+}

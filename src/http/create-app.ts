@@ -6,6 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 
 import { ProblemError } from '../core/problem.js';
 import { securityHeaders } from '../core/security-headers.js';
+import { checkTrustedProxies } from '../core/trusted-proxies.js';
 import type { CorsHeaders } from './early-cors.js';
 import type { GracefulShutdown } from './graceful-shutdown.js';
 import type { Logger } from './logger.js';
@@ -48,7 +49,9 @@ export interface HttpAppOptions {
   /**
    * Addresses or CIDR ranges of proxies in front of the app. For a request
    * from one of them, the client address is the right-most address in
-   * X-Forwarded-For that is not itself a trusted proxy. Default none.
+   * X-Forwarded-For that is not itself a trusted proxy. Default none. An
+   * entry that is no address or range in standard notation, or a range
+   * wider than /8 for IPv4 or /7 for IPv6, throws a RangeError.
    */
   trustedProxies?: readonly string[];
   /**
@@ -185,6 +188,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     }
   };
 
+  checkTrustedProxies(options.trustedProxies ?? []);
   const headers = securityHeaders({ https: options.https });
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
 
