@@ -269,3 +269,48 @@ describe('Redis store on a stalled Redis', () => {
     expect((await limiter.consume([open])).allowed).toBe(false);
   });
 });
+
+describe('Redis store with one consumer failing', () => {
+  let redis: Redis;
+  let limiter: RateLimiter;
+
+  beforeAll(async () => {
+    redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    await redis.ping();
+    // This stands in for a Redis Cluster with one master down. Script calls
+    // with keys of the failing consumer fail, and the others reach Redis.
+    const partlyFailing = new Proxy(redis, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (property !== 'portcullisConsume' || typeof value !== 'function') {
+          return value;
+        }
+        return async (...args: unknown[]) => {
+          if (args.some((arg) => typeof arg === 'string' && arg.includes('unreachable'))) {
+            throw new Error('Connection is closed.');
+          }
+          return (value as (...values: unknown[]) => Promise<unknown>).apply(target, args);
+        };
+      },
+    });
+    limiter = new RateLimiter(new RedisRateLimitStore(partlyFailing), { timeoutMs: 1000, warnIntervalMs: 60_000, onStoreFailure: () => {} });
+  });
+
+  afterAll(() => {
+    redis?.disconnect();
+  });
+
+  it('refunds consumers of a refused request', async () => {
+    const quota = check(`sub=${randomUUID()}|orders`, 2, 3_600_000);
+    const address = check(`ip=unreachable-${randomUUID()}|global`, 100, 60_000);
+
+    const refused = await Promise.all([limiter.consume([quota, address]), limiter.consume([quota, address])]);
+    expect(refused.map((decision) => decision.allowed)).toEqual([false, false]);
+    expect(refused.every((decision) => decision.storeFailure !== undefined)).toBe(true);
+
+    // The charges of the reachable consumer come back after the refusal.
+    await repliesReceived(redis);
+    const later = await Promise.all([limiter.consume([quota]), limiter.consume([quota]), limiter.consume([quota])]);
+    expect(later.map((decision) => decision.allowed)).toEqual([true, true, false]);
+  });
+});

@@ -285,6 +285,11 @@ export class RedisRateLimitStore implements RateLimitStore {
   #settle(queued: QueuedChecks, results: LimitResult[]): void {
     const request = queued.request;
     if (request.failed) {
+      // The limiter decided the request by its failure modes when another
+      // consumer's call failed, and marked it by now.
+      if (request.late?.rejected === true) {
+        this.#refundCharged([results]);
+      }
       return;
     }
 
@@ -302,17 +307,27 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   /**
-   * Rejects the request at its first failed consumer.
-   *
-   * NOTE: a consumer charged before another consumer's call failed keeps
-   * the charge, because the limiter may still admit the request under the
-   * `open` failure mode.
+   * Rejects the request at its first failed consumer, as a Redis Cluster
+   * with one master down fails the calls of that master's consumers only.
+   * The limiter then decides the request by its failure modes. When it
+   * refuses the request, the other consumers' charges are refunded, whether
+   * their calls settled before the failure or settle after it. When it
+   * admits the request, the charges stay.
    */
   #fail(queued: QueuedChecks, error: unknown): void {
-    if (!queued.request.failed) {
-      queued.request.failed = true;
-      queued.request.reject(error);
+    const request = queued.request;
+    if (request.failed) {
+      return;
     }
+    request.failed = true;
+    request.reject(error);
+    // The limiter marks `late` in a promise callback of this rejection,
+    // which has run by the check phase of this turn.
+    setImmediate(() => {
+      if (request.late?.rejected === true) {
+        this.#refundCharged(request.parts.filter((part) => part !== undefined));
+      }
+    });
   }
 
   /**
