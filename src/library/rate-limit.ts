@@ -31,6 +31,9 @@ const DEFAULT_MEMORY_MAX_KEYS = 100_000;
 const DEFAULT_STORE_TIMEOUT_MS = 200;
 const STORE_WARNING_INTERVAL_MS = 30_000;
 const DEFAULT_IPV6_PREFIX_LENGTH = 64;
+/** Bounds of `ipv6PrefixLength`, as the gateway configuration sets them. */
+const MIN_IPV6_PREFIX_LENGTH = 32;
+const MAX_IPV6_PREFIX_LENGTH = 128;
 
 /** Creates a rate limiter over `settings.store`, or over a memory store. */
 export function createRateLimiter(settings: RateLimiterSettings = {}): RateLimiter {
@@ -99,6 +102,24 @@ export function validateLimitRules(rules: readonly LimitRule[]): void {
       throw new RangeError(`Invalid rate limit '${rule.name}': two limits are named '${rule.name}'; give each limit of a list a name of its own.`);
     }
     names.add(rule.name);
+  }
+}
+
+/**
+ * Checks `ipv6PrefixLength` once, at start, and throws a RangeError for a
+ * value that is no whole number from 32 to 128. Client addresses are grouped by
+ * masking bits past it, so 0 would put every IPv6 client on one counter,
+ * and the text '64' would leave each address a counter of its own.
+ */
+export function validateIpv6PrefixLength(value: unknown): void {
+  if (value === undefined) {
+    return;
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_IPV6_PREFIX_LENGTH || value > MAX_IPV6_PREFIX_LENGTH) {
+    const received = typeof value === 'string' ? `the string '${value}'` : String(value);
+    throw new RangeError(
+      `Invalid ipv6PrefixLength: it must be a whole number of bits from ${MIN_IPV6_PREFIX_LENGTH} to ${MAX_IPV6_PREFIX_LENGTH}, such as 64, got ${received}.`,
+    );
   }
 }
 

@@ -202,6 +202,22 @@ describe('Express middleware', () => {
     expect(() => auth.requireAccess({ roles: [1] as unknown as string[] })).toThrow(/roles must be a list of non-empty strings/);
   });
 
+  it('rejects invalid IPv6 prefix lengths', () => {
+    const limits = [{ name: 'per-address', key: ['ip' as const], limit: 10, period: '1s', onStoreFailure: 'open' as const }];
+    const withPrefix = (ipv6PrefixLength: unknown) => () =>
+      portcullis({
+        identityAssertions: { issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [] } },
+        rateLimit: { limiter: createRateLimiter(), limits, ipv6PrefixLength: ipv6PrefixLength as number },
+      });
+
+    for (const value of [0, 16, 31, 129, 64.5, '64', Number.NaN]) {
+      expect(withPrefix(value), String(value)).toThrow(RangeError);
+    }
+    for (const value of [32, 48, 64, 128, undefined]) {
+      expect(withPrefix(value), String(value)).not.toThrow();
+    }
+  });
+
   it('sends thrown problems', async () => {
     const response = await call('GET', '/v1/gone', reader);
 
