@@ -41,10 +41,31 @@ function requireSerializedOrigin(origin: string): void {
   }
 }
 
-/** Builds CORS options that allow only `settings.origins`; throws a RangeError for an origin that is not a serialized origin. */
+/** A header field name, which is a token (RFC 9110 sections 5.1 and 5.6.2). */
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/**
+ * Throws a RangeError for an allowed header that is not one header name.
+ * Node.js rejects a line break in a header value, so such a name would fail
+ * every preflight, and `*` would allow any request header.
+ */
+function requireHeaderName(name: string): void {
+  if (typeof name !== 'string' || !HEADER_NAME.test(name) || name === '*') {
+    throw new RangeError(`Invalid CORS allowed header ${JSON.stringify(name)}: list each request header by its name, such as x-request-id.`);
+  }
+}
+
+/**
+ * Builds CORS options that allow only `settings.origins`. Throws a
+ * RangeError for an origin that is not a serialized origin, or an allowed
+ * header that is not a header name.
+ */
 export function corsOptions(settings: CorsSettings): CorsOptions {
   for (const origin of settings.origins) {
     requireSerializedOrigin(origin);
+  }
+  for (const name of settings.allowedHeaders ?? []) {
+    requireHeaderName(name);
   }
   const listed = [...settings.origins];
 

@@ -268,6 +268,13 @@ describe('Express CORS options', () => {
     expect(response.headers.get('vary')).toContain('Origin');
   });
 
+  it('rejects invalid allowed headers', () => {
+    for (const name of ['x-a\r\nx-injected: 1', 'x a', '', '*', 'x-a, x-b']) {
+      expect(() => corsOptions({ origins: [appOrigin], allowedHeaders: [name] }), JSON.stringify(name)).toThrow(RangeError);
+    }
+    expect(corsOptions({ origins: [appOrigin], allowedHeaders: ['authorization', 'X-Request-Id'] }).allowedHeaders).toEqual(['authorization', 'X-Request-Id']);
+  });
+
   it('grants no preflight to another origin', async () => {
     const response = await fetch(`${baseUrl}/items`, {
       method: 'OPTIONS',
