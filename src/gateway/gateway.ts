@@ -7,6 +7,7 @@ import type { IdentityAssertionSigner } from '../core/identity-assertion.js';
 import type { RateLimiter } from '../core/rate-limit/limiter.js';
 import type { LimitCheck } from '../core/rate-limit/types.js';
 import { callbackHook } from '../http/hooks.js';
+import { rejectIncompletePreflight } from '../http/preflight.js';
 import { compileCheck, enforceLimits, type CheckBuilder } from '../http/rate-limit.js';
 import { andThen, type Pending } from '../core/pending.js';
 import type { CredentialKind, Identity } from '../core/identity-headers.js';
@@ -89,17 +90,6 @@ declare module 'fastify' {
 
 /** How long a browser may cache a CORS preflight response, in seconds. */
 const PREFLIGHT_MAX_AGE_SECONDS = 600;
-
-/**
- * Rejects an OPTIONS request with an Origin but no
- * Access-Control-Request-Method, which is no valid preflight. Without this
- * check `@fastify/cors` sends a plain-text 400 for it.
- */
-function rejectIncompletePreflight(request: FastifyRequest): void {
-  if (request.method === 'OPTIONS' && request.headers.origin !== undefined && request.headers['access-control-request-method'] === undefined) {
-    throw new ProblemError('invalid_request', 'The CORS preflight request is invalid: the Access-Control-Request-Method header is missing.');
-  }
-}
 
 /**
  * Registers the gateway, which authenticates every request under the mount

@@ -17,8 +17,12 @@ export interface CorsSettings {
 
 /** Options accepted by both `cors` and `@fastify/cors`. */
 export interface CorsOptions {
-  /** Passes the listed origins to `callback`, from which both packages name only a request's own origin if it is listed. */
-  origin: (origin: string | undefined, callback: (error: Error | null, allowed: string[]) => void) => void;
+  /**
+   * Passes the listed origins to `callback`, from which both packages name
+   * only a request's own origin if it is listed, or false for a request
+   * without Origin, which is no CORS request.
+   */
+  origin: (origin: string | undefined, callback: (error: Error | null, allowed: string[] | false) => void) => void;
   methods: string[];
   allowedHeaders: string[];
   exposedHeaders: string[];
@@ -73,8 +77,13 @@ export function corsOptions(settings: CorsSettings): CorsOptions {
     // The list, not a boolean, because `cors` sets no header at all for an
     // origin resolved to false, Vary included. A response that names the
     // origin for some requests must vary by Origin on all of them, or a
-    // shared cache could serve one origin's response to another.
-    origin: (_origin, callback) => callback(null, listed),
+    // shared cache could serve one origin's response to another. Without
+    // an Origin, `@fastify/cors` would reject any OPTIONS request as an
+    // invalid preflight, in plain text.
+    // NOTE: so with `cors` a response to a request without Origin has no
+    // `Vary: Origin`. A shared cache may then serve it to a listed origin,
+    // whose browser rejects it for its missing Access-Control-Allow-Origin.
+    origin: (origin, callback) => callback(null, origin === undefined ? false : listed),
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowedHeaders: [...(settings.allowedHeaders ?? ['authorization', 'content-type'])],
     exposedHeaders: ['location', 'x-request-id', 'www-authenticate', 'retry-after', 'ratelimit', 'ratelimit-policy'],

@@ -11,6 +11,8 @@ import type { Identity } from '../core/identity-headers.js';
 import { securityHeaders, type SecurityHeaderOptions } from '../core/security-headers.js';
 import { authorize } from '../gateway/authorize.js';
 import { missingCallerProblem } from './authenticator.js';
+import { callbackHook } from '../http/hooks.js';
+import { rejectIncompletePreflight } from '../http/preflight.js';
 import { installProblemHandlers, sendProblem } from '../http/problems.js';
 import { corsOptions, type CorsSettings } from './cors.js';
 import { routeScope } from './rate-limit.js';
@@ -52,12 +54,16 @@ async function portcullisPlugin(app: FastifyInstance, options: PortcullisFastify
     });
   }
 
-  if (options.cors !== undefined) {
-    await app.register(cors, corsOptions(options.cors));
-  }
-
+  // A route keeps the error handler set when it is added, so these go in
+  // before the CORS plugin adds its OPTIONS route.
   if (options.problemHandlers ?? true) {
     installProblemHandlers(app);
+  }
+
+  if (options.cors !== undefined) {
+    // Added before the CORS plugin, so this hook runs before its own.
+    app.addHook('onRequest', callbackHook(rejectIncompletePreflight));
+    await app.register(cors, corsOptions(options.cors));
   }
 
   app.addHook('onRoute', (route) => {

@@ -260,9 +260,8 @@ describe('Express CORS options', () => {
     ['the listed origin', appOrigin],
     ['another origin', 'https://evil.example'],
     ['the null origin', 'null'],
-    ['no origin', undefined],
   ])('varies by Origin for %s', async (_label, origin) => {
-    const response = await fetch(`${baseUrl}/items`, { headers: origin === undefined ? {} : { origin } });
+    const response = await fetch(`${baseUrl}/items`, { headers: { origin } });
 
     expect(response.status).toBe(200);
     expect(response.headers.get('vary')).toContain('Origin');

@@ -305,6 +305,21 @@ describe('Fastify plugin', () => {
     expect(other.headers.vary).toContain('Origin');
   });
 
+  it('leaves OPTIONS without Origin to the routes', async () => {
+    const response = await app.inject({ method: 'OPTIONS', url: '/public' });
+
+    expect(response.statusCode).toBeLessThan(500);
+    expect(response.headers['content-type']).toContain('application/problem+json');
+  });
+
+  it.each([ALLOWED_ORIGIN, 'https://evil.example.com'])('rejects an incomplete preflight from %s', async (origin) => {
+    const response = await app.inject({ method: 'OPTIONS', url: '/public', headers: { origin } });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['content-type']).toContain('application/problem+json');
+    expect(response.json<{ detail: string }>().detail).toContain('Access-Control-Request-Method');
+  });
+
   it('grants no preflight to another origin', async () => {
     const response = await app.inject({
       method: 'OPTIONS',
