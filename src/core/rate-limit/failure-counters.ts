@@ -116,10 +116,8 @@ export class FailureCounters {
         : withTimeout(operation, timeoutMs, () => new ThrottleStoreError(`${this.#name} store did not respond within ${timeoutMs} ms`));
 
     return bounded.catch((error: unknown) => {
-      const failure =
-        error instanceof ThrottleStoreError
-          ? error
-          : new ThrottleStoreError(`${this.#name} store failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      // pino's error serializer appends the messages of the causes.
+      const failure = error instanceof ThrottleStoreError ? error : new ThrottleStoreError(`${this.#name} store failed`, { cause: error });
       this.#options.onStoreFailure?.(failure);
       throw failure;
     });
