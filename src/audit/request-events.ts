@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 
 import type { ProblemError } from '../core/problem.js';
+import { extractCredential } from '../gateway/credentials.js';
 import type { AuditTrail } from './audit-trail.js';
 import type { AuditEvent } from './events.js';
 
@@ -55,14 +56,20 @@ function authenticationFailureReason(request: FastifyRequest, problem: ProblemEr
   if (challenge.includes('error="invalid_token"')) {
     return 'invalid_access_token';
   }
-  const authorization = request.headers.authorization;
-  if (authorization !== undefined && authorization !== '' && !/^(Bearer|ApiKey)(\s|$)/i.test(authorization)) {
-    return 'unsupported_scheme';
+  // The credential is read the way authentication reads it, so a key in
+  // `Authorization: ApiKey` counts as a key and an empty header as none.
+  switch (extractCredential(request).kind) {
+    case 'missing':
+      return 'missing_credentials';
+    case 'malformed':
+      return 'malformed_credentials';
+    case 'unsupported':
+      return 'unsupported_scheme';
+    case 'api_key':
+      return 'rejected_api_key';
+    case 'bearer':
+      return 'rejected_access_token';
   }
-  if (request.headers['x-api-key'] !== undefined) {
-    return 'rejected_api_key';
-  }
-  return request.headers.authorization === undefined ? 'missing_credentials' : 'rejected_access_token';
 }
 
 const REJECTED_REQUEST_CODES = new Set<string>([

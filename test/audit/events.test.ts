@@ -384,6 +384,33 @@ describe('gateway audit events', () => {
     const everything = JSON.stringify(rejected) + server.logs.join('\n');
     expect(everything).not.toContain(secretPart);
   });
+
+  it('names the credential kind of failures', async () => {
+    const erin = await createUser(server, 'reason_erin');
+    const { tokens } = await obtainTokens(server, erin);
+    const created = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"name":"reasons","scopes":["orders:read"]}' });
+    const { key, id } = (await created.json()) as { key: string; id: string };
+    expect((await callApi(server, `/keys/${id}`, tokens.access_token, { method: 'DELETE' })).status).toBe(204);
+
+    const cases: Array<{ path: string; headers: Record<string, string>; reason: string }> = [
+      { path: '/orders', headers: { authorization: `ApiKey ${key}` }, reason: 'rejected_api_key' },
+      { path: '/orders', headers: { 'x-api-key': key }, reason: 'rejected_api_key' },
+      { path: '/admin/orders', headers: { authorization: `ApiKey ${key}` }, reason: 'rejected_api_key' },
+      { path: '/orders', headers: { authorization: '' }, reason: 'missing_credentials' },
+      { path: '/orders', headers: { 'x-api-key': '' }, reason: 'missing_credentials' },
+    ];
+    const requestIds: Array<string | null> = [];
+    for (const { path, headers } of cases) {
+      const response = await fetch(`${server.url}/api${path}`, { headers });
+      expect(response.status, JSON.stringify(headers)).toBe(401);
+      requestIds.push(response.headers.get('x-request-id'));
+    }
+
+    await server.running.observability.audit.flush();
+    const failures = await new AuditRepository(server.running.db).query({ since: 0, types: ['authentication.failed'], limit: 100 });
+    const reasons = requestIds.map((requestId) => failures.find((record) => record.requestId === requestId)?.reason);
+    expect(reasons).toEqual(cases.map((entry) => entry.reason));
+  });
 });
 
 describe('registration and consent audit events', () => {
