@@ -21,6 +21,17 @@ const LAST_USED_INTERVAL_SECONDS = 60;
 /** Maximum number of keys whose last write time is remembered to delay the next write. */
 const LAST_USED_TRACKED_KEYS = 10_000;
 
+/**
+ * A request to create a key for an owner whose account was disabled or
+ * removed after the caller read it.
+ */
+export class ApiKeyOwnerInactiveError extends Error {
+  constructor() {
+    super('the owner account is disabled or removed, so it cannot get a new API key');
+    this.name = 'ApiKeyOwnerInactiveError';
+  }
+}
+
 /** A request to create or rotate a key that breaks a rule; the message is safe to show. */
 export class ApiKeyRequestError extends Error {
   /** The field of the new key that breaks the rule, when one field does, so that callers can name their own option for it. */
@@ -260,7 +271,10 @@ export class ApiKeyService {
 
   /**
    * Creates a key for `owner` and returns it with its summary. The key value
-   * exists only in the return value: the store keeps its keyed hash.
+   * exists only in the return value: the store keeps its keyed hash. With
+   * `maxActiveKeys`, raises ApiKeyLimitError at the limit, and
+   * ApiKeyOwnerInactiveError when the owner's account was disabled or
+   * removed after it was read. Without it (the admin CLI), the caller checks the account.
    */
   async create(owner: Account, request: NewApiKey): Promise<{ value: string; summary: ApiKeySummary }> {
     const record = this.#validate(owner, request);
@@ -269,8 +283,14 @@ export class ApiKeyService {
 
     if (request.maxActiveKeys === undefined) {
       await this.#keys.create(full);
-    } else if (!(await this.#keys.createWithinLimit(full, request.maxActiveKeys))) {
-      throw new ApiKeyLimitError(request.maxActiveKeys);
+    } else {
+      const result = await this.#keys.createWithinLimit(full, request.maxActiveKeys);
+      if (result === 'over_limit') {
+        throw new ApiKeyLimitError(request.maxActiveKeys);
+      }
+      if (result === 'owner_inactive') {
+        throw new ApiKeyOwnerInactiveError();
+      }
     }
     return { value: generated.value, summary: this.summarize(full) };
   }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import { auditRequest } from '../audit/request-events.js';
-import { ApiKeyLimitError, ApiKeyRequestError, type ApiKeyService } from '../api-keys/api-key-service.js';
+import { ApiKeyLimitError, ApiKeyOwnerInactiveError, ApiKeyRequestError, type ApiKeyService } from '../api-keys/api-key-service.js';
 import { parseDuration } from '../core/duration.js';
 import { nonUtf8Charset, parseJsonBody } from '../core/openapi/json-body.js';
 import type { Identity } from '../core/identity-headers.js';
@@ -156,6 +156,9 @@ export async function apiKeyRoutes(app: FastifyInstance, options: ApiKeyRoutesOp
     } catch (error) {
       if (error instanceof ApiKeyLimitError) {
         throw new ProblemError('conflict', `You have ${error.limit} active API keys, the maximum. Revoke a key you no longer use, then create the new one.`);
+      }
+      if (error instanceof ApiKeyOwnerInactiveError) {
+        throw new ProblemError('forbidden', 'Your account is disabled or removed, so it cannot get new API keys.');
       }
       if (error instanceof ApiKeyRequestError) {
         throw new ProblemError('invalid_request', `The API key request is invalid: ${error.message}.`);

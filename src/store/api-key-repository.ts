@@ -60,6 +60,9 @@ function toRow(record: ApiKeyRecord): Selectable<ApiKeyTable> {
 /** The outcome of a rotation; see ApiKeyRepository.rotate. */
 export type RotationResult = 'rotated' | 'not_active' | 'over_limit';
 
+/** The outcome of a creation within a limit; see ApiKeyRepository.createWithinLimit. */
+export type CreationResult = 'created' | 'over_limit' | 'owner_inactive';
+
 /** Raised inside a rotation's transaction to roll it back when the owner has too many active keys. */
 class RotationOverLimit extends Error {}
 
@@ -69,13 +72,21 @@ class RotationOverLimit extends Error {}
  * and none of them can pass a count check on a stale count. Every such
  * transaction takes this lock before it writes any key row, so two of them
  * cannot wait on each other.
+ *
+ * Returns false, and locks nothing, when the account is disabled or
+ * removed. Disabling writes the same row and revokes the account's keys in
+ * one transaction. A key inserted after that, by a request that read the
+ * account before it, would otherwise escape the revocation and work again
+ * once the account is enabled.
  */
-async function lockOwner(trx: Transaction<Database>, ownerId: string): Promise<void> {
-  await trx
+async function lockOwner(trx: Transaction<Database>, ownerId: string): Promise<boolean> {
+  const locked = await trx
     .updateTable('accounts')
     .set((eb) => ({ id: eb.ref('id') }))
     .where('id', '=', ownerId)
-    .execute();
+    .where('disabled_at', 'is', null)
+    .executeTakeFirst();
+  return locked.numUpdatedRows > 0n;
 }
 
 /** Counts the keys of an owner that are neither revoked nor expired, including rotated keys in their grace period. */
@@ -142,19 +153,22 @@ export class ApiKeyRepository {
   /**
    * Stores `record` unless its owner would then hold more than `maxActive`
    * active keys: keys that are not revoked and not expired, which includes
-   * a rotated key until its grace period ends. Returns false, and stores
-   * nothing, in that case.
+   * a rotated key until its grace period ends. Returns 'over_limit' in that
+   * case, and 'owner_inactive' when the owner's account is disabled or
+   * removed, and stores nothing in either case.
    */
-  async createWithinLimit(record: ApiKeyRecord, maxActive: number): Promise<boolean> {
+  async createWithinLimit(record: ApiKeyRecord, maxActive: number): Promise<CreationResult> {
     return this.#db.transaction().execute(async (trx) => {
-      await lockOwner(trx, record.ownerId);
+      if (!(await lockOwner(trx, record.ownerId))) {
+        return 'owner_inactive';
+      }
       if ((await countActive(trx, record.ownerId)) >= maxActive) {
-        return false;
+        return 'over_limit';
       }
 
       await trx.insertInto('api_keys').values(toRow(record)).execute();
       await pruneEnded(trx, record.ownerId, this.#endedKeysKept);
-      return true;
+      return 'created';
     });
   }
 
@@ -195,14 +209,15 @@ export class ApiKeyRepository {
    * afterwards, the old key in its grace period counted, and 'over_limit'
    * leaves everything as it was. A key at the limit can thus be rotated,
    * but rotations and creations during a grace period cannot add more.
+   * With `maxActive`, the key of a disabled or removed owner is 'not_active' too.
    */
   async rotate(id: string, successor: ApiKeyRecord, oldKeyExpiresAt: number, maxActive?: number): Promise<RotationResult> {
     try {
       return await this.#db.transaction().execute(async (trx) => {
         // The transaction writes first: an SQLite transaction that read first
         // fails at once when another process writes before its own write.
-        if (maxActive !== undefined) {
-          await lockOwner(trx, successor.ownerId);
+        if (maxActive !== undefined && !(await lockOwner(trx, successor.ownerId))) {
+          return 'not_active';
         }
 
         const now = epochSeconds();

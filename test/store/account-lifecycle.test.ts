@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { ApiKeyOwnerInactiveError, ApiKeyService } from '../../src/api-keys/api-key-service.js';
+import { KeyedHash } from '../../src/core/keyed-hash.js';
 import { epochSeconds, openDatabase } from '../../src/store/database.js';
 import { OidcAdapter } from '../../src/store/oidc-adapter.js';
 import { createRepositories, type Repositories } from '../../src/store/repositories.js';
@@ -85,6 +87,24 @@ describe.each(DIALECTS)('account lifecycle on $name', ({ create }) => {
     expect(await payloadsOf(db, bystander.id)).toEqual(['AuthorizationCode', 'Grant', 'RefreshToken', 'Session']);
     expect((await repositories.apiKeys.findById(targetKey))?.revokedAt).not.toBeNull();
     expect((await repositories.apiKeys.findById(bystanderKey))?.revokedAt).toBeNull();
+  });
+
+  it('creates no key once disabled', async () => {
+    const service = new ApiKeyService(repositories.apiKeys, repositories.accounts, new KeyedHash(Buffer.alloc(32, 9)));
+    const disabled = await account('lifecycle_late_key');
+    const removed = await account('lifecycle_removed_key');
+    // Both accounts were read, as a request reads its caller, before an administrator acted.
+    await repositories.accounts.disable(disabled.id);
+    await repositories.accounts.remove(removed.id);
+
+    for (const owner of [disabled, removed]) {
+      const created = service.create(owner, { name: 'late', scopes: ['orders:read'], maxActiveKeys: 10 });
+      await expect(created, owner.username).rejects.toBeInstanceOf(ApiKeyOwnerInactiveError);
+    }
+
+    await repositories.accounts.enable(disabled.id);
+    expect(await repositories.apiKeys.list(disabled.id)).toEqual([]);
+    expect(await repositories.apiKeys.list(removed.id)).toEqual([]);
   });
 
   it('disabled accounts hidden, then enabled', async () => {

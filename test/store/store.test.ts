@@ -211,7 +211,7 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
     expect(await remaining()).toEqual([active.id, ended[1]!.id, ended[2]!.id].sort());
 
     const created = record(owner.id, 4, { revokedAt: now });
-    expect(await keys.createWithinLimit(created, 10)).toBe(true);
+    expect(await keys.createWithinLimit(created, 10)).toBe('created');
     expect(await remaining()).toEqual([active.id, ended[2]!.id, created.id].sort());
 
     const successor = record(owner.id, 5);
@@ -261,7 +261,7 @@ describe.each(DIALECTS)('store on $name', ({ create }) => {
       // The rejected rotation left its key as it was.
       expect((await repositories.apiKeys.findById(second.id))?.replacedBy).toBeNull();
       expect((await repositories.apiKeys.findById(second.id))?.expiresAt).toBeNull();
-      expect(await repositories.apiKeys.createWithinLimit(successorOf(second), LIMIT)).toBe(false);
+      expect(await repositories.apiKeys.createWithinLimit(successorOf(second), LIMIT)).toBe('over_limit');
     });
 
     it('rotates at the limit with no grace', async () => {
