@@ -199,6 +199,14 @@ function uniqueRanges(cidrs: readonly string[]): string[] {
   });
 }
 
+/** The successor that a rotation issues, and how long the old key keeps working. */
+export interface RotatedApiKey {
+  value: string;
+  summary: ApiKeySummary;
+  /** Seconds until the old key stops working: the grace period, or less when the key expires before it ends. */
+  graceSeconds: number;
+}
+
 /** The account that rotates one of its own keys, and the scopes its credential may hand on. */
 export interface KeyRotator {
   owner: Account;
@@ -413,7 +421,7 @@ export class ApiKeyService {
    * key must not obtain it by rotation either. Raises ApiKeyLimitError when
    * the rotation would exceed the rotator's `maxActiveKeys` by more than one.
    */
-  async rotate(id: string, graceSeconds: number, rotator?: KeyRotator): Promise<{ value: string; summary: ApiKeySummary } | undefined> {
+  async rotate(id: string, graceSeconds: number, rotator?: KeyRotator): Promise<RotatedApiKey | undefined> {
     if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_ROTATION_GRACE_SECONDS) {
       // Callers read the grace period as a duration, such as 24h, so the message names that form.
       throw new ApiKeyRequestError(`the grace period must be 0 or a duration of whole seconds up to ${MAX_ROTATION_GRACE_SECONDS / 86_400}d, such as 24h`);
@@ -449,7 +457,9 @@ export class ApiKeyService {
       throw new ApiKeyLimitError(rotator?.maxActiveKeys as number);
     }
     this.#announceEnded(id);
-    return { value: generated.value, summary: this.summarize(successor) };
+    // A key that expires before its grace period would end keeps its own expiry.
+    const remainingSeconds = current.expiresAt === null ? graceSeconds : Math.min(graceSeconds, Math.max(0, current.expiresAt - now));
+    return { value: generated.value, summary: this.summarize(successor), graceSeconds: remainingSeconds };
   }
 
   async revoke(id: string, ownerId?: string): Promise<boolean> {

@@ -148,14 +148,14 @@ export function registerApiKeyCommands(program: Command): void {
           throw new CliError(unknownApiKeyIdMessage(id));
         }
         await context.recordAudit({ type: 'api_key.rotated', outcome: 'success', actor: CLI_ACTOR, keyId: id, detail: `successor ${rotated.summary.id}` });
-        const text = `key: ${rotated.value}\nid: ${rotated.summary.id}\nThe old key ${escapeControlCharacters(id)} stops working in ${secondsText(grace)}.`;
-        createOutput(options.json === true).result({ key: rotated.value, replaces: id, graceSeconds: grace, ...rotated.summary }, text);
+        const text = `key: ${rotated.value}\nid: ${rotated.summary.id}\nThe old key ${escapeControlCharacters(id)} stops working in ${secondsText(rotated.graceSeconds)}.`;
+        createOutput(options.json === true).result({ key: rotated.value, replaces: id, graceSeconds: rotated.graceSeconds, ...rotated.summary }, text);
       });
     });
 
   apikeys
     .command('revoke')
-    .description('revoke an API key; it stops working on the next request')
+    .description('revoke an API key; a running server rejects it within gateway.revocationCheckTtlMs (1 s by default)')
     .argument('<id>', 'id of the key to revoke')
     .option('--data-dir <path>', DATA_DIR_HELP)
     .option('--json', 'print the result as JSON')
