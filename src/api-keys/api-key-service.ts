@@ -230,6 +230,18 @@ function disallowedScopes(scopes: readonly string[], owner: Account, ceiling: re
   return scopes.filter((scope) => !allowed.has(scope) || (ceilingScopes !== undefined && !ceilingScopes.has(scope)));
 }
 
+/**
+ * Describes rejected scopes for an error message: each one quoted, so that
+ * an empty scope or one with spaces shows, and then the scopes that the
+ * owner, within `ceiling`, may put on a key.
+ */
+function describeDisallowedScopes(disallowed: readonly string[], owner: Account, ceiling: readonly string[] | undefined): string {
+  const permitted = ApiKeyService.allowedScopes(owner).filter((scope) => ceiling === undefined || ceiling.includes(scope));
+  const holder = ceiling === undefined ? 'this owner' : 'this owner and credential';
+  const quoted = disallowed.map((scope) => `'${scope}'`).join(', ');
+  return `${quoted} (allowed for ${holder}: ${permitted.length === 0 ? 'none' : permitted.join(', ')})`;
+}
+
 /** Issues, verifies, rotates and revokes API keys. */
 export class ApiKeyService {
   readonly #keys: ApiKeyRepository;
@@ -322,7 +334,7 @@ export class ApiKeyService {
     }
     const disallowed = disallowedScopes(scopes, owner, request.ceiling);
     if (disallowed.length > 0) {
-      throw new ApiKeyRequestError(`scope not allowed for this owner: ${disallowed.join(', ')}`, 'scopes');
+      throw new ApiKeyRequestError(`scope not allowed: ${describeDisallowedScopes(disallowed, owner, request.ceiling)}`, 'scopes');
     }
 
     const cidrs = uniqueRanges(request.allowedCidrs ?? []);
@@ -434,9 +446,11 @@ export class ApiKeyService {
       return undefined;
     }
 
-    const disallowed = rotator === undefined ? [] : disallowedScopes(current.scopes, rotator.owner, rotator.ceiling);
-    if (disallowed.length > 0) {
-      throw new ApiKeyRequestError(`the key carries scopes not allowed for this owner: ${disallowed.join(', ')}`);
+    if (rotator !== undefined) {
+      const disallowed = disallowedScopes(current.scopes, rotator.owner, rotator.ceiling);
+      if (disallowed.length > 0) {
+        throw new ApiKeyRequestError(`the key carries scopes not allowed: ${describeDisallowedScopes(disallowed, rotator.owner, rotator.ceiling)}`);
+      }
     }
 
     const generated = generateApiKey(current.environment as ApiKeyEnvironment);

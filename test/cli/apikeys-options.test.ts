@@ -28,7 +28,7 @@ describe('apikeys commands', () => {
   it('names the rejected option', async () => {
     const cases: Array<[string, string[], string]> = [
       ['--name', ['--name', ' '], 'name must be 1 to 100 characters'],
-      ['--scope', ['--scope', 'admin'], 'scope not allowed for this owner: admin'],
+      ['--scope', ['--scope', 'admin'], "scope not allowed: 'admin' (allowed for this owner: orders:read, orders:write)"],
       ['--cidr', ['--cidr', 'junk'], "'junk' is not a CIDR range"],
       ['--expires-in', ['--expires-in', '0'], 'expiry must be a positive whole number of seconds'],
       ['--expires-in', ['--expires-in', '99999d'], 'expiry must be at most 3650 days'],

@@ -201,7 +201,22 @@ describe('API keys', () => {
   it('rejects scopes beyond the owner', async () => {
     const result = await runCli(['apikeys', 'create', '--owner', 'key_owner', '--name', 'greedy', '--scope', 'admin', '--data-dir', server.dataDir]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('scope not allowed for this owner: admin');
+    expect(result.stderr).toContain("scope not allowed: 'admin' (allowed for this owner: orders:read, orders:write)");
+  });
+
+  it('names each rejected scope', async () => {
+    const { tokens } = await obtainTokens(server, { ...owner, scope: 'openid orders:read' });
+    const json = { 'content-type': 'application/json' };
+    const cases: Array<[string[], string]> = [
+      [[''], "scope not allowed: '' (allowed for this owner and credential: orders:read)"],
+      [['orders:read', 'orders:write'], "scope not allowed: 'orders:write' (allowed for this owner and credential: orders:read)"],
+      [['openid'], "scope not allowed: 'openid' (allowed for this owner and credential: orders:read)"],
+    ];
+    for (const [scopes, detail] of cases) {
+      const response = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: json, body: JSON.stringify({ name: 'named scopes', scopes }) });
+      expect(response.status, scopes.join(' ')).toBe(400);
+      expect(((await response.json()) as { detail: string }).detail).toBe(`The API key request is invalid: ${detail}.`);
+    }
   });
 
   it('keeps API keys off JWT-only routes', async () => {
@@ -511,7 +526,7 @@ describe('API keys', () => {
 
     expect(rotation.status).toBe(400);
     const body = await rotation.text();
-    expect(body).toContain('not allowed for this owner: orders:write');
+    expect(body).toContain("the key carries scopes not allowed: 'orders:write' (allowed for this owner and credential: orders:read)");
     expect(body).not.toContain('pcs_');
     expect((await withKey(writer.key, '/orders', { method: 'POST', headers: json, body: '{"item":"pen","quantity":1}' })).status).toBe(200);
     const listed = (await (await callApi(server, '/keys', tokens.access_token)).json()) as { items: Array<{ id: string; state: string; replacedBy: string | null }> };
