@@ -39,6 +39,26 @@ export function looksLikeCredential(text: string): boolean {
   return looksLikeApiKey(text) || COMPACT_JWS.test(text);
 }
 
+/** An API key, or its start up to the key id, anywhere in a text. */
+const EMBEDDED_API_KEY = /pcs_(?:live|test)_[0-9A-Za-z]{12}/;
+
+/** A compact JWS anywhere in a text. */
+const EMBEDDED_COMPACT_JWS = /eyJ[\w-]*\.[\w-]+\.[\w-]*/;
+
+/**
+ * Returns whether `text` starts as an API key or contains one after other
+ * text, as in `Bearer pcs_live_…` or `key:pcs_live_…` pasted into a query
+ * value.
+ */
+export function containsApiKey(text: string): boolean {
+  return looksLikeApiKey(text) || (text.includes(API_KEY_START) && EMBEDDED_API_KEY.test(text));
+}
+
+/** Returns whether `text` has the shape of an API key or of a JWT access token, or contains one after other text. */
+export function containsCredential(text: string): boolean {
+  return containsApiKey(text) || COMPACT_JWS.test(text) || (text.includes(COMPACT_JWS_START) && EMBEDDED_COMPACT_JWS.test(text));
+}
+
 /**
  * A client secret as Portcullis issues it, and an opaque token or code as
  * oidc-provider issues it (refresh tokens, authorization codes): 43

@@ -6,7 +6,7 @@
  * the value of a query parameter only when its name is on this allow-list.
  */
 
-import { looksLikeCredential, mayContainCredential, secretShape } from './credential-shapes.js';
+import { containsCredential, mayContainCredential, secretShape } from './credential-shapes.js';
 
 const LOGGABLE_QUERY_PARAMETERS = new Set([
   'client_id',
@@ -27,8 +27,8 @@ const LOGGABLE_QUERY_PARAMETERS = new Set([
 export const REDACTED = '[redacted]';
 
 /**
- * Returns the path with every segment that has the shape of a credential,
- * as sent or percent-decoded, replaced whole.
+ * Returns the path with every segment that has the shape of a credential
+ * or contains one after other text, as sent or percent-decoded, replaced whole.
  */
 export function redactPath(path: string): string {
   // Every logged request passes here, and most paths hold no credential.
@@ -37,18 +37,18 @@ export function redactPath(path: string): string {
   }
   return path
     .split('/')
-    .map((segment) => (looksLikeCredential(segment) || looksLikeCredential(safeDecode(segment)) ? REDACTED : segment))
+    .map((segment) => (containsCredential(segment) || containsCredential(safeDecode(segment)) ? REDACTED : segment))
     .join('/');
 }
 
 /**
  * Returns the request target with every path segment that has the shape
  * of a credential and every non-allow-listed query value replaced. A
- * parameter whose name has the shape of a credential, or has no `=` and is
- * not allow-listed, is replaced whole, since a credential pasted as
- * `?<key>` is all name. An allow-listed value with the shape of a
- * credential or of a client secret is replaced too, such as a client
- * secret sent as `client_id` by mistake.
+ * parameter whose name has the shape of a credential or contains one, or has
+ * no `=` and is not allow-listed, is replaced whole, since a credential
+ * pasted as `?<key>` is all name. An allow-listed value with the shape of
+ * a credential or of a client secret, or containing a credential after other
+ * text, is replaced too, such as a client secret sent as `client_id` by mistake.
  */
 export function redactUrl(url: string): string {
   const queryStart = url.indexOf('?');
@@ -67,10 +67,11 @@ export function redactUrl(url: string): string {
       if (pair === '') {
         return pair;
       }
-      if (looksLikeCredential(decodedName) || (separator === -1 && !LOGGABLE_QUERY_PARAMETERS.has(decodedName))) {
+      if (containsCredential(decodedName) || (separator === -1 && !LOGGABLE_QUERY_PARAMETERS.has(decodedName))) {
         return REDACTED;
       }
-      if (LOGGABLE_QUERY_PARAMETERS.has(decodedName) && secretShape(safeDecode(pair.slice(separator + 1))) === undefined) {
+      const decodedValue = safeDecode(pair.slice(separator + 1));
+      if (LOGGABLE_QUERY_PARAMETERS.has(decodedName) && secretShape(decodedValue) === undefined && !containsCredential(decodedValue)) {
         return pair;
       }
       return `${name}=${REDACTED}`;

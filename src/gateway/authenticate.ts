@@ -6,7 +6,7 @@ import type { ApiKeyService } from '../api-keys/api-key-service.js';
 import { InvalidAccessTokenError, type AccessTokenClaims } from '../core/access-token-verifier.js';
 import type { TokenVerifier } from '../core/cache/token-cache.js';
 import { bearerChallenge } from '../core/bearer.js';
-import { looksLikeApiKey, looksLikeCredential } from '../core/credential-shapes.js';
+import { containsApiKey, containsCredential, looksLikeApiKey } from '../core/credential-shapes.js';
 import type { CredentialKind, Identity } from '../core/identity-headers.js';
 import { andThen, isPromise, type Pending } from '../core/pending.js';
 import { ProblemError } from '../core/problem.js';
@@ -78,20 +78,21 @@ const QUERY_CREDENTIAL_CHALLENGE = 'Credentials are not accepted in the query st
 /**
  * Rejects credentials sent in the query string, where proxies and logs
  * keep them: a parameter with a credential's name, any value that looks
- * like an API key, and a parameter name that looks like an API key or an
- * access token, as in `?<key>`. The message never repeats such a name.
- * The 400 carries the challenges of the `accepted` kinds with
- * `invalid_request` (RFC 6750 section 3.1), and none on a public operation.
+ * like an API key or contains one after other text, and a parameter name that
+ * looks like or contains an API key or an access token, as in `?<key>`. The
+ * message never repeats such a name. The 400 carries the challenges of the
+ * `accepted` kinds with `invalid_request` (RFC 6750 section 3.1), and none
+ * on a public operation.
  */
 export function rejectCredentialsInQuery(request: AuthenticationRequest, accepted: readonly CredentialKind[] = []): void {
   const query = request.query as Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(query ?? {})) {
-    if (looksLikeCredential(name)) {
+    if (containsCredential(name)) {
       throw queryCredential(`A query parameter name has the form of a credential, which is not accepted in the query string; ${CREDENTIAL_HEADERS_HINT}.`, accepted);
     }
 
     const values = Array.isArray(value) ? value : [value];
-    const looksLikeKey = values.some((item) => typeof item === 'string' && looksLikeApiKey(item));
+    const looksLikeKey = values.some((item) => typeof item === 'string' && containsApiKey(item));
     if (CREDENTIAL_QUERY_PARAMETERS.has(name.toLowerCase()) || looksLikeKey) {
       throw queryCredential(`Credentials are not accepted in the query string ('${name}'); ${CREDENTIAL_HEADERS_HINT}.`, accepted);
     }

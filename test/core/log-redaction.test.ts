@@ -26,6 +26,17 @@ describe('request target redaction', () => {
     expect(redactUrl('/oauth/authorize?scope=eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln')).toBe(`/oauth/authorize?scope=${REDACTED}`);
   });
 
+  it('replaces credentials after other text', () => {
+    const key = 'pcs_live_AbCdEfGhIjKl';
+    const jws = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln';
+    expect(redactUrl(`/api/orders?limit=10%20${key}`)).toBe(`/api/orders?limit=${REDACTED}`);
+    expect(redactUrl(`/api/orders?cursor=Bearer+${jws}`)).toBe(`/api/orders?cursor=${REDACTED}`);
+    expect(redactUrl(`/api/orders?%20${key}=1`)).toBe(`/api/orders?${REDACTED}`);
+    expect(redactUrl(`/api/key:${key}/orders`)).toBe(`/api/${REDACTED}/orders`);
+    // Text with only the start of a key, or base64url JSON without the dots of a JWS, is no credential.
+    expect(redactUrl('/api/orders?cursor=eyJvZmZzZXQiOjEwfQ&limit=xpcs_live_')).toBe('/api/orders?cursor=eyJvZmZzZXQiOjEwfQ&limit=xpcs_live_');
+  });
+
   it('replaces a client secret as client_id', () => {
     const secret = 'Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE';
     expect(redactUrl(`/oauth/authorize?client_id=${secret}&scope=openid`)).toBe(`/oauth/authorize?client_id=${REDACTED}&scope=openid`);

@@ -301,6 +301,27 @@ describe('API keys', () => {
     expect(JSON.stringify(events)).not.toContain(key);
   });
 
+  it('rejects a key inside a query', async () => {
+    const { key } = await createKey('--scope', 'orders:read');
+    const forwardedBefore = received.length;
+    const queries = [`%20${key}=1`, `+${key}`, `limit=10%20${key}`, `cursor=x${key}`, `q=Bearer%20${key}`, `filter=key:${key}`];
+
+    for (const query of queries) {
+      const response = await fetch(`${server.url}/api/orders?${query}`, { headers: { 'x-api-key': key } });
+      const body = await response.text();
+      expect(response.status, query).toBe(400);
+      expect(body, query).not.toContain(key);
+    }
+    expect(received.length).toBe(forwardedBefore);
+
+    for (const target of [`/no-such-page?limit=10%20${key}`, `/no-such-page?x${key}=1`, `/no-such-page/key:${key}`]) {
+      const response = await fetch(`${server.url}${target}`);
+      expect(response.status, target).toBe(404);
+      expect(await response.text(), target).not.toContain(key);
+    }
+    expect(server.logs.join('\n')).not.toContain(key.slice(21, 64));
+  });
+
   it('records the last use', async () => {
     const created = await createKey('--scope', 'orders:read');
     expect((await withKey(created.key)).status).toBe(200);
