@@ -1,4 +1,4 @@
-import { looksLikeCredential } from './credential-shapes.js';
+import { containsCredential } from './credential-shapes.js';
 import { REDACTED } from './log-redaction.js';
 import type { FieldError } from './problem.js';
 
@@ -17,19 +17,19 @@ export function escapePointerToken(token: string): string {
 
 /**
  * Returns a property name fit to repeat in a problem, a log line and the
- * audit trail. A name with the shape of an API key or an access token is
- * replaced, because a credential pasted as a JSON key would otherwise be
- * stored in full.
+ * audit trail. A name with the shape of an API key or an access token, or
+ * containing one after other text, is replaced, because a credential
+ * pasted as a JSON key would otherwise be stored in full.
  */
 export function redactName(name: string): string {
-  return looksLikeCredential(name) ? REDACTED : name;
+  return containsCredential(name) ? REDACTED : name;
 }
 
 /** Returns an ajv instance path (a JSON pointer) with each credential-shaped token replaced. */
 function redactPointer(instancePath: string): string {
   return instancePath
     .split('/')
-    .map((token) => (looksLikeCredential(token.replaceAll('~1', '/').replaceAll('~0', '~')) ? REDACTED : token))
+    .map((token) => (containsCredential(token.replaceAll('~1', '/').replaceAll('~0', '~')) ? REDACTED : token))
     .join('/');
 }
 
