@@ -10,7 +10,7 @@ import type { Account, AccountRepository } from '../store/account-repository.js'
 import type { ApiKeyRecord, ApiKeyRepository } from '../store/api-key-repository.js';
 import { epochSeconds } from '../store/database.js';
 import { LastUseThrottle } from './last-use-throttle.js';
-import { ApiKeyLookupCache, type ApiKeyLookupCacheOptions, type ApiKeyMatch } from './lookup-cache.js';
+import { ApiKeyLookupCache, type ApiKeyLookupCacheOptions, type ApiKeyLookupResult } from './lookup-cache.js';
 
 /** Scopes an API key may carry, and the role each one needs. */
 const KEY_SCOPES: Record<string, string | undefined> = { 'orders:read': undefined, 'orders:write': undefined, admin: 'admin' };
@@ -93,7 +93,11 @@ export interface ApiKeySummary {
 export type ApiKeyVerification =
   | { outcome: 'valid'; record: ApiKeyRecord; owner: Account }
   | { outcome: 'malformed'; reason: string }
-  | { outcome: 'invalid' }
+  /**
+   * No usable key. `ended` is the stored key when the presented key matched
+   * it but it is revoked or expired, or its owner is disabled or removed.
+   */
+  | { outcome: 'invalid'; ended?: ApiKeyRecord }
   | { outcome: 'address_not_allowed'; record: ApiKeyRecord };
 
 /** The latest time a JavaScript Date holds, in milliseconds since the epoch. */
@@ -379,13 +383,19 @@ export class ApiKeyService {
       return { outcome: 'malformed', reason: parsed.reason };
     }
 
-    const match = this.#lookupCache === undefined ? await this.#lookup(value, parsed.keyId) : await this.#lookupCache.find(value, parsed.keyId);
+    const result = this.#lookupCache === undefined ? await this.#lookup(value, parsed.keyId) : await this.#lookupCache.find(value, parsed.keyId);
     const now = epochSeconds();
-    if (match === undefined || hasExpired(match.record, now)) {
+    if (result === undefined) {
       return { outcome: 'invalid' };
     }
+    if ('ended' in result) {
+      return { outcome: 'invalid', ended: result.ended };
+    }
+    if (hasExpired(result.record, now)) {
+      return { outcome: 'invalid', ended: result.record };
+    }
 
-    const { record, owner } = match;
+    const { record, owner } = result;
     if (!addressAllowed(clientAddress, record.allowedCidrs)) {
       return { outcome: 'address_not_allowed', record };
     }
@@ -394,10 +404,13 @@ export class ApiKeyService {
     return { outcome: 'valid', record, owner };
   }
 
-  async #lookup(value: string, keyId: string): Promise<ApiKeyMatch | undefined> {
+  async #lookup(value: string, keyId: string): Promise<ApiKeyLookupResult> {
     const record = await this.#keys.findById(keyId);
-    if (record === undefined || !this.#hasher.matches(value, record.hash) || record.revokedAt !== null || hasExpired(record, epochSeconds())) {
+    if (record === undefined || !this.#hasher.matches(value, record.hash)) {
       return undefined;
+    }
+    if (record.revokedAt !== null || hasExpired(record, epochSeconds())) {
+      return { ended: record };
     }
 
     // A disabled owner is not found. A key keeps only the scopes that its
@@ -405,7 +418,7 @@ export class ApiKeyService {
     // the owner's keys too.
     const owner = await this.#accounts.findById(record.ownerId);
     if (owner === undefined) {
-      return undefined;
+      return { ended: record };
     }
 
     const allowed = new Set(ApiKeyService.allowedScopes(owner));

@@ -11,11 +11,22 @@ export interface ApiKeyMatch {
 }
 
 /**
- * Reads a presented key's record and owner from the store and checks its
- * hash, revocation and expiry. Returns undefined for a key that fails any
- * of these checks or whose owner no longer exists.
+ * A stored key whose hash matched the presented key but that can no longer
+ * be used: revoked or expired, or its owner disabled or removed.
  */
-export type ApiKeyLookup = (value: string, keyId: string) => Promise<ApiKeyMatch | undefined>;
+export interface EndedApiKey {
+  ended: ApiKeyRecord;
+}
+
+/** The outcome of a lookup: a match, an ended key, or undefined when no stored key matches the presented one. */
+export type ApiKeyLookupResult = ApiKeyMatch | EndedApiKey | undefined;
+
+/**
+ * Reads a presented key's record and owner from the store and checks its
+ * hash, revocation and expiry. Returns undefined for a key whose hash
+ * matches no stored key, and an EndedApiKey for one that fails another check.
+ */
+export type ApiKeyLookup = (value: string, keyId: string) => Promise<ApiKeyLookupResult>;
 
 export interface ApiKeyLookupCacheOptions {
   /** How long a match is reused, in milliseconds. */
@@ -29,7 +40,7 @@ export interface ApiKeyLookupCacheOptions {
 interface Entry {
   keyId: string;
   /** The lookup, shared by every request that presents the key while it runs. */
-  pending: Promise<ApiKeyMatch | undefined>;
+  pending: Promise<ApiKeyLookupResult>;
   /** The match, once the lookup found one. */
   match?: ApiKeyMatch;
   /** Time in milliseconds from which the match is read again. */
@@ -78,7 +89,7 @@ export class ApiKeyLookupCache {
   }
 
   /** Returns the match of `value`, whose key id is `keyId`, from the cache or from a new lookup. */
-  async find(value: string, keyId: string): Promise<ApiKeyMatch | undefined> {
+  async find(value: string, keyId: string): Promise<ApiKeyLookupResult> {
     const digest = hash('sha256', value, 'base64url');
     const startedAt = this.#now();
     const cached = this.#entries.get(digest);
@@ -92,9 +103,9 @@ export class ApiKeyLookupCache {
     const entry: Entry = { keyId, pending: this.#lookup(value, keyId), reusableUntil: startedAt + this.#ttlMs };
     this.#entries.set(digest, entry);
     try {
-      const match = await entry.pending;
-      this.#keep(digest, entry, match);
-      return match;
+      const result = await entry.pending;
+      this.#keep(digest, entry, result !== undefined && 'owner' in result ? result : undefined);
+      return result;
     } catch (error) {
       this.#entries.deleteIfCurrent(digest, entry);
       throw error;

@@ -196,9 +196,25 @@ async function authenticateApiKey(
     case 'malformed':
       request.log.info({ reason: result.reason }, 'API key rejected');
       throw unauthorized(`The API key is invalid: ${result.reason}.`, accepted);
-    case 'invalid':
-      request.log.info('API key rejected: unknown, revoked or expired');
-      throw unauthorized('The API key is invalid, revoked or expired.', accepted);
+    case 'invalid': {
+      const problem = unauthorized('The API key is invalid, revoked or expired.', accepted);
+      if (result.ended === undefined) {
+        request.log.info('API key rejected: unknown, revoked or expired');
+        throw problem;
+      }
+      // The presented key matched the stored hash, so its id and owner are
+      // proven, and the trail can show who still uses a key that ended.
+      request.log.info({ keyId: result.ended.id }, 'API key rejected: revoked or expired, or its owner is disabled or removed');
+      recordAudit(request, {
+        type: 'authentication.failed',
+        outcome: 'failure',
+        actor: result.ended.ownerId,
+        keyId: result.ended.id,
+        reason: 'rejected_api_key',
+        detail: problem.detail,
+      });
+      throw problem;
+    }
     case 'address_not_allowed':
       request.log.warn({ keyId: result.record.id, address: request.ip }, 'API key used from a disallowed address');
       recordAudit(request, { type: 'api_key.address_rejected', outcome: 'denied', actor: result.record.ownerId, keyId: result.record.id });

@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import type { AuditEventType, AuditRecord } from '../../src/audit/events.js';
+import { assembleApiKey, generateApiKey } from '../../src/core/api-keys/format.js';
 import { generateClientSecret } from '../../src/core/client-secrets.js';
 import { AuditRepository } from '../../src/store/audit-repository.js';
 import { createUser } from '../support/accounts.js';
@@ -385,12 +386,40 @@ describe('gateway audit events', () => {
     expect(everything).not.toContain(secretPart);
   });
 
-  it('names the credential kind of failures', async () => {
-    const erin = await createUser(server, 'reason_erin');
-    const { tokens } = await obtainTokens(server, erin);
-    const created = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"name":"reasons","scopes":["orders:read"]}' });
+  /** Creates a user with an API key made through the API and revoked there. */
+  async function revokedKeyOf(username: string): Promise<{ ownerId: string; key: string; id: string }> {
+    const user = await createUser(server, username);
+    const { tokens } = await obtainTokens(server, user);
+    const created = await callApi(server, '/keys', tokens.access_token, { method: 'POST', headers: JSON_HEADERS, body: '{"name":"ended","scopes":["orders:read"]}' });
     const { key, id } = (await created.json()) as { key: string; id: string };
     expect((await callApi(server, `/keys/${id}`, tokens.access_token, { method: 'DELETE' })).status).toBe(204);
+    return { ownerId: user.id, key, id };
+  }
+
+  it('names the holder of an ended key', async () => {
+    const { ownerId, key, id } = await revokedKeyOf('ended_holder');
+    // The same key id with another secret proves nothing, so it names no key.
+    const forged = assembleApiKey('live', id, generateApiKey('live').value.slice(21, 64));
+
+    const revoked = await fetch(`${server.url}/api/orders`, { headers: { 'x-api-key': key } });
+    const guessed = await fetch(`${server.url}/api/orders`, { headers: { 'x-api-key': forged } });
+    expect(revoked.status).toBe(401);
+    expect(guessed.status).toBe(401);
+    expect((await revoked.json()) as { detail: string }).toMatchObject({ detail: ((await guessed.json()) as { detail: string }).detail });
+
+    await server.running.observability.audit.flush();
+    const failures = await new AuditRepository(server.running.db).query({ since: 0, types: ['authentication.failed'], limit: 100 });
+    const ofRevoked = failures.filter((record) => record.requestId === revoked.headers.get('x-request-id'));
+    const ofGuessed = failures.filter((record) => record.requestId === guessed.headers.get('x-request-id'));
+    expect(ofRevoked).toHaveLength(1);
+    expect(ofRevoked[0]).toMatchObject({ outcome: 'failure', actor: ownerId, keyId: id, reason: 'rejected_api_key' });
+    expect(ofGuessed).toHaveLength(1);
+    expect(ofGuessed[0]).toMatchObject({ actor: null, keyId: null, reason: 'rejected_api_key' });
+    expect(server.logs.some((line) => line.includes('API key rejected') && line.includes(id))).toBe(true);
+  });
+
+  it('names the credential kind of failures', async () => {
+    const { key } = await revokedKeyOf('reason_erin');
 
     const cases: Array<{ path: string; headers: Record<string, string>; reason: string }> = [
       { path: '/orders', headers: { authorization: `ApiKey ${key}` }, reason: 'rejected_api_key' },
