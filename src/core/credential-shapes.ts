@@ -42,8 +42,28 @@ export function looksLikeCredential(text: string): boolean {
 /** An API key, or its start up to the key id, anywhere in a text. */
 const EMBEDDED_API_KEY = /pcs_(?:live|test)_[0-9A-Za-z]{12}/;
 
-/** A compact JWS anywhere in a text. */
-const EMBEDDED_COMPACT_JWS = /eyJ[\w-]*\.[\w-]+\.[\w-]*/;
+/**
+ * Returns whether `text` contains a compact JWS after other text: a part
+ * with `eyJ` in it, a dot, a non-empty part and another dot, all in one
+ * run of base64url characters and dots. The runs and parts are split
+ * rather than matched with one unanchored pattern, which would start again
+ * at every `eyJ` and take quadratic time on a long run of them.
+ */
+function containsCompactJws(text: string): boolean {
+  if (!text.includes(COMPACT_JWS_START)) {
+    return false;
+  }
+
+  for (const run of text.split(/[^\w.-]+/)) {
+    const parts = run.split('.');
+    for (let index = 0; index + 2 < parts.length; index += 1) {
+      if (parts[index]?.includes(COMPACT_JWS_START) === true && parts[index + 1] !== '') {
+        return true;
+      }
+    }
+  }
+  return false;
+}
 
 /**
  * Returns whether `text` starts as an API key or contains one after other
@@ -56,7 +76,7 @@ export function containsApiKey(text: string): boolean {
 
 /** Returns whether `text` has the shape of an API key or of a JWT access token, or contains one after other text. */
 export function containsCredential(text: string): boolean {
-  return containsApiKey(text) || COMPACT_JWS.test(text) || (text.includes(COMPACT_JWS_START) && EMBEDDED_COMPACT_JWS.test(text));
+  return containsApiKey(text) || COMPACT_JWS.test(text) || containsCompactJws(text);
 }
 
 /**

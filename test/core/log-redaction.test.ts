@@ -33,8 +33,12 @@ describe('request target redaction', () => {
     expect(redactUrl(`/api/orders?cursor=Bearer+${jws}`)).toBe(`/api/orders?cursor=${REDACTED}`);
     expect(redactUrl(`/api/orders?%20${key}=1`)).toBe(`/api/orders?${REDACTED}`);
     expect(redactUrl(`/api/key:${key}/orders`)).toBe(`/api/${REDACTED}/orders`);
+    expect(redactUrl('/api/orders?cursor=x..eyJh.eyJi.c2ln')).toBe(`/api/orders?cursor=${REDACTED}`);
     // Text with only the start of a key, or base64url JSON without the dots of a JWS, is no credential.
     expect(redactUrl('/api/orders?cursor=eyJvZmZzZXQiOjEwfQ&limit=xpcs_live_')).toBe('/api/orders?cursor=eyJvZmZzZXQiOjEwfQ&limit=xpcs_live_');
+    expect(redactUrl('/api/orders?cursor=eyJh..eyJi.c2ln')).toBe('/api/orders?cursor=eyJh..eyJi.c2ln');
+    const repeated = 'eyJ'.repeat(5000);
+    expect(redactUrl(`/api/orders?cursor=${repeated}`)).toBe(`/api/orders?cursor=${repeated}`);
   });
 
   it('replaces a client secret as client_id', () => {
