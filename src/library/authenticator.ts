@@ -9,6 +9,7 @@ import {
   InvalidIdentityAssertionError,
   ReplayStoreUnavailableError,
   type AssertionReplayStore,
+  type IdentityAssertionVerifierOptions,
 } from '../core/identity-assertion.js';
 import type { CredentialKind, Identity } from '../core/identity-headers.js';
 import { UnusableKeyError } from '../core/jwt-errors.js';
@@ -18,6 +19,7 @@ import { REALM, authenticate, type AuthenticationDependencies, type Authenticati
 import type { ApiKeyStore } from './api-key-store.js';
 import { GrantCheckUnavailableError, guardGrantCheck } from './grant-check.js';
 import { KeySetUnavailableError, remoteJwks, type RemoteJwksOptions } from './remote-jwks.js';
+import { requireAlgorithms, requireAbsoluteUrl, requireText, requireWholeNumber } from './setting-checks.js';
 
 /** JWT access tokens (RFC 9068) from Portcullis or another issuer, verified against its JWKS URL. */
 export interface AccessTokenSettings {
@@ -108,64 +110,9 @@ const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
 /** Largest accepted clock difference, in seconds, as in the gateway's `clockToleranceSeconds`. */
 const MAX_CLOCK_TOLERANCE_SECONDS = 60;
 
-/**
- * Throws a RangeError unless `value` is a whole number from `min` to `max`.
- * jose reads a string such as '5s' as a duration, but the lifetime checks
- * here add the value to numbers, and with a string they never fail. NaN
- * would fail every request with a 500, so both are rejected at start.
- */
-function requireWholeNumber(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `of ${min} or more` : `from ${min} to ${max}`;
-    throw new RangeError(`${name} must be a whole number ${range}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}.`);
-  }
-  return value;
-}
-
 /** The logger that receives failed background fetches of remote key sets. Pino and console both fit. */
 export interface KeySetLog {
   warn(details: Record<string, unknown>, message: string): void;
-}
-
-/**
- * The public key JWS algorithms that jose (6.2) verifies, by their
- * case-sensitive names. The ML-DSA ones need a runtime whose Web Crypto
- * API has ML-DSA, which Node.js 20 lacks.
- */
-const PUBLIC_KEY_JWS_ALGORITHMS: ReadonlySet<string> = new Set([
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-  'ML-DSA-44',
-  'ML-DSA-65',
-  'ML-DSA-87',
-]);
-
-/**
- * Throws a RangeError unless `value` lists JWS algorithms that a public key
- * verifies. The keys come from a public JWK Set, so `none` and the HMAC
- * algorithms (`HS256` and the like) could never verify a token. Neither
- * could a misspelt name, an encryption algorithm such as `RSA-OAEP-256`,
- * or one that jose does not implement. A single string would be read as a
- * list of its characters.
- */
-function requireAlgorithms(value: unknown): readonly string[] {
-  const valid = Array.isArray(value) && value.length > 0 && value.every((algorithm) => typeof algorithm === 'string' && PUBLIC_KEY_JWS_ALGORITHMS.has(algorithm));
-  if (!valid) {
-    throw new RangeError(
-      `accessTokens.algorithms must be a list of public key JWS algorithms such as ['ES256'], got ${JSON.stringify(value)}. ` +
-        `The algorithms are ${[...PUBLIC_KEY_JWS_ALGORITHMS].join(', ')}.`,
-    );
-  }
-  return value;
 }
 
 /** Reports a failed background fetch of the key set at `url` to `log`, naming only its host. */
@@ -187,10 +134,18 @@ function assertionKeys(settings: IdentityAssertionSettings, log: KeySetLog | und
   if (settings.upstream !== undefined && (typeof settings.upstream !== 'string' || settings.upstream === '')) {
     throw new RangeError(`identityAssertions.upstream must be the name of an upstream in the gateway's configuration, got ${JSON.stringify(settings.upstream)}.`);
   }
-  const keys = settings.jwks ?? remoteJwks(settings.jwksUrl as string, settings.outbound, keySetOptions(settings.jwksUrl as string, log));
+  const issuer = requireText('identityAssertions.issuer', settings.issuer, 'https://id.example.com');
+  const audience = requireText('identityAssertions.audience', settings.audience, 'https://id.example.com/api');
+  let keys: IdentityAssertionVerifierOptions['keys'];
+  if (settings.jwks === undefined) {
+    const jwksUrl = requireAbsoluteUrl('identityAssertions.jwksUrl', settings.jwksUrl, 'https://id.example.com/.well-known/portcullis-identity-jwks.json');
+    keys = remoteJwks(jwksUrl, settings.outbound, keySetOptions(jwksUrl, log));
+  } else {
+    keys = settings.jwks;
+  }
   return new IdentityAssertionVerifier({
-    issuer: settings.issuer,
-    audience: settings.audience,
+    issuer,
+    audience,
     keys,
     maxLifetimeSeconds,
     replayCacheSize,
@@ -209,10 +164,14 @@ function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | und
   );
   const maxLifetimeSeconds = requireWholeNumber('accessTokens.maxLifetimeSeconds', settings.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, 1);
 
-  const keys = remoteJwks(settings.jwksUrl, settings.outbound, keySetOptions(settings.jwksUrl, log));
+  const issuer = requireText('accessTokens.issuer', settings.issuer, 'https://id.example.com');
+  const audience = requireText('accessTokens.audience', settings.audience, 'https://id.example.com/api');
+  const jwksUrl = requireAbsoluteUrl('accessTokens.jwksUrl', settings.jwksUrl, 'https://id.example.com/.well-known/jwks.json');
+
+  const keys = remoteJwks(jwksUrl, settings.outbound, keySetOptions(jwksUrl, log));
   const verifier = new AccessTokenVerifier({
-    issuer: settings.issuer,
-    audience: settings.audience,
+    issuer,
+    audience,
     algorithms: requireAlgorithms(settings.algorithms ?? DEFAULT_ALGORITHMS),
     clockToleranceSeconds,
     maxLifetimeSeconds: maxLifetimeSeconds + clockToleranceSeconds,

@@ -45,6 +45,29 @@ describe('Authenticator settings', () => {
     },
   );
 
+  // Without an issuer or audience, jose checks no `iss` or `aud`, so any
+  // token signed by a key of the set would be accepted.
+  it.each([
+    ['accessTokens.issuer', accessTokens({ issuer: undefined })],
+    ['accessTokens.issuer', accessTokens({ issuer: '' })],
+    ['accessTokens.audience', accessTokens({ audience: undefined })],
+    ['accessTokens.audience', accessTokens({ audience: ['a', 'b'] })],
+    ['identityAssertions.issuer', identityAssertions({ issuer: undefined })],
+    ['identityAssertions.audience', identityAssertions({ audience: '' })],
+  ])('rejects a missing %s', (name, settings) => {
+    expect(() => new Authenticator(settings)).toThrow(RangeError);
+    expect(() => new Authenticator(settings)).toThrow(`${name} must be a non-empty string`);
+  });
+
+  it.each([
+    ['accessTokens.jwksUrl', accessTokens({ jwksUrl: undefined })],
+    ['accessTokens.jwksUrl', accessTokens({ jwksUrl: 'id.example.com/.well-known/jwks.json' })],
+    ['identityAssertions.jwksUrl', identityAssertions({ jwks: undefined, jwksUrl: '/.well-known/portcullis-identity-jwks.json' })],
+  ])('rejects an invalid %s', (name, settings) => {
+    expect(() => new Authenticator(settings)).toThrow(RangeError);
+    expect(() => new Authenticator(settings)).toThrow(`${name} must be an absolute URL such as https://`);
+  });
+
   it.each(['', 5])('rejects the upstream name %j', (upstream) => {
     expect(() => new Authenticator(identityAssertions({ upstream }))).toThrow('identityAssertions.upstream must be the name of an upstream');
   });

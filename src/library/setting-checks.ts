@@ -1,0 +1,80 @@
+/**
+ * Checks of the library's credential settings, run when a service starts,
+ * so that a mistake stops the start with the setting's name instead of
+ * failing, or passing, every request.
+ */
+
+/**
+ * Throws a RangeError unless `value` is a whole number from `min` to `max`.
+ * jose reads a string such as '5s' as a duration, but the verifiers' lifetime
+ * checks add the value to numbers, and with a string they never fail. NaN
+ * would fail every request with a 500, so both are rejected at start.
+ */
+export function requireWholeNumber(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of ${min} or more` : `from ${min} to ${max}`;
+    throw new RangeError(`${name} must be a whole number ${range}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}.`);
+  }
+  return value;
+}
+
+/**
+ * The public key JWS algorithms that jose (6.2) verifies, by their
+ * case-sensitive names. The ML-DSA ones need a runtime whose Web Crypto
+ * API has ML-DSA, which Node.js 20 lacks.
+ */
+const PUBLIC_KEY_JWS_ALGORITHMS: ReadonlySet<string> = new Set([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+  'ML-DSA-44',
+  'ML-DSA-65',
+  'ML-DSA-87',
+]);
+
+/**
+ * Throws a RangeError unless `value` lists JWS algorithms that a public key
+ * verifies. The keys come from a public JWK Set, so `none` and the HMAC
+ * algorithms (`HS256` and the like) could never verify a token. Neither
+ * could a misspelt name, an encryption algorithm such as `RSA-OAEP-256`,
+ * or one that jose does not implement. A single string would be read as a
+ * list of its characters.
+ */
+export function requireAlgorithms(value: unknown): readonly string[] {
+  const valid = Array.isArray(value) && value.length > 0 && value.every((algorithm) => typeof algorithm === 'string' && PUBLIC_KEY_JWS_ALGORITHMS.has(algorithm));
+  if (!valid) {
+    throw new RangeError(
+      `accessTokens.algorithms must be a list of public key JWS algorithms such as ['ES256'], got ${JSON.stringify(value)}. ` +
+        `The algorithms are ${[...PUBLIC_KEY_JWS_ALGORITHMS].join(', ')}.`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Throws a RangeError unless `value` is a non-empty string. jose checks
+ * `iss` and `aud` only when it is given an expected value, so a missing
+ * issuer or audience would accept tokens minted for any issuer or API.
+ */
+export function requireText(name: string, value: unknown, example: string): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new RangeError(`${name} must be a non-empty string such as '${example}', got ${JSON.stringify(value) ?? 'undefined'}.`);
+  }
+  return value;
+}
+
+/** Throws a RangeError unless `value` is an absolute URL, such as the URL of a JWK Set. */
+export function requireAbsoluteUrl(name: string, value: unknown, example: string): string {
+  if (typeof value !== 'string' || !URL.canParse(value)) {
+    throw new RangeError(`${name} must be an absolute URL such as ${example}, got ${JSON.stringify(value) ?? 'undefined'}.`);
+  }
+  return value;
+}
