@@ -19,7 +19,7 @@ import { REALM, authenticate, type AuthenticationDependencies, type Authenticati
 import type { ApiKeyStore } from './api-key-store.js';
 import { GrantCheckUnavailableError, guardGrantCheck } from './grant-check.js';
 import { KeySetUnavailableError, remoteJwks, type RemoteJwksOptions } from './remote-jwks.js';
-import { requireAlgorithms, requireAbsoluteUrl, requireText, requireWholeNumber } from './setting-checks.js';
+import { requireAlgorithms, requireAbsoluteUrl, requireOpenUrl, requireText, requireWholeNumber } from './setting-checks.js';
 
 /** JWT access tokens (RFC 9068) from Portcullis or another issuer, verified against its JWKS URL. */
 export interface AccessTokenSettings {
@@ -139,6 +139,7 @@ function assertionKeys(settings: IdentityAssertionSettings, log: KeySetLog | und
   let keys: IdentityAssertionVerifierOptions['keys'];
   if (settings.jwks === undefined) {
     const jwksUrl = requireAbsoluteUrl('identityAssertions.jwksUrl', settings.jwksUrl, 'https://id.example.com/.well-known/portcullis-identity-jwks.json');
+    requireOpenUrl('identityAssertions.jwksUrl', jwksUrl, 'identityAssertions.outbound', settings.outbound);
     keys = remoteJwks(jwksUrl, settings.outbound, keySetOptions(jwksUrl, log));
   } else {
     keys = settings.jwks;
@@ -167,6 +168,7 @@ function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | und
   const issuer = requireText('accessTokens.issuer', settings.issuer, 'https://id.example.com');
   const audience = requireText('accessTokens.audience', settings.audience, 'https://id.example.com/api');
   const jwksUrl = requireAbsoluteUrl('accessTokens.jwksUrl', settings.jwksUrl, 'https://id.example.com/.well-known/jwks.json');
+  requireOpenUrl('accessTokens.jwksUrl', jwksUrl, 'accessTokens.outbound', settings.outbound);
 
   const keys = remoteJwks(jwksUrl, settings.outbound, keySetOptions(jwksUrl, log));
   const verifier = new AccessTokenVerifier({

@@ -4,6 +4,10 @@
  * failing, or passing, every request.
  */
 
+import { OutboundError } from '../core/outbound/errors.js';
+import { resolvePolicy, type OutboundPolicy } from '../core/outbound/policy.js';
+import { checkUrl } from '../core/outbound/target.js';
+
 /**
  * Throws a RangeError unless `value` is a whole number from `min` to `max`.
  * jose reads a string such as '5s' as a duration, but the verifiers' lifetime
@@ -77,4 +81,46 @@ export function requireAbsoluteUrl(name: string, value: unknown, example: string
     throw new RangeError(`${name} must be an absolute URL such as ${example}, got ${JSON.stringify(value) ?? 'undefined'}.`);
   }
   return value;
+}
+
+/** Returns the change to an outbound policy that lets it fetch the URL that `error` blocked, or undefined when none can. */
+function outboundFix(error: OutboundError, port: string): string | undefined {
+  switch (error.code) {
+    case 'OUTBOUND_BLOCKED_SCHEME':
+      return 'set allowHttp: true';
+    case 'OUTBOUND_BLOCKED_PORT':
+      return `add ${port} to allowedPorts`;
+    case 'OUTBOUND_BLOCKED_HOST':
+    case 'OUTBOUND_BLOCKED_ADDRESS':
+      if (error.rule === 'notAllowListed') {
+        return `add { name: '${error.host}' } to allowedHosts`;
+      }
+      // Cloud metadata addresses stay blocked even for internal hosts.
+      return error.rule === 'cloudMetadata' ? undefined : `add { name: '${error.host}', allowInternal: true } to allowedHosts`;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Throws a RangeError when the outbound policy blocks `url` by a rule that
+ * needs no DNS (scheme, port, allow-list, an internal IP address or name).
+ * Such a URL could never be fetched, so every request would get 503.
+ */
+export function requireOpenUrl(name: string, url: string, policyName: string, policy: OutboundPolicy | undefined): void {
+  try {
+    checkUrl(url, resolvePolicy(policy ?? {}));
+  } catch (error) {
+    if (!(error instanceof OutboundError)) {
+      throw error;
+    }
+
+    // The outbound guard rejects a URL with user info, whose password the message must not repeat.
+    const shown = new URL(url);
+    shown.username = '';
+    shown.password = '';
+    const fix = outboundFix(error, shown.port);
+    const hint = fix === undefined ? '' : ` To fetch it, ${fix} in ${policyName}.`;
+    throw new RangeError(`${name} ${shown.href} is blocked by ${policyName}: ${error.message}${hint}`);
+  }
 }

@@ -68,6 +68,44 @@ describe('Authenticator settings', () => {
     expect(() => new Authenticator(settings)).toThrow(`${name} must be an absolute URL such as https://`);
   });
 
+  // Each of these made every request fail with 503, and the reason went
+  // only to a logger, which the Express middleware does not have by default.
+  it.each([
+    ['http://127.0.0.1:8080/.well-known/jwks.json', {}, 'set allowHttp: true'],
+    ['http://127.0.0.1:8080/.well-known/jwks.json', { allowHttp: true }, 'add 8080 to allowedPorts'],
+    ['http://127.0.0.1:8080/.well-known/jwks.json', { allowHttp: true, allowedPorts: [8080] }, "add { name: '127.0.0.1', allowInternal: true } to allowedHosts"],
+    ['https://localhost/.well-known/jwks.json', {}, "add { name: 'localhost', allowInternal: true } to allowedHosts"],
+    ['https://id.example.com/.well-known/jwks.json', { allowedHosts: [{ name: 'other.example.com' }] }, "add { name: 'id.example.com' } to allowedHosts"],
+  ])('rejects the blocked JWKS URL %s %j', (jwksUrl, outbound, fix) => {
+    const settings = accessTokens({ jwksUrl, outbound });
+    expect(() => new Authenticator(settings)).toThrow(RangeError);
+    expect(() => new Authenticator(settings)).toThrow(`accessTokens.jwksUrl ${jwksUrl} is blocked by accessTokens.outbound:`);
+    expect(() => new Authenticator(settings)).toThrow(`To fetch it, ${fix} in accessTokens.outbound.`);
+  });
+
+  it('rejects a blocked assertion JWKS URL', () => {
+    const settings = identityAssertions({ jwks: undefined, jwksUrl: 'http://127.0.0.1:8080/.well-known/portcullis-identity-jwks.json' });
+    expect(() => new Authenticator(settings)).toThrow('identityAssertions.jwksUrl http://127.0.0.1:8080/.well-known/portcullis-identity-jwks.json is blocked by identityAssertions.outbound:');
+  });
+
+  it('rejects a cloud metadata JWKS URL', () => {
+    const outbound = { allowHttp: true, allowedHosts: [{ name: '169.254.169.254', allowInternal: true }] };
+    const settings = accessTokens({ jwksUrl: 'http://169.254.169.254/jwks.json', outbound });
+    expect(() => new Authenticator(settings)).toThrow('accessTokens.jwksUrl http://169.254.169.254/jwks.json is blocked by accessTokens.outbound:');
+    expect(() => new Authenticator(settings)).not.toThrow('To fetch it');
+  });
+
+  it('omits the password of a JWKS URL', () => {
+    const settings = accessTokens({ jwksUrl: 'https://keys:s3cret-pass@id.example.com/.well-known/jwks.json' });
+    expect(() => new Authenticator(settings)).toThrow('accessTokens.jwksUrl https://id.example.com/.well-known/jwks.json is blocked by accessTokens.outbound');
+    expect(() => new Authenticator(settings)).not.toThrow('s3cret-pass');
+  });
+
+  it('accepts a local issuer opened in outbound', () => {
+    const outbound = { allowHttp: true, allowedPorts: [8080], allowedHosts: [{ name: '127.0.0.1', allowInternal: true }] };
+    expect(() => new Authenticator(accessTokens({ jwksUrl: 'http://127.0.0.1:8080/.well-known/jwks.json', outbound }))).not.toThrow();
+  });
+
   it.each(['', 5])('rejects the upstream name %j', (upstream) => {
     expect(() => new Authenticator(identityAssertions({ upstream }))).toThrow('identityAssertions.upstream must be the name of an upstream');
   });
