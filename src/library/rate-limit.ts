@@ -31,9 +31,8 @@ const DEFAULT_MEMORY_MAX_KEYS = 100_000;
 const DEFAULT_STORE_TIMEOUT_MS = 200;
 const STORE_WARNING_INTERVAL_MS = 30_000;
 const DEFAULT_IPV6_PREFIX_LENGTH = 64;
-/** Bounds of `ipv6PrefixLength`, as the gateway configuration sets them. */
+/** Shortest IPv6 prefix that counts as one client, as in the gateway's `rateLimit.ipv6PrefixLength`. */
 const MIN_IPV6_PREFIX_LENGTH = 32;
-const MAX_IPV6_PREFIX_LENGTH = 128;
 
 /** Creates a rate limiter over `settings.store`, or over a memory store. */
 export function createRateLimiter(settings: RateLimiterSettings = {}): RateLimiter {
@@ -76,6 +75,10 @@ export function validateLimitRule(rule: LimitRule): void {
       `Invalid rate limit '${rule.name}': key must be a list of one or more of ${KEY_PARTS.join(', ')}, such as ['sub'], got ${JSON.stringify(rule.key)}.`,
     );
   }
+  // Any other value would make the limit fail closed when the store fails, whatever was meant.
+  if (rule.onStoreFailure !== 'open' && rule.onStoreFailure !== 'closed') {
+    throw new RangeError(`Invalid rate limit '${rule.name}': onStoreFailure must be 'open' or 'closed', got ${JSON.stringify(rule.onStoreFailure) ?? 'undefined'}.`);
+  }
   let periodMs: number;
   try {
     periodMs = parseDuration(rule.period);
@@ -106,21 +109,22 @@ export function validateLimitRules(rules: readonly LimitRule[]): void {
 }
 
 /**
- * Checks `ipv6PrefixLength` once, at start, and throws a RangeError for a
- * value that is no whole number from 32 to 128. Client addresses are grouped by
- * masking bits past it, so 0 would put every IPv6 client on one counter,
- * and the text '64' would leave each address a counter of its own.
+ * Checks the service-wide rate limit settings once, at start, since a
+ * missing limiter or list of limits would fail every request with a 500.
  */
-export function validateIpv6PrefixLength(value: unknown): void {
-  if (value === undefined) {
-    return;
+export function validateRateLimitSettings(settings: RateLimitSettings): void {
+  const { limiter, limits, ipv6PrefixLength } = settings as Partial<Record<keyof RateLimitSettings, unknown>>;
+  if (typeof (limiter as Partial<RateLimiter> | undefined)?.consume !== 'function') {
+    throw new RangeError('rateLimit.limiter must be a rate limiter from createRateLimiter(), such as { limiter: createRateLimiter(), limits: [...] }.');
   }
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_IPV6_PREFIX_LENGTH || value > MAX_IPV6_PREFIX_LENGTH) {
-    const received = typeof value === 'string' ? `the string '${value}'` : String(value);
-    throw new RangeError(
-      `Invalid ipv6PrefixLength: it must be a whole number of bits from ${MIN_IPV6_PREFIX_LENGTH} to ${MAX_IPV6_PREFIX_LENGTH}, such as 64, got ${received}.`,
-    );
+  if (!Array.isArray(limits)) {
+    throw new RangeError(`rateLimit.limits must be a list of rate limits, such as [{ name: 'per-user', key: ['sub'], limit: 20, period: '1s', onStoreFailure: 'open' }], got ${JSON.stringify(limits) ?? 'undefined'}.`);
   }
+  const prefixLength = ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH;
+  if (typeof prefixLength !== 'number' || !Number.isInteger(prefixLength) || prefixLength < MIN_IPV6_PREFIX_LENGTH || prefixLength > 128) {
+    throw new RangeError(`rateLimit.ipv6PrefixLength must be a whole number from ${MIN_IPV6_PREFIX_LENGTH} to 128, got ${JSON.stringify(ipv6PrefixLength)}.`);
+  }
+  validateLimitRules(limits as LimitRule[]);
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
 import { authorize } from '../gateway/authorize.js';
 import { Authenticator, type Authentication, type AuthenticatorSettings, type CredentialRequest, type KeySetLog } from './authenticator.js';
-import { chargeRequest, validateIpv6PrefixLength, validateLimitRules, type RateLimitSettings } from './rate-limit.js';
+import { chargeRequest, validateLimitRules, validateRateLimitSettings, type RateLimitSettings } from './rate-limit.js';
 
 /** The requirements of a route for its caller. */
 export interface RouteAccess {
@@ -69,8 +69,9 @@ export class RequestGuard {
   constructor(settings: GuardSettings, log?: KeySetLog) {
     this.#authenticator = new Authenticator(settings, log);
     this.#rateLimit = settings.rateLimit;
-    validateLimitRules(settings.rateLimit?.limits ?? []);
-    validateIpv6PrefixLength(settings.rateLimit?.ipv6PrefixLength);
+    if (settings.rateLimit !== undefined) {
+      validateRateLimitSettings(settings.rateLimit);
+    }
   }
 
   /** Validates a route's access settings once, when the route is declared. */
