@@ -59,12 +59,23 @@ function requireHeaderName(name: string): void {
   }
 }
 
+/** Tells whether `value` is a list of non-empty strings. A string alone is not, although it would iterate as a list of characters. */
+function isTextList(value: unknown): value is readonly string[] {
+  return Array.isArray(value) && value.every((entry) => typeof entry === 'string' && entry !== '');
+}
+
 /**
  * Builds CORS options that allow only `settings.origins`. Throws a
- * RangeError for an origin that is not a serialized origin, or an allowed
- * header that is not a header name.
+ * RangeError for settings of the wrong shape, an origin that is not a
+ * serialized origin, or an allowed header that is not a header name.
  */
 export function corsOptions(settings: CorsSettings): CorsOptions {
+  if (!isTextList(settings.origins)) {
+    throw new RangeError(`cors.origins must be a list of origins such as ['https://app.example.com'], got ${JSON.stringify(settings.origins) ?? 'undefined'}.`);
+  }
+  if (settings.allowedHeaders !== undefined && !isTextList(settings.allowedHeaders)) {
+    throw new RangeError(`cors.allowedHeaders must be a list of header names such as ['authorization', 'content-type'], got ${JSON.stringify(settings.allowedHeaders)}.`);
+  }
   for (const origin of settings.origins) {
     requireSerializedOrigin(origin);
   }
