@@ -27,6 +27,12 @@ export interface ApiKeyStoreOptions {
  * never load SQLite.
  */
 export async function openApiKeyStore(options: ApiKeyStoreOptions): Promise<ApiKeyStore> {
+  if (typeof options.dataDir !== 'string' || options.dataDir === '') {
+    throw new RangeError(
+      `dataDir must be the path of the data directory of a Portcullis that has started once, such as './data', got ${JSON.stringify(options.dataDir) ?? 'undefined'}.`,
+    );
+  }
+
   const [{ DATABASE_FILE, defaultDatabaseUrl }, { openDatabase }, { SERVER_SECRET_FILE, loadServerSecret }] = await Promise.all([
     import('../store/database-url.js'),
     import('../store/database.js'),

@@ -8,18 +8,11 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { AccountService } from '../../src/accounts/account-service.js';
-import { ApiKeyService } from '../../src/api-keys/api-key-service.js';
 import { AccessTokenVerifier } from '../../src/core/access-token-verifier.js';
 import { Authenticator } from '../../src/library/authenticator.js';
-import { KeyedHash } from '../../src/core/keyed-hash.js';
-import { deriveKey } from '../../src/core/secret-box.js';
 import { createRateLimiter, openApiKeyStore, type ApiKeyStore, type LimitRule, type OutboundPolicy } from '../../src/library/index.js';
 import { identityOf, portcullis, requireAccess, type PortcullisFastifyOptions, type RouteAccess } from '../../src/library/fastify.js';
-import { openDatabase } from '../../src/store/database.js';
-import { defaultDatabaseUrl } from '../../src/store/database-url.js';
-import { createRepositories } from '../../src/store/repositories.js';
-import { loadServerSecret } from '../../src/store/server-secret.js';
+import { createDataDirWithKey } from '../support/api-key-data-dir.js';
 import { KeySetServer } from '../support/key-set-server.js';
 
 const ISSUER = 'https://id.example.com';
@@ -59,21 +52,6 @@ async function startKeyServer(jwks: { keys: JWK[] } | 'error'): Promise<KeyServe
 function loopbackPolicy(url: string): OutboundPolicy {
   const port = Number(new URL(url).port);
   return { allowHttp: true, allowedPorts: [port], allowedHosts: [{ name: '127.0.0.1', allowInternal: true }] };
-}
-
-/** Creates a Portcullis data directory with one account and returns an API key of that account. */
-async function createDataDirWithKey(dataDir: string): Promise<{ key: string; ownerId: string }> {
-  const db = await openDatabase(defaultDatabaseUrl(dataDir));
-  try {
-    const serverSecret = loadServerSecret(dataDir);
-    const { accounts, apiKeys } = createRepositories(db, serverSecret);
-    const owner = await new AccountService(accounts).register({ username: 'keyholder', email: 'keyholder@example.com', password: 'Correct-Horse-Battery-9' }, []);
-    const service = new ApiKeyService(apiKeys, accounts, new KeyedHash(deriveKey(serverSecret, 'api key hashes')), () => undefined);
-    const created = await service.create(owner, { name: 'library test', scopes: ['orders:read'] });
-    return { key: created.value, ownerId: owner.id };
-  } finally {
-    await db.destroy();
-  }
 }
 
 describe('Fastify plugin', () => {
