@@ -253,6 +253,7 @@ export class ApiKeyService {
   readonly #hasher: KeyedHash;
   readonly #lastUse = new LastUseThrottle(LAST_USED_INTERVAL_SECONDS, LAST_USED_TRACKED_KEYS);
   readonly #onTouchError: (error: unknown) => void;
+  readonly #pendingTouches = new Set<Promise<void>>();
   readonly #lookupCache: ApiKeyLookupCache | undefined;
   #announceEnded: (keyId: string) => void = (keyId) => this.forgetKey(keyId);
 
@@ -432,9 +433,16 @@ export class ApiKeyService {
       return;
     }
 
-    setImmediate(() => {
-      this.#keys.touch(id, now).catch(this.#onTouchError);
-    });
+    const touch: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#keys.touch(id, now))
+      .catch(this.#onTouchError)
+      .finally(() => this.#pendingTouches.delete(touch));
+    this.#pendingTouches.add(touch);
+  }
+
+  /** Waits until every last-use record already scheduled is written or has failed, so that the store can be closed after them. */
+  async flushLastUse(): Promise<void> {
+    await Promise.all(this.#pendingTouches);
   }
 
   /**

@@ -7,7 +7,7 @@ import type { ApiKeyVerification } from '../api-keys/api-key-service.js';
 export interface ApiKeyStore {
   /** Checks a presented key, and the client address against the key's allowed CIDRs. */
   verify(key: string, clientAddress: string): Promise<ApiKeyVerification>;
-  /** Closes the database. */
+  /** Closes the database once the last uses of verified keys are recorded. */
   close(): Promise<void>;
 }
 
@@ -61,6 +61,9 @@ export async function openApiKeyStore(options: ApiKeyStoreOptions): Promise<ApiK
 
   return {
     verify: (key, clientAddress) => service.verify(key, clientAddress),
-    close: () => db.destroy(),
+    close: async () => {
+      await service.flushLastUse();
+      await db.destroy();
+    },
   };
 }

@@ -165,6 +165,8 @@ async function openAndListen(config: Readonly<PortcullisConfig>, options: StartO
     (error) => logger.error({ err: error }, 'recording API key use failed'),
     apiKeyLookupCacheOptions(config),
   );
+  // Steps run newest first, so the last uses of the final requests are written before the database closes.
+  resources.defer('API key last-use records', () => apiKeys.flushLastUse());
 
   // Bootstrap and the first key load are where stored values are first
   // unsealed, so a server secret that does not belong to this database

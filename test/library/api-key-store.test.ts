@@ -4,14 +4,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { openApiKeyStore, type ApiKeyStoreOptions } from '../../src/library/api-key-store.js';
+import { openDatabase } from '../../src/store/database.js';
+import { defaultDatabaseUrl } from '../../src/store/database-url.js';
 import { createDataDirWithKey } from '../support/api-key-data-dir.js';
 
 describe('library API key store', () => {
   let dataDir: string;
+  let apiKey: { key: string; ownerId: string };
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'portcullis-key-store-'));
-    await createDataDirWithKey(dataDir);
+    apiKey = await createDataDirWithKey(dataDir);
   });
 
   afterAll(async () => {
@@ -23,5 +26,25 @@ describe('library API key store', () => {
     const options = { dataDir: value } as unknown as ApiKeyStoreOptions;
     await expect(openApiKeyStore(options)).rejects.toThrow(RangeError);
     await expect(openApiKeyStore(options)).rejects.toThrow('dataDir must be the path of the data directory of a Portcullis that has started once, such as');
+  });
+
+  // close() destroyed the database while the last use was still to be
+  // written, so the write failed with "driver has already been destroyed".
+  it('records the last use before closing', async () => {
+    const errors: unknown[] = [];
+    const store = await openApiKeyStore({ dataDir, onError: (error) => errors.push(error) });
+
+    const verification = await store.verify(apiKey.key, '127.0.0.1');
+    await store.close();
+
+    expect(verification.outcome).toBe('valid');
+    expect(errors).toEqual([]);
+    const db = await openDatabase(defaultDatabaseUrl(dataDir));
+    try {
+      const row = await db.selectFrom('api_keys').select('last_used_at').executeTakeFirstOrThrow();
+      expect(row.last_used_at).not.toBeNull();
+    } finally {
+      await db.destroy();
+    }
   });
 });
