@@ -52,6 +52,7 @@ export {
   type AuthenticatorSettings,
   type CredentialRequest,
   type IdentityAssertionSettings,
+  type KeySetLog,
 } from './authenticator.js';
 export { corsOptions, type CorsOptions, type CorsSettings } from './cors.js';
 export { checkOwnership, requireOwned, type OwnershipResult, type RequireOwnedOptions, type ResourceLoader } from './ownership.js';

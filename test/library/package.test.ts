@@ -19,7 +19,7 @@ const PACK_TIMEOUT_MS = 240_000;
 
 const CONSUMER_SOURCE = `
 import Fastify from 'fastify';
-import { checkOwnership, corsOptions, createRateLimiter, ProblemError, type Identity, type OwnershipResult } from 'portcullis';
+import { Authenticator, checkOwnership, corsOptions, createRateLimiter, ProblemError, type Identity, type KeySetLog, type OwnershipResult } from 'portcullis';
 import { identityOf, portcullis } from 'portcullis/fastify';
 import { portcullis as expressPortcullis, problemHandler, type Middleware } from 'portcullis/express';
 
@@ -38,6 +38,9 @@ await app.register(portcullis, {
 app.get('/orders', { config: { portcullis: { scopes: ['orders:read'] } } }, async (request) => identityOf(request).subject);
 // @ts-expect-error scopes are strings
 app.get('/wrong', { config: { portcullis: { scopes: [1] } } }, async () => 'never');
+
+const keySetLog: KeySetLog = { warn: (details, message) => console.warn(message, details) };
+console.log(new Authenticator({ accessTokens: { issuer: 'https://id.example.com', audience: 'x', jwksUrl: 'https://id.example.com/jwks' } }, keySetLog));
 
 const middleware: Middleware = expressPortcullis({ accessTokens: { issuer: 'https://id.example.com', audience: 'x', jwksUrl: 'https://id.example.com/jwks' } });
 console.log(typeof middleware, typeof problemHandler(), corsOptions({ origins: ['https://app.example.com'] }).credentials);
