@@ -32,7 +32,7 @@ import { FailureReporter } from '../backends/failure-reporter.js';
 import { healthRoutes, type ReadinessCheck } from './health.js';
 import { RevocationBus } from '../backends/revocation-bus.js';
 import { sql } from 'kysely';
-import { deleteExpiredPayloads, isGrantActive } from '../store/oidc-adapter.js';
+import { deleteExpiredPayloads, isGrantActive } from '../store/grant-queries.js';
 import type { Database } from '../store/schema.js';
 import { createRepositories } from '../store/repositories.js';
 import { loadServerSecret, reportingSecretMismatch, serverSecretPath } from '../store/server-secret.js';

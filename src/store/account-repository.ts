@@ -4,7 +4,7 @@ import type { Kysely, Selectable } from 'kysely';
 import { identifierKey } from '../core/registration-rules.js';
 import { epochSeconds, isStorableText } from './database.js';
 import { DuplicateError, uniqueViolationColumn } from './errors.js';
-import { revokeAccountGrants } from './oidc-adapter.js';
+import { revokeAccountGrants } from './grant-queries.js';
 import type { AccountTable, Database } from './schema.js';
 
 export interface Account {

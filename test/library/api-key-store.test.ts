@@ -7,6 +7,7 @@ import { openApiKeyStore, type ApiKeyStoreOptions } from '../../src/library/api-
 import { openDatabase } from '../../src/store/database.js';
 import { defaultDatabaseUrl } from '../../src/store/database-url.js';
 import { createDataDirWithKey } from '../support/api-key-data-dir.js';
+import { runScript } from '../support/cli.js';
 
 describe('library API key store', () => {
   let dataDir: string;
@@ -26,6 +27,16 @@ describe('library API key store', () => {
     const options = { dataDir: value } as unknown as ApiKeyStoreOptions;
     await expect(openApiKeyStore(options)).rejects.toThrow(RangeError);
     await expect(openApiKeyStore(options)).rejects.toThrow('dataDir must be the path of the data directory of a Portcullis that has started once, such as');
+  });
+
+  // The account store imported oidc-provider, which prints a warning on
+  // Node.js 20 in every service that opened the store.
+  it('opens without loading oidc-provider', async () => {
+    const result = await runScript('test/fixtures/open-api-key-store.ts', [dataDir]);
+
+    expect(result.stderr).not.toContain('oidc-provider');
+    expect(result.stdout).toBe('opened\n');
+    expect(result.code).toBe(0);
   });
 
   // close() destroyed the database while the last use was still to be
