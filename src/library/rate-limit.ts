@@ -34,14 +34,24 @@ const DEFAULT_IPV6_PREFIX_LENGTH = 64;
 /** Shortest IPv6 prefix that counts as one client, as in the gateway's `rateLimit.ipv6PrefixLength`. */
 const MIN_IPV6_PREFIX_LENGTH = 32;
 
-/** Creates a rate limiter over `settings.store`, or over a memory store. */
+/** Largest store timeout, in milliseconds, as in the gateway's `rateLimit.storeTimeoutMs`. */
+const MAX_STORE_TIMEOUT_MS = 60_000;
+
+/** Creates a rate limiter over `settings.store`, or over a memory store. Throws a RangeError for an invalid setting. */
 export function createRateLimiter(settings: RateLimiterSettings = {}): RateLimiter {
+  const timeoutMs: unknown = settings.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+  if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_STORE_TIMEOUT_MS) {
+    throw new RangeError(`timeoutMs must be a whole number of milliseconds from 1 to ${MAX_STORE_TIMEOUT_MS}, got ${JSON.stringify(timeoutMs)}.`);
+  }
+  if (settings.store !== undefined && typeof (settings.store as Partial<RateLimitStore>).consume !== 'function') {
+    throw new RangeError('store must be a rate limit store such as new RedisRateLimitStore(redis), or left out for the memory store.');
+  }
   const onStoreFailure =
     settings.onStoreFailure ??
     ((error: Error, count: number) => process.emitWarning(`Rate-limit store failed ${count} times: ${error.message}`));
 
   return new RateLimiter(settings.store ?? new MemoryRateLimitStore(DEFAULT_MEMORY_MAX_KEYS), {
-    timeoutMs: settings.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
+    timeoutMs,
     warnIntervalMs: STORE_WARNING_INTERVAL_MS,
     onStoreFailure,
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { createRateLimiter } from '../../src/library/rate-limit.js';
+import { createRateLimiter, type RateLimiterSettings } from '../../src/library/rate-limit.js';
 import { RequestGuard, type GuardSettings } from '../../src/library/request-guard.js';
 
 const CREDENTIALS = { identityAssertions: { issuer: 'https://id.example.com', audience: 'https://id.example.com/api', jwks: { keys: [] } } };
@@ -33,6 +33,18 @@ describe('library rate limit settings', () => {
     const rateLimit = { limiter: createRateLimiter(), limits: [PER_ADDRESS], ipv6PrefixLength };
     expect(guardWith(rateLimit)).toThrow(RangeError);
     expect(guardWith(rateLimit)).toThrow('rateLimit.ipv6PrefixLength must be a whole number from 32 to 128');
+  });
+
+  // A timeout of 0 or less gave Redis no time to answer, so its decisions went to the failure mode.
+  it.each([0, -1, 1.5, '200', 60_001])('rejects the limiter timeoutMs %j', (timeoutMs) => {
+    const settings = { timeoutMs } as unknown as RateLimiterSettings;
+    expect(() => createRateLimiter(settings)).toThrow(RangeError);
+    expect(() => createRateLimiter(settings)).toThrow('timeoutMs must be a whole number of milliseconds from 1 to 60000');
+  });
+
+  it('rejects a store without consume', () => {
+    const settings = { store: {} } as unknown as RateLimiterSettings;
+    expect(() => createRateLimiter(settings)).toThrow('store must be a rate limit store such as new RedisRateLimitStore(redis)');
   });
 
   it('accepts valid settings', () => {
