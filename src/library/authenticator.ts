@@ -19,7 +19,16 @@ import { REALM, authenticate, type AuthenticationDependencies, type Authenticati
 import type { ApiKeyStore } from './api-key-store.js';
 import { GrantCheckUnavailableError, guardGrantCheck } from './grant-check.js';
 import { KeySetUnavailableError, remoteJwks, type RemoteJwksOptions } from './remote-jwks.js';
-import { requireAlgorithms, requireAbsoluteUrl, requireOpenUrl, requireText, requireWholeNumber } from './setting-checks.js';
+import {
+  requireAbsoluteUrl,
+  requireAlgorithms,
+  requireApiKeyStore,
+  requireGrantCheck,
+  requireKeySet,
+  requireOpenUrl,
+  requireText,
+  requireWholeNumber,
+} from './setting-checks.js';
 
 /** JWT access tokens (RFC 9068) from Portcullis or another issuer, verified against its JWKS URL. */
 export interface AccessTokenSettings {
@@ -142,6 +151,7 @@ function assertionKeys(settings: IdentityAssertionSettings, log: KeySetLog | und
     requireOpenUrl('identityAssertions.jwksUrl', jwksUrl, 'identityAssertions.outbound', settings.outbound);
     keys = remoteJwks(jwksUrl, settings.outbound, keySetOptions(jwksUrl, log));
   } else {
+    requireKeySet('identityAssertions.jwks', settings.jwks);
     keys = settings.jwks;
   }
   return new IdentityAssertionVerifier({
@@ -280,6 +290,12 @@ export class Authenticator {
       throw new RangeError('Configure at least one of accessTokens, identityAssertions and apiKeys.');
     }
 
+    if (settings.apiKeys !== undefined) {
+      requireApiKeyStore(settings.apiKeys);
+    }
+    if (settings.accessTokens?.isGrantActive !== undefined) {
+      requireGrantCheck(settings.accessTokens.isGrantActive);
+    }
     this.#assertions = settings.identityAssertions === undefined ? undefined : assertionKeys(settings.identityAssertions, log);
     const grantCheck = settings.accessTokens?.isGrantActive;
     const isGrantActive = grantCheck === undefined ? async () => true : guardGrantCheck(grantCheck);

@@ -124,3 +124,31 @@ export function requireOpenUrl(name: string, url: string, policyName: string, po
     throw new RangeError(`${name} ${shown.href} is blocked by ${policyName}: ${error.message}${hint}`);
   }
 }
+
+/**
+ * Throws a RangeError unless `value` is an API key store. The store comes
+ * from an async function, so a forgotten `await` passes a promise, which
+ * would fail every request that carries an API key with a 500.
+ */
+export function requireApiKeyStore(value: unknown): void {
+  if (typeof (value as { then?: unknown } | null)?.then === 'function') {
+    throw new RangeError('apiKeys is a promise: pass the store itself, as in apiKeys: await openApiKeyStore({ dataDir }).');
+  }
+  if (typeof (value as { verify?: unknown } | null)?.verify !== 'function') {
+    throw new RangeError('apiKeys must be the store from await openApiKeyStore({ dataDir }), or an object with its verify method.');
+  }
+}
+
+/** Throws a RangeError unless `value` is a function, which the verifier calls for every token with a `grant_id`. */
+export function requireGrantCheck(value: unknown): void {
+  if (typeof value !== 'function') {
+    throw new RangeError(`accessTokens.isGrantActive must be a function that returns a promise of whether a grant is active, got ${JSON.stringify(value)}.`);
+  }
+}
+
+/** Throws a RangeError unless `value` has the shape of a JWK Set: an object whose `keys` is a list. */
+export function requireKeySet(name: string, value: unknown): void {
+  if (value === null || typeof value !== 'object' || !Array.isArray((value as { keys?: unknown }).keys)) {
+    throw new RangeError(`${name} must be a JWK Set such as { keys: [...] }, the document at the gateway's /.well-known/portcullis-identity-jwks.json.`);
+  }
+}

@@ -106,6 +106,29 @@ describe('Authenticator settings', () => {
     expect(() => new Authenticator(accessTokens({ jwksUrl: 'http://127.0.0.1:8080/.well-known/jwks.json', outbound }))).not.toThrow();
   });
 
+  // Without await, apiKeys was a promise, and every request with an API key got 500.
+  it('rejects an API key store promise', () => {
+    const settings = { apiKeys: Promise.resolve({ verify: async () => ({ outcome: 'invalid' }) }) } as unknown as AuthenticatorSettings;
+    expect(() => new Authenticator(settings)).toThrow(RangeError);
+    expect(() => new Authenticator(settings)).toThrow('apiKeys is a promise: pass the store itself, as in apiKeys: await openApiKeyStore({ dataDir }).');
+  });
+
+  it.each([{}, { verify: 'yes' }])('rejects the API key store %j', (apiKeys) => {
+    const settings = { apiKeys } as unknown as AuthenticatorSettings;
+    expect(() => new Authenticator(settings)).toThrow('apiKeys must be the store from await openApiKeyStore({ dataDir })');
+  });
+
+  it('rejects isGrantActive that is no function', () => {
+    expect(() => new Authenticator(accessTokens({ isGrantActive: true }))).toThrow(
+      'accessTokens.isGrantActive must be a function that returns a promise of whether a grant is active, got true.',
+    );
+  });
+
+  it.each(['https://id.example.com/jwks', {}, { keys: 'none' }])('rejects the assertion key set %j', (jwks) => {
+    expect(() => new Authenticator(identityAssertions({ jwks }))).toThrow(RangeError);
+    expect(() => new Authenticator(identityAssertions({ jwks }))).toThrow('identityAssertions.jwks must be a JWK Set such as { keys: [...] }');
+  });
+
   it.each(['', 5])('rejects the upstream name %j', (upstream) => {
     expect(() => new Authenticator(identityAssertions({ upstream }))).toThrow('identityAssertions.upstream must be the name of an upstream');
   });
