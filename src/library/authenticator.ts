@@ -286,7 +286,7 @@ export class Authenticator {
   readonly #grantCheckUnavailableLog = new UnavailableLog('grant check unavailable');
 
   constructor(settings: AuthenticatorSettings, log?: KeySetLog) {
-    if (settings.accessTokens === undefined && settings.identityAssertions === undefined && settings.apiKeys === undefined) {
+    if (settings === null || typeof settings !== 'object' || (settings.accessTokens === undefined && settings.identityAssertions === undefined && settings.apiKeys === undefined)) {
       throw new RangeError('Configure at least one of accessTokens, identityAssertions and apiKeys.');
     }
 

@@ -98,7 +98,8 @@ export function sendProblem(request: IncomingMessage, response: ServerResponse, 
 
 /** Creates middleware that authenticates every request and applies the service-wide rate limits. */
 export function portcullis(options: PortcullisExpressOptions): Middleware & { requireAccess: (access: RouteAccess) => Middleware } {
-  const logger = options.logger ?? SILENT_LOGGER;
+  // Options missing from a JavaScript caller reach the guard, whose error names the settings to give.
+  const logger = options?.logger ?? SILENT_LOGGER;
   const guard = new RequestGuard(options, logger);
 
   const run = (access: RouteAccess) => {

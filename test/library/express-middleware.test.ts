@@ -218,6 +218,13 @@ describe('Express middleware', () => {
     }
   });
 
+  // Without options, the middleware failed with "Cannot read properties of undefined (reading 'logger')".
+  it.each([undefined, null, 'https://id.example.com'])('rejects the options %j', (options) => {
+    const create = () => portcullis(options as unknown as Parameters<typeof portcullis>[0]);
+    expect(create).toThrow(RangeError);
+    expect(create).toThrow('Configure at least one of accessTokens, identityAssertions and apiKeys.');
+  });
+
   it('sends thrown problems', async () => {
     const response = await call('GET', '/v1/gone', reader);
 
