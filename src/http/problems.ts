@@ -133,6 +133,9 @@ function logFailure(request: FastifyRequest, error: Error, problem: ProblemError
   }
 }
 
+/** Apps whose error and not-found handlers send problem documents already. */
+const APPS_WITH_PROBLEM_HANDLERS = new WeakSet<FastifyInstance>();
+
 /**
  * Answers every error and unknown route of `app` with a problem document.
  *
@@ -143,6 +146,13 @@ function logFailure(request: FastifyRequest, error: Error, problem: ProblemError
  * gets 405 instead of 404.
  */
 export function installProblemHandlers(app: FastifyInstance, servedMethods?: ServedMethods): void {
+  // The library's plugin installs them too, and Fastify accepts one not-found
+  // handler per app. The first install, createHttpApp's with 405s, is kept.
+  if (APPS_WITH_PROBLEM_HANDLERS.has(app)) {
+    return;
+  }
+  APPS_WITH_PROBLEM_HANDLERS.add(app);
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     // Checked first, because the ECONNRESET code of this error would
     // otherwise count as a backend outage.

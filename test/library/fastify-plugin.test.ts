@@ -13,6 +13,7 @@ import { Authenticator } from '../../src/library/authenticator.js';
 import { createRateLimiter, openApiKeyStore, type ApiKeyStore, type LimitRule, type OutboundPolicy } from '../../src/library/index.js';
 import { identityOf, portcullis, requireAccess, type PortcullisFastifyOptions, type RouteAccess } from '../../src/library/fastify.js';
 import { createDataDirWithKey } from '../support/api-key-data-dir.js';
+import { loggedHttpApp } from '../support/http-app.js';
 import { KeySetServer } from '../support/key-set-server.js';
 
 const ISSUER = 'https://id.example.com';
@@ -327,6 +328,25 @@ describe('Fastify plugin', () => {
 
     await expect(guarded).rejects.toThrow(`accessTokens.jwksUrl ${keyServer.url} is blocked by accessTokens.outbound`);
     expect(keyServer.fetches).toBe(before);
+  });
+
+  // Both installed a not-found handler, and Fastify stopped the start with
+  // "Not found handler already set for Fastify instance with prefix: '/'".
+  it('registers on an app from createHttpApp', async () => {
+    const { app: httpApp } = loggedHttpApp({ https: false });
+    await httpApp.register(portcullis, { accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url, outbound: loopbackPolicy(keyServer.url) } });
+    httpApp.get('/orders', { config: { portcullis: { scopes: ['orders:read'] } } }, async (request) => identityOf(request).subject);
+    await httpApp.ready();
+
+    const served = await httpApp.inject({ url: '/orders', headers: { authorization: `Bearer ${await token()}` } });
+    const unknown = await httpApp.inject({ url: '/unknown', headers: { authorization: `Bearer ${await token()}` } });
+    const wrongMethod = await httpApp.inject({ method: 'DELETE', url: '/orders', headers: { authorization: `Bearer ${await token()}` } });
+
+    expect(served.statusCode).toBe(200);
+    expect(served.body).toBe('alice');
+    expectProblem(unknown, 404, 'not_found');
+    expectProblem(wrongMethod, 405, 'method_not_allowed');
+    await httpApp.close();
   });
 
   it('rejects invalid settings at start', async () => {
