@@ -145,6 +145,34 @@ describe('packed package', () => {
     expect(compiled).toBe('');
   }, 120_000);
 
+  // With moduleResolution node10, the default of module commonjs, TypeScript
+  // reads no exports map, and found no types for portcullis/fastify or
+  // portcullis/express, although Node.js 20.19 can require them.
+  it('compiles a CommonJS TypeScript consumer', async () => {
+    const consumer = await createConsumer(join(workDir, 'commonjs'), tarball);
+    await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'commonjs-consumer', private: true }));
+    await writeFile(
+      join(consumer, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'commonjs', strict: true, esModuleInterop: true, noEmit: true, types: ['node'] }, files: ['index.ts'] }),
+    );
+    await writeFile(
+      join(consumer, 'index.ts'),
+      `import { createRateLimiter, type Identity } from 'portcullis';
+import { identityOf, portcullis } from 'portcullis/fastify';
+import { problemHandler } from 'portcullis/express';
+
+const caller: Identity = { subject: 'alice', scopes: [], roles: [], clientId: 'app', credential: 'jwt' };
+console.log(caller, createRateLimiter(), identityOf, portcullis, problemHandler());
+`,
+    );
+
+    const compiled = await run(process.execPath, [join(REPOSITORY, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer]).then(
+      () => '',
+      (error: { stdout?: string }) => error.stdout ?? String(error),
+    );
+    expect(compiled).toBe('');
+  }, 120_000);
+
   it('contains only the build and docs', async () => {
     const { stdout } = await run('tar', ['-tzf', tarball]);
     const files = stdout.trim().split('\n');
