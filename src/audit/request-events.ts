@@ -38,9 +38,14 @@ export function auditRequest(request: FastifyRequest, event: AuditEvent): void {
   });
 }
 
-/** Returns whether a problem rejects the request's credentials: a 401, or a 400 whose challenge carries `invalid_request`. */
+/**
+ * Returns whether a problem rejects the request's credentials: a 401, or a
+ * 400 with a challenge. The `ApiKey` challenge of an operation that takes
+ * only API keys carries no RFC 6750 error code, so the challenge's presence
+ * decides, not its `invalid_request`.
+ */
 function isAuthenticationFailure(problem: ProblemError): boolean {
-  return problem.code === 'unauthorized' || (problem.headers['www-authenticate'] ?? '').includes('error="invalid_request"');
+  return problem.code === 'unauthorized' || (problem.status === 400 && problem.headers['www-authenticate'] !== undefined);
 }
 
 /**
@@ -50,7 +55,7 @@ function isAuthenticationFailure(problem: ProblemError): boolean {
  */
 function authenticationFailureReason(request: FastifyRequest, problem: ProblemError): string {
   const challenge = problem.headers['www-authenticate'] ?? '';
-  if (challenge.includes('error="invalid_request"')) {
+  if (problem.status === 400) {
     return 'malformed_credentials';
   }
   if (challenge.includes('error="invalid_token"')) {
