@@ -34,20 +34,21 @@ export function mayContainCredential(text: string): boolean {
   return text.includes('%') || text.includes(API_KEY_START) || text.includes(COMPACT_JWS_START);
 }
 
-/** Returns whether `text` has the shape of an API key or of a JWT access token. */
-export function looksLikeCredential(text: string): boolean {
-  return looksLikeApiKey(text) || COMPACT_JWS.test(text);
-}
-
 /** An API key, or its start up to the key id, anywhere in a text. */
 const EMBEDDED_API_KEY = /pcs_(?:live|test)_[0-9A-Za-z]{12}/;
 
 /**
+ * The start of a JWS header inside a part: `eyJ` at the start or after `_`
+ * or `-`. After a letter or digit it is part of a word, as in `surveyJson`.
+ */
+const HEADER_START_IN_PART = /(?:^|[_-])eyJ/;
+
+/**
  * Returns whether `text` contains a compact JWS after other text: a part
- * with `eyJ` in it, a dot, a non-empty part and another dot, all in one
- * run of base64url characters and dots. The runs and parts are split
- * rather than matched with one unanchored pattern, which would start again
- * at every `eyJ` and take quadratic time on a long run of them.
+ * with a JWS header start in it, a dot, a non-empty part and another dot,
+ * all in one run of base64url characters and dots. The runs and parts are
+ * split rather than matched with one unanchored pattern, which would start
+ * again at every `eyJ` and take quadratic time on a long run of them.
  */
 function containsCompactJws(text: string): boolean {
   if (!text.includes(COMPACT_JWS_START)) {
@@ -57,7 +58,7 @@ function containsCompactJws(text: string): boolean {
   for (const run of text.split(/[^\w.-]+/)) {
     const parts = run.split('.');
     for (let index = 0; index + 2 < parts.length; index += 1) {
-      if (parts[index]?.includes(COMPACT_JWS_START) === true && parts[index + 1] !== '') {
+      if (HEADER_START_IN_PART.test(parts[index] ?? '') && parts[index + 1] !== '') {
         return true;
       }
     }

@@ -37,6 +37,9 @@ describe('request target redaction', () => {
     // Text with only the start of a key, or base64url JSON without the dots of a JWS, is no credential.
     expect(redactUrl('/api/orders?cursor=eyJvZmZzZXQiOjEwfQ&limit=xpcs_live_')).toBe('/api/orders?cursor=eyJvZmZzZXQiOjEwfQ&limit=xpcs_live_');
     expect(redactUrl('/api/orders?cursor=eyJh..eyJi.c2ln')).toBe('/api/orders?cursor=eyJh..eyJi.c2ln');
+    expect(redactUrl('/api/orders?surveyJson.answers.0=1')).toBe(`/api/orders?surveyJson.answers.0=${REDACTED}`);
+    expect(redactUrl('/docs/surveyJson.v1.md')).toBe('/docs/surveyJson.v1.md');
+    expect(redactUrl(`/api/orders?cursor=x_${jws}`)).toBe(`/api/orders?cursor=${REDACTED}`);
     const repeated = 'eyJ'.repeat(5000);
     expect(redactUrl(`/api/orders?cursor=${repeated}`)).toBe(`/api/orders?cursor=${repeated}`);
   });
