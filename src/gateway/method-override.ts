@@ -27,7 +27,7 @@ const OVERRIDE_FIELD = '_method';
  * as `_method` too.
  */
 function isOverrideName(name: string): boolean {
-  return name === OVERRIDE_FIELD || phpSpelling(name) === OVERRIDE_FIELD;
+  return name.includes('method') && (name === OVERRIDE_FIELD || phpSpelling(name) === OVERRIDE_FIELD);
 }
 
 /** Tells whether a JSON body is an object with a `_method` member. A body that does not parse is left to the upstream. */
@@ -45,9 +45,8 @@ function jsonNamesOverride(body: Buffer): boolean {
 /** Tells whether a POST body has a `_method` field, in the body formats that frameworks read it from. */
 function bodyNamesOverride(contentType: string | undefined, body: Buffer): boolean {
   // Most bodies do not contain the name at all, so they are never parsed.
-  // A form body may spell it `%5Fmethod` or `_%6Dethod`, which this
-  // pre-check would miss, so form bodies with an escape are parsed too.
-  // Every spelling of the name contains `method`, except one with escapes in a form body (`_%6Dethod`).
+  // Every spelling of the name contains `method`, except one with escapes
+  // in a form body (`_%6Dethod`), so form bodies with an escape are parsed too.
   const type = mediaType(contentType);
   const mayNameOverride = body.includes('method') || (type === 'application/x-www-form-urlencoded' && body.includes('%'));
   if (mayNameOverride && formFieldNames(contentType, body).some(isOverrideName)) {

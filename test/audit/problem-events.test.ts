@@ -23,7 +23,7 @@ describe('audit of credential problems', () => {
   it.each([
     ['a token operation', 'Bearer realm="portcullis", error="invalid_request", error_description="Credentials are not accepted in the query string"'],
     ['an API key operation', 'ApiKey realm="portcullis"'],
-  ])('records a query credential on %s as a failed authentication', (_operation, challenge) => {
+  ])('counts a query credential on %s', (_operation, challenge) => {
     const { request, recorded } = requestWithTrail();
 
     auditProblem(request, new ProblemError('invalid_request', 'Credentials are not accepted in the query string.', { headers: { 'www-authenticate': challenge } }));
@@ -32,7 +32,7 @@ describe('audit of credential problems', () => {
     expect(recorded[0]).toMatchObject({ type: 'authentication.failed', outcome: 'failure', reason: 'malformed_credentials' });
   });
 
-  it('records a query credential on a public operation as a rejected request', () => {
+  it('counts a public query credential as rejected', () => {
     const { request, recorded } = requestWithTrail();
 
     auditProblem(request, new ProblemError('invalid_request', 'Credentials are not accepted in the query string.'));

@@ -322,7 +322,7 @@ describe('Fastify plugin', () => {
     await failing.close();
   });
 
-  it('fetches keys only through the outbound guard', async () => {
+  it('rejects a jwksUrl its outbound policy blocks', async () => {
     const before = keyServer.fetches;
     const guarded = createApp({ accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: keyServer.url } });
 
