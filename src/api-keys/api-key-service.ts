@@ -98,7 +98,9 @@ export type ApiKeyVerification =
    * it but it is revoked or expired, or its owner is disabled or removed.
    */
   | { outcome: 'invalid'; ended?: ApiKeyRecord }
-  | { outcome: 'address_not_allowed'; record: ApiKeyRecord };
+  | { outcome: 'address_not_allowed'; record: ApiKeyRecord }
+  /** The owner has lost the roles that every scope of the key needs. */
+  | { outcome: 'no_usable_scope'; record: ApiKeyRecord };
 
 /** The latest time a JavaScript Date holds, in milliseconds since the epoch. */
 const LATEST_DATE_MS = 8.64e15;
@@ -244,6 +246,16 @@ function describeDisallowedScopes(disallowed: readonly string[], owner: Account,
   const holder = ceiling === undefined ? 'this owner' : 'this owner and credential';
   const quoted = disallowed.map((scope) => `'${scope}'`).join(', ');
   return `${quoted} (allowed for ${holder}: ${permitted.length === 0 ? 'none' : permitted.join(', ')})`;
+}
+
+/**
+ * Returns `record` with only the scopes that the roles of `owner` still
+ * allow, or with none when the owner no longer exists.
+ */
+function withUsableScopes(record: ApiKeyRecord, owner: Account | undefined): ApiKeyRecord {
+  const allowed = new Set(owner === undefined ? [] : ApiKeyService.allowedScopes(owner));
+  const scopes = record.scopes.filter((scope) => allowed.has(scope));
+  return scopes.length === record.scopes.length ? record : { ...record, scopes };
 }
 
 /** Issues, verifies, rotates and revokes API keys. */
@@ -397,6 +409,9 @@ export class ApiKeyService {
     }
 
     const { record, owner } = result;
+    if (record.scopes.length === 0) {
+      return { outcome: 'no_usable_scope', record };
+    }
     if (!addressAllowed(clientAddress, record.allowedCidrs)) {
       return { outcome: 'address_not_allowed', record };
     }
@@ -422,9 +437,7 @@ export class ApiKeyService {
       return { ended: record };
     }
 
-    const allowed = new Set(ApiKeyService.allowedScopes(owner));
-    const scopes = record.scopes.filter((scope) => allowed.has(scope));
-    return { record: scopes.length === record.scopes.length ? record : { ...record, scopes }, owner };
+    return { record: withUsableScopes(record, owner), owner };
   }
 
   /** Records the last use at most once a minute per key, after the request's own work. */
@@ -505,13 +518,24 @@ export class ApiKeyService {
     return revoked;
   }
 
+  /** Lists keys, each with the scopes its owner's roles still allow. */
   async list(ownerId?: string): Promise<ApiKeySummary[]> {
-    return (await this.#keys.list(ownerId)).map((record) => this.summarize(record));
+    return (await this.#listUsable(ownerId)).map((record) => this.summarize(record));
   }
 
   /** Lists keys with the id of each key's owner, all owners' or one owner's, for administrators. */
   async listWithOwners(ownerId?: string): Promise<Array<ApiKeySummary & { ownerId: string }>> {
-    return (await this.#keys.list(ownerId)).map((record) => ({ ...this.summarize(record), ownerId: record.ownerId }));
+    return (await this.#listUsable(ownerId)).map((record) => ({ ...this.summarize(record), ownerId: record.ownerId }));
+  }
+
+  /** Reads keys and drops from each the scopes that its owner's roles no longer allow, as `verify` does. */
+  async #listUsable(ownerId?: string): Promise<ApiKeyRecord[]> {
+    const records = await this.#keys.list(ownerId);
+    const owners = new Map<string, Account | undefined>();
+    for (const id of new Set(records.map((record) => record.ownerId))) {
+      owners.set(id, await this.#accounts.findById(id, { includeDisabled: true }));
+    }
+    return records.map((record) => withUsableScopes(record, owners.get(record.ownerId)));
   }
 
   summarize(record: ApiKeyRecord): ApiKeySummary {

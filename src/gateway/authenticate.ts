@@ -215,6 +215,20 @@ async function authenticateApiKey(
       });
       throw problem;
     }
+    case 'no_usable_scope': {
+      // Every scope of the key needs a role that its owner has lost since.
+      const problem = unauthorized('The API key has no scope left that its owner may use.', accepted);
+      request.log.info({ keyId: result.record.id }, 'API key rejected: its owner lost the roles its scopes need');
+      recordAudit(request, {
+        type: 'authentication.failed',
+        outcome: 'failure',
+        actor: result.record.ownerId,
+        keyId: result.record.id,
+        reason: 'rejected_api_key',
+        detail: problem.detail,
+      });
+      throw problem;
+    }
     case 'address_not_allowed':
       request.log.warn({ keyId: result.record.id, address: request.ip }, 'API key used from a disallowed address');
       recordAudit(request, { type: 'api_key.address_rejected', outcome: 'denied', actor: result.record.ownerId, keyId: result.record.id });

@@ -204,6 +204,40 @@ describe('API keys', () => {
     expect(result.stderr).toContain("scope not allowed: 'admin' (allowed for this owner: orders:read, orders:write)");
   });
 
+  it('drops scopes of a lost role', async () => {
+    const demoted = await createUser(server, 'demoted_owner', ['admin']);
+    const create = async (...scopes: string[]): Promise<CreatedKey> => {
+      const scopeArgs = scopes.flatMap((scope) => ['--scope', scope]);
+      const result = await runCli(['apikeys', 'create', '--owner', 'demoted_owner', '--name', 'admin key', '--json', '--data-dir', server.dataDir, ...scopeArgs]);
+      expect(result.code, result.stderr).toBe(0);
+      return JSON.parse(result.stdout) as CreatedKey;
+    };
+    const adminOnly = await create('admin');
+    const mixed = await create('admin', 'orders:read');
+
+    const demote = await runCli(['users', 'roles', 'demoted_owner', '--none', '--data-dir', server.dataDir]);
+    expect(demote.code, demote.stderr).toBe(0);
+
+    const rejected = await withKey(adminOnly.key);
+    expect(await expectInvalid(rejected, adminOnly.key)).toBe('The API key has no scope left that its owner may use.');
+    expect((await withKey(mixed.key)).status).toBe(200);
+
+    const expected = new Map([
+      [adminOnly.id, []],
+      [mixed.id, ['orders:read']],
+    ]);
+    const cliList = await runCli(['apikeys', 'list', '--owner', 'demoted_owner', '--json', '--data-dir', server.dataDir]);
+    expect(cliList.code, cliList.stderr).toBe(0);
+    const cliEntries = JSON.parse(cliList.stdout) as CreatedKey[];
+    const { tokens } = await obtainTokens(server, demoted);
+    const apiList = (await (await callApi(server, '/keys', tokens.access_token)).json()) as { items: CreatedKey[] };
+    for (const entries of [cliEntries, apiList.items]) {
+      for (const [id, scopes] of expected) {
+        expect(entries.find((entry) => entry.id === id)?.scopes, id).toEqual(scopes);
+      }
+    }
+  });
+
   it('names each rejected scope', async () => {
     const { tokens } = await obtainTokens(server, { ...owner, scope: 'openid orders:read' });
     const json = { 'content-type': 'application/json' };
