@@ -309,25 +309,21 @@ export class ApiKeyService {
   /**
    * Creates a key for `owner` and returns it with its summary. The key value
    * exists only in the return value: the store keeps its keyed hash. With
-   * `maxActiveKeys`, raises ApiKeyLimitError at the limit, and
+   * `maxActiveKeys`, raises ApiKeyLimitError at the limit. Raises
    * ApiKeyOwnerInactiveError when the owner's account was disabled or
-   * removed after it was read. Without it (the admin CLI), the caller checks the account.
+   * removed after it was read.
    */
   async create(owner: Account, request: NewApiKey): Promise<{ value: string; summary: ApiKeySummary }> {
     const record = this.#validate(owner, request);
     const generated = generateApiKey(request.environment ?? 'live');
     const full: ApiKeyRecord = { ...record, id: generated.keyId, environment: generated.environment, hash: this.#hasher.hash(generated.value) };
 
-    if (request.maxActiveKeys === undefined) {
-      await this.#keys.create(full);
-    } else {
-      const result = await this.#keys.createWithinLimit(full, request.maxActiveKeys);
-      if (result === 'over_limit') {
-        throw new ApiKeyLimitError(request.maxActiveKeys);
-      }
-      if (result === 'owner_inactive') {
-        throw new ApiKeyOwnerInactiveError();
-      }
+    const result = await this.#keys.createWithinLimit(full, request.maxActiveKeys);
+    if (result === 'over_limit') {
+      throw new ApiKeyLimitError(request.maxActiveKeys as number);
+    }
+    if (result === 'owner_inactive') {
+      throw new ApiKeyOwnerInactiveError();
     }
     return { value: generated.value, summary: this.summarize(full) };
   }

@@ -155,14 +155,15 @@ export class ApiKeyRepository {
    * active keys: keys that are not revoked and not expired, which includes
    * a rotated key until its grace period ends. Returns 'over_limit' in that
    * case, and 'owner_inactive' when the owner's account is disabled or
-   * removed, and stores nothing in either case.
+   * removed, and stores nothing in either case. Without `maxActive`, only
+   * the account is checked.
    */
-  async createWithinLimit(record: ApiKeyRecord, maxActive: number): Promise<CreationResult> {
+  async createWithinLimit(record: ApiKeyRecord, maxActive?: number): Promise<CreationResult> {
     return this.#db.transaction().execute(async (trx) => {
       if (!(await lockOwner(trx, record.ownerId))) {
         return 'owner_inactive';
       }
-      if ((await countActive(trx, record.ownerId)) >= maxActive) {
+      if (maxActive !== undefined && (await countActive(trx, record.ownerId)) >= maxActive) {
         return 'over_limit';
       }
 

@@ -97,9 +97,12 @@ describe.each(DIALECTS)('account lifecycle on $name', ({ create }) => {
     await repositories.accounts.disable(disabled.id);
     await repositories.accounts.remove(removed.id);
 
+    // The HTTP API creates keys within a limit, and the admin CLI without one.
     for (const owner of [disabled, removed]) {
-      const created = service.create(owner, { name: 'late', scopes: ['orders:read'], maxActiveKeys: 10 });
-      await expect(created, owner.username).rejects.toBeInstanceOf(ApiKeyOwnerInactiveError);
+      for (const maxActiveKeys of [10, undefined]) {
+        const created = service.create(owner, { name: 'late', scopes: ['orders:read'], maxActiveKeys });
+        await expect(created, `${owner.username}, limit ${maxActiveKeys}`).rejects.toBeInstanceOf(ApiKeyOwnerInactiveError);
+      }
     }
 
     await repositories.accounts.enable(disabled.id);

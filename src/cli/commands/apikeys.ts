@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-import { ApiKeyRequestError, type ApiKeySummary, type NewApiKey } from '../../api-keys/api-key-service.js';
+import { ApiKeyOwnerInactiveError, ApiKeyRequestError, type ApiKeySummary, type NewApiKey } from '../../api-keys/api-key-service.js';
 import { parseDuration, secondsText } from '../../core/duration.js';
 import { CLI_ACTOR } from '../../audit/events.js';
 import { escapeControlCharacters } from '../../core/control-characters.js';
@@ -111,6 +111,10 @@ export function registerApiKeyCommands(program: Command): void {
         } catch (error) {
           if (error instanceof ApiKeyRequestError) {
             throw new CliError(createOptionProblem(error));
+          }
+          // The account was disabled or removed after it was read above.
+          if (error instanceof ApiKeyOwnerInactiveError) {
+            throw new CliError(`account '${owner.username}' was disabled or removed while the key was created, so no key was stored`);
           }
           throw error;
         }
