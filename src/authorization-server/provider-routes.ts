@@ -36,9 +36,9 @@ export const PROVIDER_CORS_PATHS = [
 /**
  * Response headers a browser app may read on errors that Portcullis sends
  * on {@link PROVIDER_CORS_PATHS} before oidc-provider runs, such as the
- * Retry-After of a 429.
+ * Retry-After, RateLimit and RateLimit-Policy fields of a 429.
  */
-export const PROVIDER_EARLY_EXPOSED_HEADERS = ['www-authenticate', 'retry-after'] as const;
+export const PROVIDER_EARLY_EXPOSED_HEADERS = ['www-authenticate', 'retry-after', 'ratelimit', 'ratelimit-policy'] as const;
 
 /**
  * Request headers that a preflight to oidc-provider's endpoints allows. The

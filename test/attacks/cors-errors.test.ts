@@ -36,6 +36,20 @@ async function crossOriginPair(path: string, origin: string): Promise<Response[]
   return [simple, preflight];
 }
 
+/** The OAuth endpoints that send CORS headers, each with a method it serves. */
+const OAUTH_ENDPOINTS: Array<[string, string]> = [
+  ['POST', '/oauth/token'],
+  ['GET', '/oauth/userinfo'],
+  ['POST', '/oauth/revoke'],
+  ['POST', '/oauth/introspect'],
+  ['POST', '/oauth/par'],
+];
+
+/** Returns the lower-case names in the Access-Control-Expose-Headers of `response`. */
+function exposedHeaders(response: Response): string[] {
+  return (response.headers.get('access-control-expose-headers') ?? '').split(',').map((name) => name.trim().toLowerCase());
+}
+
 function expectNoCorsGrant(response: Response, label: string): void {
   expect(response.headers.get('access-control-allow-origin'), label).toBeNull();
   expect(response.headers.get('access-control-allow-credentials'), label).toBeNull();
@@ -137,6 +151,16 @@ describe('CORS of the token endpoint for the listed origin', () => {
     },
   );
 
+  it.each(OAUTH_ENDPOINTS)('exposes rate-limit headers of %s %s', async (method, path) => {
+    const response = await fetch(`${server.url}${path}`, { method, headers: { origin: APP_ORIGIN } });
+    const exposed = exposedHeaders(response);
+
+    expect(response.status).not.toBe(429);
+    expect(response.headers.get('ratelimit-policy')).not.toBeNull();
+    expect(exposed).toContain('ratelimit');
+    expect(exposed).toContain('ratelimit-policy');
+  });
+
   it('grants nothing to another origin on a 405', async () => {
     const response = await fetch(`${server.url}/oauth/token`, { headers: { origin: 'https://evil.example' } });
 
@@ -232,6 +256,22 @@ describe('errors sent before the gateway runs', () => {
     expect(response.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
     expect(response.headers.get('vary')).toContain('Origin');
     expect(response.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+
+  it.each(OAUTH_ENDPOINTS)('exposes rate-limit headers of a 429 on %s %s', async (method, path) => {
+    // The limit allows two requests, so the third gets a 429 even when this test runs alone.
+    let response = await fetch(`${limited.url}${path}`, { method, headers: { origin: APP_ORIGIN } });
+    for (let attempt = 0; attempt < 2 && response.status !== 429; attempt += 1) {
+      response = await fetch(`${limited.url}${path}`, { method, headers: { origin: APP_ORIGIN } });
+    }
+    const exposed = exposedHeaders(response);
+
+    expect(response.status).toBe(429);
+    expect(response.headers.get('ratelimit')).not.toBeNull();
+    expect(response.headers.get('ratelimit-policy')).not.toBeNull();
+    expect(exposed).toContain('retry-after');
+    expect(exposed).toContain('ratelimit');
+    expect(exposed).toContain('ratelimit-policy');
   });
 
   it.each(['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server', '/.well-known/jwks.json'])(
