@@ -236,6 +236,11 @@ describe('API keys', () => {
         expect(entries.find((entry) => entry.id === id)?.scopes, id).toEqual(scopes);
       }
     }
+
+    const textList = await runCli(['apikeys', 'list', '--owner', 'demoted_owner', '--data-dir', server.dataDir]);
+    const lines = textList.stdout.split('\n');
+    expect(lines.find((line) => line.startsWith(adminOnly.id))?.split('\t')[4]).toBe('no scopes');
+    expect(lines.find((line) => line.startsWith(mixed.id))?.split('\t')[4]).toBe('orders:read');
   });
 
   it('names each rejected scope', async () => {

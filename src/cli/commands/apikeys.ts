@@ -37,7 +37,9 @@ function createOptionProblem(error: ApiKeyRequestError): string {
 type ListedKey = ApiKeySummary & { owner: string | null };
 
 function describe(summary: ListedKey): string {
-  return textRow([summary.id, summary.state, `owner ${summary.owner ?? 'unknown'}`, summary.name, summary.scopes.join(' '), `expires ${summary.expiresAt ?? 'never'}`]);
+  // A key has no scopes when its owner lost the roles that all of them need.
+  const scopes = summary.scopes.length === 0 ? 'no scopes' : summary.scopes.join(' ');
+  return textRow([summary.id, summary.state, `owner ${summary.owner ?? 'unknown'}`, summary.name, scopes, `expires ${summary.expiresAt ?? 'never'}`]);
 }
 
 /** Adds each key's owner username, or null for an account that no longer exists. */
