@@ -8,6 +8,7 @@
 import type { Ajv } from 'ajv';
 
 import { StringMemo } from '../cache/string-memo.js';
+import { isolateBranchCoercion } from './branch-coercion.js';
 
 import { escapePointerToken, type SchemaViolation } from '../validation-errors.js';
 import { foldCase, variantOf } from './parameter-names.js';
@@ -72,7 +73,7 @@ function parseForm(body: Buffer): Record<string, string | string[]> {
  * a body, or undefined for a valid one.
  */
 export function compileFormBody(ajv: Ajv, schema: JsonObject): (body: Buffer) => SchemaViolation[] | undefined {
-  const validate = ajv.compile(toRequestSchema(schema) as JsonObject);
+  const validate = ajv.compile(isolateBranchCoercion(toRequestSchema(schema)) as JsonObject);
 
   const textTypes = declaredTextTypes(schema);
 

@@ -4,6 +4,7 @@ import addFormatsModule from 'ajv-formats';
 
 import type { FieldError } from '../problem.js';
 import { describeViolations, type SchemaViolation } from '../validation-errors.js';
+import { addBranchCoercionKeywords, isolateBranchCoercion } from './branch-coercion.js';
 import { withDraft7ExclusiveBounds } from './exclusive-bounds.js';
 import { compileFormBody, FORM_MEDIA_TYPE, hasLiteralSemicolon, isOpaqueBodySchema, isUtf8FormBody } from './form-body.js';
 import { hasInexactNumber, isJsonMediaType, mediaType, nonUtf8Charset, parseJsonBody } from './json-body.js';
@@ -148,6 +149,9 @@ function createValidatorFactory(version: string, coerceTypes: false | 'array', l
   const options = { strict: false, allErrors: true, coerceTypes, useDefaults: false, strictNumbers: true, logger } as const;
   const ajv = version.startsWith('3.1') ? new Ajv2020(options) : new Ajv(options);
   addFormats(ajv);
+  if (coerceTypes !== false) {
+    addBranchCoercionKeywords(ajv);
+  }
   return ajv;
 }
 
@@ -324,7 +328,7 @@ function compileParameters(ajv: Ajv, operationName: string, parameters: JsonObje
       groups[location].commaSeparated.add(name);
     }
 
-    groups[location].properties[name] = schema;
+    groups[location].properties[name] = isolateBranchCoercion(schema);
     const textTypes = textTypesOf(schema);
     if (textTypes !== undefined) {
       groups[location].textTypes.set(name, textTypes);

@@ -67,7 +67,7 @@ function rangeProblem(type: TextType, text: string): string | undefined {
  * a value of one of them. A text in the plain form of a type but outside its
  * range gets that type's reason.
  */
-function textProblemOfAny(types: readonly TextType[], text: string): string | undefined {
+export function textProblemOfAny(types: readonly TextType[], text: string): string | undefined {
   if (types.length === 1) {
     return textProblem(types[0] as TextType, text);
   }
