@@ -106,6 +106,47 @@ describe('response filtering', () => {
     expect(check(schema, { id: 'a', pin_card: '1234', token: 't', reset: null }).value).toEqual({ id: 'a', reset: null });
   });
 
+  it('removes write-only array items', () => {
+    const secret = { type: 'string', writeOnly: true };
+    const schema = {
+      type: 'object',
+      properties: {
+        tokens: { type: 'array', items: secret },
+        codes: { type: 'array', items: { anyOf: [secret, { type: 'integer' }] } },
+        nested: { type: 'array', items: { type: 'array', items: { allOf: [secret] } } },
+      },
+    };
+    const result = check(schema, { tokens: ['t1', 't2'], codes: [1, 'c', 2], nested: [['n'], []] });
+
+    expect(result.value).toEqual({ tokens: [], codes: [1, 2], nested: [[], []] });
+    expect(result.removed).toEqual(['/tokens/0', '/tokens/1', '/codes/1', '/nested/0/0']);
+    expect(result.removedCount).toBe(4);
+    expect(result.errors).toEqual([]);
+  });
+
+  it('removes write-only items of a top-level array', () => {
+    const result = check({ type: 'array', items: { oneOf: [{ type: 'string', writeOnly: true }, { type: 'object', properties: { id: { type: 'string' } } }] } }, ['s', { id: 'a', x: 1 }]);
+
+    expect(result.value).toEqual([{ id: 'a' }]);
+    expect(result.errors).toEqual([]);
+  });
+
+  it('rejects arrays invalid without write-only items', () => {
+    const result = check({ type: 'array', minItems: 2, items: { anyOf: [{ type: 'string', writeOnly: true }, { type: 'integer' }] } }, [1, 's']);
+
+    expect(result.value).toEqual([1]);
+    expect(result.errors.length).toBeGreaterThan(0);
+  });
+
+  it('rejects write-only prefix items', () => {
+    const schema = { type: 'array', prefixItems: [{ type: 'integer' }, { type: 'string', writeOnly: true }], items: { type: 'integer' } };
+    const result = check(schema, [1, 's', 2]);
+
+    expect(result.value).toEqual([1, 2]);
+    expect(result.errors).toContainEqual({ pointer: '/body/1', detail: expect.stringContaining('write-only') });
+    expect(check(schema, [1]).errors).toEqual([]);
+  });
+
   describe('branches of a filtered value', () => {
     const address = { type: 'object', properties: { city: { type: 'string' } }, additionalProperties: false };
     const publicProfile = { type: 'object', required: ['kind'], properties: { kind: { const: 'public' }, name: { type: 'string' }, address } };
@@ -363,6 +404,17 @@ describe('response selection', () => {
     expect(rules.select(201, 'application/xml').kind).toBe('unfilterable_media_type');
     expect(rules.select(202, 'text/csv').kind).toBe('unchecked');
     expect(rules.select(203, 'text/html').kind).toBe('unchecked');
+  });
+
+  it('refuses unfilterable non-JSON write-only items', () => {
+    const secret = { type: 'string', writeOnly: true };
+    const rules = compileResponses({
+      '200': { description: 'a', content: { '*/*': { schema: { type: 'array', items: secret } } } },
+      '201': { description: 'b', content: { 'text/csv': { schema: { type: 'array', items: { anyOf: [secret, { type: 'integer' }] } } } } },
+    });
+
+    expect(rules.select(200, 'text/csv').kind).toBe('unfilterable_media_type');
+    expect(rules.select(201, 'text/csv').kind).toBe('unfilterable_media_type');
   });
 
   it('rejects an invalid response key', () => {

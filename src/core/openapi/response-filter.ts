@@ -12,6 +12,11 @@
  *   value satisfies a `writeOnly` branch of an `anyOf` or `oneOf`. So is a
  *   property that a `writeOnly` schema under `patternProperties`,
  *   `additionalProperties` or `unevaluatedProperties` governs.
+ * - An array item is removed by the same rules when its `items` (or
+ *   `unevaluatedItems`) schema is `writeOnly`. The items after it move up,
+ *   so validation of the result catches a broken `minItems`. An item at a
+ *   `prefixItems` position cannot move, so the filter reports it as
+ *   unremovable and the check fails.
  * - `allOf` branches all apply, so their properties are united. Of `anyOf`
  *   and `oneOf`, the branches that the value satisfies apply. When it
  *   satisfies none, those that it satisfies once filtered by the branch
@@ -47,6 +52,8 @@ export interface FilterResult {
   /** JSON pointers (RFC 6901) of the first removed properties, for the log. */
   removed: string[];
   removedCount: number;
+  /** JSON pointers of write-only items that a `prefixItems` position fixes, so removing them would move the items after them. */
+  unremovable: string[];
 }
 
 /** Maximum number of removed pointers kept for the log; the filtering itself has no such limit. */
@@ -95,6 +102,8 @@ interface ApplicableSchemas {
 interface ItemSchemas {
   prefixLength: number;
   schemas: unknown[];
+  /** Whether one of `schemas` is write-only or has a write-only branch, so an item may be removed. */
+  mayHide: boolean;
 }
 
 /**
@@ -188,6 +197,14 @@ interface ObjectDeclaration {
 /** Tells whether a property schema keeps its values out of responses: `false`, or marked writeOnly. */
 function hidesValues(schema: unknown): boolean {
   return schema === false || hasAccessAnnotation(schema, 'writeOnly');
+}
+
+/**
+ * Tells whether an item schema may keep some of its values out of
+ * responses. `items: false` is left to validation, which rejects any item.
+ */
+function mayHideItems(schemas: readonly unknown[]): boolean {
+  return schemas.some((schema) => hasAccessAnnotation(schema, 'writeOnly') || hasHidingAlternative(schema));
 }
 
 const compiledPatterns = new Map<string, RegExp>();
@@ -284,7 +301,7 @@ function itemSchemasOf(schemas: readonly Schema[]): ItemSchemas {
       items.push(rest);
     }
   }
-  return { prefixLength, schemas: items };
+  return { prefixLength, schemas: items, mayHide: mayHideItems(items) };
 }
 
 /**
@@ -307,6 +324,7 @@ function prefixElementSchemas(schemas: readonly Schema[], index: number): unknow
 
 class ResponseFilter {
   readonly removed: string[] = [];
+  readonly unremovable: string[] = [];
   private removedCount = 0;
   /**
    * Reference tokens from the root to the value being filtered. The JSON
@@ -336,6 +354,7 @@ class ResponseFilter {
 
     let applicable = resolveSchemas(schemas, value, this.chooser);
     const reportedBefore = this.removed.length;
+    const unremovableBefore = this.unremovable.length;
     const countBefore = this.removedCount;
     let chosenFor: unknown = value;
     let result = this.filterWith(value, applicable);
@@ -351,6 +370,7 @@ class ResponseFilter {
       }
 
       this.removed.length = reportedBefore;
+      this.unremovable.length = unremovableBefore;
       this.removedCount = countBefore;
       applicable = again;
       // After the last pass no branch applies, so what only a branch
@@ -375,14 +395,25 @@ class ResponseFilter {
 
   private filterArray(value: unknown[], applicable: ApplicableSchemas): unknown[] {
     applicable.itemSchemas ??= itemSchemasOf(applicable.schemas);
-    const { prefixLength, schemas: itemSchemas } = applicable.itemSchemas;
+    const { prefixLength, schemas: itemSchemas, mayHide } = applicable.itemSchemas;
     // A copy is made only once an element changes, so a response with
     // nothing to remove costs no copies.
     let copy: unknown[] | undefined;
 
     for (let index = 0; index < value.length; index += 1) {
       const element = value[index];
-      const elementSchemas = index < prefixLength ? prefixElementSchemas(applicable.schemas, index) : itemSchemas;
+      const isPrefix = index < prefixLength;
+      const elementSchemas = isPrefix ? prefixElementSchemas(applicable.schemas, index) : itemSchemas;
+
+      const elementMayHide = isPrefix ? mayHideItems(elementSchemas) : mayHide;
+      if (elementMayHide && this.hidesItem(element, elementSchemas)) {
+        this.recordRemoval(index);
+        if (isPrefix) {
+          this.unremovable.push(this.pointerTo(index));
+        }
+        copy ??= value.slice(0, index);
+        continue;
+      }
 
       this.path.push(index);
       const result = this.filter(element, elementSchemas);
@@ -438,6 +469,11 @@ class ResponseFilter {
     return entries === undefined ? value : Object.fromEntries(entries);
   }
 
+  /** Tells whether an item schema is write-only, or the branches that `item` satisfies include a write-only one. */
+  private hidesItem(item: unknown, schemas: readonly unknown[]): boolean {
+    return schemas.some((schema) => hasAccessAnnotation(schema, 'writeOnly')) || this.choosesHidingBranch(item, schemas);
+  }
+
   /** Tells whether the branches that `value` satisfies among those of `schemas` include one that hides its values. */
   private choosesHidingBranch(value: unknown, schemas: readonly unknown[]): boolean {
     return applicableSchemas(schemas, value, this.chooser).schemas.some(hidesValues);
@@ -470,21 +506,26 @@ class ResponseFilter {
     return declaration.additional.length > 0 ? declaration.additional : undefined;
   }
 
-  /** Counts the removal of the property `name` of the current value and keeps its JSON pointer for the log. */
-  private recordRemoval(name: string): void {
+  /** Counts the removal of the property or item `name` of the current value and keeps its JSON pointer for the log. */
+  private recordRemoval(name: string | number): void {
     this.removedCount += 1;
     if (this.removed.length < MAX_REPORTED_REMOVALS) {
-      let pointer = '';
-      for (const token of this.path) {
-        pointer += `/${typeof token === 'number' ? token : escapePointerToken(token)}`;
-      }
-      this.removed.push(`${pointer}/${escapePointerToken(name)}`);
+      this.removed.push(this.pointerTo(name));
     }
+  }
+
+  /** Returns the JSON pointer of the member `name` of the current value. */
+  private pointerTo(name: string | number): string {
+    let pointer = '';
+    for (const token of [...this.path, name]) {
+      pointer += `/${typeof token === 'number' ? token : escapePointerToken(token)}`;
+    }
+    return pointer;
   }
 }
 
 /**
- * Removes undeclared and `writeOnly` properties from a parsed response
+ * Removes undeclared and `writeOnly` properties and `writeOnly` array items from a parsed response
  * body. `schema` must be dereferenced; `test` decides which combinator
  * branches apply. The input is left untouched: the result shares the
  * objects and arrays in which nothing was removed, and is the input itself
@@ -493,5 +534,5 @@ class ResponseFilter {
 export function filterResponse(value: unknown, schema: unknown, test: BranchTest): FilterResult {
   const filter = new ResponseFilter(test, { remaining: MAX_FILTERED_BRANCH_TESTS });
   const filtered = filter.filter(value, [schema]);
-  return { value: filtered, removed: filter.removed, removedCount: filter.count };
+  return { value: filtered, removed: filter.removed, removedCount: filter.count, unremovable: filter.unremovable };
 }

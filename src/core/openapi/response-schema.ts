@@ -137,9 +137,12 @@ function compileJsonCheck(ajv: Ajv, schema: Schema): (value: unknown) => Respons
   const test = (branch: Schema, value: unknown): boolean => branchTests.get(branch)?.(value) === true;
 
   return (value) => {
-    const filtered = filterResponse(value, schema, test);
+    const { unremovable, ...filtered } = filterResponse(value, schema, test);
     const valid = validate(filtered.value);
     const errors = valid ? [] : toFieldErrors((validate.errors ?? []) as SchemaViolation[], 'body');
+    for (const pointer of unremovable) {
+      errors.push({ pointer: `/body${pointer}`, detail: 'is a write-only item at a prefixItems position, which the gateway cannot remove without moving the items after it' });
+    }
     return { ...filtered, errors };
   };
 }
@@ -148,19 +151,20 @@ function compileJsonCheck(ajv: Ajv, schema: Schema): (value: unknown) => Respons
 const CONTENT_TYPE_MEMO = { maxEntries: 16, maxKeyLength: 128 };
 
 /**
- * Tells whether `schema`, or a schema below it, describes objects, so that
- * the filter could remove properties from a value it governs.
+ * Tells whether `schema`, or a schema below it, describes objects or is
+ * write-only, so that the filter could remove properties or array items
+ * from a value it governs.
  */
-function mayHoldObjects(schema: unknown): boolean {
+function mayNeedFiltering(schema: unknown): boolean {
   for (const current of schemasWithin(schema)) {
-    if (describesObjects(current)) {
+    if (describesObjects(current) || hasAccessAnnotation(current, 'writeOnly')) {
       return true;
     }
   }
   return false;
 }
 
-/** One declared media type: the check of a JSON body, and whether its schema describes objects. */
+/** One declared media type: the check of a JSON body, and whether its schema needs the filter (see mayNeedFiltering). */
 interface DeclaredContent {
   check: ((value: unknown) => ResponseCheck) | undefined;
   hasObjects: boolean;
@@ -171,8 +175,8 @@ interface DeclaredContent {
  * checked when its own media type is JSON and the matching declaration
  * (exact, then a range such as `application/*`, then `*\/*`) has a schema.
  * A body of another media type is relayed unchecked, unless that schema
- * describes objects. The gateway cannot remove undeclared or `writeOnly`
- * properties from XML, YAML or CSV. An upstream that picks the format by
+ * describes objects or write-only values. The gateway cannot remove
+ * undeclared or `writeOnly` properties or items from XML, YAML or CSV. An upstream that picks the format by
  * Accept, as Spring MVC does, would send every property of such an object
  * in them, and springdoc-openapi 2 declares its responses as `*\/*` by
  * default (`springdoc.default-produces-media-type`).
@@ -188,7 +192,7 @@ function compileContent(ajv: Ajv, where: string, content: unknown): (contentType
     // JSON Schema 2020-12 (OpenAPI 3.1) allows the boolean schemas true and false.
     const body = schema === true ? {} : schema === false ? { not: {} } : schema;
     const check = isJsonObject(body) ? compileJsonCheck(ajv, body) : undefined;
-    declarations.set(type, { check, hasObjects: mayHoldObjects(body) });
+    declarations.set(type, { check, hasObjects: mayNeedFiltering(body) });
   }
   const declared = [...declarations.keys()];
 
