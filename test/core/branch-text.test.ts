@@ -47,6 +47,13 @@ describe('branch coercion of parameter text', () => {
     }
   });
 
+  it('names the parameter in branch errors', () => {
+    const violation = checkParameter('query', INTEGER_OR_SHORT_TEXT, '0x3');
+
+    expect(violation?.errors).toContainEqual({ pointer: '/query/p', detail: 'must be integer' });
+    expect(violation?.errors?.map((error) => error.pointer)).not.toContain('/query');
+  });
+
   it('checks each branch of oneOf on the text', () => {
     const schema = { oneOf: [{ type: 'integer', minimum: 1 }, { type: 'boolean', const: false }] };
 

@@ -104,12 +104,13 @@ function restoreText(id: number, data: unknown, _schema: unknown, context?: Data
   return true;
 }
 
-const checkTextForm: SchemaValidateFunction = (types: TextType[], data: unknown) => {
+const checkTextForm: SchemaValidateFunction = (types: TextType[], data: unknown, _schema?: unknown, context?: DataValidationCxt) => {
   const texts: unknown[] = Array.isArray(data) ? data : [data];
   for (const text of texts) {
     const message = typeof text === 'string' ? textProblemOfAny(types, text) : undefined;
     if (message !== undefined) {
-      checkTextForm.errors = [{ keyword: 'type', instancePath: '', schemaPath: '', params: { type: types.join(',') }, message }];
+      const instancePath = context?.instancePath ?? '';
+      checkTextForm.errors = [{ keyword: 'type', instancePath, schemaPath: '', params: { type: types.join(',') }, message }];
       return false;
     }
   }
