@@ -5,7 +5,8 @@ import { errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions, type JW
  * its header. jose 6.2 rejects a JWT that names no `kid`, or a `kid` that
  * several keys share, with JWKSMultipleMatchingKeys, which yields those keys
  * so that the caller can try each. The first key whose signature verifies
- * decides, claims included. When none verifies, the signature is invalid.
+ * decides, claims included. When none verifies, the signature is invalid,
+ * and when none of them can be imported, the key set is at fault.
  */
 export async function verifyJwt(token: string, keySet: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
   try {
@@ -19,7 +20,9 @@ export async function verifyJwt(token: string, keySet: JWTVerifyGetKey, options:
 }
 
 async function verifyWithEachKey(token: string, candidates: errors.JWKSMultipleMatchingKeys, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
-  // jose skips a candidate it cannot import, so an empty run means no key could be used.
+  // jose skips a candidate it cannot import, so an empty run means that no
+  // matching key could be used. JWKSInvalid makes that a fault of the key
+  // set, as it is when the only matching key cannot be imported.
   let tried = false;
   for await (const key of candidates) {
     tried = true;
@@ -32,5 +35,8 @@ async function verifyWithEachKey(token: string, candidates: errors.JWKSMultipleM
     }
   }
 
-  throw tried ? new errors.JWSSignatureVerificationFailed() : candidates;
+  if (!tried) {
+    throw new errors.JWKSInvalid('none of the keys that match the JWT header can be imported', { cause: candidates });
+  }
+  throw new errors.JWSSignatureVerificationFailed();
 }

@@ -2,6 +2,7 @@ import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWT
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { AccessTokenVerifier, InvalidAccessTokenError } from '../../src/core/access-token-verifier.js';
+import { UnusableKeyError } from '../../src/core/jwt-errors.js';
 
 const ISSUER = 'https://portcullis.example.test';
 const AUDIENCE = `${ISSUER}/api`;
@@ -76,5 +77,20 @@ describe('access token keys', () => {
     const expired = await new SignJWT({ ...claims(), iat: 1000, exp: 2000 }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).sign(second.privateKey);
 
     await expect(verifier.verify(expired)).rejects.toThrow('the access token expired');
+  });
+});
+
+describe('access token unusable keys', () => {
+  it('reports several unusable matching keys', async () => {
+    const signer = await keyPair();
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    // A private JWK in a public key set matches the token's header but cannot be imported as a public key.
+    const privateJwk: JWK = { ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig' };
+    const verifier = verifierOf([privateJwk, { ...privateJwk }]);
+
+    const verification = verifier.verify(await sign(signer));
+
+    await expect(verification).rejects.toBeInstanceOf(UnusableKeyError);
+    await expect(verification).rejects.toThrow('a key in the key set cannot be used');
   });
 });

@@ -132,6 +132,22 @@ describe('library key set faults', () => {
     expect(((await response.json()) as { detail: string }).detail).toContain('could not be fetched or used');
   });
 
+  it('answers 503 for two unusable matching keys', async () => {
+    const jwk = { ...(ec.privateKey.export({ format: 'jwk' }) as JWK), kid: 'issuer-key' };
+    const keys = await keyServer(() => ({ keys: [jwk, { ...jwk }] }));
+    const outbound = { allowHttp: true, allowedPorts: [keys.port], allowedHosts: [{ name: '127.0.0.1', allowInternal: true }] };
+    const app = express();
+    app.use(portcullis({ accessTokens: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: `${keys.url}/jwks.json`, outbound } }));
+    app.use(problemHandler());
+    const listening = await listen(createServer(app));
+
+    const response = await fetch(`${listening.url}/orders`, { headers: { authorization: `Bearer ${accessToken('ES256', ec.privateKey)}` } });
+
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(((await response.json()) as { detail: string }).detail).toContain('could not be fetched or used');
+  });
+
   it('answers 503 for private assertion key', async () => {
     const pair = generateKeyPairSync('ed25519');
     const keys = await keyServer(() => ({ keys: [{ ...pair.privateKey.export({ format: 'jwk' }), kid: 'assertion-key' }] }));
