@@ -40,8 +40,9 @@ const app = express();
 app.disable('x-powered-by');
 app.use(securityHeaders());
 
-// Routes before the middleware are public.
-app.get('/health', (_request, response) => {
+// Routes before the middleware are public. requireAccess({ public: true })
+// rejects credentials sent in their query string.
+app.get('/health', auth.requireAccess({ public: true }), (_request, response) => {
   response.json({ status: 'ok' });
 });
 

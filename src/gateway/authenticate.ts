@@ -84,7 +84,7 @@ const QUERY_CREDENTIAL_CHALLENGE = 'Credentials are not accepted in the query st
  * `accepted` kinds with `invalid_request` (RFC 6750 section 3.1), and none
  * on a public operation.
  */
-export function rejectCredentialsInQuery(request: AuthenticationRequest, accepted: readonly CredentialKind[] = []): void {
+export function rejectCredentialsInQuery(request: Pick<AuthenticationRequest, 'query'>, accepted: readonly CredentialKind[] = []): void {
   const query = request.query as Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(query ?? {})) {
     if (containsCredential(name)) {

@@ -193,6 +193,10 @@ function routePattern(path: unknown): string {
 }
 
 function requireAccess(guard: RequestGuard, access: RouteAccess, logger: MiddlewareLogger): Middleware {
+  if (access.public === true) {
+    return publicAccess(guard);
+  }
+
   return (request, response, next) => {
     const identity = STATES.get(request)?.identity;
     if (identity === undefined) {
@@ -217,6 +221,22 @@ function requireAccess(guard: RequestGuard, access: RouteAccess, logger: Middlew
         next();
       },
     ).catch(next);
+  };
+}
+
+/**
+ * Creates middleware for a public route, declared before the Portcullis
+ * middleware so that no credential is required. It rejects credentials in
+ * the query string with 400 and passes every other request on.
+ */
+function publicAccess(guard: RequestGuard): Middleware {
+  return (request, response, next) => {
+    const problem = guard.checkPublic({ query: parseQuery(request.originalUrl ?? request.url ?? '/') });
+    if (problem !== undefined) {
+      sendProblem(request, response, problem);
+      return;
+    }
+    next();
   };
 }
 

@@ -75,7 +75,8 @@ async function portcullisPlugin(app: FastifyInstance, options: PortcullisFastify
   app.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.portcullis ?? {};
     if (access.public === true) {
-      return;
+      const problem = guard.checkPublic(request);
+      return problem === undefined ? undefined : sendProblem(reply, problem);
     }
 
     const scope = routeScope(request.method, request.routeOptions.url ?? '(unknown route)');

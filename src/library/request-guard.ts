@@ -1,13 +1,17 @@
 import type { LimitRule } from '../config/schema.js';
 import type { Identity } from '../core/identity-headers.js';
 import { ProblemError } from '../core/problem.js';
+import { rejectCredentialsInQuery } from '../gateway/authenticate.js';
 import { authorize } from '../gateway/authorize.js';
 import { Authenticator, type Authentication, type AuthenticatorSettings, type CredentialRequest, type KeySetLog } from './authenticator.js';
 import { chargeRequest, validateLimitRules, validateRateLimitSettings, type RateLimitSettings } from './rate-limit.js';
 
 /** The requirements of a route for its caller. */
 export interface RouteAccess {
-  /** Skips authentication, limits and checks for this route. Default false. */
+  /**
+   * Skips authentication, limits and checks for this route, but still
+   * rejects credentials in its query string with 400. Default false.
+   */
   public?: boolean;
   /** Scopes the caller must all hold (403 `insufficient_scope` otherwise). */
   scopes?: readonly string[];
@@ -106,6 +110,24 @@ export class RequestGuard {
       request.log.info({ code: outcome.problem.code }, 'rate limit reached');
     }
     return { headers: outcome.headers, problem: outcome.problem };
+  }
+
+  /**
+   * Returns the 400 for a request to a public route that carries credentials
+   * in its query string, or undefined. The route reads no credential, but
+   * proxies and logs would keep one sent there, so the request is rejected
+   * as the gateway rejects it on its public operations.
+   */
+  checkPublic(request: Pick<CredentialRequest, 'query'>): ProblemError | undefined {
+    try {
+      rejectCredentialsInQuery(request);
+      return undefined;
+    } catch (error) {
+      if (error instanceof ProblemError) {
+        return error;
+      }
+      throw error;
+    }
   }
 
   /** Guards one request to the route `scope` (method and route template). */

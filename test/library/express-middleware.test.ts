@@ -71,6 +71,9 @@ describe('Express middleware', () => {
 
     const app = express();
     app.use(securityHeaders());
+    app.get('/health', auth.requireAccess({ public: true }), (_request, response) => {
+      response.json({ status: 'ok' });
+    });
     app.get('/unguarded/identity', (request, response) => {
       response.json(identityOf(request));
     });
@@ -119,6 +122,26 @@ describe('Express middleware', () => {
 
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toBe('Bearer realm="portcullis"');
+  });
+
+  it('serves a public route without credentials', async () => {
+    const response = await call('GET', '/health?verbose=1', undefined);
+
+    expect(response.status).toBe(200);
+  });
+
+  it.each([
+    ['a credential parameter', '/health?access_token=abc'],
+    ['an API key value', '/health?note=pcs_live_abc'],
+    ['an access token as a name', '/health?eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln'],
+  ])('rejects %s on a public route', async (_name, path) => {
+    const response = await call('GET', path, undefined);
+
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    const problem = (await response.json()) as { code: string; detail: string };
+    expect(problem.code).toBe('invalid_request');
+    expect(problem.detail).toContain('not accepted in the query string');
   });
 
   it('challenges a route without the middleware', async () => {

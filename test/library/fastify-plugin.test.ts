@@ -266,6 +266,18 @@ describe('Fastify plugin', () => {
     expect(response.statusCode).toBe(200);
   });
 
+  it.each([
+    ['a credential parameter', '/public?access_token=abc'],
+    ['an API key value', '/public?note=pcs_live_abc'],
+    ['an access token as a name', '/public?eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln'],
+  ])('rejects %s on a public route', async (_name, url) => {
+    const response = await app.inject({ url });
+
+    const problem = expectProblem(response, 400, 'invalid_request');
+    expect(problem.detail).toContain('not accepted in the query string');
+    expect(response.headers['www-authenticate']).toBeUndefined();
+  });
+
   it('authenticates unknown paths first', async () => {
     expectProblem(await app.inject({ url: '/nowhere' }), 401, 'unauthorized');
 
