@@ -1,5 +1,6 @@
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
+import { CompactJwsSpelling, signatureLengthReason } from './jws-spelling.js';
 import { describeJwtError, unusableKeyError } from './jwt-errors.js';
 import { verifyJwt } from './jwt-verify.js';
 
@@ -88,15 +89,18 @@ function requireString(payload: JWTPayload, claim: string): string {
  *
  * Keys come only from the configured JWK Set, never from the token's header
  * (`jwk`, `jku`, `x5u` are ignored), algorithms only from the allow-list, and
- * every claim is type-checked rather than coerced.
+ * every claim is type-checked rather than coerced. Only the canonical
+ * spelling of a token is accepted (see jws-spelling.ts).
  */
 export class AccessTokenVerifier {
   readonly #options: AccessTokenVerifierOptions;
+  readonly #spelling: CompactJwsSpelling;
   #jwks: JSONWebKeySet | undefined;
   #keySet: ReturnType<typeof createLocalJWKSet> | undefined;
 
   constructor(options: AccessTokenVerifierOptions) {
     this.#options = options;
+    this.#spelling = new CompactJwsSpelling(options.algorithms);
   }
 
   #currentKeySet(): JWTVerifyGetKey {
@@ -114,17 +118,24 @@ export class AccessTokenVerifier {
 
   /** Returns the token's claims; throws InvalidAccessTokenError naming the first failed check. */
   async verify(token: string): Promise<AccessTokenClaims> {
-    let payload: JWTPayload;
+    const spellingReason = this.#spelling.reason(token, 'the access token');
+    if (spellingReason !== undefined) {
+      throw new InvalidAccessTokenError(spellingReason);
+    }
 
+    let payload: JWTPayload;
+    let lengthReason: string | undefined;
     try {
-      ({ payload } = await verifyJwt(token, this.#currentKeySet(), {
+      const verified = await verifyJwt(token, this.#currentKeySet(), {
         issuer: this.#options.issuer,
         audience: this.#options.audience,
         algorithms: [...this.#options.algorithms],
         typ: 'at+jwt',
         clockTolerance: this.#options.clockToleranceSeconds,
         requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'jti', 'client_id'],
-      }));
+      });
+      payload = verified.payload;
+      lengthReason = signatureLengthReason(token, verified.protectedHeader.alg, verified.key, 'the access token');
     } catch (error) {
       // An unusable key, or anything but a JOSE error, such as a failed
       // fetch of a remote key set, is the server's problem and must not
@@ -137,6 +148,9 @@ export class AccessTokenVerifier {
         throw error;
       }
       throw new InvalidAccessTokenError(describeJwtError(error, 'the access token'), { cause: error });
+    }
+    if (lengthReason !== undefined) {
+      throw new InvalidAccessTokenError(lengthReason);
     }
 
     // One audience per token: a token minted for several resource servers

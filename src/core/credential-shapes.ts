@@ -8,8 +8,8 @@ import { API_KEY_PREFIX } from './api-keys/format.js';
 /**
  * A compact JWS: three base64url parts, the first a JSON header, as in
  * Portcullis access tokens. The signature may end in `=` padding, because
- * jose 6.2 on Node.js 20 decodes it with atob, which accepts padding, so
- * the padded token verifies too.
+ * jose 6.2 on Node.js 20 decodes it with atob, which accepts padding. So a
+ * padded token verifies with jose alone, though Portcullis rejects it.
  */
 const COMPACT_JWS = /^eyJ[\w-]*\.[\w-]+\.[\w-]*=*$/;
 

@@ -1,4 +1,4 @@
-import { errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
+import { errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions, type JWTVerifyResult, type ResolvedKey } from 'jose';
 
 /**
  * Verifies a JWT with jose against a key set, trying every key that matches
@@ -6,9 +6,10 @@ import { errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions, type JW
  * several keys share, with JWKSMultipleMatchingKeys, which yields those keys
  * so that the caller can try each. The first key whose signature verifies
  * decides, claims included. When none verifies, the signature is invalid,
- * and when none of them can be imported, the key set is at fault.
+ * and when none of them can be imported, the key set is at fault. The
+ * result names the key that verified the signature.
  */
-export async function verifyJwt(token: string, keySet: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
+export async function verifyJwt(token: string, keySet: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTVerifyResult & ResolvedKey> {
   try {
     return await jwtVerify(token, keySet, options);
   } catch (error) {
@@ -19,7 +20,7 @@ export async function verifyJwt(token: string, keySet: JWTVerifyGetKey, options:
   }
 }
 
-async function verifyWithEachKey(token: string, candidates: errors.JWKSMultipleMatchingKeys, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
+async function verifyWithEachKey(token: string, candidates: errors.JWKSMultipleMatchingKeys, options: JWTVerifyOptions): Promise<JWTVerifyResult & ResolvedKey> {
   // jose skips a candidate it cannot import, so an empty run means that no
   // matching key could be used. JWKSInvalid makes that a fault of the key
   // set, as it is when the only matching key cannot be imported.
@@ -27,7 +28,7 @@ async function verifyWithEachKey(token: string, candidates: errors.JWKSMultipleM
   for await (const key of candidates) {
     tried = true;
     try {
-      return await jwtVerify(token, key, options);
+      return { ...(await jwtVerify(token, key, options)), key };
     } catch (error) {
       if (!(error instanceof errors.JWSSignatureVerificationFailed)) {
         throw error;

@@ -181,10 +181,11 @@ function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | und
   requireOpenUrl('accessTokens.jwksUrl', jwksUrl, 'accessTokens.outbound', settings.outbound);
 
   const keys = remoteJwks(jwksUrl, settings.outbound, keySetOptions(jwksUrl, log));
+  const algorithms = requireAlgorithms(settings.algorithms ?? DEFAULT_ALGORITHMS);
   const verifier = new AccessTokenVerifier({
     issuer,
     audience,
-    algorithms: requireAlgorithms(settings.algorithms ?? DEFAULT_ALGORITHMS),
+    algorithms,
     clockToleranceSeconds,
     maxLifetimeSeconds: maxLifetimeSeconds + clockToleranceSeconds,
     jwks: { resolver: keys },
@@ -197,7 +198,7 @@ function accessTokenVerifier(settings: AccessTokenSettings, log: KeySetLog | und
   // given while the keys are too old to use. So the cache empties when a
   // key is removed, added or changed, and serves nothing until the keys are
   // fetched again.
-  return new CachingTokenVerifier(verifier, { maxEntries: cacheSize, keySet: () => keys.jwks() });
+  return new CachingTokenVerifier(verifier, { maxEntries: cacheSize, keySet: () => keys.jwks(), algorithms });
 }
 
 /** Shortest time between two log lines about one unavailable dependency, in milliseconds: the time a failed fetch is reused. */

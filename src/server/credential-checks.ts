@@ -37,7 +37,9 @@ export function createCredentialChecks(
     // The ring also publishes RS256 keys, which sign only ID tokens.
     jwks: () => keyRing.accessTokenJwks,
   });
-  const verifier = enabled ? new CachingTokenVerifier(uncached, { maxEntries, keySet: () => keyRing.accessTokenJwks }) : uncached;
+  const verifier = enabled
+    ? new CachingTokenVerifier(uncached, { maxEntries, keySet: () => keyRing.accessTokenJwks, algorithms: [ACCESS_TOKEN_SIGNING_ALGORITHM] })
+    : uncached;
 
   const ttlMs = config.gateway.revocationCheckTtlMs;
   if (ttlMs === 0) {

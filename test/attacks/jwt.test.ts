@@ -183,6 +183,48 @@ describe('empty, missing or extra signature segment', () => {
   });
 });
 
+describe('other spellings of a valid token', () => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+  /** Returns `token` with its last character's unused bits set to `bits`. An ES256 signature of 86 characters leaves 4. */
+  function withUnusedBits(token: string, bits: number): string {
+    return `${token.slice(0, -1)}${alphabet[alphabet.indexOf(token.slice(-1)) | bits] as string}`;
+  }
+
+  it('accepts the canonical spelling', async () => {
+    expect((await callApi(server, '/orders', validToken)).status).toBe(200);
+  });
+
+  it('rejects a padded signature', async () => {
+    const padded = `${validToken}==`;
+    await expectRejected(padded);
+
+    const response = await callApi(server, '/orders', padded);
+    expect(((await response.json()) as { detail: string }).detail).toBe(
+      'The access token is invalid: the access token\'s signature ends in "=" padding, which a compact JWS does not use.',
+    );
+  });
+
+  it('rejects changed unused bits', async () => {
+    for (const bits of [1, 2, 4, 8, 15]) {
+      const changed = withUnusedBits(validToken, bits);
+      await expectRejected(changed);
+      await expectRejected(`${changed}==`);
+
+      const response = await callApi(server, '/orders', changed);
+      expect(((await response.json()) as { detail: string }).detail, String(bits)).toContain('the unused bits of its last character are not zero');
+    }
+  });
+
+  it('rejects a signature of the wrong length', async () => {
+    const longer = `${validToken}AAAA`;
+    await expectRejected(longer);
+
+    const response = await callApi(server, '/orders', longer);
+    expect(((await response.json()) as { detail: string }).detail).toContain('signature has the wrong length');
+  });
+});
+
 describe('HS256 signed with the public key (algorithm confusion)', () => {
   // The key set holds an EC key for access tokens and an RSA key for ID tokens; each is tried.
   it('rejects the published key as PEM with any prefix', async () => {

@@ -94,3 +94,47 @@ describe('access token unusable keys', () => {
     await expect(verification).rejects.toThrow('a key in the key set cannot be used');
   });
 });
+
+describe('access token spelling', () => {
+  it('rejects a padded token', async () => {
+    const signer = await keyPair();
+    const verifier = verifierOf([signer.publicJwk]);
+    const token = await sign(signer);
+
+    await expect(verifier.verify(token)).resolves.toMatchObject({ subject: 'alice' });
+    await expect(verifier.verify(`${token}==`)).rejects.toThrow('the access token\'s signature ends in "=" padding');
+  });
+
+  it('rejects a PS256 signature without its leading zero', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('PS256');
+    const publicJwk: JWK = { ...(await exportJWK(publicKey)), alg: 'PS256', use: 'sig' };
+    const verifier = new AccessTokenVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      algorithms: ['PS256'],
+      clockToleranceSeconds: 5,
+      maxLifetimeSeconds: 3600,
+      jwks: () => ({ keys: [publicJwk] }),
+    });
+
+    // About one RSASSA-PSS signature in 256 starts with a zero byte, which
+    // WebCrypto also accepts when it is left out. The bound keeps the loop
+    // finite: the odds of no such signature in 4000 tries are about 2e-7.
+    let token: string | undefined;
+    for (let attempt = 0; attempt < 4000 && token === undefined; attempt += 1) {
+      const candidate = await new SignJWT({ ...claims(), jti: `token-${attempt}` }).setProtectedHeader({ alg: 'PS256', typ: 'at+jwt' }).sign(privateKey);
+      const signature = Buffer.from(candidate.split('.')[2] ?? '', 'base64url');
+      if (signature[0] === 0) {
+        token = candidate;
+      }
+    }
+    if (token === undefined) {
+      throw new Error('no signature with a leading zero byte in 4000 tries');
+    }
+    const signingInput = token.slice(0, token.lastIndexOf('.'));
+    const shortened = `${signingInput}.${Buffer.from(token.split('.')[2] ?? '', 'base64url').subarray(1).toString('base64url')}`;
+
+    await expect(verifier.verify(token)).resolves.toMatchObject({ subject: 'alice' });
+    await expect(verifier.verify(shortened)).rejects.toThrow("the access token's signature has the wrong length for the PS256 algorithm");
+  });
+});

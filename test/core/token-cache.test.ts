@@ -79,7 +79,7 @@ describe('verified token cache', () => {
       jwks: () => jwks,
     });
     const counter = new CountingVerifier(verifier);
-    return { cache: new CachingTokenVerifier(counter, { maxEntries, keySet: () => jwks }), counter };
+    return { cache: new CachingTokenVerifier(counter, { maxEntries, keySet: () => jwks, algorithms: ['ES256'] }), counter };
   }
 
   it('verifies a repeated token once', async () => {
@@ -184,8 +184,8 @@ describe('verified token cache', () => {
     const counter = new CountingVerifier(stub);
     const cache = new CachingTokenVerifier(counter, { maxEntries: 10, keySet: () => first.publicJwks });
 
-    await cache.verify('token');
-    await cache.verify('token');
+    await cache.verify('eyJ0.eyJ0.c2ln');
+    await cache.verify('eyJ0.eyJ0.c2ln');
 
     expect(counter.calls).toBe(2);
     expect(cache.size).toBe(0);
@@ -297,4 +297,43 @@ describe('verified token cache', () => {
     expect(counter.calls).toBe(6);
     expect(cache.size).toBe(3);
   });
+
+  it('keeps one entry per signed token', async () => {
+    const { cache, counter } = cachedVerifier();
+    const token = await first.sign(claimsFor('alice'));
+    await cache.verify(token);
+
+    for (const spelling of otherSpellings(token)) {
+      const verification = Promise.resolve().then(() => cache.verify(spelling));
+      await expect(verification, spelling.slice(-4)).rejects.toBeInstanceOf(InvalidAccessTokenError);
+      await expect(verification, spelling.slice(-4)).rejects.toThrow(/padding|unused bits/);
+    }
+
+    expect(cache.size).toBe(1);
+    expect(counter.calls).toBe(1);
+  });
+
+  it('rejects a wrong signature length before lookup', async () => {
+    const { cache, counter } = cachedVerifier();
+    const token = await first.sign(claimsFor('alice'));
+
+    expect(() => cache.verify(`${token}AAAA`)).toThrow("the access token's signature has the wrong length for the accepted algorithms");
+    expect(() => cache.verify(token.slice(0, -2))).toThrow("the access token's signature has the wrong length for the accepted algorithms");
+    expect(counter.calls).toBe(0);
+  });
 });
+
+const BASE64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Returns the spellings of an ES256 token that base64url decoders which
+ * allow padding and ignore unused bits read as the same bytes: the 86
+ * characters of its signature leave 4 unused bits in the last one.
+ */
+function otherSpellings(token: string): string[] {
+  const body = token.slice(0, -1);
+  const value = BASE64URL_ALPHABET.indexOf(token.slice(-1));
+  const lastCharacters = Array.from({ length: 16 }, (_, unused) => BASE64URL_ALPHABET[value | unused] as string);
+  const spellings = lastCharacters.flatMap((last) => [`${body}${last}`, `${body}${last}==`]);
+  return spellings.filter((spelling) => spelling !== token);
+}

@@ -153,6 +153,14 @@ describe('Fastify plugin', () => {
     expect(response.headers['www-authenticate']).toBe('Bearer realm="portcullis"');
   });
 
+  it('rejects a padded access token', async () => {
+    const response = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${await token()}==` } });
+
+    const problem = expectProblem(response, 401, 'unauthorized');
+    expect(problem.detail).toBe('The access token is invalid: the access token\'s signature ends in "=" padding, which a compact JWS does not use.');
+    expect(response.headers['www-authenticate']).toContain('error="invalid_token"');
+  });
+
   it('rejects a token of another key', async () => {
     const other = await generateKeyPair('ES256');
     const response = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${await token({}, other.privateKey)}` } });

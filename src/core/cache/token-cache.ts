@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 
-import type { AccessTokenClaims } from '../access-token-verifier.js';
+import { InvalidAccessTokenError, type AccessTokenClaims } from '../access-token-verifier.js';
+import { CompactJwsSpelling } from '../jws-spelling.js';
 import type { Pending } from '../pending.js';
 import { LruCache } from './lru-cache.js';
 
@@ -21,6 +22,12 @@ export interface VerifiedTokenCacheOptions {
    * is undefined, every token is verified and none is kept.
    */
   keySet: () => object | undefined;
+  /**
+   * The accepted JWS algorithms, to check the signature length before the
+   * lookup where they fix it. Without them only the spelling of the parts
+   * is checked there, and the wrapped verifier must check the length.
+   */
+  algorithms?: readonly string[];
   /** Current time in seconds since the epoch; replaceable in tests. */
   now?: () => number;
 }
@@ -37,6 +44,10 @@ export interface VerifiedTokenCacheOptions {
  * dropped, so a bad token costs a full verification each time it is sent
  * again, as it does without the cache.
  *
+ * A token is looked up only in its canonical spelling (see jws-spelling.ts),
+ * because padding or changed unused bits would make one signed token many
+ * entries. Other spellings are rejected before the lookup.
+ *
  * Revocation is not the cache's concern: the gateway checks the grant or
  * client behind the claims on every request, cached or not.
  */
@@ -48,10 +59,12 @@ export class CachingTokenVerifier implements TokenVerifier {
   readonly #pending = new Map<string, Promise<AccessTokenClaims>>();
   readonly #keySet: () => object | undefined;
   readonly #now: () => number;
+  readonly #spelling: CompactJwsSpelling;
   #cachedKeySet: object | undefined;
 
   constructor(inner: TokenVerifier, options: VerifiedTokenCacheOptions) {
     this.#inner = inner;
+    this.#spelling = new CompactJwsSpelling(options.algorithms ?? []);
     this.#entries = new LruCache(options.maxEntries);
     this.#keySet = options.keySet;
     this.#now = options.now ?? (() => Date.now() / 1000);
@@ -63,6 +76,11 @@ export class CachingTokenVerifier implements TokenVerifier {
   }
 
   verify(token: string): Pending<AccessTokenClaims> {
+    const spellingReason = this.#spelling.reason(token, 'the access token');
+    if (spellingReason !== undefined) {
+      throw new InvalidAccessTokenError(spellingReason);
+    }
+
     if (!this.#followKeySet()) {
       return this.#inner.verify(token);
     }
