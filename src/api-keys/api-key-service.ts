@@ -476,10 +476,17 @@ export class ApiKeyService {
       return undefined;
     }
 
-    if (rotator !== undefined) {
-      const disallowed = disallowedScopes(current.scopes, rotator.owner, rotator.ceiling);
+    // An administrator's rotation has no rotator, so the owner is read here:
+    // a successor must not carry scopes that the owner's roles no longer
+    // allow, which verification would drop from it anyway.
+    const owner = rotator?.owner ?? (await this.#accounts.findById(current.ownerId, { includeDisabled: true }));
+    if (owner !== undefined) {
+      const disallowed = disallowedScopes(current.scopes, owner, rotator?.ceiling);
       if (disallowed.length > 0) {
-        throw new ApiKeyRequestError(`the key carries scopes not allowed: ${describeDisallowedScopes(disallowed, rotator.owner, rotator.ceiling)}`);
+        throw new ApiKeyRequestError(
+          `the key carries scopes not allowed: ${describeDisallowedScopes(disallowed, owner, rotator?.ceiling)}; create a key with the allowed scopes instead`,
+          'scopes',
+        );
       }
     }
 

@@ -243,6 +243,22 @@ describe('API keys', () => {
     expect(lines.find((line) => line.startsWith(mixed.id))?.split('\t')[4]).toBe('orders:read');
   });
 
+  it('rotates no key past a lost role', async () => {
+    await createUser(server, 'rotated_owner', ['admin']);
+    const created = await runCli(['apikeys', 'create', '--owner', 'rotated_owner', '--name', 'admin key', '--scope', 'admin', '--scope', 'orders:read', '--json', '--data-dir', server.dataDir]);
+    expect(created.code, created.stderr).toBe(0);
+    const key = JSON.parse(created.stdout) as CreatedKey;
+    const demote = await runCli(['users', 'roles', 'rotated_owner', '--none', '--data-dir', server.dataDir]);
+    expect(demote.code, demote.stderr).toBe(0);
+
+    const rotated = await runCli(['apikeys', 'rotate', key.id, '--json', '--data-dir', server.dataDir]);
+
+    expect(rotated.code).toBe(1);
+    expect(rotated.stderr).toContain("the key carries scopes not allowed: 'admin'");
+    expect(rotated.stderr).not.toContain('--grace');
+    expect((await withKey(key.key)).status).toBe(200);
+  });
+
   it('names each rejected scope', async () => {
     const { tokens } = await obtainTokens(server, { ...owner, scope: 'openid orders:read' });
     const json = { 'content-type': 'application/json' };

@@ -148,7 +148,10 @@ export function registerApiKeyCommands(program: Command): void {
       await withAdminContext(options.dataDir, async (context) => {
         const grace = seconds('--grace', options.grace ?? context.config.apiKeys.rotationGrace);
         const rotated = await context.apiKeyService.rotate(id, grace).catch((error: unknown) => {
-          throw error instanceof ApiKeyRequestError ? new CliError(`--grace: ${error.message}`) : error;
+          if (!(error instanceof ApiKeyRequestError)) {
+            throw error;
+          }
+          throw new CliError(error.field === 'scopes' ? error.message : `--grace: ${error.message}`);
         });
         if (rotated === undefined) {
           throw new CliError(unknownApiKeyIdMessage(id));
