@@ -508,8 +508,10 @@ export class ApiKeyService {
       throw new ApiKeyLimitError(rotator?.maxActiveKeys as number);
     }
     this.#announceEnded(id);
-    // A key that expires before its grace period would end keeps its own expiry.
-    const remainingSeconds = current.expiresAt === null ? graceSeconds : Math.min(graceSeconds, Math.max(0, current.expiresAt - now));
+    // A key that expires before its grace period would end keeps its own
+    // expiry. The whole seconds left are counted from this millisecond, as
+    // an expiry rounded up to the next second could otherwise count one more.
+    const remainingSeconds = current.expiresAt === null ? graceSeconds : Math.min(graceSeconds, Math.max(0, Math.floor((current.expiresAt * 1000 - nowMs) / 1000)));
     return { value: generated.value, summary: this.summarize(successor), graceSeconds: remainingSeconds };
   }
 
