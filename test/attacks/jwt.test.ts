@@ -226,7 +226,7 @@ describe('other spellings of a valid token', () => {
 });
 
 describe('HS256 signed with the public key (algorithm confusion)', () => {
-  // The key set holds an EC key for access tokens and an RSA key for ID tokens; each is tried.
+  // The key set contains an EC key for access tokens and an RSA key for ID tokens, and each is tried.
   it('rejects the published key as PEM with any prefix', async () => {
     expect(server.running.keyRing.publicJwks.keys.map((key) => key.kty).sort()).toEqual(['EC', 'RSA']);
     for (const publicJwk of server.running.keyRing.publicJwks.keys) {

@@ -35,7 +35,7 @@ describe('library rate limit settings', () => {
     expect(guardWith(rateLimit)).toThrow('rateLimit.ipv6PrefixLength must be a whole number from 32 to 128');
   });
 
-  // A timeout of 0 or less gave Redis no time to answer, so its decisions went to the failure mode.
+  // A timeout of 0 or less gave Redis no time to reply, so its decisions went to the failure mode.
   it.each([0, -1, 1.5, '200', 60_001])('rejects the limiter timeoutMs %j', (timeoutMs) => {
     const settings = { timeoutMs } as unknown as RateLimiterSettings;
     expect(() => createRateLimiter(settings)).toThrow(RangeError);

@@ -277,7 +277,7 @@ describe('Redis store with one consumer failing', () => {
   beforeAll(async () => {
     redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
     await redis.ping();
-    // This stands in for a Redis Cluster with one master down. Script calls
+    // This proxy simulates a Redis Cluster with one master down. Script calls
     // with keys of the failing consumer fail, and the others reach Redis.
     const partlyFailing = new Proxy(redis, {
       get(target, property, receiver) {

@@ -1,7 +1,7 @@
 /**
- * Keeps ajv's type coercion of text inside the subschema that asked for it.
+ * Keeps ajv's type coercion of text inside the subschema that requests it.
  *
- * ajv coerces a value in place, so every keyword that runs later sees the
+ * ajv coerces a value in place, so every keyword that runs later gets the
  * converted value. In `anyOf: [{type: integer, maximum: 5}, {type: string,
  * maxLength: 2}]` the integer branch turns `0x10` into 16 and the string
  * branch then checks the text `16`, so the text passes although the

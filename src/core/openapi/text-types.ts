@@ -200,9 +200,9 @@ export function textTypesOf(schema: unknown): readonly TextType[] | undefined {
 
 /**
  * Returns the scalar types whose text form the property `name` of an object
- * schema must have, from the schemas that govern it in the schema and in
- * its `allOf`, `anyOf` and `oneOf` branches (see ownMemberTextTypes), or
- * undefined when any text is acceptable.
+ * schema must have, or undefined when any text is acceptable. The types
+ * come from the schemas that govern the property in the schema and in its
+ * `allOf`, `anyOf` and `oneOf` branches (see ownMemberTextTypes).
  */
 export function memberTextTypesOf(schema: unknown, name: string): readonly TextType[] | undefined {
   return acceptedMemberTextTypes(schema, name, new Set());
